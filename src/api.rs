@@ -1,0 +1,509 @@
+//! The gRPC edge: decodes requests into domain types, calls the engine or the
+//! store, and encodes answers. Protocol types stop here.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::Stream;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Code, Request, Response, Status, Streaming};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::engine::{Engine, Outcome};
+use crate::limits::{
+    OVERLOAD_RETRY_AFTER_MS, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, STREAM_IN_FLIGHT_MAX, TX_INPUTS_MAX,
+    TX_OUTPUTS_MAX, TX_WITNESSES_MAX,
+};
+use crate::merkle::MerkleStep;
+use crate::proto;
+use crate::receipt::{Receipt, SignedHeader};
+use crate::refusal::{Class, Reason, Refusal};
+use crate::store::StoreError;
+use crate::types::{Address, OutPoint, Output, Transaction, TxId, TxKind, Witness};
+use crate::encoding::BlockHeader;
+
+/// The domain that names our `google.rpc.ErrorInfo` reasons.
+pub const ERROR_DOMAIN: &str = "settled.v1";
+
+// ---- proto -> domain -------------------------------------------------------
+
+fn bytes32(field: &str, bytes: &[u8], reason: Reason) -> Result<[u8; 32], Refusal> {
+    bytes
+        .try_into()
+        .map_err(|_| Refusal::new(reason, format!("{field} must be 32 bytes, got {}", bytes.len())))
+}
+
+/// Decodes a transaction. Counts are checked before anything is copied, so
+/// an oversized list is refused without being converted.
+///
+/// # Errors
+/// A refusal naming the first malformed field.
+pub fn transaction_from_proto(tx: &proto::Transaction) -> Result<Transaction, Refusal> {
+    let version = u8::try_from(tx.version)
+        .map_err(|_| Refusal::new(Reason::UnsupportedVersion, format!("version {}", tx.version)))?;
+    let kind = match proto::TransactionKind::try_from(tx.kind) {
+        Ok(proto::TransactionKind::Transfer) => TxKind::Transfer,
+        Ok(proto::TransactionKind::Mint) => TxKind::Mint,
+        Ok(proto::TransactionKind::Redeem) => TxKind::Redeem,
+        Ok(proto::TransactionKind::Clawback) => TxKind::Clawback,
+        Ok(proto::TransactionKind::Unspecified) | Err(_) => {
+            return Err(Refusal::new(Reason::UnsupportedKind, format!("transaction kind {}", tx.kind)));
+        }
+    };
+    if tx.inputs.len() > TX_INPUTS_MAX {
+        return Err(Refusal::new(Reason::TooManyInputs, format!("{} inputs, at most {TX_INPUTS_MAX}", tx.inputs.len())));
+    }
+    if tx.outputs.len() > TX_OUTPUTS_MAX {
+        return Err(Refusal::new(
+            Reason::TooManyOutputs,
+            format!("{} outputs, at most {TX_OUTPUTS_MAX}", tx.outputs.len()),
+        ));
+    }
+    if tx.witnesses.len() > TX_WITNESSES_MAX {
+        return Err(Refusal::new(
+            Reason::TooManyWitnesses,
+            format!("{} witnesses, at most {TX_WITNESSES_MAX}", tx.witnesses.len()),
+        ));
+    }
+    let inputs = tx
+        .inputs
+        .iter()
+        .map(outpoint_from_proto)
+        .collect::<Result<Vec<_>, _>>()?;
+    let outputs = tx
+        .outputs
+        .iter()
+        .map(|o| {
+            Ok(Output {
+                owner: Address(bytes32("output address", &o.address, Reason::BadAddress)?),
+                amount_minor: o.amount_minor,
+                programme: o.programme_id,
+            })
+        })
+        .collect::<Result<Vec<_>, Refusal>>()?;
+    let witnesses = tx
+        .witnesses
+        .iter()
+        .map(|w| {
+            let signature = w.signature.as_slice().try_into().map_err(|_| {
+                Refusal::new(Reason::Malformed, format!("witness signature must be 64 bytes, got {}", w.signature.len()))
+            })?;
+            Ok(Witness { public_key: Address(bytes32("witness public key", &w.public_key, Reason::Malformed)?), signature })
+        })
+        .collect::<Result<Vec<_>, Refusal>>()?;
+    Ok(Transaction { version, kind, inputs, outputs, reference: tx.reference.clone(), witnesses })
+}
+
+fn outpoint_from_proto(o: &proto::OutPoint) -> Result<OutPoint, Refusal> {
+    Ok(OutPoint { txid: TxId(bytes32("input txid", &o.txid, Reason::Malformed)?), index: o.index })
+}
+
+// ---- domain -> proto -------------------------------------------------------
+
+#[must_use]
+pub fn transaction_to_proto(tx: &Transaction) -> proto::Transaction {
+    proto::Transaction {
+        version: u32::from(tx.version),
+        kind: match tx.kind {
+            TxKind::Transfer => proto::TransactionKind::Transfer,
+            TxKind::Mint => proto::TransactionKind::Mint,
+            TxKind::Redeem => proto::TransactionKind::Redeem,
+            TxKind::Clawback => proto::TransactionKind::Clawback,
+        } as i32,
+        inputs: tx.inputs.iter().map(outpoint_to_proto).collect(),
+        outputs: tx.outputs.iter().map(output_to_proto).collect(),
+        reference: tx.reference.clone(),
+        witnesses: tx
+            .witnesses
+            .iter()
+            .map(|w| proto::Witness { public_key: w.public_key.0.to_vec(), signature: w.signature.to_vec() })
+            .collect(),
+    }
+}
+
+fn outpoint_to_proto(o: &OutPoint) -> proto::OutPoint {
+    proto::OutPoint { txid: o.txid.0.to_vec(), index: o.index }
+}
+
+fn output_to_proto(o: &Output) -> proto::Output {
+    proto::Output { address: o.owner.0.to_vec(), amount_minor: o.amount_minor, programme_id: o.programme }
+}
+
+#[must_use]
+pub fn header_to_proto(signed: &SignedHeader) -> proto::BlockHeader {
+    let h = &signed.header;
+    proto::BlockHeader {
+        height: h.height,
+        previous_hash: h.previous_hash.to_vec(),
+        merkle_root: h.merkle_root.to_vec(),
+        first_sequence: h.first_sequence,
+        tx_count: h.tx_count,
+        time_unix_ms: h.time_unix_ms,
+        minted_total_minor: h.minted_total_minor,
+        burned_total_minor: h.burned_total_minor,
+        hash: h.hash().to_vec(),
+        engine_signature: signed.signature.to_vec(),
+    }
+}
+
+#[must_use]
+pub fn receipt_to_proto(receipt: &Receipt) -> proto::Receipt {
+    proto::Receipt {
+        txid: receipt.txid.0.to_vec(),
+        sequence: receipt.sequence,
+        block: Some(header_to_proto(&receipt.block)),
+        index_in_block: receipt.index_in_block,
+        merkle_path: receipt
+            .merkle_path
+            .iter()
+            .map(|s| proto::MerkleStep { sibling: s.sibling.to_vec(), sibling_on_left: s.sibling_on_left })
+            .collect(),
+    }
+}
+
+/// Decodes a receipt received from a server, for offline verification.
+///
+/// # Errors
+/// When a field has the wrong length or the header is missing.
+pub fn receipt_from_proto(receipt: &proto::Receipt) -> Result<Receipt, String> {
+    let block = receipt.block.as_ref().ok_or("receipt without block header")?;
+    let arr32 = |name: &str, b: &[u8]| -> Result<[u8; 32], String> {
+        b.try_into().map_err(|_| format!("{name} must be 32 bytes"))
+    };
+    let header = BlockHeader {
+        height: block.height,
+        previous_hash: arr32("previous_hash", &block.previous_hash)?,
+        merkle_root: arr32("merkle_root", &block.merkle_root)?,
+        first_sequence: block.first_sequence,
+        tx_count: block.tx_count,
+        time_unix_ms: block.time_unix_ms,
+        minted_total_minor: block.minted_total_minor,
+        burned_total_minor: block.burned_total_minor,
+    };
+    let signature = block.engine_signature.as_slice().try_into().map_err(|_| "engine_signature must be 64 bytes")?;
+    let merkle_path = receipt
+        .merkle_path
+        .iter()
+        .map(|s| Ok(MerkleStep { sibling: arr32("sibling", &s.sibling)?, sibling_on_left: s.sibling_on_left }))
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(Receipt {
+        txid: TxId(arr32("txid", &receipt.txid)?),
+        sequence: receipt.sequence,
+        block: SignedHeader { header, signature },
+        index_in_block: receipt.index_in_block,
+        merkle_path,
+    })
+}
+
+#[must_use]
+pub fn reason_to_proto(reason: Reason) -> proto::Reason {
+    proto::Reason::from_str_name(reason.name()).unwrap_or(proto::Reason::Unspecified)
+}
+
+#[must_use]
+pub fn refusal_to_proto(refusal: &Refusal) -> proto::Refusal {
+    proto::Refusal {
+        reason: reason_to_proto(refusal.reason) as i32,
+        message: refusal.detail.clone(),
+        spent_by_txid: refusal.spent_by.map(|t| t.0.to_vec()).unwrap_or_default(),
+        input: refusal.input.as_ref().map(outpoint_to_proto),
+        retry_after_ms: if refusal.reason == Reason::Overloaded { OVERLOAD_RETRY_AFTER_MS } else { 0 },
+    }
+}
+
+/// A refusal as a gRPC status: the code of its class, and a
+/// `google.rpc.ErrorInfo` whose reason is the proto `Reason` name, with the
+/// input and the spending txid in its metadata; `RetryInfo` when overloaded.
+#[must_use]
+pub fn refusal_to_status(refusal: &Refusal) -> Status {
+    let code = match refusal.reason.class() {
+        Class::InvalidArgument => Code::InvalidArgument,
+        Class::FailedPrecondition => Code::FailedPrecondition,
+        Class::ResourceExhausted => Code::ResourceExhausted,
+        Class::Unavailable => Code::Unavailable,
+    };
+    let mut metadata = HashMap::new();
+    if let Some(input) = &refusal.input {
+        metadata.insert("input".to_owned(), input.to_string());
+    }
+    if let Some(spent_by) = &refusal.spent_by {
+        metadata.insert("spent_by_txid".to_owned(), spent_by.to_string());
+    }
+    let mut details = ErrorDetails::with_error_info(refusal.reason.name(), ERROR_DOMAIN, metadata);
+    if refusal.reason == Reason::Overloaded {
+        details.set_retry_info(Some(std::time::Duration::from_millis(u64::from(OVERLOAD_RETRY_AFTER_MS))));
+    }
+    Status::with_error_details(code, refusal.to_string(), details)
+}
+
+/// Reads the refusal reason back out of a status (for clients and tests).
+#[must_use]
+pub fn status_reason(status: &Status) -> Option<proto::Reason> {
+    let info = status.get_details_error_info()?;
+    proto::Reason::from_str_name(&info.reason)
+}
+
+fn storage_status(error: &StoreError) -> Status {
+    tracing::error!(%error, "storage read failed");
+    Status::unavailable("storage read failed")
+}
+
+fn txid_arg(bytes: &[u8]) -> Result<TxId, Status> {
+    TxId::from_slice(bytes).ok_or_else(|| Status::invalid_argument(format!("txid must be 32 bytes, got {}", bytes.len())))
+}
+
+fn address_arg(bytes: &[u8]) -> Result<Address, Status> {
+    Address::from_slice(bytes)
+        .ok_or_else(|| Status::invalid_argument(format!("address must be 32 bytes, got {}", bytes.len())))
+}
+
+// ---- services ---------------------------------------------------------------
+
+#[derive(Clone)]
+pub struct Api {
+    pub engine: Arc<Engine>,
+}
+
+impl Api {
+    /// Decodes, checks the kind belongs to this service, submits.
+    async fn submit(&self, tx: Option<&proto::Transaction>, allowed: TxKind) -> Result<(TxId, Outcome), (Option<TxId>, Refusal)> {
+        let tx = tx.ok_or_else(|| (None, Refusal::new(Reason::Malformed, "missing transaction")))?;
+        let tx = transaction_from_proto(tx).map_err(|r| (None, r))?;
+        let txid = (tx.inputs.len() <= TX_INPUTS_MAX).then(|| crate::encoding::txid(&tx));
+        if tx.kind != allowed {
+            let service = if allowed == TxKind::Mint { "AdminService.Mint" } else { "PaymentService" };
+            return Err((txid, Refusal::new(Reason::WrongService, format!("{:?} is not accepted by {service}", tx.kind))));
+        }
+        let outcome = self.engine.submit(tx).await.map_err(|r| (txid, r))?;
+        Ok((outcome.receipt.txid, outcome))
+    }
+}
+
+type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl proto::payment_service_server::PaymentService for Api {
+    async fn submit_payment(
+        &self,
+        request: Request<proto::SubmitPaymentRequest>,
+    ) -> Result<Response<proto::SubmitPaymentResponse>, Status> {
+        let request = request.into_inner();
+        match self.submit(request.transaction.as_ref(), TxKind::Transfer).await {
+            Ok((_, outcome)) => Ok(Response::new(proto::SubmitPaymentResponse {
+                receipt: Some(receipt_to_proto(&outcome.receipt)),
+                duplicate: outcome.duplicate,
+            })),
+            Err((_, refusal)) => Err(refusal_to_status(&refusal)),
+        }
+    }
+
+    type SubmitPaymentsStream = ResponseStream<proto::SubmitPaymentsResponse>;
+
+    async fn submit_payments(
+        &self,
+        request: Request<Streaming<proto::SubmitPaymentsRequest>>,
+    ) -> Result<Response<Self::SubmitPaymentsStream>, Status> {
+        let mut inbound = request.into_inner();
+        // Each in-flight item holds a permit; at the limit the stream stops
+        // reading, which pushes back through HTTP/2 flow control.
+        let permits = Arc::new(Semaphore::new(STREAM_IN_FLIGHT_MAX));
+        let (out, results) = mpsc::channel(STREAM_IN_FLIGHT_MAX);
+        let api = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok(permit) = Arc::clone(&permits).acquire_owned().await else { break };
+                let item = tokio::select! {
+                    item = inbound.next() => item,
+                    () = out.closed() => break,
+                };
+                match item {
+                    None => break,
+                    Some(Err(status)) => {
+                        let _ = out.send(Err(status)).await;
+                        break;
+                    }
+                    Some(Ok(item)) => {
+                        let api = api.clone();
+                        let out = out.clone();
+                        tokio::spawn(async move {
+                            let response = match api.submit(item.transaction.as_ref(), TxKind::Transfer).await {
+                                Ok((txid, outcome)) => proto::SubmitPaymentsResponse {
+                                    client_id: item.client_id,
+                                    txid: txid.0.to_vec(),
+                                    result: Some(proto::submit_payments_response::Result::Receipt(receipt_to_proto(
+                                        &outcome.receipt,
+                                    ))),
+                                    duplicate: outcome.duplicate,
+                                },
+                                Err((txid, refusal)) => proto::SubmitPaymentsResponse {
+                                    client_id: item.client_id,
+                                    txid: txid.map(|t| t.0.to_vec()).unwrap_or_default(),
+                                    result: Some(proto::submit_payments_response::Result::Refusal(refusal_to_proto(
+                                        &refusal,
+                                    ))),
+                                    duplicate: false,
+                                },
+                            };
+                            let _ = out.send(Ok(response)).await;
+                            drop(permit);
+                        });
+                    }
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(results))))
+    }
+
+    async fn get_payment(
+        &self,
+        request: Request<proto::GetPaymentRequest>,
+    ) -> Result<Response<proto::GetPaymentResponse>, Status> {
+        let txid = txid_arg(&request.into_inner().txid)?;
+        let store = self.engine.store();
+        let Some(receipt) = store.receipt(&txid).map_err(|e| storage_status(&e))? else {
+            return Ok(Response::new(proto::GetPaymentResponse {
+                status: proto::PaymentStatus::Unknown as i32,
+                receipt: None,
+                transaction: None,
+            }));
+        };
+        let tx = store.transaction(receipt.sequence).map_err(|e| storage_status(&e))?;
+        Ok(Response::new(proto::GetPaymentResponse {
+            status: proto::PaymentStatus::Confirmed as i32,
+            receipt: Some(receipt_to_proto(&receipt)),
+            transaction: tx.as_ref().map(transaction_to_proto),
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl proto::admin_service_server::AdminService for Api {
+    async fn mint(&self, request: Request<proto::MintRequest>) -> Result<Response<proto::MintResponse>, Status> {
+        let request = request.into_inner();
+        match self.submit(request.transaction.as_ref(), TxKind::Mint).await {
+            Ok((_, outcome)) => Ok(Response::new(proto::MintResponse {
+                receipt: Some(receipt_to_proto(&outcome.receipt)),
+                duplicate: outcome.duplicate,
+            })),
+            Err((_, refusal)) => Err(refusal_to_status(&refusal)),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl proto::wallet_service_server::WalletService for Api {
+    async fn get_balance(
+        &self,
+        request: Request<proto::GetBalanceRequest>,
+    ) -> Result<Response<proto::GetBalanceResponse>, Status> {
+        let address = address_arg(&request.into_inner().address)?;
+        let (outputs, height) =
+            self.engine.store().unspent_of(&address, None, usize::MAX).map_err(|e| storage_status(&e))?;
+        let balances = crate::ledger::balances_by_programme(outputs.iter().map(|(_, o)| o));
+        Ok(Response::new(proto::GetBalanceResponse {
+            total_minor: balances.iter().map(|(_, a)| *a).fold(0u64, u64::saturating_add),
+            balances: balances
+                .iter()
+                .map(|(programme_id, amount_minor)| proto::Balance { programme_id: *programme_id, amount_minor: *amount_minor })
+                .collect(),
+            unspent_count: outputs.len() as u64,
+            height,
+        }))
+    }
+
+    async fn list_unspent(
+        &self,
+        request: Request<proto::ListUnspentRequest>,
+    ) -> Result<Response<proto::ListUnspentResponse>, Status> {
+        let request = request.into_inner();
+        let address = address_arg(&request.address)?;
+        let page_size = match request.page_size as usize {
+            0 => PAGE_SIZE_DEFAULT,
+            n if n > PAGE_SIZE_MAX => {
+                return Err(Status::invalid_argument(format!("page_size {n} is above the maximum {PAGE_SIZE_MAX}")));
+            }
+            n => n,
+        };
+        let after = if request.page_token.is_empty() {
+            None
+        } else {
+            let token: [u8; 36] = request
+                .page_token
+                .as_slice()
+                .try_into()
+                .map_err(|_| Status::invalid_argument("page_token is not one this server issued"))?;
+            Some(OutPoint {
+                txid: TxId(token[..32].try_into().expect("32 bytes")),
+                index: u32::from_be_bytes(token[32..].try_into().expect("4 bytes")),
+            })
+        };
+        // One more than the page tells whether another page follows.
+        let (mut outputs, _) =
+            self.engine.store().unspent_of(&address, after.as_ref(), page_size + 1).map_err(|e| storage_status(&e))?;
+        let more = outputs.len() > page_size;
+        outputs.truncate(page_size);
+        let next_page_token = match outputs.last() {
+            Some((last, _)) if more => {
+                let mut token = last.txid.0.to_vec();
+                token.extend_from_slice(&last.index.to_be_bytes());
+                token
+            }
+            _ => Vec::new(),
+        };
+        Ok(Response::new(proto::ListUnspentResponse {
+            outputs: outputs
+                .iter()
+                .map(|(outpoint, output)| proto::UnspentOutput {
+                    outpoint: Some(outpoint_to_proto(outpoint)),
+                    output: Some(output_to_proto(output)),
+                })
+                .collect(),
+            next_page_token,
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl proto::ledger_service_server::LedgerService for Api {
+    async fn get_info(&self, request: Request<proto::GetInfoRequest>) -> Result<Response<proto::GetInfoResponse>, Status> {
+        let genesis = self.engine.genesis();
+        let (tip, unspent_count, unspent_total_minor) = if request.into_inner().count_unspent {
+            let (count, sum, tip) = self.engine.store().count_unspent().map_err(|e| storage_status(&e))?;
+            (tip, count, sum)
+        } else {
+            let tip = self.engine.tip();
+            let h = &tip.block.header;
+            (tip.block, tip.unspent_count, h.minted_total_minor - h.burned_total_minor)
+        };
+        let h = &tip.header;
+        Ok(Response::new(proto::GetInfoResponse {
+            engine_public_key: self.engine.engine_key().0.to_vec(),
+            currency: genesis.currency.clone(),
+            currency_exponent: genesis.exponent,
+            issuer_public_keys: genesis.issuer_keys.iter().map(|k| k.0.to_vec()).collect(),
+            issuer_threshold: genesis.issuer_threshold,
+            tip: Some(header_to_proto(&tip)),
+            next_sequence: h.next_sequence(),
+            unspent_total_minor,
+            unspent_count,
+            genesis_hash: genesis.hash().to_vec(),
+        }))
+    }
+
+    async fn get_block(&self, request: Request<proto::GetBlockRequest>) -> Result<Response<proto::GetBlockResponse>, Status> {
+        let height = request.into_inner().height;
+        let store = self.engine.store();
+        let header = store.header(height).map_err(|e| storage_status(&e))?;
+        let Some(header) = header else {
+            return Err(Status::not_found(format!("no block at height {height}")));
+        };
+        let txids = store.block_txids(height).map_err(|e| storage_status(&e))?.unwrap_or_default();
+        Ok(Response::new(proto::GetBlockResponse {
+            header: Some(header_to_proto(&header)),
+            txids: txids.iter().map(|t| t.0.to_vec()).collect(),
+        }))
+    }
+}

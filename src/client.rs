@@ -1,0 +1,159 @@
+//! What a terminal, wallet or issuer needs to talk to Settled: building and
+//! signing transactions, and a gRPC client for the services. Used by the CLI,
+//! the demo, the simulations and the tests; an example for clients in other
+//! languages (with docs/PROTOCOL.md).
+
+use tonic::transport::{Channel, Endpoint};
+
+use crate::api;
+use crate::crypto::Keypair;
+use crate::encoding;
+use crate::limits::GRPC_MESSAGE_BYTES_MAX;
+use crate::proto;
+use crate::receipt::Receipt;
+use crate::types::{Address, AmountMinor, OutPoint, Output, ProgrammeId, Transaction, TxId, TxKind, Witness, TX_VERSION};
+
+pub use crate::api::{receipt_from_proto, refusal_to_status, status_reason, transaction_from_proto, transaction_to_proto};
+
+/// Adds one witness per key, each signing the transaction's txid, and
+/// returns the txid.
+pub fn sign(tx: &mut Transaction, keys: &[&Keypair]) -> TxId {
+    let txid = encoding::txid(tx);
+    for key in keys {
+        tx.witnesses.push(Witness { public_key: key.address(), signature: key.sign(&txid.0) });
+    }
+    txid
+}
+
+/// A mint of `outputs`, signed by `issuers`. The reference makes the txid
+/// unique: re-submitting the same disbursement row never pays twice.
+#[must_use]
+pub fn mint(outputs: Vec<Output>, reference: &[u8], issuers: &[&Keypair]) -> Transaction {
+    let mut tx = Transaction {
+        version: TX_VERSION,
+        kind: TxKind::Mint,
+        inputs: Vec::new(),
+        outputs,
+        reference: reference.to_vec(),
+        witnesses: Vec::new(),
+    };
+    sign(&mut tx, issuers);
+    tx
+}
+
+/// A payment of `amount_minor` from one unspent output of `payer` to `payee`,
+/// with change back to the payer, signed by the payer.
+///
+/// # Panics
+/// When the output holds less than the amount.
+#[must_use]
+pub fn pay(
+    payer: &Keypair,
+    input: (OutPoint, Output),
+    payee: Address,
+    amount_minor: AmountMinor,
+    reference: &[u8],
+) -> Transaction {
+    let (outpoint, held) = input;
+    assert!(held.amount_minor >= amount_minor, "payment larger than the input");
+    let mut outputs = vec![Output { owner: payee, amount_minor, programme: held.programme }];
+    if held.amount_minor > amount_minor {
+        outputs.push(Output { owner: payer.address(), amount_minor: held.amount_minor - amount_minor, programme: held.programme });
+    }
+    let mut tx = Transaction {
+        version: TX_VERSION,
+        kind: TxKind::Transfer,
+        inputs: vec![outpoint],
+        outputs,
+        reference: reference.to_vec(),
+        witnesses: Vec::new(),
+    };
+    sign(&mut tx, &[payer]);
+    tx
+}
+
+/// The outpoint of output `index` of `tx`, with the output.
+///
+/// # Panics
+/// When `tx` has no such output.
+#[must_use]
+pub fn output_of(tx: &Transaction, index: u32) -> (OutPoint, Output) {
+    (OutPoint { txid: encoding::txid(tx), index }, tx.outputs[index as usize])
+}
+
+/// An unrestricted output.
+#[must_use]
+pub fn output(owner: Address, amount_minor: AmountMinor, programme: ProgrammeId) -> Output {
+    Output { owner, amount_minor, programme }
+}
+
+/// gRPC clients for every service on one channel.
+#[derive(Clone)]
+pub struct Client {
+    pub payments: proto::payment_service_client::PaymentServiceClient<Channel>,
+    pub wallets: proto::wallet_service_client::WalletServiceClient<Channel>,
+    pub admin: proto::admin_service_client::AdminServiceClient<Channel>,
+    pub ledger: proto::ledger_service_client::LedgerServiceClient<Channel>,
+}
+
+impl Client {
+    /// Connects to `url` (e.g. `http://127.0.0.1:50051`).
+    ///
+    /// # Errors
+    /// When the address is invalid or nothing answers.
+    pub async fn connect(url: &str) -> Result<Self, tonic::transport::Error> {
+        let channel = Endpoint::from_shared(url.to_owned())?.tcp_nodelay(true).connect().await?;
+        Ok(Self::from_channel(channel))
+    }
+
+    #[must_use]
+    pub fn from_channel(channel: Channel) -> Self {
+        let limit = GRPC_MESSAGE_BYTES_MAX;
+        Self {
+            payments: proto::payment_service_client::PaymentServiceClient::new(channel.clone())
+                .max_decoding_message_size(limit),
+            wallets: proto::wallet_service_client::WalletServiceClient::new(channel.clone())
+                .max_decoding_message_size(limit),
+            admin: proto::admin_service_client::AdminServiceClient::new(channel.clone()).max_decoding_message_size(limit),
+            ledger: proto::ledger_service_client::LedgerServiceClient::new(channel).max_decoding_message_size(limit),
+        }
+    }
+
+    /// Submits a payment; the decoded receipt and whether it was a duplicate.
+    ///
+    /// # Errors
+    /// The refusal status.
+    pub async fn submit(&mut self, tx: &Transaction) -> Result<(Receipt, bool), tonic::Status> {
+        let response = self
+            .payments
+            .submit_payment(proto::SubmitPaymentRequest { transaction: Some(api::transaction_to_proto(tx)) })
+            .await?
+            .into_inner();
+        let receipt = response.receipt.ok_or_else(|| tonic::Status::internal("response without receipt"))?;
+        Ok((receipt_from_proto(&receipt).map_err(tonic::Status::internal)?, response.duplicate))
+    }
+
+    /// Submits a mint through `AdminService.Mint`.
+    ///
+    /// # Errors
+    /// The refusal status.
+    pub async fn mint(&mut self, tx: &Transaction) -> Result<(Receipt, bool), tonic::Status> {
+        let response = self
+            .admin
+            .mint(proto::MintRequest { transaction: Some(api::transaction_to_proto(tx)) })
+            .await?
+            .into_inner();
+        let receipt = response.receipt.ok_or_else(|| tonic::Status::internal("response without receipt"))?;
+        Ok((receipt_from_proto(&receipt).map_err(tonic::Status::internal)?, response.duplicate))
+    }
+
+    /// The engine's public key, as the server reports it. A client that
+    /// verifies receipts should pin this key out of band.
+    ///
+    /// # Errors
+    /// Transport failures.
+    pub async fn engine_key(&mut self) -> Result<Address, tonic::Status> {
+        let info = self.ledger.get_info(proto::GetInfoRequest { count_unspent: false }).await?.into_inner();
+        Address::from_slice(&info.engine_public_key).ok_or_else(|| tonic::Status::internal("bad engine key"))
+    }
+}

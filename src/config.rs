@@ -1,0 +1,196 @@
+//! Server configuration: a TOML file, overridden by `SETTLED_*` environment
+//! variables and command-line flags (in that order of precedence, lowest
+//! first), resolved into what the engine needs.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::Keypair;
+use crate::encoding::Genesis;
+use crate::limits::{CURRENCY_EXPONENT_MAX, ISSUER_KEYS_MAX};
+use crate::types::Address;
+
+/// Development issuer set written into a new data dir when the genesis names
+/// no issuer keys: 2-of-3, secrets in `issuer-N.key`.
+pub const DEV_ISSUERS: usize = 3;
+pub const DEV_ISSUER_THRESHOLD: u32 = 2;
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Holds `ledger.redb`, `engine.key` and, in development, issuer keys.
+    pub data_dir: PathBuf,
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Secret of the engine's block-signing key; default `<data_dir>/engine.key`,
+    /// generated on first start.
+    #[serde(default)]
+    pub engine_key_file: Option<PathBuf>,
+    /// Verify threads; 0 = one per core.
+    #[serde(default)]
+    pub verify_threads: usize,
+    #[serde(default)]
+    pub genesis: GenesisConfig,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisConfig {
+    #[serde(default = "default_currency")]
+    pub currency: String,
+    #[serde(default = "default_exponent")]
+    pub exponent: u32,
+    /// x-only issuer public keys, hex. Empty: a development 2-of-3 set is
+    /// generated into the data dir.
+    #[serde(default)]
+    pub issuer_keys: Vec<String>,
+    #[serde(default)]
+    pub issuer_threshold: u32,
+}
+
+impl Default for GenesisConfig {
+    fn default() -> Self {
+        Self { currency: default_currency(), exponent: default_exponent(), issuer_keys: Vec::new(), issuer_threshold: 0 }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 50051))
+}
+fn default_currency() -> String {
+    "CNY".to_owned()
+}
+fn default_exponent() -> u32 {
+    2
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("parsing {path}: {source}")]
+    Toml { path: PathBuf, source: toml::de::Error },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// The genesis and engine key a configuration resolves to.
+pub struct Resolved {
+    pub genesis: Genesis,
+    pub engine_key: Keypair,
+    pub data_file: PathBuf,
+}
+
+impl Config {
+    /// Defaults for a data dir, listening on an ephemeral loopback port.
+    #[must_use]
+    pub fn for_data_dir(data_dir: PathBuf) -> Self {
+        Self {
+            data_dir,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            engine_key_file: None,
+            verify_threads: 0,
+            genesis: GenesisConfig::default(),
+        }
+    }
+
+    /// # Errors
+    /// When the file cannot be read or is not a valid configuration.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.to_owned(), source })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Toml { path: path.to_owned(), source })
+    }
+
+    /// Creates the data dir and any missing development keys, then returns
+    /// the genesis and the engine key.
+    ///
+    /// # Errors
+    /// Unreadable or invalid keys, or invalid genesis parameters.
+    pub fn resolve(&self) -> Result<Resolved, ConfigError> {
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| ConfigError::Io { path, source }
+        };
+        std::fs::create_dir_all(&self.data_dir).map_err(io(&self.data_dir))?;
+        let g = &self.genesis;
+        if g.currency.is_empty() || g.currency.len() > 8 || !g.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(ConfigError::Invalid(format!("currency '{}' is not 1-8 uppercase letters", g.currency)));
+        }
+        if g.exponent > CURRENCY_EXPONENT_MAX {
+            return Err(ConfigError::Invalid(format!("exponent {} above {CURRENCY_EXPONENT_MAX}", g.exponent)));
+        }
+        let (issuer_keys, threshold) = if g.issuer_keys.is_empty() {
+            let keys = (1..=DEV_ISSUERS)
+                .map(|i| load_or_create_key(&self.data_dir.join(format!("issuer-{i}.key"))).map(|k| k.address()))
+                .collect::<Result<Vec<_>, _>>()?;
+            (keys, if g.issuer_threshold == 0 { DEV_ISSUER_THRESHOLD } else { g.issuer_threshold })
+        } else {
+            let keys = g
+                .issuer_keys
+                .iter()
+                .map(|k| Address::from_hex(k).map_err(|e| ConfigError::Invalid(format!("issuer key {k}: {e}"))))
+                .collect::<Result<Vec<_>, _>>()?;
+            (keys, g.issuer_threshold)
+        };
+        if issuer_keys.len() > ISSUER_KEYS_MAX {
+            return Err(ConfigError::Invalid(format!("{} issuer keys, at most {ISSUER_KEYS_MAX}", issuer_keys.len())));
+        }
+        let mut distinct = issuer_keys.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.len() != issuer_keys.len() {
+            return Err(ConfigError::Invalid("issuer keys repeat".to_owned()));
+        }
+        if threshold == 0 || threshold as usize > issuer_keys.len() {
+            return Err(ConfigError::Invalid(format!(
+                "issuer threshold {threshold} must be between 1 and the {} issuer keys",
+                issuer_keys.len()
+            )));
+        }
+        let key_file = self.engine_key_file.clone().unwrap_or_else(|| self.data_dir.join("engine.key"));
+        let engine_key = load_or_create_key(&key_file)?;
+        Ok(Resolved {
+            genesis: Genesis {
+                currency: g.currency.clone(),
+                exponent: g.exponent,
+                issuer_keys,
+                issuer_threshold: threshold,
+                engine_key: engine_key.address(),
+            },
+            engine_key,
+            data_file: self.data_dir.join("ledger.redb"),
+        })
+    }
+}
+
+/// Reads a hex secret key, or creates one (readable by the owner only).
+///
+/// # Errors
+/// An unreadable file or an invalid key.
+pub fn load_or_create_key(path: &Path) -> Result<Keypair, ConfigError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Keypair::from_secret_hex(&text).map_err(|e| ConfigError::Invalid(format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = Keypair::generate();
+            write_secret(path, &key).map_err(|source| ConfigError::Io { path: path.to_owned(), source })?;
+            Ok(key)
+        }
+        Err(source) => Err(ConfigError::Io { path: path.to_owned(), source }),
+    }
+}
+
+fn write_secret(path: &Path, key: &Keypair) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    writeln!(file, "{}", key.secret_hex())?;
+    file.sync_all()
+}

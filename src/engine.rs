@@ -1,0 +1,501 @@
+//! The payment pipeline: verify pool (all cores) -> sequencer (one thread, the
+//! single writer of the ledger state) -> writer (one thread, one redb write
+//! transaction per block) -> replies. Every queue between them is bounded.
+//!
+//! Group commit: the sequencer takes everything that arrived while the
+//! previous block was being written and makes it the next block, validated
+//! against the effects of the block still being written (pipelining). The
+//! hand-off to the writer is a rendezvous, so at most one block is being
+//! written and one waits; nothing is confirmed before its block is durable.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc as std_mpsc};
+use std::thread::JoinHandle;
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::crypto::Keypair;
+use crate::encoding::{BlockHeader, Genesis};
+use crate::ledger::{Decline, Ledger};
+use crate::limits::{BLOCK_TXS_MAX, OVERLOAD_RETRY_AFTER_MS, SEQUENCER_QUEUE_MAX, VERIFY_QUEUE_MAX};
+use crate::merkle;
+use crate::receipt::{Receipt, SignedHeader};
+use crate::refusal::{Reason, Refusal};
+use crate::store::{self, BlockRecord, Store, StoreError};
+use crate::types::{OutPoint, Transaction, TxId, TxKind};
+use crate::verify::{self, VerifiedTx};
+
+/// A confirmed transaction: its receipt, and whether it had been confirmed
+/// before this submission (an idempotent resubmission).
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub receipt: Receipt,
+    pub duplicate: bool,
+}
+
+pub type Reply = Result<Outcome, Refusal>;
+type Responder = oneshot::Sender<Reply>;
+
+pub struct EngineConfig {
+    pub data_file: PathBuf,
+    pub genesis: Genesis,
+    pub engine_key: Keypair,
+    /// Threads in the verify pool; 0 means one per core.
+    pub verify_threads: usize,
+}
+
+/// Facts about the last durable block, for readers.
+#[derive(Clone, Copy, Debug)]
+pub struct Tip {
+    pub block: SignedHeader,
+    pub unspent_count: u64,
+}
+
+struct Shared {
+    store: Arc<Store>,
+    engine_key: Keypair,
+    genesis: Genesis,
+    failed: AtomicBool,
+    health: watch::Sender<bool>,
+    durable_height: AtomicU64,
+    tip: Mutex<Tip>,
+}
+
+impl Shared {
+    fn fail(&self, error: &StoreError) {
+        tracing::error!(%error, "storage failed: no further payment will be confirmed; restart to recover the last durable block");
+        self.failed.store(true, Ordering::SeqCst);
+        self.health.send_replace(false);
+    }
+}
+
+fn unavailable() -> Refusal {
+    Refusal::new(Reason::Unavailable, "the engine has stopped after a storage failure; retry on a restarted server")
+}
+
+/// The running engine. Cheap to share; `shutdown` stops its threads.
+pub struct Engine {
+    shared: Arc<Shared>,
+    verify_queue: Mutex<Option<mpsc::Sender<(Transaction, Responder)>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+struct SequencerJob {
+    vtx: VerifiedTx,
+    reply: Responder,
+}
+
+/// What the writer receives for one block: the block (none when everything
+/// in the batch was refused or was a resubmission), whom to answer with which
+/// receipt, and resubmissions of already sealed transactions to answer from
+/// the store once this block is durable.
+struct WriterJob {
+    block: Option<BlockRecord>,
+    replies: Vec<(usize, bool, Responder)>,
+    lookups: Vec<(TxId, Responder)>,
+}
+
+impl Engine {
+    /// Opens the data file (creating it with the genesis if new), rebuilds the
+    /// unspent set and starts the pipeline threads.
+    ///
+    /// # Errors
+    /// Storage failures or a genesis mismatch.
+    pub fn start(config: EngineConfig) -> Result<Arc<Self>, StoreError> {
+        let engine_key = config.engine_key.clone();
+        let (store, recovered) = Store::open(&config.data_file, &config.genesis, |header| {
+            engine_key.sign(&header.hash())
+        })?;
+        let store = Arc::new(store);
+        let tip = recovered.tip;
+        let ledger = Ledger::new(
+            recovered.genesis,
+            recovered.unspent,
+            tip.header.minted_total_minor,
+            tip.header.burned_total_minor,
+            tip.header.next_sequence(),
+        );
+        let (health, _) = watch::channel(true);
+        let shared = Arc::new(Shared {
+            store,
+            engine_key: config.engine_key,
+            genesis: config.genesis,
+            failed: AtomicBool::new(false),
+            health,
+            durable_height: AtomicU64::new(tip.header.height),
+            tip: Mutex::new(Tip { block: tip, unspent_count: ledger.unspent_count() as u64 }),
+        });
+        let (verify_tx, verify_rx) = mpsc::channel(VERIFY_QUEUE_MAX);
+        let (sequencer_tx, sequencer_rx) = mpsc::channel(SEQUENCER_QUEUE_MAX);
+        let (writer_tx, writer_rx) = std_mpsc::sync_channel(0);
+        let verify_threads = if config.verify_threads == 0 {
+            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+        } else {
+            config.verify_threads
+        };
+        let verify_rx = Arc::new(Mutex::new(verify_rx));
+        let mut threads = Vec::new();
+        for i in 0..verify_threads {
+            let rx = Arc::clone(&verify_rx);
+            let tx = sequencer_tx.clone();
+            threads.push(spawn(&format!("settled-verify-{i}"), move || verify_loop(&rx, &tx)));
+        }
+        drop(sequencer_tx);
+        let sequencer = Sequencer {
+            shared: Arc::clone(&shared),
+            ledger,
+            tip,
+            pending: VecDeque::new(),
+            pending_spent: HashMap::new(),
+            pending_txids: HashMap::new(),
+        };
+        threads.push(spawn("settled-sequencer", move || sequencer.run(sequencer_rx, &writer_tx)));
+        let writer_shared = Arc::clone(&shared);
+        threads.push(spawn("settled-writer", move || writer_loop(&writer_shared, &writer_rx)));
+        Ok(Arc::new(Self {
+            shared,
+            verify_queue: Mutex::new(Some(verify_tx)),
+            threads: Mutex::new(threads),
+        }))
+    }
+
+    /// Submits a transaction and waits for its outcome: a receipt once its
+    /// block is durable, or a refusal. Refuses at once with
+    /// `Reason::Overloaded` when the verify queue is full.
+    pub async fn submit(&self, tx: Transaction) -> Reply {
+        if self.shared.failed.load(Ordering::Relaxed) {
+            return Err(unavailable());
+        }
+        let (reply, outcome) = oneshot::channel();
+        let sender = self.verify_queue.lock().expect("not poisoned").clone();
+        let Some(sender) = sender else {
+            return Err(Refusal::new(Reason::Unavailable, "the engine is shutting down"));
+        };
+        match sender.try_send((tx, reply)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                return Err(overloaded());
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                return Err(Refusal::new(Reason::Unavailable, "the engine is shutting down"));
+            }
+        }
+        outcome.await.unwrap_or_else(|_| Err(unavailable()))
+    }
+
+    #[must_use]
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+
+    #[must_use]
+    pub fn genesis(&self) -> &Genesis {
+        &self.shared.genesis
+    }
+
+    #[must_use]
+    pub fn engine_key(&self) -> crate::types::Address {
+        self.shared.engine_key.address()
+    }
+
+    #[must_use]
+    pub fn tip(&self) -> Tip {
+        *self.shared.tip.lock().expect("not poisoned")
+    }
+
+    /// `true` while the engine can confirm payments; becomes `false` for good
+    /// after a storage failure.
+    #[must_use]
+    pub fn health(&self) -> watch::Receiver<bool> {
+        self.shared.health.subscribe()
+    }
+
+    /// Stops accepting, lets everything already admitted finish, and joins the
+    /// pipeline threads.
+    pub fn shutdown(&self) {
+        self.verify_queue.lock().expect("not poisoned").take();
+        let threads = std::mem::take(&mut *self.threads.lock().expect("not poisoned"));
+        for thread in threads {
+            if thread.join().is_err() {
+                tracing::error!("a pipeline thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn overloaded() -> Refusal {
+    let mut refusal = Refusal::new(Reason::Overloaded, "the engine's queue is full; retry shortly");
+    refusal.detail = format!("{} (retry after {OVERLOAD_RETRY_AFTER_MS} ms)", refusal.detail);
+    refusal
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(f)
+        .expect("spawning a pipeline thread")
+}
+
+fn verify_loop(
+    queue: &Mutex<mpsc::Receiver<(Transaction, Responder)>>,
+    sequencer: &mpsc::Sender<SequencerJob>,
+) {
+    loop {
+        let job = queue.lock().expect("not poisoned").blocking_recv();
+        let Some((tx, reply)) = job else { return };
+        if reply.is_closed() {
+            continue;
+        }
+        match verify::verify(tx) {
+            Ok(vtx) => {
+                if let Err(mpsc::error::SendError(job)) = sequencer.blocking_send(SequencerJob { vtx, reply }) {
+                    let _ = job.reply.send(Err(unavailable()));
+                    return;
+                }
+            }
+            Err(refusal) => {
+                let _ = reply.send(Err(refusal));
+            }
+        }
+    }
+}
+
+struct Sequencer {
+    shared: Arc<Shared>,
+    ledger: Ledger,
+    tip: SignedHeader,
+    /// Sealed blocks not yet known durable: their height, spent outpoints
+    /// and txids, so that resubmissions and double spends of transactions
+    /// still being written are recognised.
+    pending: VecDeque<(u64, Vec<OutPoint>, Vec<TxId>)>,
+    pending_spent: HashMap<OutPoint, TxId>,
+    pending_txids: HashMap<TxId, ()>,
+}
+
+/// Where a transaction already sealed lives, when it is resubmitted.
+enum Known {
+    InThisBlock(usize),
+    Sealed,
+    None,
+}
+
+impl Sequencer {
+    fn run(mut self, mut queue: mpsc::Receiver<SequencerJob>, writer: &std_mpsc::SyncSender<WriterJob>) {
+        let mut batch = Vec::with_capacity(BLOCK_TXS_MAX);
+        while let Some(first) = queue.blocking_recv() {
+            batch.push(first);
+            while batch.len() < BLOCK_TXS_MAX {
+                match queue.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            if self.shared.failed.load(Ordering::SeqCst) {
+                for job in batch.drain(..) {
+                    let _ = job.reply.send(Err(unavailable()));
+                }
+                continue;
+            }
+            self.prune_durable();
+            let job = self.seal(&mut batch);
+            if let Err(std_mpsc::SendError(job)) = writer.send(job) {
+                for (_, _, reply) in job.replies {
+                    let _ = reply.send(Err(unavailable()));
+                }
+                return;
+            }
+        }
+    }
+
+    fn prune_durable(&mut self) {
+        let durable = self.shared.durable_height.load(Ordering::Acquire);
+        while self.pending.front().is_some_and(|(height, _, _)| *height <= durable) {
+            let (_, spent, txids) = self.pending.pop_front().expect("front exists");
+            for outpoint in spent {
+                self.pending_spent.remove(&outpoint);
+            }
+            for txid in txids {
+                self.pending_txids.remove(&txid);
+            }
+        }
+    }
+
+    /// Validates a batch against the ledger, applies what passes, and seals
+    /// it into a signed block.
+    fn seal(&mut self, batch: &mut Vec<SequencerJob>) -> WriterJob {
+        let mut txs: Vec<(VerifiedTx, crate::ledger::Applied)> = Vec::with_capacity(batch.len());
+        let mut in_block: HashMap<TxId, usize> = HashMap::new();
+        let mut spent_in_block: HashMap<OutPoint, TxId> = HashMap::new();
+        let mut replies = Vec::with_capacity(batch.len());
+        let mut lookups = Vec::new();
+        for SequencerJob { vtx, reply } in batch.drain(..) {
+            if vtx.tx.kind == TxKind::Mint {
+                match self.known(&vtx.txid, &in_block) {
+                    Ok(Known::InThisBlock(index)) => {
+                        replies.push((index, true, reply));
+                        continue;
+                    }
+                    Ok(Known::Sealed) => {
+                        lookups.push((vtx.txid, reply));
+                        continue;
+                    }
+                    Ok(Known::None) => {}
+                    Err(error) => {
+                        let _ = reply.send(Err(storage_refusal(&error)));
+                        continue;
+                    }
+                }
+            }
+            match self.ledger.apply(&vtx) {
+                Ok(applied) => {
+                    in_block.insert(vtx.txid, txs.len());
+                    for input in &vtx.tx.inputs {
+                        spent_in_block.insert(*input, vtx.txid);
+                    }
+                    replies.push((txs.len(), false, reply));
+                    txs.push((vtx, applied));
+                }
+                Err(Decline::Refused(refusal)) => {
+                    let _ = reply.send(Err(refusal));
+                }
+                Err(Decline::InputMissing(input)) => {
+                    let spender = match spent_in_block.get(&input).or_else(|| self.pending_spent.get(&input)) {
+                        Some(txid) => Ok(Some(*txid)),
+                        None => self.shared.store.spent_by(&input),
+                    };
+                    match spender {
+                        Ok(Some(spender)) if spender == vtx.txid => match in_block.get(&vtx.txid) {
+                            Some(index) => replies.push((*index, true, reply)),
+                            None => lookups.push((vtx.txid, reply)),
+                        },
+                        Ok(Some(spender)) => {
+                            let mut refusal = Refusal::new(
+                                Reason::InputSpent,
+                                format!("input {input} was already spent by {spender}"),
+                            )
+                            .with_input(input);
+                            refusal.spent_by = Some(spender);
+                            let _ = reply.send(Err(refusal));
+                        }
+                        Ok(None) => {
+                            let refusal =
+                                Refusal::new(Reason::InputUnknown, format!("input {input} does not exist"))
+                                    .with_input(input);
+                            let _ = reply.send(Err(refusal));
+                        }
+                        Err(error) => {
+                            let _ = reply.send(Err(storage_refusal(&error)));
+                        }
+                    }
+                }
+            }
+        }
+        if txs.is_empty() {
+            return WriterJob { block: None, replies, lookups };
+        }
+        self.ledger.assert_conserved();
+        let txids: Vec<TxId> = txs.iter().map(|(vtx, _)| vtx.txid).collect();
+        let totals = self.ledger.totals();
+        let first_sequence = txs[0].1.sequence;
+        assert_eq!(
+            first_sequence,
+            self.tip.header.next_sequence(),
+            "sequence numbers must continue the chain without a gap"
+        );
+        let header = BlockHeader {
+            height: self.tip.header.height + 1,
+            previous_hash: self.tip.header.hash(),
+            merkle_root: merkle::root(&txids),
+            first_sequence,
+            tx_count: u32::try_from(txs.len()).expect("blocks are bounded"),
+            time_unix_ms: store::now_unix_ms().max(self.tip.header.time_unix_ms),
+            minted_total_minor: totals.minted_minor,
+            burned_total_minor: totals.burned_minor,
+        };
+        let signed = SignedHeader { header, signature: self.shared.engine_key.sign(&header.hash()) };
+        self.tip = signed;
+        let spent: Vec<OutPoint> = spent_in_block.keys().copied().collect();
+        self.pending_spent.extend(spent_in_block);
+        self.pending_txids.extend(txids.iter().map(|t| (*t, ())));
+        self.pending.push_back((header.height, spent, txids));
+        WriterJob { block: Some(BlockRecord { signed, txs }), replies, lookups }
+    }
+
+    fn known(&self, txid: &TxId, in_block: &HashMap<TxId, usize>) -> Result<Known, StoreError> {
+        if let Some(index) = in_block.get(txid) {
+            return Ok(Known::InThisBlock(*index));
+        }
+        if self.pending_txids.contains_key(txid) || self.shared.store.locate(txid)?.is_some() {
+            return Ok(Known::Sealed);
+        }
+        Ok(Known::None)
+    }
+}
+
+fn storage_refusal(error: &StoreError) -> Refusal {
+    tracing::error!(%error, "storage read failed while sequencing");
+    Refusal::new(Reason::Unavailable, "storage read failed; retry")
+}
+
+fn writer_loop(shared: &Shared, jobs: &std_mpsc::Receiver<WriterJob>) {
+    for job in jobs {
+        if shared.failed.load(Ordering::SeqCst) {
+            answer_unavailable(job);
+            continue;
+        }
+        if let Some(block) = &job.block {
+            if let Err(error) = shared.store.commit_block(block) {
+                shared.fail(&error);
+                answer_unavailable(job);
+                continue;
+            }
+            let header = block.signed.header;
+            shared.durable_height.store(header.height, Ordering::Release);
+            let created: u64 = block.txs.iter().map(|(vtx, _)| vtx.tx.outputs.len() as u64).sum();
+            let consumed: u64 = block.txs.iter().map(|(vtx, _)| vtx.tx.inputs.len() as u64).sum();
+            let mut tip = shared.tip.lock().expect("not poisoned");
+            tip.block = block.signed;
+            tip.unspent_count = tip.unspent_count + created - consumed;
+        }
+        if let Some(block) = &job.block {
+            let txids: Vec<TxId> = block.txs.iter().map(|(vtx, _)| vtx.txid).collect();
+            let levels = merkle::levels(&txids);
+            for (index, duplicate, reply) in job.replies {
+                let (vtx, applied) = &block.txs[index];
+                let receipt = Receipt {
+                    txid: vtx.txid,
+                    sequence: applied.sequence,
+                    block: block.signed,
+                    index_in_block: u32::try_from(index).expect("blocks are bounded"),
+                    merkle_path: merkle::path(&levels, index),
+                };
+                let _ = reply.send(Ok(Outcome { receipt, duplicate }));
+            }
+        }
+        for (txid, reply) in job.lookups {
+            let answer = match shared.store.receipt(&txid) {
+                Ok(Some(receipt)) => Ok(Outcome { receipt, duplicate: true }),
+                Ok(None) => Err(Refusal::new(Reason::Unavailable, "resubmitted transaction not found after commit")),
+                Err(error) => Err(storage_refusal(&error)),
+            };
+            let _ = reply.send(answer);
+        }
+    }
+}
+
+fn answer_unavailable(job: WriterJob) {
+    for (_, _, reply) in job.replies {
+        let _ = reply.send(Err(unavailable()));
+    }
+    for (_, reply) in job.lookups {
+        let _ = reply.send(Err(unavailable()));
+    }
+}

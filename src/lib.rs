@@ -1,0 +1,61 @@
+//! Settled: a settlement engine for programmable digital-currency welfare
+//! payments. Terminals submit payments signed by the payer's wallet over
+//! gRPC; the engine verifies them on every core, orders them in a single
+//! sequencer, commits them in hash-chained, engine-signed blocks to a redb
+//! file (one fsync per block) and answers each with a receipt that can be
+//! checked offline.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use settled::{Config, Server};
+//! let config = Config::for_data_dir("/tmp/settled-example".into());
+//! let server = Server::start(config).await?;
+//! println!("serving on {}", server.local_addr());
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! The module map and invariants are in ARCHITECTURE.md; the wire and hash
+//! formats in docs/PROTOCOL.md.
+
+#![deny(clippy::all)]
+
+mod amount;
+mod api;
+pub mod client;
+mod config;
+mod crypto;
+mod encoding;
+mod engine;
+mod ledger;
+pub mod limits;
+mod merkle;
+mod receipt;
+mod refusal;
+mod server;
+mod store;
+mod types;
+mod verify;
+
+/// Generated protobuf and gRPC code (package `settled.v1`).
+pub mod proto {
+    #![allow(clippy::all, clippy::pedantic, missing_docs)]
+    tonic::include_proto!("settled.v1");
+
+    /// The encoded file descriptor set, for server reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("settled_descriptor");
+}
+
+pub use amount::{AmountError, format_amount, parse_amount};
+pub use config::{Config, GenesisConfig};
+pub use crypto::{Keypair, sha256, verify as verify_signature};
+pub use encoding::{BlockHeader, DecodeError, Genesis, decode_tx_record, tx_canonical_bytes, tx_record_bytes, txid};
+pub use engine::{Engine, EngineConfig, Outcome, Reply, Tip};
+pub use ledger::{Ledger, Totals};
+pub use merkle::MerkleStep;
+pub use receipt::{Receipt, ReceiptError, ReceiptJson, SignedHeader};
+pub use refusal::{Class, Reason, Refusal};
+pub use server::Server;
+pub use store::{Store, StoreError};
+pub use types::{Address, AmountMinor, OutPoint, Output, ProgrammeId, Transaction, TxId, TxKind, Witness, TX_VERSION};
+pub use verify::{VerifiedTx, check_shape, verify};

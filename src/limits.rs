@@ -1,0 +1,33 @@
+//! Every bound the engine enforces, in one place. Each is checked where the
+//! thing it bounds is built or received, and tested at its edge.
+
+/// Inputs in one transaction.
+pub const TX_INPUTS_MAX: usize = 16;
+/// Outputs in one transaction.
+pub const TX_OUTPUTS_MAX: usize = 16;
+/// Witnesses in one transaction (one per distinct input owner, or issuer).
+pub const TX_WITNESSES_MAX: usize = 16;
+/// Bytes in a transaction's reference.
+pub const TX_REFERENCE_BYTES_MAX: usize = 64;
+/// Bytes of one decoded gRPC message. A transaction at every limit above is
+/// about 3 KiB, so this leaves room without letting a client make the server
+/// buffer megabytes.
+pub const GRPC_MESSAGE_BYTES_MAX: usize = 64 * 1024;
+/// Payments a single `SubmitPayments` stream may have in flight (submitted,
+/// not yet answered). The stream stops reading until one completes.
+pub const STREAM_IN_FLIGHT_MAX: usize = 1024;
+/// Transactions waiting for the verify stage, across all clients.
+pub const VERIFY_QUEUE_MAX: usize = 16 * 1024;
+/// Verified transactions waiting for the sequencer.
+pub const SEQUENCER_QUEUE_MAX: usize = 16 * 1024;
+/// Transactions in one block. Bounds the work of one redb write transaction
+/// and the latency of everything in it.
+pub const BLOCK_TXS_MAX: usize = 8 * 1024;
+/// Default and largest page of `ListUnspent`.
+pub const PAGE_SIZE_DEFAULT: usize = 100;
+pub const PAGE_SIZE_MAX: usize = 1000;
+/// Issuer keys in a genesis, and the exponent of the ledger's currency.
+pub const ISSUER_KEYS_MAX: usize = 16;
+pub const CURRENCY_EXPONENT_MAX: u32 = 8;
+/// Retry hint given with RESOURCE_EXHAUSTED.
+pub const OVERLOAD_RETRY_AFTER_MS: u32 = 50;

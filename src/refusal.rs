@@ -1,0 +1,137 @@
+//! Why a transaction was refused. Each reason is something the submitter can
+//! act on; the api layer maps it to a gRPC status and a proto `Reason`.
+
+use std::fmt;
+
+use crate::types::{OutPoint, TxId};
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Reason {
+    // Wrong whatever the ledger state: INVALID_ARGUMENT.
+    Malformed,
+    UnsupportedVersion,
+    UnsupportedKind,
+    NoInputs,
+    NoOutputs,
+    TooManyInputs,
+    TooManyOutputs,
+    TooManyWitnesses,
+    ReferenceTooLong,
+    ZeroAmount,
+    AmountOverflow,
+    DuplicateInput,
+    DuplicateWitness,
+    BadSignature,
+    BadAddress,
+    MintHasInputs,
+    MintNeedsReference,
+    WrongService,
+    // Declined by the ledger state: FAILED_PRECONDITION.
+    InputSpent,
+    InputUnknown,
+    MissingWitness,
+    UnexpectedWitness,
+    NotConserved,
+    MintThreshold,
+    SupplyOverflow,
+    // Backpressure and availability.
+    Overloaded,
+    Unavailable,
+}
+
+/// How a refusal is to be reported: the gRPC status family it belongs to.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Class {
+    InvalidArgument,
+    FailedPrecondition,
+    ResourceExhausted,
+    Unavailable,
+}
+
+impl Reason {
+    #[must_use]
+    pub fn class(self) -> Class {
+        match self {
+            Self::InputSpent
+            | Self::InputUnknown
+            | Self::MissingWitness
+            | Self::UnexpectedWitness
+            | Self::NotConserved
+            | Self::MintThreshold
+            | Self::SupplyOverflow => Class::FailedPrecondition,
+            Self::Overloaded => Class::ResourceExhausted,
+            Self::Unavailable => Class::Unavailable,
+            _ => Class::InvalidArgument,
+        }
+    }
+
+    /// The name used in `google.rpc.ErrorInfo.reason` and the proto enum.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Malformed => "REASON_MALFORMED",
+            Self::UnsupportedVersion => "REASON_UNSUPPORTED_VERSION",
+            Self::UnsupportedKind => "REASON_UNSUPPORTED_KIND",
+            Self::NoInputs => "REASON_NO_INPUTS",
+            Self::NoOutputs => "REASON_NO_OUTPUTS",
+            Self::TooManyInputs => "REASON_TOO_MANY_INPUTS",
+            Self::TooManyOutputs => "REASON_TOO_MANY_OUTPUTS",
+            Self::TooManyWitnesses => "REASON_TOO_MANY_WITNESSES",
+            Self::ReferenceTooLong => "REASON_REFERENCE_TOO_LONG",
+            Self::ZeroAmount => "REASON_ZERO_AMOUNT",
+            Self::AmountOverflow => "REASON_AMOUNT_OVERFLOW",
+            Self::DuplicateInput => "REASON_DUPLICATE_INPUT",
+            Self::DuplicateWitness => "REASON_DUPLICATE_WITNESS",
+            Self::BadSignature => "REASON_BAD_SIGNATURE",
+            Self::BadAddress => "REASON_BAD_ADDRESS",
+            Self::MintHasInputs => "REASON_MINT_HAS_INPUTS",
+            Self::MintNeedsReference => "REASON_MINT_NEEDS_REFERENCE",
+            Self::WrongService => "REASON_WRONG_SERVICE",
+            Self::InputSpent => "REASON_INPUT_SPENT",
+            Self::InputUnknown => "REASON_INPUT_UNKNOWN",
+            Self::MissingWitness => "REASON_MISSING_WITNESS",
+            Self::UnexpectedWitness => "REASON_UNEXPECTED_WITNESS",
+            Self::NotConserved => "REASON_NOT_CONSERVED",
+            Self::MintThreshold => "REASON_MINT_THRESHOLD",
+            Self::SupplyOverflow => "REASON_SUPPLY_OVERFLOW",
+            Self::Overloaded => "REASON_OVERLOADED",
+            Self::Unavailable => "REASON_UNAVAILABLE",
+        }
+    }
+}
+
+/// A refusal: the reason, the input concerned if any, the transaction that
+/// already spent it if known, and a human-readable detail.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Refusal {
+    pub reason: Reason,
+    pub input: Option<OutPoint>,
+    pub spent_by: Option<TxId>,
+    pub detail: String,
+}
+
+impl Refusal {
+    #[must_use]
+    pub fn new(reason: Reason, detail: impl Into<String>) -> Self {
+        Self {
+            reason,
+            input: None,
+            spent_by: None,
+            detail: detail.into(),
+        }
+    }
+
+    #[must_use]
+    pub fn with_input(mut self, input: OutPoint) -> Self {
+        self.input = Some(input);
+        self
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.reason.name(), self.detail)
+    }
+}
+
+impl std::error::Error for Refusal {}

@@ -1,0 +1,133 @@
+//! Wires the engine to a tonic server: the four services, gRPC health and
+//! server reflection, message-size limits and keepalive.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::api::Api;
+use crate::config::{Config, ConfigError};
+use crate::engine::{Engine, EngineConfig};
+use crate::limits::GRPC_MESSAGE_BYTES_MAX;
+use crate::proto::{
+    admin_service_server::AdminServiceServer, ledger_service_server::LedgerServiceServer,
+    payment_service_server::PaymentServiceServer, wallet_service_server::WalletServiceServer,
+};
+use crate::store::StoreError;
+
+/// HTTP/2 keepalive for long-lived streams: a ping every interval, the
+/// connection dropped if unanswered within the timeout.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(20);
+pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("binding {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+}
+
+/// A running server. Dropping it without `shutdown` leaves it running until
+/// the runtime stops.
+pub struct Server {
+    local_addr: SocketAddr,
+    engine: Arc<Engine>,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+impl Server {
+    /// Opens the ledger, binds the listen address and starts serving.
+    ///
+    /// # Errors
+    /// Invalid configuration, storage failures, or an address in use.
+    pub async fn start(config: Config) -> Result<Self, ServerError> {
+        let resolved = config.resolve()?;
+        let verify_threads = config.verify_threads;
+        let engine = tokio::task::spawn_blocking(move || {
+            Engine::start(EngineConfig {
+                data_file: resolved.data_file,
+                genesis: resolved.genesis,
+                engine_key: resolved.engine_key,
+                verify_threads,
+            })
+        })
+        .await
+        .expect("engine start does not panic")?;
+        let listener =
+            tokio::net::TcpListener::bind(config.listen).await.map_err(|e| ServerError::Bind(config.listen, e))?;
+        let local_addr = listener.local_addr().map_err(|e| ServerError::Bind(config.listen, e))?;
+
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health.set_serving::<PaymentServiceServer<Api>>().await;
+        let mut engine_health = engine.health();
+        tokio::spawn(async move {
+            while engine_health.changed().await.is_ok() {
+                if !*engine_health.borrow() {
+                    health.set_not_serving::<PaymentServiceServer<Api>>().await;
+                    health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
+                }
+            }
+        });
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .expect("the embedded descriptor set is valid");
+
+        let api = Api { engine: Arc::clone(&engine) };
+        let router = tonic::transport::Server::builder()
+            .tcp_nodelay(true)
+            .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+            .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(PaymentServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
+            .add_service(WalletServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
+            .add_service(AdminServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
+            .add_service(LedgerServiceServer::new(api).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+            let _ = stopped.await;
+        }));
+        tracing::info!(%local_addr, engine_key = %engine.engine_key(), "serving");
+        Ok(Self { local_addr, engine, stop, task })
+    }
+
+    #[must_use]
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// `http://` URL of the server, for clients.
+    #[must_use]
+    pub fn url(&self) -> String {
+        format!("http://{}", self.local_addr)
+    }
+
+    #[must_use]
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// Stops accepting connections, waits for open calls to finish, then
+    /// stops the engine (everything admitted is committed or answered) and
+    /// closes the data file.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(());
+        match self.task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!(%error, "server stopped with an error"),
+            Err(error) => tracing::error!(%error, "server task failed"),
+        }
+        let engine = self.engine;
+        let _ = tokio::task::spawn_blocking(move || engine.shutdown()).await;
+    }
+}

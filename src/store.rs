@@ -1,0 +1,389 @@
+//! Durable state in one redb file. One write transaction per block, committed
+//! with `Durability::Immediate` (fsync) before anything in it is confirmed.
+//!
+//! Tables (keys big-endian so ranges scan in order):
+//! - `meta`: genesis parameters.
+//! - `headers`: height -> canonical header || engine signature.
+//! - `block_txids`: height -> the block's txids, concatenated (for Merkle paths).
+//! - `txs`: sequence -> stored transaction record (canonical bytes + witnesses).
+//! - `tx_index`: txid -> (sequence, height).
+//! - `unspent`: owner || txid || index -> (amount, programme). Keyed by owner
+//!   so that balances and listings are range scans; the engine keeps the
+//!   same set in memory, keyed by outpoint, and rebuilds it from here.
+//! - `spent`: txid || index -> txid of the spender, to name it in refusals and
+//!   to recognise a resubmission.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+
+use crate::encoding::{self, BlockHeader, Genesis, HEADER_BYTES};
+use crate::ledger::Applied;
+use crate::merkle;
+use crate::receipt::{Receipt, SignedHeader};
+use crate::types::{Address, OutPoint, Output, Transaction, TxId};
+use crate::verify::VerifiedTx;
+
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const HEADERS: TableDefinition<u64, &[u8]> = TableDefinition::new("headers");
+const BLOCK_TXIDS: TableDefinition<u64, &[u8]> = TableDefinition::new("block_txids");
+const TXS: TableDefinition<u64, &[u8]> = TableDefinition::new("txs");
+const TX_INDEX: TableDefinition<&[u8; 32], (u64, u64)> = TableDefinition::new("tx_index");
+const UNSPENT: TableDefinition<&[u8; 68], (u64, u32)> = TableDefinition::new("unspent");
+const SPENT: TableDefinition<&[u8; 36], &[u8; 32]> = TableDefinition::new("spent");
+
+const GENESIS_KEY: &str = "genesis";
+
+/// A failure of the storage layer. Any of these while committing a block is
+/// fatal for the process: the engine stops confirming (fail-stop).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage: {0}")]
+    Redb(#[from] redb::Error),
+    #[error("the data file holds a different genesis than the configuration")]
+    GenesisMismatch,
+    #[error("corrupt data file: {0}")]
+    Corrupt(String),
+}
+
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                Self::Redb(e.into())
+            }
+        }
+    )*};
+}
+from_redb!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError,
+    redb::SetDurabilityError
+);
+
+/// A block ready to be written: its signed header and its transactions with
+/// what applying them did.
+pub struct BlockRecord {
+    pub signed: SignedHeader,
+    pub txs: Vec<(VerifiedTx, Applied)>,
+}
+
+/// Where a confirmed transaction is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct TxLocation {
+    pub sequence: u64,
+    pub height: u64,
+}
+
+/// What reopening a data file recovers: the ledger at its last durable block.
+pub struct Recovered {
+    pub genesis: Genesis,
+    pub tip: SignedHeader,
+    pub unspent: HashMap<OutPoint, Output>,
+}
+
+pub struct Store {
+    db: Database,
+}
+
+fn unspent_key(owner: &Address, outpoint: &OutPoint) -> [u8; 68] {
+    let mut key = [0u8; 68];
+    key[..32].copy_from_slice(&owner.0);
+    key[32..64].copy_from_slice(&outpoint.txid.0);
+    key[64..].copy_from_slice(&outpoint.index.to_be_bytes());
+    key
+}
+
+fn outpoint_key(outpoint: &OutPoint) -> [u8; 36] {
+    let mut key = [0u8; 36];
+    key[..32].copy_from_slice(&outpoint.txid.0);
+    key[32..].copy_from_slice(&outpoint.index.to_be_bytes());
+    key
+}
+
+fn outpoint_of_unspent_key(key: &[u8; 68]) -> (Address, OutPoint) {
+    let owner = Address(key[..32].try_into().expect("32 bytes"));
+    let txid = TxId(key[32..64].try_into().expect("32 bytes"));
+    let index = u32::from_be_bytes(key[64..].try_into().expect("4 bytes"));
+    (owner, OutPoint { txid, index })
+}
+
+fn signed_header_bytes(signed: &SignedHeader) -> Vec<u8> {
+    let mut bytes = signed.header.canonical_bytes().to_vec();
+    bytes.extend_from_slice(&signed.signature);
+    bytes
+}
+
+fn decode_signed_header(bytes: &[u8]) -> Result<SignedHeader, StoreError> {
+    if bytes.len() != HEADER_BYTES + 64 {
+        return Err(StoreError::Corrupt(format!("header record of {} bytes", bytes.len())));
+    }
+    let header = BlockHeader::decode(&bytes[..HEADER_BYTES]).map_err(|e| StoreError::Corrupt(format!("header: {e}")))?;
+    let signature = bytes[HEADER_BYTES..].try_into().expect("64 bytes");
+    Ok(SignedHeader { header, signature })
+}
+
+impl Store {
+    /// Opens (or creates) the data file. A new file gets `genesis` and a
+    /// genesis block signed by `sign`; an existing one must hold the same
+    /// genesis.
+    ///
+    /// # Errors
+    /// Storage failures, or a genesis mismatch.
+    pub fn open(
+        path: &Path,
+        genesis: &Genesis,
+        sign: impl FnOnce(&BlockHeader) -> [u8; 64],
+    ) -> Result<(Self, Recovered), StoreError> {
+        let db = Database::create(path)?;
+        let store = Self { db };
+        let stored = {
+            let read = store.db.begin_read()?;
+            match read.open_table(META) {
+                Ok(meta) => meta.get(GENESIS_KEY)?.map(|v| v.value().to_vec()),
+                Err(redb::TableError::TableDoesNotExist(_)) => None,
+                Err(e) => return Err(e.into()),
+            }
+        };
+        match stored {
+            Some(bytes) if bytes != genesis.canonical_bytes() => return Err(StoreError::GenesisMismatch),
+            Some(_) => {}
+            None => store.write_genesis(genesis, sign)?,
+        }
+        let recovered = store.recover(genesis.clone())?;
+        Ok((store, recovered))
+    }
+
+    fn write_genesis(&self, genesis: &Genesis, sign: impl FnOnce(&BlockHeader) -> [u8; 64]) -> Result<(), StoreError> {
+        let header = BlockHeader {
+            height: 0,
+            previous_hash: [0; 32],
+            merkle_root: genesis.hash(),
+            first_sequence: 1,
+            tx_count: 0,
+            time_unix_ms: now_unix_ms(),
+            minted_total_minor: 0,
+            burned_total_minor: 0,
+        };
+        let signed = SignedHeader { header, signature: sign(&header) };
+        let mut write = self.db.begin_write()?;
+        write.set_durability(Durability::Immediate)?;
+        {
+            write.open_table(META)?.insert(GENESIS_KEY, genesis.canonical_bytes().as_slice())?;
+            write.open_table(HEADERS)?.insert(0, signed_header_bytes(&signed).as_slice())?;
+            write.open_table(BLOCK_TXIDS)?.insert(0, [].as_slice())?;
+            write.open_table(TXS)?;
+            write.open_table(TX_INDEX)?;
+            write.open_table(UNSPENT)?;
+            write.open_table(SPENT)?;
+        }
+        write.commit()?;
+        Ok(())
+    }
+
+    fn recover(&self, genesis: Genesis) -> Result<Recovered, StoreError> {
+        let read = self.db.begin_read()?;
+        let headers = read.open_table(HEADERS)?;
+        let (_, last) = headers.last()?.ok_or_else(|| StoreError::Corrupt("no blocks".to_owned()))?;
+        let tip = decode_signed_header(last.value())?;
+        let table = read.open_table(UNSPENT)?;
+        let mut unspent = HashMap::with_capacity(usize::try_from(table.len()?).unwrap_or(0));
+        for entry in table.iter()? {
+            let (key, value) = entry?;
+            let (owner, outpoint) = outpoint_of_unspent_key(key.value());
+            let (amount_minor, programme) = value.value();
+            unspent.insert(outpoint, Output { owner, amount_minor, programme });
+        }
+        Ok(Recovered { genesis, tip, unspent })
+    }
+
+    /// Writes one block and everything it did in a single write transaction,
+    /// durable when this returns.
+    ///
+    /// # Errors
+    /// Any storage failure; the block is then not durable and must not be
+    /// confirmed.
+    pub fn commit_block(&self, block: &BlockRecord) -> Result<(), StoreError> {
+        let height = block.signed.header.height;
+        let mut write = self.db.begin_write()?;
+        write.set_durability(Durability::Immediate)?;
+        {
+            write.open_table(HEADERS)?.insert(height, signed_header_bytes(&block.signed).as_slice())?;
+            let mut txids = Vec::with_capacity(block.txs.len() * 32);
+            for (vtx, _) in &block.txs {
+                txids.extend_from_slice(&vtx.txid.0);
+            }
+            write.open_table(BLOCK_TXIDS)?.insert(height, txids.as_slice())?;
+            let mut txs = write.open_table(TXS)?;
+            let mut index = write.open_table(TX_INDEX)?;
+            let mut unspent = write.open_table(UNSPENT)?;
+            let mut spent = write.open_table(SPENT)?;
+            for (vtx, applied) in &block.txs {
+                txs.insert(applied.sequence, encoding::tx_record_bytes(&vtx.tx).as_slice())?;
+                index.insert(&vtx.txid.0, (applied.sequence, height))?;
+                for (input, output) in vtx.tx.inputs.iter().zip(&applied.spent) {
+                    unspent.remove(&unspent_key(&output.owner, input))?;
+                    spent.insert(&outpoint_key(input), &vtx.txid.0)?;
+                }
+                for (i, output) in vtx.tx.outputs.iter().enumerate() {
+                    let outpoint = OutPoint { txid: vtx.txid, index: u32::try_from(i).expect("bounded") };
+                    unspent.insert(&unspent_key(&output.owner, &outpoint), (output.amount_minor, output.programme))?;
+                }
+            }
+        }
+        write.commit()?;
+        Ok(())
+    }
+
+    /// Which transaction spent `outpoint`, if a durable one did.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn spent_by(&self, outpoint: &OutPoint) -> Result<Option<TxId>, StoreError> {
+        let read = self.db.begin_read()?;
+        let table = read.open_table(SPENT)?;
+        Ok(table.get(&outpoint_key(outpoint))?.map(|v| TxId(*v.value())))
+    }
+
+    /// Where a durable transaction is.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn locate(&self, txid: &TxId) -> Result<Option<TxLocation>, StoreError> {
+        let read = self.db.begin_read()?;
+        let table = read.open_table(TX_INDEX)?;
+        Ok(table.get(&txid.0)?.map(|v| {
+            let (sequence, height) = v.value();
+            TxLocation { sequence, height }
+        }))
+    }
+
+    /// The signed header at `height`.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn header(&self, height: u64) -> Result<Option<SignedHeader>, StoreError> {
+        let read = self.db.begin_read()?;
+        let table = read.open_table(HEADERS)?;
+        table.get(height)?.map(|v| decode_signed_header(v.value())).transpose()
+    }
+
+    /// The txids of the block at `height`, in order.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn block_txids(&self, height: u64) -> Result<Option<Vec<TxId>>, StoreError> {
+        let read = self.db.begin_read()?;
+        let table = read.open_table(BLOCK_TXIDS)?;
+        Ok(table.get(height)?.map(|v| {
+            v.value().chunks_exact(32).map(|c| TxId(c.try_into().expect("32 bytes"))).collect()
+        }))
+    }
+
+    /// The receipt of a durable transaction, rebuilt from its block.
+    ///
+    /// # Errors
+    /// Storage failures, or a block that does not hold the transaction.
+    pub fn receipt(&self, txid: &TxId) -> Result<Option<Receipt>, StoreError> {
+        let Some(location) = self.locate(txid)? else {
+            return Ok(None);
+        };
+        let block = self
+            .header(location.height)?
+            .ok_or_else(|| StoreError::Corrupt(format!("tx {txid} points at missing block {}", location.height)))?;
+        let txids = self.block_txids(location.height)?.unwrap_or_default();
+        let index = location.sequence.checked_sub(block.header.first_sequence).and_then(|i| usize::try_from(i).ok());
+        let index = index
+            .filter(|i| txids.get(*i) == Some(txid))
+            .ok_or_else(|| StoreError::Corrupt(format!("tx {txid} is not at its place in block {}", location.height)))?;
+        let levels = merkle::levels(&txids);
+        Ok(Some(Receipt {
+            txid: *txid,
+            sequence: location.sequence,
+            block,
+            index_in_block: u32::try_from(index).expect("blocks are bounded"),
+            merkle_path: merkle::path(&levels, index),
+        }))
+    }
+
+    /// The stored transaction at `sequence`.
+    ///
+    /// # Errors
+    /// Storage failures or an undecodable record.
+    pub fn transaction(&self, sequence: u64) -> Result<Option<Transaction>, StoreError> {
+        let read = self.db.begin_read()?;
+        let table = read.open_table(TXS)?;
+        table
+            .get(sequence)?
+            .map(|v| encoding::decode_tx_record(v.value()).map_err(|e| StoreError::Corrupt(format!("tx {sequence}: {e}"))))
+            .transpose()
+    }
+
+    /// Up to `limit` unspent outputs of `owner`, after `after` (exclusive),
+    /// in outpoint order, and the height they were read at.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn unspent_of(
+        &self,
+        owner: &Address,
+        after: Option<&OutPoint>,
+        limit: usize,
+    ) -> Result<(Vec<(OutPoint, Output)>, u64), StoreError> {
+        let read = self.db.begin_read()?;
+        let height = read.open_table(HEADERS)?.last()?.map_or(0, |(k, _)| k.value());
+        let table = read.open_table(UNSPENT)?;
+        let start = match after {
+            Some(outpoint) => unspent_key(owner, outpoint),
+            None => unspent_key(owner, &OutPoint { txid: TxId([0; 32]), index: 0 }),
+        };
+        let end = unspent_key(owner, &OutPoint { txid: TxId([0xff; 32]), index: u32::MAX });
+        let mut outputs = Vec::new();
+        for entry in table.range::<&[u8; 68]>(&start..=&end)? {
+            let (key, value) = entry?;
+            let (_, outpoint) = outpoint_of_unspent_key(key.value());
+            if after == Some(&outpoint) {
+                continue;
+            }
+            if outputs.len() == limit {
+                break;
+            }
+            let (amount_minor, programme) = value.value();
+            outputs.push((outpoint, Output { owner: *owner, amount_minor, programme }));
+        }
+        Ok((outputs, height))
+    }
+}
+
+impl Store {
+    /// Counts the durable unspent set (a full scan): number of outputs, their
+    /// sum, and the header of the block it was counted at.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn count_unspent(&self) -> Result<(u64, u64, SignedHeader), StoreError> {
+        let read = self.db.begin_read()?;
+        let headers = read.open_table(HEADERS)?;
+        let (_, last) = headers.last()?.ok_or_else(|| StoreError::Corrupt("no blocks".to_owned()))?;
+        let tip = decode_signed_header(last.value())?;
+        let (mut count, mut sum) = (0u64, 0u64);
+        for entry in read.open_table(UNSPENT)?.iter()? {
+            let (_, value) = entry?;
+            count += 1;
+            sum = sum
+                .checked_add(value.value().0)
+                .ok_or_else(|| StoreError::Corrupt("unspent outputs add up past 2^64".to_owned()))?;
+        }
+        Ok((count, sum, tip))
+    }
+}
+
+#[must_use]
+pub fn now_unix_ms() -> u64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,121 @@
+//! Domain types of the ledger. No I/O, no protobuf.
+
+use std::fmt;
+
+/// A 32-byte x-only secp256k1 public key (BIP340): who may spend an output.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Address(pub [u8; 32]);
+
+/// SHA-256 of a transaction's canonical encoding (docs/PROTOCOL.md).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct TxId(pub [u8; 32]);
+
+/// A 32-byte SHA-256 digest that is not a txid (block hashes, Merkle nodes).
+pub type Hash32 = [u8; 32];
+
+/// 0 is unrestricted money; any other id is an earmarked programme.
+pub type ProgrammeId = u32;
+
+/// Minor units of the ledger's one currency (e.g. fen for CNY).
+pub type AmountMinor = u64;
+
+/// A BIP340 signature.
+pub type SignatureBytes = [u8; 64];
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct OutPoint {
+    pub txid: TxId,
+    pub index: u32,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Output {
+    pub owner: Address,
+    pub amount_minor: AmountMinor,
+    pub programme: ProgrammeId,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[repr(u8)]
+pub enum TxKind {
+    Transfer = 1,
+    Mint = 2,
+    Redeem = 3,
+    Clawback = 4,
+}
+
+impl TxKind {
+    #[must_use]
+    pub fn from_u8(value: u8) -> Option<Self> {
+        match value {
+            1 => Some(Self::Transfer),
+            2 => Some(Self::Mint),
+            3 => Some(Self::Redeem),
+            4 => Some(Self::Clawback),
+            _ => None,
+        }
+    }
+}
+
+/// A signature over the txid and the key it verifies against. The key travels
+/// with the transaction so that every signature is checked before any state
+/// is read.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Witness {
+    pub public_key: Address,
+    pub signature: SignatureBytes,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Transaction {
+    pub version: u8,
+    pub kind: TxKind,
+    pub inputs: Vec<OutPoint>,
+    pub outputs: Vec<Output>,
+    pub reference: Vec<u8>,
+    pub witnesses: Vec<Witness>,
+}
+
+/// The encoding version this engine defines.
+pub const TX_VERSION: u8 = 1;
+
+macro_rules! hex_display {
+    ($t:ty) => {
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&hex::encode(self.0))
+            }
+        }
+        impl fmt::Debug for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&hex::encode(self.0))
+            }
+        }
+        impl $t {
+            /// Parses 64 hex digits.
+            ///
+            /// # Errors
+            /// When the text is not exactly 32 bytes of hex.
+            pub fn from_hex(text: &str) -> Result<Self, hex::FromHexError> {
+                let mut bytes = [0u8; 32];
+                hex::decode_to_slice(text.trim(), &mut bytes)?;
+                Ok(Self(bytes))
+            }
+
+            /// Takes exactly 32 bytes, or nothing.
+            #[must_use]
+            pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+                bytes.try_into().ok().map(Self)
+            }
+        }
+    };
+}
+
+hex_display!(Address);
+hex_display!(TxId);
+
+impl fmt::Display for OutPoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.txid, self.index)
+    }
+}

@@ -1,0 +1,138 @@
+//! The stateless verify stage: everything that can be checked without reading
+//! the ledger (shape, limits, amounts, duplicates, overflow, signatures). It is
+//! pure, so it runs on every core in parallel before the single-writer
+//! sequencer sees the transaction.
+
+use std::collections::HashSet;
+
+use crate::crypto;
+use crate::encoding;
+use crate::limits::{TX_INPUTS_MAX, TX_OUTPUTS_MAX, TX_REFERENCE_BYTES_MAX, TX_WITNESSES_MAX};
+use crate::refusal::{Reason, Refusal};
+use crate::types::{Transaction, TxId, TxKind, TX_VERSION};
+
+/// A transaction whose shape and signatures have been checked, with its txid.
+#[derive(Clone, Debug)]
+pub struct VerifiedTx {
+    pub tx: Transaction,
+    pub txid: TxId,
+}
+
+/// Checks everything about `tx` that does not depend on ledger state.
+///
+/// # Errors
+/// The first problem found, as a refusal the submitter can act on.
+pub fn verify(tx: Transaction) -> Result<VerifiedTx, Refusal> {
+    check_shape(&tx)?;
+    let txid = encoding::txid(&tx);
+    for witness in &tx.witnesses {
+        if !crypto::verify(&witness.public_key, &txid.0, &witness.signature) {
+            return Err(Refusal::new(
+                Reason::BadSignature,
+                format!("witness for {} does not sign txid {txid}", witness.public_key),
+            ));
+        }
+    }
+    Ok(VerifiedTx { tx, txid })
+}
+
+/// Limits and structure, cheapest checks first.
+///
+/// # Errors
+/// The first violation found.
+pub fn check_shape(tx: &Transaction) -> Result<(), Refusal> {
+    if tx.version != TX_VERSION {
+        return Err(Refusal::new(
+            Reason::UnsupportedVersion,
+            format!("version {} (this engine speaks {TX_VERSION})", tx.version),
+        ));
+    }
+    match tx.kind {
+        TxKind::Transfer | TxKind::Mint => {}
+        TxKind::Redeem | TxKind::Clawback => {
+            return Err(Refusal::new(
+                Reason::UnsupportedKind,
+                format!("{:?} transactions are not enabled on this ledger", tx.kind),
+            ));
+        }
+    }
+    if tx.inputs.len() > TX_INPUTS_MAX {
+        return Err(Refusal::new(
+            Reason::TooManyInputs,
+            format!("{} inputs, at most {TX_INPUTS_MAX}", tx.inputs.len()),
+        ));
+    }
+    if tx.outputs.len() > TX_OUTPUTS_MAX {
+        return Err(Refusal::new(
+            Reason::TooManyOutputs,
+            format!("{} outputs, at most {TX_OUTPUTS_MAX}", tx.outputs.len()),
+        ));
+    }
+    if tx.witnesses.len() > TX_WITNESSES_MAX {
+        return Err(Refusal::new(
+            Reason::TooManyWitnesses,
+            format!("{} witnesses, at most {TX_WITNESSES_MAX}", tx.witnesses.len()),
+        ));
+    }
+    if tx.reference.len() > TX_REFERENCE_BYTES_MAX {
+        return Err(Refusal::new(
+            Reason::ReferenceTooLong,
+            format!("reference of {} bytes, at most {TX_REFERENCE_BYTES_MAX}", tx.reference.len()),
+        ));
+    }
+    match tx.kind {
+        TxKind::Mint => {
+            if !tx.inputs.is_empty() {
+                return Err(Refusal::new(Reason::MintHasInputs, "a mint creates money and spends nothing"));
+            }
+            if tx.reference.is_empty() {
+                return Err(Refusal::new(
+                    Reason::MintNeedsReference,
+                    "a mint needs a reference (e.g. disbursement row id) that makes its txid unique",
+                ));
+            }
+        }
+        _ => {
+            if tx.inputs.is_empty() {
+                return Err(Refusal::new(Reason::NoInputs, "a transfer spends at least one input"));
+            }
+        }
+    }
+    if tx.outputs.is_empty() {
+        return Err(Refusal::new(Reason::NoOutputs, "a transaction needs at least one output"));
+    }
+    if tx.witnesses.is_empty() {
+        return Err(Refusal::new(Reason::MissingWitness, "no witnesses"));
+    }
+    let mut seen_inputs = HashSet::with_capacity(tx.inputs.len());
+    for input in &tx.inputs {
+        if !seen_inputs.insert(*input) {
+            return Err(Refusal::new(Reason::DuplicateInput, format!("input {input} appears twice")).with_input(*input));
+        }
+    }
+    let mut total: u64 = 0;
+    for (index, output) in tx.outputs.iter().enumerate() {
+        if output.amount_minor == 0 {
+            return Err(Refusal::new(Reason::ZeroAmount, format!("output {index} has amount 0")));
+        }
+        total = total
+            .checked_add(output.amount_minor)
+            .ok_or_else(|| Refusal::new(Reason::AmountOverflow, "outputs add up to more than 2^64-1 minor units"))?;
+        if !crypto::is_valid_key(&output.owner) {
+            return Err(Refusal::new(
+                Reason::BadAddress,
+                format!("output {index} pays {} which is not a secp256k1 x-only key", output.owner),
+            ));
+        }
+    }
+    let mut seen_keys = HashSet::with_capacity(tx.witnesses.len());
+    for witness in &tx.witnesses {
+        if !seen_keys.insert(witness.public_key) {
+            return Err(Refusal::new(
+                Reason::DuplicateWitness,
+                format!("two witnesses for key {}", witness.public_key),
+            ));
+        }
+    }
+    Ok(())
+}
