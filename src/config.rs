@@ -174,14 +174,18 @@ pub fn load_or_create_key(path: &Path) -> Result<Keypair, ConfigError> {
         Ok(text) => Keypair::from_secret_hex(&text).map_err(|e| ConfigError::Invalid(format!("{}: {e}", path.display()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = Keypair::generate();
-            write_secret(path, &key).map_err(|source| ConfigError::Io { path: path.to_owned(), source })?;
+            write_secret_key(path, &key).map_err(|source| ConfigError::Io { path: path.to_owned(), source })?;
             Ok(key)
         }
         Err(source) => Err(ConfigError::Io { path: path.to_owned(), source }),
     }
 }
 
-fn write_secret(path: &Path, key: &Keypair) -> std::io::Result<()> {
+/// Writes a secret key as hex to a new file readable by its owner only.
+///
+/// # Errors
+/// When the file exists or cannot be written.
+pub fn write_secret_key(path: &Path, key: &Keypair) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

@@ -25,6 +25,7 @@ mod api;
 pub mod client;
 mod config;
 mod crypto;
+pub mod demo;
 mod encoding;
 mod engine;
 mod ledger;
@@ -47,7 +48,7 @@ pub mod proto {
 }
 
 pub use amount::{AmountError, format_amount, parse_amount};
-pub use config::{Config, GenesisConfig};
+pub use config::{Config, GenesisConfig, write_secret_key};
 pub use crypto::{Keypair, sha256, verify as verify_signature};
 pub use encoding::{BlockHeader, DecodeError, Genesis, decode_tx_record, tx_canonical_bytes, tx_record_bytes, txid};
 pub use engine::{Engine, EngineConfig, Outcome, Reply, Tip};

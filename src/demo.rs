@@ -1,0 +1,570 @@
+//! `settled demo`: the whole path of a payment on one machine, with no setup.
+//! Starts a real server on loopback over a redb file, mints to a few thousand
+//! wallets, drives payments from concurrent terminals over gRPC (unary and
+//! streaming), shows the refusals a terminal can meet, restarts the server
+//! mid-way and checks that every confirmed payment survived, verifies a
+//! receipt offline, and reports throughput, latency and the supply check.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use tokio::sync::mpsc;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::amount::format_amount;
+use crate::client::{self, Client};
+use crate::config::{Config, DEV_ISSUERS, load_or_create_key};
+use crate::crypto::Keypair;
+use crate::proto;
+use crate::receipt::{Receipt, ReceiptJson};
+use crate::server::Server;
+use crate::types::{Address, OutPoint, Output, TxId};
+
+/// Bounds of the demo's own loops and sizes.
+pub const DEMO_WALLETS_MAX: usize = 100_000;
+pub const DEMO_TERMINALS_MAX: usize = 64;
+pub const DEMO_SECONDS_MAX: u64 = 600;
+/// Outputs per mint in the funding phase (the transaction output limit).
+const MINTS_OUTPUTS: usize = crate::limits::TX_OUTPUTS_MAX;
+/// Money each wallet starts with: 1,000.00 in a currency with exponent 2.
+const WALLET_FUNDS_MINOR: u64 = 100_000;
+/// Merchants the terminals pay.
+const MERCHANTS: usize = 20;
+
+#[derive(Clone, Debug)]
+pub struct DemoOptions {
+    pub wallets: usize,
+    pub terminals: usize,
+    /// Length of each of the two payment phases (before and after the restart).
+    pub phase: Duration,
+    /// Where the ledger lives; a temporary directory when `None`.
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        Self { wallets: 2_000, terminals: 8, phase: Duration::from_secs(5), data_dir: None }
+    }
+}
+
+/// What the demo measured and checked.
+#[derive(Debug, Default)]
+pub struct DemoReport {
+    pub confirmed: u64,
+    pub confirmed_per_second: f64,
+    pub unary_p50_us: u64,
+    pub unary_p99_us: u64,
+    pub stream_p50_us: u64,
+    pub stream_p99_us: u64,
+    /// Refusals by proto reason name.
+    pub refusals: BTreeMap<String, u64>,
+    pub receipts_checked_after_restart: u64,
+    pub minted_minor: u64,
+    pub unspent_minor: u64,
+    pub unspent_count: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("demo setup: {0}")]
+    Setup(String),
+    #[error("demo check failed: {0}")]
+    Check(String),
+}
+
+fn setup<E: std::fmt::Display>(context: &'static str) -> impl Fn(E) -> DemoError {
+    move |e| DemoError::Setup(format!("{context}: {e}"))
+}
+
+struct Wallet {
+    key: Keypair,
+    coin: Option<(OutPoint, Output)>,
+}
+
+/// One confirmed payment as the terminal saw it, checked again after the
+/// restart.
+struct Confirmation {
+    txid: TxId,
+    sequence: u64,
+    block_hash: [u8; 32],
+}
+
+#[derive(Default)]
+struct TerminalReport {
+    latencies_us: Vec<u64>,
+    confirmations: Vec<Confirmation>,
+    refusals: BTreeMap<String, u64>,
+}
+
+/// Runs the demo and prints as it goes.
+///
+/// # Errors
+/// A setup failure, or a check that did not hold.
+pub async fn run(options: DemoOptions) -> Result<DemoReport, DemoError> {
+    let wallets_n = options.wallets.clamp(1, DEMO_WALLETS_MAX);
+    let terminals_n = options.terminals.clamp(1, DEMO_TERMINALS_MAX);
+    let phase = options.phase.min(Duration::from_secs(DEMO_SECONDS_MAX));
+    let temp = tempfile::tempdir().map_err(setup("temporary directory"))?;
+    let data_dir = options.data_dir.clone().unwrap_or_else(|| temp.path().to_owned());
+    println!("settled demo: data dir {}", data_dir.display());
+
+    let mut server = start(&data_dir).await?;
+    let mut admin = Client::connect(&server.url()).await.map_err(setup("connect"))?;
+    let issuers = (1..=DEV_ISSUERS)
+        .map(|i| load_or_create_key(&data_dir.join(format!("issuer-{i}.key"))))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(setup("issuer keys"))?;
+    // The engine key is pinned from the data dir, not taken from the server:
+    // the offline receipt check below trusts only this.
+    let engine_key = load_or_create_key(&data_dir.join("engine.key")).map_err(setup("engine key"))?.address();
+    let info = admin.ledger.get_info(proto::GetInfoRequest { count_unspent: false }).await.map_err(setup("info"))?;
+    let exponent = info.into_inner().currency_exponent;
+    println!(
+        "server on {}, engine key {engine_key}, issuers 2-of-{DEV_ISSUERS}",
+        server.local_addr()
+    );
+
+    // Fund the wallets: mints of up to 16 outputs, 2 of 3 issuer signatures.
+    let started = Instant::now();
+    let mut wallets: Vec<Wallet> = (0..wallets_n).map(|_| Wallet { key: Keypair::generate(), coin: None }).collect();
+    let merchants: Arc<Vec<Address>> = Arc::new((0..MERCHANTS).map(|_| Keypair::generate().address()).collect());
+    let mut minted_minor = 0u64;
+    let mut mints = tokio::task::JoinSet::new();
+    for (batch, chunk) in wallets.chunks(MINTS_OUTPUTS).enumerate() {
+        let outputs: Vec<Output> =
+            chunk.iter().map(|w| client::output(w.key.address(), WALLET_FUNDS_MINOR, 0)).collect();
+        minted_minor += WALLET_FUNDS_MINOR * outputs.len() as u64;
+        let tx = client::mint(outputs, format!("demo-disbursement-row-{batch}").as_bytes(), &[&issuers[0], &issuers[1]]);
+        let mut admin = admin.clone();
+        mints.spawn(async move { admin.mint(&tx).await.map(|_| tx) });
+    }
+    let mut minted = Vec::new();
+    while let Some(result) = mints.join_next().await {
+        minted.push(result.map_err(setup("mint task"))?.map_err(setup("mint"))?);
+    }
+    for tx in &minted {
+        for index in 0..tx.outputs.len() {
+            let (outpoint, output) = client::output_of(tx, u32::try_from(index).expect("bounded"));
+            let wallet = wallets.iter_mut().find(|w| w.key.address() == output.owner).expect("minted to a wallet");
+            wallet.coin = Some((outpoint, output));
+        }
+    }
+    println!(
+        "minted {} to {wallets_n} wallets in {} mints ({:.2?})",
+        format_amount(minted_minor, exponent),
+        minted.len(),
+        started.elapsed()
+    );
+
+    // Phase 1.
+    let mut totals = TerminalReport::default();
+    let mut stream_latencies = Vec::new();
+    let (report, streamed, wallets_back) =
+        payments_phase(&server.url(), wallets, &merchants, terminals_n, phase, "before restart").await?;
+    wallets = wallets_back;
+    merge(&mut totals, &mut stream_latencies, report, streamed);
+    let phase1_confirmed = totals.confirmations.len();
+
+    // The refusals a terminal meets, each with its status and reason.
+    refusals_showcase(&mut admin, &mut wallets, &merchants, &mut totals.refusals).await?;
+
+    // Restart: everything confirmed must still be there, at the same place.
+    println!("restarting the server on the same data dir ...");
+    server.shutdown().await;
+    server = start(&data_dir).await?;
+    let checked = check_confirmations(&server.url(), &totals.confirmations).await?;
+    println!("after restart: all {checked} receipts given before it are in the ledger at the same sequence and block");
+
+    // Phase 2.
+    let (report, streamed, _) =
+        payments_phase(&server.url(), wallets, &merchants, terminals_n, phase, "after restart").await?;
+    merge(&mut totals, &mut stream_latencies, report, streamed);
+
+    // Offline receipt check, through the same JSON a bank or terminal keeps.
+    let mut admin = Client::connect(&server.url()).await.map_err(setup("connect"))?;
+    let last = totals.confirmations.last().ok_or_else(|| DemoError::Check("no payment confirmed".into()))?;
+    let fetched = admin
+        .payments
+        .get_payment(proto::GetPaymentRequest { txid: last.txid.0.to_vec() })
+        .await
+        .map_err(setup("get payment"))?
+        .into_inner();
+    let receipt = client::receipt_from_proto(&fetched.receipt.unwrap_or_default()).map_err(DemoError::Check)?;
+    let json = serde_json::to_string_pretty(&ReceiptJson::from(&receipt)).map_err(setup("receipt json"))?;
+    let receipt_file = data_dir.join("receipt.json");
+    std::fs::write(&receipt_file, &json).map_err(setup("write receipt"))?;
+    verify_receipt_file(&receipt_file, &engine_key).map_err(DemoError::Check)?;
+    let mut tampered = receipt.clone();
+    tampered.sequence += 1;
+    if tampered.verify(&engine_key).is_ok() {
+        return Err(DemoError::Check("a tampered receipt verified".into()));
+    }
+    println!(
+        "receipt of {} (sequence {}, block {}) verified offline against the pinned engine key; a tampered copy fails",
+        receipt.txid, receipt.sequence, receipt.block.header.height
+    );
+
+    // Supply: minted = sum of unspent, counted from storage.
+    let info = admin
+        .ledger
+        .get_info(proto::GetInfoRequest { count_unspent: true })
+        .await
+        .map_err(setup("info"))?
+        .into_inner();
+    let tip = info.tip.unwrap_or_default();
+    if tip.minted_total_minor != minted_minor || info.unspent_total_minor != minted_minor {
+        return Err(DemoError::Check(format!(
+            "supply does not add up: minted by us {minted_minor}, ledger minted {}, unspent {}",
+            tip.minted_total_minor, info.unspent_total_minor
+        )));
+    }
+    server.shutdown().await;
+
+    let seconds = 2.0 * phase.as_secs_f64();
+    let (unary_p50_us, unary_p99_us) = percentiles(&totals.latencies_us);
+    let (stream_p50_us, stream_p99_us) = percentiles(&stream_latencies);
+    let report = DemoReport {
+        confirmed: totals.confirmations.len() as u64,
+        confirmed_per_second: totals.confirmations.len() as f64 / seconds,
+        unary_p50_us,
+        unary_p99_us,
+        stream_p50_us,
+        stream_p99_us,
+        refusals: totals.refusals,
+        receipts_checked_after_restart: checked,
+        minted_minor,
+        unspent_minor: info.unspent_total_minor,
+        unspent_count: info.unspent_count,
+    };
+    println!();
+    println!("== settled demo summary ==");
+    println!(
+        "confirmed payments: {} ({phase1_confirmed} before the restart), {:.0}/s over {seconds:.0} s of payment phases",
+        report.confirmed, report.confirmed_per_second
+    );
+    println!(
+        "latency, submission to durable receipt: unary p50 {:.2} ms, p99 {:.2} ms; streaming p50 {:.2} ms, p99 {:.2} ms",
+        us_to_ms(unary_p50_us),
+        us_to_ms(unary_p99_us),
+        us_to_ms(stream_p50_us),
+        us_to_ms(stream_p99_us)
+    );
+    println!("refusals by reason:");
+    for (reason, count) in &report.refusals {
+        println!("  {reason}: {count}");
+    }
+    println!(
+        "supply check: minted {} = sum of {} unspent outputs {} (counted from storage): OK",
+        format_amount(minted_minor, exponent),
+        report.unspent_count,
+        format_amount(report.unspent_minor, exponent)
+    );
+    drop(temp);
+    Ok(report)
+}
+
+async fn start(data_dir: &Path) -> Result<Server, DemoError> {
+    Server::start(Config::for_data_dir(data_dir.to_owned())).await.map_err(setup("server start"))
+}
+
+fn merge(totals: &mut TerminalReport, stream_latencies: &mut Vec<u64>, report: TerminalReport, streamed: Vec<u64>) {
+    totals.latencies_us.extend(report.latencies_us);
+    totals.confirmations.extend(report.confirmations);
+    for (reason, count) in report.refusals {
+        *totals.refusals.entry(reason).or_default() += count;
+    }
+    stream_latencies.extend(streamed);
+}
+
+fn us_to_ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+fn percentiles(latencies_us: &[u64]) -> (u64, u64) {
+    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid bounds");
+    for latency in latencies_us {
+        histogram.saturating_record(*latency);
+    }
+    if histogram.is_empty() {
+        return (0, 0);
+    }
+    (histogram.value_at_quantile(0.50), histogram.value_at_quantile(0.99))
+}
+
+/// The next payment of a wallet: a small amount to a merchant, change back.
+fn next_payment(wallet: &Wallet, merchants: &[Address], n: u64) -> Option<crate::types::Transaction> {
+    let coin = wallet.coin?;
+    let amount = (100 + n * 37 % 1_900).min(coin.1.amount_minor);
+    let merchant = merchants[usize::try_from(n).unwrap_or(0) % merchants.len()];
+    Some(client::pay(&wallet.key, coin, merchant, amount, format!("inv-{n}").as_bytes()))
+}
+
+/// Half the terminals submit one payment at a time (unary), half keep one
+/// payment per wallet in flight on a stream. Returns the unary report, the
+/// streaming latencies and the wallets with their new coins.
+async fn payments_phase(
+    url: &str,
+    wallets: Vec<Wallet>,
+    merchants: &Arc<Vec<Address>>,
+    terminals: usize,
+    phase: Duration,
+    label: &str,
+) -> Result<(TerminalReport, Vec<u64>, Vec<Wallet>), DemoError> {
+    let deadline = Instant::now() + phase;
+    let mut shares: Vec<Vec<Wallet>> = (0..terminals).map(|_| Vec::new()).collect();
+    for (i, wallet) in wallets.into_iter().enumerate() {
+        shares[i % terminals].push(wallet);
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for (t, share) in shares.into_iter().enumerate() {
+        let client = Client::connect(url).await.map_err(setup("terminal connect"))?;
+        let merchants = Arc::clone(merchants);
+        let streaming = t % 2 == 1;
+        tasks.spawn(async move {
+            if streaming {
+                stream_terminal(client, share, &merchants, deadline, t as u64).await.map(|(r, w)| (r, w, true))
+            } else {
+                unary_terminal(client, share, &merchants, deadline, t as u64).await.map(|(r, w)| (r, w, false))
+            }
+        });
+    }
+    let mut unary = TerminalReport::default();
+    let mut streamed = Vec::new();
+    let mut wallets = Vec::new();
+    while let Some(result) = tasks.join_next().await {
+        let (report, share, streaming) = result.map_err(setup("terminal task"))??;
+        if streaming {
+            streamed.extend(report.latencies_us);
+            unary.confirmations.extend(report.confirmations);
+            for (reason, count) in report.refusals {
+                *unary.refusals.entry(reason).or_default() += count;
+            }
+        } else {
+            merge(&mut unary, &mut streamed, report, Vec::new());
+        }
+        wallets.extend(share);
+    }
+    println!(
+        "{label}: {} payments confirmed by {terminals} terminals in {:.1} s ({:.0}/s)",
+        unary.confirmations.len(),
+        phase.as_secs_f64(),
+        unary.confirmations.len() as f64 / phase.as_secs_f64()
+    );
+    Ok((unary, streamed, wallets))
+}
+
+fn record(report: &mut TerminalReport, wallet: &mut Wallet, tx: &crate::types::Transaction, receipt: &Receipt) {
+    report.confirmations.push(Confirmation {
+        txid: receipt.txid,
+        sequence: receipt.sequence,
+        block_hash: receipt.block.header.hash(),
+    });
+    wallet.coin = tx.outputs.iter().position(|o| o.owner == wallet.key.address()).map(|i| {
+        client::output_of(tx, u32::try_from(i).expect("bounded"))
+    });
+}
+
+fn count_refusal(report: &mut TerminalReport, name: &str) {
+    *report.refusals.entry(name.to_owned()).or_default() += 1;
+}
+
+async fn unary_terminal(
+    mut client: Client,
+    mut wallets: Vec<Wallet>,
+    merchants: &[Address],
+    deadline: Instant,
+    terminal: u64,
+) -> Result<(TerminalReport, Vec<Wallet>), DemoError> {
+    let mut report = TerminalReport::default();
+    let mut n = terminal * 1_000_000;
+    'outer: while Instant::now() < deadline {
+        let mut any = false;
+        for wallet in &mut wallets {
+            if Instant::now() >= deadline {
+                break 'outer;
+            }
+            n += 1;
+            let Some(tx) = next_payment(wallet, merchants, n) else { continue };
+            any = true;
+            let sent = Instant::now();
+            match client.submit(&tx).await {
+                Ok((receipt, _)) => {
+                    report.latencies_us.push(u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX));
+                    record(&mut report, wallet, &tx, &receipt);
+                }
+                Err(status) => {
+                    let name = client::status_reason(&status).map_or("transport", |r| r.as_str_name());
+                    count_refusal(&mut report, name);
+                    if status.code() == tonic::Code::ResourceExhausted {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+        }
+        if !any {
+            break;
+        }
+    }
+    Ok((report, wallets))
+}
+
+async fn stream_terminal(
+    mut client: Client,
+    mut wallets: Vec<Wallet>,
+    merchants: &[Address],
+    deadline: Instant,
+    terminal: u64,
+) -> Result<(TerminalReport, Vec<Wallet>), DemoError> {
+    let mut report = TerminalReport::default();
+    let (requests, outbound) = mpsc::channel(wallets.len().max(1));
+    let mut inbound = client
+        .payments
+        .submit_payments(ReceiverStream::new(outbound))
+        .await
+        .map_err(setup("open stream"))?
+        .into_inner();
+    let mut n = terminal * 1_000_000;
+    // In flight: wallet index -> (transaction, time sent). client_id = index.
+    let mut in_flight: Vec<Option<(crate::types::Transaction, Instant)>> = (0..wallets.len()).map(|_| None).collect();
+    let mut send = |i: usize, wallets: &[Wallet], in_flight: &mut Vec<Option<(crate::types::Transaction, Instant)>>| {
+        n += 1;
+        let tx = next_payment(&wallets[i], merchants, n)?;
+        let request = proto::SubmitPaymentsRequest {
+            client_id: i as u64,
+            transaction: Some(client::transaction_to_proto(&tx)),
+        };
+        in_flight[i] = Some((tx, Instant::now()));
+        Some(request)
+    };
+    for i in 0..wallets.len() {
+        if let Some(request) = send(i, &wallets, &mut in_flight) {
+            requests.send(request).await.map_err(setup("stream send"))?;
+        }
+    }
+    let mut outstanding = in_flight.iter().filter(|f| f.is_some()).count();
+    while outstanding > 0 {
+        let Some(response) = inbound.next().await else { break };
+        let response = response.map_err(setup("stream"))?;
+        let i = usize::try_from(response.client_id).map_err(setup("client id"))?;
+        let Some((tx, sent)) = in_flight.get_mut(i).and_then(Option::take) else {
+            return Err(DemoError::Check(format!("a result for client_id {i} which has nothing in flight")));
+        };
+        outstanding -= 1;
+        match response.result {
+            Some(proto::submit_payments_response::Result::Receipt(receipt)) => {
+                let receipt = client::receipt_from_proto(&receipt).map_err(DemoError::Check)?;
+                report.latencies_us.push(u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX));
+                record(&mut report, &mut wallets[i], &tx, &receipt);
+            }
+            Some(proto::submit_payments_response::Result::Refusal(refusal)) => {
+                let name = proto::Reason::try_from(refusal.reason).map_or("unknown", |r| r.as_str_name());
+                count_refusal(&mut report, name);
+            }
+            None => count_refusal(&mut report, "empty result"),
+        }
+        if Instant::now() < deadline {
+            if let Some(request) = send(i, &wallets, &mut in_flight) {
+                requests.send(request).await.map_err(setup("stream send"))?;
+                outstanding += 1;
+            }
+        }
+    }
+    drop(requests);
+    Ok((report, wallets))
+}
+
+/// A double spend, a bad signature and a resubmission, each shown with the
+/// status a terminal receives.
+async fn refusals_showcase(
+    client: &mut Client,
+    wallets: &mut [Wallet],
+    merchants: &[Address],
+    refusals: &mut BTreeMap<String, u64>,
+) -> Result<(), DemoError> {
+    let wallet = wallets.iter_mut().find(|w| w.coin.is_some()).ok_or_else(|| DemoError::Check("no funded wallet".into()))?;
+    let coin = wallet.coin.expect("found funded");
+    let first = client::pay(&wallet.key, coin, merchants[0], 100, b"showcase-1");
+    let (receipt, _) = client.submit(&first).await.map_err(|s| DemoError::Check(format!("payment refused: {s}")))?;
+    wallet.coin = Some(client::output_of(&first, 1));
+
+    let (again, duplicate) =
+        client.submit(&first).await.map_err(|s| DemoError::Check(format!("resubmission refused: {s}")))?;
+    if !duplicate || again != receipt {
+        return Err(DemoError::Check("a resubmitted payment did not return its original receipt".into()));
+    }
+    println!("resubmitted payment {}: original receipt returned (duplicate), not applied twice", receipt.txid);
+
+    let double = client::pay(&wallet.key, coin, merchants[1], 200, b"showcase-2");
+    let status = client.submit(&double).await.err().ok_or_else(|| DemoError::Check("double spend confirmed".into()))?;
+    let reason = client::status_reason(&status);
+    if status.code() != tonic::Code::FailedPrecondition || reason != Some(proto::Reason::InputSpent) {
+        return Err(DemoError::Check(format!("double spend refused with {status:?}")));
+    }
+    *refusals.entry(proto::Reason::InputSpent.as_str_name().to_owned()).or_default() += 1;
+    println!("double spend of {}: {:?} {} (spent by {})", coin.0, status.code(), proto::Reason::InputSpent.as_str_name(), receipt.txid);
+
+    let mut forged = client::pay(&wallet.key, wallet.coin.expect("change"), merchants[2], 300, b"showcase-3");
+    forged.witnesses[0].signature[10] ^= 0x01;
+    let status = client.submit(&forged).await.err().ok_or_else(|| DemoError::Check("forged payment confirmed".into()))?;
+    let reason = client::status_reason(&status);
+    if status.code() != tonic::Code::InvalidArgument || reason != Some(proto::Reason::BadSignature) {
+        return Err(DemoError::Check(format!("bad signature refused with {status:?}")));
+    }
+    *refusals.entry(proto::Reason::BadSignature.as_str_name().to_owned()).or_default() += 1;
+    println!("payment with an altered signature: {:?} {}", status.code(), proto::Reason::BadSignature.as_str_name());
+    Ok(())
+}
+
+/// Every confirmation given before the restart is in the ledger with the
+/// same sequence, in the same block.
+async fn check_confirmations(url: &str, confirmations: &[Confirmation]) -> Result<u64, DemoError> {
+    const CHECKERS: usize = 8;
+    let confirmations: Arc<Vec<(TxId, u64, [u8; 32])>> =
+        Arc::new(confirmations.iter().map(|c| (c.txid, c.sequence, c.block_hash)).collect());
+    let mut tasks = tokio::task::JoinSet::new();
+    for k in 0..CHECKERS {
+        let mut client = Client::connect(url).await.map_err(setup("connect"))?;
+        let confirmations = Arc::clone(&confirmations);
+        tasks.spawn(async move {
+            let mut checked = 0u64;
+            for (txid, sequence, block_hash) in confirmations.iter().skip(k).step_by(CHECKERS) {
+                let response = client
+                    .payments
+                    .get_payment(proto::GetPaymentRequest { txid: txid.0.to_vec() })
+                    .await
+                    .map_err(setup("get payment"))?
+                    .into_inner();
+                let receipt = response
+                    .receipt
+                    .ok_or_else(|| DemoError::Check(format!("confirmed payment {txid} lost in the restart")))?;
+                let receipt = client::receipt_from_proto(&receipt).map_err(DemoError::Check)?;
+                if receipt.sequence != *sequence || receipt.block.header.hash() != *block_hash {
+                    return Err(DemoError::Check(format!("payment {txid} moved in the restart")));
+                }
+                checked += 1;
+            }
+            Ok::<u64, DemoError>(checked)
+        });
+    }
+    let mut checked = 0;
+    while let Some(result) = tasks.join_next().await {
+        checked += result.map_err(setup("check task"))??;
+    }
+    Ok(checked)
+}
+
+/// Reads a receipt JSON file and verifies it against `engine_key`.
+///
+/// # Errors
+/// A readable explanation of what is wrong.
+pub fn verify_receipt_file(path: &Path, engine_key: &Address) -> Result<Receipt, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let json: ReceiptJson = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let receipt = Receipt::try_from(&json)?;
+    receipt.verify(engine_key).map_err(|e| e.to_string())?;
+    Ok(receipt)
+}
