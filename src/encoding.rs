@@ -17,12 +17,12 @@ pub const GENESIS_MAGIC: &[u8; 4] = b"STLG";
 /// Bytes of one encoded input, output and witness.
 pub const INPUT_BYTES: usize = 32 + 4;
 pub const OUTPUT_BYTES: usize = 32 + 8 + 4;
-pub const WITNESS_BYTES: usize = 32 + 64;
+#[cfg(test)]
+const WITNESS_BYTES: usize = 32 + 64;
 
-/// Largest stored record: every count at its field maximum is far above the
-/// limits, so this is computed from the limits instead.
-#[must_use]
-pub fn record_bytes_max() -> usize {
+/// Largest stored record of a transaction within the limits.
+#[cfg(test)]
+fn record_bytes_max() -> usize {
     use crate::limits::{TX_INPUTS_MAX, TX_OUTPUTS_MAX, TX_REFERENCE_BYTES_MAX, TX_WITNESSES_MAX};
     4 + 1 + 1 + 2 + TX_INPUTS_MAX * INPUT_BYTES + 2 + TX_OUTPUTS_MAX * OUTPUT_BYTES + 1 + TX_REFERENCE_BYTES_MAX + 1 + TX_WITNESSES_MAX * WITNESS_BYTES
 }
@@ -323,6 +323,13 @@ mod tests {
         let mut longer = bytes.clone();
         longer.push(0);
         assert_eq!(decode_tx_record(&longer), Err(DecodeError::Trailing(1)));
+    }
+
+    #[test]
+    fn a_transaction_at_every_limit_fits_in_one_grpc_message() {
+        // Protobuf framing adds at most a few bytes per field on top of the
+        // stored record; double it to be safe.
+        assert!(2 * record_bytes_max() < crate::limits::GRPC_MESSAGE_BYTES_MAX);
     }
 
     #[test]
