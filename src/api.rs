@@ -15,7 +15,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 use crate::engine::{Engine, Outcome};
 use crate::limits::{
     OVERLOAD_RETRY_AFTER_MS, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, STREAM_IN_FLIGHT_MAX, TX_INPUTS_MAX,
-    TX_OUTPUTS_MAX, TX_WITNESSES_MAX,
+    TX_OUTPUTS_MAX, TX_REFERENCE_BYTES_MAX, TX_WITNESSES_MAX,
 };
 use crate::merkle::MerkleStep;
 use crate::proto;
@@ -272,8 +272,13 @@ impl Api {
     async fn submit(&self, tx: Option<&proto::Transaction>, allowed: TxKind) -> Result<(TxId, Outcome), (Option<TxId>, Refusal)> {
         let tx = tx.ok_or_else(|| (None, Refusal::new(Reason::Malformed, "missing transaction")))?;
         let tx = transaction_from_proto(tx).map_err(|r| (None, r))?;
-        let txid = (tx.inputs.len() <= TX_INPUTS_MAX).then(|| crate::encoding::txid(&tx));
-        if tx.kind != allowed {
+        // Decoding bounded the counts; the reference is bounded only by the
+        // verify stage, and the canonical encoding (so hashing) needs it to
+        // fit its length byte.
+        let txid = (tx.reference.len() <= TX_REFERENCE_BYTES_MAX).then(|| crate::encoding::txid(&tx));
+        // Kinds that no service accepts are refused as unsupported by the
+        // verify stage, not sent to another service.
+        if tx.kind != allowed && matches!(tx.kind, TxKind::Transfer | TxKind::Mint) {
             let service = if allowed == TxKind::Mint { "AdminService.Mint" } else { "PaymentService" };
             return Err((txid, Refusal::new(Reason::WrongService, format!("{:?} is not accepted by {service}", tx.kind))));
         }
@@ -322,6 +327,14 @@ impl proto::payment_service_server::PaymentService for Api {
                 match item {
                     None => break,
                     Some(Err(status)) => {
+                        // An undecodable or oversized item ends the stream
+                        // (the framing is lost); everything before it is
+                        // still answered.
+                        let status = if status.code() == Code::OutOfRange {
+                            Status::resource_exhausted(status.message())
+                        } else {
+                            status
+                        };
                         let _ = out.send(Err(status)).await;
                         break;
                     }

@@ -8,7 +8,7 @@ use tonic::transport::{Channel, Endpoint};
 use crate::api;
 use crate::crypto::Keypair;
 use crate::encoding;
-use crate::limits::GRPC_MESSAGE_BYTES_MAX;
+use crate::limits::{BLOCK_TXS_MAX, GRPC_MESSAGE_BYTES_MAX, PAGE_SIZE_MAX};
 use crate::proto;
 use crate::receipt::Receipt;
 use crate::types::{Address, AmountMinor, OutPoint, Output, ProgrammeId, Transaction, TxId, TxKind, Witness, TX_VERSION};
@@ -87,6 +87,13 @@ pub fn output(owner: Address, amount_minor: AmountMinor, programme: ProgrammeId)
     Output { owner, amount_minor, programme }
 }
 
+/// Largest response the wallet and ledger clients accept. Requests are
+/// bounded by `GRPC_MESSAGE_BYTES_MAX`, but two responses are larger by
+/// design: `GetBlock` of a full block (`BLOCK_TXS_MAX` txids, 34 bytes each on
+/// the wire) and a `ListUnspent` page of `PAGE_SIZE_MAX` outputs (at most 97
+/// bytes each).
+const RESPONSE_BYTES_MAX: usize = GRPC_MESSAGE_BYTES_MAX + BLOCK_TXS_MAX * 34 + PAGE_SIZE_MAX * 97;
+
 /// gRPC clients for every service on one channel.
 #[derive(Clone)]
 pub struct Client {
@@ -113,9 +120,10 @@ impl Client {
             payments: proto::payment_service_client::PaymentServiceClient::new(channel.clone())
                 .max_decoding_message_size(limit),
             wallets: proto::wallet_service_client::WalletServiceClient::new(channel.clone())
-                .max_decoding_message_size(limit),
+                .max_decoding_message_size(RESPONSE_BYTES_MAX),
             admin: proto::admin_service_client::AdminServiceClient::new(channel.clone()).max_decoding_message_size(limit),
-            ledger: proto::ledger_service_client::LedgerServiceClient::new(channel).max_decoding_message_size(limit),
+            ledger: proto::ledger_service_client::LedgerServiceClient::new(channel)
+                .max_decoding_message_size(RESPONSE_BYTES_MAX),
         }
     }
 

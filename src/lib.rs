@@ -36,6 +36,7 @@ mod refusal;
 mod server;
 mod store;
 mod types;
+pub mod vectors;
 mod verify;
 
 /// Generated protobuf and gRPC code (package `settled.v1`).

@@ -34,6 +34,18 @@ pub enum ServerError {
     Bind(SocketAddr, std::io::Error),
 }
 
+/// tonic refuses a request message over the decoding limit with
+/// `OUT_OF_RANGE` before any handler runs; our contract is that a request
+/// over a limit is `RESOURCE_EXHAUSTED`. No handler of ours answers
+/// `OUT_OF_RANGE`, so the code is rewritten on the (trailers-only) response.
+fn oversized_is_resource_exhausted<B>(mut response: http::Response<B>) -> http::Response<B> {
+    let out_of_range = http::HeaderValue::from_static("11");
+    if response.headers().get("grpc-status") == Some(&out_of_range) {
+        response.headers_mut().insert("grpc-status", http::HeaderValue::from_static("8"));
+    }
+    response
+}
+
 /// A running server. Dropping it without `shutdown` leaves it running until
 /// the runtime stops.
 pub struct Server {
@@ -84,6 +96,7 @@ impl Server {
 
         let api = Api { engine: Arc::clone(&engine) };
         let router = tonic::transport::Server::builder()
+            .layer(tower::util::MapResponseLayer::new(oversized_is_resource_exhausted))
             .tcp_nodelay(true)
             .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
             .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))

@@ -2,10 +2,14 @@
 //! with the development issuer keys it generated.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use settled::client::{self, Client};
+use settled::limits::TX_OUTPUTS_MAX;
+use settled::proto;
 use settled::{Config, Keypair, OutPoint, Output, Receipt, Server, Transaction};
+use tonic::Code;
 
 pub struct TestLedger {
     pub dir: tempfile::TempDir,
@@ -17,7 +21,8 @@ pub struct TestLedger {
 pub fn issuer_keys(data_dir: &Path) -> Vec<Keypair> {
     (1..=3)
         .map(|i| {
-            let text = std::fs::read_to_string(data_dir.join(format!("issuer-{i}.key"))).expect("issuer key");
+            let text = std::fs::read_to_string(data_dir.join(format!("issuer-{i}.key")))
+                .expect("issuer key");
             Keypair::from_secret_hex(&text).expect("valid key")
         })
         .collect()
@@ -26,10 +31,19 @@ pub fn issuer_keys(data_dir: &Path) -> Vec<Keypair> {
 impl TestLedger {
     pub async fn start() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let server = Server::start(Config::for_data_dir(dir.path().to_owned())).await.expect("server starts");
-        let client = Client::connect(&server.url()).await.expect("client connects");
+        let server = Server::start(Config::for_data_dir(dir.path().to_owned()))
+            .await
+            .expect("server starts");
+        let client = Client::connect(&server.url())
+            .await
+            .expect("client connects");
         let issuers = issuer_keys(dir.path());
-        Self { dir, server: Some(server), client, issuers }
+        Self {
+            dir,
+            server: Some(server),
+            client,
+            issuers,
+        }
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -44,21 +58,37 @@ impl TestLedger {
     /// same data dir.
     pub async fn restart(&mut self) {
         self.server.take().expect("running").shutdown().await;
-        let server = Server::start(Config::for_data_dir(self.data_dir())).await.expect("server restarts");
-        self.client = Client::connect(&server.url()).await.expect("client reconnects");
+        let server = Server::start(Config::for_data_dir(self.data_dir()))
+            .await
+            .expect("server restarts");
+        self.client = Client::connect(&server.url())
+            .await
+            .expect("client reconnects");
         self.server = Some(server);
     }
 
     /// Mints `amount_minor` of unrestricted money to `owner` with 2 of the 3
     /// issuer keys; returns the new output.
-    pub async fn fund(&mut self, owner: &Keypair, amount_minor: u64, reference: &str) -> (OutPoint, Output) {
-        let tx = self.mint_tx(vec![client::output(owner.address(), amount_minor, 0)], reference);
+    pub async fn fund(
+        &mut self,
+        owner: &Keypair,
+        amount_minor: u64,
+        reference: &str,
+    ) -> (OutPoint, Output) {
+        let tx = self.mint_tx(
+            vec![client::output(owner.address(), amount_minor, 0)],
+            reference,
+        );
         self.client.mint(&tx).await.expect("mint confirmed");
         client::output_of(&tx, 0)
     }
 
     pub fn mint_tx(&self, outputs: Vec<Output>, reference: &str) -> Transaction {
-        client::mint(outputs, reference.as_bytes(), &[&self.issuers[0], &self.issuers[1]])
+        client::mint(
+            outputs,
+            reference.as_bytes(),
+            &[&self.issuers[0], &self.issuers[1]],
+        )
     }
 
     pub async fn engine_key(&mut self) -> settled::Address {
@@ -73,5 +103,272 @@ impl TestLedger {
 }
 
 pub fn assert_receipt_valid(receipt: &Receipt, engine_key: &settled::Address) {
-    receipt.verify(engine_key).expect("receipt verifies offline");
+    receipt
+        .verify(engine_key)
+        .expect("receipt verifies offline");
+}
+
+// ---- shared helpers for the specification tests ------------------------------
+
+impl TestLedger {
+    /// Mints one output of `amount_minor` per entry of `amounts` to `owner`
+    /// (in mints of at most `TX_OUTPUTS_MAX` outputs) and returns the outputs.
+    pub async fn fund_coins(
+        &mut self,
+        owner: &Keypair,
+        amounts: &[u64],
+        reference: &str,
+    ) -> Vec<(OutPoint, Output)> {
+        let outputs: Vec<Output> = amounts
+            .iter()
+            .map(|a| client::output(owner.address(), *a, 0))
+            .collect();
+        self.mint_outputs(outputs, reference).await
+    }
+
+    /// Mints `outputs` (any number, in mints of at most `TX_OUTPUTS_MAX`
+    /// outputs, references `<reference>-<n>`) and returns them as coins.
+    pub async fn mint_outputs(
+        &mut self,
+        outputs: Vec<Output>,
+        reference: &str,
+    ) -> Vec<(OutPoint, Output)> {
+        let mut coins = Vec::with_capacity(outputs.len());
+        for (n, chunk) in outputs.chunks(TX_OUTPUTS_MAX).enumerate() {
+            let tx = self.mint_tx(chunk.to_vec(), &format!("{reference}-{n}"));
+            let (_, duplicate) = self.client.mint(&tx).await.expect("mint confirmed");
+            assert!(!duplicate, "a fresh mint is not a duplicate");
+            for index in 0..chunk.len() {
+                coins.push(client::output_of(
+                    &tx,
+                    u32::try_from(index).expect("bounded"),
+                ));
+            }
+        }
+        coins
+    }
+
+    pub async fn info(&mut self, count_unspent: bool) -> proto::GetInfoResponse {
+        self.client
+            .ledger
+            .get_info(proto::GetInfoRequest { count_unspent })
+            .await
+            .expect("info")
+            .into_inner()
+    }
+
+    pub async fn tip(&mut self) -> proto::BlockHeader {
+        self.info(false).await.tip.expect("tip")
+    }
+
+    pub async fn block(&mut self, height: u64) -> proto::GetBlockResponse {
+        self.client
+            .ledger
+            .get_block(proto::GetBlockRequest { height })
+            .await
+            .expect("block")
+            .into_inner()
+    }
+
+    /// Supply is conserved and is exactly what the test minted: the unspent
+    /// set counted from storage adds up to `minted - burned` at the tip, and
+    /// to `minted_minor`.
+    pub async fn assert_supply(&mut self, minted_minor: u64) {
+        let info = self.info(true).await;
+        let tip = info.tip.as_ref().expect("tip");
+        assert_eq!(
+            info.unspent_total_minor,
+            tip.minted_total_minor - tip.burned_total_minor,
+            "unspent outputs add up to minted - burned"
+        );
+        assert_eq!(
+            tip.minted_total_minor, minted_minor,
+            "the tip has minted exactly what the test minted"
+        );
+        assert_eq!(
+            tip.burned_total_minor, 0,
+            "nothing is burned on this ledger"
+        );
+        assert_eq!(
+            info.unspent_total_minor, minted_minor,
+            "the unspent set holds everything minted"
+        );
+        let derived = self.info(false).await;
+        assert_eq!(
+            derived.unspent_total_minor, info.unspent_total_minor,
+            "derived and counted supply agree"
+        );
+        assert_eq!(
+            derived.unspent_count, info.unspent_count,
+            "running and counted unspent counts agree"
+        );
+    }
+
+    pub async fn balance(&mut self, owner: &settled::Address) -> proto::GetBalanceResponse {
+        self.client
+            .wallets
+            .get_balance(proto::GetBalanceRequest {
+                address: owner.0.to_vec(),
+            })
+            .await
+            .expect("balance")
+            .into_inner()
+    }
+
+    /// Every unspent output of `owner`, walking all pages.
+    pub async fn unspent(&mut self, owner: &settled::Address) -> Vec<proto::UnspentOutput> {
+        let mut all = Vec::new();
+        let mut page_token = Vec::new();
+        loop {
+            let page = self
+                .client
+                .wallets
+                .list_unspent(proto::ListUnspentRequest {
+                    address: owner.0.to_vec(),
+                    page_size: 0,
+                    page_token,
+                })
+                .await
+                .expect("list unspent")
+                .into_inner();
+            all.extend(page.outputs);
+            if page.next_page_token.is_empty() {
+                return all;
+            }
+            page_token = page.next_page_token;
+        }
+    }
+
+    pub async fn submit_proto(
+        &mut self,
+        tx: proto::Transaction,
+    ) -> Result<proto::SubmitPaymentResponse, tonic::Status> {
+        self.client
+            .payments
+            .submit_payment(proto::SubmitPaymentRequest {
+                transaction: Some(tx),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    pub async fn mint_proto(
+        &mut self,
+        tx: proto::Transaction,
+    ) -> Result<proto::MintResponse, tonic::Status> {
+        self.client
+            .admin
+            .mint(proto::MintRequest {
+                transaction: Some(tx),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    /// Sends every request on one `SubmitPayments` stream at once, closes
+    /// it, and returns the results by client id. Fails the test when a
+    /// client id is answered twice or not at all.
+    pub async fn submit_stream(
+        &mut self,
+        requests: Vec<(u64, proto::Transaction)>,
+    ) -> HashMap<u64, proto::SubmitPaymentsResponse> {
+        let expected = requests.len();
+        let outbound = tokio_stream::iter(requests.into_iter().map(|(client_id, tx)| {
+            proto::SubmitPaymentsRequest {
+                client_id,
+                transaction: Some(tx),
+            }
+        }));
+        let mut inbound = self
+            .client
+            .payments
+            .submit_payments(outbound)
+            .await
+            .expect("stream opens")
+            .into_inner();
+        let mut results = HashMap::with_capacity(expected);
+        while let Some(response) = inbound.message().await.expect("stream item") {
+            let client_id = response.client_id;
+            assert!(
+                results.insert(client_id, response).is_none(),
+                "client id {client_id} answered twice"
+            );
+        }
+        assert_eq!(
+            results.len(),
+            expected,
+            "every request gets exactly one result"
+        );
+        results
+    }
+}
+
+pub fn to_proto(tx: &Transaction) -> proto::Transaction {
+    client::transaction_to_proto(tx)
+}
+
+/// The receipt of a streamed result, decoded; fails the test on a refusal.
+pub fn streamed_receipt(response: &proto::SubmitPaymentsResponse) -> Receipt {
+    match &response.result {
+        Some(proto::submit_payments_response::Result::Receipt(receipt)) => {
+            client::receipt_from_proto(receipt).expect("well-formed receipt")
+        }
+        other => panic!(
+            "client id {}: expected a receipt, got {other:?}",
+            response.client_id
+        ),
+    }
+}
+
+/// The refusal of a streamed result; fails the test on a receipt.
+pub fn streamed_refusal(response: &proto::SubmitPaymentsResponse) -> &proto::Refusal {
+    match &response.result {
+        Some(proto::submit_payments_response::Result::Refusal(refusal)) => refusal,
+        other => panic!(
+            "client id {}: expected a refusal, got {other:?}",
+            response.client_id
+        ),
+    }
+}
+
+pub fn streamed_reason(response: &proto::SubmitPaymentsResponse) -> proto::Reason {
+    proto::Reason::try_from(streamed_refusal(response).reason).expect("a known reason")
+}
+
+/// Checks that `status` is a refusal with `code` and `reason`.
+pub fn assert_refusal(status: &tonic::Status, code: Code, reason: proto::Reason) {
+    assert_eq!(status.code(), code, "gRPC code of {status:?}");
+    assert_eq!(
+        client::status_reason(status),
+        Some(reason),
+        "refusal reason of {status:?}"
+    );
+}
+
+/// The metadata of the `google.rpc.ErrorInfo` in a refusal status.
+pub fn error_metadata(status: &tonic::Status) -> HashMap<String, String> {
+    use tonic_types::StatusExt;
+    status
+        .get_details_error_info()
+        .expect("ErrorInfo in the status details")
+        .metadata
+}
+
+/// A transfer of `inputs` to `outputs`, signed by `signers`.
+pub fn transfer(
+    inputs: &[OutPoint],
+    outputs: Vec<Output>,
+    reference: &[u8],
+    signers: &[&Keypair],
+) -> Transaction {
+    let mut tx = Transaction {
+        version: settled::TX_VERSION,
+        kind: settled::TxKind::Transfer,
+        inputs: inputs.to_vec(),
+        outputs,
+        reference: reference.to_vec(),
+        witnesses: Vec::new(),
+    };
+    client::sign(&mut tx, signers);
+    tx
 }

@@ -1,0 +1,626 @@
+#!/usr/bin/env python3
+"""Independent checker of Settled's published test vectors.
+
+Usage: python3 docs/check_vectors.py [docs/test-vectors.json]
+
+Written from docs/PROTOCOL.md alone, in plain Python 3.8+ with the standard
+library only (hashlib, json), to show that a client in another language can
+rebuild every byte the engine hashes and signs. From the fields of the JSON
+file it rebuilds and checks:
+
+- the x-only public key of every secret key;
+- the genesis encoding and hash, and the genesis block;
+- every transaction's canonical bytes, txid, stored record, and witnesses
+  (each signature is verified, and re-created from the secret key and the
+  published auxiliary randomness, which proves the signing side too);
+- the ledger rules: the transactions, replayed in order, form a valid history
+  (inputs exist and are unspent, one witness per distinct input owner,
+  per-programme conservation, m-of-n issuer signatures on mints, sequences);
+- the block header encoding, hash and engine signature, its chain link to the
+  genesis block, its Merkle root and the Merkle levels;
+- every receipt, with the offline verification algorithm of PROTOCOL.md, and
+  that tampered receipts are refused;
+- the stand-alone Merkle trees (levels, root, every path, leaf position);
+- the decimal amount examples.
+
+Prints one line per failure and a final "N passed, M failed" summary; exits 1
+when anything failed. The BIP340 code follows the reference implementation
+in BIP340 (https://github.com/bitcoin/bips/blob/master/bip-0340/reference.py)
+and is checked against two of its official test vectors first. It is slow
+and not constant-time: fine for checking vectors, never for real keys.
+"""
+
+import hashlib
+import json
+import sys
+import traceback
+
+# --------------------------------------------------------------------------
+# BIP340 Schnorr signatures over secp256k1 (after the BIP340 reference code).
+
+P = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEFFFFFC2F
+N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+G = (
+    0x79BE667EF9DCBBAC55A06295CE870B07029BFCDB2DCE28D959F2815B16F81798,
+    0x483ADA7726A3C4655DA4FBFC0E1108A8FD17B448A68554199C47D08FFB10D4B8,
+)
+
+
+def tagged_hash(tag, msg):
+    tag_hash = hashlib.sha256(tag.encode()).digest()
+    return hashlib.sha256(tag_hash + tag_hash + msg).digest()
+
+
+def point_add(p1, p2):
+    if p1 is None:
+        return p2
+    if p2 is None:
+        return p1
+    if p1[0] == p2[0] and p1[1] != p2[1]:
+        return None
+    if p1 == p2:
+        lam = (3 * p1[0] * p1[0] * pow(2 * p1[1], -1, P)) % P
+    else:
+        lam = ((p2[1] - p1[1]) * pow(p2[0] - p1[0], -1, P)) % P
+    x3 = (lam * lam - p1[0] - p2[0]) % P
+    return (x3, (lam * (p1[0] - x3) - p1[1]) % P)
+
+
+def point_mul(point, scalar):
+    result = None
+    for i in range(256):
+        if (scalar >> i) & 1:
+            result = point_add(result, point)
+        point = point_add(point, point)
+    return result
+
+
+def int_from_bytes(b):
+    return int.from_bytes(b, "big")
+
+
+def bytes_from_int(x):
+    return x.to_bytes(32, "big")
+
+
+def bytes_from_point(point):
+    return bytes_from_int(point[0])
+
+
+def has_even_y(point):
+    return point[1] % 2 == 0
+
+
+def lift_x(x):
+    """The point with x coordinate x and an even y, or None."""
+    if x >= P:
+        return None
+    y_sq = (pow(x, 3, P) + 7) % P
+    y = pow(y_sq, (P + 1) // 4, P)
+    if pow(y, 2, P) != y_sq:
+        return None
+    return (x, y if y % 2 == 0 else P - y)
+
+
+def pubkey_gen(secret):
+    d0 = int_from_bytes(secret)
+    if not 1 <= d0 <= N - 1:
+        raise ValueError("secret key out of range")
+    return bytes_from_point(point_mul(G, d0))
+
+
+def schnorr_sign(msg, secret, aux_rand):
+    d0 = int_from_bytes(secret)
+    if not 1 <= d0 <= N - 1:
+        raise ValueError("secret key out of range")
+    pub = point_mul(G, d0)
+    d = d0 if has_even_y(pub) else N - d0
+    t = bytes(a ^ b for a, b in zip(bytes_from_int(d), tagged_hash("BIP0340/aux", aux_rand)))
+    k0 = int_from_bytes(tagged_hash("BIP0340/nonce", t + bytes_from_point(pub) + msg)) % N
+    if k0 == 0:
+        raise ValueError("nonce is zero")
+    r = point_mul(G, k0)
+    k = k0 if has_even_y(r) else N - k0
+    e = int_from_bytes(tagged_hash("BIP0340/challenge", bytes_from_point(r) + bytes_from_point(pub) + msg)) % N
+    return bytes_from_point(r) + bytes_from_int((k + e * d) % N)
+
+
+def schnorr_verify(msg, pubkey, sig):
+    if len(pubkey) != 32 or len(sig) != 64:
+        return False
+    pub = lift_x(int_from_bytes(pubkey))
+    r = int_from_bytes(sig[0:32])
+    s = int_from_bytes(sig[32:64])
+    if pub is None or r >= P or s >= N:
+        return False
+    e = int_from_bytes(tagged_hash("BIP0340/challenge", sig[0:32] + pubkey + msg)) % N
+    point = point_add(point_mul(G, s), point_mul(pub, N - e))
+    return point is not None and has_even_y(point) and point[0] == r
+
+
+# Test vectors 0 and 1 of BIP340 (bip-0340/test-vectors.csv).
+BIP340_SELF_TEST = [
+    (
+        "0000000000000000000000000000000000000000000000000000000000000003",
+        "f9308a019258c31049344f85f89d5229b531c845836f99b08601f113bce036f9",
+        "0000000000000000000000000000000000000000000000000000000000000000",
+        "0000000000000000000000000000000000000000000000000000000000000000",
+        "e907831f80848d1069a5371b402410364bdf1c5f8307b0084c55f1ce2dca8215"
+        "25f66a4a85ea8b71e482a74f382d2ce5ebeee8fdb2172f477df4900d310536c0",
+    ),
+    (
+        "b7e151628aed2a6abf7158809cf4f3c762e7160f38b4da56a784d9045190cfef",
+        "dff1d77f2a671c5f36183726db2341be58feae1da2deced843240f7b502ba659",
+        "0000000000000000000000000000000000000000000000000000000000000001",
+        "243f6a8885a308d313198a2e03707344a4093822299f31d0082efa98ec4e6c89",
+        "6896bd60eeae296db48a229ff71dfe071bde413e6d43f917dc8dcf8c78de3341"
+        "8906d11ac976abccb20b091292bff4ea897efcb639ea871cfa95f6de339e4b0a",
+    ),
+]
+
+# --------------------------------------------------------------------------
+# Settled's encodings, as docs/PROTOCOL.md defines them. All integers are
+# unsigned and big-endian.
+
+TX_MAGIC = b"STLD"
+BLOCK_MAGIC = b"STLB"
+GENESIS_MAGIC = b"STLG"
+TX_VERSION = 1
+BLOCK_VERSION = 1
+GENESIS_VERSION = 1
+KIND_CODES = {"transfer": 1, "mint": 2, "redeem": 3, "clawback": 4}
+
+TX_INPUTS_MAX = 16
+TX_OUTPUTS_MAX = 16
+TX_WITNESSES_MAX = 16
+TX_REFERENCE_BYTES_MAX = 64
+CURRENCY_EXPONENT_MAX = 8
+U64_MAX = 2**64 - 1
+
+
+def uint(value, size):
+    if not 0 <= value < 2 ** (8 * size):
+        raise ValueError(f"{value} does not fit {size} bytes")
+    return value.to_bytes(size, "big")
+
+
+def hex32(text):
+    b = bytes.fromhex(text)
+    if len(b) != 32:
+        raise ValueError(f"{text!r} is not 32 bytes")
+    return b
+
+
+def sha256(b):
+    return hashlib.sha256(b).digest()
+
+
+def tx_canonical(tx):
+    out = TX_MAGIC + uint(tx["version"], 1) + uint(KIND_CODES[tx["kind"]], 1)
+    out += uint(len(tx["inputs"]), 2)
+    for i in tx["inputs"]:
+        out += hex32(i["txid"]) + uint(i["index"], 4)
+    out += uint(len(tx["outputs"]), 2)
+    for o in tx["outputs"]:
+        out += hex32(o["address"]) + uint(o["amount_minor"], 8) + uint(o["programme_id"], 4)
+    reference = bytes.fromhex(tx["reference_hex"])
+    out += uint(len(reference), 1) + reference
+    return out
+
+
+def tx_record(tx):
+    out = tx_canonical(tx) + uint(len(tx["witnesses"]), 1)
+    for w in tx["witnesses"]:
+        signature = bytes.fromhex(w["signature"])
+        if len(signature) != 64:
+            raise ValueError("signature is not 64 bytes")
+        out += hex32(w["public_key"]) + signature
+    return out
+
+
+def header_canonical(h):
+    return (
+        BLOCK_MAGIC
+        + uint(BLOCK_VERSION, 1)
+        + uint(h["height"], 8)
+        + hex32(h["previous_hash"])
+        + hex32(h["merkle_root"])
+        + uint(h["first_sequence"], 8)
+        + uint(h["tx_count"], 4)
+        + uint(h["time_unix_ms"], 8)
+        + uint(h["minted_total_minor"], 8)
+        + uint(h["burned_total_minor"], 8)
+    )
+
+
+def genesis_canonical(g):
+    currency = g["currency"].encode("ascii")
+    out = GENESIS_MAGIC + uint(GENESIS_VERSION, 1) + uint(len(currency), 1) + currency
+    out += uint(g["exponent"], 1) + uint(g["issuer_threshold"], 1) + uint(len(g["issuer_public_keys"]), 1)
+    for key in g["issuer_public_keys"]:
+        out += hex32(key)
+    return out + hex32(g["engine_public_key"])
+
+
+# Merkle tree: leaves and nodes hashed with distinct prefixes; an odd node at
+# the end of a level is promoted unchanged; the empty tree's root is zeros.
+
+
+def leaf_hash(txid):
+    return sha256(b"\x00" + txid)
+
+
+def node_hash(left, right):
+    return sha256(b"\x01" + left + right)
+
+
+def merkle_levels(txids):
+    if not txids:
+        return []
+    levels = [[leaf_hash(t) for t in txids]]
+    while len(levels[-1]) > 1:
+        below = levels[-1]
+        above = [node_hash(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)]
+        if len(below) % 2 == 1:
+            above.append(below[-1])
+        levels.append(above)
+    return levels
+
+
+def merkle_root(txids):
+    levels = merkle_levels(txids)
+    return levels[-1][0] if levels else bytes(32)
+
+
+def merkle_path(levels, index):
+    steps = []
+    for level in levels[:-1]:
+        sibling = index ^ 1
+        if sibling < len(level):
+            steps.append((level[sibling], sibling < index))
+        index //= 2
+    return steps
+
+
+def root_from_path(txid, steps):
+    running = leaf_hash(txid)
+    for sibling, sibling_on_left in steps:
+        running = node_hash(sibling, running) if sibling_on_left else node_hash(running, sibling)
+    return running
+
+
+def expected_sides(index, leaf_count):
+    """The sibling_on_left flags a path from leaf `index` must have, leaf first."""
+    sides = []
+    width = leaf_count
+    while width > 1:
+        if index % 2 == 1:
+            sides.append(True)
+        elif index + 1 < width:
+            sides.append(False)
+        index //= 2
+        width = (width + 1) // 2
+    return sides
+
+
+def index_from_sides(sides, leaf_count):
+    """The leaf position whose path has exactly these sides, or None (top-down)."""
+    widths = [leaf_count]
+    while widths[-1] > 1:
+        widths.append((widths[-1] + 1) // 2)
+    remaining = list(sides)
+    index = 0
+    for width in reversed(widths[:-1]):
+        left = 2 * index
+        if left + 1 < width:
+            if not remaining:
+                return None
+            index = left + 1 if remaining.pop() else left
+        else:
+            index = left
+    if remaining or index >= leaf_count:
+        return None
+    return index
+
+
+def verify_receipt(receipt, engine_key):
+    """The offline receipt check of PROTOCOL.md; returns None or why it fails."""
+    block = receipt["block"]
+    header_hash = sha256(header_canonical(block))
+    if bytes.fromhex(block["hash"]) != header_hash:
+        return "block.hash is not the hash of the header fields"
+    if not schnorr_verify(header_hash, engine_key, bytes.fromhex(block["engine_signature"])):
+        return "the engine did not sign this header"
+    txid = hex32(receipt["txid"])
+    steps = [(hex32(s["sibling"]), s["sibling_on_left"]) for s in receipt["merkle_path"]]
+    if root_from_path(txid, steps) != hex32(block["merkle_root"]):
+        return "the Merkle path does not lead to the header's Merkle root"
+    index = receipt["index_in_block"]
+    if index >= block["tx_count"] or [side for _, side in steps] != expected_sides(index, block["tx_count"]):
+        return "the Merkle path does not prove position index_in_block"
+    if receipt["sequence"] != block["first_sequence"] + index:
+        return "sequence is not first_sequence + index_in_block"
+    return None
+
+
+def parse_amount(text, exponent):
+    """Decimal text to minor units; returns (amount, None) or (None, error)."""
+    if exponent > CURRENCY_EXPONENT_MAX:
+        return None, "bad_exponent"
+    if text == "":
+        return None, "empty"
+    whole, dot, fraction = text.partition(".")
+
+    def digits(s):
+        return s != "" and all(c in "0123456789" for c in s)
+
+    if not digits(whole) or (dot and not digits(fraction)):
+        return None, "not_decimal"
+    if len(fraction) > exponent:
+        return None, "too_precise"
+    minor = int(whole + fraction.ljust(exponent, "0"))
+    if minor > U64_MAX:
+        return None, "overflow"
+    return minor, None
+
+
+# --------------------------------------------------------------------------
+
+
+class Checker:
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+
+    def ok(self, what, condition, detail=""):
+        if condition:
+            self.passed += 1
+        else:
+            self.failed += 1
+            print(f"FAIL {what}" + (f": {detail}" if detail else ""))
+
+    def eq(self, what, got, want):
+        self.ok(what, got == want, f"got {show(got)}, want {show(want)}")
+
+    def section(self, name, check, *args):
+        try:
+            check(self, *args)
+        except Exception:  # a malformed vector is a failure, not a crash
+            self.failed += 1
+            print(f"FAIL {name}: exception\n{traceback.format_exc()}")
+
+
+def show(value):
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(show(v) for v in value) + "]"
+    return repr(value)
+
+
+def check_bip340(c):
+    for secret, pubkey, aux, msg, sig in BIP340_SELF_TEST:
+        secret, pubkey, aux, msg, sig = (bytes.fromhex(x) for x in (secret, pubkey, aux, msg, sig))
+        c.eq("BIP340 self-test public key", pubkey_gen(secret), pubkey)
+        c.eq("BIP340 self-test signature", schnorr_sign(msg, secret, aux), sig)
+        c.ok("BIP340 self-test verify", schnorr_verify(msg, pubkey, sig))
+        c.ok("BIP340 self-test refuses another message", not schnorr_verify(bytes(32 - 1) + b"\x01", pubkey, sig))
+
+
+def check_keys(c, vectors):
+    for key in vectors["keys"]:
+        c.eq(f"key {key['name']}: public key", pubkey_gen(hex32(key["secret_hex"])), hex32(key["public_key"]))
+
+
+def check_genesis(c, vectors):
+    g = vectors["genesis"]
+    canonical = genesis_canonical(g)
+    c.eq("genesis canonical bytes", canonical, bytes.fromhex(g["canonical_hex"]))
+    c.eq("genesis hash", sha256(canonical), hex32(g["hash"]))
+    engine_key = hex32(g["engine_public_key"])
+    b = vectors["genesis_block"]
+    c.eq("genesis block height", b["height"], 0)
+    c.eq("genesis block previous hash", hex32(b["previous_hash"]), bytes(32))
+    c.eq("genesis block Merkle root is the genesis hash", hex32(b["merkle_root"]), sha256(canonical))
+    c.eq("genesis block tx_count", b["tx_count"], 0)
+    c.eq("genesis block first_sequence", b["first_sequence"], 1)
+    c.eq("genesis block totals", (b["minted_total_minor"], b["burned_total_minor"]), (0, 0))
+    check_header(c, "genesis block", b, engine_key)
+
+
+def check_header(c, name, h, engine_key):
+    canonical = header_canonical(h)
+    c.eq(f"{name}: header length", len(canonical), 113)
+    c.eq(f"{name}: header canonical bytes", canonical, bytes.fromhex(h["canonical_hex"]))
+    c.eq(f"{name}: header hash", sha256(canonical), hex32(h["hash"]))
+    signature = bytes.fromhex(h["engine_signature"])
+    c.ok(f"{name}: engine signature verifies", schnorr_verify(sha256(canonical), engine_key, signature))
+    secret = SECRETS.get(engine_key)
+    if secret is not None:
+        resigned = schnorr_sign(sha256(canonical), secret, hex32(h["engine_aux_hex"]))
+        c.eq(f"{name}: engine signature re-created", resigned, signature)
+
+
+SECRETS = {}
+
+
+def check_transactions(c, vectors):
+    g = vectors["genesis"]
+    issuers = [hex32(k) for k in g["issuer_public_keys"]]
+    unspent = {}
+    next_sequence = vectors["genesis_block"]["first_sequence"] + vectors["genesis_block"]["tx_count"]
+    minted = 0
+    for tx in vectors["transactions"]:
+        name = tx["name"]
+        canonical = tx_canonical(tx)
+        c.eq(f"{name}: canonical bytes", canonical, bytes.fromhex(tx["canonical_hex"]))
+        txid = sha256(canonical)
+        c.eq(f"{name}: txid", txid, hex32(tx["txid"]))
+        c.eq(f"{name}: stored record", tx_record(tx), bytes.fromhex(tx["record_hex"]))
+        c.eq(f"{name}: kind code", tx["kind_code"], KIND_CODES[tx["kind"]])
+        for w in tx["witnesses"]:
+            key = hex32(w["public_key"])
+            signature = bytes.fromhex(w["signature"])
+            c.ok(f"{name}: witness {w['signer']} verifies", schnorr_verify(txid, key, signature))
+            c.ok(f"{name}: witness {w['signer']} signs only the txid",
+                 not schnorr_verify(sha256(txid), key, signature))
+            c.eq(f"{name}: witness {w['signer']} re-created",
+                 schnorr_sign(txid, SECRETS[key], hex32(w["aux_hex"])), signature)
+
+        # The rules the engine applies, stateless then stateful.
+        inputs = [(hex32(i["txid"]), i["index"]) for i in tx["inputs"]]
+        outputs = [(hex32(o["address"]), o["amount_minor"], o["programme_id"]) for o in tx["outputs"]]
+        keys = [hex32(w["public_key"]) for w in tx["witnesses"]]
+        reference = bytes.fromhex(tx["reference_hex"])
+        c.eq(f"{name}: version", tx["version"], TX_VERSION)
+        c.ok(f"{name}: within the limits",
+             len(inputs) <= TX_INPUTS_MAX and len(outputs) <= TX_OUTPUTS_MAX
+             and len(keys) <= TX_WITNESSES_MAX and len(reference) <= TX_REFERENCE_BYTES_MAX)
+        c.ok(f"{name}: has outputs and witnesses", outputs and keys)
+        c.ok(f"{name}: distinct inputs", len(set(inputs)) == len(inputs))
+        c.ok(f"{name}: distinct witness keys", len(set(keys)) == len(keys))
+        c.ok(f"{name}: amounts positive and summing within 64 bits",
+             all(a > 0 for _, a, _ in outputs) and sum(a for _, a, _ in outputs) <= U64_MAX)
+        c.ok(f"{name}: output addresses are curve points",
+             all(lift_x(int_from_bytes(addr)) is not None for addr, _, _ in outputs))
+        if tx["kind"] == "mint":
+            c.ok(f"{name}: mint has no inputs and a reference", not inputs and reference)
+            c.ok(f"{name}: mint witnesses are issuers", all(k in issuers for k in keys))
+            c.ok(f"{name}: mint meets the threshold", len(keys) >= g["issuer_threshold"])
+            minted += sum(a for _, a, _ in outputs)
+        else:
+            c.eq(f"{name}: kind", tx["kind"], "transfer")
+            c.ok(f"{name}: spends unspent outputs", inputs and all(i in unspent for i in inputs))
+            spent = [unspent.pop(i) for i in inputs if i in unspent]
+            owners = {owner for owner, _, _ in spent}
+            c.eq(f"{name}: one witness per distinct input owner", sorted(keys), sorted(owners))
+            balance = {}
+            for _, amount, programme in spent:
+                balance[programme] = balance.get(programme, 0) + amount
+            for _, amount, programme in outputs:
+                balance[programme] = balance.get(programme, 0) - amount
+            c.ok(f"{name}: conserved per programme", all(v == 0 for v in balance.values()), repr(balance))
+        for index, output in enumerate(outputs):
+            unspent[(txid, index)] = output
+        c.eq(f"{name}: sequence", tx["sequence"], next_sequence)
+        next_sequence += 1
+    return minted
+
+
+def check_block(c, vectors, minted):
+    engine_key = hex32(vectors["genesis"]["engine_public_key"])
+    block = vectors["block"]
+    h = block["header"]
+    genesis_block = vectors["genesis_block"]
+    txs = vectors["transactions"]
+    check_header(c, "block 1", h, engine_key)
+    c.eq("block 1: height", h["height"], genesis_block["height"] + 1)
+    c.eq("block 1: previous hash", hex32(h["previous_hash"]), sha256(header_canonical(genesis_block)))
+    c.eq("block 1: first_sequence continues the chain", h["first_sequence"],
+         genesis_block["first_sequence"] + genesis_block["tx_count"])
+    c.ok("block 1: time does not go back", h["time_unix_ms"] >= genesis_block["time_unix_ms"])
+    c.eq("block 1: txids are the transactions in sequence order", block["txids"], [t["txid"] for t in txs])
+    c.eq("block 1: tx_count", h["tx_count"], len(block["txids"]))
+    c.eq("block 1: minted total", h["minted_total_minor"], minted)
+    txids = [hex32(t) for t in block["txids"]]
+    levels = merkle_levels(txids)
+    c.eq("block 1: Merkle levels", [[x.hex() for x in level] for level in levels], block["merkle_levels"])
+    c.eq("block 1: Merkle root", merkle_root(txids), hex32(h["merkle_root"]))
+
+    receipts = vectors["receipts"]
+    c.eq("receipts: one per transaction", len(receipts), len(txs))
+    for index, (receipt, tx) in enumerate(zip(receipts, txs)):
+        name = f"receipt of {tx['name']}"
+        c.eq(f"{name}: txid", receipt["txid"], tx["txid"])
+        c.eq(f"{name}: sequence", receipt["sequence"], tx["sequence"])
+        c.eq(f"{name}: index", receipt["index_in_block"], index)
+        expected_block = {k: v for k, v in h.items() if k not in ("canonical_hex", "engine_aux_hex")}
+        c.eq(f"{name}: block", receipt["block"], expected_block)
+        c.eq(f"{name}: path", [(hex32(s["sibling"]), s["sibling_on_left"]) for s in receipt["merkle_path"]],
+             merkle_path(levels, index))
+        c.eq(f"{name}: verifies", verify_receipt(receipt, engine_key), None)
+        c.eq(f"{name}: position recovered from the path",
+             index_from_sides([s["sibling_on_left"] for s in receipt["merkle_path"]], h["tx_count"]), index)
+        for tamper, change in TAMPERINGS:
+            forged = json.loads(json.dumps(receipt))
+            change(forged)
+            c.ok(f"{name}: refused when {tamper}", verify_receipt(forged, engine_key) is not None)
+
+
+def _other_txid(r):
+    r["txid"] = r["txid"][:-1] + ("0" if r["txid"][-1] != "0" else "1")
+
+
+def _flip_side(r):
+    r["merkle_path"][0]["sibling_on_left"] = not r["merkle_path"][0]["sibling_on_left"]
+
+
+def _other_time(r):
+    r["block"]["time_unix_ms"] += 1
+    r["block"]["hash"] = sha256(header_canonical(r["block"])).hex()
+
+
+TAMPERINGS = [
+    ("the sequence is changed", lambda r: r.update(sequence=r["sequence"] + 1)),
+    ("the index is changed", lambda r: r.update(index_in_block=r["index_in_block"] ^ 1)),
+    ("the txid is changed", _other_txid),
+    ("a side is flipped", _flip_side),
+    ("a header field is changed and rehashed", _other_time),
+]
+
+
+def check_merkle_trees(c, vectors):
+    for tree in vectors["merkle_trees"]:
+        txids = [hex32(t) for t in tree["txids"]]
+        n = len(txids)
+        levels = merkle_levels(txids)
+        c.eq(f"Merkle tree of {n}: levels", [[x.hex() for x in level] for level in levels], tree["levels"])
+        c.eq(f"Merkle tree of {n}: root", merkle_root(txids), hex32(tree["root"]))
+        c.eq(f"Merkle tree of {n}: path count", len(tree["paths"]), n)
+        for index, (txid, path) in enumerate(zip(txids, tree["paths"])):
+            steps = [(hex32(s["sibling"]), s["sibling_on_left"]) for s in path]
+            c.eq(f"Merkle tree of {n}: path {index}", steps, merkle_path(levels, index))
+            c.eq(f"Merkle tree of {n}: path {index} leads to the root", root_from_path(txid, steps), merkle_root(txids))
+            c.eq(f"Merkle tree of {n}: path {index} sides", [s for _, s in steps], expected_sides(index, n))
+            c.eq(f"Merkle tree of {n}: path {index} position", index_from_sides([s for _, s in steps], n), index)
+    # The two ways of checking a position agree on every small tree.
+    for n in range(1, 70):
+        positions = [index_from_sides(expected_sides(i, n), n) for i in range(n)]
+        c.eq(f"position recovery on trees of {n}", positions, list(range(n)))
+
+
+def check_amounts(c, vectors):
+    for case in vectors["amounts"]:
+        want = (case.get("amount_minor"), case.get("error"))
+        c.eq(f"amount {case['text']!r} with exponent {case['exponent']}",
+             parse_amount(case["text"], case["exponent"]), want)
+
+
+def main(argv):
+    if sys.version_info < (3, 8):
+        print("check_vectors.py needs Python 3.8 or later")
+        return 2
+    path = argv[1] if len(argv) > 1 else "docs/test-vectors.json"
+    with open(path, encoding="utf-8") as f:
+        vectors = json.load(f)
+    c = Checker()
+    c.section("BIP340 self-test", check_bip340)
+    for key in vectors["keys"]:
+        SECRETS[hex32(key["public_key"])] = hex32(key["secret_hex"])
+    c.section("keys", check_keys, vectors)
+    c.section("genesis", check_genesis, vectors)
+    minted = [0]
+
+    def transactions(c):
+        minted[0] = check_transactions(c, vectors)
+
+    c.section("transactions", transactions)
+    c.section("block", check_block, vectors, minted[0])
+    c.section("Merkle trees", check_merkle_trees, vectors)
+    c.section("amounts", check_amounts, vectors)
+    print(f"{path}: {c.passed} passed, {c.failed} failed")
+    return 0 if c.failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

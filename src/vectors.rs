@@ -1,0 +1,595 @@
+//! The published test vectors (docs/test-vectors.json): a small but valid
+//! ledger history built from fixed secret keys and fixed BIP340 auxiliary
+//! randomness with the engine's own encoding, hashing, signing, ledger and
+//! Merkle code, so that a client written in another language can check
+//! itself byte by byte against what this engine computes.
+//!
+//! Every transaction is run through the real verify stage and ledger before
+//! it is published, so the vectors are not only well encoded but accepted.
+//! `tests/protocol_vectors.rs` regenerates them and compares with the file;
+//! `docs/check_vectors.py` checks the file independently of this code.
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+
+use crate::amount::{AmountError, parse_amount};
+use crate::crypto::{Keypair, sha256};
+use crate::encoding::{BlockHeader, Genesis, tx_canonical_bytes, tx_record_bytes, txid};
+use crate::ledger::Ledger;
+use crate::limits::{TX_INPUTS_MAX, TX_OUTPUTS_MAX, TX_REFERENCE_BYTES_MAX, TX_WITNESSES_MAX};
+use crate::merkle::{self, MerkleStep};
+use crate::receipt::{Receipt, ReceiptJson, SignedHeader};
+use crate::types::{
+    Address, Hash32, OutPoint, Output, TX_VERSION, Transaction, TxId, TxKind, Witness,
+};
+
+/// Version of the layout of docs/test-vectors.json (not of the protocol).
+pub const VECTORS_FORMAT_VERSION: u32 = 1;
+
+/// Fixed block times: the engine uses the wall clock, the vectors cannot.
+const GENESIS_TIME_UNIX_MS: u64 = 1_750_000_000_000;
+const BLOCK_1_TIME_UNIX_MS: u64 = 1_750_000_000_250;
+
+/// Earmarked programme used by the vectors (any non-zero id is an earmark).
+const PROGRAMME_FOOD: u32 = 1001;
+
+/// Widths of the stand-alone Merkle trees: empty, single, even, odd, and
+/// shapes where a node is promoted at more than one level.
+const MERKLE_WIDTHS: [usize; 8] = [0, 1, 2, 3, 4, 5, 6, 7];
+
+struct NamedKey {
+    name: String,
+    secret: [u8; 32],
+    keypair: Keypair,
+}
+
+struct Keys(Vec<NamedKey>);
+
+impl Keys {
+    fn new() -> Self {
+        let mut keys = Vec::new();
+        let mut add = |name: String, byte: u8| {
+            // Repeated bytes 0x01..0x1f are all below the curve order.
+            let secret = [byte; 32];
+            let keypair =
+                Keypair::from_secret(&secret).expect("fixed vector secrets are valid scalars");
+            keys.push(NamedKey {
+                name,
+                secret,
+                keypair,
+            });
+        };
+        add("issuer-1".to_owned(), 0x01);
+        add("issuer-2".to_owned(), 0x02);
+        add("issuer-3".to_owned(), 0x03);
+        add("engine".to_owned(), 0x04);
+        add("alice".to_owned(), 0x05);
+        add("bob".to_owned(), 0x06);
+        add("merchant".to_owned(), 0x07);
+        for i in 0..u8::try_from(TX_OUTPUTS_MAX).expect("small") {
+            add(format!("holder-{i:02}"), 0x10 + i);
+        }
+        Self(keys)
+    }
+
+    fn get(&self, name: &str) -> &Keypair {
+        &self
+            .0
+            .iter()
+            .find(|k| k.name == name)
+            .expect("a key the vectors define")
+            .keypair
+    }
+
+    fn address(&self, name: &str) -> Address {
+        self.get(name).address()
+    }
+
+    fn to_json(&self) -> Value {
+        Value::Array(
+            self.0
+                .iter()
+                .map(|k| {
+                    json!({
+                        "name": k.name,
+                        "secret_hex": hex::encode(k.secret),
+                        "public_key": hex::encode(k.keypair.address().0),
+                    })
+                })
+                .collect(),
+        )
+    }
+}
+
+/// Auxiliary randomness for one signature: fixed, and different for every
+/// signature so that no two vectors share a nonce input by accident.
+fn aux_for(label: &str) -> [u8; 32] {
+    sha256(format!("settled test vector aux/{label}").as_bytes())
+}
+
+/// A transaction of the vectors before and after signing.
+struct VectorTx {
+    name: &'static str,
+    description: &'static str,
+    tx: Transaction,
+    txid: TxId,
+    signers: Vec<(String, [u8; 32])>,
+}
+
+/// What a vector transaction commits to, before it is signed.
+struct Unsigned {
+    name: &'static str,
+    description: &'static str,
+    kind: TxKind,
+    inputs: Vec<OutPoint>,
+    outputs: Vec<Output>,
+    reference: Vec<u8>,
+}
+
+fn build(keys: &Keys, unsigned: Unsigned, signers: &[&str]) -> VectorTx {
+    let Unsigned {
+        name,
+        description,
+        kind,
+        inputs,
+        outputs,
+        reference,
+    } = unsigned;
+    let mut tx = Transaction {
+        version: TX_VERSION,
+        kind,
+        inputs,
+        outputs,
+        reference,
+        witnesses: Vec::new(),
+    };
+    let id = txid(&tx);
+    let mut signed_by = Vec::with_capacity(signers.len());
+    for signer in signers {
+        let aux = aux_for(&format!("{name}/{signer}"));
+        let key = keys.get(signer);
+        tx.witnesses.push(Witness {
+            public_key: key.address(),
+            signature: key.sign_with_aux(&id.0, &aux),
+        });
+        signed_by.push(((*signer).to_owned(), aux));
+    }
+    VectorTx {
+        name,
+        description,
+        tx,
+        txid: id,
+        signers: signed_by,
+    }
+}
+
+fn output(owner: Address, amount_minor: u64, programme: u32) -> Output {
+    Output {
+        owner,
+        amount_minor,
+        programme,
+    }
+}
+
+fn outpoint(tx: &VectorTx, index: u32) -> OutPoint {
+    OutPoint {
+        txid: tx.txid,
+        index,
+    }
+}
+
+/// The history: two mints and four transfers, in the order they are
+/// sequenced into block 1. Each spends only what an earlier one created.
+fn transactions(keys: &Keys) -> Vec<VectorTx> {
+    let alice = keys.address("alice");
+    let bob = keys.address("bob");
+    let merchant = keys.address("merchant");
+
+    let mint = build(
+        keys,
+        Unsigned {
+            name: "mint-2-of-3",
+            description: "Mint signed by 2 of the 3 issuer keys (issuer-1 and issuer-3), with a disbursement reference: 100.00 unrestricted and 50.00 earmarked (programme 1001) to alice, 30.00 earmarked to bob.",
+            kind: TxKind::Mint,
+            inputs: Vec::new(),
+            outputs: vec![
+                output(alice, 10_000, 0),
+                output(alice, 5_000, PROGRAMME_FOOD),
+                output(bob, 3_000, PROGRAMME_FOOD),
+            ],
+            reference: b"disbursement-2025-06/row-000001".to_vec(),
+        },
+        &["issuer-1", "issuer-3"],
+    );
+    let pay = build(
+        keys,
+        Unsigned {
+            name: "transfer-1-in-2-out",
+            description: "Alice pays the merchant 23.50 from her unrestricted 100.00 and takes 76.50 change; terminal invoice reference.",
+            kind: TxKind::Transfer,
+            inputs: vec![outpoint(&mint, 0)],
+            outputs: vec![output(merchant, 2_350, 0), output(alice, 7_650, 0)],
+            reference: b"pos-0042/inv-000123".to_vec(),
+        },
+        &["alice"],
+    );
+    let earmarked = build(
+        keys,
+        Unsigned {
+            name: "transfer-2-in-2-out-earmarked",
+            description: "Alice and bob pool earmarked programme-1001 money (50.00 + 30.00): 60.00 to the merchant, 20.00 back to bob. Two input owners, so two witnesses; programme 1001 is conserved.",
+            kind: TxKind::Transfer,
+            inputs: vec![outpoint(&mint, 1), outpoint(&mint, 2)],
+            outputs: vec![
+                output(merchant, 6_000, PROGRAMME_FOOD),
+                output(bob, 2_000, PROGRAMME_FOOD),
+            ],
+            reference: b"pos-0042/inv-000124".to_vec(),
+        },
+        &["alice", "bob"],
+    );
+    let unreferenced = build(
+        keys,
+        Unsigned {
+            name: "transfer-empty-reference",
+            description: "Alice sends her 76.50 change to bob with an empty reference (allowed for transfers, refused for mints).",
+            kind: TxKind::Transfer,
+            inputs: vec![outpoint(&pay, 1)],
+            outputs: vec![output(bob, 7_650, 0)],
+            reference: Vec::new(),
+        },
+        &["alice"],
+    );
+
+    // Amounts and programme ids whose bytes all differ show the byte order.
+    let holder_names: Vec<String> = (0..TX_OUTPUTS_MAX)
+        .map(|i| format!("holder-{i:02}"))
+        .collect();
+    let holders: Vec<Address> = holder_names.iter().map(|name| keys.address(name)).collect();
+    let limit_outputs: Vec<Output> = holders
+        .iter()
+        .enumerate()
+        .map(|(i, holder)| {
+            let i = u64::try_from(i).expect("16 holders");
+            match i {
+                0 => output(*holder, 0x0102_0304_0506_0708, 0x0A0B_0C0D),
+                1 => output(*holder, 1, u32::MAX),
+                _ => output(*holder, 100 * i, u32::try_from(i % 3).expect("small")),
+            }
+        })
+        .collect();
+    let mint_at_limits = build(
+        keys,
+        Unsigned {
+            name: "mint-16-outputs-3-of-3",
+            description: "Mint with the maximum 16 outputs, one per holder, signed by all 3 issuers (more than the threshold is allowed), with a 64-byte reference. Output 0 has amount 0x0102030405060708 and programme 0x0a0b0c0d to show the byte order; output 1 has programme 0xffffffff.",
+            kind: TxKind::Mint,
+            inputs: Vec::new(),
+            outputs: limit_outputs.clone(),
+            reference: b"disbursement-2025-06/row-000002/batch-of-sixteen-holders-0000064".to_vec(),
+        },
+        &["issuer-1", "issuer-2", "issuer-3"],
+    );
+    let holder_refs: Vec<&str> = holder_names.iter().map(String::as_str).collect();
+    let at_limits = build(
+        keys,
+        Unsigned {
+            name: "transfer-at-limits",
+            description: "Transfer at every limit: 16 inputs owned by 16 holders, so 16 witnesses; 16 outputs (each holder passes its output on to the next holder, same amount and programme); a 64-byte binary reference 0x00..0x3f.",
+            kind: TxKind::Transfer,
+            inputs: (0..16).map(|i| outpoint(&mint_at_limits, i)).collect(),
+            outputs: limit_outputs
+                .iter()
+                .enumerate()
+                .map(|(i, o)| {
+                    output(
+                        holders[(i + 1) % holders.len()],
+                        o.amount_minor,
+                        o.programme,
+                    )
+                })
+                .collect(),
+            reference: (0..64u8).collect(),
+        },
+        &holder_refs,
+    );
+    for vector in [&mint_at_limits, &at_limits] {
+        assert_eq!(
+            vector.tx.outputs.len(),
+            TX_OUTPUTS_MAX,
+            "{} is at the output limit",
+            vector.name
+        );
+        assert_eq!(
+            vector.tx.reference.len(),
+            TX_REFERENCE_BYTES_MAX,
+            "{} is at the reference limit",
+            vector.name
+        );
+    }
+    assert_eq!(at_limits.tx.inputs.len(), TX_INPUTS_MAX);
+    assert_eq!(at_limits.tx.witnesses.len(), TX_WITNESSES_MAX);
+    vec![
+        mint,
+        pay,
+        earmarked,
+        unreferenced,
+        mint_at_limits,
+        at_limits,
+    ]
+}
+
+fn kind_name(kind: TxKind) -> &'static str {
+    match kind {
+        TxKind::Transfer => "transfer",
+        TxKind::Mint => "mint",
+        TxKind::Redeem => "redeem",
+        TxKind::Clawback => "clawback",
+    }
+}
+
+fn tx_json(vector: &VectorTx, sequence: u64) -> Value {
+    let tx = &vector.tx;
+    json!({
+        "name": vector.name,
+        "description": vector.description,
+        "version": tx.version,
+        "kind": kind_name(tx.kind),
+        "kind_code": tx.kind as u8,
+        "inputs": tx.inputs.iter().map(|i| json!({ "txid": i.txid.to_string(), "index": i.index })).collect::<Vec<_>>(),
+        "outputs": tx.outputs.iter().map(|o| json!({
+            "address": o.owner.to_string(),
+            "amount_minor": o.amount_minor,
+            "programme_id": o.programme,
+        })).collect::<Vec<_>>(),
+        "reference_hex": hex::encode(&tx.reference),
+        "canonical_hex": hex::encode(tx_canonical_bytes(tx)),
+        "txid": vector.txid.to_string(),
+        "witnesses": tx.witnesses.iter().zip(&vector.signers).map(|(w, (signer, aux))| json!({
+            "signer": signer,
+            "public_key": w.public_key.to_string(),
+            "aux_hex": hex::encode(aux),
+            "signature": hex::encode(w.signature),
+        })).collect::<Vec<_>>(),
+        "record_hex": hex::encode(tx_record_bytes(tx)),
+        "sequence": sequence,
+    })
+}
+
+fn signed_header(header: BlockHeader, engine: &Keypair, label: &str) -> (SignedHeader, [u8; 32]) {
+    let aux = aux_for(label);
+    (
+        SignedHeader {
+            header,
+            signature: engine.sign_with_aux(&header.hash(), &aux),
+        },
+        aux,
+    )
+}
+
+fn header_json(signed: &SignedHeader, aux: &[u8; 32]) -> Value {
+    let h = &signed.header;
+    json!({
+        "height": h.height,
+        "previous_hash": hex::encode(h.previous_hash),
+        "merkle_root": hex::encode(h.merkle_root),
+        "first_sequence": h.first_sequence,
+        "tx_count": h.tx_count,
+        "time_unix_ms": h.time_unix_ms,
+        "minted_total_minor": h.minted_total_minor,
+        "burned_total_minor": h.burned_total_minor,
+        "canonical_hex": hex::encode(h.canonical_bytes()),
+        "hash": hex::encode(h.hash()),
+        "engine_aux_hex": hex::encode(aux),
+        "engine_signature": hex::encode(signed.signature),
+    })
+}
+
+fn hashes_json(hashes: &[Hash32]) -> Value {
+    Value::Array(
+        hashes
+            .iter()
+            .map(|h| Value::String(hex::encode(h)))
+            .collect(),
+    )
+}
+
+fn path_json(steps: &[MerkleStep]) -> Value {
+    Value::Array(
+        steps
+            .iter()
+            .map(|s| json!({ "sibling": hex::encode(s.sibling), "sibling_on_left": s.sibling_on_left }))
+            .collect(),
+    )
+}
+
+fn merkle_tree_json(txids: &[TxId]) -> Value {
+    let levels = merkle::levels(txids);
+    json!({
+        "txids": txids.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "levels": levels.iter().map(|level| hashes_json(level)).collect::<Vec<_>>(),
+        "root": hex::encode(merkle::root_of_levels(&levels)),
+        "paths": (0..txids.len()).map(|i| path_json(&merkle::path(&levels, i))).collect::<Vec<_>>(),
+    })
+}
+
+fn amount_error_name(error: &AmountError) -> &'static str {
+    match error {
+        AmountError::Empty => "empty",
+        AmountError::NotDecimal(_) => "not_decimal",
+        AmountError::TooPrecise { .. } => "too_precise",
+        AmountError::Overflow(_) => "overflow",
+        AmountError::BadExponent(_) => "bad_exponent",
+    }
+}
+
+fn amounts_json() -> Value {
+    let cases: &[(&str, u32)] = &[
+        ("12.34", 2),
+        ("12.3", 2),
+        ("12", 2),
+        ("0.01", 2),
+        ("0.10", 2),
+        ("0", 2),
+        ("007", 0),
+        ("000000000000000000000000000001.5", 1),
+        ("0.00000001", 8),
+        ("184467440737095516.15", 2),
+        ("18446744073709551615", 0),
+        ("1.234", 2),
+        ("1.5", 0),
+        ("1.50", 1),
+        ("184467440737095516.16", 2),
+        ("18446744073709551616", 0),
+        ("99999999999999999999999999999999", 2),
+        ("", 2),
+        ("-1", 2),
+        ("+1", 2),
+        ("1e3", 2),
+        (" 1", 2),
+        ("1 ", 2),
+        ("1,000", 2),
+        (".5", 2),
+        ("5.", 2),
+        ("1.2.3", 2),
+        ("0x10", 2),
+        ("\u{0661}", 0),
+        ("1", 9),
+    ];
+    Value::Array(
+        cases
+            .iter()
+            .map(|(text, exponent)| match parse_amount(text, *exponent) {
+                Ok(minor) => json!({ "text": text, "exponent": exponent, "amount_minor": minor }),
+                Err(error) => json!({ "text": text, "exponent": exponent, "error": amount_error_name(&error) }),
+            })
+            .collect(),
+    )
+}
+
+/// Builds every vector. Deterministic: the same engine code always gives
+/// the same value.
+///
+/// # Panics
+/// When the engine refuses one of its own vectors: the vectors or the
+/// engine are wrong, and nothing must be published.
+#[must_use]
+pub fn generate() -> Value {
+    let keys = Keys::new();
+    let engine = keys.get("engine");
+    let genesis = Genesis {
+        currency: "CNY".to_owned(),
+        exponent: 2,
+        issuer_keys: vec![
+            keys.address("issuer-1"),
+            keys.address("issuer-2"),
+            keys.address("issuer-3"),
+        ],
+        issuer_threshold: 2,
+        engine_key: engine.address(),
+    };
+    // The genesis block is what `Store::open` writes for a new ledger.
+    let genesis_header = BlockHeader {
+        height: 0,
+        previous_hash: [0; 32],
+        merkle_root: genesis.hash(),
+        first_sequence: 1,
+        tx_count: 0,
+        time_unix_ms: GENESIS_TIME_UNIX_MS,
+        minted_total_minor: 0,
+        burned_total_minor: 0,
+    };
+    let (genesis_block, genesis_aux) = signed_header(genesis_header, engine, "block-0");
+
+    let txs = transactions(&keys);
+    let mut ledger = Ledger::new(
+        genesis.clone(),
+        HashMap::new(),
+        0,
+        0,
+        genesis_header.next_sequence(),
+    );
+    let mut sequences = Vec::with_capacity(txs.len());
+    for vector in &txs {
+        let verified = crate::verify::verify(vector.tx.clone()).unwrap_or_else(|refusal| {
+            panic!(
+                "vector {} refused by the verify stage: {refusal}",
+                vector.name
+            )
+        });
+        let applied = ledger.apply(&verified).unwrap_or_else(|decline| {
+            panic!("vector {} declined by the ledger: {decline:?}", vector.name)
+        });
+        sequences.push(applied.sequence);
+    }
+    ledger.assert_conserved();
+
+    let txids: Vec<TxId> = txs.iter().map(|v| v.txid).collect();
+    let levels = merkle::levels(&txids);
+    let totals = ledger.totals();
+    let header = BlockHeader {
+        height: 1,
+        previous_hash: genesis_block.header.hash(),
+        merkle_root: merkle::root_of_levels(&levels),
+        first_sequence: sequences[0],
+        tx_count: u32::try_from(txs.len()).expect("a handful"),
+        time_unix_ms: BLOCK_1_TIME_UNIX_MS,
+        minted_total_minor: totals.minted_minor,
+        burned_total_minor: totals.burned_minor,
+    };
+    let (block, block_aux) = signed_header(header, engine, "block-1");
+
+    let receipts: Vec<Value> = sequences
+        .iter()
+        .enumerate()
+        .map(|(index, sequence)| {
+            let receipt = Receipt {
+                txid: txids[index],
+                sequence: *sequence,
+                block,
+                index_in_block: u32::try_from(index).expect("a handful"),
+                merkle_path: merkle::path(&levels, index),
+            };
+            receipt
+                .verify(&engine.address())
+                .expect("a vector receipt verifies");
+            serde_json::to_value(ReceiptJson::from(&receipt)).expect("receipts serialise")
+        })
+        .collect();
+
+    let merkle_trees: Vec<Value> = MERKLE_WIDTHS
+        .iter()
+        .map(|width| {
+            let ids: Vec<TxId> = (1..=*width)
+                .map(|i| TxId([u8::try_from(i).expect("small widths"); 32]))
+                .collect();
+            merkle_tree_json(&ids)
+        })
+        .collect();
+
+    json!({
+        "format_version": VECTORS_FORMAT_VERSION,
+        "about": "Settled protocol test vectors, generated by src/vectors.rs and specified in docs/PROTOCOL.md. Byte strings are lowercase hex; integers are JSON numbers (amounts go up to 2^64-1, so parse them as 64-bit unsigned integers). Secret keys are public test keys: never use them for real money.",
+        "keys": keys.to_json(),
+        "genesis": {
+            "currency": genesis.currency,
+            "exponent": genesis.exponent,
+            "issuer_threshold": genesis.issuer_threshold,
+            "issuer_public_keys": genesis.issuer_keys.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "engine_public_key": genesis.engine_key.to_string(),
+            "canonical_hex": hex::encode(genesis.canonical_bytes()),
+            "hash": hex::encode(genesis.hash()),
+        },
+        "genesis_block": header_json(&genesis_block, &genesis_aux),
+        "transactions": txs.iter().zip(&sequences).map(|(v, s)| tx_json(v, *s)).collect::<Vec<_>>(),
+        "block": {
+            "header": header_json(&block, &block_aux),
+            "txids": txids.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "merkle_levels": levels.iter().map(|level| hashes_json(level)).collect::<Vec<_>>(),
+        },
+        "receipts": receipts,
+        "merkle_trees": merkle_trees,
+        "amounts": amounts_json(),
+    })
+}

@@ -1,0 +1,177 @@
+//! The published test vectors (docs/test-vectors.json) are exactly what the
+//! engine computes today, every signature and receipt in them verifies, and
+//! an independent checker written from docs/PROTOCOL.md alone agrees.
+//!
+//! After an intended change of the encoding, regenerate the file with
+//! `SETTLED_UPDATE_VECTORS=1 cargo test --test protocol_vectors`.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+use settled::{
+    Address, Receipt, ReceiptJson, TxId, decode_tx_record, tx_record_bytes, txid, verify_signature,
+};
+
+fn vectors_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("docs")
+        .join("test-vectors.json")
+}
+
+fn published() -> Value {
+    let text = std::fs::read_to_string(vectors_path()).expect("docs/test-vectors.json is readable");
+    serde_json::from_str(&text).expect("docs/test-vectors.json is JSON")
+}
+
+fn str_field<'a>(value: &'a Value, field: &str) -> &'a str {
+    value[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("{field} is a string in {value}"))
+}
+
+fn bytes<const N: usize>(value: &Value, field: &str) -> [u8; N] {
+    let mut out = [0u8; N];
+    hex::decode_to_slice(str_field(value, field), &mut out)
+        .unwrap_or_else(|e| panic!("{field}: {e}"));
+    out
+}
+
+fn array<'a>(value: &'a Value, field: &str) -> &'a Vec<Value> {
+    value[field]
+        .as_array()
+        .unwrap_or_else(|| panic!("{field} is an array"))
+}
+
+#[test]
+fn published_vectors_are_what_the_engine_computes() {
+    let generated = settled::vectors::generate();
+    let text = serde_json::to_string_pretty(&generated).expect("vectors serialise") + "\n";
+    if std::env::var("SETTLED_UPDATE_VECTORS").as_deref() == Ok("1") {
+        std::fs::write(vectors_path(), text).expect("docs/test-vectors.json is writable");
+        return;
+    }
+    // Compared as JSON values, so that the test does not depend on the key
+    // order serde_json happens to be built with.
+    assert!(
+        published() == generated,
+        "docs/test-vectors.json differs from what the engine computes; if the encoding changed on purpose, \
+         update docs/PROTOCOL.md and run SETTLED_UPDATE_VECTORS=1 cargo test --test protocol_vectors"
+    );
+}
+
+#[test]
+fn generating_twice_gives_the_same_vectors() {
+    assert_eq!(settled::vectors::generate(), settled::vectors::generate());
+}
+
+#[test]
+fn every_published_signature_verifies_against_its_txid() {
+    let vectors = published();
+    let transactions = array(&vectors, "transactions");
+    assert!(
+        transactions.len() >= 6,
+        "the vectors cover mints, transfers and the limits"
+    );
+    for tx in transactions {
+        let name = str_field(tx, "name");
+        let record = hex::decode(str_field(tx, "record_hex")).expect("record hex");
+        let decoded =
+            decode_tx_record(&record).unwrap_or_else(|e| panic!("{name}: record decodes: {e}"));
+        assert_eq!(
+            tx_record_bytes(&decoded),
+            record,
+            "{name}: record round-trips"
+        );
+        let id = TxId(bytes(tx, "txid"));
+        assert_eq!(txid(&decoded), id, "{name}: txid of the record");
+        let witnesses = array(tx, "witnesses");
+        assert!(!witnesses.is_empty(), "{name} is signed");
+        assert_eq!(
+            witnesses.len(),
+            decoded.witnesses.len(),
+            "{name}: witnesses in the record"
+        );
+        for (witness, in_record) in witnesses.iter().zip(&decoded.witnesses) {
+            let key = Address(bytes(witness, "public_key"));
+            let signature = bytes::<64>(witness, "signature");
+            assert_eq!(
+                (key, signature),
+                (in_record.public_key, in_record.signature),
+                "{name}: witness in record"
+            );
+            assert!(
+                verify_signature(&key, &id.0, &signature),
+                "{name}: witness {key} verifies"
+            );
+            let mut other = id.0;
+            other[0] ^= 1;
+            assert!(
+                !verify_signature(&key, &other, &signature),
+                "{name}: witness {key} signs only its txid"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_published_receipt_verifies_offline_with_the_engine_key() {
+    let vectors = published();
+    let engine_key = Address(bytes(&vectors["genesis"], "engine_public_key"));
+    let receipts = array(&vectors, "receipts");
+    assert_eq!(
+        receipts.len(),
+        array(&vectors, "transactions").len(),
+        "one receipt per transaction"
+    );
+    for json in receipts {
+        let json: ReceiptJson = serde_json::from_value(json.clone()).expect("receipt JSON");
+        let receipt = Receipt::try_from(&json).expect("receipt decodes");
+        receipt
+            .verify(&engine_key)
+            .unwrap_or_else(|e| panic!("receipt of {}: {e}", json.txid));
+        let mut moved = receipt.clone();
+        moved.sequence += 1;
+        assert!(
+            moved.verify(&engine_key).is_err(),
+            "receipt of {} proves only its sequence",
+            json.txid
+        );
+    }
+    for block in [&vectors["genesis_block"], &vectors["block"]["header"]] {
+        let hash = bytes::<32>(block, "hash");
+        assert!(
+            verify_signature(&engine_key, &hash, &bytes(block, "engine_signature")),
+            "engine signs {block}"
+        );
+    }
+}
+
+#[test]
+fn the_independent_python_checker_accepts_the_published_vectors() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let output = match Command::new("python3")
+        .current_dir(root)
+        .args(["docs/check_vectors.py", "docs/test-vectors.json"])
+        .output()
+    {
+        Ok(output) => output,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!(
+                "note: python3 is not on PATH; skipping the independent check of docs/test-vectors.json"
+            );
+            return;
+        }
+        Err(error) => panic!("running python3: {error}"),
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "docs/check_vectors.py failed:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains(" 0 failed"),
+        "docs/check_vectors.py summary:\n{stdout}"
+    );
+}
