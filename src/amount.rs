@@ -46,7 +46,10 @@ pub fn parse_amount(text: &str, exponent: u32) -> Result<AmountMinor, AmountErro
     }
     let fraction_len = fraction.map_or(0, str::len);
     if fraction_len > exponent as usize {
-        return Err(AmountError::TooPrecise { text: text.to_owned(), exponent });
+        return Err(AmountError::TooPrecise {
+            text: text.to_owned(),
+            exponent,
+        });
     }
     // Decimal holds 28 digits; anything longer cannot fit u64 minor units.
     let overflow = || AmountError::Overflow(text.to_owned());
@@ -59,7 +62,10 @@ pub fn parse_amount(text: &str, exponent: u32) -> Result<AmountMinor, AmountErro
         .ok_or_else(overflow)?;
     let minor = minor.normalize();
     if minor.scale() != 0 {
-        return Err(AmountError::TooPrecise { text: text.to_owned(), exponent });
+        return Err(AmountError::TooPrecise {
+            text: text.to_owned(),
+            exponent,
+        });
     }
     u64::try_from(minor.mantissa()).map_err(|_| overflow())
 }
@@ -96,7 +102,9 @@ mod tests {
 
     #[test]
     fn refuses_signs_exponents_and_junk() {
-        for text in ["-1", "+1", "1e3", " 1", "1 ", "1,000", ".5", "5.", "", "1.2.3", "0x10", "NaN"] {
+        for text in [
+            "-1", "+1", "1e3", " 1", "1 ", "1,000", ".5", "5.", "", "1.2.3", "0x10", "NaN",
+        ] {
             assert!(parse_amount(text, 2).is_err(), "{text:?} should be refused");
         }
     }
@@ -104,10 +112,19 @@ mod tests {
     #[test]
     fn the_largest_amount_parses_and_one_more_overflows() {
         assert_eq!(parse_amount("184467440737095516.15", 2), Ok(u64::MAX));
-        assert!(matches!(parse_amount("184467440737095516.16", 2), Err(AmountError::Overflow(_))));
-        assert!(matches!(parse_amount("99999999999999999999999999999999", 2), Err(AmountError::Overflow(_))));
+        assert!(matches!(
+            parse_amount("184467440737095516.16", 2),
+            Err(AmountError::Overflow(_))
+        ));
+        assert!(matches!(
+            parse_amount("99999999999999999999999999999999", 2),
+            Err(AmountError::Overflow(_))
+        ));
         assert_eq!(parse_amount("18446744073709551615", 0), Ok(u64::MAX));
-        assert!(matches!(parse_amount("18446744073709551616", 0), Err(AmountError::Overflow(_))));
+        assert!(matches!(
+            parse_amount("18446744073709551616", 0),
+            Err(AmountError::Overflow(_))
+        ));
     }
 
     #[test]

@@ -12,10 +12,11 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Request, Response, Status, Streaming};
 use tonic_types::{ErrorDetails, StatusExt};
 
+use crate::encoding::BlockHeader;
 use crate::engine::{Engine, Outcome};
 use crate::limits::{
-    OVERLOAD_RETRY_AFTER_MS, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, STREAM_IN_FLIGHT_MAX, TX_INPUTS_MAX,
-    TX_OUTPUTS_MAX, TX_REFERENCE_BYTES_MAX, TX_WITNESSES_MAX,
+    OVERLOAD_RETRY_AFTER_MS, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, STREAM_IN_FLIGHT_MAX, TX_INPUTS_MAX, TX_OUTPUTS_MAX,
+    TX_REFERENCE_BYTES_MAX, TX_WITNESSES_MAX,
 };
 use crate::merkle::MerkleStep;
 use crate::proto;
@@ -23,7 +24,6 @@ use crate::receipt::{Receipt, SignedHeader};
 use crate::refusal::{Class, Reason, Refusal};
 use crate::store::StoreError;
 use crate::types::{Address, OutPoint, Output, Transaction, TxId, TxKind, Witness};
-use crate::encoding::BlockHeader;
 
 /// The domain that names our `google.rpc.ErrorInfo` reasons.
 pub const ERROR_DOMAIN: &str = "settled.v1";
@@ -50,11 +50,17 @@ pub fn transaction_from_proto(tx: &proto::Transaction) -> Result<Transaction, Re
         Ok(proto::TransactionKind::Redeem) => TxKind::Redeem,
         Ok(proto::TransactionKind::Clawback) => TxKind::Clawback,
         Ok(proto::TransactionKind::Unspecified) | Err(_) => {
-            return Err(Refusal::new(Reason::UnsupportedKind, format!("transaction kind {}", tx.kind)));
+            return Err(Refusal::new(
+                Reason::UnsupportedKind,
+                format!("transaction kind {}", tx.kind),
+            ));
         }
     };
     if tx.inputs.len() > TX_INPUTS_MAX {
-        return Err(Refusal::new(Reason::TooManyInputs, format!("{} inputs, at most {TX_INPUTS_MAX}", tx.inputs.len())));
+        return Err(Refusal::new(
+            Reason::TooManyInputs,
+            format!("{} inputs, at most {TX_INPUTS_MAX}", tx.inputs.len()),
+        ));
     }
     if tx.outputs.len() > TX_OUTPUTS_MAX {
         return Err(Refusal::new(
@@ -89,16 +95,32 @@ pub fn transaction_from_proto(tx: &proto::Transaction) -> Result<Transaction, Re
         .iter()
         .map(|w| {
             let signature = w.signature.as_slice().try_into().map_err(|_| {
-                Refusal::new(Reason::Malformed, format!("witness signature must be 64 bytes, got {}", w.signature.len()))
+                Refusal::new(
+                    Reason::Malformed,
+                    format!("witness signature must be 64 bytes, got {}", w.signature.len()),
+                )
             })?;
-            Ok(Witness { public_key: Address(bytes32("witness public key", &w.public_key, Reason::Malformed)?), signature })
+            Ok(Witness {
+                public_key: Address(bytes32("witness public key", &w.public_key, Reason::Malformed)?),
+                signature,
+            })
         })
         .collect::<Result<Vec<_>, Refusal>>()?;
-    Ok(Transaction { version, kind, inputs, outputs, reference: tx.reference.clone(), witnesses })
+    Ok(Transaction {
+        version,
+        kind,
+        inputs,
+        outputs,
+        reference: tx.reference.clone(),
+        witnesses,
+    })
 }
 
 fn outpoint_from_proto(o: &proto::OutPoint) -> Result<OutPoint, Refusal> {
-    Ok(OutPoint { txid: TxId(bytes32("input txid", &o.txid, Reason::Malformed)?), index: o.index })
+    Ok(OutPoint {
+        txid: TxId(bytes32("input txid", &o.txid, Reason::Malformed)?),
+        index: o.index,
+    })
 }
 
 // ---- domain -> proto -------------------------------------------------------
@@ -119,17 +141,27 @@ pub fn transaction_to_proto(tx: &Transaction) -> proto::Transaction {
         witnesses: tx
             .witnesses
             .iter()
-            .map(|w| proto::Witness { public_key: w.public_key.0.to_vec(), signature: w.signature.to_vec() })
+            .map(|w| proto::Witness {
+                public_key: w.public_key.0.to_vec(),
+                signature: w.signature.to_vec(),
+            })
             .collect(),
     }
 }
 
 fn outpoint_to_proto(o: &OutPoint) -> proto::OutPoint {
-    proto::OutPoint { txid: o.txid.0.to_vec(), index: o.index }
+    proto::OutPoint {
+        txid: o.txid.0.to_vec(),
+        index: o.index,
+    }
 }
 
 fn output_to_proto(o: &Output) -> proto::Output {
-    proto::Output { address: o.owner.0.to_vec(), amount_minor: o.amount_minor, programme_id: o.programme }
+    proto::Output {
+        address: o.owner.0.to_vec(),
+        amount_minor: o.amount_minor,
+        programme_id: o.programme,
+    }
 }
 
 #[must_use]
@@ -159,7 +191,10 @@ pub fn receipt_to_proto(receipt: &Receipt) -> proto::Receipt {
         merkle_path: receipt
             .merkle_path
             .iter()
-            .map(|s| proto::MerkleStep { sibling: s.sibling.to_vec(), sibling_on_left: s.sibling_on_left })
+            .map(|s| proto::MerkleStep {
+                sibling: s.sibling.to_vec(),
+                sibling_on_left: s.sibling_on_left,
+            })
             .collect(),
     }
 }
@@ -183,11 +218,20 @@ pub fn receipt_from_proto(receipt: &proto::Receipt) -> Result<Receipt, String> {
         minted_total_minor: block.minted_total_minor,
         burned_total_minor: block.burned_total_minor,
     };
-    let signature = block.engine_signature.as_slice().try_into().map_err(|_| "engine_signature must be 64 bytes")?;
+    let signature = block
+        .engine_signature
+        .as_slice()
+        .try_into()
+        .map_err(|_| "engine_signature must be 64 bytes")?;
     let merkle_path = receipt
         .merkle_path
         .iter()
-        .map(|s| Ok(MerkleStep { sibling: arr32("sibling", &s.sibling)?, sibling_on_left: s.sibling_on_left }))
+        .map(|s| {
+            Ok(MerkleStep {
+                sibling: arr32("sibling", &s.sibling)?,
+                sibling_on_left: s.sibling_on_left,
+            })
+        })
         .collect::<Result<Vec<_>, String>>()?;
     Ok(Receipt {
         txid: TxId(arr32("txid", &receipt.txid)?),
@@ -210,7 +254,11 @@ pub fn refusal_to_proto(refusal: &Refusal) -> proto::Refusal {
         message: refusal.detail.clone(),
         spent_by_txid: refusal.spent_by.map(|t| t.0.to_vec()).unwrap_or_default(),
         input: refusal.input.as_ref().map(outpoint_to_proto),
-        retry_after_ms: if refusal.reason == Reason::Overloaded { OVERLOAD_RETRY_AFTER_MS } else { 0 },
+        retry_after_ms: if refusal.reason == Reason::Overloaded {
+            OVERLOAD_RETRY_AFTER_MS
+        } else {
+            0
+        },
     }
 }
 
@@ -234,7 +282,9 @@ pub fn refusal_to_status(refusal: &Refusal) -> Status {
     }
     let mut details = ErrorDetails::with_error_info(refusal.reason.name(), ERROR_DOMAIN, metadata);
     if refusal.reason == Reason::Overloaded {
-        details.set_retry_info(Some(std::time::Duration::from_millis(u64::from(OVERLOAD_RETRY_AFTER_MS))));
+        details.set_retry_info(Some(std::time::Duration::from_millis(u64::from(
+            OVERLOAD_RETRY_AFTER_MS,
+        ))));
     }
     Status::with_error_details(code, refusal.to_string(), details)
 }
@@ -252,7 +302,8 @@ fn storage_status(error: &StoreError) -> Status {
 }
 
 fn txid_arg(bytes: &[u8]) -> Result<TxId, Status> {
-    TxId::from_slice(bytes).ok_or_else(|| Status::invalid_argument(format!("txid must be 32 bytes, got {}", bytes.len())))
+    TxId::from_slice(bytes)
+        .ok_or_else(|| Status::invalid_argument(format!("txid must be 32 bytes, got {}", bytes.len())))
 }
 
 fn address_arg(bytes: &[u8]) -> Result<Address, Status> {
@@ -269,7 +320,11 @@ pub struct Api {
 
 impl Api {
     /// Decodes, checks the kind belongs to this service, submits.
-    async fn submit(&self, tx: Option<&proto::Transaction>, allowed: TxKind) -> Result<(TxId, Outcome), (Option<TxId>, Refusal)> {
+    async fn submit(
+        &self,
+        tx: Option<&proto::Transaction>,
+        allowed: TxKind,
+    ) -> Result<(TxId, Outcome), (Option<TxId>, Refusal)> {
         let tx = tx.ok_or_else(|| (None, Refusal::new(Reason::Malformed, "missing transaction")))?;
         let tx = transaction_from_proto(tx).map_err(|r| (None, r))?;
         // Decoding bounded the counts; the reference is bounded only by the
@@ -279,8 +334,18 @@ impl Api {
         // Kinds that no service accepts are refused as unsupported by the
         // verify stage, not sent to another service.
         if tx.kind != allowed && matches!(tx.kind, TxKind::Transfer | TxKind::Mint) {
-            let service = if allowed == TxKind::Mint { "AdminService.Mint" } else { "PaymentService" };
-            return Err((txid, Refusal::new(Reason::WrongService, format!("{:?} is not accepted by {service}", tx.kind))));
+            let service = if allowed == TxKind::Mint {
+                "AdminService.Mint"
+            } else {
+                "PaymentService"
+            };
+            return Err((
+                txid,
+                Refusal::new(
+                    Reason::WrongService,
+                    format!("{:?} is not accepted by {service}", tx.kind),
+                ),
+            ));
         }
         let outcome = self.engine.submit(tx).await.map_err(|r| (txid, r))?;
         Ok((outcome.receipt.txid, outcome))
@@ -319,7 +384,9 @@ impl proto::payment_service_server::PaymentService for Api {
         let api = self.clone();
         tokio::spawn(async move {
             loop {
-                let Ok(permit) = Arc::clone(&permits).acquire_owned().await else { break };
+                let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+                    break;
+                };
                 let item = tokio::select! {
                     item = inbound.next() => item,
                     () = out.closed() => break,
@@ -328,8 +395,12 @@ impl proto::payment_service_server::PaymentService for Api {
                     None => break,
                     Some(Err(status)) => {
                         // An undecodable or oversized item ends the stream
-                        // (the framing is lost); everything before it is
-                        // still answered.
+                        // (the framing is lost). The error is the stream's
+                        // last message, so every payment already admitted
+                        // is answered first.
+                        drop(permit);
+                        let in_flight_max = u32::try_from(STREAM_IN_FLIGHT_MAX).expect("limit fits u32");
+                        let _ = permits.acquire_many(in_flight_max).await;
                         let status = if status.code() == Code::OutOfRange {
                             Status::resource_exhausted(status.message())
                         } else {
@@ -413,14 +484,20 @@ impl proto::wallet_service_server::WalletService for Api {
         request: Request<proto::GetBalanceRequest>,
     ) -> Result<Response<proto::GetBalanceResponse>, Status> {
         let address = address_arg(&request.into_inner().address)?;
-        let (outputs, height) =
-            self.engine.store().unspent_of(&address, None, usize::MAX).map_err(|e| storage_status(&e))?;
+        let (outputs, height) = self
+            .engine
+            .store()
+            .unspent_of(&address, None, usize::MAX)
+            .map_err(|e| storage_status(&e))?;
         let balances = crate::ledger::balances_by_programme(outputs.iter().map(|(_, o)| o));
         Ok(Response::new(proto::GetBalanceResponse {
             total_minor: balances.iter().map(|(_, a)| *a).fold(0u64, u64::saturating_add),
             balances: balances
                 .iter()
-                .map(|(programme_id, amount_minor)| proto::Balance { programme_id: *programme_id, amount_minor: *amount_minor })
+                .map(|(programme_id, amount_minor)| proto::Balance {
+                    programme_id: *programme_id,
+                    amount_minor: *amount_minor,
+                })
                 .collect(),
             unspent_count: outputs.len() as u64,
             height,
@@ -436,7 +513,9 @@ impl proto::wallet_service_server::WalletService for Api {
         let page_size = match request.page_size as usize {
             0 => PAGE_SIZE_DEFAULT,
             n if n > PAGE_SIZE_MAX => {
-                return Err(Status::invalid_argument(format!("page_size {n} is above the maximum {PAGE_SIZE_MAX}")));
+                return Err(Status::invalid_argument(format!(
+                    "page_size {n} is above the maximum {PAGE_SIZE_MAX}"
+                )));
             }
             n => n,
         };
@@ -454,8 +533,11 @@ impl proto::wallet_service_server::WalletService for Api {
             })
         };
         // One more than the page tells whether another page follows.
-        let (mut outputs, _) =
-            self.engine.store().unspent_of(&address, after.as_ref(), page_size + 1).map_err(|e| storage_status(&e))?;
+        let (mut outputs, _) = self
+            .engine
+            .store()
+            .unspent_of(&address, after.as_ref(), page_size + 1)
+            .map_err(|e| storage_status(&e))?;
         let more = outputs.len() > page_size;
         outputs.truncate(page_size);
         let next_page_token = match outputs.last() {
@@ -481,7 +563,10 @@ impl proto::wallet_service_server::WalletService for Api {
 
 #[tonic::async_trait]
 impl proto::ledger_service_server::LedgerService for Api {
-    async fn get_info(&self, request: Request<proto::GetInfoRequest>) -> Result<Response<proto::GetInfoResponse>, Status> {
+    async fn get_info(
+        &self,
+        request: Request<proto::GetInfoRequest>,
+    ) -> Result<Response<proto::GetInfoResponse>, Status> {
         let genesis = self.engine.genesis();
         let (tip, unspent_count, unspent_total_minor) = if request.into_inner().count_unspent {
             let (count, sum, tip) = self.engine.store().count_unspent().map_err(|e| storage_status(&e))?;
@@ -489,7 +574,11 @@ impl proto::ledger_service_server::LedgerService for Api {
         } else {
             let tip = self.engine.tip();
             let h = &tip.block.header;
-            (tip.block, tip.unspent_count, h.minted_total_minor - h.burned_total_minor)
+            (
+                tip.block,
+                tip.unspent_count,
+                h.minted_total_minor - h.burned_total_minor,
+            )
         };
         let h = &tip.header;
         Ok(Response::new(proto::GetInfoResponse {
@@ -506,14 +595,20 @@ impl proto::ledger_service_server::LedgerService for Api {
         }))
     }
 
-    async fn get_block(&self, request: Request<proto::GetBlockRequest>) -> Result<Response<proto::GetBlockResponse>, Status> {
+    async fn get_block(
+        &self,
+        request: Request<proto::GetBlockRequest>,
+    ) -> Result<Response<proto::GetBlockResponse>, Status> {
         let height = request.into_inner().height;
         let store = self.engine.store();
         let header = store.header(height).map_err(|e| storage_status(&e))?;
         let Some(header) = header else {
             return Err(Status::not_found(format!("no block at height {height}")));
         };
-        let txids = store.block_txids(height).map_err(|e| storage_status(&e))?.unwrap_or_default();
+        let txids = store
+            .block_txids(height)
+            .map_err(|e| storage_status(&e))?
+            .unwrap_or_default();
         Ok(Response::new(proto::GetBlockResponse {
             header: Some(header_to_proto(&header)),
             txids: txids.iter().map(|t| t.0.to_vec()).collect(),

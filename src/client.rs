@@ -11,16 +11,23 @@ use crate::encoding;
 use crate::limits::{BLOCK_TXS_MAX, GRPC_MESSAGE_BYTES_MAX, PAGE_SIZE_MAX};
 use crate::proto;
 use crate::receipt::Receipt;
-use crate::types::{Address, AmountMinor, OutPoint, Output, ProgrammeId, Transaction, TxId, TxKind, Witness, TX_VERSION};
+use crate::types::{
+    Address, AmountMinor, OutPoint, Output, ProgrammeId, TX_VERSION, Transaction, TxId, TxKind, Witness,
+};
 
-pub use crate::api::{receipt_from_proto, refusal_to_status, status_reason, transaction_from_proto, transaction_to_proto};
+pub use crate::api::{
+    receipt_from_proto, refusal_to_status, status_reason, transaction_from_proto, transaction_to_proto,
+};
 
 /// Adds one witness per key, each signing the transaction's txid, and
 /// returns the txid.
 pub fn sign(tx: &mut Transaction, keys: &[&Keypair]) -> TxId {
     let txid = encoding::txid(tx);
     for key in keys {
-        tx.witnesses.push(Witness { public_key: key.address(), signature: key.sign(&txid.0) });
+        tx.witnesses.push(Witness {
+            public_key: key.address(),
+            signature: key.sign(&txid.0),
+        });
     }
     txid
 }
@@ -56,9 +63,17 @@ pub fn pay(
 ) -> Transaction {
     let (outpoint, held) = input;
     assert!(held.amount_minor >= amount_minor, "payment larger than the input");
-    let mut outputs = vec![Output { owner: payee, amount_minor, programme: held.programme }];
+    let mut outputs = vec![Output {
+        owner: payee,
+        amount_minor,
+        programme: held.programme,
+    }];
     if held.amount_minor > amount_minor {
-        outputs.push(Output { owner: payer.address(), amount_minor: held.amount_minor - amount_minor, programme: held.programme });
+        outputs.push(Output {
+            owner: payer.address(),
+            amount_minor: held.amount_minor - amount_minor,
+            programme: held.programme,
+        });
     }
     let mut tx = Transaction {
         version: TX_VERSION,
@@ -78,13 +93,23 @@ pub fn pay(
 /// When `tx` has no such output.
 #[must_use]
 pub fn output_of(tx: &Transaction, index: u32) -> (OutPoint, Output) {
-    (OutPoint { txid: encoding::txid(tx), index }, tx.outputs[index as usize])
+    (
+        OutPoint {
+            txid: encoding::txid(tx),
+            index,
+        },
+        tx.outputs[index as usize],
+    )
 }
 
 /// An unrestricted output.
 #[must_use]
 pub fn output(owner: Address, amount_minor: AmountMinor, programme: ProgrammeId) -> Output {
-    Output { owner, amount_minor, programme }
+    Output {
+        owner,
+        amount_minor,
+        programme,
+    }
 }
 
 /// Largest response the wallet and ledger clients accept. Requests are
@@ -109,7 +134,10 @@ impl Client {
     /// # Errors
     /// When the address is invalid or nothing answers.
     pub async fn connect(url: &str) -> Result<Self, tonic::transport::Error> {
-        let channel = Endpoint::from_shared(url.to_owned())?.tcp_nodelay(true).connect().await?;
+        let channel = Endpoint::from_shared(url.to_owned())?
+            .tcp_nodelay(true)
+            .connect()
+            .await?;
         Ok(Self::from_channel(channel))
     }
 
@@ -121,7 +149,8 @@ impl Client {
                 .max_decoding_message_size(limit),
             wallets: proto::wallet_service_client::WalletServiceClient::new(channel.clone())
                 .max_decoding_message_size(RESPONSE_BYTES_MAX),
-            admin: proto::admin_service_client::AdminServiceClient::new(channel.clone()).max_decoding_message_size(limit),
+            admin: proto::admin_service_client::AdminServiceClient::new(channel.clone())
+                .max_decoding_message_size(limit),
             ledger: proto::ledger_service_client::LedgerServiceClient::new(channel)
                 .max_decoding_message_size(RESPONSE_BYTES_MAX),
         }
@@ -134,11 +163,18 @@ impl Client {
     pub async fn submit(&mut self, tx: &Transaction) -> Result<(Receipt, bool), tonic::Status> {
         let response = self
             .payments
-            .submit_payment(proto::SubmitPaymentRequest { transaction: Some(api::transaction_to_proto(tx)) })
+            .submit_payment(proto::SubmitPaymentRequest {
+                transaction: Some(api::transaction_to_proto(tx)),
+            })
             .await?
             .into_inner();
-        let receipt = response.receipt.ok_or_else(|| tonic::Status::internal("response without receipt"))?;
-        Ok((receipt_from_proto(&receipt).map_err(tonic::Status::internal)?, response.duplicate))
+        let receipt = response
+            .receipt
+            .ok_or_else(|| tonic::Status::internal("response without receipt"))?;
+        Ok((
+            receipt_from_proto(&receipt).map_err(tonic::Status::internal)?,
+            response.duplicate,
+        ))
     }
 
     /// Submits a mint through `AdminService.Mint`.
@@ -148,11 +184,18 @@ impl Client {
     pub async fn mint(&mut self, tx: &Transaction) -> Result<(Receipt, bool), tonic::Status> {
         let response = self
             .admin
-            .mint(proto::MintRequest { transaction: Some(api::transaction_to_proto(tx)) })
+            .mint(proto::MintRequest {
+                transaction: Some(api::transaction_to_proto(tx)),
+            })
             .await?
             .into_inner();
-        let receipt = response.receipt.ok_or_else(|| tonic::Status::internal("response without receipt"))?;
-        Ok((receipt_from_proto(&receipt).map_err(tonic::Status::internal)?, response.duplicate))
+        let receipt = response
+            .receipt
+            .ok_or_else(|| tonic::Status::internal("response without receipt"))?;
+        Ok((
+            receipt_from_proto(&receipt).map_err(tonic::Status::internal)?,
+            response.duplicate,
+        ))
     }
 
     /// The engine's public key, as the server reports it. A client that
@@ -161,7 +204,11 @@ impl Client {
     /// # Errors
     /// Transport failures.
     pub async fn engine_key(&mut self) -> Result<Address, tonic::Status> {
-        let info = self.ledger.get_info(proto::GetInfoRequest { count_unspent: false }).await?.into_inner();
+        let info = self
+            .ledger
+            .get_info(proto::GetInfoRequest { count_unspent: false })
+            .await?
+            .into_inner();
         Address::from_slice(&info.engine_public_key).ok_or_else(|| tonic::Status::internal("bad engine key"))
     }
 }

@@ -52,7 +52,12 @@ pub struct GenesisConfig {
 
 impl Default for GenesisConfig {
     fn default() -> Self {
-        Self { currency: default_currency(), exponent: default_exponent(), issuer_keys: Vec::new(), issuer_threshold: 0 }
+        Self {
+            currency: default_currency(),
+            exponent: default_exponent(),
+            issuer_keys: Vec::new(),
+            issuer_threshold: 0,
+        }
     }
 }
 
@@ -99,8 +104,14 @@ impl Config {
     /// # Errors
     /// When the file cannot be read or is not a valid configuration.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.to_owned(), source })?;
-        toml::from_str(&text).map_err(|source| ConfigError::Toml { path: path.to_owned(), source })
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Toml {
+            path: path.to_owned(),
+            source,
+        })
     }
 
     /// Creates the data dir and any missing development keys, then returns
@@ -116,16 +127,29 @@ impl Config {
         std::fs::create_dir_all(&self.data_dir).map_err(io(&self.data_dir))?;
         let g = &self.genesis;
         if g.currency.is_empty() || g.currency.len() > 8 || !g.currency.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(ConfigError::Invalid(format!("currency '{}' is not 1-8 uppercase letters", g.currency)));
+            return Err(ConfigError::Invalid(format!(
+                "currency '{}' is not 1-8 uppercase letters",
+                g.currency
+            )));
         }
         if g.exponent > CURRENCY_EXPONENT_MAX {
-            return Err(ConfigError::Invalid(format!("exponent {} above {CURRENCY_EXPONENT_MAX}", g.exponent)));
+            return Err(ConfigError::Invalid(format!(
+                "exponent {} above {CURRENCY_EXPONENT_MAX}",
+                g.exponent
+            )));
         }
         let (issuer_keys, threshold) = if g.issuer_keys.is_empty() {
             let keys = (1..=DEV_ISSUERS)
                 .map(|i| load_or_create_key(&self.data_dir.join(format!("issuer-{i}.key"))).map(|k| k.address()))
                 .collect::<Result<Vec<_>, _>>()?;
-            (keys, if g.issuer_threshold == 0 { DEV_ISSUER_THRESHOLD } else { g.issuer_threshold })
+            (
+                keys,
+                if g.issuer_threshold == 0 {
+                    DEV_ISSUER_THRESHOLD
+                } else {
+                    g.issuer_threshold
+                },
+            )
         } else {
             let keys = g
                 .issuer_keys
@@ -135,7 +159,10 @@ impl Config {
             (keys, g.issuer_threshold)
         };
         if issuer_keys.len() > ISSUER_KEYS_MAX {
-            return Err(ConfigError::Invalid(format!("{} issuer keys, at most {ISSUER_KEYS_MAX}", issuer_keys.len())));
+            return Err(ConfigError::Invalid(format!(
+                "{} issuer keys, at most {ISSUER_KEYS_MAX}",
+                issuer_keys.len()
+            )));
         }
         let mut distinct = issuer_keys.clone();
         distinct.sort_unstable();
@@ -149,7 +176,10 @@ impl Config {
                 issuer_keys.len()
             )));
         }
-        let key_file = self.engine_key_file.clone().unwrap_or_else(|| self.data_dir.join("engine.key"));
+        let key_file = self
+            .engine_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("engine.key"));
         let engine_key = load_or_create_key(&key_file)?;
         Ok(Resolved {
             genesis: Genesis {
@@ -171,13 +201,21 @@ impl Config {
 /// An unreadable file or an invalid key.
 pub fn load_or_create_key(path: &Path) -> Result<Keypair, ConfigError> {
     match std::fs::read_to_string(path) {
-        Ok(text) => Keypair::from_secret_hex(&text).map_err(|e| ConfigError::Invalid(format!("{}: {e}", path.display()))),
+        Ok(text) => {
+            Keypair::from_secret_hex(&text).map_err(|e| ConfigError::Invalid(format!("{}: {e}", path.display())))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = Keypair::generate();
-            write_secret_key(path, &key).map_err(|source| ConfigError::Io { path: path.to_owned(), source })?;
+            write_secret_key(path, &key).map_err(|source| ConfigError::Io {
+                path: path.to_owned(),
+                source,
+            })?;
             Ok(key)
         }
-        Err(source) => Err(ConfigError::Io { path: path.to_owned(), source }),
+        Err(source) => Err(ConfigError::Io {
+            path: path.to_owned(),
+            source,
+        }),
     }
 }
 

@@ -46,6 +46,9 @@ impl Keypair {
         Self::from_secret(&secret).ok_or_else(|| "secret key: not a valid scalar".to_owned())
     }
 
+    /// The secret as k256 holds it. BIP340 keys are normalised to an even-y
+    /// public point, so this may be `n - d` for the `d` that was loaded; both
+    /// give the same key pair and the same signatures.
     #[must_use]
     pub fn secret_hex(&self) -> String {
         hex::encode(self.signing.to_bytes())
@@ -70,7 +73,7 @@ impl Keypair {
             .signing
             .sign_raw(message, aux)
             .expect("BIP340 signing of a 32-byte message with a valid key cannot fail");
-        signature.to_bytes().into()
+        signature.to_bytes()
     }
 }
 

@@ -3,9 +3,7 @@
 //! language rebuilds these from the transaction's fields.
 
 use crate::crypto::sha256;
-use crate::types::{
-    Address, Hash32, OutPoint, Output, Transaction, TxId, TxKind, Witness,
-};
+use crate::types::{Address, Hash32, OutPoint, Output, Transaction, TxId, TxKind, Witness};
 
 /// Leading bytes of a canonical transaction.
 pub const TX_MAGIC: &[u8; 4] = b"STLD";
@@ -24,7 +22,16 @@ const WITNESS_BYTES: usize = 32 + 64;
 #[cfg(test)]
 fn record_bytes_max() -> usize {
     use crate::limits::{TX_INPUTS_MAX, TX_OUTPUTS_MAX, TX_REFERENCE_BYTES_MAX, TX_WITNESSES_MAX};
-    4 + 1 + 1 + 2 + TX_INPUTS_MAX * INPUT_BYTES + 2 + TX_OUTPUTS_MAX * OUTPUT_BYTES + 1 + TX_REFERENCE_BYTES_MAX + 1 + TX_WITNESSES_MAX * WITNESS_BYTES
+    4 + 1
+        + 1
+        + 2
+        + TX_INPUTS_MAX * INPUT_BYTES
+        + 2
+        + TX_OUTPUTS_MAX * OUTPUT_BYTES
+        + 1
+        + TX_REFERENCE_BYTES_MAX
+        + 1
+        + TX_WITNESSES_MAX * WITNESS_BYTES
 }
 
 /// The canonical encoding of everything a transaction commits to (all but
@@ -239,8 +246,7 @@ impl BlockHeader {
         sha256(&self.canonical_bytes())
     }
 
-    /// Sequence of the last transaction, or of the one before the block when
-    /// it is empty.
+    /// The sequence number the transaction after this block will get.
     #[must_use]
     pub fn next_sequence(&self) -> u64 {
         self.first_sequence + u64::from(self.tx_count)
@@ -291,10 +297,20 @@ mod tests {
         Transaction {
             version: 1,
             kind: TxKind::Transfer,
-            inputs: vec![OutPoint { txid: TxId([7; 32]), index: 3 }],
-            outputs: vec![Output { owner: Address([9; 32]), amount_minor: 1234, programme: 5 }],
+            inputs: vec![OutPoint {
+                txid: TxId([7; 32]),
+                index: 3,
+            }],
+            outputs: vec![Output {
+                owner: Address([9; 32]),
+                amount_minor: 1234,
+                programme: 5,
+            }],
             reference: b"inv-1".to_vec(),
-            witnesses: vec![Witness { public_key: Address([1; 32]), signature: [2; 64] }],
+            witnesses: vec![Witness {
+                public_key: Address([1; 32]),
+                signature: [2; 64],
+            }],
         }
     }
 

@@ -72,7 +72,10 @@ impl Shared {
 }
 
 fn unavailable() -> Refusal {
-    Refusal::new(Reason::Unavailable, "the engine has stopped after a storage failure; retry on a restarted server")
+    Refusal::new(
+        Reason::Unavailable,
+        "the engine has stopped after a storage failure; retry on a restarted server",
+    )
 }
 
 /// The running engine. Cheap to share; `shutdown` stops its threads.
@@ -125,7 +128,10 @@ impl Engine {
             failed: AtomicBool::new(false),
             health,
             durable_height: AtomicU64::new(tip.header.height),
-            tip: Mutex::new(Tip { block: tip, unspent_count: ledger.unspent_count() as u64 }),
+            tip: Mutex::new(Tip {
+                block: tip,
+                unspent_count: ledger.unspent_count() as u64,
+            }),
         });
         let (verify_tx, verify_rx) = mpsc::channel(VERIFY_QUEUE_MAX);
         let (sequencer_tx, sequencer_rx) = mpsc::channel(SEQUENCER_QUEUE_MAX);
@@ -151,7 +157,9 @@ impl Engine {
             pending_spent: HashMap::new(),
             pending_txids: HashMap::new(),
         };
-        threads.push(spawn("settled-sequencer", move || sequencer.run(sequencer_rx, &writer_tx)));
+        threads.push(spawn("settled-sequencer", move || {
+            sequencer.run(sequencer_rx, &writer_tx)
+        }));
         let writer_shared = Arc::clone(&shared);
         threads.push(spawn("settled-writer", move || writer_loop(&writer_shared, &writer_rx)));
         Ok(Arc::new(Self {
@@ -244,10 +252,7 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
         .expect("spawning a pipeline thread")
 }
 
-fn verify_loop(
-    queue: &Mutex<mpsc::Receiver<(Transaction, Responder)>>,
-    sequencer: &mpsc::Sender<SequencerJob>,
-) {
+fn verify_loop(queue: &Mutex<mpsc::Receiver<(Transaction, Responder)>>, sequencer: &mpsc::Sender<SequencerJob>) {
     loop {
         let job = queue.lock().expect("not poisoned").blocking_recv();
         let Some((tx, reply)) = job else { return };
@@ -386,9 +391,8 @@ impl Sequencer {
                             let _ = reply.send(Err(refusal));
                         }
                         Ok(None) => {
-                            let refusal =
-                                Refusal::new(Reason::InputUnknown, format!("input {input} does not exist"))
-                                    .with_input(input);
+                            let refusal = Refusal::new(Reason::InputUnknown, format!("input {input} does not exist"))
+                                .with_input(input);
                             let _ = reply.send(Err(refusal));
                         }
                         Err(error) => {
@@ -399,7 +403,11 @@ impl Sequencer {
             }
         }
         if txs.is_empty() {
-            return WriterJob { block: None, replies, lookups };
+            return WriterJob {
+                block: None,
+                replies,
+                lookups,
+            };
         }
         self.ledger.assert_conserved();
         let txids: Vec<TxId> = txs.iter().map(|(vtx, _)| vtx.txid).collect();
@@ -420,13 +428,20 @@ impl Sequencer {
             minted_total_minor: totals.minted_minor,
             burned_total_minor: totals.burned_minor,
         };
-        let signed = SignedHeader { header, signature: self.shared.engine_key.sign(&header.hash()) };
+        let signed = SignedHeader {
+            header,
+            signature: self.shared.engine_key.sign(&header.hash()),
+        };
         self.tip = signed;
         let spent: Vec<OutPoint> = spent_in_block.keys().copied().collect();
         self.pending_spent.extend(spent_in_block);
         self.pending_txids.extend(txids.iter().map(|t| (*t, ())));
         self.pending.push_back((header.height, spent, txids));
-        WriterJob { block: Some(BlockRecord { signed, txs }), replies, lookups }
+        WriterJob {
+            block: Some(BlockRecord { signed, txs }),
+            replies,
+            lookups,
+        }
     }
 
     fn known(&self, txid: &TxId, in_block: &HashMap<TxId, usize>) -> Result<Known, StoreError> {
@@ -482,8 +497,14 @@ fn writer_loop(shared: &Shared, jobs: &std_mpsc::Receiver<WriterJob>) {
         }
         for (txid, reply) in job.lookups {
             let answer = match shared.store.receipt(&txid) {
-                Ok(Some(receipt)) => Ok(Outcome { receipt, duplicate: true }),
-                Ok(None) => Err(Refusal::new(Reason::Unavailable, "resubmitted transaction not found after commit")),
+                Ok(Some(receipt)) => Ok(Outcome {
+                    receipt,
+                    duplicate: true,
+                }),
+                Ok(None) => Err(Refusal::new(
+                    Reason::Unavailable,
+                    "resubmitted transaction not found after commit",
+                )),
                 Err(error) => Err(storage_refusal(&error)),
             };
             let _ = reply.send(answer);

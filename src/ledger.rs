@@ -67,7 +67,11 @@ impl Ledger {
         let ledger = Self {
             genesis,
             unspent,
-            totals: Totals { minted_minor, burned_minor, unspent_minor },
+            totals: Totals {
+                minted_minor,
+                burned_minor,
+                unspent_minor,
+            },
             next_sequence,
         };
         ledger.assert_conserved();
@@ -176,11 +180,9 @@ impl Ledger {
             }
         }
         let mut balance: Vec<(ProgrammeId, i128)> = Vec::with_capacity(2);
-        let mut add = |programme: ProgrammeId, amount: i128| {
-            match balance.iter_mut().find(|(p, _)| *p == programme) {
-                Some((_, sum)) => *sum += amount,
-                None => balance.push((programme, amount)),
-            }
+        let mut add = |programme: ProgrammeId, amount: i128| match balance.iter_mut().find(|(p, _)| *p == programme) {
+            Some((_, sum)) => *sum += amount,
+            None => balance.push((programme, amount)),
         };
         for output in &spent {
             add(output.programme, i128::from(output.amount_minor));

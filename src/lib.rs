@@ -54,10 +54,12 @@ pub use crypto::{Keypair, sha256, verify as verify_signature};
 pub use encoding::{BlockHeader, DecodeError, Genesis, decode_tx_record, tx_canonical_bytes, tx_record_bytes, txid};
 pub use engine::{Engine, EngineConfig, Outcome, Reply, Tip};
 pub use ledger::{Applied, Decline, Ledger, Totals, balances_by_programme};
-pub use merkle::{MerkleStep, index_from_path, levels as merkle_levels, path as merkle_path, root as merkle_root, root_from_path};
+pub use merkle::{
+    MerkleStep, index_from_path, levels as merkle_levels, path as merkle_path, root as merkle_root, root_from_path,
+};
 pub use receipt::{Receipt, ReceiptError, ReceiptJson, SignedHeader};
 pub use refusal::{Class, Reason, Refusal};
 pub use server::Server;
 pub use store::{Store, StoreError};
-pub use types::{Address, AmountMinor, OutPoint, Output, ProgrammeId, Transaction, TxId, TxKind, Witness, TX_VERSION};
+pub use types::{Address, AmountMinor, OutPoint, Output, ProgrammeId, TX_VERSION, Transaction, TxId, TxKind, Witness};
 pub use verify::{VerifiedTx, check_shape, verify};

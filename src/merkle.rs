@@ -111,9 +111,8 @@ pub fn index_from_path(steps: &[MerkleStep], leaf_count: usize) -> Option<usize>
         let width = *widths.last()?;
         widths.push(width.div_ceil(2));
     }
-    // Candidates are checked bottom-up: try every leaf consistent with sides.
-    // Trees are at most BLOCK_TXS_MAX wide, so a direct search from the
-    // bottom with the sides is O(depth).
+    // Walk from the root down: a node with a right child consumed a step
+    // (the last step is the one nearest the root); a promoted node did not.
     let mut index = 0usize;
     let mut step_iter = steps.iter().rev();
     for depth in (0..widths.len() - 1).rev() {
@@ -123,7 +122,11 @@ pub fn index_from_path(steps: &[MerkleStep], leaf_count: usize) -> Option<usize>
         let has_right = left_child + 1 < width;
         if has_right {
             let step = step_iter.next()?;
-            index = if step.sibling_on_left { left_child + 1 } else { left_child };
+            index = if step.sibling_on_left {
+                left_child + 1
+            } else {
+                left_child
+            };
         } else {
             index = left_child;
         }

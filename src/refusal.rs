@@ -26,6 +26,7 @@ pub enum Reason {
     MintHasInputs,
     MintNeedsReference,
     WrongService,
+    NoWitnesses,
     // Declined by the ledger state: FAILED_PRECONDITION.
     InputSpent,
     InputUnknown,
@@ -87,6 +88,7 @@ impl Reason {
             Self::MintHasInputs => "REASON_MINT_HAS_INPUTS",
             Self::MintNeedsReference => "REASON_MINT_NEEDS_REFERENCE",
             Self::WrongService => "REASON_WRONG_SERVICE",
+            Self::NoWitnesses => "REASON_NO_WITNESSES",
             Self::InputSpent => "REASON_INPUT_SPENT",
             Self::InputUnknown => "REASON_INPUT_UNKNOWN",
             Self::MissingWitness => "REASON_MISSING_WITNESS",

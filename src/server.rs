@@ -41,7 +41,9 @@ pub enum ServerError {
 fn oversized_is_resource_exhausted<B>(mut response: http::Response<B>) -> http::Response<B> {
     let out_of_range = http::HeaderValue::from_static("11");
     if response.headers().get("grpc-status") == Some(&out_of_range) {
-        response.headers_mut().insert("grpc-status", http::HeaderValue::from_static("8"));
+        response
+            .headers_mut()
+            .insert("grpc-status", http::HeaderValue::from_static("8"));
     }
     response
 }
@@ -73,8 +75,9 @@ impl Server {
         })
         .await
         .expect("engine start does not panic")?;
-        let listener =
-            tokio::net::TcpListener::bind(config.listen).await.map_err(|e| ServerError::Bind(config.listen, e))?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| ServerError::Bind(config.listen, e))?;
         let local_addr = listener.local_addr().map_err(|e| ServerError::Bind(config.listen, e))?;
 
         let (health, health_service) = tonic_health::server::health_reporter();
@@ -84,7 +87,9 @@ impl Server {
             while engine_health.changed().await.is_ok() {
                 if !*engine_health.borrow() {
                     health.set_not_serving::<PaymentServiceServer<Api>>().await;
-                    health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
+                    health
+                        .set_service_status("", tonic_health::ServingStatus::NotServing)
+                        .await;
                 }
             }
         });
@@ -94,7 +99,9 @@ impl Server {
             .build_v1()
             .expect("the embedded descriptor set is valid");
 
-        let api = Api { engine: Arc::clone(&engine) };
+        let api = Api {
+            engine: Arc::clone(&engine),
+        };
         let router = tonic::transport::Server::builder()
             .layer(tower::util::MapResponseLayer::new(oversized_is_resource_exhausted))
             .tcp_nodelay(true)
@@ -107,11 +114,18 @@ impl Server {
             .add_service(AdminServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
             .add_service(LedgerServiceServer::new(api).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX));
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(
+            router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+                let _ = stopped.await;
+            }),
+        );
         tracing::info!(%local_addr, engine_key = %engine.engine_key(), "serving");
-        Ok(Self { local_addr, engine, stop, task })
+        Ok(Self {
+            local_addr,
+            engine,
+            stop,
+            task,
+        })
     }
 
     #[must_use]

@@ -122,7 +122,8 @@ fn decode_signed_header(bytes: &[u8]) -> Result<SignedHeader, StoreError> {
     if bytes.len() != HEADER_BYTES + 64 {
         return Err(StoreError::Corrupt(format!("header record of {} bytes", bytes.len())));
     }
-    let header = BlockHeader::decode(&bytes[..HEADER_BYTES]).map_err(|e| StoreError::Corrupt(format!("header: {e}")))?;
+    let header =
+        BlockHeader::decode(&bytes[..HEADER_BYTES]).map_err(|e| StoreError::Corrupt(format!("header: {e}")))?;
     let signature = bytes[HEADER_BYTES..].try_into().expect("64 bytes");
     Ok(SignedHeader { header, signature })
 }
@@ -169,12 +170,19 @@ impl Store {
             minted_total_minor: 0,
             burned_total_minor: 0,
         };
-        let signed = SignedHeader { header, signature: sign(&header) };
+        let signed = SignedHeader {
+            header,
+            signature: sign(&header),
+        };
         let mut write = self.db.begin_write()?;
         write.set_durability(Durability::Immediate)?;
         {
-            write.open_table(META)?.insert(GENESIS_KEY, genesis.canonical_bytes().as_slice())?;
-            write.open_table(HEADERS)?.insert(0, signed_header_bytes(&signed).as_slice())?;
+            write
+                .open_table(META)?
+                .insert(GENESIS_KEY, genesis.canonical_bytes().as_slice())?;
+            write
+                .open_table(HEADERS)?
+                .insert(0, signed_header_bytes(&signed).as_slice())?;
             write.open_table(BLOCK_TXIDS)?.insert(0, [].as_slice())?;
             write.open_table(TXS)?;
             write.open_table(TX_INDEX)?;
@@ -188,7 +196,9 @@ impl Store {
     fn recover(&self, genesis: Genesis) -> Result<Recovered, StoreError> {
         let read = self.db.begin_read()?;
         let headers = read.open_table(HEADERS)?;
-        let (_, last) = headers.last()?.ok_or_else(|| StoreError::Corrupt("no blocks".to_owned()))?;
+        let (_, last) = headers
+            .last()?
+            .ok_or_else(|| StoreError::Corrupt("no blocks".to_owned()))?;
         let tip = decode_signed_header(last.value())?;
         let table = read.open_table(UNSPENT)?;
         let mut unspent = HashMap::with_capacity(usize::try_from(table.len()?).unwrap_or(0));
@@ -196,7 +206,14 @@ impl Store {
             let (key, value) = entry?;
             let (owner, outpoint) = outpoint_of_unspent_key(key.value());
             let (amount_minor, programme) = value.value();
-            unspent.insert(outpoint, Output { owner, amount_minor, programme });
+            unspent.insert(
+                outpoint,
+                Output {
+                    owner,
+                    amount_minor,
+                    programme,
+                },
+            );
         }
         Ok(Recovered { genesis, tip, unspent })
     }
@@ -212,7 +229,9 @@ impl Store {
         let mut write = self.db.begin_write()?;
         write.set_durability(Durability::Immediate)?;
         {
-            write.open_table(HEADERS)?.insert(height, signed_header_bytes(&block.signed).as_slice())?;
+            write
+                .open_table(HEADERS)?
+                .insert(height, signed_header_bytes(&block.signed).as_slice())?;
             let mut txids = Vec::with_capacity(block.txs.len() * 32);
             for (vtx, _) in &block.txs {
                 txids.extend_from_slice(&vtx.txid.0);
@@ -230,8 +249,14 @@ impl Store {
                     spent.insert(&outpoint_key(input), &vtx.txid.0)?;
                 }
                 for (i, output) in vtx.tx.outputs.iter().enumerate() {
-                    let outpoint = OutPoint { txid: vtx.txid, index: u32::try_from(i).expect("bounded") };
-                    unspent.insert(&unspent_key(&output.owner, &outpoint), (output.amount_minor, output.programme))?;
+                    let outpoint = OutPoint {
+                        txid: vtx.txid,
+                        index: u32::try_from(i).expect("bounded"),
+                    };
+                    unspent.insert(
+                        &unspent_key(&output.owner, &outpoint),
+                        (output.amount_minor, output.programme),
+                    )?;
                 }
             }
         }
@@ -280,7 +305,10 @@ impl Store {
         let read = self.db.begin_read()?;
         let table = read.open_table(BLOCK_TXIDS)?;
         Ok(table.get(height)?.map(|v| {
-            v.value().chunks_exact(32).map(|c| TxId(c.try_into().expect("32 bytes"))).collect()
+            v.value()
+                .chunks_exact(32)
+                .map(|c| TxId(c.try_into().expect("32 bytes")))
+                .collect()
         }))
     }
 
@@ -296,10 +324,13 @@ impl Store {
             .header(location.height)?
             .ok_or_else(|| StoreError::Corrupt(format!("tx {txid} points at missing block {}", location.height)))?;
         let txids = self.block_txids(location.height)?.unwrap_or_default();
-        let index = location.sequence.checked_sub(block.header.first_sequence).and_then(|i| usize::try_from(i).ok());
-        let index = index
-            .filter(|i| txids.get(*i) == Some(txid))
-            .ok_or_else(|| StoreError::Corrupt(format!("tx {txid} is not at its place in block {}", location.height)))?;
+        let index = location
+            .sequence
+            .checked_sub(block.header.first_sequence)
+            .and_then(|i| usize::try_from(i).ok());
+        let index = index.filter(|i| txids.get(*i) == Some(txid)).ok_or_else(|| {
+            StoreError::Corrupt(format!("tx {txid} is not at its place in block {}", location.height))
+        })?;
         let levels = merkle::levels(&txids);
         Ok(Some(Receipt {
             txid: *txid,
@@ -319,7 +350,9 @@ impl Store {
         let table = read.open_table(TXS)?;
         table
             .get(sequence)?
-            .map(|v| encoding::decode_tx_record(v.value()).map_err(|e| StoreError::Corrupt(format!("tx {sequence}: {e}"))))
+            .map(|v| {
+                encoding::decode_tx_record(v.value()).map_err(|e| StoreError::Corrupt(format!("tx {sequence}: {e}")))
+            })
             .transpose()
     }
 
@@ -339,9 +372,21 @@ impl Store {
         let table = read.open_table(UNSPENT)?;
         let start = match after {
             Some(outpoint) => unspent_key(owner, outpoint),
-            None => unspent_key(owner, &OutPoint { txid: TxId([0; 32]), index: 0 }),
+            None => unspent_key(
+                owner,
+                &OutPoint {
+                    txid: TxId([0; 32]),
+                    index: 0,
+                },
+            ),
         };
-        let end = unspent_key(owner, &OutPoint { txid: TxId([0xff; 32]), index: u32::MAX });
+        let end = unspent_key(
+            owner,
+            &OutPoint {
+                txid: TxId([0xff; 32]),
+                index: u32::MAX,
+            },
+        );
         let mut outputs = Vec::new();
         for entry in table.range::<&[u8; 68]>(&start..=&end)? {
             let (key, value) = entry?;
@@ -353,7 +398,14 @@ impl Store {
                 break;
             }
             let (amount_minor, programme) = value.value();
-            outputs.push((outpoint, Output { owner: *owner, amount_minor, programme }));
+            outputs.push((
+                outpoint,
+                Output {
+                    owner: *owner,
+                    amount_minor,
+                    programme,
+                },
+            ));
         }
         Ok((outputs, height))
     }
@@ -368,7 +420,9 @@ impl Store {
     pub fn count_unspent(&self) -> Result<(u64, u64, SignedHeader), StoreError> {
         let read = self.db.begin_read()?;
         let headers = read.open_table(HEADERS)?;
-        let (_, last) = headers.last()?.ok_or_else(|| StoreError::Corrupt("no blocks".to_owned()))?;
+        let (_, last) = headers
+            .last()?
+            .ok_or_else(|| StoreError::Corrupt("no blocks".to_owned()))?;
         let tip = decode_signed_header(last.value())?;
         let (mut count, mut sum) = (0u64, 0u64);
         for entry in read.open_table(UNSPENT)?.iter()? {
@@ -384,6 +438,8 @@ impl Store {
 
 #[must_use]
 pub fn now_unix_ms() -> u64 {
-    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
 }

@@ -20,9 +20,7 @@ use crate::ledger::Ledger;
 use crate::limits::{TX_INPUTS_MAX, TX_OUTPUTS_MAX, TX_REFERENCE_BYTES_MAX, TX_WITNESSES_MAX};
 use crate::merkle::{self, MerkleStep};
 use crate::receipt::{Receipt, ReceiptJson, SignedHeader};
-use crate::types::{
-    Address, Hash32, OutPoint, Output, TX_VERSION, Transaction, TxId, TxKind, Witness,
-};
+use crate::types::{Address, Hash32, OutPoint, Output, TX_VERSION, Transaction, TxId, TxKind, Witness};
 
 /// Version of the layout of docs/test-vectors.json (not of the protocol).
 pub const VECTORS_FORMAT_VERSION: u32 = 1;
@@ -52,13 +50,8 @@ impl Keys {
         let mut add = |name: String, byte: u8| {
             // Repeated bytes 0x01..0x1f are all below the curve order.
             let secret = [byte; 32];
-            let keypair =
-                Keypair::from_secret(&secret).expect("fixed vector secrets are valid scalars");
-            keys.push(NamedKey {
-                name,
-                secret,
-                keypair,
-            });
+            let keypair = Keypair::from_secret(&secret).expect("fixed vector secrets are valid scalars");
+            keys.push(NamedKey { name, secret, keypair });
         };
         add("issuer-1".to_owned(), 0x01);
         add("issuer-2".to_owned(), 0x02);
@@ -173,10 +166,7 @@ fn output(owner: Address, amount_minor: u64, programme: u32) -> Output {
 }
 
 fn outpoint(tx: &VectorTx, index: u32) -> OutPoint {
-    OutPoint {
-        txid: tx.txid,
-        index,
-    }
+    OutPoint { txid: tx.txid, index }
 }
 
 /// The history: two mints and four transfers, in the order they are
@@ -243,9 +233,7 @@ fn transactions(keys: &Keys) -> Vec<VectorTx> {
     );
 
     // Amounts and programme ids whose bytes all differ show the byte order.
-    let holder_names: Vec<String> = (0..TX_OUTPUTS_MAX)
-        .map(|i| format!("holder-{i:02}"))
-        .collect();
+    let holder_names: Vec<String> = (0..TX_OUTPUTS_MAX).map(|i| format!("holder-{i:02}")).collect();
     let holders: Vec<Address> = holder_names.iter().map(|name| keys.address(name)).collect();
     let limit_outputs: Vec<Output> = holders
         .iter()
@@ -282,13 +270,7 @@ fn transactions(keys: &Keys) -> Vec<VectorTx> {
             outputs: limit_outputs
                 .iter()
                 .enumerate()
-                .map(|(i, o)| {
-                    output(
-                        holders[(i + 1) % holders.len()],
-                        o.amount_minor,
-                        o.programme,
-                    )
-                })
+                .map(|(i, o)| output(holders[(i + 1) % holders.len()], o.amount_minor, o.programme))
                 .collect(),
             reference: (0..64u8).collect(),
         },
@@ -310,14 +292,7 @@ fn transactions(keys: &Keys) -> Vec<VectorTx> {
     }
     assert_eq!(at_limits.tx.inputs.len(), TX_INPUTS_MAX);
     assert_eq!(at_limits.tx.witnesses.len(), TX_WITNESSES_MAX);
-    vec![
-        mint,
-        pay,
-        earmarked,
-        unreferenced,
-        mint_at_limits,
-        at_limits,
-    ]
+    vec![mint, pay, earmarked, unreferenced, mint_at_limits, at_limits]
 }
 
 fn kind_name(kind: TxKind) -> &'static str {
@@ -387,12 +362,7 @@ fn header_json(signed: &SignedHeader, aux: &[u8; 32]) -> Value {
 }
 
 fn hashes_json(hashes: &[Hash32]) -> Value {
-    Value::Array(
-        hashes
-            .iter()
-            .map(|h| Value::String(hex::encode(h)))
-            .collect(),
-    )
+    Value::Array(hashes.iter().map(|h| Value::String(hex::encode(h))).collect())
 }
 
 fn path_json(steps: &[MerkleStep]) -> Value {
@@ -503,24 +473,14 @@ pub fn generate() -> Value {
     let (genesis_block, genesis_aux) = signed_header(genesis_header, engine, "block-0");
 
     let txs = transactions(&keys);
-    let mut ledger = Ledger::new(
-        genesis.clone(),
-        HashMap::new(),
-        0,
-        0,
-        genesis_header.next_sequence(),
-    );
+    let mut ledger = Ledger::new(genesis.clone(), HashMap::new(), 0, 0, genesis_header.next_sequence());
     let mut sequences = Vec::with_capacity(txs.len());
     for vector in &txs {
-        let verified = crate::verify::verify(vector.tx.clone()).unwrap_or_else(|refusal| {
-            panic!(
-                "vector {} refused by the verify stage: {refusal}",
-                vector.name
-            )
-        });
-        let applied = ledger.apply(&verified).unwrap_or_else(|decline| {
-            panic!("vector {} declined by the ledger: {decline:?}", vector.name)
-        });
+        let verified = crate::verify::verify(vector.tx.clone())
+            .unwrap_or_else(|refusal| panic!("vector {} refused by the verify stage: {refusal}", vector.name));
+        let applied = ledger
+            .apply(&verified)
+            .unwrap_or_else(|decline| panic!("vector {} declined by the ledger: {decline:?}", vector.name));
         sequences.push(applied.sequence);
     }
     ledger.assert_conserved();
@@ -551,9 +511,7 @@ pub fn generate() -> Value {
                 index_in_block: u32::try_from(index).expect("a handful"),
                 merkle_path: merkle::path(&levels, index),
             };
-            receipt
-                .verify(&engine.address())
-                .expect("a vector receipt verifies");
+            receipt.verify(&engine.address()).expect("a vector receipt verifies");
             serde_json::to_value(ReceiptJson::from(&receipt)).expect("receipts serialise")
         })
         .collect();

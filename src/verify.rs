@@ -9,7 +9,7 @@ use crate::crypto;
 use crate::encoding;
 use crate::limits::{TX_INPUTS_MAX, TX_OUTPUTS_MAX, TX_REFERENCE_BYTES_MAX, TX_WITNESSES_MAX};
 use crate::refusal::{Reason, Refusal};
-use crate::types::{Transaction, TxId, TxKind, TX_VERSION};
+use crate::types::{TX_VERSION, Transaction, TxId, TxKind};
 
 /// A transaction whose shape and signatures have been checked, with its txid.
 #[derive(Clone, Debug)]
@@ -77,13 +77,19 @@ pub fn check_shape(tx: &Transaction) -> Result<(), Refusal> {
     if tx.reference.len() > TX_REFERENCE_BYTES_MAX {
         return Err(Refusal::new(
             Reason::ReferenceTooLong,
-            format!("reference of {} bytes, at most {TX_REFERENCE_BYTES_MAX}", tx.reference.len()),
+            format!(
+                "reference of {} bytes, at most {TX_REFERENCE_BYTES_MAX}",
+                tx.reference.len()
+            ),
         ));
     }
     match tx.kind {
         TxKind::Mint => {
             if !tx.inputs.is_empty() {
-                return Err(Refusal::new(Reason::MintHasInputs, "a mint creates money and spends nothing"));
+                return Err(Refusal::new(
+                    Reason::MintHasInputs,
+                    "a mint creates money and spends nothing",
+                ));
             }
             if tx.reference.is_empty() {
                 return Err(Refusal::new(
@@ -99,15 +105,23 @@ pub fn check_shape(tx: &Transaction) -> Result<(), Refusal> {
         }
     }
     if tx.outputs.is_empty() {
-        return Err(Refusal::new(Reason::NoOutputs, "a transaction needs at least one output"));
+        return Err(Refusal::new(
+            Reason::NoOutputs,
+            "a transaction needs at least one output",
+        ));
     }
     if tx.witnesses.is_empty() {
-        return Err(Refusal::new(Reason::MissingWitness, "no witnesses"));
+        return Err(Refusal::new(
+            Reason::NoWitnesses,
+            "a transaction needs at least one witness",
+        ));
     }
     let mut seen_inputs = HashSet::with_capacity(tx.inputs.len());
     for input in &tx.inputs {
         if !seen_inputs.insert(*input) {
-            return Err(Refusal::new(Reason::DuplicateInput, format!("input {input} appears twice")).with_input(*input));
+            return Err(
+                Refusal::new(Reason::DuplicateInput, format!("input {input} appears twice")).with_input(*input),
+            );
         }
     }
     let mut total: u64 = 0;
@@ -121,7 +135,10 @@ pub fn check_shape(tx: &Transaction) -> Result<(), Refusal> {
         if !crypto::is_valid_key(&output.owner) {
             return Err(Refusal::new(
                 Reason::BadAddress,
-                format!("output {index} pays {} which is not a secp256k1 x-only key", output.owner),
+                format!(
+                    "output {index} pays {} which is not a secp256k1 x-only key",
+                    output.owner
+                ),
             ));
         }
     }

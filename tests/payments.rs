@@ -9,8 +9,7 @@ mod common;
 use std::collections::HashSet;
 
 use common::{
-    TestLedger, assert_refusal, error_metadata, streamed_reason, streamed_receipt,
-    streamed_refusal, to_proto,
+    TestLedger, assert_refusal, error_metadata, streamed_reason, streamed_receipt, streamed_refusal, to_proto,
 };
 use settled::Keypair;
 use settled::client::{self, output};
@@ -21,11 +20,7 @@ use tonic::Code;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn payment_moves_money_between_wallets_and_conserves_supply() {
     let mut ledger = TestLedger::start().await;
-    let (alice, bob, shop) = (
-        Keypair::generate(),
-        Keypair::generate(),
-        Keypair::generate(),
-    );
+    let (alice, bob, shop) = (Keypair::generate(), Keypair::generate(), Keypair::generate());
     let coin = ledger.fund(&alice, 10_000, "row-1").await;
     let to_bob = client::pay(&alice, coin, bob.address(), 4_000, b"inv-1");
     ledger.client.submit(&to_bob).await.expect("confirmed");
@@ -83,16 +78,10 @@ async fn conflicting_payments_on_one_stream_confirm_exactly_one_and_refuse_the_r
                 "round {round} item {id}"
             );
             let refusal = streamed_refusal(&results[&id]);
-            assert_eq!(
-                refusal.spent_by_txid,
-                winner.0.to_vec(),
-                "the refusal names the winner"
-            );
+            assert_eq!(refusal.spent_by_txid, winner.0.to_vec(), "the refusal names the winner");
             assert_eq!(
                 results[&id].txid,
-                settled::txid(&attempts[usize::try_from(id).unwrap()])
-                    .0
-                    .to_vec()
+                settled::txid(&attempts[usize::try_from(id).unwrap()]).0.to_vec()
             );
         }
     }
@@ -126,29 +115,14 @@ async fn conflicting_unary_payments_submitted_together_confirm_exactly_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn double_spend_in_a_later_block_is_refused_naming_the_first_spender() {
     let mut ledger = TestLedger::start().await;
-    let (alice, bob, mallory_shop) = (
-        Keypair::generate(),
-        Keypair::generate(),
-        Keypair::generate(),
-    );
+    let (alice, bob, mallory_shop) = (Keypair::generate(), Keypair::generate(), Keypair::generate());
     let coin = ledger.fund(&alice, 1_000, "row-1").await;
     let first = client::pay(&alice, coin, bob.address(), 1_000, b"first");
-    let (first_receipt, _) = ledger
-        .client
-        .submit(&first)
-        .await
-        .expect("first spend confirmed");
+    let (first_receipt, _) = ledger.client.submit(&first).await.expect("first spend confirmed");
     let later = client::pay(&alice, coin, mallory_shop.address(), 1_000, b"later");
-    let status = ledger
-        .client
-        .submit(&later)
-        .await
-        .expect_err("second spend refused");
+    let status = ledger.client.submit(&later).await.expect_err("second spend refused");
     assert_refusal(&status, Code::FailedPrecondition, Reason::InputSpent);
-    assert_eq!(
-        error_metadata(&status)["spent_by_txid"],
-        first_receipt.txid.to_string()
-    );
+    assert_eq!(error_metadata(&status)["spent_by_txid"], first_receipt.txid.to_string());
     assert_eq!(ledger.balance(&mallory_shop.address()).await.total_minor, 0);
     assert_eq!(ledger.balance(&bob.address()).await.total_minor, 1_000);
     ledger.assert_supply(1_000).await;
@@ -164,26 +138,15 @@ async fn resubmitted_payment_returns_the_original_receipt_marked_duplicate() {
     let (original, duplicate) = ledger.client.submit(&payment).await.expect("confirmed");
     assert!(!duplicate, "the first submission is not a duplicate");
     let tip = ledger.tip().await;
-    let (again, duplicate) = ledger
-        .client
-        .submit(&payment)
-        .await
-        .expect("resubmission answered");
+    let (again, duplicate) = ledger.client.submit(&payment).await.expect("resubmission answered");
     assert!(duplicate, "the resubmission is marked duplicate");
-    assert_eq!(
-        again, original,
-        "the resubmission gets the original receipt"
-    );
+    assert_eq!(again, original, "the resubmission gets the original receipt");
     // Signed again (fresh signature randomness): still the same transaction.
     let mut resigned = payment.clone();
     resigned.witnesses.clear();
     client::sign(&mut resigned, &[&alice]);
     assert_ne!(resigned.witnesses, payment.witnesses);
-    let (third, duplicate) = ledger
-        .client
-        .submit(&resigned)
-        .await
-        .expect("resubmission answered");
+    let (third, duplicate) = ledger.client.submit(&resigned).await.expect("resubmission answered");
     assert!(duplicate);
     assert_eq!(third, original);
     assert_eq!(ledger.tip().await, tip, "a resubmission adds no block");
@@ -205,10 +168,7 @@ async fn same_payment_twice_on_one_stream_is_confirmed_once_and_answered_twice()
     let results = ledger
         .submit_stream(vec![(1, to_proto(&payment)), (2, to_proto(&payment))])
         .await;
-    let (first, second) = (
-        streamed_receipt(&results[&1]),
-        streamed_receipt(&results[&2]),
-    );
+    let (first, second) = (streamed_receipt(&results[&1]), streamed_receipt(&results[&2]));
     assert_eq!(first, second, "both get the one receipt");
     assert_eq!(
         [results[&1].duplicate, results[&2].duplicate]
@@ -247,16 +207,9 @@ async fn resubmission_after_a_restart_returns_the_original_receipt() {
 
     ledger.restart().await;
 
-    let (again, duplicate) = ledger
-        .client
-        .submit(&unary)
-        .await
-        .expect("answered after restart");
+    let (again, duplicate) = ledger.client.submit(&unary).await.expect("answered after restart");
     assert!(duplicate);
-    assert_eq!(
-        again, unary_receipt,
-        "the receipt survives the restart unchanged"
-    );
+    assert_eq!(again, unary_receipt, "the receipt survives the restart unchanged");
     let results = ledger
         .submit_stream(vec![(8, to_proto(&streamed)), (9, to_proto(&unary))])
         .await;
@@ -264,23 +217,10 @@ async fn resubmission_after_a_restart_returns_the_original_receipt() {
     assert_eq!(streamed_receipt(&results[&8]), streamed_original);
     assert_eq!(streamed_receipt(&results[&9]), unary_receipt);
     // A different payment of the same coin is refused, naming the original.
-    let conflicting = client::pay(
-        &alice,
-        coins[0],
-        Keypair::generate().address(),
-        1_000,
-        b"other",
-    );
-    let status = ledger
-        .client
-        .submit(&conflicting)
-        .await
-        .expect_err("refused");
+    let conflicting = client::pay(&alice, coins[0], Keypair::generate().address(), 1_000, b"other");
+    let status = ledger.client.submit(&conflicting).await.expect_err("refused");
     assert_refusal(&status, Code::FailedPrecondition, Reason::InputSpent);
-    assert_eq!(
-        error_metadata(&status)["spent_by_txid"],
-        unary_receipt.txid.to_string()
-    );
+    assert_eq!(error_metadata(&status)["spent_by_txid"], unary_receipt.txid.to_string());
     assert_eq!(
         ledger.balance(&bob.address()).await.total_minor,
         300,
@@ -294,10 +234,7 @@ async fn resubmission_after_a_restart_returns_the_original_receipt() {
 async fn mint_resubmitted_before_and_after_a_restart_pays_nobody_twice() {
     let mut ledger = TestLedger::start().await;
     let alice = Keypair::generate();
-    let mint = ledger.mint_tx(
-        vec![output(alice.address(), 5_000, 0)],
-        "disbursement-2024-07-row-17",
-    );
+    let mint = ledger.mint_tx(vec![output(alice.address(), 5_000, 0)], "disbursement-2024-07-row-17");
     let (original, duplicate) = ledger.client.mint(&mint).await.expect("confirmed");
     assert!(!duplicate);
     let (again, duplicate) = ledger.client.mint(&mint).await.expect("answered");
@@ -315,11 +252,7 @@ async fn mint_resubmitted_before_and_after_a_restart_pays_nobody_twice() {
 
     ledger.restart().await;
 
-    let (after_restart, duplicate) = ledger
-        .client
-        .mint(&mint)
-        .await
-        .expect("answered after restart");
+    let (after_restart, duplicate) = ledger.client.mint(&mint).await.expect("answered after restart");
     assert!(duplicate, "a mint re-run after a restart is recognised");
     assert_eq!(after_restart, original);
     assert_eq!(
@@ -338,13 +271,7 @@ async fn refused_payment_changes_no_balance_unspent_list_or_tip() {
     let coins = ledger.fund_coins(&alice, &[1_000, 2_000], "rows").await;
     ledger
         .client
-        .submit(&client::pay(
-            &alice,
-            coins[0],
-            bob.address(),
-            1_000,
-            b"spent",
-        ))
+        .submit(&client::pay(&alice, coins[0], bob.address(), 1_000, b"spent"))
         .await
         .expect("confirmed");
     let before = (
@@ -354,12 +281,7 @@ async fn refused_payment_changes_no_balance_unspent_list_or_tip() {
         ledger.unspent(&bob.address()).await,
         ledger.info(true).await,
     );
-    let overpaying = common::transfer(
-        &[coins[1].0],
-        vec![output(bob.address(), 2_001, 0)],
-        b"over",
-        &[&alice],
-    );
+    let overpaying = common::transfer(&[coins[1].0], vec![output(bob.address(), 2_001, 0)], b"over", &[&alice]);
     let refused = [
         (
             client::pay(&alice, coins[0], bob.address(), 10, b"spent-again"),
@@ -398,10 +320,7 @@ async fn refused_payment_changes_no_balance_unspent_list_or_tip() {
     assert_eq!(after.1, before.1, "bob's balance is unchanged");
     assert_eq!(after.2, before.2, "alice's unspent outputs are unchanged");
     assert_eq!(after.3, before.3, "bob's unspent outputs are unchanged");
-    assert_eq!(
-        after.4, before.4,
-        "the tip, sequence and unspent set are unchanged"
-    );
+    assert_eq!(after.4, before.4, "the tip, sequence and unspent set are unchanged");
     ledger.assert_supply(3_000).await;
     ledger.shutdown().await;
 }
@@ -445,21 +364,14 @@ async fn five_hundred_payments_from_fifty_wallets_on_one_stream_each_get_one_res
     for (i, payment) in payments.iter().enumerate() {
         let result = &results[&(1_000 + i as u64)];
         let txid = settled::txid(payment);
-        assert_eq!(
-            result.txid,
-            txid.0.to_vec(),
-            "result {i} carries its payment's txid"
-        );
+        assert_eq!(result.txid, txid.0.to_vec(), "result {i} carries its payment's txid");
         assert!(!result.duplicate);
         let receipt = streamed_receipt(result);
         assert_eq!(receipt.txid, txid);
         receipt
             .verify(&engine_key)
             .expect("every streamed receipt verifies offline");
-        assert!(
-            sequences.insert(receipt.sequence),
-            "sequence numbers are unique"
-        );
+        assert!(sequences.insert(receipt.sequence), "sequence numbers are unique");
     }
     for shop in &shops {
         assert_eq!(
@@ -470,10 +382,7 @@ async fn five_hundred_payments_from_fifty_wallets_on_one_stream_each_get_one_res
     }
     for wallet in wallets.iter().take(3) {
         let balance = ledger.balance(&wallet.address()).await;
-        assert_eq!(
-            balance.unspent_count, COINS_EACH as u64,
-            "one change output per coin"
-        );
+        assert_eq!(balance.unspent_count, COINS_EACH as u64, "one change output per coin");
     }
     ledger.assert_supply(minted).await;
     ledger.shutdown().await;
@@ -505,53 +414,26 @@ async fn a_bad_payment_in_the_middle_does_not_end_the_stream() {
         }
     };
 
-    send(
-        1,
-        to_proto(&client::pay(&alice, coins[0], bob.address(), 10, b"one")),
-    )
-    .await;
-    let first = results
-        .message()
-        .await
-        .expect("result")
-        .expect("stream still open");
+    send(1, to_proto(&client::pay(&alice, coins[0], bob.address(), 10, b"one"))).await;
+    let first = results.message().await.expect("result").expect("stream still open");
     assert_eq!(first.client_id, 1);
     streamed_receipt(&first);
 
     let mut bad = to_proto(&client::pay(&alice, coins[1], bob.address(), 10, b"bad"));
     bad.witnesses[0].signature[5] ^= 0xff;
     send(2, bad).await;
-    let second = results
-        .message()
-        .await
-        .expect("result")
-        .expect("stream still open");
+    let second = results.message().await.expect("result").expect("stream still open");
     assert_eq!(second.client_id, 2);
     assert_eq!(streamed_reason(&second), Reason::BadSignature);
 
     send(3, proto::Transaction::default()).await;
-    let third = results
-        .message()
-        .await
-        .expect("result")
-        .expect("stream still open");
+    let third = results.message().await.expect("result").expect("stream still open");
     assert_eq!(third.client_id, 3);
     assert_eq!(streamed_reason(&third), Reason::UnsupportedKind);
-    assert!(
-        third.txid.is_empty(),
-        "an undecodable transaction has no txid"
-    );
+    assert!(third.txid.is_empty(), "an undecodable transaction has no txid");
 
-    send(
-        4,
-        to_proto(&client::pay(&alice, coins[1], bob.address(), 10, b"four")),
-    )
-    .await;
-    let fourth = results
-        .message()
-        .await
-        .expect("result")
-        .expect("stream still open");
+    send(4, to_proto(&client::pay(&alice, coins[1], bob.address(), 10, b"four"))).await;
+    let fourth = results.message().await.expect("result").expect("stream still open");
     assert_eq!(fourth.client_id, 4);
     streamed_receipt(&fourth);
 

@@ -9,9 +9,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::Value;
-use settled::{
-    Address, Receipt, ReceiptJson, TxId, decode_tx_record, tx_record_bytes, txid, verify_signature,
-};
+use settled::{Address, Receipt, ReceiptJson, TxId, decode_tx_record, tx_record_bytes, txid, verify_signature};
 
 fn vectors_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -32,15 +30,12 @@ fn str_field<'a>(value: &'a Value, field: &str) -> &'a str {
 
 fn bytes<const N: usize>(value: &Value, field: &str) -> [u8; N] {
     let mut out = [0u8; N];
-    hex::decode_to_slice(str_field(value, field), &mut out)
-        .unwrap_or_else(|e| panic!("{field}: {e}"));
+    hex::decode_to_slice(str_field(value, field), &mut out).unwrap_or_else(|e| panic!("{field}: {e}"));
     out
 }
 
 fn array<'a>(value: &'a Value, field: &str) -> &'a Vec<Value> {
-    value[field]
-        .as_array()
-        .unwrap_or_else(|| panic!("{field} is an array"))
+    value[field].as_array().unwrap_or_else(|| panic!("{field} is an array"))
 }
 
 #[test]
@@ -76,13 +71,8 @@ fn every_published_signature_verifies_against_its_txid() {
     for tx in transactions {
         let name = str_field(tx, "name");
         let record = hex::decode(str_field(tx, "record_hex")).expect("record hex");
-        let decoded =
-            decode_tx_record(&record).unwrap_or_else(|e| panic!("{name}: record decodes: {e}"));
-        assert_eq!(
-            tx_record_bytes(&decoded),
-            record,
-            "{name}: record round-trips"
-        );
+        let decoded = decode_tx_record(&record).unwrap_or_else(|e| panic!("{name}: record decodes: {e}"));
+        assert_eq!(tx_record_bytes(&decoded), record, "{name}: record round-trips");
         let id = TxId(bytes(tx, "txid"));
         assert_eq!(txid(&decoded), id, "{name}: txid of the record");
         let witnesses = array(tx, "witnesses");
@@ -157,9 +147,7 @@ fn the_independent_python_checker_accepts_the_published_vectors() {
     {
         Ok(output) => output,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!(
-                "note: python3 is not on PATH; skipping the independent check of docs/test-vectors.json"
-            );
+            eprintln!("note: python3 is not on PATH; skipping the independent check of docs/test-vectors.json");
             return;
         }
         Err(error) => panic!("running python3: {error}"),
@@ -170,8 +158,5 @@ fn the_independent_python_checker_accepts_the_published_vectors() {
         output.status.success(),
         "docs/check_vectors.py failed:\n{stdout}\n{stderr}"
     );
-    assert!(
-        stdout.contains(" 0 failed"),
-        "docs/check_vectors.py summary:\n{stdout}"
-    );
+    assert!(stdout.contains(" 0 failed"), "docs/check_vectors.py summary:\n{stdout}");
 }

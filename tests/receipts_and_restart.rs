@@ -52,21 +52,13 @@ fn assert_header_signed(h: &proto::BlockHeader, engine_key: &Address) {
 async fn receipt_from_a_block_of_several(ledger: &mut TestLedger) -> Receipt {
     let alice = Keypair::generate();
     for round in 0..20 {
-        let coins = ledger
-            .fund_coins(&alice, &[100; 32], &format!("round-{round}"))
-            .await;
+        let coins = ledger.fund_coins(&alice, &[100; 32], &format!("round-{round}")).await;
         let requests = (0u64..)
             .zip(&coins)
             .map(|(i, coin)| {
                 (
                     i,
-                    to_proto(&client::pay(
-                        &alice,
-                        *coin,
-                        Keypair::generate().address(),
-                        10,
-                        b"",
-                    )),
+                    to_proto(&client::pay(&alice, *coin, Keypair::generate().address(), 10, b"")),
                 )
             })
             .collect();
@@ -89,32 +81,19 @@ async fn receipts_verify_offline_with_the_engine_key_from_get_info() {
     let engine_key = Address::from_slice(&info.engine_public_key).expect("32-byte engine key");
     // The key the server reports is the one in its data dir (what an
     // operator would pin out of band).
-    let secret =
-        std::fs::read_to_string(ledger.data_dir().join("engine.key")).expect("engine key file");
+    let secret = std::fs::read_to_string(ledger.data_dir().join("engine.key")).expect("engine key file");
     assert_eq!(
-        Keypair::from_secret_hex(&secret)
-            .expect("valid key")
-            .address(),
+        Keypair::from_secret_hex(&secret).expect("valid key").address(),
         engine_key
     );
 
     let (alice, bob) = (Keypair::generate(), Keypair::generate());
     let mint = ledger.mint_tx(vec![output(alice.address(), 1_000, 0)], "row-1");
     let (mint_receipt, _) = ledger.client.mint(&mint).await.expect("confirmed");
-    mint_receipt
-        .verify(&engine_key)
-        .expect("a mint receipt verifies");
-    let payment = client::pay(
-        &alice,
-        client::output_of(&mint, 0),
-        bob.address(),
-        10,
-        b"inv",
-    );
+    mint_receipt.verify(&engine_key).expect("a mint receipt verifies");
+    let payment = client::pay(&alice, client::output_of(&mint, 0), bob.address(), 10, b"inv");
     let (receipt, _) = ledger.client.submit(&payment).await.expect("confirmed");
-    receipt
-        .verify(&engine_key)
-        .expect("a payment receipt verifies");
+    receipt.verify(&engine_key).expect("a payment receipt verifies");
     assert_eq!(receipt.txid, settled::txid(&payment));
     assert_eq!(
         receipt.sequence,
@@ -131,11 +110,9 @@ async fn receipts_verify_offline_with_the_engine_key_from_get_info() {
     // The JSON form used by the CLI carries the same proof.
     let json: ReceiptJson = (&several).into();
     let text = serde_json::to_string(&json).expect("serialises");
-    let back = Receipt::try_from(&serde_json::from_str::<ReceiptJson>(&text).expect("parses"))
-        .expect("valid");
+    let back = Receipt::try_from(&serde_json::from_str::<ReceiptJson>(&text).expect("parses")).expect("valid");
     assert_eq!(back, several);
-    back.verify(&engine_key)
-        .expect("verifies after a JSON round trip");
+    back.verify(&engine_key).expect("verifies after a JSON round trip");
     ledger.shutdown().await;
 }
 
@@ -144,9 +121,7 @@ async fn tampered_receipts_fail_verification() {
     let mut ledger = TestLedger::start().await;
     let engine_key = ledger.engine_key().await;
     let receipt = receipt_from_a_block_of_several(&mut ledger).await;
-    receipt
-        .verify(&engine_key)
-        .expect("the untouched receipt verifies");
+    receipt.verify(&engine_key).expect("the untouched receipt verifies");
     let tampered = |edit: &dyn Fn(&mut Receipt)| {
         let mut copy = receipt.clone();
         edit(&mut copy);
@@ -160,17 +135,11 @@ async fn tampered_receipts_fail_verification() {
         "changed txid"
     );
     assert!(
-        matches!(
-            tampered(&|r| r.sequence += 1),
-            Err(ReceiptError::WrongSequence { .. })
-        ),
+        matches!(tampered(&|r| r.sequence += 1), Err(ReceiptError::WrongSequence { .. })),
         "changed sequence"
     );
     assert!(
-        matches!(
-            tampered(&|r| r.sequence -= 1),
-            Err(ReceiptError::WrongSequence { .. })
-        ),
+        matches!(tampered(&|r| r.sequence -= 1), Err(ReceiptError::WrongSequence { .. })),
         "changed sequence"
     );
     for step in 0..receipt.merkle_path.len() {
@@ -205,10 +174,7 @@ async fn tampered_receipts_fail_verification() {
         Err(ReceiptError::BadEngineSignature(stranger)),
         "wrong engine key"
     );
-    assert!(
-        tampered(&|r| r.block.signature[0] ^= 1).is_err(),
-        "changed signature"
-    );
+    assert!(tampered(&|r| r.block.signature[0] ^= 1).is_err(), "changed signature");
     let header_edits: [(&str, Edit); 8] = [
         ("height", &|r| r.block.header.height += 1),
         ("previous_hash", &|r| r.block.header.previous_hash[0] ^= 1),
@@ -216,12 +182,8 @@ async fn tampered_receipts_fail_verification() {
         ("first_sequence", &|r| r.block.header.first_sequence += 1),
         ("tx_count", &|r| r.block.header.tx_count += 1),
         ("time_unix_ms", &|r| r.block.header.time_unix_ms += 1),
-        ("minted_total_minor", &|r| {
-            r.block.header.minted_total_minor += 1
-        }),
-        ("burned_total_minor", &|r| {
-            r.block.header.burned_total_minor += 1
-        }),
+        ("minted_total_minor", &|r| r.block.header.minted_total_minor += 1),
+        ("burned_total_minor", &|r| r.block.header.burned_total_minor += 1),
     ];
     for (field, edit) in header_edits {
         assert_eq!(
@@ -245,21 +207,11 @@ async fn tampered_receipts_fail_verification() {
 async fn confirmed_payments_and_balances_survive_a_restart_and_the_chain_continues() {
     let mut ledger = TestLedger::start().await;
     let engine_key = ledger.engine_key().await;
-    let (alice, bob, shop) = (
-        Keypair::generate(),
-        Keypair::generate(),
-        Keypair::generate(),
-    );
-    let coins = ledger
-        .fund_coins(&alice, &[1_000, 2_000, 3_000], "rows")
-        .await;
+    let (alice, bob, shop) = (Keypair::generate(), Keypair::generate(), Keypair::generate());
+    let coins = ledger.fund_coins(&alice, &[1_000, 2_000, 3_000], "rows").await;
     let mut receipts = Vec::new();
     for (i, coin) in coins.iter().enumerate() {
-        let payee = if i == 0 {
-            bob.address()
-        } else {
-            shop.address()
-        };
+        let payee = if i == 0 { bob.address() } else { shop.address() };
         let payment = client::pay(
             &alice,
             *coin,
@@ -323,11 +275,7 @@ async fn confirmed_payments_and_balances_survive_a_restart_and_the_chain_continu
     // sequences follow on without a gap.
     let change = client::output_of(&receipts[2].0, 1);
     let next = client::pay(&alice, change, bob.address(), 1, b"after-restart");
-    let (next_receipt, _) = ledger
-        .client
-        .submit(&next)
-        .await
-        .expect("confirmed after restart");
+    let (next_receipt, _) = ledger.client.submit(&next).await.expect("confirmed after restart");
     next_receipt
         .verify(&engine_key)
         .expect("verifies with the same engine key");
@@ -347,10 +295,7 @@ async fn confirmed_payments_and_balances_survive_a_restart_and_the_chain_continu
 
     ledger.restart().await;
     let tip = ledger.tip().await;
-    assert_eq!(
-        tip.height, header.height,
-        "a second restart keeps the new block"
-    );
+    assert_eq!(tip.height, header.height, "a second restart keeps the new block");
     assert_chain_is_linked(&mut ledger, &engine_key).await;
     ledger.assert_supply(6_000).await;
     ledger.shutdown().await;
@@ -400,8 +345,7 @@ async fn assert_chain_is_linked(ledger: &mut TestLedger, engine_key: &Address) {
                 .await
                 .expect("get payment")
                 .into_inner();
-            let receipt = client::receipt_from_proto(found.receipt.as_ref().expect("receipt"))
-                .expect("valid");
+            let receipt = client::receipt_from_proto(found.receipt.as_ref().expect("receipt")).expect("valid");
             receipt.verify(engine_key).expect("verifies");
             assert_eq!(
                 receipt.block.header,
@@ -414,10 +358,7 @@ async fn assert_chain_is_linked(ledger: &mut TestLedger, engine_key: &Address) {
         previous = header;
     }
     assert_eq!(previous, tip, "the walk ends at the tip");
-    assert_eq!(
-        info.next_sequence,
-        tip.first_sequence + u64::from(tip.tx_count)
-    );
+    assert_eq!(info.next_sequence, tip.first_sequence + u64::from(tip.tx_count));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -426,13 +367,7 @@ async fn get_payment_returns_the_receipt_and_transaction_of_a_confirmed_txid() {
     let (alice, bob) = (Keypair::generate(), Keypair::generate());
     let mint = ledger.mint_tx(vec![output(alice.address(), 1_000, 4)], "row-1");
     let (mint_receipt, _) = ledger.client.mint(&mint).await.expect("confirmed");
-    let payment = client::pay(
-        &alice,
-        client::output_of(&mint, 0),
-        bob.address(),
-        10,
-        b"inv",
-    );
+    let payment = client::pay(&alice, client::output_of(&mint, 0), bob.address(), 10, b"inv");
     let (receipt, _) = ledger.client.submit(&payment).await.expect("confirmed");
     for (tx, expected) in [(&mint, &mint_receipt), (&payment, &receipt)] {
         let found = ledger
@@ -445,8 +380,7 @@ async fn get_payment_returns_the_receipt_and_transaction_of_a_confirmed_txid() {
             .expect("get payment")
             .into_inner();
         assert_eq!(found.status, proto::PaymentStatus::Confirmed as i32);
-        let found_receipt =
-            client::receipt_from_proto(found.receipt.as_ref().expect("receipt")).expect("valid");
+        let found_receipt = client::receipt_from_proto(found.receipt.as_ref().expect("receipt")).expect("valid");
         assert_eq!(
             &found_receipt, expected,
             "the stored receipt is the one given at confirmation"
@@ -471,17 +405,11 @@ async fn get_payment_of_an_unknown_or_refused_txid_is_unknown() {
         let found = ledger
             .client
             .payments
-            .get_payment(proto::GetPaymentRequest {
-                txid: txid.0.to_vec(),
-            })
+            .get_payment(proto::GetPaymentRequest { txid: txid.0.to_vec() })
             .await
             .expect("get payment")
             .into_inner();
-        assert_eq!(
-            found.status,
-            proto::PaymentStatus::Unknown as i32,
-            "txid {txid}"
-        );
+        assert_eq!(found.status, proto::PaymentStatus::Unknown as i32, "txid {txid}");
         assert_eq!((found.receipt, found.transaction), (None, None));
     }
     ledger.shutdown().await;
@@ -494,16 +422,10 @@ async fn get_payment_with_a_txid_not_32_bytes_long_is_invalid_argument() {
         let status = ledger
             .client
             .payments
-            .get_payment(proto::GetPaymentRequest {
-                txid: vec![1; length],
-            })
+            .get_payment(proto::GetPaymentRequest { txid: vec![1; length] })
             .await
             .expect_err("refused");
-        assert_eq!(
-            status.code(),
-            Code::InvalidArgument,
-            "txid of {length} bytes"
-        );
+        assert_eq!(status.code(), Code::InvalidArgument, "txid of {length} bytes");
     }
     ledger.shutdown().await;
 }
@@ -513,11 +435,7 @@ async fn get_info_reports_the_genesis_parameters_and_get_block_past_the_tip_is_n
     let mut ledger = TestLedger::start().await;
     let info = ledger.info(false).await;
     assert_eq!((info.currency.as_str(), info.currency_exponent), ("CNY", 2));
-    let issuers: Vec<Vec<u8>> = ledger
-        .issuers
-        .iter()
-        .map(|k| k.address().0.to_vec())
-        .collect();
+    let issuers: Vec<Vec<u8>> = ledger.issuers.iter().map(|k| k.address().0.to_vec()).collect();
     assert_eq!(info.issuer_public_keys, issuers);
     assert_eq!(info.issuer_threshold, 2);
     let tip = info.tip.expect("tip");

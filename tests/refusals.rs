@@ -12,10 +12,7 @@
 
 mod common;
 
-use common::{
-    TestLedger, assert_refusal, error_metadata, streamed_reason, streamed_refusal, to_proto,
-    transfer,
-};
+use common::{TestLedger, assert_refusal, error_metadata, streamed_reason, streamed_refusal, to_proto, transfer};
 use settled::client::{self, output};
 use settled::limits::{TX_INPUTS_MAX, TX_OUTPUTS_MAX, TX_REFERENCE_BYTES_MAX, TX_WITNESSES_MAX};
 use settled::proto::{self, Reason};
@@ -60,18 +57,9 @@ impl Fixture {
 
     /// Submits to `PaymentService.SubmitPayment`, checks the refusal and that
     /// nothing changed; returns the status for further checks.
-    async fn refused(
-        &mut self,
-        tx: proto::Transaction,
-        code: Code,
-        reason: Reason,
-    ) -> tonic::Status {
+    async fn refused(&mut self, tx: proto::Transaction, code: Code, reason: Reason) -> tonic::Status {
         let before = self.ledger.info(true).await;
-        let status = self
-            .ledger
-            .submit_proto(tx)
-            .await
-            .expect_err("the payment is refused");
+        let status = self.ledger.submit_proto(tx).await.expect_err("the payment is refused");
         assert_refusal(&status, code, reason);
         self.assert_unchanged(&before).await;
         status
@@ -79,18 +67,9 @@ impl Fixture {
 
     /// Submits to `AdminService.Mint`, checks the refusal and that nothing
     /// changed.
-    async fn refused_mint(
-        &mut self,
-        tx: proto::Transaction,
-        code: Code,
-        reason: Reason,
-    ) -> tonic::Status {
+    async fn refused_mint(&mut self, tx: proto::Transaction, code: Code, reason: Reason) -> tonic::Status {
         let before = self.ledger.info(true).await;
-        let status = self
-            .ledger
-            .mint_proto(tx)
-            .await
-            .expect_err("the mint is refused");
+        let status = self.ledger.mint_proto(tx).await.expect_err("the mint is refused");
         assert_refusal(&status, code, reason);
         self.assert_unchanged(&before).await;
         status
@@ -176,8 +155,7 @@ async fn input_txid_of_31_bytes_is_refused_as_malformed() {
     let tx = edited(&f.payment(), |tx| {
         tx.inputs[0].txid.pop();
     });
-    f.refused(tx, Code::InvalidArgument, Reason::Malformed)
-        .await;
+    f.refused(tx, Code::InvalidArgument, Reason::Malformed).await;
     f.finish().await;
 }
 
@@ -187,22 +165,17 @@ async fn witness_signature_of_63_bytes_is_refused_as_malformed() {
     let tx = edited(&f.payment(), |tx| {
         tx.witnesses[0].signature.pop();
     });
-    f.refused(tx, Code::InvalidArgument, Reason::Malformed)
-        .await;
+    f.refused(tx, Code::InvalidArgument, Reason::Malformed).await;
     let tx = edited(&f.payment(), |tx| tx.witnesses[0].signature.push(0));
-    f.refused(tx, Code::InvalidArgument, Reason::Malformed)
-        .await;
+    f.refused(tx, Code::InvalidArgument, Reason::Malformed).await;
     f.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn witness_public_key_of_33_bytes_is_refused_as_malformed() {
     let mut f = Fixture::new().await;
-    let tx = edited(&f.payment(), |tx| {
-        tx.witnesses[0].public_key.insert(0, 0x02)
-    });
-    f.refused(tx, Code::InvalidArgument, Reason::Malformed)
-        .await;
+    let tx = edited(&f.payment(), |tx| tx.witnesses[0].public_key.insert(0, 0x02));
+    f.refused(tx, Code::InvalidArgument, Reason::Malformed).await;
     f.finish().await;
 }
 
@@ -213,16 +186,11 @@ async fn version_other_than_1_is_refused_as_unsupported() {
         let mut tx = f.payment();
         tx.version = version;
         let tx = resigned(tx, &[&f.alice]);
-        f.refused(
-            to_proto(&tx),
-            Code::InvalidArgument,
-            Reason::UnsupportedVersion,
-        )
-        .await;
+        f.refused(to_proto(&tx), Code::InvalidArgument, Reason::UnsupportedVersion)
+            .await;
     }
     let tx = edited(&f.payment(), |tx| tx.version = 257);
-    f.refused(tx, Code::InvalidArgument, Reason::UnsupportedVersion)
-        .await;
+    f.refused(tx, Code::InvalidArgument, Reason::UnsupportedVersion).await;
     f.finish().await;
 }
 
@@ -233,8 +201,7 @@ async fn unspecified_or_undefined_kind_is_refused_as_unsupported() {
         let tx = edited(&f.payment(), |tx| tx.kind = kind);
         f.refused(tx.clone(), Code::InvalidArgument, Reason::UnsupportedKind)
             .await;
-        f.refused_mint(tx, Code::InvalidArgument, Reason::UnsupportedKind)
-            .await;
+        f.refused_mint(tx, Code::InvalidArgument, Reason::UnsupportedKind).await;
     }
     f.finish().await;
 }
@@ -248,8 +215,7 @@ async fn redeem_and_clawback_are_refused_as_unsupported_kinds_by_every_service()
         let tx = to_proto(&resigned(tx, &[&f.alice]));
         f.refused(tx.clone(), Code::InvalidArgument, Reason::UnsupportedKind)
             .await;
-        f.refused_mint(tx, Code::InvalidArgument, Reason::UnsupportedKind)
-            .await;
+        f.refused_mint(tx, Code::InvalidArgument, Reason::UnsupportedKind).await;
     }
     f.finish().await;
 }
@@ -258,8 +224,7 @@ async fn redeem_and_clawback_are_refused_as_unsupported_kinds_by_every_service()
 async fn transfer_without_inputs_is_refused() {
     let mut f = Fixture::new().await;
     let tx = transfer(&[], vec![output(f.bob.address(), 1, 0)], b"", &[&f.alice]);
-    f.refused(to_proto(&tx), Code::InvalidArgument, Reason::NoInputs)
-        .await;
+    f.refused(to_proto(&tx), Code::InvalidArgument, Reason::NoInputs).await;
     f.finish().await;
 }
 
@@ -267,8 +232,7 @@ async fn transfer_without_inputs_is_refused() {
 async fn transaction_without_outputs_is_refused() {
     let mut f = Fixture::new().await;
     let tx = f.paying(Vec::new());
-    f.refused(to_proto(&tx), Code::InvalidArgument, Reason::NoOutputs)
-        .await;
+    f.refused(to_proto(&tx), Code::InvalidArgument, Reason::NoOutputs).await;
     let mint = f.ledger.mint_tx(Vec::new(), "row-empty");
     f.refused_mint(to_proto(&mint), Code::InvalidArgument, Reason::NoOutputs)
         .await;
@@ -279,10 +243,7 @@ async fn transaction_without_outputs_is_refused() {
 /// the limit, then one).
 async fn seventeen_funded_owners(f: &mut Fixture) -> Vec<(Keypair, (OutPoint, Output))> {
     let owners: Vec<Keypair> = (0..=TX_INPUTS_MAX).map(|_| Keypair::generate()).collect();
-    let outputs = owners
-        .iter()
-        .map(|o| output(o.address(), 1_000, 0))
-        .collect();
+    let outputs = owners.iter().map(|o| output(o.address(), 1_000, 0)).collect();
     let coins = f.ledger.mint_outputs(outputs, "owners").await;
     f.minted_minor += 1_000 * owners.len() as u64;
     owners.into_iter().zip(coins).collect()
@@ -319,18 +280,10 @@ async fn a_transfer_at_every_count_limit_is_confirmed() {
 async fn one_input_over_the_limit_is_refused() {
     let mut f = Fixture::new().await;
     let amounts = vec![1_000; TX_INPUTS_MAX + 1];
-    let coins = f
-        .ledger
-        .fund_coins(&f.alice.clone(), &amounts, "many")
-        .await;
+    let coins = f.ledger.fund_coins(&f.alice.clone(), &amounts, "many").await;
     f.minted_minor += amounts.iter().sum::<u64>();
     let inputs: Vec<OutPoint> = coins.iter().map(|(outpoint, _)| *outpoint).collect();
-    let tx = transfer(
-        &inputs,
-        vec![output(f.bob.address(), 17_000, 0)],
-        b"",
-        &[&f.alice],
-    );
+    let tx = transfer(&inputs, vec![output(f.bob.address(), 17_000, 0)], b"", &[&f.alice]);
     f.refused(to_proto(&tx), Code::InvalidArgument, Reason::TooManyInputs)
         .await;
     let at_limit = transfer(
@@ -360,12 +313,8 @@ async fn one_output_over_the_limit_is_refused() {
     f.refused(to_proto(&tx), Code::InvalidArgument, Reason::TooManyOutputs)
         .await;
     let mint = f.ledger.mint_tx(seventeen, "row-17");
-    f.refused_mint(
-        to_proto(&mint),
-        Code::InvalidArgument,
-        Reason::TooManyOutputs,
-    )
-    .await;
+    f.refused_mint(to_proto(&mint), Code::InvalidArgument, Reason::TooManyOutputs)
+        .await;
     f.finish().await;
 }
 
@@ -380,19 +329,10 @@ async fn one_witness_over_the_limit_is_refused() {
         .map(|(_, (outpoint, _))| *outpoint)
         .collect();
     let signers: Vec<&Keypair> = funded.iter().map(|(owner, _)| owner).collect();
-    let tx = transfer(
-        &inputs,
-        vec![output(f.bob.address(), 16_000, 0)],
-        b"",
-        &signers,
-    );
+    let tx = transfer(&inputs, vec![output(f.bob.address(), 16_000, 0)], b"", &signers);
     assert_eq!(tx.witnesses.len(), TX_WITNESSES_MAX + 1);
-    f.refused(
-        to_proto(&tx),
-        Code::InvalidArgument,
-        Reason::TooManyWitnesses,
-    )
-    .await;
+    f.refused(to_proto(&tx), Code::InvalidArgument, Reason::TooManyWitnesses)
+        .await;
     f.finish().await;
 }
 
@@ -406,38 +346,23 @@ async fn reference_of_64_bytes_is_accepted_and_65_is_refused() {
         1,
         &[b'x'; TX_REFERENCE_BYTES_MAX + 1],
     );
-    f.refused(
-        to_proto(&over),
-        Code::InvalidArgument,
-        Reason::ReferenceTooLong,
-    )
-    .await;
+    f.refused(to_proto(&over), Code::InvalidArgument, Reason::ReferenceTooLong)
+        .await;
     let over_mint = f.ledger.mint_tx(
         vec![output(f.bob.address(), 1, 0)],
         &"m".repeat(TX_REFERENCE_BYTES_MAX + 1),
     );
-    f.refused_mint(
-        to_proto(&over_mint),
-        Code::InvalidArgument,
-        Reason::ReferenceTooLong,
-    )
-    .await;
-    let at_limit = client::pay(
-        &f.alice,
-        f.coin,
-        f.bob.address(),
-        1,
-        &[b'x'; TX_REFERENCE_BYTES_MAX],
-    );
+    f.refused_mint(to_proto(&over_mint), Code::InvalidArgument, Reason::ReferenceTooLong)
+        .await;
+    let at_limit = client::pay(&f.alice, f.coin, f.bob.address(), 1, &[b'x'; TX_REFERENCE_BYTES_MAX]);
     f.ledger
         .client
         .submit(&at_limit)
         .await
         .expect("a 64-byte reference is confirmed");
-    let mint = f.ledger.mint_tx(
-        vec![output(f.bob.address(), 1, 0)],
-        &"m".repeat(TX_REFERENCE_BYTES_MAX),
-    );
+    let mint = f
+        .ledger
+        .mint_tx(vec![output(f.bob.address(), 1, 0)], &"m".repeat(TX_REFERENCE_BYTES_MAX));
     f.ledger
         .client
         .mint(&mint)
@@ -456,11 +381,9 @@ async fn reference_longer_than_its_length_byte_is_refused_not_a_crash() {
     let tx = edited(&f.payment(), |tx| tx.reference = long.clone());
     f.refused(tx.clone(), Code::InvalidArgument, Reason::ReferenceTooLong)
         .await;
-    let mint = edited(
-        &f.ledger
-            .mint_tx(vec![output(f.bob.address(), 1, 0)], "row-2"),
-        |tx| tx.reference = long,
-    );
+    let mint = edited(&f.ledger.mint_tx(vec![output(f.bob.address(), 1, 0)], "row-2"), |tx| {
+        tx.reference = long
+    });
     f.refused_mint(mint, Code::InvalidArgument, Reason::ReferenceTooLong)
         .await;
     let results = f.ledger.submit_stream(vec![(1, tx)]).await;
@@ -477,9 +400,7 @@ async fn zero_amount_output_is_refused() {
     ]);
     f.refused(to_proto(&tx), Code::InvalidArgument, Reason::ZeroAmount)
         .await;
-    let mint = f
-        .ledger
-        .mint_tx(vec![output(f.bob.address(), 0, 0)], "row-zero");
+    let mint = f.ledger.mint_tx(vec![output(f.bob.address(), 0, 0)], "row-zero");
     f.refused_mint(to_proto(&mint), Code::InvalidArgument, Reason::ZeroAmount)
         .await;
     f.finish().await;
@@ -495,18 +416,11 @@ async fn outputs_summing_past_u64_are_refused_as_amount_overflow() {
     f.refused(to_proto(&tx), Code::InvalidArgument, Reason::AmountOverflow)
         .await;
     let mint = f.ledger.mint_tx(
-        vec![
-            output(f.bob.address(), u64::MAX, 0),
-            output(f.bob.address(), 1, 0),
-        ],
+        vec![output(f.bob.address(), u64::MAX, 0), output(f.bob.address(), 1, 0)],
         "row-big",
     );
-    f.refused_mint(
-        to_proto(&mint),
-        Code::InvalidArgument,
-        Reason::AmountOverflow,
-    )
-    .await;
+    f.refused_mint(to_proto(&mint), Code::InvalidArgument, Reason::AmountOverflow)
+        .await;
     f.finish().await;
 }
 
@@ -534,24 +448,12 @@ async fn same_input_twice_is_refused_as_duplicate_input() {
 async fn same_witness_twice_is_refused_as_duplicate_witness() {
     let mut f = Fixture::new().await;
     let tx = resigned(f.payment(), &[&f.alice, &f.alice]);
-    f.refused(
-        to_proto(&tx),
-        Code::InvalidArgument,
-        Reason::DuplicateWitness,
-    )
-    .await;
+    f.refused(to_proto(&tx), Code::InvalidArgument, Reason::DuplicateWitness)
+        .await;
     let issuer = f.ledger.issuers[0].clone();
-    let mint = client::mint(
-        vec![output(f.bob.address(), 5, 0)],
-        b"row-dup",
-        &[&issuer, &issuer],
-    );
-    f.refused_mint(
-        to_proto(&mint),
-        Code::InvalidArgument,
-        Reason::DuplicateWitness,
-    )
-    .await;
+    let mint = client::mint(vec![output(f.bob.address(), 5, 0)], b"row-dup", &[&issuer, &issuer]);
+    f.refused_mint(to_proto(&mint), Code::InvalidArgument, Reason::DuplicateWitness)
+        .await;
     f.finish().await;
 }
 
@@ -559,8 +461,7 @@ async fn same_witness_twice_is_refused_as_duplicate_witness() {
 async fn signature_that_does_not_sign_the_txid_with_its_key_is_refused() {
     let mut f = Fixture::new().await;
     let flipped = edited(&f.payment(), |tx| tx.witnesses[0].signature[10] ^= 0x01);
-    f.refused(flipped, Code::InvalidArgument, Reason::BadSignature)
-        .await;
+    f.refused(flipped, Code::InvalidArgument, Reason::BadSignature).await;
 
     let payment = f.payment();
     let by_another_key = edited(&payment, |tx| {
@@ -584,12 +485,9 @@ async fn signature_that_does_not_sign_the_txid_with_its_key_is_refused() {
     let off_curve = edited(&f.payment(), |tx| {
         tx.witnesses[0].public_key = x_not_on_the_curve().to_vec()
     });
-    f.refused(off_curve, Code::InvalidArgument, Reason::BadSignature)
-        .await;
+    f.refused(off_curve, Code::InvalidArgument, Reason::BadSignature).await;
 
-    let mint = f
-        .ledger
-        .mint_tx(vec![output(f.bob.address(), 5, 0)], "row-sig");
+    let mint = f.ledger.mint_tx(vec![output(f.bob.address(), 5, 0)], "row-sig");
     let forged = edited(&mint, |tx| tx.witnesses[1].signature[0] ^= 0x80);
     f.refused_mint(forged, Code::InvalidArgument, Reason::BadSignature)
         .await;
@@ -603,9 +501,7 @@ async fn output_to_32_bytes_that_are_not_a_curve_point_is_refused_as_bad_address
         let tx = f.paying(vec![output(Address(not_a_key), COIN_MINOR, 0)]);
         f.refused(to_proto(&tx), Code::InvalidArgument, Reason::BadAddress)
             .await;
-        let mint = f
-            .ledger
-            .mint_tx(vec![output(Address(not_a_key), 5, 0)], "row-addr");
+        let mint = f.ledger.mint_tx(vec![output(Address(not_a_key), 5, 0)], "row-addr");
         f.refused_mint(to_proto(&mint), Code::InvalidArgument, Reason::BadAddress)
             .await;
     }
@@ -618,11 +514,9 @@ async fn output_address_of_the_wrong_length_is_refused_as_bad_address() {
     let short = edited(&f.payment(), |tx| {
         tx.outputs[0].address.pop();
     });
-    f.refused(short, Code::InvalidArgument, Reason::BadAddress)
-        .await;
+    f.refused(short, Code::InvalidArgument, Reason::BadAddress).await;
     let long = edited(&f.payment(), |tx| tx.outputs[0].address.push(0));
-    f.refused(long, Code::InvalidArgument, Reason::BadAddress)
-        .await;
+    f.refused(long, Code::InvalidArgument, Reason::BadAddress).await;
     f.finish().await;
 }
 
@@ -633,12 +527,8 @@ async fn mint_with_inputs_is_refused() {
     let mut mint = client::mint(vec![output(f.bob.address(), 5, 0)], b"row-in", &issuers);
     mint.inputs.push(f.coin.0);
     let mint = resigned(mint, &issuers);
-    f.refused_mint(
-        to_proto(&mint),
-        Code::InvalidArgument,
-        Reason::MintHasInputs,
-    )
-    .await;
+    f.refused_mint(to_proto(&mint), Code::InvalidArgument, Reason::MintHasInputs)
+        .await;
     f.finish().await;
 }
 
@@ -646,21 +536,15 @@ async fn mint_with_inputs_is_refused() {
 async fn mint_without_reference_is_refused() {
     let mut f = Fixture::new().await;
     let mint = f.ledger.mint_tx(vec![output(f.bob.address(), 5, 0)], "");
-    f.refused_mint(
-        to_proto(&mint),
-        Code::InvalidArgument,
-        Reason::MintNeedsReference,
-    )
-    .await;
+    f.refused_mint(to_proto(&mint), Code::InvalidArgument, Reason::MintNeedsReference)
+        .await;
     f.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mint_sent_to_the_payment_service_is_refused_as_wrong_service() {
     let mut f = Fixture::new().await;
-    let mint = f
-        .ledger
-        .mint_tx(vec![output(f.bob.address(), 5, 0)], "row-ws");
+    let mint = f.ledger.mint_tx(vec![output(f.bob.address(), 5, 0)], "row-ws");
     f.refused(to_proto(&mint), Code::InvalidArgument, Reason::WrongService)
         .await;
     // The same mint is still new to the engine.
@@ -679,12 +563,8 @@ async fn mint_sent_to_the_payment_service_is_refused_as_wrong_service() {
 async fn transfer_sent_to_admin_mint_is_refused_as_wrong_service() {
     let mut f = Fixture::new().await;
     let payment = f.payment();
-    f.refused_mint(
-        to_proto(&payment),
-        Code::InvalidArgument,
-        Reason::WrongService,
-    )
-    .await;
+    f.refused_mint(to_proto(&payment), Code::InvalidArgument, Reason::WrongService)
+        .await;
     let (_, duplicate) = f
         .ledger
         .client
@@ -701,18 +581,10 @@ async fn transfer_sent_to_admin_mint_is_refused_as_wrong_service() {
 async fn spent_input_is_refused_with_the_spending_txid() {
     let mut f = Fixture::new().await;
     let first = f.payment();
-    f.ledger
-        .client
-        .submit(&first)
-        .await
-        .expect("first spend confirmed");
+    f.ledger.client.submit(&first).await.expect("first spend confirmed");
     let second = client::pay(&f.alice, f.coin, f.bob.address(), 1_000, b"inv-2");
     let status = f
-        .refused(
-            to_proto(&second),
-            Code::FailedPrecondition,
-            Reason::InputSpent,
-        )
+        .refused(to_proto(&second), Code::FailedPrecondition, Reason::InputSpent)
         .await;
     let metadata = error_metadata(&status);
     assert_eq!(metadata["spent_by_txid"], settled::txid(&first).to_string());
@@ -727,18 +599,9 @@ async fn unknown_input_is_refused_naming_the_input() {
         txid: TxId([0x42; 32]),
         index: 0,
     };
-    let tx = transfer(
-        &[unknown],
-        vec![output(f.bob.address(), 5, 0)],
-        b"",
-        &[&f.alice],
-    );
+    let tx = transfer(&[unknown], vec![output(f.bob.address(), 5, 0)], b"", &[&f.alice]);
     let status = f
-        .refused(
-            to_proto(&tx),
-            Code::FailedPrecondition,
-            Reason::InputUnknown,
-        )
+        .refused(to_proto(&tx), Code::FailedPrecondition, Reason::InputUnknown)
         .await;
     let metadata = error_metadata(&status);
     assert_eq!(metadata["input"], unknown.to_string());
@@ -751,18 +614,9 @@ async fn unknown_input_is_refused_naming_the_input() {
         txid: f.coin.0.txid,
         index: 1,
     };
-    let tx = transfer(
-        &[past_the_end],
-        vec![output(f.bob.address(), 5, 0)],
-        b"",
-        &[&f.alice],
-    );
-    f.refused(
-        to_proto(&tx),
-        Code::FailedPrecondition,
-        Reason::InputUnknown,
-    )
-    .await;
+    let tx = transfer(&[past_the_end], vec![output(f.bob.address(), 5, 0)], b"", &[&f.alice]);
+    f.refused(to_proto(&tx), Code::FailedPrecondition, Reason::InputUnknown)
+        .await;
     f.finish().await;
 }
 
@@ -772,25 +626,17 @@ async fn input_without_its_owners_witness_is_refused_as_missing_witness() {
     // Bob signs a spend of alice's coin: his signature is valid, but he is
     // not the owner.
     let tx = resigned(f.payment(), &[&f.bob]);
-    f.refused(
-        to_proto(&tx),
-        Code::FailedPrecondition,
-        Reason::MissingWitness,
-    )
-    .await;
+    f.refused(to_proto(&tx), Code::FailedPrecondition, Reason::MissingWitness)
+        .await;
     f.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn transaction_without_any_witness_is_refused_as_missing_witness() {
+async fn transaction_without_any_witness_is_refused_as_no_witnesses() {
     let mut f = Fixture::new().await;
     let tx = resigned(f.payment(), &[]);
-    f.refused(
-        to_proto(&tx),
-        Code::FailedPrecondition,
-        Reason::MissingWitness,
-    )
-    .await;
+    f.refused(to_proto(&tx), Code::InvalidArgument, Reason::NoWitnesses)
+        .await;
     f.finish().await;
 }
 
@@ -798,12 +644,8 @@ async fn transaction_without_any_witness_is_refused_as_missing_witness() {
 async fn witness_that_owns_no_input_is_refused_as_unexpected() {
     let mut f = Fixture::new().await;
     let tx = resigned(f.payment(), &[&f.alice, &f.bob]);
-    f.refused(
-        to_proto(&tx),
-        Code::FailedPrecondition,
-        Reason::UnexpectedWitness,
-    )
-    .await;
+    f.refused(to_proto(&tx), Code::FailedPrecondition, Reason::UnexpectedWitness)
+        .await;
     f.finish().await;
 }
 
@@ -811,19 +653,11 @@ async fn witness_that_owns_no_input_is_refused_as_unexpected() {
 async fn outputs_above_or_below_the_inputs_are_refused_as_not_conserved() {
     let mut f = Fixture::new().await;
     let more = f.paying(vec![output(f.bob.address(), COIN_MINOR + 1, 0)]);
-    f.refused(
-        to_proto(&more),
-        Code::FailedPrecondition,
-        Reason::NotConserved,
-    )
-    .await;
+    f.refused(to_proto(&more), Code::FailedPrecondition, Reason::NotConserved)
+        .await;
     let less = f.paying(vec![output(f.bob.address(), COIN_MINOR - 1, 0)]);
-    f.refused(
-        to_proto(&less),
-        Code::FailedPrecondition,
-        Reason::NotConserved,
-    )
-    .await;
+    f.refused(to_proto(&less), Code::FailedPrecondition, Reason::NotConserved)
+        .await;
     f.finish().await;
 }
 
@@ -835,16 +669,10 @@ async fn moving_money_into_another_programme_is_refused_as_not_conserved() {
         output(f.bob.address(), 4_000, 7),
         output(f.alice.address(), 6_000, 0),
     ]);
-    f.refused(
-        to_proto(&tx),
-        Code::FailedPrecondition,
-        Reason::NotConserved,
-    )
-    .await;
+    f.refused(to_proto(&tx), Code::FailedPrecondition, Reason::NotConserved)
+        .await;
     // And earmarked money released into unrestricted money.
-    let earmarked = f
-        .ledger
-        .mint_tx(vec![output(f.alice.address(), 500, 7)], "row-p7");
+    let earmarked = f.ledger.mint_tx(vec![output(f.alice.address(), 500, 7)], "row-p7");
     f.ledger
         .client
         .mint(&earmarked)
@@ -853,20 +681,13 @@ async fn moving_money_into_another_programme_is_refused_as_not_conserved() {
     f.minted_minor += 500;
     let release = client::pay(
         &f.alice,
-        (
-            client::output_of(&earmarked, 0).0,
-            output(f.alice.address(), 500, 0),
-        ),
+        (client::output_of(&earmarked, 0).0, output(f.alice.address(), 500, 0)),
         f.bob.address(),
         500,
         b"",
     );
-    f.refused(
-        to_proto(&release),
-        Code::FailedPrecondition,
-        Reason::NotConserved,
-    )
-    .await;
+    f.refused(to_proto(&release), Code::FailedPrecondition, Reason::NotConserved)
+        .await;
     f.finish().await;
 }
 
@@ -876,30 +697,17 @@ async fn mint_with_one_issuer_signature_is_refused_and_two_are_accepted() {
     let issuers = f.ledger.issuers.clone();
     let outputs = vec![output(f.bob.address(), 700, 0)];
     let one = client::mint(outputs.clone(), b"row-th", &[&issuers[2]]);
-    f.refused_mint(
-        to_proto(&one),
-        Code::FailedPrecondition,
-        Reason::MintThreshold,
-    )
-    .await;
+    f.refused_mint(to_proto(&one), Code::FailedPrecondition, Reason::MintThreshold)
+        .await;
     let two = client::mint(outputs.clone(), b"row-th", &[&issuers[2], &issuers[0]]);
-    let (receipt, duplicate) = f
-        .ledger
-        .client
-        .mint(&two)
-        .await
-        .expect("two of three issuers suffice");
+    let (receipt, duplicate) = f.ledger.client.mint(&two).await.expect("two of three issuers suffice");
     assert!(!duplicate);
     assert_eq!(
         receipt.txid,
         settled::txid(&one),
         "the witnesses are not part of the txid"
     );
-    let three = client::mint(
-        outputs,
-        b"row-th-3",
-        &[&issuers[0], &issuers[1], &issuers[2]],
-    );
+    let three = client::mint(outputs, b"row-th-3", &[&issuers[0], &issuers[1], &issuers[2]]);
     f.ledger
         .client
         .mint(&three)
@@ -945,32 +753,18 @@ async fn mint_pushing_total_supply_past_u64_max_is_refused() {
         .mint(&big)
         .await
         .expect("a mint up to 5 below the maximum is confirmed");
-    let over = f
-        .ledger
-        .mint_tx(vec![output(f.bob.address(), 6, 0)], "row-over");
-    f.refused_mint(
-        to_proto(&over),
-        Code::FailedPrecondition,
-        Reason::SupplyOverflow,
-    )
-    .await;
-    let exact = f
-        .ledger
-        .mint_tx(vec![output(f.bob.address(), 5, 0)], "row-exact");
+    let over = f.ledger.mint_tx(vec![output(f.bob.address(), 6, 0)], "row-over");
+    f.refused_mint(to_proto(&over), Code::FailedPrecondition, Reason::SupplyOverflow)
+        .await;
+    let exact = f.ledger.mint_tx(vec![output(f.bob.address(), 5, 0)], "row-exact");
     f.ledger
         .client
         .mint(&exact)
         .await
         .expect("a mint reaching exactly u64::MAX is confirmed");
-    let one_more = f
-        .ledger
-        .mint_tx(vec![output(f.bob.address(), 1, 0)], "row-one");
-    f.refused_mint(
-        to_proto(&one_more),
-        Code::FailedPrecondition,
-        Reason::SupplyOverflow,
-    )
-    .await;
+    let one_more = f.ledger.mint_tx(vec![output(f.bob.address(), 1, 0)], "row-one");
+    f.refused_mint(to_proto(&one_more), Code::FailedPrecondition, Reason::SupplyOverflow)
+        .await;
     f.minted_minor = u64::MAX;
     // Payments still work at the maximum supply.
     f.ledger
@@ -990,11 +784,7 @@ async fn mint_pushing_total_supply_past_u64_max_is_refused() {
 async fn every_payment_refusal_arrives_in_the_refusal_field_of_its_stream_result() {
     let mut f = Fixture::new().await;
     let spender = client::pay(&f.alice, f.coin, f.bob.address(), 100, b"spender");
-    f.ledger
-        .client
-        .submit(&spender)
-        .await
-        .expect("spender confirmed");
+    f.ledger.client.submit(&spender).await.expect("spender confirmed");
     let (change_outpoint, change) = client::output_of(&spender, 1);
     let carol = Keypair::generate();
     let carol_coin = f.ledger.fund(&carol, 1_000, "row-carol").await;
@@ -1012,22 +802,11 @@ async fn every_payment_refusal_arrives_in_the_refusal_field_of_its_stream_result
     };
 
     let cases: Vec<(proto::Transaction, Reason)> = vec![
-        (
-            edited(&valid, |tx| tx.inputs[0].txid.truncate(31)),
-            Reason::Malformed,
-        ),
-        (
-            edited(&valid, |tx| tx.version = 2),
-            Reason::UnsupportedVersion,
-        ),
+        (edited(&valid, |tx| tx.inputs[0].txid.truncate(31)), Reason::Malformed),
+        (edited(&valid, |tx| tx.version = 2), Reason::UnsupportedVersion),
         (edited(&valid, |tx| tx.kind = 0), Reason::UnsupportedKind),
         (
-            to_proto(&transfer(
-                &[],
-                vec![output(f.bob.address(), 1, 0)],
-                b"",
-                &[&f.alice],
-            )),
+            to_proto(&transfer(&[], vec![output(f.bob.address(), 1, 0)], b"", &[&f.alice])),
             Reason::NoInputs,
         ),
         (to_proto(&fresh(Vec::new())), Reason::NoOutputs),
@@ -1040,9 +819,7 @@ async fn every_payment_refusal_arrives_in_the_refusal_field_of_its_stream_result
             Reason::TooManyOutputs,
         ),
         (
-            edited(&valid, |tx| {
-                tx.witnesses = vec![tx.witnesses[0].clone(); 17]
-            }),
+            edited(&valid, |tx| tx.witnesses = vec![tx.witnesses[0].clone(); 17]),
             Reason::TooManyWitnesses,
         ),
         (
@@ -1078,18 +855,11 @@ async fn every_payment_refusal_arrives_in_the_refusal_field_of_its_stream_result
             Reason::BadSignature,
         ),
         (
-            to_proto(&fresh(vec![output(
-                Address([0xff; 32]),
-                change.amount_minor,
-                0,
-            )])),
+            to_proto(&fresh(vec![output(Address([0xff; 32]), change.amount_minor, 0)])),
             Reason::BadAddress,
         ),
         (
-            to_proto(
-                &f.ledger
-                    .mint_tx(vec![output(f.bob.address(), 1, 0)], "row-s"),
-            ),
+            to_proto(&f.ledger.mint_tx(vec![output(f.bob.address(), 1, 0)], "row-s")),
             Reason::WrongService,
         ),
         (
@@ -1114,11 +884,7 @@ async fn every_payment_refusal_arrives_in_the_refusal_field_of_its_stream_result
             Reason::UnexpectedWitness,
         ),
         (
-            to_proto(&fresh(vec![output(
-                f.bob.address(),
-                change.amount_minor + 1,
-                0,
-            )])),
+            to_proto(&fresh(vec![output(f.bob.address(), change.amount_minor + 1, 0)])),
             Reason::NotConserved,
         ),
         (

@@ -8,9 +8,7 @@ use std::collections::HashSet;
 
 use common::{TestLedger, streamed_receipt, to_proto};
 use settled::client::{self, output};
-use settled::limits::{
-    GRPC_MESSAGE_BYTES_MAX, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, STREAM_IN_FLIGHT_MAX,
-};
+use settled::limits::{GRPC_MESSAGE_BYTES_MAX, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, STREAM_IN_FLIGHT_MAX};
 use settled::proto;
 use settled::{Keypair, OutPoint, Output, TxId};
 use tonic::Code;
@@ -107,11 +105,7 @@ async fn balance_of_an_address_that_holds_nothing_is_zero_and_a_bad_address_is_i
             })
             .await
             .expect_err("refused");
-        assert_eq!(
-            status.code(),
-            Code::InvalidArgument,
-            "address of {length} bytes"
-        );
+        assert_eq!(status.code(), Code::InvalidArgument, "address of {length} bytes");
         let status = ledger
             .client
             .wallets
@@ -122,11 +116,7 @@ async fn balance_of_an_address_that_holds_nothing_is_zero_and_a_bad_address_is_i
             })
             .await
             .expect_err("refused");
-        assert_eq!(
-            status.code(),
-            Code::InvalidArgument,
-            "address of {length} bytes"
-        );
+        assert_eq!(status.code(), Code::InvalidArgument, "address of {length} bytes");
     }
     ledger.shutdown().await;
 }
@@ -141,10 +131,7 @@ async fn list_unspent_pages_walk_every_output_exactly_once() {
     // Bob's outputs sit in the same table; they must never leak into
     // alice's listing.
     ledger.fund_coins(&bob, &[5; 20], "bob").await;
-    let minted: HashSet<(OutPoint, u64)> = coins
-        .iter()
-        .map(|(o, out)| (*o, out.amount_minor))
-        .collect();
+    let minted: HashSet<(OutPoint, u64)> = coins.iter().map(|(o, out)| (*o, out.amount_minor)).collect();
 
     // page_size 0 is the default page.
     let page = ledger
@@ -173,21 +160,13 @@ async fn list_unspent_pages_walk_every_output_exactly_once() {
             assert!(page.outputs.len() <= page_size as usize);
             for unspent in &page.outputs {
                 let output = unspent.output.as_ref().expect("output");
-                assert_eq!(
-                    output.address,
-                    alice.address().0.to_vec(),
-                    "only alice's outputs"
-                );
+                assert_eq!(output.address, alice.address().0.to_vec(), "only alice's outputs");
                 walked.push((outpoint_of(unspent), output.amount_minor));
             }
             if page.next_page_token.is_empty() {
                 break;
             }
-            assert_eq!(
-                page.outputs.len(),
-                page_size as usize,
-                "only the last page is short"
-            );
+            assert_eq!(page.outputs.len(), page_size as usize, "only the last page is short");
             token = page.next_page_token;
         }
         assert_eq!(
@@ -195,11 +174,7 @@ async fn list_unspent_pages_walk_every_output_exactly_once() {
             OUTPUTS.div_ceil(page_size as usize),
             "page size {page_size}: no empty last page"
         );
-        assert_eq!(
-            walked.len(),
-            OUTPUTS,
-            "page size {page_size}: every output once"
-        );
+        assert_eq!(walked.len(), OUTPUTS, "page size {page_size}: every output once");
         assert!(
             walked.windows(2).all(|w| w[0].0 < w[1].0),
             "page size {page_size}: ascending, no repeats"
@@ -225,12 +200,7 @@ async fn list_unspent_pages_walk_every_output_exactly_once() {
     // Spent outputs leave the listing.
     let payment = client::pay(&alice, coins[0], bob.address(), 1, b"");
     ledger.client.submit(&payment).await.expect("confirmed");
-    let listed: HashSet<OutPoint> = ledger
-        .unspent(&alice.address())
-        .await
-        .iter()
-        .map(outpoint_of)
-        .collect();
+    let listed: HashSet<OutPoint> = ledger.unspent(&alice.address()).await.iter().map(outpoint_of).collect();
     assert_eq!(
         listed.len(),
         OUTPUTS - 1,
@@ -261,18 +231,11 @@ async fn a_full_page_of_the_largest_size_is_readable_by_the_client() {
         .expect("a page of PAGE_SIZE_MAX outputs is readable")
         .into_inner();
     assert_eq!(page.outputs.len(), PAGE_SIZE_MAX);
-    assert!(
-        !page.next_page_token.is_empty(),
-        "one output is left for the next page"
-    );
+    assert!(!page.next_page_token.is_empty(), "one output is left for the next page");
     let rest = ledger
         .client
         .wallets
-        .list_unspent(list_request(
-            &alice,
-            PAGE_SIZE_MAX as u32,
-            page.next_page_token,
-        ))
+        .list_unspent(list_request(&alice, PAGE_SIZE_MAX as u32, page.next_page_token))
         .await
         .expect("last page")
         .into_inner();
@@ -309,11 +272,7 @@ async fn list_unspent_refuses_a_page_above_the_maximum_and_a_token_it_did_not_is
             .list_unspent(list_request(&alice, 10, token))
             .await
             .expect_err("refused");
-        assert_eq!(
-            status.code(),
-            Code::InvalidArgument,
-            "token of {length} bytes"
-        );
+        assert_eq!(status.code(), Code::InvalidArgument, "token of {length} bytes");
     }
     ledger.shutdown().await;
 }
@@ -330,10 +289,7 @@ async fn message_over_the_grpc_limit_is_refused_and_the_server_carries_on() {
     huge.reference = vec![b'x'; 100 * 1024];
     assert!(huge.reference.len() > GRPC_MESSAGE_BYTES_MAX);
 
-    let status = ledger
-        .submit_proto(huge.clone())
-        .await
-        .expect_err("refused");
+    let status = ledger.submit_proto(huge.clone()).await.expect_err("refused");
     assert!(
         matches!(status.code(), Code::OutOfRange | Code::ResourceExhausted),
         "an oversized message is refused as too large: {status:?}"
@@ -420,11 +376,7 @@ async fn health_check_reports_serving_for_the_server_and_the_payment_service() {
             .await
             .expect("health check")
             .into_inner();
-        assert_eq!(
-            response.status,
-            ServingStatus::Serving as i32,
-            "service '{service}'"
-        );
+        assert_eq!(response.status, ServingStatus::Serving as i32, "service '{service}'");
     }
     let status = health
         .check(HealthCheckRequest {
@@ -459,13 +411,9 @@ async fn server_reflection_lists_every_settled_service() {
         .await
         .expect("reflection")
         .into_inner();
-    let next = |r: Option<ServerReflectionResponse>| {
-        r.and_then(|r| r.message_response).expect("a response")
-    };
+    let next = |r: Option<ServerReflectionResponse>| r.and_then(|r| r.message_response).expect("a response");
 
-    let Some(MessageResponse::ListServicesResponse(list)) =
-        Some(next(responses.message().await.expect("list")))
-    else {
+    let Some(MessageResponse::ListServicesResponse(list)) = Some(next(responses.message().await.expect("list"))) else {
         panic!("expected a service list");
     };
     let names: HashSet<String> = list.service.into_iter().map(|s| s.name).collect();
@@ -478,8 +426,7 @@ async fn server_reflection_lists_every_settled_service() {
     ] {
         assert!(names.contains(service), "{service} is listed in {names:?}");
     }
-    let Some(MessageResponse::FileDescriptorResponse(files)) =
-        Some(next(responses.message().await.expect("file")))
+    let Some(MessageResponse::FileDescriptorResponse(files)) = Some(next(responses.message().await.expect("file")))
     else {
         panic!("expected the file declaring PaymentService");
     };
@@ -514,11 +461,7 @@ async fn unspent_listing_adds_up_to_the_balance() {
             .filter(|o| o.programme_id == entry.programme_id)
             .map(|o| o.amount_minor)
             .sum();
-        assert_eq!(
-            in_programme, entry.amount_minor,
-            "programme {}",
-            entry.programme_id
-        );
+        assert_eq!(in_programme, entry.amount_minor, "programme {}", entry.programme_id);
     }
     ledger.shutdown().await;
 }

@@ -53,7 +53,9 @@ pub fn simulate_ledger(seed: u64, steps: u64) -> Result<SimReport, String> {
     let mut minted = 0u64;
     let mut report = SimReport::default();
     let fail = |step: u64, what: String| {
-        format!("seed {seed} step {step}: {what}\nreproduce: cargo run --release -p settled-simulations -- ledger --seed {seed} --steps {steps}")
+        format!(
+            "seed {seed} step {step}: {what}\nreproduce: cargo run --release -p settled-simulations -- ledger --seed {seed} --steps {steps}"
+        )
     };
 
     for step in 0..steps {
@@ -64,16 +66,37 @@ pub fn simulate_ledger(seed: u64, steps: u64) -> Result<SimReport, String> {
             0 | 1 => {
                 let amount = rng.gen_range(1..=100_000);
                 let owner = &wallets[rng.gen_range(0..WALLETS)];
-                let signers: Vec<&Keypair> = if action == 0 { vec![&issuers[0], &issuers[2]] } else { vec![&issuers[1]] };
-                let tx = client::mint(vec![client::output(owner.address(), amount, 0)], format!("row-{seed}-{step}").as_bytes(), &signers);
-                (tx, if action == 0 { Expect::Applied } else { Expect::Refused(Reason::MintThreshold) })
+                let signers: Vec<&Keypair> = if action == 0 {
+                    vec![&issuers[0], &issuers[2]]
+                } else {
+                    vec![&issuers[1]]
+                };
+                let tx = client::mint(
+                    vec![client::output(owner.address(), amount, 0)],
+                    format!("row-{seed}-{step}").as_bytes(),
+                    &signers,
+                );
+                (
+                    tx,
+                    if action == 0 {
+                        Expect::Applied
+                    } else {
+                        Expect::Refused(Reason::MintThreshold)
+                    },
+                )
             }
             2..=5 => {
                 let (outpoint, output) = owned[rng.gen_range(0..owned.len())];
-                let payer = wallets.iter().find(|w| w.address() == output.owner).expect("model outputs belong to wallets");
+                let payer = wallets
+                    .iter()
+                    .find(|w| w.address() == output.owner)
+                    .expect("model outputs belong to wallets");
                 let payee = wallets[rng.gen_range(0..WALLETS)].address();
                 let amount = rng.gen_range(1..=output.amount_minor);
-                (client::pay(payer, (outpoint, output), payee, amount, format!("p{step}").as_bytes()), Expect::Applied)
+                (
+                    client::pay(payer, (outpoint, output), payee, amount, format!("p{step}").as_bytes()),
+                    Expect::Applied,
+                )
             }
             6 if !spent.is_empty() => {
                 // Replay of an applied transaction, or a new spend of its input.
@@ -81,20 +104,44 @@ pub fn simulate_ledger(seed: u64, steps: u64) -> Result<SimReport, String> {
                 if rng.gen_bool(0.5) {
                     (original, Expect::Missing(outpoint))
                 } else {
-                    let owner = wallets.iter().find(|w| original.witnesses[0].public_key == w.address()).expect("wallet");
+                    let owner = wallets
+                        .iter()
+                        .find(|w| original.witnesses[0].public_key == w.address())
+                        .expect("wallet");
                     let fake = (outpoint, client::output(owner.address(), 1, 0));
-                    (client::pay(owner, fake, wallets[0].address(), 1, b"double"), Expect::Missing(outpoint))
+                    (
+                        client::pay(owner, fake, wallets[0].address(), 1, b"double"),
+                        Expect::Missing(outpoint),
+                    )
                 }
             }
             7 => {
-                let outpoint = OutPoint { txid: settled::TxId(rng.r#gen()), index: 0 };
+                let outpoint = OutPoint {
+                    txid: settled::TxId(rng.r#gen()),
+                    index: 0,
+                };
                 let owner = &wallets[0];
-                (client::pay(owner, (outpoint, client::output(owner.address(), 5, 0)), wallets[1].address(), 5, b"ghost"), Expect::Missing(outpoint))
+                (
+                    client::pay(
+                        owner,
+                        (outpoint, client::output(owner.address(), 5, 0)),
+                        wallets[1].address(),
+                        5,
+                        b"ghost",
+                    ),
+                    Expect::Missing(outpoint),
+                )
             }
             8 => {
                 let (outpoint, output) = owned[rng.gen_range(0..owned.len())];
                 let payer = wallets.iter().find(|w| w.address() == output.owner).expect("wallet");
-                let mut tx = client::pay(payer, (outpoint, output), wallets[1].address(), output.amount_minor, b"inflate");
+                let mut tx = client::pay(
+                    payer,
+                    (outpoint, output),
+                    wallets[1].address(),
+                    output.amount_minor,
+                    b"inflate",
+                );
                 tx.outputs[0].amount_minor += 1;
                 tx.witnesses.clear();
                 client::sign(&mut tx, &[payer]);
@@ -102,12 +149,25 @@ pub fn simulate_ledger(seed: u64, steps: u64) -> Result<SimReport, String> {
             }
             _ => {
                 let (outpoint, output) = owned[rng.gen_range(0..owned.len())];
-                let thief = wallets.iter().find(|w| w.address() != output.owner).expect("another wallet");
-                let mut tx = client::pay(thief, (outpoint, client::output(thief.address(), output.amount_minor, output.programme)), thief.address(), output.amount_minor, b"theft");
+                let thief = wallets
+                    .iter()
+                    .find(|w| w.address() != output.owner)
+                    .expect("another wallet");
+                let tx = client::pay(
+                    thief,
+                    (
+                        outpoint,
+                        client::output(thief.address(), output.amount_minor, output.programme),
+                    ),
+                    thief.address(),
+                    output.amount_minor,
+                    b"theft",
+                );
                 (tx, Expect::Refused(Reason::MissingWitness))
             }
         };
-        let vtx = settled::verify(tx.clone()).map_err(|r| fail(step, format!("verify refused a well-formed transaction: {r}")))?;
+        let vtx = settled::verify(tx.clone())
+            .map_err(|r| fail(step, format!("verify refused a well-formed transaction: {r}")))?;
         let outcome = ledger.apply(&vtx);
         match (&expect, outcome) {
             (Expect::Applied, Ok(_)) => {
@@ -117,20 +177,37 @@ pub fn simulate_ledger(seed: u64, steps: u64) -> Result<SimReport, String> {
                     spent.push((*input, tx.clone()));
                 }
                 for (i, output) in tx.outputs.iter().enumerate() {
-                    model.insert(OutPoint { txid: vtx.txid, index: u32::try_from(i).expect("bounded") }, *output);
+                    model.insert(
+                        OutPoint {
+                            txid: vtx.txid,
+                            index: u32::try_from(i).expect("bounded"),
+                        },
+                        *output,
+                    );
                 }
                 if tx.kind == TxKind::Mint {
                     minted += tx.outputs.iter().map(|o| o.amount_minor).sum::<u64>();
                 }
             }
-            (Expect::Refused(reason), Err(Decline::Refused(refusal))) if refusal.reason == *reason => report.declined += 1,
-            (Expect::Missing(outpoint), Err(Decline::InputMissing(missing))) if missing == *outpoint => report.declined += 1,
+            (Expect::Refused(reason), Err(Decline::Refused(refusal))) if refusal.reason == *reason => {
+                report.declined += 1
+            }
+            (Expect::Missing(outpoint), Err(Decline::InputMissing(missing))) if missing == *outpoint => {
+                report.declined += 1
+            }
             (expect, outcome) => return Err(fail(step, format!("expected {expect:?}, got {outcome:?}"))),
         }
         let totals = ledger.totals();
         let model_sum: u64 = model.values().map(|o| o.amount_minor).sum();
         if totals.unspent_minor != model_sum || totals.minted_minor != minted || ledger.unspent_count() != model.len() {
-            return Err(fail(step, format!("state diverged: ledger {totals:?} / {} outputs, model {model_sum} / {} outputs, minted {minted}", ledger.unspent_count(), model.len())));
+            return Err(fail(
+                step,
+                format!(
+                    "state diverged: ledger {totals:?} / {} outputs, model {model_sum} / {} outputs, minted {minted}",
+                    ledger.unspent_count(),
+                    model.len()
+                ),
+            ));
         }
         ledger.assert_conserved();
     }

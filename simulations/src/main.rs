@@ -43,7 +43,9 @@ fn main() -> ExitCode {
                     }
                 }
             }
-            println!("{seeds} seeds x {steps} steps: ledger matched the model ({applied} applied, {declined} declined)");
+            println!(
+                "{seeds} seeds x {steps} steps: ledger matched the model ({applied} applied, {declined} declined)"
+            );
             ExitCode::SUCCESS
         }
     }

@@ -21,8 +21,7 @@ pub struct TestLedger {
 pub fn issuer_keys(data_dir: &Path) -> Vec<Keypair> {
     (1..=3)
         .map(|i| {
-            let text = std::fs::read_to_string(data_dir.join(format!("issuer-{i}.key")))
-                .expect("issuer key");
+            let text = std::fs::read_to_string(data_dir.join(format!("issuer-{i}.key"))).expect("issuer key");
             Keypair::from_secret_hex(&text).expect("valid key")
         })
         .collect()
@@ -34,9 +33,7 @@ impl TestLedger {
         let server = Server::start(Config::for_data_dir(dir.path().to_owned()))
             .await
             .expect("server starts");
-        let client = Client::connect(&server.url())
-            .await
-            .expect("client connects");
+        let client = Client::connect(&server.url()).await.expect("client connects");
         let issuers = issuer_keys(dir.path());
         Self {
             dir,
@@ -61,34 +58,20 @@ impl TestLedger {
         let server = Server::start(Config::for_data_dir(self.data_dir()))
             .await
             .expect("server restarts");
-        self.client = Client::connect(&server.url())
-            .await
-            .expect("client reconnects");
+        self.client = Client::connect(&server.url()).await.expect("client reconnects");
         self.server = Some(server);
     }
 
     /// Mints `amount_minor` of unrestricted money to `owner` with 2 of the 3
     /// issuer keys; returns the new output.
-    pub async fn fund(
-        &mut self,
-        owner: &Keypair,
-        amount_minor: u64,
-        reference: &str,
-    ) -> (OutPoint, Output) {
-        let tx = self.mint_tx(
-            vec![client::output(owner.address(), amount_minor, 0)],
-            reference,
-        );
+    pub async fn fund(&mut self, owner: &Keypair, amount_minor: u64, reference: &str) -> (OutPoint, Output) {
+        let tx = self.mint_tx(vec![client::output(owner.address(), amount_minor, 0)], reference);
         self.client.mint(&tx).await.expect("mint confirmed");
         client::output_of(&tx, 0)
     }
 
     pub fn mint_tx(&self, outputs: Vec<Output>, reference: &str) -> Transaction {
-        client::mint(
-            outputs,
-            reference.as_bytes(),
-            &[&self.issuers[0], &self.issuers[1]],
-        )
+        client::mint(outputs, reference.as_bytes(), &[&self.issuers[0], &self.issuers[1]])
     }
 
     pub async fn engine_key(&mut self) -> settled::Address {
@@ -103,9 +86,7 @@ impl TestLedger {
 }
 
 pub fn assert_receipt_valid(receipt: &Receipt, engine_key: &settled::Address) {
-    receipt
-        .verify(engine_key)
-        .expect("receipt verifies offline");
+    receipt.verify(engine_key).expect("receipt verifies offline");
 }
 
 // ---- shared helpers for the specification tests ------------------------------
@@ -113,36 +94,21 @@ pub fn assert_receipt_valid(receipt: &Receipt, engine_key: &settled::Address) {
 impl TestLedger {
     /// Mints one output of `amount_minor` per entry of `amounts` to `owner`
     /// (in mints of at most `TX_OUTPUTS_MAX` outputs) and returns the outputs.
-    pub async fn fund_coins(
-        &mut self,
-        owner: &Keypair,
-        amounts: &[u64],
-        reference: &str,
-    ) -> Vec<(OutPoint, Output)> {
-        let outputs: Vec<Output> = amounts
-            .iter()
-            .map(|a| client::output(owner.address(), *a, 0))
-            .collect();
+    pub async fn fund_coins(&mut self, owner: &Keypair, amounts: &[u64], reference: &str) -> Vec<(OutPoint, Output)> {
+        let outputs: Vec<Output> = amounts.iter().map(|a| client::output(owner.address(), *a, 0)).collect();
         self.mint_outputs(outputs, reference).await
     }
 
     /// Mints `outputs` (any number, in mints of at most `TX_OUTPUTS_MAX`
     /// outputs, references `<reference>-<n>`) and returns them as coins.
-    pub async fn mint_outputs(
-        &mut self,
-        outputs: Vec<Output>,
-        reference: &str,
-    ) -> Vec<(OutPoint, Output)> {
+    pub async fn mint_outputs(&mut self, outputs: Vec<Output>, reference: &str) -> Vec<(OutPoint, Output)> {
         let mut coins = Vec::with_capacity(outputs.len());
         for (n, chunk) in outputs.chunks(TX_OUTPUTS_MAX).enumerate() {
             let tx = self.mint_tx(chunk.to_vec(), &format!("{reference}-{n}"));
             let (_, duplicate) = self.client.mint(&tx).await.expect("mint confirmed");
             assert!(!duplicate, "a fresh mint is not a duplicate");
             for index in 0..chunk.len() {
-                coins.push(client::output_of(
-                    &tx,
-                    u32::try_from(index).expect("bounded"),
-                ));
+                coins.push(client::output_of(&tx, u32::try_from(index).expect("bounded")));
             }
         }
         coins
@@ -185,10 +151,7 @@ impl TestLedger {
             tip.minted_total_minor, minted_minor,
             "the tip has minted exactly what the test minted"
         );
-        assert_eq!(
-            tip.burned_total_minor, 0,
-            "nothing is burned on this ledger"
-        );
+        assert_eq!(tip.burned_total_minor, 0, "nothing is burned on this ledger");
         assert_eq!(
             info.unspent_total_minor, minted_minor,
             "the unspent set holds everything minted"
@@ -245,22 +208,15 @@ impl TestLedger {
     ) -> Result<proto::SubmitPaymentResponse, tonic::Status> {
         self.client
             .payments
-            .submit_payment(proto::SubmitPaymentRequest {
-                transaction: Some(tx),
-            })
+            .submit_payment(proto::SubmitPaymentRequest { transaction: Some(tx) })
             .await
             .map(tonic::Response::into_inner)
     }
 
-    pub async fn mint_proto(
-        &mut self,
-        tx: proto::Transaction,
-    ) -> Result<proto::MintResponse, tonic::Status> {
+    pub async fn mint_proto(&mut self, tx: proto::Transaction) -> Result<proto::MintResponse, tonic::Status> {
         self.client
             .admin
-            .mint(proto::MintRequest {
-                transaction: Some(tx),
-            })
+            .mint(proto::MintRequest { transaction: Some(tx) })
             .await
             .map(tonic::Response::into_inner)
     }
@@ -273,12 +229,14 @@ impl TestLedger {
         requests: Vec<(u64, proto::Transaction)>,
     ) -> HashMap<u64, proto::SubmitPaymentsResponse> {
         let expected = requests.len();
-        let outbound = tokio_stream::iter(requests.into_iter().map(|(client_id, tx)| {
-            proto::SubmitPaymentsRequest {
-                client_id,
-                transaction: Some(tx),
-            }
-        }));
+        let outbound = tokio_stream::iter(
+            requests
+                .into_iter()
+                .map(|(client_id, tx)| proto::SubmitPaymentsRequest {
+                    client_id,
+                    transaction: Some(tx),
+                }),
+        );
         let mut inbound = self
             .client
             .payments
@@ -294,11 +252,7 @@ impl TestLedger {
                 "client id {client_id} answered twice"
             );
         }
-        assert_eq!(
-            results.len(),
-            expected,
-            "every request gets exactly one result"
-        );
+        assert_eq!(results.len(), expected, "every request gets exactly one result");
         results
     }
 }
@@ -313,10 +267,7 @@ pub fn streamed_receipt(response: &proto::SubmitPaymentsResponse) -> Receipt {
         Some(proto::submit_payments_response::Result::Receipt(receipt)) => {
             client::receipt_from_proto(receipt).expect("well-formed receipt")
         }
-        other => panic!(
-            "client id {}: expected a receipt, got {other:?}",
-            response.client_id
-        ),
+        other => panic!("client id {}: expected a receipt, got {other:?}", response.client_id),
     }
 }
 
@@ -324,10 +275,7 @@ pub fn streamed_receipt(response: &proto::SubmitPaymentsResponse) -> Receipt {
 pub fn streamed_refusal(response: &proto::SubmitPaymentsResponse) -> &proto::Refusal {
     match &response.result {
         Some(proto::submit_payments_response::Result::Refusal(refusal)) => refusal,
-        other => panic!(
-            "client id {}: expected a refusal, got {other:?}",
-            response.client_id
-        ),
+        other => panic!("client id {}: expected a refusal, got {other:?}", response.client_id),
     }
 }
 
@@ -355,12 +303,7 @@ pub fn error_metadata(status: &tonic::Status) -> HashMap<String, String> {
 }
 
 /// A transfer of `inputs` to `outputs`, signed by `signers`.
-pub fn transfer(
-    inputs: &[OutPoint],
-    outputs: Vec<Output>,
-    reference: &[u8],
-    signers: &[&Keypair],
-) -> Transaction {
+pub fn transfer(inputs: &[OutPoint], outputs: Vec<Output>, reference: &[u8], signers: &[&Keypair]) -> Transaction {
     let mut tx = Transaction {
         version: settled::TX_VERSION,
         kind: settled::TxKind::Transfer,
