@@ -1,0 +1,212 @@
+//! The `settled` binary: keygen, serve (config file < environment < flags,
+//! graceful stop on SIGTERM), receipt get and verify, and the demo.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use common::TestLedger;
+use settled::client::{self, Client};
+use settled::demo::{self, DemoOptions};
+use settled::{Keypair, proto};
+
+const BIN: &str = env!("CARGO_BIN_EXE_settled");
+/// Attempts to reach a starting server, 100 ms apart.
+const CONNECT_ATTEMPTS_MAX: usize = 300;
+
+fn settled(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).env_remove("SETTLED_SERVER").output().expect("runs settled")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+async fn connect_when_up(url: &str) -> Client {
+    for _ in 0..CONNECT_ATTEMPTS_MAX {
+        if let Ok(client) = Client::connect(url).await {
+            return client;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no server came up at {url}");
+}
+
+fn terminate(child: &mut Child) {
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
+    assert!(status.success());
+    let exit = child.wait().expect("server exits");
+    assert!(exit.success(), "graceful stop exits 0, got {exit}");
+}
+
+#[test]
+fn keygen_prints_a_secret_and_its_public_key() {
+    let output = settled(&["keygen"]);
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).expect("utf-8");
+    let secret = text.lines().find_map(|l| l.strip_prefix("secret ")).expect("secret line");
+    let public = text.lines().find_map(|l| l.strip_prefix("public ")).expect("public line");
+    let key = Keypair::from_secret_hex(secret).expect("valid secret");
+    assert_eq!(key.address().to_string(), public);
+}
+
+#[test]
+fn keygen_out_writes_an_owner_only_secret_file_and_refuses_to_overwrite_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("wallet.key");
+    let path = file.to_str().expect("utf-8 path");
+    let output = settled(&["keygen", "--out", path]);
+    assert!(output.status.success());
+    let public = String::from_utf8(output.stdout).expect("utf-8");
+    let key = Keypair::from_secret_hex(&std::fs::read_to_string(&file).expect("written")).expect("valid");
+    assert_eq!(key.address().to_string(), public.trim());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).expect("metadata").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let again = settled(&["keygen", "--out", path]);
+    assert!(!again.status.success(), "an existing key file is never overwritten");
+}
+
+fn write_config(dir: &Path, listen_port: u16) -> std::path::PathBuf {
+    let config = dir.join("settled.toml");
+    let text = format!(
+        "data_dir = {:?}\nlisten = \"127.0.0.1:{listen_port}\"\n\n[genesis]\ncurrency = \"EUR\"\nexponent = 2\n",
+        dir.join("data")
+    );
+    std::fs::write(&config, text).expect("config written");
+    config
+}
+
+async fn currency_at(port: u16) -> String {
+    let mut client = connect_when_up(&format!("http://127.0.0.1:{port}")).await;
+    let info = client.ledger.get_info(proto::GetInfoRequest { count_unspent: false }).await.expect("info").into_inner();
+    info.currency
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_takes_the_config_file_then_the_environment_then_flags() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (file_port, env_port, flag_port) = (free_port(), free_port(), free_port());
+    let config = write_config(dir.path(), file_port);
+
+    // The file alone.
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config", config.to_str().expect("utf-8")])
+        .env_remove("SETTLED_LISTEN")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    assert_eq!(currency_at(file_port).await, "EUR", "the genesis comes from the config file");
+    terminate(&mut child);
+
+    // The environment overrides the file.
+    let mut child = Command::new(BIN)
+        .args(["serve"])
+        .env("SETTLED_CONFIG", &config)
+        .env("SETTLED_LISTEN", format!("127.0.0.1:{env_port}"))
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    assert_eq!(currency_at(env_port).await, "EUR");
+    terminate(&mut child);
+
+    // A flag overrides the environment.
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config", config.to_str().expect("utf-8"), "--listen", &format!("127.0.0.1:{flag_port}")])
+        .env("SETTLED_LISTEN", format!("127.0.0.1:{env_port}"))
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    assert_eq!(currency_at(flag_port).await, "EUR");
+    terminate(&mut child);
+}
+
+#[test]
+fn serve_refuses_a_data_dir_created_with_another_genesis() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(dir.path(), free_port());
+    // Create the ledger with EUR through a short-lived server...
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let config = settled::Config::from_file(&config).expect("config");
+        let mut config = config;
+        config.listen = "127.0.0.1:0".parse().expect("addr");
+        settled::Server::start(config).await.expect("starts").shutdown().await;
+    });
+    // ...then ask for CNY on the same data dir.
+    let output = Command::new(BIN)
+        .args(["serve", "--data-dir", dir.path().join("data").to_str().expect("utf-8"), "--listen", "127.0.0.1:0"])
+        .env_remove("SETTLED_CONFIG")
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("different genesis"), "stderr: {stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipt_get_then_verify_accepts_a_real_receipt_and_rejects_a_tampered_one() {
+    let mut ledger = TestLedger::start().await;
+    let alice = Keypair::generate();
+    let coin = ledger.fund(&alice, 5_000, "cli-row").await;
+    let payment = client::pay(&alice, coin, Keypair::generate().address(), 1_000, b"cli-inv");
+    let (receipt, _) = ledger.client.submit(&payment).await.expect("confirmed");
+    let url = ledger.server().url();
+    let txid = receipt.txid.to_string();
+    let fetched = tokio::task::spawn_blocking(move || settled(&["receipt", "get", &txid, "--server", &url]))
+        .await
+        .expect("joins");
+    assert!(fetched.status.success(), "{}", String::from_utf8_lossy(&fetched.stderr));
+    let file = ledger.data_dir().join("receipt.json");
+    std::fs::write(&file, &fetched.stdout).expect("written");
+    let key_file = ledger.data_dir().join("engine.key");
+
+    let ok = settled(&[
+        "receipt",
+        "verify",
+        file.to_str().expect("utf-8"),
+        "--engine-key-file",
+        key_file.to_str().expect("utf-8"),
+    ]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("receipt OK"));
+
+    let engine_hex = ledger.engine_key().await.to_string();
+    let mut json: serde_json::Value = serde_json::from_slice(&fetched.stdout).expect("json");
+    json["sequence"] = serde_json::json!(receipt.sequence + 1);
+    std::fs::write(&file, serde_json::to_vec(&json).expect("json")).expect("written");
+    let tampered = settled(&["receipt", "verify", file.to_str().expect("utf-8"), "--engine-key", &engine_hex]);
+    assert!(!tampered.status.success());
+    assert!(String::from_utf8_lossy(&tampered.stderr).contains("receipt INVALID"));
+
+    let wrong_key = Keypair::generate().address().to_string();
+    json["sequence"] = serde_json::json!(receipt.sequence);
+    std::fs::write(&file, serde_json::to_vec(&json).expect("json")).expect("written");
+    let other = settled(&["receipt", "verify", file.to_str().expect("utf-8"), "--engine-key", &wrong_key]);
+    assert!(!other.status.success(), "a receipt does not verify against another engine's key");
+    ledger.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_runs_end_to_end_and_its_checks_hold() {
+    let report = demo::run(DemoOptions {
+        wallets: 48,
+        terminals: 4,
+        phase: Duration::from_millis(700),
+        data_dir: None,
+    })
+    .await
+    .expect("demo checks hold");
+    assert!(report.confirmed > 0);
+    assert!(report.receipts_checked_after_restart > 0);
+    assert_eq!(report.minted_minor, 48 * 100_000);
+    assert_eq!(report.unspent_minor, report.minted_minor);
+    assert_eq!(report.refusals.get("REASON_INPUT_SPENT"), Some(&1));
+    assert_eq!(report.refusals.get("REASON_BAD_SIGNATURE"), Some(&1));
+}
