@@ -17,7 +17,7 @@ use crate::types::Address;
 pub const DEV_ISSUERS: usize = 3;
 pub const DEV_ISSUER_THRESHOLD: u32 = 2;
 
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Holds `ledger.redb`, `engine.key` and, in development, issuer keys.
@@ -33,6 +33,9 @@ pub struct Config {
     pub verify_threads: usize,
     #[serde(default)]
     pub genesis: GenesisConfig,
+    /// Fault injection under the data file; never from a file, for tests.
+    #[serde(skip)]
+    pub storage_faults: Option<crate::faults::StorageFaults>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -98,6 +101,7 @@ impl Config {
             engine_key_file: None,
             verify_threads: 0,
             genesis: GenesisConfig::default(),
+            storage_faults: None,
         }
     }
 

@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::crypto::Keypair;
 use crate::encoding::{BlockHeader, Genesis};
+use crate::faults::StorageFaults;
 use crate::ledger::{Decline, Ledger};
 use crate::limits::{BLOCK_TXS_MAX, OVERLOAD_RETRY_AFTER_MS, SEQUENCER_QUEUE_MAX, VERIFY_QUEUE_MAX};
 use crate::merkle;
@@ -44,6 +45,8 @@ pub struct EngineConfig {
     pub engine_key: Keypair,
     /// Threads in the verify pool; 0 means one per core.
     pub verify_threads: usize,
+    /// Fault injection under the data file (tests and simulations only).
+    pub storage_faults: Option<StorageFaults>,
 }
 
 /// Facts about the last durable block, for readers.
@@ -108,9 +111,12 @@ impl Engine {
     /// Storage failures or a genesis mismatch.
     pub fn start(config: EngineConfig) -> Result<Arc<Self>, StoreError> {
         let engine_key = config.engine_key.clone();
-        let (store, recovered) = Store::open(&config.data_file, &config.genesis, |header| {
-            engine_key.sign(&header.hash())
-        })?;
+        let (store, recovered) = Store::open(
+            &config.data_file,
+            &config.genesis,
+            |header| engine_key.sign(&header.hash()),
+            config.storage_faults.as_ref(),
+        )?;
         let store = Arc::new(store);
         let tip = recovered.tip;
         let ledger = Ledger::new(

@@ -28,6 +28,7 @@ mod crypto;
 pub mod demo;
 mod encoding;
 mod engine;
+mod faults;
 mod ledger;
 pub mod limits;
 mod merkle;
@@ -53,6 +54,7 @@ pub use config::{Config, GenesisConfig, write_secret_key};
 pub use crypto::{Keypair, sha256, verify as verify_signature};
 pub use encoding::{BlockHeader, DecodeError, Genesis, decode_tx_record, tx_canonical_bytes, tx_record_bytes, txid};
 pub use engine::{Engine, EngineConfig, Outcome, Reply, Tip};
+pub use faults::StorageFaults;
 pub use ledger::{Applied, Decline, Ledger, Totals, balances_by_programme};
 pub use merkle::{
     MerkleStep, index_from_path, levels as merkle_levels, path as merkle_path, root as merkle_root, root_from_path,

@@ -65,12 +65,14 @@ impl Server {
     pub async fn start(config: Config) -> Result<Self, ServerError> {
         let resolved = config.resolve()?;
         let verify_threads = config.verify_threads;
+        let storage_faults = config.storage_faults.clone();
         let engine = tokio::task::spawn_blocking(move || {
             Engine::start(EngineConfig {
                 data_file: resolved.data_file,
                 genesis: resolved.genesis,
                 engine_key: resolved.engine_key,
                 verify_threads,
+                storage_faults,
             })
         })
         .await

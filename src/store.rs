@@ -19,6 +19,7 @@ use std::path::Path;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
 use crate::encoding::{self, BlockHeader, Genesis, HEADER_BYTES};
+use crate::faults::{FaultyBackend, StorageFaults};
 use crate::ledger::Applied;
 use crate::merkle;
 use crate::receipt::{Receipt, SignedHeader};
@@ -131,7 +132,7 @@ fn decode_signed_header(bytes: &[u8]) -> Result<SignedHeader, StoreError> {
 impl Store {
     /// Opens (or creates) the data file. A new file gets `genesis` and a
     /// genesis block signed by `sign`; an existing one must hold the same
-    /// genesis.
+    /// genesis. `faults` puts the fault-injecting backend under the file.
     ///
     /// # Errors
     /// Storage failures, or a genesis mismatch.
@@ -139,8 +140,21 @@ impl Store {
         path: &Path,
         genesis: &Genesis,
         sign: impl FnOnce(&BlockHeader) -> [u8; 64],
+        faults: Option<&StorageFaults>,
     ) -> Result<(Self, Recovered), StoreError> {
-        let db = Database::create(path)?;
+        let db = match faults {
+            None => Database::create(path)?,
+            Some(faults) => {
+                let file = std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(path)
+                    .map_err(|e| StoreError::Redb(redb::Error::Io(e)))?;
+                redb::Builder::new().create_with_backend(FaultyBackend::new(file, faults.clone())?)?
+            }
+        };
         let store = Self { db };
         let stored = {
             let read = store.db.begin_read()?;
