@@ -38,7 +38,10 @@ fn funded(n: usize) -> (Vec<Funded>, Ledger) {
         wallets.push((key, (outpoint, output)));
     }
     let total = 1_000_000 * n as u64;
-    (wallets, Ledger::new(genesis(&issuers), unspent, total, 0, 1))
+    (
+        wallets,
+        Ledger::new(genesis(&issuers), unspent, total, 0, 1).expect("consistent"),
+    )
 }
 
 fn benches(c: &mut Criterion) {

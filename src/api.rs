@@ -301,6 +301,16 @@ fn storage_status(error: &StoreError) -> Status {
     Status::unavailable("storage read failed")
 }
 
+/// Runs a storage read that may scan many rows off the async workers.
+async fn blocking<T: Send + 'static>(
+    read: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, Status> {
+    match tokio::task::spawn_blocking(read).await {
+        Ok(result) => result.map_err(|e| storage_status(&e)),
+        Err(_) => Err(Status::internal("storage read task failed")),
+    }
+}
+
 fn txid_arg(bytes: &[u8]) -> Result<TxId, Status> {
     TxId::from_slice(bytes)
         .ok_or_else(|| Status::invalid_argument(format!("txid must be 32 bytes, got {}", bytes.len())))
@@ -316,6 +326,9 @@ fn address_arg(bytes: &[u8]) -> Result<Address, Status> {
 #[derive(Clone)]
 pub struct Api {
     pub engine: Arc<Engine>,
+    /// Turns `true` when the server stops: open payment streams stop
+    /// reading, answer what they admitted, and end.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Api {
@@ -382,14 +395,19 @@ impl proto::payment_service_server::PaymentService for Api {
         let permits = Arc::new(Semaphore::new(STREAM_IN_FLIGHT_MAX));
         let (out, results) = mpsc::channel(STREAM_IN_FLIGHT_MAX);
         let api = self.clone();
+        let mut stopping = self.stopping.clone();
         tokio::spawn(async move {
             loop {
                 let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
                     break;
                 };
+                if *stopping.borrow() {
+                    break;
+                }
                 let item = tokio::select! {
                     item = inbound.next() => item,
                     () = out.closed() => break,
+                    _ = stopping.changed() => break,
                 };
                 match item {
                     None => break,
@@ -484,12 +502,8 @@ impl proto::wallet_service_server::WalletService for Api {
         request: Request<proto::GetBalanceRequest>,
     ) -> Result<Response<proto::GetBalanceResponse>, Status> {
         let address = address_arg(&request.into_inner().address)?;
-        let (outputs, height) = self
-            .engine
-            .store()
-            .unspent_of(&address, None, usize::MAX)
-            .map_err(|e| storage_status(&e))?;
-        let balances = crate::ledger::balances_by_programme(outputs.iter().map(|(_, o)| o));
+        let engine = Arc::clone(&self.engine);
+        let (balances, unspent_count, height) = blocking(move || engine.store().balance_of(&address)).await?;
         Ok(Response::new(proto::GetBalanceResponse {
             total_minor: balances.iter().map(|(_, a)| *a).fold(0u64, u64::saturating_add),
             balances: balances
@@ -499,7 +513,7 @@ impl proto::wallet_service_server::WalletService for Api {
                     amount_minor: *amount_minor,
                 })
                 .collect(),
-            unspent_count: outputs.len() as u64,
+            unspent_count,
             height,
         }))
     }
@@ -569,7 +583,8 @@ impl proto::ledger_service_server::LedgerService for Api {
     ) -> Result<Response<proto::GetInfoResponse>, Status> {
         let genesis = self.engine.genesis();
         let (tip, unspent_count, unspent_total_minor) = if request.into_inner().count_unspent {
-            let (count, sum, tip) = self.engine.store().count_unspent().map_err(|e| storage_status(&e))?;
+            let engine = Arc::clone(&self.engine);
+            let (count, sum, tip) = blocking(move || engine.store().count_unspent()).await?;
             (tip, count, sum)
         } else {
             let tip = self.engine.tip();

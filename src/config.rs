@@ -33,6 +33,11 @@ pub struct Config {
     pub verify_threads: usize,
     #[serde(default)]
     pub genesis: GenesisConfig,
+    /// Allows a genesis without issuer keys by generating a development
+    /// 2-of-3 issuer set into the data dir. Never in production: whoever
+    /// reads the data dir can then mint.
+    #[serde(default)]
+    pub development: bool,
     /// Fault injection under the data file; never from a file, for tests.
     #[serde(skip)]
     pub storage_faults: Option<crate::faults::StorageFaults>,
@@ -92,7 +97,8 @@ pub struct Resolved {
 }
 
 impl Config {
-    /// Defaults for a data dir, listening on an ephemeral loopback port.
+    /// Development defaults for a data dir (generated 2-of-3 issuer keys),
+    /// listening on an ephemeral loopback port: for the demo and tests.
     #[must_use]
     pub fn for_data_dir(data_dir: PathBuf) -> Self {
         Self {
@@ -101,6 +107,7 @@ impl Config {
             engine_key_file: None,
             verify_threads: 0,
             genesis: GenesisConfig::default(),
+            development: true,
             storage_faults: None,
         }
     }
@@ -142,6 +149,13 @@ impl Config {
                 g.exponent
             )));
         }
+        if g.issuer_keys.is_empty() && !self.development {
+            return Err(ConfigError::Invalid(
+                "genesis.issuer_keys is empty: configure the issuers' public keys, or run with development = true \
+                 (--dev) to generate a development 2-of-3 issuer set in the data dir"
+                    .to_owned(),
+            ));
+        }
         let (issuer_keys, threshold) = if g.issuer_keys.is_empty() {
             let keys = (1..=DEV_ISSUERS)
                 .map(|i| load_or_create_key(&self.data_dir.join(format!("issuer-{i}.key"))).map(|k| k.address()))
@@ -158,7 +172,13 @@ impl Config {
             let keys = g
                 .issuer_keys
                 .iter()
-                .map(|k| Address::from_hex(k).map_err(|e| ConfigError::Invalid(format!("issuer key {k}: {e}"))))
+                .map(|k| match Address::from_hex(k) {
+                    Ok(key) if crate::crypto::is_valid_key(&key) => Ok(key),
+                    Ok(_) => Err(ConfigError::Invalid(format!(
+                        "issuer key {k} is not a secp256k1 x-only public key"
+                    ))),
+                    Err(e) => Err(ConfigError::Invalid(format!("issuer key {k}: {e}"))),
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             (keys, g.issuer_threshold)
         };
@@ -238,5 +258,12 @@ pub fn write_secret_key(path: &Path, key: &Keypair) -> std::io::Result<()> {
     }
     let mut file = options.open(path)?;
     writeln!(file, "{}", key.secret_hex())?;
-    file.sync_all()
+    file.sync_all()?;
+    // The directory entry must be durable too: a key lost after the genesis
+    // naming it was committed would make the ledger unusable.
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::File::open(parent)?.sync_all()
 }

@@ -133,7 +133,10 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, DemoError> {
         .get_info(proto::GetInfoRequest { count_unspent: false })
         .await
         .map_err(setup("info"))?;
-    let exponent = info.into_inner().currency_exponent;
+    let info = info.into_inner();
+    let exponent = info.currency_exponent;
+    // A reused data dir already holds money; the checks are about this run.
+    let minted_before = info.tip.unwrap_or_default().minted_total_minor;
     println!(
         "server on {}, engine key {engine_key}, issuers 2-of-{DEV_ISSUERS}",
         server.local_addr()
@@ -246,12 +249,15 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, DemoError> {
         .map_err(setup("info"))?
         .into_inner();
     let tip = info.tip.unwrap_or_default();
-    if tip.minted_total_minor != minted_minor || info.unspent_total_minor != minted_minor {
+    let supply = tip.minted_total_minor - tip.burned_total_minor;
+    if tip.minted_total_minor - minted_before != minted_minor || info.unspent_total_minor != supply {
         return Err(DemoError::Check(format!(
-            "supply does not add up: minted by us {minted_minor}, ledger minted {}, unspent {}",
-            tip.minted_total_minor, info.unspent_total_minor
+            "supply does not add up: minted by this run {minted_minor}, ledger minted {} (before: {minted_before}), \
+             burned {}, unspent {}",
+            tip.minted_total_minor, tip.burned_total_minor, info.unspent_total_minor
         )));
     }
+    let minted_minor = tip.minted_total_minor;
     server.shutdown().await;
 
     let seconds = 2.0 * phase.as_secs_f64();
@@ -539,8 +545,8 @@ async fn refusals_showcase(
 ) -> Result<(), DemoError> {
     let wallet = wallets
         .iter_mut()
-        .find(|w| w.coin.is_some())
-        .ok_or_else(|| DemoError::Check("no funded wallet".into()))?;
+        .find(|w| w.coin.is_some_and(|(_, output)| output.amount_minor > 100))
+        .ok_or_else(|| DemoError::Check("no wallet holds more than 1.00".into()))?;
     let coin = wallet.coin.expect("found funded");
     let first = client::pay(&wallet.key, coin, merchants[0], 100, b"showcase-1");
     let (receipt, _) = client

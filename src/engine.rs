@@ -68,7 +68,12 @@ struct Shared {
 
 impl Shared {
     fn fail(&self, error: &StoreError) {
-        tracing::error!(%error, "storage failed: no further payment will be confirmed; restart to recover the last durable block");
+        tracing::error!(%error, "storage failed");
+        self.fail_stop("storage failed");
+    }
+
+    fn fail_stop(&self, why: &str) {
+        tracing::error!("{why}: no further payment will be confirmed; restart to recover the last durable block");
         self.failed.store(true, Ordering::SeqCst);
         self.health.send_replace(false);
     }
@@ -101,6 +106,9 @@ struct WriterJob {
     block: Option<BlockRecord>,
     replies: Vec<(usize, bool, Responder)>,
     lookups: Vec<(TxId, Responder)>,
+    /// Refusals that name a spender not yet durable: sent only once it is,
+    /// so that no answer rests on state a crash could undo.
+    deferred: Vec<(Refusal, Responder)>,
 }
 
 impl Engine {
@@ -125,7 +133,8 @@ impl Engine {
             tip.header.minted_total_minor,
             tip.header.burned_total_minor,
             tip.header.next_sequence(),
-        );
+        )
+        .map_err(StoreError::Corrupt)?;
         let (health, _) = watch::channel(true);
         let shared = Arc::new(Shared {
             store,
@@ -152,7 +161,9 @@ impl Engine {
         for i in 0..verify_threads {
             let rx = Arc::clone(&verify_rx);
             let tx = sequencer_tx.clone();
-            threads.push(spawn(&format!("settled-verify-{i}"), move || verify_loop(&rx, &tx)));
+            threads.push(spawn(&shared, &format!("settled-verify-{i}"), move || {
+                verify_loop(&rx, &tx)
+            }));
         }
         drop(sequencer_tx);
         let sequencer = Sequencer {
@@ -163,11 +174,13 @@ impl Engine {
             pending_spent: HashMap::new(),
             pending_txids: HashMap::new(),
         };
-        threads.push(spawn("settled-sequencer", move || {
+        threads.push(spawn(&shared, "settled-sequencer", move || {
             sequencer.run(sequencer_rx, &writer_tx)
         }));
         let writer_shared = Arc::clone(&shared);
-        threads.push(spawn("settled-writer", move || writer_loop(&writer_shared, &writer_rx)));
+        threads.push(spawn(&shared, "settled-writer", move || {
+            writer_loop(&writer_shared, &writer_rx)
+        }));
         Ok(Arc::new(Self {
             shared,
             verify_queue: Mutex::new(Some(verify_tx)),
@@ -251,10 +264,25 @@ fn overloaded() -> Refusal {
     refusal
 }
 
-fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
+/// Spawns a pipeline thread. If it panics (a broken invariant), the engine
+/// fails stop as on a storage error: nothing more is confirmed and health
+/// turns NOT_SERVING.
+fn spawn(shared: &Arc<Shared>, name: &str, f: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
+    struct FailOnPanic(Arc<Shared>);
+    impl Drop for FailOnPanic {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                self.0.fail_stop("a pipeline thread panicked");
+            }
+        }
+    }
+    let guard = FailOnPanic(Arc::clone(shared));
     std::thread::Builder::new()
         .name(name.to_owned())
-        .spawn(f)
+        .spawn(move || {
+            let _guard = guard;
+            f();
+        })
         .expect("spawning a pipeline thread")
 }
 
@@ -318,9 +346,7 @@ impl Sequencer {
             self.prune_durable();
             let job = self.seal(&mut batch);
             if let Err(std_mpsc::SendError(job)) = writer.send(job) {
-                for (_, _, reply) in job.replies {
-                    let _ = reply.send(Err(unavailable()));
-                }
+                answer_unavailable(job);
                 return;
             }
         }
@@ -347,6 +373,7 @@ impl Sequencer {
         let mut spent_in_block: HashMap<OutPoint, TxId> = HashMap::new();
         let mut replies = Vec::with_capacity(batch.len());
         let mut lookups = Vec::new();
+        let mut deferred = Vec::new();
         for SequencerJob { vtx, reply } in batch.drain(..) {
             if vtx.tx.kind == TxKind::Mint {
                 match self.known(&vtx.txid, &in_block) {
@@ -378,7 +405,9 @@ impl Sequencer {
                     let _ = reply.send(Err(refusal));
                 }
                 Err(Decline::InputMissing(input)) => {
-                    let spender = match spent_in_block.get(&input).or_else(|| self.pending_spent.get(&input)) {
+                    let not_durable = spent_in_block.get(&input).or_else(|| self.pending_spent.get(&input));
+                    let spender_durable = not_durable.is_none();
+                    let spender = match not_durable {
                         Some(txid) => Ok(Some(*txid)),
                         None => self.shared.store.spent_by(&input),
                     };
@@ -394,7 +423,11 @@ impl Sequencer {
                             )
                             .with_input(input);
                             refusal.spent_by = Some(spender);
-                            let _ = reply.send(Err(refusal));
+                            if spender_durable {
+                                let _ = reply.send(Err(refusal));
+                            } else {
+                                deferred.push((refusal, reply));
+                            }
                         }
                         Ok(None) => {
                             let refusal = Refusal::new(Reason::InputUnknown, format!("input {input} does not exist"))
@@ -413,6 +446,7 @@ impl Sequencer {
                 block: None,
                 replies,
                 lookups,
+                deferred,
             };
         }
         self.ledger.assert_conserved();
@@ -447,6 +481,7 @@ impl Sequencer {
             block: Some(BlockRecord { signed, txs }),
             replies,
             lookups,
+            deferred,
         }
     }
 
@@ -515,6 +550,9 @@ fn writer_loop(shared: &Shared, jobs: &std_mpsc::Receiver<WriterJob>) {
             };
             let _ = reply.send(answer);
         }
+        for (refusal, reply) in job.deferred {
+            let _ = reply.send(Err(refusal));
+        }
     }
 }
 
@@ -523,6 +561,9 @@ fn answer_unavailable(job: WriterJob) {
         let _ = reply.send(Err(unavailable()));
     }
     for (_, reply) in job.lookups {
+        let _ = reply.send(Err(unavailable()));
+    }
+    for (_, reply) in job.deferred {
         let _ = reply.send(Err(unavailable()));
     }
 }

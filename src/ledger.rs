@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use crate::encoding::Genesis;
 use crate::refusal::{Reason, Refusal};
-use crate::types::{AmountMinor, OutPoint, Output, ProgrammeId, TxKind};
+use crate::types::{OutPoint, Output, ProgrammeId, TxKind};
 use crate::verify::VerifiedTx;
 
 /// What the ledger could not decide alone: an input that is not in the
@@ -52,19 +52,30 @@ pub struct Ledger {
 impl Ledger {
     /// A ledger at a block boundary, from its persisted unspent set.
     ///
-    /// # Panics
-    /// When the unspent set does not add up to `minted - burned`: the store
-    /// is corrupt and nothing may be confirmed on top of it.
-    #[must_use]
+    /// # Errors
+    /// When the unspent set does not add up to `minted - burned` (or
+    /// overflows): the store is corrupt and nothing may be confirmed on top
+    /// of it.
     pub fn new(
         genesis: Genesis,
         unspent: HashMap<OutPoint, Output>,
         minted_minor: u64,
         burned_minor: u64,
         next_sequence: u64,
-    ) -> Self {
-        let unspent_minor: u64 = unspent.values().map(|o| o.amount_minor).sum();
-        let ledger = Self {
+    ) -> Result<Self, String> {
+        let unspent_minor = unspent
+            .values()
+            .try_fold(0u64, |sum, o| sum.checked_add(o.amount_minor))
+            .ok_or("the unspent outputs add up past 2^64 - 1")?;
+        let supply = minted_minor
+            .checked_sub(burned_minor)
+            .ok_or("more burned than minted")?;
+        if supply != unspent_minor {
+            return Err(format!(
+                "supply is not conserved: minted {minted_minor} - burned {burned_minor} != unspent {unspent_minor}"
+            ));
+        }
+        Ok(Self {
             genesis,
             unspent,
             totals: Totals {
@@ -73,9 +84,7 @@ impl Ledger {
                 unspent_minor,
             },
             next_sequence,
-        };
-        ledger.assert_conserved();
-        ledger
+        })
     }
 
     #[must_use]
@@ -230,18 +239,4 @@ impl Ledger {
         }
         Ok(())
     }
-}
-
-/// The balance of `owner`, per programme, from a list of its outputs.
-#[must_use]
-pub fn balances_by_programme<'a>(outputs: impl Iterator<Item = &'a Output>) -> Vec<(ProgrammeId, AmountMinor)> {
-    let mut balances: Vec<(ProgrammeId, AmountMinor)> = Vec::new();
-    for output in outputs {
-        match balances.iter_mut().find(|(p, _)| *p == output.programme) {
-            Some((_, sum)) => *sum = sum.saturating_add(output.amount_minor),
-            None => balances.push((output.programme, output.amount_minor)),
-        }
-    }
-    balances.sort_unstable_by_key(|(p, _)| *p);
-    balances
 }

@@ -58,6 +58,10 @@ struct ServeArgs {
     /// Engine signing key file (default <data-dir>/engine.key).
     #[arg(long, env = "SETTLED_ENGINE_KEY_FILE")]
     engine_key_file: Option<PathBuf>,
+    /// Development mode: with no issuer keys configured, generate a 2-of-3
+    /// development issuer set into the data dir. Never in production.
+    #[arg(long, env = "SETTLED_DEV")]
+    dev: bool,
 }
 
 #[derive(Args)]
@@ -153,6 +157,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
                 .ok_or("serve needs --data-dir, SETTLED_DATA_DIR or --config")?;
             let mut config = Config::for_data_dir(data_dir);
             config.listen = SocketAddr::from(([127, 0, 0, 1], 50051));
+            config.development = false;
             config
         }
     };
@@ -167,6 +172,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     }
     if let Some(file) = args.engine_key_file {
         config.engine_key_file = Some(file);
+    }
+    if args.dev {
+        config.development = true;
     }
     let server = Server::start(config).await.map_err(|e| e.to_string())?;
     println!(

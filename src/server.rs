@@ -23,6 +23,10 @@ use crate::store::StoreError;
 /// connection dropped if unanswered within the timeout.
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(20);
 pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a stopping server waits for open calls and streams to finish
+/// before closing their connections. Admitted payments are answered or, if
+/// the connection is gone, committed all the same.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -54,6 +58,7 @@ pub struct Server {
     local_addr: SocketAddr,
     engine: Arc<Engine>,
     stop: oneshot::Sender<()>,
+    stopping: tokio::sync::watch::Sender<bool>,
     task: JoinHandle<Result<(), tonic::transport::Error>>,
 }
 
@@ -101,8 +106,10 @@ impl Server {
             .build_v1()
             .expect("the embedded descriptor set is valid");
 
+        let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
         let api = Api {
             engine: Arc::clone(&engine),
+            stopping: stopping_rx,
         };
         let router = tonic::transport::Server::builder()
             .layer(tower::util::MapResponseLayer::new(oversized_is_resource_exhausted))
@@ -126,6 +133,7 @@ impl Server {
             local_addr,
             engine,
             stop,
+            stopping,
             task,
         })
     }
@@ -151,10 +159,16 @@ impl Server {
     /// closes the data file.
     pub async fn shutdown(self) {
         let _ = self.stop.send(());
-        match self.task.await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => tracing::error!(%error, "server stopped with an error"),
-            Err(error) => tracing::error!(%error, "server task failed"),
+        self.stopping.send_replace(true);
+        let mut task = self.task;
+        match tokio::time::timeout(SHUTDOWN_GRACE, &mut task).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(error))) => tracing::error!(%error, "server stopped with an error"),
+            Ok(Err(error)) => tracing::error!(%error, "server task failed"),
+            Err(_) => {
+                tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open after the grace period; closing them");
+                task.abort();
+            }
         }
         let engine = self.engine;
         let _ = tokio::task::spawn_blocking(move || engine.shutdown()).await;

@@ -23,7 +23,7 @@ use crate::faults::{FaultyBackend, StorageFaults};
 use crate::ledger::Applied;
 use crate::merkle;
 use crate::receipt::{Receipt, SignedHeader};
-use crate::types::{Address, OutPoint, Output, Transaction, TxId};
+use crate::types::{Address, AmountMinor, OutPoint, Output, ProgrammeId, Transaction, TxId};
 use crate::verify::VerifiedTx;
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -426,6 +426,51 @@ impl Store {
 }
 
 impl Store {
+    /// The balance of `owner` per programme (ascending), its number of
+    /// unspent outputs, and the height they were read at. Sums while it
+    /// scans, so memory does not grow with the number of outputs.
+    ///
+    /// # Errors
+    /// Storage failures, or a balance past 2^64 - 1 (a corrupt file).
+    pub fn balance_of(&self, owner: &Address) -> Result<(Vec<(ProgrammeId, AmountMinor)>, u64, u64), StoreError> {
+        let read = self.db.begin_read()?;
+        let height = read.open_table(HEADERS)?.last()?.map_or(0, |(k, _)| k.value());
+        let table = read.open_table(UNSPENT)?;
+        let start = unspent_key(
+            owner,
+            &OutPoint {
+                txid: TxId([0; 32]),
+                index: 0,
+            },
+        );
+        let end = unspent_key(
+            owner,
+            &OutPoint {
+                txid: TxId([0xff; 32]),
+                index: u32::MAX,
+            },
+        );
+        let mut balances: Vec<(ProgrammeId, AmountMinor)> = Vec::new();
+        let mut count = 0u64;
+        for entry in table.range::<&[u8; 68]>(&start..=&end)? {
+            let (_, value) = entry?;
+            let (amount_minor, programme) = value.value();
+            count += 1;
+            let slot = match balances.iter().position(|(p, _)| *p == programme) {
+                Some(i) => &mut balances[i].1,
+                None => {
+                    balances.push((programme, 0));
+                    &mut balances.last_mut().expect("just pushed").1
+                }
+            };
+            *slot = slot
+                .checked_add(amount_minor)
+                .ok_or_else(|| StoreError::Corrupt(format!("balance of {owner} past 2^64 - 1")))?;
+        }
+        balances.sort_unstable_by_key(|(p, _)| *p);
+        Ok((balances, count, height))
+    }
+
     /// Counts the durable unspent set (a full scan): number of outputs, their
     /// sum, and the header of the block it was counted at.
     ///

@@ -473,7 +473,8 @@ pub fn generate() -> Value {
     let (genesis_block, genesis_aux) = signed_header(genesis_header, engine, "block-0");
 
     let txs = transactions(&keys);
-    let mut ledger = Ledger::new(genesis.clone(), HashMap::new(), 0, 0, genesis_header.next_sequence());
+    let mut ledger = Ledger::new(genesis.clone(), HashMap::new(), 0, 0, genesis_header.next_sequence())
+        .expect("an empty ledger is consistent");
     let mut sequences = Vec::with_capacity(txs.len());
     for vector in &txs {
         let verified = crate::verify::verify(vector.tx.clone())

@@ -93,7 +93,7 @@ fn keygen_out_writes_an_owner_only_secret_file_and_refuses_to_overwrite_it() {
 fn write_config(dir: &Path, listen_port: u16) -> std::path::PathBuf {
     let config = dir.join("settled.toml");
     let text = format!(
-        "data_dir = {:?}\nlisten = \"127.0.0.1:{listen_port}\"\n\n[genesis]\ncurrency = \"EUR\"\nexponent = 2\n",
+        "data_dir = {:?}\nlisten = \"127.0.0.1:{listen_port}\"\ndevelopment = true\n\n[genesis]\ncurrency = \"EUR\"\nexponent = 2\n",
         dir.join("data")
     );
     std::fs::write(&config, text).expect("config written");
@@ -175,6 +175,7 @@ fn serve_refuses_a_data_dir_created_with_another_genesis() {
     let output = Command::new(BIN)
         .args([
             "serve",
+            "--dev",
             "--data-dir",
             dir.path().join("data").to_str().expect("utf-8"),
             "--listen",
@@ -186,6 +187,27 @@ fn serve_refuses_a_data_dir_created_with_another_genesis() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("different genesis"), "stderr: {stderr}");
+}
+
+#[test]
+fn serve_refuses_to_start_without_issuer_keys_unless_in_development_mode() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = Command::new(BIN)
+        .args([
+            "serve",
+            "--data-dir",
+            dir.path().to_str().expect("utf-8"),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env_remove("SETTLED_CONFIG")
+        .env_remove("SETTLED_DEV")
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("issuer_keys is empty"), "stderr: {stderr}");
+    assert!(!dir.path().join("ledger.redb").exists(), "nothing was created");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -47,7 +47,7 @@ pub fn simulate_ledger(seed: u64, steps: u64) -> Result<SimReport, String> {
         issuer_threshold: 2,
         engine_key: key(&mut rng).address(),
     };
-    let mut ledger = Ledger::new(genesis, Default::default(), 0, 0, 1);
+    let mut ledger = Ledger::new(genesis, Default::default(), 0, 0, 1).expect("an empty ledger is consistent");
     let mut model: BTreeMap<OutPoint, Output> = BTreeMap::new();
     let mut spent: Vec<(OutPoint, Transaction)> = Vec::new();
     let mut minted = 0u64;

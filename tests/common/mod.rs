@@ -55,6 +55,11 @@ impl TestLedger {
     /// same data dir.
     pub async fn restart(&mut self) {
         self.server.take().expect("running").shutdown().await;
+        self.restart_stopped().await;
+    }
+
+    /// Starts a server on the data dir of one that was stopped.
+    pub async fn restart_stopped(&mut self) {
         let server = Server::start(Config::for_data_dir(self.data_dir()))
             .await
             .expect("server restarts");
