@@ -503,7 +503,8 @@ impl proto::wallet_service_server::WalletService for Api {
     ) -> Result<Response<proto::GetBalanceResponse>, Status> {
         let address = address_arg(&request.into_inner().address)?;
         let engine = Arc::clone(&self.engine);
-        let (balances, unspent_count, height) = blocking(move || engine.store().balance_of(&address)).await?;
+        let balance = blocking(move || engine.store().balance_of(&address)).await?;
+        let (balances, unspent_count, height) = (balance.per_programme, balance.unspent_count, balance.height);
         Ok(Response::new(proto::GetBalanceResponse {
             total_minor: balances.iter().map(|(_, a)| *a).fold(0u64, u64::saturating_add),
             balances: balances

@@ -73,6 +73,16 @@ pub struct BlockRecord {
     pub txs: Vec<(VerifiedTx, Applied)>,
 }
 
+/// What an address holds at a durable block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Balance {
+    /// Per programme, ascending by programme id; no zero entries.
+    pub per_programme: Vec<(ProgrammeId, AmountMinor)>,
+    pub unspent_count: u64,
+    /// Height of the block read at.
+    pub height: u64,
+}
+
 /// Where a confirmed transaction is.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct TxLocation {
@@ -432,7 +442,7 @@ impl Store {
     ///
     /// # Errors
     /// Storage failures, or a balance past 2^64 - 1 (a corrupt file).
-    pub fn balance_of(&self, owner: &Address) -> Result<(Vec<(ProgrammeId, AmountMinor)>, u64, u64), StoreError> {
+    pub fn balance_of(&self, owner: &Address) -> Result<Balance, StoreError> {
         let read = self.db.begin_read()?;
         let height = read.open_table(HEADERS)?.last()?.map_or(0, |(k, _)| k.value());
         let table = read.open_table(UNSPENT)?;
@@ -468,7 +478,11 @@ impl Store {
                 .ok_or_else(|| StoreError::Corrupt(format!("balance of {owner} past 2^64 - 1")))?;
         }
         balances.sort_unstable_by_key(|(p, _)| *p);
-        Ok((balances, count, height))
+        Ok(Balance {
+            per_programme: balances,
+            unspent_count: count,
+            height,
+        })
     }
 
     /// Counts the durable unspent set (a full scan): number of outputs, their
