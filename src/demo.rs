@@ -5,7 +5,7 @@
 //! mid-way and checks that every confirmed payment survived, verifies a
 //! receipt offline, and reports throughput, latency and the supply check.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +19,7 @@ use crate::amount::format_amount;
 use crate::client::{self, Client};
 use crate::config::{Config, DEV_ISSUERS, load_or_create_key};
 use crate::crypto::Keypair;
+use crate::limits::STREAM_IN_FLIGHT_MAX;
 use crate::proto;
 use crate::receipt::{Receipt, ReceiptJson};
 use crate::server::Server;
@@ -43,6 +44,8 @@ pub struct DemoOptions {
     pub phase: Duration,
     /// Where the ledger lives; a temporary directory when `None`.
     pub data_dir: Option<PathBuf>,
+    /// Payments each streaming terminal keeps in flight.
+    pub stream_window: usize,
 }
 
 impl Default for DemoOptions {
@@ -52,6 +55,7 @@ impl Default for DemoOptions {
             terminals: 8,
             phase: Duration::from_secs(5),
             data_dir: None,
+            stream_window: 32,
         }
     }
 }
@@ -191,8 +195,16 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, DemoError> {
     // Phase 1.
     let mut totals = TerminalReport::default();
     let mut stream_latencies = Vec::new();
-    let (report, streamed, wallets_back) =
-        payments_phase(&server.url(), wallets, &merchants, terminals_n, phase, "before restart").await?;
+    let (report, streamed, wallets_back) = payments_phase(
+        &server.url(),
+        wallets,
+        &merchants,
+        terminals_n,
+        phase,
+        options.stream_window,
+        "before restart",
+    )
+    .await?;
     wallets = wallets_back;
     merge(&mut totals, &mut stream_latencies, report, streamed);
     let phase1_confirmed = totals.confirmations.len();
@@ -208,8 +220,16 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, DemoError> {
     println!("after restart: all {checked} receipts given before it are in the ledger at the same sequence and block");
 
     // Phase 2.
-    let (report, streamed, _) =
-        payments_phase(&server.url(), wallets, &merchants, terminals_n, phase, "after restart").await?;
+    let (report, streamed, _) = payments_phase(
+        &server.url(),
+        wallets,
+        &merchants,
+        terminals_n,
+        phase,
+        options.stream_window,
+        "after restart",
+    )
+    .await?;
     merge(&mut totals, &mut stream_latencies, report, streamed);
 
     // Offline receipt check, through the same JSON a bank or terminal keeps.
@@ -356,6 +376,7 @@ async fn payments_phase(
     merchants: &Arc<Vec<Address>>,
     terminals: usize,
     phase: Duration,
+    window: usize,
     label: &str,
 ) -> Result<(TerminalReport, Vec<u64>, Vec<Wallet>), DemoError> {
     let deadline = Instant::now() + phase;
@@ -370,7 +391,7 @@ async fn payments_phase(
         let streaming = t % 2 == 1;
         tasks.spawn(async move {
             if streaming {
-                stream_terminal(client, share, &merchants, deadline, t as u64)
+                stream_terminal(client, share, &merchants, deadline, t as u64, window)
                     .await
                     .map(|(r, w)| (r, w, true))
             } else {
@@ -472,6 +493,7 @@ async fn stream_terminal(
     merchants: &[Address],
     deadline: Instant,
     terminal: u64,
+    window: usize,
 ) -> Result<(TerminalReport, Vec<Wallet>), DemoError> {
     let mut report = TerminalReport::default();
     let (requests, outbound) = mpsc::channel(wallets.len().max(1));
@@ -494,12 +516,19 @@ async fn stream_terminal(
         in_flight[i] = Some((tx, Instant::now()));
         Some(request)
     };
-    for i in 0..wallets.len() {
+    // At most `window` wallets pay at once; the others wait their turn, so
+    // the latency measured is that of a terminal's stream, not of a queue the
+    // demo builds itself.
+    let window = window.clamp(1, STREAM_IN_FLIGHT_MAX);
+    let mut ready: VecDeque<usize> = (0..wallets.len()).collect();
+    let mut outstanding = 0;
+    while outstanding < window {
+        let Some(i) = ready.pop_front() else { break };
         if let Some(request) = send(i, &wallets, &mut in_flight) {
             requests.send(request).await.map_err(setup("stream send"))?;
+            outstanding += 1;
         }
     }
-    let mut outstanding = in_flight.iter().filter(|f| f.is_some()).count();
     while outstanding > 0 {
         let Some(response) = inbound.next().await else { break };
         let response = response.map_err(setup("stream"))?;
@@ -524,11 +553,13 @@ async fn stream_terminal(
             }
             None => count_refusal(&mut report, "empty result"),
         }
-        if Instant::now() < deadline
-            && let Some(request) = send(i, &wallets, &mut in_flight)
-        {
-            requests.send(request).await.map_err(setup("stream send"))?;
-            outstanding += 1;
+        ready.push_back(i);
+        while Instant::now() < deadline && outstanding < window {
+            let Some(next) = ready.pop_front() else { break };
+            if let Some(request) = send(next, &wallets, &mut in_flight) {
+                requests.send(request).await.map_err(setup("stream send"))?;
+                outstanding += 1;
+            }
         }
     }
     drop(requests);

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc as std_mpsc};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -63,6 +64,8 @@ struct Shared {
     failed: AtomicBool,
     health: watch::Sender<bool>,
     durable_height: AtomicU64,
+    /// The writer is waiting for a block: the sequencer seals now.
+    writer_idle: AtomicBool,
     tip: Mutex<Tip>,
 }
 
@@ -143,13 +146,14 @@ impl Engine {
             failed: AtomicBool::new(false),
             health,
             durable_height: AtomicU64::new(tip.header.height),
+            writer_idle: AtomicBool::new(true),
             tip: Mutex::new(Tip {
                 block: tip,
                 unspent_count: ledger.unspent_count() as u64,
             }),
         });
         let (verify_tx, verify_rx) = mpsc::channel(VERIFY_QUEUE_MAX);
-        let (sequencer_tx, sequencer_rx) = mpsc::channel(SEQUENCER_QUEUE_MAX);
+        let (sequencer_tx, sequencer_rx) = std_mpsc::sync_channel(SEQUENCER_QUEUE_MAX);
         let (writer_tx, writer_rx) = std_mpsc::sync_channel(0);
         let verify_threads = if config.verify_threads == 0 {
             std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
@@ -175,7 +179,7 @@ impl Engine {
             pending_txids: HashMap::new(),
         };
         threads.push(spawn(&shared, "settled-sequencer", move || {
-            sequencer.run(sequencer_rx, &writer_tx)
+            sequencer.run(&sequencer_rx, &writer_tx)
         }));
         let writer_shared = Arc::clone(&shared);
         threads.push(spawn(&shared, "settled-writer", move || {
@@ -286,7 +290,10 @@ fn spawn(shared: &Arc<Shared>, name: &str, f: impl FnOnce() + Send + 'static) ->
         .expect("spawning a pipeline thread")
 }
 
-fn verify_loop(queue: &Mutex<mpsc::Receiver<(Transaction, Responder)>>, sequencer: &mpsc::Sender<SequencerJob>) {
+fn verify_loop(
+    queue: &Mutex<mpsc::Receiver<(Transaction, Responder)>>,
+    sequencer: &std_mpsc::SyncSender<SequencerJob>,
+) {
     loop {
         let job = queue.lock().expect("not poisoned").blocking_recv();
         let Some((tx, reply)) = job else { return };
@@ -295,7 +302,7 @@ fn verify_loop(queue: &Mutex<mpsc::Receiver<(Transaction, Responder)>>, sequence
         }
         match verify::verify(tx) {
             Ok(vtx) => {
-                if let Err(mpsc::error::SendError(job)) = sequencer.blocking_send(SequencerJob { vtx, reply }) {
+                if let Err(std_mpsc::SendError(job)) = sequencer.send(SequencerJob { vtx, reply }) {
                     let _ = job.reply.send(Err(unavailable()));
                     return;
                 }
@@ -326,25 +333,79 @@ enum Known {
     None,
 }
 
+/// The block being filled: transactions applied to the ledger but not yet
+/// sealed, and everyone waiting on it.
+#[derive(Default)]
+struct OpenBlock {
+    txs: Vec<(VerifiedTx, crate::ledger::Applied)>,
+    in_block: HashMap<TxId, usize>,
+    spent_in_block: HashMap<OutPoint, TxId>,
+    replies: Vec<(usize, bool, Responder)>,
+    lookups: Vec<(TxId, Responder)>,
+    deferred: Vec<(Refusal, Responder)>,
+}
+
+impl OpenBlock {
+    fn is_full(&self) -> bool {
+        self.txs.len() >= BLOCK_TXS_MAX
+    }
+
+    /// Nothing for the writer to do: no transaction and nobody waiting.
+    fn is_idle(&self) -> bool {
+        self.txs.is_empty() && self.lookups.is_empty() && self.deferred.is_empty()
+    }
+}
+
+/// How long the sequencer waits for more payments, while the writer is busy,
+/// before it looks again whether the writer is free.
+const WRITER_BUSY_POLL: Duration = Duration::from_micros(200);
+
 impl Sequencer {
-    fn run(mut self, mut queue: mpsc::Receiver<SequencerJob>, writer: &std_mpsc::SyncSender<WriterJob>) {
-        let mut batch = Vec::with_capacity(BLOCK_TXS_MAX);
-        while let Some(first) = queue.blocking_recv() {
-            batch.push(first);
-            while batch.len() < BLOCK_TXS_MAX {
-                match queue.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
+    /// Group commit: the open block absorbs arrivals (validated and applied
+    /// one by one) for as long as the writer is busy with the previous block,
+    /// and is sealed the moment the writer is free, or when it is full. At
+    /// low load a payment is sealed as soon as it arrives.
+    fn run(mut self, queue: &std_mpsc::Receiver<SequencerJob>, writer: &std_mpsc::SyncSender<WriterJob>) {
+        let mut open = OpenBlock::default();
+        let mut closed = false;
+        while !closed || !open.is_idle() {
+            if open.is_idle() && !closed {
+                match queue.recv() {
+                    Ok(job) => self.admit(&mut open, job),
+                    Err(_) => closed = true,
                 }
             }
-            if self.shared.failed.load(Ordering::SeqCst) {
-                for job in batch.drain(..) {
-                    let _ = job.reply.send(Err(unavailable()));
+            while !open.is_full() {
+                match queue.try_recv() {
+                    Ok(job) => self.admit(&mut open, job),
+                    Err(std_mpsc::TryRecvError::Empty) => break,
+                    Err(std_mpsc::TryRecvError::Disconnected) => {
+                        closed = true;
+                        break;
+                    }
+                }
+            }
+            if open.is_idle() {
+                continue;
+            }
+            // Claiming the idle writer (true -> false) before sending means
+            // the flag is never left false while the writer waits.
+            let seal_now = open.is_full()
+                || closed
+                || self
+                    .shared
+                    .writer_idle
+                    .compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok();
+            if !seal_now {
+                match queue.recv_timeout(WRITER_BUSY_POLL) {
+                    Ok(job) => self.admit(&mut open, job),
+                    Err(std_mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(std_mpsc::RecvTimeoutError::Disconnected) => closed = true,
                 }
                 continue;
             }
-            self.prune_durable();
-            let job = self.seal(&mut batch);
+            let job = self.seal(std::mem::take(&mut open));
             if let Err(std_mpsc::SendError(job)) = writer.send(job) {
                 answer_unavailable(job);
                 return;
@@ -365,82 +426,92 @@ impl Sequencer {
         }
     }
 
-    /// Validates a batch against the ledger, applies what passes, and seals
-    /// it into a signed block.
-    fn seal(&mut self, batch: &mut Vec<SequencerJob>) -> WriterJob {
-        let mut txs: Vec<(VerifiedTx, crate::ledger::Applied)> = Vec::with_capacity(batch.len());
-        let mut in_block: HashMap<TxId, usize> = HashMap::new();
-        let mut spent_in_block: HashMap<OutPoint, TxId> = HashMap::new();
-        let mut replies = Vec::with_capacity(batch.len());
-        let mut lookups = Vec::new();
-        let mut deferred = Vec::new();
-        for SequencerJob { vtx, reply } in batch.drain(..) {
-            if vtx.tx.kind == TxKind::Mint {
-                match self.known(&vtx.txid, &in_block) {
-                    Ok(Known::InThisBlock(index)) => {
-                        replies.push((index, true, reply));
-                        continue;
-                    }
-                    Ok(Known::Sealed) => {
-                        lookups.push((vtx.txid, reply));
-                        continue;
-                    }
-                    Ok(Known::None) => {}
-                    Err(error) => {
-                        let _ = reply.send(Err(storage_refusal(&error)));
-                        continue;
-                    }
+    /// Validates one transaction against the ledger (which already holds the
+    /// effects of everything sealed or open before it) and, if it passes,
+    /// applies it into the open block. Every job ends up answered, waiting
+    /// on the open block, or refused.
+    fn admit(&mut self, open: &mut OpenBlock, SequencerJob { vtx, reply }: SequencerJob) {
+        if self.shared.failed.load(Ordering::SeqCst) {
+            let _ = reply.send(Err(unavailable()));
+            return;
+        }
+        self.prune_durable();
+        if vtx.tx.kind == TxKind::Mint {
+            match self.known(&vtx.txid, &open.in_block) {
+                Ok(Known::InThisBlock(index)) => return open.replies.push((index, true, reply)),
+                Ok(Known::Sealed) => return open.lookups.push((vtx.txid, reply)),
+                Ok(Known::None) => {}
+                Err(error) => {
+                    let _ = reply.send(Err(storage_refusal(&error)));
+                    return;
                 }
             }
-            match self.ledger.apply(&vtx) {
-                Ok(applied) => {
-                    in_block.insert(vtx.txid, txs.len());
-                    for input in &vtx.tx.inputs {
-                        spent_in_block.insert(*input, vtx.txid);
-                    }
-                    replies.push((txs.len(), false, reply));
-                    txs.push((vtx, applied));
+        }
+        match self.ledger.apply(&vtx) {
+            Ok(applied) => {
+                open.in_block.insert(vtx.txid, open.txs.len());
+                for input in &vtx.tx.inputs {
+                    open.spent_in_block.insert(*input, vtx.txid);
                 }
-                Err(Decline::Refused(refusal)) => {
-                    let _ = reply.send(Err(refusal));
-                }
-                Err(Decline::InputMissing(input)) => {
-                    let not_durable = spent_in_block.get(&input).or_else(|| self.pending_spent.get(&input));
-                    let spender_durable = not_durable.is_none();
-                    let spender = match not_durable {
-                        Some(txid) => Ok(Some(*txid)),
-                        None => self.shared.store.spent_by(&input),
-                    };
-                    match spender {
-                        Ok(Some(spender)) if spender == vtx.txid => match in_block.get(&vtx.txid) {
-                            Some(index) => replies.push((*index, true, reply)),
-                            None => lookups.push((vtx.txid, reply)),
-                        },
-                        Ok(Some(spender)) => {
-                            let mut refusal = Refusal::new(
-                                Reason::InputSpent,
-                                format!("input {input} was already spent by {spender}"),
-                            )
-                            .with_input(input);
-                            refusal.spent_by = Some(spender);
-                            if spender_durable {
-                                let _ = reply.send(Err(refusal));
-                            } else {
-                                deferred.push((refusal, reply));
-                            }
-                        }
-                        Ok(None) => {
-                            let refusal = Refusal::new(Reason::InputUnknown, format!("input {input} does not exist"))
-                                .with_input(input);
+                open.replies.push((open.txs.len(), false, reply));
+                open.txs.push((vtx, applied));
+            }
+            Err(Decline::Refused(refusal)) => {
+                let _ = reply.send(Err(refusal));
+            }
+            Err(Decline::InputMissing(input)) => {
+                let not_durable = open
+                    .spent_in_block
+                    .get(&input)
+                    .or_else(|| self.pending_spent.get(&input));
+                let spender_durable = not_durable.is_none();
+                let spender = match not_durable {
+                    Some(txid) => Ok(Some(*txid)),
+                    None => self.shared.store.spent_by(&input),
+                };
+                match spender {
+                    Ok(Some(spender)) if spender == vtx.txid => match open.in_block.get(&vtx.txid) {
+                        Some(index) => open.replies.push((*index, true, reply)),
+                        None => open.lookups.push((vtx.txid, reply)),
+                    },
+                    Ok(Some(spender)) => {
+                        let mut refusal = Refusal::new(
+                            Reason::InputSpent,
+                            format!("input {input} was already spent by {spender}"),
+                        )
+                        .with_input(input);
+                        refusal.spent_by = Some(spender);
+                        if spender_durable {
                             let _ = reply.send(Err(refusal));
+                        } else {
+                            open.deferred.push((refusal, reply));
                         }
-                        Err(error) => {
-                            let _ = reply.send(Err(storage_refusal(&error)));
-                        }
+                    }
+                    Ok(None) => {
+                        let refusal = Refusal::new(Reason::InputUnknown, format!("input {input} does not exist"))
+                            .with_input(input);
+                        let _ = reply.send(Err(refusal));
+                    }
+                    Err(error) => {
+                        let _ = reply.send(Err(storage_refusal(&error)));
                     }
                 }
             }
         }
+    }
+
+    /// Seals the open block into a signed, hash-chained block (or, with no
+    /// transaction, a job that only answers resubmissions and deferred
+    /// refusals once everything before it is durable).
+    fn seal(&mut self, open: OpenBlock) -> WriterJob {
+        let OpenBlock {
+            txs,
+            spent_in_block,
+            replies,
+            lookups,
+            deferred,
+            ..
+        } = open;
         if txs.is_empty() {
             return WriterJob {
                 block: None,
@@ -502,7 +573,10 @@ fn storage_refusal(error: &StoreError) -> Refusal {
 }
 
 fn writer_loop(shared: &Shared, jobs: &std_mpsc::Receiver<WriterJob>) {
-    for job in jobs {
+    loop {
+        shared.writer_idle.store(true, Ordering::Release);
+        let Ok(job) = jobs.recv() else { return };
+        shared.writer_idle.store(false, Ordering::Release);
         if shared.failed.load(Ordering::SeqCst) {
             answer_unavailable(job);
             continue;

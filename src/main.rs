@@ -78,6 +78,9 @@ struct DemoArgs {
     /// Keep the ledger here instead of a temporary directory.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Payments each streaming terminal keeps in flight.
+    #[arg(long, default_value_t = 32)]
+    stream_window: usize,
 }
 
 #[derive(Subcommand)]
@@ -140,6 +143,7 @@ async fn run(command: Command) -> Result<(), String> {
                 terminals: args.terminals,
                 phase: Duration::from_secs(args.seconds),
                 data_dir: args.data_dir,
+                stream_window: args.stream_window,
             };
             demo::run(options).await.map(|_| ()).map_err(|e| e.to_string())
         }

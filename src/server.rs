@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::api::Api;
@@ -113,7 +114,6 @@ impl Server {
         };
         let router = tonic::transport::Server::builder()
             .layer(tower::util::MapResponseLayer::new(oversized_is_resource_exhausted))
-            .tcp_nodelay(true)
             .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
             .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
             .add_service(health_service)
@@ -122,12 +122,17 @@ impl Server {
             .add_service(WalletServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
             .add_service(AdminServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
             .add_service(LedgerServiceServer::new(api).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX));
+        // The builder's TCP options apply only to listeners tonic binds itself:
+        // without TCP_NODELAY here, small replies wait for delayed ACKs (~40 ms).
+        let incoming = TcpListenerStream::new(listener).map(|stream| {
+            let stream = stream?;
+            stream.set_nodelay(true)?;
+            Ok::<_, std::io::Error>(stream)
+        });
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(
-            router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
-                let _ = stopped.await;
-            }),
-        );
+        let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
+            let _ = stopped.await;
+        }));
         tracing::info!(%local_addr, engine_key = %engine.engine_key(), "serving");
         Ok(Self {
             local_addr,

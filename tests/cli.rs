@@ -275,6 +275,7 @@ async fn the_demo_runs_end_to_end_and_its_checks_hold() {
         terminals: 4,
         phase: Duration::from_millis(700),
         data_dir: None,
+        stream_window: 8,
     })
     .await
     .expect("demo checks hold");
