@@ -29,19 +29,13 @@ fn funded(n: usize) -> (Vec<Funded>, Ledger) {
     let mut wallets = Vec::with_capacity(n);
     for i in 0..n {
         let key = Keypair::generate();
-        let outpoint = OutPoint {
-            txid: TxId(settled::sha256(&i.to_be_bytes())),
-            index: 0,
-        };
+        let outpoint = OutPoint { txid: TxId(settled::sha256(&i.to_be_bytes())), index: 0 };
         let output = client::output(key.address(), 1_000_000, 0);
         unspent.insert(outpoint, output);
         wallets.push((key, (outpoint, output)));
     }
     let total = 1_000_000 * n as u64;
-    (
-        wallets,
-        Ledger::new(genesis(&issuers), unspent, total, 0, 1).expect("consistent"),
-    )
+    (wallets, Ledger::new(genesis(&issuers), unspent, total, 0, 1).expect("consistent"))
 }
 
 fn benches(c: &mut Criterion) {
@@ -49,9 +43,7 @@ fn benches(c: &mut Criterion) {
     let shop = Keypair::generate().address();
     let payment = client::pay(&wallets[0].0, wallets[0].1, shop, 1_000, b"inv-1");
 
-    c.bench_function("txid (encode + sha256), 1 in / 2 out", |b| {
-        b.iter(|| settled::txid(&payment))
-    });
+    c.bench_function("txid (encode + sha256), 1 in / 2 out", |b| b.iter(|| settled::txid(&payment)));
     c.bench_function("verify stage, 1 in / 2 out / 1 signature", |b| {
         b.iter_batched(|| payment.clone(), settled::verify, BatchSize::SmallInput);
     });
@@ -80,9 +72,7 @@ fn benches(c: &mut Criterion) {
     let txids: Vec<TxId> = (0..8192u32).map(|i| TxId(settled::sha256(&i.to_be_bytes()))).collect();
     c.bench_function("merkle root of 8192 txids", |b| b.iter(|| settled::merkle_root(&txids)));
     let levels = settled::merkle_levels(&txids);
-    c.bench_function("merkle path in a block of 8192", |b| {
-        b.iter(|| settled::merkle_path(&levels, 4321))
-    });
+    c.bench_function("merkle path in a block of 8192", |b| b.iter(|| settled::merkle_path(&levels, 4321)));
 
     let engine = Keypair::generate();
     let header = settled::BlockHeader {
@@ -98,17 +88,12 @@ fn benches(c: &mut Criterion) {
     let receipt = Receipt {
         txid: txids[4321],
         sequence: 100 + 4321,
-        block: SignedHeader {
-            header,
-            signature: engine.sign(&header.hash()),
-        },
+        block: SignedHeader { header, signature: engine.sign(&header.hash()) },
         index_in_block: 4321,
         merkle_path: settled::merkle_path(&levels, 4321),
     };
     let engine_key = engine.address();
-    c.bench_function("receipt verify (block of 8192)", |b| {
-        b.iter(|| receipt.verify(&engine_key))
-    });
+    c.bench_function("receipt verify (block of 8192)", |b| b.iter(|| receipt.verify(&engine_key)));
 }
 
 criterion_group!(core, benches);

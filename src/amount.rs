@@ -46,10 +46,7 @@ pub fn parse_amount(text: &str, exponent: u32) -> Result<AmountMinor, AmountErro
     }
     let fraction_len = fraction.map_or(0, str::len);
     if fraction_len > exponent as usize {
-        return Err(AmountError::TooPrecise {
-            text: text.to_owned(),
-            exponent,
-        });
+        return Err(AmountError::TooPrecise { text: text.to_owned(), exponent });
     }
     // Decimal holds 28 digits; anything longer cannot fit u64 minor units.
     let overflow = || AmountError::Overflow(text.to_owned());
@@ -57,15 +54,10 @@ pub fn parse_amount(text: &str, exponent: u32) -> Result<AmountMinor, AmountErro
         return Err(overflow());
     }
     let value = Decimal::from_str(text).map_err(|_| overflow())?;
-    let minor = value
-        .checked_mul(Decimal::from(10u64.pow(exponent)))
-        .ok_or_else(overflow)?;
+    let minor = value.checked_mul(Decimal::from(10u64.pow(exponent))).ok_or_else(overflow)?;
     let minor = minor.normalize();
     if minor.scale() != 0 {
-        return Err(AmountError::TooPrecise {
-            text: text.to_owned(),
-            exponent,
-        });
+        return Err(AmountError::TooPrecise { text: text.to_owned(), exponent });
     }
     u64::try_from(minor.mantissa()).map_err(|_| overflow())
 }
@@ -102,9 +94,7 @@ mod tests {
 
     #[test]
     fn refuses_signs_exponents_and_junk() {
-        for text in [
-            "-1", "+1", "1e3", " 1", "1 ", "1,000", ".5", "5.", "", "1.2.3", "0x10", "NaN",
-        ] {
+        for text in ["-1", "+1", "1e3", " 1", "1 ", "1,000", ".5", "5.", "", "1.2.3", "0x10", "NaN"] {
             assert!(parse_amount(text, 2).is_err(), "{text:?} should be refused");
         }
     }
@@ -112,19 +102,10 @@ mod tests {
     #[test]
     fn the_largest_amount_parses_and_one_more_overflows() {
         assert_eq!(parse_amount("184467440737095516.15", 2), Ok(u64::MAX));
-        assert!(matches!(
-            parse_amount("184467440737095516.16", 2),
-            Err(AmountError::Overflow(_))
-        ));
-        assert!(matches!(
-            parse_amount("99999999999999999999999999999999", 2),
-            Err(AmountError::Overflow(_))
-        ));
+        assert!(matches!(parse_amount("184467440737095516.16", 2), Err(AmountError::Overflow(_))));
+        assert!(matches!(parse_amount("99999999999999999999999999999999", 2), Err(AmountError::Overflow(_))));
         assert_eq!(parse_amount("18446744073709551615", 0), Ok(u64::MAX));
-        assert!(matches!(
-            parse_amount("18446744073709551616", 0),
-            Err(AmountError::Overflow(_))
-        ));
+        assert!(matches!(parse_amount("18446744073709551616", 0), Err(AmountError::Overflow(_))));
     }
 
     #[test]

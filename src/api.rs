@@ -15,8 +15,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 use crate::encoding::BlockHeader;
 use crate::engine::{Engine, Outcome};
 use crate::limits::{
-    OVERLOAD_RETRY_AFTER_MS, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, STREAM_IN_FLIGHT_MAX, TX_INPUTS_MAX, TX_OUTPUTS_MAX,
-    TX_REFERENCE_BYTES_MAX, TX_WITNESSES_MAX,
+    OVERLOAD_RETRY_AFTER_MS, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, STREAM_IN_FLIGHT_MAX, TX_REFERENCE_BYTES_MAX,
 };
 use crate::merkle::MerkleStep;
 use crate::proto;
@@ -31,9 +30,7 @@ pub const ERROR_DOMAIN: &str = "settled.v1";
 // ---- proto -> domain -------------------------------------------------------
 
 fn bytes32(field: &str, bytes: &[u8], reason: Reason) -> Result<[u8; 32], Refusal> {
-    bytes
-        .try_into()
-        .map_err(|_| Refusal::new(reason, format!("{field} must be 32 bytes, got {}", bytes.len())))
+    bytes.try_into().map_err(|_| Refusal::new(reason, format!("{field} must be 32 bytes, got {}", bytes.len())))
 }
 
 /// Decodes a transaction. Counts are checked before anything is copied, so
@@ -50,35 +47,11 @@ pub fn transaction_from_proto(tx: &proto::Transaction) -> Result<Transaction, Re
         Ok(proto::TransactionKind::Redeem) => TxKind::Redeem,
         Ok(proto::TransactionKind::Clawback) => TxKind::Clawback,
         Ok(proto::TransactionKind::Unspecified) | Err(_) => {
-            return Err(Refusal::new(
-                Reason::UnsupportedKind,
-                format!("transaction kind {}", tx.kind),
-            ));
+            return Err(Refusal::new(Reason::UnsupportedKind, format!("transaction kind {}", tx.kind)));
         }
     };
-    if tx.inputs.len() > TX_INPUTS_MAX {
-        return Err(Refusal::new(
-            Reason::TooManyInputs,
-            format!("{} inputs, at most {TX_INPUTS_MAX}", tx.inputs.len()),
-        ));
-    }
-    if tx.outputs.len() > TX_OUTPUTS_MAX {
-        return Err(Refusal::new(
-            Reason::TooManyOutputs,
-            format!("{} outputs, at most {TX_OUTPUTS_MAX}", tx.outputs.len()),
-        ));
-    }
-    if tx.witnesses.len() > TX_WITNESSES_MAX {
-        return Err(Refusal::new(
-            Reason::TooManyWitnesses,
-            format!("{} witnesses, at most {TX_WITNESSES_MAX}", tx.witnesses.len()),
-        ));
-    }
-    let inputs = tx
-        .inputs
-        .iter()
-        .map(outpoint_from_proto)
-        .collect::<Result<Vec<_>, _>>()?;
+    crate::verify::check_counts(tx.inputs.len(), tx.outputs.len(), tx.witnesses.len())?;
+    let inputs = tx.inputs.iter().map(outpoint_from_proto).collect::<Result<Vec<_>, _>>()?;
     let outputs = tx
         .outputs
         .iter()
@@ -106,21 +79,11 @@ pub fn transaction_from_proto(tx: &proto::Transaction) -> Result<Transaction, Re
             })
         })
         .collect::<Result<Vec<_>, Refusal>>()?;
-    Ok(Transaction {
-        version,
-        kind,
-        inputs,
-        outputs,
-        reference: tx.reference.clone(),
-        witnesses,
-    })
+    Ok(Transaction { version, kind, inputs, outputs, reference: tx.reference.clone(), witnesses })
 }
 
 fn outpoint_from_proto(o: &proto::OutPoint) -> Result<OutPoint, Refusal> {
-    Ok(OutPoint {
-        txid: TxId(bytes32("input txid", &o.txid, Reason::Malformed)?),
-        index: o.index,
-    })
+    Ok(OutPoint { txid: TxId(bytes32("input txid", &o.txid, Reason::Malformed)?), index: o.index })
 }
 
 // ---- domain -> proto -------------------------------------------------------
@@ -141,27 +104,17 @@ pub fn transaction_to_proto(tx: &Transaction) -> proto::Transaction {
         witnesses: tx
             .witnesses
             .iter()
-            .map(|w| proto::Witness {
-                public_key: w.public_key.0.to_vec(),
-                signature: w.signature.to_vec(),
-            })
+            .map(|w| proto::Witness { public_key: w.public_key.0.to_vec(), signature: w.signature.to_vec() })
             .collect(),
     }
 }
 
 fn outpoint_to_proto(o: &OutPoint) -> proto::OutPoint {
-    proto::OutPoint {
-        txid: o.txid.0.to_vec(),
-        index: o.index,
-    }
+    proto::OutPoint { txid: o.txid.0.to_vec(), index: o.index }
 }
 
 fn output_to_proto(o: &Output) -> proto::Output {
-    proto::Output {
-        address: o.owner.0.to_vec(),
-        amount_minor: o.amount_minor,
-        programme_id: o.programme,
-    }
+    proto::Output { address: o.owner.0.to_vec(), amount_minor: o.amount_minor, programme_id: o.programme }
 }
 
 #[must_use]
@@ -191,10 +144,7 @@ pub fn receipt_to_proto(receipt: &Receipt) -> proto::Receipt {
         merkle_path: receipt
             .merkle_path
             .iter()
-            .map(|s| proto::MerkleStep {
-                sibling: s.sibling.to_vec(),
-                sibling_on_left: s.sibling_on_left,
-            })
+            .map(|s| proto::MerkleStep { sibling: s.sibling.to_vec(), sibling_on_left: s.sibling_on_left })
             .collect(),
     }
 }
@@ -218,20 +168,11 @@ pub fn receipt_from_proto(receipt: &proto::Receipt) -> Result<Receipt, String> {
         minted_total_minor: block.minted_total_minor,
         burned_total_minor: block.burned_total_minor,
     };
-    let signature = block
-        .engine_signature
-        .as_slice()
-        .try_into()
-        .map_err(|_| "engine_signature must be 64 bytes")?;
+    let signature = block.engine_signature.as_slice().try_into().map_err(|_| "engine_signature must be 64 bytes")?;
     let merkle_path = receipt
         .merkle_path
         .iter()
-        .map(|s| {
-            Ok(MerkleStep {
-                sibling: arr32("sibling", &s.sibling)?,
-                sibling_on_left: s.sibling_on_left,
-            })
-        })
+        .map(|s| Ok(MerkleStep { sibling: arr32("sibling", &s.sibling)?, sibling_on_left: s.sibling_on_left }))
         .collect::<Result<Vec<_>, String>>()?;
     Ok(Receipt {
         txid: TxId(arr32("txid", &receipt.txid)?),
@@ -254,11 +195,7 @@ pub fn refusal_to_proto(refusal: &Refusal) -> proto::Refusal {
         message: refusal.detail.clone(),
         spent_by_txid: refusal.spent_by.map(|t| t.0.to_vec()).unwrap_or_default(),
         input: refusal.input.as_ref().map(outpoint_to_proto),
-        retry_after_ms: if refusal.reason == Reason::Overloaded {
-            OVERLOAD_RETRY_AFTER_MS
-        } else {
-            0
-        },
+        retry_after_ms: if refusal.reason == Reason::Overloaded { OVERLOAD_RETRY_AFTER_MS } else { 0 },
     }
 }
 
@@ -282,9 +219,7 @@ pub fn refusal_to_status(refusal: &Refusal) -> Status {
     }
     let mut details = ErrorDetails::with_error_info(refusal.reason.name(), ERROR_DOMAIN, metadata);
     if refusal.reason == Reason::Overloaded {
-        details.set_retry_info(Some(std::time::Duration::from_millis(u64::from(
-            OVERLOAD_RETRY_AFTER_MS,
-        ))));
+        details.set_retry_info(Some(std::time::Duration::from_millis(u64::from(OVERLOAD_RETRY_AFTER_MS))));
     }
     Status::with_error_details(code, refusal.to_string(), details)
 }
@@ -347,17 +282,10 @@ impl Api {
         // Kinds that no service accepts are refused as unsupported by the
         // verify stage, not sent to another service.
         if tx.kind != allowed && matches!(tx.kind, TxKind::Transfer | TxKind::Mint) {
-            let service = if allowed == TxKind::Mint {
-                "AdminService.Mint"
-            } else {
-                "PaymentService"
-            };
+            let service = if allowed == TxKind::Mint { "AdminService.Mint" } else { "PaymentService" };
             return Err((
                 txid,
-                Refusal::new(
-                    Reason::WrongService,
-                    format!("{:?} is not accepted by {service}", tx.kind),
-                ),
+                Refusal::new(Reason::WrongService, format!("{:?} is not accepted by {service}", tx.kind)),
             ));
         }
         let outcome = self.engine.submit(tx).await.map_err(|r| (txid, r))?;
@@ -528,9 +456,7 @@ impl proto::wallet_service_server::WalletService for Api {
         let page_size = match request.page_size as usize {
             0 => PAGE_SIZE_DEFAULT,
             n if n > PAGE_SIZE_MAX => {
-                return Err(Status::invalid_argument(format!(
-                    "page_size {n} is above the maximum {PAGE_SIZE_MAX}"
-                )));
+                return Err(Status::invalid_argument(format!("page_size {n} is above the maximum {PAGE_SIZE_MAX}")));
             }
             n => n,
         };
@@ -548,11 +474,8 @@ impl proto::wallet_service_server::WalletService for Api {
             })
         };
         // One more than the page tells whether another page follows.
-        let (mut outputs, _) = self
-            .engine
-            .store()
-            .unspent_of(&address, after.as_ref(), page_size + 1)
-            .map_err(|e| storage_status(&e))?;
+        let (mut outputs, _) =
+            self.engine.store().unspent_of(&address, after.as_ref(), page_size + 1).map_err(|e| storage_status(&e))?;
         let more = outputs.len() > page_size;
         outputs.truncate(page_size);
         let next_page_token = match outputs.last() {
@@ -590,11 +513,7 @@ impl proto::ledger_service_server::LedgerService for Api {
         } else {
             let tip = self.engine.tip();
             let h = &tip.block.header;
-            (
-                tip.block,
-                tip.unspent_count,
-                h.minted_total_minor - h.burned_total_minor,
-            )
+            (tip.block, tip.unspent_count, h.minted_total_minor - h.burned_total_minor)
         };
         let h = &tip.header;
         Ok(Response::new(proto::GetInfoResponse {
@@ -621,10 +540,7 @@ impl proto::ledger_service_server::LedgerService for Api {
         let Some(header) = header else {
             return Err(Status::not_found(format!("no block at height {height}")));
         };
-        let txids = store
-            .block_txids(height)
-            .map_err(|e| storage_status(&e))?
-            .unwrap_or_default();
+        let txids = store.block_txids(height).map_err(|e| storage_status(&e))?.unwrap_or_default();
         Ok(Response::new(proto::GetBlockResponse {
             header: Some(header_to_proto(&header)),
             txids: txids.iter().map(|t| t.0.to_vec()).collect(),

@@ -24,10 +24,7 @@ pub use crate::api::{
 pub fn sign(tx: &mut Transaction, keys: &[&Keypair]) -> TxId {
     let txid = encoding::txid(tx);
     for key in keys {
-        tx.witnesses.push(Witness {
-            public_key: key.address(),
-            signature: key.sign(&txid.0),
-        });
+        tx.witnesses.push(Witness { public_key: key.address(), signature: key.sign(&txid.0) });
     }
     txid
 }
@@ -63,11 +60,7 @@ pub fn pay(
 ) -> Transaction {
     let (outpoint, held) = input;
     assert!(held.amount_minor >= amount_minor, "payment larger than the input");
-    let mut outputs = vec![Output {
-        owner: payee,
-        amount_minor,
-        programme: held.programme,
-    }];
+    let mut outputs = vec![Output { owner: payee, amount_minor, programme: held.programme }];
     if held.amount_minor > amount_minor {
         outputs.push(Output {
             owner: payer.address(),
@@ -93,23 +86,13 @@ pub fn pay(
 /// When `tx` has no such output.
 #[must_use]
 pub fn output_of(tx: &Transaction, index: u32) -> (OutPoint, Output) {
-    (
-        OutPoint {
-            txid: encoding::txid(tx),
-            index,
-        },
-        tx.outputs[index as usize],
-    )
+    (OutPoint { txid: encoding::txid(tx), index }, tx.outputs[index as usize])
 }
 
 /// An unrestricted output.
 #[must_use]
 pub fn output(owner: Address, amount_minor: AmountMinor, programme: ProgrammeId) -> Output {
-    Output {
-        owner,
-        amount_minor,
-        programme,
-    }
+    Output { owner, amount_minor, programme }
 }
 
 /// Largest response the wallet and ledger clients accept. Requests are
@@ -134,10 +117,7 @@ impl Client {
     /// # Errors
     /// When the address is invalid or nothing answers.
     pub async fn connect(url: &str) -> Result<Self, tonic::transport::Error> {
-        let channel = Endpoint::from_shared(url.to_owned())?
-            .tcp_nodelay(true)
-            .connect()
-            .await?;
+        let channel = Endpoint::from_shared(url.to_owned())?.tcp_nodelay(true).connect().await?;
         Ok(Self::from_channel(channel))
     }
 
@@ -161,20 +141,9 @@ impl Client {
     /// # Errors
     /// The refusal status.
     pub async fn submit(&mut self, tx: &Transaction) -> Result<(Receipt, bool), tonic::Status> {
-        let response = self
-            .payments
-            .submit_payment(proto::SubmitPaymentRequest {
-                transaction: Some(api::transaction_to_proto(tx)),
-            })
-            .await?
-            .into_inner();
-        let receipt = response
-            .receipt
-            .ok_or_else(|| tonic::Status::internal("response without receipt"))?;
-        Ok((
-            receipt_from_proto(&receipt).map_err(tonic::Status::internal)?,
-            response.duplicate,
-        ))
+        let request = proto::SubmitPaymentRequest { transaction: Some(api::transaction_to_proto(tx)) };
+        let response = self.payments.submit_payment(request).await?.into_inner();
+        confirmed(response.receipt, response.duplicate)
     }
 
     /// Submits a mint through `AdminService.Mint`.
@@ -182,20 +151,9 @@ impl Client {
     /// # Errors
     /// The refusal status.
     pub async fn mint(&mut self, tx: &Transaction) -> Result<(Receipt, bool), tonic::Status> {
-        let response = self
-            .admin
-            .mint(proto::MintRequest {
-                transaction: Some(api::transaction_to_proto(tx)),
-            })
-            .await?
-            .into_inner();
-        let receipt = response
-            .receipt
-            .ok_or_else(|| tonic::Status::internal("response without receipt"))?;
-        Ok((
-            receipt_from_proto(&receipt).map_err(tonic::Status::internal)?,
-            response.duplicate,
-        ))
+        let request = proto::MintRequest { transaction: Some(api::transaction_to_proto(tx)) };
+        let response = self.admin.mint(request).await?.into_inner();
+        confirmed(response.receipt, response.duplicate)
     }
 
     /// The engine's public key, as the server reports it. A client that
@@ -204,11 +162,13 @@ impl Client {
     /// # Errors
     /// Transport failures.
     pub async fn engine_key(&mut self) -> Result<Address, tonic::Status> {
-        let info = self
-            .ledger
-            .get_info(proto::GetInfoRequest { count_unspent: false })
-            .await?
-            .into_inner();
+        let info = self.ledger.get_info(proto::GetInfoRequest { count_unspent: false }).await?.into_inner();
         Address::from_slice(&info.engine_public_key).ok_or_else(|| tonic::Status::internal("bad engine key"))
     }
+}
+
+/// The receipt of a successful submission, decoded.
+fn confirmed(receipt: Option<proto::Receipt>, duplicate: bool) -> Result<(Receipt, bool), tonic::Status> {
+    let receipt = receipt.ok_or_else(|| tonic::Status::internal("response without receipt"))?;
+    Ok((receipt_from_proto(&receipt).map_err(tonic::Status::internal)?, duplicate))
 }

@@ -115,14 +115,8 @@ impl Config {
     /// # Errors
     /// When the file cannot be read or is not a valid configuration.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        toml::from_str(&text).map_err(|source| ConfigError::Toml {
-            path: path.to_owned(),
-            source,
-        })
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.to_owned(), source })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Toml { path: path.to_owned(), source })
     }
 
     /// Creates the data dir and any missing development keys, then returns
@@ -138,16 +132,10 @@ impl Config {
         std::fs::create_dir_all(&self.data_dir).map_err(io(&self.data_dir))?;
         let g = &self.genesis;
         if g.currency.is_empty() || g.currency.len() > 8 || !g.currency.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(ConfigError::Invalid(format!(
-                "currency '{}' is not 1-8 uppercase letters",
-                g.currency
-            )));
+            return Err(ConfigError::Invalid(format!("currency '{}' is not 1-8 uppercase letters", g.currency)));
         }
         if g.exponent > CURRENCY_EXPONENT_MAX {
-            return Err(ConfigError::Invalid(format!(
-                "exponent {} above {CURRENCY_EXPONENT_MAX}",
-                g.exponent
-            )));
+            return Err(ConfigError::Invalid(format!("exponent {} above {CURRENCY_EXPONENT_MAX}", g.exponent)));
         }
         if g.issuer_keys.is_empty() && !self.development {
             return Err(ConfigError::Invalid(
@@ -160,33 +148,21 @@ impl Config {
             let keys = (1..=DEV_ISSUERS)
                 .map(|i| load_or_create_key(&self.data_dir.join(format!("issuer-{i}.key"))).map(|k| k.address()))
                 .collect::<Result<Vec<_>, _>>()?;
-            (
-                keys,
-                if g.issuer_threshold == 0 {
-                    DEV_ISSUER_THRESHOLD
-                } else {
-                    g.issuer_threshold
-                },
-            )
+            (keys, if g.issuer_threshold == 0 { DEV_ISSUER_THRESHOLD } else { g.issuer_threshold })
         } else {
             let keys = g
                 .issuer_keys
                 .iter()
                 .map(|k| match Address::from_hex(k) {
                     Ok(key) if crate::crypto::is_valid_key(&key) => Ok(key),
-                    Ok(_) => Err(ConfigError::Invalid(format!(
-                        "issuer key {k} is not a secp256k1 x-only public key"
-                    ))),
+                    Ok(_) => Err(ConfigError::Invalid(format!("issuer key {k} is not a secp256k1 x-only public key"))),
                     Err(e) => Err(ConfigError::Invalid(format!("issuer key {k}: {e}"))),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             (keys, g.issuer_threshold)
         };
         if issuer_keys.len() > ISSUER_KEYS_MAX {
-            return Err(ConfigError::Invalid(format!(
-                "{} issuer keys, at most {ISSUER_KEYS_MAX}",
-                issuer_keys.len()
-            )));
+            return Err(ConfigError::Invalid(format!("{} issuer keys, at most {ISSUER_KEYS_MAX}", issuer_keys.len())));
         }
         let mut distinct = issuer_keys.clone();
         distinct.sort_unstable();
@@ -200,10 +176,7 @@ impl Config {
                 issuer_keys.len()
             )));
         }
-        let key_file = self
-            .engine_key_file
-            .clone()
-            .unwrap_or_else(|| self.data_dir.join("engine.key"));
+        let key_file = self.engine_key_file.clone().unwrap_or_else(|| self.data_dir.join("engine.key"));
         let engine_key = load_or_create_key(&key_file)?;
         Ok(Resolved {
             genesis: Genesis {
@@ -230,16 +203,10 @@ pub fn load_or_create_key(path: &Path) -> Result<Keypair, ConfigError> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = Keypair::generate();
-            write_secret_key(path, &key).map_err(|source| ConfigError::Io {
-                path: path.to_owned(),
-                source,
-            })?;
+            write_secret_key(path, &key).map_err(|source| ConfigError::Io { path: path.to_owned(), source })?;
             Ok(key)
         }
-        Err(source) => Err(ConfigError::Io {
-            path: path.to_owned(),
-            source,
-        }),
+        Err(source) => Err(ConfigError::Io { path: path.to_owned(), source }),
     }
 }
 
@@ -261,9 +228,6 @@ pub fn write_secret_key(path: &Path, key: &Keypair) -> std::io::Result<()> {
     file.sync_all()?;
     // The directory entry must be durable too: a key lost after the genesis
     // naming it was committed would make the ledger unusable.
-    let parent = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::File::open(parent)?.sync_all()
 }

@@ -50,13 +50,7 @@ pub struct DemoOptions {
 
 impl Default for DemoOptions {
     fn default() -> Self {
-        Self {
-            wallets: 2_000,
-            terminals: 8,
-            phase: Duration::from_secs(5),
-            data_dir: None,
-            stream_window: 32,
-        }
+        Self { wallets: 2_000, terminals: 8, phase: Duration::from_secs(5), data_dir: None, stream_window: 32 }
     }
 }
 
@@ -129,45 +123,26 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, DemoError> {
         .map_err(setup("issuer keys"))?;
     // The engine key is pinned from the data dir, not taken from the server:
     // the offline receipt check below trusts only this.
-    let engine_key = load_or_create_key(&data_dir.join("engine.key"))
-        .map_err(setup("engine key"))?
-        .address();
-    let info = admin
-        .ledger
-        .get_info(proto::GetInfoRequest { count_unspent: false })
-        .await
-        .map_err(setup("info"))?;
+    let engine_key = load_or_create_key(&data_dir.join("engine.key")).map_err(setup("engine key"))?.address();
+    let info = admin.ledger.get_info(proto::GetInfoRequest { count_unspent: false }).await.map_err(setup("info"))?;
     let info = info.into_inner();
     let exponent = info.currency_exponent;
     // A reused data dir already holds money; the checks are about this run.
     let minted_before = info.tip.unwrap_or_default().minted_total_minor;
-    println!(
-        "server on {}, engine key {engine_key}, issuers 2-of-{DEV_ISSUERS}",
-        server.local_addr()
-    );
+    println!("server on {}, engine key {engine_key}, issuers 2-of-{DEV_ISSUERS}", server.local_addr());
 
     // Fund the wallets: mints of up to 16 outputs, 2 of 3 issuer signatures.
     let started = Instant::now();
-    let mut wallets: Vec<Wallet> = (0..wallets_n)
-        .map(|_| Wallet {
-            key: Keypair::generate(),
-            coin: None,
-        })
-        .collect();
+    let mut wallets: Vec<Wallet> = (0..wallets_n).map(|_| Wallet { key: Keypair::generate(), coin: None }).collect();
     let merchants: Arc<Vec<Address>> = Arc::new((0..MERCHANTS).map(|_| Keypair::generate().address()).collect());
     let mut minted_minor = 0u64;
     let mut mints = tokio::task::JoinSet::new();
     for (batch, chunk) in wallets.chunks(MINTS_OUTPUTS).enumerate() {
-        let outputs: Vec<Output> = chunk
-            .iter()
-            .map(|w| client::output(w.key.address(), WALLET_FUNDS_MINOR, 0))
-            .collect();
+        let outputs: Vec<Output> =
+            chunk.iter().map(|w| client::output(w.key.address(), WALLET_FUNDS_MINOR, 0)).collect();
         minted_minor += WALLET_FUNDS_MINOR * outputs.len() as u64;
-        let tx = client::mint(
-            outputs,
-            format!("demo-disbursement-row-{batch}").as_bytes(),
-            &[&issuers[0], &issuers[1]],
-        );
+        let tx =
+            client::mint(outputs, format!("demo-disbursement-row-{batch}").as_bytes(), &[&issuers[0], &issuers[1]]);
         let mut admin = admin.clone();
         mints.spawn(async move { admin.mint(&tx).await.map(|_| tx) });
     }
@@ -178,10 +153,7 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, DemoError> {
     for tx in &minted {
         for index in 0..tx.outputs.len() {
             let (outpoint, output) = client::output_of(tx, u32::try_from(index).expect("bounded"));
-            let wallet = wallets
-                .iter_mut()
-                .find(|w| w.key.address() == output.owner)
-                .expect("minted to a wallet");
+            let wallet = wallets.iter_mut().find(|w| w.key.address() == output.owner).expect("minted to a wallet");
             wallet.coin = Some((outpoint, output));
         }
     }
@@ -195,16 +167,9 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, DemoError> {
     // Phase 1.
     let mut totals = TerminalReport::default();
     let mut stream_latencies = Vec::new();
-    let (report, streamed, wallets_back) = payments_phase(
-        &server.url(),
-        wallets,
-        &merchants,
-        terminals_n,
-        phase,
-        options.stream_window,
-        "before restart",
-    )
-    .await?;
+    let (report, streamed, wallets_back) =
+        payments_phase(&server.url(), wallets, &merchants, terminals_n, phase, options.stream_window, "before restart")
+            .await?;
     wallets = wallets_back;
     merge(&mut totals, &mut stream_latencies, report, streamed);
     let phase1_confirmed = totals.confirmations.len();
@@ -220,29 +185,17 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, DemoError> {
     println!("after restart: all {checked} receipts given before it are in the ledger at the same sequence and block");
 
     // Phase 2.
-    let (report, streamed, _) = payments_phase(
-        &server.url(),
-        wallets,
-        &merchants,
-        terminals_n,
-        phase,
-        options.stream_window,
-        "after restart",
-    )
-    .await?;
+    let (report, streamed, _) =
+        payments_phase(&server.url(), wallets, &merchants, terminals_n, phase, options.stream_window, "after restart")
+            .await?;
     merge(&mut totals, &mut stream_latencies, report, streamed);
 
     // Offline receipt check, through the same JSON a bank or terminal keeps.
     let mut admin = Client::connect(&server.url()).await.map_err(setup("connect"))?;
-    let last = totals
-        .confirmations
-        .last()
-        .ok_or_else(|| DemoError::Check("no payment confirmed".into()))?;
+    let last = totals.confirmations.last().ok_or_else(|| DemoError::Check("no payment confirmed".into()))?;
     let fetched = admin
         .payments
-        .get_payment(proto::GetPaymentRequest {
-            txid: last.txid.0.to_vec(),
-        })
+        .get_payment(proto::GetPaymentRequest { txid: last.txid.0.to_vec() })
         .await
         .map_err(setup("get payment"))?
         .into_inner();
@@ -262,12 +215,8 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, DemoError> {
     );
 
     // Supply: minted = sum of unspent, counted from storage.
-    let info = admin
-        .ledger
-        .get_info(proto::GetInfoRequest { count_unspent: true })
-        .await
-        .map_err(setup("info"))?
-        .into_inner();
+    let info =
+        admin.ledger.get_info(proto::GetInfoRequest { count_unspent: true }).await.map_err(setup("info"))?.into_inner();
     let tip = info.tip.unwrap_or_default();
     let supply = tip.minted_total_minor - tip.burned_total_minor;
     if tip.minted_total_minor - minted_before != minted_minor || info.unspent_total_minor != supply {
@@ -324,9 +273,7 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, DemoError> {
 }
 
 async fn start(data_dir: &Path) -> Result<Server, DemoError> {
-    Server::start(Config::for_data_dir(data_dir.to_owned()))
-        .await
-        .map_err(setup("server start"))
+    Server::start(Config::for_data_dir(data_dir.to_owned())).await.map_err(setup("server start"))
 }
 
 fn merge(totals: &mut TerminalReport, stream_latencies: &mut Vec<u64>, report: TerminalReport, streamed: Vec<u64>) {
@@ -358,13 +305,7 @@ fn next_payment(wallet: &Wallet, merchants: &[Address], n: u64) -> Option<crate:
     let coin = wallet.coin?;
     let amount = (100 + n * 37 % 1_900).min(coin.1.amount_minor);
     let merchant = merchants[usize::try_from(n).unwrap_or(0) % merchants.len()];
-    Some(client::pay(
-        &wallet.key,
-        coin,
-        merchant,
-        amount,
-        format!("inv-{n}").as_bytes(),
-    ))
+    Some(client::pay(&wallet.key, coin, merchant, amount, format!("inv-{n}").as_bytes()))
 }
 
 /// Half the terminals submit one payment at a time (unary), half keep one
@@ -391,13 +332,9 @@ async fn payments_phase(
         let streaming = t % 2 == 1;
         tasks.spawn(async move {
             if streaming {
-                stream_terminal(client, share, &merchants, deadline, t as u64, window)
-                    .await
-                    .map(|(r, w)| (r, w, true))
+                stream_terminal(client, share, &merchants, deadline, t as u64, window).await.map(|(r, w)| (r, w, true))
             } else {
-                unary_terminal(client, share, &merchants, deadline, t as u64)
-                    .await
-                    .map(|(r, w)| (r, w, false))
+                unary_terminal(client, share, &merchants, deadline, t as u64).await.map(|(r, w)| (r, w, false))
             }
         });
     }
@@ -466,9 +403,7 @@ async fn unary_terminal(
             let sent = Instant::now();
             match client.submit(&tx).await {
                 Ok((receipt, _)) => {
-                    report
-                        .latencies_us
-                        .push(u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX));
+                    report.latencies_us.push(u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX));
                     record(&mut report, wallet, &tx, &receipt);
                 }
                 Err(status) => {
@@ -509,10 +444,8 @@ async fn stream_terminal(
     let mut send = |i: usize, wallets: &[Wallet], in_flight: &mut Vec<Option<(crate::types::Transaction, Instant)>>| {
         n += 1;
         let tx = next_payment(&wallets[i], merchants, n)?;
-        let request = proto::SubmitPaymentsRequest {
-            client_id: i as u64,
-            transaction: Some(client::transaction_to_proto(&tx)),
-        };
+        let request =
+            proto::SubmitPaymentsRequest { client_id: i as u64, transaction: Some(client::transaction_to_proto(&tx)) };
         in_flight[i] = Some((tx, Instant::now()));
         Some(request)
     };
@@ -534,17 +467,13 @@ async fn stream_terminal(
         let response = response.map_err(setup("stream"))?;
         let i = usize::try_from(response.client_id).map_err(setup("client id"))?;
         let Some((tx, sent)) = in_flight.get_mut(i).and_then(Option::take) else {
-            return Err(DemoError::Check(format!(
-                "a result for client_id {i} which has nothing in flight"
-            )));
+            return Err(DemoError::Check(format!("a result for client_id {i} which has nothing in flight")));
         };
         outstanding -= 1;
         match response.result {
             Some(proto::submit_payments_response::Result::Receipt(receipt)) => {
                 let receipt = client::receipt_from_proto(&receipt).map_err(DemoError::Check)?;
-                report
-                    .latencies_us
-                    .push(u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX));
+                report.latencies_us.push(u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX));
                 record(&mut report, &mut wallets[i], &tx, &receipt);
             }
             Some(proto::submit_payments_response::Result::Refusal(refusal)) => {
@@ -580,39 +509,23 @@ async fn refusals_showcase(
         .ok_or_else(|| DemoError::Check("no wallet holds more than 1.00".into()))?;
     let coin = wallet.coin.expect("found funded");
     let first = client::pay(&wallet.key, coin, merchants[0], 100, b"showcase-1");
-    let (receipt, _) = client
-        .submit(&first)
-        .await
-        .map_err(|s| DemoError::Check(format!("payment refused: {s}")))?;
+    let (receipt, _) = client.submit(&first).await.map_err(|s| DemoError::Check(format!("payment refused: {s}")))?;
     wallet.coin = Some(client::output_of(&first, 1));
 
-    let (again, duplicate) = client
-        .submit(&first)
-        .await
-        .map_err(|s| DemoError::Check(format!("resubmission refused: {s}")))?;
+    let (again, duplicate) =
+        client.submit(&first).await.map_err(|s| DemoError::Check(format!("resubmission refused: {s}")))?;
     if !duplicate || again != receipt {
-        return Err(DemoError::Check(
-            "a resubmitted payment did not return its original receipt".into(),
-        ));
+        return Err(DemoError::Check("a resubmitted payment did not return its original receipt".into()));
     }
-    println!(
-        "resubmitted payment {}: original receipt returned (duplicate), not applied twice",
-        receipt.txid
-    );
+    println!("resubmitted payment {}: original receipt returned (duplicate), not applied twice", receipt.txid);
 
     let double = client::pay(&wallet.key, coin, merchants[1], 200, b"showcase-2");
-    let status = client
-        .submit(&double)
-        .await
-        .err()
-        .ok_or_else(|| DemoError::Check("double spend confirmed".into()))?;
+    let status = client.submit(&double).await.err().ok_or_else(|| DemoError::Check("double spend confirmed".into()))?;
     let reason = client::status_reason(&status);
     if status.code() != tonic::Code::FailedPrecondition || reason != Some(proto::Reason::InputSpent) {
         return Err(DemoError::Check(format!("double spend refused with {status:?}")));
     }
-    *refusals
-        .entry(proto::Reason::InputSpent.as_str_name().to_owned())
-        .or_default() += 1;
+    *refusals.entry(proto::Reason::InputSpent.as_str_name().to_owned()).or_default() += 1;
     println!(
         "double spend of {}: {:?} {} (spent by {})",
         coin.0,
@@ -621,31 +534,16 @@ async fn refusals_showcase(
         receipt.txid
     );
 
-    let mut forged = client::pay(
-        &wallet.key,
-        wallet.coin.expect("change"),
-        merchants[2],
-        300,
-        b"showcase-3",
-    );
+    let mut forged = client::pay(&wallet.key, wallet.coin.expect("change"), merchants[2], 300, b"showcase-3");
     forged.witnesses[0].signature[10] ^= 0x01;
-    let status = client
-        .submit(&forged)
-        .await
-        .err()
-        .ok_or_else(|| DemoError::Check("forged payment confirmed".into()))?;
+    let status =
+        client.submit(&forged).await.err().ok_or_else(|| DemoError::Check("forged payment confirmed".into()))?;
     let reason = client::status_reason(&status);
     if status.code() != tonic::Code::InvalidArgument || reason != Some(proto::Reason::BadSignature) {
         return Err(DemoError::Check(format!("bad signature refused with {status:?}")));
     }
-    *refusals
-        .entry(proto::Reason::BadSignature.as_str_name().to_owned())
-        .or_default() += 1;
-    println!(
-        "payment with an altered signature: {:?} {}",
-        status.code(),
-        proto::Reason::BadSignature.as_str_name()
-    );
+    *refusals.entry(proto::Reason::BadSignature.as_str_name().to_owned()).or_default() += 1;
+    println!("payment with an altered signature: {:?} {}", status.code(), proto::Reason::BadSignature.as_str_name());
     Ok(())
 }
 
@@ -653,12 +551,8 @@ async fn refusals_showcase(
 /// same sequence, in the same block.
 async fn check_confirmations(url: &str, confirmations: &[Confirmation]) -> Result<u64, DemoError> {
     const CHECKERS: usize = 8;
-    let confirmations: Arc<Vec<(TxId, u64, [u8; 32])>> = Arc::new(
-        confirmations
-            .iter()
-            .map(|c| (c.txid, c.sequence, c.block_hash))
-            .collect(),
-    );
+    let confirmations: Arc<Vec<(TxId, u64, [u8; 32])>> =
+        Arc::new(confirmations.iter().map(|c| (c.txid, c.sequence, c.block_hash)).collect());
     let mut tasks = tokio::task::JoinSet::new();
     for k in 0..CHECKERS {
         let mut client = Client::connect(url).await.map_err(setup("connect"))?;

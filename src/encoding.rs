@@ -148,41 +148,24 @@ pub fn decode_tx_record(bytes: &[u8]) -> Result<Transaction, DecodeError> {
     let input_count = usize::from(r.u16()?);
     let mut inputs = Vec::with_capacity(input_count.min(bytes.len() / INPUT_BYTES));
     for _ in 0..input_count {
-        inputs.push(OutPoint {
-            txid: TxId(r.array()?),
-            index: r.u32()?,
-        });
+        inputs.push(OutPoint { txid: TxId(r.array()?), index: r.u32()? });
     }
     let output_count = usize::from(r.u16()?);
     let mut outputs = Vec::with_capacity(output_count.min(bytes.len() / OUTPUT_BYTES));
     for _ in 0..output_count {
-        outputs.push(Output {
-            owner: Address(r.array()?),
-            amount_minor: r.u64()?,
-            programme: r.u32()?,
-        });
+        outputs.push(Output { owner: Address(r.array()?), amount_minor: r.u64()?, programme: r.u32()? });
     }
     let reference_len = usize::from(r.u8()?);
     let reference = r.take(reference_len)?.to_vec();
     let witness_count = usize::from(r.u8()?);
     let mut witnesses = Vec::with_capacity(witness_count);
     for _ in 0..witness_count {
-        witnesses.push(Witness {
-            public_key: Address(r.array()?),
-            signature: r.array()?,
-        });
+        witnesses.push(Witness { public_key: Address(r.array()?), signature: r.array()? });
     }
     if r.at != bytes.len() {
         return Err(DecodeError::Trailing(bytes.len() - r.at));
     }
-    Ok(Transaction {
-        version,
-        kind,
-        inputs,
-        outputs,
-        reference,
-        witnesses,
-    })
+    Ok(Transaction { version, kind, inputs, outputs, reference, witnesses })
 }
 
 /// A block header: what the engine signs, and what a receipt proves against.
@@ -297,20 +280,10 @@ mod tests {
         Transaction {
             version: 1,
             kind: TxKind::Transfer,
-            inputs: vec![OutPoint {
-                txid: TxId([7; 32]),
-                index: 3,
-            }],
-            outputs: vec![Output {
-                owner: Address([9; 32]),
-                amount_minor: 1234,
-                programme: 5,
-            }],
+            inputs: vec![OutPoint { txid: TxId([7; 32]), index: 3 }],
+            outputs: vec![Output { owner: Address([9; 32]), amount_minor: 1234, programme: 5 }],
             reference: b"inv-1".to_vec(),
-            witnesses: vec![Witness {
-                public_key: Address([1; 32]),
-                signature: [2; 64],
-            }],
+            witnesses: vec![Witness { public_key: Address([1; 32]), signature: [2; 64] }],
         }
     }
 

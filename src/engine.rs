@@ -83,10 +83,7 @@ impl Shared {
 }
 
 fn unavailable() -> Refusal {
-    Refusal::new(
-        Reason::Unavailable,
-        "the engine has stopped after a storage failure; retry on a restarted server",
-    )
+    Refusal::new(Reason::Unavailable, "the engine has stopped after a storage failure; retry on a restarted server")
 }
 
 /// The running engine. Cheap to share; `shutdown` stops its threads.
@@ -147,10 +144,7 @@ impl Engine {
             health,
             durable_height: AtomicU64::new(tip.header.height),
             writer_idle: AtomicBool::new(true),
-            tip: Mutex::new(Tip {
-                block: tip,
-                unspent_count: ledger.unspent_count() as u64,
-            }),
+            tip: Mutex::new(Tip { block: tip, unspent_count: ledger.unspent_count() as u64 }),
         });
         let (verify_tx, verify_rx) = mpsc::channel(VERIFY_QUEUE_MAX);
         let (sequencer_tx, sequencer_rx) = std_mpsc::sync_channel(SEQUENCER_QUEUE_MAX);
@@ -165,9 +159,7 @@ impl Engine {
         for i in 0..verify_threads {
             let rx = Arc::clone(&verify_rx);
             let tx = sequencer_tx.clone();
-            threads.push(spawn(&shared, &format!("settled-verify-{i}"), move || {
-                verify_loop(&rx, &tx)
-            }));
+            threads.push(spawn(&shared, &format!("settled-verify-{i}"), move || verify_loop(&rx, &tx)));
         }
         drop(sequencer_tx);
         let sequencer = Sequencer {
@@ -178,18 +170,10 @@ impl Engine {
             pending_spent: HashMap::new(),
             pending_txids: HashMap::new(),
         };
-        threads.push(spawn(&shared, "settled-sequencer", move || {
-            sequencer.run(&sequencer_rx, &writer_tx)
-        }));
+        threads.push(spawn(&shared, "settled-sequencer", move || sequencer.run(&sequencer_rx, &writer_tx)));
         let writer_shared = Arc::clone(&shared);
-        threads.push(spawn(&shared, "settled-writer", move || {
-            writer_loop(&writer_shared, &writer_rx)
-        }));
-        Ok(Arc::new(Self {
-            shared,
-            verify_queue: Mutex::new(Some(verify_tx)),
-            threads: Mutex::new(threads),
-        }))
+        threads.push(spawn(&shared, "settled-writer", move || writer_loop(&writer_shared, &writer_rx)));
+        Ok(Arc::new(Self { shared, verify_queue: Mutex::new(Some(verify_tx)), threads: Mutex::new(threads) }))
     }
 
     /// Submits a transaction and waits for its outcome: a receipt once its
@@ -392,11 +376,7 @@ impl Sequencer {
             // the flag is never left false while the writer waits.
             let seal_now = open.is_full()
                 || closed
-                || self
-                    .shared
-                    .writer_idle
-                    .compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok();
+                || self.shared.writer_idle.compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire).is_ok();
             if !seal_now {
                 match queue.recv_timeout(WRITER_BUSY_POLL) {
                     Ok(job) => self.admit(&mut open, job),
@@ -460,10 +440,7 @@ impl Sequencer {
                 let _ = reply.send(Err(refusal));
             }
             Err(Decline::InputMissing(input)) => {
-                let not_durable = open
-                    .spent_in_block
-                    .get(&input)
-                    .or_else(|| self.pending_spent.get(&input));
+                let not_durable = open.spent_in_block.get(&input).or_else(|| self.pending_spent.get(&input));
                 let spender_durable = not_durable.is_none();
                 let spender = match not_durable {
                     Some(txid) => Ok(Some(*txid)),
@@ -475,11 +452,9 @@ impl Sequencer {
                         None => open.lookups.push((vtx.txid, reply)),
                     },
                     Ok(Some(spender)) => {
-                        let mut refusal = Refusal::new(
-                            Reason::InputSpent,
-                            format!("input {input} was already spent by {spender}"),
-                        )
-                        .with_input(input);
+                        let mut refusal =
+                            Refusal::new(Reason::InputSpent, format!("input {input} was already spent by {spender}"))
+                                .with_input(input);
                         refusal.spent_by = Some(spender);
                         if spender_durable {
                             let _ = reply.send(Err(refusal));
@@ -504,21 +479,9 @@ impl Sequencer {
     /// transaction, a job that only answers resubmissions and deferred
     /// refusals once everything before it is durable).
     fn seal(&mut self, open: OpenBlock) -> WriterJob {
-        let OpenBlock {
-            txs,
-            spent_in_block,
-            replies,
-            lookups,
-            deferred,
-            ..
-        } = open;
+        let OpenBlock { txs, spent_in_block, replies, lookups, deferred, .. } = open;
         if txs.is_empty() {
-            return WriterJob {
-                block: None,
-                replies,
-                lookups,
-                deferred,
-            };
+            return WriterJob { block: None, replies, lookups, deferred };
         }
         self.ledger.assert_conserved();
         let txids: Vec<TxId> = txs.iter().map(|(vtx, _)| vtx.txid).collect();
@@ -539,21 +502,13 @@ impl Sequencer {
             minted_total_minor: totals.minted_minor,
             burned_total_minor: totals.burned_minor,
         };
-        let signed = SignedHeader {
-            header,
-            signature: self.shared.engine_key.sign(&header.hash()),
-        };
+        let signed = SignedHeader { header, signature: self.shared.engine_key.sign(&header.hash()) };
         self.tip = signed;
         let spent: Vec<OutPoint> = spent_in_block.keys().copied().collect();
         self.pending_spent.extend(spent_in_block);
         self.pending_txids.extend(txids.iter().map(|t| (*t, ())));
         self.pending.push_back((header.height, spent, txids));
-        WriterJob {
-            block: Some(BlockRecord { signed, txs }),
-            replies,
-            lookups,
-            deferred,
-        }
+        WriterJob { block: Some(BlockRecord { signed, txs }), replies, lookups, deferred }
     }
 
     fn known(&self, txid: &TxId, in_block: &HashMap<TxId, usize>) -> Result<Known, StoreError> {
@@ -612,14 +567,8 @@ fn writer_loop(shared: &Shared, jobs: &std_mpsc::Receiver<WriterJob>) {
         }
         for (txid, reply) in job.lookups {
             let answer = match shared.store.receipt(&txid) {
-                Ok(Some(receipt)) => Ok(Outcome {
-                    receipt,
-                    duplicate: true,
-                }),
-                Ok(None) => Err(Refusal::new(
-                    Reason::Unavailable,
-                    "resubmitted transaction not found after commit",
-                )),
+                Ok(Some(receipt)) => Ok(Outcome { receipt, duplicate: true }),
+                Ok(None) => Err(Refusal::new(Reason::Unavailable, "resubmitted transaction not found after commit")),
                 Err(error) => Err(storage_refusal(&error)),
             };
             let _ = reply.send(answer);

@@ -53,10 +53,7 @@ impl FaultyBackend {
     /// # Errors
     /// When redb cannot use the file.
     pub fn new(file: File, faults: StorageFaults) -> Result<Self, redb::DatabaseError> {
-        Ok(Self {
-            inner: FileBackend::new(file)?,
-            faults,
-        })
+        Ok(Self { inner: FileBackend::new(file)?, faults })
     }
 }
 

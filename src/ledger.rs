@@ -67,24 +67,13 @@ impl Ledger {
             .values()
             .try_fold(0u64, |sum, o| sum.checked_add(o.amount_minor))
             .ok_or("the unspent outputs add up past 2^64 - 1")?;
-        let supply = minted_minor
-            .checked_sub(burned_minor)
-            .ok_or("more burned than minted")?;
+        let supply = minted_minor.checked_sub(burned_minor).ok_or("more burned than minted")?;
         if supply != unspent_minor {
             return Err(format!(
                 "supply is not conserved: minted {minted_minor} - burned {burned_minor} != unspent {unspent_minor}"
             ));
         }
-        Ok(Self {
-            genesis,
-            unspent,
-            totals: Totals {
-                minted_minor,
-                burned_minor,
-                unspent_minor,
-            },
-            next_sequence,
-        })
+        Ok(Self { genesis, unspent, totals: Totals { minted_minor, burned_minor, unspent_minor }, next_sequence })
     }
 
     #[must_use]
@@ -225,11 +214,7 @@ impl Ledger {
         if signed < self.genesis.issuer_threshold {
             return Err(Refusal::new(
                 Reason::MintThreshold,
-                format!(
-                    "{signed} issuer signatures, {} of {} required",
-                    self.genesis.issuer_threshold,
-                    issuers.len()
-                ),
+                format!("{signed} issuer signatures, {} of {} required", self.genesis.issuer_threshold, issuers.len()),
             )
             .into());
         }

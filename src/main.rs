@@ -12,11 +12,7 @@ use settled::demo::{self, DemoOptions};
 use settled::{Address, Config, Keypair, ReceiptJson, Server, proto};
 
 #[derive(Parser)]
-#[command(
-    name = "settled",
-    version,
-    about = "Settlement engine for programmable digital-currency welfare payments"
-)]
+#[command(name = "settled", version, about = "Settlement engine for programmable digital-currency welfare payments")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -110,10 +106,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     match runtime.block_on(run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -155,10 +148,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let mut config = match &args.config {
         Some(path) => Config::from_file(path).map_err(|e| e.to_string())?,
         None => {
-            let data_dir = args
-                .data_dir
-                .clone()
-                .ok_or("serve needs --data-dir, SETTLED_DATA_DIR or --config")?;
+            let data_dir = args.data_dir.clone().ok_or("serve needs --data-dir, SETTLED_DATA_DIR or --config")?;
             let mut config = Config::for_data_dir(data_dir);
             config.listen = SocketAddr::from(([127, 0, 0, 1], 50051));
             config.development = false;
@@ -181,11 +171,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         config.development = true;
     }
     let server = Server::start(config).await.map_err(|e| e.to_string())?;
-    println!(
-        "settled serving on {} (engine key {})",
-        server.local_addr(),
-        server.engine().engine_key()
-    );
+    println!("settled serving on {} (engine key {})", server.local_addr(), server.engine().engine_key());
     shutdown_signal().await;
     tracing::info!("shutting down: finishing admitted payments");
     server.shutdown().await;
@@ -210,11 +196,7 @@ async fn shutdown_signal() {
 
 async fn receipt(command: ReceiptCommand) -> Result<(), String> {
     match command {
-        ReceiptCommand::Verify {
-            file,
-            engine_key,
-            engine_key_file,
-        } => {
+        ReceiptCommand::Verify { file, engine_key, engine_key_file } => {
             let key = match (engine_key, engine_key_file) {
                 (Some(hex), _) => Address::from_hex(&hex).map_err(|e| format!("--engine-key: {e}"))?,
                 (None, Some(path)) => {
@@ -239,9 +221,7 @@ async fn receipt(command: ReceiptCommand) -> Result<(), String> {
                 .await
                 .map_err(|s| format!("{}: {}", s.code(), s.message()))?
                 .into_inner();
-            let receipt = response
-                .receipt
-                .ok_or_else(|| format!("payment {txid} is not confirmed"))?;
+            let receipt = response.receipt.ok_or_else(|| format!("payment {txid} is not confirmed"))?;
             let receipt = client::receipt_from_proto(&receipt)?;
             let json = serde_json::to_string_pretty(&ReceiptJson::from(&receipt)).map_err(|e| e.to_string())?;
             println!("{json}");

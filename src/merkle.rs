@@ -77,10 +77,7 @@ pub fn path(levels: &[Vec<Hash32>], mut index: usize) -> Vec<MerkleStep> {
     for level in &levels[..levels.len() - 1] {
         let sibling = index ^ 1;
         if sibling < level.len() {
-            steps.push(MerkleStep {
-                sibling: level[sibling],
-                sibling_on_left: sibling < index,
-            });
+            steps.push(MerkleStep { sibling: level[sibling], sibling_on_left: sibling < index });
         }
         index /= 2;
     }
@@ -91,11 +88,7 @@ pub fn path(levels: &[Vec<Hash32>], mut index: usize) -> Vec<MerkleStep> {
 #[must_use]
 pub fn root_from_path(txid: &TxId, steps: &[MerkleStep]) -> Hash32 {
     steps.iter().fold(leaf_hash(txid), |running, step| {
-        if step.sibling_on_left {
-            node_hash(&step.sibling, &running)
-        } else {
-            node_hash(&running, &step.sibling)
-        }
+        if step.sibling_on_left { node_hash(&step.sibling, &running) } else { node_hash(&running, &step.sibling) }
     })
 }
 
@@ -122,11 +115,7 @@ pub fn index_from_path(steps: &[MerkleStep], leaf_count: usize) -> Option<usize>
         let has_right = left_child + 1 < width;
         if has_right {
             let step = step_iter.next()?;
-            index = if step.sibling_on_left {
-                left_child + 1
-            } else {
-                left_child
-            };
+            index = if step.sibling_on_left { left_child + 1 } else { left_child };
         } else {
             index = left_child;
         }

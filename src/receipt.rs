@@ -132,10 +132,7 @@ impl From<&Receipt> for ReceiptJson {
             merkle_path: receipt
                 .merkle_path
                 .iter()
-                .map(|s| StepJson {
-                    sibling: hex::encode(s.sibling),
-                    sibling_on_left: s.sibling_on_left,
-                })
+                .map(|s| StepJson { sibling: hex::encode(s.sibling), sibling_on_left: s.sibling_on_left })
                 .collect(),
         }
     }
@@ -162,20 +159,12 @@ impl TryFrom<&ReceiptJson> for Receipt {
         let merkle_path = json
             .merkle_path
             .iter()
-            .map(|s| {
-                Ok(MerkleStep {
-                    sibling: hex_array("sibling", &s.sibling)?,
-                    sibling_on_left: s.sibling_on_left,
-                })
-            })
+            .map(|s| Ok(MerkleStep { sibling: hex_array("sibling", &s.sibling)?, sibling_on_left: s.sibling_on_left }))
             .collect::<Result<Vec<_>, String>>()?;
         Ok(Self {
             txid: TxId(hex_array("txid", &json.txid)?),
             sequence: json.sequence,
-            block: SignedHeader {
-                header,
-                signature: hex_array("engine_signature", &b.engine_signature)?,
-            },
+            block: SignedHeader { header, signature: hex_array("engine_signature", &b.engine_signature)? },
             index_in_block: json.index_in_block,
             merkle_path,
         })

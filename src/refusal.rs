@@ -115,12 +115,7 @@ pub struct Refusal {
 impl Refusal {
     #[must_use]
     pub fn new(reason: Reason, detail: impl Into<String>) -> Self {
-        Self {
-            reason,
-            input: None,
-            spent_by: None,
-            detail: detail.into(),
-        }
+        Self { reason, input: None, spent_by: None, detail: detail.into() }
     }
 
     #[must_use]

@@ -46,9 +46,7 @@ pub enum ServerError {
 fn oversized_is_resource_exhausted<B>(mut response: http::Response<B>) -> http::Response<B> {
     let out_of_range = http::HeaderValue::from_static("11");
     if response.headers().get("grpc-status") == Some(&out_of_range) {
-        response
-            .headers_mut()
-            .insert("grpc-status", http::HeaderValue::from_static("8"));
+        response.headers_mut().insert("grpc-status", http::HeaderValue::from_static("8"));
     }
     response
 }
@@ -83,9 +81,8 @@ impl Server {
         })
         .await
         .expect("engine start does not panic")?;
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|e| ServerError::Bind(config.listen, e))?;
+        let listener =
+            tokio::net::TcpListener::bind(config.listen).await.map_err(|e| ServerError::Bind(config.listen, e))?;
         let local_addr = listener.local_addr().map_err(|e| ServerError::Bind(config.listen, e))?;
 
         let (health, health_service) = tonic_health::server::health_reporter();
@@ -95,9 +92,7 @@ impl Server {
             while engine_health.changed().await.is_ok() {
                 if !*engine_health.borrow() {
                     health.set_not_serving::<PaymentServiceServer<Api>>().await;
-                    health
-                        .set_service_status("", tonic_health::ServingStatus::NotServing)
-                        .await;
+                    health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
                 }
             }
         });
@@ -108,10 +103,7 @@ impl Server {
             .expect("the embedded descriptor set is valid");
 
         let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
-        let api = Api {
-            engine: Arc::clone(&engine),
-            stopping: stopping_rx,
-        };
+        let api = Api { engine: Arc::clone(&engine), stopping: stopping_rx };
         let router = tonic::transport::Server::builder()
             .layer(tower::util::MapResponseLayer::new(oversized_is_resource_exhausted))
             .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
@@ -134,13 +126,7 @@ impl Server {
             let _ = stopped.await;
         }));
         tracing::info!(%local_addr, engine_key = %engine.engine_key(), "serving");
-        Ok(Self {
-            local_addr,
-            engine,
-            stop,
-            stopping,
-            task,
-        })
+        Ok(Self { local_addr, engine, stop, stopping, task })
     }
 
     #[must_use]

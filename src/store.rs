@@ -109,6 +109,13 @@ fn unspent_key(owner: &Address, outpoint: &OutPoint) -> [u8; 68] {
     key
 }
 
+/// The first and last possible `unspent` keys of `owner`.
+fn owner_range(owner: &Address) -> ([u8; 68], [u8; 68]) {
+    let first = unspent_key(owner, &OutPoint { txid: TxId([0; 32]), index: 0 });
+    let last = unspent_key(owner, &OutPoint { txid: TxId([0xff; 32]), index: u32::MAX });
+    (first, last)
+}
+
 fn outpoint_key(outpoint: &OutPoint) -> [u8; 36] {
     let mut key = [0u8; 36];
     key[..32].copy_from_slice(&outpoint.txid.0);
@@ -194,19 +201,12 @@ impl Store {
             minted_total_minor: 0,
             burned_total_minor: 0,
         };
-        let signed = SignedHeader {
-            header,
-            signature: sign(&header),
-        };
+        let signed = SignedHeader { header, signature: sign(&header) };
         let mut write = self.db.begin_write()?;
         write.set_durability(Durability::Immediate)?;
         {
-            write
-                .open_table(META)?
-                .insert(GENESIS_KEY, genesis.canonical_bytes().as_slice())?;
-            write
-                .open_table(HEADERS)?
-                .insert(0, signed_header_bytes(&signed).as_slice())?;
+            write.open_table(META)?.insert(GENESIS_KEY, genesis.canonical_bytes().as_slice())?;
+            write.open_table(HEADERS)?.insert(0, signed_header_bytes(&signed).as_slice())?;
             write.open_table(BLOCK_TXIDS)?.insert(0, [].as_slice())?;
             write.open_table(TXS)?;
             write.open_table(TX_INDEX)?;
@@ -220,9 +220,7 @@ impl Store {
     fn recover(&self, genesis: Genesis) -> Result<Recovered, StoreError> {
         let read = self.db.begin_read()?;
         let headers = read.open_table(HEADERS)?;
-        let (_, last) = headers
-            .last()?
-            .ok_or_else(|| StoreError::Corrupt("no blocks".to_owned()))?;
+        let (_, last) = headers.last()?.ok_or_else(|| StoreError::Corrupt("no blocks".to_owned()))?;
         let tip = decode_signed_header(last.value())?;
         let table = read.open_table(UNSPENT)?;
         let mut unspent = HashMap::with_capacity(usize::try_from(table.len()?).unwrap_or(0));
@@ -230,14 +228,7 @@ impl Store {
             let (key, value) = entry?;
             let (owner, outpoint) = outpoint_of_unspent_key(key.value());
             let (amount_minor, programme) = value.value();
-            unspent.insert(
-                outpoint,
-                Output {
-                    owner,
-                    amount_minor,
-                    programme,
-                },
-            );
+            unspent.insert(outpoint, Output { owner, amount_minor, programme });
         }
         Ok(Recovered { genesis, tip, unspent })
     }
@@ -253,9 +244,7 @@ impl Store {
         let mut write = self.db.begin_write()?;
         write.set_durability(Durability::Immediate)?;
         {
-            write
-                .open_table(HEADERS)?
-                .insert(height, signed_header_bytes(&block.signed).as_slice())?;
+            write.open_table(HEADERS)?.insert(height, signed_header_bytes(&block.signed).as_slice())?;
             let mut txids = Vec::with_capacity(block.txs.len() * 32);
             for (vtx, _) in &block.txs {
                 txids.extend_from_slice(&vtx.txid.0);
@@ -273,14 +262,8 @@ impl Store {
                     spent.insert(&outpoint_key(input), &vtx.txid.0)?;
                 }
                 for (i, output) in vtx.tx.outputs.iter().enumerate() {
-                    let outpoint = OutPoint {
-                        txid: vtx.txid,
-                        index: u32::try_from(i).expect("bounded"),
-                    };
-                    unspent.insert(
-                        &unspent_key(&output.owner, &outpoint),
-                        (output.amount_minor, output.programme),
-                    )?;
+                    let outpoint = OutPoint { txid: vtx.txid, index: u32::try_from(i).expect("bounded") };
+                    unspent.insert(&unspent_key(&output.owner, &outpoint), (output.amount_minor, output.programme))?;
                 }
             }
         }
@@ -328,12 +311,9 @@ impl Store {
     pub fn block_txids(&self, height: u64) -> Result<Option<Vec<TxId>>, StoreError> {
         let read = self.db.begin_read()?;
         let table = read.open_table(BLOCK_TXIDS)?;
-        Ok(table.get(height)?.map(|v| {
-            v.value()
-                .chunks_exact(32)
-                .map(|c| TxId(c.try_into().expect("32 bytes")))
-                .collect()
-        }))
+        Ok(table
+            .get(height)?
+            .map(|v| v.value().chunks_exact(32).map(|c| TxId(c.try_into().expect("32 bytes"))).collect()))
     }
 
     /// The receipt of a durable transaction, rebuilt from its block.
@@ -348,10 +328,7 @@ impl Store {
             .header(location.height)?
             .ok_or_else(|| StoreError::Corrupt(format!("tx {txid} points at missing block {}", location.height)))?;
         let txids = self.block_txids(location.height)?.unwrap_or_default();
-        let index = location
-            .sequence
-            .checked_sub(block.header.first_sequence)
-            .and_then(|i| usize::try_from(i).ok());
+        let index = location.sequence.checked_sub(block.header.first_sequence).and_then(|i| usize::try_from(i).ok());
         let index = index.filter(|i| txids.get(*i) == Some(txid)).ok_or_else(|| {
             StoreError::Corrupt(format!("tx {txid} is not at its place in block {}", location.height))
         })?;
@@ -394,23 +371,8 @@ impl Store {
         let read = self.db.begin_read()?;
         let height = read.open_table(HEADERS)?.last()?.map_or(0, |(k, _)| k.value());
         let table = read.open_table(UNSPENT)?;
-        let start = match after {
-            Some(outpoint) => unspent_key(owner, outpoint),
-            None => unspent_key(
-                owner,
-                &OutPoint {
-                    txid: TxId([0; 32]),
-                    index: 0,
-                },
-            ),
-        };
-        let end = unspent_key(
-            owner,
-            &OutPoint {
-                txid: TxId([0xff; 32]),
-                index: u32::MAX,
-            },
-        );
+        let (first, end) = owner_range(owner);
+        let start = after.map_or(first, |outpoint| unspent_key(owner, outpoint));
         let mut outputs = Vec::new();
         for entry in table.range::<&[u8; 68]>(&start..=&end)? {
             let (key, value) = entry?;
@@ -422,14 +384,7 @@ impl Store {
                 break;
             }
             let (amount_minor, programme) = value.value();
-            outputs.push((
-                outpoint,
-                Output {
-                    owner: *owner,
-                    amount_minor,
-                    programme,
-                },
-            ));
+            outputs.push((outpoint, Output { owner: *owner, amount_minor, programme }));
         }
         Ok((outputs, height))
     }
@@ -446,20 +401,7 @@ impl Store {
         let read = self.db.begin_read()?;
         let height = read.open_table(HEADERS)?.last()?.map_or(0, |(k, _)| k.value());
         let table = read.open_table(UNSPENT)?;
-        let start = unspent_key(
-            owner,
-            &OutPoint {
-                txid: TxId([0; 32]),
-                index: 0,
-            },
-        );
-        let end = unspent_key(
-            owner,
-            &OutPoint {
-                txid: TxId([0xff; 32]),
-                index: u32::MAX,
-            },
-        );
+        let (start, end) = owner_range(owner);
         let mut balances: Vec<(ProgrammeId, AmountMinor)> = Vec::new();
         let mut count = 0u64;
         for entry in table.range::<&[u8; 68]>(&start..=&end)? {
@@ -478,11 +420,7 @@ impl Store {
                 .ok_or_else(|| StoreError::Corrupt(format!("balance of {owner} past 2^64 - 1")))?;
         }
         balances.sort_unstable_by_key(|(p, _)| *p);
-        Ok(Balance {
-            per_programme: balances,
-            unspent_count: count,
-            height,
-        })
+        Ok(Balance { per_programme: balances, unspent_count: count, height })
     }
 
     /// Counts the durable unspent set (a full scan): number of outputs, their
@@ -493,9 +431,7 @@ impl Store {
     pub fn count_unspent(&self) -> Result<(u64, u64, SignedHeader), StoreError> {
         let read = self.db.begin_read()?;
         let headers = read.open_table(HEADERS)?;
-        let (_, last) = headers
-            .last()?
-            .ok_or_else(|| StoreError::Corrupt("no blocks".to_owned()))?;
+        let (_, last) = headers.last()?.ok_or_else(|| StoreError::Corrupt("no blocks".to_owned()))?;
         let tip = decode_signed_header(last.value())?;
         let (mut count, mut sum) = (0u64, 0u64);
         for entry in read.open_table(UNSPENT)?.iter()? {
@@ -511,8 +447,6 @@ impl Store {
 
 #[must_use]
 pub fn now_unix_ms() -> u64 {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
 }

@@ -67,12 +67,7 @@ impl Keys {
     }
 
     fn get(&self, name: &str) -> &Keypair {
-        &self
-            .0
-            .iter()
-            .find(|k| k.name == name)
-            .expect("a key the vectors define")
-            .keypair
+        &self.0.iter().find(|k| k.name == name).expect("a key the vectors define").keypair
     }
 
     fn address(&self, name: &str) -> Address {
@@ -121,48 +116,21 @@ struct Unsigned {
 }
 
 fn build(keys: &Keys, unsigned: Unsigned, signers: &[&str]) -> VectorTx {
-    let Unsigned {
-        name,
-        description,
-        kind,
-        inputs,
-        outputs,
-        reference,
-    } = unsigned;
-    let mut tx = Transaction {
-        version: TX_VERSION,
-        kind,
-        inputs,
-        outputs,
-        reference,
-        witnesses: Vec::new(),
-    };
+    let Unsigned { name, description, kind, inputs, outputs, reference } = unsigned;
+    let mut tx = Transaction { version: TX_VERSION, kind, inputs, outputs, reference, witnesses: Vec::new() };
     let id = txid(&tx);
     let mut signed_by = Vec::with_capacity(signers.len());
     for signer in signers {
         let aux = aux_for(&format!("{name}/{signer}"));
         let key = keys.get(signer);
-        tx.witnesses.push(Witness {
-            public_key: key.address(),
-            signature: key.sign_with_aux(&id.0, &aux),
-        });
+        tx.witnesses.push(Witness { public_key: key.address(), signature: key.sign_with_aux(&id.0, &aux) });
         signed_by.push(((*signer).to_owned(), aux));
     }
-    VectorTx {
-        name,
-        description,
-        tx,
-        txid: id,
-        signers: signed_by,
-    }
+    VectorTx { name, description, tx, txid: id, signers: signed_by }
 }
 
 fn output(owner: Address, amount_minor: u64, programme: u32) -> Output {
-    Output {
-        owner,
-        amount_minor,
-        programme,
-    }
+    Output { owner, amount_minor, programme }
 }
 
 fn outpoint(tx: &VectorTx, index: u32) -> OutPoint {
@@ -211,10 +179,7 @@ fn transactions(keys: &Keys) -> Vec<VectorTx> {
             description: "Alice and bob pool earmarked programme-1001 money (50.00 + 30.00): 60.00 to the merchant, 20.00 back to bob. Two input owners, so two witnesses; programme 1001 is conserved.",
             kind: TxKind::Transfer,
             inputs: vec![outpoint(&mint, 1), outpoint(&mint, 2)],
-            outputs: vec![
-                output(merchant, 6_000, PROGRAMME_FOOD),
-                output(bob, 2_000, PROGRAMME_FOOD),
-            ],
+            outputs: vec![output(merchant, 6_000, PROGRAMME_FOOD), output(bob, 2_000, PROGRAMME_FOOD)],
             reference: b"pos-0042/inv-000124".to_vec(),
         },
         &["alice", "bob"],
@@ -277,18 +242,8 @@ fn transactions(keys: &Keys) -> Vec<VectorTx> {
         &holder_refs,
     );
     for vector in [&mint_at_limits, &at_limits] {
-        assert_eq!(
-            vector.tx.outputs.len(),
-            TX_OUTPUTS_MAX,
-            "{} is at the output limit",
-            vector.name
-        );
-        assert_eq!(
-            vector.tx.reference.len(),
-            TX_REFERENCE_BYTES_MAX,
-            "{} is at the reference limit",
-            vector.name
-        );
+        assert_eq!(vector.tx.outputs.len(), TX_OUTPUTS_MAX, "{} is at the output limit", vector.name);
+        assert_eq!(vector.tx.reference.len(), TX_REFERENCE_BYTES_MAX, "{} is at the reference limit", vector.name);
     }
     assert_eq!(at_limits.tx.inputs.len(), TX_INPUTS_MAX);
     assert_eq!(at_limits.tx.witnesses.len(), TX_WITNESSES_MAX);
@@ -334,13 +289,7 @@ fn tx_json(vector: &VectorTx, sequence: u64) -> Value {
 
 fn signed_header(header: BlockHeader, engine: &Keypair, label: &str) -> (SignedHeader, [u8; 32]) {
     let aux = aux_for(label);
-    (
-        SignedHeader {
-            header,
-            signature: engine.sign_with_aux(&header.hash(), &aux),
-        },
-        aux,
-    )
+    (SignedHeader { header, signature: engine.sign_with_aux(&header.hash(), &aux) }, aux)
 }
 
 fn header_json(signed: &SignedHeader, aux: &[u8; 32]) -> Value {
@@ -451,11 +400,7 @@ pub fn generate() -> Value {
     let genesis = Genesis {
         currency: "CNY".to_owned(),
         exponent: 2,
-        issuer_keys: vec![
-            keys.address("issuer-1"),
-            keys.address("issuer-2"),
-            keys.address("issuer-3"),
-        ],
+        issuer_keys: vec![keys.address("issuer-1"), keys.address("issuer-2"), keys.address("issuer-3")],
         issuer_threshold: 2,
         engine_key: engine.address(),
     };
@@ -520,9 +465,7 @@ pub fn generate() -> Value {
     let merkle_trees: Vec<Value> = MERKLE_WIDTHS
         .iter()
         .map(|width| {
-            let ids: Vec<TxId> = (1..=*width)
-                .map(|i| TxId([u8::try_from(i).expect("small widths"); 32]))
-                .collect();
+            let ids: Vec<TxId> = (1..=*width).map(|i| TxId([u8::try_from(i).expect("small widths"); 32])).collect();
             merkle_tree_json(&ids)
         })
         .collect();

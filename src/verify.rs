@@ -56,40 +56,17 @@ pub fn check_shape(tx: &Transaction) -> Result<(), Refusal> {
             ));
         }
     }
-    if tx.inputs.len() > TX_INPUTS_MAX {
-        return Err(Refusal::new(
-            Reason::TooManyInputs,
-            format!("{} inputs, at most {TX_INPUTS_MAX}", tx.inputs.len()),
-        ));
-    }
-    if tx.outputs.len() > TX_OUTPUTS_MAX {
-        return Err(Refusal::new(
-            Reason::TooManyOutputs,
-            format!("{} outputs, at most {TX_OUTPUTS_MAX}", tx.outputs.len()),
-        ));
-    }
-    if tx.witnesses.len() > TX_WITNESSES_MAX {
-        return Err(Refusal::new(
-            Reason::TooManyWitnesses,
-            format!("{} witnesses, at most {TX_WITNESSES_MAX}", tx.witnesses.len()),
-        ));
-    }
+    check_counts(tx.inputs.len(), tx.outputs.len(), tx.witnesses.len())?;
     if tx.reference.len() > TX_REFERENCE_BYTES_MAX {
         return Err(Refusal::new(
             Reason::ReferenceTooLong,
-            format!(
-                "reference of {} bytes, at most {TX_REFERENCE_BYTES_MAX}",
-                tx.reference.len()
-            ),
+            format!("reference of {} bytes, at most {TX_REFERENCE_BYTES_MAX}", tx.reference.len()),
         ));
     }
     match tx.kind {
         TxKind::Mint => {
             if !tx.inputs.is_empty() {
-                return Err(Refusal::new(
-                    Reason::MintHasInputs,
-                    "a mint creates money and spends nothing",
-                ));
+                return Err(Refusal::new(Reason::MintHasInputs, "a mint creates money and spends nothing"));
             }
             if tx.reference.is_empty() {
                 return Err(Refusal::new(
@@ -105,23 +82,15 @@ pub fn check_shape(tx: &Transaction) -> Result<(), Refusal> {
         }
     }
     if tx.outputs.is_empty() {
-        return Err(Refusal::new(
-            Reason::NoOutputs,
-            "a transaction needs at least one output",
-        ));
+        return Err(Refusal::new(Reason::NoOutputs, "a transaction needs at least one output"));
     }
     if tx.witnesses.is_empty() {
-        return Err(Refusal::new(
-            Reason::NoWitnesses,
-            "a transaction needs at least one witness",
-        ));
+        return Err(Refusal::new(Reason::NoWitnesses, "a transaction needs at least one witness"));
     }
     let mut seen_inputs = HashSet::with_capacity(tx.inputs.len());
     for input in &tx.inputs {
         if !seen_inputs.insert(*input) {
-            return Err(
-                Refusal::new(Reason::DuplicateInput, format!("input {input} appears twice")).with_input(*input),
-            );
+            return Err(Refusal::new(Reason::DuplicateInput, format!("input {input} appears twice")).with_input(*input));
         }
     }
     let mut total: u64 = 0;
@@ -135,10 +104,7 @@ pub fn check_shape(tx: &Transaction) -> Result<(), Refusal> {
         if !crypto::is_valid_key(&output.owner) {
             return Err(Refusal::new(
                 Reason::BadAddress,
-                format!(
-                    "output {index} pays {} which is not a secp256k1 x-only key",
-                    output.owner
-                ),
+                format!("output {index} pays {} which is not a secp256k1 x-only key", output.owner),
             ));
         }
     }
@@ -150,6 +116,26 @@ pub fn check_shape(tx: &Transaction) -> Result<(), Refusal> {
                 format!("two witnesses for key {}", witness.public_key),
             ));
         }
+    }
+    Ok(())
+}
+
+/// The count limits, checkable before a transaction is even decoded.
+///
+/// # Errors
+/// The first count over its limit.
+pub fn check_counts(inputs: usize, outputs: usize, witnesses: usize) -> Result<(), Refusal> {
+    if inputs > TX_INPUTS_MAX {
+        return Err(Refusal::new(Reason::TooManyInputs, format!("{} inputs, at most {TX_INPUTS_MAX}", inputs)));
+    }
+    if outputs > TX_OUTPUTS_MAX {
+        return Err(Refusal::new(Reason::TooManyOutputs, format!("{} outputs, at most {TX_OUTPUTS_MAX}", outputs)));
+    }
+    if witnesses > TX_WITNESSES_MAX {
+        return Err(Refusal::new(
+            Reason::TooManyWitnesses,
+            format!("{} witnesses, at most {TX_WITNESSES_MAX}", witnesses),
+        ));
     }
     Ok(())
 }

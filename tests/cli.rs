@@ -18,19 +18,11 @@ const BIN: &str = env!("CARGO_BIN_EXE_settled");
 const CONNECT_ATTEMPTS_MAX: usize = 300;
 
 fn settled(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env_remove("SETTLED_SERVER")
-        .output()
-        .expect("runs settled")
+    Command::new(BIN).args(args).env_remove("SETTLED_SERVER").output().expect("runs settled")
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
 async fn connect_when_up(url: &str) -> Client {
@@ -44,10 +36,7 @@ async fn connect_when_up(url: &str) -> Client {
 }
 
 fn terminate(child: &mut Child) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
     assert!(status.success());
     let exit = child.wait().expect("server exits");
     assert!(exit.success(), "graceful stop exits 0, got {exit}");
@@ -58,14 +47,8 @@ fn keygen_prints_a_secret_and_its_public_key() {
     let output = settled(&["keygen"]);
     assert!(output.status.success());
     let text = String::from_utf8(output.stdout).expect("utf-8");
-    let secret = text
-        .lines()
-        .find_map(|l| l.strip_prefix("secret "))
-        .expect("secret line");
-    let public = text
-        .lines()
-        .find_map(|l| l.strip_prefix("public "))
-        .expect("public line");
+    let secret = text.lines().find_map(|l| l.strip_prefix("secret ")).expect("secret line");
+    let public = text.lines().find_map(|l| l.strip_prefix("public ")).expect("public line");
     let key = Keypair::from_secret_hex(secret).expect("valid secret");
     assert_eq!(key.address().to_string(), public);
 }
@@ -102,12 +85,7 @@ fn write_config(dir: &Path, listen_port: u16) -> std::path::PathBuf {
 
 async fn currency_at(port: u16) -> String {
     let mut client = connect_when_up(&format!("http://127.0.0.1:{port}")).await;
-    let info = client
-        .ledger
-        .get_info(proto::GetInfoRequest { count_unspent: false })
-        .await
-        .expect("info")
-        .into_inner();
+    let info = client.ledger.get_info(proto::GetInfoRequest { count_unspent: false }).await.expect("info").into_inner();
     info.currency
 }
 
@@ -124,11 +102,7 @@ async fn serve_takes_the_config_file_then_the_environment_then_flags() {
         .stdout(Stdio::null())
         .spawn()
         .expect("serve starts");
-    assert_eq!(
-        currency_at(file_port).await,
-        "EUR",
-        "the genesis comes from the config file"
-    );
+    assert_eq!(currency_at(file_port).await, "EUR", "the genesis comes from the config file");
     terminate(&mut child);
 
     // The environment overrides the file.
@@ -144,13 +118,7 @@ async fn serve_takes_the_config_file_then_the_environment_then_flags() {
 
     // A flag overrides the environment.
     let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--config",
-            config.to_str().expect("utf-8"),
-            "--listen",
-            &format!("127.0.0.1:{flag_port}"),
-        ])
+        .args(["serve", "--config", config.to_str().expect("utf-8"), "--listen", &format!("127.0.0.1:{flag_port}")])
         .env("SETTLED_LISTEN", format!("127.0.0.1:{env_port}"))
         .stdout(Stdio::null())
         .spawn()
@@ -193,13 +161,7 @@ fn serve_refuses_a_data_dir_created_with_another_genesis() {
 fn serve_refuses_to_start_without_issuer_keys_unless_in_development_mode() {
     let dir = tempfile::tempdir().expect("temp dir");
     let output = Command::new(BIN)
-        .args([
-            "serve",
-            "--data-dir",
-            dir.path().to_str().expect("utf-8"),
-            "--listen",
-            "127.0.0.1:0",
-        ])
+        .args(["serve", "--data-dir", dir.path().to_str().expect("utf-8"), "--listen", "127.0.0.1:0"])
         .env_remove("SETTLED_CONFIG")
         .env_remove("SETTLED_DEV")
         .output()
@@ -241,30 +203,15 @@ async fn receipt_get_then_verify_accepts_a_real_receipt_and_rejects_a_tampered_o
     let mut json: serde_json::Value = serde_json::from_slice(&fetched.stdout).expect("json");
     json["sequence"] = serde_json::json!(receipt.sequence + 1);
     std::fs::write(&file, serde_json::to_vec(&json).expect("json")).expect("written");
-    let tampered = settled(&[
-        "receipt",
-        "verify",
-        file.to_str().expect("utf-8"),
-        "--engine-key",
-        &engine_hex,
-    ]);
+    let tampered = settled(&["receipt", "verify", file.to_str().expect("utf-8"), "--engine-key", &engine_hex]);
     assert!(!tampered.status.success());
     assert!(String::from_utf8_lossy(&tampered.stderr).contains("receipt INVALID"));
 
     let wrong_key = Keypair::generate().address().to_string();
     json["sequence"] = serde_json::json!(receipt.sequence);
     std::fs::write(&file, serde_json::to_vec(&json).expect("json")).expect("written");
-    let other = settled(&[
-        "receipt",
-        "verify",
-        file.to_str().expect("utf-8"),
-        "--engine-key",
-        &wrong_key,
-    ]);
-    assert!(
-        !other.status.success(),
-        "a receipt does not verify against another engine's key"
-    );
+    let other = settled(&["receipt", "verify", file.to_str().expect("utf-8"), "--engine-key", &wrong_key]);
+    assert!(!other.status.success(), "a receipt does not verify against another engine's key");
     ledger.shutdown().await;
 }
 

@@ -14,28 +14,15 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 async fn health(url: &str, service: &str) -> ServingStatus {
-    let channel = tonic::transport::Endpoint::from_shared(url.to_owned())
-        .expect("url")
-        .connect()
-        .await
-        .expect("connects");
+    let channel =
+        tonic::transport::Endpoint::from_shared(url.to_owned()).expect("url").connect().await.expect("connects");
     let mut client = HealthClient::new(channel);
-    let response = client
-        .check(HealthCheckRequest {
-            service: service.to_owned(),
-        })
-        .await
-        .expect("health answers");
+    let response = client.check(HealthCheckRequest { service: service.to_owned() }).await.expect("health answers");
     ServingStatus::try_from(response.into_inner().status).expect("known status")
 }
 
 async fn supply(client: &mut Client) -> (u64, u64) {
-    let info = client
-        .ledger
-        .get_info(proto::GetInfoRequest { count_unspent: true })
-        .await
-        .expect("info")
-        .into_inner();
+    let info = client.ledger.get_info(proto::GetInfoRequest { count_unspent: true }).await.expect("info").into_inner();
     (info.tip.expect("tip").minted_total_minor, info.unspent_total_minor)
 }
 
@@ -52,59 +39,33 @@ async fn storage_failure_stops_the_engine_and_a_restart_recovers(inject: impl Fn
     let shop = Keypair::generate().address();
 
     let mint = client::mint(
-        vec![
-            client::output(alice.address(), 10_000, 0),
-            client::output(alice.address(), 10_000, 0),
-        ],
+        vec![client::output(alice.address(), 10_000, 0), client::output(alice.address(), 10_000, 0)],
         b"row-1",
         &[&issuers[0], &issuers[1]],
     );
     client.mint(&mint).await.expect("mint confirmed");
     let first = client::pay(&alice, client::output_of(&mint, 0), shop, 1_000, b"before");
     client.submit(&first).await.expect("confirmed while the disk works");
-    let tip_before = client
-        .ledger
-        .get_info(proto::GetInfoRequest { count_unspent: false })
-        .await
-        .expect("info");
+    let tip_before = client.ledger.get_info(proto::GetInfoRequest { count_unspent: false }).await.expect("info");
     let tip_before = tip_before.into_inner().tip.expect("tip");
 
     inject(&faults);
     let doomed = client::pay(&alice, client::output_of(&first, 1), shop, 2_000, b"during");
-    let status = client
-        .submit(&doomed)
-        .await
-        .expect_err("nothing is confirmed on a failed commit");
+    let status = client.submit(&doomed).await.expect_err("nothing is confirmed on a failed commit");
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
     assert_eq!(client::status_reason(&status), Some(proto::Reason::Unavailable));
 
     assert_eq!(health(&url, "").await, ServingStatus::NotServing);
-    assert_eq!(
-        health(&url, "settled.v1.PaymentService").await,
-        ServingStatus::NotServing
-    );
+    assert_eq!(health(&url, "settled.v1.PaymentService").await, ServingStatus::NotServing);
     let other = client::pay(&alice, client::output_of(&mint, 1), shop, 500, b"after");
-    let status = client
-        .submit(&other)
-        .await
-        .expect_err("a stopped engine confirms nothing");
+    let status = client.submit(&other).await.expect_err("a stopped engine confirms nothing");
     assert_eq!(status.code(), Code::Unavailable);
-    let info = client
-        .ledger
-        .get_info(proto::GetInfoRequest { count_unspent: false })
-        .await
-        .expect("reads still work");
-    assert_eq!(
-        info.into_inner().tip.expect("tip").height,
-        tip_before.height,
-        "the failed block is not the tip"
-    );
+    let info = client.ledger.get_info(proto::GetInfoRequest { count_unspent: false }).await.expect("reads still work");
+    assert_eq!(info.into_inner().tip.expect("tip").height, tip_before.height, "the failed block is not the tip");
     server.shutdown().await;
 
     // Restart on the same file, with a working disk.
-    let server = Server::start(Config::for_data_dir(dir.path().to_owned()))
-        .await
-        .expect("restarts");
+    let server = Server::start(Config::for_data_dir(dir.path().to_owned())).await.expect("restarts");
     let mut client = Client::connect(&server.url()).await.expect("connects");
     assert_eq!(health(&server.url(), "").await, ServingStatus::Serving);
     let (minted, unspent) = supply(&mut client).await;
@@ -118,9 +79,7 @@ async fn storage_failure_stops_the_engine_and_a_restart_recovers(inject: impl Fn
     assert_eq!(again.sequence, receipt.sequence);
     let balance = client
         .wallets
-        .get_balance(proto::GetBalanceRequest {
-            address: alice.address().0.to_vec(),
-        })
+        .get_balance(proto::GetBalanceRequest { address: alice.address().0.to_vec() })
         .await
         .expect("balance")
         .into_inner();
@@ -129,22 +88,13 @@ async fn storage_failure_stops_the_engine_and_a_restart_recovers(inject: impl Fn
     assert_eq!((minted, unspent), (20_000, 20_000));
 
     // The chain continues from the last durable block.
-    let tip = client
-        .ledger
-        .get_info(proto::GetInfoRequest { count_unspent: false })
-        .await
-        .expect("info");
+    let tip = client.ledger.get_info(proto::GetInfoRequest { count_unspent: false }).await.expect("info");
     let tip = tip.into_inner().tip.expect("tip");
     assert!(tip.height > tip_before.height);
     let mut height = tip.height;
     let mut expected_previous = None::<Vec<u8>>;
     while height > 0 {
-        let block = client
-            .ledger
-            .get_block(proto::GetBlockRequest { height })
-            .await
-            .expect("block")
-            .into_inner();
+        let block = client.ledger.get_block(proto::GetBlockRequest { height }).await.expect("block").into_inner();
         let header = block.header.expect("header");
         if let Some(hash) = &expected_previous {
             assert_eq!(&header.hash, hash);

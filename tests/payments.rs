@@ -45,44 +45,22 @@ async fn conflicting_payments_on_one_stream_confirm_exactly_one_and_refuse_the_r
         // Eight different payments, all spending the same coin, sent at once.
         let attempts: Vec<_> = (0..8u64)
             .map(|i| {
-                client::pay(
-                    &alice,
-                    coin,
-                    Keypair::generate().address(),
-                    100 + i,
-                    format!("r{round}-{i}").as_bytes(),
-                )
+                client::pay(&alice, coin, Keypair::generate().address(), 100 + i, format!("r{round}-{i}").as_bytes())
             })
             .collect();
         let requests = (0u64..).zip(attempts.iter().map(to_proto)).collect();
         let results = ledger.submit_stream(requests).await;
         let winners: Vec<u64> = (0..8u64)
-            .filter(|id| {
-                matches!(
-                    results[id].result,
-                    Some(proto::submit_payments_response::Result::Receipt(_))
-                )
-            })
+            .filter(|id| matches!(results[id].result, Some(proto::submit_payments_response::Result::Receipt(_))))
             .collect();
-        assert_eq!(
-            winners.len(),
-            1,
-            "round {round}: exactly one of the conflicting payments is confirmed"
-        );
+        assert_eq!(winners.len(), 1, "round {round}: exactly one of the conflicting payments is confirmed");
         let winner = settled::txid(&attempts[usize::try_from(winners[0]).unwrap()]);
         assert_eq!(streamed_receipt(&results[&winners[0]]).txid, winner);
         for id in (0..8u64).filter(|id| *id != winners[0]) {
-            assert_eq!(
-                streamed_reason(&results[&id]),
-                Reason::InputSpent,
-                "round {round} item {id}"
-            );
+            assert_eq!(streamed_reason(&results[&id]), Reason::InputSpent, "round {round} item {id}");
             let refusal = streamed_refusal(&results[&id]);
             assert_eq!(refusal.spent_by_txid, winner.0.to_vec(), "the refusal names the winner");
-            assert_eq!(
-                results[&id].txid,
-                settled::txid(&attempts[usize::try_from(id).unwrap()]).0.to_vec()
-            );
+            assert_eq!(results[&id].txid, settled::txid(&attempts[usize::try_from(id).unwrap()]).0.to_vec());
         }
     }
     ledger.assert_supply(5_000).await;
@@ -104,10 +82,7 @@ async fn conflicting_unary_payments_submitted_together_confirm_exactly_one() {
         other => panic!("exactly one must be confirmed: {other:?}"),
     };
     assert_refusal(&loser_status, Code::FailedPrecondition, Reason::InputSpent);
-    assert_eq!(
-        error_metadata(&loser_status)["spent_by_txid"],
-        settled::txid(winner).to_string()
-    );
+    assert_eq!(error_metadata(&loser_status)["spent_by_txid"], settled::txid(winner).to_string());
     ledger.assert_supply(1_000).await;
     ledger.shutdown().await;
 }
@@ -150,11 +125,7 @@ async fn resubmitted_payment_returns_the_original_receipt_marked_duplicate() {
     assert!(duplicate);
     assert_eq!(third, original);
     assert_eq!(ledger.tip().await, tip, "a resubmission adds no block");
-    assert_eq!(
-        ledger.balance(&bob.address()).await.total_minor,
-        250,
-        "bob is paid once"
-    );
+    assert_eq!(ledger.balance(&bob.address()).await.total_minor, 250, "bob is paid once");
     ledger.assert_supply(1_000).await;
     ledger.shutdown().await;
 }
@@ -165,16 +136,11 @@ async fn same_payment_twice_on_one_stream_is_confirmed_once_and_answered_twice()
     let (alice, bob) = (Keypair::generate(), Keypair::generate());
     let coin = ledger.fund(&alice, 1_000, "row-1").await;
     let payment = client::pay(&alice, coin, bob.address(), 250, b"inv-1");
-    let results = ledger
-        .submit_stream(vec![(1, to_proto(&payment)), (2, to_proto(&payment))])
-        .await;
+    let results = ledger.submit_stream(vec![(1, to_proto(&payment)), (2, to_proto(&payment))]).await;
     let (first, second) = (streamed_receipt(&results[&1]), streamed_receipt(&results[&2]));
     assert_eq!(first, second, "both get the one receipt");
     assert_eq!(
-        [results[&1].duplicate, results[&2].duplicate]
-            .iter()
-            .filter(|d| **d)
-            .count(),
+        [results[&1].duplicate, results[&2].duplicate].iter().filter(|d| **d).count(),
         1,
         "exactly one of the two is the duplicate"
     );
@@ -185,11 +151,7 @@ async fn same_payment_twice_on_one_stream_is_confirmed_once_and_answered_twice()
     let results = ledger.submit_stream(vec![(3, to_proto(&payment))]).await;
     assert!(results[&3].duplicate);
     assert_eq!(streamed_receipt(&results[&3]), first);
-    assert_eq!(
-        ledger.balance(&bob.address()).await.total_minor,
-        250,
-        "bob is paid once"
-    );
+    assert_eq!(ledger.balance(&bob.address()).await.total_minor, 250, "bob is paid once");
     ledger.assert_supply(1_000).await;
     ledger.shutdown().await;
 }
@@ -210,9 +172,7 @@ async fn resubmission_after_a_restart_returns_the_original_receipt() {
     let (again, duplicate) = ledger.client.submit(&unary).await.expect("answered after restart");
     assert!(duplicate);
     assert_eq!(again, unary_receipt, "the receipt survives the restart unchanged");
-    let results = ledger
-        .submit_stream(vec![(8, to_proto(&streamed)), (9, to_proto(&unary))])
-        .await;
+    let results = ledger.submit_stream(vec![(8, to_proto(&streamed)), (9, to_proto(&unary))]).await;
     assert!(results[&8].duplicate && results[&9].duplicate);
     assert_eq!(streamed_receipt(&results[&8]), streamed_original);
     assert_eq!(streamed_receipt(&results[&9]), unary_receipt);
@@ -221,11 +181,7 @@ async fn resubmission_after_a_restart_returns_the_original_receipt() {
     let status = ledger.client.submit(&conflicting).await.expect_err("refused");
     assert_refusal(&status, Code::FailedPrecondition, Reason::InputSpent);
     assert_eq!(error_metadata(&status)["spent_by_txid"], unary_receipt.txid.to_string());
-    assert_eq!(
-        ledger.balance(&bob.address()).await.total_minor,
-        300,
-        "bob is paid once for each"
-    );
+    assert_eq!(ledger.balance(&bob.address()).await.total_minor, 300, "bob is paid once for each");
     ledger.assert_supply(3_000).await;
     ledger.shutdown().await;
 }
@@ -241,11 +197,7 @@ async fn mint_resubmitted_before_and_after_a_restart_pays_nobody_twice() {
     assert!(duplicate);
     assert_eq!(again, original);
     // The same row signed by another pair of issuers is the same mint.
-    let other_pair = client::mint(
-        mint.outputs.clone(),
-        &mint.reference,
-        &[&ledger.issuers[1], &ledger.issuers[2]],
-    );
+    let other_pair = client::mint(mint.outputs.clone(), &mint.reference, &[&ledger.issuers[1], &ledger.issuers[2]]);
     let (third, duplicate) = ledger.client.mint(&other_pair).await.expect("answered");
     assert!(duplicate);
     assert_eq!(third, original);
@@ -255,11 +207,7 @@ async fn mint_resubmitted_before_and_after_a_restart_pays_nobody_twice() {
     let (after_restart, duplicate) = ledger.client.mint(&mint).await.expect("answered after restart");
     assert!(duplicate, "a mint re-run after a restart is recognised");
     assert_eq!(after_restart, original);
-    assert_eq!(
-        ledger.balance(&alice.address()).await.total_minor,
-        5_000,
-        "alice is paid once"
-    );
+    assert_eq!(ledger.balance(&alice.address()).await.total_minor, 5_000, "alice is paid once");
     ledger.assert_supply(5_000).await;
     ledger.shutdown().await;
 }
@@ -269,11 +217,7 @@ async fn refused_payment_changes_no_balance_unspent_list_or_tip() {
     let mut ledger = TestLedger::start().await;
     let (alice, bob) = (Keypair::generate(), Keypair::generate());
     let coins = ledger.fund_coins(&alice, &[1_000, 2_000], "rows").await;
-    ledger
-        .client
-        .submit(&client::pay(&alice, coins[0], bob.address(), 1_000, b"spent"))
-        .await
-        .expect("confirmed");
+    ledger.client.submit(&client::pay(&alice, coins[0], bob.address(), 1_000, b"spent")).await.expect("confirmed");
     let before = (
         ledger.balance(&alice.address()).await,
         ledger.balance(&bob.address()).await,
@@ -283,29 +227,16 @@ async fn refused_payment_changes_no_balance_unspent_list_or_tip() {
     );
     let overpaying = common::transfer(&[coins[1].0], vec![output(bob.address(), 2_001, 0)], b"over", &[&alice]);
     let refused = [
-        (
-            client::pay(&alice, coins[0], bob.address(), 10, b"spent-again"),
-            Reason::InputSpent,
-        ),
+        (client::pay(&alice, coins[0], bob.address(), 10, b"spent-again"), Reason::InputSpent),
         (overpaying, Reason::NotConserved),
-        (
-            client::pay(&bob, coins[1], bob.address(), 2_000, b"theft"),
-            Reason::MissingWitness,
-        ),
+        (client::pay(&bob, coins[1], bob.address(), 2_000, b"theft"), Reason::MissingWitness),
     ];
     for (tx, reason) in &refused {
         let status = ledger.client.submit(tx).await.expect_err("refused");
         assert_eq!(client::status_reason(&status), Some(*reason));
     }
-    let results = ledger
-        .submit_stream(
-            refused
-                .iter()
-                .zip(0u64..)
-                .map(|((tx, _), id)| (id, to_proto(tx)))
-                .collect(),
-        )
-        .await;
+    let results =
+        ledger.submit_stream(refused.iter().zip(0u64..).map(|((tx, _), id)| (id, to_proto(tx))).collect()).await;
     for ((_, reason), id) in refused.iter().zip(0u64..) {
         assert_eq!(streamed_reason(&results[&id]), *reason);
     }
@@ -332,10 +263,8 @@ async fn five_hundred_payments_from_fifty_wallets_on_one_stream_each_get_one_res
     let mut ledger = TestLedger::start().await;
     let wallets: Vec<Keypair> = (0..WALLETS).map(|_| Keypair::generate()).collect();
     let shops: Vec<Keypair> = (0..5).map(|_| Keypair::generate()).collect();
-    let outputs = wallets
-        .iter()
-        .flat_map(|w| (0..COINS_EACH as u64).map(move |i| output(w.address(), 1_000 + i, 0)))
-        .collect();
+    let outputs =
+        wallets.iter().flat_map(|w| (0..COINS_EACH as u64).map(move |i| output(w.address(), 1_000 + i, 0))).collect();
     let coins = ledger.mint_outputs(outputs, "benefits").await;
     let minted: u64 = coins.iter().map(|(_, o)| o.amount_minor).sum();
     let payments: Vec<_> = coins
@@ -343,20 +272,10 @@ async fn five_hundred_payments_from_fifty_wallets_on_one_stream_each_get_one_res
         .enumerate()
         .map(|(i, coin)| {
             let payer = &wallets[i / COINS_EACH];
-            client::pay(
-                payer,
-                *coin,
-                shops[i % shops.len()].address(),
-                100,
-                format!("till-{i}").as_bytes(),
-            )
+            client::pay(payer, *coin, shops[i % shops.len()].address(), 100, format!("till-{i}").as_bytes())
         })
         .collect();
-    let requests = payments
-        .iter()
-        .enumerate()
-        .map(|(i, tx)| (1_000 + i as u64, to_proto(tx)))
-        .collect();
+    let requests = payments.iter().enumerate().map(|(i, tx)| (1_000 + i as u64, to_proto(tx))).collect();
     let results = ledger.submit_stream(requests).await;
 
     let engine_key = ledger.engine_key().await;
@@ -368,17 +287,11 @@ async fn five_hundred_payments_from_fifty_wallets_on_one_stream_each_get_one_res
         assert!(!result.duplicate);
         let receipt = streamed_receipt(result);
         assert_eq!(receipt.txid, txid);
-        receipt
-            .verify(&engine_key)
-            .expect("every streamed receipt verifies offline");
+        receipt.verify(&engine_key).expect("every streamed receipt verifies offline");
         assert!(sequences.insert(receipt.sequence), "sequence numbers are unique");
     }
     for shop in &shops {
-        assert_eq!(
-            ledger.balance(&shop.address()).await.total_minor,
-            100 * 100,
-            "each shop got 100 payments of 100"
-        );
+        assert_eq!(ledger.balance(&shop.address()).await.total_minor, 100 * 100, "each shop got 100 payments of 100");
     }
     for wallet in wallets.iter().take(3) {
         let balance = ledger.balance(&wallet.address()).await;
@@ -394,21 +307,13 @@ async fn a_bad_payment_in_the_middle_does_not_end_the_stream() {
     let (alice, bob) = (Keypair::generate(), Keypair::generate());
     let coins = ledger.fund_coins(&alice, &[1_000, 1_000], "rows").await;
     let (requests, outbound) = tokio::sync::mpsc::channel(4);
-    let mut results = ledger
-        .client
-        .payments
-        .submit_payments(ReceiverStream::new(outbound))
-        .await
-        .expect("stream opens")
-        .into_inner();
+    let mut results =
+        ledger.client.payments.submit_payments(ReceiverStream::new(outbound)).await.expect("stream opens").into_inner();
     let send = |client_id: u64, tx: proto::Transaction| {
         let requests = requests.clone();
         async move {
             requests
-                .send(proto::SubmitPaymentsRequest {
-                    client_id,
-                    transaction: Some(tx),
-                })
+                .send(proto::SubmitPaymentsRequest { client_id, transaction: Some(tx) })
                 .await
                 .expect("stream open");
         }
@@ -438,10 +343,7 @@ async fn a_bad_payment_in_the_middle_does_not_end_the_stream() {
     streamed_receipt(&fourth);
 
     drop(requests);
-    assert!(
-        results.message().await.expect("clean end").is_none(),
-        "the stream ends when the client closes it"
-    );
+    assert!(results.message().await.expect("clean end").is_none(), "the stream ends when the client closes it");
     assert_eq!(ledger.balance(&bob.address()).await.total_minor, 20);
     ledger.assert_supply(2_000).await;
     ledger.shutdown().await;
@@ -456,10 +358,7 @@ async fn txids_of_confirmed_payments_are_distinct_even_for_equal_payments_with_d
     let second = client::pay(&alice, coins[1], bob.address(), 500, b"same-invoice");
     let (a, _) = ledger.client.submit(&first).await.expect("confirmed");
     let (b, duplicate) = ledger.client.submit(&second).await.expect("confirmed");
-    assert!(
-        !duplicate,
-        "a payment of another coin is a new payment, whatever its reference"
-    );
+    assert!(!duplicate, "a payment of another coin is a new payment, whatever its reference");
     assert_ne!(a.txid, b.txid);
     assert_ne!(a.sequence, b.sequence);
     assert_eq!(ledger.balance(&bob.address()).await.total_minor, 1_000);

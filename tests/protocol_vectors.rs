@@ -12,9 +12,7 @@ use serde_json::Value;
 use settled::{Address, Receipt, ReceiptJson, TxId, decode_tx_record, tx_record_bytes, txid, verify_signature};
 
 fn vectors_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("docs")
-        .join("test-vectors.json")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs").join("test-vectors.json")
 }
 
 fn published() -> Value {
@@ -23,9 +21,7 @@ fn published() -> Value {
 }
 
 fn str_field<'a>(value: &'a Value, field: &str) -> &'a str {
-    value[field]
-        .as_str()
-        .unwrap_or_else(|| panic!("{field} is a string in {value}"))
+    value[field].as_str().unwrap_or_else(|| panic!("{field} is a string in {value}"))
 }
 
 fn bytes<const N: usize>(value: &Value, field: &str) -> [u8; N] {
@@ -64,10 +60,7 @@ fn generating_twice_gives_the_same_vectors() {
 fn every_published_signature_verifies_against_its_txid() {
     let vectors = published();
     let transactions = array(&vectors, "transactions");
-    assert!(
-        transactions.len() >= 6,
-        "the vectors cover mints, transfers and the limits"
-    );
+    assert!(transactions.len() >= 6, "the vectors cover mints, transfers and the limits");
     for tx in transactions {
         let name = str_field(tx, "name");
         let record = hex::decode(str_field(tx, "record_hex")).expect("record hex");
@@ -77,29 +70,15 @@ fn every_published_signature_verifies_against_its_txid() {
         assert_eq!(txid(&decoded), id, "{name}: txid of the record");
         let witnesses = array(tx, "witnesses");
         assert!(!witnesses.is_empty(), "{name} is signed");
-        assert_eq!(
-            witnesses.len(),
-            decoded.witnesses.len(),
-            "{name}: witnesses in the record"
-        );
+        assert_eq!(witnesses.len(), decoded.witnesses.len(), "{name}: witnesses in the record");
         for (witness, in_record) in witnesses.iter().zip(&decoded.witnesses) {
             let key = Address(bytes(witness, "public_key"));
             let signature = bytes::<64>(witness, "signature");
-            assert_eq!(
-                (key, signature),
-                (in_record.public_key, in_record.signature),
-                "{name}: witness in record"
-            );
-            assert!(
-                verify_signature(&key, &id.0, &signature),
-                "{name}: witness {key} verifies"
-            );
+            assert_eq!((key, signature), (in_record.public_key, in_record.signature), "{name}: witness in record");
+            assert!(verify_signature(&key, &id.0, &signature), "{name}: witness {key} verifies");
             let mut other = id.0;
             other[0] ^= 1;
-            assert!(
-                !verify_signature(&key, &other, &signature),
-                "{name}: witness {key} signs only its txid"
-            );
+            assert!(!verify_signature(&key, &other, &signature), "{name}: witness {key} signs only its txid");
         }
     }
 }
@@ -109,31 +88,18 @@ fn every_published_receipt_verifies_offline_with_the_engine_key() {
     let vectors = published();
     let engine_key = Address(bytes(&vectors["genesis"], "engine_public_key"));
     let receipts = array(&vectors, "receipts");
-    assert_eq!(
-        receipts.len(),
-        array(&vectors, "transactions").len(),
-        "one receipt per transaction"
-    );
+    assert_eq!(receipts.len(), array(&vectors, "transactions").len(), "one receipt per transaction");
     for json in receipts {
         let json: ReceiptJson = serde_json::from_value(json.clone()).expect("receipt JSON");
         let receipt = Receipt::try_from(&json).expect("receipt decodes");
-        receipt
-            .verify(&engine_key)
-            .unwrap_or_else(|e| panic!("receipt of {}: {e}", json.txid));
+        receipt.verify(&engine_key).unwrap_or_else(|e| panic!("receipt of {}: {e}", json.txid));
         let mut moved = receipt.clone();
         moved.sequence += 1;
-        assert!(
-            moved.verify(&engine_key).is_err(),
-            "receipt of {} proves only its sequence",
-            json.txid
-        );
+        assert!(moved.verify(&engine_key).is_err(), "receipt of {} proves only its sequence", json.txid);
     }
     for block in [&vectors["genesis_block"], &vectors["block"]["header"]] {
         let hash = bytes::<32>(block, "hash");
-        assert!(
-            verify_signature(&engine_key, &hash, &bytes(block, "engine_signature")),
-            "engine signs {block}"
-        );
+        assert!(verify_signature(&engine_key, &hash, &bytes(block, "engine_signature")), "engine signs {block}");
     }
 }
 
@@ -154,9 +120,6 @@ fn the_independent_python_checker_accepts_the_published_vectors() {
     };
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "docs/check_vectors.py failed:\n{stdout}\n{stderr}"
-    );
+    assert!(output.status.success(), "docs/check_vectors.py failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains(" 0 failed"), "docs/check_vectors.py summary:\n{stdout}");
 }

@@ -31,18 +31,9 @@ fn header_from_proto(h: &proto::BlockHeader) -> BlockHeader {
 /// signed it.
 fn assert_header_signed(h: &proto::BlockHeader, engine_key: &Address) {
     let hash = header_from_proto(h).hash();
-    assert_eq!(
-        h.hash,
-        hash.to_vec(),
-        "block {}: hash is the hash of the header fields",
-        h.height
-    );
+    assert_eq!(h.hash, hash.to_vec(), "block {}: hash is the hash of the header fields", h.height);
     let signature: [u8; 64] = h.engine_signature.as_slice().try_into().expect("64 bytes");
-    assert!(
-        settled::verify_signature(engine_key, &hash, &signature),
-        "block {} is signed by the engine",
-        h.height
-    );
+    assert!(settled::verify_signature(engine_key, &hash, &signature), "block {} is signed by the engine", h.height);
 }
 
 /// Pays `count` payments at once on a stream, until one lands in a block of
@@ -55,19 +46,10 @@ async fn receipt_from_a_block_of_several(ledger: &mut TestLedger) -> Receipt {
         let coins = ledger.fund_coins(&alice, &[100; 32], &format!("round-{round}")).await;
         let requests = (0u64..)
             .zip(&coins)
-            .map(|(i, coin)| {
-                (
-                    i,
-                    to_proto(&client::pay(&alice, *coin, Keypair::generate().address(), 10, b"")),
-                )
-            })
+            .map(|(i, coin)| (i, to_proto(&client::pay(&alice, *coin, Keypair::generate().address(), 10, b""))))
             .collect();
         let results = ledger.submit_stream(requests).await;
-        if let Some(receipt) = results
-            .values()
-            .map(streamed_receipt)
-            .find(|r| r.block.header.tx_count >= 3)
-        {
+        if let Some(receipt) = results.values().map(streamed_receipt).find(|r| r.block.header.tx_count >= 3) {
             return receipt;
         }
     }
@@ -82,10 +64,7 @@ async fn receipts_verify_offline_with_the_engine_key_from_get_info() {
     // The key the server reports is the one in its data dir (what an
     // operator would pin out of band).
     let secret = std::fs::read_to_string(ledger.data_dir().join("engine.key")).expect("engine key file");
-    assert_eq!(
-        Keypair::from_secret_hex(&secret).expect("valid key").address(),
-        engine_key
-    );
+    assert_eq!(Keypair::from_secret_hex(&secret).expect("valid key").address(), engine_key);
 
     let (alice, bob) = (Keypair::generate(), Keypair::generate());
     let mint = ledger.mint_tx(vec![output(alice.address(), 1_000, 0)], "row-1");
@@ -95,17 +74,11 @@ async fn receipts_verify_offline_with_the_engine_key_from_get_info() {
     let (receipt, _) = ledger.client.submit(&payment).await.expect("confirmed");
     receipt.verify(&engine_key).expect("a payment receipt verifies");
     assert_eq!(receipt.txid, settled::txid(&payment));
-    assert_eq!(
-        receipt.sequence,
-        mint_receipt.sequence + 1,
-        "sequences follow each other"
-    );
+    assert_eq!(receipt.sequence, mint_receipt.sequence + 1, "sequences follow each other");
 
     let several = receipt_from_a_block_of_several(&mut ledger).await;
     assert!(!several.merkle_path.is_empty());
-    several
-        .verify(&engine_key)
-        .expect("a receipt from a block of several verifies");
+    several.verify(&engine_key).expect("a receipt from a block of several verifies");
 
     // The JSON form used by the CLI carries the same proof.
     let json: ReceiptJson = (&several).into();
@@ -129,19 +102,9 @@ async fn tampered_receipts_fail_verification() {
         copy.verify(&engine_key)
     };
 
-    assert_eq!(
-        tampered(&|r| r.txid.0[0] ^= 1),
-        Err(ReceiptError::NotInBlock),
-        "changed txid"
-    );
-    assert!(
-        matches!(tampered(&|r| r.sequence += 1), Err(ReceiptError::WrongSequence { .. })),
-        "changed sequence"
-    );
-    assert!(
-        matches!(tampered(&|r| r.sequence -= 1), Err(ReceiptError::WrongSequence { .. })),
-        "changed sequence"
-    );
+    assert_eq!(tampered(&|r| r.txid.0[0] ^= 1), Err(ReceiptError::NotInBlock), "changed txid");
+    assert!(matches!(tampered(&|r| r.sequence += 1), Err(ReceiptError::WrongSequence { .. })), "changed sequence");
+    assert!(matches!(tampered(&|r| r.sequence -= 1), Err(ReceiptError::WrongSequence { .. })), "changed sequence");
     for step in 0..receipt.merkle_path.len() {
         assert_eq!(
             tampered(&|r| r.merkle_path[step].sibling_on_left ^= true),
@@ -169,11 +132,7 @@ async fn tampered_receipts_fail_verification() {
         "changed position"
     );
     let stranger = Keypair::generate().address();
-    assert_eq!(
-        receipt.verify(&stranger),
-        Err(ReceiptError::BadEngineSignature(stranger)),
-        "wrong engine key"
-    );
+    assert_eq!(receipt.verify(&stranger), Err(ReceiptError::BadEngineSignature(stranger)), "wrong engine key");
     assert!(tampered(&|r| r.block.signature[0] ^= 1).is_err(), "changed signature");
     let header_edits: [(&str, Edit); 8] = [
         ("height", &|r| r.block.header.height += 1),
@@ -186,20 +145,13 @@ async fn tampered_receipts_fail_verification() {
         ("burned_total_minor", &|r| r.block.header.burned_total_minor += 1),
     ];
     for (field, edit) in header_edits {
-        assert_eq!(
-            tampered(edit),
-            Err(ReceiptError::BadEngineSignature(engine_key)),
-            "altered header field {field}"
-        );
+        assert_eq!(tampered(edit), Err(ReceiptError::BadEngineSignature(engine_key)), "altered header field {field}");
     }
 
     // Tampering the JSON form: a block hash that does not match the fields.
     let mut json: ReceiptJson = (&receipt).into();
     json.block.minted_total_minor += 1;
-    assert!(
-        Receipt::try_from(&json).is_err(),
-        "the JSON block hash no longer matches its fields"
-    );
+    assert!(Receipt::try_from(&json).is_err(), "the JSON block hash no longer matches its fields");
     ledger.shutdown().await;
 }
 
@@ -212,17 +164,8 @@ async fn confirmed_payments_and_balances_survive_a_restart_and_the_chain_continu
     let mut receipts = Vec::new();
     for (i, coin) in coins.iter().enumerate() {
         let payee = if i == 0 { bob.address() } else { shop.address() };
-        let payment = client::pay(
-            &alice,
-            *coin,
-            payee,
-            100 * (i as u64 + 1),
-            format!("inv-{i}").as_bytes(),
-        );
-        receipts.push((
-            payment.clone(),
-            ledger.client.submit(&payment).await.expect("confirmed").0,
-        ));
+        let payment = client::pay(&alice, *coin, payee, 100 * (i as u64 + 1), format!("inv-{i}").as_bytes());
+        receipts.push((payment.clone(), ledger.client.submit(&payment).await.expect("confirmed").0));
     }
     let balances_before = (
         ledger.balance(&alice.address()).await,
@@ -236,10 +179,7 @@ async fn confirmed_payments_and_balances_survive_a_restart_and_the_chain_continu
     ledger.restart().await;
 
     let info_after = ledger.info(true).await;
-    assert_eq!(
-        info_after, info_before,
-        "the ledger reopens exactly at its last durable block"
-    );
+    assert_eq!(info_after, info_before, "the ledger reopens exactly at its last durable block");
     let balances_after = (
         ledger.balance(&alice.address()).await,
         ledger.balance(&bob.address()).await,
@@ -248,26 +188,17 @@ async fn confirmed_payments_and_balances_survive_a_restart_and_the_chain_continu
     assert_eq!(balances_after, balances_before, "balances survive");
     assert_eq!(balances_after.1.total_minor, 100);
     assert_eq!(balances_after.2.total_minor, 500);
-    assert_eq!(
-        ledger.unspent(&alice.address()).await,
-        unspent_before,
-        "unspent outputs survive"
-    );
+    assert_eq!(ledger.unspent(&alice.address()).await, unspent_before, "unspent outputs survive");
     for (payment, receipt) in &receipts {
         let found = ledger
             .client
             .payments
-            .get_payment(proto::GetPaymentRequest {
-                txid: receipt.txid.0.to_vec(),
-            })
+            .get_payment(proto::GetPaymentRequest { txid: receipt.txid.0.to_vec() })
             .await
             .expect("get payment")
             .into_inner();
         assert_eq!(found.status, proto::PaymentStatus::Confirmed as i32);
-        assert_eq!(
-            client::receipt_from_proto(found.receipt.as_ref().expect("receipt")).expect("valid"),
-            *receipt
-        );
+        assert_eq!(client::receipt_from_proto(found.receipt.as_ref().expect("receipt")).expect("valid"), *receipt);
         assert_eq!(found.transaction, Some(to_proto(payment)));
     }
 
@@ -276,21 +207,12 @@ async fn confirmed_payments_and_balances_survive_a_restart_and_the_chain_continu
     let change = client::output_of(&receipts[2].0, 1);
     let next = client::pay(&alice, change, bob.address(), 1, b"after-restart");
     let (next_receipt, _) = ledger.client.submit(&next).await.expect("confirmed after restart");
-    next_receipt
-        .verify(&engine_key)
-        .expect("verifies with the same engine key");
+    next_receipt.verify(&engine_key).expect("verifies with the same engine key");
     let header = next_receipt.block.header;
     assert_eq!(header.height, tip_before.height + 1);
-    assert_eq!(
-        header.previous_hash.to_vec(),
-        tip_before.hash,
-        "the new block links to the old tip"
-    );
+    assert_eq!(header.previous_hash.to_vec(), tip_before.hash, "the new block links to the old tip");
     assert_eq!(header.first_sequence, info_before.next_sequence);
-    assert_eq!(
-        next_receipt.sequence, info_before.next_sequence,
-        "no sequence number is skipped"
-    );
+    assert_eq!(next_receipt.sequence, info_before.next_sequence, "no sequence number is skipped");
     assert_eq!(header.minted_total_minor, tip_before.minted_total_minor);
 
     ledger.restart().await;
@@ -309,10 +231,7 @@ async fn assert_chain_is_linked(ledger: &mut TestLedger, engine_key: &Address) {
     let tip = info.tip.expect("tip");
     let genesis = ledger.block(0).await.header.expect("genesis header");
     assert_eq!(genesis.previous_hash, vec![0; 32]);
-    assert_eq!(
-        genesis.merkle_root, info.genesis_hash,
-        "the genesis block commits to the genesis parameters"
-    );
+    assert_eq!(genesis.merkle_root, info.genesis_hash, "the genesis block commits to the genesis parameters");
     assert_eq!((genesis.first_sequence, genesis.tx_count), (1, 0));
     assert_header_signed(&genesis, engine_key);
     let mut previous = genesis;
@@ -321,22 +240,10 @@ async fn assert_chain_is_linked(ledger: &mut TestLedger, engine_key: &Address) {
         let header = block.header.expect("header");
         assert_header_signed(&header, engine_key);
         assert_eq!(header.height, height);
-        assert_eq!(
-            header.previous_hash,
-            previous.hash,
-            "block {height} links to block {}",
-            height - 1
-        );
-        assert_eq!(
-            header.first_sequence,
-            previous.first_sequence + u64::from(previous.tx_count),
-            "block {height}"
-        );
+        assert_eq!(header.previous_hash, previous.hash, "block {height} links to block {}", height - 1);
+        assert_eq!(header.first_sequence, previous.first_sequence + u64::from(previous.tx_count), "block {height}");
         assert_eq!(block.txids.len(), header.tx_count as usize);
-        assert!(
-            header.time_unix_ms >= previous.time_unix_ms,
-            "block times never go back"
-        );
+        assert!(header.time_unix_ms >= previous.time_unix_ms, "block times never go back");
         for (index, txid) in block.txids.iter().enumerate() {
             let found = ledger
                 .client
@@ -347,11 +254,7 @@ async fn assert_chain_is_linked(ledger: &mut TestLedger, engine_key: &Address) {
                 .into_inner();
             let receipt = client::receipt_from_proto(found.receipt.as_ref().expect("receipt")).expect("valid");
             receipt.verify(engine_key).expect("verifies");
-            assert_eq!(
-                receipt.block.header,
-                header_from_proto(&header),
-                "the receipt proves against block {height}"
-            );
+            assert_eq!(receipt.block.header, header_from_proto(&header), "the receipt proves against block {height}");
             assert_eq!(receipt.index_in_block as usize, index);
             assert_eq!(receipt.sequence, header.first_sequence + index as u64);
         }
@@ -373,23 +276,14 @@ async fn get_payment_returns_the_receipt_and_transaction_of_a_confirmed_txid() {
         let found = ledger
             .client
             .payments
-            .get_payment(proto::GetPaymentRequest {
-                txid: expected.txid.0.to_vec(),
-            })
+            .get_payment(proto::GetPaymentRequest { txid: expected.txid.0.to_vec() })
             .await
             .expect("get payment")
             .into_inner();
         assert_eq!(found.status, proto::PaymentStatus::Confirmed as i32);
         let found_receipt = client::receipt_from_proto(found.receipt.as_ref().expect("receipt")).expect("valid");
-        assert_eq!(
-            &found_receipt, expected,
-            "the stored receipt is the one given at confirmation"
-        );
-        assert_eq!(
-            found.transaction,
-            Some(to_proto(tx)),
-            "the transaction comes back with its witnesses"
-        );
+        assert_eq!(&found_receipt, expected, "the stored receipt is the one given at confirmation");
+        assert_eq!(found.transaction, Some(to_proto(tx)), "the transaction comes back with its witnesses");
     }
     ledger.shutdown().await;
 }
@@ -439,21 +333,8 @@ async fn get_info_reports_the_genesis_parameters_and_get_block_past_the_tip_is_n
     assert_eq!(info.issuer_public_keys, issuers);
     assert_eq!(info.issuer_threshold, 2);
     let tip = info.tip.expect("tip");
-    assert_eq!(
-        (
-            tip.height,
-            info.next_sequence,
-            info.unspent_count,
-            info.unspent_total_minor
-        ),
-        (0, 1, 0, 0)
-    );
-    let status = ledger
-        .client
-        .ledger
-        .get_block(proto::GetBlockRequest { height: 1 })
-        .await
-        .expect_err("no block 1");
+    assert_eq!((tip.height, info.next_sequence, info.unspent_count, info.unspent_total_minor), (0, 1, 0, 0));
+    let status = ledger.client.ledger.get_block(proto::GetBlockRequest { height: 1 }).await.expect_err("no block 1");
     assert_eq!(status.code(), Code::NotFound);
     ledger.shutdown().await;
 }

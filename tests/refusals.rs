@@ -36,13 +36,7 @@ impl Fixture {
         let alice = Keypair::generate();
         let bob = Keypair::generate();
         let coin = ledger.fund(&alice, COIN_MINOR, "row-1").await;
-        Self {
-            ledger,
-            alice,
-            bob,
-            coin,
-            minted_minor: COIN_MINOR,
-        }
+        Self { ledger, alice, bob, coin, minted_minor: COIN_MINOR }
     }
 
     /// A valid payment of 2 500 from alice's coin to bob.
@@ -78,18 +72,9 @@ impl Fixture {
     async fn assert_unchanged(&mut self, before: &proto::GetInfoResponse) {
         let after = self.ledger.info(true).await;
         assert_eq!(after.tip, before.tip, "a refusal adds no block");
-        assert_eq!(
-            after.next_sequence, before.next_sequence,
-            "a refusal takes no sequence number"
-        );
-        assert_eq!(
-            after.unspent_count, before.unspent_count,
-            "a refusal creates or spends no output"
-        );
-        assert_eq!(
-            after.unspent_total_minor, before.unspent_total_minor,
-            "a refusal moves no money"
-        );
+        assert_eq!(after.next_sequence, before.next_sequence, "a refusal takes no sequence number");
+        assert_eq!(after.unspent_count, before.unspent_count, "a refusal creates or spends no output");
+        assert_eq!(after.unspent_total_minor, before.unspent_total_minor, "a refusal moves no money");
     }
 
     async fn finish(mut self) {
@@ -138,13 +123,7 @@ async fn missing_transaction_is_refused_as_malformed() {
         .await
         .expect_err("refused");
     assert_refusal(&status, Code::InvalidArgument, Reason::Malformed);
-    let status = f
-        .ledger
-        .client
-        .admin
-        .mint(proto::MintRequest { transaction: None })
-        .await
-        .expect_err("refused");
+    let status = f.ledger.client.admin.mint(proto::MintRequest { transaction: None }).await.expect_err("refused");
     assert_refusal(&status, Code::InvalidArgument, Reason::Malformed);
     f.finish().await;
 }
@@ -186,8 +165,7 @@ async fn version_other_than_1_is_refused_as_unsupported() {
         let mut tx = f.payment();
         tx.version = version;
         let tx = resigned(tx, &[&f.alice]);
-        f.refused(to_proto(&tx), Code::InvalidArgument, Reason::UnsupportedVersion)
-            .await;
+        f.refused(to_proto(&tx), Code::InvalidArgument, Reason::UnsupportedVersion).await;
     }
     let tx = edited(&f.payment(), |tx| tx.version = 257);
     f.refused(tx, Code::InvalidArgument, Reason::UnsupportedVersion).await;
@@ -199,8 +177,7 @@ async fn unspecified_or_undefined_kind_is_refused_as_unsupported() {
     let mut f = Fixture::new().await;
     for kind in [proto::TransactionKind::Unspecified as i32, 99] {
         let tx = edited(&f.payment(), |tx| tx.kind = kind);
-        f.refused(tx.clone(), Code::InvalidArgument, Reason::UnsupportedKind)
-            .await;
+        f.refused(tx.clone(), Code::InvalidArgument, Reason::UnsupportedKind).await;
         f.refused_mint(tx, Code::InvalidArgument, Reason::UnsupportedKind).await;
     }
     f.finish().await;
@@ -213,8 +190,7 @@ async fn redeem_and_clawback_are_refused_as_unsupported_kinds_by_every_service()
         let mut tx = f.payment();
         tx.kind = kind;
         let tx = to_proto(&resigned(tx, &[&f.alice]));
-        f.refused(tx.clone(), Code::InvalidArgument, Reason::UnsupportedKind)
-            .await;
+        f.refused(tx.clone(), Code::InvalidArgument, Reason::UnsupportedKind).await;
         f.refused_mint(tx, Code::InvalidArgument, Reason::UnsupportedKind).await;
     }
     f.finish().await;
@@ -234,8 +210,7 @@ async fn transaction_without_outputs_is_refused() {
     let tx = f.paying(Vec::new());
     f.refused(to_proto(&tx), Code::InvalidArgument, Reason::NoOutputs).await;
     let mint = f.ledger.mint_tx(Vec::new(), "row-empty");
-    f.refused_mint(to_proto(&mint), Code::InvalidArgument, Reason::NoOutputs)
-        .await;
+    f.refused_mint(to_proto(&mint), Code::InvalidArgument, Reason::NoOutputs).await;
     f.finish().await;
 }
 
@@ -256,21 +231,11 @@ async fn a_transfer_at_every_count_limit_is_confirmed() {
     let funded = &funded[..TX_INPUTS_MAX];
     let inputs: Vec<OutPoint> = funded.iter().map(|(_, (outpoint, _))| *outpoint).collect();
     let signers: Vec<&Keypair> = funded.iter().map(|(owner, _)| owner).collect();
-    let payees: Vec<Output> = (0..TX_OUTPUTS_MAX)
-        .map(|_| output(Keypair::generate().address(), 1_000, 0))
-        .collect();
+    let payees: Vec<Output> = (0..TX_OUTPUTS_MAX).map(|_| output(Keypair::generate().address(), 1_000, 0)).collect();
     let reference = [b'r'; TX_REFERENCE_BYTES_MAX];
     let tx = transfer(&inputs, payees, &reference, &signers);
-    assert_eq!(
-        (tx.inputs.len(), tx.outputs.len(), tx.witnesses.len()),
-        (16, 16, TX_WITNESSES_MAX)
-    );
-    let (receipt, duplicate) = f
-        .ledger
-        .client
-        .submit(&tx)
-        .await
-        .expect("a transfer at every limit is confirmed");
+    assert_eq!((tx.inputs.len(), tx.outputs.len(), tx.witnesses.len()), (16, 16, TX_WITNESSES_MAX));
+    let (receipt, duplicate) = f.ledger.client.submit(&tx).await.expect("a transfer at every limit is confirmed");
     assert!(!duplicate);
     assert_eq!(receipt.txid, settled::txid(&tx));
     f.finish().await;
@@ -284,37 +249,23 @@ async fn one_input_over_the_limit_is_refused() {
     f.minted_minor += amounts.iter().sum::<u64>();
     let inputs: Vec<OutPoint> = coins.iter().map(|(outpoint, _)| *outpoint).collect();
     let tx = transfer(&inputs, vec![output(f.bob.address(), 17_000, 0)], b"", &[&f.alice]);
-    f.refused(to_proto(&tx), Code::InvalidArgument, Reason::TooManyInputs)
-        .await;
-    let at_limit = transfer(
-        &inputs[..TX_INPUTS_MAX],
-        vec![output(f.bob.address(), 16_000, 0)],
-        b"",
-        &[&f.alice],
-    );
-    f.ledger
-        .client
-        .submit(&at_limit)
-        .await
-        .expect("sixteen inputs are confirmed");
+    f.refused(to_proto(&tx), Code::InvalidArgument, Reason::TooManyInputs).await;
+    let at_limit = transfer(&inputs[..TX_INPUTS_MAX], vec![output(f.bob.address(), 16_000, 0)], b"", &[&f.alice]);
+    f.ledger.client.submit(&at_limit).await.expect("sixteen inputs are confirmed");
     f.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_output_over_the_limit_is_refused() {
     let mut f = Fixture::new().await;
-    let seventeen: Vec<Output> = (0..=TX_OUTPUTS_MAX as u64)
-        .map(|i| output(f.bob.address(), 100 + i, 0))
-        .collect();
+    let seventeen: Vec<Output> = (0..=TX_OUTPUTS_MAX as u64).map(|i| output(f.bob.address(), 100 + i, 0)).collect();
     let mut change = seventeen.clone();
     let paid: u64 = seventeen.iter().map(|o| o.amount_minor).sum();
     change.push(output(f.alice.address(), COIN_MINOR - paid, 0));
     let tx = f.paying(change);
-    f.refused(to_proto(&tx), Code::InvalidArgument, Reason::TooManyOutputs)
-        .await;
+    f.refused(to_proto(&tx), Code::InvalidArgument, Reason::TooManyOutputs).await;
     let mint = f.ledger.mint_tx(seventeen, "row-17");
-    f.refused_mint(to_proto(&mint), Code::InvalidArgument, Reason::TooManyOutputs)
-        .await;
+    f.refused_mint(to_proto(&mint), Code::InvalidArgument, Reason::TooManyOutputs).await;
     f.finish().await;
 }
 
@@ -324,50 +275,25 @@ async fn one_witness_over_the_limit_is_refused() {
     let funded = seventeen_funded_owners(&mut f).await;
     // Sixteen inputs (the most there can be) signed by their sixteen owners,
     // plus the seventeenth owner's signature.
-    let inputs: Vec<OutPoint> = funded[..TX_INPUTS_MAX]
-        .iter()
-        .map(|(_, (outpoint, _))| *outpoint)
-        .collect();
+    let inputs: Vec<OutPoint> = funded[..TX_INPUTS_MAX].iter().map(|(_, (outpoint, _))| *outpoint).collect();
     let signers: Vec<&Keypair> = funded.iter().map(|(owner, _)| owner).collect();
     let tx = transfer(&inputs, vec![output(f.bob.address(), 16_000, 0)], b"", &signers);
     assert_eq!(tx.witnesses.len(), TX_WITNESSES_MAX + 1);
-    f.refused(to_proto(&tx), Code::InvalidArgument, Reason::TooManyWitnesses)
-        .await;
+    f.refused(to_proto(&tx), Code::InvalidArgument, Reason::TooManyWitnesses).await;
     f.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reference_of_64_bytes_is_accepted_and_65_is_refused() {
     let mut f = Fixture::new().await;
-    let over = client::pay(
-        &f.alice,
-        f.coin,
-        f.bob.address(),
-        1,
-        &[b'x'; TX_REFERENCE_BYTES_MAX + 1],
-    );
-    f.refused(to_proto(&over), Code::InvalidArgument, Reason::ReferenceTooLong)
-        .await;
-    let over_mint = f.ledger.mint_tx(
-        vec![output(f.bob.address(), 1, 0)],
-        &"m".repeat(TX_REFERENCE_BYTES_MAX + 1),
-    );
-    f.refused_mint(to_proto(&over_mint), Code::InvalidArgument, Reason::ReferenceTooLong)
-        .await;
+    let over = client::pay(&f.alice, f.coin, f.bob.address(), 1, &[b'x'; TX_REFERENCE_BYTES_MAX + 1]);
+    f.refused(to_proto(&over), Code::InvalidArgument, Reason::ReferenceTooLong).await;
+    let over_mint = f.ledger.mint_tx(vec![output(f.bob.address(), 1, 0)], &"m".repeat(TX_REFERENCE_BYTES_MAX + 1));
+    f.refused_mint(to_proto(&over_mint), Code::InvalidArgument, Reason::ReferenceTooLong).await;
     let at_limit = client::pay(&f.alice, f.coin, f.bob.address(), 1, &[b'x'; TX_REFERENCE_BYTES_MAX]);
-    f.ledger
-        .client
-        .submit(&at_limit)
-        .await
-        .expect("a 64-byte reference is confirmed");
-    let mint = f
-        .ledger
-        .mint_tx(vec![output(f.bob.address(), 1, 0)], &"m".repeat(TX_REFERENCE_BYTES_MAX));
-    f.ledger
-        .client
-        .mint(&mint)
-        .await
-        .expect("a mint with a 64-byte reference is confirmed");
+    f.ledger.client.submit(&at_limit).await.expect("a 64-byte reference is confirmed");
+    let mint = f.ledger.mint_tx(vec![output(f.bob.address(), 1, 0)], &"m".repeat(TX_REFERENCE_BYTES_MAX));
+    f.ledger.client.mint(&mint).await.expect("a mint with a 64-byte reference is confirmed");
     f.minted_minor += 1;
     f.finish().await;
 }
@@ -379,13 +305,9 @@ async fn reference_longer_than_its_length_byte_is_refused_not_a_crash() {
     let mut f = Fixture::new().await;
     let long = vec![b'x'; 300];
     let tx = edited(&f.payment(), |tx| tx.reference = long.clone());
-    f.refused(tx.clone(), Code::InvalidArgument, Reason::ReferenceTooLong)
-        .await;
-    let mint = edited(&f.ledger.mint_tx(vec![output(f.bob.address(), 1, 0)], "row-2"), |tx| {
-        tx.reference = long
-    });
-    f.refused_mint(mint, Code::InvalidArgument, Reason::ReferenceTooLong)
-        .await;
+    f.refused(tx.clone(), Code::InvalidArgument, Reason::ReferenceTooLong).await;
+    let mint = edited(&f.ledger.mint_tx(vec![output(f.bob.address(), 1, 0)], "row-2"), |tx| tx.reference = long);
+    f.refused_mint(mint, Code::InvalidArgument, Reason::ReferenceTooLong).await;
     let results = f.ledger.submit_stream(vec![(1, tx)]).await;
     assert_eq!(streamed_reason(&results[&1]), Reason::ReferenceTooLong);
     f.finish().await;
@@ -394,53 +316,29 @@ async fn reference_longer_than_its_length_byte_is_refused_not_a_crash() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zero_amount_output_is_refused() {
     let mut f = Fixture::new().await;
-    let tx = f.paying(vec![
-        output(f.bob.address(), 0, 0),
-        output(f.alice.address(), COIN_MINOR, 0),
-    ]);
-    f.refused(to_proto(&tx), Code::InvalidArgument, Reason::ZeroAmount)
-        .await;
+    let tx = f.paying(vec![output(f.bob.address(), 0, 0), output(f.alice.address(), COIN_MINOR, 0)]);
+    f.refused(to_proto(&tx), Code::InvalidArgument, Reason::ZeroAmount).await;
     let mint = f.ledger.mint_tx(vec![output(f.bob.address(), 0, 0)], "row-zero");
-    f.refused_mint(to_proto(&mint), Code::InvalidArgument, Reason::ZeroAmount)
-        .await;
+    f.refused_mint(to_proto(&mint), Code::InvalidArgument, Reason::ZeroAmount).await;
     f.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outputs_summing_past_u64_are_refused_as_amount_overflow() {
     let mut f = Fixture::new().await;
-    let tx = f.paying(vec![
-        output(f.bob.address(), u64::MAX, 0),
-        output(f.alice.address(), 1, 0),
-    ]);
-    f.refused(to_proto(&tx), Code::InvalidArgument, Reason::AmountOverflow)
-        .await;
-    let mint = f.ledger.mint_tx(
-        vec![output(f.bob.address(), u64::MAX, 0), output(f.bob.address(), 1, 0)],
-        "row-big",
-    );
-    f.refused_mint(to_proto(&mint), Code::InvalidArgument, Reason::AmountOverflow)
-        .await;
+    let tx = f.paying(vec![output(f.bob.address(), u64::MAX, 0), output(f.alice.address(), 1, 0)]);
+    f.refused(to_proto(&tx), Code::InvalidArgument, Reason::AmountOverflow).await;
+    let mint = f.ledger.mint_tx(vec![output(f.bob.address(), u64::MAX, 0), output(f.bob.address(), 1, 0)], "row-big");
+    f.refused_mint(to_proto(&mint), Code::InvalidArgument, Reason::AmountOverflow).await;
     f.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn same_input_twice_is_refused_as_duplicate_input() {
     let mut f = Fixture::new().await;
-    let tx = transfer(
-        &[f.coin.0, f.coin.0],
-        vec![output(f.bob.address(), 2 * COIN_MINOR, 0)],
-        b"",
-        &[&f.alice],
-    );
-    let status = f
-        .refused(to_proto(&tx), Code::InvalidArgument, Reason::DuplicateInput)
-        .await;
-    assert_eq!(
-        error_metadata(&status)["input"],
-        f.coin.0.to_string(),
-        "the refusal names the repeated input"
-    );
+    let tx = transfer(&[f.coin.0, f.coin.0], vec![output(f.bob.address(), 2 * COIN_MINOR, 0)], b"", &[&f.alice]);
+    let status = f.refused(to_proto(&tx), Code::InvalidArgument, Reason::DuplicateInput).await;
+    assert_eq!(error_metadata(&status)["input"], f.coin.0.to_string(), "the refusal names the repeated input");
     f.finish().await;
 }
 
@@ -448,12 +346,10 @@ async fn same_input_twice_is_refused_as_duplicate_input() {
 async fn same_witness_twice_is_refused_as_duplicate_witness() {
     let mut f = Fixture::new().await;
     let tx = resigned(f.payment(), &[&f.alice, &f.alice]);
-    f.refused(to_proto(&tx), Code::InvalidArgument, Reason::DuplicateWitness)
-        .await;
+    f.refused(to_proto(&tx), Code::InvalidArgument, Reason::DuplicateWitness).await;
     let issuer = f.ledger.issuers[0].clone();
     let mint = client::mint(vec![output(f.bob.address(), 5, 0)], b"row-dup", &[&issuer, &issuer]);
-    f.refused_mint(to_proto(&mint), Code::InvalidArgument, Reason::DuplicateWitness)
-        .await;
+    f.refused_mint(to_proto(&mint), Code::InvalidArgument, Reason::DuplicateWitness).await;
     f.finish().await;
 }
 
@@ -467,30 +363,21 @@ async fn signature_that_does_not_sign_the_txid_with_its_key_is_refused() {
     let by_another_key = edited(&payment, |tx| {
         tx.witnesses[0].signature = f.bob.sign(&settled::txid(&payment).0).to_vec();
     });
-    f.refused(by_another_key, Code::InvalidArgument, Reason::BadSignature)
-        .await;
+    f.refused(by_another_key, Code::InvalidArgument, Reason::BadSignature).await;
 
     // Signed, then the amount raised: the signature covers the old txid.
     let mut changed_after_signing = f.payment();
     changed_after_signing.outputs[0].amount_minor += 1;
     changed_after_signing.outputs[1].amount_minor -= 1;
-    f.refused(
-        to_proto(&changed_after_signing),
-        Code::InvalidArgument,
-        Reason::BadSignature,
-    )
-    .await;
+    f.refused(to_proto(&changed_after_signing), Code::InvalidArgument, Reason::BadSignature).await;
 
     // A witness key that is not a curve point verifies nothing.
-    let off_curve = edited(&f.payment(), |tx| {
-        tx.witnesses[0].public_key = x_not_on_the_curve().to_vec()
-    });
+    let off_curve = edited(&f.payment(), |tx| tx.witnesses[0].public_key = x_not_on_the_curve().to_vec());
     f.refused(off_curve, Code::InvalidArgument, Reason::BadSignature).await;
 
     let mint = f.ledger.mint_tx(vec![output(f.bob.address(), 5, 0)], "row-sig");
     let forged = edited(&mint, |tx| tx.witnesses[1].signature[0] ^= 0x80);
-    f.refused_mint(forged, Code::InvalidArgument, Reason::BadSignature)
-        .await;
+    f.refused_mint(forged, Code::InvalidArgument, Reason::BadSignature).await;
     f.finish().await;
 }
 
@@ -499,11 +386,9 @@ async fn output_to_32_bytes_that_are_not_a_curve_point_is_refused_as_bad_address
     let mut f = Fixture::new().await;
     for not_a_key in [x_not_on_the_curve(), [0xff; 32]] {
         let tx = f.paying(vec![output(Address(not_a_key), COIN_MINOR, 0)]);
-        f.refused(to_proto(&tx), Code::InvalidArgument, Reason::BadAddress)
-            .await;
+        f.refused(to_proto(&tx), Code::InvalidArgument, Reason::BadAddress).await;
         let mint = f.ledger.mint_tx(vec![output(Address(not_a_key), 5, 0)], "row-addr");
-        f.refused_mint(to_proto(&mint), Code::InvalidArgument, Reason::BadAddress)
-            .await;
+        f.refused_mint(to_proto(&mint), Code::InvalidArgument, Reason::BadAddress).await;
     }
     f.finish().await;
 }
@@ -527,8 +412,7 @@ async fn mint_with_inputs_is_refused() {
     let mut mint = client::mint(vec![output(f.bob.address(), 5, 0)], b"row-in", &issuers);
     mint.inputs.push(f.coin.0);
     let mint = resigned(mint, &issuers);
-    f.refused_mint(to_proto(&mint), Code::InvalidArgument, Reason::MintHasInputs)
-        .await;
+    f.refused_mint(to_proto(&mint), Code::InvalidArgument, Reason::MintHasInputs).await;
     f.finish().await;
 }
 
@@ -536,8 +420,7 @@ async fn mint_with_inputs_is_refused() {
 async fn mint_without_reference_is_refused() {
     let mut f = Fixture::new().await;
     let mint = f.ledger.mint_tx(vec![output(f.bob.address(), 5, 0)], "");
-    f.refused_mint(to_proto(&mint), Code::InvalidArgument, Reason::MintNeedsReference)
-        .await;
+    f.refused_mint(to_proto(&mint), Code::InvalidArgument, Reason::MintNeedsReference).await;
     f.finish().await;
 }
 
@@ -545,15 +428,9 @@ async fn mint_without_reference_is_refused() {
 async fn mint_sent_to_the_payment_service_is_refused_as_wrong_service() {
     let mut f = Fixture::new().await;
     let mint = f.ledger.mint_tx(vec![output(f.bob.address(), 5, 0)], "row-ws");
-    f.refused(to_proto(&mint), Code::InvalidArgument, Reason::WrongService)
-        .await;
+    f.refused(to_proto(&mint), Code::InvalidArgument, Reason::WrongService).await;
     // The same mint is still new to the engine.
-    let (_, duplicate) = f
-        .ledger
-        .client
-        .mint(&mint)
-        .await
-        .expect("confirmed through AdminService.Mint");
+    let (_, duplicate) = f.ledger.client.mint(&mint).await.expect("confirmed through AdminService.Mint");
     assert!(!duplicate);
     f.minted_minor += 5;
     f.finish().await;
@@ -563,14 +440,8 @@ async fn mint_sent_to_the_payment_service_is_refused_as_wrong_service() {
 async fn transfer_sent_to_admin_mint_is_refused_as_wrong_service() {
     let mut f = Fixture::new().await;
     let payment = f.payment();
-    f.refused_mint(to_proto(&payment), Code::InvalidArgument, Reason::WrongService)
-        .await;
-    let (_, duplicate) = f
-        .ledger
-        .client
-        .submit(&payment)
-        .await
-        .expect("confirmed through PaymentService");
+    f.refused_mint(to_proto(&payment), Code::InvalidArgument, Reason::WrongService).await;
+    let (_, duplicate) = f.ledger.client.submit(&payment).await.expect("confirmed through PaymentService");
     assert!(!duplicate);
     f.finish().await;
 }
@@ -583,9 +454,7 @@ async fn spent_input_is_refused_with_the_spending_txid() {
     let first = f.payment();
     f.ledger.client.submit(&first).await.expect("first spend confirmed");
     let second = client::pay(&f.alice, f.coin, f.bob.address(), 1_000, b"inv-2");
-    let status = f
-        .refused(to_proto(&second), Code::FailedPrecondition, Reason::InputSpent)
-        .await;
+    let status = f.refused(to_proto(&second), Code::FailedPrecondition, Reason::InputSpent).await;
     let metadata = error_metadata(&status);
     assert_eq!(metadata["spent_by_txid"], settled::txid(&first).to_string());
     assert_eq!(metadata["input"], f.coin.0.to_string());
@@ -595,28 +464,16 @@ async fn spent_input_is_refused_with_the_spending_txid() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_input_is_refused_naming_the_input() {
     let mut f = Fixture::new().await;
-    let unknown = OutPoint {
-        txid: TxId([0x42; 32]),
-        index: 0,
-    };
+    let unknown = OutPoint { txid: TxId([0x42; 32]), index: 0 };
     let tx = transfer(&[unknown], vec![output(f.bob.address(), 5, 0)], b"", &[&f.alice]);
-    let status = f
-        .refused(to_proto(&tx), Code::FailedPrecondition, Reason::InputUnknown)
-        .await;
+    let status = f.refused(to_proto(&tx), Code::FailedPrecondition, Reason::InputUnknown).await;
     let metadata = error_metadata(&status);
     assert_eq!(metadata["input"], unknown.to_string());
-    assert!(
-        !metadata.contains_key("spent_by_txid"),
-        "an unknown input was spent by nobody"
-    );
+    assert!(!metadata.contains_key("spent_by_txid"), "an unknown input was spent by nobody");
     // An existing txid with an output index it does not have.
-    let past_the_end = OutPoint {
-        txid: f.coin.0.txid,
-        index: 1,
-    };
+    let past_the_end = OutPoint { txid: f.coin.0.txid, index: 1 };
     let tx = transfer(&[past_the_end], vec![output(f.bob.address(), 5, 0)], b"", &[&f.alice]);
-    f.refused(to_proto(&tx), Code::FailedPrecondition, Reason::InputUnknown)
-        .await;
+    f.refused(to_proto(&tx), Code::FailedPrecondition, Reason::InputUnknown).await;
     f.finish().await;
 }
 
@@ -626,8 +483,7 @@ async fn input_without_its_owners_witness_is_refused_as_missing_witness() {
     // Bob signs a spend of alice's coin: his signature is valid, but he is
     // not the owner.
     let tx = resigned(f.payment(), &[&f.bob]);
-    f.refused(to_proto(&tx), Code::FailedPrecondition, Reason::MissingWitness)
-        .await;
+    f.refused(to_proto(&tx), Code::FailedPrecondition, Reason::MissingWitness).await;
     f.finish().await;
 }
 
@@ -635,8 +491,7 @@ async fn input_without_its_owners_witness_is_refused_as_missing_witness() {
 async fn transaction_without_any_witness_is_refused_as_no_witnesses() {
     let mut f = Fixture::new().await;
     let tx = resigned(f.payment(), &[]);
-    f.refused(to_proto(&tx), Code::InvalidArgument, Reason::NoWitnesses)
-        .await;
+    f.refused(to_proto(&tx), Code::InvalidArgument, Reason::NoWitnesses).await;
     f.finish().await;
 }
 
@@ -644,8 +499,7 @@ async fn transaction_without_any_witness_is_refused_as_no_witnesses() {
 async fn witness_that_owns_no_input_is_refused_as_unexpected() {
     let mut f = Fixture::new().await;
     let tx = resigned(f.payment(), &[&f.alice, &f.bob]);
-    f.refused(to_proto(&tx), Code::FailedPrecondition, Reason::UnexpectedWitness)
-        .await;
+    f.refused(to_proto(&tx), Code::FailedPrecondition, Reason::UnexpectedWitness).await;
     f.finish().await;
 }
 
@@ -653,11 +507,9 @@ async fn witness_that_owns_no_input_is_refused_as_unexpected() {
 async fn outputs_above_or_below_the_inputs_are_refused_as_not_conserved() {
     let mut f = Fixture::new().await;
     let more = f.paying(vec![output(f.bob.address(), COIN_MINOR + 1, 0)]);
-    f.refused(to_proto(&more), Code::FailedPrecondition, Reason::NotConserved)
-        .await;
+    f.refused(to_proto(&more), Code::FailedPrecondition, Reason::NotConserved).await;
     let less = f.paying(vec![output(f.bob.address(), COIN_MINOR - 1, 0)]);
-    f.refused(to_proto(&less), Code::FailedPrecondition, Reason::NotConserved)
-        .await;
+    f.refused(to_proto(&less), Code::FailedPrecondition, Reason::NotConserved).await;
     f.finish().await;
 }
 
@@ -665,19 +517,11 @@ async fn outputs_above_or_below_the_inputs_are_refused_as_not_conserved() {
 async fn moving_money_into_another_programme_is_refused_as_not_conserved() {
     let mut f = Fixture::new().await;
     // Same total, but unrestricted money turned into programme 7 money.
-    let tx = f.paying(vec![
-        output(f.bob.address(), 4_000, 7),
-        output(f.alice.address(), 6_000, 0),
-    ]);
-    f.refused(to_proto(&tx), Code::FailedPrecondition, Reason::NotConserved)
-        .await;
+    let tx = f.paying(vec![output(f.bob.address(), 4_000, 7), output(f.alice.address(), 6_000, 0)]);
+    f.refused(to_proto(&tx), Code::FailedPrecondition, Reason::NotConserved).await;
     // And earmarked money released into unrestricted money.
     let earmarked = f.ledger.mint_tx(vec![output(f.alice.address(), 500, 7)], "row-p7");
-    f.ledger
-        .client
-        .mint(&earmarked)
-        .await
-        .expect("earmarked mint confirmed");
+    f.ledger.client.mint(&earmarked).await.expect("earmarked mint confirmed");
     f.minted_minor += 500;
     let release = client::pay(
         &f.alice,
@@ -686,8 +530,7 @@ async fn moving_money_into_another_programme_is_refused_as_not_conserved() {
         500,
         b"",
     );
-    f.refused(to_proto(&release), Code::FailedPrecondition, Reason::NotConserved)
-        .await;
+    f.refused(to_proto(&release), Code::FailedPrecondition, Reason::NotConserved).await;
     f.finish().await;
 }
 
@@ -697,22 +540,13 @@ async fn mint_with_one_issuer_signature_is_refused_and_two_are_accepted() {
     let issuers = f.ledger.issuers.clone();
     let outputs = vec![output(f.bob.address(), 700, 0)];
     let one = client::mint(outputs.clone(), b"row-th", &[&issuers[2]]);
-    f.refused_mint(to_proto(&one), Code::FailedPrecondition, Reason::MintThreshold)
-        .await;
+    f.refused_mint(to_proto(&one), Code::FailedPrecondition, Reason::MintThreshold).await;
     let two = client::mint(outputs.clone(), b"row-th", &[&issuers[2], &issuers[0]]);
     let (receipt, duplicate) = f.ledger.client.mint(&two).await.expect("two of three issuers suffice");
     assert!(!duplicate);
-    assert_eq!(
-        receipt.txid,
-        settled::txid(&one),
-        "the witnesses are not part of the txid"
-    );
+    assert_eq!(receipt.txid, settled::txid(&one), "the witnesses are not part of the txid");
     let three = client::mint(outputs, b"row-th-3", &[&issuers[0], &issuers[1], &issuers[2]]);
-    f.ledger
-        .client
-        .mint(&three)
-        .await
-        .expect("three of three issuers suffice");
+    f.ledger.client.mint(&three).await.expect("three of three issuers suffice");
     f.minted_minor += 1_400;
     f.finish().await;
 }
@@ -724,20 +558,10 @@ async fn mint_signed_by_a_non_issuer_key_is_refused() {
     let outsider = Keypair::generate();
     let outputs = vec![output(outsider.address(), 700, 0)];
     let with_outsider = client::mint(outputs.clone(), b"row-x", &[&issuers[0], &outsider]);
-    f.refused_mint(
-        to_proto(&with_outsider),
-        Code::FailedPrecondition,
-        Reason::UnexpectedWitness,
-    )
-    .await;
+    f.refused_mint(to_proto(&with_outsider), Code::FailedPrecondition, Reason::UnexpectedWitness).await;
     // Even on top of a full threshold of issuers.
     let plus_outsider = client::mint(outputs, b"row-x", &[&issuers[0], &issuers[1], &outsider]);
-    f.refused_mint(
-        to_proto(&plus_outsider),
-        Code::FailedPrecondition,
-        Reason::UnexpectedWitness,
-    )
-    .await;
+    f.refused_mint(to_proto(&plus_outsider), Code::FailedPrecondition, Reason::UnexpectedWitness).await;
     f.finish().await;
 }
 
@@ -745,33 +569,17 @@ async fn mint_signed_by_a_non_issuer_key_is_refused() {
 async fn mint_pushing_total_supply_past_u64_max_is_refused() {
     let mut f = Fixture::new().await;
     let headroom = u64::MAX - COIN_MINOR;
-    let big = f
-        .ledger
-        .mint_tx(vec![output(f.bob.address(), headroom - 5, 0)], "row-big");
-    f.ledger
-        .client
-        .mint(&big)
-        .await
-        .expect("a mint up to 5 below the maximum is confirmed");
+    let big = f.ledger.mint_tx(vec![output(f.bob.address(), headroom - 5, 0)], "row-big");
+    f.ledger.client.mint(&big).await.expect("a mint up to 5 below the maximum is confirmed");
     let over = f.ledger.mint_tx(vec![output(f.bob.address(), 6, 0)], "row-over");
-    f.refused_mint(to_proto(&over), Code::FailedPrecondition, Reason::SupplyOverflow)
-        .await;
+    f.refused_mint(to_proto(&over), Code::FailedPrecondition, Reason::SupplyOverflow).await;
     let exact = f.ledger.mint_tx(vec![output(f.bob.address(), 5, 0)], "row-exact");
-    f.ledger
-        .client
-        .mint(&exact)
-        .await
-        .expect("a mint reaching exactly u64::MAX is confirmed");
+    f.ledger.client.mint(&exact).await.expect("a mint reaching exactly u64::MAX is confirmed");
     let one_more = f.ledger.mint_tx(vec![output(f.bob.address(), 1, 0)], "row-one");
-    f.refused_mint(to_proto(&one_more), Code::FailedPrecondition, Reason::SupplyOverflow)
-        .await;
+    f.refused_mint(to_proto(&one_more), Code::FailedPrecondition, Reason::SupplyOverflow).await;
     f.minted_minor = u64::MAX;
     // Payments still work at the maximum supply.
-    f.ledger
-        .client
-        .submit(&f.payment())
-        .await
-        .expect("payment at maximum supply confirmed");
+    f.ledger.client.submit(&f.payment()).await.expect("payment at maximum supply confirmed");
     f.finish().await;
 }
 
@@ -796,104 +604,38 @@ async fn every_payment_refusal_arrives_in_the_refusal_field_of_its_stream_result
     let valid = client::pay(&f.alice, valid_coin, f.bob.address(), 1, b"valid");
     let fresh = |outputs: Vec<Output>| transfer(&[change_outpoint], outputs, b"", &[&f.alice]);
     let unsubmitted = fresh(vec![change]);
-    let unknown = OutPoint {
-        txid: TxId([9; 32]),
-        index: 3,
-    };
+    let unknown = OutPoint { txid: TxId([9; 32]), index: 3 };
 
     let cases: Vec<(proto::Transaction, Reason)> = vec![
         (edited(&valid, |tx| tx.inputs[0].txid.truncate(31)), Reason::Malformed),
         (edited(&valid, |tx| tx.version = 2), Reason::UnsupportedVersion),
         (edited(&valid, |tx| tx.kind = 0), Reason::UnsupportedKind),
-        (
-            to_proto(&transfer(&[], vec![output(f.bob.address(), 1, 0)], b"", &[&f.alice])),
-            Reason::NoInputs,
-        ),
+        (to_proto(&transfer(&[], vec![output(f.bob.address(), 1, 0)], b"", &[&f.alice])), Reason::NoInputs),
         (to_proto(&fresh(Vec::new())), Reason::NoOutputs),
+        (edited(&valid, |tx| tx.inputs = vec![tx.inputs[0].clone(); 17]), Reason::TooManyInputs),
+        (edited(&valid, |tx| tx.outputs = vec![tx.outputs[0].clone(); 17]), Reason::TooManyOutputs),
+        (edited(&valid, |tx| tx.witnesses = vec![tx.witnesses[0].clone(); 17]), Reason::TooManyWitnesses),
+        (edited(&valid, |tx| tx.reference = vec![0; 65]), Reason::ReferenceTooLong),
+        (to_proto(&fresh(vec![output(f.bob.address(), 0, 0)])), Reason::ZeroAmount),
         (
-            edited(&valid, |tx| tx.inputs = vec![tx.inputs[0].clone(); 17]),
-            Reason::TooManyInputs,
-        ),
-        (
-            edited(&valid, |tx| tx.outputs = vec![tx.outputs[0].clone(); 17]),
-            Reason::TooManyOutputs,
-        ),
-        (
-            edited(&valid, |tx| tx.witnesses = vec![tx.witnesses[0].clone(); 17]),
-            Reason::TooManyWitnesses,
-        ),
-        (
-            edited(&valid, |tx| tx.reference = vec![0; 65]),
-            Reason::ReferenceTooLong,
-        ),
-        (
-            to_proto(&fresh(vec![output(f.bob.address(), 0, 0)])),
-            Reason::ZeroAmount,
-        ),
-        (
-            to_proto(&fresh(vec![
-                output(f.bob.address(), u64::MAX, 0),
-                output(f.bob.address(), 1, 0),
-            ])),
+            to_proto(&fresh(vec![output(f.bob.address(), u64::MAX, 0), output(f.bob.address(), 1, 0)])),
             Reason::AmountOverflow,
         ),
         (
-            to_proto(&transfer(
-                &[change_outpoint, change_outpoint],
-                vec![change],
-                b"",
-                &[&f.alice],
-            )),
+            to_proto(&transfer(&[change_outpoint, change_outpoint], vec![change], b"", &[&f.alice])),
             Reason::DuplicateInput,
         ),
+        (to_proto(&resigned(valid.clone(), &[&f.alice, &f.alice])), Reason::DuplicateWitness),
+        (edited(&valid, |tx| tx.witnesses[0].signature[0] ^= 1), Reason::BadSignature),
+        (to_proto(&fresh(vec![output(Address([0xff; 32]), change.amount_minor, 0)])), Reason::BadAddress),
+        (to_proto(&f.ledger.mint_tx(vec![output(f.bob.address(), 1, 0)], "row-s")), Reason::WrongService),
+        (to_proto(&client::pay(&f.alice, f.coin, f.bob.address(), 1, b"again")), Reason::InputSpent),
+        (to_proto(&transfer(&[unknown], vec![output(f.bob.address(), 1, 0)], b"", &[&f.alice])), Reason::InputUnknown),
+        (to_proto(&resigned(unsubmitted.clone(), &[&f.bob])), Reason::MissingWitness),
+        (to_proto(&resigned(unsubmitted.clone(), &[&f.alice, &carol])), Reason::UnexpectedWitness),
+        (to_proto(&fresh(vec![output(f.bob.address(), change.amount_minor + 1, 0)])), Reason::NotConserved),
         (
-            to_proto(&resigned(valid.clone(), &[&f.alice, &f.alice])),
-            Reason::DuplicateWitness,
-        ),
-        (
-            edited(&valid, |tx| tx.witnesses[0].signature[0] ^= 1),
-            Reason::BadSignature,
-        ),
-        (
-            to_proto(&fresh(vec![output(Address([0xff; 32]), change.amount_minor, 0)])),
-            Reason::BadAddress,
-        ),
-        (
-            to_proto(&f.ledger.mint_tx(vec![output(f.bob.address(), 1, 0)], "row-s")),
-            Reason::WrongService,
-        ),
-        (
-            to_proto(&client::pay(&f.alice, f.coin, f.bob.address(), 1, b"again")),
-            Reason::InputSpent,
-        ),
-        (
-            to_proto(&transfer(
-                &[unknown],
-                vec![output(f.bob.address(), 1, 0)],
-                b"",
-                &[&f.alice],
-            )),
-            Reason::InputUnknown,
-        ),
-        (
-            to_proto(&resigned(unsubmitted.clone(), &[&f.bob])),
-            Reason::MissingWitness,
-        ),
-        (
-            to_proto(&resigned(unsubmitted.clone(), &[&f.alice, &carol])),
-            Reason::UnexpectedWitness,
-        ),
-        (
-            to_proto(&fresh(vec![output(f.bob.address(), change.amount_minor + 1, 0)])),
-            Reason::NotConserved,
-        ),
-        (
-            to_proto(&transfer(
-                &[carol_coin.0],
-                vec![output(f.bob.address(), 1_000, 3)],
-                b"",
-                &[&carol],
-            )),
+            to_proto(&transfer(&[carol_coin.0], vec![output(f.bob.address(), 1_000, 3)], b"", &[&carol])),
             Reason::NotConserved,
         ),
     ];
@@ -911,33 +653,16 @@ async fn every_payment_refusal_arrives_in_the_refusal_field_of_its_stream_result
         assert_eq!(streamed_reason(&results[&id]), *reason, "stream item {id}");
     }
     let spent = streamed_refusal(&results[&16]);
-    assert_eq!(
-        spent.spent_by_txid,
-        settled::txid(&spender).0.to_vec(),
-        "the refusal names the spender"
-    );
-    assert_eq!(
-        spent.input.as_ref().map(|i| i.txid.clone()),
-        Some(f.coin.0.txid.0.to_vec())
-    );
+    assert_eq!(spent.spent_by_txid, settled::txid(&spender).0.to_vec(), "the refusal names the spender");
+    assert_eq!(spent.input.as_ref().map(|i| i.txid.clone()), Some(f.coin.0.txid.0.to_vec()));
     let unknown_refusal = streamed_refusal(&results[&17]);
     assert!(unknown_refusal.spent_by_txid.is_empty());
     assert_eq!(unknown_refusal.input.as_ref().map(|i| i.index), Some(3));
-    assert!(
-        !results[&16].txid.is_empty(),
-        "a stateful refusal carries the txid of the refused payment"
-    );
+    assert!(!results[&16].txid.is_empty(), "a stateful refusal carries the txid of the refused payment");
     let receipt = common::streamed_receipt(&results[&valid_id]);
     assert_eq!(receipt.txid, settled::txid(&valid));
     let after = f.ledger.info(true).await;
-    assert_eq!(
-        after.tip.as_ref().map(|t| t.height),
-        before.tip.as_ref().map(|t| t.height + 1)
-    );
-    assert_eq!(
-        after.next_sequence,
-        before.next_sequence + 1,
-        "only the valid payment took a sequence number"
-    );
+    assert_eq!(after.tip.as_ref().map(|t| t.height), before.tip.as_ref().map(|t| t.height + 1));
+    assert_eq!(after.next_sequence, before.next_sequence + 1, "only the valid payment took a sequence number");
     f.finish().await;
 }

@@ -15,27 +15,16 @@ use tonic::Code;
 use tonic::transport::{Channel, Endpoint};
 
 async fn channel(ledger: &TestLedger) -> Channel {
-    Endpoint::from_shared(ledger.server().url())
-        .expect("url")
-        .connect()
-        .await
-        .expect("connects")
+    Endpoint::from_shared(ledger.server().url()).expect("url").connect().await.expect("connects")
 }
 
 fn outpoint_of(unspent: &proto::UnspentOutput) -> OutPoint {
     let outpoint = unspent.outpoint.as_ref().expect("outpoint");
-    OutPoint {
-        txid: TxId::from_slice(&outpoint.txid).expect("32 bytes"),
-        index: outpoint.index,
-    }
+    OutPoint { txid: TxId::from_slice(&outpoint.txid).expect("32 bytes"), index: outpoint.index }
 }
 
 fn list_request(owner: &Keypair, page_size: u32, page_token: Vec<u8>) -> proto::ListUnspentRequest {
-    proto::ListUnspentRequest {
-        address: owner.address().0.to_vec(),
-        page_size,
-        page_token,
-    }
+    proto::ListUnspentRequest { address: owner.address().0.to_vec(), page_size, page_token }
 }
 
 // ---- WalletService -------------------------------------------------------------
@@ -52,38 +41,20 @@ async fn balance_is_reported_per_programme_in_ascending_order() {
     ];
     let coins = ledger.mint_outputs(outputs, "welfare").await;
     let balance = ledger.balance(&alice.address()).await;
-    let by_programme: Vec<(u32, u64)> = balance
-        .balances
-        .iter()
-        .map(|b| (b.programme_id, b.amount_minor))
-        .collect();
+    let by_programme: Vec<(u32, u64)> = balance.balances.iter().map(|b| (b.programme_id, b.amount_minor)).collect();
     assert_eq!(by_programme, vec![(0, 1_000), (3, 300), (7, 750)]);
     assert_eq!(balance.total_minor, 2_050);
     assert_eq!(balance.unspent_count, 4);
-    assert_eq!(
-        balance.height,
-        ledger.tip().await.height,
-        "read at the last durable block"
-    );
+    assert_eq!(balance.height, ledger.tip().await.height, "read at the last durable block");
 
     // Spending earmarked money keeps it in its programme, for both sides.
     let payment = client::pay(&alice, coins[1], grocer.address(), 200, b"groceries");
     ledger.client.submit(&payment).await.expect("confirmed");
     let balance = ledger.balance(&alice.address()).await;
-    let by_programme: Vec<(u32, u64)> = balance
-        .balances
-        .iter()
-        .map(|b| (b.programme_id, b.amount_minor))
-        .collect();
+    let by_programme: Vec<(u32, u64)> = balance.balances.iter().map(|b| (b.programme_id, b.amount_minor)).collect();
     assert_eq!(by_programme, vec![(0, 1_000), (3, 300), (7, 550)]);
     let grocer_balance = ledger.balance(&grocer.address()).await;
-    assert_eq!(
-        grocer_balance.balances,
-        vec![proto::Balance {
-            programme_id: 7,
-            amount_minor: 200
-        }]
-    );
+    assert_eq!(grocer_balance.balances, vec![proto::Balance { programme_id: 7, amount_minor: 200 }]);
     assert_eq!(grocer_balance.total_minor, 200);
     ledger.assert_supply(2_050).await;
     ledger.shutdown().await;
@@ -100,20 +71,14 @@ async fn balance_of_an_address_that_holds_nothing_is_zero_and_a_bad_address_is_i
         let status = ledger
             .client
             .wallets
-            .get_balance(proto::GetBalanceRequest {
-                address: vec![2; length],
-            })
+            .get_balance(proto::GetBalanceRequest { address: vec![2; length] })
             .await
             .expect_err("refused");
         assert_eq!(status.code(), Code::InvalidArgument, "address of {length} bytes");
         let status = ledger
             .client
             .wallets
-            .list_unspent(proto::ListUnspentRequest {
-                address: vec![2; length],
-                page_size: 0,
-                page_token: Vec::new(),
-            })
+            .list_unspent(proto::ListUnspentRequest { address: vec![2; length], page_size: 0, page_token: Vec::new() })
             .await
             .expect_err("refused");
         assert_eq!(status.code(), Code::InvalidArgument, "address of {length} bytes");
@@ -134,13 +99,8 @@ async fn list_unspent_pages_walk_every_output_exactly_once() {
     let minted: HashSet<(OutPoint, u64)> = coins.iter().map(|(o, out)| (*o, out.amount_minor)).collect();
 
     // page_size 0 is the default page.
-    let page = ledger
-        .client
-        .wallets
-        .list_unspent(list_request(&alice, 0, Vec::new()))
-        .await
-        .expect("page")
-        .into_inner();
+    let page =
+        ledger.client.wallets.list_unspent(list_request(&alice, 0, Vec::new())).await.expect("page").into_inner();
     assert_eq!(page.outputs.len(), PAGE_SIZE_DEFAULT);
     assert!(!page.next_page_token.is_empty());
 
@@ -169,16 +129,9 @@ async fn list_unspent_pages_walk_every_output_exactly_once() {
             assert_eq!(page.outputs.len(), page_size as usize, "only the last page is short");
             token = page.next_page_token;
         }
-        assert_eq!(
-            pages,
-            OUTPUTS.div_ceil(page_size as usize),
-            "page size {page_size}: no empty last page"
-        );
+        assert_eq!(pages, OUTPUTS.div_ceil(page_size as usize), "page size {page_size}: no empty last page");
         assert_eq!(walked.len(), OUTPUTS, "page size {page_size}: every output once");
-        assert!(
-            walked.windows(2).all(|w| w[0].0 < w[1].0),
-            "page size {page_size}: ascending, no repeats"
-        );
+        assert!(walked.windows(2).all(|w| w[0].0 < w[1].0), "page size {page_size}: ascending, no repeats");
         assert_eq!(
             walked.into_iter().collect::<HashSet<_>>(),
             minted,
@@ -201,11 +154,7 @@ async fn list_unspent_pages_walk_every_output_exactly_once() {
     let payment = client::pay(&alice, coins[0], bob.address(), 1, b"");
     ledger.client.submit(&payment).await.expect("confirmed");
     let listed: HashSet<OutPoint> = ledger.unspent(&alice.address()).await.iter().map(outpoint_of).collect();
-    assert_eq!(
-        listed.len(),
-        OUTPUTS - 1,
-        "the one spent in full, with no change, is gone"
-    );
+    assert_eq!(listed.len(), OUTPUTS - 1, "the one spent in full, with no change, is gone");
     assert!(!listed.contains(&coins[0].0));
     ledger.shutdown().await;
 }
@@ -218,9 +167,8 @@ async fn a_full_page_of_the_largest_size_is_readable_by_the_client() {
     let mut ledger = TestLedger::start().await;
     let alice = Keypair::generate();
     let widest = u64::MAX / (PAGE_SIZE_MAX as u64 + 1);
-    let outputs: Vec<Output> = (0..=PAGE_SIZE_MAX as u32)
-        .map(|i| output(alice.address(), widest - u64::from(i), u32::MAX - i))
-        .collect();
+    let outputs: Vec<Output> =
+        (0..=PAGE_SIZE_MAX as u32).map(|i| output(alice.address(), widest - u64::from(i), u32::MAX - i)).collect();
     let minted: u64 = outputs.iter().map(|o| o.amount_minor).sum();
     ledger.mint_outputs(outputs, "wide").await;
     let page = ledger
@@ -257,21 +205,12 @@ async fn list_unspent_refuses_a_page_above_the_maximum_and_a_token_it_did_not_is
         .await
         .expect_err("refused");
     assert_eq!(status.code(), Code::InvalidArgument);
-    let status = ledger
-        .client
-        .wallets
-        .list_unspent(list_request(&alice, u32::MAX, Vec::new()))
-        .await
-        .expect_err("refused");
+    let status =
+        ledger.client.wallets.list_unspent(list_request(&alice, u32::MAX, Vec::new())).await.expect_err("refused");
     assert_eq!(status.code(), Code::InvalidArgument);
     for token in [vec![1u8; 5], vec![1u8; 35], vec![1u8; 37]] {
         let length = token.len();
-        let status = ledger
-            .client
-            .wallets
-            .list_unspent(list_request(&alice, 10, token))
-            .await
-            .expect_err("refused");
+        let status = ledger.client.wallets.list_unspent(list_request(&alice, 10, token)).await.expect_err("refused");
         assert_eq!(status.code(), Code::InvalidArgument, "token of {length} bytes");
     }
     ledger.shutdown().await;
@@ -295,39 +234,20 @@ async fn message_over_the_grpc_limit_is_refused_and_the_server_carries_on() {
         "an oversized message is refused as too large: {status:?}"
     );
     let status = ledger.mint_proto(huge.clone()).await.expect_err("refused");
-    assert!(
-        matches!(status.code(), Code::OutOfRange | Code::ResourceExhausted),
-        "{status:?}"
-    );
+    assert!(matches!(status.code(), Code::OutOfRange | Code::ResourceExhausted), "{status:?}");
 
     // On a stream, an oversized item ends the stream with an error.
-    let outbound = tokio_stream::iter(vec![proto::SubmitPaymentsRequest {
-        client_id: 1,
-        transaction: Some(huge),
-    }]);
-    let mut inbound = ledger
-        .client
-        .payments
-        .submit_payments(outbound)
-        .await
-        .expect("stream opens")
-        .into_inner();
+    let outbound = tokio_stream::iter(vec![proto::SubmitPaymentsRequest { client_id: 1, transaction: Some(huge) }]);
+    let mut inbound = ledger.client.payments.submit_payments(outbound).await.expect("stream opens").into_inner();
     let ended = match inbound.message().await {
         Ok(Some(_)) => panic!("an oversized item gets no result"),
         Ok(None) => panic!("the stream must end with an error, not cleanly"),
         Err(status) => status,
     };
-    assert!(
-        matches!(ended.code(), Code::OutOfRange | Code::ResourceExhausted),
-        "{ended:?}"
-    );
+    assert!(matches!(ended.code(), Code::OutOfRange | Code::ResourceExhausted), "{ended:?}");
 
     // The same client and server go on confirming payments.
-    let (receipt, duplicate) = ledger
-        .client
-        .submit(&payment)
-        .await
-        .expect("confirmed after the refusals");
+    let (receipt, duplicate) = ledger.client.submit(&payment).await.expect("confirmed after the refusals");
     assert!(!duplicate);
     assert_eq!(receipt.txid, settled::txid(&payment));
     ledger.assert_supply(1_000).await;
@@ -340,18 +260,11 @@ async fn stream_with_more_than_the_in_flight_limit_submitted_at_once_completes_e
     let mut ledger = TestLedger::start().await;
     let (alice, shop) = (Keypair::generate(), Keypair::generate());
     let coins = ledger.fund_coins(&alice, &vec![10; count], "float").await;
-    let payments: Vec<_> = coins
-        .iter()
-        .map(|coin| client::pay(&alice, *coin, shop.address(), 10, b""))
-        .collect();
+    let payments: Vec<_> = coins.iter().map(|coin| client::pay(&alice, *coin, shop.address(), 10, b"")).collect();
     let requests = (0u64..).zip(payments.iter().map(to_proto)).collect();
     let results = ledger.submit_stream(requests).await;
     for (id, payment) in (0u64..).zip(&payments) {
-        assert_eq!(
-            streamed_receipt(&results[&id]).txid,
-            settled::txid(payment),
-            "item {id} confirmed"
-        );
+        assert_eq!(streamed_receipt(&results[&id]).txid, settled::txid(payment), "item {id} confirmed");
     }
     let balance = ledger.balance(&shop.address()).await;
     assert_eq!(balance.total_minor, 10 * count as u64);
@@ -369,19 +282,12 @@ async fn health_check_reports_serving_for_the_server_and_the_payment_service() {
     let ledger = TestLedger::start().await;
     let mut health = HealthClient::new(channel(&ledger).await);
     for service in ["", "settled.v1.PaymentService"] {
-        let response = health
-            .check(HealthCheckRequest {
-                service: service.to_owned(),
-            })
-            .await
-            .expect("health check")
-            .into_inner();
+        let response =
+            health.check(HealthCheckRequest { service: service.to_owned() }).await.expect("health check").into_inner();
         assert_eq!(response.status, ServingStatus::Serving as i32, "service '{service}'");
     }
     let status = health
-        .check(HealthCheckRequest {
-            service: "settled.v1.NoSuchService".to_owned(),
-        })
+        .check(HealthCheckRequest { service: "settled.v1.NoSuchService".to_owned() })
         .await
         .expect_err("unknown service");
     assert_eq!(status.code(), Code::NotFound);
@@ -396,21 +302,12 @@ async fn server_reflection_lists_every_settled_service() {
     use tonic_reflection::pb::v1::{ServerReflectionRequest, ServerReflectionResponse};
     let ledger = TestLedger::start().await;
     let mut reflection = ServerReflectionClient::new(channel(&ledger).await);
-    let request = |message| ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(message),
-    };
+    let request = |message| ServerReflectionRequest { host: String::new(), message_request: Some(message) };
     let requests = tokio_stream::iter(vec![
         request(MessageRequest::ListServices(String::new())),
-        request(MessageRequest::FileContainingSymbol(
-            "settled.v1.PaymentService".to_owned(),
-        )),
+        request(MessageRequest::FileContainingSymbol("settled.v1.PaymentService".to_owned())),
     ]);
-    let mut responses = reflection
-        .server_reflection_info(requests)
-        .await
-        .expect("reflection")
-        .into_inner();
+    let mut responses = reflection.server_reflection_info(requests).await.expect("reflection").into_inner();
     let next = |r: Option<ServerReflectionResponse>| r.and_then(|r| r.message_response).expect("a response");
 
     let Some(MessageResponse::ListServicesResponse(list)) = Some(next(responses.message().await.expect("list"))) else {
@@ -430,10 +327,7 @@ async fn server_reflection_lists_every_settled_service() {
     else {
         panic!("expected the file declaring PaymentService");
     };
-    assert!(
-        !files.file_descriptor_proto.is_empty(),
-        "the file declaring PaymentService is served"
-    );
+    assert!(!files.file_descriptor_proto.is_empty(), "the file declaring PaymentService is served");
     ledger.shutdown().await;
 }
 
@@ -442,16 +336,12 @@ async fn server_reflection_lists_every_settled_service() {
 async fn unspent_listing_adds_up_to_the_balance() {
     let mut ledger = TestLedger::start().await;
     let alice = Keypair::generate();
-    let outputs: Vec<Output> = (1..=40u64)
-        .map(|i| output(alice.address(), i * 3, u32::try_from(i % 4).unwrap()))
-        .collect();
+    let outputs: Vec<Output> =
+        (1..=40u64).map(|i| output(alice.address(), i * 3, u32::try_from(i % 4).unwrap())).collect();
     ledger.mint_outputs(outputs, "rows").await;
     let listed = ledger.unspent(&alice.address()).await;
     let balance = ledger.balance(&alice.address()).await;
-    let listed_total: u64 = listed
-        .iter()
-        .map(|u| u.output.as_ref().expect("output").amount_minor)
-        .sum();
+    let listed_total: u64 = listed.iter().map(|u| u.output.as_ref().expect("output").amount_minor).sum();
     assert_eq!(listed.len() as u64, balance.unspent_count);
     assert_eq!(listed_total, balance.total_minor);
     for entry in &balance.balances {

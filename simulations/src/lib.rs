@@ -66,37 +66,22 @@ pub fn simulate_ledger(seed: u64, steps: u64) -> Result<SimReport, String> {
             0 | 1 => {
                 let amount = rng.gen_range(1..=100_000);
                 let owner = &wallets[rng.gen_range(0..WALLETS)];
-                let signers: Vec<&Keypair> = if action == 0 {
-                    vec![&issuers[0], &issuers[2]]
-                } else {
-                    vec![&issuers[1]]
-                };
+                let signers: Vec<&Keypair> =
+                    if action == 0 { vec![&issuers[0], &issuers[2]] } else { vec![&issuers[1]] };
                 let tx = client::mint(
                     vec![client::output(owner.address(), amount, 0)],
                     format!("row-{seed}-{step}").as_bytes(),
                     &signers,
                 );
-                (
-                    tx,
-                    if action == 0 {
-                        Expect::Applied
-                    } else {
-                        Expect::Refused(Reason::MintThreshold)
-                    },
-                )
+                (tx, if action == 0 { Expect::Applied } else { Expect::Refused(Reason::MintThreshold) })
             }
             2..=5 => {
                 let (outpoint, output) = owned[rng.gen_range(0..owned.len())];
-                let payer = wallets
-                    .iter()
-                    .find(|w| w.address() == output.owner)
-                    .expect("model outputs belong to wallets");
+                let payer =
+                    wallets.iter().find(|w| w.address() == output.owner).expect("model outputs belong to wallets");
                 let payee = wallets[rng.gen_range(0..WALLETS)].address();
                 let amount = rng.gen_range(1..=output.amount_minor);
-                (
-                    client::pay(payer, (outpoint, output), payee, amount, format!("p{step}").as_bytes()),
-                    Expect::Applied,
-                )
+                (client::pay(payer, (outpoint, output), payee, amount, format!("p{step}").as_bytes()), Expect::Applied)
             }
             6 if !spent.is_empty() => {
                 // Replay of an applied transaction, or a new spend of its input.
@@ -104,22 +89,14 @@ pub fn simulate_ledger(seed: u64, steps: u64) -> Result<SimReport, String> {
                 if rng.gen_bool(0.5) {
                     (original, Expect::Missing(outpoint))
                 } else {
-                    let owner = wallets
-                        .iter()
-                        .find(|w| original.witnesses[0].public_key == w.address())
-                        .expect("wallet");
+                    let owner =
+                        wallets.iter().find(|w| original.witnesses[0].public_key == w.address()).expect("wallet");
                     let fake = (outpoint, client::output(owner.address(), 1, 0));
-                    (
-                        client::pay(owner, fake, wallets[0].address(), 1, b"double"),
-                        Expect::Missing(outpoint),
-                    )
+                    (client::pay(owner, fake, wallets[0].address(), 1, b"double"), Expect::Missing(outpoint))
                 }
             }
             7 => {
-                let outpoint = OutPoint {
-                    txid: settled::TxId(rng.r#gen()),
-                    index: 0,
-                };
+                let outpoint = OutPoint { txid: settled::TxId(rng.r#gen()), index: 0 };
                 let owner = &wallets[0];
                 (
                     client::pay(
@@ -135,13 +112,8 @@ pub fn simulate_ledger(seed: u64, steps: u64) -> Result<SimReport, String> {
             8 => {
                 let (outpoint, output) = owned[rng.gen_range(0..owned.len())];
                 let payer = wallets.iter().find(|w| w.address() == output.owner).expect("wallet");
-                let mut tx = client::pay(
-                    payer,
-                    (outpoint, output),
-                    wallets[1].address(),
-                    output.amount_minor,
-                    b"inflate",
-                );
+                let mut tx =
+                    client::pay(payer, (outpoint, output), wallets[1].address(), output.amount_minor, b"inflate");
                 tx.outputs[0].amount_minor += 1;
                 tx.witnesses.clear();
                 client::sign(&mut tx, &[payer]);
@@ -149,16 +121,10 @@ pub fn simulate_ledger(seed: u64, steps: u64) -> Result<SimReport, String> {
             }
             _ => {
                 let (outpoint, output) = owned[rng.gen_range(0..owned.len())];
-                let thief = wallets
-                    .iter()
-                    .find(|w| w.address() != output.owner)
-                    .expect("another wallet");
+                let thief = wallets.iter().find(|w| w.address() != output.owner).expect("another wallet");
                 let tx = client::pay(
                     thief,
-                    (
-                        outpoint,
-                        client::output(thief.address(), output.amount_minor, output.programme),
-                    ),
+                    (outpoint, client::output(thief.address(), output.amount_minor, output.programme)),
                     thief.address(),
                     output.amount_minor,
                     b"theft",
@@ -177,13 +143,7 @@ pub fn simulate_ledger(seed: u64, steps: u64) -> Result<SimReport, String> {
                     spent.push((*input, tx.clone()));
                 }
                 for (i, output) in tx.outputs.iter().enumerate() {
-                    model.insert(
-                        OutPoint {
-                            txid: vtx.txid,
-                            index: u32::try_from(i).expect("bounded"),
-                        },
-                        *output,
-                    );
+                    model.insert(OutPoint { txid: vtx.txid, index: u32::try_from(i).expect("bounded") }, *output);
                 }
                 if tx.kind == TxKind::Mint {
                     minted += tx.outputs.iter().map(|o| o.amount_minor).sum::<u64>();

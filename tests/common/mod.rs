@@ -30,17 +30,10 @@ pub fn issuer_keys(data_dir: &Path) -> Vec<Keypair> {
 impl TestLedger {
     pub async fn start() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let server = Server::start(Config::for_data_dir(dir.path().to_owned()))
-            .await
-            .expect("server starts");
+        let server = Server::start(Config::for_data_dir(dir.path().to_owned())).await.expect("server starts");
         let client = Client::connect(&server.url()).await.expect("client connects");
         let issuers = issuer_keys(dir.path());
-        Self {
-            dir,
-            server: Some(server),
-            client,
-            issuers,
-        }
+        Self { dir, server: Some(server), client, issuers }
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -60,9 +53,7 @@ impl TestLedger {
 
     /// Starts a server on the data dir of one that was stopped.
     pub async fn restart_stopped(&mut self) {
-        let server = Server::start(Config::for_data_dir(self.data_dir()))
-            .await
-            .expect("server restarts");
+        let server = Server::start(Config::for_data_dir(self.data_dir())).await.expect("server restarts");
         self.client = Client::connect(&server.url()).await.expect("client reconnects");
         self.server = Some(server);
     }
@@ -120,12 +111,7 @@ impl TestLedger {
     }
 
     pub async fn info(&mut self, count_unspent: bool) -> proto::GetInfoResponse {
-        self.client
-            .ledger
-            .get_info(proto::GetInfoRequest { count_unspent })
-            .await
-            .expect("info")
-            .into_inner()
+        self.client.ledger.get_info(proto::GetInfoRequest { count_unspent }).await.expect("info").into_inner()
     }
 
     pub async fn tip(&mut self) -> proto::BlockHeader {
@@ -133,12 +119,7 @@ impl TestLedger {
     }
 
     pub async fn block(&mut self, height: u64) -> proto::GetBlockResponse {
-        self.client
-            .ledger
-            .get_block(proto::GetBlockRequest { height })
-            .await
-            .expect("block")
-            .into_inner()
+        self.client.ledger.get_block(proto::GetBlockRequest { height }).await.expect("block").into_inner()
     }
 
     /// Supply is conserved and is exactly what the test minted: the unspent
@@ -152,32 +133,18 @@ impl TestLedger {
             tip.minted_total_minor - tip.burned_total_minor,
             "unspent outputs add up to minted - burned"
         );
-        assert_eq!(
-            tip.minted_total_minor, minted_minor,
-            "the tip has minted exactly what the test minted"
-        );
+        assert_eq!(tip.minted_total_minor, minted_minor, "the tip has minted exactly what the test minted");
         assert_eq!(tip.burned_total_minor, 0, "nothing is burned on this ledger");
-        assert_eq!(
-            info.unspent_total_minor, minted_minor,
-            "the unspent set holds everything minted"
-        );
+        assert_eq!(info.unspent_total_minor, minted_minor, "the unspent set holds everything minted");
         let derived = self.info(false).await;
-        assert_eq!(
-            derived.unspent_total_minor, info.unspent_total_minor,
-            "derived and counted supply agree"
-        );
-        assert_eq!(
-            derived.unspent_count, info.unspent_count,
-            "running and counted unspent counts agree"
-        );
+        assert_eq!(derived.unspent_total_minor, info.unspent_total_minor, "derived and counted supply agree");
+        assert_eq!(derived.unspent_count, info.unspent_count, "running and counted unspent counts agree");
     }
 
     pub async fn balance(&mut self, owner: &settled::Address) -> proto::GetBalanceResponse {
         self.client
             .wallets
-            .get_balance(proto::GetBalanceRequest {
-                address: owner.0.to_vec(),
-            })
+            .get_balance(proto::GetBalanceRequest { address: owner.0.to_vec() })
             .await
             .expect("balance")
             .into_inner()
@@ -191,11 +158,7 @@ impl TestLedger {
             let page = self
                 .client
                 .wallets
-                .list_unspent(proto::ListUnspentRequest {
-                    address: owner.0.to_vec(),
-                    page_size: 0,
-                    page_token,
-                })
+                .list_unspent(proto::ListUnspentRequest { address: owner.0.to_vec(), page_size: 0, page_token })
                 .await
                 .expect("list unspent")
                 .into_inner();
@@ -219,11 +182,7 @@ impl TestLedger {
     }
 
     pub async fn mint_proto(&mut self, tx: proto::Transaction) -> Result<proto::MintResponse, tonic::Status> {
-        self.client
-            .admin
-            .mint(proto::MintRequest { transaction: Some(tx) })
-            .await
-            .map(tonic::Response::into_inner)
+        self.client.admin.mint(proto::MintRequest { transaction: Some(tx) }).await.map(tonic::Response::into_inner)
     }
 
     /// Sends every request on one `SubmitPayments` stream at once, closes
@@ -237,25 +196,13 @@ impl TestLedger {
         let outbound = tokio_stream::iter(
             requests
                 .into_iter()
-                .map(|(client_id, tx)| proto::SubmitPaymentsRequest {
-                    client_id,
-                    transaction: Some(tx),
-                }),
+                .map(|(client_id, tx)| proto::SubmitPaymentsRequest { client_id, transaction: Some(tx) }),
         );
-        let mut inbound = self
-            .client
-            .payments
-            .submit_payments(outbound)
-            .await
-            .expect("stream opens")
-            .into_inner();
+        let mut inbound = self.client.payments.submit_payments(outbound).await.expect("stream opens").into_inner();
         let mut results = HashMap::with_capacity(expected);
         while let Some(response) = inbound.message().await.expect("stream item") {
             let client_id = response.client_id;
-            assert!(
-                results.insert(client_id, response).is_none(),
-                "client id {client_id} answered twice"
-            );
+            assert!(results.insert(client_id, response).is_none(), "client id {client_id} answered twice");
         }
         assert_eq!(results.len(), expected, "every request gets exactly one result");
         results
@@ -291,20 +238,13 @@ pub fn streamed_reason(response: &proto::SubmitPaymentsResponse) -> proto::Reaso
 /// Checks that `status` is a refusal with `code` and `reason`.
 pub fn assert_refusal(status: &tonic::Status, code: Code, reason: proto::Reason) {
     assert_eq!(status.code(), code, "gRPC code of {status:?}");
-    assert_eq!(
-        client::status_reason(status),
-        Some(reason),
-        "refusal reason of {status:?}"
-    );
+    assert_eq!(client::status_reason(status), Some(reason), "refusal reason of {status:?}");
 }
 
 /// The metadata of the `google.rpc.ErrorInfo` in a refusal status.
 pub fn error_metadata(status: &tonic::Status) -> HashMap<String, String> {
     use tonic_types::StatusExt;
-    status
-        .get_details_error_info()
-        .expect("ErrorInfo in the status details")
-        .metadata
+    status.get_details_error_info().expect("ErrorInfo in the status details").metadata
 }
 
 /// A transfer of `inputs` to `outputs`, signed by `signers`.
