@@ -61,7 +61,7 @@ fn benches(c: &mut Criterion) {
             },
             |(mut ledger, txs)| {
                 for tx in &txs {
-                    ledger.apply(tx).expect("applies");
+                    ledger.apply(tx, 0).expect("applies");
                 }
                 ledger
             },

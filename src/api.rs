@@ -29,7 +29,7 @@ pub const ERROR_DOMAIN: &str = "settled.v1";
 
 // ---- proto -> domain -------------------------------------------------------
 
-fn bytes32(field: &str, bytes: &[u8], reason: Reason) -> Result<[u8; 32], Refusal> {
+pub(crate) fn bytes32(field: &str, bytes: &[u8], reason: Reason) -> Result<[u8; 32], Refusal> {
     bytes.try_into().map_err(|_| Refusal::new(reason, format!("{field} must be 32 bytes, got {}", bytes.len())))
 }
 
@@ -268,7 +268,7 @@ pub struct Api {
 
 impl Api {
     /// Decodes, checks the kind belongs to this service, submits.
-    async fn submit(
+    pub(crate) async fn submit(
         &self,
         tx: Option<&proto::Transaction>,
         allowed: TxKind,
@@ -406,20 +406,6 @@ impl proto::payment_service_server::PaymentService for Api {
             receipt: Some(receipt_to_proto(&receipt)),
             transaction: tx.as_ref().map(transaction_to_proto),
         }))
-    }
-}
-
-#[tonic::async_trait]
-impl proto::admin_service_server::AdminService for Api {
-    async fn mint(&self, request: Request<proto::MintRequest>) -> Result<Response<proto::MintResponse>, Status> {
-        let request = request.into_inner();
-        match self.submit(request.transaction.as_ref(), TxKind::Mint).await {
-            Ok((_, outcome)) => Ok(Response::new(proto::MintResponse {
-                receipt: Some(receipt_to_proto(&outcome.receipt)),
-                duplicate: outcome.duplicate,
-            })),
-            Err((_, refusal)) => Err(refusal_to_status(&refusal)),
-        }
     }
 }
 

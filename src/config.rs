@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::crypto::Keypair;
 use crate::encoding::Genesis;
 use crate::limits::{CURRENCY_EXPONENT_MAX, ISSUER_KEYS_MAX};
+use crate::registry::{Tier, TierPolicy};
 use crate::types::Address;
 
 /// Development issuer set written into a new data dir when the genesis names
@@ -38,6 +39,9 @@ pub struct Config {
     /// reads the data dir can then mint.
     #[serde(default)]
     pub development: bool,
+    /// Wallet tiers; the e-CNY-like default when absent.
+    #[serde(default)]
+    pub tiers: Option<TiersConfig>,
     /// Fault injection under the data file; never from a file, for tests.
     #[serde(skip)]
     pub storage_faults: Option<crate::faults::StorageFaults>,
@@ -69,6 +73,69 @@ impl Default for GenesisConfig {
     }
 }
 
+/// The `[tiers]` table: amounts are decimal strings in currency units.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TiersConfig {
+    /// UTC offset of the time zone whose days bound daily limits.
+    #[serde(default = "default_day_offset")]
+    pub day_offset_minutes: i32,
+    /// Tier of addresses nobody registered (anonymous wallets); 0 = no limits.
+    #[serde(default = "default_unregistered_tier")]
+    pub unregistered_tier: u8,
+    #[serde(rename = "tier")]
+    pub tiers: Vec<TierConfig>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TierConfig {
+    pub id: u8,
+    pub balance_cap: String,
+    pub per_payment: String,
+    pub per_day: String,
+}
+
+fn default_day_offset() -> i32 {
+    8 * 60
+}
+fn default_unregistered_tier() -> u8 {
+    1
+}
+
+impl TiersConfig {
+    fn resolve(&self, exponent: u32) -> Result<TierPolicy, ConfigError> {
+        if !(-14 * 60..=14 * 60).contains(&self.day_offset_minutes) {
+            return Err(ConfigError::Invalid(format!(
+                "day_offset_minutes {} is not a UTC offset",
+                self.day_offset_minutes
+            )));
+        }
+        let amount = |tier: u8, field: &str, text: &str| {
+            crate::amount::parse_amount(text, exponent)
+                .map_err(|e| ConfigError::Invalid(format!("tier {tier} {field}: {e}")))
+        };
+        let mut tiers = Vec::with_capacity(self.tiers.len());
+        for t in &self.tiers {
+            if t.id == 0 || tiers.iter().any(|x: &Tier| x.id == t.id) {
+                return Err(ConfigError::Invalid(format!("tier ids are distinct and above 0 (tier {})", t.id)));
+            }
+            tiers.push(Tier {
+                id: t.id,
+                balance_cap_minor: amount(t.id, "balance_cap", &t.balance_cap)?,
+                per_payment_minor: amount(t.id, "per_payment", &t.per_payment)?,
+                per_day_minor: amount(t.id, "per_day", &t.per_day)?,
+            });
+        }
+        let unregistered_tier = match self.unregistered_tier {
+            0 => None,
+            id if tiers.iter().any(|t| t.id == id) => Some(id),
+            id => return Err(ConfigError::Invalid(format!("unregistered_tier {id} is not in the tier table"))),
+        };
+        Ok(TierPolicy { tiers, unregistered_tier, day_offset_minutes: self.day_offset_minutes })
+    }
+}
+
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 50051))
 }
@@ -91,6 +158,7 @@ pub enum ConfigError {
 
 /// The genesis and engine key a configuration resolves to.
 pub struct Resolved {
+    pub tiers: TierPolicy,
     pub genesis: Genesis,
     pub engine_key: Keypair,
     pub data_file: PathBuf,
@@ -108,6 +176,7 @@ impl Config {
             verify_threads: 0,
             genesis: GenesisConfig::default(),
             development: true,
+            tiers: None,
             storage_faults: None,
         }
     }
@@ -178,7 +247,12 @@ impl Config {
         }
         let key_file = self.engine_key_file.clone().unwrap_or_else(|| self.data_dir.join("engine.key"));
         let engine_key = load_or_create_key(&key_file)?;
+        let tiers = match &self.tiers {
+            Some(tiers) => tiers.resolve(g.exponent)?,
+            None => TierPolicy::e_cny_default(g.exponent),
+        };
         Ok(Resolved {
+            tiers,
             genesis: Genesis {
                 currency: g.currency.clone(),
                 exponent: g.exponent,

@@ -11,7 +11,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, mpsc as std_mpsc};
+use std::sync::{Arc, Mutex, RwLock, mpsc as std_mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -25,6 +25,7 @@ use crate::limits::{BLOCK_TXS_MAX, OVERLOAD_RETRY_AFTER_MS, SEQUENCER_QUEUE_MAX,
 use crate::merkle;
 use crate::receipt::{Receipt, SignedHeader};
 use crate::refusal::{Reason, Refusal};
+use crate::registry::{AdminOp, Registry, TierPolicy};
 use crate::store::{self, BlockRecord, Store, StoreError};
 use crate::types::{OutPoint, Transaction, TxId, TxKind};
 use crate::verify::{self, VerifiedTx};
@@ -48,6 +49,8 @@ pub struct EngineConfig {
     pub verify_threads: usize,
     /// Fault injection under the data file (tests and simulations only).
     pub storage_faults: Option<StorageFaults>,
+    /// Wallet tiers and the day boundary for daily limits.
+    pub tiers: TierPolicy,
 }
 
 /// Facts about the last durable block, for readers.
@@ -64,6 +67,9 @@ struct Shared {
     failed: AtomicBool,
     health: watch::Sender<bool>,
     durable_height: AtomicU64,
+    /// The registry as of the last durable block, for readers.
+    registry: RwLock<Registry>,
+    tiers: TierPolicy,
     /// The writer is waiting for a block: the sequencer seals now.
     writer_idle: AtomicBool,
     tip: Mutex<Tip>,
@@ -90,13 +96,20 @@ fn unavailable() -> Refusal {
 pub struct Engine {
     shared: Arc<Shared>,
     verify_queue: Mutex<Option<mpsc::Sender<(Transaction, Responder)>>>,
+    /// Registry changes skip the verify pool and go straight to the sequencer.
+    admin_queue: Mutex<Option<std_mpsc::SyncSender<SequencerJob>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
-struct SequencerJob {
-    vtx: VerifiedTx,
-    reply: Responder,
+enum SequencerJob {
+    Tx { vtx: VerifiedTx, reply: Responder },
+    Admin { op: AdminOp, reply: AdminResponder },
 }
+
+/// The answer to a registry change: the height of the durable block that
+/// carries it.
+pub type AdminReply = Result<u64, Refusal>;
+type AdminResponder = oneshot::Sender<AdminReply>;
 
 /// What the writer receives for one block: the block (none when everything
 /// in the batch was refused or was a resubmission), whom to answer with which
@@ -109,6 +122,8 @@ struct WriterJob {
     /// Refusals that name a spender not yet durable: sent only once it is,
     /// so that no answer rests on state a crash could undo.
     deferred: Vec<(Refusal, Responder)>,
+    /// Registry changes in the block, answered with its height once durable.
+    admin_replies: Vec<AdminResponder>,
 }
 
 impl Engine {
@@ -134,7 +149,8 @@ impl Engine {
             tip.header.burned_total_minor,
             tip.header.next_sequence(),
         )
-        .map_err(StoreError::Corrupt)?;
+        .map_err(StoreError::Corrupt)?
+        .with_rules(recovered.registry.clone(), config.tiers.clone(), recovered.daily);
         let (health, _) = watch::channel(true);
         let shared = Arc::new(Shared {
             store,
@@ -145,6 +161,8 @@ impl Engine {
             durable_height: AtomicU64::new(tip.header.height),
             writer_idle: AtomicBool::new(true),
             tip: Mutex::new(Tip { block: tip, unspent_count: ledger.unspent_count() as u64 }),
+            registry: RwLock::new(recovered.registry),
+            tiers: config.tiers,
         });
         let (verify_tx, verify_rx) = mpsc::channel(VERIFY_QUEUE_MAX);
         let (sequencer_tx, sequencer_rx) = std_mpsc::sync_channel(SEQUENCER_QUEUE_MAX);
@@ -161,7 +179,7 @@ impl Engine {
             let tx = sequencer_tx.clone();
             threads.push(spawn(&shared, &format!("settled-verify-{i}"), move || verify_loop(&rx, &tx)));
         }
-        drop(sequencer_tx);
+        let admin_queue = sequencer_tx;
         let sequencer = Sequencer {
             shared: Arc::clone(&shared),
             ledger,
@@ -173,7 +191,43 @@ impl Engine {
         threads.push(spawn(&shared, "settled-sequencer", move || sequencer.run(&sequencer_rx, &writer_tx)));
         let writer_shared = Arc::clone(&shared);
         threads.push(spawn(&shared, "settled-writer", move || writer_loop(&writer_shared, &writer_rx)));
-        Ok(Arc::new(Self { shared, verify_queue: Mutex::new(Some(verify_tx)), threads: Mutex::new(threads) }))
+        Ok(Arc::new(Self {
+            shared,
+            verify_queue: Mutex::new(Some(verify_tx)),
+            admin_queue: Mutex::new(Some(admin_queue)),
+            threads: Mutex::new(threads),
+        }))
+    }
+
+    /// Applies a registry change in ledger order, durably; answers with the
+    /// height of the block that carries it.
+    pub async fn admin(&self, op: AdminOp) -> AdminReply {
+        if self.shared.failed.load(Ordering::Relaxed) {
+            return Err(unavailable());
+        }
+        let (reply, outcome) = oneshot::channel();
+        let sender = self.admin_queue.lock().expect("not poisoned").clone();
+        let Some(sender) = sender else {
+            return Err(Refusal::new(Reason::Unavailable, "the engine is shutting down"));
+        };
+        match sender.try_send(SequencerJob::Admin { op, reply }) {
+            Ok(()) => {}
+            Err(std_mpsc::TrySendError::Full(_)) => return Err(overloaded()),
+            Err(std_mpsc::TrySendError::Disconnected(_)) => {
+                return Err(Refusal::new(Reason::Unavailable, "the engine is shutting down"));
+            }
+        }
+        outcome.await.unwrap_or_else(|_| Err(unavailable()))
+    }
+
+    /// The registry as of the last durable block.
+    pub fn registry(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
+        self.shared.registry.read().expect("not poisoned")
+    }
+
+    #[must_use]
+    pub fn tiers(&self) -> &TierPolicy {
+        &self.shared.tiers
     }
 
     /// Submits a transaction and waits for its outcome: a receipt once its
@@ -231,6 +285,7 @@ impl Engine {
     /// pipeline threads.
     pub fn shutdown(&self) {
         self.verify_queue.lock().expect("not poisoned").take();
+        self.admin_queue.lock().expect("not poisoned").take();
         let threads = std::mem::take(&mut *self.threads.lock().expect("not poisoned"));
         for thread in threads {
             if thread.join().is_err() {
@@ -286,8 +341,10 @@ fn verify_loop(
         }
         match verify::verify(tx) {
             Ok(vtx) => {
-                if let Err(std_mpsc::SendError(job)) = sequencer.send(SequencerJob { vtx, reply }) {
-                    let _ = job.reply.send(Err(unavailable()));
+                if let Err(std_mpsc::SendError(job)) = sequencer.send(SequencerJob::Tx { vtx, reply }) {
+                    if let SequencerJob::Tx { reply, .. } = job {
+                        let _ = reply.send(Err(unavailable()));
+                    }
                     return;
                 }
             }
@@ -327,6 +384,11 @@ struct OpenBlock {
     replies: Vec<(usize, bool, Responder)>,
     lookups: Vec<(TxId, Responder)>,
     deferred: Vec<(Refusal, Responder)>,
+    ops: Vec<AdminOp>,
+    admin_replies: Vec<AdminResponder>,
+    /// The block's time, fixed when it opens: every rule that depends on the
+    /// clock (programme validity, the day of daily limits) sees this one.
+    time_unix_ms: u64,
 }
 
 impl OpenBlock {
@@ -336,7 +398,7 @@ impl OpenBlock {
 
     /// Nothing for the writer to do: no transaction and nobody waiting.
     fn is_idle(&self) -> bool {
-        self.txs.is_empty() && self.lookups.is_empty() && self.deferred.is_empty()
+        self.txs.is_empty() && self.lookups.is_empty() && self.deferred.is_empty() && self.ops.is_empty()
     }
 }
 
@@ -410,7 +472,29 @@ impl Sequencer {
     /// effects of everything sealed or open before it) and, if it passes,
     /// applies it into the open block. Every job ends up answered, waiting
     /// on the open block, or refused.
-    fn admit(&mut self, open: &mut OpenBlock, SequencerJob { vtx, reply }: SequencerJob) {
+    fn admit(&mut self, open: &mut OpenBlock, job: SequencerJob) {
+        if open.is_idle() {
+            open.time_unix_ms = store::now_unix_ms().max(self.tip.header.time_unix_ms);
+        }
+        let (vtx, reply) = match job {
+            SequencerJob::Tx { vtx, reply } => (vtx, reply),
+            SequencerJob::Admin { op, reply } => {
+                if self.shared.failed.load(Ordering::SeqCst) {
+                    let _ = reply.send(Err(unavailable()));
+                    return;
+                }
+                match self.ledger.admin(op.clone()) {
+                    Ok(()) => {
+                        open.ops.push(op);
+                        open.admin_replies.push(reply);
+                    }
+                    Err(refusal) => {
+                        let _ = reply.send(Err(refusal));
+                    }
+                }
+                return;
+            }
+        };
         if self.shared.failed.load(Ordering::SeqCst) {
             let _ = reply.send(Err(unavailable()));
             return;
@@ -427,7 +511,7 @@ impl Sequencer {
                 }
             }
         }
-        match self.ledger.apply(&vtx) {
+        match self.ledger.apply(&vtx, open.time_unix_ms) {
             Ok(applied) => {
                 open.in_block.insert(vtx.txid, open.txs.len());
                 for input in &vtx.tx.inputs {
@@ -479,14 +563,14 @@ impl Sequencer {
     /// transaction, a job that only answers resubmissions and deferred
     /// refusals once everything before it is durable).
     fn seal(&mut self, open: OpenBlock) -> WriterJob {
-        let OpenBlock { txs, spent_in_block, replies, lookups, deferred, .. } = open;
-        if txs.is_empty() {
-            return WriterJob { block: None, replies, lookups, deferred };
+        let OpenBlock { txs, spent_in_block, replies, lookups, deferred, ops, admin_replies, time_unix_ms, .. } = open;
+        if txs.is_empty() && ops.is_empty() {
+            return WriterJob { block: None, replies, lookups, deferred, admin_replies };
         }
         self.ledger.assert_conserved();
         let txids: Vec<TxId> = txs.iter().map(|(vtx, _)| vtx.txid).collect();
         let totals = self.ledger.totals();
-        let first_sequence = txs[0].1.sequence;
+        let first_sequence = self.ledger.next_sequence() - txs.len() as u64;
         assert_eq!(
             first_sequence,
             self.tip.header.next_sequence(),
@@ -498,7 +582,7 @@ impl Sequencer {
             merkle_root: merkle::root(&txids),
             first_sequence,
             tx_count: u32::try_from(txs.len()).expect("blocks are bounded"),
-            time_unix_ms: store::now_unix_ms().max(self.tip.header.time_unix_ms),
+            time_unix_ms,
             minted_total_minor: totals.minted_minor,
             burned_total_minor: totals.burned_minor,
         };
@@ -508,7 +592,7 @@ impl Sequencer {
         self.pending_spent.extend(spent_in_block);
         self.pending_txids.extend(txids.iter().map(|t| (*t, ())));
         self.pending.push_back((header.height, spent, txids));
-        WriterJob { block: Some(BlockRecord { signed, txs }), replies, lookups, deferred }
+        WriterJob { block: Some(BlockRecord { signed, txs, ops }), replies, lookups, deferred, admin_replies }
     }
 
     fn known(&self, txid: &TxId, in_block: &HashMap<TxId, usize>) -> Result<Known, StoreError> {
@@ -549,6 +633,16 @@ fn writer_loop(shared: &Shared, jobs: &std_mpsc::Receiver<WriterJob>) {
             let mut tip = shared.tip.lock().expect("not poisoned");
             tip.block = block.signed;
             tip.unspent_count = tip.unspent_count + created - consumed;
+            drop(tip);
+            if !block.ops.is_empty() {
+                let mut registry = shared.registry.write().expect("not poisoned");
+                for op in &block.ops {
+                    registry.apply(op.clone());
+                }
+            }
+            for reply in job.admin_replies {
+                let _ = reply.send(Ok(header.height));
+            }
         }
         if let Some(block) = &job.block {
             let txids: Vec<TxId> = block.txs.iter().map(|(vtx, _)| vtx.txid).collect();
@@ -587,6 +681,9 @@ fn answer_unavailable(job: WriterJob) {
         let _ = reply.send(Err(unavailable()));
     }
     for (_, reply) in job.deferred {
+        let _ = reply.send(Err(unavailable()));
+    }
+    for reply in job.admin_replies {
         let _ = reply.send(Err(unavailable()));
     }
 }

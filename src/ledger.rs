@@ -7,7 +7,8 @@ use std::collections::HashMap;
 
 use crate::encoding::Genesis;
 use crate::refusal::{Reason, Refusal};
-use crate::types::{OutPoint, Output, ProgrammeId, TxKind};
+use crate::registry::{AdminOp, Registry, Role, TierPolicy};
+use crate::types::{Address, AmountMinor, OutPoint, Output, ProgrammeId, TxKind};
 use crate::verify::VerifiedTx;
 
 /// What the ledger could not decide alone: an input that is not in the
@@ -31,6 +32,9 @@ pub struct Applied {
     pub sequence: u64,
     /// The outputs the transaction consumed, in input order.
     pub spent: Vec<Output>,
+    /// Each tier-limited payer's total for the day after this payment:
+    /// (address, day, total paid that day).
+    pub daily: Vec<(Address, u64, AmountMinor)>,
 }
 
 /// Supply totals, in minor units. `minted - burned` must equal the sum of
@@ -47,6 +51,17 @@ pub struct Ledger {
     unspent: HashMap<OutPoint, Output>,
     totals: Totals,
     next_sequence: u64,
+    registry: Registry,
+    tiers: TierPolicy,
+    /// Balance of every address holding money, kept as outputs come and go.
+    balances: HashMap<Address, AmountMinor>,
+    /// What each tier-limited payer has paid on its last day of payments.
+    daily: HashMap<Address, (u64, AmountMinor)>,
+}
+
+/// No tier limits at all (the ledger alone, in benchmarks and simulations).
+fn unrestricted() -> TierPolicy {
+    TierPolicy { tiers: Vec::new(), unregistered_tier: None, day_offset_minutes: 0 }
 }
 
 impl Ledger {
@@ -73,7 +88,61 @@ impl Ledger {
                 "supply is not conserved: minted {minted_minor} - burned {burned_minor} != unspent {unspent_minor}"
             ));
         }
-        Ok(Self { genesis, unspent, totals: Totals { minted_minor, burned_minor, unspent_minor }, next_sequence })
+        let mut balances: HashMap<Address, AmountMinor> = HashMap::new();
+        for output in unspent.values() {
+            *balances.entry(output.owner).or_default() += output.amount_minor;
+        }
+        Ok(Self {
+            genesis,
+            unspent,
+            totals: Totals { minted_minor, burned_minor, unspent_minor },
+            next_sequence,
+            registry: Registry::default(),
+            tiers: unrestricted(),
+            balances,
+            daily: HashMap::new(),
+        })
+    }
+
+    /// The same ledger under a registry, a tier policy and the daily totals
+    /// recorded so far.
+    #[must_use]
+    pub fn with_rules(
+        mut self,
+        registry: Registry,
+        tiers: TierPolicy,
+        daily: HashMap<Address, (u64, AmountMinor)>,
+    ) -> Self {
+        self.registry = registry;
+        self.tiers = tiers;
+        self.daily = daily;
+        self
+    }
+
+    #[must_use]
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    #[must_use]
+    pub fn tiers(&self) -> &TierPolicy {
+        &self.tiers
+    }
+
+    /// Balance of an address, all programmes together.
+    #[must_use]
+    pub fn balance(&self, address: &Address) -> AmountMinor {
+        self.balances.get(address).copied().unwrap_or(0)
+    }
+
+    /// Checks and applies a registry change.
+    ///
+    /// # Errors
+    /// Why it may not be applied; nothing changes then.
+    pub fn admin(&mut self, op: AdminOp) -> Result<(), Refusal> {
+        self.registry.check(&op, &self.tiers, false)?;
+        self.registry.apply(op);
+        Ok(())
     }
 
     #[must_use]
@@ -123,25 +192,40 @@ impl Ledger {
     ///
     /// # Errors
     /// The rule it broke, or the first input not in the unspent set.
-    pub fn apply(&mut self, vtx: &VerifiedTx) -> Result<Applied, Decline> {
+    pub fn apply(&mut self, vtx: &VerifiedTx, now_unix_ms: u64) -> Result<Applied, Decline> {
         let tx = &vtx.tx;
-        let spent = match tx.kind {
-            TxKind::Transfer => self.check_transfer(vtx)?,
+        let (spent, daily) = match tx.kind {
+            TxKind::Transfer => {
+                let spent = self.check_transfer(vtx)?;
+                self.check_programmes(&spent, &tx.outputs, now_unix_ms)?;
+                let daily = self.check_tiers(&spent, &tx.outputs, now_unix_ms)?;
+                (spent, daily)
+            }
             TxKind::Mint => {
-                self.check_mint(vtx)?;
-                Vec::new()
+                self.check_mint(vtx, now_unix_ms)?;
+                self.check_tiers(&[], &tx.outputs, now_unix_ms)?;
+                (Vec::new(), Vec::new())
             }
             TxKind::Redeem | TxKind::Clawback => {
                 return Err(Refusal::new(Reason::UnsupportedKind, "not enabled on this ledger").into());
             }
         };
         let created: u64 = tx.outputs.iter().map(|o| o.amount_minor).sum();
-        for input in &tx.inputs {
+        for (input, output) in tx.inputs.iter().zip(&spent) {
             self.unspent.remove(input);
+            let balance = self.balances.get_mut(&output.owner).expect("an owner of an unspent output has a balance");
+            *balance -= output.amount_minor;
+            if *balance == 0 {
+                self.balances.remove(&output.owner);
+            }
         }
         for (index, output) in tx.outputs.iter().enumerate() {
             let index = u32::try_from(index).expect("outputs are bounded");
             self.unspent.insert(OutPoint { txid: vtx.txid, index }, *output);
+            *self.balances.entry(output.owner).or_default() += output.amount_minor;
+        }
+        for (payer, day, total) in &daily {
+            self.daily.insert(*payer, (*day, *total));
         }
         if tx.kind == TxKind::Mint {
             self.totals.minted_minor += created;
@@ -149,7 +233,157 @@ impl Ledger {
         }
         let sequence = self.next_sequence;
         self.next_sequence += 1;
-        Ok(Applied { sequence, spent })
+        Ok(Applied { sequence, spent, daily })
+    }
+
+    /// Earmarked money: every programme spent must be live; each earmarked
+    /// output goes back to a payer (change keeps the earmark), to a merchant
+    /// of an allowed category, or (if the programme allows it) to another
+    /// beneficiary; and a payment moves at most the programme's maximum.
+    fn check_programmes(&self, spent: &[Output], outputs: &[Output], now_unix_ms: u64) -> Result<(), Refusal> {
+        let is_payer = |address: &Address| spent.iter().any(|o| o.owner == *address);
+        let mut checked: Vec<ProgrammeId> = Vec::new();
+        for input in spent.iter().filter(|o| o.programme != 0) {
+            if checked.contains(&input.programme) {
+                continue;
+            }
+            checked.push(input.programme);
+            let programme = self.live_programme(input.programme, now_unix_ms)?;
+            let mut paid: u64 = 0;
+            for output in outputs.iter().filter(|o| o.programme == programme.id && !is_payer(&o.owner)) {
+                paid = paid.saturating_add(output.amount_minor);
+                match self.registry.role(&output.owner) {
+                    Some(Role::Merchant { id, mcc }) => {
+                        if !programme.allowed_mccs.contains(mcc) {
+                            return Err(Refusal::new(
+                                Reason::MccNotAllowed,
+                                format!(
+                                    "programme {} ({}) cannot be spent at merchant {id}, category {mcc:04}",
+                                    programme.id, programme.name
+                                ),
+                            ));
+                        }
+                    }
+                    Some(Role::Treasury { .. }) => {
+                        return Err(Refusal::new(
+                            Reason::PayeeNotAllowed,
+                            format!("earmarked money reaches a treasury ({}) only by clawback", output.owner),
+                        ));
+                    }
+                    Some(Role::Wallet { .. }) | None => {
+                        if !programme.transferable {
+                            return Err(Refusal::new(
+                                Reason::TransferNotAllowed,
+                                format!(
+                                    "programme {} ({}) may only be spent at merchants, not paid to {}",
+                                    programme.id, programme.name, output.owner
+                                ),
+                            ));
+                        }
+                    }
+                }
+            }
+            if let Some(max) = programme.per_payment_max_minor
+                && paid > max
+            {
+                return Err(Refusal::new(
+                    Reason::ProgrammePaymentLimit,
+                    format!(
+                        "programme {} allows at most {max} minor units per payment, this pays {paid}",
+                        programme.id
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn live_programme(&self, id: ProgrammeId, now_unix_ms: u64) -> Result<&crate::registry::Programme, Refusal> {
+        let programme = self
+            .registry
+            .programmes
+            .get(&id)
+            .ok_or_else(|| Refusal::new(Reason::UnknownProgramme, format!("no programme {id}")))?;
+        if now_unix_ms < programme.valid_from_ms {
+            return Err(Refusal::new(
+                Reason::ProgrammeNotStarted,
+                format!("programme {id} is valid from {} (unix ms)", programme.valid_from_ms),
+            ));
+        }
+        if now_unix_ms >= programme.valid_until_ms {
+            return Err(Refusal::new(
+                Reason::ProgrammeExpired,
+                format!("programme {id} expired at {} (unix ms)", programme.valid_until_ms),
+            ));
+        }
+        Ok(programme)
+    }
+
+    /// Wallet tiers: each payer within its per-payment and per-day limits,
+    /// each payee within its balance cap. Returns the payers' new daily
+    /// totals. Merchants and treasuries are exempt.
+    fn check_tiers(
+        &self,
+        spent: &[Output],
+        outputs: &[Output],
+        now_unix_ms: u64,
+    ) -> Result<Vec<(Address, u64, AmountMinor)>, Refusal> {
+        let day = self.tiers.day_of(now_unix_ms);
+        let mut daily = Vec::new();
+        let mut payers: Vec<Address> = spent.iter().map(|o| o.owner).collect();
+        payers.sort_unstable();
+        payers.dedup();
+        for payer in &payers {
+            let Some(tier) = self.registry.tier_of(payer, &self.tiers) else { continue };
+            let put_in: u64 = spent.iter().filter(|o| o.owner == *payer).map(|o| o.amount_minor).sum();
+            let back: u64 = outputs.iter().filter(|o| o.owner == *payer).map(|o| o.amount_minor).sum();
+            let paid = put_in.saturating_sub(back);
+            if paid > tier.per_payment_minor {
+                return Err(Refusal::new(
+                    Reason::TierPaymentLimit,
+                    format!(
+                        "tier {} pays at most {} minor units at once, this pays {paid}",
+                        tier.id, tier.per_payment_minor
+                    ),
+                ));
+            }
+            let today = match self.daily.get(payer) {
+                Some((d, total)) if *d == day => *total,
+                _ => 0,
+            };
+            let total = today.saturating_add(paid);
+            if total > tier.per_day_minor {
+                return Err(Refusal::new(
+                    Reason::TierDailyLimit,
+                    format!(
+                        "tier {} pays at most {} minor units a day; {today} paid today, this pays {paid}",
+                        tier.id, tier.per_day_minor
+                    ),
+                ));
+            }
+            if paid > 0 {
+                daily.push((*payer, day, total));
+            }
+        }
+        let mut payees: Vec<Address> = outputs.iter().map(|o| o.owner).filter(|a| !payers.contains(a)).collect();
+        payees.sort_unstable();
+        payees.dedup();
+        for payee in &payees {
+            let Some(tier) = self.registry.tier_of(payee, &self.tiers) else { continue };
+            let received: u64 =
+                outputs.iter().filter(|o| o.owner == *payee).fold(0, |s, o| s.saturating_add(o.amount_minor));
+            let after = self.balance(payee).saturating_add(received);
+            if after > tier.balance_cap_minor {
+                return Err(Refusal::new(
+                    Reason::BalanceCap,
+                    format!(
+                        "{payee} (tier {}) may hold at most {} minor units; it would hold {after}",
+                        tier.id, tier.balance_cap_minor
+                    ),
+                ));
+            }
+        }
+        Ok(daily)
     }
 
     fn check_transfer(&self, vtx: &VerifiedTx) -> Result<Vec<Output>, Decline> {
@@ -198,7 +432,7 @@ impl Ledger {
         Ok(spent)
     }
 
-    fn check_mint(&self, vtx: &VerifiedTx) -> Result<(), Decline> {
+    fn check_mint(&self, vtx: &VerifiedTx, now_unix_ms: u64) -> Result<(), Decline> {
         let issuers = &self.genesis.issuer_keys;
         for witness in &vtx.tx.witnesses {
             if !issuers.contains(&witness.public_key) {
@@ -217,6 +451,9 @@ impl Ledger {
                 format!("{signed} issuer signatures, {} of {} required", self.genesis.issuer_threshold, issuers.len()),
             )
             .into());
+        }
+        for output in vtx.tx.outputs.iter().filter(|o| o.programme != 0) {
+            self.live_programme(output.programme, now_unix_ms)?;
         }
         let created: u64 = vtx.tx.outputs.iter().map(|o| o.amount_minor).sum();
         if self.totals.minted_minor.checked_add(created).is_none() {

@@ -20,6 +20,7 @@
 
 #![deny(clippy::all)]
 
+mod admin_api;
 mod amount;
 mod api;
 pub mod client;
@@ -34,6 +35,7 @@ pub mod limits;
 mod merkle;
 mod receipt;
 mod refusal;
+pub mod registry;
 mod server;
 mod store;
 mod types;

@@ -31,3 +31,10 @@ pub const ISSUER_KEYS_MAX: usize = 16;
 pub const CURRENCY_EXPONENT_MAX: u32 = 8;
 /// Retry hint given with RESOURCE_EXHAUSTED.
 pub const OVERLOAD_RETRY_AFTER_MS: u32 = 50;
+/// Bytes of a participant id (bank, merchant, terminal) and of a name.
+pub const ID_BYTES_MAX: usize = 64;
+pub const NAME_BYTES_MAX: usize = 128;
+/// Payout addresses of one merchant.
+pub const PAYOUT_ADDRESSES_MAX: usize = 16;
+/// Merchant categories one programme allows.
+pub const PROGRAMME_MCCS_MAX: usize = 64;

@@ -35,6 +35,20 @@ pub enum Reason {
     NotConserved,
     MintThreshold,
     SupplyOverflow,
+    UnknownProgramme,
+    ProgrammeNotStarted,
+    ProgrammeExpired,
+    MccNotAllowed,
+    TransferNotAllowed,
+    PayeeNotAllowed,
+    ProgrammePaymentLimit,
+    TierPaymentLimit,
+    TierDailyLimit,
+    BalanceCap,
+    // Registry changes.
+    InvalidRegistration,
+    AlreadyRegistered,
+    UnknownParticipant,
     // Backpressure and availability.
     Overloaded,
     Unavailable,
@@ -59,7 +73,19 @@ impl Reason {
             | Self::UnexpectedWitness
             | Self::NotConserved
             | Self::MintThreshold
-            | Self::SupplyOverflow => Class::FailedPrecondition,
+            | Self::SupplyOverflow
+            | Self::UnknownProgramme
+            | Self::ProgrammeNotStarted
+            | Self::ProgrammeExpired
+            | Self::MccNotAllowed
+            | Self::TransferNotAllowed
+            | Self::PayeeNotAllowed
+            | Self::ProgrammePaymentLimit
+            | Self::TierPaymentLimit
+            | Self::TierDailyLimit
+            | Self::BalanceCap
+            | Self::AlreadyRegistered
+            | Self::UnknownParticipant => Class::FailedPrecondition,
             Self::Overloaded => Class::ResourceExhausted,
             Self::Unavailable => Class::Unavailable,
             _ => Class::InvalidArgument,
@@ -96,6 +122,19 @@ impl Reason {
             Self::NotConserved => "REASON_NOT_CONSERVED",
             Self::MintThreshold => "REASON_MINT_THRESHOLD",
             Self::SupplyOverflow => "REASON_SUPPLY_OVERFLOW",
+            Self::UnknownProgramme => "REASON_UNKNOWN_PROGRAMME",
+            Self::ProgrammeNotStarted => "REASON_PROGRAMME_NOT_STARTED",
+            Self::ProgrammeExpired => "REASON_PROGRAMME_EXPIRED",
+            Self::MccNotAllowed => "REASON_MCC_NOT_ALLOWED",
+            Self::TransferNotAllowed => "REASON_TRANSFER_NOT_ALLOWED",
+            Self::PayeeNotAllowed => "REASON_PAYEE_NOT_ALLOWED",
+            Self::ProgrammePaymentLimit => "REASON_PROGRAMME_PAYMENT_LIMIT",
+            Self::TierPaymentLimit => "REASON_TIER_PAYMENT_LIMIT",
+            Self::TierDailyLimit => "REASON_TIER_DAILY_LIMIT",
+            Self::BalanceCap => "REASON_BALANCE_CAP",
+            Self::InvalidRegistration => "REASON_INVALID_REGISTRATION",
+            Self::AlreadyRegistered => "REASON_ALREADY_REGISTERED",
+            Self::UnknownParticipant => "REASON_UNKNOWN_PARTICIPANT",
             Self::Overloaded => "REASON_OVERLOADED",
             Self::Unavailable => "REASON_UNAVAILABLE",
         }

@@ -70,6 +70,7 @@ impl Server {
         let resolved = config.resolve()?;
         let verify_threads = config.verify_threads;
         let storage_faults = config.storage_faults.clone();
+        let tiers = resolved.tiers.clone();
         let engine = tokio::task::spawn_blocking(move || {
             Engine::start(EngineConfig {
                 data_file: resolved.data_file,
@@ -77,6 +78,7 @@ impl Server {
                 engine_key: resolved.engine_key,
                 verify_threads,
                 storage_faults,
+                tiers,
             })
         })
         .await

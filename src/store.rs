@@ -23,6 +23,7 @@ use crate::faults::{FaultyBackend, StorageFaults};
 use crate::ledger::Applied;
 use crate::merkle;
 use crate::receipt::{Receipt, SignedHeader};
+use crate::registry::{AdminOp, Registry};
 use crate::types::{Address, AmountMinor, OutPoint, Output, ProgrammeId, Transaction, TxId};
 use crate::verify::VerifiedTx;
 
@@ -33,6 +34,8 @@ const TXS: TableDefinition<u64, &[u8]> = TableDefinition::new("txs");
 const TX_INDEX: TableDefinition<&[u8; 32], (u64, u64)> = TableDefinition::new("tx_index");
 const UNSPENT: TableDefinition<&[u8; 68], (u64, u32)> = TableDefinition::new("unspent");
 const SPENT: TableDefinition<&[u8; 36], &[u8; 32]> = TableDefinition::new("spent");
+const REGISTRY_OPS: TableDefinition<u64, &[u8]> = TableDefinition::new("registry_ops");
+const DAILY: TableDefinition<&[u8; 32], (u64, u64)> = TableDefinition::new("daily");
 
 const GENESIS_KEY: &str = "genesis";
 
@@ -71,6 +74,8 @@ from_redb!(
 pub struct BlockRecord {
     pub signed: SignedHeader,
     pub txs: Vec<(VerifiedTx, Applied)>,
+    /// Registry changes, applied before the block's transactions' successors.
+    pub ops: Vec<AdminOp>,
 }
 
 /// What an address holds at a durable block.
@@ -95,6 +100,9 @@ pub struct Recovered {
     pub genesis: Genesis,
     pub tip: SignedHeader,
     pub unspent: HashMap<OutPoint, Output>,
+    pub registry: Registry,
+    /// Each tier-limited payer's last day of payments and its total.
+    pub daily: HashMap<Address, (u64, AmountMinor)>,
 }
 
 pub struct Store {
@@ -212,6 +220,8 @@ impl Store {
             write.open_table(TX_INDEX)?;
             write.open_table(UNSPENT)?;
             write.open_table(SPENT)?;
+            write.open_table(REGISTRY_OPS)?;
+            write.open_table(DAILY)?;
         }
         write.commit()?;
         Ok(())
@@ -230,7 +240,21 @@ impl Store {
             let (amount_minor, programme) = value.value();
             unspent.insert(outpoint, Output { owner, amount_minor, programme });
         }
-        Ok(Recovered { genesis, tip, unspent })
+        let mut ops = Vec::new();
+        for entry in read.open_table(REGISTRY_OPS)?.iter()? {
+            let (index, value) = entry?;
+            let bytes = value.value();
+            let op: AdminOp = serde_json::from_slice(bytes.get(8..).unwrap_or_default())
+                .map_err(|e| StoreError::Corrupt(format!("registry op {}: {e}", index.value())))?;
+            ops.push(op);
+        }
+        let registry = Registry::replay(ops).map_err(|r| StoreError::Corrupt(format!("registry: {r}")))?;
+        let mut daily = HashMap::new();
+        for entry in read.open_table(DAILY)?.iter()? {
+            let (address, value) = entry?;
+            daily.insert(Address(*address.value()), value.value());
+        }
+        Ok(Recovered { genesis, tip, unspent, registry, daily })
     }
 
     /// Writes one block and everything it did in a single write transaction,
@@ -254,7 +278,18 @@ impl Store {
             let mut index = write.open_table(TX_INDEX)?;
             let mut unspent = write.open_table(UNSPENT)?;
             let mut spent = write.open_table(SPENT)?;
+            let mut registry_ops = write.open_table(REGISTRY_OPS)?;
+            let first_op = registry_ops.last()?.map_or(0, |(k, _)| k.value() + 1);
+            for (index, op) in (first_op..).zip(&block.ops) {
+                let mut bytes = height.to_be_bytes().to_vec();
+                bytes.extend_from_slice(&serde_json::to_vec(op).expect("registry ops serialise"));
+                registry_ops.insert(index, bytes.as_slice())?;
+            }
+            let mut daily = write.open_table(DAILY)?;
             for (vtx, applied) in &block.txs {
+                for (payer, day, total) in &applied.daily {
+                    daily.insert(&payer.0, (*day, *total))?;
+                }
                 txs.insert(applied.sequence, encoding::tx_record_bytes(&vtx.tx).as_slice())?;
                 index.insert(&vtx.txid.0, (applied.sequence, height))?;
                 for (input, output) in vtx.tx.inputs.iter().zip(&applied.spent) {

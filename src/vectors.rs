@@ -420,12 +420,29 @@ pub fn generate() -> Value {
     let txs = transactions(&keys);
     let mut ledger = Ledger::new(genesis.clone(), HashMap::new(), 0, 0, genesis_header.next_sequence())
         .expect("an empty ledger is consistent");
+    // The earmarked programmes the vectors pay in: transferable, always
+    // valid, so that only the encodings are on show here.
+    for (i, id) in [1, 2, 1001u32, 0x0a0b_0c0d, 0xffff_ffff].into_iter().enumerate() {
+        let treasury = Keypair::from_secret(&[0x30 + u8::try_from(i).expect("five"); 32]).expect("valid secret");
+        ledger
+            .admin(crate::registry::AdminOp::CreateProgramme(crate::registry::Programme {
+                id,
+                name: format!("vector programme {id}"),
+                allowed_mccs: vec![5411],
+                valid_from_ms: 0,
+                valid_until_ms: u64::MAX,
+                transferable: true,
+                treasury: treasury.address(),
+                per_payment_max_minor: None,
+            }))
+            .expect("vector programmes are valid");
+    }
     let mut sequences = Vec::with_capacity(txs.len());
     for vector in &txs {
         let verified = crate::verify::verify(vector.tx.clone())
             .unwrap_or_else(|refusal| panic!("vector {} refused by the verify stage: {refusal}", vector.name));
         let applied = ledger
-            .apply(&verified)
+            .apply(&verified, BLOCK_1_TIME_UNIX_MS)
             .unwrap_or_else(|decline| panic!("vector {} declined by the ledger: {decline:?}", vector.name));
         sequences.push(applied.sequence);
     }

@@ -268,6 +268,7 @@ async fn assert_chain_is_linked(ledger: &mut TestLedger, engine_key: &Address) {
 async fn get_payment_returns_the_receipt_and_transaction_of_a_confirmed_txid() {
     let mut ledger = TestLedger::start().await;
     let (alice, bob) = (Keypair::generate(), Keypair::generate());
+    ledger.programme(4).await;
     let mint = ledger.mint_tx(vec![output(alice.address(), 1_000, 4)], "row-1");
     let (mint_receipt, _) = ledger.client.mint(&mint).await.expect("confirmed");
     let payment = client::pay(&alice, client::output_of(&mint, 0), bob.address(), 10, b"inv");

@@ -33,6 +33,8 @@ fn list_request(owner: &Keypair, page_size: u32, page_token: Vec<u8>) -> proto::
 async fn balance_is_reported_per_programme_in_ascending_order() {
     let mut ledger = TestLedger::start().await;
     let (alice, grocer) = (Keypair::generate(), Keypair::generate());
+    ledger.programme(3).await;
+    ledger.programme(7).await;
     let outputs = vec![
         output(alice.address(), 1_000, 0),
         output(alice.address(), 700, 7),
@@ -165,10 +167,13 @@ async fn list_unspent_pages_walk_every_output_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_page_of_the_largest_size_is_readable_by_the_client() {
     let mut ledger = TestLedger::start().await;
-    let alice = Keypair::generate();
+    // A merchant may hold any amount; the largest programme id and amounts
+    // make every varint as long as it gets.
+    let alice = ledger.merchant("wide-shop", 5411).await;
+    ledger.programme(u32::MAX).await;
     let widest = u64::MAX / (PAGE_SIZE_MAX as u64 + 1);
     let outputs: Vec<Output> =
-        (0..=PAGE_SIZE_MAX as u32).map(|i| output(alice.address(), widest - u64::from(i), u32::MAX - i)).collect();
+        (0..=PAGE_SIZE_MAX as u32).map(|i| output(alice.address(), widest - u64::from(i), u32::MAX)).collect();
     let minted: u64 = outputs.iter().map(|o| o.amount_minor).sum();
     ledger.mint_outputs(outputs, "wide").await;
     let page = ledger
@@ -336,6 +341,9 @@ async fn server_reflection_lists_every_settled_service() {
 async fn unspent_listing_adds_up_to_the_balance() {
     let mut ledger = TestLedger::start().await;
     let alice = Keypair::generate();
+    for programme in 1..=3 {
+        ledger.programme(programme).await;
+    }
     let outputs: Vec<Output> =
         (1..=40u64).map(|i| output(alice.address(), i * 3, u32::try_from(i % 4).unwrap())).collect();
     ledger.mint_outputs(outputs, "rows").await;

@@ -134,7 +134,7 @@ pub fn simulate_ledger(seed: u64, steps: u64) -> Result<SimReport, String> {
         };
         let vtx = settled::verify(tx.clone())
             .map_err(|r| fail(step, format!("verify refused a well-formed transaction: {r}")))?;
-        let outcome = ledger.apply(&vtx);
+        let outcome = ledger.apply(&vtx, step);
         match (&expect, outcome) {
             (Expect::Applied, Ok(_)) => {
                 report.applied += 1;

@@ -260,3 +260,81 @@ pub fn transfer(inputs: &[OutPoint], outputs: Vec<Output>, reference: &[u8], sig
     client::sign(&mut tx, signers);
     tx
 }
+
+// ---- registry -------------------------------------------------------------------
+
+/// The bank every test participant is attached to.
+pub const TEST_BANK: &str = "test-bank";
+
+impl TestLedger {
+    /// Registers a bank (once).
+    pub async fn bank(&mut self, id: &str) {
+        let request =
+            proto::RegisterBankRequest { bank: Some(proto::Bank { id: id.to_owned(), name: format!("Bank {id}") }) };
+        match self.client.admin.register_bank(request).await {
+            Ok(_) => {}
+            Err(status) if status_reason(&status) == Some(proto::Reason::AlreadyRegistered) => {}
+            Err(status) => panic!("bank {id}: {status:?}"),
+        }
+    }
+
+    /// Creates an earmarked programme valid from the epoch for ever,
+    /// transferable between beneficiaries, spendable at groceries (5411).
+    pub async fn programme(&mut self, id: u32) {
+        self.programme_with(proto::Programme {
+            id,
+            name: format!("programme {id}"),
+            allowed_mccs: vec![5411],
+            valid_from_unix_ms: 0,
+            valid_until_unix_ms: u64::MAX,
+            transferable: true,
+            treasury_address: Keypair::generate().address().0.to_vec(),
+            per_payment_max_minor: 0,
+        })
+        .await;
+    }
+
+    pub async fn programme_with(&mut self, programme: proto::Programme) {
+        let id = programme.id;
+        self.client
+            .admin
+            .create_programme(proto::CreateProgrammeRequest { programme: Some(programme) })
+            .await
+            .unwrap_or_else(|status| panic!("programme {id}: {status:?}"));
+    }
+
+    /// Registers a merchant of category `mcc` at the test bank, paid at a
+    /// fresh key; merchants are exempt from wallet tiers.
+    pub async fn merchant(&mut self, id: &str, mcc: u32) -> Keypair {
+        self.bank(TEST_BANK).await;
+        let key = Keypair::generate();
+        let merchant = proto::Merchant {
+            id: id.to_owned(),
+            name: format!("Merchant {id}"),
+            mcc,
+            bank_id: TEST_BANK.to_owned(),
+            payout_addresses: vec![key.address().0.to_vec()],
+        };
+        self.client
+            .admin
+            .register_merchant(proto::RegisterMerchantRequest { merchant: Some(merchant) })
+            .await
+            .unwrap_or_else(|status| panic!("merchant {id}: {status:?}"));
+        key
+    }
+
+    /// Registers `key` as a wallet of `tier` at the test bank.
+    pub async fn wallet(&mut self, key: &Keypair, tier: u32) {
+        self.bank(TEST_BANK).await;
+        let wallet = proto::Wallet { address: key.address().0.to_vec(), bank_id: TEST_BANK.to_owned(), tier };
+        self.client
+            .admin
+            .register_wallet(proto::RegisterWalletRequest { wallet: Some(wallet) })
+            .await
+            .unwrap_or_else(|status| panic!("wallet: {status:?}"));
+    }
+}
+
+fn status_reason(status: &tonic::Status) -> Option<proto::Reason> {
+    client::status_reason(status)
+}

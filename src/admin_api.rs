@@ -1,0 +1,271 @@
+//! `AdminService`: mints, and the registry of banks, merchants, terminals,
+//! wallets and programmes. Registry changes go through the sequencer so that
+//! they are ordered with the payments they affect; listings read the
+//! registry as of the last durable block.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use tonic::{Request, Response, Status};
+
+use crate::api::{Api, bytes32, receipt_to_proto, refusal_to_status};
+use crate::limits::{PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PAYOUT_ADDRESSES_MAX, PROGRAMME_MCCS_MAX};
+use crate::proto;
+use crate::refusal::{Reason, Refusal};
+use crate::registry::{AdminOp, Bank, MCC_MAX, Mcc, Merchant, Programme, Terminal, Wallet};
+use crate::types::{Address, TxKind};
+
+fn invalid(detail: impl Into<String>) -> Refusal {
+    Refusal::new(Reason::InvalidRegistration, detail)
+}
+
+fn mcc(value: u32) -> Result<Mcc, Refusal> {
+    Mcc::try_from(value)
+        .ok()
+        .filter(|m| *m <= MCC_MAX)
+        .ok_or_else(|| invalid(format!("MCC {value} is outside 0000-{MCC_MAX}")))
+}
+
+fn address(field: &str, bytes: &[u8]) -> Result<Address, Refusal> {
+    Ok(Address(bytes32(field, bytes, Reason::BadAddress)?))
+}
+
+fn required<T>(field: &str, value: Option<T>) -> Result<T, Refusal> {
+    value.ok_or_else(|| invalid(format!("missing {field}")))
+}
+
+fn merchant_from_proto(m: proto::Merchant) -> Result<Merchant, Refusal> {
+    if m.payout_addresses.len() > PAYOUT_ADDRESSES_MAX {
+        return Err(invalid(format!("a merchant has at most {PAYOUT_ADDRESSES_MAX} payout addresses")));
+    }
+    Ok(Merchant {
+        mcc: mcc(m.mcc)?,
+        payout_addresses: m.payout_addresses.iter().map(|a| address("payout address", a)).collect::<Result<_, _>>()?,
+        id: m.id,
+        name: m.name,
+        bank: m.bank_id,
+    })
+}
+
+fn programme_from_proto(p: proto::Programme) -> Result<Programme, Refusal> {
+    if p.allowed_mccs.len() > PROGRAMME_MCCS_MAX {
+        return Err(invalid(format!("a programme allows at most {PROGRAMME_MCCS_MAX} merchant categories")));
+    }
+    Ok(Programme {
+        id: p.id,
+        allowed_mccs: p.allowed_mccs.iter().map(|m| mcc(*m)).collect::<Result<_, _>>()?,
+        valid_from_ms: p.valid_from_unix_ms,
+        valid_until_ms: p.valid_until_unix_ms,
+        transferable: p.transferable,
+        treasury: address("treasury address", &p.treasury_address)?,
+        per_payment_max_minor: (p.per_payment_max_minor != 0).then_some(p.per_payment_max_minor),
+        name: p.name,
+    })
+}
+
+#[must_use]
+pub fn programme_to_proto(p: &Programme) -> proto::Programme {
+    proto::Programme {
+        id: p.id,
+        name: p.name.clone(),
+        allowed_mccs: p.allowed_mccs.iter().map(|m| u32::from(*m)).collect(),
+        valid_from_unix_ms: p.valid_from_ms,
+        valid_until_unix_ms: p.valid_until_ms,
+        transferable: p.transferable,
+        treasury_address: p.treasury.0.to_vec(),
+        per_payment_max_minor: p.per_payment_max_minor.unwrap_or(0),
+    }
+}
+
+fn merchant_to_proto(m: &Merchant) -> proto::Merchant {
+    proto::Merchant {
+        id: m.id.clone(),
+        name: m.name.clone(),
+        mcc: u32::from(m.mcc),
+        bank_id: m.bank.clone(),
+        payout_addresses: m.payout_addresses.iter().map(|a| a.0.to_vec()).collect(),
+    }
+}
+
+fn page_size(requested: u32) -> Result<usize, Status> {
+    match requested as usize {
+        0 => Ok(PAGE_SIZE_DEFAULT),
+        n if n > PAGE_SIZE_MAX => {
+            Err(Status::invalid_argument(format!("page_size {n} is above the maximum {PAGE_SIZE_MAX}")))
+        }
+        n => Ok(n),
+    }
+}
+
+/// One page of a registry map after `token` (exclusive), and the token of
+/// the next page (empty on the last).
+fn page<K: Ord + Clone, V, T>(
+    map: &BTreeMap<K, V>,
+    token: Option<K>,
+    size: usize,
+    key_text: impl Fn(&K) -> String,
+    convert: impl Fn(&V) -> T,
+) -> (Vec<T>, String) {
+    let start = token.map_or(Bound::Unbounded, Bound::Excluded);
+    let mut entries = map.range((start, Bound::Unbounded));
+    let items: Vec<(&K, &V)> = entries.by_ref().take(size).collect();
+    let next = match (items.last(), entries.next()) {
+        (Some((last, _)), Some(_)) => key_text(last),
+        _ => String::new(),
+    };
+    (items.into_iter().map(|(_, v)| convert(v)).collect(), next)
+}
+
+impl Api {
+    async fn register(&self, op: Result<AdminOp, Refusal>) -> Result<Response<proto::RegisterResponse>, Status> {
+        let op = op.map_err(|r| refusal_to_status(&r))?;
+        let height = self.engine.admin(op).await.map_err(|r| refusal_to_status(&r))?;
+        Ok(Response::new(proto::RegisterResponse { height }))
+    }
+}
+
+#[tonic::async_trait]
+impl proto::admin_service_server::AdminService for Api {
+    async fn mint(&self, request: Request<proto::MintRequest>) -> Result<Response<proto::MintResponse>, Status> {
+        let request = request.into_inner();
+        match self.submit(request.transaction.as_ref(), TxKind::Mint).await {
+            Ok((_, outcome)) => Ok(Response::new(proto::MintResponse {
+                receipt: Some(receipt_to_proto(&outcome.receipt)),
+                duplicate: outcome.duplicate,
+            })),
+            Err((_, refusal)) => Err(refusal_to_status(&refusal)),
+        }
+    }
+
+    async fn register_bank(
+        &self,
+        request: Request<proto::RegisterBankRequest>,
+    ) -> Result<Response<proto::RegisterResponse>, Status> {
+        let op =
+            required("bank", request.into_inner().bank).map(|b| AdminOp::RegisterBank(Bank { id: b.id, name: b.name }));
+        self.register(op).await
+    }
+
+    async fn register_merchant(
+        &self,
+        request: Request<proto::RegisterMerchantRequest>,
+    ) -> Result<Response<proto::RegisterResponse>, Status> {
+        let op = required("merchant", request.into_inner().merchant)
+            .and_then(merchant_from_proto)
+            .map(AdminOp::RegisterMerchant);
+        self.register(op).await
+    }
+
+    async fn register_terminal(
+        &self,
+        request: Request<proto::RegisterTerminalRequest>,
+    ) -> Result<Response<proto::RegisterResponse>, Status> {
+        let op = required("terminal", request.into_inner().terminal)
+            .map(|t| AdminOp::RegisterTerminal(Terminal { id: t.id, merchant: t.merchant_id }));
+        self.register(op).await
+    }
+
+    async fn register_wallet(
+        &self,
+        request: Request<proto::RegisterWalletRequest>,
+    ) -> Result<Response<proto::RegisterResponse>, Status> {
+        let op = required("wallet", request.into_inner().wallet).and_then(|w| {
+            let tier = u8::try_from(w.tier).map_err(|_| invalid(format!("no wallet tier {}", w.tier)))?;
+            Ok(AdminOp::RegisterWallet(Wallet {
+                address: address("wallet address", &w.address)?,
+                bank: w.bank_id,
+                tier,
+            }))
+        });
+        self.register(op).await
+    }
+
+    async fn create_programme(
+        &self,
+        request: Request<proto::CreateProgrammeRequest>,
+    ) -> Result<Response<proto::RegisterResponse>, Status> {
+        let op = required("programme", request.into_inner().programme)
+            .and_then(programme_from_proto)
+            .map(AdminOp::CreateProgramme);
+        self.register(op).await
+    }
+
+    async fn list_banks(
+        &self,
+        request: Request<proto::ListRequest>,
+    ) -> Result<Response<proto::ListBanksResponse>, Status> {
+        let request = request.into_inner();
+        let size = page_size(request.page_size)?;
+        let token = (!request.page_token.is_empty()).then_some(request.page_token);
+        let registry = self.engine.registry();
+        let (banks, next_page_token) = page(&registry.banks, token, size, Clone::clone, |b| proto::Bank {
+            id: b.id.clone(),
+            name: b.name.clone(),
+        });
+        Ok(Response::new(proto::ListBanksResponse { banks, next_page_token }))
+    }
+
+    async fn list_merchants(
+        &self,
+        request: Request<proto::ListRequest>,
+    ) -> Result<Response<proto::ListMerchantsResponse>, Status> {
+        let request = request.into_inner();
+        let size = page_size(request.page_size)?;
+        let token = (!request.page_token.is_empty()).then_some(request.page_token);
+        let registry = self.engine.registry();
+        let (merchants, next_page_token) = page(&registry.merchants, token, size, Clone::clone, merchant_to_proto);
+        Ok(Response::new(proto::ListMerchantsResponse { merchants, next_page_token }))
+    }
+
+    async fn list_terminals(
+        &self,
+        request: Request<proto::ListRequest>,
+    ) -> Result<Response<proto::ListTerminalsResponse>, Status> {
+        let request = request.into_inner();
+        let size = page_size(request.page_size)?;
+        let token = (!request.page_token.is_empty()).then_some(request.page_token);
+        let registry = self.engine.registry();
+        let (terminals, next_page_token) = page(&registry.terminals, token, size, Clone::clone, |t| proto::Terminal {
+            id: t.id.clone(),
+            merchant_id: t.merchant.clone(),
+        });
+        Ok(Response::new(proto::ListTerminalsResponse { terminals, next_page_token }))
+    }
+
+    async fn list_wallets(
+        &self,
+        request: Request<proto::ListRequest>,
+    ) -> Result<Response<proto::ListWalletsResponse>, Status> {
+        let request = request.into_inner();
+        let size = page_size(request.page_size)?;
+        let token = if request.page_token.is_empty() {
+            None
+        } else {
+            Some(Address::from_hex(&request.page_token).map_err(|_| Status::invalid_argument("bad page_token"))?)
+        };
+        let registry = self.engine.registry();
+        let (wallets, next_page_token) = page(&registry.wallets, token, size, ToString::to_string, |w| proto::Wallet {
+            address: w.address.0.to_vec(),
+            bank_id: w.bank.clone(),
+            tier: u32::from(w.tier),
+        });
+        Ok(Response::new(proto::ListWalletsResponse { wallets, next_page_token }))
+    }
+
+    async fn list_programmes(
+        &self,
+        request: Request<proto::ListRequest>,
+    ) -> Result<Response<proto::ListProgrammesResponse>, Status> {
+        let request = request.into_inner();
+        let size = page_size(request.page_size)?;
+        let token = if request.page_token.is_empty() {
+            None
+        } else {
+            Some(request.page_token.parse::<u32>().map_err(|_| Status::invalid_argument("bad page_token"))?)
+        };
+        let registry = self.engine.registry();
+        let (programmes, next_page_token) =
+            page(&registry.programmes, token, size, ToString::to_string, programme_to_proto);
+        Ok(Response::new(proto::ListProgrammesResponse { programmes, next_page_token }))
+    }
+}

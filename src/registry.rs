@@ -1,0 +1,341 @@
+//! Participants and programmes: who an address belongs to, what a programme's
+//! earmarked money may be spent on, and the wallet tiers. Pure data and the
+//! checks on changing it; the ledger applies the spending rules with it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::limits::{ID_BYTES_MAX, NAME_BYTES_MAX, PAYOUT_ADDRESSES_MAX, PROGRAMME_MCCS_MAX};
+use crate::refusal::{Reason, Refusal};
+use crate::types::{Address, AmountMinor, ProgrammeId};
+
+/// An ISO 18245 merchant category code, 0000-9999.
+pub type Mcc = u16;
+pub const MCC_MAX: Mcc = 9999;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bank {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Merchant {
+    pub id: String,
+    pub name: String,
+    pub mcc: Mcc,
+    pub bank: String,
+    /// Addresses the merchant is paid at; each belongs to this merchant only.
+    pub payout_addresses: Vec<Address>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Terminal {
+    pub id: String,
+    pub merchant: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Wallet {
+    pub address: Address,
+    pub bank: String,
+    pub tier: u8,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Programme {
+    pub id: ProgrammeId,
+    pub name: String,
+    /// Merchant categories where the earmarked money may be spent.
+    pub allowed_mccs: Vec<Mcc>,
+    pub valid_from_ms: u64,
+    pub valid_until_ms: u64,
+    /// Whether beneficiaries may pay each other with it.
+    pub transferable: bool,
+    /// Where clawed-back leftovers go.
+    pub treasury: Address,
+    /// Largest amount of this programme one payment may move, if any.
+    pub per_payment_max_minor: Option<AmountMinor>,
+}
+
+/// A wallet tier's limits, in minor units.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tier {
+    pub id: u8,
+    pub balance_cap_minor: AmountMinor,
+    pub per_payment_minor: AmountMinor,
+    pub per_day_minor: AmountMinor,
+}
+
+/// The tier table and how days are counted. Fixed at genesis in a real
+/// deployment; here from the configuration, the same on every start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TierPolicy {
+    pub tiers: Vec<Tier>,
+    /// The tier of an address nobody registered (an anonymous wallet), or
+    /// `None` for no limits on unregistered addresses.
+    pub unregistered_tier: Option<u8>,
+    /// Offset of the time zone whose calendar days bound daily limits
+    /// (e.g. +480 for China Standard Time).
+    pub day_offset_minutes: i32,
+}
+
+impl TierPolicy {
+    /// The e-CNY-like default for a currency with `exponent` decimals:
+    /// tier 1 (anonymous) 10,000 / 2,000 / 5,000; tier 2 50,000 / 10,000 /
+    /// 20,000; tier 3 (full KYC) 500,000 / 50,000 / 100,000 (balance cap /
+    /// per payment / per day, in currency units), days in UTC+8.
+    #[must_use]
+    pub fn e_cny_default(exponent: u32) -> Self {
+        let unit = 10u64.pow(exponent);
+        let tier = |id, cap: u64, payment: u64, day: u64| Tier {
+            id,
+            balance_cap_minor: cap * unit,
+            per_payment_minor: payment * unit,
+            per_day_minor: day * unit,
+        };
+        Self {
+            tiers: vec![
+                tier(1, 10_000, 2_000, 5_000),
+                tier(2, 50_000, 10_000, 20_000),
+                tier(3, 500_000, 50_000, 100_000),
+            ],
+            unregistered_tier: Some(1),
+            day_offset_minutes: 8 * 60,
+        }
+    }
+
+    #[must_use]
+    pub fn tier(&self, id: u8) -> Option<&Tier> {
+        self.tiers.iter().find(|t| t.id == id)
+    }
+
+    /// The day number (since the epoch, in the policy's time zone) of a time.
+    #[must_use]
+    pub fn day_of(&self, time_unix_ms: u64) -> u64 {
+        let offset_ms = i128::from(self.day_offset_minutes) * 60_000;
+        let local = i128::from(time_unix_ms) + offset_ms;
+        u64::try_from(local.max(0) / 86_400_000).unwrap_or(0)
+    }
+}
+
+/// What an address is, for the spending rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Role {
+    Wallet { tier: u8 },
+    Merchant { id: String, mcc: Mcc },
+    Treasury { programme: ProgrammeId },
+}
+
+/// A change to the registry, ordered with payments by the sequencer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AdminOp {
+    RegisterBank(Bank),
+    RegisterMerchant(Merchant),
+    RegisterTerminal(Terminal),
+    RegisterWallet(Wallet),
+    CreateProgramme(Programme),
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Registry {
+    pub banks: BTreeMap<String, Bank>,
+    pub merchants: BTreeMap<String, Merchant>,
+    pub terminals: BTreeMap<String, Terminal>,
+    pub wallets: BTreeMap<Address, Wallet>,
+    pub programmes: BTreeMap<ProgrammeId, Programme>,
+    roles: HashMap<Address, Role>,
+}
+
+fn invalid(detail: impl Into<String>) -> Refusal {
+    Refusal::new(Reason::InvalidRegistration, detail)
+}
+
+fn check_id(kind: &str, id: &str) -> Result<(), Refusal> {
+    let ok = !id.is_empty()
+        && id.len() <= ID_BYTES_MAX
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(format!("{kind} id '{id}' must be 1-{ID_BYTES_MAX} characters of A-Z a-z 0-9 - _ . :")))
+    }
+}
+
+fn check_name(kind: &str, name: &str) -> Result<(), Refusal> {
+    if name.is_empty() || name.len() > NAME_BYTES_MAX {
+        return Err(invalid(format!("{kind} name must be 1-{NAME_BYTES_MAX} bytes")));
+    }
+    Ok(())
+}
+
+impl Registry {
+    /// Rebuilds the registry from its operations, in order.
+    ///
+    /// # Errors
+    /// The first operation that does not apply: the stored registry is corrupt.
+    pub fn replay(ops: impl IntoIterator<Item = AdminOp>) -> Result<Self, Refusal> {
+        let mut registry = Self::default();
+        for op in ops {
+            registry.check(
+                &op,
+                &TierPolicy { tiers: Vec::new(), unregistered_tier: None, day_offset_minutes: 0 },
+                true,
+            )?;
+            registry.apply(op);
+        }
+        Ok(registry)
+    }
+
+    #[must_use]
+    pub fn role(&self, address: &Address) -> Option<&Role> {
+        self.roles.get(address)
+    }
+
+    fn address_free(&self, address: &Address) -> Result<(), Refusal> {
+        match self.roles.get(address) {
+            None => Ok(()),
+            Some(role) => {
+                Err(Refusal::new(Reason::AlreadyRegistered, format!("address {address} already belongs to {role:?}")))
+            }
+        }
+    }
+
+    fn bank_known(&self, bank: &str) -> Result<(), Refusal> {
+        if self.banks.contains_key(bank) {
+            Ok(())
+        } else {
+            Err(Refusal::new(Reason::UnknownParticipant, format!("no bank '{bank}'")))
+        }
+    }
+
+    /// Whether `op` may be applied. `replaying` skips the checks that depend
+    /// on the tier table (which is configuration, checked when first applied).
+    ///
+    /// # Errors
+    /// Why it may not.
+    pub fn check(&self, op: &AdminOp, tiers: &TierPolicy, replaying: bool) -> Result<(), Refusal> {
+        match op {
+            AdminOp::RegisterBank(bank) => {
+                check_id("bank", &bank.id)?;
+                check_name("bank", &bank.name)?;
+                if self.banks.contains_key(&bank.id) {
+                    return Err(Refusal::new(Reason::AlreadyRegistered, format!("bank '{}' exists", bank.id)));
+                }
+            }
+            AdminOp::RegisterMerchant(merchant) => {
+                check_id("merchant", &merchant.id)?;
+                check_name("merchant", &merchant.name)?;
+                if merchant.mcc > MCC_MAX {
+                    return Err(invalid(format!("MCC {} is outside 0000-{MCC_MAX}", merchant.mcc)));
+                }
+                if merchant.payout_addresses.is_empty() || merchant.payout_addresses.len() > PAYOUT_ADDRESSES_MAX {
+                    return Err(invalid(format!("a merchant has 1-{PAYOUT_ADDRESSES_MAX} payout addresses")));
+                }
+                if self.merchants.contains_key(&merchant.id) {
+                    return Err(Refusal::new(Reason::AlreadyRegistered, format!("merchant '{}' exists", merchant.id)));
+                }
+                self.bank_known(&merchant.bank)?;
+                for (i, address) in merchant.payout_addresses.iter().enumerate() {
+                    if !crate::crypto::is_valid_key(address) {
+                        return Err(Refusal::new(Reason::BadAddress, format!("payout address {address} is not a key")));
+                    }
+                    if merchant.payout_addresses[..i].contains(address) {
+                        return Err(invalid(format!("payout address {address} listed twice")));
+                    }
+                    self.address_free(address)?;
+                }
+            }
+            AdminOp::RegisterTerminal(terminal) => {
+                check_id("terminal", &terminal.id)?;
+                if self.terminals.contains_key(&terminal.id) {
+                    return Err(Refusal::new(Reason::AlreadyRegistered, format!("terminal '{}' exists", terminal.id)));
+                }
+                if !self.merchants.contains_key(&terminal.merchant) {
+                    return Err(Refusal::new(
+                        Reason::UnknownParticipant,
+                        format!("no merchant '{}'", terminal.merchant),
+                    ));
+                }
+            }
+            AdminOp::RegisterWallet(wallet) => {
+                if !crate::crypto::is_valid_key(&wallet.address) {
+                    return Err(Refusal::new(Reason::BadAddress, format!("{} is not a key", wallet.address)));
+                }
+                self.bank_known(&wallet.bank)?;
+                if !replaying && tiers.tier(wallet.tier).is_none() {
+                    return Err(invalid(format!("no wallet tier {}", wallet.tier)));
+                }
+                self.address_free(&wallet.address)?;
+            }
+            AdminOp::CreateProgramme(programme) => {
+                if programme.id == 0 {
+                    return Err(invalid("programme 0 is unrestricted money and cannot be created"));
+                }
+                check_name("programme", &programme.name)?;
+                if self.programmes.contains_key(&programme.id) {
+                    return Err(Refusal::new(Reason::AlreadyRegistered, format!("programme {} exists", programme.id)));
+                }
+                if programme.allowed_mccs.is_empty() || programme.allowed_mccs.len() > PROGRAMME_MCCS_MAX {
+                    return Err(invalid(format!("a programme allows 1-{PROGRAMME_MCCS_MAX} merchant categories")));
+                }
+                if let Some(mcc) = programme.allowed_mccs.iter().find(|m| **m > MCC_MAX) {
+                    return Err(invalid(format!("MCC {mcc} is outside 0000-{MCC_MAX}")));
+                }
+                if programme.valid_until_ms <= programme.valid_from_ms {
+                    return Err(invalid("valid_until must be after valid_from"));
+                }
+                if programme.per_payment_max_minor == Some(0) {
+                    return Err(invalid("a per-payment maximum of 0 would forbid every payment"));
+                }
+                if !crate::crypto::is_valid_key(&programme.treasury) {
+                    return Err(Refusal::new(
+                        Reason::BadAddress,
+                        format!("treasury {} is not a key", programme.treasury),
+                    ));
+                }
+                self.address_free(&programme.treasury)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies an operation that passed `check`.
+    pub fn apply(&mut self, op: AdminOp) {
+        match op {
+            AdminOp::RegisterBank(bank) => {
+                self.banks.insert(bank.id.clone(), bank);
+            }
+            AdminOp::RegisterMerchant(merchant) => {
+                for address in &merchant.payout_addresses {
+                    self.roles.insert(*address, Role::Merchant { id: merchant.id.clone(), mcc: merchant.mcc });
+                }
+                self.merchants.insert(merchant.id.clone(), merchant);
+            }
+            AdminOp::RegisterTerminal(terminal) => {
+                self.terminals.insert(terminal.id.clone(), terminal);
+            }
+            AdminOp::RegisterWallet(wallet) => {
+                self.roles.insert(wallet.address, Role::Wallet { tier: wallet.tier });
+                self.wallets.insert(wallet.address, wallet);
+            }
+            AdminOp::CreateProgramme(programme) => {
+                self.roles.insert(programme.treasury, Role::Treasury { programme: programme.id });
+                self.programmes.insert(programme.id, programme);
+            }
+        }
+    }
+
+    /// The tier that limits `address`, if any: registered wallets have their
+    /// own, unregistered addresses the policy's default; merchants and
+    /// treasuries are exempt.
+    #[must_use]
+    pub fn tier_of<'a>(&self, address: &Address, policy: &'a TierPolicy) -> Option<&'a Tier> {
+        match self.roles.get(address) {
+            Some(Role::Wallet { tier }) => policy.tier(*tier),
+            Some(Role::Merchant { .. } | Role::Treasury { .. }) => None,
+            None => policy.unregistered_tier.and_then(|t| policy.tier(t)),
+        }
+    }
+}
