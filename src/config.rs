@@ -45,6 +45,9 @@ pub struct Config {
     /// Fault injection under the data file; never from a file, for tests.
     #[serde(skip)]
     pub storage_faults: Option<crate::faults::StorageFaults>,
+    /// The engine's clock; tests skew it, never from a file.
+    #[serde(skip)]
+    pub clock: crate::faults::Clock,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -178,6 +181,7 @@ impl Config {
             development: true,
             tiers: None,
             storage_faults: None,
+            clock: crate::faults::Clock::default(),
         }
     }
 

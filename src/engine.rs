@@ -19,14 +19,14 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::crypto::Keypair;
 use crate::encoding::{BlockHeader, Genesis};
-use crate::faults::StorageFaults;
+use crate::faults::{Clock, StorageFaults};
 use crate::ledger::{Decline, Ledger};
 use crate::limits::{BLOCK_TXS_MAX, OVERLOAD_RETRY_AFTER_MS, SEQUENCER_QUEUE_MAX, VERIFY_QUEUE_MAX};
 use crate::merkle;
 use crate::receipt::{Receipt, SignedHeader};
 use crate::refusal::{Reason, Refusal};
 use crate::registry::{AdminOp, Registry, TierPolicy};
-use crate::store::{self, BlockRecord, Store, StoreError};
+use crate::store::{BlockRecord, Store, StoreError};
 use crate::types::{OutPoint, Transaction, TxId, TxKind};
 use crate::verify::{self, VerifiedTx};
 
@@ -51,6 +51,8 @@ pub struct EngineConfig {
     pub storage_faults: Option<StorageFaults>,
     /// Wallet tiers and the day boundary for daily limits.
     pub tiers: TierPolicy,
+    /// The clock blocks are stamped with (and rules judged by).
+    pub clock: Clock,
 }
 
 /// Facts about the last durable block, for readers.
@@ -70,6 +72,7 @@ struct Shared {
     /// The registry as of the last durable block, for readers.
     registry: RwLock<Registry>,
     tiers: TierPolicy,
+    clock: Clock,
     /// The writer is waiting for a block: the sequencer seals now.
     writer_idle: AtomicBool,
     tip: Mutex<Tip>,
@@ -163,6 +166,7 @@ impl Engine {
             tip: Mutex::new(Tip { block: tip, unspent_count: ledger.unspent_count() as u64 }),
             registry: RwLock::new(recovered.registry),
             tiers: config.tiers,
+            clock: config.clock,
         });
         let (verify_tx, verify_rx) = mpsc::channel(VERIFY_QUEUE_MAX);
         let (sequencer_tx, sequencer_rx) = std_mpsc::sync_channel(SEQUENCER_QUEUE_MAX);
@@ -474,7 +478,7 @@ impl Sequencer {
     /// on the open block, or refused.
     fn admit(&mut self, open: &mut OpenBlock, job: SequencerJob) {
         if open.is_idle() {
-            open.time_unix_ms = store::now_unix_ms().max(self.tip.header.time_unix_ms);
+            open.time_unix_ms = self.shared.clock.now_unix_ms().max(self.tip.header.time_unix_ms);
         }
         let (vtx, reply) = match job {
             SequencerJob::Tx { vtx, reply } => (vtx, reply),

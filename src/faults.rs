@@ -7,7 +7,7 @@ use std::fmt;
 use std::fs::File;
 use std::ops::Bound;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use redb::backends::FileBackend;
 use redb::{BackendError, StorageBackend};
@@ -117,5 +117,25 @@ impl StorageBackend for FaultyBackend {
 
     fn query_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, BackendError> {
         self.inner.query_lock_range(start, end)
+    }
+}
+
+/// The engine's clock: the system time plus a skew that tests move forward
+/// (to cross a day boundary or a programme's end) without waiting.
+#[derive(Clone, Default, Debug)]
+pub struct Clock {
+    skew_ms: Arc<AtomicI64>,
+}
+
+impl Clock {
+    /// Moves the clock forward (or back, with a negative value).
+    pub fn skew_by_ms(&self, delta_ms: i64) {
+        self.skew_ms.fetch_add(delta_ms, Ordering::SeqCst);
+    }
+
+    #[must_use]
+    pub fn now_unix_ms(&self) -> u64 {
+        let skewed = i128::from(crate::store::now_unix_ms()) + i128::from(self.skew_ms.load(Ordering::SeqCst));
+        u64::try_from(skewed.max(0)).unwrap_or(u64::MAX)
     }
 }

@@ -56,7 +56,7 @@ pub use config::{Config, GenesisConfig, write_secret_key};
 pub use crypto::{Keypair, sha256, verify as verify_signature};
 pub use encoding::{BlockHeader, DecodeError, Genesis, decode_tx_record, tx_canonical_bytes, tx_record_bytes, txid};
 pub use engine::{Engine, EngineConfig, Outcome, Reply, Tip};
-pub use faults::StorageFaults;
+pub use faults::{Clock, StorageFaults};
 pub use ledger::{Applied, Decline, Ledger, Totals};
 pub use merkle::{
     MerkleStep, index_from_path, levels as merkle_levels, path as merkle_path, root as merkle_root, root_from_path,

@@ -71,6 +71,7 @@ impl Server {
         let verify_threads = config.verify_threads;
         let storage_faults = config.storage_faults.clone();
         let tiers = resolved.tiers.clone();
+        let clock = config.clock.clone();
         let engine = tokio::task::spawn_blocking(move || {
             Engine::start(EngineConfig {
                 data_file: resolved.data_file,
@@ -79,6 +80,7 @@ impl Server {
                 verify_threads,
                 storage_faults,
                 tiers,
+                clock,
             })
         })
         .await

@@ -12,10 +12,18 @@ use settled::{Config, Keypair, OutPoint, Output, Receipt, Server, Transaction};
 use tonic::Code;
 
 pub struct TestLedger {
+    /// The engine's clock, shared across restarts; tests skew it.
+    pub clock: settled::Clock,
     pub dir: tempfile::TempDir,
     pub server: Option<Server>,
     pub client: Client,
     pub issuers: Vec<Keypair>,
+}
+
+fn config_with(data_dir: &Path, clock: &settled::Clock) -> Config {
+    let mut config = Config::for_data_dir(data_dir.to_owned());
+    config.clock = clock.clone();
+    config
 }
 
 pub fn issuer_keys(data_dir: &Path) -> Vec<Keypair> {
@@ -30,10 +38,11 @@ pub fn issuer_keys(data_dir: &Path) -> Vec<Keypair> {
 impl TestLedger {
     pub async fn start() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let server = Server::start(Config::for_data_dir(dir.path().to_owned())).await.expect("server starts");
+        let clock = settled::Clock::default();
+        let server = Server::start(config_with(dir.path(), &clock)).await.expect("server starts");
         let client = Client::connect(&server.url()).await.expect("client connects");
         let issuers = issuer_keys(dir.path());
-        Self { dir, server: Some(server), client, issuers }
+        Self { clock, dir, server: Some(server), client, issuers }
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -53,7 +62,7 @@ impl TestLedger {
 
     /// Starts a server on the data dir of one that was stopped.
     pub async fn restart_stopped(&mut self) {
-        let server = Server::start(Config::for_data_dir(self.data_dir())).await.expect("server restarts");
+        let server = Server::start(config_with(&self.data_dir(), &self.clock)).await.expect("server restarts");
         self.client = Client::connect(&server.url()).await.expect("client reconnects");
         self.server = Some(server);
     }
