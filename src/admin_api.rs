@@ -9,11 +9,14 @@ use std::ops::Bound;
 use tonic::{Request, Response, Status};
 
 use crate::api::{Api, bytes32, receipt_to_proto, refusal_to_status};
-use crate::limits::{PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PAYOUT_ADDRESSES_MAX, PROGRAMME_MCCS_MAX};
+use crate::limits::{
+    CLAWBACK_BATCHES_PER_CALL_MAX, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PAYOUT_ADDRESSES_MAX, PROGRAMME_MCCS_MAX,
+    TX_INPUTS_MAX, TX_WITNESSES_MAX,
+};
 use crate::proto;
 use crate::refusal::{Reason, Refusal};
-use crate::registry::{AdminOp, Bank, MCC_MAX, Mcc, Merchant, Programme, Terminal, Wallet};
-use crate::types::{Address, TxKind};
+use crate::registry::{AdminOp, Bank, MCC_MAX, Mcc, Merchant, Programme, Role, Terminal, Wallet};
+use crate::types::{Address, OutPoint, Output, TX_VERSION, Transaction, TxKind, Witness};
 
 fn invalid(detail: impl Into<String>) -> Refusal {
     Refusal::new(Reason::InvalidRegistration, detail)
@@ -135,6 +138,61 @@ impl proto::admin_service_server::AdminService for Api {
             })),
             Err((_, refusal)) => Err(refusal_to_status(&refusal)),
         }
+    }
+
+    async fn clawback(
+        &self,
+        request: Request<proto::ClawbackRequest>,
+    ) -> Result<Response<proto::ClawbackResponse>, Status> {
+        let request = request.into_inner();
+        if request.authorization.len() > TX_WITNESSES_MAX {
+            return Err(refusal_to_status(&Refusal::new(
+                Reason::TooManyWitnesses,
+                format!("at most {TX_WITNESSES_MAX} authorisation signatures"),
+            )));
+        }
+        let authorization = request
+            .authorization
+            .iter()
+            .map(|w| {
+                let signature =
+                    w.signature.as_slice().try_into().map_err(|_| {
+                        Refusal::new(Reason::Malformed, "authorisation signatures are 64 bytes".to_owned())
+                    })?;
+                Ok(Witness {
+                    public_key: Address(bytes32("authorisation key", &w.public_key, Reason::Malformed)?),
+                    signature,
+                })
+            })
+            .collect::<Result<Vec<_>, Refusal>>()
+            .map_err(|r| refusal_to_status(&r))?;
+        let response = self.claw_back(request.programme_id, authorization).await.map_err(|r| refusal_to_status(&r))?;
+        Ok(Response::new(response))
+    }
+
+    async fn get_programme_stats(
+        &self,
+        request: Request<proto::GetProgrammeStatsRequest>,
+    ) -> Result<Response<proto::GetProgrammeStatsResponse>, Status> {
+        let id = request.into_inner().programme_id;
+        let programme = self.engine.registry().programmes.get(&id).cloned();
+        let programme = programme
+            .ok_or_else(|| refusal_to_status(&Refusal::new(Reason::UnknownProgramme, format!("no programme {id}"))))?;
+        let height = self.engine.tip().block.header.height;
+        let stats = self.engine.programme_stats(id);
+        Ok(Response::new(proto::GetProgrammeStatsResponse {
+            programme: Some(programme_to_proto(&programme)),
+            disbursed_minor: stats.disbursed_minor,
+            spent_by_mcc: stats
+                .spent_by_mcc
+                .iter()
+                .map(|(mcc, amount)| proto::MccAmount { mcc: u32::from(*mcc), amount_minor: *amount })
+                .collect(),
+            spent_minor: stats.spent_by_mcc.values().sum(),
+            clawed_back_minor: stats.clawed_back_minor,
+            outstanding_minor: stats.outstanding_minor(),
+            height,
+        }))
     }
 
     async fn register_bank(
@@ -267,5 +325,78 @@ impl proto::admin_service_server::AdminService for Api {
         let (programmes, next_page_token) =
             page(&registry.programmes, token, size, ToString::to_string, programme_to_proto);
         Ok(Response::new(proto::ListProgrammesResponse { programmes, next_page_token }))
+    }
+}
+
+impl Api {
+    /// Builds and submits clawback batches until the programme holds no
+    /// beneficiary outputs or the per-call limit is reached.
+    async fn claw_back(
+        &self,
+        programme_id: u32,
+        authorization: Vec<Witness>,
+    ) -> Result<proto::ClawbackResponse, Refusal> {
+        let programme = self
+            .engine
+            .registry()
+            .programmes
+            .get(&programme_id)
+            .cloned()
+            .ok_or_else(|| Refusal::new(Reason::UnknownProgramme, format!("no programme {programme_id}")))?;
+        let mut response = proto::ClawbackResponse::default();
+        let mut after: Option<OutPoint> = None;
+        for step in 0.. {
+            if step == CLAWBACK_BATCHES_PER_CALL_MAX {
+                response.more = true;
+                break;
+            }
+            let (batch, last) = self.clawback_batch(&programme, after.as_ref()).await?;
+            after = last;
+            if batch.is_empty() {
+                if after.is_some() {
+                    continue;
+                }
+                break;
+            }
+            let total: u64 = batch.iter().map(|(_, o)| o.amount_minor).sum();
+            let tx = Transaction {
+                version: TX_VERSION,
+                kind: TxKind::Clawback,
+                inputs: batch.iter().map(|(outpoint, _)| *outpoint).collect(),
+                outputs: vec![Output { owner: programme.treasury, amount_minor: total, programme: 0 }],
+                reference: programme_id.to_be_bytes().to_vec(),
+                witnesses: authorization.clone(),
+            };
+            self.engine.submit(tx).await?;
+            response.batches += 1;
+            response.outputs_moved += batch.len() as u64;
+            response.amount_minor += total;
+        }
+        response.clawed_back_total_minor = self.engine.programme_stats(programme_id).clawed_back_minor;
+        Ok(response)
+    }
+
+    /// The next up to `TX_INPUTS_MAX` outputs of the programme held by
+    /// beneficiaries (merchants' takings are theirs), and where the scan
+    /// stopped (`None` at the end).
+    async fn clawback_batch(
+        &self,
+        programme: &Programme,
+        after: Option<&OutPoint>,
+    ) -> Result<(Vec<(OutPoint, Output)>, Option<OutPoint>), Refusal> {
+        let engine = std::sync::Arc::clone(&self.engine);
+        let (id, after) = (programme.id, after.copied());
+        let scanned =
+            tokio::task::spawn_blocking(move || engine.store().earmarked_outputs(id, after.as_ref(), TX_INPUTS_MAX))
+                .await
+                .map_err(|_| Refusal::new(Reason::Unavailable, "storage read task failed"))?
+                .map_err(|e| Refusal::new(Reason::Unavailable, format!("storage read failed: {e}")))?;
+        let last = (scanned.len() == TX_INPUTS_MAX).then(|| scanned.last().map(|(o, _)| *o)).flatten();
+        let registry = self.engine.registry();
+        let batch = scanned
+            .into_iter()
+            .filter(|(_, output)| !matches!(registry.role(&output.owner), Some(Role::Merchant { .. })))
+            .collect();
+        Ok((batch, last))
     }
 }

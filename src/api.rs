@@ -279,10 +279,14 @@ impl Api {
         // verify stage, and the canonical encoding (so hashing) needs it to
         // fit its length byte.
         let txid = (tx.reference.len() <= TX_REFERENCE_BYTES_MAX).then(|| crate::encoding::txid(&tx));
-        // Kinds that no service accepts are refused as unsupported by the
-        // verify stage, not sent to another service.
-        if tx.kind != allowed && matches!(tx.kind, TxKind::Transfer | TxKind::Mint) {
-            let service = if allowed == TxKind::Mint { "AdminService.Mint" } else { "PaymentService" };
+        // Kinds that no service accepts (redeem, for now) are refused as
+        // unsupported by the verify stage, not sent to another service.
+        if tx.kind != allowed && tx.kind != TxKind::Redeem {
+            let service = match tx.kind {
+                TxKind::Mint => "AdminService.Mint",
+                TxKind::Clawback => "AdminService.Clawback",
+                _ => "PaymentService",
+            };
             return Err((
                 txid,
                 Refusal::new(Reason::WrongService, format!("{:?} is not accepted by {service}", tx.kind)),

@@ -172,3 +172,14 @@ fn confirmed(receipt: Option<proto::Receipt>, duplicate: bool) -> Result<(Receip
     let receipt = receipt.ok_or_else(|| tonic::Status::internal("response without receipt"))?;
     Ok((receipt_from_proto(&receipt).map_err(tonic::Status::internal)?, duplicate))
 }
+
+/// Issuer signatures authorising the clawback of `programme`
+/// (`AdminService.Clawback`).
+#[must_use]
+pub fn clawback_authorization(programme: ProgrammeId, issuers: &[&Keypair]) -> Vec<proto::Witness> {
+    let message = encoding::clawback_authorization(programme);
+    issuers
+        .iter()
+        .map(|key| proto::Witness { public_key: key.address().0.to_vec(), signature: key.sign(&message).to_vec() })
+        .collect()
+}

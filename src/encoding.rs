@@ -76,6 +76,30 @@ pub fn txid(tx: &Transaction) -> TxId {
     TxId(sha256(&tx_canonical_bytes(tx)))
 }
 
+/// Leading bytes of a clawback authorisation.
+pub const CLAWBACK_MAGIC: &[u8; 4] = b"STLC";
+
+/// What issuers sign to authorise the clawback of a programme: SHA-256 of
+/// "STLC", version 1, the programme id (u32 BE). One authorisation covers
+/// every batch of that programme's clawback, so the engine can build the
+/// batches itself; it can only ever move that programme's expired leftovers
+/// to its treasury.
+#[must_use]
+pub fn clawback_authorization(programme: crate::types::ProgrammeId) -> Hash32 {
+    let mut bytes = CLAWBACK_MAGIC.to_vec();
+    bytes.push(1);
+    bytes.extend_from_slice(&programme.to_be_bytes());
+    sha256(&bytes)
+}
+
+/// The programme a clawback transaction claws back: its reference is the
+/// programme id, 4 bytes big-endian.
+#[must_use]
+pub fn clawback_programme(tx: &Transaction) -> Option<crate::types::ProgrammeId> {
+    let bytes: [u8; 4] = tx.reference.as_slice().try_into().ok()?;
+    Some(u32::from_be_bytes(bytes)).filter(|p| *p != 0)
+}
+
 /// The stored form: canonical bytes, then a witness count (u8) and the
 /// witnesses (public key, signature).
 #[must_use]

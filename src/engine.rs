@@ -25,9 +25,9 @@ use crate::limits::{BLOCK_TXS_MAX, OVERLOAD_RETRY_AFTER_MS, SEQUENCER_QUEUE_MAX,
 use crate::merkle;
 use crate::receipt::{Receipt, SignedHeader};
 use crate::refusal::{Reason, Refusal};
-use crate::registry::{AdminOp, Registry, TierPolicy};
+use crate::registry::{AdminOp, ProgrammeStats, Registry, TierPolicy};
 use crate::store::{BlockRecord, Store, StoreError};
-use crate::types::{OutPoint, Transaction, TxId, TxKind};
+use crate::types::{OutPoint, ProgrammeId, Transaction, TxId, TxKind};
 use crate::verify::{self, VerifiedTx};
 
 /// A confirmed transaction: its receipt, and whether it had been confirmed
@@ -71,6 +71,8 @@ struct Shared {
     durable_height: AtomicU64,
     /// The registry as of the last durable block, for readers.
     registry: RwLock<Registry>,
+    /// Programme statistics as of the last durable block.
+    stats: RwLock<HashMap<ProgrammeId, ProgrammeStats>>,
     tiers: TierPolicy,
     clock: Clock,
     /// The writer is waiting for a block: the sequencer seals now.
@@ -153,7 +155,7 @@ impl Engine {
             tip.header.next_sequence(),
         )
         .map_err(StoreError::Corrupt)?
-        .with_rules(recovered.registry.clone(), config.tiers.clone(), recovered.daily);
+        .with_rules(recovered.registry.clone(), config.tiers.clone(), recovered.daily, recovered.stats.clone());
         let (health, _) = watch::channel(true);
         let shared = Arc::new(Shared {
             store,
@@ -165,6 +167,7 @@ impl Engine {
             writer_idle: AtomicBool::new(true),
             tip: Mutex::new(Tip { block: tip, unspent_count: ledger.unspent_count() as u64 }),
             registry: RwLock::new(recovered.registry),
+            stats: RwLock::new(recovered.stats),
             tiers: config.tiers,
             clock: config.clock,
         });
@@ -222,6 +225,12 @@ impl Engine {
             }
         }
         outcome.await.unwrap_or_else(|_| Err(unavailable()))
+    }
+
+    /// A programme's statistics as of the last durable block.
+    #[must_use]
+    pub fn programme_stats(&self, programme: ProgrammeId) -> ProgrammeStats {
+        self.shared.stats.read().expect("not poisoned").get(&programme).cloned().unwrap_or_default()
     }
 
     /// The registry as of the last durable block.
@@ -596,7 +605,8 @@ impl Sequencer {
         self.pending_spent.extend(spent_in_block);
         self.pending_txids.extend(txids.iter().map(|t| (*t, ())));
         self.pending.push_back((header.height, spent, txids));
-        WriterJob { block: Some(BlockRecord { signed, txs, ops }), replies, lookups, deferred, admin_replies }
+        let stats = self.ledger.take_touched_stats();
+        WriterJob { block: Some(BlockRecord { signed, txs, ops, stats }), replies, lookups, deferred, admin_replies }
     }
 
     fn known(&self, txid: &TxId, in_block: &HashMap<TxId, usize>) -> Result<Known, StoreError> {
@@ -638,6 +648,12 @@ fn writer_loop(shared: &Shared, jobs: &std_mpsc::Receiver<WriterJob>) {
             tip.block = block.signed;
             tip.unspent_count = tip.unspent_count + created - consumed;
             drop(tip);
+            if !block.stats.is_empty() {
+                let mut stats = shared.stats.write().expect("not poisoned");
+                for (programme, programme_stats) in &block.stats {
+                    stats.insert(*programme, programme_stats.clone());
+                }
+            }
             if !block.ops.is_empty() {
                 let mut registry = shared.registry.write().expect("not poisoned");
                 for op in &block.ops {

@@ -3,11 +3,11 @@
 //! sequencer drives it, the store persists what it returns, and a replicated
 //! log could drive it unchanged.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::encoding::Genesis;
 use crate::refusal::{Reason, Refusal};
-use crate::registry::{AdminOp, Registry, Role, TierPolicy};
+use crate::registry::{AdminOp, ProgrammeStats, Registry, Role, TierPolicy};
 use crate::types::{Address, AmountMinor, OutPoint, Output, ProgrammeId, TxKind};
 use crate::verify::VerifiedTx;
 
@@ -57,6 +57,9 @@ pub struct Ledger {
     balances: HashMap<Address, AmountMinor>,
     /// What each tier-limited payer has paid on its last day of payments.
     daily: HashMap<Address, (u64, AmountMinor)>,
+    stats: HashMap<ProgrammeId, ProgrammeStats>,
+    /// Programmes whose statistics changed since the last `take_touched_stats`.
+    touched: BTreeSet<ProgrammeId>,
 }
 
 /// No tier limits at all (the ledger alone, in benchmarks and simulations).
@@ -101,6 +104,8 @@ impl Ledger {
             tiers: unrestricted(),
             balances,
             daily: HashMap::new(),
+            stats: HashMap::new(),
+            touched: BTreeSet::new(),
         })
     }
 
@@ -112,11 +117,19 @@ impl Ledger {
         registry: Registry,
         tiers: TierPolicy,
         daily: HashMap<Address, (u64, AmountMinor)>,
+        stats: HashMap<ProgrammeId, ProgrammeStats>,
     ) -> Self {
         self.registry = registry;
         self.tiers = tiers;
         self.daily = daily;
+        self.stats = stats;
         self
+    }
+
+    /// The statistics of the programmes that changed since the last call.
+    pub fn take_touched_stats(&mut self) -> Vec<(ProgrammeId, ProgrammeStats)> {
+        let touched = std::mem::take(&mut self.touched);
+        touched.into_iter().map(|p| (p, self.stats.get(&p).cloned().unwrap_or_default())).collect()
     }
 
     #[must_use]
@@ -206,10 +219,12 @@ impl Ledger {
                 self.check_tiers(&[], &tx.outputs, now_unix_ms)?;
                 (Vec::new(), Vec::new())
             }
-            TxKind::Redeem | TxKind::Clawback => {
+            TxKind::Clawback => (self.check_clawback(vtx, now_unix_ms)?, Vec::new()),
+            TxKind::Redeem => {
                 return Err(Refusal::new(Reason::UnsupportedKind, "not enabled on this ledger").into());
             }
         };
+        self.count_programmes(tx.kind, &spent, &tx.outputs);
         let created: u64 = tx.outputs.iter().map(|o| o.amount_minor).sum();
         for (input, output) in tx.inputs.iter().zip(&spent) {
             self.unspent.remove(input);
@@ -432,7 +447,106 @@ impl Ledger {
         Ok(spent)
     }
 
-    fn check_mint(&self, vtx: &VerifiedTx, now_unix_ms: u64) -> Result<(), Decline> {
+    /// Where earmarked money went: minted in, paid to a merchant of some
+    /// category, or clawed back.
+    fn count_programmes(&mut self, kind: TxKind, spent: &[Output], outputs: &[Output]) {
+        match kind {
+            TxKind::Mint => {
+                for output in outputs.iter().filter(|o| o.programme != 0) {
+                    let stats = self.stats.entry(output.programme).or_default();
+                    stats.disbursed_minor = stats.disbursed_minor.saturating_add(output.amount_minor);
+                    self.touched.insert(output.programme);
+                }
+            }
+            TxKind::Transfer => {
+                for output in outputs.iter().filter(|o| o.programme != 0) {
+                    if spent.iter().any(|s| s.owner == output.owner) {
+                        continue;
+                    }
+                    if let Some(Role::Merchant { mcc, .. }) = self.registry.role(&output.owner) {
+                        let stats = self.stats.entry(output.programme).or_default();
+                        let at_mcc = stats.spent_by_mcc.entry(*mcc).or_default();
+                        *at_mcc = at_mcc.saturating_add(output.amount_minor);
+                        self.touched.insert(output.programme);
+                    }
+                }
+            }
+            TxKind::Clawback => {
+                for input in spent {
+                    let stats = self.stats.entry(input.programme).or_default();
+                    stats.clawed_back_minor = stats.clawed_back_minor.saturating_add(input.amount_minor);
+                    self.touched.insert(input.programme);
+                }
+            }
+            TxKind::Redeem => {}
+        }
+    }
+
+    /// A clawback: issuer-authorised, after the programme ended, moving only
+    /// that programme's outputs, all of it to its treasury as unrestricted
+    /// money.
+    fn check_clawback(&self, vtx: &VerifiedTx, now_unix_ms: u64) -> Result<Vec<Output>, Decline> {
+        let tx = &vtx.tx;
+        self.check_issuers(vtx)?;
+        let id =
+            crate::encoding::clawback_programme(tx).ok_or_else(|| Refusal::new(Reason::Malformed, "no programme"))?;
+        let programme = self
+            .registry
+            .programmes
+            .get(&id)
+            .ok_or_else(|| Refusal::new(Reason::UnknownProgramme, format!("no programme {id}")))?;
+        if now_unix_ms < programme.valid_until_ms {
+            return Err(Refusal::new(
+                Reason::ProgrammeNotExpired,
+                format!(
+                    "programme {id} runs until {} (unix ms); it can be clawed back only after",
+                    programme.valid_until_ms
+                ),
+            )
+            .into());
+        }
+        let mut spent = Vec::with_capacity(tx.inputs.len());
+        for input in &tx.inputs {
+            let output = self.unspent.get(input).ok_or(Decline::InputMissing(*input))?;
+            if let Some(Role::Merchant { id: merchant, .. }) = self.registry.role(&output.owner) {
+                return Err(Refusal::new(
+                    Reason::PayeeNotAllowed,
+                    format!("input {input} is merchant {merchant}'s takings, which are not clawed back"),
+                )
+                .with_input(*input)
+                .into());
+            }
+            if output.programme != id {
+                return Err(Refusal::new(
+                    Reason::NotConserved,
+                    format!("input {input} is programme {} money, not programme {id}", output.programme),
+                )
+                .with_input(*input)
+                .into());
+            }
+            spent.push(*output);
+        }
+        let total: u64 = spent.iter().map(|o| o.amount_minor).sum();
+        let output = &tx.outputs[0];
+        if output.owner != programme.treasury {
+            return Err(Refusal::new(
+                Reason::PayeeNotAllowed,
+                format!("programme {id} is clawed back to its treasury {} only", programme.treasury),
+            )
+            .into());
+        }
+        if output.programme != 0 || output.amount_minor != total {
+            return Err(Refusal::new(
+                Reason::NotConserved,
+                format!("a clawback returns all {total} minor units to the treasury as programme 0 money"),
+            )
+            .into());
+        }
+        Ok(spent)
+    }
+
+    /// Every witness is an issuer key, and at least the threshold signed.
+    fn check_issuers(&self, vtx: &VerifiedTx) -> Result<(), Decline> {
         let issuers = &self.genesis.issuer_keys;
         for witness in &vtx.tx.witnesses {
             if !issuers.contains(&witness.public_key) {
@@ -452,6 +566,11 @@ impl Ledger {
             )
             .into());
         }
+        Ok(())
+    }
+
+    fn check_mint(&self, vtx: &VerifiedTx, now_unix_ms: u64) -> Result<(), Decline> {
+        self.check_issuers(vtx)?;
         for output in vtx.tx.outputs.iter().filter(|o| o.programme != 0) {
             self.live_programme(output.programme, now_unix_ms)?;
         }

@@ -36,5 +36,9 @@ pub const ID_BYTES_MAX: usize = 64;
 pub const NAME_BYTES_MAX: usize = 128;
 /// Payout addresses of one merchant.
 pub const PAYOUT_ADDRESSES_MAX: usize = 16;
+/// Steps of one `AdminService.Clawback` call (each reads up to
+/// `TX_INPUTS_MAX` earmarked outputs and submits them as one transaction)
+/// before it answers with `more`.
+pub const CLAWBACK_BATCHES_PER_CALL_MAX: usize = 4096;
 /// Merchant categories one programme allows.
 pub const PROGRAMME_MCCS_MAX: usize = 64;

@@ -38,6 +38,7 @@ pub enum Reason {
     UnknownProgramme,
     ProgrammeNotStarted,
     ProgrammeExpired,
+    ProgrammeNotExpired,
     MccNotAllowed,
     TransferNotAllowed,
     PayeeNotAllowed,
@@ -77,6 +78,7 @@ impl Reason {
             | Self::UnknownProgramme
             | Self::ProgrammeNotStarted
             | Self::ProgrammeExpired
+            | Self::ProgrammeNotExpired
             | Self::MccNotAllowed
             | Self::TransferNotAllowed
             | Self::PayeeNotAllowed
@@ -125,6 +127,7 @@ impl Reason {
             Self::UnknownProgramme => "REASON_UNKNOWN_PROGRAMME",
             Self::ProgrammeNotStarted => "REASON_PROGRAMME_NOT_STARTED",
             Self::ProgrammeExpired => "REASON_PROGRAMME_EXPIRED",
+            Self::ProgrammeNotExpired => "REASON_PROGRAMME_NOT_EXPIRED",
             Self::MccNotAllowed => "REASON_MCC_NOT_ALLOWED",
             Self::TransferNotAllowed => "REASON_TRANSFER_NOT_ALLOWED",
             Self::PayeeNotAllowed => "REASON_PAYEE_NOT_ALLOWED",

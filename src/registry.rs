@@ -120,6 +120,27 @@ impl TierPolicy {
     }
 }
 
+/// Where a programme's money went, kept as payments happen.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgrammeStats {
+    /// Minted into the programme.
+    pub disbursed_minor: AmountMinor,
+    /// Paid to merchants, by merchant category.
+    pub spent_by_mcc: BTreeMap<Mcc, AmountMinor>,
+    /// Moved back to the treasury after the programme ended.
+    pub clawed_back_minor: AmountMinor,
+}
+
+impl ProgrammeStats {
+    /// Still held by beneficiaries: disbursed, not spent at a merchant, not
+    /// clawed back.
+    #[must_use]
+    pub fn outstanding_minor(&self) -> AmountMinor {
+        let spent: AmountMinor = self.spent_by_mcc.values().sum();
+        self.disbursed_minor.saturating_sub(spent).saturating_sub(self.clawed_back_minor)
+    }
+}
+
 /// What an address is, for the spending rules.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Role {

@@ -23,7 +23,7 @@ use crate::faults::{FaultyBackend, StorageFaults};
 use crate::ledger::Applied;
 use crate::merkle;
 use crate::receipt::{Receipt, SignedHeader};
-use crate::registry::{AdminOp, Registry};
+use crate::registry::{AdminOp, ProgrammeStats, Registry};
 use crate::types::{Address, AmountMinor, OutPoint, Output, ProgrammeId, Transaction, TxId};
 use crate::verify::VerifiedTx;
 
@@ -36,6 +36,10 @@ const UNSPENT: TableDefinition<&[u8; 68], (u64, u32)> = TableDefinition::new("un
 const SPENT: TableDefinition<&[u8; 36], &[u8; 32]> = TableDefinition::new("spent");
 const REGISTRY_OPS: TableDefinition<u64, &[u8]> = TableDefinition::new("registry_ops");
 const DAILY: TableDefinition<&[u8; 32], (u64, u64)> = TableDefinition::new("daily");
+const PROGRAMME_STATS: TableDefinition<u32, &[u8]> = TableDefinition::new("programme_stats");
+/// Earmarked unspent outputs by programme: programme || txid || index ->
+/// (owner, amount). What a clawback batches through.
+const EARMARKED: TableDefinition<&[u8; 40], (&[u8; 32], u64)> = TableDefinition::new("earmarked");
 
 const GENESIS_KEY: &str = "genesis";
 
@@ -76,6 +80,8 @@ pub struct BlockRecord {
     pub txs: Vec<(VerifiedTx, Applied)>,
     /// Registry changes, applied before the block's transactions' successors.
     pub ops: Vec<AdminOp>,
+    /// Statistics of the programmes the block changed, as of its end.
+    pub stats: Vec<(ProgrammeId, ProgrammeStats)>,
 }
 
 /// What an address holds at a durable block.
@@ -103,6 +109,7 @@ pub struct Recovered {
     pub registry: Registry,
     /// Each tier-limited payer's last day of payments and its total.
     pub daily: HashMap<Address, (u64, AmountMinor)>,
+    pub stats: HashMap<ProgrammeId, ProgrammeStats>,
 }
 
 pub struct Store {
@@ -122,6 +129,13 @@ fn owner_range(owner: &Address) -> ([u8; 68], [u8; 68]) {
     let first = unspent_key(owner, &OutPoint { txid: TxId([0; 32]), index: 0 });
     let last = unspent_key(owner, &OutPoint { txid: TxId([0xff; 32]), index: u32::MAX });
     (first, last)
+}
+
+fn earmarked_key(programme: ProgrammeId, outpoint: &OutPoint) -> [u8; 40] {
+    let mut key = [0u8; 40];
+    key[..4].copy_from_slice(&programme.to_be_bytes());
+    key[4..].copy_from_slice(&outpoint_key(outpoint));
+    key
 }
 
 fn outpoint_key(outpoint: &OutPoint) -> [u8; 36] {
@@ -222,6 +236,8 @@ impl Store {
             write.open_table(SPENT)?;
             write.open_table(REGISTRY_OPS)?;
             write.open_table(DAILY)?;
+            write.open_table(PROGRAMME_STATS)?;
+            write.open_table(EARMARKED)?;
         }
         write.commit()?;
         Ok(())
@@ -254,7 +270,15 @@ impl Store {
             let (address, value) = entry?;
             daily.insert(Address(*address.value()), value.value());
         }
-        Ok(Recovered { genesis, tip, unspent, registry, daily })
+        let mut stats = HashMap::new();
+        for entry in read.open_table(PROGRAMME_STATS)?.iter()? {
+            let (programme, value) = entry?;
+            let programme = programme.value();
+            let value = serde_json::from_slice(value.value())
+                .map_err(|e| StoreError::Corrupt(format!("stats of programme {programme}: {e}")))?;
+            stats.insert(programme, value);
+        }
+        Ok(Recovered { genesis, tip, unspent, registry, daily, stats })
     }
 
     /// Writes one block and everything it did in a single write transaction,
@@ -285,6 +309,11 @@ impl Store {
                 bytes.extend_from_slice(&serde_json::to_vec(op).expect("registry ops serialise"));
                 registry_ops.insert(index, bytes.as_slice())?;
             }
+            let mut programme_stats = write.open_table(PROGRAMME_STATS)?;
+            for (programme, stats) in &block.stats {
+                programme_stats.insert(*programme, serde_json::to_vec(stats).expect("stats serialise").as_slice())?;
+            }
+            let mut earmarked = write.open_table(EARMARKED)?;
             let mut daily = write.open_table(DAILY)?;
             for (vtx, applied) in &block.txs {
                 for (payer, day, total) in &applied.daily {
@@ -294,11 +323,20 @@ impl Store {
                 index.insert(&vtx.txid.0, (applied.sequence, height))?;
                 for (input, output) in vtx.tx.inputs.iter().zip(&applied.spent) {
                     unspent.remove(&unspent_key(&output.owner, input))?;
+                    if output.programme != 0 {
+                        earmarked.remove(&earmarked_key(output.programme, input))?;
+                    }
                     spent.insert(&outpoint_key(input), &vtx.txid.0)?;
                 }
                 for (i, output) in vtx.tx.outputs.iter().enumerate() {
                     let outpoint = OutPoint { txid: vtx.txid, index: u32::try_from(i).expect("bounded") };
                     unspent.insert(&unspent_key(&output.owner, &outpoint), (output.amount_minor, output.programme))?;
+                    if output.programme != 0 {
+                        earmarked.insert(
+                            &earmarked_key(output.programme, &outpoint),
+                            (&output.owner.0, output.amount_minor),
+                        )?;
+                    }
                 }
             }
         }
@@ -456,6 +494,40 @@ impl Store {
         }
         balances.sort_unstable_by_key(|(p, _)| *p);
         Ok(Balance { per_programme: balances, unspent_count: count, height })
+    }
+
+    /// Up to `limit` unspent outputs of an earmarked programme, in outpoint
+    /// order, after `after` (exclusive).
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn earmarked_outputs(
+        &self,
+        programme: ProgrammeId,
+        after: Option<&OutPoint>,
+        limit: usize,
+    ) -> Result<Vec<(OutPoint, Output)>, StoreError> {
+        let read = self.db.begin_read()?;
+        let table = read.open_table(EARMARKED)?;
+        let first = earmarked_key(programme, &OutPoint { txid: TxId([0; 32]), index: 0 });
+        let start = after.map_or(first, |outpoint| earmarked_key(programme, outpoint));
+        let end = earmarked_key(programme, &OutPoint { txid: TxId([0xff; 32]), index: u32::MAX });
+        let mut outputs = Vec::new();
+        for entry in table.range::<&[u8; 40]>(&start..=&end)? {
+            let (key, value) = entry?;
+            let key = key.value();
+            let txid = TxId(key[4..36].try_into().expect("32 bytes"));
+            let outpoint = OutPoint { txid, index: u32::from_be_bytes(key[36..].try_into().expect("4 bytes")) };
+            if after == Some(&outpoint) {
+                continue;
+            }
+            if outputs.len() == limit {
+                break;
+            }
+            let (owner, amount_minor) = value.value();
+            outputs.push((outpoint, Output { owner: Address(*owner), amount_minor, programme }));
+        }
+        Ok(outputs)
     }
 
     /// Counts the durable unspent set (a full scan): number of outputs, their

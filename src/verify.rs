@@ -25,11 +25,19 @@ pub struct VerifiedTx {
 pub fn verify(tx: Transaction) -> Result<VerifiedTx, Refusal> {
     check_shape(&tx)?;
     let txid = encoding::txid(&tx);
+    // A clawback's issuers sign the programme's clawback authorisation; every
+    // other witness signs the txid.
+    let (message, what) = match (tx.kind, encoding::clawback_programme(&tx)) {
+        (TxKind::Clawback, Some(programme)) => {
+            (encoding::clawback_authorization(programme), "the clawback authorisation")
+        }
+        _ => (txid.0, "the txid"),
+    };
     for witness in &tx.witnesses {
-        if !crypto::verify(&witness.public_key, &txid.0, &witness.signature) {
+        if !crypto::verify(&witness.public_key, &message, &witness.signature) {
             return Err(Refusal::new(
                 Reason::BadSignature,
-                format!("witness for {} does not sign txid {txid}", witness.public_key),
+                format!("witness for {} does not sign {what} of {txid}", witness.public_key),
             ));
         }
     }
@@ -48,8 +56,8 @@ pub fn check_shape(tx: &Transaction) -> Result<(), Refusal> {
         ));
     }
     match tx.kind {
-        TxKind::Transfer | TxKind::Mint => {}
-        TxKind::Redeem | TxKind::Clawback => {
+        TxKind::Transfer | TxKind::Mint | TxKind::Clawback => {}
+        TxKind::Redeem => {
             return Err(Refusal::new(
                 Reason::UnsupportedKind,
                 format!("{:?} transactions are not enabled on this ledger", tx.kind),
@@ -72,6 +80,20 @@ pub fn check_shape(tx: &Transaction) -> Result<(), Refusal> {
                 return Err(Refusal::new(
                     Reason::MintNeedsReference,
                     "a mint needs a reference (e.g. disbursement row id) that makes its txid unique",
+                ));
+            }
+        }
+        TxKind::Clawback => {
+            if tx.inputs.is_empty() {
+                return Err(Refusal::new(Reason::NoInputs, "a clawback moves at least one output"));
+            }
+            if tx.outputs.len() != 1 {
+                return Err(Refusal::new(Reason::Malformed, "a clawback has exactly one output, to the treasury"));
+            }
+            if encoding::clawback_programme(tx).is_none() {
+                return Err(Refusal::new(
+                    Reason::Malformed,
+                    "a clawback's reference is the programme id: 4 bytes, big-endian, not 0",
                 ));
             }
         }

@@ -184,15 +184,18 @@ async fn unspecified_or_undefined_kind_is_refused_as_unsupported() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redeem_and_clawback_are_refused_as_unsupported_kinds_by_every_service() {
+async fn redeem_is_refused_as_unsupported_by_every_service_and_clawback_belongs_to_admin_clawback() {
     let mut f = Fixture::new().await;
-    for kind in [TxKind::Redeem, TxKind::Clawback] {
-        let mut tx = f.payment();
-        tx.kind = kind;
-        let tx = to_proto(&resigned(tx, &[&f.alice]));
-        f.refused(tx.clone(), Code::InvalidArgument, Reason::UnsupportedKind).await;
-        f.refused_mint(tx, Code::InvalidArgument, Reason::UnsupportedKind).await;
-    }
+    let mut tx = f.payment();
+    tx.kind = TxKind::Redeem;
+    let tx = to_proto(&resigned(tx, &[&f.alice]));
+    f.refused(tx.clone(), Code::InvalidArgument, Reason::UnsupportedKind).await;
+    f.refused_mint(tx, Code::InvalidArgument, Reason::UnsupportedKind).await;
+    let mut tx = f.payment();
+    tx.kind = TxKind::Clawback;
+    let tx = to_proto(&resigned(tx, &[&f.alice]));
+    f.refused(tx.clone(), Code::InvalidArgument, Reason::WrongService).await;
+    f.refused_mint(tx, Code::InvalidArgument, Reason::WrongService).await;
     f.finish().await;
 }
 

@@ -1,0 +1,128 @@
+//! Expiry and clawback: after a programme ends, its leftovers held by
+//! beneficiaries go back to its treasury in issuer-authorised batches;
+//! merchants keep their takings; running it again moves nothing twice.
+
+mod common;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use common::{TestLedger, assert_refusal};
+use settled::client::{self, output};
+use settled::{Keypair, proto};
+use tonic::Code;
+
+const PROGRAMME: u32 = 77;
+const BENEFICIARIES: usize = 20;
+const GRANT_MINOR: u64 = 30_000;
+const HOUR_MS: u64 = 3_600_000;
+
+fn now_ms() -> u64 {
+    u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).expect("after 1970").as_millis()).expect("fits")
+}
+
+async fn clawback(ledger: &mut TestLedger, signers: &[&Keypair]) -> Result<proto::ClawbackResponse, tonic::Status> {
+    let authorization = client::clawback_authorization(PROGRAMME, signers);
+    let request = proto::ClawbackRequest { programme_id: PROGRAMME, authorization };
+    ledger.client.admin.clawback(request).await.map(tonic::Response::into_inner)
+}
+
+async fn stats(ledger: &mut TestLedger) -> proto::GetProgrammeStatsResponse {
+    let request = proto::GetProgrammeStatsRequest { programme_id: PROGRAMME };
+    ledger.client.admin.get_programme_stats(request).await.expect("stats").into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_leftovers_go_back_to_the_treasury_once_and_merchants_keep_their_takings() {
+    let mut ledger = TestLedger::start().await;
+    let treasury = Keypair::generate();
+    let grocer = ledger.merchant("grocer", 5411).await;
+    ledger
+        .programme_with(proto::Programme {
+            id: PROGRAMME,
+            name: "Winter food support".to_owned(),
+            allowed_mccs: vec![5411, 5499],
+            valid_from_unix_ms: 0,
+            valid_until_unix_ms: now_ms() + HOUR_MS,
+            transferable: false,
+            treasury_address: treasury.address().0.to_vec(),
+            per_payment_max_minor: 0,
+        })
+        .await;
+    let beneficiaries: Vec<Keypair> = (0..BENEFICIARIES).map(|_| Keypair::generate()).collect();
+    let mut grants = Vec::new();
+    for (row, chunk) in beneficiaries.chunks(16).enumerate() {
+        let outputs = chunk.iter().map(|b| output(b.address(), GRANT_MINOR, PROGRAMME)).collect();
+        grants.extend(ledger.mint_outputs(outputs, &format!("grant-{row}")).await);
+    }
+    let disbursed = GRANT_MINOR * BENEFICIARIES as u64;
+    // One beneficiary shops: 120.00 at the grocer, the change keeps the earmark.
+    let groceries = client::pay(&beneficiaries[0], grants[0], grocer.address(), 12_000, b"basket");
+    ledger.client.submit(&groceries).await.expect("groceries paid");
+    let issuers = ledger.issuers.clone();
+
+    let early = clawback(&mut ledger, &[&issuers[0], &issuers[1]]).await.expect_err("too early");
+    assert_refusal(&early, Code::FailedPrecondition, proto::Reason::ProgrammeNotExpired);
+
+    ledger.clock.skew_by_ms(i64::try_from(2 * HOUR_MS).expect("fits"));
+    let late = client::pay(&beneficiaries[1], grants[1], grocer.address(), 1_000, b"late");
+    let status = ledger.client.submit(&late).await.expect_err("expired money cannot be spent");
+    assert_refusal(&status, Code::FailedPrecondition, proto::Reason::ProgrammeExpired);
+
+    let lone = clawback(&mut ledger, &[&issuers[0]]).await.expect_err("one issuer is not enough");
+    assert_refusal(&lone, Code::FailedPrecondition, proto::Reason::MintThreshold);
+    let outsider = Keypair::generate();
+    let forged = clawback(&mut ledger, &[&issuers[0], &outsider]).await.expect_err("not an issuer");
+    assert_refusal(&forged, Code::FailedPrecondition, proto::Reason::UnexpectedWitness);
+    let mut wrong = client::clawback_authorization(PROGRAMME + 1, &[&issuers[0], &issuers[1]]);
+    let request = proto::ClawbackRequest { programme_id: PROGRAMME, authorization: std::mem::take(&mut wrong) };
+    let status = ledger.client.admin.clawback(request).await.expect_err("authorises another programme");
+    assert_refusal(&status, Code::InvalidArgument, proto::Reason::BadSignature);
+
+    let moved = clawback(&mut ledger, &[&issuers[0], &issuers[2]]).await.expect("clawed back");
+    let leftovers = disbursed - 12_000;
+    assert_eq!(moved.amount_minor, leftovers);
+    assert_eq!(moved.outputs_moved, BENEFICIARIES as u64, "19 untouched grants and one change output");
+    assert_eq!(moved.batches, 2, "16 inputs per batch");
+    assert!(!moved.more);
+    assert_eq!(moved.clawed_back_total_minor, leftovers);
+
+    let treasury_balance = ledger.balance(&treasury.address()).await;
+    assert_eq!(treasury_balance.total_minor, leftovers);
+    assert_eq!(treasury_balance.balances.len(), 1);
+    assert_eq!(treasury_balance.balances[0].programme_id, 0, "clawed-back money is the treasury's to reuse");
+    let grocer_balance = ledger.balance(&grocer.address()).await;
+    assert_eq!(grocer_balance.total_minor, 12_000, "the grocer keeps its takings, still tagged");
+    assert_eq!(grocer_balance.balances[0].programme_id, PROGRAMME);
+    for beneficiary in &beneficiaries {
+        assert_eq!(ledger.balance(&beneficiary.address()).await.total_minor, 0);
+    }
+
+    let again = clawback(&mut ledger, &[&issuers[0], &issuers[1]]).await.expect("a second run is fine");
+    assert_eq!((again.outputs_moved, again.amount_minor, again.batches), (0, 0, 0), "nothing moves twice");
+    assert_eq!(again.clawed_back_total_minor, leftovers);
+
+    let figures = stats(&mut ledger).await;
+    assert_eq!(figures.disbursed_minor, disbursed);
+    assert_eq!(figures.spent_by_mcc, vec![proto::MccAmount { mcc: 5411, amount_minor: 12_000 }]);
+    assert_eq!(figures.spent_minor, 12_000);
+    assert_eq!(figures.clawed_back_minor, leftovers);
+    assert_eq!(figures.outstanding_minor, 0);
+    ledger.assert_supply(disbursed).await;
+
+    // Statistics and the clawback survive a restart.
+    ledger.restart().await;
+    assert_eq!(stats(&mut ledger).await.clawed_back_minor, leftovers);
+    let after_restart = clawback(&mut ledger, &[&issuers[1], &issuers[2]]).await.expect("still idempotent");
+    assert_eq!(after_restart.outputs_moved, 0);
+    ledger.assert_supply(disbursed).await;
+    ledger.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clawback_of_an_unknown_programme_is_refused() {
+    let mut ledger = TestLedger::start().await;
+    let issuers = ledger.issuers.clone();
+    let status = clawback(&mut ledger, &[&issuers[0], &issuers[1]]).await.expect_err("no such programme");
+    assert_refusal(&status, Code::FailedPrecondition, proto::Reason::UnknownProgramme);
+    ledger.shutdown().await;
+}
