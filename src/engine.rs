@@ -194,6 +194,7 @@ impl Engine {
             pending: VecDeque::new(),
             pending_spent: HashMap::new(),
             pending_txids: HashMap::new(),
+            pending_refs: HashMap::new(),
         };
         threads.push(spawn(&shared, "settled-sequencer", move || sequencer.run(&sequencer_rx, &writer_tx)));
         let writer_shared = Arc::clone(&shared);
@@ -375,9 +376,18 @@ struct Sequencer {
     /// Sealed blocks not yet known durable: their height, spent outpoints
     /// and txids, so that resubmissions and double spends of transactions
     /// still being written are recognised.
-    pending: VecDeque<(u64, Vec<OutPoint>, Vec<TxId>)>,
+    pending: VecDeque<PendingBlock>,
     pending_spent: HashMap<OutPoint, TxId>,
     pending_txids: HashMap<TxId, ()>,
+    pending_refs: HashMap<Vec<u8>, TxId>,
+}
+
+/// What a sealed, not yet durable block holds that later arrivals must see.
+struct PendingBlock {
+    height: u64,
+    spent: Vec<OutPoint>,
+    txids: Vec<TxId>,
+    mint_refs: Vec<Vec<u8>>,
 }
 
 /// Where a transaction already sealed lives, when it is resubmitted.
@@ -399,6 +409,8 @@ struct OpenBlock {
     deferred: Vec<(Refusal, Responder)>,
     ops: Vec<AdminOp>,
     admin_replies: Vec<AdminResponder>,
+    /// References of the mints in the block.
+    mint_refs: HashMap<Vec<u8>, TxId>,
     /// The block's time, fixed when it opens: every rule that depends on the
     /// clock (programme validity, the day of daily limits) sees this one.
     time_unix_ms: u64,
@@ -470,13 +482,16 @@ impl Sequencer {
 
     fn prune_durable(&mut self) {
         let durable = self.shared.durable_height.load(Ordering::Acquire);
-        while self.pending.front().is_some_and(|(height, _, _)| *height <= durable) {
-            let (_, spent, txids) = self.pending.pop_front().expect("front exists");
-            for outpoint in spent {
+        while self.pending.front().is_some_and(|block| block.height <= durable) {
+            let block = self.pending.pop_front().expect("front exists");
+            for outpoint in block.spent {
                 self.pending_spent.remove(&outpoint);
             }
-            for txid in txids {
+            for txid in block.txids {
                 self.pending_txids.remove(&txid);
+            }
+            for reference in block.mint_refs {
+                self.pending_refs.remove(&reference);
             }
         }
     }
@@ -523,9 +538,35 @@ impl Sequencer {
                     return;
                 }
             }
+            // A mint's reference (a disbursement row) pays once: another mint
+            // with the same reference is a different amount or payee.
+            let used = match open.mint_refs.get(&vtx.tx.reference).or_else(|| self.pending_refs.get(&vtx.tx.reference))
+            {
+                Some(txid) => Ok(Some(*txid)),
+                None => self.shared.store.mint_by_reference(&vtx.tx.reference),
+            };
+            match used {
+                Ok(None) => {}
+                Ok(Some(other)) => {
+                    let mut refusal = Refusal::new(
+                        Reason::ReferenceReused,
+                        format!("the mint reference was already paid by mint {other}, with other outputs"),
+                    );
+                    refusal.spent_by = Some(other);
+                    let _ = reply.send(Err(refusal));
+                    return;
+                }
+                Err(error) => {
+                    let _ = reply.send(Err(storage_refusal(&error)));
+                    return;
+                }
+            }
         }
         match self.ledger.apply(&vtx, open.time_unix_ms) {
             Ok(applied) => {
+                if vtx.tx.kind == TxKind::Mint {
+                    open.mint_refs.insert(vtx.tx.reference.clone(), vtx.txid);
+                }
                 open.in_block.insert(vtx.txid, open.txs.len());
                 for input in &vtx.tx.inputs {
                     open.spent_in_block.insert(*input, vtx.txid);
@@ -576,7 +617,18 @@ impl Sequencer {
     /// transaction, a job that only answers resubmissions and deferred
     /// refusals once everything before it is durable).
     fn seal(&mut self, open: OpenBlock) -> WriterJob {
-        let OpenBlock { txs, spent_in_block, replies, lookups, deferred, ops, admin_replies, time_unix_ms, .. } = open;
+        let OpenBlock {
+            txs,
+            spent_in_block,
+            replies,
+            lookups,
+            deferred,
+            ops,
+            admin_replies,
+            time_unix_ms,
+            mint_refs,
+            ..
+        } = open;
         if txs.is_empty() && ops.is_empty() {
             return WriterJob { block: None, replies, lookups, deferred, admin_replies };
         }
@@ -604,7 +656,9 @@ impl Sequencer {
         let spent: Vec<OutPoint> = spent_in_block.keys().copied().collect();
         self.pending_spent.extend(spent_in_block);
         self.pending_txids.extend(txids.iter().map(|t| (*t, ())));
-        self.pending.push_back((header.height, spent, txids));
+        let references: Vec<Vec<u8>> = mint_refs.keys().cloned().collect();
+        self.pending_refs.extend(mint_refs);
+        self.pending.push_back(PendingBlock { height: header.height, spent, txids, mint_refs: references });
         let stats = self.ledger.take_touched_stats();
         WriterJob { block: Some(BlockRecord { signed, txs, ops, stats }), replies, lookups, deferred, admin_replies }
     }

@@ -35,6 +35,7 @@ pub enum Reason {
     NotConserved,
     MintThreshold,
     SupplyOverflow,
+    ReferenceReused,
     UnknownProgramme,
     ProgrammeNotStarted,
     ProgrammeExpired,
@@ -75,6 +76,7 @@ impl Reason {
             | Self::NotConserved
             | Self::MintThreshold
             | Self::SupplyOverflow
+            | Self::ReferenceReused
             | Self::UnknownProgramme
             | Self::ProgrammeNotStarted
             | Self::ProgrammeExpired
@@ -124,6 +126,7 @@ impl Reason {
             Self::NotConserved => "REASON_NOT_CONSERVED",
             Self::MintThreshold => "REASON_MINT_THRESHOLD",
             Self::SupplyOverflow => "REASON_SUPPLY_OVERFLOW",
+            Self::ReferenceReused => "REASON_REFERENCE_REUSED",
             Self::UnknownProgramme => "REASON_UNKNOWN_PROGRAMME",
             Self::ProgrammeNotStarted => "REASON_PROGRAMME_NOT_STARTED",
             Self::ProgrammeExpired => "REASON_PROGRAMME_EXPIRED",

@@ -35,6 +35,8 @@ const TX_INDEX: TableDefinition<&[u8; 32], (u64, u64)> = TableDefinition::new("t
 const UNSPENT: TableDefinition<&[u8; 68], (u64, u32)> = TableDefinition::new("unspent");
 const SPENT: TableDefinition<&[u8; 36], &[u8; 32]> = TableDefinition::new("spent");
 const REGISTRY_OPS: TableDefinition<u64, &[u8]> = TableDefinition::new("registry_ops");
+/// Mint reference -> txid: a reference (a disbursement row) pays once.
+const MINT_REFS: TableDefinition<&[u8], &[u8; 32]> = TableDefinition::new("mint_refs");
 const DAILY: TableDefinition<&[u8; 32], (u64, u64)> = TableDefinition::new("daily");
 const PROGRAMME_STATS: TableDefinition<u32, &[u8]> = TableDefinition::new("programme_stats");
 /// Earmarked unspent outputs by programme: programme || txid || index ->
@@ -236,6 +238,7 @@ impl Store {
             write.open_table(SPENT)?;
             write.open_table(REGISTRY_OPS)?;
             write.open_table(DAILY)?;
+            write.open_table(MINT_REFS)?;
             write.open_table(PROGRAMME_STATS)?;
             write.open_table(EARMARKED)?;
         }
@@ -314,8 +317,12 @@ impl Store {
                 programme_stats.insert(*programme, serde_json::to_vec(stats).expect("stats serialise").as_slice())?;
             }
             let mut earmarked = write.open_table(EARMARKED)?;
+            let mut mint_refs = write.open_table(MINT_REFS)?;
             let mut daily = write.open_table(DAILY)?;
             for (vtx, applied) in &block.txs {
+                if vtx.tx.kind == crate::types::TxKind::Mint {
+                    mint_refs.insert(vtx.tx.reference.as_slice(), &vtx.txid.0)?;
+                }
                 for (payer, day, total) in &applied.daily {
                     daily.insert(&payer.0, (*day, *total))?;
                 }
@@ -352,6 +359,16 @@ impl Store {
         let read = self.db.begin_read()?;
         let table = read.open_table(SPENT)?;
         Ok(table.get(&outpoint_key(outpoint))?.map(|v| TxId(*v.value())))
+    }
+
+    /// The durable mint that used `reference`, if any.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn mint_by_reference(&self, reference: &[u8]) -> Result<Option<TxId>, StoreError> {
+        let read = self.db.begin_read()?;
+        let table = read.open_table(MINT_REFS)?;
+        Ok(table.get(reference)?.map(|v| TxId(*v.value())))
     }
 
     /// Where a durable transaction is.
