@@ -256,7 +256,6 @@ impl Ledger {
     /// of an allowed category, or (if the programme allows it) to another
     /// beneficiary; and a payment moves at most the programme's maximum.
     fn check_programmes(&self, spent: &[Output], outputs: &[Output], now_unix_ms: u64) -> Result<(), Refusal> {
-        let is_payer = |address: &Address| spent.iter().any(|o| o.owner == *address);
         let mut checked: Vec<ProgrammeId> = Vec::new();
         for input in spent.iter().filter(|o| o.programme != 0) {
             if checked.contains(&input.programme) {
@@ -265,9 +264,9 @@ impl Ledger {
             checked.push(input.programme);
             let programme = self.live_programme(input.programme, now_unix_ms)?;
             let mut paid: u64 = 0;
-            for output in outputs.iter().filter(|o| o.programme == programme.id && !is_payer(&o.owner)) {
-                paid = paid.saturating_add(output.amount_minor);
-                match self.registry.role(&output.owner) {
+            for (owner, received) in net_received(spent, outputs, Some(programme.id)) {
+                paid = paid.saturating_add(received);
+                match self.registry.role(&owner) {
                     Some(Role::Merchant { id, mcc }) => {
                         if !programme.allowed_mccs.contains(mcc) {
                             return Err(Refusal::new(
@@ -282,7 +281,7 @@ impl Ledger {
                     Some(Role::Treasury { .. }) => {
                         return Err(Refusal::new(
                             Reason::PayeeNotAllowed,
-                            format!("earmarked money reaches a treasury ({}) only by clawback", output.owner),
+                            format!("earmarked money reaches a treasury ({owner}) only by clawback"),
                         ));
                     }
                     Some(Role::Wallet { .. }) | None => {
@@ -290,8 +289,8 @@ impl Ledger {
                             return Err(Refusal::new(
                                 Reason::TransferNotAllowed,
                                 format!(
-                                    "programme {} ({}) may only be spent at merchants, not paid to {}",
-                                    programme.id, programme.name, output.owner
+                                    "programme {} ({}) may only be spent at merchants, not paid to {owner}",
+                                    programme.id, programme.name
                                 ),
                             ));
                         }
@@ -345,14 +344,8 @@ impl Ledger {
     ) -> Result<Vec<(Address, u64, AmountMinor)>, Refusal> {
         let day = self.tiers.day_of(now_unix_ms);
         let mut daily = Vec::new();
-        let mut payers: Vec<Address> = spent.iter().map(|o| o.owner).collect();
-        payers.sort_unstable();
-        payers.dedup();
-        for payer in &payers {
-            let Some(tier) = self.registry.tier_of(payer, &self.tiers) else { continue };
-            let put_in: u64 = spent.iter().filter(|o| o.owner == *payer).map(|o| o.amount_minor).sum();
-            let back: u64 = outputs.iter().filter(|o| o.owner == *payer).map(|o| o.amount_minor).sum();
-            let paid = put_in.saturating_sub(back);
+        for (payer, paid) in net_received(outputs, spent, None) {
+            let Some(tier) = self.registry.tier_of(&payer, &self.tiers) else { continue };
             if paid > tier.per_payment_minor {
                 return Err(Refusal::new(
                     Reason::TierPaymentLimit,
@@ -362,7 +355,7 @@ impl Ledger {
                     ),
                 ));
             }
-            let today = match self.daily.get(payer) {
+            let today = match self.daily.get(&payer) {
                 Some((d, total)) if *d == day => *total,
                 _ => 0,
             };
@@ -376,18 +369,11 @@ impl Ledger {
                     ),
                 ));
             }
-            if paid > 0 {
-                daily.push((*payer, day, total));
-            }
+            daily.push((payer, day, total));
         }
-        let mut payees: Vec<Address> = outputs.iter().map(|o| o.owner).filter(|a| !payers.contains(a)).collect();
-        payees.sort_unstable();
-        payees.dedup();
-        for payee in &payees {
-            let Some(tier) = self.registry.tier_of(payee, &self.tiers) else { continue };
-            let received: u64 =
-                outputs.iter().filter(|o| o.owner == *payee).fold(0, |s, o| s.saturating_add(o.amount_minor));
-            let after = self.balance(payee).saturating_add(received);
+        for (payee, received) in net_received(spent, outputs, None) {
+            let Some(tier) = self.registry.tier_of(&payee, &self.tiers) else { continue };
+            let after = self.balance(&payee).saturating_add(received);
             if after > tier.balance_cap_minor {
                 return Err(Refusal::new(
                     Reason::BalanceCap,
@@ -459,15 +445,18 @@ impl Ledger {
                 }
             }
             TxKind::Transfer => {
-                for output in outputs.iter().filter(|o| o.programme != 0) {
-                    if spent.iter().any(|s| s.owner == output.owner) {
-                        continue;
-                    }
-                    if let Some(Role::Merchant { mcc, .. }) = self.registry.role(&output.owner) {
-                        let stats = self.stats.entry(output.programme).or_default();
-                        let at_mcc = stats.spent_by_mcc.entry(*mcc).or_default();
-                        *at_mcc = at_mcc.saturating_add(output.amount_minor);
-                        self.touched.insert(output.programme);
+                let mut programmes: Vec<ProgrammeId> =
+                    outputs.iter().map(|o| o.programme).filter(|p| *p != 0).collect();
+                programmes.sort_unstable();
+                programmes.dedup();
+                for programme in programmes {
+                    for (owner, received) in net_received(spent, outputs, Some(programme)) {
+                        if let Some(Role::Merchant { mcc, .. }) = self.registry.role(&owner) {
+                            let stats = self.stats.entry(programme).or_default();
+                            let at_mcc = stats.spent_by_mcc.entry(*mcc).or_default();
+                            *at_mcc = at_mcc.saturating_add(received);
+                            self.touched.insert(programme);
+                        }
                     }
                 }
             }
@@ -580,4 +569,30 @@ impl Ledger {
         }
         Ok(())
     }
+}
+
+/// Each owner that ends up with more than it put in, and how much more:
+/// `to` minus `from` per owner (of one programme, or of all). With the
+/// inputs as `from` and the outputs as `to` these are the payees; swapped,
+/// the payers and what they paid. Change back to an owner is not a payment,
+/// whoever else signed.
+fn net_received(from: &[Output], to: &[Output], programme: Option<ProgrammeId>) -> Vec<(Address, AmountMinor)> {
+    let in_scope = |o: &&Output| programme.is_none_or(|p| o.programme == p);
+    let mut owners: Vec<Address> = to.iter().filter(in_scope).map(|o| o.owner).collect();
+    owners.sort_unstable();
+    owners.dedup();
+    owners
+        .into_iter()
+        .filter_map(|owner| {
+            let sum = |outputs: &[Output]| -> AmountMinor {
+                outputs
+                    .iter()
+                    .filter(in_scope)
+                    .filter(|o| o.owner == owner)
+                    .fold(0, |s, o| s.saturating_add(o.amount_minor))
+            };
+            let (had, got) = (sum(from), sum(to));
+            (got > had).then(|| (owner, got - had))
+        })
+        .collect()
 }

@@ -27,6 +27,7 @@ pub mod client;
 mod config;
 mod crypto;
 pub mod demo;
+pub mod disburse;
 mod encoding;
 mod engine;
 mod faults;

@@ -30,6 +30,9 @@ enum Command {
     },
     /// Start a server on a temporary data dir and show the whole path of a payment.
     Demo(DemoArgs),
+    /// Pay a welfare programme to beneficiaries from a CSV file
+    /// (address,amount,row_id); re-running it pays nobody twice.
+    Disburse(DisburseArgs),
     /// Receipts: fetch one, or verify one offline.
     Receipt {
         #[command(subcommand)]
@@ -77,6 +80,20 @@ struct DemoArgs {
     /// Payments each streaming terminal keeps in flight.
     #[arg(long, default_value_t = 32)]
     stream_window: usize,
+}
+
+#[derive(Args)]
+struct DisburseArgs {
+    /// The earmarked programme to pay.
+    #[arg(long)]
+    programme: u32,
+    /// Issuer secret key files; give at least the issuer threshold.
+    #[arg(long = "issuer-key-file", required = true)]
+    issuer_key_files: Vec<PathBuf>,
+    #[arg(long, env = "SETTLED_SERVER", default_value = "http://127.0.0.1:50051")]
+    server: String,
+    /// CSV file: address,amount,row_id per line.
+    file: PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -141,6 +158,7 @@ async fn run(command: Command) -> Result<(), String> {
             demo::run(options).await.map(|_| ()).map_err(|e| e.to_string())
         }
         Command::Receipt { command } => receipt(command).await,
+        Command::Disburse(args) => disburse(args).await,
     }
 }
 
@@ -192,6 +210,38 @@ async fn shutdown_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+async fn disburse(args: DisburseArgs) -> Result<(), String> {
+    let issuers = args
+        .issuer_key_files
+        .iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            Keypair::from_secret_hex(&text).map_err(|e| format!("{}: {e}", path.display()))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let mut client = Client::connect(&args.server).await.map_err(|e| format!("{}: {e}", args.server))?;
+    let info = client
+        .ledger
+        .get_info(proto::GetInfoRequest { count_unspent: false })
+        .await
+        .map_err(|s| format!("{}: {}", s.code(), s.message()))?
+        .into_inner();
+    client
+        .admin
+        .get_programme_stats(proto::GetProgrammeStatsRequest { programme_id: args.programme })
+        .await
+        .map_err(|s| format!("programme {}: {}", args.programme, s.message()))?;
+    let file = std::fs::File::open(&args.file).map_err(|e| format!("{}: {e}", args.file.display()))?;
+    let (rows, bad) =
+        settled::disburse::parse_rows(std::io::BufReader::new(file), args.programme, info.currency_exponent)?;
+    let started = std::time::Instant::now();
+    let mut summary =
+        settled::disburse::disburse(&args.server, args.programme, rows, &issuers, std::io::stderr()).await?;
+    summary.bad_lines = bad.len() as u64;
+    print!("{}", settled::disburse::render_summary(&summary, &bad, info.currency_exponent, started.elapsed()));
+    Ok(())
 }
 
 async fn receipt(command: ReceiptCommand) -> Result<(), String> {
