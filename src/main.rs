@@ -33,6 +33,20 @@ enum Command {
     /// Pay a welfare programme to beneficiaries from a CSV file
     /// (address,amount,row_id); re-running it pays nobody twice.
     Disburse(DisburseArgs),
+    /// Welfare programmes: create, statistics, clawback after expiry.
+    Programme {
+        #[command(subcommand)]
+        command: ProgrammeCommand,
+        #[arg(long, env = "SETTLED_SERVER", default_value = "http://127.0.0.1:50051", global = true)]
+        server: String,
+    },
+    /// Register banks, merchants and wallets.
+    Register {
+        #[command(subcommand)]
+        command: RegisterCommand,
+        #[arg(long, env = "SETTLED_SERVER", default_value = "http://127.0.0.1:50051", global = true)]
+        server: String,
+    },
     /// Receipts: fetch one, or verify one offline.
     Receipt {
         #[command(subcommand)]
@@ -80,6 +94,80 @@ struct DemoArgs {
     /// Payments each streaming terminal keeps in flight.
     #[arg(long, default_value_t = 32)]
     stream_window: usize,
+}
+
+#[derive(Subcommand)]
+enum ProgrammeCommand {
+    /// Create an earmarked programme.
+    Create {
+        #[arg(long)]
+        id: u32,
+        #[arg(long)]
+        name: String,
+        /// Allowed merchant category (repeat for several), e.g. --mcc 5411 --mcc 5499.
+        #[arg(long = "mcc", required = true)]
+        mccs: Vec<u32>,
+        /// Start, unix milliseconds or `now`.
+        #[arg(long, default_value = "now")]
+        valid_from: String,
+        /// End (exclusive), unix milliseconds, or `now+<seconds>`.
+        #[arg(long)]
+        valid_until: String,
+        /// Treasury address (x-only public key, hex) for clawback.
+        #[arg(long)]
+        treasury: String,
+        /// Beneficiaries may pay each other.
+        #[arg(long)]
+        transferable: bool,
+        /// Largest amount one payment may move (decimal, currency units).
+        #[arg(long)]
+        per_payment_max: Option<String>,
+    },
+    /// Disbursed, spent by merchant category, clawed back, outstanding.
+    Stats {
+        #[arg(long)]
+        id: u32,
+    },
+    /// After the programme's end: move the leftovers to its treasury.
+    Clawback {
+        #[arg(long)]
+        id: u32,
+        /// Issuer secret key files; give at least the issuer threshold.
+        #[arg(long = "issuer-key-file", required = true)]
+        issuer_key_files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum RegisterCommand {
+    Bank {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        name: String,
+    },
+    Merchant {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        name: String,
+        /// ISO 18245 merchant category code.
+        #[arg(long)]
+        mcc: u32,
+        #[arg(long)]
+        bank: String,
+        /// Payout address (repeat for several).
+        #[arg(long = "payout", required = true)]
+        payouts: Vec<String>,
+    },
+    Wallet {
+        #[arg(long)]
+        address: String,
+        #[arg(long)]
+        bank: String,
+        #[arg(long)]
+        tier: u32,
+    },
 }
 
 #[derive(Args)]
@@ -159,6 +247,8 @@ async fn run(command: Command) -> Result<(), String> {
         }
         Command::Receipt { command } => receipt(command).await,
         Command::Disburse(args) => disburse(args).await,
+        Command::Programme { command, server } => programme(command, &server).await,
+        Command::Register { command, server } => register(command, &server).await,
     }
 }
 
@@ -212,15 +302,145 @@ async fn shutdown_signal() {
     }
 }
 
-async fn disburse(args: DisburseArgs) -> Result<(), String> {
-    let issuers = args
-        .issuer_key_files
+fn status_text(status: &tonic::Status) -> String {
+    match client::status_reason(status) {
+        Some(reason) => format!("{:?} {}: {}", status.code(), reason.as_str_name(), status.message()),
+        None => format!("{:?}: {}", status.code(), status.message()),
+    }
+}
+
+fn read_keys(files: &[PathBuf]) -> Result<Vec<Keypair>, String> {
+    files
         .iter()
         .map(|path| {
             let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
             Keypair::from_secret_hex(&text).map_err(|e| format!("{}: {e}", path.display()))
         })
-        .collect::<Result<Vec<_>, String>>()?;
+        .collect()
+}
+
+fn unix_ms(text: &str) -> Result<u64, String> {
+    let now = settled::Clock::default().now_unix_ms();
+    match text.strip_prefix("now") {
+        Some("") => Ok(now),
+        Some(rest) => {
+            let seconds: u64 = rest.strip_prefix('+').and_then(|s| s.parse().ok()).ok_or(format!("bad time {text}"))?;
+            Ok(now.saturating_add(seconds.saturating_mul(1000)))
+        }
+        None => text.parse().map_err(|_| format!("bad time {text}: unix milliseconds, now, or now+<seconds>")),
+    }
+}
+
+fn hex_address(text: &str) -> Result<Vec<u8>, String> {
+    Ok(Address::from_hex(text).map_err(|e| format!("address {text}: {e}"))?.0.to_vec())
+}
+
+async fn programme(command: ProgrammeCommand, server: &str) -> Result<(), String> {
+    let mut client = Client::connect(server).await.map_err(|e| format!("{server}: {e}"))?;
+    match command {
+        ProgrammeCommand::Create {
+            id,
+            name,
+            mccs,
+            valid_from,
+            valid_until,
+            treasury,
+            transferable,
+            per_payment_max,
+        } => {
+            let info = client
+                .ledger
+                .get_info(proto::GetInfoRequest { count_unspent: false })
+                .await
+                .map_err(|s| status_text(&s))?
+                .into_inner();
+            let per_payment_max_minor = match per_payment_max {
+                Some(text) => settled::parse_amount(&text, info.currency_exponent).map_err(|e| e.to_string())?,
+                None => 0,
+            };
+            let programme = proto::Programme {
+                id,
+                name,
+                allowed_mccs: mccs,
+                valid_from_unix_ms: unix_ms(&valid_from)?,
+                valid_until_unix_ms: unix_ms(&valid_until)?,
+                transferable,
+                treasury_address: hex_address(&treasury)?,
+                per_payment_max_minor,
+            };
+            let response = client
+                .admin
+                .create_programme(proto::CreateProgrammeRequest { programme: Some(programme) })
+                .await
+                .map_err(|s| status_text(&s))?;
+            println!("programme {id} created in block {}", response.into_inner().height);
+        }
+        ProgrammeCommand::Stats { id } => {
+            let info = client
+                .ledger
+                .get_info(proto::GetInfoRequest { count_unspent: false })
+                .await
+                .map_err(|s| status_text(&s))?
+                .into_inner();
+            let stats = client
+                .admin
+                .get_programme_stats(proto::GetProgrammeStatsRequest { programme_id: id })
+                .await
+                .map_err(|s| status_text(&s))?
+                .into_inner();
+            let amount = |minor| settled::format_amount(minor, info.currency_exponent);
+            let name = stats.programme.map(|p| p.name).unwrap_or_default();
+            println!("programme {id} ({name}) at block {}", stats.height);
+            println!("  disbursed   {}", amount(stats.disbursed_minor));
+            for spent in &stats.spent_by_mcc {
+                println!("  spent at MCC {:04}  {}", spent.mcc, amount(spent.amount_minor));
+            }
+            println!("  clawed back {}", amount(stats.clawed_back_minor));
+            println!("  outstanding {}", amount(stats.outstanding_minor));
+        }
+        ProgrammeCommand::Clawback { id, issuer_key_files } => {
+            let issuers = read_keys(&issuer_key_files)?;
+            let signers: Vec<&Keypair> = issuers.iter().collect();
+            let authorization = client::clawback_authorization(id, &signers);
+            loop {
+                let request = proto::ClawbackRequest { programme_id: id, authorization: authorization.clone() };
+                let response = client.admin.clawback(request).await.map_err(|s| status_text(&s))?.into_inner();
+                println!(
+                    "clawed back {} outputs ({} minor units) in {} batches; programme total {}",
+                    response.outputs_moved, response.amount_minor, response.batches, response.clawed_back_total_minor
+                );
+                if !response.more {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn register(command: RegisterCommand, server: &str) -> Result<(), String> {
+    let mut client = Client::connect(server).await.map_err(|e| format!("{server}: {e}"))?;
+    let response = match command {
+        RegisterCommand::Bank { id, name } => {
+            client.admin.register_bank(proto::RegisterBankRequest { bank: Some(proto::Bank { id, name }) }).await
+        }
+        RegisterCommand::Merchant { id, name, mcc, bank, payouts } => {
+            let payout_addresses = payouts.iter().map(|p| hex_address(p)).collect::<Result<Vec<_>, _>>()?;
+            let merchant = proto::Merchant { id, name, mcc, bank_id: bank, payout_addresses };
+            client.admin.register_merchant(proto::RegisterMerchantRequest { merchant: Some(merchant) }).await
+        }
+        RegisterCommand::Wallet { address, bank, tier } => {
+            let wallet = proto::Wallet { address: hex_address(&address)?, bank_id: bank, tier };
+            client.admin.register_wallet(proto::RegisterWalletRequest { wallet: Some(wallet) }).await
+        }
+    };
+    let height = response.map_err(|s| status_text(&s))?.into_inner().height;
+    println!("registered in block {height}");
+    Ok(())
+}
+
+async fn disburse(args: DisburseArgs) -> Result<(), String> {
+    let issuers = read_keys(&args.issuer_key_files)?;
     let mut client = Client::connect(&args.server).await.map_err(|e| format!("{}: {e}", args.server))?;
     let info = client
         .ledger
