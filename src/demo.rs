@@ -190,8 +190,11 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, DemoError> {
             .await?;
     merge(&mut totals, &mut stream_latencies, report, streamed);
 
-    // Offline receipt check, through the same JSON a bank or terminal keeps.
+    // A welfare programme from creation to clawback.
     let mut admin = Client::connect(&server.url()).await.map_err(setup("connect"))?;
+    minted_minor += welfare_showcase(&mut admin, &issuers, exponent, &mut totals.refusals).await?;
+
+    // Offline receipt check, through the same JSON a bank or terminal keeps.
     let last = totals.confirmations.last().ok_or_else(|| DemoError::Check("no payment confirmed".into()))?;
     let fetched = admin
         .payments
@@ -595,4 +598,157 @@ pub fn verify_receipt_file(path: &Path, engine_key: &Address) -> Result<Receipt,
     let receipt = Receipt::try_from(&json)?;
     receipt.verify(engine_key).map_err(|e| e.to_string())?;
     Ok(receipt)
+}
+
+/// Beneficiaries in the welfare part of the demo, and what each receives.
+const FOOD_BENEFICIARIES: usize = 10;
+const FOOD_GRANT_MINOR: u64 = 50_000;
+/// How long the demo's food programme runs before it expires.
+const FOOD_PROGRAMME_MS: u64 = 2_000;
+const FOOD_PROGRAMME: u32 = 9;
+
+fn welfare_error(what: &'static str) -> impl Fn(tonic::Status) -> DemoError {
+    move |status| DemoError::Check(format!("{what}: {status:?}"))
+}
+
+/// Expects a refusal with `reason`, counts it, and says so.
+async fn expect_refusal(
+    outcome: Result<(Receipt, bool), tonic::Status>,
+    reason: proto::Reason,
+    what: &str,
+    refusals: &mut BTreeMap<String, u64>,
+) -> Result<(), DemoError> {
+    match outcome {
+        Err(status) if client::status_reason(&status) == Some(reason) => {
+            *refusals.entry(reason.as_str_name().to_owned()).or_default() += 1;
+            println!("{what}: {:?} {}", status.code(), reason.as_str_name());
+            Ok(())
+        }
+        other => Err(DemoError::Check(format!("{what}: expected {}, got {other:?}", reason.as_str_name()))),
+    }
+}
+
+/// A food programme (groceries, MCC 5411/5499) paid to beneficiaries,
+/// accepted at a grocery, refused at an electronics shop, a tier limit,
+/// expiry and clawback. Returns what it minted.
+async fn welfare_showcase(
+    admin: &mut Client,
+    issuers: &[Keypair],
+    exponent: u32,
+    refusals: &mut BTreeMap<String, u64>,
+) -> Result<u64, DemoError> {
+    let amount = |minor| format_amount(minor, exponent);
+    let (grocery, electronics, treasury) = (Keypair::generate(), Keypair::generate(), Keypair::generate());
+    admin
+        .admin
+        .register_bank(proto::RegisterBankRequest {
+            bank: Some(proto::Bank { id: "demo-bank".into(), name: "Demo Commercial Bank".into() }),
+        })
+        .await
+        .map_err(welfare_error("register bank"))?;
+    for (id, mcc, key) in [("fresh-grocer", 5411, &grocery), ("gadget-store", 5732, &electronics)] {
+        let merchant = proto::Merchant {
+            id: id.into(),
+            name: id.replace('-', " "),
+            mcc,
+            bank_id: "demo-bank".into(),
+            payout_addresses: vec![key.address().0.to_vec()],
+        };
+        admin
+            .admin
+            .register_merchant(proto::RegisterMerchantRequest { merchant: Some(merchant) })
+            .await
+            .map_err(welfare_error("register merchant"))?;
+    }
+    let now = crate::store::now_unix_ms();
+    let programme = proto::Programme {
+        id: FOOD_PROGRAMME,
+        name: "Food support".into(),
+        allowed_mccs: vec![5411, 5499],
+        valid_from_unix_ms: now.saturating_sub(1_000),
+        valid_until_unix_ms: now + FOOD_PROGRAMME_MS,
+        transferable: false,
+        treasury_address: treasury.address().0.to_vec(),
+        per_payment_max_minor: 0,
+    };
+    admin
+        .admin
+        .create_programme(proto::CreateProgrammeRequest { programme: Some(programme) })
+        .await
+        .map_err(welfare_error("create programme"))?;
+    let beneficiaries: Vec<Keypair> = (0..FOOD_BENEFICIARIES).map(|_| Keypair::generate()).collect();
+    let grants = client::mint(
+        beneficiaries.iter().map(|b| client::output(b.address(), FOOD_GRANT_MINOR, FOOD_PROGRAMME)).collect(),
+        b"disb:9:demo-batch-1",
+        &[&issuers[0], &issuers[1]],
+    );
+    admin.mint(&grants).await.map_err(welfare_error("disburse"))?;
+    println!(
+        "food programme {FOOD_PROGRAMME}: {} to each of {FOOD_BENEFICIARIES} beneficiaries, spendable at MCC 5411/5499 for {} s",
+        amount(FOOD_GRANT_MINOR),
+        FOOD_PROGRAMME_MS / 1000
+    );
+    let groceries = client::pay(&beneficiaries[0], client::output_of(&grants, 0), grocery.address(), 20_000, b"basket");
+    admin.submit(&groceries).await.map_err(welfare_error("groceries"))?;
+    println!("beneficiary pays {} at the grocery (MCC 5411): confirmed", amount(20_000));
+    let gadget = client::pay(&beneficiaries[1], client::output_of(&grants, 1), electronics.address(), 20_000, b"tv");
+    expect_refusal(
+        admin.submit(&gadget).await,
+        proto::Reason::MccNotAllowed,
+        "the same at an electronics shop (MCC 5732)",
+        refusals,
+    )
+    .await?;
+
+    // Tier 1 (anonymous) pays at most 2,000.00 at once.
+    let saver = Keypair::generate();
+    let savings =
+        client::mint(vec![client::output(saver.address(), 300_000, 0)], b"demo-savings", &[&issuers[0], &issuers[1]]);
+    admin.mint(&savings).await.map_err(welfare_error("savings"))?;
+    let big = client::pay(&saver, client::output_of(&savings, 0), grocery.address(), 250_000, b"big");
+    expect_refusal(
+        admin.submit(&big).await,
+        proto::Reason::TierPaymentLimit,
+        "an anonymous (tier 1) wallet paying 2,500.00 at once",
+        refusals,
+    )
+    .await?;
+
+    tokio::time::sleep(Duration::from_millis(FOOD_PROGRAMME_MS)).await;
+    let late = client::pay(&beneficiaries[2], client::output_of(&grants, 2), grocery.address(), 1_000, b"late");
+    expect_refusal(admin.submit(&late).await, proto::Reason::ProgrammeExpired, "after the programme's end", refusals)
+        .await?;
+    let signers: Vec<&Keypair> = issuers.iter().take(2).collect();
+    let clawback = admin
+        .admin
+        .clawback(proto::ClawbackRequest {
+            programme_id: FOOD_PROGRAMME,
+            authorization: client::clawback_authorization(FOOD_PROGRAMME, &signers),
+        })
+        .await
+        .map_err(welfare_error("clawback"))?
+        .into_inner();
+    let stats = admin
+        .admin
+        .get_programme_stats(proto::GetProgrammeStatsRequest { programme_id: FOOD_PROGRAMME })
+        .await
+        .map_err(welfare_error("stats"))?
+        .into_inner();
+    let expected_back = FOOD_GRANT_MINOR * FOOD_BENEFICIARIES as u64 - 20_000;
+    if clawback.amount_minor != expected_back
+        || stats.clawed_back_minor != expected_back
+        || stats.outstanding_minor != 0
+    {
+        return Err(DemoError::Check(format!("clawback moved {} of {expected_back}", clawback.amount_minor)));
+    }
+    println!(
+        "clawback: {} outputs, {} back to the treasury in {} batches; disbursed {}, spent at groceries {}, outstanding {}",
+        clawback.outputs_moved,
+        amount(clawback.amount_minor),
+        clawback.batches,
+        amount(stats.disbursed_minor),
+        amount(stats.spent_minor),
+        amount(stats.outstanding_minor)
+    );
+    Ok(FOOD_GRANT_MINOR * FOOD_BENEFICIARIES as u64 + 300_000)
 }
