@@ -156,6 +156,14 @@ impl Client {
         confirmed(response.receipt, response.duplicate)
     }
 
+    /// The ledger's public facts (`LedgerService.GetInfo`).
+    ///
+    /// # Errors
+    /// Transport failures.
+    pub async fn info(&mut self, count_unspent: bool) -> Result<proto::GetInfoResponse, tonic::Status> {
+        Ok(self.ledger.get_info(proto::GetInfoRequest { count_unspent }).await?.into_inner())
+    }
+
     /// The engine's public key, as the server reports it. A client that
     /// verifies receipts should pin this key out of band.
     ///

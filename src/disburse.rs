@@ -201,16 +201,25 @@ pub async fn disburse(
     let mut summary = Summary { rows: total as u64, ..Summary::default() };
     let mut done = 0usize;
     let mut last_report = Instant::now();
-    let record = |summary: &mut Summary, outcome: RowOutcome, amount: AmountMinor| match outcome {
-        RowOutcome::Paid => {
-            summary.paid += 1;
-            summary.paid_minor += amount;
+    let mut finish = |summary: &mut Summary, finished: Result<(RowOutcome, AmountMinor), tokio::task::JoinError>| {
+        let (outcome, amount) = finished.map_err(|e| e.to_string())?;
+        match outcome {
+            RowOutcome::Paid => {
+                summary.paid += 1;
+                summary.paid_minor += amount;
+            }
+            RowOutcome::AlreadyPaid => {
+                summary.already_paid += 1;
+                summary.already_paid_minor += amount;
+            }
+            RowOutcome::Refused(reason) => *summary.refused.entry(reason).or_default() += 1,
         }
-        RowOutcome::AlreadyPaid => {
-            summary.already_paid += 1;
-            summary.already_paid_minor += amount;
+        done += 1;
+        if last_report.elapsed() >= Duration::from_secs(1) || done == total {
+            report_progress(&mut progress, done, total, started);
+            last_report = Instant::now();
         }
-        RowOutcome::Refused(reason) => *summary.refused.entry(reason).or_default() += 1,
+        Ok::<(), String>(())
     };
     for row in rows {
         let permit = Arc::clone(&permits).acquire_owned().await.map_err(|e| e.to_string())?;
@@ -233,25 +242,12 @@ pub async fn disburse(
             (outcome, row.amount_minor)
         });
         while let Some(finished) = tasks.try_join_next() {
-            let (outcome, amount) = finished.map_err(|e| e.to_string())?;
-            record(&mut summary, outcome, amount);
-            done += 1;
-        }
-        if last_report.elapsed() >= Duration::from_secs(1) {
-            report_progress(&mut progress, done, total, started);
-            last_report = Instant::now();
+            finish(&mut summary, finished)?;
         }
     }
     while let Some(finished) = tasks.join_next().await {
-        let (outcome, amount) = finished.map_err(|e| e.to_string())?;
-        record(&mut summary, outcome, amount);
-        done += 1;
-        if last_report.elapsed() >= Duration::from_secs(1) {
-            report_progress(&mut progress, done, total, started);
-            last_report = Instant::now();
-        }
+        finish(&mut summary, finished)?;
     }
-    report_progress(&mut progress, done, total, started);
     Ok(summary)
 }
 

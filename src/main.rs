@@ -348,12 +348,7 @@ async fn programme(command: ProgrammeCommand, server: &str) -> Result<(), String
             transferable,
             per_payment_max,
         } => {
-            let info = client
-                .ledger
-                .get_info(proto::GetInfoRequest { count_unspent: false })
-                .await
-                .map_err(|s| status_text(&s))?
-                .into_inner();
+            let info = client.info(false).await.map_err(|s| status_text(&s))?;
             let per_payment_max_minor = match per_payment_max {
                 Some(text) => settled::parse_amount(&text, info.currency_exponent).map_err(|e| e.to_string())?,
                 None => 0,
@@ -376,12 +371,7 @@ async fn programme(command: ProgrammeCommand, server: &str) -> Result<(), String
             println!("programme {id} created in block {}", response.into_inner().height);
         }
         ProgrammeCommand::Stats { id } => {
-            let info = client
-                .ledger
-                .get_info(proto::GetInfoRequest { count_unspent: false })
-                .await
-                .map_err(|s| status_text(&s))?
-                .into_inner();
+            let info = client.info(false).await.map_err(|s| status_text(&s))?;
             let stats = client
                 .admin
                 .get_programme_stats(proto::GetProgrammeStatsRequest { programme_id: id })
@@ -442,12 +432,7 @@ async fn register(command: RegisterCommand, server: &str) -> Result<(), String> 
 async fn disburse(args: DisburseArgs) -> Result<(), String> {
     let issuers = read_keys(&args.issuer_key_files)?;
     let mut client = Client::connect(&args.server).await.map_err(|e| format!("{}: {e}", args.server))?;
-    let info = client
-        .ledger
-        .get_info(proto::GetInfoRequest { count_unspent: false })
-        .await
-        .map_err(|s| format!("{}: {}", s.code(), s.message()))?
-        .into_inner();
+    let info = client.info(false).await.map_err(|s| status_text(&s))?;
     client
         .admin
         .get_programme_stats(proto::GetProgrammeStatsRequest { programme_id: args.programme })

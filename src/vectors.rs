@@ -14,12 +14,17 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 
 use crate::amount::{AmountError, parse_amount};
-use crate::crypto::{Keypair, sha256};
-use crate::encoding::{BlockHeader, Genesis, tx_canonical_bytes, tx_record_bytes, txid};
-use crate::ledger::Ledger;
+use crate::crypto::{self, Keypair, sha256};
+use crate::encoding::{
+    BlockHeader, CLAWBACK_MAGIC, Genesis, clawback_authorization, clawback_programme, tx_canonical_bytes,
+    tx_record_bytes, txid,
+};
+use crate::ledger::{Decline, Ledger};
 use crate::limits::{TX_INPUTS_MAX, TX_OUTPUTS_MAX, TX_REFERENCE_BYTES_MAX, TX_WITNESSES_MAX};
 use crate::merkle::{self, MerkleStep};
 use crate::receipt::{Receipt, ReceiptJson, SignedHeader};
+use crate::refusal::Reason;
+use crate::registry::{AdminOp, Bank, Merchant, Programme};
 use crate::types::{Address, Hash32, OutPoint, Output, TX_VERSION, Transaction, TxId, TxKind, Witness};
 
 /// Version of the layout of docs/test-vectors.json (not of the protocol).
@@ -31,6 +36,19 @@ const BLOCK_1_TIME_UNIX_MS: u64 = 1_750_000_000_250;
 
 /// Earmarked programme used by the vectors (any non-zero id is an earmark).
 const PROGRAMME_FOOD: u32 = 1001;
+/// Programme 1001 runs until 2025-07-01T00:00:00Z (exclusive): block 1 is
+/// inside it, and the clawback vector is judged at exactly this instant, the
+/// first at which the programme can be clawed back.
+const PROGRAMME_FOOD_UNTIL_MS: u64 = 1_751_328_000_000;
+/// Merchant category of the vectors' merchant (5411, grocery), the one
+/// category the vector programmes allow.
+const MERCHANT_MCC: u16 = 5411;
+
+/// Programmes whose clawback authorisation the vectors publish: small,
+/// the earmark of the history, and ids whose bytes show the byte order.
+const CLAWBACK_AUTHORIZATION_PROGRAMMES: [u32; 4] = [1, PROGRAMME_FOOD, 0x0A0B_0C0D, u32::MAX];
+/// The issuers that sign the clawback vector (2 of 3, the threshold).
+const CLAWBACK_SIGNERS: [&str; 2] = ["issuer-1", "issuer-2"];
 
 /// Widths of the stand-alone Merkle trees: empty, single, even, odd, and
 /// shapes where a node is promoted at more than one level.
@@ -287,6 +305,101 @@ fn tx_json(vector: &VectorTx, sequence: u64) -> Value {
     })
 }
 
+/// The bytes issuers sign (hashed) to authorise the clawback of a
+/// programme: "STLC", version 1, the programme id (u32 BE). Checked against
+/// the engine's own `clawback_authorization`.
+fn clawback_authorization_bytes(programme: u32) -> Vec<u8> {
+    let mut bytes = CLAWBACK_MAGIC.to_vec();
+    bytes.push(1);
+    bytes.extend_from_slice(&programme.to_be_bytes());
+    assert_eq!(sha256(&bytes), clawback_authorization(programme), "the vectors encode the authorisation as the engine");
+    bytes
+}
+
+/// Auxiliary randomness of an issuer's signature of a clawback
+/// authorisation: the same in the authorisation vectors and in the
+/// clawback transaction, whose witnesses are those signatures.
+fn clawback_aux(programme: u32, signer: &str) -> [u8; 32] {
+    aux_for(&format!("clawback-authorization/{programme}/{signer}"))
+}
+
+/// One issuer's witness of a programme's clawback authorisation.
+fn clawback_witness(keys: &Keys, programme: u32, signer: &str) -> (Witness, [u8; 32]) {
+    let key = keys.get(signer);
+    let aux = clawback_aux(programme, signer);
+    let signature = key.sign_with_aux(&clawback_authorization(programme), &aux);
+    (Witness { public_key: key.address(), signature }, aux)
+}
+
+fn clawback_authorizations_json(keys: &Keys) -> Value {
+    Value::Array(
+        CLAWBACK_AUTHORIZATION_PROGRAMMES
+            .iter()
+            .map(|programme| {
+                let message = clawback_authorization_bytes(*programme);
+                let hash = clawback_authorization(*programme);
+                let witnesses: Vec<Value> = ["issuer-1", "issuer-2", "issuer-3"]
+                    .iter()
+                    .map(|signer| {
+                        let (witness, aux) = clawback_witness(keys, *programme, signer);
+                        assert!(crypto::verify(&witness.public_key, &hash, &witness.signature));
+                        json!({
+                            "signer": signer,
+                            "public_key": witness.public_key.to_string(),
+                            "aux_hex": hex::encode(aux),
+                            "signature": hex::encode(witness.signature),
+                        })
+                    })
+                    .collect();
+                json!({
+                    "programme_id": programme,
+                    "message_hex": hex::encode(&message),
+                    "hash": hex::encode(hash),
+                    "witnesses": witnesses,
+                })
+            })
+            .collect(),
+    )
+}
+
+/// A clawback of `programme`: the given outputs, all of it to the treasury
+/// as programme 0 money, reference the programme id, witnessed by issuers
+/// signing the programme's clawback authorisation (not the txid).
+fn build_clawback(
+    keys: &Keys,
+    (name, description): (&'static str, &'static str),
+    programme: u32,
+    treasury: Address,
+    inputs: &[(OutPoint, u64)],
+) -> VectorTx {
+    let mut tx = Transaction {
+        version: TX_VERSION,
+        kind: TxKind::Clawback,
+        inputs: inputs.iter().map(|(outpoint, _)| *outpoint).collect(),
+        outputs: vec![output(treasury, inputs.iter().map(|(_, amount)| amount).sum(), 0)],
+        reference: programme.to_be_bytes().to_vec(),
+        witnesses: Vec::new(),
+    };
+    assert_eq!(clawback_programme(&tx), Some(programme));
+    let id = txid(&tx);
+    let mut signers = Vec::with_capacity(CLAWBACK_SIGNERS.len());
+    for signer in CLAWBACK_SIGNERS {
+        let (witness, aux) = clawback_witness(keys, programme, signer);
+        tx.witnesses.push(witness);
+        signers.push((signer.to_owned(), aux));
+    }
+    VectorTx { name, description, tx, txid: id, signers }
+}
+
+/// Applies a transaction that the ledger must decline for `reason`.
+fn assert_declined(ledger: &mut Ledger, tx: &Transaction, now_unix_ms: u64, reason: Reason) {
+    let verified = crate::verify::verify(tx.clone()).expect("passes the verify stage");
+    match ledger.apply(&verified, now_unix_ms) {
+        Err(Decline::Refused(refusal)) if refusal.reason == reason => {}
+        other => panic!("expected {}, got {other:?}", reason.name()),
+    }
+}
+
 fn signed_header(header: BlockHeader, engine: &Keypair, label: &str) -> (SignedHeader, [u8; 32]) {
     let aux = aux_for(label);
     (SignedHeader { header, signature: engine.sign_with_aux(&header.hash(), &aux) }, aux)
@@ -420,23 +533,39 @@ pub fn generate() -> Value {
     let txs = transactions(&keys);
     let mut ledger = Ledger::new(genesis.clone(), HashMap::new(), 0, 0, genesis_header.next_sequence())
         .expect("an empty ledger is consistent");
-    // The earmarked programmes the vectors pay in: transferable, always
-    // valid, so that only the encodings are on show here.
-    for (i, id) in [1, 2, 1001u32, 0x0a0b_0c0d, 0xffff_ffff].into_iter().enumerate() {
+    // The earmarked programmes the vectors pay in: transferable, valid from
+    // the start (programme 1001 until its end, for the clawback vector, the
+    // others for ever), so that only the encodings are on show here.
+    let mut treasuries = HashMap::new();
+    for (i, id) in [1, 2, PROGRAMME_FOOD, 0x0a0b_0c0d, 0xffff_ffff].into_iter().enumerate() {
         let treasury = Keypair::from_secret(&[0x30 + u8::try_from(i).expect("five"); 32]).expect("valid secret");
         ledger
-            .admin(crate::registry::AdminOp::CreateProgramme(crate::registry::Programme {
+            .admin(AdminOp::CreateProgramme(Programme {
                 id,
                 name: format!("vector programme {id}"),
-                allowed_mccs: vec![5411],
+                allowed_mccs: vec![MERCHANT_MCC],
                 valid_from_ms: 0,
-                valid_until_ms: u64::MAX,
+                valid_until_ms: if id == PROGRAMME_FOOD { PROGRAMME_FOOD_UNTIL_MS } else { u64::MAX },
                 transferable: true,
                 treasury: treasury.address(),
                 per_payment_max_minor: None,
             }))
             .expect("vector programmes are valid");
+        treasuries.insert(id, treasury.address());
     }
+    // The merchant is a registered grocer: its earmarked takings are spent
+    // at an allowed category, and are not clawed back.
+    let bank = Bank { id: "vector-bank".to_owned(), name: "Vector bank".to_owned() };
+    ledger.admin(AdminOp::RegisterBank(bank.clone())).expect("vector bank is valid");
+    ledger
+        .admin(AdminOp::RegisterMerchant(Merchant {
+            id: "vector-grocer".to_owned(),
+            name: "Vector grocer".to_owned(),
+            mcc: MERCHANT_MCC,
+            bank: bank.id,
+            payout_addresses: vec![keys.address("merchant")],
+        }))
+        .expect("vector merchant is valid");
     let mut sequences = Vec::with_capacity(txs.len());
     for vector in &txs {
         let verified = crate::verify::verify(vector.tx.clone())
@@ -479,6 +608,8 @@ pub fn generate() -> Value {
         })
         .collect();
 
+    let clawback = clawback_after_block_1(&keys, &txs, &mut ledger, treasuries[&PROGRAMME_FOOD]);
+
     let merkle_trees: Vec<Value> = MERKLE_WIDTHS
         .iter()
         .map(|width| {
@@ -510,5 +641,58 @@ pub fn generate() -> Value {
         "receipts": receipts,
         "merkle_trees": merkle_trees,
         "amounts": amounts_json(),
+        "clawback_authorizations": clawback_authorizations_json(&keys),
+        "clawback_transactions": [clawback],
     })
+}
+
+/// The clawback of programme 1001 once it has ended: bob's 20.00 earmarked
+/// change from `transfer-2-in-2-out-earmarked` goes back to the programme's
+/// treasury; the merchant's 60.00 takings stay. Checked against the ledger as
+/// it stands after block 1 (refused before the programme's end, refused with
+/// the merchant's output, accepted at the end), and published on its own: it
+/// is in no block.
+fn clawback_after_block_1(keys: &Keys, txs: &[VectorTx], ledger: &mut Ledger, treasury: Address) -> Value {
+    let earmarked = txs.iter().find(|v| v.name == "transfer-2-in-2-out-earmarked").expect("in the history");
+    let (takings, change) = (outpoint(earmarked, 0), outpoint(earmarked, 1));
+    let amount = |outpoint: OutPoint| ledger.unspent(&outpoint).expect("unspent after block 1").amount_minor;
+    let (takings, change) = ((takings, amount(takings)), (change, amount(change)));
+    let vector = build_clawback(
+        keys,
+        (
+            "clawback-programme-1001",
+            "Clawback of programme 1001 after its end (valid_until 2025-07-01T00:00:00Z, exclusive): bob's 20.00 earmarked change of transfer-2-in-2-out-earmarked goes to the programme's treasury as programme 0 money; the merchant's 60.00 takings are not clawed back. Reference: the programme id, 4 bytes big-endian. Witnesses: issuer-1 and issuer-2 (the threshold) signing the clawback authorisation of programme 1001, not the txid. Not in any block: accepted by the ledger as it stands after block 1, at block time valid_until.",
+        ),
+        PROGRAMME_FOOD,
+        treasury,
+        &[change],
+    );
+    let tx = &vector.tx;
+    // Witnesses over the txid are not an authorisation.
+    let mut over_txid = tx.clone();
+    for (witness, signer) in over_txid.witnesses.iter_mut().zip(CLAWBACK_SIGNERS) {
+        witness.signature = keys.get(signer).sign_with_aux(&vector.txid.0, &aux_for("clawback-over-txid"));
+    }
+    let refused = crate::verify::verify(over_txid).expect_err("a clawback signed over its txid is refused");
+    assert_eq!(refused.reason, Reason::BadSignature);
+    assert_declined(ledger, tx, PROGRAMME_FOOD_UNTIL_MS - 1, Reason::ProgrammeNotExpired);
+    let with_takings = build_clawback(keys, ("", ""), PROGRAMME_FOOD, treasury, &[change, takings]);
+    assert_declined(ledger, &with_takings.tx, PROGRAMME_FOOD_UNTIL_MS, Reason::PayeeNotAllowed);
+    let verified = crate::verify::verify(tx.clone())
+        .unwrap_or_else(|refusal| panic!("vector {} refused by the verify stage: {refusal}", vector.name));
+    let applied = ledger
+        .apply(&verified, PROGRAMME_FOOD_UNTIL_MS)
+        .unwrap_or_else(|decline| panic!("vector {} declined by the ledger: {decline:?}", vector.name));
+    ledger.assert_conserved();
+
+    let mut json = tx_json(&vector, applied.sequence);
+    let object = json.as_object_mut().expect("a transaction is an object");
+    object.remove("sequence");
+    object.insert("programme_id".to_owned(), json!(PROGRAMME_FOOD));
+    object.insert("programme_valid_until_unix_ms".to_owned(), json!(PROGRAMME_FOOD_UNTIL_MS));
+    object.insert("treasury".to_owned(), json!(treasury.to_string()));
+    object.insert("merchant_addresses".to_owned(), json!([keys.address("merchant").to_string()]));
+    object.insert("block_time_unix_ms".to_owned(), json!(PROGRAMME_FOOD_UNTIL_MS));
+    object.insert("authorization_hash".to_owned(), json!(hex::encode(clawback_authorization(PROGRAMME_FOOD))));
+    json
 }
