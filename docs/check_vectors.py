@@ -21,7 +21,14 @@ file it rebuilds and checks:
 - every receipt, with the offline verification algorithm of PROTOCOL.md, and
   that tampered receipts are refused;
 - the stand-alone Merkle trees (levels, root, every path, leaf position);
-- the decimal amount examples.
+- the decimal amount examples;
+- the clawback authorisations (message bytes, hash, every issuer signature
+  verified and re-created) and the clawback transaction: its canonical bytes,
+  txid and record, its shape (one output of programme 0 and the whole amount
+  to the treasury, the programme id as reference), its inputs (unspent after
+  the history, of that programme, not a merchant's), its witnesses (issuers,
+  at least the threshold, signing the authorisation and not the txid) and
+  that it is judged at or after the programme's end.
 
 Prints one line per failure and a final "N passed, M failed" summary; exits 1
 when anything failed. The BIP340 code follows the reference implementation
@@ -165,9 +172,11 @@ BIP340_SELF_TEST = [
 TX_MAGIC = b"STLD"
 BLOCK_MAGIC = b"STLB"
 GENESIS_MAGIC = b"STLG"
+CLAWBACK_MAGIC = b"STLC"
 TX_VERSION = 1
 BLOCK_VERSION = 1
 GENESIS_VERSION = 1
+CLAWBACK_VERSION = 1
 KIND_CODES = {"transfer": 1, "mint": 2, "redeem": 3, "clawback": 4}
 
 TX_INPUTS_MAX = 16
@@ -216,6 +225,11 @@ def tx_record(tx):
             raise ValueError("signature is not 64 bytes")
         out += hex32(w["public_key"]) + signature
     return out
+
+
+def clawback_authorization_message(programme):
+    """The 9 bytes whose SHA-256 issuers sign to authorise a clawback."""
+    return CLAWBACK_MAGIC + uint(CLAWBACK_VERSION, 1) + uint(programme, 4)
 
 
 def header_canonical(h):
@@ -504,7 +518,7 @@ def check_transactions(c, vectors):
             unspent[(txid, index)] = output
         c.eq(f"{name}: sequence", tx["sequence"], next_sequence)
         next_sequence += 1
-    return minted
+    return minted, unspent
 
 
 def check_block(c, vectors, minted):
@@ -589,6 +603,97 @@ def check_merkle_trees(c, vectors):
         c.eq(f"position recovery on trees of {n}", positions, list(range(n)))
 
 
+def check_clawback_authorizations(c, vectors):
+    issuers = [hex32(k) for k in vectors["genesis"]["issuer_public_keys"]]
+    entries = vectors["clawback_authorizations"]
+    c.ok("clawback authorisations: present", len(entries) > 0)
+    for entry in entries:
+        programme = entry["programme_id"]
+        name = f"clawback authorisation of programme {programme}"
+        message = clawback_authorization_message(programme)
+        c.eq(f"{name}: message bytes", message, bytes.fromhex(entry["message_hex"]))
+        c.eq(f"{name}: message length", len(message), 9)
+        digest = sha256(message)
+        c.eq(f"{name}: hash", digest, hex32(entry["hash"]))
+        other = sha256(clawback_authorization_message(programme ^ 1))
+        for w in entry["witnesses"]:
+            key = hex32(w["public_key"])
+            signature = bytes.fromhex(w["signature"])
+            c.ok(f"{name}: {w['signer']} is an issuer", key in issuers)
+            c.ok(f"{name}: {w['signer']} verifies", schnorr_verify(digest, key, signature))
+            c.ok(f"{name}: {w['signer']} authorises only this programme", not schnorr_verify(other, key, signature))
+            c.eq(f"{name}: {w['signer']} re-created", schnorr_sign(digest, SECRETS[key], hex32(w["aux_hex"])), signature)
+
+
+def check_clawback_transactions(c, vectors, unspent):
+    g = vectors["genesis"]
+    issuers = [hex32(k) for k in g["issuer_public_keys"]]
+    authorizations = {a["programme_id"]: a for a in vectors["clawback_authorizations"]}
+    block_time = vectors["block"]["header"]["time_unix_ms"]
+    txs = vectors["clawback_transactions"]
+    c.ok("clawback transactions: present", len(txs) > 0)
+    for tx in txs:
+        name = tx["name"]
+        canonical = tx_canonical(tx)
+        c.eq(f"{name}: canonical bytes", canonical, bytes.fromhex(tx["canonical_hex"]))
+        c.eq(f"{name}: canonical length", len(canonical), 11 + 36 * len(tx["inputs"]) + 44 * len(tx["outputs"]) + 4)
+        txid = sha256(canonical)
+        c.eq(f"{name}: txid", txid, hex32(tx["txid"]))
+        c.eq(f"{name}: stored record", tx_record(tx), bytes.fromhex(tx["record_hex"]))
+        c.eq(f"{name}: kind", (tx["kind"], tx["kind_code"]), ("clawback", KIND_CODES["clawback"]))
+        c.eq(f"{name}: version", tx["version"], TX_VERSION)
+
+        # Shape: the reference is the programme id, one output of everything
+        # to the treasury as unrestricted money.
+        programme = tx["programme_id"]
+        reference = bytes.fromhex(tx["reference_hex"])
+        c.eq(f"{name}: reference is the programme id, 4 bytes big-endian", reference, uint(programme, 4))
+        c.ok(f"{name}: programme is not 0", programme != 0)
+        inputs = [(hex32(i["txid"]), i["index"]) for i in tx["inputs"]]
+        outputs = [(hex32(o["address"]), o["amount_minor"], o["programme_id"]) for o in tx["outputs"]]
+        c.ok(f"{name}: 1 to {TX_INPUTS_MAX} distinct inputs",
+             0 < len(inputs) <= TX_INPUTS_MAX and len(set(inputs)) == len(inputs))
+        c.eq(f"{name}: exactly one output", len(outputs), 1)
+        treasury = hex32(tx["treasury"])
+        c.ok(f"{name}: treasury is a curve point", lift_x(int_from_bytes(treasury)) is not None)
+
+        # Inputs: unspent after the history, of this programme, not a merchant's.
+        merchants = [hex32(a) for a in tx["merchant_addresses"]]
+        c.ok(f"{name}: spends unspent outputs", all(i in unspent for i in inputs))
+        spent = [unspent[i] for i in inputs if i in unspent]
+        c.ok(f"{name}: inputs are programme {programme} money", all(p == programme for _, _, p in spent))
+        c.ok(f"{name}: no merchant's takings", all(owner not in merchants for owner, _, _ in spent))
+        total = sum(a for _, a, _ in spent)
+        c.eq(f"{name}: the whole amount to the treasury as programme 0", outputs[0] if outputs else None,
+             (treasury, total, 0))
+
+        # Time: the history ran while the programme did; the clawback is
+        # judged at or after its end (valid_until is exclusive).
+        until = tx["programme_valid_until_unix_ms"]
+        c.ok(f"{name}: block 1 is inside the programme", block_time < until)
+        c.ok(f"{name}: judged at or after the programme's end", tx["block_time_unix_ms"] >= until)
+
+        # Witnesses: issuers, at least the threshold, signing the
+        # authorisation of this programme and not the txid.
+        digest = sha256(clawback_authorization_message(programme))
+        c.eq(f"{name}: authorisation hash", hex32(tx["authorization_hash"]), digest)
+        keys = [hex32(w["public_key"]) for w in tx["witnesses"]]
+        c.ok(f"{name}: distinct witness keys", len(set(keys)) == len(keys))
+        c.ok(f"{name}: witnesses are issuers", all(k in issuers for k in keys))
+        c.ok(f"{name}: meets the issuer threshold", len(keys) >= g["issuer_threshold"])
+        published = {w["signer"]: w["signature"] for w in authorizations.get(programme, {}).get("witnesses", [])}
+        for w in tx["witnesses"]:
+            key = hex32(w["public_key"])
+            signature = bytes.fromhex(w["signature"])
+            c.ok(f"{name}: witness {w['signer']} signs the authorisation", schnorr_verify(digest, key, signature))
+            c.ok(f"{name}: witness {w['signer']} does not sign the txid", not schnorr_verify(txid, key, signature))
+            c.eq(f"{name}: witness {w['signer']} re-created",
+                 schnorr_sign(digest, SECRETS[key], hex32(w["aux_hex"])), signature)
+            if published:
+                c.eq(f"{name}: witness {w['signer']} is the published authorisation", w["signature"],
+                     published.get(w["signer"]))
+
+
 def check_amounts(c, vectors):
     for case in vectors["amounts"]:
         want = (case.get("amount_minor"), case.get("error"))
@@ -609,15 +714,17 @@ def main(argv):
         SECRETS[hex32(key["public_key"])] = hex32(key["secret_hex"])
     c.section("keys", check_keys, vectors)
     c.section("genesis", check_genesis, vectors)
-    minted = [0]
+    history = {"minted": 0, "unspent": {}}
 
     def transactions(c):
-        minted[0] = check_transactions(c, vectors)
+        history["minted"], history["unspent"] = check_transactions(c, vectors)
 
     c.section("transactions", transactions)
-    c.section("block", check_block, vectors, minted[0])
+    c.section("block", check_block, vectors, history["minted"])
     c.section("Merkle trees", check_merkle_trees, vectors)
     c.section("amounts", check_amounts, vectors)
+    c.section("clawback authorisations", check_clawback_authorizations, vectors)
+    c.section("clawback transactions", check_clawback_transactions, vectors, history["unspent"])
     print(f"{path}: {c.passed} passed, {c.failed} failed")
     return 0 if c.failed == 0 else 1
 

@@ -9,6 +9,7 @@ use std::ops::Bound;
 use tonic::{Request, Response, Status};
 
 use crate::api::{Api, bytes32, receipt_to_proto, refusal_to_status};
+use crate::auth::Need;
 use crate::limits::{
     CLAWBACK_BATCHES_PER_CALL_MAX, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PAYOUT_ADDRESSES_MAX, PROGRAMME_MCCS_MAX,
     TX_INPUTS_MAX, TX_WITNESSES_MAX,
@@ -31,6 +32,13 @@ fn mcc(value: u32) -> Result<Mcc, Refusal> {
 
 fn address(field: &str, bytes: &[u8]) -> Result<Address, Refusal> {
     Ok(Address(bytes32(field, bytes, Reason::BadAddress)?))
+}
+
+fn credentials(hashes: &[Vec<u8>]) -> Result<Vec<crate::types::Hash32>, Refusal> {
+    if hashes.len() > crate::limits::CREDENTIALS_MAX {
+        return Err(invalid(format!("at most {} credentials", crate::limits::CREDENTIALS_MAX)));
+    }
+    hashes.iter().map(|h| bytes32("credential_sha256", h, Reason::InvalidRegistration)).collect()
 }
 
 fn required<T>(field: &str, value: Option<T>) -> Result<T, Refusal> {
@@ -130,8 +138,9 @@ impl Api {
 #[tonic::async_trait]
 impl proto::admin_service_server::AdminService for Api {
     async fn mint(&self, request: Request<proto::MintRequest>) -> Result<Response<proto::MintResponse>, Status> {
+        let principal = self.authorize(&request, &[Need::Issuer])?;
         let request = request.into_inner();
-        match self.submit(request.transaction.as_ref(), TxKind::Mint).await {
+        match self.submit(&principal, request.transaction.as_ref(), TxKind::Mint).await {
             Ok((_, outcome)) => Ok(Response::new(proto::MintResponse {
                 receipt: Some(receipt_to_proto(&outcome.receipt)),
                 duplicate: outcome.duplicate,
@@ -144,6 +153,7 @@ impl proto::admin_service_server::AdminService for Api {
         &self,
         request: Request<proto::ClawbackRequest>,
     ) -> Result<Response<proto::ClawbackResponse>, Status> {
+        self.authorize(&request, &[Need::Issuer])?;
         let request = request.into_inner();
         if request.authorization.len() > TX_WITNESSES_MAX {
             return Err(refusal_to_status(&Refusal::new(
@@ -174,6 +184,7 @@ impl proto::admin_service_server::AdminService for Api {
         &self,
         request: Request<proto::GetProgrammeStatsRequest>,
     ) -> Result<Response<proto::GetProgrammeStatsResponse>, Status> {
+        self.authorize(&request, &[Need::Operator, Need::Issuer])?;
         let id = request.into_inner().programme_id;
         let programme = self.engine.registry().programmes.get(&id).cloned();
         let programme = programme
@@ -199,8 +210,10 @@ impl proto::admin_service_server::AdminService for Api {
         &self,
         request: Request<proto::RegisterBankRequest>,
     ) -> Result<Response<proto::RegisterResponse>, Status> {
-        let op =
-            required("bank", request.into_inner().bank).map(|b| AdminOp::RegisterBank(Bank { id: b.id, name: b.name }));
+        self.authorize(&request, &[Need::Operator])?;
+        let op = required("bank", request.into_inner().bank).and_then(|b| {
+            Ok(AdminOp::RegisterBank(Bank { credentials: credentials(&b.credential_sha256)?, id: b.id, name: b.name }))
+        });
         self.register(op).await
     }
 
@@ -208,6 +221,7 @@ impl proto::admin_service_server::AdminService for Api {
         &self,
         request: Request<proto::RegisterMerchantRequest>,
     ) -> Result<Response<proto::RegisterResponse>, Status> {
+        self.authorize(&request, &[Need::Operator])?;
         let op = required("merchant", request.into_inner().merchant)
             .and_then(merchant_from_proto)
             .map(AdminOp::RegisterMerchant);
@@ -218,8 +232,11 @@ impl proto::admin_service_server::AdminService for Api {
         &self,
         request: Request<proto::RegisterTerminalRequest>,
     ) -> Result<Response<proto::RegisterResponse>, Status> {
-        let op = required("terminal", request.into_inner().terminal)
-            .map(|t| AdminOp::RegisterTerminal(Terminal { id: t.id, merchant: t.merchant_id }));
+        self.authorize(&request, &[Need::Operator])?;
+        let op = required("terminal", request.into_inner().terminal).and_then(|t| {
+            let credentials = credentials(&t.credential_sha256)?;
+            Ok(AdminOp::RegisterTerminal(Terminal { id: t.id, merchant: t.merchant_id, credentials }))
+        });
         self.register(op).await
     }
 
@@ -227,6 +244,7 @@ impl proto::admin_service_server::AdminService for Api {
         &self,
         request: Request<proto::RegisterWalletRequest>,
     ) -> Result<Response<proto::RegisterResponse>, Status> {
+        self.authorize(&request, &[Need::Operator])?;
         let op = required("wallet", request.into_inner().wallet).and_then(|w| {
             let tier = u8::try_from(w.tier).map_err(|_| invalid(format!("no wallet tier {}", w.tier)))?;
             Ok(AdminOp::RegisterWallet(Wallet {
@@ -242,6 +260,7 @@ impl proto::admin_service_server::AdminService for Api {
         &self,
         request: Request<proto::CreateProgrammeRequest>,
     ) -> Result<Response<proto::RegisterResponse>, Status> {
+        self.authorize(&request, &[Need::Operator])?;
         let op = required("programme", request.into_inner().programme)
             .and_then(programme_from_proto)
             .map(AdminOp::CreateProgramme);
@@ -252,11 +271,13 @@ impl proto::admin_service_server::AdminService for Api {
         &self,
         request: Request<proto::ListRequest>,
     ) -> Result<Response<proto::ListBanksResponse>, Status> {
+        self.authorize(&request, &[Need::Operator])?;
         let request = request.into_inner();
         let size = page_size(request.page_size)?;
         let token = (!request.page_token.is_empty()).then_some(request.page_token);
         let registry = self.engine.registry();
         let (banks, next_page_token) = page(&registry.banks, token, size, Clone::clone, |b| proto::Bank {
+            credential_sha256: b.credentials.iter().map(|c| c.to_vec()).collect(),
             id: b.id.clone(),
             name: b.name.clone(),
         });
@@ -267,6 +288,7 @@ impl proto::admin_service_server::AdminService for Api {
         &self,
         request: Request<proto::ListRequest>,
     ) -> Result<Response<proto::ListMerchantsResponse>, Status> {
+        self.authorize(&request, &[Need::Operator])?;
         let request = request.into_inner();
         let size = page_size(request.page_size)?;
         let token = (!request.page_token.is_empty()).then_some(request.page_token);
@@ -279,11 +301,13 @@ impl proto::admin_service_server::AdminService for Api {
         &self,
         request: Request<proto::ListRequest>,
     ) -> Result<Response<proto::ListTerminalsResponse>, Status> {
+        self.authorize(&request, &[Need::Operator])?;
         let request = request.into_inner();
         let size = page_size(request.page_size)?;
         let token = (!request.page_token.is_empty()).then_some(request.page_token);
         let registry = self.engine.registry();
         let (terminals, next_page_token) = page(&registry.terminals, token, size, Clone::clone, |t| proto::Terminal {
+            credential_sha256: t.credentials.iter().map(|c| c.to_vec()).collect(),
             id: t.id.clone(),
             merchant_id: t.merchant.clone(),
         });
@@ -294,6 +318,7 @@ impl proto::admin_service_server::AdminService for Api {
         &self,
         request: Request<proto::ListRequest>,
     ) -> Result<Response<proto::ListWalletsResponse>, Status> {
+        self.authorize(&request, &[Need::Operator])?;
         let request = request.into_inner();
         let size = page_size(request.page_size)?;
         let token = if request.page_token.is_empty() {
@@ -314,6 +339,7 @@ impl proto::admin_service_server::AdminService for Api {
         &self,
         request: Request<proto::ListRequest>,
     ) -> Result<Response<proto::ListProgrammesResponse>, Status> {
+        self.authorize(&request, &[Need::Operator])?;
         let request = request.into_inner();
         let size = page_size(request.page_size)?;
         let token = if request.page_token.is_empty() {

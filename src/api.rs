@@ -12,6 +12,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Request, Response, Status, Streaming};
 use tonic_types::{ErrorDetails, StatusExt};
 
+use crate::auth::{self, ConfiguredCredentials, Need, Principal};
 use crate::encoding::BlockHeader;
 use crate::engine::{Engine, Outcome};
 use crate::limits::{
@@ -209,6 +210,7 @@ pub fn refusal_to_status(refusal: &Refusal) -> Status {
         Class::FailedPrecondition => Code::FailedPrecondition,
         Class::ResourceExhausted => Code::ResourceExhausted,
         Class::Unavailable => Code::Unavailable,
+        Class::PermissionDenied => Code::PermissionDenied,
     };
     let mut metadata = HashMap::new();
     if let Some(input) = &refusal.input {
@@ -264,12 +266,31 @@ pub struct Api {
     /// Turns `true` when the server stops: open payment streams stop
     /// reading, answer what they admitted, and end.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// Operator, issuer and development credentials from the configuration.
+    pub credentials: Arc<ConfiguredCredentials>,
 }
 
 impl Api {
-    /// Decodes, checks the kind belongs to this service, submits.
+    /// The caller, if it holds one of `needs` (see `auth`).
+    pub(crate) fn authorize<T>(&self, request: &Request<T>, needs: &[Need]) -> Result<Principal, Status> {
+        auth::authorize(request, &self.credentials, &self.engine.registry(), needs)
+    }
+
+    /// The caller, who must be allowed to read what concerns `address`.
+    fn authorize_read<T>(&self, request: &Request<T>, address: &Address) -> Result<Principal, Status> {
+        let principal = self.authorize(request, &[Need::Operator, Need::Bank, Need::Terminal])?;
+        if auth::may_read(&principal, address, &self.engine.registry()) {
+            Ok(principal)
+        } else {
+            Err(Status::permission_denied(format!("{principal:?} may not read address {address}")))
+        }
+    }
+
+    /// Decodes, checks the kind belongs to this service and the caller may
+    /// submit it, submits.
     pub(crate) async fn submit(
         &self,
+        principal: &Principal,
         tx: Option<&proto::Transaction>,
         allowed: TxKind,
     ) -> Result<(TxId, Outcome), (Option<TxId>, Refusal)> {
@@ -292,6 +313,8 @@ impl Api {
                 Refusal::new(Reason::WrongService, format!("{:?} is not accepted by {service}", tx.kind)),
             ));
         }
+        let payees: Vec<Address> = tx.outputs.iter().map(|o| o.owner).collect();
+        auth::check_terminal_payees(principal, &payees, &self.engine.registry()).map_err(|r| (txid, r))?;
         let outcome = self.engine.submit(tx).await.map_err(|r| (txid, r))?;
         Ok((outcome.receipt.txid, outcome))
     }
@@ -305,8 +328,9 @@ impl proto::payment_service_server::PaymentService for Api {
         &self,
         request: Request<proto::SubmitPaymentRequest>,
     ) -> Result<Response<proto::SubmitPaymentResponse>, Status> {
+        let principal = self.authorize(&request, &[Need::Terminal, Need::Bank])?;
         let request = request.into_inner();
-        match self.submit(request.transaction.as_ref(), TxKind::Transfer).await {
+        match self.submit(&principal, request.transaction.as_ref(), TxKind::Transfer).await {
             Ok((_, outcome)) => Ok(Response::new(proto::SubmitPaymentResponse {
                 receipt: Some(receipt_to_proto(&outcome.receipt)),
                 duplicate: outcome.duplicate,
@@ -321,6 +345,7 @@ impl proto::payment_service_server::PaymentService for Api {
         &self,
         request: Request<Streaming<proto::SubmitPaymentsRequest>>,
     ) -> Result<Response<Self::SubmitPaymentsStream>, Status> {
+        let principal = self.authorize(&request, &[Need::Terminal, Need::Bank])?;
         let mut inbound = request.into_inner();
         // Each in-flight item holds a permit; at the limit the stream stops
         // reading, which pushes back through HTTP/2 flow control.
@@ -362,25 +387,27 @@ impl proto::payment_service_server::PaymentService for Api {
                     Some(Ok(item)) => {
                         let api = api.clone();
                         let out = out.clone();
+                        let principal = principal.clone();
                         tokio::spawn(async move {
-                            let response = match api.submit(item.transaction.as_ref(), TxKind::Transfer).await {
-                                Ok((txid, outcome)) => proto::SubmitPaymentsResponse {
-                                    client_id: item.client_id,
-                                    txid: txid.0.to_vec(),
-                                    result: Some(proto::submit_payments_response::Result::Receipt(receipt_to_proto(
-                                        &outcome.receipt,
-                                    ))),
-                                    duplicate: outcome.duplicate,
-                                },
-                                Err((txid, refusal)) => proto::SubmitPaymentsResponse {
-                                    client_id: item.client_id,
-                                    txid: txid.map(|t| t.0.to_vec()).unwrap_or_default(),
-                                    result: Some(proto::submit_payments_response::Result::Refusal(refusal_to_proto(
-                                        &refusal,
-                                    ))),
-                                    duplicate: false,
-                                },
-                            };
+                            let response =
+                                match api.submit(&principal, item.transaction.as_ref(), TxKind::Transfer).await {
+                                    Ok((txid, outcome)) => proto::SubmitPaymentsResponse {
+                                        client_id: item.client_id,
+                                        txid: txid.0.to_vec(),
+                                        result: Some(proto::submit_payments_response::Result::Receipt(
+                                            receipt_to_proto(&outcome.receipt),
+                                        )),
+                                        duplicate: outcome.duplicate,
+                                    },
+                                    Err((txid, refusal)) => proto::SubmitPaymentsResponse {
+                                        client_id: item.client_id,
+                                        txid: txid.map(|t| t.0.to_vec()).unwrap_or_default(),
+                                        result: Some(proto::submit_payments_response::Result::Refusal(
+                                            refusal_to_proto(&refusal),
+                                        )),
+                                        duplicate: false,
+                                    },
+                                };
                             let _ = out.send(Ok(response)).await;
                             drop(permit);
                         });
@@ -395,6 +422,7 @@ impl proto::payment_service_server::PaymentService for Api {
         &self,
         request: Request<proto::GetPaymentRequest>,
     ) -> Result<Response<proto::GetPaymentResponse>, Status> {
+        self.authorize(&request, &[Need::Operator, Need::Issuer, Need::Bank, Need::Terminal])?;
         let txid = txid_arg(&request.into_inner().txid)?;
         let store = self.engine.store();
         let Some(receipt) = store.receipt(&txid).map_err(|e| storage_status(&e))? else {
@@ -419,7 +447,8 @@ impl proto::wallet_service_server::WalletService for Api {
         &self,
         request: Request<proto::GetBalanceRequest>,
     ) -> Result<Response<proto::GetBalanceResponse>, Status> {
-        let address = address_arg(&request.into_inner().address)?;
+        let address = address_arg(&request.get_ref().address)?;
+        self.authorize_read(&request, &address)?;
         let engine = Arc::clone(&self.engine);
         let balance = blocking(move || engine.store().balance_of(&address)).await?;
         let (balances, unspent_count, height) = (balance.per_programme, balance.unspent_count, balance.height);
@@ -441,8 +470,9 @@ impl proto::wallet_service_server::WalletService for Api {
         &self,
         request: Request<proto::ListUnspentRequest>,
     ) -> Result<Response<proto::ListUnspentResponse>, Status> {
+        let address = address_arg(&request.get_ref().address)?;
+        self.authorize_read(&request, &address)?;
         let request = request.into_inner();
-        let address = address_arg(&request.address)?;
         let page_size = match request.page_size as usize {
             0 => PAGE_SIZE_DEFAULT,
             n if n > PAGE_SIZE_MAX => {
@@ -496,6 +526,7 @@ impl proto::ledger_service_server::LedgerService for Api {
         request: Request<proto::GetInfoRequest>,
     ) -> Result<Response<proto::GetInfoResponse>, Status> {
         let genesis = self.engine.genesis();
+        self.authorize(&request, &[Need::Operator, Need::Issuer, Need::Bank, Need::Terminal])?;
         let (tip, unspent_count, unspent_total_minor) = if request.into_inner().count_unspent {
             let engine = Arc::clone(&self.engine);
             let (count, sum, tip) = blocking(move || engine.store().count_unspent()).await?;
@@ -524,6 +555,7 @@ impl proto::ledger_service_server::LedgerService for Api {
         &self,
         request: Request<proto::GetBlockRequest>,
     ) -> Result<Response<proto::GetBlockResponse>, Status> {
+        self.authorize(&request, &[Need::Operator, Need::Issuer, Need::Bank, Need::Terminal])?;
         let height = request.into_inner().height;
         let store = self.engine.store();
         let header = store.header(height).map_err(|e| storage_status(&e))?;

@@ -3,6 +3,9 @@
 //! the demo, the simulations and the tests; an example for clients in other
 //! languages (with docs/PROTOCOL.md).
 
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::api;
@@ -102,37 +105,79 @@ pub fn output(owner: Address, amount_minor: AmountMinor, programme: ProgrammeId)
 /// bytes each).
 const RESPONSE_BYTES_MAX: usize = GRPC_MESSAGE_BYTES_MAX + BLOCK_TXS_MAX * 34 + PAGE_SIZE_MAX * 97;
 
-/// gRPC clients for every service on one channel.
+/// Adds the caller's bearer token to every request.
+#[derive(Clone, Default)]
+pub struct Credential(Option<MetadataValue<Ascii>>);
+
+impl Credential {
+    /// A bearer token.
+    ///
+    /// # Panics
+    /// When the token is not printable ASCII.
+    #[must_use]
+    pub fn token(token: &str) -> Self {
+        Self(Some(format!("Bearer {}", token.trim()).parse().expect("a token is printable ASCII")))
+    }
+}
+
+impl Interceptor for Credential {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request.metadata_mut().insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+type Authed = InterceptedService<Channel, Credential>;
+
+/// gRPC clients for every service on one channel, with one credential.
 #[derive(Clone)]
 pub struct Client {
-    pub payments: proto::payment_service_client::PaymentServiceClient<Channel>,
-    pub wallets: proto::wallet_service_client::WalletServiceClient<Channel>,
-    pub admin: proto::admin_service_client::AdminServiceClient<Channel>,
-    pub ledger: proto::ledger_service_client::LedgerServiceClient<Channel>,
+    pub payments: proto::payment_service_client::PaymentServiceClient<Authed>,
+    pub wallets: proto::wallet_service_client::WalletServiceClient<Authed>,
+    pub admin: proto::admin_service_client::AdminServiceClient<Authed>,
+    pub ledger: proto::ledger_service_client::LedgerServiceClient<Authed>,
+    channel: Channel,
 }
 
 impl Client {
-    /// Connects to `url` (e.g. `http://127.0.0.1:50051`).
+    /// Connects to `url` (e.g. `http://127.0.0.1:50051`) without a credential.
     ///
     /// # Errors
     /// When the address is invalid or nothing answers.
     pub async fn connect(url: &str) -> Result<Self, tonic::transport::Error> {
         let channel = Endpoint::from_shared(url.to_owned())?.tcp_nodelay(true).connect().await?;
-        Ok(Self::from_channel(channel))
+        Ok(Self::from_channel(channel, Credential::default()))
+    }
+
+    /// Connects with a bearer token.
+    ///
+    /// # Errors
+    /// When the address is invalid or nothing answers.
+    pub async fn connect_with_token(url: &str, token: &str) -> Result<Self, tonic::transport::Error> {
+        Ok(Self::connect(url).await?.with_credential(Credential::token(token)))
+    }
+
+    /// The same connection, calling with another credential.
+    #[must_use]
+    pub fn with_credential(&self, credential: Credential) -> Self {
+        Self::from_channel(self.channel.clone(), credential)
     }
 
     #[must_use]
-    pub fn from_channel(channel: Channel) -> Self {
+    pub fn from_channel(channel: Channel, credential: Credential) -> Self {
         let limit = GRPC_MESSAGE_BYTES_MAX;
+        let authed = || InterceptedService::new(channel.clone(), credential.clone());
         Self {
-            payments: proto::payment_service_client::PaymentServiceClient::new(channel.clone())
+            payments: proto::payment_service_client::PaymentServiceClient::new(authed())
                 .max_decoding_message_size(limit),
-            wallets: proto::wallet_service_client::WalletServiceClient::new(channel.clone())
+            wallets: proto::wallet_service_client::WalletServiceClient::new(authed())
                 .max_decoding_message_size(RESPONSE_BYTES_MAX),
-            admin: proto::admin_service_client::AdminServiceClient::new(channel.clone())
-                .max_decoding_message_size(limit),
-            ledger: proto::ledger_service_client::LedgerServiceClient::new(channel)
+            admin: proto::admin_service_client::AdminServiceClient::new(authed()).max_decoding_message_size(limit),
+            ledger: proto::ledger_service_client::LedgerServiceClient::new(authed())
                 .max_decoding_message_size(RESPONSE_BYTES_MAX),
+            channel: channel.clone(),
         }
     }
 

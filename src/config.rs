@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::auth::{ConfiguredCredentials, Principal};
 use crate::crypto::Keypair;
 use crate::encoding::Genesis;
 use crate::limits::{CURRENCY_EXPONENT_MAX, ISSUER_KEYS_MAX};
@@ -42,6 +43,10 @@ pub struct Config {
     /// Wallet tiers; the e-CNY-like default when absent.
     #[serde(default)]
     pub tiers: Option<TiersConfig>,
+    /// Operator and issuer credentials (banks and terminals register theirs
+    /// through the admin API).
+    #[serde(default)]
+    pub credentials: Vec<CredentialConfig>,
     /// Fault injection under the data file; never from a file, for tests.
     #[serde(skip)]
     pub storage_faults: Option<crate::faults::StorageFaults>,
@@ -75,6 +80,19 @@ impl Default for GenesisConfig {
         }
     }
 }
+
+/// One `[[credentials]]` entry: the SHA-256 (hex) of a bearer token and the
+/// role it grants. The server never stores the token itself.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialConfig {
+    /// `operator` or `issuer`.
+    pub role: String,
+    pub token_sha256: String,
+}
+
+/// The development token's file in the data dir: every role at once.
+pub const DEV_TOKEN_FILE: &str = "dev.token";
 
 /// The `[tiers]` table: amounts are decimal strings in currency units.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -161,6 +179,7 @@ pub enum ConfigError {
 
 /// The genesis and engine key a configuration resolves to.
 pub struct Resolved {
+    pub credentials: ConfiguredCredentials,
     pub tiers: TierPolicy,
     pub genesis: Genesis,
     pub engine_key: Keypair,
@@ -180,6 +199,7 @@ impl Config {
             genesis: GenesisConfig::default(),
             development: true,
             tiers: None,
+            credentials: Vec::new(),
             storage_faults: None,
             clock: crate::faults::Clock::default(),
         }
@@ -255,7 +275,9 @@ impl Config {
             Some(tiers) => tiers.resolve(g.exponent)?,
             None => TierPolicy::e_cny_default(g.exponent),
         };
+        let credentials = self.resolve_credentials()?;
         Ok(Resolved {
+            credentials,
             tiers,
             genesis: Genesis {
                 currency: g.currency.clone(),
@@ -267,6 +289,52 @@ impl Config {
             engine_key,
             data_file: self.data_dir.join("ledger.redb"),
         })
+    }
+}
+
+impl Config {
+    fn resolve_credentials(&self) -> Result<ConfiguredCredentials, ConfigError> {
+        let mut credentials = ConfiguredCredentials::new();
+        for entry in &self.credentials {
+            let principal = match entry.role.as_str() {
+                "operator" => Principal::Operator,
+                "issuer" => Principal::Issuer,
+                other => {
+                    return Err(ConfigError::Invalid(format!(
+                        "credential role '{other}': operator or issuer (banks and terminals are registered)"
+                    )));
+                }
+            };
+            let mut hash = [0u8; 32];
+            hex::decode_to_slice(entry.token_sha256.trim(), &mut hash)
+                .map_err(|e| ConfigError::Invalid(format!("token_sha256 {}: {e}", entry.token_sha256)))?;
+            if credentials.insert(hash, principal).is_some() {
+                return Err(ConfigError::Invalid(format!("token_sha256 {} listed twice", entry.token_sha256)));
+            }
+        }
+        if self.development {
+            let token = load_or_create_token(&self.data_dir.join(DEV_TOKEN_FILE))?;
+            credentials.insert(crate::crypto::sha256(token.as_bytes()), Principal::Development);
+        }
+        Ok(credentials)
+    }
+}
+
+/// Reads a token file, or creates one with 32 random bytes in hex (readable
+/// by the owner only).
+///
+/// # Errors
+/// An unreadable or unwritable file.
+pub fn load_or_create_token(path: &Path) -> Result<String, ConfigError> {
+    let io = |source| ConfigError::Io { path: path.to_owned(), source };
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(text.trim().to_owned()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let token = hex::encode(rand::random::<[u8; 32]>());
+            write_private(path, &token).map_err(io)?;
+            Ok(token)
+        }
+        Err(source) => Err(io(source)),
     }
 }
 
@@ -293,6 +361,12 @@ pub fn load_or_create_key(path: &Path) -> Result<Keypair, ConfigError> {
 /// # Errors
 /// When the file exists or cannot be written.
 pub fn write_secret_key(path: &Path, key: &Keypair) -> std::io::Result<()> {
+    write_private(path, &key.secret_hex())
+}
+
+/// Writes one line to a new file readable by its owner only, durably
+/// (file and directory entry).
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -302,7 +376,7 @@ pub fn write_secret_key(path: &Path, key: &Keypair) -> std::io::Result<()> {
         options.mode(0o600);
     }
     let mut file = options.open(path)?;
-    writeln!(file, "{}", key.secret_hex())?;
+    writeln!(file, "{text}")?;
     file.sync_all()?;
     // The directory entry must be durable too: a key lost after the genesis
     // naming it was committed would make the ledger unusable.

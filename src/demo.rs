@@ -116,7 +116,10 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, DemoError> {
     println!("settled demo: data dir {}", data_dir.display());
 
     let mut server = start(&data_dir).await?;
-    let mut admin = Client::connect(&server.url()).await.map_err(setup("connect"))?;
+    // Development mode: one generated token holds every role.
+    let token = crate::config::load_or_create_token(&data_dir.join(crate::config::DEV_TOKEN_FILE))
+        .map_err(setup("development token"))?;
+    let mut admin = Target::of(&server, &token).connect().await?;
     let issuers = (1..=DEV_ISSUERS)
         .map(|i| load_or_create_key(&data_dir.join(format!("issuer-{i}.key"))))
         .collect::<Result<Vec<_>, _>>()
@@ -167,9 +170,16 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, DemoError> {
     // Phase 1.
     let mut totals = TerminalReport::default();
     let mut stream_latencies = Vec::new();
-    let (report, streamed, wallets_back) =
-        payments_phase(&server.url(), wallets, &merchants, terminals_n, phase, options.stream_window, "before restart")
-            .await?;
+    let (report, streamed, wallets_back) = payments_phase(
+        &Target::of(&server, &token),
+        wallets,
+        &merchants,
+        terminals_n,
+        phase,
+        options.stream_window,
+        "before restart",
+    )
+    .await?;
     wallets = wallets_back;
     merge(&mut totals, &mut stream_latencies, report, streamed);
     let phase1_confirmed = totals.confirmations.len();
@@ -181,17 +191,24 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, DemoError> {
     println!("restarting the server on the same data dir ...");
     server.shutdown().await;
     server = start(&data_dir).await?;
-    let checked = check_confirmations(&server.url(), &totals.confirmations).await?;
+    let checked = check_confirmations(&Target::of(&server, &token), &totals.confirmations).await?;
     println!("after restart: all {checked} receipts given before it are in the ledger at the same sequence and block");
 
     // Phase 2.
-    let (report, streamed, _) =
-        payments_phase(&server.url(), wallets, &merchants, terminals_n, phase, options.stream_window, "after restart")
-            .await?;
+    let (report, streamed, _) = payments_phase(
+        &Target::of(&server, &token),
+        wallets,
+        &merchants,
+        terminals_n,
+        phase,
+        options.stream_window,
+        "after restart",
+    )
+    .await?;
     merge(&mut totals, &mut stream_latencies, report, streamed);
 
     // A welfare programme from creation to clawback.
-    let mut admin = Client::connect(&server.url()).await.map_err(setup("connect"))?;
+    let mut admin = Target::of(&server, &token).connect().await?;
     minted_minor += welfare_showcase(&mut admin, &issuers, exponent, &mut totals.refusals).await?;
 
     // Offline receipt check, through the same JSON a bank or terminal keeps.
@@ -275,6 +292,22 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, DemoError> {
     Ok(report)
 }
 
+/// Where the demo's clients connect, and the credential they use.
+struct Target {
+    url: String,
+    token: String,
+}
+
+impl Target {
+    fn of(server: &Server, token: &str) -> Self {
+        Self { url: server.url(), token: token.to_owned() }
+    }
+
+    async fn connect(&self) -> Result<Client, DemoError> {
+        Client::connect_with_token(&self.url, &self.token).await.map_err(setup("connect"))
+    }
+}
+
 async fn start(data_dir: &Path) -> Result<Server, DemoError> {
     Server::start(Config::for_data_dir(data_dir.to_owned())).await.map_err(setup("server start"))
 }
@@ -315,7 +348,7 @@ fn next_payment(wallet: &Wallet, merchants: &[Address], n: u64) -> Option<crate:
 /// payment per wallet in flight on a stream. Returns the unary report, the
 /// streaming latencies and the wallets with their new coins.
 async fn payments_phase(
-    url: &str,
+    target: &Target,
     wallets: Vec<Wallet>,
     merchants: &Arc<Vec<Address>>,
     terminals: usize,
@@ -330,7 +363,7 @@ async fn payments_phase(
     }
     let mut tasks = tokio::task::JoinSet::new();
     for (t, share) in shares.into_iter().enumerate() {
-        let client = Client::connect(url).await.map_err(setup("terminal connect"))?;
+        let client = target.connect().await?;
         let merchants = Arc::clone(merchants);
         let streaming = t % 2 == 1;
         tasks.spawn(async move {
@@ -552,13 +585,13 @@ async fn refusals_showcase(
 
 /// Every confirmation given before the restart is in the ledger with the
 /// same sequence, in the same block.
-async fn check_confirmations(url: &str, confirmations: &[Confirmation]) -> Result<u64, DemoError> {
+async fn check_confirmations(target: &Target, confirmations: &[Confirmation]) -> Result<u64, DemoError> {
     const CHECKERS: usize = 8;
     let confirmations: Arc<Vec<(TxId, u64, [u8; 32])>> =
         Arc::new(confirmations.iter().map(|c| (c.txid, c.sequence, c.block_hash)).collect());
     let mut tasks = tokio::task::JoinSet::new();
     for k in 0..CHECKERS {
-        let mut client = Client::connect(url).await.map_err(setup("connect"))?;
+        let mut client = target.connect().await?;
         let confirmations = Arc::clone(&confirmations);
         tasks.spawn(async move {
             let mut checked = 0u64;
@@ -642,7 +675,11 @@ async fn welfare_showcase(
     admin
         .admin
         .register_bank(proto::RegisterBankRequest {
-            bank: Some(proto::Bank { id: "demo-bank".into(), name: "Demo Commercial Bank".into() }),
+            bank: Some(proto::Bank {
+                id: "demo-bank".into(),
+                name: "Demo Commercial Bank".into(),
+                credential_sha256: Vec::new(),
+            }),
         })
         .await
         .map_err(welfare_error("register bank"))?;

@@ -187,12 +187,13 @@ async fn submit_row(client: &mut Client, tx: &crate::types::Transaction) -> RowO
 /// A setup failure (no issuer key, a server that does not answer).
 pub async fn disburse(
     url: &str,
+    token: &str,
     programme: ProgrammeId,
     rows: Vec<Row>,
     issuers: &[Keypair],
     mut progress: impl Write,
 ) -> Result<Summary, String> {
-    let client = Client::connect(url).await.map_err(|e| format!("{url}: {e}"))?;
+    let client = Client::connect_with_token(url, token).await.map_err(|e| format!("{url}: {e}"))?;
     let total = rows.len();
     let started = Instant::now();
     let permits = Arc::new(Semaphore::new(DISBURSE_IN_FLIGHT_MAX));

@@ -23,6 +23,7 @@
 mod admin_api;
 mod amount;
 mod api;
+mod auth;
 pub mod client;
 mod config;
 mod crypto;

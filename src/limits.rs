@@ -34,6 +34,10 @@ pub const OVERLOAD_RETRY_AFTER_MS: u32 = 50;
 /// Bytes of a participant id (bank, merchant, terminal) and of a name.
 pub const ID_BYTES_MAX: usize = 64;
 pub const NAME_BYTES_MAX: usize = 128;
+/// Credentials (token or certificate hashes) of one bank or terminal.
+pub const CREDENTIALS_MAX: usize = 8;
+/// Bytes of a bearer token.
+pub const TOKEN_BYTES_MAX: usize = 256;
 /// Payout addresses of one merchant.
 pub const PAYOUT_ADDRESSES_MAX: usize = 16;
 /// Steps of one `AdminService.Clawback` call (each reads up to

@@ -16,6 +16,13 @@ use settled::{Address, Config, Keypair, ReceiptJson, Server, proto};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Bearer token for client commands (or SETTLED_TOKEN; or
+    /// --token-file). A development server writes one to <data-dir>/dev.token.
+    #[arg(long, env = "SETTLED_TOKEN", global = true, hide_env_values = true)]
+    token: Option<String>,
+    /// File holding the bearer token.
+    #[arg(long, global = true, conflicts_with = "token")]
+    token_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -212,7 +219,18 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
-    match runtime.block_on(run(cli.command)) {
+    let token = match (cli.token, cli.token_file) {
+        (Some(token), _) => token,
+        (None, Some(path)) => match std::fs::read_to_string(&path) {
+            Ok(text) => text.trim().to_owned(),
+            Err(e) => {
+                eprintln!("error: {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        },
+        (None, None) => String::new(),
+    };
+    match runtime.block_on(run(cli.command, &token)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("error: {message}");
@@ -221,7 +239,13 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(command: Command) -> Result<(), String> {
+async fn connect(server: &str, token: &str) -> Result<Client, String> {
+    let client =
+        if token.is_empty() { Client::connect(server).await } else { Client::connect_with_token(server, token).await };
+    client.map_err(|e| format!("{server}: {e}"))
+}
+
+async fn run(command: Command, token: &str) -> Result<(), String> {
     match command {
         Command::Serve(args) => serve(args).await,
         Command::Keygen { out } => {
@@ -245,10 +269,10 @@ async fn run(command: Command) -> Result<(), String> {
             };
             demo::run(options).await.map(|_| ()).map_err(|e| e.to_string())
         }
-        Command::Receipt { command } => receipt(command).await,
-        Command::Disburse(args) => disburse(args).await,
-        Command::Programme { command, server } => programme(command, &server).await,
-        Command::Register { command, server } => register(command, &server).await,
+        Command::Receipt { command } => receipt(command, token).await,
+        Command::Disburse(args) => disburse(args, token).await,
+        Command::Programme { command, server } => programme(command, &server, token).await,
+        Command::Register { command, server } => register(command, &server, token).await,
     }
 }
 
@@ -335,8 +359,8 @@ fn hex_address(text: &str) -> Result<Vec<u8>, String> {
     Ok(Address::from_hex(text).map_err(|e| format!("address {text}: {e}"))?.0.to_vec())
 }
 
-async fn programme(command: ProgrammeCommand, server: &str) -> Result<(), String> {
-    let mut client = Client::connect(server).await.map_err(|e| format!("{server}: {e}"))?;
+async fn programme(command: ProgrammeCommand, server: &str, token: &str) -> Result<(), String> {
+    let mut client = connect(server, token).await?;
     match command {
         ProgrammeCommand::Create {
             id,
@@ -408,11 +432,16 @@ async fn programme(command: ProgrammeCommand, server: &str) -> Result<(), String
     Ok(())
 }
 
-async fn register(command: RegisterCommand, server: &str) -> Result<(), String> {
-    let mut client = Client::connect(server).await.map_err(|e| format!("{server}: {e}"))?;
+async fn register(command: RegisterCommand, server: &str, token: &str) -> Result<(), String> {
+    let mut client = connect(server, token).await?;
     let response = match command {
         RegisterCommand::Bank { id, name } => {
-            client.admin.register_bank(proto::RegisterBankRequest { bank: Some(proto::Bank { id, name }) }).await
+            client
+                .admin
+                .register_bank(proto::RegisterBankRequest {
+                    bank: Some(proto::Bank { id, name, credential_sha256: Vec::new() }),
+                })
+                .await
         }
         RegisterCommand::Merchant { id, name, mcc, bank, payouts } => {
             let payout_addresses = payouts.iter().map(|p| hex_address(p)).collect::<Result<Vec<_>, _>>()?;
@@ -429,9 +458,9 @@ async fn register(command: RegisterCommand, server: &str) -> Result<(), String> 
     Ok(())
 }
 
-async fn disburse(args: DisburseArgs) -> Result<(), String> {
+async fn disburse(args: DisburseArgs, token: &str) -> Result<(), String> {
     let issuers = read_keys(&args.issuer_key_files)?;
-    let mut client = Client::connect(&args.server).await.map_err(|e| format!("{}: {e}", args.server))?;
+    let mut client = connect(&args.server, token).await?;
     let info = client.info(false).await.map_err(|s| status_text(&s))?;
     client
         .admin
@@ -443,13 +472,13 @@ async fn disburse(args: DisburseArgs) -> Result<(), String> {
         settled::disburse::parse_rows(std::io::BufReader::new(file), args.programme, info.currency_exponent)?;
     let started = std::time::Instant::now();
     let mut summary =
-        settled::disburse::disburse(&args.server, args.programme, rows, &issuers, std::io::stderr()).await?;
+        settled::disburse::disburse(&args.server, token, args.programme, rows, &issuers, std::io::stderr()).await?;
     summary.bad_lines = bad.len() as u64;
     print!("{}", settled::disburse::render_summary(&summary, &bad, info.currency_exponent, started.elapsed()));
     Ok(())
 }
 
-async fn receipt(command: ReceiptCommand) -> Result<(), String> {
+async fn receipt(command: ReceiptCommand, token: &str) -> Result<(), String> {
     match command {
         ReceiptCommand::Verify { file, engine_key, engine_key_file } => {
             let key = match (engine_key, engine_key_file) {
@@ -469,7 +498,7 @@ async fn receipt(command: ReceiptCommand) -> Result<(), String> {
         }
         ReceiptCommand::Get { txid, server } => {
             let txid = settled::TxId::from_hex(&txid).map_err(|e| format!("txid: {e}"))?;
-            let mut client = Client::connect(&server).await.map_err(|e| format!("{server}: {e}"))?;
+            let mut client = connect(&server, token).await?;
             let response = client
                 .payments
                 .get_payment(proto::GetPaymentRequest { txid: txid.0.to_vec() })

@@ -51,6 +51,8 @@ pub enum Reason {
     InvalidRegistration,
     AlreadyRegistered,
     UnknownParticipant,
+    // Identity.
+    PermissionDenied,
     // Backpressure and availability.
     Overloaded,
     Unavailable,
@@ -63,6 +65,7 @@ pub enum Class {
     FailedPrecondition,
     ResourceExhausted,
     Unavailable,
+    PermissionDenied,
 }
 
 impl Reason {
@@ -91,6 +94,7 @@ impl Reason {
             | Self::AlreadyRegistered
             | Self::UnknownParticipant => Class::FailedPrecondition,
             Self::Overloaded => Class::ResourceExhausted,
+            Self::PermissionDenied => Class::PermissionDenied,
             Self::Unavailable => Class::Unavailable,
             _ => Class::InvalidArgument,
         }
@@ -142,6 +146,7 @@ impl Reason {
             Self::AlreadyRegistered => "REASON_ALREADY_REGISTERED",
             Self::UnknownParticipant => "REASON_UNKNOWN_PARTICIPANT",
             Self::Overloaded => "REASON_OVERLOADED",
+            Self::PermissionDenied => "REASON_PERMISSION_DENIED",
             Self::Unavailable => "REASON_UNAVAILABLE",
         }
     }

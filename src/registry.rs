@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::limits::{ID_BYTES_MAX, NAME_BYTES_MAX, PAYOUT_ADDRESSES_MAX, PROGRAMME_MCCS_MAX};
+use crate::limits::{CREDENTIALS_MAX, ID_BYTES_MAX, NAME_BYTES_MAX, PAYOUT_ADDRESSES_MAX, PROGRAMME_MCCS_MAX};
 use crate::refusal::{Reason, Refusal};
-use crate::types::{Address, AmountMinor, ProgrammeId};
+use crate::types::{Address, AmountMinor, Hash32, ProgrammeId};
 
 /// An ISO 18245 merchant category code, 0000-9999.
 pub type Mcc = u16;
@@ -18,6 +18,10 @@ pub const MCC_MAX: Mcc = 9999;
 pub struct Bank {
     pub id: String,
     pub name: String,
+    /// SHA-256 of each credential the bank authenticates with (a bearer
+    /// token or a client certificate's DER bytes).
+    #[serde(default)]
+    pub credentials: Vec<Hash32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,6 +38,9 @@ pub struct Merchant {
 pub struct Terminal {
     pub id: String,
     pub merchant: String,
+    /// SHA-256 of each credential the terminal authenticates with.
+    #[serde(default)]
+    pub credentials: Vec<Hash32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,8 +166,16 @@ pub enum AdminOp {
     CreateProgramme(Programme),
 }
 
+/// Who a registered credential belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CredentialOwner {
+    Bank(String),
+    Terminal(String),
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Registry {
+    credentials: HashMap<Hash32, CredentialOwner>,
     pub banks: BTreeMap<String, Bank>,
     pub merchants: BTreeMap<String, Merchant>,
     pub terminals: BTreeMap<String, Terminal>,
@@ -209,6 +224,27 @@ impl Registry {
         Ok(registry)
     }
 
+    /// The bank or terminal a credential hash belongs to.
+    #[must_use]
+    pub fn credential(&self, hash: &Hash32) -> Option<&CredentialOwner> {
+        self.credentials.get(hash)
+    }
+
+    fn credentials_free(&self, credentials: &[Hash32]) -> Result<(), Refusal> {
+        if credentials.len() > CREDENTIALS_MAX {
+            return Err(invalid(format!("at most {CREDENTIALS_MAX} credentials per participant")));
+        }
+        for (i, credential) in credentials.iter().enumerate() {
+            if credentials[..i].contains(credential) || self.credentials.contains_key(credential) {
+                return Err(Refusal::new(
+                    Reason::AlreadyRegistered,
+                    format!("credential {} is already registered", hex::encode(credential)),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     #[must_use]
     pub fn role(&self, address: &Address) -> Option<&Role> {
         self.roles.get(address)
@@ -244,6 +280,7 @@ impl Registry {
                 if self.banks.contains_key(&bank.id) {
                     return Err(Refusal::new(Reason::AlreadyRegistered, format!("bank '{}' exists", bank.id)));
                 }
+                self.credentials_free(&bank.credentials)?;
             }
             AdminOp::RegisterMerchant(merchant) => {
                 check_id("merchant", &merchant.id)?;
@@ -279,6 +316,7 @@ impl Registry {
                         format!("no merchant '{}'", terminal.merchant),
                     ));
                 }
+                self.credentials_free(&terminal.credentials)?;
             }
             AdminOp::RegisterWallet(wallet) => {
                 if !crate::crypto::is_valid_key(&wallet.address) {
@@ -326,6 +364,9 @@ impl Registry {
     pub fn apply(&mut self, op: AdminOp) {
         match op {
             AdminOp::RegisterBank(bank) => {
+                for credential in &bank.credentials {
+                    self.credentials.insert(*credential, CredentialOwner::Bank(bank.id.clone()));
+                }
                 self.banks.insert(bank.id.clone(), bank);
             }
             AdminOp::RegisterMerchant(merchant) => {
@@ -335,6 +376,9 @@ impl Registry {
                 self.merchants.insert(merchant.id.clone(), merchant);
             }
             AdminOp::RegisterTerminal(terminal) => {
+                for credential in &terminal.credentials {
+                    self.credentials.insert(*credential, CredentialOwner::Terminal(terminal.id.clone()));
+                }
                 self.terminals.insert(terminal.id.clone(), terminal);
             }
             AdminOp::RegisterWallet(wallet) => {

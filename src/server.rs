@@ -71,6 +71,7 @@ impl Server {
         let verify_threads = config.verify_threads;
         let storage_faults = config.storage_faults.clone();
         let tiers = resolved.tiers.clone();
+        let credentials = Arc::new(resolved.credentials.clone());
         let clock = config.clock.clone();
         let engine = tokio::task::spawn_blocking(move || {
             Engine::start(EngineConfig {
@@ -107,7 +108,7 @@ impl Server {
             .expect("the embedded descriptor set is valid");
 
         let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
-        let api = Api { engine: Arc::clone(&engine), stopping: stopping_rx };
+        let api = Api { engine: Arc::clone(&engine), stopping: stopping_rx, credentials };
         let router = tonic::transport::Server::builder()
             .layer(tower::util::MapResponseLayer::new(oversized_is_resource_exhausted))
             .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))

@@ -555,7 +555,7 @@ pub fn generate() -> Value {
     }
     // The merchant is a registered grocer: its earmarked takings are spent
     // at an allowed category, and are not clawed back.
-    let bank = Bank { id: "vector-bank".to_owned(), name: "Vector bank".to_owned() };
+    let bank = Bank { id: "vector-bank".to_owned(), name: "Vector bank".to_owned(), credentials: Vec::new() };
     ledger.admin(AdminOp::RegisterBank(bank.clone())).expect("vector bank is valid");
     ledger
         .admin(AdminOp::RegisterMerchant(Merchant {

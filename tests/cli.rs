@@ -25,9 +25,14 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
-async fn connect_when_up(url: &str) -> Client {
+async fn connect_when_up(url: &str, token_file: &Path) -> Client {
     for _ in 0..CONNECT_ATTEMPTS_MAX {
-        if let Ok(client) = Client::connect(url).await {
+        let token = std::fs::read_to_string(token_file).unwrap_or_default();
+        if token.trim().is_empty() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
+        if let Ok(client) = Client::connect_with_token(url, token.trim()).await {
             return client;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -83,8 +88,9 @@ fn write_config(dir: &Path, listen_port: u16) -> std::path::PathBuf {
     config
 }
 
-async fn currency_at(port: u16) -> String {
-    let mut client = connect_when_up(&format!("http://127.0.0.1:{port}")).await;
+async fn currency_at(port: u16, data_dir: &Path) -> String {
+    let mut client =
+        connect_when_up(&format!("http://127.0.0.1:{port}"), &data_dir.join("data").join("dev.token")).await;
     let info = client.ledger.get_info(proto::GetInfoRequest { count_unspent: false }).await.expect("info").into_inner();
     info.currency
 }
@@ -102,7 +108,7 @@ async fn serve_takes_the_config_file_then_the_environment_then_flags() {
         .stdout(Stdio::null())
         .spawn()
         .expect("serve starts");
-    assert_eq!(currency_at(file_port).await, "EUR", "the genesis comes from the config file");
+    assert_eq!(currency_at(file_port, dir.path()).await, "EUR", "the genesis comes from the config file");
     terminate(&mut child);
 
     // The environment overrides the file.
@@ -113,7 +119,7 @@ async fn serve_takes_the_config_file_then_the_environment_then_flags() {
         .stdout(Stdio::null())
         .spawn()
         .expect("serve starts");
-    assert_eq!(currency_at(env_port).await, "EUR");
+    assert_eq!(currency_at(env_port, dir.path()).await, "EUR");
     terminate(&mut child);
 
     // A flag overrides the environment.
@@ -123,7 +129,7 @@ async fn serve_takes_the_config_file_then_the_environment_then_flags() {
         .stdout(Stdio::null())
         .spawn()
         .expect("serve starts");
-    assert_eq!(currency_at(flag_port).await, "EUR");
+    assert_eq!(currency_at(flag_port, dir.path()).await, "EUR");
     terminate(&mut child);
 }
 
@@ -181,9 +187,11 @@ async fn receipt_get_then_verify_accepts_a_real_receipt_and_rejects_a_tampered_o
     let (receipt, _) = ledger.client.submit(&payment).await.expect("confirmed");
     let url = ledger.server().url();
     let txid = receipt.txid.to_string();
-    let fetched = tokio::task::spawn_blocking(move || settled(&["receipt", "get", &txid, "--server", &url]))
-        .await
-        .expect("joins");
+    let token = common::dev_token(&ledger.data_dir());
+    let fetched =
+        tokio::task::spawn_blocking(move || settled(&["receipt", "get", &txid, "--server", &url, "--token", &token]))
+            .await
+            .expect("joins");
     assert!(fetched.status.success(), "{}", String::from_utf8_lossy(&fetched.stderr));
     let file = ledger.data_dir().join("receipt.json");
     std::fs::write(&file, &fetched.stdout).expect("written");

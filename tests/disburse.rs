@@ -81,7 +81,10 @@ fn disburse_command(ledger: &TestLedger, file: &std::path::Path) -> Command {
         .arg("--issuer-key-file")
         .arg(ledger.data_dir().join("issuer-3.key"))
         .arg(file)
-        .env_remove("SETTLED_SERVER");
+        .arg("--token-file")
+        .arg(ledger.data_dir().join("dev.token"))
+        .env_remove("SETTLED_SERVER")
+        .env_remove("SETTLED_TOKEN");
     command
 }
 

@@ -37,7 +37,7 @@ async fn storage_failure_stops_the_engine_and_a_restart_recovers(inject: impl Fn
     config.storage_faults = Some(faults.clone());
     let server = Server::start(config).await.expect("starts");
     let url = server.url();
-    let mut client = Client::connect(&url).await.expect("connects");
+    let mut client = Client::connect_with_token(&url, &common::dev_token(dir.path())).await.expect("connects");
     let issuers = issuer_keys(dir.path());
     let alice = Keypair::generate();
     let shop = Keypair::generate().address();
@@ -81,7 +81,7 @@ async fn storage_failure_stops_the_engine_and_a_restart_recovers(inject: impl Fn
 
     // Restart on the same file, with a working disk.
     let server = Server::start(Config::for_data_dir(dir.path().to_owned())).await.expect("restarts");
-    let mut client = Client::connect(&server.url()).await.expect("connects");
+    let mut client = Client::connect_with_token(&server.url(), &common::dev_token(dir.path())).await.expect("connects");
     assert_eq!(health(&server.url(), "").await, ServingStatus::Serving);
     let (minted, unspent) = supply(&mut client).await;
     assert_eq!((minted, unspent), (20_000, 20_000), "supply adds up after recovery");

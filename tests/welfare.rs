@@ -675,7 +675,7 @@ enum Registration {
 }
 
 fn bank(id: &str) -> Registration {
-    Registration::Bank(proto::Bank { id: id.to_owned(), name: format!("Bank {id}") })
+    Registration::Bank(proto::Bank { id: id.to_owned(), name: format!("Bank {id}"), credential_sha256: Vec::new() })
 }
 
 fn merchant(id: &str, mcc: u32, bank_id: &str, payout_addresses: Vec<Vec<u8>>) -> Registration {
@@ -689,7 +689,11 @@ fn merchant(id: &str, mcc: u32, bank_id: &str, payout_addresses: Vec<Vec<u8>>) -
 }
 
 fn terminal(id: &str, merchant_id: &str) -> Registration {
-    Registration::Terminal(proto::Terminal { id: id.to_owned(), merchant_id: merchant_id.to_owned() })
+    Registration::Terminal(proto::Terminal {
+        id: id.to_owned(),
+        merchant_id: merchant_id.to_owned(),
+        credential_sha256: Vec::new(),
+    })
 }
 
 fn wallet(address: Vec<u8>, bank_id: &str, tier: u32) -> Registration {
@@ -838,7 +842,7 @@ async fn register_population(ledger: &mut TestLedger) -> Population {
     let bank_ids = ["bank-c", "bank-a", "bank-d", "bank-b"];
     let mut banks = Vec::new();
     for id in bank_ids {
-        let b = proto::Bank { id: id.to_owned(), name: format!("Bank {id}") };
+        let b = proto::Bank { id: id.to_owned(), name: format!("Bank {id}"), credential_sha256: Vec::new() };
         registered(ledger, Registration::Bank(b.clone())).await;
         banks.push(b);
     }
@@ -857,7 +861,11 @@ async fn register_population(ledger: &mut TestLedger) -> Population {
     }
     let mut terminals = Vec::new();
     for n in [8, 3, 0, 7, 1, 6, 2, 5, 4] {
-        let t = proto::Terminal { id: format!("t-{n}"), merchant_id: format!("m-{}", n % 7) };
+        let t = proto::Terminal {
+            id: format!("t-{n}"),
+            merchant_id: format!("m-{}", n % 7),
+            credential_sha256: Vec::new(),
+        };
         registered(ledger, Registration::Terminal(t.clone())).await;
         terminals.push(t);
     }
@@ -971,7 +979,11 @@ async fn registering_an_id_or_address_twice_is_refused_as_already_registered_and
     registered(&mut ledger, bank("b2")).await;
     registered(&mut ledger, merchant("m2", ELECTRONICS_MCC, "b2", vec![key_bytes(&Keypair::generate())])).await;
     let again = [
-        Registration::Bank(proto::Bank { id: "b1".to_owned(), name: "Another name".to_owned() }),
+        Registration::Bank(proto::Bank {
+            id: "b1".to_owned(),
+            name: "Another name".to_owned(),
+            credential_sha256: Vec::new(),
+        }),
         merchant("m1", ELECTRONICS_MCC, "b2", vec![key_bytes(&Keypair::generate())]),
         terminal("t1", "m2"),
         wallet(key_bytes(&holder), "b2", 2),
@@ -1037,7 +1049,7 @@ async fn out_of_range_registrations_are_refused_as_invalid_registration() {
         wallet(new_key(), "b1", 256),
         bank(""),
         bank("has space"),
-        Registration::Bank(proto::Bank { id: "b2".to_owned(), name: String::new() }),
+        Registration::Bank(proto::Bank { id: "b2".to_owned(), name: String::new(), credential_sha256: Vec::new() }),
     ];
     for registration in invalid {
         refused_registration(&mut ledger, registration, Code::InvalidArgument, Reason::InvalidRegistration).await;

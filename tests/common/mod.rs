@@ -26,6 +26,11 @@ fn config_with(data_dir: &Path, clock: &settled::Clock) -> Config {
     config
 }
 
+/// The development token the server generated in its data dir: every role.
+pub fn dev_token(data_dir: &Path) -> String {
+    std::fs::read_to_string(data_dir.join("dev.token")).expect("development token").trim().to_owned()
+}
+
 pub fn issuer_keys(data_dir: &Path) -> Vec<Keypair> {
     (1..=3)
         .map(|i| {
@@ -40,7 +45,7 @@ impl TestLedger {
         let dir = tempfile::tempdir().expect("temp dir");
         let clock = settled::Clock::default();
         let server = Server::start(config_with(dir.path(), &clock)).await.expect("server starts");
-        let client = Client::connect(&server.url()).await.expect("client connects");
+        let client = Client::connect_with_token(&server.url(), &dev_token(dir.path())).await.expect("client connects");
         let issuers = issuer_keys(dir.path());
         Self { clock, dir, server: Some(server), client, issuers }
     }
@@ -63,7 +68,8 @@ impl TestLedger {
     /// Starts a server on the data dir of one that was stopped.
     pub async fn restart_stopped(&mut self) {
         let server = Server::start(config_with(&self.data_dir(), &self.clock)).await.expect("server restarts");
-        self.client = Client::connect(&server.url()).await.expect("client reconnects");
+        self.client =
+            Client::connect_with_token(&server.url(), &dev_token(&self.data_dir())).await.expect("client reconnects");
         self.server = Some(server);
     }
 
@@ -278,8 +284,9 @@ pub const TEST_BANK: &str = "test-bank";
 impl TestLedger {
     /// Registers a bank (once).
     pub async fn bank(&mut self, id: &str) {
-        let request =
-            proto::RegisterBankRequest { bank: Some(proto::Bank { id: id.to_owned(), name: format!("Bank {id}") }) };
+        let request = proto::RegisterBankRequest {
+            bank: Some(proto::Bank { id: id.to_owned(), name: format!("Bank {id}"), credential_sha256: Vec::new() }),
+        };
         match self.client.admin.register_bank(request).await {
             Ok(_) => {}
             Err(status) if status_reason(&status) == Some(proto::Reason::AlreadyRegistered) => {}

@@ -1,0 +1,145 @@
+//! Who is calling, and what they may reach. A caller authenticates with a
+//! bearer token (`authorization: Bearer <token>`); the engine knows only the
+//! SHA-256 of each credential: operators and issuers from the configuration,
+//! banks and terminals from the registry. Each RPC names the roles it admits;
+//! data a bank or terminal asks for must concern its own customers.
+
+use std::collections::HashMap;
+
+use tonic::{Request, Status};
+
+use crate::crypto::sha256;
+use crate::limits::TOKEN_BYTES_MAX;
+use crate::refusal::{Reason, Refusal};
+use crate::registry::{CredentialOwner, Registry, Role};
+use crate::types::{Address, Hash32};
+
+/// An authenticated caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Principal {
+    /// Runs the registry (admin API).
+    Operator,
+    /// Mints and claws back (with the issuer keys' signatures on top).
+    Issuer,
+    Bank(String),
+    Terminal(String),
+    /// Development mode only: every role at once, so the demo and tests can
+    /// drive everything with one generated token.
+    Development,
+}
+
+/// A role an RPC admits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Need {
+    Operator,
+    Issuer,
+    Bank,
+    Terminal,
+}
+
+impl Principal {
+    fn has(&self, need: Need) -> bool {
+        matches!(
+            (self, need),
+            (Self::Development, _)
+                | (Self::Operator, Need::Operator)
+                | (Self::Issuer, Need::Issuer)
+                | (Self::Bank(_), Need::Bank)
+                | (Self::Terminal(_), Need::Terminal)
+        )
+    }
+}
+
+/// Credentials from the configuration: hash -> operator, issuer, development.
+pub type ConfiguredCredentials = HashMap<Hash32, Principal>;
+
+/// The caller of `request`, from its bearer token.
+///
+/// # Errors
+/// `UNAUTHENTICATED` when there is no credential or it is unknown.
+pub fn authenticate<T>(
+    request: &Request<T>,
+    configured: &ConfiguredCredentials,
+    registry: &Registry,
+) -> Result<Principal, Status> {
+    let Some(value) = request.metadata().get("authorization") else {
+        return Err(Status::unauthenticated("no credential: send 'authorization: Bearer <token>'"));
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| Status::unauthenticated("the authorization header is not 'Bearer <token>'"))?;
+    if token.is_empty() || token.len() > TOKEN_BYTES_MAX {
+        return Err(Status::unauthenticated(format!("a token is 1-{TOKEN_BYTES_MAX} bytes")));
+    }
+    let hash = sha256(token.as_bytes());
+    if let Some(principal) = configured.get(&hash) {
+        return Ok(principal.clone());
+    }
+    match registry.credential(&hash) {
+        Some(CredentialOwner::Bank(id)) => Ok(Principal::Bank(id.clone())),
+        Some(CredentialOwner::Terminal(id)) => Ok(Principal::Terminal(id.clone())),
+        None => Err(Status::unauthenticated("unknown credential")),
+    }
+}
+
+/// The caller, if it holds one of `needs`.
+///
+/// # Errors
+/// `UNAUTHENTICATED` without a known credential, `PERMISSION_DENIED` for a
+/// role this RPC does not admit.
+pub fn authorize<T>(
+    request: &Request<T>,
+    configured: &ConfiguredCredentials,
+    registry: &Registry,
+    needs: &[Need],
+) -> Result<Principal, Status> {
+    let principal = authenticate(request, configured, registry)?;
+    if needs.iter().any(|need| principal.has(*need)) {
+        Ok(principal)
+    } else {
+        Err(Status::permission_denied(format!("{principal:?} may not call this; it needs one of {needs:?}")))
+    }
+}
+
+/// Whether `principal` may read what concerns `address`: the operator any
+/// address; a bank its wallets and its merchants' payout addresses; a
+/// terminal its own merchant's payout addresses.
+#[must_use]
+pub fn may_read(principal: &Principal, address: &Address, registry: &Registry) -> bool {
+    match principal {
+        Principal::Operator | Principal::Development => true,
+        Principal::Issuer => false,
+        Principal::Bank(bank) => match registry.role(address) {
+            Some(Role::Wallet { .. }) => registry.wallets.get(address).is_some_and(|w| &w.bank == bank),
+            Some(Role::Merchant { id, .. }) => registry.merchants.get(id).is_some_and(|m| &m.bank == bank),
+            _ => false,
+        },
+        Principal::Terminal(terminal) => match registry.role(address) {
+            Some(Role::Merchant { id, .. }) => registry.terminals.get(terminal).is_some_and(|t| &t.merchant == id),
+            _ => false,
+        },
+    }
+}
+
+/// A terminal may submit only payments whose merchant-side outputs pay its
+/// own merchant.
+///
+/// # Errors
+/// `REASON_PERMISSION_DENIED` naming the other merchant.
+pub fn check_terminal_payees(principal: &Principal, payees: &[Address], registry: &Registry) -> Result<(), Refusal> {
+    let Principal::Terminal(terminal) = principal else { return Ok(()) };
+    let own = registry.terminals.get(terminal).map(|t| t.merchant.as_str());
+    for payee in payees {
+        if let Some(Role::Merchant { id, .. }) = registry.role(payee)
+            && Some(id.as_str()) != own
+        {
+            return Err(Refusal::new(
+                Reason::PermissionDenied,
+                format!("terminal {terminal} may only take payments for its own merchant, not for merchant {id}"),
+            ));
+        }
+    }
+    Ok(())
+}
