@@ -369,6 +369,46 @@ impl Api {
             .get(&programme_id)
             .cloned()
             .ok_or_else(|| Refusal::new(Reason::UnknownProgramme, format!("no programme {programme_id}")))?;
+        // Checked here too, so that a call with nothing left to move still
+        // answers a bad authorisation or an early call as such; the ledger
+        // checks every batch again.
+        let message = crate::encoding::clawback_authorization(programme_id);
+        let genesis = self.engine.genesis();
+        for witness in &authorization {
+            if !crate::crypto::verify(&witness.public_key, &message, &witness.signature) {
+                return Err(Refusal::new(
+                    Reason::BadSignature,
+                    format!(
+                        "{} does not sign the clawback authorisation of programme {programme_id}",
+                        witness.public_key
+                    ),
+                ));
+            }
+            if !genesis.issuer_keys.contains(&witness.public_key) {
+                return Err(Refusal::new(
+                    Reason::UnexpectedWitness,
+                    format!("{} is not an issuer key", witness.public_key),
+                ));
+            }
+        }
+        let mut signers: Vec<Address> = authorization.iter().map(|w| w.public_key).collect();
+        signers.sort_unstable();
+        signers.dedup();
+        if signers.len() != authorization.len() {
+            return Err(Refusal::new(Reason::DuplicateWitness, "an issuer signs the authorisation once"));
+        }
+        if (signers.len() as u64) < u64::from(genesis.issuer_threshold) {
+            return Err(Refusal::new(
+                Reason::MintThreshold,
+                format!("{} issuer signatures, {} required", signers.len(), genesis.issuer_threshold),
+            ));
+        }
+        if self.engine.now_unix_ms() < programme.valid_until_ms {
+            return Err(Refusal::new(
+                Reason::ProgrammeNotExpired,
+                format!("programme {programme_id} runs until {} (unix ms)", programme.valid_until_ms),
+            ));
+        }
         let mut response = proto::ClawbackResponse::default();
         let mut after: Option<OutPoint> = None;
         for step in 0.. {

@@ -228,6 +228,12 @@ impl Engine {
         outcome.await.unwrap_or_else(|_| Err(unavailable()))
     }
 
+    /// The engine's clock (what the next block will be stamped with, or later).
+    #[must_use]
+    pub fn now_unix_ms(&self) -> u64 {
+        self.shared.clock.now_unix_ms()
+    }
+
     /// A programme's statistics as of the last durable block.
     #[must_use]
     pub fn programme_stats(&self, programme: ProgrammeId) -> ProgrammeStats {

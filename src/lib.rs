@@ -25,7 +25,7 @@ mod amount;
 mod api;
 mod auth;
 pub mod client;
-mod config;
+pub mod config;
 mod crypto;
 pub mod demo;
 pub mod disburse;

@@ -100,6 +100,8 @@ async fn expired_leftovers_go_back_to_the_treasury_once_and_merchants_keep_their
     let again = clawback(&mut ledger, &[&issuers[0], &issuers[1]]).await.expect("a second run is fine");
     assert_eq!((again.outputs_moved, again.amount_minor, again.batches), (0, 0, 0), "nothing moves twice");
     assert_eq!(again.clawed_back_total_minor, leftovers);
+    let lone_again = clawback(&mut ledger, &[&issuers[2]]).await.expect_err("nothing to move, still authorised");
+    assert_refusal(&lone_again, Code::FailedPrecondition, proto::Reason::MintThreshold);
 
     let figures = stats(&mut ledger).await;
     assert_eq!(figures.disbursed_minor, disbursed);

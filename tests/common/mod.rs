@@ -42,9 +42,16 @@ pub fn issuer_keys(data_dir: &Path) -> Vec<Keypair> {
 
 impl TestLedger {
     pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts with a configuration adjusted by `adjust` (restarts use the plain one).
+    pub async fn start_with(adjust: impl Fn(&mut Config) + Send + Sync + 'static) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let clock = settled::Clock::default();
-        let server = Server::start(config_with(dir.path(), &clock)).await.expect("server starts");
+        let mut config = config_with(dir.path(), &clock);
+        adjust(&mut config);
+        let server = Server::start(config).await.expect("server starts");
         let client = Client::connect_with_token(&server.url(), &dev_token(dir.path())).await.expect("client connects");
         let issuers = issuer_keys(dir.path());
         Self { clock, dir, server: Some(server), client, issuers }
