@@ -53,7 +53,9 @@ impl Principal {
 /// Credentials from the configuration: hash -> operator, issuer, development.
 pub type ConfiguredCredentials = HashMap<Hash32, Principal>;
 
-/// The caller of `request`, from its bearer token.
+/// The caller of `request`, from its bearer token or, without one, its
+/// client certificate (mTLS): either way the SHA-256 of the credential is
+/// looked up.
 ///
 /// # Errors
 /// `UNAUTHENTICATED` when there is no credential or it is unknown.
@@ -63,7 +65,14 @@ pub fn authenticate<T>(
     registry: &Registry,
 ) -> Result<Principal, Status> {
     let Some(value) = request.metadata().get("authorization") else {
-        return Err(Status::unauthenticated("no credential: send 'authorization: Bearer <token>'"));
+        let certificate = request.peer_certs().and_then(|certs| certs.first().map(|c| sha256(c.as_ref())));
+        return match certificate {
+            Some(hash) => lookup(&hash, configured, registry)
+                .ok_or_else(|| Status::unauthenticated("the client certificate is not a registered credential")),
+            None => Err(Status::unauthenticated(
+                "no credential: send 'authorization: Bearer <token>' or a client certificate",
+            )),
+        };
     };
     let token = value
         .to_str()
@@ -73,14 +82,16 @@ pub fn authenticate<T>(
     if token.is_empty() || token.len() > TOKEN_BYTES_MAX {
         return Err(Status::unauthenticated(format!("a token is 1-{TOKEN_BYTES_MAX} bytes")));
     }
-    let hash = sha256(token.as_bytes());
-    if let Some(principal) = configured.get(&hash) {
-        return Ok(principal.clone());
+    lookup(&sha256(token.as_bytes()), configured, registry).ok_or_else(|| Status::unauthenticated("unknown credential"))
+}
+
+fn lookup(hash: &Hash32, configured: &ConfiguredCredentials, registry: &Registry) -> Option<Principal> {
+    if let Some(principal) = configured.get(hash) {
+        return Some(principal.clone());
     }
-    match registry.credential(&hash) {
-        Some(CredentialOwner::Bank(id)) => Ok(Principal::Bank(id.clone())),
-        Some(CredentialOwner::Terminal(id)) => Ok(Principal::Terminal(id.clone())),
-        None => Err(Status::unauthenticated("unknown credential")),
+    match registry.credential(hash)? {
+        CredentialOwner::Bank(id) => Some(Principal::Bank(id.clone())),
+        CredentialOwner::Terminal(id) => Some(Principal::Terminal(id.clone())),
     }
 }
 

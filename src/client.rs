@@ -151,6 +151,36 @@ impl Client {
         Ok(Self::from_channel(channel, Credential::default()))
     }
 
+    /// Connects over TLS to `url` (`https://...`), trusting `ca_pem`, for
+    /// the server name `domain`, presenting a client certificate if given.
+    ///
+    /// # Errors
+    /// When the address is invalid, TLS fails, or nothing answers.
+    pub async fn connect_tls(
+        url: &str,
+        domain: &str,
+        ca_pem: &[u8],
+        client_identity: Option<(&[u8], &[u8])>,
+    ) -> Result<Self, tonic::transport::Error> {
+        let mut tls = tonic::transport::ClientTlsConfig::new()
+            .domain_name(domain)
+            .ca_certificate(tonic::transport::Certificate::from_pem(ca_pem));
+        if let Some((cert, key)) = client_identity {
+            tls = tls.identity(tonic::transport::Identity::from_pem(cert, key));
+        }
+        let channel = Endpoint::from_shared(url.to_owned())?.tls_config(tls)?.tcp_nodelay(true).connect().await?;
+        Ok(Self::from_channel(channel, Credential::default()))
+    }
+
+    /// A client that connects on first use, with a bearer token.
+    ///
+    /// # Errors
+    /// When the address is invalid.
+    pub fn lazy_with_token(url: &str, token: &str) -> Result<Self, tonic::transport::Error> {
+        let channel = Endpoint::from_shared(url.to_owned())?.tcp_nodelay(true).connect_lazy();
+        Ok(Self::from_channel(channel, Credential::token(token)))
+    }
+
     /// Connects with a bearer token.
     ///
     /// # Errors

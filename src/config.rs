@@ -47,6 +47,9 @@ pub struct Config {
     /// through the admin API).
     #[serde(default)]
     pub credentials: Vec<CredentialConfig>,
+    /// TLS and client certificates; plaintext when absent.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
     /// Fault injection under the data file; never from a file, for tests.
     #[serde(skip)]
     pub storage_faults: Option<crate::faults::StorageFaults>,
@@ -88,7 +91,27 @@ impl Default for GenesisConfig {
 pub struct CredentialConfig {
     /// `operator` or `issuer`.
     pub role: String,
-    pub token_sha256: String,
+    /// SHA-256 (hex) of a bearer token ...
+    #[serde(default)]
+    pub token_sha256: Option<String>,
+    /// ... or of a client certificate's DER bytes (mTLS).
+    #[serde(default)]
+    pub cert_sha256: Option<String>,
+}
+
+/// The `[tls]` table: the server's certificate and, for mTLS, the CA whose
+/// client certificates are accepted (a client certificate authenticates when
+/// its SHA-256 is a registered or configured credential).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain of the server.
+    pub cert_file: PathBuf,
+    /// PEM private key of the server.
+    pub key_file: PathBuf,
+    /// PEM CA certificate(s) of client certificates; none = no mTLS.
+    #[serde(default)]
+    pub client_ca_file: Option<PathBuf>,
 }
 
 /// The development token's file in the data dir: every role at once.
@@ -200,6 +223,7 @@ impl Config {
             development: true,
             tiers: None,
             credentials: Vec::new(),
+            tls: None,
             storage_faults: None,
             clock: crate::faults::Clock::default(),
         }
@@ -305,11 +329,19 @@ impl Config {
                     )));
                 }
             };
+            let text = match (&entry.token_sha256, &entry.cert_sha256) {
+                (Some(text), None) | (None, Some(text)) => text,
+                _ => {
+                    return Err(ConfigError::Invalid(
+                        "a credential has exactly one of token_sha256 and cert_sha256".to_owned(),
+                    ));
+                }
+            };
             let mut hash = [0u8; 32];
-            hex::decode_to_slice(entry.token_sha256.trim(), &mut hash)
-                .map_err(|e| ConfigError::Invalid(format!("token_sha256 {}: {e}", entry.token_sha256)))?;
+            hex::decode_to_slice(text.trim(), &mut hash)
+                .map_err(|e| ConfigError::Invalid(format!("credential hash {text}: {e}")))?;
             if credentials.insert(hash, principal).is_some() {
-                return Err(ConfigError::Invalid(format!("token_sha256 {} listed twice", entry.token_sha256)));
+                return Err(ConfigError::Invalid(format!("credential hash {text} listed twice")));
             }
         }
         if self.development {

@@ -11,7 +11,7 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::api::Api;
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, TlsConfig};
 use crate::engine::{Engine, EngineConfig};
 use crate::limits::GRPC_MESSAGE_BYTES_MAX;
 use crate::proto::{
@@ -37,6 +37,21 @@ pub enum ServerError {
     Store(#[from] StoreError),
     #[error("binding {0}: {1}")]
     Bind(SocketAddr, std::io::Error),
+    #[error("TLS: {0}")]
+    Tls(String),
+}
+
+/// The server's TLS identity and, with a client CA, optional client
+/// certificates: a caller may still authenticate with a bearer token.
+fn server_tls(tls: &TlsConfig) -> Result<tonic::transport::ServerTlsConfig, ServerError> {
+    let read =
+        |path: &std::path::Path| std::fs::read(path).map_err(|e| ServerError::Tls(format!("{}: {e}", path.display())));
+    let identity = tonic::transport::Identity::from_pem(read(&tls.cert_file)?, read(&tls.key_file)?);
+    let mut config = tonic::transport::ServerTlsConfig::new().identity(identity);
+    if let Some(ca) = &tls.client_ca_file {
+        config = config.client_ca_root(tonic::transport::Certificate::from_pem(read(ca)?)).client_auth_optional(true);
+    }
+    Ok(config)
 }
 
 /// tonic refuses a request message over the decoding limit with
@@ -109,7 +124,11 @@ impl Server {
 
         let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
         let api = Api { engine: Arc::clone(&engine), stopping: stopping_rx, credentials };
-        let router = tonic::transport::Server::builder()
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = &config.tls {
+            builder = builder.tls_config(server_tls(tls)?).map_err(|e| ServerError::Tls(e.to_string()))?;
+        }
+        let router = builder
             .layer(tower::util::MapResponseLayer::new(oversized_is_resource_exhausted))
             .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
             .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))

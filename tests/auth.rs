@@ -32,8 +32,16 @@ struct World {
 async fn world() -> World {
     let mut ledger = TestLedger::start_with(|config| {
         config.credentials = vec![
-            CredentialConfig { role: "operator".into(), token_sha256: hex::encode(hash(OPERATOR)) },
-            CredentialConfig { role: "issuer".into(), token_sha256: hex::encode(hash(ISSUER)) },
+            CredentialConfig {
+                role: "operator".into(),
+                token_sha256: Some(hex::encode(hash(OPERATOR))),
+                cert_sha256: None,
+            },
+            CredentialConfig {
+                role: "issuer".into(),
+                token_sha256: Some(hex::encode(hash(ISSUER))),
+                cert_sha256: None,
+            },
         ];
     })
     .await;
@@ -217,4 +225,95 @@ fn a_credential_cannot_be_registered_twice() {
         common::assert_refusal(&status, Code::FailedPrecondition, proto::Reason::AlreadyRegistered);
         w.ledger.shutdown().await;
     });
+}
+
+/// A CA, a server certificate for `localhost` and two client certificates.
+struct Pki {
+    ca_pem: String,
+    server: (String, String),
+    bank_client: (String, String, Vec<u8>),
+    stranger: (String, String),
+}
+
+fn pki() -> Pki {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().expect("key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).expect("CA");
+    let issuer = Issuer::new(ca_params, ca_key);
+    let leaf = |name: &str| {
+        let key = KeyPair::generate().expect("key");
+        let cert =
+            CertificateParams::new(vec![name.to_owned()]).expect("params").signed_by(&key, &issuer).expect("signed");
+        (cert.pem(), key.serialize_pem(), cert.der().to_vec())
+    };
+    let (server_cert, server_key, _) = leaf("localhost");
+    let bank_client = leaf("bank-a-client");
+    let (stranger_cert, stranger_key, _) = leaf("stranger");
+    Pki {
+        ca_pem: ca_cert.pem(),
+        server: (server_cert, server_key),
+        bank_client,
+        stranger: (stranger_cert, stranger_key),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registered_client_certificate_authenticates_its_bank_over_mutual_tls() {
+    let pki = pki();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("written");
+        path
+    };
+    let tls = settled::config::TlsConfig {
+        cert_file: write("server.pem", &pki.server.0),
+        key_file: write("server.key", &pki.server.1),
+        client_ca_file: Some(write("ca.pem", &pki.ca_pem)),
+    };
+    let mut ledger = TestLedger::start_with(move |config| config.tls = Some(tls.clone())).await;
+    let url = format!("https://localhost:{}", ledger.server().local_addr().port());
+    // The harness's plaintext client cannot talk to a TLS server: use TLS
+    // with the development token to set up.
+    let token = common::dev_token(&ledger.data_dir());
+    let admin = Client::connect_tls(&url, "localhost", pki.ca_pem.as_bytes(), None).await.expect("TLS connects");
+    let mut admin = admin.with_credential(Credential::token(&token));
+    let (cert_pem, key_pem, cert_der) = &pki.bank_client;
+    let bank =
+        proto::Bank { id: "bank-a".into(), name: "A".into(), credential_sha256: vec![sha256(cert_der).to_vec()] };
+    admin.admin.register_bank(proto::RegisterBankRequest { bank: Some(bank) }).await.expect("bank registered");
+    let customer = Keypair::generate();
+    let wallet = proto::Wallet { address: customer.address().0.to_vec(), bank_id: "bank-a".into(), tier: 1 };
+    admin.admin.register_wallet(proto::RegisterWalletRequest { wallet: Some(wallet) }).await.expect("wallet");
+
+    let balance = |key: &Keypair| proto::GetBalanceRequest { address: key.address().0.to_vec() };
+    let mut bank =
+        Client::connect_tls(&url, "localhost", pki.ca_pem.as_bytes(), Some((cert_pem.as_bytes(), key_pem.as_bytes())))
+            .await
+            .expect("mTLS connects");
+    bank.wallets.get_balance(balance(&customer)).await.expect("the certificate is bank-a's credential");
+    let other = bank.wallets.get_balance(balance(&Keypair::generate())).await.expect_err("not its customer");
+    assert_eq!(other.code(), Code::PermissionDenied);
+    let listing = bank.admin.list_banks(proto::ListRequest::default()).await.expect_err("not the operator");
+    assert_eq!(listing.code(), Code::PermissionDenied);
+
+    let mut stranger = Client::connect_tls(
+        &url,
+        "localhost",
+        pki.ca_pem.as_bytes(),
+        Some((pki.stranger.0.as_bytes(), pki.stranger.1.as_bytes())),
+    )
+    .await
+    .expect("a CA-signed certificate connects");
+    let status = stranger.wallets.get_balance(balance(&customer)).await.expect_err("unregistered certificate");
+    assert_eq!(status.code(), Code::Unauthenticated);
+    let mut anonymous = Client::connect_tls(&url, "localhost", pki.ca_pem.as_bytes(), None).await.expect("connects");
+    let status = anonymous.wallets.get_balance(balance(&customer)).await.expect_err("no credential at all");
+    assert_eq!(status.code(), Code::Unauthenticated);
+    drop((admin, bank, stranger, anonymous));
+    if let Some(server) = ledger.server.take() {
+        server.shutdown().await;
+    }
 }

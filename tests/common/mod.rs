@@ -52,7 +52,7 @@ impl TestLedger {
         let mut config = config_with(dir.path(), &clock);
         adjust(&mut config);
         let server = Server::start(config).await.expect("server starts");
-        let client = Client::connect_with_token(&server.url(), &dev_token(dir.path())).await.expect("client connects");
+        let client = Client::lazy_with_token(&server.url(), &dev_token(dir.path())).expect("client");
         let issuers = issuer_keys(dir.path());
         Self { clock, dir, server: Some(server), client, issuers }
     }
