@@ -128,6 +128,26 @@ fn page<K: Ord + Clone, V, T>(
 }
 
 impl Api {
+    /// One page of a registry listing, for the operator.
+    fn list<K: Ord + Clone, V, T>(
+        &self,
+        request: &Request<proto::ListRequest>,
+        parse_token: impl Fn(&str) -> Option<K>,
+        select: impl Fn(&crate::registry::Registry) -> &BTreeMap<K, V>,
+        key_text: impl Fn(&K) -> String,
+        convert: impl Fn(&V) -> T,
+    ) -> Result<(Vec<T>, String), Status> {
+        self.authorize(request, &[Need::Operator])?;
+        let list = request.get_ref();
+        let size = page_size(list.page_size)?;
+        let token = match list.page_token.as_str() {
+            "" => None,
+            text => Some(parse_token(text).ok_or_else(|| Status::invalid_argument("bad page_token"))?),
+        };
+        let registry = self.engine.registry();
+        Ok(page(select(&registry), token, size, key_text, convert))
+    }
+
     async fn register(&self, op: Result<AdminOp, Refusal>) -> Result<Response<proto::RegisterResponse>, Status> {
         let op = op.map_err(|r| refusal_to_status(&r))?;
         let height = self.engine.admin(op).await.map_err(|r| refusal_to_status(&r))?;
@@ -271,16 +291,17 @@ impl proto::admin_service_server::AdminService for Api {
         &self,
         request: Request<proto::ListRequest>,
     ) -> Result<Response<proto::ListBanksResponse>, Status> {
-        self.authorize(&request, &[Need::Operator])?;
-        let request = request.into_inner();
-        let size = page_size(request.page_size)?;
-        let token = (!request.page_token.is_empty()).then_some(request.page_token);
-        let registry = self.engine.registry();
-        let (banks, next_page_token) = page(&registry.banks, token, size, Clone::clone, |b| proto::Bank {
-            credential_sha256: b.credentials.iter().map(|c| c.to_vec()).collect(),
-            id: b.id.clone(),
-            name: b.name.clone(),
-        });
+        let (banks, next_page_token) = self.list(
+            &request,
+            |t| Some(t.to_owned()),
+            |r| &r.banks,
+            Clone::clone,
+            |b| proto::Bank {
+                credential_sha256: b.credentials.iter().map(|c| c.to_vec()).collect(),
+                id: b.id.clone(),
+                name: b.name.clone(),
+            },
+        )?;
         Ok(Response::new(proto::ListBanksResponse { banks, next_page_token }))
     }
 
@@ -288,12 +309,8 @@ impl proto::admin_service_server::AdminService for Api {
         &self,
         request: Request<proto::ListRequest>,
     ) -> Result<Response<proto::ListMerchantsResponse>, Status> {
-        self.authorize(&request, &[Need::Operator])?;
-        let request = request.into_inner();
-        let size = page_size(request.page_size)?;
-        let token = (!request.page_token.is_empty()).then_some(request.page_token);
-        let registry = self.engine.registry();
-        let (merchants, next_page_token) = page(&registry.merchants, token, size, Clone::clone, merchant_to_proto);
+        let (merchants, next_page_token) =
+            self.list(&request, |t| Some(t.to_owned()), |r| &r.merchants, Clone::clone, merchant_to_proto)?;
         Ok(Response::new(proto::ListMerchantsResponse { merchants, next_page_token }))
     }
 
@@ -301,16 +318,17 @@ impl proto::admin_service_server::AdminService for Api {
         &self,
         request: Request<proto::ListRequest>,
     ) -> Result<Response<proto::ListTerminalsResponse>, Status> {
-        self.authorize(&request, &[Need::Operator])?;
-        let request = request.into_inner();
-        let size = page_size(request.page_size)?;
-        let token = (!request.page_token.is_empty()).then_some(request.page_token);
-        let registry = self.engine.registry();
-        let (terminals, next_page_token) = page(&registry.terminals, token, size, Clone::clone, |t| proto::Terminal {
-            credential_sha256: t.credentials.iter().map(|c| c.to_vec()).collect(),
-            id: t.id.clone(),
-            merchant_id: t.merchant.clone(),
-        });
+        let (terminals, next_page_token) = self.list(
+            &request,
+            |t| Some(t.to_owned()),
+            |r| &r.terminals,
+            Clone::clone,
+            |t| proto::Terminal {
+                credential_sha256: t.credentials.iter().map(|c| c.to_vec()).collect(),
+                id: t.id.clone(),
+                merchant_id: t.merchant.clone(),
+            },
+        )?;
         Ok(Response::new(proto::ListTerminalsResponse { terminals, next_page_token }))
     }
 
@@ -318,20 +336,14 @@ impl proto::admin_service_server::AdminService for Api {
         &self,
         request: Request<proto::ListRequest>,
     ) -> Result<Response<proto::ListWalletsResponse>, Status> {
-        self.authorize(&request, &[Need::Operator])?;
-        let request = request.into_inner();
-        let size = page_size(request.page_size)?;
-        let token = if request.page_token.is_empty() {
-            None
-        } else {
-            Some(Address::from_hex(&request.page_token).map_err(|_| Status::invalid_argument("bad page_token"))?)
-        };
-        let registry = self.engine.registry();
-        let (wallets, next_page_token) = page(&registry.wallets, token, size, ToString::to_string, |w| proto::Wallet {
-            address: w.address.0.to_vec(),
-            bank_id: w.bank.clone(),
-            tier: u32::from(w.tier),
-        });
+        let parse = |t: &str| Address::from_hex(t).ok();
+        let (wallets, next_page_token) = self.list(
+            &request,
+            parse,
+            |r| &r.wallets,
+            ToString::to_string,
+            |w| proto::Wallet { address: w.address.0.to_vec(), bank_id: w.bank.clone(), tier: u32::from(w.tier) },
+        )?;
         Ok(Response::new(proto::ListWalletsResponse { wallets, next_page_token }))
     }
 
@@ -339,17 +351,9 @@ impl proto::admin_service_server::AdminService for Api {
         &self,
         request: Request<proto::ListRequest>,
     ) -> Result<Response<proto::ListProgrammesResponse>, Status> {
-        self.authorize(&request, &[Need::Operator])?;
-        let request = request.into_inner();
-        let size = page_size(request.page_size)?;
-        let token = if request.page_token.is_empty() {
-            None
-        } else {
-            Some(request.page_token.parse::<u32>().map_err(|_| Status::invalid_argument("bad page_token"))?)
-        };
-        let registry = self.engine.registry();
+        let parse = |t: &str| t.parse::<u32>().ok();
         let (programmes, next_page_token) =
-            page(&registry.programmes, token, size, ToString::to_string, programme_to_proto);
+            self.list(&request, parse, |r| &r.programmes, ToString::to_string, programme_to_proto)?;
         Ok(Response::new(proto::ListProgrammesResponse { programmes, next_page_token }))
     }
 }
