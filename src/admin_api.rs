@@ -98,6 +98,19 @@ fn merchant_to_proto(m: &Merchant) -> proto::Merchant {
     }
 }
 
+/// The cursor a clawback resumes from: the last outpoint it scanned.
+fn clawback_cursor(outpoint: &OutPoint) -> Vec<u8> {
+    let mut bytes = outpoint.txid.0.to_vec();
+    bytes.extend_from_slice(&outpoint.index.to_be_bytes());
+    bytes
+}
+
+fn outpoint_of_cursor(bytes: &[u8]) -> Option<OutPoint> {
+    let bytes: &[u8; 36] = bytes.try_into().ok()?;
+    let txid = crate::types::TxId(bytes[..32].try_into().ok()?);
+    Some(OutPoint { txid, index: u32::from_be_bytes(bytes[32..].try_into().ok()?) })
+}
+
 fn page_size(requested: u32) -> Result<usize, Status> {
     match requested as usize {
         0 => Ok(PAGE_SIZE_DEFAULT),
@@ -196,7 +209,14 @@ impl proto::admin_service_server::AdminService for Api {
             })
             .collect::<Result<Vec<_>, Refusal>>()
             .map_err(|r| refusal_to_status(&r))?;
-        let response = self.claw_back(request.programme_id, authorization).await.map_err(|r| refusal_to_status(&r))?;
+        let resume_after = match request.resume_after.as_slice() {
+            [] => None,
+            bytes => Some(outpoint_of_cursor(bytes).ok_or_else(|| Status::invalid_argument("bad resume_after"))?),
+        };
+        let response = self
+            .claw_back(request.programme_id, authorization, resume_after)
+            .await
+            .map_err(|r| refusal_to_status(&r))?;
         Ok(Response::new(response))
     }
 
@@ -365,6 +385,7 @@ impl Api {
         &self,
         programme_id: u32,
         authorization: Vec<Witness>,
+        resume_after: Option<OutPoint>,
     ) -> Result<proto::ClawbackResponse, Refusal> {
         let programme = self
             .engine
@@ -414,19 +435,25 @@ impl Api {
             ));
         }
         let mut response = proto::ClawbackResponse::default();
-        let mut after: Option<OutPoint> = None;
+        // No new output of an ended programme can appear, so a cursor over
+        // its outputs is stable: merchant-held ones are passed once, not
+        // rescanned by every call.
+        let mut after = resume_after;
         for step in 0.. {
             if step == CLAWBACK_BATCHES_PER_CALL_MAX {
                 response.more = true;
+                response.resume_after = after.map(|o| clawback_cursor(&o)).unwrap_or_default();
                 break;
             }
             let (batch, last) = self.clawback_batch(&programme, after.as_ref()).await?;
-            after = last;
             if batch.is_empty() {
-                if after.is_some() {
-                    continue;
+                match last {
+                    Some(last) => {
+                        after = Some(last);
+                        continue;
+                    }
+                    None => break,
                 }
-                break;
             }
             let total: u64 = batch.iter().map(|(_, o)| o.amount_minor).sum();
             let tx = Transaction {
@@ -441,6 +468,10 @@ impl Api {
             response.batches += 1;
             response.outputs_moved += batch.len() as u64;
             response.amount_minor += total;
+            match last {
+                Some(last) => after = Some(last),
+                None => break,
+            }
         }
         response.clawed_back_total_minor = self.engine.programme_stats(programme_id).clawed_back_minor;
         Ok(response)

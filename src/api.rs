@@ -277,10 +277,11 @@ impl Api {
     }
 
     /// The caller, who must be allowed to read what concerns `address`.
-    fn authorize_read<T>(&self, request: &Request<T>, address: &Address) -> Result<Principal, Status> {
+    fn authorize_read<T>(&self, request: &Request<T>, address: &[u8]) -> Result<Address, Status> {
         let principal = self.authorize(request, &[Need::Operator, Need::Bank, Need::Terminal])?;
-        if auth::may_read(&principal, address, &self.engine.registry()) {
-            Ok(principal)
+        let address = address_arg(address)?;
+        if auth::may_read(&principal, &address, &self.engine.registry()) {
+            Ok(address)
         } else {
             Err(Status::permission_denied(format!("{principal:?} may not read address {address}")))
         }
@@ -422,7 +423,7 @@ impl proto::payment_service_server::PaymentService for Api {
         &self,
         request: Request<proto::GetPaymentRequest>,
     ) -> Result<Response<proto::GetPaymentResponse>, Status> {
-        self.authorize(&request, &[Need::Operator, Need::Issuer, Need::Bank, Need::Terminal])?;
+        let principal = self.authorize(&request, &[Need::Operator, Need::Issuer, Need::Bank, Need::Terminal])?;
         let txid = txid_arg(&request.into_inner().txid)?;
         let store = self.engine.store();
         let Some(receipt) = store.receipt(&txid).map_err(|e| storage_status(&e))? else {
@@ -433,6 +434,19 @@ impl proto::payment_service_server::PaymentService for Api {
             }));
         };
         let tx = store.transaction(receipt.sequence).map_err(|e| storage_status(&e))?;
+        // A bank or terminal sees only payments that pay (or give change to)
+        // one of its customers; others are as if unknown to it.
+        if matches!(principal, Principal::Bank(_) | Principal::Terminal(_)) {
+            let registry = self.engine.registry();
+            let concerns = tx
+                .as_ref()
+                .is_some_and(|tx| tx.outputs.iter().any(|o| auth::may_read(&principal, &o.owner, &registry)));
+            if !concerns {
+                return Err(Status::permission_denied(format!(
+                    "payment {txid} does not concern {principal:?}'s customers"
+                )));
+            }
+        }
         Ok(Response::new(proto::GetPaymentResponse {
             status: proto::PaymentStatus::Confirmed as i32,
             receipt: Some(receipt_to_proto(&receipt)),
@@ -447,8 +461,7 @@ impl proto::wallet_service_server::WalletService for Api {
         &self,
         request: Request<proto::GetBalanceRequest>,
     ) -> Result<Response<proto::GetBalanceResponse>, Status> {
-        let address = address_arg(&request.get_ref().address)?;
-        self.authorize_read(&request, &address)?;
+        let address = self.authorize_read(&request, &request.get_ref().address)?;
         let engine = Arc::clone(&self.engine);
         let balance = blocking(move || engine.store().balance_of(&address)).await?;
         let (balances, unspent_count, height) = (balance.per_programme, balance.unspent_count, balance.height);
@@ -470,8 +483,7 @@ impl proto::wallet_service_server::WalletService for Api {
         &self,
         request: Request<proto::ListUnspentRequest>,
     ) -> Result<Response<proto::ListUnspentResponse>, Status> {
-        let address = address_arg(&request.get_ref().address)?;
-        self.authorize_read(&request, &address)?;
+        let address = self.authorize_read(&request, &request.get_ref().address)?;
         let request = request.into_inner();
         let page_size = match request.page_size as usize {
             0 => PAGE_SIZE_DEFAULT,

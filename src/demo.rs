@@ -761,6 +761,7 @@ async fn welfare_showcase(
         .clawback(proto::ClawbackRequest {
             programme_id: FOOD_PROGRAMME,
             authorization: client::clawback_authorization(FOOD_PROGRAMME, &signers),
+            resume_after: Vec::new(),
         })
         .await
         .map_err(welfare_error("clawback"))?

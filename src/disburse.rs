@@ -154,12 +154,16 @@ pub struct Summary {
     /// Rows refused by the ledger, by reason name, and malformed lines.
     pub refused: BTreeMap<String, u64>,
     pub bad_lines: u64,
+    /// Rows whose outcome is not known (server unavailable, connection
+    /// lost): re-running the file settles them, safely.
+    pub unconfirmed: u64,
 }
 
 enum RowOutcome {
     Paid,
     AlreadyPaid,
     Refused(String),
+    Unconfirmed,
 }
 
 async fn submit_row(client: &mut Client, tx: &crate::types::Transaction) -> RowOutcome {
@@ -169,6 +173,18 @@ async fn submit_row(client: &mut Client, tx: &crate::types::Transaction) -> RowO
             Ok((_, true)) => return RowOutcome::AlreadyPaid,
             Err(status) if status.code() == tonic::Code::ResourceExhausted => {
                 tokio::time::sleep(Duration::from_millis(u64::from(crate::limits::OVERLOAD_RETRY_AFTER_MS))).await;
+            }
+            Err(status)
+                if matches!(
+                    status.code(),
+                    tonic::Code::Unavailable
+                        | tonic::Code::Unknown
+                        | tonic::Code::Cancelled
+                        | tonic::Code::DeadlineExceeded
+                        | tonic::Code::Internal
+                ) =>
+            {
+                return RowOutcome::Unconfirmed;
             }
             Err(status) => {
                 let reason = client::status_reason(&status)
@@ -214,6 +230,7 @@ pub async fn disburse(
                 summary.already_paid_minor += amount;
             }
             RowOutcome::Refused(reason) => *summary.refused.entry(reason).or_default() += 1,
+            RowOutcome::Unconfirmed => summary.unconfirmed += 1,
         }
         done += 1;
         if last_report.elapsed() >= Duration::from_secs(1) || done == total {
@@ -267,13 +284,14 @@ pub fn render_summary(summary: &Summary, bad: &[BadLine], exponent: u32, elapsed
         out.push_str(&format!("line {}: {}\n", line.line, line.reason));
     }
     out.push_str(&format!(
-        "rows: {}, paid: {} ({}), already paid: {} ({}), refused: {}, malformed lines: {}, in {:.1} s\n",
+        "rows: {}, paid: {} ({}), already paid: {} ({}), refused: {}, unconfirmed: {}, malformed lines: {}, in {:.1} s\n",
         summary.rows,
         summary.paid,
         format_amount(summary.paid_minor, exponent),
         summary.already_paid,
         format_amount(summary.already_paid_minor, exponent),
         summary.refused.values().sum::<u64>(),
+        summary.unconfirmed,
         summary.bad_lines,
         elapsed.as_secs_f64()
     ));

@@ -156,6 +156,13 @@ impl Engine {
         )
         .map_err(StoreError::Corrupt)?
         .with_rules(recovered.registry.clone(), config.tiers.clone(), recovered.daily, recovered.stats.clone());
+        // A wallet whose tier left the table would have no limits at all.
+        if let Some(wallet) = recovered.registry.wallets.values().find(|w| config.tiers.tier(w.tier).is_none()) {
+            return Err(StoreError::Config(format!(
+                "wallet {} is registered with tier {}, which the configured tier table no longer has",
+                wallet.address, wallet.tier
+            )));
+        }
         let (health, _) = watch::channel(true);
         let shared = Arc::new(Shared {
             store,
@@ -546,8 +553,10 @@ impl Sequencer {
             }
             // A mint's reference (a disbursement row) pays once: another mint
             // with the same reference is a different amount or payee.
-            let used = match open.mint_refs.get(&vtx.tx.reference).or_else(|| self.pending_refs.get(&vtx.tx.reference))
-            {
+            let not_durable =
+                open.mint_refs.get(&vtx.tx.reference).or_else(|| self.pending_refs.get(&vtx.tx.reference));
+            let durable = not_durable.is_none();
+            let used = match not_durable {
                 Some(txid) => Ok(Some(*txid)),
                 None => self.shared.store.mint_by_reference(&vtx.tx.reference),
             };
@@ -559,7 +568,12 @@ impl Sequencer {
                         format!("the mint reference was already paid by mint {other}, with other outputs"),
                     );
                     refusal.spent_by = Some(other);
-                    let _ = reply.send(Err(refusal));
+                    // Said only once the other mint is durable.
+                    if durable {
+                        let _ = reply.send(Err(refusal));
+                    } else {
+                        open.deferred.push((refusal, reply));
+                    }
                     return;
                 }
                 Err(error) => {

@@ -416,8 +416,13 @@ async fn programme(command: ProgrammeCommand, server: &str, token: &str) -> Resu
             let issuers = read_keys(&issuer_key_files)?;
             let signers: Vec<&Keypair> = issuers.iter().collect();
             let authorization = client::clawback_authorization(id, &signers);
+            let mut resume_after = Vec::new();
             loop {
-                let request = proto::ClawbackRequest { programme_id: id, authorization: authorization.clone() };
+                let request = proto::ClawbackRequest {
+                    programme_id: id,
+                    authorization: authorization.clone(),
+                    resume_after: std::mem::take(&mut resume_after),
+                };
                 let response = client.admin.clawback(request).await.map_err(|s| status_text(&s))?.into_inner();
                 println!(
                     "clawed back {} outputs ({} minor units) in {} batches; programme total {}",
@@ -426,6 +431,7 @@ async fn programme(command: ProgrammeCommand, server: &str, token: &str) -> Resu
                 if !response.more {
                     break;
                 }
+                resume_after = response.resume_after;
             }
         }
     }
@@ -475,6 +481,13 @@ async fn disburse(args: DisburseArgs, token: &str) -> Result<(), String> {
         settled::disburse::disburse(&args.server, token, args.programme, rows, &issuers, std::io::stderr()).await?;
     summary.bad_lines = bad.len() as u64;
     print!("{}", settled::disburse::render_summary(&summary, &bad, info.currency_exponent, started.elapsed()));
+    if summary.unconfirmed > 0 {
+        return Err(format!(
+            "{} rows have no confirmed outcome (server unavailable or connection lost); run the same file again: \
+             rows already paid are not paid twice",
+            summary.unconfirmed
+        ));
+    }
     Ok(())
 }
 

@@ -55,6 +55,8 @@ pub enum StoreError {
     GenesisMismatch,
     #[error("corrupt data file: {0}")]
     Corrupt(String),
+    #[error("the configuration does not fit the data file: {0}")]
+    Config(String),
 }
 
 macro_rules! from_redb {

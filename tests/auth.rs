@@ -137,7 +137,10 @@ async fn each_role_reaches_exactly_the_services_of_its_role() {
         assert_eq!(admitted(&registered), may(&["operator"]), "{who} RegisterBank");
         let listed = c.admin.list_banks(proto::ListRequest::default()).await;
         assert_eq!(admitted(&listed), may(&["operator"]), "{who} ListBanks");
-        let clawback = c.admin.clawback(proto::ClawbackRequest { programme_id: 99, authorization: Vec::new() }).await;
+        let clawback = c
+            .admin
+            .clawback(proto::ClawbackRequest { programme_id: 99, authorization: Vec::new(), resume_after: Vec::new() })
+            .await;
         assert_eq!(admitted(&clawback), may(&["issuer"]), "{who} Clawback");
         let stats = c.admin.get_programme_stats(proto::GetProgrammeStatsRequest { programme_id: 99 }).await;
         assert_eq!(admitted(&stats), may(&["operator", "issuer"]), "{who} GetProgrammeStats");
@@ -177,6 +180,18 @@ async fn banks_and_terminals_read_only_their_own_customers() {
     assert_eq!(balance(&mut till, &w.wallet_a).await, Err(Code::PermissionDenied), "a customer's wallet");
     let mut operator = as_caller(&w, Some(OPERATOR));
     assert_eq!(balance(&mut operator, &w.wallet_b).await, Ok(()), "the operator reads any address");
+    // Payments: a bank sees those that concern its customers only.
+    let payment = client::pay(&w.wallet_a, w.coin, w.grocer_a.address(), 1_000, b"seen-by-a");
+    let (receipt, _) = till.submit(&payment).await.expect("paid");
+    let lookup = |c: &Client| {
+        let mut c = c.clone();
+        let request = proto::GetPaymentRequest { txid: receipt.txid.0.to_vec() };
+        async move { c.payments.get_payment(request).await.map(|_| ()).map_err(|s| s.code()) }
+    };
+    assert_eq!(lookup(&bank_a).await, Ok(()), "its customers' payment");
+    assert_eq!(lookup(&till).await, Ok(()), "its merchant's payment");
+    assert_eq!(lookup(&as_caller(&w, Some(BANK_B))).await, Err(Code::PermissionDenied), "another bank's payment");
+    assert_eq!(lookup(&operator).await, Ok(()));
     w.ledger.shutdown().await;
 }
 

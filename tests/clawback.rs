@@ -22,7 +22,7 @@ fn now_ms() -> u64 {
 
 async fn clawback(ledger: &mut TestLedger, signers: &[&Keypair]) -> Result<proto::ClawbackResponse, tonic::Status> {
     let authorization = client::clawback_authorization(PROGRAMME, signers);
-    let request = proto::ClawbackRequest { programme_id: PROGRAMME, authorization };
+    let request = proto::ClawbackRequest { programme_id: PROGRAMME, authorization, resume_after: Vec::new() };
     ledger.client.admin.clawback(request).await.map(tonic::Response::into_inner)
 }
 
@@ -74,7 +74,11 @@ async fn expired_leftovers_go_back_to_the_treasury_once_and_merchants_keep_their
     let forged = clawback(&mut ledger, &[&issuers[0], &outsider]).await.expect_err("not an issuer");
     assert_refusal(&forged, Code::FailedPrecondition, proto::Reason::UnexpectedWitness);
     let mut wrong = client::clawback_authorization(PROGRAMME + 1, &[&issuers[0], &issuers[1]]);
-    let request = proto::ClawbackRequest { programme_id: PROGRAMME, authorization: std::mem::take(&mut wrong) };
+    let request = proto::ClawbackRequest {
+        programme_id: PROGRAMME,
+        authorization: std::mem::take(&mut wrong),
+        resume_after: Vec::new(),
+    };
     let status = ledger.client.admin.clawback(request).await.expect_err("authorises another programme");
     assert_refusal(&status, Code::InvalidArgument, proto::Reason::BadSignature);
 

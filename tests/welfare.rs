@@ -1165,3 +1165,28 @@ async fn a_co_payer_is_still_held_to_its_balance_cap() {
     refused(&mut ledger, &top_up, Reason::BalanceCap, &[alice.address(), bob.address()]).await;
     ledger.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_with_a_tier_table_missing_a_registered_wallets_tier_is_refused() {
+    let mut ledger = TestLedger::start().await;
+    let rich = Keypair::generate();
+    ledger.wallet(&rich, 3).await;
+    let dir = ledger.data_dir();
+    ledger.server.take().expect("running").shutdown().await;
+    let mut config = settled::Config::for_data_dir(dir.clone());
+    config.tiers = Some(settled::config::TiersConfig {
+        day_offset_minutes: 480,
+        unregistered_tier: 1,
+        tiers: vec![settled::config::TierConfig {
+            id: 1,
+            balance_cap: "10000".into(),
+            per_payment: "2000".into(),
+            per_day: "5000".into(),
+        }],
+    });
+    let refused = settled::Server::start(config).await.err().expect("a wallet's tier is gone");
+    assert!(refused.to_string().contains("tier 3"), "{refused}");
+    // With the table restored, the ledger serves again.
+    let server = settled::Server::start(settled::Config::for_data_dir(dir)).await.expect("starts");
+    server.shutdown().await;
+}
