@@ -138,6 +138,9 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, DemoError> {
     let started = Instant::now();
     let mut wallets: Vec<Wallet> = (0..wallets_n).map(|_| Wallet { key: Keypair::generate(), coin: None }).collect();
     let merchants: Arc<Vec<Address>> = Arc::new((0..MERCHANTS).map(|_| Keypair::generate().address()).collect());
+    // The shops the terminals serve: registered merchants (wallet tiers do
+    // not cap what a merchant takes in).
+    register_shops(&mut admin, &merchants).await?;
     let mut minted_minor = 0u64;
     let mut mints = tokio::task::JoinSet::new();
     for (batch, chunk) in wallets.chunks(MINTS_OUTPUTS).enumerate() {
@@ -644,6 +647,32 @@ fn welfare_error(what: &'static str) -> impl Fn(tonic::Status) -> DemoError {
     move |status| DemoError::Check(format!("{what}: {status:?}"))
 }
 
+/// Registers the demo's bank and one grocery merchant per shop address.
+async fn register_shops(admin: &mut Client, shops: &[Address]) -> Result<(), DemoError> {
+    let bank =
+        proto::Bank { id: "demo-bank".into(), name: "Demo Commercial Bank".into(), credential_sha256: Vec::new() };
+    admin
+        .admin
+        .register_bank(proto::RegisterBankRequest { bank: Some(bank) })
+        .await
+        .map_err(welfare_error("register bank"))?;
+    for (i, shop) in shops.iter().enumerate() {
+        let merchant = proto::Merchant {
+            id: format!("shop-{i:02}"),
+            name: format!("Corner shop {i}"),
+            mcc: 5411,
+            bank_id: "demo-bank".into(),
+            payout_addresses: vec![shop.0.to_vec()],
+        };
+        admin
+            .admin
+            .register_merchant(proto::RegisterMerchantRequest { merchant: Some(merchant) })
+            .await
+            .map_err(welfare_error("register merchant"))?;
+    }
+    Ok(())
+}
+
 /// Expects a refusal with `reason`, counts it, and says so.
 async fn expect_refusal(
     outcome: Result<(Receipt, bool), tonic::Status>,
@@ -672,17 +701,6 @@ async fn welfare_showcase(
 ) -> Result<u64, DemoError> {
     let amount = |minor| format_amount(minor, exponent);
     let (grocery, electronics, treasury) = (Keypair::generate(), Keypair::generate(), Keypair::generate());
-    admin
-        .admin
-        .register_bank(proto::RegisterBankRequest {
-            bank: Some(proto::Bank {
-                id: "demo-bank".into(),
-                name: "Demo Commercial Bank".into(),
-                credential_sha256: Vec::new(),
-            }),
-        })
-        .await
-        .map_err(welfare_error("register bank"))?;
     for (id, mcc, key) in [("fresh-grocer", 5411, &grocery), ("gadget-store", 5732, &electronics)] {
         let merchant = proto::Merchant {
             id: id.into(),
