@@ -163,6 +163,19 @@ impl Api {
 
     async fn register(&self, op: Result<AdminOp, Refusal>) -> Result<Response<proto::RegisterResponse>, Status> {
         let op = op.map_err(|r| refusal_to_status(&r))?;
+        // A participant's credential must not be one the configuration
+        // already gives a role: the configured role would win.
+        let credentials = match &op {
+            AdminOp::RegisterBank(bank) => bank.credentials.as_slice(),
+            AdminOp::RegisterTerminal(terminal) => terminal.credentials.as_slice(),
+            _ => &[],
+        };
+        if let Some(taken) = credentials.iter().find(|c| self.credentials.contains_key(*c)) {
+            return Err(refusal_to_status(&Refusal::new(
+                Reason::AlreadyRegistered,
+                format!("credential {} is an operator or issuer credential", hex::encode(taken)),
+            )));
+        }
         let height = self.engine.admin(op).await.map_err(|r| refusal_to_status(&r))?;
         Ok(Response::new(proto::RegisterResponse { height }))
     }

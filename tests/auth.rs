@@ -225,19 +225,16 @@ async fn a_malformed_or_oversized_authorization_header_is_unauthenticated() {
 }
 
 #[test]
-fn a_credential_cannot_be_registered_twice() {
+fn a_credential_cannot_be_registered_twice_or_shadow_a_configured_one() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         let mut w = world().await;
-        let bank = proto::Bank { id: "bank-c".into(), name: "c".into(), credential_sha256: vec![hash(BANK_A)] };
-        let status = w
-            .ledger
-            .client
-            .admin
-            .register_bank(proto::RegisterBankRequest { bank: Some(bank) })
-            .await
-            .expect_err("taken");
-        common::assert_refusal(&status, Code::FailedPrecondition, proto::Reason::AlreadyRegistered);
+        for taken in [BANK_A, OPERATOR] {
+            let bank = proto::Bank { id: "bank-c".into(), name: "c".into(), credential_sha256: vec![hash(taken)] };
+            let request = proto::RegisterBankRequest { bank: Some(bank) };
+            let status = w.ledger.client.admin.register_bank(request).await.expect_err("taken");
+            common::assert_refusal(&status, Code::FailedPrecondition, proto::Reason::AlreadyRegistered);
+        }
         w.ledger.shutdown().await;
     });
 }
