@@ -152,6 +152,24 @@ enum RegisterCommand {
         id: String,
         #[arg(long)]
         name: String,
+        /// The bank's bearer token (only its SHA-256 is sent), repeatable.
+        #[arg(long = "credential-token")]
+        tokens: Vec<String>,
+        /// SHA-256 (hex) of a credential: a token or a client certificate's DER.
+        #[arg(long = "credential-sha256")]
+        hashes: Vec<String>,
+    },
+    Terminal {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        merchant: String,
+        /// The terminal's bearer token (only its SHA-256 is sent), repeatable.
+        #[arg(long = "credential-token")]
+        tokens: Vec<String>,
+        /// SHA-256 (hex) of a credential: a token or a client certificate's DER.
+        #[arg(long = "credential-sha256")]
+        hashes: Vec<String>,
     },
     Merchant {
         #[arg(long)]
@@ -438,16 +456,29 @@ async fn programme(command: ProgrammeCommand, server: &str, token: &str) -> Resu
     Ok(())
 }
 
+/// Credential hashes from tokens (hashed here) and from given hashes.
+fn credential_hashes(tokens: &[String], hashes: &[String]) -> Result<Vec<Vec<u8>>, String> {
+    let mut all: Vec<Vec<u8>> = tokens.iter().map(|t| settled::sha256(t.as_bytes()).to_vec()).collect();
+    for text in hashes {
+        let mut hash = [0u8; 32];
+        hex::decode_to_slice(text.trim(), &mut hash).map_err(|e| format!("credential hash {text}: {e}"))?;
+        all.push(hash.to_vec());
+    }
+    Ok(all)
+}
+
 async fn register(command: RegisterCommand, server: &str, token: &str) -> Result<(), String> {
     let mut client = connect(server, token).await?;
     let response = match command {
-        RegisterCommand::Bank { id, name } => {
-            client
-                .admin
-                .register_bank(proto::RegisterBankRequest {
-                    bank: Some(proto::Bank { id, name, credential_sha256: Vec::new() }),
-                })
-                .await
+        RegisterCommand::Bank { id, name, tokens, hashes } => {
+            let credential_sha256 = credential_hashes(&tokens, &hashes)?;
+            let bank = proto::Bank { id, name, credential_sha256 };
+            client.admin.register_bank(proto::RegisterBankRequest { bank: Some(bank) }).await
+        }
+        RegisterCommand::Terminal { id, merchant, tokens, hashes } => {
+            let credential_sha256 = credential_hashes(&tokens, &hashes)?;
+            let terminal = proto::Terminal { id, merchant_id: merchant, credential_sha256 };
+            client.admin.register_terminal(proto::RegisterTerminalRequest { terminal: Some(terminal) }).await
         }
         RegisterCommand::Merchant { id, name, mcc, bank, payouts } => {
             let payout_addresses = payouts.iter().map(|p| hex_address(p)).collect::<Result<Vec<_>, _>>()?;

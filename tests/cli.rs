@@ -244,3 +244,41 @@ async fn the_demo_runs_end_to_end_and_its_checks_hold() {
         assert_eq!(report.refusals.get(welfare), Some(&1), "{welfare}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_commands_give_banks_and_terminals_working_credentials() {
+    let ledger = TestLedger::start().await;
+    let url = ledger.server().url();
+    let dev = common::dev_token(&ledger.data_dir());
+    let shop = Keypair::generate().address().to_string();
+    let commands: Vec<Vec<String>> = vec![
+        vec!["register", "bank", "--id", "bank-x", "--name", "Bank X", "--credential-token", "bank-x-secret"],
+        vec![
+            "register", "merchant", "--id", "shop-x", "--name", "Shop X", "--mcc", "5411", "--bank", "bank-x",
+            "--payout", &shop,
+        ],
+        vec!["register", "terminal", "--id", "till-x", "--merchant", "shop-x", "--credential-token", "till-x-secret"],
+    ]
+    .into_iter()
+    .map(|c| c.into_iter().map(str::to_owned).collect())
+    .collect();
+    for command in commands {
+        let (url, dev) = (url.clone(), dev.clone());
+        let output = tokio::task::spawn_blocking(move || {
+            let mut args: Vec<&str> = command.iter().map(String::as_str).collect();
+            args.extend(["--server", &url, "--token", &dev]);
+            settled(&args)
+        })
+        .await
+        .expect("joins");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(String::from_utf8_lossy(&output.stdout).contains("registered in block"));
+    }
+    let shop = settled::Address::from_hex(&shop).expect("hex");
+    for token in ["bank-x-secret", "till-x-secret"] {
+        let mut caller = Client::connect_with_token(&url, token).await.expect("connects");
+        let request = proto::GetBalanceRequest { address: shop.0.to_vec() };
+        caller.wallets.get_balance(request).await.expect("the registered credential reads its merchant");
+    }
+    ledger.shutdown().await;
+}
