@@ -314,9 +314,18 @@ impl Api {
                 Refusal::new(Reason::WrongService, format!("{:?} is not accepted by {service}", tx.kind)),
             ));
         }
-        let payees: Vec<Address> = tx.outputs.iter().map(|o| o.owner).collect();
-        auth::check_terminal_payees(principal, &payees, &self.engine.registry()).map_err(|r| (txid, r))?;
-        let outcome = self.engine.submit(tx).await.map_err(|r| (txid, r))?;
+        // A terminal takes payments for its own merchant only; the sequencer
+        // judges that against the registry as it stands for this payment.
+        let only_merchant =
+            match principal {
+                Principal::Terminal(terminal) => {
+                    Some(self.engine.registry().terminals.get(terminal).map(|t| t.merchant.clone()).ok_or_else(
+                        || (txid, Refusal::new(Reason::PermissionDenied, format!("no terminal {terminal}"))),
+                    )?)
+                }
+                _ => None,
+            };
+        let outcome = self.engine.submit_for(tx, only_merchant).await.map_err(|r| (txid, r))?;
         Ok((outcome.receipt.txid, outcome))
     }
 }

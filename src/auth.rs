@@ -10,7 +10,6 @@ use tonic::{Request, Status};
 
 use crate::crypto::sha256;
 use crate::limits::TOKEN_BYTES_MAX;
-use crate::refusal::{Reason, Refusal};
 use crate::registry::{CredentialOwner, Registry, Role};
 use crate::types::{Address, Hash32};
 
@@ -132,25 +131,4 @@ pub fn may_read(principal: &Principal, address: &Address, registry: &Registry) -
             _ => false,
         },
     }
-}
-
-/// A terminal may submit only payments whose merchant-side outputs pay its
-/// own merchant.
-///
-/// # Errors
-/// `REASON_PERMISSION_DENIED` naming the other merchant.
-pub fn check_terminal_payees(principal: &Principal, payees: &[Address], registry: &Registry) -> Result<(), Refusal> {
-    let Principal::Terminal(terminal) = principal else { return Ok(()) };
-    let own = registry.terminals.get(terminal).map(|t| t.merchant.as_str());
-    for payee in payees {
-        if let Some(Role::Merchant { id, .. }) = registry.role(payee)
-            && Some(id.as_str()) != own
-        {
-            return Err(Refusal::new(
-                Reason::PermissionDenied,
-                format!("terminal {terminal} may only take payments for its own merchant, not for merchant {id}"),
-            ));
-        }
-    }
-    Ok(())
 }

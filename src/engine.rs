@@ -40,6 +40,9 @@ pub struct Outcome {
 
 pub type Reply = Result<Outcome, Refusal>;
 type Responder = oneshot::Sender<Reply>;
+/// A transaction for the verify pool: the transaction, the only merchant it
+/// may pay (when a terminal submits it), and whom to answer.
+type VerifyJob = (Transaction, Option<String>, Responder);
 
 pub struct EngineConfig {
     pub data_file: PathBuf,
@@ -100,14 +103,14 @@ fn unavailable() -> Refusal {
 /// The running engine. Cheap to share; `shutdown` stops its threads.
 pub struct Engine {
     shared: Arc<Shared>,
-    verify_queue: Mutex<Option<mpsc::Sender<(Transaction, Responder)>>>,
+    verify_queue: Mutex<Option<mpsc::Sender<VerifyJob>>>,
     /// Registry changes skip the verify pool and go straight to the sequencer.
     admin_queue: Mutex<Option<std_mpsc::SyncSender<SequencerJob>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 enum SequencerJob {
-    Tx { vtx: VerifiedTx, reply: Responder },
+    Tx { vtx: VerifiedTx, only_merchant: Option<String>, reply: Responder },
     Admin { op: AdminOp, reply: AdminResponder },
 }
 
@@ -261,6 +264,13 @@ impl Engine {
     /// block is durable, or a refusal. Refuses at once with
     /// `Reason::Overloaded` when the verify queue is full.
     pub async fn submit(&self, tx: Transaction) -> Reply {
+        self.submit_for(tx, None).await
+    }
+
+    /// Submits for a terminal of merchant `only_merchant`: refused with
+    /// `Reason::PermissionDenied` if any output pays another registered
+    /// merchant, judged by the registry the sequencer sees.
+    pub async fn submit_for(&self, tx: Transaction, only_merchant: Option<String>) -> Reply {
         if self.shared.failed.load(Ordering::Relaxed) {
             return Err(unavailable());
         }
@@ -269,7 +279,7 @@ impl Engine {
         let Some(sender) = sender else {
             return Err(Refusal::new(Reason::Unavailable, "the engine is shutting down"));
         };
-        match sender.try_send((tx, reply)) {
+        match sender.try_send((tx, only_merchant, reply)) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
                 return Err(overloaded());
@@ -356,19 +366,16 @@ fn spawn(shared: &Arc<Shared>, name: &str, f: impl FnOnce() + Send + 'static) ->
         .expect("spawning a pipeline thread")
 }
 
-fn verify_loop(
-    queue: &Mutex<mpsc::Receiver<(Transaction, Responder)>>,
-    sequencer: &std_mpsc::SyncSender<SequencerJob>,
-) {
+fn verify_loop(queue: &Mutex<mpsc::Receiver<VerifyJob>>, sequencer: &std_mpsc::SyncSender<SequencerJob>) {
     loop {
         let job = queue.lock().expect("not poisoned").blocking_recv();
-        let Some((tx, reply)) = job else { return };
+        let Some((tx, only_merchant, reply)) = job else { return };
         if reply.is_closed() {
             continue;
         }
         match verify::verify(tx) {
             Ok(vtx) => {
-                if let Err(std_mpsc::SendError(job)) = sequencer.send(SequencerJob::Tx { vtx, reply }) {
+                if let Err(std_mpsc::SendError(job)) = sequencer.send(SequencerJob::Tx { vtx, only_merchant, reply }) {
                     if let SequencerJob::Tx { reply, .. } = job {
                         let _ = reply.send(Err(unavailable()));
                     }
@@ -517,8 +524,8 @@ impl Sequencer {
         if open.is_idle() {
             open.time_unix_ms = self.shared.clock.now_unix_ms().max(self.tip.header.time_unix_ms);
         }
-        let (vtx, reply) = match job {
-            SequencerJob::Tx { vtx, reply } => (vtx, reply),
+        let (vtx, only_merchant, reply) = match job {
+            SequencerJob::Tx { vtx, only_merchant, reply } => (vtx, only_merchant, reply),
             SequencerJob::Admin { op, reply } => {
                 if self.shared.failed.load(Ordering::SeqCst) {
                     let _ = reply.send(Err(unavailable()));
@@ -541,6 +548,18 @@ impl Sequencer {
             return;
         }
         self.prune_durable();
+        if let Some(merchant) = &only_merchant
+            && let Some(other) = vtx.tx.outputs.iter().find_map(|o| match self.ledger.registry().role(&o.owner) {
+                Some(crate::registry::Role::Merchant { id, .. }) if id != merchant => Some(id.clone()),
+                _ => None,
+            })
+        {
+            let _ = reply.send(Err(Refusal::new(
+                Reason::PermissionDenied,
+                format!("a terminal of merchant {merchant} may not take a payment for merchant {other}"),
+            )));
+            return;
+        }
         if vtx.tx.kind == TxKind::Mint {
             match self.known(&vtx.txid, &open.in_block) {
                 Ok(Known::InThisBlock(index)) => return open.replies.push((index, true, reply)),
