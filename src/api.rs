@@ -572,6 +572,21 @@ impl proto::ledger_service_server::LedgerService for Api {
         }))
     }
 
+    async fn audit(&self, request: Request<proto::AuditRequest>) -> Result<Response<proto::AuditResponse>, Status> {
+        self.authorize(&request, &[Need::Operator, Need::Issuer])?;
+        let engine = Arc::clone(&self.engine);
+        let report = blocking(move || crate::audit::audit(engine.store(), engine.genesis())).await?;
+        Ok(Response::new(proto::AuditResponse {
+            blocks: report.blocks,
+            transactions: report.transactions,
+            minted_minor: report.minted_minor,
+            burned_minor: report.burned_minor,
+            unspent_minor: report.unspent_minor,
+            unspent_count: report.unspent_count,
+            failures: report.failures,
+        }))
+    }
+
     async fn get_block(
         &self,
         request: Request<proto::GetBlockRequest>,

@@ -23,6 +23,7 @@
 mod admin_api;
 mod amount;
 mod api;
+mod audit;
 mod auth;
 pub mod client;
 pub mod config;
@@ -54,6 +55,7 @@ pub mod proto {
 }
 
 pub use amount::{AmountError, format_amount, parse_amount};
+pub use audit::{AUDIT_FAILURES_MAX, AuditReport, audit};
 pub use config::{Config, GenesisConfig, write_secret_key};
 pub use crypto::{Keypair, sha256, verify as verify_signature};
 pub use encoding::{BlockHeader, DecodeError, Genesis, decode_tx_record, tx_canonical_bytes, tx_record_bytes, txid};

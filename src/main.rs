@@ -54,6 +54,12 @@ enum Command {
         #[arg(long, env = "SETTLED_SERVER", default_value = "http://127.0.0.1:50051", global = true)]
         server: String,
     },
+    /// Check the whole chain from genesis (hashes, signatures, Merkle roots,
+    /// sequences, supply); exits non-zero on any failure.
+    Audit {
+        #[arg(long, env = "SETTLED_SERVER", default_value = "http://127.0.0.1:50051")]
+        server: String,
+    },
     /// Receipts: fetch one, or verify one offline.
     Receipt {
         #[command(subcommand)]
@@ -289,6 +295,23 @@ async fn run(command: Command, token: &str) -> Result<(), String> {
         }
         Command::Receipt { command } => receipt(command, token).await,
         Command::Disburse(args) => disburse(args, token).await,
+        Command::Audit { server } => {
+            let mut client = connect(&server, token).await?;
+            let report = client.ledger.audit(proto::AuditRequest {}).await.map_err(|s| status_text(&s))?.into_inner();
+            println!(
+                "audited {} blocks, {} transactions; minted {} - burned {} = unspent {} in {} outputs",
+                report.blocks,
+                report.transactions,
+                report.minted_minor,
+                report.burned_minor,
+                report.unspent_minor,
+                report.unspent_count
+            );
+            for failure in &report.failures {
+                println!("FAILED: {failure}");
+            }
+            if report.failures.is_empty() { Ok(()) } else { Err(format!("{} audit failures", report.failures.len())) }
+        }
         Command::Programme { command, server } => programme(command, &server, token).await,
         Command::Register { command, server } => register(command, &server, token).await,
     }
