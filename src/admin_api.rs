@@ -11,8 +11,7 @@ use tonic::{Request, Response, Status};
 use crate::api::{Api, bytes32, receipt_to_proto, refusal_to_status};
 use crate::auth::Need;
 use crate::limits::{
-    CLAWBACK_BATCHES_PER_CALL_MAX, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PAYOUT_ADDRESSES_MAX, PROGRAMME_MCCS_MAX,
-    TX_INPUTS_MAX, TX_WITNESSES_MAX,
+    PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PAYOUT_ADDRESSES_MAX, PROGRAMME_MCCS_MAX, TX_INPUTS_MAX, TX_WITNESSES_MAX,
 };
 use crate::proto;
 use crate::refusal::{Reason, Refusal};
@@ -453,7 +452,7 @@ impl Api {
         // rescanned by every call.
         let mut after = resume_after;
         for step in 0.. {
-            if step == CLAWBACK_BATCHES_PER_CALL_MAX {
+            if step == self.clawback_steps_per_call {
                 response.more = true;
                 response.resume_after = after.map(|o| clawback_cursor(&o)).unwrap_or_default();
                 break;

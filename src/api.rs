@@ -268,6 +268,8 @@ pub struct Api {
     pub stopping: tokio::sync::watch::Receiver<bool>,
     /// Operator, issuer and development credentials from the configuration.
     pub credentials: Arc<ConfiguredCredentials>,
+    /// Steps of one `AdminService.Clawback` call.
+    pub clawback_steps_per_call: usize,
 }
 
 impl Api {

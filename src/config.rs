@@ -56,6 +56,10 @@ pub struct Config {
     /// The engine's clock; tests skew it, never from a file.
     #[serde(skip)]
     pub clock: crate::faults::Clock,
+    /// Steps of one clawback call (`CLAWBACK_BATCHES_PER_CALL_MAX`); tests
+    /// lower it to reach the limit, never from a file.
+    #[serde(skip, default = "default_clawback_steps")]
+    pub clawback_steps_per_call: usize,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -180,6 +184,10 @@ impl TiersConfig {
     }
 }
 
+fn default_clawback_steps() -> usize {
+    crate::limits::CLAWBACK_BATCHES_PER_CALL_MAX
+}
+
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 50051))
 }
@@ -226,6 +234,7 @@ impl Config {
             tls: None,
             storage_faults: None,
             clock: crate::faults::Clock::default(),
+            clawback_steps_per_call: default_clawback_steps(),
         }
     }
 

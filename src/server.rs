@@ -123,7 +123,9 @@ impl Server {
             .expect("the embedded descriptor set is valid");
 
         let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
-        let api = Api { engine: Arc::clone(&engine), stopping: stopping_rx, credentials };
+        let clawback_steps_per_call =
+            config.clawback_steps_per_call.clamp(1, crate::limits::CLAWBACK_BATCHES_PER_CALL_MAX);
+        let api = Api { engine: Arc::clone(&engine), stopping: stopping_rx, credentials, clawback_steps_per_call };
         let mut builder = tonic::transport::Server::builder();
         if let Some(tls) = &config.tls {
             builder = builder.tls_config(server_tls(tls)?).map_err(|e| ServerError::Tls(e.to_string()))?;

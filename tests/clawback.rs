@@ -132,3 +132,69 @@ async fn clawback_of_an_unknown_programme_is_refused() {
     assert_refusal(&status, Code::FailedPrecondition, proto::Reason::UnknownProgramme);
     ledger.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_stops_at_its_step_limit_and_resumes_where_it_stopped() {
+    // One step (one batch of up to 16 outputs) per call.
+    let mut ledger = TestLedger::start_with(|config| config.clawback_steps_per_call = 1).await;
+    let treasury = Keypair::generate();
+    let grocer = ledger.merchant("grocer", 5411).await;
+    ledger
+        .programme_with(proto::Programme {
+            id: PROGRAMME,
+            name: "Short programme".to_owned(),
+            allowed_mccs: vec![5411],
+            valid_from_unix_ms: 0,
+            valid_until_unix_ms: now_ms() + HOUR_MS,
+            transferable: false,
+            treasury_address: treasury.address().0.to_vec(),
+            per_payment_max_minor: 0,
+        })
+        .await;
+    // 40 beneficiaries, and the grocer holding 16 payments of the programme
+    // scattered among them in outpoint order.
+    let beneficiaries: Vec<Keypair> = (0..40).map(|_| Keypair::generate()).collect();
+    let mut grants = Vec::new();
+    for (row, chunk) in beneficiaries.chunks(16).enumerate() {
+        let outputs = chunk.iter().map(|b| output(b.address(), GRANT_MINOR, PROGRAMME)).collect();
+        grants.extend(ledger.mint_outputs(outputs, &format!("grant-{row}")).await);
+    }
+    for (i, grant) in grants.iter().take(16).enumerate() {
+        let basket = client::pay(&beneficiaries[i], *grant, grocer.address(), 1_000, format!("b{i}").as_bytes());
+        ledger.client.submit(&basket).await.expect("groceries");
+    }
+    ledger.clock.skew_by_ms(i64::try_from(2 * HOUR_MS).expect("fits"));
+    let issuers = ledger.issuers.clone();
+    let authorization = client::clawback_authorization(PROGRAMME, &[&issuers[0], &issuers[1]]);
+    let (mut moved, mut amount, mut calls) = (0, 0, 0);
+    let mut resume_after = Vec::new();
+    loop {
+        calls += 1;
+        assert!(calls <= 20, "the clawback must end");
+        let request = proto::ClawbackRequest {
+            programme_id: PROGRAMME,
+            authorization: authorization.clone(),
+            resume_after: std::mem::take(&mut resume_after),
+        };
+        let response = ledger.client.admin.clawback(request).await.expect("clawback").into_inner();
+        assert!(response.batches <= 1, "one step per call");
+        moved += response.outputs_moved;
+        amount += response.amount_minor;
+        if !response.more {
+            break;
+        }
+        assert!(!response.resume_after.is_empty(), "a call that stops says where to resume");
+        resume_after = response.resume_after;
+    }
+    assert!(calls > 3, "40 outputs and the grocer's 16 take several one-step calls ({calls})");
+    let leftovers = 40 * GRANT_MINOR - 16 * 1_000;
+    assert_eq!(moved, 40, "24 untouched grants and 16 change outputs");
+    assert_eq!(amount, leftovers);
+    assert_eq!(ledger.balance(&treasury.address()).await.total_minor, leftovers);
+    assert_eq!(ledger.balance(&grocer.address()).await.total_minor, 16_000, "the grocer keeps its takings");
+    let bad = proto::ClawbackRequest { programme_id: PROGRAMME, authorization, resume_after: vec![1, 2, 3] };
+    let status = ledger.client.admin.clawback(bad).await.expect_err("not a cursor");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    ledger.assert_supply(40 * GRANT_MINOR).await;
+    ledger.shutdown().await;
+}
