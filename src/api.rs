@@ -445,13 +445,21 @@ impl proto::payment_service_server::PaymentService for Api {
             }));
         };
         let tx = store.transaction(receipt.sequence).map_err(|e| storage_status(&e))?;
-        // A bank or terminal sees only payments that pay (or give change to)
-        // one of its customers; others are as if unknown to it.
+        // A bank or terminal sees only payments that pay or debit one of its
+        // customers.
         if matches!(principal, Principal::Bank(_) | Principal::Terminal(_)) {
+            let mut parties: Vec<Address> = tx.iter().flat_map(|tx| tx.outputs.iter().map(|o| o.owner)).collect();
+            for input in tx.iter().flat_map(|tx| tx.inputs.iter()) {
+                let parent = match store.locate(&input.txid).map_err(|e| storage_status(&e))? {
+                    Some(location) => store.transaction(location.sequence).map_err(|e| storage_status(&e))?,
+                    None => None,
+                };
+                if let Some(spent) = parent.as_ref().and_then(|p| p.outputs.get(input.index as usize)) {
+                    parties.push(spent.owner);
+                }
+            }
             let registry = self.engine.registry();
-            let concerns = tx
-                .as_ref()
-                .is_some_and(|tx| tx.outputs.iter().any(|o| auth::may_read(&principal, &o.owner, &registry)));
+            let concerns = parties.iter().any(|owner| auth::may_read(&principal, owner, &registry));
             if !concerns {
                 return Err(Status::permission_denied(format!(
                     "payment {txid} does not concern {principal:?}'s customers"

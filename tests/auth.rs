@@ -192,6 +192,19 @@ async fn banks_and_terminals_read_only_their_own_customers() {
     assert_eq!(lookup(&till).await, Ok(()), "its merchant's payment");
     assert_eq!(lookup(&as_caller(&w, Some(BANK_B))).await, Err(Code::PermissionDenied), "another bank's payment");
     assert_eq!(lookup(&operator).await, Ok(()));
+    // A payment that only debits a bank's customer (no change back) is
+    // still the payer's bank's to see.
+    let mut ledger_client = w.ledger.client.clone();
+    let mint = w.ledger.mint_tx(vec![output(w.wallet_a.address(), 2_000, 0)], "row-no-change");
+    ledger_client.mint(&mint).await.expect("funded");
+    let all_out = client::pay(&w.wallet_a, client::output_of(&mint, 0), w.shop_b.address(), 2_000, b"all-out");
+    let (receipt, _) = as_caller(&w, Some(BANK_A)).submit(&all_out).await.expect("paid by bank a for its wallet");
+    for (caller, expected) in [(BANK_A, Ok(())), (BANK_B, Ok(())), (TERMINAL_A, Err(Code::PermissionDenied))] {
+        let mut c = as_caller(&w, Some(caller));
+        let request = proto::GetPaymentRequest { txid: receipt.txid.0.to_vec() };
+        let got = c.payments.get_payment(request).await.map(|_| ()).map_err(|s| s.code());
+        assert_eq!(got, expected, "{caller}: payer's bank, payee's bank, an unrelated terminal");
+    }
     w.ledger.shutdown().await;
 }
 
