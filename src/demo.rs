@@ -173,16 +173,9 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, DemoError> {
     // Phase 1.
     let mut totals = TerminalReport::default();
     let mut stream_latencies = Vec::new();
-    let (report, streamed, wallets_back) = payments_phase(
-        &Target::of(&server, &token),
-        wallets,
-        &merchants,
-        terminals_n,
-        phase,
-        options.stream_window,
-        "before restart",
-    )
-    .await?;
+    let load = Load { merchants: Arc::clone(&merchants), terminals: terminals_n, phase, window: options.stream_window };
+    let (report, streamed, wallets_back) =
+        payments_phase(&Target::of(&server, &token), wallets, &load, "before restart").await?;
     wallets = wallets_back;
     merge(&mut totals, &mut stream_latencies, report, streamed);
     let phase1_confirmed = totals.confirmations.len();
@@ -198,16 +191,7 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, DemoError> {
     println!("after restart: all {checked} receipts given before it are in the ledger at the same sequence and block");
 
     // Phase 2.
-    let (report, streamed, _) = payments_phase(
-        &Target::of(&server, &token),
-        wallets,
-        &merchants,
-        terminals_n,
-        phase,
-        options.stream_window,
-        "after restart",
-    )
-    .await?;
+    let (report, streamed, _) = payments_phase(&Target::of(&server, &token), wallets, &load, "after restart").await?;
     merge(&mut totals, &mut stream_latencies, report, streamed);
 
     // A welfare programme from creation to clawback.
@@ -350,15 +334,23 @@ fn next_payment(wallet: &Wallet, merchants: &[Address], n: u64) -> Option<crate:
 /// Half the terminals submit one payment at a time (unary), half keep one
 /// payment per wallet in flight on a stream. Returns the unary report, the
 /// streaming latencies and the wallets with their new coins.
-async fn payments_phase(
-    target: &Target,
-    wallets: Vec<Wallet>,
-    merchants: &Arc<Vec<Address>>,
+/// The shape of a payment phase: who is paid, by how many terminals, for how
+/// long, with how many payments in flight per streaming terminal.
+struct Load {
+    merchants: Arc<Vec<Address>>,
     terminals: usize,
     phase: Duration,
     window: usize,
+}
+
+async fn payments_phase(
+    target: &Target,
+    wallets: Vec<Wallet>,
+    load: &Load,
     label: &str,
 ) -> Result<(TerminalReport, Vec<u64>, Vec<Wallet>), DemoError> {
+    let Load { merchants, terminals, phase, window } = load;
+    let (terminals, phase, window) = (*terminals, *phase, *window);
     let deadline = Instant::now() + phase;
     let mut shares: Vec<Vec<Wallet>> = (0..terminals).map(|_| Vec::new()).collect();
     for (i, wallet) in wallets.into_iter().enumerate() {

@@ -26,6 +26,22 @@ async fn clawback(ledger: &mut TestLedger, signers: &[&Keypair]) -> Result<proto
     ledger.client.admin.clawback(request).await.map(tonic::Response::into_inner)
 }
 
+/// A non-transferable grocery programme (MCC 5411/5499) ending in an hour.
+async fn programme_for_an_hour(ledger: &mut TestLedger, treasury: &Keypair, name: &str) {
+    ledger
+        .programme_with(proto::Programme {
+            id: PROGRAMME,
+            name: name.to_owned(),
+            allowed_mccs: vec![5411, 5499],
+            valid_from_unix_ms: 0,
+            valid_until_unix_ms: now_ms() + HOUR_MS,
+            transferable: false,
+            treasury_address: treasury.address().0.to_vec(),
+            per_payment_max_minor: 0,
+        })
+        .await;
+}
+
 async fn stats(ledger: &mut TestLedger) -> proto::GetProgrammeStatsResponse {
     let request = proto::GetProgrammeStatsRequest { programme_id: PROGRAMME };
     ledger.client.admin.get_programme_stats(request).await.expect("stats").into_inner()
@@ -36,18 +52,7 @@ async fn expired_leftovers_go_back_to_the_treasury_once_and_merchants_keep_their
     let mut ledger = TestLedger::start().await;
     let treasury = Keypair::generate();
     let grocer = ledger.merchant("grocer", 5411).await;
-    ledger
-        .programme_with(proto::Programme {
-            id: PROGRAMME,
-            name: "Winter food support".to_owned(),
-            allowed_mccs: vec![5411, 5499],
-            valid_from_unix_ms: 0,
-            valid_until_unix_ms: now_ms() + HOUR_MS,
-            transferable: false,
-            treasury_address: treasury.address().0.to_vec(),
-            per_payment_max_minor: 0,
-        })
-        .await;
+    programme_for_an_hour(&mut ledger, &treasury, "Winter food support").await;
     let beneficiaries: Vec<Keypair> = (0..BENEFICIARIES).map(|_| Keypair::generate()).collect();
     let mut grants = Vec::new();
     for (row, chunk) in beneficiaries.chunks(16).enumerate() {
@@ -139,18 +144,7 @@ async fn a_call_stops_at_its_step_limit_and_resumes_where_it_stopped() {
     let mut ledger = TestLedger::start_with(|config| config.clawback_steps_per_call = 1).await;
     let treasury = Keypair::generate();
     let grocer = ledger.merchant("grocer", 5411).await;
-    ledger
-        .programme_with(proto::Programme {
-            id: PROGRAMME,
-            name: "Short programme".to_owned(),
-            allowed_mccs: vec![5411],
-            valid_from_unix_ms: 0,
-            valid_until_unix_ms: now_ms() + HOUR_MS,
-            transferable: false,
-            treasury_address: treasury.address().0.to_vec(),
-            per_payment_max_minor: 0,
-        })
-        .await;
+    programme_for_an_hour(&mut ledger, &treasury, "Short programme").await;
     // 40 beneficiaries, and the grocer holding 16 payments of the programme
     // scattered among them in outpoint order.
     let beneficiaries: Vec<Keypair> = (0..40).map(|_| Keypair::generate()).collect();
