@@ -185,7 +185,7 @@ impl proto::admin_service_server::AdminService for Api {
     async fn mint(&self, request: Request<proto::MintRequest>) -> Result<Response<proto::MintResponse>, Status> {
         let principal = self.authorize(&request, &[Need::Issuer])?;
         let request = request.into_inner();
-        match self.submit(&principal, request.transaction.as_ref(), TxKind::Mint).await {
+        match self.submit(&principal, request.transaction.as_ref(), &[TxKind::Mint]).await {
             Ok((_, outcome)) => Ok(Response::new(proto::MintResponse {
                 receipt: Some(receipt_to_proto(&outcome.receipt)),
                 duplicate: outcome.duplicate,

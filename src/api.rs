@@ -14,7 +14,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::auth::{self, ConfiguredCredentials, Need, Principal};
 use crate::encoding::BlockHeader;
-use crate::engine::{Engine, Outcome};
+use crate::engine::{Engine, Outcome, Submitter};
 use crate::limits::{
     OVERLOAD_RETRY_AFTER_MS, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, STREAM_IN_FLIGHT_MAX, TX_REFERENCE_BYTES_MAX,
 };
@@ -155,7 +155,30 @@ pub fn receipt_to_proto(receipt: &Receipt) -> proto::Receipt {
 /// # Errors
 /// When a field has the wrong length or the header is missing.
 pub fn receipt_from_proto(receipt: &proto::Receipt) -> Result<Receipt, String> {
-    let block = receipt.block.as_ref().ok_or("receipt without block header")?;
+    let block = header_from_proto(receipt.block.as_ref().ok_or("receipt without block header")?)?;
+    let arr32 = |name: &str, b: &[u8]| -> Result<[u8; 32], String> {
+        b.try_into().map_err(|_| format!("{name} must be 32 bytes"))
+    };
+    let merkle_path = receipt
+        .merkle_path
+        .iter()
+        .map(|s| Ok(MerkleStep { sibling: arr32("sibling", &s.sibling)?, sibling_on_left: s.sibling_on_left }))
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(Receipt {
+        txid: TxId(arr32("txid", &receipt.txid)?),
+        sequence: receipt.sequence,
+        block,
+        index_in_block: receipt.index_in_block,
+        merkle_path,
+    })
+}
+
+/// The signed header in a protobuf block header; its hash is recomputed
+/// from the fields, never taken from the message.
+///
+/// # Errors
+/// When a field has the wrong length.
+pub fn header_from_proto(block: &proto::BlockHeader) -> Result<SignedHeader, String> {
     let arr32 = |name: &str, b: &[u8]| -> Result<[u8; 32], String> {
         b.try_into().map_err(|_| format!("{name} must be 32 bytes"))
     };
@@ -170,18 +193,7 @@ pub fn receipt_from_proto(receipt: &proto::Receipt) -> Result<Receipt, String> {
         burned_total_minor: block.burned_total_minor,
     };
     let signature = block.engine_signature.as_slice().try_into().map_err(|_| "engine_signature must be 64 bytes")?;
-    let merkle_path = receipt
-        .merkle_path
-        .iter()
-        .map(|s| Ok(MerkleStep { sibling: arr32("sibling", &s.sibling)?, sibling_on_left: s.sibling_on_left }))
-        .collect::<Result<Vec<_>, String>>()?;
-    Ok(Receipt {
-        txid: TxId(arr32("txid", &receipt.txid)?),
-        sequence: receipt.sequence,
-        block: SignedHeader { header, signature },
-        index_in_block: receipt.index_in_block,
-        merkle_path,
-    })
+    Ok(SignedHeader { header, signature })
 }
 
 #[must_use]
@@ -239,7 +251,7 @@ fn storage_status(error: &StoreError) -> Status {
 }
 
 /// Runs a storage read that may scan many rows off the async workers.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     read: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, Status> {
     match tokio::task::spawn_blocking(read).await {
@@ -295,7 +307,7 @@ impl Api {
         &self,
         principal: &Principal,
         tx: Option<&proto::Transaction>,
-        allowed: TxKind,
+        allowed: &[TxKind],
     ) -> Result<(TxId, Outcome), (Option<TxId>, Refusal)> {
         let tx = tx.ok_or_else(|| (None, Refusal::new(Reason::Malformed, "missing transaction")))?;
         let tx = transaction_from_proto(tx).map_err(|r| (None, r))?;
@@ -303,9 +315,7 @@ impl Api {
         // verify stage, and the canonical encoding (so hashing) needs it to
         // fit its length byte.
         let txid = (tx.reference.len() <= TX_REFERENCE_BYTES_MAX).then(|| crate::encoding::txid(&tx));
-        // Kinds that no service accepts (redeem, for now) are refused as
-        // unsupported by the verify stage, not sent to another service.
-        if tx.kind != allowed && tx.kind != TxKind::Redeem {
+        if !allowed.contains(&tx.kind) {
             let service = match tx.kind {
                 TxKind::Mint => "AdminService.Mint",
                 TxKind::Clawback => "AdminService.Clawback",
@@ -316,23 +326,29 @@ impl Api {
                 Refusal::new(Reason::WrongService, format!("{:?} is not accepted by {service}", tx.kind)),
             ));
         }
-        // A terminal takes payments for its own merchant only; the sequencer
-        // judges that against the registry as it stands for this payment.
-        let only_merchant =
-            match principal {
-                Principal::Terminal(terminal) => {
-                    Some(self.engine.registry().terminals.get(terminal).map(|t| t.merchant.clone()).ok_or_else(
-                        || (txid, Refusal::new(Reason::PermissionDenied, format!("no terminal {terminal}"))),
-                    )?)
-                }
-                _ => None,
-            };
-        let outcome = self.engine.submit_for(tx, only_merchant).await.map_err(|r| (txid, r))?;
+        // A terminal takes payments for its own merchant only, a bank redeems
+        // its own merchants' takings only: the sequencer judges that against
+        // the registry as it stands for this transaction.
+        let submitter = match principal {
+            Principal::Terminal(terminal) => {
+                let merchant = self.engine.registry().terminals.get(terminal).map(|t| t.merchant.clone());
+                let merchant = merchant
+                    .ok_or_else(|| (txid, Refusal::new(Reason::PermissionDenied, format!("no terminal {terminal}"))))?;
+                Submitter::Terminal { id: terminal.clone(), merchant }
+            }
+            Principal::Bank(bank) => Submitter::Bank(bank.clone()),
+            Principal::Operator | Principal::Issuer | Principal::Development => Submitter::Trusted,
+        };
+        let outcome = self.engine.submit_for(tx, submitter).await.map_err(|r| (txid, r))?;
         Ok((outcome.receipt.txid, outcome))
     }
 }
 
-type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+/// What `PaymentService` accepts: payments, and redemptions by a merchant's
+/// bank.
+const PAYMENT_KINDS: &[TxKind] = &[TxKind::Transfer, TxKind::Redeem];
+
+pub(crate) type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
 #[tonic::async_trait]
 impl proto::payment_service_server::PaymentService for Api {
@@ -342,7 +358,7 @@ impl proto::payment_service_server::PaymentService for Api {
     ) -> Result<Response<proto::SubmitPaymentResponse>, Status> {
         let principal = self.authorize(&request, &[Need::Terminal, Need::Bank])?;
         let request = request.into_inner();
-        match self.submit(&principal, request.transaction.as_ref(), TxKind::Transfer).await {
+        match self.submit(&principal, request.transaction.as_ref(), PAYMENT_KINDS).await {
             Ok((_, outcome)) => Ok(Response::new(proto::SubmitPaymentResponse {
                 receipt: Some(receipt_to_proto(&outcome.receipt)),
                 duplicate: outcome.duplicate,
@@ -401,25 +417,25 @@ impl proto::payment_service_server::PaymentService for Api {
                         let out = out.clone();
                         let principal = principal.clone();
                         tokio::spawn(async move {
-                            let response =
-                                match api.submit(&principal, item.transaction.as_ref(), TxKind::Transfer).await {
-                                    Ok((txid, outcome)) => proto::SubmitPaymentsResponse {
-                                        client_id: item.client_id,
-                                        txid: txid.0.to_vec(),
-                                        result: Some(proto::submit_payments_response::Result::Receipt(
-                                            receipt_to_proto(&outcome.receipt),
-                                        )),
-                                        duplicate: outcome.duplicate,
-                                    },
-                                    Err((txid, refusal)) => proto::SubmitPaymentsResponse {
-                                        client_id: item.client_id,
-                                        txid: txid.map(|t| t.0.to_vec()).unwrap_or_default(),
-                                        result: Some(proto::submit_payments_response::Result::Refusal(
-                                            refusal_to_proto(&refusal),
-                                        )),
-                                        duplicate: false,
-                                    },
-                                };
+                            let response = match api.submit(&principal, item.transaction.as_ref(), PAYMENT_KINDS).await
+                            {
+                                Ok((txid, outcome)) => proto::SubmitPaymentsResponse {
+                                    client_id: item.client_id,
+                                    txid: txid.0.to_vec(),
+                                    result: Some(proto::submit_payments_response::Result::Receipt(receipt_to_proto(
+                                        &outcome.receipt,
+                                    ))),
+                                    duplicate: outcome.duplicate,
+                                },
+                                Err((txid, refusal)) => proto::SubmitPaymentsResponse {
+                                    client_id: item.client_id,
+                                    txid: txid.map(|t| t.0.to_vec()).unwrap_or_default(),
+                                    result: Some(proto::submit_payments_response::Result::Refusal(refusal_to_proto(
+                                        &refusal,
+                                    ))),
+                                    duplicate: false,
+                                },
+                            };
                             let _ = out.send(Ok(response)).await;
                             drop(permit);
                         });

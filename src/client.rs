@@ -19,7 +19,8 @@ use crate::types::{
 };
 
 pub use crate::api::{
-    receipt_from_proto, refusal_to_status, status_reason, transaction_from_proto, transaction_to_proto,
+    header_from_proto, receipt_from_proto, refusal_to_status, status_reason, transaction_from_proto,
+    transaction_to_proto,
 };
 
 /// Adds one witness per key, each signing the transaction's txid, and
@@ -83,6 +84,37 @@ pub fn pay(
     tx
 }
 
+/// A redemption: `merchant` burns `inputs` (its takings) into its bank's
+/// deposits, keeping `keep_minor` of the first input's programme as change.
+///
+/// # Panics
+/// When `keep_minor` is not less than what the inputs hold.
+#[must_use]
+pub fn redeem(
+    merchant: &Keypair,
+    inputs: &[(OutPoint, Output)],
+    keep_minor: AmountMinor,
+    reference: &[u8],
+) -> Transaction {
+    let held: AmountMinor = inputs.iter().map(|(_, o)| o.amount_minor).sum();
+    assert!(keep_minor < held, "a redemption burns something");
+    let outputs = if keep_minor == 0 {
+        Vec::new()
+    } else {
+        vec![Output { owner: merchant.address(), amount_minor: keep_minor, programme: inputs[0].1.programme }]
+    };
+    let mut tx = Transaction {
+        version: TX_VERSION,
+        kind: TxKind::Redeem,
+        inputs: inputs.iter().map(|(outpoint, _)| *outpoint).collect(),
+        outputs,
+        reference: reference.to_vec(),
+        witnesses: Vec::new(),
+    };
+    sign(&mut tx, &[merchant]);
+    tx
+}
+
 /// The outpoint of output `index` of `tx`, with the output.
 ///
 /// # Panics
@@ -138,6 +170,7 @@ pub struct Client {
     pub wallets: proto::wallet_service_client::WalletServiceClient<Authed>,
     pub admin: proto::admin_service_client::AdminServiceClient<Authed>,
     pub ledger: proto::ledger_service_client::LedgerServiceClient<Authed>,
+    pub reconciliation: proto::reconciliation_service_client::ReconciliationServiceClient<Authed>,
     channel: Channel,
 }
 
@@ -207,6 +240,10 @@ impl Client {
             admin: proto::admin_service_client::AdminServiceClient::new(authed()).max_decoding_message_size(limit),
             ledger: proto::ledger_service_client::LedgerServiceClient::new(authed())
                 .max_decoding_message_size(RESPONSE_BYTES_MAX),
+            // A movement of a full block's worth of entries and a statement
+            // chunk both fit the request limit.
+            reconciliation: proto::reconciliation_service_client::ReconciliationServiceClient::new(authed())
+                .max_decoding_message_size(limit),
             channel: channel.clone(),
         }
     }

@@ -25,7 +25,7 @@ use crate::limits::{BLOCK_TXS_MAX, OVERLOAD_RETRY_AFTER_MS, SEQUENCER_QUEUE_MAX,
 use crate::merkle;
 use crate::receipt::{Receipt, SignedHeader};
 use crate::refusal::{Reason, Refusal};
-use crate::registry::{AdminOp, ProgrammeStats, Registry, TierPolicy};
+use crate::registry::{AdminOp, ProgrammeStats, Registry, Role, TierPolicy};
 use crate::store::{BlockRecord, Store, StoreError};
 use crate::types::{OutPoint, ProgrammeId, Transaction, TxId, TxKind};
 use crate::verify::{self, VerifiedTx};
@@ -42,7 +42,20 @@ pub type Reply = Result<Outcome, Refusal>;
 type Responder = oneshot::Sender<Reply>;
 /// A transaction for the verify pool: the transaction, the only merchant it
 /// may pay (when a terminal submits it), and whom to answer.
-type VerifyJob = (Transaction, Option<String>, Responder);
+type VerifyJob = (Transaction, Submitter, Responder);
+
+/// Who submits a transaction, for the rules that depend on the caller.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Submitter {
+    /// The operator, an issuer, development mode, or a library caller.
+    #[default]
+    Trusted,
+    /// A terminal of `merchant`: it takes payments for its own merchant
+    /// only, and redeems nothing.
+    Terminal { id: String, merchant: String },
+    /// A bank: it redeems its own merchants' takings only.
+    Bank(String),
+}
 
 pub struct EngineConfig {
     pub data_file: PathBuf,
@@ -72,6 +85,8 @@ struct Shared {
     failed: AtomicBool,
     health: watch::Sender<bool>,
     durable_height: AtomicU64,
+    /// The same height, for readers that wait for the next block (streams).
+    durable: watch::Sender<u64>,
     /// The registry as of the last durable block, for readers.
     registry: RwLock<Registry>,
     /// Programme statistics as of the last durable block.
@@ -110,7 +125,7 @@ pub struct Engine {
 }
 
 enum SequencerJob {
-    Tx { vtx: VerifiedTx, only_merchant: Option<String>, reply: Responder },
+    Tx { vtx: VerifiedTx, submitter: Submitter, reply: Responder },
     Admin { op: AdminOp, reply: AdminResponder },
 }
 
@@ -158,7 +173,8 @@ impl Engine {
             tip.header.next_sequence(),
         )
         .map_err(StoreError::Corrupt)?
-        .with_rules(recovered.registry.clone(), config.tiers.clone(), recovered.daily, recovered.stats.clone());
+        .with_rules(recovered.registry.clone(), config.tiers.clone(), recovered.daily, recovered.stats.clone())
+        .with_bank_totals(recovered.bank_totals);
         // A wallet whose tier left the table would have no limits at all.
         if let Some(wallet) = recovered.registry.wallets.values().find(|w| config.tiers.tier(w.tier).is_none()) {
             return Err(StoreError::Config(format!(
@@ -167,6 +183,7 @@ impl Engine {
             )));
         }
         let (health, _) = watch::channel(true);
+        let (durable, _) = watch::channel(tip.header.height);
         let shared = Arc::new(Shared {
             store,
             engine_key: config.engine_key,
@@ -174,6 +191,7 @@ impl Engine {
             failed: AtomicBool::new(false),
             health,
             durable_height: AtomicU64::new(tip.header.height),
+            durable,
             writer_idle: AtomicBool::new(true),
             tip: Mutex::new(Tip { block: tip, unspent_count: ledger.unspent_count() as u64 }),
             registry: RwLock::new(recovered.registry),
@@ -264,13 +282,14 @@ impl Engine {
     /// block is durable, or a refusal. Refuses at once with
     /// `Reason::Overloaded` when the verify queue is full.
     pub async fn submit(&self, tx: Transaction) -> Reply {
-        self.submit_for(tx, None).await
+        self.submit_for(tx, Submitter::Trusted).await
     }
 
-    /// Submits for a terminal of merchant `only_merchant`: refused with
-    /// `Reason::PermissionDenied` if any output pays another registered
-    /// merchant, judged by the registry the sequencer sees.
-    pub async fn submit_for(&self, tx: Transaction, only_merchant: Option<String>) -> Reply {
+    /// Submits on behalf of `submitter`: a terminal's payment that pays
+    /// another registered merchant, a terminal's redemption, or a bank's
+    /// redemption of another bank's merchant is refused with
+    /// `Reason::PermissionDenied`, judged by the registry the sequencer sees.
+    pub async fn submit_for(&self, tx: Transaction, submitter: Submitter) -> Reply {
         if self.shared.failed.load(Ordering::Relaxed) {
             return Err(unavailable());
         }
@@ -279,7 +298,7 @@ impl Engine {
         let Some(sender) = sender else {
             return Err(Refusal::new(Reason::Unavailable, "the engine is shutting down"));
         };
-        match sender.try_send((tx, only_merchant, reply)) {
+        match sender.try_send((tx, submitter, reply)) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
                 return Err(overloaded());
@@ -289,6 +308,17 @@ impl Engine {
             }
         }
         outcome.await.unwrap_or_else(|_| Err(unavailable()))
+    }
+
+    /// The height of the last durable block, changing as blocks commit.
+    #[must_use]
+    pub fn durable_heights(&self) -> watch::Receiver<u64> {
+        self.shared.durable.subscribe()
+    }
+
+    #[must_use]
+    pub fn store_arc(&self) -> &Arc<Store> {
+        &self.shared.store
     }
 
     #[must_use]
@@ -369,13 +399,13 @@ fn spawn(shared: &Arc<Shared>, name: &str, f: impl FnOnce() + Send + 'static) ->
 fn verify_loop(queue: &Mutex<mpsc::Receiver<VerifyJob>>, sequencer: &std_mpsc::SyncSender<SequencerJob>) {
     loop {
         let job = queue.lock().expect("not poisoned").blocking_recv();
-        let Some((tx, only_merchant, reply)) = job else { return };
+        let Some((tx, submitter, reply)) = job else { return };
         if reply.is_closed() {
             continue;
         }
         match verify::verify(tx) {
             Ok(vtx) => {
-                if let Err(std_mpsc::SendError(job)) = sequencer.send(SequencerJob::Tx { vtx, only_merchant, reply }) {
+                if let Err(std_mpsc::SendError(job)) = sequencer.send(SequencerJob::Tx { vtx, submitter, reply }) {
                     if let SequencerJob::Tx { reply, .. } = job {
                         let _ = reply.send(Err(unavailable()));
                     }
@@ -524,8 +554,8 @@ impl Sequencer {
         if open.is_idle() {
             open.time_unix_ms = self.shared.clock.now_unix_ms().max(self.tip.header.time_unix_ms);
         }
-        let (vtx, only_merchant, reply) = match job {
-            SequencerJob::Tx { vtx, only_merchant, reply } => (vtx, only_merchant, reply),
+        let (vtx, submitter, reply) = match job {
+            SequencerJob::Tx { vtx, submitter, reply } => (vtx, submitter, reply),
             SequencerJob::Admin { op, reply } => {
                 if self.shared.failed.load(Ordering::SeqCst) {
                     let _ = reply.send(Err(unavailable()));
@@ -548,16 +578,8 @@ impl Sequencer {
             return;
         }
         self.prune_durable();
-        if let Some(merchant) = &only_merchant
-            && let Some(other) = vtx.tx.outputs.iter().find_map(|o| match self.ledger.registry().role(&o.owner) {
-                Some(crate::registry::Role::Merchant { id, .. }) if id != merchant => Some(id.clone()),
-                _ => None,
-            })
-        {
-            let _ = reply.send(Err(Refusal::new(
-                Reason::PermissionDenied,
-                format!("a terminal of merchant {merchant} may not take a payment for merchant {other}"),
-            )));
+        if let Err(refusal) = self.permitted(&vtx, &submitter) {
+            let _ = reply.send(Err(refusal));
             return;
         }
         if vtx.tx.kind == TxKind::Mint {
@@ -602,7 +624,12 @@ impl Sequencer {
             }
         }
         match self.ledger.apply(&vtx, open.time_unix_ms) {
-            Ok(applied) => {
+            Ok(mut applied) => {
+                if let Submitter::Terminal { id, .. } = &submitter {
+                    for (_, movement) in &mut applied.movements {
+                        movement.terminal = Some(id.clone());
+                    }
+                }
                 if vtx.tx.kind == TxKind::Mint {
                     open.mint_refs.insert(vtx.tx.reference.clone(), vtx.txid);
                 }
@@ -649,6 +676,51 @@ impl Sequencer {
                     }
                 }
             }
+        }
+    }
+
+    /// The caller's rules, judged by the registry as the sequencer sees it.
+    fn permitted(&self, vtx: &VerifiedTx, submitter: &Submitter) -> Result<(), Refusal> {
+        let registry = self.ledger.registry();
+        let merchant_bank = |owner: &crate::types::Address| match registry.role(owner) {
+            Some(Role::Merchant { id, .. }) => registry.merchants.get(id).map(|m| (id.clone(), m.bank.clone())),
+            _ => None,
+        };
+        match submitter {
+            Submitter::Trusted => Ok(()),
+            Submitter::Terminal { merchant, .. } => {
+                if vtx.tx.kind == TxKind::Redeem {
+                    return Err(Refusal::new(
+                        Reason::PermissionDenied,
+                        "a terminal may not redeem; the merchant's bank submits redemptions",
+                    ));
+                }
+                match vtx.tx.outputs.iter().find_map(|o| merchant_bank(&o.owner).filter(|(id, _)| id != merchant)) {
+                    Some((other, _)) => Err(Refusal::new(
+                        Reason::PermissionDenied,
+                        format!("a terminal of merchant {merchant} may not take a payment for merchant {other}"),
+                    )),
+                    None => Ok(()),
+                }
+            }
+            Submitter::Bank(bank) if vtx.tx.kind == TxKind::Redeem => {
+                // The inputs' owners decide; a missing input is the ledger's
+                // to report.
+                let other = vtx
+                    .tx
+                    .inputs
+                    .iter()
+                    .filter_map(|input| self.ledger.unspent(input))
+                    .find_map(|o| merchant_bank(&o.owner).filter(|(_, b)| b != bank));
+                match other {
+                    Some((merchant, other_bank)) => Err(Refusal::new(
+                        Reason::PermissionDenied,
+                        format!("merchant {merchant} banks with {other_bank}; bank {bank} may not redeem its takings"),
+                    )),
+                    None => Ok(()),
+                }
+            }
+            Submitter::Bank(_) => Ok(()),
         }
     }
 
@@ -699,7 +771,14 @@ impl Sequencer {
         self.pending_refs.extend(mint_refs);
         self.pending.push_back(PendingBlock { height: header.height, spent, txids, mint_refs: references });
         let stats = self.ledger.take_touched_stats();
-        WriterJob { block: Some(BlockRecord { signed, txs, ops, stats }), replies, lookups, deferred, admin_replies }
+        let bank_totals = self.ledger.take_touched_bank_totals();
+        WriterJob {
+            block: Some(BlockRecord { signed, txs, ops, stats, bank_totals }),
+            replies,
+            lookups,
+            deferred,
+            admin_replies,
+        }
     }
 
     fn known(&self, txid: &TxId, in_block: &HashMap<TxId, usize>) -> Result<Known, StoreError> {
@@ -735,6 +814,7 @@ fn writer_loop(shared: &Shared, jobs: &std_mpsc::Receiver<WriterJob>) {
             }
             let header = block.signed.header;
             shared.durable_height.store(header.height, Ordering::Release);
+            shared.durable.send_replace(header.height);
             let created: u64 = block.txs.iter().map(|(vtx, _)| vtx.tx.outputs.len() as u64).sum();
             let consumed: u64 = block.txs.iter().map(|(vtx, _)| vtx.tx.inputs.len() as u64).sum();
             let mut tip = shared.tip.lock().expect("not poisoned");

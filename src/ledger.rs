@@ -3,9 +3,10 @@
 //! sequencer drives it, the store persists what it returns, and a replicated
 //! log could drive it unchanged.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::encoding::Genesis;
+use crate::movements::{self, BankTotals, Movement};
 use crate::refusal::{Reason, Refusal};
 use crate::registry::{AdminOp, ProgrammeStats, Registry, Role, TierPolicy};
 use crate::types::{Address, AmountMinor, OutPoint, Output, ProgrammeId, TxKind};
@@ -35,6 +36,8 @@ pub struct Applied {
     /// Each tier-limited payer's total for the day after this payment:
     /// (address, day, total paid that day).
     pub daily: Vec<(Address, u64, AmountMinor)>,
+    /// What it did to each bank's customers (the unbanked not included).
+    pub movements: Vec<(String, Movement)>,
 }
 
 /// Supply totals, in minor units. `minted - burned` must equal the sum of
@@ -60,6 +63,9 @@ pub struct Ledger {
     stats: HashMap<ProgrammeId, ProgrammeStats>,
     /// Programmes whose statistics changed since the last `take_touched_stats`.
     touched: BTreeSet<ProgrammeId>,
+    /// Each bank's running totals (the unbanked under `movements::UNBANKED`).
+    bank_totals: BTreeMap<String, BankTotals>,
+    touched_banks: BTreeSet<String>,
 }
 
 /// No tier limits at all (the ledger alone, in benchmarks and simulations).
@@ -106,6 +112,8 @@ impl Ledger {
             daily: HashMap::new(),
             stats: HashMap::new(),
             touched: BTreeSet::new(),
+            bank_totals: BTreeMap::new(),
+            touched_banks: BTreeSet::new(),
         })
     }
 
@@ -124,6 +132,25 @@ impl Ledger {
         self.daily = daily;
         self.stats = stats;
         self
+    }
+
+    /// The same ledger with the banks' running totals recorded so far.
+    #[must_use]
+    pub fn with_bank_totals(mut self, bank_totals: BTreeMap<String, BankTotals>) -> Self {
+        self.bank_totals = bank_totals;
+        self
+    }
+
+    /// The totals of the banks that changed since the last call.
+    pub fn take_touched_bank_totals(&mut self) -> Vec<(String, BankTotals)> {
+        let touched = std::mem::take(&mut self.touched_banks);
+        touched.into_iter().map(|b| (b.clone(), self.bank_totals.get(&b).cloned().unwrap_or_default())).collect()
+    }
+
+    /// A bank's running totals.
+    #[must_use]
+    pub fn bank_totals(&self, bank: &str) -> BankTotals {
+        self.bank_totals.get(bank).cloned().unwrap_or_default()
     }
 
     /// The statistics of the programmes that changed since the last call.
@@ -220,12 +247,17 @@ impl Ledger {
                 (Vec::new(), Vec::new())
             }
             TxKind::Clawback => (self.check_clawback(vtx, now_unix_ms)?, Vec::new()),
-            TxKind::Redeem => {
-                return Err(Refusal::new(Reason::UnsupportedKind, "not enabled on this ledger").into());
-            }
+            TxKind::Redeem => (self.check_redeem(vtx)?, Vec::new()),
         };
         self.count_programmes(tx.kind, &spent, &tx.outputs);
+        let sequence = self.next_sequence;
+        let tx_movements =
+            movements::movements_of(&self.registry, tx.kind, vtx.txid, sequence, now_unix_ms, &spent, &tx.outputs);
+        self.touched_banks.extend(movements::add_to_totals(&mut self.bank_totals, &tx_movements));
+        let movements =
+            tx_movements.by_bank.into_iter().filter(|(bank, _)| bank != movements::UNBANKED).collect::<Vec<_>>();
         let created: u64 = tx.outputs.iter().map(|o| o.amount_minor).sum();
+        let consumed: u64 = spent.iter().map(|o| o.amount_minor).sum();
         for (input, output) in tx.inputs.iter().zip(&spent) {
             self.unspent.remove(input);
             let balance = self.balances.get_mut(&output.owner).expect("an owner of an unspent output has a balance");
@@ -242,13 +274,20 @@ impl Ledger {
         for (payer, day, total) in &daily {
             self.daily.insert(*payer, (*day, *total));
         }
-        if tx.kind == TxKind::Mint {
-            self.totals.minted_minor += created;
-            self.totals.unspent_minor += created;
+        match tx.kind {
+            TxKind::Mint => {
+                self.totals.minted_minor += created;
+                self.totals.unspent_minor += created;
+            }
+            TxKind::Redeem => {
+                let burned = consumed - created;
+                self.totals.burned_minor += burned;
+                self.totals.unspent_minor -= burned;
+            }
+            TxKind::Transfer | TxKind::Clawback => {}
         }
-        let sequence = self.next_sequence;
         self.next_sequence += 1;
-        Ok(Applied { sequence, spent, daily })
+        Ok(Applied { sequence, spent, daily, movements })
     }
 
     /// Earmarked money: every programme spent must be live; each earmarked
@@ -387,7 +426,8 @@ impl Ledger {
         Ok(daily)
     }
 
-    fn check_transfer(&self, vtx: &VerifiedTx) -> Result<Vec<Output>, Decline> {
+    /// The outputs `vtx` spends, each owner having signed and no one else.
+    fn spent_by_owners(&self, vtx: &VerifiedTx) -> Result<Vec<Output>, Decline> {
         let tx = &vtx.tx;
         let mut spent = Vec::with_capacity(tx.inputs.len());
         for input in &tx.inputs {
@@ -412,6 +452,12 @@ impl Ledger {
                 .into());
             }
         }
+        Ok(spent)
+    }
+
+    fn check_transfer(&self, vtx: &VerifiedTx) -> Result<Vec<Output>, Decline> {
+        let tx = &vtx.tx;
+        let spent = self.spent_by_owners(vtx)?;
         let mut balance: Vec<(ProgrammeId, i128)> = Vec::with_capacity(2);
         let mut add = |programme: ProgrammeId, amount: i128| match balance.iter_mut().find(|(p, _)| *p == programme) {
             Some((_, sum)) => *sum += amount,
@@ -530,6 +576,63 @@ impl Ledger {
                 format!("a clawback returns all {total} minor units to the treasury as programme 0 money"),
             )
             .into());
+        }
+        Ok(spent)
+    }
+
+    /// A redemption: a merchant (its payout keys signing) burns some of its
+    /// takings, of any programme, into its bank's deposits; what it keeps
+    /// comes back as change to its own payout addresses, programme by
+    /// programme. Which bank may submit it is the caller's rule.
+    fn check_redeem(&self, vtx: &VerifiedTx) -> Result<Vec<Output>, Decline> {
+        let tx = &vtx.tx;
+        let spent = self.spent_by_owners(vtx)?;
+        let merchant_of = |owner: &Address| match self.registry.role(owner) {
+            Some(Role::Merchant { id, .. }) => Some(id.clone()),
+            _ => None,
+        };
+        let merchant = merchant_of(&spent[0].owner).ok_or_else(|| {
+            Refusal::new(Reason::NotAMerchant, format!("{} is not a merchant's payout address", spent[0].owner))
+                .with_input(tx.inputs[0])
+        })?;
+        for (input, output) in tx.inputs.iter().zip(&spent) {
+            if merchant_of(&output.owner).as_ref() != Some(&merchant) {
+                return Err(Refusal::new(
+                    Reason::NotAMerchant,
+                    format!("a redemption spends one merchant's takings; input {input} is not merchant {merchant}'s"),
+                )
+                .with_input(*input)
+                .into());
+            }
+        }
+        for output in &tx.outputs {
+            if merchant_of(&output.owner).as_ref() != Some(&merchant) {
+                return Err(Refusal::new(
+                    Reason::PayeeNotAllowed,
+                    format!("a redemption's change goes back to merchant {merchant}'s payout addresses only"),
+                )
+                .into());
+            }
+        }
+        let mut programmes: Vec<ProgrammeId> = spent.iter().chain(&tx.outputs).map(|o| o.programme).collect();
+        programmes.sort_unstable();
+        programmes.dedup();
+        for programme in programmes {
+            let sum = |outputs: &[Output]| -> u128 {
+                outputs.iter().filter(|o| o.programme == programme).map(|o| u128::from(o.amount_minor)).sum()
+            };
+            if sum(&tx.outputs) > sum(&spent) {
+                return Err(Refusal::new(
+                    Reason::NotConserved,
+                    format!("programme {programme}: a redemption's change exceeds what it spends"),
+                )
+                .into());
+            }
+        }
+        let burned = spent.iter().map(|o| u128::from(o.amount_minor)).sum::<u128>()
+            - tx.outputs.iter().map(|o| u128::from(o.amount_minor)).sum::<u128>();
+        if burned == 0 {
+            return Err(Refusal::new(Reason::NotConserved, "a redemption burns a positive amount").into());
         }
         Ok(spent)
     }

@@ -46,3 +46,14 @@ pub const PAYOUT_ADDRESSES_MAX: usize = 16;
 pub const CLAWBACK_BATCHES_PER_CALL_MAX: usize = 4096;
 /// Merchant categories one programme allows.
 pub const PROGRAMME_MCCS_MAX: usize = 64;
+/// Movements and checkpoints a `Subscribe` stream buffers ahead of a slow
+/// bank; past it the stream stops reading the store until the bank catches up.
+pub const SUBSCRIBE_BUFFER_ITEMS: usize = 256;
+/// Movements one read transaction of a stream or a statement takes before
+/// it lets go (so that no read stays open while a bank is slow).
+pub const SUBSCRIBE_MOVEMENTS_PER_READ: usize = 1024;
+/// Bytes of one `GetStatement` chunk.
+pub const STATEMENT_CHUNK_BYTES: usize = 32 * 1024;
+/// Entries of one statement (one bank, one day). A day beyond it is refused
+/// with RESOURCE_EXHAUSTED: ask per programme or split the bank.
+pub const STATEMENT_ENTRIES_MAX: u64 = 2_000_000;

@@ -36,6 +36,7 @@ pub enum Reason {
     MintThreshold,
     SupplyOverflow,
     ReferenceReused,
+    NotAMerchant,
     UnknownProgramme,
     ProgrammeNotStarted,
     ProgrammeExpired,
@@ -80,6 +81,7 @@ impl Reason {
             | Self::MintThreshold
             | Self::SupplyOverflow
             | Self::ReferenceReused
+            | Self::NotAMerchant
             | Self::UnknownProgramme
             | Self::ProgrammeNotStarted
             | Self::ProgrammeExpired
@@ -131,6 +133,7 @@ impl Reason {
             Self::MintThreshold => "REASON_MINT_THRESHOLD",
             Self::SupplyOverflow => "REASON_SUPPLY_OVERFLOW",
             Self::ReferenceReused => "REASON_REFERENCE_REUSED",
+            Self::NotAMerchant => "REASON_NOT_A_MERCHANT",
             Self::UnknownProgramme => "REASON_UNKNOWN_PROGRAMME",
             Self::ProgrammeNotStarted => "REASON_PROGRAMME_NOT_STARTED",
             Self::ProgrammeExpired => "REASON_PROGRAMME_EXPIRED",

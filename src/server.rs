@@ -16,7 +16,8 @@ use crate::engine::{Engine, EngineConfig};
 use crate::limits::GRPC_MESSAGE_BYTES_MAX;
 use crate::proto::{
     admin_service_server::AdminServiceServer, ledger_service_server::LedgerServiceServer,
-    payment_service_server::PaymentServiceServer, wallet_service_server::WalletServiceServer,
+    payment_service_server::PaymentServiceServer, reconciliation_service_server::ReconciliationServiceServer,
+    wallet_service_server::WalletServiceServer,
 };
 use crate::store::StoreError;
 
@@ -139,7 +140,8 @@ impl Server {
             .add_service(PaymentServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
             .add_service(WalletServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
             .add_service(AdminServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
-            .add_service(LedgerServiceServer::new(api).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX));
+            .add_service(LedgerServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
+            .add_service(ReconciliationServiceServer::new(api).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX));
         // The builder's TCP options apply only to listeners tonic binds itself:
         // without TCP_NODELAY here, small replies wait for delayed ACKs (~40 ms).
         let incoming = TcpListenerStream::new(listener).map(|stream| {

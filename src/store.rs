@@ -12,8 +12,13 @@
 //!   same set in memory, keyed by outpoint, and rebuilds it from here.
 //! - `spent`: txid || index -> txid of the spender, to name it in refusals and
 //!   to recognise a resubmission.
+//! - `movements`: (bank, sequence) -> what the transaction did to the bank's
+//!   customers: the bank streams and statements read a bank's range.
+//! - `bank_totals`: (bank, height) -> the bank's running totals at the end of
+//!   every block that changed them: checkpoints, statement balances and net
+//!   positions are lookups, not scans.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
@@ -22,6 +27,7 @@ use crate::encoding::{self, BlockHeader, Genesis, HEADER_BYTES};
 use crate::faults::{FaultyBackend, StorageFaults};
 use crate::ledger::Applied;
 use crate::merkle;
+use crate::movements::{BankTotals, Movement, UNBANKED};
 use crate::receipt::{Receipt, SignedHeader};
 use crate::registry::{AdminOp, ProgrammeStats, Registry};
 use crate::types::{Address, AmountMinor, OutPoint, Output, ProgrammeId, Transaction, TxId};
@@ -42,6 +48,9 @@ const PROGRAMME_STATS: TableDefinition<u32, &[u8]> = TableDefinition::new("progr
 /// Earmarked unspent outputs by programme: programme || txid || index ->
 /// (owner, amount). What a clawback batches through.
 const EARMARKED: TableDefinition<&[u8; 40], (&[u8; 32], u64)> = TableDefinition::new("earmarked");
+
+const MOVEMENTS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("movements");
+const BANK_TOTALS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("bank_totals");
 
 const GENESIS_KEY: &str = "genesis";
 
@@ -86,6 +95,8 @@ pub struct BlockRecord {
     pub ops: Vec<AdminOp>,
     /// Statistics of the programmes the block changed, as of its end.
     pub stats: Vec<(ProgrammeId, ProgrammeStats)>,
+    /// Totals of the banks the block changed, as of its end.
+    pub bank_totals: Vec<(String, BankTotals)>,
 }
 
 /// What an address holds at a durable block.
@@ -114,6 +125,7 @@ pub struct Recovered {
     /// Each tier-limited payer's last day of payments and its total.
     pub daily: HashMap<Address, (u64, AmountMinor)>,
     pub stats: HashMap<ProgrammeId, ProgrammeStats>,
+    pub bank_totals: BTreeMap<String, BankTotals>,
 }
 
 pub struct Store {
@@ -243,6 +255,8 @@ impl Store {
             write.open_table(MINT_REFS)?;
             write.open_table(PROGRAMME_STATS)?;
             write.open_table(EARMARKED)?;
+            write.open_table(MOVEMENTS)?;
+            write.open_table(BANK_TOTALS)?;
         }
         write.commit()?;
         Ok(())
@@ -283,7 +297,14 @@ impl Store {
                 .map_err(|e| StoreError::Corrupt(format!("stats of programme {programme}: {e}")))?;
             stats.insert(programme, value);
         }
-        Ok(Recovered { genesis, tip, unspent, registry, daily, stats })
+        let mut bank_totals = BTreeMap::new();
+        let table = read.open_table(BANK_TOTALS)?;
+        for bank in registry.banks.keys().map(String::as_str).chain([UNBANKED]) {
+            if let Some(entry) = table.range((bank, 0)..=(bank, u64::MAX))?.next_back() {
+                bank_totals.insert(bank.to_owned(), decode_totals(entry?.1.value())?);
+            }
+        }
+        Ok(Recovered { genesis, tip, unspent, registry, daily, stats, bank_totals })
     }
 
     /// Writes one block and everything it did in a single write transaction,
@@ -318,6 +339,12 @@ impl Store {
             for (programme, stats) in &block.stats {
                 programme_stats.insert(*programme, serde_json::to_vec(stats).expect("stats serialise").as_slice())?;
             }
+            let mut bank_totals = write.open_table(BANK_TOTALS)?;
+            for (bank, totals) in &block.bank_totals {
+                bank_totals
+                    .insert((bank.as_str(), height), postcard::to_stdvec(totals).expect("serialise").as_slice())?;
+            }
+            let mut movements = write.open_table(MOVEMENTS)?;
             let mut earmarked = write.open_table(EARMARKED)?;
             let mut mint_refs = write.open_table(MINT_REFS)?;
             let mut daily = write.open_table(DAILY)?;
@@ -329,6 +356,12 @@ impl Store {
                     daily.insert(&payer.0, (*day, *total))?;
                 }
                 txs.insert(applied.sequence, encoding::tx_record_bytes(&vtx.tx).as_slice())?;
+                for (bank, movement) in &applied.movements {
+                    movements.insert(
+                        (bank.as_str(), applied.sequence),
+                        postcard::to_stdvec(movement).expect("serialise").as_slice(),
+                    )?;
+                }
                 index.insert(&vtx.txid.0, (applied.sequence, height))?;
                 for (input, output) in vtx.tx.inputs.iter().zip(&applied.spent) {
                     unspent.remove(&unspent_key(&output.owner, input))?;
@@ -568,6 +601,158 @@ impl Store {
                 .ok_or_else(|| StoreError::Corrupt("unspent outputs add up past 2^64".to_owned()))?;
         }
         Ok((count, sum, tip))
+    }
+}
+
+fn decode_totals(bytes: &[u8]) -> Result<BankTotals, StoreError> {
+    postcard::from_bytes(bytes).map_err(|e| StoreError::Corrupt(format!("bank totals: {e}")))
+}
+
+/// A block's header and, of one bank, its movements after a sequence.
+pub struct BankBlock {
+    pub header: SignedHeader,
+    pub movements: Vec<Movement>,
+    /// Whether the block holds more of the bank's movements than returned.
+    pub more: bool,
+    /// The bank's totals at the end of the block (only when `more` is false).
+    pub totals: Option<BankTotals>,
+}
+
+impl Store {
+    /// The height of the last durable block.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn tip_height(&self) -> Result<u64, StoreError> {
+        let read = self.db.begin_read()?;
+        Ok(read.open_table(HEADERS)?.last()?.map_or(0, |(k, _)| k.value()))
+    }
+
+    /// The first block with a transaction after sequence `after`, or the
+    /// block that holds `after` itself (its checkpoint may not have been
+    /// seen): the first whose next sequence is past `after`. `None` when
+    /// the ledger has not reached `after` yet.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn block_of_sequence(&self, after: u64) -> Result<Option<u64>, StoreError> {
+        let read = self.db.begin_read()?;
+        let headers = read.open_table(HEADERS)?;
+        let Some((tip, _)) = headers.last()? else { return Ok(None) };
+        let next_of = |height: u64| -> Result<u64, StoreError> {
+            let value = headers.get(height)?.ok_or_else(|| StoreError::Corrupt(format!("no block {height}")))?;
+            Ok(decode_signed_header(value.value())?.header.next_sequence())
+        };
+        // Heights whose next sequence is past `after`: a suffix of the chain.
+        let (mut low, mut high) = (0u64, tip.value() + 1);
+        while low < high {
+            let middle = low + (high - low) / 2;
+            if next_of(middle)? > after { high = middle } else { low = middle + 1 }
+        }
+        Ok((low <= tip.value()).then_some(low))
+    }
+
+    /// Of block `height`: its header and up to `limit` of `bank`'s
+    /// movements with a sequence after `after`, in order; with the bank's
+    /// totals at the end of the block once nothing is left.
+    ///
+    /// # Errors
+    /// Storage failures or undecodable records.
+    pub fn bank_block(
+        &self,
+        bank: &str,
+        height: u64,
+        after: u64,
+        limit: usize,
+    ) -> Result<Option<BankBlock>, StoreError> {
+        let read = self.db.begin_read()?;
+        let Some(value) = read.open_table(HEADERS)?.get(height)? else { return Ok(None) };
+        let header = decode_signed_header(value.value())?;
+        let first = header.header.first_sequence.max(after.saturating_add(1));
+        let last = header.header.next_sequence().saturating_sub(1);
+        let mut movements = Vec::new();
+        let mut more = false;
+        if first <= last {
+            for entry in read.open_table(MOVEMENTS)?.range((bank, first)..=(bank, last))? {
+                if movements.len() == limit {
+                    more = true;
+                    break;
+                }
+                let (key, value) = entry?;
+                let movement: Movement = postcard::from_bytes(value.value())
+                    .map_err(|e| StoreError::Corrupt(format!("movement {}: {e}", key.value().1)))?;
+                movements.push(movement);
+            }
+        }
+        let totals = if more { None } else { Some(Self::totals_at(&read, bank, height)?) };
+        Ok(Some(BankBlock { header, movements, more, totals }))
+    }
+
+    fn totals_at(read: &redb::ReadTransaction, bank: &str, height: u64) -> Result<BankTotals, StoreError> {
+        match read.open_table(BANK_TOTALS)?.range((bank, 0)..=(bank, height))?.next_back() {
+            Some(entry) => decode_totals(entry?.1.value()),
+            None => Ok(BankTotals::default()),
+        }
+    }
+
+    /// Every bank's totals (the unbanked included) at the end of block
+    /// `height`, for the banks in `banks`.
+    ///
+    /// # Errors
+    /// Storage failures or undecodable records.
+    pub fn totals_of_banks_at(&self, banks: &[String], height: u64) -> Result<Vec<BankTotals>, StoreError> {
+        let read = self.db.begin_read()?;
+        banks.iter().map(|bank| Self::totals_at(&read, bank, height)).collect()
+    }
+
+    /// The last block whose time is before `time_unix_ms` (the genesis block
+    /// if none): block times never decrease along the chain.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn last_block_before(&self, time_unix_ms: u64) -> Result<SignedHeader, StoreError> {
+        let read = self.db.begin_read()?;
+        let headers = read.open_table(HEADERS)?;
+        let tip = headers.last()?.map_or(0, |(k, _)| k.value());
+        let header_at = |height: u64| -> Result<SignedHeader, StoreError> {
+            let value = headers.get(height)?.ok_or_else(|| StoreError::Corrupt(format!("no block {height}")))?;
+            decode_signed_header(value.value())
+        };
+        // First height at or after the time, over 1..=tip; the one before it.
+        let (mut low, mut high) = (1u64, tip + 1);
+        while low < high {
+            let middle = low + (high - low) / 2;
+            if header_at(middle)?.header.time_unix_ms >= time_unix_ms { high = middle } else { low = middle + 1 }
+        }
+        header_at(low - 1)
+    }
+
+    /// `bank`'s movements with sequences in `first..=last`, in order, in
+    /// one read transaction: calls `each` for every one until it answers
+    /// `false`.
+    ///
+    /// # Errors
+    /// Storage failures, undecodable records, or what `each` returns.
+    pub fn movements_between(
+        &self,
+        bank: &str,
+        first: u64,
+        last: u64,
+        mut each: impl FnMut(Movement) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        let read = self.db.begin_read()?;
+        if first > last {
+            return Ok(());
+        }
+        for entry in read.open_table(MOVEMENTS)?.range((bank, first)..=(bank, last))? {
+            let (key, value) = entry?;
+            let movement: Movement = postcard::from_bytes(value.value())
+                .map_err(|e| StoreError::Corrupt(format!("movement {}: {e}", key.value().1)))?;
+            if !each(movement)? {
+                break;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -35,7 +35,7 @@ pub struct Output {
     pub programme: ProgrammeId,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize, serde::Deserialize)]
 #[repr(u8)]
 pub enum TxKind {
     Transfer = 1,

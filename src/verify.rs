@@ -55,15 +55,6 @@ pub fn check_shape(tx: &Transaction) -> Result<(), Refusal> {
             format!("version {} (this engine speaks {TX_VERSION})", tx.version),
         ));
     }
-    match tx.kind {
-        TxKind::Transfer | TxKind::Mint | TxKind::Clawback => {}
-        TxKind::Redeem => {
-            return Err(Refusal::new(
-                Reason::UnsupportedKind,
-                format!("{:?} transactions are not enabled on this ledger", tx.kind),
-            ));
-        }
-    }
     check_counts(tx.inputs.len(), tx.outputs.len(), tx.witnesses.len())?;
     if tx.reference.len() > TX_REFERENCE_BYTES_MAX {
         return Err(Refusal::new(
@@ -103,7 +94,8 @@ pub fn check_shape(tx: &Transaction) -> Result<(), Refusal> {
             }
         }
     }
-    if tx.outputs.is_empty() {
+    // A redemption may burn everything it spends.
+    if tx.outputs.is_empty() && tx.kind != TxKind::Redeem {
         return Err(Refusal::new(Reason::NoOutputs, "a transaction needs at least one output"));
     }
     if tx.witnesses.is_empty() {

@@ -184,13 +184,13 @@ async fn unspecified_or_undefined_kind_is_refused_as_unsupported() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redeem_is_refused_as_unsupported_by_every_service_and_clawback_belongs_to_admin_clawback() {
+async fn redeem_of_a_wallets_money_is_refused_and_clawback_belongs_to_admin_clawback() {
     let mut f = Fixture::new().await;
     let mut tx = f.payment();
     tx.kind = TxKind::Redeem;
     let tx = to_proto(&resigned(tx, &[&f.alice]));
-    f.refused(tx.clone(), Code::InvalidArgument, Reason::UnsupportedKind).await;
-    f.refused_mint(tx, Code::InvalidArgument, Reason::UnsupportedKind).await;
+    f.refused(tx.clone(), Code::FailedPrecondition, Reason::NotAMerchant).await;
+    f.refused_mint(tx, Code::InvalidArgument, Reason::WrongService).await;
     let mut tx = f.payment();
     tx.kind = TxKind::Clawback;
     let tx = to_proto(&resigned(tx, &[&f.alice]));

@@ -1,0 +1,548 @@
+//! `ReconciliationService`: what operating banks follow and reconcile with.
+//! Every answer is read from the store (movements and totals persisted with
+//! each block), never from an in-memory queue: a slow or absent bank costs
+//! the ledger nothing, and a stream resumes from any sequence after a
+//! disconnect or a restart.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use crate::api::{Api, ResponseStream, blocking, header_to_proto};
+use crate::auth::{Need, Principal};
+use crate::limits::{
+    STATEMENT_CHUNK_BYTES, STATEMENT_ENTRIES_MAX, SUBSCRIBE_BUFFER_ITEMS, SUBSCRIBE_MOVEMENTS_PER_READ,
+};
+use crate::movements::{BankTotals, Direction, Movement, UNBANKED};
+use crate::proto;
+use crate::statement::{self, StatementEntry, StatementInfo};
+use crate::store::{Store, StoreError};
+use crate::types::TxKind;
+
+fn kind_to_proto(kind: TxKind) -> proto::MovementKind {
+    match kind {
+        TxKind::Transfer => proto::MovementKind::Payment,
+        TxKind::Mint => proto::MovementKind::Mint,
+        TxKind::Redeem => proto::MovementKind::Redeem,
+        TxKind::Clawback => proto::MovementKind::Clawback,
+    }
+}
+
+fn movement_to_proto(movement: &Movement, height: u64) -> proto::Movement {
+    proto::Movement {
+        sequence: movement.sequence,
+        height,
+        txid: movement.txid.0.to_vec(),
+        kind: kind_to_proto(movement.kind).into(),
+        time_unix_ms: movement.time_unix_ms,
+        merchant: movement.merchant.clone().unwrap_or_default(),
+        terminal: movement.terminal.clone().unwrap_or_default(),
+        entries: movement
+            .entries
+            .iter()
+            .map(|e| proto::Entry {
+                address: e.address.0.to_vec(),
+                merchant: e.merchant.clone().unwrap_or_default(),
+                programme_id: e.programme,
+                direction: match e.direction {
+                    Direction::Credit => proto::Direction::Credit,
+                    Direction::Debit => proto::Direction::Debit,
+                }
+                .into(),
+                amount_minor: e.amount_minor,
+                counterparty: e.counterparty.map(|c| c.0.to_vec()).unwrap_or_default(),
+                counterparty_bank: e.counterparty_bank.clone().unwrap_or_default(),
+            })
+            .collect(),
+    }
+}
+
+#[must_use]
+pub fn totals_to_proto(totals: &BankTotals) -> proto::BankTotals {
+    proto::BankTotals {
+        movements: totals.movements,
+        credit_entries: totals.credit_entries,
+        debit_entries: totals.debit_entries,
+        credits_minor: totals.credits_minor,
+        debits_minor: totals.debits_minor,
+        programmes: totals
+            .programmes
+            .iter()
+            .map(|(programme, (credits, debits))| proto::ProgrammeTotals {
+                programme_id: *programme,
+                credits_minor: *credits,
+                debits_minor: *debits,
+            })
+            .collect(),
+    }
+}
+
+fn item(item: proto::subscribe_response::Item) -> Result<proto::SubscribeResponse, Status> {
+    Ok(proto::SubscribeResponse { item: Some(item) })
+}
+
+impl Api {
+    /// The bank a call is about: a bank asks about itself; the operator (or
+    /// development mode) names one. It must be registered.
+    fn bank_of_call(&self, principal: &Principal, named: &str) -> Result<String, Status> {
+        let bank = match principal {
+            Principal::Bank(own) if named.is_empty() || named == own => own.clone(),
+            Principal::Bank(own) => {
+                return Err(Status::permission_denied(format!("bank {own} may not read bank {named}'s customers")));
+            }
+            _ if named.is_empty() => return Err(Status::invalid_argument("name the bank")),
+            _ => named.to_owned(),
+        };
+        if !self.engine.registry().banks.contains_key(&bank) {
+            return Err(Status::not_found(format!("no bank {bank}")));
+        }
+        Ok(bank)
+    }
+}
+
+/// Follows one bank from `after_sequence`: for each block, the bank's
+/// movements then a checkpoint; waits for the next durable block at the
+/// tip. Ends when the bank hangs up, the server stops, or `until_height`
+/// is passed.
+async fn follow(
+    api: Api,
+    bank: String,
+    request: proto::SubscribeRequest,
+    out: mpsc::Sender<Result<proto::SubscribeResponse, Status>>,
+) {
+    let store = Arc::clone(api.engine.store_arc());
+    let mut durable = api.engine.durable_heights();
+    let mut stopping = api.stopping.clone();
+    let mut after = request.after_sequence;
+    let start = {
+        let store = Arc::clone(&store);
+        blocking(move || Ok((store.block_of_sequence(after)?, store.tip_height()?))).await
+    };
+    let mut height = match start {
+        Ok((Some(height), _)) => height,
+        Ok((None, tip)) => {
+            let last = api.engine.tip().block.header.next_sequence() - 1;
+            if after > last {
+                let _ = out
+                    .send(Err(Status::out_of_range(format!(
+                        "after_sequence {after} is past the ledger's last sequence {last}"
+                    ))))
+                    .await;
+                return;
+            }
+            tip + 1
+        }
+        Err(status) => {
+            let _ = out.send(Err(status)).await;
+            return;
+        }
+    };
+    // A bank that saw the checkpoint of the block holding `after` skips it.
+    if let Some(seen) = request.after_height {
+        height = height.max(seen.saturating_add(1));
+    }
+    loop {
+        if request.until_height != 0 && height > request.until_height {
+            return;
+        }
+        while *durable.borrow_and_update() < height {
+            tokio::select! {
+                changed = durable.changed() => if changed.is_err() { return },
+                _ = stopping.changed() => return,
+                () = out.closed() => return,
+            }
+        }
+        if *stopping.borrow() {
+            return;
+        }
+        loop {
+            let read = {
+                let (store, bank) = (Arc::clone(&store), bank.clone());
+                blocking(move || store.bank_block(&bank, height, after, SUBSCRIBE_MOVEMENTS_PER_READ)).await
+            };
+            let block = match read {
+                Ok(Some(block)) => block,
+                Ok(None) => {
+                    let _ = out.send(Err(Status::internal(format!("durable block {height} not found")))).await;
+                    return;
+                }
+                Err(status) => {
+                    let _ = out.send(Err(status)).await;
+                    return;
+                }
+            };
+            for movement in &block.movements {
+                after = movement.sequence;
+                let sent =
+                    out.send(item(proto::subscribe_response::Item::Movement(movement_to_proto(movement, height))));
+                if sent.await.is_err() {
+                    return;
+                }
+            }
+            if let Some(totals) = block.totals {
+                after = after.max(block.header.header.next_sequence() - 1);
+                let checkpoint = proto::Checkpoint {
+                    block: Some(header_to_proto(&block.header)),
+                    totals: Some(totals_to_proto(&totals)),
+                };
+                if out.send(item(proto::subscribe_response::Item::Checkpoint(checkpoint))).await.is_err() {
+                    return;
+                }
+                break;
+            }
+        }
+        height += 1;
+    }
+}
+
+/// Civil date to days since 1970-01-01 (proleptic Gregorian).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = if year >= 0 { year } else { year - 399 } / 400;
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * i64::from((month + 9) % 12) + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// `YYYY-MM-DD` to its day number since the epoch.
+fn parse_date(date: &str) -> Option<i64> {
+    let bytes = date.as_bytes();
+    if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
+        return None;
+    }
+    let year: i64 = date[..4].parse().ok()?;
+    let month: u32 = date[5..7].parse().ok()?;
+    let day: u32 = date[8..].parse().ok()?;
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let days_in_month = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    (year >= 1970 && (1..=days_in_month).contains(&day)).then(|| days_from_civil(year, month, day))
+}
+
+/// Writes to a bounded channel in chunks: the statement is rendered on a
+/// blocking thread while the client reads at its own pace.
+struct ChunkWriter {
+    buffer: Vec<u8>,
+    out: mpsc::Sender<Result<proto::StatementChunk, Status>>,
+}
+
+impl ChunkWriter {
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let data = std::mem::replace(&mut self.buffer, Vec::with_capacity(STATEMENT_CHUNK_BYTES));
+        self.out
+            .blocking_send(Ok(proto::StatementChunk { data }))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away"))
+    }
+}
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.buffer.extend_from_slice(bytes);
+        if self.buffer.len() >= STATEMENT_CHUNK_BYTES {
+            self.send()?;
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
+
+/// The statement's entries, read `SUBSCRIBE_MOVEMENTS_PER_READ` movements
+/// per read transaction so that no read is held open while the client is
+/// slow.
+struct Entries {
+    store: Arc<Store>,
+    bank: String,
+    next_sequence: u64,
+    last_sequence: u64,
+    /// The block the last movement read was in, and the first sequence
+    /// after it.
+    block: (u64, u64),
+    page: std::collections::VecDeque<StatementEntry>,
+    done: bool,
+}
+
+impl Entries {
+    /// Sequences only grow, so the block walks forward header by header.
+    fn height_of(&mut self, sequence: u64) -> Result<u64, StoreError> {
+        while sequence >= self.block.1 {
+            let height = self.block.0 + 1;
+            let header = self.store.header(height)?.ok_or_else(|| StoreError::Corrupt(format!("no block {height}")))?;
+            self.block = (height, header.header.next_sequence());
+        }
+        Ok(self.block.0)
+    }
+
+    fn fill(&mut self) -> Result<(), StoreError> {
+        let mut movements = Vec::new();
+        self.store.movements_between(&self.bank, self.next_sequence, self.last_sequence, |movement| {
+            movements.push(movement);
+            Ok(movements.len() < SUBSCRIBE_MOVEMENTS_PER_READ)
+        })?;
+        match movements.last() {
+            Some(last) => self.next_sequence = last.sequence + 1,
+            None => self.done = true,
+        }
+        for movement in movements {
+            let height = self.height_of(movement.sequence)?;
+            for entry in movement.entries {
+                self.page.push_back(StatementEntry {
+                    txid: movement.txid,
+                    sequence: movement.sequence,
+                    height,
+                    time_unix_ms: movement.time_unix_ms,
+                    kind: movement.kind,
+                    address: entry.address,
+                    merchant: entry.merchant,
+                    programme: entry.programme,
+                    direction: entry.direction,
+                    amount_minor: entry.amount_minor,
+                    counterparty: entry.counterparty,
+                    terminal: movement.terminal.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Iterator for Entries {
+    type Item = Result<StatementEntry, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while self.page.is_empty() && !self.done {
+            if let Err(error) = self.fill() {
+                self.done = true;
+                return Some(Err(error));
+            }
+        }
+        self.page.pop_front().map(Ok)
+    }
+}
+
+#[tonic::async_trait]
+impl proto::reconciliation_service_server::ReconciliationService for Api {
+    type SubscribeStream = ResponseStream<proto::SubscribeResponse>;
+    type GetStatementStream = ResponseStream<proto::StatementChunk>;
+
+    async fn subscribe(
+        &self,
+        request: Request<proto::SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let principal = self.authorize(&request, &[Need::Operator, Need::Bank])?;
+        let request = request.into_inner();
+        let bank = self.bank_of_call(&principal, &request.bank)?;
+        let (out, items) = mpsc::channel(SUBSCRIBE_BUFFER_ITEMS);
+        tokio::spawn(follow(self.clone(), bank, request, out));
+        Ok(Response::new(Box::pin(ReceiverStream::new(items))))
+    }
+
+    async fn get_statement(
+        &self,
+        request: Request<proto::GetStatementRequest>,
+    ) -> Result<Response<Self::GetStatementStream>, Status> {
+        let principal = self.authorize(&request, &[Need::Operator, Need::Bank])?;
+        let request = request.into_inner();
+        let bank = self.bank_of_call(&principal, &request.bank)?;
+        let format = match proto::StatementFormat::try_from(request.format) {
+            Ok(proto::StatementFormat::Camt053 | proto::StatementFormat::Unspecified) => {
+                proto::StatementFormat::Camt053
+            }
+            Ok(proto::StatementFormat::Csv) => proto::StatementFormat::Csv,
+            Err(_) => return Err(Status::invalid_argument(format!("unknown statement format {}", request.format))),
+        };
+        let day = parse_date(&request.date)
+            .ok_or_else(|| Status::invalid_argument(format!("date '{}' is not a YYYY-MM-DD date", request.date)))?;
+        let offset_minutes = self.engine.tiers().day_offset_minutes;
+        let start_ms = u64::try_from(day * 86_400_000 - i64::from(offset_minutes) * 60_000).unwrap_or(0);
+        let end_ms = start_ms + 86_400_000;
+        let store = Arc::clone(self.engine.store_arc());
+        let (opening, closing, opening_totals, closing_totals) = {
+            let (store, bank) = (Arc::clone(&store), bank.clone());
+            blocking(move || {
+                let opening = store.last_block_before(start_ms)?;
+                let closing = store.last_block_before(end_ms)?;
+                let banks = [bank];
+                let opening_totals = store.totals_of_banks_at(&banks, opening.header.height)?.remove(0);
+                let closing_totals = store.totals_of_banks_at(&banks, closing.header.height)?.remove(0);
+                Ok((opening, closing, opening_totals, closing_totals))
+            })
+            .await?
+        };
+        let credit_entries = closing_totals.credit_entries - opening_totals.credit_entries;
+        let debit_entries = closing_totals.debit_entries - opening_totals.debit_entries;
+        if credit_entries + debit_entries > STATEMENT_ENTRIES_MAX {
+            return Err(Status::failed_precondition(format!(
+                "bank {bank} has {} entries on {}, more than one statement holds ({STATEMENT_ENTRIES_MAX})",
+                credit_entries + debit_entries,
+                request.date
+            )));
+        }
+        let genesis = self.engine.genesis();
+        let info = StatementInfo {
+            bank_name: self.engine.registry().banks.get(&bank).map(|b| b.name.clone()).unwrap_or_default(),
+            bank_id: bank.clone(),
+            currency: genesis.currency.clone(),
+            exponent: genesis.exponent,
+            date: request.date.clone(),
+            day_offset_minutes: offset_minutes,
+            created_unix_ms: self.engine.now_unix_ms(),
+            opening_minor: opening_totals.balance_minor(),
+            closing_minor: closing_totals.balance_minor(),
+            credit_entries,
+            credits_minor: closing_totals.credits_minor - opening_totals.credits_minor,
+            debit_entries,
+            debits_minor: closing_totals.debits_minor - opening_totals.debits_minor,
+            from_height: opening.header.height + 1,
+            until_height: closing.header.height,
+        };
+        let entries = Entries {
+            store,
+            bank,
+            next_sequence: opening.header.next_sequence(),
+            last_sequence: closing.header.next_sequence() - 1,
+            block: (opening.header.height, opening.header.next_sequence()),
+            page: std::collections::VecDeque::new(),
+            done: false,
+        };
+        let (out, chunks) = mpsc::channel(4);
+        tokio::task::spawn_blocking(move || {
+            let mut writer = ChunkWriter { buffer: Vec::with_capacity(STATEMENT_CHUNK_BYTES), out: out.clone() };
+            let written = match format {
+                proto::StatementFormat::Csv => statement::write_csv(&info, entries, &mut writer),
+                _ => statement::write_camt053(&info, entries, &mut writer),
+            };
+            let flushed = written
+                .map_err(|e| e.to_string())
+                .and_then(|()| std::io::Write::flush(&mut writer).map_err(|e| e.to_string()));
+            if let Err(error) = flushed {
+                tracing::error!(%error, "statement failed");
+                let _ = out.blocking_send(Err(Status::internal(format!("statement failed: {error}"))));
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(chunks))))
+    }
+
+    async fn get_net_positions(
+        &self,
+        request: Request<proto::GetNetPositionsRequest>,
+    ) -> Result<Response<proto::GetNetPositionsResponse>, Status> {
+        self.authorize(&request, &[Need::Operator, Need::Issuer])?;
+        let request = request.into_inner();
+        let tip = self.engine.tip().block.header.height;
+        let until = if request.until_height == 0 { tip } else { request.until_height };
+        if until > tip {
+            return Err(Status::out_of_range(format!("until_height {until} is past the tip {tip}")));
+        }
+        if request.after_height >= until {
+            return Err(Status::invalid_argument(format!(
+                "the window is after_height {} up to until_height {until}: it must hold a block",
+                request.after_height
+            )));
+        }
+        let mut banks: Vec<String> = self.engine.registry().banks.keys().cloned().collect();
+        banks.push(UNBANKED.to_owned());
+        banks.sort();
+        let store = Arc::clone(self.engine.store_arc());
+        let after = request.after_height;
+        let (from_block, until_block, before, after_totals) = {
+            let banks = banks.clone();
+            blocking(move || {
+                let from_block =
+                    store.header(after)?.ok_or_else(|| StoreError::Corrupt(format!("no block {after}")))?;
+                let until_block =
+                    store.header(until)?.ok_or_else(|| StoreError::Corrupt(format!("no block {until}")))?;
+                Ok((
+                    from_block,
+                    until_block,
+                    store.totals_of_banks_at(&banks, after)?,
+                    store.totals_of_banks_at(&banks, until)?,
+                ))
+            })
+            .await?
+        };
+        let mut flows = Vec::new();
+        let mut positions = Vec::new();
+        let (mut net_sum, mut issued_sum, mut redeemed_sum) = (0i128, 0u128, 0u128);
+        for ((bank, before), now) in banks.iter().zip(&before).zip(&after_totals) {
+            let diff = |now: u64, before: u64| now.saturating_sub(before);
+            let mut paid = 0u64;
+            for (payee, amount) in &now.paid_to {
+                let amount = diff(*amount, before.paid_to.get(payee).copied().unwrap_or(0));
+                if amount > 0 {
+                    paid += amount;
+                    flows.push(proto::BankFlow {
+                        payer_bank: bank.clone(),
+                        payee_bank: payee.clone(),
+                        amount_minor: amount,
+                    });
+                }
+            }
+            let received: u64 = now
+                .received_from
+                .iter()
+                .map(|(payer, amount)| diff(*amount, before.received_from.get(payer).copied().unwrap_or(0)))
+                .sum();
+            let issued = diff(now.issued_minor, before.issued_minor);
+            let redeemed = diff(now.redeemed_minor, before.redeemed_minor);
+            let net = i128::from(received) - i128::from(paid);
+            net_sum += net;
+            issued_sum += u128::from(issued);
+            redeemed_sum += u128::from(redeemed);
+            positions.push(proto::NetPosition {
+                bank: bank.clone(),
+                paid_minor: paid,
+                received_minor: received,
+                issued_minor: issued,
+                redeemed_minor: redeemed,
+                net_minor: i64::try_from(net).map_err(|_| Status::internal("net position past 2^63"))?,
+            });
+        }
+        // Money is conserved between banks: what one side paid the other
+        // received, and issuance minus redemption is the supply change.
+        let supply =
+            |h: &crate::encoding::BlockHeader| i128::from(h.minted_total_minor) - i128::from(h.burned_total_minor);
+        let supply_change = supply(&until_block.header) - supply(&from_block.header);
+        if net_sum != 0
+            || i128::try_from(issued_sum).unwrap_or(i128::MAX) - i128::try_from(redeemed_sum).unwrap_or(0)
+                != supply_change
+        {
+            tracing::error!(net_sum, issued_sum, redeemed_sum, supply_change, "net positions do not add up");
+            return Err(Status::internal("net positions do not add up; run 'settled audit'"));
+        }
+        Ok(Response::new(proto::GetNetPositionsResponse {
+            from_block: Some(header_to_proto(&from_block)),
+            until_block: Some(header_to_proto(&until_block)),
+            flows,
+            positions,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_map_to_day_numbers() {
+        assert_eq!(parse_date("1970-01-01"), Some(0));
+        assert_eq!(parse_date("2026-11-26"), Some(20_783));
+        assert_eq!(parse_date("2024-02-29"), Some(19_782));
+        assert_eq!(parse_date("2026-02-29"), None);
+        assert_eq!(parse_date("2026-13-01"), None);
+        assert_eq!(parse_date("26-11-2026"), None);
+    }
+}
