@@ -19,6 +19,7 @@ use crate::amount::format_amount;
 use crate::client::{self, Client};
 use crate::config::{Config, DEV_ISSUERS, load_or_create_key};
 use crate::crypto::Keypair;
+use crate::demo_banks;
 use crate::limits::STREAM_IN_FLIGHT_MAX;
 use crate::proto;
 use crate::receipt::{Receipt, ReceiptJson};
@@ -69,6 +70,11 @@ pub struct DemoReport {
     pub minted_minor: u64,
     pub unspent_minor: u64,
     pub unspent_count: u64,
+    /// From a block's time to its checkpoint reaching a following bank
+    /// (the slower bank's figure).
+    pub bank_lag_p50_ms: u64,
+    pub bank_lag_p99_ms: u64,
+    pub burned_minor: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -137,10 +143,21 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, DemoError> {
     // Fund the wallets: mints of up to 16 outputs, 2 of 3 issuer signatures.
     let started = Instant::now();
     let mut wallets: Vec<Wallet> = (0..wallets_n).map(|_| Wallet { key: Keypair::generate(), coin: None }).collect();
-    let merchants: Arc<Vec<Address>> = Arc::new((0..MERCHANTS).map(|_| Keypair::generate().address()).collect());
+    let shop_keys: Vec<Keypair> = (0..MERCHANTS).map(|_| Keypair::generate()).collect();
+    let merchants: Arc<Vec<Address>> = Arc::new(shop_keys.iter().map(Keypair::address).collect());
+    // Two operating banks hold the shops and the wallets as customers.
+    let mut desks = demo_banks::register_banks(&mut admin).await?;
     // The shops the terminals serve: registered merchants (wallet tiers do
     // not cap what a merchant takes in).
     register_shops(&mut admin, &merchants).await?;
+    let addresses: Vec<Address> = wallets.iter().map(|w| w.key.address()).collect();
+    demo_banks::register_wallets(&admin, &addresses).await?;
+    println!(
+        "registered {} shops and {wallets_n} wallets at {} banks ({:.2?})",
+        merchants.len(),
+        desks.len(),
+        started.elapsed()
+    );
     let mut minted_minor = 0u64;
     let mut mints = tokio::task::JoinSet::new();
     for (batch, chunk) in wallets.chunks(MINTS_OUTPUTS).enumerate() {
@@ -170,7 +187,8 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, DemoError> {
         started.elapsed()
     );
 
-    // Phase 1.
+    // Phase 1, the banks following live.
+    let following = follow_all(&admin, &desks).await?;
     let mut totals = TerminalReport::default();
     let mut stream_latencies = Vec::new();
     let load = Load { merchants: Arc::clone(&merchants), terminals: terminals_n, phase, window: options.stream_window };
@@ -179,6 +197,7 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, DemoError> {
     wallets = wallets_back;
     merge(&mut totals, &mut stream_latencies, report, streamed);
     let phase1_confirmed = totals.confirmations.len();
+    catch_up_all(&mut admin, following, &mut desks).await?;
 
     // The refusals a terminal meets, each with its status and reason.
     refusals_showcase(&mut admin, &mut wallets, &merchants, &mut totals.refusals).await?;
@@ -190,13 +209,29 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, DemoError> {
     let checked = check_confirmations(&Target::of(&server, &token), &totals.confirmations).await?;
     println!("after restart: all {checked} receipts given before it are in the ledger at the same sequence and block");
 
-    // Phase 2.
+    // Phase 2: the banks resume from their cursors.
+    let mut admin = Target::of(&server, &token).connect().await?;
+    let following = follow_all(&admin, &desks).await?;
     let (report, streamed, _) = payments_phase(&Target::of(&server, &token), wallets, &load, "after restart").await?;
     merge(&mut totals, &mut stream_latencies, report, streamed);
+    catch_up_all(&mut admin, following, &mut desks).await?;
 
     // A welfare programme from creation to clawback.
-    let mut admin = Target::of(&server, &token).connect().await?;
     minted_minor += welfare_showcase(&mut admin, &issuers, exponent, &mut totals.refusals).await?;
+
+    // The first shop's bank redeems its takings into deposits; then each
+    // bank reconciles: stream, statement, net positions.
+    let burned_minor = demo_banks::redeem_takings(&admin, &desks[0], &shop_keys[0]).await?;
+    println!(
+        "{} redeemed {} of shop-00's takings into deposits: burned, out of circulation",
+        desks[0].id,
+        format_amount(burned_minor, exponent)
+    );
+    let following = follow_all(&admin, &desks).await?;
+    catch_up_all(&mut admin, following, &mut desks).await?;
+    let day_offset_minutes = crate::registry::TierPolicy::e_cny_default(exponent).day_offset_minutes;
+    demo_banks::reconcile(&mut admin, &desks, exponent, day_offset_minutes).await?;
+    let lag = |q: f64| desks.iter().filter(|d| !d.lag_ms.is_empty()).map(|d| d.lag_ms.value_at_quantile(q)).max();
 
     // Offline receipt check, through the same JSON a bank or terminal keeps.
     let last = totals.confirmations.last().ok_or_else(|| DemoError::Check("no payment confirmed".into()))?;
@@ -251,6 +286,9 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, DemoError> {
         minted_minor,
         unspent_minor: info.unspent_total_minor,
         unspent_count: info.unspent_count,
+        bank_lag_p50_ms: lag(0.5).unwrap_or(0),
+        bank_lag_p99_ms: lag(0.99).unwrap_or(0),
+        burned_minor: tip.burned_total_minor,
     };
     println!();
     println!("== settled demo summary ==");
@@ -270,8 +308,13 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, DemoError> {
         println!("  {reason}: {count}");
     }
     println!(
-        "supply check: minted {} = sum of {} unspent outputs {} (counted from storage): OK",
+        "bank streams: block to bank p50 {} ms, p99 {} ms (slower of the two banks, while following live)",
+        report.bank_lag_p50_ms, report.bank_lag_p99_ms
+    );
+    println!(
+        "supply check: minted {} - burned {} = sum of {} unspent outputs {} (counted from storage): OK",
         format_amount(minted_minor, exponent),
+        format_amount(report.burned_minor, exponent),
         report.unspent_count,
         format_amount(report.unspent_minor, exponent)
     );
@@ -293,6 +336,28 @@ impl Target {
     async fn connect(&self) -> Result<Client, DemoError> {
         Client::connect_with_token(&self.url, &self.token).await.map_err(setup("connect"))
     }
+}
+
+async fn follow_all(admin: &Client, desks: &[demo_banks::Desk]) -> Result<Vec<demo_banks::Following>, DemoError> {
+    let mut following = Vec::with_capacity(desks.len());
+    for desk in desks {
+        following.push(demo_banks::follow_live(admin, desk).await?);
+    }
+    Ok(following)
+}
+
+/// Stops the banks' live following and brings each to the tip.
+async fn catch_up_all(
+    admin: &mut Client,
+    following: Vec<demo_banks::Following>,
+    desks: &mut [demo_banks::Desk],
+) -> Result<(), DemoError> {
+    let info = admin.ledger.get_info(proto::GetInfoRequest { count_unspent: false }).await.map_err(setup("info"))?;
+    let tip = info.into_inner().tip.unwrap_or_default().height;
+    for (following, desk) in following.into_iter().zip(desks.iter_mut()) {
+        demo_banks::catch_up(following, desk, tip).await?;
+    }
+    Ok(())
 }
 
 async fn start(data_dir: &Path) -> Result<Server, DemoError> {
@@ -653,7 +718,7 @@ async fn register_shops(admin: &mut Client, shops: &[Address]) -> Result<(), Dem
             id: format!("shop-{i:02}"),
             name: format!("Corner shop {i}"),
             mcc: 5411,
-            bank_id: "demo-bank".into(),
+            bank_id: demo_banks::bank_of(i).into(),
             payout_addresses: vec![shop.0.to_vec()],
         };
         admin

@@ -95,6 +95,7 @@ pub enum Event<'a> {
         height: u64,
         cursor: &'a Cursor,
         lag_ms: u64,
+        block_time_unix_ms: u64,
     },
 }
 
@@ -157,7 +158,7 @@ impl Follower {
                     }
                     let time_ms = checkpoint.block.as_ref().map_or(0, |b| b.time_unix_ms);
                     let lag_ms = now_unix_ms().saturating_sub(time_ms);
-                    on_event(Event::Checkpoint { height, cursor: &self.cursor, lag_ms });
+                    on_event(Event::Checkpoint { height, cursor: &self.cursor, lag_ms, block_time_unix_ms: time_ms });
                 }
                 None => return Err(FollowError::Mismatch("an empty stream item".to_owned())),
             }

@@ -29,6 +29,7 @@ pub mod client;
 pub mod config;
 mod crypto;
 pub mod demo;
+mod demo_banks;
 pub mod disburse;
 mod encoding;
 mod engine;
