@@ -137,6 +137,17 @@ pub fn output(owner: Address, amount_minor: AmountMinor, programme: ProgrammeId)
 /// bytes each).
 const RESPONSE_BYTES_MAX: usize = GRPC_MESSAGE_BYTES_MAX + BLOCK_TXS_MAX * 34 + PAGE_SIZE_MAX * 97;
 
+/// The channel settings every client uses: no Nagle delay, and HTTP/2
+/// keepalive so that a bank's long-lived stream notices a dead peer (and
+/// keeps NAT and proxies open) even when no block commits for a while.
+fn endpoint(url: &str) -> Result<Endpoint, tonic::transport::Error> {
+    Ok(Endpoint::from_shared(url.to_owned())?
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(crate::server::KEEPALIVE_INTERVAL)
+        .keep_alive_timeout(crate::server::KEEPALIVE_TIMEOUT)
+        .keep_alive_while_idle(true))
+}
+
 /// Adds the caller's bearer token to every request.
 #[derive(Clone, Default)]
 pub struct Credential(Option<MetadataValue<Ascii>>);
@@ -180,7 +191,7 @@ impl Client {
     /// # Errors
     /// When the address is invalid or nothing answers.
     pub async fn connect(url: &str) -> Result<Self, tonic::transport::Error> {
-        let channel = Endpoint::from_shared(url.to_owned())?.tcp_nodelay(true).connect().await?;
+        let channel = endpoint(url)?.connect().await?;
         Ok(Self::from_channel(channel, Credential::default()))
     }
 
@@ -201,7 +212,7 @@ impl Client {
         if let Some((cert, key)) = client_identity {
             tls = tls.identity(tonic::transport::Identity::from_pem(cert, key));
         }
-        let channel = Endpoint::from_shared(url.to_owned())?.tls_config(tls)?.tcp_nodelay(true).connect().await?;
+        let channel = endpoint(url)?.tls_config(tls)?.connect().await?;
         Ok(Self::from_channel(channel, Credential::default()))
     }
 
@@ -210,7 +221,7 @@ impl Client {
     /// # Errors
     /// When the address is invalid.
     pub fn lazy_with_token(url: &str, token: &str) -> Result<Self, tonic::transport::Error> {
-        let channel = Endpoint::from_shared(url.to_owned())?.tcp_nodelay(true).connect_lazy();
+        let channel = endpoint(url)?.connect_lazy();
         Ok(Self::from_channel(channel, Credential::token(token)))
     }
 

@@ -102,6 +102,8 @@ pub enum Event<'a> {
 pub struct Follower {
     client: Client,
     engine_key: Address,
+    /// The genesis block commits to it: block 0 must carry it.
+    genesis_hash: Vec<u8>,
     pub cursor: Cursor,
     cursor_file: Option<PathBuf>,
 }
@@ -117,8 +119,10 @@ impl Follower {
     /// # Errors
     /// When the ledger's engine key cannot be fetched.
     pub async fn new(mut client: Client, cursor: Cursor, cursor_file: Option<PathBuf>) -> Result<Self, FollowError> {
-        let engine_key = client.engine_key().await?;
-        Ok(Self { client, engine_key, cursor, cursor_file })
+        let info = client.info(false).await?;
+        let engine_key = Address::from_slice(&info.engine_public_key)
+            .ok_or_else(|| FollowError::Mismatch("the ledger's engine key is not 32 bytes".to_owned()))?;
+        Ok(Self { client, engine_key, genesis_hash: info.genesis_hash, cursor, cursor_file })
     }
 
     /// Follows until the checkpoint of `until_height` (or for ever), calling
@@ -196,6 +200,9 @@ impl Follower {
                 "block {height} is not signed by engine key {}",
                 self.engine_key
             )));
+        }
+        if height == 0 && signed.header.merkle_root.as_slice() != self.genesis_hash.as_slice() {
+            return Err(FollowError::Mismatch("block 0 does not commit to the ledger's genesis".to_owned()));
         }
         if let Some(seen) = self.cursor.after_height {
             if height != seen + 1 {

@@ -55,5 +55,5 @@ pub const SUBSCRIBE_MOVEMENTS_PER_READ: usize = 1024;
 /// Bytes of one `GetStatement` chunk.
 pub const STATEMENT_CHUNK_BYTES: usize = 32 * 1024;
 /// Entries of one statement (one bank, one day). A day beyond it is refused
-/// with RESOURCE_EXHAUSTED: ask per programme or split the bank.
+/// with FAILED_PRECONDITION.
 pub const STATEMENT_ENTRIES_MAX: u64 = 2_000_000;
