@@ -148,23 +148,6 @@ pub async fn catch_up(following: Following, desk: &mut Desk, tip: u64) -> Result
     Ok(())
 }
 
-/// Today's date in the ledger's day (UTC+8 by default).
-fn ledger_today(day_offset_minutes: i32) -> String {
-    let now_ms = i128::from(crate::store::now_unix_ms()) + i128::from(day_offset_minutes) * 60_000;
-    let days = i64::try_from(now_ms.div_euclid(86_400_000)).expect("days fit");
-    // Days since the epoch to a civil date (proleptic Gregorian).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z - era * 146_097;
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let mp = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
-}
-
 /// Each bank fetches today's camt.053, checks it adds up, and checks its
 /// closing balance against what its follower counted; then the net
 /// positions since genesis. Prints a summary of each.
@@ -181,7 +164,7 @@ pub async fn reconcile(
         let sign = if minor < 0 { "-" } else { "" };
         format!("{sign}{}", format_amount(u64::try_from(minor.unsigned_abs()).unwrap_or(u64::MAX), exponent))
     };
-    let date = ledger_today(day_offset_minutes);
+    let date = crate::statement::ledger_date(crate::store::now_unix_ms(), day_offset_minutes);
     for desk in desks {
         let request = proto::GetStatementRequest {
             bank: String::new(),

@@ -1063,8 +1063,17 @@ fn date_of_date_time(text: &str, what: &str) -> Result<String, StatementError> {
         .ok_or_else(|| invalid(format!("{what} '{text}' is not an ISO date-time")))
 }
 
-/// Days since 1970-01-01 of a `YYYY-MM-DD` calendar date.
-fn parse_date(text: &str) -> Option<i128> {
+/// The ledger date (`YYYY-MM-DD`) of a time, seen from the ledger day's UTC
+/// offset: what a statement for that time is asked for with.
+#[must_use]
+pub fn ledger_date(time_unix_ms: u64, offset_minutes: i32) -> String {
+    local_date_time(time_unix_ms, offset_minutes)[..10].to_owned()
+}
+
+/// Days since 1970-01-01 of a `YYYY-MM-DD` calendar date; `None` when it is
+/// not one.
+#[must_use]
+pub fn parse_date(text: &str) -> Option<i128> {
     let bytes = text.as_bytes();
     let shaped = bytes.len() == 10
         && bytes

@@ -466,26 +466,6 @@ async fn net_positions_between_banks_sum_to_zero_and_issuance_minus_redemption_i
     w.ledger.shutdown().await;
 }
 
-/// Today's date in the ledger's default day (UTC+8), as YYYY-MM-DD.
-fn today_utc8() -> String {
-    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
-    date_of_day((now_ms + 8 * 3_600_000).div_euclid(86_400_000))
-}
-
-/// Days since the epoch to a civil date (proleptic Gregorian).
-fn date_of_day(days: i64) -> String {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z - era * 146_097;
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let mp = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
-}
-
 async fn statement(
     client: &Client,
     bank: &str,
@@ -511,7 +491,7 @@ async fn a_days_camt053_statement_balances_and_matches_the_ledger_to_the_unit() 
     w.pay(&outsider, &shop_a, 70, "u-a").await;
     let takings = w.take_coin(&shop_a);
     w.bank_client(BANK_A_TOKEN).submit(&client::redeem(&shop_a, &[takings], 20, b"r")).await.expect("redeemed");
-    let today = today_utc8();
+    let today = common::today_utc8();
     let bank = w.bank_client(BANK_A_TOKEN);
 
     let xml = statement(&bank, "", &today, proto::StatementFormat::Camt053).await.expect("statement");

@@ -361,3 +361,10 @@ impl TestLedger {
 fn status_reason(status: &tonic::Status) -> Option<proto::Reason> {
     client::status_reason(status)
 }
+
+/// Today's date in the ledger's default day (UTC+8), as a statement is
+/// asked for.
+pub fn today_utc8() -> String {
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_millis();
+    settled::statement::ledger_date(u64::try_from(now_ms).expect("fits"), 8 * 60)
+}
