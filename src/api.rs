@@ -595,6 +595,7 @@ impl proto::ledger_service_server::LedgerService for Api {
             unspent_total_minor,
             unspent_count,
             genesis_hash: genesis.hash().to_vec(),
+            day_offset_minutes: self.engine.tiers().day_offset_minutes,
         }))
     }
 

@@ -66,11 +66,18 @@ impl Cursor {
     /// When the file cannot be written.
     pub fn save(&self, path: &Path) -> Result<(), FollowError> {
         let write = || -> std::io::Result<()> {
-            let partial = path.with_extension("partial");
+            let mut partial = path.as_os_str().to_owned();
+            partial.push(".partial");
+            let partial = PathBuf::from(partial);
             let mut file = std::fs::File::create(&partial)?;
             std::io::Write::write_all(&mut file, &serde_json::to_vec_pretty(self).expect("a cursor serialises"))?;
             file.sync_all()?;
-            std::fs::rename(&partial, path)
+            std::fs::rename(&partial, path)?;
+            // The rename itself is durable only once the directory is.
+            if let Some(directory) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::File::open(directory)?.sync_all()?;
+            }
+            Ok(())
         };
         write().map_err(|e| FollowError::Cursor(format!("{}: {e}", path.display())))
     }
@@ -125,6 +132,22 @@ impl Follower {
         Ok(Self { client, engine_key, genesis_hash: info.genesis_hash, cursor, cursor_file })
     }
 
+    /// Refuses to follow a ledger whose engine key is not `pinned` (the key
+    /// the bank was given out of band), so that a server cannot vouch for
+    /// itself.
+    ///
+    /// # Errors
+    /// `Mismatch` when the server's engine key differs.
+    pub fn pin_engine_key(&mut self, pinned: Address) -> Result<(), FollowError> {
+        if pinned != self.engine_key {
+            return Err(FollowError::Mismatch(format!(
+                "the server's engine key {} is not the pinned key {pinned}",
+                self.engine_key
+            )));
+        }
+        Ok(())
+    }
+
     /// Follows until the checkpoint of `until_height` (or for ever), calling
     /// `on_event` for each movement and each verified checkpoint. The cursor
     /// is saved at every checkpoint.
@@ -145,7 +168,7 @@ impl Follower {
         let request = proto::SubscribeRequest {
             bank: self.cursor.bank.clone(),
             after_sequence: self.cursor.after_sequence,
-            until_height: until_height.unwrap_or(0),
+            until_height,
             after_height: self.cursor.after_height,
         };
         let mut stream = self.client.reconciliation.subscribe(request).await?.into_inner();
@@ -167,7 +190,12 @@ impl Follower {
                 None => return Err(FollowError::Mismatch("an empty stream item".to_owned())),
             }
         }
-        Ok(())
+        match (until_height, self.cursor.after_height) {
+            (Some(until), seen) if seen.is_none_or(|seen| seen < until) => {
+                Err(FollowError::Rpc(tonic::Status::unavailable(format!("the stream ended before block {until}"))))
+            }
+            _ => Ok(()),
+        }
     }
 
     fn count(&mut self, movement: &proto::Movement) -> Result<(), FollowError> {

@@ -73,6 +73,6 @@ pub use merkle::{
 pub use receipt::{Receipt, ReceiptError, ReceiptJson, SignedHeader};
 pub use refusal::{Class, Reason, Refusal};
 pub use server::Server;
-pub use store::{Store, StoreError};
+pub use store::{Store, StoreError, now_unix_ms};
 pub use types::{Address, AmountMinor, OutPoint, Output, ProgrammeId, TX_VERSION, Transaction, TxId, TxKind, Witness};
 pub use verify::{VerifiedTx, check_shape, verify};

@@ -242,17 +242,22 @@ enum BankCommand {
         cursor_file: Option<PathBuf>,
         /// Stop, exit 0, once the checkpoint of this block (1 or above) is
         /// verified.
-        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        #[arg(long)]
         until_height: Option<u64>,
+        /// Refuse a server whose engine key is not this one (hex), the key
+        /// the bank was given out of band.
+        #[arg(long)]
+        engine_key: Option<String>,
     },
     /// One booking day's statement of a bank; a camt.053 is checked (to
     /// stderr) and a failed check exits non-zero.
     Statement {
         #[arg(long)]
         bank: String,
-        /// Booking date, YYYY-MM-DD, in the ledger's day (its UTC offset).
+        /// Booking date, YYYY-MM-DD, in the ledger's day (its UTC offset);
+        /// default today. Today's statement is interim (ITBD closing).
         #[arg(long)]
-        date: String,
+        date: Option<String>,
         #[arg(long, value_enum, default_value_t = StatementFormat::Camt053)]
         format: StatementFormat,
         /// Write the statement here (default stdout); it appears under this
@@ -651,10 +656,19 @@ async fn bank(command: BankCommand, server: &str, token: &str) -> Result<(), Str
     let mut client = connect(server, token).await?;
     let exponent = currency_exponent(&mut client).await?;
     match command {
-        BankCommand::Follow { bank, cursor_file, until_height } => {
-            bank_follow(client, exponent, &bank, cursor_file, until_height).await
+        BankCommand::Follow { bank, cursor_file, until_height, engine_key } => {
+            let pinned =
+                engine_key.map(|hex| Address::from_hex(&hex).map_err(|e| format!("--engine-key: {e}"))).transpose()?;
+            bank_follow(client, exponent, &bank, cursor_file, until_height, pinned).await
         }
         BankCommand::Statement { bank, date, format, out } => {
+            let date = match date {
+                Some(date) => date,
+                None => {
+                    let info = client.info(false).await.map_err(|e| e.message().to_owned())?;
+                    settled::statement::ledger_date(settled::now_unix_ms(), info.day_offset_minutes)
+                }
+            };
             bank_statement(client, exponent, &bank, &date, format, out.as_deref()).await
         }
         BankCommand::Positions { after_height, until_height } => {
@@ -842,6 +856,7 @@ async fn bank_follow(
     bank: &str,
     cursor_file: Option<PathBuf>,
     until_height: Option<u64>,
+    pinned_engine_key: Option<Address>,
 ) -> Result<(), String> {
     let cursor = match &cursor_file {
         Some(path) => Cursor::load(path, bank).map_err(|e| e.to_string())?,
@@ -856,6 +871,9 @@ async fn bank_follow(
         error: None,
     };
     let mut follower = Follower::new(client, cursor, cursor_file).await.map_err(follow_error_text)?;
+    if let Some(pinned) = pinned_engine_key {
+        follower.pin_engine_key(pinned).map_err(follow_error_text)?;
+    }
     let outcome = tokio::select! {
         outcome = follow_with_reconnects(&mut follower, until_height, &mut printer) => outcome,
         () = broken.notified() => Ok(()),

@@ -79,6 +79,10 @@ pub fn totals_to_proto(totals: &BankTotals) -> proto::BankTotals {
     }
 }
 
+/// How long after a day's end, with no later block, its statement is still
+/// interim: a block sealed just before midnight may still be committing.
+const DAY_CLOSE_GRACE_MS: u64 = 10_000;
+
 fn item(item: proto::subscribe_response::Item) -> Result<proto::SubscribeResponse, Status> {
     Ok(proto::SubscribeResponse { item: Some(item) })
 }
@@ -143,18 +147,20 @@ async fn follow(
     if let Some(seen) = request.after_height {
         height = height.max(seen.saturating_add(1));
     }
+    let stopped = || Err(Status::unavailable("the server is stopping; resume from the last sequence seen"));
     loop {
-        if request.until_height != 0 && height > request.until_height {
+        if request.until_height.is_some_and(|until| height > until) {
             return;
         }
         while *durable.borrow_and_update() < height {
             tokio::select! {
-                changed = durable.changed() => if changed.is_err() { return },
-                _ = stopping.changed() => return,
+                changed = durable.changed() => if changed.is_err() { let _ = out.send(stopped()).await; return },
+                _ = stopping.changed() => { let _ = out.send(stopped()).await; return },
                 () = out.closed() => return,
             }
         }
         if *stopping.borrow() {
+            let _ = out.send(stopped()).await;
             return;
         }
         loop {
@@ -357,6 +363,10 @@ impl proto::reconciliation_service_server::ReconciliationService for Api {
             })
             .await?
         };
+        // The day is over once a later block is durable (blocks are durable
+        // in order) or well after its end by the clock, when nothing came.
+        let closed = self.engine.tip().block.header.time_unix_ms >= end_ms
+            || self.engine.now_unix_ms() >= end_ms.saturating_add(DAY_CLOSE_GRACE_MS);
         let credit_entries = closing_totals.credit_entries - opening_totals.credit_entries;
         let debit_entries = closing_totals.debit_entries - opening_totals.debit_entries;
         if credit_entries + debit_entries > STATEMENT_ENTRIES_MAX {
@@ -383,6 +393,7 @@ impl proto::reconciliation_service_server::ReconciliationService for Api {
             debits_minor: closing_totals.debits_minor - opening_totals.debits_minor,
             from_height: opening.header.height + 1,
             until_height: closing.header.height,
+            closed,
         };
         let entries = Entries {
             store,
@@ -451,12 +462,18 @@ impl proto::reconciliation_service_server::ReconciliationService for Api {
         };
         let mut flows = Vec::new();
         let mut positions = Vec::new();
-        let (mut net_sum, mut issued_sum, mut redeemed_sum) = (0i128, 0u128, 0u128);
+        let (mut net_sum, mut issued_sum, mut redeemed_sum) = (0i128, 0i128, 0i128);
         for ((bank, before), now) in banks.iter().zip(&before).zip(&after_totals) {
-            let diff = |now: u64, before: u64| now.saturating_sub(before);
+            // Totals only grow: one that went back is a corrupt store.
+            let diff = |now: u64, before: u64| {
+                now.checked_sub(before).ok_or_else(|| {
+                    tracing::error!(bank, now, before, "bank totals went backwards");
+                    Status::internal(format!("bank {bank}'s totals went backwards; run 'settled audit'"))
+                })
+            };
             let mut paid = 0u64;
             for (payee, amount) in &now.paid_to {
-                let amount = diff(*amount, before.paid_to.get(payee).copied().unwrap_or(0));
+                let amount = diff(*amount, before.paid_to.get(payee).copied().unwrap_or(0))?;
                 if amount > 0 {
                     paid += amount;
                     flows.push(proto::BankFlow {
@@ -466,17 +483,16 @@ impl proto::reconciliation_service_server::ReconciliationService for Api {
                     });
                 }
             }
-            let received: u64 = now
-                .received_from
-                .iter()
-                .map(|(payer, amount)| diff(*amount, before.received_from.get(payer).copied().unwrap_or(0)))
-                .sum();
-            let issued = diff(now.issued_minor, before.issued_minor);
-            let redeemed = diff(now.redeemed_minor, before.redeemed_minor);
+            let mut received = 0u64;
+            for (payer, amount) in &now.received_from {
+                received += diff(*amount, before.received_from.get(payer).copied().unwrap_or(0))?;
+            }
+            let issued = diff(now.issued_minor, before.issued_minor)?;
+            let redeemed = diff(now.redeemed_minor, before.redeemed_minor)?;
             let net = i128::from(received) - i128::from(paid);
             net_sum += net;
-            issued_sum += u128::from(issued);
-            redeemed_sum += u128::from(redeemed);
+            issued_sum += i128::from(issued);
+            redeemed_sum += i128::from(redeemed);
             positions.push(proto::NetPosition {
                 bank: bank.clone(),
                 paid_minor: paid,
@@ -491,10 +507,7 @@ impl proto::reconciliation_service_server::ReconciliationService for Api {
         let supply =
             |h: &crate::encoding::BlockHeader| i128::from(h.minted_total_minor) - i128::from(h.burned_total_minor);
         let supply_change = supply(&until_block.header) - supply(&from_block.header);
-        if net_sum != 0
-            || i128::try_from(issued_sum).unwrap_or(i128::MAX) - i128::try_from(redeemed_sum).unwrap_or(0)
-                != supply_change
-        {
+        if net_sum != 0 || issued_sum - redeemed_sum != supply_change {
             tracing::error!(net_sum, issued_sum, redeemed_sum, supply_change, "net positions do not add up");
             return Err(Status::internal("net positions do not add up; run 'settled audit'"));
         }

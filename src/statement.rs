@@ -81,6 +81,9 @@ pub struct StatementInfo {
     pub from_height: u64,
     /// Last block of the day.
     pub until_height: u64,
+    /// Whether the day is over: its closing balance is then booked
+    /// (`CLBD`); during the day it is interim (`ITBD`), as of `until_height`.
+    pub closed: bool,
 }
 
 /// One customer's net movement in one programme within one transaction.
@@ -113,6 +116,8 @@ pub struct CheckedStatement {
     pub debit_entries: u64,
     pub debits_minor: u64,
     pub entries: Vec<(TxId, Direction, AmountMinor)>,
+    /// A closed day's statement (`CLBD`), or an interim one (`ITBD`).
+    pub closed: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -438,7 +443,7 @@ fn write_camt053_head<W: Write>(xml: &mut Xml<W>, info: &StatementInfo, figures:
     xml.close("Acct")?;
 
     write_balance(xml, info, "OPBD", figures.opening)?;
-    write_balance(xml, info, "CLBD", figures.closing)?;
+    write_balance(xml, info, if info.closed { "CLBD" } else { "ITBD" }, figures.closing)?;
 
     xml.open("TxsSummry")?;
     xml.open("TtlNtries")?;
@@ -767,6 +772,7 @@ struct Checker {
     to_date: Option<String>,
     opening_minor: Option<i128>,
     closing_minor: Option<i128>,
+    closed: Option<bool>,
     balance: BalanceDraft,
     summary: SummaryDraft,
     entry: EntryDraft,
@@ -896,8 +902,14 @@ impl Checker {
     fn finish_balance(&mut self) -> Result<(), StatementError> {
         let balance = std::mem::take(&mut self.balance);
         let code = balance.code.ok_or_else(|| invalid("a <Bal> without Tp/CdOrPrtry/Cd"))?;
-        if code != "OPBD" && code != "CLBD" {
+        if !matches!(code.as_str(), "OPBD" | "CLBD" | "ITBD") {
             return Ok(());
+        }
+        if code != "OPBD" {
+            let closed = code == "CLBD";
+            if self.closed.replace(closed).is_some() {
+                return Err(invalid("more than one closing (CLBD or ITBD) balance"));
+            }
         }
         let amount_minor = balance.amount_minor.ok_or_else(|| invalid(format!("the {code} balance has no Amt")))?;
         let direction = balance.direction.ok_or_else(|| invalid(format!("the {code} balance has no CdtDbtInd")))?;
@@ -970,7 +982,7 @@ impl Checker {
             return Err(invalid(format!("the statement runs from {date} to {to_date}, not one day")));
         }
         let opening_minor = self.opening_minor.ok_or_else(|| invalid("no OPBD balance"))?;
-        let closing_minor = self.closing_minor.ok_or_else(|| invalid("no CLBD balance"))?;
+        let closing_minor = self.closing_minor.ok_or_else(|| invalid("no CLBD (or ITBD) balance"))?;
         let summary = self.summary;
         let credit_entries = summary.credit_entries.ok_or_else(|| invalid("no TtlCdtNtries/NbOfNtries"))?;
         let credits_minor = summary.credits_minor.ok_or_else(|| invalid("no TtlCdtNtries/Sum"))?;
@@ -1021,6 +1033,7 @@ impl Checker {
             debit_entries,
             debits_minor,
             entries: self.entries,
+            closed: self.closed.unwrap_or(true),
         })
     }
 }
@@ -1151,6 +1164,7 @@ mod tests {
 
     fn info() -> StatementInfo {
         StatementInfo {
+            closed: true,
             bank_id: "ICBC-SZ".into(),
             bank_name: "Shenzhen branch".into(),
             currency: "CNY".into(),
@@ -1245,9 +1259,14 @@ mod tests {
                 debit_entries: 1,
                 debits_minor: 300,
                 entries: expected_entries,
+                closed: true,
             }
         );
         assert!(document.contains("<MsgId>STLD-ICBC-SZ-2024-05-01</MsgId>"));
+        let interim = camt053(&StatementInfo { closed: false, ..info.clone() }, entries());
+        assert!(interim.contains("<Cd>ITBD</Cd>") && !interim.contains("<Cd>CLBD</Cd>"));
+        let checked = check_camt053(interim.as_bytes(), info.exponent).expect("an interim statement checks");
+        assert!(!checked.closed, "an open day's closing balance is interim");
         assert!(document.contains("<FrDtTm>2024-05-01T00:00:00+08:00</FrDtTm>"));
         assert!(document.contains("<ToDtTm>2024-05-01T23:59:59.999+08:00</ToDtTm>"));
         assert!(document.contains("<CreDtTm>2024-05-02T04:00:00.000+08:00</CreDtTm>"));

@@ -388,7 +388,7 @@ async fn bank_follow_killed_mid_stream_resumes_from_its_cursor_file_and_ends_wit
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bank_follow_refuses_another_banks_customers_and_a_cursor_file_of_another_bank() {
+async fn bank_follow_refuses_another_banks_customers_a_cursor_file_of_another_bank_and_an_unpinned_engine_key() {
     let mut w = World::new(16).await;
     let tip = w.tip_height().await.to_string();
     let other = settled(&["bank", "follow", "--bank", BANK_B, "--until-height", &tip], &w.url, BANK_A_TOKEN).await;
@@ -404,6 +404,15 @@ async fn bank_follow_refuses_another_banks_customers_and_a_cursor_file_of_anothe
     let wrong = settled(&args, &w.url, &dev).await;
     assert!(!wrong.status.success(), "a cursor file of bank-a is not resumed as bank-b");
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("follows bank bank-a"), "{wrong:?}");
+
+    let engine_key = w.ledger.engine_key().await.to_string();
+    let pinned = ["bank", "follow", "--bank", BANK_A, "--until-height", &tip, "--engine-key", &engine_key];
+    stdout_of(&settled(&pinned, &w.url, BANK_A_TOKEN).await);
+    let impostor = settled::Keypair::generate().address().to_string();
+    let pinned = ["bank", "follow", "--bank", BANK_A, "--until-height", &tip, "--engine-key", &impostor];
+    let refused = settled(&pinned, &w.url, BANK_A_TOKEN).await;
+    assert!(!refused.status.success(), "a server with another engine key is not followed");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not the pinned key"), "{refused:?}");
     w.ledger.shutdown().await;
 }
 

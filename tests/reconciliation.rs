@@ -125,7 +125,9 @@ async fn subscribe(client: &Client, request: proto::SubscribeRequest) -> Result<
     Ok(items)
 }
 
+/// A subscription after `after_sequence` up to `until_height` (0: live).
 fn until(bank: &str, after_sequence: u64, until_height: u64) -> proto::SubscribeRequest {
+    let until_height = (until_height > 0).then_some(until_height);
     proto::SubscribeRequest { bank: bank.into(), after_sequence, until_height, after_height: None }
 }
 
@@ -279,7 +281,7 @@ async fn resuming_after_any_movement_or_checkpoint_gives_the_rest_without_gap_or
                 proto::SubscribeRequest {
                     bank: String::new(),
                     after_sequence: last_sequence,
-                    until_height: tip,
+                    until_height: Some(tip),
                     after_height: Some(block.height),
                 }
             }
@@ -339,15 +341,16 @@ async fn a_live_stream_delivers_new_blocks_and_resumes_after_a_server_restart() 
     let last_height = last_checkpoint.block.as_ref().unwrap().height;
     seen.push(checkpoint);
 
-    drop(stream);
     w.ledger.restart().await;
+    let ended = stream.message().await.expect_err("a stopping server ends the stream with a status");
+    assert_eq!(ended.code(), Code::Unavailable, "{ended:?}");
     w.pay(&wallet_a, &shop_b, 222, "after-restart").await;
     let tip = w.tip_height().await;
     let bank = w.bank_client(BANK_A_TOKEN);
     let resume = proto::SubscribeRequest {
         bank: String::new(),
         after_sequence: last_sequence,
-        until_height: tip,
+        until_height: Some(tip),
         after_height: Some(last_height),
     };
     let rest = subscribe(&bank, resume).await.unwrap();
@@ -500,6 +503,7 @@ async fn a_days_camt053_statement_balances_and_matches_the_ledger_to_the_unit() 
     assert_eq!(checked.date, today);
     assert_eq!(checked.currency, "CNY");
     assert_eq!(checked.opening_minor, 0, "nothing before today on a new ledger");
+    assert!(!checked.closed, "today is not over: its closing balance is interim (ITBD)");
     let mut held = 0i128;
     for customer in [wallet_a.address(), shop_a.address()] {
         held += i128::from(w.ledger.balance(&customer).await.balances.iter().map(|b| b.amount_minor).sum::<u64>());
@@ -521,6 +525,7 @@ async fn a_days_camt053_statement_balances_and_matches_the_ledger_to_the_unit() 
     let empty = statement(&bank, "", "2020-01-01", proto::StatementFormat::Camt053).await.expect("a quiet day");
     let quiet = settled::statement::check_camt053(&empty, 2).expect("adds up");
     assert_eq!((quiet.opening_minor, quiet.closing_minor, quiet.entries.len()), (0, 0, 0));
+    assert!(quiet.closed, "a past day closes (CLBD)");
     let status = statement(&bank, "", "2026-02-30", proto::StatementFormat::Camt053).await.expect_err("no such day");
     assert_eq!(status.code(), Code::InvalidArgument);
     let status = statement(&bank, "bank-b", &today, proto::StatementFormat::Csv).await.expect_err("another bank");
