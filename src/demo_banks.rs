@@ -73,19 +73,22 @@ pub async fn register_banks(admin: &mut Client) -> Result<Vec<Desk>, DemoError> 
 }
 
 /// Registers every wallet at its bank, tier 1 (what an unregistered wallet
-/// would get), a bounded number at a time.
+/// would get), a bounded number at a time. The bank follows from the address
+/// (random keys: an even split that does not depend on which terminal pays
+/// for which wallet).
 ///
 /// # Errors
 /// When a registration is refused.
 pub async fn register_wallets(admin: &Client, wallets: &[Address]) -> Result<(), DemoError> {
     let mut tasks: tokio::task::JoinSet<Result<(), tonic::Status>> = tokio::task::JoinSet::new();
-    for (n, address) in wallets.iter().enumerate() {
+    for address in wallets {
         if tasks.len() == REGISTRATIONS_IN_FLIGHT_MAX
             && let Some(done) = tasks.join_next().await
         {
             done.map_err(failed("registration task"))?.map_err(failed("register wallet"))?;
         }
-        let wallet = proto::Wallet { address: address.0.to_vec(), bank_id: bank_of(n).into(), tier: 1 };
+        let wallet =
+            proto::Wallet { address: address.0.to_vec(), bank_id: bank_of(usize::from(address.0[0])).into(), tier: 1 };
         let mut admin = admin.clone();
         tasks.spawn(async move {
             admin.admin.register_wallet(proto::RegisterWalletRequest { wallet: Some(wallet) }).await.map(|_| ())
