@@ -1,13 +1,16 @@
 //! Per-stage costs of the payment path: canonical encoding and txid,
 //! stateless verification (one BIP340 signature), sequencer apply per
-//! payment, Merkle root and path, receipt verification.
+//! payment, durable block commit (redb, fsync) with N payments, Merkle root
+//! and path, receipt verification.
 //! `cargo bench --bench core`
 
 use std::collections::HashMap;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use settled::client;
-use settled::{Genesis, Keypair, Ledger, OutPoint, Output, Receipt, SignedHeader, TxId, VerifiedTx};
+use settled::{
+    BlockRecord, Genesis, Keypair, Ledger, OutPoint, Output, Receipt, SignedHeader, Store, TxId, VerifiedTx,
+};
 
 fn genesis(issuers: &[Keypair]) -> Genesis {
     Genesis {
@@ -44,8 +47,18 @@ fn benches(c: &mut Criterion) {
     let payment = client::pay(&wallets[0].0, wallets[0].1, shop, 1_000, b"inv-1");
 
     c.bench_function("txid (encode + sha256), 1 in / 2 out", |b| b.iter(|| settled::txid(&payment)));
+    let txid = settled::txid(&payment);
+    let witness = payment.witnesses[0];
+    c.bench_function("BIP340 verify, one signature", |b| {
+        b.iter(|| settled::verify_signature(&witness.public_key, &txid.0, &witness.signature))
+    });
+    c.bench_function("address check (x-only key on the curve)", |b| b.iter(|| settled::is_valid_key(&shop)));
     c.bench_function("verify stage, 1 in / 2 out / 1 signature", |b| {
         b.iter_batched(|| payment.clone(), settled::verify, BatchSize::SmallInput);
+    });
+    let known = settled::KnownKeys::default();
+    c.bench_function("verify stage, payee address already known", |b| {
+        b.iter_batched(|| payment.clone(), |tx| settled::verify_with(tx, &known), BatchSize::SmallInput);
     });
 
     const APPLY_BATCH: usize = 10_000;
@@ -96,5 +109,80 @@ fn benches(c: &mut Criterion) {
     c.bench_function("receipt verify (block of 8192)", |b| b.iter(|| receipt.verify(&engine_key)));
 }
 
-criterion_group!(core, benches);
+/// Applies `txs` to `ledger` and commits them as block `height`.
+fn block(ledger: &mut Ledger, txs: Vec<VerifiedTx>, height: u64, engine: &Keypair) -> BlockRecord {
+    let applied: Vec<(VerifiedTx, settled::Applied)> = txs
+        .into_iter()
+        .map(|vtx| {
+            let applied = ledger.apply(&vtx, 0).expect("applies");
+            (vtx, applied)
+        })
+        .collect();
+    let txids: Vec<TxId> = applied.iter().map(|(vtx, _)| vtx.txid).collect();
+    let header = settled::BlockHeader {
+        height,
+        previous_hash: [0; 32],
+        merkle_root: settled::merkle_root(&txids),
+        first_sequence: applied[0].1.sequence,
+        tx_count: u32::try_from(applied.len()).expect("bounded"),
+        time_unix_ms: 0,
+        minted_total_minor: ledger.totals().minted_minor,
+        burned_total_minor: 0,
+    };
+    let signed = SignedHeader { header, signature: engine.sign(&header.hash()) };
+    BlockRecord { signed, txs: applied, ops: Vec::new(), stats: Vec::new(), bank_totals: Vec::new() }
+}
+
+/// One durable block of `n` payments (each spends one output and creates
+/// two), against a store that holds the outputs they spend.
+fn block_commit(c: &mut Criterion) {
+    let mut group = c.benchmark_group("block commit (redb, fsync)");
+    group.sample_size(10);
+    for n in [1_000usize, 8_192] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let issuers: Vec<Keypair> = (0..3).map(|_| Keypair::generate()).collect();
+        let engine = Keypair::generate();
+        let genesis = Genesis { engine_key: engine.address(), ..genesis(&issuers) };
+        let (store, recovered) =
+            Store::open(&dir.path().join("ledger.redb"), &genesis, |h| engine.sign(&h.hash()), None).expect("opens");
+        let mut ledger = Ledger::new(genesis, recovered.unspent, 0, 0, 1).expect("consistent");
+        let wallets: Vec<Keypair> = (0..n).map(|_| Keypair::generate()).collect();
+        let mints: Vec<VerifiedTx> = wallets
+            .chunks(16)
+            .enumerate()
+            .map(|(i, chunk)| {
+                let outputs = chunk.iter().map(|w| client::output(w.address(), 1_000_000, 0)).collect();
+                settled::verify(client::mint(outputs, format!("fund-{i}").as_bytes(), &[&issuers[0], &issuers[1]]))
+                    .expect("valid")
+            })
+            .collect();
+        let funding = block(&mut ledger, mints.clone(), 1, &engine);
+        store.commit_block(&funding).expect("committed");
+        let mut coins: Vec<(OutPoint, Output)> = mints
+            .iter()
+            .flat_map(|m| (0..m.tx.outputs.len()).map(|i| client::output_of(&m.tx, u32::try_from(i).expect("small"))))
+            .collect();
+        let shop = Keypair::generate().address();
+        let mut height = 1;
+        group.bench_function(format!("{n} payments"), |b| {
+            b.iter_batched(
+                || {
+                    height += 1;
+                    let txs: Vec<VerifiedTx> = wallets
+                        .iter()
+                        .zip(&coins)
+                        .map(|(key, coin)| settled::verify(client::pay(key, *coin, shop, 1, b"inv")).expect("valid"))
+                        .collect();
+                    coins = txs.iter().map(|vtx| client::output_of(&vtx.tx, 1)).collect();
+                    block(&mut ledger, txs, height, &engine)
+                },
+                |record| store.commit_block(&record).expect("committed"),
+                BatchSize::PerIteration,
+            );
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(core, benches, block_commit);
 criterion_main!(core);

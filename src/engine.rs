@@ -208,11 +208,13 @@ impl Engine {
             config.verify_threads
         };
         let verify_rx = Arc::new(Mutex::new(verify_rx));
+        let known = Arc::new(verify::KnownKeys::default());
         let mut threads = Vec::new();
         for i in 0..verify_threads {
             let rx = Arc::clone(&verify_rx);
             let tx = sequencer_tx.clone();
-            threads.push(spawn(&shared, &format!("settled-verify-{i}"), move || verify_loop(&rx, &tx)));
+            let known = Arc::clone(&known);
+            threads.push(spawn(&shared, &format!("settled-verify-{i}"), move || verify_loop(&rx, &tx, &known)));
         }
         let admin_queue = sequencer_tx;
         let sequencer = Sequencer {
@@ -396,14 +398,18 @@ fn spawn(shared: &Arc<Shared>, name: &str, f: impl FnOnce() + Send + 'static) ->
         .expect("spawning a pipeline thread")
 }
 
-fn verify_loop(queue: &Mutex<mpsc::Receiver<VerifyJob>>, sequencer: &std_mpsc::SyncSender<SequencerJob>) {
+fn verify_loop(
+    queue: &Mutex<mpsc::Receiver<VerifyJob>>,
+    sequencer: &std_mpsc::SyncSender<SequencerJob>,
+    known: &verify::KnownKeys,
+) {
     loop {
         let job = queue.lock().expect("not poisoned").blocking_recv();
         let Some((tx, submitter, reply)) = job else { return };
         if reply.is_closed() {
             continue;
         }
-        match verify::verify(tx) {
+        match verify::verify_with(tx, known) {
             Ok(vtx) => {
                 if let Err(std_mpsc::SendError(job)) = sequencer.send(SequencerJob::Tx { vtx, submitter, reply }) {
                     if let SequencerJob::Tx { reply, .. } = job {

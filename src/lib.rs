@@ -62,7 +62,7 @@ pub mod proto {
 pub use amount::{AmountError, format_amount, parse_amount};
 pub use audit::{AUDIT_FAILURES_MAX, AuditReport, audit};
 pub use config::{Config, GenesisConfig, write_secret_key};
-pub use crypto::{Keypair, sha256, verify as verify_signature};
+pub use crypto::{Keypair, is_valid_key, sha256, verify as verify_signature};
 pub use encoding::{BlockHeader, DecodeError, Genesis, decode_tx_record, tx_canonical_bytes, tx_record_bytes, txid};
 pub use engine::{Engine, EngineConfig, Outcome, Reply, Submitter, Tip};
 pub use faults::{Clock, StorageFaults};
@@ -73,6 +73,6 @@ pub use merkle::{
 pub use receipt::{Receipt, ReceiptError, ReceiptJson, SignedHeader};
 pub use refusal::{Class, Reason, Refusal};
 pub use server::Server;
-pub use store::{Store, StoreError, now_unix_ms};
+pub use store::{BlockRecord, Store, StoreError, now_unix_ms};
 pub use types::{Address, AmountMinor, OutPoint, Output, ProgrammeId, TX_VERSION, Transaction, TxId, TxKind, Witness};
-pub use verify::{VerifiedTx, check_shape, verify};
+pub use verify::{KnownKeys, VerifiedTx, check_shape, verify, verify_with};

@@ -348,12 +348,22 @@ impl Store {
             let mut earmarked = write.open_table(EARMARKED)?;
             let mut mint_refs = write.open_table(MINT_REFS)?;
             let mut daily = write.open_table(DAILY)?;
+            // Random keys go in sorted, each table in one pass, net of what
+            // the block both created and spent: neighbouring keys share
+            // B-tree pages, so a block dirties (and writes) fewer of them.
+            let mut created: BTreeMap<[u8; 68], (u64, u32)> = BTreeMap::new();
+            let mut removed: Vec<[u8; 68]> = Vec::new();
+            let mut created_earmarked: BTreeMap<[u8; 40], (Address, u64)> = BTreeMap::new();
+            let mut removed_earmarked: Vec<[u8; 40]> = Vec::new();
+            let mut spenders: Vec<([u8; 36], TxId)> = Vec::new();
+            let mut located: Vec<(TxId, u64)> = Vec::with_capacity(block.txs.len());
+            let mut daily_totals: BTreeMap<Address, (u64, u64)> = BTreeMap::new();
             for (vtx, applied) in &block.txs {
                 if vtx.tx.kind == crate::types::TxKind::Mint {
                     mint_refs.insert(vtx.tx.reference.as_slice(), &vtx.txid.0)?;
                 }
                 for (payer, day, total) in &applied.daily {
-                    daily.insert(&payer.0, (*day, *total))?;
+                    daily_totals.insert(*payer, (*day, *total));
                 }
                 txs.insert(applied.sequence, encoding::tx_record_bytes(&vtx.tx).as_slice())?;
                 for (bank, movement) in &applied.movements {
@@ -362,24 +372,53 @@ impl Store {
                         postcard::to_stdvec(movement).expect("serialise").as_slice(),
                     )?;
                 }
-                index.insert(&vtx.txid.0, (applied.sequence, height))?;
+                located.push((vtx.txid, applied.sequence));
                 for (input, output) in vtx.tx.inputs.iter().zip(&applied.spent) {
-                    unspent.remove(&unspent_key(&output.owner, input))?;
-                    if output.programme != 0 {
-                        earmarked.remove(&earmarked_key(output.programme, input))?;
+                    let key = unspent_key(&output.owner, input);
+                    if created.remove(&key).is_none() {
+                        removed.push(key);
                     }
-                    spent.insert(&outpoint_key(input), &vtx.txid.0)?;
+                    if output.programme != 0 {
+                        let key = earmarked_key(output.programme, input);
+                        if created_earmarked.remove(&key).is_none() {
+                            removed_earmarked.push(key);
+                        }
+                    }
+                    spenders.push((outpoint_key(input), vtx.txid));
                 }
                 for (i, output) in vtx.tx.outputs.iter().enumerate() {
                     let outpoint = OutPoint { txid: vtx.txid, index: u32::try_from(i).expect("bounded") };
-                    unspent.insert(&unspent_key(&output.owner, &outpoint), (output.amount_minor, output.programme))?;
+                    created.insert(unspent_key(&output.owner, &outpoint), (output.amount_minor, output.programme));
                     if output.programme != 0 {
-                        earmarked.insert(
-                            &earmarked_key(output.programme, &outpoint),
-                            (&output.owner.0, output.amount_minor),
-                        )?;
+                        created_earmarked
+                            .insert(earmarked_key(output.programme, &outpoint), (output.owner, output.amount_minor));
                     }
                 }
+            }
+            removed.sort_unstable();
+            for key in &removed {
+                unspent.remove(key)?;
+            }
+            for (key, value) in &created {
+                unspent.insert(key, *value)?;
+            }
+            removed_earmarked.sort_unstable();
+            for key in &removed_earmarked {
+                earmarked.remove(key)?;
+            }
+            for (key, (owner, amount_minor)) in &created_earmarked {
+                earmarked.insert(key, (&owner.0, *amount_minor))?;
+            }
+            spenders.sort_unstable();
+            for (key, spender) in &spenders {
+                spent.insert(key, &spender.0)?;
+            }
+            located.sort_unstable();
+            for (txid, sequence) in &located {
+                index.insert(&txid.0, (*sequence, height))?;
+            }
+            for (payer, value) in &daily_totals {
+                daily.insert(&payer.0, *value)?;
             }
         }
         write.commit()?;
