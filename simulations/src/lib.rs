@@ -6,6 +6,10 @@
 //! and `Ledger::apply`, and checks the outcome and the whole unspent set
 //! against a model that knows only what each action should do. A failing seed
 //! prints the command that reproduces it.
+//!
+//! The load generator for a real server over gRPC is in [`load`].
+
+pub mod load;
 
 use std::collections::BTreeMap;
 

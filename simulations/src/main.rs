@@ -1,8 +1,11 @@
-//! `settled-simulations`: seeded simulations of Settled.
+//! `settled-simulations`: seeded simulations of Settled, and its load generator.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use settled_simulations::load::{self, LoadOptions, Mode, ServerSpec, Target, Workload};
 
 #[derive(Parser)]
 #[command(name = "settled-simulations")]
@@ -25,28 +28,145 @@ enum Command {
         #[arg(long, default_value_t = 10_000)]
         steps: u64,
     },
+    /// Load a real server over gRPC: confirmed payments/s, latency
+    /// percentiles, CPU, and the k256 verify ceiling; JSON and SVG results.
+    Load(Box<LoadArgs>),
+}
+
+#[derive(Args)]
+struct LoadArgs {
+    /// retail: 1 input, 2 outputs, 1 signature; opencbdc: 2 inputs, 2 outputs, 2 signatures.
+    #[arg(long, value_enum, default_value_t = Workload::Retail)]
+    workload: Workload,
+    /// unary: SubmitPayment; streaming: one SubmitPayments stream per terminal.
+    #[arg(long, value_enum, default_value_t = Mode::Streaming)]
+    mode: Mode,
+    /// Simulated terminals, each on its own connection.
+    #[arg(long, default_value_t = 16)]
+    terminals: usize,
+    /// Payments in flight per terminal [default: 64 streaming, 1 unary].
+    #[arg(long)]
+    window: Option<usize>,
+    /// Payments per second with Poisson arrivals; 0 = closed loop at the maximum.
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
+    /// Seconds measured, after the warmup.
+    #[arg(long, default_value_t = 20)]
+    duration_s: u64,
+    /// Seconds of load before the measured window.
+    #[arg(long, default_value_t = 3)]
+    warmup_s: u64,
+    /// Wallets paying (pairs of them in opencbdc).
+    #[arg(long, default_value_t = 4096)]
+    wallets: usize,
+    /// Payments pre-signed per wallet (or pair) [default: enough to last the run].
+    #[arg(long)]
+    chain: Option<usize>,
+    /// Unspent outputs the ledger holds before the run (minted if short).
+    #[arg(long, default_value_t = 0)]
+    preload: u64,
+    /// Seconds of each verify-ceiling measurement (before and after the load).
+    #[arg(long, default_value_t = 2.0)]
+    ceiling_s: f64,
+    /// Seed of amounts, payees and arrivals.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// JSON result file [default: load-<workload>-<mode>.json].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// SVG plot [default: the JSON file's path with .svg].
+    #[arg(long)]
+    svg: Option<PathBuf>,
+    /// The server binary to spawn [default: `settled` next to this program].
+    #[arg(long, conflicts_with = "server")]
+    settled_bin: Option<PathBuf>,
+    /// Data dir of the spawned server, kept (and reused) [default: a temporary dir].
+    #[arg(long, conflicts_with = "server")]
+    data_dir: Option<PathBuf>,
+    /// URL of a running server instead of spawning one, e.g. http://127.0.0.1:50051.
+    #[arg(long, requires_all = ["token", "issuer_key_files"])]
+    server: Option<String>,
+    /// Bearer token for --server, with the operator, issuer and terminal roles.
+    #[arg(long, requires = "server")]
+    token: Option<String>,
+    /// Issuer secret key files (hex) for --server's mints, comma-separated.
+    #[arg(long, value_delimiter = ',', requires = "server")]
+    issuer_key_files: Vec<PathBuf>,
+    /// Process id of --server, for its CPU use.
+    #[arg(long, requires = "server")]
+    server_pid: Option<u32>,
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Ledger { seed, seeds, steps } => {
-            let (mut applied, mut declined) = (0, 0);
-            for s in seed..seed.saturating_add(seeds) {
-                match settled_simulations::simulate_ledger(s, steps) {
-                    Ok(report) => {
-                        applied += report.applied;
-                        declined += report.declined;
-                    }
-                    Err(message) => {
-                        eprintln!("{message}");
-                        return ExitCode::FAILURE;
-                    }
-                }
+        Command::Ledger { seed, seeds, steps } => ledger(seed, seeds, steps),
+        Command::Load(args) => match load_command(*args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("settled-simulations load: {message}");
+                ExitCode::FAILURE
             }
-            println!(
-                "{seeds} seeds x {steps} steps: ledger matched the model ({applied} applied, {declined} declined)"
-            );
-            ExitCode::SUCCESS
+        },
+    }
+}
+
+fn ledger(seed: u64, seeds: u64, steps: u64) -> ExitCode {
+    let (mut applied, mut declined) = (0, 0);
+    for s in seed..seed.saturating_add(seeds) {
+        match settled_simulations::simulate_ledger(s, steps) {
+            Ok(report) => {
+                applied += report.applied;
+                declined += report.declined;
+            }
+            Err(message) => {
+                eprintln!("{message}");
+                return ExitCode::FAILURE;
+            }
         }
     }
+    println!("{seeds} seeds x {steps} steps: ledger matched the model ({applied} applied, {declined} declined)");
+    ExitCode::SUCCESS
+}
+
+fn load_command(args: LoadArgs) -> Result<(), String> {
+    if !(args.ceiling_s > 0.0 && args.ceiling_s <= load::CEILING_S_MAX) {
+        return Err(format!("--ceiling-s is in (0, {}]", load::CEILING_S_MAX));
+    }
+    let options = LoadOptions {
+        workload: args.workload,
+        mode: args.mode,
+        terminals: args.terminals,
+        window: args.window,
+        rate_per_s: args.rate,
+        warmup: Duration::from_secs(args.warmup_s),
+        duration: Duration::from_secs(args.duration_s),
+        wallets: args.wallets,
+        chain: args.chain,
+        preload: args.preload,
+        ceiling: Duration::from_secs_f64(args.ceiling_s),
+        seed: args.seed,
+        out: args.out,
+        svg: args.svg,
+        progress: true,
+    };
+    let server = match args.server {
+        Some(url) => ServerSpec::External(Target {
+            url,
+            token: args.token.unwrap_or_default(),
+            issuers: Target::read_issuer_keys(&args.issuer_key_files).map_err(|e| e.to_string())?,
+            pid: args.server_pid,
+        }),
+        None => {
+            let bin = match args.settled_bin {
+                Some(bin) => bin,
+                None => std::env::current_exe()
+                    .map_err(|e| format!("locating this program: {e}"))?
+                    .with_file_name(format!("settled{}", std::env::consts::EXE_SUFFIX)),
+            };
+            ServerSpec::Spawn { bin, data_dir: args.data_dir }
+        }
+    };
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| format!("tokio runtime: {e}"))?;
+    runtime.block_on(load::run(&options, server)).map(|_| ()).map_err(|e| e.to_string())
 }
