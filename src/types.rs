@@ -91,15 +91,25 @@ macro_rules! hex_display {
                 f.write_str(&hex::encode(self.0))
             }
         }
+        // Hex for people (JSON, TOML); the 32 raw bytes for the store's
+        // binary records, where hex would double the size.
         impl serde::Serialize for $t {
             fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.serialize_str(&hex::encode(self.0))
+                if serializer.is_human_readable() {
+                    serializer.serialize_str(&hex::encode(self.0))
+                } else {
+                    self.0.serialize(serializer)
+                }
             }
         }
         impl<'de> serde::Deserialize<'de> for $t {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-                Self::from_hex(&text).map_err(serde::de::Error::custom)
+                if deserializer.is_human_readable() {
+                    let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+                    Self::from_hex(&text).map_err(serde::de::Error::custom)
+                } else {
+                    <[u8; 32]>::deserialize(deserializer).map(Self)
+                }
             }
         }
         impl $t {
