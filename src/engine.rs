@@ -165,6 +165,7 @@ impl Engine {
         )?;
         let store = Arc::new(store);
         let tip = recovered.tip;
+        let started = std::time::Instant::now();
         let ledger = Ledger::new(
             recovered.genesis,
             recovered.unspent,
@@ -175,6 +176,7 @@ impl Engine {
         .map_err(StoreError::Corrupt)?
         .with_rules(recovered.registry.clone(), config.tiers.clone(), recovered.daily, recovered.stats.clone())
         .with_bank_totals(recovered.bank_totals);
+        tracing::info!(elapsed_ms = started.elapsed().as_millis(), "ledger rebuilt from the unspent set");
         // A wallet whose tier left the table would have no limits at all.
         if let Some(wallet) = recovered.registry.wallets.values().find(|w| config.tiers.tier(w.tier).is_none()) {
             return Err(StoreError::Config(format!(

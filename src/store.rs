@@ -53,6 +53,10 @@ const MOVEMENTS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("mov
 const BANK_TOTALS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("bank_totals");
 
 const GENESIS_KEY: &str = "genesis";
+/// Outputs per chunk handed from a recovery walker to the map builder, and
+/// chunks in flight: bounds the memory of the hand-off.
+const RECOVERY_CHUNK_OUTPUTS: usize = 64 * 1024;
+const RECOVERY_CHUNKS_IN_FLIGHT: usize = 4;
 
 /// A failure of the storage layer. Any of these while committing a block is
 /// fatal for the process: the engine stops confirming (fail-stop).
@@ -267,14 +271,9 @@ impl Store {
         let headers = read.open_table(HEADERS)?;
         let (_, last) = headers.last()?.ok_or_else(|| StoreError::Corrupt("no blocks".to_owned()))?;
         let tip = decode_signed_header(last.value())?;
-        let table = read.open_table(UNSPENT)?;
-        let mut unspent = HashMap::with_capacity(usize::try_from(table.len()?).unwrap_or(0));
-        for entry in table.iter()? {
-            let (key, value) = entry?;
-            let (owner, outpoint) = outpoint_of_unspent_key(key.value());
-            let (amount_minor, programme) = value.value();
-            unspent.insert(outpoint, Output { owner, amount_minor, programme });
-        }
+        let started = std::time::Instant::now();
+        let unspent = Self::read_unspent(&read)?;
+        tracing::info!(outputs = unspent.len(), elapsed_ms = started.elapsed().as_millis(), "unspent set read");
         let mut ops = Vec::new();
         for entry in read.open_table(REGISTRY_OPS)?.iter()? {
             let (index, value) = entry?;
@@ -305,6 +304,53 @@ impl Store {
             }
         }
         Ok(Recovered { genesis, tip, unspent, registry, daily, stats, bank_totals })
+    }
+
+    /// The whole unspent set. Two threads walk the two halves of the owner
+    /// key space while this one builds the map: on a restart with millions
+    /// of outputs the B-tree walk and the hashing overlap.
+    fn read_unspent(read: &redb::ReadTransaction) -> Result<HashMap<OutPoint, Output>, StoreError> {
+        let table = read.open_table(UNSPENT)?;
+        let mut unspent = HashMap::with_capacity(usize::try_from(table.len()?).unwrap_or(0));
+        let mut middle = [0u8; 68];
+        middle[0] = 0x80;
+        let (chunks_out, chunks) = std::sync::mpsc::sync_channel::<Result<Vec<(OutPoint, Output)>, StoreError>>(
+            RECOVERY_CHUNKS_IN_FLIGHT,
+        );
+        std::thread::scope(|scope| -> Result<(), StoreError> {
+            for lower_half in [true, false] {
+                let (table, chunks_out) = (&table, chunks_out.clone());
+                scope.spawn(move || {
+                    let walk = || -> Result<(), StoreError> {
+                        let range = if lower_half { table.range::<&[u8; 68]>(..&middle)? } else { table.range::<&[u8; 68]>(&middle..)? };
+                        let mut chunk = Vec::with_capacity(RECOVERY_CHUNK_OUTPUTS);
+                        for entry in range {
+                            let (key, value) = entry?;
+                            let (owner, outpoint) = outpoint_of_unspent_key(key.value());
+                            let (amount_minor, programme) = value.value();
+                            chunk.push((outpoint, Output { owner, amount_minor, programme }));
+                            if chunk.len() == RECOVERY_CHUNK_OUTPUTS {
+                                let full = std::mem::replace(&mut chunk, Vec::with_capacity(RECOVERY_CHUNK_OUTPUTS));
+                                if chunks_out.send(Ok(full)).is_err() {
+                                    return Ok(());
+                                }
+                            }
+                        }
+                        let _ = chunks_out.send(Ok(chunk));
+                        Ok(())
+                    };
+                    if let Err(error) = walk() {
+                        let _ = chunks_out.send(Err(error));
+                    }
+                });
+            }
+            drop(chunks_out);
+            for chunk in chunks {
+                unspent.extend(chunk?);
+            }
+            Ok(())
+        })?;
+        Ok(unspent)
     }
 
     /// Writes one block and everything it did in a single write transaction,
