@@ -382,6 +382,8 @@ impl proto::payment_service_server::PaymentService for Api {
         let api = self.clone();
         let mut stopping = self.stopping.clone();
         tokio::spawn(async move {
+            let metrics = Arc::clone(api.engine.metrics());
+            let _open = crate::metrics::GaugeGuard::new(&metrics.payment_streams);
             loop {
                 let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
                     break;

@@ -50,6 +50,10 @@ pub struct Config {
     /// TLS and client certificates; plaintext when absent.
     #[serde(default)]
     pub tls: Option<TlsConfig>,
+    /// Where to serve Prometheus metrics (`GET /metrics`, plain HTTP, no
+    /// credential); none when absent. Bind it to a private interface.
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
     /// Fault injection under the data file; never from a file, for tests.
     #[serde(skip)]
     pub storage_faults: Option<crate::faults::StorageFaults>,
@@ -232,6 +236,7 @@ impl Config {
             tiers: None,
             credentials: Vec::new(),
             tls: None,
+            metrics_listen: None,
             storage_faults: None,
             clock: crate::faults::Clock::default(),
             clawback_steps_per_call: default_clawback_steps(),

@@ -23,6 +23,7 @@ use crate::faults::{Clock, StorageFaults};
 use crate::ledger::{Decline, Ledger};
 use crate::limits::{BLOCK_TXS_MAX, OVERLOAD_RETRY_AFTER_MS, SEQUENCER_QUEUE_MAX, VERIFY_QUEUE_MAX};
 use crate::merkle;
+use crate::metrics::Metrics;
 use crate::receipt::{Receipt, SignedHeader};
 use crate::refusal::{Reason, Refusal};
 use crate::registry::{AdminOp, ProgrammeStats, Registry, Role, TierPolicy};
@@ -84,6 +85,7 @@ struct Shared {
     genesis: Genesis,
     failed: AtomicBool,
     health: watch::Sender<bool>,
+    metrics: Arc<Metrics>,
     durable_height: AtomicU64,
     /// The same height, for readers that wait for the next block (streams).
     durable: watch::Sender<u64>,
@@ -200,6 +202,7 @@ impl Engine {
             stats: RwLock::new(recovered.stats),
             tiers: config.tiers,
             clock: config.clock,
+            metrics: Arc::new(Metrics::default()),
         });
         let (verify_tx, verify_rx) = mpsc::channel(VERIFY_QUEUE_MAX);
         let (sequencer_tx, sequencer_rx) = std_mpsc::sync_channel(SEQUENCER_QUEUE_MAX);
@@ -216,7 +219,9 @@ impl Engine {
             let rx = Arc::clone(&verify_rx);
             let tx = sequencer_tx.clone();
             let known = Arc::clone(&known);
-            threads.push(spawn(&shared, &format!("settled-verify-{i}"), move || verify_loop(&rx, &tx, &known)));
+            let metrics = Arc::clone(&shared.metrics);
+            threads
+                .push(spawn(&shared, &format!("settled-verify-{i}"), move || verify_loop(&rx, &tx, &known, &metrics)));
         }
         let admin_queue = sequencer_tx;
         let sequencer = Sequencer {
@@ -294,6 +299,13 @@ impl Engine {
     /// redemption of another bank's merchant is refused with
     /// `Reason::PermissionDenied`, judged by the registry the sequencer sees.
     pub async fn submit_for(&self, tx: Transaction, submitter: Submitter) -> Reply {
+        let started = std::time::Instant::now();
+        let reply = self.submit_inner(tx, submitter).await;
+        self.shared.metrics.outcome(reply.as_ref().map(|o| o.duplicate).map_err(|r| r.reason), started.elapsed());
+        reply
+    }
+
+    async fn submit_inner(&self, tx: Transaction, submitter: Submitter) -> Reply {
         if self.shared.failed.load(Ordering::Relaxed) {
             return Err(unavailable());
         }
@@ -303,7 +315,9 @@ impl Engine {
             return Err(Refusal::new(Reason::Unavailable, "the engine is shutting down"));
         };
         match sender.try_send((tx, submitter, reply)) {
-            Ok(()) => {}
+            Ok(()) => {
+                self.shared.metrics.verify_queue.fetch_add(1, Ordering::Relaxed);
+            }
             Err(mpsc::error::TrySendError::Full(_)) => {
                 return Err(overloaded());
             }
@@ -312,6 +326,25 @@ impl Engine {
             }
         }
         outcome.await.unwrap_or_else(|_| Err(unavailable()))
+    }
+
+    /// The engine's measurements, for the metrics endpoint and the API.
+    #[must_use]
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.shared.metrics
+    }
+
+    /// The Prometheus text of the engine's measurements and the ledger.
+    #[must_use]
+    pub fn render_metrics(&self) -> String {
+        let tip = self.tip();
+        let header = tip.block.header;
+        self.shared.metrics.render(&crate::metrics::LedgerGauges {
+            tip_height: header.height,
+            unspent_outputs: tip.unspent_count,
+            supply_minor: header.minted_total_minor - header.burned_total_minor,
+            serving: !self.shared.failed.load(Ordering::Relaxed),
+        })
     }
 
     /// The height of the last durable block, changing as blocks commit.
@@ -404,15 +437,18 @@ fn verify_loop(
     queue: &Mutex<mpsc::Receiver<VerifyJob>>,
     sequencer: &std_mpsc::SyncSender<SequencerJob>,
     known: &verify::KnownKeys,
+    metrics: &Metrics,
 ) {
     loop {
         let job = queue.lock().expect("not poisoned").blocking_recv();
         let Some((tx, submitter, reply)) = job else { return };
+        metrics.verify_queue.fetch_sub(1, Ordering::Relaxed);
         if reply.is_closed() {
             continue;
         }
         match verify::verify_with(tx, known) {
             Ok(vtx) => {
+                metrics.sequencer_queue.fetch_add(1, Ordering::Relaxed);
                 if let Err(std_mpsc::SendError(job)) = sequencer.send(SequencerJob::Tx { vtx, submitter, reply }) {
                     if let SequencerJob::Tx { reply, .. } = job {
                         let _ = reply.send(Err(unavailable()));
@@ -563,7 +599,10 @@ impl Sequencer {
             open.time_unix_ms = self.shared.clock.now_unix_ms().max(self.tip.header.time_unix_ms);
         }
         let (vtx, submitter, reply) = match job {
-            SequencerJob::Tx { vtx, submitter, reply } => (vtx, submitter, reply),
+            SequencerJob::Tx { vtx, submitter, reply } => {
+                self.shared.metrics.sequencer_queue.fetch_sub(1, Ordering::Relaxed);
+                (vtx, submitter, reply)
+            }
             SequencerJob::Admin { op, reply } => {
                 if self.shared.failed.load(Ordering::SeqCst) {
                     let _ = reply.send(Err(unavailable()));
@@ -815,11 +854,16 @@ fn writer_loop(shared: &Shared, jobs: &std_mpsc::Receiver<WriterJob>) {
             continue;
         }
         if let Some(block) = &job.block {
+            let started = std::time::Instant::now();
             if let Err(error) = shared.store.commit_block(block) {
                 shared.fail(&error);
                 answer_unavailable(job);
                 continue;
             }
+            shared.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+            #[allow(clippy::cast_precision_loss)]
+            shared.metrics.block_txs.observe(block.txs.len() as f64);
+            shared.metrics.blocks.fetch_add(1, Ordering::Relaxed);
             let header = block.signed.header;
             shared.durable_height.store(header.height, Ordering::Release);
             shared.durable.send_replace(header.height);

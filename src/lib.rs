@@ -38,6 +38,7 @@ pub mod follow;
 mod ledger;
 pub mod limits;
 mod merkle;
+pub mod metrics;
 mod movements;
 mod receipt;
 mod reconciliation_api;

@@ -96,6 +96,10 @@ struct ServeArgs {
     /// Engine signing key file (default <data-dir>/engine.key).
     #[arg(long, env = "SETTLED_ENGINE_KEY_FILE")]
     engine_key_file: Option<PathBuf>,
+    /// Serve Prometheus metrics (GET /metrics, plain HTTP, no credential)
+    /// on this address, e.g. 127.0.0.1:9090.
+    #[arg(long, env = "SETTLED_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
     /// Development mode: with no issuer keys configured, generate a 2-of-3
     /// development issuer set into the data dir. Never in production.
     #[arg(long, env = "SETTLED_DEV")]
@@ -411,11 +415,17 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     if let Some(file) = args.engine_key_file {
         config.engine_key_file = Some(file);
     }
+    if let Some(address) = args.metrics_listen {
+        config.metrics_listen = Some(address);
+    }
     if args.dev {
         config.development = true;
     }
     let server = Server::start(config).await.map_err(|e| e.to_string())?;
     println!("settled serving on {} (engine key {})", server.local_addr(), server.engine().engine_key());
+    if let Some(metrics) = server.metrics_addr() {
+        println!("metrics on http://{metrics}/metrics");
+    }
     shutdown_signal().await;
     tracing::info!("shutting down: finishing admitted payments");
     server.shutdown().await;

@@ -117,6 +117,8 @@ async fn follow(
     out: mpsc::Sender<Result<proto::SubscribeResponse, Status>>,
 ) {
     let store = Arc::clone(api.engine.store_arc());
+    let metrics = Arc::clone(api.engine.metrics());
+    let _open = crate::metrics::GaugeGuard::new(&metrics.bank_streams);
     let mut durable = api.engine.durable_heights();
     let mut stopping = api.stopping.clone();
     let mut after = request.after_sequence;
@@ -189,6 +191,9 @@ async fn follow(
             }
             if let Some(totals) = block.totals {
                 after = after.max(block.header.header.next_sequence() - 1);
+                let lag_ms = api.engine.now_unix_ms().saturating_sub(block.header.header.time_unix_ms);
+                #[allow(clippy::cast_precision_loss)]
+                metrics.bank_stream_lag_seconds.observe(lag_ms as f64 / 1000.0);
                 let checkpoint = proto::Checkpoint {
                     block: Some(header_to_proto(&block.header)),
                     totals: Some(totals_to_proto(&totals)),

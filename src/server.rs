@@ -71,6 +71,8 @@ fn oversized_is_resource_exhausted<B>(mut response: http::Response<B>) -> http::
 /// the runtime stops.
 pub struct Server {
     local_addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
+    metrics_task: Option<JoinHandle<()>>,
     engine: Arc<Engine>,
     stop: oneshot::Sender<()>,
     stopping: tokio::sync::watch::Sender<bool>,
@@ -153,13 +155,31 @@ impl Server {
         let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
             let _ = stopped.await;
         }));
+        let (metrics_addr, metrics_task) = match config.metrics_listen {
+            None => (None, None),
+            Some(address) => {
+                let listener =
+                    tokio::net::TcpListener::bind(address).await.map_err(|e| ServerError::Bind(address, e))?;
+                let bound = listener.local_addr().map_err(|e| ServerError::Bind(address, e))?;
+                let engine = Arc::clone(&engine);
+                let task = tokio::spawn(crate::metrics::serve(listener, move || engine.render_metrics()));
+                tracing::info!(%bound, "metrics on http://{bound}/metrics");
+                (Some(bound), Some(task))
+            }
+        };
         tracing::info!(%local_addr, engine_key = %engine.engine_key(), "serving");
-        Ok(Self { local_addr, engine, stop, stopping, task })
+        Ok(Self { local_addr, metrics_addr, metrics_task, engine, stop, stopping, task })
     }
 
     #[must_use]
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Where `GET /metrics` is served, if configured.
+    #[must_use]
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// `http://` URL of the server, for clients.
@@ -177,6 +197,9 @@ impl Server {
     /// stops the engine (everything admitted is committed or answered) and
     /// closes the data file.
     pub async fn shutdown(self) {
+        if let Some(metrics) = &self.metrics_task {
+            metrics.abort();
+        }
         let _ = self.stop.send(());
         self.stopping.send_replace(true);
         let mut task = self.task;
