@@ -16,7 +16,8 @@ use crate::auth::{self, ConfiguredCredentials, Need, Principal};
 use crate::encoding::BlockHeader;
 use crate::engine::{Engine, Outcome, Submitter};
 use crate::limits::{
-    OVERLOAD_RETRY_AFTER_MS, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, STREAM_IN_FLIGHT_MAX, TX_REFERENCE_BYTES_MAX,
+    OVERLOAD_RETRY_AFTER_MS, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PAYMENT_STREAMS_PER_PARTICIPANT_MAX,
+    STREAM_IN_FLIGHT_MAX, TX_REFERENCE_BYTES_MAX,
 };
 use crate::merkle::MerkleStep;
 use crate::proto;
@@ -282,12 +283,46 @@ pub struct Api {
     pub credentials: Arc<ConfiguredCredentials>,
     /// Steps of one `AdminService.Clawback` call.
     pub clawback_steps_per_call: usize,
+    /// How long a stream may wait on a client that stopped reading.
+    pub stream_stall: std::time::Duration,
+    /// Open streams per participant (payment streams) and per bank (bank
+    /// streams), for their limits.
+    pub open_streams: Arc<std::sync::Mutex<HashMap<String, usize>>>,
+}
+
+/// One open stream counted against its owner's limit while it lives.
+pub(crate) struct StreamSlot {
+    open_streams: Arc<std::sync::Mutex<HashMap<String, usize>>>,
+    key: String,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.open_streams.lock().expect("not poisoned");
+        if let Some(count) = open.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
 }
 
 impl Api {
     /// The caller, if it holds one of `needs` (see `auth`).
     pub(crate) fn authorize<T>(&self, request: &Request<T>, needs: &[Need]) -> Result<Principal, Status> {
         auth::authorize(request, &self.credentials, &self.engine.registry(), needs)
+    }
+
+    /// Counts a stream against `key`'s limit of `max`.
+    pub(crate) fn open_stream(&self, key: String, max: usize) -> Result<StreamSlot, Status> {
+        let mut open = self.open_streams.lock().expect("not poisoned");
+        let count = open.entry(key.clone()).or_default();
+        if *count >= max {
+            return Err(Status::resource_exhausted(format!("{key} already has {max} streams open, the most allowed")));
+        }
+        *count += 1;
+        Ok(StreamSlot { open_streams: Arc::clone(&self.open_streams), key })
     }
 
     /// The caller, who must be allowed to read what concerns `address`.
@@ -344,6 +379,30 @@ impl Api {
     }
 }
 
+/// A response stream that notes when the client last took an item, so that
+/// a stream whose results sit unread can be told from a quiet one.
+struct ReadTracking<T> {
+    inner: ReceiverStream<T>,
+    opened: std::time::Instant,
+    last_read_ms: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<T> Stream for ReadTracking<T> {
+    type Item = T;
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let polled = Pin::new(&mut self.inner).poll_next(context);
+        if matches!(polled, std::task::Poll::Ready(Some(_))) {
+            let read_ms = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+            self.last_read_ms.store(read_ms, std::sync::atomic::Ordering::Relaxed);
+        }
+        polled
+    }
+}
+
 /// What `PaymentService` accepts: payments, and redemptions by a merchant's
 /// bank.
 const PAYMENT_KINDS: &[TxKind] = &[TxKind::Transfer, TxKind::Redeem];
@@ -374,14 +433,23 @@ impl proto::payment_service_server::PaymentService for Api {
         request: Request<Streaming<proto::SubmitPaymentsRequest>>,
     ) -> Result<Response<Self::SubmitPaymentsStream>, Status> {
         let principal = self.authorize(&request, &[Need::Terminal, Need::Bank])?;
+        let slot =
+            self.open_stream(format!("payment streams of {principal:?}"), PAYMENT_STREAMS_PER_PARTICIPANT_MAX)?;
         let mut inbound = request.into_inner();
+        let stall = self.stream_stall;
+        let stalled = Arc::new(tokio::sync::Notify::new());
         // Each in-flight item holds a permit; at the limit the stream stops
         // reading, which pushes back through HTTP/2 flow control.
         let permits = Arc::new(Semaphore::new(STREAM_IN_FLIGHT_MAX));
         let (out, results) = mpsc::channel(STREAM_IN_FLIGHT_MAX);
+        let opened = std::time::Instant::now();
+        let last_read_ms = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let results =
+            ReadTracking { inner: ReceiverStream::new(results), opened, last_read_ms: Arc::clone(&last_read_ms) };
         let api = self.clone();
         let mut stopping = self.stopping.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let metrics = Arc::clone(api.engine.metrics());
             let _open = crate::metrics::GaugeGuard::new(&metrics.payment_streams);
             loop {
@@ -395,6 +463,17 @@ impl proto::payment_service_server::PaymentService for Api {
                     item = inbound.next() => item,
                     () = out.closed() => break,
                     _ = stopping.changed() => break,
+                    // A client that stopped reading: end the stream, free it.
+                    () = stalled.notified() => break,
+                    () = tokio::time::sleep(stall) => {
+                        let unread = out.capacity() < out.max_capacity();
+                        let read_ms = last_read_ms.load(std::sync::atomic::Ordering::Relaxed);
+                        let idle = opened.elapsed().saturating_sub(std::time::Duration::from_millis(read_ms));
+                        if unread && idle >= stall {
+                            break;
+                        }
+                        continue;
+                    }
                 };
                 match item {
                     None => break,
@@ -418,6 +497,7 @@ impl proto::payment_service_server::PaymentService for Api {
                         let api = api.clone();
                         let out = out.clone();
                         let principal = principal.clone();
+                        let stalled = Arc::clone(&stalled);
                         tokio::spawn(async move {
                             let response = match api.submit(&principal, item.transaction.as_ref(), PAYMENT_KINDS).await
                             {
@@ -438,14 +518,16 @@ impl proto::payment_service_server::PaymentService for Api {
                                     duplicate: false,
                                 },
                             };
-                            let _ = out.send(Ok(response)).await;
+                            if out.send_timeout(Ok(response), stall).await.is_err() {
+                                stalled.notify_one();
+                            }
                             drop(permit);
                         });
                     }
                 }
             }
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(results))))
+        Ok(Response::new(Box::pin(results)))
     }
 
     async fn get_payment(

@@ -64,6 +64,21 @@ pub struct Config {
     /// lower it to reach the limit, never from a file.
     #[serde(skip, default = "default_clawback_steps")]
     pub clawback_steps_per_call: usize,
+    /// `STREAM_STALL_TIMEOUT`; tests shorten it, never from a file.
+    #[serde(skip, default = "default_stream_stall")]
+    pub stream_stall_timeout: std::time::Duration,
+    /// `VERIFY_QUEUE_MAX`; tests shrink it to reach overload, never from a
+    /// file.
+    #[serde(skip, default = "default_verify_queue")]
+    pub verify_queue_max: usize,
+}
+
+fn default_stream_stall() -> std::time::Duration {
+    crate::limits::STREAM_STALL_TIMEOUT
+}
+
+fn default_verify_queue() -> usize {
+    crate::limits::VERIFY_QUEUE_MAX
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -240,6 +255,8 @@ impl Config {
             storage_faults: None,
             clock: crate::faults::Clock::default(),
             clawback_steps_per_call: default_clawback_steps(),
+            stream_stall_timeout: default_stream_stall(),
+            verify_queue_max: default_verify_queue(),
         }
     }
 

@@ -70,6 +70,8 @@ pub struct EngineConfig {
     pub tiers: TierPolicy,
     /// The clock blocks are stamped with (and rules judged by).
     pub clock: Clock,
+    /// Transactions waiting for the verify stage (`VERIFY_QUEUE_MAX`).
+    pub verify_queue_max: usize,
 }
 
 /// Facts about the last durable block, for readers.
@@ -204,7 +206,7 @@ impl Engine {
             clock: config.clock,
             metrics: Arc::new(Metrics::default()),
         });
-        let (verify_tx, verify_rx) = mpsc::channel(VERIFY_QUEUE_MAX);
+        let (verify_tx, verify_rx) = mpsc::channel(config.verify_queue_max.clamp(1, VERIFY_QUEUE_MAX));
         let (sequencer_tx, sequencer_rx) = std_mpsc::sync_channel(SEQUENCER_QUEUE_MAX);
         let (writer_tx, writer_rx) = std_mpsc::sync_channel(0);
         let verify_threads = if config.verify_threads == 0 {

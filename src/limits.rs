@@ -57,3 +57,13 @@ pub const STATEMENT_CHUNK_BYTES: usize = 32 * 1024;
 /// Entries of one statement (one bank, one day). A day beyond it is refused
 /// with FAILED_PRECONDITION.
 pub const STATEMENT_ENTRIES_MAX: u64 = 2_000_000;
+/// `SubmitPayments` streams one participant (a terminal, a bank, the
+/// operator) may hold open at once; more are RESOURCE_EXHAUSTED.
+pub const PAYMENT_STREAMS_PER_PARTICIPANT_MAX: usize = 64;
+/// `Subscribe` streams open at once for one bank.
+pub const BANK_STREAMS_PER_BANK_MAX: usize = 16;
+/// How long a stream may fail to hand a result to a client that stopped
+/// reading before the server ends it and frees what it holds.
+pub const STREAM_STALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// HTTP/2 streams (calls) open at once on one connection.
+pub const CALLS_PER_CONNECTION_MAX: u32 = 256;

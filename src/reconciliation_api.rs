@@ -13,7 +13,8 @@ use tonic::{Request, Response, Status};
 use crate::api::{Api, ResponseStream, blocking, header_to_proto};
 use crate::auth::{Need, Principal};
 use crate::limits::{
-    STATEMENT_CHUNK_BYTES, STATEMENT_ENTRIES_MAX, SUBSCRIBE_BUFFER_ITEMS, SUBSCRIBE_MOVEMENTS_PER_READ,
+    BANK_STREAMS_PER_BANK_MAX, STATEMENT_CHUNK_BYTES, STATEMENT_ENTRIES_MAX, SUBSCRIBE_BUFFER_ITEMS,
+    SUBSCRIBE_MOVEMENTS_PER_READ,
 };
 use crate::movements::{BankTotals, Direction, Movement, UNBANKED};
 use crate::proto;
@@ -116,6 +117,7 @@ async fn follow(
     request: proto::SubscribeRequest,
     out: mpsc::Sender<Result<proto::SubscribeResponse, Status>>,
 ) {
+    let stall = api.stream_stall;
     let store = Arc::clone(api.engine.store_arc());
     let metrics = Arc::clone(api.engine.metrics());
     let _open = crate::metrics::GaugeGuard::new(&metrics.bank_streams);
@@ -141,7 +143,7 @@ async fn follow(
             tip + 1
         }
         Err(status) => {
-            let _ = out.send(Err(status)).await;
+            let _ = out.send_timeout(Err(status), stall).await;
             return;
         }
     };
@@ -156,13 +158,13 @@ async fn follow(
         }
         while *durable.borrow_and_update() < height {
             tokio::select! {
-                changed = durable.changed() => if changed.is_err() { let _ = out.send(stopped()).await; return },
-                _ = stopping.changed() => { let _ = out.send(stopped()).await; return },
+                changed = durable.changed() => if changed.is_err() { let _ = out.send_timeout(stopped(), stall).await; return },
+                _ = stopping.changed() => { let _ = out.send_timeout(stopped(), stall).await; return },
                 () = out.closed() => return,
             }
         }
         if *stopping.borrow() {
-            let _ = out.send(stopped()).await;
+            let _ = out.send_timeout(stopped(), stall).await;
             return;
         }
         loop {
@@ -173,18 +175,22 @@ async fn follow(
             let block = match read {
                 Ok(Some(block)) => block,
                 Ok(None) => {
-                    let _ = out.send(Err(Status::internal(format!("durable block {height} not found")))).await;
+                    let _ = out
+                        .send_timeout(Err(Status::internal(format!("durable block {height} not found"))), stall)
+                        .await;
                     return;
                 }
                 Err(status) => {
-                    let _ = out.send(Err(status)).await;
+                    let _ = out.send_timeout(Err(status), stall).await;
                     return;
                 }
             };
             for movement in &block.movements {
                 after = movement.sequence;
-                let sent =
-                    out.send(item(proto::subscribe_response::Item::Movement(movement_to_proto(movement, height))));
+                let sent = out.send_timeout(
+                    item(proto::subscribe_response::Item::Movement(movement_to_proto(movement, height))),
+                    stall,
+                );
                 if sent.await.is_err() {
                     return;
                 }
@@ -198,7 +204,8 @@ async fn follow(
                     block: Some(header_to_proto(&block.header)),
                     totals: Some(totals_to_proto(&totals)),
                 };
-                if out.send(item(proto::subscribe_response::Item::Checkpoint(checkpoint))).await.is_err() {
+                if out.send_timeout(item(proto::subscribe_response::Item::Checkpoint(checkpoint)), stall).await.is_err()
+                {
                     return;
                 }
                 break;
@@ -331,8 +338,13 @@ impl proto::reconciliation_service_server::ReconciliationService for Api {
         let principal = self.authorize(&request, &[Need::Operator, Need::Bank])?;
         let request = request.into_inner();
         let bank = self.bank_of_call(&principal, &request.bank)?;
+        let slot = self.open_stream(format!("bank streams of {bank}"), BANK_STREAMS_PER_BANK_MAX)?;
         let (out, items) = mpsc::channel(SUBSCRIBE_BUFFER_ITEMS);
-        tokio::spawn(follow(self.clone(), bank, request, out));
+        let api = self.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            follow(api, bank, request, out).await;
+        });
         Ok(Response::new(Box::pin(ReceiverStream::new(items))))
     }
 

@@ -91,6 +91,7 @@ impl Server {
         let tiers = resolved.tiers.clone();
         let credentials = Arc::new(resolved.credentials.clone());
         let clock = config.clock.clone();
+        let verify_queue_max = config.verify_queue_max;
         let engine = tokio::task::spawn_blocking(move || {
             Engine::start(EngineConfig {
                 data_file: resolved.data_file,
@@ -100,6 +101,7 @@ impl Server {
                 storage_faults,
                 tiers,
                 clock,
+                verify_queue_max,
             })
         })
         .await
@@ -128,7 +130,14 @@ impl Server {
         let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
         let clawback_steps_per_call =
             config.clawback_steps_per_call.clamp(1, crate::limits::CLAWBACK_BATCHES_PER_CALL_MAX);
-        let api = Api { engine: Arc::clone(&engine), stopping: stopping_rx, credentials, clawback_steps_per_call };
+        let api = Api {
+            engine: Arc::clone(&engine),
+            stopping: stopping_rx,
+            credentials,
+            clawback_steps_per_call,
+            stream_stall: config.stream_stall_timeout,
+            open_streams: Arc::default(),
+        };
         let mut builder = tonic::transport::Server::builder();
         if let Some(tls) = &config.tls {
             builder = builder.tls_config(server_tls(tls)?).map_err(|e| ServerError::Tls(e.to_string()))?;
@@ -137,6 +146,7 @@ impl Server {
             .layer(tower::util::MapResponseLayer::new(oversized_is_resource_exhausted))
             .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
             .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+            .max_concurrent_streams(Some(crate::limits::CALLS_PER_CONNECTION_MAX))
             .add_service(health_service)
             .add_service(reflection)
             .add_service(PaymentServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))

@@ -4,11 +4,8 @@
 //! `Refusal.reason` of the item's result. Every refusal here also leaves the
 //! ledger exactly as it was.
 //!
-//! Not covered: REASON_OVERLOADED needs more than `VERIFY_QUEUE_MAX` (16 Ki)
-//! payments queued at once across all clients, which a test on two cores
-//! cannot produce without racing the verify threads; REASON_UNAVAILABLE needs
-//! a storage failure or an engine stopped under a live server, neither of
-//! which the public API can cause.
+//! Elsewhere: REASON_OVERLOADED in tests/overload.rs (a verify queue shrunk
+//! to one); REASON_UNAVAILABLE in tests/fail_stop.rs (a storage failure).
 
 mod common;
 

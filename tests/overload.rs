@@ -1,0 +1,187 @@
+//! Overload and slow clients over real gRPC: a full verify queue refuses
+//! quickly with a retry hint, streams per participant are bounded, and a
+//! client that stops reading its stream is cut off after the stall timeout
+//! so that it holds nothing for ever.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use common::{TestLedger, assert_refusal, to_proto};
+use settled::client::{self, Client, Credential};
+use settled::limits::{BANK_STREAMS_PER_BANK_MAX, PAYMENT_STREAMS_PER_PARTICIPANT_MAX};
+use settled::{Keypair, proto};
+use tonic::Code;
+use tonic_types::StatusExt;
+
+const STALL: Duration = Duration::from_millis(300);
+
+/// A client whose HTTP/2 receive window is tiny, so that a server sending
+/// to it while it does not read blocks after a kilobyte.
+async fn slow_reader(ledger: &TestLedger) -> Client {
+    let channel = tonic::transport::Endpoint::from_shared(ledger.server().url())
+        .expect("url")
+        .initial_stream_window_size(Some(1024))
+        .initial_connection_window_size(Some(1024))
+        .connect()
+        .await
+        .expect("connects");
+    Client::from_channel(channel, Credential::token(&common::dev_token(&ledger.data_dir())))
+}
+
+/// Waits until `done` holds, at most `limit`.
+async fn eventually(limit: Duration, done: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    done()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_verify_queue_refuses_at_once_with_resource_exhausted_and_a_retry_hint() {
+    let mut ledger = TestLedger::start_with(|config| {
+        config.verify_queue_max = 1;
+        config.verify_threads = 1;
+    })
+    .await;
+    let payer = Keypair::generate();
+    let coins = ledger.fund_coins(&payer, &[100; 64], "overload").await;
+    let shop = Keypair::generate().address();
+    let calls = coins.iter().enumerate().map(|(n, coin)| {
+        let mut client = ledger.client.clone();
+        let tx = client::pay(&payer, *coin, shop, 10, format!("o-{n}").as_bytes());
+        async move { client.submit(&tx).await }
+    });
+    let outcomes = futures::future::join_all(calls).await;
+    let refused: Vec<&tonic::Status> = outcomes.iter().filter_map(|o| o.as_ref().err()).collect();
+    let confirmed = outcomes.iter().filter(|o| o.is_ok()).count();
+    assert!(!refused.is_empty(), "64 payments at once through a queue of 1 overflow it");
+    assert!(confirmed > 0, "what was admitted is confirmed");
+    for status in &refused {
+        assert_refusal(status, Code::ResourceExhausted, proto::Reason::Overloaded);
+        let retry = status.get_details_retry_info().expect("a retry hint");
+        assert!(retry.retry_delay.is_some_and(|d| d > Duration::ZERO));
+    }
+    // Refused means not applied: retrying the refused ones confirms them.
+    for (n, coin) in coins.iter().enumerate() {
+        let tx = client::pay(&payer, *coin, shop, 10, format!("o-{n}").as_bytes());
+        loop {
+            match ledger.client.submit(&tx).await {
+                Ok(_) => break,
+                Err(status) if status.code() == Code::ResourceExhausted => {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err(status) => panic!("{status:?}"),
+            }
+        }
+    }
+    ledger.assert_supply(6_400).await;
+    ledger.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_participant_holds_at_most_its_limit_of_streams_and_gets_a_slot_back_when_one_closes() {
+    let mut ledger = TestLedger::start().await;
+    ledger.bank("bank-s").await;
+    let mut open = Vec::new();
+    for _ in 0..PAYMENT_STREAMS_PER_PARTICIPANT_MAX {
+        let (sender, receiver) = tokio::sync::mpsc::channel::<proto::SubmitPaymentsRequest>(1);
+        let stream = ledger
+            .client
+            .payments
+            .submit_payments(tokio_stream::wrappers::ReceiverStream::new(receiver))
+            .await
+            .expect("within the limit");
+        open.push((sender, stream));
+    }
+    let (_sender, receiver) = tokio::sync::mpsc::channel::<proto::SubmitPaymentsRequest>(1);
+    let over = ledger.client.payments.submit_payments(tokio_stream::wrappers::ReceiverStream::new(receiver)).await;
+    assert_eq!(over.expect_err("one stream too many").code(), Code::ResourceExhausted);
+    // Closing one (the client ends its requests) frees a slot.
+    let (sender, mut stream) = open.pop().expect("one");
+    drop(sender);
+    while stream.get_mut().message().await.ok().flatten().is_some() {}
+    let engine = std::sync::Arc::clone(ledger.server().engine());
+    let limit = i64::try_from(PAYMENT_STREAMS_PER_PARTICIPANT_MAX).unwrap();
+    assert!(
+        eventually(Duration::from_secs(5), || engine.metrics().payment_streams.load(Ordering::Relaxed) < limit).await
+    );
+    let (_sender, receiver) = tokio::sync::mpsc::channel::<proto::SubmitPaymentsRequest>(1);
+    ledger
+        .client
+        .payments
+        .submit_payments(tokio_stream::wrappers::ReceiverStream::new(receiver))
+        .await
+        .expect("a slot came back");
+
+    let mut banks = Vec::new();
+    for _ in 0..BANK_STREAMS_PER_BANK_MAX {
+        let request = proto::SubscribeRequest { bank: "bank-s".into(), ..Default::default() };
+        banks.push(ledger.client.reconciliation.subscribe(request).await.expect("within the limit"));
+    }
+    let request = proto::SubscribeRequest { bank: "bank-s".into(), ..Default::default() };
+    let over = ledger.client.reconciliation.subscribe(request).await;
+    assert_eq!(over.expect_err("one bank stream too many").code(), Code::ResourceExhausted);
+    drop(open);
+    drop(banks);
+    ledger.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bank_that_stops_reading_its_stream_is_cut_off_after_the_stall_timeout() {
+    let mut ledger = TestLedger::start_with(|config| config.stream_stall_timeout = STALL).await;
+    ledger.bank("bank-slow").await;
+    let issuer_payee = Keypair::generate();
+    let wallet = proto::Wallet { address: issuer_payee.address().0.to_vec(), bank_id: "bank-slow".into(), tier: 3 };
+    ledger.client.admin.register_wallet(proto::RegisterWalletRequest { wallet: Some(wallet) }).await.unwrap();
+    let slow = slow_reader(&ledger).await;
+    let request = proto::SubscribeRequest { bank: "bank-slow".into(), ..Default::default() };
+    let stream = slow.clone().reconciliation.subscribe(request).await.expect("subscribed");
+    let engine = std::sync::Arc::clone(ledger.server().engine());
+    assert_eq!(engine.metrics().bank_streams.load(Ordering::Relaxed), 1);
+    // Far more than the stream's buffer and the client's window: one block
+    // (a movement and a checkpoint) per mint.
+    for n in 0..400 {
+        let tx = ledger.mint_tx(vec![client::output(issuer_payee.address(), 1, 0)], &format!("slow-{n}"));
+        ledger.client.mint(&tx).await.expect("minted");
+    }
+    let cut_off = eventually(STALL * 10, || engine.metrics().bank_streams.load(Ordering::Relaxed) == 0).await;
+    assert!(cut_off, "the server ended the stream it could not deliver");
+    drop(stream);
+    ledger.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminal_that_stops_reading_its_results_is_cut_off_after_the_stall_timeout() {
+    let mut ledger = TestLedger::start_with(|config| config.stream_stall_timeout = STALL).await;
+    let payer = Keypair::generate();
+    let coins = ledger.fund_coins(&payer, &[100; 256], "stall").await;
+    let shop = Keypair::generate().address();
+    let slow = slow_reader(&ledger).await;
+    let (sender, receiver) = tokio::sync::mpsc::channel::<proto::SubmitPaymentsRequest>(coins.len());
+    for (n, coin) in coins.iter().enumerate() {
+        let tx = client::pay(&payer, *coin, shop, 10, format!("s-{n}").as_bytes());
+        let item = proto::SubmitPaymentsRequest { client_id: n as u64, transaction: Some(to_proto(&tx)) };
+        sender.send(item).await.expect("queued");
+    }
+    let stream = slow
+        .clone()
+        .payments
+        .submit_payments(tokio_stream::wrappers::ReceiverStream::new(receiver))
+        .await
+        .expect("stream open");
+    let engine = std::sync::Arc::clone(ledger.server().engine());
+    let cut_off = eventually(STALL * 20, || engine.metrics().payment_streams.load(Ordering::Relaxed) == 0).await;
+    assert!(cut_off, "the server ended the stream whose results nobody read");
+    drop(stream);
+    drop(sender);
+    // Whatever it admitted was applied once; nothing is half-done.
+    let info = ledger.info(true).await;
+    assert_eq!(info.unspent_total_minor, 25_600, "supply unchanged by payments");
+    ledger.shutdown().await;
+}
