@@ -57,11 +57,18 @@ fn server_tls(tls: &TlsConfig) -> Result<tonic::transport::ServerTlsConfig, Serv
 
 /// tonic refuses a request message over the decoding limit with
 /// `OUT_OF_RANGE` before any handler runs; our contract is that a request
-/// over a limit is `RESOURCE_EXHAUSTED`. No handler of ours answers
-/// `OUT_OF_RANGE`, so the code is rewritten on the (trailers-only) response.
+/// over a limit is `RESOURCE_EXHAUSTED`. Only that refusal is rewritten, on
+/// the (trailers-only) response, recognised by tonic's message: handlers
+/// answer `OUT_OF_RANGE` of their own (a height past the tip).
 fn oversized_is_resource_exhausted<B>(mut response: http::Response<B>) -> http::Response<B> {
     let out_of_range = http::HeaderValue::from_static("11");
-    if response.headers().get("grpc-status") == Some(&out_of_range) {
+    let too_large = response.headers().get("grpc-message").is_some_and(|message| {
+        let bytes = message.as_bytes();
+        [b"too%20large".as_slice(), b"too large".as_slice()]
+            .iter()
+            .any(|needle| bytes.windows(needle.len()).any(|w| w == *needle))
+    });
+    if too_large && response.headers().get("grpc-status") == Some(&out_of_range) {
         response.headers_mut().insert("grpc-status", http::HeaderValue::from_static("8"));
     }
     response
