@@ -7,8 +7,10 @@
 //! against a model that knows only what each action should do. A failing seed
 //! prints the command that reproduces it.
 //!
-//! The load generator for a real server over gRPC is in [`load`].
+//! The load generator for a real server over gRPC is in [`load`], the crash
+//! harness that kills it under load and checks what survived in [`crash`].
 
+pub mod crash;
 pub mod load;
 
 use std::collections::BTreeMap;

@@ -33,7 +33,7 @@ use settled::client::Client;
 
 pub use ceiling::{VerifyRate, verify_rate};
 pub use report::{Ceiling, Config, Figures, LatencyPoint, LatencySummary, LoadReport, Second};
-pub use server::{SERVER_START_TIMEOUT, SERVER_STOP_TIMEOUT, SpawnedServer, Target};
+pub use server::{LOG_FILE, SERVER_START_TIMEOUT, SERVER_STOP_TIMEOUT, SpawnedServer, Target};
 
 /// Bounds of a run's options; each is checked before anything starts.
 pub const TERMINALS_MAX: usize = 1024;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use settled_simulations::crash::{self, CrashOptions};
 use settled_simulations::load::{self, LoadOptions, Mode, ServerSpec, Target, Workload};
 
 #[derive(Parser)]
@@ -31,6 +32,35 @@ enum Command {
     /// Load a real server over gRPC: confirmed payments/s, latency
     /// percentiles, CPU, and the k256 verify ceiling; JSON and SVG results.
     Load(Box<LoadArgs>),
+    /// Kill -9 the real server under load, restart it, and check that every
+    /// receipt given is in the ledger, nothing was spent twice, the chain
+    /// audits, and a bank stream resumes with no gap.
+    Crash(CrashArgs),
+}
+
+#[derive(Args)]
+struct CrashArgs {
+    /// Kills (and restarts) of the server.
+    #[arg(long, default_value_t = 10)]
+    rounds: u64,
+    /// Seed of the kill moments, amounts and payees.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Data dir of the server, kept (and reused) [default: a temporary dir, kept if a check fails].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// The server binary to spawn [default: `settled` next to this program].
+    #[arg(long)]
+    settled_bin: Option<PathBuf>,
+    /// Payments submitted per round at most (the kill usually comes first).
+    #[arg(long, default_value_t = 20_000)]
+    payments_per_round: usize,
+    /// Concurrent clients, alternately unary and streaming.
+    #[arg(long, default_value_t = 8)]
+    clients: usize,
+    /// Wallets per client, each with one payment in flight.
+    #[arg(long, default_value_t = 8)]
+    wallets_per_client: usize,
 }
 
 #[derive(Args)]
@@ -107,7 +137,40 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Crash(args) => match crash_command(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("settled-simulations crash: {message}");
+                ExitCode::FAILURE
+            }
+        },
     }
+}
+
+fn crash_command(args: CrashArgs) -> Result<(), String> {
+    let settled_bin = match args.settled_bin {
+        Some(bin) => bin,
+        None => settled_next_to_this_program()?,
+    };
+    let options = CrashOptions {
+        rounds: args.rounds,
+        seed: args.seed,
+        data_dir: args.data_dir,
+        settled_bin,
+        payments_per_round: args.payments_per_round,
+        clients: args.clients,
+        wallets_per_client: args.wallets_per_client,
+        progress: true,
+    };
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| format!("tokio runtime: {e}"))?;
+    runtime.block_on(crash::run(&options)).map(|_| ()).map_err(|e| e.to_string())
+}
+
+fn settled_next_to_this_program() -> Result<PathBuf, String> {
+    Ok(std::env::current_exe()
+        .map_err(|e| format!("locating this program: {e}"))?
+        .with_file_name(format!("settled{}", std::env::consts::EXE_SUFFIX)))
 }
 
 fn ledger(seed: u64, seeds: u64, steps: u64) -> ExitCode {

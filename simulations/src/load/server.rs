@@ -22,7 +22,7 @@ const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// What of the server's log an error message quotes.
 const LOG_TAIL_BYTES: usize = 2048;
 /// The server's output, in its data dir.
-const LOG_FILE: &str = "load-server.log";
+pub const LOG_FILE: &str = "load-server.log";
 
 /// Where the load connects, as whom, with which issuer keys (for mints).
 #[derive(Clone)]

@@ -1,0 +1,143 @@
+//! The run's cast, registered once: a bank that authenticates with its own
+//! token, merchants and wallets at it; and the mints that fund the wallets
+//! before a round.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use settled::client::{self, Client};
+use settled::{Keypair, proto};
+
+use super::{
+    CHECKS_IN_FLIGHT_MAX, CrashError, FUND_MINOR, Given, MERCHANTS, REFILL_BELOW_MINOR, WALLET_TIER, Wallet, World,
+};
+use crate::load::Target;
+
+/// Grocery: the category the wallets pay at.
+const MERCHANT_MCC: u32 = 5411;
+
+/// "CODE REASON: message" of a refusal.
+pub fn describe(status: &tonic::Status) -> String {
+    match client::status_reason(status) {
+        Some(reason) => format!("{:?} {}: {}", status.code(), reason.as_str_name(), status.message()),
+        None => format!("{:?}: {}", status.code(), status.message()),
+    }
+}
+
+/// Registers a bank with a fresh token, `MERCHANTS` merchants and `wallets_n`
+/// wallets (tier `WALLET_TIER`) at it. The wallets are funded by the first
+/// `refill`.
+///
+/// # Errors
+/// `GetInfo` fails, the issuer keys cannot make a mint, or a refused registration.
+pub async fn create(admin: &mut Client, target: &Target, wallets_n: usize) -> Result<(World, Vec<Wallet>), CrashError> {
+    let info = admin.info(false).await.map_err(|s| CrashError::Server(format!("GetInfo: {}", describe(&s))))?;
+    let engine_key = settled::Address::from_slice(&info.engine_public_key)
+        .ok_or_else(|| CrashError::Server("the engine key is not 32 bytes".into()))?;
+    let threshold = info.issuer_threshold as usize;
+    let signers: Vec<Keypair> = target
+        .issuers
+        .iter()
+        .filter(|k| info.issuer_public_keys.iter().any(|p| p.as_slice() == k.address().0))
+        .take(threshold)
+        .cloned()
+        .collect();
+    if signers.len() < threshold {
+        return Err(CrashError::Setup(format!(
+            "{} of the issuer keys are the ledger's issuers; its mints need {threshold} signatures",
+            signers.len()
+        )));
+    }
+    let tag = super::hex(&rand::random::<[u8; 5]>());
+    let bank_id = format!("crash-{tag}");
+    let bank_token = super::hex(&rand::random::<[u8; 32]>());
+    let bank = proto::Bank {
+        id: bank_id.clone(),
+        name: "Crash harness bank".into(),
+        credential_sha256: vec![settled::sha256(bank_token.as_bytes()).to_vec()],
+    };
+    admin
+        .admin
+        .register_bank(proto::RegisterBankRequest { bank: Some(bank) })
+        .await
+        .map_err(|s| CrashError::Setup(format!("register bank {bank_id}: {}", describe(&s))))?;
+
+    let mut merchants = Vec::with_capacity(MERCHANTS);
+    for i in 0..MERCHANTS {
+        let address = Keypair::generate().address();
+        let merchant = proto::Merchant {
+            id: format!("{bank_id}-shop-{i}"),
+            name: format!("Crash shop {i}"),
+            mcc: MERCHANT_MCC,
+            bank_id: bank_id.clone(),
+            payout_addresses: vec![address.0.to_vec()],
+        };
+        admin
+            .admin
+            .register_merchant(proto::RegisterMerchantRequest { merchant: Some(merchant) })
+            .await
+            .map_err(|s| CrashError::Setup(format!("register merchant {i}: {}", describe(&s))))?;
+        merchants.push(address);
+    }
+
+    let wallets: Vec<Wallet> = (0..wallets_n)
+        .map(|id| Wallet { id, key: Keypair::generate(), coin: None, pending: None, retired: false })
+        .collect();
+    // Concurrent, so that the registrations share blocks.
+    let registrations = wallets.iter().map(|wallet| {
+        let mut admin = admin.clone();
+        let request = proto::RegisterWalletRequest {
+            wallet: Some(proto::Wallet {
+                address: wallet.address().0.to_vec(),
+                bank_id: bank_id.clone(),
+                tier: WALLET_TIER,
+            }),
+        };
+        async move { admin.admin.register_wallet(request).await }
+    });
+    let mut registered = futures::stream::iter(registrations).buffer_unordered(CHECKS_IN_FLIGHT_MAX);
+    while let Some(result) = registered.next().await {
+        result.map_err(|s| CrashError::Setup(format!("register wallet: {}", describe(&s))))?;
+    }
+    drop(registered);
+
+    let world = World { tag, bank_id, bank_token, merchants: Arc::new(merchants), engine_key, signers };
+    Ok((world, wallets))
+}
+
+/// Mints `FUND_MINOR` to every active wallet whose coin is missing or below
+/// `REFILL_BELOW_MINOR`, which then pays from the new coin; the mints'
+/// receipts, to be checked after the next restart like any other.
+///
+/// # Errors
+/// A refused mint.
+pub async fn refill(
+    admin: &mut Client,
+    world: &World,
+    wallets: &mut [Wallet],
+    round: u64,
+) -> Result<Vec<Given>, CrashError> {
+    let needy: Vec<usize> = wallets
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| {
+            !w.retired && w.pending.is_none() && w.coin.is_none_or(|(_, o)| o.amount_minor < REFILL_BELOW_MINOR)
+        })
+        .map(|(i, _)| i)
+        .collect();
+    let signers: Vec<&Keypair> = world.signers.iter().collect();
+    let mut given = Vec::new();
+    for (chunk, indices) in needy.chunks(settled::limits::TX_OUTPUTS_MAX).enumerate() {
+        let outputs = indices.iter().map(|&i| client::output(wallets[i].address(), FUND_MINOR, 0)).collect();
+        let reference = format!("crash-{}-r{round}-m{chunk}", world.tag);
+        let mint = client::mint(outputs, reference.as_bytes(), &signers);
+        let (receipt, _) =
+            admin.mint(&mint).await.map_err(|s| CrashError::Setup(format!("funding mint: {}", describe(&s))))?;
+        given.push(Given::from_receipt(&receipt));
+        for (position, &i) in indices.iter().enumerate() {
+            let index = u32::try_from(position).expect("a mint has at most TX_OUTPUTS_MAX outputs");
+            wallets[i].coin = Some(client::output_of(&mint, index));
+        }
+    }
+    Ok(given)
+}
