@@ -314,15 +314,18 @@ impl Store {
         let mut unspent = HashMap::with_capacity(usize::try_from(table.len()?).unwrap_or(0));
         let mut middle = [0u8; 68];
         middle[0] = 0x80;
-        let (chunks_out, chunks) = std::sync::mpsc::sync_channel::<Result<Vec<(OutPoint, Output)>, StoreError>>(
-            RECOVERY_CHUNKS_IN_FLIGHT,
-        );
+        let (chunks_out, chunks) =
+            std::sync::mpsc::sync_channel::<Result<Vec<(OutPoint, Output)>, StoreError>>(RECOVERY_CHUNKS_IN_FLIGHT);
         std::thread::scope(|scope| -> Result<(), StoreError> {
             for lower_half in [true, false] {
                 let (table, chunks_out) = (&table, chunks_out.clone());
                 scope.spawn(move || {
                     let walk = || -> Result<(), StoreError> {
-                        let range = if lower_half { table.range::<&[u8; 68]>(..&middle)? } else { table.range::<&[u8; 68]>(&middle..)? };
+                        let range = if lower_half {
+                            table.range::<&[u8; 68]>(..&middle)?
+                        } else {
+                            table.range::<&[u8; 68]>(&middle..)?
+                        };
                         let mut chunk = Vec::with_capacity(RECOVERY_CHUNK_OUTPUTS);
                         for entry in range {
                             let (key, value) = entry?;

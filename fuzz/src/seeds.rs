@@ -1,0 +1,175 @@
+//! Valid inputs for each target, to start a corpus from: libFuzzer (and the
+//! driver) find their way into a protobuf or a record much faster from a
+//! well-formed example than from nothing.
+
+use prost::Message;
+use settled::client::{self, transaction_to_proto};
+use settled::{Address, Keypair, OutPoint, Output, TX_VERSION, Transaction, TxId, TxKind, proto, tx_record_bytes};
+
+fn key(byte: u8) -> Keypair {
+    Keypair::from_secret(&[byte; 32]).expect("a valid secret")
+}
+
+/// One transaction of each kind, signed with fixed auxiliary randomness.
+#[must_use]
+pub fn transactions() -> Vec<Transaction> {
+    let (alice, bob, issuer) = (key(1), key(2), key(7));
+    let sign = |mut tx: Transaction, keys: &[&Keypair]| {
+        let id = settled::txid(&tx);
+        for k in keys {
+            tx.witnesses
+                .push(settled::Witness { public_key: k.address(), signature: k.sign_with_aux(&id.0, &[0; 32]) });
+        }
+        tx
+    };
+    let coin = OutPoint { txid: TxId([3; 32]), index: 0 };
+    let out = |owner: Address, amount_minor: u64, programme: u32| Output { owner, amount_minor, programme };
+    let base = |kind, inputs, outputs, reference: &[u8]| Transaction {
+        version: TX_VERSION,
+        kind,
+        inputs,
+        outputs,
+        reference: reference.to_vec(),
+        witnesses: Vec::new(),
+    };
+    let mint = sign(base(TxKind::Mint, vec![], vec![out(alice.address(), 10_000, 0)], b"row-1"), &[&issuer]);
+    let pay = sign(
+        base(
+            TxKind::Transfer,
+            vec![coin],
+            vec![out(bob.address(), 2_500, 0), out(alice.address(), 7_500, 0)],
+            b"inv-1",
+        ),
+        &[&alice],
+    );
+    let redeem = sign(base(TxKind::Redeem, vec![coin], vec![], b""), &[&bob]);
+    let mut clawback = base(TxKind::Clawback, vec![coin], vec![out(issuer.address(), 10_000, 0)], &5u32.to_be_bytes());
+    clawback.witnesses = client::clawback_authorization(5, &[&issuer])
+        .into_iter()
+        .map(|w| settled::Witness {
+            public_key: Address(w.public_key.try_into().expect("32 bytes")),
+            signature: w.signature.try_into().expect("64 bytes"),
+        })
+        .collect();
+    vec![mint, pay, redeem, clawback]
+}
+
+/// Seeds for `target`.
+#[must_use]
+pub fn for_target(target: &str) -> Vec<Vec<u8>> {
+    let txs = transactions();
+    let protos = || txs.iter().map(transaction_to_proto);
+    let key_bytes = key(1).address().0.to_vec();
+    match target {
+        "decode_tx_record" => txs.iter().map(tx_record_bytes).collect(),
+        "verify_proto_transaction" => protos().map(|t| t.encode_to_vec()).collect(),
+        "submit_payment_request" => {
+            protos().map(|t| proto::SubmitPaymentRequest { transaction: Some(t) }.encode_to_vec()).collect()
+        }
+        "submit_payments_request" => protos()
+            .map(|t| proto::SubmitPaymentsRequest { client_id: 7, transaction: Some(t) }.encode_to_vec())
+            .collect(),
+        "mint_request" => protos().map(|t| proto::MintRequest { transaction: Some(t) }.encode_to_vec()).collect(),
+        "get_payment_request" => vec![proto::GetPaymentRequest { txid: vec![3; 32] }.encode_to_vec()],
+        "get_balance_request" => vec![proto::GetBalanceRequest { address: key_bytes }.encode_to_vec()],
+        "list_unspent_request" => vec![
+            proto::ListUnspentRequest { address: key_bytes, page_size: 100, page_token: vec![3; 36] }.encode_to_vec(),
+        ],
+        "get_info_request" => vec![proto::GetInfoRequest { count_unspent: true }.encode_to_vec()],
+        "get_block_request" => vec![proto::GetBlockRequest { height: 3 }.encode_to_vec()],
+        "get_programme_stats_request" => vec![proto::GetProgrammeStatsRequest { programme_id: 5 }.encode_to_vec()],
+        "register_bank_request" => vec![
+            proto::RegisterBankRequest {
+                bank: Some(proto::Bank {
+                    id: "bank-2".to_owned(),
+                    name: "Bank Two".to_owned(),
+                    credential_sha256: vec![vec![9; 32]],
+                }),
+            }
+            .encode_to_vec(),
+        ],
+        "register_merchant_request" => vec![
+            proto::RegisterMerchantRequest {
+                merchant: Some(proto::Merchant {
+                    id: "m-2".to_owned(),
+                    name: "Merchant Two".to_owned(),
+                    mcc: 5812,
+                    bank_id: "bank-1".to_owned(),
+                    payout_addresses: vec![key(2).address().0.to_vec()],
+                }),
+            }
+            .encode_to_vec(),
+        ],
+        "register_terminal_request" => vec![
+            proto::RegisterTerminalRequest {
+                terminal: Some(proto::Terminal {
+                    id: "t-1".to_owned(),
+                    merchant_id: "m-1".to_owned(),
+                    credential_sha256: vec![vec![8; 32]],
+                }),
+            }
+            .encode_to_vec(),
+        ],
+        "register_wallet_request" => vec![
+            proto::RegisterWalletRequest {
+                wallet: Some(proto::Wallet {
+                    address: key(3).address().0.to_vec(),
+                    bank_id: "bank-1".to_owned(),
+                    tier: 2,
+                }),
+            }
+            .encode_to_vec(),
+        ],
+        "create_programme_request" => vec![
+            proto::CreateProgrammeRequest {
+                programme: Some(proto::Programme {
+                    id: 5,
+                    name: "Food".to_owned(),
+                    allowed_mccs: vec![5411, 5812],
+                    valid_from_unix_ms: 1,
+                    valid_until_unix_ms: 2,
+                    transferable: false,
+                    treasury_address: key(4).address().0.to_vec(),
+                    per_payment_max_minor: 1000,
+                }),
+            }
+            .encode_to_vec(),
+        ],
+        "clawback_request" => vec![
+            proto::ClawbackRequest {
+                programme_id: 5,
+                authorization: client::clawback_authorization(5, &[&key(7)]),
+                resume_after: vec![3; 36],
+            }
+            .encode_to_vec(),
+        ],
+        "list_request" => vec![
+            proto::ListRequest { page_size: 10, page_token: hex_of(&key(1).address().0) }.encode_to_vec(),
+            proto::ListRequest { page_size: 1001, page_token: "17".to_owned() }.encode_to_vec(),
+        ],
+        "subscribe_request" => vec![
+            proto::SubscribeRequest {
+                bank: "bank-1".to_owned(),
+                after_sequence: 3,
+                until_height: Some(9),
+                after_height: Some(u64::MAX),
+            }
+            .encode_to_vec(),
+        ],
+        "get_statement_request" => ["1970-01-01", "2024-02-29", "9999-12-31"]
+            .into_iter()
+            .map(|date| {
+                proto::GetStatementRequest { bank: "bank-1".to_owned(), date: date.to_owned(), format: 2 }
+                    .encode_to_vec()
+            })
+            .collect(),
+        "get_net_positions_request" => {
+            vec![proto::GetNetPositionsRequest { after_height: 1, until_height: 5 }.encode_to_vec()]
+        }
+        _ => vec![Vec::new()],
+    }
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
