@@ -50,6 +50,10 @@ pub struct Config {
     /// TLS and client certificates; plaintext when absent.
     #[serde(default)]
     pub tls: Option<TlsConfig>,
+    /// TCP connections held open at once; one past it is closed at once
+    /// (`CONNECTIONS_MAX` by default).
+    #[serde(default = "default_connections_max")]
+    pub connections_max: usize,
     /// Where to serve Prometheus metrics (`GET /metrics`, plain HTTP, no
     /// credential); none when absent. Bind it to a private interface.
     #[serde(default)]
@@ -71,6 +75,10 @@ pub struct Config {
     /// file.
     #[serde(skip, default = "default_verify_queue")]
     pub verify_queue_max: usize,
+}
+
+fn default_connections_max() -> usize {
+    crate::limits::CONNECTIONS_MAX
 }
 
 fn default_stream_stall() -> std::time::Duration {
@@ -252,6 +260,7 @@ impl Config {
             credentials: Vec::new(),
             tls: None,
             metrics_listen: None,
+            connections_max: default_connections_max(),
             storage_faults: None,
             clock: crate::faults::Clock::default(),
             clawback_steps_per_call: default_clawback_steps(),

@@ -67,3 +67,6 @@ pub const BANK_STREAMS_PER_BANK_MAX: usize = 16;
 pub const STREAM_STALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// HTTP/2 streams (calls) open at once on one connection.
 pub const CALLS_PER_CONNECTION_MAX: u32 = 256;
+/// TCP connections the server holds open at once (default of
+/// `connections_max`); a connection past it is closed at once.
+pub const CONNECTIONS_MAX: usize = 1024;

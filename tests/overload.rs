@@ -185,3 +185,37 @@ async fn a_terminal_that_stops_reading_its_results_is_cut_off_after_the_stall_ti
     assert_eq!(info.unspent_total_minor, 25_600, "supply unchanged by payments");
     ledger.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_past_the_limit_is_closed_and_its_slot_comes_back_when_one_closes() {
+    let ledger = TestLedger::start_with(|config| config.connections_max = 2).await;
+    let url = ledger.server().url();
+    let token = common::dev_token(&ledger.data_dir());
+    let mut first = Client::connect_with_token(&url, &token).await.expect("first connection");
+    let mut second = Client::connect_with_token(&url, &token).await.expect("second connection");
+    first.info(false).await.expect("the first is served");
+    second.info(false).await.expect("the second is served");
+    // The server closes the third connection as soon as it accepts it: the
+    // client sees a transport error, on connecting or on its first call.
+    let third_served = match Client::connect_with_token(&url, &token).await {
+        Ok(mut third) => third.info(false).await.is_ok(),
+        Err(_) => false,
+    };
+    assert!(!third_served, "a connection past the limit is not served");
+    drop(first);
+    let mut back = None;
+    for _ in 0..50 {
+        if let Ok(mut client) = Client::connect_with_token(&url, &token).await
+            && client.info(false).await.is_ok()
+        {
+            back = Some(client);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(back.is_some(), "a closed connection gives its slot back");
+    second.info(false).await.expect("the second is still served");
+    drop(back);
+    drop(second);
+    ledger.shutdown().await;
+}
