@@ -284,3 +284,34 @@ async fn register_commands_give_banks_and_terminals_working_credentials() {
     }
     ledger.shutdown().await;
 }
+
+#[test]
+fn serve_logs_one_json_object_per_line_when_asked() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_dir = dir.path().to_str().expect("utf-8");
+    let mut child = Command::new(BIN)
+        .args(["serve", "--dev", "--data-dir", data_dir, "--listen", "127.0.0.1:0"])
+        .env("SETTLED_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    let mut seen = Vec::new();
+    while let Some(Ok(line)) = lines.next() {
+        let serving = line.contains("\"serving\"");
+        seen.push(line);
+        if serving {
+            break;
+        }
+    }
+    child.kill().expect("killed");
+    let _ = child.wait();
+    assert!(seen.iter().any(|l| l.contains("\"serving\"")), "{seen:?}");
+    for line in &seen {
+        let value: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+        assert!(value.get("level").is_some() && value.get("fields").is_some(), "{line}");
+    }
+}
