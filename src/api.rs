@@ -452,6 +452,10 @@ impl proto::payment_service_server::PaymentService for Api {
             let _slot = slot;
             let metrics = Arc::clone(api.engine.metrics());
             let _open = crate::metrics::GaugeGuard::new(&metrics.payment_streams);
+            // One timer per stream, not one per payment: it looks every
+            // `stall` whether results sit unread.
+            let mut stall_check = tokio::time::interval_at(tokio::time::Instant::now() + stall, stall);
+            stall_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
                     break;
@@ -465,7 +469,7 @@ impl proto::payment_service_server::PaymentService for Api {
                     _ = stopping.changed() => break,
                     // A client that stopped reading: end the stream, free it.
                     () = stalled.notified() => break,
-                    () = tokio::time::sleep(stall) => {
+                    _ = stall_check.tick() => {
                         let unread = out.capacity() < out.max_capacity();
                         let read_ms = last_read_ms.load(std::sync::atomic::Ordering::Relaxed);
                         let idle = opened.elapsed().saturating_sub(std::time::Duration::from_millis(read_ms));

@@ -32,8 +32,10 @@ use std::time::{Duration, Instant};
 use settled::client::Client;
 
 pub use ceiling::{VerifyRate, verify_rate};
+pub use drive::open_payment_stream;
 pub use report::{Ceiling, Config, Figures, LatencyPoint, LatencySummary, LoadReport, Second};
 pub use server::{LOG_FILE, SERVER_START_TIMEOUT, SERVER_STOP_TIMEOUT, SpawnedServer, Target};
+pub use setup::{describe, register_shops};
 
 /// Bounds of a run's options; each is checked before anything starts.
 pub const TERMINALS_MAX: usize = 1024;

@@ -21,7 +21,6 @@ use rand::{Rng, SeedableRng};
 use settled::client::{self, Client};
 use settled::{Address, Keypair, Transaction, proto};
 use tokio::sync::{mpsc, watch};
-use tokio_stream::wrappers::ReceiverStream;
 
 use super::setup::describe;
 use super::{
@@ -355,14 +354,10 @@ impl Wire {
         match mode {
             Mode::Unary => Ok(Self::Unary { payments: client.payments.clone(), calls: FuturesUnordered::new() }),
             Mode::Streaming => {
-                // One payment in flight per wallet bounds the stream, so sends never wait here.
-                let (requests, outbound) = mpsc::channel(window.max(1));
-                let mut payments = client.payments.clone();
-                let responses = payments
-                    .submit_payments(ReceiverStream::new(outbound))
+                // One payment in flight per wallet bounds the stream.
+                let (requests, responses) = crate::load::open_payment_stream(client, window)
                     .await
-                    .map_err(|s| format!("opening the payment stream: {}", describe(&s)))?
-                    .into_inner();
+                    .map_err(|s| format!("opening the payment stream: {}", describe(&s)))?;
                 Ok(Self::Streaming { requests, responses, broken: false })
             }
         }

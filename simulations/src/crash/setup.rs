@@ -13,16 +13,7 @@ use super::{
 };
 use crate::load::Target;
 
-/// Grocery: the category the wallets pay at.
-const MERCHANT_MCC: u32 = 5411;
-
-/// "CODE REASON: message" of a refusal.
-pub fn describe(status: &tonic::Status) -> String {
-    match client::status_reason(status) {
-        Some(reason) => format!("{:?} {}: {}", status.code(), reason.as_str_name(), status.message()),
-        None => format!("{:?}: {}", status.code(), status.message()),
-    }
-}
+pub use crate::load::describe;
 
 /// Registers a bank with a fresh token, `MERCHANTS` merchants and `wallets_n`
 /// wallets (tier `WALLET_TIER`) at it. The wallets are funded by the first
@@ -62,23 +53,9 @@ pub async fn create(admin: &mut Client, target: &Target, wallets_n: usize) -> Re
         .await
         .map_err(|s| CrashError::Setup(format!("register bank {bank_id}: {}", describe(&s))))?;
 
-    let mut merchants = Vec::with_capacity(MERCHANTS);
-    for i in 0..MERCHANTS {
-        let address = Keypair::generate().address();
-        let merchant = proto::Merchant {
-            id: format!("{bank_id}-shop-{i}"),
-            name: format!("Crash shop {i}"),
-            mcc: MERCHANT_MCC,
-            bank_id: bank_id.clone(),
-            payout_addresses: vec![address.0.to_vec()],
-        };
-        admin
-            .admin
-            .register_merchant(proto::RegisterMerchantRequest { merchant: Some(merchant) })
-            .await
-            .map_err(|s| CrashError::Setup(format!("register merchant {i}: {}", describe(&s))))?;
-        merchants.push(address);
-    }
+    let merchants = crate::load::register_shops(admin, &bank_id, MERCHANTS, &format!("{bank_id}-shop"), "Crash shop")
+        .await
+        .map_err(|(i, s)| CrashError::Setup(format!("register merchant {i}: {}", describe(&s))))?;
 
     let wallets: Vec<Wallet> = (0..wallets_n)
         .map(|id| Wallet { id, key: Keypair::generate(), coin: None, pending: None, retired: false })

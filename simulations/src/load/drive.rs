@@ -553,19 +553,30 @@ enum Wire {
     },
 }
 
+/// Opens a `SubmitPayments` stream whose request channel holds `window`
+/// items: with at most `window` payments in flight, sends never wait.
+///
+/// # Errors
+/// The status the server opened the stream with.
+pub async fn open_payment_stream(
+    client: &Client,
+    window: usize,
+) -> Result<(mpsc::Sender<proto::SubmitPaymentsRequest>, tonic::Streaming<proto::SubmitPaymentsResponse>), tonic::Status>
+{
+    let (requests, outbound) = mpsc::channel(window.max(1));
+    let mut payments = client.payments.clone();
+    let responses = payments.submit_payments(ReceiverStream::new(outbound)).await?.into_inner();
+    Ok((requests, responses))
+}
+
 impl Wire {
     async fn open(client: &Client, mode: Mode, window: usize) -> Result<Self, LoadError> {
         match mode {
             Mode::Unary => Ok(Self::Unary { payments: client.payments.clone(), calls: FuturesUnordered::new() }),
             Mode::Streaming => {
-                // The window bounds what is in flight, so sends never wait here.
-                let (requests, outbound) = mpsc::channel(window.max(1));
-                let mut payments = client.payments.clone();
-                let responses = payments
-                    .submit_payments(ReceiverStream::new(outbound))
+                let (requests, responses) = open_payment_stream(client, window)
                     .await
-                    .map_err(|s| LoadError::Drive(format!("opening the payment stream: {}", describe(&s))))?
-                    .into_inner();
+                    .map_err(|s| LoadError::Drive(format!("opening the payment stream: {}", describe(&s))))?;
                 Ok(Self::Streaming { requests, responses })
             }
         }

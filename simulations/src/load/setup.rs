@@ -92,21 +92,39 @@ pub async fn register_merchants(admin: &mut Client, run_tag: &str) -> Result<Vec
         Err(status) if client::status_reason(&status) == Some(proto::Reason::AlreadyRegistered) => {}
         Err(status) => return Err(LoadError::Setup(format!("register bank {BANK_ID}: {}", describe(&status)))),
     }
-    let mut shops = Vec::with_capacity(MERCHANTS);
-    for i in 0..MERCHANTS {
+    register_shops(admin, BANK_ID, MERCHANTS, &format!("load-{run_tag}-shop"), "Load shop")
+        .await
+        .map_err(|(i, s)| LoadError::Setup(format!("register merchant {i}: {}", describe(&s))))
+}
+
+/// Registers `count` grocery merchants (MCC 5411) at `bank_id`, each paid at
+/// a fresh key: ids `<id_prefix>-NN`. The index and status of the first one
+/// refused.
+///
+/// # Errors
+/// A refused registration.
+pub async fn register_shops(
+    admin: &mut Client,
+    bank_id: &str,
+    count: usize,
+    id_prefix: &str,
+    name_prefix: &str,
+) -> Result<Vec<Address>, (usize, tonic::Status)> {
+    let mut shops = Vec::with_capacity(count);
+    for i in 0..count {
         let address = Keypair::generate().address();
         let merchant = proto::Merchant {
-            id: format!("load-{run_tag}-shop-{i:02}"),
-            name: format!("Load shop {i}"),
+            id: format!("{id_prefix}-{i:02}"),
+            name: format!("{name_prefix} {i}"),
             mcc: MERCHANT_MCC,
-            bank_id: BANK_ID.into(),
+            bank_id: bank_id.to_owned(),
             payout_addresses: vec![address.0.to_vec()],
         };
         admin
             .admin
             .register_merchant(proto::RegisterMerchantRequest { merchant: Some(merchant) })
             .await
-            .map_err(|s| LoadError::Setup(format!("register merchant {i}: {}", describe(&s))))?;
+            .map_err(|status| (i, status))?;
         shops.push(address);
     }
     Ok(shops)
