@@ -403,6 +403,70 @@ impl<T> Stream for ReadTracking<T> {
     }
 }
 
+/// The caller's deadline, from its `grpc-timeout` header (gRPC's wire form:
+/// at most 8 digits and a unit, `H` `M` `S` `m` `u` `n`). tonic itself ends a
+/// unary call (and the wait for a stream's first response) at the deadline
+/// with `CANCELLED`; a response stream is ended here.
+pub(crate) fn deadline_of<T>(request: &Request<T>) -> Option<tokio::time::Instant> {
+    let value = request.metadata().get("grpc-timeout")?.to_str().ok()?;
+    if value.len() < 2 || value.len() > 9 {
+        return None;
+    }
+    let (digits, unit) = value.split_at(value.len() - 1);
+    let amount: u64 = digits.parse().ok()?;
+    let timeout = match unit {
+        "H" => std::time::Duration::from_secs(amount.checked_mul(3_600)?),
+        "M" => std::time::Duration::from_secs(amount.checked_mul(60)?),
+        "S" => std::time::Duration::from_secs(amount),
+        "m" => std::time::Duration::from_millis(amount),
+        "u" => std::time::Duration::from_micros(amount),
+        "n" => std::time::Duration::from_nanos(amount),
+        _ => return None,
+    };
+    tokio::time::Instant::now().checked_add(timeout)
+}
+
+/// A response stream that ends at the caller's deadline with
+/// `DEADLINE_EXCEEDED` (after which the client is gone: dropping the inner
+/// stream lets its producer stop and give its stream slot back).
+pub(crate) struct UntilDeadline<S> {
+    inner: S,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    ended: bool,
+}
+
+impl<S> UntilDeadline<S> {
+    pub(crate) fn new(inner: S, deadline: Option<tokio::time::Instant>) -> Self {
+        Self { inner, deadline: deadline.map(|at| Box::pin(tokio::time::sleep_until(at))), ended: false }
+    }
+}
+
+impl<T, S: Stream<Item = Result<T, Status>> + Unpin> Stream for UntilDeadline<S> {
+    type Item = Result<T, Status>;
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        if self.ended {
+            return std::task::Poll::Ready(None);
+        }
+        if let Some(deadline) = self.deadline.as_mut()
+            && deadline.as_mut().poll(context).is_ready()
+        {
+            self.ended = true;
+            return std::task::Poll::Ready(Some(Err(Status::deadline_exceeded(
+                "the call's deadline (grpc-timeout) passed; call again to continue",
+            ))));
+        }
+        let polled = Pin::new(&mut self.inner).poll_next(context);
+        if matches!(polled, std::task::Poll::Ready(None)) {
+            self.ended = true;
+        }
+        polled
+    }
+}
+
 /// What `PaymentService` accepts: payments, and redemptions by a merchant's
 /// bank.
 const PAYMENT_KINDS: &[TxKind] = &[TxKind::Transfer, TxKind::Redeem];
@@ -435,6 +499,7 @@ impl proto::payment_service_server::PaymentService for Api {
         let principal = self.authorize(&request, &[Need::Terminal, Need::Bank])?;
         let slot =
             self.open_stream(format!("payment streams of {principal:?}"), PAYMENT_STREAMS_PER_PARTICIPANT_MAX)?;
+        let deadline = deadline_of(&request);
         let mut inbound = request.into_inner();
         let stall = self.stream_stall;
         let stalled = Arc::new(tokio::sync::Notify::new());
@@ -531,7 +596,7 @@ impl proto::payment_service_server::PaymentService for Api {
                 }
             }
         });
-        Ok(Response::new(Box::pin(results)))
+        Ok(Response::new(Box::pin(UntilDeadline::new(results, deadline))))
     }
 
     async fn get_payment(

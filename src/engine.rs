@@ -27,7 +27,7 @@ use crate::metrics::Metrics;
 use crate::receipt::{Receipt, SignedHeader};
 use crate::refusal::{Reason, Refusal};
 use crate::registry::{AdminOp, ProgrammeStats, Registry, Role, TierPolicy};
-use crate::store::{BlockRecord, Store, StoreError};
+use crate::store::{BlockRecord, Recovered, Store, StoreError};
 use crate::types::{OutPoint, ProgrammeId, Transaction, TxId, TxKind};
 use crate::verify::{self, VerifiedTx};
 
@@ -170,19 +170,12 @@ impl Engine {
         let store = Arc::new(store);
         let tip = recovered.tip;
         let started = std::time::Instant::now();
-        let ledger = Ledger::new(
-            recovered.genesis,
-            recovered.unspent,
-            tip.header.minted_total_minor,
-            tip.header.burned_total_minor,
-            tip.header.next_sequence(),
-        )
-        .map_err(StoreError::Corrupt)?
-        .with_rules(recovered.registry.clone(), config.tiers.clone(), recovered.daily, recovered.stats.clone())
-        .with_bank_totals(recovered.bank_totals);
+        let registry = recovered.registry.clone();
+        let stats = recovered.stats.clone();
+        let ledger = recovered_ledger(recovered, config.tiers.clone())?;
         tracing::info!(elapsed_ms = started.elapsed().as_millis(), "ledger rebuilt from the unspent set");
         // A wallet whose tier left the table would have no limits at all.
-        if let Some(wallet) = recovered.registry.wallets.values().find(|w| config.tiers.tier(w.tier).is_none()) {
+        if let Some(wallet) = registry.wallets.values().find(|w| config.tiers.tier(w.tier).is_none()) {
             return Err(StoreError::Config(format!(
                 "wallet {} is registered with tier {}, which the configured tier table no longer has",
                 wallet.address, wallet.tier
@@ -200,8 +193,8 @@ impl Engine {
             durable,
             writer_idle: AtomicBool::new(true),
             tip: Mutex::new(Tip { block: tip, unspent_count: ledger.unspent_count() as u64 }),
-            registry: RwLock::new(recovered.registry),
-            stats: RwLock::new(recovered.stats),
+            registry: RwLock::new(registry),
+            stats: RwLock::new(stats),
             tiers: config.tiers,
             clock: config.clock,
             metrics: Arc::new(Metrics::default()),
@@ -626,6 +619,11 @@ impl Sequencer {
             let _ = reply.send(Err(unavailable()));
             return;
         }
+        // The caller is gone (its deadline passed, or it hung up): nothing
+        // was promised, so nothing is applied.
+        if reply.is_closed() {
+            return;
+        }
         self.prune_durable();
         if let Err(refusal) = self.permitted(&vtx, &submitter) {
             let _ = reply.send(Err(refusal));
@@ -792,42 +790,16 @@ impl Sequencer {
         if txs.is_empty() && ops.is_empty() {
             return WriterJob { block: None, replies, lookups, deferred, admin_replies };
         }
-        self.ledger.assert_conserved();
-        let txids: Vec<TxId> = txs.iter().map(|(vtx, _)| vtx.txid).collect();
-        let totals = self.ledger.totals();
-        let first_sequence = self.ledger.next_sequence() - txs.len() as u64;
-        assert_eq!(
-            first_sequence,
-            self.tip.header.next_sequence(),
-            "sequence numbers must continue the chain without a gap"
-        );
-        let header = BlockHeader {
-            height: self.tip.header.height + 1,
-            previous_hash: self.tip.header.hash(),
-            merkle_root: merkle::root(&txids),
-            first_sequence,
-            tx_count: u32::try_from(txs.len()).expect("blocks are bounded"),
-            time_unix_ms,
-            minted_total_minor: totals.minted_minor,
-            burned_total_minor: totals.burned_minor,
-        };
-        let signed = SignedHeader { header, signature: self.shared.engine_key.sign(&header.hash()) };
-        self.tip = signed;
+        let block = seal_block(&mut self.ledger, &self.tip, txs, ops, time_unix_ms, &self.shared.engine_key);
+        self.tip = block.signed;
+        let txids: Vec<TxId> = block.txs.iter().map(|(vtx, _)| vtx.txid).collect();
         let spent: Vec<OutPoint> = spent_in_block.keys().copied().collect();
         self.pending_spent.extend(spent_in_block);
         self.pending_txids.extend(txids.iter().map(|t| (*t, ())));
         let references: Vec<Vec<u8>> = mint_refs.keys().cloned().collect();
         self.pending_refs.extend(mint_refs);
-        self.pending.push_back(PendingBlock { height: header.height, spent, txids, mint_refs: references });
-        let stats = self.ledger.take_touched_stats();
-        let bank_totals = self.ledger.take_touched_bank_totals();
-        WriterJob {
-            block: Some(BlockRecord { signed, txs, ops, stats, bank_totals }),
-            replies,
-            lookups,
-            deferred,
-            admin_replies,
-        }
+        self.pending.push_back(PendingBlock { height: self.tip.header.height, spent, txids, mint_refs: references });
+        WriterJob { block: Some(block), replies, lookups, deferred, admin_replies }
     }
 
     fn known(&self, txid: &TxId, in_block: &HashMap<TxId, usize>) -> Result<Known, StoreError> {
@@ -839,6 +811,62 @@ impl Sequencer {
         }
         Ok(Known::None)
     }
+}
+
+/// The ledger at a recovered data file's last durable block, under the
+/// configured tier table. The engine and the deterministic simulation both
+/// start from here.
+///
+/// # Errors
+/// When the recovered unspent set does not add up to the tip's supply.
+pub fn recovered_ledger(recovered: Recovered, tiers: TierPolicy) -> Result<Ledger, StoreError> {
+    let tip = recovered.tip.header;
+    Ok(Ledger::new(
+        recovered.genesis,
+        recovered.unspent,
+        tip.minted_total_minor,
+        tip.burned_total_minor,
+        tip.next_sequence(),
+    )
+    .map_err(StoreError::Corrupt)?
+    .with_rules(recovered.registry, tiers, recovered.daily, recovered.stats)
+    .with_bank_totals(recovered.bank_totals))
+}
+
+/// Seals the transactions `ledger` has applied since `tip` (and the registry
+/// changes among them) into the next signed, hash-chained block, with what
+/// the store must persist beside it.
+///
+/// # Panics
+/// When the ledger does not conserve supply or its sequence numbers do not
+/// continue the chain: sealing such a block would confirm a broken ledger.
+pub fn seal_block(
+    ledger: &mut Ledger,
+    tip: &SignedHeader,
+    txs: Vec<(VerifiedTx, crate::ledger::Applied)>,
+    ops: Vec<AdminOp>,
+    time_unix_ms: u64,
+    engine_key: &Keypair,
+) -> BlockRecord {
+    ledger.assert_conserved();
+    let txids: Vec<TxId> = txs.iter().map(|(vtx, _)| vtx.txid).collect();
+    let totals = ledger.totals();
+    let first_sequence = ledger.next_sequence() - txs.len() as u64;
+    assert_eq!(first_sequence, tip.header.next_sequence(), "sequence numbers must continue the chain without a gap");
+    let header = BlockHeader {
+        height: tip.header.height + 1,
+        previous_hash: tip.header.hash(),
+        merkle_root: merkle::root(&txids),
+        first_sequence,
+        tx_count: u32::try_from(txs.len()).expect("blocks are bounded"),
+        time_unix_ms,
+        minted_total_minor: totals.minted_minor,
+        burned_total_minor: totals.burned_minor,
+    };
+    let signed = SignedHeader { header, signature: engine_key.sign(&header.hash()) };
+    let stats = ledger.take_touched_stats();
+    let bank_totals = ledger.take_touched_bank_totals();
+    BlockRecord { signed, txs, ops, stats, bank_totals }
 }
 
 fn storage_refusal(error: &StoreError) -> Refusal {

@@ -65,8 +65,8 @@ pub use audit::{AUDIT_FAILURES_MAX, AuditReport, audit};
 pub use config::{Config, GenesisConfig, write_secret_key};
 pub use crypto::{Keypair, is_valid_key, sha256, verify as verify_signature};
 pub use encoding::{BlockHeader, DecodeError, Genesis, decode_tx_record, tx_canonical_bytes, tx_record_bytes, txid};
-pub use engine::{Engine, EngineConfig, Outcome, Reply, Submitter, Tip};
-pub use faults::{Clock, StorageFaults};
+pub use engine::{Engine, EngineConfig, Outcome, Reply, Submitter, Tip, recovered_ledger, seal_block};
+pub use faults::{Clock, DiskFault, SECTOR_BYTES, SIM_DISK_BYTES_MAX, SimBackend, SimDisk, StorageFaults};
 pub use ledger::{Applied, Decline, Ledger, Totals};
 pub use merkle::{
     MerkleStep, index_from_path, levels as merkle_levels, path as merkle_path, root as merkle_root, root_from_path,
@@ -74,6 +74,6 @@ pub use merkle::{
 pub use receipt::{Receipt, ReceiptError, ReceiptJson, SignedHeader};
 pub use refusal::{Class, Reason, Refusal};
 pub use server::Server;
-pub use store::{BlockRecord, Store, StoreError, now_unix_ms};
+pub use store::{BlockRecord, Recovered, Store, StoreError, now_unix_ms};
 pub use types::{Address, AmountMinor, OutPoint, Output, ProgrammeId, TX_VERSION, Transaction, TxId, TxKind, Witness};
 pub use verify::{KnownKeys, VerifiedTx, check_shape, verify, verify_with};

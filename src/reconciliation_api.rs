@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use crate::api::{Api, ResponseStream, blocking, header_to_proto};
+use crate::api::{Api, ResponseStream, UntilDeadline, blocking, deadline_of, header_to_proto};
 use crate::auth::{Need, Principal};
 use crate::limits::{
     BANK_STREAMS_PER_BANK_MAX, STATEMENT_CHUNK_BYTES, STATEMENT_ENTRIES_MAX, SUBSCRIBE_BUFFER_ITEMS,
@@ -336,6 +336,7 @@ impl proto::reconciliation_service_server::ReconciliationService for Api {
         request: Request<proto::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let principal = self.authorize(&request, &[Need::Operator, Need::Bank])?;
+        let deadline = deadline_of(&request);
         let request = request.into_inner();
         let bank = self.bank_of_call(&principal, &request.bank)?;
         let slot = self.open_stream(format!("bank streams of {bank}"), BANK_STREAMS_PER_BANK_MAX)?;
@@ -345,7 +346,7 @@ impl proto::reconciliation_service_server::ReconciliationService for Api {
             let _slot = slot;
             follow(api, bank, request, out).await;
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(items))))
+        Ok(Response::new(Box::pin(UntilDeadline::new(ReceiverStream::new(items), deadline))))
     }
 
     async fn get_statement(
@@ -353,6 +354,7 @@ impl proto::reconciliation_service_server::ReconciliationService for Api {
         request: Request<proto::GetStatementRequest>,
     ) -> Result<Response<Self::GetStatementStream>, Status> {
         let principal = self.authorize(&request, &[Need::Operator, Need::Bank])?;
+        let deadline = deadline_of(&request);
         let request = request.into_inner();
         let bank = self.bank_of_call(&principal, &request.bank)?;
         let format = match proto::StatementFormat::try_from(request.format) {
@@ -436,7 +438,7 @@ impl proto::reconciliation_service_server::ReconciliationService for Api {
                 let _ = out.blocking_send(Err(Status::internal(format!("statement failed: {error}"))));
             }
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(chunks))))
+        Ok(Response::new(Box::pin(UntilDeadline::new(ReceiverStream::new(chunks), deadline))))
     }
 
     async fn get_net_positions(

@@ -214,6 +214,27 @@ impl Store {
                 redb::Builder::new().create_with_backend(FaultyBackend::new(file, faults.clone())?)?
             }
         };
+        Self::open_database(db, genesis, sign)
+    }
+
+    /// Opens (or creates) a ledger on any redb storage backend: the
+    /// deterministic simulation runs the store on a simulated disk.
+    ///
+    /// # Errors
+    /// Storage failures, or a genesis mismatch.
+    pub fn open_with_backend(
+        backend: impl redb::StorageBackend,
+        genesis: &Genesis,
+        sign: impl FnOnce(&BlockHeader) -> [u8; 64],
+    ) -> Result<(Self, Recovered), StoreError> {
+        Self::open_database(redb::Builder::new().create_with_backend(backend)?, genesis, sign)
+    }
+
+    fn open_database(
+        db: Database,
+        genesis: &Genesis,
+        sign: impl FnOnce(&BlockHeader) -> [u8; 64],
+    ) -> Result<(Self, Recovered), StoreError> {
         let store = Self { db };
         let stored = {
             let read = store.db.begin_read()?;
