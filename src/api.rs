@@ -209,7 +209,16 @@ pub fn refusal_to_proto(refusal: &Refusal) -> proto::Refusal {
         message: refusal.detail.clone(),
         spent_by_txid: refusal.spent_by.map(|t| t.0.to_vec()).unwrap_or_default(),
         input: refusal.input.as_ref().map(outpoint_to_proto),
-        retry_after_ms: if refusal.reason == Reason::Overloaded { OVERLOAD_RETRY_AFTER_MS } else { 0 },
+        retry_after_ms: retry_after_ms(refusal),
+    }
+}
+
+/// The retry hint of an overload refusal (0 for any other refusal).
+fn retry_after_ms(refusal: &Refusal) -> u32 {
+    match refusal.reason {
+        Reason::Overloaded if refusal.retry_after_ms == 0 => OVERLOAD_RETRY_AFTER_MS,
+        Reason::Overloaded => refusal.retry_after_ms,
+        _ => 0,
     }
 }
 
@@ -234,7 +243,7 @@ pub fn refusal_to_status(refusal: &Refusal) -> Status {
     }
     let mut details = ErrorDetails::with_error_info(refusal.reason.name(), ERROR_DOMAIN, metadata);
     if refusal.reason == Reason::Overloaded {
-        details.set_retry_info(Some(std::time::Duration::from_millis(u64::from(OVERLOAD_RETRY_AFTER_MS))));
+        details.set_retry_info(Some(std::time::Duration::from_millis(u64::from(retry_after_ms(refusal)))));
     }
     Status::with_error_details(code, refusal.to_string(), details)
 }
@@ -344,6 +353,11 @@ impl Api {
         tx: Option<&proto::Transaction>,
         allowed: &[TxKind],
     ) -> Result<(TxId, Outcome), (Option<TxId>, Refusal)> {
+        // Shedding the excess first costs a load and a compare, not a
+        // conversion and a hash per refused payment.
+        if let Some(refusal) = self.engine.overloaded_now() {
+            return Err((None, refusal));
+        }
         let tx = tx.ok_or_else(|| (None, Refusal::new(Reason::Malformed, "missing transaction")))?;
         let tx = transaction_from_proto(tx).map_err(|r| (None, r))?;
         // Decoding bounded the counts; the reference is bounded only by the

@@ -21,7 +21,10 @@ use crate::crypto::Keypair;
 use crate::encoding::{BlockHeader, Genesis};
 use crate::faults::{Clock, StorageFaults};
 use crate::ledger::{Decline, Ledger};
-use crate::limits::{BLOCK_TXS_MAX, OVERLOAD_RETRY_AFTER_MS, SEQUENCER_QUEUE_MAX, VERIFY_QUEUE_MAX};
+use crate::limits::{
+    ADMISSION_PEAK_DECAY, ADMISSION_WINDOW_MS, ADMITTED_FLOOR, ADMITTED_WAIT_TARGET_MS, BLOCK_TXS_MAX,
+    OVERLOAD_RETRY_AFTER_MAX_MS, OVERLOAD_RETRY_AFTER_MS, SEQUENCER_QUEUE_MAX, VERIFY_QUEUE_MAX,
+};
 use crate::merkle;
 use crate::metrics::Metrics;
 use crate::receipt::{Receipt, SignedHeader};
@@ -100,6 +103,83 @@ struct Shared {
     /// The writer is waiting for a block: the sequencer seals now.
     writer_idle: AtomicBool,
     tip: Mutex<Tip>,
+    admission: Admission,
+}
+
+/// Admission control: the engine holds no more payments than it confirms in
+/// `ADMITTED_WAIT_TARGET_MS` at its recent peak rate (at least
+/// `ADMITTED_FLOOR`); past that a submission is refused at once, with a hint
+/// of how long the engine needs to clear what it holds.
+struct Admission {
+    /// Payments submitted and not yet answered (or abandoned).
+    held: AtomicU64,
+    limit: AtomicU64,
+    /// The channel's own bound (the configured verify queue).
+    ceiling: u64,
+    /// Peak confirmation rate in payments/s, as `f64` bits.
+    peak_rate: AtomicU64,
+}
+
+impl Admission {
+    fn new(ceiling: u64) -> Self {
+        Self {
+            held: AtomicU64::new(0),
+            limit: AtomicU64::new(ceiling),
+            ceiling,
+            peak_rate: AtomicU64::new(0f64.to_bits()),
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.held.load(Ordering::Relaxed) >= self.limit.load(Ordering::Relaxed)
+    }
+
+    /// Takes a place for one payment, or refuses it.
+    fn admit(&self) -> Result<Held<'_>, Refusal> {
+        let held = self.held.fetch_add(1, Ordering::AcqRel);
+        if held >= self.limit.load(Ordering::Relaxed) {
+            self.held.fetch_sub(1, Ordering::AcqRel);
+            return Err(self.refusal());
+        }
+        Ok(Held(&self.held))
+    }
+
+    /// An overload refusal whose retry hint is the time the engine needs to
+    /// clear what it holds at its peak rate.
+    fn refusal(&self) -> Refusal {
+        let rate = f64::from_bits(self.peak_rate.load(Ordering::Relaxed));
+        #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let clear_ms = if rate > 0.0 {
+            (self.held.load(Ordering::Relaxed) as f64 * 1_000.0 / rate) as u64
+        } else {
+            u64::from(OVERLOAD_RETRY_AFTER_MS)
+        };
+        let retry_ms =
+            u32::try_from(clear_ms).unwrap_or(u32::MAX).clamp(OVERLOAD_RETRY_AFTER_MS, OVERLOAD_RETRY_AFTER_MAX_MS);
+        let mut refusal = overloaded();
+        refusal.detail = format!("the engine holds all it can clear in time; retry after {retry_ms} ms");
+        refusal.retry_after_ms = retry_ms;
+        refusal
+    }
+
+    /// A new measurement of the confirmation rate (writer thread).
+    fn measured(&self, rate_per_s: f64) {
+        let peak = rate_per_s.max(f64::from_bits(self.peak_rate.load(Ordering::Relaxed)) * ADMISSION_PEAK_DECAY);
+        self.peak_rate.store(peak.to_bits(), Ordering::Relaxed);
+        #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let limit = (peak * ADMITTED_WAIT_TARGET_MS as f64 / 1_000.0) as u64;
+        self.limit.store(limit.max(ADMITTED_FLOOR).min(self.ceiling), Ordering::Relaxed);
+    }
+}
+
+/// One payment's place in the engine, given back when it is answered or its
+/// caller goes away.
+struct Held<'a>(&'a AtomicU64);
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Shared {
@@ -193,6 +273,7 @@ impl Engine {
             durable,
             writer_idle: AtomicBool::new(true),
             tip: Mutex::new(Tip { block: tip, unspent_count: ledger.unspent_count() as u64 }),
+            admission: Admission::new(config.verify_queue_max.clamp(1, VERIFY_QUEUE_MAX) as u64),
             registry: RwLock::new(registry),
             stats: RwLock::new(stats),
             tiers: config.tiers,
@@ -304,6 +385,7 @@ impl Engine {
         if self.shared.failed.load(Ordering::Relaxed) {
             return Err(unavailable());
         }
+        let _held = self.shared.admission.admit()?;
         let (reply, outcome) = oneshot::channel();
         let sender = self.verify_queue.lock().expect("not poisoned").clone();
         let Some(sender) = sender else {
@@ -314,13 +396,20 @@ impl Engine {
                 self.shared.metrics.verify_queue.fetch_add(1, Ordering::Relaxed);
             }
             Err(mpsc::error::TrySendError::Full(_)) => {
-                return Err(overloaded());
+                return Err(self.shared.admission.refusal());
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
                 return Err(Refusal::new(Reason::Unavailable, "the engine is shutting down"));
             }
         }
         outcome.await.unwrap_or_else(|_| Err(unavailable()))
+    }
+
+    /// An overload refusal if the engine holds all it may now: the API asks
+    /// before decoding a payment, so that shedding the excess costs little.
+    #[must_use]
+    pub fn overloaded_now(&self) -> Option<Refusal> {
+        self.shared.admission.full().then(|| self.shared.admission.refusal())
     }
 
     /// The engine's measurements, for the metrics endpoint and the API.
@@ -339,6 +428,8 @@ impl Engine {
             unspent_outputs: tip.unspent_count,
             supply_minor: header.minted_total_minor - header.burned_total_minor,
             serving: !self.shared.failed.load(Ordering::Relaxed),
+            admitted_held: self.shared.admission.held.load(Ordering::Relaxed),
+            admitted_limit: self.shared.admission.limit.load(Ordering::Relaxed),
         })
     }
 
@@ -875,6 +966,8 @@ fn storage_refusal(error: &StoreError) -> Refusal {
 }
 
 fn writer_loop(shared: &Shared, jobs: &std_mpsc::Receiver<WriterJob>) {
+    let mut window_start = std::time::Instant::now();
+    let mut window_confirmed: u64 = 0;
     loop {
         shared.writer_idle.store(true, Ordering::Release);
         let Ok(job) = jobs.recv() else { return };
@@ -894,6 +987,14 @@ fn writer_loop(shared: &Shared, jobs: &std_mpsc::Receiver<WriterJob>) {
             #[allow(clippy::cast_precision_loss)]
             shared.metrics.block_txs.observe(block.txs.len() as f64);
             shared.metrics.blocks.fetch_add(1, Ordering::Relaxed);
+            window_confirmed += block.txs.len() as u64;
+            let elapsed = window_start.elapsed();
+            if elapsed >= Duration::from_millis(ADMISSION_WINDOW_MS) {
+                #[allow(clippy::cast_precision_loss)]
+                shared.admission.measured(window_confirmed as f64 / elapsed.as_secs_f64());
+                window_start = std::time::Instant::now();
+                window_confirmed = 0;
+            }
             let header = block.signed.header;
             shared.durable_height.store(header.height, Ordering::Release);
             shared.durable.send_replace(header.height);
@@ -960,5 +1061,46 @@ fn answer_unavailable(job: WriterJob) {
     }
     for reply in job.admin_replies {
         let _ = reply.send(Err(unavailable()));
+    }
+}
+
+#[cfg(test)]
+mod admission_tests {
+    use super::*;
+
+    #[test]
+    fn admission_holds_what_the_peak_rate_clears_in_the_target_wait() {
+        let admission = Admission::new(VERIFY_QUEUE_MAX as u64);
+        assert_eq!(admission.limit.load(Ordering::Relaxed), VERIFY_QUEUE_MAX as u64, "unmeasured: the queue bounds");
+        admission.measured(50_000.0);
+        assert_eq!(admission.limit.load(Ordering::Relaxed), 50_000 * ADMITTED_WAIT_TARGET_MS / 1_000);
+        admission.measured(1_000.0);
+        let decayed = (50_000.0 * ADMISSION_PEAK_DECAY * ADMITTED_WAIT_TARGET_MS as f64 / 1_000.0) as u64;
+        assert_eq!(admission.limit.load(Ordering::Relaxed), decayed.max(ADMITTED_FLOOR), "the peak decays slowly");
+        for _ in 0..200 {
+            admission.measured(1_000.0);
+        }
+        assert_eq!(admission.limit.load(Ordering::Relaxed), ADMITTED_FLOOR, "never below the floor");
+        let small = Admission::new(4);
+        small.measured(1_000_000.0);
+        assert_eq!(small.limit.load(Ordering::Relaxed), 4, "never above the queue");
+    }
+
+    #[test]
+    fn past_the_limit_a_payment_is_refused_with_a_hint_and_places_come_back() {
+        let admission = Admission::new(VERIFY_QUEUE_MAX as u64);
+        admission.measured(10_000.0);
+        let limit = admission.limit.load(Ordering::Relaxed);
+        let held: Vec<Held<'_>> = (0..limit).map(|_| admission.admit().expect("within the limit")).collect();
+        assert!(admission.full());
+        let refusal = admission.admit().err().expect("one past the limit");
+        assert_eq!(refusal.reason, Reason::Overloaded);
+        // 2,048 held at 10,000/s clear in about 205 ms.
+        assert!((200..=210).contains(&refusal.retry_after_ms), "{}", refusal.retry_after_ms);
+        drop(held);
+        assert_eq!(admission.held.load(Ordering::Relaxed), 0, "every place given back");
+        assert!(admission.admit().is_ok());
+        let idle = Admission::new(16);
+        assert_eq!(idle.refusal().retry_after_ms, OVERLOAD_RETRY_AFTER_MS, "no rate yet: the least hint");
     }
 }

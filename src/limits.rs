@@ -29,8 +29,22 @@ pub const PAGE_SIZE_MAX: usize = 1000;
 /// Issuer keys in a genesis, and the exponent of the ledger's currency.
 pub const ISSUER_KEYS_MAX: usize = 16;
 pub const CURRENCY_EXPONENT_MAX: u32 = 8;
-/// Retry hint given with RESOURCE_EXHAUSTED.
+/// Retry hint given with RESOURCE_EXHAUSTED: the least, and the most (the
+/// hint is the time the engine needs to clear what it holds).
 pub const OVERLOAD_RETRY_AFTER_MS: u32 = 50;
+pub const OVERLOAD_RETRY_AFTER_MAX_MS: u32 = 2_000;
+/// Admission control: the engine holds (verify queue, sequencer queue, open
+/// and committing blocks) at most what it confirms in this long at its
+/// recent peak rate, and never fewer than `ADMITTED_FLOOR` payments, so
+/// that an admitted payment waits about this long at most even at twice
+/// the sustainable rate; the excess is refused at once, before it is
+/// decoded. Until the first measurement only the verify queue bounds it.
+pub const ADMITTED_WAIT_TARGET_MS: u64 = 100;
+pub const ADMITTED_FLOOR: u64 = 2_048;
+/// How often the writer re-measures the confirmation rate for admission
+/// control, and how much of the previous peak each measurement keeps.
+pub const ADMISSION_WINDOW_MS: u64 = 500;
+pub const ADMISSION_PEAK_DECAY: f64 = 0.95;
 /// Bytes of a participant id (bank, merchant, terminal) and of a name.
 pub const ID_BYTES_MAX: usize = 64;
 pub const NAME_BYTES_MAX: usize = 128;

@@ -130,6 +130,9 @@ pub struct LedgerGauges {
     pub unspent_outputs: u64,
     pub supply_minor: u64,
     pub serving: bool,
+    /// Admission control: payments the engine holds, and the most it may.
+    pub admitted_held: u64,
+    pub admitted_limit: u64,
 }
 
 impl Metrics {
@@ -183,7 +186,7 @@ impl Metrics {
             "settled_bank_stream_lag_seconds",
             "Block time to its checkpoint leaving for a following bank.",
         );
-        let gauges: [(&str, &str, i128); 9] = [
+        let gauges: [(&str, &str, i128); 11] = [
             (
                 "settled_blocks_committed_total",
                 "Blocks committed since start.",
@@ -212,6 +215,16 @@ impl Metrics {
                 "settled_serving",
                 "1 while the engine confirms payments, 0 after a fail-stop.",
                 i128::from(ledger.serving),
+            ),
+            (
+                "settled_admitted_payments",
+                "Payments the engine holds (submitted, not yet answered).",
+                i128::from(ledger.admitted_held),
+            ),
+            (
+                "settled_admitted_limit",
+                "The most payments the engine holds before refusing as overloaded (admission control).",
+                i128::from(ledger.admitted_limit),
             ),
         ];
         for (name, help, value) in gauges {

@@ -163,12 +163,15 @@ pub struct Refusal {
     pub input: Option<OutPoint>,
     pub spent_by: Option<TxId>,
     pub detail: String,
+    /// With `Reason::Overloaded`: how long to wait before retrying, in ms
+    /// (0: the default hint, `OVERLOAD_RETRY_AFTER_MS`).
+    pub retry_after_ms: u32,
 }
 
 impl Refusal {
     #[must_use]
     pub fn new(reason: Reason, detail: impl Into<String>) -> Self {
-        Self { reason, input: None, spent_by: None, detail: detail.into() }
+        Self { reason, input: None, spent_by: None, detail: detail.into(), retry_after_ms: 0 }
     }
 
     #[must_use]

@@ -53,6 +53,8 @@ async fn metrics_count_confirmations_refusals_blocks_and_the_ledger() {
     assert_eq!(sample(&response, "settled_supply_minor"), 1_000.0);
     assert_eq!(sample(&response, "settled_serving"), 1.0);
     assert_eq!(sample(&response, "settled_verify_queue"), 0.0, "nothing waiting once answered");
+    assert_eq!(sample(&response, "settled_admitted_payments"), 0.0, "every place given back once answered");
+    assert!(sample(&response, "settled_admitted_limit") >= 1.0);
 
     let other = scrape(address, "/").await;
     assert!(other.starts_with("HTTP/1.1 404"), "{other}");

@@ -39,8 +39,8 @@ pub const LATENCY_US_MAX: u64 = 60_000_000;
 /// Open-loop arrivals one terminal holds while it has no free lane or window
 /// slot; past it an arrival is dropped and counted.
 pub const BACKLOG_MAX: usize = 100_000;
-/// Wait before resubmitting a payment refused as overloaded (the server's
-/// retry hint).
+/// Wait before resubmitting a payment refused as overloaded when the server
+/// gave no hint (it gives one with every overload refusal).
 pub const RETRY_DELAY: Duration = Duration::from_millis(settled::limits::OVERLOAD_RETRY_AFTER_MS as u64);
 /// How long terminals may take to collect the results still in flight when
 /// the run ends.
@@ -94,6 +94,11 @@ pub struct Driven {
     pub series: Vec<Second>,
     /// Submission to durable receipt, over the measured window.
     pub latency_us: Histogram<u64>,
+    /// The attempt that was confirmed, sent to receipt: what the server
+    /// takes once it admits a payment (no generator backlog, no retries).
+    pub admitted_us: Histogram<u64>,
+    /// Sent to an overload refusal: how fast the server sheds the excess.
+    pub overload_refusal_us: Histogram<u64>,
     pub confirmed: u64,
     pub refused: u64,
     pub measured_s: f64,
@@ -103,6 +108,8 @@ pub struct Driven {
     pub duplicates: u64,
     pub tally: Tally,
     pub server_cpu_cores: Option<f64>,
+    /// The server's peak resident memory at the end of the run.
+    pub server_peak_rss_bytes: Option<u64>,
     pub generator_cpu_cores: Option<f64>,
 }
 
@@ -135,6 +142,8 @@ impl Tally {
 /// Results of one terminal since the collector last looked.
 struct Interval {
     latency_us: Histogram<u64>,
+    admitted_us: Histogram<u64>,
+    overload_refusal_us: Histogram<u64>,
     confirmed: u64,
     refused: u64,
     refused_by_reason: BTreeMap<String, u64>,
@@ -145,6 +154,8 @@ impl Interval {
     fn new() -> Self {
         Self {
             latency_us: Histogram::new_with_bounds(1, LATENCY_US_MAX, 3).expect("valid histogram bounds"),
+            admitted_us: Histogram::new_with_bounds(1, LATENCY_US_MAX, 3).expect("valid histogram bounds"),
+            overload_refusal_us: Histogram::new_with_bounds(1, LATENCY_US_MAX, 3).expect("valid histogram bounds"),
             confirmed: 0,
             refused: 0,
             refused_by_reason: BTreeMap::new(),
@@ -154,6 +165,8 @@ impl Interval {
 
     fn add(&mut self, other: &Self) {
         self.latency_us.add(&other.latency_us).expect("histograms of the same bounds");
+        self.admitted_us.add(&other.admitted_us).expect("histograms of the same bounds");
+        self.overload_refusal_us.add(&other.overload_refusal_us).expect("histograms of the same bounds");
         self.confirmed += other.confirmed;
         self.refused += other.refused;
         for (reason, count) in &other.refused_by_reason {
@@ -165,12 +178,16 @@ impl Interval {
     fn take(&mut self) -> Self {
         let taken = Self {
             latency_us: self.latency_us.clone(),
+            admitted_us: self.admitted_us.clone(),
+            overload_refusal_us: self.overload_refusal_us.clone(),
             confirmed: self.confirmed,
             refused: self.refused,
             refused_by_reason: std::mem::take(&mut self.refused_by_reason),
             duplicates: self.duplicates,
         };
         self.latency_us.reset();
+        self.admitted_us.reset();
+        self.overload_refusal_us.reset();
         self.confirmed = 0;
         self.refused = 0;
         self.duplicates = 0;
@@ -277,6 +294,8 @@ pub async fn drive(target: &Target, lanes: Vec<Lane>, config: &DriveConfig) -> R
     Ok(Driven {
         series,
         latency_us: measured.latency_us,
+        admitted_us: measured.admitted_us,
+        overload_refusal_us: measured.overload_refusal_us,
         confirmed: measured.confirmed,
         refused: measured.refused,
         measured_s,
@@ -285,6 +304,7 @@ pub async fn drive(target: &Target, lanes: Vec<Lane>, config: &DriveConfig) -> R
         duplicates: whole.duplicates,
         tally,
         server_cpu_cores: cores(measure_start.1, measure_end.1),
+        server_peak_rss_bytes: config.server_pid.and_then(super::server::peak_rss_bytes),
         generator_cpu_cores: cores(measure_start.2, measure_end.2),
     })
 }
@@ -310,14 +330,17 @@ fn exponential(rng: &mut StdRng, rate_per_s: f64) -> Duration {
 struct Terminal {
     index: usize,
     lanes: Vec<Lane>,
-    /// Scheduled time of each lane's payment in flight.
-    in_flight: Vec<Option<Instant>>,
+    /// Scheduled and sent time of each lane's payment in flight.
+    in_flight: Vec<Option<(Instant, Instant)>>,
     /// Lanes with nothing in flight and payments left.
     ready: VecDeque<usize>,
     /// Lanes whose payment was refused as overloaded: (lane, scheduled, retry at).
     parked: VecDeque<(usize, Instant, Instant)>,
     /// Open loop: arrivals waiting for a lane and a window slot.
     backlog: VecDeque<Instant>,
+    /// After an overload refusal the terminal sends nothing (retries or new
+    /// payments) until the server's hint has passed, as a client should.
+    paused_until: Option<Instant>,
     outstanding: usize,
     window: usize,
     open: bool,
@@ -335,6 +358,7 @@ impl Terminal {
             ready,
             parked: VecDeque::new(),
             backlog: VecDeque::new(),
+            paused_until: None,
             outstanding: 0,
             window,
             open,
@@ -371,6 +395,9 @@ impl Terminal {
                 self.fill(&mut wire, now).await.map_err(|e| e.terminal(self.index))?;
             }
             let mut wake = clock.end.min(next_arrival);
+            if let Some(until) = self.paused_until {
+                wake = wake.min(until);
+            }
             // A due retry with the window full waits for a result instead.
             if let Some(&(_, _, retry_at)) = self.parked.front()
                 && self.outstanding < self.window
@@ -392,6 +419,10 @@ impl Terminal {
     /// Sends what may be sent now: retries that are due, then new payments
     /// (closed loop) or waiting arrivals (open loop), up to the window.
     async fn fill(&mut self, wire: &mut Wire, now: Instant) -> Result<(), LoadError> {
+        if self.paused_until.is_some_and(|until| now < until) {
+            return Ok(());
+        }
+        self.paused_until = None;
         while self.outstanding < self.window {
             match self.parked.front() {
                 Some(&(lane, scheduled, retry_at)) if retry_at <= now => {
@@ -422,7 +453,7 @@ impl Terminal {
     async fn send(&mut self, wire: &mut Wire, lane: usize, scheduled: Instant) -> Result<(), LoadError> {
         let step = self.lanes[lane].next;
         let client_id = (u64::try_from(lane).expect("lanes fit u32") << 32) | u64::try_from(step).expect("bounded");
-        self.in_flight[lane] = Some(scheduled);
+        self.in_flight[lane] = Some((scheduled, Instant::now()));
         self.outstanding += 1;
         wire.send(client_id, &self.lanes[lane].txs[step]).await
     }
@@ -431,7 +462,7 @@ impl Terminal {
         let now = Instant::now();
         let lane = usize::try_from(completion.client_id >> 32).expect("u32 fits usize");
         let step = usize::try_from(completion.client_id & 0xffff_ffff).expect("u32 fits usize");
-        let Some(scheduled) = self.in_flight.get_mut(lane).and_then(Option::take) else {
+        let Some((scheduled, sent)) = self.in_flight.get_mut(lane).and_then(Option::take) else {
             return Err(LoadError::Drive(format!(
                 "a result for client_id {:#x}, which has nothing in flight",
                 completion.client_id
@@ -444,6 +475,7 @@ impl Terminal {
         }
         self.outstanding -= 1;
         let latency_us = u64::try_from(now.saturating_duration_since(scheduled).as_micros()).unwrap_or(u64::MAX);
+        let attempt_us = u64::try_from(now.saturating_duration_since(sent).as_micros()).unwrap_or(u64::MAX);
         let mut stats = self.stats.lock().expect("stats lock");
         match completion.outcome {
             Outcome::Confirmed { txid, duplicate } => {
@@ -456,6 +488,7 @@ impl Terminal {
                     )));
                 }
                 stats.latency_us.saturating_record(latency_us.clamp(1, LATENCY_US_MAX));
+                stats.admitted_us.saturating_record(attempt_us.clamp(1, LATENCY_US_MAX));
                 stats.confirmed += 1;
                 stats.duplicates += u64::from(duplicate);
                 lane_state.next += 1;
@@ -465,11 +498,15 @@ impl Terminal {
                     self.tally.chains_exhausted += 1;
                 }
             }
-            Outcome::Refused { reason, overloaded } => {
+            Outcome::Refused { reason, overloaded, retry_after } => {
                 stats.refused += 1;
                 *stats.refused_by_reason.entry(reason).or_default() += 1;
                 if overloaded {
-                    self.parked.push_back((lane, scheduled, now + RETRY_DELAY));
+                    stats.overload_refusal_us.saturating_record(attempt_us.clamp(1, LATENCY_US_MAX));
+                    // The server's hint, as a client should: retrying sooner
+                    // only adds refusals.
+                    self.parked.push_back((lane, scheduled, now + retry_after));
+                    self.paused_until = Some(self.paused_until.map_or(now + retry_after, |u| u.max(now + retry_after)));
                 } else {
                     self.tally.lanes_failed += 1;
                 }
@@ -495,8 +532,16 @@ struct Completion {
 }
 
 enum Outcome {
-    Confirmed { txid: Vec<u8>, duplicate: bool },
-    Refused { reason: String, overloaded: bool },
+    Confirmed {
+        txid: Vec<u8>,
+        duplicate: bool,
+    },
+    /// `retry_after`: the server's hint with an overload refusal.
+    Refused {
+        reason: String,
+        overloaded: bool,
+        retry_after: Duration,
+    },
 }
 
 impl Completion {
@@ -513,6 +558,9 @@ impl Completion {
                 reason: client::status_reason(&status)
                     .map_or_else(|| format!("TRANSPORT_{:?}", status.code()), |r| r.as_str_name().to_owned()),
                 overloaded: status.code() == tonic::Code::ResourceExhausted,
+                retry_after: tonic_types::StatusExt::get_details_retry_info(&status)
+                    .and_then(|r| r.retry_delay)
+                    .unwrap_or(RETRY_DELAY),
             },
         };
         Self { client_id, outcome }
@@ -528,9 +576,13 @@ impl Completion {
                     reason: reason
                         .map_or_else(|_| format!("REASON_{}", refusal.reason), |r| r.as_str_name().to_owned()),
                     overloaded: reason == Ok(proto::Reason::Overloaded),
+                    retry_after: match refusal.retry_after_ms {
+                        0 => RETRY_DELAY,
+                        ms => Duration::from_millis(u64::from(ms)),
+                    },
                 }
             }
-            None => Outcome::Refused { reason: "EMPTY_RESULT".into(), overloaded: false },
+            None => Outcome::Refused { reason: "EMPTY_RESULT".into(), overloaded: false, retry_after: RETRY_DELAY },
         };
         Self { client_id: response.client_id, outcome }
     }

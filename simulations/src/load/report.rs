@@ -163,9 +163,16 @@ pub struct Figures {
     pub duplicates: u64,
     /// Scheduled submission to durable receipt, measured window.
     pub latency: LatencySummary,
+    /// The confirmed attempt alone, sent to durable receipt: what an
+    /// admitted payment waits in the server.
+    pub admitted_latency: LatencySummary,
+    /// Sent to a `REASON_OVERLOADED` refusal.
+    pub overload_refusal_latency: LatencySummary,
     /// Cores busy over the measured window (user + system time / wall
     /// time), from /proc; `None` for a server whose process is not known.
     pub server_cpu_cores: Option<f64>,
+    /// The server's peak resident memory (`VmHWM`), when its process is known.
+    pub server_peak_rss_bytes: Option<u64>,
     /// This process (with a server started in-process, that server too).
     pub generator_cpu_cores: Option<f64>,
     pub tally: Tally,
@@ -217,7 +224,10 @@ impl LoadReport {
             confirmed_whole_run: driven.confirmed_total,
             duplicates: driven.duplicates,
             latency: LatencySummary::of(&driven.latency_us),
+            admitted_latency: LatencySummary::of(&driven.admitted_us),
+            overload_refusal_latency: LatencySummary::of(&driven.overload_refusal_us),
             server_cpu_cores: driven.server_cpu_cores,
+            server_peak_rss_bytes: driven.server_peak_rss_bytes,
             generator_cpu_cores: driven.generator_cpu_cores,
             tally: driven.tally,
         };
@@ -255,10 +265,19 @@ impl LoadReport {
                 ms(l.max_us)
             ),
             format!(
-                "CPU over the measured window: server {}, generator {} busy (of {} cores)",
+                "admitted (the confirmed attempt, sent -> receipt): p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, \
+                 max {:.2} ms",
+                ms(f.admitted_latency.p50_us),
+                ms(f.admitted_latency.p99_us),
+                ms(f.admitted_latency.p999_us),
+                ms(f.admitted_latency.max_us)
+            ),
+            format!(
+                "CPU over the measured window: server {}, generator {} busy (of {} cores); server peak RSS {}",
                 cpu(f.server_cpu_cores),
                 cpu(f.generator_cpu_cores),
-                c.cores
+                c.cores,
+                f.server_peak_rss_bytes.map_or_else(|| "n/a".to_owned(), |b| format!("{} MiB", b >> 20))
             ),
             format!(
                 "ceiling: {:.0} k256 verifies/s before, {:.0} after ({} threads) = {:.0} / {:.0} payments/s at {} \
@@ -275,6 +294,17 @@ impl LoadReport {
                 k.ratio_before, k.ratio_after
             ),
         ];
+        if f.overload_refusal_latency.count > 0 {
+            let r = &f.overload_refusal_latency;
+            lines.push(format!(
+                "overload refusals (sent -> RESOURCE_EXHAUSTED), measured window: {} in all, p50 {:.2} ms, \
+                 p99 {:.2} ms, max {:.2} ms",
+                r.count,
+                ms(r.p50_us),
+                ms(r.p99_us),
+                ms(r.max_us)
+            ));
+        }
         if f.refused_by_reason.is_empty() {
             lines.push("refusals by reason: none".into());
         } else {

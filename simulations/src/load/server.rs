@@ -243,9 +243,25 @@ pub fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
     Some((utime + stime) as f64 / USER_HZ)
 }
 
+/// Peak resident memory of a process (`VmHWM` in /proc/<pid>/status), in
+/// bytes.
+#[must_use]
+pub fn peak_rss_bytes(pid: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = text.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn this_process_has_a_peak_rss() {
+        let rss = peak_rss_bytes(std::process::id()).expect("/proc is there");
+        assert!(rss > 1024 * 1024, "{rss} bytes");
+    }
 
     #[test]
     fn this_process_has_used_some_cpu() {
