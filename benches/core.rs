@@ -144,7 +144,8 @@ fn block_commit(c: &mut Criterion) {
         let engine = Keypair::generate();
         let genesis = Genesis { engine_key: engine.address(), ..genesis(&issuers) };
         let (store, recovered) =
-            Store::open(&dir.path().join("ledger.redb"), &genesis, |h| engine.sign(&h.hash()), None).expect("opens");
+            Store::open(&dir.path().join("ledger.redb"), &genesis, |h| engine.sign(&h.hash()), &Default::default())
+                .expect("opens");
         let mut ledger = Ledger::new(genesis, recovered.unspent, 0, 0, 1).expect("consistent");
         let wallets: Vec<Keypair> = (0..n).map(|_| Keypair::generate()).collect();
         let mints: Vec<VerifiedTx> = wallets

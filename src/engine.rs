@@ -30,7 +30,7 @@ use crate::metrics::Metrics;
 use crate::receipt::{Receipt, SignedHeader};
 use crate::refusal::{Reason, Refusal};
 use crate::registry::{AdminOp, ProgrammeStats, Registry, Role, TierPolicy};
-use crate::store::{BlockRecord, Recovered, Store, StoreError};
+use crate::store::{BlockRecord, FileHooks, Recovered, Store, StoreError};
 use crate::types::{OutPoint, ProgrammeId, Transaction, TxId, TxKind};
 use crate::verify::{self, VerifiedTx};
 
@@ -241,12 +241,13 @@ impl Engine {
     /// Storage failures or a genesis mismatch.
     pub fn start(config: EngineConfig) -> Result<Arc<Self>, StoreError> {
         let engine_key = config.engine_key.clone();
-        let (store, recovered) = Store::open(
-            &config.data_file,
-            &config.genesis,
-            |header| engine_key.sign(&header.hash()),
-            config.storage_faults.as_ref(),
-        )?;
+        let metrics = Arc::new(Metrics::default());
+        let hooks = FileHooks {
+            faults: config.storage_faults.clone(),
+            fsync_seconds: Some(Arc::clone(&metrics.fsync_seconds)),
+        };
+        let (store, recovered) =
+            Store::open(&config.data_file, &config.genesis, |header| engine_key.sign(&header.hash()), &hooks)?;
         let store = Arc::new(store);
         let tip = recovered.tip;
         let started = std::time::Instant::now();
@@ -278,7 +279,7 @@ impl Engine {
             stats: RwLock::new(stats),
             tiers: config.tiers,
             clock: config.clock,
-            metrics: Arc::new(Metrics::default()),
+            metrics,
         });
         let (verify_tx, verify_rx) = mpsc::channel(config.verify_queue_max.clamp(1, VERIFY_QUEUE_MAX));
         let (sequencer_tx, sequencer_rx) = std_mpsc::sync_channel(SEQUENCER_QUEUE_MAX);

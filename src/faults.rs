@@ -1,5 +1,6 @@
-//! Storage fault injection: a redb `StorageBackend` over the real file that
-//! fails writes or fsyncs when told to. It lets tests prove fail-stop on a
+//! The data file's redb `StorageBackend` (fsync timing, and writes or fsyncs
+//! that fail when a test tells them to), and the simulated disk of the
+//! deterministic simulation. It lets tests prove fail-stop on a
 //! real disk file: a failed commit confirms nothing, the engine stops, and a
 //! restart recovers a consistent ledger.
 
@@ -42,18 +43,29 @@ impl StorageFaults {
     }
 }
 
-/// The file backend with injected faults.
-#[derive(Debug)]
-pub struct FaultyBackend {
+/// The data file's backend: redb's file backend, timing every fsync for the
+/// metrics, with faults injected when a test asks (none by default).
+pub struct HookedFileBackend {
     inner: FileBackend,
     faults: StorageFaults,
+    fsync_seconds: Option<Arc<crate::metrics::Histogram>>,
 }
 
-impl FaultyBackend {
+impl fmt::Debug for HookedFileBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HookedFileBackend").field("inner", &self.inner).field("faults", &self.faults).finish()
+    }
+}
+
+impl HookedFileBackend {
     /// # Errors
     /// When redb cannot use the file.
-    pub fn new(file: File, faults: StorageFaults) -> Result<Self, redb::DatabaseError> {
-        Ok(Self { inner: FileBackend::new(file)?, faults })
+    pub fn new(
+        file: File,
+        faults: StorageFaults,
+        fsync_seconds: Option<Arc<crate::metrics::Histogram>>,
+    ) -> Result<Self, redb::DatabaseError> {
+        Ok(Self { inner: FileBackend::new(file)?, faults, fsync_seconds })
     }
 }
 
@@ -61,7 +73,7 @@ fn injected(what: &str) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::StorageFull, format!("injected {what} failure"))
 }
 
-impl StorageBackend for FaultyBackend {
+impl StorageBackend for HookedFileBackend {
     fn len(&self) -> Result<u64, std::io::Error> {
         self.inner.len()
     }
@@ -81,7 +93,12 @@ impl StorageBackend for FaultyBackend {
         if self.faults.flags.fail_syncs.load(Ordering::SeqCst) {
             return Err(injected("fsync"));
         }
-        self.inner.sync_data()
+        let started = std::time::Instant::now();
+        let synced = self.inner.sync_data();
+        if let Some(histogram) = &self.fsync_seconds {
+            histogram.observe(started.elapsed().as_secs_f64());
+        }
+        synced
     }
 
     fn write(&self, offset: u64, data: &[u8]) -> Result<(), std::io::Error> {

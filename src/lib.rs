@@ -74,6 +74,6 @@ pub use merkle::{
 pub use receipt::{Receipt, ReceiptError, ReceiptJson, SignedHeader};
 pub use refusal::{Class, Reason, Refusal};
 pub use server::Server;
-pub use store::{BlockRecord, Recovered, Store, StoreError, now_unix_ms};
+pub use store::{BlockRecord, FileHooks, Recovered, Store, StoreError, now_unix_ms};
 pub use types::{Address, AmountMinor, OutPoint, Output, ProgrammeId, TX_VERSION, Transaction, TxId, TxKind, Witness};
 pub use verify::{KnownKeys, VerifiedTx, check_shape, verify, verify_with};

@@ -78,6 +78,8 @@ pub struct Metrics {
     /// Submission to durable receipt (or refusal), seconds.
     pub confirmation_seconds: Histogram,
     pub block_txs: Histogram,
+    /// Each fsync of the data file, seconds.
+    pub fsync_seconds: std::sync::Arc<Histogram>,
     /// One block's write transaction, fsync included, seconds.
     pub commit_seconds: Histogram,
     pub blocks: AtomicU64,
@@ -104,6 +106,7 @@ impl Default for Metrics {
             payment_streams: AtomicI64::new(0),
             bank_streams: AtomicI64::new(0),
             bank_stream_lag_seconds: Histogram::new(LATENCY_SECONDS),
+            fsync_seconds: std::sync::Arc::new(Histogram::new(LATENCY_SECONDS)),
         }
     }
 }
@@ -181,6 +184,7 @@ impl Metrics {
             "settled_block_commit_seconds",
             "One block's write transaction, fsync included.",
         );
+        self.fsync_seconds.render(&mut out, "settled_fsync_seconds", "Each fsync of the data file.");
         self.bank_stream_lag_seconds.render(
             &mut out,
             "settled_bank_stream_lag_seconds",

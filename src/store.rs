@@ -24,7 +24,9 @@ use std::path::Path;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
 use crate::encoding::{self, BlockHeader, Genesis, HEADER_BYTES};
-use crate::faults::{FaultyBackend, StorageFaults};
+use std::sync::Arc;
+
+use crate::faults::{HookedFileBackend, StorageFaults};
 use crate::ledger::Applied;
 use crate::merkle;
 use crate::movements::{BankTotals, Movement, UNBANKED};
@@ -136,6 +138,15 @@ pub struct Store {
     db: Database,
 }
 
+/// What the engine hangs on its data file.
+#[derive(Clone, Default)]
+pub struct FileHooks {
+    /// Writes or fsyncs that fail on demand (tests only).
+    pub faults: Option<StorageFaults>,
+    /// Where each fsync's duration goes (the metrics).
+    pub fsync_seconds: Option<Arc<crate::metrics::Histogram>>,
+}
+
 fn unspent_key(owner: &Address, outpoint: &OutPoint) -> [u8; 68] {
     let mut key = [0u8; 68];
     key[..32].copy_from_slice(&owner.0);
@@ -191,7 +202,8 @@ fn decode_signed_header(bytes: &[u8]) -> Result<SignedHeader, StoreError> {
 impl Store {
     /// Opens (or creates) the data file. A new file gets `genesis` and a
     /// genesis block signed by `sign`; an existing one must hold the same
-    /// genesis. `faults` puts the fault-injecting backend under the file.
+    /// genesis. `hooks` says where fsync times go and which faults a test
+    /// injects.
     ///
     /// # Errors
     /// Storage failures, or a genesis mismatch.
@@ -199,21 +211,21 @@ impl Store {
         path: &Path,
         genesis: &Genesis,
         sign: impl FnOnce(&BlockHeader) -> [u8; 64],
-        faults: Option<&StorageFaults>,
+        hooks: &FileHooks,
     ) -> Result<(Self, Recovered), StoreError> {
-        let db = match faults {
-            None => Database::create(path)?,
-            Some(faults) => {
-                let file = std::fs::OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create(true)
-                    .truncate(false)
-                    .open(path)
-                    .map_err(|e| StoreError::Redb(redb::Error::Io(e)))?;
-                redb::Builder::new().create_with_backend(FaultyBackend::new(file, faults.clone())?)?
-            }
-        };
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| StoreError::Redb(redb::Error::Io(e)))?;
+        let backend = HookedFileBackend::new(
+            file,
+            hooks.faults.clone().unwrap_or_default(),
+            hooks.fsync_seconds.as_ref().map(Arc::clone),
+        )?;
+        let db = redb::Builder::new().create_with_backend(backend)?;
         Self::open_database(db, genesis, sign)
     }
 

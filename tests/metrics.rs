@@ -48,6 +48,7 @@ async fn metrics_count_confirmations_refusals_blocks_and_the_ledger() {
     assert_eq!(sample(&response, "settled_confirmation_seconds_count"), 4.0);
     assert_eq!(sample(&response, "settled_confirmation_seconds_bucket{le=\"+Inf\"}"), 4.0);
     assert!(sample(&response, "settled_block_commit_seconds_count") >= 2.0);
+    assert!(sample(&response, "settled_fsync_seconds_count") >= 2.0, "one fsync per block at least");
     let tip = ledger.tip().await;
     assert_eq!(sample(&response, "settled_tip_height"), tip.height as f64);
     assert_eq!(sample(&response, "settled_supply_minor"), 1_000.0);
