@@ -61,6 +61,10 @@ pub struct Config {
     /// Fault injection under the data file; never from a file, for tests.
     #[serde(skip)]
     pub storage_faults: Option<crate::faults::StorageFaults>,
+    /// The ledger on a simulated disk instead of the data file, to cut the
+    /// power under a real server; never from a file, for tests.
+    #[serde(skip)]
+    pub sim_disk: Option<crate::faults::SimDisk>,
     /// The engine's clock; tests skew it, never from a file.
     #[serde(skip)]
     pub clock: crate::faults::Clock,
@@ -262,6 +266,7 @@ impl Config {
             metrics_listen: None,
             connections_max: default_connections_max(),
             storage_faults: None,
+            sim_disk: None,
             clock: crate::faults::Clock::default(),
             clawback_steps_per_call: default_clawback_steps(),
             stream_stall_timeout: default_stream_stall(),

@@ -69,6 +69,8 @@ pub struct EngineConfig {
     pub verify_threads: usize,
     /// Fault injection under the data file (tests and simulations only).
     pub storage_faults: Option<StorageFaults>,
+    /// The ledger on a simulated disk (power-loss tests only).
+    pub sim_disk: Option<crate::faults::SimDisk>,
     /// Wallet tiers and the day boundary for daily limits.
     pub tiers: TierPolicy,
     /// The clock blocks are stamped with (and rules judged by).
@@ -245,6 +247,7 @@ impl Engine {
         let hooks = FileHooks {
             faults: config.storage_faults.clone(),
             fsync_seconds: Some(Arc::clone(&metrics.fsync_seconds)),
+            disk: config.sim_disk.clone(),
         };
         let (store, recovered) =
             Store::open(&config.data_file, &config.genesis, |header| engine_key.sign(&header.hash()), &hooks)?;

@@ -178,6 +178,9 @@ struct DiskState {
     /// Operations of the kind the fault counts, seen since it was set.
     counted: u64,
     powered_off: bool,
+    /// Bumped by every reboot: a backend from before it (a database not yet
+    /// dropped when the power went) can never write to the new image.
+    generation: u64,
     /// Counters for reports.
     writes: u64,
     syncs: u64,
@@ -293,12 +296,14 @@ impl SimDisk {
         state.fault = None;
         state.counted = 0;
         state.powered_off = false;
+        state.generation += 1;
     }
 
     /// A redb backend over this disk.
     #[must_use]
     pub fn backend(&self) -> SimBackend {
-        SimBackend { disk: self.clone() }
+        let generation = self.state.lock().expect("not poisoned").generation;
+        SimBackend { disk: self.clone(), generation }
     }
 }
 
@@ -306,12 +311,13 @@ impl SimDisk {
 #[derive(Debug)]
 pub struct SimBackend {
     disk: SimDisk,
+    generation: u64,
 }
 
 impl SimBackend {
     fn mutate(&self, op: Unsynced) -> Result<(), std::io::Error> {
         let mut state = self.disk.state.lock().expect("not poisoned");
-        if state.powered_off {
+        if state.powered_off || state.generation != self.generation {
             return Err(power_lost());
         }
         let end = match &op {
@@ -347,7 +353,7 @@ impl StorageBackend for SimBackend {
 
     fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), std::io::Error> {
         let state = self.disk.state.lock().expect("not poisoned");
-        if state.powered_off {
+        if state.powered_off || state.generation != self.generation {
             return Err(power_lost());
         }
         let start = usize::try_from(offset).map_err(|_| std::io::Error::other("offset out of range"))?;
@@ -365,7 +371,7 @@ impl StorageBackend for SimBackend {
 
     fn sync_data(&self) -> Result<(), std::io::Error> {
         let mut state = self.disk.state.lock().expect("not poisoned");
-        if state.powered_off {
+        if state.powered_off || state.generation != self.generation {
             return Err(power_lost());
         }
         state.syncs += 1;
@@ -476,6 +482,18 @@ mod tests {
         disk.reboot(&mut rng(), 1.0);
         assert_eq!(image(&disk), vec![5; 8], "keeping everything keeps the cut-off write too");
         assert_eq!(disk.counts().1, 2, "two fsyncs went through");
+    }
+
+    #[test]
+    fn a_backend_from_before_a_reboot_cannot_touch_the_new_image() {
+        let disk = SimDisk::new();
+        let old = disk.backend();
+        old.write(0, &[1; 8]).expect("write");
+        old.sync_data().expect("sync");
+        disk.reboot(&mut rng(), 1.0);
+        old.write(0, &[2; 8]).expect_err("stale");
+        old.read(0, &mut [0; 8]).expect_err("stale");
+        assert_eq!(image(&disk), vec![1; 8]);
     }
 
     #[test]

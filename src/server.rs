@@ -155,6 +155,7 @@ impl Server {
         let resolved = config.resolve()?;
         let verify_threads = config.verify_threads;
         let storage_faults = config.storage_faults.clone();
+        let sim_disk = config.sim_disk.clone();
         let tiers = resolved.tiers.clone();
         let credentials = Arc::new(resolved.credentials.clone());
         let clock = config.clock.clone();
@@ -166,6 +167,7 @@ impl Server {
                 engine_key: resolved.engine_key,
                 verify_threads,
                 storage_faults,
+                sim_disk,
                 tiers,
                 clock,
                 verify_queue_max,

@@ -145,6 +145,9 @@ pub struct FileHooks {
     pub faults: Option<StorageFaults>,
     /// Where each fsync's duration goes (the metrics).
     pub fsync_seconds: Option<Arc<crate::metrics::Histogram>>,
+    /// The ledger on a simulated disk instead of the file (power-loss
+    /// tests only).
+    pub disk: Option<crate::faults::SimDisk>,
 }
 
 fn unspent_key(owner: &Address, outpoint: &OutPoint) -> [u8; 68] {
@@ -213,6 +216,9 @@ impl Store {
         sign: impl FnOnce(&BlockHeader) -> [u8; 64],
         hooks: &FileHooks,
     ) -> Result<(Self, Recovered), StoreError> {
+        if let Some(disk) = &hooks.disk {
+            return Self::open_with_backend(disk.backend(), genesis, sign);
+        }
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
