@@ -591,7 +591,7 @@ struct OpenBlock {
     replies: Vec<(usize, bool, Responder)>,
     lookups: Vec<(TxId, Responder)>,
     deferred: Vec<(Refusal, Responder)>,
-    ops: Vec<AdminOp>,
+    ops: Vec<(u32, AdminOp)>,
     admin_replies: Vec<AdminResponder>,
     /// References of the mints in the block.
     mint_refs: HashMap<Vec<u8>, TxId>,
@@ -700,7 +700,7 @@ impl Sequencer {
                 }
                 match self.ledger.admin(op.clone()) {
                     Ok(()) => {
-                        open.ops.push(op);
+                        open.ops.push((u32::try_from(open.txs.len()).expect("blocks are bounded"), op));
                         open.admin_replies.push(reply);
                     }
                     Err(refusal) => {
@@ -939,16 +939,35 @@ pub fn seal_block(
     ledger: &mut Ledger,
     tip: &SignedHeader,
     txs: Vec<(VerifiedTx, crate::ledger::Applied)>,
-    ops: Vec<AdminOp>,
+    ops: Vec<(u32, AdminOp)>,
     time_unix_ms: u64,
     engine_key: &Keypair,
 ) -> BlockRecord {
+    let header = block_header(ledger, tip, &txs, time_unix_ms);
+    let signed = SignedHeader { header, signature: engine_key.sign(&header.hash()) };
+    let stats = ledger.take_touched_stats();
+    let bank_totals = ledger.take_touched_bank_totals();
+    BlockRecord { signed, txs, ops, stats, bank_totals }
+}
+
+/// The header of the block holding `txs`, the last transactions `ledger`
+/// applied since `tip` (the leader's seal and a replica's replay).
+///
+/// # Panics
+/// When the ledger does not conserve supply or its sequence numbers do not
+/// continue the chain.
+pub(crate) fn block_header(
+    ledger: &Ledger,
+    tip: &SignedHeader,
+    txs: &[(VerifiedTx, crate::ledger::Applied)],
+    time_unix_ms: u64,
+) -> BlockHeader {
     ledger.assert_conserved();
     let txids: Vec<TxId> = txs.iter().map(|(vtx, _)| vtx.txid).collect();
     let totals = ledger.totals();
     let first_sequence = ledger.next_sequence() - txs.len() as u64;
     assert_eq!(first_sequence, tip.header.next_sequence(), "sequence numbers must continue the chain without a gap");
-    let header = BlockHeader {
+    BlockHeader {
         height: tip.header.height + 1,
         previous_hash: tip.header.hash(),
         merkle_root: merkle::root(&txids),
@@ -957,11 +976,7 @@ pub fn seal_block(
         time_unix_ms,
         minted_total_minor: totals.minted_minor,
         burned_total_minor: totals.burned_minor,
-    };
-    let signed = SignedHeader { header, signature: engine_key.sign(&header.hash()) };
-    let stats = ledger.take_touched_stats();
-    let bank_totals = ledger.take_touched_bank_totals();
-    BlockRecord { signed, txs, ops, stats, bank_totals }
+    }
 }
 
 fn storage_refusal(error: &StoreError) -> Refusal {
@@ -1016,7 +1031,7 @@ fn writer_loop(shared: &Shared, jobs: &std_mpsc::Receiver<WriterJob>) {
             }
             if !block.ops.is_empty() {
                 let mut registry = shared.registry.write().expect("not poisoned");
-                for op in &block.ops {
+                for (_, op) in &block.ops {
                     registry.apply(op.clone());
                 }
             }

@@ -299,6 +299,20 @@ impl SimDisk {
         state.generation += 1;
     }
 
+    /// A new disk holding what this one holds durably (a replica
+    /// provisioned from a copy of another's file).
+    #[must_use]
+    pub fn duplicate(&self) -> Self {
+        let image = self.state.lock().expect("not poisoned").durable.clone();
+        Self {
+            state: Arc::new(std::sync::Mutex::new(DiskState {
+                current: image.clone(),
+                durable: image,
+                ..DiskState::default()
+            })),
+        }
+    }
+
     /// A redb backend over this disk.
     #[must_use]
     pub fn backend(&self) -> SimBackend {

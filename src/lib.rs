@@ -44,6 +44,7 @@ mod receipt;
 mod reconciliation_api;
 mod refusal;
 pub mod registry;
+pub mod replica;
 mod server;
 pub mod statement;
 mod store;

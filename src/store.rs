@@ -94,11 +94,13 @@ from_redb!(
 
 /// A block ready to be written: its signed header and its transactions with
 /// what applying them did.
+#[derive(Debug)]
 pub struct BlockRecord {
     pub signed: SignedHeader,
     pub txs: Vec<(VerifiedTx, Applied)>,
-    /// Registry changes, applied before the block's transactions' successors.
-    pub ops: Vec<AdminOp>,
+    /// Registry changes, each with the number of the block's transactions
+    /// the sequencer applied before it (a replica replays them in between).
+    pub ops: Vec<(u32, AdminOp)>,
     /// Statistics of the programmes the block changed, as of its end.
     pub stats: Vec<(ProgrammeId, ProgrammeStats)>,
     /// Totals of the banks the block changed, as of its end.
@@ -186,13 +188,13 @@ fn outpoint_of_unspent_key(key: &[u8; 68]) -> (Address, OutPoint) {
     (owner, OutPoint { txid, index })
 }
 
-fn signed_header_bytes(signed: &SignedHeader) -> Vec<u8> {
+pub(crate) fn signed_header_bytes(signed: &SignedHeader) -> Vec<u8> {
     let mut bytes = signed.header.canonical_bytes().to_vec();
     bytes.extend_from_slice(&signed.signature);
     bytes
 }
 
-fn decode_signed_header(bytes: &[u8]) -> Result<SignedHeader, StoreError> {
+pub(crate) fn decode_signed_header(bytes: &[u8]) -> Result<SignedHeader, StoreError> {
     if bytes.len() != HEADER_BYTES + 64 {
         return Err(StoreError::Corrupt(format!("header record of {} bytes", bytes.len())));
     }
@@ -418,7 +420,7 @@ impl Store {
             let mut spent = write.open_table(SPENT)?;
             let mut registry_ops = write.open_table(REGISTRY_OPS)?;
             let first_op = registry_ops.last()?.map_or(0, |(k, _)| k.value() + 1);
-            for (index, op) in (first_op..).zip(&block.ops) {
+            for (index, (_, op)) in (first_op..).zip(&block.ops) {
                 let mut bytes = height.to_be_bytes().to_vec();
                 bytes.extend_from_slice(&serde_json::to_vec(op).expect("registry ops serialise"));
                 registry_ops.insert(index, bytes.as_slice())?;

@@ -24,6 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use settled::registry::{AdminOp, Bank, Merchant, Programme, Tier, TierPolicy, Wallet};
+use settled::replica::{self, ReplicatedBlock};
 use settled::{
     Address, Applied, Decline, DiskFault, Genesis, Keypair, Ledger, OutPoint, Output, Reason, SignedHeader, SimDisk,
     Store, Transaction, TxId, TxKind, VerifiedTx, client,
@@ -74,6 +75,8 @@ pub struct CoreReport {
     pub unconfirmed_gone: u64,
     pub reopens: u64,
     pub receipts_checked: u64,
+    /// Blocks the follower replica replayed to the leader's header.
+    pub replayed: u64,
 }
 
 impl std::ops::AddAssign for CoreReport {
@@ -95,6 +98,7 @@ impl std::ops::AddAssign for CoreReport {
         self.unconfirmed_gone += o.unconfirmed_gone;
         self.reopens += o.reopens;
         self.receipts_checked += o.receipts_checked;
+        self.replayed += o.replayed;
     }
 }
 
@@ -329,7 +333,7 @@ struct World {
     durable: Model,
     working: Model,
     open: Vec<(VerifiedTx, Applied)>,
-    open_ops: Vec<AdminOp>,
+    open_ops: Vec<(u32, AdminOp)>,
     open_time: u64,
     clock_ms: u64,
     /// Transactions of blocks lost to a fault, to be submitted again (as a
@@ -338,7 +342,67 @@ struct World {
     /// Every transaction applied so far, to replay.
     history: Vec<Transaction>,
     scheduled: Option<DiskFault>,
+    follower: Follower,
     report: CoreReport,
+}
+
+/// A second replica: its own ledger and store on its own disk (provisioned
+/// from a copy of the leader's new file), fed every block the leader made
+/// durable, encoded and decoded as the replicated log carries it, through
+/// `replica::replay`: the same ledger code must come to the same headers
+/// and the same state.
+struct Follower {
+    disk: SimDisk,
+    store: Option<Store>,
+    ledger: Ledger,
+    tip: SignedHeader,
+}
+
+impl Follower {
+    fn open(disk: SimDisk, genesis: &Genesis, tiers: &TierPolicy) -> Result<Self, String> {
+        let (store, recovered) = Store::open_with_backend(disk.backend(), genesis, |_| {
+            unreachable!("a provisioned replica's file already holds the genesis block")
+        })
+        .map_err(|e| format!("the follower does not open: {e}"))?;
+        let tip = recovered.tip;
+        let ledger = settled::recovered_ledger(recovered, tiers.clone()).map_err(|e| e.to_string())?;
+        Ok(Self { disk, store: Some(store), ledger, tip })
+    }
+
+    fn follow(&mut self, block: &settled::BlockRecord, engine_key: &Address) -> Result<(), String> {
+        let bytes = ReplicatedBlock::of(block).encode();
+        let received = ReplicatedBlock::decode(&bytes).map_err(|e| format!("follower: {e}"))?;
+        let record = replica::replay(&mut self.ledger, &self.tip, &received, engine_key)
+            .map_err(|e| format!("follower refused the leader's block: {e}"))?;
+        self.store.as_ref().expect("open").commit_block(&record).map_err(|e| format!("follower commit: {e}"))?;
+        self.tip = record.signed;
+        Ok(())
+    }
+
+    /// The follower's ledger against the model at the leader's durable tip.
+    fn check(&self, model: &Model, tip: &SignedHeader) -> Result<(), String> {
+        if self.tip != *tip {
+            return Err(format!("follower at block {}, leader at {}", self.tip.header.height, tip.header.height));
+        }
+        if self.ledger.unspent_count() != model.unspent.len()
+            || model.unspent.iter().any(|(p, o)| self.ledger.unspent(p) != Some(o))
+        {
+            return Err("the follower's unspent set differs from the model's".to_owned());
+        }
+        Ok(())
+    }
+
+    /// Restarts the follower from its own disk.
+    fn restart(&mut self, rng: &mut StdRng, genesis: &Genesis, tiers: &TierPolicy) -> Result<(), String> {
+        self.store = None;
+        self.disk.reboot(rng, 1.0);
+        let reopened = Self::open(self.disk.clone(), genesis, tiers)?;
+        if reopened.tip != self.tip {
+            return Err("the follower's restart lost blocks".to_owned());
+        }
+        *self = reopened;
+        Ok(())
+    }
 }
 
 fn keypair(rng: &mut StdRng) -> Keypair {
@@ -404,6 +468,7 @@ impl World {
             .map_err(|e| format!("a new ledger does not open: {e}"))?;
         let tip = recovered.tip;
         let ledger = settled::recovered_ledger(recovered, tiers.clone()).map_err(|e| e.to_string())?;
+        let follower = Follower::open(disk.duplicate(), &genesis, &tiers)?;
         let model = Model {
             tiers: tiers.clone(),
             programme_until,
@@ -443,6 +508,7 @@ impl World {
             retry: Vec::new(),
             history: Vec::new(),
             scheduled: None,
+            follower,
             report: CoreReport::default(),
         })
     }
@@ -505,7 +571,7 @@ impl World {
                 if let Err(refusal) = self.ledger.admin(op.clone()) {
                     return self.fail(format!("registry op refused: {refusal}"));
                 }
-                self.open_ops.push(op);
+                self.open_ops.push((u32::try_from(self.open.len()).expect("bounded"), op));
             }
             self.working.registered = true;
         } else {
@@ -739,6 +805,11 @@ impl World {
                 self.report.blocks += 1;
                 self.tip = block.signed;
                 self.durable = self.working.clone();
+                self.follower.follow(&block, &self.genesis.engine_key)?;
+                self.report.replayed += 1;
+                if self.rng.gen_ratio(RESTART_PERCENT, 100) {
+                    self.follower.restart(&mut self.rng, &self.genesis, &self.tiers)?;
+                }
                 if !self.disk.fault_pending() {
                     self.scheduled = None;
                 }
@@ -800,6 +871,8 @@ impl World {
                 self.report.unconfirmed_found += 1;
                 self.tip = found;
                 self.durable = self.working.clone();
+                self.follower.follow(block, &self.genesis.engine_key)?;
+                self.report.replayed += 1;
             }
             _ if found == self.tip => {
                 if let Some(block) = &unconfirmed {
@@ -824,6 +897,7 @@ impl World {
             }
         }
         self.check_recovered(&recovered)?;
+        self.follower.check(&self.durable, &self.tip)?;
         self.ledger = settled::recovered_ledger(recovered, self.tiers.clone()).map_err(|e| e.to_string())?;
         self.check_totals()
     }

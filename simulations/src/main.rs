@@ -218,7 +218,8 @@ fn core(seed: u64, seeds: u64, steps: u64, threads: Option<usize>) -> ExitCode {
             println!(
                 "{} seeds x {steps} steps in {:.1} s: the core matched the model. {} applied, {} refused, {} resubmissions; \
                  {} blocks committed; faults: {} failed writes, {} failed fsyncs, {} power losses ({} reboots with torn writes); \
-                 unconfirmed blocks found {} / gone {}; {} reopens, {} receipts re-checked",
+                 unconfirmed blocks found {} / gone {}; {} reopens, {} receipts re-checked; \
+                 the follower replica replayed {} blocks to the leader's headers",
                 r.seeds,
                 started.elapsed().as_secs_f64(),
                 r.applied,
@@ -232,7 +233,8 @@ fn core(seed: u64, seeds: u64, steps: u64, threads: Option<usize>) -> ExitCode {
                 r.unconfirmed_found,
                 r.unconfirmed_gone,
                 r.reopens,
-                r.receipts_checked
+                r.receipts_checked,
+                r.replayed
             );
             let refusals: Vec<String> = r.outcomes.iter().map(|(reason, n)| format!("{reason} {n}")).collect();
             println!("refusals by reason: {}", refusals.join(", "));

@@ -44,6 +44,8 @@ fn thousands_of_seeds_of_faults_lose_nothing_confirmed() {
         assert!(report.outcomes.get(reason).copied().unwrap_or(0) > 0, "{reason} never refused: {report:?}");
     }
     assert!(report.duplicates > 0 && report.applied > report.refused / 2);
+    // The follower replica replayed every block the leader made durable.
+    assert_eq!(report.replayed, report.blocks + report.unconfirmed_found);
 }
 
 #[test]
