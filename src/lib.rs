@@ -72,6 +72,7 @@ pub use ledger::{Applied, Decline, Ledger, Totals};
 pub use merkle::{
     MerkleStep, index_from_path, levels as merkle_levels, path as merkle_path, root as merkle_root, root_from_path,
 };
+pub use movements::{BankTotals, Movement};
 pub use receipt::{Receipt, ReceiptError, ReceiptJson, SignedHeader};
 pub use refusal::{Class, Reason, Refusal};
 pub use server::Server;

@@ -40,6 +40,7 @@ const WALLETS: usize = 10;
 /// unlimited).
 const TIERED_WALLETS: usize = 4;
 const PROGRAMME: u32 = 7;
+const SIM_BANK: &str = "bank-sim";
 const MCC_GROCERY: u16 = 5411;
 const MCC_BAR: u16 = 5813;
 const TIER: Tier = Tier { id: 1, balance_cap_minor: 400_000, per_payment_minor: 30_000, per_day_minor: 60_000 };
@@ -77,6 +78,8 @@ pub struct CoreReport {
     pub receipts_checked: u64,
     /// Blocks the follower replica replayed to the leader's header.
     pub replayed: u64,
+    /// Bank movements found equal on the leader and the follower.
+    pub movements_compared: u64,
 }
 
 impl std::ops::AddAssign for CoreReport {
@@ -99,6 +102,7 @@ impl std::ops::AddAssign for CoreReport {
         self.reopens += o.reopens;
         self.receipts_checked += o.receipts_checked;
         self.replayed += o.replayed;
+        self.movements_compared += o.movements_compared;
     }
 }
 
@@ -379,8 +383,10 @@ impl Follower {
         Ok(())
     }
 
-    /// The follower's ledger against the model at the leader's durable tip.
-    fn check(&self, model: &Model, tip: &SignedHeader) -> Result<(), String> {
+    /// The follower's ledger against the model at the leader's durable tip,
+    /// and its bank stream against the leader's: the same movements at the
+    /// same sequence numbers, so a bank's cursor means the same on both.
+    fn check(&self, model: &Model, tip: &SignedHeader, leader: &Store) -> Result<u64, String> {
         if self.tip != *tip {
             return Err(format!("follower at block {}, leader at {}", self.tip.header.height, tip.header.height));
         }
@@ -389,7 +395,21 @@ impl Follower {
         {
             return Err("the follower's unspent set differs from the model's".to_owned());
         }
-        Ok(())
+        let movements = |store: &Store| -> Result<Vec<settled::Movement>, String> {
+            let mut all = Vec::new();
+            store
+                .movements_between(SIM_BANK, 0, u64::MAX, |m| {
+                    all.push(m);
+                    Ok(true)
+                })
+                .map_err(|e| e.to_string())?;
+            Ok(all)
+        };
+        let (mine, theirs) = (movements(self.store.as_ref().expect("open"))?, movements(leader)?);
+        if mine != theirs {
+            return Err(format!("bank stream differs: follower {} movements, leader {}", mine.len(), theirs.len()));
+        }
+        Ok(mine.len() as u64)
     }
 
     /// Restarts the follower from its own disk.
@@ -524,7 +544,7 @@ impl World {
     }
 
     fn registry_ops(&self) -> Vec<AdminOp> {
-        let bank = "bank-sim".to_owned();
+        let bank = SIM_BANK.to_owned();
         let merchant = |id: &str, mcc, payout: &Keypair| {
             AdminOp::RegisterMerchant(Merchant {
                 id: id.to_owned(),
@@ -897,7 +917,7 @@ impl World {
             }
         }
         self.check_recovered(&recovered)?;
-        self.follower.check(&self.durable, &self.tip)?;
+        self.report.movements_compared += self.follower.check(&self.durable, &self.tip, self.store())?;
         self.ledger = settled::recovered_ledger(recovered, self.tiers.clone()).map_err(|e| e.to_string())?;
         self.check_totals()
     }

@@ -219,7 +219,7 @@ fn core(seed: u64, seeds: u64, steps: u64, threads: Option<usize>) -> ExitCode {
                 "{} seeds x {steps} steps in {:.1} s: the core matched the model. {} applied, {} refused, {} resubmissions; \
                  {} blocks committed; faults: {} failed writes, {} failed fsyncs, {} power losses ({} reboots with torn writes); \
                  unconfirmed blocks found {} / gone {}; {} reopens, {} receipts re-checked; \
-                 the follower replica replayed {} blocks to the leader's headers",
+                 the follower replica replayed {} blocks to the leader's headers ({} bank movements equal)",
                 r.seeds,
                 started.elapsed().as_secs_f64(),
                 r.applied,
@@ -234,7 +234,8 @@ fn core(seed: u64, seeds: u64, steps: u64, threads: Option<usize>) -> ExitCode {
                 r.unconfirmed_gone,
                 r.reopens,
                 r.receipts_checked,
-                r.replayed
+                r.replayed,
+                r.movements_compared
             );
             let refusals: Vec<String> = r.outcomes.iter().map(|(reason, n)| format!("{reason} {n}")).collect();
             println!("refusals by reason: {}", refusals.join(", "));

@@ -46,6 +46,7 @@ fn thousands_of_seeds_of_faults_lose_nothing_confirmed() {
     assert!(report.duplicates > 0 && report.applied > report.refused / 2);
     // The follower replica replayed every block the leader made durable.
     assert_eq!(report.replayed, report.blocks + report.unconfirmed_found);
+    assert!(report.movements_compared > 0, "the follower's bank stream was compared with the leader's");
 }
 
 #[test]
