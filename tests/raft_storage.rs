@@ -1,19 +1,29 @@
 //! The cluster's Raft storage on redb: openraft's own storage test suite on
 //! real files, then what the suite does not check: durability across a
-//! reopen, the read bound, and a snapshot carried to a fresh state machine.
+//! reopen, the read bound, a snapshot carried to a fresh state machine, and
+//! compaction driven by a running (single-node) openraft.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io;
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
+use openraft::error::{InstallSnapshotError, RPCError, RaftError, Unreachable};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
+    VoteResponse,
+};
 use openraft::storage::{RaftLogStorage, RaftLogStorageExt, RaftStateMachine};
 use openraft::testing::{StoreBuilder, Suite};
 use openraft::{
-    BasicNode, CommittedLeaderId, EntryPayload, LogState, Membership, RaftLogReader, RaftSnapshotBuilder,
-    StorageIOError, StoredMembership, Vote,
+    BasicNode, CommittedLeaderId, EntryPayload, LogState, Membership, Raft, RaftLogReader, RaftSnapshotBuilder,
+    ServerState, StorageIOError, StoredMembership, Vote,
 };
 use settled::cluster::{
     ApplyOutcome, BlockProposal, Entry, LOG_FILE, LogId, NodeId, RaftLogStore, RaftStateMachineStore,
-    STATE_MACHINE_FILE, StorageError, TypeConfig,
+    STATE_MACHINE_FILE, StorageError, TypeConfig, raft_config,
 };
 use settled::limits::{RAFT_LOG_ENTRIES_PER_READ_MAX, RAFT_PROPOSALS_PAGE_MAX};
 use tempfile::TempDir;
@@ -215,4 +225,95 @@ async fn a_snapshot_whose_data_disagrees_with_its_meta_is_refused() {
 
     assert_eq!(target.applied_state().await.expect("state"), (None, StoredMembership::default()));
     assert!(target.get_current_snapshot().await.expect("current").is_none());
+}
+
+/// A single node has no peers: any call to one is a failure of the test.
+struct NoPeers;
+
+fn no_peer<E: std::error::Error>() -> RPCError<NodeId, BasicNode, E> {
+    RPCError::Unreachable(Unreachable::new(&io::Error::other("a single-node cluster has no peers")))
+}
+
+impl RaftNetworkFactory<TypeConfig> for NoPeers {
+    type Network = NoPeers;
+
+    async fn new_client(&mut self, _target: NodeId, _node: &BasicNode) -> Self::Network {
+        NoPeers
+    }
+}
+
+impl RaftNetwork<TypeConfig> for NoPeers {
+    async fn append_entries(
+        &mut self,
+        _rpc: AppendEntriesRequest<TypeConfig>,
+        _option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        Err(no_peer())
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        _rpc: InstallSnapshotRequest<TypeConfig>,
+        _option: RPCOption,
+    ) -> Result<InstallSnapshotResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>>
+    {
+        Err(no_peer())
+    }
+
+    async fn vote(
+        &mut self,
+        _rpc: VoteRequest<NodeId>,
+        _option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        Err(no_peer())
+    }
+}
+
+#[test]
+fn the_cluster_compaction_policy_is_a_valid_openraft_config() {
+    raft_config("settled").expect("valid config");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_lets_openraft_purge_the_log_behind_it() {
+    const KEPT: u64 = 8;
+    const PROPOSALS: u64 = 40;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut log = open_log(dir.path());
+    let config = openraft::Config {
+        max_in_snapshot_log_to_keep: KEPT,
+        purge_batch_size: 1,
+        ..raft_config("test").expect("config")
+    };
+    let raft =
+        Raft::new(1, Arc::new(config), NoPeers, log.clone(), open_state_machine(dir.path())).await.expect("start raft");
+    raft.initialize(BTreeMap::from([(1, BasicNode::new("127.0.0.1:0"))])).await.expect("initialize");
+    let wait_s = Some(Duration::from_secs(10));
+    raft.wait(wait_s).state(ServerState::Leader, "leader").await.expect("a single node leads");
+
+    let mut last_index = 0;
+    for height in 1..=PROPOSALS {
+        let written = raft.client_write(BlockProposal { height, bytes: vec![7; 16] }).await.expect("write");
+        assert_eq!(written.data, ApplyOutcome::Applied { height });
+        last_index = written.log_id.index;
+    }
+    raft.trigger().snapshot().await.expect("trigger snapshot");
+    let metrics = raft
+        .wait(wait_s)
+        .metrics(
+            |m| {
+                m.snapshot.is_some_and(|s| s.index == last_index)
+                    && m.purged.is_some_and(|p| p.index + KEPT == last_index)
+            },
+            "snapshot, then the log purged up to KEPT entries behind it",
+        )
+        .await
+        .expect("compaction");
+    let purged = metrics.purged.expect("purged");
+    raft.shutdown().await.expect("shutdown");
+
+    let state = log.get_log_state().await.expect("log state");
+    assert_eq!(state.last_purged_log_id, Some(purged));
+    let remaining = log.try_get_log_entries(..).await.expect("read");
+    assert_eq!(indices(&remaining), (purged.index + 1..=last_index).collect::<Vec<_>>());
 }

@@ -33,6 +33,29 @@ pub const STATE_MACHINE_FILE: &str = "raft-sm.redb";
 /// A Raft node's id.
 pub type NodeId = u64;
 
+/// Entries applied since the last snapshot that trigger the next one.
+pub const SNAPSHOT_EVERY_ENTRIES: u64 = 4096;
+/// Entries kept in the log behind a snapshot, so that a follower slightly
+/// behind catches up from the log rather than by a whole snapshot. The log
+/// thus holds at most about `SNAPSHOT_EVERY_ENTRIES + LOG_KEPT_AFTER_SNAPSHOT`
+/// applied entries.
+pub const LOG_KEPT_AFTER_SNAPSHOT: u64 = 1024;
+
+/// openraft's configuration with this cluster's compaction policy.
+///
+/// # Errors
+/// openraft refuses the configuration (it checks its own invariants).
+#[allow(clippy::result_large_err, reason = "openraft's own ConfigError, returned as it is")]
+pub fn raft_config(cluster_name: &str) -> Result<openraft::Config, openraft::ConfigError> {
+    openraft::Config {
+        cluster_name: cluster_name.to_string(),
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(SNAPSHOT_EVERY_ENTRIES),
+        max_in_snapshot_log_to_keep: LOG_KEPT_AFTER_SNAPSHOT,
+        ..openraft::Config::default()
+    }
+    .validate()
+}
+
 openraft::declare_raft_types!(
     /// The openraft type configuration of a Settled cluster.
     pub TypeConfig:
