@@ -26,6 +26,7 @@ mod api;
 mod audit;
 mod auth;
 pub mod client;
+pub mod cluster;
 pub mod config;
 mod crypto;
 pub mod demo;

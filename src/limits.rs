@@ -84,3 +84,13 @@ pub const CALLS_PER_CONNECTION_MAX: u32 = 256;
 /// TCP connections the server holds open at once (default of
 /// `connections_max`); a connection past it is closed at once.
 pub const CONNECTIONS_MAX: usize = 1024;
+/// Cluster (Raft) storage: log entries one `limited_get_log_entries` call
+/// returns, so that a replication batch read for a far-behind follower is
+/// bounded whatever range openraft asks for.
+pub const RAFT_LOG_ENTRIES_PER_READ_MAX: u64 = 1024;
+/// Bytes of one Raft snapshot (the state machine's state, encoded). Checked
+/// when one is built and when one is received from a peer, before it is
+/// decoded: a peer cannot make this node hold more.
+pub const RAFT_SNAPSHOT_BYTES_MAX: usize = 1024 * 1024 * 1024;
+/// Applied proposals one `RaftStateMachineStore::proposals` call returns.
+pub const RAFT_PROPOSALS_PAGE_MAX: usize = 1000;

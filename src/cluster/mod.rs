@@ -1,0 +1,151 @@
+//! Cluster mode (issue 7), increment 1: openraft's storage on redb.
+//!
+//! Two redb files in a node's data directory, each with one owner:
+//! [`RaftLogStore`] (`raft-log.redb`: the log, the vote, the committed and
+//! last purged log ids) and [`RaftStateMachineStore`] (`raft-sm.redb`: what
+//! the applied entries built, and the last snapshot). They are separate so
+//! that the log's fsync per append never waits behind a state machine write,
+//! and so that compaction (a snapshot, then a purge of the log) touches each
+//! file once. Every write is fsynced (`Durability::Immediate`) before the
+//! call returns, except the committed log id, a hint openraft can recover.
+//!
+//! Entries, votes and snapshot metadata are stored with postcard. redb calls
+//! block, so each runs on tokio's blocking pool, never on a runtime worker.
+//! No replication transport, engine integration or command line yet: see
+//! docs/CLUSTER.md.
+
+mod log_store;
+mod state_machine;
+
+use std::io::Cursor;
+
+use openraft::{BasicNode, StorageIOError, TokioRuntime};
+use serde::{Deserialize, Serialize};
+
+pub use log_store::RaftLogStore;
+pub use state_machine::{RaftStateMachineStore, SnapshotBuilder};
+
+/// File name of the log store in a node's data directory.
+pub const LOG_FILE: &str = "raft-log.redb";
+/// File name of the state machine store in a node's data directory.
+pub const STATE_MACHINE_FILE: &str = "raft-sm.redb";
+
+/// A Raft node's id.
+pub type NodeId = u64;
+
+/// Entries applied since the last snapshot that trigger the next one.
+pub const SNAPSHOT_EVERY_ENTRIES: u64 = 4096;
+/// Entries kept in the log behind a snapshot, so that a follower slightly
+/// behind catches up from the log rather than by a whole snapshot. The log
+/// thus holds at most about `SNAPSHOT_EVERY_ENTRIES + LOG_KEPT_AFTER_SNAPSHOT`
+/// applied entries.
+pub const LOG_KEPT_AFTER_SNAPSHOT: u64 = 1024;
+
+/// openraft's configuration with this cluster's compaction policy.
+///
+/// # Errors
+/// openraft refuses the configuration (it checks its own invariants).
+#[allow(clippy::result_large_err, reason = "openraft's own ConfigError, returned as it is")]
+pub fn raft_config(cluster_name: &str) -> Result<openraft::Config, openraft::ConfigError> {
+    openraft::Config {
+        cluster_name: cluster_name.to_string(),
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(SNAPSHOT_EVERY_ENTRIES),
+        max_in_snapshot_log_to_keep: LOG_KEPT_AFTER_SNAPSHOT,
+        ..openraft::Config::default()
+    }
+    .validate()
+}
+
+openraft::declare_raft_types!(
+    /// The openraft type configuration of a Settled cluster.
+    pub TypeConfig:
+        D = BlockProposal,
+        R = ApplyOutcome,
+        NodeId = NodeId,
+        Node = BasicNode,
+        Entry = openraft::Entry<TypeConfig>,
+        SnapshotData = Cursor<Vec<u8>>,
+        AsyncRuntime = TokioRuntime,
+);
+
+/// A log entry of the cluster.
+pub type Entry = openraft::Entry<TypeConfig>;
+/// A log id of the cluster.
+pub type LogId = openraft::LogId<NodeId>;
+/// The storage error openraft expects from a store.
+pub type StorageError = openraft::StorageError<NodeId>;
+
+/// What the leader proposes for one height of the chain. Opaque for now; a
+/// later increment carries the sealed block's header and transactions and
+/// applies them through the ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockProposal {
+    pub height: u64,
+    pub bytes: Vec<u8>,
+}
+
+/// What applying one log entry did. openraft wants one per entry, blank and
+/// membership entries included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ApplyOutcome {
+    /// The proposal filled its height.
+    Applied { height: u64 },
+    /// An earlier entry already filled this height: the first committed
+    /// proposal for a height wins and this one changed nothing. Every replica
+    /// applies the same log in the same order, so all agree on which won.
+    HeightTaken { height: u64 },
+    /// A blank or membership entry: nothing for the chain.
+    NoBlock,
+}
+
+/// Why a blocking storage step failed; each public call maps it to the
+/// `StorageError` subject openraft expects of that call.
+#[derive(Debug, thiserror::Error)]
+enum Fault {
+    #[error("redb: {0}")]
+    Redb(#[from] redb::Error),
+    #[error("decode: {0}")]
+    Codec(#[from] postcard::Error),
+    #[error("storage task: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    #[error("{0}")]
+    Invariant(String),
+}
+
+macro_rules! fault_from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Fault {
+            fn from(e: $t) -> Self {
+                Fault::Redb(e.into())
+            }
+        }
+    )*};
+}
+
+fault_from_redb!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError,
+    redb::SetDurabilityError
+);
+
+/// Runs a redb step on tokio's blocking pool: a commit waits for an fsync,
+/// which must not stall the runtime's workers (openraft's core, the network).
+async fn blocking<T: Send + 'static>(step: impl FnOnce() -> Result<T, Fault> + Send + 'static) -> Result<T, Fault> {
+    tokio::task::spawn_blocking(step).await?
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, Fault> {
+    Ok(postcard::to_allocvec(value)?)
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, Fault> {
+    Ok(postcard::from_bytes(bytes)?)
+}
+
+/// A fault of a step with no better subject (opening a file).
+fn store_error(verb: openraft::ErrorVerb, fault: &Fault) -> StorageError {
+    StorageIOError::new(openraft::ErrorSubject::Store, verb, fault).into()
+}

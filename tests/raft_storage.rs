@@ -1,0 +1,319 @@
+//! The cluster's Raft storage on redb: openraft's own storage test suite on
+//! real files, then what the suite does not check: durability across a
+//! reopen, the read bound, a snapshot carried to a fresh state machine, and
+//! compaction driven by a running (single-node) openraft.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{InstallSnapshotError, RPCError, RaftError, Unreachable};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
+    VoteResponse,
+};
+use openraft::storage::{RaftLogStorage, RaftLogStorageExt, RaftStateMachine};
+use openraft::testing::{StoreBuilder, Suite};
+use openraft::{
+    BasicNode, CommittedLeaderId, EntryPayload, LogState, Membership, Raft, RaftLogReader, RaftSnapshotBuilder,
+    ServerState, StorageIOError, StoredMembership, Vote,
+};
+use settled::cluster::{
+    ApplyOutcome, BlockProposal, Entry, LOG_FILE, LogId, NodeId, RaftLogStore, RaftStateMachineStore,
+    STATE_MACHINE_FILE, StorageError, TypeConfig, raft_config,
+};
+use settled::limits::{RAFT_LOG_ENTRIES_PER_READ_MAX, RAFT_PROPOSALS_PAGE_MAX};
+use tempfile::TempDir;
+
+/// Both stores on fresh redb files in a temporary directory, removed when the
+/// suite drops the guard.
+struct RedbStores;
+
+impl StoreBuilder<TypeConfig, RaftLogStore, RaftStateMachineStore, TempDir> for RedbStores {
+    async fn build(&self) -> Result<(TempDir, RaftLogStore, RaftStateMachineStore), StorageError> {
+        let dir = tempfile::tempdir().map_err(|e| StorageIOError::write(&e))?;
+        let log = RaftLogStore::open(&dir.path().join(LOG_FILE))?;
+        let state_machine = RaftStateMachineStore::open(&dir.path().join(STATE_MACHINE_FILE))?;
+        Ok((dir, log, state_machine))
+    }
+}
+
+/// The suite makes its own tokio runtimes, so this is a plain test.
+#[test]
+fn openraft_storage_suite_passes_on_redb_files() {
+    Suite::test_all(RedbStores).expect("openraft storage suite");
+}
+
+fn log_id(term: u64, index: u64) -> LogId {
+    LogId::new(CommittedLeaderId::new(term, 0), index)
+}
+
+fn proposal(term: u64, index: u64, height: u64) -> Entry {
+    let bytes = format!("block {height} at {index}").into_bytes();
+    Entry { log_id: log_id(term, index), payload: EntryPayload::Normal(BlockProposal { height, bytes }) }
+}
+
+fn membership(term: u64, index: u64, voters: &[NodeId]) -> Entry {
+    let nodes: BTreeMap<NodeId, BasicNode> =
+        voters.iter().map(|id| (*id, BasicNode::new(format!("127.0.0.1:{}", 7000 + id)))).collect();
+    let config = Membership::new(vec![voters.iter().copied().collect::<BTreeSet<_>>()], nodes);
+    Entry { log_id: log_id(term, index), payload: EntryPayload::Membership(config) }
+}
+
+fn blank(term: u64, index: u64) -> Entry {
+    Entry { log_id: log_id(term, index), payload: EntryPayload::Blank }
+}
+
+fn indices(entries: &[Entry]) -> Vec<u64> {
+    entries.iter().map(|entry| entry.log_id.index).collect()
+}
+
+fn open_log(dir: &Path) -> RaftLogStore {
+    RaftLogStore::open(&dir.join(LOG_FILE)).expect("open log")
+}
+
+fn open_state_machine(dir: &Path) -> RaftStateMachineStore {
+    RaftStateMachineStore::open(&dir.join(STATE_MACHINE_FILE)).expect("open state machine")
+}
+
+#[tokio::test]
+async fn reopened_log_keeps_vote_committed_and_the_entries_after_a_purge() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let vote = Vote::new_committed(2, 1);
+    {
+        let mut log = open_log(dir.path());
+        log.blocking_append((1..=10).map(|index| proposal(1, index, index))).await.expect("append");
+        log.save_vote(&vote).await.expect("save vote");
+        log.save_committed(Some(log_id(1, 8))).await.expect("save committed");
+        log.purge(log_id(1, 4)).await.expect("purge");
+    }
+
+    let mut log = open_log(dir.path());
+    assert_eq!(log.read_vote().await.expect("read vote"), Some(vote));
+    assert_eq!(log.read_committed().await.expect("read committed"), Some(log_id(1, 8)));
+    assert_eq!(
+        log.get_log_state().await.expect("log state"),
+        LogState { last_purged_log_id: Some(log_id(1, 4)), last_log_id: Some(log_id(1, 10)) }
+    );
+    let kept = log.try_get_log_entries(0..100).await.expect("read");
+    assert_eq!(indices(&kept), (5..=10).collect::<Vec<_>>());
+    assert_eq!(kept[0].payload, proposal(1, 5, 5).payload, "an entry reads back as it was appended");
+    assert!(log.try_get_log_entries(..=4).await.expect("read purged").is_empty());
+
+    log.truncate(log_id(1, 8)).await.expect("truncate");
+    drop(log);
+    let mut log = open_log(dir.path());
+    assert_eq!(log.get_log_state().await.expect("log state").last_log_id, Some(log_id(1, 7)));
+    assert_eq!(indices(&log.try_get_log_entries(..).await.expect("read")), (5..=7).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn a_purge_past_the_last_entry_leaves_the_purged_id_as_the_last() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut log = open_log(dir.path());
+    log.blocking_append((1..=3).map(|index| blank(1, index))).await.expect("append");
+    log.purge(log_id(2, 9)).await.expect("purge");
+    // An older purge does not move the purged id back.
+    log.purge(log_id(1, 2)).await.expect("purge");
+    drop(log);
+
+    let mut log = open_log(dir.path());
+    assert_eq!(
+        log.get_log_state().await.expect("log state"),
+        LogState { last_purged_log_id: Some(log_id(2, 9)), last_log_id: Some(log_id(2, 9)) }
+    );
+    assert!(log.try_get_log_entries(..).await.expect("read").is_empty());
+}
+
+#[tokio::test]
+async fn a_limited_read_returns_at_most_the_read_bound() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut log = open_log(dir.path());
+    let last_index = RAFT_LOG_ENTRIES_PER_READ_MAX + 5;
+    log.blocking_append((1..=last_index).map(|index| blank(1, index))).await.expect("append");
+
+    let limited = log.limited_get_log_entries(1, last_index + 1).await.expect("limited read");
+    assert_eq!(indices(&limited), (1..=RAFT_LOG_ENTRIES_PER_READ_MAX).collect::<Vec<_>>());
+    let tail = log.limited_get_log_entries(RAFT_LOG_ENTRIES_PER_READ_MAX + 1, last_index + 1).await.expect("read");
+    assert_eq!(indices(&tail), (RAFT_LOG_ENTRIES_PER_READ_MAX + 1..=last_index).collect::<Vec<_>>());
+    let all = log.try_get_log_entries(1..=last_index).await.expect("full read");
+    assert_eq!(all.len() as u64, last_index, "openraft's apply needs the whole range");
+}
+
+#[tokio::test]
+async fn the_first_committed_proposal_for_a_height_wins() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut state_machine = open_state_machine(dir.path());
+    let outcomes = state_machine
+        .apply([blank(1, 1), proposal(1, 2, 1), proposal(1, 3, 1), proposal(1, 4, 2), membership(1, 5, &[1, 2])])
+        .await
+        .expect("apply");
+    assert_eq!(
+        outcomes,
+        [
+            ApplyOutcome::NoBlock,
+            ApplyOutcome::Applied { height: 1 },
+            ApplyOutcome::HeightTaken { height: 1 },
+            ApplyOutcome::Applied { height: 2 },
+            ApplyOutcome::NoBlock,
+        ]
+    );
+    let applied = state_machine.proposals(0, RAFT_PROPOSALS_PAGE_MAX).expect("proposals");
+    assert_eq!(applied.len(), 2);
+    assert_eq!(applied[0].bytes, b"block 1 at 2");
+
+    let replayed = state_machine.apply([proposal(1, 4, 3)]).await;
+    assert!(replayed.is_err(), "an entry at or before the last applied one is refused");
+    assert_eq!(state_machine.proposals(0, RAFT_PROPOSALS_PAGE_MAX).expect("proposals"), applied);
+}
+
+#[tokio::test]
+async fn a_snapshot_installed_into_a_fresh_state_machine_gives_the_same_state() {
+    let leader_dir = tempfile::tempdir().expect("tempdir");
+    let mut leader = open_state_machine(leader_dir.path());
+    let mut entries = vec![membership(1, 1, &[1, 2, 3])];
+    entries.extend((2..=40).map(|index| proposal(1, index, index - 1)));
+    entries.push(blank(2, 41));
+    leader.apply(entries).await.expect("apply");
+    let snapshot = leader.get_snapshot_builder().await.build_snapshot().await.expect("build");
+    assert_eq!(snapshot.meta.last_log_id, Some(log_id(2, 41)));
+    let current = leader.get_current_snapshot().await.expect("current").expect("a snapshot was built");
+    assert_eq!(current.meta, snapshot.meta);
+
+    let follower_dir = tempfile::tempdir().expect("tempdir");
+    {
+        let mut follower = open_state_machine(follower_dir.path());
+        follower.apply([proposal(1, 1, 99)]).await.expect("a stale state to be replaced");
+        let mut received = follower.begin_receiving_snapshot().await.expect("begin");
+        *received = *current.snapshot;
+        follower.install_snapshot(&snapshot.meta, received).await.expect("install");
+    }
+
+    // Reopened: the installed state and snapshot were made durable.
+    let mut follower = open_state_machine(follower_dir.path());
+    assert_eq!(follower.applied_state().await.expect("state"), leader.applied_state().await.expect("state"));
+    let proposals = follower.proposals(0, RAFT_PROPOSALS_PAGE_MAX).expect("proposals");
+    assert_eq!(proposals, leader.proposals(0, RAFT_PROPOSALS_PAGE_MAX).expect("proposals"));
+    assert_eq!(proposals.len(), 39);
+    assert!(proposals.iter().all(|p| p.height != 99), "the stale proposal is gone");
+    let installed = follower.get_current_snapshot().await.expect("current").expect("installed snapshot");
+    assert_eq!(installed.meta, snapshot.meta);
+    assert_eq!(installed.snapshot.into_inner(), snapshot.snapshot.into_inner());
+}
+
+#[tokio::test]
+async fn a_snapshot_whose_data_disagrees_with_its_meta_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut source = open_state_machine(dir.path());
+    source.apply([membership(1, 1, &[1]), proposal(1, 2, 1)]).await.expect("apply");
+    let snapshot = source.get_snapshot_builder().await.build_snapshot().await.expect("build");
+
+    let other_dir = tempfile::tempdir().expect("tempdir");
+    let mut target = open_state_machine(other_dir.path());
+    let mut meta = snapshot.meta.clone();
+    meta.last_log_id = Some(log_id(1, 3));
+    assert!(target.install_snapshot(&meta, snapshot.snapshot.clone()).await.is_err());
+    let mut meta = snapshot.meta.clone();
+    meta.last_membership = StoredMembership::default();
+    assert!(target.install_snapshot(&meta, snapshot.snapshot.clone()).await.is_err());
+    let mut truncated = snapshot.snapshot.clone();
+    truncated.get_mut().truncate(4);
+    assert!(target.install_snapshot(&snapshot.meta, truncated).await.is_err());
+
+    assert_eq!(target.applied_state().await.expect("state"), (None, StoredMembership::default()));
+    assert!(target.get_current_snapshot().await.expect("current").is_none());
+}
+
+/// A single node has no peers: any call to one is a failure of the test.
+struct NoPeers;
+
+fn no_peer<E: std::error::Error>() -> RPCError<NodeId, BasicNode, E> {
+    RPCError::Unreachable(Unreachable::new(&io::Error::other("a single-node cluster has no peers")))
+}
+
+impl RaftNetworkFactory<TypeConfig> for NoPeers {
+    type Network = NoPeers;
+
+    async fn new_client(&mut self, _target: NodeId, _node: &BasicNode) -> Self::Network {
+        NoPeers
+    }
+}
+
+impl RaftNetwork<TypeConfig> for NoPeers {
+    async fn append_entries(
+        &mut self,
+        _rpc: AppendEntriesRequest<TypeConfig>,
+        _option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        Err(no_peer())
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        _rpc: InstallSnapshotRequest<TypeConfig>,
+        _option: RPCOption,
+    ) -> Result<InstallSnapshotResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>>
+    {
+        Err(no_peer())
+    }
+
+    async fn vote(
+        &mut self,
+        _rpc: VoteRequest<NodeId>,
+        _option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        Err(no_peer())
+    }
+}
+
+#[test]
+fn the_cluster_compaction_policy_is_a_valid_openraft_config() {
+    raft_config("settled").expect("valid config");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_lets_openraft_purge_the_log_behind_it() {
+    const KEPT: u64 = 8;
+    const PROPOSALS: u64 = 40;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut log = open_log(dir.path());
+    let config = openraft::Config {
+        max_in_snapshot_log_to_keep: KEPT,
+        purge_batch_size: 1,
+        ..raft_config("test").expect("config")
+    };
+    let raft =
+        Raft::new(1, Arc::new(config), NoPeers, log.clone(), open_state_machine(dir.path())).await.expect("start raft");
+    raft.initialize(BTreeMap::from([(1, BasicNode::new("127.0.0.1:0"))])).await.expect("initialize");
+    let wait_s = Some(Duration::from_secs(10));
+    raft.wait(wait_s).state(ServerState::Leader, "leader").await.expect("a single node leads");
+
+    let mut last_index = 0;
+    for height in 1..=PROPOSALS {
+        let written = raft.client_write(BlockProposal { height, bytes: vec![7; 16] }).await.expect("write");
+        assert_eq!(written.data, ApplyOutcome::Applied { height });
+        last_index = written.log_id.index;
+    }
+    raft.trigger().snapshot().await.expect("trigger snapshot");
+    let metrics = raft
+        .wait(wait_s)
+        .metrics(
+            |m| {
+                m.snapshot.is_some_and(|s| s.index == last_index)
+                    && m.purged.is_some_and(|p| p.index + KEPT == last_index)
+            },
+            "snapshot, then the log purged up to KEPT entries behind it",
+        )
+        .await
+        .expect("compaction");
+    let purged = metrics.purged.expect("purged");
+    raft.shutdown().await.expect("shutdown");
+
+    let state = log.get_log_state().await.expect("log state");
+    assert_eq!(state.last_purged_log_id, Some(purged));
+    let remaining = log.try_get_log_entries(..).await.expect("read");
+    assert_eq!(indices(&remaining), (purged.index + 1..=last_index).collect::<Vec<_>>());
+}
