@@ -20,6 +20,28 @@
 
 #![deny(clippy::all)]
 
+/// `From` every redb error type into an error enum's `Redb(redb::Error)`
+/// variant: the store and the cluster stores both need the whole set.
+macro_rules! from_redb_errors {
+    ($target:ident) => {
+        from_redb_errors!(
+            $target: redb::DatabaseError,
+            redb::TransactionError,
+            redb::TableError,
+            redb::StorageError,
+            redb::CommitError,
+            redb::SetDurabilityError
+        );
+    };
+    ($target:ident: $($t:ty),*) => {$(
+        impl From<$t> for $target {
+            fn from(e: $t) -> Self {
+                Self::Redb(e.into())
+            }
+        }
+    )*};
+}
+
 mod admin_api;
 mod amount;
 mod api;

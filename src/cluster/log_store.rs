@@ -7,10 +7,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use openraft::storage::{LogFlushed, RaftLogStorage};
-use openraft::{ErrorVerb, LogState, OptionalSend, RaftLogReader, StorageIOError, Vote};
+use openraft::{LogState, OptionalSend, RaftLogReader, StorageIOError, Vote};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
-use super::{Entry, Fault, LogId, NodeId, StorageError, TypeConfig, blocking, decode, encode, store_error};
+use super::{Entry, Fault, LogId, NodeId, StorageError, TypeConfig, blocking, decode, encode, open_database};
 use crate::limits::RAFT_LOG_ENTRIES_PER_READ_MAX;
 
 /// Log index -> the postcard encoding of the entry.
@@ -35,19 +35,12 @@ impl RaftLogStore {
     /// The file cannot be opened or created, or is not a redb file.
     #[allow(clippy::result_large_err, reason = "openraft's StorageError, as from every other call of the store")]
     pub fn open(path: &Path) -> Result<Self, StorageError> {
-        let create = || -> Result<Database, Fault> {
-            let db = Database::create(path)?;
-            // Created up front so that a read of a fresh log never meets a
-            // missing table.
-            let mut write = db.begin_write()?;
-            write.set_durability(Durability::Immediate)?;
+        let db = open_database(path, |write| {
             write.open_table(LOG)?;
             write.open_table(META)?;
-            write.commit()?;
-            Ok(db)
-        };
-        let db = create().map_err(|fault| store_error(ErrorVerb::Write, &fault))?;
-        Ok(Self { db: Arc::new(db) })
+            Ok(())
+        })?;
+        Ok(Self { db })
     }
 
     async fn read_meta<T>(&self, key: &'static str) -> Result<Option<T>, Fault>

@@ -112,24 +112,7 @@ enum Fault {
     Invariant(String),
 }
 
-macro_rules! fault_from_redb {
-    ($($t:ty),*) => {$(
-        impl From<$t> for Fault {
-            fn from(e: $t) -> Self {
-                Fault::Redb(e.into())
-            }
-        }
-    )*};
-}
-
-fault_from_redb!(
-    redb::DatabaseError,
-    redb::TransactionError,
-    redb::TableError,
-    redb::StorageError,
-    redb::CommitError,
-    redb::SetDurabilityError
-);
+from_redb_errors!(Fault);
 
 /// Runs a redb step on tokio's blocking pool: a commit waits for an fsync,
 /// which must not stall the runtime's workers (openraft's core, the network).
@@ -143,6 +126,25 @@ fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, Fault> {
 
 fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, Fault> {
     Ok(postcard::from_bytes(bytes)?)
+}
+
+/// Opens (or creates) a store's redb file and creates its tables up front
+/// (in `tables`), so that a read of a fresh store never meets a missing one.
+#[allow(clippy::result_large_err, reason = "openraft's StorageError, as from every other call of the stores")]
+fn open_database(
+    path: &std::path::Path,
+    tables: impl FnOnce(&redb::WriteTransaction) -> Result<(), redb::TableError>,
+) -> Result<std::sync::Arc<redb::Database>, StorageError> {
+    let create = || -> Result<redb::Database, Fault> {
+        let db = redb::Database::create(path)?;
+        let mut write = db.begin_write()?;
+        write.set_durability(redb::Durability::Immediate)?;
+        tables(&write)?;
+        write.commit()?;
+        Ok(db)
+    };
+    let db = create().map_err(|fault| store_error(openraft::ErrorVerb::Write, &fault))?;
+    Ok(std::sync::Arc::new(db))
 }
 
 /// A fault of a step with no better subject (opening a file).

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use openraft::storage::RaftStateMachine;
 use openraft::{
-    BasicNode, EntryPayload, ErrorVerb, OptionalSend, RaftSnapshotBuilder, Snapshot, SnapshotMeta, StorageIOError,
+    BasicNode, EntryPayload, OptionalSend, RaftSnapshotBuilder, Snapshot, SnapshotMeta, StorageIOError,
     StoredMembership,
 };
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     ApplyOutcome, BlockProposal, Entry, Fault, LogId, NodeId, StorageError, TypeConfig, blocking, decode, encode,
-    store_error,
+    open_database,
 };
 use crate::limits::{RAFT_PROPOSALS_PAGE_MAX, RAFT_SNAPSHOT_BYTES_MAX};
 
@@ -67,20 +67,13 @@ impl RaftStateMachineStore {
     /// The file cannot be opened or created, or is not a redb file.
     #[allow(clippy::result_large_err, reason = "openraft's StorageError, as from every other call of the store")]
     pub fn open(path: &Path) -> Result<Self, StorageError> {
-        let create = || -> Result<Database, Fault> {
-            let db = Database::create(path)?;
-            // Created up front so that a read of a fresh state machine never
-            // meets a missing table.
-            let mut write = db.begin_write()?;
-            write.set_durability(Durability::Immediate)?;
+        let db = open_database(path, |write| {
             write.open_table(PROPOSALS)?;
             write.open_table(META)?;
             write.open_table(SNAPSHOT)?;
-            write.commit()?;
-            Ok(db)
-        };
-        let db = create().map_err(|fault| store_error(ErrorVerb::Write, &fault))?;
-        Ok(Self { db: Arc::new(db) })
+            Ok(())
+        })?;
+        Ok(Self { db })
     }
 
     /// The applied proposals from `start_height` on, at most `limit` (itself
