@@ -94,3 +94,20 @@ pub const RAFT_LOG_ENTRIES_PER_READ_MAX: u64 = 1024;
 pub const RAFT_SNAPSHOT_BYTES_MAX: usize = 1024 * 1024 * 1024;
 /// Applied proposals one `RaftStateMachineStore::proposals` call returns.
 pub const RAFT_PROPOSALS_PAGE_MAX: usize = 1000;
+/// Bytes of one encoded Raft message between nodes (an AppendEntries batch, a
+/// vote, one snapshot chunk), set on the Raft service's server and client
+/// codecs in both directions. Twice the largest block a proposal may carry
+/// (`replica::REPLICATED_BLOCK_BYTES_MAX`), so one entry always fits; a
+/// batch that does not is refused before sending as openraft's
+/// `PayloadTooLarge`, and openraft sends fewer entries.
+pub const RAFT_MESSAGE_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// Snapshot bytes per `InstallSnapshot` chunk (openraft's
+/// `snapshot_max_chunk_size`), well under `RAFT_MESSAGE_BYTES_MAX` with
+/// room for the request's envelope.
+pub const RAFT_SNAPSHOT_CHUNK_BYTES: u64 = 4 * 1024 * 1024;
+/// How long a Raft client waits for a TCP connection to a peer before the
+/// call fails as `Unreachable` (openraft then backs off and retries).
+pub const RAFT_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
+/// How long a stopping node waits for the Raft calls it is serving to finish
+/// before it closes their connections.
+pub const RAFT_SERVER_STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);

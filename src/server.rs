@@ -190,9 +190,19 @@ impl Server {
                 }
             }
         });
+        // The services are named: the descriptor set also declares
+        // settled.v1.RaftService, which nodes serve to each other on their
+        // own port (cluster::Node), never here.
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .with_service_name(<PaymentServiceServer<Api> as tonic::server::NamedService>::NAME)
+            .with_service_name(<WalletServiceServer<Api> as tonic::server::NamedService>::NAME)
+            .with_service_name(<AdminServiceServer<Api> as tonic::server::NamedService>::NAME)
+            .with_service_name(<LedgerServiceServer<Api> as tonic::server::NamedService>::NAME)
+            .with_service_name(<ReconciliationServiceServer<Api> as tonic::server::NamedService>::NAME)
+            .with_service_name("grpc.health.v1.Health")
+            .with_service_name("grpc.reflection.v1.ServerReflection")
             .build_v1()
             .expect("the embedded descriptor set is valid");
 

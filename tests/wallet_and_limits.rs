@@ -321,10 +321,15 @@ async fn server_reflection_lists_every_settled_service() {
         "settled.v1.WalletService",
         "settled.v1.AdminService",
         "settled.v1.LedgerService",
+        "settled.v1.ReconciliationService",
         "grpc.health.v1.Health",
     ] {
         assert!(names.contains(service), "{service} is listed in {names:?}");
     }
+    assert!(
+        !names.contains("settled.v1.RaftService"),
+        "the Raft service is served on a node's own port, not listed here: {names:?}"
+    );
     let Some(MessageResponse::FileDescriptorResponse(files)) = Some(next(responses.message().await.expect("file")))
     else {
         panic!("expected the file declaring PaymentService");

@@ -11,10 +11,15 @@
 //!
 //! Entries, votes and snapshot metadata are stored with postcard. redb calls
 //! block, so each runs on tokio's blocking pool, never on a runtime worker.
-//! No replication transport, engine integration or command line yet: see
-//! docs/CLUSTER.md.
+//!
+//! Increment 3, the transport: openraft's messages between nodes over gRPC
+//! (`RaftService`, [`GrpcNetworkFactory`] and [`RaftRpcService`]), served by
+//! each [`Node`] on its own address. No engine integration or command line
+//! yet: see docs/CLUSTER.md.
 
 mod log_store;
+mod network;
+mod node;
 mod state_machine;
 
 use std::io::Cursor;
@@ -23,7 +28,9 @@ use openraft::{BasicNode, StorageIOError, TokioRuntime};
 use serde::{Deserialize, Serialize};
 
 pub use log_store::RaftLogStore;
-pub use state_machine::{RaftStateMachineStore, SnapshotBuilder};
+pub use network::{GrpcNetwork, GrpcNetworkFactory, RaftRpcService};
+pub use node::{Node, NodeError};
+pub use state_machine::{ProposalReader, RaftStateMachineStore, SnapshotBuilder};
 
 /// File name of the log store in a node's data directory.
 pub const LOG_FILE: &str = "raft-log.redb";
@@ -41,7 +48,26 @@ pub const SNAPSHOT_EVERY_ENTRIES: u64 = 4096;
 /// applied entries.
 pub const LOG_KEPT_AFTER_SNAPSHOT: u64 = 1024;
 
-/// openraft's configuration with this cluster's compaction policy.
+/// How often a leader sends AppendEntries (heartbeat or not). openraft 0.9
+/// also uses it as the hard time limit of each AppendEntries call, which
+/// includes the follower's fsync of the entries: openraft's 50 ms default
+/// leaves too little for an fsync on a busy disk, and every call that misses
+/// it is sent again.
+pub const HEARTBEAT_INTERVAL_MS: u64 = 100;
+/// A follower that hears no leader for a random time in
+/// `ELECTION_TIMEOUT_MIN_MS..ELECTION_TIMEOUT_MAX_MS` stands for election;
+/// also the time limit of a Vote call. Several heartbeats long, so that one
+/// slow fsync or a lost call does not depose a working leader.
+pub const ELECTION_TIMEOUT_MIN_MS: u64 = 800;
+/// Upper end of the election timeout (see `ELECTION_TIMEOUT_MIN_MS`).
+pub const ELECTION_TIMEOUT_MAX_MS: u64 = 1600;
+/// Time limit of one InstallSnapshot call (one chunk of at most
+/// `RAFT_SNAPSHOT_CHUNK_BYTES`); the last chunk includes installing the
+/// whole snapshot on the follower in one fsynced write transaction.
+pub const INSTALL_SNAPSHOT_TIMEOUT_MS: u64 = 10_000;
+
+/// openraft's configuration with this cluster's timing and compaction
+/// policy.
 ///
 /// # Errors
 /// openraft refuses the configuration (it checks its own invariants).
@@ -51,6 +77,11 @@ pub fn raft_config(cluster_name: &str) -> Result<openraft::Config, openraft::Con
         cluster_name: cluster_name.to_string(),
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(SNAPSHOT_EVERY_ENTRIES),
         max_in_snapshot_log_to_keep: LOG_KEPT_AFTER_SNAPSHOT,
+        heartbeat_interval: HEARTBEAT_INTERVAL_MS,
+        election_timeout_min: ELECTION_TIMEOUT_MIN_MS,
+        election_timeout_max: ELECTION_TIMEOUT_MAX_MS,
+        install_snapshot_timeout: INSTALL_SNAPSHOT_TIMEOUT_MS,
+        snapshot_max_chunk_size: crate::limits::RAFT_SNAPSHOT_CHUNK_BYTES,
         ..openraft::Config::default()
     }
     .validate()

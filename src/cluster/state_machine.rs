@@ -83,6 +83,33 @@ impl RaftStateMachineStore {
     /// The file cannot be read.
     #[allow(clippy::result_large_err, reason = "openraft's StorageError, as from every other call of the store")]
     pub fn proposals(&self, start_height: u64, limit: usize) -> Result<Vec<BlockProposal>, StorageError> {
+        self.reader().proposals(start_height, limit)
+    }
+
+    /// A read-only handle on the applied proposals that stays usable once
+    /// the store itself is handed to openraft.
+    #[must_use]
+    pub fn reader(&self) -> ProposalReader {
+        ProposalReader { db: Arc::clone(&self.db) }
+    }
+}
+
+/// Reads the applied proposals of a state machine owned by a running
+/// openraft; each read is one redb read transaction, so it sees whole
+/// applies only. It keeps the file open: drop it before reopening the file.
+#[derive(Clone)]
+pub struct ProposalReader {
+    db: Arc<Database>,
+}
+
+impl ProposalReader {
+    /// The applied proposals from `start_height` on, at most `limit` (itself
+    /// at most `RAFT_PROPOSALS_PAGE_MAX`), in height order.
+    ///
+    /// # Errors
+    /// The file cannot be read.
+    #[allow(clippy::result_large_err, reason = "openraft's StorageError, as from every other call of the store")]
+    pub fn proposals(&self, start_height: u64, limit: usize) -> Result<Vec<BlockProposal>, StorageError> {
         let read = || -> Result<Vec<BlockProposal>, Fault> {
             let read = self.db.begin_read()?;
             let proposals = read.open_table(PROPOSALS)?;

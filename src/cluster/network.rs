@@ -1,0 +1,255 @@
+//! openraft's messages between nodes over gRPC (`settled.v1.RaftService`,
+//! proto/settled/v1/raft.proto): the client side openraft calls to reach a
+//! peer ([`GrpcNetworkFactory`], [`GrpcNetwork`]) and the server side that
+//! hands a peer's call to the local `Raft` ([`RaftRpcService`]).
+//!
+//! The only place the Raft proto types meet openraft's: a request or reply
+//! travels as one postcard-encoded openraft value in a `bytes` field. Both
+//! ends are the same build, so there is no schema to evolve separately.
+//!
+//! Failures the caller can retry are told to openraft as such: no connection
+//! is `Unreachable` (openraft backs off before the next try), a call cut off
+//! or garbled on the way is a `NetworkError`, a call past its time limit is a
+//! `Timeout`, and a batch too large to send is `PayloadTooLarge` (openraft
+//! sends fewer entries). An error the peer's Raft returned is a
+//! `RemoteError` carrying it.
+
+use std::error::Error;
+use std::time::Duration;
+
+use openraft::error::{
+    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError, Timeout, Unreachable,
+};
+use openraft::network::{RPCOption, RPCTypes, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
+    VoteResponse,
+};
+use openraft::{BasicNode, Raft};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Request, Response, Status};
+
+use super::{NodeId, TypeConfig};
+use crate::limits::{RAFT_CONNECT_TIMEOUT, RAFT_MESSAGE_BYTES_MAX};
+use crate::proto::raft_reply::Result as ReplyResult;
+use crate::proto::raft_service_client::RaftServiceClient;
+use crate::proto::raft_service_server::{RaftService, RaftServiceServer};
+use crate::proto::{RaftReply, RaftRequest};
+
+/// An RPC error as openraft's network calls return it.
+type RpcError<E = openraft::error::Infallible> = RPCError<NodeId, BasicNode, RaftError<NodeId, E>>;
+
+/// Makes the client openraft uses to reach each peer, at the address its
+/// `BasicNode` carries (`host:port` of the peer's Raft service).
+pub struct GrpcNetworkFactory {
+    id: NodeId,
+}
+
+impl GrpcNetworkFactory {
+    /// The factory of node `id` (named as the caller in timeout errors).
+    #[must_use]
+    pub fn new(id: NodeId) -> Self {
+        Self { id }
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for GrpcNetworkFactory {
+    type Network = GrpcNetwork;
+
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> GrpcNetwork {
+        GrpcNetwork::new(self.id, target, node.clone())
+    }
+}
+
+/// openraft's client to one peer: a lazily connected tonic channel, which
+/// reconnects by itself on the next call after the peer comes back.
+pub struct GrpcNetwork {
+    id: NodeId,
+    target: NodeId,
+    node: BasicNode,
+    /// An address that is not a valid URI fails every call as unreachable:
+    /// openraft's `new_client` cannot fail, and a membership change may name
+    /// a bad address that a later change corrects.
+    client: Result<RaftServiceClient<Channel>, tonic::transport::Error>,
+}
+
+impl GrpcNetwork {
+    fn new(id: NodeId, target: NodeId, node: BasicNode) -> Self {
+        let client = Endpoint::from_shared(format!("http://{}", node.addr)).map(|endpoint| {
+            let channel = endpoint.connect_timeout(RAFT_CONNECT_TIMEOUT).tcp_nodelay(true).connect_lazy();
+            RaftServiceClient::new(channel)
+                .max_decoding_message_size(RAFT_MESSAGE_BYTES_MAX)
+                .max_encoding_message_size(RAFT_MESSAGE_BYTES_MAX)
+        });
+        Self { id, target, node, client }
+    }
+
+    /// Sends one encoded request and decodes the reply: the peer's
+    /// response, or the `RaftError` its Raft returned.
+    async fn call<Resp, E>(
+        &mut self,
+        action: RPCTypes,
+        payload: Vec<u8>,
+        option: &RPCOption,
+    ) -> Result<Resp, RpcError<E>>
+    where
+        Resp: DeserializeOwned,
+        E: Error + DeserializeOwned,
+    {
+        let ttl = option.hard_ttl();
+        let client = match &mut self.client {
+            Ok(client) => client,
+            Err(bad_address) => return Err(RPCError::Unreachable(Unreachable::new(bad_address))),
+        };
+        let mut request = Request::new(RaftRequest { payload });
+        // Tells the peer too, so that it stops working on a call nobody waits for.
+        request.set_timeout(ttl);
+        let sent = async {
+            match action {
+                RPCTypes::AppendEntries => client.append_entries(request).await,
+                RPCTypes::Vote => client.vote(request).await,
+                RPCTypes::InstallSnapshot => client.install_snapshot(request).await,
+            }
+        };
+        let timeout = || Timeout { action, id: self.id, target: self.target, timeout: ttl };
+        let reply = match tokio::time::timeout(ttl, sent).await {
+            Err(_elapsed) => return Err(RPCError::Timeout(timeout())),
+            Ok(Err(status)) if status.code() == Code::DeadlineExceeded => return Err(RPCError::Timeout(timeout())),
+            Ok(Err(status)) if status.code() == Code::Unavailable => {
+                return Err(RPCError::Unreachable(Unreachable::new(&status)));
+            }
+            Ok(Err(status)) => return Err(RPCError::Network(NetworkError::new(&status))),
+            Ok(Ok(reply)) => reply.into_inner(),
+        };
+        match reply.result {
+            Some(ReplyResult::Payload(bytes)) => {
+                postcard::from_bytes(&bytes).map_err(|e| RPCError::Network(NetworkError::new(&e)))
+            }
+            Some(ReplyResult::Error(bytes)) => {
+                let error: RaftError<NodeId, E> =
+                    postcard::from_bytes(&bytes).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+                Err(RPCError::RemoteError(RemoteError::new_with_node(self.target, self.node.clone(), error)))
+            }
+            None => Err(RPCError::Network(NetworkError::new(&Status::internal("a Raft reply with no result")))),
+        }
+    }
+}
+
+/// Encodes a request, refusing one over `RAFT_MESSAGE_BYTES_MAX` (the peer
+/// would refuse it after the transfer anyway).
+fn encode_request<T: Serialize>(request: &T) -> Result<Vec<u8>, EncodeError> {
+    let bytes = postcard::to_allocvec(request).map_err(EncodeError::Codec)?;
+    if bytes.len() > RAFT_MESSAGE_BYTES_MAX {
+        return Err(EncodeError::TooLarge(bytes.len()));
+    }
+    Ok(bytes)
+}
+
+#[derive(Debug, thiserror::Error)]
+enum EncodeError {
+    #[error("encode: {0}")]
+    Codec(postcard::Error),
+    #[error("a Raft message of {0} bytes is over the {RAFT_MESSAGE_BYTES_MAX}-byte bound")]
+    TooLarge(usize),
+}
+
+impl RaftNetwork<TypeConfig> for GrpcNetwork {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RpcError> {
+        let entries = rpc.entries.len() as u64;
+        let payload = match encode_request(&rpc) {
+            Ok(payload) => payload,
+            // Half as many entries next time; one entry always fits, as a
+            // proposal is at most half the message bound.
+            Err(e @ EncodeError::TooLarge(_)) if entries > 1 => {
+                return Err(RPCError::PayloadTooLarge(
+                    PayloadTooLarge::new_entries_hint(entries / 2).with_source_error(&e),
+                ));
+            }
+            Err(e) => return Err(RPCError::Network(NetworkError::new(&e))),
+        };
+        self.call(RPCTypes::AppendEntries, payload, &option).await
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<InstallSnapshotResponse<NodeId>, RpcError<InstallSnapshotError>> {
+        let payload = encode_request(&rpc).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        self.call(RPCTypes::InstallSnapshot, payload, &option).await
+    }
+
+    async fn vote(&mut self, rpc: VoteRequest<NodeId>, option: RPCOption) -> Result<VoteResponse<NodeId>, RpcError> {
+        let payload = encode_request(&rpc).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        self.call(RPCTypes::Vote, payload, &option).await
+    }
+
+    /// openraft's default backs off 500 ms after `Unreachable`; a peer that
+    /// is down is tried again after a heartbeat-scale pause instead, so that
+    /// a restarted node is caught up soon after it listens again.
+    fn backoff(&self) -> openraft::network::Backoff {
+        openraft::network::Backoff::new(std::iter::repeat(UNREACHABLE_BACKOFF))
+    }
+}
+
+/// Pause before calling a peer again after it was unreachable.
+const UNREACHABLE_BACKOFF: Duration = Duration::from_millis(200);
+
+/// The server side: decodes a peer's call, hands it to the local Raft and
+/// encodes what it answered.
+#[derive(Clone)]
+pub struct RaftRpcService {
+    raft: Raft<TypeConfig>,
+}
+
+impl RaftRpcService {
+    /// The service for `raft`, with `RAFT_MESSAGE_BYTES_MAX` set on its
+    /// codec both ways, ready for `tonic::transport::Server::add_service`.
+    #[must_use]
+    pub fn server(raft: Raft<TypeConfig>) -> RaftServiceServer<Self> {
+        RaftServiceServer::new(Self { raft })
+            .max_decoding_message_size(RAFT_MESSAGE_BYTES_MAX)
+            .max_encoding_message_size(RAFT_MESSAGE_BYTES_MAX)
+    }
+}
+
+fn decode_request<T: DeserializeOwned>(request: Request<RaftRequest>) -> Result<T, Status> {
+    postcard::from_bytes(&request.into_inner().payload)
+        .map_err(|e| Status::invalid_argument(format!("not an openraft request: {e}")))
+}
+
+/// The reply to a peer: the response, or the error the local Raft returned.
+fn reply<T: Serialize, E: Serialize>(result: Result<T, E>) -> Result<Response<RaftReply>, Status> {
+    let encode = |bytes: Result<Vec<u8>, postcard::Error>| {
+        bytes.map_err(|e| Status::internal(format!("encoding the Raft reply: {e}")))
+    };
+    let result = match result {
+        Ok(response) => ReplyResult::Payload(encode(postcard::to_allocvec(&response))?),
+        Err(error) => ReplyResult::Error(encode(postcard::to_allocvec(&error))?),
+    };
+    Ok(Response::new(RaftReply { result: Some(result) }))
+}
+
+#[tonic::async_trait]
+impl RaftService for RaftRpcService {
+    async fn append_entries(&self, request: Request<RaftRequest>) -> Result<Response<RaftReply>, Status> {
+        let rpc: AppendEntriesRequest<TypeConfig> = decode_request(request)?;
+        reply(self.raft.append_entries(rpc).await)
+    }
+
+    async fn vote(&self, request: Request<RaftRequest>) -> Result<Response<RaftReply>, Status> {
+        let rpc: VoteRequest<NodeId> = decode_request(request)?;
+        reply(self.raft.vote(rpc).await)
+    }
+
+    async fn install_snapshot(&self, request: Request<RaftRequest>) -> Result<Response<RaftReply>, Status> {
+        let rpc: InstallSnapshotRequest<TypeConfig> = decode_request(request)?;
+        reply(self.raft.install_snapshot(rpc).await)
+    }
+}
