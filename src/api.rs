@@ -356,6 +356,7 @@ impl Api {
         // Shedding the excess first costs a load and a compare, not a
         // conversion and a hash per refused payment.
         if let Some(refusal) = self.engine.overloaded_now() {
+            self.engine.metrics().outcome(Err(Reason::Overloaded), std::time::Duration::ZERO);
             return Err((None, refusal));
         }
         let tx = tx.ok_or_else(|| (None, Refusal::new(Reason::Malformed, "missing transaction")))?;
@@ -441,17 +442,21 @@ pub(crate) fn deadline_of<T>(request: &Request<T>) -> Option<tokio::time::Instan
 }
 
 /// A response stream that ends at the caller's deadline with
-/// `DEADLINE_EXCEEDED` (after which the client is gone: dropping the inner
-/// stream lets its producer stop and give its stream slot back).
+/// `DEADLINE_EXCEEDED`, after the items already waiting (at most
+/// `STREAM_IN_FLIGHT_MAX` of them): results the server has are sent, not
+/// dropped. Dropping the inner stream then lets its producer stop and give
+/// its stream slot back.
 pub(crate) struct UntilDeadline<S> {
     inner: S,
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Items sent since the deadline passed.
+    drained: Option<usize>,
     ended: bool,
 }
 
 impl<S> UntilDeadline<S> {
     pub(crate) fn new(inner: S, deadline: Option<tokio::time::Instant>) -> Self {
-        Self { inner, deadline: deadline.map(|at| Box::pin(tokio::time::sleep_until(at))), ended: false }
+        Self { inner, deadline: deadline.map(|at| Box::pin(tokio::time::sleep_until(at))), drained: None, ended: false }
     }
 }
 
@@ -465,12 +470,22 @@ impl<T, S: Stream<Item = Result<T, Status>> + Unpin> Stream for UntilDeadline<S>
         if self.ended {
             return std::task::Poll::Ready(None);
         }
-        if let Some(deadline) = self.deadline.as_mut()
+        if self.drained.is_none()
+            && let Some(deadline) = self.deadline.as_mut()
             && deadline.as_mut().poll(context).is_ready()
         {
+            self.drained = Some(0);
+        }
+        if let Some(drained) = self.drained {
+            if drained < STREAM_IN_FLIGHT_MAX
+                && let std::task::Poll::Ready(Some(item)) = Pin::new(&mut self.inner).poll_next(context)
+            {
+                self.drained = Some(drained + 1);
+                return std::task::Poll::Ready(Some(item));
+            }
             self.ended = true;
             return std::task::Poll::Ready(Some(Err(Status::deadline_exceeded(
-                "the call's deadline (grpc-timeout) passed; call again to continue",
+                "the call's deadline (grpc-timeout) passed; resubmit what was not answered, or call again to continue",
             ))));
         }
         let polled = Pin::new(&mut self.inner).poll_next(context);

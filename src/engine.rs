@@ -126,7 +126,7 @@ impl Admission {
     fn new(ceiling: u64) -> Self {
         Self {
             held: AtomicU64::new(0),
-            limit: AtomicU64::new(ceiling),
+            limit: AtomicU64::new(ADMITTED_FLOOR.min(ceiling)),
             ceiling,
             peak_rate: AtomicU64::new(0f64.to_bits()),
         }
@@ -985,8 +985,13 @@ fn storage_refusal(error: &StoreError) -> Refusal {
 }
 
 fn writer_loop(shared: &Shared, jobs: &std_mpsc::Receiver<WriterJob>) {
+    // Admission control measures what the writer confirms per second of
+    // commit time, not of wall time: an idle writer (nothing to commit) says
+    // nothing about capacity, and a rate achieved under the admission limit
+    // would only ever ratchet the limit down.
     let mut window_start = std::time::Instant::now();
     let mut window_confirmed: u64 = 0;
+    let mut window_busy = Duration::ZERO;
     loop {
         shared.writer_idle.store(true, Ordering::Release);
         let Ok(job) = jobs.recv() else { return };
@@ -1002,17 +1007,19 @@ fn writer_loop(shared: &Shared, jobs: &std_mpsc::Receiver<WriterJob>) {
                 answer_unavailable(job);
                 continue;
             }
-            shared.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+            let commit_time = started.elapsed();
+            shared.metrics.commit_seconds.observe(commit_time.as_secs_f64());
+            window_busy += commit_time;
             #[allow(clippy::cast_precision_loss)]
             shared.metrics.block_txs.observe(block.txs.len() as f64);
             shared.metrics.blocks.fetch_add(1, Ordering::Relaxed);
             window_confirmed += block.txs.len() as u64;
-            let elapsed = window_start.elapsed();
-            if elapsed >= Duration::from_millis(ADMISSION_WINDOW_MS) {
+            if window_start.elapsed() >= Duration::from_millis(ADMISSION_WINDOW_MS) && !window_busy.is_zero() {
                 #[allow(clippy::cast_precision_loss)]
-                shared.admission.measured(window_confirmed as f64 / elapsed.as_secs_f64());
+                shared.admission.measured(window_confirmed as f64 / window_busy.as_secs_f64());
                 window_start = std::time::Instant::now();
                 window_confirmed = 0;
+                window_busy = Duration::ZERO;
             }
             let header = block.signed.header;
             shared.durable_height.store(header.height, Ordering::Release);
@@ -1090,7 +1097,7 @@ mod admission_tests {
     #[test]
     fn admission_holds_what_the_peak_rate_clears_in_the_target_wait() {
         let admission = Admission::new(VERIFY_QUEUE_MAX as u64);
-        assert_eq!(admission.limit.load(Ordering::Relaxed), VERIFY_QUEUE_MAX as u64, "unmeasured: the queue bounds");
+        assert_eq!(admission.limit.load(Ordering::Relaxed), ADMITTED_FLOOR, "unmeasured: the floor");
         admission.measured(50_000.0);
         assert_eq!(admission.limit.load(Ordering::Relaxed), 50_000 * ADMITTED_WAIT_TARGET_MS / 1_000);
         admission.measured(1_000.0);

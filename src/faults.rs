@@ -362,7 +362,11 @@ impl SimBackend {
 
 impl StorageBackend for SimBackend {
     fn len(&self) -> Result<u64, std::io::Error> {
-        Ok(self.disk.state.lock().expect("not poisoned").current.len() as u64)
+        let state = self.disk.state.lock().expect("not poisoned");
+        if state.powered_off || state.generation != self.generation {
+            return Err(power_lost());
+        }
+        Ok(state.current.len() as u64)
     }
 
     fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), std::io::Error> {

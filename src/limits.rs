@@ -34,15 +34,15 @@ pub const CURRENCY_EXPONENT_MAX: u32 = 8;
 pub const OVERLOAD_RETRY_AFTER_MS: u32 = 50;
 pub const OVERLOAD_RETRY_AFTER_MAX_MS: u32 = 2_000;
 /// Admission control: the engine holds (verify queue, sequencer queue, open
-/// and committing blocks) at most what it confirms in this long at its
-/// recent peak rate, and never fewer than `ADMITTED_FLOOR` payments, so
-/// that an admitted payment waits about this long at most even at twice
-/// the sustainable rate; the excess is refused at once, before it is
-/// decoded. Until the first measurement only the verify queue bounds it.
+/// and committing blocks) at most what its writer confirms in this long of
+/// commit time at its recent peak, and never fewer than `ADMITTED_FLOOR`
+/// payments (also the limit until the first measurement); the excess is
+/// refused at once, before it is decoded.
 pub const ADMITTED_WAIT_TARGET_MS: u64 = 100;
 pub const ADMITTED_FLOOR: u64 = 2_048;
-/// How often the writer re-measures the confirmation rate for admission
-/// control, and how much of the previous peak each measurement keeps.
+/// How often the writer re-measures its confirmation rate per second of
+/// commit time for admission control, and how much of the previous peak
+/// each measurement keeps.
 pub const ADMISSION_WINDOW_MS: u64 = 500;
 pub const ADMISSION_PEAK_DECAY: f64 = 0.95;
 /// Bytes of a participant id (bank, merchant, terminal) and of a name.

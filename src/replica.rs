@@ -9,6 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::crypto::{self, Keypair, sha256};
 use crate::encoding::{self, BlockHeader};
 use crate::engine::block_header;
 use crate::ledger::{Decline, Ledger};
@@ -34,11 +35,22 @@ pub struct ReplicatedBlock {
     pub ops: Vec<(u32, AdminOp)>,
 }
 
+/// The block's parts. The header's signature covers only the txids (through
+/// the Merkle root), sequences, time and supply; the registry changes, their
+/// positions, the terminals and the witnesses are covered by the engine's
+/// second signature, over these bytes.
 #[derive(Serialize, Deserialize)]
-struct Wire {
+struct Body {
     header: Vec<u8>,
     txs: Vec<(Vec<u8>, Option<String>)>,
     ops: Vec<(u32, AdminOp)>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Wire {
+    body: Vec<u8>,
+    /// The engine's BIP340 signature of SHA-256(body).
+    signature: Vec<u8>,
 }
 
 /// Why a replica refused a block. Any of these means the replica must not
@@ -48,6 +60,8 @@ struct Wire {
 pub enum ReplayError {
     #[error("block encoding: {0}")]
     Encoding(String),
+    #[error("the block's contents are not signed by the engine key")]
+    Unsigned,
     #[error("block {height} does not follow the tip (height {tip_height})")]
     NotNext { height: u64, tip_height: u64 },
     #[error("block {0} is not signed by the engine key")]
@@ -78,29 +92,40 @@ impl ReplicatedBlock {
         }
     }
 
-    /// Bytes for the replicated log.
+    /// Bytes for the replicated log, signed by the engine (the leader).
     ///
     /// # Panics
     /// Never for a block the sequencer sealed (every part serialises).
     #[must_use]
-    pub fn encode(&self) -> Vec<u8> {
-        let wire = Wire {
+    pub fn encode(&self, engine: &Keypair) -> Vec<u8> {
+        let body = Body {
             header: signed_header_bytes(&self.signed),
             txs: self.txs.iter().map(|(tx, terminal)| (encoding::tx_record_bytes(tx), terminal.clone())).collect(),
             ops: self.ops.clone(),
         };
-        postcard::to_stdvec(&wire).expect("a sealed block serialises")
+        let body = postcard::to_stdvec(&body).expect("a sealed block serialises");
+        let signature = engine.sign(&sha256(&body)).to_vec();
+        postcard::to_stdvec(&Wire { body, signature }).expect("bytes serialise")
     }
 
+    /// The block in `bytes`, once the engine's signature over all of it
+    /// holds.
+    ///
     /// # Errors
-    /// Bytes that are not a block, or larger than a block can be.
-    pub fn decode(bytes: &[u8]) -> Result<Self, ReplayError> {
+    /// Bytes that are not a block, larger than a block can be, or not
+    /// signed by `engine_key`.
+    pub fn decode(bytes: &[u8], engine_key: &Address) -> Result<Self, ReplayError> {
         if bytes.len() > REPLICATED_BLOCK_BYTES_MAX {
             return Err(ReplayError::Encoding(format!("{} bytes, more than a block holds", bytes.len())));
         }
         let wire: Wire = postcard::from_bytes(bytes).map_err(|e| ReplayError::Encoding(e.to_string()))?;
-        let signed = decode_signed_header(&wire.header).map_err(|e| ReplayError::Encoding(e.to_string()))?;
-        let txs = wire
+        let signature: [u8; 64] = wire.signature.as_slice().try_into().map_err(|_| ReplayError::Unsigned)?;
+        if !crypto::verify(engine_key, &sha256(&wire.body), &signature) {
+            return Err(ReplayError::Unsigned);
+        }
+        let body: Body = postcard::from_bytes(&wire.body).map_err(|e| ReplayError::Encoding(e.to_string()))?;
+        let signed = decode_signed_header(&body.header).map_err(|e| ReplayError::Encoding(e.to_string()))?;
+        let txs = body
             .txs
             .into_iter()
             .map(|(record, terminal)| {
@@ -109,7 +134,7 @@ impl ReplicatedBlock {
                     .map_err(|e| ReplayError::Encoding(format!("transaction: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { signed, txs, ops: wire.ops })
+        Ok(Self { signed, txs, ops: body.ops })
     }
 }
 
@@ -118,7 +143,8 @@ impl ReplicatedBlock {
 /// header (height, chain, Merkle root, sequences, time, supply).
 ///
 /// # Errors
-/// A block that does not follow `tip`, is not signed by `engine_key`, holds
+/// A block that does not follow `tip`, whose header is not signed by
+/// `engine_key` (its contents were checked by `ReplicatedBlock::decode`), holds
 /// a transaction or registry change the ledger refuses, or seals to another
 /// header. Past the first check the ledger may hold part of the block: the
 /// caller reopens it from its store.
@@ -135,11 +161,11 @@ pub fn replay(
     if !block.signed.verify(engine_key) {
         return Err(ReplayError::BadSignature(header.height));
     }
-    let mut ops = block.ops.iter().peekable();
+    let mut ops = block.ops.iter().enumerate().peekable();
     let mut applied = Vec::with_capacity(block.txs.len());
     for (index, (tx, terminal)) in block.txs.iter().enumerate() {
-        while let Some((_, op)) = ops.next_if(|(before, _)| *before as usize <= index) {
-            apply_op(ledger, header.height, applied.len(), op)?;
+        while let Some((op_index, (_, op))) = ops.next_if(|(_, (before, _))| *before as usize <= index) {
+            apply_op(ledger, header.height, op_index, op)?;
         }
         // The leader verified the signatures; the txid is recomputed, never
         // taken from the wire.
@@ -159,8 +185,8 @@ pub fn replay(
         }
         applied.push((vtx, done));
     }
-    for (_, op) in ops {
-        apply_op(ledger, header.height, applied.len(), op)?;
+    for (op_index, (_, op)) in ops {
+        apply_op(ledger, header.height, op_index, op)?;
     }
     let replayed = block_header(ledger, tip, &applied, header.time_unix_ms);
     if replayed != header {
@@ -266,7 +292,8 @@ mod tests {
     fn a_follower_replays_the_leaders_block_to_the_same_header_and_state() {
         let chain = chain();
         let block = leader_block(&chain);
-        let wire = ReplicatedBlock::decode(&ReplicatedBlock::of(&block).encode()).expect("round trip");
+        let wire = ReplicatedBlock::decode(&ReplicatedBlock::of(&block).encode(&chain.engine), &chain.engine.address())
+            .expect("round trip");
         assert_eq!(wire, ReplicatedBlock::of(&block));
         let mut follower = ledger(&chain);
         let replayed = replay(&mut follower, &chain.genesis_block, &wire, &chain.engine.address()).expect("replays");
@@ -302,8 +329,18 @@ mod tests {
         let error = replay(&mut ledger(&chain), &block.signed, &honest, &engine).expect_err("not next");
         assert_eq!(error, ReplayError::NotNext { height: 1, tip_height: 1 });
 
-        assert!(matches!(ReplicatedBlock::decode(b"garbage"), Err(ReplayError::Encoding(_))));
+        assert!(matches!(ReplicatedBlock::decode(b"garbage", &engine), Err(ReplayError::Encoding(_))));
         let oversized = vec![0u8; REPLICATED_BLOCK_BYTES_MAX + 1];
-        assert!(matches!(ReplicatedBlock::decode(&oversized), Err(ReplayError::Encoding(_))));
+        assert!(matches!(ReplicatedBlock::decode(&oversized, &engine), Err(ReplayError::Encoding(_))));
+        // What the header does not cover (terminals, registry changes,
+        // witnesses) is covered by the engine's signature of the bytes.
+        let mut renamed = honest.clone();
+        renamed.txs[1].1 = Some("another-terminal".to_owned());
+        let forged = renamed.encode(&Keypair::generate());
+        assert_eq!(ReplicatedBlock::decode(&forged, &engine), Err(ReplayError::Unsigned));
+        let mut bytes = honest.encode(&chain.engine);
+        let last = bytes.len() - 70;
+        bytes[last] ^= 1;
+        assert!(ReplicatedBlock::decode(&bytes, &engine).is_err(), "a flipped byte is caught");
     }
 }

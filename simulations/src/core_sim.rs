@@ -373,9 +373,10 @@ impl Follower {
         Ok(Self { disk, store: Some(store), ledger, tip })
     }
 
-    fn follow(&mut self, block: &settled::BlockRecord, engine_key: &Address) -> Result<(), String> {
-        let bytes = ReplicatedBlock::of(block).encode();
-        let received = ReplicatedBlock::decode(&bytes).map_err(|e| format!("follower: {e}"))?;
+    fn follow(&mut self, block: &settled::BlockRecord, engine: &Keypair) -> Result<(), String> {
+        let engine_key = &engine.address();
+        let bytes = ReplicatedBlock::of(block).encode(engine);
+        let received = ReplicatedBlock::decode(&bytes, engine_key).map_err(|e| format!("follower: {e}"))?;
         let record = replica::replay(&mut self.ledger, &self.tip, &received, engine_key)
             .map_err(|e| format!("follower refused the leader's block: {e}"))?;
         self.store.as_ref().expect("open").commit_block(&record).map_err(|e| format!("follower commit: {e}"))?;
@@ -825,7 +826,7 @@ impl World {
                 self.report.blocks += 1;
                 self.tip = block.signed;
                 self.durable = self.working.clone();
-                self.follower.follow(&block, &self.genesis.engine_key)?;
+                self.follower.follow(&block, &self.engine_key)?;
                 self.report.replayed += 1;
                 if self.rng.gen_ratio(RESTART_PERCENT, 100) {
                     self.follower.restart(&mut self.rng, &self.genesis, &self.tiers)?;
@@ -891,7 +892,7 @@ impl World {
                 self.report.unconfirmed_found += 1;
                 self.tip = found;
                 self.durable = self.working.clone();
-                self.follower.follow(block, &self.genesis.engine_key)?;
+                self.follower.follow(block, &self.engine_key)?;
                 self.report.replayed += 1;
             }
             _ if found == self.tip => {
