@@ -814,3 +814,57 @@ impl proto::ledger_service_server::LedgerService for Api {
         }))
     }
 }
+
+#[cfg(test)]
+mod deadline_tests {
+    use super::*;
+
+    fn timeout<T>(value: &str) -> Request<T>
+    where
+        T: Default,
+    {
+        let mut request = Request::new(T::default());
+        request.metadata_mut().insert("grpc-timeout", value.parse().expect("ascii"));
+        request
+    }
+
+    #[tokio::test]
+    async fn grpc_timeout_follows_the_wire_format() {
+        // The deadline is taken from "now" inside the call: it lies between
+        // the instants before and after it.
+        let within = |value: &str, expected: std::time::Duration| {
+            let before = tokio::time::Instant::now();
+            let at = deadline_of(&timeout::<()>(value)).expect("a deadline");
+            assert!(at >= before + expected && at <= tokio::time::Instant::now() + expected, "{value}");
+        };
+        within("3S", std::time::Duration::from_secs(3));
+        within("250m", std::time::Duration::from_millis(250));
+        within("2M", std::time::Duration::from_secs(120));
+        within("1H", std::time::Duration::from_secs(3_600));
+        within("7u", std::time::Duration::from_micros(7));
+        within("9n", std::time::Duration::from_nanos(9));
+        let after = |value: &str| deadline_of(&timeout::<()>(value));
+        for bad in ["", "S", "12", "1x", "123456789S", "-1S"] {
+            assert_eq!(after(bad), None, "{bad:?} is not a grpc-timeout");
+        }
+        assert!(deadline_of(&Request::new(())).is_none(), "no header, no deadline");
+    }
+
+    #[tokio::test]
+    async fn a_stream_past_its_deadline_sends_what_is_waiting_then_deadline_exceeded() {
+        let (out, items) = mpsc::channel::<Result<u32, Status>>(8);
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(100);
+        let mut stream = UntilDeadline::new(ReceiverStream::new(items), Some(deadline));
+        out.send(Ok(1)).await.expect("open");
+        assert_eq!(stream.next().await.expect("an item").expect("ok"), 1, "before the deadline");
+        tokio::time::sleep_until(deadline + std::time::Duration::from_millis(10)).await;
+        out.send(Ok(2)).await.expect("open");
+        out.send(Ok(3)).await.expect("open");
+        assert_eq!(stream.next().await.expect("an item").expect("ok"), 2, "waiting at the deadline: sent");
+        assert_eq!(stream.next().await.expect("an item").expect("ok"), 3);
+        let status = stream.next().await.expect("the end").expect_err("deadline exceeded");
+        assert_eq!(status.code(), Code::DeadlineExceeded);
+        assert!(stream.next().await.is_none(), "nothing after the end");
+        out.send(Ok(4)).await.expect("the producer is not told yet; the stream is dropped next");
+    }
+}
