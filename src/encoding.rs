@@ -209,6 +209,22 @@ pub const BLOCK_VERSION: u8 = 1;
 pub const HEADER_BYTES: usize = 4 + 1 + 8 + 32 + 32 + 8 + 4 + 8 + 8 + 8;
 
 impl BlockHeader {
+    /// Block 0 of a ledger: it commits to the genesis (its Merkle root is the
+    /// genesis hash) and holds nothing.
+    #[must_use]
+    pub fn genesis(genesis: &Genesis, time_unix_ms: u64) -> Self {
+        Self {
+            height: 0,
+            previous_hash: [0; 32],
+            merkle_root: genesis.hash(),
+            first_sequence: 1,
+            tx_count: 0,
+            time_unix_ms,
+            minted_total_minor: 0,
+            burned_total_minor: 0,
+        }
+    }
+
     #[must_use]
     pub fn canonical_bytes(&self) -> [u8; HEADER_BYTES] {
         let mut out = Vec::with_capacity(HEADER_BYTES);

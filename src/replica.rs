@@ -251,16 +251,7 @@ mod tests {
             issuer_threshold: 2,
             engine_key: engine.address(),
         };
-        let header = BlockHeader {
-            height: 0,
-            previous_hash: [0; 32],
-            merkle_root: genesis.hash(),
-            first_sequence: 1,
-            tx_count: 0,
-            time_unix_ms: 1,
-            minted_total_minor: 0,
-            burned_total_minor: 0,
-        };
+        let header = BlockHeader::genesis(&genesis, 1);
         let genesis_block = SignedHeader { header, signature: engine.sign(&header.hash()) };
         Chain { issuers, engine, genesis, genesis_block }
     }

@@ -258,16 +258,7 @@ impl Store {
     }
 
     fn write_genesis(&self, genesis: &Genesis, sign: impl FnOnce(&BlockHeader) -> [u8; 64]) -> Result<(), StoreError> {
-        let header = BlockHeader {
-            height: 0,
-            previous_hash: [0; 32],
-            merkle_root: genesis.hash(),
-            first_sequence: 1,
-            tx_count: 0,
-            time_unix_ms: now_unix_ms(),
-            minted_total_minor: 0,
-            burned_total_minor: 0,
-        };
+        let header = BlockHeader::genesis(genesis, now_unix_ms());
         let signed = SignedHeader { header, signature: sign(&header) };
         let mut write = self.db.begin_write()?;
         write.set_durability(Durability::Immediate)?;

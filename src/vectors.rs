@@ -518,16 +518,7 @@ pub fn generate() -> Value {
         engine_key: engine.address(),
     };
     // The genesis block is what `Store::open` writes for a new ledger.
-    let genesis_header = BlockHeader {
-        height: 0,
-        previous_hash: [0; 32],
-        merkle_root: genesis.hash(),
-        first_sequence: 1,
-        tx_count: 0,
-        time_unix_ms: GENESIS_TIME_UNIX_MS,
-        minted_total_minor: 0,
-        burned_total_minor: 0,
-    };
+    let genesis_header = BlockHeader::genesis(&genesis, GENESIS_TIME_UNIX_MS);
     let (genesis_block, genesis_aux) = signed_header(genesis_header, engine, "block-0");
 
     let txs = transactions(&keys);
