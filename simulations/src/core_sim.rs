@@ -908,7 +908,7 @@ impl World {
                 return self.fail(format!(
                     "recovered tip is block {} ({}); expected the last durable block {}{}",
                     found.header.height,
-                    hex(&found.header.hash()),
+                    crate::hex(&found.header.hash()),
                     self.tip.header.height,
                     unconfirmed
                         .as_ref()
@@ -973,10 +973,6 @@ impl World {
         self.report.receipts_checked += model.sequences.len() as u64;
         Ok(())
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Runs `seeds` seeds from `first` on `threads` threads; the first failure

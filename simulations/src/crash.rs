@@ -727,11 +727,6 @@ async fn follow_live(mut follower: Follower) -> (Follower, Result<(), settled::f
     (follower, result, checkpoints)
 }
 
-/// Lowercase hex of a short byte string, for messages.
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

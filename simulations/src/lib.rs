@@ -21,6 +21,11 @@ use rand::{Rng, SeedableRng};
 use settled::client;
 use settled::{Decline, Genesis, Keypair, Ledger, OutPoint, Output, Reason, Transaction, TxKind};
 
+/// Lowercase hex of a short byte string, for messages and tags.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Bounds of one simulation.
 pub const STEPS_MAX: u64 = 1_000_000;
 pub const WALLETS: usize = 12;

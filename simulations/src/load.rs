@@ -35,7 +35,7 @@ pub use ceiling::{VerifyRate, verify_rate};
 pub use drive::open_payment_stream;
 pub use report::{Ceiling, Config, Figures, LatencyPoint, LatencySummary, LoadReport, Second};
 pub use server::{LOG_FILE, SERVER_START_TIMEOUT, SERVER_STOP_TIMEOUT, SpawnedServer, Target};
-pub use setup::{describe, register_shops};
+pub use setup::{describe, mint_signers, register_shops};
 
 /// Bounds of a run's options; each is checked before anything starts.
 pub const TERMINALS_MAX: usize = 1024;
@@ -457,7 +457,7 @@ fn chain_for(expected_per_s: f64, run: Duration, lanes: usize) -> usize {
 }
 
 fn hex_tag() -> String {
-    rand::random::<[u8; 5]>().iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex(&rand::random::<[u8; 5]>())
 }
 
 #[cfg(test)]

@@ -16,8 +16,9 @@ use tonic_types::StatusExt;
 use super::setup::describe;
 use super::{
     CHECKS_IN_FLIGHT_MAX, Check, FOLLOW_TIMEOUT, Given, RECHECK_RECEIPTS_MAX, RESOLVE_ATTEMPTS_MAX, UNSPENT_PAGES_MAX,
-    Violation, Wallet, World, hex,
+    Violation, Wallet, World,
 };
+use crate::hex;
 
 /// Receipts named in a violation's message; the rest are counted.
 const SHOWN_MAX: usize = 5;

@@ -25,23 +25,10 @@ pub async fn create(admin: &mut Client, target: &Target, wallets_n: usize) -> Re
     let info = admin.info(false).await.map_err(|s| CrashError::Server(format!("GetInfo: {}", describe(&s))))?;
     let engine_key = settled::Address::from_slice(&info.engine_public_key)
         .ok_or_else(|| CrashError::Server("the engine key is not 32 bytes".into()))?;
-    let threshold = info.issuer_threshold as usize;
-    let signers: Vec<Keypair> = target
-        .issuers
-        .iter()
-        .filter(|k| info.issuer_public_keys.iter().any(|p| p.as_slice() == k.address().0))
-        .take(threshold)
-        .cloned()
-        .collect();
-    if signers.len() < threshold {
-        return Err(CrashError::Setup(format!(
-            "{} of the issuer keys are the ledger's issuers; its mints need {threshold} signatures",
-            signers.len()
-        )));
-    }
-    let tag = super::hex(&rand::random::<[u8; 5]>());
+    let signers = crate::load::mint_signers(&info, &target.issuers).map_err(CrashError::Setup)?;
+    let tag = crate::hex(&rand::random::<[u8; 5]>());
     let bank_id = format!("crash-{tag}");
-    let bank_token = super::hex(&rand::random::<[u8; 32]>());
+    let bank_token = crate::hex(&rand::random::<[u8; 32]>());
     let bank = proto::Bank {
         id: bank_id.clone(),
         name: "Crash harness bank".into(),

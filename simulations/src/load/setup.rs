@@ -29,6 +29,28 @@ const BANK_ID: &str = "load-bank";
 /// Grocery: the category the retail workload pays at.
 const MERCHANT_MCC: u32 = 5411;
 
+/// Of `issuers`, those in the ledger's issuer set, as many as its mints
+/// need.
+///
+/// # Errors
+/// Fewer of them than the threshold are the ledger's issuers.
+pub fn mint_signers(info: &proto::GetInfoResponse, issuers: &[Keypair]) -> Result<Vec<Keypair>, String> {
+    let threshold = info.issuer_threshold as usize;
+    let signers: Vec<Keypair> = issuers
+        .iter()
+        .filter(|k| info.issuer_public_keys.iter().any(|p| p.as_slice() == k.address().0))
+        .take(threshold)
+        .cloned()
+        .collect();
+    if signers.len() < threshold {
+        return Err(format!(
+            "{} of the issuer keys given are the ledger's issuers; its mints need {threshold} signatures",
+            signers.len()
+        ));
+    }
+    Ok(signers)
+}
+
 /// What the load needs to know about the ledger.
 pub struct Ledger {
     pub currency: String,
@@ -43,19 +65,7 @@ impl Ledger {
     /// `GetInfo` fails, or the issuer keys given cannot make a mint.
     pub async fn read(admin: &mut Client, issuers: &[Keypair]) -> Result<Self, LoadError> {
         let info = admin.info(false).await.map_err(|s| LoadError::Server(format!("GetInfo: {}", describe(&s))))?;
-        let threshold = info.issuer_threshold as usize;
-        let signers: Vec<Keypair> = issuers
-            .iter()
-            .filter(|k| info.issuer_public_keys.iter().any(|p| p.as_slice() == k.address().0))
-            .take(threshold)
-            .cloned()
-            .collect();
-        if signers.len() < threshold {
-            return Err(LoadError::Setup(format!(
-                "{} of the issuer keys given are the ledger's issuers; its mints need {threshold} signatures",
-                signers.len()
-            )));
-        }
+        let signers = mint_signers(&info, issuers).map_err(LoadError::Setup)?;
         Ok(Self {
             currency: info.currency,
             exponent: info.currency_exponent,
