@@ -210,6 +210,7 @@ pub fn refusal_to_proto(refusal: &Refusal) -> proto::Refusal {
         spent_by_txid: refusal.spent_by.map(|t| t.0.to_vec()).unwrap_or_default(),
         input: refusal.input.as_ref().map(outpoint_to_proto),
         retry_after_ms: retry_after_ms(refusal),
+        leader: refusal.leader.as_deref().unwrap_or_default().to_owned(),
     }
 }
 
@@ -240,6 +241,9 @@ pub fn refusal_to_status(refusal: &Refusal) -> Status {
     }
     if let Some(spent_by) = &refusal.spent_by {
         metadata.insert("spent_by_txid".to_owned(), spent_by.to_string());
+    }
+    if let Some(leader) = &refusal.leader {
+        metadata.insert("leader".to_owned(), leader.to_string());
     }
     let mut details = ErrorDetails::with_error_info(refusal.reason.name(), ERROR_DOMAIN, metadata);
     if refusal.reason == Reason::Overloaded {

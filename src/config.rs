@@ -58,6 +58,10 @@ pub struct Config {
     /// credential); none when absent. Bind it to a private interface.
     #[serde(default)]
     pub metrics_listen: Option<SocketAddr>,
+    /// Cluster mode (docs/CLUSTER.md): this node is one replica of a Raft
+    /// cluster. A single node when absent.
+    #[serde(default)]
+    pub cluster: Option<ClusterConfig>,
     /// Fault injection under the data file; never from a file, for tests.
     #[serde(skip)]
     pub storage_faults: Option<crate::faults::StorageFaults>,
@@ -240,6 +244,73 @@ pub enum ConfigError {
 }
 
 /// The genesis and engine key a configuration resolves to.
+/// One replica of a cluster: the `[cluster]` table.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// This node's id, one of `members`.
+    pub node_id: u64,
+    /// Where this node serves the Raft service to its peers (not clients).
+    pub raft_listen: SocketAddr,
+    /// The time of the genesis block, the same on every replica (ms since
+    /// the Unix epoch): every replica's chain starts from the same block.
+    pub genesis_time_unix_ms: u64,
+    /// The voters of a new cluster. The member with the lowest id
+    /// initialises the cluster on its first start; later starts carry on
+    /// from the Raft log.
+    pub members: Vec<ClusterMember>,
+    /// openraft's cluster name.
+    #[serde(default = "default_cluster_name")]
+    pub name: String,
+}
+
+/// A replica as its peers and clients reach it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterMember {
+    pub id: u64,
+    /// Its Raft service (`host:port`), for peers.
+    pub raft_addr: String,
+    /// Its public API (`host:port`), named to clients in `NotLeader`
+    /// refusals.
+    pub api_addr: String,
+}
+
+fn default_cluster_name() -> String {
+    "settled".to_owned()
+}
+
+impl ClusterConfig {
+    /// # Errors
+    /// This node is not a member, ids repeat, or the member count is out of
+    /// bounds.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let count = self.members.len();
+        if count == 0 || count > crate::limits::CLUSTER_MEMBERS_MAX {
+            return Err(ConfigError::Invalid(format!(
+                "cluster.members has {count} members; between 1 and {}",
+                crate::limits::CLUSTER_MEMBERS_MAX
+            )));
+        }
+        let mut ids: Vec<u64> = self.members.iter().map(|m| m.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.len() != count {
+            return Err(ConfigError::Invalid("cluster.members repeats an id".to_owned()));
+        }
+        if !ids.contains(&self.node_id) {
+            return Err(ConfigError::Invalid(format!("cluster.node_id {} is not in cluster.members", self.node_id)));
+        }
+        Ok(())
+    }
+
+    /// Whether this node initialises a new cluster (the lowest id).
+    #[must_use]
+    pub fn initialises(&self) -> bool {
+        self.members.iter().map(|m| m.id).min() == Some(self.node_id)
+    }
+}
+
 pub struct Resolved {
     pub credentials: ConfiguredCredentials,
     pub tiers: TierPolicy,
@@ -264,6 +335,7 @@ impl Config {
             credentials: Vec::new(),
             tls: None,
             metrics_listen: None,
+            cluster: None,
             connections_max: default_connections_max(),
             storage_faults: None,
             sim_disk: None,
@@ -292,6 +364,16 @@ impl Config {
             move |source| ConfigError::Io { path, source }
         };
         std::fs::create_dir_all(&self.data_dir).map_err(io(&self.data_dir))?;
+        if let Some(cluster) = &self.cluster {
+            cluster.validate()?;
+            if self.engine_key_file.is_none() || self.genesis.issuer_keys.is_empty() {
+                return Err(ConfigError::Invalid(
+                    "cluster mode needs engine_key_file and genesis.issuer_keys set: every replica signs with \
+                     the same engine key and starts from the same genesis"
+                        .to_owned(),
+                ));
+            }
+        }
         let g = &self.genesis;
         if g.currency.is_empty() || g.currency.len() > 8 || !g.currency.bytes().all(|b| b.is_ascii_uppercase()) {
             return Err(ConfigError::Invalid(format!("currency '{}' is not 1-8 uppercase letters", g.currency)));

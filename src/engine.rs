@@ -7,6 +7,15 @@
 //! against the effects of the block still being written (pipelining). The
 //! hand-off to the writer is a rendezvous, so at most one block is being
 //! written and one waits; nothing is confirmed before its block is durable.
+//!
+//! Cluster mode (a [`Replicator`] configured): the engine seals blocks only
+//! while its node leads; the writer replicates each block (a majority of the
+//! cluster makes it durable) before it commits it locally and answers. A
+//! follower's engine refuses submissions with `Reason::NotLeader` and
+//! applies the committed blocks it is given ([`Engine::follow`]) through
+//! the same ledger code (`replica::replay`). A leader that loses leadership
+//! answers what it holds with `NotLeader` and rebuilds its ledger from its
+//! store, which only ever holds committed blocks.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -77,6 +86,45 @@ pub struct EngineConfig {
     pub clock: Clock,
     /// Transactions waiting for the verify stage (`VERIFY_QUEUE_MAX`).
     pub verify_queue_max: usize,
+    /// The time of a new data file's genesis block (now when absent); a
+    /// cluster fixes it so that every replica starts from the same block.
+    pub genesis_time_unix_ms: Option<u64>,
+    /// Cluster mode: replicates each block before it is confirmed. The
+    /// engine starts as a follower.
+    pub replicator: Option<Arc<dyn Replicator>>,
+}
+
+/// Cluster mode: what makes a sealed block committed before the engine
+/// confirms it.
+pub trait Replicator: Send + Sync + 'static {
+    /// Proposes the encoded block (`ReplicatedBlock`, signed by the engine)
+    /// at `height` and blocks until a majority of the cluster has made it
+    /// durable and it is applied.
+    ///
+    /// # Errors
+    /// The block was not committed as this node's: leadership was lost, or
+    /// the cluster did not answer in time. Its outcome is unknown to the
+    /// caller: the block may still be committed by the next leader.
+    fn replicate(&self, height: u64, block: Vec<u8>) -> Result<(), NotCommitted>;
+}
+
+/// Why a block was not committed as this leader's.
+#[derive(Debug, Clone)]
+pub struct NotCommitted {
+    /// The leader's public API address, if known.
+    pub leader: Option<String>,
+    pub why: String,
+}
+
+/// Why [`Engine::follow`] did not take a block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FollowError {
+    /// The sequencer's queue is full: try again shortly.
+    #[error("the sequencer's queue is full")]
+    Full,
+    /// The engine is shutting down or has failed.
+    #[error("the engine has stopped")]
+    Stopped,
 }
 
 /// Facts about the last durable block, for readers.
@@ -106,6 +154,13 @@ struct Shared {
     writer_idle: AtomicBool,
     tip: Mutex<Tip>,
     admission: Admission,
+    /// Cluster mode only.
+    replicator: Option<Arc<dyn Replicator>>,
+    /// Whether the engine may seal blocks: always in single-node mode; in a
+    /// cluster, while its node leads and has applied every committed block.
+    leading: AtomicBool,
+    /// The leader's public API address, for `NotLeader` refusals.
+    leader_hint: Mutex<Option<String>>,
 }
 
 /// Admission control: the engine holds no more payments than it confirms in
@@ -197,6 +252,35 @@ impl Shared {
     }
 }
 
+impl Shared {
+    fn leading(&self) -> bool {
+        self.leading.load(Ordering::Acquire)
+    }
+
+    fn not_leader(&self) -> Refusal {
+        let leader = self.leader_hint.lock().expect("not poisoned").clone();
+        let detail = match &leader {
+            Some(address) => format!("this replica does not lead the cluster; submit to the leader at {address}"),
+            None => "this replica does not lead the cluster and no leader is known yet; retry shortly".to_owned(),
+        };
+        let mut refusal = Refusal::new(Reason::NotLeader, detail);
+        refusal.leader = leader.map(String::into_boxed_str);
+        refusal
+    }
+
+    /// The answer to a payment sealed but not committed when leadership was
+    /// lost: the next leader may still commit its block.
+    fn outcome_unknown(&self) -> Refusal {
+        let mut refusal = self.not_leader();
+        refusal.detail = format!(
+            "leadership was lost before this block was committed; its outcome is unknown: resubmit the same \
+             transaction to the leader (it is applied at most once). {}",
+            refusal.detail
+        );
+        refusal
+    }
+}
+
 fn unavailable() -> Refusal {
     Refusal::new(Reason::Unavailable, "the engine has stopped after a storage failure; retry on a restarted server")
 }
@@ -211,8 +295,24 @@ pub struct Engine {
 }
 
 enum SequencerJob {
-    Tx { vtx: VerifiedTx, submitter: Submitter, reply: Responder },
-    Admin { op: AdminOp, reply: AdminResponder },
+    Tx {
+        vtx: VerifiedTx,
+        submitter: Submitter,
+        reply: Responder,
+    },
+    Admin {
+        op: AdminOp,
+        reply: AdminResponder,
+    },
+    /// A block the cluster committed, for a follower to apply.
+    Follow {
+        block: Vec<u8>,
+    },
+    /// Undo what was sealed as leader, if leadership was lost; answered
+    /// with the sequencer's tip height.
+    Settle {
+        reply: oneshot::Sender<u64>,
+    },
 }
 
 /// The answer to a registry change: the height of the durable block that
@@ -233,6 +333,25 @@ struct WriterJob {
     deferred: Vec<(Refusal, Responder)>,
     /// Registry changes in the block, answered with its height once durable.
     admin_replies: Vec<AdminResponder>,
+    /// The block is a committed one this follower replayed: written, never
+    /// replicated again.
+    followed: bool,
+    /// Told once the writer has dealt with every job before this one.
+    barrier: Option<std_mpsc::Sender<()>>,
+}
+
+impl WriterJob {
+    fn followed(block: BlockRecord) -> Self {
+        Self {
+            block: Some(block),
+            replies: Vec::new(),
+            lookups: Vec::new(),
+            deferred: Vec::new(),
+            admin_replies: Vec::new(),
+            followed: true,
+            barrier: None,
+        }
+    }
 }
 
 impl Engine {
@@ -248,6 +367,7 @@ impl Engine {
             faults: config.storage_faults.clone(),
             fsync_seconds: Some(Arc::clone(&metrics.fsync_seconds)),
             disk: config.sim_disk.clone(),
+            genesis_time_unix_ms: config.genesis_time_unix_ms,
         };
         let (store, recovered) =
             Store::open(&config.data_file, &config.genesis, |header| engine_key.sign(&header.hash()), &hooks)?;
@@ -283,6 +403,9 @@ impl Engine {
             tiers: config.tiers,
             clock: config.clock,
             metrics,
+            leading: AtomicBool::new(config.replicator.is_none()),
+            replicator: config.replicator,
+            leader_hint: Mutex::new(None),
         });
         let (verify_tx, verify_rx) = mpsc::channel(config.verify_queue_max.clamp(1, VERIFY_QUEUE_MAX));
         let (sequencer_tx, sequencer_rx) = std_mpsc::sync_channel(SEQUENCER_QUEUE_MAX);
@@ -305,6 +428,8 @@ impl Engine {
         }
         let admin_queue = sequencer_tx;
         let sequencer = Sequencer {
+            led: shared.leading(),
+            writer: writer_tx,
             shared: Arc::clone(&shared),
             ledger,
             tip,
@@ -313,7 +438,7 @@ impl Engine {
             pending_txids: HashMap::new(),
             pending_refs: HashMap::new(),
         };
-        threads.push(spawn(&shared, "settled-sequencer", move || sequencer.run(&sequencer_rx, &writer_tx)));
+        threads.push(spawn(&shared, "settled-sequencer", move || sequencer.run(&sequencer_rx)));
         let writer_shared = Arc::clone(&shared);
         threads.push(spawn(&shared, "settled-writer", move || writer_loop(&writer_shared, &writer_rx)));
         Ok(Arc::new(Self {
@@ -329,6 +454,9 @@ impl Engine {
     pub async fn admin(&self, op: AdminOp) -> AdminReply {
         if self.shared.failed.load(Ordering::Relaxed) {
             return Err(unavailable());
+        }
+        if !self.shared.leading() {
+            return Err(self.shared.not_leader());
         }
         let (reply, outcome) = oneshot::channel();
         let sender = self.admin_queue.lock().expect("not poisoned").clone();
@@ -389,6 +517,9 @@ impl Engine {
         if self.shared.failed.load(Ordering::Relaxed) {
             return Err(unavailable());
         }
+        if !self.shared.leading() {
+            return Err(self.shared.not_leader());
+        }
         let _held = self.shared.admission.admit()?;
         let (reply, outcome) = oneshot::channel();
         let sender = self.verify_queue.lock().expect("not poisoned").clone();
@@ -407,6 +538,75 @@ impl Engine {
             }
         }
         outcome.await.unwrap_or_else(|_| Err(unavailable()))
+    }
+
+    /// Cluster mode: hands a block the cluster committed to a follower's
+    /// sequencer, which replays it (blocks at or below its tip are skipped)
+    /// and has it written. Does not wait.
+    ///
+    /// # Errors
+    /// The sequencer's queue is full, or the engine has stopped.
+    pub fn follow(&self, block: Vec<u8>) -> Result<(), FollowError> {
+        if self.shared.failed.load(Ordering::Relaxed) {
+            return Err(FollowError::Stopped);
+        }
+        let sender = self.admin_queue.lock().expect("not poisoned").clone();
+        let Some(sender) = sender else { return Err(FollowError::Stopped) };
+        sender.try_send(SequencerJob::Follow { block }).map_err(|error| match error {
+            std_mpsc::TrySendError::Full(_) => FollowError::Full,
+            std_mpsc::TrySendError::Disconnected(_) => FollowError::Stopped,
+        })
+    }
+
+    /// Cluster mode, before [`Engine::lead`]: has the sequencer undo what it
+    /// sealed as leader if leadership was lost since (it may not have
+    /// noticed yet), and answers with its tip height (blocks replayed
+    /// included, durable or not). `None` once the engine has stopped.
+    pub async fn settle(&self) -> Option<u64> {
+        let (reply, tip) = oneshot::channel();
+        let sender = self.admin_queue.lock().expect("not poisoned").clone()?;
+        let mut job = SequencerJob::Settle { reply };
+        loop {
+            match sender.try_send(job) {
+                Ok(()) => break,
+                Err(std_mpsc::TrySendError::Full(back)) => {
+                    job = back;
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                Err(std_mpsc::TrySendError::Disconnected(_)) => return None,
+            }
+        }
+        tip.await.ok()
+    }
+
+    /// Cluster mode: the node leads and this engine has applied every
+    /// committed block ([`Engine::settle`] first); it seals blocks from now
+    /// on.
+    pub fn lead(&self) {
+        *self.shared.leader_hint.lock().expect("not poisoned") = None;
+        self.shared.leading.store(true, Ordering::Release);
+        tracing::info!(height = self.tip().block.header.height, "leading: sealing blocks");
+    }
+
+    /// Cluster mode: the node no longer leads. Submissions are refused with
+    /// `NotLeader` naming `leader`; the sequencer answers what it holds and
+    /// rebuilds its ledger from the store.
+    pub fn step_down(&self, leader: Option<String>) {
+        *self.shared.leader_hint.lock().expect("not poisoned") = leader;
+        if self.shared.leading.swap(false, Ordering::AcqRel) {
+            tracing::warn!("no longer leading: payments are refused with the leader's address");
+        }
+    }
+
+    /// Cluster mode: where refusals send callers.
+    pub fn set_leader_hint(&self, leader: Option<String>) {
+        *self.shared.leader_hint.lock().expect("not poisoned") = leader;
+    }
+
+    /// Whether this engine seals blocks (always, in single-node mode).
+    #[must_use]
+    pub fn leading(&self) -> bool {
+        self.shared.leading()
     }
 
     /// An overload refusal if the engine holds all it may now: the API asks
@@ -555,6 +755,10 @@ fn verify_loop(
 
 struct Sequencer {
     shared: Arc<Shared>,
+    /// Cluster mode: the ledger may hold blocks sealed as leader and not
+    /// yet committed (what a step down must undo).
+    led: bool,
+    writer: std_mpsc::SyncSender<WriterJob>,
     ledger: Ledger,
     tip: SignedHeader,
     /// Sealed blocks not yet known durable: their height, spent outpoints
@@ -620,10 +824,13 @@ impl Sequencer {
     /// one by one) for as long as the writer is busy with the previous block,
     /// and is sealed the moment the writer is free, or when it is full. At
     /// low load a payment is sealed as soon as it arrives.
-    fn run(mut self, queue: &std_mpsc::Receiver<SequencerJob>, writer: &std_mpsc::SyncSender<WriterJob>) {
+    fn run(mut self, queue: &std_mpsc::Receiver<SequencerJob>) {
         let mut open = OpenBlock::default();
         let mut closed = false;
         while !closed || !open.is_idle() {
+            if self.led && !self.shared.leading() {
+                self.step_down(&mut open);
+            }
             if open.is_idle() && !closed {
                 match queue.recv() {
                     Ok(job) => self.admit(&mut open, job),
@@ -643,6 +850,10 @@ impl Sequencer {
             if open.is_idle() {
                 continue;
             }
+            if self.led && !self.shared.leading() {
+                self.step_down(&mut open);
+                continue;
+            }
             // Claiming the idle writer (true -> false) before sending means
             // the flag is never left false while the writer waits.
             let seal_now = open.is_full()
@@ -657,9 +868,101 @@ impl Sequencer {
                 continue;
             }
             let job = self.seal(std::mem::take(&mut open));
-            if let Err(std_mpsc::SendError(job)) = writer.send(job) {
+            if let Err(std_mpsc::SendError(job)) = self.writer.send(job) {
                 answer_unavailable(job);
                 return;
+            }
+        }
+    }
+
+    /// Cluster mode, after leadership was lost: answers everything in the
+    /// open block with `NotLeader`, waits until the writer has dealt with
+    /// every block sealed before (it answers them `NotLeader` too unless
+    /// they were committed), then rebuilds the ledger from the store, which
+    /// holds only committed blocks.
+    fn step_down(&mut self, open: &mut OpenBlock) {
+        let open = std::mem::take(open);
+        for (_, _, reply) in open.replies {
+            let _ = reply.send(Err(self.shared.not_leader()));
+        }
+        for (_, reply) in open.lookups {
+            let _ = reply.send(Err(self.shared.not_leader()));
+        }
+        for (_, reply) in open.deferred {
+            let _ = reply.send(Err(self.shared.not_leader()));
+        }
+        for reply in open.admin_replies {
+            let _ = reply.send(Err(self.shared.not_leader()));
+        }
+        let (done, dealt_with) = std_mpsc::channel();
+        let barrier = WriterJob {
+            block: None,
+            replies: Vec::new(),
+            lookups: Vec::new(),
+            deferred: Vec::new(),
+            admin_replies: Vec::new(),
+            followed: false,
+            barrier: Some(done),
+        };
+        if self.writer.send(barrier).is_err() || dealt_with.recv().is_err() {
+            return;
+        }
+        let rebuilt = self.shared.store.recover(self.shared.genesis.clone()).and_then(|recovered| {
+            let tip = recovered.tip;
+            recovered_ledger(recovered, self.shared.tiers.clone()).map(|ledger| (ledger, tip))
+        });
+        match rebuilt {
+            Ok((ledger, tip)) => {
+                tracing::info!(
+                    sealed_height = self.tip.header.height,
+                    committed_height = tip.header.height,
+                    "stepped down: ledger rebuilt from the committed blocks"
+                );
+                self.ledger = ledger;
+                self.tip = tip;
+                self.pending.clear();
+                self.pending_spent.clear();
+                self.pending_txids.clear();
+                self.pending_refs.clear();
+                self.led = false;
+            }
+            Err(error) => self.shared.fail(&error),
+        }
+    }
+
+    /// Cluster mode: replays a block the cluster committed and has the
+    /// writer write it. A block at or below the tip was already applied
+    /// (the feeder may hand one over twice); one that does not decode or
+    /// replay means this replica diverged: the engine fails stop.
+    fn follow(&mut self, bytes: &[u8]) {
+        if self.led {
+            tracing::warn!("a committed block handed to the leading engine; ignored");
+            return;
+        }
+        let engine_key = self.shared.engine_key.address();
+        let block = match crate::replica::ReplicatedBlock::decode(bytes, &engine_key) {
+            Ok(block) => block,
+            Err(error) => return self.shared.fail_stop(&format!("a committed block does not decode: {error}")),
+        };
+        let header = block.signed.header;
+        if header.height < self.tip.header.height {
+            return;
+        }
+        if header.height == self.tip.header.height {
+            if header != self.tip.header {
+                self.shared.fail_stop(&format!("committed block {} differs from this replica's", header.height));
+            }
+            return;
+        }
+        match crate::replica::replay(&mut self.ledger, &self.tip, &block, &engine_key) {
+            Ok(record) => {
+                self.tip = record.signed;
+                if let Err(std_mpsc::SendError(_)) = self.writer.send(WriterJob::followed(record)) {
+                    tracing::warn!("writer gone: a committed block was not written; a restart replays it");
+                }
+            }
+            Err(error) => {
+                self.shared.fail_stop(&format!("committed block {} does not replay: {error}", header.height));
             }
         }
     }
@@ -685,6 +988,40 @@ impl Sequencer {
     /// applies it into the open block. Every job ends up answered, waiting
     /// on the open block, or refused.
     fn admit(&mut self, open: &mut OpenBlock, job: SequencerJob) {
+        if let SequencerJob::Follow { block } = &job {
+            if self.led && !self.shared.leading() {
+                self.step_down(open);
+            }
+            if !self.shared.failed.load(Ordering::SeqCst) {
+                self.follow(block);
+            }
+            return;
+        }
+        if let SequencerJob::Settle { reply } = job {
+            if self.led && !self.shared.leading() {
+                self.step_down(open);
+            }
+            let _ = reply.send(self.tip.header.height);
+            return;
+        }
+        if self.shared.leading() {
+            self.led = true;
+        } else {
+            if self.led {
+                self.step_down(open);
+            }
+            match job {
+                SequencerJob::Tx { reply, .. } => {
+                    self.shared.metrics.sequencer_queue.fetch_sub(1, Ordering::Relaxed);
+                    let _ = reply.send(Err(self.shared.not_leader()));
+                }
+                SequencerJob::Admin { reply, .. } => {
+                    let _ = reply.send(Err(self.shared.not_leader()));
+                }
+                SequencerJob::Follow { .. } | SequencerJob::Settle { .. } => {}
+            }
+            return;
+        }
         if open.is_idle() {
             open.time_unix_ms = self.shared.clock.now_unix_ms().max(self.tip.header.time_unix_ms);
         }
@@ -693,6 +1030,7 @@ impl Sequencer {
                 self.shared.metrics.sequencer_queue.fetch_sub(1, Ordering::Relaxed);
                 (vtx, submitter, reply)
             }
+            SequencerJob::Follow { .. } | SequencerJob::Settle { .. } => return,
             SequencerJob::Admin { op, reply } => {
                 if self.shared.failed.load(Ordering::SeqCst) {
                     let _ = reply.send(Err(unavailable()));
@@ -883,7 +1221,15 @@ impl Sequencer {
             ..
         } = open;
         if txs.is_empty() && ops.is_empty() {
-            return WriterJob { block: None, replies, lookups, deferred, admin_replies };
+            return WriterJob {
+                block: None,
+                replies,
+                lookups,
+                deferred,
+                admin_replies,
+                followed: false,
+                barrier: None,
+            };
         }
         let block = seal_block(&mut self.ledger, &self.tip, txs, ops, time_unix_ms, &self.shared.engine_key);
         self.tip = block.signed;
@@ -894,7 +1240,7 @@ impl Sequencer {
         let references: Vec<Vec<u8>> = mint_refs.keys().cloned().collect();
         self.pending_refs.extend(mint_refs);
         self.pending.push_back(PendingBlock { height: self.tip.header.height, spent, txids, mint_refs: references });
-        WriterJob { block: Some(block), replies, lookups, deferred, admin_replies }
+        WriterJob { block: Some(block), replies, lookups, deferred, admin_replies, followed: false, barrier: None }
     }
 
     fn known(&self, txid: &TxId, in_block: &HashMap<TxId, usize>) -> Result<Known, StoreError> {
@@ -996,9 +1342,33 @@ fn writer_loop(shared: &Shared, jobs: &std_mpsc::Receiver<WriterJob>) {
         shared.writer_idle.store(true, Ordering::Release);
         let Ok(job) = jobs.recv() else { return };
         shared.writer_idle.store(false, Ordering::Release);
+        if let Some(done) = &job.barrier {
+            let _ = done.send(());
+            continue;
+        }
         if shared.failed.load(Ordering::SeqCst) {
             answer_unavailable(job);
             continue;
+        }
+        if let (Some(replicator), false) = (&shared.replicator, job.followed) {
+            if !shared.leading() {
+                answer_not_leader(shared, job);
+                continue;
+            }
+            if let Some(block) = &job.block {
+                let bytes = crate::replica::ReplicatedBlock::of(block).encode(&shared.engine_key);
+                if let Err(not_committed) = replicator.replicate(block.signed.header.height, bytes) {
+                    tracing::warn!(
+                        height = block.signed.header.height,
+                        why = %not_committed.why,
+                        "block not committed: stepping down"
+                    );
+                    *shared.leader_hint.lock().expect("not poisoned") = not_committed.leader;
+                    shared.leading.store(false, Ordering::Release);
+                    answer_not_leader(shared, job);
+                    continue;
+                }
+            }
         }
         if let Some(block) = &job.block {
             let started = std::time::Instant::now();
@@ -1072,6 +1442,23 @@ fn writer_loop(shared: &Shared, jobs: &std_mpsc::Receiver<WriterJob>) {
         for (refusal, reply) in job.deferred {
             let _ = reply.send(Err(refusal));
         }
+    }
+}
+
+/// A deposed leader's answer to a job it sealed: the payments' outcome is
+/// unknown (the next leader may commit the block), resubmission is safe.
+fn answer_not_leader(shared: &Shared, job: WriterJob) {
+    for (_, _, reply) in job.replies {
+        let _ = reply.send(Err(shared.outcome_unknown()));
+    }
+    for (_, reply) in job.lookups {
+        let _ = reply.send(Err(shared.not_leader()));
+    }
+    for (_, reply) in job.deferred {
+        let _ = reply.send(Err(shared.not_leader()));
+    }
+    for reply in job.admin_replies {
+        let _ = reply.send(Err(shared.outcome_unknown()));
     }
 }
 

@@ -111,3 +111,12 @@ pub const RAFT_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_
 /// How long a stopping node waits for the Raft calls it is serving to finish
 /// before it closes their connections.
 pub const RAFT_SERVER_STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+/// Replicas in a cluster's membership (Raft voters).
+pub const CLUSTER_MEMBERS_MAX: usize = 7;
+/// How long a leader's writer waits for a block to be committed by the
+/// cluster before it steps down, answering the block's payments that their
+/// outcome is unknown (a partitioned leader must not hold them forever).
+pub const REPLICATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How often a cluster node looks at its Raft state even when openraft
+/// reports no change (leadership, blocks to apply).
+pub const CLUSTER_POLL: std::time::Duration = std::time::Duration::from_millis(50);

@@ -57,6 +57,9 @@ pub enum Reason {
     // Backpressure and availability.
     Overloaded,
     Unavailable,
+    /// Cluster mode: this replica does not lead (`Refusal::leader` names the
+    /// one that does, if known).
+    NotLeader,
 }
 
 /// How a refusal is to be reported: the gRPC status family it belongs to.
@@ -97,7 +100,7 @@ impl Reason {
             | Self::UnknownParticipant => Class::FailedPrecondition,
             Self::Overloaded => Class::ResourceExhausted,
             Self::PermissionDenied => Class::PermissionDenied,
-            Self::Unavailable => Class::Unavailable,
+            Self::Unavailable | Self::NotLeader => Class::Unavailable,
             _ => Class::InvalidArgument,
         }
     }
@@ -151,6 +154,7 @@ impl Reason {
             Self::Overloaded => "REASON_OVERLOADED",
             Self::PermissionDenied => "REASON_PERMISSION_DENIED",
             Self::Unavailable => "REASON_UNAVAILABLE",
+            Self::NotLeader => "REASON_NOT_LEADER",
         }
     }
 }
@@ -166,12 +170,15 @@ pub struct Refusal {
     /// With `Reason::Overloaded`: how long to wait before retrying, in ms
     /// (0: the default hint, `OVERLOAD_RETRY_AFTER_MS`).
     pub retry_after_ms: u32,
+    /// With `Reason::NotLeader`: the leader's public API address, if known
+    /// (boxed: refusals travel in `Result`s and stay small).
+    pub leader: Option<Box<str>>,
 }
 
 impl Refusal {
     #[must_use]
     pub fn new(reason: Reason, detail: impl Into<String>) -> Self {
-        Self { reason, input: None, spent_by: None, detail: detail.into(), retry_after_ms: 0 }
+        Self { reason, input: None, spent_by: None, detail: detail.into(), retry_after_ms: 0, leader: None }
     }
 
     #[must_use]

@@ -40,6 +40,44 @@ pub enum ServerError {
     Bind(SocketAddr, std::io::Error),
     #[error("TLS: {0}")]
     Tls(String),
+    #[error("cluster: {0}")]
+    Cluster(String),
+}
+
+/// Cluster mode: the node's Raft and the task tying the engine to it.
+struct ClusterParts {
+    node: crate::cluster::Node,
+    link: JoinHandle<()>,
+}
+
+/// Starts this replica's Raft node on its own port and, on the first start
+/// of the member with the lowest id, initialises the cluster.
+async fn start_node(
+    config: &Config,
+    cluster: &crate::config::ClusterConfig,
+) -> Result<crate::cluster::Node, ServerError> {
+    let listener = tokio::net::TcpListener::bind(cluster.raft_listen)
+        .await
+        .map_err(|e| ServerError::Bind(cluster.raft_listen, e))?;
+    let raft_config =
+        Arc::new(crate::cluster::raft_config(&cluster.name).map_err(|e| ServerError::Cluster(e.to_string()))?);
+    let node = crate::cluster::Node::start(cluster.node_id, &config.data_dir, listener, raft_config)
+        .await
+        .map_err(|e| ServerError::Cluster(e.to_string()))?;
+    let initialised = node.raft().is_initialized().await.map_err(|e| ServerError::Cluster(e.to_string()))?;
+    if cluster.initialises() && !initialised {
+        let members: std::collections::BTreeMap<u64, openraft::BasicNode> = cluster
+            .members
+            .iter()
+            .map(|member| (member.id, openraft::BasicNode { addr: member.raft_addr.clone() }))
+            .collect();
+        match node.raft().initialize(members).await {
+            Ok(()) => tracing::info!(members = cluster.members.len(), "cluster initialised"),
+            Err(openraft::error::RaftError::APIError(openraft::error::InitializeError::NotAllowed(_))) => {}
+            Err(error) => return Err(ServerError::Cluster(error.to_string())),
+        }
+    }
+    Ok(node)
 }
 
 /// The server's TLS identity and, with a client CA, optional client
@@ -141,6 +179,7 @@ pub struct Server {
     metrics_addr: Option<SocketAddr>,
     metrics_task: Option<JoinHandle<()>>,
     engine: Arc<Engine>,
+    cluster: Option<ClusterParts>,
     stop: oneshot::Sender<()>,
     stopping: tokio::sync::watch::Sender<bool>,
     task: JoinHandle<Result<(), tonic::transport::Error>>,
@@ -160,6 +199,25 @@ impl Server {
         let credentials = Arc::new(resolved.credentials.clone());
         let clock = config.clock.clone();
         let verify_queue_max = config.verify_queue_max;
+        let node = match &config.cluster {
+            Some(cluster) => Some(start_node(&config, cluster).await?),
+            None => None,
+        };
+        let api_addresses: crate::cluster::ApiAddresses = Arc::new(
+            config
+                .cluster
+                .iter()
+                .flat_map(|cluster| cluster.members.iter().map(|m| (m.id, m.api_addr.clone())))
+                .collect(),
+        );
+        let replicator = node.as_ref().map(|node| {
+            Arc::new(crate::cluster::RaftReplicator::new(
+                node.raft().clone(),
+                tokio::runtime::Handle::current(),
+                Arc::clone(&api_addresses),
+            )) as Arc<dyn crate::engine::Replicator>
+        });
+        let genesis_time_unix_ms = config.cluster.as_ref().map(|cluster| cluster.genesis_time_unix_ms);
         let engine = tokio::task::spawn_blocking(move || {
             Engine::start(EngineConfig {
                 data_file: resolved.data_file,
@@ -171,10 +229,25 @@ impl Server {
                 tiers,
                 clock,
                 verify_queue_max,
+                genesis_time_unix_ms,
+                replicator,
             })
         })
         .await
         .expect("engine start does not panic")?;
+        let cluster = match (node, &config.cluster) {
+            (Some(node), Some(cluster)) => {
+                let link = crate::cluster::spawn_link(
+                    Arc::clone(&engine),
+                    node.raft().clone(),
+                    node.proposals().clone(),
+                    cluster.node_id,
+                    api_addresses,
+                );
+                Some(ClusterParts { node, link })
+            }
+            _ => None,
+        };
         let listener =
             tokio::net::TcpListener::bind(config.listen).await.map_err(|e| ServerError::Bind(config.listen, e))?;
         let local_addr = listener.local_addr().map_err(|e| ServerError::Bind(config.listen, e))?;
@@ -267,7 +340,7 @@ impl Server {
             }
         };
         tracing::info!(%local_addr, engine_key = %engine.engine_key(), "serving");
-        Ok(Self { local_addr, metrics_addr, metrics_task, engine, stop, stopping, task })
+        Ok(Self { local_addr, metrics_addr, metrics_task, engine, cluster, stop, stopping, task })
     }
 
     #[must_use]
@@ -311,7 +384,22 @@ impl Server {
                 task.abort();
             }
         }
+        if let Some(cluster) = &self.cluster {
+            cluster.link.abort();
+        }
         let engine = self.engine;
         let _ = tokio::task::spawn_blocking(move || engine.shutdown()).await;
+        if let Some(cluster) = self.cluster {
+            let _ = cluster.link.await;
+            if let Err(error) = cluster.node.shutdown().await {
+                tracing::error!(%error, "stopping the raft node");
+            }
+        }
+    }
+
+    /// Cluster mode: this replica's Raft, for status and tests.
+    #[must_use]
+    pub fn raft(&self) -> Option<&openraft::Raft<crate::cluster::TypeConfig>> {
+        self.cluster.as_ref().map(|cluster| cluster.node.raft())
     }
 }

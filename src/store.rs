@@ -134,6 +134,10 @@ pub struct FileHooks {
     /// The ledger on a simulated disk instead of the file (power-loss
     /// tests only).
     pub disk: Option<crate::faults::SimDisk>,
+    /// The time stamped on a new file's genesis block (now when absent).
+    /// Replicas of a cluster must start from the same genesis block, so
+    /// the cluster's configuration fixes it.
+    pub genesis_time_unix_ms: Option<u64>,
 }
 
 fn unspent_key(owner: &Address, outpoint: &OutPoint) -> [u8; 68] {
@@ -203,7 +207,8 @@ impl Store {
         hooks: &FileHooks,
     ) -> Result<(Self, Recovered), StoreError> {
         if let Some(disk) = &hooks.disk {
-            return Self::open_with_backend(disk.backend(), genesis, sign);
+            let db = redb::Builder::new().create_with_backend(disk.backend())?;
+            return Self::open_database(db, genesis, hooks.genesis_time_unix_ms, sign);
         }
         let file = std::fs::OpenOptions::new()
             .read(true)
@@ -218,7 +223,7 @@ impl Store {
             hooks.fsync_seconds.as_ref().map(Arc::clone),
         )?;
         let db = redb::Builder::new().create_with_backend(backend)?;
-        Self::open_database(db, genesis, sign)
+        Self::open_database(db, genesis, hooks.genesis_time_unix_ms, sign)
     }
 
     /// Opens (or creates) a ledger on any redb storage backend: the
@@ -231,12 +236,13 @@ impl Store {
         genesis: &Genesis,
         sign: impl FnOnce(&BlockHeader) -> [u8; 64],
     ) -> Result<(Self, Recovered), StoreError> {
-        Self::open_database(redb::Builder::new().create_with_backend(backend)?, genesis, sign)
+        Self::open_database(redb::Builder::new().create_with_backend(backend)?, genesis, None, sign)
     }
 
     fn open_database(
         db: Database,
         genesis: &Genesis,
+        genesis_time_unix_ms: Option<u64>,
         sign: impl FnOnce(&BlockHeader) -> [u8; 64],
     ) -> Result<(Self, Recovered), StoreError> {
         let store = Self { db };
@@ -251,14 +257,19 @@ impl Store {
         match stored {
             Some(bytes) if bytes != genesis.canonical_bytes() => return Err(StoreError::GenesisMismatch),
             Some(_) => {}
-            None => store.write_genesis(genesis, sign)?,
+            None => store.write_genesis(genesis, genesis_time_unix_ms.unwrap_or_else(now_unix_ms), sign)?,
         }
         let recovered = store.recover(genesis.clone())?;
         Ok((store, recovered))
     }
 
-    fn write_genesis(&self, genesis: &Genesis, sign: impl FnOnce(&BlockHeader) -> [u8; 64]) -> Result<(), StoreError> {
-        let header = BlockHeader::genesis(genesis, now_unix_ms());
+    fn write_genesis(
+        &self,
+        genesis: &Genesis,
+        time_unix_ms: u64,
+        sign: impl FnOnce(&BlockHeader) -> [u8; 64],
+    ) -> Result<(), StoreError> {
+        let header = BlockHeader::genesis(genesis, time_unix_ms);
         let signed = SignedHeader { header, signature: sign(&header) };
         let mut write = self.db.begin_write()?;
         write.set_durability(Durability::Immediate)?;
@@ -282,7 +293,12 @@ impl Store {
         Ok(())
     }
 
-    fn recover(&self, genesis: Genesis) -> Result<Recovered, StoreError> {
+    /// The ledger's state at the last durable block, as a restart reads
+    /// it (a deposed cluster leader rebuilds its ledger from it).
+    ///
+    /// # Errors
+    /// Storage failures, or records that do not decode.
+    pub fn recover(&self, genesis: Genesis) -> Result<Recovered, StoreError> {
         let read = self.db.begin_read()?;
         let headers = read.open_table(HEADERS)?;
         let (_, last) = headers.last()?.ok_or_else(|| StoreError::Corrupt("no blocks".to_owned()))?;

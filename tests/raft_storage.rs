@@ -148,7 +148,14 @@ async fn the_first_committed_proposal_for_a_height_wins() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut state_machine = open_state_machine(dir.path());
     let outcomes = state_machine
-        .apply([blank(1, 1), proposal(1, 2, 1), proposal(1, 3, 1), proposal(1, 4, 2), membership(1, 5, &[1, 2])])
+        .apply([
+            blank(1, 1),
+            proposal(1, 2, 1),
+            proposal(1, 3, 1),
+            proposal(1, 4, 2),
+            proposal(1, 5, 4),
+            membership(1, 6, &[1, 2]),
+        ])
         .await
         .expect("apply");
     assert_eq!(
@@ -158,6 +165,7 @@ async fn the_first_committed_proposal_for_a_height_wins() {
             ApplyOutcome::Applied { height: 1 },
             ApplyOutcome::HeightTaken { height: 1 },
             ApplyOutcome::Applied { height: 2 },
+            ApplyOutcome::OutOfOrder { height: 4, expected: 3 },
             ApplyOutcome::NoBlock,
         ]
     );
@@ -165,7 +173,7 @@ async fn the_first_committed_proposal_for_a_height_wins() {
     assert_eq!(applied.len(), 2);
     assert_eq!(applied[0].bytes, b"block 1 at 2");
 
-    let replayed = state_machine.apply([proposal(1, 4, 3)]).await;
+    let replayed = state_machine.apply([proposal(1, 5, 3)]).await;
     assert!(replayed.is_err(), "an entry at or before the last applied one is refused");
     assert_eq!(state_machine.proposals(0, RAFT_PROPOSALS_PAGE_MAX).expect("proposals"), applied);
 }
@@ -186,7 +194,11 @@ async fn a_snapshot_installed_into_a_fresh_state_machine_gives_the_same_state() 
     let follower_dir = tempfile::tempdir().expect("tempdir");
     {
         let mut follower = open_state_machine(follower_dir.path());
-        follower.apply([proposal(1, 1, 99)]).await.expect("a stale state to be replaced");
+        let stale = Entry {
+            log_id: log_id(1, 1),
+            payload: EntryPayload::Normal(BlockProposal { height: 1, bytes: b"a stale block".to_vec() }),
+        };
+        follower.apply([stale]).await.expect("a stale state to be replaced");
         let mut received = follower.begin_receiving_snapshot().await.expect("begin");
         *received = *current.snapshot;
         follower.install_snapshot(&snapshot.meta, received).await.expect("install");
@@ -198,7 +210,7 @@ async fn a_snapshot_installed_into_a_fresh_state_machine_gives_the_same_state() 
     let proposals = follower.proposals(0, RAFT_PROPOSALS_PAGE_MAX).expect("proposals");
     assert_eq!(proposals, leader.proposals(0, RAFT_PROPOSALS_PAGE_MAX).expect("proposals"));
     assert_eq!(proposals.len(), 39);
-    assert!(proposals.iter().all(|p| p.height != 99), "the stale proposal is gone");
+    assert!(proposals.iter().all(|p| p.bytes != b"a stale block"), "the stale proposal is gone");
     let installed = follower.get_current_snapshot().await.expect("current").expect("installed snapshot");
     assert_eq!(installed.meta, snapshot.meta);
     assert_eq!(installed.snapshot.into_inner(), snapshot.snapshot.into_inner());

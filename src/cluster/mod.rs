@@ -17,6 +17,7 @@
 //! each [`Node`] on its own address. No engine integration or command line
 //! yet: see docs/CLUSTER.md.
 
+mod link;
 mod log_store;
 mod network;
 mod node;
@@ -27,6 +28,7 @@ use std::io::Cursor;
 use openraft::{BasicNode, StorageIOError, TokioRuntime};
 use serde::{Deserialize, Serialize};
 
+pub use link::{ApiAddresses, RaftReplicator, spawn_link};
 pub use log_store::RaftLogStore;
 pub use network::{GrpcNetwork, GrpcNetworkFactory, RaftRpcService};
 pub use node::{Node, NodeError};
@@ -125,6 +127,10 @@ pub enum ApplyOutcome {
     /// proposal for a height wins and this one changed nothing. Every replica
     /// applies the same log in the same order, so all agree on which won.
     HeightTaken { height: u64 },
+    /// The proposal skips a height (`expected` is the next one): the chain
+    /// has no gaps, so it changed nothing. A leader that sealed on a ledger
+    /// the cluster did not commit proposes such a block; it steps down.
+    OutOfOrder { height: u64, expected: u64 },
     /// A blank or membership entry: nothing for the chain.
     NoBlock,
 }

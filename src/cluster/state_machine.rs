@@ -122,6 +122,21 @@ impl ProposalReader {
         };
         Ok(read().map_err(|fault| StorageIOError::read_state_machine(&fault))?)
     }
+
+    /// The highest height filled so far (0 when none is).
+    ///
+    /// # Errors
+    /// The file cannot be read.
+    #[allow(clippy::result_large_err, reason = "openraft's StorageError, as from every other call of the store")]
+    pub fn last_height(&self) -> Result<u64, StorageError> {
+        let read = || -> Result<u64, Fault> {
+            let read = self.db.begin_read()?;
+            let table = read.open_table(PROPOSALS)?;
+            let last = table.last()?;
+            Ok(last.map_or(0, |(height, _)| height.value()))
+        };
+        Ok(read().map_err(|fault| StorageIOError::read_state_machine(&fault))?)
+    }
 }
 
 fn read_meta<T: for<'de> Deserialize<'de>>(
@@ -159,8 +174,11 @@ fn apply_entries(db: &Database, entries: Vec<Entry>) -> Result<Vec<ApplyOutcome>
             let outcome = match entry.payload {
                 EntryPayload::Blank => ApplyOutcome::NoBlock,
                 EntryPayload::Normal(proposal) => {
-                    if proposals.get(proposal.height)?.is_some() {
+                    let last = proposals.last()?.map_or(0, |(height, _)| height.value());
+                    if proposal.height <= last {
                         ApplyOutcome::HeightTaken { height: proposal.height }
+                    } else if proposal.height != last + 1 {
+                        ApplyOutcome::OutOfOrder { height: proposal.height, expected: last + 1 }
                     } else {
                         proposals.insert(proposal.height, proposal.bytes.as_slice())?;
                         ApplyOutcome::Applied { height: proposal.height }

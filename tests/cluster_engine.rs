@@ -1,0 +1,357 @@
+//! The engine on Raft: three replicas, each a real server (public gRPC API,
+//! engine, redb ledger) with its Raft node on its own loopback port, in one
+//! process. Payments go to the leader; a follower refuses them with
+//! `NOT_LEADER` naming the leader; every replica holds every confirmed
+//! payment at the same sequence in the same block. The leader is stopped: a
+//! new one is elected and payments resume; the old leader restarts and
+//! catches up. Money is conserved on every replica.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use settled::client::{self, Client};
+use settled::config::{ClusterConfig, ClusterMember, CredentialConfig};
+use settled::{Config, Keypair, OutPoint, Output, Server, Transaction, TxId, proto};
+use tonic::Code;
+
+const REPLICAS: u64 = 3;
+const PAYERS: usize = 6;
+const PAYMENTS_PER_ROUND: usize = 4;
+const COIN_MINOR: u64 = 1_000_000;
+const TOKEN: &str = "cluster-test-operator-token";
+const ISSUER_TOKEN: &str = "cluster-test-issuer-token";
+/// A till of the shop, registered through the leader (a registry change
+/// every replica applies): payments are submitted with it.
+const TERMINAL_TOKEN: &str = "cluster-test-terminal-token";
+/// How long the cluster may take to elect a leader or catch a replica up.
+const SETTLE_WITHIN: Duration = Duration::from_secs(30);
+
+struct Replica {
+    config: Config,
+    server: Option<Server>,
+}
+
+impl Replica {
+    fn server(&self) -> &Server {
+        self.server.as_ref().expect("running")
+    }
+
+    fn api_url(&self) -> String {
+        format!("http://{}", self.config.listen)
+    }
+}
+
+/// A free loopback port (bound, then released for the server to take).
+fn free_port() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("bound")
+}
+
+fn configs(root: &std::path::Path, issuers: &[Keypair]) -> Vec<Config> {
+    let engine_key = root.join("engine.key");
+    settled::write_secret_key(&engine_key, &Keypair::generate()).expect("engine key written");
+    let api: Vec<_> = (0..REPLICAS).map(|_| free_port()).collect();
+    let raft: Vec<_> = (0..REPLICAS).map(|_| free_port()).collect();
+    let members: Vec<ClusterMember> = (0..REPLICAS)
+        .map(|i| ClusterMember {
+            id: i + 1,
+            raft_addr: raft[i as usize].to_string(),
+            api_addr: api[i as usize].to_string(),
+        })
+        .collect();
+    let genesis_time_unix_ms = settled::now_unix_ms();
+    (0..REPLICAS)
+        .map(|i| {
+            let mut config = Config::for_data_dir(root.join(format!("node-{}", i + 1)));
+            config.development = false;
+            config.listen = api[i as usize];
+            config.engine_key_file = Some(engine_key.clone());
+            config.genesis.issuer_keys = issuers.iter().map(|k| k.address().to_string()).collect();
+            config.genesis.issuer_threshold = 2;
+            config.credentials = [("operator", TOKEN), ("issuer", ISSUER_TOKEN)]
+                .into_iter()
+                .map(|(role, token)| CredentialConfig {
+                    role: role.to_owned(),
+                    token_sha256: Some(hex::encode(settled::sha256(token.as_bytes()))),
+                    cert_sha256: None,
+                })
+                .collect();
+            config.cluster = Some(ClusterConfig {
+                node_id: i + 1,
+                raft_listen: raft[i as usize],
+                genesis_time_unix_ms,
+                members: members.clone(),
+                name: "cluster-test".to_owned(),
+            });
+            config
+        })
+        .collect()
+}
+
+/// Waits until exactly one running replica's engine leads; its index.
+async fn leader(replicas: &[Replica]) -> usize {
+    let deadline = Instant::now() + SETTLE_WITHIN;
+    loop {
+        let leading: Vec<usize> = (0..replicas.len())
+            .filter(|i| replicas[*i].server.as_ref().is_some_and(|s| s.engine().leading()))
+            .collect();
+        if let [one] = leading.as_slice() {
+            return *one;
+        }
+        assert!(Instant::now() < deadline, "no single leader within {SETTLE_WITHIN:?}: {leading:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until every running replica's durable tip is `height`.
+async fn caught_up(replicas: &[Replica], height: u64) {
+    let deadline = Instant::now() + SETTLE_WITHIN;
+    for (i, replica) in replicas.iter().enumerate() {
+        let Some(server) = &replica.server else { continue };
+        while server.engine().tip().block.header.height < height {
+            assert!(Instant::now() < deadline, "replica {} did not reach height {height}", i + 1);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(server.engine().tip().block.header.height, height, "replica {} went past the leader", i + 1);
+    }
+}
+
+fn client_of(replica: &Replica) -> Client {
+    Client::lazy_with_token(&replica.api_url(), TERMINAL_TOKEN).expect("client")
+}
+
+fn hash(token: &str) -> Vec<u8> {
+    settled::sha256(token.as_bytes()).to_vec()
+}
+
+/// A bank, the shop as its merchant (paid at `shop`) and the shop's till.
+async fn register_shop(operator: &mut Client, shop: settled::Address) {
+    let bank =
+        proto::Bank { id: "bank-1".into(), name: "Bank One".into(), credential_sha256: vec![hash("bank-token")] };
+    operator.admin.register_bank(proto::RegisterBankRequest { bank: Some(bank) }).await.expect("bank");
+    let merchant = proto::Merchant {
+        id: "grocer".into(),
+        name: "Grocer".into(),
+        mcc: 5411,
+        bank_id: "bank-1".into(),
+        payout_addresses: vec![shop.0.to_vec()],
+    };
+    operator.admin.register_merchant(proto::RegisterMerchantRequest { merchant: Some(merchant) }).await.expect("shop");
+    let terminal = proto::Terminal {
+        id: "till-1".into(),
+        merchant_id: "grocer".into(),
+        credential_sha256: vec![hash(TERMINAL_TOKEN)],
+    };
+    operator.admin.register_terminal(proto::RegisterTerminalRequest { terminal: Some(terminal) }).await.expect("till");
+}
+
+/// Every receipt is in every running replica's ledger at the same sequence
+/// and block, the replicas' chains are the same block for block, and each
+/// one's unspent set adds up to its supply.
+fn assert_replicas_agree(replicas: &[Replica], receipts: &HashMap<TxId, (u64, u64)>, minted_minor: u64) {
+    let running: Vec<&Server> = replicas.iter().filter_map(|r| r.server.as_ref()).collect();
+    let tip = running[0].engine().tip().block.header.height;
+    for server in &running {
+        let store = server.engine().store();
+        for (txid, (sequence, height)) in receipts {
+            let receipt = store.receipt(txid).expect("readable").expect("every confirmed payment on every replica");
+            assert_eq!((receipt.sequence, receipt.block.header.height), (*sequence, *height), "{txid}");
+        }
+        for height in 0..=tip {
+            assert_eq!(
+                store.header(height).expect("readable").map(|h| h.header.hash()),
+                running[0].engine().store().header(height).expect("readable").map(|h| h.header.hash()),
+                "block {height} is the same on every replica"
+            );
+        }
+        let (_, unspent_minor, counted_at) = store.count_unspent().expect("counted");
+        let header = counted_at.header;
+        assert_eq!(header.height, tip);
+        assert_eq!(unspent_minor, header.minted_total_minor - header.burned_total_minor, "supply adds up");
+        assert_eq!(header.minted_total_minor, minted_minor, "nothing minted twice or lost");
+    }
+}
+
+/// Pays `PAYMENTS_PER_ROUND` payments per payer through `client`, spending
+/// each payer's change; records the receipts.
+async fn pay_round(
+    client: &mut Client,
+    payers: &mut [(Keypair, (OutPoint, Output))],
+    shop: settled::Address,
+    round: usize,
+    receipts: &mut HashMap<TxId, (u64, u64)>,
+) {
+    for n in 0..PAYMENTS_PER_ROUND {
+        for (p, (key, coin)) in payers.iter_mut().enumerate() {
+            let tx = client::pay(key, *coin, shop, 1, format!("r{round}-p{p}-{n}").as_bytes());
+            let (receipt, duplicate) = client.submit(&tx).await.expect("the leader confirms");
+            assert!(!duplicate);
+            receipts.insert(receipt.txid, (receipt.sequence, receipt.block.header.height));
+            *coin = client::output_of(&tx, 1);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_replicas_confirm_through_the_leader_fail_over_and_catch_up() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let issuers: Vec<Keypair> = (0..3).map(|_| Keypair::generate()).collect();
+    let mut replicas = Vec::new();
+    for config in configs(root.path(), &issuers) {
+        let server = Server::start(config.clone()).await.expect("replica starts");
+        replicas.push(Replica { config, server: Some(server) });
+    }
+    let first = leader(&replicas).await;
+    let mut issuer = Client::lazy_with_token(&replicas[first].api_url(), ISSUER_TOKEN).expect("client");
+    let mut operator = Client::lazy_with_token(&replicas[first].api_url(), TOKEN).expect("client");
+    let shop = Keypair::generate().address();
+    register_shop(&mut operator, shop).await;
+    let mut client = client_of(&replicas[first]);
+
+    // Funding, through the leader.
+    let mut payers = Vec::new();
+    let mut receipts = HashMap::new();
+    for i in 0..PAYERS {
+        let key = Keypair::generate();
+        let mint: Transaction = client::mint(
+            vec![client::output(key.address(), COIN_MINOR, 0)],
+            format!("cluster-{i}").as_bytes(),
+            &[&issuers[0], &issuers[1]],
+        );
+        let (receipt, _) = issuer.mint(&mint).await.expect("the leader mints");
+        receipts.insert(receipt.txid, (receipt.sequence, receipt.block.header.height));
+        payers.push((key, client::output_of(&mint, 0)));
+    }
+    let minted_minor = COIN_MINOR * PAYERS as u64;
+
+    // A follower refuses, naming the leader.
+    let follower = (first + 1) % replicas.len();
+    let (key, coin) = &payers[0];
+    let status = client_of(&replicas[follower])
+        .submit(&client::pay(key, *coin, shop, 1, b"to a follower"))
+        .await
+        .expect_err("a follower does not confirm");
+    assert_eq!(status.code(), Code::Unavailable);
+    assert_eq!(client::status_reason(&status), Some(proto::Reason::NotLeader));
+    let info = tonic_types::StatusExt::get_details_error_info(&status).expect("error info");
+    assert_eq!(info.metadata.get("leader"), Some(&replicas[first].config.listen.to_string()), "names the leader");
+
+    pay_round(&mut client, &mut payers, shop, 0, &mut receipts).await;
+    let height = replicas[first].server().engine().tip().block.header.height;
+    caught_up(&replicas, height).await;
+    assert_replicas_agree(&replicas, &receipts, minted_minor);
+
+    // The leader stops; another is elected and payments resume through it.
+    replicas[first].server.take().expect("running").shutdown().await;
+    let second = leader(&replicas).await;
+    assert_ne!(second, first);
+    let mut client = client_of(&replicas[second]);
+    pay_round(&mut client, &mut payers, shop, 1, &mut receipts).await;
+    let height = replicas[second].server().engine().tip().block.header.height;
+    caught_up(&replicas, height).await;
+    assert_replicas_agree(&replicas, &receipts, minted_minor);
+
+    // The old leader comes back as a follower and catches up.
+    let server = Server::start(replicas[first].config.clone()).await.expect("the old leader restarts");
+    replicas[first].server = Some(server);
+    caught_up(&replicas, height).await;
+    assert_replicas_agree(&replicas, &receipts, minted_minor);
+    pay_round(&mut client_of(&replicas[leader(&replicas).await]), &mut payers, shop, 2, &mut receipts).await;
+    let height = replicas[leader(&replicas).await].server().engine().tip().block.header.height;
+    caught_up(&replicas, height).await;
+    assert_replicas_agree(&replicas, &receipts, minted_minor);
+    assert_eq!(receipts.len(), PAYERS + 3 * PAYERS * PAYMENTS_PER_ROUND);
+
+    for replica in &mut replicas {
+        if let Some(server) = replica.server.take() {
+            server.shutdown().await;
+        }
+    }
+}
+
+/// Submits `tx` to the replicas in turn, following `NOT_LEADER` refusals,
+/// until one confirms it.
+async fn submit_to_leader(replicas: &[Replica], tx: &Transaction) -> (settled::Receipt, bool) {
+    let deadline = Instant::now() + SETTLE_WITHIN;
+    loop {
+        for replica in replicas.iter().filter(|r| r.server.is_some()) {
+            match client_of(replica).submit(tx).await {
+                Ok(confirmed) => return confirmed,
+                Err(status) => assert_eq!(
+                    client::status_reason(&status),
+                    Some(proto::Reason::NotLeader),
+                    "only NOT_LEADER while the cluster settles: {status:?}"
+                ),
+            }
+        }
+        assert!(Instant::now() < deadline, "no replica confirmed within {SETTLE_WITHIN:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_leader_cut_off_from_its_followers_steps_down_and_the_payment_settles_once_on_resubmission() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let issuers: Vec<Keypair> = (0..3).map(|_| Keypair::generate()).collect();
+    let mut replicas = Vec::new();
+    for config in configs(root.path(), &issuers) {
+        let server = Server::start(config.clone()).await.expect("replica starts");
+        replicas.push(Replica { config, server: Some(server) });
+    }
+    let first = leader(&replicas).await;
+    let mut operator = Client::lazy_with_token(&replicas[first].api_url(), TOKEN).expect("client");
+    let shop = Keypair::generate().address();
+    register_shop(&mut operator, shop).await;
+    let payer = Keypair::generate();
+    let mint =
+        client::mint(vec![client::output(payer.address(), COIN_MINOR, 0)], b"cut-off", &[&issuers[0], &issuers[2]]);
+    let mut issuer = Client::lazy_with_token(&replicas[first].api_url(), ISSUER_TOKEN).expect("client");
+    let (funded, _) = issuer.mint(&mint).await.expect("the leader mints");
+    let height = funded.block.header.height;
+    caught_up(&replicas, height).await;
+
+    // Both followers stop: the leader seals the payment but cannot commit it.
+    for (i, replica) in replicas.iter_mut().enumerate() {
+        if i != first {
+            replica.server.take().expect("running").shutdown().await;
+        }
+    }
+    let payment = client::pay(&payer, client::output_of(&mint, 0), shop, 250, b"in doubt");
+    let status = client_of(&replicas[first]).submit(&payment).await.expect_err("no majority, no confirmation");
+    assert_eq!(client::status_reason(&status), Some(proto::Reason::NotLeader), "{status:?}");
+    assert!(status.message().contains("outcome is unknown"), "{}", status.message());
+    assert!(!replicas[first].server().engine().leading(), "the cut-off leader stepped down");
+    assert_eq!(
+        replicas[first].server().engine().store().receipt(&settled::txid(&payment)).expect("readable"),
+        None,
+        "nothing uncommitted was written"
+    );
+
+    // The followers return; whoever leads settles the payment exactly once.
+    for replica in &mut replicas {
+        if replica.server.is_none() {
+            replica.server = Some(Server::start(replica.config.clone()).await.expect("restarts"));
+        }
+    }
+    let (receipt, _) = submit_to_leader(&replicas, &payment).await;
+    let (again, duplicate) = submit_to_leader(&replicas, &payment).await;
+    assert!(duplicate, "a second resubmission is answered from the ledger");
+    assert_eq!((again.sequence, again.block.header.height), (receipt.sequence, receipt.block.header.height));
+    let change = client::output_of(&payment, 1);
+    let (next, _) = submit_to_leader(&replicas, &client::pay(&payer, change, shop, 1, b"after")).await;
+    caught_up(&replicas, next.block.header.height).await;
+    let receipts = HashMap::from([
+        (funded.txid, (funded.sequence, funded.block.header.height)),
+        (receipt.txid, (receipt.sequence, receipt.block.header.height)),
+        (next.txid, (next.sequence, next.block.header.height)),
+    ]);
+    assert_replicas_agree(&replicas, &receipts, COIN_MINOR);
+
+    for replica in &mut replicas {
+        if let Some(server) = replica.server.take() {
+            server.shutdown().await;
+        }
+    }
+}
