@@ -211,6 +211,7 @@ pub fn refusal_to_proto(refusal: &Refusal) -> proto::Refusal {
         input: refusal.input.as_ref().map(outpoint_to_proto),
         retry_after_ms: retry_after_ms(refusal),
         leader: refusal.leader.as_deref().unwrap_or_default().to_owned(),
+        outcome_unknown: refusal.outcome_unknown,
     }
 }
 
@@ -244,6 +245,9 @@ pub fn refusal_to_status(refusal: &Refusal) -> Status {
     }
     if let Some(leader) = &refusal.leader {
         metadata.insert("leader".to_owned(), leader.to_string());
+    }
+    if refusal.outcome_unknown {
+        metadata.insert("outcome_unknown".to_owned(), "true".to_owned());
     }
     let mut details = ErrorDetails::with_error_info(refusal.reason.name(), ERROR_DOMAIN, metadata);
     if refusal.reason == Reason::Overloaded {
@@ -782,6 +786,16 @@ impl proto::ledger_service_server::LedgerService for Api {
             unspent_count,
             genesis_hash: genesis.hash().to_vec(),
             day_offset_minutes: self.engine.tiers().day_offset_minutes,
+            cluster: self.engine.cluster_state().map(|state| proto::ClusterStatus {
+                node_id: state.node_id,
+                leading: self.engine.leading(),
+                term: state.term,
+                leader_id: state.leader_id.unwrap_or_default(),
+                leader_address: state.leader_address.unwrap_or_default(),
+                committed_height: state.committed_height,
+                lag_blocks: state.committed_height.saturating_sub(self.engine.tip().block.header.height),
+                members: state.members,
+            }),
         }))
     }
 

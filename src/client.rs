@@ -7,6 +7,7 @@ use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
+use tonic_types::StatusExt as _;
 
 use crate::api;
 use crate::crypto::Keypair;
@@ -295,6 +296,164 @@ impl Client {
     pub async fn engine_key(&mut self) -> Result<Address, tonic::Status> {
         let info = self.ledger.get_info(proto::GetInfoRequest { count_unspent: false }).await?.into_inner();
         Address::from_slice(&info.engine_public_key).ok_or_else(|| tonic::Status::internal("bad engine key"))
+    }
+}
+
+/// The replicas of a cluster, for a client that finds the leader and fails
+/// over by itself. Submissions go to the replica last known to lead; a
+/// `NOT_LEADER` refusal sends them to the leader it names, and a replica
+/// that does not answer, breaks the connection mid-call or has failed stop
+/// to the next one, for at most
+/// `FAILOVER_WITHIN`. Resubmitting is safe: a transaction is applied at
+/// most once, and a resubmission of a confirmed one is answered with its
+/// receipt. Reads may go to any replica (`Replicas::current`).
+#[derive(Clone)]
+pub struct Replicas {
+    replicas: Vec<(String, Client)>,
+    current: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Replicas {
+    /// Clients of each of `urls` (`http://host:port`), connecting on first
+    /// use, with a bearer token (none when empty).
+    ///
+    /// # Errors
+    /// An address is invalid, or there is none.
+    pub fn lazy_with_token(urls: &[String], token: &str) -> Result<Self, String> {
+        if urls.is_empty() {
+            return Err("no replica address".to_owned());
+        }
+        let credential = if token.is_empty() { Credential::default() } else { Credential::token(token) };
+        let replicas = urls
+            .iter()
+            .map(|url| {
+                let channel = endpoint(url).map_err(|e| format!("{url}: {e}"))?.connect_lazy();
+                Ok((url.clone(), Client::from_channel(channel, credential.clone())))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(Self { replicas, current: std::sync::Arc::default() })
+    }
+
+    /// The replica calls go to now.
+    #[must_use]
+    pub fn current(&self) -> Client {
+        self.replicas[self.index()].1.clone()
+    }
+
+    #[must_use]
+    pub fn current_url(&self) -> &str {
+        &self.replicas[self.index()].0
+    }
+
+    fn index(&self) -> usize {
+        self.current.load(std::sync::atomic::Ordering::Relaxed) % self.replicas.len()
+    }
+
+    /// Moves on to the next replica.
+    pub fn rotate(&self) {
+        self.current.store((self.index() + 1) % self.replicas.len(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Points at the replica whose address is `leader` (`host:port`, as a
+    /// `NOT_LEADER` refusal names it); false if it is not one of ours.
+    fn point_at(&self, leader: &str) -> bool {
+        let found = self.replicas.iter().position(|(url, _)| {
+            url.trim_end_matches('/').rsplit("://").next().is_some_and(|authority| authority == leader)
+        });
+        if let Some(index) = found {
+            self.current.store(index, std::sync::atomic::Ordering::Relaxed);
+        }
+        found.is_some()
+    }
+
+    /// Asks each replica in turn until one says it leads (or names the
+    /// leader) and points at it. Without a leader it stays on the first
+    /// replica that answered, for reads.
+    ///
+    /// # Errors
+    /// No replica answered.
+    pub async fn find_leader(&self) -> Result<Client, tonic::Status> {
+        let mut answered = None;
+        let mut last_error = None;
+        for index in 0..self.replicas.len() {
+            match self.replicas[index].1.clone().info(false).await {
+                Ok(info) => {
+                    answered.get_or_insert(index);
+                    match info.cluster {
+                        None => return Ok(self.pointed(index)),
+                        Some(cluster) if cluster.leading => return Ok(self.pointed(index)),
+                        Some(cluster) if self.point_at(&cluster.leader_address) => return Ok(self.current()),
+                        Some(_) => {}
+                    }
+                }
+                Err(status) => last_error = Some(status),
+            }
+        }
+        match answered {
+            Some(index) => Ok(self.pointed(index)),
+            None => Err(last_error.unwrap_or_else(|| tonic::Status::unavailable("no replica answered"))),
+        }
+    }
+
+    fn pointed(&self, index: usize) -> Client {
+        self.current.store(index, std::sync::atomic::Ordering::Relaxed);
+        self.current()
+    }
+
+    /// Runs `call` on the leader, failing over as the type's documentation
+    /// says. `call` must be safe to repeat (a submission is).
+    ///
+    /// # Errors
+    /// Any other refusal at once; the last `NOT_LEADER` or `UNAVAILABLE`
+    /// after `FAILOVER_WITHIN`.
+    pub async fn on_leader<T, F, Fut>(&self, mut call: F) -> Result<T, tonic::Status>
+    where
+        F: FnMut(Client) -> Fut,
+        Fut: std::future::Future<Output = Result<T, tonic::Status>>,
+    {
+        let deadline = tokio::time::Instant::now() + crate::limits::FAILOVER_WITHIN;
+        loop {
+            let status = match call(self.current()).await {
+                Ok(answer) => return Ok(answer),
+                Err(status) => status,
+            };
+            let reason = status_reason(&status);
+            let redirected = match reason {
+                Some(proto::Reason::NotLeader) => status
+                    .get_details_error_info()
+                    .and_then(|info| info.metadata.get("leader").cloned())
+                    .is_some_and(|leader| self.point_at(&leader)),
+                Some(proto::Reason::Unavailable) if status.code() == tonic::Code::Unavailable => false,
+                // No refusal of ours: the connection failed or broke (a
+                // replica that died mid-call answers `Unknown`, "transport
+                // error").
+                None if matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Unknown) => false,
+                _ => return Err(status),
+            };
+            if tokio::time::Instant::now() >= deadline {
+                return Err(status);
+            }
+            if !redirected {
+                self.rotate();
+                tokio::time::sleep(crate::limits::FAILOVER_RETRY_DELAY).await;
+            }
+        }
+    }
+
+    /// [`Client::submit`] on the leader, failing over.
+    ///
+    /// # Errors
+    /// The refusal status.
+    pub async fn submit(&self, tx: &Transaction) -> Result<(Receipt, bool), tonic::Status> {
+        self.on_leader(|mut client| async move { client.submit(tx).await }).await
+    }
+
+    /// [`Client::mint`] on the leader, failing over.
+    ///
+    /// # Errors
+    /// The refusal status.
+    pub async fn mint(&self, tx: &Transaction) -> Result<(Receipt, bool), tonic::Status> {
+        self.on_leader(|mut client| async move { client.mint(tx).await }).await
     }
 }
 

@@ -114,6 +114,26 @@ pub struct NotCommitted {
     /// The leader's public API address, if known.
     pub leader: Option<String>,
     pub why: String,
+    /// The block may still be committed (it reached the log, and a
+    /// timeout or a change of leader cut the wait short); `false` when the
+    /// cluster certainly did not take it.
+    pub in_doubt: bool,
+}
+
+/// Cluster mode: this replica's view of its cluster, as its node last saw
+/// it (for status, metrics and health).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClusterState {
+    pub node_id: u64,
+    pub term: u64,
+    pub leader_id: Option<u64>,
+    /// The leader's public API address, when another node leads.
+    pub leader_address: Option<String>,
+    /// The highest block height committed by the cluster and applied to
+    /// this node's Raft state machine (the engine's tip follows it).
+    pub committed_height: u64,
+    /// The voters' ids.
+    pub members: Vec<u64>,
 }
 
 /// Why [`Engine::follow`] did not take a block.
@@ -161,6 +181,9 @@ struct Shared {
     leading: AtomicBool,
     /// The leader's public API address, for `NotLeader` refusals.
     leader_hint: Mutex<Option<String>>,
+    /// `leading`, for those who wait for it to change (health).
+    leading_changes: watch::Sender<bool>,
+    cluster: Mutex<Option<ClusterState>>,
 }
 
 /// Admission control: the engine holds no more payments than it confirms in
@@ -249,12 +272,24 @@ impl Shared {
         tracing::error!("{why}: no further payment will be confirmed; restart to recover the last durable block");
         self.failed.store(true, Ordering::SeqCst);
         self.health.send_replace(false);
+        // A failed cluster replica seals nothing more (its node gives up the
+        // leadership as well).
+        if self.replicator.is_some() {
+            self.set_leading(false);
+        }
     }
 }
 
 impl Shared {
     fn leading(&self) -> bool {
         self.leading.load(Ordering::Acquire)
+    }
+
+    /// Returns whether the engine was leading.
+    fn set_leading(&self, leading: bool) -> bool {
+        let was = self.leading.swap(leading, Ordering::AcqRel);
+        self.leading_changes.send_replace(leading);
+        was
     }
 
     fn not_leader(&self) -> Refusal {
@@ -277,6 +312,19 @@ impl Shared {
              transaction to the leader (it is applied at most once). {}",
             refusal.detail
         );
+        refusal.outcome_unknown = true;
+        refusal
+    }
+
+    /// The same for a registry change, which is not idempotent.
+    fn admin_outcome_unknown(&self) -> Refusal {
+        let mut refusal = self.not_leader();
+        refusal.detail = format!(
+            "leadership was lost before this registry change was committed; its outcome is unknown: read the \
+             registry on the leader before repeating it. {}",
+            refusal.detail
+        );
+        refusal.outcome_unknown = true;
         refusal
     }
 }
@@ -372,6 +420,16 @@ impl Engine {
         let (store, recovered) =
             Store::open(&config.data_file, &config.genesis, |header| engine_key.sign(&header.hash()), &hooks)?;
         let store = Arc::new(store);
+        if let Some(time) = config.genesis_time_unix_ms {
+            let genesis_block = store.header(0)?.ok_or_else(|| StoreError::Corrupt("no genesis block".to_owned()))?;
+            if genesis_block.header.time_unix_ms != time {
+                return Err(StoreError::Config(format!(
+                    "the data file's genesis block is from {} ms, the cluster's from {time} ms: this data directory \
+                     belongs to another chain (a single node, or another cluster)",
+                    genesis_block.header.time_unix_ms
+                )));
+            }
+        }
         let tip = recovered.tip;
         let started = std::time::Instant::now();
         let registry = recovered.registry.clone();
@@ -404,6 +462,8 @@ impl Engine {
             clock: config.clock,
             metrics,
             leading: AtomicBool::new(config.replicator.is_none()),
+            leading_changes: watch::channel(config.replicator.is_none()).0,
+            cluster: Mutex::new(None),
             replicator: config.replicator,
             leader_hint: Mutex::new(None),
         });
@@ -563,6 +623,9 @@ impl Engine {
     /// noticed yet), and answers with its tip height (blocks replayed
     /// included, durable or not). `None` once the engine has stopped.
     pub async fn settle(&self) -> Option<u64> {
+        if self.shared.failed.load(Ordering::SeqCst) {
+            return None;
+        }
         let (reply, tip) = oneshot::channel();
         let sender = self.admin_queue.lock().expect("not poisoned").clone()?;
         let mut job = SequencerJob::Settle { reply };
@@ -583,8 +646,11 @@ impl Engine {
     /// committed block ([`Engine::settle`] first); it seals blocks from now
     /// on.
     pub fn lead(&self) {
+        if self.shared.failed.load(Ordering::SeqCst) {
+            return;
+        }
         *self.shared.leader_hint.lock().expect("not poisoned") = None;
-        self.shared.leading.store(true, Ordering::Release);
+        self.shared.set_leading(true);
         tracing::info!(height = self.tip().block.header.height, "leading: sealing blocks");
     }
 
@@ -593,9 +659,21 @@ impl Engine {
     /// rebuilds its ledger from the store.
     pub fn step_down(&self, leader: Option<String>) {
         *self.shared.leader_hint.lock().expect("not poisoned") = leader;
-        if self.shared.leading.swap(false, Ordering::AcqRel) {
+        if self.shared.set_leading(false) {
             tracing::warn!("no longer leading: payments are refused with the leader's address");
         }
+    }
+
+    /// Stops confirming for good (health NOT_SERVING), as on a storage
+    /// failure: a cluster node whose Raft stopped.
+    pub fn fail_stop(&self, why: &str) {
+        self.shared.fail_stop(why);
+    }
+
+    /// Whether the engine has failed stop.
+    #[must_use]
+    pub fn failed(&self) -> bool {
+        self.shared.failed.load(Ordering::SeqCst)
     }
 
     /// Cluster mode: where refusals send callers.
@@ -607,6 +685,24 @@ impl Engine {
     #[must_use]
     pub fn leading(&self) -> bool {
         self.shared.leading()
+    }
+
+    /// [`Engine::leading`], changing as leadership comes and goes.
+    #[must_use]
+    pub fn leading_changes(&self) -> watch::Receiver<bool> {
+        self.shared.leading_changes.subscribe()
+    }
+
+    /// Cluster mode: records the node's view of the cluster.
+    pub fn set_cluster_state(&self, state: ClusterState) {
+        *self.shared.cluster.lock().expect("not poisoned") = Some(state);
+    }
+
+    /// Cluster mode: the node's view of the cluster (`None` on a single
+    /// node).
+    #[must_use]
+    pub fn cluster_state(&self) -> Option<ClusterState> {
+        self.shared.cluster.lock().expect("not poisoned").clone()
     }
 
     /// An overload refusal if the engine holds all it may now: the API asks
@@ -634,6 +730,11 @@ impl Engine {
             serving: !self.shared.failed.load(Ordering::Relaxed),
             admitted_held: self.shared.admission.held.load(Ordering::Relaxed),
             admitted_limit: self.shared.admission.limit.load(Ordering::Relaxed),
+            cluster: self.cluster_state().map(|state| crate::metrics::ClusterGauges {
+                leading: self.leading(),
+                term: state.term,
+                committed_height: state.committed_height,
+            }),
         })
     }
 
@@ -1350,28 +1451,29 @@ fn writer_loop(shared: &Shared, jobs: &std_mpsc::Receiver<WriterJob>) {
             answer_unavailable(job);
             continue;
         }
-        if let (Some(replicator), false) = (&shared.replicator, job.followed) {
-            if !shared.leading() {
-                answer_not_leader(shared, job);
+        if shared.replicator.is_some() && !job.followed && !shared.leading() {
+            // Never proposed: certainly not applied.
+            answer_not_leader(shared, job, false);
+            continue;
+        }
+        // Commit time, for admission control, includes replication.
+        let started = std::time::Instant::now();
+        if let (Some(replicator), false, Some(block)) = (&shared.replicator, job.followed, &job.block) {
+            let bytes = crate::replica::ReplicatedBlock::of(block).encode(&shared.engine_key);
+            if let Err(not_committed) = replicator.replicate(block.signed.header.height, bytes) {
+                tracing::warn!(
+                    height = block.signed.header.height,
+                    why = %not_committed.why,
+                    in_doubt = not_committed.in_doubt,
+                    "block not committed: stepping down"
+                );
+                *shared.leader_hint.lock().expect("not poisoned") = not_committed.leader;
+                shared.set_leading(false);
+                answer_not_leader(shared, job, not_committed.in_doubt);
                 continue;
-            }
-            if let Some(block) = &job.block {
-                let bytes = crate::replica::ReplicatedBlock::of(block).encode(&shared.engine_key);
-                if let Err(not_committed) = replicator.replicate(block.signed.header.height, bytes) {
-                    tracing::warn!(
-                        height = block.signed.header.height,
-                        why = %not_committed.why,
-                        "block not committed: stepping down"
-                    );
-                    *shared.leader_hint.lock().expect("not poisoned") = not_committed.leader;
-                    shared.leading.store(false, Ordering::Release);
-                    answer_not_leader(shared, job);
-                    continue;
-                }
             }
         }
         if let Some(block) = &job.block {
-            let started = std::time::Instant::now();
             if let Err(error) = shared.store.commit_block(block) {
                 shared.fail(&error);
                 answer_unavailable(job);
@@ -1379,11 +1481,14 @@ fn writer_loop(shared: &Shared, jobs: &std_mpsc::Receiver<WriterJob>) {
             }
             let commit_time = started.elapsed();
             shared.metrics.commit_seconds.observe(commit_time.as_secs_f64());
-            window_busy += commit_time;
             #[allow(clippy::cast_precision_loss)]
             shared.metrics.block_txs.observe(block.txs.len() as f64);
             shared.metrics.blocks.fetch_add(1, Ordering::Relaxed);
-            window_confirmed += block.txs.len() as u64;
+            // A follower's writes say nothing of what it confirms as leader.
+            if !job.followed {
+                window_busy += commit_time;
+                window_confirmed += block.txs.len() as u64;
+            }
             if window_start.elapsed() >= Duration::from_millis(ADMISSION_WINDOW_MS) && !window_busy.is_zero() {
                 #[allow(clippy::cast_precision_loss)]
                 shared.admission.measured(window_confirmed as f64 / window_busy.as_secs_f64());
@@ -1445,11 +1550,13 @@ fn writer_loop(shared: &Shared, jobs: &std_mpsc::Receiver<WriterJob>) {
     }
 }
 
-/// A deposed leader's answer to a job it sealed: the payments' outcome is
-/// unknown (the next leader may commit the block), resubmission is safe.
-fn answer_not_leader(shared: &Shared, job: WriterJob) {
+/// A deposed leader's answer to a job it sealed. `in_doubt`: the block may
+/// still be committed by the next leader, so the payments' outcome is
+/// unknown (resubmission is safe); otherwise they were certainly not
+/// applied.
+fn answer_not_leader(shared: &Shared, job: WriterJob, in_doubt: bool) {
     for (_, _, reply) in job.replies {
-        let _ = reply.send(Err(shared.outcome_unknown()));
+        let _ = reply.send(Err(if in_doubt { shared.outcome_unknown() } else { shared.not_leader() }));
     }
     for (_, reply) in job.lookups {
         let _ = reply.send(Err(shared.not_leader()));
@@ -1458,7 +1565,7 @@ fn answer_not_leader(shared: &Shared, job: WriterJob) {
         let _ = reply.send(Err(shared.not_leader()));
     }
     for reply in job.admin_replies {
-        let _ = reply.send(Err(shared.outcome_unknown()));
+        let _ = reply.send(Err(if in_doubt { shared.admin_outcome_unknown() } else { shared.not_leader() }));
     }
 }
 

@@ -120,6 +120,13 @@ fn now_unix_ms() -> u64 {
 }
 
 impl Follower {
+    /// Follows through another connection from now on (another replica of
+    /// a cluster: the cursor means the same on every one). The engine key
+    /// pinned at the start still checks every block.
+    pub fn set_client(&mut self, client: Client) {
+        self.client = client;
+    }
+
     /// A follower of `cursor.bank` through `client` (which carries the
     /// bank's credential), persisting to `cursor_file` if given.
     ///

@@ -120,3 +120,18 @@ pub const REPLICATE_TIMEOUT: std::time::Duration = std::time::Duration::from_sec
 /// How often a cluster node looks at its Raft state even when openraft
 /// reports no change (leadership, blocks to apply).
 pub const CLUSTER_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+/// How long a cluster client (`client::Replicas`) keeps looking for a
+/// replica that confirms a submission: past a leader election
+/// (`ELECTION_TIMEOUT_MAX_MS`) and a deposed leader's `REPLICATE_TIMEOUT`.
+pub const FAILOVER_WITHIN: std::time::Duration = std::time::Duration::from_secs(15);
+/// A cluster client's pause before it tries the next replica, when none
+/// named the leader.
+pub const FAILOVER_RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
+/// Bytes of entries in one AppendEntries call past which a batch of more
+/// than one entry is sent in halves (openraft's `PayloadTooLarge`): the
+/// call's time limit is the heartbeat interval, and it includes the
+/// follower's fsync.
+pub const RAFT_APPEND_BATCH_BYTES: usize = 4 * 1024 * 1024;
+/// Committed blocks a follower reads from its Raft state machine at once to
+/// hand to its engine.
+pub const CLUSTER_FEED_PAGE: usize = 64;

@@ -77,6 +77,40 @@ enum Command {
         #[arg(long, env = "SETTLED_SERVER", default_value = "http://127.0.0.1:50051", global = true)]
         server: String,
     },
+    /// Cluster mode (docs/CLUSTER.md): write a new cluster's files, or show
+    /// each replica's role and lag. Every client command's --server also
+    /// takes a comma-separated list of replicas and finds the leader.
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Write the files a new cluster starts from into --out: the shared
+    /// engine key, operator and issuer tokens, and node-<id>.toml per member
+    /// (run each with `settled serve --config`). The member with the lowest
+    /// id initialises the cluster on its first start.
+    Init {
+        #[arg(long)]
+        out: PathBuf,
+        /// A voter: id=raft_host:port,api_host:port (repeat; 1 to 7).
+        #[arg(long = "member", required = true)]
+        members: Vec<String>,
+        /// x-only issuer public keys (hex); none: a development 2-of-3 set
+        /// is generated into --out.
+        #[arg(long = "issuer-key")]
+        issuer_keys: Vec<String>,
+        #[arg(long, default_value_t = 2)]
+        issuer_threshold: u32,
+    },
+    /// Each replica's role, term, leader, tip and lag.
+    Status {
+        /// The replicas, comma-separated.
+        #[arg(long, env = "SETTLED_SERVER")]
+        server: String,
+    },
 }
 
 #[derive(Args)]
@@ -342,10 +376,22 @@ fn main() -> ExitCode {
     }
 }
 
+/// Connects to `server`: one address, or a comma-separated list of a
+/// cluster's replicas, of which the leader is chosen (the first replica
+/// that answers when none leads).
 async fn connect(server: &str, token: &str) -> Result<Client, String> {
+    if server.contains(',') {
+        return replicas(server, token)?.find_leader().await.map_err(|s| format!("{server}: {}", status_text(&s)));
+    }
     let client =
         if token.is_empty() { Client::connect(server).await } else { Client::connect_with_token(server, token).await };
     client.map_err(|e| format!("{server}: {e}"))
+}
+
+/// The replicas of a comma-separated `--server` list.
+fn replicas(server: &str, token: &str) -> Result<settled::client::Replicas, String> {
+    let urls: Vec<String> = server.split(',').map(str::trim).filter(|url| !url.is_empty()).map(str::to_owned).collect();
+    settled::client::Replicas::lazy_with_token(&urls, token)
 }
 
 async fn run(command: Command, token: &str) -> Result<(), String> {
@@ -394,6 +440,61 @@ async fn run(command: Command, token: &str) -> Result<(), String> {
         Command::Programme { command, server } => programme(command, &server, token).await,
         Command::Register { command, server } => register(command, &server, token).await,
         Command::Bank { command, server } => bank(command, &server, token).await,
+        Command::Cluster { command } => cluster(command, token).await,
+    }
+}
+
+async fn cluster(command: ClusterCommand, token: &str) -> Result<(), String> {
+    match command {
+        ClusterCommand::Init { out, members, issuer_keys, issuer_threshold } => {
+            let members =
+                members.iter().map(|text| settled::cluster::init::parse_member(text)).collect::<Result<Vec<_>, _>>()?;
+            let written = settled::cluster::init::init(&out, &members, &issuer_keys, issuer_threshold)
+                .map_err(|e| e.to_string())?;
+            for config in &written.configs {
+                println!("settled serve --config {}", config.display());
+            }
+            println!("engine key: {}", written.engine_key.display());
+            println!("operator token: {}", written.operator_token.display());
+            println!("issuer token: {}", written.issuer_token.display());
+            for key in &written.issuer_keys {
+                println!("development issuer key: {}", key.display());
+            }
+            Ok(())
+        }
+        ClusterCommand::Status { server } => {
+            println!(
+                "{:<28} {:>4} {:<9} {:>6} {:>7} {:>10} {:>10} {:>5}",
+                "replica", "id", "role", "term", "leader", "tip", "committed", "lag"
+            );
+            let mut answered = 0;
+            for url in server.split(',').map(str::trim).filter(|url| !url.is_empty()) {
+                let info = match connect(url, token).await {
+                    Ok(mut client) => client.info(false).await.map_err(|s| status_text(&s)),
+                    Err(error) => Err(error),
+                };
+                match info {
+                    Ok(info) => {
+                        answered += 1;
+                        let tip = info.tip.map_or(0, |tip| tip.height);
+                        match info.cluster {
+                            Some(c) => println!(
+                                "{url:<28} {:>4} {:<9} {:>6} {:>7} {tip:>10} {:>10} {:>5}",
+                                c.node_id,
+                                if c.leading { "leader" } else { "follower" },
+                                c.term,
+                                c.leader_id,
+                                c.committed_height,
+                                c.lag_blocks
+                            ),
+                            None => println!("{url:<28} {:>4} {:<9} {:>6} {:>7} {tip:>10}", "-", "single", "-", "-"),
+                        }
+                    }
+                    Err(error) => println!("{url:<28} unreachable: {error}"),
+                }
+            }
+            if answered == 0 { Err("no replica answered".to_owned()) } else { Ok(()) }
+        }
     }
 }
 
@@ -674,7 +775,9 @@ async fn bank(command: BankCommand, server: &str, token: &str) -> Result<(), Str
         BankCommand::Follow { bank, cursor_file, until_height, engine_key } => {
             let pinned =
                 engine_key.map(|hex| Address::from_hex(&hex).map_err(|e| format!("--engine-key: {e}"))).transpose()?;
-            bank_follow(client, exponent, &bank, cursor_file, until_height, pinned).await
+            // Any replica serves the stream; a broken one moves to the next.
+            let others = if server.contains(',') { Some(replicas(server, token)?) } else { None };
+            bank_follow(client, others, exponent, &bank, cursor_file, until_height, pinned).await
         }
         BankCommand::Statement { bank, date, format, out } => {
             let date = match date {
@@ -833,6 +936,7 @@ fn is_refusal(status: &tonic::Status) -> bool {
 /// be written and a request the server refuses are fatal.
 async fn follow_with_reconnects(
     follower: &mut Follower,
+    replicas: Option<&settled::client::Replicas>,
     until_height: Option<u64>,
     printer: &mut FollowPrinter<'_>,
 ) -> Result<(), String> {
@@ -862,11 +966,18 @@ async fn follow_with_reconnects(
             reported = Some(reason);
         }
         tokio::time::sleep(follow::RECONNECT_DELAY).await;
+        // Cursors (sequence numbers) mean the same on every replica.
+        if let Some(replicas) = replicas {
+            replicas.rotate();
+            follower.set_client(replicas.current());
+        }
     }
 }
 
+#[allow(clippy::too_many_arguments, reason = "the command's options, passed through once")]
 async fn bank_follow(
     client: Client,
+    replicas: Option<settled::client::Replicas>,
     exponent: u32,
     bank: &str,
     cursor_file: Option<PathBuf>,
@@ -890,7 +1001,7 @@ async fn bank_follow(
         follower.pin_engine_key(pinned).map_err(follow_error_text)?;
     }
     let outcome = tokio::select! {
-        outcome = follow_with_reconnects(&mut follower, until_height, &mut printer) => outcome,
+        outcome = follow_with_reconnects(&mut follower, replicas.as_ref(), until_height, &mut printer) => outcome,
         () = broken.notified() => Ok(()),
         () = shutdown_signal() => match until_height {
             None => Ok(()),

@@ -136,6 +136,18 @@ pub struct LedgerGauges {
     /// Admission control: payments the engine holds, and the most it may.
     pub admitted_held: u64,
     pub admitted_limit: u64,
+    /// Cluster mode only.
+    pub cluster: Option<ClusterGauges>,
+}
+
+/// A replica's role and lag (cluster mode).
+pub struct ClusterGauges {
+    pub leading: bool,
+    pub term: u64,
+    /// Highest height the cluster committed that this node has applied to
+    /// its Raft state machine; the lag is how far the ledger's tip is
+    /// behind it.
+    pub committed_height: u64,
 }
 
 impl Metrics {
@@ -231,6 +243,27 @@ impl Metrics {
                 i128::from(ledger.admitted_limit),
             ),
         ];
+        let mut gauges = gauges.to_vec();
+        if let Some(cluster) = &ledger.cluster {
+            gauges.extend([
+                (
+                    "settled_cluster_leader",
+                    "1 while this replica leads the cluster and seals blocks, 0 while it follows.",
+                    i128::from(cluster.leading),
+                ),
+                ("settled_cluster_term", "The Raft term this replica is in.", i128::from(cluster.term)),
+                (
+                    "settled_cluster_committed_height",
+                    "Highest block height the cluster committed, as this replica knows it.",
+                    i128::from(cluster.committed_height),
+                ),
+                (
+                    "settled_cluster_lag_blocks",
+                    "Committed blocks this replica's ledger has not yet written.",
+                    i128::from(cluster.committed_height.saturating_sub(ledger.tip_height)),
+                ),
+            ]);
+        }
         for (name, help, value) in gauges {
             let kind = if name.ends_with("_total") { "counter" } else { "gauge" };
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");

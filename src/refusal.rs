@@ -173,12 +173,24 @@ pub struct Refusal {
     /// With `Reason::NotLeader`: the leader's public API address, if known
     /// (boxed: refusals travel in `Result`s and stay small).
     pub leader: Option<Box<str>>,
+    /// With `Reason::NotLeader`: the transaction's block reached the
+    /// cluster's log but leadership was lost before it was known committed;
+    /// it may yet be. Otherwise a refusal means nothing was applied.
+    pub outcome_unknown: bool,
 }
 
 impl Refusal {
     #[must_use]
     pub fn new(reason: Reason, detail: impl Into<String>) -> Self {
-        Self { reason, input: None, spent_by: None, detail: detail.into(), retry_after_ms: 0, leader: None }
+        Self {
+            reason,
+            input: None,
+            spent_by: None,
+            detail: detail.into(),
+            retry_after_ms: 0,
+            leader: None,
+            outcome_unknown: false,
+        }
     }
 
     #[must_use]

@@ -199,6 +199,9 @@ impl Server {
         let credentials = Arc::new(resolved.credentials.clone());
         let clock = config.clock.clone();
         let verify_queue_max = config.verify_queue_max;
+        // Bound first: nothing below is left running if the address is taken.
+        let listener =
+            tokio::net::TcpListener::bind(config.listen).await.map_err(|e| ServerError::Bind(config.listen, e))?;
         let node = match &config.cluster {
             Some(cluster) => Some(start_node(&config, cluster).await?),
             None => None,
@@ -234,7 +237,18 @@ impl Server {
             })
         })
         .await
-        .expect("engine start does not panic")?;
+        .expect("engine start does not panic");
+        let engine = match engine {
+            Ok(engine) => engine,
+            Err(error) => {
+                if let Some(node) = node
+                    && let Err(stop) = node.shutdown().await
+                {
+                    tracing::error!(%stop, "stopping the raft node");
+                }
+                return Err(error.into());
+            }
+        };
         let cluster = match (node, &config.cluster) {
             (Some(node), Some(cluster)) => {
                 let link = crate::cluster::spawn_link(
@@ -248,18 +262,34 @@ impl Server {
             }
             _ => None,
         };
-        let listener =
-            tokio::net::TcpListener::bind(config.listen).await.map_err(|e| ServerError::Bind(config.listen, e))?;
         let local_addr = listener.local_addr().map_err(|e| ServerError::Bind(config.listen, e))?;
 
         let (health, health_service) = tonic_health::server::health_reporter();
-        health.set_serving::<PaymentServiceServer<Api>>().await;
+        if engine.leading() {
+            health.set_serving::<PaymentServiceServer<Api>>().await;
+        } else {
+            health.set_not_serving::<PaymentServiceServer<Api>>().await;
+        }
         let mut engine_health = engine.health();
+        let mut leading = engine.leading_changes();
+        // Health: the whole server NOT_SERVING after a fail-stop; in a
+        // cluster, the payment service SERVING on the leader only (a
+        // follower refuses payments but serves reads).
         tokio::spawn(async move {
-            while engine_health.changed().await.is_ok() {
-                if !*engine_health.borrow() {
+            loop {
+                let serving = *engine_health.borrow_and_update();
+                let payments = serving && *leading.borrow_and_update();
+                if payments {
+                    health.set_serving::<PaymentServiceServer<Api>>().await;
+                } else {
                     health.set_not_serving::<PaymentServiceServer<Api>>().await;
+                }
+                if !serving {
                     health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
+                }
+                tokio::select! {
+                    changed = engine_health.changed() => if changed.is_err() { return },
+                    changed = leading.changed() => if changed.is_err() { return },
                 }
             }
         });

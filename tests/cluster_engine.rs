@@ -15,6 +15,7 @@ use settled::client::{self, Client};
 use settled::config::{ClusterConfig, ClusterMember, CredentialConfig};
 use settled::{Config, Keypair, OutPoint, Output, Server, Transaction, TxId, proto};
 use tonic::Code;
+use tonic_health::pb::health_check_response::ServingStatus;
 
 const REPLICAS: u64 = 3;
 const PAYERS: usize = 6;
@@ -242,6 +243,7 @@ async fn three_replicas_confirm_through_the_leader_fail_over_and_catch_up() {
     let height = replicas[first].server().engine().tip().block.header.height;
     caught_up(&replicas, height).await;
     assert_replicas_agree(&replicas, &receipts, minted_minor);
+    assert_roles(&replicas, first).await;
 
     // The leader stops; another is elected and payments resume through it.
     replicas[first].server.take().expect("running").shutdown().await;
@@ -271,24 +273,44 @@ async fn three_replicas_confirm_through_the_leader_fail_over_and_catch_up() {
     }
 }
 
-/// Submits `tx` to the replicas in turn, following `NOT_LEADER` refusals,
-/// until one confirms it.
-async fn submit_to_leader(replicas: &[Replica], tx: &Transaction) -> (settled::Receipt, bool) {
-    let deadline = Instant::now() + SETTLE_WITHIN;
-    loop {
-        for replica in replicas.iter().filter(|r| r.server.is_some()) {
-            match client_of(replica).submit(tx).await {
-                Ok(confirmed) => return confirmed,
-                Err(status) => assert_eq!(
-                    client::status_reason(&status),
-                    Some(proto::Reason::NotLeader),
-                    "only NOT_LEADER while the cluster settles: {status:?}"
-                ),
-            }
+/// Each replica's GetInfo, health and metrics say who leads.
+async fn assert_roles(replicas: &[Replica], leader_at: usize) {
+    for (i, replica) in replicas.iter().enumerate() {
+        let Some(server) = &replica.server else { continue };
+        let mut operator = Client::lazy_with_token(&replica.api_url(), TOKEN).expect("client");
+        let info = operator.info(false).await.expect("info");
+        let cluster = info.cluster.expect("cluster status in cluster mode");
+        assert_eq!(cluster.node_id, i as u64 + 1);
+        assert_eq!(cluster.leading, i == leader_at, "replica {} leading", i + 1);
+        assert_eq!(cluster.leader_id, leader_at as u64 + 1);
+        assert_eq!(cluster.members, vec![1, 2, 3]);
+        if i == leader_at {
+            assert_eq!(cluster.leader_address, "");
+        } else {
+            assert_eq!(cluster.leader_address, replicas[leader_at].config.listen.to_string());
         }
-        assert!(Instant::now() < deadline, "no replica confirmed within {SETTLE_WITHIN:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        let channel = tonic::transport::Endpoint::from_shared(replica.api_url()).expect("url").connect_lazy();
+        let status = tonic_health::pb::health_client::HealthClient::new(channel)
+            .check(tonic_health::pb::HealthCheckRequest { service: "settled.v1.PaymentService".to_owned() })
+            .await
+            .expect("health answers")
+            .into_inner()
+            .status;
+        let expected = if i == leader_at { ServingStatus::Serving } else { ServingStatus::NotServing };
+        assert_eq!(status, expected as i32, "payment service health of replica {}", i + 1);
+        let metrics = server.engine().render_metrics();
+        let leader_line = format!("settled_cluster_leader {}", i32::from(i == leader_at));
+        assert!(metrics.contains(&leader_line), "{leader_line} in\n{metrics}");
+        assert!(metrics.contains("settled_cluster_lag_blocks 0"), "caught up:\n{metrics}");
     }
+}
+
+/// Submits `tx` through a cluster client given every replica's address:
+/// it finds the leader and fails over by itself.
+async fn submit_to_leader(replicas: &[Replica], tx: &Transaction) -> (settled::Receipt, bool) {
+    let urls: Vec<String> = replicas.iter().map(Replica::api_url).collect();
+    let cluster = client::Replicas::lazy_with_token(&urls, TERMINAL_TOKEN).expect("addresses");
+    cluster.submit(tx).await.expect("some replica confirms")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -322,6 +344,8 @@ async fn a_leader_cut_off_from_its_followers_steps_down_and_the_payment_settles_
     let status = client_of(&replicas[first]).submit(&payment).await.expect_err("no majority, no confirmation");
     assert_eq!(client::status_reason(&status), Some(proto::Reason::NotLeader), "{status:?}");
     assert!(status.message().contains("outcome is unknown"), "{}", status.message());
+    let info = tonic_types::StatusExt::get_details_error_info(&status).expect("error info");
+    assert_eq!(info.metadata.get("outcome_unknown").map(String::as_str), Some("true"));
     assert!(!replicas[first].server().engine().leading(), "the cut-off leader stepped down");
     assert_eq!(
         replicas[first].server().engine().store().receipt(&settled::txid(&payment)).expect("readable"),
@@ -354,4 +378,69 @@ async fn a_leader_cut_off_from_its_followers_steps_down_and_the_payment_settles_
             server.shutdown().await;
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_leader_whose_disk_fails_after_the_commit_gives_up_leading_and_the_payment_is_found_committed() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let issuers: Vec<Keypair> = (0..3).map(|_| Keypair::generate()).collect();
+    let mut replicas = Vec::new();
+    let mut faults = Vec::new();
+    for mut config in configs(root.path(), &issuers) {
+        let injected = settled::StorageFaults::default();
+        config.storage_faults = Some(injected.clone());
+        faults.push(injected);
+        let server = Server::start(config.clone()).await.expect("replica starts");
+        replicas.push(Replica { config, server: Some(server) });
+    }
+    let first = leader(&replicas).await;
+    let mut operator = Client::lazy_with_token(&replicas[first].api_url(), TOKEN).expect("client");
+    let shop = Keypair::generate().address();
+    register_shop(&mut operator, shop).await;
+    let payer = Keypair::generate();
+    let mint = client::mint(vec![client::output(payer.address(), COIN_MINOR, 0)], b"disk", &[&issuers[1], &issuers[2]]);
+    let mut issuer = Client::lazy_with_token(&replicas[first].api_url(), ISSUER_TOKEN).expect("client");
+    let (funded, _) = issuer.mint(&mint).await.expect("the leader mints");
+
+    // The cluster commits the block; the leader's own write of it fails.
+    faults[first].fail_writes(true);
+    let payment = client::pay(&payer, client::output_of(&mint, 0), shop, 300, b"disk fails");
+    let status = client_of(&replicas[first]).submit(&payment).await.expect_err("the leader cannot confirm");
+    assert_eq!(client::status_reason(&status), Some(proto::Reason::Unavailable), "{status:?}");
+    // It stops standing: another replica is elected and finds the payment
+    // already committed.
+    let second = leader(&replicas).await;
+    assert_ne!(second, first, "a failed replica does not keep the leadership");
+    let (receipt, duplicate) = submit_to_leader(&replicas, &payment).await;
+    assert!(duplicate, "the payment was committed before the leader's disk failed");
+
+    // Restarted on a working disk, the old leader writes the block it missed.
+    faults[first].fail_writes(false);
+    replicas[first].server.take().expect("running").shutdown().await;
+    let mut config = replicas[first].config.clone();
+    config.storage_faults = None;
+    replicas[first].server = Some(Server::start(config).await.expect("restarts"));
+    caught_up(&replicas, receipt.block.header.height).await;
+    let receipts = HashMap::from([
+        (funded.txid, (funded.sequence, funded.block.header.height)),
+        (receipt.txid, (receipt.sequence, receipt.block.header.height)),
+    ]);
+    assert_replicas_agree(&replicas, &receipts, COIN_MINOR);
+    for replica in &mut replicas {
+        if let Some(server) = replica.server.take() {
+            server.shutdown().await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_data_directory_of_another_chain_does_not_join_a_cluster() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let issuers: Vec<Keypair> = (0..3).map(|_| Keypair::generate()).collect();
+    let config = configs(root.path(), &issuers).remove(0);
+    let mut single = config.clone();
+    single.cluster = None;
+    Server::start(single).await.expect("a single node on the data dir").shutdown().await;
+    let Err(error) = Server::start(config).await else { panic!("a single node's ledger must not join a cluster") };
+    assert!(error.to_string().contains("belongs to another chain"), "{error}");
 }

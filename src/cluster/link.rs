@@ -20,8 +20,8 @@ use openraft::{Raft, ServerState};
 use tokio::task::JoinHandle;
 
 use super::{ApplyOutcome, BlockProposal, NodeId, ProposalReader, TypeConfig};
-use crate::engine::{Engine, FollowError, NotCommitted, Replicator};
-use crate::limits::{CLUSTER_POLL, RAFT_PROPOSALS_PAGE_MAX, REPLICATE_TIMEOUT};
+use crate::engine::{ClusterState, Engine, FollowError, NotCommitted, Replicator};
+use crate::limits::{CLUSTER_FEED_PAGE, CLUSTER_POLL, REPLICATE_TIMEOUT};
 
 /// Node id -> its public API address, for `NotLeader` refusals.
 pub type ApiAddresses = Arc<HashMap<NodeId, String>>;
@@ -54,19 +54,25 @@ impl Replicator for RaftReplicator {
         match written {
             Ok(Ok(response)) => match response.data {
                 ApplyOutcome::Applied { .. } => Ok(()),
+                // Committed, and refused by every replica alike.
                 other => Err(NotCommitted {
                     leader: self.api_of(self.raft.metrics().borrow().current_leader),
                     why: format!("the cluster did not take block {height} as this node's: {other:?}"),
+                    in_doubt: false,
                 }),
             },
+            // openraft also answers writes it had appended this way when
+            // leadership moves on: the next leader may commit them.
             Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward)))) => Err(NotCommitted {
                 leader: self.api_of(forward.leader_id),
                 why: format!("node {:?} leads", forward.leader_id),
+                in_doubt: true,
             }),
-            Ok(Err(error)) => Err(NotCommitted { leader: None, why: error.to_string() }),
+            Ok(Err(error)) => Err(NotCommitted { leader: None, why: error.to_string(), in_doubt: true }),
             Err(_) => Err(NotCommitted {
                 leader: None,
                 why: format!("block {height} not committed within {} ms", REPLICATE_TIMEOUT.as_millis()),
+                in_doubt: true,
             }),
         }
     }
@@ -89,12 +95,38 @@ pub fn spawn_link(
         loop {
             let state = metrics.borrow_and_update().clone();
             if let Err(fatal) = &state.running_state {
-                tracing::error!(%fatal, "raft stopped: this replica no longer leads or follows");
                 engine.step_down(None);
+                engine.fail_stop(&format!("raft stopped ({fatal}): this replica no longer leads or follows"));
                 return;
             }
+            if engine.failed() {
+                // A replica that cannot confirm must not hold the
+                // leadership: it stops standing for election and stops
+                // sending heartbeats, so that the others elect a leader. It
+                // still stores the log for them until it is restarted.
+                raft.runtime_config().elect(false);
+                raft.runtime_config().heartbeat(false);
+                engine.step_down(None);
+                tracing::error!("engine failed: this replica gave up leading; restart it to recover");
+                return;
+            }
+            // Blocks the engine wrote itself (as leader) are not handed over.
+            fed = fed.max(engine.tip().block.header.height);
             let leads = state.state == ServerState::Leader && state.current_leader == Some(id);
             let hint = state.current_leader.filter(|leader| *leader != id).and_then(|leader| api.get(&leader).cloned());
+            let reader = proposals.clone();
+            if let Ok(Ok(committed_height)) =
+                tokio::task::spawn_blocking(move || reader.last_height().map_err(|e| e.to_string())).await
+            {
+                engine.set_cluster_state(ClusterState {
+                    node_id: id,
+                    term: state.current_term,
+                    leader_id: state.current_leader,
+                    leader_address: hint.clone(),
+                    committed_height,
+                    members: state.membership_config.membership().voter_ids().collect(),
+                });
+            }
             if engine.leading() {
                 if !leads {
                     engine.step_down(hint);
@@ -108,7 +140,11 @@ pub fn spawn_link(
                 }
             }
             tokio::select! {
-                changed = metrics.changed() => if changed.is_err() { return },
+                changed = metrics.changed() => if changed.is_err() {
+                    engine.step_down(None);
+                    engine.fail_stop("raft stopped: this replica no longer leads or follows");
+                    return;
+                },
                 () = tokio::time::sleep(CLUSTER_POLL) => {}
             }
         }
@@ -121,7 +157,7 @@ async fn feed(engine: &Engine, proposals: &ProposalReader, mut fed: u64) -> u64 
     loop {
         let reader = proposals.clone();
         let start = fed + 1;
-        let read = move || reader.proposals(start, RAFT_PROPOSALS_PAGE_MAX).map_err(|e| e.to_string());
+        let read = move || reader.proposals(start, CLUSTER_FEED_PAGE).map_err(|e| e.to_string());
         let page = match tokio::task::spawn_blocking(read).await {
             Ok(Ok(page)) => page,
             Ok(Err(error)) => {
@@ -140,6 +176,11 @@ async fn feed(engine: &Engine, proposals: &ProposalReader, mut fed: u64) -> u64 
             if proposal.height != fed + 1 {
                 tracing::error!(height = proposal.height, expected = fed + 1, "a gap in the committed blocks");
                 return fed;
+            }
+            // Already written (the engine led when it was committed).
+            if proposal.height <= engine.tip().block.header.height {
+                fed = proposal.height;
+                continue;
             }
             loop {
                 match engine.follow(proposal.bytes.clone()) {
@@ -177,5 +218,44 @@ async fn take_lead(engine: &Engine, raft: &Raft<TypeConfig>, proposals: &Proposa
         return false;
     }
     let mut durable = engine.durable_heights();
-    matches!(tokio::time::timeout(REPLICATE_TIMEOUT, durable.wait_for(|height| *height >= committed)).await, Ok(Ok(_)))
+    if !matches!(
+        tokio::time::timeout(REPLICATE_TIMEOUT, durable.wait_for(|height| *height >= committed)).await,
+        Ok(Ok(_))
+    ) {
+        return false;
+    }
+    same_chain(engine, proposals, committed).await
+}
+
+/// Whether this replica's ledger holds the cluster's block at `height`
+/// (not merely a block of that height): a replica on a data directory of
+/// another chain (another genesis, a restored backup) must never lead. One
+/// that does not fails stop.
+async fn same_chain(engine: &Engine, proposals: &ProposalReader, height: u64) -> bool {
+    if height == 0 {
+        return true;
+    }
+    let reader = proposals.clone();
+    let engine_key = engine.engine_key();
+    let committed = tokio::task::spawn_blocking(move || -> Result<Option<crate::receipt::SignedHeader>, String> {
+        let page = reader.proposals(height, 1).map_err(|e| e.to_string())?;
+        let Some(proposal) = page.into_iter().find(|p| p.height == height) else { return Ok(None) };
+        let block = crate::replica::ReplicatedBlock::decode(&proposal.bytes, &engine_key).map_err(|e| e.to_string())?;
+        Ok(Some(block.signed))
+    })
+    .await;
+    let ours = engine.store().header(height);
+    match (committed, ours) {
+        (Ok(Ok(Some(committed))), Ok(Some(ours))) if committed.header.hash() == ours.header.hash() => true,
+        (Ok(Ok(Some(_))), Ok(Some(_))) => {
+            engine.fail_stop(&format!(
+                "this replica's block {height} is not the cluster's: its data directory holds another chain"
+            ));
+            false
+        }
+        (committed, ours) => {
+            tracing::warn!(height, ?ours, committed = ?committed.map(|c| c.map(|c| c.map(|h| h.header.height))), "could not compare this replica's chain with the cluster's");
+            false
+        }
+    }
 }

@@ -14,9 +14,15 @@
 //!
 //! Increment 3, the transport: openraft's messages between nodes over gRPC
 //! (`RaftService`, [`GrpcNetworkFactory`] and [`RaftRpcService`]), served by
-//! each [`Node`] on its own address. No engine integration or command line
-//! yet: see docs/CLUSTER.md.
+//! each [`Node`] on its own address.
+//!
+//! Increment 4, the engine on Raft: [`RaftReplicator`] (the leader's writer
+//! proposes each block and waits for its commit) and [`spawn_link`] (hands
+//! committed blocks to a follower's engine, promotes and demotes the engine
+//! as leadership moves); [`init`] writes a new cluster's files. See
+//! docs/CLUSTER.md.
 
+pub mod init;
 mod link;
 mod log_store;
 mod network;
@@ -108,9 +114,9 @@ pub type LogId = openraft::LogId<NodeId>;
 /// The storage error openraft expects from a store.
 pub type StorageError = openraft::StorageError<NodeId>;
 
-/// What the leader proposes for one height of the chain. Opaque for now; a
-/// later increment carries the sealed block's header and transactions and
-/// applies them through the ledger.
+/// What the leader proposes for one height of the chain: `bytes` is the
+/// sealed block as a `replica::ReplicatedBlock`, signed by the engine, which
+/// every replica's engine replays through its ledger (`cluster::spawn_link`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockProposal {
     pub height: u64,

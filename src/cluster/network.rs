@@ -32,7 +32,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Response, Status};
 
 use super::{NodeId, TypeConfig};
-use crate::limits::{RAFT_CONNECT_TIMEOUT, RAFT_MESSAGE_BYTES_MAX};
+use crate::limits::{RAFT_APPEND_BATCH_BYTES, RAFT_CONNECT_TIMEOUT, RAFT_MESSAGE_BYTES_MAX};
 use crate::proto::raft_reply::Result as ReplyResult;
 use crate::proto::raft_service_client::RaftServiceClient;
 use crate::proto::raft_service_server::{RaftService, RaftServiceServer};
@@ -151,7 +151,7 @@ fn encode_request<T: Serialize>(request: &T) -> Result<Vec<u8>, EncodeError> {
 enum EncodeError {
     #[error("encode: {0}")]
     Codec(postcard::Error),
-    #[error("a Raft message of {0} bytes is over the {RAFT_MESSAGE_BYTES_MAX}-byte bound")]
+    #[error("a Raft message of {0} bytes is over its bound")]
     TooLarge(usize),
 }
 
@@ -163,6 +163,14 @@ impl RaftNetwork<TypeConfig> for GrpcNetwork {
     ) -> Result<AppendEntriesResponse<NodeId>, RpcError> {
         let entries = rpc.entries.len() as u64;
         let payload = match encode_request(&rpc) {
+            // A batch is sent within one heartbeat interval, the follower's
+            // fsync included: past a few MiB, fewer entries at a time.
+            Ok(payload) if payload.len() > RAFT_APPEND_BATCH_BYTES && entries > 1 => {
+                let e = EncodeError::TooLarge(payload.len());
+                return Err(RPCError::PayloadTooLarge(
+                    PayloadTooLarge::new_entries_hint(entries / 2).with_source_error(&e),
+                ));
+            }
             Ok(payload) => payload,
             // Half as many entries next time; one entry always fits, as a
             // proposal is at most half the message bound.

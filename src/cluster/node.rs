@@ -51,6 +51,8 @@ pub struct Node {
     proposals: ProposalReader,
     stop: oneshot::Sender<()>,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
+    /// The two stores' files.
+    files: [std::path::PathBuf; 2],
 }
 
 impl Node {
@@ -74,6 +76,7 @@ impl Node {
         let state_machine = RaftStateMachineStore::open(&data_dir.join(STATE_MACHINE_FILE))
             .map_err(|e| NodeError::Storage(Box::new(e)))?;
         let proposals = state_machine.reader();
+        let files = [data_dir.join(LOG_FILE), data_dir.join(STATE_MACHINE_FILE)];
         let raft = Raft::new(id, config, GrpcNetworkFactory::new(id), log, state_machine)
             .await
             .map_err(|e| NodeError::Raft(Box::new(e)))?;
@@ -87,7 +90,7 @@ impl Node {
             let _ = stopped.await;
         }));
         tracing::info!(id, %addr, "raft node serving");
-        Ok(Self { id, addr, raft, proposals, stop, server })
+        Ok(Self { id, addr, raft, proposals, stop, server, files })
     }
 
     #[must_use]
@@ -120,7 +123,7 @@ impl Node {
     /// # Errors
     /// openraft's core task panicked.
     pub async fn shutdown(self) -> Result<(), NodeError> {
-        let Self { id, raft, proposals, stop, mut server, .. } = self;
+        let Self { id, raft, proposals, stop, mut server, files, .. } = self;
         let _ = stop.send(());
         match tokio::time::timeout(RAFT_SERVER_STOP_GRACE, &mut server).await {
             Ok(Ok(Ok(()))) => {}
@@ -133,6 +136,19 @@ impl Node {
             }
         }
         drop(proposals);
-        raft.shutdown().await.map_err(NodeError::Stop)
+        let stopped = raft.shutdown().await.map_err(NodeError::Stop);
+        // openraft's state machine worker and storage calls on the blocking
+        // pool may outlive its core task for a moment, and redb releases a
+        // file's lock at the end of closing it: wait until both files can
+        // be locked again.
+        let deadline = tokio::time::Instant::now() + RAFT_SERVER_STOP_GRACE;
+        while !files.iter().all(|path| std::fs::File::open(path).is_ok_and(|file| file.try_lock().is_ok())) {
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(id, "the raft stores are still open after stopping");
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        stopped
     }
 }

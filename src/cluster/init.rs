@@ -1,0 +1,127 @@
+//! `settled cluster init`: the files a new cluster starts from. Every
+//! replica must sign with the same engine key, start from the same genesis
+//! (issuer set and block time) and know the same members, so they are
+//! written together, once, into one directory the operator then distributes
+//! (each node needs its own `node-<id>.toml`, the engine key, and the
+//! tokens its callers use).
+
+use std::path::{Path, PathBuf};
+
+use crate::config::{ClusterConfig, ClusterMember, Config, ConfigError, CredentialConfig, DEV_ISSUER_THRESHOLD};
+use crate::crypto::Keypair;
+
+/// What `init` wrote.
+#[derive(Debug)]
+pub struct Initialised {
+    /// `node-<id>.toml` for each member, in member order.
+    pub configs: Vec<PathBuf>,
+    pub engine_key: PathBuf,
+    /// Operator and issuer bearer tokens (their SHA-256 are in every
+    /// configuration).
+    pub operator_token: PathBuf,
+    pub issuer_token: PathBuf,
+    /// Issuer secret keys generated for development, if no issuer keys were
+    /// given (never in production: whoever reads them can mint).
+    pub issuer_keys: Vec<PathBuf>,
+}
+
+/// Writes a new cluster's files into `out` (created; files already there
+/// are refused): the shared engine key, operator and issuer tokens, and one
+/// configuration per member whose data directory is `out/node-<id>`. The
+/// genesis block time is now, the same for all. With no `issuer_keys`
+/// (x-only hex), a development 2-of-3 issuer set is generated into `out`.
+///
+/// # Errors
+/// Invalid members, a file that exists, or I/O.
+pub fn init(
+    out: &Path,
+    members: &[ClusterMember],
+    issuer_keys: &[String],
+    issuer_threshold: u32,
+) -> Result<Initialised, ConfigError> {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| ConfigError::Io { path, source }
+    };
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    let engine_key = out.join("engine.key");
+    crate::config::write_secret_key(&engine_key, &Keypair::generate()).map_err(io(&engine_key))?;
+    let mut generated = Vec::new();
+    let (issuer_keys, issuer_threshold) = if issuer_keys.is_empty() {
+        let mut keys = Vec::new();
+        for i in 1..=crate::config::DEV_ISSUERS {
+            let path = out.join(format!("issuer-{i}.key"));
+            let key = Keypair::generate();
+            crate::config::write_secret_key(&path, &key).map_err(io(&path))?;
+            keys.push(key.address().to_string());
+            generated.push(path);
+        }
+        (keys, DEV_ISSUER_THRESHOLD)
+    } else {
+        (issuer_keys.to_vec(), issuer_threshold)
+    };
+    let operator_token = out.join("operator.token");
+    let issuer_token = out.join("issuer.token");
+    let credentials = [("operator", &operator_token), ("issuer", &issuer_token)]
+        .into_iter()
+        .map(|(role, path)| {
+            if path.exists() {
+                return Err(ConfigError::Invalid(format!("{} exists", path.display())));
+            }
+            let token = crate::config::load_or_create_token(path)?;
+            Ok(CredentialConfig {
+                role: role.to_owned(),
+                token_sha256: Some(hex::encode(crate::crypto::sha256(token.as_bytes()))),
+                cert_sha256: None,
+            })
+        })
+        .collect::<Result<Vec<_>, ConfigError>>()?;
+    let genesis_time_unix_ms = crate::store::now_unix_ms();
+    let mut configs = Vec::new();
+    for member in members {
+        let parse = |what: &str, text: &str| {
+            text.parse::<std::net::SocketAddr>()
+                .map_err(|e| ConfigError::Invalid(format!("member {}: {what} {text}: {e}", member.id)))
+        };
+        let mut config = Config::for_data_dir(out.join(format!("node-{}", member.id)));
+        config.listen = parse("api address", &member.api_addr)?;
+        config.development = false;
+        config.engine_key_file = Some(engine_key.clone());
+        config.genesis.issuer_keys.clone_from(&issuer_keys);
+        config.genesis.issuer_threshold = issuer_threshold;
+        config.credentials.clone_from(&credentials);
+        let cluster = ClusterConfig {
+            node_id: member.id,
+            raft_listen: parse("raft address", &member.raft_addr)?,
+            genesis_time_unix_ms,
+            members: members.to_vec(),
+            name: "settled".to_owned(),
+        };
+        cluster.validate()?;
+        config.cluster = Some(cluster);
+        let path = out.join(format!("node-{}.toml", member.id));
+        let text =
+            toml::to_string(&config).map_err(|e| ConfigError::Invalid(format!("writing a configuration: {e}")))?;
+        if path.exists() {
+            return Err(ConfigError::Invalid(format!("{} exists", path.display())));
+        }
+        std::fs::write(&path, text).map_err(io(&path))?;
+        configs.push(path);
+    }
+    Ok(Initialised { configs, engine_key, operator_token, issuer_token, issuer_keys: generated })
+}
+
+/// Parses `id=raft_host:port,api_host:port`, the `--member` option.
+///
+/// # Errors
+/// Text of another shape.
+pub fn parse_member(text: &str) -> Result<ClusterMember, String> {
+    let shape = || format!("member '{text}': expected id=raft_host:port,api_host:port");
+    let (id, addresses) = text.split_once('=').ok_or_else(shape)?;
+    let (raft_addr, api_addr) = addresses.split_once(',').ok_or_else(shape)?;
+    Ok(ClusterMember {
+        id: id.trim().parse().map_err(|_| shape())?,
+        raft_addr: raft_addr.trim().to_owned(),
+        api_addr: api_addr.trim().to_owned(),
+    })
+}
