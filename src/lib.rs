@@ -53,6 +53,7 @@ pub mod config;
 mod crypto;
 pub mod demo;
 mod demo_banks;
+pub mod demo_cluster;
 pub mod disburse;
 mod encoding;
 mod engine;

@@ -157,6 +157,16 @@ struct DemoArgs {
     /// Payments each streaming terminal keeps in flight.
     #[arg(long, default_value_t = 32)]
     stream_window: usize,
+    /// Three replicas as processes instead (docs/CLUSTER.md): terminals pay
+    /// through a cluster client, the leader is killed with SIGKILL, a new
+    /// one takes over, the old one comes back and catches up; then every
+    /// receipt is checked on every replica. Uses --terminals (one wallet
+    /// each), --seconds per phase and --data-dir.
+    #[arg(long)]
+    cluster: bool,
+    /// Replicas with --cluster.
+    #[arg(long, default_value_t = 3)]
+    replicas: usize,
 }
 
 #[derive(Subcommand)]
@@ -407,6 +417,16 @@ async fn run(command: Command, token: &str) -> Result<(), String> {
                 None => println!("secret {}\npublic {}", key.secret_hex(), key.address()),
             }
             Ok(())
+        }
+        Command::Demo(args) if args.cluster => {
+            let options = settled::demo_cluster::ClusterDemoOptions {
+                bin: std::env::current_exe().map_err(|e| format!("locating this program: {e}"))?,
+                replicas: args.replicas,
+                terminals: args.terminals,
+                phase: Duration::from_secs(args.seconds),
+                data_dir: args.data_dir,
+            };
+            settled::demo_cluster::run(&options, |step| println!("{step}")).await.map(|_| ())
         }
         Command::Demo(args) => {
             let options = DemoOptions {

@@ -10,6 +10,7 @@
 //! The load generator for a real server over gRPC is in [`load`], the crash
 //! harness that kills it under load and checks what survived in [`crash`].
 
+pub mod cluster;
 pub mod core_sim;
 pub mod crash;
 pub mod load;

@@ -53,6 +53,22 @@ enum Command {
     /// receipt given is in the ledger, nothing was spent twice, the chain
     /// audits, and a bank stream resumes with no gap.
     Crash(CrashArgs),
+    /// Three `settled serve` replicas: fail-over time when the leader is
+    /// killed (repeated runs, median) and the cluster's rate against a
+    /// single node's, in the same invocation.
+    Cluster {
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Terminals paying at once (unary), one wallet each.
+        #[arg(long, default_value_t = 64)]
+        terminals: usize,
+        /// Seconds of each phase of a run.
+        #[arg(long, default_value_t = 3)]
+        seconds: u64,
+        /// The `settled` program [default: next to this one].
+        #[arg(long)]
+        settled_bin: Option<PathBuf>,
+    },
 }
 
 #[derive(Args)]
@@ -155,6 +171,15 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Cluster { runs, terminals, seconds, settled_bin } => {
+            match cluster_command(runs, terminals, seconds, settled_bin) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(message) => {
+                    eprintln!("settled-simulations cluster: {message}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Crash(args) => match crash_command(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
@@ -183,6 +208,21 @@ fn crash_command(args: CrashArgs) -> Result<(), String> {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| format!("tokio runtime: {e}"))?;
     runtime.block_on(crash::run(&options)).map(|_| ()).map_err(|e| e.to_string())
+}
+
+fn cluster_command(runs: usize, terminals: usize, seconds: u64, settled_bin: Option<PathBuf>) -> Result<(), String> {
+    let options = settled_simulations::cluster::ClusterOptions {
+        settled_bin: match settled_bin {
+            Some(bin) => bin,
+            None => settled_next_to_this_program()?,
+        },
+        runs,
+        terminals,
+        phase: std::time::Duration::from_secs(seconds),
+    };
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| format!("tokio runtime: {e}"))?;
+    runtime.block_on(settled_simulations::cluster::run(&options)).map(|_| ())
 }
 
 fn settled_next_to_this_program() -> Result<PathBuf, String> {

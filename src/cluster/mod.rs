@@ -24,6 +24,7 @@
 
 pub mod init;
 mod link;
+pub mod local;
 mod log_store;
 mod network;
 mod node;
