@@ -262,6 +262,11 @@ pub struct ClusterConfig {
     /// openraft's cluster name.
     #[serde(default = "default_cluster_name")]
     pub name: String,
+    /// Snapshot every this many entries, keeping that many behind it
+    /// (`SNAPSHOT_EVERY_ENTRIES`, `LOG_KEPT_AFTER_SNAPSHOT` when absent);
+    /// tests compact sooner, never from a file.
+    #[serde(skip)]
+    pub compaction: Option<(u64, u64)>,
 }
 
 /// A replica as its peers and clients reach it.

@@ -759,6 +759,13 @@ impl Engine {
         &self.shared.genesis
     }
 
+    /// The engine's signing key (a cluster node signs the blocks it
+    /// serves to a replica catching up).
+    #[must_use]
+    pub fn engine_keypair(&self) -> &Keypair {
+        &self.shared.engine_key
+    }
+
     #[must_use]
     pub fn engine_key(&self) -> crate::types::Address {
         self.shared.engine_key.address()

@@ -135,3 +135,15 @@ pub const RAFT_APPEND_BATCH_BYTES: usize = 4 * 1024 * 1024;
 /// Committed blocks a follower reads from its Raft state machine at once to
 /// hand to its engine.
 pub const CLUSTER_FEED_PAGE: usize = 64;
+/// Bytes of blocks one `FetchBlocks` reply carries (at least one block,
+/// whatever its size, within `RAFT_MESSAGE_BYTES_MAX`).
+pub const RAFT_FETCH_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// Blocks one `FetchBlocks` call asks for.
+pub const RAFT_FETCH_BLOCKS_MAX: u32 = 256;
+/// How long a replica waits for a peer's `FetchBlocks` answer.
+pub const RAFT_FETCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// A node forgets the committed blocks its own ledger has written from its
+/// Raft state machine once this many more are written: the ledger holds the
+/// chain, the state machine (and so its snapshots) only what is not yet in
+/// it.
+pub const CLUSTER_PRUNE_EVERY_BLOCKS: u64 = 64;

@@ -83,6 +83,8 @@ pub struct Metrics {
     /// One block's write transaction, fsync included, seconds.
     pub commit_seconds: Histogram,
     pub blocks: AtomicU64,
+    /// Cluster mode: committed blocks fetched from a peer's ledger.
+    pub blocks_fetched: AtomicU64,
     pub verify_queue: AtomicI64,
     pub sequencer_queue: AtomicI64,
     pub payment_streams: AtomicI64,
@@ -101,6 +103,7 @@ impl Default for Metrics {
             block_txs: Histogram::new(BLOCK_TXS),
             commit_seconds: Histogram::new(LATENCY_SECONDS),
             blocks: AtomicU64::new(0),
+            blocks_fetched: AtomicU64::new(0),
             verify_queue: AtomicI64::new(0),
             sequencer_queue: AtomicI64::new(0),
             payment_streams: AtomicI64::new(0),
@@ -256,6 +259,11 @@ impl Metrics {
                     "settled_cluster_committed_height",
                     "Highest block height the cluster committed, as this replica knows it.",
                     i128::from(cluster.committed_height),
+                ),
+                (
+                    "settled_cluster_blocks_fetched_total",
+                    "Committed blocks fetched from a peer's ledger (this replica was away past the log's compaction).",
+                    i128::from(self.blocks_fetched.load(Ordering::Relaxed)),
                 ),
                 (
                     "settled_cluster_lag_blocks",

@@ -74,6 +74,12 @@ pub enum ReplayError {
     Diverged { height: u64, what: String },
 }
 
+impl From<crate::store::SealedBlock> for ReplicatedBlock {
+    fn from(block: crate::store::SealedBlock) -> Self {
+        Self { signed: block.signed, txs: block.txs, ops: block.ops }
+    }
+}
+
 impl ReplicatedBlock {
     /// The block the sequencer sealed, as it is proposed to the replicas.
     #[must_use]

@@ -59,8 +59,12 @@ async fn start_node(
     let listener = tokio::net::TcpListener::bind(cluster.raft_listen)
         .await
         .map_err(|e| ServerError::Bind(cluster.raft_listen, e))?;
-    let raft_config =
-        Arc::new(crate::cluster::raft_config(&cluster.name).map_err(|e| ServerError::Cluster(e.to_string()))?);
+    let (snapshot_every, kept) =
+        cluster.compaction.unwrap_or((crate::cluster::SNAPSHOT_EVERY_ENTRIES, crate::cluster::LOG_KEPT_AFTER_SNAPSHOT));
+    let raft_config = Arc::new(
+        crate::cluster::raft_config_compacting(&cluster.name, snapshot_every, kept)
+            .map_err(|e| ServerError::Cluster(e.to_string()))?,
+    );
     let node = crate::cluster::Node::start(cluster.node_id, &config.data_dir, listener, raft_config)
         .await
         .map_err(|e| ServerError::Cluster(e.to_string()))?;
@@ -251,6 +255,7 @@ impl Server {
         };
         let cluster = match (node, &config.cluster) {
             (Some(node), Some(cluster)) => {
+                node.block_source().set(Arc::clone(engine.store_arc()), engine.engine_keypair().clone());
                 let link = crate::cluster::spawn_link(
                     Arc::clone(&engine),
                     node.raft().clone(),

@@ -52,6 +52,12 @@ const PROGRAMME_STATS: TableDefinition<u32, &[u8]> = TableDefinition::new("progr
 const EARMARKED: TableDefinition<&[u8; 40], (&[u8; 32], u64)> = TableDefinition::new("earmarked");
 
 const MOVEMENTS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("movements");
+/// Height -> the block's registry changes with their positions among its
+/// transactions (postcard), for blocks that have any: with `TX_TERMINALS`,
+/// what it takes to hand a stored block to a replica as it was sealed.
+const BLOCK_OPS: TableDefinition<u64, &[u8]> = TableDefinition::new("block_ops");
+/// Sequence -> the terminal that submitted the transaction, when one did.
+const TX_TERMINALS: TableDefinition<u64, &str> = TableDefinition::new("tx_terminals");
 const BANK_TOTALS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("bank_totals");
 
 const GENESIS_KEY: &str = "genesis";
@@ -75,6 +81,14 @@ pub enum StoreError {
 }
 
 from_redb_errors!(StoreError);
+
+/// A stored block as it was sealed (`Store::sealed_block`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealedBlock {
+    pub signed: SignedHeader,
+    pub txs: Vec<(Transaction, Option<String>)>,
+    pub ops: Vec<(u32, AdminOp)>,
+}
 
 /// A block ready to be written: its signed header and its transactions with
 /// what applying them did.
@@ -282,6 +296,8 @@ impl Store {
             write.open_table(UNSPENT)?;
             write.open_table(SPENT)?;
             write.open_table(REGISTRY_OPS)?;
+            write.open_table(BLOCK_OPS)?;
+            write.open_table(TX_TERMINALS)?;
             write.open_table(DAILY)?;
             write.open_table(MINT_REFS)?;
             write.open_table(PROGRAMME_STATS)?;
@@ -409,6 +425,17 @@ impl Store {
             let mut index = write.open_table(TX_INDEX)?;
             let mut unspent = write.open_table(UNSPENT)?;
             let mut spent = write.open_table(SPENT)?;
+            if !block.ops.is_empty() {
+                write
+                    .open_table(BLOCK_OPS)?
+                    .insert(height, postcard::to_stdvec(&block.ops).expect("registry ops serialise").as_slice())?;
+            }
+            let mut terminals = write.open_table(TX_TERMINALS)?;
+            for (_, applied) in &block.txs {
+                if let Some(terminal) = applied.movements.iter().find_map(|(_, m)| m.terminal.as_deref()) {
+                    terminals.insert(applied.sequence, terminal)?;
+                }
+            }
             let mut registry_ops = write.open_table(REGISTRY_OPS)?;
             let first_op = registry_ops.last()?.map_or(0, |(k, _)| k.value() + 1);
             for (index, (_, op)) in (first_op..).zip(&block.ops) {
@@ -547,6 +574,41 @@ impl Store {
         let read = self.db.begin_read()?;
         let table = read.open_table(HEADERS)?;
         table.get(height)?.map(|v| decode_signed_header(v.value())).transpose()
+    }
+
+    /// The block at `height` as it was sealed: its signed header, its
+    /// transactions (witnesses included) in order with the terminal that
+    /// submitted each, and its registry changes with their positions. What
+    /// a replica far behind fetches from a peer.
+    ///
+    /// # Errors
+    /// Storage failures, undecodable records, or a block written before
+    /// its registry changes were kept with their positions.
+    pub fn sealed_block(&self, height: u64) -> Result<Option<SealedBlock>, StoreError> {
+        let read = self.db.begin_read()?;
+        let Some(signed) =
+            read.open_table(HEADERS)?.get(height)?.map(|v| decode_signed_header(v.value())).transpose()?
+        else {
+            return Ok(None);
+        };
+        let header = signed.header;
+        let records = read.open_table(TXS)?;
+        let terminals = read.open_table(TX_TERMINALS)?;
+        let mut txs = Vec::with_capacity(header.tx_count as usize);
+        for sequence in header.first_sequence..header.next_sequence() {
+            let record = records
+                .get(sequence)?
+                .ok_or_else(|| StoreError::Corrupt(format!("transaction {sequence} of block {height} missing")))?;
+            let tx = encoding::decode_tx_record(record.value())
+                .map_err(|e| StoreError::Corrupt(format!("transaction {sequence}: {e}")))?;
+            txs.push((tx, terminals.get(sequence)?.map(|t| t.value().to_owned())));
+        }
+        let ops: Vec<(u32, AdminOp)> = match read.open_table(BLOCK_OPS)?.get(height)? {
+            Some(bytes) => postcard::from_bytes(bytes.value())
+                .map_err(|e| StoreError::Corrupt(format!("registry changes of block {height}: {e}")))?,
+            None => Vec::new(),
+        };
+        Ok(Some(SealedBlock { signed, txs, ops }))
     }
 
     /// The txids of the block at `height`, in order.

@@ -9,6 +9,7 @@
 mod common;
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use settled::client::{self, Client};
@@ -85,6 +86,7 @@ fn configs(root: &std::path::Path, issuers: &[Keypair]) -> Vec<Config> {
                 genesis_time_unix_ms,
                 members: members.clone(),
                 name: "cluster-test".to_owned(),
+                compaction: None,
             });
             config
         })
@@ -443,4 +445,71 @@ async fn a_data_directory_of_another_chain_does_not_join_a_cluster() {
     Server::start(single).await.expect("a single node on the data dir").shutdown().await;
     let Err(error) = Server::start(config).await else { panic!("a single node's ledger must not join a cluster") };
     assert!(error.to_string().contains("belongs to another chain"), "{error}");
+}
+
+/// Snapshots every 16 entries, 4 kept behind: a replica away for longer
+/// meets a purged log.
+const QUICK_COMPACTION: (u64, u64) = (16, 4);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_away_past_compaction_or_wiped_catch_up_from_a_snapshot_and_a_peers_blocks() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let issuers: Vec<Keypair> = (0..3).map(|_| Keypair::generate()).collect();
+    let mut replicas = Vec::new();
+    for mut config in configs(root.path(), &issuers) {
+        config.cluster.as_mut().expect("cluster").compaction = Some(QUICK_COMPACTION);
+        let server = Server::start(config.clone()).await.expect("replica starts");
+        replicas.push(Replica { config, server: Some(server) });
+    }
+    let first = leader(&replicas).await;
+    let mut operator = Client::lazy_with_token(&replicas[first].api_url(), TOKEN).expect("client");
+    let shop = Keypair::generate().address();
+    register_shop(&mut operator, shop).await;
+    let mut issuer = Client::lazy_with_token(&replicas[first].api_url(), ISSUER_TOKEN).expect("client");
+    let mut payers = Vec::new();
+    let mut receipts = HashMap::new();
+    for i in 0..PAYERS {
+        let key = Keypair::generate();
+        let mint = client::mint(
+            vec![client::output(key.address(), COIN_MINOR, 0)],
+            format!("away-{i}").as_bytes(),
+            &[&issuers[0], &issuers[1]],
+        );
+        let (receipt, _) = issuer.mint(&mint).await.expect("minted");
+        receipts.insert(receipt.txid, (receipt.sequence, receipt.block.header.height));
+        payers.push((key, client::output_of(&mint, 0)));
+    }
+
+    // One follower is stopped, the other's files are wiped once stopped;
+    // the leader goes on alone with neither... it needs a majority, so the
+    // wiped one comes back empty first.
+    let away = (first + 1) % replicas.len();
+    let wiped = (first + 2) % replicas.len();
+    replicas[away].server.take().expect("running").shutdown().await;
+    let mut client = client_of(&replicas[first]);
+    for round in 0..4 {
+        pay_round(&mut client, &mut payers, shop, round, &mut receipts).await;
+    }
+    replicas[wiped].server.take().expect("running").shutdown().await;
+    std::fs::remove_dir_all(&replicas[wiped].config.data_dir).expect("wiped");
+    replicas[wiped].server = Some(Server::start(replicas[wiped].config.clone()).await.expect("restarts empty"));
+    for round in 4..8 {
+        pay_round(&mut client, &mut payers, shop, round, &mut receipts).await;
+    }
+    let height = replicas[first].server().engine().tip().block.header.height;
+    assert!(height > 3 * QUICK_COMPACTION.0, "the log was compacted past the replica away: height {height}");
+    caught_up(&replicas, height).await;
+
+    replicas[away].server = Some(Server::start(replicas[away].config.clone()).await.expect("restarts"));
+    caught_up(&replicas, height).await;
+    assert_replicas_agree(&replicas, &receipts, COIN_MINOR * PAYERS as u64);
+    for index in [away, wiped] {
+        let fetched = replicas[index].server().engine().metrics().blocks_fetched.load(Ordering::Relaxed);
+        assert!(fetched > 0, "replica {} caught up from a snapshot and a peer's blocks", index + 1);
+    }
+    for replica in &mut replicas {
+        if let Some(server) = replica.server.take() {
+            server.shutdown().await;
+        }
+    }
 }

@@ -96,6 +96,7 @@ pub fn init(
             genesis_time_unix_ms,
             members: members.to_vec(),
             name: "settled".to_owned(),
+            compaction: None,
         };
         cluster.validate()?;
         config.cluster = Some(cluster);

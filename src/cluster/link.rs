@@ -21,7 +21,9 @@ use tokio::task::JoinHandle;
 
 use super::{ApplyOutcome, BlockProposal, NodeId, ProposalReader, TypeConfig};
 use crate::engine::{ClusterState, Engine, FollowError, NotCommitted, Replicator};
-use crate::limits::{CLUSTER_FEED_PAGE, CLUSTER_POLL, REPLICATE_TIMEOUT};
+use crate::limits::{
+    CLUSTER_FEED_PAGE, CLUSTER_POLL, CLUSTER_PRUNE_EVERY_BLOCKS, RAFT_FETCH_BLOCKS_MAX, REPLICATE_TIMEOUT,
+};
 
 /// Node id -> its public API address, for `NotLeader` refusals.
 pub type ApiAddresses = Arc<HashMap<NodeId, String>>;
@@ -92,6 +94,8 @@ pub fn spawn_link(
         let mut metrics = raft.metrics();
         // The highest height handed to the engine.
         let mut fed = engine.tip().block.header.height;
+        // The state machine holds no block at or below this one.
+        let mut pruned = 0;
         loop {
             let state = metrics.borrow_and_update().clone();
             if let Err(fatal) = &state.running_state {
@@ -111,7 +115,18 @@ pub fn spawn_link(
                 return;
             }
             // Blocks the engine wrote itself (as leader) are not handed over.
-            fed = fed.max(engine.tip().block.header.height);
+            let durable = engine.tip().block.header.height;
+            fed = fed.max(durable);
+            if durable >= pruned + CLUSTER_PRUNE_EVERY_BLOCKS {
+                let reader = proposals.clone();
+                match tokio::task::spawn_blocking(move || reader.prune_through(durable).map_err(|e| e.to_string()))
+                    .await
+                {
+                    Ok(Ok(_)) => pruned = durable,
+                    Ok(Err(error)) => tracing::warn!(%error, "forgetting written blocks in the raft state machine"),
+                    Err(error) => tracing::warn!(%error, "forgetting written blocks in the raft state machine"),
+                }
+            }
             let leads = state.state == ServerState::Leader && state.current_leader == Some(id);
             let hint = state.current_leader.filter(|leader| *leader != id).and_then(|leader| api.get(&leader).cloned());
             let reader = proposals.clone();
@@ -134,7 +149,7 @@ pub fn spawn_link(
                 }
             } else {
                 engine.set_leader_hint(hint);
-                fed = feed(&engine, &proposals, fed).await;
+                fed = feed(&engine, &raft, &proposals, fed).await;
                 if leads && take_lead(&engine, &raft, &proposals, &mut fed).await {
                     engine.lead();
                 }
@@ -152,8 +167,10 @@ pub fn spawn_link(
 }
 
 /// Hands the engine every applied proposal above `fed`, in height order;
-/// returns the highest handed over.
-async fn feed(engine: &Engine, proposals: &ProposalReader, mut fed: u64) -> u64 {
+/// returns the highest handed over. Blocks the state machine no longer
+/// holds (a snapshot replaced it: this replica was away past the log's
+/// compaction, or its files were wiped) are fetched from a peer's ledger.
+async fn feed(engine: &Engine, raft: &Raft<TypeConfig>, proposals: &ProposalReader, mut fed: u64) -> u64 {
     loop {
         let reader = proposals.clone();
         let start = fed + 1;
@@ -169,10 +186,17 @@ async fn feed(engine: &Engine, proposals: &ProposalReader, mut fed: u64) -> u64 
                 return fed;
             }
         };
-        if page.is_empty() {
-            return fed;
+        let Some(first) = page.first().map(|p| p.height) else { return fed };
+        if first > fed + 1 {
+            fed = fetch_missing(engine, raft, fed, first - 1).await;
+            if fed + 1 < first {
+                return fed;
+            }
         }
         for proposal in page {
+            if proposal.height <= fed {
+                continue;
+            }
             if proposal.height != fed + 1 {
                 tracing::error!(height = proposal.height, expected = fed + 1, "a gap in the committed blocks");
                 return fed;
@@ -194,6 +218,62 @@ async fn feed(engine: &Engine, proposals: &ProposalReader, mut fed: u64) -> u64 
     }
 }
 
+/// Fetches the committed blocks `fed + 1 ..= through` from a peer's ledger
+/// (the leader first) and hands them to the engine; returns the highest
+/// handed over.
+async fn fetch_missing(engine: &Engine, raft: &Raft<TypeConfig>, mut fed: u64, through: u64) -> u64 {
+    let state = raft.metrics().borrow().clone();
+    let me = state.id;
+    let mut peers: Vec<(NodeId, String)> = state
+        .membership_config
+        .nodes()
+        .filter(|(id, _)| **id != me)
+        .map(|(id, node)| (*id, node.addr.clone()))
+        .collect();
+    peers.sort_by_key(|(id, _)| Some(*id) != state.current_leader);
+    let engine_key = engine.engine_key();
+    tracing::info!(from = fed + 1, through, "fetching committed blocks this replica's raft state no longer holds");
+    for (peer, addr) in peers {
+        'peer: while fed < through {
+            let wanted = u32::try_from(through - fed).unwrap_or(u32::MAX).min(RAFT_FETCH_BLOCKS_MAX);
+            let blocks = match super::fetch_blocks(&addr, fed + 1, wanted).await {
+                Ok((blocks, _)) if !blocks.is_empty() => blocks,
+                Ok(_) => break,
+                Err(error) => {
+                    tracing::warn!(peer, %error, "fetching blocks");
+                    break;
+                }
+            };
+            for bytes in blocks {
+                let height = match crate::replica::ReplicatedBlock::decode(&bytes, &engine_key) {
+                    Ok(block) => block.signed.header.height,
+                    Err(error) => {
+                        tracing::warn!(peer, %error, "a fetched block does not decode");
+                        break 'peer;
+                    }
+                };
+                if height != fed + 1 {
+                    tracing::warn!(peer, height, expected = fed + 1, "a fetched block out of order");
+                    break 'peer;
+                }
+                loop {
+                    match engine.follow(bytes.clone()) {
+                        Ok(()) => break,
+                        Err(FollowError::Full) => tokio::time::sleep(std::time::Duration::from_millis(1)).await,
+                        Err(FollowError::Stopped) => return fed,
+                    }
+                }
+                fed = height;
+                engine.metrics().blocks_fetched.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        if fed >= through {
+            break;
+        }
+    }
+    fed
+}
+
 /// A newly elected node may seal only once every block committed before its
 /// term is applied to its engine and written: otherwise it would seal a
 /// height the cluster already filled.
@@ -206,7 +286,7 @@ async fn take_lead(engine: &Engine, raft: &Raft<TypeConfig>, proposals: &Proposa
         }
         Err(_) => return false,
     }
-    *fed = feed(engine, proposals, *fed).await;
+    *fed = feed(engine, raft, proposals, *fed).await;
     let reader = proposals.clone();
     let committed = match tokio::task::spawn_blocking(move || reader.last_height().map_err(|e| e.to_string())).await {
         Ok(Ok(height)) => height,

@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 
 pub use link::{ApiAddresses, RaftReplicator, spawn_link};
 pub use log_store::RaftLogStore;
-pub use network::{GrpcNetwork, GrpcNetworkFactory, RaftRpcService};
+pub use network::{BlockSource, GrpcNetwork, GrpcNetworkFactory, RaftRpcService, fetch_blocks};
 pub use node::{Node, NodeError};
 pub use state_machine::{ProposalReader, RaftStateMachineStore, SnapshotBuilder};
 
@@ -66,10 +66,14 @@ pub const HEARTBEAT_INTERVAL_MS: u64 = 100;
 /// A follower that hears no leader for a random time in
 /// `ELECTION_TIMEOUT_MIN_MS..ELECTION_TIMEOUT_MAX_MS` stands for election;
 /// also the time limit of a Vote call. Several heartbeats long, so that one
-/// slow fsync or a lost call does not depose a working leader.
-pub const ELECTION_TIMEOUT_MIN_MS: u64 = 800;
+/// slow fsync or a lost call does not depose a working leader. openraft 0.9
+/// adds its leader lease (`ELECTION_TIMEOUT_MAX_MS`) after a leader was
+/// known, so a follower stands 1.2..1.6 s after the last heartbeat: that,
+/// plus the vote and the new leader's catch-up, is the fail-over time.
+/// (800..1,600 ms gave 2.4..3.2 s.)
+pub const ELECTION_TIMEOUT_MIN_MS: u64 = 400;
 /// Upper end of the election timeout (see `ELECTION_TIMEOUT_MIN_MS`).
-pub const ELECTION_TIMEOUT_MAX_MS: u64 = 1600;
+pub const ELECTION_TIMEOUT_MAX_MS: u64 = 800;
 /// Time limit of one InstallSnapshot call (one chunk of at most
 /// `RAFT_SNAPSHOT_CHUNK_BYTES`); the last chunk includes installing the
 /// whole snapshot on the follower in one fsynced write transaction.
@@ -82,10 +86,24 @@ pub const INSTALL_SNAPSHOT_TIMEOUT_MS: u64 = 10_000;
 /// openraft refuses the configuration (it checks its own invariants).
 #[allow(clippy::result_large_err, reason = "openraft's own ConfigError, returned as it is")]
 pub fn raft_config(cluster_name: &str) -> Result<openraft::Config, openraft::ConfigError> {
+    raft_config_compacting(cluster_name, SNAPSHOT_EVERY_ENTRIES, LOG_KEPT_AFTER_SNAPSHOT)
+}
+
+/// [`raft_config`] with another compaction policy: a snapshot every
+/// `snapshot_every` applied entries, `kept` entries kept behind it.
+///
+/// # Errors
+/// openraft refuses the configuration.
+#[allow(clippy::result_large_err, reason = "openraft's own ConfigError, returned as it is")]
+pub fn raft_config_compacting(
+    cluster_name: &str,
+    snapshot_every: u64,
+    kept: u64,
+) -> Result<openraft::Config, openraft::ConfigError> {
     openraft::Config {
         cluster_name: cluster_name.to_string(),
-        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(SNAPSHOT_EVERY_ENTRIES),
-        max_in_snapshot_log_to_keep: LOG_KEPT_AFTER_SNAPSHOT,
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(snapshot_every),
+        max_in_snapshot_log_to_keep: kept,
         heartbeat_interval: HEARTBEAT_INTERVAL_MS,
         election_timeout_min: ELECTION_TIMEOUT_MIN_MS,
         election_timeout_max: ELECTION_TIMEOUT_MAX_MS,

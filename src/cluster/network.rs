@@ -15,6 +15,7 @@
 //! `RemoteError` carrying it.
 
 use std::error::Error;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use openraft::error::{
@@ -32,11 +33,17 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Response, Status};
 
 use super::{NodeId, TypeConfig};
-use crate::limits::{RAFT_APPEND_BATCH_BYTES, RAFT_CONNECT_TIMEOUT, RAFT_MESSAGE_BYTES_MAX};
+use crate::crypto::Keypair;
+use crate::limits::{
+    RAFT_APPEND_BATCH_BYTES, RAFT_CONNECT_TIMEOUT, RAFT_FETCH_BLOCKS_MAX, RAFT_FETCH_BYTES_MAX, RAFT_FETCH_TIMEOUT,
+    RAFT_MESSAGE_BYTES_MAX,
+};
 use crate::proto::raft_reply::Result as ReplyResult;
 use crate::proto::raft_service_client::RaftServiceClient;
 use crate::proto::raft_service_server::{RaftService, RaftServiceServer};
-use crate::proto::{RaftReply, RaftRequest};
+use crate::proto::{FetchBlocksReply, FetchBlocksRequest, RaftReply, RaftRequest};
+use crate::replica::ReplicatedBlock;
+use crate::store::Store;
 
 /// An RPC error as openraft's network calls return it.
 type RpcError<E = openraft::error::Infallible> = RPCError<NodeId, BasicNode, RaftError<NodeId, E>>;
@@ -214,17 +221,75 @@ const UNREACHABLE_BACKOFF: Duration = Duration::from_millis(200);
 #[derive(Clone)]
 pub struct RaftRpcService {
     raft: Raft<TypeConfig>,
+    blocks: BlockSource,
+}
+
+/// Where `FetchBlocks` reads committed blocks: the node's ledger and the
+/// engine key that signs them, set once the engine has started (before
+/// that, and on a node without an engine, the call is `UNAVAILABLE`).
+#[derive(Clone, Default)]
+pub struct BlockSource(Arc<OnceLock<(Arc<Store>, Keypair)>>);
+
+impl BlockSource {
+    /// Serves blocks from `store`, signed with `engine_key`.
+    pub fn set(&self, store: Arc<Store>, engine_key: Keypair) {
+        let _ = self.0.set((store, engine_key));
+    }
+
+    /// Up to `max_blocks` consecutive blocks from `from_height` (fewer past
+    /// `RAFT_FETCH_BYTES_MAX`, at least one if there is one), encoded.
+    fn read(&self, from_height: u64, max_blocks: u32) -> Result<(Vec<Vec<u8>>, u64), Status> {
+        let Some((store, engine_key)) = self.0.get() else {
+            return Err(Status::unavailable("this node's ledger is not open yet"));
+        };
+        let failed = |e: crate::store::StoreError| Status::internal(format!("reading blocks: {e}"));
+        let tip = store.tip_height().map_err(failed)?;
+        let mut blocks = Vec::new();
+        let mut bytes = 0;
+        let wanted = u64::from(max_blocks.clamp(1, RAFT_FETCH_BLOCKS_MAX));
+        for height in from_height..from_height.saturating_add(wanted).min(tip.saturating_add(1)) {
+            let Some(sealed) = store.sealed_block(height).map_err(failed)? else { break };
+            let encoded = ReplicatedBlock::from(sealed).encode(engine_key);
+            if !blocks.is_empty() && bytes + encoded.len() > RAFT_FETCH_BYTES_MAX {
+                break;
+            }
+            bytes += encoded.len();
+            blocks.push(encoded);
+        }
+        Ok((blocks, tip))
+    }
 }
 
 impl RaftRpcService {
     /// The service for `raft`, with `RAFT_MESSAGE_BYTES_MAX` set on its
     /// codec both ways, ready for `tonic::transport::Server::add_service`.
     #[must_use]
-    pub fn server(raft: Raft<TypeConfig>) -> RaftServiceServer<Self> {
-        RaftServiceServer::new(Self { raft })
+    pub fn server(raft: Raft<TypeConfig>, blocks: BlockSource) -> RaftServiceServer<Self> {
+        RaftServiceServer::new(Self { raft, blocks })
             .max_decoding_message_size(RAFT_MESSAGE_BYTES_MAX)
             .max_encoding_message_size(RAFT_MESSAGE_BYTES_MAX)
     }
+}
+
+/// Asks the node whose Raft service is at `addr` for committed blocks from
+/// `from_height` (`FetchBlocks`), within `RAFT_FETCH_TIMEOUT`.
+///
+/// # Errors
+/// The peer is unreachable, refuses, or does not answer in time.
+pub async fn fetch_blocks(addr: &str, from_height: u64, max_blocks: u32) -> Result<(Vec<Vec<u8>>, u64), String> {
+    let endpoint = Endpoint::from_shared(format!("http://{addr}")).map_err(|e| format!("{addr}: {e}"))?;
+    let channel = endpoint.connect_timeout(RAFT_CONNECT_TIMEOUT).tcp_nodelay(true).connect_lazy();
+    let mut client = RaftServiceClient::new(channel)
+        .max_decoding_message_size(RAFT_MESSAGE_BYTES_MAX)
+        .max_encoding_message_size(RAFT_MESSAGE_BYTES_MAX);
+    let mut request = Request::new(FetchBlocksRequest { from_height, max_blocks });
+    request.set_timeout(RAFT_FETCH_TIMEOUT);
+    let reply = tokio::time::timeout(RAFT_FETCH_TIMEOUT, client.fetch_blocks(request))
+        .await
+        .map_err(|_| format!("{addr}: no answer in {} ms", RAFT_FETCH_TIMEOUT.as_millis()))?
+        .map_err(|status| format!("{addr}: {}", status.message()))?
+        .into_inner();
+    Ok((reply.blocks, reply.tip_height))
 }
 
 fn decode_request<T: DeserializeOwned>(request: Request<RaftRequest>) -> Result<T, Status> {
@@ -259,5 +324,14 @@ impl RaftService for RaftRpcService {
     async fn install_snapshot(&self, request: Request<RaftRequest>) -> Result<Response<RaftReply>, Status> {
         let rpc: InstallSnapshotRequest<TypeConfig> = decode_request(request)?;
         reply(self.raft.install_snapshot(rpc).await)
+    }
+
+    async fn fetch_blocks(&self, request: Request<FetchBlocksRequest>) -> Result<Response<FetchBlocksReply>, Status> {
+        let FetchBlocksRequest { from_height, max_blocks } = request.into_inner();
+        let blocks = self.blocks.clone();
+        let (blocks, tip_height) = tokio::task::spawn_blocking(move || blocks.read(from_height, max_blocks))
+            .await
+            .map_err(|e| Status::internal(format!("reading blocks: {e}")))??;
+        Ok(Response::new(FetchBlocksReply { blocks, tip_height }))
     }
 }

@@ -49,6 +49,7 @@ pub struct Node {
     addr: SocketAddr,
     raft: Raft<TypeConfig>,
     proposals: ProposalReader,
+    blocks: super::BlockSource,
     stop: oneshot::Sender<()>,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
     /// The two stores' files.
@@ -85,12 +86,14 @@ impl Node {
         let incoming = TcpListenerStream::new(listener)
             .map(|stream| stream.and_then(|stream| stream.set_nodelay(true).map(|()| stream)));
         let (stop, stopped) = oneshot::channel::<()>();
-        let router = tonic::transport::Server::builder().add_service(RaftRpcService::server(raft.clone()));
+        let blocks = super::BlockSource::default();
+        let router =
+            tonic::transport::Server::builder().add_service(RaftRpcService::server(raft.clone(), blocks.clone()));
         let server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
             let _ = stopped.await;
         }));
         tracing::info!(id, %addr, "raft node serving");
-        Ok(Self { id, addr, raft, proposals, stop, server, files })
+        Ok(Self { id, addr, raft, proposals, blocks, stop, server, files })
     }
 
     #[must_use]
@@ -108,6 +111,12 @@ impl Node {
     #[must_use]
     pub fn raft(&self) -> &Raft<TypeConfig> {
         &self.raft
+    }
+
+    /// Where the node's `FetchBlocks` reads: set it once the engine runs.
+    #[must_use]
+    pub fn block_source(&self) -> &super::BlockSource {
+        &self.blocks
     }
 
     /// The applied proposals of this node's state machine.

@@ -9,7 +9,7 @@ use openraft::{
     BasicNode, EntryPayload, OptionalSend, RaftSnapshotBuilder, Snapshot, SnapshotMeta, StorageIOError,
     StoredMembership,
 };
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -121,6 +121,32 @@ impl ProposalReader {
             Ok(page)
         };
         Ok(read().map_err(|fault| StorageIOError::read_state_machine(&fault))?)
+    }
+
+    /// Forgets the proposals at or below `height` (this node's ledger has
+    /// written them), always keeping the highest one, which the next
+    /// proposal is checked against. Not fsynced: a crash that undoes it
+    /// only brings back blocks the ledger holds anyway.
+    ///
+    /// # Errors
+    /// The file cannot be written.
+    #[allow(clippy::result_large_err, reason = "openraft's StorageError, as from every other call of the store")]
+    pub fn prune_through(&self, height: u64) -> Result<u64, StorageError> {
+        let prune = || -> Result<u64, Fault> {
+            let mut write = self.db.begin_write()?;
+            write.set_durability(Durability::None)?;
+            let removed = {
+                let mut proposals = write.open_table(PROPOSALS)?;
+                let last = proposals.last()?.map_or(0, |(h, _)| h.value());
+                let through = height.min(last.saturating_sub(1));
+                let before = proposals.len()?;
+                proposals.retain_in(..=through, |_, _| false)?;
+                before - proposals.len()?
+            };
+            write.commit()?;
+            Ok(removed)
+        };
+        Ok(prune().map_err(|fault| StorageIOError::write_state_machine(&fault))?)
     }
 
     /// The highest height filled so far (0 when none is).
