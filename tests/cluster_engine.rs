@@ -125,29 +125,57 @@ fn client_of(replica: &Replica) -> Client {
     Client::lazy_with_token(&replica.api_url(), TERMINAL_TOKEN).expect("client")
 }
 
-fn hash(token: &str) -> Vec<u8> {
-    settled::sha256(token.as_bytes()).to_vec()
+/// Three replicas started, a leader elected, the shop's till registered
+/// through it and `PAYERS` wallets funded.
+struct Started {
+    _root: tempfile::TempDir,
+    replicas: Vec<Replica>,
+    leader: usize,
+    shop: settled::Address,
+    payers: Vec<(Keypair, (OutPoint, Output))>,
+    /// The funding mints' receipts: txid -> (sequence, height).
+    receipts: HashMap<TxId, (u64, u64)>,
 }
 
-/// A bank, the shop as its merchant (paid at `shop`) and the shop's till.
-async fn register_shop(operator: &mut Client, shop: settled::Address) {
-    let bank =
-        proto::Bank { id: "bank-1".into(), name: "Bank One".into(), credential_sha256: vec![hash("bank-token")] };
-    operator.admin.register_bank(proto::RegisterBankRequest { bank: Some(bank) }).await.expect("bank");
-    let merchant = proto::Merchant {
-        id: "grocer".into(),
-        name: "Grocer".into(),
-        mcc: 5411,
-        bank_id: "bank-1".into(),
-        payout_addresses: vec![shop.0.to_vec()],
-    };
-    operator.admin.register_merchant(proto::RegisterMerchantRequest { merchant: Some(merchant) }).await.expect("shop");
-    let terminal = proto::Terminal {
-        id: "till-1".into(),
-        merchant_id: "grocer".into(),
-        credential_sha256: vec![hash(TERMINAL_TOKEN)],
-    };
-    operator.admin.register_terminal(proto::RegisterTerminalRequest { terminal: Some(terminal) }).await.expect("till");
+impl Started {
+    async fn new(adjust: impl Fn(&mut Config)) -> Self {
+        let root = tempfile::tempdir().expect("temp dir");
+        let issuers: Vec<Keypair> = (0..3).map(|_| Keypair::generate()).collect();
+        let mut replicas = Vec::new();
+        for mut config in configs(root.path(), &issuers) {
+            adjust(&mut config);
+            let server = Server::start(config.clone()).await.expect("replica starts");
+            replicas.push(Replica { config, server: Some(server) });
+        }
+        let leader = leader(&replicas).await;
+        let urls: Vec<String> = replicas.iter().map(Replica::api_url).collect();
+        let shop = Keypair::generate().address();
+        let operator = client::Replicas::lazy_with_token(&urls, TOKEN).expect("addresses");
+        settled::cluster::local::register_till(&operator, shop, TERMINAL_TOKEN).await.expect("the till registered");
+        let mut issuer = Client::lazy_with_token(&replicas[leader].api_url(), ISSUER_TOKEN).expect("client");
+        let mut payers = Vec::new();
+        let mut receipts = HashMap::new();
+        for i in 0..PAYERS {
+            let key = Keypair::generate();
+            let mint: Transaction = client::mint(
+                vec![client::output(key.address(), COIN_MINOR, 0)],
+                format!("cluster-{i}").as_bytes(),
+                &[&issuers[0], &issuers[1]],
+            );
+            let (receipt, _) = issuer.mint(&mint).await.expect("the leader mints");
+            receipts.insert(receipt.txid, (receipt.sequence, receipt.block.header.height));
+            payers.push((key, client::output_of(&mint, 0)));
+        }
+        Self { _root: root, replicas, leader, shop, payers, receipts }
+    }
+}
+
+async fn shutdown_all(replicas: &mut [Replica]) {
+    for replica in replicas {
+        if let Some(server) = replica.server.take() {
+            server.shutdown().await;
+        }
+    }
 }
 
 /// Every receipt is in every running replica's ledger at the same sequence
@@ -199,34 +227,8 @@ async fn pay_round(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_replicas_confirm_through_the_leader_fail_over_and_catch_up() {
-    let root = tempfile::tempdir().expect("temp dir");
-    let issuers: Vec<Keypair> = (0..3).map(|_| Keypair::generate()).collect();
-    let mut replicas = Vec::new();
-    for config in configs(root.path(), &issuers) {
-        let server = Server::start(config.clone()).await.expect("replica starts");
-        replicas.push(Replica { config, server: Some(server) });
-    }
-    let first = leader(&replicas).await;
-    let mut issuer = Client::lazy_with_token(&replicas[first].api_url(), ISSUER_TOKEN).expect("client");
-    let mut operator = Client::lazy_with_token(&replicas[first].api_url(), TOKEN).expect("client");
-    let shop = Keypair::generate().address();
-    register_shop(&mut operator, shop).await;
+    let Started { _root, mut replicas, leader: first, shop, mut payers, mut receipts } = Started::new(|_| {}).await;
     let mut client = client_of(&replicas[first]);
-
-    // Funding, through the leader.
-    let mut payers = Vec::new();
-    let mut receipts = HashMap::new();
-    for i in 0..PAYERS {
-        let key = Keypair::generate();
-        let mint: Transaction = client::mint(
-            vec![client::output(key.address(), COIN_MINOR, 0)],
-            format!("cluster-{i}").as_bytes(),
-            &[&issuers[0], &issuers[1]],
-        );
-        let (receipt, _) = issuer.mint(&mint).await.expect("the leader mints");
-        receipts.insert(receipt.txid, (receipt.sequence, receipt.block.header.height));
-        payers.push((key, client::output_of(&mint, 0)));
-    }
     let minted_minor = COIN_MINOR * PAYERS as u64;
 
     // A follower refuses, naming the leader.
@@ -268,11 +270,7 @@ async fn three_replicas_confirm_through_the_leader_fail_over_and_catch_up() {
     assert_replicas_agree(&replicas, &receipts, minted_minor);
     assert_eq!(receipts.len(), PAYERS + 3 * PAYERS * PAYMENTS_PER_ROUND);
 
-    for replica in &mut replicas {
-        if let Some(server) = replica.server.take() {
-            server.shutdown().await;
-        }
-    }
+    shutdown_all(&mut replicas).await;
 }
 
 /// Each replica's GetInfo, health and metrics say who leads.
@@ -317,23 +315,9 @@ async fn submit_to_leader(replicas: &[Replica], tx: &Transaction) -> (settled::R
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_leader_cut_off_from_its_followers_steps_down_and_the_payment_settles_once_on_resubmission() {
-    let root = tempfile::tempdir().expect("temp dir");
-    let issuers: Vec<Keypair> = (0..3).map(|_| Keypair::generate()).collect();
-    let mut replicas = Vec::new();
-    for config in configs(root.path(), &issuers) {
-        let server = Server::start(config.clone()).await.expect("replica starts");
-        replicas.push(Replica { config, server: Some(server) });
-    }
-    let first = leader(&replicas).await;
-    let mut operator = Client::lazy_with_token(&replicas[first].api_url(), TOKEN).expect("client");
-    let shop = Keypair::generate().address();
-    register_shop(&mut operator, shop).await;
-    let payer = Keypair::generate();
-    let mint =
-        client::mint(vec![client::output(payer.address(), COIN_MINOR, 0)], b"cut-off", &[&issuers[0], &issuers[2]]);
-    let mut issuer = Client::lazy_with_token(&replicas[first].api_url(), ISSUER_TOKEN).expect("client");
-    let (funded, _) = issuer.mint(&mint).await.expect("the leader mints");
-    let height = funded.block.header.height;
+    let Started { _root, mut replicas, leader: first, shop, payers, mut receipts } = Started::new(|_| {}).await;
+    let (payer, coin) = payers[0].clone();
+    let height = receipts.values().map(|(_, height)| *height).max().expect("funded");
     caught_up(&replicas, height).await;
 
     // Both followers stop: the leader seals the payment but cannot commit it.
@@ -342,7 +326,7 @@ async fn a_leader_cut_off_from_its_followers_steps_down_and_the_payment_settles_
             replica.server.take().expect("running").shutdown().await;
         }
     }
-    let payment = client::pay(&payer, client::output_of(&mint, 0), shop, 250, b"in doubt");
+    let payment = client::pay(&payer, coin, shop, 250, b"in doubt");
     let status = client_of(&replicas[first]).submit(&payment).await.expect_err("no majority, no confirmation");
     assert_eq!(client::status_reason(&status), Some(proto::Reason::NotLeader), "{status:?}");
     assert!(status.message().contains("outcome is unknown"), "{}", status.message());
@@ -368,45 +352,28 @@ async fn a_leader_cut_off_from_its_followers_steps_down_and_the_payment_settles_
     let change = client::output_of(&payment, 1);
     let (next, _) = submit_to_leader(&replicas, &client::pay(&payer, change, shop, 1, b"after")).await;
     caught_up(&replicas, next.block.header.height).await;
-    let receipts = HashMap::from([
-        (funded.txid, (funded.sequence, funded.block.header.height)),
-        (receipt.txid, (receipt.sequence, receipt.block.header.height)),
-        (next.txid, (next.sequence, next.block.header.height)),
-    ]);
-    assert_replicas_agree(&replicas, &receipts, COIN_MINOR);
+    receipts.insert(receipt.txid, (receipt.sequence, receipt.block.header.height));
+    receipts.insert(next.txid, (next.sequence, next.block.header.height));
+    assert_replicas_agree(&replicas, &receipts, COIN_MINOR * PAYERS as u64);
 
-    for replica in &mut replicas {
-        if let Some(server) = replica.server.take() {
-            server.shutdown().await;
-        }
-    }
+    shutdown_all(&mut replicas).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_leader_whose_disk_fails_after_the_commit_gives_up_leading_and_the_payment_is_found_committed() {
-    let root = tempfile::tempdir().expect("temp dir");
-    let issuers: Vec<Keypair> = (0..3).map(|_| Keypair::generate()).collect();
-    let mut replicas = Vec::new();
-    let mut faults = Vec::new();
-    for mut config in configs(root.path(), &issuers) {
-        let injected = settled::StorageFaults::default();
-        config.storage_faults = Some(injected.clone());
-        faults.push(injected);
-        let server = Server::start(config.clone()).await.expect("replica starts");
-        replicas.push(Replica { config, server: Some(server) });
-    }
-    let first = leader(&replicas).await;
-    let mut operator = Client::lazy_with_token(&replicas[first].api_url(), TOKEN).expect("client");
-    let shop = Keypair::generate().address();
-    register_shop(&mut operator, shop).await;
-    let payer = Keypair::generate();
-    let mint = client::mint(vec![client::output(payer.address(), COIN_MINOR, 0)], b"disk", &[&issuers[1], &issuers[2]]);
-    let mut issuer = Client::lazy_with_token(&replicas[first].api_url(), ISSUER_TOKEN).expect("client");
-    let (funded, _) = issuer.mint(&mint).await.expect("the leader mints");
+    let injected = std::sync::Mutex::new(Vec::new());
+    let Started { _root, mut replicas, leader: first, shop, payers, mut receipts } = Started::new(|config| {
+        let faults = settled::StorageFaults::default();
+        config.storage_faults = Some(faults.clone());
+        injected.lock().expect("not poisoned").push(faults);
+    })
+    .await;
+    let faults = injected.into_inner().expect("not poisoned");
+    let (payer, coin) = payers[0].clone();
 
     // The cluster commits the block; the leader's own write of it fails.
     faults[first].fail_writes(true);
-    let payment = client::pay(&payer, client::output_of(&mint, 0), shop, 300, b"disk fails");
+    let payment = client::pay(&payer, coin, shop, 300, b"disk fails");
     let status = client_of(&replicas[first]).submit(&payment).await.expect_err("the leader cannot confirm");
     assert_eq!(client::status_reason(&status), Some(proto::Reason::Unavailable), "{status:?}");
     // It stops standing: another replica is elected and finds the payment
@@ -423,16 +390,9 @@ async fn a_leader_whose_disk_fails_after_the_commit_gives_up_leading_and_the_pay
     config.storage_faults = None;
     replicas[first].server = Some(Server::start(config).await.expect("restarts"));
     caught_up(&replicas, receipt.block.header.height).await;
-    let receipts = HashMap::from([
-        (funded.txid, (funded.sequence, funded.block.header.height)),
-        (receipt.txid, (receipt.sequence, receipt.block.header.height)),
-    ]);
-    assert_replicas_agree(&replicas, &receipts, COIN_MINOR);
-    for replica in &mut replicas {
-        if let Some(server) = replica.server.take() {
-            server.shutdown().await;
-        }
-    }
+    receipts.insert(receipt.txid, (receipt.sequence, receipt.block.header.height));
+    assert_replicas_agree(&replicas, &receipts, COIN_MINOR * PAYERS as u64);
+    shutdown_all(&mut replicas).await;
 }
 
 #[tokio::test]
@@ -453,32 +413,8 @@ const QUICK_COMPACTION: (u64, u64) = (16, 4);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn replicas_away_past_compaction_or_wiped_catch_up_from_a_snapshot_and_a_peers_blocks() {
-    let root = tempfile::tempdir().expect("temp dir");
-    let issuers: Vec<Keypair> = (0..3).map(|_| Keypair::generate()).collect();
-    let mut replicas = Vec::new();
-    for mut config in configs(root.path(), &issuers) {
-        config.cluster.as_mut().expect("cluster").compaction = Some(QUICK_COMPACTION);
-        let server = Server::start(config.clone()).await.expect("replica starts");
-        replicas.push(Replica { config, server: Some(server) });
-    }
-    let first = leader(&replicas).await;
-    let mut operator = Client::lazy_with_token(&replicas[first].api_url(), TOKEN).expect("client");
-    let shop = Keypair::generate().address();
-    register_shop(&mut operator, shop).await;
-    let mut issuer = Client::lazy_with_token(&replicas[first].api_url(), ISSUER_TOKEN).expect("client");
-    let mut payers = Vec::new();
-    let mut receipts = HashMap::new();
-    for i in 0..PAYERS {
-        let key = Keypair::generate();
-        let mint = client::mint(
-            vec![client::output(key.address(), COIN_MINOR, 0)],
-            format!("away-{i}").as_bytes(),
-            &[&issuers[0], &issuers[1]],
-        );
-        let (receipt, _) = issuer.mint(&mint).await.expect("minted");
-        receipts.insert(receipt.txid, (receipt.sequence, receipt.block.header.height));
-        payers.push((key, client::output_of(&mint, 0)));
-    }
+    let Started { _root, mut replicas, leader: first, shop, mut payers, mut receipts } =
+        Started::new(|config| config.cluster.as_mut().expect("cluster").compaction = Some(QUICK_COMPACTION)).await;
 
     // One follower is stopped, the other's files are wiped once stopped;
     // the leader goes on alone with neither... it needs a majority, so the
@@ -507,9 +443,5 @@ async fn replicas_away_past_compaction_or_wiped_catch_up_from_a_snapshot_and_a_p
         let fetched = replicas[index].server().engine().metrics().blocks_fetched.load(Ordering::Relaxed);
         assert!(fetched > 0, "replica {} caught up from a snapshot and a peer's blocks", index + 1);
     }
-    for replica in &mut replicas {
-        if let Some(server) = replica.server.take() {
-            server.shutdown().await;
-        }
-    }
+    shutdown_all(&mut replicas).await;
 }

@@ -199,56 +199,59 @@ impl LocalCluster {
         }
     }
 
-    /// Registers a bank, a merchant paid at `payout` and a till of it whose
-    /// bearer token is `till_token`, through the leader.
+    /// [`register_till`] through this cluster's leader.
     ///
     /// # Errors
     /// A refusal.
     pub async fn register_till(&self, payout: Address, till_token: &str) -> Result<(), String> {
-        let operator = Replicas::lazy_with_token(&self.urls(), &self.operator_token)?;
-        let hash = |token: &str| crate::crypto::sha256(token.as_bytes()).to_vec();
-        let bank =
-            proto::Bank { id: "bank-1".into(), name: "Bank One".into(), credential_sha256: vec![hash("bank-1")] };
-        let merchant = proto::Merchant {
-            id: "grocer".into(),
-            name: "Grocer".into(),
-            mcc: 5411,
-            bank_id: "bank-1".into(),
-            payout_addresses: vec![payout.0.to_vec()],
-        };
-        let terminal = proto::Terminal {
-            id: "till-1".into(),
-            merchant_id: "grocer".into(),
-            credential_sha256: vec![hash(till_token)],
-        };
-        let text = |status: tonic::Status| status.message().to_owned();
-        operator
-            .on_leader(|mut c| {
-                let bank = bank.clone();
-                async move { c.admin.register_bank(proto::RegisterBankRequest { bank: Some(bank) }).await }
-            })
-            .await
-            .map_err(text)?;
-        operator
-            .on_leader(|mut c| {
-                let merchant = merchant.clone();
-                async move {
-                    c.admin.register_merchant(proto::RegisterMerchantRequest { merchant: Some(merchant) }).await
-                }
-            })
-            .await
-            .map_err(text)?;
-        operator
-            .on_leader(|mut c| {
-                let terminal = terminal.clone();
-                async move {
-                    c.admin.register_terminal(proto::RegisterTerminalRequest { terminal: Some(terminal) }).await
-                }
-            })
-            .await
-            .map_err(text)?;
-        Ok(())
+        register_till(&Replicas::lazy_with_token(&self.urls(), &self.operator_token)?, payout, till_token).await
     }
+}
+
+/// Registers, through `operator` (the operator's credential, on the
+/// leader), a bank, a merchant paid at `payout` and a till of it whose
+/// bearer token is `till_token`.
+///
+/// # Errors
+/// A refusal.
+pub async fn register_till(operator: &Replicas, payout: Address, till_token: &str) -> Result<(), String> {
+    let hash = |token: &str| crate::crypto::sha256(token.as_bytes()).to_vec();
+    let bank = proto::Bank { id: "bank-1".into(), name: "Bank One".into(), credential_sha256: vec![hash("bank-1")] };
+    let merchant = proto::Merchant {
+        id: "grocer".into(),
+        name: "Grocer".into(),
+        mcc: 5411,
+        bank_id: "bank-1".into(),
+        payout_addresses: vec![payout.0.to_vec()],
+    };
+    let terminal = proto::Terminal {
+        id: "till-1".into(),
+        merchant_id: "grocer".into(),
+        credential_sha256: vec![hash(till_token)],
+    };
+    let text = |status: tonic::Status| status.message().to_owned();
+    operator
+        .on_leader(|mut c| {
+            let bank = bank.clone();
+            async move { c.admin.register_bank(proto::RegisterBankRequest { bank: Some(bank) }).await }
+        })
+        .await
+        .map_err(text)?;
+    operator
+        .on_leader(|mut c| {
+            let merchant = merchant.clone();
+            async move { c.admin.register_merchant(proto::RegisterMerchantRequest { merchant: Some(merchant) }).await }
+        })
+        .await
+        .map_err(text)?;
+    operator
+        .on_leader(|mut c| {
+            let terminal = terminal.clone();
+            async move { c.admin.register_terminal(proto::RegisterTerminalRequest { terminal: Some(terminal) }).await }
+        })
+        .await
+        .map_err(text)?;
+    Ok(())
 }
 
 impl Drop for LocalCluster {
