@@ -426,8 +426,14 @@ impl Replicas {
                 Some(proto::Reason::Unavailable) if status.code() == tonic::Code::Unavailable => false,
                 // No refusal of ours: the connection failed or broke (a
                 // replica that died mid-call answers `Unknown`, "transport
-                // error").
-                None if matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Unknown) => false,
+                // error"; a call still queued on the connection, `Cancelled`).
+                None if matches!(
+                    status.code(),
+                    tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
+                ) =>
+                {
+                    false
+                }
                 _ => return Err(status),
             };
             if tokio::time::Instant::now() >= deadline {

@@ -183,8 +183,11 @@ pub async fn run(options: &ClusterDemoOptions, say: impl Fn(&str)) -> Result<Clu
     };
     let started = Instant::now();
     tokio::time::sleep(phase).await;
-    let killed_at = Instant::now();
+    // Answers already on their way when the signal lands count as before
+    // the kill: the clock starts once the process is gone.
+    let sent_kill_at = Instant::now();
     cluster.kill(first);
+    let killed_at = Instant::now();
     say(&format!("kill -9 node {} (the leader)", first + 1));
     let second = cluster.leader(SETTLE_WITHIN).await?;
     say(&format!("node {} elected after {} ms; payments go on", second + 1, killed_at.elapsed().as_millis()));
@@ -199,6 +202,7 @@ pub async fn run(options: &ClusterDemoOptions, say: impl Fn(&str)) -> Result<Clu
     let confirmed = payments.await.map_err(|e| format!("payments: {e}"))??;
 
     let last_before = confirmed.iter().filter(|c| c.at < killed_at).map(|c| c.at).max();
+    let started_killing = sent_kill_at;
     let first_after = confirmed.iter().filter(|c| c.at >= killed_at).map(|c| c.at).min();
     let (Some(last_before), Some(first_after)) = (last_before, first_after) else {
         return Err("no payment confirmed before or after the kill".to_owned());
@@ -232,7 +236,7 @@ pub async fn run(options: &ClusterDemoOptions, say: impl Fn(&str)) -> Result<Clu
     }
     let report = ClusterDemoReport {
         confirmed: confirmed.len(),
-        rate_before_kill: rate(&confirmed, started, killed_at),
+        rate_before_kill: rate(&confirmed, started, started_killing),
         rate_after_restart: rate(&confirmed, back_at, stopped_at),
         killed: first as u64 + 1,
         new_leader: second as u64 + 1,

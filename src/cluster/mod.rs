@@ -7,7 +7,8 @@
 //! that the log's fsync per append never waits behind a state machine write,
 //! and so that compaction (a snapshot, then a purge of the log) touches each
 //! file once. Every write is fsynced (`Durability::Immediate`) before the
-//! call returns, except the committed log id, a hint openraft can recover.
+//! call returns, except the committed log id (a hint openraft can recover)
+//! and an apply (its entries are in the log, applied again after a crash).
 //!
 //! Entries, votes and snapshot metadata are stored with postcard. redb calls
 //! block, so each runs on tokio's blocking pool, never on a runtime worker.

@@ -182,7 +182,12 @@ fn applied_state(db: &Database) -> Result<(Option<LogId>, Membership), Fault> {
 /// a client is told, and openraft does not apply an entry twice.
 fn apply_entries(db: &Database, entries: Vec<Entry>) -> Result<Vec<ApplyOutcome>, Fault> {
     let mut write = db.begin_write()?;
-    write.set_durability(Durability::Immediate)?;
+    // Not fsynced: the entries are durable in the log, and a restart that
+    // finds an older `last_applied` applies them again from it (openraft
+    // purges the log only behind a snapshot, whose fsynced commit also
+    // makes every earlier apply durable). One fsync less per block on every
+    // replica, on the path of every confirmation.
+    write.set_durability(Durability::None)?;
     let mut outcomes = Vec::with_capacity(entries.len());
     {
         let mut meta = write.open_table(META)?;
