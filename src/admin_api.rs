@@ -388,6 +388,20 @@ impl proto::admin_service_server::AdminService for Api {
             self.list(&request, parse, |r| &r.programmes, ToString::to_string, programme_to_proto)?;
         Ok(Response::new(proto::ListProgrammesResponse { programmes, next_page_token }))
     }
+
+    async fn add_replica(
+        &self,
+        request: Request<proto::AddReplicaRequest>,
+    ) -> Result<Response<proto::MembershipResponse>, Status> {
+        self.add_voter(request).await
+    }
+
+    async fn remove_replica(
+        &self,
+        request: Request<proto::RemoveReplicaRequest>,
+    ) -> Result<Response<proto::MembershipResponse>, Status> {
+        self.remove_voter(request).await
+    }
 }
 
 impl Api {

@@ -305,6 +305,8 @@ pub struct Api {
     /// Open streams per participant (payment streams) and per bank (bank
     /// streams), for their limits.
     pub open_streams: Arc<std::sync::Mutex<HashMap<String, usize>>>,
+    /// Cluster mode: this node's Raft, for membership changes.
+    pub raft: Option<openraft::Raft<crate::cluster::TypeConfig>>,
 }
 
 /// One open stream counted against its owner's limit while it lives.

@@ -681,6 +681,12 @@ impl Engine {
         *self.shared.leader_hint.lock().expect("not poisoned") = leader;
     }
 
+    /// The refusal a follower gives: `NotLeader`, naming the leader if known.
+    #[must_use]
+    pub fn not_leader(&self) -> Refusal {
+        self.shared.not_leader()
+    }
+
     /// Whether this engine seals blocks (always, in single-node mode).
     #[must_use]
     pub fn leading(&self) -> bool {

@@ -61,6 +61,7 @@ mod faults;
 pub mod follow;
 mod ledger;
 pub mod limits;
+mod membership_api;
 mod merkle;
 pub mod metrics;
 mod movements;

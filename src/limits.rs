@@ -147,3 +147,6 @@ pub const RAFT_FETCH_TIMEOUT: std::time::Duration = std::time::Duration::from_se
 /// chain, the state machine (and so its snapshots) only what is not yet in
 /// it.
 pub const CLUSTER_PRUNE_EVERY_BLOCKS: u64 = 64;
+/// How long `AddReplica` waits for the new replica to catch up with the
+/// log as a learner and for the membership change to commit.
+pub const MEMBERSHIP_CHANGE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);

@@ -105,6 +105,44 @@ enum ClusterCommand {
         #[arg(long, default_value_t = 2)]
         issuer_threshold: u32,
     },
+    /// Write the configuration of a replica that will join a running
+    /// cluster, from an existing replica's (same keys, genesis, members).
+    /// Start it with `settled serve --config`, then `settled cluster add`.
+    JoinConfig {
+        /// An existing replica's configuration.
+        #[arg(long)]
+        from: PathBuf,
+        #[arg(long)]
+        id: u64,
+        #[arg(long)]
+        raft_addr: SocketAddr,
+        #[arg(long)]
+        api_addr: SocketAddr,
+        /// Its data directory [default: node-<id> beside --from's].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Make a running replica a voter: it joins as a learner, catches up,
+    /// then votes (on the leader; --server lists the replicas).
+    Add {
+        #[arg(long)]
+        id: u64,
+        #[arg(long)]
+        raft_addr: String,
+        #[arg(long)]
+        api_addr: String,
+        #[arg(long, env = "SETTLED_SERVER")]
+        server: String,
+    },
+    /// Make a voter leave the cluster.
+    Remove {
+        #[arg(long)]
+        id: u64,
+        #[arg(long, env = "SETTLED_SERVER")]
+        server: String,
+    },
     /// Each replica's role, term, leader, tip and lag.
     Status {
         /// The replicas, comma-separated.
@@ -464,6 +502,13 @@ async fn run(command: Command, token: &str) -> Result<(), String> {
     }
 }
 
+fn print_voters(voters: &[proto::ReplicaMember]) {
+    println!("voters:");
+    for voter in voters {
+        println!("  {} raft {} api {}", voter.id, voter.raft_addr, voter.api_addr);
+    }
+}
+
 async fn cluster(command: ClusterCommand, token: &str) -> Result<(), String> {
     match command {
         ClusterCommand::Init { out, members, issuer_keys, issuer_threshold } => {
@@ -480,6 +525,54 @@ async fn cluster(command: ClusterCommand, token: &str) -> Result<(), String> {
             for key in &written.issuer_keys {
                 println!("development issuer key: {}", key.display());
             }
+            Ok(())
+        }
+        ClusterCommand::JoinConfig { from, id, raft_addr, api_addr, data_dir, out } => {
+            let mut config = Config::from_file(&from).map_err(|e| e.to_string())?;
+            let cluster =
+                config.cluster.as_mut().ok_or_else(|| format!("{} has no [cluster] table", from.display()))?;
+            if cluster.members.iter().any(|m| m.id == id) {
+                return Err(format!("{} already names a member {id}", from.display()));
+            }
+            cluster.node_id = id;
+            cluster.raft_listen = raft_addr;
+            cluster.members.push(settled::config::ClusterMember {
+                id,
+                raft_addr: raft_addr.to_string(),
+                api_addr: api_addr.to_string(),
+            });
+            config.listen = api_addr;
+            config.data_dir = data_dir.unwrap_or_else(|| config.data_dir.with_file_name(format!("node-{id}")));
+            let text = toml::to_string(&config).map_err(|e| e.to_string())?;
+            if out.exists() {
+                return Err(format!("{} exists", out.display()));
+            }
+            std::fs::write(&out, text).map_err(|e| format!("{}: {e}", out.display()))?;
+            println!("settled serve --config {}", out.display());
+            Ok(())
+        }
+        ClusterCommand::Add { id, raft_addr, api_addr, server } => {
+            let request = proto::AddReplicaRequest { id, raft_addr, api_addr };
+            let voters = replicas(&server, token)?
+                .on_leader(|mut c| {
+                    let request = request.clone();
+                    async move { c.admin.add_replica(request).await }
+                })
+                .await
+                .map_err(|s| status_text(&s))?
+                .into_inner()
+                .voters;
+            print_voters(&voters);
+            Ok(())
+        }
+        ClusterCommand::Remove { id, server } => {
+            let voters = replicas(&server, token)?
+                .on_leader(|mut c| async move { c.admin.remove_replica(proto::RemoveReplicaRequest { id }).await })
+                .await
+                .map_err(|s| status_text(&s))?
+                .into_inner()
+                .voters;
+            print_voters(&voters);
             Ok(())
         }
         ClusterCommand::Status { server } => {

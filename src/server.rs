@@ -70,12 +70,7 @@ async fn start_node(
         .map_err(|e| ServerError::Cluster(e.to_string()))?;
     let initialised = node.raft().is_initialized().await.map_err(|e| ServerError::Cluster(e.to_string()))?;
     if cluster.initialises() && !initialised {
-        let members: std::collections::BTreeMap<u64, openraft::BasicNode> = cluster
-            .members
-            .iter()
-            .map(|member| (member.id, openraft::BasicNode { addr: member.raft_addr.clone() }))
-            .collect();
-        match node.raft().initialize(members).await {
+        match node.raft().initialize(crate::membership_api::initial_members(&cluster.members)).await {
             Ok(()) => tracing::info!(members = cluster.members.len(), "cluster initialised"),
             Err(openraft::error::RaftError::APIError(openraft::error::InitializeError::NotAllowed(_))) => {}
             Err(error) => return Err(ServerError::Cluster(error.to_string())),
@@ -210,19 +205,9 @@ impl Server {
             Some(cluster) => Some(start_node(&config, cluster).await?),
             None => None,
         };
-        let api_addresses: crate::cluster::ApiAddresses = Arc::new(
-            config
-                .cluster
-                .iter()
-                .flat_map(|cluster| cluster.members.iter().map(|m| (m.id, m.api_addr.clone())))
-                .collect(),
-        );
         let replicator = node.as_ref().map(|node| {
-            Arc::new(crate::cluster::RaftReplicator::new(
-                node.raft().clone(),
-                tokio::runtime::Handle::current(),
-                Arc::clone(&api_addresses),
-            )) as Arc<dyn crate::engine::Replicator>
+            Arc::new(crate::cluster::RaftReplicator::new(node.raft().clone(), tokio::runtime::Handle::current()))
+                as Arc<dyn crate::engine::Replicator>
         });
         let genesis_time_unix_ms = config.cluster.as_ref().map(|cluster| cluster.genesis_time_unix_ms);
         let engine = tokio::task::spawn_blocking(move || {
@@ -261,7 +246,6 @@ impl Server {
                     node.raft().clone(),
                     node.proposals().clone(),
                     cluster.node_id,
-                    api_addresses,
                 );
                 Some(ClusterParts { node, link })
             }
@@ -324,6 +308,7 @@ impl Server {
             clawback_steps_per_call,
             stream_stall: config.stream_stall_timeout,
             open_streams: Arc::default(),
+            raft: cluster.as_ref().map(|parts| parts.node.raft().clone()),
         };
         let mut builder = tonic::transport::Server::builder();
         if let Some(tls) = &config.tls {

@@ -445,3 +445,83 @@ async fn replicas_away_past_compaction_or_wiped_catch_up_from_a_snapshot_and_a_p
     }
     shutdown_all(&mut replicas).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replica_joins_and_another_leaves_while_payments_go_on() {
+    let Started { _root, mut replicas, leader: first, shop, mut payers, mut receipts } = Started::new(|_| {}).await;
+    let mut client = client_of(&replicas[first]);
+    pay_round(&mut client, &mut payers, shop, 0, &mut receipts).await;
+
+    // A fourth replica starts on its own files, then joins.
+    let mut config = replicas[0].config.clone();
+    config.data_dir = config.data_dir.with_file_name("node-4");
+    config.listen = free_port();
+    let cluster = config.cluster.as_mut().expect("cluster");
+    cluster.node_id = 4;
+    cluster.raft_listen = free_port();
+    let joining =
+        ClusterMember { id: 4, raft_addr: cluster.raft_listen.to_string(), api_addr: config.listen.to_string() };
+    cluster.members.push(joining.clone());
+    replicas.push(Replica { server: Some(Server::start(config.clone()).await.expect("starts")), config });
+    let urls: Vec<String> = replicas.iter().map(Replica::api_url).collect();
+    let operator = client::Replicas::lazy_with_token(&urls, TOKEN).expect("addresses");
+    let request = proto::AddReplicaRequest { id: 4, raft_addr: joining.raft_addr, api_addr: joining.api_addr };
+    let joined = operator
+        .on_leader(|mut c| {
+            let request = request.clone();
+            async move { c.admin.add_replica(request).await }
+        })
+        .await
+        .expect("replica 4 joins")
+        .into_inner();
+    assert_eq!(joined.voters.iter().map(|v| v.id).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+    pay_round(&mut client, &mut payers, shop, 1, &mut receipts).await;
+    let height = replicas[first].server().engine().tip().block.header.height;
+    caught_up(&replicas, height).await;
+    assert_replicas_agree(&replicas, &receipts, COIN_MINOR * PAYERS as u64);
+    let info = Client::lazy_with_token(&replicas[3].api_url(), TOKEN).expect("client").info(false).await.expect("info");
+    assert_eq!(info.cluster.expect("cluster").members, vec![1, 2, 3, 4]);
+
+    // A follower leaves; the other three go on.
+    let leaving = (first + 1) % 3;
+    let left = operator
+        .on_leader(|mut c| async move {
+            c.admin.remove_replica(proto::RemoveReplicaRequest { id: leaving as u64 + 1 }).await
+        })
+        .await
+        .expect("the follower leaves")
+        .into_inner();
+    assert_eq!(left.voters.len(), 3);
+    assert!(left.voters.iter().all(|v| v.id != leaving as u64 + 1));
+    replicas[leaving].server.take().expect("running").shutdown().await;
+    pay_round(&mut client, &mut payers, shop, 2, &mut receipts).await;
+    let height = replicas[first].server().engine().tip().block.header.height;
+    caught_up(&replicas, height).await;
+    assert_replicas_agree(&replicas, &receipts, COIN_MINOR * PAYERS as u64);
+
+    // Refusals: a voter twice, a stranger to remove, a bad address.
+    let twice = operator
+        .on_leader(|mut c| async move {
+            let request =
+                proto::AddReplicaRequest { id: 4, raft_addr: "127.0.0.1:1".into(), api_addr: "127.0.0.1:2".into() };
+            c.admin.add_replica(request).await
+        })
+        .await
+        .expect_err("already a voter");
+    assert_eq!(twice.code(), Code::AlreadyExists);
+    let stranger = operator
+        .on_leader(|mut c| async move { c.admin.remove_replica(proto::RemoveReplicaRequest { id: 9 }).await })
+        .await
+        .expect_err("not a voter");
+    assert_eq!(stranger.code(), Code::NotFound);
+    let garbled = operator
+        .on_leader(|mut c| async move {
+            let request =
+                proto::AddReplicaRequest { id: 5, raft_addr: "nowhere".into(), api_addr: "127.0.0.1:2".into() };
+            c.admin.add_replica(request).await
+        })
+        .await
+        .expect_err("not an address");
+    assert_eq!(garbled.code(), Code::InvalidArgument);
+    shutdown_all(&mut replicas).await;
+}

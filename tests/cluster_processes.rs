@@ -130,6 +130,24 @@ fn cluster_init_writes_a_valid_configuration_per_member_and_refuses_to_overwrite
     let again = init();
     assert!(!again.status.success(), "a second init must not overwrite the keys");
 
+    // A fourth replica's configuration, to join the running cluster.
+    let joining = dir.path().join("node-4.toml");
+    let output = Command::new(env!("CARGO_BIN_EXE_settled"))
+        .args(["cluster", "join-config", "--from"])
+        .arg(dir.path().join("node-1.toml"))
+        .args(["--id", "4", "--raft-addr", "127.0.0.1:7104", "--api-addr", "127.0.0.1:50154", "--out"])
+        .arg(&joining)
+        .output()
+        .expect("settled cluster join-config runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let config = settled::Config::from_file(&joining).expect("parses");
+    let cluster = config.cluster.clone().expect("a [cluster] table");
+    assert_eq!((cluster.node_id, cluster.members.len()), (4, 4));
+    assert!(!cluster.initialises(), "a joining replica never initialises a cluster");
+    assert_eq!(cluster.genesis_time_unix_ms, genesis_times[0], "the same genesis block");
+    assert_eq!(config.data_dir, dir.path().join("node-4"));
+    config.resolve().expect("a valid configuration");
+
     let bad = Command::new(env!("CARGO_BIN_EXE_settled"))
         .args(["cluster", "init", "--out"])
         .arg(dir.path().join("other"))

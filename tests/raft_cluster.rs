@@ -9,8 +9,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use openraft::ServerState;
 use openraft::error::{ClientWriteError, RaftError};
-use openraft::{BasicNode, ServerState};
+use settled::cluster::ReplicaNode;
 use settled::cluster::{ApplyOutcome, BlockProposal, Node, NodeId, raft_config};
 use settled::limits::RAFT_PROPOSALS_PAGE_MAX;
 use tempfile::TempDir;
@@ -126,8 +127,8 @@ async fn three_nodes_replicate_fail_over_and_a_restarted_node_catches_up() {
         let node = Node::start(id, dir.path(), listener, config).await.expect("start node");
         members.push(Member { id, dir, addr, node: Some(node) });
     }
-    let voters: BTreeMap<NodeId, BasicNode> =
-        members.iter().map(|m| (m.id, BasicNode::new(m.addr.to_string()))).collect();
+    let voters: BTreeMap<NodeId, ReplicaNode> =
+        members.iter().map(|m| (m.id, ReplicaNode::raft_only(m.addr.to_string()))).collect();
     members[0].node().raft().initialize(voters).await.expect("initialize the cluster with three voters");
 
     // Every node applies what the leader wrote, in the same order.
@@ -145,7 +146,7 @@ async fn three_nodes_replicate_fail_over_and_a_restarted_node_catches_up() {
         Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
             assert_eq!(forward.leader_id, Some(leader_id), "the follower names the leader");
             assert_eq!(
-                forward.leader_node.map(|node| node.addr),
+                forward.leader_node.map(|node| node.raft_addr),
                 Some(members[leader_at].addr.to_string()),
                 "the follower gives the leader's Raft address"
             );

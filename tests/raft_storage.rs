@@ -18,11 +18,11 @@ use openraft::raft::{
 use openraft::storage::{RaftLogStorage, RaftLogStorageExt, RaftStateMachine};
 use openraft::testing::{StoreBuilder, Suite};
 use openraft::{
-    BasicNode, CommittedLeaderId, EntryPayload, LogState, Membership, Raft, RaftLogReader, RaftSnapshotBuilder,
-    ServerState, StorageIOError, StoredMembership, Vote,
+    CommittedLeaderId, EntryPayload, LogState, Membership, Raft, RaftLogReader, RaftSnapshotBuilder, ServerState,
+    StorageIOError, StoredMembership, Vote,
 };
 use settled::cluster::{
-    ApplyOutcome, BlockProposal, Entry, LOG_FILE, LogId, NodeId, RaftLogStore, RaftStateMachineStore,
+    ApplyOutcome, BlockProposal, Entry, LOG_FILE, LogId, NodeId, RaftLogStore, RaftStateMachineStore, ReplicaNode,
     STATE_MACHINE_FILE, StorageError, TypeConfig, raft_config,
 };
 use settled::limits::{RAFT_LOG_ENTRIES_PER_READ_MAX, RAFT_PROPOSALS_PAGE_MAX};
@@ -57,8 +57,8 @@ fn proposal(term: u64, index: u64, height: u64) -> Entry {
 }
 
 fn membership(term: u64, index: u64, voters: &[NodeId]) -> Entry {
-    let nodes: BTreeMap<NodeId, BasicNode> =
-        voters.iter().map(|id| (*id, BasicNode::new(format!("127.0.0.1:{}", 7000 + id)))).collect();
+    let nodes: BTreeMap<NodeId, ReplicaNode> =
+        voters.iter().map(|id| (*id, ReplicaNode::raft_only(format!("127.0.0.1:{}", 7000 + id)))).collect();
     let config = Membership::new(vec![voters.iter().copied().collect::<BTreeSet<_>>()], nodes);
     Entry { log_id: log_id(term, index), payload: EntryPayload::Membership(config) }
 }
@@ -242,14 +242,14 @@ async fn a_snapshot_whose_data_disagrees_with_its_meta_is_refused() {
 /// A single node has no peers: any call to one is a failure of the test.
 struct NoPeers;
 
-fn no_peer<E: std::error::Error>() -> RPCError<NodeId, BasicNode, E> {
+fn no_peer<E: std::error::Error>() -> RPCError<NodeId, ReplicaNode, E> {
     RPCError::Unreachable(Unreachable::new(&io::Error::other("a single-node cluster has no peers")))
 }
 
 impl RaftNetworkFactory<TypeConfig> for NoPeers {
     type Network = NoPeers;
 
-    async fn new_client(&mut self, _target: NodeId, _node: &BasicNode) -> Self::Network {
+    async fn new_client(&mut self, _target: NodeId, _node: &ReplicaNode) -> Self::Network {
         NoPeers
     }
 }
@@ -259,7 +259,7 @@ impl RaftNetwork<TypeConfig> for NoPeers {
         &mut self,
         _rpc: AppendEntriesRequest<TypeConfig>,
         _option: RPCOption,
-    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, ReplicaNode, RaftError<NodeId>>> {
         Err(no_peer())
     }
 
@@ -267,7 +267,7 @@ impl RaftNetwork<TypeConfig> for NoPeers {
         &mut self,
         _rpc: InstallSnapshotRequest<TypeConfig>,
         _option: RPCOption,
-    ) -> Result<InstallSnapshotResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>>
+    ) -> Result<InstallSnapshotResponse<NodeId>, RPCError<NodeId, ReplicaNode, RaftError<NodeId, InstallSnapshotError>>>
     {
         Err(no_peer())
     }
@@ -276,7 +276,7 @@ impl RaftNetwork<TypeConfig> for NoPeers {
         &mut self,
         _rpc: VoteRequest<NodeId>,
         _option: RPCOption,
-    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, ReplicaNode, RaftError<NodeId>>> {
         Err(no_peer())
     }
 }
@@ -299,7 +299,7 @@ async fn a_snapshot_lets_openraft_purge_the_log_behind_it() {
     };
     let raft =
         Raft::new(1, Arc::new(config), NoPeers, log.clone(), open_state_machine(dir.path())).await.expect("start raft");
-    raft.initialize(BTreeMap::from([(1, BasicNode::new("127.0.0.1:0"))])).await.expect("initialize");
+    raft.initialize(BTreeMap::from([(1, ReplicaNode::raft_only("127.0.0.1:0"))])).await.expect("initialize");
     let wait_s = Some(Duration::from_secs(10));
     raft.wait(wait_s).state(ServerState::Leader, "leader").await.expect("a single node leads");
 

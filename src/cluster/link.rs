@@ -12,7 +12,6 @@
 //!   written by the engine, then lets the engine seal ([`Engine::lead`]).
 //!   When the node stops leading, the engine steps down.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use openraft::error::{ClientWriteError, RaftError};
@@ -25,25 +24,30 @@ use crate::limits::{
     CLUSTER_FEED_PAGE, CLUSTER_POLL, CLUSTER_PRUNE_EVERY_BLOCKS, RAFT_FETCH_BLOCKS_MAX, REPLICATE_TIMEOUT,
 };
 
-/// Node id -> its public API address, for `NotLeader` refusals.
-pub type ApiAddresses = Arc<HashMap<NodeId, String>>;
+/// The public API address of member `id`, as the membership records it.
+fn api_address(raft: &Raft<TypeConfig>, id: Option<NodeId>) -> Option<String> {
+    let id = id?;
+    let metrics = raft.metrics();
+    let state = metrics.borrow();
+    let node = state.membership_config.membership().get_node(&id)?;
+    (!node.api_addr.is_empty()).then(|| node.api_addr.clone())
+}
 
 /// Replicates the leader's blocks through openraft.
 pub struct RaftReplicator {
     raft: Raft<TypeConfig>,
     runtime: tokio::runtime::Handle,
-    api: ApiAddresses,
 }
 
 impl RaftReplicator {
     /// `runtime` runs openraft; the engine's writer thread blocks on it.
     #[must_use]
-    pub fn new(raft: Raft<TypeConfig>, runtime: tokio::runtime::Handle, api: ApiAddresses) -> Self {
-        Self { raft, runtime, api }
+    pub fn new(raft: Raft<TypeConfig>, runtime: tokio::runtime::Handle) -> Self {
+        Self { raft, runtime }
     }
 
     fn api_of(&self, id: Option<NodeId>) -> Option<String> {
-        id.and_then(|id| self.api.get(&id).cloned())
+        api_address(&self.raft, id)
     }
 }
 
@@ -88,7 +92,6 @@ pub fn spawn_link(
     raft: Raft<TypeConfig>,
     proposals: ProposalReader,
     id: NodeId,
-    api: ApiAddresses,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut metrics = raft.metrics();
@@ -128,7 +131,7 @@ pub fn spawn_link(
                 }
             }
             let leads = state.state == ServerState::Leader && state.current_leader == Some(id);
-            let hint = state.current_leader.filter(|leader| *leader != id).and_then(|leader| api.get(&leader).cloned());
+            let hint = api_address(&raft, state.current_leader.filter(|leader| *leader != id));
             let reader = proposals.clone();
             if let Ok(Ok(committed_height)) =
                 tokio::task::spawn_blocking(move || reader.last_height().map_err(|e| e.to_string())).await
@@ -228,7 +231,7 @@ async fn fetch_missing(engine: &Engine, raft: &Raft<TypeConfig>, mut fed: u64, t
         .membership_config
         .nodes()
         .filter(|(id, _)| **id != me)
-        .map(|(id, node)| (*id, node.addr.clone()))
+        .map(|(id, node)| (*id, node.raft_addr.clone()))
         .collect();
     peers.sort_by_key(|(id, _)| Some(*id) != state.current_leader);
     let engine_key = engine.engine_key();

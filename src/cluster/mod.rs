@@ -33,10 +33,10 @@ mod state_machine;
 
 use std::io::Cursor;
 
-use openraft::{BasicNode, StorageIOError, TokioRuntime};
+use openraft::{StorageIOError, TokioRuntime};
 use serde::{Deserialize, Serialize};
 
-pub use link::{ApiAddresses, RaftReplicator, spawn_link};
+pub use link::{RaftReplicator, spawn_link};
 pub use log_store::RaftLogStore;
 pub use network::{BlockSource, GrpcNetwork, GrpcNetworkFactory, RaftRpcService, fetch_blocks};
 pub use node::{Node, NodeError};
@@ -121,11 +121,29 @@ openraft::declare_raft_types!(
         D = BlockProposal,
         R = ApplyOutcome,
         NodeId = NodeId,
-        Node = BasicNode,
+        Node = ReplicaNode,
         Entry = openraft::Entry<TypeConfig>,
         SnapshotData = Cursor<Vec<u8>>,
         AsyncRuntime = TokioRuntime,
 );
+
+/// A member as the cluster's membership records it: where its peers reach
+/// its Raft service, and where clients reach its public API (named in
+/// `NOT_LEADER` refusals). A member added later brings both.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaNode {
+    pub raft_addr: String,
+    pub api_addr: String,
+}
+
+impl ReplicaNode {
+    /// A member reached at `raft_addr`, with no public API (tests of the
+    /// Raft layer alone).
+    #[must_use]
+    pub fn raft_only(raft_addr: impl Into<String>) -> Self {
+        Self { raft_addr: raft_addr.into(), api_addr: String::new() }
+    }
+}
 
 /// A log entry of the cluster.
 pub type Entry = openraft::Entry<TypeConfig>;

@@ -18,6 +18,7 @@ use std::error::Error;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use openraft::Raft;
 use openraft::error::{
     InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError, Timeout, Unreachable,
 };
@@ -26,13 +27,12 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
     VoteResponse,
 };
-use openraft::{BasicNode, Raft};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Response, Status};
 
-use super::{NodeId, TypeConfig};
+use super::{NodeId, ReplicaNode, TypeConfig};
 use crate::crypto::Keypair;
 use crate::limits::{
     RAFT_APPEND_BATCH_BYTES, RAFT_CONNECT_TIMEOUT, RAFT_FETCH_BLOCKS_MAX, RAFT_FETCH_BYTES_MAX, RAFT_FETCH_TIMEOUT,
@@ -46,10 +46,10 @@ use crate::replica::ReplicatedBlock;
 use crate::store::Store;
 
 /// An RPC error as openraft's network calls return it.
-type RpcError<E = openraft::error::Infallible> = RPCError<NodeId, BasicNode, RaftError<NodeId, E>>;
+type RpcError<E = openraft::error::Infallible> = RPCError<NodeId, ReplicaNode, RaftError<NodeId, E>>;
 
 /// Makes the client openraft uses to reach each peer, at the address its
-/// `BasicNode` carries (`host:port` of the peer's Raft service).
+/// `ReplicaNode` carries (`host:port` of the peer's Raft service).
 pub struct GrpcNetworkFactory {
     id: NodeId,
 }
@@ -65,7 +65,7 @@ impl GrpcNetworkFactory {
 impl RaftNetworkFactory<TypeConfig> for GrpcNetworkFactory {
     type Network = GrpcNetwork;
 
-    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> GrpcNetwork {
+    async fn new_client(&mut self, target: NodeId, node: &ReplicaNode) -> GrpcNetwork {
         GrpcNetwork::new(self.id, target, node.clone())
     }
 }
@@ -75,7 +75,7 @@ impl RaftNetworkFactory<TypeConfig> for GrpcNetworkFactory {
 pub struct GrpcNetwork {
     id: NodeId,
     target: NodeId,
-    node: BasicNode,
+    node: ReplicaNode,
     /// An address that is not a valid URI fails every call as unreachable:
     /// openraft's `new_client` cannot fail, and a membership change may name
     /// a bad address that a later change corrects.
@@ -83,8 +83,8 @@ pub struct GrpcNetwork {
 }
 
 impl GrpcNetwork {
-    fn new(id: NodeId, target: NodeId, node: BasicNode) -> Self {
-        let client = Endpoint::from_shared(format!("http://{}", node.addr)).map(|endpoint| {
+    fn new(id: NodeId, target: NodeId, node: ReplicaNode) -> Self {
+        let client = Endpoint::from_shared(format!("http://{}", node.raft_addr)).map(|endpoint| {
             let channel = endpoint.connect_timeout(RAFT_CONNECT_TIMEOUT).tcp_nodelay(true).connect_lazy();
             RaftServiceClient::new(channel)
                 .max_decoding_message_size(RAFT_MESSAGE_BYTES_MAX)

@@ -102,7 +102,7 @@ impl Node {
     }
 
     /// Where the node's Raft service listens: the `addr` of its
-    /// `BasicNode` in the membership.
+    /// `ReplicaNode` in the membership.
     #[must_use]
     pub fn addr(&self) -> SocketAddr {
         self.addr

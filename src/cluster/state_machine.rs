@@ -6,15 +6,14 @@ use std::sync::Arc;
 
 use openraft::storage::RaftStateMachine;
 use openraft::{
-    BasicNode, EntryPayload, OptionalSend, RaftSnapshotBuilder, Snapshot, SnapshotMeta, StorageIOError,
-    StoredMembership,
+    EntryPayload, OptionalSend, RaftSnapshotBuilder, Snapshot, SnapshotMeta, StorageIOError, StoredMembership,
 };
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ApplyOutcome, BlockProposal, Entry, Fault, LogId, NodeId, StorageError, TypeConfig, blocking, decode, encode,
-    open_database,
+    ApplyOutcome, BlockProposal, Entry, Fault, LogId, NodeId, ReplicaNode, StorageError, TypeConfig, blocking, decode,
+    encode, open_database,
 };
 use crate::limits::{RAFT_PROPOSALS_PAGE_MAX, RAFT_SNAPSHOT_BYTES_MAX};
 
@@ -35,8 +34,8 @@ const SNAPSHOT_DATA: &str = "data";
 /// Version of [`SnapshotState`]'s encoding, first in every snapshot.
 const SNAPSHOT_FORMAT: u8 = 1;
 
-type Membership = StoredMembership<NodeId, BasicNode>;
-type Meta = SnapshotMeta<NodeId, BasicNode>;
+type Membership = StoredMembership<NodeId, ReplicaNode>;
+type Meta = SnapshotMeta<NodeId, ReplicaNode>;
 
 /// The content of a snapshot: the whole state, with the log position and
 /// membership it reflects (also in openraft's meta; checked to agree on
