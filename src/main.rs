@@ -502,11 +502,14 @@ async fn run(command: Command, token: &str) -> Result<(), String> {
     }
 }
 
-fn print_voters(voters: &[proto::ReplicaMember]) {
+/// Prints the voters a membership change left, or says why it failed.
+fn print_voters(reply: Result<tonic::Response<proto::MembershipResponse>, tonic::Status>) -> Result<(), String> {
+    let voters = reply.map_err(|s| status_text(&s))?.into_inner().voters;
     println!("voters:");
     for voter in voters {
         println!("  {} raft {} api {}", voter.id, voter.raft_addr, voter.api_addr);
     }
+    Ok(())
 }
 
 async fn cluster(command: ClusterCommand, token: &str) -> Result<(), String> {
@@ -553,28 +556,20 @@ async fn cluster(command: ClusterCommand, token: &str) -> Result<(), String> {
         }
         ClusterCommand::Add { id, raft_addr, api_addr, server } => {
             let request = proto::AddReplicaRequest { id, raft_addr, api_addr };
-            let voters = replicas(&server, token)?
-                .on_leader(|mut c| {
-                    let request = request.clone();
-                    async move { c.admin.add_replica(request).await }
-                })
-                .await
-                .map_err(|s| status_text(&s))?
-                .into_inner()
-                .voters;
-            print_voters(&voters);
-            Ok(())
+            print_voters(
+                replicas(&server, token)?
+                    .on_leader(|mut c| {
+                        let request = request.clone();
+                        async move { c.admin.add_replica(request).await }
+                    })
+                    .await,
+            )
         }
-        ClusterCommand::Remove { id, server } => {
-            let voters = replicas(&server, token)?
+        ClusterCommand::Remove { id, server } => print_voters(
+            replicas(&server, token)?
                 .on_leader(|mut c| async move { c.admin.remove_replica(proto::RemoveReplicaRequest { id }).await })
-                .await
-                .map_err(|s| status_text(&s))?
-                .into_inner()
-                .voters;
-            print_voters(&voters);
-            Ok(())
-        }
+                .await,
+        ),
         ClusterCommand::Status { server } => {
             println!(
                 "{:<28} {:>4} {:<9} {:>6} {:>7} {:>10} {:>10} {:>5}",
