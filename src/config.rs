@@ -267,6 +267,10 @@ pub struct ClusterConfig {
     /// tests compact sooner, never from a file.
     #[serde(skip)]
     pub compaction: Option<(u64, u64)>,
+    /// Faults injected into this node's Raft messages; tests only, never
+    /// from a file.
+    #[serde(skip)]
+    pub network_faults: Option<crate::cluster::NetworkFaults>,
 }
 
 /// A replica as its peers and clients reach it.

@@ -65,9 +65,15 @@ async fn start_node(
         crate::cluster::raft_config_compacting(&cluster.name, snapshot_every, kept)
             .map_err(|e| ServerError::Cluster(e.to_string()))?,
     );
-    let node = crate::cluster::Node::start(cluster.node_id, &config.data_dir, listener, raft_config)
-        .await
-        .map_err(|e| ServerError::Cluster(e.to_string()))?;
+    let node = crate::cluster::Node::start_with_faults(
+        cluster.node_id,
+        &config.data_dir,
+        listener,
+        raft_config,
+        cluster.network_faults.clone(),
+    )
+    .await
+    .map_err(|e| ServerError::Cluster(e.to_string()))?;
     let initialised = node.raft().is_initialized().await.map_err(|e| ServerError::Cluster(e.to_string()))?;
     if cluster.initialises() && !initialised {
         match node.raft().initialize(crate::membership_api::initial_members(&cluster.members)).await {

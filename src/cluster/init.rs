@@ -97,6 +97,7 @@ pub fn init(
             members: members.to_vec(),
             name: "settled".to_owned(),
             compaction: None,
+            network_faults: None,
         };
         cluster.validate()?;
         config.cluster = Some(cluster);

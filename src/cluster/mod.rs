@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 
 pub use link::{RaftReplicator, spawn_link};
 pub use log_store::RaftLogStore;
-pub use network::{BlockSource, GrpcNetwork, GrpcNetworkFactory, RaftRpcService, fetch_blocks};
+pub use network::{BlockSource, GrpcNetwork, GrpcNetworkFactory, NetworkFaults, RaftRpcService, fetch_blocks};
 pub use node::{Node, NodeError};
 pub use state_machine::{ProposalReader, RaftStateMachineStore, SnapshotBuilder};
 

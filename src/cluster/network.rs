@@ -48,17 +48,133 @@ use crate::store::Store;
 /// An RPC error as openraft's network calls return it.
 type RpcError<E = openraft::error::Infallible> = RPCError<NodeId, ReplicaNode, RaftError<NodeId, E>>;
 
+/// Faults injected into the Raft messages between nodes (tests and
+/// simulations only; never from a configuration file): links cut in either
+/// direction (a partition), requests lost, replies lost (the peer acted,
+/// the sender never hears), and delays, drawn from a seeded generator.
+/// Shared by every node of a test cluster, so that one schedule drives all
+/// links.
+#[derive(Clone)]
+pub struct NetworkFaults(Arc<std::sync::Mutex<FaultState>>);
+
+struct FaultState {
+    rng: rand::rngs::StdRng,
+    cut: std::collections::HashSet<(NodeId, NodeId)>,
+    /// Per mille of requests lost, and of replies lost.
+    lose_requests: u32,
+    lose_replies: u32,
+    delay_ms_max: u64,
+}
+
+/// What happens to one message.
+enum Fate {
+    Cut,
+    Lost,
+    Delivered { delay: Duration, reply_lost: bool },
+}
+
+impl NetworkFaults {
+    /// No faults yet; draws from `seed`.
+    #[must_use]
+    pub fn new(seed: u64) -> Self {
+        use rand::SeedableRng as _;
+        Self(Arc::new(std::sync::Mutex::new(FaultState {
+            rng: rand::rngs::StdRng::seed_from_u64(seed),
+            cut: std::collections::HashSet::new(),
+            lose_requests: 0,
+            lose_replies: 0,
+            delay_ms_max: 0,
+        })))
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, FaultState> {
+        self.0.lock().expect("not poisoned")
+    }
+
+    /// Cuts `node` off from every node in `others`, both ways.
+    pub fn isolate(&self, node: NodeId, others: &[NodeId]) {
+        let mut state = self.state();
+        for other in others.iter().filter(|other| **other != node) {
+            state.cut.insert((node, *other));
+            state.cut.insert((*other, node));
+        }
+    }
+
+    /// Cuts the link between `a` and `b`, both ways.
+    pub fn cut(&self, a: NodeId, b: NodeId) {
+        self.isolate(a, &[b]);
+    }
+
+    /// Loses this many per mille of requests and of replies.
+    pub fn lose(&self, requests_per_mille: u32, replies_per_mille: u32) {
+        let mut state = self.state();
+        state.lose_requests = requests_per_mille.min(1000);
+        state.lose_replies = replies_per_mille.min(1000);
+    }
+
+    /// Delays each delivered message by up to `max`.
+    pub fn delay(&self, max: Duration) {
+        self.state().delay_ms_max = u64::try_from(max.as_millis()).unwrap_or(u64::MAX);
+    }
+
+    /// Every link whole, nothing lost or delayed.
+    pub fn heal(&self) {
+        let mut state = self.state();
+        state.cut.clear();
+        state.lose_requests = 0;
+        state.lose_replies = 0;
+        state.delay_ms_max = 0;
+    }
+
+    fn fate(&self, from: NodeId, to: NodeId) -> Fate {
+        use rand::Rng as _;
+        let mut state = self.state();
+        if state.cut.contains(&(from, to)) {
+            return Fate::Cut;
+        }
+        let lose_requests = state.lose_requests;
+        if state.rng.gen_range(0..1000) < lose_requests {
+            return Fate::Lost;
+        }
+        let delay_ms_max = state.delay_ms_max;
+        let delay = Duration::from_millis(state.rng.gen_range(0..=delay_ms_max));
+        let lose_replies = state.lose_replies;
+        Fate::Delivered { delay, reply_lost: state.rng.gen_range(0..1000) < lose_replies }
+    }
+}
+
+impl std::fmt::Debug for NetworkFaults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NetworkFaults")
+    }
+}
+
+impl PartialEq for NetworkFaults {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for NetworkFaults {}
+
 /// Makes the client openraft uses to reach each peer, at the address its
 /// `ReplicaNode` carries (`host:port` of the peer's Raft service).
 pub struct GrpcNetworkFactory {
     id: NodeId,
+    faults: Option<NetworkFaults>,
 }
 
 impl GrpcNetworkFactory {
     /// The factory of node `id` (named as the caller in timeout errors).
     #[must_use]
     pub fn new(id: NodeId) -> Self {
-        Self { id }
+        Self { id, faults: None }
+    }
+
+    /// The same, with `faults` on every message it sends.
+    #[must_use]
+    pub fn with_faults(id: NodeId, faults: Option<NetworkFaults>) -> Self {
+        Self { id, faults }
     }
 }
 
@@ -66,7 +182,9 @@ impl RaftNetworkFactory<TypeConfig> for GrpcNetworkFactory {
     type Network = GrpcNetwork;
 
     async fn new_client(&mut self, target: NodeId, node: &ReplicaNode) -> GrpcNetwork {
-        GrpcNetwork::new(self.id, target, node.clone())
+        let mut network = GrpcNetwork::new(self.id, target, node.clone());
+        network.faults.clone_from(&self.faults);
+        network
     }
 }
 
@@ -80,6 +198,7 @@ pub struct GrpcNetwork {
     /// openraft's `new_client` cannot fail, and a membership change may name
     /// a bad address that a later change corrects.
     client: Result<RaftServiceClient<Channel>, tonic::transport::Error>,
+    faults: Option<NetworkFaults>,
 }
 
 impl GrpcNetwork {
@@ -90,7 +209,7 @@ impl GrpcNetwork {
                 .max_decoding_message_size(RAFT_MESSAGE_BYTES_MAX)
                 .max_encoding_message_size(RAFT_MESSAGE_BYTES_MAX)
         });
-        Self { id, target, node, client }
+        Self { id, target, node, client, faults: None }
     }
 
     /// Sends one encoded request and decodes the reply: the peer's
@@ -106,6 +225,21 @@ impl GrpcNetwork {
         E: Error + DeserializeOwned,
     {
         let ttl = option.hard_ttl();
+        let timeout = || Timeout { action, id: self.id, target: self.target, timeout: ttl };
+        let mut reply_lost = false;
+        if let Some(faults) = &self.faults {
+            match faults.fate(self.id, self.target) {
+                Fate::Cut => return Err(RPCError::Unreachable(Unreachable::new(&Status::unavailable("link cut")))),
+                Fate::Lost => {
+                    tokio::time::sleep(ttl).await;
+                    return Err(RPCError::Timeout(timeout()));
+                }
+                Fate::Delivered { delay, reply_lost: lost } => {
+                    tokio::time::sleep(delay.min(ttl)).await;
+                    reply_lost = lost;
+                }
+            }
+        }
         let client = match &mut self.client {
             Ok(client) => client,
             Err(bad_address) => return Err(RPCError::Unreachable(Unreachable::new(bad_address))),
@@ -120,8 +254,8 @@ impl GrpcNetwork {
                 RPCTypes::InstallSnapshot => client.install_snapshot(request).await,
             }
         };
-        let timeout = || Timeout { action, id: self.id, target: self.target, timeout: ttl };
         let reply = match tokio::time::timeout(ttl, sent).await {
+            Ok(_) if reply_lost => return Err(RPCError::Timeout(timeout())),
             Err(_elapsed) => return Err(RPCError::Timeout(timeout())),
             Ok(Err(status)) if status.code() == Code::DeadlineExceeded => return Err(RPCError::Timeout(timeout())),
             Ok(Err(status)) if status.code() == Code::Unavailable => {

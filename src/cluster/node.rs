@@ -72,13 +72,28 @@ impl Node {
         listener: TcpListener,
         config: Arc<openraft::Config>,
     ) -> Result<Self, NodeError> {
+        Self::start_with_faults(id, data_dir, listener, config, None).await
+    }
+
+    /// [`Node::start`] with faults injected into the messages it sends
+    /// (tests and simulations).
+    ///
+    /// # Errors
+    /// As [`Node::start`].
+    pub async fn start_with_faults(
+        id: NodeId,
+        data_dir: &Path,
+        listener: TcpListener,
+        config: Arc<openraft::Config>,
+        faults: Option<super::NetworkFaults>,
+    ) -> Result<Self, NodeError> {
         let addr = listener.local_addr().map_err(NodeError::Listener)?;
         let log = RaftLogStore::open(&data_dir.join(LOG_FILE)).map_err(|e| NodeError::Storage(Box::new(e)))?;
         let state_machine = RaftStateMachineStore::open(&data_dir.join(STATE_MACHINE_FILE))
             .map_err(|e| NodeError::Storage(Box::new(e)))?;
         let proposals = state_machine.reader();
         let files = [data_dir.join(LOG_FILE), data_dir.join(STATE_MACHINE_FILE)];
-        let raft = Raft::new(id, config, GrpcNetworkFactory::new(id), log, state_machine)
+        let raft = Raft::new(id, config, GrpcNetworkFactory::with_faults(id, faults), log, state_machine)
             .await
             .map_err(|e| NodeError::Raft(Box::new(e)))?;
 
