@@ -56,14 +56,7 @@ impl Api {
     ) -> Result<Response<proto::MembershipResponse>, Status> {
         self.authorize(&request, &[Need::Operator])?;
         let proto::AddReplicaRequest { id, raft_addr, api_addr } = request.into_inner();
-        for (what, address) in [("raft_addr", &raft_addr), ("api_addr", &api_addr)] {
-            if address.parse::<std::net::SocketAddr>().is_err() {
-                return Err(Status::invalid_argument(format!("{what} '{address}' is not host:port")));
-            }
-        }
-        if id == 0 {
-            return Err(Status::invalid_argument("replica id 0 is not an id"));
-        }
+        let (id, node) = ReplicaNode::to_add(id, raft_addr, api_addr).map_err(Status::invalid_argument)?;
         let raft = self.cluster_raft()?;
         let voters: BTreeSet<NodeId> = raft.metrics().borrow().membership_config.membership().voter_ids().collect();
         if voters.contains(&id) {
@@ -75,7 +68,6 @@ impl Api {
                 voters.len()
             )));
         }
-        let node = ReplicaNode { raft_addr, api_addr };
         let change = async {
             raft.add_learner(id, node, true).await?;
             let mut next = voters.clone();
@@ -102,9 +94,25 @@ impl Api {
         self.authorize(&request, &[Need::Operator])?;
         let id = request.into_inner().id;
         let raft = self.cluster_raft()?;
-        let voters: BTreeSet<NodeId> = raft.metrics().borrow().membership_config.membership().voter_ids().collect();
+        let (voters, learner) = {
+            let metrics = raft.metrics();
+            let state = metrics.borrow();
+            let membership = state.membership_config.membership();
+            let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+            let learner = membership.learner_ids().any(|learner| learner == id);
+            (voters, learner)
+        };
+        if learner {
+            // A learner left behind by an `AddReplica` that timed out.
+            let removal = openraft::ChangeMembers::RemoveNodes(BTreeSet::from([id]));
+            return match tokio::time::timeout(MEMBERSHIP_CHANGE_TIMEOUT, raft.change_membership(removal, false)).await {
+                Err(_) => Err(Status::deadline_exceeded("the membership change did not commit in time")),
+                Ok(Err(error)) => Err(self.membership_error(&error)),
+                Ok(Ok(_)) => self.voters(),
+            };
+        }
         if !voters.contains(&id) {
-            return Err(Status::not_found(format!("replica {id} is not a voter")));
+            return Err(Status::not_found(format!("replica {id} is neither a voter nor a learner")));
         }
         if voters.len() == 1 {
             return Err(Status::failed_precondition("the last voter cannot leave"));

@@ -44,6 +44,25 @@ pub enum ServerError {
     Cluster(String),
 }
 
+/// A node that starts with no Raft files must not rejoin under an id whose
+/// log entries a leader has seen acknowledged: it would come back without
+/// its log and its vote, and Raft's majorities would no longer overlap (a
+/// confirmed payment could be lost). It rejoins under a new id instead.
+async fn refuse_lost_voter(cluster: &crate::config::ClusterConfig) -> Result<(), ServerError> {
+    for member in cluster.members.iter().filter(|m| m.id != cluster.node_id) {
+        let Ok(status) = crate::cluster::peer_status(&member.raft_addr, cluster.node_id).await else { continue };
+        if status.caller_matched && status.caller_matched_index > 0 {
+            return Err(ServerError::Cluster(format!(
+                "this replica has no Raft files, but leader {} has seen node {} acknowledge the log up to entry {}: \
+                 its files were lost. Rejoin under a new id: `settled cluster remove --id {}`, then \
+                 `settled cluster join-config` and `settled cluster add` with another id",
+                member.id, cluster.node_id, status.caller_matched_index, cluster.node_id
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Cluster mode: the node's Raft and the task tying the engine to it.
 struct ClusterParts {
     node: crate::cluster::Node,
@@ -56,6 +75,9 @@ async fn start_node(
     config: &Config,
     cluster: &crate::config::ClusterConfig,
 ) -> Result<crate::cluster::Node, ServerError> {
+    if !config.data_dir.join(crate::cluster::LOG_FILE).exists() {
+        refuse_lost_voter(cluster).await?;
+    }
     let listener = tokio::net::TcpListener::bind(cluster.raft_listen)
         .await
         .map_err(|e| ServerError::Bind(cluster.raft_listen, e))?;

@@ -61,6 +61,11 @@ const TX_TERMINALS: TableDefinition<u64, &str> = TableDefinition::new("tx_termin
 const BANK_TOTALS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("bank_totals");
 
 const GENESIS_KEY: &str = "genesis";
+/// META: the first height whose registry changes and terminals are kept
+/// with their positions (`BLOCK_OPS`, `TX_TERMINALS`): 0 for a file created
+/// since, the next block for one created before. Older blocks cannot be
+/// served whole to a replica (`Store::sealed_block`).
+const SEALED_SINCE_KEY: &str = "sealed_since";
 /// Outputs per chunk handed from a recovery walker to the map builder, and
 /// chunks in flight: bounds the memory of the hand-off.
 const RECOVERY_CHUNK_OUTPUTS: usize = 64 * 1024;
@@ -274,6 +279,7 @@ impl Store {
             None => store.write_genesis(genesis, genesis_time_unix_ms.unwrap_or_else(now_unix_ms), sign)?,
         }
         let recovered = store.recover(genesis.clone())?;
+        store.mark_sealed_since(recovered.tip.header.height + 1)?;
         Ok((store, recovered))
     }
 
@@ -288,7 +294,10 @@ impl Store {
         let mut write = self.db.begin_write()?;
         write.set_durability(Durability::Immediate)?;
         {
-            write.open_table(META)?.insert(GENESIS_KEY, genesis.canonical_bytes().as_slice())?;
+            let mut meta = write.open_table(META)?;
+            meta.insert(GENESIS_KEY, genesis.canonical_bytes().as_slice())?;
+            meta.insert(SEALED_SINCE_KEY, 0u64.to_be_bytes().as_slice())?;
+            drop(meta);
             write.open_table(HEADERS)?.insert(0, signed_header_bytes(&signed).as_slice())?;
             write.open_table(BLOCK_TXIDS)?.insert(0, [].as_slice())?;
             write.open_table(TXS)?;
@@ -576,6 +585,19 @@ impl Store {
         table.get(height)?.map(|v| decode_signed_header(v.value())).transpose()
     }
 
+    /// Records, on a file created before blocks kept their registry changes'
+    /// positions, the first block that does.
+    fn mark_sealed_since(&self, next_height: u64) -> Result<(), StoreError> {
+        let known = self.db.begin_read()?.open_table(META)?.get(SEALED_SINCE_KEY)?.is_some();
+        if !known {
+            let mut write = self.db.begin_write()?;
+            write.set_durability(Durability::Immediate)?;
+            write.open_table(META)?.insert(SEALED_SINCE_KEY, next_height.to_be_bytes().as_slice())?;
+            write.commit()?;
+        }
+        Ok(())
+    }
+
     /// The block at `height` as it was sealed: its signed header, its
     /// transactions (witnesses included) in order with the terminal that
     /// submitted each, and its registry changes with their positions. What
@@ -586,6 +608,18 @@ impl Store {
     /// its registry changes were kept with their positions.
     pub fn sealed_block(&self, height: u64) -> Result<Option<SealedBlock>, StoreError> {
         let read = self.db.begin_read()?;
+        let since = match read.open_table(META)?.get(SEALED_SINCE_KEY)? {
+            Some(bytes) => u64::from_be_bytes(
+                bytes.value().try_into().map_err(|_| StoreError::Corrupt("sealed_since".to_owned()))?,
+            ),
+            None => u64::MAX,
+        };
+        if height < since && height > 0 {
+            return Err(StoreError::Config(format!(
+                "block {height} was written before blocks kept their registry changes' positions (since block \
+                 {since}); it cannot be served whole"
+            )));
+        }
         let Some(signed) =
             read.open_table(HEADERS)?.get(height)?.map(|v| decode_signed_header(v.value())).transpose()?
         else {

@@ -417,9 +417,8 @@ async fn replicas_away_past_compaction_or_wiped_catch_up_from_a_snapshot_and_a_p
     let Started { _root, mut replicas, leader: first, shop, mut payers, mut receipts } =
         Started::new(|config| config.cluster.as_mut().expect("cluster").compaction = Some(QUICK_COMPACTION)).await;
 
-    // One follower is stopped, the other's files are wiped once stopped;
-    // the leader goes on alone with neither... it needs a majority, so the
-    // wiped one comes back empty first.
+    // One follower is stopped; the leader and the other follower go on
+    // past several compactions of the log.
     let away = (first + 1) % replicas.len();
     let wiped = (first + 2) % replicas.len();
     replicas[away].server.take().expect("running").shutdown().await;
@@ -427,17 +426,42 @@ async fn replicas_away_past_compaction_or_wiped_catch_up_from_a_snapshot_and_a_p
     for round in 0..4 {
         pay_round(&mut client, &mut payers, shop, round, &mut receipts).await;
     }
+    let height = replicas[first].server().engine().tip().block.header.height;
+    assert!(height > 3 * QUICK_COMPACTION.0, "the log was compacted past the replica away: height {height}");
+    replicas[away].server = Some(Server::start(replicas[away].config.clone()).await.expect("restarts"));
+    caught_up(&replicas, height).await;
+    assert_replicas_agree(&replicas, &receipts, COIN_MINOR * PAYERS as u64);
+
+    // The other follower loses its files: under its old id it is refused
+    // (its lost log and vote would break Raft's majorities); it rejoins
+    // under a new id and catches up the same way.
     replicas[wiped].server.take().expect("running").shutdown().await;
     std::fs::remove_dir_all(&replicas[wiped].config.data_dir).expect("wiped");
-    replicas[wiped].server = Some(Server::start(replicas[wiped].config.clone()).await.expect("restarts empty"));
-    for round in 4..8 {
+    let Err(refused) = Server::start(replicas[wiped].config.clone()).await else {
+        panic!("a voter whose files were lost must not rejoin under its id")
+    };
+    assert!(refused.to_string().contains("its files were lost"), "{refused}");
+    let urls: Vec<String> = replicas.iter().map(Replica::api_url).collect();
+    let operator = client::Replicas::lazy_with_token(&urls, TOKEN).expect("addresses");
+    let old_id = wiped as u64 + 1;
+    operator
+        .on_leader(|mut c| async move { c.admin.remove_replica(proto::RemoveReplicaRequest { id: old_id }).await })
+        .await
+        .expect("the lost voter removed");
+    let (config, member) = joining_config(&replicas[0].config, 4);
+    replicas[wiped] = Replica { server: Some(Server::start(config.clone()).await.expect("starts")), config };
+    let request = proto::AddReplicaRequest { id: 4, raft_addr: member.raft_addr, api_addr: member.api_addr };
+    operator
+        .on_leader(|mut c| {
+            let request = request.clone();
+            async move { c.admin.add_replica(request).await }
+        })
+        .await
+        .expect("rejoins as 4");
+    for round in 4..6 {
         pay_round(&mut client, &mut payers, shop, round, &mut receipts).await;
     }
     let height = replicas[first].server().engine().tip().block.header.height;
-    assert!(height > 3 * QUICK_COMPACTION.0, "the log was compacted past the replica away: height {height}");
-    caught_up(&replicas, height).await;
-
-    replicas[away].server = Some(Server::start(replicas[away].config.clone()).await.expect("restarts"));
     caught_up(&replicas, height).await;
     assert_replicas_agree(&replicas, &receipts, COIN_MINOR * PAYERS as u64);
     for index in [away, wiped] {
@@ -447,6 +471,20 @@ async fn replicas_away_past_compaction_or_wiped_catch_up_from_a_snapshot_and_a_p
     shutdown_all(&mut replicas).await;
 }
 
+/// The configuration of a replica `id` joining the cluster `base` belongs
+/// to, on its own files and ports, and the member it is.
+fn joining_config(base: &Config, id: u64) -> (Config, ClusterMember) {
+    let mut config = base.clone();
+    config.data_dir = config.data_dir.with_file_name(format!("node-{id}"));
+    config.listen = free_port();
+    let cluster = config.cluster.as_mut().expect("cluster");
+    cluster.node_id = id;
+    cluster.raft_listen = free_port();
+    let member = ClusterMember { id, raft_addr: cluster.raft_listen.to_string(), api_addr: config.listen.to_string() };
+    cluster.members.push(member.clone());
+    (config, member)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_replica_joins_and_another_leaves_while_payments_go_on() {
     let Started { _root, mut replicas, leader: first, shop, mut payers, mut receipts } = Started::new(|_| {}).await;
@@ -454,15 +492,7 @@ async fn a_replica_joins_and_another_leaves_while_payments_go_on() {
     pay_round(&mut client, &mut payers, shop, 0, &mut receipts).await;
 
     // A fourth replica starts on its own files, then joins.
-    let mut config = replicas[0].config.clone();
-    config.data_dir = config.data_dir.with_file_name("node-4");
-    config.listen = free_port();
-    let cluster = config.cluster.as_mut().expect("cluster");
-    cluster.node_id = 4;
-    cluster.raft_listen = free_port();
-    let joining =
-        ClusterMember { id: 4, raft_addr: cluster.raft_listen.to_string(), api_addr: config.listen.to_string() };
-    cluster.members.push(joining.clone());
+    let (config, joining) = joining_config(&replicas[0].config, 4);
     replicas.push(Replica { server: Some(Server::start(config.clone()).await.expect("starts")), config });
     let urls: Vec<String> = replicas.iter().map(Replica::api_url).collect();
     let operator = client::Replicas::lazy_with_token(&urls, TOKEN).expect("addresses");

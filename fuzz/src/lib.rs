@@ -48,6 +48,9 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("create_programme_request", create_programme_request),
     ("clawback_request", clawback_request),
     ("get_programme_stats_request", get_programme_stats_request),
+    ("add_replica_request", add_replica_request),
+    ("remove_replica_request", remove_replica_request),
+    ("fetch_blocks_request", fetch_blocks_request),
     ("list_request", list_request),
     ("subscribe_request", subscribe_request),
     ("get_statement_request", get_statement_request),
@@ -231,6 +234,24 @@ pub fn get_block_request(data: &[u8]) {
 /// Decoding only: an empty message.
 pub fn audit_request(data: &[u8]) {
     let _ = proto::AuditRequest::decode(data);
+}
+
+/// Decoding and the member's validation (`AddReplica`).
+pub fn add_replica_request(data: &[u8]) {
+    if let Ok(request) = proto::AddReplicaRequest::decode(data) {
+        let _ = settled::cluster::ReplicaNode::to_add(request.id, request.raft_addr, request.api_addr);
+    }
+}
+
+/// Decoding only: the leader checks the id against its membership.
+pub fn remove_replica_request(data: &[u8]) {
+    let _ = proto::RemoveReplicaRequest::decode(data);
+}
+
+/// Decoding only (the Raft port's `FetchBlocks`): heights are read from
+/// the store, the count is clamped.
+pub fn fetch_blocks_request(data: &[u8]) {
+    let _ = proto::FetchBlocksRequest::decode(data);
 }
 
 /// Decoding only: the server looks the programme up in its registry.

@@ -77,6 +77,12 @@ pub fn for_target(target: &str) -> Vec<Vec<u8>> {
         ],
         "get_info_request" => vec![proto::GetInfoRequest { count_unspent: true }.encode_to_vec()],
         "get_block_request" => vec![proto::GetBlockRequest { height: 3 }.encode_to_vec()],
+        "add_replica_request" => vec![
+            proto::AddReplicaRequest { id: 4, raft_addr: "127.0.0.1:7004".to_owned(), api_addr: "[::1]:50054".to_owned() }
+                .encode_to_vec(),
+        ],
+        "remove_replica_request" => vec![proto::RemoveReplicaRequest { id: 2 }.encode_to_vec()],
+        "fetch_blocks_request" => vec![proto::FetchBlocksRequest { from_height: 9, max_blocks: 256 }.encode_to_vec()],
         "get_programme_stats_request" => vec![proto::GetProgrammeStatsRequest { programme_id: 5 }.encode_to_vec()],
         "register_bank_request" => vec![
             proto::RegisterBankRequest {

@@ -38,7 +38,9 @@ use serde::{Deserialize, Serialize};
 
 pub use link::{RaftReplicator, spawn_link};
 pub use log_store::RaftLogStore;
-pub use network::{BlockSource, GrpcNetwork, GrpcNetworkFactory, NetworkFaults, RaftRpcService, fetch_blocks};
+pub use network::{
+    BlockSource, GrpcNetwork, GrpcNetworkFactory, NetworkFaults, RaftRpcService, fetch_blocks, peer_status,
+};
 pub use node::{Node, NodeError};
 pub use state_machine::{ProposalReader, RaftStateMachineStore, SnapshotBuilder};
 
@@ -137,6 +139,23 @@ pub struct ReplicaNode {
 }
 
 impl ReplicaNode {
+    /// A member to add, as `AddReplica` names it: an id other than 0 and
+    /// both addresses `host:port`.
+    ///
+    /// # Errors
+    /// What is wrong with it, for the caller.
+    pub fn to_add(id: NodeId, raft_addr: String, api_addr: String) -> Result<(NodeId, Self), String> {
+        if id == 0 {
+            return Err("replica id 0 is not an id".to_owned());
+        }
+        for (what, address) in [("raft_addr", &raft_addr), ("api_addr", &api_addr)] {
+            if address.parse::<std::net::SocketAddr>().is_err() {
+                return Err(format!("{what} '{address}' is not host:port"));
+            }
+        }
+        Ok((id, Self { raft_addr, api_addr }))
+    }
+
     /// A member reached at `raft_addr`, with no public API (tests of the
     /// Raft layer alone).
     #[must_use]

@@ -41,7 +41,7 @@ use crate::limits::{
 use crate::proto::raft_reply::Result as ReplyResult;
 use crate::proto::raft_service_client::RaftServiceClient;
 use crate::proto::raft_service_server::{RaftService, RaftServiceServer};
-use crate::proto::{FetchBlocksReply, FetchBlocksRequest, RaftReply, RaftRequest};
+use crate::proto::{FetchBlocksReply, FetchBlocksRequest, PeerStatusReply, PeerStatusRequest, RaftReply, RaftRequest};
 use crate::replica::ReplicatedBlock;
 use crate::store::Store;
 
@@ -405,6 +405,25 @@ impl RaftRpcService {
     }
 }
 
+/// Asks the node whose Raft service is at `addr` what it knows of node
+/// `caller` (`PeerStatus`), within `RAFT_CONNECT_TIMEOUT` twice over.
+///
+/// # Errors
+/// The peer is unreachable or does not answer in time.
+pub async fn peer_status(addr: &str, caller: NodeId) -> Result<PeerStatusReply, String> {
+    let endpoint = Endpoint::from_shared(format!("http://{addr}")).map_err(|e| format!("{addr}: {e}"))?;
+    let channel = endpoint.connect_timeout(RAFT_CONNECT_TIMEOUT).tcp_nodelay(true).connect_lazy();
+    let mut client = RaftServiceClient::new(channel);
+    let within = RAFT_CONNECT_TIMEOUT * 2;
+    let mut request = Request::new(PeerStatusRequest { caller });
+    request.set_timeout(within);
+    tokio::time::timeout(within, client.peer_status(request))
+        .await
+        .map_err(|_| format!("{addr}: no answer"))?
+        .map(Response::into_inner)
+        .map_err(|status| format!("{addr}: {}", status.message()))
+}
+
 /// Asks the node whose Raft service is at `addr` for committed blocks from
 /// `from_height` (`FetchBlocks`), within `RAFT_FETCH_TIMEOUT`.
 ///
@@ -458,6 +477,19 @@ impl RaftService for RaftRpcService {
     async fn install_snapshot(&self, request: Request<RaftRequest>) -> Result<Response<RaftReply>, Status> {
         let rpc: InstallSnapshotRequest<TypeConfig> = decode_request(request)?;
         reply(self.raft.install_snapshot(rpc).await)
+    }
+
+    async fn peer_status(&self, request: Request<PeerStatusRequest>) -> Result<Response<PeerStatusReply>, Status> {
+        let caller = request.into_inner().caller;
+        let metrics = self.raft.metrics();
+        let state = metrics.borrow();
+        let voters = state.membership_config.membership().voter_ids().collect();
+        let matched = state.replication.as_ref().and_then(|replication| replication.get(&caller).cloned().flatten());
+        Ok(Response::new(PeerStatusReply {
+            voters,
+            caller_matched: matched.is_some(),
+            caller_matched_index: matched.map_or(0, |log_id| log_id.index),
+        }))
     }
 
     async fn fetch_blocks(&self, request: Request<FetchBlocksRequest>) -> Result<Response<FetchBlocksReply>, Status> {

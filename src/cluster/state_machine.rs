@@ -177,8 +177,9 @@ fn applied_state(db: &Database) -> Result<(Option<LogId>, Membership), Fault> {
     Ok((read_meta::<Option<LogId>>(&meta, LAST_APPLIED)?.flatten(), read_meta(&meta, MEMBERSHIP)?.unwrap_or_default()))
 }
 
-/// Applies entries in one write transaction, fsynced: what it returns is what
-/// a client is told, and openraft does not apply an entry twice.
+/// Applies entries in one write transaction (not fsynced, see below): what it
+/// returns is what a client is told. After a crash that lost an apply,
+/// openraft applies the same entries again, to the same outcomes.
 fn apply_entries(db: &Database, entries: Vec<Entry>) -> Result<Vec<ApplyOutcome>, Fault> {
     let mut write = db.begin_write()?;
     // Not fsynced: the entries are durable in the log, and a restart that
