@@ -150,3 +150,6 @@ pub const CLUSTER_PRUNE_EVERY_BLOCKS: u64 = 64;
 /// How long `AddReplica` waits for the new replica to catch up with the
 /// log as a learner and for the membership change to commit.
 pub const MEMBERSHIP_CHANGE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+/// How long a replica waits before asking its peers again when none could
+/// give it the committed blocks it lacks (all behind, or unreachable).
+pub const RAFT_FETCH_RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(500);

@@ -21,7 +21,8 @@ use tokio::task::JoinHandle;
 use super::{ApplyOutcome, BlockProposal, NodeId, ProposalReader, TypeConfig};
 use crate::engine::{ClusterState, Engine, FollowError, NotCommitted, Replicator};
 use crate::limits::{
-    CLUSTER_FEED_PAGE, CLUSTER_POLL, CLUSTER_PRUNE_EVERY_BLOCKS, RAFT_FETCH_BLOCKS_MAX, REPLICATE_TIMEOUT,
+    CLUSTER_FEED_PAGE, CLUSTER_POLL, CLUSTER_PRUNE_EVERY_BLOCKS, RAFT_FETCH_BLOCKS_MAX, RAFT_FETCH_RETRY_DELAY,
+    REPLICATE_TIMEOUT,
 };
 
 /// The public API address of member `id`, as the membership records it.
@@ -235,6 +236,7 @@ async fn fetch_missing(engine: &Engine, raft: &Raft<TypeConfig>, mut fed: u64, t
         .collect();
     peers.sort_by_key(|(id, _)| Some(*id) != state.current_leader);
     let engine_key = engine.engine_key();
+    let from = fed;
     tracing::info!(from = fed + 1, through, "fetching committed blocks this replica's raft state no longer holds");
     for (peer, addr) in peers {
         'peer: while fed < through {
@@ -273,6 +275,11 @@ async fn fetch_missing(engine: &Engine, raft: &Raft<TypeConfig>, mut fed: u64, t
         if fed >= through {
             break;
         }
+    }
+    if fed == from {
+        // No peer could help (all behind or unreachable): not again at once.
+        tracing::warn!(from = fed + 1, through, "no peer served the missing blocks; retrying shortly");
+        tokio::time::sleep(RAFT_FETCH_RETRY_DELAY).await;
     }
     fed
 }
