@@ -426,10 +426,12 @@ impl Replicas {
                 Some(proto::Reason::Unavailable) if status.code() == tonic::Code::Unavailable => false,
                 // No refusal of ours: the connection failed or broke (a
                 // replica that died mid-call answers `Unknown`, "transport
-                // error"; a call still queued on the connection, `Cancelled`).
+                // error"; a call still queued on the connection, `Cancelled`;
+                // one cut by a replica shutting down, `Internal`, "h2
+                // protocol error"). Resubmitting is safe whatever happened.
                 None if matches!(
                     status.code(),
-                    tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
+                    tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled | tonic::Code::Internal
                 ) =>
                 {
                     false

@@ -121,8 +121,10 @@ pub async fn pay_until(
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 let tx = client::pay(&key, coin, payee, 1, format!("t{terminal}-{n}").as_bytes());
-                let (receipt, _) =
-                    till.submit(&tx).await.map_err(|s| format!("terminal {terminal}: {}", s.message()))?;
+                let (receipt, _) = till
+                    .submit(&tx)
+                    .await
+                    .map_err(|s| format!("terminal {terminal}: {:?} {}", s.code(), s.message()))?;
                 confirmed.push(Confirmation {
                     at: Instant::now(),
                     txid: receipt.txid,
