@@ -144,6 +144,50 @@ pub async fn pay_until(
     Ok(all)
 }
 
+/// Once every running replica has reached the same tip: each confirmation
+/// is in each replica at its sequence and block, each chain audits clean,
+/// `minted_minor` was minted and the unspent outputs (counted from storage)
+/// add up to the supply. Returns the common tip.
+///
+/// # Errors
+/// A replica that did not converge, or a check that does not hold.
+pub async fn check_replicas(
+    cluster: &LocalCluster,
+    confirmed: &[Confirmation],
+    minted_minor: u64,
+) -> Result<proto::BlockHeader, String> {
+    let tip = cluster.converged(SETTLE_WITHIN).await?;
+    for index in (0..cluster.len()).filter(|i| cluster.running(*i)) {
+        let node = index + 1;
+        let mut reader = cluster.operator_client(index)?;
+        for c in confirmed {
+            let found = reader
+                .payments
+                .get_payment(proto::GetPaymentRequest { txid: c.txid.0.to_vec() })
+                .await
+                .map_err(|s| format!("node {node}: {}", s.message()))?
+                .into_inner();
+            let receipt = found.receipt.ok_or_else(|| format!("node {node} lost payment {}", c.txid))?;
+            let height = receipt.block.map_or(0, |b| b.height);
+            if (receipt.sequence, height) != (c.sequence, c.height) {
+                return Err(format!("node {node}: payment {} at another place", c.txid));
+            }
+        }
+        let audit = reader.ledger.audit(proto::AuditRequest {}).await.map_err(|s| s.message().to_owned())?.into_inner();
+        if !audit.failures.is_empty() {
+            return Err(format!("node {node} audit: {:?}", audit.failures));
+        }
+        if audit.minted_minor != minted_minor || audit.unspent_minor != audit.minted_minor - audit.burned_minor {
+            return Err(format!("node {node}: the supply does not add up"));
+        }
+        let info = reader.info(true).await.map_err(|s| s.message().to_owned())?;
+        if info.tip.as_ref() != Some(&tip) || info.unspent_total_minor != minted_minor {
+            return Err(format!("node {node}: its tip or its unspent outputs differ"));
+        }
+    }
+    Ok(tip)
+}
+
 #[allow(clippy::cast_precision_loss)]
 fn rate(confirmed: &[Confirmation], from: Instant, to: Instant) -> f64 {
     let count = confirmed.iter().filter(|c| c.at >= from && c.at < to).count();
@@ -210,32 +254,7 @@ pub async fn run(options: &ClusterDemoOptions, say: impl Fn(&str)) -> Result<Clu
         return Err("no payment confirmed before or after the kill".to_owned());
     };
 
-    // The checks, on every replica.
-    let tip = cluster.converged(SETTLE_WITHIN).await?;
-    let minted_minor = WALLET_FUNDS_MINOR * terminals as u64;
-    for index in 0..cluster.len() {
-        let mut reader = cluster.operator_client(index)?;
-        for c in &confirmed {
-            let found = reader
-                .payments
-                .get_payment(proto::GetPaymentRequest { txid: c.txid.0.to_vec() })
-                .await
-                .map_err(|s| format!("node {}: {}", index + 1, s.message()))?
-                .into_inner();
-            let receipt = found.receipt.ok_or_else(|| format!("node {} lost payment {}", index + 1, c.txid))?;
-            let height = receipt.block.map_or(0, |b| b.height);
-            if (receipt.sequence, height) != (c.sequence, c.height) {
-                return Err(format!("node {}: payment {} at another place", index + 1, c.txid));
-            }
-        }
-        let audit = reader.ledger.audit(proto::AuditRequest {}).await.map_err(|s| s.message().to_owned())?.into_inner();
-        if !audit.failures.is_empty() {
-            return Err(format!("node {} audit: {:?}", index + 1, audit.failures));
-        }
-        if audit.minted_minor != minted_minor || audit.unspent_minor != audit.minted_minor - audit.burned_minor {
-            return Err(format!("node {}: the supply does not add up", index + 1));
-        }
-    }
+    let tip = check_replicas(&cluster, &confirmed, WALLET_FUNDS_MINOR * terminals as u64).await?;
     let report = ClusterDemoReport {
         confirmed: confirmed.len(),
         rate_before_kill: rate(&confirmed, started, started_killing),

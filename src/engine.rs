@@ -136,17 +136,6 @@ pub struct ClusterState {
     pub members: Vec<u64>,
 }
 
-/// Why [`Engine::follow`] did not take a block.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum FollowError {
-    /// The sequencer's queue is full: try again shortly.
-    #[error("the sequencer's queue is full")]
-    Full,
-    /// The engine is shutting down or has failed.
-    #[error("the engine has stopped")]
-    Stopped,
-}
-
 /// Facts about the last durable block, for readers.
 #[derive(Clone, Copy, Debug)]
 pub struct Tip {
@@ -389,16 +378,21 @@ struct WriterJob {
 }
 
 impl WriterJob {
-    fn followed(block: BlockRecord) -> Self {
+    /// Nothing to write and nobody to answer.
+    fn empty() -> Self {
         Self {
-            block: Some(block),
+            block: None,
             replies: Vec::new(),
             lookups: Vec::new(),
             deferred: Vec::new(),
             admin_replies: Vec::new(),
-            followed: true,
+            followed: false,
             barrier: None,
         }
+    }
+
+    fn followed(block: BlockRecord) -> Self {
+        Self { block: Some(block), followed: true, ..Self::empty() }
     }
 }
 
@@ -602,20 +596,27 @@ impl Engine {
 
     /// Cluster mode: hands a block the cluster committed to a follower's
     /// sequencer, which replays it (blocks at or below its tip are skipped)
-    /// and has it written. Does not wait.
-    ///
-    /// # Errors
-    /// The sequencer's queue is full, or the engine has stopped.
-    pub fn follow(&self, block: Vec<u8>) -> Result<(), FollowError> {
-        if self.shared.failed.load(Ordering::Relaxed) {
-            return Err(FollowError::Stopped);
-        }
+    /// and has it written; waits for room in the sequencer's queue, not for
+    /// the write. `false` once the engine has stopped or failed.
+    pub async fn follow(&self, block: Vec<u8>) -> bool {
+        !self.shared.failed.load(Ordering::Relaxed) && self.queue_waiting(SequencerJob::Follow { block }).await
+    }
+
+    /// Puts a cluster job on the sequencer's queue, waiting while it is full
+    /// (the runtime is not blocked); `false` once the engine has stopped.
+    async fn queue_waiting(&self, mut job: SequencerJob) -> bool {
         let sender = self.admin_queue.lock().expect("not poisoned").clone();
-        let Some(sender) = sender else { return Err(FollowError::Stopped) };
-        sender.try_send(SequencerJob::Follow { block }).map_err(|error| match error {
-            std_mpsc::TrySendError::Full(_) => FollowError::Full,
-            std_mpsc::TrySendError::Disconnected(_) => FollowError::Stopped,
-        })
+        let Some(sender) = sender else { return false };
+        loop {
+            match sender.try_send(job) {
+                Ok(()) => return true,
+                Err(std_mpsc::TrySendError::Full(back)) => {
+                    job = back;
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                Err(std_mpsc::TrySendError::Disconnected(_)) => return false,
+            }
+        }
     }
 
     /// Cluster mode, before [`Engine::lead`]: has the sequencer undo what it
@@ -627,17 +628,8 @@ impl Engine {
             return None;
         }
         let (reply, tip) = oneshot::channel();
-        let sender = self.admin_queue.lock().expect("not poisoned").clone()?;
-        let mut job = SequencerJob::Settle { reply };
-        loop {
-            match sender.try_send(job) {
-                Ok(()) => break,
-                Err(std_mpsc::TrySendError::Full(back)) => {
-                    job = back;
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
-                Err(std_mpsc::TrySendError::Disconnected(_)) => return None,
-            }
+        if !self.queue_waiting(SequencerJob::Settle { reply }).await {
+            return None;
         }
         tip.await.ok()
     }
@@ -995,29 +987,18 @@ impl Sequencer {
     /// they were committed), then rebuilds the ledger from the store, which
     /// holds only committed blocks.
     fn step_down(&mut self, open: &mut OpenBlock) {
+        // Nothing in the open block was sealed: certainly not applied.
         let open = std::mem::take(open);
-        for (_, _, reply) in open.replies {
-            let _ = reply.send(Err(self.shared.not_leader()));
-        }
-        for (_, reply) in open.lookups {
-            let _ = reply.send(Err(self.shared.not_leader()));
-        }
-        for (_, reply) in open.deferred {
-            let _ = reply.send(Err(self.shared.not_leader()));
-        }
-        for reply in open.admin_replies {
-            let _ = reply.send(Err(self.shared.not_leader()));
-        }
-        let (done, dealt_with) = std_mpsc::channel();
-        let barrier = WriterJob {
-            block: None,
-            replies: Vec::new(),
-            lookups: Vec::new(),
-            deferred: Vec::new(),
-            admin_replies: Vec::new(),
-            followed: false,
-            barrier: Some(done),
+        let unsealed = WriterJob {
+            replies: open.replies,
+            lookups: open.lookups,
+            deferred: open.deferred,
+            admin_replies: open.admin_replies,
+            ..WriterJob::empty()
         };
+        answer_not_leader(&self.shared, unsealed, false);
+        let (done, dealt_with) = std_mpsc::channel();
+        let barrier = WriterJob { barrier: Some(done), ..WriterJob::empty() };
         if self.writer.send(barrier).is_err() || dealt_with.recv().is_err() {
             return;
         }

@@ -19,7 +19,7 @@ use openraft::{Raft, ServerState};
 use tokio::task::JoinHandle;
 
 use super::{ApplyOutcome, BlockProposal, NodeId, ProposalReader, TypeConfig};
-use crate::engine::{ClusterState, Engine, FollowError, NotCommitted, Replicator};
+use crate::engine::{ClusterState, Engine, NotCommitted, Replicator};
 use crate::limits::{
     CLUSTER_FEED_PAGE, CLUSTER_POLL, CLUSTER_PRUNE_EVERY_BLOCKS, RAFT_FETCH_BLOCKS_MAX, RAFT_FETCH_RETRY_DELAY,
     REPLICATE_TIMEOUT,
@@ -210,12 +210,8 @@ async fn feed(engine: &Engine, raft: &Raft<TypeConfig>, proposals: &ProposalRead
                 fed = proposal.height;
                 continue;
             }
-            loop {
-                match engine.follow(proposal.bytes.clone()) {
-                    Ok(()) => break,
-                    Err(FollowError::Full) => tokio::time::sleep(std::time::Duration::from_millis(1)).await,
-                    Err(FollowError::Stopped) => return fed,
-                }
+            if !engine.follow(proposal.bytes).await {
+                return fed;
             }
             fed = proposal.height;
         }
@@ -261,12 +257,8 @@ async fn fetch_missing(engine: &Engine, raft: &Raft<TypeConfig>, mut fed: u64, t
                     tracing::warn!(peer, height, expected = fed + 1, "a fetched block out of order");
                     break 'peer;
                 }
-                loop {
-                    match engine.follow(bytes.clone()) {
-                        Ok(()) => break,
-                        Err(FollowError::Full) => tokio::time::sleep(std::time::Duration::from_millis(1)).await,
-                        Err(FollowError::Stopped) => return fed,
-                    }
+                if !engine.follow(bytes).await {
+                    return fed;
                 }
                 fed = height;
                 engine.metrics().blocks_fetched.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -326,25 +318,27 @@ async fn same_chain(engine: &Engine, proposals: &ProposalReader, height: u64) ->
         return true;
     }
     let reader = proposals.clone();
+    let store = std::sync::Arc::clone(engine.store_arc());
     let engine_key = engine.engine_key();
-    let committed = tokio::task::spawn_blocking(move || -> Result<Option<crate::receipt::SignedHeader>, String> {
+    // Both reads on the blocking pool: the store's is file I/O too.
+    let compared = tokio::task::spawn_blocking(move || -> Result<Option<bool>, String> {
         let page = reader.proposals(height, 1).map_err(|e| e.to_string())?;
         let Some(proposal) = page.into_iter().find(|p| p.height == height) else { return Ok(None) };
         let block = crate::replica::ReplicatedBlock::decode(&proposal.bytes, &engine_key).map_err(|e| e.to_string())?;
-        Ok(Some(block.signed))
+        let ours = store.header(height).map_err(|e| e.to_string())?;
+        Ok(ours.map(|ours| ours.header.hash() == block.signed.header.hash()))
     })
     .await;
-    let ours = engine.store().header(height);
-    match (committed, ours) {
-        (Ok(Ok(Some(committed))), Ok(Some(ours))) if committed.header.hash() == ours.header.hash() => true,
-        (Ok(Ok(Some(_))), Ok(Some(_))) => {
+    match compared {
+        Ok(Ok(Some(true))) => true,
+        Ok(Ok(Some(false))) => {
             engine.fail_stop(&format!(
                 "this replica's block {height} is not the cluster's: its data directory holds another chain"
             ));
             false
         }
-        (committed, ours) => {
-            tracing::warn!(height, ?ours, committed = ?committed.map(|c| c.map(|c| c.map(|h| h.header.height))), "could not compare this replica's chain with the cluster's");
+        other => {
+            tracing::warn!(height, ?other, "could not compare this replica's chain with the cluster's");
             false
         }
     }
