@@ -105,6 +105,11 @@ pub const RAFT_MESSAGE_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// `snapshot_max_chunk_size`), well under `RAFT_MESSAGE_BYTES_MAX` with
 /// room for the request's envelope.
 pub const RAFT_SNAPSHOT_CHUNK_BYTES: u64 = 4 * 1024 * 1024;
+/// How long the Raft log waits, before purging entries, for the state
+/// machine to make a snapshot covering them durable (openraft asks for the
+/// purge as it hands a received snapshot over; `cluster::DurableSnapshot`).
+/// Past it the purge fails and the node stops, as on a storage error.
+pub const RAFT_PURGE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 /// How long a Raft client waits for a TCP connection to a peer before the
 /// call fails as `Unreachable` (openraft then backs off and retries).
 pub const RAFT_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);

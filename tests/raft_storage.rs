@@ -329,3 +329,58 @@ async fn a_snapshot_lets_openraft_purge_the_log_behind_it() {
     let remaining = log.try_get_log_entries(..).await.expect("read");
     assert_eq!(indices(&remaining), (purged.index + 1..=last_index).collect::<Vec<_>>());
 }
+
+/// openraft 0.9 asks the log to purge up to a snapshot received from the
+/// leader as it hands the snapshot to the state machine, before the install
+/// is on disk. A log that purged at once and a crash before the install left
+/// a node that could not start (found by `settled-simulations raft`, seed
+/// 12). The log of a node purges only what a durable snapshot covers: it
+/// waits for the install, and gives up (a storage error) past
+/// `RAFT_PURGE_WAIT`.
+#[tokio::test(start_paused = true)]
+async fn the_log_purges_only_what_a_durable_snapshot_covers() {
+    let leader_dir = tempfile::tempdir().expect("tempdir");
+    let mut leader = open_state_machine(leader_dir.path());
+    let mut entries = vec![membership(1, 1, &[1, 2, 3])];
+    entries.extend((2..=20).map(|index| proposal(1, index, index - 1)));
+    leader.apply(entries).await.expect("apply");
+    let snapshot = leader.get_snapshot_builder().await.build_snapshot().await.expect("build");
+
+    // A follower whose log holds 1..=10 and whose state machine has no
+    // snapshot; on simulated disks, so that the paused clock alone decides.
+    let mut follower = RaftStateMachineStore::open_with_backend(settled::SimDisk::new().backend()).expect("open");
+    assert_eq!(follower.durable_snapshot().index(), None);
+    let mut log = RaftLogStore::open_with_backend(settled::SimDisk::new().backend())
+        .expect("open")
+        .purging_at_most(follower.durable_snapshot());
+    log.blocking_append((1..=10).map(|index| blank(1, index))).await.expect("append");
+
+    // No snapshot ever comes: the purge fails after the wait, nothing purged.
+    let started = tokio::time::Instant::now();
+    assert!(log.purge(log_id(1, 5)).await.is_err(), "a purge no durable snapshot covers fails");
+    assert!(started.elapsed() >= settled::limits::RAFT_PURGE_WAIT);
+    assert_eq!(log.get_log_state().await.expect("state").last_purged_log_id, None);
+    assert_eq!(indices(&log.try_get_log_entries(..).await.expect("read")), (1..=10).collect::<Vec<_>>());
+
+    // The purge openraft asks for as it hands over the snapshot waits for
+    // the install, then happens.
+    let mut purging_log = log.clone();
+    let purge = tokio::spawn(async move { purging_log.purge(log_id(1, 20)).await });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!purge.is_finished(), "the purge waits for the install");
+    assert_eq!(indices(&log.try_get_log_entries(..).await.expect("read")), (1..=10).collect::<Vec<_>>());
+    let mut received = follower.begin_receiving_snapshot().await.expect("begin");
+    *received = *snapshot.snapshot;
+    follower.install_snapshot(&snapshot.meta, received).await.expect("install");
+    assert_eq!(follower.durable_snapshot().index(), Some(20));
+    purge.await.expect("the purge task").expect("the purge, once the snapshot is durable");
+    assert_eq!(
+        log.get_log_state().await.expect("state"),
+        LogState { last_purged_log_id: Some(log_id(1, 20)), last_log_id: Some(log_id(1, 20)) }
+    );
+    // A log without a guard (the storage suite's) purges as asked.
+    let mut free = RaftLogStore::open_with_backend(settled::SimDisk::new().backend()).expect("open");
+    free.blocking_append((1..=3).map(|index| blank(1, index))).await.expect("append");
+    free.purge(log_id(1, 2)).await.expect("purge");
+    assert_eq!(indices(&free.try_get_log_entries(..).await.expect("read")), vec![3]);
+}

@@ -9,11 +9,15 @@
 //!
 //! The load generator for a real server over gRPC is in [`load`], the crash
 //! harness that kills it under load and checks what survived in [`crash`].
+//! The deterministic simulation of the core with storage faults is in
+//! [`core_sim`], of the cluster (openraft, simulated network, disks and
+//! clock) in [`raft_sim`].
 
 pub mod cluster;
 pub mod core_sim;
 pub mod crash;
 pub mod load;
+pub mod raft_sim;
 
 use std::collections::BTreeMap;
 

@@ -10,8 +10,10 @@ use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{LogState, OptionalSend, RaftLogReader, StorageIOError, Vote};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
-use super::{Entry, Fault, LogId, NodeId, StorageError, TypeConfig, blocking, decode, encode, open_database};
-use crate::limits::RAFT_LOG_ENTRIES_PER_READ_MAX;
+use super::{
+    DurableSnapshot, Entry, Fault, LogId, NodeId, Steps, StorageError, TypeConfig, decode, encode, open_database,
+};
+use crate::limits::{RAFT_LOG_ENTRIES_PER_READ_MAX, RAFT_PURGE_WAIT};
 
 /// Log index -> the postcard encoding of the entry.
 const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
@@ -26,6 +28,10 @@ const LAST_PURGED: &str = "last_purged";
 #[derive(Clone)]
 pub struct RaftLogStore {
     db: Arc<Database>,
+    steps: Steps,
+    /// Purges stop at the state machine's last durable snapshot (none: as
+    /// openraft asks).
+    floor: Option<DurableSnapshot>,
 }
 
 impl RaftLogStore {
@@ -35,12 +41,36 @@ impl RaftLogStore {
     /// The file cannot be opened or created, or is not a redb file.
     #[allow(clippy::result_large_err, reason = "openraft's StorageError, as from every other call of the store")]
     pub fn open(path: &Path) -> Result<Self, StorageError> {
-        let db = open_database(path, |write| {
+        Self::open_database(Database::create(path), Steps::Blocking)
+    }
+
+    /// Opens (or creates) the log on any redb storage backend, each step run
+    /// on the calling task: the deterministic simulation's log on a
+    /// simulated disk.
+    ///
+    /// # Errors
+    /// The backend fails, or does not hold a redb file.
+    #[allow(clippy::result_large_err, reason = "openraft's StorageError, as from every other call of the store")]
+    pub fn open_with_backend(backend: impl redb::StorageBackend) -> Result<Self, StorageError> {
+        Self::open_database(redb::Builder::new().create_with_backend(backend), Steps::Inline)
+    }
+
+    #[allow(clippy::result_large_err, reason = "openraft's StorageError, as from every other call of the store")]
+    fn open_database(file: Result<Database, redb::DatabaseError>, steps: Steps) -> Result<Self, StorageError> {
+        let db = open_database(file, |write| {
             write.open_table(LOG)?;
             write.open_table(META)?;
             Ok(())
         })?;
-        Ok(Self { db })
+        Ok(Self { db, steps, floor: None })
+    }
+
+    /// The log of a node whose state machine is `durable`: it purges no
+    /// entry before a durable snapshot covers it (see [`DurableSnapshot`]).
+    #[must_use]
+    pub fn purging_at_most(mut self, durable: DurableSnapshot) -> Self {
+        self.floor = Some(durable);
+        self
     }
 
     async fn read_meta<T>(&self, key: &'static str) -> Result<Option<T>, Fault>
@@ -48,31 +78,33 @@ impl RaftLogStore {
         T: for<'de> serde::Deserialize<'de> + Send + 'static,
     {
         let db = Arc::clone(&self.db);
-        blocking(move || {
-            let read = db.begin_read()?;
-            let meta = read.open_table(META)?;
-            meta.get(key)?.map(|bytes| decode(bytes.value())).transpose()
-        })
-        .await
+        self.steps
+            .run(move || {
+                let read = db.begin_read()?;
+                let meta = read.open_table(META)?;
+                meta.get(key)?.map(|bytes| decode(bytes.value())).transpose()
+            })
+            .await
     }
 
     /// Writes (or with `None` removes) one bookkeeping value.
     async fn write_meta(&self, key: &'static str, value: Option<Vec<u8>>, durability: Durability) -> Result<(), Fault> {
         let db = Arc::clone(&self.db);
-        blocking(move || {
-            let mut write = db.begin_write()?;
-            write.set_durability(durability)?;
-            {
-                let mut meta = write.open_table(META)?;
-                match value {
-                    Some(bytes) => meta.insert(key, bytes.as_slice())?,
-                    None => meta.remove(key)?,
-                };
-            }
-            write.commit()?;
-            Ok(())
-        })
-        .await
+        self.steps
+            .run(move || {
+                let mut write = db.begin_write()?;
+                write.set_durability(durability)?;
+                {
+                    let mut meta = write.open_table(META)?;
+                    match value {
+                        Some(bytes) => meta.insert(key, bytes.as_slice())?,
+                        None => meta.remove(key)?,
+                    };
+                }
+                write.commit()?;
+                Ok(())
+            })
+            .await
     }
 }
 
@@ -106,7 +138,11 @@ impl RaftLogReader<TypeConfig> for RaftLogStore {
     ) -> Result<Vec<Entry>, StorageError> {
         let bounds = (range.start_bound().cloned(), range.end_bound().cloned());
         let db = Arc::clone(&self.db);
-        Ok(blocking(move || read_entries(&db, bounds)).await.map_err(|fault| StorageIOError::read_logs(&fault))?)
+        Ok(self
+            .steps
+            .run(move || read_entries(&db, bounds))
+            .await
+            .map_err(|fault| StorageIOError::read_logs(&fault))?)
     }
 
     /// At most `RAFT_LOG_ENTRIES_PER_READ_MAX` entries from `start`:
@@ -122,19 +158,21 @@ impl RaftLogStorage<TypeConfig> for RaftLogStore {
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
         let db = Arc::clone(&self.db);
-        let state = blocking(move || {
-            let read = db.begin_read()?;
-            let meta = read.open_table(META)?;
-            let last_purged_log_id: Option<LogId> =
-                meta.get(LAST_PURGED)?.map(|bytes| decode(bytes.value())).transpose()?;
-            let log = read.open_table(LOG)?;
-            let last_stored = log.last()?.map(|(_index, bytes)| log_id_of(bytes.value())).transpose()?;
-            // Purged up to (or past) the last entry: the purged id is the last.
-            let last_log_id = last_stored.or(last_purged_log_id);
-            Ok(LogState { last_purged_log_id, last_log_id })
-        })
-        .await
-        .map_err(|fault| StorageIOError::read_logs(&fault))?;
+        let state = self
+            .steps
+            .run(move || {
+                let read = db.begin_read()?;
+                let meta = read.open_table(META)?;
+                let last_purged_log_id: Option<LogId> =
+                    meta.get(LAST_PURGED)?.map(|bytes| decode(bytes.value())).transpose()?;
+                let log = read.open_table(LOG)?;
+                let last_stored = log.last()?.map(|(_index, bytes)| log_id_of(bytes.value())).transpose()?;
+                // Purged up to (or past) the last entry: the purged id is the last.
+                let last_log_id = last_stored.or(last_purged_log_id);
+                Ok(LogState { last_purged_log_id, last_log_id })
+            })
+            .await
+            .map_err(|fault| StorageIOError::read_logs(&fault))?;
         Ok(state)
     }
 
@@ -183,22 +221,24 @@ impl RaftLogStorage<TypeConfig> for RaftLogStore {
             .collect::<Result<Vec<_>, Fault>>()
             .map_err(|fault| StorageIOError::write_logs(&fault))?;
         let db = Arc::clone(&self.db);
-        let appended = blocking(move || {
-            if records.windows(2).any(|pair| pair[1].0 != pair[0].0 + 1) {
-                return Err(Fault::Invariant("appended entries are not consecutive".into()));
-            }
-            let mut write = db.begin_write()?;
-            write.set_durability(Durability::Immediate)?;
-            {
-                let mut log = write.open_table(LOG)?;
-                for (index, bytes) in &records {
-                    log.insert(index, bytes.as_slice())?;
+        let appended = self
+            .steps
+            .run(move || {
+                if records.windows(2).any(|pair| pair[1].0 != pair[0].0 + 1) {
+                    return Err(Fault::Invariant("appended entries are not consecutive".into()));
                 }
-            }
-            write.commit()?;
-            Ok(())
-        })
-        .await;
+                let mut write = db.begin_write()?;
+                write.set_durability(Durability::Immediate)?;
+                {
+                    let mut log = write.open_table(LOG)?;
+                    for (index, bytes) in &records {
+                        log.insert(index, bytes.as_slice())?;
+                    }
+                }
+                write.commit()?;
+                Ok(())
+            })
+            .await;
         match appended {
             Ok(()) => {
                 callback.log_io_completed(Ok(()));
@@ -214,18 +254,19 @@ impl RaftLogStorage<TypeConfig> for RaftLogStore {
     /// Removes the entries from `log_id` on (a new leader's log conflicts).
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
         let db = Arc::clone(&self.db);
-        blocking(move || {
-            let mut write = db.begin_write()?;
-            write.set_durability(Durability::Immediate)?;
-            {
-                let mut log = write.open_table(LOG)?;
-                log.retain_in(log_id.index.., |_, _| false)?;
-            }
-            write.commit()?;
-            Ok(())
-        })
-        .await
-        .map_err(|fault| StorageIOError::write_logs(&fault))?;
+        self.steps
+            .run(move || {
+                let mut write = db.begin_write()?;
+                write.set_durability(Durability::Immediate)?;
+                {
+                    let mut log = write.open_table(LOG)?;
+                    log.retain_in(log_id.index.., |_, _| false)?;
+                }
+                write.commit()?;
+                Ok(())
+            })
+            .await
+            .map_err(|fault| StorageIOError::write_logs(&fault))?;
         Ok(())
     }
 
@@ -234,24 +275,35 @@ impl RaftLogStorage<TypeConfig> for RaftLogStore {
     /// claims entries it has dropped.
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
         let db = Arc::clone(&self.db);
-        blocking(move || {
-            let mut write = db.begin_write()?;
-            write.set_durability(Durability::Immediate)?;
-            {
-                let mut meta = write.open_table(META)?;
-                let purged: Option<LogId> = meta.get(LAST_PURGED)?.map(|bytes| decode(bytes.value())).transpose()?;
-                if purged.is_some_and(|purged| purged.index >= log_id.index) {
-                    return Ok(());
+        if let Some(durable) = &self.floor
+            && !durable.covers(log_id.index, RAFT_PURGE_WAIT).await
+        {
+            let fault = Fault::Invariant(format!(
+                "asked to purge the log through {log_id}, but no snapshot covering it was made durable within {} s",
+                RAFT_PURGE_WAIT.as_secs()
+            ));
+            return Err(StorageIOError::write_logs(&fault).into());
+        }
+        self.steps
+            .run(move || {
+                let mut write = db.begin_write()?;
+                write.set_durability(Durability::Immediate)?;
+                {
+                    let mut meta = write.open_table(META)?;
+                    let purged: Option<LogId> =
+                        meta.get(LAST_PURGED)?.map(|bytes| decode(bytes.value())).transpose()?;
+                    if purged.is_some_and(|purged| purged.index >= log_id.index) {
+                        return Ok(());
+                    }
+                    meta.insert(LAST_PURGED, encode(&log_id)?.as_slice())?;
+                    let mut log = write.open_table(LOG)?;
+                    log.retain_in(..=log_id.index, |_, _| false)?;
                 }
-                meta.insert(LAST_PURGED, encode(&log_id)?.as_slice())?;
-                let mut log = write.open_table(LOG)?;
-                log.retain_in(..=log_id.index, |_, _| false)?;
-            }
-            write.commit()?;
-            Ok(())
-        })
-        .await
-        .map_err(|fault| StorageIOError::write_logs(&fault))?;
+                write.commit()?;
+                Ok(())
+            })
+            .await
+            .map_err(|fault| StorageIOError::write_logs(&fault))?;
         Ok(())
     }
 }

@@ -11,7 +11,9 @@
 //! and an apply (its entries are in the log, applied again after a crash).
 //!
 //! Entries, votes and snapshot metadata are stored with postcard. redb calls
-//! block, so each runs on tokio's blocking pool, never on a runtime worker.
+//! block, so each runs on tokio's blocking pool, never on a runtime worker
+//! (except on a simulated disk, in the deterministic simulation: there each
+//! runs on the calling task).
 //!
 //! Increment 3, the transport: openraft's messages between nodes over gRPC
 //! (`RaftService`, [`GrpcNetworkFactory`] and [`RaftRpcService`]), served by
@@ -43,6 +45,58 @@ pub use network::{
 };
 pub use node::{Node, NodeError};
 pub use state_machine::{ProposalReader, RaftStateMachineStore, SnapshotBuilder};
+
+/// The last log index the state machine holds durably: its last snapshot,
+/// built or installed (its only fsynced writes; every apply before one is
+/// made durable with it). The state machine raises it; the log store, given
+/// it ([`RaftLogStore::purging_at_most`]), purges no entry before a durable
+/// snapshot covers it.
+///
+/// openraft 0.9 purges the log as soon as it hands a snapshot received from
+/// the leader to the state machine, without waiting for the install: a
+/// crash between the two left a log purged past a state machine that never
+/// got the snapshot, and the node could not start again ("Failed to get log
+/// entries"). Found by the cluster simulation (`settled-simulations raft`,
+/// seed 12). The purge now waits for the install (at most
+/// `RAFT_PURGE_WAIT`); openraft's core does nothing else meanwhile, so no
+/// entry is appended past a hole either.
+#[derive(Debug, Clone)]
+pub struct DurableSnapshot(std::sync::Arc<tokio::sync::watch::Sender<Option<u64>>>);
+
+impl Default for DurableSnapshot {
+    fn default() -> Self {
+        Self(std::sync::Arc::new(tokio::sync::watch::Sender::new(None)))
+    }
+}
+
+impl DurableSnapshot {
+    /// Records a snapshot through log index `index` as durable.
+    fn raise(&self, index: u64) {
+        self.0.send_if_modified(|durable| {
+            let raised = durable.is_none_or(|durable| durable < index);
+            if raised {
+                *durable = Some(index);
+            }
+            raised
+        });
+    }
+
+    /// The last log index a durable snapshot covers, if there is one.
+    #[must_use]
+    pub fn index(&self) -> Option<u64> {
+        *self.0.borrow()
+    }
+
+    /// Waits until a durable snapshot covers `index`, at most `wait`;
+    /// whether one does.
+    async fn covers(&self, index: u64, wait: std::time::Duration) -> bool {
+        let mut durable = self.0.subscribe();
+        matches!(
+            tokio::time::timeout(wait, durable.wait_for(|durable| durable.is_some_and(|d| d >= index))).await,
+            Ok(Ok(_))
+        )
+    }
+}
 
 /// File name of the log store in a node's data directory.
 pub const LOG_FILE: &str = "raft-log.redb";
@@ -214,10 +268,28 @@ enum Fault {
 
 from_redb_errors!(Fault);
 
-/// Runs a redb step on tokio's blocking pool: a commit waits for an fsync,
-/// which must not stall the runtime's workers (openraft's core, the network).
-async fn blocking<T: Send + 'static>(step: impl FnOnce() -> Result<T, Fault> + Send + 'static) -> Result<T, Fault> {
-    tokio::task::spawn_blocking(step).await?
+/// Where a store runs its redb steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Steps {
+    /// On tokio's blocking pool: a commit waits for an fsync, which must not
+    /// stall the runtime's workers (openraft's core, the network).
+    Blocking,
+    /// On the calling task: a store on a simulated disk (nothing to wait
+    /// for) in the deterministic simulation, whose history must not depend
+    /// on when a thread of the blocking pool finishes.
+    Inline,
+}
+
+impl Steps {
+    async fn run<T: Send + 'static>(
+        self,
+        step: impl FnOnce() -> Result<T, Fault> + Send + 'static,
+    ) -> Result<T, Fault> {
+        match self {
+            Self::Blocking => tokio::task::spawn_blocking(step).await?,
+            Self::Inline => step(),
+        }
+    }
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, Fault> {
@@ -232,11 +304,11 @@ fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, Fault> {
 /// (in `tables`), so that a read of a fresh store never meets a missing one.
 #[allow(clippy::result_large_err, reason = "openraft's StorageError, as from every other call of the stores")]
 fn open_database(
-    path: &std::path::Path,
+    file: Result<redb::Database, redb::DatabaseError>,
     tables: impl FnOnce(&redb::WriteTransaction) -> Result<(), redb::TableError>,
 ) -> Result<std::sync::Arc<redb::Database>, StorageError> {
     let create = || -> Result<redb::Database, Fault> {
-        let db = redb::Database::create(path)?;
+        let db = file?;
         let mut write = db.begin_write()?;
         write.set_durability(redb::Durability::Immediate)?;
         tables(&write)?;

@@ -88,9 +88,11 @@ impl Node {
         faults: Option<super::NetworkFaults>,
     ) -> Result<Self, NodeError> {
         let addr = listener.local_addr().map_err(NodeError::Listener)?;
-        let log = RaftLogStore::open(&data_dir.join(LOG_FILE)).map_err(|e| NodeError::Storage(Box::new(e)))?;
         let state_machine = RaftStateMachineStore::open(&data_dir.join(STATE_MACHINE_FILE))
             .map_err(|e| NodeError::Storage(Box::new(e)))?;
+        let log = RaftLogStore::open(&data_dir.join(LOG_FILE))
+            .map_err(|e| NodeError::Storage(Box::new(e)))?
+            .purging_at_most(state_machine.durable_snapshot());
         let proposals = state_machine.reader();
         let files = [data_dir.join(LOG_FILE), data_dir.join(STATE_MACHINE_FILE)];
         let raft = Raft::new(id, config, GrpcNetworkFactory::with_faults(id, faults), log, state_machine)

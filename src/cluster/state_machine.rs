@@ -12,8 +12,8 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableM
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ApplyOutcome, BlockProposal, Entry, Fault, LogId, NodeId, ReplicaNode, StorageError, TypeConfig, blocking, decode,
-    encode, open_database,
+    ApplyOutcome, BlockProposal, DurableSnapshot, Entry, Fault, LogId, NodeId, ReplicaNode, Steps, StorageError,
+    TypeConfig, decode, encode, open_database,
 };
 use crate::limits::{RAFT_PROPOSALS_PAGE_MAX, RAFT_SNAPSHOT_BYTES_MAX};
 
@@ -51,12 +51,16 @@ struct SnapshotState {
 /// openraft's state machine storage on its own redb file.
 pub struct RaftStateMachineStore {
     db: Arc<Database>,
+    steps: Steps,
+    durable: DurableSnapshot,
 }
 
 /// Builds a snapshot from a consistent read of the state machine's file;
 /// applying goes on meanwhile.
 pub struct SnapshotBuilder {
     db: Arc<Database>,
+    steps: Steps,
+    durable: DurableSnapshot,
 }
 
 impl RaftStateMachineStore {
@@ -66,13 +70,42 @@ impl RaftStateMachineStore {
     /// The file cannot be opened or created, or is not a redb file.
     #[allow(clippy::result_large_err, reason = "openraft's StorageError, as from every other call of the store")]
     pub fn open(path: &Path) -> Result<Self, StorageError> {
-        let db = open_database(path, |write| {
+        Self::open_database(Database::create(path), Steps::Blocking)
+    }
+
+    /// Opens (or creates) the state machine on any redb storage backend,
+    /// each step run on the calling task: the deterministic simulation's
+    /// state machine on a simulated disk.
+    ///
+    /// # Errors
+    /// The backend fails, or does not hold a redb file.
+    #[allow(clippy::result_large_err, reason = "openraft's StorageError, as from every other call of the store")]
+    pub fn open_with_backend(backend: impl redb::StorageBackend) -> Result<Self, StorageError> {
+        Self::open_database(redb::Builder::new().create_with_backend(backend), Steps::Inline)
+    }
+
+    #[allow(clippy::result_large_err, reason = "openraft's StorageError, as from every other call of the store")]
+    fn open_database(file: Result<Database, redb::DatabaseError>, steps: Steps) -> Result<Self, StorageError> {
+        let db = open_database(file, |write| {
             write.open_table(PROPOSALS)?;
             write.open_table(META)?;
             write.open_table(SNAPSHOT)?;
             Ok(())
         })?;
-        Ok(Self { db })
+        let durable = DurableSnapshot::default();
+        // What the file holds when it is opened is on disk.
+        let current = current_snapshot(&db).map_err(|fault| StorageIOError::read_snapshot(None, &fault))?;
+        if let Some(index) = current.and_then(|(meta, _)| meta.last_log_id).map(|id| id.index) {
+            durable.raise(index);
+        }
+        Ok(Self { db, steps, durable })
+    }
+
+    /// The last log index this state machine holds durably, for the log
+    /// store ([`super::RaftLogStore::purging_at_most`]).
+    #[must_use]
+    pub fn durable_snapshot(&self) -> DurableSnapshot {
+        self.durable.clone()
     }
 
     /// The applied proposals from `start_height` on, at most `limit` (itself
@@ -338,9 +371,14 @@ fn current_snapshot(db: &Database) -> Result<Option<(Meta, Vec<u8>)>, Fault> {
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
         let db = Arc::clone(&self.db);
-        let (meta, data) = blocking(move || build_snapshot(&db))
+        let (meta, data) = self
+            .steps
+            .run(move || build_snapshot(&db))
             .await
             .map_err(|fault| StorageIOError::write_snapshot(None, &fault))?;
+        if let Some(last) = &meta.last_log_id {
+            self.durable.raise(last.index);
+        }
         Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
     }
 }
@@ -350,7 +388,11 @@ impl RaftStateMachine<TypeConfig> for RaftStateMachineStore {
 
     async fn applied_state(&mut self) -> Result<(Option<LogId>, Membership), StorageError> {
         let db = Arc::clone(&self.db);
-        Ok(blocking(move || applied_state(&db)).await.map_err(|fault| StorageIOError::read_state_machine(&fault))?)
+        Ok(self
+            .steps
+            .run(move || applied_state(&db))
+            .await
+            .map_err(|fault| StorageIOError::read_state_machine(&fault))?)
     }
 
     async fn apply<I>(&mut self, entries: I) -> Result<Vec<ApplyOutcome>, StorageError>
@@ -360,13 +402,15 @@ impl RaftStateMachine<TypeConfig> for RaftStateMachineStore {
     {
         let entries: Vec<Entry> = entries.into_iter().collect();
         let db = Arc::clone(&self.db);
-        Ok(blocking(move || apply_entries(&db, entries))
+        Ok(self
+            .steps
+            .run(move || apply_entries(&db, entries))
             .await
             .map_err(|fault| StorageIOError::write_state_machine(&fault))?)
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        SnapshotBuilder { db: Arc::clone(&self.db) }
+        SnapshotBuilder { db: Arc::clone(&self.db), steps: self.steps, durable: self.durable.clone() }
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
@@ -375,18 +419,25 @@ impl RaftStateMachine<TypeConfig> for RaftStateMachineStore {
 
     async fn install_snapshot(&mut self, meta: &Meta, snapshot: Box<Cursor<Vec<u8>>>) -> Result<(), StorageError> {
         let signature = meta.signature();
+        let installed = meta.last_log_id.map(|id| id.index);
         let meta = meta.clone();
         let data = snapshot.into_inner();
         let db = Arc::clone(&self.db);
-        blocking(move || install_snapshot(&db, meta, data))
+        self.steps
+            .run(move || install_snapshot(&db, meta, data))
             .await
             .map_err(|fault| StorageIOError::write_snapshot(Some(signature), &fault))?;
+        if let Some(index) = installed {
+            self.durable.raise(index);
+        }
         Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
         let db = Arc::clone(&self.db);
-        let stored = blocking(move || current_snapshot(&db))
+        let stored = self
+            .steps
+            .run(move || current_snapshot(&db))
             .await
             .map_err(|fault| StorageIOError::read_snapshot(None, &fault))?;
         Ok(stored.map(|(meta, data)| Snapshot { meta, snapshot: Box::new(Cursor::new(data)) }))
