@@ -178,12 +178,40 @@ struct DiskState {
     /// Operations of the kind the fault counts, seen since it was set.
     counted: u64,
     powered_off: bool,
+    /// The machine's power, shared with its other disks (`SimDisk::attach`).
+    supply: Option<PowerSupply>,
     /// Bumped by every reboot: a backend from before it (a database not yet
     /// dropped when the power went) can never write to the new image.
     generation: u64,
     /// Counters for reports.
     writes: u64,
     syncs: u64,
+}
+
+/// The power of one simulated machine, shared by its disks
+/// ([`SimDisk::attach`]): when a scheduled power loss strikes one of them,
+/// or the machine's power is cut, every disk on it fails every operation
+/// from that instant, as in a real power cut (not one disk after another).
+/// Restored before the disks are rebooted.
+#[derive(Clone, Debug, Default)]
+pub struct PowerSupply(Arc<std::sync::atomic::AtomicBool>);
+
+impl PowerSupply {
+    /// Cuts the power: every disk on this supply fails from now on.
+    pub fn cut(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Powers the machine again (its disks still need a reboot).
+    pub fn restore(&self) {
+        self.0.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether the power is off.
+    #[must_use]
+    pub fn is_off(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 /// A simulated disk under redb, for the deterministic simulation: an image
@@ -201,6 +229,21 @@ fn power_lost() -> std::io::Error {
 }
 
 impl DiskState {
+    /// Whether an operation through a backend of `generation` fails: the
+    /// power is off (this disk's, or its machine's), or the backend is from
+    /// before a reboot.
+    fn dead(&self, generation: u64) -> bool {
+        self.powered_off || self.supply.as_ref().is_some_and(PowerSupply::is_off) || self.generation != generation
+    }
+
+    /// The power goes, for this disk and every other on its machine.
+    fn power_off(&mut self) {
+        self.powered_off = true;
+        if let Some(supply) = &self.supply {
+            supply.cut();
+        }
+    }
+
     /// Counts one operation against the scheduled fault: `Some(fault)` when
     /// this one is hit.
     fn hit(&mut self, is_write: bool, is_sync: bool) -> Option<DiskFault> {
@@ -313,6 +356,11 @@ impl SimDisk {
         }
     }
 
+    /// Puts this disk on `supply`, the power of the machine it is in.
+    pub fn attach(&self, supply: &PowerSupply) {
+        self.state.lock().expect("not poisoned").supply = Some(supply.clone());
+    }
+
     /// A redb backend over this disk.
     #[must_use]
     pub fn backend(&self) -> SimBackend {
@@ -331,7 +379,7 @@ pub struct SimBackend {
 impl SimBackend {
     fn mutate(&self, op: Unsynced) -> Result<(), std::io::Error> {
         let mut state = self.disk.state.lock().expect("not poisoned");
-        if state.powered_off || state.generation != self.generation {
+        if state.dead(self.generation) {
             return Err(power_lost());
         }
         let end = match &op {
@@ -349,7 +397,7 @@ impl SimBackend {
                 // the reboot, like any other unsynced write.
                 DiskState::apply(&mut state.current, &op);
                 state.unsynced.push(op);
-                state.powered_off = true;
+                state.power_off();
                 return Err(power_lost());
             }
             _ => {}
@@ -363,7 +411,7 @@ impl SimBackend {
 impl StorageBackend for SimBackend {
     fn len(&self) -> Result<u64, std::io::Error> {
         let state = self.disk.state.lock().expect("not poisoned");
-        if state.powered_off || state.generation != self.generation {
+        if state.dead(self.generation) {
             return Err(power_lost());
         }
         Ok(state.current.len() as u64)
@@ -371,7 +419,7 @@ impl StorageBackend for SimBackend {
 
     fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), std::io::Error> {
         let state = self.disk.state.lock().expect("not poisoned");
-        if state.powered_off || state.generation != self.generation {
+        if state.dead(self.generation) {
             return Err(power_lost());
         }
         let start = usize::try_from(offset).map_err(|_| std::io::Error::other("offset out of range"))?;
@@ -389,14 +437,14 @@ impl StorageBackend for SimBackend {
 
     fn sync_data(&self) -> Result<(), std::io::Error> {
         let mut state = self.disk.state.lock().expect("not poisoned");
-        if state.powered_off || state.generation != self.generation {
+        if state.dead(self.generation) {
             return Err(power_lost());
         }
         state.syncs += 1;
         match state.hit(false, true) {
             Some(DiskFault::FailSync { .. }) => return Err(injected("fsync")),
             Some(DiskFault::PowerLoss { .. }) => {
-                state.powered_off = true;
+                state.power_off();
                 return Err(power_lost());
             }
             _ => {}

@@ -92,7 +92,7 @@ pub use config::{Config, GenesisConfig, write_secret_key};
 pub use crypto::{Keypair, is_valid_key, sha256, verify as verify_signature};
 pub use encoding::{BlockHeader, DecodeError, Genesis, decode_tx_record, tx_canonical_bytes, tx_record_bytes, txid};
 pub use engine::{Engine, EngineConfig, Outcome, Reply, Submitter, Tip, recovered_ledger, seal_block};
-pub use faults::{Clock, DiskFault, SECTOR_BYTES, SIM_DISK_BYTES_MAX, SimBackend, SimDisk, StorageFaults};
+pub use faults::{Clock, DiskFault, PowerSupply, SECTOR_BYTES, SIM_DISK_BYTES_MAX, SimBackend, SimDisk, StorageFaults};
 pub use ledger::{Applied, Decline, Ledger, Totals};
 pub use merkle::{
     MerkleStep, index_from_path, levels as merkle_levels, path as merkle_path, root as merkle_root, root_from_path,

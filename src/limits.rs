@@ -108,8 +108,10 @@ pub const RAFT_SNAPSHOT_CHUNK_BYTES: u64 = 4 * 1024 * 1024;
 /// How long the Raft log waits, before purging entries, for the state
 /// machine to make a snapshot covering them durable (openraft asks for the
 /// purge as it hands a received snapshot over; `cluster::DurableSnapshot`).
-/// Past it the purge fails and the node stops, as on a storage error.
-pub const RAFT_PURGE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+/// An install that fails ends the wait at once; past it the purge fails and
+/// the node stops, as on a storage error. Long enough for the largest
+/// snapshot (`RAFT_SNAPSHOT_BYTES_MAX`) to be written on a slow disk.
+pub const RAFT_PURGE_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 /// How long a Raft client waits for a TCP connection to a peer before the
 /// call fails as `Unreachable` (openraft then backs off and retries).
 pub const RAFT_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);

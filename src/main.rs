@@ -104,6 +104,11 @@ enum ClusterCommand {
         issuer_keys: Vec<String>,
         #[arg(long, default_value_t = 2)]
         issuer_threshold: u32,
+        /// Development mode on every replica, with one shared token of
+        /// every role (--out/dev.token, copied into each data directory):
+        /// for load tests and demos, never in production.
+        #[arg(long)]
+        dev: bool,
     },
     /// Write the configuration of a replica that will join a running
     /// cluster, from an existing replica's (same keys, genesis, members).
@@ -514,11 +519,11 @@ fn print_voters(reply: Result<tonic::Response<proto::MembershipResponse>, tonic:
 
 async fn cluster(command: ClusterCommand, token: &str) -> Result<(), String> {
     match command {
-        ClusterCommand::Init { out, members, issuer_keys, issuer_threshold } => {
+        ClusterCommand::Init { out, members, issuer_keys, issuer_threshold, dev } => {
             let members =
                 members.iter().map(|text| settled::cluster::init::parse_member(text)).collect::<Result<Vec<_>, _>>()?;
-            let written = settled::cluster::init::init(&out, &members, &issuer_keys, issuer_threshold)
-                .map_err(|e| e.to_string())?;
+            let options = settled::cluster::init::InitOptions { issuer_keys, issuer_threshold, development: dev };
+            let written = settled::cluster::init::init_with(&out, &members, &options).map_err(|e| e.to_string())?;
             for config in &written.configs {
                 println!("settled serve --config {}", config.display());
             }
@@ -527,6 +532,9 @@ async fn cluster(command: ClusterCommand, token: &str) -> Result<(), String> {
             println!("issuer token: {}", written.issuer_token.display());
             for key in &written.issuer_keys {
                 println!("development issuer key: {}", key.display());
+            }
+            if let Some(token) = &written.dev_token {
+                println!("development token (every role, every replica): {}", token.display());
             }
             Ok(())
         }
@@ -545,7 +553,15 @@ async fn cluster(command: ClusterCommand, token: &str) -> Result<(), String> {
                 api_addr: api_addr.to_string(),
             });
             config.listen = api_addr;
+            let existing_data_dir = config.data_dir.clone();
             config.data_dir = data_dir.unwrap_or_else(|| config.data_dir.with_file_name(format!("node-{id}")));
+            if config.development {
+                // The new replica takes the cluster's development token.
+                let token = existing_data_dir.join(settled::config::DEV_TOKEN_FILE);
+                let copy = config.data_dir.join(settled::config::DEV_TOKEN_FILE);
+                std::fs::create_dir_all(&config.data_dir).map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
+                std::fs::copy(&token, &copy).map_err(|e| format!("copying {}: {e}", token.display()))?;
+            }
             let text = toml::to_string(&config).map_err(|e| e.to_string())?;
             if out.exists() {
                 return Err(format!("{} exists", out.display()));

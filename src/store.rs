@@ -258,6 +258,26 @@ impl Store {
         Self::open_database(redb::Builder::new().create_with_backend(backend)?, genesis, None, sign)
     }
 
+    /// [`Store::open_with_backend`] whose genesis block, if it writes one,
+    /// carries `genesis_time_unix_ms` (a simulation whose every block hash
+    /// must be the same from run to run).
+    ///
+    /// # Errors
+    /// Storage failures, or a genesis mismatch.
+    pub fn open_with_backend_at(
+        backend: impl redb::StorageBackend,
+        genesis: &Genesis,
+        genesis_time_unix_ms: u64,
+        sign: impl FnOnce(&BlockHeader) -> [u8; 64],
+    ) -> Result<(Self, Recovered), StoreError> {
+        Self::open_database(
+            redb::Builder::new().create_with_backend(backend)?,
+            genesis,
+            Some(genesis_time_unix_ms),
+            sign,
+        )
+    }
+
     fn open_database(
         db: Database,
         genesis: &Genesis,

@@ -127,6 +127,33 @@ fn cluster_init_writes_a_valid_configuration_per_member_and_refuses_to_overwrite
     assert_eq!(config.data_dir, dir.path().join("node-4"));
     config.resolve().expect("a valid configuration");
 
+    // --dev: development mode on every replica, one token of every role
+    // in every data directory (and in a joining replica's).
+    let dev = dir.path().join("dev");
+    let output = Command::new(env!("CARGO_BIN_EXE_settled"))
+        .args(["cluster", "init", "--dev", "--out"])
+        .arg(&dev)
+        .args(["--member", "1=127.0.0.1:7201,127.0.0.1:50251"])
+        .args(["--member", "2=127.0.0.1:7202,127.0.0.1:50252"])
+        .output()
+        .expect("settled cluster init --dev runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let token = std::fs::read_to_string(dev.join(settled::config::DEV_TOKEN_FILE)).expect("dev.token written");
+    let output = Command::new(env!("CARGO_BIN_EXE_settled"))
+        .args(["cluster", "join-config", "--from"])
+        .arg(dev.join("node-1.toml"))
+        .args(["--id", "3", "--raft-addr", "127.0.0.1:7203", "--api-addr", "127.0.0.1:50253", "--out"])
+        .arg(dev.join("node-3.toml"))
+        .output()
+        .expect("join-config runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    for id in 1..=3u64 {
+        let config = settled::Config::from_file(&dev.join(format!("node-{id}.toml"))).expect("parses");
+        assert!(config.development, "node {id} runs in development mode");
+        let copy = std::fs::read_to_string(config.data_dir.join(settled::config::DEV_TOKEN_FILE)).expect("a copy");
+        assert_eq!(copy, token, "node {id} takes the cluster's development token");
+    }
+
     let bad = Command::new(env!("CARGO_BIN_EXE_settled"))
         .args(["cluster", "init", "--out"])
         .arg(dir.path().join("other"))

@@ -26,6 +26,26 @@ use rand::{Rng, SeedableRng};
 use settled::client;
 use settled::{Decline, Genesis, Keypair, Ledger, OutPoint, Output, Reason, Transaction, TxKind};
 
+/// The `settled` binary of the build a test runs from: tests run from
+/// `target/<profile>/deps/`, the binary is in `target/<profile>/`.
+/// `cargo test --workspace` builds it; `cargo test -p settled-simulations`
+/// alone does not.
+///
+/// # Panics
+/// There is no such binary (with how to build it).
+#[must_use]
+pub fn settled_bin_of_this_build() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    let profile_dir = exe.parent().and_then(std::path::Path::parent).expect("target/<profile>/deps/<test>");
+    let bin = profile_dir.join(format!("settled{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.is_file(),
+        "no settled binary at {}: run `cargo build -p settled` (or `cargo test --workspace`, which builds it) first",
+        bin.display()
+    );
+    bin
+}
+
 /// Lowercase hex of a short byte string, for messages and tags.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()

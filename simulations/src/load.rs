@@ -29,7 +29,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use settled::client::Client;
+use settled::client::{Client, Replicas};
 
 pub use ceiling::{VerifyRate, verify_rate};
 pub use drive::open_payment_stream;
@@ -317,6 +317,20 @@ async fn run_against(
     spawned: Option<&SpawnedServer>,
 ) -> Result<LoadReport, LoadError> {
     let started_unix_ms = settled::now_unix_ms();
+    // A cluster: setup and terminals start on the leader.
+    let leader_target;
+    let target = if target.replicas.len() > 1 {
+        let replicas = Replicas::lazy_with_token(&target.replicas, &target.token).map_err(LoadError::Options)?;
+        replicas
+            .find_leader()
+            .await
+            .map_err(|s| LoadError::Server(format!("finding the leader: {}", setup::describe(&s))))?;
+        leader_target = Target { url: replicas.current_url().to_owned(), ..target.clone() };
+        println!("cluster of {} replicas; leader at {}", target.replicas.len(), leader_target.url);
+        &leader_target
+    } else {
+        target
+    };
     let mut admin = Client::connect_with_token(&target.url, &target.token)
         .await
         .map_err(|e| LoadError::Server(format!("connecting to {}: {e}", target.url)))?;

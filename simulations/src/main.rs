@@ -165,7 +165,9 @@ struct LoadArgs {
     /// Data dir of the spawned server, kept (and reused) [default: a temporary dir].
     #[arg(long, conflicts_with = "server")]
     data_dir: Option<PathBuf>,
-    /// URL of a running server instead of spawning one, e.g. http://127.0.0.1:50051.
+    /// URL of a running server instead of spawning one, e.g. http://127.0.0.1:50051;
+    /// or a cluster's replicas, comma-separated (the load follows the leader;
+    /// a cluster from `settled cluster init --dev` has a token of every role).
     #[arg(long, requires_all = ["token", "issuer_key_files"])]
     server: Option<String>,
     /// Bearer token for --server, with the operator, issuer and terminal roles.
@@ -180,6 +182,11 @@ struct LoadArgs {
 }
 
 fn main() -> ExitCode {
+    // Logs only when asked for (`RUST_LOG`), on stderr: a failing seed's
+    // history with openraft's own account of it.
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    }
     match Cli::parse().command {
         Command::Ledger { seed, seeds, steps } => ledger(seed, seeds, steps),
         Command::Core { seed, seeds, steps, threads } => core(seed, seeds, steps, threads),
@@ -373,8 +380,9 @@ fn load_command(args: LoadArgs) -> Result<(), String> {
         progress: true,
     };
     let server = match args.server {
-        Some(url) => ServerSpec::External(Target {
-            url,
+        Some(urls) => ServerSpec::External(Target {
+            url: urls.split(',').next().unwrap_or_default().to_owned(),
+            replicas: if urls.contains(',') { urls.split(',').map(str::to_owned).collect() } else { Vec::new() },
             token: args.token.unwrap_or_default(),
             issuers: Target::read_issuer_keys(&args.issuer_key_files).map_err(|e| e.to_string())?,
             pid: args.server_pid,

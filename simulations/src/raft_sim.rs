@@ -51,7 +51,7 @@ use openraft::raft::{
     VoteResponse,
 };
 use openraft::storage::{RaftLogStorage, RaftStateMachine};
-use openraft::{Raft, ServerState};
+use openraft::{Raft, RaftLogReader as _, ServerState};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use settled::cluster::{
@@ -60,8 +60,8 @@ use settled::cluster::{
 use settled::registry::TierPolicy;
 use settled::replica::{self, ReplicatedBlock};
 use settled::{
-    BlockRecord, Genesis, Keypair, Ledger, OutPoint, Output, SignedHeader, SimDisk, Store, Transaction, TxId, TxKind,
-    client,
+    BlockRecord, Genesis, Keypair, Ledger, OutPoint, Output, PowerSupply, SignedHeader, SimDisk, Store, Transaction,
+    TxId, TxKind, client,
 };
 
 /// Longest simulation one seed runs, in ticks.
@@ -296,6 +296,8 @@ impl RaftNetwork<TypeConfig> for SimNetwork {
 /// One replica: its three disks, and what runs on them while it is up.
 struct Replica {
     id: NodeId,
+    /// The machine's power: a power loss stops its three disks at once.
+    power: PowerSupply,
     log_disk: SimDisk,
     sm_disk: SimDisk,
     ledger_disk: SimDisk,
@@ -373,6 +375,8 @@ struct World {
     /// Coins spent by a confirmed payment (double spends are drawn here).
     spent: Vec<(OutPoint, Output)>,
     mints: u64,
+    /// The first invariant broken (no power loss excuses it).
+    violation: Option<String>,
     /// Print the seed's events on stderr (`SETTLED_SIM_TRACE=1`).
     trace: bool,
     report: RaftReport,
@@ -483,7 +487,7 @@ impl World {
         // one genesis time for all).
         let first = SimDisk::new();
         drop(
-            Store::open_with_backend(first.backend(), &genesis, |h| engine_key.sign(&h.hash()))
+            Store::open_with_backend_at(first.backend(), &genesis, CLOCK_BASE_MS, |h| engine_key.sign(&h.hash()))
                 .map_err(|e| format!("a new ledger does not open: {e}"))?,
         );
         let net = Arc::new(Mutex::new(Net {
@@ -496,15 +500,22 @@ impl World {
             lost: 0,
         }));
         let replicas = (1..=NODES)
-            .map(|id| Replica {
-                id,
-                log_disk: SimDisk::new(),
-                sm_disk: SimDisk::new(),
-                ledger_disk: first.duplicate(),
-                election_ms: 0,
-                incarnation: 0,
-                doomed: None,
-                up: None,
+            .map(|id| {
+                let replica = Replica {
+                    id,
+                    power: PowerSupply::default(),
+                    log_disk: SimDisk::new(),
+                    sm_disk: SimDisk::new(),
+                    ledger_disk: first.duplicate(),
+                    election_ms: 0,
+                    incarnation: 0,
+                    doomed: None,
+                    up: None,
+                };
+                for disk in [&replica.log_disk, &replica.sm_disk, &replica.ledger_disk] {
+                    disk.attach(&replica.power);
+                }
+                replica
             })
             .collect();
         let mut world = Self {
@@ -528,6 +539,7 @@ impl World {
             coins: BTreeMap::new(),
             spent: Vec::new(),
             mints: 0,
+            violation: None,
             trace: std::env::var_os("SETTLED_SIM_TRACE").is_some(),
             report: RaftReport::default(),
         };
@@ -565,6 +577,27 @@ impl World {
             .map_err(|e| format!("node {id}: the raft log does not open: {e}"))?
             .purging_at_most(state_machine.durable_snapshot());
         let proposals = state_machine.reader();
+        if self.trace {
+            let (mut log, mut sm) = (log.clone(), RaftStateMachineStore::open_with_backend(replica.sm_disk.backend()));
+            let state = log.get_log_state().await.map_err(|e| e.to_string())?;
+            let committed = log.read_committed().await.map_err(|e| e.to_string())?.map(|l| l.index);
+            let held: Vec<u64> =
+                log.try_get_log_entries(..).await.map_err(|e| e.to_string())?.iter().map(|e| e.log_id.index).collect();
+            let sm = sm.as_mut().map_err(|e| e.to_string())?;
+            let applied = sm.applied_state().await.map_err(|e| e.to_string())?.0.map(|l| l.index);
+            let snapshot = sm.get_current_snapshot().await.map_err(|e| e.to_string())?.and_then(|s| s.meta.last_log_id);
+            eprintln!(
+                "tick {}: node {id} opens: log purged {:?} last {:?} committed {committed:?} holds {:?}..{:?} ({} entries); \
+                 state machine applied {applied:?} snapshot {:?}",
+                self.tick,
+                state.last_purged_log_id.map(|l| l.index),
+                state.last_log_id.map(|l| l.index),
+                held.first(),
+                held.last(),
+                held.len(),
+                snapshot.map(|l| l.index)
+            );
+        }
         let network = SimNetworkFactory { id, net: Arc::clone(&self.net) };
         let raft = match Raft::new(id, config, network, log, state_machine).await {
             Ok(raft) => raft,
@@ -601,6 +634,13 @@ impl World {
     /// Replica `index` loses power: everything it ran stops, its disks keep
     /// what was synced and, of the rest, none, all or some sectors.
     async fn power_loss(&mut self, index: usize) {
+        // The power goes at once for all three disks; then whatever still
+        // runs of the replica is stopped (it can no longer write).
+        if self.replicas[index].up.is_none() {
+            return;
+        }
+        let struck = self.replicas[index].power.is_off();
+        self.replicas[index].power.cut();
         let Some(up) = self.replicas[index].up.take() else { return };
         let id = self.replicas[index].id;
         net_of(&self.net).nodes.remove(&id);
@@ -611,7 +651,8 @@ impl World {
             1 => 1.0,
             _ => self.rng.r#gen(),
         };
-        if self.replicas[index].doomed.take().is_some() {
+        self.replicas[index].doomed = None;
+        if struck {
             self.report.power_losses_mid_write += 1;
         }
         let replica = &self.replicas[index];
@@ -621,6 +662,7 @@ impl World {
             }
             disk.reboot(&mut self.rng, keep);
         }
+        replica.power.restore();
         self.report.power_losses += 1;
         self.trace(|| format!("node {id} loses power, keeping {keep:.2} of what was not synced"));
     }
@@ -630,6 +672,7 @@ impl World {
             flight.answer.abort();
         }
         for replica in &mut self.replicas {
+            replica.power.cut();
             if let Some(up) = replica.up.take() {
                 net_of(&self.net).nodes.remove(&replica.id);
                 let _ = up.raft.shutdown().await;
@@ -691,9 +734,10 @@ impl World {
                 Some(up) => {
                     let m = up.raft.metrics().borrow().clone();
                     format!(
-                        "node {} {:?} term {} leader {:?} applied {:?} raft height {} ledger height {}",
+                        "node {} {:?}{} term {} leader {:?} applied {:?} raft height {} ledger height {}",
                         r.id,
                         m.state,
+                        m.running_state.as_ref().err().map(|e| format!(" ({e})")).unwrap_or_default(),
                         m.current_term,
                         m.current_leader,
                         m.last_applied.map(|l| l.index),
@@ -753,7 +797,7 @@ impl World {
             }
             58..75 => net_of(&self.net).cut.clear(),
             // Power to go at a disk operation of a replica, soon.
-            90..100 if down < 2 && self.replicas.iter().all(|r| r.doomed.is_none()) => {
+            90..100 if down < 2 => {
                 let index = match self.leader_index() {
                     Some(leader) if self.rng.gen_bool(0.5) => leader,
                     _ => self.rng.gen_range(0..self.replicas.len()),
@@ -761,7 +805,10 @@ impl World {
                 let disk = self.rng.gen_range(0..3);
                 let after = self.rng.gen_range(1..=40);
                 let replica = &mut self.replicas[index];
-                if replica.up.is_some() {
+                let pending = replica.doomed.is_some_and(|disk| {
+                    [&replica.log_disk, &replica.sm_disk, &replica.ledger_disk][disk].fault_pending()
+                });
+                if replica.up.is_some() && !pending {
                     [&replica.log_disk, &replica.sm_disk, &replica.ledger_disk][disk]
                         .schedule(settled::DiskFault::PowerLoss { after });
                     replica.doomed = Some(disk);
@@ -783,10 +830,7 @@ impl World {
 
     /// Whether replica `index`'s scheduled power loss has struck.
     fn struck(&self, index: usize) -> bool {
-        let replica = &self.replicas[index];
-        replica
-            .doomed
-            .is_some_and(|disk| ![&replica.log_disk, &replica.sm_disk, &replica.ledger_disk][disk].fault_pending())
+        self.replicas[index].power.is_off()
     }
 
     /// Replicas whose power went in the middle of a disk operation go down
@@ -813,15 +857,18 @@ impl World {
     async fn step(&mut self, propose: bool) -> Result<(), String> {
         self.clock_ms += TICK.as_millis() as u64;
         self.strike().await;
+        self.check_running()?;
         if self.in_flight.as_ref().is_some_and(|f| f.answer.is_finished()) {
+            let node = self.in_flight.as_ref().map(|f| f.node);
+            let index = self.replicas.iter().position(|r| Some(r.id) == node).expect("a replica");
             let result = self.answered().await;
-            self.survive(result).await?;
+            self.survive(index, result).await?;
         }
         for index in 0..self.replicas.len() {
             let busy = self.in_flight.as_ref().is_some_and(|f| f.node == self.replicas[index].id);
             if !busy {
                 let result = self.catch_up(index);
-                self.survive(result).await?;
+                self.survive(index, result).await?;
             }
         }
         if propose
@@ -832,22 +879,39 @@ impl World {
                 Ok(true) => self.propose(index),
                 other => other.map(|_| ()),
             };
-            self.survive(result).await?;
+            self.survive(index, result).await?;
         }
         tokio::time::sleep(TICK).await;
         Ok(())
     }
 
-    /// A step that failed because a replica's power went in the middle of
-    /// it is that replica going down; any other failure is the seed's.
-    async fn survive(&mut self, result: Result<(), String>) -> Result<(), String> {
+    /// A step of replica `index` that failed because its power went in the
+    /// middle of it is that replica going down; any other failure, and any
+    /// broken invariant, is the seed's.
+    async fn survive(&mut self, index: usize, result: Result<(), String>) -> Result<(), String> {
+        if let Some(violation) = &self.violation {
+            return Err(violation.clone());
+        }
         match result {
-            Err(_) if (0..self.replicas.len()).any(|i| self.replicas[i].up.is_some() && self.struck(i)) => {
+            Err(_) if self.struck(index) => {
                 self.strike().await;
                 Ok(())
             }
             other => other,
         }
+    }
+
+    /// A replica whose Raft stopped on its own (a storage error, a failed
+    /// purge) fails the seed: only a power loss may stop one.
+    fn check_running(&self) -> Result<(), String> {
+        for replica in &self.replicas {
+            if let Some(up) = &replica.up
+                && let Err(fatal) = &up.raft.metrics().borrow().running_state
+            {
+                return Err(format!("node {}'s raft stopped: {fatal}", replica.id));
+            }
+        }
+        Ok(())
     }
 
     /// Hands replica `index` the committed blocks above its ledger's tip,
@@ -916,6 +980,9 @@ impl World {
                 if next > through {
                     return Ok(true);
                 }
+                if self.struck(peer) {
+                    break;
+                }
                 let Some(peer_up) = self.replicas[peer].up.as_ref() else { break };
                 let Some(sealed) = peer_up.store.sealed_block(next).map_err(|e| e.to_string())? else { break };
                 let bytes = ReplicatedBlock::from(sealed).encode(&self.engine_key);
@@ -930,14 +997,17 @@ impl World {
     /// Records that a replica holds `hash` durably at `height`: no other
     /// block may ever be there.
     fn saw(&mut self, height: u64, hash: [u8; 32], node: NodeId) -> Result<(), String> {
-        match self.chain.insert(height, hash) {
-            Some(before) if before != hash => Err(format!(
-                "two blocks at height {height}: node {node} holds {} where another replica held {}",
-                crate::hex(&hash[..8]),
-                crate::hex(&before[..8])
-            )),
-            _ => Ok(()),
+        let before = *self.chain.entry(height).or_insert(hash);
+        if before == hash {
+            return Ok(());
         }
+        let violation = format!(
+            "two blocks at height {height}: node {node} holds {} where another replica held {}",
+            crate::hex(&hash[..8]),
+            crate::hex(&before[..8])
+        );
+        self.violation.get_or_insert_with(|| violation.clone());
+        Err(violation)
     }
 
     /// A replica elected leader may seal once everything committed before
@@ -961,6 +1031,19 @@ impl World {
         if up.tip.header.height != committed {
             return Ok(false);
         }
+        // The link's `same_chain`: the ledger's block at the committed
+        // height is the cluster's.
+        let held = up.proposals.proposals(committed, 1).map_err(|e| e.to_string())?;
+        if let Some(proposal) = held.into_iter().find(|p| p.height == committed) {
+            let block =
+                ReplicatedBlock::decode(&proposal.bytes, &self.engine_key.address()).map_err(|e| e.to_string())?;
+            if block.signed.header.hash() != up.tip.header.hash() {
+                let violation = format!("node {}'s block {committed} is not the cluster's", self.replicas[index].id);
+                self.violation.get_or_insert_with(|| violation.clone());
+                return Err(violation);
+            }
+        }
+        let up = self.replicas[index].up.as_mut().expect("up");
         up.leading_term = Some(term);
         self.leaderships.insert((term, self.replicas[index].id));
         Ok(true)
@@ -1197,6 +1280,7 @@ impl World {
         for height in 1..=tip.header.height {
             let block = first.store.sealed_block(height).map_err(|e| e.to_string())?.ok_or("a missing block")?;
             height.hash(&mut digest);
+            block.signed.header.hash().hash(&mut digest);
             for (tx, _) in &block.txs {
                 let txid = settled::txid(tx);
                 txid.0.hash(&mut digest);

@@ -1,25 +1,7 @@
 //! The crash harness end to end: the real `settled` binary, killed with
 //! SIGKILL under load three times and restarted on the same data dir.
 
-use std::path::PathBuf;
-
 use settled_simulations::crash::{self, CrashOptions};
-
-/// The `settled` binary of this build profile: this test runs from
-/// `target/<profile>/deps/`, the binary is in `target/<profile>/`.
-/// `cargo test --workspace` builds it; `cargo test -p settled-simulations`
-/// alone does not, and this test does not build it either.
-fn settled_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test's own path");
-    let profile_dir = exe.parent().and_then(std::path::Path::parent).expect("target/<profile>/deps/<test>");
-    let bin = profile_dir.join(format!("settled{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.is_file(),
-        "no settled binary at {}: run `cargo build -p settled` (or `cargo test --workspace`, which builds it) first",
-        bin.display()
-    );
-    bin
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_kills_lose_no_receipt_spend_nothing_twice_audit_clean_and_leave_no_gap_in_the_bank_stream() {
@@ -32,7 +14,7 @@ async fn three_kills_lose_no_receipt_spend_nothing_twice_audit_clean_and_leave_n
         clients: 4,
         wallets_per_client: 4,
         progress: false,
-        ..CrashOptions::new(settled_bin())
+        ..CrashOptions::new(settled_simulations::settled_bin_of_this_build())
     };
     let report = crash::run(&options).await.unwrap_or_else(|e| panic!("{e}"));
 

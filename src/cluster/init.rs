@@ -23,6 +23,23 @@ pub struct Initialised {
     /// Issuer secret keys generated for development, if no issuer keys were
     /// given (never in production: whoever reads them can mint).
     pub issuer_keys: Vec<PathBuf>,
+    /// A development cluster's token with every role, the same on every
+    /// replica (`--dev`: load tests and demos; never in production).
+    pub dev_token: Option<PathBuf>,
+}
+
+/// The options of a new cluster beyond its members.
+#[derive(Debug, Clone, Default)]
+pub struct InitOptions {
+    /// x-only issuer public keys (hex); none: a development 2-of-3 set is
+    /// generated.
+    pub issuer_keys: Vec<String>,
+    pub issuer_threshold: u32,
+    /// Development mode on every replica with one shared token of every
+    /// role (`dev.token`, copied into each data directory), as
+    /// `settled serve --dev` has for one server: what the load generator
+    /// drives a cluster with. Never in production.
+    pub development: bool,
 }
 
 /// Writes a new cluster's files into `out` (created; files already there
@@ -39,6 +56,16 @@ pub fn init(
     issuer_keys: &[String],
     issuer_threshold: u32,
 ) -> Result<Initialised, ConfigError> {
+    let options = InitOptions { issuer_keys: issuer_keys.to_vec(), issuer_threshold, development: false };
+    init_with(out, members, &options)
+}
+
+/// [`init`] with every option.
+///
+/// # Errors
+/// Invalid members, a file that exists, or I/O.
+pub fn init_with(out: &Path, members: &[ClusterMember], options: &InitOptions) -> Result<Initialised, ConfigError> {
+    let (issuer_keys, issuer_threshold) = (options.issuer_keys.as_slice(), options.issuer_threshold);
     let io = |path: &Path| {
         let path = path.to_owned();
         move |source| ConfigError::Io { path, source }
@@ -76,6 +103,16 @@ pub fn init(
             })
         })
         .collect::<Result<Vec<_>, ConfigError>>()?;
+    let dev_token = if options.development {
+        let path = out.join(crate::config::DEV_TOKEN_FILE);
+        if path.exists() {
+            return Err(ConfigError::Invalid(format!("{} exists", path.display())));
+        }
+        crate::config::load_or_create_token(&path)?;
+        Some(path)
+    } else {
+        None
+    };
     let genesis_time_unix_ms = crate::store::now_unix_ms();
     let mut configs = Vec::new();
     for member in members {
@@ -85,7 +122,15 @@ pub fn init(
         };
         let mut config = Config::for_data_dir(out.join(format!("node-{}", member.id)));
         config.listen = parse("api address", &member.api_addr)?;
-        config.development = false;
+        config.development = options.development;
+        if let Some(token) = &dev_token {
+            // Each replica reads the development token from its data
+            // directory: the same one everywhere, so that a client fails
+            // over with it.
+            std::fs::create_dir_all(&config.data_dir).map_err(io(&config.data_dir))?;
+            let copy = config.data_dir.join(crate::config::DEV_TOKEN_FILE);
+            std::fs::copy(token, &copy).map_err(io(&copy))?;
+        }
         config.engine_key_file = Some(engine_key.clone());
         config.genesis.issuer_keys.clone_from(&issuer_keys);
         config.genesis.issuer_threshold = issuer_threshold;
@@ -110,7 +155,7 @@ pub fn init(
         std::fs::write(&path, text).map_err(io(&path))?;
         configs.push(path);
     }
-    Ok(Initialised { configs, engine_key, operator_token, issuer_token, issuer_keys: generated })
+    Ok(Initialised { configs, engine_key, operator_token, issuer_token, issuer_keys: generated, dev_token })
 }
 
 /// Parses `id=raft_host:port,api_host:port`, the `--member` option.

@@ -31,6 +31,9 @@ pub struct LocalCluster {
     pub issuer_token: String,
     /// The development issuer set `init` generated.
     pub issuers: Vec<Keypair>,
+    /// The token of every role on every replica, for a development cluster
+    /// ([`LocalCluster::start_development`]).
+    pub dev_token: Option<String>,
 }
 
 /// A loopback address free now (bound, then released for a replica to
@@ -53,13 +56,27 @@ impl LocalCluster {
     /// Too many replicas, files that cannot be written, or a process that
     /// cannot be started.
     pub fn start(dir: &Path, bin: &Path, count: usize) -> Result<Self, String> {
+        Self::start_with(dir, bin, count, false)
+    }
+
+    /// [`LocalCluster::start`] in development mode: every replica takes one
+    /// shared token of every role (`dev_token`), as the load generator needs.
+    ///
+    /// # Errors
+    /// As [`LocalCluster::start`].
+    pub fn start_development(dir: &Path, bin: &Path, count: usize) -> Result<Self, String> {
+        Self::start_with(dir, bin, count, true)
+    }
+
+    fn start_with(dir: &Path, bin: &Path, count: usize, development: bool) -> Result<Self, String> {
         if count == 0 || count > LOCAL_REPLICAS_MAX {
             return Err(format!("{count} replicas; between 1 and {LOCAL_REPLICAS_MAX}"));
         }
         let members = (1..=count as u64)
             .map(|id| Ok(ClusterMember { id, raft_addr: free_address()?, api_addr: free_address()? }))
             .collect::<Result<Vec<_>, String>>()?;
-        let written = super::init::init(dir, &members, &[], 2).map_err(|e| e.to_string())?;
+        let options = super::init::InitOptions { issuer_keys: Vec::new(), issuer_threshold: 2, development };
+        let written = super::init::init_with(dir, &members, &options).map_err(|e| e.to_string())?;
         let issuers = written
             .issuer_keys
             .iter()
@@ -82,6 +99,7 @@ impl LocalCluster {
             operator_token: read_text(&written.operator_token)?,
             issuer_token: read_text(&written.issuer_token)?,
             issuers,
+            dev_token: written.dev_token.as_deref().map(read_text).transpose()?,
         };
         for index in 0..count {
             cluster.start_replica(index)?;

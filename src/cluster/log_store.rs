@@ -145,11 +145,27 @@ impl RaftLogReader<TypeConfig> for RaftLogStore {
             .map_err(|fault| StorageIOError::read_logs(&fault))?)
     }
 
-    /// At most `RAFT_LOG_ENTRIES_PER_READ_MAX` entries from `start`:
-    /// replication reads in batches this size whatever a follower lacks.
+    /// At most `RAFT_LOG_ENTRIES_PER_READ_MAX` consecutive entries from
+    /// `start`: replication reads in batches this size whatever a follower
+    /// lacks, and sends them behind the entry before `start`.
+    ///
+    /// Nothing when `start` is no longer held. openraft 0.9 sends what this
+    /// returns after that entry as if it were the range asked for: a
+    /// replication task still running after its leader stepped down read a
+    /// range the node (now a follower) had purged meanwhile, got the entries
+    /// after the purged ones, and sent them behind an entry they do not
+    /// follow; the follower appended them past a hole and stopped when it
+    /// came to apply it (found by the cluster simulation, seed 2119). With
+    /// nothing, openraft sends a heartbeat instead.
     async fn limited_get_log_entries(&mut self, start: u64, end: u64) -> Result<Vec<Entry>, StorageError> {
         let end = end.min(start.saturating_add(RAFT_LOG_ENTRIES_PER_READ_MAX));
-        self.try_get_log_entries(start..end).await
+        let mut entries = self.try_get_log_entries(start..end).await?;
+        let consecutive = entries.iter().zip(start..).take_while(|(entry, index)| entry.log_id.index == *index).count();
+        if consecutive < entries.len() {
+            tracing::warn!(start, end, consecutive, "the log does not hold the range asked for whole; sending less");
+            entries.truncate(consecutive);
+        }
+        Ok(entries)
     }
 }
 
@@ -231,6 +247,29 @@ impl RaftLogStorage<TypeConfig> for RaftLogStore {
                 write.set_durability(Durability::Immediate)?;
                 {
                     let mut log = write.open_table(LOG)?;
+                    // Never a hole: the first entry follows the last one held
+                    // (or the last purged), if any. openraft 0.9 asks for one when a
+                    // leader's request is malformed (see
+                    // `limited_get_log_entries`); refusing stops this node
+                    // with nothing written, and it starts again on a sound log.
+                    if let Some((first, _)) = records.first() {
+                        let purged: Option<LogId> =
+                            write.open_table(META)?.get(LAST_PURGED)?.map(|bytes| decode(bytes.value())).transpose()?;
+                        let next = log
+                            .last()?
+                            .map(|(index, _)| index.value() + 1)
+                            .into_iter()
+                            .chain(purged.map(|purged| purged.index + 1))
+                            .max();
+                        // An empty log with nothing purged takes any start.
+                        if let Some(next) = next
+                            && *first > next
+                        {
+                            return Err(Fault::Invariant(format!(
+                                "appending entry {first} would leave a hole: the log's next entry is {next}"
+                            )));
+                        }
+                    }
                     for (index, bytes) in &records {
                         log.insert(index, bytes.as_slice())?;
                     }
@@ -276,12 +315,9 @@ impl RaftLogStorage<TypeConfig> for RaftLogStore {
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
         let db = Arc::clone(&self.db);
         if let Some(durable) = &self.floor
-            && !durable.covers(log_id.index, RAFT_PURGE_WAIT).await
+            && let Err(why) = durable.covers(log_id.index, RAFT_PURGE_WAIT).await
         {
-            let fault = Fault::Invariant(format!(
-                "asked to purge the log through {log_id}, but no snapshot covering it was made durable within {} s",
-                RAFT_PURGE_WAIT.as_secs()
-            ));
+            let fault = Fault::Invariant(format!("asked to purge the log through {log_id}: {why}"));
             return Err(StorageIOError::write_logs(&fault).into());
         }
         self.steps

@@ -46,10 +46,12 @@ pub use network::{
 pub use node::{Node, NodeError};
 pub use state_machine::{ProposalReader, RaftStateMachineStore, SnapshotBuilder};
 
-/// The last log index the state machine holds durably: its last snapshot,
-/// built or installed (its only fsynced writes; every apply before one is
-/// made durable with it). The state machine raises it; the log store, given
-/// it ([`RaftLogStore::purging_at_most`]), purges no entry before a durable
+/// The last log index the state machine holds durably: at open, what its
+/// file holds (opening commits with an fsync, so every apply before is on
+/// disk); after, its last snapshot built or installed (its only other
+/// fsynced writes; every apply before one is made durable with it). The
+/// state machine raises it; the log store, given it
+/// ([`RaftLogStore::purging_at_most`]), purges no entry before a durable
 /// snapshot covers it.
 ///
 /// openraft 0.9 purges the log as soon as it hands a snapshot received from
@@ -57,44 +59,70 @@ pub use state_machine::{ProposalReader, RaftStateMachineStore, SnapshotBuilder};
 /// crash between the two left a log purged past a state machine that never
 /// got the snapshot, and the node could not start again ("Failed to get log
 /// entries"). Found by the cluster simulation (`settled-simulations raft`,
-/// seed 12). The purge now waits for the install (at most
-/// `RAFT_PURGE_WAIT`); openraft's core does nothing else meanwhile, so no
-/// entry is appended past a hole either.
+/// seed 12). The purge now waits for the install, at most
+/// `RAFT_PURGE_WAIT`, and fails at once if the install failed. openraft's
+/// core does nothing else while it waits (no heartbeat or vote answered, no
+/// entry appended, so none past a hole either).
 #[derive(Debug, Clone)]
-pub struct DurableSnapshot(std::sync::Arc<tokio::sync::watch::Sender<Option<u64>>>);
+pub struct DurableSnapshot(std::sync::Arc<tokio::sync::watch::Sender<Durable>>);
+
+#[derive(Debug, Clone, Default)]
+struct Durable {
+    index: Option<u64>,
+    /// Why an install failed: no snapshot is coming.
+    failed: Option<String>,
+}
 
 impl Default for DurableSnapshot {
     fn default() -> Self {
-        Self(std::sync::Arc::new(tokio::sync::watch::Sender::new(None)))
+        Self(std::sync::Arc::new(tokio::sync::watch::Sender::new(Durable::default())))
     }
 }
 
 impl DurableSnapshot {
-    /// Records a snapshot through log index `index` as durable.
+    /// Records the state through log index `index` as durable.
     fn raise(&self, index: u64) {
         self.0.send_if_modified(|durable| {
-            let raised = durable.is_none_or(|durable| durable < index);
+            let raised = durable.index.is_none_or(|durable| durable < index);
             if raised {
-                *durable = Some(index);
+                durable.index = Some(index);
             }
             raised
         });
     }
 
-    /// The last log index a durable snapshot covers, if there is one.
-    #[must_use]
-    pub fn index(&self) -> Option<u64> {
-        *self.0.borrow()
+    /// Records that installing a snapshot failed (the node stops).
+    fn fail(&self, why: String) {
+        self.0.send_modify(|durable| durable.failed = Some(why));
     }
 
-    /// Waits until a durable snapshot covers `index`, at most `wait`;
-    /// whether one does.
-    async fn covers(&self, index: u64, wait: std::time::Duration) -> bool {
+    /// The last log index the durable state covers, if any.
+    #[must_use]
+    pub fn index(&self) -> Option<u64> {
+        self.0.borrow().index
+    }
+
+    /// Waits until the durable state covers `index`, at most `wait`.
+    ///
+    /// # Errors
+    /// Why it does not: the install failed, or the wait ran out.
+    async fn covers(&self, index: u64, wait: std::time::Duration) -> Result<(), String> {
         let mut durable = self.0.subscribe();
-        matches!(
-            tokio::time::timeout(wait, durable.wait_for(|durable| durable.is_some_and(|d| d >= index))).await,
-            Ok(Ok(_))
+        let waited = tokio::time::timeout(
+            wait,
+            durable.wait_for(|durable| durable.index.is_some_and(|d| d >= index) || durable.failed.is_some()),
         )
+        .await;
+        match waited {
+            Ok(Ok(durable)) => match &durable.failed {
+                Some(why) if durable.index.is_none_or(|d| d < index) => {
+                    Err(format!("installing a snapshot failed: {why}"))
+                }
+                _ => Ok(()),
+            },
+            Ok(Err(_)) => Err("the state machine is gone".to_owned()),
+            Err(_) => Err(format!("no snapshot covering it was made durable within {} s", wait.as_secs())),
+        }
     }
 }
 

@@ -93,9 +93,13 @@ impl RaftStateMachineStore {
             Ok(())
         })?;
         let durable = DurableSnapshot::default();
-        // What the file holds when it is opened is on disk.
+        // What the file holds when it is opened is on disk: `open_database`
+        // has just committed with an fsync, which makes every earlier
+        // (unsynced) apply durable too.
+        let (applied, _) = applied_state(&db).map_err(|fault| StorageIOError::read_state_machine(&fault))?;
         let current = current_snapshot(&db).map_err(|fault| StorageIOError::read_snapshot(None, &fault))?;
-        if let Some(index) = current.and_then(|(meta, _)| meta.last_log_id).map(|id| id.index) {
+        let snapshot = current.and_then(|(meta, _)| meta.last_log_id);
+        if let Some(index) = applied.max(snapshot).map(|id| id.index) {
             durable.raise(index);
         }
         Ok(Self { db, steps, durable })
@@ -423,10 +427,11 @@ impl RaftStateMachine<TypeConfig> for RaftStateMachineStore {
         let meta = meta.clone();
         let data = snapshot.into_inner();
         let db = Arc::clone(&self.db);
-        self.steps
-            .run(move || install_snapshot(&db, meta, data))
-            .await
-            .map_err(|fault| StorageIOError::write_snapshot(Some(signature), &fault))?;
+        let installed_or = self.steps.run(move || install_snapshot(&db, meta, data)).await;
+        if let Err(fault) = &installed_or {
+            self.durable.fail(fault.to_string());
+        }
+        installed_or.map_err(|fault| StorageIOError::write_snapshot(Some(signature), &fault))?;
         if let Some(index) = installed {
             self.durable.raise(index);
         }

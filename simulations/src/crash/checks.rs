@@ -550,7 +550,7 @@ mod tests {
             let token = std::fs::read_to_string(data_dir.join(settled::config::DEV_TOKEN_FILE)).expect("token");
             let keys: Vec<_> = (1..=3).map(|i| data_dir.join(format!("issuer-{i}.key"))).collect();
             let issuers = Target::read_issuer_keys(&keys).expect("issuer keys");
-            let target = Target { url: server.url(), token, issuers, pid: None };
+            let target = Target { url: server.url(), replicas: Vec::new(), token, issuers, pid: None };
             let mut admin = Client::connect_with_token(&target.url, &target.token).await.expect("connects");
             let (world, mut wallets) = setup::create(&mut admin, &target, 2).await.expect("setup");
             setup::refill(&mut admin, &world, &mut wallets, 1).await.expect("funding");

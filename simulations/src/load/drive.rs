@@ -22,7 +22,7 @@ use futures::stream::FuturesUnordered;
 use hdrhistogram::Histogram;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use settled::client::{self, Client};
+use settled::client::{self, Client, Replicas};
 use settled::{Transaction, TxId, proto};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -127,6 +127,10 @@ pub struct Tally {
     pub lanes_failed: u64,
     /// Terminals still waiting for results after `DRAIN_TIMEOUT`.
     pub terminals_not_drained: u64,
+    /// Against a cluster: times a terminal moved to a new leader (its
+    /// stream broke, its connection failed, or a replica answered
+    /// `NOT_LEADER`), resubmitting what it had in flight.
+    pub failovers: u64,
 }
 
 impl Tally {
@@ -136,6 +140,7 @@ impl Tally {
         self.chains_exhausted += other.chains_exhausted;
         self.lanes_failed += other.lanes_failed;
         self.terminals_not_drained += other.terminals_not_drained;
+        self.failovers += other.failovers;
     }
 }
 
@@ -204,6 +209,11 @@ pub async fn drive(target: &Target, lanes: Vec<Lane>, config: &DriveConfig) -> R
     for (i, lane) in lanes.into_iter().enumerate() {
         shares[i % config.terminals].push(lane);
     }
+    let failover = if target.replicas.len() > 1 {
+        Some(Replicas::lazy_with_token(&target.replicas, &target.token).map_err(LoadError::Options)?)
+    } else {
+        None
+    };
     let mut wires = Vec::with_capacity(config.terminals);
     for t in 0..config.terminals {
         let client = Client::connect_with_token(&target.url, &target.token)
@@ -225,7 +235,11 @@ pub async fn drive(target: &Target, lanes: Vec<Lane>, config: &DriveConfig) -> R
     for (t, (share, wire)) in shares.into_iter().zip(wires).enumerate() {
         let interval = Arc::new(Mutex::new(Interval::new()));
         stats.push(Arc::clone(&interval));
-        let terminal = Terminal::new(t, share, config.window, clock.rate_per_s > 0.0, interval);
+        let mut terminal = Terminal::new(t, share, config.window, clock.rate_per_s > 0.0, interval);
+        if let Some(replicas) = &failover {
+            terminal.failover =
+                Some(Failover { replicas: replicas.clone(), token: target.token.clone(), mode: config.mode });
+        }
         let seed = config.seed.wrapping_mul(1_000_003).wrapping_add(t as u64);
         tasks.spawn(terminal.run(wire, clock, seed));
     }
@@ -346,6 +360,18 @@ struct Terminal {
     open: bool,
     stats: Arc<Mutex<Interval>>,
     tally: Tally,
+    /// Against a cluster: how to reach the next leader.
+    failover: Option<Failover>,
+    /// The wire broke or a replica said it does not lead: move before
+    /// sending anything else.
+    must_fail_over: bool,
+}
+
+/// A terminal's way to the leader of a cluster.
+struct Failover {
+    replicas: Replicas,
+    token: String,
+    mode: Mode,
 }
 
 impl Terminal {
@@ -364,6 +390,54 @@ impl Terminal {
             open,
             stats,
             tally: Tally::default(),
+            failover: None,
+            must_fail_over: false,
+        }
+    }
+
+    /// Everything in flight goes back to be sent again (first, with its
+    /// scheduled time: the outage counts in its latency): the wire it was
+    /// on is given up. Resubmitting is safe; a payment that was confirmed
+    /// comes back as a duplicate with its receipt.
+    fn take_back_in_flight(&mut self, now: Instant) {
+        for lane in (0..self.in_flight.len()).rev() {
+            if let Some((scheduled, _)) = self.in_flight[lane].take() {
+                self.parked.push_front((lane, scheduled, now));
+            }
+        }
+        self.outstanding = 0;
+    }
+
+    /// Finds the leader and opens a new wire to it, trying the replicas in
+    /// turn for at most `FAILOVER_WITHIN`.
+    async fn fail_over(&mut self) -> Result<Wire, LoadError> {
+        self.take_back_in_flight(Instant::now());
+        self.tally.failovers += 1;
+        let failover = self.failover.as_ref().expect("only a cluster's terminals fail over");
+        let (replicas, token, mode, window) =
+            (failover.replicas.clone(), failover.token.clone(), failover.mode, self.window);
+        let deadline = Instant::now() + settled::limits::FAILOVER_WITHIN;
+        loop {
+            tokio::time::sleep(settled::limits::FAILOVER_RETRY_DELAY).await;
+            let attempt = async {
+                replicas.find_leader().await.map_err(|s| describe(&s))?;
+                let url = replicas.current_url().to_owned();
+                let client = Client::connect_with_token(&url, &token).await.map_err(|e| format!("{url}: {e}"))?;
+                Wire::open(&client, mode, window).await.map_err(|e| e.to_string())
+            };
+            match attempt.await {
+                Ok(wire) => {
+                    self.must_fail_over = false;
+                    return Ok(wire);
+                }
+                Err(why) if Instant::now() >= deadline => {
+                    return Err(LoadError::Drive(format!(
+                        "no replica took payments within {} s: {why}",
+                        settled::limits::FAILOVER_WITHIN.as_secs()
+                    )));
+                }
+                Err(_) => replicas.rotate(),
+            }
         }
     }
 
@@ -379,8 +453,12 @@ impl Terminal {
                 self.tally.arrivals_unsent += self.backlog.len() as u64;
                 self.backlog.clear();
             }
+            if self.must_fail_over && !stopping {
+                wire = self.fail_over().await.map_err(|e| e.terminal(self.index))?;
+                continue;
+            }
             if stopping {
-                if self.outstanding == 0 {
+                if self.outstanding == 0 || self.must_fail_over {
                     break;
                 }
             } else {
@@ -392,7 +470,14 @@ impl Terminal {
                     }
                     next_arrival += exponential(&mut rng, clock.rate_per_s);
                 }
-                self.fill(&mut wire, now).await.map_err(|e| e.terminal(self.index))?;
+                match self.fill(&mut wire, now).await {
+                    Ok(()) => {}
+                    Err(_) if self.failover.is_some() => {
+                        self.must_fail_over = true;
+                        continue;
+                    }
+                    Err(e) => return Err(e.terminal(self.index)),
+                }
             }
             let mut wake = clock.end.min(next_arrival);
             if let Some(until) = self.paused_until {
@@ -405,10 +490,11 @@ impl Terminal {
                 wake = wake.min(retry_at);
             }
             tokio::select! {
-                completion = wire.next(), if self.outstanding > 0 => {
-                    let completion = completion.map_err(|e| e.terminal(self.index))?;
-                    self.complete(completion).map_err(|e| e.terminal(self.index))?;
-                }
+                completion = wire.next(), if self.outstanding > 0 => match completion {
+                    Ok(completion) => self.complete(completion).map_err(|e| e.terminal(self.index))?,
+                    Err(_) if self.failover.is_some() => self.must_fail_over = true,
+                    Err(e) => return Err(e.terminal(self.index)),
+                },
                 () = tokio::time::sleep_until(wake.into()), if !stopping => {}
                 else => break,
             }
@@ -498,6 +584,17 @@ impl Terminal {
                     self.tally.chains_exhausted += 1;
                 }
             }
+            Outcome::NotHere => {
+                drop(stats);
+                if self.failover.is_none() {
+                    return Err(LoadError::Drive(format!(
+                        "payment {step} of lane {lane}: the server does not take payments (not the leader, or \
+                         unreachable); give every replica with --server a,b,c"
+                    )));
+                }
+                self.parked.push_front((lane, scheduled, now));
+                self.must_fail_over = true;
+            }
             Outcome::Refused { reason, overloaded, retry_after } => {
                 stats.refused += 1;
                 *stats.refused_by_reason.entry(reason).or_default() += 1;
@@ -532,6 +629,9 @@ struct Completion {
 }
 
 enum Outcome {
+    /// This replica does not take payments now: it does not lead, or the
+    /// connection to it failed or broke. Another replica may.
+    NotHere,
     Confirmed {
         txid: Vec<u8>,
         duplicate: bool,
@@ -554,6 +654,7 @@ impl Completion {
                     duplicate: response.duplicate,
                 }
             }
+            Err(status) if not_here(&status) => Outcome::NotHere,
             Err(status) => Outcome::Refused {
                 reason: client::status_reason(&status)
                     .map_or_else(|| format!("TRANSPORT_{:?}", status.code()), |r| r.as_str_name().to_owned()),
@@ -570,6 +671,7 @@ impl Completion {
         use proto::submit_payments_response::Result as Item;
         let outcome = match response.result {
             Some(Item::Receipt(_)) => Outcome::Confirmed { txid: response.txid, duplicate: response.duplicate },
+            Some(Item::Refusal(refusal)) if refusal.reason == proto::Reason::NotLeader as i32 => Outcome::NotHere,
             Some(Item::Refusal(refusal)) => {
                 let reason = proto::Reason::try_from(refusal.reason);
                 Outcome::Refused {
@@ -585,6 +687,22 @@ impl Completion {
             None => Outcome::Refused { reason: "EMPTY_RESULT".into(), overloaded: false, retry_after: RETRY_DELAY },
         };
         Self { client_id: response.client_id, outcome }
+    }
+}
+
+/// A refusal that says this replica does not take payments now, as
+/// `client::Replicas` reads them: `NOT_LEADER`, an engine that stopped
+/// (`UNAVAILABLE`), or no refusal of ours at all (the connection failed or
+/// broke mid-call).
+fn not_here(status: &tonic::Status) -> bool {
+    match client::status_reason(status) {
+        Some(proto::Reason::NotLeader) => true,
+        Some(proto::Reason::Unavailable) => status.code() == tonic::Code::Unavailable,
+        Some(_) => false,
+        None => matches!(
+            status.code(),
+            tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled | tonic::Code::Internal
+        ),
     }
 }
 

@@ -317,6 +317,12 @@ impl LoadReport {
         if t.chains_exhausted > 0 {
             lines.push(format!("note: {} chains ran out of payments; raise --chain or --wallets", t.chains_exhausted));
         }
+        if t.failovers > 0 {
+            lines.push(format!(
+                "failovers: {} (terminals moved to a new leader and resubmitted what they had in flight)",
+                t.failovers
+            ));
+        }
         if t.lanes_failed > 0 {
             lines.push(format!("note: {} wallets stopped after a refusal", t.lanes_failed));
         }

@@ -29,6 +29,10 @@ pub const LOG_FILE: &str = "load-server.log";
 pub struct Target {
     /// `http://host:port`.
     pub url: String,
+    /// Every replica of a cluster (`http://host:port` each, `url` among
+    /// them): the load finds the leader, and each terminal follows it when
+    /// it moves. Empty for one server.
+    pub replicas: Vec<String>,
     /// Bearer token with the operator, issuer and terminal roles.
     pub token: String,
     /// Issuer secret keys; at least the ledger's threshold of them.
@@ -116,7 +120,7 @@ impl SpawnedServer {
         let token = server.wait_ready(&url).await?;
         let issuers = (1..=DEV_ISSUERS).map(|i| server.data_dir.join(format!("issuer-{i}.key"))).collect::<Vec<_>>();
         let issuers = Target::read_issuer_keys(&issuers)?;
-        Ok((server, Target { url, token, issuers, pid: Some(pid) }))
+        Ok((server, Target { url, replicas: Vec::new(), token, issuers, pid: Some(pid) }))
     }
 
     #[must_use]
