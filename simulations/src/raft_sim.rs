@@ -980,7 +980,14 @@ impl World {
                 if next > through {
                     return Ok(true);
                 }
-                if self.struck(peer) {
+                // Through the simulated network: not from a peer that is
+                // cut off from this replica.
+                let (me, them) = (self.replicas[index].id, self.replicas[peer].id);
+                let cut = {
+                    let net = net_of(&self.net);
+                    net.cut.contains(&(me, them)) || net.cut.contains(&(them, me))
+                };
+                if self.struck(peer) || cut {
                     break;
                 }
                 let Some(peer_up) = self.replicas[peer].up.as_ref() else { break };
