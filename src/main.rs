@@ -553,6 +553,9 @@ async fn cluster(command: ClusterCommand, token: &str) -> Result<(), String> {
                 api_addr: api_addr.to_string(),
             });
             config.listen = api_addr;
+            if out.exists() {
+                return Err(format!("{} exists", out.display()));
+            }
             let existing_data_dir = config.data_dir.clone();
             config.data_dir = data_dir.unwrap_or_else(|| config.data_dir.with_file_name(format!("node-{id}")));
             if config.development {

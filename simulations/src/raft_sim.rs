@@ -577,13 +577,15 @@ impl World {
             .map_err(|e| format!("node {id}: the raft log does not open: {e}"))?
             .purging_at_most(state_machine.durable_snapshot());
         let proposals = state_machine.reader();
+        let mut state_machine = state_machine;
         if self.trace {
-            let (mut log, mut sm) = (log.clone(), RaftStateMachineStore::open_with_backend(replica.sm_disk.backend()));
+            // Through the stores just opened (a second open of a disk would
+            // write to it, and the traced run would differ).
+            let (mut log, sm) = (log.clone(), &mut state_machine);
             let state = log.get_log_state().await.map_err(|e| e.to_string())?;
             let committed = log.read_committed().await.map_err(|e| e.to_string())?.map(|l| l.index);
             let held: Vec<u64> =
                 log.try_get_log_entries(..).await.map_err(|e| e.to_string())?.iter().map(|e| e.log_id.index).collect();
-            let sm = sm.as_mut().map_err(|e| e.to_string())?;
             let applied = sm.applied_state().await.map_err(|e| e.to_string())?.0.map(|l| l.index);
             let snapshot = sm.get_current_snapshot().await.map_err(|e| e.to_string())?.and_then(|s| s.meta.last_log_id);
             eprintln!(

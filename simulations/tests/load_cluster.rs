@@ -63,11 +63,15 @@ async fn against_a_cluster_the_terminals_follow_a_new_leader_when_the_leader_is_
         assert!(tokio::time::Instant::now() < deadline, "no payments flowed: {info:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The leader now (it may have changed since the load started).
+    let leader = cluster.leader(Duration::from_secs(30)).await.expect("a leader");
     cluster.kill(leader);
 
     let report = run.await.expect("the load task").expect("the load survives the fail-over");
     let figures = &report.figures;
-    assert!(figures.tally.failovers >= 2, "each terminal moved to the new leader: {:?}", figures.tally);
+    // Each terminal moved to the new leader, and only to a leader (a few
+    // times at most, not once per follower that answered meanwhile).
+    assert!((2..=20).contains(&figures.tally.failovers), "{:?}", figures.tally);
     assert!(figures.confirmed > 0, "{figures:?}");
     assert!(figures.refused_by_reason.is_empty(), "{:?}", figures.refused_by_reason);
     assert_eq!(figures.tally.lanes_failed, 0, "{:?}", figures.tally);

@@ -123,6 +123,10 @@ pub fn init_with(out: &Path, members: &[ClusterMember], options: &InitOptions) -
         let mut config = Config::for_data_dir(out.join(format!("node-{}", member.id)));
         config.listen = parse("api address", &member.api_addr)?;
         config.development = options.development;
+        let path = out.join(format!("node-{}.toml", member.id));
+        if path.exists() {
+            return Err(ConfigError::Invalid(format!("{} exists", path.display())));
+        }
         if let Some(token) = &dev_token {
             // Each replica reads the development token from its data
             // directory: the same one everywhere, so that a client fails
@@ -146,12 +150,8 @@ pub fn init_with(out: &Path, members: &[ClusterMember], options: &InitOptions) -
         };
         cluster.validate()?;
         config.cluster = Some(cluster);
-        let path = out.join(format!("node-{}.toml", member.id));
         let text =
             toml::to_string(&config).map_err(|e| ConfigError::Invalid(format!("writing a configuration: {e}")))?;
-        if path.exists() {
-            return Err(ConfigError::Invalid(format!("{} exists", path.display())));
-        }
         std::fs::write(&path, text).map_err(io(&path))?;
         configs.push(path);
     }

@@ -36,11 +36,17 @@ pub struct LocalCluster {
     pub dev_token: Option<String>,
 }
 
-/// A loopback address free now (bound, then released for a replica to
-/// take; another program could take it in between).
-fn free_address() -> Result<String, String> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("a free port: {e}"))?;
-    Ok(listener.local_addr().map_err(|e| format!("a free port: {e}"))?.to_string())
+/// `n` loopback addresses free now, all different: each is bound until
+/// all are chosen, then released for a replica to take (another program
+/// could take one in between).
+fn free_addresses(n: usize) -> Result<Vec<String>, String> {
+    let listeners = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("a free port: {e}")))
+        .collect::<Result<Vec<_>, String>>()?;
+    listeners
+        .iter()
+        .map(|listener| Ok(listener.local_addr().map_err(|e| format!("a free port: {e}"))?.to_string()))
+        .collect()
 }
 
 fn read_text(path: &Path) -> Result<String, String> {
@@ -73,7 +79,8 @@ impl LocalCluster {
             return Err(format!("{count} replicas; between 1 and {LOCAL_REPLICAS_MAX}"));
         }
         let members = (1..=count as u64)
-            .map(|id| Ok(ClusterMember { id, raft_addr: free_address()?, api_addr: free_address()? }))
+            .zip(free_addresses(2 * count)?.chunks_exact(2).map(<[String]>::to_vec))
+            .map(|(id, pair)| Ok(ClusterMember { id, raft_addr: pair[0].clone(), api_addr: pair[1].clone() }))
             .collect::<Result<Vec<_>, String>>()?;
         let options = super::init::InitOptions { issuer_keys: Vec::new(), issuer_threshold: 2, development };
         let written = super::init::init_with(dir, &members, &options).map_err(|e| e.to_string())?;

@@ -131,6 +131,10 @@ pub struct Tally {
     /// stream broke, its connection failed, or a replica answered
     /// `NOT_LEADER`), resubmitting what it had in flight.
     pub failovers: u64,
+    /// Payments in flight when the run ended while their terminal had lost
+    /// its leader: neither confirmed nor refused (resubmitting them would
+    /// settle which).
+    pub unresolved_at_end: u64,
 }
 
 impl Tally {
@@ -141,6 +145,7 @@ impl Tally {
         self.lanes_failed += other.lanes_failed;
         self.terminals_not_drained += other.terminals_not_drained;
         self.failovers += other.failovers;
+        self.unresolved_at_end += other.unresolved_at_end;
     }
 }
 
@@ -365,6 +370,10 @@ struct Terminal {
     /// The wire broke or a replica said it does not lead: move before
     /// sending anything else.
     must_fail_over: bool,
+    /// When this terminal last had a payment confirmed before it began
+    /// failing over: it gives up `FAILOVER_WITHIN` after, however many
+    /// replicas answered meanwhile without taking a payment.
+    failing_since: Option<Instant>,
 }
 
 /// A terminal's way to the leader of a cluster.
@@ -392,6 +401,7 @@ impl Terminal {
             tally: Tally::default(),
             failover: None,
             must_fail_over: false,
+            failing_since: None,
         }
     }
 
@@ -416,12 +426,19 @@ impl Terminal {
         let failover = self.failover.as_ref().expect("only a cluster's terminals fail over");
         let (replicas, token, mode, window) =
             (failover.replicas.clone(), failover.token.clone(), failover.mode, self.window);
-        let deadline = Instant::now() + settled::limits::FAILOVER_WITHIN;
+        let deadline = *self.failing_since.get_or_insert_with(Instant::now) + settled::limits::FAILOVER_WITHIN;
         loop {
             tokio::time::sleep(settled::limits::FAILOVER_RETRY_DELAY).await;
             let attempt = async {
-                replicas.find_leader().await.map_err(|s| describe(&s))?;
+                // Only a replica that says it leads: with no leader elected
+                // yet, a follower would open the stream and refuse the
+                // first payment.
+                let mut client = replicas.find_leader().await.map_err(|s| describe(&s))?;
                 let url = replicas.current_url().to_owned();
+                let info = client.info(false).await.map_err(|s| format!("{url}: {}", describe(&s)))?;
+                if info.cluster.is_some_and(|cluster| !cluster.leading) {
+                    return Err(format!("{url}: no replica leads yet"));
+                }
                 let client = Client::connect_with_token(&url, &token).await.map_err(|e| format!("{url}: {e}"))?;
                 Wire::open(&client, mode, window).await.map_err(|e| e.to_string())
             };
@@ -458,7 +475,14 @@ impl Terminal {
                 continue;
             }
             if stopping {
-                if self.outstanding == 0 || self.must_fail_over {
+                if self.must_fail_over {
+                    // The run ended with the leader gone: what this
+                    // terminal had in flight is left unresolved.
+                    self.take_back_in_flight(now);
+                    self.tally.unresolved_at_end += self.parked.len() as u64;
+                    break;
+                }
+                if self.outstanding == 0 {
                     break;
                 }
             } else {
@@ -577,6 +601,7 @@ impl Terminal {
                 stats.admitted_us.saturating_record(attempt_us.clamp(1, LATENCY_US_MAX));
                 stats.confirmed += 1;
                 stats.duplicates += u64::from(duplicate);
+                self.failing_since = None;
                 lane_state.next += 1;
                 if lane_state.next < lane_state.len() {
                     self.ready.push_back(lane);
@@ -584,18 +609,12 @@ impl Terminal {
                     self.tally.chains_exhausted += 1;
                 }
             }
-            Outcome::NotHere => {
-                drop(stats);
-                if self.failover.is_none() {
-                    return Err(LoadError::Drive(format!(
-                        "payment {step} of lane {lane}: the server does not take payments (not the leader, or \
-                         unreachable); give every replica with --server a,b,c"
-                    )));
-                }
+            // Against a cluster: another replica may take it.
+            Outcome::Refused { not_here: true, .. } if self.failover.is_some() => {
                 self.parked.push_front((lane, scheduled, now));
                 self.must_fail_over = true;
             }
-            Outcome::Refused { reason, overloaded, retry_after } => {
+            Outcome::Refused { reason, overloaded, retry_after, .. } => {
                 stats.refused += 1;
                 *stats.refused_by_reason.entry(reason).or_default() += 1;
                 if overloaded {
@@ -629,15 +648,16 @@ struct Completion {
 }
 
 enum Outcome {
-    /// This replica does not take payments now: it does not lead, or the
-    /// connection to it failed or broke. Another replica may.
-    NotHere,
     Confirmed {
         txid: Vec<u8>,
         duplicate: bool,
     },
     /// `retry_after`: the server's hint with an overload refusal.
+    /// `not_here`: this replica does not take payments now (it does not
+    /// lead, its engine stopped, or the connection failed or broke):
+    /// another replica of a cluster may.
     Refused {
+        not_here: bool,
         reason: String,
         overloaded: bool,
         retry_after: Duration,
@@ -654,8 +674,8 @@ impl Completion {
                     duplicate: response.duplicate,
                 }
             }
-            Err(status) if not_here(&status) => Outcome::NotHere,
             Err(status) => Outcome::Refused {
+                not_here: not_here(&status),
                 reason: client::status_reason(&status)
                     .map_or_else(|| format!("TRANSPORT_{:?}", status.code()), |r| r.as_str_name().to_owned()),
                 overloaded: status.code() == tonic::Code::ResourceExhausted,
@@ -671,10 +691,11 @@ impl Completion {
         use proto::submit_payments_response::Result as Item;
         let outcome = match response.result {
             Some(Item::Receipt(_)) => Outcome::Confirmed { txid: response.txid, duplicate: response.duplicate },
-            Some(Item::Refusal(refusal)) if refusal.reason == proto::Reason::NotLeader as i32 => Outcome::NotHere,
             Some(Item::Refusal(refusal)) => {
                 let reason = proto::Reason::try_from(refusal.reason);
+                let not_here = matches!(reason, Ok(proto::Reason::NotLeader | proto::Reason::Unavailable));
                 Outcome::Refused {
+                    not_here,
                     reason: reason
                         .map_or_else(|_| format!("REASON_{}", refusal.reason), |r| r.as_str_name().to_owned()),
                     overloaded: reason == Ok(proto::Reason::Overloaded),
@@ -684,7 +705,12 @@ impl Completion {
                     },
                 }
             }
-            None => Outcome::Refused { reason: "EMPTY_RESULT".into(), overloaded: false, retry_after: RETRY_DELAY },
+            None => Outcome::Refused {
+                not_here: false,
+                reason: "EMPTY_RESULT".into(),
+                overloaded: false,
+                retry_after: RETRY_DELAY,
+            },
         };
         Self { client_id: response.client_id, outcome }
     }

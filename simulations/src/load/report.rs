@@ -323,6 +323,12 @@ impl LoadReport {
                 t.failovers
             ));
         }
+        if t.unresolved_at_end > 0 {
+            lines.push(format!(
+                "note: {} payments in flight when the run ended without a leader (neither confirmed nor refused)",
+                t.unresolved_at_end
+            ));
+        }
         if t.lanes_failed > 0 {
             lines.push(format!("note: {} wallets stopped after a refusal", t.lanes_failed));
         }
