@@ -426,7 +426,8 @@ impl Follower {
     }
 }
 
-fn keypair(rng: &mut StdRng) -> Keypair {
+/// A key from the seed's generator.
+pub(crate) fn keypair(rng: &mut StdRng) -> Keypair {
     loop {
         if let Some(k) = Keypair::from_secret(&rng.r#gen()) {
             return k;
@@ -981,37 +982,16 @@ impl World {
 /// # Errors
 /// The first failing seed's report.
 pub fn simulate_core_seeds(first: u64, seeds: u64, steps: u64, threads: usize) -> Result<CoreReport, String> {
-    let next = std::sync::atomic::AtomicU64::new(first);
-    let failed = std::sync::atomic::AtomicBool::new(false);
-    let end = first.saturating_add(seeds);
-    let results: Vec<Result<CoreReport, String>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads.max(1))
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut total = CoreReport::default();
-                    loop {
-                        let seed = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        if seed >= end || failed.load(std::sync::atomic::Ordering::Relaxed) {
-                            return Ok(total);
-                        }
-                        let run = std::panic::catch_unwind(|| simulate_core(seed, steps));
-                        let run = run.unwrap_or_else(|_| Err(reproduce(seed, steps, 0, "panicked (message above)")));
-                        match run {
-                            Ok(report) => total += report,
-                            Err(e) => {
-                                failed.store(true, std::sync::atomic::Ordering::Relaxed);
-                                return Err(e);
-                            }
-                        }
-                    }
-                })
-            })
-            .collect();
-        workers.into_iter().map(|w| w.join().expect("a simulation thread panicked")).collect()
-    });
+    let reports = crate::run_seeds(
+        first,
+        seeds,
+        threads,
+        |seed| simulate_core(seed, steps),
+        |seed| reproduce(seed, steps, 0, "panicked (message above)"),
+    )?;
     let mut total = CoreReport::default();
-    for result in results {
-        total += result?;
+    for report in reports {
+        total += report;
     }
     Ok(total)
 }

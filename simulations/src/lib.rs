@@ -26,6 +26,55 @@ use rand::{Rng, SeedableRng};
 use settled::client;
 use settled::{Decline, Genesis, Keypair, Ledger, OutPoint, Output, Reason, Transaction, TxKind};
 
+/// Runs `run` for the seeds `first..first + seeds` on `threads` threads,
+/// stopping at the first failure (a seed that panics fails with
+/// `panicked(seed)`); the reports in seed order.
+///
+/// # Errors
+/// The first failure found.
+pub(crate) fn run_seeds<R: Send>(
+    first: u64,
+    seeds: u64,
+    threads: usize,
+    run: impl Fn(u64) -> Result<R, String> + Sync,
+    panicked: impl Fn(u64) -> String + Sync,
+) -> Result<Vec<R>, String> {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let next = AtomicU64::new(first);
+    let failed = AtomicBool::new(false);
+    let end = first.saturating_add(seeds);
+    let results: Vec<Result<Vec<(u64, R)>, String>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads.max(1))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut reports = Vec::new();
+                    loop {
+                        let seed = next.fetch_add(1, Ordering::Relaxed);
+                        if seed >= end || failed.load(Ordering::Relaxed) {
+                            return Ok(reports);
+                        }
+                        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(seed)));
+                        match outcome.unwrap_or_else(|_| Err(panicked(seed))) {
+                            Ok(report) => reports.push((seed, report)),
+                            Err(failure) => {
+                                failed.store(true, Ordering::Relaxed);
+                                return Err(failure);
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap_or_else(|_| Err("a simulation thread panicked".into()))).collect()
+    });
+    let mut all = Vec::new();
+    for result in results {
+        all.extend(result?);
+    }
+    all.sort_by_key(|(seed, _)| *seed);
+    Ok(all.into_iter().map(|(_, report)| report).collect())
+}
+
 /// The `settled` binary of the build a test runs from: tests run from
 /// `target/<profile>/deps/`, the binary is in `target/<profile>/`.
 /// `cargo test --workspace` builds it; `cargo test -p settled-simulations`

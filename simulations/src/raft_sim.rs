@@ -58,6 +58,8 @@ use settled::cluster::{
     ApplyOutcome, BlockProposal, NodeId, ProposalReader, RaftLogStore, RaftStateMachineStore, ReplicaNode, TypeConfig,
 };
 use settled::registry::TierPolicy;
+
+use crate::core_sim::keypair;
 use settled::replica::{self, ReplicatedBlock};
 use settled::{
     BlockRecord, Genesis, Keypair, Ledger, OutPoint, Output, PowerSupply, SignedHeader, SimDisk, Store, Transaction,
@@ -382,14 +384,6 @@ struct World {
     report: RaftReport,
 }
 
-fn keypair(rng: &mut StdRng) -> Keypair {
-    loop {
-        if let Some(k) = Keypair::from_secret(&rng.r#gen()) {
-            return k;
-        }
-    }
-}
-
 fn reproduce(seed: u64, ticks: u64, tick: u64, what: &str) -> String {
     format!(
         "seed {seed} tick {tick}: {what}\nreproduce: cargo run --release -p settled-simulations -- raft --seed {seed} \
@@ -431,40 +425,16 @@ pub fn simulate_raft(seed: u64, ticks: u64) -> Result<RaftReport, String> {
 /// # Errors
 /// The first failing seed's failure.
 pub fn simulate_raft_seeds(first: u64, seeds: u64, ticks: u64, threads: usize) -> Result<RaftReport, String> {
-    let next = std::sync::atomic::AtomicU64::new(first);
-    let failed = std::sync::atomic::AtomicBool::new(false);
-    let end = first.saturating_add(seeds);
-    let results: Vec<Result<Vec<(u64, RaftReport)>, String>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads.max(1))
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut reports = Vec::new();
-                    loop {
-                        let seed = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        if seed >= end || failed.load(std::sync::atomic::Ordering::Relaxed) {
-                            return Ok(reports);
-                        }
-                        match simulate_raft(seed, ticks) {
-                            Ok(report) => reports.push((seed, report)),
-                            Err(failure) => {
-                                failed.store(true, std::sync::atomic::Ordering::Relaxed);
-                                return Err(failure);
-                            }
-                        }
-                    }
-                })
-            })
-            .collect();
-        workers.into_iter().map(|w| w.join().unwrap_or_else(|_| Err("a simulation thread panicked".into()))).collect()
-    });
-    let mut all = Vec::new();
-    for result in results {
-        all.extend(result?);
-    }
+    let reports = crate::run_seeds(
+        first,
+        seeds,
+        threads,
+        |seed| simulate_raft(seed, ticks),
+        |seed| reproduce(seed, ticks, 0, "panicked (message above)"),
+    )?;
     // In seed order, so that the digest does not depend on the threads.
-    all.sort_by_key(|(seed, _)| *seed);
     let mut total = RaftReport::default();
-    for (_, report) in all {
+    for report in reports {
         total += report;
     }
     Ok(total)
