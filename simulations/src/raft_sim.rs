@@ -670,13 +670,13 @@ impl World {
                 self.start(index).await?;
             }
         }
-        let healed = self.healed_height();
+        let healed = self.confirmed_height();
         let mut settled_for = 0;
         for _ in 0..SETTLE_TICKS_MAX {
             self.tick += 1;
             // One more block after healing, so that every replica is seen
             // to follow a leader of the healed cluster.
-            let propose = self.healed_height() <= healed;
+            let propose = self.confirmed_height() <= healed;
             self.step(propose).await?;
             // A power loss scheduled before the healing may still strike.
             for index in 0..self.replicas.len() {
@@ -722,13 +722,13 @@ impl World {
         format!(
             "{}; confirmed to {}, in flight {}",
             replicas.join("; "),
-            self.healed_height(),
+            self.confirmed_height(),
             self.in_flight.is_some()
         )
     }
 
     /// The highest confirmed height.
-    fn healed_height(&self) -> u64 {
+    fn confirmed_height(&self) -> u64 {
         self.confirmed.last().map_or(0, |c| c.height)
     }
 

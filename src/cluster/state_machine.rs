@@ -97,8 +97,8 @@ impl RaftStateMachineStore {
         // has just committed with an fsync, which makes every earlier
         // (unsynced) apply durable too.
         let (applied, _) = applied_state(&db).map_err(|fault| StorageIOError::read_state_machine(&fault))?;
-        let current = current_snapshot(&db).map_err(|fault| StorageIOError::read_snapshot(None, &fault))?;
-        let snapshot = current.and_then(|(meta, _)| meta.last_log_id);
+        let current = snapshot_meta(&db).map_err(|fault| StorageIOError::read_snapshot(None, &fault))?;
+        let snapshot = current.and_then(|meta| meta.last_log_id);
         if let Some(index) = applied.max(snapshot).map(|id| id.index) {
             durable.raise(index);
         }
@@ -356,6 +356,12 @@ fn install_snapshot(db: &Database, meta: Meta, data: Vec<u8>) -> Result<(), Faul
     }
     write.commit()?;
     Ok(())
+}
+
+/// The last snapshot's meta, without its data.
+fn snapshot_meta(db: &Database) -> Result<Option<Meta>, Fault> {
+    let read = db.begin_read()?;
+    read_meta(&read.open_table(SNAPSHOT)?, SNAPSHOT_META)
 }
 
 fn current_snapshot(db: &Database) -> Result<Option<(Meta, Vec<u8>)>, Fault> {
