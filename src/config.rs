@@ -83,6 +83,11 @@ pub struct Config {
     /// file.
     #[serde(skip, default = "default_verify_queue")]
     pub verify_queue_max: usize,
+    /// Merge the random-key tables every (transactions, blocks, least
+    /// entries per commit) instead of `INDEX_UNMERGED_*_MAX`: tests make
+    /// merges frequent; never from a file.
+    #[serde(skip)]
+    pub index_merge_every: Option<(u64, u64, usize)>,
 }
 
 fn default_connections_max() -> usize {
@@ -352,6 +357,7 @@ impl Config {
             clawback_steps_per_call: default_clawback_steps(),
             stream_stall_timeout: default_stream_stall(),
             verify_queue_max: default_verify_queue(),
+            index_merge_every: None,
         }
     }
 

@@ -86,6 +86,8 @@ pub struct EngineConfig {
     pub clock: Clock,
     /// Transactions waiting for the verify stage (`VERIFY_QUEUE_MAX`).
     pub verify_queue_max: usize,
+    /// Tests: merge the random-key tables more often (`Store::set_merge_every`).
+    pub index_merge_every: Option<(u64, u64, usize)>,
     /// The time of a new data file's genesis block (now when absent); a
     /// cluster fixes it so that every replica starts from the same block.
     pub genesis_time_unix_ms: Option<u64>,
@@ -413,6 +415,9 @@ impl Engine {
         };
         let (store, recovered) =
             Store::open(&config.data_file, &config.genesis, |header| engine_key.sign(&header.hash()), &hooks)?;
+        if let Some((txs, blocks, slice)) = config.index_merge_every {
+            store.set_merge_every(txs, blocks, slice);
+        }
         let store = Arc::new(store);
         if let Some(time) = config.genesis_time_unix_ms {
             let genesis_block = store.header(0)?.ok_or_else(|| StoreError::Corrupt("no genesis block".to_owned()))?;

@@ -23,6 +23,19 @@ pub const SEQUENCER_QUEUE_MAX: usize = 16 * 1024;
 /// Transactions in one block. Bounds the work of one redb write transaction
 /// and the latency of everything in it.
 pub const BLOCK_TXS_MAX: usize = 8 * 1024;
+/// Transactions whose effects on the random-key indexes (unspent by owner,
+/// spent, txid, daily totals) are gathered in memory and in the index log
+/// before they are merged into the tables (`store/unmerged.rs`). With the
+/// layer being merged, at most about twice this is held: bounds that
+/// memory and what a restart replays.
+pub const INDEX_UNMERGED_TXS_MAX: u64 = 16 * 1024;
+/// Blocks gathered before a merge (at low load blocks are small): bounds
+/// the index log rows a restart reads.
+pub const INDEX_UNMERGED_BLOCKS_MAX: u64 = 1024;
+/// Entries a block's commit writes, at least, of a frozen layer being
+/// merged (twice what the block adds when that is more): the merge's share
+/// of one commit's latency.
+pub const INDEX_MERGE_SLICE_MIN: usize = 256;
 /// Default and largest page of `ListUnspent`.
 pub const PAGE_SIZE_DEFAULT: usize = 100;
 pub const PAGE_SIZE_MAX: usize = 1000;

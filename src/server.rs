@@ -226,6 +226,7 @@ impl Server {
         let credentials = Arc::new(resolved.credentials.clone());
         let clock = config.clock.clone();
         let verify_queue_max = config.verify_queue_max;
+        let index_merge_every = config.index_merge_every;
         // Bound first: nothing below is left running if the address is taken.
         let listener =
             tokio::net::TcpListener::bind(config.listen).await.map_err(|e| ServerError::Bind(config.listen, e))?;
@@ -249,6 +250,7 @@ impl Server {
                 tiers,
                 clock,
                 verify_queue_max,
+                index_merge_every,
                 genesis_time_unix_ms,
                 replicator,
             })

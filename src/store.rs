@@ -12,14 +12,26 @@
 //!   same set in memory, keyed by outpoint, and rebuilds it from here.
 //! - `spent`: txid || index -> txid of the spender, to name it in refusals and
 //!   to recognise a resubmission.
+//! - `index_log`: height -> what the block did to the random-key tables
+//!   (`tx_index`, `unspent`, `earmarked`, `spent`, `daily`), for the blocks
+//!   after `merged_height` in `meta`. Those tables are written only by a
+//!   merge, every `INDEX_UNMERGED_TXS_MAX` transactions, from the same
+//!   effects held in memory (`unmerged.rs`); readers lay the unmerged
+//!   effects over the tables.
 //! - `movements`: (bank, sequence) -> what the transaction did to the bank's
 //!   customers: the bank streams and statements read a bank's range.
 //! - `bank_totals`: (bank, height) -> the bank's running totals at the end of
 //!   every block that changed them: checkpoints, statement balances and net
 //!   positions are lookups, not scans.
 
+mod unmerged;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::limits::INDEX_MERGE_SLICE_MIN;
+use std::sync::RwLock;
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
@@ -34,6 +46,7 @@ use crate::receipt::{Receipt, SignedHeader};
 use crate::registry::{AdminOp, ProgrammeStats, Registry};
 use crate::types::{Address, AmountMinor, OutPoint, Output, ProgrammeId, Transaction, TxId};
 use crate::verify::VerifiedTx;
+use unmerged::{BlockIndex, Overlaid, Unmerged};
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const HEADERS: TableDefinition<u64, &[u8]> = TableDefinition::new("headers");
@@ -59,6 +72,12 @@ const BLOCK_OPS: TableDefinition<u64, &[u8]> = TableDefinition::new("block_ops")
 /// Sequence -> the terminal that submitted the transaction, when one did.
 const TX_TERMINALS: TableDefinition<u64, &str> = TableDefinition::new("tx_terminals");
 const BANK_TOTALS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("bank_totals");
+/// Height -> the block's effects on the random-key tables, for the blocks
+/// not yet merged into them (`unmerged::BlockIndex`).
+const INDEX_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("index_log");
+/// META: the last block whose effects are in the random-key tables. Absent
+/// in a file written before the index log: its tables are complete.
+const MERGED_HEIGHT_KEY: &str = "merged_height";
 
 const GENESIS_KEY: &str = "genesis";
 /// META: the first height whose registry changes and terminals are kept
@@ -141,6 +160,14 @@ pub struct Recovered {
 
 pub struct Store {
     db: Database,
+    /// Effects of the blocks after the last merge. Readers take it before
+    /// they begin their read transaction, and the writer updates it after
+    /// each commit: a reader sees either the tables before a merge with
+    /// everything it merged still here, or the tables after it.
+    unmerged: RwLock<Unmerged>,
+    merge_txs_max: AtomicU64,
+    merge_blocks_max: AtomicU64,
+    merge_slice_min: std::sync::atomic::AtomicUsize,
 }
 
 /// What the engine hangs on its data file.
@@ -284,7 +311,13 @@ impl Store {
         genesis_time_unix_ms: Option<u64>,
         sign: impl FnOnce(&BlockHeader) -> [u8; 64],
     ) -> Result<(Self, Recovered), StoreError> {
-        let store = Self { db };
+        let mut store = Self {
+            db,
+            unmerged: RwLock::new(Unmerged::default()),
+            merge_txs_max: AtomicU64::new(crate::limits::INDEX_UNMERGED_TXS_MAX),
+            merge_blocks_max: AtomicU64::new(crate::limits::INDEX_UNMERGED_BLOCKS_MAX),
+            merge_slice_min: std::sync::atomic::AtomicUsize::new(INDEX_MERGE_SLICE_MIN),
+        };
         let stored = {
             let read = store.db.begin_read()?;
             match read.open_table(META) {
@@ -298,6 +331,7 @@ impl Store {
             Some(_) => {}
             None => store.write_genesis(genesis, genesis_time_unix_ms.unwrap_or_else(now_unix_ms), sign)?,
         }
+        store.unmerged = RwLock::new(store.read_unmerged()?);
         let recovered = store.recover(genesis.clone())?;
         store.mark_sealed_since(recovered.tip.header.height + 1)?;
         Ok((store, recovered))
@@ -317,7 +351,9 @@ impl Store {
             let mut meta = write.open_table(META)?;
             meta.insert(GENESIS_KEY, genesis.canonical_bytes().as_slice())?;
             meta.insert(SEALED_SINCE_KEY, 0u64.to_be_bytes().as_slice())?;
+            meta.insert(MERGED_HEIGHT_KEY, 0u64.to_be_bytes().as_slice())?;
             drop(meta);
+            write.open_table(INDEX_LOG)?;
             write.open_table(HEADERS)?.insert(0, signed_header_bytes(&signed).as_slice())?;
             write.open_table(BLOCK_TXIDS)?.insert(0, [].as_slice())?;
             write.open_table(TXS)?;
@@ -338,19 +374,102 @@ impl Store {
         Ok(())
     }
 
+    /// The effects of the blocks after the last merge, replayed from the
+    /// index log.
+    fn read_unmerged(&self) -> Result<Unmerged, StoreError> {
+        let read = self.db.begin_read()?;
+        let tip = read.open_table(HEADERS)?.last()?.map_or(0, |(k, _)| k.value());
+        let log = read.open_table(INDEX_LOG);
+        let merged_height = match read.open_table(META)?.get(MERGED_HEIGHT_KEY)? {
+            Some(bytes) => u64::from_be_bytes(
+                bytes.value().try_into().map_err(|_| StoreError::Corrupt("merged_height".to_owned()))?,
+            ),
+            None => {
+                // A file from before the index log: its tables are complete.
+                drop(read);
+                let mut write = self.db.begin_write()?;
+                write.set_durability(Durability::Immediate)?;
+                write.open_table(META)?.insert(MERGED_HEIGHT_KEY, tip.to_be_bytes().as_slice())?;
+                write.commit()?;
+                return Ok(Unmerged::merged_at(tip));
+            }
+        };
+        let mut unmerged = Unmerged::merged_at(merged_height);
+        match log {
+            Ok(log) => {
+                for entry in log.iter()? {
+                    let (height, bytes) = entry?;
+                    let height = height.value();
+                    if height != unmerged.height + 1 {
+                        return Err(StoreError::Corrupt(format!(
+                            "index log row of block {height} after block {} (merged through {merged_height})",
+                            unmerged.height
+                        )));
+                    }
+                    unmerged.add(&BlockIndex::decode(height, bytes.value())?);
+                }
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        if unmerged.height != tip {
+            return Err(StoreError::Corrupt(format!(
+                "the index log ends at block {}, the chain at block {tip}",
+                unmerged.height
+            )));
+        }
+        Ok(unmerged)
+    }
+
+    /// Merges the random-key tables every `txs` transactions or `blocks`
+    /// blocks, at least `slice` entries per commit, instead of the limits
+    /// (`INDEX_UNMERGED_*_MAX`, `INDEX_MERGE_SLICE_MIN`): the simulation
+    /// makes merges frequent and spread over several commits. Values are
+    /// clamped to 1..=limit.
+    pub fn set_merge_every(&self, txs: u64, blocks: u64, slice: usize) {
+        self.merge_txs_max.store(txs.clamp(1, crate::limits::INDEX_UNMERGED_TXS_MAX), Ordering::Relaxed);
+        self.merge_blocks_max.store(blocks.clamp(1, crate::limits::INDEX_UNMERGED_BLOCKS_MAX), Ordering::Relaxed);
+        self.merge_slice_min.store(slice.clamp(1, INDEX_MERGE_SLICE_MIN), Ordering::Relaxed);
+    }
+
     /// The ledger's state at the last durable block, as a restart reads
     /// it (a deposed cluster leader rebuilds its ledger from it).
     ///
     /// # Errors
     /// Storage failures, or records that do not decode.
     pub fn recover(&self, genesis: Genesis) -> Result<Recovered, StoreError> {
-        let read = self.db.begin_read()?;
-        let headers = read.open_table(HEADERS)?;
-        let (_, last) = headers.last()?.ok_or_else(|| StoreError::Corrupt("no blocks".to_owned()))?;
-        let tip = decode_signed_header(last.value())?;
+        let (read, unmerged) = {
+            let unmerged = self.unmerged.read().expect("not poisoned");
+            (self.db.begin_read()?, unmerged.clone())
+        };
+        // The block the unspent set below is at: one committed since
+        // `unmerged` was brought up to date is not in it.
+        let height = unmerged.height;
+        let tip = read
+            .open_table(HEADERS)?
+            .get(height)?
+            .map(|v| decode_signed_header(v.value()))
+            .transpose()?
+            .ok_or_else(|| StoreError::Corrupt(format!("no block {height}")))?;
         let started = std::time::Instant::now();
-        let unspent = Self::read_unspent(&read)?;
-        tracing::info!(outputs = unspent.len(), elapsed_ms = started.elapsed().as_millis(), "unspent set read");
+        let mut unspent = Self::read_unspent(&read)?;
+        for (key, value) in &unmerged.unspent_range(&[0; 68], &[0xff; 68]) {
+            let (owner, outpoint) = outpoint_of_unspent_key(key);
+            match value {
+                Some((amount_minor, programme)) => {
+                    unspent.insert(outpoint, Output { owner, amount_minor: *amount_minor, programme: *programme });
+                }
+                None => {
+                    unspent.remove(&outpoint);
+                }
+            }
+        }
+        tracing::info!(
+            outputs = unspent.len(),
+            unmerged_blocks = unmerged.held().1,
+            elapsed_ms = started.elapsed().as_millis(),
+            "unspent set read"
+        );
         let mut ops = Vec::new();
         for entry in read.open_table(REGISTRY_OPS)?.iter()? {
             let (index, value) = entry?;
@@ -365,6 +484,7 @@ impl Store {
             let (address, value) = entry?;
             daily.insert(Address(*address.value()), value.value());
         }
+        daily.extend(unmerged.daily());
         let mut stats = HashMap::new();
         for entry in read.open_table(PROGRAMME_STATS)?.iter()? {
             let (programme, value) = entry?;
@@ -441,6 +561,7 @@ impl Store {
     /// confirmed.
     pub fn commit_block(&self, block: &BlockRecord) -> Result<(), StoreError> {
         let height = block.signed.header.height;
+        let index = BlockIndex::of(block);
         let mut write = self.db.begin_write()?;
         write.set_durability(Durability::Immediate)?;
         {
@@ -451,9 +572,6 @@ impl Store {
             }
             write.open_table(BLOCK_TXIDS)?.insert(height, txids.as_slice())?;
             let mut txs = write.open_table(TXS)?;
-            let mut index = write.open_table(TX_INDEX)?;
-            let mut unspent = write.open_table(UNSPENT)?;
-            let mut spent = write.open_table(SPENT)?;
             if !block.ops.is_empty() {
                 write
                     .open_table(BLOCK_OPS)?
@@ -482,25 +600,10 @@ impl Store {
                     .insert((bank.as_str(), height), postcard::to_stdvec(totals).expect("serialise").as_slice())?;
             }
             let mut movements = write.open_table(MOVEMENTS)?;
-            let mut earmarked = write.open_table(EARMARKED)?;
             let mut mint_refs = write.open_table(MINT_REFS)?;
-            let mut daily = write.open_table(DAILY)?;
-            // Random keys go in sorted, each table in one pass, net of what
-            // the block both created and spent: neighbouring keys share
-            // B-tree pages, so a block dirties (and writes) fewer of them.
-            let mut created: BTreeMap<[u8; 68], (u64, u32)> = BTreeMap::new();
-            let mut removed: Vec<[u8; 68]> = Vec::new();
-            let mut created_earmarked: BTreeMap<[u8; 40], (Address, u64)> = BTreeMap::new();
-            let mut removed_earmarked: Vec<[u8; 40]> = Vec::new();
-            let mut spenders: Vec<([u8; 36], TxId)> = Vec::new();
-            let mut located: Vec<(TxId, u64)> = Vec::with_capacity(block.txs.len());
-            let mut daily_totals: BTreeMap<Address, (u64, u64)> = BTreeMap::new();
             for (vtx, applied) in &block.txs {
                 if vtx.tx.kind == crate::types::TxKind::Mint {
                     mint_refs.insert(vtx.tx.reference.as_slice(), &vtx.txid.0)?;
-                }
-                for (payer, day, total) in &applied.daily {
-                    daily_totals.insert(*payer, (*day, *total));
                 }
                 txs.insert(applied.sequence, encoding::tx_record_bytes(&vtx.tx).as_slice())?;
                 for (bank, movement) in &applied.movements {
@@ -509,56 +612,40 @@ impl Store {
                         postcard::to_stdvec(movement).expect("serialise").as_slice(),
                     )?;
                 }
-                located.push((vtx.txid, applied.sequence));
-                for (input, output) in vtx.tx.inputs.iter().zip(&applied.spent) {
-                    let key = unspent_key(&output.owner, input);
-                    if created.remove(&key).is_none() {
-                        removed.push(key);
-                    }
-                    if output.programme != 0 {
-                        let key = earmarked_key(output.programme, input);
-                        if created_earmarked.remove(&key).is_none() {
-                            removed_earmarked.push(key);
-                        }
-                    }
-                    spenders.push((outpoint_key(input), vtx.txid));
-                }
-                for (i, output) in vtx.tx.outputs.iter().enumerate() {
-                    let outpoint = OutPoint { txid: vtx.txid, index: u32::try_from(i).expect("bounded") };
-                    created.insert(unspent_key(&output.owner, &outpoint), (output.amount_minor, output.programme));
-                    if output.programme != 0 {
-                        created_earmarked
-                            .insert(earmarked_key(output.programme, &outpoint), (output.owner, output.amount_minor));
-                    }
-                }
-            }
-            removed.sort_unstable();
-            for key in &removed {
-                unspent.remove(key)?;
-            }
-            for (key, value) in &created {
-                unspent.insert(key, *value)?;
-            }
-            removed_earmarked.sort_unstable();
-            for key in &removed_earmarked {
-                earmarked.remove(key)?;
-            }
-            for (key, (owner, amount_minor)) in &created_earmarked {
-                earmarked.insert(key, (&owner.0, *amount_minor))?;
-            }
-            spenders.sort_unstable();
-            for (key, spender) in &spenders {
-                spent.insert(key, &spender.0)?;
-            }
-            located.sort_unstable();
-            for (txid, sequence) in &located {
-                index.insert(&txid.0, (*sequence, height))?;
-            }
-            for (payer, value) in &daily_totals {
-                daily.insert(&payer.0, *value)?;
             }
         }
+        let merged = {
+            let held = self.unmerged.read().expect("not poisoned");
+            if held.height + 1 != height {
+                return Err(StoreError::Corrupt(format!("block {height} committed after block {}", held.height)));
+            }
+            write.open_table(INDEX_LOG)?.insert(height, index.encode().as_slice())?;
+            // Twice what the block adds, so that a merge ends before the
+            // active layer fills; all of it if it has filled.
+            let budget = if held.active_txs() >= self.merge_txs_max.load(Ordering::Relaxed) {
+                usize::MAX
+            } else {
+                (2 * index.entries()).max(self.merge_slice_min.load(Ordering::Relaxed))
+            };
+            let cursor = held.merge_slice(&write, budget)?;
+            if let (Some(cursor), Some(merging_height)) = (&cursor, held.merging_height())
+                && cursor.done()
+            {
+                write.open_table(META)?.insert(MERGED_HEIGHT_KEY, merging_height.to_be_bytes().as_slice())?;
+                let mut log = write.open_table(INDEX_LOG)?;
+                for logged in held.merged_height + 1..=merging_height {
+                    log.remove(logged)?;
+                }
+            }
+            cursor
+        };
         write.commit()?;
+        let mut held = self.unmerged.write().expect("not poisoned");
+        held.add(&index);
+        if let Some(cursor) = merged {
+            held.merged_to(cursor);
+        }
+        held.freeze_if_full(self.merge_txs_max.load(Ordering::Relaxed), self.merge_blocks_max.load(Ordering::Relaxed));
         Ok(())
     }
 
@@ -567,7 +654,12 @@ impl Store {
     /// # Errors
     /// Storage failures.
     pub fn spent_by(&self, outpoint: &OutPoint) -> Result<Option<TxId>, StoreError> {
+        let unmerged = self.unmerged.read().expect("not poisoned");
+        if let Some(spender) = unmerged.spender(outpoint) {
+            return Ok(Some(spender));
+        }
         let read = self.db.begin_read()?;
+        drop(unmerged);
         let table = read.open_table(SPENT)?;
         Ok(table.get(&outpoint_key(outpoint))?.map(|v| TxId(*v.value())))
     }
@@ -587,7 +679,12 @@ impl Store {
     /// # Errors
     /// Storage failures.
     pub fn locate(&self, txid: &TxId) -> Result<Option<TxLocation>, StoreError> {
+        let unmerged = self.unmerged.read().expect("not poisoned");
+        if let Some(location) = unmerged.location(txid) {
+            return Ok(Some(location));
+        }
         let read = self.db.begin_read()?;
+        drop(unmerged);
         let table = read.open_table(TX_INDEX)?;
         Ok(table.get(&txid.0)?.map(|v| {
             let (sequence, height) = v.value();
@@ -729,22 +826,20 @@ impl Store {
         after: Option<&OutPoint>,
         limit: usize,
     ) -> Result<(Vec<(OutPoint, Output)>, u64), StoreError> {
-        let read = self.db.begin_read()?;
-        let height = read.open_table(HEADERS)?.last()?.map_or(0, |(k, _)| k.value());
-        let table = read.open_table(UNSPENT)?;
         let (first, end) = owner_range(owner);
         let start = after.map_or(first, |outpoint| unspent_key(owner, outpoint));
+        let (read, height, unmerged) = self.read_unspent_range(&start, &end)?;
+        let table = read.open_table(UNSPENT)?;
         let mut outputs = Vec::new();
-        for entry in table.range::<&[u8; 68]>(&start..=&end)? {
-            let (key, value) = entry?;
-            let (_, outpoint) = outpoint_of_unspent_key(key.value());
+        for entry in Overlaid::new(unspent_entries(table.range::<&[u8; 68]>(&start..=&end)?), unmerged) {
+            let (key, (amount_minor, programme)) = entry?;
+            let (_, outpoint) = outpoint_of_unspent_key(&key);
             if after == Some(&outpoint) {
                 continue;
             }
             if outputs.len() == limit {
                 break;
             }
-            let (amount_minor, programme) = value.value();
             outputs.push((outpoint, Output { owner: *owner, amount_minor, programme }));
         }
         Ok((outputs, height))
@@ -759,15 +854,13 @@ impl Store {
     /// # Errors
     /// Storage failures, or a balance past 2^64 - 1 (a corrupt file).
     pub fn balance_of(&self, owner: &Address) -> Result<Balance, StoreError> {
-        let read = self.db.begin_read()?;
-        let height = read.open_table(HEADERS)?.last()?.map_or(0, |(k, _)| k.value());
-        let table = read.open_table(UNSPENT)?;
         let (start, end) = owner_range(owner);
+        let (read, height, unmerged) = self.read_unspent_range(&start, &end)?;
+        let table = read.open_table(UNSPENT)?;
         let mut balances: Vec<(ProgrammeId, AmountMinor)> = Vec::new();
         let mut count = 0u64;
-        for entry in table.range::<&[u8; 68]>(&start..=&end)? {
-            let (_, value) = entry?;
-            let (amount_minor, programme) = value.value();
+        for entry in Overlaid::new(unspent_entries(table.range::<&[u8; 68]>(&start..=&end)?), unmerged) {
+            let (_, (amount_minor, programme)) = entry?;
             count += 1;
             let slot = match balances.iter().position(|(p, _)| *p == programme) {
                 Some(i) => &mut balances[i].1,
@@ -795,15 +888,23 @@ impl Store {
         after: Option<&OutPoint>,
         limit: usize,
     ) -> Result<Vec<(OutPoint, Output)>, StoreError> {
-        let read = self.db.begin_read()?;
-        let table = read.open_table(EARMARKED)?;
         let first = earmarked_key(programme, &OutPoint { txid: TxId([0; 32]), index: 0 });
         let start = after.map_or(first, |outpoint| earmarked_key(programme, outpoint));
         let end = earmarked_key(programme, &OutPoint { txid: TxId([0xff; 32]), index: u32::MAX });
-        let mut outputs = Vec::new();
-        for entry in table.range::<&[u8; 40]>(&start..=&end)? {
+        let (read, unmerged) = {
+            let held = self.unmerged.read().expect("not poisoned");
+            let unmerged = held.earmarked_range(&start, &end);
+            (self.db.begin_read()?, unmerged)
+        };
+        let table = read.open_table(EARMARKED)?;
+        let entries = table.range::<&[u8; 40]>(&start..=&end)?.map(|entry| {
             let (key, value) = entry?;
-            let key = key.value();
+            let (owner, amount_minor) = value.value();
+            Ok((*key.value(), (Address(*owner), amount_minor)))
+        });
+        let mut outputs = Vec::new();
+        for entry in Overlaid::new(entries, unmerged) {
+            let (key, (owner, amount_minor)) = entry?;
             let txid = TxId(key[4..36].try_into().expect("32 bytes"));
             let outpoint = OutPoint { txid, index: u32::from_be_bytes(key[36..].try_into().expect("4 bytes")) };
             if after == Some(&outpoint) {
@@ -812,8 +913,7 @@ impl Store {
             if outputs.len() == limit {
                 break;
             }
-            let (owner, amount_minor) = value.value();
-            outputs.push((outpoint, Output { owner: Address(*owner), amount_minor, programme }));
+            outputs.push((outpoint, Output { owner, amount_minor, programme }));
         }
         Ok(outputs)
     }
@@ -824,20 +924,53 @@ impl Store {
     /// # Errors
     /// Storage failures.
     pub fn count_unspent(&self) -> Result<(u64, u64, SignedHeader), StoreError> {
-        let read = self.db.begin_read()?;
-        let headers = read.open_table(HEADERS)?;
-        let (_, last) = headers.last()?.ok_or_else(|| StoreError::Corrupt("no blocks".to_owned()))?;
-        let tip = decode_signed_header(last.value())?;
+        let (read, height, unmerged) = self.read_unspent_range(&[0; 68], &[0xff; 68])?;
+        let tip = read
+            .open_table(HEADERS)?
+            .get(height)?
+            .map(|v| decode_signed_header(v.value()))
+            .transpose()?
+            .ok_or_else(|| StoreError::Corrupt(format!("no block {height}")))?;
         let (mut count, mut sum) = (0u64, 0u64);
-        for entry in read.open_table(UNSPENT)?.iter()? {
-            let (_, value) = entry?;
+        for entry in Overlaid::new(unspent_entries(read.open_table(UNSPENT)?.iter()?), unmerged) {
+            let (_, (amount_minor, _)) = entry?;
             count += 1;
             sum = sum
-                .checked_add(value.value().0)
+                .checked_add(amount_minor)
                 .ok_or_else(|| StoreError::Corrupt("unspent outputs add up past 2^64".to_owned()))?;
         }
         Ok((count, sum, tip))
     }
+}
+
+impl Store {
+    /// A read transaction, the height of the unspent set it shows, and
+    /// the unmerged changes to `unspent` between `start` and `end`.
+    #[allow(clippy::type_complexity)]
+    fn read_unspent_range(
+        &self,
+        start: &[u8; 68],
+        end: &[u8; 68],
+    ) -> Result<(redb::ReadTransaction, u64, Vec<([u8; 68], Option<unmerged::UnspentValue>)>), StoreError> {
+        let held = self.unmerged.read().expect("not poisoned");
+        let unmerged = held.unspent_range(start, end);
+        Ok((self.db.begin_read()?, held.height, unmerged))
+    }
+}
+
+/// `unspent` table entries with owned keys, for [`Overlaid`].
+fn unspent_entries<'a>(
+    range: impl Iterator<
+        Item = Result<
+            (redb::AccessGuard<'a, &'static [u8; 68]>, redb::AccessGuard<'a, (u64, u32)>),
+            redb::StorageError,
+        >,
+    >,
+) -> impl Iterator<Item = Result<([u8; 68], (u64, ProgrammeId)), StoreError>> {
+    range.map(|entry| {
+        let (key, value) = entry?;
+        Ok((*key.value(), value.value()))
+    })
 }
 
 fn decode_totals(bytes: &[u8]) -> Result<BankTotals, StoreError> {

@@ -348,6 +348,11 @@ struct World {
     scheduled: Option<DiskFault>,
     follower: Follower,
     report: CoreReport,
+    /// The seed's merge interval of the random-key tables (transactions,
+    /// blocks, least entries per commit): small, so that merges, merges
+    /// spread over several commits, and power losses in the middle of one
+    /// are frequent.
+    merge_every: (u64, u64, usize),
 }
 
 /// A second replica: its own ledger and store on its own disk (provisioned
@@ -357,20 +362,27 @@ struct World {
 /// and the same state.
 struct Follower {
     disk: SimDisk,
+    merge_every: (u64, u64, usize),
     store: Option<Store>,
     ledger: Ledger,
     tip: SignedHeader,
 }
 
 impl Follower {
-    fn open(disk: SimDisk, genesis: &Genesis, tiers: &TierPolicy) -> Result<Self, String> {
+    fn open(
+        disk: SimDisk,
+        merge_every: (u64, u64, usize),
+        genesis: &Genesis,
+        tiers: &TierPolicy,
+    ) -> Result<Self, String> {
         let (store, recovered) = Store::open_with_backend(disk.backend(), genesis, |_| {
             unreachable!("a provisioned replica's file already holds the genesis block")
         })
         .map_err(|e| format!("the follower does not open: {e}"))?;
+        store.set_merge_every(merge_every.0, merge_every.1, merge_every.2);
         let tip = recovered.tip;
         let ledger = settled::recovered_ledger(recovered, tiers.clone()).map_err(|e| e.to_string())?;
-        Ok(Self { disk, store: Some(store), ledger, tip })
+        Ok(Self { disk, merge_every, store: Some(store), ledger, tip })
     }
 
     fn follow(&mut self, block: &settled::BlockRecord, engine: &Keypair) -> Result<(), String> {
@@ -417,7 +429,7 @@ impl Follower {
     fn restart(&mut self, rng: &mut StdRng, genesis: &Genesis, tiers: &TierPolicy) -> Result<(), String> {
         self.store = None;
         self.disk.reboot(rng, 1.0);
-        let reopened = Self::open(self.disk.clone(), genesis, tiers)?;
+        let reopened = Self::open(self.disk.clone(), self.merge_every, genesis, tiers)?;
         if reopened.tip != self.tip {
             return Err("the follower's restart lost blocks".to_owned());
         }
@@ -485,12 +497,14 @@ impl World {
             treasury: treasury.address(),
             tiered: wallets[..TIERED_WALLETS].iter().map(Keypair::address).collect(),
         };
+        let merge_every = (rng.gen_range(1..=24), rng.gen_range(1..=6), rng.gen_range(1..=12));
         let disk = SimDisk::new();
         let (store, recovered) = Store::open_with_backend(disk.backend(), &genesis, |h| engine_key.sign(&h.hash()))
             .map_err(|e| format!("a new ledger does not open: {e}"))?;
+        store.set_merge_every(merge_every.0, merge_every.1, merge_every.2);
         let tip = recovered.tip;
         let ledger = settled::recovered_ledger(recovered, tiers.clone()).map_err(|e| e.to_string())?;
-        let follower = Follower::open(disk.duplicate(), &genesis, &tiers)?;
+        let follower = Follower::open(disk.duplicate(), merge_every, &genesis, &tiers)?;
         let model = Model {
             tiers: tiers.clone(),
             programme_until,
@@ -532,6 +546,7 @@ impl World {
             scheduled: None,
             follower,
             report: CoreReport::default(),
+            merge_every,
         })
     }
 }
@@ -827,6 +842,7 @@ impl World {
                 self.report.blocks += 1;
                 self.tip = block.signed;
                 self.durable = self.working.clone();
+                check_readers(self.store(), &self.durable, height)?;
                 self.follower.follow(&block, &self.engine_key)?;
                 self.report.replayed += 1;
                 if self.rng.gen_ratio(RESTART_PERCENT, 100) {
@@ -886,6 +902,7 @@ impl World {
         let (store, recovered) =
             Store::open_with_backend(self.disk.backend(), &self.genesis, |h| engine_key.sign(&h.hash()))
                 .map_err(|e| format!("the ledger does not reopen after the reboot (keep {keep:.2}): {e}"))?;
+        store.set_merge_every(self.merge_every.0, self.merge_every.1, self.merge_every.2);
         self.store = Some(store);
         let found = recovered.tip;
         match &unconfirmed {
@@ -950,6 +967,7 @@ impl World {
             return self.fail(format!("recovered daily totals {daily:?} != model {:?}", model.daily));
         }
         let store = self.store();
+        check_readers(store, model, self.tip.header.height)?;
         let audit = settled::audit(store, &self.genesis).map_err(|e| format!("audit: {e}"))?;
         if !audit.failures.is_empty() || audit.blocks != self.tip.header.height + 1 {
             return self.fail(format!("audit after the reboot: {} blocks, {:?}", audit.blocks, audit.failures));
@@ -974,6 +992,78 @@ impl World {
         self.report.receipts_checked += model.sequences.len() as u64;
         Ok(())
     }
+}
+
+/// What the store's readers answer against the model at the durable block
+/// `height`: every owner's balance and unspent outputs (read a page of two
+/// at a time), the programme's earmarked outputs, the unspent count and sum.
+fn check_readers(store: &Store, model: &Model, height: u64) -> Result<(), String> {
+    let err = |e: settled::StoreError| e.to_string();
+    let mut owners: BTreeMap<Address, Vec<(OutPoint, Output)>> = BTreeMap::new();
+    for (outpoint, output) in &model.unspent {
+        owners.entry(output.owner).or_default().push((*outpoint, *output));
+    }
+    for (owner, expected) in &owners {
+        let balance = store.balance_of(owner).map_err(err)?;
+        let mut per_programme: BTreeMap<u32, u64> = BTreeMap::new();
+        for (_, output) in expected {
+            *per_programme.entry(output.programme).or_default() += output.amount_minor;
+        }
+        let per_programme: Vec<(u32, u64)> = per_programme.into_iter().collect();
+        if balance.per_programme != per_programme
+            || balance.unspent_count != expected.len() as u64
+            || balance.height != height
+        {
+            return Err(format!(
+                "balance of {owner} at block {}: {:?} in {} outputs; the model at block {height}: {per_programme:?} in {}",
+                balance.height,
+                balance.per_programme,
+                balance.unspent_count,
+                expected.len()
+            ));
+        }
+        let mut listed = Vec::new();
+        let mut after = None;
+        loop {
+            let (page, at) = store.unspent_of(owner, after.as_ref(), 2).map_err(err)?;
+            if at != height {
+                return Err(format!("unspent outputs of {owner} read at block {at}, the model at {height}"));
+            }
+            let Some((last, _)) = page.last() else { break };
+            after = Some(*last);
+            listed.extend(page);
+        }
+        if listed != *expected {
+            return Err(format!(
+                "unspent outputs of {owner}: {} listed, the model has {}",
+                listed.len(),
+                expected.len()
+            ));
+        }
+    }
+    let earmarked: Vec<(OutPoint, Output)> =
+        model.unspent.iter().filter(|(_, o)| o.programme == PROGRAMME).map(|(p, o)| (*p, *o)).collect();
+    let mut listed = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.earmarked_outputs(PROGRAMME, after.as_ref(), 3).map_err(err)?;
+        let Some((last, _)) = page.last() else { break };
+        after = Some(*last);
+        listed.extend(page);
+    }
+    if listed != earmarked {
+        return Err(format!("earmarked outputs: {} listed, the model has {}", listed.len(), earmarked.len()));
+    }
+    let (count, sum, tip) = store.count_unspent().map_err(err)?;
+    let model_sum: u64 = model.unspent.values().map(|o| o.amount_minor).sum();
+    if (count, sum, tip.header.height) != (model.unspent.len() as u64, model_sum, height) {
+        return Err(format!(
+            "unspent count {count} sum {sum} at block {}; the model {} outputs, {model_sum} at {height}",
+            tip.header.height,
+            model.unspent.len()
+        ));
+    }
+    Ok(())
 }
 
 /// Runs `seeds` seeds from `first` on `threads` threads; the first failure

@@ -72,9 +72,21 @@ impl TestLedger {
         self.restart_stopped().await;
     }
 
+    /// [`TestLedger::restart`] with the configuration adjusted by `adjust`.
+    pub async fn restart_with(&mut self, adjust: impl Fn(&mut Config)) {
+        self.server.take().expect("running").shutdown().await;
+        let mut config = config_with(&self.data_dir(), &self.clock);
+        adjust(&mut config);
+        self.start_stopped(config).await;
+    }
+
     /// Starts a server on the data dir of one that was stopped.
     pub async fn restart_stopped(&mut self) {
-        let server = Server::start(config_with(&self.data_dir(), &self.clock)).await.expect("server restarts");
+        self.start_stopped(config_with(&self.data_dir(), &self.clock)).await;
+    }
+
+    async fn start_stopped(&mut self, config: Config) {
+        let server = Server::start(config).await.expect("server restarts");
         self.client =
             Client::connect_with_token(&server.url(), &dev_token(&self.data_dir())).await.expect("client reconnects");
         self.server = Some(server);

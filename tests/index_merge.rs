@@ -1,0 +1,106 @@
+//! The random-key tables (unspent outputs by owner, spenders, the txid
+//! index, daily totals) are merged every few transactions, a slice per
+//! block commit: what the API answers is the same before, during and after
+//! merges, and after restarts in the middle of them.
+
+mod common;
+
+use common::{TestLedger, assert_refusal, error_metadata, to_proto};
+use settled::proto::{self, Reason};
+use settled::{Keypair, OutPoint, client};
+use tonic::Code;
+
+/// Merges every 3 transactions or 2 blocks, at least 2 entries per commit:
+/// most commits write a slice of a merge.
+const MERGE_OFTEN: (u64, u64, usize) = (3, 2, 2);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn balances_listings_receipts_and_spenders_read_the_same_across_merges_and_restarts() {
+    let mut ledger = TestLedger::start_with(|config| config.index_merge_every = Some(MERGE_OFTEN)).await;
+    let (alice, bob, shop) = (Keypair::generate(), Keypair::generate(), Keypair::generate());
+    let amounts: Vec<u64> = (1..=12).map(|i| i * 1_000).collect();
+    let coins = ledger.fund_coins(&alice, &amounts, "merge-often").await;
+    let mut confirmed = Vec::new();
+    let mut spent: Vec<((OutPoint, settled::Output), settled::TxId)> = Vec::new();
+    let mut alice_outputs: Vec<OutPoint> = coins.iter().map(|(outpoint, _)| *outpoint).collect();
+    let (mut to_bob, mut to_shop) = (0u64, 0u64);
+    for (i, coin) in coins.iter().enumerate() {
+        let (payee, amount) = if i % 3 == 0 { (bob.address(), 100) } else { (shop.address(), 250) };
+        let payment = client::pay(&alice, *coin, payee, amount, format!("inv-{i}").as_bytes());
+        let (receipt, duplicate) = ledger.client.submit(&payment).await.expect("confirmed");
+        assert!(!duplicate);
+        if payee == bob.address() {
+            to_bob += amount;
+        } else {
+            to_shop += amount;
+        }
+        spent.push((*coin, receipt.txid));
+        alice_outputs.retain(|outpoint| *outpoint != coin.0);
+        alice_outputs.push(client::output_of(&payment, 1).0);
+        confirmed.push((payment, receipt));
+        if i == 4 || i == 8 {
+            ledger.restart_with(|config| config.index_merge_every = Some(MERGE_OFTEN)).await;
+        }
+        assert_reads(&mut ledger, &confirmed, &spent, &alice, &alice_outputs).await;
+        assert_eq!(ledger.balance(&bob.address()).await.total_minor, to_bob);
+        assert_eq!(ledger.balance(&shop.address()).await.total_minor, to_shop);
+    }
+    let total: u64 = amounts.iter().sum();
+    assert_eq!(ledger.balance(&alice.address()).await.total_minor, total - to_bob - to_shop);
+    ledger.assert_supply(total).await;
+
+    // A restart with the merges as a production server runs them: the same.
+    ledger.restart().await;
+    assert_reads(&mut ledger, &confirmed, &spent, &alice, &alice_outputs).await;
+    ledger.assert_supply(total).await;
+    let audit = ledger.client.ledger.audit(proto::AuditRequest {}).await.expect("audit").into_inner();
+    assert!(audit.failures.is_empty(), "audit failures: {:?}", audit.failures);
+    ledger.shutdown().await;
+}
+
+/// Every confirmed payment comes back by txid (receipt and transaction), a
+/// resubmission is a duplicate with the original receipt, a double spend
+/// names the spender, and the payer's listing is exactly its outputs.
+async fn assert_reads(
+    ledger: &mut TestLedger,
+    confirmed: &[(settled::Transaction, settled::Receipt)],
+    spent: &[((OutPoint, settled::Output), settled::TxId)],
+    payer: &Keypair,
+    payer_outputs: &[OutPoint],
+) {
+    for (payment, receipt) in confirmed {
+        let found = ledger
+            .client
+            .payments
+            .get_payment(proto::GetPaymentRequest { txid: receipt.txid.0.to_vec() })
+            .await
+            .expect("get payment")
+            .into_inner();
+        assert_eq!(found.status, proto::PaymentStatus::Confirmed as i32);
+        assert_eq!(client::receipt_from_proto(found.receipt.as_ref().expect("receipt")).expect("valid"), *receipt);
+        assert_eq!(found.transaction, Some(to_proto(payment)));
+    }
+    let (payment, receipt) = confirmed.first().expect("one payment");
+    let (again, duplicate) = ledger.client.submit(payment).await.expect("a resubmission is answered");
+    assert!(duplicate, "a resubmission is recognised");
+    assert_eq!(again, *receipt, "with the original receipt");
+    for (coin, spender) in spent {
+        let double = client::pay(payer, *coin, payer.address(), 1, b"double");
+        let status = ledger.submit_proto(to_proto(&double)).await.expect_err("refused");
+        assert_refusal(&status, Code::FailedPrecondition, Reason::InputSpent);
+        assert_eq!(error_metadata(&status)["spent_by_txid"], spender.to_string(), "the spender is named");
+    }
+    let mut listed: Vec<OutPoint> = ledger
+        .unspent(&payer.address())
+        .await
+        .iter()
+        .map(|unspent| {
+            let outpoint = unspent.outpoint.as_ref().expect("outpoint");
+            OutPoint { txid: settled::TxId(outpoint.txid.clone().try_into().expect("32 bytes")), index: outpoint.index }
+        })
+        .collect();
+    let mut expected = payer_outputs.to_vec();
+    listed.sort_unstable();
+    expected.sort_unstable();
+    assert_eq!(listed, expected, "the payer's unspent outputs, listed");
+}
