@@ -3,8 +3,10 @@
 //! pure, so it runs on every core in parallel before the single-writer
 //! sequencer sees the transaction.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
+
+use k256::schnorr::VerifyingKey;
 
 use crate::crypto;
 use crate::encoding;
@@ -19,45 +21,51 @@ pub struct VerifiedTx {
     pub txid: TxId,
 }
 
-/// Addresses already found to be on the curve, so that a merchant paid a
-/// thousand times is checked once (the check costs a field square root,
-/// about 5 us, a tenth of the verify stage). Sharded to keep the verify
-/// threads off each other's locks; a shard that reaches its bound is
-/// emptied, which costs only re-checks.
+/// Addresses already lifted to their curve point, so that a merchant paid
+/// or a wallet paying a thousand times is lifted once (a field square root,
+/// about 5 us, a tenth of the verify stage): an output's address is then
+/// known valid, a witness's signature is verified against the point.
+/// Sharded to keep the verify threads off each other's locks; a shard that
+/// reaches its bound is emptied, which costs only lifts again.
 pub struct KnownKeys {
-    shards: Vec<Mutex<HashSet<Address>>>,
+    shards: Vec<Mutex<HashMap<Address, VerifyingKey>>>,
 }
 
 const KNOWN_KEYS_SHARDS: usize = 16;
-/// Addresses one shard remembers (32 bytes each plus the set's overhead).
+/// Addresses one shard remembers (the 32-byte address, its point and the
+/// map's overhead: about 150 bytes each, 40 MB for all shards at most).
 pub const KNOWN_KEYS_PER_SHARD_MAX: usize = 16 * 1024;
 
 impl Default for KnownKeys {
     fn default() -> Self {
-        Self { shards: (0..KNOWN_KEYS_SHARDS).map(|_| Mutex::new(HashSet::new())).collect() }
+        Self { shards: (0..KNOWN_KEYS_SHARDS).map(|_| Mutex::new(HashMap::new())).collect() }
     }
 }
 
 impl KnownKeys {
-    fn shard(&self, address: &Address) -> &Mutex<HashSet<Address>> {
+    fn shard(&self, address: &Address) -> &Mutex<HashMap<Address, VerifyingKey>> {
         &self.shards[usize::from(address.0[0]) % KNOWN_KEYS_SHARDS]
     }
 
-    /// Whether `address` is on the curve, checking it only if not known.
-    fn is_valid(&self, address: &Address) -> bool {
+    /// The curve point of `address`, lifting it only if not known; `None`
+    /// when it is not on the curve.
+    fn lifted(&self, address: &Address) -> Option<VerifyingKey> {
         let shard = self.shard(address);
-        if shard.lock().expect("not poisoned").contains(address) {
-            return true;
+        if let Some(key) = shard.lock().expect("not poisoned").get(address) {
+            return Some(*key);
         }
-        let valid = crypto::is_valid_key(address);
-        if valid {
-            let mut known = shard.lock().expect("not poisoned");
-            if known.len() >= KNOWN_KEYS_PER_SHARD_MAX {
-                known.clear();
-            }
-            known.insert(*address);
+        let key = crypto::lift(address)?;
+        let mut known = shard.lock().expect("not poisoned");
+        if known.len() >= KNOWN_KEYS_PER_SHARD_MAX {
+            known.clear();
         }
-        valid
+        known.insert(*address, key);
+        Some(key)
+    }
+
+    /// Whether `address` is on the curve.
+    fn is_valid(&self, address: &Address) -> bool {
+        self.lifted(address).is_some()
     }
 }
 
@@ -85,7 +93,10 @@ pub fn verify_with(tx: Transaction, known: &KnownKeys) -> Result<VerifiedTx, Ref
         _ => (txid.0, "the txid"),
     };
     for witness in &tx.witnesses {
-        if !crypto::verify(&witness.public_key, &message, &witness.signature) {
+        let signed = known
+            .lifted(&witness.public_key)
+            .is_some_and(|key| crypto::verify_lifted(&key, &message, &witness.signature));
+        if !signed {
             return Err(Refusal::new(
                 Reason::BadSignature,
                 format!("witness for {} does not sign {what} of {txid}", witness.public_key),

@@ -24,9 +24,9 @@ use proptest::sample::{Index, subsequence};
 use settled::client::{self, transaction_from_proto, transaction_to_proto};
 use settled::limits::{CURRENCY_EXPONENT_MAX, TX_INPUTS_MAX, TX_OUTPUTS_MAX, TX_REFERENCE_BYTES_MAX, TX_WITNESSES_MAX};
 use settled::{
-    Address, AmountError, Class, DecodeError, Keypair, OutPoint, Output, Reason, TX_VERSION, Transaction, TxId, TxKind,
-    Witness, check_shape, decode_tx_record, format_amount, is_valid_key, parse_amount, proto, sha256,
-    tx_canonical_bytes, tx_record_bytes, txid, verify,
+    Address, AmountError, Class, DecodeError, Keypair, KnownKeys, OutPoint, Output, Reason, TX_VERSION, Transaction,
+    TxId, TxKind, Witness, check_shape, decode_tx_record, format_amount, is_valid_key, parse_amount, proto, sha256,
+    tx_canonical_bytes, tx_record_bytes, txid, verify, verify_with,
 };
 
 // ---- generators -------------------------------------------------------------
@@ -689,6 +689,22 @@ proptest! {
         let witness = witness.index(tx.witnesses.len());
         flip(&mut tx.witnesses[witness].signature, at, mask);
         prop_assert_eq!(verify(tx).map(|_| ()).map_err(|r| r.reason), Err(Reason::BadSignature));
+    }
+
+    /// The same with the witnesses' keys lifted and remembered from the
+    /// valid transaction first, as the engine's verify stage keeps them.
+    #[test]
+    fn flipping_any_bit_of_a_signature_is_a_bad_signature_with_the_keys_known(
+        mut tx in signed(),
+        witness in any::<Index>(),
+        at in any::<Index>(),
+        mask in 1..=u8::MAX,
+    ) {
+        let known = KnownKeys::default();
+        prop_assert!(verify_with(tx.clone(), &known).is_ok());
+        let witness = witness.index(tx.witnesses.len());
+        flip(&mut tx.witnesses[witness].signature, at, mask);
+        prop_assert_eq!(verify_with(tx, &known).map(|_| ()).map_err(|r| r.reason), Err(Reason::BadSignature));
     }
 
     /// Changing any bits of any signed byte (the canonical part of the
