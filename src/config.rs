@@ -83,8 +83,8 @@ pub struct Config {
     /// file.
     #[serde(skip, default = "default_verify_queue")]
     pub verify_queue_max: usize,
-    /// Merge the random-key tables every (transactions, blocks, least
-    /// entries per commit) instead of `INDEX_UNMERGED_*_MAX`: tests make
+    /// Merge the random-key tables every (entries, blocks, least entries per
+    /// commit) instead of `INDEX_UNMERGED_*_MAX`: tests make
     /// merges frequent; never from a file.
     #[serde(skip)]
     pub index_merge_every: Option<(u64, u64, usize)>,

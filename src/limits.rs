@@ -23,12 +23,13 @@ pub const SEQUENCER_QUEUE_MAX: usize = 16 * 1024;
 /// Transactions in one block. Bounds the work of one redb write transaction
 /// and the latency of everything in it.
 pub const BLOCK_TXS_MAX: usize = 8 * 1024;
-/// Transactions whose effects on the random-key indexes (unspent by owner,
-/// spent, txid, daily totals) are gathered in memory and in the index log
-/// before they are merged into the tables (`store/unmerged.rs`). With the
-/// layer being merged, at most about twice this is held: bounds that
-/// memory and what a restart replays.
-pub const INDEX_UNMERGED_TXS_MAX: u64 = 16 * 1024;
+/// Entries of the random-key indexes (unspent outputs by owner, spenders,
+/// txids, daily totals: about 7 per retail payment, 18 per mint of 16
+/// outputs) gathered in memory and in the index log before they are merged
+/// into the tables (`store/unmerged.rs`). With the layer being merged, at
+/// most about twice this is held (some 150 bytes each): bounds that memory
+/// and what a restart replays.
+pub const INDEX_UNMERGED_ENTRIES_MAX: u64 = 128 * 1024;
 /// Blocks gathered before a merge (at low load blocks are small): bounds
 /// the index log rows a restart reads.
 pub const INDEX_UNMERGED_BLOCKS_MAX: u64 = 1024;

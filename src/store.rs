@@ -15,7 +15,7 @@
 //! - `index_log`: height -> what the block did to the random-key tables
 //!   (`tx_index`, `unspent`, `earmarked`, `spent`, `daily`), for the blocks
 //!   after `merged_height` in `meta`. Those tables are written only by a
-//!   merge, every `INDEX_UNMERGED_TXS_MAX` transactions, from the same
+//!   merge, every `INDEX_UNMERGED_ENTRIES_MAX` entries, from the same
 //!   effects held in memory (`unmerged.rs`); readers lay the unmerged
 //!   effects over the tables.
 //! - `movements`: (bank, sequence) -> what the transaction did to the bank's
@@ -165,7 +165,7 @@ pub struct Store {
     /// each commit: a reader sees either the tables before a merge with
     /// everything it merged still here, or the tables after it.
     unmerged: RwLock<Unmerged>,
-    merge_txs_max: AtomicU64,
+    merge_entries_max: AtomicU64,
     merge_blocks_max: AtomicU64,
     merge_slice_min: std::sync::atomic::AtomicUsize,
 }
@@ -314,7 +314,7 @@ impl Store {
         let mut store = Self {
             db,
             unmerged: RwLock::new(Unmerged::default()),
-            merge_txs_max: AtomicU64::new(crate::limits::INDEX_UNMERGED_TXS_MAX),
+            merge_entries_max: AtomicU64::new(crate::limits::INDEX_UNMERGED_ENTRIES_MAX),
             merge_blocks_max: AtomicU64::new(crate::limits::INDEX_UNMERGED_BLOCKS_MAX),
             merge_slice_min: std::sync::atomic::AtomicUsize::new(INDEX_MERGE_SLICE_MIN),
         };
@@ -421,13 +421,13 @@ impl Store {
         Ok(unmerged)
     }
 
-    /// Merges the random-key tables every `txs` transactions or `blocks`
+    /// Merges the random-key tables every `entries` entries or `blocks`
     /// blocks, at least `slice` entries per commit, instead of the limits
     /// (`INDEX_UNMERGED_*_MAX`, `INDEX_MERGE_SLICE_MIN`): the simulation
     /// makes merges frequent and spread over several commits. Values are
     /// clamped to 1..=limit.
-    pub fn set_merge_every(&self, txs: u64, blocks: u64, slice: usize) {
-        self.merge_txs_max.store(txs.clamp(1, crate::limits::INDEX_UNMERGED_TXS_MAX), Ordering::Relaxed);
+    pub fn set_merge_every(&self, entries: u64, blocks: u64, slice: usize) {
+        self.merge_entries_max.store(entries.clamp(1, crate::limits::INDEX_UNMERGED_ENTRIES_MAX), Ordering::Relaxed);
         self.merge_blocks_max.store(blocks.clamp(1, crate::limits::INDEX_UNMERGED_BLOCKS_MAX), Ordering::Relaxed);
         self.merge_slice_min.store(slice.clamp(1, INDEX_MERGE_SLICE_MIN), Ordering::Relaxed);
     }
@@ -622,7 +622,7 @@ impl Store {
             write.open_table(INDEX_LOG)?.insert(height, index.encode().as_slice())?;
             // Twice what the block adds, so that a merge ends before the
             // active layer fills; all of it if it has filled.
-            let budget = if held.active_txs() >= self.merge_txs_max.load(Ordering::Relaxed) {
+            let budget = if held.active_entries() >= self.merge_entries_max.load(Ordering::Relaxed) {
                 usize::MAX
             } else {
                 (2 * index.entries()).max(self.merge_slice_min.load(Ordering::Relaxed))
@@ -645,7 +645,10 @@ impl Store {
         if let Some(cursor) = merged {
             held.merged_to(cursor);
         }
-        held.freeze_if_full(self.merge_txs_max.load(Ordering::Relaxed), self.merge_blocks_max.load(Ordering::Relaxed));
+        held.freeze_if_full(
+            self.merge_entries_max.load(Ordering::Relaxed),
+            self.merge_blocks_max.load(Ordering::Relaxed),
+        );
         Ok(())
     }
 

@@ -1,5 +1,5 @@
 //! The random-key tables (unspent outputs by owner, spenders, the txid
-//! index, daily totals) are merged every few transactions, a slice per
+//! index, daily totals) are merged every few payments, a slice per
 //! block commit: what the API answers is the same before, during and after
 //! merges, and after restarts in the middle of them.
 
@@ -10,9 +10,9 @@ use settled::proto::{self, Reason};
 use settled::{Keypair, OutPoint, client};
 use tonic::Code;
 
-/// Merges every 3 transactions or 2 blocks, at least 2 entries per commit:
-/// most commits write a slice of a merge.
-const MERGE_OFTEN: (u64, u64, usize) = (3, 2, 2);
+/// Merges every 20 entries (about 3 payments) or 2 blocks, at least 2
+/// entries per commit: most commits write a slice of a merge.
+const MERGE_OFTEN: (u64, u64, usize) = (20, 2, 2);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn balances_listings_receipts_and_spenders_read_the_same_across_merges_and_restarts() {

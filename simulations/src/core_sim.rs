@@ -348,8 +348,8 @@ struct World {
     scheduled: Option<DiskFault>,
     follower: Follower,
     report: CoreReport,
-    /// The seed's merge interval of the random-key tables (transactions,
-    /// blocks, least entries per commit): small, so that merges, merges
+    /// The seed's merge interval of the random-key tables (entries, blocks,
+    /// least entries per commit): small, so that merges, merges
     /// spread over several commits, and power losses in the middle of one
     /// are frequent.
     merge_every: (u64, u64, usize),
@@ -497,7 +497,7 @@ impl World {
             treasury: treasury.address(),
             tiered: wallets[..TIERED_WALLETS].iter().map(Keypair::address).collect(),
         };
-        let merge_every = (rng.gen_range(1..=24), rng.gen_range(1..=6), rng.gen_range(1..=12));
+        let merge_every = (rng.gen_range(1..=96), rng.gen_range(1..=6), rng.gen_range(1..=12));
         let disk = SimDisk::new();
         let (store, recovered) = Store::open_with_backend(disk.backend(), &genesis, |h| engine_key.sign(&h.hash()))
             .map_err(|e| format!("a new ledger does not open: {e}"))?;

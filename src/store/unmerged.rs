@@ -4,10 +4,11 @@
 //! A block's commit writes only tables with sequential keys, plus one
 //! `index_log` row: what the block did to the random-key indexes
 //! ([`BlockIndex`]). The same effects go into an active layer in memory.
-//! When it holds `INDEX_UNMERGED_TXS_MAX` transactions (or
+//! When it holds `INDEX_UNMERGED_ENTRIES_MAX` entries (or
 //! `INDEX_UNMERGED_BLOCKS_MAX` blocks) it is frozen, and each following
-//! block's commit writes a slice of it into the tables, each table in key
-//! order, until it is all there; that commit records `merged_height` in
+//! block's commit writes a slice of it into the tables (twice what the block
+//! adds, so that the merge ends before the active layer fills), each table
+//! in key order, until it is all there; that commit records `merged_height` in
 //! `meta` and deletes the frozen blocks' log rows. A page of a random-key
 //! table is then written about once per merge rather than once per block
 //! that touches it, and no commit pays for a whole merge. Readers look in
@@ -72,11 +73,8 @@ impl BlockIndex {
         index
     }
 
-    pub fn txs(&self) -> u64 {
-        self.located.len() as u64
-    }
-
-    /// Table entries the block adds to a layer, about.
+    /// Table entries the block adds to a layer (an earmarked output counts
+    /// once, though it has two).
     pub fn entries(&self) -> usize {
         self.spent.len() + self.removed.len() + self.created.len() + self.located.len() + self.daily.len()
     }
@@ -192,7 +190,7 @@ pub(super) type EarmarkedValue = (Address, u64);
 /// it into the table already.
 #[derive(Clone, Debug, Default)]
 struct Layer {
-    txs: u64,
+    entries: u64,
     blocks: u64,
     unspent: BTreeMap<[u8; 68], Option<(u64, ProgrammeId)>>,
     earmarked: BTreeMap<[u8; 40], Option<(Address, u64)>>,
@@ -226,7 +224,7 @@ impl Layer {
         for (payer, day, total) in &block.daily {
             self.daily.insert(payer.0, (*day, *total));
         }
-        self.txs += block.txs();
+        self.entries += block.entries() as u64;
         self.blocks += 1;
     }
 }
@@ -281,15 +279,15 @@ impl Unmerged {
         self.height = block.height;
     }
 
-    /// Transactions and blocks not yet merged.
+    /// Entries and blocks not yet merged.
     pub fn held(&self) -> (u64, u64) {
-        let frozen = self.merging.as_ref().map_or((0, 0), |m| (m.layer.txs, m.layer.blocks));
-        (self.active.txs + frozen.0, self.active.blocks + frozen.1)
+        let frozen = self.merging.as_ref().map_or((0, 0), |m| (m.layer.entries, m.layer.blocks));
+        (self.active.entries + frozen.0, self.active.blocks + frozen.1)
     }
 
-    /// Transactions in the active layer.
-    pub fn active_txs(&self) -> u64 {
-        self.active.txs
+    /// Entries in the active layer.
+    pub fn active_entries(&self) -> u64 {
+        self.active.entries
     }
 
     /// The last block of the layer being merged, if one is.
@@ -336,9 +334,9 @@ impl Unmerged {
     }
 
     /// Freezes the active layer for merging, when nothing is being merged
-    /// and it holds `txs_max` transactions or `blocks_max` blocks.
-    pub fn freeze_if_full(&mut self, txs_max: u64, blocks_max: u64) {
-        if self.merging.is_none() && (self.active.txs >= txs_max || self.active.blocks >= blocks_max) {
+    /// and it holds `entries_max` entries or `blocks_max` blocks.
+    pub fn freeze_if_full(&mut self, entries_max: u64, blocks_max: u64) {
+        if self.merging.is_none() && (self.active.entries >= entries_max || self.active.blocks >= blocks_max) {
             let layer = std::mem::take(&mut self.active);
             self.merging = Some(Merging { layer, height: self.height, cursor: Cursor::default() });
         }
@@ -539,7 +537,7 @@ mod tests {
         assert_eq!(unmerged.unspent_range(&key, &key), vec![(key, None)], "the newer layer wins");
         assert_eq!(unmerged.spender(&created), Some(TxId([8; 32])));
         assert_eq!(unmerged.location(&TxId([1; 32])), Some(TxLocation { sequence: 10, height: 5 }));
-        assert_eq!(unmerged.held(), (2, 2));
-        assert_eq!(unmerged.active_txs(), 1);
+        assert_eq!(unmerged.held(), (5, 2));
+        assert_eq!(unmerged.active_entries(), 3);
     }
 }
