@@ -30,6 +30,10 @@ pub const BLOCK_TXS_MAX: usize = 8 * 1024;
 /// most about twice this is held (some 150 bytes each): bounds that memory
 /// and what a restart replays.
 pub const INDEX_UNMERGED_ENTRIES_MAX: u64 = 128 * 1024;
+/// redb's page cache for the ledger file (redb's default is 1 GiB). The
+/// reads that matter (recent blocks, a bank's movements, the merge's
+/// B-tree paths) are small; the rest comes from the OS page cache.
+pub const LEDGER_CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// Blocks gathered before a merge (at low load blocks are small): bounds
 /// the index log rows a restart reads.
 pub const INDEX_UNMERGED_BLOCKS_MAX: u64 = 1024;

@@ -186,6 +186,15 @@ pub struct FileHooks {
     pub genesis_time_unix_ms: Option<u64>,
 }
 
+/// redb with its page cache bounded (`LEDGER_CACHE_BYTES`): the unspent
+/// set lives in the sequencer's map, so a large cache would mostly hold the
+/// recovery walk's pages.
+fn ledger_builder() -> redb::Builder {
+    let mut builder = redb::Builder::new();
+    builder.set_cache_size(crate::limits::LEDGER_CACHE_BYTES);
+    builder
+}
+
 fn unspent_key(owner: &Address, outpoint: &OutPoint) -> [u8; 68] {
     let mut key = [0u8; 68];
     key[..32].copy_from_slice(&owner.0);
@@ -253,7 +262,7 @@ impl Store {
         hooks: &FileHooks,
     ) -> Result<(Self, Recovered), StoreError> {
         if let Some(disk) = &hooks.disk {
-            let db = redb::Builder::new().create_with_backend(disk.backend())?;
+            let db = ledger_builder().create_with_backend(disk.backend())?;
             return Self::open_database(db, genesis, hooks.genesis_time_unix_ms, sign);
         }
         let file = std::fs::OpenOptions::new()
@@ -268,7 +277,7 @@ impl Store {
             hooks.faults.clone().unwrap_or_default(),
             hooks.fsync_seconds.as_ref().map(Arc::clone),
         )?;
-        let db = redb::Builder::new().create_with_backend(backend)?;
+        let db = ledger_builder().create_with_backend(backend)?;
         Self::open_database(db, genesis, hooks.genesis_time_unix_ms, sign)
     }
 
@@ -282,7 +291,7 @@ impl Store {
         genesis: &Genesis,
         sign: impl FnOnce(&BlockHeader) -> [u8; 64],
     ) -> Result<(Self, Recovered), StoreError> {
-        Self::open_database(redb::Builder::new().create_with_backend(backend)?, genesis, None, sign)
+        Self::open_database(ledger_builder().create_with_backend(backend)?, genesis, None, sign)
     }
 
     /// [`Store::open_with_backend`] whose genesis block, if it writes one,
@@ -297,12 +306,7 @@ impl Store {
         genesis_time_unix_ms: u64,
         sign: impl FnOnce(&BlockHeader) -> [u8; 64],
     ) -> Result<(Self, Recovered), StoreError> {
-        Self::open_database(
-            redb::Builder::new().create_with_backend(backend)?,
-            genesis,
-            Some(genesis_time_unix_ms),
-            sign,
-        )
+        Self::open_database(ledger_builder().create_with_backend(backend)?, genesis, Some(genesis_time_unix_ms), sign)
     }
 
     fn open_database(
