@@ -7,7 +7,8 @@
 //! - `block_txids`: height -> the block's txids, concatenated (for Merkle paths).
 //! - `txs`: sequence -> stored transaction record (canonical bytes + witnesses).
 //! - `tx_index`: txid -> (sequence, height).
-//! - `unspent`: owner || txid || index -> (amount, programme). Keyed by owner
+//! - `unspent_by_owner`: owner || txid || index -> (amount, programme)
+//!   (`unspent` in files from before the index log). Keyed by owner
 //!   so that balances and listings are range scans; the engine keeps the
 //!   same set in memory, keyed by outpoint, and rebuilds it from here.
 //! - `spent`: txid || index -> txid of the spender, to name it in refusals and
@@ -53,7 +54,12 @@ const HEADERS: TableDefinition<u64, &[u8]> = TableDefinition::new("headers");
 const BLOCK_TXIDS: TableDefinition<u64, &[u8]> = TableDefinition::new("block_txids");
 const TXS: TableDefinition<u64, &[u8]> = TableDefinition::new("txs");
 const TX_INDEX: TableDefinition<&[u8; 32], (u64, u64)> = TableDefinition::new("tx_index");
-const UNSPENT: TableDefinition<&[u8; 68], (u64, u32)> = TableDefinition::new("unspent");
+const UNSPENT: TableDefinition<&[u8; 68], (u64, u32)> = TableDefinition::new("unspent_by_owner");
+/// The name `unspent` had before the index log. A file's table is renamed
+/// when the index log comes in, so that a binary from before, which would
+/// read the tables without the unmerged blocks (outputs spent since the
+/// last merge unspent again), refuses to open the file.
+const UNSPENT_BEFORE_INDEX_LOG: TableDefinition<&[u8; 68], (u64, u32)> = TableDefinition::new("unspent");
 const SPENT: TableDefinition<&[u8; 36], &[u8; 32]> = TableDefinition::new("spent");
 const REGISTRY_OPS: TableDefinition<u64, &[u8]> = TableDefinition::new("registry_ops");
 /// Mint reference -> txid: a reference (a disbursement row) pays once.
@@ -393,8 +399,10 @@ impl Store {
                 drop(read);
                 let mut write = self.db.begin_write()?;
                 write.set_durability(Durability::Immediate)?;
+                write.rename_table(UNSPENT_BEFORE_INDEX_LOG, UNSPENT)?;
                 write.open_table(META)?.insert(MERGED_HEIGHT_KEY, tip.to_be_bytes().as_slice())?;
                 write.commit()?;
+                tracing::info!(tip, "data file upgraded to the index log; binaries from before refuse it");
                 return Ok(Unmerged::merged_at(tip));
             }
         };
@@ -437,7 +445,11 @@ impl Store {
     }
 
     /// The ledger's state at the last durable block, as a restart reads
-    /// it (a deposed cluster leader rebuilds its ledger from it).
+    /// it (a deposed cluster leader rebuilds its ledger from it). The
+    /// writer must be idle: the unspent set and daily totals are read at the
+    /// block the unmerged layers are at, the registry, programme statistics
+    /// and bank totals at the last committed block, and a commit between the
+    /// two would set them one block apart.
     ///
     /// # Errors
     /// Storage failures, or records that do not decode.
@@ -448,13 +460,7 @@ impl Store {
         };
         // The block the unspent set below is at: one committed since
         // `unmerged` was brought up to date is not in it.
-        let height = unmerged.height;
-        let tip = read
-            .open_table(HEADERS)?
-            .get(height)?
-            .map(|v| decode_signed_header(v.value()))
-            .transpose()?
-            .ok_or_else(|| StoreError::Corrupt(format!("no block {height}")))?;
+        let tip = header_at(&read, unmerged.height)?;
         let started = std::time::Instant::now();
         let mut unspent = Self::read_unspent(&read)?;
         for (key, value) in &unmerged.unspent_range(&[0; 68], &[0xff; 68]) {
@@ -624,13 +630,11 @@ impl Store {
                 return Err(StoreError::Corrupt(format!("block {height} committed after block {}", held.height)));
             }
             write.open_table(INDEX_LOG)?.insert(height, index.encode().as_slice())?;
-            // Twice what the block adds, so that a merge ends before the
-            // active layer fills; all of it if it has filled.
-            let budget = if held.active_entries() >= self.merge_entries_max.load(Ordering::Relaxed) {
-                usize::MAX
-            } else {
-                (2 * index.entries()).max(self.merge_slice_min.load(Ordering::Relaxed))
-            };
+            let budget = held.merge_budget(
+                index.entries(),
+                self.merge_entries_max.load(Ordering::Relaxed),
+                self.merge_slice_min.load(Ordering::Relaxed),
+            );
             let cursor = held.merge_slice(&write, budget)?;
             if let (Some(cursor), Some(merging_height)) = (&cursor, held.merging_height())
                 && cursor.done()
@@ -932,12 +936,7 @@ impl Store {
     /// Storage failures.
     pub fn count_unspent(&self) -> Result<(u64, u64, SignedHeader), StoreError> {
         let (read, height, unmerged) = self.read_unspent_range(&[0; 68], &[0xff; 68])?;
-        let tip = read
-            .open_table(HEADERS)?
-            .get(height)?
-            .map(|v| decode_signed_header(v.value()))
-            .transpose()?
-            .ok_or_else(|| StoreError::Corrupt(format!("no block {height}")))?;
+        let tip = header_at(&read, height)?;
         let (mut count, mut sum) = (0u64, 0u64);
         for entry in Overlaid::new(unspent_entries(read.open_table(UNSPENT)?.iter()?), unmerged) {
             let (_, (amount_minor, _)) = entry?;
@@ -963,6 +962,15 @@ impl Store {
         let unmerged = held.unspent_range(start, end);
         Ok((self.db.begin_read()?, held.height, unmerged))
     }
+}
+
+/// The signed header of block `height`, which must be stored.
+fn header_at(read: &redb::ReadTransaction, height: u64) -> Result<SignedHeader, StoreError> {
+    read.open_table(HEADERS)?
+        .get(height)?
+        .map(|v| decode_signed_header(v.value()))
+        .transpose()?
+        .ok_or_else(|| StoreError::Corrupt(format!("no block {height}")))
 }
 
 /// `unspent` table entries with owned keys, for [`Overlaid`].
@@ -1136,4 +1144,52 @@ impl Store {
 pub fn now_unix_ms() -> u64 {
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::Keypair;
+    use crate::faults::SimDisk;
+
+    /// A file from before the index log: `unspent` under its old name, no
+    /// `index_log`, no `merged_height`. It opens, its table is renamed (so a
+    /// binary from before refuses it) and it is taken as fully merged.
+    #[test]
+    fn a_file_from_before_the_index_log_opens_and_is_renamed_out_of_reach_of_older_binaries() {
+        let engine = Keypair::generate();
+        let issuers: Vec<Keypair> = (0..3).map(|_| Keypair::generate()).collect();
+        let genesis = Genesis {
+            currency: "CNY".to_owned(),
+            exponent: 2,
+            issuer_keys: issuers.iter().map(Keypair::address).collect(),
+            issuer_threshold: 2,
+            engine_key: engine.address(),
+        };
+        let disk = SimDisk::new();
+        drop(Store::open_with_backend(disk.backend(), &genesis, |h| engine.sign(&h.hash())).expect("a new file"));
+        let raw = redb::Builder::new().create_with_backend(disk.backend()).expect("raw");
+        let write = raw.begin_write().expect("write");
+        write.rename_table(UNSPENT, UNSPENT_BEFORE_INDEX_LOG).expect("rename");
+        assert!(write.delete_table(INDEX_LOG).expect("delete"));
+        write.open_table(META).expect("meta").remove(MERGED_HEIGHT_KEY).expect("remove");
+        write.commit().expect("commit");
+        drop(raw);
+
+        let (store, recovered) =
+            Store::open_with_backend(disk.backend(), &genesis, |_| unreachable!("not a new file")).expect("opens");
+        assert_eq!(recovered.tip.header.height, 0);
+        let read = store.db.begin_read().expect("read");
+        assert_eq!(
+            read.open_table(META).expect("meta").get(MERGED_HEIGHT_KEY).expect("get").map(|v| v.value().to_vec()),
+            Some(0u64.to_be_bytes().to_vec()),
+            "taken as merged through its tip"
+        );
+        assert!(read.open_table(UNSPENT).is_ok(), "the table under its new name");
+        assert!(
+            matches!(read.open_table(UNSPENT_BEFORE_INDEX_LOG), Err(redb::TableError::TableDoesNotExist(_))),
+            "and not under the name an older binary reads"
+        );
+        assert_eq!(store.count_unspent().expect("count").0, 0);
+    }
 }

@@ -67,6 +67,10 @@ use settled::{
 };
 
 /// Longest simulation one seed runs, in ticks.
+/// The ledger's merge interval in the simulation (entries, blocks, least
+/// entries per commit): a merge every few payments, spread over commits.
+const LEDGER_MERGE_EVERY: (u64, u64, usize) = (40, 3, 8);
+
 pub const RAFT_TICKS_MAX: u64 = 100_000;
 /// Replicas in the simulated cluster.
 const NODES: NodeId = 3;
@@ -592,6 +596,9 @@ impl World {
             unreachable!("a replica's ledger file already holds the genesis block")
         })
         .map_err(|e| format!("node {id}: the ledger does not open: {e}"))?;
+        // Merges of the random-key tables every few payments, in slices:
+        // power losses and leadership changes fall in the middle of them.
+        store.set_merge_every(LEDGER_MERGE_EVERY.0, LEDGER_MERGE_EVERY.1, LEDGER_MERGE_EVERY.2);
         let tip = recovered.tip;
         let ledger = settled::recovered_ledger(recovered, self.tiers.clone()).map_err(|e| e.to_string())?;
         net_of(&self.net).nodes.insert(id, raft.clone());

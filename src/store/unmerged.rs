@@ -7,8 +7,9 @@
 //! When it holds `INDEX_UNMERGED_ENTRIES_MAX` entries (or
 //! `INDEX_UNMERGED_BLOCKS_MAX` blocks) it is frozen, and each following
 //! block's commit writes a slice of it into the tables (twice what the block
-//! adds, so that the merge ends before the active layer fills), each table
-//! in key order, until it is all there; that commit records `merged_height` in
+//! adds, and more if that would not end the merge before the active layer
+//! fills at this block size), each table in key order, until it is all
+//! there; that commit records `merged_height` in
 //! `meta` and deletes the frozen blocks' log rows. A page of a random-key
 //! table is then written about once per merge rather than once per block
 //! that touches it, and no commit pays for a whole merge. Readers look in
@@ -235,6 +236,8 @@ struct Merging {
     layer: Layer,
     /// The last block in the layer.
     height: u64,
+    /// Rows the layer writes (an earmarked output counts twice here).
+    rows: u64,
     cursor: Cursor,
 }
 
@@ -244,6 +247,8 @@ struct Merging {
 pub(super) struct Cursor {
     table: usize,
     after: Option<Vec<u8>>,
+    /// Rows written so far.
+    written: u64,
 }
 
 const MERGED_TABLES: usize = 5;
@@ -286,6 +291,7 @@ impl Unmerged {
     }
 
     /// Entries in the active layer.
+    #[cfg(test)]
     pub fn active_entries(&self) -> u64 {
         self.active.entries
     }
@@ -338,8 +344,30 @@ impl Unmerged {
     pub fn freeze_if_full(&mut self, entries_max: u64, blocks_max: u64) {
         if self.merging.is_none() && (self.active.entries >= entries_max || self.active.blocks >= blocks_max) {
             let layer = std::mem::take(&mut self.active);
-            self.merging = Some(Merging { layer, height: self.height, cursor: Cursor::default() });
+            let rows =
+                [layer.unspent.len(), layer.earmarked.len(), layer.spent.len(), layer.located.len(), layer.daily.len()]
+                    .iter()
+                    .sum::<usize>() as u64;
+            self.merging = Some(Merging { layer, height: self.height, rows, cursor: Cursor::default() });
         }
+    }
+
+    /// Rows the commit of a block adding `entries` writes of the frozen
+    /// layer: at least `slice_min` and twice `entries`, and enough that the
+    /// merge ends before the active layer reaches `entries_max` at this
+    /// block size (a layer replayed at a restart may be larger than one
+    /// that filled in service); all that is left once the active layer has
+    /// filled.
+    pub fn merge_budget(&self, entries: usize, entries_max: u64, slice_min: usize) -> usize {
+        let Some(merging) = &self.merging else { return 0 };
+        let left = merging.rows.saturating_sub(merging.cursor.written);
+        let room = entries_max.saturating_sub(self.active.entries);
+        if room == 0 {
+            return usize::MAX;
+        }
+        let commits_left = (room / (entries.max(1) as u64)).max(1);
+        let even = usize::try_from(left.div_ceil(commits_left)).unwrap_or(usize::MAX);
+        even.max(2 * entries).max(slice_min)
     }
 
     /// Writes up to `budget` more entries of the frozen layer into the
@@ -349,6 +377,7 @@ impl Unmerged {
         let Some(merging) = &self.merging else { return Ok(None) };
         let layer = &merging.layer;
         let mut cursor = merging.cursor.clone();
+        let budget_at_start = budget;
         let mut budget = budget;
         while !cursor.done() && budget > 0 {
             let after = cursor.after.as_deref();
@@ -386,9 +415,10 @@ impl Unmerged {
             };
             match stopped {
                 Some(key) => cursor.after = Some(key),
-                None => cursor = Cursor { table: cursor.table + 1, after: None },
+                None => cursor = Cursor { table: cursor.table + 1, after: None, written: cursor.written },
             }
         }
+        cursor.written += (budget_at_start - budget) as u64;
         Ok(Some(cursor))
     }
 
@@ -539,5 +569,118 @@ mod tests {
         assert_eq!(unmerged.location(&TxId([1; 32])), Some(TxLocation { sequence: 10, height: 5 }));
         assert_eq!(unmerged.held(), (5, 2));
         assert_eq!(unmerged.active_entries(), 3);
+    }
+
+    /// A layer touching every table, including removals of rows the table
+    /// holds and an earmarked output.
+    fn layer_of(blocks: u64) -> Unmerged {
+        let mut unmerged = Unmerged::merged_at(0);
+        for height in 1..=blocks {
+            let b = u8::try_from(height).expect("small");
+            let owner = Address([b; 32]);
+            let old = OutPoint { txid: TxId([0xee; 32]), index: u32::from(b) };
+            let new = OutPoint { txid: TxId([b; 32]), index: 0 };
+            unmerged.add(&BlockIndex {
+                height,
+                spent: vec![(old, TxId([b; 32]))],
+                removed: vec![(owner, old, 0)],
+                created: vec![(new, Output { owner, amount_minor: height, programme: u32::from(b % 2) })],
+                located: vec![(TxId([b; 32]), height)],
+                daily: vec![(owner, 20_000, height)],
+            });
+        }
+        unmerged
+    }
+
+    fn table_rows(db: &redb::Database) -> Vec<String> {
+        use redb::{ReadableDatabase, ReadableTable};
+        let read = db.begin_read().expect("read");
+        let mut rows = Vec::new();
+        for entry in read.open_table(crate::store::UNSPENT).expect("table").iter().expect("iter") {
+            let (k, v) = entry.expect("row");
+            rows.push(format!("unspent {:?} {:?}", &k.value()[..2], v.value()));
+        }
+        for entry in read.open_table(crate::store::EARMARKED).expect("table").iter().expect("iter") {
+            let (k, v) = entry.expect("row");
+            rows.push(format!("earmarked {:?} {}", &k.value()[..6], v.value().1));
+        }
+        for entry in read.open_table(crate::store::SPENT).expect("table").iter().expect("iter") {
+            let (k, v) = entry.expect("row");
+            rows.push(format!("spent {:?} {:?}", &k.value()[..2], &v.value()[..2]));
+        }
+        for entry in read.open_table(crate::store::TX_INDEX).expect("table").iter().expect("iter") {
+            let (k, v) = entry.expect("row");
+            rows.push(format!("tx {:?} {:?}", &k.value()[..2], v.value()));
+        }
+        for entry in read.open_table(crate::store::DAILY).expect("table").iter().expect("iter") {
+            let (k, v) = entry.expect("row");
+            rows.push(format!("daily {:?} {:?}", &k.value()[..2], v.value()));
+        }
+        rows
+    }
+
+    /// Merges `blocks` blocks' layer with slices of `budget` rows into
+    /// tables that hold the outputs the layer spends.
+    fn merged_by_slices(blocks: u64, budget: usize) -> (Vec<String>, usize) {
+        let db = redb::Builder::new().create_with_backend(redb::backends::InMemoryBackend::new()).expect("db");
+        let write = db.begin_write().expect("write");
+        {
+            let mut unspent = write.open_table(crate::store::UNSPENT).expect("table");
+            for b in 1..=u8::try_from(blocks).expect("small") {
+                let old = OutPoint { txid: TxId([0xee; 32]), index: u32::from(b) };
+                unspent.insert(&unspent_key(&Address([b; 32]), &old), (7, 0)).expect("insert");
+            }
+            write.open_table(crate::store::EARMARKED).expect("table");
+            write.open_table(crate::store::SPENT).expect("table");
+            write.open_table(crate::store::TX_INDEX).expect("table");
+            write.open_table(crate::store::DAILY).expect("table");
+        }
+        write.commit().expect("commit");
+        let mut unmerged = layer_of(blocks);
+        unmerged.freeze_if_full(1, 1);
+        let mut commits = 0;
+        while unmerged.merging_height().is_some() {
+            let write = db.begin_write().expect("write");
+            let cursor = unmerged.merge_slice(&write, budget).expect("slice").expect("merging");
+            write.commit().expect("commit");
+            unmerged.merged_to(cursor);
+            commits += 1;
+            assert!(commits < 1_000, "the merge ends");
+        }
+        assert_eq!(unmerged.merged_height, blocks);
+        (table_rows(&db), commits)
+    }
+
+    #[test]
+    fn a_merge_in_slices_of_any_size_writes_what_one_slice_writes() {
+        let (whole, commits) = merged_by_slices(5, usize::MAX);
+        assert_eq!(commits, 1);
+        // 5 created outputs (the spent ones removed), 3 earmarked, 5 spenders,
+        // 5 transactions, 5 daily totals.
+        assert_eq!(whole.len(), 5 + 3 + 5 + 5 + 5, "{whole:#?}");
+        assert!(whole.iter().all(|row| !row.contains("(7, 0)")), "the spent outputs are gone: {whole:#?}");
+        let rows = 5 + 5 + 3 + 5 + 5 + 5;
+        for budget in [1, 2, 3, 5, 7, rows - 1, rows, rows + 1] {
+            let (sliced, commits) = merged_by_slices(5, budget);
+            assert_eq!(sliced, whole, "slices of {budget}");
+            assert_eq!(commits, rows.div_ceil(budget).max(1), "slices of {budget}");
+        }
+    }
+
+    #[test]
+    fn the_merge_budget_ends_a_large_frozen_layer_before_the_active_one_fills() {
+        let mut unmerged = layer_of(20);
+        unmerged.freeze_if_full(1, 1);
+        // 20 blocks: 20 unspent rows created + 20 removed, 10 earmarked, and
+        // 20 each of spenders, transactions, daily totals.
+        let rows = 20 + 20 + 10 + 20 + 20 + 20;
+        assert_eq!(unmerged.merge_budget(1, 1_000, 1), 2, "plenty of room: twice the block");
+        assert_eq!(unmerged.merge_budget(1, 10, 1), usize::try_from(rows).expect("small") / 10, "room for 10 blocks");
+        assert_eq!(unmerged.merge_budget(1, 10, 64), 64, "at least the least slice");
+        assert_eq!(Unmerged::merged_at(3).merge_budget(5, 10, 1), 0, "nothing frozen");
+        let mut full = layer_of(3);
+        full.freeze_if_full(1, 1);
+        full.add(&BlockIndex { height: 4, located: vec![(TxId([9; 32]), 4)], ..BlockIndex::default() });
+        assert_eq!(full.merge_budget(1, 1, 1), usize::MAX, "the active layer is full: all that is left");
     }
 }
