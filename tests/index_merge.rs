@@ -7,7 +7,11 @@ mod common;
 
 use common::{TestLedger, assert_refusal, error_metadata, to_proto};
 use settled::proto::{self, Reason};
-use settled::{Keypair, OutPoint, client};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use settled::{Keypair, OutPoint, TxId, client};
+use tokio::sync::Mutex;
 use tonic::Code;
 
 /// Merges every 20 entries (about 3 payments) or 2 blocks, at least 2
@@ -103,4 +107,105 @@ async fn assert_reads(
     listed.sort_unstable();
     expected.sort_unstable();
     assert_eq!(listed, expected, "the payer's unspent outputs, listed");
+}
+
+/// Payments per payer in the race below, and payers.
+const RACE_PAYMENTS: usize = 40;
+const RACE_PAYERS: usize = 6;
+
+/// Readers run while every commit writes a slice of a merge (and mints
+/// change the supply): a count of the unspent set always adds up to the
+/// supply of the block it names, a payee's balance never goes back, and a
+/// confirmed payment is never not found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn readers_racing_merges_see_the_supply_whole_and_no_confirmed_payment_go_missing() {
+    let mut ledger = TestLedger::start_with(|config| config.index_merge_every = Some((8, 1, 1))).await;
+    let shop = Keypair::generate();
+    let payers: Vec<Keypair> = (0..RACE_PAYERS).map(|_| Keypair::generate()).collect();
+    let mut coins = Vec::new();
+    for (i, payer) in payers.iter().enumerate() {
+        coins.push(ledger.fund(payer, 1_000_000, &format!("race-{i}")).await);
+    }
+    let client = ledger.client.clone();
+    let confirmed: Arc<Mutex<Vec<TxId>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+
+    let counts = tokio::spawn({
+        let (mut client, stop) = (client.clone(), Arc::clone(&stop));
+        async move {
+            let mut checked = 0u64;
+            while !stop.load(Ordering::Relaxed) || checked == 0 {
+                let info = client
+                    .ledger
+                    .get_info(proto::GetInfoRequest { count_unspent: true })
+                    .await
+                    .expect("info")
+                    .into_inner();
+                let tip = info.tip.expect("tip");
+                assert_eq!(
+                    info.unspent_total_minor,
+                    tip.minted_total_minor - tip.burned_total_minor,
+                    "the unspent set counted at block {} adds up to its supply",
+                    tip.height
+                );
+                checked += 1;
+            }
+            checked
+        }
+    });
+    let lookups = tokio::spawn({
+        let (mut client, stop, confirmed) = (client.clone(), Arc::clone(&stop), Arc::clone(&confirmed));
+        let shop = shop.address();
+        async move {
+            let (mut last_balance, mut checked) = (0u64, 0u64);
+            while !stop.load(Ordering::Relaxed) || checked == 0 {
+                let balance = client
+                    .wallets
+                    .get_balance(proto::GetBalanceRequest { address: shop.0.to_vec() })
+                    .await
+                    .expect("balance")
+                    .into_inner()
+                    .total_minor;
+                assert!(balance >= last_balance, "the shop's balance went back from {last_balance} to {balance}");
+                last_balance = balance;
+                let known: Vec<TxId> = confirmed.lock().await.clone();
+                for txid in known.iter().rev().take(4) {
+                    let found = client
+                        .payments
+                        .get_payment(proto::GetPaymentRequest { txid: txid.0.to_vec() })
+                        .await
+                        .expect("get payment")
+                        .into_inner();
+                    assert_eq!(found.status, proto::PaymentStatus::Confirmed as i32, "{txid} went missing");
+                }
+                checked += 1;
+            }
+            checked
+        }
+    });
+    let mut paying = Vec::new();
+    for (payer, coin) in payers.into_iter().zip(coins) {
+        let (mut client, confirmed) = (client.clone(), Arc::clone(&confirmed));
+        let shop = shop.address();
+        paying.push(tokio::spawn(async move {
+            let mut coin = coin;
+            for i in 0..RACE_PAYMENTS {
+                let payment = client::pay(&payer, coin, shop, 1, format!("race-{i}").as_bytes());
+                let (receipt, _) = client.submit(&payment).await.expect("confirmed");
+                confirmed.lock().await.push(receipt.txid);
+                coin = client::output_of(&payment, 1);
+            }
+        }));
+    }
+    for (i, task) in paying.into_iter().enumerate() {
+        task.await.expect("payer");
+        ledger.fund(&shop, 5, &format!("race-mint-{i}")).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    assert!(counts.await.expect("counts") > 0);
+    assert!(lookups.await.expect("lookups") > 0);
+    let paid = (RACE_PAYERS * RACE_PAYMENTS) as u64;
+    assert_eq!(ledger.balance(&shop.address()).await.total_minor, paid + 5 * RACE_PAYERS as u64);
+    ledger.assert_supply(1_000_000 * RACE_PAYERS as u64 + 5 * RACE_PAYERS as u64).await;
+    ledger.shutdown().await;
 }
