@@ -73,16 +73,7 @@ async fn assert_reads(
     payer_outputs: &[OutPoint],
 ) {
     for (payment, receipt) in confirmed {
-        let found = ledger
-            .client
-            .payments
-            .get_payment(proto::GetPaymentRequest { txid: receipt.txid.0.to_vec() })
-            .await
-            .expect("get payment")
-            .into_inner();
-        assert_eq!(found.status, proto::PaymentStatus::Confirmed as i32);
-        assert_eq!(client::receipt_from_proto(found.receipt.as_ref().expect("receipt")).expect("valid"), *receipt);
-        assert_eq!(found.transaction, Some(to_proto(payment)));
+        ledger.assert_payment_found(payment, receipt).await;
     }
     let (payment, receipt) = confirmed.first().expect("one payment");
     let (again, duplicate) = ledger.client.submit(payment).await.expect("a resubmission is answered");

@@ -190,16 +190,7 @@ async fn confirmed_payments_and_balances_survive_a_restart_and_the_chain_continu
     assert_eq!(balances_after.2.total_minor, 500);
     assert_eq!(ledger.unspent(&alice.address()).await, unspent_before, "unspent outputs survive");
     for (payment, receipt) in &receipts {
-        let found = ledger
-            .client
-            .payments
-            .get_payment(proto::GetPaymentRequest { txid: receipt.txid.0.to_vec() })
-            .await
-            .expect("get payment")
-            .into_inner();
-        assert_eq!(found.status, proto::PaymentStatus::Confirmed as i32);
-        assert_eq!(client::receipt_from_proto(found.receipt.as_ref().expect("receipt")).expect("valid"), *receipt);
-        assert_eq!(found.transaction, Some(to_proto(payment)));
+        ledger.assert_payment_found(payment, receipt).await;
     }
 
     // The chain continues: the next block links to the old tip, heights and
@@ -274,17 +265,7 @@ async fn get_payment_returns_the_receipt_and_transaction_of_a_confirmed_txid() {
     let payment = client::pay(&alice, client::output_of(&mint, 0), bob.address(), 10, b"inv");
     let (receipt, _) = ledger.client.submit(&payment).await.expect("confirmed");
     for (tx, expected) in [(&mint, &mint_receipt), (&payment, &receipt)] {
-        let found = ledger
-            .client
-            .payments
-            .get_payment(proto::GetPaymentRequest { txid: expected.txid.0.to_vec() })
-            .await
-            .expect("get payment")
-            .into_inner();
-        assert_eq!(found.status, proto::PaymentStatus::Confirmed as i32);
-        let found_receipt = client::receipt_from_proto(found.receipt.as_ref().expect("receipt")).expect("valid");
-        assert_eq!(&found_receipt, expected, "the stored receipt is the one given at confirmation");
-        assert_eq!(found.transaction, Some(to_proto(tx)), "the transaction comes back with its witnesses");
+        ledger.assert_payment_found(tx, expected).await;
     }
     ledger.shutdown().await;
 }

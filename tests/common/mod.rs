@@ -184,6 +184,22 @@ impl TestLedger {
             .into_inner()
     }
 
+    /// `GetPayment` answers the confirmed `payment` with its receipt and
+    /// the transaction as submitted.
+    pub async fn assert_payment_found(&mut self, payment: &Transaction, receipt: &Receipt) {
+        let found = self
+            .client
+            .payments
+            .get_payment(proto::GetPaymentRequest { txid: receipt.txid.0.to_vec() })
+            .await
+            .expect("get payment")
+            .into_inner();
+        assert_eq!(found.status, proto::PaymentStatus::Confirmed as i32);
+        let found_receipt = client::receipt_from_proto(found.receipt.as_ref().expect("receipt")).expect("valid");
+        assert_eq!(found_receipt, *receipt, "the stored receipt is the one given at confirmation");
+        assert_eq!(found.transaction, Some(to_proto(payment)), "the transaction comes back with its witnesses");
+    }
+
     /// Every unspent output of `owner`, walking all pages.
     pub async fn unspent(&mut self, owner: &settled::Address) -> Vec<proto::UnspentOutput> {
         let mut all = Vec::new();
