@@ -29,10 +29,8 @@ mod unmerged;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use crate::limits::INDEX_MERGE_SLICE_MIN;
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
@@ -41,6 +39,7 @@ use std::sync::Arc;
 
 use crate::faults::{HookedFileBackend, StorageFaults};
 use crate::ledger::Applied;
+use crate::limits::INDEX_MERGE_SLICE_MIN;
 use crate::merkle;
 use crate::movements::{BankTotals, Movement, UNBANKED};
 use crate::receipt::{Receipt, SignedHeader};
@@ -173,7 +172,7 @@ pub struct Store {
     unmerged: RwLock<Unmerged>,
     merge_entries_max: AtomicU64,
     merge_blocks_max: AtomicU64,
-    merge_slice_min: std::sync::atomic::AtomicUsize,
+    merge_slice_min: AtomicUsize,
 }
 
 /// What the engine hangs on its data file.
@@ -326,7 +325,7 @@ impl Store {
             unmerged: RwLock::new(Unmerged::default()),
             merge_entries_max: AtomicU64::new(crate::limits::INDEX_UNMERGED_ENTRIES_MAX),
             merge_blocks_max: AtomicU64::new(crate::limits::INDEX_UNMERGED_BLOCKS_MAX),
-            merge_slice_min: std::sync::atomic::AtomicUsize::new(INDEX_MERGE_SLICE_MIN),
+            merge_slice_min: AtomicUsize::new(INDEX_MERGE_SLICE_MIN),
         };
         let stored = {
             let read = store.db.begin_read()?;
@@ -454,16 +453,18 @@ impl Store {
     /// # Errors
     /// Storage failures, or records that do not decode.
     pub fn recover(&self, genesis: Genesis) -> Result<Recovered, StoreError> {
-        let (read, unmerged) = {
-            let unmerged = self.unmerged.read().expect("not poisoned");
-            (self.db.begin_read()?, unmerged.clone())
+        // What the layers hold, taken with the read transaction: the block
+        // they are at (one committed since is not in them), their changes
+        // to `unspent` and their daily totals.
+        let (read, height, unmerged_blocks, unspent_changes, unmerged_daily) = {
+            let held = self.unmerged.read().expect("not poisoned");
+            let changes = held.unspent_range(&[0; 68], &[0xff; 68]);
+            (self.db.begin_read()?, held.height, held.held().1, changes, held.daily())
         };
-        // The block the unspent set below is at: one committed since
-        // `unmerged` was brought up to date is not in it.
-        let tip = header_at(&read, unmerged.height)?;
+        let tip = header_at(&read, height)?;
         let started = std::time::Instant::now();
         let mut unspent = Self::read_unspent(&read)?;
-        for (key, value) in &unmerged.unspent_range(&[0; 68], &[0xff; 68]) {
+        for (key, value) in &unspent_changes {
             let (owner, outpoint) = outpoint_of_unspent_key(key);
             match value {
                 Some((amount_minor, programme)) => {
@@ -476,7 +477,7 @@ impl Store {
         }
         tracing::info!(
             outputs = unspent.len(),
-            unmerged_blocks = unmerged.held().1,
+            unmerged_blocks,
             elapsed_ms = started.elapsed().as_millis(),
             "unspent set read"
         );
@@ -494,7 +495,7 @@ impl Store {
             let (address, value) = entry?;
             daily.insert(Address(*address.value()), value.value());
         }
-        daily.extend(unmerged.daily());
+        daily.extend(unmerged_daily);
         let mut stats = HashMap::new();
         for entry in read.open_table(PROGRAMME_STATS)?.iter()? {
             let (programme, value) = entry?;

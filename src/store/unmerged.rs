@@ -189,7 +189,7 @@ pub(super) type EarmarkedValue = (Address, u64);
 /// `None` one they spent. A spent output is always recorded `None`, even
 /// one the layer created: a merge interrupted by a crash may have written
 /// it into the table already.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 struct Layer {
     entries: u64,
     blocks: u64,
@@ -231,7 +231,7 @@ impl Layer {
 }
 
 /// A frozen layer being written into the tables, a slice per block commit.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 struct Merging {
     layer: Layer,
     /// The last block in the layer.
@@ -262,7 +262,7 @@ impl Cursor {
 /// The effects of the blocks after the last merge: the blocks being merged
 /// (frozen) and those since (active). Readers look in the active layer,
 /// then the frozen one, then the tables.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub(super) struct Unmerged {
     /// The last block whose effects are here or in the tables.
     pub height: u64,
