@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use settled::client;
 use settled::{
-    BlockRecord, Genesis, Keypair, Ledger, OutPoint, Output, Receipt, SignedHeader, Store, TxId, VerifiedTx,
+    BlockHeader, BlockRecord, ChainId, Genesis, Keypair, Ledger, OutPoint, Output, Receipt, SignedHeader, Store, TxId,
+    VerifiedTx,
 };
 
 fn genesis(issuers: &[Keypair]) -> Genesis {
@@ -25,8 +26,9 @@ fn genesis(issuers: &[Keypair]) -> Genesis {
 /// A wallet's key and the one output it holds.
 type Funded = (Keypair, (OutPoint, Output));
 
-/// `n` wallets each holding one output, and the ledger holding them.
-fn funded(n: usize) -> (Vec<Funded>, Ledger) {
+/// `n` wallets each holding one output, the ledger holding them, and its
+/// chain id (of its block 0).
+fn funded(n: usize) -> (Vec<Funded>, Ledger, ChainId) {
     let issuers: Vec<Keypair> = (0..3).map(|_| Keypair::generate()).collect();
     let mut unspent = HashMap::new();
     let mut wallets = Vec::with_capacity(n);
@@ -38,37 +40,43 @@ fn funded(n: usize) -> (Vec<Funded>, Ledger) {
         wallets.push((key, (outpoint, output)));
     }
     let total = 1_000_000 * n as u64;
-    (wallets, Ledger::new(genesis(&issuers), unspent, total, 0, 1).expect("consistent"))
+    let genesis = genesis(&issuers);
+    let chain = BlockHeader::genesis(&genesis, 0).chain_id();
+    (wallets, Ledger::new(genesis, unspent, total, 0, 1).expect("consistent"), chain)
 }
 
 fn benches(c: &mut Criterion) {
-    let (wallets, _) = funded(1);
+    let (wallets, _, chain) = funded(1);
     let shop = Keypair::generate().address();
-    let payment = client::pay(&wallets[0].0, wallets[0].1, shop, 1_000, b"inv-1");
+    let payment = client::pay(&chain, &wallets[0].0, wallets[0].1, shop, 1_000, b"inv-1");
 
     c.bench_function("txid (encode + sha256), 1 in / 2 out", |b| b.iter(|| settled::txid(&payment)));
     let txid = settled::txid(&payment);
     let witness = payment.witnesses[0];
+    let message = settled::witness_message(&chain, &txid);
+    assert!(settled::verify_signature(&witness.public_key, &message, &witness.signature));
     c.bench_function("BIP340 verify, one signature", |b| {
-        b.iter(|| settled::verify_signature(&witness.public_key, &txid.0, &witness.signature))
+        b.iter(|| settled::verify_signature(&witness.public_key, &message, &witness.signature))
     });
     c.bench_function("address check (x-only key on the curve)", |b| b.iter(|| settled::is_valid_key(&shop)));
     c.bench_function("verify stage, 1 in / 2 out / 1 signature", |b| {
-        b.iter_batched(|| payment.clone(), settled::verify, BatchSize::SmallInput);
+        b.iter_batched(|| payment.clone(), |tx| settled::verify(tx, &chain), BatchSize::SmallInput);
     });
     let known = settled::KnownKeys::default();
     c.bench_function("verify stage, payee address already known", |b| {
-        b.iter_batched(|| payment.clone(), |tx| settled::verify_with(tx, &known), BatchSize::SmallInput);
+        b.iter_batched(|| payment.clone(), |tx| settled::verify_with(tx, &known, &chain), BatchSize::SmallInput);
     });
 
     const APPLY_BATCH: usize = 10_000;
     c.bench_function("sequencer apply, per payment (batch of 10k)", |b| {
         b.iter_batched(
             || {
-                let (wallets, ledger) = funded(APPLY_BATCH);
+                let (wallets, ledger, chain) = funded(APPLY_BATCH);
                 let txs: Vec<VerifiedTx> = wallets
                     .iter()
-                    .map(|(key, coin)| settled::verify(client::pay(key, *coin, shop, 1_000, b"inv")).expect("valid"))
+                    .map(|(key, coin)| {
+                        settled::verify(client::pay(&chain, key, *coin, shop, 1_000, b"inv"), &chain).expect("valid")
+                    })
                     .collect();
                 (ledger, txs)
             },
@@ -101,16 +109,17 @@ fn benches(c: &mut Criterion) {
     let receipt = Receipt {
         txid: txids[4321],
         sequence: 100 + 4321,
-        block: SignedHeader { header, signature: engine.sign(&header.hash()) },
+        block: SignedHeader::sign(header, &chain, &engine),
         index_in_block: 4321,
         merkle_path: settled::merkle_path(&levels, 4321),
     };
     let engine_key = engine.address();
-    c.bench_function("receipt verify (block of 8192)", |b| b.iter(|| receipt.verify(&engine_key)));
+    receipt.verify(&engine_key, &chain).expect("the receipt verifies");
+    c.bench_function("receipt verify (block of 8192)", |b| b.iter(|| receipt.verify(&engine_key, &chain)));
 }
 
-/// Applies `txs` to `ledger` and commits them as block `height`.
-fn block(ledger: &mut Ledger, txs: Vec<VerifiedTx>, height: u64, engine: &Keypair) -> BlockRecord {
+/// Applies `txs` to `ledger` and commits them as block `height` of `chain`.
+fn block(ledger: &mut Ledger, txs: Vec<VerifiedTx>, height: u64, engine: &Keypair, chain: &ChainId) -> BlockRecord {
     let applied: Vec<(VerifiedTx, settled::Applied)> = txs
         .into_iter()
         .map(|vtx| {
@@ -129,7 +138,7 @@ fn block(ledger: &mut Ledger, txs: Vec<VerifiedTx>, height: u64, engine: &Keypai
         minted_total_minor: ledger.totals().minted_minor,
         burned_total_minor: 0,
     };
-    let signed = SignedHeader { header, signature: engine.sign(&header.hash()) };
+    let signed = SignedHeader::sign(header, chain, engine);
     BlockRecord { signed, txs: applied, ops: Vec::new(), stats: Vec::new(), bank_totals: Vec::new() }
 }
 
@@ -144,8 +153,9 @@ fn block_commit(c: &mut Criterion) {
         let engine = Keypair::generate();
         let genesis = Genesis { engine_key: engine.address(), ..genesis(&issuers) };
         let (store, recovered) =
-            Store::open(&dir.path().join("ledger.redb"), &genesis, |h| engine.sign(&h.hash()), &Default::default())
+            Store::open(&dir.path().join("ledger.redb"), &genesis, |message| engine.sign(message), &Default::default())
                 .expect("opens");
+        let chain = store.chain_id();
         let mut ledger = Ledger::new(genesis, recovered.unspent, 0, 0, 1).expect("consistent");
         let wallets: Vec<Keypair> = (0..n).map(|_| Keypair::generate()).collect();
         let mints: Vec<VerifiedTx> = wallets
@@ -153,11 +163,11 @@ fn block_commit(c: &mut Criterion) {
             .enumerate()
             .map(|(i, chunk)| {
                 let outputs = chunk.iter().map(|w| client::output(w.address(), 1_000_000, 0)).collect();
-                settled::verify(client::mint(outputs, format!("fund-{i}").as_bytes(), &[&issuers[0], &issuers[1]]))
-                    .expect("valid")
+                let mint = client::mint(&chain, outputs, format!("fund-{i}").as_bytes(), &[&issuers[0], &issuers[1]]);
+                settled::verify(mint, &chain).expect("valid")
             })
             .collect();
-        let funding = block(&mut ledger, mints.clone(), 1, &engine);
+        let funding = block(&mut ledger, mints.clone(), 1, &engine, &chain);
         store.commit_block(&funding).expect("committed");
         let mut coins: Vec<(OutPoint, Output)> = mints
             .iter()
@@ -172,10 +182,12 @@ fn block_commit(c: &mut Criterion) {
                     let txs: Vec<VerifiedTx> = wallets
                         .iter()
                         .zip(&coins)
-                        .map(|(key, coin)| settled::verify(client::pay(key, *coin, shop, 1, b"inv")).expect("valid"))
+                        .map(|(key, coin)| {
+                            settled::verify(client::pay(&chain, key, *coin, shop, 1, b"inv"), &chain).expect("valid")
+                        })
                         .collect();
                     coins = txs.iter().map(|vtx| client::output_of(&vtx.tx, 1)).collect();
-                    block(&mut ledger, txs, height, &engine)
+                    block(&mut ledger, txs, height, &engine, &chain)
                 },
                 |record| store.commit_block(&record).expect("committed"),
                 BatchSize::PerIteration,

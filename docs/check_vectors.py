@@ -8,27 +8,39 @@ library only (hashlib, json), to show that a client in another language can
 rebuild every byte the engine hashes and signs. From the fields of the JSON
 file it rebuilds and checks:
 
+- the layout version of the file (2) and the protocol version (2);
 - the x-only public key of every secret key;
-- the genesis encoding and hash, and the genesis block;
-- every transaction's canonical bytes, txid, stored record, and witnesses
-  (each signature is verified, and re-created from the secret key and the
+- the genesis encoding and hash, and the genesis block, whose hash is the
+  chain id every signature covers (protocol version 2);
+- every transaction's canonical bytes, txid, stored record, the witness
+  message (domain "STLW", version, chain id, txid) and witnesses (each
+  signature is verified, and re-created from the secret key and the
   published auxiliary randomness, which proves the signing side too);
 - the ledger rules: the transactions, replayed in order, form a valid history
   (inputs exist and are unspent, one witness per distinct input owner,
   per-programme conservation, m-of-n issuer signatures on mints, sequences);
-- the block header encoding, hash and engine signature, its chain link to the
-  genesis block, its Merkle root and the Merkle levels;
-- every receipt, with the offline verification algorithm of PROTOCOL.md, and
-  that tampered receipts are refused;
+- the block header encoding, hash and engine signature (of domain "STLH",
+  version, chain id, header hash), its chain link to the genesis block, its
+  Merkle root and the Merkle levels;
+- every receipt, with the offline verification algorithm of PROTOCOL.md
+  against the pinned engine key and the pinned chain id (which its
+  `chain_id` field must name), and that tampered receipts, and receipts
+  checked against another chain id, are refused;
 - the stand-alone Merkle trees (levels, root, every path, leaf position);
 - the decimal amount examples;
-- the clawback authorisations (message bytes, hash, every issuer signature
-  verified and re-created) and the clawback transaction: its canonical bytes,
-  txid and record, its shape (one output of programme 0 and the whole amount
-  to the treasury, the programme id as reference), its inputs (unspent after
-  the history, of that programme, not a merchant's), its witnesses (issuers,
-  at least the threshold, signing the authorisation and not the txid) and
-  that it is judged at or after the programme's end.
+- the clawback authorisations (message bytes naming the chain, programme,
+  treasury and valid_until; hash; every issuer signature verified and
+  re-created) and the clawback transaction: its canonical bytes, txid and
+  record, its shape (one output of programme 0 and the whole amount to the
+  treasury, the programme id and its valid_until as reference), its inputs
+  (unspent after the history, of that programme, not a merchant's), its
+  witnesses (issuers, at least the threshold, signing the authorisation its
+  own reference and output name, and not the txid nor the witness message),
+  that its reference names the programme's registered valid_until, and that
+  it is judged at or after the programme's end;
+- the second ledger with the same keys: its genesis and block 0, its chain
+  id, and that neither the first ledger's mint witnesses nor its engine
+  signatures verify on it.
 
 Prints one line per failure and a final "N passed, M failed" summary; exits 1
 when anything failed. The BIP340 code follows the reference implementation
@@ -173,10 +185,14 @@ TX_MAGIC = b"STLD"
 BLOCK_MAGIC = b"STLB"
 GENESIS_MAGIC = b"STLG"
 CLAWBACK_MAGIC = b"STLC"
-TX_VERSION = 1
-BLOCK_VERSION = 1
-GENESIS_VERSION = 1
-CLAWBACK_VERSION = 1
+WITNESS_MAGIC = b"STLW"
+HEADER_SIGNATURE_MAGIC = b"STLH"
+PROTOCOL_VERSION = 2
+VECTORS_FORMAT_VERSION = 2
+TX_VERSION = PROTOCOL_VERSION
+BLOCK_VERSION = PROTOCOL_VERSION
+GENESIS_VERSION = PROTOCOL_VERSION
+CLAWBACK_VERSION = PROTOCOL_VERSION
 KIND_CODES = {"transfer": 1, "mint": 2, "redeem": 3, "clawback": 4}
 
 TX_INPUTS_MAX = 16
@@ -227,9 +243,47 @@ def tx_record(tx):
     return out
 
 
-def clawback_authorization_message(programme):
-    """The 9 bytes whose SHA-256 issuers sign to authorise a clawback."""
-    return CLAWBACK_MAGIC + uint(CLAWBACK_VERSION, 1) + uint(programme, 4)
+def signed_message(domain, chain, message):
+    """The 69 bytes whose SHA-256 a witness (domain STLW, message the txid) or
+    the engine (domain STLH, message the header hash) signs on chain `chain`."""
+    return domain + uint(PROTOCOL_VERSION, 1) + chain + message
+
+
+def clawback_authorization_message(chain, programme, treasury, valid_until):
+    """The 81 bytes whose SHA-256 issuers sign to authorise a clawback."""
+    return (
+        CLAWBACK_MAGIC
+        + uint(CLAWBACK_VERSION, 1)
+        + chain
+        + uint(programme, 4)
+        + treasury
+        + uint(valid_until, 8)
+    )
+
+
+def clawback_reference(programme, valid_until):
+    """A clawback transaction's reference: the programme, then valid_until."""
+    return uint(programme, 4) + uint(valid_until, 8)
+
+
+def clawback_terms(reference):
+    """(programme, valid_until) from a clawback's 12-byte reference; None for
+    a reference of another length or programme 0."""
+    if len(reference) != 12:
+        return None
+    programme = int_from_bytes(reference[:4])
+    return (programme, int_from_bytes(reference[4:])) if programme != 0 else None
+
+
+def clawback_message(chain, tx):
+    """What a clawback's witnesses sign, from the transaction alone: the
+    reference names the programme and valid_until, the one output the
+    treasury. None when the transaction has not that shape."""
+    terms = clawback_terms(bytes.fromhex(tx["reference_hex"]))
+    if terms is None or len(tx["outputs"]) != 1:
+        return None
+    programme, valid_until = terms
+    return clawback_authorization_message(chain, programme, hex32(tx["outputs"][0]["address"]), valid_until)
 
 
 def header_canonical(h):
@@ -337,14 +391,18 @@ def index_from_sides(sides, leaf_count):
     return index
 
 
-def verify_receipt(receipt, engine_key):
-    """The offline receipt check of PROTOCOL.md; returns None or why it fails."""
+def verify_receipt(receipt, engine_key, chain):
+    """The offline receipt check of PROTOCOL.md, against the pinned engine key
+    and chain id; returns None or why it fails."""
+    if "chain_id" in receipt and hex32(receipt["chain_id"]) != chain:
+        return "the receipt names another chain than the pinned one"
     block = receipt["block"]
     header_hash = sha256(header_canonical(block))
     if bytes.fromhex(block["hash"]) != header_hash:
         return "block.hash is not the hash of the header fields"
-    if not schnorr_verify(header_hash, engine_key, bytes.fromhex(block["engine_signature"])):
-        return "the engine did not sign this header"
+    message = sha256(signed_message(HEADER_SIGNATURE_MAGIC, chain, header_hash))
+    if not schnorr_verify(message, engine_key, bytes.fromhex(block["engine_signature"])):
+        return "the engine did not sign this header for this chain"
     txid = hex32(receipt["txid"])
     steps = [(hex32(s["sibling"]), s["sibling_on_left"]) for s in receipt["merkle_path"]]
     if root_from_path(txid, steps) != hex32(block["merkle_root"]):
@@ -426,7 +484,14 @@ def check_keys(c, vectors):
         c.eq(f"key {key['name']}: public key", pubkey_gen(hex32(key["secret_hex"])), hex32(key["public_key"]))
 
 
+def chain_of(vectors):
+    """The chain id: the hash of block 0."""
+    return sha256(header_canonical(vectors["genesis_block"]))
+
+
 def check_genesis(c, vectors):
+    c.eq("format version", vectors["format_version"], VECTORS_FORMAT_VERSION)
+    c.eq("protocol version", vectors["protocol_version"], PROTOCOL_VERSION)
     g = vectors["genesis"]
     canonical = genesis_canonical(g)
     c.eq("genesis canonical bytes", canonical, bytes.fromhex(g["canonical_hex"]))
@@ -439,19 +504,32 @@ def check_genesis(c, vectors):
     c.eq("genesis block tx_count", b["tx_count"], 0)
     c.eq("genesis block first_sequence", b["first_sequence"], 1)
     c.eq("genesis block totals", (b["minted_total_minor"], b["burned_total_minor"]), (0, 0))
-    check_header(c, "genesis block", b, engine_key)
+    c.eq("the chain id is the hash of block 0", hex32(vectors["chain_id"]), chain_of(vectors))
+    check_header(c, "genesis block", b, engine_key, chain_of(vectors))
+    # Block 0's hash is the chain id: it is signed with its own hash as chain.
+    message = bytes.fromhex(b["signed_message_hex"])
+    c.eq("genesis block: signed for its own hash as chain", (message[5:37], message[37:]),
+         (hex32(b["hash"]), hex32(b["hash"])))
 
 
-def check_header(c, name, h, engine_key):
+def check_header(c, name, h, engine_key, chain):
     canonical = header_canonical(h)
     c.eq(f"{name}: header length", len(canonical), 113)
     c.eq(f"{name}: header canonical bytes", canonical, bytes.fromhex(h["canonical_hex"]))
-    c.eq(f"{name}: header hash", sha256(canonical), hex32(h["hash"]))
+    header_hash = sha256(canonical)
+    c.eq(f"{name}: header hash", header_hash, hex32(h["hash"]))
+    message = signed_message(HEADER_SIGNATURE_MAGIC, chain, header_hash)
+    c.eq(f"{name}: signed message bytes", message, bytes.fromhex(h["signed_message_hex"]))
+    c.eq(f"{name}: signed message length", len(message), 69)
+    digest = sha256(message)
+    c.eq(f"{name}: signed message hash", digest, hex32(h["signed_message_hash"]))
     signature = bytes.fromhex(h["engine_signature"])
-    c.ok(f"{name}: engine signature verifies", schnorr_verify(sha256(canonical), engine_key, signature))
+    c.ok(f"{name}: engine signature verifies", schnorr_verify(digest, engine_key, signature))
+    c.ok(f"{name}: engine signature is not of the bare header hash",
+         not schnorr_verify(header_hash, engine_key, signature))
     secret = SECRETS.get(engine_key)
     if secret is not None:
-        resigned = schnorr_sign(sha256(canonical), secret, hex32(h["engine_aux_hex"]))
+        resigned = schnorr_sign(digest, secret, hex32(h["engine_aux_hex"]))
         c.eq(f"{name}: engine signature re-created", resigned, signature)
 
 
@@ -464,6 +542,7 @@ def check_transactions(c, vectors):
     unspent = {}
     next_sequence = vectors["genesis_block"]["first_sequence"] + vectors["genesis_block"]["tx_count"]
     minted = 0
+    chain = chain_of(vectors)
     for tx in vectors["transactions"]:
         name = tx["name"]
         canonical = tx_canonical(tx)
@@ -472,14 +551,19 @@ def check_transactions(c, vectors):
         c.eq(f"{name}: txid", txid, hex32(tx["txid"]))
         c.eq(f"{name}: stored record", tx_record(tx), bytes.fromhex(tx["record_hex"]))
         c.eq(f"{name}: kind code", tx["kind_code"], KIND_CODES[tx["kind"]])
+        message = signed_message(WITNESS_MAGIC, chain, txid)
+        c.eq(f"{name}: witness message bytes", message, bytes.fromhex(tx["signed_message_hex"]))
+        digest = sha256(message)
+        c.eq(f"{name}: witness message hash", digest, hex32(tx["signed_message_hash"]))
         for w in tx["witnesses"]:
             key = hex32(w["public_key"])
             signature = bytes.fromhex(w["signature"])
-            c.ok(f"{name}: witness {w['signer']} verifies", schnorr_verify(txid, key, signature))
-            c.ok(f"{name}: witness {w['signer']} signs only the txid",
-                 not schnorr_verify(sha256(txid), key, signature))
+            c.ok(f"{name}: witness {w['signer']} verifies", schnorr_verify(digest, key, signature))
+            c.ok(f"{name}: witness {w['signer']} signs not the bare txid", not schnorr_verify(txid, key, signature))
+            c.ok(f"{name}: witness {w['signer']} signs only this txid",
+                 not schnorr_verify(sha256(signed_message(WITNESS_MAGIC, chain, sha256(txid))), key, signature))
             c.eq(f"{name}: witness {w['signer']} re-created",
-                 schnorr_sign(txid, SECRETS[key], hex32(w["aux_hex"])), signature)
+                 schnorr_sign(digest, SECRETS[key], hex32(w["aux_hex"])), signature)
 
         # The rules the engine applies, stateless then stateful.
         inputs = [(hex32(i["txid"]), i["index"]) for i in tx["inputs"]]
@@ -527,7 +611,8 @@ def check_block(c, vectors, minted):
     h = block["header"]
     genesis_block = vectors["genesis_block"]
     txs = vectors["transactions"]
-    check_header(c, "block 1", h, engine_key)
+    chain = chain_of(vectors)
+    check_header(c, "block 1", h, engine_key, chain)
     c.eq("block 1: height", h["height"], genesis_block["height"] + 1)
     c.eq("block 1: previous hash", hex32(h["previous_hash"]), sha256(header_canonical(genesis_block)))
     c.eq("block 1: first_sequence continues the chain", h["first_sequence"],
@@ -548,17 +633,26 @@ def check_block(c, vectors, minted):
         c.eq(f"{name}: txid", receipt["txid"], tx["txid"])
         c.eq(f"{name}: sequence", receipt["sequence"], tx["sequence"])
         c.eq(f"{name}: index", receipt["index_in_block"], index)
-        expected_block = {k: v for k, v in h.items() if k not in ("canonical_hex", "engine_aux_hex")}
+        c.eq(f"{name}: chain id", receipt.get("chain_id"), chain.hex())
+        signing_only = ("canonical_hex", "engine_aux_hex", "signed_message_hex", "signed_message_hash")
+        expected_block = {k: v for k, v in h.items() if k not in signing_only}
         c.eq(f"{name}: block", receipt["block"], expected_block)
         c.eq(f"{name}: path", [(hex32(s["sibling"]), s["sibling_on_left"]) for s in receipt["merkle_path"]],
              merkle_path(levels, index))
-        c.eq(f"{name}: verifies", verify_receipt(receipt, engine_key), None)
+        c.eq(f"{name}: verifies", verify_receipt(receipt, engine_key, chain), None)
+        other = hex32(vectors["other_chain"]["chain_id"])
+        c.ok(f"{name}: refused on another chain", verify_receipt(receipt, engine_key, other) is not None)
+        unnamed = {k: v for k, v in receipt.items() if k != "chain_id"}
+        c.eq(f"{name}: verifies without its chain_id field, the chain pinned", verify_receipt(unnamed, engine_key, chain),
+             None)
+        c.ok(f"{name}: without its chain_id field, refused on another chain",
+             verify_receipt(unnamed, engine_key, other) is not None)
         c.eq(f"{name}: position recovered from the path",
              index_from_sides([s["sibling_on_left"] for s in receipt["merkle_path"]], h["tx_count"]), index)
         for tamper, change in TAMPERINGS:
             forged = json.loads(json.dumps(receipt))
             change(forged)
-            c.ok(f"{name}: refused when {tamper}", verify_receipt(forged, engine_key) is not None)
+            c.ok(f"{name}: refused when {tamper}", verify_receipt(forged, engine_key, chain) is not None)
 
 
 def _other_txid(r):
@@ -567,6 +661,10 @@ def _other_txid(r):
 
 def _flip_side(r):
     r["merkle_path"][0]["sibling_on_left"] = not r["merkle_path"][0]["sibling_on_left"]
+
+
+def _other_chain_named(r):
+    r["chain_id"] = r["chain_id"][:-1] + ("0" if r["chain_id"][-1] != "0" else "1")
 
 
 def _other_time(r):
@@ -580,6 +678,7 @@ TAMPERINGS = [
     ("the txid is changed", _other_txid),
     ("a side is flipped", _flip_side),
     ("a header field is changed and rehashed", _other_time),
+    ("the chain_id it names is changed", _other_chain_named),
 ]
 
 
@@ -605,23 +704,34 @@ def check_merkle_trees(c, vectors):
 
 def check_clawback_authorizations(c, vectors):
     issuers = [hex32(k) for k in vectors["genesis"]["issuer_public_keys"]]
+    chain = chain_of(vectors)
     entries = vectors["clawback_authorizations"]
     c.ok("clawback authorisations: present", len(entries) > 0)
     for entry in entries:
         programme = entry["programme_id"]
+        treasury = hex32(entry["treasury"])
+        until = entry["valid_until_unix_ms"]
         name = f"clawback authorisation of programme {programme}"
-        message = clawback_authorization_message(programme)
+        message = clawback_authorization_message(chain, programme, treasury, until)
         c.eq(f"{name}: message bytes", message, bytes.fromhex(entry["message_hex"]))
-        c.eq(f"{name}: message length", len(message), 9)
+        c.eq(f"{name}: message length", len(message), 81)
         digest = sha256(message)
         c.eq(f"{name}: hash", digest, hex32(entry["hash"]))
-        other = sha256(clawback_authorization_message(programme ^ 1))
+        others = [
+            ("programme", clawback_authorization_message(chain, programme ^ 1, treasury, until)),
+            ("treasury", clawback_authorization_message(chain, programme, bytes(32), until)),
+            ("valid_until", clawback_authorization_message(chain, programme, treasury, until ^ 1)),
+            ("chain", clawback_authorization_message(hex32(vectors["other_chain"]["chain_id"]), programme, treasury,
+                                                     until)),
+        ]
         for w in entry["witnesses"]:
             key = hex32(w["public_key"])
             signature = bytes.fromhex(w["signature"])
             c.ok(f"{name}: {w['signer']} is an issuer", key in issuers)
             c.ok(f"{name}: {w['signer']} verifies", schnorr_verify(digest, key, signature))
-            c.ok(f"{name}: {w['signer']} authorises only this programme", not schnorr_verify(other, key, signature))
+            for what, other in others:
+                c.ok(f"{name}: {w['signer']} authorises only this {what}",
+                     not schnorr_verify(sha256(other), key, signature))
             c.eq(f"{name}: {w['signer']} re-created", schnorr_sign(digest, SECRETS[key], hex32(w["aux_hex"])), signature)
 
 
@@ -630,24 +740,27 @@ def check_clawback_transactions(c, vectors, unspent):
     issuers = [hex32(k) for k in g["issuer_public_keys"]]
     authorizations = {a["programme_id"]: a for a in vectors["clawback_authorizations"]}
     block_time = vectors["block"]["header"]["time_unix_ms"]
+    chain = chain_of(vectors)
     txs = vectors["clawback_transactions"]
     c.ok("clawback transactions: present", len(txs) > 0)
     for tx in txs:
         name = tx["name"]
         canonical = tx_canonical(tx)
         c.eq(f"{name}: canonical bytes", canonical, bytes.fromhex(tx["canonical_hex"]))
-        c.eq(f"{name}: canonical length", len(canonical), 11 + 36 * len(tx["inputs"]) + 44 * len(tx["outputs"]) + 4)
+        c.eq(f"{name}: canonical length", len(canonical), 11 + 36 * len(tx["inputs"]) + 44 * len(tx["outputs"]) + 12)
         txid = sha256(canonical)
         c.eq(f"{name}: txid", txid, hex32(tx["txid"]))
         c.eq(f"{name}: stored record", tx_record(tx), bytes.fromhex(tx["record_hex"]))
         c.eq(f"{name}: kind", (tx["kind"], tx["kind_code"]), ("clawback", KIND_CODES["clawback"]))
         c.eq(f"{name}: version", tx["version"], TX_VERSION)
 
-        # Shape: the reference is the programme id, one output of everything
-        # to the treasury as unrestricted money.
+        # Shape: the reference is the programme id and its valid_until, one
+        # output of everything to the treasury as unrestricted money.
         programme = tx["programme_id"]
+        until = tx["programme_valid_until_unix_ms"]
         reference = bytes.fromhex(tx["reference_hex"])
-        c.eq(f"{name}: reference is the programme id, 4 bytes big-endian", reference, uint(programme, 4))
+        c.eq(f"{name}: reference is the programme id (4 bytes) then valid_until (8 bytes), big-endian", reference,
+             clawback_reference(programme, until))
         c.ok(f"{name}: programme is not 0", programme != 0)
         inputs = [(hex32(i["txid"]), i["index"]) for i in tx["inputs"]]
         outputs = [(hex32(o["address"]), o["amount_minor"], o["programme_id"]) for o in tx["outputs"]]
@@ -669,14 +782,25 @@ def check_clawback_transactions(c, vectors, unspent):
 
         # Time: the history ran while the programme did; the clawback is
         # judged at or after its end (valid_until is exclusive).
-        until = tx["programme_valid_until_unix_ms"]
         c.ok(f"{name}: block 1 is inside the programme", block_time < until)
         c.ok(f"{name}: judged at or after the programme's end", tx["block_time_unix_ms"] >= until)
 
         # Witnesses: issuers, at least the threshold, signing the
-        # authorisation of this programme and not the txid.
-        digest = sha256(clawback_authorization_message(programme))
+        # authorisation of this programme (on this chain, to this treasury,
+        # for this valid_until) and not the txid.
+        message = clawback_authorization_message(chain, programme, treasury, until)
+        c.eq(f"{name}: signed message bytes", message, bytes.fromhex(tx["signed_message_hex"]))
+        digest = sha256(message)
+        c.eq(f"{name}: signed message hash", digest, hex32(tx["signed_message_hash"]))
         c.eq(f"{name}: authorisation hash", hex32(tx["authorization_hash"]), digest)
+        c.eq(f"{name}: signed message from the transaction alone (reference, output)", clawback_message(chain, tx),
+             message)
+        c.eq(f"{name}: the reference names the programme and its registered valid_until",
+             clawback_terms(reference), (programme, until))
+        published_entry = authorizations.get(programme, {})
+        c.eq(f"{name}: the published authorisation of programme {programme} names its treasury and valid_until",
+             (published_entry.get("treasury"), published_entry.get("valid_until_unix_ms")), (tx["treasury"], until))
+        stale = sha256(clawback_authorization_message(chain, programme, treasury, until - 1))
         keys = [hex32(w["public_key"]) for w in tx["witnesses"]]
         c.ok(f"{name}: distinct witness keys", len(set(keys)) == len(keys))
         c.ok(f"{name}: witnesses are issuers", all(k in issuers for k in keys))
@@ -687,11 +811,58 @@ def check_clawback_transactions(c, vectors, unspent):
             signature = bytes.fromhex(w["signature"])
             c.ok(f"{name}: witness {w['signer']} signs the authorisation", schnorr_verify(digest, key, signature))
             c.ok(f"{name}: witness {w['signer']} does not sign the txid", not schnorr_verify(txid, key, signature))
+            c.ok(f"{name}: witness {w['signer']} does not sign the witness message",
+                 not schnorr_verify(sha256(signed_message(WITNESS_MAGIC, chain, txid)), key, signature))
+            c.ok(f"{name}: witness {w['signer']} does not authorise another valid_until",
+                 not schnorr_verify(stale, key, signature))
             c.eq(f"{name}: witness {w['signer']} re-created",
                  schnorr_sign(digest, SECRETS[key], hex32(w["aux_hex"])), signature)
             if published:
                 c.eq(f"{name}: witness {w['signer']} is the published authorisation", w["signature"],
                      published.get(w["signer"]))
+
+
+def check_other_chain(c, vectors):
+    """A second ledger with the same keys: another chain id, on which the
+    first ledger's signatures do not verify."""
+    other = vectors["other_chain"]
+    g = dict(vectors["genesis"], currency="HKD")
+    canonical = genesis_canonical(g)
+    c.eq("other chain: genesis canonical bytes", canonical, bytes.fromhex(other["genesis_canonical_hex"]))
+    block0 = dict(vectors["genesis_block"], merkle_root=sha256(canonical).hex())
+    header = header_canonical(block0)
+    c.eq("other chain: block 0 canonical bytes", header, bytes.fromhex(other["genesis_block_canonical_hex"]))
+    other_chain = sha256(header)
+    c.eq("other chain: chain id", other_chain, hex32(other["chain_id"]))
+    c.ok("other chain: another chain id", other_chain != chain_of(vectors))
+    refused = [tx for tx in vectors["transactions"] if tx["name"] == other["refused_transaction"]]
+    c.eq("other chain: the refused transaction is published", len(refused), 1)
+    for tx in refused:
+        txid = hex32(tx["txid"])
+        digest = sha256(signed_message(WITNESS_MAGIC, other_chain, txid))
+        c.eq("other chain: witness message hash there", digest, hex32(other["witness_message_hash_there"]))
+        here = sha256(signed_message(WITNESS_MAGIC, chain_of(vectors), txid))
+        for w in tx["witnesses"]:
+            key, signature = hex32(w["public_key"]), bytes.fromhex(w["signature"])
+            c.ok(f"other chain: {tx['name']} witness {w['signer']} verifies here", schnorr_verify(here, key, signature))
+            c.ok(f"other chain: {tx['name']} witness {w['signer']} does not verify there",
+                 not schnorr_verify(digest, key, signature))
+    c.eq("other chain: refused with", other["refused_with"], "REASON_BAD_SIGNATURE")
+    # Block 0 of the other ledger differs from this one's only in the genesis
+    # it commits to; the engine signatures of this ledger do not verify there.
+    c.eq("other chain: block 0 differs only in its Merkle root",
+         header[:45] + header[77:], header_canonical(vectors["genesis_block"])[:45]
+         + header_canonical(vectors["genesis_block"])[77:])
+    engine_key = hex32(vectors["genesis"]["engine_public_key"])
+    for name, h in (("block 0", vectors["genesis_block"]), ("block 1", vectors["block"]["header"])):
+        header_hash = sha256(header_canonical(h))
+        signature = bytes.fromhex(h["engine_signature"])
+        c.ok(f"other chain: the engine signature of {name} verifies here",
+             schnorr_verify(sha256(signed_message(HEADER_SIGNATURE_MAGIC, chain_of(vectors), header_hash)),
+                            engine_key, signature))
+        c.ok(f"other chain: the engine signature of {name} does not verify there",
+             not schnorr_verify(sha256(signed_message(HEADER_SIGNATURE_MAGIC, other_chain, header_hash)),
+                                engine_key, signature))
 
 
 def check_amounts(c, vectors):
@@ -725,6 +896,7 @@ def main(argv):
     c.section("amounts", check_amounts, vectors)
     c.section("clawback authorisations", check_clawback_authorizations, vectors)
     c.section("clawback transactions", check_clawback_transactions, vectors, history["unspent"])
+    c.section("other chain", check_other_chain, vectors)
     print(f"{path}: {c.passed} passed, {c.failed} failed")
     return 0 if c.failed == 0 else 1
 

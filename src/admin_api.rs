@@ -423,15 +423,22 @@ impl Api {
         // Checked here too, so that a call with nothing left to move still
         // answers a bad authorisation or an early call as such; the ledger
         // checks every batch again.
-        let message = crate::encoding::clawback_authorization(programme_id);
+        let chain = self.engine.chain_id();
+        let message = crate::encoding::clawback_authorization(
+            &chain,
+            programme_id,
+            &programme.treasury,
+            programme.valid_until_ms,
+        );
         let genesis = self.engine.genesis();
         for witness in &authorization {
             if !crate::crypto::verify(&witness.public_key, &message, &witness.signature) {
                 return Err(Refusal::new(
                     Reason::BadSignature,
                     format!(
-                        "{} does not sign the clawback authorisation of programme {programme_id}",
-                        witness.public_key
+                        "{} does not sign the clawback authorisation of programme {programme_id} (treasury {}, valid \
+                         until {} unix ms) on chain {chain}",
+                        witness.public_key, programme.treasury, programme.valid_until_ms
                     ),
                 ));
             }
@@ -487,7 +494,7 @@ impl Api {
                 kind: TxKind::Clawback,
                 inputs: batch.iter().map(|(outpoint, _)| *outpoint).collect(),
                 outputs: vec![Output { owner: programme.treasury, amount_minor: total, programme: 0 }],
-                reference: programme_id.to_be_bytes().to_vec(),
+                reference: crate::encoding::clawback_reference(programme_id, programme.valid_until_ms),
                 witnesses: authorization.clone(),
             };
             self.engine.submit(tx).await?;

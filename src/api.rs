@@ -263,9 +263,17 @@ pub fn status_reason(status: &Status) -> Option<proto::Reason> {
     proto::Reason::from_str_name(&info.reason)
 }
 
-fn storage_status(error: &StoreError) -> Status {
+/// A failed storage read as the caller sees it: `DATA_LOSS` when what was
+/// read back is damaged (the engine has stopped: nothing of it is served),
+/// `UNAVAILABLE` otherwise.
+pub(crate) fn storage_status(error: &StoreError) -> Status {
     tracing::error!(%error, "storage read failed");
-    Status::unavailable("storage read failed")
+    match error {
+        StoreError::Damaged(_) => Status::data_loss(
+            "the ledger file of this replica is damaged; it has stopped serving (ask another replica, or restore)",
+        ),
+        _ => Status::unavailable("storage read failed"),
+    }
 }
 
 /// Runs a storage read that may scan many rows off the async workers.
@@ -652,16 +660,13 @@ impl proto::payment_service_server::PaymentService for Api {
                 transaction: None,
             }));
         };
-        let tx = store.transaction(receipt.sequence).map_err(|e| storage_status(&e))?;
+        let tx = store.transaction(&txid).map_err(|e| storage_status(&e))?;
         // A bank or terminal sees only payments that pay or debit one of its
         // customers.
         if matches!(principal, Principal::Bank(_) | Principal::Terminal(_)) {
             let mut parties: Vec<Address> = tx.iter().flat_map(|tx| tx.outputs.iter().map(|o| o.owner)).collect();
             for input in tx.iter().flat_map(|tx| tx.inputs.iter()) {
-                let parent = match store.locate(&input.txid).map_err(|e| storage_status(&e))? {
-                    Some(location) => store.transaction(location.sequence).map_err(|e| storage_status(&e))?,
-                    None => None,
-                };
+                let parent = store.transaction(&input.txid).map_err(|e| storage_status(&e))?;
                 if let Some(spent) = parent.as_ref().and_then(|p| p.outputs.get(input.index as usize)) {
                     parties.push(spent.owner);
                 }
@@ -787,6 +792,8 @@ impl proto::ledger_service_server::LedgerService for Api {
             unspent_total_minor,
             unspent_count,
             genesis_hash: genesis.hash().to_vec(),
+            chain_id: self.engine.chain_id().0.to_vec(),
+            protocol_version: u32::from(crate::types::PROTOCOL_VERSION),
             day_offset_minutes: self.engine.tiers().day_offset_minutes,
             cluster: self.engine.cluster_state().map(|state| proto::ClusterStatus {
                 node_id: state.node_id,
@@ -804,7 +811,7 @@ impl proto::ledger_service_server::LedgerService for Api {
     async fn audit(&self, request: Request<proto::AuditRequest>) -> Result<Response<proto::AuditResponse>, Status> {
         self.authorize(&request, &[Need::Operator, Need::Issuer])?;
         let engine = Arc::clone(&self.engine);
-        let report = blocking(move || crate::audit::audit(engine.store(), engine.genesis())).await?;
+        let report = blocking(move || crate::audit::audit(engine.store())).await?;
         Ok(Response::new(proto::AuditResponse {
             blocks: report.blocks,
             transactions: report.transactions,
@@ -823,11 +830,10 @@ impl proto::ledger_service_server::LedgerService for Api {
         self.authorize(&request, &[Need::Operator, Need::Issuer, Need::Bank, Need::Terminal])?;
         let height = request.into_inner().height;
         let store = self.engine.store();
-        let header = store.header(height).map_err(|e| storage_status(&e))?;
-        let Some(header) = header else {
+        let block = store.block(height).map_err(|e| storage_status(&e))?;
+        let Some((header, txids)) = block else {
             return Err(Status::not_found(format!("no block at height {height}")));
         };
-        let txids = store.block_txids(height).map_err(|e| storage_status(&e))?.unwrap_or_default();
         Ok(Response::new(proto::GetBlockResponse {
             header: Some(header_to_proto(&header)),
             txids: txids.iter().map(|t| t.0.to_vec()).collect(),

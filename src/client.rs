@@ -16,7 +16,7 @@ use crate::limits::{BLOCK_TXS_MAX, GRPC_MESSAGE_BYTES_MAX, PAGE_SIZE_MAX};
 use crate::proto;
 use crate::receipt::Receipt;
 use crate::types::{
-    Address, AmountMinor, OutPoint, Output, ProgrammeId, TX_VERSION, Transaction, TxId, TxKind, Witness,
+    Address, AmountMinor, ChainId, OutPoint, Output, ProgrammeId, TX_VERSION, Transaction, TxId, TxKind, Witness,
 };
 
 pub use crate::api::{
@@ -24,20 +24,22 @@ pub use crate::api::{
     transaction_to_proto,
 };
 
-/// Adds one witness per key, each signing the transaction's txid, and
-/// returns the txid.
-pub fn sign(tx: &mut Transaction, keys: &[&Keypair]) -> TxId {
+/// Adds one witness per key, each signing the transaction's txid for the
+/// ledger `chain` (`encoding::witness_message`), and returns the txid.
+pub fn sign(tx: &mut Transaction, chain: &ChainId, keys: &[&Keypair]) -> TxId {
     let txid = encoding::txid(tx);
+    let message = encoding::witness_message(chain, &txid);
     for key in keys {
-        tx.witnesses.push(Witness { public_key: key.address(), signature: key.sign(&txid.0) });
+        tx.witnesses.push(Witness { public_key: key.address(), signature: key.sign(&message) });
     }
     txid
 }
 
-/// A mint of `outputs`, signed by `issuers`. The reference makes the txid
-/// unique: re-submitting the same disbursement row never pays twice.
+/// A mint of `outputs` on the ledger `chain`, signed by `issuers`. The
+/// reference makes the txid unique: re-submitting the same disbursement row
+/// never pays twice.
 #[must_use]
-pub fn mint(outputs: Vec<Output>, reference: &[u8], issuers: &[&Keypair]) -> Transaction {
+pub fn mint(chain: &ChainId, outputs: Vec<Output>, reference: &[u8], issuers: &[&Keypair]) -> Transaction {
     let mut tx = Transaction {
         version: TX_VERSION,
         kind: TxKind::Mint,
@@ -46,17 +48,19 @@ pub fn mint(outputs: Vec<Output>, reference: &[u8], issuers: &[&Keypair]) -> Tra
         reference: reference.to_vec(),
         witnesses: Vec::new(),
     };
-    sign(&mut tx, issuers);
+    sign(&mut tx, chain, issuers);
     tx
 }
 
-/// A payment of `amount_minor` from one unspent output of `payer` to `payee`,
-/// with change back to the payer, signed by the payer.
+/// A payment on the ledger `chain` of `amount_minor` from one unspent
+/// output of `payer` to `payee`, with change back to the payer, signed by
+/// the payer.
 ///
 /// # Panics
 /// When the output holds less than the amount.
 #[must_use]
 pub fn pay(
+    chain: &ChainId,
     payer: &Keypair,
     input: (OutPoint, Output),
     payee: Address,
@@ -81,17 +85,19 @@ pub fn pay(
         reference: reference.to_vec(),
         witnesses: Vec::new(),
     };
-    sign(&mut tx, &[payer]);
+    sign(&mut tx, chain, &[payer]);
     tx
 }
 
-/// A redemption: `merchant` burns `inputs` (its takings) into its bank's
-/// deposits, keeping `keep_minor` of the first input's programme as change.
+/// A redemption on the ledger `chain`: `merchant` burns `inputs` (its
+/// takings) into its bank's deposits, keeping `keep_minor` of the first
+/// input's programme as change.
 ///
 /// # Panics
 /// When `keep_minor` is not less than what the inputs hold.
 #[must_use]
 pub fn redeem(
+    chain: &ChainId,
     merchant: &Keypair,
     inputs: &[(OutPoint, Output)],
     keep_minor: AmountMinor,
@@ -112,7 +118,7 @@ pub fn redeem(
         reference: reference.to_vec(),
         witnesses: Vec::new(),
     };
-    sign(&mut tx, &[merchant]);
+    sign(&mut tx, chain, &[merchant]);
     tx
 }
 
@@ -288,6 +294,17 @@ impl Client {
         Ok(self.ledger.get_info(proto::GetInfoRequest { count_unspent }).await?.into_inner())
     }
 
+    /// The ledger's chain id, as the server reports it: what every
+    /// signature for this ledger covers. A client that signs or verifies
+    /// receipts should pin it out of band, beside the engine key.
+    ///
+    /// # Errors
+    /// Transport failures, or a server that reports none.
+    pub async fn chain_id(&mut self) -> Result<ChainId, tonic::Status> {
+        let info = self.ledger.get_info(proto::GetInfoRequest { count_unspent: false }).await?.into_inner();
+        ChainId::from_slice(&info.chain_id).ok_or_else(|| tonic::Status::internal("the server reports no chain id"))
+    }
+
     /// The engine's public key, as the server reports it. A client that
     /// verifies receipts should pin this key out of band.
     ///
@@ -332,6 +349,22 @@ impl Replicas {
             })
             .collect::<Result<Vec<_>, String>>()?;
         Ok(Self { replicas, current: std::sync::Arc::default() })
+    }
+
+    /// The cluster's chain id (every replica has the same), from the first
+    /// replica that answers.
+    ///
+    /// # Errors
+    /// No replica answers.
+    pub async fn chain_id(&self) -> Result<ChainId, tonic::Status> {
+        let mut last_error = None;
+        for (_, client) in &self.replicas {
+            match client.clone().chain_id().await {
+                Ok(chain) => return Ok(chain),
+                Err(status) => last_error = Some(status),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| tonic::Status::unavailable("no replica answered")))
     }
 
     /// The replica calls go to now.
@@ -471,11 +504,23 @@ fn confirmed(receipt: Option<proto::Receipt>, duplicate: bool) -> Result<(Receip
     Ok((receipt_from_proto(&receipt).map_err(tonic::Status::internal)?, duplicate))
 }
 
-/// Issuer signatures authorising the clawback of `programme`
-/// (`AdminService.Clawback`).
+/// What a clawback authorisation names: the programme, as registered on
+/// one ledger.
+#[derive(Clone, Copy, Debug)]
+pub struct ClawbackTerms {
+    pub chain: ChainId,
+    pub programme: ProgrammeId,
+    pub treasury: Address,
+    pub valid_until_ms: u64,
+}
+
+/// Issuer signatures authorising the clawback of a programme
+/// (`AdminService.Clawback`): valid on that ledger, for that treasury and
+/// that end of validity only.
 #[must_use]
-pub fn clawback_authorization(programme: ProgrammeId, issuers: &[&Keypair]) -> Vec<proto::Witness> {
-    let message = encoding::clawback_authorization(programme);
+pub fn clawback_authorization(terms: &ClawbackTerms, issuers: &[&Keypair]) -> Vec<proto::Witness> {
+    let message =
+        encoding::clawback_authorization(&terms.chain, terms.programme, &terms.treasury, terms.valid_until_ms);
     issuers
         .iter()
         .map(|key| proto::Witness { public_key: key.address().0.to_vec(), signature: key.sign(&message).to_vec() })

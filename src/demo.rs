@@ -24,7 +24,7 @@ use crate::limits::STREAM_IN_FLIGHT_MAX;
 use crate::proto;
 use crate::receipt::{Receipt, ReceiptJson};
 use crate::server::Server;
-use crate::types::{Address, OutPoint, Output, TxId};
+use crate::types::{Address, ChainId, OutPoint, Output, TxId};
 
 /// Bounds of the demo's own loops and sizes.
 pub const DEMO_WALLETS_MAX: usize = 100_000;
@@ -136,6 +136,8 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, DemoError> {
     let info = admin.ledger.get_info(proto::GetInfoRequest { count_unspent: false }).await.map_err(setup("info"))?;
     let info = info.into_inner();
     let exponent = info.currency_exponent;
+    // What the wallets sign for: this ledger.
+    let chain = ChainId::from_slice(&info.chain_id).ok_or_else(|| DemoError::Check("no chain id".into()))?;
     // A reused data dir already holds money; the checks are about this run.
     let minted_before = info.tip.unwrap_or_default().minted_total_minor;
     println!("server on {}, engine key {engine_key}, issuers 2-of-{DEV_ISSUERS}", server.local_addr());
@@ -164,8 +166,12 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, DemoError> {
         let outputs: Vec<Output> =
             chunk.iter().map(|w| client::output(w.key.address(), WALLET_FUNDS_MINOR, 0)).collect();
         minted_minor += WALLET_FUNDS_MINOR * outputs.len() as u64;
-        let tx =
-            client::mint(outputs, format!("demo-disbursement-row-{batch}").as_bytes(), &[&issuers[0], &issuers[1]]);
+        let tx = client::mint(
+            &chain,
+            outputs,
+            format!("demo-disbursement-row-{batch}").as_bytes(),
+            &[&issuers[0], &issuers[1]],
+        );
         let mut admin = admin.clone();
         mints.spawn(async move { admin.mint(&tx).await.map(|_| tx) });
     }
@@ -191,7 +197,8 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, DemoError> {
     let following = follow_all(&admin, &desks).await?;
     let mut totals = TerminalReport::default();
     let mut stream_latencies = Vec::new();
-    let load = Load { merchants: Arc::clone(&merchants), terminals: terminals_n, phase, window: options.stream_window };
+    let load =
+        Load { chain, merchants: Arc::clone(&merchants), terminals: terminals_n, phase, window: options.stream_window };
     let (report, streamed, wallets_back) =
         payments_phase(&Target::of(&server, &token), wallets, &load, "before restart").await?;
     wallets = wallets_back;
@@ -200,7 +207,7 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, DemoError> {
     catch_up_all(&mut admin, following, &mut desks).await?;
 
     // The refusals a terminal meets, each with its status and reason.
-    refusals_showcase(&mut admin, &mut wallets, &merchants, &mut totals.refusals).await?;
+    refusals_showcase(&mut admin, &chain, &mut wallets, &merchants, &mut totals.refusals).await?;
 
     // Restart: everything confirmed must still be there, at the same place.
     println!("restarting the server on the same data dir ...");
@@ -217,7 +224,7 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, DemoError> {
     catch_up_all(&mut admin, following, &mut desks).await?;
 
     // A welfare programme from creation to clawback.
-    minted_minor += welfare_showcase(&mut admin, &issuers, exponent, &mut totals.refusals).await?;
+    minted_minor += welfare_showcase(&mut admin, &chain, &issuers, exponent, &mut totals.refusals).await?;
 
     // The first shop's bank redeems its takings into deposits; then each
     // bank reconciles: stream, statement, net positions.
@@ -242,13 +249,13 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, DemoError> {
         .map_err(setup("get payment"))?
         .into_inner();
     let receipt = client::receipt_from_proto(&fetched.receipt.unwrap_or_default()).map_err(DemoError::Check)?;
-    let json = serde_json::to_string_pretty(&ReceiptJson::from(&receipt)).map_err(setup("receipt json"))?;
+    let json = serde_json::to_string_pretty(&ReceiptJson::of(&receipt, &chain)).map_err(setup("receipt json"))?;
     let receipt_file = data_dir.join("receipt.json");
     std::fs::write(&receipt_file, &json).map_err(setup("write receipt"))?;
-    verify_receipt_file(&receipt_file, &engine_key).map_err(DemoError::Check)?;
+    verify_receipt_file(&receipt_file, &engine_key, Some(&chain)).map_err(DemoError::Check)?;
     let mut tampered = receipt.clone();
     tampered.sequence += 1;
-    if tampered.verify(&engine_key).is_ok() {
+    if tampered.verify(&engine_key, &chain).is_ok() {
         return Err(DemoError::Check("a tampered receipt verified".into()));
     }
     println!(
@@ -389,11 +396,11 @@ fn percentiles(latencies_us: &[u64]) -> (u64, u64) {
 }
 
 /// The next payment of a wallet: a small amount to a merchant, change back.
-fn next_payment(wallet: &Wallet, merchants: &[Address], n: u64) -> Option<crate::types::Transaction> {
+fn next_payment(chain: &ChainId, wallet: &Wallet, merchants: &[Address], n: u64) -> Option<crate::types::Transaction> {
     let coin = wallet.coin?;
     let amount = (100 + n * 37 % 1_900).min(coin.1.amount_minor);
     let merchant = merchants[usize::try_from(n).unwrap_or(0) % merchants.len()];
-    Some(client::pay(&wallet.key, coin, merchant, amount, format!("inv-{n}").as_bytes()))
+    Some(client::pay(chain, &wallet.key, coin, merchant, amount, format!("inv-{n}").as_bytes()))
 }
 
 /// Half the terminals submit one payment at a time (unary), half keep one
@@ -402,6 +409,7 @@ fn next_payment(wallet: &Wallet, merchants: &[Address], n: u64) -> Option<crate:
 /// The shape of a payment phase: who is paid, by how many terminals, for how
 /// long, with how many payments in flight per streaming terminal.
 struct Load {
+    chain: ChainId,
     merchants: Arc<Vec<Address>>,
     terminals: usize,
     phase: Duration,
@@ -414,8 +422,8 @@ async fn payments_phase(
     load: &Load,
     label: &str,
 ) -> Result<(TerminalReport, Vec<u64>, Vec<Wallet>), DemoError> {
-    let Load { merchants, terminals, phase, window } = load;
-    let (terminals, phase, window) = (*terminals, *phase, *window);
+    let Load { chain, merchants, terminals, phase, window } = load;
+    let (chain, terminals, phase, window) = (*chain, *terminals, *phase, *window);
     let deadline = Instant::now() + phase;
     let mut shares: Vec<Vec<Wallet>> = (0..terminals).map(|_| Vec::new()).collect();
     for (i, wallet) in wallets.into_iter().enumerate() {
@@ -428,9 +436,11 @@ async fn payments_phase(
         let streaming = t % 2 == 1;
         tasks.spawn(async move {
             if streaming {
-                stream_terminal(client, share, &merchants, deadline, t as u64, window).await.map(|(r, w)| (r, w, true))
+                stream_terminal(client, share, (chain, &merchants), deadline, t as u64, window)
+                    .await
+                    .map(|(r, w)| (r, w, true))
             } else {
-                unary_terminal(client, share, &merchants, deadline, t as u64).await.map(|(r, w)| (r, w, false))
+                unary_terminal(client, share, (chain, &merchants), deadline, t as u64).await.map(|(r, w)| (r, w, false))
             }
         });
     }
@@ -479,7 +489,7 @@ fn count_refusal(report: &mut TerminalReport, name: &str) {
 async fn unary_terminal(
     mut client: Client,
     mut wallets: Vec<Wallet>,
-    merchants: &[Address],
+    (chain, merchants): (ChainId, &[Address]),
     deadline: Instant,
     terminal: u64,
 ) -> Result<(TerminalReport, Vec<Wallet>), DemoError> {
@@ -492,7 +502,7 @@ async fn unary_terminal(
                 break 'outer;
             }
             n += 1;
-            let Some(tx) = next_payment(wallet, merchants, n) else {
+            let Some(tx) = next_payment(&chain, wallet, merchants, n) else {
                 continue;
             };
             any = true;
@@ -521,7 +531,7 @@ async fn unary_terminal(
 async fn stream_terminal(
     mut client: Client,
     mut wallets: Vec<Wallet>,
-    merchants: &[Address],
+    (chain, merchants): (ChainId, &[Address]),
     deadline: Instant,
     terminal: u64,
     window: usize,
@@ -539,7 +549,7 @@ async fn stream_terminal(
     let mut in_flight: Vec<Option<(crate::types::Transaction, Instant)>> = (0..wallets.len()).map(|_| None).collect();
     let mut send = |i: usize, wallets: &[Wallet], in_flight: &mut Vec<Option<(crate::types::Transaction, Instant)>>| {
         n += 1;
-        let tx = next_payment(&wallets[i], merchants, n)?;
+        let tx = next_payment(&chain, &wallets[i], merchants, n)?;
         let request =
             proto::SubmitPaymentsRequest { client_id: i as u64, transaction: Some(client::transaction_to_proto(&tx)) };
         in_flight[i] = Some((tx, Instant::now()));
@@ -595,6 +605,7 @@ async fn stream_terminal(
 /// status a terminal receives.
 async fn refusals_showcase(
     client: &mut Client,
+    chain: &ChainId,
     wallets: &mut [Wallet],
     merchants: &[Address],
     refusals: &mut BTreeMap<String, u64>,
@@ -604,7 +615,7 @@ async fn refusals_showcase(
         .find(|w| w.coin.is_some_and(|(_, output)| output.amount_minor > 100))
         .ok_or_else(|| DemoError::Check("no wallet holds more than 1.00".into()))?;
     let coin = wallet.coin.expect("found funded");
-    let first = client::pay(&wallet.key, coin, merchants[0], 100, b"showcase-1");
+    let first = client::pay(chain, &wallet.key, coin, merchants[0], 100, b"showcase-1");
     let (receipt, _) = client.submit(&first).await.map_err(|s| DemoError::Check(format!("payment refused: {s}")))?;
     wallet.coin = Some(client::output_of(&first, 1));
 
@@ -615,7 +626,7 @@ async fn refusals_showcase(
     }
     println!("resubmitted payment {}: original receipt returned (duplicate), not applied twice", receipt.txid);
 
-    let double = client::pay(&wallet.key, coin, merchants[1], 200, b"showcase-2");
+    let double = client::pay(chain, &wallet.key, coin, merchants[1], 200, b"showcase-2");
     let status = client.submit(&double).await.err().ok_or_else(|| DemoError::Check("double spend confirmed".into()))?;
     let reason = client::status_reason(&status);
     if status.code() != tonic::Code::FailedPrecondition || reason != Some(proto::Reason::InputSpent) {
@@ -630,7 +641,7 @@ async fn refusals_showcase(
         receipt.txid
     );
 
-    let mut forged = client::pay(&wallet.key, wallet.coin.expect("change"), merchants[2], 300, b"showcase-3");
+    let mut forged = client::pay(chain, &wallet.key, wallet.coin.expect("change"), merchants[2], 300, b"showcase-3");
     forged.witnesses[0].signature[10] ^= 0x01;
     let status =
         client.submit(&forged).await.err().ok_or_else(|| DemoError::Check("forged payment confirmed".into()))?;
@@ -681,16 +692,31 @@ async fn check_confirmations(target: &Target, confirmations: &[Confirmation]) ->
     Ok(checked)
 }
 
-/// Reads a receipt JSON file and verifies it against `engine_key`.
+/// Reads a receipt JSON file and verifies it against `engine_key` for the
+/// chain `pinned` (when given; otherwise the one the file names, which the
+/// caller must then compare with what it expects). Returns the receipt and
+/// the chain it holds for.
 ///
 /// # Errors
 /// A readable explanation of what is wrong.
-pub fn verify_receipt_file(path: &Path, engine_key: &Address) -> Result<Receipt, String> {
+pub fn verify_receipt_file(
+    path: &Path,
+    engine_key: &Address,
+    pinned: Option<&ChainId>,
+) -> Result<(Receipt, ChainId), String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let json: ReceiptJson = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let chain = match (pinned, json.chain()?) {
+        (Some(pinned), Some(named)) if *pinned != named => {
+            return Err(format!("the receipt is for chain {named}, not the pinned chain {pinned}"));
+        }
+        (Some(pinned), _) => *pinned,
+        (None, Some(named)) => named,
+        (None, None) => return Err("the receipt names no chain_id: give --chain-id".to_owned()),
+    };
     let receipt = Receipt::try_from(&json)?;
-    receipt.verify(engine_key).map_err(|e| e.to_string())?;
-    Ok(receipt)
+    receipt.verify(engine_key, &chain).map_err(|e| e.to_string())?;
+    Ok((receipt, chain))
 }
 
 /// Beneficiaries in the welfare part of the demo, and what each receives.
@@ -752,6 +778,7 @@ async fn expect_refusal(
 /// expiry and clawback. Returns what it minted.
 async fn welfare_showcase(
     admin: &mut Client,
+    chain: &ChainId,
     issuers: &[Keypair],
     exponent: u32,
     refusals: &mut BTreeMap<String, u64>,
@@ -790,6 +817,7 @@ async fn welfare_showcase(
         .map_err(welfare_error("create programme"))?;
     let beneficiaries: Vec<Keypair> = (0..FOOD_BENEFICIARIES).map(|_| Keypair::generate()).collect();
     let grants = client::mint(
+        chain,
         beneficiaries.iter().map(|b| client::output(b.address(), FOOD_GRANT_MINOR, FOOD_PROGRAMME)).collect(),
         b"disb:9:demo-batch-1",
         &[&issuers[0], &issuers[1]],
@@ -800,10 +828,12 @@ async fn welfare_showcase(
         amount(FOOD_GRANT_MINOR),
         FOOD_PROGRAMME_MS / 1000
     );
-    let groceries = client::pay(&beneficiaries[0], client::output_of(&grants, 0), grocery.address(), 20_000, b"basket");
+    let groceries =
+        client::pay(chain, &beneficiaries[0], client::output_of(&grants, 0), grocery.address(), 20_000, b"basket");
     admin.submit(&groceries).await.map_err(welfare_error("groceries"))?;
     println!("beneficiary pays {} at the grocery (MCC 5411): confirmed", amount(20_000));
-    let gadget = client::pay(&beneficiaries[1], client::output_of(&grants, 1), electronics.address(), 20_000, b"tv");
+    let gadget =
+        client::pay(chain, &beneficiaries[1], client::output_of(&grants, 1), electronics.address(), 20_000, b"tv");
     expect_refusal(
         admin.submit(&gadget).await,
         proto::Reason::MccNotAllowed,
@@ -814,10 +844,14 @@ async fn welfare_showcase(
 
     // Tier 1 (anonymous) pays at most 2,000.00 at once.
     let saver = Keypair::generate();
-    let savings =
-        client::mint(vec![client::output(saver.address(), 300_000, 0)], b"demo-savings", &[&issuers[0], &issuers[1]]);
+    let savings = client::mint(
+        chain,
+        vec![client::output(saver.address(), 300_000, 0)],
+        b"demo-savings",
+        &[&issuers[0], &issuers[1]],
+    );
     admin.mint(&savings).await.map_err(welfare_error("savings"))?;
-    let big = client::pay(&saver, client::output_of(&savings, 0), grocery.address(), 250_000, b"big");
+    let big = client::pay(chain, &saver, client::output_of(&savings, 0), grocery.address(), 250_000, b"big");
     expect_refusal(
         admin.submit(&big).await,
         proto::Reason::TierPaymentLimit,
@@ -827,7 +861,7 @@ async fn welfare_showcase(
     .await?;
 
     tokio::time::sleep(Duration::from_millis(FOOD_PROGRAMME_MS)).await;
-    let late = client::pay(&beneficiaries[2], client::output_of(&grants, 2), grocery.address(), 1_000, b"late");
+    let late = client::pay(chain, &beneficiaries[2], client::output_of(&grants, 2), grocery.address(), 1_000, b"late");
     expect_refusal(admin.submit(&late).await, proto::Reason::ProgrammeExpired, "after the programme's end", refusals)
         .await?;
     let signers: Vec<&Keypair> = issuers.iter().take(2).collect();
@@ -835,7 +869,15 @@ async fn welfare_showcase(
         .admin
         .clawback(proto::ClawbackRequest {
             programme_id: FOOD_PROGRAMME,
-            authorization: client::clawback_authorization(FOOD_PROGRAMME, &signers),
+            authorization: client::clawback_authorization(
+                &client::ClawbackTerms {
+                    chain: *chain,
+                    programme: FOOD_PROGRAMME,
+                    treasury: treasury.address(),
+                    valid_until_ms: now + FOOD_PROGRAMME_MS,
+                },
+                &signers,
+            ),
             resume_after: Vec::new(),
         })
         .await

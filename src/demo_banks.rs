@@ -245,6 +245,7 @@ pub async fn reconcile(
 /// When the shop has nothing or the redemption is refused.
 pub async fn redeem_takings(admin: &Client, desk: &Desk, shop: &Keypair) -> Result<u64, DemoError> {
     let mut bank = desk.client(admin);
+    let chain = bank.chain_id().await.map_err(failed("chain id"))?;
     let request = proto::ListUnspentRequest {
         address: shop.address().0.to_vec(),
         page_size: u32::try_from(crate::limits::TX_INPUTS_MAX).expect("small"),
@@ -270,7 +271,7 @@ pub async fn redeem_takings(admin: &Client, desk: &Desk, shop: &Keypair) -> Resu
         return Err(DemoError::Check("the shop took no payments to redeem".into()));
     }
     let burned: u64 = coins.iter().map(|(_, o)| o.amount_minor).sum();
-    let tx = crate::client::redeem(shop, &coins, 0, b"demo-redemption");
+    let tx = crate::client::redeem(&chain, shop, &coins, 0, b"demo-redemption");
     bank.submit(&tx).await.map_err(failed("redeem"))?;
     Ok(burned)
 }

@@ -88,10 +88,11 @@ pub async fn fund_wallets(
 ) -> Result<Vec<(Keypair, (OutPoint, Output))>, String> {
     let keys: Vec<Keypair> = (0..count).map(|_| Keypair::generate()).collect();
     let signers: Vec<&Keypair> = issuers.iter().take(2).collect();
+    let chain = issuer.chain_id().await.map_err(|s| format!("chain id: {}", s.message()))?;
     let mut wallets = Vec::with_capacity(count);
     for (batch, chunk) in keys.chunks(TX_OUTPUTS_MAX).enumerate() {
         let outputs = chunk.iter().map(|key| client::output(key.address(), amount_minor, 0)).collect();
-        let mint = client::mint(outputs, format!("{reference}-{batch}").as_bytes(), &signers);
+        let mint = client::mint(&chain, outputs, format!("{reference}-{batch}").as_bytes(), &signers);
         issuer.mint(&mint).await.map_err(|s| format!("funding: {}", s.message()))?;
         for (index, key) in chunk.iter().enumerate() {
             wallets.push((key.clone(), client::output_of(&mint, u32::try_from(index).expect("bounded"))));
@@ -112,6 +113,7 @@ pub async fn pay_until(
     payee: Address,
     stop: &Arc<AtomicBool>,
 ) -> Result<Vec<Confirmation>, String> {
+    let chain = till.chain_id().await.map_err(|s| format!("chain id: {}", s.message()))?;
     let mut tasks = Vec::new();
     for (terminal, (key, mut coin)) in wallets.into_iter().enumerate() {
         let till = till.clone();
@@ -120,7 +122,7 @@ pub async fn pay_until(
             let mut confirmed = Vec::new();
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                let tx = client::pay(&key, coin, payee, 1, format!("t{terminal}-{n}").as_bytes());
+                let tx = client::pay(&chain, &key, coin, payee, 1, format!("t{terminal}-{n}").as_bytes());
                 let (receipt, _) = till
                     .submit(&tx)
                     .await

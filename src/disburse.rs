@@ -210,6 +210,7 @@ pub async fn disburse(
     mut progress: impl Write,
 ) -> Result<Summary, String> {
     let client = Client::connect_with_token(url, token).await.map_err(|e| format!("{url}: {e}"))?;
+    let chain = client.clone().chain_id().await.map_err(|s| format!("{url}: {}", s.message()))?;
     let total = rows.len();
     let started = Instant::now();
     let permits = Arc::new(Semaphore::new(DISBURSE_IN_FLIGHT_MAX));
@@ -248,6 +249,7 @@ pub async fn disburse(
             let tx = tokio::task::spawn_blocking(move || {
                 let signers: Vec<&Keypair> = issuers.iter().collect();
                 client::mint(
+                    &chain,
                     vec![client::output(row.address, row.amount_minor, programme)],
                     &row_reference(programme, &row.row_id),
                     &signers,

@@ -3,7 +3,9 @@
 //! language rebuilds these from the transaction's fields.
 
 use crate::crypto::sha256;
-use crate::types::{Address, Hash32, OutPoint, Output, Transaction, TxId, TxKind, Witness};
+use crate::types::{
+    Address, ChainId, Hash32, OutPoint, Output, PROTOCOL_VERSION, ProgrammeId, Transaction, TxId, TxKind, Witness,
+};
 
 /// Leading bytes of a canonical transaction.
 pub const TX_MAGIC: &[u8; 4] = b"STLD";
@@ -11,6 +13,12 @@ pub const TX_MAGIC: &[u8; 4] = b"STLD";
 pub const BLOCK_MAGIC: &[u8; 4] = b"STLB";
 /// Leading bytes of a canonical genesis.
 pub const GENESIS_MAGIC: &[u8; 4] = b"STLG";
+/// Leading bytes of what a wallet's or issuer's witness signs.
+pub const WITNESS_MAGIC: &[u8; 4] = b"STLW";
+/// Leading bytes of what the engine signs for a block header.
+pub const HEADER_SIGNATURE_MAGIC: &[u8; 4] = b"STLH";
+/// Leading bytes of what the engine signs for a block handed to a replica.
+pub const REPLICATED_BLOCK_MAGIC: &[u8; 4] = b"STLR";
 
 /// Bytes of one encoded input, output and witness.
 pub const INPUT_BYTES: usize = 32 + 4;
@@ -76,28 +84,94 @@ pub fn txid(tx: &Transaction) -> TxId {
     TxId(sha256(&tx_canonical_bytes(tx)))
 }
 
-/// Leading bytes of a clawback authorisation.
-pub const CLAWBACK_MAGIC: &[u8; 4] = b"STLC";
-
-/// What issuers sign to authorise the clawback of a programme: SHA-256 of
-/// "STLC", version 1, the programme id (u32 BE). One authorisation covers
-/// every batch of that programme's clawback, so the engine can build the
-/// batches itself; it can only ever move that programme's expired leftovers
-/// to its treasury.
-#[must_use]
-pub fn clawback_authorization(programme: crate::types::ProgrammeId) -> Hash32 {
-    let mut bytes = CLAWBACK_MAGIC.to_vec();
-    bytes.push(1);
-    bytes.extend_from_slice(&programme.to_be_bytes());
+/// What a signature covers: SHA-256 of a 4-byte domain (what is signed),
+/// the protocol version, the chain id and the 32-byte message. The domain
+/// keeps a signature of one kind from passing for another; the chain id
+/// keeps one ledger's signatures from passing on another.
+fn signed_message(domain: &[u8; 4], chain: &ChainId, message: &Hash32) -> Hash32 {
+    let mut bytes = [0u8; 4 + 1 + 32 + 32];
+    bytes[..4].copy_from_slice(domain);
+    bytes[4] = PROTOCOL_VERSION;
+    bytes[5..37].copy_from_slice(&chain.0);
+    bytes[37..].copy_from_slice(message);
     sha256(&bytes)
 }
 
-/// The programme a clawback transaction claws back: its reference is the
-/// programme id, 4 bytes big-endian.
+/// What every witness of a transaction signs: "STLW", the version, the
+/// chain id and the txid (a clawback's witnesses sign its authorisation
+/// instead).
 #[must_use]
-pub fn clawback_programme(tx: &Transaction) -> Option<crate::types::ProgrammeId> {
-    let bytes: [u8; 4] = tx.reference.as_slice().try_into().ok()?;
-    Some(u32::from_be_bytes(bytes)).filter(|p| *p != 0)
+pub fn witness_message(chain: &ChainId, txid: &TxId) -> Hash32 {
+    signed_message(WITNESS_MAGIC, chain, &txid.0)
+}
+
+/// What the engine signs to hand a block's bytes to a replica
+/// (`replica::ReplicatedBlock`): "STLR", the version, the chain id and the
+/// SHA-256 of the bytes.
+#[must_use]
+pub fn replicated_block_message(chain: &ChainId, body_hash: &Hash32) -> Hash32 {
+    signed_message(REPLICATED_BLOCK_MAGIC, chain, body_hash)
+}
+
+/// Leading bytes of a clawback authorisation.
+pub const CLAWBACK_MAGIC: &[u8; 4] = b"STLC";
+
+/// What a clawback's reference holds: the programme (u32 BE) and the end
+/// of its validity the issuers authorised it after (u64 BE, unix ms).
+pub const CLAWBACK_REFERENCE_BYTES: usize = 4 + 8;
+
+/// What issuers sign to authorise the clawback of a programme: SHA-256 of
+/// "STLC", the version, the chain id, the programme id (u32 BE), its
+/// treasury (32 bytes) and its `valid_until` (u64 BE, unix ms). One
+/// authorisation covers every batch of that programme's clawback, so the
+/// engine can build the batches itself; it can only ever move that
+/// programme's expired leftovers to that treasury, on that ledger, and
+/// lapses if the programme's validity is changed.
+#[must_use]
+pub fn clawback_authorization(
+    chain: &ChainId,
+    programme: ProgrammeId,
+    treasury: &Address,
+    valid_until_ms: u64,
+) -> Hash32 {
+    let mut bytes = Vec::with_capacity(4 + 1 + 32 + 4 + 32 + 8);
+    bytes.extend_from_slice(CLAWBACK_MAGIC);
+    bytes.push(PROTOCOL_VERSION);
+    bytes.extend_from_slice(&chain.0);
+    bytes.extend_from_slice(&programme.to_be_bytes());
+    bytes.extend_from_slice(&treasury.0);
+    bytes.extend_from_slice(&valid_until_ms.to_be_bytes());
+    sha256(&bytes)
+}
+
+/// A clawback transaction's reference: the programme and the `valid_until`
+/// its authorisation names.
+#[must_use]
+pub fn clawback_reference(programme: ProgrammeId, valid_until_ms: u64) -> Vec<u8> {
+    let mut reference = programme.to_be_bytes().to_vec();
+    reference.extend_from_slice(&valid_until_ms.to_be_bytes());
+    reference
+}
+
+/// The programme a clawback transaction claws back and the `valid_until`
+/// it was authorised after, from its reference; `None` for a reference of
+/// another shape or programme 0.
+#[must_use]
+pub fn clawback_terms(tx: &Transaction) -> Option<(ProgrammeId, u64)> {
+    let bytes: &[u8; CLAWBACK_REFERENCE_BYTES] = tx.reference.as_slice().try_into().ok()?;
+    let programme = u32::from_be_bytes(bytes[..4].try_into().expect("4 bytes"));
+    let valid_until_ms = u64::from_be_bytes(bytes[4..].try_into().expect("8 bytes"));
+    (programme != 0).then_some((programme, valid_until_ms))
+}
+
+/// The message a clawback's witnesses sign, from the transaction alone: its
+/// reference names the programme and `valid_until`, its one output the
+/// treasury. `None` when the transaction has not that shape.
+#[must_use]
+pub fn clawback_message(chain: &ChainId, tx: &Transaction) -> Option<Hash32> {
+    let (programme, valid_until_ms) = clawback_terms(tx)?;
+    let [treasury] = tx.outputs.as_slice() else { return None };
+    Some(clawback_authorization(chain, programme, &treasury.owner, valid_until_ms))
 }
 
 /// The stored form: canonical bytes, then a witness count (u8) and the
@@ -205,7 +279,7 @@ pub struct BlockHeader {
     pub burned_total_minor: u64,
 }
 
-pub const BLOCK_VERSION: u8 = 1;
+pub const BLOCK_VERSION: u8 = PROTOCOL_VERSION;
 pub const HEADER_BYTES: usize = 4 + 1 + 8 + 32 + 32 + 8 + 4 + 8 + 8 + 8;
 
 impl BlockHeader {
@@ -269,6 +343,20 @@ impl BlockHeader {
         sha256(&self.canonical_bytes())
     }
 
+    /// What the engine signs for this header: "STLH", the version, the
+    /// chain id and the header's hash. Block 0's hash is the chain id, so
+    /// block 0 signs its own hash as the chain.
+    #[must_use]
+    pub fn signing_message(&self, chain: &ChainId) -> Hash32 {
+        signed_message(HEADER_SIGNATURE_MAGIC, chain, &self.hash())
+    }
+
+    /// The chain id of the ledger whose block 0 this is.
+    #[must_use]
+    pub fn chain_id(&self) -> ChainId {
+        ChainId(self.hash())
+    }
+
     /// The sequence number the transaction after this block will get.
     #[must_use]
     pub fn next_sequence(&self) -> u64 {
@@ -293,7 +381,7 @@ impl Genesis {
     pub fn canonical_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
         out.extend_from_slice(GENESIS_MAGIC);
-        out.push(1);
+        out.push(PROTOCOL_VERSION);
         out.push(u8::try_from(self.currency.len()).expect("currency code fits"));
         out.extend_from_slice(self.currency.as_bytes());
         out.push(u8::try_from(self.exponent).expect("exponent fits"));
@@ -310,6 +398,28 @@ impl Genesis {
     pub fn hash(&self) -> Hash32 {
         sha256(&self.canonical_bytes())
     }
+
+    /// The genesis in its canonical bytes (as a data file stores it).
+    ///
+    /// # Errors
+    /// Bytes that are not exactly one canonical genesis of this version.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader { bytes, at: 0 };
+        if r.take(4)? != GENESIS_MAGIC || r.u8()? != PROTOCOL_VERSION {
+            return Err(DecodeError::BadMagic);
+        }
+        let currency_len = usize::from(r.u8()?);
+        let currency = String::from_utf8(r.take(currency_len)?.to_vec()).map_err(|_| DecodeError::BadMagic)?;
+        let exponent = u32::from(r.u8()?);
+        let issuer_threshold = u32::from(r.u8()?);
+        let issuers = usize::from(r.u8()?);
+        let issuer_keys = (0..issuers).map(|_| r.array().map(Address)).collect::<Result<Vec<_>, _>>()?;
+        let engine_key = Address(r.array()?);
+        if r.at != bytes.len() {
+            return Err(DecodeError::Trailing(bytes.len() - r.at));
+        }
+        Ok(Self { currency, exponent, issuer_keys, issuer_threshold, engine_key })
+    }
 }
 
 #[cfg(test)]
@@ -318,7 +428,7 @@ mod tests {
 
     fn sample() -> Transaction {
         Transaction {
-            version: 1,
+            version: crate::types::TX_VERSION,
             kind: TxKind::Transfer,
             inputs: vec![OutPoint { txid: TxId([7; 32]), index: 3 }],
             outputs: vec![Output { owner: Address([9; 32]), amount_minor: 1234, programme: 5 }],
@@ -359,6 +469,37 @@ mod tests {
         // Protobuf framing adds at most a few bytes per field on top of the
         // stored record; double it to be safe.
         assert!(2 * record_bytes_max() < crate::limits::GRPC_MESSAGE_BYTES_MAX);
+    }
+
+    #[test]
+    fn genesis_round_trips() {
+        let genesis = Genesis {
+            currency: "HKD".to_owned(),
+            exponent: 2,
+            issuer_keys: vec![Address([3; 32]), Address([4; 32])],
+            issuer_threshold: 2,
+            engine_key: Address([5; 32]),
+        };
+        assert_eq!(Genesis::decode(&genesis.canonical_bytes()).unwrap(), genesis);
+        let mut version_1 = genesis.canonical_bytes();
+        version_1[4] = 1;
+        assert_eq!(Genesis::decode(&version_1), Err(DecodeError::BadMagic));
+    }
+
+    #[test]
+    fn each_signed_message_names_its_domain_and_chain() {
+        let txid = TxId([9; 32]);
+        let (a, b) = (ChainId([1; 32]), ChainId([2; 32]));
+        assert_ne!(witness_message(&a, &txid), witness_message(&b, &txid), "another chain, another message");
+        // The same 32 bytes signed as a header or a replicated block are
+        // other messages: no signature of one kind passes for another.
+        assert_ne!(witness_message(&a, &txid), replicated_block_message(&a, &txid.0));
+        let treasury = Address([7; 32]);
+        let authorisation = clawback_authorization(&a, 1001, &treasury, 5);
+        assert_ne!(authorisation, clawback_authorization(&b, 1001, &treasury, 5));
+        assert_ne!(authorisation, clawback_authorization(&a, 1001, &Address([8; 32]), 5));
+        assert_ne!(authorisation, clawback_authorization(&a, 1001, &treasury, 6));
+        assert_ne!(authorisation, clawback_authorization(&a, 1002, &treasury, 5));
     }
 
     #[test]

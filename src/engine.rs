@@ -40,7 +40,7 @@ use crate::receipt::{Receipt, SignedHeader};
 use crate::refusal::{Reason, Refusal};
 use crate::registry::{AdminOp, ProgrammeStats, Registry, Role, TierPolicy};
 use crate::store::{BlockRecord, FileHooks, Recovered, Store, StoreError};
-use crate::types::{OutPoint, ProgrammeId, Transaction, TxId, TxKind};
+use crate::types::{ChainId, OutPoint, ProgrammeId, Transaction, TxId, TxKind};
 use crate::verify::{self, VerifiedTx};
 
 /// A confirmed transaction: its receipt, and whether it had been confirmed
@@ -149,6 +149,8 @@ struct Shared {
     store: Arc<Store>,
     engine_key: Keypair,
     genesis: Genesis,
+    /// The ledger's chain id: every signature is checked and made for it.
+    chain: ChainId,
     failed: AtomicBool,
     health: watch::Sender<bool>,
     metrics: Arc<Metrics>,
@@ -414,7 +416,7 @@ impl Engine {
             genesis_time_unix_ms: config.genesis_time_unix_ms,
         };
         let (store, recovered) =
-            Store::open(&config.data_file, &config.genesis, |header| engine_key.sign(&header.hash()), &hooks)?;
+            Store::open(&config.data_file, &config.genesis, |message| engine_key.sign(message), &hooks)?;
         if let Some((txs, blocks, slice)) = config.index_merge_every {
             store.set_merge_every(txs, blocks, slice);
         }
@@ -444,10 +446,12 @@ impl Engine {
         }
         let (health, _) = watch::channel(true);
         let (durable, _) = watch::channel(tip.header.height);
+        let chain = store.chain_id();
         let shared = Arc::new(Shared {
             store,
             engine_key: config.engine_key,
             genesis: config.genesis,
+            chain,
             failed: AtomicBool::new(false),
             health,
             durable_height: AtomicU64::new(tip.header.height),
@@ -466,6 +470,14 @@ impl Engine {
             replicator: config.replicator,
             leader_hint: Mutex::new(None),
         });
+        // A read that finds the file damaged stops the engine: nothing built
+        // on a damaged file is confirmed, nothing read from it is served.
+        let damaged = Arc::downgrade(&shared);
+        shared.store.on_damage(move |what| {
+            if let Some(shared) = damaged.upgrade() {
+                shared.fail_stop(&format!("the data file is damaged: {what}"));
+            }
+        });
         let (verify_tx, verify_rx) = mpsc::channel(config.verify_queue_max.clamp(1, VERIFY_QUEUE_MAX));
         let (sequencer_tx, sequencer_rx) = std_mpsc::sync_channel(SEQUENCER_QUEUE_MAX);
         let (writer_tx, writer_rx) = std_mpsc::sync_channel(0);
@@ -482,8 +494,9 @@ impl Engine {
             let tx = sequencer_tx.clone();
             let known = Arc::clone(&known);
             let metrics = Arc::clone(&shared.metrics);
-            threads
-                .push(spawn(&shared, &format!("settled-verify-{i}"), move || verify_loop(&rx, &tx, &known, &metrics)));
+            threads.push(spawn(&shared, &format!("settled-verify-{i}"), move || {
+                verify_loop(&rx, &tx, &known, &metrics, &chain);
+            }));
         }
         let admin_queue = sequencer_tx;
         let sequencer = Sequencer {
@@ -762,6 +775,12 @@ impl Engine {
         &self.shared.genesis
     }
 
+    /// The ledger's chain id, which every signature on it covers.
+    #[must_use]
+    pub fn chain_id(&self) -> ChainId {
+        self.shared.chain
+    }
+
     /// The engine's signing key (a cluster node signs the blocks it
     /// serves to a replica catching up).
     #[must_use]
@@ -792,10 +811,18 @@ impl Engine {
         self.verify_queue.lock().expect("not poisoned").take();
         self.admin_queue.lock().expect("not poisoned").take();
         let threads = std::mem::take(&mut *self.threads.lock().expect("not poisoned"));
+        let joined = !threads.is_empty();
         for thread in threads {
             if thread.join().is_err() {
                 tracing::error!("a pipeline thread panicked");
             }
+        }
+        // Only a writer that stopped without a failure wrote whole blocks.
+        if joined
+            && !self.shared.failed.load(Ordering::SeqCst)
+            && let Err(error) = self.shared.store.close_cleanly()
+        {
+            tracing::warn!(%error, "the data file was not marked cleanly closed; the next start checks it");
         }
     }
 }
@@ -839,6 +866,7 @@ fn verify_loop(
     sequencer: &std_mpsc::SyncSender<SequencerJob>,
     known: &verify::KnownKeys,
     metrics: &Metrics,
+    chain: &ChainId,
 ) {
     loop {
         let job = queue.lock().expect("not poisoned").blocking_recv();
@@ -847,7 +875,7 @@ fn verify_loop(
         if reply.is_closed() {
             continue;
         }
-        match verify::verify_with(tx, known) {
+        match verify::verify_with(tx, known, chain) {
             Ok(vtx) => {
                 metrics.sequencer_queue.fetch_add(1, Ordering::Relaxed);
                 if let Err(std_mpsc::SendError(job)) = sequencer.send(SequencerJob::Tx { vtx, submitter, reply }) {
@@ -1039,8 +1067,8 @@ impl Sequencer {
             tracing::warn!("a committed block handed to the leading engine; ignored");
             return;
         }
-        let engine_key = self.shared.engine_key.address();
-        let block = match crate::replica::ReplicatedBlock::decode(bytes, &engine_key) {
+        let (engine_key, chain) = (self.shared.engine_key.address(), self.shared.chain);
+        let block = match crate::replica::ReplicatedBlock::decode(bytes, &engine_key, &chain) {
             Ok(block) => block,
             Err(error) => return self.shared.fail_stop(&format!("a committed block does not decode: {error}")),
         };
@@ -1054,7 +1082,7 @@ impl Sequencer {
             }
             return;
         }
-        match crate::replica::replay(&mut self.ledger, &self.tip, &block, &engine_key) {
+        match crate::replica::replay(&mut self.ledger, &self.tip, &block, &engine_key, &chain) {
             Ok(record) => {
                 self.tip = record.signed;
                 if let Err(std_mpsc::SendError(_)) = self.writer.send(WriterJob::followed(record)) {
@@ -1331,7 +1359,15 @@ impl Sequencer {
                 barrier: None,
             };
         }
-        let block = seal_block(&mut self.ledger, &self.tip, txs, ops, time_unix_ms, &self.shared.engine_key);
+        let block = seal_block(
+            &mut self.ledger,
+            &self.tip,
+            txs,
+            ops,
+            time_unix_ms,
+            &self.shared.engine_key,
+            &self.shared.chain,
+        );
         self.tip = block.signed;
         let txids: Vec<TxId> = block.txs.iter().map(|(vtx, _)| vtx.txid).collect();
         let spent: Vec<OutPoint> = spent_in_block.keys().copied().collect();
@@ -1388,9 +1424,10 @@ pub fn seal_block(
     ops: Vec<(u32, AdminOp)>,
     time_unix_ms: u64,
     engine_key: &Keypair,
+    chain: &ChainId,
 ) -> BlockRecord {
     let header = block_header(ledger, tip, &txs, time_unix_ms);
-    let signed = SignedHeader { header, signature: engine_key.sign(&header.hash()) };
+    let signed = SignedHeader::sign(header, chain, engine_key);
     let stats = ledger.take_touched_stats();
     let bank_totals = ledger.take_touched_bank_totals();
     BlockRecord { signed, txs, ops, stats, bank_totals }
@@ -1458,7 +1495,7 @@ fn writer_loop(shared: &Shared, jobs: &std_mpsc::Receiver<WriterJob>) {
         // Commit time, for admission control, includes replication.
         let started = std::time::Instant::now();
         if let (Some(replicator), false, Some(block)) = (&shared.replicator, job.followed, &job.block) {
-            let bytes = crate::replica::ReplicatedBlock::of(block).encode(&shared.engine_key);
+            let bytes = crate::replica::ReplicatedBlock::of(block).encode(&shared.engine_key, &shared.chain);
             if let Err(not_committed) = replicator.replicate(block.signed.header.height, bytes) {
                 tracing::warn!(
                     height = block.signed.header.height,

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::client::{Client, header_from_proto};
 use crate::proto;
 use crate::proto::subscribe_response::Item;
-use crate::types::Address;
+use crate::types::{Address, ChainId};
 
 /// Where a follower is: what it has seen and what that adds up to.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,6 +109,9 @@ pub enum Event<'a> {
 pub struct Follower {
     client: Client,
     engine_key: Address,
+    /// The ledger's chain id: every header is signed for it, and block 0
+    /// hashes to it.
+    chain: ChainId,
     /// The genesis block commits to it: block 0 must carry it.
     genesis_hash: Vec<u8>,
     pub cursor: Cursor,
@@ -136,7 +139,24 @@ impl Follower {
         let info = client.info(false).await?;
         let engine_key = Address::from_slice(&info.engine_public_key)
             .ok_or_else(|| FollowError::Mismatch("the ledger's engine key is not 32 bytes".to_owned()))?;
-        Ok(Self { client, engine_key, genesis_hash: info.genesis_hash, cursor, cursor_file })
+        let chain = ChainId::from_slice(&info.chain_id)
+            .ok_or_else(|| FollowError::Mismatch("the ledger's chain id is not 32 bytes".to_owned()))?;
+        Ok(Self { client, engine_key, chain, genesis_hash: info.genesis_hash, cursor, cursor_file })
+    }
+
+    /// Refuses to follow a ledger whose chain id is not `pinned` (given
+    /// out of band with the engine key).
+    ///
+    /// # Errors
+    /// `Mismatch` when the server's chain id differs.
+    pub fn pin_chain_id(&mut self, pinned: ChainId) -> Result<(), FollowError> {
+        if pinned != self.chain {
+            return Err(FollowError::Mismatch(format!(
+                "the server's chain id {} is not the pinned chain id {pinned}",
+                self.chain
+            )));
+        }
+        Ok(())
     }
 
     /// Refuses to follow a ledger whose engine key is not `pinned` (the key
@@ -230,14 +250,17 @@ impl Follower {
         let block = checkpoint.block.as_ref().ok_or_else(|| FollowError::Mismatch("no header".to_owned()))?;
         let signed = header_from_proto(block).map_err(FollowError::Mismatch)?;
         let height = signed.header.height;
-        if !signed.verify(&self.engine_key) {
+        if !signed.verify(&self.engine_key, &self.chain) {
             return Err(FollowError::Mismatch(format!(
-                "block {height} is not signed by engine key {}",
-                self.engine_key
+                "block {height} is not signed by engine key {} for chain {}",
+                self.engine_key, self.chain
             )));
         }
-        if height == 0 && signed.header.merkle_root.as_slice() != self.genesis_hash.as_slice() {
-            return Err(FollowError::Mismatch("block 0 does not commit to the ledger's genesis".to_owned()));
+        if height == 0
+            && (signed.header.merkle_root.as_slice() != self.genesis_hash.as_slice()
+                || signed.header.chain_id() != self.chain)
+        {
+            return Err(FollowError::Mismatch("block 0 is not this ledger's genesis block".to_owned()));
         }
         if let Some(seen) = self.cursor.after_height {
             if height != seen + 1 {

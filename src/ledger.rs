@@ -523,13 +523,26 @@ impl Ledger {
     fn check_clawback(&self, vtx: &VerifiedTx, now_unix_ms: u64) -> Result<Vec<Output>, Decline> {
         let tx = &vtx.tx;
         self.check_issuers(vtx)?;
-        let id =
-            crate::encoding::clawback_programme(tx).ok_or_else(|| Refusal::new(Reason::Malformed, "no programme"))?;
+        let (id, authorised_until_ms) =
+            crate::encoding::clawback_terms(tx).ok_or_else(|| Refusal::new(Reason::Malformed, "no programme"))?;
         let programme = self
             .registry
             .programmes
             .get(&id)
             .ok_or_else(|| Refusal::new(Reason::UnknownProgramme, format!("no programme {id}")))?;
+        // The issuers signed the programme's validity as they knew it: an
+        // authorisation of another validity authorises nothing here.
+        if authorised_until_ms != programme.valid_until_ms {
+            return Err(Refusal::new(
+                Reason::BadSignature,
+                format!(
+                    "the clawback authorisation is for programme {id} valid until {authorised_until_ms} (unix ms); \
+                     it is registered until {}",
+                    programme.valid_until_ms
+                ),
+            )
+            .into());
+        }
         if now_unix_ms < programme.valid_until_ms {
             return Err(Refusal::new(
                 Reason::ProgrammeNotExpired,

@@ -90,7 +90,10 @@ pub use amount::{AmountError, format_amount, parse_amount};
 pub use audit::{AUDIT_FAILURES_MAX, AuditReport, audit};
 pub use config::{Config, GenesisConfig, write_secret_key};
 pub use crypto::{Keypair, is_valid_key, sha256, verify as verify_signature};
-pub use encoding::{BlockHeader, DecodeError, Genesis, decode_tx_record, tx_canonical_bytes, tx_record_bytes, txid};
+pub use encoding::{
+    BlockHeader, CLAWBACK_REFERENCE_BYTES, DecodeError, Genesis, clawback_authorization, clawback_reference,
+    clawback_terms, decode_tx_record, tx_canonical_bytes, tx_record_bytes, txid, witness_message,
+};
 pub use engine::{Engine, EngineConfig, Outcome, Reply, Submitter, Tip, recovered_ledger, seal_block};
 pub use faults::{Clock, DiskFault, PowerSupply, SECTOR_BYTES, SIM_DISK_BYTES_MAX, SimBackend, SimDisk, StorageFaults};
 pub use ledger::{Applied, Decline, Ledger, Totals};
@@ -102,5 +105,8 @@ pub use receipt::{Receipt, ReceiptError, ReceiptJson, SignedHeader};
 pub use refusal::{Class, Reason, Refusal};
 pub use server::Server;
 pub use store::{BlockRecord, FileHooks, Recovered, Store, StoreError, now_unix_ms};
-pub use types::{Address, AmountMinor, OutPoint, Output, ProgrammeId, TX_VERSION, Transaction, TxId, TxKind, Witness};
+pub use types::{
+    Address, AmountMinor, ChainId, OutPoint, Output, PROTOCOL_VERSION, ProgrammeId, TX_VERSION, Transaction, TxId,
+    TxKind, Witness,
+};
 pub use verify::{KnownKeys, VerifiedTx, check_shape, verify, verify_with};

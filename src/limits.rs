@@ -97,6 +97,13 @@ pub const BANK_STREAMS_PER_BANK_MAX: usize = 16;
 /// How long a stream may fail to hand a result to a client that stopped
 /// reading before the server ends it and frees what it holds.
 pub const STREAM_STALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// Blocks the check at open always covers, back from the tip, on top of
+/// every block written since the last clean shutdown.
+pub const OPEN_CHECK_RECENT_BLOCKS: u64 = 256;
+/// Header hashes the store remembers as verified (written by this process
+/// or checked once), about 48 bytes each: a header read back with a
+/// remembered hash needs no second signature check.
+pub const VERIFIED_HEADERS_MAX: usize = 64 * 1024;
 /// HTTP/2 streams (calls) open at once on one connection.
 pub const CALLS_PER_CONNECTION_MAX: u32 = 256;
 /// TCP connections the server holds open at once (default of

@@ -59,10 +59,21 @@ enum Command {
         server: String,
     },
     /// Check the whole chain from genesis (hashes, signatures, Merkle roots,
-    /// sequences, supply); exits non-zero on any failure.
+    /// sequences, supply); exits non-zero on any failure. Asks a running
+    /// server, or with --data-dir reads a stopped server's file itself.
     Audit {
         #[arg(long, env = "SETTLED_SERVER", default_value = "http://127.0.0.1:50051")]
         server: String,
+        /// Audit the ledger file in this data directory offline (the server
+        /// stopped: the file is locked while it runs), trusting no server.
+        #[arg(long, conflicts_with = "server")]
+        data_dir: Option<PathBuf>,
+        /// With --data-dir: the engine public key (hex) the file must name.
+        #[arg(long, requires = "data_dir")]
+        engine_key: Option<String>,
+        /// With --data-dir: the chain id (hex) the file must hold.
+        #[arg(long, requires = "data_dir")]
+        chain_id: Option<String>,
     },
     /// Receipts: fetch one, or verify one offline.
     Receipt {
@@ -388,6 +399,11 @@ enum ReceiptCommand {
         /// Engine secret key file (the public key is derived from it).
         #[arg(long)]
         engine_key_file: Option<PathBuf>,
+        /// The ledger's chain id (64 hex digits, `GetInfo.chain_id`): the
+        /// receipt must be for it. Without it, the chain the file names is
+        /// used and printed, to be compared with what you expect.
+        #[arg(long)]
+        chain_id: Option<String>,
     },
     /// Fetch the receipt of a txid from a server and print it as JSON.
     Get {
@@ -483,9 +499,14 @@ async fn run(command: Command, token: &str) -> Result<(), String> {
         }
         Command::Receipt { command } => receipt(command, token).await,
         Command::Disburse(args) => disburse(args, token).await,
-        Command::Audit { server } => {
-            let mut client = connect(&server, token).await?;
-            let report = client.ledger.audit(proto::AuditRequest {}).await.map_err(|s| status_text(&s))?.into_inner();
+        Command::Audit { server, data_dir, engine_key, chain_id } => {
+            let report = match data_dir {
+                Some(data_dir) => audit_offline(&data_dir, engine_key.as_deref(), chain_id.as_deref())?,
+                None => {
+                    let mut client = connect(&server, token).await?;
+                    client.ledger.audit(proto::AuditRequest {}).await.map_err(|s| status_text(&s))?.into_inner()
+                }
+            };
             println!(
                 "audited {} blocks, {} transactions; minted {} - burned {} = unspent {} in {} outputs",
                 report.blocks,
@@ -665,6 +686,40 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// The audit of a stopped server's data file, against the engine key and
+/// chain id pinned (if given).
+fn audit_offline(
+    data_dir: &Path,
+    engine_key: Option<&str>,
+    chain_id: Option<&str>,
+) -> Result<proto::AuditResponse, String> {
+    let file = data_dir.join("ledger.redb");
+    let store = settled::Store::open_for_audit(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+    println!("ledger {}: chain {}, engine key {}", file.display(), store.chain_id(), store.engine_key());
+    if let Some(pinned) = engine_key {
+        let pinned = Address::from_hex(pinned).map_err(|e| format!("--engine-key: {e}"))?;
+        if pinned != store.engine_key() {
+            return Err(format!("the file's engine key {} is not the pinned {pinned}", store.engine_key()));
+        }
+    }
+    if let Some(pinned) = chain_id {
+        let pinned = settled::ChainId::from_hex(pinned).map_err(|e| format!("--chain-id: {e}"))?;
+        if pinned != store.chain_id() {
+            return Err(format!("the file's chain {} is not the pinned {pinned}", store.chain_id()));
+        }
+    }
+    let report = settled::audit(&store).map_err(|e| e.to_string())?;
+    Ok(proto::AuditResponse {
+        blocks: report.blocks,
+        transactions: report.transactions,
+        minted_minor: report.minted_minor,
+        burned_minor: report.burned_minor,
+        unspent_minor: report.unspent_minor,
+        unspent_count: report.unspent_count,
+        failures: report.failures,
+    })
+}
+
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
@@ -770,7 +825,26 @@ async fn programme(command: ProgrammeCommand, server: &str, token: &str) -> Resu
         ProgrammeCommand::Clawback { id, issuer_key_files } => {
             let issuers = read_keys(&issuer_key_files)?;
             let signers: Vec<&Keypair> = issuers.iter().collect();
-            let authorization = client::clawback_authorization(id, &signers);
+            // The issuers authorise the programme as the ledger registered
+            // it: this chain, this treasury, this end of validity.
+            let chain = client.chain_id().await.map_err(|s| status_text(&s))?;
+            let stats = client
+                .admin
+                .get_programme_stats(proto::GetProgrammeStatsRequest { programme_id: id })
+                .await
+                .map_err(|s| status_text(&s))?
+                .into_inner();
+            let programme = stats.programme.ok_or_else(|| format!("no programme {id}"))?;
+            let treasury = Address::from_slice(&programme.treasury_address)
+                .ok_or_else(|| format!("programme {id} has no treasury address"))?;
+            let terms =
+                client::ClawbackTerms { chain, programme: id, treasury, valid_until_ms: programme.valid_until_unix_ms };
+            println!(
+                "authorising the clawback of programme {id} on chain {chain}: leftovers to treasury {treasury}, valid \
+                 until {} (unix ms)",
+                programme.valid_until_unix_ms
+            );
+            let authorization = client::clawback_authorization(&terms, &signers);
             let mut resume_after = Vec::new();
             loop {
                 let request = proto::ClawbackRequest {
@@ -861,7 +935,7 @@ async fn disburse(args: DisburseArgs, token: &str) -> Result<(), String> {
 
 async fn receipt(command: ReceiptCommand, token: &str) -> Result<(), String> {
     match command {
-        ReceiptCommand::Verify { file, engine_key, engine_key_file } => {
+        ReceiptCommand::Verify { file, engine_key, engine_key_file, chain_id } => {
             let key = match (engine_key, engine_key_file) {
                 (Some(hex), _) => Address::from_hex(&hex).map_err(|e| format!("--engine-key: {e}"))?,
                 (None, Some(path)) => {
@@ -870,9 +944,13 @@ async fn receipt(command: ReceiptCommand, token: &str) -> Result<(), String> {
                 }
                 (None, None) => return Err("give --engine-key or --engine-key-file".to_owned()),
             };
-            let receipt = demo::verify_receipt_file(&file, &key).map_err(|e| format!("receipt INVALID: {e}"))?;
+            let pinned = chain_id
+                .map(|hex| settled::ChainId::from_hex(&hex).map_err(|e| format!("--chain-id: {e}")))
+                .transpose()?;
+            let (receipt, chain) =
+                demo::verify_receipt_file(&file, &key, pinned.as_ref()).map_err(|e| format!("receipt INVALID: {e}"))?;
             println!(
-                "receipt OK: txid {} sequence {} in block {} signed by {key}",
+                "receipt OK: txid {} sequence {} in block {} signed by {key} for chain {chain}",
                 receipt.txid, receipt.sequence, receipt.block.header.height
             );
             Ok(())
@@ -888,7 +966,8 @@ async fn receipt(command: ReceiptCommand, token: &str) -> Result<(), String> {
                 .into_inner();
             let receipt = response.receipt.ok_or_else(|| format!("payment {txid} is not confirmed"))?;
             let receipt = client::receipt_from_proto(&receipt)?;
-            let json = serde_json::to_string_pretty(&ReceiptJson::from(&receipt)).map_err(|e| e.to_string())?;
+            let chain = client.chain_id().await.map_err(|s| status_text(&s))?;
+            let json = serde_json::to_string_pretty(&ReceiptJson::of(&receipt, &chain)).map_err(|e| e.to_string())?;
             println!("{json}");
             Ok(())
         }

@@ -6,9 +6,10 @@ use serde::{Deserialize, Serialize};
 use crate::crypto;
 use crate::encoding::BlockHeader;
 use crate::merkle::{self, MerkleStep};
-use crate::types::{Address, SignatureBytes, TxId};
+use crate::types::{Address, ChainId, SignatureBytes, TxId};
 
-/// A block header and the engine's signature over its hash.
+/// A block header and the engine's signature of it for one chain
+/// (`BlockHeader::signing_message`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct SignedHeader {
     pub header: BlockHeader,
@@ -16,9 +17,16 @@ pub struct SignedHeader {
 }
 
 impl SignedHeader {
+    /// Signs `header` for `chain` with the engine key.
     #[must_use]
-    pub fn verify(&self, engine_key: &Address) -> bool {
-        crypto::verify(engine_key, &self.header.hash(), &self.signature)
+    pub fn sign(header: BlockHeader, chain: &ChainId, engine: &crypto::Keypair) -> Self {
+        Self { header, signature: engine.sign(&header.signing_message(chain)) }
+    }
+
+    /// Whether `engine_key` signed this header for `chain`.
+    #[must_use]
+    pub fn verify(&self, engine_key: &Address, chain: &ChainId) -> bool {
+        crypto::verify(engine_key, &self.header.signing_message(chain), &self.signature)
     }
 }
 
@@ -33,8 +41,8 @@ pub struct Receipt {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReceiptError {
-    #[error("the block header is not signed by engine key {0}")]
-    BadEngineSignature(Address),
+    #[error("the block header is not signed by engine key {0} for chain {1}")]
+    BadEngineSignature(Address, ChainId),
     #[error("the Merkle path does not lead from the txid to the block's Merkle root")]
     NotInBlock,
     #[error("the Merkle path does not prove position {0} in a block of {1} transactions")]
@@ -44,15 +52,15 @@ pub enum ReceiptError {
 }
 
 impl Receipt {
-    /// Checks the receipt offline: the engine signed the header, the txid is
-    /// in the header's Merkle root at the stated position, and the sequence is
-    /// the one that position holds.
+    /// Checks the receipt offline: the engine signed the header for `chain`,
+    /// the txid is in the header's Merkle root at the stated position, and
+    /// the sequence is the one that position holds.
     ///
     /// # Errors
     /// The first check that fails.
-    pub fn verify(&self, engine_key: &Address) -> Result<(), ReceiptError> {
-        if !self.block.verify(engine_key) {
-            return Err(ReceiptError::BadEngineSignature(*engine_key));
+    pub fn verify(&self, engine_key: &Address, chain: &ChainId) -> Result<(), ReceiptError> {
+        if !self.block.verify(engine_key, chain) {
+            return Err(ReceiptError::BadEngineSignature(*engine_key, *chain));
         }
         let header = &self.block.header;
         if merkle::root_from_path(&self.txid, &self.merkle_path) != header.merkle_root {
@@ -77,6 +85,10 @@ impl Receipt {
 /// hashes, keys and signatures as lowercase hex.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct ReceiptJson {
+    /// The ledger the receipt is for (hex); the engine signed the block for
+    /// it. Absent in a receipt written without it: the verifier names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_id: Option<String>,
     pub txid: String,
     pub sequence: u64,
     pub index_in_block: u32,
@@ -110,10 +122,27 @@ fn hex_array<const N: usize>(field: &str, text: &str) -> Result<[u8; N], String>
     Ok(bytes)
 }
 
+impl ReceiptJson {
+    /// The JSON form of `receipt` on `chain`.
+    #[must_use]
+    pub fn of(receipt: &Receipt, chain: &ChainId) -> Self {
+        Self { chain_id: Some(chain.to_string()), ..Self::from(receipt) }
+    }
+
+    /// The chain id the JSON names, if any.
+    ///
+    /// # Errors
+    /// A `chain_id` that is not 32 bytes of hex.
+    pub fn chain(&self) -> Result<Option<ChainId>, String> {
+        self.chain_id.as_deref().map(|text| ChainId::from_hex(text).map_err(|e| format!("chain_id: {e}"))).transpose()
+    }
+}
+
 impl From<&Receipt> for ReceiptJson {
     fn from(receipt: &Receipt) -> Self {
         let h = &receipt.block.header;
         Self {
+            chain_id: None,
             txid: receipt.txid.to_string(),
             sequence: receipt.sequence,
             index_in_block: receipt.index_in_block,

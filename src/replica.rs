@@ -16,7 +16,7 @@ use crate::ledger::{Decline, Ledger};
 use crate::receipt::SignedHeader;
 use crate::registry::AdminOp;
 use crate::store::{BlockRecord, decode_signed_header, signed_header_bytes};
-use crate::types::Address;
+use crate::types::{Address, ChainId};
 use crate::verify::VerifiedTx;
 
 /// Largest encoded block a replica accepts: a full block of transactions at
@@ -49,7 +49,8 @@ struct Body {
 #[derive(Serialize, Deserialize)]
 struct Wire {
     body: Vec<u8>,
-    /// The engine's BIP340 signature of SHA-256(body).
+    /// The engine's BIP340 signature of SHA-256(body) for the chain
+    /// (`encoding::replicated_block_message`).
     signature: Vec<u8>,
 }
 
@@ -98,35 +99,36 @@ impl ReplicatedBlock {
         }
     }
 
-    /// Bytes for the replicated log, signed by the engine (the leader).
+    /// Bytes for the replicated log, signed by the engine (the leader) for
+    /// `chain`.
     ///
     /// # Panics
     /// Never for a block the sequencer sealed (every part serialises).
     #[must_use]
-    pub fn encode(&self, engine: &Keypair) -> Vec<u8> {
+    pub fn encode(&self, engine: &Keypair, chain: &ChainId) -> Vec<u8> {
         let body = Body {
             header: signed_header_bytes(&self.signed),
             txs: self.txs.iter().map(|(tx, terminal)| (encoding::tx_record_bytes(tx), terminal.clone())).collect(),
             ops: self.ops.clone(),
         };
         let body = postcard::to_stdvec(&body).expect("a sealed block serialises");
-        let signature = engine.sign(&sha256(&body)).to_vec();
+        let signature = engine.sign(&encoding::replicated_block_message(chain, &sha256(&body))).to_vec();
         postcard::to_stdvec(&Wire { body, signature }).expect("bytes serialise")
     }
 
-    /// The block in `bytes`, once the engine's signature over all of it
-    /// holds.
+    /// The block in `bytes`, once the engine's signature over all of it for
+    /// `chain` holds.
     ///
     /// # Errors
     /// Bytes that are not a block, larger than a block can be, or not
-    /// signed by `engine_key`.
-    pub fn decode(bytes: &[u8], engine_key: &Address) -> Result<Self, ReplayError> {
+    /// signed by `engine_key` for `chain`.
+    pub fn decode(bytes: &[u8], engine_key: &Address, chain: &ChainId) -> Result<Self, ReplayError> {
         if bytes.len() > REPLICATED_BLOCK_BYTES_MAX {
             return Err(ReplayError::Encoding(format!("{} bytes, more than a block holds", bytes.len())));
         }
         let wire: Wire = postcard::from_bytes(bytes).map_err(|e| ReplayError::Encoding(e.to_string()))?;
         let signature: [u8; 64] = wire.signature.as_slice().try_into().map_err(|_| ReplayError::Unsigned)?;
-        if !crypto::verify(engine_key, &sha256(&wire.body), &signature) {
+        if !crypto::verify(engine_key, &encoding::replicated_block_message(chain, &sha256(&wire.body)), &signature) {
             return Err(ReplayError::Unsigned);
         }
         let body: Body = postcard::from_bytes(&wire.body).map_err(|e| ReplayError::Encoding(e.to_string()))?;
@@ -150,21 +152,22 @@ impl ReplicatedBlock {
 ///
 /// # Errors
 /// A block that does not follow `tip`, whose header is not signed by
-/// `engine_key` (its contents were checked by `ReplicatedBlock::decode`), holds
-/// a transaction or registry change the ledger refuses, or seals to another
-/// header. Past the first check the ledger may hold part of the block: the
-/// caller reopens it from its store.
+/// `engine_key` for `chain` (its contents were checked by
+/// `ReplicatedBlock::decode`), holds a transaction or registry change the
+/// ledger refuses, or seals to another header. Past the first check the
+/// ledger may hold part of the block: the caller reopens it from its store.
 pub fn replay(
     ledger: &mut Ledger,
     tip: &SignedHeader,
     block: &ReplicatedBlock,
     engine_key: &Address,
+    chain: &ChainId,
 ) -> Result<BlockRecord, ReplayError> {
     let header = block.signed.header;
     if header.height != tip.header.height + 1 || header.previous_hash != tip.header.hash() {
         return Err(ReplayError::NotNext { height: header.height, tip_height: tip.header.height });
     }
-    if !block.signed.verify(engine_key) {
+    if !block.signed.verify(engine_key, chain) {
         return Err(ReplayError::BadSignature(header.height));
     }
     let mut ops = block.ops.iter().enumerate().peekable();
@@ -245,6 +248,7 @@ mod tests {
         engine: Keypair,
         genesis: Genesis,
         genesis_block: SignedHeader,
+        id: ChainId,
     }
 
     fn chain() -> Chain {
@@ -258,8 +262,9 @@ mod tests {
             engine_key: engine.address(),
         };
         let header = BlockHeader::genesis(&genesis, 1);
-        let genesis_block = SignedHeader { header, signature: engine.sign(&header.hash()) };
-        Chain { issuers, engine, genesis, genesis_block }
+        let id = header.chain_id();
+        let genesis_block = SignedHeader::sign(header, &id, &engine);
+        Chain { issuers, engine, genesis, genesis_block, id }
     }
 
     fn ledger(chain: &Chain) -> Ledger {
@@ -271,29 +276,31 @@ mod tests {
         let mut leader = ledger(chain);
         let alice = Keypair::generate();
         let mint = client::mint(
+            &chain.id,
             vec![client::output(alice.address(), 500, 0)],
             b"row",
             &[&chain.issuers[0], &chain.issuers[1]],
         );
-        let pay = client::pay(&alice, client::output_of(&mint, 0), Keypair::generate().address(), 200, b"p");
+        let pay = client::pay(&chain.id, &alice, client::output_of(&mint, 0), Keypair::generate().address(), 200, b"p");
         let mut txs = Vec::new();
         for tx in [mint, pay] {
-            let vtx = crate::verify::verify(tx).expect("valid");
+            let vtx = crate::verify::verify(tx, &chain.id).expect("valid");
             let applied = leader.apply(&vtx, 10).expect("applies");
             txs.push((vtx, applied));
         }
-        seal_block(&mut leader, &chain.genesis_block, txs, Vec::new(), 10, &chain.engine)
+        seal_block(&mut leader, &chain.genesis_block, txs, Vec::new(), 10, &chain.engine, &chain.id)
     }
 
     #[test]
     fn a_follower_replays_the_leaders_block_to_the_same_header_and_state() {
         let chain = chain();
         let block = leader_block(&chain);
-        let wire = ReplicatedBlock::decode(&ReplicatedBlock::of(&block).encode(&chain.engine), &chain.engine.address())
-            .expect("round trip");
+        let bytes = ReplicatedBlock::of(&block).encode(&chain.engine, &chain.id);
+        let wire = ReplicatedBlock::decode(&bytes, &chain.engine.address(), &chain.id).expect("round trip");
         assert_eq!(wire, ReplicatedBlock::of(&block));
         let mut follower = ledger(&chain);
-        let replayed = replay(&mut follower, &chain.genesis_block, &wire, &chain.engine.address()).expect("replays");
+        let replayed =
+            replay(&mut follower, &chain.genesis_block, &wire, &chain.engine.address(), &chain.id).expect("replays");
         assert_eq!(replayed.signed, block.signed);
         assert_eq!(follower.totals().unspent_minor, 500);
         assert_eq!(follower.unspent_count(), 2);
@@ -310,34 +317,40 @@ mod tests {
 
         let mut missing = honest.clone();
         missing.txs.pop();
-        let error = replay(&mut ledger(&chain), &chain.genesis_block, &missing, &engine).expect_err("diverges");
+        let error =
+            replay(&mut ledger(&chain), &chain.genesis_block, &missing, &engine, &chain.id).expect_err("diverges");
         assert!(matches!(error, ReplayError::Diverged { height: 1, .. }), "{error}");
 
         let mut reordered = honest.clone();
         reordered.txs.reverse();
-        let error = replay(&mut ledger(&chain), &chain.genesis_block, &reordered, &engine).expect_err("refused");
+        let error =
+            replay(&mut ledger(&chain), &chain.genesis_block, &reordered, &engine, &chain.id).expect_err("refused");
         assert!(matches!(error, ReplayError::Refused { index: 0, .. }), "{error}");
 
         let mut forged = honest.clone();
         forged.signed.header.time_unix_ms += 1;
-        let error = replay(&mut ledger(&chain), &chain.genesis_block, &forged, &engine).expect_err("unsigned");
+        let error =
+            replay(&mut ledger(&chain), &chain.genesis_block, &forged, &engine, &chain.id).expect_err("unsigned");
         assert_eq!(error, ReplayError::BadSignature(1));
 
-        let error = replay(&mut ledger(&chain), &block.signed, &honest, &engine).expect_err("not next");
+        let error = replay(&mut ledger(&chain), &block.signed, &honest, &engine, &chain.id).expect_err("not next");
         assert_eq!(error, ReplayError::NotNext { height: 1, tip_height: 1 });
 
-        assert!(matches!(ReplicatedBlock::decode(b"garbage", &engine), Err(ReplayError::Encoding(_))));
+        assert!(matches!(ReplicatedBlock::decode(b"garbage", &engine, &chain.id), Err(ReplayError::Encoding(_))));
         let oversized = vec![0u8; REPLICATED_BLOCK_BYTES_MAX + 1];
-        assert!(matches!(ReplicatedBlock::decode(&oversized, &engine), Err(ReplayError::Encoding(_))));
+        assert!(matches!(ReplicatedBlock::decode(&oversized, &engine, &chain.id), Err(ReplayError::Encoding(_))));
         // What the header does not cover (terminals, registry changes,
         // witnesses) is covered by the engine's signature of the bytes.
         let mut renamed = honest.clone();
         renamed.txs[1].1 = Some("another-terminal".to_owned());
-        let forged = renamed.encode(&Keypair::generate());
-        assert_eq!(ReplicatedBlock::decode(&forged, &engine), Err(ReplayError::Unsigned));
-        let mut bytes = honest.encode(&chain.engine);
+        let forged = renamed.encode(&Keypair::generate(), &chain.id);
+        assert_eq!(ReplicatedBlock::decode(&forged, &engine, &chain.id), Err(ReplayError::Unsigned));
+        // Signed by the engine key for another chain: not this chain's block.
+        let elsewhere = honest.encode(&chain.engine, &ChainId([7; 32]));
+        assert_eq!(ReplicatedBlock::decode(&elsewhere, &engine, &chain.id), Err(ReplayError::Unsigned));
+        let mut bytes = honest.encode(&chain.engine, &chain.id);
         let last = bytes.len() - 70;
         bytes[last] ^= 1;
-        assert!(ReplicatedBlock::decode(&bytes, &engine).is_err(), "a flipped byte is caught");
+        assert!(ReplicatedBlock::decode(&bytes, &engine, &chain.id).is_err(), "a flipped byte is caught");
     }
 }

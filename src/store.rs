@@ -25,6 +25,7 @@
 //!   every block that changed them: checkpoints, statement balances and net
 //!   positions are lookups, not scans.
 
+mod integrity;
 mod unmerged;
 
 use std::collections::{BTreeMap, HashMap};
@@ -44,8 +45,10 @@ use crate::merkle;
 use crate::movements::{BankTotals, Movement, UNBANKED};
 use crate::receipt::{Receipt, SignedHeader};
 use crate::registry::{AdminOp, ProgrammeStats, Registry};
-use crate::types::{Address, AmountMinor, OutPoint, Output, ProgrammeId, Transaction, TxId};
+use crate::types::{Address, AmountMinor, ChainId, Hash32, OutPoint, Output, ProgrammeId, Transaction, TxId};
 use crate::verify::VerifiedTx;
+pub use integrity::BlockCheck;
+use integrity::Integrity;
 use unmerged::{BlockIndex, Overlaid, Unmerged};
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -54,11 +57,6 @@ const BLOCK_TXIDS: TableDefinition<u64, &[u8]> = TableDefinition::new("block_txi
 const TXS: TableDefinition<u64, &[u8]> = TableDefinition::new("txs");
 const TX_INDEX: TableDefinition<&[u8; 32], (u64, u64)> = TableDefinition::new("tx_index");
 const UNSPENT: TableDefinition<&[u8; 68], (u64, u32)> = TableDefinition::new("unspent_by_owner");
-/// The name `unspent` had before the index log. A file's table is renamed
-/// when the index log comes in, so that a binary from before, which would
-/// read the tables without the unmerged blocks (outputs spent since the
-/// last merge unspent again), refuses to open the file.
-const UNSPENT_BEFORE_INDEX_LOG: TableDefinition<&[u8; 68], (u64, u32)> = TableDefinition::new("unspent");
 const SPENT: TableDefinition<&[u8; 36], &[u8; 32]> = TableDefinition::new("spent");
 const REGISTRY_OPS: TableDefinition<u64, &[u8]> = TableDefinition::new("registry_ops");
 /// Mint reference -> txid: a reference (a disbursement row) pays once.
@@ -80,9 +78,12 @@ const BANK_TOTALS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("b
 /// Height -> the block's effects on the random-key tables, for the blocks
 /// not yet merged into them (`unmerged::BlockIndex`).
 const INDEX_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("index_log");
-/// META: the last block whose effects are in the random-key tables. Absent
-/// in a file written before the index log: its tables are complete.
+/// META: the last block whose effects are in the random-key tables.
 const MERGED_HEIGHT_KEY: &str = "merged_height";
+/// META: every block through this height was checked whole when the file
+/// was opened, or written by a process that then shut down cleanly. The
+/// next open checks every block after it (`Store::open_check`).
+const CHECKED_THROUGH_KEY: &str = "checked_through";
 
 const GENESIS_KEY: &str = "genesis";
 /// META: the first height whose registry changes and terminals are kept
@@ -103,6 +104,17 @@ pub enum StoreError {
     Redb(#[from] redb::Error),
     #[error("the data file holds a different genesis than the configuration")]
     GenesisMismatch,
+    #[error(
+        "the data file was written by protocol version {found}; this build speaks version {} only (signatures \
+         bound to the chain id) and converts no older file: start the ledger in a new, empty data directory",
+        crate::types::PROTOCOL_VERSION
+    )]
+    ProtocolVersion { found: u8 },
+    /// Something read back from the file is not what was written: a
+    /// signature, a hash or a Merkle root does not hold. The engine stops
+    /// (fail-stop); nothing of it is served.
+    #[error("the data file is damaged: {0}")]
+    Damaged(String),
     #[error("corrupt data file: {0}")]
     Corrupt(String),
     #[error("the configuration does not fit the data file: {0}")]
@@ -173,6 +185,7 @@ pub struct Store {
     merge_entries_max: AtomicU64,
     merge_blocks_max: AtomicU64,
     merge_slice_min: AtomicUsize,
+    integrity: Integrity,
 }
 
 /// What the engine hangs on its data file.
@@ -254,8 +267,10 @@ pub(crate) fn decode_signed_header(bytes: &[u8]) -> Result<SignedHeader, StoreEr
 
 impl Store {
     /// Opens (or creates) the data file. A new file gets `genesis` and a
-    /// genesis block signed by `sign`; an existing one must hold the same
-    /// genesis. `hooks` says where fsync times go and which faults a test
+    /// genesis block, `sign` signing its message (`BlockHeader::
+    /// signing_message` for its own chain id); an existing one must hold
+    /// the same genesis, and the blocks it has not checked yet must hold
+    /// (`Store::open_check`). `hooks` says where fsync times go and which faults a test
     /// injects.
     ///
     /// # Errors
@@ -263,7 +278,7 @@ impl Store {
     pub fn open(
         path: &Path,
         genesis: &Genesis,
-        sign: impl FnOnce(&BlockHeader) -> [u8; 64],
+        sign: impl FnOnce(&Hash32) -> [u8; 64],
         hooks: &FileHooks,
     ) -> Result<(Self, Recovered), StoreError> {
         if let Some(disk) = &hooks.disk {
@@ -286,6 +301,48 @@ impl Store {
         Self::open_database(db, genesis, hooks.genesis_time_unix_ms, sign)
     }
 
+    /// Opens the data file of a stopped server for an offline audit
+    /// (`settled audit --data-dir`): the genesis is the one the file holds,
+    /// nothing is created, no block is checked at open (the audit checks
+    /// them all) and nothing is written but what redb's own recovery
+    /// writes after a crash.
+    ///
+    /// # Errors
+    /// No such file, a file of another protocol version, or no genesis.
+    pub fn open_for_audit(path: &Path) -> Result<Self, StoreError> {
+        if !path.is_file() {
+            return Err(StoreError::Config(format!("{} is not a ledger file", path.display())));
+        }
+        let db = ledger_builder().open(path)?;
+        let stored = db.begin_read()?.open_table(META)?.get(GENESIS_KEY)?.map(|v| v.value().to_vec());
+        let stored = stored.ok_or_else(|| StoreError::Corrupt("no genesis".to_owned()))?;
+        if let Some(found) = stored.get(4).filter(|v| **v != crate::types::PROTOCOL_VERSION) {
+            return Err(StoreError::ProtocolVersion { found: *found });
+        }
+        let genesis = Genesis::decode(&stored).map_err(|e| StoreError::Corrupt(format!("genesis: {e}")))?;
+        let block_zero = {
+            let read = db.begin_read()?;
+            let bytes = read.open_table(HEADERS)?.get(0)?.map(|v| v.value().to_vec());
+            decode_signed_header(&bytes.ok_or_else(|| StoreError::Corrupt("no block 0".to_owned()))?)?
+        };
+        let mut store = Self {
+            db,
+            unmerged: RwLock::new(Unmerged::default()),
+            merge_entries_max: AtomicU64::new(crate::limits::INDEX_UNMERGED_ENTRIES_MAX),
+            merge_blocks_max: AtomicU64::new(crate::limits::INDEX_UNMERGED_BLOCKS_MAX),
+            merge_slice_min: AtomicUsize::new(INDEX_MERGE_SLICE_MIN),
+            integrity: Integrity::new(block_zero.header.chain_id(), genesis.engine_key, genesis.hash()),
+        };
+        store.unmerged = RwLock::new(store.read_unmerged()?);
+        Ok(store)
+    }
+
+    /// The engine key the ledger's genesis names.
+    #[must_use]
+    pub fn engine_key(&self) -> Address {
+        self.integrity.engine_key
+    }
+
     /// Opens (or creates) a ledger on any redb storage backend: the
     /// deterministic simulation runs the store on a simulated disk.
     ///
@@ -294,7 +351,7 @@ impl Store {
     pub fn open_with_backend(
         backend: impl redb::StorageBackend,
         genesis: &Genesis,
-        sign: impl FnOnce(&BlockHeader) -> [u8; 64],
+        sign: impl FnOnce(&Hash32) -> [u8; 64],
     ) -> Result<(Self, Recovered), StoreError> {
         Self::open_database(ledger_builder().create_with_backend(backend)?, genesis, None, sign)
     }
@@ -309,7 +366,7 @@ impl Store {
         backend: impl redb::StorageBackend,
         genesis: &Genesis,
         genesis_time_unix_ms: u64,
-        sign: impl FnOnce(&BlockHeader) -> [u8; 64],
+        sign: impl FnOnce(&Hash32) -> [u8; 64],
     ) -> Result<(Self, Recovered), StoreError> {
         Self::open_database(ledger_builder().create_with_backend(backend)?, genesis, Some(genesis_time_unix_ms), sign)
     }
@@ -318,17 +375,10 @@ impl Store {
         db: Database,
         genesis: &Genesis,
         genesis_time_unix_ms: Option<u64>,
-        sign: impl FnOnce(&BlockHeader) -> [u8; 64],
+        sign: impl FnOnce(&Hash32) -> [u8; 64],
     ) -> Result<(Self, Recovered), StoreError> {
-        let mut store = Self {
-            db,
-            unmerged: RwLock::new(Unmerged::default()),
-            merge_entries_max: AtomicU64::new(crate::limits::INDEX_UNMERGED_ENTRIES_MAX),
-            merge_blocks_max: AtomicU64::new(crate::limits::INDEX_UNMERGED_BLOCKS_MAX),
-            merge_slice_min: AtomicUsize::new(INDEX_MERGE_SLICE_MIN),
-        };
         let stored = {
-            let read = store.db.begin_read()?;
+            let read = db.begin_read()?;
             match read.open_table(META) {
                 Ok(meta) => meta.get(GENESIS_KEY)?.map(|v| v.value().to_vec()),
                 Err(redb::TableError::TableDoesNotExist(_)) => None,
@@ -336,51 +386,181 @@ impl Store {
             }
         };
         match stored {
+            // The version follows the genesis magic: refused before any
+            // other table is read, whatever else changed.
+            Some(bytes) if bytes.get(4).is_some_and(|v| *v != crate::types::PROTOCOL_VERSION) => {
+                return Err(StoreError::ProtocolVersion { found: bytes[4] });
+            }
             Some(bytes) if bytes != genesis.canonical_bytes() => return Err(StoreError::GenesisMismatch),
             Some(_) => {}
-            None => store.write_genesis(genesis, genesis_time_unix_ms.unwrap_or_else(now_unix_ms), sign)?,
+            None => write_genesis(&db, genesis, genesis_time_unix_ms.unwrap_or_else(now_unix_ms), sign)?,
         }
+        let block_zero = {
+            let read = db.begin_read()?;
+            let bytes = read.open_table(HEADERS)?.get(0)?.map(|v| v.value().to_vec());
+            decode_signed_header(&bytes.ok_or_else(|| StoreError::Corrupt("no block 0".to_owned()))?)?
+        };
+        let chain = block_zero.header.chain_id();
+        let integrity = Integrity::new(chain, genesis.engine_key, genesis.hash());
+        if block_zero.header.merkle_root != genesis.hash() || !integrity.header_holds(0, &block_zero) {
+            return Err(integrity.damaged("block 0 is not this genesis's block, signed by its engine key".to_owned()));
+        }
+        let mut store = Self {
+            db,
+            unmerged: RwLock::new(Unmerged::default()),
+            merge_entries_max: AtomicU64::new(crate::limits::INDEX_UNMERGED_ENTRIES_MAX),
+            merge_blocks_max: AtomicU64::new(crate::limits::INDEX_UNMERGED_BLOCKS_MAX),
+            merge_slice_min: AtomicUsize::new(INDEX_MERGE_SLICE_MIN),
+            integrity,
+        };
+        store.open_check()?;
         store.unmerged = RwLock::new(store.read_unmerged()?);
         let recovered = store.recover(genesis.clone())?;
         store.mark_sealed_since(recovered.tip.header.height + 1)?;
         Ok((store, recovered))
     }
 
-    fn write_genesis(
-        &self,
-        genesis: &Genesis,
-        time_unix_ms: u64,
-        sign: impl FnOnce(&BlockHeader) -> [u8; 64],
-    ) -> Result<(), StoreError> {
-        let header = BlockHeader::genesis(genesis, time_unix_ms);
-        let signed = SignedHeader { header, signature: sign(&header) };
+    /// The chain id of this ledger: the hash of its block 0.
+    #[must_use]
+    pub fn chain_id(&self) -> ChainId {
+        self.integrity.chain
+    }
+
+    /// Calls `hook` with what was found whenever a read finds the file
+    /// damaged (the engine fails stop); set once.
+    pub fn on_damage(&self, hook: impl Fn(&str) + Send + Sync + 'static) {
+        self.integrity.set_hook(Box::new(hook));
+    }
+
+    /// Checks every block the file has not had checked (those after
+    /// `checked_through`, and at least the last `OPEN_CHECK_RECENT_BLOCKS`)
+    /// and records the tip as checked.
+    fn open_check(&self) -> Result<(), StoreError> {
+        let (tip, checked_through) = {
+            let read = self.db.begin_read()?;
+            let tip = read.open_table(HEADERS)?.last()?.map_or(0, |(k, _)| k.value());
+            (tip, meta_u64(&read, CHECKED_THROUGH_KEY)?.unwrap_or(0))
+        };
+        // The last OPEN_CHECK_RECENT_BLOCKS blocks: tip + 1 - N ..= tip.
+        let recent = (tip + 1).saturating_sub(crate::limits::OPEN_CHECK_RECENT_BLOCKS);
+        let first = checked_through.saturating_add(1).min(recent).max(1);
+        let started = std::time::Instant::now();
+        let mut previous = if first <= tip { Some(self.check_block(first - 1, None)?) } else { None };
+        for height in first..=tip {
+            let check = self.check_block(height, previous.as_ref().and_then(|p| p.header.as_ref()))?;
+            if let Some(failure) = check.failures.first() {
+                return Err(self.integrity.damaged(format!(
+                    "{failure} ({} failures in block {height}; found by the check at open, which covers every block \
+                     since block {first}). Run `settled audit --data-dir` for the whole file",
+                    check.failures.len()
+                )));
+            }
+            previous = Some(check);
+        }
+        if first <= tip {
+            tracing::info!(
+                from = first,
+                to = tip,
+                elapsed_ms = started.elapsed().as_millis(),
+                "blocks written since the last clean shutdown checked"
+            );
+        }
+        self.set_checked_through(tip)
+    }
+
+    /// Records that every block through `height` holds (at open, after the
+    /// check; at a clean shutdown, for what this process wrote).
+    fn set_checked_through(&self, height: u64) -> Result<(), StoreError> {
         let mut write = self.db.begin_write()?;
         write.set_durability(Durability::Immediate)?;
-        {
-            let mut meta = write.open_table(META)?;
-            meta.insert(GENESIS_KEY, genesis.canonical_bytes().as_slice())?;
-            meta.insert(SEALED_SINCE_KEY, 0u64.to_be_bytes().as_slice())?;
-            meta.insert(MERGED_HEIGHT_KEY, 0u64.to_be_bytes().as_slice())?;
-            drop(meta);
-            write.open_table(INDEX_LOG)?;
-            write.open_table(HEADERS)?.insert(0, signed_header_bytes(&signed).as_slice())?;
-            write.open_table(BLOCK_TXIDS)?.insert(0, [].as_slice())?;
-            write.open_table(TXS)?;
-            write.open_table(TX_INDEX)?;
-            write.open_table(UNSPENT)?;
-            write.open_table(SPENT)?;
-            write.open_table(REGISTRY_OPS)?;
-            write.open_table(BLOCK_OPS)?;
-            write.open_table(TX_TERMINALS)?;
-            write.open_table(DAILY)?;
-            write.open_table(MINT_REFS)?;
-            write.open_table(PROGRAMME_STATS)?;
-            write.open_table(EARMARKED)?;
-            write.open_table(MOVEMENTS)?;
-            write.open_table(BANK_TOTALS)?;
-        }
+        write.open_table(META)?.insert(CHECKED_THROUGH_KEY, height.to_be_bytes().as_slice())?;
         write.commit()?;
         Ok(())
+    }
+
+    /// Marks the file cleanly closed at its tip: the blocks this process
+    /// wrote are not checked again at the next open (only the last
+    /// `OPEN_CHECK_RECENT_BLOCKS`). Call when nothing more will be written.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn close_cleanly(&self) -> Result<(), StoreError> {
+        let tip = self.tip_height()?;
+        self.set_checked_through(tip)
+    }
+
+    /// Checks block `height` whole against the block before it (`None`:
+    /// only what the block itself can show): its header decodes, is at its
+    /// height and signed by the engine for this chain, links to `previous`
+    /// and continues its sequences; its txids are as many as it holds and
+    /// hash to its Merkle root (block 0: the genesis); each of its
+    /// transactions decodes and hashes to its txid.
+    ///
+    /// # Errors
+    /// Storage failures; what does not hold is in `failures`.
+    pub fn check_block(&self, height: u64, previous: Option<&BlockHeader>) -> Result<BlockCheck, StoreError> {
+        let mut check = BlockCheck::default();
+        let read = self.db.begin_read()?;
+        let Some(bytes) = read.open_table(HEADERS)?.get(height)?.map(|v| v.value().to_vec()) else {
+            check.failures.push(format!("block {height}: missing"));
+            return Ok(check);
+        };
+        let signed = match decode_signed_header(&bytes) {
+            Ok(signed) => signed,
+            Err(e) => {
+                check.failures.push(format!("block {height}: {e}"));
+                return Ok(check);
+            }
+        };
+        let header = signed.header;
+        check.header = Some(header);
+        if header.height != height {
+            check.failures.push(format!("block {height}: header says height {}", header.height));
+        }
+        if !signed.verify(&self.integrity.engine_key, &self.integrity.chain) {
+            check.failures.push(format!(
+                "block {height}: not signed by the engine key {} for chain {}",
+                self.integrity.engine_key, self.integrity.chain
+            ));
+        }
+        if height == 0 && (header.previous_hash != [0; 32] || header.merkle_root != self.integrity.genesis_hash) {
+            check.failures.push("block 0: not the genesis block of this genesis".to_owned());
+        }
+        if let Some(prev) = previous {
+            if header.previous_hash != prev.hash() {
+                check.failures.push(format!("block {height}: previous_hash does not match block {}", height - 1));
+            }
+            if header.first_sequence != prev.next_sequence() {
+                check.failures.push(format!("block {height}: sequences do not continue block {}", height - 1));
+            }
+        }
+        let txids = read_txids(&read, height)?.unwrap_or_default();
+        if txids.len() != header.tx_count as usize {
+            check.failures.push(format!("block {height}: {} txids for tx_count {}", txids.len(), header.tx_count));
+        }
+        if height > 0 && merkle::root(&txids) != header.merkle_root {
+            check.failures.push(format!("block {height}: Merkle root does not match its txids"));
+        }
+        let records = read.open_table(TXS)?;
+        for (i, txid) in txids.iter().enumerate() {
+            let sequence = header.first_sequence + i as u64;
+            check.transactions += 1;
+            let Some(record) = records.get(sequence)? else {
+                check.failures.push(format!("block {height}: transaction {sequence} missing"));
+                continue;
+            };
+            match encoding::decode_tx_record(record.value()) {
+                Ok(tx) if encoding::txid(&tx) == *txid => {
+                    if tx.kind == crate::types::TxKind::Mint {
+                        let created = tx.outputs.iter().fold(0u64, |s, o| s.saturating_add(o.amount_minor));
+                        check.minted_minor = check.minted_minor.saturating_add(created);
+                    }
+                }
+                Ok(_) => check.failures.push(format!("block {height}: transaction {sequence} does not hash to {txid}")),
+                Err(e) => check.failures.push(format!("block {height}: transaction {sequence}: {e}")),
+            }
+        }
+        Ok(check)
     }
 
     /// The effects of the blocks after the last merge, replayed from the
@@ -389,22 +569,8 @@ impl Store {
         let read = self.db.begin_read()?;
         let tip = read.open_table(HEADERS)?.last()?.map_or(0, |(k, _)| k.value());
         let log = read.open_table(INDEX_LOG);
-        let merged_height = match read.open_table(META)?.get(MERGED_HEIGHT_KEY)? {
-            Some(bytes) => u64::from_be_bytes(
-                bytes.value().try_into().map_err(|_| StoreError::Corrupt("merged_height".to_owned()))?,
-            ),
-            None => {
-                // A file from before the index log: its tables are complete.
-                drop(read);
-                let mut write = self.db.begin_write()?;
-                write.set_durability(Durability::Immediate)?;
-                write.rename_table(UNSPENT_BEFORE_INDEX_LOG, UNSPENT)?;
-                write.open_table(META)?.insert(MERGED_HEIGHT_KEY, tip.to_be_bytes().as_slice())?;
-                write.commit()?;
-                tracing::info!(tip, "data file upgraded to the index log; binaries from before refuse it");
-                return Ok(Unmerged::merged_at(tip));
-            }
-        };
+        let merged_height =
+            meta_u64(&read, MERGED_HEIGHT_KEY)?.ok_or_else(|| StoreError::Corrupt("no merged_height".to_owned()))?;
         let mut unmerged = Unmerged::merged_at(merged_height);
         match log {
             Ok(log) => {
@@ -461,7 +627,7 @@ impl Store {
             let changes = held.unspent_range(&[0; 68], &[0xff; 68]);
             (self.db.begin_read()?, held.height, held.held().1, changes, held.daily())
         };
-        let tip = header_at(&read, height)?;
+        let tip = self.header_at(&read, height)?;
         let started = std::time::Instant::now();
         let mut unspent = Self::read_unspent(&read)?;
         for (key, value) in &unspent_changes {
@@ -649,6 +815,7 @@ impl Store {
             cursor
         };
         write.commit()?;
+        self.integrity.remember(height, block.signed.header.hash());
         let mut held = self.unmerged.write().expect("not poisoned");
         held.add(&index);
         if let Some(cursor) = merged {
@@ -704,14 +871,43 @@ impl Store {
         }))
     }
 
-    /// The signed header at `height`.
+    /// The signed header at `height`, once its signature holds.
     ///
     /// # Errors
-    /// Storage failures.
+    /// Storage failures, or a damaged header (`StoreError::Damaged`).
     pub fn header(&self, height: u64) -> Result<Option<SignedHeader>, StoreError> {
         let read = self.db.begin_read()?;
-        let table = read.open_table(HEADERS)?;
-        table.get(height)?.map(|v| decode_signed_header(v.value())).transpose()
+        self.checked_header(&read, height)
+    }
+
+    /// The header at `height` in `read`, checked (`Integrity::header_holds`).
+    fn checked_header(&self, read: &redb::ReadTransaction, height: u64) -> Result<Option<SignedHeader>, StoreError> {
+        let Some(value) = read.open_table(HEADERS)?.get(height)? else { return Ok(None) };
+        let signed =
+            decode_signed_header(value.value()).map_err(|e| self.integrity.damaged(format!("block {height}: {e}")))?;
+        if !self.integrity.header_holds(height, &signed) {
+            return Err(self.integrity.damaged(format!(
+                "block {height}: its header is not the one the engine signed for chain {}",
+                self.integrity.chain
+            )));
+        }
+        Ok(Some(signed))
+    }
+
+    /// The signed header of block `height`, which must be stored, checked.
+    fn header_at(&self, read: &redb::ReadTransaction, height: u64) -> Result<SignedHeader, StoreError> {
+        self.checked_header(read, height)?.ok_or_else(|| StoreError::Corrupt(format!("no block {height}")))
+    }
+
+    /// The txids of block `height` in `read`, once they hash to the
+    /// Merkle root of `header`.
+    fn checked_txids(&self, read: &redb::ReadTransaction, header: &BlockHeader) -> Result<Vec<TxId>, StoreError> {
+        let height = header.height;
+        let txids = read_txids(read, height)?.unwrap_or_default();
+        if height > 0 && (txids.len() != header.tx_count as usize || merkle::root(&txids) != header.merkle_root) {
+            return Err(self.integrity.damaged(format!("block {height}: its txids do not hash to its Merkle root")));
+        }
+        Ok(txids)
     }
 
     /// Records, on a file created before blocks kept their registry changes'
@@ -749,21 +945,16 @@ impl Store {
                  {since}); it cannot be served whole"
             )));
         }
-        let Some(signed) =
-            read.open_table(HEADERS)?.get(height)?.map(|v| decode_signed_header(v.value())).transpose()?
-        else {
+        let Some(signed) = self.checked_header(&read, height)? else {
             return Ok(None);
         };
         let header = signed.header;
+        let txids = self.checked_txids(&read, &header)?;
         let records = read.open_table(TXS)?;
         let terminals = read.open_table(TX_TERMINALS)?;
         let mut txs = Vec::with_capacity(header.tx_count as usize);
-        for sequence in header.first_sequence..header.next_sequence() {
-            let record = records
-                .get(sequence)?
-                .ok_or_else(|| StoreError::Corrupt(format!("transaction {sequence} of block {height} missing")))?;
-            let tx = encoding::decode_tx_record(record.value())
-                .map_err(|e| StoreError::Corrupt(format!("transaction {sequence}: {e}")))?;
+        for (sequence, txid) in (header.first_sequence..).zip(&txids) {
+            let tx = self.checked_record(&records, sequence, txid)?;
             txs.push((tx, terminals.get(sequence)?.map(|t| t.value().to_owned())));
         }
         let ops: Vec<(u32, AdminOp)> = match read.open_table(BLOCK_OPS)?.get(height)? {
@@ -774,16 +965,34 @@ impl Store {
         Ok(Some(SealedBlock { signed, txs, ops }))
     }
 
-    /// The txids of the block at `height`, in order.
+    /// The block at `height`: its header and its txids in order, once the
+    /// header's signature and the txids' Merkle root hold.
     ///
     /// # Errors
-    /// Storage failures.
-    pub fn block_txids(&self, height: u64) -> Result<Option<Vec<TxId>>, StoreError> {
+    /// Storage failures, or a damaged block (`StoreError::Damaged`).
+    pub fn block(&self, height: u64) -> Result<Option<(SignedHeader, Vec<TxId>)>, StoreError> {
         let read = self.db.begin_read()?;
-        let table = read.open_table(BLOCK_TXIDS)?;
-        Ok(table
-            .get(height)?
-            .map(|v| v.value().chunks_exact(32).map(|c| TxId(c.try_into().expect("32 bytes"))).collect()))
+        let Some(signed) = self.checked_header(&read, height)? else { return Ok(None) };
+        let txids = self.checked_txids(&read, &signed.header)?;
+        Ok(Some((signed, txids)))
+    }
+
+    /// The transaction record at `sequence` in `records`, once it decodes
+    /// and hashes to `txid`.
+    fn checked_record(
+        &self,
+        records: &redb::ReadOnlyTable<u64, &[u8]>,
+        sequence: u64,
+        txid: &TxId,
+    ) -> Result<Transaction, StoreError> {
+        let record = records
+            .get(sequence)?
+            .ok_or_else(|| self.integrity.damaged(format!("transaction {sequence} ({txid}) missing")))?;
+        match encoding::decode_tx_record(record.value()) {
+            Ok(tx) if encoding::txid(&tx) == *txid => Ok(tx),
+            Ok(_) => Err(self.integrity.damaged(format!("transaction {sequence} does not hash to {txid}"))),
+            Err(e) => Err(self.integrity.damaged(format!("transaction {sequence} ({txid}): {e}"))),
+        }
     }
 
     /// The receipt of a durable transaction, rebuilt from its block.
@@ -794,10 +1003,9 @@ impl Store {
         let Some(location) = self.locate(txid)? else {
             return Ok(None);
         };
-        let block = self
-            .header(location.height)?
+        let (block, txids) = self
+            .block(location.height)?
             .ok_or_else(|| StoreError::Corrupt(format!("tx {txid} points at missing block {}", location.height)))?;
-        let txids = self.block_txids(location.height)?.unwrap_or_default();
         let index = location.sequence.checked_sub(block.header.first_sequence).and_then(|i| usize::try_from(i).ok());
         let index = index.filter(|i| txids.get(*i) == Some(txid)).ok_or_else(|| {
             StoreError::Corrupt(format!("tx {txid} is not at its place in block {}", location.height))
@@ -812,19 +1020,14 @@ impl Store {
         }))
     }
 
-    /// The stored transaction at `sequence`.
+    /// The durable transaction `txid`, once its record hashes to it.
     ///
     /// # Errors
-    /// Storage failures or an undecodable record.
-    pub fn transaction(&self, sequence: u64) -> Result<Option<Transaction>, StoreError> {
+    /// Storage failures, or a damaged record (`StoreError::Damaged`).
+    pub fn transaction(&self, txid: &TxId) -> Result<Option<Transaction>, StoreError> {
+        let Some(location) = self.locate(txid)? else { return Ok(None) };
         let read = self.db.begin_read()?;
-        let table = read.open_table(TXS)?;
-        table
-            .get(sequence)?
-            .map(|v| {
-                encoding::decode_tx_record(v.value()).map_err(|e| StoreError::Corrupt(format!("tx {sequence}: {e}")))
-            })
-            .transpose()
+        self.checked_record(&read.open_table(TXS)?, location.sequence, txid).map(Some)
     }
 
     /// Up to `limit` unspent outputs of `owner`, after `after` (exclusive),
@@ -937,7 +1140,7 @@ impl Store {
     /// Storage failures.
     pub fn count_unspent(&self) -> Result<(u64, u64, SignedHeader), StoreError> {
         let (read, height, unmerged) = self.read_unspent_range(&[0; 68], &[0xff; 68])?;
-        let tip = header_at(&read, height)?;
+        let tip = self.header_at(&read, height)?;
         let (mut count, mut sum) = (0u64, 0u64);
         for entry in Overlaid::new(unspent_entries(read.open_table(UNSPENT)?.iter()?), unmerged) {
             let (_, (amount_minor, _)) = entry?;
@@ -965,13 +1168,65 @@ impl Store {
     }
 }
 
-/// The signed header of block `height`, which must be stored.
-fn header_at(read: &redb::ReadTransaction, height: u64) -> Result<SignedHeader, StoreError> {
-    read.open_table(HEADERS)?
-        .get(height)?
-        .map(|v| decode_signed_header(v.value()))
-        .transpose()?
-        .ok_or_else(|| StoreError::Corrupt(format!("no block {height}")))
+/// Writes a new file's genesis and its block 0, signed by `sign` for its
+/// own chain id, and creates every table.
+fn write_genesis(
+    db: &Database,
+    genesis: &Genesis,
+    time_unix_ms: u64,
+    sign: impl FnOnce(&Hash32) -> [u8; 64],
+) -> Result<(), StoreError> {
+    let header = BlockHeader::genesis(genesis, time_unix_ms);
+    let signed = SignedHeader { header, signature: sign(&header.signing_message(&header.chain_id())) };
+    let mut write = db.begin_write()?;
+    write.set_durability(Durability::Immediate)?;
+    {
+        let mut meta = write.open_table(META)?;
+        meta.insert(GENESIS_KEY, genesis.canonical_bytes().as_slice())?;
+        meta.insert(SEALED_SINCE_KEY, 0u64.to_be_bytes().as_slice())?;
+        meta.insert(MERGED_HEIGHT_KEY, 0u64.to_be_bytes().as_slice())?;
+        meta.insert(CHECKED_THROUGH_KEY, 0u64.to_be_bytes().as_slice())?;
+        drop(meta);
+        write.open_table(INDEX_LOG)?;
+        write.open_table(HEADERS)?.insert(0, signed_header_bytes(&signed).as_slice())?;
+        write.open_table(BLOCK_TXIDS)?.insert(0, [].as_slice())?;
+        write.open_table(TXS)?;
+        write.open_table(TX_INDEX)?;
+        write.open_table(UNSPENT)?;
+        write.open_table(SPENT)?;
+        write.open_table(REGISTRY_OPS)?;
+        write.open_table(BLOCK_OPS)?;
+        write.open_table(TX_TERMINALS)?;
+        write.open_table(DAILY)?;
+        write.open_table(MINT_REFS)?;
+        write.open_table(PROGRAMME_STATS)?;
+        write.open_table(EARMARKED)?;
+        write.open_table(MOVEMENTS)?;
+        write.open_table(BANK_TOTALS)?;
+    }
+    write.commit()?;
+    Ok(())
+}
+
+/// A `u64` in `meta`, if present.
+fn meta_u64(read: &redb::ReadTransaction, key: &str) -> Result<Option<u64>, StoreError> {
+    match read.open_table(META)?.get(key)? {
+        Some(bytes) => Ok(Some(u64::from_be_bytes(
+            bytes.value().try_into().map_err(|_| StoreError::Corrupt(format!("meta {key}")))?,
+        ))),
+        None => Ok(None),
+    }
+}
+
+/// The txids of block `height`, in order.
+fn read_txids(read: &redb::ReadTransaction, height: u64) -> Result<Option<Vec<TxId>>, StoreError> {
+    let table = read.open_table(BLOCK_TXIDS)?;
+    let Some(bytes) = table.get(height)? else { return Ok(None) };
+    let bytes = bytes.value();
+    if bytes.len() % 32 != 0 {
+        return Err(StoreError::Corrupt(format!("txids of block {height}: {} bytes", bytes.len())));
+    }
+    Ok(Some(bytes.chunks_exact(32).map(|c| TxId(c.try_into().expect("32 bytes"))).collect()))
 }
 
 /// `unspent` table entries with owned keys, for [`Overlaid`].
@@ -1051,8 +1306,7 @@ impl Store {
         limit: usize,
     ) -> Result<Option<BankBlock>, StoreError> {
         let read = self.db.begin_read()?;
-        let Some(value) = read.open_table(HEADERS)?.get(height)? else { return Ok(None) };
-        let header = decode_signed_header(value.value())?;
+        let Some(header) = self.checked_header(&read, height)? else { return Ok(None) };
         let first = header.header.first_sequence.max(after.saturating_add(1));
         let last = header.header.next_sequence().saturating_sub(1);
         let mut movements = Vec::new();
@@ -1063,14 +1317,27 @@ impl Store {
                     more = true;
                     break;
                 }
-                let (key, value) = entry?;
-                let movement: Movement = postcard::from_bytes(value.value())
-                    .map_err(|e| StoreError::Corrupt(format!("movement {}: {e}", key.value().1)))?;
-                movements.push(movement);
+                movements.push(self.checked_movement(entry?)?);
             }
         }
         let totals = if more { None } else { Some(Self::totals_at(&read, bank, height)?) };
         Ok(Some(BankBlock { header, movements, more, totals }))
+    }
+
+    /// A stored movement, once it decodes and is stored under its own
+    /// sequence.
+    fn checked_movement(
+        &self,
+        (key, value): (redb::AccessGuard<'_, (&str, u64)>, redb::AccessGuard<'_, &[u8]>),
+    ) -> Result<Movement, StoreError> {
+        let (bank, sequence) = key.value();
+        match postcard::from_bytes::<Movement>(value.value()) {
+            Ok(movement) if movement.sequence == sequence => Ok(movement),
+            Ok(movement) => Err(self
+                .integrity
+                .damaged(format!("bank {bank}'s movement at sequence {sequence} says sequence {}", movement.sequence))),
+            Err(e) => Err(self.integrity.damaged(format!("bank {bank}'s movement at sequence {sequence}: {e}"))),
+        }
     }
 
     fn totals_at(read: &redb::ReadTransaction, bank: &str, height: u64) -> Result<BankTotals, StoreError> {
@@ -1109,7 +1376,8 @@ impl Store {
             let middle = low + (high - low) / 2;
             if header_at(middle)?.header.time_unix_ms >= time_unix_ms { high = middle } else { low = middle + 1 }
         }
-        header_at(low - 1)
+        drop(headers);
+        self.header_at(&read, low - 1)
     }
 
     /// `bank`'s movements with sequences in `first..=last`, in order, in
@@ -1130,10 +1398,7 @@ impl Store {
             return Ok(());
         }
         for entry in read.open_table(MOVEMENTS)?.range((bank, first)..=(bank, last))? {
-            let (key, value) = entry?;
-            let movement: Movement = postcard::from_bytes(value.value())
-                .map_err(|e| StoreError::Corrupt(format!("movement {}: {e}", key.value().1)))?;
-            if !each(movement)? {
+            if !each(self.checked_movement(entry?)?)? {
                 break;
             }
         }
@@ -1145,52 +1410,4 @@ impl Store {
 pub fn now_unix_ms() -> u64 {
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::crypto::Keypair;
-    use crate::faults::SimDisk;
-
-    /// A file from before the index log: `unspent` under its old name, no
-    /// `index_log`, no `merged_height`. It opens, its table is renamed (so a
-    /// binary from before refuses it) and it is taken as fully merged.
-    #[test]
-    fn a_file_from_before_the_index_log_opens_and_is_renamed_out_of_reach_of_older_binaries() {
-        let engine = Keypair::generate();
-        let issuers: Vec<Keypair> = (0..3).map(|_| Keypair::generate()).collect();
-        let genesis = Genesis {
-            currency: "CNY".to_owned(),
-            exponent: 2,
-            issuer_keys: issuers.iter().map(Keypair::address).collect(),
-            issuer_threshold: 2,
-            engine_key: engine.address(),
-        };
-        let disk = SimDisk::new();
-        drop(Store::open_with_backend(disk.backend(), &genesis, |h| engine.sign(&h.hash())).expect("a new file"));
-        let raw = redb::Builder::new().create_with_backend(disk.backend()).expect("raw");
-        let write = raw.begin_write().expect("write");
-        write.rename_table(UNSPENT, UNSPENT_BEFORE_INDEX_LOG).expect("rename");
-        assert!(write.delete_table(INDEX_LOG).expect("delete"));
-        write.open_table(META).expect("meta").remove(MERGED_HEIGHT_KEY).expect("remove");
-        write.commit().expect("commit");
-        drop(raw);
-
-        let (store, recovered) =
-            Store::open_with_backend(disk.backend(), &genesis, |_| unreachable!("not a new file")).expect("opens");
-        assert_eq!(recovered.tip.header.height, 0);
-        let read = store.db.begin_read().expect("read");
-        assert_eq!(
-            read.open_table(META).expect("meta").get(MERGED_HEIGHT_KEY).expect("get").map(|v| v.value().to_vec()),
-            Some(0u64.to_be_bytes().to_vec()),
-            "taken as merged through its tip"
-        );
-        assert!(read.open_table(UNSPENT).is_ok(), "the table under its new name");
-        assert!(
-            matches!(read.open_table(UNSPENT_BEFORE_INDEX_LOG), Err(redb::TableError::TableDoesNotExist(_))),
-            "and not under the name an older binary reads"
-        );
-        assert_eq!(store.count_unspent().expect("count").0, 0);
-    }
 }

@@ -13,6 +13,13 @@ pub struct TxId(pub [u8; 32]);
 /// A 32-byte SHA-256 digest that is not a txid (block hashes, Merkle nodes).
 pub type Hash32 = [u8; 32];
 
+/// Which ledger something was signed for: the hash of the ledger's block 0,
+/// which commits to its genesis parameters and the time it was created. Every
+/// signature the protocol defines covers it (docs/PROTOCOL.md, "Chain id"),
+/// so nothing signed for one ledger verifies on another that shares keys.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct ChainId(pub [u8; 32]);
+
 /// 0 is unrestricted money; any other id is an earmarked programme.
 pub type ProgrammeId = u32;
 
@@ -76,8 +83,13 @@ pub struct Transaction {
     pub witnesses: Vec<Witness>,
 }
 
-/// The encoding version this engine defines.
-pub const TX_VERSION: u8 = 1;
+/// The protocol version this engine speaks: of transactions, block headers,
+/// the genesis and every signed message. Version 2 binds signatures to one
+/// ledger (its chain id); version 1 did not and is refused.
+pub const PROTOCOL_VERSION: u8 = 2;
+
+/// The transaction encoding version this engine defines.
+pub const TX_VERSION: u8 = PROTOCOL_VERSION;
 
 macro_rules! hex_display {
     ($t:ty) => {
@@ -134,6 +146,7 @@ macro_rules! hex_display {
 
 hex_display!(Address);
 hex_display!(TxId);
+hex_display!(ChainId);
 
 impl fmt::Display for OutPoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 use crate::amount::{AmountError, parse_amount};
 use crate::crypto::{self, Keypair, sha256};
 use crate::encoding::{
-    BlockHeader, CLAWBACK_MAGIC, Genesis, clawback_authorization, clawback_programme, tx_canonical_bytes,
-    tx_record_bytes, txid,
+    BlockHeader, CLAWBACK_MAGIC, Genesis, HEADER_SIGNATURE_MAGIC, WITNESS_MAGIC, clawback_authorization,
+    clawback_reference, clawback_terms, tx_canonical_bytes, tx_record_bytes, txid, witness_message,
 };
 use crate::ledger::{Decline, Ledger};
 use crate::limits::{TX_INPUTS_MAX, TX_OUTPUTS_MAX, TX_REFERENCE_BYTES_MAX, TX_WITNESSES_MAX};
@@ -25,10 +25,13 @@ use crate::merkle::{self, MerkleStep};
 use crate::receipt::{Receipt, ReceiptJson, SignedHeader};
 use crate::refusal::Reason;
 use crate::registry::{AdminOp, Bank, Merchant, Programme};
-use crate::types::{Address, Hash32, OutPoint, Output, TX_VERSION, Transaction, TxId, TxKind, Witness};
+use crate::types::{
+    Address, ChainId, Hash32, OutPoint, Output, PROTOCOL_VERSION, TX_VERSION, Transaction, TxId, TxKind, Witness,
+};
 
-/// Version of the layout of docs/test-vectors.json (not of the protocol).
-pub const VECTORS_FORMAT_VERSION: u32 = 1;
+/// Version of the layout of docs/test-vectors.json (not of the protocol,
+/// which the file names in `protocol_version`).
+pub const VECTORS_FORMAT_VERSION: u32 = 2;
 
 /// Fixed block times: the engine uses the wall clock, the vectors cannot.
 const GENESIS_TIME_UNIX_MS: u64 = 1_750_000_000_000;
@@ -45,7 +48,9 @@ const PROGRAMME_FOOD_UNTIL_MS: u64 = 1_751_328_000_000;
 const MERCHANT_MCC: u16 = 5411;
 
 /// Programmes whose clawback authorisation the vectors publish: small,
-/// the earmark of the history, and ids whose bytes show the byte order.
+/// the earmark of the history, and ids whose bytes show the byte order
+/// (each with its treasury and its `valid_until` as the vectors register
+/// them).
 const CLAWBACK_AUTHORIZATION_PROGRAMMES: [u32; 4] = [1, PROGRAMME_FOOD, 0x0A0B_0C0D, u32::MAX];
 /// The issuers that sign the clawback vector (2 of 3, the threshold).
 const CLAWBACK_SIGNERS: [&str; 2] = ["issuer-1", "issuer-2"];
@@ -133,15 +138,16 @@ struct Unsigned {
     reference: Vec<u8>,
 }
 
-fn build(keys: &Keys, unsigned: Unsigned, signers: &[&str]) -> VectorTx {
+fn build(keys: &Keys, chain: &ChainId, unsigned: Unsigned, signers: &[&str]) -> VectorTx {
     let Unsigned { name, description, kind, inputs, outputs, reference } = unsigned;
     let mut tx = Transaction { version: TX_VERSION, kind, inputs, outputs, reference, witnesses: Vec::new() };
     let id = txid(&tx);
+    let message = witness_message(chain, &id);
     let mut signed_by = Vec::with_capacity(signers.len());
     for signer in signers {
         let aux = aux_for(&format!("{name}/{signer}"));
         let key = keys.get(signer);
-        tx.witnesses.push(Witness { public_key: key.address(), signature: key.sign_with_aux(&id.0, &aux) });
+        tx.witnesses.push(Witness { public_key: key.address(), signature: key.sign_with_aux(&message, &aux) });
         signed_by.push(((*signer).to_owned(), aux));
     }
     VectorTx { name, description, tx, txid: id, signers: signed_by }
@@ -157,13 +163,14 @@ fn outpoint(tx: &VectorTx, index: u32) -> OutPoint {
 
 /// The history: two mints and four transfers, in the order they are
 /// sequenced into block 1. Each spends only what an earlier one created.
-fn transactions(keys: &Keys) -> Vec<VectorTx> {
+fn transactions(keys: &Keys, chain: &ChainId) -> Vec<VectorTx> {
     let alice = keys.address("alice");
     let bob = keys.address("bob");
     let merchant = keys.address("merchant");
 
     let mint = build(
         keys,
+        chain,
         Unsigned {
             name: "mint-2-of-3",
             description: "Mint signed by 2 of the 3 issuer keys (issuer-1 and issuer-3), with a disbursement reference: 100.00 unrestricted and 50.00 earmarked (programme 1001) to alice, 30.00 earmarked to bob.",
@@ -180,6 +187,7 @@ fn transactions(keys: &Keys) -> Vec<VectorTx> {
     );
     let pay = build(
         keys,
+        chain,
         Unsigned {
             name: "transfer-1-in-2-out",
             description: "Alice pays the merchant 23.50 from her unrestricted 100.00 and takes 76.50 change; terminal invoice reference.",
@@ -192,6 +200,7 @@ fn transactions(keys: &Keys) -> Vec<VectorTx> {
     );
     let earmarked = build(
         keys,
+        chain,
         Unsigned {
             name: "transfer-2-in-2-out-earmarked",
             description: "Alice and bob pool earmarked programme-1001 money (50.00 + 30.00): 60.00 to the merchant, 20.00 back to bob. Two input owners, so two witnesses; programme 1001 is conserved.",
@@ -204,6 +213,7 @@ fn transactions(keys: &Keys) -> Vec<VectorTx> {
     );
     let unreferenced = build(
         keys,
+        chain,
         Unsigned {
             name: "transfer-empty-reference",
             description: "Alice sends her 76.50 change to bob with an empty reference (allowed for transfers, refused for mints).",
@@ -232,6 +242,7 @@ fn transactions(keys: &Keys) -> Vec<VectorTx> {
         .collect();
     let mint_at_limits = build(
         keys,
+        chain,
         Unsigned {
             name: "mint-16-outputs-3-of-3",
             description: "Mint with the maximum 16 outputs, one per holder, signed by all 3 issuers (more than the threshold is allowed), with a 64-byte reference. Output 0 has amount 0x0102030405060708 and programme 0x0a0b0c0d to show the byte order; output 1 has programme 0xffffffff.",
@@ -245,6 +256,7 @@ fn transactions(keys: &Keys) -> Vec<VectorTx> {
     let holder_refs: Vec<&str> = holder_names.iter().map(String::as_str).collect();
     let at_limits = build(
         keys,
+        chain,
         Unsigned {
             name: "transfer-at-limits",
             description: "Transfer at every limit: 16 inputs owned by 16 holders, so 16 witnesses; 16 outputs (each holder passes its output on to the next holder, same amount and programme); a 64-byte binary reference 0x00..0x3f.",
@@ -277,7 +289,30 @@ fn kind_name(kind: TxKind) -> &'static str {
     }
 }
 
-fn tx_json(vector: &VectorTx, sequence: u64) -> Value {
+/// The bytes a witness of transaction `txid` signs (hashed): "STLW", the
+/// protocol version, the chain id, the txid. Checked against the engine's
+/// own `witness_message`.
+fn witness_message_bytes(chain: &ChainId, txid: &TxId) -> Vec<u8> {
+    let mut bytes = WITNESS_MAGIC.to_vec();
+    bytes.push(PROTOCOL_VERSION);
+    bytes.extend_from_slice(&chain.0);
+    bytes.extend_from_slice(&txid.0);
+    assert_eq!(sha256(&bytes), witness_message(chain, txid), "the vectors encode the witness message as the engine");
+    bytes
+}
+
+/// The bytes the engine signs (hashed) for a block header: "STLH", the
+/// protocol version, the chain id, the header's hash.
+fn header_message_bytes(chain: &ChainId, header: &BlockHeader) -> Vec<u8> {
+    let mut bytes = HEADER_SIGNATURE_MAGIC.to_vec();
+    bytes.push(PROTOCOL_VERSION);
+    bytes.extend_from_slice(&chain.0);
+    bytes.extend_from_slice(&header.hash());
+    assert_eq!(sha256(&bytes), header.signing_message(chain), "the vectors encode the header message as the engine");
+    bytes
+}
+
+fn tx_json(vector: &VectorTx, sequence: u64, signed_message: &[u8]) -> Value {
     let tx = &vector.tx;
     json!({
         "name": vector.name,
@@ -294,6 +329,8 @@ fn tx_json(vector: &VectorTx, sequence: u64) -> Value {
         "reference_hex": hex::encode(&tx.reference),
         "canonical_hex": hex::encode(tx_canonical_bytes(tx)),
         "txid": vector.txid.to_string(),
+        "signed_message_hex": hex::encode(signed_message),
+        "signed_message_hash": hex::encode(sha256(signed_message)),
         "witnesses": tx.witnesses.iter().zip(&vector.signers).map(|(w, (signer, aux))| json!({
             "signer": signer,
             "public_key": w.public_key.to_string(),
@@ -305,14 +342,32 @@ fn tx_json(vector: &VectorTx, sequence: u64) -> Value {
     })
 }
 
+/// What a clawback authorisation names besides the chain.
+#[derive(Clone, Copy)]
+struct ClawbackTerms {
+    programme: u32,
+    treasury: Address,
+    valid_until_ms: u64,
+}
+
+impl ClawbackTerms {
+    fn hash(&self, chain: &ChainId) -> Hash32 {
+        clawback_authorization(chain, self.programme, &self.treasury, self.valid_until_ms)
+    }
+}
+
 /// The bytes issuers sign (hashed) to authorise the clawback of a
-/// programme: "STLC", version 1, the programme id (u32 BE). Checked against
-/// the engine's own `clawback_authorization`.
-fn clawback_authorization_bytes(programme: u32) -> Vec<u8> {
+/// programme: "STLC", the protocol version, the chain id, the programme id
+/// (u32 BE), its treasury, its valid_until (u64 BE). Checked against the
+/// engine's own `clawback_authorization`.
+fn clawback_authorization_bytes(chain: &ChainId, terms: &ClawbackTerms) -> Vec<u8> {
     let mut bytes = CLAWBACK_MAGIC.to_vec();
-    bytes.push(1);
-    bytes.extend_from_slice(&programme.to_be_bytes());
-    assert_eq!(sha256(&bytes), clawback_authorization(programme), "the vectors encode the authorisation as the engine");
+    bytes.push(PROTOCOL_VERSION);
+    bytes.extend_from_slice(&chain.0);
+    bytes.extend_from_slice(&terms.programme.to_be_bytes());
+    bytes.extend_from_slice(&terms.treasury.0);
+    bytes.extend_from_slice(&terms.valid_until_ms.to_be_bytes());
+    assert_eq!(sha256(&bytes), terms.hash(chain), "the vectors encode the authorisation as the engine");
     bytes
 }
 
@@ -324,24 +379,24 @@ fn clawback_aux(programme: u32, signer: &str) -> [u8; 32] {
 }
 
 /// One issuer's witness of a programme's clawback authorisation.
-fn clawback_witness(keys: &Keys, programme: u32, signer: &str) -> (Witness, [u8; 32]) {
+fn clawback_witness(keys: &Keys, chain: &ChainId, terms: &ClawbackTerms, signer: &str) -> (Witness, [u8; 32]) {
     let key = keys.get(signer);
-    let aux = clawback_aux(programme, signer);
-    let signature = key.sign_with_aux(&clawback_authorization(programme), &aux);
+    let aux = clawback_aux(terms.programme, signer);
+    let signature = key.sign_with_aux(&terms.hash(chain), &aux);
     (Witness { public_key: key.address(), signature }, aux)
 }
 
-fn clawback_authorizations_json(keys: &Keys) -> Value {
+fn clawback_authorizations_json(keys: &Keys, chain: &ChainId, programmes: &[ClawbackTerms]) -> Value {
     Value::Array(
-        CLAWBACK_AUTHORIZATION_PROGRAMMES
+        programmes
             .iter()
-            .map(|programme| {
-                let message = clawback_authorization_bytes(*programme);
-                let hash = clawback_authorization(*programme);
+            .map(|terms| {
+                let message = clawback_authorization_bytes(chain, terms);
+                let hash = terms.hash(chain);
                 let witnesses: Vec<Value> = ["issuer-1", "issuer-2", "issuer-3"]
                     .iter()
                     .map(|signer| {
-                        let (witness, aux) = clawback_witness(keys, *programme, signer);
+                        let (witness, aux) = clawback_witness(keys, chain, terms, signer);
                         assert!(crypto::verify(&witness.public_key, &hash, &witness.signature));
                         json!({
                             "signer": signer,
@@ -352,7 +407,9 @@ fn clawback_authorizations_json(keys: &Keys) -> Value {
                     })
                     .collect();
                 json!({
-                    "programme_id": programme,
+                    "programme_id": terms.programme,
+                    "treasury": terms.treasury.to_string(),
+                    "valid_until_unix_ms": terms.valid_until_ms,
                     "message_hex": hex::encode(&message),
                     "hash": hex::encode(hash),
                     "witnesses": witnesses,
@@ -362,29 +419,30 @@ fn clawback_authorizations_json(keys: &Keys) -> Value {
     )
 }
 
-/// A clawback of `programme`: the given outputs, all of it to the treasury
-/// as programme 0 money, reference the programme id, witnessed by issuers
-/// signing the programme's clawback authorisation (not the txid).
+/// A clawback of a programme: the given outputs, all of it to the treasury
+/// as programme 0 money, reference the programme id and its valid_until,
+/// witnessed by issuers signing the programme's clawback authorisation for
+/// the chain (not the txid).
 fn build_clawback(
     keys: &Keys,
+    chain: &ChainId,
     (name, description): (&'static str, &'static str),
-    programme: u32,
-    treasury: Address,
+    terms: &ClawbackTerms,
     inputs: &[(OutPoint, u64)],
 ) -> VectorTx {
     let mut tx = Transaction {
         version: TX_VERSION,
         kind: TxKind::Clawback,
         inputs: inputs.iter().map(|(outpoint, _)| *outpoint).collect(),
-        outputs: vec![output(treasury, inputs.iter().map(|(_, amount)| amount).sum(), 0)],
-        reference: programme.to_be_bytes().to_vec(),
+        outputs: vec![output(terms.treasury, inputs.iter().map(|(_, amount)| amount).sum(), 0)],
+        reference: clawback_reference(terms.programme, terms.valid_until_ms),
         witnesses: Vec::new(),
     };
-    assert_eq!(clawback_programme(&tx), Some(programme));
+    assert_eq!(clawback_terms(&tx), Some((terms.programme, terms.valid_until_ms)));
     let id = txid(&tx);
     let mut signers = Vec::with_capacity(CLAWBACK_SIGNERS.len());
     for signer in CLAWBACK_SIGNERS {
-        let (witness, aux) = clawback_witness(keys, programme, signer);
+        let (witness, aux) = clawback_witness(keys, chain, terms, signer);
         tx.witnesses.push(witness);
         signers.push((signer.to_owned(), aux));
     }
@@ -392,21 +450,22 @@ fn build_clawback(
 }
 
 /// Applies a transaction that the ledger must decline for `reason`.
-fn assert_declined(ledger: &mut Ledger, tx: &Transaction, now_unix_ms: u64, reason: Reason) {
-    let verified = crate::verify::verify(tx.clone()).expect("passes the verify stage");
+fn assert_declined(ledger: &mut Ledger, chain: &ChainId, tx: &Transaction, now_unix_ms: u64, reason: Reason) {
+    let verified = crate::verify::verify(tx.clone(), chain).expect("passes the verify stage");
     match ledger.apply(&verified, now_unix_ms) {
         Err(Decline::Refused(refusal)) if refusal.reason == reason => {}
         other => panic!("expected {}, got {other:?}", reason.name()),
     }
 }
 
-fn signed_header(header: BlockHeader, engine: &Keypair, label: &str) -> (SignedHeader, [u8; 32]) {
+fn signed_header(header: BlockHeader, chain: &ChainId, engine: &Keypair, label: &str) -> (SignedHeader, [u8; 32]) {
     let aux = aux_for(label);
-    (SignedHeader { header, signature: engine.sign_with_aux(&header.hash(), &aux) }, aux)
+    (SignedHeader { header, signature: engine.sign_with_aux(&header.signing_message(chain), &aux) }, aux)
 }
 
-fn header_json(signed: &SignedHeader, aux: &[u8; 32]) -> Value {
+fn header_json(signed: &SignedHeader, chain: &ChainId, aux: &[u8; 32]) -> Value {
     let h = &signed.header;
+    let message = header_message_bytes(chain, h);
     json!({
         "height": h.height,
         "previous_hash": hex::encode(h.previous_hash),
@@ -418,6 +477,8 @@ fn header_json(signed: &SignedHeader, aux: &[u8; 32]) -> Value {
         "burned_total_minor": h.burned_total_minor,
         "canonical_hex": hex::encode(h.canonical_bytes()),
         "hash": hex::encode(h.hash()),
+        "signed_message_hex": hex::encode(&message),
+        "signed_message_hash": hex::encode(sha256(&message)),
         "engine_aux_hex": hex::encode(aux),
         "engine_signature": hex::encode(signed.signature),
     })
@@ -517,32 +578,35 @@ pub fn generate() -> Value {
         issuer_threshold: 2,
         engine_key: engine.address(),
     };
-    // The genesis block is what `Store::open` writes for a new ledger.
+    // The genesis block is what `Store::open` writes for a new ledger; its
+    // hash is the chain id every signature below covers.
     let genesis_header = BlockHeader::genesis(&genesis, GENESIS_TIME_UNIX_MS);
-    let (genesis_block, genesis_aux) = signed_header(genesis_header, engine, "block-0");
+    let chain = genesis_header.chain_id();
+    let (genesis_block, genesis_aux) = signed_header(genesis_header, &chain, engine, "block-0");
 
-    let txs = transactions(&keys);
+    let txs = transactions(&keys, &chain);
     let mut ledger = Ledger::new(genesis.clone(), HashMap::new(), 0, 0, genesis_header.next_sequence())
         .expect("an empty ledger is consistent");
     // The earmarked programmes the vectors pay in: transferable, valid from
     // the start (programme 1001 until its end, for the clawback vector, the
     // others for ever), so that only the encodings are on show here.
-    let mut treasuries = HashMap::new();
+    let mut programmes = HashMap::new();
     for (i, id) in [1, 2, PROGRAMME_FOOD, 0x0a0b_0c0d, 0xffff_ffff].into_iter().enumerate() {
         let treasury = Keypair::from_secret(&[0x30 + u8::try_from(i).expect("five"); 32]).expect("valid secret");
+        let valid_until_ms = if id == PROGRAMME_FOOD { PROGRAMME_FOOD_UNTIL_MS } else { u64::MAX };
         ledger
             .admin(AdminOp::CreateProgramme(Programme {
                 id,
                 name: format!("vector programme {id}"),
                 allowed_mccs: vec![MERCHANT_MCC],
                 valid_from_ms: 0,
-                valid_until_ms: if id == PROGRAMME_FOOD { PROGRAMME_FOOD_UNTIL_MS } else { u64::MAX },
+                valid_until_ms,
                 transferable: true,
                 treasury: treasury.address(),
                 per_payment_max_minor: None,
             }))
             .expect("vector programmes are valid");
-        treasuries.insert(id, treasury.address());
+        programmes.insert(id, ClawbackTerms { programme: id, treasury: treasury.address(), valid_until_ms });
     }
     // The merchant is a registered grocer: its earmarked takings are spent
     // at an allowed category, and are not clawed back.
@@ -559,7 +623,7 @@ pub fn generate() -> Value {
         .expect("vector merchant is valid");
     let mut sequences = Vec::with_capacity(txs.len());
     for vector in &txs {
-        let verified = crate::verify::verify(vector.tx.clone())
+        let verified = crate::verify::verify(vector.tx.clone(), &chain)
             .unwrap_or_else(|refusal| panic!("vector {} refused by the verify stage: {refusal}", vector.name));
         let applied = ledger
             .apply(&verified, BLOCK_1_TIME_UNIX_MS)
@@ -581,7 +645,7 @@ pub fn generate() -> Value {
         minted_total_minor: totals.minted_minor,
         burned_total_minor: totals.burned_minor,
     };
-    let (block, block_aux) = signed_header(header, engine, "block-1");
+    let (block, block_aux) = signed_header(header, &chain, engine, "block-1");
 
     let receipts: Vec<Value> = sequences
         .iter()
@@ -594,12 +658,14 @@ pub fn generate() -> Value {
                 index_in_block: u32::try_from(index).expect("a handful"),
                 merkle_path: merkle::path(&levels, index),
             };
-            receipt.verify(&engine.address()).expect("a vector receipt verifies");
-            serde_json::to_value(ReceiptJson::from(&receipt)).expect("receipts serialise")
+            receipt.verify(&engine.address(), &chain).expect("a vector receipt verifies");
+            serde_json::to_value(ReceiptJson::of(&receipt, &chain)).expect("receipts serialise")
         })
         .collect();
 
-    let clawback = clawback_after_block_1(&keys, &txs, &mut ledger, treasuries[&PROGRAMME_FOOD]);
+    let clawback = clawback_after_block_1(&keys, &chain, &txs, &mut ledger, &programmes[&PROGRAMME_FOOD]);
+    let authorised: Vec<ClawbackTerms> = CLAWBACK_AUTHORIZATION_PROGRAMMES.iter().map(|id| programmes[id]).collect();
+    let other_chain = other_chain_json(&genesis, &txs[0], &chain);
 
     let merkle_trees: Vec<Value> = MERKLE_WIDTHS
         .iter()
@@ -612,7 +678,9 @@ pub fn generate() -> Value {
     json!({
         "format_version": VECTORS_FORMAT_VERSION,
         "about": "Settled protocol test vectors, generated by src/vectors.rs and specified in docs/PROTOCOL.md. Byte strings are lowercase hex; integers are JSON numbers (amounts go up to 2^64-1, so parse them as 64-bit unsigned integers). Secret keys are public test keys: never use them for real money.",
+        "protocol_version": PROTOCOL_VERSION,
         "keys": keys.to_json(),
+        "chain_id": chain.to_string(),
         "genesis": {
             "currency": genesis.currency,
             "exponent": genesis.exponent,
@@ -622,18 +690,45 @@ pub fn generate() -> Value {
             "canonical_hex": hex::encode(genesis.canonical_bytes()),
             "hash": hex::encode(genesis.hash()),
         },
-        "genesis_block": header_json(&genesis_block, &genesis_aux),
-        "transactions": txs.iter().zip(&sequences).map(|(v, s)| tx_json(v, *s)).collect::<Vec<_>>(),
+        "genesis_block": header_json(&genesis_block, &chain, &genesis_aux),
+        "transactions": txs
+            .iter()
+            .zip(&sequences)
+            .map(|(v, s)| tx_json(v, *s, &witness_message_bytes(&chain, &v.txid)))
+            .collect::<Vec<_>>(),
         "block": {
-            "header": header_json(&block, &block_aux),
+            "header": header_json(&block, &chain, &block_aux),
             "txids": txids.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "merkle_levels": levels.iter().map(|level| hashes_json(level)).collect::<Vec<_>>(),
         },
         "receipts": receipts,
         "merkle_trees": merkle_trees,
         "amounts": amounts_json(),
-        "clawback_authorizations": clawback_authorizations_json(&keys),
+        "clawback_authorizations": clawback_authorizations_json(&keys, &chain, &authorised),
         "clawback_transactions": [clawback],
+        "other_chain": other_chain,
+    })
+}
+
+/// Another ledger with the same keys (an HKD genesis): its chain id, and
+/// the witness message the first mint's issuers would have to sign there.
+/// The mint signed for this ledger is refused by the verify stage of the
+/// other, as every transaction is.
+fn other_chain_json(genesis: &Genesis, mint: &VectorTx, chain: &ChainId) -> Value {
+    let other = Genesis { currency: "HKD".to_owned(), ..genesis.clone() };
+    let header = BlockHeader::genesis(&other, GENESIS_TIME_UNIX_MS);
+    let other_chain = header.chain_id();
+    assert_ne!(other_chain, *chain);
+    let refused = crate::verify::verify(mint.tx.clone(), &other_chain).expect_err("a mint of another chain");
+    assert_eq!(refused.reason, Reason::BadSignature);
+    json!({
+        "about": "A second ledger with the same issuer and engine keys, currency HKD, the same genesis time. Its chain id differs, so the witnesses of mint-2-of-3 (signed for the first ledger) do not verify on it: the verify stage refuses the mint with REASON_BAD_SIGNATURE.",
+        "genesis_canonical_hex": hex::encode(other.canonical_bytes()),
+        "genesis_block_canonical_hex": hex::encode(header.canonical_bytes()),
+        "chain_id": other_chain.to_string(),
+        "refused_transaction": mint.name,
+        "witness_message_hash_there": hex::encode(witness_message(&other_chain, &mint.txid)),
+        "refused_with": Reason::BadSignature.name(),
     })
 }
 
@@ -643,47 +738,59 @@ pub fn generate() -> Value {
 /// it stands after block 1 (refused before the programme's end, refused with
 /// the merchant's output, accepted at the end), and published on its own: it
 /// is in no block.
-fn clawback_after_block_1(keys: &Keys, txs: &[VectorTx], ledger: &mut Ledger, treasury: Address) -> Value {
+fn clawback_after_block_1(
+    keys: &Keys,
+    chain: &ChainId,
+    txs: &[VectorTx],
+    ledger: &mut Ledger,
+    terms: &ClawbackTerms,
+) -> Value {
     let earmarked = txs.iter().find(|v| v.name == "transfer-2-in-2-out-earmarked").expect("in the history");
     let (takings, change) = (outpoint(earmarked, 0), outpoint(earmarked, 1));
     let amount = |outpoint: OutPoint| ledger.unspent(&outpoint).expect("unspent after block 1").amount_minor;
     let (takings, change) = ((takings, amount(takings)), (change, amount(change)));
     let vector = build_clawback(
         keys,
+        chain,
         (
             "clawback-programme-1001",
-            "Clawback of programme 1001 after its end (valid_until 2025-07-01T00:00:00Z, exclusive): bob's 20.00 earmarked change of transfer-2-in-2-out-earmarked goes to the programme's treasury as programme 0 money; the merchant's 60.00 takings are not clawed back. Reference: the programme id, 4 bytes big-endian. Witnesses: issuer-1 and issuer-2 (the threshold) signing the clawback authorisation of programme 1001, not the txid. Not in any block: accepted by the ledger as it stands after block 1, at block time valid_until.",
+            "Clawback of programme 1001 after its end (valid_until 2025-07-01T00:00:00Z, exclusive): bob's 20.00 earmarked change of transfer-2-in-2-out-earmarked goes to the programme's treasury as programme 0 money; the merchant's 60.00 takings are not clawed back. Reference: the programme id (4 bytes big-endian) then its valid_until (8 bytes big-endian, unix ms). Witnesses: issuer-1 and issuer-2 (the threshold) signing this ledger's clawback authorisation of programme 1001 (its treasury and valid_until), not the txid. Not in any block: accepted by the ledger as it stands after block 1, at block time valid_until.",
         ),
-        PROGRAMME_FOOD,
-        treasury,
+        terms,
         &[change],
     );
     let tx = &vector.tx;
-    // Witnesses over the txid are not an authorisation.
+    // Witnesses over the txid's witness message are not an authorisation.
     let mut over_txid = tx.clone();
     for (witness, signer) in over_txid.witnesses.iter_mut().zip(CLAWBACK_SIGNERS) {
-        witness.signature = keys.get(signer).sign_with_aux(&vector.txid.0, &aux_for("clawback-over-txid"));
+        witness.signature =
+            keys.get(signer).sign_with_aux(&witness_message(chain, &vector.txid), &aux_for("clawback-over-txid"));
     }
-    let refused = crate::verify::verify(over_txid).expect_err("a clawback signed over its txid is refused");
+    let refused = crate::verify::verify(over_txid, chain).expect_err("a clawback signed over its txid is refused");
     assert_eq!(refused.reason, Reason::BadSignature);
-    assert_declined(ledger, tx, PROGRAMME_FOOD_UNTIL_MS - 1, Reason::ProgrammeNotExpired);
-    let with_takings = build_clawback(keys, ("", ""), PROGRAMME_FOOD, treasury, &[change, takings]);
-    assert_declined(ledger, &with_takings.tx, PROGRAMME_FOOD_UNTIL_MS, Reason::PayeeNotAllowed);
-    let verified = crate::verify::verify(tx.clone())
+    // An authorisation of another validity authorises nothing.
+    let stale = ClawbackTerms { valid_until_ms: terms.valid_until_ms - 1, ..*terms };
+    let with_stale = build_clawback(keys, chain, ("", ""), &stale, &[change]);
+    assert_declined(ledger, chain, &with_stale.tx, PROGRAMME_FOOD_UNTIL_MS, Reason::BadSignature);
+    assert_declined(ledger, chain, tx, PROGRAMME_FOOD_UNTIL_MS - 1, Reason::ProgrammeNotExpired);
+    let with_takings = build_clawback(keys, chain, ("", ""), terms, &[change, takings]);
+    assert_declined(ledger, chain, &with_takings.tx, PROGRAMME_FOOD_UNTIL_MS, Reason::PayeeNotAllowed);
+    let verified = crate::verify::verify(tx.clone(), chain)
         .unwrap_or_else(|refusal| panic!("vector {} refused by the verify stage: {refusal}", vector.name));
     let applied = ledger
         .apply(&verified, PROGRAMME_FOOD_UNTIL_MS)
         .unwrap_or_else(|decline| panic!("vector {} declined by the ledger: {decline:?}", vector.name));
     ledger.assert_conserved();
 
-    let mut json = tx_json(&vector, applied.sequence);
+    let authorization = clawback_authorization_bytes(chain, terms);
+    let mut json = tx_json(&vector, applied.sequence, &authorization);
     let object = json.as_object_mut().expect("a transaction is an object");
     object.remove("sequence");
     object.insert("programme_id".to_owned(), json!(PROGRAMME_FOOD));
     object.insert("programme_valid_until_unix_ms".to_owned(), json!(PROGRAMME_FOOD_UNTIL_MS));
-    object.insert("treasury".to_owned(), json!(treasury.to_string()));
+    object.insert("treasury".to_owned(), json!(terms.treasury.to_string()));
     object.insert("merchant_addresses".to_owned(), json!([keys.address("merchant").to_string()]));
     object.insert("block_time_unix_ms".to_owned(), json!(PROGRAMME_FOOD_UNTIL_MS));
-    object.insert("authorization_hash".to_owned(), json!(hex::encode(clawback_authorization(PROGRAMME_FOOD))));
+    object.insert("authorization_hash".to_owned(), json!(hex::encode(terms.hash(chain))));
     json
 }

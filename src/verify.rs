@@ -12,7 +12,7 @@ use crate::crypto;
 use crate::encoding;
 use crate::limits::{TX_INPUTS_MAX, TX_OUTPUTS_MAX, TX_REFERENCE_BYTES_MAX, TX_WITNESSES_MAX};
 use crate::refusal::{Reason, Refusal};
-use crate::types::{Address, TX_VERSION, Transaction, TxId, TxKind};
+use crate::types::{Address, ChainId, TX_VERSION, Transaction, TxId, TxKind};
 
 /// A transaction whose shape and signatures have been checked, with its txid.
 #[derive(Clone, Debug)]
@@ -69,28 +69,28 @@ impl KnownKeys {
     }
 }
 
-/// Checks everything about `tx` that does not depend on ledger state.
+/// Checks everything about `tx` that does not depend on ledger state, for
+/// the ledger `chain`.
 ///
 /// # Errors
 /// The first problem found, as a refusal the submitter can act on.
-pub fn verify(tx: Transaction) -> Result<VerifiedTx, Refusal> {
-    verify_with(tx, &KnownKeys::default())
+pub fn verify(tx: Transaction, chain: &ChainId) -> Result<VerifiedTx, Refusal> {
+    verify_with(tx, &KnownKeys::default(), chain)
 }
 
 /// `verify`, remembering valid addresses in `known` across calls.
 ///
 /// # Errors
 /// The first problem found, as a refusal the submitter can act on.
-pub fn verify_with(tx: Transaction, known: &KnownKeys) -> Result<VerifiedTx, Refusal> {
+pub fn verify_with(tx: Transaction, known: &KnownKeys, chain: &ChainId) -> Result<VerifiedTx, Refusal> {
     check_structure(&tx)?;
     let txid = encoding::txid(&tx);
     // A clawback's issuers sign the programme's clawback authorisation; every
-    // other witness signs the txid.
-    let (message, what) = match (tx.kind, encoding::clawback_programme(&tx)) {
-        (TxKind::Clawback, Some(programme)) => {
-            (encoding::clawback_authorization(programme), "the clawback authorisation")
-        }
-        _ => (txid.0, "the txid"),
+    // other witness signs the txid. Both name the chain: a signature made for
+    // another ledger does not verify here.
+    let (message, what) = match (tx.kind, encoding::clawback_message(chain, &tx)) {
+        (TxKind::Clawback, Some(message)) => (message, "the clawback authorisation"),
+        _ => (encoding::witness_message(chain, &txid), "the witness message"),
     };
     for witness in &tx.witnesses {
         let signed = known
@@ -99,7 +99,7 @@ pub fn verify_with(tx: Transaction, known: &KnownKeys) -> Result<VerifiedTx, Ref
         if !signed {
             return Err(Refusal::new(
                 Reason::BadSignature,
-                format!("witness for {} does not sign {what} of {txid}", witness.public_key),
+                format!("witness for {} does not sign {what} of {txid} for chain {chain}", witness.public_key),
             ));
         }
     }
@@ -164,10 +164,11 @@ fn check_structure(tx: &Transaction) -> Result<(), Refusal> {
             if tx.outputs.len() != 1 {
                 return Err(Refusal::new(Reason::Malformed, "a clawback has exactly one output, to the treasury"));
             }
-            if encoding::clawback_programme(tx).is_none() {
+            if encoding::clawback_terms(tx).is_none() {
                 return Err(Refusal::new(
                     Reason::Malformed,
-                    "a clawback's reference is the programme id: 4 bytes, big-endian, not 0",
+                    "a clawback's reference is the programme id (4 bytes, big-endian, not 0) and the programme's \
+                     valid_until (8 bytes, big-endian, unix ms)",
                 ));
             }
         }

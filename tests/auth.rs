@@ -106,7 +106,7 @@ fn admitted<T>(result: &Result<T, tonic::Status>) -> Result<(), Code> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_role_reaches_exactly_the_services_of_its_role() {
     let w = world().await;
-    let payment = client::pay(&w.wallet_a, w.coin, w.grocer_a.address(), 1_000, b"till");
+    let payment = client::pay(&w.ledger.chain, &w.wallet_a, w.coin, w.grocer_a.address(), 1_000, b"till");
     let mint = w.ledger.mint_tx(vec![output(w.wallet_b.address(), 10, 0)], "row-matrix");
     let callers: [(&str, Option<&str>); 6] = [
         ("nobody", None),
@@ -181,7 +181,7 @@ async fn banks_and_terminals_read_only_their_own_customers() {
     let mut operator = as_caller(&w, Some(OPERATOR));
     assert_eq!(balance(&mut operator, &w.wallet_b).await, Ok(()), "the operator reads any address");
     // Payments: a bank sees those that concern its customers only.
-    let payment = client::pay(&w.wallet_a, w.coin, w.grocer_a.address(), 1_000, b"seen-by-a");
+    let payment = client::pay(&w.ledger.chain, &w.wallet_a, w.coin, w.grocer_a.address(), 1_000, b"seen-by-a");
     let (receipt, _) = till.submit(&payment).await.expect("paid");
     let lookup = |c: &Client| {
         let mut c = c.clone();
@@ -197,7 +197,8 @@ async fn banks_and_terminals_read_only_their_own_customers() {
     let mut ledger_client = w.ledger.client.clone();
     let mint = w.ledger.mint_tx(vec![output(w.wallet_a.address(), 2_000, 0)], "row-no-change");
     ledger_client.mint(&mint).await.expect("funded");
-    let all_out = client::pay(&w.wallet_a, client::output_of(&mint, 0), w.shop_b.address(), 2_000, b"all-out");
+    let all_out =
+        client::pay(&w.ledger.chain, &w.wallet_a, client::output_of(&mint, 0), w.shop_b.address(), 2_000, b"all-out");
     let (receipt, _) = as_caller(&w, Some(BANK_A)).submit(&all_out).await.expect("paid by bank a for its wallet");
     for (caller, expected) in [(BANK_A, Ok(())), (BANK_B, Ok(())), (TERMINAL_A, Err(Code::PermissionDenied))] {
         let mut c = as_caller(&w, Some(caller));
@@ -212,10 +213,10 @@ async fn banks_and_terminals_read_only_their_own_customers() {
 async fn a_terminal_takes_payments_for_its_own_merchant_only() {
     let mut w = world().await;
     let mut till = as_caller(&w, Some(TERMINAL_A));
-    let elsewhere = client::pay(&w.wallet_a, w.coin, w.shop_b.address(), 1_000, b"wrong-till");
+    let elsewhere = client::pay(&w.ledger.chain, &w.wallet_a, w.coin, w.shop_b.address(), 1_000, b"wrong-till");
     let status = till.submit(&elsewhere).await.expect_err("pays another merchant");
     common::assert_refusal(&status, Code::PermissionDenied, proto::Reason::PermissionDenied);
-    let own = client::pay(&w.wallet_a, w.coin, w.grocer_a.address(), 1_000, b"right-till");
+    let own = client::pay(&w.ledger.chain, &w.wallet_a, w.coin, w.grocer_a.address(), 1_000, b"right-till");
     let (receipt, _) = till.submit(&own).await.expect("pays its own merchant");
     assert_eq!(receipt.txid, settled::txid(&own));
     assert_eq!(w.ledger.balance(&w.grocer_a.address()).await.total_minor, 1_000);

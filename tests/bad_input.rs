@@ -16,12 +16,13 @@ use std::time::Duration;
 use common::{TestLedger, to_proto, transfer};
 use prost::Message;
 use prost::bytes::{Buf, BufMut};
+use settled::client::ClawbackTerms;
 use settled::client::{self, Credential, output};
 use settled::limits::{
     GRPC_MESSAGE_BYTES_MAX, PAGE_SIZE_MAX, TX_INPUTS_MAX, TX_OUTPUTS_MAX, TX_REFERENCE_BYTES_MAX, TX_WITNESSES_MAX,
 };
 use settled::proto::{self, Reason};
-use settled::{Address, Keypair, OutPoint, Output, Transaction, TxId, TxKind, sha256};
+use settled::{Address, ChainId, Keypair, OutPoint, Output, Transaction, TxId, TxKind, sha256};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
@@ -130,10 +131,10 @@ fn edited(tx: &Transaction, edit: impl FnOnce(&mut proto::Transaction)) -> proto
     tx
 }
 
-/// Clears the witnesses and signs again with `signers`.
-fn resigned(mut tx: Transaction, signers: &[&Keypair]) -> Transaction {
+/// Clears the witnesses and signs again with `signers`, for `chain`.
+fn resigned(mut tx: Transaction, chain: &ChainId, signers: &[&Keypair]) -> Transaction {
     tx.witnesses.clear();
-    client::sign(&mut tx, signers);
+    client::sign(&mut tx, chain, signers);
     tx
 }
 
@@ -306,6 +307,9 @@ struct World {
     funding: Transaction,
     spent: (OutPoint, Output),
     spender: Transaction,
+    /// What clawback authorisations of the two programmes name.
+    live_terms: ClawbackTerms,
+    idle_terms: ClawbackTerms,
     tip_height: u64,
     next_sequence: u64,
 }
@@ -335,14 +339,14 @@ impl World {
             credential_sha256: vec![sha256(BANK_TOKEN.as_bytes()).to_vec()],
         };
         ledger.client.admin.register_bank(proto::RegisterBankRequest { bank: Some(bank) }).await.expect("bank");
-        ledger.programme(LIVE_PROGRAMME).await;
-        ledger.programme(IDLE_PROGRAMME).await;
+        let live_terms = ledger.programme(LIVE_PROGRAMME).await;
+        let idle_terms = ledger.programme(IDLE_PROGRAMME).await;
         let (alice, bob, stranger) = (Keypair::generate(), Keypair::generate(), Keypair::generate());
         let funding = ledger.mint_tx(vec![output(alice.address(), COIN_MINOR, 0)], "row-1");
         ledger.client.mint(&funding).await.expect("alice funded");
         let coin = client::output_of(&funding, 0);
         let spent = ledger.fund(&alice, SPENT_MINOR, "row-2").await;
-        let spender = client::pay(&alice, spent, bob.address(), SPENT_MINOR, b"spend");
+        let spender = client::pay(&ledger.chain, &alice, spent, bob.address(), SPENT_MINOR, b"spend");
         ledger.client.submit(&spender).await.expect("alice pays bob");
         let grant = ledger.mint_tx(vec![output(alice.address(), GRANT_MINOR, LIVE_PROGRAMME)], "grant-1");
         ledger.client.mint(&grant).await.expect("alice granted earmarked money");
@@ -360,6 +364,8 @@ impl World {
             funding,
             spent,
             spender,
+            live_terms,
+            idle_terms,
             tip_height: info.tip.expect("tip").height,
             next_sequence: info.next_sequence,
         }
@@ -392,12 +398,12 @@ impl World {
 
     /// A valid payment of 2 500 from alice's coin to bob.
     fn payment(&self) -> Transaction {
-        client::pay(&self.alice, self.coin, self.bob.address(), 2_500, b"inv-1")
+        client::pay(&self.ledger.chain, &self.alice, self.coin, self.bob.address(), 2_500, b"inv-1")
     }
 
     /// Alice's coin paid to `outputs`, signed by alice.
     fn paying(&self, outputs: Vec<Output>) -> Transaction {
-        transfer(&[self.coin.0], outputs, b"inv-1", &[&self.alice])
+        transfer(&self.ledger.chain, &[self.coin.0], outputs, b"inv-1", &[&self.alice])
     }
 
     fn issuers(&self) -> [&Keypair; 3] {
@@ -406,7 +412,7 @@ impl World {
 
     /// A mint of `outputs` with a fresh reference, signed by `signers`.
     fn minting(&self, outputs: Vec<Output>, signers: &[&Keypair]) -> Transaction {
-        client::mint(outputs, b"row-matrix", signers)
+        client::mint(&self.ledger.chain, outputs, b"row-matrix", signers)
     }
 
     fn authorization(&self, caller: &Caller) -> Option<String> {
@@ -472,7 +478,9 @@ fn matrix(w: &World) -> Vec<Row> {
     let bob = w.bob.address();
     let not_a_point = x_not_on_the_curve();
     let never_seen = OutPoint { txid: TxId([0x42; 32]), index: 0 };
-    let live_authorization = client::clawback_authorization(LIVE_PROGRAMME, &[issuer_1, issuer_2]);
+    let chain = &w.ledger.chain;
+    let live_authorization = client::clawback_authorization(&w.live_terms, &[issuer_1, issuer_2]);
+    let unknown_terms = ClawbackTerms { programme: UNKNOWN_PROGRAMME, ..w.live_terms };
     let fresh_key = || Keypair::generate().address().0.to_vec();
     let encoded = proto::SubmitPaymentRequest { transaction: Some(to_proto(&payment)) }.encode_to_vec();
     let mut truncated = encoded.clone();
@@ -500,8 +508,14 @@ fn matrix(w: &World) -> Vec<Row> {
             Reason::UnsupportedVersion,
         ),
         refused(
-            "version 2 is UNSUPPORTED_VERSION",
-            pay(edited(&payment, |t| t.version = 2)),
+            "version 1 (signatures bound to no chain) is UNSUPPORTED_VERSION",
+            pay(edited(&payment, |t| t.version = 1)),
+            INVALID,
+            Reason::UnsupportedVersion,
+        ),
+        refused(
+            "version 3 is UNSUPPORTED_VERSION",
+            pay(edited(&payment, |t| t.version = 3)),
             INVALID,
             Reason::UnsupportedVersion,
         ),
@@ -622,7 +636,7 @@ fn matrix(w: &World) -> Vec<Row> {
         ),
         refused(
             "a clawback sent to PaymentService is WRONG_SERVICE",
-            pay(to_proto(&resigned(Transaction { kind: TxKind::Clawback, ..payment.clone() }, &[&w.alice]))),
+            pay(to_proto(&resigned(Transaction { kind: TxKind::Clawback, ..payment.clone() }, chain, &[&w.alice]))),
             INVALID,
             Reason::WrongService,
         ),
@@ -634,7 +648,7 @@ fn matrix(w: &World) -> Vec<Row> {
         ),
         refused(
             "a redeem sent to AdminService.Mint is WRONG_SERVICE",
-            mint(to_proto(&client::redeem(&w.alice, &[w.coin], 1_000, b"cash"))),
+            mint(to_proto(&client::redeem(chain, &w.alice, &[w.coin], 1_000, b"cash"))),
             INVALID,
             Reason::WrongService,
         ),
@@ -659,7 +673,7 @@ fn matrix(w: &World) -> Vec<Row> {
         ),
         refused(
             "a transfer without inputs is NO_INPUTS",
-            pay(to_proto(&transfer(&[], vec![output(bob, 1, 0)], b"", &[&w.alice]))),
+            pay(to_proto(&transfer(chain, &[], vec![output(bob, 1, 0)], b"", &[&w.alice]))),
             INVALID,
             Reason::NoInputs,
         ),
@@ -679,6 +693,7 @@ fn matrix(w: &World) -> Vec<Row> {
             "a mint with inputs is MINT_HAS_INPUTS",
             mint(to_proto(&resigned(
                 Transaction { kind: TxKind::Mint, reference: b"row-with-inputs".to_vec(), ..payment.clone() },
+                chain,
                 &[issuer_1, issuer_2],
             ))),
             INVALID,
@@ -686,13 +701,19 @@ fn matrix(w: &World) -> Vec<Row> {
         ),
         refused(
             "a mint without reference is MINT_NEEDS_REFERENCE",
-            mint(to_proto(&client::mint(vec![output(bob, 1, 0)], b"", &[issuer_1, issuer_2]))),
+            mint(to_proto(&client::mint(chain, vec![output(bob, 1, 0)], b"", &[issuer_1, issuer_2]))),
             INVALID,
             Reason::MintNeedsReference,
         ),
         refused(
             "the same input twice is DUPLICATE_INPUT",
-            pay(to_proto(&transfer(&[w.coin.0, w.coin.0], vec![output(bob, 2 * COIN_MINOR, 0)], b"", &[&w.alice]))),
+            pay(to_proto(&transfer(
+                chain,
+                &[w.coin.0, w.coin.0],
+                vec![output(bob, 2 * COIN_MINOR, 0)],
+                b"",
+                &[&w.alice],
+            ))),
             INVALID,
             Reason::DuplicateInput,
         ),
@@ -716,7 +737,7 @@ fn matrix(w: &World) -> Vec<Row> {
         ),
         refused(
             "the same witness twice is DUPLICATE_WITNESS",
-            pay(to_proto(&resigned(payment.clone(), &[&w.alice, &w.alice]))),
+            pay(to_proto(&resigned(payment.clone(), chain, &[&w.alice, &w.alice]))),
             INVALID,
             Reason::DuplicateWitness,
         ),
@@ -729,7 +750,21 @@ fn matrix(w: &World) -> Vec<Row> {
         ),
         refused(
             "the owner's key with another key's valid signature of the txid is BAD_SIGNATURE",
-            pay(edited(&payment, |t| t.witnesses[0].signature = w.stranger.sign(&txid.0).to_vec())),
+            pay(edited(&payment, |t| {
+                t.witnesses[0].signature = w.stranger.sign(&settled::witness_message(chain, &txid)).to_vec();
+            })),
+            INVALID,
+            Reason::BadSignature,
+        ),
+        refused(
+            "the owner's signature of the bare txid (protocol version 1) is BAD_SIGNATURE",
+            pay(edited(&payment, |t| t.witnesses[0].signature = w.alice.sign(&txid.0).to_vec())),
+            INVALID,
+            Reason::BadSignature,
+        ),
+        refused(
+            "a payment signed by its owner for another chain is BAD_SIGNATURE",
+            pay(to_proto(&resigned(payment.clone(), &ChainId([7; 32]), &[&w.alice]))),
             INVALID,
             Reason::BadSignature,
         ),
@@ -742,25 +777,26 @@ fn matrix(w: &World) -> Vec<Row> {
         // -- against the ledger (§4.6 stateful) --
         refused(
             "a transfer validly signed by a stranger instead of the owner is MISSING_WITNESS",
-            pay(to_proto(&resigned(payment.clone(), &[&w.stranger]))),
+            pay(to_proto(&resigned(payment.clone(), chain, &[&w.stranger]))),
             DECLINED,
             Reason::MissingWitness,
         ),
         refused(
             "a stranger's valid signature next to the owner's is UNEXPECTED_WITNESS",
-            pay(to_proto(&resigned(payment.clone(), &[&w.alice, &w.stranger]))),
+            pay(to_proto(&resigned(payment.clone(), chain, &[&w.alice, &w.stranger]))),
             DECLINED,
             Reason::UnexpectedWitness,
         ),
         refused(
             "an input from the future (a txid never seen) is INPUT_UNKNOWN",
-            pay(to_proto(&transfer(&[never_seen], vec![output(bob, 1, 0)], b"", &[&w.alice]))),
+            pay(to_proto(&transfer(chain, &[never_seen], vec![output(bob, 1, 0)], b"", &[&w.alice]))),
             DECLINED,
             Reason::InputUnknown,
         ),
         refused(
             "an input past the outputs of a confirmed transaction is INPUT_UNKNOWN",
             pay(to_proto(&transfer(
+                chain,
                 &[OutPoint { txid: w.coin.0.txid, index: 7 }],
                 vec![output(bob, 1, 0)],
                 b"",
@@ -771,7 +807,7 @@ fn matrix(w: &World) -> Vec<Row> {
         ),
         refused(
             "an input already spent is INPUT_SPENT",
-            pay(to_proto(&client::pay(&w.alice, w.spent, bob, 1, b"again"))),
+            pay(to_proto(&client::pay(chain, &w.alice, w.spent, bob, 1, b"again"))),
             DECLINED,
             Reason::InputSpent,
         ),
@@ -789,13 +825,13 @@ fn matrix(w: &World) -> Vec<Row> {
         ),
         refused(
             "a redeem of a wallet's money is NOT_A_MERCHANT",
-            pay(to_proto(&client::redeem(&w.alice, &[w.coin], 1_000, b"cash"))),
+            pay(to_proto(&client::redeem(chain, &w.alice, &[w.coin], 1_000, b"cash"))),
             DECLINED,
             Reason::NotAMerchant,
         ),
         refused(
             "a redeem of a wallet's money by a bank is NOT_A_MERCHANT",
-            pay(to_proto(&client::redeem(&w.alice, &[w.coin], 1_000, b"cash"))),
+            pay(to_proto(&client::redeem(chain, &w.alice, &[w.coin], 1_000, b"cash"))),
             DECLINED,
             Reason::NotAMerchant,
         )
@@ -814,7 +850,7 @@ fn matrix(w: &World) -> Vec<Row> {
         ),
         refused(
             "a mint reusing a confirmed mint's reference for other outputs is REFERENCE_REUSED",
-            mint(to_proto(&client::mint(vec![output(bob, 1, 0)], b"row-1", &[issuer_1, issuer_2]))),
+            mint(to_proto(&client::mint(chain, vec![output(bob, 1, 0)], b"row-1", &[issuer_1, issuer_2]))),
             DECLINED,
             Reason::ReferenceReused,
         ),
@@ -842,34 +878,55 @@ fn matrix(w: &World) -> Vec<Row> {
         ),
         refused(
             "a clawback of a programme not expired with nothing to move is PROGRAMME_NOT_EXPIRED (as §9.1, not §4.8)",
-            clawback_request(IDLE_PROGRAMME, client::clawback_authorization(IDLE_PROGRAMME, &[issuer_1, issuer_2])),
+            clawback_request(IDLE_PROGRAMME, client::clawback_authorization(&w.idle_terms, &[issuer_1, issuer_2])),
             DECLINED,
             Reason::ProgrammeNotExpired,
         ),
         refused(
             "a clawback of an unknown programme is UNKNOWN_PROGRAMME",
-            clawback_request(
-                UNKNOWN_PROGRAMME,
-                client::clawback_authorization(UNKNOWN_PROGRAMME, &[issuer_1, issuer_2]),
-            ),
+            clawback_request(UNKNOWN_PROGRAMME, client::clawback_authorization(&unknown_terms, &[issuer_1, issuer_2])),
             DECLINED,
             Reason::UnknownProgramme,
         ),
         refused(
             "a clawback authorised by one issuer is MINT_THRESHOLD",
-            clawback_request(LIVE_PROGRAMME, client::clawback_authorization(LIVE_PROGRAMME, &[issuer_1])),
+            clawback_request(LIVE_PROGRAMME, client::clawback_authorization(&w.live_terms, &[issuer_1])),
             DECLINED,
             Reason::MintThreshold,
         ),
         refused(
             "a clawback authorised by a non-issuer key is UNEXPECTED_WITNESS",
-            clawback_request(LIVE_PROGRAMME, client::clawback_authorization(LIVE_PROGRAMME, &[issuer_1, &w.stranger])),
+            clawback_request(LIVE_PROGRAMME, client::clawback_authorization(&w.live_terms, &[issuer_1, &w.stranger])),
             DECLINED,
             Reason::UnexpectedWitness,
         ),
         refused(
             "a clawback with another programme's authorisation is BAD_SIGNATURE",
-            clawback_request(LIVE_PROGRAMME, client::clawback_authorization(IDLE_PROGRAMME, &[issuer_1, issuer_2])),
+            clawback_request(LIVE_PROGRAMME, client::clawback_authorization(&w.idle_terms, &[issuer_1, issuer_2])),
+            INVALID,
+            Reason::BadSignature,
+        ),
+        refused(
+            "a clawback with the programme's authorisation for another chain is BAD_SIGNATURE",
+            clawback_request(
+                LIVE_PROGRAMME,
+                client::clawback_authorization(
+                    &ClawbackTerms { chain: ChainId([7; 32]), ..w.live_terms },
+                    &[issuer_1, issuer_2],
+                ),
+            ),
+            INVALID,
+            Reason::BadSignature,
+        ),
+        refused(
+            "a clawback with an authorisation naming another treasury is BAD_SIGNATURE",
+            clawback_request(
+                LIVE_PROGRAMME,
+                client::clawback_authorization(
+                    &ClawbackTerms { treasury: w.stranger.address(), ..w.live_terms },
+                    &[issuer_1, issuer_2],
+                ),
+            ),
             INVALID,
             Reason::BadSignature,
         ),
@@ -1350,7 +1407,8 @@ async fn payments_of_alice(count: usize) -> (TestLedger, Keypair, Vec<Transactio
     let mut ledger = TestLedger::start().await;
     let (alice, shop) = (Keypair::generate(), Keypair::generate());
     let coins = ledger.fund_coins(&alice, &vec![1_000; count], "float").await;
-    let payments = coins.iter().map(|coin| client::pay(&alice, *coin, shop.address(), 100, b"")).collect();
+    let payments =
+        coins.iter().map(|coin| client::pay(&ledger.chain, &alice, *coin, shop.address(), 100, b"")).collect();
     (ledger, shop, payments)
 }
 

@@ -147,7 +147,14 @@ impl World {
             }
             let amount_minor = 100 + (n as u64 % 9) * 10;
             let coin = self.coins.get_mut(&payer.address()).and_then(Vec::pop).expect("the payer has a coin left");
-            txs.push(client::pay(&payer, coin, payee.address(), amount_minor, format!("pay-{n}").as_bytes()));
+            txs.push(client::pay(
+                &self.ledger.chain,
+                &payer,
+                coin,
+                payee.address(),
+                amount_minor,
+                format!("pay-{n}").as_bytes(),
+            ));
             self.count_payment(&payer.address(), &payee.address(), amount_minor);
         }
         let client = self.ledger.client.clone();

@@ -7,8 +7,9 @@ mod common;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::{TestLedger, assert_refusal};
+use settled::client::ClawbackTerms;
 use settled::client::{self, output};
-use settled::{Keypair, proto};
+use settled::{ChainId, Keypair, proto};
 use tonic::Code;
 
 const PROGRAMME: u32 = 77;
@@ -20,26 +21,33 @@ fn now_ms() -> u64 {
     u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).expect("after 1970").as_millis()).expect("fits")
 }
 
-async fn clawback(ledger: &mut TestLedger, signers: &[&Keypair]) -> Result<proto::ClawbackResponse, tonic::Status> {
-    let authorization = client::clawback_authorization(PROGRAMME, signers);
+async fn clawback(
+    ledger: &mut TestLedger,
+    terms: &ClawbackTerms,
+    signers: &[&Keypair],
+) -> Result<proto::ClawbackResponse, tonic::Status> {
+    let authorization = client::clawback_authorization(terms, signers);
     let request = proto::ClawbackRequest { programme_id: PROGRAMME, authorization, resume_after: Vec::new() };
     ledger.client.admin.clawback(request).await.map(tonic::Response::into_inner)
 }
 
-/// A non-transferable grocery programme (MCC 5411/5499) ending in an hour.
-async fn programme_for_an_hour(ledger: &mut TestLedger, treasury: &Keypair, name: &str) {
+/// A non-transferable grocery programme (MCC 5411/5499) ending in an hour;
+/// returns what its clawback authorisation names.
+async fn programme_for_an_hour(ledger: &mut TestLedger, treasury: &Keypair, name: &str) -> ClawbackTerms {
+    let valid_until_ms = now_ms() + HOUR_MS;
     ledger
         .programme_with(proto::Programme {
             id: PROGRAMME,
             name: name.to_owned(),
             allowed_mccs: vec![5411, 5499],
             valid_from_unix_ms: 0,
-            valid_until_unix_ms: now_ms() + HOUR_MS,
+            valid_until_unix_ms: valid_until_ms,
             transferable: false,
             treasury_address: treasury.address().0.to_vec(),
             per_payment_max_minor: 0,
         })
         .await;
+    ClawbackTerms { chain: ledger.chain, programme: PROGRAMME, treasury: treasury.address(), valid_until_ms }
 }
 
 async fn stats(ledger: &mut TestLedger) -> proto::GetProgrammeStatsResponse {
@@ -52,7 +60,7 @@ async fn expired_leftovers_go_back_to_the_treasury_once_and_merchants_keep_their
     let mut ledger = TestLedger::start().await;
     let treasury = Keypair::generate();
     let grocer = ledger.merchant("grocer", 5411).await;
-    programme_for_an_hour(&mut ledger, &treasury, "Winter food support").await;
+    let terms = programme_for_an_hour(&mut ledger, &treasury, "Winter food support").await;
     let beneficiaries: Vec<Keypair> = (0..BENEFICIARIES).map(|_| Keypair::generate()).collect();
     let mut grants = Vec::new();
     for (row, chunk) in beneficiaries.chunks(16).enumerate() {
@@ -61,33 +69,42 @@ async fn expired_leftovers_go_back_to_the_treasury_once_and_merchants_keep_their
     }
     let disbursed = GRANT_MINOR * BENEFICIARIES as u64;
     // One beneficiary shops: 120.00 at the grocer, the change keeps the earmark.
-    let groceries = client::pay(&beneficiaries[0], grants[0], grocer.address(), 12_000, b"basket");
+    let groceries = client::pay(&ledger.chain, &beneficiaries[0], grants[0], grocer.address(), 12_000, b"basket");
     ledger.client.submit(&groceries).await.expect("groceries paid");
     let issuers = ledger.issuers.clone();
 
-    let early = clawback(&mut ledger, &[&issuers[0], &issuers[1]]).await.expect_err("too early");
+    let early = clawback(&mut ledger, &terms, &[&issuers[0], &issuers[1]]).await.expect_err("too early");
     assert_refusal(&early, Code::FailedPrecondition, proto::Reason::ProgrammeNotExpired);
 
     ledger.clock.skew_by_ms(i64::try_from(2 * HOUR_MS).expect("fits"));
-    let late = client::pay(&beneficiaries[1], grants[1], grocer.address(), 1_000, b"late");
+    let late = client::pay(&ledger.chain, &beneficiaries[1], grants[1], grocer.address(), 1_000, b"late");
     let status = ledger.client.submit(&late).await.expect_err("expired money cannot be spent");
     assert_refusal(&status, Code::FailedPrecondition, proto::Reason::ProgrammeExpired);
 
-    let lone = clawback(&mut ledger, &[&issuers[0]]).await.expect_err("one issuer is not enough");
+    let lone = clawback(&mut ledger, &terms, &[&issuers[0]]).await.expect_err("one issuer is not enough");
     assert_refusal(&lone, Code::FailedPrecondition, proto::Reason::MintThreshold);
     let outsider = Keypair::generate();
-    let forged = clawback(&mut ledger, &[&issuers[0], &outsider]).await.expect_err("not an issuer");
+    let forged = clawback(&mut ledger, &terms, &[&issuers[0], &outsider]).await.expect_err("not an issuer");
     assert_refusal(&forged, Code::FailedPrecondition, proto::Reason::UnexpectedWitness);
-    let mut wrong = client::clawback_authorization(PROGRAMME + 1, &[&issuers[0], &issuers[1]]);
-    let request = proto::ClawbackRequest {
-        programme_id: PROGRAMME,
-        authorization: std::mem::take(&mut wrong),
-        resume_after: Vec::new(),
-    };
-    let status = ledger.client.admin.clawback(request).await.expect_err("authorises another programme");
-    assert_refusal(&status, Code::InvalidArgument, proto::Reason::BadSignature);
+    // An authorisation names the chain, the programme, its treasury and its
+    // end of validity: one that names anything else authorises nothing.
+    let others = [
+        ("another programme", ClawbackTerms { programme: PROGRAMME + 1, ..terms }),
+        ("another chain", ClawbackTerms { chain: ChainId([7; 32]), ..terms }),
+        ("another treasury", ClawbackTerms { treasury: Keypair::generate().address(), ..terms }),
+        ("another valid_until", ClawbackTerms { valid_until_ms: terms.valid_until_ms - 1, ..terms }),
+    ];
+    for (what, other) in others {
+        let request = proto::ClawbackRequest {
+            programme_id: PROGRAMME,
+            authorization: client::clawback_authorization(&other, &[&issuers[0], &issuers[1]]),
+            resume_after: Vec::new(),
+        };
+        let status = ledger.client.admin.clawback(request).await.expect_err(what);
+        assert_refusal(&status, Code::InvalidArgument, proto::Reason::BadSignature);
+    }
 
-    let moved = clawback(&mut ledger, &[&issuers[0], &issuers[2]]).await.expect("clawed back");
+    let moved = clawback(&mut ledger, &terms, &[&issuers[0], &issuers[2]]).await.expect("clawed back");
     let leftovers = disbursed - 12_000;
     assert_eq!(moved.amount_minor, leftovers);
     assert_eq!(moved.outputs_moved, BENEFICIARIES as u64, "19 untouched grants and one change output");
@@ -106,10 +123,11 @@ async fn expired_leftovers_go_back_to_the_treasury_once_and_merchants_keep_their
         assert_eq!(ledger.balance(&beneficiary.address()).await.total_minor, 0);
     }
 
-    let again = clawback(&mut ledger, &[&issuers[0], &issuers[1]]).await.expect("a second run is fine");
+    let again = clawback(&mut ledger, &terms, &[&issuers[0], &issuers[1]]).await.expect("a second run is fine");
     assert_eq!((again.outputs_moved, again.amount_minor, again.batches), (0, 0, 0), "nothing moves twice");
     assert_eq!(again.clawed_back_total_minor, leftovers);
-    let lone_again = clawback(&mut ledger, &[&issuers[2]]).await.expect_err("nothing to move, still authorised");
+    let lone_again =
+        clawback(&mut ledger, &terms, &[&issuers[2]]).await.expect_err("nothing to move, still authorised");
     assert_refusal(&lone_again, Code::FailedPrecondition, proto::Reason::MintThreshold);
 
     let figures = stats(&mut ledger).await;
@@ -123,7 +141,7 @@ async fn expired_leftovers_go_back_to_the_treasury_once_and_merchants_keep_their
     // Statistics and the clawback survive a restart.
     ledger.restart().await;
     assert_eq!(stats(&mut ledger).await.clawed_back_minor, leftovers);
-    let after_restart = clawback(&mut ledger, &[&issuers[1], &issuers[2]]).await.expect("still idempotent");
+    let after_restart = clawback(&mut ledger, &terms, &[&issuers[1], &issuers[2]]).await.expect("still idempotent");
     assert_eq!(after_restart.outputs_moved, 0);
     ledger.assert_supply(disbursed).await;
     ledger.shutdown().await;
@@ -133,7 +151,13 @@ async fn expired_leftovers_go_back_to_the_treasury_once_and_merchants_keep_their
 async fn clawback_of_an_unknown_programme_is_refused() {
     let mut ledger = TestLedger::start().await;
     let issuers = ledger.issuers.clone();
-    let status = clawback(&mut ledger, &[&issuers[0], &issuers[1]]).await.expect_err("no such programme");
+    let terms = ClawbackTerms {
+        chain: ledger.chain,
+        programme: PROGRAMME,
+        treasury: Keypair::generate().address(),
+        valid_until_ms: 0,
+    };
+    let status = clawback(&mut ledger, &terms, &[&issuers[0], &issuers[1]]).await.expect_err("no such programme");
     assert_refusal(&status, Code::FailedPrecondition, proto::Reason::UnknownProgramme);
     ledger.shutdown().await;
 }
@@ -144,7 +168,7 @@ async fn a_call_stops_at_its_step_limit_and_resumes_where_it_stopped() {
     let mut ledger = TestLedger::start_with(|config| config.clawback_steps_per_call = 1).await;
     let treasury = Keypair::generate();
     let grocer = ledger.merchant("grocer", 5411).await;
-    programme_for_an_hour(&mut ledger, &treasury, "Short programme").await;
+    let terms = programme_for_an_hour(&mut ledger, &treasury, "Short programme").await;
     // 40 beneficiaries, and the grocer holding 16 payments of the programme
     // scattered among them in outpoint order.
     let beneficiaries: Vec<Keypair> = (0..40).map(|_| Keypair::generate()).collect();
@@ -154,12 +178,13 @@ async fn a_call_stops_at_its_step_limit_and_resumes_where_it_stopped() {
         grants.extend(ledger.mint_outputs(outputs, &format!("grant-{row}")).await);
     }
     for (i, grant) in grants.iter().take(16).enumerate() {
-        let basket = client::pay(&beneficiaries[i], *grant, grocer.address(), 1_000, format!("b{i}").as_bytes());
+        let basket =
+            client::pay(&ledger.chain, &beneficiaries[i], *grant, grocer.address(), 1_000, format!("b{i}").as_bytes());
         ledger.client.submit(&basket).await.expect("groceries");
     }
     ledger.clock.skew_by_ms(i64::try_from(2 * HOUR_MS).expect("fits"));
     let issuers = ledger.issuers.clone();
-    let authorization = client::clawback_authorization(PROGRAMME, &[&issuers[0], &issuers[1]]);
+    let authorization = client::clawback_authorization(&terms, &[&issuers[0], &issuers[1]]);
     let (mut moved, mut amount, mut calls) = (0, 0, 0);
     let mut resume_after = Vec::new();
     loop {

@@ -183,7 +183,7 @@ async fn receipt_get_then_verify_accepts_a_real_receipt_and_rejects_a_tampered_o
     let mut ledger = TestLedger::start().await;
     let alice = Keypair::generate();
     let coin = ledger.fund(&alice, 5_000, "cli-row").await;
-    let payment = client::pay(&alice, coin, Keypair::generate().address(), 1_000, b"cli-inv");
+    let payment = client::pay(&ledger.chain, &alice, coin, Keypair::generate().address(), 1_000, b"cli-inv");
     let (receipt, _) = ledger.client.submit(&payment).await.expect("confirmed");
     let url = ledger.server().url();
     let txid = receipt.txid.to_string();
@@ -206,6 +206,27 @@ async fn receipt_get_then_verify_accepts_a_real_receipt_and_rejects_a_tampered_o
     ]);
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
     assert!(String::from_utf8_lossy(&ok.stdout).contains("receipt OK"));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains(&format!("for chain {}", ledger.chain)));
+
+    // Pinned to the ledger's chain id it verifies; pinned to another, it
+    // does not, whatever the file says.
+    let chain_hex = ledger.chain.to_string();
+    let pinned = |chain: &str| {
+        settled(&[
+            "receipt",
+            "verify",
+            file.to_str().expect("utf-8"),
+            "--engine-key-file",
+            key_file.to_str().expect("utf-8"),
+            "--chain-id",
+            chain,
+        ])
+    };
+    let same = pinned(&chain_hex);
+    assert!(same.status.success(), "{}", String::from_utf8_lossy(&same.stderr));
+    let elsewhere = pinned(&settled::ChainId([7; 32]).to_string());
+    assert!(!elsewhere.status.success(), "a receipt of this chain does not verify pinned to another");
+    assert!(String::from_utf8_lossy(&elsewhere.stderr).contains("receipt INVALID"));
 
     let engine_hex = ledger.engine_key().await.to_string();
     let mut json: serde_json::Value = serde_json::from_slice(&fetched.stdout).expect("json");

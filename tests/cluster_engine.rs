@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use settled::client::{self, Client};
 use settled::config::{ClusterConfig, ClusterMember, CredentialConfig};
-use settled::{Config, Keypair, OutPoint, Output, Server, Transaction, TxId, proto};
+use settled::{ChainId, Config, Keypair, OutPoint, Output, Server, Transaction, TxId, proto};
 use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
 
@@ -136,6 +136,8 @@ struct Started {
     payers: Vec<(Keypair, (OutPoint, Output))>,
     /// The funding mints' receipts: txid -> (sequence, height).
     receipts: HashMap<TxId, (u64, u64)>,
+    /// The cluster's chain id (the same on every replica).
+    chain: ChainId,
 }
 
 impl Started {
@@ -149,6 +151,10 @@ impl Started {
             replicas.push(Replica { config, server: Some(server) });
         }
         let leader = leader(&replicas).await;
+        let chain = replicas[leader].server().engine().chain_id();
+        for replica in &replicas {
+            assert_eq!(replica.server().engine().chain_id(), chain, "every replica is on one chain");
+        }
         let urls: Vec<String> = replicas.iter().map(Replica::api_url).collect();
         let shop = Keypair::generate().address();
         let operator = client::Replicas::lazy_with_token(&urls, TOKEN).expect("addresses");
@@ -159,6 +165,7 @@ impl Started {
         for i in 0..PAYERS {
             let key = Keypair::generate();
             let mint: Transaction = client::mint(
+                &chain,
                 vec![client::output(key.address(), COIN_MINOR, 0)],
                 format!("cluster-{i}").as_bytes(),
                 &[&issuers[0], &issuers[1]],
@@ -167,7 +174,7 @@ impl Started {
             receipts.insert(receipt.txid, (receipt.sequence, receipt.block.header.height));
             payers.push((key, client::output_of(&mint, 0)));
         }
-        Self { _root: root, replicas, leader, shop, payers, receipts }
+        Self { _root: root, replicas, leader, shop, payers, receipts, chain }
     }
 }
 
@@ -186,6 +193,7 @@ fn assert_replicas_agree(replicas: &[Replica], receipts: &HashMap<TxId, (u64, u6
     let running: Vec<&Server> = replicas.iter().filter_map(|r| r.server.as_ref()).collect();
     let tip = running[0].engine().tip().block.header.height;
     for server in &running {
+        assert_eq!(server.engine().chain_id(), running[0].engine().chain_id(), "one chain id on every replica");
         let store = server.engine().store();
         for (txid, (sequence, height)) in receipts {
             let receipt = store.receipt(txid).expect("readable").expect("every confirmed payment on every replica");
@@ -210,6 +218,7 @@ fn assert_replicas_agree(replicas: &[Replica], receipts: &HashMap<TxId, (u64, u6
 /// each payer's change; records the receipts.
 async fn pay_round(
     client: &mut Client,
+    chain: &ChainId,
     payers: &mut [(Keypair, (OutPoint, Output))],
     shop: settled::Address,
     round: usize,
@@ -217,7 +226,7 @@ async fn pay_round(
 ) {
     for n in 0..PAYMENTS_PER_ROUND {
         for (p, (key, coin)) in payers.iter_mut().enumerate() {
-            let tx = client::pay(key, *coin, shop, 1, format!("r{round}-p{p}-{n}").as_bytes());
+            let tx = client::pay(chain, key, *coin, shop, 1, format!("r{round}-p{p}-{n}").as_bytes());
             let (receipt, duplicate) = client.submit(&tx).await.expect("the leader confirms");
             assert!(!duplicate);
             receipts.insert(receipt.txid, (receipt.sequence, receipt.block.header.height));
@@ -228,7 +237,8 @@ async fn pay_round(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_replicas_confirm_through_the_leader_fail_over_and_catch_up() {
-    let Started { _root, mut replicas, leader: first, shop, mut payers, mut receipts } = Started::new(|_| {}).await;
+    let Started { _root, mut replicas, leader: first, shop, mut payers, mut receipts, chain } =
+        Started::new(|_| {}).await;
     let mut client = client_of(&replicas[first]);
     let minted_minor = COIN_MINOR * PAYERS as u64;
 
@@ -236,7 +246,7 @@ async fn three_replicas_confirm_through_the_leader_fail_over_and_catch_up() {
     let follower = (first + 1) % replicas.len();
     let (key, coin) = &payers[0];
     let status = client_of(&replicas[follower])
-        .submit(&client::pay(key, *coin, shop, 1, b"to a follower"))
+        .submit(&client::pay(&chain, key, *coin, shop, 1, b"to a follower"))
         .await
         .expect_err("a follower does not confirm");
     assert_eq!(status.code(), Code::Unavailable);
@@ -244,7 +254,7 @@ async fn three_replicas_confirm_through_the_leader_fail_over_and_catch_up() {
     let info = tonic_types::StatusExt::get_details_error_info(&status).expect("error info");
     assert_eq!(info.metadata.get("leader"), Some(&replicas[first].config.listen.to_string()), "names the leader");
 
-    pay_round(&mut client, &mut payers, shop, 0, &mut receipts).await;
+    pay_round(&mut client, &chain, &mut payers, shop, 0, &mut receipts).await;
     let height = replicas[first].server().engine().tip().block.header.height;
     caught_up(&replicas, height).await;
     assert_replicas_agree(&replicas, &receipts, minted_minor);
@@ -255,7 +265,7 @@ async fn three_replicas_confirm_through_the_leader_fail_over_and_catch_up() {
     let second = leader(&replicas).await;
     assert_ne!(second, first);
     let mut client = client_of(&replicas[second]);
-    pay_round(&mut client, &mut payers, shop, 1, &mut receipts).await;
+    pay_round(&mut client, &chain, &mut payers, shop, 1, &mut receipts).await;
     let height = replicas[second].server().engine().tip().block.header.height;
     caught_up(&replicas, height).await;
     assert_replicas_agree(&replicas, &receipts, minted_minor);
@@ -265,7 +275,7 @@ async fn three_replicas_confirm_through_the_leader_fail_over_and_catch_up() {
     replicas[first].server = Some(server);
     caught_up(&replicas, height).await;
     assert_replicas_agree(&replicas, &receipts, minted_minor);
-    pay_round(&mut client_of(&replicas[leader(&replicas).await]), &mut payers, shop, 2, &mut receipts).await;
+    pay_round(&mut client_of(&replicas[leader(&replicas).await]), &chain, &mut payers, shop, 2, &mut receipts).await;
     let height = replicas[leader(&replicas).await].server().engine().tip().block.header.height;
     caught_up(&replicas, height).await;
     assert_replicas_agree(&replicas, &receipts, minted_minor);
@@ -316,7 +326,7 @@ async fn submit_to_leader(replicas: &[Replica], tx: &Transaction) -> (settled::R
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_leader_cut_off_from_its_followers_steps_down_and_the_payment_settles_once_on_resubmission() {
-    let Started { _root, mut replicas, leader: first, shop, payers, mut receipts } = Started::new(|_| {}).await;
+    let Started { _root, mut replicas, leader: first, shop, payers, mut receipts, chain } = Started::new(|_| {}).await;
     let (payer, coin) = payers[0].clone();
     let height = receipts.values().map(|(_, height)| *height).max().expect("funded");
     caught_up(&replicas, height).await;
@@ -327,7 +337,7 @@ async fn a_leader_cut_off_from_its_followers_steps_down_and_the_payment_settles_
             replica.server.take().expect("running").shutdown().await;
         }
     }
-    let payment = client::pay(&payer, coin, shop, 250, b"in doubt");
+    let payment = client::pay(&chain, &payer, coin, shop, 250, b"in doubt");
     let status = client_of(&replicas[first]).submit(&payment).await.expect_err("no majority, no confirmation");
     assert_eq!(client::status_reason(&status), Some(proto::Reason::NotLeader), "{status:?}");
     assert!(status.message().contains("outcome is unknown"), "{}", status.message());
@@ -351,7 +361,7 @@ async fn a_leader_cut_off_from_its_followers_steps_down_and_the_payment_settles_
     assert!(duplicate, "a second resubmission is answered from the ledger");
     assert_eq!((again.sequence, again.block.header.height), (receipt.sequence, receipt.block.header.height));
     let change = client::output_of(&payment, 1);
-    let (next, _) = submit_to_leader(&replicas, &client::pay(&payer, change, shop, 1, b"after")).await;
+    let (next, _) = submit_to_leader(&replicas, &client::pay(&chain, &payer, change, shop, 1, b"after")).await;
     caught_up(&replicas, next.block.header.height).await;
     receipts.insert(receipt.txid, (receipt.sequence, receipt.block.header.height));
     receipts.insert(next.txid, (next.sequence, next.block.header.height));
@@ -363,7 +373,7 @@ async fn a_leader_cut_off_from_its_followers_steps_down_and_the_payment_settles_
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_leader_whose_disk_fails_after_the_commit_gives_up_leading_and_the_payment_is_found_committed() {
     let injected = std::sync::Mutex::new(Vec::new());
-    let Started { _root, mut replicas, leader: first, shop, payers, mut receipts } = Started::new(|config| {
+    let Started { _root, mut replicas, leader: first, shop, payers, mut receipts, chain } = Started::new(|config| {
         let faults = settled::StorageFaults::default();
         config.storage_faults = Some(faults.clone());
         injected.lock().expect("not poisoned").push(faults);
@@ -374,7 +384,7 @@ async fn a_leader_whose_disk_fails_after_the_commit_gives_up_leading_and_the_pay
 
     // The cluster commits the block; the leader's own write of it fails.
     faults[first].fail_writes(true);
-    let payment = client::pay(&payer, coin, shop, 300, b"disk fails");
+    let payment = client::pay(&chain, &payer, coin, shop, 300, b"disk fails");
     let status = client_of(&replicas[first]).submit(&payment).await.expect_err("the leader cannot confirm");
     assert_eq!(client::status_reason(&status), Some(proto::Reason::Unavailable), "{status:?}");
     // It stops standing: another replica is elected and finds the payment
@@ -414,7 +424,7 @@ const QUICK_COMPACTION: (u64, u64) = (16, 4);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn replicas_away_past_compaction_or_wiped_catch_up_from_a_snapshot_and_a_peers_blocks() {
-    let Started { _root, mut replicas, leader: first, shop, mut payers, mut receipts } =
+    let Started { _root, mut replicas, leader: first, shop, mut payers, mut receipts, chain } =
         Started::new(|config| config.cluster.as_mut().expect("cluster").compaction = Some(QUICK_COMPACTION)).await;
 
     // One follower is stopped; the leader and the other follower go on
@@ -424,7 +434,7 @@ async fn replicas_away_past_compaction_or_wiped_catch_up_from_a_snapshot_and_a_p
     replicas[away].server.take().expect("running").shutdown().await;
     let mut client = client_of(&replicas[first]);
     for round in 0..4 {
-        pay_round(&mut client, &mut payers, shop, round, &mut receipts).await;
+        pay_round(&mut client, &chain, &mut payers, shop, round, &mut receipts).await;
     }
     let height = replicas[first].server().engine().tip().block.header.height;
     assert!(height > 3 * QUICK_COMPACTION.0, "the log was compacted past the replica away: height {height}");
@@ -459,7 +469,7 @@ async fn replicas_away_past_compaction_or_wiped_catch_up_from_a_snapshot_and_a_p
         .await
         .expect("rejoins as 4");
     for round in 4..6 {
-        pay_round(&mut client, &mut payers, shop, round, &mut receipts).await;
+        pay_round(&mut client, &chain, &mut payers, shop, round, &mut receipts).await;
     }
     let height = replicas[first].server().engine().tip().block.header.height;
     caught_up(&replicas, height).await;
@@ -487,9 +497,10 @@ fn joining_config(base: &Config, id: u64) -> (Config, ClusterMember) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_replica_joins_and_another_leaves_while_payments_go_on() {
-    let Started { _root, mut replicas, leader: first, shop, mut payers, mut receipts } = Started::new(|_| {}).await;
+    let Started { _root, mut replicas, leader: first, shop, mut payers, mut receipts, chain } =
+        Started::new(|_| {}).await;
     let mut client = client_of(&replicas[first]);
-    pay_round(&mut client, &mut payers, shop, 0, &mut receipts).await;
+    pay_round(&mut client, &chain, &mut payers, shop, 0, &mut receipts).await;
 
     // A fourth replica starts on its own files, then joins.
     let (config, joining) = joining_config(&replicas[0].config, 4);
@@ -506,7 +517,7 @@ async fn a_replica_joins_and_another_leaves_while_payments_go_on() {
         .expect("replica 4 joins")
         .into_inner();
     assert_eq!(joined.voters.iter().map(|v| v.id).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
-    pay_round(&mut client, &mut payers, shop, 1, &mut receipts).await;
+    pay_round(&mut client, &chain, &mut payers, shop, 1, &mut receipts).await;
     let height = replicas[first].server().engine().tip().block.header.height;
     caught_up(&replicas, height).await;
     assert_replicas_agree(&replicas, &receipts, COIN_MINOR * PAYERS as u64);
@@ -525,7 +536,7 @@ async fn a_replica_joins_and_another_leaves_while_payments_go_on() {
     assert_eq!(left.voters.len(), 3);
     assert!(left.voters.iter().all(|v| v.id != leaving as u64 + 1));
     replicas[leaving].server.take().expect("running").shutdown().await;
-    pay_round(&mut client, &mut payers, shop, 2, &mut receipts).await;
+    pay_round(&mut client, &chain, &mut payers, shop, 2, &mut receipts).await;
     let height = replicas[first].server().engine().tip().block.header.height;
     caught_up(&replicas, height).await;
     assert_replicas_agree(&replicas, &receipts, COIN_MINOR * PAYERS as u64);
@@ -631,7 +642,7 @@ async fn chaos_on_the_raft_network_loses_no_confirmed_payment() {
         assert_replicas_agree(&replicas, &receipts, COIN_MINOR * PAYERS as u64);
         for (index, replica) in replicas.iter().enumerate() {
             let engine = replica.server().engine();
-            let report = settled::audit(engine.store(), engine.genesis()).expect("audit runs");
+            let report = settled::audit(engine.store()).expect("audit runs");
             assert!(report.failures.is_empty(), "seed {seed}, replica {}: {:?}", index + 1, report.failures);
         }
         println!("seed {seed}: schedule {schedule:?}, {} payments confirmed, all replicas agree", confirmed.len());

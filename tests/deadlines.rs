@@ -78,7 +78,7 @@ async fn a_payment_stream_answers_what_it_took_and_ends_at_its_deadline() {
     let mut request = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(receiver));
     request.set_timeout(STREAM_DEADLINE);
     let mut stream = ledger.client.payments.submit_payments(request).await.expect("opens").into_inner();
-    let tx = client::pay(&payer, coin, shop, 100, b"before the deadline");
+    let tx = client::pay(&ledger.chain, &payer, coin, shop, 100, b"before the deadline");
     sender.send(proto::SubmitPaymentsRequest { client_id: 1, transaction: Some(to_proto(&tx)) }).await.expect("sent");
     let answer = stream.message().await.expect("an item").expect("not the end");
     assert!(matches!(answer.result, Some(proto::submit_payments_response::Result::Receipt(_))), "{answer:?}");
@@ -105,7 +105,7 @@ async fn a_payment_past_its_deadline_is_applied_once_or_not_at_all() {
     let payments: Vec<_> = coins
         .iter()
         .enumerate()
-        .map(|(n, coin)| client::pay(&payer, *coin, shop, 10 + n as u64, format!("d-{n}").as_bytes()))
+        .map(|(n, coin)| client::pay(&ledger.chain, &payer, *coin, shop, 10 + n as u64, format!("d-{n}").as_bytes()))
         .collect();
     let mut cancelled = 0;
     for tx in &payments {

@@ -159,6 +159,7 @@ async fn a_disbursement_killed_mid_file_and_run_again_pays_everyone_exactly_once
 
     // A row paid before, now with another amount, is refused, not paid again.
     let changed = client::mint(
+        &ledger.chain,
         vec![client::output(beneficiaries[0].address(), 999, PROGRAMME)],
         &row_reference(PROGRAMME, "row-0"),
         &[&ledger.issuers[0], &ledger.issuers[1]],

@@ -39,22 +39,24 @@ async fn storage_failure_stops_the_engine_and_a_restart_recovers(inject: impl Fn
     let url = server.url();
     let mut client = Client::connect_with_token(&url, &common::dev_token(dir.path())).await.expect("connects");
     let issuers = issuer_keys(dir.path());
+    let chain = server.engine().chain_id();
     let alice = Keypair::generate();
     let shop = Keypair::generate().address();
 
     let mint = client::mint(
+        &chain,
         vec![client::output(alice.address(), 10_000, 0), client::output(alice.address(), 10_000, 0)],
         b"row-1",
         &[&issuers[0], &issuers[1]],
     );
     client.mint(&mint).await.expect("mint confirmed");
-    let first = client::pay(&alice, client::output_of(&mint, 0), shop, 1_000, b"before");
+    let first = client::pay(&chain, &alice, client::output_of(&mint, 0), shop, 1_000, b"before");
     client.submit(&first).await.expect("confirmed while the disk works");
     let tip_before = client.ledger.get_info(proto::GetInfoRequest { count_unspent: false }).await.expect("info");
     let tip_before = tip_before.into_inner().tip.expect("tip");
 
     inject(&faults);
-    let doomed = client::pay(&alice, client::output_of(&first, 1), shop, 2_000, b"during");
+    let doomed = client::pay(&chain, &alice, client::output_of(&first, 1), shop, 2_000, b"during");
     let status = client.submit(&doomed).await.expect_err("nothing is confirmed on a failed commit");
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
     assert_eq!(client::status_reason(&status), Some(proto::Reason::Unavailable));
@@ -72,7 +74,7 @@ async fn storage_failure_stops_the_engine_and_a_restart_recovers(inject: impl Fn
         }
         assert_eq!(status, ServingStatus::NotServing, "health of '{service}' after a storage failure");
     }
-    let other = client::pay(&alice, client::output_of(&mint, 1), shop, 500, b"after");
+    let other = client::pay(&chain, &alice, client::output_of(&mint, 1), shop, 500, b"after");
     let status = client.submit(&other).await.expect_err("a stopped engine confirms nothing");
     assert_eq!(status.code(), Code::Unavailable);
     let info = client.ledger.get_info(proto::GetInfoRequest { count_unspent: false }).await.expect("reads still work");
@@ -81,6 +83,7 @@ async fn storage_failure_stops_the_engine_and_a_restart_recovers(inject: impl Fn
 
     // Restart on the same file, with a working disk.
     let server = Server::start(Config::for_data_dir(dir.path().to_owned())).await.expect("restarts");
+    assert_eq!(server.engine().chain_id(), chain, "the same ledger after the restart");
     let mut client = Client::connect_with_token(&server.url(), &common::dev_token(dir.path())).await.expect("connects");
     assert_eq!(health(&server.url(), "").await, ServingStatus::Serving);
     let (minted, unspent) = supply(&mut client).await;

@@ -30,7 +30,7 @@ async fn balances_listings_receipts_and_spenders_read_the_same_across_merges_and
     let (mut to_bob, mut to_shop) = (0u64, 0u64);
     for (i, coin) in coins.iter().enumerate() {
         let (payee, amount) = if i % 3 == 0 { (bob.address(), 100) } else { (shop.address(), 250) };
-        let payment = client::pay(&alice, *coin, payee, amount, format!("inv-{i}").as_bytes());
+        let payment = client::pay(&ledger.chain, &alice, *coin, payee, amount, format!("inv-{i}").as_bytes());
         let (receipt, duplicate) = ledger.client.submit(&payment).await.expect("confirmed");
         assert!(!duplicate);
         if payee == bob.address() {
@@ -80,7 +80,7 @@ async fn assert_reads(
     assert!(duplicate, "a resubmission is recognised");
     assert_eq!(again, *receipt, "with the original receipt");
     for (coin, spender) in spent {
-        let double = client::pay(payer, *coin, payer.address(), 1, b"double");
+        let double = client::pay(&ledger.chain, payer, *coin, payer.address(), 1, b"double");
         let status = ledger.submit_proto(to_proto(&double)).await.expect_err("refused");
         assert_refusal(&status, Code::FailedPrecondition, Reason::InputSpent);
         assert_eq!(error_metadata(&status)["spent_by_txid"], spender.to_string(), "the spender is named");
@@ -181,7 +181,7 @@ async fn readers_racing_merges_see_the_supply_whole_and_no_confirmed_payment_go_
         paying.push(tokio::spawn(async move {
             let mut coin = coin;
             for i in 0..RACE_PAYMENTS {
-                let payment = client::pay(&payer, coin, shop, 1, format!("race-{i}").as_bytes());
+                let payment = client::pay(&ledger.chain, &payer, coin, shop, 1, format!("race-{i}").as_bytes());
                 let (receipt, _) = client.submit(&payment).await.expect("confirmed");
                 confirmed.lock().await.push(receipt.txid);
                 coin = client::output_of(&payment, 1);

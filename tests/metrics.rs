@@ -32,10 +32,10 @@ async fn metrics_count_confirmations_refusals_blocks_and_the_ledger() {
     let address = ledger.server().metrics_addr().expect("metrics configured");
     let (alice, shop) = (Keypair::generate(), Keypair::generate());
     let coin = ledger.fund(&alice, 1_000, "metrics-fund").await;
-    let payment = client::pay(&alice, coin, shop.address(), 300, b"metrics-1");
+    let payment = client::pay(&ledger.chain, &alice, coin, shop.address(), 300, b"metrics-1");
     ledger.client.submit(&payment).await.expect("confirmed");
     ledger.client.submit(&payment).await.expect("a resubmission returns the receipt");
-    let double_spend = client::pay(&alice, coin, shop.address(), 200, b"metrics-2");
+    let double_spend = client::pay(&ledger.chain, &alice, coin, shop.address(), 200, b"metrics-2");
     ledger.client.submit(&double_spend).await.expect_err("spent");
 
     let response = scrape(address, "/metrics").await;

@@ -54,7 +54,7 @@ async fn a_full_verify_queue_refuses_at_once_with_resource_exhausted_and_a_retry
     let shop = Keypair::generate().address();
     let calls = coins.iter().enumerate().map(|(n, coin)| {
         let mut client = ledger.client.clone();
-        let tx = client::pay(&payer, *coin, shop, 10, format!("o-{n}").as_bytes());
+        let tx = client::pay(&ledger.chain, &payer, *coin, shop, 10, format!("o-{n}").as_bytes());
         async move { client.submit(&tx).await }
     });
     let outcomes = futures::future::join_all(calls).await;
@@ -69,7 +69,7 @@ async fn a_full_verify_queue_refuses_at_once_with_resource_exhausted_and_a_retry
     }
     // Refused means not applied: retrying the refused ones confirms them.
     for (n, coin) in coins.iter().enumerate() {
-        let tx = client::pay(&payer, *coin, shop, 10, format!("o-{n}").as_bytes());
+        let tx = client::pay(&ledger.chain, &payer, *coin, shop, 10, format!("o-{n}").as_bytes());
         loop {
             match ledger.client.submit(&tx).await {
                 Ok(_) => break,
@@ -165,7 +165,7 @@ async fn a_terminal_that_stops_reading_its_results_is_cut_off_after_the_stall_ti
     let slow = slow_reader(&ledger).await;
     let (sender, receiver) = tokio::sync::mpsc::channel::<proto::SubmitPaymentsRequest>(coins.len());
     for (n, coin) in coins.iter().enumerate() {
-        let tx = client::pay(&payer, *coin, shop, 10, format!("s-{n}").as_bytes());
+        let tx = client::pay(&ledger.chain, &payer, *coin, shop, 10, format!("s-{n}").as_bytes());
         let item = proto::SubmitPaymentsRequest { client_id: n as u64, transaction: Some(to_proto(&tx)) };
         sender.send(item).await.expect("queued");
     }

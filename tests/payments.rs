@@ -22,11 +22,11 @@ async fn payment_moves_money_between_wallets_and_conserves_supply() {
     let mut ledger = TestLedger::start().await;
     let (alice, bob, shop) = (Keypair::generate(), Keypair::generate(), Keypair::generate());
     let coin = ledger.fund(&alice, 10_000, "row-1").await;
-    let to_bob = client::pay(&alice, coin, bob.address(), 4_000, b"inv-1");
+    let to_bob = client::pay(&ledger.chain, &alice, coin, bob.address(), 4_000, b"inv-1");
     ledger.client.submit(&to_bob).await.expect("confirmed");
     // Bob spends what he received in the previous block.
     let bobs_coin = client::output_of(&to_bob, 0);
-    let to_shop = client::pay(&bob, bobs_coin, shop.address(), 1_500, b"inv-2");
+    let to_shop = client::pay(&ledger.chain, &bob, bobs_coin, shop.address(), 1_500, b"inv-2");
     ledger.client.submit(&to_shop).await.expect("confirmed");
     assert_eq!(ledger.balance(&alice.address()).await.total_minor, 6_000);
     assert_eq!(ledger.balance(&bob.address()).await.total_minor, 2_500);
@@ -45,7 +45,14 @@ async fn conflicting_payments_on_one_stream_confirm_exactly_one_and_refuse_the_r
         // Eight different payments, all spending the same coin, sent at once.
         let attempts: Vec<_> = (0..8u64)
             .map(|i| {
-                client::pay(&alice, coin, Keypair::generate().address(), 100 + i, format!("r{round}-{i}").as_bytes())
+                client::pay(
+                    &ledger.chain,
+                    &alice,
+                    coin,
+                    Keypair::generate().address(),
+                    100 + i,
+                    format!("r{round}-{i}").as_bytes(),
+                )
             })
             .collect();
         let requests = (0u64..).zip(attempts.iter().map(to_proto)).collect();
@@ -72,8 +79,8 @@ async fn conflicting_unary_payments_submitted_together_confirm_exactly_one() {
     let mut ledger = TestLedger::start().await;
     let alice = Keypair::generate();
     let coin = ledger.fund(&alice, 1_000, "row-1").await;
-    let a = client::pay(&alice, coin, Keypair::generate().address(), 300, b"a");
-    let b = client::pay(&alice, coin, Keypair::generate().address(), 400, b"b");
+    let a = client::pay(&ledger.chain, &alice, coin, Keypair::generate().address(), 300, b"a");
+    let b = client::pay(&ledger.chain, &alice, coin, Keypair::generate().address(), 400, b"b");
     let (mut client_a, mut client_b) = (ledger.client.clone(), ledger.client.clone());
     let (result_a, result_b) = tokio::join!(client_a.submit(&a), client_b.submit(&b));
     let (winner, loser_status) = match (result_a, result_b) {
@@ -92,9 +99,9 @@ async fn double_spend_in_a_later_block_is_refused_naming_the_first_spender() {
     let mut ledger = TestLedger::start().await;
     let (alice, bob, mallory_shop) = (Keypair::generate(), Keypair::generate(), Keypair::generate());
     let coin = ledger.fund(&alice, 1_000, "row-1").await;
-    let first = client::pay(&alice, coin, bob.address(), 1_000, b"first");
+    let first = client::pay(&ledger.chain, &alice, coin, bob.address(), 1_000, b"first");
     let (first_receipt, _) = ledger.client.submit(&first).await.expect("first spend confirmed");
-    let later = client::pay(&alice, coin, mallory_shop.address(), 1_000, b"later");
+    let later = client::pay(&ledger.chain, &alice, coin, mallory_shop.address(), 1_000, b"later");
     let status = ledger.client.submit(&later).await.expect_err("second spend refused");
     assert_refusal(&status, Code::FailedPrecondition, Reason::InputSpent);
     assert_eq!(error_metadata(&status)["spent_by_txid"], first_receipt.txid.to_string());
@@ -109,7 +116,7 @@ async fn resubmitted_payment_returns_the_original_receipt_marked_duplicate() {
     let mut ledger = TestLedger::start().await;
     let (alice, bob) = (Keypair::generate(), Keypair::generate());
     let coin = ledger.fund(&alice, 1_000, "row-1").await;
-    let payment = client::pay(&alice, coin, bob.address(), 250, b"inv-1");
+    let payment = client::pay(&ledger.chain, &alice, coin, bob.address(), 250, b"inv-1");
     let (original, duplicate) = ledger.client.submit(&payment).await.expect("confirmed");
     assert!(!duplicate, "the first submission is not a duplicate");
     let tip = ledger.tip().await;
@@ -119,7 +126,7 @@ async fn resubmitted_payment_returns_the_original_receipt_marked_duplicate() {
     // Signed again (fresh signature randomness): still the same transaction.
     let mut resigned = payment.clone();
     resigned.witnesses.clear();
-    client::sign(&mut resigned, &[&alice]);
+    client::sign(&mut resigned, &ledger.chain, &[&alice]);
     assert_ne!(resigned.witnesses, payment.witnesses);
     let (third, duplicate) = ledger.client.submit(&resigned).await.expect("resubmission answered");
     assert!(duplicate);
@@ -135,7 +142,7 @@ async fn same_payment_twice_on_one_stream_is_confirmed_once_and_answered_twice()
     let mut ledger = TestLedger::start().await;
     let (alice, bob) = (Keypair::generate(), Keypair::generate());
     let coin = ledger.fund(&alice, 1_000, "row-1").await;
-    let payment = client::pay(&alice, coin, bob.address(), 250, b"inv-1");
+    let payment = client::pay(&ledger.chain, &alice, coin, bob.address(), 250, b"inv-1");
     let results = ledger.submit_stream(vec![(1, to_proto(&payment)), (2, to_proto(&payment))]).await;
     let (first, second) = (streamed_receipt(&results[&1]), streamed_receipt(&results[&2]));
     assert_eq!(first, second, "both get the one receipt");
@@ -161,8 +168,8 @@ async fn resubmission_after_a_restart_returns_the_original_receipt() {
     let mut ledger = TestLedger::start().await;
     let (alice, bob) = (Keypair::generate(), Keypair::generate());
     let coins = ledger.fund_coins(&alice, &[1_000, 2_000], "rows").await;
-    let unary = client::pay(&alice, coins[0], bob.address(), 100, b"unary");
-    let streamed = client::pay(&alice, coins[1], bob.address(), 200, b"streamed");
+    let unary = client::pay(&ledger.chain, &alice, coins[0], bob.address(), 100, b"unary");
+    let streamed = client::pay(&ledger.chain, &alice, coins[1], bob.address(), 200, b"streamed");
     let (unary_receipt, _) = ledger.client.submit(&unary).await.expect("confirmed");
     let results = ledger.submit_stream(vec![(7, to_proto(&streamed))]).await;
     let streamed_original = streamed_receipt(&results[&7]);
@@ -177,7 +184,7 @@ async fn resubmission_after_a_restart_returns_the_original_receipt() {
     assert_eq!(streamed_receipt(&results[&8]), streamed_original);
     assert_eq!(streamed_receipt(&results[&9]), unary_receipt);
     // A different payment of the same coin is refused, naming the original.
-    let conflicting = client::pay(&alice, coins[0], Keypair::generate().address(), 1_000, b"other");
+    let conflicting = client::pay(&ledger.chain, &alice, coins[0], Keypair::generate().address(), 1_000, b"other");
     let status = ledger.client.submit(&conflicting).await.expect_err("refused");
     assert_refusal(&status, Code::FailedPrecondition, Reason::InputSpent);
     assert_eq!(error_metadata(&status)["spent_by_txid"], unary_receipt.txid.to_string());
@@ -197,7 +204,8 @@ async fn mint_resubmitted_before_and_after_a_restart_pays_nobody_twice() {
     assert!(duplicate);
     assert_eq!(again, original);
     // The same row signed by another pair of issuers is the same mint.
-    let other_pair = client::mint(mint.outputs.clone(), &mint.reference, &[&ledger.issuers[1], &ledger.issuers[2]]);
+    let other_pair =
+        client::mint(&ledger.chain, mint.outputs.clone(), &mint.reference, &[&ledger.issuers[1], &ledger.issuers[2]]);
     let (third, duplicate) = ledger.client.mint(&other_pair).await.expect("answered");
     assert!(duplicate);
     assert_eq!(third, original);
@@ -217,7 +225,11 @@ async fn refused_payment_changes_no_balance_unspent_list_or_tip() {
     let mut ledger = TestLedger::start().await;
     let (alice, bob) = (Keypair::generate(), Keypair::generate());
     let coins = ledger.fund_coins(&alice, &[1_000, 2_000], "rows").await;
-    ledger.client.submit(&client::pay(&alice, coins[0], bob.address(), 1_000, b"spent")).await.expect("confirmed");
+    ledger
+        .client
+        .submit(&client::pay(&ledger.chain, &alice, coins[0], bob.address(), 1_000, b"spent"))
+        .await
+        .expect("confirmed");
     let before = (
         ledger.balance(&alice.address()).await,
         ledger.balance(&bob.address()).await,
@@ -225,11 +237,12 @@ async fn refused_payment_changes_no_balance_unspent_list_or_tip() {
         ledger.unspent(&bob.address()).await,
         ledger.info(true).await,
     );
-    let overpaying = common::transfer(&[coins[1].0], vec![output(bob.address(), 2_001, 0)], b"over", &[&alice]);
+    let overpaying =
+        common::transfer(&ledger.chain, &[coins[1].0], vec![output(bob.address(), 2_001, 0)], b"over", &[&alice]);
     let refused = [
-        (client::pay(&alice, coins[0], bob.address(), 10, b"spent-again"), Reason::InputSpent),
+        (client::pay(&ledger.chain, &alice, coins[0], bob.address(), 10, b"spent-again"), Reason::InputSpent),
         (overpaying, Reason::NotConserved),
-        (client::pay(&bob, coins[1], bob.address(), 2_000, b"theft"), Reason::MissingWitness),
+        (client::pay(&ledger.chain, &bob, coins[1], bob.address(), 2_000, b"theft"), Reason::MissingWitness),
     ];
     for (tx, reason) in &refused {
         let status = ledger.client.submit(tx).await.expect_err("refused");
@@ -272,7 +285,14 @@ async fn five_hundred_payments_from_fifty_wallets_on_one_stream_each_get_one_res
         .enumerate()
         .map(|(i, coin)| {
             let payer = &wallets[i / COINS_EACH];
-            client::pay(payer, *coin, shops[i % shops.len()].address(), 100, format!("till-{i}").as_bytes())
+            client::pay(
+                &ledger.chain,
+                payer,
+                *coin,
+                shops[i % shops.len()].address(),
+                100,
+                format!("till-{i}").as_bytes(),
+            )
         })
         .collect();
     let requests = payments.iter().enumerate().map(|(i, tx)| (1_000 + i as u64, to_proto(tx))).collect();
@@ -287,7 +307,7 @@ async fn five_hundred_payments_from_fifty_wallets_on_one_stream_each_get_one_res
         assert!(!result.duplicate);
         let receipt = streamed_receipt(result);
         assert_eq!(receipt.txid, txid);
-        receipt.verify(&engine_key).expect("every streamed receipt verifies offline");
+        receipt.verify(&engine_key, &ledger.chain).expect("every streamed receipt verifies offline");
         assert!(sequences.insert(receipt.sequence), "sequence numbers are unique");
     }
     for shop in &shops {
@@ -319,12 +339,12 @@ async fn a_bad_payment_in_the_middle_does_not_end_the_stream() {
         }
     };
 
-    send(1, to_proto(&client::pay(&alice, coins[0], bob.address(), 10, b"one"))).await;
+    send(1, to_proto(&client::pay(&ledger.chain, &alice, coins[0], bob.address(), 10, b"one"))).await;
     let first = results.message().await.expect("result").expect("stream still open");
     assert_eq!(first.client_id, 1);
     streamed_receipt(&first);
 
-    let mut bad = to_proto(&client::pay(&alice, coins[1], bob.address(), 10, b"bad"));
+    let mut bad = to_proto(&client::pay(&ledger.chain, &alice, coins[1], bob.address(), 10, b"bad"));
     bad.witnesses[0].signature[5] ^= 0xff;
     send(2, bad).await;
     let second = results.message().await.expect("result").expect("stream still open");
@@ -337,7 +357,7 @@ async fn a_bad_payment_in_the_middle_does_not_end_the_stream() {
     assert_eq!(streamed_reason(&third), Reason::UnsupportedKind);
     assert!(third.txid.is_empty(), "an undecodable transaction has no txid");
 
-    send(4, to_proto(&client::pay(&alice, coins[1], bob.address(), 10, b"four"))).await;
+    send(4, to_proto(&client::pay(&ledger.chain, &alice, coins[1], bob.address(), 10, b"four"))).await;
     let fourth = results.message().await.expect("result").expect("stream still open");
     assert_eq!(fourth.client_id, 4);
     streamed_receipt(&fourth);
@@ -354,8 +374,8 @@ async fn txids_of_confirmed_payments_are_distinct_even_for_equal_payments_with_d
     let mut ledger = TestLedger::start().await;
     let (alice, bob) = (Keypair::generate(), Keypair::generate());
     let coins = ledger.fund_coins(&alice, &[500, 500], "rows").await;
-    let first = client::pay(&alice, coins[0], bob.address(), 500, b"same-invoice");
-    let second = client::pay(&alice, coins[1], bob.address(), 500, b"same-invoice");
+    let first = client::pay(&ledger.chain, &alice, coins[0], bob.address(), 500, b"same-invoice");
+    let second = client::pay(&ledger.chain, &alice, coins[1], bob.address(), 500, b"same-invoice");
     let (a, _) = ledger.client.submit(&first).await.expect("confirmed");
     let (b, duplicate) = ledger.client.submit(&second).await.expect("confirmed");
     assert!(!duplicate, "a payment of another coin is a new payment, whatever its reference");

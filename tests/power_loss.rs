@@ -47,11 +47,13 @@ async fn receipts_survive_power_loss_mid_commit_with_torn_writes() {
     let mut rng = StdRng::seed_from_u64(0x5e7_71ed);
     let (mut server, mut client) = start(dir.path(), &disk).await;
     let issuers = issuer_keys(dir.path());
+    let chain = server.engine().chain_id();
     let shop = Keypair::generate().address();
     let mut payers = Vec::new();
     for i in 0..PAYERS {
         let key = Keypair::generate();
         let mint = client::mint(
+            &chain,
             vec![client::output(key.address(), COIN_MINOR, 0)],
             format!("power-{i}").as_bytes(),
             &[&issuers[0], &issuers[1]],
@@ -74,7 +76,8 @@ async fn receipts_survive_power_loss_mid_commit_with_torn_writes() {
                 let mut payer = payer;
                 let mut confirmed = Vec::new();
                 for n in 0.. {
-                    let tx = client::pay(&payer.key, payer.coin, shop, 1, format!("r{round}-p{p}-{n}").as_bytes());
+                    let tx =
+                        client::pay(&chain, &payer.key, payer.coin, shop, 1, format!("r{round}-p{p}-{n}").as_bytes());
                     match client.submit(&tx).await {
                         Ok((receipt, _)) => {
                             confirmed.push((receipt.txid, receipt.sequence, receipt.block.header.height));
@@ -117,6 +120,7 @@ async fn receipts_survive_power_loss_mid_commit_with_torn_writes() {
         disk.reboot(&mut rng, keep);
 
         (server, client) = start(dir.path(), &disk).await;
+        assert_eq!(server.engine().chain_id(), chain, "round {round}: the same ledger after the reboot");
         for (txid, (sequence, height)) in &receipts {
             let found = client
                 .payments

@@ -24,9 +24,9 @@ use proptest::sample::{Index, subsequence};
 use settled::client::{self, transaction_from_proto, transaction_to_proto};
 use settled::limits::{CURRENCY_EXPONENT_MAX, TX_INPUTS_MAX, TX_OUTPUTS_MAX, TX_REFERENCE_BYTES_MAX, TX_WITNESSES_MAX};
 use settled::{
-    Address, AmountError, Class, DecodeError, Keypair, KnownKeys, OutPoint, Output, Reason, TX_VERSION, Transaction,
-    TxId, TxKind, Witness, check_shape, decode_tx_record, format_amount, is_valid_key, parse_amount, proto, sha256,
-    tx_canonical_bytes, tx_record_bytes, txid, verify, verify_with,
+    Address, AmountError, ChainId, Class, DecodeError, Keypair, KnownKeys, OutPoint, Output, Reason, TX_VERSION,
+    Transaction, TxId, TxKind, Witness, check_shape, decode_tx_record, format_amount, is_valid_key, parse_amount,
+    proto, sha256, tx_canonical_bytes, tx_record_bytes, txid, verify, verify_with,
 };
 
 // ---- generators -------------------------------------------------------------
@@ -37,6 +37,9 @@ const KINDS: [TxKind; 4] = [TxKind::Transfer, TxKind::Mint, TxKind::Redeem, TxKi
 /// that generated transactions reuse them (duplicate witnesses, change to a
 /// payer).
 const KEYS: usize = 8;
+
+/// The ledger the transactions are signed for (any chain id will do).
+const CHAIN: ChainId = ChainId([0xc4; 32]);
 
 fn keys() -> &'static [Keypair] {
     static POOL: OnceLock<Vec<Keypair>> = OnceLock::new();
@@ -75,13 +78,22 @@ fn witness() -> impl Strategy<Value = Witness> {
     (address(), any::<[u8; 64]>()).prop_map(|(public_key, signature)| Witness { public_key, signature })
 }
 
-/// Any bytes, and programme ids (what a clawback's reference must be).
+/// Any bytes, and programme ids with a `valid_until` (what a clawback's
+/// reference must be).
 fn reference(bytes_max: usize) -> impl Strategy<Value = Vec<u8>> {
-    prop_oneof![vec(any::<u8>(), 0..=bytes_max), any::<u32>().prop_map(|p| p.to_be_bytes().to_vec())]
+    prop_oneof![vec(any::<u8>(), 0..=bytes_max), clawback_reference(any::<u32>())]
+}
+
+/// A clawback's reference: a programme id (u32 BE) then the programme's
+/// `valid_until` (u64 BE).
+fn clawback_reference(programme: impl Strategy<Value = u32>) -> impl Strategy<Value = Vec<u8>> {
+    (programme, prop_oneof![Just(u64::MAX), any::<u64>()])
+        .prop_map(|(p, until)| [p.to_be_bytes().as_slice(), until.to_be_bytes().as_slice()].concat())
 }
 
 /// Transactions with up to `count_max` inputs, outputs and witnesses and a
-/// reference of up to `reference_bytes_max` bytes, mostly of version 1.
+/// reference of up to `reference_bytes_max` bytes, mostly of the current
+/// version.
 fn transaction(count_max: usize, reference_bytes_max: usize) -> impl Strategy<Value = Transaction> {
     (
         prop_oneof![9 => Just(TX_VERSION), 1 => any::<u8>()],
@@ -126,7 +138,7 @@ fn well_formed(witnesses_max: usize) -> impl Strategy<Value = Transaction> {
         };
         let reference = match kind {
             TxKind::Mint => vec(any::<u8>(), 1..=TX_REFERENCE_BYTES_MAX).boxed(),
-            TxKind::Clawback => (1..=u32::MAX).prop_map(|p| p.to_be_bytes().to_vec()).boxed(),
+            TxKind::Clawback => clawback_reference(1..=u32::MAX).boxed(),
             _ => vec(any::<u8>(), 0..=TX_REFERENCE_BYTES_MAX).boxed(),
         };
         // Sixteen outputs of at most u64::MAX / 16 cannot overflow.
@@ -176,7 +188,7 @@ enum Break {
 
 fn breakage() -> impl Strategy<Value = Break> {
     prop_oneof![
-        (0..=u8::MAX).prop_filter("not version 1", |v| *v != TX_VERSION).prop_map(Break::Version),
+        (0..=u8::MAX).prop_filter("not the current version", |v| *v != TX_VERSION).prop_map(Break::Version),
         (1..4usize).prop_map(Break::Kind),
         (TX_INPUTS_MAX - 1..=TX_INPUTS_MAX + 2).prop_map(Break::Inputs),
         Just(Break::DuplicateInput),
@@ -262,17 +274,29 @@ fn any_transaction() -> impl Strategy<Value = Transaction> {
     prop_oneof![beyond_limits(), well_formed(KEYS), broken()]
 }
 
-/// What a witness of `tx` signs (§4.4): the txid, or for a clawback whose
-/// reference names a programme, sha256("STLC" || 1 || programme).
-fn signed_message(tx: &Transaction) -> [u8; 32] {
-    match <[u8; 4]>::try_from(tx.reference.as_slice()) {
-        Ok(programme) if tx.kind == TxKind::Clawback && programme != [0; 4] => {
+/// What a witness of `tx` signs on the ledger `chain` (§4.4):
+/// sha256("STLW" || 2 || chain || txid), or for a clawback whose reference
+/// names a programme and a `valid_until` and whose one output is the
+/// treasury, sha256("STLC" || 2 || chain || programme || treasury ||
+/// valid_until).
+fn signed_message(tx: &Transaction, chain: &ChainId) -> [u8; 32] {
+    match (<[u8; 12]>::try_from(tx.reference.as_slice()), tx.outputs.as_slice()) {
+        (Ok(reference), [treasury]) if tx.kind == TxKind::Clawback && reference[..4] != [0; 4] => {
             let mut bytes = b"STLC".to_vec();
-            bytes.push(1);
-            bytes.extend_from_slice(&programme);
+            bytes.push(2);
+            bytes.extend_from_slice(&chain.0);
+            bytes.extend_from_slice(&reference[..4]);
+            bytes.extend_from_slice(&treasury.owner.0);
+            bytes.extend_from_slice(&reference[4..]);
             sha256(&bytes)
         }
-        _ => txid(tx).0,
+        _ => {
+            let mut bytes = b"STLW".to_vec();
+            bytes.push(2);
+            bytes.extend_from_slice(&chain.0);
+            bytes.extend_from_slice(&txid(tx).0);
+            sha256(&bytes)
+        }
     }
 }
 
@@ -280,7 +304,7 @@ fn signed_message(tx: &Transaction) -> [u8; 32] {
 /// its key (deterministic: fixed auxiliary randomness).
 fn signed() -> impl Strategy<Value = Transaction> {
     (well_formed(3), any::<[u8; 32]>()).prop_map(|(mut tx, aux)| {
-        let message = signed_message(&tx);
+        let message = signed_message(&tx, &CHAIN);
         for witness in &mut tx.witnesses {
             witness.signature = keypair_of(&witness.public_key).sign_with_aux(&message, &aux);
         }
@@ -305,7 +329,7 @@ fn documented_violations(tx: &Transaction) -> Vec<Reason> {
             broken.push(reason);
         }
     };
-    rule(tx.version != 1, Reason::UnsupportedVersion);
+    rule(tx.version != 2, Reason::UnsupportedVersion);
     rule(tx.inputs.len() > 16, Reason::TooManyInputs);
     rule(tx.outputs.len() > 16, Reason::TooManyOutputs);
     rule(tx.witnesses.len() > 16, Reason::TooManyWitnesses);
@@ -318,7 +342,7 @@ fn documented_violations(tx: &Transaction) -> Vec<Reason> {
         TxKind::Clawback => {
             rule(tx.inputs.is_empty(), Reason::NoInputs);
             rule(tx.outputs.len() != 1, Reason::Malformed);
-            rule(tx.reference.len() != 4 || tx.reference == [0; 4], Reason::Malformed);
+            rule(tx.reference.len() != 12 || tx.reference[..4] == [0; 4], Reason::Malformed);
         }
         TxKind::Transfer | TxKind::Redeem => rule(tx.inputs.is_empty(), Reason::NoInputs),
     }
@@ -507,7 +531,7 @@ fn proto_transaction() -> impl Strategy<Value = proto::Transaction> {
     let witness =
         (sized_bytes(32), sized_bytes(64)).prop_map(|(public_key, signature)| proto::Witness { public_key, signature });
     (
-        prop_oneof![Just(1u32), 0..=u32::from(u8::MAX), any::<u32>()],
+        prop_oneof![Just(u32::from(TX_VERSION)), 0..=u32::from(u8::MAX), any::<u32>()],
         prop_oneof![0..=5i32, any::<i32>()],
         vec(input, 0..=TX_INPUTS_MAX + 4),
         vec(output, 0..=TX_OUTPUTS_MAX + 4),
@@ -576,7 +600,7 @@ proptest! {
         tx in prop_oneof![any_transaction(), signed(), transaction(TX_INPUTS_MAX + 8, 255)],
     ) {
         let shape = check_shape(&tx);
-        match verify(tx.clone()) {
+        match verify(tx.clone(), &CHAIN) {
             Ok(verified) => {
                 prop_assert_eq!(verified.txid, txid(&tx));
                 prop_assert_eq!(&verified.tx, &tx);
@@ -663,10 +687,10 @@ proptest! {
     ) {
         let (payer, payee) = (&keys()[payer], keys()[payee].address());
         let held = Output { owner: payer.address(), amount_minor: held_minor, programme };
-        let tx = client::pay(payer, (coin, held), payee, amount_minor, &reference);
+        let tx = client::pay(&CHAIN, payer, (coin, held), payee, amount_minor, &reference);
         let total: u128 = tx.outputs.iter().map(|o| u128::from(o.amount_minor)).sum();
         prop_assert_eq!(total, u128::from(held_minor));
-        let verified = verify(tx.clone());
+        let verified = verify(tx.clone(), &CHAIN);
         prop_assert!(verified.is_ok(), "{:?}", verified.err());
         prop_assert_eq!(verified.map(|v| v.txid).ok(), Some(txid(&tx)));
     }
@@ -675,8 +699,18 @@ proptest! {
     /// verifies.
     #[test]
     fn a_transaction_signed_by_its_witnesses_verifies(tx in signed()) {
-        let verified = verify(tx.clone());
+        let verified = verify(tx.clone(), &CHAIN);
         prop_assert!(verified.is_ok(), "{:?}", verified.err());
+    }
+
+    /// Signatures bind a transaction to one ledger: signed for one chain,
+    /// any kind is a bad signature on any other.
+    #[test]
+    fn a_transaction_signed_for_one_chain_is_a_bad_signature_on_another(
+        tx in signed(),
+        other in any::<[u8; 32]>().prop_filter("another chain", |c| *c != CHAIN.0),
+    ) {
+        prop_assert_eq!(verify(tx, &ChainId(other)).map(|_| ()).map_err(|r| r.reason), Err(Reason::BadSignature));
     }
 
     #[test]
@@ -688,7 +722,7 @@ proptest! {
     ) {
         let witness = witness.index(tx.witnesses.len());
         flip(&mut tx.witnesses[witness].signature, at, mask);
-        prop_assert_eq!(verify(tx).map(|_| ()).map_err(|r| r.reason), Err(Reason::BadSignature));
+        prop_assert_eq!(verify(tx, &CHAIN).map(|_| ()).map_err(|r| r.reason), Err(Reason::BadSignature));
     }
 
     /// The same with the witnesses' keys lifted and remembered from the
@@ -701,10 +735,13 @@ proptest! {
         mask in 1..=u8::MAX,
     ) {
         let known = KnownKeys::default();
-        prop_assert!(verify_with(tx.clone(), &known).is_ok());
+        prop_assert!(verify_with(tx.clone(), &known, &CHAIN).is_ok());
         let witness = witness.index(tx.witnesses.len());
         flip(&mut tx.witnesses[witness].signature, at, mask);
-        prop_assert_eq!(verify_with(tx, &known).map(|_| ()).map_err(|r| r.reason), Err(Reason::BadSignature));
+        prop_assert_eq!(
+            verify_with(tx, &known, &CHAIN).map(|_| ()).map_err(|r| r.reason),
+            Err(Reason::BadSignature)
+        );
     }
 
     /// Changing any bits of any signed byte (the canonical part of the
@@ -721,16 +758,17 @@ proptest! {
         let signed_len = tx_canonical_bytes(&tx).len();
         flip(&mut record[..signed_len], at, mask);
         if let Ok(changed) = decode_tx_record(&record) {
-            prop_assert!(verify(changed).is_err());
+            prop_assert!(verify(changed, &CHAIN).is_err());
         }
     }
 }
 
 proptest! {
-    /// A clawback's authorisation covers its programme, which its reference
-    /// names: changing any bit of the reference makes `verify` refuse. (Its
-    /// inputs and outputs are not signed by the issuers: one authorisation
-    /// covers every batch the engine builds; the ledger checks them.)
+    /// A clawback's authorisation covers its programme and the programme's
+    /// `valid_until`, which its reference names: changing any bit of the
+    /// reference makes `verify` refuse. (Its inputs and amount are not
+    /// signed by the issuers: one authorisation covers every batch the
+    /// engine builds; the ledger checks them.)
     #[test]
     fn flipping_any_bit_of_a_clawbacks_programme_makes_verify_refuse(
         tx in signed().prop_filter("a clawback", |tx| tx.kind == TxKind::Clawback),
@@ -739,7 +777,20 @@ proptest! {
     ) {
         let mut changed = tx.clone();
         flip(&mut changed.reference, at, mask);
-        prop_assert!(verify(changed).is_err());
+        prop_assert!(verify(changed, &CHAIN).is_err());
+    }
+
+    /// It covers the treasury too, the owner of its one output: changing
+    /// any bit of it makes `verify` refuse.
+    #[test]
+    fn flipping_any_bit_of_a_clawbacks_treasury_makes_verify_refuse(
+        tx in signed().prop_filter("a clawback", |tx| tx.kind == TxKind::Clawback),
+        at in any::<Index>(),
+        mask in 1..=u8::MAX,
+    ) {
+        let mut changed = tx.clone();
+        flip(&mut changed.outputs[0].owner.0, at, mask);
+        prop_assert!(verify(changed, &CHAIN).is_err());
     }
 }
 

@@ -8,7 +8,7 @@ mod common;
 use common::{TestLedger, streamed_receipt, to_proto};
 use settled::client::{self, output};
 use settled::proto;
-use settled::{Address, BlockHeader, Keypair, Receipt, ReceiptError, ReceiptJson, TxId};
+use settled::{Address, BlockHeader, ChainId, Keypair, Receipt, ReceiptError, ReceiptJson, TxId};
 use tonic::Code;
 
 /// A change made to a copy of a receipt.
@@ -28,12 +28,17 @@ fn header_from_proto(h: &proto::BlockHeader) -> BlockHeader {
 }
 
 /// The header's `hash` field is the hash of its fields, and the engine
-/// signed it.
-fn assert_header_signed(h: &proto::BlockHeader, engine_key: &Address) {
-    let hash = header_from_proto(h).hash();
+/// signed it for the ledger's chain.
+fn assert_header_signed(h: &proto::BlockHeader, engine_key: &Address, chain: &ChainId) {
+    let header = header_from_proto(h);
+    let hash = header.hash();
     assert_eq!(h.hash, hash.to_vec(), "block {}: hash is the hash of the header fields", h.height);
     let signature: [u8; 64] = h.engine_signature.as_slice().try_into().expect("64 bytes");
-    assert!(settled::verify_signature(engine_key, &hash, &signature), "block {} is signed by the engine", h.height);
+    assert!(
+        settled::verify_signature(engine_key, &header.signing_message(chain), &signature),
+        "block {} is signed by the engine for the chain",
+        h.height
+    );
 }
 
 /// Pays `count` payments at once on a stream, until one lands in a block of
@@ -46,7 +51,9 @@ async fn receipt_from_a_block_of_several(ledger: &mut TestLedger) -> Receipt {
         let coins = ledger.fund_coins(&alice, &[100; 32], &format!("round-{round}")).await;
         let requests = (0u64..)
             .zip(&coins)
-            .map(|(i, coin)| (i, to_proto(&client::pay(&alice, *coin, Keypair::generate().address(), 10, b""))))
+            .map(|(i, coin)| {
+                (i, to_proto(&client::pay(&ledger.chain, &alice, *coin, Keypair::generate().address(), 10, b"")))
+            })
             .collect();
         let results = ledger.submit_stream(requests).await;
         if let Some(receipt) = results.values().map(streamed_receipt).find(|r| r.block.header.tx_count >= 3) {
@@ -69,23 +76,23 @@ async fn receipts_verify_offline_with_the_engine_key_from_get_info() {
     let (alice, bob) = (Keypair::generate(), Keypair::generate());
     let mint = ledger.mint_tx(vec![output(alice.address(), 1_000, 0)], "row-1");
     let (mint_receipt, _) = ledger.client.mint(&mint).await.expect("confirmed");
-    mint_receipt.verify(&engine_key).expect("a mint receipt verifies");
-    let payment = client::pay(&alice, client::output_of(&mint, 0), bob.address(), 10, b"inv");
+    mint_receipt.verify(&engine_key, &ledger.chain).expect("a mint receipt verifies");
+    let payment = client::pay(&ledger.chain, &alice, client::output_of(&mint, 0), bob.address(), 10, b"inv");
     let (receipt, _) = ledger.client.submit(&payment).await.expect("confirmed");
-    receipt.verify(&engine_key).expect("a payment receipt verifies");
+    receipt.verify(&engine_key, &ledger.chain).expect("a payment receipt verifies");
     assert_eq!(receipt.txid, settled::txid(&payment));
     assert_eq!(receipt.sequence, mint_receipt.sequence + 1, "sequences follow each other");
 
     let several = receipt_from_a_block_of_several(&mut ledger).await;
     assert!(!several.merkle_path.is_empty());
-    several.verify(&engine_key).expect("a receipt from a block of several verifies");
+    several.verify(&engine_key, &ledger.chain).expect("a receipt from a block of several verifies");
 
     // The JSON form used by the CLI carries the same proof.
     let json: ReceiptJson = (&several).into();
     let text = serde_json::to_string(&json).expect("serialises");
     let back = Receipt::try_from(&serde_json::from_str::<ReceiptJson>(&text).expect("parses")).expect("valid");
     assert_eq!(back, several);
-    back.verify(&engine_key).expect("verifies after a JSON round trip");
+    back.verify(&engine_key, &ledger.chain).expect("verifies after a JSON round trip");
     ledger.shutdown().await;
 }
 
@@ -94,12 +101,12 @@ async fn tampered_receipts_fail_verification() {
     let mut ledger = TestLedger::start().await;
     let engine_key = ledger.engine_key().await;
     let receipt = receipt_from_a_block_of_several(&mut ledger).await;
-    receipt.verify(&engine_key).expect("the untouched receipt verifies");
+    receipt.verify(&engine_key, &ledger.chain).expect("the untouched receipt verifies");
     let tampered = |edit: &dyn Fn(&mut Receipt)| {
         let mut copy = receipt.clone();
         edit(&mut copy);
         assert_ne!(copy, receipt, "the edit changes something");
-        copy.verify(&engine_key)
+        copy.verify(&engine_key, &ledger.chain)
     };
 
     assert_eq!(tampered(&|r| r.txid.0[0] ^= 1), Err(ReceiptError::NotInBlock), "changed txid");
@@ -132,7 +139,17 @@ async fn tampered_receipts_fail_verification() {
         "changed position"
     );
     let stranger = Keypair::generate().address();
-    assert_eq!(receipt.verify(&stranger), Err(ReceiptError::BadEngineSignature(stranger)), "wrong engine key");
+    assert_eq!(
+        receipt.verify(&stranger, &ledger.chain),
+        Err(ReceiptError::BadEngineSignature(stranger, ledger.chain)),
+        "wrong engine key"
+    );
+    let elsewhere = ChainId([7; 32]);
+    assert_eq!(
+        receipt.verify(&engine_key, &elsewhere),
+        Err(ReceiptError::BadEngineSignature(engine_key, elsewhere)),
+        "another chain"
+    );
     assert!(tampered(&|r| r.block.signature[0] ^= 1).is_err(), "changed signature");
     let header_edits: [(&str, Edit); 8] = [
         ("height", &|r| r.block.header.height += 1),
@@ -145,7 +162,11 @@ async fn tampered_receipts_fail_verification() {
         ("burned_total_minor", &|r| r.block.header.burned_total_minor += 1),
     ];
     for (field, edit) in header_edits {
-        assert_eq!(tampered(edit), Err(ReceiptError::BadEngineSignature(engine_key)), "altered header field {field}");
+        assert_eq!(
+            tampered(edit),
+            Err(ReceiptError::BadEngineSignature(engine_key, ledger.chain)),
+            "altered header field {field}"
+        );
     }
 
     // Tampering the JSON form: a block hash that does not match the fields.
@@ -164,7 +185,8 @@ async fn confirmed_payments_and_balances_survive_a_restart_and_the_chain_continu
     let mut receipts = Vec::new();
     for (i, coin) in coins.iter().enumerate() {
         let payee = if i == 0 { bob.address() } else { shop.address() };
-        let payment = client::pay(&alice, *coin, payee, 100 * (i as u64 + 1), format!("inv-{i}").as_bytes());
+        let payment =
+            client::pay(&ledger.chain, &alice, *coin, payee, 100 * (i as u64 + 1), format!("inv-{i}").as_bytes());
         receipts.push((payment.clone(), ledger.client.submit(&payment).await.expect("confirmed").0));
     }
     let balances_before = (
@@ -196,9 +218,9 @@ async fn confirmed_payments_and_balances_survive_a_restart_and_the_chain_continu
     // The chain continues: the next block links to the old tip, heights and
     // sequences follow on without a gap.
     let change = client::output_of(&receipts[2].0, 1);
-    let next = client::pay(&alice, change, bob.address(), 1, b"after-restart");
+    let next = client::pay(&ledger.chain, &alice, change, bob.address(), 1, b"after-restart");
     let (next_receipt, _) = ledger.client.submit(&next).await.expect("confirmed after restart");
-    next_receipt.verify(&engine_key).expect("verifies with the same engine key");
+    next_receipt.verify(&engine_key, &ledger.chain).expect("verifies with the same engine key");
     let header = next_receipt.block.header;
     assert_eq!(header.height, tip_before.height + 1);
     assert_eq!(header.previous_hash.to_vec(), tip_before.hash, "the new block links to the old tip");
@@ -224,12 +246,15 @@ async fn assert_chain_is_linked(ledger: &mut TestLedger, engine_key: &Address) {
     assert_eq!(genesis.previous_hash, vec![0; 32]);
     assert_eq!(genesis.merkle_root, info.genesis_hash, "the genesis block commits to the genesis parameters");
     assert_eq!((genesis.first_sequence, genesis.tx_count), (1, 0));
-    assert_header_signed(&genesis, engine_key);
+    assert_eq!(genesis.hash, ledger.chain.0.to_vec(), "the chain id is the hash of block 0");
+    assert_eq!(info.chain_id, ledger.chain.0.to_vec(), "GetInfo reports the chain id");
+    let chain = ledger.chain;
+    assert_header_signed(&genesis, engine_key, &chain);
     let mut previous = genesis;
     for height in 1..=tip.height {
         let block = ledger.block(height).await;
         let header = block.header.expect("header");
-        assert_header_signed(&header, engine_key);
+        assert_header_signed(&header, engine_key, &chain);
         assert_eq!(header.height, height);
         assert_eq!(header.previous_hash, previous.hash, "block {height} links to block {}", height - 1);
         assert_eq!(header.first_sequence, previous.first_sequence + u64::from(previous.tx_count), "block {height}");
@@ -244,7 +269,7 @@ async fn assert_chain_is_linked(ledger: &mut TestLedger, engine_key: &Address) {
                 .expect("get payment")
                 .into_inner();
             let receipt = client::receipt_from_proto(found.receipt.as_ref().expect("receipt")).expect("valid");
-            receipt.verify(engine_key).expect("verifies");
+            receipt.verify(engine_key, &chain).expect("verifies");
             assert_eq!(receipt.block.header, header_from_proto(&header), "the receipt proves against block {height}");
             assert_eq!(receipt.index_in_block as usize, index);
             assert_eq!(receipt.sequence, header.first_sequence + index as u64);
@@ -262,7 +287,7 @@ async fn get_payment_returns_the_receipt_and_transaction_of_a_confirmed_txid() {
     ledger.programme(4).await;
     let mint = ledger.mint_tx(vec![output(alice.address(), 1_000, 4)], "row-1");
     let (mint_receipt, _) = ledger.client.mint(&mint).await.expect("confirmed");
-    let payment = client::pay(&alice, client::output_of(&mint, 0), bob.address(), 10, b"inv");
+    let payment = client::pay(&ledger.chain, &alice, client::output_of(&mint, 0), bob.address(), 10, b"inv");
     let (receipt, _) = ledger.client.submit(&payment).await.expect("confirmed");
     for (tx, expected) in [(&mint, &mint_receipt), (&payment, &receipt)] {
         ledger.assert_payment_found(tx, expected).await;
@@ -275,7 +300,7 @@ async fn get_payment_of_an_unknown_or_refused_txid_is_unknown() {
     let mut ledger = TestLedger::start().await;
     let (alice, bob) = (Keypair::generate(), Keypair::generate());
     let coin = ledger.fund(&alice, 1_000, "row-1").await;
-    let refused = client::pay(&bob, coin, bob.address(), 1_000, b"theft");
+    let refused = client::pay(&ledger.chain, &bob, coin, bob.address(), 1_000, b"theft");
     ledger.client.submit(&refused).await.expect_err("refused");
     for txid in [TxId([0x5a; 32]), settled::txid(&refused)] {
         let found = ledger
@@ -314,6 +339,8 @@ async fn get_info_reports_the_genesis_parameters_and_get_block_past_the_tip_is_n
     let issuers: Vec<Vec<u8>> = ledger.issuers.iter().map(|k| k.address().0.to_vec()).collect();
     assert_eq!(info.issuer_public_keys, issuers);
     assert_eq!(info.issuer_threshold, 2);
+    assert_eq!(info.chain_id, ledger.chain.0.to_vec());
+    assert_eq!(info.protocol_version, u32::from(settled::PROTOCOL_VERSION));
     let tip = info.tip.expect("tip");
     assert_eq!((tip.height, info.next_sequence, info.unspent_count, info.unspent_total_minor), (0, 1, 0, 0));
     let status = ledger.client.ledger.get_block(proto::GetBlockRequest { height: 1 }).await.expect_err("no block 1");

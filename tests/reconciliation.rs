@@ -79,7 +79,7 @@ impl World {
         reference: &str,
     ) -> settled::Transaction {
         let coin = self.take_coin(payer);
-        let tx = client::pay(payer, coin, payee.address(), amount_minor, reference.as_bytes());
+        let tx = client::pay(&self.ledger.chain, payer, coin, payee.address(), amount_minor, reference.as_bytes());
         for index in 0..u32::try_from(tx.outputs.len()).expect("few") {
             let (outpoint, output) = client::output_of(&tx, index);
             self.coins.entry(output.owner).or_default().insert(0, (outpoint, output));
@@ -165,9 +165,10 @@ fn totals_of(movements: &[&proto::Movement]) -> (u64, u64, u64) {
     (movements.len() as u64, credits, debits)
 }
 
-/// Every checkpoint's header is signed by the engine and chains to the one
-/// before, and its totals equal the movements received so far.
-fn assert_stream_consistent(items: &[Item], engine_key: &settled::Address) {
+/// Every checkpoint's header is signed by the engine for the ledger's chain
+/// and chains to the one before, and its totals equal the movements
+/// received so far.
+fn assert_stream_consistent(items: &[Item], engine_key: &settled::Address, chain: &settled::ChainId) {
     let mut previous: Option<Vec<u8>> = None;
     let mut received: Vec<&proto::Movement> = Vec::new();
     for item in items {
@@ -175,9 +176,9 @@ fn assert_stream_consistent(items: &[Item], engine_key: &settled::Address) {
             Item::Movement(movement) => received.push(movement),
             Item::Checkpoint(checkpoint) => {
                 let block = checkpoint.block.as_ref().expect("header");
-                let hash: [u8; 32] = block.hash.clone().try_into().expect("32 bytes");
-                let signature: [u8; 64] = block.engine_signature.clone().try_into().expect("64 bytes");
-                assert!(settled::verify_signature(engine_key, &hash, &signature), "block {} is signed", block.height);
+                let signed = client::header_from_proto(block).expect("a header");
+                assert_eq!(block.hash, signed.header.hash().to_vec(), "block {}: the hash of its fields", block.height);
+                assert!(signed.verify(engine_key, chain), "block {} is signed", block.height);
                 if let Some(previous) = &previous {
                     assert_eq!(&block.previous_hash, previous, "block {} chains to the one before", block.height);
                 }
@@ -213,7 +214,7 @@ async fn each_bank_sees_exactly_its_own_customers_movements_with_checkpoints_tha
         [(BANK_A_TOKEN, customers_a, customers_b), (BANK_B_TOKEN, customers_b, customers_a)]
     {
         let items = subscribe(&w.bank_client(token), until("", 0, tip)).await.expect("subscribed");
-        assert_stream_consistent(&items, &engine_key);
+        assert_stream_consistent(&items, &engine_key, &w.ledger.chain);
         let checkpoints = items.iter().filter(|i| matches!(i, Item::Checkpoint(_))).count() as u64;
         assert_eq!(checkpoints, tip + 1, "one checkpoint per block, genesis included");
         let received = movements(&items);
@@ -361,7 +362,7 @@ async fn a_live_stream_delivers_new_blocks_and_resumes_after_a_server_restart() 
     // running totals carry on across the restart.
     seen.extend(rest);
     let engine_key = w.ledger.engine_key().await;
-    assert_stream_consistent(&seen, &engine_key);
+    assert_stream_consistent(&seen, &engine_key, &w.ledger.chain);
     w.ledger.shutdown().await;
 }
 
@@ -374,13 +375,13 @@ async fn a_merchants_bank_redeems_its_takings_which_leave_the_supply() {
     assert_eq!(takings.1.amount_minor, 400);
 
     // Only the merchant's own bank redeems, and not through a terminal.
-    let redeem = client::redeem(&shop_a, &[takings], 100, b"redeem-1");
+    let redeem = client::redeem(&w.ledger.chain, &shop_a, &[takings], 100, b"redeem-1");
     let mut bank_b = w.bank_client(BANK_B_TOKEN);
     let status = bank_b.submit(&redeem).await.expect_err("another bank's merchant");
     assert_refusal(&status, Code::PermissionDenied, proto::Reason::PermissionDenied);
     // A wallet's money is not a merchant's takings.
     let coin = w.take_coin(&wallet_a);
-    let not_takings = client::redeem(&wallet_a, &[coin], 0, b"redeem-wallet");
+    let not_takings = client::redeem(&w.ledger.chain, &wallet_a, &[coin], 0, b"redeem-wallet");
     let status = w.bank_client(BANK_A_TOKEN).submit(&not_takings).await.expect_err("not a merchant");
     assert_refusal(&status, Code::FailedPrecondition, proto::Reason::NotAMerchant);
     // At the mint service a redemption is the wrong service.
@@ -425,7 +426,7 @@ async fn net_positions_between_banks_sum_to_zero_and_issuance_minus_redemption_i
     w.pay(&outsider, &shop_a, 70, "u-a").await;
     w.pay(&wallet_a, &shop_a, 5, "a-a").await;
     let takings = w.take_coin(&shop_b);
-    let redeem = client::redeem(&shop_b, &[takings], 0, b"redeem-b");
+    let redeem = client::redeem(&w.ledger.chain, &shop_b, &[takings], 0, b"redeem-b");
     w.bank_client(BANK_B_TOKEN).submit(&redeem).await.expect("redeemed");
     w.ledger.fund(&wallet_b, 55, "late-issue").await;
 
@@ -493,7 +494,10 @@ async fn a_days_camt053_statement_balances_and_matches_the_ledger_to_the_unit() 
     w.pay(&wallet_b, &shop_a, 120, "b-a").await;
     w.pay(&outsider, &shop_a, 70, "u-a").await;
     let takings = w.take_coin(&shop_a);
-    w.bank_client(BANK_A_TOKEN).submit(&client::redeem(&shop_a, &[takings], 20, b"r")).await.expect("redeemed");
+    w.bank_client(BANK_A_TOKEN)
+        .submit(&client::redeem(&w.ledger.chain, &shop_a, &[takings], 20, b"r"))
+        .await
+        .expect("redeemed");
     let today = common::today_utc8();
     let bank = w.bank_client(BANK_A_TOKEN);
 

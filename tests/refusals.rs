@@ -13,7 +13,7 @@ use common::{TestLedger, assert_refusal, error_metadata, streamed_reason, stream
 use settled::client::{self, output};
 use settled::limits::{TX_INPUTS_MAX, TX_OUTPUTS_MAX, TX_REFERENCE_BYTES_MAX, TX_WITNESSES_MAX};
 use settled::proto::{self, Reason};
-use settled::{Address, Keypair, OutPoint, Output, Transaction, TxId, TxKind};
+use settled::{Address, ChainId, Keypair, OutPoint, Output, Transaction, TxId, TxKind};
 use tonic::Code;
 
 /// A fresh ledger with `alice` holding one coin of 10 000.
@@ -38,12 +38,12 @@ impl Fixture {
 
     /// A valid payment of 2 500 from alice's coin to bob.
     fn payment(&self) -> Transaction {
-        client::pay(&self.alice, self.coin, self.bob.address(), 2_500, b"inv-1")
+        client::pay(&self.ledger.chain, &self.alice, self.coin, self.bob.address(), 2_500, b"inv-1")
     }
 
     /// Alice's coin paid to `outputs`, signed by alice.
     fn paying(&self, outputs: Vec<Output>) -> Transaction {
-        transfer(&[self.coin.0], outputs, b"inv-1", &[&self.alice])
+        transfer(&self.ledger.chain, &[self.coin.0], outputs, b"inv-1", &[&self.alice])
     }
 
     /// Submits to `PaymentService.SubmitPayment`, checks the refusal and that
@@ -87,10 +87,10 @@ fn edited(tx: &Transaction, edit: impl FnOnce(&mut proto::Transaction)) -> proto
     tx
 }
 
-/// Clears the witnesses and signs again with `signers`.
-fn resigned(mut tx: Transaction, signers: &[&Keypair]) -> Transaction {
+/// Clears the witnesses and signs again with `signers`, for `chain`.
+fn resigned(chain: &ChainId, mut tx: Transaction, signers: &[&Keypair]) -> Transaction {
     tx.witnesses.clear();
-    client::sign(&mut tx, signers);
+    client::sign(&mut tx, chain, signers);
     tx
 }
 
@@ -156,12 +156,13 @@ async fn witness_public_key_of_33_bytes_is_refused_as_malformed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn version_other_than_1_is_refused_as_unsupported() {
+async fn version_other_than_2_is_refused_as_unsupported() {
     let mut f = Fixture::new().await;
-    for version in [0u8, 2, 255] {
+    // Version 1 (signatures bound to no chain) is refused like any other.
+    for version in [0u8, 1, 3, 255] {
         let mut tx = f.payment();
         tx.version = version;
-        let tx = resigned(tx, &[&f.alice]);
+        let tx = resigned(&f.ledger.chain, tx, &[&f.alice]);
         f.refused(to_proto(&tx), Code::InvalidArgument, Reason::UnsupportedVersion).await;
     }
     let tx = edited(&f.payment(), |tx| tx.version = 257);
@@ -185,12 +186,12 @@ async fn redeem_of_a_wallets_money_is_refused_and_clawback_belongs_to_admin_claw
     let mut f = Fixture::new().await;
     let mut tx = f.payment();
     tx.kind = TxKind::Redeem;
-    let tx = to_proto(&resigned(tx, &[&f.alice]));
+    let tx = to_proto(&resigned(&f.ledger.chain, tx, &[&f.alice]));
     f.refused(tx.clone(), Code::FailedPrecondition, Reason::NotAMerchant).await;
     f.refused_mint(tx, Code::InvalidArgument, Reason::WrongService).await;
     let mut tx = f.payment();
     tx.kind = TxKind::Clawback;
-    let tx = to_proto(&resigned(tx, &[&f.alice]));
+    let tx = to_proto(&resigned(&f.ledger.chain, tx, &[&f.alice]));
     f.refused(tx.clone(), Code::InvalidArgument, Reason::WrongService).await;
     f.refused_mint(tx, Code::InvalidArgument, Reason::WrongService).await;
     f.finish().await;
@@ -199,7 +200,7 @@ async fn redeem_of_a_wallets_money_is_refused_and_clawback_belongs_to_admin_claw
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transfer_without_inputs_is_refused() {
     let mut f = Fixture::new().await;
-    let tx = transfer(&[], vec![output(f.bob.address(), 1, 0)], b"", &[&f.alice]);
+    let tx = transfer(&f.ledger.chain, &[], vec![output(f.bob.address(), 1, 0)], b"", &[&f.alice]);
     f.refused(to_proto(&tx), Code::InvalidArgument, Reason::NoInputs).await;
     f.finish().await;
 }
@@ -233,7 +234,7 @@ async fn a_transfer_at_every_count_limit_is_confirmed() {
     let signers: Vec<&Keypair> = funded.iter().map(|(owner, _)| owner).collect();
     let payees: Vec<Output> = (0..TX_OUTPUTS_MAX).map(|_| output(Keypair::generate().address(), 1_000, 0)).collect();
     let reference = [b'r'; TX_REFERENCE_BYTES_MAX];
-    let tx = transfer(&inputs, payees, &reference, &signers);
+    let tx = transfer(&f.ledger.chain, &inputs, payees, &reference, &signers);
     assert_eq!((tx.inputs.len(), tx.outputs.len(), tx.witnesses.len()), (16, 16, TX_WITNESSES_MAX));
     let (receipt, duplicate) = f.ledger.client.submit(&tx).await.expect("a transfer at every limit is confirmed");
     assert!(!duplicate);
@@ -248,9 +249,10 @@ async fn one_input_over_the_limit_is_refused() {
     let coins = f.ledger.fund_coins(&f.alice.clone(), &amounts, "many").await;
     f.minted_minor += amounts.iter().sum::<u64>();
     let inputs: Vec<OutPoint> = coins.iter().map(|(outpoint, _)| *outpoint).collect();
-    let tx = transfer(&inputs, vec![output(f.bob.address(), 17_000, 0)], b"", &[&f.alice]);
+    let tx = transfer(&f.ledger.chain, &inputs, vec![output(f.bob.address(), 17_000, 0)], b"", &[&f.alice]);
     f.refused(to_proto(&tx), Code::InvalidArgument, Reason::TooManyInputs).await;
-    let at_limit = transfer(&inputs[..TX_INPUTS_MAX], vec![output(f.bob.address(), 16_000, 0)], b"", &[&f.alice]);
+    let at_limit =
+        transfer(&f.ledger.chain, &inputs[..TX_INPUTS_MAX], vec![output(f.bob.address(), 16_000, 0)], b"", &[&f.alice]);
     f.ledger.client.submit(&at_limit).await.expect("sixteen inputs are confirmed");
     f.finish().await;
 }
@@ -277,7 +279,7 @@ async fn one_witness_over_the_limit_is_refused() {
     // plus the seventeenth owner's signature.
     let inputs: Vec<OutPoint> = funded[..TX_INPUTS_MAX].iter().map(|(_, (outpoint, _))| *outpoint).collect();
     let signers: Vec<&Keypair> = funded.iter().map(|(owner, _)| owner).collect();
-    let tx = transfer(&inputs, vec![output(f.bob.address(), 16_000, 0)], b"", &signers);
+    let tx = transfer(&f.ledger.chain, &inputs, vec![output(f.bob.address(), 16_000, 0)], b"", &signers);
     assert_eq!(tx.witnesses.len(), TX_WITNESSES_MAX + 1);
     f.refused(to_proto(&tx), Code::InvalidArgument, Reason::TooManyWitnesses).await;
     f.finish().await;
@@ -286,11 +288,11 @@ async fn one_witness_over_the_limit_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reference_of_64_bytes_is_accepted_and_65_is_refused() {
     let mut f = Fixture::new().await;
-    let over = client::pay(&f.alice, f.coin, f.bob.address(), 1, &[b'x'; TX_REFERENCE_BYTES_MAX + 1]);
+    let over = client::pay(&f.ledger.chain, &f.alice, f.coin, f.bob.address(), 1, &[b'x'; TX_REFERENCE_BYTES_MAX + 1]);
     f.refused(to_proto(&over), Code::InvalidArgument, Reason::ReferenceTooLong).await;
     let over_mint = f.ledger.mint_tx(vec![output(f.bob.address(), 1, 0)], &"m".repeat(TX_REFERENCE_BYTES_MAX + 1));
     f.refused_mint(to_proto(&over_mint), Code::InvalidArgument, Reason::ReferenceTooLong).await;
-    let at_limit = client::pay(&f.alice, f.coin, f.bob.address(), 1, &[b'x'; TX_REFERENCE_BYTES_MAX]);
+    let at_limit = client::pay(&f.ledger.chain, &f.alice, f.coin, f.bob.address(), 1, &[b'x'; TX_REFERENCE_BYTES_MAX]);
     f.ledger.client.submit(&at_limit).await.expect("a 64-byte reference is confirmed");
     let mint = f.ledger.mint_tx(vec![output(f.bob.address(), 1, 0)], &"m".repeat(TX_REFERENCE_BYTES_MAX));
     f.ledger.client.mint(&mint).await.expect("a mint with a 64-byte reference is confirmed");
@@ -336,7 +338,13 @@ async fn outputs_summing_past_u64_are_refused_as_amount_overflow() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn same_input_twice_is_refused_as_duplicate_input() {
     let mut f = Fixture::new().await;
-    let tx = transfer(&[f.coin.0, f.coin.0], vec![output(f.bob.address(), 2 * COIN_MINOR, 0)], b"", &[&f.alice]);
+    let tx = transfer(
+        &f.ledger.chain,
+        &[f.coin.0, f.coin.0],
+        vec![output(f.bob.address(), 2 * COIN_MINOR, 0)],
+        b"",
+        &[&f.alice],
+    );
     let status = f.refused(to_proto(&tx), Code::InvalidArgument, Reason::DuplicateInput).await;
     assert_eq!(error_metadata(&status)["input"], f.coin.0.to_string(), "the refusal names the repeated input");
     f.finish().await;
@@ -345,10 +353,10 @@ async fn same_input_twice_is_refused_as_duplicate_input() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn same_witness_twice_is_refused_as_duplicate_witness() {
     let mut f = Fixture::new().await;
-    let tx = resigned(f.payment(), &[&f.alice, &f.alice]);
+    let tx = resigned(&f.ledger.chain, f.payment(), &[&f.alice, &f.alice]);
     f.refused(to_proto(&tx), Code::InvalidArgument, Reason::DuplicateWitness).await;
     let issuer = f.ledger.issuers[0].clone();
-    let mint = client::mint(vec![output(f.bob.address(), 5, 0)], b"row-dup", &[&issuer, &issuer]);
+    let mint = client::mint(&f.ledger.chain, vec![output(f.bob.address(), 5, 0)], b"row-dup", &[&issuer, &issuer]);
     f.refused_mint(to_proto(&mint), Code::InvalidArgument, Reason::DuplicateWitness).await;
     f.finish().await;
 }
@@ -361,9 +369,17 @@ async fn signature_that_does_not_sign_the_txid_with_its_key_is_refused() {
 
     let payment = f.payment();
     let by_another_key = edited(&payment, |tx| {
-        tx.witnesses[0].signature = f.bob.sign(&settled::txid(&payment).0).to_vec();
+        tx.witnesses[0].signature =
+            f.bob.sign(&settled::witness_message(&f.ledger.chain, &settled::txid(&payment))).to_vec();
     });
     f.refused(by_another_key, Code::InvalidArgument, Reason::BadSignature).await;
+
+    // The owner's signature of the bare txid (protocol version 1), or of
+    // the txid for another chain, signs nothing on this ledger.
+    let bare = edited(&payment, |tx| tx.witnesses[0].signature = f.alice.sign(&settled::txid(&payment).0).to_vec());
+    f.refused(bare, Code::InvalidArgument, Reason::BadSignature).await;
+    let elsewhere = resigned(&ChainId([7; 32]), payment.clone(), &[&f.alice]);
+    f.refused(to_proto(&elsewhere), Code::InvalidArgument, Reason::BadSignature).await;
 
     // Signed, then the amount raised: the signature covers the old txid.
     let mut changed_after_signing = f.payment();
@@ -409,9 +425,9 @@ async fn output_address_of_the_wrong_length_is_refused_as_bad_address() {
 async fn mint_with_inputs_is_refused() {
     let mut f = Fixture::new().await;
     let issuers = [&f.ledger.issuers[0], &f.ledger.issuers[1]];
-    let mut mint = client::mint(vec![output(f.bob.address(), 5, 0)], b"row-in", &issuers);
+    let mut mint = client::mint(&f.ledger.chain, vec![output(f.bob.address(), 5, 0)], b"row-in", &issuers);
     mint.inputs.push(f.coin.0);
-    let mint = resigned(mint, &issuers);
+    let mint = resigned(&f.ledger.chain, mint, &issuers);
     f.refused_mint(to_proto(&mint), Code::InvalidArgument, Reason::MintHasInputs).await;
     f.finish().await;
 }
@@ -453,7 +469,7 @@ async fn spent_input_is_refused_with_the_spending_txid() {
     let mut f = Fixture::new().await;
     let first = f.payment();
     f.ledger.client.submit(&first).await.expect("first spend confirmed");
-    let second = client::pay(&f.alice, f.coin, f.bob.address(), 1_000, b"inv-2");
+    let second = client::pay(&f.ledger.chain, &f.alice, f.coin, f.bob.address(), 1_000, b"inv-2");
     let status = f.refused(to_proto(&second), Code::FailedPrecondition, Reason::InputSpent).await;
     let metadata = error_metadata(&status);
     assert_eq!(metadata["spent_by_txid"], settled::txid(&first).to_string());
@@ -465,14 +481,14 @@ async fn spent_input_is_refused_with_the_spending_txid() {
 async fn unknown_input_is_refused_naming_the_input() {
     let mut f = Fixture::new().await;
     let unknown = OutPoint { txid: TxId([0x42; 32]), index: 0 };
-    let tx = transfer(&[unknown], vec![output(f.bob.address(), 5, 0)], b"", &[&f.alice]);
+    let tx = transfer(&f.ledger.chain, &[unknown], vec![output(f.bob.address(), 5, 0)], b"", &[&f.alice]);
     let status = f.refused(to_proto(&tx), Code::FailedPrecondition, Reason::InputUnknown).await;
     let metadata = error_metadata(&status);
     assert_eq!(metadata["input"], unknown.to_string());
     assert!(!metadata.contains_key("spent_by_txid"), "an unknown input was spent by nobody");
     // An existing txid with an output index it does not have.
     let past_the_end = OutPoint { txid: f.coin.0.txid, index: 1 };
-    let tx = transfer(&[past_the_end], vec![output(f.bob.address(), 5, 0)], b"", &[&f.alice]);
+    let tx = transfer(&f.ledger.chain, &[past_the_end], vec![output(f.bob.address(), 5, 0)], b"", &[&f.alice]);
     f.refused(to_proto(&tx), Code::FailedPrecondition, Reason::InputUnknown).await;
     f.finish().await;
 }
@@ -482,7 +498,7 @@ async fn input_without_its_owners_witness_is_refused_as_missing_witness() {
     let mut f = Fixture::new().await;
     // Bob signs a spend of alice's coin: his signature is valid, but he is
     // not the owner.
-    let tx = resigned(f.payment(), &[&f.bob]);
+    let tx = resigned(&f.ledger.chain, f.payment(), &[&f.bob]);
     f.refused(to_proto(&tx), Code::FailedPrecondition, Reason::MissingWitness).await;
     f.finish().await;
 }
@@ -490,7 +506,7 @@ async fn input_without_its_owners_witness_is_refused_as_missing_witness() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transaction_without_any_witness_is_refused_as_no_witnesses() {
     let mut f = Fixture::new().await;
-    let tx = resigned(f.payment(), &[]);
+    let tx = resigned(&f.ledger.chain, f.payment(), &[]);
     f.refused(to_proto(&tx), Code::InvalidArgument, Reason::NoWitnesses).await;
     f.finish().await;
 }
@@ -498,7 +514,7 @@ async fn transaction_without_any_witness_is_refused_as_no_witnesses() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn witness_that_owns_no_input_is_refused_as_unexpected() {
     let mut f = Fixture::new().await;
-    let tx = resigned(f.payment(), &[&f.alice, &f.bob]);
+    let tx = resigned(&f.ledger.chain, f.payment(), &[&f.alice, &f.bob]);
     f.refused(to_proto(&tx), Code::FailedPrecondition, Reason::UnexpectedWitness).await;
     f.finish().await;
 }
@@ -525,6 +541,7 @@ async fn moving_money_into_another_programme_is_refused_as_not_conserved() {
     f.ledger.client.mint(&earmarked).await.expect("earmarked mint confirmed");
     f.minted_minor += 500;
     let release = client::pay(
+        &f.ledger.chain,
         &f.alice,
         (client::output_of(&earmarked, 0).0, output(f.alice.address(), 500, 0)),
         f.bob.address(),
@@ -540,13 +557,13 @@ async fn mint_with_one_issuer_signature_is_refused_and_two_are_accepted() {
     let mut f = Fixture::new().await;
     let issuers = f.ledger.issuers.clone();
     let outputs = vec![output(f.bob.address(), 700, 0)];
-    let one = client::mint(outputs.clone(), b"row-th", &[&issuers[2]]);
+    let one = client::mint(&f.ledger.chain, outputs.clone(), b"row-th", &[&issuers[2]]);
     f.refused_mint(to_proto(&one), Code::FailedPrecondition, Reason::MintThreshold).await;
-    let two = client::mint(outputs.clone(), b"row-th", &[&issuers[2], &issuers[0]]);
+    let two = client::mint(&f.ledger.chain, outputs.clone(), b"row-th", &[&issuers[2], &issuers[0]]);
     let (receipt, duplicate) = f.ledger.client.mint(&two).await.expect("two of three issuers suffice");
     assert!(!duplicate);
     assert_eq!(receipt.txid, settled::txid(&one), "the witnesses are not part of the txid");
-    let three = client::mint(outputs, b"row-th-3", &[&issuers[0], &issuers[1], &issuers[2]]);
+    let three = client::mint(&f.ledger.chain, outputs, b"row-th-3", &[&issuers[0], &issuers[1], &issuers[2]]);
     f.ledger.client.mint(&three).await.expect("three of three issuers suffice");
     f.minted_minor += 1_400;
     f.finish().await;
@@ -558,10 +575,10 @@ async fn mint_signed_by_a_non_issuer_key_is_refused() {
     let issuers = f.ledger.issuers.clone();
     let outsider = Keypair::generate();
     let outputs = vec![output(outsider.address(), 700, 0)];
-    let with_outsider = client::mint(outputs.clone(), b"row-x", &[&issuers[0], &outsider]);
+    let with_outsider = client::mint(&f.ledger.chain, outputs.clone(), b"row-x", &[&issuers[0], &outsider]);
     f.refused_mint(to_proto(&with_outsider), Code::FailedPrecondition, Reason::UnexpectedWitness).await;
     // Even on top of a full threshold of issuers.
-    let plus_outsider = client::mint(outputs, b"row-x", &[&issuers[0], &issuers[1], &outsider]);
+    let plus_outsider = client::mint(&f.ledger.chain, outputs, b"row-x", &[&issuers[0], &issuers[1], &outsider]);
     f.refused_mint(to_proto(&plus_outsider), Code::FailedPrecondition, Reason::UnexpectedWitness).await;
     f.finish().await;
 }
@@ -594,7 +611,7 @@ async fn mint_pushing_total_supply_past_u64_max_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_payment_refusal_arrives_in_the_refusal_field_of_its_stream_result() {
     let mut f = Fixture::new().await;
-    let spender = client::pay(&f.alice, f.coin, f.bob.address(), 100, b"spender");
+    let spender = client::pay(&f.ledger.chain, &f.alice, f.coin, f.bob.address(), 100, b"spender");
     f.ledger.client.submit(&spender).await.expect("spender confirmed");
     let (change_outpoint, change) = client::output_of(&spender, 1);
     let carol = Keypair::generate();
@@ -604,16 +621,19 @@ async fn every_payment_refusal_arrives_in_the_refusal_field_of_its_stream_result
     f.minted_minor += 1_000;
     // The valid payment has a coin of its own, so that no refusal below
     // depends on whether it was sequenced before or after it.
-    let valid = client::pay(&f.alice, valid_coin, f.bob.address(), 1, b"valid");
-    let fresh = |outputs: Vec<Output>| transfer(&[change_outpoint], outputs, b"", &[&f.alice]);
+    let valid = client::pay(&f.ledger.chain, &f.alice, valid_coin, f.bob.address(), 1, b"valid");
+    let fresh = |outputs: Vec<Output>| transfer(&f.ledger.chain, &[change_outpoint], outputs, b"", &[&f.alice]);
     let unsubmitted = fresh(vec![change]);
     let unknown = OutPoint { txid: TxId([9; 32]), index: 3 };
 
     let cases: Vec<(proto::Transaction, Reason)> = vec![
         (edited(&valid, |tx| tx.inputs[0].txid.truncate(31)), Reason::Malformed),
-        (edited(&valid, |tx| tx.version = 2), Reason::UnsupportedVersion),
+        (edited(&valid, |tx| tx.version = 1), Reason::UnsupportedVersion),
         (edited(&valid, |tx| tx.kind = 0), Reason::UnsupportedKind),
-        (to_proto(&transfer(&[], vec![output(f.bob.address(), 1, 0)], b"", &[&f.alice])), Reason::NoInputs),
+        (
+            to_proto(&transfer(&f.ledger.chain, &[], vec![output(f.bob.address(), 1, 0)], b"", &[&f.alice])),
+            Reason::NoInputs,
+        ),
         (to_proto(&fresh(Vec::new())), Reason::NoOutputs),
         (edited(&valid, |tx| tx.inputs = vec![tx.inputs[0].clone(); 17]), Reason::TooManyInputs),
         (edited(&valid, |tx| tx.outputs = vec![tx.outputs[0].clone(); 17]), Reason::TooManyOutputs),
@@ -625,20 +645,29 @@ async fn every_payment_refusal_arrives_in_the_refusal_field_of_its_stream_result
             Reason::AmountOverflow,
         ),
         (
-            to_proto(&transfer(&[change_outpoint, change_outpoint], vec![change], b"", &[&f.alice])),
+            to_proto(&transfer(&f.ledger.chain, &[change_outpoint, change_outpoint], vec![change], b"", &[&f.alice])),
             Reason::DuplicateInput,
         ),
-        (to_proto(&resigned(valid.clone(), &[&f.alice, &f.alice])), Reason::DuplicateWitness),
+        (to_proto(&resigned(&f.ledger.chain, valid.clone(), &[&f.alice, &f.alice])), Reason::DuplicateWitness),
         (edited(&valid, |tx| tx.witnesses[0].signature[0] ^= 1), Reason::BadSignature),
         (to_proto(&fresh(vec![output(Address([0xff; 32]), change.amount_minor, 0)])), Reason::BadAddress),
         (to_proto(&f.ledger.mint_tx(vec![output(f.bob.address(), 1, 0)], "row-s")), Reason::WrongService),
-        (to_proto(&client::pay(&f.alice, f.coin, f.bob.address(), 1, b"again")), Reason::InputSpent),
-        (to_proto(&transfer(&[unknown], vec![output(f.bob.address(), 1, 0)], b"", &[&f.alice])), Reason::InputUnknown),
-        (to_proto(&resigned(unsubmitted.clone(), &[&f.bob])), Reason::MissingWitness),
-        (to_proto(&resigned(unsubmitted.clone(), &[&f.alice, &carol])), Reason::UnexpectedWitness),
+        (to_proto(&client::pay(&f.ledger.chain, &f.alice, f.coin, f.bob.address(), 1, b"again")), Reason::InputSpent),
+        (
+            to_proto(&transfer(&f.ledger.chain, &[unknown], vec![output(f.bob.address(), 1, 0)], b"", &[&f.alice])),
+            Reason::InputUnknown,
+        ),
+        (to_proto(&resigned(&f.ledger.chain, unsubmitted.clone(), &[&f.bob])), Reason::MissingWitness),
+        (to_proto(&resigned(&f.ledger.chain, unsubmitted.clone(), &[&f.alice, &carol])), Reason::UnexpectedWitness),
         (to_proto(&fresh(vec![output(f.bob.address(), change.amount_minor + 1, 0)])), Reason::NotConserved),
         (
-            to_proto(&transfer(&[carol_coin.0], vec![output(f.bob.address(), 1_000, 3)], b"", &[&carol])),
+            to_proto(&transfer(
+                &f.ledger.chain,
+                &[carol_coin.0],
+                vec![output(f.bob.address(), 1_000, 3)],
+                b"",
+                &[&carol],
+            )),
             Reason::NotConserved,
         ),
     ];

@@ -21,7 +21,7 @@ async fn shutdown_ends_open_payment_streams_instead_of_waiting_for_them() {
     let mut ledger = TestLedger::start().await;
     let alice = Keypair::generate();
     let coin = ledger.fund(&alice, 10_000, "row").await;
-    let payment = client::pay(&alice, coin, Keypair::generate().address(), 1_000, b"inv");
+    let payment = client::pay(&ledger.chain, &alice, coin, Keypair::generate().address(), 1_000, b"inv");
 
     let (requests, outbound) = mpsc::channel(4);
     let mut inbound =

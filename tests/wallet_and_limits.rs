@@ -50,7 +50,7 @@ async fn balance_is_reported_per_programme_in_ascending_order() {
     assert_eq!(balance.height, ledger.tip().await.height, "read at the last durable block");
 
     // Spending earmarked money keeps it in its programme, for both sides.
-    let payment = client::pay(&alice, coins[1], grocer.address(), 200, b"groceries");
+    let payment = client::pay(&ledger.chain, &alice, coins[1], grocer.address(), 200, b"groceries");
     ledger.client.submit(&payment).await.expect("confirmed");
     let balance = ledger.balance(&alice.address()).await;
     let by_programme: Vec<(u32, u64)> = balance.balances.iter().map(|b| (b.programme_id, b.amount_minor)).collect();
@@ -153,7 +153,7 @@ async fn list_unspent_pages_walk_every_output_exactly_once() {
     assert!(all.next_page_token.is_empty());
 
     // Spent outputs leave the listing.
-    let payment = client::pay(&alice, coins[0], bob.address(), 1, b"");
+    let payment = client::pay(&ledger.chain, &alice, coins[0], bob.address(), 1, b"");
     ledger.client.submit(&payment).await.expect("confirmed");
     let listed: HashSet<OutPoint> = ledger.unspent(&alice.address()).await.iter().map(outpoint_of).collect();
     assert_eq!(listed.len(), OUTPUTS - 1, "the one spent in full, with no change, is gone");
@@ -228,7 +228,7 @@ async fn message_over_the_grpc_limit_is_refused_and_the_server_carries_on() {
     let mut ledger = TestLedger::start().await;
     let (alice, bob) = (Keypair::generate(), Keypair::generate());
     let coin = ledger.fund(&alice, 1_000, "row-1").await;
-    let payment = client::pay(&alice, coin, bob.address(), 10, b"inv");
+    let payment = client::pay(&ledger.chain, &alice, coin, bob.address(), 10, b"inv");
     let mut huge = to_proto(&payment);
     huge.reference = vec![b'x'; 100 * 1024];
     assert!(huge.reference.len() > GRPC_MESSAGE_BYTES_MAX);
@@ -262,7 +262,8 @@ async fn stream_with_more_than_the_in_flight_limit_submitted_at_once_completes_e
     let mut ledger = TestLedger::start().await;
     let (alice, shop) = (Keypair::generate(), Keypair::generate());
     let coins = ledger.fund_coins(&alice, &vec![10; count], "float").await;
-    let payments: Vec<_> = coins.iter().map(|coin| client::pay(&alice, *coin, shop.address(), 10, b"")).collect();
+    let payments: Vec<_> =
+        coins.iter().map(|coin| client::pay(&ledger.chain, &alice, *coin, shop.address(), 10, b"")).collect();
     let requests = (0u64..).zip(payments.iter().map(to_proto)).collect();
     let results = ledger.submit_stream(requests).await;
     for (id, payment) in (0u64..).zip(&payments) {

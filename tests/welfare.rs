@@ -93,7 +93,7 @@ async fn refused(ledger: &mut TestLedger, tx: &Transaction, reason: Reason, watc
 /// returns the change.
 async fn pay(ledger: &mut TestLedger, payer: &Keypair, coin: Coin, payee: Address, amount_minor: u64) -> Coin {
     assert!(coin.1.amount_minor > amount_minor, "the test expects change");
-    let tx = client::pay(payer, coin, payee, amount_minor, b"pay");
+    let tx = client::pay(&ledger.chain, payer, coin, payee, amount_minor, b"pay");
     confirmed(ledger, &tx).await;
     client::output_of(&tx, 1)
 }
@@ -195,10 +195,11 @@ async fn earmarked_money_at_a_merchant_of_another_category_is_refused_as_mcc_not
     let cash = minted(&mut ledger, &alice, 100_000, 0, "cash-alice").await;
     let watched = [alice.address(), grocer.address(), electronics.address()];
 
-    let at_electronics = client::pay(&alice, food, electronics.address(), 30_000, b"tv");
+    let at_electronics = client::pay(&ledger.chain, &alice, food, electronics.address(), 30_000, b"tv");
     refused(&mut ledger, &at_electronics, Reason::MccNotAllowed, &watched).await;
     // One output at a wrong category spoils the whole payment.
     let split = transfer(
+        &ledger.chain,
         &[food.0],
         vec![
             output(grocer.address(), 30_000, FOOD),
@@ -232,7 +233,7 @@ async fn non_transferable_earmarked_money_paid_to_another_beneficiary_is_refused
     let watched = [alice.address(), registered.address(), unregistered.address()];
 
     for payee in [registered.address(), unregistered.address()] {
-        let gift = client::pay(&alice, food, payee, 10_000, b"gift");
+        let gift = client::pay(&ledger.chain, &alice, food, payee, 10_000, b"gift");
         refused(&mut ledger, &gift, Reason::TransferNotAllowed, &watched).await;
     }
     pay(&mut ledger, &alice, food, grocer.address(), 10_000).await;
@@ -254,7 +255,7 @@ async fn transferable_earmarked_money_may_be_paid_to_another_beneficiary_and_sta
     ledger.wallet(&bob, 1).await;
     let coin = minted(&mut ledger, &alice, 100_000, SHARED, "shared-alice").await;
 
-    let to_bob = client::pay(&alice, coin, bob.address(), 40_000, b"to-bob");
+    let to_bob = client::pay(&ledger.chain, &alice, coin, bob.address(), 40_000, b"to-bob");
     confirmed(&mut ledger, &to_bob).await;
     pay(&mut ledger, &alice, client::output_of(&to_bob, 1), carol.address(), 10_000).await;
     assert_eq!(holdings(&mut ledger, &bob.address()).await, vec![(SHARED, 40_000)], "a registered wallet");
@@ -264,7 +265,7 @@ async fn transferable_earmarked_money_may_be_paid_to_another_beneficiary_and_sta
 
     // What bob received is still bound by the programme's categories.
     let bobs_coin = client::output_of(&to_bob, 0);
-    let at_electronics = client::pay(&bob, bobs_coin, electronics.address(), 1_000, b"tv");
+    let at_electronics = client::pay(&ledger.chain, &bob, bobs_coin, electronics.address(), 1_000, b"tv");
     refused(&mut ledger, &at_electronics, Reason::MccNotAllowed, &[bob.address()]).await;
     pay(&mut ledger, &bob, bobs_coin, grocer.address(), 1_000).await;
     assert_eq!(holdings(&mut ledger, &grocer.address()).await, vec![(SHARED, 1_000)]);
@@ -285,7 +286,7 @@ async fn earmarked_money_paid_to_a_treasury_is_refused_as_payee_not_allowed() {
     let watched = [alice.address(), treasury.address(), other_treasury.address()];
 
     for to in [treasury.address(), other_treasury.address()] {
-        let back = client::pay(&alice, food, to, 10_000, b"back");
+        let back = client::pay(&ledger.chain, &alice, food, to, 10_000, b"back");
         refused(&mut ledger, &back, Reason::PayeeNotAllowed, &watched).await;
     }
     // A treasury is an ordinary payee for unrestricted money.
@@ -322,9 +323,9 @@ async fn programme_money_moves_only_between_valid_from_and_valid_until() {
     let change = pay(&mut ledger, &alice, change, bob.address(), 10_000).await;
 
     ledger.clock.skew_by_ms(ms(HOUR_MS));
-    let late_purchase = client::pay(&alice, change, grocer.address(), 10_000, b"late");
+    let late_purchase = client::pay(&ledger.chain, &alice, change, grocer.address(), 10_000, b"late");
     refused(&mut ledger, &late_purchase, Reason::ProgrammeExpired, &watched).await;
-    let late_gift = client::pay(&alice, change, bob.address(), 10_000, b"late");
+    let late_gift = client::pay(&ledger.chain, &alice, change, bob.address(), 10_000, b"late");
     refused(&mut ledger, &late_gift, Reason::ProgrammeExpired, &watched).await;
     let late_disbursement = ledger.mint_tx(vec![output(bob.address(), 5_000, WINTER)], "winter-bob");
     refused(&mut ledger, &late_disbursement, Reason::ProgrammeExpired, &watched).await;
@@ -355,10 +356,11 @@ async fn payment_of_exactly_the_programme_maximum_is_accepted_and_one_unit_more_
     let coin = minted(&mut ledger, &alice, 100_000, CAPPED, "capped-alice").await;
     let watched = [alice.address(), grocer.address(), other_grocer.address()];
 
-    let over = client::pay(&alice, coin, grocer.address(), MAX_MINOR + 1, b"over");
+    let over = client::pay(&ledger.chain, &alice, coin, grocer.address(), MAX_MINOR + 1, b"over");
     refused(&mut ledger, &over, Reason::ProgrammePaymentLimit, &watched).await;
     // The maximum bounds the payment, not each output.
     let split = transfer(
+        &ledger.chain,
         &[coin.0],
         vec![
             output(grocer.address(), 15_000, CAPPED),
@@ -411,7 +413,7 @@ async fn tier_one_payment_of_exactly_the_per_payment_limit_is_accepted_and_one_u
     ledger.wallet(&registered, 1).await;
     for (n, payer) in [&unregistered, &registered].into_iter().enumerate() {
         let coin = minted(&mut ledger, payer, TIER_1_BALANCE_CAP_MINOR, 0, &format!("payer-{n}")).await;
-        let over = client::pay(payer, coin, grocer.address(), TIER_1_PER_PAYMENT_MINOR + 1, b"over");
+        let over = client::pay(&ledger.chain, payer, coin, grocer.address(), TIER_1_PER_PAYMENT_MINOR + 1, b"over");
         refused(&mut ledger, &over, Reason::TierPaymentLimit, &[payer.address(), grocer.address()]).await;
         // The payer puts in the whole coin and gets 800 000 back: only what
         // leaves the payer counts.
@@ -438,10 +440,11 @@ async fn tier_one_payments_adding_up_to_exactly_the_daily_limit_are_accepted_and
     for amount_minor in [200_000, 200_000, 100_000] {
         change = pay(&mut ledger, &alice, change, grocer.address(), amount_minor).await;
     }
-    let one_more = client::pay(&alice, change, grocer.address(), 1, b"one-more");
+    let one_more = client::pay(&ledger.chain, &alice, change, grocer.address(), 1, b"one-more");
     refused(&mut ledger, &one_more, Reason::TierDailyLimit, &[alice.address(), grocer.address()]).await;
     // Moving money between one's own outputs pays nobody.
     let to_self = transfer(
+        &ledger.chain,
         &[change.0],
         vec![output(alice.address(), 250_000, 0), output(alice.address(), 250_000, 0)],
         b"split",
@@ -468,7 +471,7 @@ async fn daily_total_starts_again_on_the_next_day() {
     for amount_minor in [200_000, 200_000, 100_000] {
         change = pay(&mut ledger, &alice, change, grocer.address(), amount_minor).await;
     }
-    let one_more = client::pay(&alice, change, grocer.address(), 1, b"one-more");
+    let one_more = client::pay(&ledger.chain, &alice, change, grocer.address(), 1, b"one-more");
     refused(&mut ledger, &one_more, Reason::TierDailyLimit, &[alice.address()]).await;
 
     ledger.clock.skew_by_ms(ms(DAY_MS));
@@ -477,7 +480,7 @@ async fn daily_total_starts_again_on_the_next_day() {
     for amount_minor in [200_000, 200_000, 99_999] {
         change = pay(&mut ledger, &alice, change, grocer.address(), amount_minor).await;
     }
-    let last_unit = client::pay(&alice, change, grocer.address(), 1, b"last-unit");
+    let last_unit = client::pay(&ledger.chain, &alice, change, grocer.address(), 1, b"last-unit");
     confirmed(&mut ledger, &last_unit).await;
     assert!(holdings(&mut ledger, &alice.address()).await.is_empty(), "alice spent everything over two days");
     assert_eq!(holdings(&mut ledger, &grocer.address()).await, vec![(0, TIER_1_BALANCE_CAP_MINOR)]);
@@ -496,11 +499,11 @@ async fn daily_total_survives_a_restart() {
     let change = pay(&mut ledger, &alice, change, grocer.address(), 200_000).await;
 
     ledger.restart().await;
-    let over = client::pay(&alice, change, grocer.address(), 100_001, b"over");
+    let over = client::pay(&ledger.chain, &alice, change, grocer.address(), 100_001, b"over");
     refused(&mut ledger, &over, Reason::TierDailyLimit, &[alice.address(), grocer.address()]).await;
     let change = pay(&mut ledger, &alice, change, grocer.address(), 100_000).await;
     ledger.restart().await;
-    let one_more = client::pay(&alice, change, grocer.address(), 1, b"one-more");
+    let one_more = client::pay(&ledger.chain, &alice, change, grocer.address(), 1, b"one-more");
     refused(&mut ledger, &one_more, Reason::TierDailyLimit, &[alice.address(), grocer.address()]).await;
     assert_eq!(holdings(&mut ledger, &grocer.address()).await, vec![(0, TIER_1_PER_DAY_MINOR)]);
     ledger.assert_supply(TIER_1_BALANCE_CAP_MINOR).await;
@@ -526,12 +529,12 @@ async fn tier_one_wallet_may_be_filled_exactly_to_its_balance_cap_and_not_one_un
     // By payment, to a registered tier-1 wallet.
     minted(&mut ledger, &dave, 900_000, 0, "dave").await;
     let coin = minted(&mut ledger, &alice, 200_000, 0, "alice").await;
-    let over = client::pay(&alice, coin, dave.address(), 100_001, b"over");
+    let over = client::pay(&ledger.chain, &alice, coin, dave.address(), 100_001, b"over");
     refused(&mut ledger, &over, Reason::BalanceCap, &watched).await;
     let change = pay(&mut ledger, &alice, coin, dave.address(), 100_000).await;
     assert_eq!(holdings(&mut ledger, &dave.address()).await, vec![(0, TIER_1_BALANCE_CAP_MINOR)]);
     for full in [carol.address(), dave.address()] {
-        let one_more = client::pay(&alice, change, full, 1, b"one-more");
+        let one_more = client::pay(&ledger.chain, &alice, change, full, 1, b"one-more");
         refused(&mut ledger, &one_more, Reason::BalanceCap, &watched).await;
     }
     ledger.assert_supply(2 * TIER_1_BALANCE_CAP_MINOR + 100_000).await;
@@ -552,11 +555,11 @@ async fn tier_three_wallet_holds_and_pays_more_than_tier_one_up_to_its_own_limit
     let past_cap = ledger.mint_tx(vec![output(rich.address(), TIER_3_BALANCE_CAP_MINOR - held_minor + 1, 0)], "rich-1");
     refused(&mut ledger, &past_cap, Reason::BalanceCap, &watched).await;
 
-    let over = client::pay(&rich, coin, grocer.address(), TIER_3_PER_PAYMENT_MINOR + 1, b"over");
+    let over = client::pay(&ledger.chain, &rich, coin, grocer.address(), TIER_3_PER_PAYMENT_MINOR + 1, b"over");
     refused(&mut ledger, &over, Reason::TierPaymentLimit, &watched).await;
     let change = pay(&mut ledger, &rich, coin, grocer.address(), TIER_3_PER_PAYMENT_MINOR).await;
     let change = pay(&mut ledger, &rich, change, grocer.address(), TIER_3_PER_PAYMENT_MINOR).await;
-    let one_more = client::pay(&rich, change, grocer.address(), 1, b"one-more");
+    let one_more = client::pay(&ledger.chain, &rich, change, grocer.address(), 1, b"one-more");
     refused(&mut ledger, &one_more, Reason::TierDailyLimit, &watched).await;
     assert_eq!(holdings(&mut ledger, &grocer.address()).await, vec![(0, TIER_3_PER_DAY_MINOR)]);
     assert_eq!(holdings(&mut ledger, &rich.address()).await, vec![(0, held_minor - TIER_3_PER_DAY_MINOR)]);
@@ -582,7 +585,7 @@ async fn merchants_and_treasuries_are_exempt_from_every_tier_limit_and_their_pay
     pay(&mut ledger, &treasury, reserve, grocer.address(), 1_500_000).await;
 
     // A merchant's payee is still held to its own cap.
-    let refund = client::pay(&grocer, change, alice.address(), TIER_1_BALANCE_CAP_MINOR + 1, b"refund");
+    let refund = client::pay(&ledger.chain, &grocer, change, alice.address(), TIER_1_BALANCE_CAP_MINOR + 1, b"refund");
     refused(&mut ledger, &refund, Reason::BalanceCap, &[grocer.address(), alice.address()]).await;
     pay(&mut ledger, &grocer, change, alice.address(), TIER_1_BALANCE_CAP_MINOR).await;
 
@@ -631,15 +634,19 @@ async fn each_programme_holds_exactly_what_was_minted_into_it_after_payments_ref
     let a_food = pay(&mut ledger, &a, coins[0], grocer.address(), 120_000).await;
     pay(&mut ledger, &a, coins[1], b.address(), 30_000).await;
     pay(&mut ledger, &b, coins[2], restaurant.address(), 150_000).await;
-    let to_c = client::pay(&b, coins[3], c.address(), 20_000, b"to-c");
+    let to_c = client::pay(&ledger.chain, &b, coins[3], c.address(), 20_000, b"to-c");
     confirmed(&mut ledger, &to_c).await;
-    confirmed(&mut ledger, &client::pay(&c, coins[4], grocer.address(), 100_000, b"whole")).await;
+    let whole = client::pay(&ledger.chain, &c, coins[4], grocer.address(), 100_000, b"whole");
+    confirmed(&mut ledger, &whole).await;
     pay(&mut ledger, &c, coins[5], restaurant.address(), 1_000).await;
     let refusals = [
-        (client::pay(&a, a_food, b.address(), 1_000, b"x"), Reason::TransferNotAllowed),
-        (client::pay(&a, a_food, restaurant.address(), 1_000, b"x"), Reason::MccNotAllowed),
-        (client::pay(&c, client::output_of(&to_c, 0), grocer.address(), 1_000, b"x"), Reason::MccNotAllowed),
-        (client::pay(&b, coins[3], restaurant.address(), 1_000, b"x"), Reason::InputSpent),
+        (client::pay(&ledger.chain, &a, a_food, b.address(), 1_000, b"x"), Reason::TransferNotAllowed),
+        (client::pay(&ledger.chain, &a, a_food, restaurant.address(), 1_000, b"x"), Reason::MccNotAllowed),
+        (
+            client::pay(&ledger.chain, &c, client::output_of(&to_c, 0), grocer.address(), 1_000, b"x"),
+            Reason::MccNotAllowed,
+        ),
+        (client::pay(&ledger.chain, &b, coins[3], restaurant.address(), 1_000, b"x"), Reason::InputSpent),
     ];
     for (tx, reason) in &refusals {
         refused(&mut ledger, tx, *reason, &everyone).await;
@@ -1140,6 +1147,7 @@ async fn non_transferable_money_cannot_reach_another_beneficiary_by_making_them_
     let food = minted(&mut ledger, &alice, 100_000, FOOD, "food-alice").await;
     let cash = minted(&mut ledger, &bob, 1, 0, "cash-bob").await;
     let gift = transfer(
+        &ledger.chain,
         &[food.0, cash.0],
         vec![output(bob.address(), 100_000, FOOD), output(bob.address(), 1, 0)],
         b"gift",
@@ -1157,6 +1165,7 @@ async fn a_co_payer_is_still_held_to_its_balance_cap() {
     let alices = minted(&mut ledger, &alice, TIER_1_PER_PAYMENT_MINOR, 0, "alice").await;
     let bobs = minted(&mut ledger, &bob, TIER_1_BALANCE_CAP_MINOR, 0, "bob").await;
     let top_up = transfer(
+        &ledger.chain,
         &[alices.0, bobs.0],
         vec![output(bob.address(), TIER_1_BALANCE_CAP_MINOR + TIER_1_PER_PAYMENT_MINOR, 0)],
         b"top-up",

@@ -21,8 +21,8 @@ use settled::limits::{
 };
 use settled::registry::{AdminOp, Bank, MCC_MAX, Merchant, Programme, Registry, Terminal, TierPolicy, Wallet};
 use settled::{
-    Address, Class, Keypair, OutPoint, Reason, Refusal, Transaction, TxId, TxKind, check_shape, proto, sha256,
-    tx_record_bytes, txid, verify, verify_signature,
+    Address, BlockHeader, ChainId, Class, Genesis, Keypair, OutPoint, Reason, Refusal, Transaction, TxId, TxKind,
+    check_shape, proto, sha256, tx_record_bytes, txid, verify, verify_signature,
 };
 
 /// A fuzz target: takes any bytes, panics on a finding.
@@ -93,7 +93,7 @@ fn check_transaction(tx: &Transaction) {
         }
     }
     let shape = check_shape(tx);
-    match verify(tx.clone()) {
+    match verify(tx.clone(), &fixture_chain()) {
         Ok(verified) => {
             assert_eq!(verified.txid, txid(tx));
             assert_eq!(&verified.tx, tx);
@@ -299,6 +299,32 @@ fn fixture_key() -> &'static Keypair {
     KEY.get_or_init(|| Keypair::from_secret(&[7; 32]).expect("a valid secret"))
 }
 
+/// The chain id of the fixture ledger (the hash of its block 0: one issuer,
+/// the fixture key, created at time 0): what the targets verify signatures
+/// for.
+#[must_use]
+pub fn fixture_chain() -> ChainId {
+    static CHAIN: OnceLock<ChainId> = OnceLock::new();
+    *CHAIN.get_or_init(|| {
+        let genesis = Genesis {
+            currency: "CNY".to_owned(),
+            exponent: 2,
+            issuer_keys: vec![fixture_key().address()],
+            issuer_threshold: 1,
+            engine_key: Keypair::from_secret(&[9; 32]).expect("a valid secret").address(),
+        };
+        BlockHeader::genesis(&genesis, 0).chain_id()
+    })
+}
+
+/// The treasury and `valid_until` (unix ms) of every programme of the
+/// fixture ledger, as `AdminService.Clawback` finds it registered: what a
+/// clawback authorisation names besides the chain and the programme.
+#[must_use]
+pub fn fixture_programme_terms() -> (Address, u64) {
+    (Keypair::from_secret(&[4; 32]).expect("a valid secret").address(), 2)
+}
+
 fn invalid(detail: &str) -> Refusal {
     Refusal::new(Reason::InvalidRegistration, detail)
 }
@@ -448,8 +474,9 @@ fn programme_op(data: &[u8]) -> Option<Result<AdminOp, Refusal>> {
 
 /// The authorisation checks `AdminService.Clawback` makes before reading
 /// the ledger, in its order: the count, the field sizes, the cursor; then
-/// (after the programme lookup, which needs the server) each signature over
-/// sha256("STLC" || 1 || programme) and distinct signers.
+/// (after the programme lookup, which needs the server: here the fixture's
+/// terms) each signature over sha256("STLC" || 2 || chain || programme ||
+/// treasury || valid_until) and distinct signers.
 pub fn clawback_request(data: &[u8]) {
     let Ok(request) = proto::ClawbackRequest::decode(data) else {
         return;
@@ -469,10 +496,19 @@ pub fn clawback_request(data: &[u8]) {
     if !matches!(request.resume_after.len(), 0 | 36) {
         return;
     }
+    let (treasury, valid_until_ms) = fixture_programme_terms();
     let mut message = b"STLC".to_vec();
-    message.push(1);
+    message.push(2);
+    message.extend_from_slice(&fixture_chain().0);
     message.extend_from_slice(&request.programme_id.to_be_bytes());
+    message.extend_from_slice(&treasury.0);
+    message.extend_from_slice(&valid_until_ms.to_be_bytes());
     let message = sha256(&message);
+    assert_eq!(
+        message,
+        settled::clawback_authorization(&fixture_chain(), request.programme_id, &treasury, valid_until_ms),
+        "the authorisation as docs/PROTOCOL.md spells it is the engine's"
+    );
     for (key, signature) in &authorization {
         if !verify_signature(key, &message, signature) {
             return assert_stateless_refusal(&Refusal::new(Reason::BadSignature, "does not sign"));
@@ -573,7 +609,7 @@ mod tests {
     #[test]
     fn the_seed_transactions_verify_and_the_seed_registrations_are_accepted() {
         for tx in seeds::transactions() {
-            assert!(verify(tx.clone()).is_ok(), "{tx:?}");
+            assert!(verify(tx.clone(), &fixture_chain()).is_ok(), "{tx:?}");
         }
         type Convert = fn(&[u8]) -> Option<Result<AdminOp, Refusal>>;
         let conversions: [(&str, Convert); 5] = [

@@ -10,15 +10,22 @@ fn key(byte: u8) -> Keypair {
     Keypair::from_secret(&[byte; 32]).expect("a valid secret")
 }
 
+/// What a clawback authorisation of the fixture ledger's `programme` names.
+fn clawback_terms(programme: u32) -> client::ClawbackTerms {
+    let (treasury, valid_until_ms) = crate::fixture_programme_terms();
+    client::ClawbackTerms { chain: crate::fixture_chain(), programme, treasury, valid_until_ms }
+}
+
 /// One transaction of each kind, signed with fixed auxiliary randomness.
 #[must_use]
 pub fn transactions() -> Vec<Transaction> {
     let (alice, bob, issuer) = (key(1), key(2), key(7));
+    let chain = crate::fixture_chain();
     let sign = |mut tx: Transaction, keys: &[&Keypair]| {
-        let id = settled::txid(&tx);
+        let message = settled::witness_message(&chain, &settled::txid(&tx));
         for k in keys {
             tx.witnesses
-                .push(settled::Witness { public_key: k.address(), signature: k.sign_with_aux(&id.0, &[0; 32]) });
+                .push(settled::Witness { public_key: k.address(), signature: k.sign_with_aux(&message, &[0; 32]) });
         }
         tx
     };
@@ -43,8 +50,12 @@ pub fn transactions() -> Vec<Transaction> {
         &[&alice],
     );
     let redeem = sign(base(TxKind::Redeem, vec![coin], vec![], b""), &[&bob]);
-    let mut clawback = base(TxKind::Clawback, vec![coin], vec![out(issuer.address(), 10_000, 0)], &5u32.to_be_bytes());
-    clawback.witnesses = client::clawback_authorization(5, &[&issuer])
+    // A clawback's reference: the programme (u32 BE), then its valid_until
+    // (u64 BE); its one output goes to the programme's treasury.
+    let (treasury, valid_until_ms) = crate::fixture_programme_terms();
+    let reference = [5u32.to_be_bytes().as_slice(), valid_until_ms.to_be_bytes().as_slice()].concat();
+    let mut clawback = base(TxKind::Clawback, vec![coin], vec![out(treasury, 10_000, 0)], &reference);
+    clawback.witnesses = client::clawback_authorization(&clawback_terms(5), &[&issuer])
         .into_iter()
         .map(|w| settled::Witness {
             public_key: Address(w.public_key.try_into().expect("32 bytes")),
@@ -78,8 +89,12 @@ pub fn for_target(target: &str) -> Vec<Vec<u8>> {
         "get_info_request" => vec![proto::GetInfoRequest { count_unspent: true }.encode_to_vec()],
         "get_block_request" => vec![proto::GetBlockRequest { height: 3 }.encode_to_vec()],
         "add_replica_request" => vec![
-            proto::AddReplicaRequest { id: 4, raft_addr: "127.0.0.1:7004".to_owned(), api_addr: "[::1]:50054".to_owned() }
-                .encode_to_vec(),
+            proto::AddReplicaRequest {
+                id: 4,
+                raft_addr: "127.0.0.1:7004".to_owned(),
+                api_addr: "[::1]:50054".to_owned(),
+            }
+            .encode_to_vec(),
         ],
         "remove_replica_request" => vec![proto::RemoveReplicaRequest { id: 2 }.encode_to_vec()],
         "fetch_blocks_request" => vec![proto::FetchBlocksRequest { from_height: 9, max_blocks: 256 }.encode_to_vec()],
@@ -144,7 +159,7 @@ pub fn for_target(target: &str) -> Vec<Vec<u8>> {
         "clawback_request" => vec![
             proto::ClawbackRequest {
                 programme_id: 5,
-                authorization: client::clawback_authorization(5, &[&key(7)]),
+                authorization: client::clawback_authorization(&clawback_terms(5), &[&key(7)]),
                 resume_after: vec![3; 36],
             }
             .encode_to_vec(),

@@ -26,8 +26,8 @@ use rand::{Rng, SeedableRng};
 use settled::registry::{AdminOp, Bank, Merchant, Programme, Tier, TierPolicy, Wallet};
 use settled::replica::{self, ReplicatedBlock};
 use settled::{
-    Address, Applied, Decline, DiskFault, Genesis, Keypair, Ledger, OutPoint, Output, Reason, SignedHeader, SimDisk,
-    Store, Transaction, TxId, TxKind, VerifiedTx, client,
+    Address, Applied, ChainId, Decline, DiskFault, Genesis, Keypair, Ledger, OutPoint, Output, Reason, SignedHeader,
+    SimDisk, Store, Transaction, TxId, TxKind, VerifiedTx, client,
 };
 
 /// Longest simulation one seed runs.
@@ -321,6 +321,9 @@ struct World {
     rng: StdRng,
     genesis: Genesis,
     engine_key: Keypair,
+    /// The ledger's chain id (its block 0's hash): what every signature
+    /// covers.
+    chain: ChainId,
     issuers: Vec<Keypair>,
     wallets: Vec<Keypair>,
     grocer: Keypair,
@@ -366,6 +369,8 @@ struct Follower {
     store: Option<Store>,
     ledger: Ledger,
     tip: SignedHeader,
+    /// The chain id of its own file (a copy of the leader's block 0).
+    chain: ChainId,
 }
 
 impl Follower {
@@ -380,16 +385,20 @@ impl Follower {
         })
         .map_err(|e| format!("the follower does not open: {e}"))?;
         store.set_merge_every(merge_every.0, merge_every.1, merge_every.2);
+        let chain = store.chain_id();
         let tip = recovered.tip;
         let ledger = settled::recovered_ledger(recovered, tiers.clone()).map_err(|e| e.to_string())?;
-        Ok(Self { disk, merge_every, store: Some(store), ledger, tip })
+        Ok(Self { disk, merge_every, store: Some(store), ledger, tip, chain })
     }
 
-    fn follow(&mut self, block: &settled::BlockRecord, engine: &Keypair) -> Result<(), String> {
+    /// Takes the leader's block as the replicated log carries it: signed by
+    /// the leader for its chain, decoded and replayed for the follower's own.
+    fn follow(&mut self, block: &settled::BlockRecord, engine: &Keypair, chain: &ChainId) -> Result<(), String> {
         let engine_key = &engine.address();
-        let bytes = ReplicatedBlock::of(block).encode(engine);
-        let received = ReplicatedBlock::decode(&bytes, engine_key).map_err(|e| format!("follower: {e}"))?;
-        let record = replica::replay(&mut self.ledger, &self.tip, &received, engine_key)
+        let bytes = ReplicatedBlock::of(block).encode(engine, chain);
+        let received =
+            ReplicatedBlock::decode(&bytes, engine_key, &self.chain).map_err(|e| format!("follower: {e}"))?;
+        let record = replica::replay(&mut self.ledger, &self.tip, &received, engine_key, &self.chain)
             .map_err(|e| format!("follower refused the leader's block: {e}"))?;
         self.store.as_ref().expect("open").commit_block(&record).map_err(|e| format!("follower commit: {e}"))?;
         self.tip = record.signed;
@@ -499,12 +508,16 @@ impl World {
         };
         let merge_every = (rng.gen_range(1..=96), rng.gen_range(1..=6), rng.gen_range(1..=12));
         let disk = SimDisk::new();
-        let (store, recovered) = Store::open_with_backend(disk.backend(), &genesis, |h| engine_key.sign(&h.hash()))
+        let (store, recovered) = Store::open_with_backend(disk.backend(), &genesis, |message| engine_key.sign(message))
             .map_err(|e| format!("a new ledger does not open: {e}"))?;
         store.set_merge_every(merge_every.0, merge_every.1, merge_every.2);
+        let chain = store.chain_id();
         let tip = recovered.tip;
         let ledger = settled::recovered_ledger(recovered, tiers.clone()).map_err(|e| e.to_string())?;
         let follower = Follower::open(disk.duplicate(), merge_every, &genesis, &tiers)?;
+        if follower.chain != chain {
+            return Err(format!("the follower's file is of chain {}, the leader's of {chain}", follower.chain));
+        }
         let model = Model {
             tiers: tiers.clone(),
             programme_until,
@@ -523,6 +536,7 @@ impl World {
             rng,
             genesis,
             engine_key,
+            chain,
             issuers,
             wallets,
             grocer,
@@ -653,7 +667,7 @@ impl World {
                     Some(used) if self.rng.gen_ratio(1, 10) => used.clone(),
                     _ => reference,
                 };
-                client::mint(vec![client::output(owner, amount, programme)], &reference, &signers)
+                client::mint(&self.chain, vec![client::output(owner, amount, programme)], &reference, &signers)
             }
             2 if !self.retry.is_empty() => {
                 let i = self.rng.gen_range(0..self.retry.len());
@@ -669,12 +683,13 @@ impl World {
                 let (outpoint, spender) = self.working.spent_by.iter().nth(i).map(|(o, s)| (*o, *s)).expect("in range");
                 let payer = &self.wallets[usize::from(spender.0[0]) % WALLETS];
                 let fake = (outpoint, client::output(payer.address(), 1, 0));
-                client::pay(payer, fake, self.wallets[0].address(), 1, &reference)
+                client::pay(&self.chain, payer, fake, self.wallets[0].address(), 1, &reference)
             }
             5 => {
                 let outpoint = OutPoint { txid: TxId(self.rng.r#gen()), index: 0 };
                 let payer = &self.wallets[0];
                 client::pay(
+                    &self.chain,
                     payer,
                     (outpoint, client::output(payer.address(), 5, 0)),
                     self.grocer.address(),
@@ -685,17 +700,23 @@ impl World {
             6 => {
                 let (outpoint, output) = owned[self.rng.gen_range(0..owned.len())];
                 let payer = self.wallet_of(&output.owner).expect("a wallet's");
-                let mut tx =
-                    client::pay(payer, (outpoint, output), self.grocer.address(), output.amount_minor, &reference);
+                let mut tx = client::pay(
+                    &self.chain,
+                    payer,
+                    (outpoint, output),
+                    self.grocer.address(),
+                    output.amount_minor,
+                    &reference,
+                );
                 tx.outputs[0].amount_minor += 1;
                 tx.witnesses.clear();
-                client::sign(&mut tx, &[payer]);
+                client::sign(&mut tx, &self.chain, &[payer]);
                 tx
             }
             7 => {
                 let (outpoint, output) = owned[self.rng.gen_range(0..owned.len())];
                 let thief = self.wallets.iter().find(|w| w.address() != output.owner).expect("another wallet");
-                client::pay(thief, (outpoint, output), thief.address(), output.amount_minor, &reference)
+                client::pay(&self.chain, thief, (outpoint, output), thief.address(), output.amount_minor, &reference)
             }
             _ => {
                 let (outpoint, output) = owned[self.rng.gen_range(0..owned.len())];
@@ -711,7 +732,7 @@ impl World {
                     self.rng.gen_range(1..=output.amount_minor)
                 };
                 let payer = self.wallet_of(&output.owner).expect("a wallet's");
-                client::pay(payer, (outpoint, output), payee, amount, &reference)
+                client::pay(&self.chain, payer, (outpoint, output), payee, amount, &reference)
             }
         }
     }
@@ -719,7 +740,8 @@ impl World {
     /// One submission through the sequencer's protocol, checked against the
     /// model.
     fn submit(&mut self, tx: Transaction) -> Result<(), String> {
-        let vtx = settled::verify(tx.clone()).map_err(|r| format!("verify refused a well-formed transaction: {r}"))?;
+        let vtx = settled::verify(tx.clone(), &self.chain)
+            .map_err(|r| format!("verify refused a well-formed transaction: {r}"))?;
         let now = self.block_time();
         let issuers = self.genesis.issuer_keys.clone();
         let expect = self.working.expect(&tx, &vtx.txid, now, &self.roles, &issuers);
@@ -832,7 +854,8 @@ impl World {
         }
         let txs = std::mem::take(&mut self.open);
         let ops = std::mem::take(&mut self.open_ops);
-        let block = settled::seal_block(&mut self.ledger, &self.tip, txs, ops, self.open_time, &self.engine_key);
+        let block =
+            settled::seal_block(&mut self.ledger, &self.tip, txs, ops, self.open_time, &self.engine_key, &self.chain);
         let height = block.signed.header.height;
         for (vtx, _) in &block.txs {
             self.working.heights.insert(vtx.txid, height);
@@ -843,7 +866,7 @@ impl World {
                 self.tip = block.signed;
                 self.durable = self.working.clone();
                 check_readers(self.store(), &self.durable, height)?;
-                self.follower.follow(&block, &self.engine_key)?;
+                self.follower.follow(&block, &self.engine_key, &self.chain)?;
                 self.report.replayed += 1;
                 if self.rng.gen_ratio(RESTART_PERCENT, 100) {
                     self.follower.restart(&mut self.rng, &self.genesis, &self.tiers)?;
@@ -900,9 +923,12 @@ impl World {
         self.report.reopens += 1;
         let engine_key = &self.engine_key;
         let (store, recovered) =
-            Store::open_with_backend(self.disk.backend(), &self.genesis, |h| engine_key.sign(&h.hash()))
+            Store::open_with_backend(self.disk.backend(), &self.genesis, |message| engine_key.sign(message))
                 .map_err(|e| format!("the ledger does not reopen after the reboot (keep {keep:.2}): {e}"))?;
         store.set_merge_every(self.merge_every.0, self.merge_every.1, self.merge_every.2);
+        if store.chain_id() != self.chain {
+            return self.fail(format!("the ledger reopens as chain {}, not {}", store.chain_id(), self.chain));
+        }
         self.store = Some(store);
         let found = recovered.tip;
         match &unconfirmed {
@@ -910,7 +936,7 @@ impl World {
                 self.report.unconfirmed_found += 1;
                 self.tip = found;
                 self.durable = self.working.clone();
-                self.follower.follow(block, &self.engine_key)?;
+                self.follower.follow(block, &self.engine_key, &self.chain)?;
                 self.report.replayed += 1;
             }
             _ if found == self.tip => {
@@ -968,7 +994,7 @@ impl World {
         }
         let store = self.store();
         check_readers(store, model, self.tip.header.height)?;
-        let audit = settled::audit(store, &self.genesis).map_err(|e| format!("audit: {e}"))?;
+        let audit = settled::audit(store).map_err(|e| format!("audit: {e}"))?;
         if !audit.failures.is_empty() || audit.blocks != self.tip.header.height + 1 {
             return self.fail(format!("audit after the reboot: {} blocks, {:?}", audit.blocks, audit.failures));
         }

@@ -365,6 +365,8 @@ pub(crate) struct World {
     pub bank_token: String,
     pub merchants: Arc<Vec<Address>>,
     pub engine_key: Address,
+    /// The ledger's chain id, pinned at setup like the engine key.
+    pub chain: settled::ChainId,
     pub signers: Vec<Keypair>,
 }
 
@@ -575,6 +577,7 @@ impl<'a> Run<'a> {
             signers: self.world.signers.clone(),
             merchants: Arc::clone(&self.world.merchants),
             engine_key: self.world.engine_key,
+            chain: self.world.chain,
             seed: round_seed ^ 0xfeed,
             killing: Arc::clone(&killing),
             stop: stopped.clone(),
@@ -599,6 +602,7 @@ impl<'a> Run<'a> {
                 round,
                 merchants: Arc::clone(&self.world.merchants),
                 engine_key: self.world.engine_key,
+                chain: self.world.chain,
                 killing: Arc::clone(&killing),
                 stop: stopped.clone(),
             };

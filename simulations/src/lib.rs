@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use settled::client;
-use settled::{Decline, Genesis, Keypair, Ledger, OutPoint, Output, Reason, Transaction, TxKind};
+use settled::{BlockHeader, Decline, Genesis, Keypair, Ledger, OutPoint, Output, Reason, Transaction, TxKind};
 
 /// Runs `run` for the seeds `first..first + seeds` on `threads` threads,
 /// stopping at the first failure (a seed that panics fails with
@@ -133,6 +133,8 @@ pub fn simulate_ledger(seed: u64, steps: u64) -> Result<SimReport, String> {
         issuer_threshold: 2,
         engine_key: key(&mut rng).address(),
     };
+    // What every signature covers: the chain id of this ledger's block 0.
+    let chain = BlockHeader::genesis(&genesis, 0).chain_id();
     let mut ledger = Ledger::new(genesis, Default::default(), 0, 0, 1).expect("an empty ledger is consistent");
     let mut model: BTreeMap<OutPoint, Output> = BTreeMap::new();
     let mut spent: Vec<(OutPoint, Transaction)> = Vec::new();
@@ -155,6 +157,7 @@ pub fn simulate_ledger(seed: u64, steps: u64) -> Result<SimReport, String> {
                 let signers: Vec<&Keypair> =
                     if action == 0 { vec![&issuers[0], &issuers[2]] } else { vec![&issuers[1]] };
                 let tx = client::mint(
+                    &chain,
                     vec![client::output(owner.address(), amount, 0)],
                     format!("row-{seed}-{step}").as_bytes(),
                     &signers,
@@ -167,7 +170,10 @@ pub fn simulate_ledger(seed: u64, steps: u64) -> Result<SimReport, String> {
                     wallets.iter().find(|w| w.address() == output.owner).expect("model outputs belong to wallets");
                 let payee = wallets[rng.gen_range(0..WALLETS)].address();
                 let amount = rng.gen_range(1..=output.amount_minor);
-                (client::pay(payer, (outpoint, output), payee, amount, format!("p{step}").as_bytes()), Expect::Applied)
+                (
+                    client::pay(&chain, payer, (outpoint, output), payee, amount, format!("p{step}").as_bytes()),
+                    Expect::Applied,
+                )
             }
             6 if !spent.is_empty() => {
                 // Replay of an applied transaction, or a new spend of its input.
@@ -178,7 +184,7 @@ pub fn simulate_ledger(seed: u64, steps: u64) -> Result<SimReport, String> {
                     let owner =
                         wallets.iter().find(|w| original.witnesses[0].public_key == w.address()).expect("wallet");
                     let fake = (outpoint, client::output(owner.address(), 1, 0));
-                    (client::pay(owner, fake, wallets[0].address(), 1, b"double"), Expect::Missing(outpoint))
+                    (client::pay(&chain, owner, fake, wallets[0].address(), 1, b"double"), Expect::Missing(outpoint))
                 }
             }
             7 => {
@@ -186,6 +192,7 @@ pub fn simulate_ledger(seed: u64, steps: u64) -> Result<SimReport, String> {
                 let owner = &wallets[0];
                 (
                     client::pay(
+                        &chain,
                         owner,
                         (outpoint, client::output(owner.address(), 5, 0)),
                         wallets[1].address(),
@@ -198,17 +205,24 @@ pub fn simulate_ledger(seed: u64, steps: u64) -> Result<SimReport, String> {
             8 => {
                 let (outpoint, output) = owned[rng.gen_range(0..owned.len())];
                 let payer = wallets.iter().find(|w| w.address() == output.owner).expect("wallet");
-                let mut tx =
-                    client::pay(payer, (outpoint, output), wallets[1].address(), output.amount_minor, b"inflate");
+                let mut tx = client::pay(
+                    &chain,
+                    payer,
+                    (outpoint, output),
+                    wallets[1].address(),
+                    output.amount_minor,
+                    b"inflate",
+                );
                 tx.outputs[0].amount_minor += 1;
                 tx.witnesses.clear();
-                client::sign(&mut tx, &[payer]);
+                client::sign(&mut tx, &chain, &[payer]);
                 (tx, Expect::Refused(Reason::NotConserved))
             }
             _ => {
                 let (outpoint, output) = owned[rng.gen_range(0..owned.len())];
                 let thief = wallets.iter().find(|w| w.address() != output.owner).expect("another wallet");
                 let tx = client::pay(
+                    &chain,
                     thief,
                     (outpoint, client::output(thief.address(), output.amount_minor, output.programme)),
                     thief.address(),
@@ -218,7 +232,7 @@ pub fn simulate_ledger(seed: u64, steps: u64) -> Result<SimReport, String> {
                 (tx, Expect::Refused(Reason::MissingWitness))
             }
         };
-        let vtx = settled::verify(tx.clone())
+        let vtx = settled::verify(tx.clone(), &chain)
             .map_err(|r| fail(step, format!("verify refused a well-formed transaction: {r}")))?;
         let outcome = ledger.apply(&vtx, step);
         match (&expect, outcome) {

@@ -369,7 +369,7 @@ async fn run_against(
     }
     let unit_minor = 10u64.pow(ledger.exponent);
     let mut plans = plan::plan(options.workload, lanes_n, chain, unit_minor, merchants.len(), options.seed);
-    let mints = plan::funding_mints(&mut plans, &run_tag, &ledger.signers());
+    let mints = plan::funding_mints(&mut plans, &ledger.chain_id, &run_tag, &ledger.signers());
     let mints_n = mints.len();
     setup::submit_mints(&admin, mints, "funding", options.progress).await?;
     let wallets_funded: usize = plans.iter().map(|p| p.keys.len()).sum();
@@ -380,7 +380,8 @@ async fn run_against(
     let presign_started = Instant::now();
     let progress = options.progress;
     let workload = options.workload;
-    let lanes = tokio::task::spawn_blocking(move || plan::presign(workload, plans, &merchants, progress))
+    let chain_id = ledger.chain_id;
+    let lanes = tokio::task::spawn_blocking(move || plan::presign(workload, &chain_id, plans, &merchants, progress))
         .await
         .map_err(|e| LoadError::Setup(format!("pre-signing: {e}")))?;
     let presigned: usize = lanes.iter().map(drive::Lane::len).sum();

@@ -62,8 +62,8 @@ use settled::registry::TierPolicy;
 use crate::core_sim::keypair;
 use settled::replica::{self, ReplicatedBlock};
 use settled::{
-    BlockRecord, Genesis, Keypair, Ledger, OutPoint, Output, PowerSupply, SignedHeader, SimDisk, Store, Transaction,
-    TxId, TxKind, client,
+    BlockRecord, ChainId, Genesis, Keypair, Ledger, OutPoint, Output, PowerSupply, SignedHeader, SimDisk, Store,
+    Transaction, TxId, TxKind, client,
 };
 
 /// Longest simulation one seed runs, in ticks.
@@ -364,6 +364,9 @@ struct World {
     net: SharedNet,
     genesis: Genesis,
     engine_key: Keypair,
+    /// The cluster's chain id: the hash of the one genesis block every
+    /// replica's ledger file starts from.
+    chain_id: ChainId,
     issuers: Vec<Keypair>,
     wallets: Vec<Keypair>,
     tiers: TierPolicy,
@@ -460,10 +463,13 @@ impl World {
         // One genesis file, copied to each replica (as `cluster init` fixes
         // one genesis time for all).
         let first = SimDisk::new();
-        drop(
-            Store::open_with_backend_at(first.backend(), &genesis, CLOCK_BASE_MS, |h| engine_key.sign(&h.hash()))
-                .map_err(|e| format!("a new ledger does not open: {e}"))?,
-        );
+        let chain_id = {
+            let (store, _) = Store::open_with_backend_at(first.backend(), &genesis, CLOCK_BASE_MS, |message| {
+                engine_key.sign(message)
+            })
+            .map_err(|e| format!("a new ledger does not open: {e}"))?;
+            store.chain_id()
+        };
         let net = Arc::new(Mutex::new(Net {
             rng: StdRng::seed_from_u64(rng.r#gen()),
             nodes: BTreeMap::new(),
@@ -499,6 +505,7 @@ impl World {
             net,
             genesis,
             engine_key,
+            chain_id,
             issuers,
             wallets,
             tiers: TierPolicy { tiers: Vec::new(), unregistered_tier: None, day_offset_minutes: 0 },
@@ -596,6 +603,13 @@ impl World {
             unreachable!("a replica's ledger file already holds the genesis block")
         })
         .map_err(|e| format!("node {id}: the ledger does not open: {e}"))?;
+        if store.chain_id() != self.chain_id {
+            return Err(format!(
+                "node {id}: the ledger is of chain {}, not the cluster's {}",
+                store.chain_id(),
+                self.chain_id
+            ));
+        }
         // Merges of the random-key tables every few payments, in slices:
         // power losses and leadership changes fall in the middle of them.
         store.set_merge_every(LEDGER_MERGE_EVERY.0, LEDGER_MERGE_EVERY.1, LEDGER_MERGE_EVERY.2);
@@ -936,9 +950,10 @@ impl World {
     fn replay(&mut self, index: usize, bytes: &[u8]) -> Result<(), String> {
         let id = self.replicas[index].id;
         let engine = self.engine_key.address();
-        let block = ReplicatedBlock::decode(bytes, &engine).map_err(|e| format!("node {id}: a block: {e}"))?;
+        let block =
+            ReplicatedBlock::decode(bytes, &engine, &self.chain_id).map_err(|e| format!("node {id}: a block: {e}"))?;
         let up = self.replicas[index].up.as_mut().expect("up");
-        let record = replica::replay(&mut up.ledger, &up.tip, &block, &engine)
+        let record = replica::replay(&mut up.ledger, &up.tip, &block, &engine, &self.chain_id)
             .map_err(|e| format!("node {id} refused a committed block: {e}"))?;
         up.store.commit_block(&record).map_err(|e| format!("node {id}: writing a block: {e}"))?;
         up.tip = record.signed;
@@ -971,7 +986,7 @@ impl World {
                 }
                 let Some(peer_up) = self.replicas[peer].up.as_ref() else { break };
                 let Some(sealed) = peer_up.store.sealed_block(next).map_err(|e| e.to_string())? else { break };
-                let bytes = ReplicatedBlock::from(sealed).encode(&self.engine_key);
+                let bytes = ReplicatedBlock::from(sealed).encode(&self.engine_key, &self.chain_id);
                 self.replay(index, &bytes)?;
                 self.report.blocks_fetched += 1;
                 got = true;
@@ -1021,8 +1036,8 @@ impl World {
         // height is the cluster's.
         let held = up.proposals.proposals(committed, 1).map_err(|e| e.to_string())?;
         if let Some(proposal) = held.into_iter().find(|p| p.height == committed) {
-            let block =
-                ReplicatedBlock::decode(&proposal.bytes, &self.engine_key.address()).map_err(|e| e.to_string())?;
+            let block = ReplicatedBlock::decode(&proposal.bytes, &self.engine_key.address(), &self.chain_id)
+                .map_err(|e| e.to_string())?;
             if block.signed.header.hash() != up.tip.header.hash() {
                 let violation = format!("node {}'s block {committed} is not the cluster's", self.replicas[index].id);
                 self.violation.get_or_insert_with(|| violation.clone());
@@ -1045,7 +1060,8 @@ impl World {
         let time = time.max(up.tip.header.time_unix_ms);
         let mut open = Vec::new();
         for tx in txs {
-            let vtx = settled::verify(tx).map_err(|r| format!("a well-formed transaction refused: {r}"))?;
+            let vtx =
+                settled::verify(tx, &self.chain_id).map_err(|r| format!("a well-formed transaction refused: {r}"))?;
             if let Ok(applied) = up.ledger.apply(&vtx, time) {
                 open.push((vtx, applied));
             }
@@ -1053,9 +1069,10 @@ impl World {
         if open.is_empty() {
             return Ok(());
         }
-        let block = settled::seal_block(&mut up.ledger, &up.tip, open, Vec::new(), time, &self.engine_key);
+        let block =
+            settled::seal_block(&mut up.ledger, &up.tip, open, Vec::new(), time, &self.engine_key, &self.chain_id);
         let height = block.signed.header.height;
-        let bytes = ReplicatedBlock::of(&block).encode(&self.engine_key);
+        let bytes = ReplicatedBlock::of(&block).encode(&self.engine_key, &self.chain_id);
         let raft = up.raft.clone();
         let answer = tokio::spawn(async move {
             match tokio::time::timeout(PROPOSE_TIMEOUT, raft.client_write(BlockProposal { height, bytes })).await {
@@ -1097,6 +1114,7 @@ impl World {
                 let reference = format!("sim{}-mint{}", self.seed, self.mints).into_bytes();
                 let amount = self.rng.gen_range(1_000..=100_000);
                 txs.push(client::mint(
+                    &self.chain_id,
                     vec![client::output(owner, amount, 0)],
                     &reference,
                     &[&self.issuers[0], &self.issuers[2]],
@@ -1108,7 +1126,14 @@ impl World {
                 let (outpoint, output) = self.spent[self.rng.gen_range(0..self.spent.len())];
                 if let Some(payer) = self.wallets.iter().find(|w| w.address() == output.owner) {
                     let reference = format!("sim{}-double{}", self.seed, self.tick).into_bytes();
-                    txs.push(client::pay(payer, (outpoint, output), self.wallets[0].address(), 1, &reference));
+                    txs.push(client::pay(
+                        &self.chain_id,
+                        payer,
+                        (outpoint, output),
+                        self.wallets[0].address(),
+                        1,
+                        &reference,
+                    ));
                 }
                 continue;
             }
@@ -1118,7 +1143,7 @@ impl World {
             let payee = self.wallets[self.rng.gen_range(0..WALLETS)].address();
             let amount = self.rng.gen_range(1..=output.amount_minor);
             let reference = format!("sim{}-t{}-{}", self.seed, self.tick, txs.len()).into_bytes();
-            txs.push(client::pay(payer, (outpoint, output), payee, amount, &reference));
+            txs.push(client::pay(&self.chain_id, payer, (outpoint, output), payee, amount, &reference));
         }
         txs
     }
@@ -1223,7 +1248,7 @@ impl World {
                     return Err(format!("node {id}'s block {height} is not the one seen there before"));
                 }
             }
-            let audit = settled::audit(&up.store, &self.genesis).map_err(|e| e.to_string())?;
+            let audit = settled::audit(&up.store).map_err(|e| e.to_string())?;
             if !audit.failures.is_empty() {
                 return Err(format!("node {id}: the chain audit failed: {:?}", audit.failures));
             }

@@ -246,7 +246,7 @@ async fn fetch_missing(engine: &Engine, raft: &Raft<TypeConfig>, mut fed: u64, t
                 }
             };
             for bytes in blocks {
-                let height = match crate::replica::ReplicatedBlock::decode(&bytes, &engine_key) {
+                let height = match crate::replica::ReplicatedBlock::decode(&bytes, &engine_key, &engine.chain_id()) {
                     Ok(block) => block.signed.header.height,
                     Err(error) => {
                         tracing::warn!(peer, %error, "a fetched block does not decode");
@@ -319,12 +319,13 @@ async fn same_chain(engine: &Engine, proposals: &ProposalReader, height: u64) ->
     }
     let reader = proposals.clone();
     let store = std::sync::Arc::clone(engine.store_arc());
-    let engine_key = engine.engine_key();
+    let (engine_key, chain) = (engine.engine_key(), engine.chain_id());
     // Both reads on the blocking pool: the store's is file I/O too.
     let compared = tokio::task::spawn_blocking(move || -> Result<Option<bool>, String> {
         let page = reader.proposals(height, 1).map_err(|e| e.to_string())?;
         let Some(proposal) = page.into_iter().find(|p| p.height == height) else { return Ok(None) };
-        let block = crate::replica::ReplicatedBlock::decode(&proposal.bytes, &engine_key).map_err(|e| e.to_string())?;
+        let block =
+            crate::replica::ReplicatedBlock::decode(&proposal.bytes, &engine_key, &chain).map_err(|e| e.to_string())?;
         let ours = store.header(height).map_err(|e| e.to_string())?;
         Ok(ours.map(|ours| ours.header.hash() == block.signed.header.hash()))
     })

@@ -383,7 +383,7 @@ impl BlockSource {
         let wanted = u64::from(max_blocks.clamp(1, RAFT_FETCH_BLOCKS_MAX));
         for height in from_height..from_height.saturating_add(wanted).min(tip.saturating_add(1)) {
             let Some(sealed) = store.sealed_block(height).map_err(failed)? else { break };
-            let encoded = ReplicatedBlock::from(sealed).encode(engine_key);
+            let encoded = ReplicatedBlock::from(sealed).encode(engine_key, &store.chain_id());
             if !blocks.is_empty() && bytes + encoded.len() > RAFT_FETCH_BYTES_MAX {
                 break;
             }

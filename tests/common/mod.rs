@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use settled::client::{self, Client};
 use settled::limits::TX_OUTPUTS_MAX;
 use settled::proto;
-use settled::{Config, Keypair, OutPoint, Output, Receipt, Server, Transaction};
+use settled::{ChainId, Config, Keypair, OutPoint, Output, Receipt, Server, Transaction};
 use tonic::Code;
 
 pub struct TestLedger {
@@ -18,6 +18,9 @@ pub struct TestLedger {
     pub server: Option<Server>,
     pub client: Client,
     pub issuers: Vec<Keypair>,
+    /// The ledger's chain id (the hash of its block 0): what every
+    /// signature on it covers.
+    pub chain: ChainId,
 }
 
 fn config_with(data_dir: &Path, clock: &settled::Clock) -> Config {
@@ -54,7 +57,8 @@ impl TestLedger {
         let server = Server::start(config).await.expect("server starts");
         let client = Client::lazy_with_token(&server.url(), &dev_token(dir.path())).expect("client");
         let issuers = issuer_keys(dir.path());
-        Self { clock, dir, server: Some(server), client, issuers }
+        let chain = server.engine().chain_id();
+        Self { clock, dir, server: Some(server), client, issuers, chain }
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -89,6 +93,7 @@ impl TestLedger {
         let server = Server::start(config).await.expect("server restarts");
         self.client =
             Client::connect_with_token(&server.url(), &dev_token(&self.data_dir())).await.expect("client reconnects");
+        self.chain = server.engine().chain_id();
         self.server = Some(server);
     }
 
@@ -101,7 +106,7 @@ impl TestLedger {
     }
 
     pub fn mint_tx(&self, outputs: Vec<Output>, reference: &str) -> Transaction {
-        client::mint(outputs, reference.as_bytes(), &[&self.issuers[0], &self.issuers[1]])
+        client::mint(&self.chain, outputs, reference.as_bytes(), &[&self.issuers[0], &self.issuers[1]])
     }
 
     pub async fn engine_key(&mut self) -> settled::Address {
@@ -115,8 +120,8 @@ impl TestLedger {
     }
 }
 
-pub fn assert_receipt_valid(receipt: &Receipt, engine_key: &settled::Address) {
-    receipt.verify(engine_key).expect("receipt verifies offline");
+pub fn assert_receipt_valid(receipt: &Receipt, engine_key: &settled::Address, chain: &ChainId) {
+    receipt.verify(engine_key, chain).expect("receipt verifies offline");
 }
 
 // ---- shared helpers for the specification tests ------------------------------
@@ -297,8 +302,15 @@ pub fn error_metadata(status: &tonic::Status) -> HashMap<String, String> {
     status.get_details_error_info().expect("ErrorInfo in the status details").metadata
 }
 
-/// A transfer of `inputs` to `outputs`, signed by `signers`.
-pub fn transfer(inputs: &[OutPoint], outputs: Vec<Output>, reference: &[u8], signers: &[&Keypair]) -> Transaction {
+/// A transfer of `inputs` to `outputs` on the ledger `chain`, signed by
+/// `signers`.
+pub fn transfer(
+    chain: &ChainId,
+    inputs: &[OutPoint],
+    outputs: Vec<Output>,
+    reference: &[u8],
+    signers: &[&Keypair],
+) -> Transaction {
     let mut tx = Transaction {
         version: settled::TX_VERSION,
         kind: settled::TxKind::Transfer,
@@ -307,7 +319,7 @@ pub fn transfer(inputs: &[OutPoint], outputs: Vec<Output>, reference: &[u8], sig
         reference: reference.to_vec(),
         witnesses: Vec::new(),
     };
-    client::sign(&mut tx, signers);
+    client::sign(&mut tx, chain, signers);
     tx
 }
 
@@ -330,8 +342,10 @@ impl TestLedger {
     }
 
     /// Creates an earmarked programme valid from the epoch for ever,
-    /// transferable between beneficiaries, spendable at groceries (5411).
-    pub async fn programme(&mut self, id: u32) {
+    /// transferable between beneficiaries, spendable at groceries (5411);
+    /// returns what a clawback authorisation of it names.
+    pub async fn programme(&mut self, id: u32) -> client::ClawbackTerms {
+        let treasury = Keypair::generate().address();
         self.programme_with(proto::Programme {
             id,
             name: format!("programme {id}"),
@@ -339,10 +353,11 @@ impl TestLedger {
             valid_from_unix_ms: 0,
             valid_until_unix_ms: u64::MAX,
             transferable: true,
-            treasury_address: Keypair::generate().address().0.to_vec(),
+            treasury_address: treasury.0.to_vec(),
             per_payment_max_minor: 0,
         })
         .await;
+        client::ClawbackTerms { chain: self.chain, programme: id, treasury, valid_until_ms: u64::MAX }
     }
 
     pub async fn programme_with(&mut self, programme: proto::Programme) {

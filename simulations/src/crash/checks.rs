@@ -213,6 +213,9 @@ pub async fn audit(admin: &mut Client, world: &World) -> Result<Audited, Violati
     if info.engine_public_key.as_slice() != world.engine_key.0 {
         return Err(Violation::new(Check::Server, "the engine key changed across the restart"));
     }
+    if info.chain_id.as_slice() != world.chain.0 {
+        return Err(Violation::new(Check::Server, "the chain id changed across the restart"));
+    }
     let tip = info.tip.as_ref().ok_or_else(|| failed("GetInfo without a tip".into()))?;
     let counted = (info.unspent_total_minor, info.unspent_count, tip.height + 1, tip.minted_total_minor);
     let audited = (report.unspent_minor, report.unspent_count, report.blocks, report.minted_minor);
@@ -309,7 +312,7 @@ pub async fn resolve(admin: &Client, world: &World, wallets: &mut [Wallet]) -> R
                 ));
             }
         };
-        if receipt.txid != txid || receipt.verify(&world.engine_key).is_err() {
+        if receipt.txid != txid || receipt.verify(&world.engine_key, &world.chain).is_err() {
             return Err(Violation::new(Check::Receipts, format!("the receipt for resubmitted {txid} does not verify")));
         }
         resolved.given.push(Given::from_receipt(&receipt));
@@ -385,7 +388,7 @@ pub async fn resolve_mint(
             ));
         }
     };
-    if receipt.txid != txid || receipt.verify(&world.engine_key).is_err() {
+    if receipt.txid != txid || receipt.verify(&world.engine_key, &world.chain).is_err() {
         return Err(Violation::new(
             Check::Receipts,
             format!("the receipt for resubmitted mint {txid} does not verify"),
@@ -561,7 +564,7 @@ mod tests {
         fn payment(&self, w: usize, amount_minor: u64) -> settled::Transaction {
             let wallet = &self.wallets[w];
             let coin = wallet.coin.expect("a funded wallet");
-            client::pay(&wallet.key, coin, self.world.merchants[0], amount_minor, b"test")
+            client::pay(&self.world.chain, &wallet.key, coin, self.world.merchants[0], amount_minor, b"test")
         }
 
         async fn confirm(&mut self, tx: &settled::Transaction) -> Given {

@@ -47,6 +47,7 @@ pub struct RoundClient {
     pub round: u64,
     pub merchants: Arc<Vec<Address>>,
     pub engine_key: Address,
+    pub chain: settled::ChainId,
     /// Set just before the kill: a failure seen after it is the kill's doing.
     pub killing: Arc<AtomicBool>,
     /// Set just after the kill: send nothing more, collect what is in flight.
@@ -202,7 +203,8 @@ impl State {
             let amount = self.rng.gen_range(1..=PAYMENT_MINOR_MAX);
             let payee = self.client.merchants[self.rng.gen_range(0..self.client.merchants.len())];
             let reference = format!("crash r{}", self.client.round);
-            wallet.pending = Some(client::pay(&wallet.key, coin, payee, amount, reference.as_bytes()));
+            wallet.pending =
+                Some(client::pay(&self.client.chain, &wallet.key, coin, payee, amount, reference.as_bytes()));
             self.client.budget -= 1;
             self.send(wire, local).await;
         }
@@ -254,7 +256,7 @@ impl State {
                 if receipt.txid != txid {
                     return self.fail(Check::Receipts, format!("the receipt for {txid} names {}", receipt.txid));
                 }
-                if let Err(e) = receipt.verify(&self.client.engine_key) {
+                if let Err(e) = receipt.verify(&self.client.engine_key, &self.client.chain) {
                     return self.fail(Check::Receipts, format!("the receipt for {txid} does not verify: {e}"));
                 }
                 if duplicate {
@@ -450,6 +452,7 @@ pub struct Minter {
     pub signers: Vec<Keypair>,
     pub merchants: Arc<Vec<Address>>,
     pub engine_key: Address,
+    pub chain: settled::ChainId,
     pub seed: u64,
     pub killing: Arc<AtomicBool>,
     pub stop: watch::Receiver<bool>,
@@ -486,7 +489,7 @@ impl Minter {
             let payee = self.merchants[rng.gen_range(0..self.merchants.len())];
             let output = client::output(payee, rng.gen_range(1..=PAYMENT_MINOR_MAX), 0);
             let reference = format!("crash-{}-r{}-live-{n}", self.tag, self.round);
-            let tx = client::mint(vec![output], reference.as_bytes(), &signers);
+            let tx = client::mint(&self.chain, vec![output], reference.as_bytes(), &signers);
             let txid = settled::txid(&tx);
             outcome.pending = Some(tx.clone());
             let mut attempts = 0u32;
@@ -504,7 +507,7 @@ impl Minter {
             };
             match answer {
                 Ok((receipt, duplicate)) => {
-                    if receipt.txid != txid || receipt.verify(&self.engine_key).is_err() || duplicate {
+                    if receipt.txid != txid || receipt.verify(&self.engine_key, &self.chain).is_err() || duplicate {
                         outcome.failure = Some(Violation::new(
                             Check::Receipts,
                             format!("minter: the receipt for mint {txid} does not verify, or calls it a duplicate"),

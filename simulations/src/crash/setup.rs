@@ -25,6 +25,8 @@ pub async fn create(admin: &mut Client, target: &Target, wallets_n: usize) -> Re
     let info = admin.info(false).await.map_err(|s| CrashError::Server(format!("GetInfo: {}", describe(&s))))?;
     let engine_key = settled::Address::from_slice(&info.engine_public_key)
         .ok_or_else(|| CrashError::Server("the engine key is not 32 bytes".into()))?;
+    let chain = settled::ChainId::from_slice(&info.chain_id)
+        .ok_or_else(|| CrashError::Server("the chain id is not 32 bytes".into()))?;
     let signers = crate::load::mint_signers(&info, &target.issuers).map_err(CrashError::Setup)?;
     let tag = crate::hex(&rand::random::<[u8; 5]>());
     let bank_id = format!("crash-{tag}");
@@ -65,7 +67,7 @@ pub async fn create(admin: &mut Client, target: &Target, wallets_n: usize) -> Re
     }
     drop(registered);
 
-    let world = World { tag, bank_id, bank_token, merchants: Arc::new(merchants), engine_key, signers };
+    let world = World { tag, bank_id, bank_token, merchants: Arc::new(merchants), engine_key, chain, signers };
     Ok((world, wallets))
 }
 
@@ -94,7 +96,7 @@ pub async fn refill(
     for (chunk, indices) in needy.chunks(settled::limits::TX_OUTPUTS_MAX).enumerate() {
         let outputs = indices.iter().map(|&i| client::output(wallets[i].address(), FUND_MINOR, 0)).collect();
         let reference = format!("crash-{}-r{round}-m{chunk}", world.tag);
-        let mint = client::mint(outputs, reference.as_bytes(), &signers);
+        let mint = client::mint(&world.chain, outputs, reference.as_bytes(), &signers);
         let (receipt, _) =
             admin.mint(&mint).await.map_err(|s| CrashError::Setup(format!("funding mint: {}", describe(&s))))?;
         given.push(Given::from_receipt(&receipt));

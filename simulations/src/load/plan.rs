@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use settled::client;
-use settled::{Address, Keypair, OutPoint, Output, TX_VERSION, Transaction, TxId, TxKind};
+use settled::{Address, ChainId, Keypair, OutPoint, Output, TX_VERSION, Transaction, TxId, TxKind};
 
 use super::Workload;
 use super::drive::Lane;
@@ -99,9 +99,15 @@ fn generate_keys(n: usize) -> Vec<Keypair> {
 }
 
 /// The mints that fund every wallet of `plans` (16 outputs each, signed by
-/// `issuers`), recording in each plan the coins they create.
+/// `issuers` for the ledger `chain_id`), recording in each plan the coins
+/// they create.
 #[must_use]
-pub fn funding_mints(plans: &mut [LanePlan], run_tag: &str, issuers: &[&Keypair]) -> Vec<Transaction> {
+pub fn funding_mints(
+    plans: &mut [LanePlan],
+    chain_id: &ChainId,
+    run_tag: &str,
+    issuers: &[&Keypair],
+) -> Vec<Transaction> {
     let slots: Vec<(usize, usize)> =
         plans.iter().enumerate().flat_map(|(lane, p)| (0..p.keys.len()).map(move |key| (lane, key))).collect();
     let mut mints = Vec::with_capacity(slots.len().div_ceil(settled::limits::TX_OUTPUTS_MAX));
@@ -109,7 +115,7 @@ pub fn funding_mints(plans: &mut [LanePlan], run_tag: &str, issuers: &[&Keypair]
         let outputs = chunk
             .iter()
             .map(|&(lane, key)| client::output(plans[lane].keys[key].address(), plans[lane].funding[key], 0));
-        let tx = client::mint(outputs.collect(), format!("load-fund-{run_tag}-{m}").as_bytes(), issuers);
+        let tx = client::mint(chain_id, outputs.collect(), format!("load-fund-{run_tag}-{m}").as_bytes(), issuers);
         for (index, &(lane, key)) in chunk.iter().enumerate() {
             plans[lane].coins[key] = Some(client::output_of(&tx, u32::try_from(index).expect("16 outputs at most")));
         }
@@ -118,12 +124,19 @@ pub fn funding_mints(plans: &mut [LanePlan], run_tag: &str, issuers: &[&Keypair]
     mints
 }
 
-/// Signs every chain, on all cores; prints progress every second.
+/// Signs every chain for the ledger `chain_id`, on all cores; prints
+/// progress every second.
 ///
 /// # Panics
 /// When a plan has not been funded by `funding_mints`.
 #[must_use]
-pub fn presign(workload: Workload, plans: Vec<LanePlan>, merchants: &[Address], progress: bool) -> Vec<Lane> {
+pub fn presign(
+    workload: Workload,
+    chain_id: &ChainId,
+    plans: Vec<LanePlan>,
+    merchants: &[Address],
+    progress: bool,
+) -> Vec<Lane> {
     let total: usize = plans.iter().map(|p| p.amounts.len()).sum();
     let signed = AtomicUsize::new(0);
     let threads = signing_threads();
@@ -144,8 +157,8 @@ pub fn presign(workload: Workload, plans: Vec<LanePlan>, merchants: &[Address], 
                         .into_iter()
                         .map(|plan| {
                             let lane = match workload {
-                                Workload::Retail => retail_chain(&plan, merchants),
-                                Workload::Opencbdc => pair_chain(&plan),
+                                Workload::Retail => retail_chain(chain_id, &plan, merchants),
+                                Workload::Opencbdc => pair_chain(chain_id, &plan),
                             };
                             signed.fetch_add(lane.len(), Ordering::Relaxed);
                             lane
@@ -172,13 +185,13 @@ pub fn presign(workload: Workload, plans: Vec<LanePlan>, merchants: &[Address], 
 
 /// 1 input, 2 outputs (merchant, change), 1 signature; the next payment
 /// spends the change.
-fn retail_chain(plan: &LanePlan, merchants: &[Address]) -> Lane {
+fn retail_chain(chain_id: &ChainId, plan: &LanePlan, merchants: &[Address]) -> Lane {
     let key = &plan.keys[0];
     let mut coin = plan.coins[0].expect("funded");
     let mut txs = Vec::with_capacity(plan.amounts.len());
     let mut txids = Vec::with_capacity(plan.amounts.len());
     for (k, (&amount, &payee)) in plan.amounts.iter().zip(&plan.payees).enumerate() {
-        let tx = client::pay(key, coin, merchants[payee], amount, format!("inv{k:06}").as_bytes());
+        let tx = client::pay(chain_id, key, coin, merchants[payee], amount, format!("inv{k:06}").as_bytes());
         assert_eq!(tx.outputs.len(), 2, "funding leaves change after every payment");
         let txid = settled::txid(&tx);
         coin = (OutPoint { txid, index: 1 }, tx.outputs[1]);
@@ -191,7 +204,7 @@ fn retail_chain(plan: &LanePlan, merchants: &[Address]) -> Lane {
 /// OpenCBDC's workload: 2 inputs (one coin of each wallet of the pair), 2
 /// outputs (back to each), 2 signatures; the amount moves one way, then the
 /// other, so that neither wallet drifts towards a tier limit.
-fn pair_chain(plan: &LanePlan) -> Lane {
+fn pair_chain(chain_id: &ChainId, plan: &LanePlan) -> Lane {
     let (a, b) = (&plan.keys[0], &plan.keys[1]);
     let (mut coin_a, mut coin_b) = (plan.coins[0].expect("funded"), plan.coins[1].expect("funded"));
     let mut txs = Vec::with_capacity(plan.amounts.len());
@@ -209,7 +222,7 @@ fn pair_chain(plan: &LanePlan) -> Lane {
             reference: Vec::new(),
             witnesses: Vec::new(),
         };
-        let txid = client::sign(&mut tx, &[a, b]);
+        let txid = client::sign(&mut tx, chain_id, &[a, b]);
         coin_a = (OutPoint { txid, index: 0 }, tx.outputs[0]);
         coin_b = (OutPoint { txid, index: 1 }, tx.outputs[1]);
         txs.push(tx);
@@ -226,14 +239,16 @@ mod tests {
         (0..2).map(|_| Keypair::generate()).collect()
     }
 
+    const CHAIN: ChainId = ChainId([0x1d; 32]);
+
     #[test]
     fn a_retail_chain_spends_each_change_and_stays_under_the_day_budget() {
         let issuers = issuers();
         let mut plans = plan(Workload::Retail, 3, 1_000, 100, 4, 7);
-        let mints = funding_mints(&mut plans, "t", &issuers.iter().collect::<Vec<_>>());
+        let mints = funding_mints(&mut plans, &CHAIN, "t", &issuers.iter().collect::<Vec<_>>());
         assert_eq!(mints.len(), 1);
         let merchants: Vec<Address> = (0..4).map(|_| Keypair::generate().address()).collect();
-        let lanes = presign(Workload::Retail, plans, &merchants, false);
+        let lanes = presign(Workload::Retail, &CHAIN, plans, &merchants, false);
         assert_eq!(lanes.len(), 3);
         for lane in &lanes {
             let (txs, txids) = lane.parts();
@@ -242,7 +257,7 @@ mod tests {
             assert!(paid <= DAY_BUDGET_UNITS * 100);
             for (k, tx) in txs.iter().enumerate() {
                 assert_eq!(settled::txid(tx), txids[k]);
-                assert!(settled::verify(tx.clone()).is_ok());
+                assert!(settled::verify(tx.clone(), &CHAIN).is_ok());
                 if k > 0 {
                     assert_eq!(tx.inputs, vec![OutPoint { txid: txids[k - 1], index: 1 }]);
                 }
@@ -254,8 +269,8 @@ mod tests {
     fn a_pair_chain_spends_both_previous_outputs_with_two_signatures() {
         let issuers = issuers();
         let mut plans = plan(Workload::Opencbdc, 2, 50, 100, 1, 7);
-        assert_eq!(funding_mints(&mut plans, "t", &issuers.iter().collect::<Vec<_>>()).len(), 1);
-        let lanes = presign(Workload::Opencbdc, plans, &[], false);
+        assert_eq!(funding_mints(&mut plans, &CHAIN, "t", &issuers.iter().collect::<Vec<_>>()).len(), 1);
+        let lanes = presign(Workload::Opencbdc, &CHAIN, plans, &[], false);
         for lane in &lanes {
             let (txs, txids) = lane.parts();
             assert_eq!(txs.len(), 50);
@@ -263,7 +278,7 @@ mod tests {
             for (k, tx) in txs.iter().enumerate() {
                 assert_eq!(tx.witnesses.len(), 2);
                 assert_eq!(tx.outputs.iter().map(|o| o.amount_minor).sum::<u64>(), total, "conserved");
-                assert!(settled::verify(tx.clone()).is_ok());
+                assert!(settled::verify(tx.clone(), &CHAIN).is_ok());
                 if k > 0 {
                     let previous = txids[k - 1];
                     assert_eq!(

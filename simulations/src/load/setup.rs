@@ -56,6 +56,8 @@ pub struct Ledger {
     pub currency: String,
     pub exponent: u32,
     pub unspent_count: u64,
+    /// The ledger's chain id: what the run's signatures are made for.
+    pub chain_id: settled::ChainId,
     /// Issuer keys that are in the ledger's issuer set, as many as its threshold.
     signers: Vec<Keypair>,
 }
@@ -66,10 +68,13 @@ impl Ledger {
     pub async fn read(admin: &mut Client, issuers: &[Keypair]) -> Result<Self, LoadError> {
         let info = admin.info(false).await.map_err(|s| LoadError::Server(format!("GetInfo: {}", describe(&s))))?;
         let signers = mint_signers(&info, issuers).map_err(LoadError::Setup)?;
+        let chain_id = settled::ChainId::from_slice(&info.chain_id)
+            .ok_or_else(|| LoadError::Server("GetInfo: the chain id is not 32 bytes".into()))?;
         Ok(Self {
             currency: info.currency,
             exponent: info.currency_exponent,
             unspent_count: info.unspent_count,
+            chain_id,
             signers,
         })
     }
@@ -237,6 +242,7 @@ pub async fn preload(
     println!("preload: minting {shortfall} outputs in {mints} mints to {owners_n} owners ...");
     let owners: Arc<Vec<Address>> = Arc::new((0..owners_n).map(|_| Keypair::generate().address()).collect());
     let signers: Arc<Vec<Keypair>> = Arc::new(ledger.signers.clone());
+    let chain_id = ledger.chain_id;
     let threads =
         std::thread::available_parallelism().map_or(1, std::num::NonZero::get).clamp(1, PRELOAD_SIGNERS_MAX) as u64;
     let (sender, mut signed) = tokio::sync::mpsc::channel::<Transaction>(PRELOAD_QUEUE_MAX);
@@ -253,7 +259,7 @@ pub async fn preload(
                 let outputs = (0..n)
                     .map(|_| client::output(owners[rng.gen_range(0..owners.len())], PRELOAD_OUTPUT_MINOR, 0))
                     .collect();
-                let tx = client::mint(outputs, format!("{reference}{k}").as_bytes(), &signers);
+                let tx = client::mint(&chain_id, outputs, format!("{reference}{k}").as_bytes(), &signers);
                 if sender.blocking_send(tx).is_err() {
                     return;
                 }
