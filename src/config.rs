@@ -58,6 +58,11 @@ pub struct Config {
     /// credential); none when absent. Bind it to a private interface.
     #[serde(default)]
     pub metrics_listen: Option<SocketAddr>,
+    /// Serve plaintext on a non-loopback address: the API without `[tls]`,
+    /// or the metrics port. Refused at start unless set (on loopback,
+    /// plaintext is always allowed); with it, a warning at every start.
+    #[serde(default)]
+    pub allow_plaintext: bool,
     /// Cluster mode (docs/CLUSTER.md): this node is one replica of a Raft
     /// cluster. A single node when absent.
     #[serde(default)]
@@ -267,6 +272,11 @@ pub struct ClusterConfig {
     /// openraft's cluster name.
     #[serde(default = "default_cluster_name")]
     pub name: String,
+    /// This member's certificate and key and the cluster CA: replicas
+    /// accept each other only with certificates of that CA
+    /// (docs/SECURITY.md). Required: a cluster without it is refused.
+    #[serde(default)]
+    pub tls: Option<crate::cluster::PeerTlsConfig>,
     /// Snapshot every this many entries, keeping that many behind it
     /// (`SNAPSHOT_EVERY_ENTRIES`, `LOG_KEPT_AFTER_SNAPSHOT` when absent);
     /// tests compact sooner, never from a file.
@@ -315,7 +325,28 @@ impl ClusterConfig {
         if !ids.contains(&self.node_id) {
             return Err(ConfigError::Invalid(format!("cluster.node_id {} is not in cluster.members", self.node_id)));
         }
+        if self.tls.is_none() {
+            return Err(ConfigError::Invalid(
+                "[cluster.tls] is missing: replicas accept each other only with certificates of the cluster's CA \
+                 (ca_file, cert_file, key_file; `settled cluster init` writes them, `settled cluster join-config` \
+                 issues one for a new member). A cluster without peer TLS is refused: anyone who reaches its Raft \
+                 port could depose its leader, fork it or stop it"
+                    .to_owned(),
+            ));
+        }
         Ok(())
+    }
+
+    /// This member's TLS material, loaded and checked against its id.
+    ///
+    /// # Errors
+    /// No `[cluster.tls]`, an unreadable file, or a certificate of another
+    /// member.
+    pub fn peer_tls(&self) -> Result<crate::cluster::PeerTls, ConfigError> {
+        self.validate()?;
+        let tls = self.tls.as_ref().expect("validated");
+        crate::cluster::PeerTls::load(tls, self.node_id)
+            .map_err(|e| ConfigError::Invalid(format!("[cluster.tls]: {e}")))
     }
 
     /// Whether this node initialises a new cluster (the lowest id).
@@ -349,6 +380,7 @@ impl Config {
             credentials: Vec::new(),
             tls: None,
             metrics_listen: None,
+            allow_plaintext: false,
             cluster: None,
             connections_max: default_connections_max(),
             storage_faults: None,
@@ -459,6 +491,50 @@ impl Config {
 }
 
 impl Config {
+    /// What this configuration exposes, as checked at every start:
+    /// plaintext on a non-loopback address (the API without `[tls]`, the
+    /// metrics port) is refused unless `allow_plaintext` says so. Returns
+    /// the warnings to log: development mode, plaintext allowed off
+    /// loopback, no credential to administer the ledger with.
+    ///
+    /// # Errors
+    /// Plaintext on a non-loopback address without `allow_plaintext`.
+    pub fn exposure(&self) -> Result<Vec<String>, ConfigError> {
+        let mut warnings = Vec::new();
+        let mut plaintext = Vec::new();
+        if self.tls.is_none() && !self.listen.ip().is_loopback() {
+            plaintext.push(format!("the API on {} without [tls]", self.listen));
+        }
+        if let Some(metrics) = self.metrics_listen.filter(|address| !address.ip().is_loopback()) {
+            plaintext.push(format!("the metrics port on {metrics} (plain HTTP, no credential)"));
+        }
+        if !plaintext.is_empty() {
+            let what = plaintext.join(" and ");
+            if !self.allow_plaintext {
+                return Err(ConfigError::Invalid(format!(
+                    "{what}: plaintext on a non-loopback address is refused. Configure [tls] (and keep the metrics \
+                     port on a private or loopback address), or set allow_plaintext = true if a network you \
+                     control protects it"
+                )));
+            }
+            warnings.push(format!("{what}: plaintext on a non-loopback address (allow_plaintext = true)"));
+        }
+        if self.development {
+            warnings.push(format!(
+                "development mode: {} in the data dir grants every role, and the issuer keys (whoever reads them can \
+                 mint) are generated into it; never in production",
+                DEV_TOKEN_FILE
+            ));
+        }
+        if self.credentials.is_empty() && !self.development {
+            warnings.push(
+                "no [[credentials]]: no operator or issuer can call the admin API (registrations, mints, clawbacks)"
+                    .to_owned(),
+            );
+        }
+        Ok(warnings)
+    }
+
     fn resolve_credentials(&self) -> Result<ConfiguredCredentials, ConfigError> {
         let mut credentials = ConfiguredCredentials::new();
         for entry in &self.credentials {
@@ -540,17 +616,28 @@ pub fn write_secret_key(path: &Path, key: &Keypair) -> std::io::Result<()> {
 
 /// Writes one line to a new file readable by its owner only, durably
 /// (file and directory entry).
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    write_new(path, &format!("{text}\n"), 0o600)
+}
+
+/// Writes a new file anyone may read (certificates), durably.
+pub(crate) fn write_public(path: &Path, text: &str) -> std::io::Result<()> {
+    write_new(path, text, 0o644)
+}
+
+fn write_new(path: &Path, text: &str, mode: u32) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
+        options.mode(mode);
     }
+    #[cfg(not(unix))]
+    let _ = mode;
     let mut file = options.open(path)?;
-    writeln!(file, "{text}")?;
+    file.write_all(text.as_bytes())?;
     file.sync_all()?;
     // The directory entry must be durable too: a key lost after the genesis
     // naming it was committed would make the ledger unusable.

@@ -50,6 +50,7 @@ mod auth;
 pub mod client;
 pub mod cluster;
 pub mod config;
+mod connections;
 mod crypto;
 pub mod demo;
 mod demo_banks;

@@ -109,6 +109,35 @@ pub const CALLS_PER_CONNECTION_MAX: u32 = 256;
 /// TCP connections the server holds open at once (default of
 /// `connections_max`); a connection past it is closed at once.
 pub const CONNECTIONS_MAX: usize = 1024;
+/// The Raft port: a request of `PeerService` (a vote, a status or fetch
+/// request; each a few dozen bytes) is at most this large, so that no
+/// caller makes a node read megabytes to refuse a vote.
+pub const RAFT_SMALL_MESSAGE_BYTES_MAX: usize = 16 * 1024;
+/// The highest Raft term a message may carry: one election every
+/// millisecond would take nine thousand years to reach it, and a term
+/// near `u64::MAX` stops openraft's core for good (it adds one when it
+/// stands for election).
+pub const RAFT_TERM_MAX: u64 = 1 << 48;
+/// The highest Raft log index a message may carry (openraft adds one to
+/// an index it is given).
+pub const RAFT_LOG_INDEX_MAX: u64 = 1 << 62;
+/// The Raft port: connections held open at once (a cluster of at most
+/// `CLUSTER_MEMBERS_MAX` members uses a few per peer); one past it is
+/// closed at once.
+pub const RAFT_CONNECTIONS_MAX: usize = 64;
+/// The Raft port: calls open at once on one connection.
+pub const RAFT_CALLS_PER_CONNECTION_MAX: u32 = 64;
+/// The Raft port: time for an accepted connection to send its first bytes
+/// and to finish the TLS handshake; a silent one is closed then.
+pub const RAFT_TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// The Raft port: HTTP/2 ping interval, and the wait for its answer before
+/// the connection is dropped.
+pub const RAFT_KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+pub const RAFT_KEEPALIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// The Raft port: a connection older than this is closed gracefully (its
+/// calls finish; the peer reconnects on its next call), so that none is
+/// held for ever.
+pub const RAFT_CONNECTION_AGE_MAX: std::time::Duration = std::time::Duration::from_secs(3600);
 /// Cluster (Raft) storage: log entries one `limited_get_log_entries` call
 /// returns, so that a replication batch read for a far-behind follower is
 /// bounded whatever range openraft asks for.

@@ -137,6 +137,10 @@ enum ClusterCommand {
         /// Its data directory [default: node-<id> beside --from's].
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// The cluster CA's directory (ca.pem, ca.key), to issue the new
+        /// member's certificate [default: cluster-ca beside --from].
+        #[arg(long)]
+        ca_dir: Option<PathBuf>,
         #[arg(long)]
         out: PathBuf,
     },
@@ -557,9 +561,14 @@ async fn cluster(command: ClusterCommand, token: &str) -> Result<(), String> {
             if let Some(token) = &written.dev_token {
                 println!("development token (every role, every replica): {}", token.display());
             }
+            println!(
+                "cluster CA: {} (each member's certificate is in its data directory; the CA key is needed only to \
+                 issue a joining member's: keep it offline, on no node)",
+                written.ca_dir.display()
+            );
             Ok(())
         }
-        ClusterCommand::JoinConfig { from, id, raft_addr, api_addr, data_dir, out } => {
+        ClusterCommand::JoinConfig { from, id, raft_addr, api_addr, data_dir, ca_dir, out } => {
             let mut config = Config::from_file(&from).map_err(|e| e.to_string())?;
             let cluster =
                 config.cluster.as_mut().ok_or_else(|| format!("{} has no [cluster] table", from.display()))?;
@@ -579,6 +588,13 @@ async fn cluster(command: ClusterCommand, token: &str) -> Result<(), String> {
             }
             let existing_data_dir = config.data_dir.clone();
             config.data_dir = data_dir.unwrap_or_else(|| config.data_dir.with_file_name(format!("node-{id}")));
+            // The new member's certificate, issued by the cluster's CA: the
+            // others accept it once it is added to the membership.
+            let ca_dir = ca_dir.unwrap_or_else(|| from.with_file_name(settled::cluster::init::CA_DIR));
+            let ca = settled::cluster::ClusterCa::load(&ca_dir)?;
+            let peer_dir = out.with_file_name(settled::cluster::init::peer_dir(id));
+            let tls = ca.issue_into(id, &peer_dir)?;
+            config.cluster.as_mut().expect("checked above").tls = Some(tls);
             if config.development {
                 // The new replica takes the cluster's development token.
                 let token = existing_data_dir.join(settled::config::DEV_TOKEN_FILE);
@@ -680,10 +696,27 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     if let Some(metrics) = server.metrics_addr() {
         println!("metrics on http://{metrics}/metrics");
     }
-    shutdown_signal().await;
+    // A replica whose Raft core died can take no further part in the
+    // cluster: it exits non-zero, for its supervisor to restart it.
+    let fatal = async {
+        match server.fatal() {
+            Some(mut fatal) => match fatal.wait_for(Option::is_some).await {
+                Ok(why) => why.clone().unwrap_or_default(),
+                Err(_) => std::future::pending().await,
+            },
+            None => std::future::pending().await,
+        }
+    };
+    let fatal = tokio::select! {
+        () = shutdown_signal() => None,
+        why = fatal => Some(why),
+    };
     tracing::info!("shutting down: finishing admitted payments");
     server.shutdown().await;
-    Ok(())
+    match fatal {
+        None => Ok(()),
+        Some(why) => Err(format!("{why}: exiting for a restart")),
+    }
 }
 
 /// The audit of a stopped server's data file, against the engine key and

@@ -203,7 +203,25 @@ fn check_name(kind: &str, name: &str) -> Result<(), Refusal> {
     if name.is_empty() || name.len() > NAME_BYTES_MAX {
         return Err(invalid(format!("{kind} name must be 1-{NAME_BYTES_MAX} bytes")));
     }
+    if let Some(character) = name.chars().find(|c| !is_text_char(*c)) {
+        return Err(invalid(format!(
+            "{kind} name holds U+{:04X}: names go into statements (XML), CSV and logs, which cannot carry control \
+             characters or non-characters",
+            u32::from(character)
+        )));
+    }
     Ok(())
+}
+
+/// Whether `character` may stand in a name or any free text the ledger
+/// hands on: not a control character (C0, DEL, C1: XML 1.0 cannot carry
+/// most of them, and a newline or a tab would break a CSV row or a log
+/// line), and not a Unicode non-character (U+FDD0..U+FDEF, U+xFFFE,
+/// U+xFFFF: XML 1.0 excludes U+FFFE and U+FFFF).
+#[must_use]
+pub fn is_text_char(character: char) -> bool {
+    let code = u32::from(character);
+    !character.is_control() && !(0xFDD0..=0xFDEF).contains(&code) && code & 0xFFFE != 0xFFFE
 }
 
 impl Registry {
@@ -401,6 +419,24 @@ impl Registry {
             Some(Role::Wallet { tier }) => policy.tier(*tier),
             Some(Role::Merchant { .. } | Role::Treasury { .. }) => None,
             None => policy.unregistered_tier.and_then(|t| policy.tier(t)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_carry_no_control_characters_or_non_characters() {
+        for refused in
+            ["Bank\u{1}", "Line\nbreak", "Tab\there", "Del\u{7f}", "C1\u{85}", "\u{FFFE}", "\u{FDD0}", "\u{10FFFF}"]
+        {
+            let refusal = check_name("bank", refused).expect_err(refused);
+            assert_eq!(refusal.reason, Reason::InvalidRegistration, "{refused:?}");
+        }
+        for accepted in ["Bank of Shenzhen", "深圳农商银行", "Café & Co. <Ltd>", "O'Brien \"Grocer\""] {
+            check_name("bank", accepted).expect(accepted);
         }
     }
 }

@@ -7,8 +7,6 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tokio_stream::StreamExt;
-use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::api::Api;
 use crate::config::{Config, ConfigError, TlsConfig};
@@ -29,6 +27,9 @@ pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// before closing their connections. Admitted payments are answered or, if
 /// the connection is gone, committed all the same.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How long an accepted connection may take to say its first bytes and to
+/// finish a TLS handshake: an idle socket holds no slot past it.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -48,9 +49,13 @@ pub enum ServerError {
 /// log entries a leader has seen acknowledged: it would come back without
 /// its log and its vote, and Raft's majorities would no longer overlap (a
 /// confirmed payment could be lost). It rejoins under a new id instead.
-async fn refuse_lost_voter(cluster: &crate::config::ClusterConfig) -> Result<(), ServerError> {
+async fn refuse_lost_voter(
+    cluster: &crate::config::ClusterConfig,
+    tls: &crate::cluster::PeerTls,
+) -> Result<(), ServerError> {
     for member in cluster.members.iter().filter(|m| m.id != cluster.node_id) {
-        let Ok(status) = crate::cluster::peer_status(&member.raft_addr, cluster.node_id).await else { continue };
+        let asked = crate::cluster::peer_status(&member.raft_addr, member.id, cluster.node_id, tls).await;
+        let Ok(status) = asked else { continue };
         if status.caller_matched && status.caller_matched_index > 0 {
             return Err(ServerError::Cluster(format!(
                 "this replica has no Raft files, but leader {} has seen node {} acknowledge the log up to entry {}: \
@@ -75,8 +80,9 @@ async fn start_node(
     config: &Config,
     cluster: &crate::config::ClusterConfig,
 ) -> Result<crate::cluster::Node, ServerError> {
+    let tls = cluster.peer_tls()?;
     if !config.data_dir.join(crate::cluster::LOG_FILE).exists() {
-        refuse_lost_voter(cluster).await?;
+        refuse_lost_voter(cluster, &tls).await?;
     }
     let listener = tokio::net::TcpListener::bind(cluster.raft_listen)
         .await
@@ -87,15 +93,14 @@ async fn start_node(
         crate::cluster::raft_config_compacting(&cluster.name, snapshot_every, kept)
             .map_err(|e| ServerError::Cluster(e.to_string()))?,
     );
-    let node = crate::cluster::Node::start_with_faults(
-        cluster.node_id,
-        &config.data_dir,
-        listener,
-        raft_config,
-        cluster.network_faults.clone(),
-    )
-    .await
-    .map_err(|e| ServerError::Cluster(e.to_string()))?;
+    let peers = crate::cluster::Peers {
+        tls,
+        founders: cluster.members.iter().map(|member| member.id).collect(),
+        faults: cluster.network_faults.clone(),
+    };
+    let node = crate::cluster::Node::start(cluster.node_id, &config.data_dir, listener, raft_config, peers)
+        .await
+        .map_err(|e| ServerError::Cluster(e.to_string()))?;
     let initialised = node.raft().is_initialized().await.map_err(|e| ServerError::Cluster(e.to_string()))?;
     if cluster.initialises() && !initialised {
         match node.raft().initialize(crate::membership_api::initial_members(&cluster.members)).await {
@@ -113,7 +118,7 @@ fn server_tls(tls: &TlsConfig) -> Result<tonic::transport::ServerTlsConfig, Serv
     let read =
         |path: &std::path::Path| std::fs::read(path).map_err(|e| ServerError::Tls(format!("{}: {e}", path.display())));
     let identity = tonic::transport::Identity::from_pem(read(&tls.cert_file)?, read(&tls.key_file)?);
-    let mut config = tonic::transport::ServerTlsConfig::new().identity(identity);
+    let mut config = tonic::transport::ServerTlsConfig::new().identity(identity).timeout(TLS_HANDSHAKE_TIMEOUT);
     if let Some(ca) = &tls.client_ca_file {
         config = config.client_ca_root(tonic::transport::Certificate::from_pem(read(ca)?)).client_auth_optional(true);
     }
@@ -139,66 +144,6 @@ fn oversized_is_resource_exhausted<B>(mut response: http::Response<B>) -> http::
     response
 }
 
-/// An accepted connection, counted against `connections_max` while open.
-struct Counted {
-    inner: tokio::net::TcpStream,
-    _slot: tokio::sync::OwnedSemaphorePermit,
-}
-
-impl tokio::io::AsyncRead for Counted {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        context: &mut std::task::Context<'_>,
-        buffer: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_read(context, buffer)
-    }
-}
-
-impl tokio::io::AsyncWrite for Counted {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        context: &mut std::task::Context<'_>,
-        bytes: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.inner).poll_write(context, bytes)
-    }
-
-    fn poll_write_vectored(
-        mut self: std::pin::Pin<&mut Self>,
-        context: &mut std::task::Context<'_>,
-        buffers: &[std::io::IoSlice<'_>],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.inner).poll_write_vectored(context, buffers)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
-        context: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_flush(context)
-    }
-
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        context: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_shutdown(context)
-    }
-}
-
-impl tonic::transport::server::Connected for Counted {
-    type ConnectInfo = tonic::transport::server::TcpConnectInfo;
-
-    fn connect_info(&self) -> Self::ConnectInfo {
-        self.inner.connect_info()
-    }
-}
-
 /// A running server. Dropping it without `shutdown` leaves it running until
 /// the runtime stops.
 pub struct Server {
@@ -218,6 +163,9 @@ impl Server {
     /// # Errors
     /// Invalid configuration, storage failures, or an address in use.
     pub async fn start(config: Config) -> Result<Self, ServerError> {
+        for warning in config.exposure()? {
+            tracing::warn!("{warning}");
+        }
         let resolved = config.resolve()?;
         let verify_threads = config.verify_threads;
         let storage_faults = config.storage_faults.clone();
@@ -276,6 +224,7 @@ impl Server {
                     node.raft().clone(),
                     node.proposals().clone(),
                     cluster.node_id,
+                    cluster.peer_tls()?,
                 );
                 Some(ClusterParts { node, link })
             }
@@ -356,23 +305,10 @@ impl Server {
             .add_service(AdminServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
             .add_service(LedgerServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
             .add_service(ReconciliationServiceServer::new(api).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX));
-        // The builder's TCP options apply only to listeners tonic binds itself:
-        // without TCP_NODELAY here, small replies wait for delayed ACKs (~40 ms).
         // A connection past the limit is closed at once: the accepted socket
-        // is dropped before any byte is read.
-        let slots = Arc::new(tokio::sync::Semaphore::new(config.connections_max.max(1)));
-        let connections_max = config.connections_max;
-        let incoming = TcpListenerStream::new(listener).filter_map(move |stream| {
-            let stream = match stream {
-                Ok(stream) => stream,
-                Err(error) => return Some(Err(error)),
-            };
-            let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-                tracing::warn!(connections_max, "connection closed: the server holds its most connections");
-                return None;
-            };
-            Some(stream.set_nodelay(true).map(|()| Counted { inner: stream, _slot: slot }))
-        });
+        // is dropped before any byte is read; one silent past the handshake
+        // deadline is closed then.
+        let incoming = crate::connections::limited(listener, config.connections_max, TLS_HANDSHAKE_TIMEOUT, "api");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
             let _ = stopped.await;
@@ -445,6 +381,14 @@ impl Server {
                 tracing::error!(%error, "stopping the raft node");
             }
         }
+    }
+
+    /// Cluster mode: why this replica's Raft core stopped on its own, once
+    /// it has (`None` inside until then; `None` outside a cluster). The
+    /// process should then exit non-zero and be restarted.
+    #[must_use]
+    pub fn fatal(&self) -> Option<tokio::sync::watch::Receiver<Option<String>>> {
+        self.cluster.as_ref().map(|cluster| cluster.node.fatal())
     }
 
     /// Cluster mode: this replica's Raft, for status and tests.

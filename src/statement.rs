@@ -358,7 +358,15 @@ impl<W: Write> Xml<W> {
         self.writer.write_event(Event::End(BytesEnd::new(name)))
     }
 
+    /// `<name>text</name>`; text XML 1.0 cannot carry is refused rather
+    /// than written into a statement nobody can parse.
     fn leaf(&mut self, name: &str, text: &str) -> io::Result<()> {
+        if let Some(character) = text.chars().find(|c| !is_xml_char(*c)) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("<{name}> would hold U+{:04X}, which XML 1.0 cannot carry", u32::from(character)),
+            ));
+        }
         self.writer.create_element(name).write_text_content(BytesText::new(text))?;
         Ok(())
     }
@@ -672,9 +680,9 @@ pub fn check_camt053(xml: &[u8], exponent: u32) -> Result<CheckedStatement, Stat
                 checker.end(&path, std::mem::take(&mut text).trim().to_owned())?;
                 path.pop();
             }
-            Event::Text(content) => text.push_str(&content.xml10_content().map_err(not_utf8)?),
-            Event::CData(content) => text.push_str(&content.decode().map_err(not_utf8)?),
-            Event::GeneralRef(reference) => text.push_str(&resolve_reference(&reference)?),
+            Event::Text(content) => text.push_str(&xml_text(content.xml10_content().map_err(not_utf8)?)?),
+            Event::CData(content) => text.push_str(&xml_text(content.decode().map_err(not_utf8)?)?),
+            Event::GeneralRef(reference) => text.push_str(&xml_text(resolve_reference(&reference)?.into())?),
             Event::DocType(_) => return Err(invalid("a statement has no DOCTYPE")),
             Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
             Event::Eof => break,
@@ -684,6 +692,21 @@ pub fn check_camt053(xml: &[u8], exponent: u32) -> Result<CheckedStatement, Stat
         return Err(invalid(format!("the document ends inside <{}>", path.join("/"))));
     }
     checker.finish()
+}
+
+/// A character XML 1.0 may carry (its production `Char`).
+fn is_xml_char(character: char) -> bool {
+    matches!(u32::from(character), 0x9 | 0xA | 0xD | 0x20..=0xD7FF | 0xE000..=0xFFFD | 0x1_0000..=0x10_FFFF)
+}
+
+/// `text`, once every character of it is one XML 1.0 may carry.
+fn xml_text(text: Cow<'_, str>) -> Result<Cow<'_, str>, StatementError> {
+    match text.chars().find(|c| !is_xml_char(*c)) {
+        Some(character) => {
+            Err(invalid(format!("text holds U+{:04X}, which XML 1.0 cannot carry", u32::from(character))))
+        }
+        None => Ok(text),
+    }
 }
 
 fn is_camt053(namespace: &ResolveResult<'_>) -> bool {
@@ -1301,6 +1324,21 @@ mod tests {
         assert!(document.contains("B&amp;&lt;1&gt;"));
         let checked = check_camt053(document.as_bytes(), 2).expect("the statement checks");
         assert_eq!(checked.bank_id, info.bank_id);
+    }
+
+    #[test]
+    fn text_xml_cannot_carry_is_neither_written_nor_accepted() {
+        // A bank name holding 0x01 (the registry refuses it; this is the
+        // writer's and the checker's own line).
+        let info = StatementInfo { bank_name: "Bank\u{1}".into(), ..info() };
+        let mut out = Vec::new();
+        let error = write_camt053(&info, ok(entries()), &mut out).expect_err("not written");
+        assert!(error.to_string().contains("U+0001"), "{error}");
+        let document = camt053(&StatementInfo { bank_name: "Bank A".into(), ..info.clone() }, entries());
+        for forged in ["Bank &#1;", "Bank \u{1}", "Bank \u{FFFE}"] {
+            let bytes = document.replace("Bank A", forged);
+            assert!(reason(check_camt053(bytes.as_bytes(), 2)).contains("XML"), "{forged:?} accepted");
+        }
     }
 
     #[test]

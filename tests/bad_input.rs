@@ -1003,6 +1003,24 @@ fn matrix(w: &World) -> Vec<Row> {
             Reason::InvalidRegistration,
         ),
         refused(
+            "a bank name holding a control character (0x01) is INVALID_REGISTRATION",
+            bank_request("control", "Bank\u{1}", Vec::new()),
+            INVALID,
+            Reason::InvalidRegistration,
+        ),
+        refused(
+            "a bank name holding a newline is INVALID_REGISTRATION",
+            bank_request("newline", "Bank\nof lines", Vec::new()),
+            INVALID,
+            Reason::InvalidRegistration,
+        ),
+        refused(
+            "a programme name holding U+FFFE (not XML) is INVALID_REGISTRATION",
+            programme_request(|p| p.name = "food \u{FFFE}".to_owned()),
+            INVALID,
+            Reason::InvalidRegistration,
+        ),
+        refused(
             "a bank credential hash of 31 bytes is INVALID_REGISTRATION",
             bank_request("short-credential", "short", vec![vec![7; 31]]),
             INVALID,

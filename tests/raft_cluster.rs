@@ -12,7 +12,7 @@ use std::time::Duration;
 use openraft::ServerState;
 use openraft::error::{ClientWriteError, RaftError};
 use settled::cluster::ReplicaNode;
-use settled::cluster::{ApplyOutcome, BlockProposal, Node, NodeId, raft_config};
+use settled::cluster::{ApplyOutcome, BlockProposal, ClusterCa, Node, NodeId, PeerTls, Peers, raft_config};
 use settled::limits::RAFT_PROPOSALS_PAGE_MAX;
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -44,10 +44,16 @@ impl Member {
     }
 }
 
-async fn start_node(id: NodeId, dir: &Path, addr: SocketAddr) -> Node {
+/// Member `id`'s certificate of `ca`; the founders are nodes 1 to 3.
+fn peers(ca: &ClusterCa, id: NodeId) -> Peers {
+    let (cert, key) = ca.issue(id).expect("a member certificate");
+    Peers { tls: PeerTls::from_pem(ca.cert_pem(), &cert, &key), founders: vec![1, 2, 3], faults: None }
+}
+
+async fn start_node(ca: &ClusterCa, id: NodeId, dir: &Path, addr: SocketAddr) -> Node {
     let listener = TcpListener::bind(addr).await.unwrap_or_else(|e| panic!("node {id} binds {addr}: {e}"));
     let config = Arc::new(raft_config("settled-test").expect("config"));
-    Node::start(id, dir, listener, config).await.unwrap_or_else(|e| panic!("node {id} starts: {e}"))
+    Node::start(id, dir, listener, config, peers(ca, id)).await.unwrap_or_else(|e| panic!("node {id} starts: {e}"))
 }
 
 fn proposal(height: u64) -> BlockProposal {
@@ -118,13 +124,14 @@ async fn write(leader: &Node, heights: std::ops::RangeInclusive<u64>) -> u64 {
 async fn three_nodes_replicate_fail_over_and_a_restarted_node_catches_up() {
     let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).try_init();
 
+    let ca = ClusterCa::generate("test").expect("a cluster CA");
     let mut members = Vec::new();
     for id in 1..=3 {
         let dir = tempfile::tempdir().expect("tempdir");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let config = Arc::new(raft_config("settled-test").expect("config"));
-        let node = Node::start(id, dir.path(), listener, config).await.expect("start node");
+        let node = Node::start(id, dir.path(), listener, config, peers(&ca, id)).await.expect("start node");
         members.push(Member { id, dir, addr, node: Some(node) });
     }
     let voters: BTreeMap<NodeId, ReplicaNode> =
@@ -170,7 +177,7 @@ async fn three_nodes_replicate_fail_over_and_a_restarted_node_catches_up() {
     // The old leader restarts from its files on its old address (the one
     // in the membership) and catches up as a follower.
     let old = &mut members[leader_at];
-    old.node = Some(start_node(old.id, old.dir.path(), old.addr).await);
+    old.node = Some(start_node(&ca, old.id, old.dir.path(), old.addr).await);
     wait_applied(members[leader_at].node(), last_index).await;
     assert_holds(members[leader_at].node(), last_height);
     assert_eq!(wait_for_leader(&members, None).await, new_leader_id, "the restarted node follows the new leader");

@@ -55,6 +55,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("subscribe_request", subscribe_request),
     ("get_statement_request", get_statement_request),
     ("get_net_positions_request", get_net_positions_request),
+    ("raft_messages", raft_messages),
 ];
 
 // ---- invariants -------------------------------------------------------------
@@ -252,6 +253,56 @@ pub fn remove_replica_request(data: &[u8]) {
 /// the store, the count is clamped.
 pub fn fetch_blocks_request(data: &[u8]) {
     let _ = proto::FetchBlocksRequest::decode(data);
+}
+
+/// The Raft port's messages (`RaftService`, `PeerService`): the first byte
+/// picks the message (vote, append, snapshot) and the member its caller's
+/// certificate names; the rest is the postcard payload the service decodes.
+/// What decodes goes through the same checks the service runs before
+/// openraft sees it (`admit_vote`, `admit_append`, `admit_snapshot`), and
+/// what they admit claims the caller's identity and carries no term or
+/// index beyond reach.
+pub fn raft_messages(data: &[u8]) {
+    use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
+    use settled::cluster::{NodeId, TypeConfig, admit_append, admit_snapshot, admit_vote};
+    use settled::limits::{RAFT_LOG_INDEX_MAX, RAFT_TERM_MAX};
+    let Some((selector, payload)) = data.split_first() else { return };
+    let peer = NodeId::from(selector >> 2);
+    let reachable = |log_id: Option<&openraft::LogId<NodeId>>| {
+        log_id.is_none_or(|id| id.leader_id.term <= RAFT_TERM_MAX && id.index <= RAFT_LOG_INDEX_MAX)
+    };
+    match selector & 3 {
+        0 => {
+            let Ok(rpc) = postcard::from_bytes::<VoteRequest<NodeId>>(payload) else { return };
+            if admit_vote(peer, &rpc).is_ok() {
+                assert_eq!(rpc.vote.leader_id.node_id, peer);
+                assert!(rpc.vote.leader_id.term <= RAFT_TERM_MAX && !rpc.vote.committed);
+                assert!(reachable(rpc.last_log_id.as_ref()));
+            }
+        }
+        1 => {
+            let Ok(rpc) = postcard::from_bytes::<AppendEntriesRequest<TypeConfig>>(payload) else { return };
+            if admit_append(peer, &rpc).is_ok() {
+                let term = rpc.vote.leader_id.term;
+                assert_eq!(rpc.vote.leader_id.node_id, peer);
+                assert!(term <= RAFT_TERM_MAX);
+                for log_id in [rpc.prev_log_id.as_ref(), rpc.leader_commit.as_ref()]
+                    .into_iter()
+                    .chain(rpc.entries.iter().map(|entry| Some(&entry.log_id)))
+                {
+                    assert!(reachable(log_id) && log_id.is_none_or(|id| id.leader_id.term <= term));
+                }
+            }
+        }
+        _ => {
+            let Ok(rpc) = postcard::from_bytes::<InstallSnapshotRequest<TypeConfig>>(payload) else { return };
+            if admit_snapshot(peer, &rpc).is_ok() {
+                assert_eq!(rpc.vote.leader_id.node_id, peer);
+                assert!(rpc.vote.leader_id.term <= RAFT_TERM_MAX);
+                assert!(reachable(rpc.meta.last_log_id.as_ref()));
+            }
+        }
+    }
 }
 
 /// Decoding only: the server looks the programme up in its registry.

@@ -98,6 +98,7 @@ pub fn for_target(target: &str) -> Vec<Vec<u8>> {
         ],
         "remove_replica_request" => vec![proto::RemoveReplicaRequest { id: 2 }.encode_to_vec()],
         "fetch_blocks_request" => vec![proto::FetchBlocksRequest { from_height: 9, max_blocks: 256 }.encode_to_vec()],
+        "raft_messages" => raft_messages(),
         "get_programme_stats_request" => vec![proto::GetProgrammeStatsRequest { programme_id: 5 }.encode_to_vec()],
         "register_bank_request" => vec![
             proto::RegisterBankRequest {
@@ -193,4 +194,33 @@ pub fn for_target(target: &str) -> Vec<Vec<u8>> {
 
 fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A vote, an append with one entry and a snapshot chunk from member 2,
+/// each prefixed with its selector byte (`raft_messages`).
+fn raft_messages() -> Vec<Vec<u8>> {
+    use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
+    use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, SnapshotMeta, Vote};
+    use settled::cluster::TypeConfig;
+    let log_id = LogId::new(CommittedLeaderId::new(3, 2), 7);
+    let framed = |kind: u8, payload: Vec<u8>| [vec![(2 << 2) | kind], payload].concat();
+    let vote = VoteRequest::new(Vote::new(3, 2_u64), Some(log_id));
+    let append = AppendEntriesRequest::<TypeConfig> {
+        vote: Vote::new_committed(3, 2),
+        prev_log_id: Some(log_id),
+        entries: vec![Entry { log_id: LogId::new(CommittedLeaderId::new(3, 2), 8), payload: EntryPayload::Blank }],
+        leader_commit: Some(log_id),
+    };
+    let snapshot = InstallSnapshotRequest::<TypeConfig> {
+        vote: Vote::new_committed(3, 2),
+        meta: SnapshotMeta { last_log_id: Some(log_id), last_membership: Default::default(), snapshot_id: "s".into() },
+        offset: 0,
+        data: vec![1, 2, 3],
+        done: true,
+    };
+    vec![
+        framed(0, postcard::to_allocvec(&vote).expect("encodes")),
+        framed(1, postcard::to_allocvec(&append).expect("encodes")),
+        framed(2, postcard::to_allocvec(&snapshot).expect("encodes")),
+    ]
 }

@@ -2,8 +2,11 @@
 //! replica must sign with the same engine key, start from the same genesis
 //! (issuer set and block time) and know the same members, so they are
 //! written together, once, into one directory the operator then distributes
-//! (each node needs its own `node-<id>.toml`, the engine key, and the
-//! tokens its callers use).
+//! (each node needs its own `node-<id>.toml`, its `peer-<id>/` with its
+//! certificate and key and the CA's certificate, the engine key, and the
+//! tokens its callers use). The cluster's CA (`cluster-ca/`) signs the members' certificates;
+//! its key (`cluster-ca/ca.key`) is needed again only to issue a joining
+//! member's certificate, and belongs offline, on no node.
 
 use std::path::{Path, PathBuf};
 
@@ -26,6 +29,19 @@ pub struct Initialised {
     /// A development cluster's token with every role, the same on every
     /// replica (`--dev`: load tests and demos; never in production).
     pub dev_token: Option<PathBuf>,
+    /// The cluster CA's certificate and key (`ca.pem`, `ca.key`).
+    pub ca_dir: PathBuf,
+}
+
+/// The cluster CA's directory in `cluster init`'s output.
+pub const CA_DIR: &str = "cluster-ca";
+
+/// Member `id`'s directory of TLS files (`peer.pem`, `peer.key`,
+/// `cluster-ca.pem`) beside its configuration: its identity to its peers,
+/// apart from its data directory (a wiped data directory keeps it).
+#[must_use]
+pub fn peer_dir(id: u64) -> String {
+    format!("peer-{id}")
 }
 
 /// The options of a new cluster beyond its members.
@@ -71,6 +87,11 @@ pub fn init_with(out: &Path, members: &[ClusterMember], options: &InitOptions) -
         move |source| ConfigError::Io { path, source }
     };
     std::fs::create_dir_all(out).map_err(io(out))?;
+    // Every member's certificate is issued by this CA; peers accept no
+    // other (docs/SECURITY.md).
+    let ca_dir = out.join(CA_DIR);
+    let ca = super::ClusterCa::generate("settled").map_err(ConfigError::Invalid)?;
+    ca.write(&ca_dir).map_err(io(&ca_dir))?;
     let engine_key = out.join("engine.key");
     crate::config::write_secret_key(&engine_key, &Keypair::generate()).map_err(io(&engine_key))?;
     let mut generated = Vec::new();
@@ -135,6 +156,7 @@ pub fn init_with(out: &Path, members: &[ClusterMember], options: &InitOptions) -
             let copy = config.data_dir.join(crate::config::DEV_TOKEN_FILE);
             std::fs::copy(token, &copy).map_err(io(&copy))?;
         }
+        let peer_tls = ca.issue_into(member.id, &out.join(peer_dir(member.id))).map_err(ConfigError::Invalid)?;
         config.engine_key_file = Some(engine_key.clone());
         config.genesis.issuer_keys.clone_from(&issuer_keys);
         config.genesis.issuer_threshold = issuer_threshold;
@@ -145,6 +167,7 @@ pub fn init_with(out: &Path, members: &[ClusterMember], options: &InitOptions) -
             genesis_time_unix_ms,
             members: members.to_vec(),
             name: "settled".to_owned(),
+            tls: Some(peer_tls),
             compaction: None,
             network_faults: None,
         };
@@ -155,7 +178,7 @@ pub fn init_with(out: &Path, members: &[ClusterMember], options: &InitOptions) -
         std::fs::write(&path, text).map_err(io(&path))?;
         configs.push(path);
     }
-    Ok(Initialised { configs, engine_key, operator_token, issuer_token, issuer_keys: generated, dev_token })
+    Ok(Initialised { configs, engine_key, operator_token, issuer_token, issuer_keys: generated, dev_token, ca_dir })
 }
 
 /// Parses `id=raft_host:port,api_host:port`, the `--member` option.

@@ -93,6 +93,7 @@ pub fn spawn_link(
     raft: Raft<TypeConfig>,
     proposals: ProposalReader,
     id: NodeId,
+    tls: super::PeerTls,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut metrics = raft.metrics();
@@ -153,8 +154,8 @@ pub fn spawn_link(
                 }
             } else {
                 engine.set_leader_hint(hint);
-                fed = feed(&engine, &raft, &proposals, fed).await;
-                if leads && take_lead(&engine, &raft, &proposals, &mut fed).await {
+                fed = feed(&engine, &raft, &proposals, &tls, fed).await;
+                if leads && take_lead(&engine, &raft, &proposals, &tls, &mut fed).await {
                     engine.lead();
                 }
             }
@@ -174,7 +175,13 @@ pub fn spawn_link(
 /// returns the highest handed over. Blocks the state machine no longer
 /// holds (a snapshot replaced it: this replica was away past the log's
 /// compaction, or its files were wiped) are fetched from a peer's ledger.
-async fn feed(engine: &Engine, raft: &Raft<TypeConfig>, proposals: &ProposalReader, mut fed: u64) -> u64 {
+async fn feed(
+    engine: &Engine,
+    raft: &Raft<TypeConfig>,
+    proposals: &ProposalReader,
+    tls: &super::PeerTls,
+    mut fed: u64,
+) -> u64 {
     loop {
         let reader = proposals.clone();
         let start = fed + 1;
@@ -192,7 +199,7 @@ async fn feed(engine: &Engine, raft: &Raft<TypeConfig>, proposals: &ProposalRead
         };
         let Some(first) = page.first().map(|p| p.height) else { return fed };
         if first > fed + 1 {
-            fed = fetch_missing(engine, raft, fed, first - 1).await;
+            fed = fetch_missing(engine, raft, tls, fed, first - 1).await;
             if fed + 1 < first {
                 return fed;
             }
@@ -221,7 +228,13 @@ async fn feed(engine: &Engine, raft: &Raft<TypeConfig>, proposals: &ProposalRead
 /// Fetches the committed blocks `fed + 1 ..= through` from a peer's ledger
 /// (the leader first) and hands them to the engine; returns the highest
 /// handed over.
-async fn fetch_missing(engine: &Engine, raft: &Raft<TypeConfig>, mut fed: u64, through: u64) -> u64 {
+async fn fetch_missing(
+    engine: &Engine,
+    raft: &Raft<TypeConfig>,
+    tls: &super::PeerTls,
+    mut fed: u64,
+    through: u64,
+) -> u64 {
     let state = raft.metrics().borrow().clone();
     let me = state.id;
     let mut peers: Vec<(NodeId, String)> = state
@@ -237,7 +250,7 @@ async fn fetch_missing(engine: &Engine, raft: &Raft<TypeConfig>, mut fed: u64, t
     for (peer, addr) in peers {
         'peer: while fed < through {
             let wanted = u32::try_from(through - fed).unwrap_or(u32::MAX).min(RAFT_FETCH_BLOCKS_MAX);
-            let blocks = match super::fetch_blocks(&addr, fed + 1, wanted).await {
+            let blocks = match super::fetch_blocks(&addr, peer, tls, fed + 1, wanted).await {
                 Ok((blocks, _)) if !blocks.is_empty() => blocks,
                 Ok(_) => break,
                 Err(error) => {
@@ -279,7 +292,13 @@ async fn fetch_missing(engine: &Engine, raft: &Raft<TypeConfig>, mut fed: u64, t
 /// A newly elected node may seal only once every block committed before its
 /// term is applied to its engine and written: otherwise it would seal a
 /// height the cluster already filled.
-async fn take_lead(engine: &Engine, raft: &Raft<TypeConfig>, proposals: &ProposalReader, fed: &mut u64) -> bool {
+async fn take_lead(
+    engine: &Engine,
+    raft: &Raft<TypeConfig>,
+    proposals: &ProposalReader,
+    tls: &super::PeerTls,
+    fed: &mut u64,
+) -> bool {
     match tokio::time::timeout(REPLICATE_TIMEOUT, raft.ensure_linearizable()).await {
         Ok(Ok(_)) => {}
         Ok(Err(error)) => {
@@ -288,7 +307,7 @@ async fn take_lead(engine: &Engine, raft: &Raft<TypeConfig>, proposals: &Proposa
         }
         Err(_) => return false,
     }
-    *fed = feed(engine, raft, proposals, *fed).await;
+    *fed = feed(engine, raft, proposals, tls, *fed).await;
     let reader = proposals.clone();
     let committed = match tokio::task::spawn_blocking(move || reader.last_height().map_err(|e| e.to_string())).await {
         Ok(Ok(height)) => height,

@@ -65,6 +65,21 @@ impl RaftLogStore {
         Ok(Self { db, steps, floor: None })
     }
 
+    /// The vote stored in the file, read before openraft runs (a node
+    /// checks that no forged vote was stored).
+    ///
+    /// # Errors
+    /// The file cannot be read, or the vote does not decode.
+    #[allow(clippy::result_large_err, reason = "openraft's StorageError, as from every other call of the store")]
+    pub fn stored_vote(&self) -> Result<Option<Vote<NodeId>>, StorageError> {
+        let read = || -> Result<Option<Vote<NodeId>>, Fault> {
+            let read = self.db.begin_read()?;
+            let meta = read.open_table(META)?;
+            meta.get(VOTE)?.map(|bytes| decode(bytes.value())).transpose()
+        };
+        read().map_err(|fault| StorageIOError::read_vote(&fault).into())
+    }
+
     /// The log of a node whose state machine is `durable`: it purges no
     /// entry before a durable snapshot covers it (see [`DurableSnapshot`]).
     #[must_use]

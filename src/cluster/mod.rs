@@ -31,6 +31,7 @@ pub mod local;
 mod log_store;
 mod network;
 mod node;
+mod peers;
 mod state_machine;
 
 use std::io::Cursor;
@@ -43,7 +44,11 @@ pub use log_store::RaftLogStore;
 pub use network::{
     BlockSource, GrpcNetwork, GrpcNetworkFactory, NetworkFaults, RaftRpcService, fetch_blocks, peer_status,
 };
-pub use node::{Node, NodeError};
+pub use node::{Node, NodeError, Peers, watch_core};
+pub use peers::{
+    CA_CERT_FILE, CA_KEY_FILE, ClusterCa, PEER_CA_FILE, PEER_CERT_FILE, PEER_KEY_FILE, PeerTls, PeerTlsConfig,
+    admit_append, admit_snapshot, admit_vote, node_of_certificate, peer_name,
+};
 pub use state_machine::{ProposalReader, RaftStateMachineStore, SnapshotBuilder};
 
 /// The last log index the state machine holds durably: at open, what its

@@ -1,11 +1,17 @@
-//! openraft's messages between nodes over gRPC (`settled.v1.RaftService`,
-//! proto/settled/v1/raft.proto): the client side openraft calls to reach a
-//! peer ([`GrpcNetworkFactory`], [`GrpcNetwork`]) and the server side that
-//! hands a peer's call to the local `Raft` ([`RaftRpcService`]).
+//! openraft's messages between nodes over gRPC (`settled.v1.RaftService`
+//! and `settled.v1.PeerService`, proto/settled/v1/raft.proto), under mutual
+//! TLS with the cluster's CA (`peers.rs`): the client side openraft calls
+//! to reach a peer ([`GrpcNetworkFactory`], [`GrpcNetwork`]) and the server
+//! side that hands a peer's call to the local `Raft` ([`RaftRpcService`])
+//! once the caller's certificate names a member and the message claims no
+//! other identity and no unreachable term.
 //!
 //! The only place the Raft proto types meet openraft's: a request or reply
 //! travels as one postcard-encoded openraft value in a `bytes` field. Both
 //! ends are the same build, so there is no schema to evolve separately.
+//! The two services differ in their request bound: appends and snapshot
+//! chunks up to `RAFT_MESSAGE_BYTES_MAX`, votes and the rest up to
+//! `RAFT_SMALL_MESSAGE_BYTES_MAX`.
 //!
 //! Failures the caller can retry are told to openraft as such: no connection
 //! is `Unreachable` (openraft backs off before the next try), a call cut off
@@ -32,12 +38,15 @@ use serde::de::DeserializeOwned;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Response, Status};
 
+use super::peers::{self, PeerTls};
 use super::{NodeId, ReplicaNode, TypeConfig};
 use crate::crypto::Keypair;
 use crate::limits::{
     RAFT_APPEND_BATCH_BYTES, RAFT_CONNECT_TIMEOUT, RAFT_FETCH_BLOCKS_MAX, RAFT_FETCH_BYTES_MAX, RAFT_FETCH_TIMEOUT,
-    RAFT_MESSAGE_BYTES_MAX,
+    RAFT_MESSAGE_BYTES_MAX, RAFT_SMALL_MESSAGE_BYTES_MAX,
 };
+use crate::proto::peer_service_client::PeerServiceClient;
+use crate::proto::peer_service_server::{PeerService, PeerServiceServer};
 use crate::proto::raft_reply::Result as ReplyResult;
 use crate::proto::raft_service_client::RaftServiceClient;
 use crate::proto::raft_service_server::{RaftService, RaftServiceServer};
@@ -158,23 +167,21 @@ impl PartialEq for NetworkFaults {
 impl Eq for NetworkFaults {}
 
 /// Makes the client openraft uses to reach each peer, at the address its
-/// `ReplicaNode` carries (`host:port` of the peer's Raft service).
+/// `ReplicaNode` carries (`host:port` of the peer's Raft service), over
+/// mutual TLS.
 pub struct GrpcNetworkFactory {
     id: NodeId,
+    tls: PeerTls,
     faults: Option<NetworkFaults>,
 }
 
 impl GrpcNetworkFactory {
-    /// The factory of node `id` (named as the caller in timeout errors).
+    /// The factory of node `id` (named as the caller in timeout errors),
+    /// showing its certificate of `tls` to every peer, with `faults` on
+    /// every message it sends (tests).
     #[must_use]
-    pub fn new(id: NodeId) -> Self {
-        Self { id, faults: None }
-    }
-
-    /// The same, with `faults` on every message it sends.
-    #[must_use]
-    pub fn with_faults(id: NodeId, faults: Option<NetworkFaults>) -> Self {
-        Self { id, faults }
+    pub fn new(id: NodeId, tls: PeerTls, faults: Option<NetworkFaults>) -> Self {
+        Self { id, tls, faults }
     }
 }
 
@@ -182,14 +189,24 @@ impl RaftNetworkFactory<TypeConfig> for GrpcNetworkFactory {
     type Network = GrpcNetwork;
 
     async fn new_client(&mut self, target: NodeId, node: &ReplicaNode) -> GrpcNetwork {
-        let mut network = GrpcNetwork::new(self.id, target, node.clone());
+        let mut network = GrpcNetwork::new(self.id, target, node.clone(), &self.tls);
         network.faults.clone_from(&self.faults);
         network
     }
 }
 
-/// openraft's client to one peer: a lazily connected tonic channel, which
-/// reconnects by itself on the next call after the peer comes back.
+/// A channel to member `target` at `addr`: TLS with the cluster CA, the
+/// server's certificate naming `target`, this member's own shown.
+fn peer_channel(addr: &str, target: NodeId, tls: &PeerTls) -> Result<Channel, tonic::transport::Error> {
+    Ok(Endpoint::from_shared(format!("https://{addr}"))?
+        .tls_config(tls.client(target))?
+        .connect_timeout(RAFT_CONNECT_TIMEOUT)
+        .tcp_nodelay(true)
+        .connect_lazy())
+}
+
+/// openraft's client to one peer: lazily connected tonic channels, which
+/// reconnect by themselves on the next call after the peer comes back.
 pub struct GrpcNetwork {
     id: NodeId,
     target: NodeId,
@@ -197,17 +214,20 @@ pub struct GrpcNetwork {
     /// An address that is not a valid URI fails every call as unreachable:
     /// openraft's `new_client` cannot fail, and a membership change may name
     /// a bad address that a later change corrects.
-    client: Result<RaftServiceClient<Channel>, tonic::transport::Error>,
+    client: Result<(RaftServiceClient<Channel>, PeerServiceClient<Channel>), tonic::transport::Error>,
     faults: Option<NetworkFaults>,
 }
 
 impl GrpcNetwork {
-    fn new(id: NodeId, target: NodeId, node: ReplicaNode) -> Self {
-        let client = Endpoint::from_shared(format!("http://{}", node.raft_addr)).map(|endpoint| {
-            let channel = endpoint.connect_timeout(RAFT_CONNECT_TIMEOUT).tcp_nodelay(true).connect_lazy();
-            RaftServiceClient::new(channel)
+    fn new(id: NodeId, target: NodeId, node: ReplicaNode, tls: &PeerTls) -> Self {
+        let client = peer_channel(&node.raft_addr, target, tls).map(|channel| {
+            let raft = RaftServiceClient::new(channel.clone())
                 .max_decoding_message_size(RAFT_MESSAGE_BYTES_MAX)
-                .max_encoding_message_size(RAFT_MESSAGE_BYTES_MAX)
+                .max_encoding_message_size(RAFT_MESSAGE_BYTES_MAX);
+            let peer = PeerServiceClient::new(channel)
+                .max_decoding_message_size(RAFT_SMALL_MESSAGE_BYTES_MAX)
+                .max_encoding_message_size(RAFT_SMALL_MESSAGE_BYTES_MAX);
+            (raft, peer)
         });
         Self { id, target, node, client, faults: None }
     }
@@ -240,8 +260,8 @@ impl GrpcNetwork {
                 }
             }
         }
-        let client = match &mut self.client {
-            Ok(client) => client,
+        let (raft, peer) = match &mut self.client {
+            Ok(clients) => clients,
             Err(bad_address) => return Err(RPCError::Unreachable(Unreachable::new(bad_address))),
         };
         let mut request = Request::new(RaftRequest { payload });
@@ -249,9 +269,9 @@ impl GrpcNetwork {
         request.set_timeout(ttl);
         let sent = async {
             match action {
-                RPCTypes::AppendEntries => client.append_entries(request).await,
-                RPCTypes::Vote => client.vote(request).await,
-                RPCTypes::InstallSnapshot => client.install_snapshot(request).await,
+                RPCTypes::AppendEntries => raft.append_entries(request).await,
+                RPCTypes::Vote => peer.vote(request).await,
+                RPCTypes::InstallSnapshot => raft.install_snapshot(request).await,
             }
         };
         let reply = match tokio::time::timeout(ttl, sent).await {
@@ -336,6 +356,9 @@ impl RaftNetwork<TypeConfig> for GrpcNetwork {
 
     async fn vote(&mut self, rpc: VoteRequest<NodeId>, option: RPCOption) -> Result<VoteResponse<NodeId>, RpcError> {
         let payload = encode_request(&rpc).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        if payload.len() > RAFT_SMALL_MESSAGE_BYTES_MAX {
+            return Err(RPCError::Network(NetworkError::new(&EncodeError::TooLarge(payload.len()))));
+        }
         self.call(RPCTypes::Vote, payload, &option).await
     }
 
@@ -350,12 +373,17 @@ impl RaftNetwork<TypeConfig> for GrpcNetwork {
 /// Pause before calling a peer again after it was unreachable.
 const UNREACHABLE_BACKOFF: Duration = Duration::from_millis(200);
 
-/// The server side: decodes a peer's call, hands it to the local Raft and
-/// encodes what it answered.
+/// The server side: checks who calls (a member's certificate) and what it
+/// claims, decodes a peer's call, hands it to the local Raft and encodes
+/// what it answered.
 #[derive(Clone)]
 pub struct RaftRpcService {
     raft: Raft<TypeConfig>,
     blocks: BlockSource,
+    /// The members the configuration names: admitted while this node holds
+    /// no membership yet (a new cluster's members before the first leader
+    /// reaches them, a joining member before it is sent the membership).
+    founders: Arc<Vec<NodeId>>,
 }
 
 /// Where `FetchBlocks` reads committed blocks: the node's ledger and the
@@ -395,25 +423,70 @@ impl BlockSource {
 }
 
 impl RaftRpcService {
-    /// The service for `raft`, with `RAFT_MESSAGE_BYTES_MAX` set on its
-    /// codec both ways, ready for `tonic::transport::Server::add_service`.
+    /// The two services for `raft`, their bounds set on their codecs, ready
+    /// for `tonic::transport::Server::add_service`: appends and snapshots up
+    /// to `RAFT_MESSAGE_BYTES_MAX`; votes, status and fetch requests up to
+    /// `RAFT_SMALL_MESSAGE_BYTES_MAX` (fetched blocks answered up to the
+    /// large bound).
     #[must_use]
-    pub fn server(raft: Raft<TypeConfig>, blocks: BlockSource) -> RaftServiceServer<Self> {
-        RaftServiceServer::new(Self { raft, blocks })
+    pub fn servers(
+        raft: Raft<TypeConfig>,
+        blocks: BlockSource,
+        founders: Vec<NodeId>,
+    ) -> (RaftServiceServer<Self>, PeerServiceServer<Self>) {
+        let service = Self { raft, blocks, founders: Arc::new(founders) };
+        let raft = RaftServiceServer::new(service.clone())
             .max_decoding_message_size(RAFT_MESSAGE_BYTES_MAX)
-            .max_encoding_message_size(RAFT_MESSAGE_BYTES_MAX)
+            .max_encoding_message_size(RAFT_MESSAGE_BYTES_MAX);
+        let peer = PeerServiceServer::new(service)
+            .max_decoding_message_size(RAFT_SMALL_MESSAGE_BYTES_MAX)
+            .max_encoding_message_size(RAFT_MESSAGE_BYTES_MAX);
+        (raft, peer)
+    }
+
+    /// The member calling: the node its certificate names (the TLS layer
+    /// has checked that the cluster CA issued it), if that node is a
+    /// member (voter or learner) of the membership this node holds, or of
+    /// its configuration's while it holds none.
+    fn caller<T>(&self, request: &Request<T>) -> Result<NodeId, Status> {
+        let certificates = request.peer_certs().ok_or_else(|| {
+            Status::unauthenticated("the Raft port takes calls from cluster members only: no member certificate")
+        })?;
+        let certificate = certificates
+            .first()
+            .ok_or_else(|| Status::unauthenticated("the Raft port takes calls from cluster members only"))?;
+        let id = peers::node_of_certificate(certificate.as_ref())
+            .map_err(|e| Status::unauthenticated(format!("the caller's certificate: {e}")))?;
+        let metrics = self.raft.metrics();
+        let state = metrics.borrow();
+        let membership = state.membership_config.membership();
+        let member = if membership.nodes().next().is_none() {
+            self.founders.contains(&id)
+        } else {
+            membership.get_node(&id).is_some()
+        };
+        if !member {
+            return Err(Status::permission_denied(format!("node {id} is not a member of this cluster")));
+        }
+        Ok(id)
     }
 }
 
-/// Asks the node whose Raft service is at `addr` what it knows of node
-/// `caller` (`PeerStatus`), within `RAFT_CONNECT_TIMEOUT` twice over.
+/// A client of member `target`'s peer service at `addr`.
+fn peer_client(addr: &str, target: NodeId, tls: &PeerTls) -> Result<PeerServiceClient<Channel>, String> {
+    let channel = peer_channel(addr, target, tls).map_err(|e| format!("{addr}: {e}"))?;
+    Ok(PeerServiceClient::new(channel)
+        .max_decoding_message_size(RAFT_MESSAGE_BYTES_MAX)
+        .max_encoding_message_size(RAFT_SMALL_MESSAGE_BYTES_MAX))
+}
+
+/// Asks member `target`, whose Raft service is at `addr`, what it knows of
+/// node `caller` (`PeerStatus`), within `RAFT_CONNECT_TIMEOUT` twice over.
 ///
 /// # Errors
 /// The peer is unreachable or does not answer in time.
-pub async fn peer_status(addr: &str, caller: NodeId) -> Result<PeerStatusReply, String> {
-    let endpoint = Endpoint::from_shared(format!("http://{addr}")).map_err(|e| format!("{addr}: {e}"))?;
-    let channel = endpoint.connect_timeout(RAFT_CONNECT_TIMEOUT).tcp_nodelay(true).connect_lazy();
-    let mut client = RaftServiceClient::new(channel);
+pub async fn peer_status(addr: &str, target: NodeId, caller: NodeId, tls: &PeerTls) -> Result<PeerStatusReply, String> {
+    let mut client = peer_client(addr, target, tls)?;
     let within = RAFT_CONNECT_TIMEOUT * 2;
     let mut request = Request::new(PeerStatusRequest { caller });
     request.set_timeout(within);
@@ -424,17 +497,19 @@ pub async fn peer_status(addr: &str, caller: NodeId) -> Result<PeerStatusReply, 
         .map_err(|status| format!("{addr}: {}", status.message()))
 }
 
-/// Asks the node whose Raft service is at `addr` for committed blocks from
-/// `from_height` (`FetchBlocks`), within `RAFT_FETCH_TIMEOUT`.
+/// Asks member `target`, whose Raft service is at `addr`, for committed
+/// blocks from `from_height` (`FetchBlocks`), within `RAFT_FETCH_TIMEOUT`.
 ///
 /// # Errors
 /// The peer is unreachable, refuses, or does not answer in time.
-pub async fn fetch_blocks(addr: &str, from_height: u64, max_blocks: u32) -> Result<(Vec<Vec<u8>>, u64), String> {
-    let endpoint = Endpoint::from_shared(format!("http://{addr}")).map_err(|e| format!("{addr}: {e}"))?;
-    let channel = endpoint.connect_timeout(RAFT_CONNECT_TIMEOUT).tcp_nodelay(true).connect_lazy();
-    let mut client = RaftServiceClient::new(channel)
-        .max_decoding_message_size(RAFT_MESSAGE_BYTES_MAX)
-        .max_encoding_message_size(RAFT_MESSAGE_BYTES_MAX);
+pub async fn fetch_blocks(
+    addr: &str,
+    target: NodeId,
+    tls: &PeerTls,
+    from_height: u64,
+    max_blocks: u32,
+) -> Result<(Vec<Vec<u8>>, u64), String> {
+    let mut client = peer_client(addr, target, tls)?;
     let mut request = Request::new(FetchBlocksRequest { from_height, max_blocks });
     request.set_timeout(RAFT_FETCH_TIMEOUT);
     let reply = tokio::time::timeout(RAFT_FETCH_TIMEOUT, client.fetch_blocks(request))
@@ -465,22 +540,37 @@ fn reply<T: Serialize, E: Serialize>(result: Result<T, E>) -> Result<Response<Ra
 #[tonic::async_trait]
 impl RaftService for RaftRpcService {
     async fn append_entries(&self, request: Request<RaftRequest>) -> Result<Response<RaftReply>, Status> {
+        let peer = self.caller(&request)?;
         let rpc: AppendEntriesRequest<TypeConfig> = decode_request(request)?;
+        peers::admit_append(peer, &rpc)?;
         reply(self.raft.append_entries(rpc).await)
     }
 
+    async fn install_snapshot(&self, request: Request<RaftRequest>) -> Result<Response<RaftReply>, Status> {
+        let peer = self.caller(&request)?;
+        let rpc: InstallSnapshotRequest<TypeConfig> = decode_request(request)?;
+        peers::admit_snapshot(peer, &rpc)?;
+        reply(self.raft.install_snapshot(rpc).await)
+    }
+}
+
+#[tonic::async_trait]
+impl PeerService for RaftRpcService {
     async fn vote(&self, request: Request<RaftRequest>) -> Result<Response<RaftReply>, Status> {
+        let peer = self.caller(&request)?;
         let rpc: VoteRequest<NodeId> = decode_request(request)?;
+        peers::admit_vote(peer, &rpc)?;
         reply(self.raft.vote(rpc).await)
     }
 
-    async fn install_snapshot(&self, request: Request<RaftRequest>) -> Result<Response<RaftReply>, Status> {
-        let rpc: InstallSnapshotRequest<TypeConfig> = decode_request(request)?;
-        reply(self.raft.install_snapshot(rpc).await)
-    }
-
     async fn peer_status(&self, request: Request<PeerStatusRequest>) -> Result<Response<PeerStatusReply>, Status> {
+        let peer = self.caller(&request)?;
         let caller = request.into_inner().caller;
+        if caller != peer {
+            return Err(Status::permission_denied(format!(
+                "a status request for node {caller} from node {peer}: a member asks about itself only"
+            )));
+        }
         let metrics = self.raft.metrics();
         let state = metrics.borrow();
         let voters = state.membership_config.membership().voter_ids().collect();
@@ -493,6 +583,7 @@ impl RaftService for RaftRpcService {
     }
 
     async fn fetch_blocks(&self, request: Request<FetchBlocksRequest>) -> Result<Response<FetchBlocksReply>, Status> {
+        self.caller(&request)?;
         let FetchBlocksRequest { from_height, max_blocks } = request.into_inner();
         let blocks = self.blocks.clone();
         let (blocks, tip_height) = tokio::task::spawn_blocking(move || blocks.read(from_height, max_blocks))

@@ -2,6 +2,8 @@
 //! with the development issuer keys it generated.
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
