@@ -490,6 +490,21 @@ impl Config {
     }
 }
 
+/// Whether `ip` is reachable only from a network the operator controls:
+/// loopback, a private IPv4 range (10/8, 172.16/12, 192.168/16), link-local,
+/// or an IPv6 unique local address (fc00::/7).
+fn is_private(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
+        std::net::IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback() || v4.is_private() || v4.is_link_local())
+        }
+    }
+}
+
 impl Config {
     /// What this configuration exposes, as checked at every start:
     /// plaintext on a non-loopback address (the API without `[tls]`, the
@@ -505,16 +520,16 @@ impl Config {
         if self.tls.is_none() && !self.listen.ip().is_loopback() {
             plaintext.push(format!("the API on {} without [tls]", self.listen));
         }
-        if let Some(metrics) = self.metrics_listen.filter(|address| !address.ip().is_loopback()) {
-            plaintext.push(format!("the metrics port on {metrics} (plain HTTP, no credential)"));
+        if let Some(metrics) = self.metrics_listen.filter(|address| !is_private(address.ip())) {
+            plaintext.push(format!("the metrics port on {metrics} (plain HTTP, no credential, on a public address)"));
         }
         if !plaintext.is_empty() {
             let what = plaintext.join(" and ");
             if !self.allow_plaintext {
                 return Err(ConfigError::Invalid(format!(
-                    "{what}: plaintext on a non-loopback address is refused. Configure [tls] (and keep the metrics \
-                     port on a private or loopback address), or set allow_plaintext = true if a network you \
-                     control protects it"
+                    "{what}: plaintext on a non-loopback address is refused. Configure [tls] for the API, keep the \
+                     metrics port on a loopback or private address, or set allow_plaintext = true if a network you \
+                     control protects them"
                 )));
             }
             warnings.push(format!("{what}: plaintext on a non-loopback address (allow_plaintext = true)"));

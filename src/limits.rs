@@ -113,18 +113,25 @@ pub const CONNECTIONS_MAX: usize = 1024;
 /// request; each a few dozen bytes) is at most this large, so that no
 /// caller makes a node read megabytes to refuse a vote.
 pub const RAFT_SMALL_MESSAGE_BYTES_MAX: usize = 16 * 1024;
-/// The highest Raft term a message may carry: one election every
-/// millisecond would take nine thousand years to reach it, and a term
-/// near `u64::MAX` stops openraft's core for good (it adds one when it
-/// stands for election).
-pub const RAFT_TERM_MAX: u64 = 1 << 48;
+/// How far ahead of a node's current term a Raft message's term may be:
+/// an honest partitioned node gains one term per election timeout (more
+/// than a century to get this far); a member pushing terms up gains no
+/// more per message, and leaves the next honest term within reach.
+pub const RAFT_TERM_STEP_MAX: u64 = 1 << 32;
+/// The highest Raft term a message may carry: far enough from `u64::MAX`
+/// that openraft's `term + 1` (when it stands for election) never
+/// overflows. A stored vote past it was forged.
+pub const RAFT_TERM_MAX: u64 = u64::MAX - (1 << 32);
 /// The highest Raft log index a message may carry (openraft adds one to
 /// an index it is given).
-pub const RAFT_LOG_INDEX_MAX: u64 = 1 << 62;
+pub const RAFT_LOG_INDEX_MAX: u64 = u64::MAX - (1 << 32);
 /// The Raft port: connections held open at once (a cluster of at most
 /// `CLUSTER_MEMBERS_MAX` members uses a few per peer); one past it is
 /// closed at once.
 pub const RAFT_CONNECTIONS_MAX: usize = 64;
+/// The Raft port: connections held open at once from one address (a
+/// member opens a few per peer): one address alone cannot fill the port.
+pub const RAFT_CONNECTIONS_PER_ADDRESS_MAX: usize = 16;
 /// The Raft port: calls open at once on one connection.
 pub const RAFT_CALLS_PER_CONNECTION_MAX: u32 = 64;
 /// The Raft port: time for an accepted connection to send its first bytes

@@ -120,6 +120,10 @@ enum ClusterCommand {
         /// for load tests and demos, never in production.
         #[arg(long)]
         dev: bool,
+        /// Where to create the cluster CA (ca.pem, and ca.key: keep it
+        /// offline, on no node) [default: --out/cluster-ca].
+        #[arg(long)]
+        ca_dir: Option<PathBuf>,
     },
     /// Write the configuration of a replica that will join a running
     /// cluster, from an existing replica's (same keys, genesis, members).
@@ -544,10 +548,11 @@ fn print_voters(reply: Result<tonic::Response<proto::MembershipResponse>, tonic:
 
 async fn cluster(command: ClusterCommand, token: &str) -> Result<(), String> {
     match command {
-        ClusterCommand::Init { out, members, issuer_keys, issuer_threshold, dev } => {
+        ClusterCommand::Init { out, members, issuer_keys, issuer_threshold, dev, ca_dir } => {
             let members =
                 members.iter().map(|text| settled::cluster::init::parse_member(text)).collect::<Result<Vec<_>, _>>()?;
-            let options = settled::cluster::init::InitOptions { issuer_keys, issuer_threshold, development: dev };
+            let options =
+                settled::cluster::init::InitOptions { issuer_keys, issuer_threshold, development: dev, ca_dir };
             let written = settled::cluster::init::init_with(&out, &members, &options).map_err(|e| e.to_string())?;
             for config in &written.configs {
                 println!("settled serve --config {}", config.display());
@@ -562,8 +567,8 @@ async fn cluster(command: ClusterCommand, token: &str) -> Result<(), String> {
                 println!("development token (every role, every replica): {}", token.display());
             }
             println!(
-                "cluster CA: {} (each member's certificate is in its data directory; the CA key is needed only to \
-                 issue a joining member's: keep it offline, on no node)",
+                "cluster CA: {} (each member's certificate and key are in peer-<id>/ beside its configuration; the \
+                 CA key is needed only to issue a joining member's: move it offline, on no node)",
                 written.ca_dir.display()
             );
             Ok(())
@@ -729,6 +734,12 @@ fn audit_offline(
     let file = data_dir.join("ledger.redb");
     let store = settled::Store::open_for_audit(&file).map_err(|e| format!("{}: {e}", file.display()))?;
     println!("ledger {}: chain {}, engine key {}", file.display(), store.chain_id(), store.engine_key());
+    if engine_key.is_none() || chain_id.is_none() {
+        println!(
+            "NOTE: without --engine-key and --chain-id the file vouches for itself: a file rewritten whole and signed \
+             with another key passes; pin both (from the genesis you trust) to audit against them"
+        );
+    }
     if let Some(pinned) = engine_key {
         let pinned = Address::from_hex(pinned).map_err(|e| format!("--engine-key: {e}"))?;
         if pinned != store.engine_key() {

@@ -308,7 +308,12 @@ impl Server {
         // A connection past the limit is closed at once: the accepted socket
         // is dropped before any byte is read; one silent past the handshake
         // deadline is closed then.
-        let incoming = crate::connections::limited(listener, config.connections_max, TLS_HANDSHAKE_TIMEOUT, "api");
+        let bounds = crate::connections::Bounds {
+            max: config.connections_max,
+            per_address_max: None,
+            first_bytes_within: TLS_HANDSHAKE_TIMEOUT,
+        };
+        let incoming = crate::connections::limited(listener, bounds, "api");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
             let _ = stopped.await;

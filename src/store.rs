@@ -420,6 +420,15 @@ impl Store {
         Ok((store, recovered))
     }
 
+    /// `error` as damage if it says the file does not hold together (the
+    /// engine stops), as it is otherwise.
+    fn damage(&self, error: StoreError) -> StoreError {
+        match error {
+            StoreError::Corrupt(what) => self.integrity.damaged(what),
+            other => other,
+        }
+    }
+
     /// The chain id of this ledger: the hash of its block 0.
     #[must_use]
     pub fn chain_id(&self) -> ChainId {
@@ -549,7 +558,13 @@ impl Store {
                 check.failures.push(format!("block {height}: transaction {sequence} missing"));
                 continue;
             };
-            match encoding::decode_tx_record(record.value()) {
+            let Some(record) = integrity::unsealed(record.value()) else {
+                check.failures.push(format!(
+                    "block {height}: transaction {sequence} ({txid}): its stored bytes do not match their checksum"
+                ));
+                continue;
+            };
+            match encoding::decode_tx_record(record) {
                 Ok(tx) if encoding::txid(&tx) == *txid => {
                     if tx.kind == crate::types::TxKind::Mint {
                         let created = tx.outputs.iter().fold(0u64, |s, o| s.saturating_add(o.amount_minor));
@@ -750,9 +765,10 @@ impl Store {
             write.open_table(BLOCK_TXIDS)?.insert(height, txids.as_slice())?;
             let mut txs = write.open_table(TXS)?;
             if !block.ops.is_empty() {
-                write
-                    .open_table(BLOCK_OPS)?
-                    .insert(height, postcard::to_stdvec(&block.ops).expect("registry ops serialise").as_slice())?;
+                write.open_table(BLOCK_OPS)?.insert(
+                    height,
+                    integrity::sealed(&postcard::to_stdvec(&block.ops).expect("registry ops serialise")).as_slice(),
+                )?;
             }
             let mut terminals = write.open_table(TX_TERMINALS)?;
             for (_, applied) in &block.txs {
@@ -782,11 +798,11 @@ impl Store {
                 if vtx.tx.kind == crate::types::TxKind::Mint {
                     mint_refs.insert(vtx.tx.reference.as_slice(), &vtx.txid.0)?;
                 }
-                txs.insert(applied.sequence, encoding::tx_record_bytes(&vtx.tx).as_slice())?;
+                txs.insert(applied.sequence, integrity::sealed(&encoding::tx_record_bytes(&vtx.tx)).as_slice())?;
                 for (bank, movement) in &applied.movements {
                     movements.insert(
                         (bank.as_str(), applied.sequence),
-                        postcard::to_stdvec(movement).expect("serialise").as_slice(),
+                        integrity::sealed(&postcard::to_stdvec(movement).expect("serialise")).as_slice(),
                     )?;
                 }
             }
@@ -815,7 +831,7 @@ impl Store {
             cursor
         };
         write.commit()?;
-        self.integrity.remember(height, block.signed.header.hash());
+        self.integrity.remember(height, integrity::signed_hash(&block.signed));
         let mut held = self.unmerged.write().expect("not poisoned");
         held.add(&index);
         if let Some(cursor) = merged {
@@ -903,7 +919,7 @@ impl Store {
     /// Merkle root of `header`.
     fn checked_txids(&self, read: &redb::ReadTransaction, header: &BlockHeader) -> Result<Vec<TxId>, StoreError> {
         let height = header.height;
-        let txids = read_txids(read, height)?.unwrap_or_default();
+        let txids = read_txids(read, height).map_err(|e| self.damage(e))?.unwrap_or_default();
         if height > 0 && (txids.len() != header.tx_count as usize || merkle::root(&txids) != header.merkle_root) {
             return Err(self.integrity.damaged(format!("block {height}: its txids do not hash to its Merkle root")));
         }
@@ -958,8 +974,9 @@ impl Store {
             txs.push((tx, terminals.get(sequence)?.map(|t| t.value().to_owned())));
         }
         let ops: Vec<(u32, AdminOp)> = match read.open_table(BLOCK_OPS)?.get(height)? {
-            Some(bytes) => postcard::from_bytes(bytes.value())
-                .map_err(|e| StoreError::Corrupt(format!("registry changes of block {height}: {e}")))?,
+            Some(stored) => integrity::unsealed(stored.value())
+                .and_then(|bytes| postcard::from_bytes(bytes).ok())
+                .ok_or_else(|| self.integrity.damaged(format!("block {height}: its registry changes are damaged")))?,
             None => Vec::new(),
         };
         Ok(Some(SealedBlock { signed, txs, ops }))
@@ -988,7 +1005,12 @@ impl Store {
         let record = records
             .get(sequence)?
             .ok_or_else(|| self.integrity.damaged(format!("transaction {sequence} ({txid}) missing")))?;
-        match encoding::decode_tx_record(record.value()) {
+        let Some(record) = integrity::unsealed(record.value()) else {
+            return Err(self
+                .integrity
+                .damaged(format!("transaction {sequence} ({txid}): its stored bytes do not match their checksum")));
+        };
+        match encoding::decode_tx_record(record) {
             Ok(tx) if encoding::txid(&tx) == *txid => Ok(tx),
             Ok(_) => Err(self.integrity.damaged(format!("transaction {sequence} does not hash to {txid}"))),
             Err(e) => Err(self.integrity.damaged(format!("transaction {sequence} ({txid}): {e}"))),
@@ -1005,10 +1027,10 @@ impl Store {
         };
         let (block, txids) = self
             .block(location.height)?
-            .ok_or_else(|| StoreError::Corrupt(format!("tx {txid} points at missing block {}", location.height)))?;
+            .ok_or_else(|| self.integrity.damaged(format!("tx {txid} points at missing block {}", location.height)))?;
         let index = location.sequence.checked_sub(block.header.first_sequence).and_then(|i| usize::try_from(i).ok());
         let index = index.filter(|i| txids.get(*i) == Some(txid)).ok_or_else(|| {
-            StoreError::Corrupt(format!("tx {txid} is not at its place in block {}", location.height))
+            self.integrity.damaged(format!("tx {txid} is not at its place in block {}", location.height))
         })?;
         let levels = merkle::levels(&txids);
         Ok(Some(Receipt {
@@ -1280,8 +1302,9 @@ impl Store {
         let headers = read.open_table(HEADERS)?;
         let Some((tip, _)) = headers.last()? else { return Ok(None) };
         let next_of = |height: u64| -> Result<u64, StoreError> {
-            let value = headers.get(height)?.ok_or_else(|| StoreError::Corrupt(format!("no block {height}")))?;
-            Ok(decode_signed_header(value.value())?.header.next_sequence())
+            let value = headers.get(height)?.ok_or_else(|| self.integrity.damaged(format!("no block {height}")))?;
+            let signed = decode_signed_header(value.value()).map_err(|e| self.damage(e))?;
+            Ok(signed.header.next_sequence())
         };
         // Heights whose next sequence is past `after`: a suffix of the chain.
         let (mut low, mut high) = (0u64, tip.value() + 1);
@@ -1331,7 +1354,12 @@ impl Store {
         (key, value): (redb::AccessGuard<'_, (&str, u64)>, redb::AccessGuard<'_, &[u8]>),
     ) -> Result<Movement, StoreError> {
         let (bank, sequence) = key.value();
-        match postcard::from_bytes::<Movement>(value.value()) {
+        let Some(bytes) = integrity::unsealed(value.value()) else {
+            return Err(self.integrity.damaged(format!(
+                "bank {bank}'s movement at sequence {sequence}: its stored bytes do not match their checksum"
+            )));
+        };
+        match postcard::from_bytes::<Movement>(bytes) {
             Ok(movement) if movement.sequence == sequence => Ok(movement),
             Ok(movement) => Err(self
                 .integrity
@@ -1367,8 +1395,8 @@ impl Store {
         let headers = read.open_table(HEADERS)?;
         let tip = headers.last()?.map_or(0, |(k, _)| k.value());
         let header_at = |height: u64| -> Result<SignedHeader, StoreError> {
-            let value = headers.get(height)?.ok_or_else(|| StoreError::Corrupt(format!("no block {height}")))?;
-            decode_signed_header(value.value())
+            let value = headers.get(height)?.ok_or_else(|| self.integrity.damaged(format!("no block {height}")))?;
+            decode_signed_header(value.value()).map_err(|e| self.damage(e))
         };
         // First height at or after the time, over 1..=tip; the one before it.
         let (mut low, mut high) = (1u64, tip + 1);

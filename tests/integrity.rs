@@ -15,17 +15,31 @@ use common::TestLedger;
 use settled::limits::OPEN_CHECK_RECENT_BLOCKS;
 use settled::{Config, Keypair, Server, Transaction, client, proto};
 
-/// Flips one bit of `tx`'s stored record in the raw file: the record is
-/// written once, verbatim, in a leaf page of the `txs` table.
-fn flip_a_bit_of(file: &Path, tx: &Transaction) {
+/// Where in a one-input record a bit is flipped: the last byte of the first
+/// output's amount (inside the txid), or a byte of the witness's signature
+/// (outside it).
+const IN_THE_AMOUNT: usize = 4 + 1 + 1 + 2 + 36 + 2 + 32 + 7;
+fn in_the_signature(tx: &Transaction) -> usize {
+    settled::tx_canonical_bytes(tx).len() + 1 + 32 + 10
+}
+
+/// Flips one bit of `tx`'s stored record at `offset`, in the raw file: the
+/// record is written once, verbatim, in a leaf page of the `txs` table.
+fn flip_a_bit_of(file: &Path, tx: &Transaction, offset: usize) {
     let record = settled::tx_record_bytes(tx);
     let mut bytes = std::fs::read(file).expect("readable");
     let found: Vec<usize> =
         bytes.windows(record.len()).enumerate().filter(|(_, w)| *w == record.as_slice()).map(|(at, _)| at).collect();
     assert_eq!(found.len(), 1, "the record is in the file once");
-    // A bit of the first output's amount.
-    bytes[found[0] + 4 + 1 + 1 + 2 + 36 + 2 + 32 + 7] ^= 0x04;
+    bytes[found[0] + offset] ^= 0x04;
     std::fs::write(file, bytes).expect("writable");
+}
+
+/// `tx` as its record reads with the bit at `offset` flipped.
+fn flipped(tx: &Transaction, offset: usize) -> Transaction {
+    let mut record = settled::tx_record_bytes(tx);
+    record[offset] ^= 0x04;
+    settled::decode_tx_record(&record).expect("still a record")
 }
 
 fn offline_audit(data_dir: &Path, extra: &[&str]) -> (bool, String) {
@@ -59,25 +73,27 @@ async fn a_flipped_bit_in_a_stored_transaction_is_never_served() {
     assert!(!passed && text.contains("is not the pinned"), "{text}");
 
     // The payment's block is within the check at open: the server refuses
-    // the file, naming the transaction; the offline audit fails on it.
-    flip_a_bit_of(&file, &payment);
-    let Err(error) = Server::start(Config::for_data_dir(ledger.data_dir())).await else {
-        panic!("a server must not start on a damaged file");
-    };
-    let damage = format!("transaction {} does not hash to {}", receipt.sequence, receipt.txid);
-    assert!(error.to_string().contains(&damage), "{error}");
-    let (passed, text) = offline_audit(&ledger.data_dir(), &[]);
-    assert!(!passed, "{text}");
-    assert!(text.contains(&damage), "{text}");
+    // the file, naming the transaction; the offline audit fails on it. A
+    // bit of its amount (inside the txid) or of its witness's signature
+    // (outside it) alike.
+    let damage =
+        format!("transaction {} ({}): its stored bytes do not match their checksum", receipt.sequence, receipt.txid);
+    for offset in [IN_THE_AMOUNT, in_the_signature(&payment)] {
+        flip_a_bit_of(&file, &payment, offset);
+        let Err(error) = Server::start(Config::for_data_dir(ledger.data_dir())).await else {
+            panic!("a server must not start on a damaged file");
+        };
+        assert!(error.to_string().contains(&damage), "{error}");
+        let (passed, text) = offline_audit(&ledger.data_dir(), &[]);
+        assert!(!passed, "{text}");
+        assert!(text.contains(&damage), "{text}");
+        // Repaired.
+        flip_a_bit_of(&file, &flipped(&payment, offset), offset);
+    }
 
-    // Repaired, and buried deeper than the check at open reaches, the same
-    // bit flipped again: the server starts, and the first read that would
-    // serve the transaction finds it, answers DATA_LOSS and stops.
-    flip_a_bit_of(&file, &{
-        let mut flipped = payment.clone();
-        flipped.outputs[0].amount_minor ^= 0x04;
-        flipped
-    });
+    // Buried deeper than the check at open reaches, a bit of the witness
+    // flipped: the server starts, and the first read that would serve the
+    // transaction finds it, answers DATA_LOSS and stops.
     ledger.restart_stopped().await;
     let mut change = client::output_of(&payment, 1);
     for i in 0..OPEN_CHECK_RECENT_BLOCKS {
@@ -86,7 +102,7 @@ async fn a_flipped_bit_in_a_stored_transaction_is_never_served() {
         change = client::output_of(&more, 1);
     }
     ledger.server.take().expect("running").shutdown().await;
-    flip_a_bit_of(&file, &payment);
+    flip_a_bit_of(&file, &payment, in_the_signature(&payment));
     ledger.restart_stopped().await;
     let status = ledger
         .client

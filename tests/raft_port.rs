@@ -27,7 +27,9 @@ use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, Membership, SnapshotMeta, StoredMembership, Vote};
 use settled::client;
 use settled::cluster::{ClusterCa, NodeId, ReplicaNode, TypeConfig, peer_name};
-use settled::limits::{RAFT_CONNECTIONS_MAX, RAFT_SMALL_MESSAGE_BYTES_MAX, RAFT_TERM_MAX, RAFT_TLS_HANDSHAKE_TIMEOUT};
+use settled::limits::{
+    RAFT_CONNECTIONS_MAX, RAFT_SMALL_MESSAGE_BYTES_MAX, RAFT_TERM_MAX, RAFT_TERM_STEP_MAX, RAFT_TLS_HANDSHAKE_TIMEOUT,
+};
 use settled::proto::peer_service_client::PeerServiceClient;
 use settled::proto::raft_service_client::RaftServiceClient;
 use settled::proto::{FetchBlocksRequest, PeerStatusRequest, RaftRequest};
@@ -75,8 +77,11 @@ fn payload<T: serde::Serialize>(message: &T) -> RaftRequest {
     RaftRequest { payload: postcard::to_allocvec(message).expect("encodes") }
 }
 
+/// A vote openraft would grant if it saw it: the candidate's log is as long
+/// as any honest one (the last entry at index 1,000,000 of the vote's term).
 fn vote(term: u64, candidate: NodeId) -> RaftRequest {
-    payload(&VoteRequest::new(Vote::new(term, candidate), None))
+    let last = LogId::new(CommittedLeaderId::new(term, candidate), 1_000_000);
+    payload(&VoteRequest::new(Vote::new(term, candidate), Some(last)))
 }
 
 /// An append from an invented leader whose one entry makes `sole` the only
@@ -212,9 +217,11 @@ async fn the_attacks_on_the_raft_port_fail_and_the_cluster_keeps_its_leader_chai
                 assert_eq!(code, Code::PermissionDenied, "{call} from node {other} claiming node 9");
             }
         }
-        // A member's terms beyond reach.
+        // A member's terms beyond reach: past the ceiling, or further ahead
+        // of the node's own term than a cluster gets.
         let mut own = rogue(addr, target, &ca, &member);
-        for term in [u64::MAX, RAFT_TERM_MAX + 1] {
+        let local_term = replica.server().raft().expect("a replica").metrics().borrow().current_term;
+        for term in [u64::MAX, RAFT_TERM_MAX + 1, local_term + RAFT_TERM_STEP_MAX + 1] {
             let status = own.peer.vote(vote(term, other)).await.expect_err("an unreachable term");
             assert_eq!(status.code(), Code::InvalidArgument, "vote of term {term}: {status:?}");
             let status =
@@ -334,4 +341,38 @@ async fn a_cluster_configuration_without_peer_tls_is_refused_at_start() {
     };
     assert!(error.to_string().contains("[cluster.tls] is missing"), "{error}");
     assert!(!config.data_dir.join(settled::cluster::LOG_FILE).exists(), "refused before any Raft file was made");
+}
+
+/// A member that pushes the term as far as it may (a step ahead) leaves no
+/// cliff: the next honest candidate, one term later, is within reach of
+/// every replica, a leader is elected and payments go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_member_pushing_the_term_a_step_ahead_leaves_the_cluster_able_to_elect() {
+    let mut started = Started::new(|_| {}).await;
+    let ca = cluster_ca(&started);
+    let pusher = (started.leader + 1) % 3;
+    let pusher_id = pusher as NodeId + 1;
+    let before = started.replicas[started.leader].server().raft().expect("replica").metrics().borrow().current_term;
+    let pushed = before + RAFT_TERM_STEP_MAX;
+    for (index, replica) in started.replicas.iter().enumerate().filter(|(i, _)| *i != pusher) {
+        let target = index as NodeId + 1;
+        let mut own = rogue(raft_addr(replica), target, &ca, &Caller::Certificate { ca: &ca, as_node: pusher_id });
+        let heartbeat = payload(&AppendEntriesRequest::<TypeConfig> {
+            vote: Vote::new_committed(pushed, pusher_id),
+            prev_log_id: None,
+            entries: Vec::new(),
+            leader_commit: None,
+        });
+        // Admitted (a step ahead is within reach): openraft takes the term.
+        let _ = own.raft.append_entries(heartbeat).await;
+    }
+    let urls: Vec<String> = started.replicas.iter().map(Replica::api_url).collect();
+    let replicas = client::Replicas::lazy_with_token(&urls, TERMINAL_TOKEN).expect("addresses");
+    let (key, coin) = started.payers[0].clone();
+    let tx = client::pay(&started.chain, &key, coin, started.shop, 1, b"after the push");
+    let (receipt, _) = replicas.submit(&tx).await.expect("a leader elected after the push confirms");
+    assert!(receipt.sequence > 0);
+    let term = leadership(&started.replicas).iter().map(|(_, term)| *term).max().expect("replicas");
+    assert!(term > pushed, "an honest term past the pushed one ({term} <= {pushed})");
+    shutdown_all(&mut started.replicas).await;
 }

@@ -127,11 +127,18 @@ async fn plaintext_on_a_non_loopback_address_is_refused_unless_allowed() {
     let warnings = config.exposure().expect("allowed when said explicitly");
     assert!(warnings.iter().any(|w| w.contains("allow_plaintext = true")), "{warnings:?}");
 
-    // The metrics port the same way.
+    // The metrics port on a public address the same way; on a private one
+    // (where the example's comment says to keep it) it is allowed.
     let mut config = Config::for_data_dir(dir.path().to_owned());
-    config.metrics_listen = Some("0.0.0.0:0".parse().expect("address"));
-    let error = config.exposure().expect_err("metrics off loopback");
-    assert!(error.to_string().contains("metrics port"), "{error}");
+    for public in ["0.0.0.0:9090", "203.0.113.9:9090", "[2001:db8::1]:9090"] {
+        config.metrics_listen = Some(public.parse().expect("address"));
+        let error = config.exposure().expect_err("metrics on a public address");
+        assert!(error.to_string().contains("metrics port"), "{public}: {error}");
+    }
+    for private in ["10.1.2.3:9090", "192.168.0.7:9090", "[fd00::7]:9090", "127.0.0.1:9090"] {
+        config.metrics_listen = Some(private.parse().expect("address"));
+        config.exposure().unwrap_or_else(|e| panic!("metrics on {private}: {e}"));
+    }
     config.metrics_listen = Some("127.0.0.1:0".parse().expect("address"));
     config.development = false;
     let warnings = config.exposure().expect("loopback metrics");

@@ -257,49 +257,67 @@ pub fn fetch_blocks_request(data: &[u8]) {
 
 /// The Raft port's messages (`RaftService`, `PeerService`): the first byte
 /// picks the message (vote, append, snapshot) and the member its caller's
-/// certificate names; the rest is the postcard payload the service decodes.
+/// certificate names, the next 8 the receiving node's current term; the
+/// rest is the postcard payload the service decodes.
 /// What decodes goes through the same checks the service runs before
 /// openraft sees it (`admit_vote`, `admit_append`, `admit_snapshot`), and
-/// what they admit claims the caller's identity and carries no term or
-/// index beyond reach.
+/// what they admit claims the caller's identity, carries no term or index
+/// beyond reach, no entries out of order and no membership openraft would
+/// panic on, and no snapshot chunk past its bound.
 pub fn raft_messages(data: &[u8]) {
     use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
-    use settled::cluster::{NodeId, TypeConfig, admit_append, admit_snapshot, admit_vote};
-    use settled::limits::{RAFT_LOG_INDEX_MAX, RAFT_TERM_MAX};
-    let Some((selector, payload)) = data.split_first() else { return };
+    use settled::cluster::{Local, NodeId, TypeConfig, admit_append, admit_snapshot, admit_vote};
+    use settled::limits::{RAFT_LOG_INDEX_MAX, RAFT_SNAPSHOT_BYTES_MAX, RAFT_TERM_MAX, RAFT_TERM_STEP_MAX};
+    let Some((selector, rest)) = data.split_first() else { return };
+    let Some((term, payload)) = rest.split_first_chunk::<8>() else { return };
     let peer = NodeId::from(selector >> 2);
-    let reachable = |log_id: Option<&openraft::LogId<NodeId>>| {
-        log_id.is_none_or(|id| id.leader_id.term <= RAFT_TERM_MAX && id.index <= RAFT_LOG_INDEX_MAX)
+    let local = Local { term: u64::from_be_bytes(*term) };
+    let term_ok = |term: u64| term <= RAFT_TERM_MAX && term <= local.term.saturating_add(RAFT_TERM_STEP_MAX);
+    let within = |log_id: Option<&openraft::LogId<NodeId>>, term: u64| {
+        log_id.is_none_or(|id| id.leader_id.term <= term && id.index <= RAFT_LOG_INDEX_MAX)
     };
     match selector & 3 {
         0 => {
             let Ok(rpc) = postcard::from_bytes::<VoteRequest<NodeId>>(payload) else { return };
-            if admit_vote(peer, &rpc).is_ok() {
+            if admit_vote(peer, local, &rpc).is_ok() {
                 assert_eq!(rpc.vote.leader_id.node_id, peer);
-                assert!(rpc.vote.leader_id.term <= RAFT_TERM_MAX && !rpc.vote.committed);
-                assert!(reachable(rpc.last_log_id.as_ref()));
+                assert!(term_ok(rpc.vote.leader_id.term) && !rpc.vote.committed);
+                assert!(within(rpc.last_log_id.as_ref(), rpc.vote.leader_id.term));
             }
         }
         1 => {
             let Ok(rpc) = postcard::from_bytes::<AppendEntriesRequest<TypeConfig>>(payload) else { return };
-            if admit_append(peer, &rpc).is_ok() {
+            if admit_append(peer, local, &rpc).is_ok() {
                 let term = rpc.vote.leader_id.term;
                 assert_eq!(rpc.vote.leader_id.node_id, peer);
-                assert!(term <= RAFT_TERM_MAX);
+                assert!(term_ok(term) && rpc.vote.committed);
+                let mut previous = rpc.prev_log_id;
                 for log_id in [rpc.prev_log_id.as_ref(), rpc.leader_commit.as_ref()]
                     .into_iter()
                     .chain(rpc.entries.iter().map(|entry| Some(&entry.log_id)))
                 {
-                    assert!(reachable(log_id) && log_id.is_none_or(|id| id.leader_id.term <= term));
+                    assert!(within(log_id, term));
+                }
+                for entry in &rpc.entries {
+                    assert_eq!(entry.log_id.index, previous.map_or(0, |p| p.index + 1), "consecutive entries");
+                    assert!(previous.is_none_or(|p| p.leader_id.term <= entry.log_id.leader_id.term));
+                    if let openraft::EntryPayload::Membership(membership) = &entry.payload {
+                        for voter in membership.voter_ids() {
+                            assert!(membership.get_node(&voter).is_some(), "a voter without a node admitted");
+                        }
+                    }
+                    previous = Some(entry.log_id);
                 }
             }
         }
         _ => {
             let Ok(rpc) = postcard::from_bytes::<InstallSnapshotRequest<TypeConfig>>(payload) else { return };
-            if admit_snapshot(peer, &rpc).is_ok() {
+            if admit_snapshot(peer, local, &rpc).is_ok() {
                 assert_eq!(rpc.vote.leader_id.node_id, peer);
-                assert!(rpc.vote.leader_id.term <= RAFT_TERM_MAX);
-                assert!(reachable(rpc.meta.last_log_id.as_ref()));
+                assert!(term_ok(rpc.vote.leader_id.term) && rpc.vote.committed);
+                assert!(within(rpc.meta.last_log_id.as_ref(), rpc.vote.leader_id.term));
+                let end = usize::try_from(rpc.offset).ok().and_then(|o| o.checked_add(rpc.data.len()));
+                assert!(end.is_some_and(|end| end <= RAFT_SNAPSHOT_BYTES_MAX));
             }
         }
     }

@@ -203,7 +203,7 @@ fn raft_messages() -> Vec<Vec<u8>> {
     use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, SnapshotMeta, Vote};
     use settled::cluster::TypeConfig;
     let log_id = LogId::new(CommittedLeaderId::new(3, 2), 7);
-    let framed = |kind: u8, payload: Vec<u8>| [vec![(2 << 2) | kind], payload].concat();
+    let framed = |kind: u8, payload: Vec<u8>| [vec![(2 << 2) | kind], 3u64.to_be_bytes().to_vec(), payload].concat();
     let vote = VoteRequest::new(Vote::new(3, 2_u64), Some(log_id));
     let append = AppendEntriesRequest::<TypeConfig> {
         vote: Vote::new_committed(3, 2),

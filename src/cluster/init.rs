@@ -56,6 +56,9 @@ pub struct InitOptions {
     /// `settled serve --dev` has for one server: what the load generator
     /// drives a cluster with. Never in production.
     pub development: bool,
+    /// Where the cluster CA goes (created; its key is the operator's, on no
+    /// node) [default: `cluster-ca/` in the output directory].
+    pub ca_dir: Option<PathBuf>,
 }
 
 /// Writes a new cluster's files into `out` (created; files already there
@@ -72,7 +75,7 @@ pub fn init(
     issuer_keys: &[String],
     issuer_threshold: u32,
 ) -> Result<Initialised, ConfigError> {
-    let options = InitOptions { issuer_keys: issuer_keys.to_vec(), issuer_threshold, development: false };
+    let options = InitOptions { issuer_keys: issuer_keys.to_vec(), issuer_threshold, development: false, ca_dir: None };
     init_with(out, members, &options)
 }
 
@@ -89,7 +92,7 @@ pub fn init_with(out: &Path, members: &[ClusterMember], options: &InitOptions) -
     std::fs::create_dir_all(out).map_err(io(out))?;
     // Every member's certificate is issued by this CA; peers accept no
     // other (docs/SECURITY.md).
-    let ca_dir = out.join(CA_DIR);
+    let ca_dir = options.ca_dir.clone().unwrap_or_else(|| out.join(CA_DIR));
     let ca = super::ClusterCa::generate("settled").map_err(ConfigError::Invalid)?;
     ca.write(&ca_dir).map_err(io(&ca_dir))?;
     let engine_key = out.join("engine.key");

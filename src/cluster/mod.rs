@@ -46,7 +46,7 @@ pub use network::{
 };
 pub use node::{Node, NodeError, Peers, watch_core};
 pub use peers::{
-    CA_CERT_FILE, CA_KEY_FILE, ClusterCa, PEER_CA_FILE, PEER_CERT_FILE, PEER_KEY_FILE, PeerTls, PeerTlsConfig,
+    CA_CERT_FILE, CA_KEY_FILE, ClusterCa, Local, PEER_CA_FILE, PEER_CERT_FILE, PEER_KEY_FILE, PeerTls, PeerTlsConfig,
     admit_append, admit_snapshot, admit_vote, node_of_certificate, peer_name,
 };
 pub use state_machine::{ProposalReader, RaftStateMachineStore, SnapshotBuilder};

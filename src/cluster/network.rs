@@ -447,8 +447,10 @@ impl RaftRpcService {
     /// The member calling: the node its certificate names (the TLS layer
     /// has checked that the cluster CA issued it), if that node is a
     /// member (voter or learner) of the membership this node holds, or of
-    /// its configuration's while it holds none.
-    fn caller<T>(&self, request: &Request<T>) -> Result<NodeId, Status> {
+    /// its configuration's while it holds none; with this node's term, and
+    /// whether the caller votes (only a voter may stand for election or
+    /// lead: a learner's messages as candidate or leader are refused).
+    fn caller<T>(&self, request: &Request<T>) -> Result<(NodeId, peers::Local, bool), Status> {
         let certificates = request.peer_certs().ok_or_else(|| {
             Status::unauthenticated("the Raft port takes calls from cluster members only: no member certificate")
         })?;
@@ -460,15 +462,24 @@ impl RaftRpcService {
         let metrics = self.raft.metrics();
         let state = metrics.borrow();
         let membership = state.membership_config.membership();
-        let member = if membership.nodes().next().is_none() {
-            self.founders.contains(&id)
+        let (member, voter) = if membership.nodes().next().is_none() {
+            (self.founders.contains(&id), self.founders.contains(&id))
         } else {
-            membership.get_node(&id).is_some()
+            (membership.get_node(&id).is_some(), membership.voter_ids().any(|voter| voter == id))
         };
         if !member {
             return Err(Status::permission_denied(format!("node {id} is not a member of this cluster")));
         }
-        Ok(id)
+        Ok((id, peers::Local { term: state.current_term }, voter))
+    }
+
+    /// The caller, if it votes: what a candidate or a leader must be.
+    fn voter<T>(&self, request: &Request<T>, what: &str) -> Result<(NodeId, peers::Local), Status> {
+        let (id, local, voter) = self.caller(request)?;
+        if !voter {
+            return Err(Status::permission_denied(format!("{what} from node {id}, which does not vote")));
+        }
+        Ok((id, local))
     }
 }
 
@@ -540,16 +551,16 @@ fn reply<T: Serialize, E: Serialize>(result: Result<T, E>) -> Result<Response<Ra
 #[tonic::async_trait]
 impl RaftService for RaftRpcService {
     async fn append_entries(&self, request: Request<RaftRequest>) -> Result<Response<RaftReply>, Status> {
-        let peer = self.caller(&request)?;
+        let (peer, local) = self.voter(&request, "an append")?;
         let rpc: AppendEntriesRequest<TypeConfig> = decode_request(request)?;
-        peers::admit_append(peer, &rpc)?;
+        peers::admit_append(peer, local, &rpc)?;
         reply(self.raft.append_entries(rpc).await)
     }
 
     async fn install_snapshot(&self, request: Request<RaftRequest>) -> Result<Response<RaftReply>, Status> {
-        let peer = self.caller(&request)?;
+        let (peer, local) = self.voter(&request, "a snapshot")?;
         let rpc: InstallSnapshotRequest<TypeConfig> = decode_request(request)?;
-        peers::admit_snapshot(peer, &rpc)?;
+        peers::admit_snapshot(peer, local, &rpc)?;
         reply(self.raft.install_snapshot(rpc).await)
     }
 }
@@ -557,14 +568,14 @@ impl RaftService for RaftRpcService {
 #[tonic::async_trait]
 impl PeerService for RaftRpcService {
     async fn vote(&self, request: Request<RaftRequest>) -> Result<Response<RaftReply>, Status> {
-        let peer = self.caller(&request)?;
+        let (peer, local) = self.voter(&request, "a vote request")?;
         let rpc: VoteRequest<NodeId> = decode_request(request)?;
-        peers::admit_vote(peer, &rpc)?;
+        peers::admit_vote(peer, local, &rpc)?;
         reply(self.raft.vote(rpc).await)
     }
 
     async fn peer_status(&self, request: Request<PeerStatusRequest>) -> Result<Response<PeerStatusReply>, Status> {
-        let peer = self.caller(&request)?;
+        let (peer, _, _) = self.caller(&request)?;
         let caller = request.into_inner().caller;
         if caller != peer {
             return Err(Status::permission_denied(format!(

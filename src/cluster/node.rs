@@ -31,8 +31,8 @@ use super::{
     STATE_MACHINE_FILE, StorageError, TypeConfig,
 };
 use crate::limits::{
-    RAFT_CALLS_PER_CONNECTION_MAX, RAFT_CONNECTION_AGE_MAX, RAFT_CONNECTIONS_MAX, RAFT_KEEPALIVE_INTERVAL,
-    RAFT_KEEPALIVE_TIMEOUT, RAFT_SERVER_STOP_GRACE, RAFT_TLS_HANDSHAKE_TIMEOUT,
+    RAFT_CALLS_PER_CONNECTION_MAX, RAFT_CONNECTION_AGE_MAX, RAFT_CONNECTIONS_MAX, RAFT_CONNECTIONS_PER_ADDRESS_MAX,
+    RAFT_KEEPALIVE_INTERVAL, RAFT_KEEPALIVE_TIMEOUT, RAFT_SERVER_STOP_GRACE, RAFT_TLS_HANDSHAKE_TIMEOUT,
 };
 
 /// How a node meets its peers.
@@ -130,7 +130,12 @@ impl Node {
         let raft =
             Raft::new(id, config, network, log, state_machine).await.map_err(|e| NodeError::Raft(Box::new(e)))?;
 
-        let incoming = crate::connections::limited(listener, RAFT_CONNECTIONS_MAX, RAFT_TLS_HANDSHAKE_TIMEOUT, "raft");
+        let bounds = crate::connections::Bounds {
+            max: RAFT_CONNECTIONS_MAX,
+            per_address_max: Some(RAFT_CONNECTIONS_PER_ADDRESS_MAX),
+            first_bytes_within: RAFT_TLS_HANDSHAKE_TIMEOUT,
+        };
+        let incoming = crate::connections::limited(listener, bounds, "raft");
         let (stop, stopped) = oneshot::channel::<()>();
         let blocks = super::BlockSource::default();
         let (raft_service, peer_service) = RaftRpcService::servers(raft.clone(), blocks.clone(), peers.founders);

@@ -17,13 +17,18 @@
 
 use std::path::{Path, PathBuf};
 
+use std::collections::BTreeSet;
+
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
-use openraft::{LogId, Vote};
+use openraft::{EntryPayload, LogId, Membership, Vote};
 use tonic::Status;
 use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 
-use super::{NodeId, TypeConfig};
-use crate::limits::{RAFT_LOG_INDEX_MAX, RAFT_TERM_MAX, RAFT_TLS_HANDSHAKE_TIMEOUT};
+use super::{NodeId, ReplicaNode, TypeConfig};
+use crate::limits::{
+    CLUSTER_MEMBERS_MAX, RAFT_LOG_INDEX_MAX, RAFT_SNAPSHOT_BYTES_MAX, RAFT_TERM_MAX, RAFT_TERM_STEP_MAX,
+    RAFT_TLS_HANDSHAKE_TIMEOUT,
+};
 
 /// The DNS name a member's certificate carries: who it is, to its peers.
 #[must_use]
@@ -44,16 +49,16 @@ pub fn node_of_certificate(der: &[u8]) -> Result<NodeId, String> {
         .map_err(|e| format!("its subject alternative names: {e}"))?
         .map(|san| san.value.general_names.clone())
         .unwrap_or_default();
-    let mut members = names.iter().filter_map(|name| match name {
-        x509_parser::extensions::GeneralName::DNSName(dns) => {
-            dns.strip_prefix("node-")?.strip_suffix(".settled")?.parse::<NodeId>().ok()
-        }
-        _ => None,
-    });
-    match (members.next(), members.next()) {
-        (Some(id), None) => Ok(id),
-        (None, _) => Err("the certificate names no member (DNS name node-<id>.settled)".to_owned()),
-        (Some(_), Some(_)) => Err("the certificate names more than one member".to_owned()),
+    // Exactly one name, exactly as `peer_name` writes it: no wildcard, no
+    // second name, no `node-01` for node 1.
+    match names.as_slice() {
+        [x509_parser::extensions::GeneralName::DNSName(dns)] => dns
+            .strip_prefix("node-")
+            .and_then(|rest| rest.strip_suffix(".settled"))
+            .and_then(|id| id.parse::<NodeId>().ok())
+            .filter(|id| peer_name(*id) == *dns)
+            .ok_or_else(|| format!("its name {dns} is not a member's (node-<id>.settled)")),
+        _ => Err(format!("{} names, where a member's certificate has one (node-<id>.settled)", names.len())),
     }
 }
 
@@ -271,19 +276,39 @@ pub const PEER_CERT_FILE: &str = "peer.pem";
 pub const PEER_KEY_FILE: &str = "peer.key";
 pub const PEER_CA_FILE: &str = "cluster-ca.pem";
 
-/// Whether a term is one a cluster can reach.
-fn reachable_term(what: &str, term: u64) -> Result<(), Status> {
-    if term > RAFT_TERM_MAX {
+/// What the receiving node holds that a message is judged against.
+#[derive(Clone, Copy, Debug)]
+pub struct Local {
+    /// The node's current term: a message may be ahead of it by at most
+    /// `RAFT_TERM_STEP_MAX`.
+    pub term: u64,
+}
+
+/// Whether `term` is one a cluster reaches from `local`'s: ahead of it by
+/// at most `RAFT_TERM_STEP_MAX`, and far enough from `u64::MAX` that
+/// openraft's `term + 1` never overflows. A bound relative to the local
+/// term leaves no cliff: a member that pushes the term up by a step leaves
+/// the next honest candidate, one term later, still within reach.
+fn reachable_term(what: &str, term: u64, local: Local) -> Result<(), Status> {
+    if term > RAFT_TERM_MAX || term > local.term.saturating_add(RAFT_TERM_STEP_MAX) {
         return Err(Status::invalid_argument(format!(
-            "{what}: term {term} is beyond any term a cluster reaches (at most {RAFT_TERM_MAX})"
+            "{what}: term {term} is beyond any term this cluster reaches (this node is at term {}; at most \
+             {RAFT_TERM_STEP_MAX} ahead, never past {RAFT_TERM_MAX})",
+            local.term
         )));
     }
     Ok(())
 }
 
-fn reachable_log_id(what: &str, log_id: Option<&LogId<NodeId>>) -> Result<(), Status> {
+/// A log id within reach, of a term no later than `term`.
+fn reachable_log_id(what: &str, log_id: Option<&LogId<NodeId>>, term: u64) -> Result<(), Status> {
     let Some(log_id) = log_id else { return Ok(()) };
-    reachable_term(what, log_id.leader_id.term)?;
+    if log_id.leader_id.term > term {
+        return Err(Status::invalid_argument(format!(
+            "{what}: a log id of term {} in a message of term {term}",
+            log_id.leader_id.term
+        )));
+    }
     if log_id.index > RAFT_LOG_INDEX_MAX {
         return Err(Status::invalid_argument(format!(
             "{what}: log index {} is beyond any index a cluster reaches (at most {RAFT_LOG_INDEX_MAX})",
@@ -293,15 +318,50 @@ fn reachable_log_id(what: &str, log_id: Option<&LogId<NodeId>>) -> Result<(), St
     Ok(())
 }
 
-/// The vote a message carries names `peer`, at a reachable term.
-fn claims(what: &str, peer: NodeId, vote: &Vote<NodeId>) -> Result<(), Status> {
+/// The vote a message carries names `peer`, is committed or not as its
+/// kind requires, and has a reachable term.
+fn claims(what: &str, peer: NodeId, vote: &Vote<NodeId>, committed: bool, local: Local) -> Result<(), Status> {
     if vote.leader_id.node_id != peer {
         return Err(Status::permission_denied(format!(
             "{what} claims node {}, but the caller's certificate is node {peer}'s",
             vote.leader_id.node_id
         )));
     }
-    reachable_term(what, vote.leader_id.term)
+    if vote.committed != committed {
+        return Err(Status::invalid_argument(if committed {
+            format!("{what}: a leader's vote is committed")
+        } else {
+            format!("{what}: a candidate's vote is not committed")
+        }));
+    }
+    reachable_term(what, vote.leader_id.term, local)
+}
+
+/// A membership openraft can live with: one or two (joint) voter sets, none
+/// empty, at most `CLUSTER_MEMBERS_MAX` voters and twice that many nodes,
+/// every voter among the nodes, every node's addresses `host:port`.
+/// openraft takes a decoded membership as it is, and panics at its next
+/// election on a voter it has no node for.
+fn valid_membership(what: &str, membership: &Membership<NodeId, ReplicaNode>) -> Result<(), Status> {
+    let invalid = |why: String| Err(Status::invalid_argument(format!("{what}: {why}")));
+    let configs = membership.get_joint_config();
+    if configs.is_empty() || configs.len() > 2 || configs.iter().any(BTreeSet::is_empty) {
+        return invalid(format!("{} voter sets (one or two, none empty)", configs.len()));
+    }
+    let nodes: Vec<(&NodeId, &ReplicaNode)> = membership.nodes().collect();
+    if nodes.len() > 2 * CLUSTER_MEMBERS_MAX || configs.iter().any(|voters| voters.len() > CLUSTER_MEMBERS_MAX) {
+        return invalid(format!("{} nodes, more than a cluster holds", nodes.len()));
+    }
+    if let Some(voter) = configs.iter().flatten().find(|voter| membership.get_node(voter).is_none()) {
+        return invalid(format!("voter {voter} is not among the nodes"));
+    }
+    for (id, node) in nodes {
+        let address = |text: &str| text.parse::<std::net::SocketAddr>().is_ok();
+        if *id == 0 || !address(&node.raft_addr) || !(node.api_addr.is_empty() || address(&node.api_addr)) {
+            return invalid(format!("node {id}: not an id with host:port addresses"));
+        }
+    }
+    Ok(())
 }
 
 /// A vote request from `peer`, before openraft sees it: its candidate is
@@ -310,45 +370,191 @@ fn claims(what: &str, peer: NodeId, vote: &Vote<NodeId>) -> Result<(), Status> {
 ///
 /// # Errors
 /// `PERMISSION_DENIED` for another identity, `INVALID_ARGUMENT` otherwise.
-pub fn admit_vote(peer: NodeId, rpc: &VoteRequest<NodeId>) -> Result<(), Status> {
-    claims("vote request", peer, &rpc.vote)?;
-    if rpc.vote.committed {
-        return Err(Status::invalid_argument("vote request: a candidate's vote is not committed"));
-    }
-    reachable_log_id("vote request's last log id", rpc.last_log_id.as_ref())
+pub fn admit_vote(peer: NodeId, local: Local, rpc: &VoteRequest<NodeId>) -> Result<(), Status> {
+    claims("vote request", peer, &rpc.vote, false, local)?;
+    reachable_log_id("vote request's last log id", rpc.last_log_id.as_ref(), rpc.vote.leader_id.term)
 }
 
-/// An append from `peer`: its leader is `peer`, and every term and index
-/// it carries is reachable and no later than its own term.
+/// An append from `peer`: its leader is `peer` with a committed vote of a
+/// reachable term; its entries follow `prev_log_id` one index at a time,
+/// their terms never going down nor past the leader's; every membership
+/// among them is one openraft can live with.
 ///
 /// # Errors
 /// `PERMISSION_DENIED` for another identity, `INVALID_ARGUMENT` otherwise.
-pub fn admit_append(peer: NodeId, rpc: &AppendEntriesRequest<TypeConfig>) -> Result<(), Status> {
-    claims("append", peer, &rpc.vote)?;
+pub fn admit_append(peer: NodeId, local: Local, rpc: &AppendEntriesRequest<TypeConfig>) -> Result<(), Status> {
+    claims("append", peer, &rpc.vote, true, local)?;
     let term = rpc.vote.leader_id.term;
-    let log_ids = [rpc.prev_log_id.as_ref(), rpc.leader_commit.as_ref()]
-        .into_iter()
-        .flatten()
-        .chain(rpc.entries.iter().map(|entry| &entry.log_id));
-    for log_id in log_ids {
-        reachable_log_id("append", Some(log_id))?;
-        if log_id.leader_id.term > term {
+    reachable_log_id("append's previous log id", rpc.prev_log_id.as_ref(), term)?;
+    reachable_log_id("append's commit", rpc.leader_commit.as_ref(), term)?;
+    let mut previous = rpc.prev_log_id;
+    for entry in &rpc.entries {
+        reachable_log_id("append's entry", Some(&entry.log_id), term)?;
+        let expected = previous.map_or(0, |p| p.index.saturating_add(1));
+        if entry.log_id.index != expected {
             return Err(Status::invalid_argument(format!(
-                "append: a log id of term {} from a leader of term {term}",
-                log_id.leader_id.term
+                "append: entry {} where entry {expected} follows",
+                entry.log_id.index
             )));
         }
+        if previous.is_some_and(|p| entry.log_id.leader_id.term < p.leader_id.term) {
+            return Err(Status::invalid_argument(format!(
+                "append: entry {} of term {} after one of a later term",
+                entry.log_id.index, entry.log_id.leader_id.term
+            )));
+        }
+        if let EntryPayload::Membership(membership) = &entry.payload {
+            valid_membership("append's membership", membership)?;
+        }
+        previous = Some(entry.log_id);
     }
     Ok(())
 }
 
-/// A snapshot chunk from `peer`: its leader is `peer`, and the snapshot's
-/// last log id is reachable.
+/// A snapshot chunk from `peer`: its leader is `peer` with a committed vote
+/// of a reachable term; the snapshot's last log id and membership are
+/// reachable and sound; the chunk ends within `RAFT_SNAPSHOT_BYTES_MAX`
+/// (openraft writes a chunk at its offset in memory).
 ///
 /// # Errors
 /// `PERMISSION_DENIED` for another identity, `INVALID_ARGUMENT` otherwise.
-pub fn admit_snapshot(peer: NodeId, rpc: &InstallSnapshotRequest<TypeConfig>) -> Result<(), Status> {
-    claims("snapshot", peer, &rpc.vote)?;
-    reachable_log_id("snapshot's last log id", rpc.meta.last_log_id.as_ref())?;
-    reachable_log_id("snapshot's membership", rpc.meta.last_membership.log_id().as_ref())
+pub fn admit_snapshot(peer: NodeId, local: Local, rpc: &InstallSnapshotRequest<TypeConfig>) -> Result<(), Status> {
+    claims("snapshot", peer, &rpc.vote, true, local)?;
+    let term = rpc.vote.leader_id.term;
+    reachable_log_id("snapshot's last log id", rpc.meta.last_log_id.as_ref(), term)?;
+    let membership = &rpc.meta.last_membership;
+    reachable_log_id("snapshot's membership", membership.log_id().as_ref(), term)?;
+    if membership.log_id() > &rpc.meta.last_log_id {
+        return Err(Status::invalid_argument("snapshot: a membership later than the snapshot"));
+    }
+    if membership.log_id().is_some() {
+        valid_membership("snapshot's membership", membership.membership())?;
+    }
+    let end = usize::try_from(rpc.offset).ok().and_then(|offset| offset.checked_add(rpc.data.len()));
+    if end.is_none_or(|end| end > RAFT_SNAPSHOT_BYTES_MAX) {
+        return Err(Status::invalid_argument(format!(
+            "snapshot: a chunk at offset {} of {} bytes ends past {RAFT_SNAPSHOT_BYTES_MAX} bytes",
+            rpc.offset,
+            rpc.data.len()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use openraft::{CommittedLeaderId, Entry, SnapshotMeta, StoredMembership};
+
+    use super::*;
+
+    const LOCAL: Local = Local { term: 10 };
+
+    fn log_id(term: u64, index: u64) -> LogId<NodeId> {
+        LogId::new(CommittedLeaderId::new(term, 2), index)
+    }
+
+    fn membership(voters: &[NodeId], nodes: &[NodeId]) -> Membership<NodeId, ReplicaNode> {
+        Membership::new(
+            vec![voters.iter().copied().collect()],
+            nodes
+                .iter()
+                .map(|id| (*id, ReplicaNode::raft_only(format!("127.0.0.1:{}", 7000 + id))))
+                .collect::<BTreeMap<_, _>>(),
+        )
+    }
+
+    fn append(entries: Vec<Entry<TypeConfig>>) -> AppendEntriesRequest<TypeConfig> {
+        AppendEntriesRequest {
+            vote: Vote::new_committed(10, 2),
+            prev_log_id: Some(log_id(9, 4)),
+            entries,
+            leader_commit: None,
+        }
+    }
+
+    fn entry(term: u64, index: u64, payload: EntryPayload<TypeConfig>) -> Entry<TypeConfig> {
+        Entry { log_id: log_id(term, index), payload }
+    }
+
+    fn code(result: Result<(), Status>) -> Option<tonic::Code> {
+        result.err().map(|status| status.code())
+    }
+
+    #[test]
+    fn a_vote_must_be_the_callers_own_uncommitted_and_within_reach() {
+        let vote = |term, node, committed| VoteRequest {
+            vote: if committed { Vote::new_committed(term, node) } else { Vote::new(term, node) },
+            last_log_id: Some(log_id(term.min(9), 4)),
+        };
+        assert_eq!(code(admit_vote(2, LOCAL, &vote(11, 2, false))), None);
+        assert_eq!(code(admit_vote(2, LOCAL, &vote(11, 3, false))), Some(tonic::Code::PermissionDenied));
+        assert_eq!(code(admit_vote(2, LOCAL, &vote(11, 2, true))), Some(tonic::Code::InvalidArgument));
+        let step = LOCAL.term + RAFT_TERM_STEP_MAX;
+        assert_eq!(code(admit_vote(2, LOCAL, &vote(step, 2, false))), None, "a step ahead is within reach");
+        assert_eq!(code(admit_vote(2, LOCAL, &vote(step + 1, 2, false))), Some(tonic::Code::InvalidArgument));
+        let near_the_end = Local { term: u64::MAX - 2 };
+        assert_eq!(code(admit_vote(2, near_the_end, &vote(u64::MAX, 2, false))), Some(tonic::Code::InvalidArgument));
+        let later_log = VoteRequest { vote: Vote::new(11, 2), last_log_id: Some(log_id(12, 4)) };
+        assert_eq!(code(admit_vote(2, LOCAL, &later_log)), Some(tonic::Code::InvalidArgument));
+    }
+
+    #[test]
+    fn an_append_must_follow_on_from_its_previous_entry_with_sound_memberships() {
+        assert_eq!(code(admit_append(2, LOCAL, &append(vec![entry(10, 5, EntryPayload::Blank)]))), None);
+        let uncommitted = AppendEntriesRequest { vote: Vote::new(10, 2), ..append(Vec::new()) };
+        assert_eq!(code(admit_append(2, LOCAL, &uncommitted)), Some(tonic::Code::InvalidArgument));
+        for (what, entries) in [
+            ("a gap", vec![entry(10, 6, EntryPayload::Blank)]),
+            ("a repeat", vec![entry(10, 5, EntryPayload::Blank), entry(10, 5, EntryPayload::Blank)]),
+            ("a term going down", vec![entry(8, 5, EntryPayload::Blank)]),
+            ("a term past the leader's", vec![entry(11, 5, EntryPayload::Blank)]),
+            ("an index past reach", vec![entry(10, RAFT_LOG_INDEX_MAX + 1, EntryPayload::Blank)]),
+            ("a voter without a node", vec![entry(10, 5, EntryPayload::Membership(membership(&[1, 3], &[1])))]),
+            ("no voter", vec![entry(10, 5, EntryPayload::Membership(membership(&[], &[1])))]),
+        ] {
+            assert_eq!(code(admit_append(2, LOCAL, &append(entries))), Some(tonic::Code::InvalidArgument), "{what}");
+        }
+        let sound = vec![entry(10, 5, EntryPayload::Membership(membership(&[1, 2, 3], &[1, 2, 3, 4])))];
+        assert_eq!(code(admit_append(2, LOCAL, &append(sound))), None);
+    }
+
+    #[test]
+    fn a_snapshot_chunk_must_end_within_its_bound() {
+        let chunk = |offset: u64, data: usize| InstallSnapshotRequest::<TypeConfig> {
+            vote: Vote::new_committed(10, 2),
+            meta: SnapshotMeta {
+                last_log_id: Some(log_id(10, 40)),
+                last_membership: StoredMembership::new(Some(log_id(9, 3)), membership(&[1, 2, 3], &[1, 2, 3])),
+                snapshot_id: "s".to_owned(),
+            },
+            offset,
+            data: vec![0; data],
+            done: false,
+        };
+        assert_eq!(code(admit_snapshot(2, LOCAL, &chunk(0, 16))), None);
+        assert_eq!(code(admit_snapshot(2, LOCAL, &chunk(1 << 40, 1))), Some(tonic::Code::InvalidArgument));
+        assert_eq!(code(admit_snapshot(2, LOCAL, &chunk(u64::MAX, 1))), Some(tonic::Code::InvalidArgument));
+        let mut later_membership = chunk(0, 1);
+        later_membership.meta.last_membership = StoredMembership::new(Some(log_id(10, 41)), membership(&[1], &[1]));
+        assert_eq!(code(admit_snapshot(2, LOCAL, &later_membership)), Some(tonic::Code::InvalidArgument));
+        let uncommitted = InstallSnapshotRequest { vote: Vote::new(10, 2), ..chunk(0, 1) };
+        assert_eq!(code(admit_snapshot(2, LOCAL, &uncommitted)), Some(tonic::Code::InvalidArgument));
+    }
+
+    #[test]
+    fn a_certificate_names_one_member_exactly() {
+        let ca = ClusterCa::generate("test").expect("CA");
+        let der = |pem: &str| first_certificate_der(pem.as_bytes()).expect("PEM");
+        let (member, _) = ca.issue(7).expect("issued");
+        assert_eq!(node_of_certificate(&der(&member)), Ok(7));
+        for names in [vec!["node-07.settled"], vec!["*.settled"], vec!["node-1.settled", "node-2.settled"], vec![]] {
+            let key = rcgen::KeyPair::generate().expect("key");
+            let params = rcgen::CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
+                .expect("params");
+            let cert = params.signed_by(&key, &ca.issuer).expect("signed");
+            assert!(node_of_certificate(cert.der()).is_err(), "{names:?} names a member");
+        }
+    }
 }

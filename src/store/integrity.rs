@@ -25,6 +25,12 @@ use crate::limits::VERIFIED_HEADERS_MAX;
 use crate::receipt::SignedHeader;
 use crate::types::{Address, ChainId, Hash32};
 
+/// The hash a header is remembered by: of its canonical bytes and its
+/// signature.
+pub(super) fn signed_hash(signed: &SignedHeader) -> Hash32 {
+    crate::crypto::sha256(&super::signed_header_bytes(signed))
+}
+
 /// What a damage report calls.
 type DamageHook = Box<dyn Fn(&str) + Send + Sync>;
 
@@ -41,7 +47,8 @@ impl Integrity {
         Self { chain, engine_key, genesis_hash, verified: Mutex::new(HashMap::new()), hook: OnceLock::new() }
     }
 
-    /// Remembers a header this process wrote or verified.
+    /// Remembers a header this process wrote or verified, by the hash of
+    /// its bytes and signature (a flip in either is then seen).
     pub(super) fn remember(&self, height: u64, hash: Hash32) {
         let mut verified = self.verified.lock().expect("not poisoned");
         if verified.len() >= VERIFIED_HEADERS_MAX {
@@ -53,7 +60,7 @@ impl Integrity {
     /// Whether `signed`, read back at `height`, is a header the engine
     /// signed for this chain.
     pub(super) fn header_holds(&self, height: u64, signed: &SignedHeader) -> bool {
-        let hash = signed.header.hash();
+        let hash = signed_hash(signed);
         if self.verified.lock().expect("not poisoned").get(&height) == Some(&hash) {
             return true;
         }
@@ -76,6 +83,23 @@ impl Integrity {
         }
         super::StoreError::Damaged(what)
     }
+}
+
+/// Bytes as they are stored where nothing else vouches for all of them (a
+/// transaction's witnesses are outside its txid; a movement and a block's
+/// registry changes are in no hash at all): followed by their SHA-256, so
+/// that a flip anywhere in them is found when they are read back.
+pub(super) fn sealed(bytes: &[u8]) -> Vec<u8> {
+    let mut stored = Vec::with_capacity(bytes.len() + 32);
+    stored.extend_from_slice(bytes);
+    stored.extend_from_slice(&crate::crypto::sha256(bytes));
+    stored
+}
+
+/// The bytes `sealed` stored, if they still match their SHA-256.
+pub(super) fn unsealed(stored: &[u8]) -> Option<&[u8]> {
+    let (bytes, hash) = stored.split_at_checked(stored.len().checked_sub(32)?)?;
+    (crate::crypto::sha256(bytes).as_slice() == hash).then_some(bytes)
 }
 
 /// What checking one stored block found.
