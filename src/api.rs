@@ -119,6 +119,21 @@ fn output_to_proto(o: &Output) -> proto::Output {
     proto::Output { address: o.owner.0.to_vec(), amount_minor: o.amount_minor, programme_id: o.programme }
 }
 
+/// An audit's report as `LedgerService.Audit` answers it (and the offline
+/// audit prints it).
+#[must_use]
+pub fn audit_report_to_proto(report: crate::audit::AuditReport) -> proto::AuditResponse {
+    proto::AuditResponse {
+        blocks: report.blocks,
+        transactions: report.transactions,
+        minted_minor: report.minted_minor,
+        burned_minor: report.burned_minor,
+        unspent_minor: report.unspent_minor,
+        unspent_count: report.unspent_count,
+        failures: report.failures,
+    }
+}
+
 #[must_use]
 pub fn header_to_proto(signed: &SignedHeader) -> proto::BlockHeader {
     let h = &signed.header;
@@ -812,15 +827,7 @@ impl proto::ledger_service_server::LedgerService for Api {
         self.authorize(&request, &[Need::Operator, Need::Issuer])?;
         let engine = Arc::clone(&self.engine);
         let report = blocking(move || crate::audit::audit(engine.store())).await?;
-        Ok(Response::new(proto::AuditResponse {
-            blocks: report.blocks,
-            transactions: report.transactions,
-            minted_minor: report.minted_minor,
-            burned_minor: report.burned_minor,
-            unspent_minor: report.unspent_minor,
-            unspent_count: report.unspent_count,
-            failures: report.failures,
-        }))
+        Ok(Response::new(audit_report_to_proto(report)))
     }
 
     async fn get_block(

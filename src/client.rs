@@ -20,8 +20,8 @@ use crate::types::{
 };
 
 pub use crate::api::{
-    header_from_proto, receipt_from_proto, refusal_to_status, status_reason, transaction_from_proto,
-    transaction_to_proto,
+    audit_report_to_proto, header_from_proto, receipt_from_proto, refusal_to_status, status_reason,
+    transaction_from_proto, transaction_to_proto,
 };
 
 /// Adds one witness per key, each signing the transaction's txid for the

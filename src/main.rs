@@ -752,16 +752,7 @@ fn audit_offline(
             return Err(format!("the file's chain {} is not the pinned {pinned}", store.chain_id()));
         }
     }
-    let report = settled::audit(&store).map_err(|e| e.to_string())?;
-    Ok(proto::AuditResponse {
-        blocks: report.blocks,
-        transactions: report.transactions,
-        minted_minor: report.minted_minor,
-        burned_minor: report.burned_minor,
-        unspent_minor: report.unspent_minor,
-        unspent_count: report.unspent_count,
-        failures: report.failures,
-    })
+    settled::audit(&store).map(client::audit_report_to_proto).map_err(|e| e.to_string())
 }
 
 async fn shutdown_signal() {
@@ -850,12 +841,7 @@ async fn programme(command: ProgrammeCommand, server: &str, token: &str) -> Resu
         }
         ProgrammeCommand::Stats { id } => {
             let info = client.info(false).await.map_err(|s| status_text(&s))?;
-            let stats = client
-                .admin
-                .get_programme_stats(proto::GetProgrammeStatsRequest { programme_id: id })
-                .await
-                .map_err(|s| status_text(&s))?
-                .into_inner();
+            let stats = programme_stats(&mut client, id).await?;
             let amount = |minor| settled::format_amount(minor, info.currency_exponent);
             let name = stats.programme.map(|p| p.name).unwrap_or_default();
             println!("programme {id} ({name}) at block {}", stats.height);
@@ -872,12 +858,7 @@ async fn programme(command: ProgrammeCommand, server: &str, token: &str) -> Resu
             // The issuers authorise the programme as the ledger registered
             // it: this chain, this treasury, this end of validity.
             let chain = client.chain_id().await.map_err(|s| status_text(&s))?;
-            let stats = client
-                .admin
-                .get_programme_stats(proto::GetProgrammeStatsRequest { programme_id: id })
-                .await
-                .map_err(|s| status_text(&s))?
-                .into_inner();
+            let stats = programme_stats(&mut client, id).await?;
             let programme = stats.programme.ok_or_else(|| format!("no programme {id}"))?;
             let treasury = Address::from_slice(&programme.treasury_address)
                 .ok_or_else(|| format!("programme {id} has no treasury address"))?;
@@ -909,6 +890,11 @@ async fn programme(command: ProgrammeCommand, server: &str, token: &str) -> Resu
         }
     }
     Ok(())
+}
+
+async fn programme_stats(client: &mut Client, id: u32) -> Result<proto::GetProgrammeStatsResponse, String> {
+    let request = proto::GetProgrammeStatsRequest { programme_id: id };
+    Ok(client.admin.get_programme_stats(request).await.map_err(|s| status_text(&s))?.into_inner())
 }
 
 /// Credential hashes from tokens (hashed here) and from given hashes.
