@@ -273,13 +273,32 @@ impl SimNetwork {
     }
 }
 
+/// The receiving node's side of the Raft port's checks
+/// (`settled::cluster::admit_*`), as the real transport runs them: an
+/// honest node's message must never be refused by them, whatever the
+/// faults; one that is fails the seed.
+fn admitted(what: &str, from: NodeId, to: NodeId, checked: Result<(), tonic::Status>) {
+    if let Err(status) = checked {
+        panic!("node {from}'s {what} to node {to} refused by the Raft port's checks: {}", status.message());
+    }
+}
+
+fn local(raft: &Raft<TypeConfig>) -> settled::cluster::Local {
+    settled::cluster::Local { term: raft.metrics().borrow().current_term }
+}
+
 impl RaftNetwork<TypeConfig> for SimNetwork {
     async fn append_entries(
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RpcError> {
-        self.deliver(RPCTypes::AppendEntries, &option, |raft| async move { raft.append_entries(rpc).await }).await
+        let (from, to) = (self.from, self.to);
+        self.deliver(RPCTypes::AppendEntries, &option, |raft| async move {
+            admitted("append", from, to, settled::cluster::admit_append(from, local(&raft), &rpc));
+            raft.append_entries(rpc).await
+        })
+        .await
     }
 
     async fn install_snapshot(
@@ -287,11 +306,21 @@ impl RaftNetwork<TypeConfig> for SimNetwork {
         rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<InstallSnapshotResponse<NodeId>, RpcError<InstallSnapshotError>> {
-        self.deliver(RPCTypes::InstallSnapshot, &option, |raft| async move { raft.install_snapshot(rpc).await }).await
+        let (from, to) = (self.from, self.to);
+        self.deliver(RPCTypes::InstallSnapshot, &option, |raft| async move {
+            admitted("snapshot", from, to, settled::cluster::admit_snapshot(from, local(&raft), &rpc));
+            raft.install_snapshot(rpc).await
+        })
+        .await
     }
 
     async fn vote(&mut self, rpc: VoteRequest<NodeId>, option: RPCOption) -> Result<VoteResponse<NodeId>, RpcError> {
-        self.deliver(RPCTypes::Vote, &option, |raft| async move { raft.vote(rpc).await }).await
+        let (from, to) = (self.from, self.to);
+        self.deliver(RPCTypes::Vote, &option, |raft| async move {
+            admitted("vote", from, to, settled::cluster::admit_vote(from, local(&raft), &rpc));
+            raft.vote(rpc).await
+        })
+        .await
     }
 
     fn backoff(&self) -> openraft::network::Backoff {

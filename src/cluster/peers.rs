@@ -339,27 +339,21 @@ fn claims(what: &str, peer: NodeId, vote: &Vote<NodeId>, committed: bool, local:
 
 /// A membership openraft can live with: one or two (joint) voter sets, none
 /// empty, at most `CLUSTER_MEMBERS_MAX` voters and twice that many nodes,
-/// every voter among the nodes, every node's addresses `host:port`.
-/// openraft takes a decoded membership as it is, and panics at its next
-/// election on a voter it has no node for.
+/// every voter among the nodes. openraft takes a decoded membership as it
+/// is, and panics at its next election on a voter it has no node for. (A
+/// node's address that is not `host:port` makes it unreachable, no more.)
 fn valid_membership(what: &str, membership: &Membership<NodeId, ReplicaNode>) -> Result<(), Status> {
     let invalid = |why: String| Err(Status::invalid_argument(format!("{what}: {why}")));
     let configs = membership.get_joint_config();
     if configs.is_empty() || configs.len() > 2 || configs.iter().any(BTreeSet::is_empty) {
         return invalid(format!("{} voter sets (one or two, none empty)", configs.len()));
     }
-    let nodes: Vec<(&NodeId, &ReplicaNode)> = membership.nodes().collect();
-    if nodes.len() > 2 * CLUSTER_MEMBERS_MAX || configs.iter().any(|voters| voters.len() > CLUSTER_MEMBERS_MAX) {
-        return invalid(format!("{} nodes, more than a cluster holds", nodes.len()));
+    let nodes = membership.nodes().count();
+    if nodes > 2 * CLUSTER_MEMBERS_MAX || configs.iter().any(|voters| voters.len() > CLUSTER_MEMBERS_MAX) {
+        return invalid(format!("{nodes} nodes, more than a cluster holds"));
     }
     if let Some(voter) = configs.iter().flatten().find(|voter| membership.get_node(voter).is_none()) {
         return invalid(format!("voter {voter} is not among the nodes"));
-    }
-    for (id, node) in nodes {
-        let address = |text: &str| text.parse::<std::net::SocketAddr>().is_ok();
-        if *id == 0 || !address(&node.raft_addr) || !(node.api_addr.is_empty() || address(&node.api_addr)) {
-            return invalid(format!("node {id}: not an id with host:port addresses"));
-        }
     }
     Ok(())
 }
