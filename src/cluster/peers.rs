@@ -459,6 +459,16 @@ mod tests {
         )
     }
 
+    /// A membership whose voter 3 has no node: `Membership::new` would add
+    /// one, a decoded message need not.
+    fn voter_without_node() -> Membership<NodeId, ReplicaNode> {
+        let mut json = serde_json::to_value(membership(&[1, 3], &[1, 3])).expect("serialises");
+        json["nodes"].as_object_mut().expect("nodes").remove("3");
+        let decoded: Membership<NodeId, ReplicaNode> = serde_json::from_value(json).expect("decodes");
+        assert!(decoded.get_node(&3).is_none() && decoded.voter_ids().any(|id| id == 3));
+        decoded
+    }
+
     fn append(entries: Vec<Entry<TypeConfig>>) -> AppendEntriesRequest<TypeConfig> {
         AppendEntriesRequest {
             vote: Vote::new_committed(10, 2),
@@ -505,7 +515,7 @@ mod tests {
             ("a term going down", vec![entry(8, 5, EntryPayload::Blank)]),
             ("a term past the leader's", vec![entry(11, 5, EntryPayload::Blank)]),
             ("an index past reach", vec![entry(10, RAFT_LOG_INDEX_MAX + 1, EntryPayload::Blank)]),
-            ("a voter without a node", vec![entry(10, 5, EntryPayload::Membership(membership(&[1, 3], &[1])))]),
+            ("a voter without a node", vec![entry(10, 5, EntryPayload::Membership(voter_without_node()))]),
             ("no voter", vec![entry(10, 5, EntryPayload::Membership(membership(&[], &[1])))]),
         ] {
             assert_eq!(code(admit_append(2, LOCAL, &append(entries))), Some(tonic::Code::InvalidArgument), "{what}");
