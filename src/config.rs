@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{ConfiguredCredentials, Principal};
-use crate::crypto::Keypair;
-use crate::encoding::Genesis;
-use crate::limits::{CURRENCY_EXPONENT_MAX, ISSUER_KEYS_MAX};
-use crate::registry::{Tier, TierPolicy};
-use crate::types::Address;
+use crate::api::auth::{ConfiguredCredentials, Principal};
+use crate::core::crypto::Keypair;
+use crate::core::encoding::Genesis;
+use crate::core::limits::{CURRENCY_EXPONENT_MAX, ISSUER_KEYS_MAX};
+use crate::core::registry::{Tier, TierPolicy};
+use crate::core::types::Address;
 
 /// Development issuer set written into a new data dir when the genesis names
 /// no issuer keys: 2-of-3, secrets in `issuer-N.key`.
@@ -69,14 +69,14 @@ pub struct Config {
     pub cluster: Option<ClusterConfig>,
     /// Fault injection under the data file; never from a file, for tests.
     #[serde(skip)]
-    pub storage_faults: Option<crate::faults::StorageFaults>,
+    pub storage_faults: Option<crate::store::faults::StorageFaults>,
     /// The ledger on a simulated disk instead of the data file, to cut the
     /// power under a real server; never from a file, for tests.
     #[serde(skip)]
-    pub sim_disk: Option<crate::faults::SimDisk>,
+    pub sim_disk: Option<crate::store::faults::SimDisk>,
     /// The engine's clock; tests skew it, never from a file.
     #[serde(skip)]
-    pub clock: crate::faults::Clock,
+    pub clock: crate::store::faults::Clock,
     /// Steps of one clawback call (`CLAWBACK_BATCHES_PER_CALL_MAX`); tests
     /// lower it to reach the limit, never from a file.
     #[serde(skip, default = "default_clawback_steps")]
@@ -96,15 +96,15 @@ pub struct Config {
 }
 
 fn default_connections_max() -> usize {
-    crate::limits::CONNECTIONS_MAX
+    crate::core::limits::CONNECTIONS_MAX
 }
 
 fn default_stream_stall() -> std::time::Duration {
-    crate::limits::STREAM_STALL_TIMEOUT
+    crate::core::limits::STREAM_STALL_TIMEOUT
 }
 
 fn default_verify_queue() -> usize {
-    crate::limits::VERIFY_QUEUE_MAX
+    crate::core::limits::VERIFY_QUEUE_MAX
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -205,7 +205,7 @@ impl TiersConfig {
             )));
         }
         let amount = |tier: u8, field: &str, text: &str| {
-            crate::amount::parse_amount(text, exponent)
+            crate::core::amount::parse_amount(text, exponent)
                 .map_err(|e| ConfigError::Invalid(format!("tier {tier} {field}: {e}")))
         };
         let mut tiers = Vec::with_capacity(self.tiers.len());
@@ -230,7 +230,7 @@ impl TiersConfig {
 }
 
 fn default_clawback_steps() -> usize {
-    crate::limits::CLAWBACK_BATCHES_PER_CALL_MAX
+    crate::core::limits::CLAWBACK_BATCHES_PER_CALL_MAX
 }
 
 fn default_listen() -> SocketAddr {
@@ -310,10 +310,10 @@ impl ClusterConfig {
     /// bounds.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let count = self.members.len();
-        if count == 0 || count > crate::limits::CLUSTER_MEMBERS_MAX {
+        if count == 0 || count > crate::core::limits::CLUSTER_MEMBERS_MAX {
             return Err(ConfigError::Invalid(format!(
                 "cluster.members has {count} members; between 1 and {}",
-                crate::limits::CLUSTER_MEMBERS_MAX
+                crate::core::limits::CLUSTER_MEMBERS_MAX
             )));
         }
         let mut ids: Vec<u64> = self.members.iter().map(|m| m.id).collect();
@@ -385,7 +385,7 @@ impl Config {
             connections_max: default_connections_max(),
             storage_faults: None,
             sim_disk: None,
-            clock: crate::faults::Clock::default(),
+            clock: crate::store::faults::Clock::default(),
             clawback_steps_per_call: default_clawback_steps(),
             stream_stall_timeout: default_stream_stall(),
             verify_queue_max: default_verify_queue(),
@@ -445,7 +445,7 @@ impl Config {
                 .issuer_keys
                 .iter()
                 .map(|k| match Address::from_hex(k) {
-                    Ok(key) if crate::crypto::is_valid_key(&key) => Ok(key),
+                    Ok(key) if crate::core::crypto::is_valid_key(&key) => Ok(key),
                     Ok(_) => Err(ConfigError::Invalid(format!("issuer key {k} is not a secp256k1 x-only public key"))),
                     Err(e) => Err(ConfigError::Invalid(format!("issuer key {k}: {e}"))),
                 })
@@ -579,7 +579,7 @@ impl Config {
         }
         if self.development {
             let token = load_or_create_token(&self.data_dir.join(DEV_TOKEN_FILE))?;
-            credentials.insert(crate::crypto::sha256(token.as_bytes()), Principal::Development);
+            credentials.insert(crate::core::crypto::sha256(token.as_bytes()), Principal::Development);
         }
         Ok(credentials)
     }

@@ -42,41 +42,23 @@ macro_rules! from_redb_errors {
     )*};
 }
 
-mod admin_api;
-mod amount;
 mod api;
-mod audit;
-mod auth;
 pub mod client;
 pub mod cluster;
 pub mod config;
 mod connections;
-mod crypto;
-pub mod demo;
-mod demo_banks;
-pub mod demo_cluster;
-pub mod disburse;
-mod encoding;
+mod core;
+mod dev;
 mod engine;
-mod faults;
-pub mod follow;
-mod ledger;
-pub mod limits;
-mod membership_api;
-mod merkle;
 pub mod metrics;
-mod movements;
-mod receipt;
-mod reconciliation_api;
-mod refusal;
-pub mod registry;
-pub mod replica;
 mod server;
-pub mod statement;
 mod store;
-mod types;
-pub mod vectors;
-mod verify;
+
+pub use crate::api::statement;
+pub use crate::client::{disburse, follow};
+pub use crate::core::{limits, registry};
+pub use crate::dev::{demo, demo_cluster, vectors};
+pub use crate::engine::replica;
 
 /// Generated protobuf and gRPC code (package `settled.v1`).
 pub mod proto {
@@ -87,27 +69,29 @@ pub mod proto {
     pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("settled_descriptor");
 }
 
-pub use amount::{AmountError, format_amount, parse_amount};
-pub use audit::{AUDIT_FAILURES_MAX, AuditReport, audit};
-pub use config::{Config, GenesisConfig, write_secret_key};
-pub use crypto::{Keypair, is_valid_key, sha256, verify as verify_signature};
-pub use encoding::{
+pub use crate::config::{Config, GenesisConfig, write_secret_key};
+pub use crate::core::amount::{AmountError, format_amount, parse_amount};
+pub use crate::core::crypto::{Keypair, is_valid_key, sha256, verify as verify_signature};
+pub use crate::core::encoding::{
     BlockHeader, CLAWBACK_REFERENCE_BYTES, DecodeError, Genesis, clawback_authorization, clawback_reference,
     clawback_terms, decode_tx_record, tx_canonical_bytes, tx_record_bytes, txid, witness_message,
 };
-pub use engine::{Engine, EngineConfig, Outcome, Reply, Submitter, Tip, recovered_ledger, seal_block};
-pub use faults::{Clock, DiskFault, PowerSupply, SECTOR_BYTES, SIM_DISK_BYTES_MAX, SimBackend, SimDisk, StorageFaults};
-pub use ledger::{Applied, Decline, Ledger, Totals};
-pub use merkle::{
+pub use crate::core::ledger::{Applied, Decline, Ledger, Totals};
+pub use crate::core::merkle::{
     MerkleStep, index_from_path, levels as merkle_levels, path as merkle_path, root as merkle_root, root_from_path,
 };
-pub use movements::{BankTotals, Movement};
-pub use receipt::{Receipt, ReceiptError, ReceiptJson, SignedHeader};
-pub use refusal::{Class, Reason, Refusal};
-pub use server::Server;
-pub use store::{BlockRecord, FileHooks, Recovered, Store, StoreError, now_unix_ms};
-pub use types::{
+pub use crate::core::movements::{BankTotals, Movement};
+pub use crate::core::receipt::{Receipt, ReceiptError, ReceiptJson, SignedHeader};
+pub use crate::core::refusal::{Class, Reason, Refusal};
+pub use crate::core::types::{
     Address, AmountMinor, ChainId, OutPoint, Output, PROTOCOL_VERSION, ProgrammeId, TX_VERSION, Transaction, TxId,
     TxKind, Witness,
 };
-pub use verify::{KnownKeys, VerifiedTx, check_shape, verify, verify_with};
+pub use crate::core::verify::{KnownKeys, VerifiedTx, check_shape, verify, verify_with};
+pub use crate::engine::{Engine, EngineConfig, Outcome, Reply, Submitter, Tip, recovered_ledger, seal_block};
+pub use crate::server::Server;
+pub use crate::store::audit::{AUDIT_FAILURES_MAX, AuditReport, audit};
+pub use crate::store::faults::{
+    Clock, DiskFault, PowerSupply, SECTOR_BYTES, SIM_DISK_BYTES_MAX, SimBackend, SimDisk, StorageFaults,
+};
+pub use crate::store::{BlockRecord, FileHooks, Recovered, Store, StoreError, now_unix_ms};

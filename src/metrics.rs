@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use crate::refusal::Reason;
+use crate::core::refusal::Reason;
 
 /// Bytes of a scrape request read before answering.
 pub const METRICS_REQUEST_BYTES_MAX: usize = 8 * 1024;

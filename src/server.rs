@@ -10,8 +10,8 @@ use tokio::task::JoinHandle;
 
 use crate::api::Api;
 use crate::config::{Config, ConfigError, TlsConfig};
+use crate::core::limits::GRPC_MESSAGE_BYTES_MAX;
 use crate::engine::{Engine, EngineConfig};
-use crate::limits::GRPC_MESSAGE_BYTES_MAX;
 use crate::proto::{
     admin_service_server::AdminServiceServer, ledger_service_server::LedgerServiceServer,
     payment_service_server::PaymentServiceServer, reconciliation_service_server::ReconciliationServiceServer,
@@ -103,7 +103,7 @@ async fn start_node(
         .map_err(|e| ServerError::Cluster(e.to_string()))?;
     let initialised = node.raft().is_initialized().await.map_err(|e| ServerError::Cluster(e.to_string()))?;
     if cluster.initialises() && !initialised {
-        match node.raft().initialize(crate::membership_api::initial_members(&cluster.members)).await {
+        match node.raft().initialize(crate::api::membership::initial_members(&cluster.members)).await {
             Ok(()) => tracing::info!(members = cluster.members.len(), "cluster initialised"),
             Err(openraft::error::RaftError::APIError(openraft::error::InitializeError::NotAllowed(_))) => {}
             Err(error) => return Err(ServerError::Cluster(error.to_string())),
@@ -279,7 +279,7 @@ impl Server {
 
         let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
         let clawback_steps_per_call =
-            config.clawback_steps_per_call.clamp(1, crate::limits::CLAWBACK_BATCHES_PER_CALL_MAX);
+            config.clawback_steps_per_call.clamp(1, crate::core::limits::CLAWBACK_BATCHES_PER_CALL_MAX);
         let api = Api {
             engine: Arc::clone(&engine),
             stopping: stopping_rx,
@@ -297,7 +297,7 @@ impl Server {
             .layer(tower::util::MapResponseLayer::new(oversized_is_resource_exhausted))
             .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
             .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
-            .max_concurrent_streams(Some(crate::limits::CALLS_PER_CONNECTION_MAX))
+            .max_concurrent_streams(Some(crate::core::limits::CALLS_PER_CONNECTION_MAX))
             .add_service(health_service)
             .add_service(reflection)
             .add_service(PaymentServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))

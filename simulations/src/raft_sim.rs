@@ -1,4 +1,4 @@
-//! Deterministic simulation of the cluster (issue 7): three replicas on the
+//! Deterministic simulation of the cluster: three replicas on the
 //! real openraft with the real Raft stores (`RaftLogStore`,
 //! `RaftStateMachineStore`), the real ledger, block seal and replay
 //! (`seal_block`, `replica::replay`) and the real ledger store, every file

@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::{ClusterConfig, ClusterMember, Config, ConfigError, CredentialConfig, DEV_ISSUER_THRESHOLD};
-use crate::crypto::Keypair;
+use crate::core::crypto::Keypair;
 
 /// What `init` wrote.
 #[derive(Debug)]
@@ -122,7 +122,7 @@ pub fn init_with(out: &Path, members: &[ClusterMember], options: &InitOptions) -
             let token = crate::config::load_or_create_token(path)?;
             Ok(CredentialConfig {
                 role: role.to_owned(),
-                token_sha256: Some(hex::encode(crate::crypto::sha256(token.as_bytes()))),
+                token_sha256: Some(hex::encode(crate::core::crypto::sha256(token.as_bytes()))),
                 cert_sha256: None,
             })
         })

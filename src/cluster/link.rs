@@ -1,4 +1,4 @@
-//! The engine on Raft (increment 4): what ties a node's engine to its
+//! The engine on Raft: what ties a node's engine to its
 //! openraft.
 //!
 //! - [`RaftReplicator`]: the leader's writer proposes each sealed block and
@@ -19,11 +19,11 @@ use openraft::{Raft, ServerState};
 use tokio::task::JoinHandle;
 
 use super::{ApplyOutcome, BlockProposal, NodeId, ProposalReader, TypeConfig};
-use crate::engine::{ClusterState, Engine, NotCommitted, Replicator};
-use crate::limits::{
+use crate::core::limits::{
     CLUSTER_FEED_PAGE, CLUSTER_POLL, CLUSTER_PRUNE_EVERY_BLOCKS, RAFT_FETCH_BLOCKS_MAX, RAFT_FETCH_RETRY_DELAY,
     REPLICATE_TIMEOUT,
 };
+use crate::engine::{ClusterState, Engine, NotCommitted, Replicator};
 
 /// The public API address of member `id`, as the membership records it.
 fn api_address(raft: &Raft<TypeConfig>, id: Option<NodeId>) -> Option<String> {
@@ -259,13 +259,14 @@ async fn fetch_missing(
                 }
             };
             for bytes in blocks {
-                let height = match crate::replica::ReplicatedBlock::decode(&bytes, &engine_key, &engine.chain_id()) {
-                    Ok(block) => block.signed.header.height,
-                    Err(error) => {
-                        tracing::warn!(peer, %error, "a fetched block does not decode");
-                        break 'peer;
-                    }
-                };
+                let height =
+                    match crate::engine::replica::ReplicatedBlock::decode(&bytes, &engine_key, &engine.chain_id()) {
+                        Ok(block) => block.signed.header.height,
+                        Err(error) => {
+                            tracing::warn!(peer, %error, "a fetched block does not decode");
+                            break 'peer;
+                        }
+                    };
                 if height != fed + 1 {
                     tracing::warn!(peer, height, expected = fed + 1, "a fetched block out of order");
                     break 'peer;
@@ -343,8 +344,8 @@ async fn same_chain(engine: &Engine, proposals: &ProposalReader, height: u64) ->
     let compared = tokio::task::spawn_blocking(move || -> Result<Option<bool>, String> {
         let page = reader.proposals(height, 1).map_err(|e| e.to_string())?;
         let Some(proposal) = page.into_iter().find(|p| p.height == height) else { return Ok(None) };
-        let block =
-            crate::replica::ReplicatedBlock::decode(&proposal.bytes, &engine_key, &chain).map_err(|e| e.to_string())?;
+        let block = crate::engine::replica::ReplicatedBlock::decode(&proposal.bytes, &engine_key, &chain)
+            .map_err(|e| e.to_string())?;
         let ours = store.header(height).map_err(|e| e.to_string())?;
         Ok(ours.map(|ours| ours.header.hash() == block.signed.header.hash()))
     })

@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 
 use crate::client::{Client, Replicas};
 use crate::config::ClusterMember;
-use crate::crypto::Keypair;
+use crate::core::crypto::Keypair;
+use crate::core::types::Address;
 use crate::proto;
-use crate::types::Address;
 
 /// Replicas a local cluster may run (as a cluster's membership).
-pub const LOCAL_REPLICAS_MAX: usize = crate::limits::CLUSTER_MEMBERS_MAX;
+pub const LOCAL_REPLICAS_MAX: usize = crate::core::limits::CLUSTER_MEMBERS_MAX;
 
 /// One replica's process; killed when the cluster is dropped.
 struct LocalReplica {
@@ -241,7 +241,7 @@ impl LocalCluster {
 /// # Errors
 /// A refusal.
 pub async fn register_till(operator: &Replicas, payout: Address, till_token: &str) -> Result<(), String> {
-    let hash = |token: &str| crate::crypto::sha256(token.as_bytes()).to_vec();
+    let hash = |token: &str| crate::core::crypto::sha256(token.as_bytes()).to_vec();
     let bank = proto::Bank { id: "bank-1".into(), name: "Bank One".into(), credential_sha256: vec![hash("bank-1")] };
     let merchant = proto::Merchant {
         id: "grocer".into(),

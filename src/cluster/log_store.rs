@@ -13,7 +13,7 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinitio
 use super::{
     DurableSnapshot, Entry, Fault, LogId, NodeId, Steps, StorageError, TypeConfig, decode, encode, open_database,
 };
-use crate::limits::{RAFT_LOG_ENTRIES_PER_READ_MAX, RAFT_PURGE_WAIT};
+use crate::core::limits::{RAFT_LOG_ENTRIES_PER_READ_MAX, RAFT_PURGE_WAIT};
 
 /// Log index -> the postcard encoding of the entry.
 const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");

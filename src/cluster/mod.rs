@@ -1,6 +1,7 @@
-//! Cluster mode (issue 7), increment 1: openraft's storage on redb.
+//! Cluster mode: replicas of one ledger agreeing on its blocks through Raft
+//! (openraft). docs/CLUSTER.md.
 //!
-//! Two redb files in a node's data directory, each with one owner:
+//! Storage: two redb files in a node's data directory, each with one owner:
 //! [`RaftLogStore`] (`raft-log.redb`: the log, the vote, the committed and
 //! last purged log ids) and [`RaftStateMachineStore`] (`raft-sm.redb`: what
 //! the applied entries built, and the last snapshot). They are separate so
@@ -15,11 +16,12 @@
 //! (except on a simulated disk, in the deterministic simulation: there each
 //! runs on the calling task).
 //!
-//! Increment 3, the transport: openraft's messages between nodes over gRPC
-//! (`RaftService`, [`GrpcNetworkFactory`] and [`RaftRpcService`]), served by
-//! each [`Node`] on its own address.
+//! The transport: openraft's messages between nodes over gRPC with mutual
+//! TLS (`RaftService`, `PeerService`, [`GrpcNetworkFactory`] and
+//! [`RaftRpcService`]; who may call, `peers.rs`), served by each [`Node`] on
+//! its own address.
 //!
-//! Increment 4, the engine on Raft: [`RaftReplicator`] (the leader's writer
+//! The engine on Raft: [`RaftReplicator`] (the leader's writer
 //! proposes each block and waits for its commit) and [`spawn_link`] (hands
 //! committed blocks to a follower's engine, promotes and demotes the engine
 //! as leadership moves); [`init`] writes a new cluster's files. See
@@ -198,7 +200,7 @@ pub fn raft_config_compacting(
         election_timeout_min: ELECTION_TIMEOUT_MIN_MS,
         election_timeout_max: ELECTION_TIMEOUT_MAX_MS,
         install_snapshot_timeout: INSTALL_SNAPSHOT_TIMEOUT_MS,
-        snapshot_max_chunk_size: crate::limits::RAFT_SNAPSHOT_CHUNK_BYTES,
+        snapshot_max_chunk_size: crate::core::limits::RAFT_SNAPSHOT_CHUNK_BYTES,
         ..openraft::Config::default()
     }
     .validate()

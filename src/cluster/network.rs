@@ -40,18 +40,18 @@ use tonic::{Code, Request, Response, Status};
 
 use super::peers::{self, PeerTls};
 use super::{NodeId, ReplicaNode, TypeConfig};
-use crate::crypto::Keypair;
-use crate::limits::{
+use crate::core::crypto::Keypair;
+use crate::core::limits::{
     RAFT_APPEND_BATCH_BYTES, RAFT_CONNECT_TIMEOUT, RAFT_FETCH_BLOCKS_MAX, RAFT_FETCH_BYTES_MAX, RAFT_FETCH_TIMEOUT,
     RAFT_MESSAGE_BYTES_MAX, RAFT_SMALL_MESSAGE_BYTES_MAX,
 };
+use crate::engine::replica::ReplicatedBlock;
 use crate::proto::peer_service_client::PeerServiceClient;
 use crate::proto::peer_service_server::{PeerService, PeerServiceServer};
 use crate::proto::raft_reply::Result as ReplyResult;
 use crate::proto::raft_service_client::RaftServiceClient;
 use crate::proto::raft_service_server::{RaftService, RaftServiceServer};
 use crate::proto::{FetchBlocksReply, FetchBlocksRequest, PeerStatusReply, PeerStatusRequest, RaftReply, RaftRequest};
-use crate::replica::ReplicatedBlock;
 use crate::store::Store;
 
 /// An RPC error as openraft's network calls return it.

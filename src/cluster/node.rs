@@ -30,7 +30,7 @@ use super::{
     GrpcNetworkFactory, LOG_FILE, NodeId, ProposalReader, RaftLogStore, RaftRpcService, RaftStateMachineStore,
     STATE_MACHINE_FILE, StorageError, TypeConfig,
 };
-use crate::limits::{
+use crate::core::limits::{
     RAFT_CALLS_PER_CONNECTION_MAX, RAFT_CONNECTION_AGE_MAX, RAFT_CONNECTIONS_MAX, RAFT_CONNECTIONS_PER_ADDRESS_MAX,
     RAFT_KEEPALIVE_INTERVAL, RAFT_KEEPALIVE_TIMEOUT, RAFT_SERVER_STOP_GRACE, RAFT_TLS_HANDSHAKE_TIMEOUT,
 };
@@ -67,7 +67,7 @@ pub enum NodeError {
          node's vote of record is lost, so it must not vote again under this id: remove it from the cluster \
          (`settled cluster remove --id {id}`), then rejoin it with empty Raft files under a new id (`settled cluster \
          join-config`, `settled cluster add`)",
-        max = crate::limits::RAFT_TERM_MAX
+        max = crate::core::limits::RAFT_TERM_MAX
     )]
     ForgedVote { id: NodeId, term: u64 },
     /// The TLS configuration of the Raft port was refused.
@@ -120,7 +120,7 @@ impl Node {
             .map_err(|e| NodeError::Storage(Box::new(e)))?
             .purging_at_most(state_machine.durable_snapshot());
         if let Some(vote) = log.stored_vote().map_err(|e| NodeError::Storage(Box::new(e)))?
-            && vote.leader_id.term > crate::limits::RAFT_TERM_MAX
+            && vote.leader_id.term > crate::core::limits::RAFT_TERM_MAX
         {
             return Err(NodeError::ForgedVote { id, term: vote.leader_id.term });
         }

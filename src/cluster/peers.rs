@@ -25,7 +25,7 @@ use tonic::Status;
 use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 
 use super::{NodeId, ReplicaNode, TypeConfig};
-use crate::limits::{
+use crate::core::limits::{
     CLUSTER_MEMBERS_MAX, RAFT_LOG_INDEX_MAX, RAFT_SNAPSHOT_BYTES_MAX, RAFT_TERM_MAX, RAFT_TERM_STEP_MAX,
     RAFT_TLS_HANDSHAKE_TIMEOUT,
 };

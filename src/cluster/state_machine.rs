@@ -15,7 +15,7 @@ use super::{
     ApplyOutcome, BlockProposal, DurableSnapshot, Entry, Fault, LogId, NodeId, ReplicaNode, Steps, StorageError,
     TypeConfig, decode, encode, open_database,
 };
-use crate::limits::{RAFT_PROPOSALS_PAGE_MAX, RAFT_SNAPSHOT_BYTES_MAX};
+use crate::core::limits::{RAFT_PROPOSALS_PAGE_MAX, RAFT_SNAPSHOT_BYTES_MAX};
 
 /// Height -> the bytes of the proposal that filled it.
 const PROPOSALS: TableDefinition<u64, &[u8]> = TableDefinition::new("proposals");

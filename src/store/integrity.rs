@@ -20,15 +20,15 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
-use crate::encoding::BlockHeader;
-use crate::limits::VERIFIED_HEADERS_MAX;
-use crate::receipt::SignedHeader;
-use crate::types::{Address, ChainId, Hash32};
+use crate::core::encoding::BlockHeader;
+use crate::core::limits::VERIFIED_HEADERS_MAX;
+use crate::core::receipt::SignedHeader;
+use crate::core::types::{Address, ChainId, Hash32};
 
 /// The hash a header is remembered by: of its canonical bytes and its
 /// signature.
 pub(super) fn signed_hash(signed: &SignedHeader) -> Hash32 {
-    crate::crypto::sha256(&super::signed_header_bytes(signed))
+    crate::core::crypto::sha256(&super::signed_header_bytes(signed))
 }
 
 /// What a damage report calls.
@@ -92,14 +92,14 @@ impl Integrity {
 pub(super) fn sealed(bytes: &[u8]) -> Vec<u8> {
     let mut stored = Vec::with_capacity(bytes.len() + 32);
     stored.extend_from_slice(bytes);
-    stored.extend_from_slice(&crate::crypto::sha256(bytes));
+    stored.extend_from_slice(&crate::core::crypto::sha256(bytes));
     stored
 }
 
 /// The bytes `sealed` stored, if they still match their SHA-256.
 pub(super) fn unsealed(stored: &[u8]) -> Option<&[u8]> {
     let (bytes, hash) = stored.split_at_checked(stored.len().checked_sub(32)?)?;
-    (crate::crypto::sha256(bytes).as_slice() == hash).then_some(bytes)
+    (crate::core::crypto::sha256(bytes).as_slice() == hash).then_some(bytes)
 }
 
 /// What checking one stored block found.

@@ -21,7 +21,7 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use crate::types::{Address, OutPoint, Output, ProgrammeId, TxId};
+use crate::core::types::{Address, OutPoint, Output, ProgrammeId, TxId};
 
 use super::{BlockRecord, StoreError, TxLocation, earmarked_key, outpoint_key, unspent_key};
 

@@ -2,8 +2,8 @@
 //! byte by byte in docs/PROTOCOL.md. Never the protobuf bytes: a client in any
 //! language rebuilds these from the transaction's fields.
 
-use crate::crypto::sha256;
-use crate::types::{
+use crate::core::crypto::sha256;
+use crate::core::types::{
     Address, ChainId, Hash32, OutPoint, Output, PROTOCOL_VERSION, ProgrammeId, Transaction, TxId, TxKind, Witness,
 };
 
@@ -29,7 +29,7 @@ const WITNESS_BYTES: usize = 32 + 64;
 /// Largest stored record of a transaction within the limits.
 #[cfg(test)]
 fn record_bytes_max() -> usize {
-    use crate::limits::{TX_INPUTS_MAX, TX_OUTPUTS_MAX, TX_REFERENCE_BYTES_MAX, TX_WITNESSES_MAX};
+    use crate::core::limits::{TX_INPUTS_MAX, TX_OUTPUTS_MAX, TX_REFERENCE_BYTES_MAX, TX_WITNESSES_MAX};
     4 + 1
         + 1
         + 2
@@ -428,7 +428,7 @@ mod tests {
 
     fn sample() -> Transaction {
         Transaction {
-            version: crate::types::TX_VERSION,
+            version: crate::core::types::TX_VERSION,
             kind: TxKind::Transfer,
             inputs: vec![OutPoint { txid: TxId([7; 32]), index: 3 }],
             outputs: vec![Output { owner: Address([9; 32]), amount_minor: 1234, programme: 5 }],
@@ -468,7 +468,7 @@ mod tests {
     fn a_transaction_at_every_limit_fits_in_one_grpc_message() {
         // Protobuf framing adds at most a few bytes per field on top of the
         // stored record; double it to be safe.
-        assert!(2 * record_bytes_max() < crate::limits::GRPC_MESSAGE_BYTES_MAX);
+        assert!(2 * record_bytes_max() < crate::core::limits::GRPC_MESSAGE_BYTES_MAX);
     }
 
     #[test]

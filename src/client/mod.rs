@@ -3,6 +3,9 @@
 //! the demo, the simulations and the tests; an example for clients in other
 //! languages (with docs/PROTOCOL.md).
 
+pub mod disburse;
+pub mod follow;
+
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
@@ -10,14 +13,14 @@ use tonic::transport::{Channel, Endpoint};
 use tonic_types::StatusExt as _;
 
 use crate::api;
-use crate::crypto::Keypair;
-use crate::encoding;
-use crate::limits::{BLOCK_TXS_MAX, GRPC_MESSAGE_BYTES_MAX, PAGE_SIZE_MAX};
-use crate::proto;
-use crate::receipt::Receipt;
-use crate::types::{
+use crate::core::crypto::Keypair;
+use crate::core::encoding;
+use crate::core::limits::{BLOCK_TXS_MAX, GRPC_MESSAGE_BYTES_MAX, PAGE_SIZE_MAX};
+use crate::core::receipt::Receipt;
+use crate::core::types::{
     Address, AmountMinor, ChainId, OutPoint, Output, ProgrammeId, TX_VERSION, Transaction, TxId, TxKind, Witness,
 };
+use crate::proto;
 
 pub use crate::api::{
     audit_report_to_proto, header_from_proto, receipt_from_proto, refusal_to_status, status_reason,
@@ -444,7 +447,7 @@ impl Replicas {
         F: FnMut(Client) -> Fut,
         Fut: std::future::Future<Output = Result<T, tonic::Status>>,
     {
-        let deadline = tokio::time::Instant::now() + crate::limits::FAILOVER_WITHIN;
+        let deadline = tokio::time::Instant::now() + crate::core::limits::FAILOVER_WITHIN;
         loop {
             let status = match call(self.current()).await {
                 Ok(answer) => return Ok(answer),
@@ -476,7 +479,7 @@ impl Replicas {
             }
             if !redirected {
                 self.rotate();
-                tokio::time::sleep(crate::limits::FAILOVER_RETRY_DELAY).await;
+                tokio::time::sleep(crate::core::limits::FAILOVER_RETRY_DELAY).await;
             }
         }
     }

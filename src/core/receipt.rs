@@ -3,10 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::crypto;
-use crate::encoding::BlockHeader;
-use crate::merkle::{self, MerkleStep};
-use crate::types::{Address, ChainId, SignatureBytes, TxId};
+use crate::core::crypto;
+use crate::core::encoding::BlockHeader;
+use crate::core::merkle::{self, MerkleStep};
+use crate::core::types::{Address, ChainId, SignatureBytes, TxId};
 
 /// A block header and the engine's signature of it for one chain
 /// (`BlockHeader::signing_message`).

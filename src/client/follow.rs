@@ -12,9 +12,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::client::{Client, header_from_proto};
+use crate::core::types::{Address, ChainId};
 use crate::proto;
 use crate::proto::subscribe_response::Item;
-use crate::types::{Address, ChainId};
 
 /// Where a follower is: what it has seen and what that adds up to.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

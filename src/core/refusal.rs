@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::types::{OutPoint, TxId};
+use crate::core::types::{OutPoint, TxId};
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum Reason {

@@ -3,7 +3,7 @@
 use k256::schnorr::{Signature, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
-use crate::types::{Address, Hash32, SignatureBytes};
+use crate::core::types::{Address, Hash32, SignatureBytes};
 
 #[must_use]
 pub fn sha256(bytes: &[u8]) -> Hash32 {

@@ -6,8 +6,8 @@ use std::str::FromStr;
 
 use rust_decimal::Decimal;
 
-use crate::limits::CURRENCY_EXPONENT_MAX;
-use crate::types::AmountMinor;
+use crate::core::limits::CURRENCY_EXPONENT_MAX;
+use crate::core::types::AmountMinor;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AmountError {

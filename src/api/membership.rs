@@ -7,10 +7,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use openraft::error::{ClientWriteError, RaftError};
 use tonic::{Request, Response, Status};
 
+use crate::api::auth::Need;
 use crate::api::{Api, refusal_to_status};
-use crate::auth::Need;
 use crate::cluster::{NodeId, ReplicaNode};
-use crate::limits::{CLUSTER_MEMBERS_MAX, MEMBERSHIP_CHANGE_TIMEOUT};
+use crate::core::limits::{CLUSTER_MEMBERS_MAX, MEMBERSHIP_CHANGE_TIMEOUT};
 use crate::proto;
 
 type WriteError = RaftError<NodeId, ClientWriteError<NodeId, ReplicaNode>>;

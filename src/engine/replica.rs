@@ -1,5 +1,5 @@
-//! Replaying a sealed block on another replica (issue 7's replicated log of
-//! blocks): what the leader proposes is the block itself (its signed header,
+//! Replaying a sealed block on another replica (the cluster's replicated log
+//! of blocks): what the leader proposes is the block itself (its signed header,
 //! its transactions in order with the terminal each came from, its registry
 //! changes at their place among them), and a follower applies it through the
 //! same ledger state machine and seal, then checks that it came to the very
@@ -9,15 +9,15 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{self, Keypair, sha256};
-use crate::encoding::{self, BlockHeader};
+use crate::core::crypto::{self, Keypair, sha256};
+use crate::core::encoding::{self, BlockHeader};
+use crate::core::ledger::{Decline, Ledger};
+use crate::core::receipt::SignedHeader;
+use crate::core::registry::AdminOp;
+use crate::core::types::{Address, ChainId};
+use crate::core::verify::VerifiedTx;
 use crate::engine::block_header;
-use crate::ledger::{Decline, Ledger};
-use crate::receipt::SignedHeader;
-use crate::registry::AdminOp;
 use crate::store::{BlockRecord, decode_signed_header, signed_header_bytes};
-use crate::types::{Address, ChainId};
-use crate::verify::VerifiedTx;
 
 /// Largest encoded block a replica accepts: a full block of transactions at
 /// every limit (8,192 x 2,892 bytes of records) with room for its registry
@@ -30,7 +30,7 @@ pub struct ReplicatedBlock {
     pub signed: SignedHeader,
     /// Each transaction (with its witnesses) and the terminal that
     /// submitted it, if one did (movements name it).
-    pub txs: Vec<(crate::types::Transaction, Option<String>)>,
+    pub txs: Vec<(crate::core::types::Transaction, Option<String>)>,
     /// Registry changes, each after that many of the transactions.
     pub ops: Vec<(u32, AdminOp)>,
 }
@@ -239,8 +239,8 @@ fn describe_difference(replayed: &BlockHeader, leader: &BlockHeader) -> String {
 mod tests {
     use super::*;
     use crate::client;
-    use crate::crypto::Keypair;
-    use crate::encoding::Genesis;
+    use crate::core::crypto::Keypair;
+    use crate::core::encoding::Genesis;
     use crate::engine::seal_block;
 
     struct Chain {
@@ -284,7 +284,7 @@ mod tests {
         let pay = client::pay(&chain.id, &alice, client::output_of(&mint, 0), Keypair::generate().address(), 200, b"p");
         let mut txs = Vec::new();
         for tx in [mint, pay] {
-            let vtx = crate::verify::verify(tx, &chain.id).expect("valid");
+            let vtx = crate::core::verify::verify(tx, &chain.id).expect("valid");
             let applied = leader.apply(&vtx, 10).expect("applies");
             txs.push((vtx, applied));
         }

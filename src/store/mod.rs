@@ -25,6 +25,8 @@
 //!   every block that changed them: checkpoints, statement balances and net
 //!   positions are lookups, not scans.
 
+pub mod audit;
+pub mod faults;
 mod integrity;
 mod unmerged;
 
@@ -35,18 +37,18 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
-use crate::encoding::{self, BlockHeader, Genesis, HEADER_BYTES};
+use crate::core::encoding::{self, BlockHeader, Genesis, HEADER_BYTES};
 use std::sync::Arc;
 
-use crate::faults::{HookedFileBackend, StorageFaults};
-use crate::ledger::Applied;
-use crate::limits::INDEX_MERGE_SLICE_MIN;
-use crate::merkle;
-use crate::movements::{BankTotals, Movement, UNBANKED};
-use crate::receipt::{Receipt, SignedHeader};
-use crate::registry::{AdminOp, ProgrammeStats, Registry};
-use crate::types::{Address, AmountMinor, ChainId, Hash32, OutPoint, Output, ProgrammeId, Transaction, TxId};
-use crate::verify::VerifiedTx;
+use crate::core::ledger::Applied;
+use crate::core::limits::INDEX_MERGE_SLICE_MIN;
+use crate::core::merkle;
+use crate::core::movements::{BankTotals, Movement, UNBANKED};
+use crate::core::receipt::{Receipt, SignedHeader};
+use crate::core::registry::{AdminOp, ProgrammeStats, Registry};
+use crate::core::types::{Address, AmountMinor, ChainId, Hash32, OutPoint, Output, ProgrammeId, Transaction, TxId};
+use crate::core::verify::VerifiedTx;
+use crate::store::faults::{HookedFileBackend, StorageFaults};
 pub use integrity::BlockCheck;
 use integrity::Integrity;
 use unmerged::{BlockIndex, Overlaid, Unmerged};
@@ -107,7 +109,7 @@ pub enum StoreError {
     #[error(
         "the data file was written by protocol version {found}; this build speaks version {} only (signatures \
          bound to the chain id) and converts no older file: start the ledger in a new, empty data directory",
-        crate::types::PROTOCOL_VERSION
+        crate::core::types::PROTOCOL_VERSION
     )]
     ProtocolVersion { found: u8 },
     /// Something read back from the file is not what was written: a
@@ -197,7 +199,7 @@ pub struct FileHooks {
     pub fsync_seconds: Option<Arc<crate::metrics::Histogram>>,
     /// The ledger on a simulated disk instead of the file (power-loss
     /// tests only).
-    pub disk: Option<crate::faults::SimDisk>,
+    pub disk: Option<crate::store::faults::SimDisk>,
     /// The time stamped on a new file's genesis block (now when absent).
     /// Replicas of a cluster must start from the same genesis block, so
     /// the cluster's configuration fixes it.
@@ -209,7 +211,7 @@ pub struct FileHooks {
 /// recovery walk's pages.
 fn ledger_builder() -> redb::Builder {
     let mut builder = redb::Builder::new();
-    builder.set_cache_size(crate::limits::LEDGER_CACHE_BYTES);
+    builder.set_cache_size(crate::core::limits::LEDGER_CACHE_BYTES);
     builder
 }
 
@@ -316,7 +318,7 @@ impl Store {
         let db = ledger_builder().open(path)?;
         let stored = db.begin_read()?.open_table(META)?.get(GENESIS_KEY)?.map(|v| v.value().to_vec());
         let stored = stored.ok_or_else(|| StoreError::Corrupt("no genesis".to_owned()))?;
-        if let Some(found) = stored.get(4).filter(|v| **v != crate::types::PROTOCOL_VERSION) {
+        if let Some(found) = stored.get(4).filter(|v| **v != crate::core::types::PROTOCOL_VERSION) {
             return Err(StoreError::ProtocolVersion { found: *found });
         }
         let genesis = Genesis::decode(&stored).map_err(|e| StoreError::Corrupt(format!("genesis: {e}")))?;
@@ -328,8 +330,8 @@ impl Store {
         let mut store = Self {
             db,
             unmerged: RwLock::new(Unmerged::default()),
-            merge_entries_max: AtomicU64::new(crate::limits::INDEX_UNMERGED_ENTRIES_MAX),
-            merge_blocks_max: AtomicU64::new(crate::limits::INDEX_UNMERGED_BLOCKS_MAX),
+            merge_entries_max: AtomicU64::new(crate::core::limits::INDEX_UNMERGED_ENTRIES_MAX),
+            merge_blocks_max: AtomicU64::new(crate::core::limits::INDEX_UNMERGED_BLOCKS_MAX),
             merge_slice_min: AtomicUsize::new(INDEX_MERGE_SLICE_MIN),
             integrity: Integrity::new(block_zero.header.chain_id(), genesis.engine_key, genesis.hash()),
         };
@@ -388,7 +390,7 @@ impl Store {
         match stored {
             // The version follows the genesis magic: refused before any
             // other table is read, whatever else changed.
-            Some(bytes) if bytes.get(4).is_some_and(|v| *v != crate::types::PROTOCOL_VERSION) => {
+            Some(bytes) if bytes.get(4).is_some_and(|v| *v != crate::core::types::PROTOCOL_VERSION) => {
                 return Err(StoreError::ProtocolVersion { found: bytes[4] });
             }
             Some(bytes) if bytes != genesis.canonical_bytes() => return Err(StoreError::GenesisMismatch),
@@ -408,8 +410,8 @@ impl Store {
         let mut store = Self {
             db,
             unmerged: RwLock::new(Unmerged::default()),
-            merge_entries_max: AtomicU64::new(crate::limits::INDEX_UNMERGED_ENTRIES_MAX),
-            merge_blocks_max: AtomicU64::new(crate::limits::INDEX_UNMERGED_BLOCKS_MAX),
+            merge_entries_max: AtomicU64::new(crate::core::limits::INDEX_UNMERGED_ENTRIES_MAX),
+            merge_blocks_max: AtomicU64::new(crate::core::limits::INDEX_UNMERGED_BLOCKS_MAX),
             merge_slice_min: AtomicUsize::new(INDEX_MERGE_SLICE_MIN),
             integrity,
         };
@@ -451,7 +453,7 @@ impl Store {
             (tip, meta_u64(&read, CHECKED_THROUGH_KEY)?.unwrap_or(0))
         };
         // The last OPEN_CHECK_RECENT_BLOCKS blocks: tip + 1 - N ..= tip.
-        let recent = (tip + 1).saturating_sub(crate::limits::OPEN_CHECK_RECENT_BLOCKS);
+        let recent = (tip + 1).saturating_sub(crate::core::limits::OPEN_CHECK_RECENT_BLOCKS);
         let first = checked_through.saturating_add(1).min(recent).max(1);
         let started = std::time::Instant::now();
         let mut previous = if first <= tip { Some(self.check_block(first - 1, None)?) } else { None };
@@ -566,7 +568,7 @@ impl Store {
             };
             match encoding::decode_tx_record(record) {
                 Ok(tx) if encoding::txid(&tx) == *txid => {
-                    if tx.kind == crate::types::TxKind::Mint {
+                    if tx.kind == crate::core::types::TxKind::Mint {
                         let created = tx.outputs.iter().fold(0u64, |s, o| s.saturating_add(o.amount_minor));
                         check.minted_minor = check.minted_minor.saturating_add(created);
                     }
@@ -619,8 +621,9 @@ impl Store {
     /// makes merges frequent and spread over several commits. Values are
     /// clamped to 1..=limit.
     pub fn set_merge_every(&self, entries: u64, blocks: u64, slice: usize) {
-        self.merge_entries_max.store(entries.clamp(1, crate::limits::INDEX_UNMERGED_ENTRIES_MAX), Ordering::Relaxed);
-        self.merge_blocks_max.store(blocks.clamp(1, crate::limits::INDEX_UNMERGED_BLOCKS_MAX), Ordering::Relaxed);
+        self.merge_entries_max
+            .store(entries.clamp(1, crate::core::limits::INDEX_UNMERGED_ENTRIES_MAX), Ordering::Relaxed);
+        self.merge_blocks_max.store(blocks.clamp(1, crate::core::limits::INDEX_UNMERGED_BLOCKS_MAX), Ordering::Relaxed);
         self.merge_slice_min.store(slice.clamp(1, INDEX_MERGE_SLICE_MIN), Ordering::Relaxed);
     }
 
@@ -795,7 +798,7 @@ impl Store {
             let mut movements = write.open_table(MOVEMENTS)?;
             let mut mint_refs = write.open_table(MINT_REFS)?;
             for (vtx, applied) in &block.txs {
-                if vtx.tx.kind == crate::types::TxKind::Mint {
+                if vtx.tx.kind == crate::core::types::TxKind::Mint {
                     mint_refs.insert(vtx.tx.reference.as_slice(), &vtx.txid.0)?;
                 }
                 txs.insert(applied.sequence, integrity::sealed(&encoding::tx_record_bytes(&vtx.tx)).as_slice())?;

@@ -15,23 +15,23 @@ use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::amount::format_amount;
 use crate::client::{self, Client};
 use crate::config::{Config, DEV_ISSUERS, load_or_create_key};
-use crate::crypto::Keypair;
-use crate::demo_banks;
-use crate::limits::STREAM_IN_FLIGHT_MAX;
+use crate::core::amount::format_amount;
+use crate::core::crypto::Keypair;
+use crate::core::limits::STREAM_IN_FLIGHT_MAX;
+use crate::core::receipt::{Receipt, ReceiptJson};
+use crate::core::types::{Address, ChainId, OutPoint, Output, TxId};
+use crate::dev::demo_banks;
 use crate::proto;
-use crate::receipt::{Receipt, ReceiptJson};
 use crate::server::Server;
-use crate::types::{Address, ChainId, OutPoint, Output, TxId};
 
 /// Bounds of the demo's own loops and sizes.
 pub const DEMO_WALLETS_MAX: usize = 100_000;
 pub const DEMO_TERMINALS_MAX: usize = 64;
 pub const DEMO_SECONDS_MAX: u64 = 600;
 /// Outputs per mint in the funding phase (the transaction output limit).
-const MINTS_OUTPUTS: usize = crate::limits::TX_OUTPUTS_MAX;
+const MINTS_OUTPUTS: usize = crate::core::limits::TX_OUTPUTS_MAX;
 /// Money each wallet starts with: 1,000.00 in a currency with exponent 2.
 const WALLET_FUNDS_MINOR: u64 = 100_000;
 /// Merchants the terminals pay.
@@ -236,7 +236,7 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, DemoError> {
     );
     let following = follow_all(&admin, &desks).await?;
     catch_up_all(&mut admin, following, &mut desks).await?;
-    let day_offset_minutes = crate::registry::TierPolicy::e_cny_default(exponent).day_offset_minutes;
+    let day_offset_minutes = crate::core::registry::TierPolicy::e_cny_default(exponent).day_offset_minutes;
     demo_banks::reconcile(&mut admin, &desks, exponent, day_offset_minutes).await?;
     let lag = |q: f64| desks.iter().filter(|d| !d.lag_ms.is_empty()).map(|d| d.lag_ms.value_at_quantile(q)).max();
 
@@ -396,7 +396,12 @@ fn percentiles(latencies_us: &[u64]) -> (u64, u64) {
 }
 
 /// The next payment of a wallet: a small amount to a merchant, change back.
-fn next_payment(chain: &ChainId, wallet: &Wallet, merchants: &[Address], n: u64) -> Option<crate::types::Transaction> {
+fn next_payment(
+    chain: &ChainId,
+    wallet: &Wallet,
+    merchants: &[Address],
+    n: u64,
+) -> Option<crate::core::types::Transaction> {
     let coin = wallet.coin?;
     let amount = (100 + n * 37 % 1_900).min(coin.1.amount_minor);
     let merchant = merchants[usize::try_from(n).unwrap_or(0) % merchants.len()];
@@ -469,7 +474,7 @@ async fn payments_phase(
     Ok((unary, streamed, wallets))
 }
 
-fn record(report: &mut TerminalReport, wallet: &mut Wallet, tx: &crate::types::Transaction, receipt: &Receipt) {
+fn record(report: &mut TerminalReport, wallet: &mut Wallet, tx: &crate::core::types::Transaction, receipt: &Receipt) {
     report.confirmations.push(Confirmation {
         txid: receipt.txid,
         sequence: receipt.sequence,
@@ -546,8 +551,11 @@ async fn stream_terminal(
         .into_inner();
     let mut n = terminal * 1_000_000;
     // In flight: wallet index -> (transaction, time sent). client_id = index.
-    let mut in_flight: Vec<Option<(crate::types::Transaction, Instant)>> = (0..wallets.len()).map(|_| None).collect();
-    let mut send = |i: usize, wallets: &[Wallet], in_flight: &mut Vec<Option<(crate::types::Transaction, Instant)>>| {
+    let mut in_flight: Vec<Option<(crate::core::types::Transaction, Instant)>> =
+        (0..wallets.len()).map(|_| None).collect();
+    let mut send = |i: usize,
+                    wallets: &[Wallet],
+                    in_flight: &mut Vec<Option<(crate::core::types::Transaction, Instant)>>| {
         n += 1;
         let tx = next_payment(&chain, &wallets[i], merchants, n)?;
         let request =

@@ -8,15 +8,15 @@ use std::ops::Bound;
 
 use tonic::{Request, Response, Status};
 
+use crate::api::auth::Need;
 use crate::api::{Api, bytes32, receipt_to_proto, refusal_to_status};
-use crate::auth::Need;
-use crate::limits::{
+use crate::core::limits::{
     PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PAYOUT_ADDRESSES_MAX, PROGRAMME_MCCS_MAX, TX_INPUTS_MAX, TX_WITNESSES_MAX,
 };
+use crate::core::refusal::{Reason, Refusal};
+use crate::core::registry::{AdminOp, Bank, MCC_MAX, Mcc, Merchant, Programme, Role, Terminal, Wallet};
+use crate::core::types::{Address, OutPoint, Output, TX_VERSION, Transaction, TxKind, Witness};
 use crate::proto;
-use crate::refusal::{Reason, Refusal};
-use crate::registry::{AdminOp, Bank, MCC_MAX, Mcc, Merchant, Programme, Role, Terminal, Wallet};
-use crate::types::{Address, OutPoint, Output, TX_VERSION, Transaction, TxKind, Witness};
 
 fn invalid(detail: impl Into<String>) -> Refusal {
     Refusal::new(Reason::InvalidRegistration, detail)
@@ -33,9 +33,9 @@ fn address(field: &str, bytes: &[u8]) -> Result<Address, Refusal> {
     Ok(Address(bytes32(field, bytes, Reason::BadAddress)?))
 }
 
-fn credentials(hashes: &[Vec<u8>]) -> Result<Vec<crate::types::Hash32>, Refusal> {
-    if hashes.len() > crate::limits::CREDENTIALS_MAX {
-        return Err(invalid(format!("at most {} credentials", crate::limits::CREDENTIALS_MAX)));
+fn credentials(hashes: &[Vec<u8>]) -> Result<Vec<crate::core::types::Hash32>, Refusal> {
+    if hashes.len() > crate::core::limits::CREDENTIALS_MAX {
+        return Err(invalid(format!("at most {} credentials", crate::core::limits::CREDENTIALS_MAX)));
     }
     hashes.iter().map(|h| bytes32("credential_sha256", h, Reason::InvalidRegistration)).collect()
 }
@@ -106,7 +106,7 @@ fn clawback_cursor(outpoint: &OutPoint) -> Vec<u8> {
 
 fn outpoint_of_cursor(bytes: &[u8]) -> Option<OutPoint> {
     let bytes: &[u8; 36] = bytes.try_into().ok()?;
-    let txid = crate::types::TxId(bytes[..32].try_into().ok()?);
+    let txid = crate::core::types::TxId(bytes[..32].try_into().ok()?);
     Some(OutPoint { txid, index: u32::from_be_bytes(bytes[32..].try_into().ok()?) })
 }
 
@@ -145,7 +145,7 @@ impl Api {
         &self,
         request: &Request<proto::ListRequest>,
         parse_token: impl Fn(&str) -> Option<K>,
-        select: impl Fn(&crate::registry::Registry) -> &BTreeMap<K, V>,
+        select: impl Fn(&crate::core::registry::Registry) -> &BTreeMap<K, V>,
         key_text: impl Fn(&K) -> String,
         convert: impl Fn(&V) -> T,
     ) -> Result<(Vec<T>, String), Status> {
@@ -424,7 +424,7 @@ impl Api {
         // answers a bad authorisation or an early call as such; the ledger
         // checks every batch again.
         let chain = self.engine.chain_id();
-        let message = crate::encoding::clawback_authorization(
+        let message = crate::core::encoding::clawback_authorization(
             &chain,
             programme_id,
             &programme.treasury,
@@ -432,7 +432,7 @@ impl Api {
         );
         let genesis = self.engine.genesis();
         for witness in &authorization {
-            if !crate::crypto::verify(&witness.public_key, &message, &witness.signature) {
+            if !crate::core::crypto::verify(&witness.public_key, &message, &witness.signature) {
                 return Err(Refusal::new(
                     Reason::BadSignature,
                     format!(
@@ -494,7 +494,7 @@ impl Api {
                 kind: TxKind::Clawback,
                 inputs: batch.iter().map(|(outpoint, _)| *outpoint).collect(),
                 outputs: vec![Output { owner: programme.treasury, amount_minor: total, programme: 0 }],
-                reference: crate::encoding::clawback_reference(programme_id, programme.valid_until_ms),
+                reference: crate::core::encoding::clawback_reference(programme_id, programme.valid_until_ms),
                 witnesses: authorization.clone(),
             };
             self.engine.submit(tx).await?;

@@ -10,17 +10,17 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
+use crate::api::auth::{Need, Principal};
+use crate::api::statement::{self, StatementEntry, StatementInfo};
 use crate::api::{Api, ResponseStream, UntilDeadline, blocking, deadline_of, header_to_proto};
-use crate::auth::{Need, Principal};
-use crate::limits::{
+use crate::core::limits::{
     BANK_STREAMS_PER_BANK_MAX, STATEMENT_CHUNK_BYTES, STATEMENT_ENTRIES_MAX, SUBSCRIBE_BUFFER_ITEMS,
     SUBSCRIBE_MOVEMENTS_PER_READ,
 };
-use crate::movements::{BankTotals, Direction, Movement, UNBANKED};
+use crate::core::movements::{BankTotals, Direction, Movement, UNBANKED};
+use crate::core::types::TxKind;
 use crate::proto;
-use crate::statement::{self, StatementEntry, StatementInfo};
 use crate::store::{Store, StoreError};
-use crate::types::TxKind;
 
 fn kind_to_proto(kind: TxKind) -> proto::MovementKind {
     match kind {
@@ -523,8 +523,9 @@ impl proto::reconciliation_service_server::ReconciliationService for Api {
         }
         // Money is conserved between banks: what one side paid the other
         // received, and issuance minus redemption is the supply change.
-        let supply =
-            |h: &crate::encoding::BlockHeader| i128::from(h.minted_total_minor) - i128::from(h.burned_total_minor);
+        let supply = |h: &crate::core::encoding::BlockHeader| {
+            i128::from(h.minted_total_minor) - i128::from(h.burned_total_minor)
+        };
         let supply_change = supply(&until_block.header) - supply(&from_block.header);
         if net_sum != 0 || issued_sum - redeemed_sum != supply_change {
             tracing::error!(net_sum, issued_sum, redeemed_sum, supply_change, "net positions do not add up");

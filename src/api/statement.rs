@@ -19,9 +19,9 @@ use quick_xml::events::{BytesDecl, BytesEnd, BytesRef, BytesStart, BytesText, Ev
 use quick_xml::name::{Namespace, ResolveResult};
 use quick_xml::{NsReader, Writer};
 
-use crate::amount::{format_amount, parse_amount};
-use crate::limits::{CURRENCY_EXPONENT_MAX, STATEMENT_ENTRIES_MAX};
-use crate::types::{Address, AmountMinor, ProgrammeId, TxId, TxKind};
+use crate::core::amount::{format_amount, parse_amount};
+use crate::core::limits::{CURRENCY_EXPONENT_MAX, STATEMENT_ENTRIES_MAX};
+use crate::core::types::{Address, AmountMinor, ProgrammeId, TxId, TxKind};
 
 /// The XML namespace of the documents written and accepted here.
 pub const CAMT053_NAMESPACE: &str = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.08";
@@ -40,7 +40,7 @@ const XML_DEPTH_MAX: usize = 32;
 
 /// Credit or debit of the bank's customer: the ledger's own, so that
 /// movements read from the store need no conversion.
-pub use crate::movements::Direction;
+pub use crate::core::movements::Direction;
 
 fn direction_code(direction: Direction) -> &'static str {
     match direction {

@@ -32,7 +32,7 @@ pub const AUDIT_FAILURES_MAX: usize = 100;
 pub fn audit(store: &Store) -> Result<AuditReport, StoreError> {
     let mut report = AuditReport::default();
     let tip_height = store.tip_height()?;
-    let mut previous: Option<crate::encoding::BlockHeader> = None;
+    let mut previous: Option<crate::core::encoding::BlockHeader> = None;
     let mut minted: u64 = 0;
     for height in 0..=tip_height {
         if report.failures.len() >= AUDIT_FAILURES_MAX {

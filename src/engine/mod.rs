@@ -17,6 +17,8 @@
 //! answers what it holds with `NotLeader` and rebuilds its ledger from its
 //! store, which only ever holds committed blocks.
 
+pub mod replica;
+
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -26,22 +28,22 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::crypto::Keypair;
-use crate::encoding::{BlockHeader, Genesis};
-use crate::faults::{Clock, StorageFaults};
-use crate::ledger::{Decline, Ledger};
-use crate::limits::{
+use crate::core::crypto::Keypair;
+use crate::core::encoding::{BlockHeader, Genesis};
+use crate::core::ledger::{Decline, Ledger};
+use crate::core::limits::{
     ADMISSION_PEAK_DECAY, ADMISSION_WINDOW_MS, ADMITTED_FLOOR, ADMITTED_WAIT_TARGET_MS, BLOCK_TXS_MAX,
     OVERLOAD_RETRY_AFTER_MAX_MS, OVERLOAD_RETRY_AFTER_MS, SEQUENCER_QUEUE_MAX, VERIFY_QUEUE_MAX,
 };
-use crate::merkle;
+use crate::core::merkle;
+use crate::core::receipt::{Receipt, SignedHeader};
+use crate::core::refusal::{Reason, Refusal};
+use crate::core::registry::{AdminOp, ProgrammeStats, Registry, Role, TierPolicy};
+use crate::core::types::{ChainId, OutPoint, ProgrammeId, Transaction, TxId, TxKind};
+use crate::core::verify::{self, VerifiedTx};
 use crate::metrics::Metrics;
-use crate::receipt::{Receipt, SignedHeader};
-use crate::refusal::{Reason, Refusal};
-use crate::registry::{AdminOp, ProgrammeStats, Registry, Role, TierPolicy};
+use crate::store::faults::{Clock, StorageFaults};
 use crate::store::{BlockRecord, FileHooks, Recovered, Store, StoreError};
-use crate::types::{ChainId, OutPoint, ProgrammeId, Transaction, TxId, TxKind};
-use crate::verify::{self, VerifiedTx};
 
 /// A confirmed transaction: its receipt, and whether it had been confirmed
 /// before this submission (an idempotent resubmission).
@@ -79,7 +81,7 @@ pub struct EngineConfig {
     /// Fault injection under the data file (tests and simulations only).
     pub storage_faults: Option<StorageFaults>,
     /// The ledger on a simulated disk (power-loss tests only).
-    pub sim_disk: Option<crate::faults::SimDisk>,
+    pub sim_disk: Option<crate::store::faults::SimDisk>,
     /// Wallet tiers and the day boundary for daily limits.
     pub tiers: TierPolicy,
     /// The clock blocks are stamped with (and rules judged by).
@@ -789,7 +791,7 @@ impl Engine {
     }
 
     #[must_use]
-    pub fn engine_key(&self) -> crate::types::Address {
+    pub fn engine_key(&self) -> crate::core::types::Address {
         self.shared.engine_key.address()
     }
 
@@ -928,7 +930,7 @@ enum Known {
 /// sealed, and everyone waiting on it.
 #[derive(Default)]
 struct OpenBlock {
-    txs: Vec<(VerifiedTx, crate::ledger::Applied)>,
+    txs: Vec<(VerifiedTx, crate::core::ledger::Applied)>,
     in_block: HashMap<TxId, usize>,
     spent_in_block: HashMap<OutPoint, TxId>,
     replies: Vec<(usize, bool, Responder)>,
@@ -1068,7 +1070,7 @@ impl Sequencer {
             return;
         }
         let (engine_key, chain) = (self.shared.engine_key.address(), self.shared.chain);
-        let block = match crate::replica::ReplicatedBlock::decode(bytes, &engine_key, &chain) {
+        let block = match crate::engine::replica::ReplicatedBlock::decode(bytes, &engine_key, &chain) {
             Ok(block) => block,
             Err(error) => return self.shared.fail_stop(&format!("a committed block does not decode: {error}")),
         };
@@ -1082,7 +1084,7 @@ impl Sequencer {
             }
             return;
         }
-        match crate::replica::replay(&mut self.ledger, &self.tip, &block, &engine_key, &chain) {
+        match crate::engine::replica::replay(&mut self.ledger, &self.tip, &block, &engine_key, &chain) {
             Ok(record) => {
                 self.tip = record.signed;
                 if let Err(std_mpsc::SendError(_)) = self.writer.send(WriterJob::followed(record)) {
@@ -1290,7 +1292,7 @@ impl Sequencer {
     /// The caller's rules, judged by the registry as the sequencer sees it.
     fn permitted(&self, vtx: &VerifiedTx, submitter: &Submitter) -> Result<(), Refusal> {
         let registry = self.ledger.registry();
-        let merchant_bank = |owner: &crate::types::Address| match registry.role(owner) {
+        let merchant_bank = |owner: &crate::core::types::Address| match registry.role(owner) {
             Some(Role::Merchant { id, .. }) => registry.merchants.get(id).map(|m| (id.clone(), m.bank.clone())),
             _ => None,
         };
@@ -1420,7 +1422,7 @@ pub fn recovered_ledger(recovered: Recovered, tiers: TierPolicy) -> Result<Ledge
 pub fn seal_block(
     ledger: &mut Ledger,
     tip: &SignedHeader,
-    txs: Vec<(VerifiedTx, crate::ledger::Applied)>,
+    txs: Vec<(VerifiedTx, crate::core::ledger::Applied)>,
     ops: Vec<(u32, AdminOp)>,
     time_unix_ms: u64,
     engine_key: &Keypair,
@@ -1442,7 +1444,7 @@ pub fn seal_block(
 pub(crate) fn block_header(
     ledger: &Ledger,
     tip: &SignedHeader,
-    txs: &[(VerifiedTx, crate::ledger::Applied)],
+    txs: &[(VerifiedTx, crate::core::ledger::Applied)],
     time_unix_ms: u64,
 ) -> BlockHeader {
     ledger.assert_conserved();
@@ -1495,7 +1497,7 @@ fn writer_loop(shared: &Shared, jobs: &std_mpsc::Receiver<WriterJob>) {
         // Commit time, for admission control, includes replication.
         let started = std::time::Instant::now();
         if let (Some(replicator), false, Some(block)) = (&shared.replicator, job.followed, &job.block) {
-            let bytes = crate::replica::ReplicatedBlock::of(block).encode(&shared.engine_key, &shared.chain);
+            let bytes = crate::engine::replica::ReplicatedBlock::of(block).encode(&shared.engine_key, &shared.chain);
             if let Err(not_committed) = replicator.replicate(block.signed.header.height, bytes) {
                 tracing::warn!(
                     height = block.signed.header.height,

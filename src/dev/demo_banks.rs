@@ -8,13 +8,13 @@ use hdrhistogram::Histogram;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::amount::format_amount;
+use crate::client::follow::{Cursor, Event, FollowError, Follower};
 use crate::client::{Client, Credential};
-use crate::crypto::{Keypair, sha256};
-use crate::demo::DemoError;
-use crate::follow::{Cursor, Event, FollowError, Follower};
+use crate::core::amount::format_amount;
+use crate::core::crypto::{Keypair, sha256};
+use crate::core::types::Address;
+use crate::dev::demo::DemoError;
 use crate::proto;
-use crate::types::Address;
 
 /// (id, name) of the demo's banks; shops and wallets alternate between them.
 pub const DEMO_BANKS: [(&str, &str); 2] = [("bank-north", "North Commercial Bank"), ("bank-south", "South Rural Bank")];
@@ -167,7 +167,7 @@ pub async fn reconcile(
         let sign = if minor < 0 { "-" } else { "" };
         format!("{sign}{}", format_amount(u64::try_from(minor.unsigned_abs()).unwrap_or(u64::MAX), exponent))
     };
-    let date = crate::statement::ledger_date(crate::store::now_unix_ms(), day_offset_minutes);
+    let date = crate::api::statement::ledger_date(crate::store::now_unix_ms(), day_offset_minutes);
     for desk in desks {
         let request = proto::GetStatementRequest {
             bank: String::new(),
@@ -180,7 +180,7 @@ pub async fn reconcile(
         while let Some(chunk) = stream.message().await.map_err(failed("statement"))? {
             xml.extend_from_slice(&chunk.data);
         }
-        let checked = crate::statement::check_camt053(&xml, exponent)
+        let checked = crate::api::statement::check_camt053(&xml, exponent)
             .map_err(|e| DemoError::Check(format!("{} statement: {e}", desk.id)))?;
         let followed = i128::from(desk.cursor.credits_minor) - i128::from(desk.cursor.debits_minor);
         if checked.closing_minor != followed {
@@ -248,7 +248,7 @@ pub async fn redeem_takings(admin: &Client, desk: &Desk, shop: &Keypair) -> Resu
     let chain = bank.chain_id().await.map_err(failed("chain id"))?;
     let request = proto::ListUnspentRequest {
         address: shop.address().0.to_vec(),
-        page_size: u32::try_from(crate::limits::TX_INPUTS_MAX).expect("small"),
+        page_size: u32::try_from(crate::core::limits::TX_INPUTS_MAX).expect("small"),
         page_token: Vec::new(),
     };
     let outputs = bank.wallets.list_unspent(request).await.map_err(failed("list unspent"))?.into_inner().outputs;
@@ -258,8 +258,11 @@ pub async fn redeem_takings(admin: &Client, desk: &Desk, shop: &Keypair) -> Resu
             let outpoint = u.outpoint.as_ref()?;
             let output = u.output.as_ref()?;
             Some((
-                crate::types::OutPoint { txid: crate::types::TxId::from_slice(&outpoint.txid)?, index: outpoint.index },
-                crate::types::Output {
+                crate::core::types::OutPoint {
+                    txid: crate::core::types::TxId::from_slice(&outpoint.txid)?,
+                    index: outpoint.index,
+                },
+                crate::core::types::Output {
                     owner: Address::from_slice(&output.address)?,
                     amount_minor: output.amount_minor,
                     programme: output.programme_id,

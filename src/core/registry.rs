@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::limits::{CREDENTIALS_MAX, ID_BYTES_MAX, NAME_BYTES_MAX, PAYOUT_ADDRESSES_MAX, PROGRAMME_MCCS_MAX};
-use crate::refusal::{Reason, Refusal};
-use crate::types::{Address, AmountMinor, Hash32, ProgrammeId};
+use crate::core::limits::{CREDENTIALS_MAX, ID_BYTES_MAX, NAME_BYTES_MAX, PAYOUT_ADDRESSES_MAX, PROGRAMME_MCCS_MAX};
+use crate::core::refusal::{Reason, Refusal};
+use crate::core::types::{Address, AmountMinor, Hash32, ProgrammeId};
 
 /// An ISO 18245 merchant category code, 0000-9999.
 pub type Mcc = u16;
@@ -314,7 +314,7 @@ impl Registry {
                 }
                 self.bank_known(&merchant.bank)?;
                 for (i, address) in merchant.payout_addresses.iter().enumerate() {
-                    if !crate::crypto::is_valid_key(address) {
+                    if !crate::core::crypto::is_valid_key(address) {
                         return Err(Refusal::new(Reason::BadAddress, format!("payout address {address} is not a key")));
                     }
                     if merchant.payout_addresses[..i].contains(address) {
@@ -337,7 +337,7 @@ impl Registry {
                 self.credentials_free(&terminal.credentials)?;
             }
             AdminOp::RegisterWallet(wallet) => {
-                if !crate::crypto::is_valid_key(&wallet.address) {
+                if !crate::core::crypto::is_valid_key(&wallet.address) {
                     return Err(Refusal::new(Reason::BadAddress, format!("{} is not a key", wallet.address)));
                 }
                 self.bank_known(&wallet.bank)?;
@@ -366,7 +366,7 @@ impl Registry {
                 if programme.per_payment_max_minor == Some(0) {
                     return Err(invalid("a per-payment maximum of 0 would forbid every payment"));
                 }
-                if !crate::crypto::is_valid_key(&programme.treasury) {
+                if !crate::core::crypto::is_valid_key(&programme.treasury) {
                     return Err(Refusal::new(
                         Reason::BadAddress,
                         format!("treasury {} is not a key", programme.treasury),

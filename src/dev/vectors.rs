@@ -13,19 +13,19 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
-use crate::amount::{AmountError, parse_amount};
-use crate::crypto::{self, Keypair, sha256};
-use crate::encoding::{
+use crate::core::amount::{AmountError, parse_amount};
+use crate::core::crypto::{self, Keypair, sha256};
+use crate::core::encoding::{
     BlockHeader, CLAWBACK_MAGIC, Genesis, HEADER_SIGNATURE_MAGIC, WITNESS_MAGIC, clawback_authorization,
     clawback_reference, clawback_terms, tx_canonical_bytes, tx_record_bytes, txid, witness_message,
 };
-use crate::ledger::{Decline, Ledger};
-use crate::limits::{TX_INPUTS_MAX, TX_OUTPUTS_MAX, TX_REFERENCE_BYTES_MAX, TX_WITNESSES_MAX};
-use crate::merkle::{self, MerkleStep};
-use crate::receipt::{Receipt, ReceiptJson, SignedHeader};
-use crate::refusal::Reason;
-use crate::registry::{AdminOp, Bank, Merchant, Programme};
-use crate::types::{
+use crate::core::ledger::{Decline, Ledger};
+use crate::core::limits::{TX_INPUTS_MAX, TX_OUTPUTS_MAX, TX_REFERENCE_BYTES_MAX, TX_WITNESSES_MAX};
+use crate::core::merkle::{self, MerkleStep};
+use crate::core::receipt::{Receipt, ReceiptJson, SignedHeader};
+use crate::core::refusal::Reason;
+use crate::core::registry::{AdminOp, Bank, Merchant, Programme};
+use crate::core::types::{
     Address, ChainId, Hash32, OutPoint, Output, PROTOCOL_VERSION, TX_VERSION, Transaction, TxId, TxKind, Witness,
 };
 
@@ -451,7 +451,7 @@ fn build_clawback(
 
 /// Applies a transaction that the ledger must decline for `reason`.
 fn assert_declined(ledger: &mut Ledger, chain: &ChainId, tx: &Transaction, now_unix_ms: u64, reason: Reason) {
-    let verified = crate::verify::verify(tx.clone(), chain).expect("passes the verify stage");
+    let verified = crate::core::verify::verify(tx.clone(), chain).expect("passes the verify stage");
     match ledger.apply(&verified, now_unix_ms) {
         Err(Decline::Refused(refusal)) if refusal.reason == reason => {}
         other => panic!("expected {}, got {other:?}", reason.name()),
@@ -623,7 +623,7 @@ pub fn generate() -> Value {
         .expect("vector merchant is valid");
     let mut sequences = Vec::with_capacity(txs.len());
     for vector in &txs {
-        let verified = crate::verify::verify(vector.tx.clone(), &chain)
+        let verified = crate::core::verify::verify(vector.tx.clone(), &chain)
             .unwrap_or_else(|refusal| panic!("vector {} refused by the verify stage: {refusal}", vector.name));
         let applied = ledger
             .apply(&verified, BLOCK_1_TIME_UNIX_MS)
@@ -719,7 +719,7 @@ fn other_chain_json(genesis: &Genesis, mint: &VectorTx, chain: &ChainId) -> Valu
     let header = BlockHeader::genesis(&other, GENESIS_TIME_UNIX_MS);
     let other_chain = header.chain_id();
     assert_ne!(other_chain, *chain);
-    let refused = crate::verify::verify(mint.tx.clone(), &other_chain).expect_err("a mint of another chain");
+    let refused = crate::core::verify::verify(mint.tx.clone(), &other_chain).expect_err("a mint of another chain");
     assert_eq!(refused.reason, Reason::BadSignature);
     json!({
         "about": "A second ledger with the same issuer and engine keys, currency HKD, the same genesis time. Its chain id differs, so the witnesses of mint-2-of-3 (signed for the first ledger) do not verify on it: the verify stage refuses the mint with REASON_BAD_SIGNATURE.",
@@ -766,7 +766,8 @@ fn clawback_after_block_1(
         witness.signature =
             keys.get(signer).sign_with_aux(&witness_message(chain, &vector.txid), &aux_for("clawback-over-txid"));
     }
-    let refused = crate::verify::verify(over_txid, chain).expect_err("a clawback signed over its txid is refused");
+    let refused =
+        crate::core::verify::verify(over_txid, chain).expect_err("a clawback signed over its txid is refused");
     assert_eq!(refused.reason, Reason::BadSignature);
     // An authorisation of another validity authorises nothing.
     let stale = ClawbackTerms { valid_until_ms: terms.valid_until_ms - 1, ..*terms };
@@ -775,7 +776,7 @@ fn clawback_after_block_1(
     assert_declined(ledger, chain, tx, PROGRAMME_FOOD_UNTIL_MS - 1, Reason::ProgrammeNotExpired);
     let with_takings = build_clawback(keys, chain, ("", ""), terms, &[change, takings]);
     assert_declined(ledger, chain, &with_takings.tx, PROGRAMME_FOOD_UNTIL_MS, Reason::PayeeNotAllowed);
-    let verified = crate::verify::verify(tx.clone(), chain)
+    let verified = crate::core::verify::verify(tx.clone(), chain)
         .unwrap_or_else(|refusal| panic!("vector {} refused by the verify stage: {refusal}", vector.name));
     let applied = ledger
         .apply(&verified, PROGRAMME_FOOD_UNTIL_MS)

@@ -8,10 +8,10 @@ use std::collections::HashMap;
 
 use tonic::{Request, Status};
 
-use crate::crypto::sha256;
-use crate::limits::TOKEN_BYTES_MAX;
-use crate::registry::{CredentialOwner, Registry, Role};
-use crate::types::{Address, Hash32};
+use crate::core::crypto::sha256;
+use crate::core::limits::TOKEN_BYTES_MAX;
+use crate::core::registry::{CredentialOwner, Registry, Role};
+use crate::core::types::{Address, Hash32};
 
 /// An authenticated caller.
 #[derive(Clone, Debug, PartialEq, Eq)]

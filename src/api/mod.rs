@@ -1,6 +1,12 @@
 //! The gRPC edge: decodes requests into domain types, calls the engine or the
 //! store, and encodes answers. Protocol types stop here.
 
+pub mod admin;
+pub mod auth;
+pub mod membership;
+pub mod reconciliation;
+pub mod statement;
+
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -12,19 +18,19 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Request, Response, Status, Streaming};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::auth::{self, ConfiguredCredentials, Need, Principal};
-use crate::encoding::BlockHeader;
-use crate::engine::{Engine, Outcome, Submitter};
-use crate::limits::{
+use crate::api::auth::{ConfiguredCredentials, Need, Principal};
+use crate::core::encoding::BlockHeader;
+use crate::core::limits::{
     OVERLOAD_RETRY_AFTER_MS, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PAYMENT_STREAMS_PER_PARTICIPANT_MAX,
     STREAM_IN_FLIGHT_MAX, TX_REFERENCE_BYTES_MAX,
 };
-use crate::merkle::MerkleStep;
+use crate::core::merkle::MerkleStep;
+use crate::core::receipt::{Receipt, SignedHeader};
+use crate::core::refusal::{Class, Reason, Refusal};
+use crate::core::types::{Address, OutPoint, Output, Transaction, TxId, TxKind, Witness};
+use crate::engine::{Engine, Outcome, Submitter};
 use crate::proto;
-use crate::receipt::{Receipt, SignedHeader};
-use crate::refusal::{Class, Reason, Refusal};
 use crate::store::StoreError;
-use crate::types::{Address, OutPoint, Output, Transaction, TxId, TxKind, Witness};
 
 /// The domain that names our `google.rpc.ErrorInfo` reasons.
 pub const ERROR_DOMAIN: &str = "settled.v1";
@@ -52,7 +58,7 @@ pub fn transaction_from_proto(tx: &proto::Transaction) -> Result<Transaction, Re
             return Err(Refusal::new(Reason::UnsupportedKind, format!("transaction kind {}", tx.kind)));
         }
     };
-    crate::verify::check_counts(tx.inputs.len(), tx.outputs.len(), tx.witnesses.len())?;
+    crate::core::verify::check_counts(tx.inputs.len(), tx.outputs.len(), tx.witnesses.len())?;
     let inputs = tx.inputs.iter().map(outpoint_from_proto).collect::<Result<Vec<_>, _>>()?;
     let outputs = tx
         .outputs
@@ -122,7 +128,7 @@ fn output_to_proto(o: &Output) -> proto::Output {
 /// An audit's report as `LedgerService.Audit` answers it (and the offline
 /// audit prints it).
 #[must_use]
-pub fn audit_report_to_proto(report: crate::audit::AuditReport) -> proto::AuditResponse {
+pub fn audit_report_to_proto(report: crate::store::audit::AuditReport) -> proto::AuditResponse {
     proto::AuditResponse {
         blocks: report.blocks,
         transactions: report.transactions,
@@ -397,7 +403,7 @@ impl Api {
         // Decoding bounded the counts; the reference is bounded only by the
         // verify stage, and the canonical encoding (so hashing) needs it to
         // fit its length byte.
-        let txid = (tx.reference.len() <= TX_REFERENCE_BYTES_MAX).then(|| crate::encoding::txid(&tx));
+        let txid = (tx.reference.len() <= TX_REFERENCE_BYTES_MAX).then(|| crate::core::encoding::txid(&tx));
         if !allowed.contains(&tx.kind) {
             let service = match tx.kind {
                 TxKind::Mint => "AdminService.Mint",
@@ -808,7 +814,7 @@ impl proto::ledger_service_server::LedgerService for Api {
             unspent_count,
             genesis_hash: genesis.hash().to_vec(),
             chain_id: self.engine.chain_id().0.to_vec(),
-            protocol_version: u32::from(crate::types::PROTOCOL_VERSION),
+            protocol_version: u32::from(crate::core::types::PROTOCOL_VERSION),
             day_offset_minutes: self.engine.tiers().day_offset_minutes,
             cluster: self.engine.cluster_state().map(|state| proto::ClusterStatus {
                 node_id: state.node_id,
@@ -826,7 +832,7 @@ impl proto::ledger_service_server::LedgerService for Api {
     async fn audit(&self, request: Request<proto::AuditRequest>) -> Result<Response<proto::AuditResponse>, Status> {
         self.authorize(&request, &[Need::Operator, Need::Issuer])?;
         let engine = Arc::clone(&self.engine);
-        let report = blocking(move || crate::audit::audit(engine.store())).await?;
+        let report = blocking(move || crate::store::audit::audit(engine.store())).await?;
         Ok(Response::new(audit_report_to_proto(report)))
     }
 

@@ -3,8 +3,8 @@
 //! odd node is promoted unchanged rather than paired with itself, so no two
 //! different lists of txids share a root.
 
-use crate::crypto::sha256;
-use crate::types::{Hash32, TxId};
+use crate::core::crypto::sha256;
+use crate::core::types::{Hash32, TxId};
 
 /// One step from a leaf towards the root.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::registry::{Registry, Role};
-use crate::types::{Address, AmountMinor, Output, ProgrammeId, TxId, TxKind};
+use crate::core::registry::{Registry, Role};
+use crate::core::types::{Address, AmountMinor, Output, ProgrammeId, TxId, TxKind};
 
 /// The bank id under which money outside any bank is counted: unregistered
 /// wallets and programme treasuries. Never a registered bank (ids are not
@@ -254,7 +254,7 @@ pub fn add_to_totals(totals: &mut BTreeMap<String, BankTotals>, tx: &TxMovements
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::{AdminOp, Bank, Merchant, TierPolicy, Wallet};
+    use crate::core::registry::{AdminOp, Bank, Merchant, TierPolicy, Wallet};
 
     fn address(n: u8) -> Address {
         Address([n; 32])

@@ -5,12 +5,12 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::encoding::Genesis;
-use crate::movements::{self, BankTotals, Movement};
-use crate::refusal::{Reason, Refusal};
-use crate::registry::{AdminOp, ProgrammeStats, Registry, Role, TierPolicy};
-use crate::types::{Address, AmountMinor, OutPoint, Output, ProgrammeId, TxKind};
-use crate::verify::VerifiedTx;
+use crate::core::encoding::Genesis;
+use crate::core::movements::{self, BankTotals, Movement};
+use crate::core::refusal::{Reason, Refusal};
+use crate::core::registry::{AdminOp, ProgrammeStats, Registry, Role, TierPolicy};
+use crate::core::types::{Address, AmountMinor, OutPoint, Output, ProgrammeId, TxKind};
+use crate::core::verify::VerifiedTx;
 
 /// What the ledger could not decide alone: an input that is not in the
 /// unspent set. The caller (which can read the store) tells apart "spent, by
@@ -351,7 +351,7 @@ impl Ledger {
         Ok(())
     }
 
-    fn live_programme(&self, id: ProgrammeId, now_unix_ms: u64) -> Result<&crate::registry::Programme, Refusal> {
+    fn live_programme(&self, id: ProgrammeId, now_unix_ms: u64) -> Result<&crate::core::registry::Programme, Refusal> {
         let programme = self
             .registry
             .programmes
@@ -524,7 +524,7 @@ impl Ledger {
         let tx = &vtx.tx;
         self.check_issuers(vtx)?;
         let (id, authorised_until_ms) =
-            crate::encoding::clawback_terms(tx).ok_or_else(|| Refusal::new(Reason::Malformed, "no programme"))?;
+            crate::core::encoding::clawback_terms(tx).ok_or_else(|| Refusal::new(Reason::Malformed, "no programme"))?;
         let programme = self
             .registry
             .programmes

@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
-use crate::amount::{format_amount, parse_amount};
 use crate::client::{self, Client};
-use crate::crypto::Keypair;
-use crate::limits::TX_REFERENCE_BYTES_MAX;
-use crate::types::{Address, AmountMinor, ProgrammeId};
+use crate::core::amount::{format_amount, parse_amount};
+use crate::core::crypto::Keypair;
+use crate::core::limits::TX_REFERENCE_BYTES_MAX;
+use crate::core::types::{Address, AmountMinor, ProgrammeId};
 
 /// Mints a disbursement keeps in flight.
 pub const DISBURSE_IN_FLIGHT_MAX: usize = 512;
@@ -130,7 +130,7 @@ fn parse_line(text: &str, line: usize, programme: ProgrammeId, exponent: u32) ->
         return Err(format!("expected 3 fields (address,amount,row_id), found {}", fields.len()));
     };
     let address = Address::from_hex(address).map_err(|e| format!("address: {e}"))?;
-    if !crate::crypto::is_valid_key(&address) {
+    if !crate::core::crypto::is_valid_key(&address) {
         return Err("address: not a secp256k1 x-only public key".to_owned());
     }
     let amount_minor = parse_amount(amount, exponent).map_err(|e| format!("amount: {e}"))?;
@@ -166,13 +166,14 @@ enum RowOutcome {
     Unconfirmed,
 }
 
-async fn submit_row(client: &mut Client, tx: &crate::types::Transaction) -> RowOutcome {
+async fn submit_row(client: &mut Client, tx: &crate::core::types::Transaction) -> RowOutcome {
     for _ in 0..OVERLOAD_RETRIES_MAX {
         match client.mint(tx).await {
             Ok((_, false)) => return RowOutcome::Paid,
             Ok((_, true)) => return RowOutcome::AlreadyPaid,
             Err(status) if status.code() == tonic::Code::ResourceExhausted => {
-                tokio::time::sleep(Duration::from_millis(u64::from(crate::limits::OVERLOAD_RETRY_AFTER_MS))).await;
+                tokio::time::sleep(Duration::from_millis(u64::from(crate::core::limits::OVERLOAD_RETRY_AFTER_MS)))
+                    .await;
             }
             Err(status)
                 if matches!(

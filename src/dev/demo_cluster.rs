@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 
 use crate::client::{self, Replicas};
 use crate::cluster::local::LocalCluster;
-use crate::crypto::Keypair;
-use crate::limits::TX_OUTPUTS_MAX;
+use crate::core::crypto::Keypair;
+use crate::core::limits::TX_OUTPUTS_MAX;
+use crate::core::types::{Address, OutPoint, Output, TxId};
 use crate::proto;
-use crate::types::{Address, OutPoint, Output, TxId};
 
 /// Bounds of the cluster demo's own sizes.
 pub const CLUSTER_DEMO_TERMINALS_MAX: usize = 1024;

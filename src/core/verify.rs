@@ -8,11 +8,11 @@ use std::sync::Mutex;
 
 use k256::schnorr::VerifyingKey;
 
-use crate::crypto;
-use crate::encoding;
-use crate::limits::{TX_INPUTS_MAX, TX_OUTPUTS_MAX, TX_REFERENCE_BYTES_MAX, TX_WITNESSES_MAX};
-use crate::refusal::{Reason, Refusal};
-use crate::types::{Address, ChainId, TX_VERSION, Transaction, TxId, TxKind};
+use crate::core::crypto;
+use crate::core::encoding;
+use crate::core::limits::{TX_INPUTS_MAX, TX_OUTPUTS_MAX, TX_REFERENCE_BYTES_MAX, TX_WITNESSES_MAX};
+use crate::core::refusal::{Reason, Refusal};
+use crate::core::types::{Address, ChainId, TX_VERSION, Transaction, TxId, TxKind};
 
 /// A transaction whose shape and signatures have been checked, with its txid.
 #[derive(Clone, Debug)]
