@@ -67,44 +67,10 @@ pub struct Config {
     /// cluster. A single node when absent.
     #[serde(default)]
     pub cluster: Option<ClusterConfig>,
-    /// Fault injection under the data file; never from a file, for tests.
-    #[serde(skip)]
-    pub storage_faults: Option<crate::store::faults::StorageFaults>,
-    /// The ledger on a simulated disk instead of the data file, to cut the
-    /// power under a real server; never from a file, for tests.
-    #[serde(skip)]
-    pub sim_disk: Option<crate::store::faults::SimDisk>,
-    /// The engine's clock; tests skew it, never from a file.
-    #[serde(skip)]
-    pub clock: crate::store::faults::Clock,
-    /// Steps of one clawback call (`CLAWBACK_BATCHES_PER_CALL_MAX`); tests
-    /// lower it to reach the limit, never from a file.
-    #[serde(skip, default = "default_clawback_steps")]
-    pub clawback_steps_per_call: usize,
-    /// `STREAM_STALL_TIMEOUT`; tests shorten it, never from a file.
-    #[serde(skip, default = "default_stream_stall")]
-    pub stream_stall_timeout: std::time::Duration,
-    /// `VERIFY_QUEUE_MAX`; tests shrink it to reach overload, never from a
-    /// file.
-    #[serde(skip, default = "default_verify_queue")]
-    pub verify_queue_max: usize,
-    /// Merge the random-key tables every (entries, blocks, least entries per
-    /// commit) instead of `INDEX_UNMERGED_*_MAX`: tests make
-    /// merges frequent; never from a file.
-    #[serde(skip)]
-    pub index_merge_every: Option<(u64, u64, usize)>,
 }
 
 fn default_connections_max() -> usize {
     crate::core::limits::CONNECTIONS_MAX
-}
-
-fn default_stream_stall() -> std::time::Duration {
-    crate::core::limits::STREAM_STALL_TIMEOUT
-}
-
-fn default_verify_queue() -> usize {
-    crate::core::limits::VERIFY_QUEUE_MAX
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -229,10 +195,6 @@ impl TiersConfig {
     }
 }
 
-fn default_clawback_steps() -> usize {
-    crate::core::limits::CLAWBACK_BATCHES_PER_CALL_MAX
-}
-
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 50051))
 }
@@ -277,15 +239,6 @@ pub struct ClusterConfig {
     /// (docs/SECURITY.md). Required: a cluster without it is refused.
     #[serde(default)]
     pub tls: Option<crate::cluster::PeerTlsConfig>,
-    /// Snapshot every this many entries, keeping that many behind it
-    /// (`SNAPSHOT_EVERY_ENTRIES`, `LOG_KEPT_AFTER_SNAPSHOT` when absent);
-    /// tests compact sooner, never from a file.
-    #[serde(skip)]
-    pub compaction: Option<(u64, u64)>,
-    /// Faults injected into this node's Raft messages; tests only, never
-    /// from a file.
-    #[serde(skip)]
-    pub network_faults: Option<crate::cluster::NetworkFaults>,
 }
 
 /// A replica as its peers and clients reach it.
@@ -383,13 +336,6 @@ impl Config {
             allow_plaintext: false,
             cluster: None,
             connections_max: default_connections_max(),
-            storage_faults: None,
-            sim_disk: None,
-            clock: crate::store::faults::Clock::default(),
-            clawback_steps_per_call: default_clawback_steps(),
-            stream_stall_timeout: default_stream_stall(),
-            verify_queue_max: default_verify_queue(),
-            index_merge_every: None,
         }
     }
 

@@ -89,7 +89,7 @@ pub use crate::core::types::{
 };
 pub use crate::core::verify::{KnownKeys, VerifiedTx, check_shape, verify, verify_with};
 pub use crate::engine::{Engine, EngineConfig, Outcome, Reply, Submitter, Tip, recovered_ledger, seal_block};
-pub use crate::server::Server;
+pub use crate::server::{Rigs, Server, ServerError};
 pub use crate::store::audit::{AUDIT_FAILURES_MAX, AuditReport, audit};
 pub use crate::store::faults::{
     Clock, DiskFault, PowerSupply, SECTOR_BYTES, SIM_DISK_BYTES_MAX, SimBackend, SimDisk, StorageFaults,

@@ -45,6 +45,37 @@ pub enum ServerError {
     Cluster(String),
 }
 
+/// What a test or a simulation injects into a server, where its parts are
+/// built: never read from an operator's configuration (no file, variable or
+/// flag sets any of it), so that no test rig can reach a production server.
+/// `Rigs::default()` is what `Server::start` uses.
+#[derive(Clone, Default)]
+pub struct Rigs {
+    /// Writes or fsyncs that fail on demand under the data file.
+    pub storage_faults: Option<crate::store::faults::StorageFaults>,
+    /// The ledger on a simulated disk instead of the data file (to cut the
+    /// power under a real server).
+    pub sim_disk: Option<crate::store::faults::SimDisk>,
+    /// The engine's clock (tests skew it).
+    pub clock: crate::store::faults::Clock,
+    /// Smaller bounds than the production ones, so that a test reaches
+    /// them: the verify queue (`VERIFY_QUEUE_MAX`), the steps of one
+    /// clawback call (`CLAWBACK_BATCHES_PER_CALL_MAX`), the time a stream's
+    /// client may leave a result untaken (`STREAM_STALL_TIMEOUT`).
+    pub verify_queue_max: Option<usize>,
+    pub clawback_steps_per_call: Option<usize>,
+    pub stream_stall_timeout: Option<Duration>,
+    /// Merge the random-key tables every (entries, blocks, least entries per
+    /// commit) instead of `INDEX_UNMERGED_*_MAX`.
+    pub index_merge_every: Option<(u64, u64, usize)>,
+    /// Cluster mode: snapshot every this many entries, keeping that many
+    /// behind it (instead of `SNAPSHOT_EVERY_ENTRIES`,
+    /// `LOG_KEPT_AFTER_SNAPSHOT`).
+    pub raft_compaction: Option<(u64, u64)>,
+    /// Cluster mode: faults on this replica's Raft messages.
+    pub network_faults: Option<crate::cluster::NetworkFaults>,
+}
+
 /// A node that starts with no Raft files must not rejoin under an id whose
 /// log entries a leader has seen acknowledged: it would come back without
 /// its log and its vote, and Raft's majorities would no longer overlap (a
@@ -79,6 +110,7 @@ struct ClusterParts {
 async fn start_node(
     config: &Config,
     cluster: &crate::config::ClusterConfig,
+    rigs: &Rigs,
 ) -> Result<crate::cluster::Node, ServerError> {
     let tls = cluster.peer_tls()?;
     if !config.data_dir.join(crate::cluster::LOG_FILE).exists() {
@@ -87,8 +119,9 @@ async fn start_node(
     let listener = tokio::net::TcpListener::bind(cluster.raft_listen)
         .await
         .map_err(|e| ServerError::Bind(cluster.raft_listen, e))?;
-    let (snapshot_every, kept) =
-        cluster.compaction.unwrap_or((crate::cluster::SNAPSHOT_EVERY_ENTRIES, crate::cluster::LOG_KEPT_AFTER_SNAPSHOT));
+    let (snapshot_every, kept) = rigs
+        .raft_compaction
+        .unwrap_or((crate::cluster::SNAPSHOT_EVERY_ENTRIES, crate::cluster::LOG_KEPT_AFTER_SNAPSHOT));
     let raft_config = Arc::new(
         crate::cluster::raft_config_compacting(&cluster.name, snapshot_every, kept)
             .map_err(|e| ServerError::Cluster(e.to_string()))?,
@@ -96,7 +129,7 @@ async fn start_node(
     let peers = crate::cluster::Peers {
         tls,
         founders: cluster.members.iter().map(|member| member.id).collect(),
-        faults: cluster.network_faults.clone(),
+        faults: rigs.network_faults.clone(),
     };
     let node = crate::cluster::Node::start(cluster.node_id, &config.data_dir, listener, raft_config, peers)
         .await
@@ -163,23 +196,31 @@ impl Server {
     /// # Errors
     /// Invalid configuration, storage failures, or an address in use.
     pub async fn start(config: Config) -> Result<Self, ServerError> {
+        Self::start_with(config, Rigs::default()).await
+    }
+
+    /// [`Server::start`] with what a test injects.
+    ///
+    /// # Errors
+    /// As [`Server::start`].
+    pub async fn start_with(config: Config, rigs: Rigs) -> Result<Self, ServerError> {
         for warning in config.exposure()? {
             tracing::warn!("{warning}");
         }
         let resolved = config.resolve()?;
         let verify_threads = config.verify_threads;
-        let storage_faults = config.storage_faults.clone();
-        let sim_disk = config.sim_disk.clone();
+        let storage_faults = rigs.storage_faults.clone();
+        let sim_disk = rigs.sim_disk.clone();
         let tiers = resolved.tiers.clone();
         let credentials = Arc::new(resolved.credentials.clone());
-        let clock = config.clock.clone();
-        let verify_queue_max = config.verify_queue_max;
-        let index_merge_every = config.index_merge_every;
+        let clock = rigs.clock.clone();
+        let verify_queue_max = rigs.verify_queue_max.unwrap_or(crate::core::limits::VERIFY_QUEUE_MAX);
+        let index_merge_every = rigs.index_merge_every;
         // Bound first: nothing below is left running if the address is taken.
         let listener =
             tokio::net::TcpListener::bind(config.listen).await.map_err(|e| ServerError::Bind(config.listen, e))?;
         let node = match &config.cluster {
-            Some(cluster) => Some(start_node(&config, cluster).await?),
+            Some(cluster) => Some(start_node(&config, cluster, &rigs).await?),
             None => None,
         };
         let replicator = node.as_ref().map(|node| {
@@ -279,13 +320,15 @@ impl Server {
 
         let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
         let clawback_steps_per_call =
-            config.clawback_steps_per_call.clamp(1, crate::core::limits::CLAWBACK_BATCHES_PER_CALL_MAX);
+            rigs.clawback_steps_per_call.map_or(crate::core::limits::CLAWBACK_BATCHES_PER_CALL_MAX, |steps| {
+                steps.clamp(1, crate::core::limits::CLAWBACK_BATCHES_PER_CALL_MAX)
+            });
         let api = Api {
             engine: Arc::clone(&engine),
             stopping: stopping_rx,
             credentials,
             clawback_steps_per_call,
-            stream_stall: config.stream_stall_timeout,
+            stream_stall: rigs.stream_stall_timeout.unwrap_or(crate::core::limits::STREAM_STALL_TIMEOUT),
             open_streams: Arc::default(),
             raft: cluster.as_ref().map(|parts| parts.node.raft().clone()),
         };

@@ -165,7 +165,7 @@ async fn clawback_of_an_unknown_programme_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_stops_at_its_step_limit_and_resumes_where_it_stopped() {
     // One step (one batch of up to 16 outputs) per call.
-    let mut ledger = TestLedger::start_with(|config| config.clawback_steps_per_call = 1).await;
+    let mut ledger = TestLedger::start_rigged(|rigs| rigs.clawback_steps_per_call = Some(1)).await;
     let treasury = Keypair::generate();
     let grocer = ledger.merchant("grocer", 5411).await;
     let terms = programme_for_an_hour(&mut ledger, &treasury, "Short programme").await;

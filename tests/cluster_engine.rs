@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use settled::client::{self, Client};
-use settled::{Keypair, Server, Transaction, proto};
+use settled::{Keypair, Rigs, Server, Transaction, proto};
 use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
 
@@ -54,7 +54,7 @@ async fn three_replicas_confirm_through_the_leader_fail_over_and_catch_up() {
     assert_replicas_agree(&replicas, &receipts, minted_minor);
 
     // The old leader comes back as a follower and catches up.
-    let server = Server::start(replicas[first].config.clone()).await.expect("the old leader restarts");
+    let server = replicas[first].start().await.expect("the old leader restarts");
     replicas[first].server = Some(server);
     caught_up(&replicas, height).await;
     assert_replicas_agree(&replicas, &receipts, minted_minor);
@@ -136,7 +136,7 @@ async fn a_leader_cut_off_from_its_followers_steps_down_and_the_payment_settles_
     // The followers return; whoever leads settles the payment exactly once.
     for replica in &mut replicas {
         if replica.server.is_none() {
-            replica.server = Some(Server::start(replica.config.clone()).await.expect("restarts"));
+            replica.server = Some(replica.start().await.expect("restarts"));
         }
     }
     let (receipt, _) = submit_to_leader(&replicas, &payment).await;
@@ -156,9 +156,9 @@ async fn a_leader_cut_off_from_its_followers_steps_down_and_the_payment_settles_
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_leader_whose_disk_fails_after_the_commit_gives_up_leading_and_the_payment_is_found_committed() {
     let injected = std::sync::Mutex::new(Vec::new());
-    let Started { _root, mut replicas, leader: first, shop, payers, mut receipts, chain } = Started::new(|config| {
+    let Started { _root, mut replicas, leader: first, shop, payers, mut receipts, chain } = Started::new(|rigs| {
         let faults = settled::StorageFaults::default();
-        config.storage_faults = Some(faults.clone());
+        rigs.storage_faults = Some(faults.clone());
         injected.lock().expect("not poisoned").push(faults);
     })
     .await;
@@ -180,9 +180,8 @@ async fn a_leader_whose_disk_fails_after_the_commit_gives_up_leading_and_the_pay
     // Restarted on a working disk, the old leader writes the block it missed.
     faults[first].fail_writes(false);
     replicas[first].server.take().expect("running").shutdown().await;
-    let mut config = replicas[first].config.clone();
-    config.storage_faults = None;
-    replicas[first].server = Some(Server::start(config).await.expect("restarts"));
+    replicas[first].rigs.storage_faults = None;
+    replicas[first].server = Some(replicas[first].start().await.expect("restarts"));
     caught_up(&replicas, receipt.block.header.height).await;
     receipts.insert(receipt.txid, (receipt.sequence, receipt.block.header.height));
     assert_replicas_agree(&replicas, &receipts, COIN_MINOR * PAYERS as u64);
@@ -208,7 +207,7 @@ const QUICK_COMPACTION: (u64, u64) = (16, 4);
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn replicas_away_past_compaction_or_wiped_catch_up_from_a_snapshot_and_a_peers_blocks() {
     let Started { _root, mut replicas, leader: first, shop, mut payers, mut receipts, chain } =
-        Started::new(|config| config.cluster.as_mut().expect("cluster").compaction = Some(QUICK_COMPACTION)).await;
+        Started::new(|rigs| rigs.raft_compaction = Some(QUICK_COMPACTION)).await;
 
     // One follower is stopped; the leader and the other follower go on
     // past several compactions of the log.
@@ -221,7 +220,7 @@ async fn replicas_away_past_compaction_or_wiped_catch_up_from_a_snapshot_and_a_p
     }
     let height = replicas[first].server().engine().tip().block.header.height;
     assert!(height > 3 * QUICK_COMPACTION.0, "the log was compacted past the replica away: height {height}");
-    replicas[away].server = Some(Server::start(replicas[away].config.clone()).await.expect("restarts"));
+    replicas[away].server = Some(replicas[away].start().await.expect("restarts"));
     caught_up(&replicas, height).await;
     assert_replicas_agree(&replicas, &receipts, COIN_MINOR * PAYERS as u64);
 
@@ -230,7 +229,7 @@ async fn replicas_away_past_compaction_or_wiped_catch_up_from_a_snapshot_and_a_p
     // under a new id and catches up the same way.
     replicas[wiped].server.take().expect("running").shutdown().await;
     std::fs::remove_dir_all(&replicas[wiped].config.data_dir).expect("wiped");
-    let Err(refused) = Server::start(replicas[wiped].config.clone()).await else {
+    let Err(refused) = replicas[wiped].start().await else {
         panic!("a voter whose files were lost must not rejoin under its id")
     };
     assert!(refused.to_string().contains("its files were lost"), "{refused}");
@@ -242,7 +241,8 @@ async fn replicas_away_past_compaction_or_wiped_catch_up_from_a_snapshot_and_a_p
         .await
         .expect("the lost voter removed");
     let (config, member) = joining_config(&replicas[0].config, 4);
-    replicas[wiped] = Replica { server: Some(Server::start(config.clone()).await.expect("starts")), config };
+    replicas[wiped] =
+        Replica { server: Some(Server::start(config.clone()).await.expect("starts")), config, rigs: Rigs::default() };
     let request = proto::AddReplicaRequest { id: 4, raft_addr: member.raft_addr, api_addr: member.api_addr };
     operator
         .on_leader(|mut c| {
@@ -273,7 +273,11 @@ async fn a_replica_joins_and_another_leaves_while_payments_go_on() {
 
     // A fourth replica starts on its own files, then joins.
     let (config, joining) = joining_config(&replicas[0].config, 4);
-    replicas.push(Replica { server: Some(Server::start(config.clone()).await.expect("starts")), config });
+    replicas.push(Replica {
+        server: Some(Server::start(config.clone()).await.expect("starts")),
+        config,
+        rigs: Rigs::default(),
+    });
     let urls: Vec<String> = replicas.iter().map(Replica::api_url).collect();
     let operator = client::Replicas::lazy_with_token(&urls, TOKEN).expect("addresses");
     let request = proto::AddReplicaRequest { id: 4, raft_addr: joining.raft_addr, api_addr: joining.api_addr };
@@ -357,10 +361,8 @@ async fn chaos_on_the_raft_network_loses_no_confirmed_payment() {
     for seed in first_seed..first_seed + seeds {
         let faults = settled::cluster::NetworkFaults::new(seed);
         let injected = faults.clone();
-        let Started { _root, mut replicas, shop, payers, mut receipts, .. } = Started::new(move |config| {
-            config.cluster.as_mut().expect("cluster").network_faults = Some(injected.clone())
-        })
-        .await;
+        let Started { _root, mut replicas, shop, payers, mut receipts, .. } =
+            Started::new(move |rigs| rigs.network_faults = Some(injected.clone())).await;
         let urls: Vec<String> = replicas.iter().map(Replica::api_url).collect();
         let till = client::Replicas::lazy_with_token(&urls, TERMINAL_TOKEN).expect("addresses");
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -389,8 +391,7 @@ async fn chaos_on_the_raft_network_loses_no_confirmed_payment() {
                 _ => {
                     let index = rng.gen_range(0..replicas.len());
                     replicas[index].server.take().expect("running").shutdown().await;
-                    replicas[index].server =
-                        Some(Server::start(replicas[index].config.clone()).await.expect("restarts"));
+                    replicas[index].server = Some(replicas[index].start().await.expect("restarts"));
                 }
             }
             schedule.push(step);

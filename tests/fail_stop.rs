@@ -33,9 +33,9 @@ async fn supply(client: &mut Client) -> (u64, u64) {
 async fn storage_failure_stops_the_engine_and_a_restart_recovers(inject: impl Fn(&StorageFaults)) {
     let dir = tempfile::tempdir().expect("temp dir");
     let faults = StorageFaults::default();
-    let mut config = Config::for_data_dir(dir.path().to_owned());
-    config.storage_faults = Some(faults.clone());
-    let server = Server::start(config).await.expect("starts");
+    let config = Config::for_data_dir(dir.path().to_owned());
+    let rigs = settled::Rigs { storage_faults: Some(faults.clone()), ..settled::Rigs::default() };
+    let server = Server::start_with(config, rigs).await.expect("starts");
     let url = server.url();
     let mut client = Client::connect_with_token(&url, &common::dev_token(dir.path())).await.expect("connects");
     let issuers = issuer_keys(dir.path());

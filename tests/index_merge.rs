@@ -20,7 +20,7 @@ const MERGE_OFTEN: (u64, u64, usize) = (20, 2, 2);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn balances_listings_receipts_and_spenders_read_the_same_across_merges_and_restarts() {
-    let mut ledger = TestLedger::start_with(|config| config.index_merge_every = Some(MERGE_OFTEN)).await;
+    let mut ledger = TestLedger::start_rigged(|rigs| rigs.index_merge_every = Some(MERGE_OFTEN)).await;
     let (alice, bob, shop) = (Keypair::generate(), Keypair::generate(), Keypair::generate());
     let amounts: Vec<u64> = (1..=12).map(|i| i * 1_000).collect();
     let coins = ledger.fund_coins(&alice, &amounts, "merge-often").await;
@@ -43,7 +43,7 @@ async fn balances_listings_receipts_and_spenders_read_the_same_across_merges_and
         alice_outputs.push(client::output_of(&payment, 1).0);
         confirmed.push((payment, receipt));
         if i == 4 || i == 8 {
-            ledger.restart_with(|config| config.index_merge_every = Some(MERGE_OFTEN)).await;
+            ledger.restart_rigged(|rigs| rigs.index_merge_every = Some(MERGE_OFTEN)).await;
         }
         assert_reads(&mut ledger, &confirmed, &spent, &alice, &alice_outputs).await;
         assert_eq!(ledger.balance(&bob.address()).await.total_minor, to_bob);
@@ -110,7 +110,7 @@ const RACE_PAYERS: usize = 6;
 /// confirmed payment is never not found.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn readers_racing_merges_see_the_supply_whole_and_no_confirmed_payment_go_missing() {
-    let mut ledger = TestLedger::start_with(|config| config.index_merge_every = Some((8, 1, 1))).await;
+    let mut ledger = TestLedger::start_rigged(|rigs| rigs.index_merge_every = Some((8, 1, 1))).await;
     let shop = Keypair::generate();
     let payers: Vec<Keypair> = (0..RACE_PAYERS).map(|_| Keypair::generate()).collect();
     let mut coins = Vec::new();

@@ -44,11 +44,8 @@ async fn eventually(limit: Duration, done: impl Fn() -> bool) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_verify_queue_refuses_at_once_with_resource_exhausted_and_a_retry_hint() {
-    let mut ledger = TestLedger::start_with(|config| {
-        config.verify_queue_max = 1;
-        config.verify_threads = 1;
-    })
-    .await;
+    let mut ledger =
+        TestLedger::start_adjusted(|config| config.verify_threads = 1, |rigs| rigs.verify_queue_max = Some(1)).await;
     let payer = Keypair::generate();
     let coins = ledger.fund_coins(&payer, &[100; 64], "overload").await;
     let shop = Keypair::generate().address();
@@ -134,7 +131,7 @@ async fn a_participant_holds_at_most_its_limit_of_streams_and_gets_a_slot_back_w
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bank_that_stops_reading_its_stream_is_cut_off_after_the_stall_timeout() {
-    let mut ledger = TestLedger::start_with(|config| config.stream_stall_timeout = STALL).await;
+    let mut ledger = TestLedger::start_rigged(|rigs| rigs.stream_stall_timeout = Some(STALL)).await;
     ledger.bank("bank-slow").await;
     let issuer_payee = Keypair::generate();
     let wallet = proto::Wallet { address: issuer_payee.address().0.to_vec(), bank_id: "bank-slow".into(), tier: 3 };
@@ -158,7 +155,7 @@ async fn a_bank_that_stops_reading_its_stream_is_cut_off_after_the_stall_timeout
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_terminal_that_stops_reading_its_results_is_cut_off_after_the_stall_timeout() {
-    let mut ledger = TestLedger::start_with(|config| config.stream_stall_timeout = STALL).await;
+    let mut ledger = TestLedger::start_rigged(|rigs| rigs.stream_stall_timeout = Some(STALL)).await;
     let payer = Keypair::generate();
     let coins = ledger.fund_coins(&payer, &[100; 256], "stall").await;
     let shop = Keypair::generate().address();

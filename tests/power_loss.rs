@@ -33,9 +33,9 @@ struct Payer {
 }
 
 async fn start(dir: &std::path::Path, disk: &SimDisk) -> (Server, Client) {
-    let mut config = Config::for_data_dir(dir.to_owned());
-    config.sim_disk = Some(disk.clone());
-    let server = Server::start(config).await.expect("the server starts on the rebooted disk");
+    let config = Config::for_data_dir(dir.to_owned());
+    let rigs = settled::Rigs { sim_disk: Some(disk.clone()), ..settled::Rigs::default() };
+    let server = Server::start_with(config, rigs).await.expect("the server starts on the rebooted disk");
     let client = Client::connect_with_token(&server.url(), &dev_token(dir)).await.expect("connects");
     (server, client)
 }

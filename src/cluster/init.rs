@@ -171,8 +171,6 @@ pub fn init_with(out: &Path, members: &[ClusterMember], options: &InitOptions) -
             members: members.to_vec(),
             name: "settled".to_owned(),
             tls: Some(peer_tls),
-            compaction: None,
-            network_faults: None,
         };
         cluster.validate()?;
         config.cluster = Some(cluster);

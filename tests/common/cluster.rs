@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use settled::client::{self, Client};
 use settled::config::{ClusterConfig, ClusterMember, CredentialConfig};
-use settled::{ChainId, Config, Keypair, OutPoint, Output, Server, Transaction, TxId};
+use settled::{ChainId, Config, Keypair, OutPoint, Output, Rigs, Server, Transaction, TxId};
 
 pub const REPLICAS: u64 = 3;
 pub const PAYERS: usize = 6;
@@ -25,12 +25,19 @@ pub const SETTLE_WITHIN: Duration = Duration::from_secs(30);
 
 pub struct Replica {
     pub config: Config,
+    /// What the test injects into it (faults, smaller bounds).
+    pub rigs: Rigs,
     pub server: Option<Server>,
 }
 
 impl Replica {
     pub fn server(&self) -> &Server {
         self.server.as_ref().expect("running")
+    }
+
+    /// A server of this replica's configuration and rigs.
+    pub async fn start(&self) -> Result<Server, settled::ServerError> {
+        Server::start_with(self.config.clone(), self.rigs.clone()).await
     }
 
     pub fn api_url(&self) -> String {
@@ -82,8 +89,6 @@ pub fn configs(root: &std::path::Path, issuers: &[Keypair]) -> Vec<Config> {
                 members: members.clone(),
                 name: "cluster-test".to_owned(),
                 tls: Some(ca.issue_into(i + 1, &root.join(format!("peer-{}", i + 1))).expect("member certificate")),
-                compaction: None,
-                network_faults: None,
             });
             config
         })
@@ -137,14 +142,17 @@ pub struct Started {
 }
 
 impl Started {
-    pub async fn new(adjust: impl Fn(&mut Config)) -> Self {
+    /// With each replica's rigs adjusted by `rig`.
+    pub async fn new(rig: impl Fn(&mut Rigs)) -> Self {
         let root = tempfile::tempdir().expect("temp dir");
         let issuers: Vec<Keypair> = (0..3).map(|_| Keypair::generate()).collect();
         let mut replicas = Vec::new();
-        for mut config in configs(root.path(), &issuers) {
-            adjust(&mut config);
-            let server = Server::start(config.clone()).await.expect("replica starts");
-            replicas.push(Replica { config, server: Some(server) });
+        for config in configs(root.path(), &issuers) {
+            let mut rigs = Rigs::default();
+            rig(&mut rigs);
+            let mut replica = Replica { config, rigs, server: None };
+            replica.server = Some(replica.start().await.expect("replica starts"));
+            replicas.push(replica);
         }
         let leader = leader(&replicas).await;
         let chain = replicas[leader].server().engine().chain_id();

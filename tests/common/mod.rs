@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use settled::client::{self, Client};
 use settled::limits::TX_OUTPUTS_MAX;
 use settled::proto;
-use settled::{ChainId, Config, Keypair, OutPoint, Output, Receipt, Server, Transaction};
+use settled::{ChainId, Config, Keypair, OutPoint, Output, Receipt, Rigs, Server, Transaction};
 use tonic::Code;
 
 pub struct TestLedger {
@@ -25,10 +25,13 @@ pub struct TestLedger {
     pub chain: ChainId,
 }
 
-fn config_with(data_dir: &Path, clock: &settled::Clock) -> Config {
-    let mut config = Config::for_data_dir(data_dir.to_owned());
-    config.clock = clock.clone();
-    config
+fn config_of(data_dir: &Path) -> Config {
+    Config::for_data_dir(data_dir.to_owned())
+}
+
+/// The rigs of every start of a test ledger: its shared clock.
+fn rigs_with(clock: &settled::Clock) -> Rigs {
+    Rigs { clock: clock.clone(), ..Rigs::default() }
 }
 
 /// The development token the server generated in its data dir: every role.
@@ -52,11 +55,25 @@ impl TestLedger {
 
     /// Starts with a configuration adjusted by `adjust` (restarts use the plain one).
     pub async fn start_with(adjust: impl Fn(&mut Config) + Send + Sync + 'static) -> Self {
+        Self::start_adjusted(adjust, |_| {}).await
+    }
+
+    /// Starts with what the test injects adjusted by `rig` (restarts use
+    /// the plain rigs, with the same clock).
+    pub async fn start_rigged(rig: impl Fn(&mut Rigs)) -> Self {
+        Self::start_adjusted(|_| {}, rig).await
+    }
+
+    /// Starts with both the configuration and what the test injects
+    /// adjusted.
+    pub async fn start_adjusted(adjust: impl Fn(&mut Config), rig: impl Fn(&mut Rigs)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let clock = settled::Clock::default();
-        let mut config = config_with(dir.path(), &clock);
+        let mut config = config_of(dir.path());
         adjust(&mut config);
-        let server = Server::start(config).await.expect("server starts");
+        let mut rigs = rigs_with(&clock);
+        rig(&mut rigs);
+        let server = Server::start_with(config, rigs).await.expect("server starts");
         let client = Client::lazy_with_token(&server.url(), &dev_token(dir.path())).expect("client");
         let issuers = issuer_keys(dir.path());
         let chain = server.engine().chain_id();
@@ -81,18 +98,26 @@ impl TestLedger {
     /// [`TestLedger::restart`] with the configuration adjusted by `adjust`.
     pub async fn restart_with(&mut self, adjust: impl Fn(&mut Config)) {
         self.server.take().expect("running").shutdown().await;
-        let mut config = config_with(&self.data_dir(), &self.clock);
+        let mut config = config_of(&self.data_dir());
         adjust(&mut config);
-        self.start_stopped(config).await;
+        self.start_stopped(config, rigs_with(&self.clock)).await;
+    }
+
+    /// [`TestLedger::restart`] with what the test injects adjusted by `rig`.
+    pub async fn restart_rigged(&mut self, rig: impl Fn(&mut Rigs)) {
+        self.server.take().expect("running").shutdown().await;
+        let mut rigs = rigs_with(&self.clock);
+        rig(&mut rigs);
+        self.start_stopped(config_of(&self.data_dir()), rigs).await;
     }
 
     /// Starts a server on the data dir of one that was stopped.
     pub async fn restart_stopped(&mut self) {
-        self.start_stopped(config_with(&self.data_dir(), &self.clock)).await;
+        self.start_stopped(config_of(&self.data_dir()), rigs_with(&self.clock)).await;
     }
 
-    async fn start_stopped(&mut self, config: Config) {
-        let server = Server::start(config).await.expect("server restarts");
+    async fn start_stopped(&mut self, config: Config, rigs: Rigs) {
+        let server = Server::start_with(config, rigs).await.expect("server restarts");
         self.client =
             Client::connect_with_token(&server.url(), &dev_token(&self.data_dir())).await.expect("client reconnects");
         self.chain = server.engine().chain_id();
