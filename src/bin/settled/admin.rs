@@ -1,0 +1,209 @@
+//! What operators and issuers run: programmes (create, statistics,
+//! clawback), registrations, disbursement, receipts.
+
+use settled::client::{self, Client};
+use settled::demo::{self};
+use settled::{Address, Keypair, ReceiptJson, proto};
+
+use crate::cli::*;
+use crate::{connect, hex_address, read_keys, status_text, unix_ms};
+
+pub(crate) async fn programme(command: ProgrammeCommand, server: &str, token: &str) -> Result<(), String> {
+    let mut client = connect(server, token).await?;
+    match command {
+        ProgrammeCommand::Create {
+            id,
+            name,
+            mccs,
+            valid_from,
+            valid_until,
+            treasury,
+            transferable,
+            per_payment_max,
+        } => {
+            let info = client.info(false).await.map_err(|s| status_text(&s))?;
+            let per_payment_max_minor = match per_payment_max {
+                Some(text) => settled::parse_amount(&text, info.currency_exponent).map_err(|e| e.to_string())?,
+                None => 0,
+            };
+            let programme = proto::Programme {
+                id,
+                name,
+                allowed_mccs: mccs,
+                valid_from_unix_ms: unix_ms(&valid_from)?,
+                valid_until_unix_ms: unix_ms(&valid_until)?,
+                transferable,
+                treasury_address: hex_address(&treasury)?,
+                per_payment_max_minor,
+            };
+            let response = client
+                .admin
+                .create_programme(proto::CreateProgrammeRequest { programme: Some(programme) })
+                .await
+                .map_err(|s| status_text(&s))?;
+            println!("programme {id} created in block {}", response.into_inner().height);
+        }
+        ProgrammeCommand::Stats { id } => {
+            let info = client.info(false).await.map_err(|s| status_text(&s))?;
+            let stats = programme_stats(&mut client, id).await?;
+            let amount = |minor| settled::format_amount(minor, info.currency_exponent);
+            let name = stats.programme.map(|p| p.name).unwrap_or_default();
+            println!("programme {id} ({name}) at block {}", stats.height);
+            println!("  disbursed   {}", amount(stats.disbursed_minor));
+            for spent in &stats.spent_by_mcc {
+                println!("  spent at MCC {:04}  {}", spent.mcc, amount(spent.amount_minor));
+            }
+            println!("  clawed back {}", amount(stats.clawed_back_minor));
+            println!("  outstanding {}", amount(stats.outstanding_minor));
+        }
+        ProgrammeCommand::Clawback { id, issuer_key_files } => {
+            let issuers = read_keys(&issuer_key_files)?;
+            let signers: Vec<&Keypair> = issuers.iter().collect();
+            // The issuers authorise the programme as the ledger registered
+            // it: this chain, this treasury, this end of validity.
+            let chain = client.chain_id().await.map_err(|s| status_text(&s))?;
+            let stats = programme_stats(&mut client, id).await?;
+            let programme = stats.programme.ok_or_else(|| format!("no programme {id}"))?;
+            let treasury = Address::from_slice(&programme.treasury_address)
+                .ok_or_else(|| format!("programme {id} has no treasury address"))?;
+            let terms =
+                client::ClawbackTerms { chain, programme: id, treasury, valid_until_ms: programme.valid_until_unix_ms };
+            println!(
+                "authorising the clawback of programme {id} on chain {chain}: leftovers to treasury {treasury}, valid \
+                 until {} (unix ms)",
+                programme.valid_until_unix_ms
+            );
+            let authorization = client::clawback_authorization(&terms, &signers);
+            let mut resume_after = Vec::new();
+            loop {
+                let request = proto::ClawbackRequest {
+                    programme_id: id,
+                    authorization: authorization.clone(),
+                    resume_after: std::mem::take(&mut resume_after),
+                };
+                let response = client.admin.clawback(request).await.map_err(|s| status_text(&s))?.into_inner();
+                println!(
+                    "clawed back {} outputs ({} minor units) in {} batches; programme total {}",
+                    response.outputs_moved, response.amount_minor, response.batches, response.clawed_back_total_minor
+                );
+                if !response.more {
+                    break;
+                }
+                resume_after = response.resume_after;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn programme_stats(client: &mut Client, id: u32) -> Result<proto::GetProgrammeStatsResponse, String> {
+    let request = proto::GetProgrammeStatsRequest { programme_id: id };
+    Ok(client.admin.get_programme_stats(request).await.map_err(|s| status_text(&s))?.into_inner())
+}
+
+/// Credential hashes from tokens (hashed here) and from given hashes.
+pub(crate) fn credential_hashes(tokens: &[String], hashes: &[String]) -> Result<Vec<Vec<u8>>, String> {
+    let mut all: Vec<Vec<u8>> = tokens.iter().map(|t| settled::sha256(t.as_bytes()).to_vec()).collect();
+    for text in hashes {
+        let mut hash = [0u8; 32];
+        hex::decode_to_slice(text.trim(), &mut hash).map_err(|e| format!("credential hash {text}: {e}"))?;
+        all.push(hash.to_vec());
+    }
+    Ok(all)
+}
+
+pub(crate) async fn register(command: RegisterCommand, server: &str, token: &str) -> Result<(), String> {
+    let mut client = connect(server, token).await?;
+    let response = match command {
+        RegisterCommand::Bank { id, name, tokens, hashes } => {
+            let credential_sha256 = credential_hashes(&tokens, &hashes)?;
+            let bank = proto::Bank { id, name, credential_sha256 };
+            client.admin.register_bank(proto::RegisterBankRequest { bank: Some(bank) }).await
+        }
+        RegisterCommand::Terminal { id, merchant, tokens, hashes } => {
+            let credential_sha256 = credential_hashes(&tokens, &hashes)?;
+            let terminal = proto::Terminal { id, merchant_id: merchant, credential_sha256 };
+            client.admin.register_terminal(proto::RegisterTerminalRequest { terminal: Some(terminal) }).await
+        }
+        RegisterCommand::Merchant { id, name, mcc, bank, payouts } => {
+            let payout_addresses = payouts.iter().map(|p| hex_address(p)).collect::<Result<Vec<_>, _>>()?;
+            let merchant = proto::Merchant { id, name, mcc, bank_id: bank, payout_addresses };
+            client.admin.register_merchant(proto::RegisterMerchantRequest { merchant: Some(merchant) }).await
+        }
+        RegisterCommand::Wallet { address, bank, tier } => {
+            let wallet = proto::Wallet { address: hex_address(&address)?, bank_id: bank, tier };
+            client.admin.register_wallet(proto::RegisterWalletRequest { wallet: Some(wallet) }).await
+        }
+    };
+    let height = response.map_err(|s| status_text(&s))?.into_inner().height;
+    println!("registered in block {height}");
+    Ok(())
+}
+
+pub(crate) async fn disburse(args: DisburseArgs, token: &str) -> Result<(), String> {
+    let issuers = read_keys(&args.issuer_key_files)?;
+    let mut client = connect(&args.server, token).await?;
+    let info = client.info(false).await.map_err(|s| status_text(&s))?;
+    client
+        .admin
+        .get_programme_stats(proto::GetProgrammeStatsRequest { programme_id: args.programme })
+        .await
+        .map_err(|s| format!("programme {}: {}", args.programme, s.message()))?;
+    let file = std::fs::File::open(&args.file).map_err(|e| format!("{}: {e}", args.file.display()))?;
+    let (rows, bad) =
+        settled::disburse::parse_rows(std::io::BufReader::new(file), args.programme, info.currency_exponent)?;
+    let started = std::time::Instant::now();
+    let mut summary =
+        settled::disburse::disburse(&args.server, token, args.programme, rows, &issuers, std::io::stderr()).await?;
+    summary.bad_lines = bad.len() as u64;
+    print!("{}", settled::disburse::render_summary(&summary, &bad, info.currency_exponent, started.elapsed()));
+    if summary.unconfirmed > 0 {
+        return Err(format!(
+            "{} rows have no confirmed outcome (server unavailable or connection lost); run the same file again: \
+             rows already paid are not paid twice",
+            summary.unconfirmed
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) async fn receipt(command: ReceiptCommand, token: &str) -> Result<(), String> {
+    match command {
+        ReceiptCommand::Verify { file, engine_key, engine_key_file, chain_id } => {
+            let key = match (engine_key, engine_key_file) {
+                (Some(hex), _) => Address::from_hex(&hex).map_err(|e| format!("--engine-key: {e}"))?,
+                (None, Some(path)) => {
+                    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                    Keypair::from_secret_hex(&text)?.address()
+                }
+                (None, None) => return Err("give --engine-key or --engine-key-file".to_owned()),
+            };
+            let pinned = chain_id
+                .map(|hex| settled::ChainId::from_hex(&hex).map_err(|e| format!("--chain-id: {e}")))
+                .transpose()?;
+            let (receipt, chain) =
+                demo::verify_receipt_file(&file, &key, pinned.as_ref()).map_err(|e| format!("receipt INVALID: {e}"))?;
+            println!(
+                "receipt OK: txid {} sequence {} in block {} signed by {key} for chain {chain}",
+                receipt.txid, receipt.sequence, receipt.block.header.height
+            );
+            Ok(())
+        }
+        ReceiptCommand::Get { txid, server } => {
+            let txid = settled::TxId::from_hex(&txid).map_err(|e| format!("txid: {e}"))?;
+            let mut client = connect(&server, token).await?;
+            let response = client
+                .payments
+                .get_payment(proto::GetPaymentRequest { txid: txid.0.to_vec() })
+                .await
+                .map_err(|s| format!("{}: {}", s.code(), s.message()))?
+                .into_inner();
+            let receipt = response.receipt.ok_or_else(|| format!("payment {txid} is not confirmed"))?;
+            let receipt = client::receipt_from_proto(&receipt)?;
+            let chain = client.chain_id().await.map_err(|s| status_text(&s))?;
+            let json = serde_json::to_string_pretty(&ReceiptJson::of(&receipt, &chain)).map_err(|e| e.to_string())?;
+            println!("{json}");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,412 @@
+//! The command line's shape: every command, its arguments and its help.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "settled", version, about = "Settlement engine for programmable digital-currency welfare payments")]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+    /// Bearer token for client commands (or SETTLED_TOKEN; or
+    /// --token-file). A development server writes one to <data-dir>/dev.token.
+    #[arg(long, env = "SETTLED_TOKEN", global = true, hide_env_values = true)]
+    pub(crate) token: Option<String>,
+    /// File holding the bearer token.
+    #[arg(long, global = true, conflicts_with = "token")]
+    pub(crate) token_file: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Run the server on a data dir (config file, then SETTLED_* env, then flags).
+    Serve(ServeArgs),
+    /// Generate a BIP340 key pair (secret to a file or stdout, public key to stdout).
+    Keygen {
+        /// Write the secret key here (mode 0600) instead of printing it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Start a server on a temporary data dir and show the whole path of a payment.
+    Demo(DemoArgs),
+    /// Pay a welfare programme to beneficiaries from a CSV file
+    /// (address,amount,row_id); re-running it pays nobody twice.
+    Disburse(DisburseArgs),
+    /// Welfare programmes: create, statistics, clawback after expiry.
+    Programme {
+        #[command(subcommand)]
+        command: ProgrammeCommand,
+        #[arg(long, env = "SETTLED_SERVER", default_value = "http://127.0.0.1:50051", global = true)]
+        server: String,
+    },
+    /// Register banks, merchants and wallets.
+    Register {
+        #[command(subcommand)]
+        command: RegisterCommand,
+        #[arg(long, env = "SETTLED_SERVER", default_value = "http://127.0.0.1:50051", global = true)]
+        server: String,
+    },
+    /// Check the whole chain from genesis (hashes, signatures, Merkle roots,
+    /// sequences, supply); exits non-zero on any failure. Asks a running
+    /// server, or with --data-dir reads a stopped server's file itself.
+    Audit {
+        #[arg(long, env = "SETTLED_SERVER", default_value = "http://127.0.0.1:50051")]
+        server: String,
+        /// Audit the ledger file in this data directory offline (the server
+        /// stopped: the file is locked while it runs), trusting no server.
+        #[arg(long, conflicts_with = "server")]
+        data_dir: Option<PathBuf>,
+        /// With --data-dir: the engine public key (hex) the file must name.
+        #[arg(long, requires = "data_dir")]
+        engine_key: Option<String>,
+        /// With --data-dir: the chain id (hex) the file must hold.
+        #[arg(long, requires = "data_dir")]
+        chain_id: Option<String>,
+    },
+    /// Receipts: fetch one, or verify one offline.
+    Receipt {
+        #[command(subcommand)]
+        command: ReceiptCommand,
+    },
+    /// What an operating bank runs: follow its customers' movements, fetch
+    /// a day's statement, and the net positions between banks.
+    Bank {
+        #[command(subcommand)]
+        command: BankCommand,
+        #[arg(long, env = "SETTLED_SERVER", default_value = "http://127.0.0.1:50051", global = true)]
+        server: String,
+    },
+    /// Cluster mode (docs/CLUSTER.md): write a new cluster's files, or show
+    /// each replica's role and lag. Every client command's --server also
+    /// takes a comma-separated list of replicas and finds the leader.
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ClusterCommand {
+    /// Write the files a new cluster starts from into --out: the shared
+    /// engine key, operator and issuer tokens, and node-<id>.toml per member
+    /// (run each with `settled serve --config`). The member with the lowest
+    /// id initialises the cluster on its first start.
+    Init {
+        #[arg(long)]
+        out: PathBuf,
+        /// A voter: id=raft_host:port,api_host:port (repeat; 1 to 7).
+        #[arg(long = "member", required = true)]
+        members: Vec<String>,
+        /// x-only issuer public keys (hex); none: a development 2-of-3 set
+        /// is generated into --out.
+        #[arg(long = "issuer-key")]
+        issuer_keys: Vec<String>,
+        #[arg(long, default_value_t = 2)]
+        issuer_threshold: u32,
+        /// Development mode on every replica, with one shared token of
+        /// every role (--out/dev.token, copied into each data directory):
+        /// for load tests and demos, never in production.
+        #[arg(long)]
+        dev: bool,
+        /// Where to create the cluster CA (ca.pem, and ca.key: keep it
+        /// offline, on no node) [default: --out/cluster-ca].
+        #[arg(long)]
+        ca_dir: Option<PathBuf>,
+    },
+    /// Write the configuration of a replica that will join a running
+    /// cluster, from an existing replica's (same keys, genesis, members).
+    /// Start it with `settled serve --config`, then `settled cluster add`.
+    JoinConfig {
+        /// An existing replica's configuration.
+        #[arg(long)]
+        from: PathBuf,
+        #[arg(long)]
+        id: u64,
+        #[arg(long)]
+        raft_addr: SocketAddr,
+        #[arg(long)]
+        api_addr: SocketAddr,
+        /// Its data directory [default: node-<id> beside --from's].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// The cluster CA's directory (ca.pem, ca.key), to issue the new
+        /// member's certificate [default: cluster-ca beside --from].
+        #[arg(long)]
+        ca_dir: Option<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Make a running replica a voter: it joins as a learner, catches up,
+    /// then votes (on the leader; --server lists the replicas).
+    Add {
+        #[arg(long)]
+        id: u64,
+        #[arg(long)]
+        raft_addr: String,
+        #[arg(long)]
+        api_addr: String,
+        #[arg(long, env = "SETTLED_SERVER")]
+        server: String,
+    },
+    /// Make a voter leave the cluster.
+    Remove {
+        #[arg(long)]
+        id: u64,
+        #[arg(long, env = "SETTLED_SERVER")]
+        server: String,
+    },
+    /// Each replica's role, term, leader, tip and lag.
+    Status {
+        /// The replicas, comma-separated.
+        #[arg(long, env = "SETTLED_SERVER")]
+        server: String,
+    },
+}
+
+#[derive(Args)]
+pub(crate) struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "SETTLED_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
+    /// Data directory (ledger.redb, engine.key).
+    #[arg(long, env = "SETTLED_DATA_DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// Listen address, e.g. 127.0.0.1:50051.
+    #[arg(long, env = "SETTLED_LISTEN")]
+    pub(crate) listen: Option<SocketAddr>,
+    /// Verify threads (0 = one per core).
+    #[arg(long, env = "SETTLED_VERIFY_THREADS")]
+    pub(crate) verify_threads: Option<usize>,
+    /// Engine signing key file (default <data-dir>/engine.key).
+    #[arg(long, env = "SETTLED_ENGINE_KEY_FILE")]
+    pub(crate) engine_key_file: Option<PathBuf>,
+    /// Serve Prometheus metrics (GET /metrics, plain HTTP, no credential)
+    /// on this address, e.g. 127.0.0.1:9090.
+    #[arg(long, env = "SETTLED_METRICS_LISTEN")]
+    pub(crate) metrics_listen: Option<SocketAddr>,
+    /// Development mode: with no issuer keys configured, generate a 2-of-3
+    /// development issuer set into the data dir. Never in production.
+    #[arg(long, env = "SETTLED_DEV")]
+    pub(crate) dev: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct DemoArgs {
+    /// Wallets to fund and pay from.
+    #[arg(long, default_value_t = 2000)]
+    pub(crate) wallets: usize,
+    /// Concurrent simulated terminals (half unary, half streaming).
+    #[arg(long, default_value_t = 8)]
+    pub(crate) terminals: usize,
+    /// Seconds of payments before and again after the restart.
+    #[arg(long, default_value_t = 5)]
+    pub(crate) seconds: u64,
+    /// Keep the ledger here instead of a temporary directory.
+    #[arg(long)]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// Payments each streaming terminal keeps in flight.
+    #[arg(long, default_value_t = 32)]
+    pub(crate) stream_window: usize,
+    /// Three replicas as processes instead (docs/CLUSTER.md): terminals pay
+    /// through a cluster client, the leader is killed with SIGKILL, a new
+    /// one takes over, the old one comes back and catches up; then every
+    /// receipt is checked on every replica. Uses --terminals (one wallet
+    /// each), --seconds per phase and --data-dir.
+    #[arg(long)]
+    pub(crate) cluster: bool,
+    /// Replicas with --cluster.
+    #[arg(long, default_value_t = 3)]
+    pub(crate) replicas: usize,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ProgrammeCommand {
+    /// Create an earmarked programme.
+    Create {
+        #[arg(long)]
+        id: u32,
+        #[arg(long)]
+        name: String,
+        /// Allowed merchant category (repeat for several), e.g. --mcc 5411 --mcc 5499.
+        #[arg(long = "mcc", required = true)]
+        mccs: Vec<u32>,
+        /// Start, unix milliseconds or `now`.
+        #[arg(long, default_value = "now")]
+        valid_from: String,
+        /// End (exclusive), unix milliseconds, or `now+<seconds>`.
+        #[arg(long)]
+        valid_until: String,
+        /// Treasury address (x-only public key, hex) for clawback.
+        #[arg(long)]
+        treasury: String,
+        /// Beneficiaries may pay each other.
+        #[arg(long)]
+        transferable: bool,
+        /// Largest amount one payment may move (decimal, currency units).
+        #[arg(long)]
+        per_payment_max: Option<String>,
+    },
+    /// Disbursed, spent by merchant category, clawed back, outstanding.
+    Stats {
+        #[arg(long)]
+        id: u32,
+    },
+    /// After the programme's end: move the leftovers to its treasury.
+    Clawback {
+        #[arg(long)]
+        id: u32,
+        /// Issuer secret key files; give at least the issuer threshold.
+        #[arg(long = "issuer-key-file", required = true)]
+        issuer_key_files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum RegisterCommand {
+    Bank {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        name: String,
+        /// The bank's bearer token (only its SHA-256 is sent), repeatable.
+        #[arg(long = "credential-token")]
+        tokens: Vec<String>,
+        /// SHA-256 (hex) of a credential: a token or a client certificate's DER.
+        #[arg(long = "credential-sha256")]
+        hashes: Vec<String>,
+    },
+    Terminal {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        merchant: String,
+        /// The terminal's bearer token (only its SHA-256 is sent), repeatable.
+        #[arg(long = "credential-token")]
+        tokens: Vec<String>,
+        /// SHA-256 (hex) of a credential: a token or a client certificate's DER.
+        #[arg(long = "credential-sha256")]
+        hashes: Vec<String>,
+    },
+    Merchant {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        name: String,
+        /// ISO 18245 merchant category code.
+        #[arg(long)]
+        mcc: u32,
+        #[arg(long)]
+        bank: String,
+        /// Payout address (repeat for several).
+        #[arg(long = "payout", required = true)]
+        payouts: Vec<String>,
+    },
+    Wallet {
+        #[arg(long)]
+        address: String,
+        #[arg(long)]
+        bank: String,
+        #[arg(long)]
+        tier: u32,
+    },
+}
+
+#[derive(Args)]
+pub(crate) struct DisburseArgs {
+    /// The earmarked programme to pay.
+    #[arg(long)]
+    pub(crate) programme: u32,
+    /// Issuer secret key files; give at least the issuer threshold.
+    #[arg(long = "issuer-key-file", required = true)]
+    pub(crate) issuer_key_files: Vec<PathBuf>,
+    #[arg(long, env = "SETTLED_SERVER", default_value = "http://127.0.0.1:50051")]
+    pub(crate) server: String,
+    /// CSV file: address,amount,row_id per line.
+    pub(crate) file: PathBuf,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum BankCommand {
+    /// Follow a bank's movements, checking each block's checkpoint (engine
+    /// signature, hash chain, running totals). Live, reconnecting when the
+    /// stream breaks, unless --until-height is given.
+    Follow {
+        /// The bank (with its own token, its own id; the operator names any).
+        #[arg(long)]
+        bank: String,
+        /// Resume from this file and save to it at every checkpoint (default:
+        /// none, start from genesis).
+        #[arg(long)]
+        cursor_file: Option<PathBuf>,
+        /// Stop, exit 0, once the checkpoint of this block (1 or above) is
+        /// verified.
+        #[arg(long)]
+        until_height: Option<u64>,
+        /// Refuse a server whose engine key is not this one (hex), the key
+        /// the bank was given out of band.
+        #[arg(long)]
+        engine_key: Option<String>,
+    },
+    /// One booking day's statement of a bank; a camt.053 is checked (to
+    /// stderr) and a failed check exits non-zero.
+    Statement {
+        #[arg(long)]
+        bank: String,
+        /// Booking date, YYYY-MM-DD, in the ledger's day (its UTC offset);
+        /// default today. Today's statement is interim (ITBD closing).
+        #[arg(long)]
+        date: Option<String>,
+        #[arg(long, value_enum, default_value_t = StatementFormat::Camt053)]
+        format: StatementFormat,
+        /// Write the statement here (default stdout); it appears under this
+        /// name only once complete (and checked).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// What each bank's customers paid each other bank's customers, and
+    /// each bank's net position, over the blocks after --after-height up
+    /// to --until-height (operator or issuer token).
+    Positions {
+        #[arg(long, default_value_t = 0)]
+        after_height: u64,
+        /// 0 = the tip.
+        #[arg(long, default_value_t = 0)]
+        until_height: u64,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum StatementFormat {
+    /// ISO 20022 camt.053.001.08.
+    Camt053,
+    /// Comma-separated, one row per entry, for people.
+    Csv,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ReceiptCommand {
+    /// Verify a receipt JSON file offline against the engine's public key.
+    Verify {
+        /// Receipt JSON, as written by `settled receipt get`.
+        file: PathBuf,
+        /// Engine public key (64 hex digits).
+        #[arg(long, conflicts_with = "engine_key_file")]
+        engine_key: Option<String>,
+        /// Engine secret key file (the public key is derived from it).
+        #[arg(long)]
+        engine_key_file: Option<PathBuf>,
+        /// The ledger's chain id (64 hex digits, `GetInfo.chain_id`): the
+        /// receipt must be for it. Without it, the chain the file names is
+        /// used and printed, to be compared with what you expect.
+        #[arg(long)]
+        chain_id: Option<String>,
+    },
+    /// Fetch the receipt of a txid from a server and print it as JSON.
+    Get {
+        txid: String,
+        #[arg(long, env = "SETTLED_SERVER", default_value = "http://127.0.0.1:50051")]
+        server: String,
+    },
+}

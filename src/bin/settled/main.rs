@@ -1,0 +1,171 @@
+//! The `settled` command: serve, keygen, demo, disburse, programmes,
+//! registry, audit, receipts, and what operating banks run (follow,
+//! statement, positions). Each family of commands is a module; this file
+//! parses, dispatches, and holds the helpers they share.
+
+mod admin;
+mod bank;
+mod cli;
+mod cluster;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use settled::client::{self, Client};
+use settled::demo::{self, DemoOptions};
+use settled::{Address, Keypair, proto};
+
+use crate::admin::{disburse, programme, receipt, register};
+use crate::cli::*;
+use crate::serve::audit_offline;
+
+fn main() -> ExitCode {
+    // One JSON object per line for log shippers (SETTLED_LOG_FORMAT=json);
+    // plain text for people otherwise.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("SETTLED_LOG_FORMAT").is_ok_and(|format| format == "json") {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let token = match (cli.token, cli.token_file) {
+        (Some(token), _) => token,
+        (None, Some(path)) => match std::fs::read_to_string(&path) {
+            Ok(text) => text.trim().to_owned(),
+            Err(e) => {
+                eprintln!("error: {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        },
+        (None, None) => String::new(),
+    };
+    match runtime.block_on(run(cli.command, &token)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Connects to `server`: one address, or a comma-separated list of a
+/// cluster's replicas, of which the leader is chosen (the first replica
+/// that answers when none leads).
+async fn connect(server: &str, token: &str) -> Result<Client, String> {
+    if server.contains(',') {
+        return replicas(server, token)?.find_leader().await.map_err(|s| format!("{server}: {}", status_text(&s)));
+    }
+    let client =
+        if token.is_empty() { Client::connect(server).await } else { Client::connect_with_token(server, token).await };
+    client.map_err(|e| format!("{server}: {e}"))
+}
+
+/// The replicas of a comma-separated `--server` list.
+fn replicas(server: &str, token: &str) -> Result<settled::client::Replicas, String> {
+    let urls: Vec<String> = server.split(',').map(str::trim).filter(|url| !url.is_empty()).map(str::to_owned).collect();
+    settled::client::Replicas::lazy_with_token(&urls, token)
+}
+
+async fn run(command: Command, token: &str) -> Result<(), String> {
+    match command {
+        Command::Serve(args) => serve::serve(args).await,
+        Command::Keygen { out } => {
+            let key = Keypair::generate();
+            match out {
+                Some(path) => {
+                    settled::write_secret_key(&path, &key).map_err(|e| format!("{}: {e}", path.display()))?;
+                    println!("{}", key.address());
+                }
+                None => println!("secret {}\npublic {}", key.secret_hex(), key.address()),
+            }
+            Ok(())
+        }
+        Command::Demo(args) if args.cluster => {
+            let options = settled::demo_cluster::ClusterDemoOptions {
+                bin: std::env::current_exe().map_err(|e| format!("locating this program: {e}"))?,
+                replicas: args.replicas,
+                terminals: args.terminals,
+                phase: Duration::from_secs(args.seconds),
+                data_dir: args.data_dir,
+            };
+            settled::demo_cluster::run(&options, |step| println!("{step}")).await.map(|_| ())
+        }
+        Command::Demo(args) => {
+            let options = DemoOptions {
+                wallets: args.wallets,
+                terminals: args.terminals,
+                phase: Duration::from_secs(args.seconds),
+                data_dir: args.data_dir,
+                stream_window: args.stream_window,
+            };
+            demo::run(options).await.map(|_| ()).map_err(|e| e.to_string())
+        }
+        Command::Receipt { command } => receipt(command, token).await,
+        Command::Disburse(args) => disburse(args, token).await,
+        Command::Audit { server, data_dir, engine_key, chain_id } => {
+            let report = match data_dir {
+                Some(data_dir) => audit_offline(&data_dir, engine_key.as_deref(), chain_id.as_deref())?,
+                None => {
+                    let mut client = connect(&server, token).await?;
+                    client.ledger.audit(proto::AuditRequest {}).await.map_err(|s| status_text(&s))?.into_inner()
+                }
+            };
+            println!(
+                "audited {} blocks, {} transactions; minted {} - burned {} = unspent {} in {} outputs",
+                report.blocks,
+                report.transactions,
+                report.minted_minor,
+                report.burned_minor,
+                report.unspent_minor,
+                report.unspent_count
+            );
+            for failure in &report.failures {
+                println!("FAILED: {failure}");
+            }
+            if report.failures.is_empty() { Ok(()) } else { Err(format!("{} audit failures", report.failures.len())) }
+        }
+        Command::Programme { command, server } => programme(command, &server, token).await,
+        Command::Register { command, server } => register(command, &server, token).await,
+        Command::Bank { command, server } => bank::bank(command, &server, token).await,
+        Command::Cluster { command } => cluster::cluster(command, token).await,
+    }
+}
+
+fn status_text(status: &tonic::Status) -> String {
+    match client::status_reason(status) {
+        Some(reason) => format!("{:?} {}: {}", status.code(), reason.as_str_name(), status.message()),
+        None => format!("{:?}: {}", status.code(), status.message()),
+    }
+}
+
+fn read_keys(files: &[PathBuf]) -> Result<Vec<Keypair>, String> {
+    files
+        .iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            Keypair::from_secret_hex(&text).map_err(|e| format!("{}: {e}", path.display()))
+        })
+        .collect()
+}
+
+fn unix_ms(text: &str) -> Result<u64, String> {
+    let now = settled::Clock::default().now_unix_ms();
+    match text.strip_prefix("now") {
+        Some("") => Ok(now),
+        Some(rest) => {
+            let seconds: u64 = rest.strip_prefix('+').and_then(|s| s.parse().ok()).ok_or(format!("bad time {text}"))?;
+            Ok(now.saturating_add(seconds.saturating_mul(1000)))
+        }
+        None => text.parse().map_err(|_| format!("bad time {text}: unix milliseconds, now, or now+<seconds>")),
+    }
+}
+
+fn hex_address(text: &str) -> Result<Vec<u8>, String> {
+    Ok(Address::from_hex(text).map_err(|e| format!("address {text}: {e}"))?.0.to_vec())
+}

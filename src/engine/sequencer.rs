@@ -1,0 +1,517 @@
+//! The sequencer: one thread, the single writer of the ledger state. It
+//! applies each verified transaction or registry change to the open block
+//! as it arrives, explains a missing input (spent, by whom; or unknown),
+//! recognises resubmissions, seals the block the moment the writer is free
+//! and hands it over; in a cluster it follows committed blocks and steps
+//! down.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, mpsc as std_mpsc};
+use std::time::Duration;
+
+use super::writer::{answer_not_leader, answer_unavailable};
+use super::*;
+
+pub(super) struct Sequencer {
+    pub(super) shared: Arc<Shared>,
+    /// Cluster mode: the ledger may hold blocks sealed as leader and not
+    /// yet committed (what a step down must undo).
+    pub(super) led: bool,
+    pub(super) writer: std_mpsc::SyncSender<WriterJob>,
+    pub(super) ledger: Ledger,
+    pub(super) tip: SignedHeader,
+    /// Sealed blocks not yet known durable: their height, spent outpoints
+    /// and txids, so that resubmissions and double spends of transactions
+    /// still being written are recognised.
+    pub(super) pending: VecDeque<PendingBlock>,
+    pub(super) pending_spent: HashMap<OutPoint, TxId>,
+    pub(super) pending_txids: HashMap<TxId, ()>,
+    pub(super) pending_refs: HashMap<Vec<u8>, TxId>,
+}
+
+/// What a sealed, not yet durable block holds that later arrivals must see.
+pub(super) struct PendingBlock {
+    pub(super) height: u64,
+    pub(super) spent: Vec<OutPoint>,
+    pub(super) txids: Vec<TxId>,
+    pub(super) mint_refs: Vec<Vec<u8>>,
+}
+
+/// Where a transaction already sealed lives, when it is resubmitted.
+pub(super) enum Known {
+    InThisBlock(usize),
+    Sealed,
+    None,
+}
+
+/// The block being filled: transactions applied to the ledger but not yet
+/// sealed, and everyone waiting on it.
+#[derive(Default)]
+pub(super) struct OpenBlock {
+    pub(super) txs: Vec<(VerifiedTx, crate::core::ledger::Applied)>,
+    pub(super) in_block: HashMap<TxId, usize>,
+    pub(super) spent_in_block: HashMap<OutPoint, TxId>,
+    pub(super) replies: Vec<(usize, bool, Responder)>,
+    pub(super) lookups: Vec<(TxId, Responder)>,
+    pub(super) deferred: Vec<(Refusal, Responder)>,
+    pub(super) ops: Vec<(u32, AdminOp)>,
+    pub(super) admin_replies: Vec<AdminResponder>,
+    /// References of the mints in the block.
+    pub(super) mint_refs: HashMap<Vec<u8>, TxId>,
+    /// The block's time, fixed when it opens: every rule that depends on the
+    /// clock (programme validity, the day of daily limits) sees this one.
+    pub(super) time_unix_ms: u64,
+}
+
+impl OpenBlock {
+    pub(super) fn is_full(&self) -> bool {
+        self.txs.len() >= BLOCK_TXS_MAX
+    }
+
+    /// Nothing for the writer to do: no transaction and nobody waiting.
+    pub(super) fn is_idle(&self) -> bool {
+        self.txs.is_empty() && self.lookups.is_empty() && self.deferred.is_empty() && self.ops.is_empty()
+    }
+}
+
+/// How long the sequencer waits for more payments, while the writer is busy,
+/// before it looks again whether the writer is free.
+pub(super) const WRITER_BUSY_POLL: Duration = Duration::from_micros(200);
+
+impl Sequencer {
+    /// Group commit: the open block absorbs arrivals (validated and applied
+    /// one by one) for as long as the writer is busy with the previous block,
+    /// and is sealed the moment the writer is free, or when it is full. At
+    /// low load a payment is sealed as soon as it arrives.
+    pub(super) fn run(mut self, queue: &std_mpsc::Receiver<SequencerJob>) {
+        let mut open = OpenBlock::default();
+        let mut closed = false;
+        while !closed || !open.is_idle() {
+            if self.led && !self.shared.leading() {
+                self.step_down(&mut open);
+            }
+            if open.is_idle() && !closed {
+                match queue.recv() {
+                    Ok(job) => self.admit(&mut open, job),
+                    Err(_) => closed = true,
+                }
+            }
+            while !open.is_full() {
+                match queue.try_recv() {
+                    Ok(job) => self.admit(&mut open, job),
+                    Err(std_mpsc::TryRecvError::Empty) => break,
+                    Err(std_mpsc::TryRecvError::Disconnected) => {
+                        closed = true;
+                        break;
+                    }
+                }
+            }
+            if open.is_idle() {
+                continue;
+            }
+            if self.led && !self.shared.leading() {
+                self.step_down(&mut open);
+                continue;
+            }
+            // Claiming the idle writer (true -> false) before sending means
+            // the flag is never left false while the writer waits.
+            let seal_now = open.is_full()
+                || closed
+                || self.shared.writer_idle.compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire).is_ok();
+            if !seal_now {
+                match queue.recv_timeout(WRITER_BUSY_POLL) {
+                    Ok(job) => self.admit(&mut open, job),
+                    Err(std_mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(std_mpsc::RecvTimeoutError::Disconnected) => closed = true,
+                }
+                continue;
+            }
+            let job = self.seal(std::mem::take(&mut open));
+            if let Err(std_mpsc::SendError(job)) = self.writer.send(job) {
+                answer_unavailable(job);
+                return;
+            }
+        }
+    }
+
+    /// Cluster mode, after leadership was lost: answers everything in the
+    /// open block with `NotLeader`, waits until the writer has dealt with
+    /// every block sealed before (it answers them `NotLeader` too unless
+    /// they were committed), then rebuilds the ledger from the store, which
+    /// holds only committed blocks.
+    pub(super) fn step_down(&mut self, open: &mut OpenBlock) {
+        // Nothing in the open block was sealed: certainly not applied.
+        let open = std::mem::take(open);
+        let unsealed = WriterJob {
+            replies: open.replies,
+            lookups: open.lookups,
+            deferred: open.deferred,
+            admin_replies: open.admin_replies,
+            ..WriterJob::empty()
+        };
+        answer_not_leader(&self.shared, unsealed, false);
+        let (done, dealt_with) = std_mpsc::channel();
+        let barrier = WriterJob { barrier: Some(done), ..WriterJob::empty() };
+        if self.writer.send(barrier).is_err() || dealt_with.recv().is_err() {
+            return;
+        }
+        let rebuilt = self.shared.store.recover(self.shared.genesis.clone()).and_then(|recovered| {
+            let tip = recovered.tip;
+            recovered_ledger(recovered, self.shared.tiers.clone()).map(|ledger| (ledger, tip))
+        });
+        match rebuilt {
+            Ok((ledger, tip)) => {
+                tracing::info!(
+                    sealed_height = self.tip.header.height,
+                    committed_height = tip.header.height,
+                    "stepped down: ledger rebuilt from the committed blocks"
+                );
+                self.ledger = ledger;
+                self.tip = tip;
+                self.pending.clear();
+                self.pending_spent.clear();
+                self.pending_txids.clear();
+                self.pending_refs.clear();
+                self.led = false;
+            }
+            Err(error) => self.shared.fail(&error),
+        }
+    }
+
+    /// Cluster mode: replays a block the cluster committed and has the
+    /// writer write it. A block at or below the tip was already applied
+    /// (the feeder may hand one over twice); one that does not decode or
+    /// replay means this replica diverged: the engine fails stop.
+    pub(super) fn follow(&mut self, bytes: &[u8]) {
+        if self.led {
+            tracing::warn!("a committed block handed to the leading engine; ignored");
+            return;
+        }
+        let (engine_key, chain) = (self.shared.engine_key.address(), self.shared.chain);
+        let block = match crate::engine::replica::ReplicatedBlock::decode(bytes, &engine_key, &chain) {
+            Ok(block) => block,
+            Err(error) => return self.shared.fail_stop(&format!("a committed block does not decode: {error}")),
+        };
+        let header = block.signed.header;
+        if header.height < self.tip.header.height {
+            return;
+        }
+        if header.height == self.tip.header.height {
+            if header != self.tip.header {
+                self.shared.fail_stop(&format!("committed block {} differs from this replica's", header.height));
+            }
+            return;
+        }
+        match crate::engine::replica::replay(&mut self.ledger, &self.tip, &block, &engine_key, &chain) {
+            Ok(record) => {
+                self.tip = record.signed;
+                if let Err(std_mpsc::SendError(_)) = self.writer.send(WriterJob::followed(record)) {
+                    tracing::warn!("writer gone: a committed block was not written; a restart replays it");
+                }
+            }
+            Err(error) => {
+                self.shared.fail_stop(&format!("committed block {} does not replay: {error}", header.height));
+            }
+        }
+    }
+
+    pub(super) fn prune_durable(&mut self) {
+        let durable = self.shared.durable_height.load(Ordering::Acquire);
+        while self.pending.front().is_some_and(|block| block.height <= durable) {
+            let block = self.pending.pop_front().expect("front exists");
+            for outpoint in block.spent {
+                self.pending_spent.remove(&outpoint);
+            }
+            for txid in block.txids {
+                self.pending_txids.remove(&txid);
+            }
+            for reference in block.mint_refs {
+                self.pending_refs.remove(&reference);
+            }
+        }
+    }
+
+    /// Validates one transaction against the ledger (which already holds the
+    /// effects of everything sealed or open before it) and, if it passes,
+    /// applies it into the open block. Every job ends up answered, waiting
+    /// on the open block, or refused.
+    pub(super) fn admit(&mut self, open: &mut OpenBlock, job: SequencerJob) {
+        if let SequencerJob::Follow { block } = &job {
+            if self.led && !self.shared.leading() {
+                self.step_down(open);
+            }
+            if !self.shared.failed.load(Ordering::SeqCst) {
+                self.follow(block);
+            }
+            return;
+        }
+        if let SequencerJob::Settle { reply } = job {
+            if self.led && !self.shared.leading() {
+                self.step_down(open);
+            }
+            let _ = reply.send(self.tip.header.height);
+            return;
+        }
+        if self.shared.leading() {
+            self.led = true;
+        } else {
+            if self.led {
+                self.step_down(open);
+            }
+            match job {
+                SequencerJob::Tx { reply, .. } => {
+                    self.shared.metrics.sequencer_queue.fetch_sub(1, Ordering::Relaxed);
+                    let _ = reply.send(Err(self.shared.not_leader()));
+                }
+                SequencerJob::Admin { reply, .. } => {
+                    let _ = reply.send(Err(self.shared.not_leader()));
+                }
+                SequencerJob::Follow { .. } | SequencerJob::Settle { .. } => {}
+            }
+            return;
+        }
+        if open.is_idle() {
+            open.time_unix_ms = self.shared.clock.now_unix_ms().max(self.tip.header.time_unix_ms);
+        }
+        let (vtx, submitter, reply) = match job {
+            SequencerJob::Tx { vtx, submitter, reply } => {
+                self.shared.metrics.sequencer_queue.fetch_sub(1, Ordering::Relaxed);
+                (vtx, submitter, reply)
+            }
+            SequencerJob::Follow { .. } | SequencerJob::Settle { .. } => return,
+            SequencerJob::Admin { op, reply } => {
+                if self.shared.failed.load(Ordering::SeqCst) {
+                    let _ = reply.send(Err(unavailable()));
+                    return;
+                }
+                match self.ledger.admin(op.clone()) {
+                    Ok(()) => {
+                        open.ops.push((u32::try_from(open.txs.len()).expect("blocks are bounded"), op));
+                        open.admin_replies.push(reply);
+                    }
+                    Err(refusal) => {
+                        let _ = reply.send(Err(refusal));
+                    }
+                }
+                return;
+            }
+        };
+        if self.shared.failed.load(Ordering::SeqCst) {
+            let _ = reply.send(Err(unavailable()));
+            return;
+        }
+        // The caller is gone (its deadline passed, or it hung up): nothing
+        // was promised, so nothing is applied.
+        if reply.is_closed() {
+            return;
+        }
+        self.prune_durable();
+        if let Err(refusal) = self.permitted(&vtx, &submitter) {
+            let _ = reply.send(Err(refusal));
+            return;
+        }
+        if vtx.tx.kind == TxKind::Mint {
+            match self.known(&vtx.txid, &open.in_block) {
+                Ok(Known::InThisBlock(index)) => return open.replies.push((index, true, reply)),
+                Ok(Known::Sealed) => return open.lookups.push((vtx.txid, reply)),
+                Ok(Known::None) => {}
+                Err(error) => {
+                    let _ = reply.send(Err(storage_refusal(&error)));
+                    return;
+                }
+            }
+            // A mint's reference (a disbursement row) pays once: another mint
+            // with the same reference is a different amount or payee.
+            let not_durable =
+                open.mint_refs.get(&vtx.tx.reference).or_else(|| self.pending_refs.get(&vtx.tx.reference));
+            let durable = not_durable.is_none();
+            let used = match not_durable {
+                Some(txid) => Ok(Some(*txid)),
+                None => self.shared.store.mint_by_reference(&vtx.tx.reference),
+            };
+            match used {
+                Ok(None) => {}
+                Ok(Some(other)) => {
+                    let mut refusal = Refusal::new(
+                        Reason::ReferenceReused,
+                        format!("the mint reference was already paid by mint {other}, with other outputs"),
+                    );
+                    refusal.spent_by = Some(other);
+                    // Said only once the other mint is durable.
+                    if durable {
+                        let _ = reply.send(Err(refusal));
+                    } else {
+                        open.deferred.push((refusal, reply));
+                    }
+                    return;
+                }
+                Err(error) => {
+                    let _ = reply.send(Err(storage_refusal(&error)));
+                    return;
+                }
+            }
+        }
+        match self.ledger.apply(&vtx, open.time_unix_ms) {
+            Ok(mut applied) => {
+                if let Submitter::Terminal { id, .. } = &submitter {
+                    for (_, movement) in &mut applied.movements {
+                        movement.terminal = Some(id.clone());
+                    }
+                }
+                if vtx.tx.kind == TxKind::Mint {
+                    open.mint_refs.insert(vtx.tx.reference.clone(), vtx.txid);
+                }
+                open.in_block.insert(vtx.txid, open.txs.len());
+                for input in &vtx.tx.inputs {
+                    open.spent_in_block.insert(*input, vtx.txid);
+                }
+                open.replies.push((open.txs.len(), false, reply));
+                open.txs.push((vtx, applied));
+            }
+            Err(Decline::Refused(refusal)) => {
+                let _ = reply.send(Err(refusal));
+            }
+            Err(Decline::InputMissing(input)) => {
+                let not_durable = open.spent_in_block.get(&input).or_else(|| self.pending_spent.get(&input));
+                let spender_durable = not_durable.is_none();
+                let spender = match not_durable {
+                    Some(txid) => Ok(Some(*txid)),
+                    None => self.shared.store.spent_by(&input),
+                };
+                match spender {
+                    Ok(Some(spender)) if spender == vtx.txid => match open.in_block.get(&vtx.txid) {
+                        Some(index) => open.replies.push((*index, true, reply)),
+                        None => open.lookups.push((vtx.txid, reply)),
+                    },
+                    Ok(Some(spender)) => {
+                        let mut refusal =
+                            Refusal::new(Reason::InputSpent, format!("input {input} was already spent by {spender}"))
+                                .with_input(input);
+                        refusal.spent_by = Some(spender);
+                        if spender_durable {
+                            let _ = reply.send(Err(refusal));
+                        } else {
+                            open.deferred.push((refusal, reply));
+                        }
+                    }
+                    Ok(None) => {
+                        let refusal = Refusal::new(Reason::InputUnknown, format!("input {input} does not exist"))
+                            .with_input(input);
+                        let _ = reply.send(Err(refusal));
+                    }
+                    Err(error) => {
+                        let _ = reply.send(Err(storage_refusal(&error)));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The caller's rules, judged by the registry as the sequencer sees it.
+    pub(super) fn permitted(&self, vtx: &VerifiedTx, submitter: &Submitter) -> Result<(), Refusal> {
+        let registry = self.ledger.registry();
+        let merchant_bank = |owner: &crate::core::types::Address| match registry.role(owner) {
+            Some(Role::Merchant { id, .. }) => registry.merchants.get(id).map(|m| (id.clone(), m.bank.clone())),
+            _ => None,
+        };
+        match submitter {
+            Submitter::Trusted => Ok(()),
+            Submitter::Terminal { merchant, .. } => {
+                if vtx.tx.kind == TxKind::Redeem {
+                    return Err(Refusal::new(
+                        Reason::PermissionDenied,
+                        "a terminal may not redeem; the merchant's bank submits redemptions",
+                    ));
+                }
+                match vtx.tx.outputs.iter().find_map(|o| merchant_bank(&o.owner).filter(|(id, _)| id != merchant)) {
+                    Some((other, _)) => Err(Refusal::new(
+                        Reason::PermissionDenied,
+                        format!("a terminal of merchant {merchant} may not take a payment for merchant {other}"),
+                    )),
+                    None => Ok(()),
+                }
+            }
+            Submitter::Bank(bank) if vtx.tx.kind == TxKind::Redeem => {
+                // The inputs' owners decide; a missing input is the ledger's
+                // to report.
+                let other = vtx
+                    .tx
+                    .inputs
+                    .iter()
+                    .filter_map(|input| self.ledger.unspent(input))
+                    .find_map(|o| merchant_bank(&o.owner).filter(|(_, b)| b != bank));
+                match other {
+                    Some((merchant, other_bank)) => Err(Refusal::new(
+                        Reason::PermissionDenied,
+                        format!("merchant {merchant} banks with {other_bank}; bank {bank} may not redeem its takings"),
+                    )),
+                    None => Ok(()),
+                }
+            }
+            Submitter::Bank(_) => Ok(()),
+        }
+    }
+
+    /// Seals the open block into a signed, hash-chained block (or, with no
+    /// transaction, a job that only answers resubmissions and deferred
+    /// refusals once everything before it is durable).
+    pub(super) fn seal(&mut self, open: OpenBlock) -> WriterJob {
+        let OpenBlock {
+            txs,
+            spent_in_block,
+            replies,
+            lookups,
+            deferred,
+            ops,
+            admin_replies,
+            time_unix_ms,
+            mint_refs,
+            ..
+        } = open;
+        if txs.is_empty() && ops.is_empty() {
+            return WriterJob {
+                block: None,
+                replies,
+                lookups,
+                deferred,
+                admin_replies,
+                followed: false,
+                barrier: None,
+            };
+        }
+        let block = seal_block(
+            &mut self.ledger,
+            &self.tip,
+            txs,
+            ops,
+            time_unix_ms,
+            &self.shared.engine_key,
+            &self.shared.chain,
+        );
+        self.tip = block.signed;
+        let txids: Vec<TxId> = block.txs.iter().map(|(vtx, _)| vtx.txid).collect();
+        let spent: Vec<OutPoint> = spent_in_block.keys().copied().collect();
+        self.pending_spent.extend(spent_in_block);
+        self.pending_txids.extend(txids.iter().map(|t| (*t, ())));
+        let references: Vec<Vec<u8>> = mint_refs.keys().cloned().collect();
+        self.pending_refs.extend(mint_refs);
+        self.pending.push_back(PendingBlock { height: self.tip.header.height, spent, txids, mint_refs: references });
+        WriterJob { block: Some(block), replies, lookups, deferred, admin_replies, followed: false, barrier: None }
+    }
+
+    pub(super) fn known(&self, txid: &TxId, in_block: &HashMap<TxId, usize>) -> Result<Known, StoreError> {
+        if let Some(index) = in_block.get(txid) {
+            return Ok(Known::InThisBlock(*index));
+        }
+        if self.pending_txids.contains_key(txid) || self.shared.store.locate(txid)?.is_some() {
+            return Ok(Known::Sealed);
+        }
+        Ok(Known::None)
+    }
+}
+
+pub(super) fn storage_refusal(error: &StoreError) -> Refusal {
+    tracing::error!(%error, "storage read failed while sequencing");
+    Refusal::new(Reason::Unavailable, "storage read failed; retry")
+}

@@ -1,0 +1,202 @@
+//! The writer: one thread, one redb write transaction per block (in a
+//! cluster, after the block is committed by a majority), then the replies,
+//! the tip and the durable height for the streams.
+
+use std::sync::atomic::Ordering;
+use std::sync::mpsc as std_mpsc;
+use std::time::Duration;
+
+use super::sequencer::storage_refusal;
+use super::*;
+
+/// What the writer receives for one block: the block (none when everything
+/// in the batch was refused or was a resubmission), whom to answer with which
+/// receipt, and resubmissions of already sealed transactions to answer from
+/// the store once this block is durable.
+pub(super) struct WriterJob {
+    pub(super) block: Option<BlockRecord>,
+    pub(super) replies: Vec<(usize, bool, Responder)>,
+    pub(super) lookups: Vec<(TxId, Responder)>,
+    /// Refusals that name a spender not yet durable: sent only once it is,
+    /// so that no answer rests on state a crash could undo.
+    pub(super) deferred: Vec<(Refusal, Responder)>,
+    /// Registry changes in the block, answered with its height once durable.
+    pub(super) admin_replies: Vec<AdminResponder>,
+    /// The block is a committed one this follower replayed: written, never
+    /// replicated again.
+    pub(super) followed: bool,
+    /// Told once the writer has dealt with every job before this one.
+    pub(super) barrier: Option<std_mpsc::Sender<()>>,
+}
+
+impl WriterJob {
+    /// Nothing to write and nobody to answer.
+    pub(super) fn empty() -> Self {
+        Self {
+            block: None,
+            replies: Vec::new(),
+            lookups: Vec::new(),
+            deferred: Vec::new(),
+            admin_replies: Vec::new(),
+            followed: false,
+            barrier: None,
+        }
+    }
+
+    pub(super) fn followed(block: BlockRecord) -> Self {
+        Self { block: Some(block), followed: true, ..Self::empty() }
+    }
+}
+
+pub(super) fn writer_loop(shared: &Shared, jobs: &std_mpsc::Receiver<WriterJob>) {
+    // Admission control measures what the writer confirms per second of
+    // commit time, not of wall time: an idle writer (nothing to commit) says
+    // nothing about capacity, and a rate achieved under the admission limit
+    // would only ever ratchet the limit down.
+    let mut window_start = std::time::Instant::now();
+    let mut window_confirmed: u64 = 0;
+    let mut window_busy = Duration::ZERO;
+    loop {
+        shared.writer_idle.store(true, Ordering::Release);
+        let Ok(job) = jobs.recv() else { return };
+        shared.writer_idle.store(false, Ordering::Release);
+        if let Some(done) = &job.barrier {
+            let _ = done.send(());
+            continue;
+        }
+        if shared.failed.load(Ordering::SeqCst) {
+            answer_unavailable(job);
+            continue;
+        }
+        if shared.replicator.is_some() && !job.followed && !shared.leading() {
+            // Never proposed: certainly not applied.
+            answer_not_leader(shared, job, false);
+            continue;
+        }
+        // Commit time, for admission control, includes replication.
+        let started = std::time::Instant::now();
+        if let (Some(replicator), false, Some(block)) = (&shared.replicator, job.followed, &job.block) {
+            let bytes = crate::engine::replica::ReplicatedBlock::of(block).encode(&shared.engine_key, &shared.chain);
+            if let Err(not_committed) = replicator.replicate(block.signed.header.height, bytes) {
+                tracing::warn!(
+                    height = block.signed.header.height,
+                    why = %not_committed.why,
+                    in_doubt = not_committed.in_doubt,
+                    "block not committed: stepping down"
+                );
+                *shared.leader_hint.lock().expect("not poisoned") = not_committed.leader;
+                shared.set_leading(false);
+                answer_not_leader(shared, job, not_committed.in_doubt);
+                continue;
+            }
+        }
+        if let Some(block) = &job.block {
+            if let Err(error) = shared.store.commit_block(block) {
+                shared.fail(&error);
+                answer_unavailable(job);
+                continue;
+            }
+            let commit_time = started.elapsed();
+            shared.metrics.commit_seconds.observe(commit_time.as_secs_f64());
+            #[allow(clippy::cast_precision_loss)]
+            shared.metrics.block_txs.observe(block.txs.len() as f64);
+            shared.metrics.blocks.fetch_add(1, Ordering::Relaxed);
+            // A follower's writes say nothing of what it confirms as leader.
+            if !job.followed {
+                window_busy += commit_time;
+                window_confirmed += block.txs.len() as u64;
+            }
+            if window_start.elapsed() >= Duration::from_millis(ADMISSION_WINDOW_MS) && !window_busy.is_zero() {
+                #[allow(clippy::cast_precision_loss)]
+                shared.admission.measured(window_confirmed as f64 / window_busy.as_secs_f64());
+                window_start = std::time::Instant::now();
+                window_confirmed = 0;
+                window_busy = Duration::ZERO;
+            }
+            let header = block.signed.header;
+            shared.durable_height.store(header.height, Ordering::Release);
+            shared.durable.send_replace(header.height);
+            let created: u64 = block.txs.iter().map(|(vtx, _)| vtx.tx.outputs.len() as u64).sum();
+            let consumed: u64 = block.txs.iter().map(|(vtx, _)| vtx.tx.inputs.len() as u64).sum();
+            let mut tip = shared.tip.lock().expect("not poisoned");
+            tip.block = block.signed;
+            tip.unspent_count = tip.unspent_count + created - consumed;
+            drop(tip);
+            if !block.stats.is_empty() {
+                let mut stats = shared.stats.write().expect("not poisoned");
+                for (programme, programme_stats) in &block.stats {
+                    stats.insert(*programme, programme_stats.clone());
+                }
+            }
+            if !block.ops.is_empty() {
+                let mut registry = shared.registry.write().expect("not poisoned");
+                for (_, op) in &block.ops {
+                    registry.apply(op.clone());
+                }
+            }
+            for reply in job.admin_replies {
+                let _ = reply.send(Ok(header.height));
+            }
+        }
+        if let Some(block) = &job.block {
+            let txids: Vec<TxId> = block.txs.iter().map(|(vtx, _)| vtx.txid).collect();
+            let levels = merkle::levels(&txids);
+            for (index, duplicate, reply) in job.replies {
+                let (vtx, applied) = &block.txs[index];
+                let receipt = Receipt {
+                    txid: vtx.txid,
+                    sequence: applied.sequence,
+                    block: block.signed,
+                    index_in_block: u32::try_from(index).expect("blocks are bounded"),
+                    merkle_path: merkle::path(&levels, index),
+                };
+                let _ = reply.send(Ok(Outcome { receipt, duplicate }));
+            }
+        }
+        for (txid, reply) in job.lookups {
+            let answer = match shared.store.receipt(&txid) {
+                Ok(Some(receipt)) => Ok(Outcome { receipt, duplicate: true }),
+                Ok(None) => Err(Refusal::new(Reason::Unavailable, "resubmitted transaction not found after commit")),
+                Err(error) => Err(storage_refusal(&error)),
+            };
+            let _ = reply.send(answer);
+        }
+        for (refusal, reply) in job.deferred {
+            let _ = reply.send(Err(refusal));
+        }
+    }
+}
+
+/// A deposed leader's answer to a job it sealed. `in_doubt`: the block may
+/// still be committed by the next leader, so the payments' outcome is
+/// unknown (resubmission is safe); otherwise they were certainly not
+/// applied.
+pub(super) fn answer_not_leader(shared: &Shared, job: WriterJob, in_doubt: bool) {
+    for (_, _, reply) in job.replies {
+        let _ = reply.send(Err(if in_doubt { shared.outcome_unknown() } else { shared.not_leader() }));
+    }
+    for (_, reply) in job.lookups {
+        let _ = reply.send(Err(shared.not_leader()));
+    }
+    for (_, reply) in job.deferred {
+        let _ = reply.send(Err(shared.not_leader()));
+    }
+    for reply in job.admin_replies {
+        let _ = reply.send(Err(if in_doubt { shared.admin_outcome_unknown() } else { shared.not_leader() }));
+    }
+}
+
+pub(super) fn answer_unavailable(job: WriterJob) {
+    for (_, _, reply) in job.replies {
+        let _ = reply.send(Err(unavailable()));
+    }
+    for (_, reply) in job.lookups {
+        let _ = reply.send(Err(unavailable()));
+    }
+    for (_, reply) in job.deferred {
+        let _ = reply.send(Err(unavailable()));
+    }
+    for reply in job.admin_replies {
+        let _ = reply.send(Err(unavailable()));
+    }
+}
