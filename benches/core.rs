@@ -152,9 +152,9 @@ fn block_commit(c: &mut Criterion) {
         let issuers: Vec<Keypair> = (0..3).map(|_| Keypair::generate()).collect();
         let engine = Keypair::generate();
         let genesis = Genesis { engine_key: engine.address(), ..genesis(&issuers) };
-        let (store, recovered) =
-            Store::open(&dir.path().join("ledger.redb"), &genesis, |message| engine.sign(message), &Default::default())
-                .expect("opens");
+        let file = settled::HookedFileBackend::open(&dir.path().join("ledger.redb"), Default::default(), None)
+            .expect("the file opens");
+        let (store, recovered) = Store::open(file, &genesis, None, |message| engine.sign(message)).expect("opens");
         let chain = store.chain_id();
         let mut ledger = Ledger::new(genesis, recovered.unspent, 0, 0, 1).expect("consistent");
         let wallets: Vec<Keypair> = (0..n).map(|_| Keypair::generate()).collect();

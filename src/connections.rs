@@ -95,7 +95,7 @@ pub fn limited(
     let (refused, last_logged_ms) = (AtomicU64::new(0), AtomicU64::new(0));
     let refuse = move |why: &'static str| {
         let refused = refused.fetch_add(1, Ordering::Relaxed) + 1;
-        let now_ms = crate::store::now_unix_ms();
+        let now_ms = crate::core::clock::now_unix_ms();
         let last = last_logged_ms.load(Ordering::Relaxed);
         if now_ms.saturating_sub(last) >= REFUSAL_LOG_EVERY_MS
             && last_logged_ms.compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed).is_ok()

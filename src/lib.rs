@@ -48,7 +48,8 @@ pub mod cluster;
 pub mod config;
 mod connections;
 mod core;
-mod dev;
+#[cfg(feature = "dev")]
+pub mod dev;
 mod engine;
 pub mod metrics;
 mod server;
@@ -57,7 +58,6 @@ mod store;
 pub use crate::api::statement;
 pub use crate::client::{disburse, follow};
 pub use crate::core::{limits, registry};
-pub use crate::dev::{demo, demo_cluster, vectors};
 pub use crate::engine::replica;
 
 /// Generated protobuf and gRPC code (package `settled.v1`).
@@ -71,6 +71,7 @@ pub mod proto {
 
 pub use crate::config::{Config, GenesisConfig, write_secret_key};
 pub use crate::core::amount::{AmountError, format_amount, parse_amount};
+pub use crate::core::clock::{Clock, now_unix_ms};
 pub use crate::core::crypto::{Keypair, is_valid_key, sha256, verify as verify_signature};
 pub use crate::core::encoding::{
     BlockHeader, CLAWBACK_REFERENCE_BYTES, DecodeError, Genesis, clawback_authorization, clawback_reference,
@@ -89,9 +90,12 @@ pub use crate::core::types::{
 };
 pub use crate::core::verify::{KnownKeys, VerifiedTx, check_shape, verify, verify_with};
 pub use crate::engine::{Engine, EngineConfig, Outcome, Reply, Submitter, Tip, recovered_ledger, seal_block};
-pub use crate::server::{Rigs, Server, ServerError};
+/// Test rigs: what a test or a simulation injects into a server.
+#[cfg(feature = "dev")]
+pub use crate::server::{BackendFactory, Rigs};
+pub use crate::server::{Server, ServerError};
 pub use crate::store::audit::{AUDIT_FAILURES_MAX, AuditReport, audit};
-pub use crate::store::faults::{
-    Clock, DiskFault, PowerSupply, SECTOR_BYTES, SIM_DISK_BYTES_MAX, SimBackend, SimDisk, StorageFaults,
-};
-pub use crate::store::{BlockRecord, FileHooks, Recovered, Store, StoreError, now_unix_ms};
+#[cfg(feature = "dev")]
+pub use crate::store::file_backend::StorageFaults;
+pub use crate::store::file_backend::{HookedFileBackend, LedgerStorage};
+pub use crate::store::{BlockRecord, Recovered, Store, StoreError};

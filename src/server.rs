@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 
 use crate::api::Api;
 use crate::config::{Config, ConfigError, TlsConfig};
+use crate::core::clock::Clock;
 use crate::core::limits::GRPC_MESSAGE_BYTES_MAX;
 use crate::engine::{Engine, EngineConfig};
 use crate::proto::{
@@ -18,6 +19,7 @@ use crate::proto::{
     wallet_service_server::WalletServiceServer,
 };
 use crate::store::StoreError;
+use crate::store::file_backend::{LedgerStorage, StorageFaults};
 
 /// HTTP/2 keepalive for long-lived streams: a ping every interval, the
 /// connection dropped if unanswered within the timeout.
@@ -52,12 +54,13 @@ pub enum ServerError {
 #[derive(Clone, Default)]
 pub struct Rigs {
     /// Writes or fsyncs that fail on demand under the data file.
-    pub storage_faults: Option<crate::store::faults::StorageFaults>,
-    /// The ledger on a simulated disk instead of the data file (to cut the
-    /// power under a real server).
-    pub sim_disk: Option<crate::store::faults::SimDisk>,
+    pub storage_faults: Option<StorageFaults>,
+    /// The ledger on another redb backend instead of the data file (a
+    /// simulated disk, to cut the power under a real server): called at
+    /// every start.
+    pub backend: Option<BackendFactory>,
     /// The engine's clock (tests skew it).
-    pub clock: crate::store::faults::Clock,
+    pub clock: Clock,
     /// Smaller bounds than the production ones, so that a test reaches
     /// them: the verify queue (`VERIFY_QUEUE_MAX`), the steps of one
     /// clawback call (`CLAWBACK_BATCHES_PER_CALL_MAX`), the time a stream's
@@ -75,6 +78,9 @@ pub struct Rigs {
     /// Cluster mode: faults on this replica's Raft messages.
     pub network_faults: Option<crate::cluster::NetworkFaults>,
 }
+
+/// Makes the storage backend a server's ledger lives on ([`Rigs::backend`]).
+pub type BackendFactory = Arc<dyn Fn() -> Box<dyn redb::StorageBackend> + Send + Sync>;
 
 /// A node that starts with no Raft files must not rejoin under an id whose
 /// log entries a leader has seen acknowledged: it would come back without
@@ -196,21 +202,31 @@ impl Server {
     /// # Errors
     /// Invalid configuration, storage failures, or an address in use.
     pub async fn start(config: Config) -> Result<Self, ServerError> {
-        Self::start_with(config, Rigs::default()).await
+        Self::start_rigged(config, Rigs::default()).await
     }
 
-    /// [`Server::start`] with what a test injects.
+    /// [`Server::start`] with what a test injects (the `dev` feature).
     ///
     /// # Errors
     /// As [`Server::start`].
+    #[cfg(feature = "dev")]
     pub async fn start_with(config: Config, rigs: Rigs) -> Result<Self, ServerError> {
+        Self::start_rigged(config, rigs).await
+    }
+
+    async fn start_rigged(config: Config, rigs: Rigs) -> Result<Self, ServerError> {
         for warning in config.exposure()? {
             tracing::warn!("{warning}");
         }
         let resolved = config.resolve()?;
         let verify_threads = config.verify_threads;
-        let storage_faults = rigs.storage_faults.clone();
-        let sim_disk = rigs.sim_disk.clone();
+        let storage = match &rigs.backend {
+            Some(backend) => LedgerStorage::Backend(backend()),
+            None => LedgerStorage::File {
+                path: resolved.data_file.clone(),
+                faults: rigs.storage_faults.clone().unwrap_or_default(),
+            },
+        };
         let tiers = resolved.tiers.clone();
         let credentials = Arc::new(resolved.credentials.clone());
         let clock = rigs.clock.clone();
@@ -230,12 +246,10 @@ impl Server {
         let genesis_time_unix_ms = config.cluster.as_ref().map(|cluster| cluster.genesis_time_unix_ms);
         let engine = tokio::task::spawn_blocking(move || {
             Engine::start(EngineConfig {
-                data_file: resolved.data_file,
+                storage,
                 genesis: resolved.genesis,
                 engine_key: resolved.engine_key,
                 verify_threads,
-                storage_faults,
-                sim_disk,
                 tiers,
                 clock,
                 verify_queue_max,

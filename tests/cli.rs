@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::TestLedger;
 use settled::client::{self, Client};
-use settled::demo::{self, DemoOptions};
+use settled::dev::demo::{self, DemoOptions};
 use settled::{Keypair, proto};
 
 const BIN: &str = env!("CARGO_BIN_EXE_settled");

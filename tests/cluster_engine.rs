@@ -368,7 +368,7 @@ async fn chaos_on_the_raft_network_loses_no_confirmed_payment() {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let payments = {
             let stop = std::sync::Arc::clone(&stop);
-            tokio::spawn(async move { settled::demo_cluster::pay_until(&till, payers, shop, &stop).await })
+            tokio::spawn(async move { settled::dev::demo_cluster::pay_until(&till, payers, shop, &stop).await })
         };
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let ids = [1, 2, 3];

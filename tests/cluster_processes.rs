@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use settled::Keypair;
 use settled::client::Replicas;
-use settled::cluster::local::LocalCluster;
-use settled::demo_cluster::{check_replicas, fund_wallets, pay_until};
+use settled::dev::demo_cluster::{check_replicas, fund_wallets, pay_until};
+use settled::dev::local_cluster::LocalCluster;
 
 const TERMINALS: usize = 6;
 const COIN_MINOR: u64 = 1_000_000;

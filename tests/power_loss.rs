@@ -16,7 +16,8 @@ use common::{dev_token, issuer_keys};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use settled::client::{self, Client};
-use settled::{Config, DiskFault, Keypair, OutPoint, Output, Server, SimDisk, TxId, proto};
+use settled::dev::{DiskFault, SimDisk};
+use settled::{Config, Keypair, OutPoint, Output, Server, TxId, proto};
 use tonic::Code;
 
 const ROUNDS: usize = 6;
@@ -34,7 +35,9 @@ struct Payer {
 
 async fn start(dir: &std::path::Path, disk: &SimDisk) -> (Server, Client) {
     let config = Config::for_data_dir(dir.to_owned());
-    let rigs = settled::Rigs { sim_disk: Some(disk.clone()), ..settled::Rigs::default() };
+    let disk = disk.clone();
+    let backend: settled::BackendFactory = std::sync::Arc::new(move || Box::new(disk.backend()));
+    let rigs = settled::Rigs { backend: Some(backend), ..settled::Rigs::default() };
     let server = Server::start_with(config, rigs).await.expect("the server starts on the rebooted disk");
     let client = Client::connect_with_token(&server.url(), &dev_token(dir)).await.expect("connects");
     (server, client)

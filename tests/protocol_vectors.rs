@@ -39,7 +39,7 @@ fn array<'a>(value: &'a Value, field: &str) -> &'a Vec<Value> {
 
 #[test]
 fn published_vectors_are_what_the_engine_computes() {
-    let generated = settled::vectors::generate();
+    let generated = settled::dev::vectors::generate();
     let text = serde_json::to_string_pretty(&generated).expect("vectors serialise") + "\n";
     if std::env::var("SETTLED_UPDATE_VECTORS").as_deref() == Ok("1") {
         std::fs::write(vectors_path(), text).expect("docs/test-vectors.json is writable");
@@ -56,7 +56,7 @@ fn published_vectors_are_what_the_engine_computes() {
 
 #[test]
 fn generating_twice_gives_the_same_vectors() {
-    assert_eq!(settled::vectors::generate(), settled::vectors::generate());
+    assert_eq!(settled::dev::vectors::generate(), settled::dev::vectors::generate());
 }
 
 /// The chain id the vectors are signed for: the hash of their block 0.

@@ -349,14 +349,14 @@ async fn the_log_purges_only_what_a_durable_snapshot_covers() {
 
     // A follower whose log holds 1..=10 and whose state machine has nothing;
     // on simulated disks, so that the paused clock alone decides.
-    let follower = |disk: &settled::SimDisk| {
+    let follower = |disk: &settled::dev::SimDisk| {
         let state_machine = RaftStateMachineStore::open_with_backend(disk.backend()).expect("open");
-        let log = RaftLogStore::open_with_backend(settled::SimDisk::new().backend())
+        let log = RaftLogStore::open_with_backend(settled::dev::SimDisk::new().backend())
             .expect("open")
             .purging_at_most(state_machine.durable_snapshot());
         (state_machine, log)
     };
-    let (mut state_machine, mut log) = follower(&settled::SimDisk::new());
+    let (mut state_machine, mut log) = follower(&settled::dev::SimDisk::new());
     assert_eq!(state_machine.durable_snapshot().index(), None);
     log.blocking_append((1..=10).map(|index| blank(1, index))).await.expect("append");
 
@@ -385,7 +385,7 @@ async fn the_log_purges_only_what_a_durable_snapshot_covers() {
     );
 
     // An install that fails ends the wait at once, with its cause.
-    let (mut state_machine, mut log) = follower(&settled::SimDisk::new());
+    let (mut state_machine, mut log) = follower(&settled::dev::SimDisk::new());
     log.blocking_append((1..=10).map(|index| blank(1, index))).await.expect("append");
     let mut purging_log = log.clone();
     let started = tokio::time::Instant::now();
@@ -401,7 +401,7 @@ async fn the_log_purges_only_what_a_durable_snapshot_covers() {
 
     // A state machine reopened holds what it applied durably (its open
     // commits with an fsync).
-    let disk = settled::SimDisk::new();
+    let disk = settled::dev::SimDisk::new();
     {
         let (mut state_machine, _) = follower(&disk);
         state_machine.apply((1..=7).map(|index| blank(1, index))).await.expect("apply");
@@ -411,7 +411,7 @@ async fn the_log_purges_only_what_a_durable_snapshot_covers() {
     assert_eq!(state_machine.durable_snapshot().index(), Some(7));
 
     // A log without a guard (the storage suite's) purges as asked.
-    let mut free = RaftLogStore::open_with_backend(settled::SimDisk::new().backend()).expect("open");
+    let mut free = RaftLogStore::open_with_backend(settled::dev::SimDisk::new().backend()).expect("open");
     free.blocking_append((1..=3).map(|index| blank(1, index))).await.expect("append");
     free.purge(log_id(1, 2)).await.expect("purge");
     assert_eq!(indices(&free.try_get_log_entries(..).await.expect("read")), vec![3]);
@@ -423,7 +423,7 @@ async fn the_log_purges_only_what_a_durable_snapshot_covers() {
 /// entry they do not follow; found by `settled-simulations raft`, seed 2119).
 #[tokio::test]
 async fn replication_reads_and_appends_leave_no_hole() {
-    let mut log = RaftLogStore::open_with_backend(settled::SimDisk::new().backend()).expect("open");
+    let mut log = RaftLogStore::open_with_backend(settled::dev::SimDisk::new().backend()).expect("open");
     log.blocking_append((1..=10).map(|index| blank(1, index))).await.expect("append");
     log.purge(log_id(1, 4)).await.expect("purge");
     // From a purged start: nothing (openraft sends a heartbeat).

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use settled::Keypair;
 use settled::client::Replicas;
-use settled::demo_cluster::{self, ClusterDemoOptions, ClusterDemoReport};
+use settled::dev::demo_cluster::{self, ClusterDemoOptions, ClusterDemoReport};
 
 /// Runs of one invocation.
 pub const CLUSTER_RUNS_MAX: usize = 100;

@@ -23,11 +23,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use settled::dev::{DiskFault, SimDisk};
 use settled::registry::{AdminOp, Bank, Merchant, Programme, Tier, TierPolicy, Wallet};
 use settled::replica::{self, ReplicatedBlock};
 use settled::{
-    Address, Applied, ChainId, Decline, DiskFault, Genesis, Keypair, Ledger, OutPoint, Output, Reason, SignedHeader,
-    SimDisk, Store, Transaction, TxId, TxKind, VerifiedTx, client,
+    Address, Applied, ChainId, Decline, Genesis, Keypair, Ledger, OutPoint, Output, Reason, SignedHeader, Store,
+    Transaction, TxId, TxKind, VerifiedTx, client,
 };
 
 /// Longest simulation one seed runs.
@@ -380,7 +381,7 @@ impl Follower {
         genesis: &Genesis,
         tiers: &TierPolicy,
     ) -> Result<Self, String> {
-        let (store, recovered) = Store::open_with_backend(disk.backend(), genesis, |_| {
+        let (store, recovered) = Store::open(disk.backend(), genesis, None, |_| {
             unreachable!("a provisioned replica's file already holds the genesis block")
         })
         .map_err(|e| format!("the follower does not open: {e}"))?;
@@ -508,7 +509,7 @@ impl World {
         };
         let merge_every = (rng.gen_range(1..=96), rng.gen_range(1..=6), rng.gen_range(1..=12));
         let disk = SimDisk::new();
-        let (store, recovered) = Store::open_with_backend(disk.backend(), &genesis, |message| engine_key.sign(message))
+        let (store, recovered) = Store::open(disk.backend(), &genesis, None, |message| engine_key.sign(message))
             .map_err(|e| format!("a new ledger does not open: {e}"))?;
         store.set_merge_every(merge_every.0, merge_every.1, merge_every.2);
         let chain = store.chain_id();
@@ -923,7 +924,7 @@ impl World {
         self.report.reopens += 1;
         let engine_key = &self.engine_key;
         let (store, recovered) =
-            Store::open_with_backend(self.disk.backend(), &self.genesis, |message| engine_key.sign(message))
+            Store::open(self.disk.backend(), &self.genesis, None, |message| engine_key.sign(message))
                 .map_err(|e| format!("the ledger does not reopen after the reboot (keep {keep:.2}): {e}"))?;
         store.set_merge_every(self.merge_every.0, self.merge_every.1, self.merge_every.2);
         if store.chain_id() != self.chain {

@@ -60,10 +60,11 @@ use settled::cluster::{
 use settled::registry::TierPolicy;
 
 use crate::core_sim::keypair;
+use settled::dev::{PowerSupply, SimDisk};
 use settled::replica::{self, ReplicatedBlock};
 use settled::{
-    BlockRecord, ChainId, Genesis, Keypair, Ledger, OutPoint, Output, PowerSupply, SignedHeader, SimDisk, Store,
-    Transaction, TxId, TxKind, client,
+    BlockRecord, ChainId, Genesis, Keypair, Ledger, OutPoint, Output, SignedHeader, Store, Transaction, TxId, TxKind,
+    client,
 };
 
 /// Longest simulation one seed runs, in ticks.
@@ -493,10 +494,9 @@ impl World {
         // one genesis time for all).
         let first = SimDisk::new();
         let chain_id = {
-            let (store, _) = Store::open_with_backend_at(first.backend(), &genesis, CLOCK_BASE_MS, |message| {
-                engine_key.sign(message)
-            })
-            .map_err(|e| format!("a new ledger does not open: {e}"))?;
+            let (store, _) =
+                Store::open(first.backend(), &genesis, Some(CLOCK_BASE_MS), |message| engine_key.sign(message))
+                    .map_err(|e| format!("a new ledger does not open: {e}"))?;
             store.chain_id()
         };
         let net = Arc::new(Mutex::new(Net {
@@ -628,7 +628,7 @@ impl World {
                 ));
             }
         };
-        let (store, recovered) = Store::open_with_backend(replica.ledger_disk.backend(), &self.genesis, |_| {
+        let (store, recovered) = Store::open(replica.ledger_disk.backend(), &self.genesis, None, |_| {
             unreachable!("a replica's ledger file already holds the genesis block")
         })
         .map_err(|e| format!("node {id}: the ledger does not open: {e}"))?;
@@ -832,7 +832,7 @@ impl World {
                 });
                 if replica.up.is_some() && !pending {
                     [&replica.log_disk, &replica.sm_disk, &replica.ledger_disk][disk]
-                        .schedule(settled::DiskFault::PowerLoss { after });
+                        .schedule(settled::dev::DiskFault::PowerLoss { after });
                     replica.doomed = Some(disk);
                     let id = replica.id;
                     self.trace(|| format!("node {id}: power goes at operation {after} of disk {disk}"));

@@ -15,8 +15,9 @@ use settled_simulations::load::{self, LoadOptions, Mode, ServerSpec, Target};
 async fn against_a_cluster_the_terminals_follow_a_new_leader_when_the_leader_is_killed() {
     let dir = tempfile::tempdir().expect("temporary dir");
     let bin = settled_simulations::settled_bin_of_this_build();
-    let mut cluster = settled::cluster::local::LocalCluster::start_development(&dir.path().join("cluster"), &bin, 3)
-        .expect("three replicas start");
+    let mut cluster =
+        settled::dev::local_cluster::LocalCluster::start_development(&dir.path().join("cluster"), &bin, 3)
+            .expect("three replicas start");
     let leader = cluster.leader(Duration::from_secs(60)).await.expect("a leader");
     // All three answer before the load starts (a replica that could not
     // take its port would leave two, and the kill below one).

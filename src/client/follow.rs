@@ -119,7 +119,7 @@ pub struct Follower {
 }
 
 fn now_unix_ms() -> u64 {
-    crate::store::now_unix_ms()
+    crate::core::clock::now_unix_ms()
 }
 
 impl Follower {

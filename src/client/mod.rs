@@ -529,3 +529,31 @@ pub fn clawback_authorization(terms: &ClawbackTerms, issuers: &[&Keypair]) -> Ve
         .map(|key| proto::Witness { public_key: key.address().0.to_vec(), signature: key.sign(&message).to_vec() })
         .collect()
 }
+
+/// Reads a receipt JSON file and verifies it against `engine_key` for the
+/// chain `pinned` (when given; otherwise the one the file names, which the
+/// caller must then compare with what it expects). Returns the receipt and
+/// the chain it holds for.
+///
+/// # Errors
+/// A readable explanation of what is wrong.
+pub fn verify_receipt_file(
+    path: &std::path::Path,
+    engine_key: &Address,
+    pinned: Option<&ChainId>,
+) -> Result<(Receipt, ChainId), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let json: crate::core::receipt::ReceiptJson =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let chain = match (pinned, json.chain()?) {
+        (Some(pinned), Some(named)) if *pinned != named => {
+            return Err(format!("the receipt is for chain {named}, not the pinned chain {pinned}"));
+        }
+        (Some(pinned), _) => *pinned,
+        (None, Some(named)) => named,
+        (None, None) => return Err("the receipt names no chain_id: give --chain-id".to_owned()),
+    };
+    let receipt = Receipt::try_from(&json)?;
+    receipt.verify(engine_key, &chain).map_err(|e| e.to_string())?;
+    Ok((receipt, chain))
+}

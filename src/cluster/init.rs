@@ -137,7 +137,7 @@ pub fn init_with(out: &Path, members: &[ClusterMember], options: &InitOptions) -
     } else {
         None
     };
-    let genesis_time_unix_ms = crate::store::now_unix_ms();
+    let genesis_time_unix_ms = crate::core::clock::now_unix_ms();
     let mut configs = Vec::new();
     for member in members {
         let parse = |what: &str, text: &str| {

@@ -29,7 +29,6 @@
 
 pub mod init;
 mod link;
-pub mod local;
 mod log_store;
 mod network;
 mod node;

@@ -252,7 +252,7 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, DemoError> {
     let json = serde_json::to_string_pretty(&ReceiptJson::of(&receipt, &chain)).map_err(setup("receipt json"))?;
     let receipt_file = data_dir.join("receipt.json");
     std::fs::write(&receipt_file, &json).map_err(setup("write receipt"))?;
-    verify_receipt_file(&receipt_file, &engine_key, Some(&chain)).map_err(DemoError::Check)?;
+    client::verify_receipt_file(&receipt_file, &engine_key, Some(&chain)).map_err(DemoError::Check)?;
     let mut tampered = receipt.clone();
     tampered.sequence += 1;
     if tampered.verify(&engine_key, &chain).is_ok() {
@@ -700,33 +700,6 @@ async fn check_confirmations(target: &Target, confirmations: &[Confirmation]) ->
     Ok(checked)
 }
 
-/// Reads a receipt JSON file and verifies it against `engine_key` for the
-/// chain `pinned` (when given; otherwise the one the file names, which the
-/// caller must then compare with what it expects). Returns the receipt and
-/// the chain it holds for.
-///
-/// # Errors
-/// A readable explanation of what is wrong.
-pub fn verify_receipt_file(
-    path: &Path,
-    engine_key: &Address,
-    pinned: Option<&ChainId>,
-) -> Result<(Receipt, ChainId), String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let json: ReceiptJson = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    let chain = match (pinned, json.chain()?) {
-        (Some(pinned), Some(named)) if *pinned != named => {
-            return Err(format!("the receipt is for chain {named}, not the pinned chain {pinned}"));
-        }
-        (Some(pinned), _) => *pinned,
-        (None, Some(named)) => named,
-        (None, None) => return Err("the receipt names no chain_id: give --chain-id".to_owned()),
-    };
-    let receipt = Receipt::try_from(&json)?;
-    receipt.verify(engine_key, &chain).map_err(|e| e.to_string())?;
-    Ok((receipt, chain))
-}
-
 /// Beneficiaries in the welfare part of the demo, and what each receives.
 const FOOD_BENEFICIARIES: usize = 10;
 const FOOD_GRANT_MINOR: u64 = 50_000;
@@ -807,7 +780,7 @@ async fn welfare_showcase(
             .await
             .map_err(welfare_error("register merchant"))?;
     }
-    let now = crate::store::now_unix_ms();
+    let now = crate::core::clock::now_unix_ms();
     let programme = proto::Programme {
         id: FOOD_PROGRAMME,
         name: "Food support".into(),

@@ -115,7 +115,7 @@ pub async fn follow_live(admin: &Client, desk: &Desk) -> Result<Following, DemoE
     let mut follower = Follower::new(desk.client(admin), desk.cursor.clone(), None).await.map_err(failed("follow"))?;
     let mut lag_ms = desk.lag_ms.clone();
     let (stop, stopped) = oneshot::channel();
-    let started_ms = crate::store::now_unix_ms();
+    let started_ms = crate::core::clock::now_unix_ms();
     let task = tokio::spawn(async move {
         let live = follower.run(None, |event| {
             if let Event::Checkpoint { lag_ms: lag, block_time_unix_ms, .. } = event
@@ -167,7 +167,7 @@ pub async fn reconcile(
         let sign = if minor < 0 { "-" } else { "" };
         format!("{sign}{}", format_amount(u64::try_from(minor.unsigned_abs()).unwrap_or(u64::MAX), exponent))
     };
-    let date = crate::api::statement::ledger_date(crate::store::now_unix_ms(), day_offset_minutes);
+    let date = crate::api::statement::ledger_date(crate::core::clock::now_unix_ms(), day_offset_minutes);
     for desk in desks {
         let request = proto::GetStatementRequest {
             bank: String::new(),

@@ -13,10 +13,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::client::{self, Replicas};
-use crate::cluster::local::LocalCluster;
 use crate::core::crypto::Keypair;
 use crate::core::limits::TX_OUTPUTS_MAX;
 use crate::core::types::{Address, OutPoint, Output, TxId};
+use crate::dev::local_cluster::LocalCluster;
 use crate::proto;
 
 /// Bounds of the cluster demo's own sizes.

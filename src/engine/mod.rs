@@ -32,7 +32,6 @@ use verify_pool::verify_loop;
 use writer::{WriterJob, writer_loop};
 
 use std::collections::{HashMap, VecDeque};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, mpsc as std_mpsc};
 use std::thread::JoinHandle;
@@ -40,6 +39,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::core::clock::Clock;
 use crate::core::crypto::Keypair;
 use crate::core::encoding::{BlockHeader, Genesis};
 use crate::core::ledger::{Decline, Ledger};
@@ -51,11 +51,11 @@ use crate::core::merkle;
 use crate::core::receipt::{Receipt, SignedHeader};
 use crate::core::refusal::{Reason, Refusal};
 use crate::core::registry::{AdminOp, ProgrammeStats, Registry, Role, TierPolicy};
-use crate::core::types::{ChainId, OutPoint, ProgrammeId, Transaction, TxId, TxKind};
+use crate::core::types::{ChainId, Hash32, OutPoint, ProgrammeId, Transaction, TxId, TxKind};
 use crate::core::verify::{self, VerifiedTx};
 use crate::metrics::Metrics;
-use crate::store::faults::{Clock, StorageFaults};
-use crate::store::{BlockRecord, FileHooks, Recovered, Store, StoreError};
+use crate::store::file_backend::{Boxed, FsyncObserver, HookedFileBackend, LedgerStorage};
+use crate::store::{BlockRecord, Recovered, Store, StoreError};
 
 /// A confirmed transaction: its receipt, and whether it had been confirmed
 /// before this submission (an idempotent resubmission).
@@ -85,15 +85,12 @@ pub enum Submitter {
 }
 
 pub struct EngineConfig {
-    pub data_file: PathBuf,
+    /// Where the ledger lives: the data file, or a simulated disk.
+    pub storage: LedgerStorage,
     pub genesis: Genesis,
     pub engine_key: Keypair,
     /// Threads in the verify pool; 0 means one per core.
     pub verify_threads: usize,
-    /// Fault injection under the data file (tests and simulations only).
-    pub storage_faults: Option<StorageFaults>,
-    /// The ledger on a simulated disk (power-loss tests only).
-    pub sim_disk: Option<crate::store::faults::SimDisk>,
     /// Wallet tiers and the day boundary for daily limits.
     pub tiers: TierPolicy,
     /// The clock blocks are stamped with (and rules judged by).
@@ -308,14 +305,18 @@ impl Engine {
     pub fn start(config: EngineConfig) -> Result<Arc<Self>, StoreError> {
         let engine_key = config.engine_key.clone();
         let metrics = Arc::new(Metrics::default());
-        let hooks = FileHooks {
-            faults: config.storage_faults.clone(),
-            fsync_seconds: Some(Arc::clone(&metrics.fsync_seconds)),
-            disk: config.sim_disk.clone(),
-            genesis_time_unix_ms: config.genesis_time_unix_ms,
+        let sign = |message: &Hash32| engine_key.sign(message);
+        let (store, recovered) = match config.storage {
+            LedgerStorage::File { path, faults } => {
+                let fsync_seconds = Arc::clone(&metrics.fsync_seconds);
+                let on_fsync: FsyncObserver = Arc::new(move |seconds| fsync_seconds.observe(seconds));
+                let file = HookedFileBackend::open(&path, faults, Some(on_fsync))?;
+                Store::open(file, &config.genesis, config.genesis_time_unix_ms, sign)?
+            }
+            LedgerStorage::Backend(backend) => {
+                Store::open(Boxed(backend), &config.genesis, config.genesis_time_unix_ms, sign)?
+            }
         };
-        let (store, recovered) =
-            Store::open(&config.data_file, &config.genesis, |message| engine_key.sign(message), &hooks)?;
         if let Some((txs, blocks, slice)) = config.index_merge_every {
             store.set_merge_every(txs, blocks, slice);
         }

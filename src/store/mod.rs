@@ -26,7 +26,7 @@
 //!   positions are lookups, not scans.
 
 pub mod audit;
-pub mod faults;
+pub mod file_backend;
 mod integrity;
 mod unmerged;
 
@@ -38,8 +38,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
 use crate::core::encoding::{self, BlockHeader, Genesis, HEADER_BYTES};
-use std::sync::Arc;
 
+use crate::core::clock::now_unix_ms;
 use crate::core::ledger::Applied;
 use crate::core::limits::INDEX_MERGE_SLICE_MIN;
 use crate::core::merkle;
@@ -48,7 +48,6 @@ use crate::core::receipt::{Receipt, SignedHeader};
 use crate::core::registry::{AdminOp, ProgrammeStats, Registry};
 use crate::core::types::{Address, AmountMinor, ChainId, Hash32, OutPoint, Output, ProgrammeId, Transaction, TxId};
 use crate::core::verify::VerifiedTx;
-use crate::store::faults::{HookedFileBackend, StorageFaults};
 pub use integrity::BlockCheck;
 use integrity::Integrity;
 use unmerged::{BlockIndex, Overlaid, Unmerged};
@@ -190,22 +189,6 @@ pub struct Store {
     integrity: Integrity,
 }
 
-/// What the engine hangs on its data file.
-#[derive(Clone, Default)]
-pub struct FileHooks {
-    /// Writes or fsyncs that fail on demand (tests only).
-    pub faults: Option<StorageFaults>,
-    /// Where each fsync's duration goes (the metrics).
-    pub fsync_seconds: Option<Arc<crate::metrics::Histogram>>,
-    /// The ledger on a simulated disk instead of the file (power-loss
-    /// tests only).
-    pub disk: Option<crate::store::faults::SimDisk>,
-    /// The time stamped on a new file's genesis block (now when absent).
-    /// Replicas of a cluster must start from the same genesis block, so
-    /// the cluster's configuration fixes it.
-    pub genesis_time_unix_ms: Option<u64>,
-}
-
 /// redb with its page cache bounded (`LEDGER_CACHE_BYTES`): the unspent
 /// set lives in the sequencer's map, so a large cache would mostly hold the
 /// recovery walk's pages.
@@ -257,6 +240,12 @@ pub(crate) fn signed_header_bytes(signed: &SignedHeader) -> Vec<u8> {
     bytes
 }
 
+fn block_zero(db: &Database) -> Result<SignedHeader, StoreError> {
+    let read = db.begin_read()?;
+    let bytes = read.open_table(HEADERS)?.get(0)?.map(|v| v.value().to_vec());
+    decode_signed_header(&bytes.ok_or_else(|| StoreError::Corrupt("no block 0".to_owned()))?)
+}
+
 pub(crate) fn decode_signed_header(bytes: &[u8]) -> Result<SignedHeader, StoreError> {
     if bytes.len() != HEADER_BYTES + 64 {
         return Err(StoreError::Corrupt(format!("header record of {} bytes", bytes.len())));
@@ -268,39 +257,23 @@ pub(crate) fn decode_signed_header(bytes: &[u8]) -> Result<SignedHeader, StoreEr
 }
 
 impl Store {
-    /// Opens (or creates) the data file. A new file gets `genesis` and a
-    /// genesis block, `sign` signing its message (`BlockHeader::
-    /// signing_message` for its own chain id); an existing one must hold
-    /// the same genesis, and the blocks it has not checked yet must hold
-    /// (`Store::open_check`). `hooks` says where fsync times go and which faults a test
-    /// injects.
+    /// Opens (or creates) a ledger on `backend` (the data file's
+    /// `HookedFileBackend`, or a simulated disk). A new ledger gets
+    /// `genesis` and a genesis block stamped `genesis_time_unix_ms` (now
+    /// when absent; a cluster and a simulation fix it), `sign` signing its
+    /// message (`BlockHeader::signing_message` for its own chain id); an
+    /// existing one must hold the same genesis, and the blocks it has not
+    /// checked yet must hold (`Store::open_check`).
     ///
     /// # Errors
     /// Storage failures, or a genesis mismatch.
     pub fn open(
-        path: &Path,
+        backend: impl redb::StorageBackend,
         genesis: &Genesis,
+        genesis_time_unix_ms: Option<u64>,
         sign: impl FnOnce(&Hash32) -> [u8; 64],
-        hooks: &FileHooks,
     ) -> Result<(Self, Recovered), StoreError> {
-        if let Some(disk) = &hooks.disk {
-            let db = ledger_builder().create_with_backend(disk.backend())?;
-            return Self::open_database(db, genesis, hooks.genesis_time_unix_ms, sign);
-        }
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(|e| StoreError::Redb(redb::Error::Io(e)))?;
-        let backend = HookedFileBackend::new(
-            file,
-            hooks.faults.clone().unwrap_or_default(),
-            hooks.fsync_seconds.as_ref().map(Arc::clone),
-        )?;
-        let db = ledger_builder().create_with_backend(backend)?;
-        Self::open_database(db, genesis, hooks.genesis_time_unix_ms, sign)
+        Self::open_database(ledger_builder().create_with_backend(backend)?, genesis, genesis_time_unix_ms, sign)
     }
 
     /// Opens the data file of a stopped server for an offline audit
@@ -322,18 +295,20 @@ impl Store {
             return Err(StoreError::ProtocolVersion { found: *found });
         }
         let genesis = Genesis::decode(&stored).map_err(|e| StoreError::Corrupt(format!("genesis: {e}")))?;
-        let block_zero = {
-            let read = db.begin_read()?;
-            let bytes = read.open_table(HEADERS)?.get(0)?.map(|v| v.value().to_vec());
-            decode_signed_header(&bytes.ok_or_else(|| StoreError::Corrupt("no block 0".to_owned()))?)?
-        };
+        let block_zero = block_zero(&db)?;
+        let integrity = Integrity::new(block_zero.header.chain_id(), genesis.engine_key, genesis.hash());
+        Self::assemble(db, integrity)
+    }
+
+    /// The store over an opened database, its unmerged index layers read.
+    fn assemble(db: Database, integrity: Integrity) -> Result<Self, StoreError> {
         let mut store = Self {
             db,
             unmerged: RwLock::new(Unmerged::default()),
             merge_entries_max: AtomicU64::new(crate::core::limits::INDEX_UNMERGED_ENTRIES_MAX),
             merge_blocks_max: AtomicU64::new(crate::core::limits::INDEX_UNMERGED_BLOCKS_MAX),
             merge_slice_min: AtomicUsize::new(INDEX_MERGE_SLICE_MIN),
-            integrity: Integrity::new(block_zero.header.chain_id(), genesis.engine_key, genesis.hash()),
+            integrity,
         };
         store.unmerged = RwLock::new(store.read_unmerged()?);
         Ok(store)
@@ -343,34 +318,6 @@ impl Store {
     #[must_use]
     pub fn engine_key(&self) -> Address {
         self.integrity.engine_key
-    }
-
-    /// Opens (or creates) a ledger on any redb storage backend: the
-    /// deterministic simulation runs the store on a simulated disk.
-    ///
-    /// # Errors
-    /// Storage failures, or a genesis mismatch.
-    pub fn open_with_backend(
-        backend: impl redb::StorageBackend,
-        genesis: &Genesis,
-        sign: impl FnOnce(&Hash32) -> [u8; 64],
-    ) -> Result<(Self, Recovered), StoreError> {
-        Self::open_database(ledger_builder().create_with_backend(backend)?, genesis, None, sign)
-    }
-
-    /// [`Store::open_with_backend`] whose genesis block, if it writes one,
-    /// carries `genesis_time_unix_ms` (a simulation whose every block hash
-    /// must be the same from run to run).
-    ///
-    /// # Errors
-    /// Storage failures, or a genesis mismatch.
-    pub fn open_with_backend_at(
-        backend: impl redb::StorageBackend,
-        genesis: &Genesis,
-        genesis_time_unix_ms: u64,
-        sign: impl FnOnce(&Hash32) -> [u8; 64],
-    ) -> Result<(Self, Recovered), StoreError> {
-        Self::open_database(ledger_builder().create_with_backend(backend)?, genesis, Some(genesis_time_unix_ms), sign)
     }
 
     fn open_database(
@@ -397,26 +344,14 @@ impl Store {
             Some(_) => {}
             None => write_genesis(&db, genesis, genesis_time_unix_ms.unwrap_or_else(now_unix_ms), sign)?,
         }
-        let block_zero = {
-            let read = db.begin_read()?;
-            let bytes = read.open_table(HEADERS)?.get(0)?.map(|v| v.value().to_vec());
-            decode_signed_header(&bytes.ok_or_else(|| StoreError::Corrupt("no block 0".to_owned()))?)?
-        };
+        let block_zero = block_zero(&db)?;
         let chain = block_zero.header.chain_id();
         let integrity = Integrity::new(chain, genesis.engine_key, genesis.hash());
         if block_zero.header.merkle_root != genesis.hash() || !integrity.header_holds(0, &block_zero) {
             return Err(integrity.damaged("block 0 is not this genesis's block, signed by its engine key".to_owned()));
         }
-        let mut store = Self {
-            db,
-            unmerged: RwLock::new(Unmerged::default()),
-            merge_entries_max: AtomicU64::new(crate::core::limits::INDEX_UNMERGED_ENTRIES_MAX),
-            merge_blocks_max: AtomicU64::new(crate::core::limits::INDEX_UNMERGED_BLOCKS_MAX),
-            merge_slice_min: AtomicUsize::new(INDEX_MERGE_SLICE_MIN),
-            integrity,
-        };
+        let store = Self::assemble(db, integrity)?;
         store.open_check()?;
-        store.unmerged = RwLock::new(store.read_unmerged()?);
         let recovered = store.recover(genesis.clone())?;
         store.mark_sealed_since(recovered.tip.header.height + 1)?;
         Ok((store, recovered))
@@ -1435,10 +1370,4 @@ impl Store {
         }
         Ok(())
     }
-}
-
-#[must_use]
-pub fn now_unix_ms() -> u64 {
-    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
 }

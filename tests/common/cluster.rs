@@ -162,7 +162,7 @@ impl Started {
         let urls: Vec<String> = replicas.iter().map(Replica::api_url).collect();
         let shop = Keypair::generate().address();
         let operator = client::Replicas::lazy_with_token(&urls, TOKEN).expect("addresses");
-        settled::cluster::local::register_till(&operator, shop, TERMINAL_TOKEN).await.expect("the till registered");
+        settled::dev::local_cluster::register_till(&operator, shop, TERMINAL_TOKEN).await.expect("the till registered");
         let mut issuer = Client::lazy_with_token(&replicas[leader].api_url(), ISSUER_TOKEN).expect("client");
         let mut payers = Vec::new();
         let mut receipts = HashMap::new();

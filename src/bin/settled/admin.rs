@@ -2,7 +2,7 @@
 //! clawback), registrations, disbursement, receipts.
 
 use settled::client::{self, Client};
-use settled::demo::{self};
+
 use settled::{Address, Keypair, ReceiptJson, proto};
 
 use crate::cli::*;
@@ -181,8 +181,8 @@ pub(crate) async fn receipt(command: ReceiptCommand, token: &str) -> Result<(), 
             let pinned = chain_id
                 .map(|hex| settled::ChainId::from_hex(&hex).map_err(|e| format!("--chain-id: {e}")))
                 .transpose()?;
-            let (receipt, chain) =
-                demo::verify_receipt_file(&file, &key, pinned.as_ref()).map_err(|e| format!("receipt INVALID: {e}"))?;
+            let (receipt, chain) = settled::client::verify_receipt_file(&file, &key, pinned.as_ref())
+                .map_err(|e| format!("receipt INVALID: {e}"))?;
             println!(
                 "receipt OK: txid {} sequence {} in block {} signed by {key} for chain {chain}",
                 receipt.txid, receipt.sequence, receipt.block.header.height

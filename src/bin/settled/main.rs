@@ -7,15 +7,14 @@ mod admin;
 mod bank;
 mod cli;
 mod cluster;
+mod demo;
 mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Parser;
 use settled::client::{self, Client};
-use settled::demo::{self, DemoOptions};
 use settled::{Address, Keypair, proto};
 
 use crate::admin::{disburse, programme, receipt, register};
@@ -86,26 +85,7 @@ async fn run(command: Command, token: &str) -> Result<(), String> {
             }
             Ok(())
         }
-        Command::Demo(args) if args.cluster => {
-            let options = settled::demo_cluster::ClusterDemoOptions {
-                bin: std::env::current_exe().map_err(|e| format!("locating this program: {e}"))?,
-                replicas: args.replicas,
-                terminals: args.terminals,
-                phase: Duration::from_secs(args.seconds),
-                data_dir: args.data_dir,
-            };
-            settled::demo_cluster::run(&options, |step| println!("{step}")).await.map(|_| ())
-        }
-        Command::Demo(args) => {
-            let options = DemoOptions {
-                wallets: args.wallets,
-                terminals: args.terminals,
-                phase: Duration::from_secs(args.seconds),
-                data_dir: args.data_dir,
-                stream_window: args.stream_window,
-            };
-            demo::run(options).await.map(|_| ()).map_err(|e| e.to_string())
-        }
+        Command::Demo(args) => demo::demo(args).await,
         Command::Receipt { command } => receipt(command, token).await,
         Command::Disburse(args) => disburse(args, token).await,
         Command::Audit { server, data_dir, engine_key, chain_id } => {

@@ -82,9 +82,13 @@ impl LocalCluster {
             .zip(free_addresses(2 * count)?.chunks_exact(2).map(<[String]>::to_vec))
             .map(|(id, pair)| Ok(ClusterMember { id, raft_addr: pair[0].clone(), api_addr: pair[1].clone() }))
             .collect::<Result<Vec<_>, String>>()?;
-        let options =
-            super::init::InitOptions { issuer_keys: Vec::new(), issuer_threshold: 2, development, ca_dir: None };
-        let written = super::init::init_with(dir, &members, &options).map_err(|e| e.to_string())?;
+        let options = crate::cluster::init::InitOptions {
+            issuer_keys: Vec::new(),
+            issuer_threshold: 2,
+            development,
+            ca_dir: None,
+        };
+        let written = crate::cluster::init::init_with(dir, &members, &options).map_err(|e| e.to_string())?;
         let issuers = written
             .issuer_keys
             .iter()
