@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tonic_health::pb::health_server::{Health, HealthServer};
 
 use crate::api::Api;
 use crate::config::{Config, ConfigError, TlsConfig};
 use crate::core::clock::Clock;
-use crate::core::limits::GRPC_MESSAGE_BYTES_MAX;
+use crate::core::limits::{CLAWBACK_BATCHES_PER_CALL_MAX, GRPC_MESSAGE_BYTES_MAX};
 use crate::engine::{Engine, EngineConfig};
 use crate::proto::{
     admin_service_server::AdminServiceServer, ledger_service_server::LedgerServiceServer,
@@ -109,6 +110,160 @@ async fn refuse_lost_voter(
 struct ClusterParts {
     node: crate::cluster::Node,
     link: JoinHandle<()>,
+}
+
+/// Opens the ledger and starts the engine's threads (off the async
+/// runtime: recovery reads the whole unspent set). In a cluster the engine
+/// replicates through `node`.
+async fn start_engine(
+    config: &Config,
+    resolved: crate::config::Resolved,
+    rigs: &Rigs,
+    node: Option<&crate::cluster::Node>,
+) -> Result<Arc<Engine>, StoreError> {
+    let storage = match &rigs.backend {
+        Some(backend) => LedgerStorage::Backend(backend()),
+        None => LedgerStorage::File {
+            path: resolved.data_file.clone(),
+            faults: rigs.storage_faults.clone().unwrap_or_default(),
+        },
+    };
+    let replicator = node.map(|node| {
+        Arc::new(crate::cluster::RaftReplicator::new(node.raft().clone(), tokio::runtime::Handle::current()))
+            as Arc<dyn crate::engine::Replicator>
+    });
+    let engine_config = EngineConfig {
+        storage,
+        genesis: resolved.genesis,
+        engine_key: resolved.engine_key,
+        verify_threads: config.verify_threads,
+        tiers: resolved.tiers,
+        clock: rigs.clock.clone(),
+        verify_queue_max: rigs.verify_queue_max.unwrap_or(crate::core::limits::VERIFY_QUEUE_MAX),
+        index_merge_every: rigs.index_merge_every,
+        genesis_time_unix_ms: config.cluster.as_ref().map(|cluster| cluster.genesis_time_unix_ms),
+        replicator,
+    };
+    tokio::task::spawn_blocking(move || Engine::start(engine_config)).await.expect("engine start does not panic")
+}
+
+/// Hands the engine's store to the Raft node (for snapshots and block
+/// fetches) and starts the link that feeds committed blocks to the engine.
+fn join_cluster(
+    node: crate::cluster::Node,
+    cluster: &crate::config::ClusterConfig,
+    engine: &Arc<Engine>,
+) -> Result<ClusterParts, ServerError> {
+    node.block_source().set(Arc::clone(engine.store_arc()), engine.engine_keypair().clone());
+    let link = crate::cluster::spawn_link(
+        Arc::clone(engine),
+        node.raft().clone(),
+        node.proposals().clone(),
+        cluster.node_id,
+        cluster.peer_tls()?,
+    );
+    Ok(ClusterParts { node, link })
+}
+
+/// The gRPC health service, kept current by a task: the whole server
+/// NOT_SERVING after a fail-stop; in a cluster, the payment service
+/// SERVING on the leader only (a follower refuses payments but serves
+/// reads).
+async fn health_service(engine: &Engine) -> HealthServer<impl Health> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    if engine.leading() {
+        health.set_serving::<PaymentServiceServer<Api>>().await;
+    } else {
+        health.set_not_serving::<PaymentServiceServer<Api>>().await;
+    }
+    let mut engine_health = engine.health();
+    let mut leading = engine.leading_changes();
+    tokio::spawn(async move {
+        loop {
+            let serving = *engine_health.borrow_and_update();
+            let payments = serving && *leading.borrow_and_update();
+            if payments {
+                health.set_serving::<PaymentServiceServer<Api>>().await;
+            } else {
+                health.set_not_serving::<PaymentServiceServer<Api>>().await;
+            }
+            if !serving {
+                health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
+            }
+            tokio::select! {
+                changed = engine_health.changed() => if changed.is_err() { return },
+                changed = leading.changed() => if changed.is_err() { return },
+            }
+        }
+    });
+    health_service
+}
+
+/// Serves the public API on `listener` until `stopped`: its TLS,
+/// keepalive, connection and per-connection bounds, health, reflection and
+/// the five services.
+fn spawn_api(
+    config: &Config,
+    api: Api,
+    health: HealthServer<impl Health>,
+    listener: tokio::net::TcpListener,
+    stopped: oneshot::Receiver<()>,
+) -> Result<ServeTask, ServerError> {
+    // The services are named: the descriptor set also declares
+    // settled.v1.RaftService, which nodes serve to each other on their
+    // own port (cluster::Node), never here.
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .with_service_name(<PaymentServiceServer<Api> as tonic::server::NamedService>::NAME)
+        .with_service_name(<WalletServiceServer<Api> as tonic::server::NamedService>::NAME)
+        .with_service_name(<AdminServiceServer<Api> as tonic::server::NamedService>::NAME)
+        .with_service_name(<LedgerServiceServer<Api> as tonic::server::NamedService>::NAME)
+        .with_service_name(<ReconciliationServiceServer<Api> as tonic::server::NamedService>::NAME)
+        .with_service_name("grpc.health.v1.Health")
+        .with_service_name("grpc.reflection.v1.ServerReflection")
+        .build_v1()
+        .expect("the embedded descriptor set is valid");
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &config.tls {
+        builder = builder.tls_config(server_tls(tls)?).map_err(|e| ServerError::Tls(e.to_string()))?;
+    }
+    let router = builder
+        .layer(tower::util::MapResponseLayer::new(oversized_is_resource_exhausted))
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        .max_concurrent_streams(Some(crate::core::limits::CALLS_PER_CONNECTION_MAX))
+        .add_service(health)
+        .add_service(reflection)
+        .add_service(PaymentServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
+        .add_service(WalletServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
+        .add_service(AdminServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
+        .add_service(LedgerServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
+        .add_service(ReconciliationServiceServer::new(api).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX));
+    // A connection past the limit is closed at once: the accepted socket
+    // is dropped before any byte is read; one silent past the handshake
+    // deadline is closed then.
+    let bounds = crate::connections::Bounds {
+        max: config.connections_max,
+        per_address_max: None,
+        first_bytes_within: TLS_HANDSHAKE_TIMEOUT,
+    };
+    let incoming = crate::connections::limited(listener, bounds, "api");
+    Ok(tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
+        let _ = stopped.await;
+    })))
+}
+
+type ServeTask = JoinHandle<Result<(), tonic::transport::Error>>;
+
+/// `GET /metrics` on its own listener.
+async fn serve_metrics(address: SocketAddr, engine: &Arc<Engine>) -> Result<(SocketAddr, JoinHandle<()>), ServerError> {
+    let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| ServerError::Bind(address, e))?;
+    let bound = listener.local_addr().map_err(|e| ServerError::Bind(address, e))?;
+    let engine = Arc::clone(engine);
+    let task = tokio::spawn(crate::metrics::serve(listener, move || engine.render_metrics()));
+    tracing::info!(%bound, "metrics on http://{bound}/metrics");
+    Ok((bound, task))
 }
 
 /// Starts this replica's Raft node on its own port and, on the first start
@@ -219,47 +374,16 @@ impl Server {
             tracing::warn!("{warning}");
         }
         let resolved = config.resolve()?;
-        let verify_threads = config.verify_threads;
-        let storage = match &rigs.backend {
-            Some(backend) => LedgerStorage::Backend(backend()),
-            None => LedgerStorage::File {
-                path: resolved.data_file.clone(),
-                faults: rigs.storage_faults.clone().unwrap_or_default(),
-            },
-        };
-        let tiers = resolved.tiers.clone();
         let credentials = Arc::new(resolved.credentials.clone());
-        let clock = rigs.clock.clone();
-        let verify_queue_max = rigs.verify_queue_max.unwrap_or(crate::core::limits::VERIFY_QUEUE_MAX);
-        let index_merge_every = rigs.index_merge_every;
         // Bound first: nothing below is left running if the address is taken.
         let listener =
             tokio::net::TcpListener::bind(config.listen).await.map_err(|e| ServerError::Bind(config.listen, e))?;
+        let local_addr = listener.local_addr().map_err(|e| ServerError::Bind(config.listen, e))?;
         let node = match &config.cluster {
             Some(cluster) => Some(start_node(&config, cluster, &rigs).await?),
             None => None,
         };
-        let replicator = node.as_ref().map(|node| {
-            Arc::new(crate::cluster::RaftReplicator::new(node.raft().clone(), tokio::runtime::Handle::current()))
-                as Arc<dyn crate::engine::Replicator>
-        });
-        let genesis_time_unix_ms = config.cluster.as_ref().map(|cluster| cluster.genesis_time_unix_ms);
-        let engine = tokio::task::spawn_blocking(move || {
-            Engine::start(EngineConfig {
-                storage,
-                genesis: resolved.genesis,
-                engine_key: resolved.engine_key,
-                verify_threads,
-                tiers,
-                clock,
-                verify_queue_max,
-                index_merge_every,
-                genesis_time_unix_ms,
-                replicator,
-            })
-        })
-        .await
-        .expect("engine start does not panic");
+        let engine = start_engine(&config, resolved, &rigs, node.as_ref()).await;
         let engine = match engine {
             Ok(engine) => engine,
             Err(error) => {
@@ -272,118 +396,27 @@ impl Server {
             }
         };
         let cluster = match (node, &config.cluster) {
-            (Some(node), Some(cluster)) => {
-                node.block_source().set(Arc::clone(engine.store_arc()), engine.engine_keypair().clone());
-                let link = crate::cluster::spawn_link(
-                    Arc::clone(&engine),
-                    node.raft().clone(),
-                    node.proposals().clone(),
-                    cluster.node_id,
-                    cluster.peer_tls()?,
-                );
-                Some(ClusterParts { node, link })
-            }
+            (Some(node), Some(cluster)) => Some(join_cluster(node, cluster, &engine)?),
             _ => None,
         };
-        let local_addr = listener.local_addr().map_err(|e| ServerError::Bind(config.listen, e))?;
-
-        let (health, health_service) = tonic_health::server::health_reporter();
-        if engine.leading() {
-            health.set_serving::<PaymentServiceServer<Api>>().await;
-        } else {
-            health.set_not_serving::<PaymentServiceServer<Api>>().await;
-        }
-        let mut engine_health = engine.health();
-        let mut leading = engine.leading_changes();
-        // Health: the whole server NOT_SERVING after a fail-stop; in a
-        // cluster, the payment service SERVING on the leader only (a
-        // follower refuses payments but serves reads).
-        tokio::spawn(async move {
-            loop {
-                let serving = *engine_health.borrow_and_update();
-                let payments = serving && *leading.borrow_and_update();
-                if payments {
-                    health.set_serving::<PaymentServiceServer<Api>>().await;
-                } else {
-                    health.set_not_serving::<PaymentServiceServer<Api>>().await;
-                }
-                if !serving {
-                    health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
-                }
-                tokio::select! {
-                    changed = engine_health.changed() => if changed.is_err() { return },
-                    changed = leading.changed() => if changed.is_err() { return },
-                }
-            }
-        });
-        // The services are named: the descriptor set also declares
-        // settled.v1.RaftService, which nodes serve to each other on their
-        // own port (cluster::Node), never here.
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .with_service_name(<PaymentServiceServer<Api> as tonic::server::NamedService>::NAME)
-            .with_service_name(<WalletServiceServer<Api> as tonic::server::NamedService>::NAME)
-            .with_service_name(<AdminServiceServer<Api> as tonic::server::NamedService>::NAME)
-            .with_service_name(<LedgerServiceServer<Api> as tonic::server::NamedService>::NAME)
-            .with_service_name(<ReconciliationServiceServer<Api> as tonic::server::NamedService>::NAME)
-            .with_service_name("grpc.health.v1.Health")
-            .with_service_name("grpc.reflection.v1.ServerReflection")
-            .build_v1()
-            .expect("the embedded descriptor set is valid");
-
         let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
-        let clawback_steps_per_call =
-            rigs.clawback_steps_per_call.map_or(crate::core::limits::CLAWBACK_BATCHES_PER_CALL_MAX, |steps| {
-                steps.clamp(1, crate::core::limits::CLAWBACK_BATCHES_PER_CALL_MAX)
-            });
         let api = Api {
             engine: Arc::clone(&engine),
             stopping: stopping_rx,
             credentials,
-            clawback_steps_per_call,
+            clawback_steps_per_call: rigs
+                .clawback_steps_per_call
+                .map_or(CLAWBACK_BATCHES_PER_CALL_MAX, |steps| steps.clamp(1, CLAWBACK_BATCHES_PER_CALL_MAX)),
             stream_stall: rigs.stream_stall_timeout.unwrap_or(crate::core::limits::STREAM_STALL_TIMEOUT),
             open_streams: Arc::default(),
             raft: cluster.as_ref().map(|parts| parts.node.raft().clone()),
         };
-        let mut builder = tonic::transport::Server::builder();
-        if let Some(tls) = &config.tls {
-            builder = builder.tls_config(server_tls(tls)?).map_err(|e| ServerError::Tls(e.to_string()))?;
-        }
-        let router = builder
-            .layer(tower::util::MapResponseLayer::new(oversized_is_resource_exhausted))
-            .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
-            .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
-            .max_concurrent_streams(Some(crate::core::limits::CALLS_PER_CONNECTION_MAX))
-            .add_service(health_service)
-            .add_service(reflection)
-            .add_service(PaymentServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
-            .add_service(WalletServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
-            .add_service(AdminServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
-            .add_service(LedgerServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
-            .add_service(ReconciliationServiceServer::new(api).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX));
-        // A connection past the limit is closed at once: the accepted socket
-        // is dropped before any byte is read; one silent past the handshake
-        // deadline is closed then.
-        let bounds = crate::connections::Bounds {
-            max: config.connections_max,
-            per_address_max: None,
-            first_bytes_within: TLS_HANDSHAKE_TIMEOUT,
-        };
-        let incoming = crate::connections::limited(listener, bounds, "api");
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
-            let _ = stopped.await;
-        }));
+        let task = spawn_api(&config, api, health_service(&engine).await, listener, stopped)?;
         let (metrics_addr, metrics_task) = match config.metrics_listen {
             None => (None, None),
             Some(address) => {
-                let listener =
-                    tokio::net::TcpListener::bind(address).await.map_err(|e| ServerError::Bind(address, e))?;
-                let bound = listener.local_addr().map_err(|e| ServerError::Bind(address, e))?;
-                let engine = Arc::clone(&engine);
-                let task = tokio::spawn(crate::metrics::serve(listener, move || engine.render_metrics()));
-                tracing::info!(%bound, "metrics on http://{bound}/metrics");
+                let (bound, task) = serve_metrics(address, &engine).await?;
                 (Some(bound), Some(task))
             }
         };

@@ -536,3 +536,88 @@ async fn a_days_camt053_statement_balances_and_matches_the_ledger_to_the_unit() 
     assert_eq!(status.code(), Code::PermissionDenied);
     w.ledger.shutdown().await;
 }
+
+/// The reference bank feed's reconnect policy, in process: a server
+/// restart (on the same address) breaks the stream, the follower says so,
+/// reconnects from its own cursor and reaches the block after the restart
+/// with every movement once and every checkpoint checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bank_feed_reconnects_through_a_restart_and_counts_every_movement_once() {
+    use settled::follow::{Break, Cursor, Event, Follower};
+    let mut w = World::new().await;
+    let (wallet_a, shop_b, wallet_b) = (w.wallet_a.clone(), w.shop_b.clone(), w.wallet_b.clone());
+    w.pay(&wallet_a, &shop_b, 101, "before").await;
+    let before = w.tip_height().await;
+    let mut follower =
+        Follower::new(w.bank_client(BANK_A_TOKEN), Cursor::new("bank-a"), None).await.expect("the feed starts");
+    let (events, mut seen) = tokio::sync::mpsc::unbounded_channel();
+    let (breaks, mut broke) = tokio::sync::mpsc::unbounded_channel();
+    let feed = tokio::spawn(async move {
+        let run = follower
+            .run_reconnecting(
+                None,
+                Some(before + 1),
+                std::time::Duration::from_millis(50),
+                |event| {
+                    if let Event::Movement(movement) = event {
+                        events.send((movement.sequence, movement.entries[0].amount_minor)).expect("test listens");
+                    }
+                },
+                |why, cursor: &Cursor| {
+                    let status = match why {
+                        Break::Ended => None,
+                        Break::Failed(status) => Some(status.code()),
+                    };
+                    breaks.send((status, cursor.after_sequence)).expect("test listens");
+                },
+            )
+            .await;
+        (run, follower.cursor)
+    });
+    // The feed is live at the tip before the server goes.
+    let mut movements = Vec::new();
+    while movements.last().map(|(_, amount)| *amount) != Some(101) {
+        movements.push(seen.recv().await.expect("the history"));
+    }
+    let address = w.ledger.server().local_addr();
+    w.ledger.restart_with(|config| config.listen = address).await;
+    let (status, at) = broke.recv().await.expect("the break is told");
+    assert_eq!(status, Some(Code::Unavailable), "a stopping server ends the stream");
+    assert_eq!(at, movements.last().expect("seen").0, "the cursor holds the last movement seen");
+    w.pay(&wallet_a, &shop_b, 202, "after").await;
+    w.pay(&wallet_b, &shop_b, 303, "not-bank-a").await;
+    let (run, cursor) = tokio::time::timeout(std::time::Duration::from_secs(30), feed)
+        .await
+        .expect("the feed reaches the block after the restart")
+        .expect("no panic");
+    run.expect("every checkpoint checked out");
+    while let Ok(movement) = seen.try_recv() {
+        movements.push(movement);
+    }
+    let sequences: Vec<u64> = movements.iter().map(|(sequence, _)| *sequence).collect();
+    assert!(sequences.windows(2).all(|pair| pair[0] < pair[1]), "no movement twice: {sequences:?}");
+    assert_eq!(movements.last().map(|(_, amount)| *amount), Some(202), "the payment after the restart arrived");
+    assert_eq!(cursor.after_height, Some(before + 1));
+    w.ledger.shutdown().await;
+}
+
+/// A request the server refuses (a bank it does not know) ends the feed at
+/// once: retrying it cannot succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bank_feed_does_not_retry_a_refused_request() {
+    use settled::follow::{Cursor, FollowError, Follower};
+    let w = World::new().await;
+    let mut follower =
+        Follower::new(w.bank_client(BANK_A_TOKEN), Cursor::new("bank-b"), None).await.expect("the feed starts");
+    let mut breaks = 0;
+    let run = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        follower.run_reconnecting(None, None, std::time::Duration::from_millis(10), |_| {}, |_, _| breaks += 1),
+    )
+    .await
+    .expect("a refusal ends the feed");
+    let Err(FollowError::Rpc(status)) = run else { panic!("a refusal: {run:?}") };
+    assert!(settled::follow::is_refusal(&status), "{status:?}");
+    assert_eq!(breaks, 0, "nothing retried");
+    w.ledger.shutdown().await;
+}

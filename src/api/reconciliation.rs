@@ -107,11 +107,11 @@ impl Api {
     }
 }
 
-/// Follows one bank from `after_sequence`: for each block, the bank's
+/// Feeds one bank's subscription from `after_sequence`: for each block, the bank's
 /// movements then a checkpoint; waits for the next durable block at the
 /// tip. Ends when the bank hangs up, the server stops, or `until_height`
 /// is passed.
-async fn follow(
+async fn feed_subscriber(
     api: Api,
     bank: String,
     request: proto::SubscribeRequest,
@@ -344,7 +344,7 @@ impl proto::reconciliation_service_server::ReconciliationService for Api {
         let api = self.clone();
         tokio::spawn(async move {
             let _slot = slot;
-            follow(api, bank, request, out).await;
+            feed_subscriber(api, bank, request, out).await;
         });
         Ok(Response::new(Box::pin(UntilDeadline::new(ReceiverStream::new(items), deadline))))
     }

@@ -288,3 +288,72 @@ impl Follower {
 
 /// How long a follower waits before reconnecting after the stream broke.
 pub const RECONNECT_DELAY: Duration = Duration::from_millis(500);
+
+/// Why a follower reconnects.
+#[derive(Debug)]
+pub enum Break<'a> {
+    /// The server ended the stream before `until_height` (it stops; a
+    /// restart is coming).
+    Ended,
+    /// The stream failed in a way a retry can get past (the server is
+    /// unreachable, overloaded, shutting down).
+    Failed(&'a tonic::Status),
+}
+
+/// A refusal of the request itself (a bank the server does not know, a
+/// credential it does not accept, a cursor past its tip): asking again
+/// cannot succeed.
+#[must_use]
+pub fn is_refusal(status: &tonic::Status) -> bool {
+    use tonic::Code;
+    matches!(
+        status.code(),
+        Code::InvalidArgument
+            | Code::NotFound
+            | Code::AlreadyExists
+            | Code::PermissionDenied
+            | Code::Unauthenticated
+            | Code::FailedPrecondition
+            | Code::OutOfRange
+            | Code::Unimplemented
+    )
+}
+
+impl Follower {
+    /// Runs to `until_height` (or for ever), reconnecting `reconnect_delay`
+    /// after the stream breaks or ends early, through the next of
+    /// `replicas` when given (cursors mean the same on every replica). The
+    /// follower resumes from its own cursor, so nothing is missed or
+    /// counted twice. `on_break` hears of each break (the cursor has not
+    /// moved past a break's own position). A checkpoint that does not check
+    /// out, a cursor file that cannot be written and a request the server
+    /// refuses ([`is_refusal`]) end it.
+    ///
+    /// # Errors
+    /// As [`Follower::run`], but never a break a retry can get past.
+    pub async fn run_reconnecting(
+        &mut self,
+        replicas: Option<&crate::client::Replicas>,
+        until_height: Option<u64>,
+        reconnect_delay: Duration,
+        mut on_event: impl FnMut(Event<'_>),
+        mut on_break: impl FnMut(Break<'_>, &Cursor),
+    ) -> Result<(), FollowError> {
+        loop {
+            let result = self.run(until_height, &mut on_event).await;
+            let reached =
+                matches!((until_height, self.cursor.after_height), (Some(until), Some(seen)) if seen >= until);
+            match &result {
+                Ok(()) if reached => return Ok(()),
+                Ok(()) => on_break(Break::Ended, &self.cursor),
+                Err(FollowError::Rpc(status)) if !is_refusal(status) => on_break(Break::Failed(status), &self.cursor),
+                Err(_) => return result,
+            }
+            tokio::time::sleep(reconnect_delay).await;
+            if let Some(replicas) = replicas {
+                replicas.rotate();
+                self.set_client(replicas.current());
+            }
+        }
+    }
+}

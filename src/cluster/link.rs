@@ -217,7 +217,7 @@ async fn feed(
                 fed = proposal.height;
                 continue;
             }
-            if !engine.follow(proposal.bytes).await {
+            if !engine.replay_committed(proposal.bytes).await {
                 return fed;
             }
             fed = proposal.height;
@@ -271,7 +271,7 @@ async fn fetch_missing(
                     tracing::warn!(peer, height, expected = fed + 1, "a fetched block out of order");
                     break 'peer;
                 }
-                if !engine.follow(bytes).await {
+                if !engine.replay_committed(bytes).await {
                     return fed;
                 }
                 fed = height;

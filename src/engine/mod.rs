@@ -12,7 +12,7 @@
 //! while its node leads; the writer replicates each block (a majority of the
 //! cluster makes it durable) before it commits it locally and answers. A
 //! follower's engine refuses submissions with `Reason::NotLeader` and
-//! applies the committed blocks it is given ([`Engine::follow`]) through
+//! applies the committed blocks it is given ([`Engine::replay_committed`]) through
 //! the same ledger code (`replica::replay`). A leader that loses leadership
 //! answers what it holds with `NotLeader` and rebuilds its ledger from its
 //! store, which only ever holds committed blocks.
@@ -281,7 +281,7 @@ enum SequencerJob {
         reply: AdminResponder,
     },
     /// A block the cluster committed, for a follower to apply.
-    Follow {
+    Replay {
         block: Vec<u8>,
     },
     /// Undo what was sealed as leader, if leadership was lost; answered
@@ -303,34 +303,15 @@ impl Engine {
     /// # Errors
     /// Storage failures or a genesis mismatch.
     pub fn start(config: EngineConfig) -> Result<Arc<Self>, StoreError> {
-        let engine_key = config.engine_key.clone();
         let metrics = Arc::new(Metrics::default());
-        let sign = |message: &Hash32| engine_key.sign(message);
-        let (store, recovered) = match config.storage {
-            LedgerStorage::File { path, faults } => {
-                let fsync_seconds = Arc::clone(&metrics.fsync_seconds);
-                let on_fsync: FsyncObserver = Arc::new(move |seconds| fsync_seconds.observe(seconds));
-                let file = HookedFileBackend::open(&path, faults, Some(on_fsync))?;
-                Store::open(file, &config.genesis, config.genesis_time_unix_ms, sign)?
-            }
-            LedgerStorage::Backend(backend) => {
-                Store::open(Boxed(backend), &config.genesis, config.genesis_time_unix_ms, sign)?
-            }
-        };
-        if let Some((txs, blocks, slice)) = config.index_merge_every {
-            store.set_merge_every(txs, blocks, slice);
-        }
-        let store = Arc::new(store);
-        if let Some(time) = config.genesis_time_unix_ms {
-            let genesis_block = store.header(0)?.ok_or_else(|| StoreError::Corrupt("no genesis block".to_owned()))?;
-            if genesis_block.header.time_unix_ms != time {
-                return Err(StoreError::Config(format!(
-                    "the data file's genesis block is from {} ms, the cluster's from {time} ms: this data directory \
-                     belongs to another chain (a single node, or another cluster)",
-                    genesis_block.header.time_unix_ms
-                )));
-            }
-        }
+        let (store, recovered) = open_store(
+            config.storage,
+            &config.genesis,
+            config.genesis_time_unix_ms,
+            &config.engine_key,
+            config.index_merge_every,
+            &metrics,
+        )?;
         let tip = recovered.tip;
         let started = std::time::Instant::now();
         let registry = recovered.registry.clone();
@@ -346,12 +327,11 @@ impl Engine {
         }
         let (health, _) = watch::channel(true);
         let (durable, _) = watch::channel(tip.header.height);
-        let chain = store.chain_id();
         let shared = Arc::new(Shared {
+            chain: store.chain_id(),
             store,
             engine_key: config.engine_key,
             genesis: config.genesis,
-            chain,
             failed: AtomicBool::new(false),
             health,
             durable_height: AtomicU64::new(tip.header.height),
@@ -378,41 +358,8 @@ impl Engine {
                 shared.fail_stop(&format!("the data file is damaged: {what}"));
             }
         });
-        let (verify_tx, verify_rx) = mpsc::channel(config.verify_queue_max.clamp(1, VERIFY_QUEUE_MAX));
-        let (sequencer_tx, sequencer_rx) = std_mpsc::sync_channel(SEQUENCER_QUEUE_MAX);
-        let (writer_tx, writer_rx) = std_mpsc::sync_channel(0);
-        let verify_threads = if config.verify_threads == 0 {
-            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
-        } else {
-            config.verify_threads
-        };
-        let verify_rx = Arc::new(Mutex::new(verify_rx));
-        let known = Arc::new(verify::KnownKeys::default());
-        let mut threads = Vec::new();
-        for i in 0..verify_threads {
-            let rx = Arc::clone(&verify_rx);
-            let tx = sequencer_tx.clone();
-            let known = Arc::clone(&known);
-            let metrics = Arc::clone(&shared.metrics);
-            threads.push(spawn(&shared, &format!("settled-verify-{i}"), move || {
-                verify_loop(&rx, &tx, &known, &metrics, &chain);
-            }));
-        }
-        let admin_queue = sequencer_tx;
-        let sequencer = Sequencer {
-            led: shared.leading(),
-            writer: writer_tx,
-            shared: Arc::clone(&shared),
-            ledger,
-            tip,
-            pending: VecDeque::new(),
-            pending_spent: HashMap::new(),
-            pending_txids: HashMap::new(),
-            pending_refs: HashMap::new(),
-        };
-        threads.push(spawn(&shared, "settled-sequencer", move || sequencer.run(&sequencer_rx)));
-        let writer_shared = Arc::clone(&shared);
-        threads.push(spawn(&shared, "settled-writer", move || writer_loop(&writer_shared, &writer_rx)));
+        let (verify_tx, admin_queue, threads) =
+            start_pipeline(&shared, ledger, tip, config.verify_threads, config.verify_queue_max);
         Ok(Arc::new(Self {
             shared,
             verify_queue: Mutex::new(Some(verify_tx)),
@@ -516,8 +463,8 @@ impl Engine {
     /// sequencer, which replays it (blocks at or below its tip are skipped)
     /// and has it written; waits for room in the sequencer's queue, not for
     /// the write. `false` once the engine has stopped or failed.
-    pub async fn follow(&self, block: Vec<u8>) -> bool {
-        !self.shared.failed.load(Ordering::Relaxed) && self.queue_waiting(SequencerJob::Follow { block }).await
+    pub async fn replay_committed(&self, block: Vec<u8>) -> bool {
+        !self.shared.failed.load(Ordering::Relaxed) && self.queue_waiting(SequencerJob::Replay { block }).await
     }
 
     /// Puts a cluster job on the sequencer's queue, waiting while it is full
@@ -737,6 +684,94 @@ fn overloaded() -> Refusal {
     let mut refusal = Refusal::new(Reason::Overloaded, "the engine's queue is full; retry shortly");
     refusal.detail = format!("{} (retry after {OVERLOAD_RETRY_AFTER_MS} ms)", refusal.detail);
     refusal
+}
+
+/// Opens the ledger where `storage` says (the data file's fsyncs timed
+/// into `metrics`) and checks that a cluster's replica holds the
+/// cluster's genesis block.
+fn open_store(
+    storage: LedgerStorage,
+    genesis: &Genesis,
+    genesis_time_unix_ms: Option<u64>,
+    engine_key: &Keypair,
+    index_merge_every: Option<(u64, u64, usize)>,
+    metrics: &Metrics,
+) -> Result<(Arc<Store>, Recovered), StoreError> {
+    let sign = |message: &Hash32| engine_key.sign(message);
+    let (store, recovered) = match storage {
+        LedgerStorage::File { path, faults } => {
+            let fsync_seconds = Arc::clone(&metrics.fsync_seconds);
+            let on_fsync: FsyncObserver = Arc::new(move |seconds| fsync_seconds.observe(seconds));
+            let file = HookedFileBackend::open(&path, faults, Some(on_fsync))?;
+            Store::open(file, genesis, genesis_time_unix_ms, sign)?
+        }
+        LedgerStorage::Backend(backend) => Store::open(Boxed(backend), genesis, genesis_time_unix_ms, sign)?,
+    };
+    if let Some((txs, blocks, slice)) = index_merge_every {
+        store.set_merge_every(txs, blocks, slice);
+    }
+    let store = Arc::new(store);
+    if let Some(time) = genesis_time_unix_ms {
+        let genesis_block = store.header(0)?.ok_or_else(|| StoreError::Corrupt("no genesis block".to_owned()))?;
+        if genesis_block.header.time_unix_ms != time {
+            return Err(StoreError::Config(format!(
+                "the data file's genesis block is from {} ms, the cluster's from {time} ms: this data directory \
+                 belongs to another chain (a single node, or another cluster)",
+                genesis_block.header.time_unix_ms
+            )));
+        }
+    }
+    Ok((store, recovered))
+}
+
+/// The pipeline's threads and the queues between them: the verify pool
+/// (one thread per core unless `verify_threads` says), the sequencer and
+/// the writer. Returns the verify queue, the sequencer's queue for
+/// registry changes and committed blocks to replay, and the threads.
+fn start_pipeline(
+    shared: &Arc<Shared>,
+    ledger: Ledger,
+    tip: SignedHeader,
+    verify_threads: usize,
+    verify_queue_max: usize,
+) -> (mpsc::Sender<VerifyJob>, std_mpsc::SyncSender<SequencerJob>, Vec<JoinHandle<()>>) {
+    let (verify_tx, verify_rx) = mpsc::channel(verify_queue_max.clamp(1, VERIFY_QUEUE_MAX));
+    let (sequencer_tx, sequencer_rx) = std_mpsc::sync_channel(SEQUENCER_QUEUE_MAX);
+    let (writer_tx, writer_rx) = std_mpsc::sync_channel(0);
+    let verify_threads = if verify_threads == 0 {
+        std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+    } else {
+        verify_threads
+    };
+    let verify_rx = Arc::new(Mutex::new(verify_rx));
+    let known = Arc::new(verify::KnownKeys::default());
+    let chain = shared.chain;
+    let mut threads = Vec::new();
+    for i in 0..verify_threads {
+        let rx = Arc::clone(&verify_rx);
+        let tx = sequencer_tx.clone();
+        let known = Arc::clone(&known);
+        let metrics = Arc::clone(&shared.metrics);
+        threads.push(spawn(shared, &format!("settled-verify-{i}"), move || {
+            verify_loop(&rx, &tx, &known, &metrics, &chain);
+        }));
+    }
+    let admin_queue = sequencer_tx;
+    let sequencer = Sequencer {
+        led: shared.leading(),
+        writer: writer_tx,
+        shared: Arc::clone(shared),
+        ledger,
+        tip,
+        pending: VecDeque::new(),
+        pending_spent: HashMap::new(),
+        pending_txids: HashMap::new(),
+        pending_refs: HashMap::new(),
+    };
+    threads.push(spawn(shared, "settled-sequencer", move || sequencer.run(&sequencer_rx)));
+    let writer_shared = Arc::clone(shared);
+    threads.push(spawn(shared, "settled-writer", move || writer_loop(&writer_shared, &writer_rx)));
+    (verify_tx, admin_queue, threads)
 }
 
 /// Spawns a pipeline thread. If it panics (a broken invariant), the engine

@@ -2,7 +2,7 @@
 //! applies each verified transaction or registry change to the open block
 //! as it arrives, explains a missing input (spent, by whom; or unknown),
 //! recognises resubmissions, seals the block the moment the writer is free
-//! and hands it over; in a cluster it follows committed blocks and steps
+//! and hands it over; in a cluster it replays committed blocks and steps
 //! down.
 
 use std::collections::{HashMap, VecDeque};
@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use super::writer::{answer_not_leader, answer_unavailable};
 use super::*;
+use crate::core::ledger::Applied;
 
 pub(super) struct Sequencer {
     pub(super) shared: Arc<Shared>,
@@ -49,7 +50,7 @@ pub(super) enum Known {
 /// sealed, and everyone waiting on it.
 #[derive(Default)]
 pub(super) struct OpenBlock {
-    pub(super) txs: Vec<(VerifiedTx, crate::core::ledger::Applied)>,
+    pub(super) txs: Vec<(VerifiedTx, Applied)>,
     pub(super) in_block: HashMap<TxId, usize>,
     pub(super) spent_in_block: HashMap<OutPoint, TxId>,
     pub(super) replies: Vec<(usize, bool, Responder)>,
@@ -72,6 +73,35 @@ impl OpenBlock {
     /// Nothing for the writer to do: no transaction and nobody waiting.
     pub(super) fn is_idle(&self) -> bool {
         self.txs.is_empty() && self.lookups.is_empty() && self.deferred.is_empty() && self.ops.is_empty()
+    }
+
+    /// Takes an applied transaction into the block, its reply waiting on
+    /// the block's durability.
+    fn push(&mut self, vtx: VerifiedTx, mut applied: Applied, submitter: &Submitter, reply: Responder) {
+        if let Submitter::Terminal { id, .. } = submitter {
+            for (_, movement) in &mut applied.movements {
+                movement.terminal = Some(id.clone());
+            }
+        }
+        if vtx.tx.kind == TxKind::Mint {
+            self.mint_refs.insert(vtx.tx.reference.clone(), vtx.txid);
+        }
+        self.in_block.insert(vtx.txid, self.txs.len());
+        for input in &vtx.tx.inputs {
+            self.spent_in_block.insert(*input, vtx.txid);
+        }
+        self.replies.push((self.txs.len(), false, reply));
+        self.txs.push((vtx, applied));
+    }
+
+    /// A refusal that rests on another transaction: said now if that one is
+    /// durable, otherwise once this block is (a crash could undo it).
+    fn refuse_once(&mut self, other_durable: bool, refusal: Refusal, reply: Responder) {
+        if other_durable {
+            let _ = reply.send(Err(refusal));
+        } else {
+            self.deferred.push((refusal, reply));
+        }
     }
 }
 
@@ -183,7 +213,7 @@ impl Sequencer {
     /// writer write it. A block at or below the tip was already applied
     /// (the feeder may hand one over twice); one that does not decode or
     /// replay means this replica diverged: the engine fails stop.
-    pub(super) fn follow(&mut self, bytes: &[u8]) {
+    pub(super) fn replay_committed(&mut self, bytes: &[u8]) {
         if self.led {
             tracing::warn!("a committed block handed to the leading engine; ignored");
             return;
@@ -206,7 +236,7 @@ impl Sequencer {
         match crate::engine::replica::replay(&mut self.ledger, &self.tip, &block, &engine_key, &chain) {
             Ok(record) => {
                 self.tip = record.signed;
-                if let Err(std_mpsc::SendError(_)) = self.writer.send(WriterJob::followed(record)) {
+                if let Err(std_mpsc::SendError(_)) = self.writer.send(WriterJob::replayed(record)) {
                     tracing::warn!("writer gone: a committed block was not written; a restart replays it");
                 }
             }
@@ -232,178 +262,180 @@ impl Sequencer {
         }
     }
 
-    /// Validates one transaction against the ledger (which already holds the
-    /// effects of everything sealed or open before it) and, if it passes,
-    /// applies it into the open block. Every job ends up answered, waiting
-    /// on the open block, or refused.
+    /// Takes one job: a committed block to replay, a settle barrier, a
+    /// transaction or a registry change. Every job ends up answered,
+    /// waiting on the open block, or refused.
     pub(super) fn admit(&mut self, open: &mut OpenBlock, job: SequencerJob) {
-        if let SequencerJob::Follow { block } = &job {
-            if self.led && !self.shared.leading() {
-                self.step_down(open);
-            }
-            if !self.shared.failed.load(Ordering::SeqCst) {
-                self.follow(block);
-            }
-            return;
+        let leading = self.shared.leading();
+        // What was sealed as leader and not committed is undone first.
+        if self.led && !leading {
+            self.step_down(open);
         }
-        if let SequencerJob::Settle { reply } = job {
-            if self.led && !self.shared.leading() {
-                self.step_down(open);
-            }
-            let _ = reply.send(self.tip.header.height);
-            return;
-        }
-        if self.shared.leading() {
-            self.led = true;
-        } else {
-            if self.led {
-                self.step_down(open);
-            }
-            match job {
-                SequencerJob::Tx { reply, .. } => {
-                    self.shared.metrics.sequencer_queue.fetch_sub(1, Ordering::Relaxed);
-                    let _ = reply.send(Err(self.shared.not_leader()));
+        let failed = self.shared.failed.load(Ordering::SeqCst);
+        match job {
+            SequencerJob::Replay { block } => {
+                if !failed {
+                    self.replay_committed(&block);
                 }
-                SequencerJob::Admin { reply, .. } => {
-                    let _ = reply.send(Err(self.shared.not_leader()));
-                }
-                SequencerJob::Follow { .. } | SequencerJob::Settle { .. } => {}
             }
-            return;
+            SequencerJob::Settle { reply } => {
+                let _ = reply.send(self.tip.header.height);
+            }
+            SequencerJob::Tx { vtx, submitter, reply } => {
+                self.shared.metrics.sequencer_queue.fetch_sub(1, Ordering::Relaxed);
+                match self.may_sequence(leading, failed) {
+                    Ok(()) => self.admit_tx(open, vtx, &submitter, reply),
+                    Err(refusal) => drop(reply.send(Err(refusal))),
+                }
+            }
+            SequencerJob::Admin { op, reply } => match self.may_sequence(leading, failed) {
+                Ok(()) => self.admit_admin(open, op, reply),
+                Err(refusal) => drop(reply.send(Err(refusal))),
+            },
         }
+    }
+
+    /// Whether this replica sequences now: it leads (or is a single node)
+    /// and has not failed stop.
+    fn may_sequence(&mut self, leading: bool, failed: bool) -> Result<(), Refusal> {
+        if !leading {
+            return Err(self.shared.not_leader());
+        }
+        self.led = true;
+        if failed {
+            return Err(unavailable());
+        }
+        Ok(())
+    }
+
+    /// Stamps an idle open block with the time its rules are judged at
+    /// (never before the previous block's).
+    fn open_at_now(&self, open: &mut OpenBlock) {
         if open.is_idle() {
             open.time_unix_ms = self.shared.clock.now_unix_ms().max(self.tip.header.time_unix_ms);
         }
-        let (vtx, submitter, reply) = match job {
-            SequencerJob::Tx { vtx, submitter, reply } => {
-                self.shared.metrics.sequencer_queue.fetch_sub(1, Ordering::Relaxed);
-                (vtx, submitter, reply)
+    }
+
+    /// A registry change: applied into the open block, or refused.
+    fn admit_admin(&mut self, open: &mut OpenBlock, op: AdminOp, reply: AdminResponder) {
+        self.open_at_now(open);
+        match self.ledger.admin(op.clone()) {
+            Ok(()) => {
+                open.ops.push((u32::try_from(open.txs.len()).expect("blocks are bounded"), op));
+                open.admin_replies.push(reply);
             }
-            SequencerJob::Follow { .. } | SequencerJob::Settle { .. } => return,
-            SequencerJob::Admin { op, reply } => {
-                if self.shared.failed.load(Ordering::SeqCst) {
-                    let _ = reply.send(Err(unavailable()));
-                    return;
-                }
-                match self.ledger.admin(op.clone()) {
-                    Ok(()) => {
-                        open.ops.push((u32::try_from(open.txs.len()).expect("blocks are bounded"), op));
-                        open.admin_replies.push(reply);
-                    }
-                    Err(refusal) => {
-                        let _ = reply.send(Err(refusal));
-                    }
-                }
-                return;
+            Err(refusal) => {
+                let _ = reply.send(Err(refusal));
             }
-        };
-        if self.shared.failed.load(Ordering::SeqCst) {
-            let _ = reply.send(Err(unavailable()));
-            return;
         }
+    }
+
+    /// Validates one transaction against the ledger (which already holds the
+    /// effects of everything sealed or open before it) and, if it passes,
+    /// applies it into the open block.
+    fn admit_tx(&mut self, open: &mut OpenBlock, vtx: VerifiedTx, submitter: &Submitter, reply: Responder) {
+        self.open_at_now(open);
         // The caller is gone (its deadline passed, or it hung up): nothing
         // was promised, so nothing is applied.
         if reply.is_closed() {
             return;
         }
         self.prune_durable();
-        if let Err(refusal) = self.permitted(&vtx, &submitter) {
+        if let Err(refusal) = self.permitted(&vtx, submitter) {
             let _ = reply.send(Err(refusal));
             return;
         }
-        if vtx.tx.kind == TxKind::Mint {
-            match self.known(&vtx.txid, &open.in_block) {
-                Ok(Known::InThisBlock(index)) => return open.replies.push((index, true, reply)),
-                Ok(Known::Sealed) => return open.lookups.push((vtx.txid, reply)),
-                Ok(Known::None) => {}
-                Err(error) => {
-                    let _ = reply.send(Err(storage_refusal(&error)));
-                    return;
-                }
-            }
-            // A mint's reference (a disbursement row) pays once: another mint
-            // with the same reference is a different amount or payee.
-            let not_durable =
-                open.mint_refs.get(&vtx.tx.reference).or_else(|| self.pending_refs.get(&vtx.tx.reference));
-            let durable = not_durable.is_none();
-            let used = match not_durable {
-                Some(txid) => Ok(Some(*txid)),
-                None => self.shared.store.mint_by_reference(&vtx.tx.reference),
-            };
-            match used {
-                Ok(None) => {}
-                Ok(Some(other)) => {
-                    let mut refusal = Refusal::new(
-                        Reason::ReferenceReused,
-                        format!("the mint reference was already paid by mint {other}, with other outputs"),
-                    );
-                    refusal.spent_by = Some(other);
-                    // Said only once the other mint is durable.
-                    if durable {
-                        let _ = reply.send(Err(refusal));
-                    } else {
-                        open.deferred.push((refusal, reply));
-                    }
-                    return;
-                }
-                Err(error) => {
-                    let _ = reply.send(Err(storage_refusal(&error)));
-                    return;
-                }
-            }
-        }
+        let reply = if vtx.tx.kind == TxKind::Mint {
+            let Some(reply) = self.mint_not_seen(open, &vtx, reply) else { return };
+            reply
+        } else {
+            reply
+        };
         match self.ledger.apply(&vtx, open.time_unix_ms) {
-            Ok(mut applied) => {
-                if let Submitter::Terminal { id, .. } = &submitter {
-                    for (_, movement) in &mut applied.movements {
-                        movement.terminal = Some(id.clone());
-                    }
-                }
-                if vtx.tx.kind == TxKind::Mint {
-                    open.mint_refs.insert(vtx.tx.reference.clone(), vtx.txid);
-                }
-                open.in_block.insert(vtx.txid, open.txs.len());
-                for input in &vtx.tx.inputs {
-                    open.spent_in_block.insert(*input, vtx.txid);
-                }
-                open.replies.push((open.txs.len(), false, reply));
-                open.txs.push((vtx, applied));
-            }
+            Ok(applied) => open.push(vtx, applied, submitter, reply),
             Err(Decline::Refused(refusal)) => {
                 let _ = reply.send(Err(refusal));
             }
-            Err(Decline::InputMissing(input)) => {
-                let not_durable = open.spent_in_block.get(&input).or_else(|| self.pending_spent.get(&input));
-                let spender_durable = not_durable.is_none();
-                let spender = match not_durable {
-                    Some(txid) => Ok(Some(*txid)),
-                    None => self.shared.store.spent_by(&input),
-                };
-                match spender {
-                    Ok(Some(spender)) if spender == vtx.txid => match open.in_block.get(&vtx.txid) {
-                        Some(index) => open.replies.push((*index, true, reply)),
-                        None => open.lookups.push((vtx.txid, reply)),
-                    },
-                    Ok(Some(spender)) => {
-                        let mut refusal =
-                            Refusal::new(Reason::InputSpent, format!("input {input} was already spent by {spender}"))
-                                .with_input(input);
-                        refusal.spent_by = Some(spender);
-                        if spender_durable {
-                            let _ = reply.send(Err(refusal));
-                        } else {
-                            open.deferred.push((refusal, reply));
-                        }
-                    }
-                    Ok(None) => {
-                        let refusal = Refusal::new(Reason::InputUnknown, format!("input {input} does not exist"))
-                            .with_input(input);
-                        let _ = reply.send(Err(refusal));
-                    }
-                    Err(error) => {
-                        let _ = reply.send(Err(storage_refusal(&error)));
-                    }
-                }
+            Err(Decline::InputMissing(input)) => self.explain_missing(open, input, vtx.txid, reply),
+        }
+    }
+
+    /// A mint seen before is a resubmission (answered with its receipt);
+    /// a mint whose reference another mint paid is refused. `reply` comes
+    /// back when the mint is new.
+    fn mint_not_seen(&self, open: &mut OpenBlock, vtx: &VerifiedTx, reply: Responder) -> Option<Responder> {
+        match self.known(&vtx.txid, &open.in_block) {
+            Ok(Known::InThisBlock(index)) => {
+                open.replies.push((index, true, reply));
+                return None;
+            }
+            Ok(Known::Sealed) => {
+                open.lookups.push((vtx.txid, reply));
+                return None;
+            }
+            Ok(Known::None) => {}
+            Err(error) => {
+                let _ = reply.send(Err(storage_refusal(&error)));
+                return None;
+            }
+        }
+        // A mint's reference (a disbursement row) pays once: another mint
+        // with the same reference is a different amount or payee.
+        let not_durable = open.mint_refs.get(&vtx.tx.reference).or_else(|| self.pending_refs.get(&vtx.tx.reference));
+        let durable = not_durable.is_none();
+        let used = match not_durable {
+            Some(txid) => Ok(Some(*txid)),
+            None => self.shared.store.mint_by_reference(&vtx.tx.reference),
+        };
+        match used {
+            Ok(None) => Some(reply),
+            Ok(Some(other)) => {
+                let mut refusal = Refusal::new(
+                    Reason::ReferenceReused,
+                    format!("the mint reference was already paid by mint {other}, with other outputs"),
+                );
+                refusal.spent_by = Some(other);
+                // Said only once the other mint is durable.
+                open.refuse_once(durable, refusal, reply);
+                None
+            }
+            Err(error) => {
+                let _ = reply.send(Err(storage_refusal(&error)));
+                None
+            }
+        }
+    }
+
+    /// An input the ledger does not hold: spent by this very transaction
+    /// (a resubmission, answered with its receipt), spent by another
+    /// (`REASON_INPUT_SPENT`, said once the spender is durable), or never
+    /// created.
+    fn explain_missing(&self, open: &mut OpenBlock, input: OutPoint, txid: TxId, reply: Responder) {
+        let not_durable = open.spent_in_block.get(&input).or_else(|| self.pending_spent.get(&input));
+        let spender_durable = not_durable.is_none();
+        let spender = match not_durable {
+            Some(txid) => Ok(Some(*txid)),
+            None => self.shared.store.spent_by(&input),
+        };
+        match spender {
+            Ok(Some(spender)) if spender == txid => match open.in_block.get(&txid) {
+                Some(index) => open.replies.push((*index, true, reply)),
+                None => open.lookups.push((txid, reply)),
+            },
+            Ok(Some(spender)) => {
+                let mut refusal =
+                    Refusal::new(Reason::InputSpent, format!("input {input} was already spent by {spender}"))
+                        .with_input(input);
+                refusal.spent_by = Some(spender);
+                open.refuse_once(spender_durable, refusal, reply);
+            }
+            Ok(None) => {
+                let refusal =
+                    Refusal::new(Reason::InputUnknown, format!("input {input} does not exist")).with_input(input);
+                let _ = reply.send(Err(refusal));
+            }
+            Err(error) => {
+                let _ = reply.send(Err(storage_refusal(&error)));
             }
         }
     }
@@ -476,7 +508,7 @@ impl Sequencer {
                 lookups,
                 deferred,
                 admin_replies,
-                followed: false,
+                replayed: false,
                 barrier: None,
             };
         }
@@ -497,7 +529,7 @@ impl Sequencer {
         let references: Vec<Vec<u8>> = mint_refs.keys().cloned().collect();
         self.pending_refs.extend(mint_refs);
         self.pending.push_back(PendingBlock { height: self.tip.header.height, spent, txids, mint_refs: references });
-        WriterJob { block: Some(block), replies, lookups, deferred, admin_replies, followed: false, barrier: None }
+        WriterJob { block: Some(block), replies, lookups, deferred, admin_replies, replayed: false, barrier: None }
     }
 
     pub(super) fn known(&self, txid: &TxId, in_block: &HashMap<TxId, usize>) -> Result<Known, StoreError> {

@@ -24,7 +24,7 @@ pub(super) struct WriterJob {
     pub(super) admin_replies: Vec<AdminResponder>,
     /// The block is a committed one this follower replayed: written, never
     /// replicated again.
-    pub(super) followed: bool,
+    pub(super) replayed: bool,
     /// Told once the writer has dealt with every job before this one.
     pub(super) barrier: Option<std_mpsc::Sender<()>>,
 }
@@ -38,24 +38,18 @@ impl WriterJob {
             lookups: Vec::new(),
             deferred: Vec::new(),
             admin_replies: Vec::new(),
-            followed: false,
+            replayed: false,
             barrier: None,
         }
     }
 
-    pub(super) fn followed(block: BlockRecord) -> Self {
-        Self { block: Some(block), followed: true, ..Self::empty() }
+    pub(super) fn replayed(block: BlockRecord) -> Self {
+        Self { block: Some(block), replayed: true, ..Self::empty() }
     }
 }
 
 pub(super) fn writer_loop(shared: &Shared, jobs: &std_mpsc::Receiver<WriterJob>) {
-    // Admission control measures what the writer confirms per second of
-    // commit time, not of wall time: an idle writer (nothing to commit) says
-    // nothing about capacity, and a rate achieved under the admission limit
-    // would only ever ratchet the limit down.
-    let mut window_start = std::time::Instant::now();
-    let mut window_confirmed: u64 = 0;
-    let mut window_busy = Duration::ZERO;
+    let mut window = CommitWindow::new();
     loop {
         shared.writer_idle.store(true, Ordering::Release);
         let Ok(job) = jobs.recv() else { return };
@@ -68,27 +62,17 @@ pub(super) fn writer_loop(shared: &Shared, jobs: &std_mpsc::Receiver<WriterJob>)
             answer_unavailable(job);
             continue;
         }
-        if shared.replicator.is_some() && !job.followed && !shared.leading() {
+        if shared.replicator.is_some() && !job.replayed && !shared.leading() {
             // Never proposed: certainly not applied.
             answer_not_leader(shared, job, false);
             continue;
         }
         // Commit time, for admission control, includes replication.
         let started = std::time::Instant::now();
-        if let (Some(replicator), false, Some(block)) = (&shared.replicator, job.followed, &job.block) {
-            let bytes = crate::engine::replica::ReplicatedBlock::of(block).encode(&shared.engine_key, &shared.chain);
-            if let Err(not_committed) = replicator.replicate(block.signed.header.height, bytes) {
-                tracing::warn!(
-                    height = block.signed.header.height,
-                    why = %not_committed.why,
-                    in_doubt = not_committed.in_doubt,
-                    "block not committed: stepping down"
-                );
-                *shared.leader_hint.lock().expect("not poisoned") = not_committed.leader;
-                shared.set_leading(false);
-                answer_not_leader(shared, job, not_committed.in_doubt);
-                continue;
-            }
+        if let Err(not_committed) = replicate(shared, &job) {
+            shared.set_leading(false);
+            answer_not_leader(shared, job, not_committed.in_doubt);
+            continue;
         }
         if let Some(block) = &job.block {
             if let Err(error) = shared.store.commit_block(block) {
@@ -102,68 +86,122 @@ pub(super) fn writer_loop(shared: &Shared, jobs: &std_mpsc::Receiver<WriterJob>)
             shared.metrics.block_txs.observe(block.txs.len() as f64);
             shared.metrics.blocks.fetch_add(1, Ordering::Relaxed);
             // A follower's writes say nothing of what it confirms as leader.
-            if !job.followed {
-                window_busy += commit_time;
-                window_confirmed += block.txs.len() as u64;
-            }
-            if window_start.elapsed() >= Duration::from_millis(ADMISSION_WINDOW_MS) && !window_busy.is_zero() {
-                #[allow(clippy::cast_precision_loss)]
-                shared.admission.measured(window_confirmed as f64 / window_busy.as_secs_f64());
-                window_start = std::time::Instant::now();
-                window_confirmed = 0;
-                window_busy = Duration::ZERO;
-            }
-            let header = block.signed.header;
-            shared.durable_height.store(header.height, Ordering::Release);
-            shared.durable.send_replace(header.height);
-            let created: u64 = block.txs.iter().map(|(vtx, _)| vtx.tx.outputs.len() as u64).sum();
-            let consumed: u64 = block.txs.iter().map(|(vtx, _)| vtx.tx.inputs.len() as u64).sum();
-            let mut tip = shared.tip.lock().expect("not poisoned");
-            tip.block = block.signed;
-            tip.unspent_count = tip.unspent_count + created - consumed;
-            drop(tip);
-            if !block.stats.is_empty() {
-                let mut stats = shared.stats.write().expect("not poisoned");
-                for (programme, programme_stats) in &block.stats {
-                    stats.insert(*programme, programme_stats.clone());
-                }
-            }
-            if !block.ops.is_empty() {
-                let mut registry = shared.registry.write().expect("not poisoned");
-                for (_, op) in &block.ops {
-                    registry.apply(op.clone());
-                }
-            }
-            for reply in job.admin_replies {
-                let _ = reply.send(Ok(header.height));
-            }
+            let confirmed = if job.replayed { (0, Duration::ZERO) } else { (block.txs.len() as u64, commit_time) };
+            window.record(shared, confirmed.0, confirmed.1);
+            publish_durable(shared, block);
         }
-        if let Some(block) = &job.block {
-            let txids: Vec<TxId> = block.txs.iter().map(|(vtx, _)| vtx.txid).collect();
-            let levels = merkle::levels(&txids);
-            for (index, duplicate, reply) in job.replies {
-                let (vtx, applied) = &block.txs[index];
-                let receipt = Receipt {
-                    txid: vtx.txid,
-                    sequence: applied.sequence,
-                    block: block.signed,
-                    index_in_block: u32::try_from(index).expect("blocks are bounded"),
-                    merkle_path: merkle::path(&levels, index),
-                };
-                let _ = reply.send(Ok(Outcome { receipt, duplicate }));
-            }
+        answer_durable(shared, job);
+    }
+}
+
+/// Admission control measures what the writer confirms per second of
+/// commit time, not of wall time: an idle writer (nothing to commit) says
+/// nothing about capacity, and a rate achieved under the admission limit
+/// would only ever ratchet the limit down.
+struct CommitWindow {
+    start: std::time::Instant,
+    confirmed: u64,
+    busy: Duration,
+}
+
+impl CommitWindow {
+    fn new() -> Self {
+        Self { start: std::time::Instant::now(), confirmed: 0, busy: Duration::ZERO }
+    }
+
+    /// Adds a commit; every `ADMISSION_WINDOW_MS` tells admission control
+    /// the rate the window measured.
+    fn record(&mut self, shared: &Shared, confirmed: u64, busy: Duration) {
+        self.busy += busy;
+        self.confirmed += confirmed;
+        if self.start.elapsed() >= Duration::from_millis(ADMISSION_WINDOW_MS) && !self.busy.is_zero() {
+            #[allow(clippy::cast_precision_loss)]
+            shared.admission.measured(self.confirmed as f64 / self.busy.as_secs_f64());
+            *self = Self::new();
         }
-        for (txid, reply) in job.lookups {
-            let answer = match shared.store.receipt(&txid) {
-                Ok(Some(receipt)) => Ok(Outcome { receipt, duplicate: true }),
-                Ok(None) => Err(Refusal::new(Reason::Unavailable, "resubmitted transaction not found after commit")),
-                Err(error) => Err(storage_refusal(&error)),
+    }
+}
+
+/// Cluster mode, as leader: the job's block committed by a majority before
+/// it is written (a follower's replayed block, or a single node's, is
+/// written as it is).
+fn replicate(shared: &Shared, job: &WriterJob) -> Result<(), NotCommitted> {
+    let (Some(replicator), false, Some(block)) = (&shared.replicator, job.replayed, &job.block) else {
+        return Ok(());
+    };
+    let bytes = crate::engine::replica::ReplicatedBlock::of(block).encode(&shared.engine_key, &shared.chain);
+    let replicated = replicator.replicate(block.signed.header.height, bytes);
+    if let Err(not_committed) = &replicated {
+        tracing::warn!(
+            height = block.signed.header.height,
+            why = %not_committed.why,
+            in_doubt = not_committed.in_doubt,
+            "block not committed: stepping down"
+        );
+        shared.leader_hint.lock().expect("not poisoned").clone_from(&not_committed.leader);
+    }
+    replicated
+}
+
+/// A block is durable: its height goes to the streams, and the tip, the
+/// programme statistics and the registry the readers see move to it.
+fn publish_durable(shared: &Shared, block: &BlockRecord) {
+    let header = block.signed.header;
+    shared.durable_height.store(header.height, Ordering::Release);
+    shared.durable.send_replace(header.height);
+    let created: u64 = block.txs.iter().map(|(vtx, _)| vtx.tx.outputs.len() as u64).sum();
+    let consumed: u64 = block.txs.iter().map(|(vtx, _)| vtx.tx.inputs.len() as u64).sum();
+    let mut tip = shared.tip.lock().expect("not poisoned");
+    tip.block = block.signed;
+    tip.unspent_count = tip.unspent_count + created - consumed;
+    drop(tip);
+    if !block.stats.is_empty() {
+        let mut stats = shared.stats.write().expect("not poisoned");
+        for (programme, programme_stats) in &block.stats {
+            stats.insert(*programme, programme_stats.clone());
+        }
+    }
+    if !block.ops.is_empty() {
+        let mut registry = shared.registry.write().expect("not poisoned");
+        for (_, op) in &block.ops {
+            registry.apply(op.clone());
+        }
+    }
+}
+
+/// Everyone waiting on a durable job: registry changes with the block's
+/// height, payments with their receipts, resubmissions of earlier blocks'
+/// transactions with theirs (from the store), and the refusals deferred
+/// until their spender was durable.
+fn answer_durable(shared: &Shared, job: WriterJob) {
+    if let Some(block) = &job.block {
+        for reply in job.admin_replies {
+            let _ = reply.send(Ok(block.signed.header.height));
+        }
+        let txids: Vec<TxId> = block.txs.iter().map(|(vtx, _)| vtx.txid).collect();
+        let levels = merkle::levels(&txids);
+        for (index, duplicate, reply) in job.replies {
+            let (vtx, applied) = &block.txs[index];
+            let receipt = Receipt {
+                txid: vtx.txid,
+                sequence: applied.sequence,
+                block: block.signed,
+                index_in_block: u32::try_from(index).expect("blocks are bounded"),
+                merkle_path: merkle::path(&levels, index),
             };
-            let _ = reply.send(answer);
+            let _ = reply.send(Ok(Outcome { receipt, duplicate }));
         }
-        for (refusal, reply) in job.deferred {
-            let _ = reply.send(Err(refusal));
-        }
+    }
+    for (txid, reply) in job.lookups {
+        let answer = match shared.store.receipt(&txid) {
+            Ok(Some(receipt)) => Ok(Outcome { receipt, duplicate: true }),
+            Ok(None) => Err(Refusal::new(Reason::Unavailable, "resubmitted transaction not found after commit")),
+            Err(error) => Err(storage_refusal(&error)),
+        };
+        let _ = reply.send(answer);
+    }
+    for (refusal, reply) in job.deferred {
+        let _ = reply.send(Err(refusal));
     }
 }
 

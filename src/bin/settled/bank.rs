@@ -157,65 +157,37 @@ pub(crate) fn follow_error_text(error: FollowError) -> String {
     }
 }
 
-/// A refusal of the request itself: retrying it cannot succeed.
-pub(crate) fn is_refusal(status: &tonic::Status) -> bool {
-    use tonic::Code;
-    matches!(
-        status.code(),
-        Code::InvalidArgument
-            | Code::NotFound
-            | Code::AlreadyExists
-            | Code::PermissionDenied
-            | Code::Unauthenticated
-            | Code::FailedPrecondition
-            | Code::OutOfRange
-            | Code::Unimplemented
-    )
-}
-
 /// Runs the follower to `until_height` (or for ever), reconnecting after
-/// `follow::RECONNECT_DELAY` whenever the stream breaks or ends early. The
-/// follower resumes from its own cursor, so nothing is missed or counted
-/// twice. A checkpoint that does not check out, a cursor file that cannot
-/// be written and a request the server refuses are fatal.
+/// `follow::RECONNECT_DELAY` whenever the stream breaks (`Follower::
+/// run_reconnecting`); each kind of break is said once, not every
+/// reconnect of an outage.
 pub(crate) async fn follow_with_reconnects(
     follower: &mut Follower,
     replicas: Option<&settled::client::Replicas>,
     until_height: Option<u64>,
     printer: &mut FollowPrinter<'_>,
 ) -> Result<(), String> {
-    // Said once per kind of break, not every RECONNECT_DELAY of an outage.
-    let mut reported: Option<String> = None;
-    loop {
-        let before = (follower.cursor.after_sequence, follower.cursor.after_height);
-        let result = follower.run(until_height, |event| printer.on_event(event)).await;
-        let reached =
-            matches!((until_height, follower.cursor.after_height), (Some(until), Some(seen)) if seen >= until);
-        let reason = match result {
-            Ok(()) if reached => return Ok(()),
-            // The server ends streams when it stops; a restart is coming.
-            Ok(()) => "the server ended the stream".to_owned(),
-            Err(FollowError::Rpc(status)) if !is_refusal(&status) => status_text(&status),
-            Err(error) => return Err(follow_error_text(error)),
+    let mut reported: Option<(String, u64)> = None;
+    let on_break = |why: follow::Break<'_>, cursor: &Cursor| {
+        let reason = match why {
+            follow::Break::Ended => "the server ended the stream".to_owned(),
+            follow::Break::Failed(status) => status_text(status),
         };
-        if (follower.cursor.after_sequence, follower.cursor.after_height) != before {
-            reported = None;
-        }
-        if reported.as_ref() != Some(&reason) {
+        let now = (reason, cursor.after_sequence);
+        if reported.as_ref() != Some(&now) {
             eprintln!(
-                "stream broke ({reason}); reconnecting every {} ms to resume after sequence {}",
+                "stream broke ({}); reconnecting every {} ms to resume after sequence {}",
+                now.0,
                 follow::RECONNECT_DELAY.as_millis(),
-                follower.cursor.after_sequence
+                now.1
             );
-            reported = Some(reason);
+            reported = Some(now);
         }
-        tokio::time::sleep(follow::RECONNECT_DELAY).await;
-        // Cursors (sequence numbers) mean the same on every replica.
-        if let Some(replicas) = replicas {
-            replicas.rotate();
-            follower.set_client(replicas.current());
-        }
-    }
+    };
+    follower
+        .run_reconnecting(replicas, until_height, follow::RECONNECT_DELAY, |event| printer.on_event(event), on_break)
+        .await
+        .map_err(follow_error_text)
 }
 
 #[allow(clippy::too_many_arguments, reason = "the command's options, passed through once")]
