@@ -6,7 +6,7 @@
 //! new one is elected and payments resume; the old leader restarts and
 //! catches up. Money is conserved on every replica.
 
-mod common;
+use crate::common;
 
 use common::cluster::*;
 

@@ -2,7 +2,7 @@
 //! on messages and streams, and the standard gRPC health and reflection
 //! services.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 

@@ -3,7 +3,7 @@
 //! restart, and the chain continues where it stopped. `GetPayment` and
 //! `GetBlock` read what was confirmed.
 
-mod common;
+use crate::common;
 
 use common::{TestLedger, streamed_receipt, to_proto};
 use settled::client::{self, output};

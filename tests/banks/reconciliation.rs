@@ -1,7 +1,7 @@
 //! Bank reconciliation over real gRPC: the resumable movement stream with
 //! checkpoints, redemption, net positions between banks and statements.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

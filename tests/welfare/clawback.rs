@@ -2,7 +2,7 @@
 //! beneficiaries go back to its treasury in issuer-authorised batches;
 //! merchants keep their takings; running it again moves nothing twice.
 
-mod common;
+use crate::common;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

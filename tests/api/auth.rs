@@ -2,7 +2,7 @@
 //! service, banks and terminals confined to their own customers, and a
 //! terminal taking payments only for its own merchant.
 
-mod common;
+use crate::common;
 
 use common::TestLedger;
 use settled::client::{self, Client, Credential, output};

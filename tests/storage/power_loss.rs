@@ -7,7 +7,7 @@
 //! chain audit passes, the payments cut off are settled by resubmission
 //! (confirmed once, never twice), and the supply adds up.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! against a real server, killed mid-file and run again: nobody is paid twice
 //! and the totals are exact.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Cursor};
 use std::process::{Command, Stdio};

@@ -1,7 +1,7 @@
 //! The `settled` binary: keygen, serve (config file < environment < flags,
 //! graceful stop on SIGTERM), receipt get and verify, and the demo.
 
-mod common;
+use crate::common;
 
 use std::net::TcpListener;
 use std::path::Path;

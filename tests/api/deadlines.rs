@@ -4,7 +4,7 @@
 //! deadline passes is either confirmed or not applied at all, never half,
 //! and resubmitting it settles which.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};

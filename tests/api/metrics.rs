@@ -1,7 +1,7 @@
 //! The Prometheus endpoint: a real server with `metrics_listen`, scraped over
 //! plain HTTP after payments and a refusal.
 
-mod common;
+use crate::common;
 
 use common::TestLedger;
 use settled::Keypair;

@@ -2,7 +2,7 @@
 //! stream stops taking payments, answers what it admitted and ends; the
 //! server stops and the data file reopens with everything confirmed.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! (at open, by the audit, and by any read of it); a file of protocol
 //! version 1 is refused.
 
-mod common;
+use crate::common;
 
 use common::TestLedger;
 use redb::ReadableTable;

@@ -16,7 +16,7 @@
 //! - a node whose stored vote was forged says so at start, and how to
 //!   recover; a Raft core that stops on its own is reported fatal.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;

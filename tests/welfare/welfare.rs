@@ -12,7 +12,7 @@
 //! exempt. Every refusal is checked for its gRPC code and its reason, and for
 //! leaving the ledger exactly as it was.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;

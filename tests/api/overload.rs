@@ -3,7 +3,7 @@
 //! client that stops reading its stream is cut off after the stall timeout
 //! so that it holds nothing for ever.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};

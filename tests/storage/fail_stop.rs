@@ -4,7 +4,7 @@
 //! restart recovers a consistent ledger in which the unconfirmed payment was
 //! applied at most once.
 
-mod common;
+use crate::common;
 
 use common::issuer_keys;
 use settled::client::{self, Client};

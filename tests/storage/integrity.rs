@@ -6,7 +6,7 @@
 //! `DATA_LOSS` and stops the engine; `settled audit --data-dir` finds it in
 //! a stopped server's file and exits non-zero.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

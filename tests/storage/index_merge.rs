@@ -3,7 +3,7 @@
 //! block commit: what the API answers is the same before, during and after
 //! merges, and after restarts in the middle of them.
 
-mod common;
+use crate::common;
 
 use common::{TestLedger, assert_refusal, error_metadata, to_proto};
 use settled::proto::{self, Reason};

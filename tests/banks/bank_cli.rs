@@ -1,7 +1,7 @@
 //! `settled bank follow | statement | positions`: the real binary against a
 //! real server, checked against what the test paid and what the ledger says.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;

@@ -7,7 +7,7 @@
 //! Elsewhere: REASON_OVERLOADED in tests/overload.rs (a verify queue shrunk
 //! to one); REASON_UNAVAILABLE in tests/fail_stop.rs (a storage failure).
 
-mod common;
+use crate::common;
 
 use common::{TestLedger, assert_refusal, error_metadata, streamed_reason, streamed_refusal, to_proto, transfer};
 use settled::client::{self, output};

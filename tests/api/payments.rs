@@ -4,7 +4,7 @@
 //! scenario the supply is checked: the unspent set counted from storage adds
 //! up to `minted - burned` at the tip, and to what the test minted.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 

@@ -8,7 +8,7 @@
 //! Every answer is the documented one; the matrix found one server bug (a
 //! handler's OUT_OF_RANGE rewritten to RESOURCE_EXHAUSTED), since fixed.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -1,0 +1,12 @@
+//! What an operator runs: the CLI and the demo, safe defaults of a production
+//! configuration.
+//!
+//! One test binary per area (ARCHITECTURE.md, `tests/`): each module is one
+//! concern; `tests/common` is the shared support (a real server on
+//! loopback, a cluster of replicas).
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod cli;
+mod safe_defaults;

@@ -1,0 +1,13 @@
+//! Welfare programmes: earmarked money, tiers, expiry and clawback, bulk
+//! disbursement.
+//!
+//! One test binary per area (ARCHITECTURE.md, `tests/`): each module is one
+//! concern; `tests/common` is the shared support (a real server on
+//! loopback, a cluster of replicas).
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod clawback;
+mod disburse;
+mod welfare;
