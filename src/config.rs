@@ -215,6 +215,21 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+/// The `[cluster.tls]` table: this member's certificate and key, and the
+/// cluster CA that every peer's certificate must chain to. The CA's key is
+/// not here: no node needs it (docs/SECURITY.md, "Keys").
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PeerTlsConfig {
+    /// PEM certificate of the cluster CA.
+    pub ca_file: PathBuf,
+    /// PEM certificate of this member, issued by the cluster CA, naming
+    /// `node-<id>.settled`.
+    pub cert_file: PathBuf,
+    /// PEM private key of this member's certificate.
+    pub key_file: PathBuf,
+}
+
 /// The genesis and engine key a configuration resolves to.
 /// One replica of a cluster: the `[cluster]` table.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -238,7 +253,7 @@ pub struct ClusterConfig {
     /// accept each other only with certificates of that CA
     /// (docs/SECURITY.md). Required: a cluster without it is refused.
     #[serde(default)]
-    pub tls: Option<crate::cluster::PeerTlsConfig>,
+    pub tls: Option<PeerTlsConfig>,
 }
 
 /// A replica as its peers and clients reach it.
@@ -290,16 +305,15 @@ impl ClusterConfig {
         Ok(())
     }
 
-    /// This member's TLS material, loaded and checked against its id.
-    ///
-    /// # Errors
-    /// No `[cluster.tls]`, an unreadable file, or a certificate of another
-    /// member.
-    pub fn peer_tls(&self) -> Result<crate::cluster::PeerTls, ConfigError> {
-        self.validate()?;
-        let tls = self.tls.as_ref().expect("validated");
-        crate::cluster::PeerTls::load(tls, self.node_id)
-            .map_err(|e| ConfigError::Invalid(format!("[cluster.tls]: {e}")))
+    /// The members of a new cluster as openraft's `initialize` takes them.
+    #[must_use]
+    pub fn initial_members(&self) -> std::collections::BTreeMap<crate::cluster::NodeId, crate::cluster::ReplicaNode> {
+        self.members
+            .iter()
+            .map(|m| {
+                (m.id, crate::cluster::ReplicaNode { raft_addr: m.raft_addr.clone(), api_addr: m.api_addr.clone() })
+            })
+            .collect()
     }
 
     /// Whether this node initialises a new cluster (the lowest id).

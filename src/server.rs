@@ -12,7 +12,9 @@ use tonic_health::pb::health_server::{Health, HealthServer};
 use crate::api::Api;
 use crate::config::{Config, ConfigError, TlsConfig};
 use crate::core::clock::Clock;
-use crate::core::limits::{CLAWBACK_BATCHES_PER_CALL_MAX, GRPC_MESSAGE_BYTES_MAX};
+use crate::core::limits::{
+    CLAWBACK_BATCHES_PER_CALL_MAX, GRPC_MESSAGE_BYTES_MAX, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT,
+};
 use crate::engine::{Engine, EngineConfig};
 use crate::proto::{
     admin_service_server::AdminServiceServer, ledger_service_server::LedgerServiceServer,
@@ -22,10 +24,6 @@ use crate::proto::{
 use crate::store::StoreError;
 use crate::store::file_backend::{LedgerStorage, StorageFaults};
 
-/// HTTP/2 keepalive for long-lived streams: a ping every interval, the
-/// connection dropped if unanswered within the timeout.
-pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(20);
-pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a stopping server waits for open calls and streams to finish
 /// before closing their connections. Admitted payments are answered or, if
 /// the connection is gone, committed all the same.
@@ -160,7 +158,7 @@ fn join_cluster(
         node.raft().clone(),
         node.proposals().clone(),
         cluster.node_id,
-        cluster.peer_tls()?,
+        crate::cluster::PeerTls::of(cluster)?,
     );
     Ok(ClusterParts { node, link })
 }
@@ -273,7 +271,7 @@ async fn start_node(
     cluster: &crate::config::ClusterConfig,
     rigs: &Rigs,
 ) -> Result<crate::cluster::Node, ServerError> {
-    let tls = cluster.peer_tls()?;
+    let tls = crate::cluster::PeerTls::of(cluster)?;
     if !config.data_dir.join(crate::cluster::LOG_FILE).exists() {
         refuse_lost_voter(cluster, &tls).await?;
     }
@@ -297,7 +295,7 @@ async fn start_node(
         .map_err(|e| ServerError::Cluster(e.to_string()))?;
     let initialised = node.raft().is_initialized().await.map_err(|e| ServerError::Cluster(e.to_string()))?;
     if cluster.initialises() && !initialised {
-        match node.raft().initialize(crate::api::membership::initial_members(&cluster.members)).await {
+        match node.raft().initialize(cluster.initial_members()).await {
             Ok(()) => tracing::info!(members = cluster.members.len(), "cluster initialised"),
             Err(openraft::error::RaftError::APIError(openraft::error::InitializeError::NotAllowed(_))) => {}
             Err(error) => return Err(ServerError::Cluster(error.to_string())),

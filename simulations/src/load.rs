@@ -22,6 +22,7 @@ mod drive;
 mod plan;
 mod plot;
 mod report;
+mod second;
 mod server;
 mod setup;
 
@@ -33,7 +34,8 @@ use settled::client::{Client, Replicas};
 
 pub use ceiling::{VerifyRate, verify_rate};
 pub use drive::open_payment_stream;
-pub use report::{Ceiling, Config, Figures, LatencyPoint, LatencySummary, LoadReport, Second};
+pub use report::{Ceiling, Config, Figures, LatencyPoint, LatencySummary, LoadReport};
+pub use second::Second;
 pub use server::{LOG_FILE, SERVER_START_TIMEOUT, SERVER_STOP_TIMEOUT, SpawnedServer, Target};
 pub use setup::{describe, mint_signers, register_shops};
 

@@ -2,7 +2,7 @@
 //! through openraft (a learner that catches up, then a joint-consensus
 //! change of the voters), on the leader.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use openraft::error::{ClientWriteError, RaftError};
 use tonic::{Request, Response, Status};
@@ -127,13 +127,4 @@ impl Api {
             }
         }
     }
-}
-
-/// The members of a new cluster as openraft's `initialize` takes them.
-#[must_use]
-pub fn initial_members(members: &[crate::config::ClusterMember]) -> BTreeMap<NodeId, ReplicaNode> {
-    members
-        .iter()
-        .map(|m| (m.id, ReplicaNode { raft_addr: m.raft_addr.clone(), api_addr: m.api_addr.clone() }))
-        .collect()
 }

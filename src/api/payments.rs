@@ -81,19 +81,8 @@ impl proto::payment_service_server::PaymentService for Api {
                 match item {
                     None => break,
                     Some(Err(status)) => {
-                        // An undecodable or oversized item ends the stream
-                        // (the framing is lost). The error is the stream's
-                        // last message, so every payment already admitted
-                        // is answered first.
                         drop(permit);
-                        let in_flight_max = u32::try_from(STREAM_IN_FLIGHT_MAX).expect("limit fits u32");
-                        let _ = permits.acquire_many(in_flight_max).await;
-                        let status = if status.code() == Code::OutOfRange {
-                            Status::resource_exhausted(status.message())
-                        } else {
-                            status
-                        };
-                        let _ = out.send(Err(status)).await;
+                        end_stream(status, &permits, &out).await;
                         break;
                     }
                     Some(Ok(item)) => {
@@ -102,25 +91,7 @@ impl proto::payment_service_server::PaymentService for Api {
                         let principal = principal.clone();
                         let stalled = Arc::clone(&stalled);
                         tokio::spawn(async move {
-                            let response = match api.submit(&principal, item.transaction.as_ref(), PAYMENT_KINDS).await
-                            {
-                                Ok((txid, outcome)) => proto::SubmitPaymentsResponse {
-                                    client_id: item.client_id,
-                                    txid: txid.0.to_vec(),
-                                    result: Some(proto::submit_payments_response::Result::Receipt(receipt_to_proto(
-                                        &outcome.receipt,
-                                    ))),
-                                    duplicate: outcome.duplicate,
-                                },
-                                Err((txid, refusal)) => proto::SubmitPaymentsResponse {
-                                    client_id: item.client_id,
-                                    txid: txid.map(|t| t.0.to_vec()).unwrap_or_default(),
-                                    result: Some(proto::submit_payments_response::Result::Refusal(refusal_to_proto(
-                                        &refusal,
-                                    ))),
-                                    duplicate: false,
-                                },
-                            };
+                            let response = stream_answer(&api, &principal, item).await;
                             if out.send_timeout(Ok(response), stall).await.is_err() {
                                 stalled.notify_one();
                             }
@@ -172,4 +143,41 @@ impl proto::payment_service_server::PaymentService for Api {
             transaction: tx.as_ref().map(transaction_to_proto),
         }))
     }
+}
+
+/// One streamed payment's answer: its receipt, or the refusal, under the
+/// caller's `client_id`.
+async fn stream_answer(
+    api: &Api,
+    principal: &Principal,
+    item: proto::SubmitPaymentsRequest,
+) -> proto::SubmitPaymentsResponse {
+    match api.submit(principal, item.transaction.as_ref(), PAYMENT_KINDS).await {
+        Ok((txid, outcome)) => proto::SubmitPaymentsResponse {
+            client_id: item.client_id,
+            txid: txid.0.to_vec(),
+            result: Some(proto::submit_payments_response::Result::Receipt(receipt_to_proto(&outcome.receipt))),
+            duplicate: outcome.duplicate,
+        },
+        Err((txid, refusal)) => proto::SubmitPaymentsResponse {
+            client_id: item.client_id,
+            txid: txid.map(|t| t.0.to_vec()).unwrap_or_default(),
+            result: Some(proto::submit_payments_response::Result::Refusal(refusal_to_proto(&refusal))),
+            duplicate: false,
+        },
+    }
+}
+
+/// An undecodable or oversized item ends the stream (the framing is
+/// lost). The error is the stream's last message: every payment already
+/// admitted is answered first (all their permits come back).
+async fn end_stream(
+    status: Status,
+    permits: &Semaphore,
+    out: &mpsc::Sender<Result<proto::SubmitPaymentsResponse, Status>>,
+) {
+    let in_flight_max = u32::try_from(STREAM_IN_FLIGHT_MAX).expect("limit fits u32");
+    let _ = permits.acquire_many(in_flight_max).await;
+    let status = if status.code() == Code::OutOfRange { Status::resource_exhausted(status.message()) } else { status };
+    let _ = out.send(Err(status)).await;
 }

@@ -118,39 +118,17 @@ async fn feed_subscriber(
     out: mpsc::Sender<Result<proto::SubscribeResponse, Status>>,
 ) {
     let stall = api.stream_stall;
-    let store = Arc::clone(api.engine.store_arc());
-    let metrics = Arc::clone(api.engine.metrics());
-    let _open = crate::metrics::GaugeGuard::new(&metrics.bank_streams);
+    let _open = crate::metrics::GaugeGuard::new(&api.engine.metrics().bank_streams);
     let mut durable = api.engine.durable_heights();
     let mut stopping = api.stopping.clone();
     let mut after = request.after_sequence;
-    let start = {
-        let store = Arc::clone(&store);
-        blocking(move || Ok((store.block_of_sequence(after)?, store.tip_height()?))).await
-    };
-    let mut height = match start {
-        Ok((Some(height), _)) => height,
-        Ok((None, tip)) => {
-            let last = api.engine.tip().block.header.next_sequence() - 1;
-            if after > last {
-                let _ = out
-                    .send(Err(Status::out_of_range(format!(
-                        "after_sequence {after} is past the ledger's last sequence {last}"
-                    ))))
-                    .await;
-                return;
-            }
-            tip + 1
-        }
+    let mut height = match first_height(&api, &request).await {
+        Ok(height) => height,
         Err(status) => {
             let _ = out.send_timeout(Err(status), stall).await;
             return;
         }
     };
-    // A bank that saw the checkpoint of the block holding `after` skips it.
-    if let Some(seen) = request.after_height {
-        height = height.max(seen.saturating_add(1));
-    }
     let stopped = || Err(Status::unavailable("the server is stopping; resume from the last sequence seen"));
     loop {
         if request.until_height.is_some_and(|until| height > until) {
@@ -167,51 +145,74 @@ async fn feed_subscriber(
             let _ = out.send_timeout(stopped(), stall).await;
             return;
         }
-        loop {
-            let read = {
-                let (store, bank) = (Arc::clone(&store), bank.clone());
-                blocking(move || store.bank_block(&bank, height, after, SUBSCRIBE_MOVEMENTS_PER_READ)).await
-            };
-            let block = match read {
-                Ok(Some(block)) => block,
-                Ok(None) => {
-                    let _ = out
-                        .send_timeout(Err(Status::internal(format!("durable block {height} not found"))), stall)
-                        .await;
-                    return;
-                }
-                Err(status) => {
-                    let _ = out.send_timeout(Err(status), stall).await;
-                    return;
-                }
-            };
-            for movement in &block.movements {
-                after = movement.sequence;
-                let sent = out.send_timeout(
-                    item(proto::subscribe_response::Item::Movement(movement_to_proto(movement, height))),
-                    stall,
-                );
-                if sent.await.is_err() {
-                    return;
-                }
+        match send_block(&api, &bank, height, &mut after, &out).await {
+            Ok(()) => height += 1,
+            Err(Some(status)) => {
+                let _ = out.send_timeout(Err(status), stall).await;
+                return;
             }
-            if let Some(totals) = block.totals {
-                after = after.max(block.header.header.next_sequence() - 1);
-                let lag_ms = api.engine.now_unix_ms().saturating_sub(block.header.header.time_unix_ms);
-                #[allow(clippy::cast_precision_loss)]
-                metrics.bank_stream_lag_seconds.observe(lag_ms as f64 / 1000.0);
-                let checkpoint = proto::Checkpoint {
-                    block: Some(header_to_proto(&block.header)),
-                    totals: Some(totals_to_proto(&totals)),
-                };
-                if out.send_timeout(item(proto::subscribe_response::Item::Checkpoint(checkpoint)), stall).await.is_err()
-                {
-                    return;
-                }
-                break;
-            }
+            Err(None) => return,
         }
-        height += 1;
+    }
+}
+
+/// The first block a subscription sends: the one holding the sequence after
+/// `after_sequence` (the next block when it is past the tip's), and after
+/// the block whose checkpoint the bank already saw (`after_height`).
+async fn first_height(api: &Api, request: &proto::SubscribeRequest) -> Result<u64, Status> {
+    let after = request.after_sequence;
+    let store = Arc::clone(api.engine.store_arc());
+    let height = match blocking(move || Ok((store.block_of_sequence(after)?, store.tip_height()?))).await? {
+        (Some(height), _) => height,
+        (None, tip) => {
+            let last = api.engine.tip().block.header.next_sequence() - 1;
+            if after > last {
+                return Err(Status::out_of_range(format!(
+                    "after_sequence {after} is past the ledger's last sequence {last}"
+                )));
+            }
+            tip + 1
+        }
+    };
+    Ok(request.after_height.map_or(height, |seen| height.max(seen.saturating_add(1))))
+}
+
+/// Sends `bank`'s movements in the durable block at `height` after
+/// sequence `after` (read `SUBSCRIBE_MOVEMENTS_PER_READ` at a time), then
+/// the block's checkpoint; `after` follows what was sent. `Err(None)`: the
+/// bank hung up or stopped reading; `Err(Some(status))`: a read failed.
+async fn send_block(
+    api: &Api,
+    bank: &str,
+    height: u64,
+    after: &mut u64,
+    out: &mpsc::Sender<Result<proto::SubscribeResponse, Status>>,
+) -> Result<(), Option<Status>> {
+    let stall = api.stream_stall;
+    loop {
+        let (store, bank, from) = (Arc::clone(api.engine.store_arc()), bank.to_owned(), *after);
+        let block = blocking(move || store.bank_block(&bank, height, from, SUBSCRIBE_MOVEMENTS_PER_READ))
+            .await?
+            .ok_or_else(|| Status::internal(format!("durable block {height} not found")))?;
+        for movement in &block.movements {
+            *after = movement.sequence;
+            let movement = item(proto::subscribe_response::Item::Movement(movement_to_proto(movement, height)));
+            out.send_timeout(movement, stall).await.map_err(|_| None)?;
+        }
+        if let Some(totals) = block.totals {
+            *after = (*after).max(block.header.header.next_sequence() - 1);
+            let lag_ms = api.engine.now_unix_ms().saturating_sub(block.header.header.time_unix_ms);
+            #[allow(clippy::cast_precision_loss)]
+            api.engine.metrics().bank_stream_lag_seconds.observe(lag_ms as f64 / 1000.0);
+            let checkpoint = proto::Checkpoint {
+                block: Some(header_to_proto(&block.header)),
+                totals: Some(totals_to_proto(&totals)),
+            };
+            out.send_timeout(item(proto::subscribe_response::Item::Checkpoint(checkpoint)), stall)
+                .await
+                .map_err(|_| None)?;
+            return Ok(());
+        }
     }
 }
 

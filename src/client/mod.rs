@@ -153,8 +153,8 @@ const RESPONSE_BYTES_MAX: usize = GRPC_MESSAGE_BYTES_MAX + BLOCK_TXS_MAX * 34 + 
 fn endpoint(url: &str) -> Result<Endpoint, tonic::transport::Error> {
     Ok(Endpoint::from_shared(url.to_owned())?
         .tcp_nodelay(true)
-        .http2_keep_alive_interval(crate::server::KEEPALIVE_INTERVAL)
-        .keep_alive_timeout(crate::server::KEEPALIVE_TIMEOUT)
+        .http2_keep_alive_interval(crate::core::limits::KEEPALIVE_INTERVAL)
+        .keep_alive_timeout(crate::core::limits::KEEPALIVE_TIMEOUT)
         .keep_alive_while_idle(true))
 }
 

@@ -47,8 +47,8 @@ pub use network::{
 };
 pub use node::{Node, NodeError, Peers, watch_core};
 pub use peers::{
-    CA_CERT_FILE, CA_KEY_FILE, ClusterCa, Local, PEER_CA_FILE, PEER_CERT_FILE, PEER_KEY_FILE, PeerTls, PeerTlsConfig,
-    admit_append, admit_snapshot, admit_vote, node_of_certificate, peer_name,
+    CA_CERT_FILE, CA_KEY_FILE, ClusterCa, Local, PEER_CA_FILE, PEER_CERT_FILE, PEER_KEY_FILE, PeerTls, admit_append,
+    admit_snapshot, admit_vote, node_of_certificate, peer_name,
 };
 pub use state_machine::{ProposalReader, RaftStateMachineStore, SnapshotBuilder};
 

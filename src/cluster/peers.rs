@@ -15,7 +15,8 @@
 //! for election, and a forged term of `u64::MAX` would stop its core for
 //! good.
 
-use std::path::{Path, PathBuf};
+use crate::config::PeerTlsConfig;
+use std::path::Path;
 
 use std::collections::BTreeSet;
 
@@ -62,21 +63,6 @@ pub fn node_of_certificate(der: &[u8]) -> Result<NodeId, String> {
     }
 }
 
-/// The `[cluster.tls]` table: this member's certificate and key, and the
-/// cluster CA that every peer's certificate must chain to. The CA's key is
-/// not here: no node needs it (docs/SECURITY.md, "Keys").
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct PeerTlsConfig {
-    /// PEM certificate of the cluster CA.
-    pub ca_file: PathBuf,
-    /// PEM certificate of this member, issued by the cluster CA, naming
-    /// `node-<id>.settled`.
-    pub cert_file: PathBuf,
-    /// PEM private key of this member's certificate.
-    pub key_file: PathBuf,
-}
-
 /// A member's TLS material, loaded and checked.
 #[derive(Clone)]
 pub struct PeerTls {
@@ -97,6 +83,17 @@ impl PeerTls {
     ///
     /// # Errors
     /// An unreadable file, or a certificate that does not name `id`.
+    /// This member's TLS material, loaded and checked against its id.
+    ///
+    /// # Errors
+    /// No `[cluster.tls]`, an unreadable file, or a certificate of another
+    /// member.
+    pub fn of(cluster: &crate::config::ClusterConfig) -> Result<Self, crate::config::ConfigError> {
+        cluster.validate()?;
+        let tls = cluster.tls.as_ref().expect("validated");
+        Self::load(tls, cluster.node_id).map_err(|e| crate::config::ConfigError::Invalid(format!("[cluster.tls]: {e}")))
+    }
+
     pub fn load(config: &PeerTlsConfig, id: NodeId) -> Result<Self, String> {
         let read = |path: &Path| std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()));
         let tls = Self {

@@ -137,6 +137,11 @@ pub const RAFT_CALLS_PER_CONNECTION_MAX: u32 = 64;
 /// The Raft port: time for an accepted connection to send its first bytes
 /// and to finish the TLS handshake; a silent one is closed then.
 pub const RAFT_TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// The public API's HTTP/2 keepalive for long-lived streams (server and
+/// client alike): a ping every interval, the connection dropped if
+/// unanswered within the timeout.
+pub const KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(20);
+pub const KEEPALIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// The Raft port: HTTP/2 ping interval, and the wait for its answer before
 /// the connection is dropped.
 pub const RAFT_KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);

@@ -22,7 +22,7 @@ use crate::core::crypto::Keypair;
 use crate::core::limits::STREAM_IN_FLIGHT_MAX;
 use crate::core::receipt::{Receipt, ReceiptJson};
 use crate::core::types::{Address, ChainId, OutPoint, Output, TxId};
-use crate::dev::demo_banks;
+use crate::dev::{DemoError, demo_banks, setup};
 use crate::proto;
 use crate::server::Server;
 
@@ -75,18 +75,6 @@ pub struct DemoReport {
     pub bank_lag_p50_ms: u64,
     pub bank_lag_p99_ms: u64,
     pub burned_minor: u64,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum DemoError {
-    #[error("demo setup: {0}")]
-    Setup(String),
-    #[error("demo check failed: {0}")]
-    Check(String),
-}
-
-fn setup<E: std::fmt::Display>(context: &'static str) -> impl Fn(E) -> DemoError {
-    move |e| DemoError::Setup(format!("{context}: {e}"))
 }
 
 struct Wallet {

@@ -13,17 +13,13 @@ use crate::client::{Client, Credential};
 use crate::core::amount::format_amount;
 use crate::core::crypto::{Keypair, sha256};
 use crate::core::types::Address;
-use crate::dev::demo::DemoError;
+use crate::dev::{DemoError, setup as failed};
 use crate::proto;
 
 /// (id, name) of the demo's banks; shops and wallets alternate between them.
 pub const DEMO_BANKS: [(&str, &str); 2] = [("bank-north", "North Commercial Bank"), ("bank-south", "South Rural Bank")];
 /// Wallet registrations in flight at once.
 const REGISTRATIONS_IN_FLIGHT_MAX: usize = 32;
-
-fn failed<E: std::fmt::Display>(context: &'static str) -> impl Fn(E) -> DemoError {
-    move |e| DemoError::Setup(format!("{context}: {e}"))
-}
 
 /// The bank the `n`th shop or wallet belongs to.
 #[must_use]

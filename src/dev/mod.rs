@@ -13,3 +13,17 @@ pub mod sim_disk;
 pub mod vectors;
 
 pub use sim_disk::{DiskFault, PowerSupply, SECTOR_BYTES, SIM_DISK_BYTES_MAX, SimBackend, SimDisk};
+
+/// What stops the demo: its setup failed, or one of its checks did.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("demo setup: {0}")]
+    Setup(String),
+    #[error("demo check failed: {0}")]
+    Check(String),
+}
+
+/// The demo's setup failing at `context`.
+pub(crate) fn setup<E: std::fmt::Display>(context: &'static str) -> impl Fn(E) -> DemoError {
+    move |e| DemoError::Setup(format!("{context}: {e}"))
+}

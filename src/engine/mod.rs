@@ -774,6 +774,12 @@ fn start_pipeline(
     (verify_tx, admin_queue, threads)
 }
 
+/// A store read the pipeline needed failed: the caller may retry.
+fn storage_refusal(error: &StoreError) -> Refusal {
+    tracing::error!(%error, "storage read failed in the pipeline");
+    Refusal::new(Reason::Unavailable, "storage read failed; retry")
+}
+
 /// Spawns a pipeline thread. If it panics (a broken invariant), the engine
 /// fails stop as on a storage error: nothing more is confirmed and health
 /// turns NOT_SERVING.

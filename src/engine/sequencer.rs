@@ -542,8 +542,3 @@ impl Sequencer {
         Ok(Known::None)
     }
 }
-
-pub(super) fn storage_refusal(error: &StoreError) -> Refusal {
-    tracing::error!(%error, "storage read failed while sequencing");
-    Refusal::new(Reason::Unavailable, "storage read failed; retry")
-}

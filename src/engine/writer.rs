@@ -6,7 +6,6 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
 
-use super::sequencer::storage_refusal;
 use super::*;
 
 /// What the writer receives for one block: the block (none when everything

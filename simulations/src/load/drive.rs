@@ -28,7 +28,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::report::Second;
+use super::second::Second;
 use super::server::{Target, cpu_seconds};
 use super::setup::describe;
 use super::{LoadError, Mode};
