@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::api::auth::{ConfiguredCredentials, Principal};
 use crate::core::crypto::Keypair;
 use crate::core::encoding::Genesis;
 use crate::core::limits::{CURRENCY_EXPONENT_MAX, ISSUER_KEYS_MAX};
+use crate::core::registry::{ConfiguredCredentials, Principal};
 use crate::core::registry::{Tier, TierPolicy};
 use crate::core::types::Address;
 
@@ -303,17 +303,6 @@ impl ClusterConfig {
             ));
         }
         Ok(())
-    }
-
-    /// The members of a new cluster as openraft's `initialize` takes them.
-    #[must_use]
-    pub fn initial_members(&self) -> std::collections::BTreeMap<crate::cluster::NodeId, crate::cluster::ReplicaNode> {
-        self.members
-            .iter()
-            .map(|m| {
-                (m.id, crate::cluster::ReplicaNode { raft_addr: m.raft_addr.clone(), api_addr: m.api_addr.clone() })
-            })
-            .collect()
     }
 
     /// Whether this node initialises a new cluster (the lowest id).

@@ -295,7 +295,7 @@ async fn start_node(
         .map_err(|e| ServerError::Cluster(e.to_string()))?;
     let initialised = node.raft().is_initialized().await.map_err(|e| ServerError::Cluster(e.to_string()))?;
     if cluster.initialises() && !initialised {
-        match node.raft().initialize(cluster.initial_members()).await {
+        match node.raft().initialize(crate::cluster::initial_members(cluster)).await {
             Ok(()) => tracing::info!(members = cluster.members.len(), "cluster initialised"),
             Err(openraft::error::RaftError::APIError(openraft::error::InitializeError::NotAllowed(_))) => {}
             Err(error) => return Err(ServerError::Cluster(error.to_string())),

@@ -4,28 +4,13 @@
 //! banks and terminals from the registry. Each RPC names the roles it admits;
 //! data a bank or terminal asks for must concern its own customers.
 
-use std::collections::HashMap;
-
 use tonic::{Request, Status};
 
 use crate::core::crypto::sha256;
 use crate::core::limits::TOKEN_BYTES_MAX;
+pub use crate::core::registry::{ConfiguredCredentials, Principal};
 use crate::core::registry::{CredentialOwner, Registry, Role};
 use crate::core::types::{Address, Hash32};
-
-/// An authenticated caller.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Principal {
-    /// Runs the registry (admin API).
-    Operator,
-    /// Mints and claws back (with the issuer keys' signatures on top).
-    Issuer,
-    Bank(String),
-    Terminal(String),
-    /// Development mode only: every role at once, so the demo and tests can
-    /// drive everything with one generated token.
-    Development,
-}
 
 /// A role an RPC admits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,9 +33,6 @@ impl Principal {
         )
     }
 }
-
-/// Credentials from the configuration: hash -> operator, issuer, development.
-pub type ConfiguredCredentials = HashMap<Hash32, Principal>;
 
 /// The caller of `request`, from its bearer token or, without one, its
 /// client certificate (mTLS): either way the SHA-256 of the credential is

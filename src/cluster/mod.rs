@@ -35,6 +35,7 @@ mod node;
 mod peers;
 mod state_machine;
 
+use std::collections::BTreeMap;
 use std::io::Cursor;
 
 use openraft::{StorageIOError, TokioRuntime};
@@ -356,4 +357,14 @@ fn open_database(
 /// A fault of a step with no better subject (opening a file).
 fn store_error(verb: openraft::ErrorVerb, fault: &Fault) -> StorageError {
     StorageIOError::new(openraft::ErrorSubject::Store, verb, fault).into()
+}
+
+/// The members of a new cluster as openraft's `initialize` takes them.
+#[must_use]
+pub fn initial_members(cluster: &crate::config::ClusterConfig) -> BTreeMap<NodeId, ReplicaNode> {
+    cluster
+        .members
+        .iter()
+        .map(|m| (m.id, ReplicaNode { raft_addr: m.raft_addr.clone(), api_addr: m.api_addr.clone() }))
+        .collect()
 }

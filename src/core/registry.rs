@@ -423,6 +423,23 @@ impl Registry {
     }
 }
 
+/// An authenticated caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Principal {
+    /// Runs the registry (admin API).
+    Operator,
+    /// Mints and claws back (with the issuer keys' signatures on top).
+    Issuer,
+    Bank(String),
+    Terminal(String),
+    /// Development mode only: every role at once, so the demo and tests can
+    /// drive everything with one generated token.
+    Development,
+}
+
+/// Credentials from the configuration: hash -> operator, issuer, development.
+pub type ConfiguredCredentials = std::collections::HashMap<crate::core::types::Hash32, Principal>;
+
 #[cfg(test)]
 mod tests {
     use super::*;

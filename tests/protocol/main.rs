@@ -6,5 +6,6 @@
 //! loopback, a cluster of replicas).
 
 mod chain_binding;
+mod layering;
 mod properties;
 mod protocol_vectors;
