@@ -1,5 +1,7 @@
 //! A real server on loopback over a real redb file in a temporary directory,
 //! with the development issuer keys it generated.
+// Shared by every test binary; each uses its part (the operations binary
+// little of it), so the rest is unused there.
 #![allow(dead_code)]
 
 pub mod cluster;
