@@ -420,53 +420,7 @@ impl Api {
             .get(&programme_id)
             .cloned()
             .ok_or_else(|| Refusal::new(Reason::UnknownProgramme, format!("no programme {programme_id}")))?;
-        // Checked here too, so that a call with nothing left to move still
-        // answers a bad authorisation or an early call as such; the ledger
-        // checks every batch again.
-        let chain = self.engine.chain_id();
-        let message = crate::core::encoding::clawback_authorization(
-            &chain,
-            programme_id,
-            &programme.treasury,
-            programme.valid_until_ms,
-        );
-        let genesis = self.engine.genesis();
-        for witness in &authorization {
-            if !crate::core::crypto::verify(&witness.public_key, &message, &witness.signature) {
-                return Err(Refusal::new(
-                    Reason::BadSignature,
-                    format!(
-                        "{} does not sign the clawback authorisation of programme {programme_id} (treasury {}, valid \
-                         until {} unix ms) on chain {chain}",
-                        witness.public_key, programme.treasury, programme.valid_until_ms
-                    ),
-                ));
-            }
-            if !genesis.issuer_keys.contains(&witness.public_key) {
-                return Err(Refusal::new(
-                    Reason::UnexpectedWitness,
-                    format!("{} is not an issuer key", witness.public_key),
-                ));
-            }
-        }
-        let mut signers: Vec<Address> = authorization.iter().map(|w| w.public_key).collect();
-        signers.sort_unstable();
-        signers.dedup();
-        if signers.len() != authorization.len() {
-            return Err(Refusal::new(Reason::DuplicateWitness, "an issuer signs the authorisation once"));
-        }
-        if (signers.len() as u64) < u64::from(genesis.issuer_threshold) {
-            return Err(Refusal::new(
-                Reason::MintThreshold,
-                format!("{} issuer signatures, {} required", signers.len(), genesis.issuer_threshold),
-            ));
-        }
-        if self.engine.now_unix_ms() < programme.valid_until_ms {
-            return Err(Refusal::new(
-                Reason::ProgrammeNotExpired,
-                format!("programme {programme_id} runs until {} (unix ms)", programme.valid_until_ms),
-            ));
-        }
+        self.check_clawback_call(programme_id, &programme, &authorization)?;
         let mut response = proto::ClawbackResponse::default();
         // No new output of an ended programme can appear, so a cursor over
         // its outputs is stable: merchant-held ones are passed once, not
@@ -508,6 +462,64 @@ impl Api {
         }
         response.clawed_back_total_minor = self.engine.programme_stats(programme_id).clawed_back_minor;
         Ok(response)
+    }
+
+    /// The clawback authorisation (issuer signatures over the programme,
+    /// its treasury and end, on this chain, at least the threshold of
+    /// them) and the programme's end, checked here too: a call with
+    /// nothing left to move still answers a bad authorisation or an early
+    /// call as such; the ledger checks every batch again.
+    fn check_clawback_call(
+        &self,
+        programme_id: u32,
+        programme: &crate::core::registry::Programme,
+        authorization: &[Witness],
+    ) -> Result<(), Refusal> {
+        let chain = self.engine.chain_id();
+        let message = crate::core::encoding::clawback_authorization(
+            &chain,
+            programme_id,
+            &programme.treasury,
+            programme.valid_until_ms,
+        );
+        let genesis = self.engine.genesis();
+        for witness in authorization {
+            if !crate::core::crypto::verify(&witness.public_key, &message, &witness.signature) {
+                return Err(Refusal::new(
+                    Reason::BadSignature,
+                    format!(
+                        "{} does not sign the clawback authorisation of programme {programme_id} (treasury {}, valid \
+                         until {} unix ms) on chain {chain}",
+                        witness.public_key, programme.treasury, programme.valid_until_ms
+                    ),
+                ));
+            }
+            if !genesis.issuer_keys.contains(&witness.public_key) {
+                return Err(Refusal::new(
+                    Reason::UnexpectedWitness,
+                    format!("{} is not an issuer key", witness.public_key),
+                ));
+            }
+        }
+        let mut signers: Vec<Address> = authorization.iter().map(|w| w.public_key).collect();
+        signers.sort_unstable();
+        signers.dedup();
+        if signers.len() != authorization.len() {
+            return Err(Refusal::new(Reason::DuplicateWitness, "an issuer signs the authorisation once"));
+        }
+        if (signers.len() as u64) < u64::from(genesis.issuer_threshold) {
+            return Err(Refusal::new(
+                Reason::MintThreshold,
+                format!("{} issuer signatures, {} required", signers.len(), genesis.issuer_threshold),
+            ));
+        }
+        if self.engine.now_unix_ms() < programme.valid_until_ms {
+            return Err(Refusal::new(
+                Reason::ProgrammeNotExpired,
+                format!("programme {programme_id} runs until {} (unix ms)", programme.valid_until_ms),
+            ));
+        }
+        Ok(())
     }
 
     /// The next up to `TX_INPUTS_MAX` outputs of the programme held by

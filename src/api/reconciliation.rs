@@ -216,6 +216,48 @@ async fn send_block(
     }
 }
 
+/// One bank's position over a window, from its totals before and after
+/// it; what it paid each other bank goes to `flows`.
+fn net_position(
+    bank: &str,
+    before: &BankTotals,
+    now: &BankTotals,
+    flows: &mut Vec<proto::BankFlow>,
+) -> Result<proto::NetPosition, Status> {
+    // Totals only grow: one that went back is a corrupt store.
+    let diff = |now: u64, before: u64| {
+        now.checked_sub(before).ok_or_else(|| {
+            tracing::error!(bank, now, before, "bank totals went backwards");
+            Status::internal(format!("bank {bank}'s totals went backwards; run 'settled audit'"))
+        })
+    };
+    let mut paid = 0u64;
+    for (payee, amount) in &now.paid_to {
+        let amount = diff(*amount, before.paid_to.get(payee).copied().unwrap_or(0))?;
+        if amount > 0 {
+            paid += amount;
+            flows.push(proto::BankFlow {
+                payer_bank: bank.to_owned(),
+                payee_bank: payee.clone(),
+                amount_minor: amount,
+            });
+        }
+    }
+    let mut received = 0u64;
+    for (payer, amount) in &now.received_from {
+        received += diff(*amount, before.received_from.get(payer).copied().unwrap_or(0))?;
+    }
+    let net = i128::from(received) - i128::from(paid);
+    Ok(proto::NetPosition {
+        bank: bank.to_owned(),
+        paid_minor: paid,
+        received_minor: received,
+        issued_minor: diff(now.issued_minor, before.issued_minor)?,
+        redeemed_minor: diff(now.redeemed_minor, before.redeemed_minor)?,
+        net_minor: i64::try_from(net).map_err(|_| Status::internal("net position past 2^63"))?,
+    })
+}
+
 /// `YYYY-MM-DD` to its day number since the epoch (1970 or later).
 fn parse_date(date: &str) -> Option<i64> {
     statement::parse_date(date).and_then(|days| i64::try_from(days).ok()).filter(|days| *days >= 0)
@@ -484,43 +526,11 @@ impl proto::reconciliation_service_server::ReconciliationService for Api {
         let mut positions = Vec::new();
         let (mut net_sum, mut issued_sum, mut redeemed_sum) = (0i128, 0i128, 0i128);
         for ((bank, before), now) in banks.iter().zip(&before).zip(&after_totals) {
-            // Totals only grow: one that went back is a corrupt store.
-            let diff = |now: u64, before: u64| {
-                now.checked_sub(before).ok_or_else(|| {
-                    tracing::error!(bank, now, before, "bank totals went backwards");
-                    Status::internal(format!("bank {bank}'s totals went backwards; run 'settled audit'"))
-                })
-            };
-            let mut paid = 0u64;
-            for (payee, amount) in &now.paid_to {
-                let amount = diff(*amount, before.paid_to.get(payee).copied().unwrap_or(0))?;
-                if amount > 0 {
-                    paid += amount;
-                    flows.push(proto::BankFlow {
-                        payer_bank: bank.clone(),
-                        payee_bank: payee.clone(),
-                        amount_minor: amount,
-                    });
-                }
-            }
-            let mut received = 0u64;
-            for (payer, amount) in &now.received_from {
-                received += diff(*amount, before.received_from.get(payer).copied().unwrap_or(0))?;
-            }
-            let issued = diff(now.issued_minor, before.issued_minor)?;
-            let redeemed = diff(now.redeemed_minor, before.redeemed_minor)?;
-            let net = i128::from(received) - i128::from(paid);
-            net_sum += net;
-            issued_sum += i128::from(issued);
-            redeemed_sum += i128::from(redeemed);
-            positions.push(proto::NetPosition {
-                bank: bank.clone(),
-                paid_minor: paid,
-                received_minor: received,
-                issued_minor: issued,
-                redeemed_minor: redeemed,
-                net_minor: i64::try_from(net).map_err(|_| Status::internal("net position past 2^63"))?,
-            });
+            let position = net_position(bank, before, now, &mut flows)?;
+            net_sum += i128::from(position.net_minor);
+            issued_sum += i128::from(position.issued_minor);
+            redeemed_sum += i128::from(position.redeemed_minor);
+            positions.push(position);
         }
         // Money is conserved between banks: what one side paid the other
         // received, and issuance minus redemption is the supply change.

@@ -36,17 +36,10 @@ pub struct LocalCluster {
     pub dev_token: Option<String>,
 }
 
-/// `n` loopback addresses free now, all different: each is bound until
-/// all are chosen, then released for a replica to take (another program
-/// could take one in between).
+/// `n` loopback addresses free now, all different (`dev::free_port`).
+#[allow(clippy::unnecessary_wraps, reason = "callers treat a missing port as an error")]
 fn free_addresses(n: usize) -> Result<Vec<String>, String> {
-    let listeners = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("a free port: {e}")))
-        .collect::<Result<Vec<_>, String>>()?;
-    listeners
-        .iter()
-        .map(|listener| Ok(listener.local_addr().map_err(|e| format!("a free port: {e}"))?.to_string()))
-        .collect()
+    Ok((0..n).map(|_| super::free_port().to_string()).collect())
 }
 
 fn read_text(path: &Path) -> Result<String, String> {

@@ -240,6 +240,62 @@ pub(crate) fn signed_header_bytes(signed: &SignedHeader) -> Vec<u8> {
     bytes
 }
 
+/// The block's sequential-key tables: header, txids, transaction records,
+/// registry changes, terminals, programme statistics, bank totals,
+/// movements and mint references.
+fn write_block_tables(write: &redb::WriteTransaction, block: &BlockRecord) -> Result<(), StoreError> {
+    let height = block.signed.header.height;
+    write.open_table(HEADERS)?.insert(height, signed_header_bytes(&block.signed).as_slice())?;
+    let mut txids = Vec::with_capacity(block.txs.len() * 32);
+    for (vtx, _) in &block.txs {
+        txids.extend_from_slice(&vtx.txid.0);
+    }
+    write.open_table(BLOCK_TXIDS)?.insert(height, txids.as_slice())?;
+    let mut txs = write.open_table(TXS)?;
+    if !block.ops.is_empty() {
+        write.open_table(BLOCK_OPS)?.insert(
+            height,
+            integrity::sealed(&postcard::to_stdvec(&block.ops).expect("registry ops serialise")).as_slice(),
+        )?;
+    }
+    let mut terminals = write.open_table(TX_TERMINALS)?;
+    for (_, applied) in &block.txs {
+        if let Some(terminal) = applied.movements.iter().find_map(|(_, m)| m.terminal.as_deref()) {
+            terminals.insert(applied.sequence, terminal)?;
+        }
+    }
+    let mut registry_ops = write.open_table(REGISTRY_OPS)?;
+    let first_op = registry_ops.last()?.map_or(0, |(k, _)| k.value() + 1);
+    for (index, (_, op)) in (first_op..).zip(&block.ops) {
+        let mut bytes = height.to_be_bytes().to_vec();
+        bytes.extend_from_slice(&serde_json::to_vec(op).expect("registry ops serialise"));
+        registry_ops.insert(index, bytes.as_slice())?;
+    }
+    let mut programme_stats = write.open_table(PROGRAMME_STATS)?;
+    for (programme, stats) in &block.stats {
+        programme_stats.insert(*programme, serde_json::to_vec(stats).expect("stats serialise").as_slice())?;
+    }
+    let mut bank_totals = write.open_table(BANK_TOTALS)?;
+    for (bank, totals) in &block.bank_totals {
+        bank_totals.insert((bank.as_str(), height), postcard::to_stdvec(totals).expect("serialise").as_slice())?;
+    }
+    let mut movements = write.open_table(MOVEMENTS)?;
+    let mut mint_refs = write.open_table(MINT_REFS)?;
+    for (vtx, applied) in &block.txs {
+        if vtx.tx.kind == crate::core::types::TxKind::Mint {
+            mint_refs.insert(vtx.tx.reference.as_slice(), &vtx.txid.0)?;
+        }
+        txs.insert(applied.sequence, integrity::sealed(&encoding::tx_record_bytes(&vtx.tx)).as_slice())?;
+        for (bank, movement) in &applied.movements {
+            movements.insert(
+                (bank.as_str(), applied.sequence),
+                integrity::sealed(&postcard::to_stdvec(movement).expect("serialise")).as_slice(),
+            )?;
+        }
+    }
+    Ok(())
+}
+
 fn block_zero(db: &Database) -> Result<SignedHeader, StoreError> {
     let read = db.begin_read()?;
     let bytes = read.open_table(HEADERS)?.get(0)?.map(|v| v.value().to_vec());
@@ -694,80 +750,8 @@ impl Store {
         let index = BlockIndex::of(block);
         let mut write = self.db.begin_write()?;
         write.set_durability(Durability::Immediate)?;
-        {
-            write.open_table(HEADERS)?.insert(height, signed_header_bytes(&block.signed).as_slice())?;
-            let mut txids = Vec::with_capacity(block.txs.len() * 32);
-            for (vtx, _) in &block.txs {
-                txids.extend_from_slice(&vtx.txid.0);
-            }
-            write.open_table(BLOCK_TXIDS)?.insert(height, txids.as_slice())?;
-            let mut txs = write.open_table(TXS)?;
-            if !block.ops.is_empty() {
-                write.open_table(BLOCK_OPS)?.insert(
-                    height,
-                    integrity::sealed(&postcard::to_stdvec(&block.ops).expect("registry ops serialise")).as_slice(),
-                )?;
-            }
-            let mut terminals = write.open_table(TX_TERMINALS)?;
-            for (_, applied) in &block.txs {
-                if let Some(terminal) = applied.movements.iter().find_map(|(_, m)| m.terminal.as_deref()) {
-                    terminals.insert(applied.sequence, terminal)?;
-                }
-            }
-            let mut registry_ops = write.open_table(REGISTRY_OPS)?;
-            let first_op = registry_ops.last()?.map_or(0, |(k, _)| k.value() + 1);
-            for (index, (_, op)) in (first_op..).zip(&block.ops) {
-                let mut bytes = height.to_be_bytes().to_vec();
-                bytes.extend_from_slice(&serde_json::to_vec(op).expect("registry ops serialise"));
-                registry_ops.insert(index, bytes.as_slice())?;
-            }
-            let mut programme_stats = write.open_table(PROGRAMME_STATS)?;
-            for (programme, stats) in &block.stats {
-                programme_stats.insert(*programme, serde_json::to_vec(stats).expect("stats serialise").as_slice())?;
-            }
-            let mut bank_totals = write.open_table(BANK_TOTALS)?;
-            for (bank, totals) in &block.bank_totals {
-                bank_totals
-                    .insert((bank.as_str(), height), postcard::to_stdvec(totals).expect("serialise").as_slice())?;
-            }
-            let mut movements = write.open_table(MOVEMENTS)?;
-            let mut mint_refs = write.open_table(MINT_REFS)?;
-            for (vtx, applied) in &block.txs {
-                if vtx.tx.kind == crate::core::types::TxKind::Mint {
-                    mint_refs.insert(vtx.tx.reference.as_slice(), &vtx.txid.0)?;
-                }
-                txs.insert(applied.sequence, integrity::sealed(&encoding::tx_record_bytes(&vtx.tx)).as_slice())?;
-                for (bank, movement) in &applied.movements {
-                    movements.insert(
-                        (bank.as_str(), applied.sequence),
-                        integrity::sealed(&postcard::to_stdvec(movement).expect("serialise")).as_slice(),
-                    )?;
-                }
-            }
-        }
-        let merged = {
-            let held = self.unmerged.read().expect("not poisoned");
-            if held.height + 1 != height {
-                return Err(StoreError::Corrupt(format!("block {height} committed after block {}", held.height)));
-            }
-            write.open_table(INDEX_LOG)?.insert(height, index.encode().as_slice())?;
-            let budget = held.merge_budget(
-                index.entries(),
-                self.merge_entries_max.load(Ordering::Relaxed),
-                self.merge_slice_min.load(Ordering::Relaxed),
-            );
-            let cursor = held.merge_slice(&write, budget)?;
-            if let (Some(cursor), Some(merging_height)) = (&cursor, held.merging_height())
-                && cursor.done()
-            {
-                write.open_table(META)?.insert(MERGED_HEIGHT_KEY, merging_height.to_be_bytes().as_slice())?;
-                let mut log = write.open_table(INDEX_LOG)?;
-                for logged in held.merged_height + 1..=merging_height {
-                    log.remove(logged)?;
-                }
-            }
-            cursor
-        };
+        write_block_tables(&write, block)?;
+        let merged = self.log_and_merge(&write, height, &index)?;
         write.commit()?;
         self.integrity.remember(height, integrity::signed_hash(&block.signed));
         let mut held = self.unmerged.write().expect("not poisoned");
@@ -780,6 +764,38 @@ impl Store {
             self.merge_blocks_max.load(Ordering::Relaxed),
         );
         Ok(())
+    }
+
+    /// The block's row in the index log, and the next slice of the merge of
+    /// the random-key tables (the whole merge finished moves
+    /// `merged_height` and drops its log rows, in this same commit).
+    fn log_and_merge(
+        &self,
+        write: &redb::WriteTransaction,
+        height: u64,
+        index: &BlockIndex,
+    ) -> Result<Option<unmerged::Cursor>, StoreError> {
+        let held = self.unmerged.read().expect("not poisoned");
+        if held.height + 1 != height {
+            return Err(StoreError::Corrupt(format!("block {height} committed after block {}", held.height)));
+        }
+        write.open_table(INDEX_LOG)?.insert(height, index.encode().as_slice())?;
+        let budget = held.merge_budget(
+            index.entries(),
+            self.merge_entries_max.load(Ordering::Relaxed),
+            self.merge_slice_min.load(Ordering::Relaxed),
+        );
+        let cursor = held.merge_slice(write, budget)?;
+        if let (Some(cursor), Some(merging_height)) = (&cursor, held.merging_height())
+            && cursor.done()
+        {
+            write.open_table(META)?.insert(MERGED_HEIGHT_KEY, merging_height.to_be_bytes().as_slice())?;
+            let mut log = write.open_table(INDEX_LOG)?;
+            for logged in held.merged_height + 1..=merging_height {
+                log.remove(logged)?;
+            }
+        }
+        Ok(cursor)
     }
 
     /// Which transaction spent `outpoint`, if a durable one did.

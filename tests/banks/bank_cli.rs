@@ -4,7 +4,6 @@
 use crate::common;
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -513,7 +512,7 @@ async fn bank_positions_prints_flows_that_sum_to_zero() {
 // ---- a live follower across a server restart ----------------------------------
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    settled::dev::free_port().port()
 }
 
 /// A `settled serve` on a fixed port, so that a restarted server is found

@@ -546,6 +546,10 @@ async fn the_bank_feed_reconnects_through_a_restart_and_counts_every_movement_on
     use settled::follow::{Break, Cursor, Event, Follower};
     let mut w = World::new().await;
     let (wallet_a, shop_b, wallet_b) = (w.wallet_a.clone(), w.shop_b.clone(), w.wallet_b.clone());
+    // On an address outside the ephemeral range (`dev::free_port`): no
+    // other test can take it while the server restarts.
+    let address = settled::dev::free_port();
+    w.ledger.restart_with(|config| config.listen = address).await;
     w.pay(&wallet_a, &shop_b, 101, "before").await;
     let before = w.tip_height().await;
     let mut follower =
@@ -579,7 +583,6 @@ async fn the_bank_feed_reconnects_through_a_restart_and_counts_every_movement_on
     while movements.last().map(|(_, amount)| *amount) != Some(101) {
         movements.push(seen.recv().await.expect("the history"));
     }
-    let address = w.ledger.server().local_addr();
     w.ledger.restart_with(|config| config.listen = address).await;
     let (status, at) = broke.recv().await.expect("the break is told");
     assert_eq!(status, Some(Code::Unavailable), "a stopping server ends the stream");

@@ -47,8 +47,7 @@ impl Replica {
 
 /// A free loopback port (bound, then released for the server to take).
 pub fn free_port() -> std::net::SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-    listener.local_addr().expect("bound")
+    settled::dev::free_port()
 }
 
 pub fn configs(root: &std::path::Path, issuers: &[Keypair]) -> Vec<Config> {

@@ -3,7 +3,6 @@
 
 use crate::common;
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
@@ -22,7 +21,7 @@ fn settled(args: &[&str]) -> Output {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    settled::dev::free_port().port()
 }
 
 async fn connect_when_up(url: &str, token_file: &Path) -> Client {

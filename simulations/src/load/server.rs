@@ -219,12 +219,11 @@ fn terminate(pid: u32) {
     }
 }
 
-/// A loopback port nobody listens on right now (the server binds it a moment
-/// later; another process taking it in between makes the start fail cleanly).
+/// A loopback port nobody listens on right now, outside the ephemeral range
+/// (`settled::dev::free_port`): the server binds it a moment later.
+#[allow(clippy::unnecessary_wraps, reason = "the caller treats a missing port as an error")]
 fn free_port() -> Result<u16, LoadError> {
-    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))
-        .map_err(|e| LoadError::Server(format!("finding a free port: {e}")))?;
-    listener.local_addr().map(|a| a.port()).map_err(|e| LoadError::Server(format!("finding a free port: {e}")))
+    Ok(settled::dev::free_port().port())
 }
 
 /// CPU time (user + system) a process has used, in seconds, from
