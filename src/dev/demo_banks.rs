@@ -13,7 +13,7 @@ use crate::client::{Client, Credential};
 use crate::core::amount::format_amount;
 use crate::core::crypto::{Keypair, sha256};
 use crate::core::types::Address;
-use crate::dev::{DemoError, setup as failed};
+use crate::dev::{DemoError, setup};
 use crate::proto;
 
 /// (id, name) of the demo's banks; shops and wallets alternate between them.
@@ -61,7 +61,7 @@ pub async fn register_banks(admin: &mut Client) -> Result<Vec<Desk>, DemoError> 
             .admin
             .register_bank(proto::RegisterBankRequest { bank: Some(bank) })
             .await
-            .map_err(failed("register bank"))?;
+            .map_err(setup("register bank"))?;
         let lag_ms = Histogram::new_with_bounds(1, 3_600_000, 3).expect("valid bounds");
         desks.push(Desk { id, token, cursor: Cursor::new(id), lag_ms });
     }
@@ -81,7 +81,7 @@ pub async fn register_wallets(admin: &Client, wallets: &[Address]) -> Result<(),
         if tasks.len() == REGISTRATIONS_IN_FLIGHT_MAX
             && let Some(done) = tasks.join_next().await
         {
-            done.map_err(failed("registration task"))?.map_err(failed("register wallet"))?;
+            done.map_err(setup("registration task"))?.map_err(setup("register wallet"))?;
         }
         let wallet =
             proto::Wallet { address: address.0.to_vec(), bank_id: bank_of(usize::from(address.0[0])).into(), tier: 1 };
@@ -91,7 +91,7 @@ pub async fn register_wallets(admin: &Client, wallets: &[Address]) -> Result<(),
         });
     }
     while let Some(done) = tasks.join_next().await {
-        done.map_err(failed("registration task"))?.map_err(failed("register wallet"))?;
+        done.map_err(setup("registration task"))?.map_err(setup("register wallet"))?;
     }
     Ok(())
 }
@@ -108,7 +108,7 @@ pub struct Following {
 /// # Errors
 /// When the follower cannot connect.
 pub async fn follow_live(admin: &Client, desk: &Desk) -> Result<Following, DemoError> {
-    let mut follower = Follower::new(desk.client(admin), desk.cursor.clone(), None).await.map_err(failed("follow"))?;
+    let mut follower = Follower::new(desk.client(admin), desk.cursor.clone(), None).await.map_err(setup("follow"))?;
     let mut lag_ms = desk.lag_ms.clone();
     let (stop, stopped) = oneshot::channel();
     let started_ms = crate::core::clock::now_unix_ms();
@@ -139,7 +139,7 @@ pub async fn catch_up(following: Following, desk: &mut Desk, tip: u64) -> Result
     let (mut follower, lag_ms) = following
         .task
         .await
-        .map_err(failed("follower task"))?
+        .map_err(setup("follower task"))?
         .map_err(|e| DemoError::Check(format!("{} following: {e}", following.id)))?;
     follower.run(Some(tip), |_| {}).await.map_err(|e| DemoError::Check(format!("{} catching up: {e}", desk.id)))?;
     desk.cursor = follower.cursor.clone();
@@ -171,9 +171,9 @@ pub async fn reconcile(
             format: proto::StatementFormat::Camt053.into(),
         };
         let mut stream =
-            desk.client(admin).reconciliation.get_statement(request).await.map_err(failed("statement"))?.into_inner();
+            desk.client(admin).reconciliation.get_statement(request).await.map_err(setup("statement"))?.into_inner();
         let mut xml = Vec::new();
-        while let Some(chunk) = stream.message().await.map_err(failed("statement"))? {
+        while let Some(chunk) = stream.message().await.map_err(setup("statement"))? {
             xml.extend_from_slice(&chunk.data);
         }
         let checked = crate::api::statement::check_camt053(&xml, exponent)
@@ -212,7 +212,7 @@ pub async fn reconcile(
         .reconciliation
         .get_net_positions(proto::GetNetPositionsRequest { after_height: 0, until_height: 0 })
         .await
-        .map_err(failed("net positions"))?
+        .map_err(setup("net positions"))?
         .into_inner();
     let mut net_sum = 0i128;
     for position in &positions.positions {
@@ -241,13 +241,13 @@ pub async fn reconcile(
 /// When the shop has nothing or the redemption is refused.
 pub async fn redeem_takings(admin: &Client, desk: &Desk, shop: &Keypair) -> Result<u64, DemoError> {
     let mut bank = desk.client(admin);
-    let chain = bank.chain_id().await.map_err(failed("chain id"))?;
+    let chain = bank.chain_id().await.map_err(setup("chain id"))?;
     let request = proto::ListUnspentRequest {
         address: shop.address().0.to_vec(),
         page_size: u32::try_from(crate::core::limits::TX_INPUTS_MAX).expect("small"),
         page_token: Vec::new(),
     };
-    let outputs = bank.wallets.list_unspent(request).await.map_err(failed("list unspent"))?.into_inner().outputs;
+    let outputs = bank.wallets.list_unspent(request).await.map_err(setup("list unspent"))?.into_inner().outputs;
     let coins = outputs
         .iter()
         .filter_map(|u| {
@@ -271,6 +271,6 @@ pub async fn redeem_takings(admin: &Client, desk: &Desk, shop: &Keypair) -> Resu
     }
     let burned: u64 = coins.iter().map(|(_, o)| o.amount_minor).sum();
     let tx = crate::client::redeem(&chain, shop, &coins, 0, b"demo-redemption");
-    bank.submit(&tx).await.map_err(failed("redeem"))?;
+    bank.submit(&tx).await.map_err(setup("redeem"))?;
     Ok(burned)
 }

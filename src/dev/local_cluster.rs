@@ -37,9 +37,8 @@ pub struct LocalCluster {
 }
 
 /// `n` loopback addresses free now, all different (`dev::free_port`).
-#[allow(clippy::unnecessary_wraps, reason = "callers treat a missing port as an error")]
-fn free_addresses(n: usize) -> Result<Vec<String>, String> {
-    Ok((0..n).map(|_| super::free_port().to_string()).collect())
+fn free_addresses(n: usize) -> Vec<String> {
+    (0..n).map(|_| super::free_port().to_string()).collect()
 }
 
 fn read_text(path: &Path) -> Result<String, String> {
@@ -72,7 +71,7 @@ impl LocalCluster {
             return Err(format!("{count} replicas; between 1 and {LOCAL_REPLICAS_MAX}"));
         }
         let members = (1..=count as u64)
-            .zip(free_addresses(2 * count)?.chunks_exact(2).map(<[String]>::to_vec))
+            .zip(free_addresses(2 * count).chunks_exact(2).map(<[String]>::to_vec))
             .map(|(id, pair)| Ok(ClusterMember { id, raft_addr: pair[0].clone(), api_addr: pair[1].clone() }))
             .collect::<Result<Vec<_>, String>>()?;
         let options = crate::cluster::init::InitOptions {

@@ -296,7 +296,8 @@ impl Sequencer {
     }
 
     /// Whether this replica sequences now: it leads (or is a single node)
-    /// and has not failed stop.
+    /// and has not failed stop. Leading, it records that it led (what a
+    /// later step down must undo).
     fn may_sequence(&mut self, leading: bool, failed: bool) -> Result<(), Refusal> {
         if !leading {
             return Err(self.shared.not_leader());

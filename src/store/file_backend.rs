@@ -150,14 +150,6 @@ pub enum LedgerStorage {
     Backend(Box<dyn StorageBackend>),
 }
 
-impl LedgerStorage {
-    /// The data file at `path`, with no faults.
-    #[must_use]
-    pub fn file(path: PathBuf) -> Self {
-        Self::File { path, faults: StorageFaults::default() }
-    }
-}
-
 /// A boxed backend as a backend (redb takes `impl StorageBackend`).
 #[derive(Debug)]
 pub(crate) struct Boxed(pub(crate) Box<dyn StorageBackend>);

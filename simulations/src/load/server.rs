@@ -95,7 +95,8 @@ impl SpawnedServer {
         };
         std::fs::create_dir_all(&data_dir)
             .map_err(|e| LoadError::Server(format!("data dir {}: {e}", data_dir.display())))?;
-        let port = free_port()?;
+        // Outside the ephemeral range: nobody takes it before the server.
+        let port = settled::dev::free_port().port();
         let listen = format!("127.0.0.1:{port}");
         let log_path = data_dir.join(LOG_FILE);
         let log = std::fs::File::create(&log_path)
@@ -217,13 +218,6 @@ fn terminate(pid: u32) {
     unsafe {
         libc::kill(pid, libc::SIGTERM);
     }
-}
-
-/// A loopback port nobody listens on right now, outside the ephemeral range
-/// (`settled::dev::free_port`): the server binds it a moment later.
-#[allow(clippy::unnecessary_wraps, reason = "the caller treats a missing port as an error")]
-fn free_port() -> Result<u16, LoadError> {
-    Ok(settled::dev::free_port().port())
 }
 
 /// CPU time (user + system) a process has used, in seconds, from
