@@ -1,35 +1,48 @@
 //! Deterministic simulation of the core with storage faults.
 //!
-//! One seed drives the real ledger state machine, the real block seal
-//! ([`settled::seal_block`]) and the real redb store, on a simulated disk
-//! ([`SimDisk`]) that fails writes, fails fsyncs, loses power mid-commit and
-//! tears unsynced writes, and checks every step against a small reference
-//! model that knows only the rules: which outputs exist, who spent what, what
-//! was minted, the welfare programme's merchant categories and expiry, the
-//! wallet tier's limits.
+//! One seed drives the engine's own sequencer ([`Sequencing`]: the decisions
+//! of the sequencer thread, without the thread), the writer's answers
+//! ([`answer_durable`], [`answer_unavailable`]), the real ledger, block seal
+//! and redb store, on a simulated disk ([`SimDisk`]) that fails writes,
+//! fails fsyncs, loses power mid-commit and tears unsynced writes. The
+//! sequencer keeps admitting while up to two sealed blocks wait for the
+//! writer, as the engine pipelines: double spends, resubmissions and reused
+//! mint references of transactions sealed but not yet durable go through
+//! the engine's pending-block bookkeeping, and refusals resting on them must
+//! wait until they are durable.
 //!
-//! The submission protocol above the ledger is the sequencer's (a mint seen
-//! before is a resubmission, a mint reference pays once, a missing input is
-//! told apart from its own resubmission by asking the store who spent it),
-//! without its threads: one block is open at a time and its commit is waited
-//! for. A failed commit is the engine's fail-stop: the store is dropped, the
-//! disk rebooted (with everything not synced dropped or torn), the ledger
+//! Every answer is checked against a small reference model that knows only
+//! the rules (PROTOCOL §5-§7): which outputs exist, who spent what, what was
+//! minted and burned, the welfare programme's merchant categories, start and
+//! expiry, the wallet tier's limits with days in the ledger's time zone
+//! (UTC+8, computed from the calendar), who may submit what; and when the
+//! answer may come: a confirmation or a resubmission's receipt only once its
+//! block is durable, a refusal at once unless it names a transaction not yet
+//! durable, and `UNAVAILABLE` for everything in flight when a commit fails.
+//!
+//! A failed commit is the engine's fail-stop: the store is dropped, the disk
+//! rebooted (with everything not synced dropped or torn), the ledger
 //! reopened, and the block whose commit failed must be either wholly there
-//! or wholly absent, with everything confirmed before it intact.
+//! or wholly absent, with everything confirmed before it intact. The
+//! workload pays, mints, redeems (burning) and claws back.
 //!
 //! A failing seed prints one command that reproduces it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use settled::dev::{DiskFault, SimDisk};
+use settled::dev::{
+    AdminReply, DiskFault, OpenBlock, Sequencing, SequencingContext, SimDisk, WriterJob, answer_durable,
+    answer_unavailable,
+};
 use settled::registry::{AdminOp, Bank, Merchant, Programme, Tier, TierPolicy, Wallet};
 use settled::replica::{self, ReplicatedBlock};
 use settled::{
-    Address, Applied, ChainId, Decline, Genesis, Keypair, Ledger, OutPoint, Output, Reason, SignedHeader, Store,
-    Transaction, TxId, TxKind, VerifiedTx, client,
+    Address, ChainId, Genesis, Keypair, Ledger, OutPoint, Output, Reason, Reply, SignedHeader, Store, Submitter,
+    TX_VERSION, Transaction, TxId, TxKind, Witness, client,
 };
+use tokio::sync::oneshot;
 
 /// Longest simulation one seed runs.
 pub const CORE_STEPS_MAX: u64 = 100_000;
@@ -44,12 +57,19 @@ const PROGRAMME: u32 = 7;
 const SIM_BANK: &str = "bank-sim";
 const MCC_GROCERY: u16 = 5411;
 const MCC_BAR: u16 = 5813;
-const TIER: Tier = Tier { id: 1, balance_cap_minor: 400_000, per_payment_minor: 30_000, per_day_minor: 60_000 };
+const TIER: Tier = Tier { id: 1, balance_cap_minor: 150_000, per_payment_minor: 30_000, per_day_minor: 60_000 };
 const PROGRAMME_PAYMENT_MAX: u64 = 50_000;
 /// The simulated clock starts near this time (2030) and moves one second a
 /// step; each seed starts some steps before a day boundary.
 const CLOCK_BASE_MS: u64 = 1_900_000_000_000;
 const DAY_MS: u64 = 86_400_000;
+/// The ledger's time zone, as production configures it (UTC+8).
+const DAY_OFFSET_MINUTES: i32 = 480;
+const DAY_OFFSET_MS: u64 = 480 * 60_000;
+/// Blocks sealed and waiting for the writer at most. The engine has one
+/// being written and one waiting to be handed over; the simulation lets two
+/// wait while the sequencer admits, a harsher schedule.
+const IN_FLIGHT_MAX: usize = 2;
 /// Chance that a commit is preceded by a scheduled fault, in percent.
 const FAULT_PERCENT: u32 = 12;
 /// Chance of a clean restart after a commit, in percent.
@@ -81,6 +101,13 @@ pub struct CoreReport {
     pub replayed: u64,
     /// Bank movements found equal on the leader and the follower.
     pub movements_compared: u64,
+    /// Submissions the sequencer took while a sealed block was not yet
+    /// durable.
+    pub admitted_while_writing: u64,
+    /// Refusals said only once the block they waited on was durable.
+    pub deferred_refusals: u64,
+    /// Submissions whose caller was gone before the sequencer took them.
+    pub callers_gone: u64,
 }
 
 impl std::ops::AddAssign for CoreReport {
@@ -104,16 +131,20 @@ impl std::ops::AddAssign for CoreReport {
         self.receipts_checked += o.receipts_checked;
         self.replayed += o.replayed;
         self.movements_compared += o.movements_compared;
+        self.admitted_while_writing += o.admitted_while_writing;
+        self.deferred_refusals += o.deferred_refusals;
+        self.callers_gone += o.callers_gone;
     }
 }
 
 /// The reference model: what the ledger holds, from the rules alone.
 #[derive(Clone, Debug)]
 struct Model {
-    tiers: TierPolicy,
+    programme_from: u64,
     programme_until: u64,
     unspent: BTreeMap<OutPoint, Output>,
     minted: u64,
+    burned: u64,
     /// The registry (bank, merchants, programme, tiered wallets) is in.
     registered: bool,
     spent_by: BTreeMap<OutPoint, TxId>,
@@ -127,22 +158,25 @@ struct Model {
     next_sequence: u64,
 }
 
-/// What the model says a submission must come to.
+/// What the model says a submission must come to, and when: an applied
+/// transaction or a resubmission is answered once its block is durable; a
+/// refusal at once, except one that rests on another transaction not yet
+/// durable (a spend, a mint reference), which waits for this block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Expect {
-    Applied,
+    Applied(u64),
     Duplicate(u64),
     Refused(Reason),
     /// Refused as spent, naming the spender.
     Spent(TxId),
+    /// Refused as a reused mint reference, naming the mint that paid it.
+    Reused(TxId),
 }
 
-/// What the simulated sequencer answered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Answer {
-    Applied(u64),
-    Duplicate(u64),
-    Refused(Reason, Option<TxId>),
+/// The day number of a time in the ledger's time zone, from the calendar
+/// alone: China Standard Time, UTC+8, as production configures it.
+fn ledger_day(time_unix_ms: u64) -> u64 {
+    (time_unix_ms + DAY_OFFSET_MS) / DAY_MS
 }
 
 struct Roles {
@@ -150,6 +184,41 @@ struct Roles {
     bar: Address,
     treasury: Address,
     tiered: BTreeSet<Address>,
+    issuers: Vec<Address>,
+}
+
+impl Roles {
+    /// The merchant id of a payout address, once the registry is in.
+    fn merchant(&self, model: &Model, owner: &Address) -> Option<&'static str> {
+        if !model.registered {
+            return None;
+        }
+        if *owner == self.grocer {
+            Some("grocer")
+        } else if *owner == self.bar {
+            Some("bar")
+        } else {
+            None
+        }
+    }
+}
+
+/// Who may submit what (PROTOCOL §7): a terminal pays its own merchant only
+/// and never redeems; a bank redeems its own merchants' takings only.
+fn permitted(model: &Model, roles: &Roles, tx: &Transaction, submitter: &Submitter) -> bool {
+    match submitter {
+        Submitter::Trusted => true,
+        Submitter::Terminal { merchant, .. } => {
+            tx.kind != TxKind::Redeem
+                && tx.outputs.iter().all(|o| roles.merchant(model, &o.owner).is_none_or(|m| m == merchant))
+        }
+        Submitter::Bank(bank) if tx.kind == TxKind::Redeem => tx
+            .inputs
+            .iter()
+            .filter_map(|input| model.unspent.get(input))
+            .all(|o| roles.merchant(model, &o.owner).is_none() || bank == SIM_BANK),
+        Submitter::Bank(_) => true,
+    }
 }
 
 impl Model {
@@ -161,60 +230,88 @@ impl Model {
         self.registered && roles.tiered.contains(owner)
     }
 
-    /// The outcome the rules give `tx` at `now`.
-    fn expect(&self, tx: &Transaction, txid: &TxId, now: u64, roles: &Roles, issuers: &[Address]) -> Expect {
-        let programme_live = |programme: u32, until: u64| -> Result<(), Reason> {
-            if programme != PROGRAMME || !self.registered {
-                return Err(Reason::UnknownProgramme);
-            }
-            if now >= until { Err(Reason::ProgrammeExpired) } else { Ok(()) }
-        };
-        let until = self.programme_until;
-        if tx.kind == TxKind::Mint {
-            if let Some(sequence) = self.sequences.get(txid) {
-                return Expect::Duplicate(*sequence);
-            }
-            if self.references.contains_key(&tx.reference) {
-                return Expect::Refused(Reason::ReferenceReused);
-            }
-            if tx.witnesses.iter().any(|w| !issuers.contains(&w.public_key)) {
-                return Expect::Refused(Reason::UnexpectedWitness);
-            }
-            if tx.witnesses.len() < 2 {
-                return Expect::Refused(Reason::MintThreshold);
-            }
-            for output in tx.outputs.iter().filter(|o| o.programme != 0) {
-                if let Err(reason) = programme_live(output.programme, until) {
-                    return Expect::Refused(reason);
-                }
-            }
-            for (payee, received) in net_received(&[], &tx.outputs, None) {
-                if self.tiered(roles, &payee) && self.balance(&payee) + received > TIER.balance_cap_minor {
-                    return Expect::Refused(Reason::BalanceCap);
-                }
-            }
-            return Expect::Applied;
+    fn programme_live(&self, programme: u32, now: u64) -> Result<(), Reason> {
+        if programme != PROGRAMME || !self.registered {
+            return Err(Reason::UnknownProgramme);
         }
+        if now < self.programme_from {
+            return Err(Reason::ProgrammeNotStarted);
+        }
+        if now >= self.programme_until { Err(Reason::ProgrammeExpired) } else { Ok(()) }
+    }
+
+    /// The outcome the rules give `tx`, submitted by `submitter`, at `now`.
+    fn expect(&self, tx: &Transaction, txid: &TxId, now: u64, submitter: &Submitter, roles: &Roles) -> Expect {
+        if !permitted(self, roles, tx, submitter) {
+            return Expect::Refused(Reason::PermissionDenied);
+        }
+        let outcome = match tx.kind {
+            TxKind::Mint => self.expect_mint(tx, txid, now, roles),
+            TxKind::Transfer => self.expect_transfer(tx, txid, now, roles),
+            TxKind::Redeem => self.expect_redeem(tx, txid, roles),
+            TxKind::Clawback => self.expect_clawback(tx, txid, now, roles),
+        };
+        outcome.err().unwrap_or(Expect::Applied(self.next_sequence))
+    }
+
+    /// Issuers sign mints and clawbacks: every witness one, at least two.
+    fn issuers_signed(tx: &Transaction, issuers: &[Address]) -> Result<(), Expect> {
+        if tx.witnesses.iter().any(|w| !issuers.contains(&w.public_key)) {
+            return Err(Expect::Refused(Reason::UnexpectedWitness));
+        }
+        if tx.witnesses.len() < 2 {
+            return Err(Expect::Refused(Reason::MintThreshold));
+        }
+        Ok(())
+    }
+
+    fn expect_mint(&self, tx: &Transaction, txid: &TxId, now: u64, roles: &Roles) -> Result<(), Expect> {
+        if let Some(sequence) = self.sequences.get(txid) {
+            return Err(Expect::Duplicate(*sequence));
+        }
+        if let Some(other) = self.references.get(&tx.reference) {
+            return Err(Expect::Reused(*other));
+        }
+        Self::issuers_signed(tx, &roles.issuers)?;
+        for output in tx.outputs.iter().filter(|o| o.programme != 0) {
+            self.programme_live(output.programme, now).map_err(Expect::Refused)?;
+        }
+        let created = tx.outputs.iter().try_fold(0u64, |sum, o| sum.checked_add(o.amount_minor));
+        if created.and_then(|c| c.checked_add(self.minted)).is_none() {
+            return Err(Expect::Refused(Reason::SupplyOverflow));
+        }
+        self.within_balance_caps(&[], &tx.outputs, roles)
+    }
+
+    /// Each input unspent (or else: spent by this very transaction, a
+    /// resubmission; by another; or never created), and signed by its owner
+    /// and nobody else.
+    fn owned_inputs(&self, tx: &Transaction, txid: &TxId) -> Result<Vec<Output>, Expect> {
         let mut spent = Vec::new();
         for input in &tx.inputs {
-            match self.unspent.get(input) {
-                Some(output) => spent.push(*output),
-                None => {
-                    return match self.spent_by.get(input) {
-                        Some(spender) if spender == txid => Expect::Duplicate(self.sequences[txid]),
-                        Some(spender) => Expect::Spent(*spender),
-                        None => Expect::Refused(Reason::InputUnknown),
-                    };
-                }
-            }
+            spent.push(self.unspent_input(input, txid)?);
         }
         let signers: Vec<Address> = tx.witnesses.iter().map(|w| w.public_key).collect();
         if spent.iter().any(|o| !signers.contains(&o.owner)) {
-            return Expect::Refused(Reason::MissingWitness);
+            return Err(Expect::Refused(Reason::MissingWitness));
         }
         if signers.iter().any(|s| !spent.iter().any(|o| o.owner == *s)) {
-            return Expect::Refused(Reason::UnexpectedWitness);
+            return Err(Expect::Refused(Reason::UnexpectedWitness));
         }
+        Ok(spent)
+    }
+
+    fn unspent_input(&self, input: &OutPoint, txid: &TxId) -> Result<Output, Expect> {
+        match (self.unspent.get(input), self.spent_by.get(input)) {
+            (Some(output), _) => Ok(*output),
+            (None, Some(spender)) if spender == txid => Err(Expect::Duplicate(self.sequences[txid])),
+            (None, Some(spender)) => Err(Expect::Spent(*spender)),
+            (None, None) => Err(Expect::Refused(Reason::InputUnknown)),
+        }
+    }
+
+    fn expect_transfer(&self, tx: &Transaction, txid: &TxId, now: u64, roles: &Roles) -> Result<(), Expect> {
+        let spent = self.owned_inputs(tx, txid)?;
         let mut programmes: BTreeSet<u32> = spent.iter().map(|o| o.programme).collect();
         programmes.extend(tx.outputs.iter().map(|o| o.programme));
         for programme in &programmes {
@@ -222,13 +319,11 @@ impl Model {
                 outputs.iter().filter(|o| o.programme == *programme).map(|o| o.amount_minor).sum()
             };
             if sum(&spent) != sum(&tx.outputs) {
-                return Expect::Refused(Reason::NotConserved);
+                return Err(Expect::Refused(Reason::NotConserved));
             }
         }
         for programme in spent.iter().map(|o| o.programme).filter(|p| *p != 0).collect::<BTreeSet<_>>() {
-            if let Err(reason) = programme_live(programme, until) {
-                return Expect::Refused(reason);
-            }
+            self.programme_live(programme, now).map_err(Expect::Refused)?;
             let mut paid = 0;
             for (payee, received) in net_received(&spent, &tx.outputs, Some(programme)) {
                 paid += received;
@@ -242,47 +337,117 @@ impl Model {
                     Some(Reason::TransferNotAllowed)
                 };
                 if let Some(reason) = reason {
-                    return Expect::Refused(reason);
+                    return Err(Expect::Refused(reason));
                 }
             }
             if paid > PROGRAMME_PAYMENT_MAX {
-                return Expect::Refused(Reason::ProgrammePaymentLimit);
+                return Err(Expect::Refused(Reason::ProgrammePaymentLimit));
             }
         }
-        let day = self.tiers.day_of(now);
+        let day = ledger_day(now);
         for (payer, paid) in net_received(&tx.outputs, &spent, None) {
             if !self.tiered(roles, &payer) {
                 continue;
             }
             if paid > TIER.per_payment_minor {
-                return Expect::Refused(Reason::TierPaymentLimit);
+                return Err(Expect::Refused(Reason::TierPaymentLimit));
             }
             let today = match self.daily.get(&payer) {
                 Some((d, total)) if *d == day => *total,
                 _ => 0,
             };
             if today + paid > TIER.per_day_minor {
-                return Expect::Refused(Reason::TierDailyLimit);
+                return Err(Expect::Refused(Reason::TierDailyLimit));
             }
         }
-        for (payee, received) in net_received(&spent, &tx.outputs, None) {
+        self.within_balance_caps(&spent, &tx.outputs, roles)
+    }
+
+    fn within_balance_caps(&self, spent: &[Output], outputs: &[Output], roles: &Roles) -> Result<(), Expect> {
+        for (payee, received) in net_received(spent, outputs, None) {
             if self.tiered(roles, &payee) && self.balance(&payee) + received > TIER.balance_cap_minor {
-                return Expect::Refused(Reason::BalanceCap);
+                return Err(Expect::Refused(Reason::BalanceCap));
             }
         }
-        Expect::Applied
+        Ok(())
+    }
+
+    /// A redemption (PROTOCOL §5.4): one merchant's takings, signed by its
+    /// payout keys, change back to that merchant only and never more than
+    /// spent in any programme, something burned.
+    fn expect_redeem(&self, tx: &Transaction, txid: &TxId, roles: &Roles) -> Result<(), Expect> {
+        let spent = self.owned_inputs(tx, txid)?;
+        let merchant = roles.merchant(self, &spent[0].owner).ok_or(Expect::Refused(Reason::NotAMerchant))?;
+        if spent.iter().any(|o| roles.merchant(self, &o.owner) != Some(merchant)) {
+            return Err(Expect::Refused(Reason::NotAMerchant));
+        }
+        if tx.outputs.iter().any(|o| roles.merchant(self, &o.owner) != Some(merchant)) {
+            return Err(Expect::Refused(Reason::PayeeNotAllowed));
+        }
+        let mut programmes: BTreeSet<u32> = spent.iter().map(|o| o.programme).collect();
+        programmes.extend(tx.outputs.iter().map(|o| o.programme));
+        for programme in programmes {
+            let sum = |outputs: &[Output]| -> u64 {
+                outputs.iter().filter(|o| o.programme == programme).map(|o| o.amount_minor).sum()
+            };
+            if sum(&tx.outputs) > sum(&spent) {
+                return Err(Expect::Refused(Reason::NotConserved));
+            }
+        }
+        if burned(&spent, &tx.outputs) == 0 {
+            return Err(Expect::Refused(Reason::NotConserved));
+        }
+        Ok(())
+    }
+
+    /// A clawback (PROTOCOL §6.3): issuer-authorised for the programme as
+    /// registered, after its end, moving beneficiaries' money of that
+    /// programme (never merchants' takings), all of it, to the treasury.
+    fn expect_clawback(&self, tx: &Transaction, txid: &TxId, now: u64, roles: &Roles) -> Result<(), Expect> {
+        Self::issuers_signed(tx, &roles.issuers)?;
+        let (programme, until) = settled::clawback_terms(tx).ok_or(Expect::Refused(Reason::Malformed))?;
+        if programme != PROGRAMME || !self.registered {
+            return Err(Expect::Refused(Reason::UnknownProgramme));
+        }
+        if until != self.programme_until {
+            return Err(Expect::Refused(Reason::BadSignature));
+        }
+        if now < self.programme_until {
+            return Err(Expect::Refused(Reason::ProgrammeNotExpired));
+        }
+        let mut total = 0;
+        for input in &tx.inputs {
+            let output = self.unspent_input(input, txid)?;
+            if roles.merchant(self, &output.owner).is_some() {
+                return Err(Expect::Refused(Reason::PayeeNotAllowed));
+            }
+            if output.programme != PROGRAMME {
+                return Err(Expect::Refused(Reason::NotConserved));
+            }
+            total += output.amount_minor;
+        }
+        let output = &tx.outputs[0];
+        if output.owner != roles.treasury {
+            return Err(Expect::Refused(Reason::PayeeNotAllowed));
+        }
+        if output.programme != 0 || output.amount_minor != total {
+            return Err(Expect::Refused(Reason::NotConserved));
+        }
+        Ok(())
     }
 
     fn apply(&mut self, tx: &Transaction, txid: TxId, now: u64, roles: &Roles) {
         let spent: Vec<Output> = tx.inputs.iter().map(|i| self.unspent[i]).collect();
-        let day = self.tiers.day_of(now);
-        for (payer, paid) in net_received(&tx.outputs, &spent, None) {
-            if self.tiered(roles, &payer) {
-                let today = match self.daily.get(&payer) {
-                    Some((d, total)) if *d == day => *total,
-                    _ => 0,
-                };
-                self.daily.insert(payer, (day, today + paid));
+        if tx.kind == TxKind::Transfer {
+            let day = ledger_day(now);
+            for (payer, paid) in net_received(&tx.outputs, &spent, None) {
+                if self.tiered(roles, &payer) {
+                    let today = match self.daily.get(&payer) {
+                        Some((d, total)) if *d == day => *total,
+                        _ => 0,
+                    };
+                    self.daily.insert(payer, (day, today + paid));
+                }
             }
         }
         for input in &tx.inputs {
@@ -292,13 +457,23 @@ impl Model {
         for (i, output) in tx.outputs.iter().enumerate() {
             self.unspent.insert(OutPoint { txid, index: u32::try_from(i).expect("bounded") }, *output);
         }
-        if tx.kind == TxKind::Mint {
-            self.minted += tx.outputs.iter().map(|o| o.amount_minor).sum::<u64>();
-            self.references.insert(tx.reference.clone(), txid);
+        match tx.kind {
+            TxKind::Mint => {
+                self.minted += tx.outputs.iter().map(|o| o.amount_minor).sum::<u64>();
+                self.references.insert(tx.reference.clone(), txid);
+            }
+            TxKind::Redeem => self.burned += burned(&spent, &tx.outputs),
+            TxKind::Transfer | TxKind::Clawback => {}
         }
         self.sequences.insert(txid, self.next_sequence);
         self.next_sequence += 1;
     }
+}
+
+/// What a redemption burns: what it spends less what it keeps.
+fn burned(spent: &[Output], outputs: &[Output]) -> u64 {
+    let sum = |outputs: &[Output]| outputs.iter().map(|o| o.amount_minor).sum::<u64>();
+    sum(spent).saturating_sub(sum(outputs))
 }
 
 /// Per owner, how much more of `programme` (or of everything) it holds in
@@ -326,23 +501,32 @@ struct World {
     /// covers.
     chain: ChainId,
     issuers: Vec<Keypair>,
+    /// A key that is no issuer's.
+    outsider: Keypair,
     wallets: Vec<Keypair>,
     grocer: Keypair,
     bar: Keypair,
     treasury: Keypair,
     roles: Roles,
     tiers: TierPolicy,
+    programme_from: u64,
     programme_until: u64,
     disk: SimDisk,
     store: Option<Store>,
-    ledger: Ledger,
+    /// The engine's sequencer: its state and decisions.
+    sequencer: Sequencing,
+    /// The block being filled, and who waits on it.
+    open: OpenBlock,
+    open_waiting: Waiting,
+    open_time: u64,
+    /// Blocks sealed and handed to the writer, oldest first.
+    sealed: VecDeque<Sealed>,
+    /// The last durable block.
     tip: SignedHeader,
-    /// The model at the last durable block, and with the open block applied.
+    /// The model at the last durable block, and with every sealed and open
+    /// transaction applied.
     durable: Model,
     working: Model,
-    open: Vec<(VerifiedTx, Applied)>,
-    open_ops: Vec<(u32, AdminOp)>,
-    open_time: u64,
     clock_ms: u64,
     /// Transactions of blocks lost to a fault, to be submitted again (as a
     /// terminal retries a payment it got no receipt for).
@@ -357,6 +541,30 @@ struct World {
     /// spread over several commits, and power losses in the middle of one
     /// are frequent.
     merge_every: (u64, u64, usize),
+}
+
+/// A submission waiting for its answer, and what the model says it must be.
+struct Ticket {
+    what: String,
+    txid: TxId,
+    answer: oneshot::Receiver<Reply>,
+    expect: Expect,
+}
+
+/// Everyone waiting on one block, and the transactions it applied.
+#[derive(Default)]
+struct Waiting {
+    tickets: Vec<Ticket>,
+    registry: Vec<oneshot::Receiver<AdminReply>>,
+    applied: Vec<Transaction>,
+}
+
+/// A block sealed and handed to the writer (or, with no transaction, a job
+/// that only answers), with the model as of its seal.
+struct Sealed {
+    job: WriterJob,
+    waiting: Waiting,
+    model: Model,
 }
 
 /// A second replica: its own ledger and store on its own disk (provisioned
@@ -468,8 +676,8 @@ pub fn simulate_core(seed: u64, steps: u64) -> Result<CoreReport, String> {
     for step in 0..steps {
         world.step(step).map_err(|e| reproduce(seed, steps, step, &e))?;
     }
-    world.seal_and_commit().map_err(|e| reproduce(seed, steps, steps, &e))?;
-    world.restart(1.0).map_err(|e| reproduce(seed, steps, steps, &e))?;
+    world.drain().map_err(|e| reproduce(seed, steps, steps, &e))?;
+    world.restart().map_err(|e| reproduce(seed, steps, steps, &e))?;
     world.report.seeds = 1;
     world.report.steps = steps;
     Ok(std::mem::take(&mut world.report))
@@ -488,6 +696,7 @@ impl World {
         let wallets: Vec<Keypair> = (0..WALLETS).map(|_| keypair(&mut rng)).collect();
         let engine_key = keypair(&mut rng);
         let (grocer, bar, treasury) = (keypair(&mut rng), keypair(&mut rng), keypair(&mut rng));
+        let outsider = keypair(&mut rng);
         let genesis = Genesis {
             currency: "CNY".to_owned(),
             exponent: 2,
@@ -495,17 +704,19 @@ impl World {
             issuer_threshold: 2,
             engine_key: engine_key.address(),
         };
-        let tiers = TierPolicy { tiers: vec![TIER], unregistered_tier: None, day_offset_minutes: 0 };
-        // A day boundary falls somewhere in the run; the programme expires
-        // somewhere in it.
-        let day_start = CLOCK_BASE_MS / DAY_MS * DAY_MS + DAY_MS;
-        let clock_ms = day_start - rng.gen_range(0..=steps.max(1)) * 1_000;
+        let tiers = TierPolicy { tiers: vec![TIER], unregistered_tier: None, day_offset_minutes: DAY_OFFSET_MINUTES };
+        // The ledger's midnight (16:00 UTC) falls somewhere in the run; the
+        // programme starts early in it and expires somewhere in it.
+        let midnight = (CLOCK_BASE_MS + DAY_OFFSET_MS) / DAY_MS * DAY_MS + DAY_MS - DAY_OFFSET_MS;
+        let clock_ms = midnight - rng.gen_range(0..=steps.max(1)) * 1_000;
+        let programme_from = clock_ms + rng.gen_range(0..=steps / 8) * 1_000;
         let programme_until = clock_ms + rng.gen_range(steps / 3..=steps.max(1) * 2) * 1_000;
         let roles = Roles {
             grocer: grocer.address(),
             bar: bar.address(),
             treasury: treasury.address(),
             tiered: wallets[..TIERED_WALLETS].iter().map(Keypair::address).collect(),
+            issuers: genesis.issuer_keys.clone(),
         };
         let merge_every = (rng.gen_range(1..=96), rng.gen_range(1..=6), rng.gen_range(1..=12));
         let disk = SimDisk::new();
@@ -520,10 +731,11 @@ impl World {
             return Err(format!("the follower's file is of chain {}, the leader's of {chain}", follower.chain));
         }
         let model = Model {
-            tiers: tiers.clone(),
+            programme_from,
             programme_until,
             unspent: BTreeMap::new(),
             minted: 0,
+            burned: 0,
             registered: false,
             spent_by: BTreeMap::new(),
             sequences: BTreeMap::new(),
@@ -539,22 +751,25 @@ impl World {
             engine_key,
             chain,
             issuers,
+            outsider,
             wallets,
             grocer,
             bar,
             treasury,
             roles,
             tiers,
+            programme_from,
             programme_until,
             disk,
             store: Some(store),
-            ledger,
+            sequencer: Sequencing::new(ledger, tip),
+            open: OpenBlock::default(),
+            open_waiting: Waiting::default(),
+            open_time: 0,
+            sealed: VecDeque::new(),
             tip,
             durable: model.clone(),
             working: model,
-            open: Vec::new(),
-            open_ops: Vec::new(),
-            open_time: 0,
             clock_ms,
             retry: Vec::new(),
             history: Vec::new(),
@@ -564,6 +779,21 @@ impl World {
             merge_every,
         })
     }
+}
+
+/// What the sequencer reads, as the engine hands it over: the store, the
+/// height the writer made durable, the time, the key and chain it seals
+/// with.
+macro_rules! context {
+    ($world:expr) => {
+        SequencingContext {
+            store: $world.store.as_ref().expect("open between restarts"),
+            durable_height: $world.tip.header.height,
+            now_unix_ms: $world.clock_ms,
+            engine_key: &$world.engine_key,
+            chain: &$world.chain,
+        }
+    };
 }
 
 impl World {
@@ -594,7 +824,7 @@ impl World {
                 id: PROGRAMME,
                 name: "food".to_owned(),
                 allowed_mccs: vec![MCC_GROCERY],
-                valid_from_ms: 0,
+                valid_from_ms: self.programme_from,
                 valid_until_ms: self.programme_until,
                 transferable: false,
                 treasury: self.treasury.address(),
@@ -607,32 +837,57 @@ impl World {
         ops
     }
 
-    /// The time of the open block (fixed when it opens, never before the tip).
+    /// The time the open block's rules are judged at: fixed when it opens,
+    /// never before the last sealed block's.
     fn block_time(&mut self) -> u64 {
-        if self.open.is_empty() && self.open_ops.is_empty() {
-            self.open_time = self.clock_ms.max(self.tip.header.time_unix_ms);
+        if self.open.is_idle() {
+            self.open_time = self.clock_ms.max(self.sequencer.tip().header.time_unix_ms);
         }
         self.open_time
     }
 
+    /// One step: an arrival (the registry, or a transaction), then maybe
+    /// the writer finishing the oldest sealed block, then maybe a seal. The
+    /// sequencer keeps admitting while blocks are sealed but not durable.
     fn step(&mut self, step: u64) -> Result<(), String> {
         self.clock_ms += 1_000;
         if !self.working.registered && self.rng.gen_bool(0.5) {
-            self.block_time();
-            for op in self.registry_ops() {
-                if let Err(refusal) = self.ledger.admin(op.clone()) {
-                    return self.fail(format!("registry op refused: {refusal}"));
-                }
-                self.open_ops.push((u32::try_from(self.open.len()).expect("bounded"), op));
-            }
-            self.working.registered = true;
+            self.register()?;
         } else {
-            let tx = self.next_transaction(step);
-            self.submit(tx)?;
+            let (tx, submitter) = self.next_transaction(step);
+            self.submit(tx, &submitter)?;
         }
-        if self.open.len() >= SIM_BLOCK_TXS_MAX || self.rng.gen_ratio(1, 3) {
-            self.seal_and_commit()?;
+        if !self.sealed.is_empty() && (self.sealed.len() == IN_FLIGHT_MAX || self.rng.gen_ratio(1, 2)) {
+            self.write_oldest()?;
         }
+        if !self.open.is_idle() && (self.open_waiting.applied.len() >= SIM_BLOCK_TXS_MAX || self.rng.gen_ratio(1, 3)) {
+            if self.sealed.len() == IN_FLIGHT_MAX {
+                self.write_oldest()?;
+            }
+            self.seal();
+        }
+        Ok(())
+    }
+
+    /// Seals what is open and writes everything sealed.
+    fn drain(&mut self) -> Result<(), String> {
+        self.seal();
+        while !self.sealed.is_empty() {
+            self.write_oldest()?;
+        }
+        Ok(())
+    }
+
+    /// The registry changes, into the open block, answered once it is
+    /// durable.
+    fn register(&mut self) -> Result<(), String> {
+        self.block_time();
+        for op in self.registry_ops() {
+            let (reply, answer) = oneshot::channel();
+            self.sequencer.admit_admin(&context!(self), &mut self.open, op.clone(), reply);
+            self.open_waiting.registry.push(answer);
+        }
+        self.working.registered = true;
         Ok(())
     }
 
@@ -640,11 +895,17 @@ impl World {
         self.wallets.iter().find(|w| w.address() == *owner)
     }
 
-    /// The next submission: mostly valid payments and mints, with double
-    /// spends, replays, unknown inputs, bad signatures, non-conserving
-    /// payments, under-signed mints, reused mint references, and payments
-    /// the programme or the tier forbids (the payee decides which).
-    fn next_transaction(&mut self, step: u64) -> Transaction {
+    fn merchant_key(&self, owner: &Address) -> Option<&Keypair> {
+        [&self.grocer, &self.bar].into_iter().find(|k| k.address() == *owner)
+    }
+
+    /// The next submission and who submits it: mostly valid payments,
+    /// mints and redemptions, with double spends, replays, unknown inputs,
+    /// bad signatures, non-conserving payments, under- or wrongly signed
+    /// mints, reused mint references, payments the programme or the tier
+    /// forbids (the payee decides which), redemptions and clawbacks that
+    /// break a rule, and callers a rule of PROTOCOL §7 refuses.
+    fn next_transaction(&mut self, step: u64) -> (Transaction, Submitter) {
         let owned: Vec<(OutPoint, Output)> = self
             .working
             .unspent
@@ -653,30 +914,25 @@ impl World {
             .map(|(p, o)| (*p, *o))
             .collect();
         let reference = format!("s{}-{step}", self.seed).into_bytes();
-        let action = if owned.is_empty() { self.rng.gen_range(0..2) } else { self.rng.gen_range(0..14) };
+        let action = if owned.is_empty() { self.rng.gen_range(0..2) } else { self.rng.gen_range(0..17) };
+        let transfer_by = if self.rng.gen_ratio(1, 4) {
+            Submitter::Terminal { id: "till-1".to_owned(), merchant: "grocer".to_owned() }
+        } else {
+            Submitter::Trusted
+        };
         match action {
-            0 | 1 => {
-                let owner = self.wallets[self.rng.gen_range(0..WALLETS)].address();
-                let amount = self.rng.gen_range(1..=120_000);
-                let programme = if self.rng.gen_ratio(2, 5) { PROGRAMME } else { 0 };
-                let signers: Vec<&Keypair> = if self.rng.gen_ratio(1, 8) {
-                    vec![&self.issuers[1]]
-                } else {
-                    vec![&self.issuers[0], &self.issuers[2]]
-                };
-                let reference = match self.working.references.keys().next() {
-                    Some(used) if self.rng.gen_ratio(1, 10) => used.clone(),
-                    _ => reference,
-                };
-                client::mint(&self.chain, vec![client::output(owner, amount, programme)], &reference, &signers)
-            }
+            0 | 1 => (self.mint(reference), Submitter::Trusted),
             2 if !self.retry.is_empty() => {
                 let i = self.rng.gen_range(0..self.retry.len());
-                self.retry.swap_remove(i)
+                let tx = self.retry.swap_remove(i);
+                let by = if tx.kind == TxKind::Redeem { Submitter::Bank(SIM_BANK.to_owned()) } else { transfer_by };
+                (tx, by)
             }
             3 if !self.history.is_empty() => {
-                // A replay of an applied transaction (a payment or a mint).
-                self.history[self.rng.gen_range(0..self.history.len())].clone()
+                // A replay of an applied transaction.
+                let tx = self.history[self.rng.gen_range(0..self.history.len())].clone();
+                let by = if tx.kind == TxKind::Redeem { Submitter::Bank(SIM_BANK.to_owned()) } else { transfer_by };
+                (tx, by)
             }
             4 if !self.working.spent_by.is_empty() => {
                 // A new transaction spending an output already spent.
@@ -684,41 +940,42 @@ impl World {
                 let (outpoint, spender) = self.working.spent_by.iter().nth(i).map(|(o, s)| (*o, *s)).expect("in range");
                 let payer = &self.wallets[usize::from(spender.0[0]) % WALLETS];
                 let fake = (outpoint, client::output(payer.address(), 1, 0));
-                client::pay(&self.chain, payer, fake, self.wallets[0].address(), 1, &reference)
+                (client::pay(&self.chain, payer, fake, self.wallets[0].address(), 1, &reference), transfer_by)
             }
             5 => {
                 let outpoint = OutPoint { txid: TxId(self.rng.r#gen()), index: 0 };
                 let payer = &self.wallets[0];
-                client::pay(
-                    &self.chain,
-                    payer,
-                    (outpoint, client::output(payer.address(), 5, 0)),
-                    self.grocer.address(),
-                    5,
-                    &reference,
-                )
+                let fake = (outpoint, client::output(payer.address(), 5, 0));
+                (client::pay(&self.chain, payer, fake, self.grocer.address(), 5, &reference), transfer_by)
             }
             6 => {
                 let (outpoint, output) = owned[self.rng.gen_range(0..owned.len())];
                 let payer = self.wallet_of(&output.owner).expect("a wallet's");
-                let mut tx = client::pay(
-                    &self.chain,
-                    payer,
-                    (outpoint, output),
-                    self.grocer.address(),
-                    output.amount_minor,
-                    &reference,
-                );
+                let payee = self.grocer.address();
+                let mut tx =
+                    client::pay(&self.chain, payer, (outpoint, output), payee, output.amount_minor, &reference);
                 tx.outputs[0].amount_minor += 1;
                 tx.witnesses.clear();
                 client::sign(&mut tx, &self.chain, &[payer]);
-                tx
+                (tx, transfer_by)
             }
             7 => {
                 let (outpoint, output) = owned[self.rng.gen_range(0..owned.len())];
                 let thief = self.wallets.iter().find(|w| w.address() != output.owner).expect("another wallet");
-                client::pay(&self.chain, thief, (outpoint, output), thief.address(), output.amount_minor, &reference)
+                let tx = client::pay(
+                    &self.chain,
+                    thief,
+                    (outpoint, output),
+                    thief.address(),
+                    output.amount_minor,
+                    &reference,
+                );
+                (tx, transfer_by)
             }
+            14 | 15 if self.working.unspent.values().any(|o| self.merchant_key(&o.owner).is_some()) => {
+                self.redemption(reference, action == 14)
+            }
+            16 if owned.iter().any(|(_, o)| o.programme == PROGRAMME) => (self.clawback(&owned), Submitter::Trusted),
             _ => {
                 let (outpoint, output) = owned[self.rng.gen_range(0..owned.len())];
                 let payee = match self.rng.gen_range(0..10) {
@@ -733,117 +990,304 @@ impl World {
                     self.rng.gen_range(1..=output.amount_minor)
                 };
                 let payer = self.wallet_of(&output.owner).expect("a wallet's");
-                client::pay(&self.chain, payer, (outpoint, output), payee, amount, &reference)
+                (client::pay(&self.chain, payer, (outpoint, output), payee, amount, &reference), transfer_by)
             }
         }
     }
 
-    /// One submission through the sequencer's protocol, checked against the
-    /// model.
-    fn submit(&mut self, tx: Transaction) -> Result<(), String> {
+    /// A mint: mostly valid; now and then signed by one issuer only, by an
+    /// issuer and a key that is none, with a reference already paid, or
+    /// for more than the supply can hold.
+    fn mint(&mut self, reference: Vec<u8>) -> Transaction {
+        let owner = self.wallets[self.rng.gen_range(0..WALLETS)].address();
+        let programme = if self.rng.gen_ratio(2, 5) { PROGRAMME } else { 0 };
+        let amount = if self.durable.minted > 0 && self.rng.gen_ratio(1, 60) {
+            u64::MAX - self.rng.gen_range(0..1_000)
+        } else {
+            self.rng.gen_range(1..=120_000)
+        };
+        let signers: Vec<&Keypair> = match self.rng.gen_range(0..16) {
+            0 | 1 => vec![&self.issuers[1]],
+            2 => vec![&self.issuers[0], &self.outsider],
+            _ => vec![&self.issuers[0], &self.issuers[2]],
+        };
+        let reference = match self.working.references.keys().next() {
+            Some(used) if self.rng.gen_ratio(1, 10) => used.clone(),
+            _ => reference,
+        };
+        client::mint(&self.chain, vec![client::output(owner, amount, programme)], &reference, &signers)
+    }
+
+    /// A merchant's bank redeems its takings (keeping some as change), or,
+    /// when not `valid`, a redemption that breaks a rule: change to someone
+    /// else, nothing burned, change above what it spends, two merchants'
+    /// takings, a wallet's money. Now and then submitted by a bank the
+    /// merchant does not bank with, or by a terminal.
+    fn redemption(&mut self, reference: Vec<u8>, valid: bool) -> (Transaction, Submitter) {
+        let takings: Vec<(OutPoint, Output)> = self
+            .working
+            .unspent
+            .iter()
+            .filter(|(_, o)| self.merchant_key(&o.owner).is_some())
+            .map(|(p, o)| (*p, *o))
+            .collect();
+        let (first, output) = takings[self.rng.gen_range(0..takings.len())];
+        let mut inputs = vec![(first, output)];
+        if let Some(more) = takings.iter().find(|(p, o)| *p != first && o.owner == output.owner)
+            && self.rng.gen_bool(0.4)
+        {
+            inputs.push(*more);
+        }
+        let merchant = self.merchant_key(&output.owner).expect("a merchant's").clone();
+        let mut signers = vec![merchant.clone()];
+        let held: u64 = inputs.iter().map(|(_, o)| o.amount_minor).sum();
+        let change = |owner: Address, amount| vec![client::output(owner, amount, output.programme)];
+        let outputs = if valid {
+            let keep = if self.rng.gen_ratio(1, 3) { 0 } else { self.rng.gen_range(0..output.amount_minor) };
+            if keep == 0 { Vec::new() } else { change(merchant.address(), keep) }
+        } else {
+            match self.rng.gen_range(0..5) {
+                0 => change(self.wallets[0].address(), 1),
+                1 => change(merchant.address(), held),
+                2 => change(merchant.address(), held + 1),
+                3 => {
+                    let other = takings.iter().find(|(_, o)| o.owner != output.owner);
+                    if let Some((point, o)) = other {
+                        inputs.push((*point, *o));
+                        signers.push(self.merchant_key(&o.owner).expect("a merchant's").clone());
+                    }
+                    Vec::new()
+                }
+                _ => {
+                    let wallet_money = self.working.unspent.iter().find(|(_, o)| self.wallet_of(&o.owner).is_some());
+                    if let Some((point, o)) = wallet_money {
+                        inputs = vec![(*point, *o)];
+                        signers = vec![self.wallet_of(&o.owner).expect("a wallet's").clone()];
+                    }
+                    Vec::new()
+                }
+            }
+        };
+        let mut tx = Transaction {
+            version: TX_VERSION,
+            kind: TxKind::Redeem,
+            inputs: inputs.iter().map(|(p, _)| *p).collect(),
+            outputs,
+            reference,
+            witnesses: Vec::new(),
+        };
+        let keys: Vec<&Keypair> = signers.iter().collect();
+        client::sign(&mut tx, &self.chain, &keys);
+        let by = match self.rng.gen_range(0..20) {
+            0 | 1 => Submitter::Bank("bank-elsewhere".to_owned()),
+            2 => Submitter::Terminal { id: "till-1".to_owned(), merchant: "grocer".to_owned() },
+            _ => Submitter::Bank(SIM_BANK.to_owned()),
+        };
+        (tx, by)
+    }
+
+    /// A clawback of beneficiaries' programme money to the treasury,
+    /// authorised by two issuers; now and then authorised for another end of
+    /// validity, another programme or treasury, by one issuer or a key that
+    /// is none, or holding a merchant's takings, unearmarked money or the
+    /// wrong amount.
+    fn clawback(&mut self, owned: &[(OutPoint, Output)]) -> Transaction {
+        let earmarked: Vec<(OutPoint, Output)> =
+            owned.iter().filter(|(_, o)| o.programme == PROGRAMME).copied().collect();
+        let take = self.rng.gen_range(1..=earmarked.len().min(3));
+        let start = self.rng.gen_range(0..=earmarked.len() - take);
+        let mut inputs: Vec<(OutPoint, Output)> = earmarked[start..start + take].to_vec();
+        let (mut programme, mut until, mut treasury) = (PROGRAMME, self.programme_until, self.treasury.address());
+        let mut signers = vec![&self.issuers[0], &self.issuers[2]];
+        let mut short = 0;
+        match self.rng.gen_range(0..14) {
+            0 => until += 1_000,
+            1 => {
+                let takings = self.working.unspent.iter().find(|(_, o)| self.merchant_key(&o.owner).is_some());
+                if let Some((point, o)) = takings {
+                    inputs.push((*point, *o));
+                }
+            }
+            2 => {
+                if let Some(plain) = owned.iter().find(|(_, o)| o.programme == 0) {
+                    inputs.push(*plain);
+                }
+            }
+            3 => short = 1,
+            4 => signers = vec![&self.issuers[1]],
+            5 => signers = vec![&self.issuers[0], &self.outsider],
+            6 => programme = PROGRAMME + 1,
+            7 => treasury = self.wallets[0].address(),
+            _ => {}
+        }
+        let total: u64 = inputs.iter().map(|(_, o)| o.amount_minor).sum();
+        let mut tx = Transaction {
+            version: TX_VERSION,
+            kind: TxKind::Clawback,
+            inputs: inputs.iter().map(|(p, _)| *p).collect(),
+            outputs: vec![client::output(treasury, total - short.min(total - 1), 0)],
+            reference: settled::clawback_reference(programme, until),
+            witnesses: Vec::new(),
+        };
+        let message = settled::clawback_authorization(&self.chain, programme, &treasury, until);
+        tx.witnesses =
+            signers.iter().map(|k| Witness { public_key: k.address(), signature: k.sign(&message) }).collect();
+        tx
+    }
+
+    /// One submission through the engine's sequencer, its answer checked
+    /// against the model: at once, or (applied, a resubmission, a refusal
+    /// resting on a transaction not yet durable) when its block is durable.
+    /// Now and then the caller is gone before the sequencer takes it:
+    /// nothing may be applied.
+    fn submit(&mut self, tx: Transaction, submitter: &Submitter) -> Result<(), String> {
         let vtx = settled::verify(tx.clone(), &self.chain)
             .map_err(|r| format!("verify refused a well-formed transaction: {r}"))?;
         let now = self.block_time();
-        let issuers = self.genesis.issuer_keys.clone();
-        let expect = self.working.expect(&tx, &vtx.txid, now, &self.roles, &issuers);
-        let answer = self.answer(&vtx, now)?;
-        let agrees = match (&expect, &answer) {
-            (Expect::Applied, Answer::Applied(sequence)) => *sequence == self.working.next_sequence,
-            (Expect::Duplicate(a), Answer::Duplicate(b)) => a == b,
-            (Expect::Refused(a), Answer::Refused(b, _)) => a == b,
-            (Expect::Spent(a), Answer::Refused(Reason::InputSpent, Some(b))) => a == b,
-            _ => false,
-        };
-        if !agrees {
-            return self
-                .fail(format!("{:?} {}: model expects {expect:?}, the core answered {answer:?}", tx.kind, vtx.txid));
+        let txid = vtx.txid;
+        let expect = self.working.expect(&tx, &txid, now, submitter, &self.roles);
+        let what = format!("{:?} {txid} by {submitter:?}", tx.kind);
+        let (reply, mut answer) = oneshot::channel();
+        let gone = self.rng.gen_ratio(1, 50);
+        if gone {
+            drop(answer);
+            self.report.callers_gone += 1;
+            self.sequencer.admit_tx(&context!(self), &mut self.open, vtx, submitter, reply);
+            return self.check_totals();
         }
-        match answer {
-            Answer::Applied(_) => {
-                self.report.applied += 1;
-                self.working.apply(&tx, vtx.txid, now, &self.roles);
-                self.history.push(tx);
+        if !self.sealed.is_empty() {
+            self.report.admitted_while_writing += 1;
+        }
+        self.sequencer.admit_tx(&context!(self), &mut self.open, vtx, submitter, reply);
+        match answer.try_recv() {
+            Ok(reply) if self.answered_at_once(&expect) => self.check_answer(&what, txid, &expect, reply, None)?,
+            Ok(reply) => return self.fail(format!("{what}: answered {reply:?} before its block is durable")),
+            Err(oneshot::error::TryRecvError::Empty) if self.answered_at_once(&expect) => {
+                return self.fail(format!("{what}: not answered at once; the model expects {expect:?}"));
             }
-            Answer::Duplicate(_) => self.report.duplicates += 1,
-            Answer::Refused(reason, _) => {
-                self.report.refused += 1;
-                *self.report.outcomes.entry(format!("{reason:?}")).or_default() += 1;
+            Err(oneshot::error::TryRecvError::Empty) => {
+                if let Expect::Applied(_) = expect {
+                    self.report.applied += 1;
+                    self.working.apply(&tx, txid, now, &self.roles);
+                    self.history.push(tx.clone());
+                    self.open_waiting.applied.push(tx);
+                }
+                self.open_waiting.tickets.push(Ticket { what, txid, answer, expect });
             }
+            Err(oneshot::error::TryRecvError::Closed) => return self.fail(format!("{what}: dropped unanswered")),
         }
         self.check_totals()
     }
 
-    /// What the sequencer answers: the engine's steps around `Ledger::apply`.
-    fn answer(&mut self, vtx: &VerifiedTx, now: u64) -> Result<Answer, String> {
-        let in_open = |txid: &TxId, open: &[(VerifiedTx, Applied)]| {
-            open.iter().find(|(v, _)| v.txid == *txid).map(|(_, a)| a.sequence)
+    /// A refusal is said at once unless it rests on a transaction that is
+    /// not yet durable: a crash could still undo that one.
+    fn answered_at_once(&self, expect: &Expect) -> bool {
+        match expect {
+            Expect::Refused(_) => true,
+            Expect::Spent(other) | Expect::Reused(other) => self.durable.sequences.contains_key(other),
+            Expect::Applied(_) | Expect::Duplicate(_) => false,
+        }
+    }
+
+    /// One answer against the model's expectation; `block` is the durable
+    /// block it waited on, if any.
+    fn check_answer(
+        &mut self,
+        what: &str,
+        txid: TxId,
+        expect: &Expect,
+        reply: Reply,
+        block: Option<&SignedHeader>,
+    ) -> Result<(), String> {
+        let agrees = match (expect, &reply) {
+            (Expect::Applied(sequence), Ok(outcome)) => {
+                // The block it names is the one just made durable (whose
+                // signature the follower checks); its Merkle path leads there.
+                !outcome.duplicate
+                    && outcome.receipt.txid == txid
+                    && outcome.receipt.sequence == *sequence
+                    && Some(&outcome.receipt.block) == block
+                    && settled::root_from_path(&outcome.receipt.txid, &outcome.receipt.merkle_path)
+                        == outcome.receipt.block.header.merkle_root
+            }
+            (Expect::Duplicate(sequence), Ok(outcome)) => {
+                outcome.duplicate
+                    && outcome.receipt.txid == txid
+                    && outcome.receipt.sequence == *sequence
+                    && outcome.receipt.verify(&self.engine_key.address(), &self.chain).is_ok()
+            }
+            (Expect::Refused(reason), Err(refusal)) => refusal.reason == *reason,
+            (Expect::Spent(spender), Err(refusal)) => {
+                refusal.reason == Reason::InputSpent && refusal.spent_by == Some(*spender)
+            }
+            (Expect::Reused(other), Err(refusal)) => {
+                refusal.reason == Reason::ReferenceReused && refusal.spent_by == Some(*other)
+            }
+            _ => false,
         };
-        if vtx.tx.kind == TxKind::Mint {
-            if let Some(sequence) = in_open(&vtx.txid, &self.open) {
-                return Ok(Answer::Duplicate(sequence));
-            }
-            if let Some(location) = self.store().locate(&vtx.txid).map_err(|e| e.to_string())? {
-                return Ok(Answer::Duplicate(location.sequence));
-            }
-            let in_block =
-                self.open.iter().any(|(v, _)| v.tx.kind == TxKind::Mint && v.tx.reference == vtx.tx.reference);
-            if in_block || self.store().mint_by_reference(&vtx.tx.reference).map_err(|e| e.to_string())?.is_some() {
-                return Ok(Answer::Refused(Reason::ReferenceReused, None));
-            }
+        if !agrees {
+            return self.fail(format!("{what}: the model expects {expect:?}, the sequencer answered {reply:?}"));
         }
-        match self.ledger.apply(vtx, now) {
-            Ok(applied) => {
-                let sequence = applied.sequence;
-                self.open.push((vtx.clone(), applied));
-                Ok(Answer::Applied(sequence))
-            }
-            Err(Decline::Refused(refusal)) => Ok(Answer::Refused(refusal.reason, None)),
-            Err(Decline::InputMissing(input)) => {
-                let in_block = self.open.iter().find(|(v, _)| v.tx.inputs.contains(&input)).map(|(v, _)| v.txid);
-                let spender = match in_block {
-                    Some(txid) => Some(txid),
-                    None => self.store().spent_by(&input).map_err(|e| e.to_string())?,
-                };
-                match spender {
-                    Some(spender) if spender == vtx.txid => match in_open(&vtx.txid, &self.open) {
-                        Some(sequence) => Ok(Answer::Duplicate(sequence)),
-                        None => {
-                            let receipt = self.store().receipt(&vtx.txid).map_err(|e| e.to_string())?;
-                            let receipt = receipt.ok_or("the store names a spender it has no receipt for")?;
-                            Ok(Answer::Duplicate(receipt.sequence))
-                        }
-                    },
-                    Some(spender) => Ok(Answer::Refused(Reason::InputSpent, Some(spender))),
-                    None => Ok(Answer::Refused(Reason::InputUnknown, None)),
+        match (expect, reply) {
+            (Expect::Duplicate(_), _) => self.report.duplicates += 1,
+            (Expect::Refused(_) | Expect::Spent(_) | Expect::Reused(_), Err(refusal)) => {
+                self.report.refused += 1;
+                if block.is_some() {
+                    self.report.deferred_refusals += 1;
                 }
+                *self.report.outcomes.entry(format!("{:?}", refusal.reason)).or_default() += 1;
             }
+            _ => {}
         }
+        Ok(())
     }
 
     /// The ledger's totals against the model's after every submission.
     fn check_totals(&self) -> Result<(), String> {
-        let totals = self.ledger.totals();
+        let ledger = self.sequencer.ledger();
+        let totals = ledger.totals();
         let model_sum: u64 = self.working.unspent.values().map(|o| o.amount_minor).sum();
         if totals.unspent_minor != model_sum
             || totals.minted_minor != self.working.minted
-            || self.ledger.unspent_count() != self.working.unspent.len()
+            || totals.burned_minor != self.working.burned
+            || ledger.unspent_count() != self.working.unspent.len()
         {
             return self.fail(format!(
-                "state diverged: ledger {totals:?} with {} outputs, model {model_sum} minted {} with {} outputs",
-                self.ledger.unspent_count(),
+                "state diverged: ledger {totals:?} with {} outputs, model {model_sum} minted {} burned {} with {} outputs",
+                ledger.unspent_count(),
                 self.working.minted,
+                self.working.burned,
                 self.working.unspent.len()
             ));
         }
         Ok(())
     }
 
-    /// Seals the open block and commits it, maybe with a fault scheduled
-    /// first; a failed commit is a fail-stop and a reboot.
-    fn seal_and_commit(&mut self) -> Result<(), String> {
-        if self.open.is_empty() && self.open_ops.is_empty() {
-            return Ok(());
+    /// The sequencer seals the open block and hands it to the writer.
+    fn seal(&mut self) {
+        if self.open.is_idle() {
+            return;
         }
+        let job = self.sequencer.seal(&context!(self), std::mem::take(&mut self.open));
+        if let Some(block) = job.block() {
+            for (vtx, _) in &block.txs {
+                self.working.heights.insert(vtx.txid, block.signed.header.height);
+            }
+        }
+        let waiting = std::mem::take(&mut self.open_waiting);
+        self.sealed.push_back(Sealed { job, waiting, model: self.working.clone() });
+    }
+
+    /// The writer takes the oldest sealed job: commits its block (maybe
+    /// with a fault scheduled first) and answers everyone waiting on it, who
+    /// must all be answered now, and nobody waiting on a later one. A failed
+    /// commit is the engine's fail-stop and a reboot.
+    fn write_oldest(&mut self) -> Result<(), String> {
+        let Some(sealed) = self.sealed.pop_front() else { return Ok(()) };
+        let Some(block) = sealed.job.block().cloned() else {
+            answer_durable(self.store(), sealed.job);
+            return self.answered(sealed.waiting, None);
+        };
         if self.scheduled.is_none() && self.rng.gen_ratio(FAULT_PERCENT, 100) {
             let fault = match self.rng.gen_range(0..4) {
                 0 => DiskFault::FailWrite { after: self.rng.gen_range(1..=30) },
@@ -853,69 +1297,125 @@ impl World {
             self.disk.schedule(fault);
             self.scheduled = Some(fault);
         }
-        let txs = std::mem::take(&mut self.open);
-        let ops = std::mem::take(&mut self.open_ops);
-        let block =
-            settled::seal_block(&mut self.ledger, &self.tip, txs, ops, self.open_time, &self.engine_key, &self.chain);
-        let height = block.signed.header.height;
-        for (vtx, _) in &block.txs {
-            self.working.heights.insert(vtx.txid, height);
+        if self.store().commit_block(&block).is_err() {
+            return self.fail_stop(sealed, block);
         }
-        match self.store().commit_block(&block) {
-            Ok(()) => {
-                self.report.blocks += 1;
-                self.tip = block.signed;
-                self.durable = self.working.clone();
-                check_readers(self.store(), &self.durable, height)?;
-                self.follower.follow(&block, &self.engine_key, &self.chain)?;
-                self.report.replayed += 1;
-                if self.rng.gen_ratio(RESTART_PERCENT, 100) {
-                    self.follower.restart(&mut self.rng, &self.genesis, &self.tiers)?;
-                }
-                if !self.disk.fault_pending() {
-                    self.scheduled = None;
-                }
-                if self.rng.gen_ratio(RESTART_PERCENT, 100) {
-                    self.restart(1.0)?;
-                }
-                Ok(())
-            }
-            Err(_) => {
-                let fault = self.scheduled.take().ok_or("a commit failed with no fault scheduled")?;
-                self.store = None;
-                let keep = match fault {
-                    DiskFault::FailWrite { .. } => {
-                        self.report.write_failures += 1;
-                        if self.rng.gen_bool(0.5) { 1.0 } else { self.rng.r#gen() }
-                    }
-                    DiskFault::FailSync { .. } => {
-                        self.report.sync_failures += 1;
-                        if self.rng.gen_bool(0.5) { 1.0 } else { self.rng.r#gen() }
-                    }
-                    DiskFault::PowerLoss { .. } => {
-                        self.report.power_losses += 1;
-                        match self.rng.gen_range(0..4) {
-                            0 => 0.0,
-                            1 => 1.0,
-                            _ => self.rng.r#gen(),
-                        }
-                    }
-                };
-                self.reopen(keep, Some(block))
-            }
+        self.report.blocks += 1;
+        self.tip = block.signed;
+        self.durable = sealed.model;
+        answer_durable(self.store(), sealed.job);
+        self.answered(sealed.waiting, Some(&block.signed))?;
+        check_readers(self.store(), &self.durable, self.tip.header.height)?;
+        self.follower.follow(&block, &self.engine_key, &self.chain)?;
+        self.report.replayed += 1;
+        if self.rng.gen_ratio(RESTART_PERCENT, 100) {
+            self.follower.restart(&mut self.rng, &self.genesis, &self.tiers)?;
         }
+        if !self.disk.fault_pending() {
+            self.scheduled = None;
+        }
+        if self.sealed.is_empty() && self.open.is_idle() && self.rng.gen_ratio(RESTART_PERCENT, 100) {
+            self.restart()?;
+        }
+        Ok(())
     }
 
-    /// A clean restart: nothing unsynced, the same ledger.
-    fn restart(&mut self, keep: f64) -> Result<(), String> {
+    /// Everyone waiting on a job the writer finished is answered as the
+    /// model says; nobody waiting on a later job or the open block is.
+    fn answered(&mut self, waiting: Waiting, block: Option<&SignedHeader>) -> Result<(), String> {
+        for mut ticket in waiting.tickets {
+            match ticket.answer.try_recv() {
+                Ok(reply) => self.check_answer(&ticket.what, ticket.txid, &ticket.expect, reply, block)?,
+                Err(e) => return self.fail(format!("{}: not answered when its block was durable: {e}", ticket.what)),
+            }
+        }
+        for mut registry in waiting.registry {
+            let height = block.map(|b| b.header.height);
+            match registry.try_recv() {
+                Ok(Ok(answered)) if Some(answered) == height => {}
+                other => return self.fail(format!("a registry change answered {other:?} at block {height:?}")),
+            }
+        }
+        let later = self.sealed.iter_mut().map(|s| &mut s.waiting).chain(std::iter::once(&mut self.open_waiting));
+        for waiting in later {
+            for ticket in &mut waiting.tickets {
+                if let Ok(reply) = ticket.answer.try_recv() {
+                    return Err(format!("{}: answered {reply:?} before its block is durable", ticket.what));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The engine failed stop on a commit: everyone waiting on that block,
+    /// the later sealed ones and the open one is answered `UNAVAILABLE`
+    /// (nothing of theirs is confirmed); the disk reboots and the ledger is
+    /// reopened.
+    fn fail_stop(&mut self, failed: Sealed, block: settled::BlockRecord) -> Result<(), String> {
+        let fault = self.scheduled.take().ok_or("a commit failed with no fault scheduled")?;
+        // The open block is sealed and handed to the failed writer too.
+        let open = std::mem::take(&mut self.open);
+        let mut jobs = vec![failed.job];
+        jobs.extend(self.sealed.iter_mut().map(|s| std::mem::replace(&mut s.job, WriterJob::empty())));
+        jobs.push(self.sequencer.seal(&context!(self), open));
         self.store = None;
-        self.reopen(keep, None)
+        for job in jobs {
+            answer_unavailable(job);
+        }
+        let mut lost = vec![failed.waiting];
+        lost.extend(self.sealed.drain(..).map(|s| s.waiting));
+        lost.push(std::mem::take(&mut self.open_waiting));
+        let mut retry = Vec::new();
+        for waiting in &mut lost {
+            for ticket in &mut waiting.tickets {
+                match ticket.answer.try_recv() {
+                    Ok(Err(refusal)) if refusal.reason == Reason::Unavailable => {}
+                    other => return self.fail(format!("{}: after a fail-stop answered {other:?}", ticket.what)),
+                }
+            }
+        }
+        let keep = match fault {
+            DiskFault::FailWrite { .. } => {
+                self.report.write_failures += 1;
+                if self.rng.gen_bool(0.5) { 1.0 } else { self.rng.r#gen() }
+            }
+            DiskFault::FailSync { .. } => {
+                self.report.sync_failures += 1;
+                if self.rng.gen_bool(0.5) { 1.0 } else { self.rng.r#gen() }
+            }
+            DiskFault::PowerLoss { .. } => {
+                self.report.power_losses += 1;
+                match self.rng.gen_range(0..4) {
+                    0 => 0.0,
+                    1 => 1.0,
+                    _ => self.rng.r#gen(),
+                }
+            }
+        };
+        for waiting in lost.iter().skip(1) {
+            retry.extend(waiting.applied.iter().cloned());
+        }
+        let unconfirmed = (block, failed.model, std::mem::take(&mut lost[0].applied));
+        self.reopen(keep, Some(unconfirmed), retry)
+    }
+
+    /// A clean restart: nothing unsynced, nothing in flight, the same
+    /// ledger.
+    fn restart(&mut self) -> Result<(), String> {
+        self.store = None;
+        self.reopen(1.0, None, Vec::new())
     }
 
     /// Reboots the disk (keeping each unsynced sector with probability
     /// `keep`), reopens the store and checks what it recovered: everything
-    /// durable before, and the block whose commit failed wholly or not at all.
-    fn reopen(&mut self, keep: f64, unconfirmed: Option<settled::BlockRecord>) -> Result<(), String> {
+    /// durable before, and the block whose commit failed wholly or not at
+    /// all. The transactions of blocks lost go back to their submitters.
+    fn reopen(
+        &mut self,
+        keep: f64,
+        unconfirmed: Option<(settled::BlockRecord, Model, Vec<Transaction>)>,
+        mut lost: Vec<Transaction>,
+    ) -> Result<(), String> {
         if keep > 0.0 && keep < 1.0 && self.disk.unsynced_ops() > 0 {
             self.report.torn_reboots += 1;
         }
@@ -932,24 +1432,21 @@ impl World {
         }
         self.store = Some(store);
         let found = recovered.tip;
-        match &unconfirmed {
-            Some(block) if found == block.signed => {
+        match unconfirmed {
+            Some((block, model, _)) if found == block.signed => {
                 self.report.unconfirmed_found += 1;
                 self.tip = found;
-                self.durable = self.working.clone();
-                self.follower.follow(block, &self.engine_key, &self.chain)?;
+                self.durable = model;
+                self.follower.follow(&block, &self.engine_key, &self.chain)?;
                 self.report.replayed += 1;
             }
-            _ if found == self.tip => {
-                if let Some(block) = &unconfirmed {
+            unconfirmed if found == self.tip => {
+                if let Some((_, _, applied)) = unconfirmed {
                     self.report.unconfirmed_gone += 1;
-                    self.retry.extend(block.txs.iter().map(|(vtx, _)| vtx.tx.clone()));
-                    let lost: BTreeSet<TxId> = block.txs.iter().map(|(vtx, _)| vtx.txid).collect();
-                    self.history.retain(|tx| !lost.contains(&settled::txid(tx)));
+                    lost.extend(applied);
                 }
-                self.working = self.durable.clone();
             }
-            _ => {
+            unconfirmed => {
                 return self.fail(format!(
                     "recovered tip is block {} ({}); expected the last durable block {}{}",
                     found.header.height,
@@ -957,14 +1454,20 @@ impl World {
                     self.tip.header.height,
                     unconfirmed
                         .as_ref()
-                        .map(|b| format!(" or the unconfirmed block {}", b.signed.header.height))
+                        .map(|(b, _, _)| format!(" or the unconfirmed block {}", b.signed.header.height))
                         .unwrap_or_default()
                 ));
             }
         }
+        let lost_ids: BTreeSet<TxId> = lost.iter().map(settled::txid).collect();
+        self.history.retain(|tx| !lost_ids.contains(&settled::txid(tx)));
+        self.retry.extend(lost);
+        self.working = self.durable.clone();
         self.check_recovered(&recovered)?;
         self.report.movements_compared += self.follower.check(&self.durable, &self.tip, self.store())?;
-        self.ledger = settled::recovered_ledger(recovered, self.tiers.clone()).map_err(|e| e.to_string())?;
+        let ledger = settled::recovered_ledger(recovered, self.tiers.clone()).map_err(|e| e.to_string())?;
+        self.sequencer = Sequencing::new(ledger, self.tip);
+        self.open = OpenBlock::default();
         self.check_totals()
     }
 
@@ -977,10 +1480,11 @@ impl World {
             let extra = unspent.keys().filter(|p| !model.unspent.contains_key(p)).count();
             return self.fail(format!("recovered unspent set differs: {missing} outputs missing, {extra} extra"));
         }
-        if recovered.tip.header.minted_total_minor != model.minted {
+        let header = &recovered.tip.header;
+        if (header.minted_total_minor, header.burned_total_minor) != (model.minted, model.burned) {
             return self.fail(format!(
-                "recovered minted {} != model {}",
-                recovered.tip.header.minted_total_minor, model.minted
+                "recovered minted {} burned {}; the model {} and {}",
+                header.minted_total_minor, header.burned_total_minor, model.minted, model.burned
             ));
         }
         if recovered.registry.programmes.contains_key(&PROGRAMME) != model.registered {

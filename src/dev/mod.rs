@@ -12,6 +12,9 @@ pub mod local_cluster;
 pub mod sim_disk;
 pub mod vectors;
 
+pub use crate::engine::{
+    AdminReply, OpenBlock, Sequencing, SequencingContext, WriterJob, answer_durable, answer_unavailable,
+};
 pub use sim_disk::{DiskFault, PowerSupply, SECTOR_BYTES, SIM_DISK_BYTES_MAX, SimBackend, SimDisk};
 
 /// What stops the demo: its setup failed, or one of its checks did.

@@ -28,10 +28,18 @@ use admission::Admission;
 pub(crate) use block::block_header;
 pub use block::{recovered_ledger, seal_block};
 use sequencer::Sequencer;
+// The sequencer's decisions and the writer's answers, for the deterministic
+// simulation to drive (`settled::dev`).
+#[cfg(feature = "dev")]
+pub use sequencer::{OpenBlock, Sequencing, SequencingContext};
 use verify_pool::verify_loop;
-use writer::{WriterJob, writer_loop};
+#[cfg(not(feature = "dev"))]
+use writer::WriterJob;
+use writer::writer_loop;
+#[cfg(feature = "dev")]
+pub use writer::{WriterJob, answer_durable, answer_unavailable};
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, mpsc as std_mpsc};
 use std::thread::JoinHandle;
@@ -761,12 +769,7 @@ fn start_pipeline(
         led: shared.leading(),
         writer: writer_tx,
         shared: Arc::clone(shared),
-        ledger,
-        tip,
-        pending: VecDeque::new(),
-        pending_spent: HashMap::new(),
-        pending_txids: HashMap::new(),
-        pending_refs: HashMap::new(),
+        core: sequencer::Sequencing::new(ledger, tip),
     };
     threads.push(spawn(shared, "settled-sequencer", move || sequencer.run(&sequencer_rx)));
     let writer_shared = Arc::clone(shared);

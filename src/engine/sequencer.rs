@@ -4,6 +4,13 @@
 //! recognises resubmissions, seals the block the moment the writer is free
 //! and hands it over; in a cluster it replays committed blocks and steps
 //! down.
+//!
+//! Its decisions live in [`Sequencing`], without threads, channels or
+//! clocks: what each arrival comes to (applied into the open block, a
+//! resubmission, a refusal said now or once another block is durable) and
+//! what a sealed block holds, given the store, the durable height and the
+//! time. The engine's thread and the deterministic simulation run the same
+//! code.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
@@ -20,27 +27,45 @@ pub(super) struct Sequencer {
     /// yet committed (what a step down must undo).
     pub(super) led: bool,
     pub(super) writer: std_mpsc::SyncSender<WriterJob>,
+    pub(super) core: Sequencing,
+}
+
+/// The sequencer's state and decisions: the ledger with every sealed and
+/// open transaction applied, the tip it seals on, and what the blocks
+/// sealed but not yet durable hold, so that resubmissions, double spends
+/// and reused mint references of transactions still being written are
+/// recognised (and refusals resting on them wait until they are durable).
+pub struct Sequencing {
     pub(super) ledger: Ledger,
     pub(super) tip: SignedHeader,
-    /// Sealed blocks not yet known durable: their height, spent outpoints
-    /// and txids, so that resubmissions and double spends of transactions
-    /// still being written are recognised.
-    pub(super) pending: VecDeque<PendingBlock>,
-    pub(super) pending_spent: HashMap<OutPoint, TxId>,
-    pub(super) pending_txids: HashMap<TxId, ()>,
-    pub(super) pending_refs: HashMap<Vec<u8>, TxId>,
+    pending: VecDeque<PendingBlock>,
+    pending_spent: HashMap<OutPoint, TxId>,
+    pending_txids: HashMap<TxId, ()>,
+    pending_refs: HashMap<Vec<u8>, TxId>,
+}
+
+/// What the sequencer reads besides its own state, as of one arrival: the
+/// store (who spent an input, where a transaction or a mint reference
+/// lives), the height the writer has made durable, the time, and the key
+/// and chain it seals with.
+pub struct SequencingContext<'a> {
+    pub store: &'a Store,
+    pub durable_height: u64,
+    pub now_unix_ms: u64,
+    pub engine_key: &'a Keypair,
+    pub chain: &'a ChainId,
 }
 
 /// What a sealed, not yet durable block holds that later arrivals must see.
-pub(super) struct PendingBlock {
-    pub(super) height: u64,
-    pub(super) spent: Vec<OutPoint>,
-    pub(super) txids: Vec<TxId>,
-    pub(super) mint_refs: Vec<Vec<u8>>,
+struct PendingBlock {
+    height: u64,
+    spent: Vec<OutPoint>,
+    txids: Vec<TxId>,
+    mint_refs: Vec<Vec<u8>>,
 }
 
 /// Where a transaction already sealed lives, when it is resubmitted.
-pub(super) enum Known {
+enum Known {
     InThisBlock(usize),
     Sealed,
     None,
@@ -49,7 +74,7 @@ pub(super) enum Known {
 /// The block being filled: transactions applied to the ledger but not yet
 /// sealed, and everyone waiting on it.
 #[derive(Default)]
-pub(super) struct OpenBlock {
+pub struct OpenBlock {
     pub(super) txs: Vec<(VerifiedTx, Applied)>,
     pub(super) in_block: HashMap<TxId, usize>,
     pub(super) spent_in_block: HashMap<OutPoint, TxId>,
@@ -66,12 +91,14 @@ pub(super) struct OpenBlock {
 }
 
 impl OpenBlock {
-    pub(super) fn is_full(&self) -> bool {
+    #[must_use]
+    pub fn is_full(&self) -> bool {
         self.txs.len() >= BLOCK_TXS_MAX
     }
 
     /// Nothing for the writer to do: no transaction and nobody waiting.
-    pub(super) fn is_idle(&self) -> bool {
+    #[must_use]
+    pub fn is_idle(&self) -> bool {
         self.txs.is_empty() && self.lookups.is_empty() && self.deferred.is_empty() && self.ops.is_empty()
     }
 
@@ -157,7 +184,7 @@ impl Sequencer {
                 }
                 continue;
             }
-            let job = self.seal(std::mem::take(&mut open));
+            let job = self.core.seal(&context(&self.shared), std::mem::take(&mut open));
             if let Err(std_mpsc::SendError(job)) = self.writer.send(job) {
                 answer_unavailable(job);
                 return;
@@ -193,16 +220,11 @@ impl Sequencer {
         match rebuilt {
             Ok((ledger, tip)) => {
                 tracing::info!(
-                    sealed_height = self.tip.header.height,
+                    sealed_height = self.core.tip.header.height,
                     committed_height = tip.header.height,
                     "stepped down: ledger rebuilt from the committed blocks"
                 );
-                self.ledger = ledger;
-                self.tip = tip;
-                self.pending.clear();
-                self.pending_spent.clear();
-                self.pending_txids.clear();
-                self.pending_refs.clear();
+                self.core = Sequencing::new(ledger, tip);
                 self.led = false;
             }
             Err(error) => self.shared.fail(&error),
@@ -224,40 +246,24 @@ impl Sequencer {
             Err(error) => return self.shared.fail_stop(&format!("a committed block does not decode: {error}")),
         };
         let header = block.signed.header;
-        if header.height < self.tip.header.height {
+        if header.height < self.core.tip.header.height {
             return;
         }
-        if header.height == self.tip.header.height {
-            if header != self.tip.header {
+        if header.height == self.core.tip.header.height {
+            if header != self.core.tip.header {
                 self.shared.fail_stop(&format!("committed block {} differs from this replica's", header.height));
             }
             return;
         }
-        match crate::engine::replica::replay(&mut self.ledger, &self.tip, &block, &engine_key, &chain) {
+        match crate::engine::replica::replay(&mut self.core.ledger, &self.core.tip, &block, &engine_key, &chain) {
             Ok(record) => {
-                self.tip = record.signed;
+                self.core.tip = record.signed;
                 if let Err(std_mpsc::SendError(_)) = self.writer.send(WriterJob::replayed(record)) {
                     tracing::warn!("writer gone: a committed block was not written; a restart replays it");
                 }
             }
             Err(error) => {
                 self.shared.fail_stop(&format!("committed block {} does not replay: {error}", header.height));
-            }
-        }
-    }
-
-    pub(super) fn prune_durable(&mut self) {
-        let durable = self.shared.durable_height.load(Ordering::Acquire);
-        while self.pending.front().is_some_and(|block| block.height <= durable) {
-            let block = self.pending.pop_front().expect("front exists");
-            for outpoint in block.spent {
-                self.pending_spent.remove(&outpoint);
-            }
-            for txid in block.txids {
-                self.pending_txids.remove(&txid);
-            }
-            for reference in block.mint_refs {
-                self.pending_refs.remove(&reference);
             }
         }
     }
@@ -279,17 +285,23 @@ impl Sequencer {
                 }
             }
             SequencerJob::Settle { reply } => {
-                let _ = reply.send(self.tip.header.height);
+                let _ = reply.send(self.core.tip.header.height);
             }
             SequencerJob::Tx { vtx, submitter, reply } => {
                 self.shared.metrics.sequencer_queue.fetch_sub(1, Ordering::Relaxed);
                 match self.may_sequence(leading, failed) {
-                    Ok(()) => self.admit_tx(open, vtx, &submitter, reply),
+                    Ok(()) => {
+                        let cx = context(&self.shared);
+                        self.core.admit_tx(&cx, open, vtx, &submitter, reply);
+                    }
                     Err(refusal) => drop(reply.send(Err(refusal))),
                 }
             }
             SequencerJob::Admin { op, reply } => match self.may_sequence(leading, failed) {
-                Ok(()) => self.admit_admin(open, op, reply),
+                Ok(()) => {
+                    let cx = context(&self.shared);
+                    self.core.admit_admin(&cx, open, op, reply);
+                }
                 Err(refusal) => drop(reply.send(Err(refusal))),
             },
         }
@@ -308,18 +320,74 @@ impl Sequencer {
         }
         Ok(())
     }
+}
+
+/// What the decisions read, now.
+fn context(shared: &Shared) -> SequencingContext<'_> {
+    SequencingContext {
+        store: &shared.store,
+        durable_height: shared.durable_height.load(Ordering::Acquire),
+        now_unix_ms: shared.clock.now_unix_ms(),
+        engine_key: &shared.engine_key,
+        chain: &shared.chain,
+    }
+}
+
+impl Sequencing {
+    /// The sequencer of `ledger` sealing on `tip`, nothing pending.
+    #[must_use]
+    pub fn new(ledger: Ledger, tip: SignedHeader) -> Self {
+        Self {
+            ledger,
+            tip,
+            pending: VecDeque::new(),
+            pending_spent: HashMap::new(),
+            pending_txids: HashMap::new(),
+            pending_refs: HashMap::new(),
+        }
+    }
+
+    /// The ledger with every sealed and open transaction applied.
+    #[cfg(feature = "dev")]
+    #[must_use]
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// The last block sealed.
+    #[cfg(feature = "dev")]
+    #[must_use]
+    pub fn tip(&self) -> &SignedHeader {
+        &self.tip
+    }
+
+    /// Forgets what blocks now durable held: the store answers for them.
+    fn prune_durable(&mut self, durable: u64) {
+        while self.pending.front().is_some_and(|block| block.height <= durable) {
+            let block = self.pending.pop_front().expect("front exists");
+            for outpoint in block.spent {
+                self.pending_spent.remove(&outpoint);
+            }
+            for txid in block.txids {
+                self.pending_txids.remove(&txid);
+            }
+            for reference in block.mint_refs {
+                self.pending_refs.remove(&reference);
+            }
+        }
+    }
 
     /// Stamps an idle open block with the time its rules are judged at
     /// (never before the previous block's).
-    fn open_at_now(&self, open: &mut OpenBlock) {
+    fn open_at(&self, open: &mut OpenBlock, now_unix_ms: u64) {
         if open.is_idle() {
-            open.time_unix_ms = self.shared.clock.now_unix_ms().max(self.tip.header.time_unix_ms);
+            open.time_unix_ms = now_unix_ms.max(self.tip.header.time_unix_ms);
         }
     }
 
     /// A registry change: applied into the open block, or refused.
-    fn admit_admin(&mut self, open: &mut OpenBlock, op: AdminOp, reply: AdminResponder) {
-        self.open_at_now(open);
+    pub fn admit_admin(&mut self, cx: &SequencingContext, open: &mut OpenBlock, op: AdminOp, reply: AdminResponder) {
+        self.open_at(open, cx.now_unix_ms);
         match self.ledger.admin(op.clone()) {
             Ok(()) => {
                 open.ops.push((u32::try_from(open.txs.len()).expect("blocks are bounded"), op));
@@ -334,20 +402,27 @@ impl Sequencer {
     /// Validates one transaction against the ledger (which already holds the
     /// effects of everything sealed or open before it) and, if it passes,
     /// applies it into the open block.
-    fn admit_tx(&mut self, open: &mut OpenBlock, vtx: VerifiedTx, submitter: &Submitter, reply: Responder) {
-        self.open_at_now(open);
+    pub fn admit_tx(
+        &mut self,
+        cx: &SequencingContext,
+        open: &mut OpenBlock,
+        vtx: VerifiedTx,
+        submitter: &Submitter,
+        reply: Responder,
+    ) {
+        self.open_at(open, cx.now_unix_ms);
         // The caller is gone (its deadline passed, or it hung up): nothing
         // was promised, so nothing is applied.
         if reply.is_closed() {
             return;
         }
-        self.prune_durable();
+        self.prune_durable(cx.durable_height);
         if let Err(refusal) = self.permitted(&vtx, submitter) {
             let _ = reply.send(Err(refusal));
             return;
         }
         let reply = if vtx.tx.kind == TxKind::Mint {
-            let Some(reply) = self.mint_not_seen(open, &vtx, reply) else { return };
+            let Some(reply) = self.mint_not_seen(cx.store, open, &vtx, reply) else { return };
             reply
         } else {
             reply
@@ -357,15 +432,21 @@ impl Sequencer {
             Err(Decline::Refused(refusal)) => {
                 let _ = reply.send(Err(refusal));
             }
-            Err(Decline::InputMissing(input)) => self.explain_missing(open, input, vtx.txid, reply),
+            Err(Decline::InputMissing(input)) => self.explain_missing(cx.store, open, input, vtx.txid, reply),
         }
     }
 
     /// A mint seen before is a resubmission (answered with its receipt);
     /// a mint whose reference another mint paid is refused. `reply` comes
     /// back when the mint is new.
-    fn mint_not_seen(&self, open: &mut OpenBlock, vtx: &VerifiedTx, reply: Responder) -> Option<Responder> {
-        match self.known(&vtx.txid, &open.in_block) {
+    fn mint_not_seen(
+        &self,
+        store: &Store,
+        open: &mut OpenBlock,
+        vtx: &VerifiedTx,
+        reply: Responder,
+    ) -> Option<Responder> {
+        match self.known(store, &vtx.txid, &open.in_block) {
             Ok(Known::InThisBlock(index)) => {
                 open.replies.push((index, true, reply));
                 return None;
@@ -386,7 +467,7 @@ impl Sequencer {
         let durable = not_durable.is_none();
         let used = match not_durable {
             Some(txid) => Ok(Some(*txid)),
-            None => self.shared.store.mint_by_reference(&vtx.tx.reference),
+            None => store.mint_by_reference(&vtx.tx.reference),
         };
         match used {
             Ok(None) => Some(reply),
@@ -411,12 +492,12 @@ impl Sequencer {
     /// (a resubmission, answered with its receipt), spent by another
     /// (`REASON_INPUT_SPENT`, said once the spender is durable), or never
     /// created.
-    fn explain_missing(&self, open: &mut OpenBlock, input: OutPoint, txid: TxId, reply: Responder) {
+    fn explain_missing(&self, store: &Store, open: &mut OpenBlock, input: OutPoint, txid: TxId, reply: Responder) {
         let not_durable = open.spent_in_block.get(&input).or_else(|| self.pending_spent.get(&input));
         let spender_durable = not_durable.is_none();
         let spender = match not_durable {
             Some(txid) => Ok(Some(*txid)),
-            None => self.shared.store.spent_by(&input),
+            None => store.spent_by(&input),
         };
         match spender {
             Ok(Some(spender)) if spender == txid => match open.in_block.get(&txid) {
@@ -442,7 +523,7 @@ impl Sequencer {
     }
 
     /// The caller's rules, judged by the registry as the sequencer sees it.
-    pub(super) fn permitted(&self, vtx: &VerifiedTx, submitter: &Submitter) -> Result<(), Refusal> {
+    fn permitted(&self, vtx: &VerifiedTx, submitter: &Submitter) -> Result<(), Refusal> {
         let registry = self.ledger.registry();
         let merchant_bank = |owner: &crate::core::types::Address| match registry.role(owner) {
             Some(Role::Merchant { id, .. }) => registry.merchants.get(id).map(|m| (id.clone(), m.bank.clone())),
@@ -489,7 +570,7 @@ impl Sequencer {
     /// Seals the open block into a signed, hash-chained block (or, with no
     /// transaction, a job that only answers resubmissions and deferred
     /// refusals once everything before it is durable).
-    pub(super) fn seal(&mut self, open: OpenBlock) -> WriterJob {
+    pub fn seal(&mut self, cx: &SequencingContext, open: OpenBlock) -> WriterJob {
         let OpenBlock {
             txs,
             spent_in_block,
@@ -513,15 +594,7 @@ impl Sequencer {
                 barrier: None,
             };
         }
-        let block = seal_block(
-            &mut self.ledger,
-            &self.tip,
-            txs,
-            ops,
-            time_unix_ms,
-            &self.shared.engine_key,
-            &self.shared.chain,
-        );
+        let block = seal_block(&mut self.ledger, &self.tip, txs, ops, time_unix_ms, cx.engine_key, cx.chain);
         self.tip = block.signed;
         let txids: Vec<TxId> = block.txs.iter().map(|(vtx, _)| vtx.txid).collect();
         let spent: Vec<OutPoint> = spent_in_block.keys().copied().collect();
@@ -533,11 +606,11 @@ impl Sequencer {
         WriterJob { block: Some(block), replies, lookups, deferred, admin_replies, replayed: false, barrier: None }
     }
 
-    pub(super) fn known(&self, txid: &TxId, in_block: &HashMap<TxId, usize>) -> Result<Known, StoreError> {
+    fn known(&self, store: &Store, txid: &TxId, in_block: &HashMap<TxId, usize>) -> Result<Known, StoreError> {
         if let Some(index) = in_block.get(txid) {
             return Ok(Known::InThisBlock(*index));
         }
-        if self.pending_txids.contains_key(txid) || self.shared.store.locate(txid)?.is_some() {
+        if self.pending_txids.contains_key(txid) || store.locate(txid)?.is_some() {
             return Ok(Known::Sealed);
         }
         Ok(Known::None)

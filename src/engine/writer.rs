@@ -12,7 +12,7 @@ use super::*;
 /// in the batch was refused or was a resubmission), whom to answer with which
 /// receipt, and resubmissions of already sealed transactions to answer from
 /// the store once this block is durable.
-pub(super) struct WriterJob {
+pub struct WriterJob {
     pub(super) block: Option<BlockRecord>,
     pub(super) replies: Vec<(usize, bool, Responder)>,
     pub(super) lookups: Vec<(TxId, Responder)>,
@@ -29,8 +29,15 @@ pub(super) struct WriterJob {
 }
 
 impl WriterJob {
+    /// The block to write, if the job has one.
+    #[cfg(feature = "dev")]
+    #[must_use]
+    pub fn block(&self) -> Option<&BlockRecord> {
+        self.block.as_ref()
+    }
+
     /// Nothing to write and nobody to answer.
-    pub(super) fn empty() -> Self {
+    pub fn empty() -> Self {
         Self {
             block: None,
             replies: Vec::new(),
@@ -89,7 +96,7 @@ pub(super) fn writer_loop(shared: &Shared, jobs: &std_mpsc::Receiver<WriterJob>)
             window.record(shared, confirmed.0, confirmed.1);
             publish_durable(shared, block);
         }
-        answer_durable(shared, job);
+        answer_durable(&shared.store, job);
     }
 }
 
@@ -172,7 +179,7 @@ fn publish_durable(shared: &Shared, block: &BlockRecord) {
 /// height, payments with their receipts, resubmissions of earlier blocks'
 /// transactions with theirs (from the store), and the refusals deferred
 /// until their spender was durable.
-fn answer_durable(shared: &Shared, job: WriterJob) {
+pub fn answer_durable(store: &Store, job: WriterJob) {
     if let Some(block) = &job.block {
         for reply in job.admin_replies {
             let _ = reply.send(Ok(block.signed.header.height));
@@ -192,7 +199,7 @@ fn answer_durable(shared: &Shared, job: WriterJob) {
         }
     }
     for (txid, reply) in job.lookups {
-        let answer = match shared.store.receipt(&txid) {
+        let answer = match store.receipt(&txid) {
             Ok(Some(receipt)) => Ok(Outcome { receipt, duplicate: true }),
             Ok(None) => Err(Refusal::new(Reason::Unavailable, "resubmitted transaction not found after commit")),
             Err(error) => Err(storage_refusal(&error)),
@@ -223,7 +230,9 @@ pub(super) fn answer_not_leader(shared: &Shared, job: WriterJob, in_doubt: bool)
     }
 }
 
-pub(super) fn answer_unavailable(job: WriterJob) {
+/// Everyone waiting on a job after the engine failed stop: nothing of it is
+/// confirmed (a block whose write failed may yet be found on restart).
+pub fn answer_unavailable(job: WriterJob) {
     for (_, _, reply) in job.replies {
         let _ = reply.send(Err(unavailable()));
     }

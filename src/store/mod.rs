@@ -134,7 +134,7 @@ pub struct SealedBlock {
 
 /// A block ready to be written: its signed header and its transactions with
 /// what applying them did.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct BlockRecord {
     pub signed: SignedHeader,
     pub txs: Vec<(VerifiedTx, Applied)>,
