@@ -354,6 +354,15 @@ fn raft(seed: u64, seeds: u64, ticks: u64, threads: Option<usize>) -> ExitCode {
                 r.final_heights,
                 r.digest
             );
+            let refusals: Vec<String> = r.refusals.iter().map(|(reason, n)| format!("{reason} {n}")).collect();
+            println!(
+                "the leaders' sequencers refused {} ({} double spends, each as spent); {} payments left in doubt \
+                 with their block; {} receipts answered by the writer",
+                refusals.join(", "),
+                r.double_spends_refused,
+                r.answers_in_doubt,
+                r.receipts_answered
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -15,8 +15,13 @@
 //! `simulations/tests/raft.rs` checks that one seed takes the same path
 //! twice.
 //!
-//! The driver plays the engines' part as `cluster::spawn_link` and the
-//! writer do: a replica that leads (and has applied and written everything
+//! The replicas run the engine's own sequencer ([`Sequencing`]): a leader
+//! admits each payment through it (refusals counted by reason, and checked:
+//! a double spend must be refused as spent), seals and proposes; a follower
+//! replays committed blocks through it. The writer's answers are the
+//! engine's ([`answer_durable`]). The driver plays the part of
+//! `cluster::spawn_link` (which is async and tied to a running engine; its
+//! order is copied here, not shared): a replica that leads (and has applied and written everything
 //! committed before its term, `ensure_linearizable`) seals a block of
 //! payments on its ledger and proposes it (`client_write`); only an applied
 //! proposal is a confirmation, written to the leader's ledger store after
@@ -60,12 +65,16 @@ use settled::cluster::{
 use settled::registry::TierPolicy;
 
 use crate::core_sim::keypair;
-use settled::dev::{PowerSupply, SimDisk};
-use settled::replica::{self, ReplicatedBlock};
-use settled::{
-    BlockRecord, ChainId, Genesis, Keypair, Ledger, OutPoint, Output, SignedHeader, Store, Transaction, TxId, TxKind,
-    client,
+use settled::dev::{
+    OpenBlock, PowerSupply, Replayed, Sequencing, SequencingContext, SimDisk, WriterJob, answer_durable,
+    answer_unavailable,
 };
+use settled::replica::ReplicatedBlock;
+use settled::{
+    BlockRecord, ChainId, Genesis, Keypair, OutPoint, Output, Reason, Reply, SignedHeader, Store, Submitter,
+    Transaction, TxId, TxKind, client,
+};
+use tokio::sync::oneshot;
 
 /// Longest simulation one seed runs, in ticks.
 /// The ledger's merge interval in the simulation (entries, blocks, least
@@ -137,6 +146,14 @@ pub struct RaftReport {
     /// A hash of every seed's final chain (heights and txids), to compare
     /// two runs of the same seeds.
     pub digest: u64,
+    /// Refusals the leaders' sequencers said, by reason.
+    pub refusals: BTreeMap<String, u64>,
+    /// Double spends drawn, each refused as spent.
+    pub double_spends_refused: u64,
+    /// Payments whose block was left in doubt: not answered by the writer.
+    pub answers_in_doubt: u64,
+    /// Payments the writer answered with their receipt.
+    pub receipts_answered: u64,
 }
 
 impl std::ops::AddAssign for RaftReport {
@@ -161,6 +178,12 @@ impl std::ops::AddAssign for RaftReport {
         self.receipts_checked += o.receipts_checked;
         self.final_heights += o.final_heights;
         self.digest = self.digest.rotate_left(5) ^ o.digest;
+        for (reason, n) in o.refusals {
+            *self.refusals.entry(reason).or_default() += n;
+        }
+        self.double_spends_refused += o.double_spends_refused;
+        self.answers_in_doubt += o.answers_in_doubt;
+        self.receipts_answered += o.receipts_answered;
     }
 }
 
@@ -351,9 +374,10 @@ struct Up {
     raft: Raft<TypeConfig>,
     proposals: ProposalReader,
     store: Store,
-    ledger: Ledger,
-    /// The ledger store's tip (the ledger itself may hold a sealed block
-    /// in flight on top).
+    /// The engine's sequencer: it seals as leader, replays as follower.
+    sequencer: Sequencing,
+    /// The ledger store's tip (the sequencer may hold a sealed block in
+    /// flight on top).
     tip: SignedHeader,
     pruned: u64,
     /// The term in which this replica took the lead (applied and wrote
@@ -361,12 +385,54 @@ struct Up {
     leading_term: Option<u64>,
 }
 
-/// The leader's block on its way through Raft.
+/// The leader's block on its way through Raft, and whom the writer
+/// answers once it is committed.
 struct InFlight {
     node: NodeId,
     incarnation: u64,
     block: BlockRecord,
+    job: WriterJob,
+    tickets: Vec<Ticket>,
     answer: tokio::task::JoinHandle<Answer>,
+}
+
+/// A payment waiting for its answer; `double_spend`: drawn from the coins
+/// a confirmed payment spent, so the ledger must refuse it as spent.
+struct Ticket {
+    txid: TxId,
+    double_spend: bool,
+    answer: oneshot::Receiver<Reply>,
+}
+
+/// A refusal the sequencer said: counted by reason. A double spend must be
+/// refused as spent, naming its spender; any other payment of this
+/// workload may be refused only for an input spent or unknown (its coin
+/// came from a block left in doubt).
+fn count_refusal(report: &mut RaftReport, double_spend: bool, refusal: &settled::Refusal) -> Result<(), String> {
+    *report.refusals.entry(format!("{:?}", refusal.reason)).or_default() += 1;
+    let expected = if double_spend {
+        report.double_spends_refused += 1;
+        refusal.reason == Reason::InputSpent && refusal.spent_by.is_some()
+    } else {
+        matches!(refusal.reason, Reason::InputSpent | Reason::InputUnknown)
+    };
+    if expected {
+        Ok(())
+    } else {
+        Err(format!("a {} refused: {refusal:?}", if double_spend { "double spend" } else { "payment" }))
+    }
+}
+
+/// Everyone waiting on a job with no block (only refusals resting on a
+/// block now durable) was answered with a refusal.
+fn answered_at_once(report: &mut RaftReport, tickets: Vec<Ticket>) -> Result<(), String> {
+    for mut ticket in tickets {
+        match ticket.answer.try_recv() {
+            Ok(Err(refusal)) => count_refusal(report, ticket.double_spend, &refusal)?,
+            other => return Err(format!("{} waited on no block and was answered {other:?}", ticket.txid)),
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug)]
@@ -649,7 +715,8 @@ impl World {
         replica.incarnation += 1;
         self.trace(|| format!("node {id} starts"));
         let replica = &mut self.replicas[index];
-        replica.up = Some(Up { raft, proposals, store, ledger, tip, pruned: 0, leading_term: None });
+        let sequencer = Sequencing::new(ledger, tip);
+        replica.up = Some(Up { raft, proposals, store, sequencer, tip, pruned: 0, leading_term: None });
         Ok(())
     }
 
@@ -982,8 +1049,19 @@ impl World {
         let block =
             ReplicatedBlock::decode(bytes, &engine, &self.chain_id).map_err(|e| format!("node {id}: a block: {e}"))?;
         let up = self.replicas[index].up.as_mut().expect("up");
-        let record = replica::replay(&mut up.ledger, &up.tip, &block, &engine, &self.chain_id)
-            .map_err(|e| format!("node {id} refused a committed block: {e}"))?;
+        if block.signed.header.height != up.tip.header.height + 1 {
+            return Err(format!(
+                "node {id} was handed block {} on its tip {}",
+                block.signed.header.height, up.tip.header.height
+            ));
+        }
+        let record = match up.sequencer.replay_committed(bytes, &engine, &self.chain_id) {
+            Replayed::Record(record) => record,
+            Replayed::AlreadyApplied => {
+                return Err(format!("node {id}: block {} taken as applied before", up.tip.header.height + 1));
+            }
+            Replayed::Diverged(why) => return Err(format!("node {id}: {why}")),
+        };
         up.store.commit_block(&record).map_err(|e| format!("node {id}: writing a block: {e}"))?;
         up.tip = record.signed;
         let (height, hash) = (up.tip.header.height, up.tip.header.hash());
@@ -1079,27 +1157,43 @@ impl World {
         Ok(true)
     }
 
-    /// Seals a block of payments on the leader's ledger and proposes it.
+    /// The leader's sequencer takes a block of payments (refusing what
+    /// the ledger refuses, at once or, resting on a block in flight, once
+    /// it is durable), seals it and proposes it.
     fn propose(&mut self, index: usize) -> Result<(), String> {
-        let time = self.clock_ms;
         let txs = self.transactions(index);
         let id = self.replicas[index].id;
         let incarnation = self.replicas[index].incarnation;
         let up = self.replicas[index].up.as_mut().expect("the leader is up");
-        let time = time.max(up.tip.header.time_unix_ms);
-        let mut open = Vec::new();
-        for tx in txs {
+        let cx = SequencingContext {
+            store: &up.store,
+            durable_height: up.tip.header.height,
+            now_unix_ms: self.clock_ms,
+            engine_key: &self.engine_key,
+            chain: &self.chain_id,
+        };
+        let mut open = OpenBlock::default();
+        let mut tickets = Vec::new();
+        for (tx, double_spend) in txs {
             let vtx =
                 settled::verify(tx, &self.chain_id).map_err(|r| format!("a well-formed transaction refused: {r}"))?;
-            if let Ok(applied) = up.ledger.apply(&vtx, time) {
-                open.push((vtx, applied));
+            let (reply, mut answer) = oneshot::channel();
+            let txid = vtx.txid;
+            up.sequencer.admit_tx(&cx, &mut open, vtx, &Submitter::Trusted, reply);
+            match answer.try_recv() {
+                Ok(Err(refusal)) => count_refusal(&mut self.report, double_spend, &refusal)?,
+                Ok(Ok(_)) => return Err(format!("{txid} confirmed before its block was written")),
+                Err(_) => tickets.push(Ticket { txid, double_spend, answer }),
             }
         }
-        if open.is_empty() {
+        if open.is_idle() {
             return Ok(());
         }
-        let block =
-            settled::seal_block(&mut up.ledger, &up.tip, open, Vec::new(), time, &self.engine_key, &self.chain_id);
+        let job = up.sequencer.seal(&cx, open);
+        let Some(block) = job.block().cloned() else {
+            answer_durable(&up.store, job);
+            return answered_at_once(&mut self.report, tickets);
+        };
         let height = block.signed.header.height;
         let bytes = ReplicatedBlock::of(&block).encode(&self.engine_key, &self.chain_id);
         let raft = up.raft.clone();
@@ -1114,23 +1208,23 @@ impl World {
                 Err(_) => Answer::TimedOut,
             }
         });
-        self.in_flight = Some(InFlight { node: id, incarnation, block, answer });
+        self.in_flight = Some(InFlight { node: id, incarnation, block, job, tickets, answer });
         Ok(())
     }
 
     /// The payments of the next block: mints while wallets are poor,
     /// payments between wallets, now and then a double spend.
-    fn transactions(&mut self, index: usize) -> Vec<Transaction> {
+    fn transactions(&mut self, index: usize) -> Vec<(Transaction, bool)> {
         let up = self.replicas[index].up.as_ref().expect("up");
         let owned: Vec<(OutPoint, Output)> = self
             .coins
             .iter()
-            .filter(|(p, (o, _))| up.ledger.unspent(p) == Some(o))
+            .filter(|(p, (o, _))| up.sequencer.ledger().unspent(p) == Some(o))
             .map(|(p, (o, _))| (*p, *o))
             .collect();
         // Forget coins no ledger will hold.
         let tick = self.tick;
-        let ledger = &up.ledger;
+        let ledger = up.sequencer.ledger();
         self.coins.retain(|p, (_, made)| ledger.unspent(p).is_some() || tick - *made < COIN_FORGET_TICKS);
         let count = self.rng.gen_range(1..=BLOCK_TXS_MAX);
         let mut txs = Vec::with_capacity(count);
@@ -1142,12 +1236,9 @@ impl World {
                 let owner = self.wallets[self.rng.gen_range(0..WALLETS)].address();
                 let reference = format!("sim{}-mint{}", self.seed, self.mints).into_bytes();
                 let amount = self.rng.gen_range(1_000..=100_000);
-                txs.push(client::mint(
-                    &self.chain_id,
-                    vec![client::output(owner, amount, 0)],
-                    &reference,
-                    &[&self.issuers[0], &self.issuers[2]],
-                ));
+                let outputs = vec![client::output(owner, amount, 0)];
+                let issuers = [&self.issuers[0], &self.issuers[2]];
+                txs.push((client::mint(&self.chain_id, outputs, &reference, &issuers), false));
                 continue;
             }
             if !self.spent.is_empty() && self.rng.gen_ratio(1, 10) {
@@ -1155,14 +1246,8 @@ impl World {
                 let (outpoint, output) = self.spent[self.rng.gen_range(0..self.spent.len())];
                 if let Some(payer) = self.wallets.iter().find(|w| w.address() == output.owner) {
                     let reference = format!("sim{}-double{}", self.seed, self.tick).into_bytes();
-                    txs.push(client::pay(
-                        &self.chain_id,
-                        payer,
-                        (outpoint, output),
-                        self.wallets[0].address(),
-                        1,
-                        &reference,
-                    ));
+                    let payee = self.wallets[0].address();
+                    txs.push((client::pay(&self.chain_id, payer, (outpoint, output), payee, 1, &reference), true));
                 }
                 continue;
             }
@@ -1172,7 +1257,7 @@ impl World {
             let payee = self.wallets[self.rng.gen_range(0..WALLETS)].address();
             let amount = self.rng.gen_range(1..=output.amount_minor);
             let reference = format!("sim{}-t{}-{}", self.seed, self.tick, txs.len()).into_bytes();
-            txs.push(client::pay(&self.chain_id, payer, (outpoint, output), payee, amount, &reference));
+            txs.push((client::pay(&self.chain_id, payer, (outpoint, output), payee, amount, &reference), false));
         }
         txs
     }
@@ -1205,6 +1290,23 @@ impl World {
                 let up = self.replicas[index].up.as_mut().expect("up");
                 up.store.commit_block(&block).map_err(|e| format!("node {}: writing its block: {e}", flight.node))?;
                 up.tip = block.signed;
+                answer_durable(&up.store, flight.job);
+                for mut ticket in flight.tickets {
+                    match ticket.answer.try_recv() {
+                        Ok(Ok(outcome))
+                            if !ticket.double_spend
+                                && !outcome.duplicate
+                                && outcome.receipt.txid == ticket.txid
+                                && outcome.receipt.block == block.signed =>
+                        {
+                            self.report.receipts_answered += 1;
+                        }
+                        Ok(Err(refusal)) => count_refusal(&mut self.report, ticket.double_spend, &refusal)?,
+                        other => {
+                            return Err(format!("{} answered {other:?} when its block was committed", ticket.txid));
+                        }
+                    }
+                }
                 self.saw(height, hash, flight.node)?;
                 self.report.blocks_confirmed += 1;
                 self.report.payments_confirmed += block.txs.len() as u64;
@@ -1228,6 +1330,10 @@ impl World {
                 Ok(())
             }
             answer => {
+                // The engine answers them NOT_LEADER or outcome unknown;
+                // the simulation's stand-in says unavailable.
+                answer_unavailable(flight.job);
+                self.report.answers_in_doubt += flight.tickets.len() as u64;
                 if matches!(answer, Answer::Refused) {
                     self.report.proposals_refused += 1;
                 } else {
@@ -1240,7 +1346,8 @@ impl World {
                     let up = self.replicas[index].up.as_mut().expect("up");
                     let recovered = up.store.recover(genesis).map_err(|e| e.to_string())?;
                     up.tip = recovered.tip;
-                    up.ledger = settled::recovered_ledger(recovered, tiers).map_err(|e| e.to_string())?;
+                    let ledger = settled::recovered_ledger(recovered, tiers).map_err(|e| e.to_string())?;
+                    up.sequencer = Sequencing::new(ledger, up.tip);
                     up.leading_term = None;
                 }
                 Ok(())
@@ -1344,10 +1451,10 @@ impl World {
         for (id, up) in &ups {
             let recovered = up.store.recover(self.genesis.clone()).map_err(|e| e.to_string())?;
             let theirs: BTreeMap<OutPoint, Output> = recovered.unspent.into_iter().collect();
-            if theirs != unspent || up.ledger.unspent_count() != unspent.len() {
+            if theirs != unspent || up.sequencer.ledger().unspent_count() != unspent.len() {
                 return Err(format!("node {id}'s unspent set is not the committed chain's"));
             }
-            let totals = up.ledger.totals();
+            let totals = up.sequencer.ledger().totals();
             if totals.minted_minor != minted || totals.unspent_minor != sum {
                 return Err(format!("node {id}'s totals {totals:?}; the chain minted {minted}"));
             }

@@ -13,7 +13,7 @@ pub mod sim_disk;
 pub mod vectors;
 
 pub use crate::engine::{
-    AdminReply, OpenBlock, Sequencing, SequencingContext, WriterJob, answer_durable, answer_unavailable,
+    AdminReply, OpenBlock, Replayed, Sequencing, SequencingContext, WriterJob, answer_durable, answer_unavailable,
 };
 pub use sim_disk::{DiskFault, PowerSupply, SECTOR_BYTES, SIM_DISK_BYTES_MAX, SimBackend, SimDisk};
 

@@ -31,7 +31,7 @@ use sequencer::Sequencer;
 // The sequencer's decisions and the writer's answers, for the deterministic
 // simulation to drive (`settled::dev`).
 #[cfg(feature = "dev")]
-pub use sequencer::{OpenBlock, Sequencing, SequencingContext};
+pub use sequencer::{OpenBlock, Replayed, Sequencing, SequencingContext};
 use verify_pool::verify_loop;
 #[cfg(not(feature = "dev"))]
 use writer::WriterJob;

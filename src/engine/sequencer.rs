@@ -20,6 +20,7 @@ use std::time::Duration;
 use super::writer::{answer_not_leader, answer_unavailable};
 use super::*;
 use crate::core::ledger::Applied;
+use crate::core::types::Address;
 
 pub(super) struct Sequencer {
     pub(super) shared: Arc<Shared>,
@@ -42,6 +43,18 @@ pub struct Sequencing {
     pending_spent: HashMap<OutPoint, TxId>,
     pending_txids: HashMap<TxId, ()>,
     pending_refs: HashMap<Vec<u8>, TxId>,
+}
+
+/// What a committed block handed to a follower's sequencer comes to.
+pub enum Replayed {
+    /// At or below the tip, and the same block there: applied before (the
+    /// feeder may hand one over twice).
+    AlreadyApplied,
+    /// Applied to the ledger: for the writer to write.
+    Record(Box<BlockRecord>),
+    /// Another block at the tip's height, a block that does not decode, or
+    /// one the ledger refuses: this replica diverged.
+    Diverged(String),
 }
 
 /// What the sequencer reads besides its own state, as of one arrival: the
@@ -232,38 +245,21 @@ impl Sequencer {
     }
 
     /// Cluster mode: replays a block the cluster committed and has the
-    /// writer write it. A block at or below the tip was already applied
-    /// (the feeder may hand one over twice); one that does not decode or
-    /// replay means this replica diverged: the engine fails stop.
+    /// writer write it. A block that does not decode or replay means this
+    /// replica diverged: the engine fails stop.
     pub(super) fn replay_committed(&mut self, bytes: &[u8]) {
         if self.led {
             tracing::warn!("a committed block handed to the leading engine; ignored");
             return;
         }
         let (engine_key, chain) = (self.shared.engine_key.address(), self.shared.chain);
-        let block = match crate::engine::replica::ReplicatedBlock::decode(bytes, &engine_key, &chain) {
-            Ok(block) => block,
-            Err(error) => return self.shared.fail_stop(&format!("a committed block does not decode: {error}")),
-        };
-        let header = block.signed.header;
-        if header.height < self.core.tip.header.height {
-            return;
-        }
-        if header.height == self.core.tip.header.height {
-            if header != self.core.tip.header {
-                self.shared.fail_stop(&format!("committed block {} differs from this replica's", header.height));
-            }
-            return;
-        }
-        match crate::engine::replica::replay(&mut self.core.ledger, &self.core.tip, &block, &engine_key, &chain) {
-            Ok(record) => {
-                self.core.tip = record.signed;
-                if let Err(std_mpsc::SendError(_)) = self.writer.send(WriterJob::replayed(record)) {
+        match self.core.replay_committed(bytes, &engine_key, &chain) {
+            Replayed::AlreadyApplied => {}
+            Replayed::Diverged(why) => self.shared.fail_stop(&why),
+            Replayed::Record(record) => {
+                if let Err(std_mpsc::SendError(_)) = self.writer.send(WriterJob::replayed(*record)) {
                     tracing::warn!("writer gone: a committed block was not written; a restart replays it");
                 }
-            }
-            Err(error) => {
-                self.shared.fail_stop(&format!("committed block {} does not replay: {error}", header.height));
             }
         }
     }
@@ -359,6 +355,33 @@ impl Sequencing {
     #[must_use]
     pub fn tip(&self) -> &SignedHeader {
         &self.tip
+    }
+
+    /// A follower's step: replays a block the cluster committed onto the
+    /// ledger (through `replica::replay`, the same rules as when it was
+    /// sealed) and makes it the tip.
+    pub fn replay_committed(&mut self, bytes: &[u8], engine_key: &Address, chain: &ChainId) -> Replayed {
+        let block = match crate::engine::replica::ReplicatedBlock::decode(bytes, engine_key, chain) {
+            Ok(block) => block,
+            Err(error) => return Replayed::Diverged(format!("a committed block does not decode: {error}")),
+        };
+        let header = block.signed.header;
+        if header.height < self.tip.header.height {
+            return Replayed::AlreadyApplied;
+        }
+        if header.height == self.tip.header.height {
+            if header != self.tip.header {
+                return Replayed::Diverged(format!("committed block {} differs from this replica's", header.height));
+            }
+            return Replayed::AlreadyApplied;
+        }
+        match crate::engine::replica::replay(&mut self.ledger, &self.tip, &block, engine_key, chain) {
+            Ok(record) => {
+                self.tip = record.signed;
+                Replayed::Record(Box::new(record))
+            }
+            Err(error) => Replayed::Diverged(format!("committed block {} does not replay: {error}", header.height)),
+        }
     }
 
     /// Forgets what blocks now durable held: the store answers for them.
@@ -525,7 +548,7 @@ impl Sequencing {
     /// The caller's rules, judged by the registry as the sequencer sees it.
     fn permitted(&self, vtx: &VerifiedTx, submitter: &Submitter) -> Result<(), Refusal> {
         let registry = self.ledger.registry();
-        let merchant_bank = |owner: &crate::core::types::Address| match registry.role(owner) {
+        let merchant_bank = |owner: &Address| match registry.role(owner) {
             Some(Role::Merchant { id, .. }) => registry.merchants.get(id).map(|m| (id.clone(), m.bank.clone())),
             _ => None,
         };
