@@ -113,7 +113,11 @@ async fn nothing_signed_for_one_ledger_is_accepted_by_another_that_shares_its_ke
     // is the same.
     let engine = a.server.engine().engine_key();
     receipt_a.verify(&engine, &chain_a).expect("A's receipt on A");
-    assert!(receipt_a.verify(&engine, &chain_b).is_err(), "A's receipt verified for B");
+    assert_eq!(
+        receipt_a.verify(&engine, &chain_b),
+        Err(settled::ReceiptError::BadEngineSignature(engine, chain_b)),
+        "A's receipt verified for B"
+    );
 
     // One programme on each, the same id, treasury and end.
     let treasury = Keypair::generate();
