@@ -4,8 +4,6 @@
 
 use crate::common;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use common::{TestLedger, assert_refusal};
 use settled::client::ClawbackTerms;
 use settled::client::{self, output};
@@ -16,10 +14,6 @@ const PROGRAMME: u32 = 77;
 const BENEFICIARIES: usize = 20;
 const GRANT_MINOR: u64 = 30_000;
 const HOUR_MS: u64 = 3_600_000;
-
-fn now_ms() -> u64 {
-    u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).expect("after 1970").as_millis()).expect("fits")
-}
 
 async fn clawback(
     ledger: &mut TestLedger,
@@ -34,7 +28,7 @@ async fn clawback(
 /// A non-transferable grocery programme (MCC 5411/5499) ending in an hour;
 /// returns what its clawback authorisation names.
 async fn programme_for_an_hour(ledger: &mut TestLedger, treasury: &Keypair, name: &str) -> ClawbackTerms {
-    let valid_until_ms = now_ms() + HOUR_MS;
+    let valid_until_ms = ledger.clock.now_unix_ms() + HOUR_MS;
     ledger
         .programme_with(proto::Programme {
             id: PROGRAMME,
