@@ -535,6 +535,7 @@ async fn serve(config: &Path, port: u16, data_dir: &Path) -> (Child, Client) {
 }
 
 fn sigterm(child: &mut Child) -> std::process::ExitStatus {
+    common::wait_until_catching_sigterm(child.id());
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
     assert!(status.success());
     child.wait().expect("exits")

@@ -514,3 +514,31 @@ pub fn spawn_serving(command: &mut std::process::Command) -> (std::process::Chil
         }
     }
 }
+
+/// Waits until process `pid` catches SIGTERM (on Linux, bit 15 of `SigCgt`
+/// in `/proc/<pid>/status`), so that a SIGTERM sent next tests its graceful
+/// stop instead of racing its start: `settled serve` says where it serves a
+/// moment before it installs its handler, and a SIGTERM in between ends it
+/// by the signal.
+pub fn wait_until_catching_sigterm(pid: u32) {
+    #[cfg(target_os = "linux")]
+    {
+        const SIGTERM_BIT: u64 = 1 << (15 - 1);
+        let file = format!("/proc/{pid}/status");
+        let started = std::time::Instant::now();
+        loop {
+            let status = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file}: {e}"));
+            let caught = status
+                .lines()
+                .find_map(|line| line.strip_prefix("SigCgt:"))
+                .map(|mask| u64::from_str_radix(mask.trim(), 16).expect("a hexadecimal signal mask"));
+            if caught.is_some_and(|mask| mask & SIGTERM_BIT != 0) {
+                return;
+            }
+            assert!(started.elapsed() < HANG_GUARD, "hung: process {pid} never caught SIGTERM");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = pid;
+}

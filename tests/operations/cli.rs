@@ -24,6 +24,7 @@ fn free_port() -> u16 {
 }
 
 fn terminate(child: &mut Child) {
+    common::wait_until_catching_sigterm(child.id());
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
     assert!(status.success());
     let exit = child.wait().expect("server exits");
