@@ -6,8 +6,10 @@
 //!
 //! Every transaction is run through the real verify stage and ledger before
 //! it is published, so the vectors are not only well encoded but accepted.
-//! `tests/protocol_vectors.rs` regenerates them and compares with the file;
-//! `docs/check_vectors.py` checks the file independently of this code.
+//! `tests/protocol/protocol_vectors.rs` regenerates them and compares with
+//! the file, and only compares; `examples/write_test_vectors.rs` writes the
+//! file after an intended change; `docs/check_vectors.py` checks the file
+//! independently of this code.
 
 use std::collections::HashMap;
 
@@ -559,6 +561,19 @@ fn amounts_json() -> Value {
             })
             .collect(),
     )
+}
+
+/// Where the vectors are published, from the root of the repository.
+pub const PUBLISHED_PATH: &str = "docs/test-vectors.json";
+
+/// The published file's text: [`generate`] as pretty JSON, with a final
+/// newline.
+///
+/// # Panics
+/// As [`generate`].
+#[must_use]
+pub fn file_text() -> String {
+    serde_json::to_string_pretty(&generate()).expect("JSON values serialise") + "\n"
 }
 
 /// Builds every vector. Deterministic: the same engine code always gives

@@ -46,8 +46,9 @@ const MINTED_MINOR: u64 = COIN_MINOR + SPENT_MINOR + GRANT_MINOR;
 
 const INVALID: Code = Code::InvalidArgument;
 const DECLINED: Code = Code::FailedPrecondition;
-/// How long a server stream may take to yield its first item or status.
-const FIRST_ITEM_WAIT: Duration = Duration::from_secs(10);
+/// How long a server stream may take to yield its first item or status
+/// before the test counts it as hung (not a measure of speed).
+const FIRST_ITEM_WAIT: Duration = common::HANG_GUARD;
 
 // ---- the requests --------------------------------------------------------------
 

@@ -6,9 +6,9 @@
 use crate::common;
 
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{TestLedger, assert_refusal, to_proto};
+use common::{TestLedger, assert_refusal, to_proto, wait_until};
 use settled::client::{self, Client, Credential};
 use settled::limits::{BANK_STREAMS_PER_BANK_MAX, PAYMENT_STREAMS_PER_PARTICIPANT_MAX};
 use settled::{Keypair, proto};
@@ -28,18 +28,6 @@ async fn slow_reader(ledger: &TestLedger) -> Client {
         .await
         .expect("connects");
     Client::from_channel(channel, Credential::token(&common::dev_token(&ledger.data_dir())))
-}
-
-/// Waits until `done` holds, at most `limit`.
-async fn eventually(limit: Duration, done: impl Fn() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if done() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    done()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,9 +93,10 @@ async fn a_participant_holds_at_most_its_limit_of_streams_and_gets_a_slot_back_w
     while stream.get_mut().message().await.ok().flatten().is_some() {}
     let engine = std::sync::Arc::clone(ledger.server().engine());
     let limit = i64::try_from(PAYMENT_STREAMS_PER_PARTICIPANT_MAX).unwrap();
-    assert!(
-        eventually(Duration::from_secs(5), || engine.metrics().payment_streams.load(Ordering::Relaxed) < limit).await
-    );
+    wait_until("the closed stream's slot coming back", || {
+        engine.metrics().payment_streams.load(Ordering::Relaxed) < limit
+    })
+    .await;
     let (_sender, receiver) = tokio::sync::mpsc::channel::<proto::SubmitPaymentsRequest>(1);
     ledger
         .client
@@ -147,8 +136,10 @@ async fn a_bank_that_stops_reading_its_stream_is_cut_off_after_the_stall_timeout
         let tx = ledger.mint_tx(vec![client::output(issuer_payee.address(), 1, 0)], &format!("slow-{n}"));
         ledger.client.mint(&tx).await.expect("minted");
     }
-    let cut_off = eventually(STALL * 10, || engine.metrics().bank_streams.load(Ordering::Relaxed) == 0).await;
-    assert!(cut_off, "the server ended the stream it could not deliver");
+    wait_until("the server ending the stream it could not deliver", || {
+        engine.metrics().bank_streams.load(Ordering::Relaxed) == 0
+    })
+    .await;
     drop(stream);
     ledger.shutdown().await;
 }
@@ -173,8 +164,10 @@ async fn a_terminal_that_stops_reading_its_results_is_cut_off_after_the_stall_ti
         .await
         .expect("stream open");
     let engine = std::sync::Arc::clone(ledger.server().engine());
-    let cut_off = eventually(STALL * 20, || engine.metrics().payment_streams.load(Ordering::Relaxed) == 0).await;
-    assert!(cut_off, "the server ended the stream whose results nobody read");
+    wait_until("the server ending the stream whose results nobody read", || {
+        engine.metrics().payment_streams.load(Ordering::Relaxed) == 0
+    })
+    .await;
     drop(stream);
     drop(sender);
     // Whatever it admitted was applied once; nothing is half-done.
@@ -200,17 +193,20 @@ async fn a_connection_past_the_limit_is_closed_and_its_slot_comes_back_when_one_
     };
     assert!(!third_served, "a connection past the limit is not served");
     drop(first);
-    let mut back = None;
-    for _ in 0..50 {
-        if let Ok(mut client) = Client::connect_with_token(&url, &token).await
-            && client.info(false).await.is_ok()
-        {
-            back = Some(client);
-            break;
+    // The slot comes back once the server has seen the connection close:
+    // retried until then.
+    let back = tokio::time::timeout(common::HANG_GUARD, async {
+        loop {
+            if let Ok(mut client) = Client::connect_with_token(&url, &token).await
+                && client.info(false).await.is_ok()
+            {
+                return client;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(back.is_some(), "a closed connection gives its slot back");
+    })
+    .await
+    .expect("hung: a closed connection never gave its slot back");
     second.info(false).await.expect("the second is still served");
     drop(back);
     drop(second);

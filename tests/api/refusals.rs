@@ -4,8 +4,10 @@
 //! `Refusal.reason` of the item's result. Every refusal here also leaves the
 //! ledger exactly as it was.
 //!
-//! Elsewhere: REASON_OVERLOADED in tests/overload.rs (a verify queue shrunk
-//! to one); REASON_UNAVAILABLE in tests/fail_stop.rs (a storage failure).
+//! Elsewhere: REASON_OVERLOADED in tests/api/overload.rs (a verify queue
+//! shrunk to one); REASON_UNAVAILABLE in tests/storage/fail_stop.rs (a
+//! storage failure); a redemption's refusals in tests/banks/redemption.rs;
+//! the welfare reasons, clawback's and programme figures' in tests/welfare.
 
 use crate::common;
 

@@ -24,10 +24,9 @@ const UNBANKED: &str = "";
 const PAYMENTS_IN_FLIGHT_MAX: usize = 64;
 /// Every coin a payer is funded with; payments take less, with change.
 const COIN_MINOR: u64 = 1_000;
-/// How long a live follower may take to print what the test waits for.
-const FOLLOW_WAIT_MAX: Duration = Duration::from_secs(60);
-/// Attempts to reach a starting server, 100 ms apart.
-const CONNECT_ATTEMPTS_MAX: usize = 300;
+/// How long a live follower may take to print what the test waits for
+/// before the test counts it as hung (not a measure of speed).
+const FOLLOW_WAIT_MAX: Duration = common::HANG_GUARD;
 
 type Coin = (OutPoint, TxOutput);
 
@@ -63,6 +62,8 @@ impl World {
     /// then funds every payer with `coins_each` coins.
     async fn new(coins_each: usize) -> Self {
         let ledger = TestLedger::start().await;
+        // A statement says what one day holds: all of it in one day.
+        ledger.keep_within_one_day();
         let url = ledger.server().url();
         Self::on(ledger, url, coins_each).await
     }
@@ -427,7 +428,7 @@ async fn bank_statement_writes_a_camt053_that_checks_and_matches_the_ledger() {
     let mut w = World::new(32).await;
     w.pay(150).await;
     let exponent = w.exponent().await;
-    let today = common::today_utc8();
+    let today = w.ledger.today();
     let file = w.ledger.data_dir().join("bank-a.camt053.xml");
     let out = file.to_str().expect("utf-8");
     let output =
@@ -515,37 +516,29 @@ fn free_port() -> u16 {
     settled::dev::free_port().port()
 }
 
-/// A `settled serve` on a fixed port, so that a restarted server is found
-/// where the follower left it.
-fn serve(config: &Path) -> Child {
-    Command::new(BIN)
-        .args(["serve", "--config", config.to_str().expect("utf-8")])
-        .env_remove("SETTLED_LISTEN")
-        .env_remove("SETTLED_DATA_DIR")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("serve starts")
+/// A `settled serve` on the port of `config`, so that a restarted server
+/// is found where the follower left it; returns it with a client of it once
+/// it says it serves there.
+async fn serve(config: &Path, port: u16, data_dir: &Path) -> (Child, Client) {
+    let (child, bound) = common::spawn_serving(
+        Command::new(BIN)
+            .args(["serve", "--config", config.to_str().expect("utf-8")])
+            .env_remove("SETTLED_LISTEN")
+            .env_remove("SETTLED_DATA_DIR")
+            .env("RUST_LOG", "warn"),
+    );
+    assert_eq!(bound.port(), port, "the server is where the follower looks for it");
+    let client = Client::connect_with_token(&format!("http://{bound}"), &common::dev_token(data_dir))
+        .await
+        .expect("connects to a serving server");
+    (child, client)
 }
 
 fn sigterm(child: &mut Child) -> std::process::ExitStatus {
+    common::wait_until_catching_sigterm(child.id());
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
     assert!(status.success());
     child.wait().expect("exits")
-}
-
-async fn connect_when_up(url: &str, token_file: &Path) -> Client {
-    for _ in 0..CONNECT_ATTEMPTS_MAX {
-        let token = std::fs::read_to_string(token_file).unwrap_or_default();
-        if !token.trim().is_empty()
-            && let Ok(mut client) = Client::connect_with_token(url, token.trim()).await
-            && client.info(false).await.is_ok()
-        {
-            return client;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("no server came up at {url}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -565,8 +558,8 @@ async fn bank_follow_live_rides_out_a_server_restart_and_prints_its_totals_on_si
     let config = data_dir.join("settled.toml");
     std::fs::write(&config, format!("data_dir = {data_dir:?}\nlisten = \"127.0.0.1:{port}\"\ndevelopment = true\n"))
         .expect("config written");
-    let mut served = serve(&config);
-    w.ledger.client = connect_when_up(&url, &data_dir.join("dev.token")).await;
+    let (mut served, client) = serve(&config, port, &data_dir).await;
+    w.ledger.client = client;
     w.url = url;
 
     let stderr = data_dir.join("follow.stderr");
@@ -575,8 +568,8 @@ async fn bank_follow_live_rides_out_a_server_restart_and_prints_its_totals_on_si
     live.wait_for("the tip's checkpoint", |line| line.starts_with("checkpoint ") && field(line, "height") == tip).await;
 
     assert!(sigterm(&mut served).success(), "the server stops gracefully");
-    let mut served = serve(&config);
-    w.ledger.client = connect_when_up(&w.url, &data_dir.join("dev.token")).await;
+    let (mut served, client) = serve(&config, port, &data_dir).await;
+    w.ledger.client = client;
     w.pay(40).await;
     let tip = w.tip_height().await;
     let expected = w.expected[BANK_B].clone();

@@ -1,5 +1,5 @@
-//! Operating banks: reconciliation streams, statements, net positions, the
-//! bank commands of the CLI.
+//! Operating banks: reconciliation streams, statements, net positions,
+//! redemption and its refusals, the bank commands of the CLI.
 //!
 //! One test binary per area (ARCHITECTURE.md, `tests/`): each module is one
 //! concern; `tests/common` is the shared support (a real server on
@@ -10,3 +10,4 @@ mod common;
 
 mod bank_cli;
 mod reconciliation;
+mod redemption;

@@ -33,6 +33,8 @@ struct World {
 impl World {
     async fn new() -> Self {
         let mut ledger = TestLedger::start().await;
+        // Statements here say what one day holds: all of it in one day.
+        ledger.keep_within_one_day();
         for (id, token) in [("bank-a", BANK_A_TOKEN), ("bank-b", BANK_B_TOKEN)] {
             let bank = proto::Bank {
                 id: id.into(),
@@ -326,9 +328,9 @@ async fn a_live_stream_delivers_new_blocks_and_resumes_after_a_server_restart() 
         }
     }
     w.pay(&wallet_a, &shop_b, 111, "live").await;
-    let item = tokio::time::timeout(std::time::Duration::from_secs(10), stream.message())
+    let item = tokio::time::timeout(common::HANG_GUARD, stream.message())
         .await
-        .expect("the new movement arrives")
+        .expect("hung: the new movement never arrived")
         .unwrap()
         .unwrap()
         .item
@@ -498,7 +500,7 @@ async fn a_days_camt053_statement_balances_and_matches_the_ledger_to_the_unit() 
         .submit(&client::redeem(&w.ledger.chain, &shop_a, &[takings], 20, b"r"))
         .await
         .expect("redeemed");
-    let today = common::today_utc8();
+    let today = w.ledger.today();
     let bank = w.bank_client(BANK_A_TOKEN);
 
     let xml = statement(&bank, "", &today, proto::StatementFormat::Camt053).await.expect("statement");
@@ -589,9 +591,9 @@ async fn the_bank_feed_reconnects_through_a_restart_and_counts_every_movement_on
     assert_eq!(at, movements.last().expect("seen").0, "the cursor holds the last movement seen");
     w.pay(&wallet_a, &shop_b, 202, "after").await;
     w.pay(&wallet_b, &shop_b, 303, "not-bank-a").await;
-    let (run, cursor) = tokio::time::timeout(std::time::Duration::from_secs(30), feed)
+    let (run, cursor) = tokio::time::timeout(common::HANG_GUARD, feed)
         .await
-        .expect("the feed reaches the block after the restart")
+        .expect("hung: the feed never reached the block after the restart")
         .expect("no panic");
     run.expect("every checkpoint checked out");
     while let Ok(movement) = seen.try_recv() {
@@ -614,11 +616,11 @@ async fn the_bank_feed_does_not_retry_a_refused_request() {
         Follower::new(w.bank_client(BANK_A_TOKEN), Cursor::new("bank-b"), None).await.expect("the feed starts");
     let mut breaks = 0;
     let run = tokio::time::timeout(
-        std::time::Duration::from_secs(10),
+        common::HANG_GUARD,
         follower.run_reconnecting(None, None, std::time::Duration::from_millis(10), |_| {}, |_, _| breaks += 1),
     )
     .await
-    .expect("a refusal ends the feed");
+    .expect("hung: the refusal did not end the feed");
     let Err(FollowError::Rpc(status)) = run else { panic!("a refusal: {run:?}") };
     assert!(settled::follow::is_refusal(&status), "{status:?}");
     assert_eq!(breaks, 0, "nothing retried");

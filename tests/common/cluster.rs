@@ -20,8 +20,9 @@ pub const ISSUER_TOKEN: &str = "cluster-test-issuer-token";
 /// A till of the shop, registered through the leader (a registry change
 /// every replica applies): payments are submitted with it.
 pub const TERMINAL_TOKEN: &str = "cluster-test-terminal-token";
-/// How long the cluster may take to elect a leader or catch a replica up.
-pub const SETTLE_WITHIN: Duration = Duration::from_secs(30);
+/// How long the cluster may take to elect a leader or catch a replica up
+/// before the test counts it as hung (not a measure of speed).
+pub const SETTLE_WITHIN: Duration = super::HANG_GUARD;
 
 pub struct Replica {
     pub config: Config,

@@ -434,9 +434,111 @@ fn status_reason(status: &tonic::Status) -> Option<proto::Reason> {
     client::status_reason(status)
 }
 
-/// Today's date in the ledger's default day (UTC+8), as a statement is
-/// asked for.
-pub fn today_utc8() -> String {
-    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_millis();
-    settled::statement::ledger_date(u64::try_from(now_ms).expect("fits"), 8 * 60)
+/// The default configuration's day: UTC+8, so a ledger's midnight is 16:00
+/// UTC.
+pub const LEDGER_DAY_OFFSET_MINUTES: i32 = 8 * 60;
+const DAY_MS: u64 = 24 * 60 * 60 * 1_000;
+/// What a test that stays within one ledger day needs left of it: far more
+/// than any test takes.
+const DAY_LEFT_MIN_MS: u64 = 3 * 60 * 60 * 1_000;
+
+impl TestLedger {
+    /// Keeps the rest of the test within one ledger day, whenever it runs:
+    /// when less than three hours of the ledger's day are left, moves the
+    /// ledger's clock to a minute past its next midnight. Call it before
+    /// any money moves, in a test that asserts what a day holds.
+    pub fn keep_within_one_day(&self) {
+        let offset_ms = u64::try_from(LEDGER_DAY_OFFSET_MINUTES).expect("east of UTC") * 60 * 1_000;
+        let into_day_ms = (self.clock.now_unix_ms() + offset_ms) % DAY_MS;
+        let left_ms = DAY_MS - into_day_ms;
+        if left_ms < DAY_LEFT_MIN_MS {
+            self.clock.skew_by_ms(i64::try_from(left_ms + 60_000).expect("less than a day"));
+        }
+        let left_ms = DAY_MS - (self.clock.now_unix_ms() + offset_ms) % DAY_MS;
+        assert!(left_ms >= DAY_LEFT_MIN_MS, "{left_ms} ms left of the ledger's day");
+    }
+
+    /// Today in the ledger's day, by the ledger's clock (not the wall
+    /// clock), as a statement is asked for.
+    pub fn today(&self) -> String {
+        settled::statement::ledger_date(self.clock.now_unix_ms(), LEDGER_DAY_OFFSET_MINUTES)
+    }
+}
+
+/// How long a test waits for something that must happen before it calls
+/// the test hung: a guard against a test that never ends, not a measure
+/// of how fast anything is (a loaded machine may take a long time).
+pub const HANG_GUARD: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Waits until `done` holds, looking every 20 ms; fails the test only
+/// after [`HANG_GUARD`], as hung waiting for `what`.
+pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let waited = tokio::time::timeout(HANG_GUARD, async {
+        while !done() {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "hung: {what} did not happen within {HANG_GUARD:?}");
+}
+
+/// Spawns `command`, a `settled serve`, with its stdout piped, and waits
+/// for the line where it says the address it bound (`settled serving on
+/// <address>`), which it prints once it serves: read back, not guessed, so
+/// that a test knows which server it reaches. The rest of its stdout is
+/// drained in the background.
+pub fn spawn_serving(command: &mut std::process::Command) -> (std::process::Child, std::net::SocketAddr) {
+    use std::io::BufRead;
+    let mut child = command.stdout(std::process::Stdio::piped()).spawn().expect("settled serve starts");
+    let stdout = child.stdout.take().expect("piped");
+    let (bound, said) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        for line in lines.by_ref() {
+            let Ok(line) = line else { return };
+            if let Some(rest) = line.strip_prefix("settled serving on ") {
+                let address = rest.split(' ').next().and_then(|a| a.parse().ok());
+                let _ = bound.send(address);
+                break;
+            }
+        }
+        for _ in lines {}
+    });
+    match said.recv_timeout(HANG_GUARD) {
+        Ok(Some(address)) => (child, address),
+        Ok(None) => panic!("settled serve printed an unreadable address"),
+        Err(_) => {
+            let _ = child.kill();
+            let exit = child.wait();
+            panic!("settled serve never said where it serves (exit {exit:?})")
+        }
+    }
+}
+
+/// Waits until process `pid` catches SIGTERM (on Linux, bit 15 of `SigCgt`
+/// in `/proc/<pid>/status`), so that a SIGTERM sent next tests its graceful
+/// stop instead of racing its start: `settled serve` says where it serves a
+/// moment before it installs its handler, and a SIGTERM in between ends it
+/// by the signal.
+pub fn wait_until_catching_sigterm(pid: u32) {
+    #[cfg(target_os = "linux")]
+    {
+        const SIGTERM_BIT: u64 = 1 << (15 - 1);
+        let file = format!("/proc/{pid}/status");
+        let started = std::time::Instant::now();
+        loop {
+            let status = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file}: {e}"));
+            let caught = status
+                .lines()
+                .find_map(|line| line.strip_prefix("SigCgt:"))
+                .map(|mask| u64::from_str_radix(mask.trim(), 16).expect("a hexadecimal signal mask"));
+            if caught.is_some_and(|mask| mask & SIGTERM_BIT != 0) {
+                return;
+            }
+            assert!(started.elapsed() < HANG_GUARD, "hung: process {pid} never caught SIGTERM");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = pid;
 }

@@ -3,18 +3,17 @@
 
 use crate::common;
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use common::TestLedger;
+use common::{TestLedger, spawn_serving};
 use settled::client::{self, Client};
 use settled::dev::demo::{self, DemoOptions};
 use settled::{Keypair, proto};
 
 const BIN: &str = env!("CARGO_BIN_EXE_settled");
-/// Attempts to reach a starting server, 100 ms apart.
-const CONNECT_ATTEMPTS_MAX: usize = 300;
 
 fn settled(args: &[&str]) -> Output {
     Command::new(BIN).args(args).env_remove("SETTLED_SERVER").output().expect("runs settled")
@@ -24,22 +23,8 @@ fn free_port() -> u16 {
     settled::dev::free_port().port()
 }
 
-async fn connect_when_up(url: &str, token_file: &Path) -> Client {
-    for _ in 0..CONNECT_ATTEMPTS_MAX {
-        let token = std::fs::read_to_string(token_file).unwrap_or_default();
-        if token.trim().is_empty() {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            continue;
-        }
-        if let Ok(client) = Client::connect_with_token(url, token.trim()).await {
-            return client;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("no server came up at {url}");
-}
-
 fn terminate(child: &mut Child) {
+    common::wait_until_catching_sigterm(child.id());
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
     assert!(status.success());
     let exit = child.wait().expect("server exits");
@@ -87,9 +72,11 @@ fn write_config(dir: &Path, listen_port: u16) -> std::path::PathBuf {
     config
 }
 
-async fn currency_at(port: u16, data_dir: &Path) -> String {
-    let mut client =
-        connect_when_up(&format!("http://127.0.0.1:{port}"), &data_dir.join("data").join("dev.token")).await;
+/// The currency of the ledger served at `address` (the server says it
+/// serves once its development token is written).
+async fn currency_at(address: SocketAddr, data_dir: &Path) -> String {
+    let token = common::dev_token(&data_dir.join("data"));
+    let mut client = Client::connect_with_token(&format!("http://{address}"), &token).await.expect("connects");
     let info = client.ledger.get_info(proto::GetInfoRequest { count_unspent: false }).await.expect("info").into_inner();
     info.currency
 }
@@ -98,37 +85,40 @@ async fn currency_at(port: u16, data_dir: &Path) -> String {
 async fn serve_takes_the_config_file_then_the_environment_then_flags() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (file_port, env_port, flag_port) = (free_port(), free_port(), free_port());
+    let ports: std::collections::BTreeSet<u16> = [file_port, env_port, flag_port].into();
+    assert_eq!(ports.len(), 3, "three different ports, or an override could not be told from what it overrides");
     let config = write_config(dir.path(), file_port);
 
     // The file alone.
-    let mut child = Command::new(BIN)
-        .args(["serve", "--config", config.to_str().expect("utf-8")])
-        .env_remove("SETTLED_LISTEN")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("serve starts");
-    assert_eq!(currency_at(file_port, dir.path()).await, "EUR", "the genesis comes from the config file");
+    let (mut child, bound) = spawn_serving(
+        Command::new(BIN)
+            .args(["serve", "--config", config.to_str().expect("utf-8")])
+            .env_remove("SETTLED_CONFIG")
+            .env_remove("SETTLED_LISTEN"),
+    );
+    assert_eq!(bound.port(), file_port, "the file's listen address");
+    assert_eq!(currency_at(bound, dir.path()).await, "EUR", "the genesis comes from the config file");
     terminate(&mut child);
 
     // The environment overrides the file.
-    let mut child = Command::new(BIN)
-        .args(["serve"])
-        .env("SETTLED_CONFIG", &config)
-        .env("SETTLED_LISTEN", format!("127.0.0.1:{env_port}"))
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("serve starts");
-    assert_eq!(currency_at(env_port, dir.path()).await, "EUR");
+    let (mut child, bound) = spawn_serving(
+        Command::new(BIN)
+            .args(["serve"])
+            .env("SETTLED_CONFIG", &config)
+            .env("SETTLED_LISTEN", format!("127.0.0.1:{env_port}")),
+    );
+    assert_eq!(bound.port(), env_port, "the environment's listen address, not the file's");
+    assert_eq!(currency_at(bound, dir.path()).await, "EUR", "the rest still comes from the file");
     terminate(&mut child);
 
     // A flag overrides the environment.
-    let mut child = Command::new(BIN)
-        .args(["serve", "--config", config.to_str().expect("utf-8"), "--listen", &format!("127.0.0.1:{flag_port}")])
-        .env("SETTLED_LISTEN", format!("127.0.0.1:{env_port}"))
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("serve starts");
-    assert_eq!(currency_at(flag_port, dir.path()).await, "EUR");
+    let (mut child, bound) = spawn_serving(
+        Command::new(BIN)
+            .args(["serve", "--config", config.to_str().expect("utf-8"), "--listen", &format!("127.0.0.1:{flag_port}")])
+            .env("SETTLED_LISTEN", format!("127.0.0.1:{env_port}")),
+    );
+    assert_eq!(bound.port(), flag_port, "the flag's listen address, not the environment's");
+    assert_eq!(currency_at(bound, dir.path()).await, "EUR");
     terminate(&mut child);
 }
 

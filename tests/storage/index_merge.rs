@@ -124,8 +124,10 @@ async fn readers_racing_merges_see_the_supply_whole_and_no_confirmed_payment_go_
     let counts = tokio::spawn({
         let (mut client, stop) = (client.clone(), Arc::clone(&stop));
         async move {
-            let mut checked = 0u64;
-            while !stop.load(Ordering::Relaxed) || checked == 0 {
+            // The tips it counted at: more than one, or it never read
+            // while blocks were being committed.
+            let mut heights = std::collections::BTreeSet::new();
+            while !stop.load(Ordering::Relaxed) || heights.is_empty() {
                 let info = client
                     .ledger
                     .get_info(proto::GetInfoRequest { count_unspent: true })
@@ -139,17 +141,19 @@ async fn readers_racing_merges_see_the_supply_whole_and_no_confirmed_payment_go_
                     "the unspent set counted at block {} adds up to its supply",
                     tip.height
                 );
-                checked += 1;
+                heights.insert(tip.height);
             }
-            checked
+            heights.len()
         }
     });
     let lookups = tokio::spawn({
         let (mut client, stop, confirmed) = (client.clone(), Arc::clone(&stop), Arc::clone(&confirmed));
         let shop = shop.address();
         async move {
-            let (mut last_balance, mut checked) = (0u64, 0u64);
-            while !stop.load(Ordering::Relaxed) || checked == 0 {
+            // The balances it saw, likewise: more than one, or it never
+            // read while the shop was being paid.
+            let (mut last_balance, mut balances) = (0u64, std::collections::BTreeSet::new());
+            while !stop.load(Ordering::Relaxed) || balances.is_empty() {
                 let balance = client
                     .wallets
                     .get_balance(proto::GetBalanceRequest { address: shop.0.to_vec() })
@@ -169,9 +173,9 @@ async fn readers_racing_merges_see_the_supply_whole_and_no_confirmed_payment_go_
                         .into_inner();
                     assert_eq!(found.status, proto::PaymentStatus::Confirmed as i32, "{txid} went missing");
                 }
-                checked += 1;
+                balances.insert(balance);
             }
-            checked
+            balances.len()
         }
     });
     let mut paying = Vec::new();
@@ -193,8 +197,10 @@ async fn readers_racing_merges_see_the_supply_whole_and_no_confirmed_payment_go_
         ledger.fund(&shop, 5, &format!("race-mint-{i}")).await;
     }
     stop.store(true, Ordering::Relaxed);
-    assert!(counts.await.expect("counts") > 0);
-    assert!(lookups.await.expect("lookups") > 0);
+    let heights = counts.await.expect("counts");
+    assert!(heights > 1, "the unspent set was counted at {heights} tip(s), not while blocks were committed");
+    let balances = lookups.await.expect("lookups");
+    assert!(balances > 1, "the shop's balance was read at {balances} value(s), not while it was paid");
     let paid = (RACE_PAYERS * RACE_PAYMENTS) as u64;
     assert_eq!(ledger.balance(&shop.address()).await.total_minor, paid + 5 * RACE_PAYERS as u64);
     ledger.assert_supply(1_000_000 * RACE_PAYERS as u64 + 5 * RACE_PAYERS as u64).await;

@@ -4,8 +4,6 @@
 
 use crate::common;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use common::{TestLedger, assert_refusal};
 use settled::client::ClawbackTerms;
 use settled::client::{self, output};
@@ -16,10 +14,6 @@ const PROGRAMME: u32 = 77;
 const BENEFICIARIES: usize = 20;
 const GRANT_MINOR: u64 = 30_000;
 const HOUR_MS: u64 = 3_600_000;
-
-fn now_ms() -> u64 {
-    u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).expect("after 1970").as_millis()).expect("fits")
-}
 
 async fn clawback(
     ledger: &mut TestLedger,
@@ -34,7 +28,7 @@ async fn clawback(
 /// A non-transferable grocery programme (MCC 5411/5499) ending in an hour;
 /// returns what its clawback authorisation names.
 async fn programme_for_an_hour(ledger: &mut TestLedger, treasury: &Keypair, name: &str) -> ClawbackTerms {
-    let valid_until_ms = now_ms() + HOUR_MS;
+    let valid_until_ms = ledger.clock.now_unix_ms() + HOUR_MS;
     ledger
         .programme_with(proto::Programme {
             id: PROGRAMME,
@@ -215,5 +209,74 @@ async fn a_call_stops_at_its_step_limit_and_resumes_where_it_stopped() {
     let status = ledger.client.admin.clawback(bad).await.expect_err("not a cursor");
     assert_eq!(status.code(), Code::InvalidArgument);
     ledger.assert_supply(40 * GRANT_MINOR).await;
+    ledger.shutdown().await;
+}
+
+/// What a refused clawback must leave alone: the tip, the unspent set
+/// counted from storage, the programme's figures, and the balances of the
+/// treasury and the beneficiaries.
+async fn clawback_state(
+    ledger: &mut TestLedger,
+    watched: &[&Keypair],
+) -> (proto::GetInfoResponse, proto::GetProgrammeStatsResponse, Vec<proto::GetBalanceResponse>) {
+    let info = ledger.info(true).await;
+    let figures = stats(ledger).await;
+    let mut balances = Vec::with_capacity(watched.len());
+    for key in watched {
+        balances.push(ledger.balance(&key.address()).await);
+    }
+    (info, figures, balances)
+}
+
+/// PROTOCOL §10.1 gives REASON_NO_WITNESSES to "a `Clawback` call with no
+/// authorisation signature, once it has something to move"; the server
+/// checks the authorisation's threshold before it builds a batch, and
+/// answers an empty one as too few issuer signatures (MINT_THRESHOLD,
+/// FAILED_PRECONDITION), whether or not there is something to move. This
+/// test holds the server to what it answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clawback_with_an_empty_authorisation_is_refused_as_mint_threshold_and_moves_nothing() {
+    let mut ledger = TestLedger::start().await;
+    let treasury = Keypair::generate();
+    let terms = programme_for_an_hour(&mut ledger, &treasury, "Empty authorisation").await;
+    let beneficiaries: Vec<Keypair> = (0..3).map(|_| Keypair::generate()).collect();
+    let outputs = beneficiaries.iter().map(|b| output(b.address(), GRANT_MINOR, PROGRAMME)).collect();
+    ledger.mint_outputs(outputs, "grants").await;
+    ledger.clock.skew_by_ms(i64::try_from(2 * HOUR_MS).expect("fits"));
+    let mut watched: Vec<&Keypair> = beneficiaries.iter().collect();
+    watched.push(&treasury);
+
+    let before = clawback_state(&mut ledger, &watched).await;
+    assert_eq!(before.1.outstanding_minor, 3 * GRANT_MINOR, "there is something to move");
+    let empty = proto::ClawbackRequest { programme_id: PROGRAMME, authorization: Vec::new(), resume_after: Vec::new() };
+    let status = ledger.client.admin.clawback(empty).await.expect_err("nobody authorised it");
+    assert_refusal(&status, Code::FailedPrecondition, proto::Reason::MintThreshold);
+    let after = clawback_state(&mut ledger, &watched).await;
+    assert_eq!(after.0, before.0, "no block, nothing spent or created");
+    assert_eq!(after.1, before.1, "nothing clawed back");
+    assert_eq!(after.2, before.2, "every balance as it was");
+
+    let issuers = ledger.issuers.clone();
+    let moved = clawback(&mut ledger, &terms, &[&issuers[0], &issuers[1]]).await.expect("authorised");
+    assert_eq!(moved.amount_minor, 3 * GRANT_MINOR, "what the empty one left is all there");
+    ledger.assert_supply(3 * GRANT_MINOR).await;
+    ledger.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn programme_figures_of_an_unknown_programme_are_refused_as_unknown_programme() {
+    let mut ledger = TestLedger::start().await;
+    let treasury = Keypair::generate();
+    programme_for_an_hour(&mut ledger, &treasury, "Known").await;
+    ledger.mint_outputs(vec![output(Keypair::generate().address(), GRANT_MINOR, PROGRAMME)], "grant").await;
+    let before = ledger.info(true).await;
+    for unknown in [PROGRAMME + 1, u32::MAX] {
+        let request = proto::GetProgrammeStatsRequest { programme_id: unknown };
+        let status = ledger.client.admin.get_programme_stats(request).await.expect_err("no such programme");
+        assert_refusal(&status, Code::FailedPrecondition, proto::Reason::UnknownProgramme);
+    }
+    assert_eq!(ledger.info(true).await, before, "a refused read changes nothing");
+    assert_eq!(stats(&mut ledger).await.disbursed_minor, GRANT_MINOR, "the known programme is answered");
+    ledger.assert_supply(GRANT_MINOR).await;
     ledger.shutdown().await;
 }
