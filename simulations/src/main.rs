@@ -17,6 +17,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Writes docs/test-vectors.json from what the engine computes, after an
+    /// intended change of an encoding (update docs/PROTOCOL.md first). Never
+    /// a test: the suite only compares the file with the engine.
+    WriteVectors,
     /// The ledger state machine against a reference model, from seeds.
     Ledger {
         /// First seed.
@@ -188,6 +192,7 @@ fn main() -> ExitCode {
         tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     }
     match Cli::parse().command {
+        Command::WriteVectors => write_vectors(),
         Command::Ledger { seed, seeds, steps } => ledger(seed, seeds, steps),
         Command::Core { seed, seeds, steps, threads } => core(seed, seeds, steps, threads),
         Command::Raft { seed, seeds, ticks, threads } => raft(seed, seeds, ticks, threads),
@@ -315,6 +320,21 @@ fn core(seed: u64, seeds: u64, steps: u64, threads: Option<usize>) -> ExitCode {
         }
         Err(e) => {
             eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn write_vectors() -> ExitCode {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let path = root.join(settled::dev::vectors::PUBLISHED_PATH);
+    match std::fs::write(&path, settled::dev::vectors::file_text()) {
+        Ok(()) => {
+            println!("wrote {}", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("writing {}: {e}", path.display());
             ExitCode::FAILURE
         }
     }

@@ -7,7 +7,7 @@
 //! Every transaction is run through the real verify stage and ledger before
 //! it is published, so the vectors are not only well encoded but accepted.
 //! `tests/protocol/protocol_vectors.rs` regenerates them and compares with
-//! the file, and only compares; `examples/write_test_vectors.rs` writes the
+//! the file, and only compares; `settled-simulations write-vectors` writes the
 //! file after an intended change; `docs/check_vectors.py` checks the file
 //! independently of this code.
 

@@ -4,7 +4,7 @@
 //!
 //! The tests only compare and check: after an intended change of the
 //! encoding, the file is written by a separate command,
-//! `cargo run --example write_test_vectors`. The Python checker is
+//! `cargo run -p settled-simulations -- write-vectors`. The Python checker is
 //! required: without `python3` its test fails rather than skip.
 
 use std::path::PathBuf;
@@ -47,7 +47,7 @@ fn published_vectors_are_what_the_engine_computes() {
     assert!(
         published() == generated,
         "docs/test-vectors.json differs from what the engine computes; if the encoding changed on purpose, \
-         update docs/PROTOCOL.md and run cargo run --example write_test_vectors"
+         update docs/PROTOCOL.md and run cargo run -p settled-simulations -- write-vectors"
     );
 }
 

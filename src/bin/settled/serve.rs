@@ -39,6 +39,8 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), String> {
         config.development = true;
     }
     let server = Server::start(config).await.map_err(|e| e.to_string())?;
+    // Before saying where it serves: whoever reads that may signal at once.
+    let stop = shutdown_signal();
     println!("settled serving on {} (engine key {})", server.local_addr(), server.engine().engine_key());
     if let Some(metrics) = server.metrics_addr() {
         println!("metrics on http://{metrics}/metrics");
@@ -55,7 +57,7 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), String> {
         }
     };
     let fatal = tokio::select! {
-        () = shutdown_signal() => None,
+        () = stop => None,
         why = fatal => Some(why),
     };
     tracing::info!("shutting down: finishing admitted payments");
@@ -97,18 +99,26 @@ pub(crate) fn audit_offline(
     settled::audit(&store).map(client::audit_report_to_proto).map_err(|e| e.to_string())
 }
 
-pub(crate) async fn shutdown_signal() {
+/// Installs the SIGTERM and Ctrl-C handlers now (a signal that arrives
+/// from here on stops the server gracefully, not by the signal's default)
+/// and returns what resolves when either comes.
+pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("installing the SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+        let mut interrupt = signal(SignalKind::interrupt()).expect("installing the SIGINT handler");
+        async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = term.recv() => {}
+            }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
