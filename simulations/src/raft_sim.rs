@@ -20,8 +20,10 @@
 //! a double spend must be refused as spent), seals and proposes; a follower
 //! replays committed blocks through it. The writer's answers are the
 //! engine's ([`answer_durable`]). The driver plays the part of
-//! `cluster::spawn_link` (which is async and tied to a running engine; its
-//! order is copied here, not shared): a replica that leads (and has applied and written everything
+//! `cluster::spawn_link`'s loop (which is async and tied to a running
+//! engine), calling the link's own decisions (`feed_step`,
+//! `missing_through`, `fetched_height`, `ready_to_lead`, `same_chain_as`):
+//! a replica that leads (and has applied and written everything
 //! committed before its term, `ensure_linearizable`) seals a block of
 //! payments on its ledger and proposes it (`client_write`); only an applied
 //! proposal is a confirmation, written to the leader's ledger store after
@@ -60,7 +62,8 @@ use openraft::{Raft, RaftLogReader as _, ServerState};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use settled::cluster::{
-    ApplyOutcome, BlockProposal, NodeId, ProposalReader, RaftLogStore, RaftStateMachineStore, ReplicaNode, TypeConfig,
+    ApplyOutcome, BlockProposal, FeedStep, NodeId, ProposalReader, RaftLogStore, RaftStateMachineStore, ReplicaNode,
+    TypeConfig,
 };
 use settled::registry::TierPolicy;
 
@@ -1016,20 +1019,29 @@ impl World {
             let next = up.tip.header.height + 1;
             let page = up.proposals.proposals(next, 64).map_err(|e| format!("node {id}: reading proposals: {e}"))?;
             let Some(first) = page.first().map(|p| p.height) else { break };
-            if first > next {
+            if let Some(through) = settled::cluster::missing_through(next - 1, first) {
                 // A snapshot replaced the blocks in between: a peer's ledger
                 // has them.
-                if !self.fetch(index, first - 1)? {
+                if !self.fetch(index, through)? {
                     break;
                 }
                 continue;
             }
             for proposal in page {
-                if proposal.height != self.replicas[index].up.as_ref().expect("up").tip.header.height + 1 {
-                    continue;
+                // A follower's engine wrote nothing itself: its tip is what
+                // was handed over.
+                let fed = self.replicas[index].up.as_ref().expect("up").tip.header.height;
+                match settled::cluster::feed_step(fed, fed, proposal.height) {
+                    FeedStep::Skip => {}
+                    FeedStep::Gap => {
+                        return Err(format!("node {id}: a gap in the committed blocks at {}", proposal.height));
+                    }
+                    FeedStep::AlreadyWritten => unreachable!("a follower's tip is what it was handed"),
+                    FeedStep::Replay => {
+                        self.replay(index, &proposal.bytes)?;
+                        self.report.blocks_replayed += 1;
+                    }
                 }
-                self.replay(index, &proposal.bytes)?;
-                self.report.blocks_replayed += 1;
             }
         }
         let up = self.replicas[index].up.as_mut().expect("up");
@@ -1094,6 +1106,7 @@ impl World {
                 let Some(peer_up) = self.replicas[peer].up.as_ref() else { break };
                 let Some(sealed) = peer_up.store.sealed_block(next).map_err(|e| e.to_string())? else { break };
                 let bytes = ReplicatedBlock::from(sealed).encode(&self.engine_key, &self.chain_id);
+                settled::cluster::fetched_height(&bytes, next - 1, &self.engine_key.address(), &self.chain_id)?;
                 self.replay(index, &bytes)?;
                 self.report.blocks_fetched += 1;
                 got = true;
@@ -1136,16 +1149,16 @@ impl World {
         self.catch_up(index)?;
         let up = self.replicas[index].up.as_mut().expect("up");
         let committed = up.proposals.last_height().map_err(|e| e.to_string())?;
-        if up.tip.header.height != committed {
+        let sequencer_tip = up.sequencer.tip().header.height;
+        if !settled::cluster::ready_to_lead(up.tip.header.height, committed, Some(sequencer_tip)) {
             return Ok(false);
         }
         // The link's `same_chain`: the ledger's block at the committed
         // height is the cluster's.
         let held = up.proposals.proposals(committed, 1).map_err(|e| e.to_string())?;
         if let Some(proposal) = held.into_iter().find(|p| p.height == committed) {
-            let block = ReplicatedBlock::decode(&proposal.bytes, &self.engine_key.address(), &self.chain_id)
-                .map_err(|e| e.to_string())?;
-            if block.signed.header.hash() != up.tip.header.hash() {
+            let engine_key = self.engine_key.address();
+            if !settled::cluster::same_chain_as(&proposal, &up.tip, &engine_key, &self.chain_id)? {
                 let violation = format!("node {}'s block {committed} is not the cluster's", self.replicas[index].id);
                 self.violation.get_or_insert_with(|| violation.clone());
                 return Err(violation);

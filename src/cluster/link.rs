@@ -11,6 +11,10 @@
 //!   committed before its term is applied (`ensure_linearizable`) and
 //!   written by the engine, then lets the engine seal ([`Engine::lead`]).
 //!   When the node stops leading, the engine steps down.
+//!
+//! Its decisions are pure functions ([`feed_step`], [`missing_through`],
+//! [`fetched_height`], [`ready_to_lead`], [`same_chain_as`]) that the
+//! deterministic cluster simulation calls too.
 
 use std::sync::Arc;
 
@@ -23,7 +27,86 @@ use crate::core::limits::{
     CLUSTER_FEED_PAGE, CLUSTER_POLL, CLUSTER_PRUNE_EVERY_BLOCKS, RAFT_FETCH_BLOCKS_MAX, RAFT_FETCH_RETRY_DELAY,
     REPLICATE_TIMEOUT,
 };
+use crate::core::receipt::SignedHeader;
+use crate::core::types::{Address, ChainId};
 use crate::engine::{ClusterState, Engine, NotCommitted, Replicator};
+
+/// What the link does with a committed proposal at `height`, given the
+/// highest height handed to the engine (`fed`) and the engine's durable tip.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FeedStep {
+    /// At or below what was handed over (the page may start lower).
+    Skip,
+    /// Not the next height: a gap in the committed blocks; stop for now.
+    Gap,
+    /// The engine wrote it itself, leading when it was committed: it counts
+    /// as handed over.
+    AlreadyWritten,
+    /// The next block: hand it to the engine to replay.
+    Replay,
+}
+
+/// See [`FeedStep`].
+#[must_use]
+pub fn feed_step(fed: u64, engine_tip: u64, height: u64) -> FeedStep {
+    if height <= fed {
+        FeedStep::Skip
+    } else if height != fed + 1 {
+        FeedStep::Gap
+    } else if height <= engine_tip {
+        FeedStep::AlreadyWritten
+    } else {
+        FeedStep::Replay
+    }
+}
+
+/// Where the state machine's first held proposal (`first`) is past the next
+/// height to hand over, a snapshot replaced the blocks in between: the
+/// last of them, to fetch from a peer's ledger.
+#[must_use]
+pub fn missing_through(fed: u64, first: u64) -> Option<u64> {
+    (first > fed + 1).then(|| first - 1)
+}
+
+/// The height of a block fetched from a peer, which must decode for this
+/// chain and be the next one to hand over.
+///
+/// # Errors
+/// Why the block is not the one wanted.
+pub fn fetched_height(bytes: &[u8], fed: u64, engine_key: &Address, chain: &ChainId) -> Result<u64, String> {
+    let block = crate::engine::replica::ReplicatedBlock::decode(bytes, engine_key, chain)
+        .map_err(|error| format!("a fetched block does not decode: {error}"))?;
+    let height = block.signed.header.height;
+    if height != fed + 1 {
+        return Err(format!("a fetched block out of order: {height}, expected {}", fed + 1));
+    }
+    Ok(height)
+}
+
+/// A newly elected node may seal once it has handed over (`fed`) and its
+/// sequencer stands at (`sequencer_tip`, after undoing what it sealed in an
+/// earlier leadership) every block committed before its term.
+#[must_use]
+pub fn ready_to_lead(fed: u64, committed: u64, sequencer_tip: Option<u64>) -> bool {
+    fed >= committed && sequencer_tip == Some(committed)
+}
+
+/// Whether this replica's block at the committed height (`ours`) is the
+/// cluster's (`proposal`): a replica holding another chain must never
+/// lead.
+///
+/// # Errors
+/// When the proposal does not decode for this chain.
+pub fn same_chain_as(
+    proposal: &BlockProposal,
+    ours: &SignedHeader,
+    engine_key: &Address,
+    chain: &ChainId,
+) -> Result<bool, String> {
+    let block = crate::engine::replica::ReplicatedBlock::decode(&proposal.bytes, engine_key, chain)
+        .map_err(|e| e.to_string())?;
+    Ok(block.signed.header.height == ours.header.height && block.signed.header.hash() == ours.header.hash())
+}
 
 /// The public API address of member `id`, as the membership records it.
 fn api_address(raft: &Raft<TypeConfig>, id: Option<NodeId>) -> Option<String> {
@@ -198,29 +281,28 @@ async fn feed(
             }
         };
         let Some(first) = page.first().map(|p| p.height) else { return fed };
-        if first > fed + 1 {
-            fed = fetch_missing(engine, raft, tls, fed, first - 1).await;
-            if fed + 1 < first {
+        if let Some(through) = missing_through(fed, first) {
+            fed = fetch_missing(engine, raft, tls, fed, through).await;
+            if fed < through {
                 return fed;
             }
         }
         for proposal in page {
-            if proposal.height <= fed {
-                continue;
+            match feed_step(fed, engine.tip().block.header.height, proposal.height) {
+                FeedStep::Skip => {}
+                FeedStep::Gap => {
+                    tracing::error!(height = proposal.height, expected = fed + 1, "a gap in the committed blocks");
+                    return fed;
+                }
+                FeedStep::AlreadyWritten => fed = proposal.height,
+                FeedStep::Replay => {
+                    let height = proposal.height;
+                    if !engine.replay_committed(proposal.bytes).await {
+                        return fed;
+                    }
+                    fed = height;
+                }
             }
-            if proposal.height != fed + 1 {
-                tracing::error!(height = proposal.height, expected = fed + 1, "a gap in the committed blocks");
-                return fed;
-            }
-            // Already written (the engine led when it was committed).
-            if proposal.height <= engine.tip().block.header.height {
-                fed = proposal.height;
-                continue;
-            }
-            if !engine.replay_committed(proposal.bytes).await {
-                return fed;
-            }
-            fed = proposal.height;
         }
     }
 }
@@ -259,18 +341,13 @@ async fn fetch_missing(
                 }
             };
             for bytes in blocks {
-                let height =
-                    match crate::engine::replica::ReplicatedBlock::decode(&bytes, &engine_key, &engine.chain_id()) {
-                        Ok(block) => block.signed.header.height,
-                        Err(error) => {
-                            tracing::warn!(peer, %error, "a fetched block does not decode");
-                            break 'peer;
-                        }
-                    };
-                if height != fed + 1 {
-                    tracing::warn!(peer, height, expected = fed + 1, "a fetched block out of order");
-                    break 'peer;
-                }
+                let height = match fetched_height(&bytes, fed, &engine_key, &engine.chain_id()) {
+                    Ok(height) => height,
+                    Err(error) => {
+                        tracing::warn!(peer, %error, "fetching blocks");
+                        break 'peer;
+                    }
+                };
                 if !engine.replay_committed(bytes).await {
                     return fed;
                 }
@@ -316,7 +393,7 @@ async fn take_lead(
     };
     // The sequencer may still hold blocks it sealed in an earlier
     // leadership and never got committed: they are undone first.
-    if *fed < committed || engine.settle().await != Some(committed) {
+    if *fed < committed || !ready_to_lead(*fed, committed, engine.settle().await) {
         return false;
     }
     let mut durable = engine.durable_heights();
@@ -344,10 +421,8 @@ async fn same_chain(engine: &Engine, proposals: &ProposalReader, height: u64) ->
     let compared = tokio::task::spawn_blocking(move || -> Result<Option<bool>, String> {
         let page = reader.proposals(height, 1).map_err(|e| e.to_string())?;
         let Some(proposal) = page.into_iter().find(|p| p.height == height) else { return Ok(None) };
-        let block = crate::engine::replica::ReplicatedBlock::decode(&proposal.bytes, &engine_key, &chain)
-            .map_err(|e| e.to_string())?;
         let ours = store.header(height).map_err(|e| e.to_string())?;
-        Ok(ours.map(|ours| ours.header.hash() == block.signed.header.hash()))
+        ours.map(|ours| same_chain_as(&proposal, &ours, &engine_key, &chain)).transpose()
     })
     .await;
     match compared {

@@ -41,7 +41,9 @@ use std::io::Cursor;
 use openraft::{StorageIOError, TokioRuntime};
 use serde::{Deserialize, Serialize};
 
-pub use link::{RaftReplicator, spawn_link};
+pub use link::{
+    FeedStep, RaftReplicator, feed_step, fetched_height, missing_through, ready_to_lead, same_chain_as, spawn_link,
+};
 pub use log_store::RaftLogStore;
 pub use network::{
     BlockSource, GrpcNetwork, GrpcNetworkFactory, NetworkFaults, RaftRpcService, fetch_blocks, peer_status,
