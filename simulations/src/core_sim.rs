@@ -12,7 +12,7 @@
 //! wait until they are durable.
 //!
 //! Every answer is checked against a small reference model that knows only
-//! the rules (PROTOCOL §5-§7): which outputs exist, who spent what, what was
+//! the rules (PROTOCOL §4.6-§4.9, §9.3, §10.1, §11): which outputs exist, who spent what, what was
 //! minted and burned, the welfare programme's merchant categories, start and
 //! expiry, the wallet tier's limits with days in the ledger's time zone
 //! (UTC+8, computed from the calendar), who may submit what; and when the
@@ -106,6 +106,8 @@ pub struct CoreReport {
     pub admitted_while_writing: u64,
     /// Refusals said only once the block they waited on was durable.
     pub deferred_refusals: u64,
+    /// Those by reason.
+    pub deferred_outcomes: BTreeMap<String, u64>,
     /// Submissions whose caller was gone before the sequencer took them.
     pub callers_gone: u64,
 }
@@ -133,6 +135,9 @@ impl std::ops::AddAssign for CoreReport {
         self.movements_compared += o.movements_compared;
         self.admitted_while_writing += o.admitted_while_writing;
         self.deferred_refusals += o.deferred_refusals;
+        for (outcome, n) in o.deferred_outcomes {
+            *self.deferred_outcomes.entry(outcome).or_default() += n;
+        }
         self.callers_gone += o.callers_gone;
     }
 }
@@ -203,7 +208,7 @@ impl Roles {
     }
 }
 
-/// Who may submit what (PROTOCOL §7): a terminal pays its own merchant only
+/// Who may submit what (PROTOCOL §9.3, §4.9): a terminal pays its own merchant only
 /// and never redeems; a bank redeems its own merchants' takings only.
 fn permitted(model: &Model, roles: &Roles, tx: &Transaction, submitter: &Submitter) -> bool {
     match submitter {
@@ -372,7 +377,7 @@ impl Model {
         Ok(())
     }
 
-    /// A redemption (PROTOCOL §5.4): one merchant's takings, signed by its
+    /// A redemption (PROTOCOL §4.9): one merchant's takings, signed by its
     /// payout keys, change back to that merchant only and never more than
     /// spent in any programme, something burned.
     fn expect_redeem(&self, tx: &Transaction, txid: &TxId, roles: &Roles) -> Result<(), Expect> {
@@ -400,7 +405,7 @@ impl Model {
         Ok(())
     }
 
-    /// A clawback (PROTOCOL §6.3): issuer-authorised for the programme as
+    /// A clawback (PROTOCOL §4.8): issuer-authorised for the programme as
     /// registered, after its end, moving beneficiaries' money of that
     /// programme (never merchants' takings), all of it, to the treasury.
     fn expect_clawback(&self, tx: &Transaction, txid: &TxId, now: u64, roles: &Roles) -> Result<(), Expect> {
@@ -470,6 +475,17 @@ impl Model {
     }
 }
 
+/// Who submits `tx` again: its bank for a redemption, the issuer's service
+/// for mints and clawbacks (a terminal's PaymentService refuses those
+/// before the sequencer, `WRONG_SERVICE`), `transfer_by` for a payment.
+fn submitter_of(tx: &Transaction, transfer_by: Submitter) -> Submitter {
+    match tx.kind {
+        TxKind::Redeem => Submitter::Bank(SIM_BANK.to_owned()),
+        TxKind::Mint | TxKind::Clawback => Submitter::Trusted,
+        TxKind::Transfer => transfer_by,
+    }
+}
+
 /// What a redemption burns: what it spends less what it keeps.
 fn burned(spent: &[Output], outputs: &[Output]) -> u64 {
     let sum = |outputs: &[Output]| outputs.iter().map(|o| o.amount_minor).sum::<u64>();
@@ -519,6 +535,8 @@ struct World {
     open: OpenBlock,
     open_waiting: Waiting,
     open_time: u64,
+    /// The time of the last block sealed.
+    sealed_time: u64,
     /// Blocks sealed and handed to the writer, oldest first.
     sealed: VecDeque<Sealed>,
     /// The last durable block.
@@ -557,6 +575,30 @@ struct Waiting {
     tickets: Vec<Ticket>,
     registry: Vec<oneshot::Receiver<AdminReply>>,
     applied: Vec<Transaction>,
+}
+
+impl Waiting {
+    /// Nobody waits: the open block is not open yet (the model's view; the
+    /// sequencer's `OpenBlock::is_idle` must agree).
+    fn is_empty(&self) -> bool {
+        self.tickets.is_empty() && self.registry.is_empty()
+    }
+
+    /// Whether anyone waiting here was answered: nobody may be before the
+    /// block is durable.
+    fn answered_early(&mut self) -> Option<String> {
+        for ticket in &mut self.tickets {
+            if let Ok(reply) = ticket.answer.try_recv() {
+                return Some(format!("{}: answered {reply:?} before its block is durable", ticket.what));
+            }
+        }
+        for registry in &mut self.registry {
+            if let Ok(reply) = registry.try_recv() {
+                return Some(format!("a registry change answered {reply:?} before its block is durable"));
+            }
+        }
+        None
+    }
 }
 
 /// A block sealed and handed to the writer (or, with no transaction, a job
@@ -766,6 +808,7 @@ impl World {
             open: OpenBlock::default(),
             open_waiting: Waiting::default(),
             open_time: 0,
+            sealed_time: tip.header.time_unix_ms,
             sealed: VecDeque::new(),
             tip,
             durable: model.clone(),
@@ -840,8 +883,8 @@ impl World {
     /// The time the open block's rules are judged at: fixed when it opens,
     /// never before the last sealed block's.
     fn block_time(&mut self) -> u64 {
-        if self.open.is_idle() {
-            self.open_time = self.clock_ms.max(self.sequencer.tip().header.time_unix_ms);
+        if self.open_waiting.is_empty() {
+            self.open_time = self.clock_ms.max(self.sealed_time);
         }
         self.open_time
     }
@@ -864,16 +907,19 @@ impl World {
             if self.sealed.len() == IN_FLIGHT_MAX {
                 self.write_oldest()?;
             }
-            self.seal();
+            self.seal()?;
         }
         Ok(())
     }
 
     /// Seals what is open and writes everything sealed.
     fn drain(&mut self) -> Result<(), String> {
-        self.seal();
+        self.seal()?;
         while !self.sealed.is_empty() {
             self.write_oldest()?;
+        }
+        if !self.open_waiting.is_empty() || !self.open.is_idle() {
+            return self.fail("submissions still wait after the last block was written");
         }
         Ok(())
     }
@@ -904,7 +950,7 @@ impl World {
     /// bad signatures, non-conserving payments, under- or wrongly signed
     /// mints, reused mint references, payments the programme or the tier
     /// forbids (the payee decides which), redemptions and clawbacks that
-    /// break a rule, and callers a rule of PROTOCOL §7 refuses.
+    /// break a rule, and callers a rule of PROTOCOL §9.3 refuses.
     fn next_transaction(&mut self, step: u64) -> (Transaction, Submitter) {
         let owned: Vec<(OutPoint, Output)> = self
             .working
@@ -925,13 +971,13 @@ impl World {
             2 if !self.retry.is_empty() => {
                 let i = self.rng.gen_range(0..self.retry.len());
                 let tx = self.retry.swap_remove(i);
-                let by = if tx.kind == TxKind::Redeem { Submitter::Bank(SIM_BANK.to_owned()) } else { transfer_by };
+                let by = submitter_of(&tx, transfer_by);
                 (tx, by)
             }
             3 if !self.history.is_empty() => {
                 // A replay of an applied transaction.
                 let tx = self.history[self.rng.gen_range(0..self.history.len())].clone();
-                let by = if tx.kind == TxKind::Redeem { Submitter::Bank(SIM_BANK.to_owned()) } else { transfer_by };
+                let by = submitter_of(&tx, transfer_by);
                 (tx, by)
             }
             4 if !self.working.spent_by.is_empty() => {
@@ -1011,9 +1057,17 @@ impl World {
             2 => vec![&self.issuers[0], &self.outsider],
             _ => vec![&self.issuers[0], &self.issuers[2]],
         };
-        let reference = match self.working.references.keys().next() {
-            Some(used) if self.rng.gen_ratio(1, 10) => used.clone(),
-            _ => reference,
+        // A reference already paid: mostly the latest (often in a block not
+        // yet durable), now and then any.
+        let paid: Vec<&Vec<u8>> = self.working.references.keys().collect();
+        let reference = if !paid.is_empty() && self.rng.gen_ratio(1, 10) {
+            let latest = self.working.references.iter().max_by_key(|(_, txid)| self.working.sequences[*txid]);
+            match latest {
+                Some((latest, _)) if self.rng.gen_bool(0.5) => latest.clone(),
+                _ => paid[self.rng.gen_range(0..paid.len())].clone(),
+            }
+        } else {
+            reference
         };
         client::mint(&self.chain, vec![client::output(owner, amount, programme)], &reference, &signers)
     }
@@ -1160,7 +1214,9 @@ impl World {
         }
         self.sequencer.admit_tx(&context!(self), &mut self.open, vtx, submitter, reply);
         match answer.try_recv() {
-            Ok(reply) if self.answered_at_once(&expect) => self.check_answer(&what, txid, &expect, reply, None)?,
+            Ok(reply) if self.answered_at_once(&expect) => {
+                self.check_answer(&what, txid, &expect, reply, None, false)?
+            }
             Ok(reply) => return self.fail(format!("{what}: answered {reply:?} before its block is durable")),
             Err(oneshot::error::TryRecvError::Empty) if self.answered_at_once(&expect) => {
                 return self.fail(format!("{what}: not answered at once; the model expects {expect:?}"));
@@ -1198,6 +1254,7 @@ impl World {
         expect: &Expect,
         reply: Reply,
         block: Option<&SignedHeader>,
+        deferred: bool,
     ) -> Result<(), String> {
         let agrees = match (expect, &reply) {
             (Expect::Applied(sequence), Ok(outcome)) => {
@@ -1214,6 +1271,7 @@ impl World {
                 outcome.duplicate
                     && outcome.receipt.txid == txid
                     && outcome.receipt.sequence == *sequence
+                    && self.working.heights.get(&txid) == Some(&outcome.receipt.block.header.height)
                     && outcome.receipt.verify(&self.engine_key.address(), &self.chain).is_ok()
             }
             (Expect::Refused(reason), Err(refusal)) => refusal.reason == *reason,
@@ -1232,8 +1290,9 @@ impl World {
             (Expect::Duplicate(_), _) => self.report.duplicates += 1,
             (Expect::Refused(_) | Expect::Spent(_) | Expect::Reused(_), Err(refusal)) => {
                 self.report.refused += 1;
-                if block.is_some() {
+                if deferred {
                     self.report.deferred_refusals += 1;
+                    *self.report.deferred_outcomes.entry(format!("{:?}", refusal.reason)).or_default() += 1;
                 }
                 *self.report.outcomes.entry(format!("{:?}", refusal.reason)).or_default() += 1;
             }
@@ -1264,18 +1323,37 @@ impl World {
     }
 
     /// The sequencer seals the open block and hands it to the writer.
-    fn seal(&mut self) {
-        if self.open.is_idle() {
-            return;
+    fn seal(&mut self) -> Result<(), String> {
+        if self.open.is_idle() != self.open_waiting.is_empty() {
+            return self.fail(format!(
+                "the open block is idle: {}; {} submissions and {} registry changes wait on it",
+                self.open.is_idle(),
+                self.open_waiting.tickets.len(),
+                self.open_waiting.registry.len()
+            ));
+        }
+        if self.open_waiting.is_empty() {
+            return Ok(());
         }
         let job = self.sequencer.seal(&context!(self), std::mem::take(&mut self.open));
         if let Some(block) = job.block() {
+            if block.signed.header.time_unix_ms != self.open_time {
+                return self.fail(format!(
+                    "block {} sealed at {} (unix ms); it opened at {}",
+                    block.signed.header.height, block.signed.header.time_unix_ms, self.open_time
+                ));
+            }
+            self.sealed_time = self.open_time;
             for (vtx, _) in &block.txs {
                 self.working.heights.insert(vtx.txid, block.signed.header.height);
             }
         }
-        let waiting = std::mem::take(&mut self.open_waiting);
+        let mut waiting = std::mem::take(&mut self.open_waiting);
+        if let Some(early) = waiting.answered_early() {
+            return self.fail(early);
+        }
         self.sealed.push_back(Sealed { job, waiting, model: self.working.clone() });
+        Ok(())
     }
 
     /// The writer takes the oldest sealed job: commits its block (maybe
@@ -1283,7 +1361,10 @@ impl World {
     /// must all be answered now, and nobody waiting on a later one. A failed
     /// commit is the engine's fail-stop and a reboot.
     fn write_oldest(&mut self) -> Result<(), String> {
-        let Some(sealed) = self.sealed.pop_front() else { return Ok(()) };
+        let Some(mut sealed) = self.sealed.pop_front() else { return Ok(()) };
+        if let Some(early) = sealed.waiting.answered_early() {
+            return self.fail(early);
+        }
         let Some(block) = sealed.job.block().cloned() else {
             answer_durable(self.store(), sealed.job);
             return self.answered(sealed.waiting, None);
@@ -1325,7 +1406,7 @@ impl World {
     fn answered(&mut self, waiting: Waiting, block: Option<&SignedHeader>) -> Result<(), String> {
         for mut ticket in waiting.tickets {
             match ticket.answer.try_recv() {
-                Ok(reply) => self.check_answer(&ticket.what, ticket.txid, &ticket.expect, reply, block)?,
+                Ok(reply) => self.check_answer(&ticket.what, ticket.txid, &ticket.expect, reply, block, true)?,
                 Err(e) => return self.fail(format!("{}: not answered when its block was durable: {e}", ticket.what)),
             }
         }
@@ -1338,10 +1419,8 @@ impl World {
         }
         let later = self.sealed.iter_mut().map(|s| &mut s.waiting).chain(std::iter::once(&mut self.open_waiting));
         for waiting in later {
-            for ticket in &mut waiting.tickets {
-                if let Ok(reply) = ticket.answer.try_recv() {
-                    return Err(format!("{}: answered {reply:?} before its block is durable", ticket.what));
-                }
+            if let Some(early) = waiting.answered_early() {
+                return Err(early);
             }
         }
         Ok(())
@@ -1373,6 +1452,12 @@ impl World {
                     other => return self.fail(format!("{}: after a fail-stop answered {other:?}", ticket.what)),
                 }
             }
+            for registry in &mut waiting.registry {
+                match registry.try_recv() {
+                    Ok(Err(refusal)) if refusal.reason == Reason::Unavailable => {}
+                    other => return self.fail(format!("a registry change after a fail-stop answered {other:?}")),
+                }
+            }
         }
         let keep = match fault {
             DiskFault::FailWrite { .. } => {
@@ -1402,6 +1487,9 @@ impl World {
     /// A clean restart: nothing unsynced, nothing in flight, the same
     /// ledger.
     fn restart(&mut self) -> Result<(), String> {
+        if !self.sealed.is_empty() || !self.open_waiting.is_empty() {
+            return self.fail("a clean restart with submissions in flight");
+        }
         self.store = None;
         self.reopen(1.0, None, Vec::new())
     }
@@ -1468,6 +1556,7 @@ impl World {
         let ledger = settled::recovered_ledger(recovered, self.tiers.clone()).map_err(|e| e.to_string())?;
         self.sequencer = Sequencing::new(ledger, self.tip);
         self.open = OpenBlock::default();
+        self.sealed_time = self.tip.header.time_unix_ms;
         self.check_totals()
     }
 

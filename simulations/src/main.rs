@@ -309,10 +309,14 @@ fn core(seed: u64, seeds: u64, steps: u64, threads: Option<usize>) -> ExitCode {
                 r.replayed,
                 r.movements_compared
             );
+            let deferred: Vec<String> = r.deferred_outcomes.iter().map(|(reason, n)| format!("{reason} {n}")).collect();
             println!(
                 "pipelining: {} submissions taken while a sealed block was not yet durable, {} refusals said once \
-                 the block they rested on was durable; {} callers gone before the sequencer took their payment",
-                r.admitted_while_writing, r.deferred_refusals, r.callers_gone
+                 the block they rested on was durable ({}); {} callers gone before the sequencer took their payment",
+                r.admitted_while_writing,
+                r.deferred_refusals,
+                deferred.join(", "),
+                r.callers_gone
             );
             let refusals: Vec<String> = r.outcomes.iter().map(|(reason, n)| format!("{reason} {n}")).collect();
             println!("refusals by reason: {}", refusals.join(", "));

@@ -152,6 +152,13 @@ fn thousands_of_seeds_of_faults_lose_nothing_confirmed() {
         let name = format!("{reason:?}");
         assert!(report.outcomes.get(&name).copied().unwrap_or(0) > 0, "{name} never refused: {report:?}");
     }
+    // Both refusals that rest on another transaction waited, at least once,
+    // for that one to be durable: a spend and a mint reference of a block
+    // still being written.
+    for reason in ["InputSpent", "ReferenceReused"] {
+        let deferred = report.deferred_outcomes.get(reason).copied().unwrap_or(0);
+        assert!(deferred > 0, "{reason} never deferred until durable: {report:?}");
+    }
     // The follower replica replayed every block the leader made durable.
     assert_eq!(report.replayed, report.blocks + report.unconfirmed_found);
     assert!(report.movements_compared > 0, "the follower's bank stream was compared with the leader's");
