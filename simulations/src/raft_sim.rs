@@ -399,30 +399,33 @@ struct InFlight {
     answer: tokio::task::JoinHandle<Answer>,
 }
 
-/// A payment waiting for its answer; `double_spend`: drawn from the coins
-/// a confirmed payment spent, so the ledger must refuse it as spent.
+/// A payment waiting for its answer; `double_spend`: drawn from a coin a
+/// confirmed payment spent (the one named), so the ledger must refuse it as
+/// spent by that one.
 struct Ticket {
     txid: TxId,
-    double_spend: bool,
+    double_spend: Option<TxId>,
     answer: oneshot::Receiver<Reply>,
 }
 
 /// A refusal the sequencer said: counted by reason. A double spend must be
-/// refused as spent, naming its spender; any other payment of this
-/// workload may be refused only for an input spent or unknown (its coin
-/// came from a block left in doubt).
-fn count_refusal(report: &mut RaftReport, double_spend: bool, refusal: &settled::Refusal) -> Result<(), String> {
+/// refused as spent, naming the confirmed payment that spent its coin; the
+/// workload's other payments spend coins the leader's ledger holds, one
+/// each, and mints are fully signed with fresh references: none may be
+/// refused.
+fn count_refusal(
+    report: &mut RaftReport,
+    double_spend: Option<TxId>,
+    refusal: &settled::Refusal,
+) -> Result<(), String> {
     *report.refusals.entry(format!("{:?}", refusal.reason)).or_default() += 1;
-    let expected = if double_spend {
-        report.double_spends_refused += 1;
-        refusal.reason == Reason::InputSpent && refusal.spent_by.is_some()
-    } else {
-        matches!(refusal.reason, Reason::InputSpent | Reason::InputUnknown)
-    };
-    if expected {
-        Ok(())
-    } else {
-        Err(format!("a {} refused: {refusal:?}", if double_spend { "double spend" } else { "payment" }))
+    match double_spend {
+        Some(spender) if refusal.reason == Reason::InputSpent && refusal.spent_by == Some(spender) => {
+            report.double_spends_refused += 1;
+            Ok(())
+        }
+        Some(spender) => Err(format!("a double spend of a coin {spender} spent refused as {refusal:?}")),
+        None => Err(format!("a valid payment refused: {refusal:?}")),
     }
 }
 
@@ -481,7 +484,7 @@ struct World {
     /// Wallet coins that may be unspent, with the tick they were made.
     coins: BTreeMap<OutPoint, (Output, u64)>,
     /// Coins spent by a confirmed payment (double spends are drawn here).
-    spent: Vec<(OutPoint, Output)>,
+    spent: Vec<(OutPoint, Output, TxId)>,
     mints: u64,
     /// The first invariant broken (no power loss excuses it).
     violation: Option<String>,
@@ -1227,7 +1230,7 @@ impl World {
 
     /// The payments of the next block: mints while wallets are poor,
     /// payments between wallets, now and then a double spend.
-    fn transactions(&mut self, index: usize) -> Vec<(Transaction, bool)> {
+    fn transactions(&mut self, index: usize) -> Vec<(Transaction, Option<TxId>)> {
         let up = self.replicas[index].up.as_ref().expect("up");
         let owned: Vec<(OutPoint, Output)> = self
             .coins
@@ -1251,16 +1254,17 @@ impl World {
                 let amount = self.rng.gen_range(1_000..=100_000);
                 let outputs = vec![client::output(owner, amount, 0)];
                 let issuers = [&self.issuers[0], &self.issuers[2]];
-                txs.push((client::mint(&self.chain_id, outputs, &reference, &issuers), false));
+                txs.push((client::mint(&self.chain_id, outputs, &reference, &issuers), None));
                 continue;
             }
             if !self.spent.is_empty() && self.rng.gen_ratio(1, 10) {
                 // A double spend: the ledger refuses it.
-                let (outpoint, output) = self.spent[self.rng.gen_range(0..self.spent.len())];
+                let (outpoint, output, spender) = self.spent[self.rng.gen_range(0..self.spent.len())];
                 if let Some(payer) = self.wallets.iter().find(|w| w.address() == output.owner) {
                     let reference = format!("sim{}-double{}", self.seed, self.tick).into_bytes();
                     let payee = self.wallets[0].address();
-                    txs.push((client::pay(&self.chain_id, payer, (outpoint, output), payee, 1, &reference), true));
+                    let tx = client::pay(&self.chain_id, payer, (outpoint, output), payee, 1, &reference);
+                    txs.push((tx, Some(spender)));
                 }
                 continue;
             }
@@ -1270,7 +1274,7 @@ impl World {
             let payee = self.wallets[self.rng.gen_range(0..WALLETS)].address();
             let amount = self.rng.gen_range(1..=output.amount_minor);
             let reference = format!("sim{}-t{}-{}", self.seed, self.tick, txs.len()).into_bytes();
-            txs.push((client::pay(&self.chain_id, payer, (outpoint, output), payee, amount, &reference), false));
+            txs.push((client::pay(&self.chain_id, payer, (outpoint, output), payee, amount, &reference), None));
         }
         txs
     }
@@ -1307,7 +1311,7 @@ impl World {
                 for mut ticket in flight.tickets {
                     match ticket.answer.try_recv() {
                         Ok(Ok(outcome))
-                            if !ticket.double_spend
+                            if ticket.double_spend.is_none()
                                 && !outcome.duplicate
                                 && outcome.receipt.txid == ticket.txid
                                 && outcome.receipt.block == block.signed =>
@@ -1327,7 +1331,7 @@ impl World {
                     if vtx.tx.kind == TxKind::Transfer {
                         for input in &vtx.tx.inputs {
                             if let Some((output, _)) = self.coins.get(input) {
-                                self.spent.push((*input, *output));
+                                self.spent.push((*input, *output, vtx.txid));
                             }
                         }
                     }
