@@ -128,8 +128,11 @@ async fn three_nodes_replicate_fail_over_and_a_restarted_node_catches_up() {
     let mut members = Vec::new();
     for id in 1..=3 {
         let dir = tempfile::tempdir().expect("tempdir");
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
+        // Below the ephemeral range (`dev::free_port`), not port 0: the node
+        // binds the same address again when it restarts, and no outgoing
+        // connection of this process can take the port in between.
+        let addr = settled::dev::free_port();
+        let listener = TcpListener::bind(addr).await.expect("bind");
         let config = Arc::new(raft_config("settled-test").expect("config"));
         let node = Node::start(id, dir.path(), listener, config, peers(&ca, id)).await.expect("start node");
         members.push(Member { id, dir, addr, node: Some(node) });
