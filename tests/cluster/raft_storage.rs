@@ -303,7 +303,8 @@ async fn a_snapshot_lets_openraft_purge_the_log_behind_it() {
     let raft =
         Raft::new(1, Arc::new(config), NoPeers, log.clone(), open_state_machine(dir.path())).await.expect("start raft");
     raft.initialize(BTreeMap::from([(1, ReplicaNode::raft_only("127.0.0.1:0"))])).await.expect("initialize");
-    let wait_s = Some(Duration::from_secs(10));
+    // A hang guard: a single node leads and compacts in milliseconds.
+    let wait_s = Some(Duration::from_secs(60));
     raft.wait(wait_s).state(ServerState::Leader, "leader").await.expect("a single node leads");
 
     let mut last_index = 0;
