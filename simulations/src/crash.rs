@@ -579,6 +579,14 @@ struct Load {
     follow: tokio::task::JoinHandle<(Follower, Result<(), settled::follow::FollowError>, u64)>,
 }
 
+/// How long a round's parts took, for its line.
+struct Timings {
+    recovery_kill: Option<Duration>,
+    restart_ms: u64,
+    checks_ms: u128,
+    round_ms: u128,
+}
+
 /// What a round had done when the server was killed.
 struct Killed {
     after_payments: u64,
@@ -679,47 +687,65 @@ impl<'a> Run<'a> {
         self.programme = next_programme;
         let kill = self.record(round, &killed, &checked);
         if self.options.progress {
-            println!(
-                "round {round}/{}: kill -9 after {} payments and {} ms more ({} ms into the load): {} payments \
-                 confirmed ({} unary, {} streamed), {} mints, {} redemptions; in doubt: {} payments, {} mints, {} \
-                 redemptions, {} clawbacks; {}restarted in {restart_ms} ms; {} receipts match the ledger; audit ok \
-                 ({} blocks); resolved: {} found committed, {} resubmitted fresh; supply minted {} burned {}{}; bank \
-                 stream verified to block {} ({} checkpoints); checks {} ms, round {} ms",
-                self.options.rounds,
-                kill.after_payments,
-                killed.jitter.as_millis(),
-                killed.load_ms,
-                killed.unary_confirmed + killed.streamed_confirmed,
-                killed.unary_confirmed,
-                killed.streamed_confirmed,
-                killed.mints_confirmed,
-                killed.redeems_confirmed,
-                kill.payments.at_kill,
-                kill.mints.at_kill,
-                kill.redeems.at_kill,
-                kill.clawbacks.at_kill,
-                recovery_kill.map_or_else(String::new, |after| format!(
-                    "killed again {} ms into the restart, ",
-                    after.as_millis()
-                )),
-                checked.receipts,
-                checked.audit_blocks,
-                kill.payments.found_committed + kill.mints.found_committed + kill.redeems.found_committed,
-                kill.payments.resubmitted_fresh + kill.mints.resubmitted_fresh + kill.redeems.resubmitted_fresh,
-                checked.supply.minted_minor,
-                checked.supply.burned_minor,
-                checked.clawback.as_ref().map_or_else(String::new, |c| format!(
-                    "; programme clawed back ({:?} at the kill, {})",
-                    c.clawed,
-                    if c.found_complete { "found complete" } else { "completed after the restart" }
-                )),
-                self.cursor.after_height.unwrap_or(0),
-                killed.checkpoints + checked.checkpoints,
-                checks_started.elapsed().as_millis(),
-                round_started.elapsed().as_millis(),
-            );
+            let timings = Timings {
+                recovery_kill,
+                restart_ms,
+                checks_ms: checks_started.elapsed().as_millis(),
+                round_ms: round_started.elapsed().as_millis(),
+            };
+            println!("{}", self.round_line(round, &killed, &checked, &kill, &timings));
         }
         Ok(())
+    }
+
+    /// One line about a round, for `progress`.
+    fn round_line(
+        &self,
+        round: u64,
+        killed: &Killed,
+        checked: &checks::Checked,
+        kill: &KillReport,
+        timings: &Timings,
+    ) -> String {
+        format!(
+            "round {round}/{}: kill -9 after {} payments and {} ms more ({} ms into the load): {} payments confirmed \
+             ({} unary, {} streamed), {} mints, {} redemptions; in doubt: {} payments, {} mints, {} redemptions, {} \
+             clawbacks; {}restarted in {} ms; {} receipts match the ledger; audit ok ({} blocks); resolved: {} found \
+             committed, {} resubmitted fresh; supply minted {} burned {}{}; bank stream verified to block {} ({} \
+             checkpoints); checks {} ms, round {} ms",
+            self.options.rounds,
+            kill.after_payments,
+            killed.jitter.as_millis(),
+            killed.load_ms,
+            killed.unary_confirmed + killed.streamed_confirmed,
+            killed.unary_confirmed,
+            killed.streamed_confirmed,
+            killed.mints_confirmed,
+            killed.redeems_confirmed,
+            kill.payments.at_kill,
+            kill.mints.at_kill,
+            kill.redeems.at_kill,
+            kill.clawbacks.at_kill,
+            timings
+                .recovery_kill
+                .map_or_else(String::new, |after| format!("killed again {} ms into the restart, ", after.as_millis())),
+            timings.restart_ms,
+            checked.receipts,
+            checked.audit_blocks,
+            kill.payments.found_committed + kill.mints.found_committed + kill.redeems.found_committed,
+            kill.payments.resubmitted_fresh + kill.mints.resubmitted_fresh + kill.redeems.resubmitted_fresh,
+            checked.supply.minted_minor,
+            checked.supply.burned_minor,
+            checked.clawback.as_ref().map_or_else(String::new, |c| format!(
+                "; programme clawed back ({:?} at the kill, {})",
+                c.clawed,
+                if c.found_complete { "found complete" } else { "completed after the restart" }
+            )),
+            self.cursor.after_height.unwrap_or(0),
+            killed.checkpoints + checked.checkpoints,
+            timings.checks_ms,
+            timings.round_ms,
+        )
     }
 
     /// Starts the bank's follower, the minter, the redeemer, the clawer (of
@@ -741,7 +767,6 @@ impl<'a> Run<'a> {
         let killing = Arc::new(AtomicBool::new(false));
         let (stop, stopped) = watch::channel(false);
         let (confirmations_tx, confirmations) = watch::channel(0u64);
-        let confirmations_tx = Arc::new(confirmations_tx);
         let round_seed = options.seed ^ round.wrapping_mul(0x9e37_79b9_7f4a_7c15);
         let (url, token) = (self.live.target.url.clone(), self.live.target.token.clone());
         let minter = clients::Minter {
@@ -785,10 +810,26 @@ impl<'a> Run<'a> {
             let (url, token) = (url.clone(), token.clone());
             (programme, tokio::spawn(async move { clawer.run(&url, &token).await }))
         });
+        let clients = self.spawn_clients(round, round_seed, &killing, &stopped, &Arc::new(confirmations_tx));
+        Ok(Load { after_payments, jitter, killing, stop, confirmations, clients, minting, redeeming, clawing, follow })
+    }
+
+    /// Hands the wallets out to the round's payment clients, alternately
+    /// unary and streaming, and starts them.
+    fn spawn_clients(
+        &mut self,
+        round: u64,
+        round_seed: u64,
+        killing: &Arc<AtomicBool>,
+        stop: &watch::Receiver<bool>,
+        confirmations: &Arc<watch::Sender<u64>>,
+    ) -> JoinSet<clients::ClientOutcome> {
+        let options = self.options;
         let mut shares: Vec<Vec<Wallet>> = (0..options.clients).map(|_| Vec::new()).collect();
         for wallet in self.wallets.drain(..) {
             shares[wallet.id % options.clients].push(wallet);
         }
+        let (url, token) = (&self.live.target.url, &self.live.target.token);
         let mut clients = JoinSet::new();
         for (index, share) in shares.into_iter().enumerate() {
             let client = clients::RoundClient {
@@ -796,17 +837,17 @@ impl<'a> Run<'a> {
                 mode: if index % 2 == 0 { clients::Mode::Unary } else { clients::Mode::Streaming },
                 seed: round_seed ^ (index as u64),
                 round,
-                merchants: Arc::clone(&world.merchants),
-                engine_key: world.engine_key,
-                chain: world.chain,
-                killing: Arc::clone(&killing),
-                stop: stopped.clone(),
-                confirmations: Arc::clone(&confirmations_tx),
+                merchants: Arc::clone(&self.world.merchants),
+                engine_key: self.world.engine_key,
+                chain: self.world.chain,
+                killing: Arc::clone(killing),
+                stop: stop.clone(),
+                confirmations: Arc::clone(confirmations),
             };
             let (url, token) = (url.clone(), token.clone());
             clients.spawn(async move { client.run(&url, &token, share).await });
         }
-        Ok(Load { after_payments, jitter, killing, stop, confirmations, clients, minting, redeeming, clawing, follow })
+        clients
     }
 
     /// Waits for the round's seeded number of confirmed payments (or a
@@ -900,18 +941,7 @@ impl<'a> Run<'a> {
         };
         self.unchecked.extend(minted.given);
         self.unchecked.extend(redeemed.given);
-        for outcome in outcomes {
-            let outcome = outcome.map_err(task("client"))?;
-            match outcome.mode {
-                clients::Mode::Unary => killed.unary_confirmed += outcome.confirmed,
-                clients::Mode::Streaming => killed.streamed_confirmed += outcome.confirmed,
-            }
-            self.unchecked.extend(outcome.given);
-            self.report.wallets_retired += outcome.retired;
-            failure = failure.or(outcome.failure);
-            killed.payments_in_doubt += outcome.wallets.iter().filter(|w| w.pending.is_some()).count() as u64;
-            self.wallets.extend(outcome.wallets);
-        }
+        failure = failure.or(self.take_client_outcomes(&mut killed, outcomes)?);
         self.wallets.sort_by_key(|w| w.id);
         if let Some(failure) = failure {
             return Err(self.violation(round, failure));
@@ -953,6 +983,29 @@ impl<'a> Run<'a> {
         self.report.restart_ms_total += restart_ms;
         self.report.restart_ms_max = self.report.restart_ms_max.max(restart_ms);
         Ok((recovery_kill, restart_ms))
+    }
+
+    /// Takes the clients' wallets back, their receipts and counts; the first
+    /// violation any of them saw.
+    fn take_client_outcomes(
+        &mut self,
+        killed: &mut Killed,
+        outcomes: Vec<Result<clients::ClientOutcome, tokio::task::JoinError>>,
+    ) -> Result<Option<Violation>, CrashError> {
+        let mut failure = None;
+        for outcome in outcomes {
+            let outcome = outcome.map_err(|e| CrashError::Server(format!("client task: {e}")))?;
+            match outcome.mode {
+                clients::Mode::Unary => killed.unary_confirmed += outcome.confirmed,
+                clients::Mode::Streaming => killed.streamed_confirmed += outcome.confirmed,
+            }
+            self.unchecked.extend(outcome.given);
+            self.report.wallets_retired += outcome.retired;
+            failure = failure.or(outcome.failure);
+            killed.payments_in_doubt += outcome.wallets.iter().filter(|w| w.pending.is_some()).count() as u64;
+            self.wallets.extend(outcome.wallets);
+        }
+        Ok(failure)
     }
 
     /// Adds the round to the report; what its kill left in doubt and how it

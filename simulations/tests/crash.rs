@@ -9,7 +9,8 @@ async fn three_kills_cut_payments_off_and_each_is_resolved_once_no_receipt_lost_
     let dir = tempfile::tempdir().expect("temporary dir");
     let options = CrashOptions {
         rounds: 3,
-        seed: 3,
+        // Two of its three restarts are killed again while the server recovers.
+        seed: 12,
         data_dir: Some(dir.path().join("ledger")),
         payments_per_round: 600,
         clients: 4,
@@ -40,6 +41,7 @@ async fn three_kills_cut_payments_off_and_each_is_resolved_once_no_receipt_lost_
     // Every round but the last disbursed a programme the next clawed back.
     assert_eq!(report.clawbacks_finished, 2, "{report:?}");
     assert!(report.clawed_back_minor > 0, "{report:?}");
+    assert!(report.recovery_kills > 0, "the seed kills a restart during recovery: {report:?}");
     assert!(report.checkpoints_verified > 0, "{report:?}");
     assert!(report.audited_blocks > 0 && report.audited_transactions >= report.payments_confirmed, "{report:?}");
 }
