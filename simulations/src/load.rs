@@ -37,7 +37,7 @@ pub use drive::open_payment_stream;
 pub use report::{Ceiling, Config, Figures, LatencyPoint, LatencySummary, LoadReport};
 pub use second::Second;
 pub use server::{LOG_FILE, SERVER_START_TIMEOUT, SERVER_STOP_TIMEOUT, SpawnedServer, Target};
-pub use setup::{describe, mint_signers, register_shops};
+pub use setup::{MERCHANT_MCC, describe, mint_signers, register_shops};
 
 /// Bounds of a run's options; each is checked before anything starts.
 pub const TERMINALS_MAX: usize = 1024;

@@ -70,10 +70,19 @@ async fn pairs_paying_each_other_over_unary_calls_at_a_poisson_rate_are_all_conf
     let report = run_against_a_fresh_server(dir.path(), options).await;
 
     let figures = &report.figures;
+    let tally = &figures.tally;
     assert!(figures.refused_by_reason.is_empty(), "{:?}", figures.refused_by_reason);
-    // About 200 arrivals in 2 s; each confirmed one spent two coins and
-    // carried two signatures.
-    assert!((100..=400).contains(&figures.confirmed), "{figures:?}");
+    // Every arrival of the Poisson schedule (its rate is checked in the
+    // generator's unit tests) was sent and confirmed, or is counted as
+    // dropped or left unsent at the end: none lost, none confirmed twice.
+    assert!(tally.arrivals > 0, "{tally:?}");
+    assert_eq!(
+        figures.confirmed_whole_run + tally.arrivals_dropped + tally.arrivals_unsent,
+        tally.arrivals,
+        "{figures:?}"
+    );
+    assert!(figures.confirmed_whole_run > 0, "{figures:?}");
+    // Each confirmed payment spent two coins and carried two signatures.
     assert_eq!(report.config.signatures_per_payment, 2);
-    assert_eq!(figures.tally.lanes_failed + figures.tally.chains_exhausted, 0, "{:?}", figures.tally);
+    assert_eq!(tally.lanes_failed + tally.chains_exhausted, 0, "{tally:?}");
 }

@@ -5,7 +5,9 @@
 //! then the checks: every confirmed payment in every replica at the same
 //! sequence and block, the same tip everywhere, every chain audited, the
 //! supply adding up. Reports the fail-over time (the last confirmation
-//! before the kill to the first after it) and the rates.
+//! before the kill to the first after it) and the rates. Each phase lasts
+//! its time and until a payment was confirmed in it, however long the
+//! machine takes to elect a leader: only hang guards end a wait.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,6 +20,7 @@ use crate::core::limits::TX_OUTPUTS_MAX;
 use crate::core::types::{Address, OutPoint, Output, TxId};
 use crate::dev::local_cluster::LocalCluster;
 use crate::proto;
+use tokio::sync::watch;
 
 /// Bounds of the cluster demo's own sizes.
 pub const CLUSTER_DEMO_TERMINALS_MAX: usize = 1024;
@@ -25,8 +28,13 @@ pub const CLUSTER_DEMO_SECONDS_MAX: u64 = 600;
 /// Each terminal's wallet starts with this much (at most a tier-1 wallet's
 /// balance cap), and pays 1 minor unit at a time.
 const WALLET_FUNDS_MINOR: u64 = 1_000_000;
-/// How long the cluster may take to elect a leader or to converge.
-const SETTLE_WITHIN: Duration = Duration::from_secs(30);
+/// Hang guard on an election, the replicas converging, or the first
+/// confirmation of a phase: seconds normally; reaching it only turns a hang
+/// into a failure.
+pub const SETTLE_HANG_GUARD: Duration = Duration::from_secs(120);
+/// Hang guard on one payment, resubmitted through fail-overs (each of at
+/// most `limits::FAILOVER_WITHIN`) until confirmed.
+pub const PAYMENT_HANG_GUARD: Duration = Duration::from_secs(120);
 /// The till the terminals pay with.
 const TILL_TOKEN: &str = "demo-cluster-till";
 
@@ -105,38 +113,54 @@ pub async fn fund_wallets(
 /// through `till` until `stop`; every confirmation, in no order.
 ///
 /// # Errors
-/// A payment refused other than by fail-over, or not confirmed within
-/// `FAILOVER_WITHIN`.
+/// As [`pay_counting`].
 pub async fn pay_until(
     till: &Replicas,
     wallets: Vec<(Keypair, (OutPoint, Output))>,
     payee: Address,
     stop: &Arc<AtomicBool>,
 ) -> Result<Vec<Confirmation>, String> {
+    pay_counting(till, wallets, payee, stop, &Arc::new(watch::channel(0).0)).await
+}
+
+/// [`pay_until`], counting the confirmations in `confirmed` as they come,
+/// for a caller that waits on them ([`confirmations`]).
+///
+/// # Errors
+/// A payment refused other than by fail-over, or still not confirmed after
+/// `PAYMENT_HANG_GUARD`.
+pub async fn pay_counting(
+    till: &Replicas,
+    wallets: Vec<(Keypair, (OutPoint, Output))>,
+    payee: Address,
+    stop: &Arc<AtomicBool>,
+    confirmed: &Arc<watch::Sender<u64>>,
+) -> Result<Vec<Confirmation>, String> {
     let chain = till.chain_id().await.map_err(|s| format!("chain id: {}", s.message()))?;
     let mut tasks = Vec::new();
     for (terminal, (key, mut coin)) in wallets.into_iter().enumerate() {
         let till = till.clone();
         let stop = Arc::clone(stop);
+        let counter = Arc::clone(confirmed);
         tasks.push(tokio::spawn(async move {
-            let mut confirmed = Vec::new();
+            let mut confirmations = Vec::new();
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 let tx = client::pay(&chain, &key, coin, payee, 1, format!("t{terminal}-{n}").as_bytes());
-                let (receipt, _) = till
-                    .submit(&tx)
+                let receipt = submit_through_fail_overs(&till, &tx)
                     .await
                     .map_err(|s| format!("terminal {terminal}: {:?} {}", s.code(), s.message()))?;
-                confirmed.push(Confirmation {
+                confirmations.push(Confirmation {
                     at: Instant::now(),
                     txid: receipt.txid,
                     sequence: receipt.sequence,
                     height: receipt.block.header.height,
                 });
+                counter.send_modify(|count| *count += 1);
                 coin = client::output_of(&tx, 1);
                 n += 1;
             }
-            Ok::<_, String>(confirmed)
+            Ok::<_, String>(confirmations)
         }));
     }
     let mut all = Vec::new();
@@ -144,6 +168,54 @@ pub async fn pay_until(
         all.extend(task.await.map_err(|e| format!("terminal task: {e}"))??);
     }
     Ok(all)
+}
+
+/// Submits `tx` through the cluster client, and again (it is applied at
+/// most once) each time the client gives up on finding a leader, until
+/// `PAYMENT_HANG_GUARD`: a slow election delays the payment, it does not fail
+/// it.
+async fn submit_through_fail_overs(till: &Replicas, tx: &crate::Transaction) -> Result<crate::Receipt, tonic::Status> {
+    let started = Instant::now();
+    loop {
+        match till.submit(tx).await {
+            Ok((receipt, _)) => return Ok(receipt),
+            Err(status) if leader_missing(&status) && started.elapsed() < PAYMENT_HANG_GUARD => {
+                tokio::time::sleep(crate::core::limits::FAILOVER_RETRY_DELAY).await;
+            }
+            Err(status) => return Err(status),
+        }
+    }
+}
+
+/// What a cluster client gives up with when it found no leader in time.
+fn leader_missing(status: &tonic::Status) -> bool {
+    match client::status_reason(status) {
+        Some(proto::Reason::NotLeader | proto::Reason::Unavailable) => true,
+        Some(_) => false,
+        None => matches!(
+            status.code(),
+            tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled | tonic::Code::Internal
+        ),
+    }
+}
+
+/// Waits until `confirmed` counts at least `target` confirmations.
+///
+/// # Errors
+/// Fewer after `SETTLE_HANG_GUARD`, or the payers gone.
+pub async fn confirmations(confirmed: &mut watch::Receiver<u64>, target: u64) -> Result<(), String> {
+    let waited = tokio::time::timeout(SETTLE_HANG_GUARD, confirmed.wait_for(|count| *count >= target))
+        .await
+        .map(|reached| reached.map(|_| ()));
+    match waited {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err("the payers stopped".to_owned()),
+        Err(_) => Err(format!(
+            "{} of {target} confirmations after {} s (hang guard)",
+            *confirmed.borrow(),
+            SETTLE_HANG_GUARD.as_secs()
+        )),
+    }
 }
 
 /// Once every running replica has reached the same tip: each confirmation
@@ -158,7 +230,7 @@ pub async fn check_replicas(
     confirmed: &[Confirmation],
     minted_minor: u64,
 ) -> Result<proto::BlockHeader, String> {
-    let tip = cluster.converged(SETTLE_WITHIN).await?;
+    let tip = cluster.converged(SETTLE_HANG_GUARD).await?;
     for index in (0..cluster.len()).filter(|i| cluster.running(*i)) {
         let node = index + 1;
         let mut reader = cluster.operator_client(index)?;
@@ -213,7 +285,7 @@ pub async fn run(options: &ClusterDemoOptions, say: impl Fn(&str)) -> Result<Clu
     };
     let mut cluster = LocalCluster::start(&dir, &options.bin, options.replicas)?;
     say(&format!("{} replicas starting from `settled cluster init` files in {}", cluster.len(), dir.display()));
-    let first = cluster.leader(SETTLE_WITHIN).await?;
+    let first = cluster.leader(SETTLE_HANG_GUARD).await?;
     say(&format!("node {} leads", first + 1));
     let shop = Keypair::generate().address();
     cluster.register_till(shop, TILL_TOKEN).await?;
@@ -224,30 +296,43 @@ pub async fn run(options: &ClusterDemoOptions, say: impl Fn(&str)) -> Result<Clu
 
     let till = Replicas::lazy_with_token(&urls, TILL_TOKEN)?;
     let stop = Arc::new(AtomicBool::new(false));
+    let (counter, mut counted) = watch::channel(0u64);
     let payments = {
         let till = till.clone();
         let stop = Arc::clone(&stop);
-        tokio::spawn(async move { pay_until(&till, wallets, shop, &stop).await })
+        let counter = Arc::new(counter);
+        tokio::spawn(async move { pay_counting(&till, wallets, shop, &stop, &counter).await })
     };
-    let started = Instant::now();
-    tokio::time::sleep(phase).await;
-    // Answers already on their way when the signal lands count as before
-    // the kill: the clock starts once the process is gone.
-    let sent_kill_at = Instant::now();
-    cluster.kill(first);
-    let killed_at = Instant::now();
-    say(&format!("kill -9 node {} (the leader)", first + 1));
-    let second = cluster.leader(SETTLE_WITHIN).await?;
-    say(&format!("node {} elected after {} ms; payments go on", second + 1, killed_at.elapsed().as_millis()));
-    tokio::time::sleep(phase).await;
-    cluster.start_replica(first)?;
-    say(&format!("node {} restarted; it catches up as a follower", first + 1));
-    tokio::time::sleep(phase).await;
-    let back_at = Instant::now();
-    tokio::time::sleep(phase).await;
-    let stopped_at = Instant::now();
+    // Each phase lasts `phase` and until a payment was confirmed in it.
+    let mut phase_with_a_payment = async || {
+        let before = *counted.borrow_and_update();
+        tokio::time::sleep(phase).await;
+        confirmations(&mut counted, before + 1).await
+    };
+    let phases = async {
+        let started = Instant::now();
+        phase_with_a_payment().await?;
+        // Answers already on their way when the signal lands count as before
+        // the kill: the clock starts once the process is gone.
+        let sent_kill_at = Instant::now();
+        cluster.kill(first);
+        let killed_at = Instant::now();
+        say(&format!("kill -9 node {} (the leader)", first + 1));
+        let second = cluster.leader(SETTLE_HANG_GUARD).await?;
+        say(&format!("node {} elected after {} ms; payments go on", second + 1, killed_at.elapsed().as_millis()));
+        phase_with_a_payment().await?;
+        cluster.start_replica(first)?;
+        say(&format!("node {} restarted; it catches up as a follower", first + 1));
+        phase_with_a_payment().await?;
+        let back_at = Instant::now();
+        phase_with_a_payment().await?;
+        Ok::<_, String>((started, sent_kill_at, killed_at, second, back_at, Instant::now()))
+    }
+    .await;
     stop.store(true, Ordering::Relaxed);
+    // A payer's failure explains a phase that failed.
     let confirmed = payments.await.map_err(|e| format!("payments: {e}"))??;
+    let (started, sent_kill_at, killed_at, second, back_at, stopped_at) = phases?;
 
     let last_before = confirmed.iter().filter(|c| c.at < killed_at).map(|c| c.at).max();
     let started_killing = sent_kill_at;

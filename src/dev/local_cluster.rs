@@ -36,7 +36,12 @@ pub struct LocalCluster {
     pub dev_token: Option<String>,
 }
 
-/// `n` loopback addresses free now, all different (`dev::free_port`).
+/// `n` loopback addresses free now, all different. From `dev::free_port`,
+/// below the ephemeral range, not by binding port 0: every replica's
+/// addresses are written into every configuration before any process starts
+/// (and a restarted replica binds the same ones again), so no bound listener
+/// can be handed over, and a port 0 released for a child to bind could be
+/// taken meanwhile by any outgoing connection.
 fn free_addresses(n: usize) -> Vec<String> {
     (0..n).map(|_| super::free_port().to_string()).collect()
 }

@@ -1,8 +1,9 @@
 //! Three `settled serve` processes on loopback, from `settled cluster
-//! init`'s files (`cluster::local::LocalCluster`). Terminals pay
+//! init`'s files (`dev::local_cluster::LocalCluster`). Terminals pay
 //! continuously through a cluster client (every replica's address; it finds
 //! the leader and fails over by itself) while the leader is killed with
-//! SIGKILL and restarted, then a follower. Afterwards every receipt any
+//! SIGKILL and restarted, then a follower; each fault waits for payments
+//! confirmed since the one before, however long the elections take. Afterwards every receipt any
 //! terminal received is in every replica's ledger at the same sequence and
 //! block, the replicas' tips are the same block, each chain audits clean
 //! (nothing spent twice, every hash, signature and sequence in order) and
@@ -12,25 +13,24 @@
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use settled::Keypair;
 use settled::client::Replicas;
-use settled::dev::demo_cluster::{check_replicas, fund_wallets, pay_until};
+use settled::dev::demo_cluster::{SETTLE_HANG_GUARD, check_replicas, confirmations, fund_wallets, pay_counting};
 use settled::dev::local_cluster::LocalCluster;
+use tokio::sync::watch;
 
 const TERMINALS: usize = 6;
 const COIN_MINOR: u64 = 1_000_000;
 const TILL_TOKEN: &str = "processes-test-till";
-/// Payments flow for this long around each kill and restart.
-const LOAD_BETWEEN_FAULTS: Duration = Duration::from_millis(1500);
-const SETTLE_WITHIN: Duration = Duration::from_secs(30);
+/// Payments confirmed between one fault and the next (a few per terminal).
+const PAYMENTS_BETWEEN_FAULTS: u64 = 30;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killing_the_leader_then_a_follower_loses_no_confirmed_payment() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut cluster = LocalCluster::start(dir.path(), env!("CARGO_BIN_EXE_settled").as_ref(), 3).expect("started");
-    cluster.leader(SETTLE_WITHIN).await.expect("a leader");
+    cluster.leader(SETTLE_HANG_GUARD).await.expect("a leader");
     let shop = Keypair::generate().address();
     cluster.register_till(shop, TILL_TOKEN).await.expect("the till registered");
     let urls = cluster.urls();
@@ -38,29 +38,34 @@ async fn killing_the_leader_then_a_follower_loses_no_confirmed_payment() {
     let wallets = fund_wallets(&issuer, &cluster.issuers, TERMINALS, COIN_MINOR, "processes").await.expect("funded");
 
     let stop = Arc::new(AtomicBool::new(false));
+    let (counter, mut counted) = watch::channel(0u64);
     let payments = {
         let till = Replicas::lazy_with_token(&urls, TILL_TOKEN).expect("addresses");
         let stop = Arc::clone(&stop);
-        tokio::spawn(async move { pay_until(&till, wallets, shop, &stop).await })
+        let counter = Arc::new(counter);
+        tokio::spawn(async move { pay_counting(&till, wallets, shop, &stop, &counter).await })
     };
-    tokio::time::sleep(LOAD_BETWEEN_FAULTS).await;
-    let leader = cluster.leader(SETTLE_WITHIN).await.expect("a leader");
+    let mut payments_flow = async |after: &str| {
+        let target = *counted.borrow_and_update() + PAYMENTS_BETWEEN_FAULTS;
+        confirmations(&mut counted, target).await.unwrap_or_else(|e| panic!("payments {after}: {e}"));
+    };
+    payments_flow("before the first fault").await;
+    let leader = cluster.leader(SETTLE_HANG_GUARD).await.expect("a leader");
     cluster.kill(leader);
     // The two left elect a leader (a restarted leader would otherwise take
     // its leadership back at once: its vote is durable) and payments go on.
-    let second = cluster.leader(SETTLE_WITHIN).await.expect("a new leader");
+    let second = cluster.leader(SETTLE_HANG_GUARD).await.expect("a new leader");
     assert_ne!(second, leader);
-    tokio::time::sleep(LOAD_BETWEEN_FAULTS).await;
+    payments_flow("after the leader's kill").await;
     cluster.start_replica(leader).expect("restarted");
-    tokio::time::sleep(LOAD_BETWEEN_FAULTS).await;
+    payments_flow("after the old leader's restart").await;
     let follower = (0..cluster.len()).find(|i| *i != second).expect("a follower");
     cluster.kill(follower);
-    tokio::time::sleep(LOAD_BETWEEN_FAULTS).await;
+    payments_flow("after a follower's kill").await;
     cluster.start_replica(follower).expect("restarted");
-    tokio::time::sleep(LOAD_BETWEEN_FAULTS).await;
+    payments_flow("after the follower's restart").await;
     stop.store(true, Ordering::Relaxed);
     let confirmed = payments.await.expect("terminals").expect("every payment confirmed through the faults");
-    assert!(confirmed.len() > 100, "payments flowed through the faults: {}", confirmed.len());
 
     // Every receipt on every replica at its sequence and block, the same
     // tip, audits clean, supply adds up.

@@ -18,11 +18,11 @@ use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 
-/// Longest wait for the nodes to agree on a leader: a few election timeouts
-/// (`ELECTION_TIMEOUT_MAX_MS` is 1.6 s), with room for a split vote or two.
-const LEADER_WAIT: Duration = Duration::from_secs(20);
-/// Longest wait for a node to apply up to a log index.
-const APPLY_WAIT: Duration = Duration::from_secs(20);
+/// Hang guards on the nodes agreeing on a leader (a few election timeouts,
+/// `ELECTION_TIMEOUT_MAX_MS` is 1.6 s, normally) and on a node applying up to
+/// a log index: reaching one only turns a hang into a failure.
+const LEADER_HANG_GUARD: Duration = Duration::from_secs(60);
+const APPLY_HANG_GUARD: Duration = Duration::from_secs(60);
 /// Pause between two looks at the nodes' metrics.
 const POLL: Duration = Duration::from_millis(20);
 /// Proposals written while all three nodes run.
@@ -64,7 +64,7 @@ fn proposal(height: u64) -> BlockProposal {
 /// one of them, other than `not`; returns its id.
 async fn wait_for_leader(members: &[Member], not: Option<NodeId>) -> NodeId {
     let running: Vec<&Node> = members.iter().filter_map(|m| m.node.as_ref()).collect();
-    let deadline = Instant::now() + LEADER_WAIT;
+    let deadline = Instant::now() + LEADER_HANG_GUARD;
     loop {
         let seen: Vec<(NodeId, Option<NodeId>, ServerState)> = running
             .iter()
@@ -83,7 +83,7 @@ async fn wait_for_leader(members: &[Member], not: Option<NodeId>) -> NodeId {
         }
         assert!(
             Instant::now() < deadline,
-            "expected the running nodes to agree on a leader among them (not {not:?}) within {LEADER_WAIT:?}; \
+            "expected the running nodes to agree on a leader among them (not {not:?}) within {LEADER_HANG_GUARD:?}; \
              (node, leader seen, state): {seen:?}"
         );
         tokio::time::sleep(POLL).await;
@@ -92,11 +92,11 @@ async fn wait_for_leader(members: &[Member], not: Option<NodeId>) -> NodeId {
 
 async fn wait_applied(node: &Node, index: u64) {
     node.raft()
-        .wait(Some(APPLY_WAIT))
+        .wait(Some(APPLY_HANG_GUARD))
         .applied_index_at_least(Some(index), format!("node {} applies up to log index {index}", node.id()))
         .await
         .unwrap_or_else(|e| {
-            panic!("expected node {} to apply up to log index {index} within {APPLY_WAIT:?}: {e}", node.id())
+            panic!("expected node {} to apply up to log index {index} within {APPLY_HANG_GUARD:?}: {e}", node.id())
         });
 }
 
@@ -128,8 +128,11 @@ async fn three_nodes_replicate_fail_over_and_a_restarted_node_catches_up() {
     let mut members = Vec::new();
     for id in 1..=3 {
         let dir = tempfile::tempdir().expect("tempdir");
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
+        // Below the ephemeral range (`dev::free_port`), not port 0: the node
+        // binds the same address again when it restarts, and no outgoing
+        // connection of this process can take the port in between.
+        let addr = settled::dev::free_port();
+        let listener = TcpListener::bind(addr).await.expect("bind");
         let config = Arc::new(raft_config("settled-test").expect("config"));
         let node = Node::start(id, dir.path(), listener, config, peers(&ca, id)).await.expect("start node");
         members.push(Member { id, dir, addr, node: Some(node) });

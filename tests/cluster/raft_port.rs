@@ -20,7 +20,7 @@ use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::cluster::*;
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
@@ -36,6 +36,11 @@ use settled::proto::{FetchBlocksRequest, PeerStatusRequest, RaftRequest};
 use tokio::io::AsyncReadExt as _;
 use tonic::Code;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+/// Hang guards: far past the handshake deadline, or the moment a stopped
+/// Raft core is noticed; reaching one only turns a hang into a failure.
+const CLOSE_HANG_GUARD: Duration = Duration::from_secs(120);
+const FATAL_HANG_GUARD: Duration = Duration::from_secs(60);
 
 /// What a caller of the Raft port holds.
 enum Caller<'a> {
@@ -250,27 +255,30 @@ async fn the_attacks_on_the_raft_port_fail_and_the_cluster_keeps_its_leader_chai
 async fn the_raft_port_holds_a_bounded_number_of_connections_and_closes_silent_ones() {
     let mut started = Started::new(|_| {}).await;
     let addr = raft_addr(&started.replicas[0]);
-    // More raw sockets than the port holds: the ones past its bound are
-    // closed at once, before any byte is read.
+    // More raw sockets than the port holds, none of which ever sends a byte.
     let mut sockets = Vec::new();
     for _ in 0..RAFT_CONNECTIONS_MAX + 8 {
-        sockets.push(tokio::net::TcpStream::connect(addr).await.expect("connects"));
+        sockets.push((tokio::net::TcpStream::connect(addr).await.expect("connects"), Instant::now()));
     }
-    let mut closed_at_once = 0;
-    for socket in &mut sockets {
+    // The port closes each: when, after it connected.
+    let closes = futures::future::join_all(sockets.into_iter().map(|(mut socket, connected)| async move {
         let mut byte = [0u8; 1];
-        if let Ok(Ok(0) | Err(_)) = tokio::time::timeout(Duration::from_millis(200), socket.read(&mut byte)).await {
-            closed_at_once += 1;
-        }
-    }
-    assert!(closed_at_once >= 8, "{closed_at_once} of the connections past the bound closed at once");
-    // The silent ones are closed at the handshake deadline.
-    tokio::time::sleep(RAFT_TLS_HANDSHAKE_TIMEOUT + Duration::from_secs(1)).await;
-    for socket in &mut sockets {
-        let mut byte = [0u8; 1];
-        let read = tokio::time::timeout(Duration::from_millis(500), socket.read(&mut byte)).await;
+        let read = tokio::time::timeout(CLOSE_HANG_GUARD, socket.read(&mut byte)).await;
         assert!(matches!(read, Ok(Ok(0) | Err(_))), "a silent connection outlived its deadline: {read:?}");
-    }
+        (connected, Instant::now())
+    }))
+    .await;
+    // Those it holds are closed at their handshake deadline, not before;
+    // the ones past its bound at once: before the first of those.
+    let at_deadline: Vec<Instant> = closes
+        .iter()
+        .filter(|(connected, closed)| closed.duration_since(*connected) >= RAFT_TLS_HANDSHAKE_TIMEOUT)
+        .map(|(_, closed)| *closed)
+        .collect();
+    let first_at_deadline = at_deadline.iter().min().copied().expect("the port held some connections");
+    let at_once = closes.iter().filter(|(_, closed)| *closed < first_at_deadline).count();
+    assert!(at_once >= 8, "{at_once} of the connections past the bound closed at once");
+    assert_eq!(at_once + at_deadline.len(), closes.len(), "a held connection closed before its deadline");
     // And the cluster still confirms.
     let mut till = client_of(&started.replicas[started.leader]);
     let (key, coin) = &started.payers[0];
@@ -313,14 +321,14 @@ async fn a_raft_core_that_stops_on_its_own_is_fatal_for_the_replica() {
     assert!(fatal.borrow().is_none());
     // Stopped from under the node, as a panic or a storage error stops it.
     server.raft().expect("a replica").shutdown().await.expect("stops");
-    let why = tokio::time::timeout(Duration::from_secs(5), fatal.wait_for(Option::is_some))
+    let why = tokio::time::timeout(FATAL_HANG_GUARD, fatal.wait_for(Option::is_some))
         .await
-        .expect("reported within 5 s")
+        .expect("reported (hang guard)")
         .expect("reported")
         .clone();
     assert!(why.expect("a reason").contains("Raft core stopped"));
     // The engine stops with it: nothing more is confirmed through it.
-    tokio::time::timeout(Duration::from_secs(5), async {
+    tokio::time::timeout(FATAL_HANG_GUARD, async {
         while !server.engine().failed() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

@@ -174,7 +174,8 @@ async fn the_first_committed_proposal_for_a_height_wins() {
     assert_eq!(applied[0].bytes, b"block 1 at 2");
 
     let replayed = state_machine.apply([proposal(1, 5, 3)]).await;
-    assert!(replayed.is_err(), "an entry at or before the last applied one is refused");
+    // An entry at or before the last applied one is refused.
+    assert_refused(replayed, "Write StateMachine", "applied after");
     assert_eq!(state_machine.proposals(0, RAFT_PROPOSALS_PAGE_MAX).expect("proposals"), applied);
 }
 
@@ -227,13 +228,15 @@ async fn a_snapshot_whose_data_disagrees_with_its_meta_is_refused() {
     let mut target = open_state_machine(other_dir.path());
     let mut meta = snapshot.meta.clone();
     meta.last_log_id = Some(log_id(1, 3));
-    assert!(target.install_snapshot(&meta, snapshot.snapshot.clone()).await.is_err());
+    let refused = target.install_snapshot(&meta, snapshot.snapshot.clone()).await;
+    assert_refused(refused, "Write Snapshot", "does not match its meta");
     let mut meta = snapshot.meta.clone();
     meta.last_membership = StoredMembership::default();
-    assert!(target.install_snapshot(&meta, snapshot.snapshot.clone()).await.is_err());
+    let refused = target.install_snapshot(&meta, snapshot.snapshot.clone()).await;
+    assert_refused(refused, "Write Snapshot", "does not match its meta");
     let mut truncated = snapshot.snapshot.clone();
     truncated.get_mut().truncate(4);
-    assert!(target.install_snapshot(&snapshot.meta, truncated).await.is_err());
+    assert_refused(target.install_snapshot(&snapshot.meta, truncated).await, "Write Snapshot", "decode");
 
     assert_eq!(target.applied_state().await.expect("state"), (None, StoredMembership::default()));
     assert!(target.get_current_snapshot().await.expect("current").is_none());
@@ -300,7 +303,8 @@ async fn a_snapshot_lets_openraft_purge_the_log_behind_it() {
     let raft =
         Raft::new(1, Arc::new(config), NoPeers, log.clone(), open_state_machine(dir.path())).await.expect("start raft");
     raft.initialize(BTreeMap::from([(1, ReplicaNode::raft_only("127.0.0.1:0"))])).await.expect("initialize");
-    let wait_s = Some(Duration::from_secs(10));
+    // A hang guard: a single node leads and compacts in milliseconds.
+    let wait_s = Some(Duration::from_secs(60));
     raft.wait(wait_s).state(ServerState::Leader, "leader").await.expect("a single node leads");
 
     let mut last_index = 0;
@@ -362,7 +366,8 @@ async fn the_log_purges_only_what_a_durable_snapshot_covers() {
 
     // No snapshot ever comes: the purge fails after the wait, nothing purged.
     let started = tokio::time::Instant::now();
-    assert!(log.purge(log_id(1, 5)).await.is_err(), "a purge nothing durable covers fails");
+    // A purge nothing durable covers fails.
+    assert_refused(log.purge(log_id(1, 5)).await, "Write Logs", "no snapshot covering it was made durable");
     assert!(started.elapsed() >= settled::limits::RAFT_PURGE_WAIT);
     assert_eq!(log.get_log_state().await.expect("state").last_purged_log_id, None);
     assert_eq!(indices(&log.try_get_log_entries(..).await.expect("read")), (1..=10).collect::<Vec<_>>());
@@ -393,7 +398,7 @@ async fn the_log_purges_only_what_a_durable_snapshot_covers() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let mut truncated = state_machine.begin_receiving_snapshot().await.expect("begin");
     *truncated = std::io::Cursor::new(data[..data.len() / 2].to_vec());
-    assert!(state_machine.install_snapshot(&snapshot.meta, truncated).await.is_err());
+    assert_refused(state_machine.install_snapshot(&snapshot.meta, truncated).await, "Write Snapshot", "decode");
     let failed = purge.await.expect("the purge task").expect_err("the install failed");
     assert!(failed.to_string().contains("installing a snapshot failed"), "{failed}");
     assert!(started.elapsed() < settled::limits::RAFT_PURGE_WAIT);
@@ -432,7 +437,7 @@ async fn replication_reads_and_appends_leave_no_hole() {
 
     // Entries 12.. after 10: refused, the log unchanged.
     let hole = log.blocking_append([blank(1, 12), blank(1, 13)]).await;
-    assert!(hole.is_err(), "an append past a hole is refused");
+    assert_refused(hole, "Write Logs", "would leave a hole");
     assert_eq!(log.get_log_state().await.expect("state").last_log_id, Some(log_id(1, 10)));
     // Consecutive ones, and an overwrite after a truncation, are taken.
     log.blocking_append([blank(1, 11)]).await.expect("append the next entry");
@@ -441,6 +446,19 @@ async fn replication_reads_and_appends_leave_no_hole() {
     assert_eq!(log.get_log_state().await.expect("state").last_log_id, Some(log_id(2, 10)));
     // Right after a purge past the last entry, the next one follows it.
     log.purge(log_id(2, 15)).await.expect("purge past the end");
-    assert!(log.blocking_append([blank(2, 17)]).await.is_err());
+    assert_refused(log.blocking_append([blank(2, 17)]).await, "Write Logs", "would leave a hole");
     log.blocking_append([blank(2, 16)]).await.expect("the entry after the purged ones");
+}
+
+/// Asserts that a storage call failed the way the test means: openraft's
+/// "when <verb> <subject>" of the step refused, and the cause, not just any
+/// error (a read failing, or another check, would not do).
+#[track_caller]
+fn assert_refused<T: std::fmt::Debug>(result: Result<T, StorageError>, when: &str, cause: &str) {
+    let error = result.expect_err("the storage call must be refused");
+    let text = error.to_string();
+    assert!(
+        text.starts_with(&format!("when {when}")) && text.contains(cause),
+        "expected a refusal when {when} ({cause}), got: {text}"
+    );
 }

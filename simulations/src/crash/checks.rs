@@ -10,13 +10,15 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use settled::client::{self, Client};
 use settled::follow::{Cursor, Event, Follower};
-use settled::{Address, OutPoint, Output, TxId, proto};
+use settled::{Address, OutPoint, Output, TxId, TxKind, proto};
 use tonic_types::StatusExt;
 
+use super::programme::{self, ClawbackFinished, Clawed, Programme};
+use super::redeemer::Redemption;
 use super::setup::describe;
 use super::{
-    CHECKS_IN_FLIGHT_MAX, Check, FOLLOW_TIMEOUT, Given, RECHECK_RECEIPTS_MAX, RESOLVE_ATTEMPTS_MAX, UNSPENT_PAGES_MAX,
-    Violation, Wallet, World,
+    CHECKS_IN_FLIGHT_MAX, Check, FOLLOW_TIMEOUT, Given, InDoubt, RECHECK_RECEIPTS_MAX, RESOLVE_ATTEMPTS_MAX, Supply,
+    UNSPENT_PAGES_MAX, Violation, Wallet, World,
 };
 use crate::hex;
 
@@ -25,25 +27,38 @@ const SHOWN_MAX: usize = 5;
 /// Wait before resubmitting a payment refused as overloaded.
 const RETRY_DELAY: Duration = Duration::from_millis(settled::limits::OVERLOAD_RETRY_AFTER_MS as u64);
 
-/// What the clients were left with at the kill: the receipts given since the
-/// last restart, and the minter's mint in doubt. (The wallets hold their own
-/// payments in doubt.)
+/// What the round left at the kill: the receipts given since the last
+/// restart, the minter's and the redeemer's transaction in doubt, the
+/// programme to claw back, and the supply the harness has issued and burned
+/// so far (the in-doubt transactions not counted). (The wallets hold their
+/// own payments in doubt.)
 pub struct Left {
     pub given: Vec<Given>,
     pub mint_in_doubt: Option<settled::Transaction>,
+    pub redeem_in_doubt: Option<Redemption>,
+    pub clawback: Option<(Programme, Clawed)>,
+    pub supply: Supply,
 }
 
 /// What the checks after one restart found.
 pub struct Checked {
     /// The bank's cursor at the new tip.
     pub cursor: Cursor,
-    /// Receipts of the resubmitted payments, checked after the next restart.
+    /// Receipts of the resolved transactions and of the clawback, checked
+    /// after the next restart.
     pub resolved_receipts: Vec<Given>,
     /// Receipts found in the ledger as given.
     pub receipts: u64,
-    pub resolved_committed: u64,
-    pub resolved_fresh: u64,
-    pub mints_resolved: u64,
+    /// The wallets' payments in doubt, resolved.
+    pub payments: InDoubt,
+    pub mints: InDoubt,
+    pub redeems: InDoubt,
+    /// The programme clawed back, when there was one: whether it was found
+    /// complete, and what the clawback moved.
+    pub clawback: Option<ClawbackFinished>,
+    /// The supply with the in-doubt transactions resolved, as the ledger
+    /// holds it.
+    pub supply: Supply,
     pub checkpoints: u64,
     pub audit_blocks: u64,
     pub audit_transactions: u64,
@@ -76,27 +91,46 @@ impl Checker {
         cursor: Cursor,
         left: Left,
     ) -> Result<Checked, Violation> {
-        let Left { given, mint_in_doubt } = left;
+        let Left { given, mint_in_doubt, redeem_in_doubt, clawback, mut supply } = left;
         let mut receipts = self.receipts(admin, &given).await?;
         receipts += self.receipts(admin, &self.older).await?;
         self.keep(&given);
         let audit = audit(admin, world).await?;
         let mut resolved = resolve(admin, world, wallets).await?;
+        let mut mints = InDoubt::default();
         if let Some(mint) = &mint_in_doubt {
-            let (given, committed) = resolve_mint(admin, world, mint).await?;
-            resolved.given.push(given);
-            resolved.mints_committed += u64::from(committed);
-            resolved.mints_fresh += u64::from(!committed);
+            let (receipt, found) = resolve_one(admin, world, mint, "mint").await?;
+            resolved.given.push(receipt);
+            mints.count(found);
+            supply.minted_minor += mint.outputs.iter().map(|o| o.amount_minor).sum::<u64>();
         }
+        let mut redeems = InDoubt::default();
+        if let Some(redemption) = &redeem_in_doubt {
+            let (receipt, found) = resolve_one(admin, world, &redemption.tx, "redemption").await?;
+            resolved.given.push(receipt);
+            redeems.count(found);
+            supply.burned_minor += redemption.burned_minor;
+        }
+        let clawback = match &clawback {
+            Some((programme, clawed)) => {
+                let finished = programme::finish(admin, world, programme, *clawed).await?;
+                resolved.given.extend(finished.receipts.iter().copied());
+                Some(finished)
+            }
+            None => None,
+        };
+        check_supply(admin, supply).await?;
         sync_wallets(admin, wallets).await?;
         let (cursor, checkpoints) = follow_to_tip(admin, bank, cursor).await?;
         Ok(Checked {
             cursor,
             resolved_receipts: resolved.given,
             receipts,
-            resolved_committed: resolved.committed,
-            resolved_fresh: resolved.fresh,
-            mints_resolved: resolved.mints_committed + resolved.mints_fresh,
+            payments: resolved.payments,
+            mints,
+            redeems,
+            clawback,
+            supply,
             checkpoints,
             audit_blocks: audit.blocks,
             audit_transactions: audit.transactions,
@@ -227,17 +261,12 @@ pub async fn audit(admin: &mut Client, world: &World) -> Result<Audited, Violati
     Ok(Audited { blocks: report.blocks, transactions: report.transactions })
 }
 
-/// The outcome of the resubmissions.
+/// The wallets' payments in doubt, resolved.
 #[derive(Default)]
 pub struct Resolved {
     pub given: Vec<Given>,
-    /// Already committed before the kill (a duplicate now).
-    pub committed: u64,
-    /// Not durable at the kill, confirmed now.
-    pub fresh: u64,
-    /// The same for the minter's mint.
-    pub mints_committed: u64,
-    pub mints_fresh: u64,
+    /// `at_kill` left for the caller, who counted them at the kill.
+    pub payments: InDoubt,
 }
 
 enum Resubmitted {
@@ -245,7 +274,8 @@ enum Resubmitted {
         receipt: settled::Receipt,
         duplicate: bool,
     },
-    /// Refused as spent by `spent_by` (`None` when the refusal does not say).
+    /// Refused as spent by `spent_by` (`None` when the refusal does not
+    /// say); for a mint, its reference as used by `spent_by`.
     Spent {
         spent_by: Option<TxId>,
         message: String,
@@ -253,82 +283,96 @@ enum Resubmitted {
     Refused(String),
 }
 
-/// (c) Resubmits each payment the kill left in doubt: it must come back as
-/// the original (a duplicate: it was committed, the answer was lost) or be
-/// confirmed now (it was not durable). Refused as spent by another
-/// transaction would mean the wallet's coin was spent twice: a violation.
+/// (c) Resolves each payment the kill left in doubt ([`resolve_one`]), and
+/// moves its wallet on to the payment's change.
 ///
 /// # Errors
-/// The first resubmission that is not one of those two.
+/// The first payment whose resolution is a violation.
 pub async fn resolve(admin: &Client, world: &World, wallets: &mut [Wallet]) -> Result<Resolved, Violation> {
     let doubtful: Vec<(usize, settled::Transaction)> =
         wallets.iter().enumerate().filter_map(|(i, w)| w.pending.clone().map(|tx| (i, tx))).collect();
-    let submissions = doubtful.into_iter().map(|(i, tx)| {
-        let mut admin = admin.clone();
-        async move {
-            let answer = resubmit(&mut admin, &tx).await;
-            (i, tx, answer)
-        }
+    let resolutions = doubtful.into_iter().map(|(i, tx)| async move {
+        let what = format!("wallet {i}'s payment");
+        let answer = resolve_one(admin, world, &tx, &what).await;
+        (i, tx, answer)
     });
-    let mut answers = futures::stream::iter(submissions).buffer_unordered(CHECKS_IN_FLIGHT_MAX);
+    let mut answers = futures::stream::iter(resolutions).buffer_unordered(CHECKS_IN_FLIGHT_MAX);
     let mut resolved = Resolved::default();
     while let Some((i, tx, answer)) = answers.next().await {
-        let txid = settled::txid(&tx);
-        let coin = tx.inputs[0];
+        let (given, found) = answer?;
+        resolved.payments.count(found);
+        resolved.given.push(given);
         let wallet = &mut wallets[i];
-        let receipt = match answer {
-            Resubmitted::Confirmed { receipt, duplicate } => {
-                if duplicate {
-                    resolved.committed += 1;
-                } else {
-                    resolved.fresh += 1;
-                }
-                receipt
-            }
-            Resubmitted::Spent { spent_by: Some(by), .. } if by == txid => {
-                // Spent by itself: committed, though not answered as a duplicate.
-                resolved.committed += 1;
-                lookup(admin, txid).await?
-            }
-            Resubmitted::Spent { spent_by, message } => {
-                let by = spent_by.map_or_else(|| "a transaction it does not name".to_owned(), |t| t.to_string());
-                return Err(Violation::new(
-                    Check::DoubleSpend,
-                    format!(
-                        "wallet {} ({}): payment {txid}, cut off by the kill, is the only payment the harness \
-                         signed that spends {coin}, yet the ledger says {coin} was spent by {by}: {message}",
-                        wallet.id,
-                        wallet.key.address()
-                    ),
-                ));
-            }
-            Resubmitted::Refused(why) => {
-                return Err(Violation::new(
-                    Check::Wallets,
-                    format!(
-                        "wallet {}: payment {txid}, cut off by the kill, was refused on resubmission: {why}",
-                        wallet.id
-                    ),
-                ));
-            }
-        };
-        if receipt.txid != txid || receipt.verify(&world.engine_key, &world.chain).is_err() {
-            return Err(Violation::new(Check::Receipts, format!("the receipt for resubmitted {txid} does not verify")));
-        }
-        resolved.given.push(Given::from_receipt(&receipt));
         wallet.coin = Some(client::output_of(&tx, 1));
         wallet.pending = None;
     }
     Ok(resolved)
 }
 
+/// (c) Resolves one transaction whose answer the kill cut off: looked up by
+/// its txid, it is in the ledger (committed before the kill, the answer
+/// lost: `true`), or it is not and its resubmission is confirmed as new
+/// (`false`). Its receipt must verify either way. A resubmission refused
+/// as spending an input another transaction spent (or, for a mint, reusing
+/// another mint's reference) would mean the harness's coin spent twice; a
+/// resubmission answered as a duplicate of what the ledger did not hold, a
+/// ledger that changes its mind.
+///
+/// # Errors
+/// Any other outcome.
+pub async fn resolve_one(
+    admin: &Client,
+    world: &World,
+    tx: &settled::Transaction,
+    what: &str,
+) -> Result<(Given, bool), Violation> {
+    let txid = settled::txid(tx);
+    let (receipt, found) = match lookup(admin, txid).await? {
+        Some(receipt) => (receipt, true),
+        None => match resubmit(&mut admin.clone(), tx).await {
+            Resubmitted::Confirmed { receipt, duplicate: false } => (receipt, false),
+            Resubmitted::Confirmed { duplicate: true, .. } => {
+                return Err(Violation::new(
+                    Check::Receipts,
+                    format!("{what} {txid}: unknown to the ledger, yet its resubmission was answered as a duplicate"),
+                ));
+            }
+            Resubmitted::Spent { spent_by, message } => {
+                let by = spent_by.map_or_else(|| "a transaction it does not name".to_owned(), |t| t.to_string());
+                return Err(Violation::new(
+                    Check::DoubleSpend,
+                    format!(
+                        "{what} {txid}, cut off by the kill and unknown to the ledger after the restart, is the \
+                         only transaction the harness signed that spends {} (or uses its reference), yet the \
+                         ledger says {by} did: {message}",
+                        tx.inputs.first().map_or_else(|| "nothing".to_owned(), ToString::to_string)
+                    ),
+                ));
+            }
+            Resubmitted::Refused(why) => {
+                return Err(Violation::new(
+                    Check::Wallets,
+                    format!("{what} {txid}, cut off by the kill, was refused on resubmission: {why}"),
+                ));
+            }
+        },
+    };
+    if receipt.txid != txid || receipt.verify(&world.engine_key, &world.chain).is_err() {
+        return Err(Violation::new(Check::Receipts, format!("the receipt for {what} {txid} does not verify")));
+    }
+    Ok((Given::from_receipt(&receipt), found))
+}
+
+/// Submits `tx` again, through the service of its kind, waiting out
+/// overload refusals.
 async fn resubmit(admin: &mut Client, tx: &settled::Transaction) -> Resubmitted {
     for _ in 0..RESOLVE_ATTEMPTS_MAX {
-        match admin.submit(tx).await {
+        let answer = if tx.kind == TxKind::Mint { admin.mint(tx).await } else { admin.submit(tx).await };
+        match answer {
             Ok((receipt, duplicate)) => return Resubmitted::Confirmed { receipt, duplicate },
             Err(status) => match client::status_reason(&status) {
                 Some(proto::Reason::Overloaded) => tokio::time::sleep(RETRY_DELAY).await,
-                Some(proto::Reason::InputSpent) => {
+                Some(proto::Reason::InputSpent | proto::Reason::ReferenceReused) => {
                     return Resubmitted::Spent { spent_by: spent_by(&status), message: status.message().to_owned() };
                 }
                 _ => return Resubmitted::Refused(describe(&status)),
@@ -338,65 +382,6 @@ async fn resubmit(admin: &mut Client, tx: &settled::Transaction) -> Resubmitted 
     Resubmitted::Refused(format!("overloaded {RESOLVE_ATTEMPTS_MAX} times"))
 }
 
-/// (c) Resubmits the mint the kill left in doubt: it must come back as the
-/// original or be confirmed now. Its reference refused as already paid by
-/// another mint would mean the same disbursement issued twice.
-///
-/// # Errors
-/// Any other answer.
-pub async fn resolve_mint(
-    admin: &Client,
-    world: &World,
-    tx: &settled::Transaction,
-) -> Result<(Given, bool), Violation> {
-    let txid = settled::txid(tx);
-    let mut attempts = 0u32;
-    let answer = loop {
-        attempts += 1;
-        match admin.clone().mint(tx).await {
-            Err(status)
-                if client::status_reason(&status) == Some(proto::Reason::Overloaded)
-                    && attempts < RESOLVE_ATTEMPTS_MAX =>
-            {
-                tokio::time::sleep(RETRY_DELAY).await;
-            }
-            answer => break answer,
-        }
-    };
-    let (receipt, committed) = match answer {
-        Ok((receipt, duplicate)) => (receipt, duplicate),
-        Err(status) if client::status_reason(&status) == Some(proto::Reason::ReferenceReused) => {
-            match spent_by(&status) {
-                Some(by) if by == txid => (lookup(admin, txid).await?, true),
-                by => {
-                    return Err(Violation::new(
-                        Check::DoubleSpend,
-                        format!(
-                            "mint {txid}, cut off by the kill, is the only mint with its reference, yet the ledger \
-                             says mint {} paid it: {}",
-                            by.map_or_else(|| "(unnamed)".to_owned(), |t| t.to_string()),
-                            status.message()
-                        ),
-                    ));
-                }
-            }
-        }
-        Err(status) => {
-            return Err(Violation::new(
-                Check::Server,
-                format!("mint {txid}, cut off by the kill, was refused on resubmission: {}", describe(&status)),
-            ));
-        }
-    };
-    if receipt.txid != txid || receipt.verify(&world.engine_key, &world.chain).is_err() {
-        return Err(Violation::new(
-            Check::Receipts,
-            format!("the receipt for resubmitted mint {txid} does not verify"),
-        ));
-    }
-    Ok((Given::from_receipt(&receipt), committed))
-}
-
 /// The transaction a refusal names as having spent the input (or used the
 /// mint reference) first.
 fn spent_by(status: &tonic::Status) -> Option<TxId> {
@@ -404,18 +389,54 @@ fn spent_by(status: &tonic::Status) -> Option<TxId> {
     info.metadata.get("spent_by_txid").and_then(|t| TxId::from_hex(t).ok())
 }
 
-/// The ledger's receipt for `txid`.
-async fn lookup(admin: &Client, txid: TxId) -> Result<settled::Receipt, Violation> {
+/// The ledger's receipt for `txid`, `None` when the ledger does not hold it.
+///
+/// # Errors
+/// `GetPayment` failing, or a receipt that does not decode.
+pub async fn lookup(admin: &Client, txid: TxId) -> Result<Option<settled::Receipt>, Violation> {
     let mut admin = admin.clone();
     let failed = |what: String| Violation::new(Check::Receipts, format!("{txid}: {what}"));
     let response = admin
         .payments
         .get_payment(proto::GetPaymentRequest { txid: txid.0.to_vec() })
         .await
-        .map_err(|s| failed(describe(&s)))?
+        .map_err(|s| failed(format!("GetPayment: {}", describe(&s))))?
         .into_inner();
-    let receipt = response.receipt.ok_or_else(|| failed("spent by itself, yet unknown to the ledger".into()))?;
-    client::receipt_from_proto(&receipt).map_err(failed)
+    if response.status != proto::PaymentStatus::Confirmed as i32 {
+        return Ok(None);
+    }
+    let receipt = response.receipt.ok_or_else(|| failed("confirmed without a receipt".into()))?;
+    client::receipt_from_proto(&receipt).map(Some).map_err(failed)
+}
+
+/// (b) The supply, once every transaction in doubt is resolved, is what the
+/// harness issued and burned: the tip's minted and burned totals are the
+/// sums of its own mints and redemptions (counted from what it signed, not
+/// from the ledger's accounting), and the unspent outputs counted from
+/// storage add up to the difference.
+///
+/// # Errors
+/// The first total that differs.
+pub async fn check_supply(admin: &mut Client, expected: Supply) -> Result<(), Violation> {
+    let failed = |what: String| Violation::new(Check::Supply, what);
+    let info = admin.info(true).await.map_err(|s| failed(format!("GetInfo: {}", describe(&s))))?;
+    let tip = info.tip.as_ref().ok_or_else(|| failed("GetInfo without a tip".into()))?;
+    let ledger = Supply { minted_minor: tip.minted_total_minor, burned_minor: tip.burned_total_minor };
+    if ledger != expected {
+        return Err(failed(format!(
+            "block {}: the ledger's totals are minted {} and burned {}, the harness's mints and redemptions add \
+             up to minted {} and burned {}",
+            tip.height, ledger.minted_minor, ledger.burned_minor, expected.minted_minor, expected.burned_minor
+        )));
+    }
+    let supply = expected.minted_minor - expected.burned_minor;
+    if info.unspent_total_minor != supply {
+        return Err(failed(format!(
+            "block {}: the unspent outputs counted from storage add up to {}, not minted - burned = {supply}",
+            tip.height, info.unspent_total_minor
+        )));
+    }
+    Ok(())
 }
 
 /// (c) Every wallet's coin is unspent (nothing else spent it, no confirmed
@@ -454,40 +475,63 @@ pub async fn sync_wallets(admin: &Client, wallets: &mut [Wallet]) -> Result<(), 
     Ok(())
 }
 
-async fn list_unspent(admin: &mut Client, address: Address) -> Result<Vec<(OutPoint, Output)>, String> {
+/// Every unspent output `address` holds, page after page.
+///
+/// # Errors
+/// `ListUnspent` failing or answering something malformed, or too many pages.
+pub async fn list_unspent(admin: &mut Client, address: Address) -> Result<Vec<(OutPoint, Output)>, String> {
     let mut outputs = Vec::new();
     let mut page_token = Vec::new();
     for _ in 0..UNSPENT_PAGES_MAX {
-        let request = proto::ListUnspentRequest { address: address.0.to_vec(), page_size: 0, page_token };
-        let page = admin
-            .wallets
-            .list_unspent(request)
-            .await
-            .map_err(|s| format!("ListUnspent: {}", describe(&s)))?
-            .into_inner();
-        for unspent in page.outputs {
-            let outpoint = unspent
-                .outpoint
-                .as_ref()
-                .and_then(|o| Some(OutPoint { txid: TxId::from_slice(&o.txid)?, index: o.index }));
-            let output = unspent.output.as_ref().and_then(|o| {
-                Some(Output {
-                    owner: Address::from_slice(&o.address)?,
-                    amount_minor: o.amount_minor,
-                    programme: o.programme_id,
-                })
-            });
-            match (outpoint, output) {
-                (Some(outpoint), Some(output)) => outputs.push((outpoint, output)),
-                _ => return Err("ListUnspent returned a malformed output".into()),
-            }
-        }
-        if page.next_page_token.is_empty() {
+        let (page, next) = read_page(admin, address, 0, page_token).await?;
+        outputs.extend(page);
+        if next.is_empty() {
             return Ok(outputs);
         }
-        page_token = page.next_page_token;
+        page_token = next;
     }
     Err(format!("more than {UNSPENT_PAGES_MAX} pages of unspent outputs"))
+}
+
+/// The first `page_size` unspent outputs `address` holds.
+///
+/// # Errors
+/// As [`list_unspent`].
+pub async fn unspent_page(
+    admin: &mut Client,
+    address: Address,
+    page_size: usize,
+) -> Result<Vec<(OutPoint, Output)>, String> {
+    let page_size = u32::try_from(page_size).map_err(|_| format!("a page of {page_size}"))?;
+    read_page(admin, address, page_size, Vec::new()).await.map(|(page, _)| page)
+}
+
+async fn read_page(
+    admin: &mut Client,
+    address: Address,
+    page_size: u32,
+    page_token: Vec<u8>,
+) -> Result<(Vec<(OutPoint, Output)>, Vec<u8>), String> {
+    let request = proto::ListUnspentRequest { address: address.0.to_vec(), page_size, page_token };
+    let page =
+        admin.wallets.list_unspent(request).await.map_err(|s| format!("ListUnspent: {}", describe(&s)))?.into_inner();
+    let mut outputs = Vec::with_capacity(page.outputs.len());
+    for unspent in page.outputs {
+        let outpoint =
+            unspent.outpoint.as_ref().and_then(|o| Some(OutPoint { txid: TxId::from_slice(&o.txid)?, index: o.index }));
+        let output = unspent.output.as_ref().and_then(|o| {
+            Some(Output {
+                owner: Address::from_slice(&o.address)?,
+                amount_minor: o.amount_minor,
+                programme: o.programme_id,
+            })
+        });
+        match (outpoint, output) {
+            (Some(outpoint), Some(output)) => outputs.push((outpoint, output)),
+            _ => return Err("ListUnspent returned a malformed output".into()),
+        }
+    }
+    Ok((outputs, page.next_page_token))
 }
 
 /// (d) The bank's follower, resumed from the cursor it had at the kill,
@@ -542,6 +586,8 @@ mod tests {
         admin: Client,
         world: World,
         wallets: Vec<Wallet>,
+        /// What the fixture minted and burned.
+        supply: Supply,
     }
 
     impl Fixture {
@@ -556,8 +602,9 @@ mod tests {
             let target = Target { url: server.url(), replicas: Vec::new(), token, issuers, pid: None };
             let mut admin = Client::connect_with_token(&target.url, &target.token).await.expect("connects");
             let (world, mut wallets) = setup::create(&mut admin, &target, 2).await.expect("setup");
-            setup::refill(&mut admin, &world, &mut wallets, 1).await.expect("funding");
-            Self { _dir: dir, server, admin, world, wallets }
+            let (_, funded_minor) = setup::refill(&mut admin, &world, &mut wallets, 1).await.expect("funding");
+            let supply = Supply { minted_minor: world.supply.minted_minor + funded_minor, ..world.supply };
+            Self { _dir: dir, server, admin, world, wallets, supply }
         }
 
         /// A payment from wallet `w`'s coin to the first merchant.
@@ -602,7 +649,10 @@ mod tests {
         f.wallets[1].pending = Some(never_sent.clone());
 
         let resolved = resolve(&f.admin, &f.world, &mut f.wallets).await.expect("no double spend");
-        assert_eq!((resolved.committed, resolved.fresh, resolved.given.len()), (1, 1, 2));
+        assert_eq!(
+            (resolved.payments.found_committed, resolved.payments.resubmitted_fresh, resolved.given.len()),
+            (1, 1, 2)
+        );
         assert_eq!(f.wallets[0].coin, Some(client::output_of(&committed, 1)));
         assert_eq!(f.wallets[1].coin, Some(client::output_of(&never_sent, 1)));
         assert!(f.wallets.iter().all(|w| w.pending.is_none()));
@@ -657,6 +707,61 @@ mod tests {
         let tampered = Cursor { credits_minor: cursor.credits_minor + 1, ..cursor };
         let violation = follow_to_tip(&mut f.admin, bank().await, tampered).await.expect_err("totals differ");
         assert_eq!(violation.check, Check::BankStream);
+        f.server.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_redemption_in_doubt_is_found_committed_or_resubmitted_and_the_supply_is_checked_against_its_burn() {
+        let mut f = Fixture::new().await;
+        check_supply(&mut f.admin, f.supply).await.expect("the ledger holds what the fixture minted");
+        let payment = f.payment(0, 15);
+        f.confirm(&payment).await;
+        let shop = f.world.merchant_keys[0].clone();
+        let takings = [client::output_of(&payment, 0)];
+        let committed = client::redeem(&f.world.chain, &shop, &takings, 5, b"r");
+        f.confirm(&committed).await;
+        let (_, found) = resolve_one(&f.admin, &f.world, &committed, "redemption").await.expect("committed");
+        assert!(found, "looked up, not resubmitted");
+        let burned = Supply { burned_minor: f.supply.burned_minor + 10, ..f.supply };
+        check_supply(&mut f.admin, burned).await.expect("10 burned");
+
+        // Counted as burned twice (or not at all): a supply violation.
+        for wrong in [burned.burned_minor + 10, f.supply.burned_minor] {
+            let violation = check_supply(&mut f.admin, Supply { burned_minor: wrong, ..burned })
+                .await
+                .expect_err("the burned total differs");
+            assert_eq!(violation.check, Check::Supply, "{}", violation.detail);
+        }
+
+        // Never sent: resubmitted, confirmed as new.
+        let change = [client::output_of(&committed, 0)];
+        let fresh = client::redeem(&f.world.chain, &shop, &change, 0, b"r2");
+        let (_, found) = resolve_one(&f.admin, &f.world, &fresh, "redemption").await.expect("confirmed now");
+        assert!(!found, "resubmitted");
+        check_supply(&mut f.admin, Supply { burned_minor: burned.burned_minor + 5, ..burned }).await.expect("all 15");
+        f.server.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_clawback_is_finished_once_and_a_confirmed_one_missing_after_the_restart_is_a_violation() {
+        let mut f = Fixture::new().await;
+        let (programme, _) = programme::create(&mut f.admin, &f.world, &f.wallets, 1).await.expect("disbursed");
+        assert_eq!(programme.earmarked_minor, 2 * programme::EARMARK_MINOR, "both wallets");
+
+        let violation = programme::finish(&mut f.admin, &f.world, &programme, Clawed::Confirmed)
+            .await
+            .expect_err("nothing was clawed back yet");
+        assert_eq!(violation.check, Check::Clawback, "{}", violation.detail);
+
+        let finished = programme::finish(&mut f.admin, &f.world, &programme, Clawed::NotStarted)
+            .await
+            .expect("clawed back after its end");
+        assert!(!finished.found_complete);
+        assert_eq!((finished.clawed_back_minor, finished.receipts.len()), (programme.earmarked_minor, 1));
+        let again =
+            programme::finish(&mut f.admin, &f.world, &programme, Clawed::Confirmed).await.expect("complete, once");
+        assert!(again.found_complete);
+        assert_eq!(again.receipts, finished.receipts, "the same clawback, nothing moved twice");
         f.server.shutdown().await;
     }
 }

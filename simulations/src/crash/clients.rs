@@ -2,10 +2,14 @@
 //! connection: unary calls (one in flight per wallet) or one
 //! `SubmitPayments` stream. Each wallet has at most one payment in flight,
 //! signed when the change of the one before comes back, so that every coin
-//! is spent by exactly one transaction the harness signed. The client keeps
-//! every receipt it is given; when the kill cuts a payment off, the payment
-//! stays pending in its wallet, its outcome unknown until the checks
-//! resubmit it. Beside them, a minter issues small mints one at a time.
+//! is spent by exactly one transaction the harness signed. A client pays
+//! until it observes the kill (a call or its stream failing after it), so
+//! that it always leaves payments whose answer never came; the clients count
+//! their confirmations in a shared counter the kill waits on.
+//! A client keeps every receipt it is given; when the kill cuts a payment
+//! off, the payment stays pending in its wallet, its outcome unknown until
+//! the checks look it up or resubmit it. Beside them, a minter issues small
+//! mints one at a time.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -41,17 +45,19 @@ pub enum Mode {
 pub struct RoundClient {
     pub index: usize,
     pub mode: Mode,
-    /// New payments this client may send this round (resends excluded).
-    pub budget: usize,
     pub seed: u64,
     pub round: u64,
     pub merchants: Arc<Vec<Address>>,
     pub engine_key: Address,
     pub chain: settled::ChainId,
-    /// Set just before the kill: a failure seen after it is the kill's doing.
+    /// Set just before the kill: a failure seen after it is the kill's doing
+    /// (the client has observed the kill).
     pub killing: Arc<AtomicBool>,
-    /// Set just after the kill: send nothing more, collect what is in flight.
+    /// Set just after the kill (the server is dead): a client with nothing to
+    /// send is done.
     pub stop: watch::Receiver<bool>,
+    /// Payments confirmed this round by all the clients; the kill waits on it.
+    pub confirmations: Arc<watch::Sender<u64>>,
 }
 
 /// What a client hands back: its wallets (pending payments included), the
@@ -107,6 +113,8 @@ struct State {
     confirmed: u64,
     retired: u64,
     rng: StdRng,
+    /// A call or the stream failed after the kill: send nothing more.
+    kill_observed: bool,
     failure: Option<Violation>,
 }
 
@@ -123,6 +131,7 @@ impl State {
             confirmed: 0,
             retired: 0,
             rng,
+            kill_observed: false,
             failure: None,
             client,
             wallets,
@@ -155,6 +164,11 @@ impl State {
         }
     }
 
+    /// Pays until the client observes the kill (a call or the stream failing
+    /// after it), so that it always leaves a payment whose answer never came;
+    /// then collects what is in flight. After `stop` (the server is dead), a
+    /// client with nothing to send is done, and `DRAIN_TIMEOUT` is the hang
+    /// guard on answers still awaited.
     async fn drive(&mut self, mut wire: Wire) {
         let mut stop = self.client.stop.clone();
         let mut drain_until: Option<Instant> = None;
@@ -162,10 +176,12 @@ impl State {
             if drain_until.is_none() && *stop.borrow() {
                 drain_until = Some(Instant::now() + DRAIN_TIMEOUT);
             }
-            if drain_until.is_none() && !wire.broken() && self.failure.is_none() {
+            if self.paying(&wire) {
                 self.fill(&mut wire).await;
             }
-            if self.in_flight == 0 && (drain_until.is_some() || wire.broken() || self.failure.is_some()) {
+            let paying = self.paying(&wire);
+            let nothing_to_send = self.ready.is_empty() && self.parked.is_empty();
+            if self.in_flight == 0 && (!paying || (drain_until.is_some() && nothing_to_send)) {
                 break;
             }
             let retry_at = self.parked.front().map(|&(_, at)| at);
@@ -179,24 +195,29 @@ impl State {
                         drain_until = Some(Instant::now() + DRAIN_TIMEOUT);
                     }
                 }
-                () = sleep_until(retry_at), if drain_until.is_none() && retry_at.is_some() => {}
+                () = sleep_until(retry_at), if paying && retry_at.is_some() => {}
                 () = sleep_until(drain_until), if drain_until.is_some() => break,
             }
         }
     }
 
-    /// Resends what is due after an overload, then new payments while the
-    /// budget lasts.
+    /// Whether to send more: until the kill is observed or a violation seen.
+    fn paying(&self, wire: &Wire) -> bool {
+        !self.kill_observed && !wire.broken() && self.failure.is_none()
+    }
+
+    /// Resends what is due after an overload, then a new payment from every
+    /// wallet free to pay.
     async fn fill(&mut self, wire: &mut Wire) {
         let now = Instant::now();
         while let Some(&(local, at)) = self.parked.front() {
-            if at > now || wire.broken() {
+            if at > now || !self.paying(wire) {
                 break;
             }
             self.parked.pop_front();
             self.send(wire, local).await;
         }
-        while self.client.budget > 0 && !wire.broken() {
+        while self.paying(wire) {
             let Some(local) = self.ready.pop_front() else { break };
             let wallet = &mut self.wallets[local];
             let coin = wallet.coin.expect("a ready wallet has a coin");
@@ -205,7 +226,6 @@ impl State {
             let reference = format!("crash r{}", self.client.round);
             wallet.pending =
                 Some(client::pay(&self.client.chain, &wallet.key, coin, payee, amount, reference.as_bytes()));
-            self.client.budget -= 1;
             self.send(wire, local).await;
         }
     }
@@ -214,9 +234,7 @@ impl State {
         let tx = self.wallets[local].pending.as_ref().expect("a payment to send");
         if let Err(why) = wire.send(local, tx).await {
             // Never reached the server: pending, and resolved as fresh.
-            if !self.client.killing.load(Ordering::SeqCst) {
-                self.fail(Check::Server, format!("the server failed before the kill: {why}"));
-            }
+            self.lost(&why);
             return;
         }
         self.flying[local] = true;
@@ -230,7 +248,15 @@ impl State {
                 self.in_flight -= 1;
             }
         }
-        if !self.client.killing.load(Ordering::SeqCst) {
+        self.lost(why);
+    }
+
+    /// A payment got no answer: after the kill, the client has observed it;
+    /// before, the server failed.
+    fn lost(&mut self, why: &str) {
+        if self.client.killing.load(Ordering::SeqCst) {
+            self.kill_observed = true;
+        } else {
             self.fail(Check::Server, format!("the server failed before the kill: {why}"));
         }
     }
@@ -267,6 +293,7 @@ impl State {
                 }
                 self.given.push(Given::from_receipt(&receipt));
                 self.confirmed += 1;
+                self.client.confirmations.send_modify(|n| *n += 1);
                 // The payment is smaller than the coin: output 1 is the change.
                 wallet.coin = Some(client::output_of(&tx, 1));
                 wallet.pending = None;
@@ -296,11 +323,7 @@ impl State {
                 let reason = reason.map_or("(no reason)", |r| r.as_str_name());
                 self.fail(Check::Server, format!("payment {txid} was refused, {reason}: {message}"));
             }
-            Answer::Lost(why) => {
-                if !self.client.killing.load(Ordering::SeqCst) {
-                    self.fail(Check::Server, format!("payment {txid} got no answer before the kill: {why}"));
-                }
-            }
+            Answer::Lost(why) => self.lost(&format!("payment {txid} got no answer: {why}")),
         }
     }
 }
@@ -461,6 +484,8 @@ pub struct Minter {
 pub struct MinterOutcome {
     pub given: Vec<Given>,
     pub confirmed: u64,
+    /// What the confirmed mints issued.
+    pub minted_minor: u64,
     /// The mint the kill cut off, if any.
     pub pending: Option<Transaction>,
     pub failure: Option<Violation>,
@@ -468,7 +493,8 @@ pub struct MinterOutcome {
 
 impl Minter {
     pub async fn run(self, url: &str, token: &str) -> MinterOutcome {
-        let mut outcome = MinterOutcome { given: Vec::new(), confirmed: 0, pending: None, failure: None };
+        let mut outcome =
+            MinterOutcome { given: Vec::new(), confirmed: 0, minted_minor: 0, pending: None, failure: None };
         let killed = || self.killing.load(Ordering::SeqCst);
         let fail = |detail: String| Some(Violation::new(Check::Server, format!("minter: {detail}")));
         let mut admin = match Client::connect_with_token(url, token).await {
@@ -516,6 +542,7 @@ impl Minter {
                     }
                     outcome.given.push(Given::from_receipt(&receipt));
                     outcome.confirmed += 1;
+                    outcome.minted_minor += output.amount_minor;
                     outcome.pending = None;
                 }
                 Err(status) => {

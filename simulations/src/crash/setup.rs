@@ -1,6 +1,6 @@
 //! The run's cast, registered once: a bank that authenticates with its own
-//! token, merchants and wallets at it; and the mints that fund the wallets
-//! before a round.
+//! token, merchants (whose keys the harness keeps, to redeem their takings)
+//! and wallets at it; and the mints that fund the wallets before a round.
 
 use std::sync::Arc;
 
@@ -9,15 +9,22 @@ use settled::client::{self, Client};
 use settled::{Keypair, proto};
 
 use super::{
-    CHECKS_IN_FLIGHT_MAX, CrashError, FUND_MINOR, Given, MERCHANTS, REFILL_BELOW_MINOR, WALLET_TIER, Wallet, World,
+    CHECKS_IN_FLIGHT_MAX, CrashError, FUND_MINOR, Given, MERCHANTS, REFILL_BELOW_MINOR, Supply, WALLET_TIER, Wallet,
+    World,
 };
 use crate::load::Target;
 
 pub use crate::load::describe;
 
+/// Programme ids of a run start above a random base below this, so that runs
+/// on a kept data dir do not collide (each round takes
+/// `programme::ATTEMPTS_MAX` ids).
+const PROGRAMME_BASE_MAX: u32 = 1 << 30;
+
 /// Registers a bank with a fresh token, `MERCHANTS` merchants and `wallets_n`
 /// wallets (tier `WALLET_TIER`) at it. The wallets are funded by the first
-/// `refill`.
+/// `refill`. The world's supply is the ledger's before the registrations
+/// (nothing but the harness mints or burns from then on).
 ///
 /// # Errors
 /// `GetInfo` fails, the issuer keys cannot make a mint, or a refused registration.
@@ -28,6 +35,8 @@ pub async fn create(admin: &mut Client, target: &Target, wallets_n: usize) -> Re
     let chain = settled::ChainId::from_slice(&info.chain_id)
         .ok_or_else(|| CrashError::Server("the chain id is not 32 bytes".into()))?;
     let signers = crate::load::mint_signers(&info, &target.issuers).map_err(CrashError::Setup)?;
+    let tip = info.tip.as_ref().ok_or_else(|| CrashError::Server("GetInfo without a tip".into()))?;
+    let supply = Supply { minted_minor: tip.minted_total_minor, burned_minor: tip.burned_total_minor };
     let tag = crate::hex(&rand::random::<[u8; 5]>());
     let bank_id = format!("crash-{tag}");
     let bank_token = crate::hex(&rand::random::<[u8; 32]>());
@@ -42,9 +51,11 @@ pub async fn create(admin: &mut Client, target: &Target, wallets_n: usize) -> Re
         .await
         .map_err(|s| CrashError::Setup(format!("register bank {bank_id}: {}", describe(&s))))?;
 
-    let merchants = crate::load::register_shops(admin, &bank_id, MERCHANTS, &format!("{bank_id}-shop"), "Crash shop")
-        .await
-        .map_err(|(i, s)| CrashError::Setup(format!("register merchant {i}: {}", describe(&s))))?;
+    let merchant_keys =
+        crate::load::register_shops(admin, &bank_id, MERCHANTS, &format!("{bank_id}-shop"), "Crash shop")
+            .await
+            .map_err(|(i, s)| CrashError::Setup(format!("register merchant {i}: {}", describe(&s))))?;
+    let merchants = merchant_keys.iter().map(Keypair::address).collect();
 
     let wallets: Vec<Wallet> = (0..wallets_n)
         .map(|id| Wallet { id, key: Keypair::generate(), coin: None, pending: None, retired: false })
@@ -67,13 +78,26 @@ pub async fn create(admin: &mut Client, target: &Target, wallets_n: usize) -> Re
     }
     drop(registered);
 
-    let world = World { tag, bank_id, bank_token, merchants: Arc::new(merchants), engine_key, chain, signers };
+    let world = World {
+        tag,
+        bank_id,
+        bank_token,
+        merchants: Arc::new(merchants),
+        merchant_keys: Arc::new(merchant_keys),
+        // Clear of the programmes of earlier runs on a kept data dir.
+        programme_base: rand::random::<u32>() % PROGRAMME_BASE_MAX + 1,
+        engine_key,
+        chain,
+        signers,
+        supply,
+    };
     Ok((world, wallets))
 }
 
 /// Mints `FUND_MINOR` to every active wallet whose coin is missing or below
 /// `REFILL_BELOW_MINOR`, which then pays from the new coin; the mints'
-/// receipts, to be checked after the next restart like any other.
+/// receipts, to be checked after the next restart like any other, and what
+/// they issued.
 ///
 /// # Errors
 /// A refused mint.
@@ -82,7 +106,7 @@ pub async fn refill(
     world: &World,
     wallets: &mut [Wallet],
     round: u64,
-) -> Result<Vec<Given>, CrashError> {
+) -> Result<(Vec<Given>, u64), CrashError> {
     let needy: Vec<usize> = wallets
         .iter()
         .enumerate()
@@ -93,6 +117,7 @@ pub async fn refill(
         .collect();
     let signers: Vec<&Keypair> = world.signers.iter().collect();
     let mut given = Vec::new();
+    let mut minted_minor = 0u64;
     for (chunk, indices) in needy.chunks(settled::limits::TX_OUTPUTS_MAX).enumerate() {
         let outputs = indices.iter().map(|&i| client::output(wallets[i].address(), FUND_MINOR, 0)).collect();
         let reference = format!("crash-{}-r{round}-m{chunk}", world.tag);
@@ -100,10 +125,11 @@ pub async fn refill(
         let (receipt, _) =
             admin.mint(&mint).await.map_err(|s| CrashError::Setup(format!("funding mint: {}", describe(&s))))?;
         given.push(Given::from_receipt(&receipt));
+        minted_minor += FUND_MINOR * indices.len() as u64;
         for (position, &i) in indices.iter().enumerate() {
             let index = u32::try_from(position).expect("a mint has at most TX_OUTPUTS_MAX outputs");
             wallets[i].coin = Some(client::output_of(&mint, index));
         }
     }
-    Ok(given)
+    Ok((given, minted_minor))
 }

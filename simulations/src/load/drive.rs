@@ -116,6 +116,8 @@ pub struct Driven {
 /// What the terminals could not do, summed.
 #[derive(Clone, Copy, Debug, Default, serde::Serialize)]
 pub struct Tally {
+    /// Open-loop arrivals of the run: each is sent, dropped or left unsent.
+    pub arrivals: u64,
     /// Open-loop arrivals dropped because a terminal's backlog was full.
     pub arrivals_dropped: u64,
     /// Open-loop arrivals still waiting when the run ended.
@@ -139,6 +141,7 @@ pub struct Tally {
 
 impl Tally {
     fn add(&mut self, other: &Self) {
+        self.arrivals += other.arrivals;
         self.arrivals_dropped += other.arrivals_dropped;
         self.arrivals_unsent += other.arrivals_unsent;
         self.chains_exhausted += other.chains_exhausted;
@@ -469,6 +472,12 @@ impl Terminal {
                 stopping = true;
                 self.tally.arrivals_unsent += self.backlog.len() as u64;
                 self.backlog.clear();
+                // Due before the end, but this terminal woke after it.
+                while self.open && next_arrival < clock.end {
+                    self.tally.arrivals += 1;
+                    self.tally.arrivals_unsent += 1;
+                    next_arrival += exponential(&mut rng, clock.rate_per_s);
+                }
             }
             if self.must_fail_over && !stopping {
                 wire = self.fail_over().await.map_err(|e| e.terminal(self.index))?;
@@ -487,6 +496,7 @@ impl Terminal {
                 }
             } else {
                 while self.open && next_arrival <= now {
+                    self.tally.arrivals += 1;
                     if self.backlog.len() < BACKLOG_MAX {
                         self.backlog.push_back(next_arrival);
                     } else {

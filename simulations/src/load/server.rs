@@ -1,7 +1,9 @@
 //! The server under load: the real `settled` binary as a child process on a
-//! free loopback port (development mode, so that the data dir holds a token
-//! with every role and the issuer keys), or a server already running.
+//! loopback port it binds itself (port 0) and names in its log (development
+//! mode, so that the data dir holds a token with every role and the issuer
+//! keys), or a server already running.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -95,9 +97,6 @@ impl SpawnedServer {
         };
         std::fs::create_dir_all(&data_dir)
             .map_err(|e| LoadError::Server(format!("data dir {}: {e}", data_dir.display())))?;
-        // Outside the ephemeral range: nobody takes it before the server.
-        let port = settled::dev::free_port().port();
-        let listen = format!("127.0.0.1:{port}");
         let log_path = data_dir.join(LOG_FILE);
         let log = std::fs::File::create(&log_path)
             .map_err(|e| LoadError::Server(format!("server log {}: {e}", log_path.display())))?;
@@ -107,8 +106,10 @@ impl SpawnedServer {
             .arg("--dev")
             .arg("--data-dir")
             .arg(&data_dir)
+            // The server binds a free port itself and names it in its log:
+            // no port chosen here that another process could take first.
             .arg("--listen")
-            .arg(&listen)
+            .arg("127.0.0.1:0")
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err)
@@ -116,9 +117,9 @@ impl SpawnedServer {
             .map_err(|e| LoadError::Server(format!("starting {}: {e}", bin.display())))?;
         let pid = child.id();
         let mut server = Self { child: Some(child), bin: bin.to_owned(), data_dir, _temp: temp };
+        let (listen, token) = server.wait_ready().await?;
         let url = format!("http://{listen}");
         println!("started {} serve --dev (pid {pid}) on {listen} over {}", bin.display(), server.data_dir.display());
-        let token = server.wait_ready(&url).await?;
         let issuers = (1..=DEV_ISSUERS).map(|i| server.data_dir.join(format!("issuer-{i}.key"))).collect::<Vec<_>>();
         let issuers = Target::read_issuer_keys(&issuers)?;
         Ok((server, Target { url, replicas: Vec::new(), token, issuers, pid: Some(pid) }))
@@ -134,8 +135,10 @@ impl SpawnedServer {
         &self.data_dir
     }
 
-    /// Polls until the token file exists and `GetInfo` answers with it.
-    async fn wait_ready(&mut self, url: &str) -> Result<String, LoadError> {
+    /// Polls until the log names the address the server listens on, the
+    /// token file exists and `GetInfo` answers with it; the address and the
+    /// token.
+    async fn wait_ready(&mut self) -> Result<(SocketAddr, String), LoadError> {
         let deadline = Instant::now() + SERVER_START_TIMEOUT;
         let token_file = self.data_dir.join(DEV_TOKEN_FILE);
         let mut last_error = String::from("no answer yet");
@@ -148,11 +151,12 @@ impl SpawnedServer {
                     self.log_tail()
                 )));
             }
-            if let Ok(token) = std::fs::read_to_string(&token_file) {
+            let log = std::fs::read_to_string(self.data_dir.join(LOG_FILE)).unwrap_or_default();
+            if let (Some(listen), Ok(token)) = (listening_on(&log), std::fs::read_to_string(&token_file)) {
                 let token = token.trim().to_owned();
-                match Client::connect_with_token(url, &token).await {
+                match Client::connect_with_token(&format!("http://{listen}"), &token).await {
                     Ok(mut client) => match client.info(false).await {
-                        Ok(_) => return Ok(token),
+                        Ok(_) => return Ok((listen, token)),
                         Err(status) => last_error = format!("GetInfo: {status}"),
                     },
                     Err(e) => last_error = format!("connect: {e}"),
@@ -208,6 +212,15 @@ impl Drop for SpawnedServer {
             let _ = child.wait();
         }
     }
+}
+
+/// What `settled serve` prints once it listens.
+const LISTENING: &str = "settled serving on ";
+
+/// The address a server's log says it listens on.
+fn listening_on(log: &str) -> Option<SocketAddr> {
+    let line = log.lines().find_map(|line| line.strip_prefix(LISTENING))?;
+    line.split_whitespace().next()?.parse().ok()
 }
 
 /// SIGTERM to our own child.
@@ -268,6 +281,13 @@ mod tests {
         }
         let seconds = cpu_seconds(None).expect("/proc/self/stat is readable on Linux");
         assert!(seconds > 0.0, "{seconds}");
+    }
+
+    #[test]
+    fn the_listening_address_is_read_from_the_servers_log() {
+        let log = "WARN development mode\nsettled serving on 127.0.0.1:41234 (engine key ab12)\n";
+        assert_eq!(listening_on(log), Some(SocketAddr::from(([127, 0, 0, 1], 41234))));
+        assert_eq!(listening_on("WARN development mode\n"), None, "not listening yet");
     }
 
     #[tokio::test]

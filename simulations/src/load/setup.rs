@@ -27,7 +27,7 @@ const PRELOAD_OUTPUT_MINOR: u64 = 1;
 const PRELOAD_SIGNERS_MAX: usize = 16;
 const BANK_ID: &str = "load-bank";
 /// Grocery: the category the retail workload pays at.
-const MERCHANT_MCC: u32 = 5411;
+pub const MERCHANT_MCC: u32 = 5411;
 
 /// Of `issuers`, those in the ledger's issuer set, as many as its mints
 /// need.
@@ -109,12 +109,13 @@ pub async fn register_merchants(admin: &mut Client, run_tag: &str) -> Result<Vec
     }
     register_shops(admin, BANK_ID, MERCHANTS, &format!("load-{run_tag}-shop"), "Load shop")
         .await
+        .map(|keys| keys.iter().map(Keypair::address).collect())
         .map_err(|(i, s)| LoadError::Setup(format!("register merchant {i}: {}", describe(&s))))
 }
 
-/// Registers `count` grocery merchants (MCC 5411) at `bank_id`, each paid at
-/// a fresh key: ids `<id_prefix>-NN`. The index and status of the first one
-/// refused.
+/// Registers `count` grocery merchants (`MERCHANT_MCC`) at `bank_id`, each
+/// paid at a fresh key: ids `<id_prefix>-NN`. The keys (which sign the
+/// merchants' redemptions); the index and status of the first one refused.
 ///
 /// # Errors
 /// A refused registration.
@@ -124,10 +125,11 @@ pub async fn register_shops(
     count: usize,
     id_prefix: &str,
     name_prefix: &str,
-) -> Result<Vec<Address>, (usize, tonic::Status)> {
+) -> Result<Vec<Keypair>, (usize, tonic::Status)> {
     let mut shops = Vec::with_capacity(count);
     for i in 0..count {
-        let address = Keypair::generate().address();
+        let key = Keypair::generate();
+        let address = key.address();
         let merchant = proto::Merchant {
             id: format!("{id_prefix}-{i:02}"),
             name: format!("{name_prefix} {i}"),
@@ -140,7 +142,7 @@ pub async fn register_shops(
             .register_merchant(proto::RegisterMerchantRequest { merchant: Some(merchant) })
             .await
             .map_err(|status| (i, status))?;
-        shops.push(address);
+        shops.push(key);
     }
     Ok(shops)
 }
