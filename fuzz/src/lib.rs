@@ -20,10 +20,10 @@ use prost::Message;
 use settled::checks::{self, Removal};
 use settled::client::{refusal_to_status, status_reason, transaction_from_proto, transaction_to_proto};
 use settled::limits::{
-    CLUSTER_MEMBERS_MAX, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, TX_INPUTS_MAX, TX_OUTPUTS_MAX, TX_REFERENCE_BYTES_MAX,
-    TX_WITNESSES_MAX,
+    CLUSTER_MEMBERS_MAX, CREDENTIALS_MAX, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PAYOUT_ADDRESSES_MAX, PROGRAMME_MCCS_MAX,
+    TX_INPUTS_MAX, TX_OUTPUTS_MAX, TX_REFERENCE_BYTES_MAX, TX_WITNESSES_MAX,
 };
-use settled::registry::{AdminOp, Principal, Registry};
+use settled::registry::{AdminOp, MCC_MAX, Principal, Registry};
 use settled::{
     Address, Class, Decline, OutPoint, Reason, Refusal, Transaction, TxKind, VerifiedTx, check_shape, proto, sha256,
     tx_record_bytes, txid, verify, verify_signature,
@@ -153,7 +153,7 @@ fn check_submission(tx: Option<&proto::Transaction>, allowed: &[TxKind]) {
             return;
         }
     };
-    assert!(allowed.contains(&tx.kind));
+    assert!(allowed.contains(&tx.kind), "{:?} admitted by a service that does not take it", tx.kind);
     match named_txid {
         Some(named) => assert_eq!(named, txid(&tx)),
         None => assert!(tx.reference.len() > TX_REFERENCE_BYTES_MAX, "a hashable transaction without its txid"),
@@ -511,10 +511,10 @@ pub fn get_programme_stats_request(data: &[u8]) {
 
 // ---- registry ---------------------------------------------------------------
 
-/// What the server does with a registration: the api's conversion
-/// (`checks::register_*_op`), then the registry's check (the sequencer's);
-/// an operation that passes, once applied, is refused the second time as
-/// already registered, and replays from the stored operations.
+/// What the server does with a converted registration: the registry's
+/// check (the sequencer's); an operation that passes, once applied, is
+/// refused the second time as already registered, and replays from the
+/// stored operations.
 fn check_registration(op: Result<AdminOp, Refusal>) {
     let op = match op {
         Ok(op) => op,
@@ -539,34 +539,80 @@ fn check_registration(op: Result<AdminOp, Refusal>) {
     }
 }
 
+fn bytes_of(hashes: &[[u8; 32]]) -> Vec<Vec<u8>> {
+    hashes.iter().map(|h| h.to_vec()).collect()
+}
+
+/// A converted registration holds what was asked, within the protocol's
+/// limits (docs/PROTOCOL.md §12): the registry's check may rely on it.
 pub fn register_bank_request(data: &[u8]) {
-    if let Ok(request) = proto::RegisterBankRequest::decode(data) {
-        check_registration(checks::register_bank_op(request));
+    let Ok(request) = proto::RegisterBankRequest::decode(data) else { return };
+    let op = checks::register_bank_op(request.clone());
+    if let Ok(op) = &op {
+        let (AdminOp::RegisterBank(bank), Some(asked)) = (op, &request.bank) else { panic!("{op:?}") };
+        assert_eq!((&bank.id, &bank.name), (&asked.id, &asked.name));
+        assert_eq!(bytes_of(&bank.credentials), asked.credential_sha256);
+        assert!(bank.credentials.len() <= CREDENTIALS_MAX);
     }
+    check_registration(op);
 }
 
 pub fn register_merchant_request(data: &[u8]) {
-    if let Ok(request) = proto::RegisterMerchantRequest::decode(data) {
-        check_registration(checks::register_merchant_op(request));
+    let Ok(request) = proto::RegisterMerchantRequest::decode(data) else { return };
+    let op = checks::register_merchant_op(request.clone());
+    if let Ok(op) = &op {
+        let (AdminOp::RegisterMerchant(merchant), Some(asked)) = (op, &request.merchant) else { panic!("{op:?}") };
+        assert_eq!((&merchant.id, &merchant.name, &merchant.bank), (&asked.id, &asked.name, &asked.bank_id));
+        assert!(merchant.mcc <= MCC_MAX && u32::from(merchant.mcc) == asked.mcc, "MCC {}", asked.mcc);
+        let payout: Vec<Vec<u8>> = merchant.payout_addresses.iter().map(|a| a.0.to_vec()).collect();
+        assert_eq!(payout, asked.payout_addresses);
+        assert!(payout.len() <= PAYOUT_ADDRESSES_MAX);
     }
+    check_registration(op);
 }
 
 pub fn register_terminal_request(data: &[u8]) {
-    if let Ok(request) = proto::RegisterTerminalRequest::decode(data) {
-        check_registration(checks::register_terminal_op(request));
+    let Ok(request) = proto::RegisterTerminalRequest::decode(data) else { return };
+    let op = checks::register_terminal_op(request.clone());
+    if let Ok(op) = &op {
+        let (AdminOp::RegisterTerminal(terminal), Some(asked)) = (op, &request.terminal) else { panic!("{op:?}") };
+        assert_eq!((&terminal.id, &terminal.merchant), (&asked.id, &asked.merchant_id));
+        assert_eq!(bytes_of(&terminal.credentials), asked.credential_sha256);
+        assert!(terminal.credentials.len() <= CREDENTIALS_MAX);
     }
+    check_registration(op);
 }
 
 pub fn register_wallet_request(data: &[u8]) {
-    if let Ok(request) = proto::RegisterWalletRequest::decode(data) {
-        check_registration(checks::register_wallet_op(request));
+    let Ok(request) = proto::RegisterWalletRequest::decode(data) else { return };
+    let op = checks::register_wallet_op(request.clone());
+    if let Ok(op) = &op {
+        let (AdminOp::RegisterWallet(wallet), Some(asked)) = (op, &request.wallet) else { panic!("{op:?}") };
+        assert_eq!((wallet.address.0.as_slice(), &wallet.bank), (asked.address.as_slice(), &asked.bank_id));
+        assert_eq!(u32::from(wallet.tier), asked.tier);
     }
+    check_registration(op);
 }
 
 pub fn create_programme_request(data: &[u8]) {
-    if let Ok(request) = proto::CreateProgrammeRequest::decode(data) {
-        check_registration(checks::create_programme_op(request));
+    let Ok(request) = proto::CreateProgrammeRequest::decode(data) else { return };
+    let op = checks::create_programme_op(request.clone());
+    if let Ok(op) = &op {
+        let (AdminOp::CreateProgramme(programme), Some(asked)) = (op, &request.programme) else { panic!("{op:?}") };
+        assert_eq!((programme.id, &programme.name), (asked.id, &asked.name));
+        let mccs: Vec<u32> = programme.allowed_mccs.iter().map(|m| u32::from(*m)).collect();
+        assert_eq!(mccs, asked.allowed_mccs);
+        assert!(mccs.len() <= PROGRAMME_MCCS_MAX && programme.allowed_mccs.iter().all(|m| *m <= MCC_MAX));
+        assert_eq!(
+            (programme.valid_from_ms, programme.valid_until_ms, programme.transferable),
+            (asked.valid_from_unix_ms, asked.valid_until_unix_ms, asked.transferable)
+        );
+        assert_eq!(programme.treasury.0.as_slice(), asked.treasury_address.as_slice());
+        // 0 is "no maximum" on the wire.
+        assert_eq!(programme.per_payment_max_minor.unwrap_or(0), asked.per_payment_max_minor);
+        assert_ne!(programme.per_payment_max_minor, Some(0));
     }
+    check_registration(op);
 }
 
 /// The message a clawback authorisation signs, as docs/PROTOCOL.md §4.4

@@ -88,9 +88,15 @@ pub fn for_target(target: &str) -> Vec<Vec<u8>> {
         "mint_request" => protos().map(|t| proto::MintRequest { transaction: Some(t) }.encode_to_vec()).collect(),
         "get_payment_request" => vec![proto::GetPaymentRequest { txid: vec![3; 32] }.encode_to_vec()],
         "get_balance_request" => vec![proto::GetBalanceRequest { address: key_bytes }.encode_to_vec()],
-        "list_unspent_request" => vec![
-            proto::ListUnspentRequest { address: key_bytes, page_size: 100, page_token: vec![3; 36] }.encode_to_vec(),
-        ],
+        // A page size at the limit, and one past it.
+        "list_unspent_request" => [1000, 1001]
+            .into_iter()
+            .map(|page_size| {
+                let request =
+                    proto::ListUnspentRequest { address: key_bytes.clone(), page_size, page_token: vec![3; 36] };
+                request.encode_to_vec()
+            })
+            .collect(),
         "get_info_request" => vec![proto::GetInfoRequest { count_unspent: true }.encode_to_vec()],
         // The empty message is its only encoding.
         "audit_request" => vec![proto::AuditRequest {}.encode_to_vec()],
