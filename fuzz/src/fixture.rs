@@ -6,12 +6,20 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::OnceLock;
 
 use settled::registry::{AdminOp, Bank, Merchant, Programme, Registry, TierPolicy};
-use settled::{BlockHeader, ChainId, Genesis, Keypair, Ledger, OutPoint, Output, TxId, sha256};
+use settled::{Address, BlockHeader, ChainId, Genesis, Keypair, Ledger, OutPoint, Output, TxId, sha256};
 
 /// The key of secret `[byte; 32]`: 1 is the coin's owner, 7 the issuer.
 #[must_use]
 pub fn key(byte: u8) -> Keypair {
     Keypair::from_secret(&[byte; 32]).expect("a valid secret")
+}
+
+/// The keys of secrets `[1; 32]` to `[9; 32]`: every key the seeds sign
+/// with.
+#[must_use]
+pub fn key_of(address: &Address) -> Option<&'static Keypair> {
+    static KEYS: OnceLock<Vec<Keypair>> = OnceLock::new();
+    KEYS.get_or_init(|| (1..=9).map(key).collect()).iter().find(|k| k.address() == *address)
 }
 
 /// The issuer, and the merchant's payout key.
