@@ -1,6 +1,7 @@
 //! The small ledger the targets check requests against: one issuer (also
 //! the one merchant's payout key), one bank, one merchant, one ended
-//! programme, one coin; and a three-voter cluster with one learner.
+//! programme, a coin of a beneficiary's and one of the merchant's; and a
+//! three-voter cluster with one learner.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::OnceLock;
@@ -104,10 +105,20 @@ pub fn registry() -> &'static Registry {
     })
 }
 
-/// The one unspent output: 10,000 minor units of key 1's.
+/// A beneficiary's coin: 10,000 minor units of key 1's.
 #[must_use]
 pub fn coin() -> (OutPoint, Output) {
     (OutPoint { txid: TxId([3; 32]), index: 0 }, Output { owner: key(1).address(), amount_minor: 10_000, programme: 0 })
+}
+
+/// The merchant's takings: 5,000 minor units at its payout key, which its
+/// bank may redeem.
+#[must_use]
+pub fn takings() -> (OutPoint, Output) {
+    (
+        OutPoint { txid: TxId([4; 32]), index: 0 },
+        Output { owner: issuer().address(), amount_minor: 5_000, programme: 0 },
+    )
 }
 
 /// The ledger's clock when a submission reaches it: after the programme's
@@ -117,10 +128,14 @@ pub const NOW_UNIX_MS: u64 = 60_000;
 /// A fresh fixture ledger (each submission is applied to its own).
 #[must_use]
 pub fn ledger() -> Ledger {
-    let (outpoint, output) = coin();
-    Ledger::new(genesis(), HashMap::from([(outpoint, output)]), output.amount_minor, 0, 1)
-        .expect("the fixture conserves its supply")
-        .with_rules(registry().clone(), tiers(), HashMap::new(), HashMap::new())
+    let unspent = HashMap::from([coin(), takings()]);
+    let minted_minor = unspent.values().map(|o| o.amount_minor).sum();
+    Ledger::new(genesis(), unspent, minted_minor, 0, 1).expect("the fixture conserves its supply").with_rules(
+        registry().clone(),
+        tiers(),
+        HashMap::new(),
+        HashMap::new(),
+    )
 }
 
 /// Voters 1, 2 and 3, learner 4.

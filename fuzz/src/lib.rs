@@ -228,14 +228,16 @@ fn check_applied(vtx: &VerifiedTx) {
                 TxKind::Mint => {
                     assert_eq!(
                         (after.minted_minor - before.minted_minor, after.burned_minor),
-                        (created, before.burned_minor)
+                        (created, before.burned_minor),
+                        "(minted, burned) by a mint: it mints its outputs"
                     );
                 }
                 TxKind::Redeem => {
                     assert!(created <= consumed, "a redeem created money");
                     assert_eq!(
                         (after.minted_minor, after.burned_minor - before.burned_minor),
-                        (before.minted_minor, consumed - created)
+                        (before.minted_minor, consumed - created),
+                        "(minted, burned) by a redeem: it burns what it spends less its change"
                     );
                 }
                 TxKind::Transfer | TxKind::Clawback => {
@@ -243,7 +245,7 @@ fn check_applied(vtx: &VerifiedTx) {
                     assert_eq!(after, before);
                 }
             }
-            assert_eq!(after.minted_minor - after.burned_minor, after.unspent_minor);
+            assert_eq!(after.minted_minor - after.burned_minor, after.unspent_minor, "supply not conserved");
         }
         Err(decline) => {
             match decline {
@@ -870,7 +872,7 @@ mod tests {
 
     /// The seeds start the fuzzer past the checks, not at the first refusal.
     #[test]
-    fn the_payment_and_mint_seeds_pass_every_check_to_the_ledger() {
+    fn the_payment_redeem_and_mint_seeds_pass_every_check_to_the_ledger() {
         let seed = |name: &str, kind: TxKind| -> proto::Transaction {
             let requests = seeds::for_target(name);
             let transactions = requests.iter().filter_map(|bytes| match name {
@@ -884,6 +886,7 @@ mod tests {
         };
         for (tx, kinds) in [
             (seed("submit_payment_request", TxKind::Transfer), PAYMENT_KINDS),
+            (seed("submit_payment_request", TxKind::Redeem), PAYMENT_KINDS),
             (seed("mint_request", TxKind::Mint), &[TxKind::Mint][..]),
         ] {
             let (_, tx) = checks::submission(Some(&tx), kinds).expect("admitted");

@@ -21,7 +21,8 @@ fn clawback_terms() -> client::ClawbackTerms {
 
 /// One transaction of each kind, signed with fixed auxiliary randomness:
 /// a mint by the issuer, a payment of the fixture's coin by its owner, a
-/// redeem and a clawback of it.
+/// redeem of the merchant's takings with change, and a clawback of the
+/// coin.
 #[must_use]
 pub fn transactions() -> Vec<Transaction> {
     let (alice, bob, issuer) = (key(1), key(2), fixture::issuer());
@@ -54,7 +55,9 @@ pub fn transactions() -> Vec<Transaction> {
         ),
         &[&alice],
     );
-    let redeem = sign(base(TxKind::Redeem, vec![coin], vec![], b""), &[&bob]);
+    let (takings, _) = fixture::takings();
+    let change = out(issuer.address(), 1_000, 0);
+    let redeem = sign(base(TxKind::Redeem, vec![takings], vec![change], b"payout-1"), &[issuer]);
     // A clawback's reference: the programme (u32 BE), then its valid_until
     // (u64 BE); its one output goes to the programme's treasury.
     let terms = clawback_terms();
