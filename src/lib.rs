@@ -55,7 +55,7 @@ pub mod metrics;
 mod server;
 mod store;
 
-pub use crate::api::statement;
+pub use crate::api::{checks, statement};
 pub use crate::client::{disburse, follow};
 pub use crate::core::{limits, registry};
 pub use crate::engine::replica;

@@ -5,9 +5,15 @@
 //! `artifacts/<target>/crash-<n>` and exits non-zero.
 //!
 //! ```text
-//! cargo run --release --example drive -- <target|all> [--seconds N] [--seed S]
-//! cargo run --release --example drive -- seeds   # writes corpus/<target>/seed-<i>
+//! cargo run --example drive -- <target|all> [--runs N | --seconds N] [--seed S]
+//! cargo run --example drive -- seeds   # writes corpus/<target>/seed-<i>
 //! ```
+//!
+//! The dev profile of this workspace optimises settled and the targets
+//! (`Cargo.toml`), so no `--release` is needed. With `--runs`, a seed and a
+//! corpus give the same inputs on every machine: a finding is replayed with
+//! the command it prints. Without a `--seed`, one is drawn and printed.
+//! Without a budget, 60 s per target.
 
 use std::panic;
 use std::path::Path;
@@ -80,25 +86,44 @@ fn mutate(rng: &mut StdRng, input: &mut Vec<u8>, corpus: &[Vec<u8>]) {
     input.truncate(INPUT_BYTES_MAX);
 }
 
-/// Runs one target for `duration`; the number of executions, or the path of
-/// the crashing input.
-fn run(name: &str, target: fn(&[u8]), duration: Duration, seed: u64) -> Result<u64, String> {
+/// How long each target runs: a number of executions (the same inputs on
+/// every machine, for a seed and a corpus), or a time.
+#[derive(Clone, Copy)]
+enum Budget {
+    Runs(u64),
+    Time(Duration),
+}
+
+/// Runs one target within `budget`; the number of executions, or the path
+/// of the crashing input and its execution number.
+fn run(name: &str, target: fn(&[u8]), budget: Budget, seed: u64) -> Result<u64, (String, u64)> {
     let corpus = corpus(name);
     let mut rng = StdRng::seed_from_u64(seed);
     let started = Instant::now();
     let mut executions = 0u64;
-    while started.elapsed() < duration {
-        for _ in 0..256 {
+    let more = |executions: u64| match budget {
+        Budget::Runs(runs) => executions < runs,
+        Budget::Time(duration) => started.elapsed() < duration,
+    };
+    while more(executions) {
+        let batch = match budget {
+            Budget::Runs(runs) => (runs - executions).min(256),
+            Budget::Time(_) => 256,
+        };
+        for _ in 0..batch {
             let mut input = corpus[rng.gen_range(0..corpus.len())].clone();
             if executions >= corpus.len() as u64 {
                 mutate(&mut rng, &mut input, &corpus);
             }
             if panic::catch_unwind(|| target(&input)).is_err() {
                 let dir = Path::new("artifacts").join(name);
-                std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
                 let path = dir.join(format!("crash-{executions}"));
-                std::fs::write(&path, &input).map_err(|e| e.to_string())?;
-                return Err(path.display().to_string());
+                let written = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, &input));
+                let path = match written {
+                    Ok(()) => path.display().to_string(),
+                    Err(error) => format!("nowhere ({error})"),
+                };
+                return Err((path, executions + 1));
             }
             executions += 1;
         }
@@ -106,11 +131,13 @@ fn run(name: &str, target: fn(&[u8]), duration: Duration, seed: u64) -> Result<u
     Ok(executions)
 }
 
+const USAGE: &str = "usage: drive <target|all|seeds> [--runs N | --seconds N] [--seed S]";
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let option = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)?.parse::<u64>().ok());
     let Some(which) = args.first() else {
-        eprintln!("usage: drive <target|all|seeds> [--seconds N] [--seed S]");
+        eprintln!("{USAGE}");
         return ExitCode::FAILURE;
     };
     if which == "seeds" {
@@ -123,23 +150,38 @@ fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    let duration = Duration::from_secs(option("--seconds").unwrap_or(60));
+    let budget = match (option("--runs"), option("--seconds")) {
+        (Some(runs), None) => Budget::Runs(runs),
+        (None, seconds) => Budget::Time(Duration::from_secs(seconds.unwrap_or(60))),
+        (Some(_), Some(_)) => {
+            eprintln!("{USAGE}");
+            return ExitCode::FAILURE;
+        }
+    };
     let seed = option("--seed").unwrap_or_else(rand::random);
     let selected: Vec<_> = TARGETS.iter().filter(|(name, _)| which == "all" || name == which).collect();
     if selected.is_empty() {
         eprintln!("no target {which}");
         return ExitCode::FAILURE;
     }
+    let (started, mut total) = (Instant::now(), 0u64);
     for (name, target) in selected {
-        match run(name, *target, duration, seed) {
+        let target_started = Instant::now();
+        match run(name, *target, budget, seed) {
             Ok(executions) => {
-                println!("{name}: {executions} executions clean in {}s (seed {seed})", duration.as_secs())
+                let seconds = target_started.elapsed().as_secs_f64();
+                #[allow(clippy::cast_precision_loss)]
+                let rate = executions as f64 / seconds.max(1e-9);
+                println!("{name}: {executions} executions clean in {seconds:.2} s ({rate:.0}/s, seed {seed})");
+                total += executions;
             }
-            Err(path) => {
-                println!("{name}: PANIC, input written to {path} (seed {seed})");
+            Err((path, runs)) => {
+                println!("{name}: PANIC at execution {runs}, input written to {path}");
+                println!("replay: cargo run --example drive -- {name} --runs {runs} --seed {seed}");
                 return ExitCode::FAILURE;
             }
         }
     }
+    println!("all clean: {total} executions in {:.1} s (seed {seed})", started.elapsed().as_secs_f64());
     ExitCode::SUCCESS
 }

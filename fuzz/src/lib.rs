@@ -1,29 +1,34 @@
 //! The checks behind the fuzz targets. Each target decodes what the server
-//! decodes, runs what the api layer runs on it before any state is read
-//! (through settled's public functions only), and asserts what must hold
-//! for every input: no panic, refusals that are stateless and map to a gRPC
-//! status, and the encoding and txid invariants on everything that decodes.
+//! decodes and runs on it the functions the server runs before it reads its
+//! state (`settled::checks`, which the gRPC services call, and the
+//! conversions, verify stage, registry and ledger checks behind them), then
+//! asserts what must hold for every input: no panic, refusals that map to a
+//! gRPC status, the encoding and txid invariants, and for what is accepted,
+//! the effect docs/PROTOCOL.md gives it.
 //!
 //! `fuzz_targets/<name>.rs` is one line calling `<name>` below; the `drive`
-//! example calls the same functions on random bytes where libFuzzer is not
+//! example calls the same functions on mutated seeds where libFuzzer is not
 //! available. What each target covers, and what it cannot reach without a
 //! server, is in docs/FUZZING.md.
 
-use std::sync::OnceLock;
-
+pub mod fixture;
 pub mod seeds;
 
+use std::collections::BTreeSet;
+
 use prost::Message;
+use settled::checks::{self, Removal};
 use settled::client::{refusal_to_status, status_reason, transaction_from_proto, transaction_to_proto};
 use settled::limits::{
-    CREDENTIALS_MAX, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PAYOUT_ADDRESSES_MAX, PROGRAMME_MCCS_MAX, TX_INPUTS_MAX,
-    TX_OUTPUTS_MAX, TX_REFERENCE_BYTES_MAX, TX_WITNESSES_MAX,
+    CLUSTER_MEMBERS_MAX, CREDENTIALS_MAX, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PAYOUT_ADDRESSES_MAX, PROGRAMME_MCCS_MAX,
+    TX_INPUTS_MAX, TX_OUTPUTS_MAX, TX_REFERENCE_BYTES_MAX, TX_WITNESSES_MAX,
 };
-use settled::registry::{AdminOp, Bank, MCC_MAX, Merchant, Programme, Registry, Terminal, TierPolicy, Wallet};
+use settled::registry::{AdminOp, MCC_MAX, Principal, Registry};
 use settled::{
-    Address, BlockHeader, ChainId, Class, Genesis, Keypair, OutPoint, Reason, Refusal, Transaction, TxId, TxKind,
-    check_shape, proto, sha256, tx_record_bytes, txid, verify, verify_signature,
+    Address, Class, Decline, OutPoint, Reason, Refusal, Transaction, TxKind, VerifiedTx, Witness, check_shape, proto,
+    sha256, tx_record_bytes, txid, verify, verify_signature,
 };
+use tonic::{Code, Status};
 
 /// A fuzz target: takes any bytes, panics on a finding.
 pub type Target = fn(&[u8]);
@@ -64,17 +69,28 @@ pub const TARGETS: &[(&str, Target)] = &[
 /// reason survives the trip through a gRPC status.
 fn assert_stateless_refusal(refusal: &Refusal) {
     assert_eq!(refusal.reason.class(), Class::InvalidArgument, "{refusal}");
+    assert_status_keeps_reason(refusal);
+}
+
+/// A refusal's reason survives the trip through a gRPC status.
+fn assert_status_keeps_reason(refusal: &Refusal) {
     let named = proto::Reason::from_str_name(refusal.reason.name());
     assert!(named.is_some(), "{} has no proto Reason", refusal.reason.name());
-    let status = refusal_to_status(refusal);
-    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{refusal}");
-    assert_eq!(status_reason(&status), named, "{refusal}");
+    assert_eq!(status_reason(&refusal_to_status(refusal)), named, "{refusal}");
+}
+
+fn assert_code<T: std::fmt::Debug>(result: &Result<T, Status>, code: Code) {
+    match result {
+        Err(status) => assert_eq!(status.code(), code, "{status:?}"),
+        Ok(value) => panic!("accepted {value:?}, expected {code:?}"),
+    }
 }
 
 /// What must hold for any transaction the decoders produce: the record and
 /// protobuf encodings round-trip, and verify either accepts it with its txid
-/// or refuses it statelessly, consistently with `check_shape`.
-fn check_transaction(tx: &Transaction) {
+/// or refuses it statelessly, consistently with `check_shape`. What verify
+/// accepted.
+fn check_transaction(tx: &Transaction) -> Option<VerifiedTx> {
     if tx.reference.len() <= usize::from(u8::MAX) && tx.witnesses.len() <= usize::from(u8::MAX) {
         let record = tx_record_bytes(tx);
         assert_eq!(settled::decode_tx_record(&record).as_ref(), Ok(tx), "record round trip");
@@ -94,11 +110,12 @@ fn check_transaction(tx: &Transaction) {
         }
     }
     let shape = check_shape(tx);
-    match verify(tx.clone(), &fixture_chain()) {
+    match verify(tx.clone(), &fixture::chain()) {
         Ok(verified) => {
             assert_eq!(verified.txid, txid(tx));
             assert_eq!(&verified.tx, tx);
             assert_eq!(shape, Ok(()), "verify accepted what check_shape refuses");
+            Some(verified)
         }
         Err(refusal) => {
             assert_stateless_refusal(&refusal);
@@ -108,28 +125,144 @@ fn check_transaction(tx: &Transaction) {
                 // verify checks signatures before addresses.
                 Err(_) => assert!(matches!(refusal.reason, Reason::BadSignature | Reason::BadAddress), "{refusal}"),
             }
+            None
         }
     }
 }
 
-/// `Api::submit` up to the engine: a missing transaction, the protobuf
-/// decoding, the txid it names in stream replies, the service's kinds, then
-/// the verify stage.
+/// The submit path: `Api::submit`'s checks before the engine
+/// (`checks::submission`), the verify stage, then the ledger's rules on the
+/// fixture ledger, as the sequencer applies them.
 fn check_submission(tx: Option<&proto::Transaction>, allowed: &[TxKind]) {
-    let Some(tx) = tx else {
-        return assert_stateless_refusal(&Refusal::new(Reason::Malformed, "missing transaction"));
+    let (named_txid, tx) = match checks::submission(tx, allowed) {
+        Ok(admitted) => admitted,
+        Err((named_txid, refusal)) => {
+            assert_stateless_refusal(&refusal);
+            let decoded = tx.map(transaction_from_proto);
+            match (decoded, refusal.reason) {
+                (None, reason) => assert_eq!(reason, Reason::Malformed),
+                (Some(Err(decoding)), reason) => assert_eq!(decoding.reason, reason),
+                (Some(Ok(tx)), Reason::WrongService) => {
+                    assert!(!allowed.contains(&tx.kind), "{:?} refused by its own service", tx.kind);
+                    if tx.reference.len() <= TX_REFERENCE_BYTES_MAX {
+                        assert_eq!(named_txid, Some(txid(&tx)), "a refused stream item names its txid");
+                    }
+                }
+                (Some(Ok(_)), reason) => panic!("a transaction that decodes refused as {reason:?}"),
+            }
+            return;
+        }
     };
-    let tx = match transaction_from_proto(tx) {
-        Ok(tx) => tx,
-        Err(refusal) => return assert_stateless_refusal(&refusal),
-    };
-    if tx.reference.len() <= TX_REFERENCE_BYTES_MAX {
-        let _ = txid(&tx);
+    assert!(allowed.contains(&tx.kind), "{:?} admitted by a service that does not take it", tx.kind);
+    match named_txid {
+        Some(named) => assert_eq!(named, txid(&tx)),
+        None => assert!(tx.reference.len() > TX_REFERENCE_BYTES_MAX, "a hashable transaction without its txid"),
     }
-    if allowed.contains(&tx.kind) {
-        check_transaction(&tx);
-    } else {
-        assert_stateless_refusal(&Refusal::new(Reason::WrongService, "not accepted by this service"));
+    let verified = check_transaction(&tx).or_else(|| resigned(&tx).and_then(|signed| check_transaction(&signed)));
+    if let Some(verified) = verified {
+        check_applied(&verified);
+    }
+}
+
+/// The transaction signed anew by the fixture keys its witnesses name
+/// (with fixed auxiliary randomness), so that a mutation of a signed field
+/// still reaches the ledger's rules. `None` when nothing changes, when a
+/// witness is not a fixture key, for a clawback (its witnesses sign its
+/// authorisation, not its txid), or when it cannot be hashed.
+fn resigned(tx: &Transaction) -> Option<Transaction> {
+    if tx.kind == TxKind::Clawback || tx.reference.len() > TX_REFERENCE_BYTES_MAX {
+        return None;
+    }
+    let keys = tx.witnesses.iter().map(|w| fixture::key_of(&w.public_key)).collect::<Option<Vec<_>>>()?;
+    let mut signed = Transaction { witnesses: Vec::new(), ..tx.clone() };
+    let message = settled::witness_message(&fixture::chain(), &txid(&signed));
+    signed.witnesses = keys
+        .iter()
+        .map(|key| Witness { public_key: key.address(), signature: key.sign_with_aux(&message, &[0; 32]) })
+        .collect();
+    (signed != *tx).then_some(signed)
+}
+
+/// A verified transaction on the fixture ledger: accepted, it consumed its
+/// inputs and created its outputs, moved every balance by what it paid and
+/// received, and changed the supply by what a mint creates or a redeem
+/// burns; refused, it changed nothing.
+fn check_applied(vtx: &VerifiedTx) {
+    let mut ledger = fixture::ledger();
+    let tx = &vtx.tx;
+    let before = ledger.totals();
+    let next_sequence = ledger.next_sequence();
+    let spent: Vec<Option<settled::Output>> = tx.inputs.iter().map(|i| ledger.unspent(i).copied()).collect();
+    let mut owners: Vec<Address> =
+        tx.outputs.iter().map(|o| o.owner).chain(spent.iter().flatten().map(|o| o.owner)).collect();
+    owners.sort_unstable();
+    owners.dedup();
+    let balances: Vec<u64> = owners.iter().map(|owner| ledger.balance(owner)).collect();
+    match ledger.apply(vtx, fixture::NOW_UNIX_MS) {
+        Ok(applied) => {
+            assert_eq!(applied.sequence, next_sequence);
+            assert_eq!(ledger.next_sequence(), next_sequence + 1);
+            let spent: Vec<settled::Output> =
+                spent.into_iter().map(|o| o.expect("an accepted input was unspent")).collect();
+            assert_eq!(applied.spent, spent, "the outputs consumed are the inputs'");
+            for input in &tx.inputs {
+                assert!(ledger.unspent(input).is_none(), "{input} still unspent");
+            }
+            for (index, output) in tx.outputs.iter().enumerate() {
+                let at = OutPoint { txid: vtx.txid, index: u32::try_from(index).expect("bounded") };
+                assert_eq!(ledger.unspent(&at), Some(output), "output {index} not created");
+            }
+            for (owner, balance) in owners.iter().zip(balances) {
+                let received: u64 = tx.outputs.iter().filter(|o| o.owner == *owner).map(|o| o.amount_minor).sum();
+                let paid: u64 = spent.iter().filter(|o| o.owner == *owner).map(|o| o.amount_minor).sum();
+                assert_eq!(
+                    u128::from(ledger.balance(owner)) + u128::from(paid),
+                    u128::from(balance) + u128::from(received),
+                    "balance of {owner}"
+                );
+            }
+            let consumed: u64 = spent.iter().map(|o| o.amount_minor).sum();
+            let created: u64 = tx.outputs.iter().map(|o| o.amount_minor).sum();
+            let after = ledger.totals();
+            match tx.kind {
+                TxKind::Mint => {
+                    assert_eq!(
+                        (after.minted_minor - before.minted_minor, after.burned_minor),
+                        (created, before.burned_minor),
+                        "(minted, burned) by a mint: it mints its outputs"
+                    );
+                }
+                TxKind::Redeem => {
+                    assert!(created <= consumed, "a redeem created money");
+                    assert_eq!(
+                        (after.minted_minor, after.burned_minor - before.burned_minor),
+                        (before.minted_minor, consumed - created),
+                        "(minted, burned) by a redeem: it burns what it spends less its change"
+                    );
+                }
+                TxKind::Transfer | TxKind::Clawback => {
+                    assert_eq!(created, consumed, "a {:?} not conserved", tx.kind);
+                    assert_eq!(after, before);
+                }
+            }
+            assert_eq!(after.minted_minor - after.burned_minor, after.unspent_minor, "supply not conserved");
+        }
+        Err(decline) => {
+            match decline {
+                Decline::Refused(refusal) => assert_status_keeps_reason(&refusal),
+                Decline::InputMissing(input) => {
+                    assert!(tx.inputs.contains(&input) && ledger.unspent(&input).is_none(), "{input}");
+                }
+            }
+            assert_eq!(
+                (ledger.totals(), ledger.next_sequence()),
+                (before, next_sequence),
+                "a refusal changed the ledger"
+            );
+            for (owner, balance) in owners.iter().zip(balances) {
+                assert_eq!(ledger.balance(owner), balance, "a refusal moved {owner}'s balance");
+            }
+        }
     }
 }
 
@@ -151,7 +284,9 @@ pub fn verify_proto_transaction(data: &[u8]) {
         return;
     };
     match transaction_from_proto(&message) {
-        Ok(tx) => check_transaction(&tx),
+        Ok(tx) => {
+            check_transaction(&tx);
+        }
         Err(refusal) => assert_stateless_refusal(&refusal),
     }
 }
@@ -176,53 +311,66 @@ pub fn mint_request(data: &[u8]) {
     }
 }
 
-// ---- lookups ------------------------------------------------------------------
+// ---- lookups ----------------------------------------------------------------
+
+/// A 32-byte argument is taken as it is, any other length is
+/// INVALID_ARGUMENT.
+fn check_bytes32_arg<T: std::fmt::Debug>(bytes: &[u8], parsed: &Result<T, Status>, as_bytes: impl Fn(&T) -> [u8; 32]) {
+    match parsed {
+        Ok(value) => assert_eq!(as_bytes(value).as_slice(), bytes),
+        Err(_) => {
+            assert_ne!(bytes.len(), 32);
+            assert_code(parsed, Code::InvalidArgument);
+        }
+    }
+}
 
 pub fn get_payment_request(data: &[u8]) {
     if let Ok(request) = proto::GetPaymentRequest::decode(data) {
-        let parsed = TxId::from_slice(&request.txid);
-        assert_eq!(parsed.is_some(), request.txid.len() == 32);
+        check_bytes32_arg(&request.txid, &checks::txid_arg(&request.txid), |t| t.0);
     }
 }
 
 pub fn get_balance_request(data: &[u8]) {
     if let Ok(request) = proto::GetBalanceRequest::decode(data) {
-        assert_eq!(Address::from_slice(&request.address).is_some(), request.address.len() == 32);
+        check_bytes32_arg(&request.address, &checks::address_arg(&request.address), |a| a.0);
     }
 }
 
-/// The page size rule of every listing: 0 is the default, above the
-/// maximum is refused.
-fn page_size(requested: u32) -> Option<usize> {
-    match requested as usize {
-        0 => Some(PAGE_SIZE_DEFAULT),
-        n if n > PAGE_SIZE_MAX => None,
-        n => Some(n),
+/// Every listing's page size: 0 is the default, 1 to the maximum as asked,
+/// above it INVALID_ARGUMENT.
+fn check_page_size(requested: u32, size: &Result<usize, Status>) {
+    match size {
+        Ok(size) => {
+            assert!((1..=PAGE_SIZE_MAX).contains(size), "page size {size}");
+            let asked = if requested == 0 { PAGE_SIZE_DEFAULT as u64 } else { u64::from(requested) };
+            assert_eq!(*size as u64, asked);
+        }
+        Err(_) => {
+            assert!(requested as usize > PAGE_SIZE_MAX, "page size {requested} refused");
+            assert_code(size, Code::InvalidArgument);
+        }
     }
 }
 
+/// The address, the page size, and the page token: a token the server
+/// accepts is the one it issues for the outpoint it reads.
 pub fn list_unspent_request(data: &[u8]) {
     let Ok(request) = proto::ListUnspentRequest::decode(data) else {
         return;
     };
-    let _ = Address::from_slice(&request.address);
-    if let Some(size) = page_size(request.page_size) {
-        // The server reads one more than the page to tell whether another follows.
-        assert!(size.checked_add(1).is_some());
-    }
-    // The page token is a txid and an index, 36 bytes, or nothing.
-    if let Ok(token) = <[u8; 36]>::try_from(request.page_token.as_slice()) {
-        let after = OutPoint {
-            txid: TxId(token[..32].try_into().expect("32 bytes")),
-            index: u32::from_be_bytes(token[32..].try_into().expect("4 bytes")),
-        };
-        let mut again = after.txid.0.to_vec();
-        again.extend_from_slice(&after.index.to_be_bytes());
-        assert_eq!(again, request.page_token);
+    check_bytes32_arg(&request.address, &checks::address_arg(&request.address), |a| a.0);
+    check_page_size(request.page_size, &checks::page_size(request.page_size));
+    let start = checks::unspent_page_start(&request.page_token);
+    match &start {
+        Ok(None) => assert!(request.page_token.is_empty()),
+        Ok(Some(after)) => assert_eq!(checks::outpoint_token(after), request.page_token, "token round trip"),
+        Err(_) => assert_code(&start, Code::InvalidArgument),
     }
 }
 
-/// Decoding only: the server answers it from its state.
+/// Decoding only: the server answers from its state (`count_unspent` picks
+/// a scan or the tip's figures).
 pub fn get_info_request(data: &[u8]) {
     let _ = proto::GetInfoRequest::decode(data);
 }
@@ -237,20 +385,63 @@ pub fn audit_request(data: &[u8]) {
     let _ = proto::AuditRequest::decode(data);
 }
 
-/// Decoding and the member's validation (`AddReplica`).
+/// The new member's validation (`ReplicaNode::to_add`), then the voters it
+/// would join: the fixture's three, and a cluster already at its maximum.
 pub fn add_replica_request(data: &[u8]) {
-    if let Ok(request) = proto::AddReplicaRequest::decode(data) {
-        let _ = settled::cluster::ReplicaNode::to_add(request.id, request.raft_addr, request.api_addr);
+    let Ok(request) = proto::AddReplicaRequest::decode(data) else {
+        return;
+    };
+    let Ok((id, _)) = settled::cluster::ReplicaNode::to_add(request.id, request.raft_addr, request.api_addr) else {
+        return;
+    };
+    let (voters, _) = fixture::membership();
+    let full: BTreeSet<u64> = (1..=CLUSTER_MEMBERS_MAX as u64).collect();
+    for voters in [voters, full] {
+        let next = checks::voters_after_adding(&voters, id);
+        match &next {
+            Ok(next) => {
+                assert!(!voters.contains(&id) && voters.len() < CLUSTER_MEMBERS_MAX);
+                assert!(next.contains(&id) && next.is_superset(&voters) && next.len() == voters.len() + 1);
+            }
+            Err(_) if voters.contains(&id) => assert_code(&next, Code::AlreadyExists),
+            Err(_) => {
+                assert_eq!(voters.len(), CLUSTER_MEMBERS_MAX);
+                assert_code(&next, Code::ResourceExhausted);
+            }
+        }
     }
 }
 
-/// Decoding only: the leader checks the id against its membership.
+/// What removing the member changes, in the fixture's cluster (voters 1-3,
+/// learner 4) and in a cluster of one voter.
 pub fn remove_replica_request(data: &[u8]) {
-    let _ = proto::RemoveReplicaRequest::decode(data);
+    let Ok(request) = proto::RemoveReplicaRequest::decode(data) else {
+        return;
+    };
+    let id = request.id;
+    for (voters, learners) in [fixture::membership(), (BTreeSet::from([1]), BTreeSet::new())] {
+        let change = checks::removal(&voters, &learners, id);
+        match &change {
+            Ok(Removal::Learner(learner)) => assert!(*learner == id && learners.contains(&id)),
+            Ok(Removal::Voters(next)) => {
+                assert!(voters.contains(&id) && !next.is_empty(), "the last voter removed");
+                assert_eq!(next.len() + 1, voters.len());
+                assert!(!next.contains(&id) && next.is_subset(&voters));
+            }
+            Err(_) if voters.contains(&id) => {
+                assert_eq!(voters.len(), 1);
+                assert_code(&change, Code::FailedPrecondition);
+            }
+            Err(_) => {
+                assert!(!learners.contains(&id));
+                assert_code(&change, Code::NotFound);
+            }
+        }
+    }
 }
 
-/// Decoding only (the Raft port's `FetchBlocks`): heights are read from
-/// the store, the count is clamped.
+/// Decoding only (the Raft port's `FetchBlocks`): the heights are read
+/// from the store and the count clamped in `cluster::network`, on a store.
 pub fn fetch_blocks_request(data: &[u8]) {
     let _ = proto::FetchBlocksRequest::decode(data);
 }
@@ -323,339 +514,344 @@ pub fn raft_messages(data: &[u8]) {
     }
 }
 
-/// Decoding only: the server looks the programme up in its registry.
+/// The programme lookup (`checks::programme_of`) against the fixture's
+/// registry: the programme asked for, or UNKNOWN_PROGRAMME.
 pub fn get_programme_stats_request(data: &[u8]) {
-    let _ = proto::GetProgrammeStatsRequest::decode(data);
+    let Ok(request) = proto::GetProgrammeStatsRequest::decode(data) else {
+        return;
+    };
+    let registry = fixture::registry();
+    match checks::programme_of(registry, request.programme_id) {
+        Ok(programme) => assert_eq!(programme.id, request.programme_id),
+        Err(refusal) => {
+            assert!(!registry.programmes.contains_key(&request.programme_id));
+            assert_eq!(refusal.reason, Reason::UnknownProgramme);
+            assert_status_keeps_reason(&refusal);
+        }
+    }
 }
 
 // ---- registry ---------------------------------------------------------------
 
-/// One bank ("bank-1", credential sha256("bank-1")) and one merchant
-/// ("m-1", paid at the fixture key): registrations can get past "no such
-/// bank" and collide with what exists.
-fn fixture_ops() -> Vec<AdminOp> {
-    vec![
-        AdminOp::RegisterBank(Bank {
-            id: "bank-1".to_owned(),
-            name: "Bank One".to_owned(),
-            credentials: vec![sha256(b"bank-1")],
-        }),
-        AdminOp::RegisterMerchant(Merchant {
-            id: "m-1".to_owned(),
-            name: "Merchant One".to_owned(),
-            mcc: 5411,
-            bank: "bank-1".to_owned(),
-            payout_addresses: vec![fixture_key().address()],
-        }),
-    ]
-}
-
-fn fixture() -> &'static Registry {
-    static REGISTRY: OnceLock<Registry> = OnceLock::new();
-    REGISTRY.get_or_init(|| {
-        let mut registry = Registry::default();
-        for op in fixture_ops() {
-            registry.check(&op, &TierPolicy::e_cny_default(2), false).expect("fixture registers");
-            registry.apply(op);
-        }
-        registry
-    })
-}
-
-/// The fixture's merchant key and its one issuer.
-fn fixture_key() -> &'static Keypair {
-    static KEY: OnceLock<Keypair> = OnceLock::new();
-    KEY.get_or_init(|| Keypair::from_secret(&[7; 32]).expect("a valid secret"))
-}
-
-/// The chain id of the fixture ledger (the hash of its block 0: one issuer,
-/// the fixture key, created at time 0): what the targets verify signatures
-/// for.
-#[must_use]
-pub fn fixture_chain() -> ChainId {
-    static CHAIN: OnceLock<ChainId> = OnceLock::new();
-    *CHAIN.get_or_init(|| {
-        let genesis = Genesis {
-            currency: "CNY".to_owned(),
-            exponent: 2,
-            issuer_keys: vec![fixture_key().address()],
-            issuer_threshold: 1,
-            engine_key: Keypair::from_secret(&[9; 32]).expect("a valid secret").address(),
-        };
-        BlockHeader::genesis(&genesis, 0).chain_id()
-    })
-}
-
-/// The treasury and `valid_until` (unix ms) of every programme of the
-/// fixture ledger, as `AdminService.Clawback` finds it registered: what a
-/// clawback authorisation names besides the chain and the programme.
-#[must_use]
-pub fn fixture_programme_terms() -> (Address, u64) {
-    (Keypair::from_secret(&[4; 32]).expect("a valid secret").address(), 2)
-}
-
-fn invalid(detail: &str) -> Refusal {
-    Refusal::new(Reason::InvalidRegistration, detail)
-}
-
-fn bytes32(bytes: &[u8], reason: Reason) -> Result<[u8; 32], Refusal> {
-    bytes.try_into().map_err(|_| Refusal::new(reason, format!("{} bytes, not 32", bytes.len())))
-}
-
-fn mcc(value: u32) -> Result<u16, Refusal> {
-    u16::try_from(value).ok().filter(|m| *m <= MCC_MAX).ok_or_else(|| invalid("MCC out of range"))
-}
-
-fn credentials(hashes: &[Vec<u8>]) -> Result<Vec<[u8; 32]>, Refusal> {
-    if hashes.len() > CREDENTIALS_MAX {
-        return Err(invalid("too many credentials"));
-    }
-    hashes.iter().map(|h| bytes32(h, Reason::InvalidRegistration)).collect()
-}
-
-fn required<T>(value: Option<T>) -> Result<T, Refusal> {
-    value.ok_or_else(|| invalid("missing"))
-}
-
-/// What the api does with a registration once converted: the registry's
-/// check; and an operation that passes, once applied, is refused the second
-/// time as already registered.
+/// What the server does with a converted registration: the registry's
+/// check (the sequencer's); an operation that passes, once applied, is
+/// refused the second time as already registered, and replays from the
+/// stored operations.
 fn check_registration(op: Result<AdminOp, Refusal>) {
     let op = match op {
         Ok(op) => op,
         Err(refusal) => return assert_stateless_refusal(&refusal),
     };
-    let tiers = TierPolicy::e_cny_default(2);
-    let registry = fixture();
+    let tiers = fixture::tiers();
+    let registry = fixture::registry();
     match registry.check(&op, &tiers, false) {
         Ok(()) => {
             let mut after = registry.clone();
             after.apply(op.clone());
             let again = after.check(&op, &tiers, false).expect_err("registered twice");
             assert_eq!(again.reason, Reason::AlreadyRegistered, "{again}");
-            // What was accepted replays from the store.
-            let mut ops = fixture_ops();
+            let mut ops = fixture::registry_ops();
             ops.push(op);
             Registry::replay(ops).expect("an accepted operation replays");
         }
         Err(refusal) => {
             assert!(matches!(refusal.reason.class(), Class::InvalidArgument | Class::FailedPrecondition), "{refusal}");
-            let _ = refusal_to_status(&refusal);
+            assert_status_keeps_reason(&refusal);
         }
     }
 }
 
+fn bytes_of(hashes: &[[u8; 32]]) -> Vec<Vec<u8>> {
+    hashes.iter().map(|h| h.to_vec()).collect()
+}
+
+/// A converted registration holds what was asked, within the protocol's
+/// limits (docs/PROTOCOL.md §12): the registry's check may rely on it.
 pub fn register_bank_request(data: &[u8]) {
-    if let Some(op) = bank_op(data) {
-        check_registration(op);
+    let Ok(request) = proto::RegisterBankRequest::decode(data) else { return };
+    let op = checks::register_bank_op(request.clone());
+    if let Ok(op) = &op {
+        let (AdminOp::RegisterBank(bank), Some(asked)) = (op, &request.bank) else { panic!("{op:?}") };
+        assert_eq!((&bank.id, &bank.name), (&asked.id, &asked.name));
+        assert_eq!(bytes_of(&bank.credentials), asked.credential_sha256);
+        assert!(bank.credentials.len() <= CREDENTIALS_MAX);
     }
+    check_registration(op);
 }
 
 pub fn register_merchant_request(data: &[u8]) {
-    if let Some(op) = merchant_op(data) {
-        check_registration(op);
+    let Ok(request) = proto::RegisterMerchantRequest::decode(data) else { return };
+    let op = checks::register_merchant_op(request.clone());
+    if let Ok(op) = &op {
+        let (AdminOp::RegisterMerchant(merchant), Some(asked)) = (op, &request.merchant) else { panic!("{op:?}") };
+        assert_eq!((&merchant.id, &merchant.name, &merchant.bank), (&asked.id, &asked.name, &asked.bank_id));
+        assert!(merchant.mcc <= MCC_MAX && u32::from(merchant.mcc) == asked.mcc, "MCC {}", asked.mcc);
+        let payout: Vec<Vec<u8>> = merchant.payout_addresses.iter().map(|a| a.0.to_vec()).collect();
+        assert_eq!(payout, asked.payout_addresses);
+        assert!(payout.len() <= PAYOUT_ADDRESSES_MAX);
     }
+    check_registration(op);
 }
 
 pub fn register_terminal_request(data: &[u8]) {
-    if let Some(op) = terminal_op(data) {
-        check_registration(op);
+    let Ok(request) = proto::RegisterTerminalRequest::decode(data) else { return };
+    let op = checks::register_terminal_op(request.clone());
+    if let Ok(op) = &op {
+        let (AdminOp::RegisterTerminal(terminal), Some(asked)) = (op, &request.terminal) else { panic!("{op:?}") };
+        assert_eq!((&terminal.id, &terminal.merchant), (&asked.id, &asked.merchant_id));
+        assert_eq!(bytes_of(&terminal.credentials), asked.credential_sha256);
+        assert!(terminal.credentials.len() <= CREDENTIALS_MAX);
     }
+    check_registration(op);
 }
 
 pub fn register_wallet_request(data: &[u8]) {
-    if let Some(op) = wallet_op(data) {
-        check_registration(op);
+    let Ok(request) = proto::RegisterWalletRequest::decode(data) else { return };
+    let op = checks::register_wallet_op(request.clone());
+    if let Ok(op) = &op {
+        let (AdminOp::RegisterWallet(wallet), Some(asked)) = (op, &request.wallet) else { panic!("{op:?}") };
+        assert_eq!((wallet.address.0.as_slice(), &wallet.bank), (asked.address.as_slice(), &asked.bank_id));
+        assert_eq!(u32::from(wallet.tier), asked.tier);
     }
+    check_registration(op);
 }
 
 pub fn create_programme_request(data: &[u8]) {
-    if let Some(op) = programme_op(data) {
-        check_registration(op);
+    let Ok(request) = proto::CreateProgrammeRequest::decode(data) else { return };
+    let op = checks::create_programme_op(request.clone());
+    if let Ok(op) = &op {
+        let (AdminOp::CreateProgramme(programme), Some(asked)) = (op, &request.programme) else { panic!("{op:?}") };
+        assert_eq!((programme.id, &programme.name), (asked.id, &asked.name));
+        let mccs: Vec<u32> = programme.allowed_mccs.iter().map(|m| u32::from(*m)).collect();
+        assert_eq!(mccs, asked.allowed_mccs);
+        assert!(mccs.len() <= PROGRAMME_MCCS_MAX && programme.allowed_mccs.iter().all(|m| *m <= MCC_MAX));
+        assert_eq!(
+            (programme.valid_from_ms, programme.valid_until_ms, programme.transferable),
+            (asked.valid_from_unix_ms, asked.valid_until_unix_ms, asked.transferable)
+        );
+        assert_eq!(programme.treasury.0.as_slice(), asked.treasury_address.as_slice());
+        // 0 is "no maximum" on the wire.
+        assert_eq!(programme.per_payment_max_minor.unwrap_or(0), asked.per_payment_max_minor);
+        assert_ne!(programme.per_payment_max_minor, Some(0));
     }
+    check_registration(op);
 }
 
-/// The api's conversion of each registration request (admin_api.rs), or
-/// `None` when the bytes are not one.
-fn bank_op(data: &[u8]) -> Option<Result<AdminOp, Refusal>> {
-    let request = proto::RegisterBankRequest::decode(data).ok()?;
-    Some(required(request.bank).and_then(|b| {
-        Ok(AdminOp::RegisterBank(Bank { credentials: credentials(&b.credential_sha256)?, id: b.id, name: b.name }))
-    }))
+/// The message a clawback authorisation signs, as docs/PROTOCOL.md §4.4
+/// spells it: sha256("STLC" || 2 || chain id || programme || treasury ||
+/// valid_until), integers big-endian.
+fn clawback_message(programme: u32, treasury: &Address, valid_until_ms: u64) -> [u8; 32] {
+    let mut message = b"STLC".to_vec();
+    message.push(2);
+    message.extend_from_slice(&fixture::chain().0);
+    message.extend_from_slice(&programme.to_be_bytes());
+    message.extend_from_slice(&treasury.0);
+    message.extend_from_slice(&valid_until_ms.to_be_bytes());
+    sha256(&message)
 }
 
-fn merchant_op(data: &[u8]) -> Option<Result<AdminOp, Refusal>> {
-    let request = proto::RegisterMerchantRequest::decode(data).ok()?;
-    Some(required(request.merchant).and_then(|m| {
-        if m.payout_addresses.len() > PAYOUT_ADDRESSES_MAX {
-            return Err(invalid("too many payout addresses"));
-        }
-        let payout_addresses =
-            m.payout_addresses.iter().map(|a| bytes32(a, Reason::BadAddress).map(Address)).collect::<Result<_, _>>()?;
-        Ok(AdminOp::RegisterMerchant(Merchant {
-            mcc: mcc(m.mcc)?,
-            payout_addresses,
-            id: m.id,
-            name: m.name,
-            bank: m.bank_id,
-        }))
-    }))
-}
-
-fn terminal_op(data: &[u8]) -> Option<Result<AdminOp, Refusal>> {
-    let request = proto::RegisterTerminalRequest::decode(data).ok()?;
-    Some(required(request.terminal).and_then(|t| {
-        let credentials = credentials(&t.credential_sha256)?;
-        Ok(AdminOp::RegisterTerminal(Terminal { id: t.id, merchant: t.merchant_id, credentials }))
-    }))
-}
-
-fn wallet_op(data: &[u8]) -> Option<Result<AdminOp, Refusal>> {
-    let request = proto::RegisterWalletRequest::decode(data).ok()?;
-    Some(required(request.wallet).and_then(|w| {
-        let tier = u8::try_from(w.tier).map_err(|_| invalid("no such tier"))?;
-        Ok(AdminOp::RegisterWallet(Wallet {
-            address: Address(bytes32(&w.address, Reason::BadAddress)?),
-            bank: w.bank_id,
-            tier,
-        }))
-    }))
-}
-
-fn programme_op(data: &[u8]) -> Option<Result<AdminOp, Refusal>> {
-    let request = proto::CreateProgrammeRequest::decode(data).ok()?;
-    Some(required(request.programme).and_then(|p| {
-        if p.allowed_mccs.len() > PROGRAMME_MCCS_MAX {
-            return Err(invalid("too many merchant categories"));
-        }
-        Ok(AdminOp::CreateProgramme(Programme {
-            id: p.id,
-            allowed_mccs: p.allowed_mccs.iter().map(|m| mcc(*m)).collect::<Result<_, _>>()?,
-            valid_from_ms: p.valid_from_unix_ms,
-            valid_until_ms: p.valid_until_unix_ms,
-            transferable: p.transferable,
-            treasury: Address(bytes32(&p.treasury_address, Reason::BadAddress)?),
-            per_payment_max_minor: (p.per_payment_max_minor != 0).then_some(p.per_payment_max_minor),
-            name: p.name,
-        }))
-    }))
-}
-
-/// The authorisation checks `AdminService.Clawback` makes before reading
-/// the ledger, in its order: the count, the field sizes, the cursor; then
-/// (after the programme lookup, which needs the server: here the fixture's
-/// terms) each signature over sha256("STLC" || 2 || chain || programme ||
-/// treasury || valid_until) and distinct signers.
+/// `AdminService.Clawback` before its first batch: the authorisation's
+/// count and field sizes, the cursor, the programme lookup (the fixture's
+/// registry), then the authorisation and the programme's end
+/// (`checks::check_clawback_authorization`) on the fixture ledger, once
+/// after the programme's end and once before it.
 pub fn clawback_request(data: &[u8]) {
     let Ok(request) = proto::ClawbackRequest::decode(data) else {
         return;
     };
-    if request.authorization.len() > TX_WITNESSES_MAX {
-        return assert_stateless_refusal(&Refusal::new(Reason::TooManyWitnesses, "too many"));
+    let authorization = match checks::clawback_authorization_of(&request.authorization) {
+        Ok(authorization) => authorization,
+        Err(refusal) => {
+            let too_many = request.authorization.len() > TX_WITNESSES_MAX;
+            assert_eq!(refusal.reason == Reason::TooManyWitnesses, too_many, "{refusal}");
+            return assert_stateless_refusal(&refusal);
+        }
+    };
+    assert_eq!(authorization.len(), request.authorization.len());
+    let resume_after = checks::clawback_resume_after(&request.resume_after);
+    match &resume_after {
+        Ok(None) => assert!(request.resume_after.is_empty()),
+        Ok(Some(after)) => assert_eq!(checks::outpoint_token(after), request.resume_after, "cursor round trip"),
+        Err(_) => return assert_code(&resume_after, Code::InvalidArgument),
     }
-    let mut authorization = Vec::with_capacity(request.authorization.len());
-    for witness in &request.authorization {
-        let (Ok(key), Ok(signature)) =
-            (<[u8; 32]>::try_from(witness.public_key.as_slice()), <[u8; 64]>::try_from(witness.signature.as_slice()))
-        else {
-            return assert_stateless_refusal(&Refusal::new(Reason::Malformed, "wrong size"));
-        };
-        authorization.push((Address(key), signature));
-    }
-    if !matches!(request.resume_after.len(), 0 | 36) {
-        return;
-    }
-    let (treasury, valid_until_ms) = fixture_programme_terms();
-    let mut message = b"STLC".to_vec();
-    message.push(2);
-    message.extend_from_slice(&fixture_chain().0);
-    message.extend_from_slice(&request.programme_id.to_be_bytes());
-    message.extend_from_slice(&treasury.0);
-    message.extend_from_slice(&valid_until_ms.to_be_bytes());
-    let message = sha256(&message);
+    let programme = match checks::programme_of(fixture::registry(), request.programme_id) {
+        Ok(programme) => programme,
+        Err(refusal) => return assert_eq!(refusal.reason, Reason::UnknownProgramme),
+    };
     assert_eq!(
-        message,
-        settled::clawback_authorization(&fixture_chain(), request.programme_id, &treasury, valid_until_ms),
+        clawback_message(programme.id, &programme.treasury, programme.valid_until_ms),
+        settled::clawback_authorization(&fixture::chain(), programme.id, &programme.treasury, programme.valid_until_ms),
         "the authorisation as docs/PROTOCOL.md spells it is the engine's"
     );
-    for (key, signature) in &authorization {
-        if !verify_signature(key, &message, signature) {
-            return assert_stateless_refusal(&Refusal::new(Reason::BadSignature, "does not sign"));
+    let message = clawback_message(programme.id, &programme.treasury, programme.valid_until_ms);
+    let genesis = fixture::genesis();
+    let check = |now_unix_ms| {
+        checks::check_clawback_authorization(&fixture::chain(), &genesis, &programme, &authorization, now_unix_ms)
+    };
+    match check(programme.valid_until_ms) {
+        Ok(()) => {
+            let mut signers: Vec<Address> = authorization.iter().map(|w| w.public_key).collect();
+            signers.sort_unstable();
+            signers.dedup();
+            assert_eq!(signers.len(), authorization.len(), "an issuer signed twice");
+            assert!(signers.len() >= genesis.issuer_threshold as usize, "fewer issuers than the threshold");
+            for witness in &authorization {
+                assert!(genesis.issuer_keys.contains(&witness.public_key), "{} is no issuer", witness.public_key);
+                assert!(
+                    verify_signature(&witness.public_key, &message, &witness.signature),
+                    "a signature that does not sign"
+                );
+            }
+            let early = check(programme.valid_until_ms - 1).expect_err("a clawback before the programme's end");
+            assert_eq!(early.reason, Reason::ProgrammeNotExpired);
         }
-        // Only the fixture issuer's signature (from a seed) can verify: a
-        // fuzzer forging one under another key would be a BIP340 break.
-        assert_eq!(*key, fixture_key().address(), "an authorisation verified under a key nobody holds");
+        Err(refusal) => {
+            let expected =
+                [Reason::BadSignature, Reason::UnexpectedWitness, Reason::DuplicateWitness, Reason::MintThreshold];
+            assert!(expected.contains(&refusal.reason), "{refusal}");
+            if refusal.reason == Reason::BadSignature {
+                let forged = authorization.iter().any(|w| !verify_signature(&w.public_key, &message, &w.signature));
+                assert!(forged, "every signature signs, refused as {refusal}");
+            }
+            assert_status_keeps_reason(&refusal);
+        }
     }
-    let mut signers: Vec<Address> = authorization.iter().map(|(key, _)| *key).collect();
-    signers.sort_unstable();
-    signers.dedup();
-    assert!(signers.len() <= 1);
 }
 
-/// `AdminService.List*`: the page size and each listing's page token.
+/// `AdminService.List*`: the page size, and each listing's page token: one
+/// the server accepts reads back as the same key from the token the server
+/// issues for that key.
 pub fn list_request(data: &[u8]) {
     let Ok(request) = proto::ListRequest::decode(data) else {
         return;
     };
-    let _ = page_size(request.page_size);
-    if !request.page_token.is_empty() {
-        let _ = Address::from_hex(&request.page_token);
-        let _ = request.page_token.parse::<u32>();
+    check_page_size(request.page_size, &checks::page_size(request.page_size));
+    fn check_listing<K: PartialEq + std::fmt::Debug + ToString>(
+        request: &proto::ListRequest,
+        parse: impl Fn(&str) -> Option<K>,
+    ) {
+        let page = checks::list_page(request, &parse);
+        match &page {
+            Ok((size, token)) => {
+                assert!((1..=PAGE_SIZE_MAX).contains(size));
+                assert_eq!(token.is_none(), request.page_token.is_empty());
+                if let Some(key) = token {
+                    assert_eq!(parse(&key.to_string()).as_ref(), Some(key), "the next page's token reads back");
+                }
+            }
+            Err(_) => assert_code(&page, Code::InvalidArgument),
+        }
     }
+    check_listing(&request, |t| Some(t.to_owned()));
+    check_listing(&request, checks::wallet_token);
+    check_listing(&request, checks::programme_token);
 }
 
-// ---- reconciliation -----------------------------------------------------------
+// ---- reconciliation ---------------------------------------------------------
 
-/// Decoding, and the arithmetic the stream does on the request's heights;
-/// which bank and where to start need the server.
-pub fn subscribe_request(data: &[u8]) {
-    let Ok(request) = proto::SubscribeRequest::decode(data) else {
-        return;
-    };
-    if let Some(seen) = request.after_height {
-        let _ = seen.saturating_add(1);
-    }
-    let _ = request.until_height;
-}
-
-/// The format, the date, and the day's window in unix ms for every day
-/// offset the configuration allows (-840 to +840 minutes), as the server
-/// computes them before reading the store.
-pub fn get_statement_request(data: &[u8]) {
-    let Ok(request) = proto::GetStatementRequest::decode(data) else {
-        return;
-    };
-    let _ = proto::StatementFormat::try_from(request.format);
-    let Some(day) = settled::statement::parse_date(&request.date) else {
-        return;
-    };
-    let Some(day) = i64::try_from(day).ok().filter(|d| *d >= 0) else {
-        return;
-    };
-    for offset_minutes in [-840i32, 0, 480, 840] {
-        let start_ms = u64::try_from(day * 86_400_000 - i64::from(offset_minutes) * 60_000).unwrap_or(0);
-        let end_ms = start_ms + 86_400_000;
-        assert!(end_ms > start_ms);
-        // The window starts at the local midnight of the date asked for
-        // (unless that is before the epoch, where the server starts at 0).
-        if day * 86_400_000 >= i64::from(offset_minutes) * 60_000 {
-            assert_eq!(settled::statement::ledger_date(start_ms, offset_minutes), request.date);
+/// Who may ask about `named`: a bank itself only, the operator any
+/// registered bank it names (the fixture's registry holds "bank-1").
+fn check_bank_of_call(named: &str) {
+    let registry = fixture::registry();
+    for principal in [Principal::Operator, Principal::Bank("bank-1".to_owned()), Principal::Bank("bank-2".to_owned())] {
+        let bank = checks::bank_of_call(&principal, named, registry);
+        match (&principal, &bank) {
+            (_, Ok(bank)) => {
+                assert!(registry.banks.contains_key(bank), "unregistered bank {bank}");
+                if let Principal::Bank(own) = &principal {
+                    assert_eq!(bank, own, "a bank reads another's");
+                } else {
+                    assert_eq!(bank, named);
+                }
+            }
+            (Principal::Bank(own), Err(status)) if !named.is_empty() && named != own => {
+                assert_eq!(status.code(), Code::PermissionDenied);
+            }
+            (Principal::Operator, Err(_)) if named.is_empty() => assert_code(&bank, Code::InvalidArgument),
+            (_, Err(_)) => assert_code(&bank, Code::NotFound),
         }
     }
 }
 
-/// The window rule against a few tips: 0 is the tip, past the tip is out of
-/// range, an empty window is invalid. The totals need the server.
+/// The bank asked about, and the first block the stream sends for a few
+/// block heights of the sequence it resumes after.
+pub fn subscribe_request(data: &[u8]) {
+    let Ok(request) = proto::SubscribeRequest::decode(data) else {
+        return;
+    };
+    check_bank_of_call(&request.bank);
+    for height in [0, 1, 1_000, u64::MAX] {
+        let first = checks::first_subscribed_height(height, request.after_height);
+        assert!(first >= height, "a subscription starts before the sequence it resumes after");
+        if let Some(seen) = request.after_height {
+            assert!(first > seen || seen == u64::MAX, "a subscription resends checkpoint {seen}");
+        }
+    }
+}
+
+/// The bank, the format, the date, and the day's window in unix ms for
+/// every day offset the configuration allows (-840 to +840 minutes): the
+/// window starts at the local midnight of the date asked for.
+pub fn get_statement_request(data: &[u8]) {
+    let Ok(request) = proto::GetStatementRequest::decode(data) else {
+        return;
+    };
+    check_bank_of_call(&request.bank);
+    let format = checks::statement_format(request.format);
+    match &format {
+        Ok(format) => assert_eq!(
+            *format,
+            if request.format == proto::StatementFormat::Csv as i32 {
+                proto::StatementFormat::Csv
+            } else {
+                proto::StatementFormat::Camt053
+            }
+        ),
+        Err(_) => {
+            assert!(proto::StatementFormat::try_from(request.format).is_err());
+            assert_code(&format, Code::InvalidArgument);
+        }
+    }
+    let day = match checks::statement_day(&request.date) {
+        Ok(day) => day,
+        Err(status) => return assert_eq!(status.code(), Code::InvalidArgument),
+    };
+    for offset_minutes in [-840i32, 0, 480, 840] {
+        let (start_ms, end_ms) = checks::day_window_ms(day, offset_minutes);
+        // Unless the local midnight is before the epoch (the server starts
+        // at 0), the window starts on the date asked for, the millisecond
+        // before it is the day before, and it ends on the next date.
+        if day * 86_400_000 >= i64::from(offset_minutes) * 60_000 {
+            assert_eq!(settled::statement::ledger_date(start_ms, offset_minutes), request.date);
+            if start_ms > 0 {
+                assert_ne!(settled::statement::ledger_date(start_ms - 1, offset_minutes), request.date);
+            }
+            assert_eq!(settled::statement::ledger_date(end_ms - 1, offset_minutes), request.date);
+            assert_ne!(settled::statement::ledger_date(end_ms, offset_minutes), request.date);
+        }
+    }
+}
+
+/// The window rule against a few tips: 0 asks for the tip, past the tip is
+/// OUT_OF_RANGE, a window without a block INVALID_ARGUMENT.
 pub fn get_net_positions_request(data: &[u8]) {
     let Ok(request) = proto::GetNetPositionsRequest::decode(data) else {
         return;
     };
     for tip in [0u64, 1, 1_000, u64::MAX] {
-        let until = if request.until_height == 0 { tip } else { request.until_height };
-        if until > tip || request.after_height >= until {
-            continue;
+        let asked = if request.until_height == 0 { tip } else { request.until_height };
+        let window = checks::net_positions_window(request.after_height, request.until_height, tip);
+        match &window {
+            Ok((after, until)) => {
+                assert_eq!((*after, *until), (request.after_height, asked));
+                assert!(after < until && *until <= tip, "window {after}..={until} at tip {tip}");
+            }
+            Err(_) if asked > tip => assert_code(&window, Code::OutOfRange),
+            Err(_) => {
+                assert!(request.after_height >= asked, "a window holding a block refused");
+                assert_code(&window, Code::InvalidArgument);
+            }
         }
-        assert!(until - request.after_height >= 1);
     }
 }
 
@@ -664,7 +860,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_seed_runs_clean_through_its_target() {
+    fn every_target_has_seeds_and_they_run_clean() {
         for (name, target) in TARGETS {
             let seeds = seeds::for_target(name);
             assert!(!seeds.is_empty(), "{name} has no seed");
@@ -676,22 +872,60 @@ mod tests {
 
     /// The seeds start the fuzzer past the checks, not at the first refusal.
     #[test]
-    fn the_seed_transactions_verify_and_the_seed_registrations_are_accepted() {
-        for tx in seeds::transactions() {
-            assert!(verify(tx.clone(), &fixture_chain()).is_ok(), "{tx:?}");
+    fn the_payment_redeem_and_mint_seeds_pass_every_check_to_the_ledger() {
+        let seed = |name: &str, kind: TxKind| -> proto::Transaction {
+            let requests = seeds::for_target(name);
+            let transactions = requests.iter().filter_map(|bytes| match name {
+                "mint_request" => proto::MintRequest::decode(bytes.as_slice()).ok()?.transaction,
+                _ => proto::SubmitPaymentRequest::decode(bytes.as_slice()).ok()?.transaction,
+            });
+            transactions
+                .into_iter()
+                .find(|tx| transaction_from_proto(tx).is_ok_and(|tx| tx.kind == kind))
+                .expect("a seed")
+        };
+        for (tx, kinds) in [
+            (seed("submit_payment_request", TxKind::Transfer), PAYMENT_KINDS),
+            (seed("submit_payment_request", TxKind::Redeem), PAYMENT_KINDS),
+            (seed("mint_request", TxKind::Mint), &[TxKind::Mint][..]),
+        ] {
+            let (_, tx) = checks::submission(Some(&tx), kinds).expect("admitted");
+            let vtx = verify(tx, &fixture::chain()).expect("verified");
+            let applied = fixture::ledger().apply(&vtx, fixture::NOW_UNIX_MS);
+            assert!(applied.is_ok(), "{:?}: {applied:?}", vtx.tx.kind);
         }
-        type Convert = fn(&[u8]) -> Option<Result<AdminOp, Refusal>>;
-        let conversions: [(&str, Convert); 5] = [
-            ("register_bank_request", bank_op),
-            ("register_merchant_request", merchant_op),
-            ("register_terminal_request", terminal_op),
-            ("register_wallet_request", wallet_op),
-            ("create_programme_request", programme_op),
+    }
+
+    #[test]
+    fn the_seed_registrations_and_clawback_are_accepted() {
+        let decode = |name: &str| seeds::for_target(name).remove(0);
+        let ops = [
+            checks::register_bank_op(Message::decode(decode("register_bank_request").as_slice()).expect("decodes")),
+            checks::register_merchant_op(
+                Message::decode(decode("register_merchant_request").as_slice()).expect("decodes"),
+            ),
+            checks::register_terminal_op(
+                Message::decode(decode("register_terminal_request").as_slice()).expect("decodes"),
+            ),
+            checks::register_wallet_op(Message::decode(decode("register_wallet_request").as_slice()).expect("decodes")),
+            checks::create_programme_op(
+                Message::decode(decode("create_programme_request").as_slice()).expect("decodes"),
+            ),
         ];
-        for (name, convert) in conversions {
-            let seed = seeds::for_target(name).remove(0);
-            let op = convert(&seed).expect("decodes").expect("converts");
-            assert_eq!(fixture().check(&op, &TierPolicy::e_cny_default(2), false), Ok(()), "{name}");
+        for op in ops {
+            let op = op.expect("converts");
+            assert_eq!(fixture::registry().check(&op, &fixture::tiers(), false), Ok(()), "{op:?}");
         }
+        let clawback = proto::ClawbackRequest::decode(decode("clawback_request").as_slice()).expect("decodes");
+        let authorization = checks::clawback_authorization_of(&clawback.authorization).expect("well formed");
+        let programme = checks::programme_of(fixture::registry(), clawback.programme_id).expect("registered");
+        let checked = checks::check_clawback_authorization(
+            &fixture::chain(),
+            &fixture::genesis(),
+            &programme,
+            &authorization,
+            fixture::NOW_UNIX_MS,
+        );
+        assert_eq!(checked, Ok(()));
     }
 }

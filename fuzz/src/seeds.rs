@@ -4,23 +4,29 @@
 
 use prost::Message;
 use settled::client::{self, transaction_to_proto};
-use settled::{Address, Keypair, OutPoint, Output, TX_VERSION, Transaction, TxId, TxKind, proto, tx_record_bytes};
+use settled::{Address, Keypair, Output, TX_VERSION, Transaction, TxKind, proto, tx_record_bytes};
 
-fn key(byte: u8) -> Keypair {
-    Keypair::from_secret(&[byte; 32]).expect("a valid secret")
+use crate::fixture::{self, key};
+
+/// What a clawback authorisation of the fixture ledger's programme names.
+fn clawback_terms() -> client::ClawbackTerms {
+    let programme = fixture::programme();
+    client::ClawbackTerms {
+        chain: fixture::chain(),
+        programme: programme.id,
+        treasury: programme.treasury,
+        valid_until_ms: programme.valid_until_ms,
+    }
 }
 
-/// What a clawback authorisation of the fixture ledger's `programme` names.
-fn clawback_terms(programme: u32) -> client::ClawbackTerms {
-    let (treasury, valid_until_ms) = crate::fixture_programme_terms();
-    client::ClawbackTerms { chain: crate::fixture_chain(), programme, treasury, valid_until_ms }
-}
-
-/// One transaction of each kind, signed with fixed auxiliary randomness.
+/// One transaction of each kind, signed with fixed auxiliary randomness:
+/// a mint by the issuer, a payment of the fixture's coin by its owner, a
+/// redeem of the merchant's takings with change, and a clawback of the
+/// coin.
 #[must_use]
 pub fn transactions() -> Vec<Transaction> {
-    let (alice, bob, issuer) = (key(1), key(2), key(7));
-    let chain = crate::fixture_chain();
+    let (alice, bob, issuer) = (key(1), key(2), fixture::issuer());
+    let chain = fixture::chain();
     let sign = |mut tx: Transaction, keys: &[&Keypair]| {
         let message = settled::witness_message(&chain, &settled::txid(&tx));
         for k in keys {
@@ -29,7 +35,7 @@ pub fn transactions() -> Vec<Transaction> {
         }
         tx
     };
-    let coin = OutPoint { txid: TxId([3; 32]), index: 0 };
+    let (coin, _) = fixture::coin();
     let out = |owner: Address, amount_minor: u64, programme: u32| Output { owner, amount_minor, programme };
     let base = |kind, inputs, outputs, reference: &[u8]| Transaction {
         version: TX_VERSION,
@@ -39,7 +45,7 @@ pub fn transactions() -> Vec<Transaction> {
         reference: reference.to_vec(),
         witnesses: Vec::new(),
     };
-    let mint = sign(base(TxKind::Mint, vec![], vec![out(alice.address(), 10_000, 0)], b"row-1"), &[&issuer]);
+    let mint = sign(base(TxKind::Mint, vec![], vec![out(alice.address(), 10_000, 0)], b"row-1"), &[issuer]);
     let pay = sign(
         base(
             TxKind::Transfer,
@@ -49,13 +55,15 @@ pub fn transactions() -> Vec<Transaction> {
         ),
         &[&alice],
     );
-    let redeem = sign(base(TxKind::Redeem, vec![coin], vec![], b""), &[&bob]);
+    let (takings, _) = fixture::takings();
+    let change = out(issuer.address(), 1_000, 0);
+    let redeem = sign(base(TxKind::Redeem, vec![takings], vec![change], b"payout-1"), &[issuer]);
     // A clawback's reference: the programme (u32 BE), then its valid_until
     // (u64 BE); its one output goes to the programme's treasury.
-    let (treasury, valid_until_ms) = crate::fixture_programme_terms();
-    let reference = [5u32.to_be_bytes().as_slice(), valid_until_ms.to_be_bytes().as_slice()].concat();
-    let mut clawback = base(TxKind::Clawback, vec![coin], vec![out(treasury, 10_000, 0)], &reference);
-    clawback.witnesses = client::clawback_authorization(&clawback_terms(5), &[&issuer])
+    let terms = clawback_terms();
+    let reference = settled::clawback_reference(terms.programme, terms.valid_until_ms);
+    let mut clawback = base(TxKind::Clawback, vec![coin], vec![out(terms.treasury, 10_000, 0)], &reference);
+    clawback.witnesses = client::clawback_authorization(&terms, &[issuer])
         .into_iter()
         .map(|w| settled::Witness {
             public_key: Address(w.public_key.try_into().expect("32 bytes")),
@@ -83,10 +91,18 @@ pub fn for_target(target: &str) -> Vec<Vec<u8>> {
         "mint_request" => protos().map(|t| proto::MintRequest { transaction: Some(t) }.encode_to_vec()).collect(),
         "get_payment_request" => vec![proto::GetPaymentRequest { txid: vec![3; 32] }.encode_to_vec()],
         "get_balance_request" => vec![proto::GetBalanceRequest { address: key_bytes }.encode_to_vec()],
-        "list_unspent_request" => vec![
-            proto::ListUnspentRequest { address: key_bytes, page_size: 100, page_token: vec![3; 36] }.encode_to_vec(),
-        ],
+        // A page size at the limit, and one past it.
+        "list_unspent_request" => [1000, 1001]
+            .into_iter()
+            .map(|page_size| {
+                let request =
+                    proto::ListUnspentRequest { address: key_bytes.clone(), page_size, page_token: vec![3; 36] };
+                request.encode_to_vec()
+            })
+            .collect(),
         "get_info_request" => vec![proto::GetInfoRequest { count_unspent: true }.encode_to_vec()],
+        // The empty message is its only encoding.
+        "audit_request" => vec![proto::AuditRequest {}.encode_to_vec()],
         "get_block_request" => vec![proto::GetBlockRequest { height: 3 }.encode_to_vec()],
         "add_replica_request" => vec![
             proto::AddReplicaRequest {
@@ -145,13 +161,13 @@ pub fn for_target(target: &str) -> Vec<Vec<u8>> {
         "create_programme_request" => vec![
             proto::CreateProgrammeRequest {
                 programme: Some(proto::Programme {
-                    id: 5,
+                    id: 6,
                     name: "Food".to_owned(),
                     allowed_mccs: vec![5411, 5812],
                     valid_from_unix_ms: 1,
                     valid_until_unix_ms: 2,
                     transferable: false,
-                    treasury_address: key(4).address().0.to_vec(),
+                    treasury_address: key(6).address().0.to_vec(),
                     per_payment_max_minor: 1000,
                 }),
             }
@@ -160,7 +176,7 @@ pub fn for_target(target: &str) -> Vec<Vec<u8>> {
         "clawback_request" => vec![
             proto::ClawbackRequest {
                 programme_id: 5,
-                authorization: client::clawback_authorization(&clawback_terms(5), &[&key(7)]),
+                authorization: client::clawback_authorization(&clawback_terms(), &[fixture::issuer()]),
                 resume_after: vec![3; 36],
             }
             .encode_to_vec(),
@@ -188,7 +204,7 @@ pub fn for_target(target: &str) -> Vec<Vec<u8>> {
         "get_net_positions_request" => {
             vec![proto::GetNetPositionsRequest { after_height: 1, until_height: 5 }.encode_to_vec()]
         }
-        _ => vec![Vec::new()],
+        _ => Vec::new(),
     }
 }
 

@@ -9,69 +9,12 @@ use std::ops::Bound;
 use tonic::{Request, Response, Status};
 
 use crate::api::auth::Need;
-use crate::api::{Api, bytes32, receipt_to_proto, refusal_to_status};
-use crate::core::limits::{
-    PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PAYOUT_ADDRESSES_MAX, PROGRAMME_MCCS_MAX, TX_INPUTS_MAX, TX_WITNESSES_MAX,
-};
+use crate::api::{Api, checks, receipt_to_proto, refusal_to_status};
+use crate::core::limits::TX_INPUTS_MAX;
 use crate::core::refusal::{Reason, Refusal};
-use crate::core::registry::{AdminOp, Bank, MCC_MAX, Mcc, Merchant, Programme, Role, Terminal, Wallet};
-use crate::core::types::{Address, OutPoint, Output, TX_VERSION, Transaction, TxKind, Witness};
+use crate::core::registry::{AdminOp, Merchant, Programme, Role};
+use crate::core::types::{OutPoint, Output, TX_VERSION, Transaction, TxKind, Witness};
 use crate::proto;
-
-fn invalid(detail: impl Into<String>) -> Refusal {
-    Refusal::new(Reason::InvalidRegistration, detail)
-}
-
-fn mcc(value: u32) -> Result<Mcc, Refusal> {
-    Mcc::try_from(value)
-        .ok()
-        .filter(|m| *m <= MCC_MAX)
-        .ok_or_else(|| invalid(format!("MCC {value} is outside 0000-{MCC_MAX}")))
-}
-
-fn address(field: &str, bytes: &[u8]) -> Result<Address, Refusal> {
-    Ok(Address(bytes32(field, bytes, Reason::BadAddress)?))
-}
-
-fn credentials(hashes: &[Vec<u8>]) -> Result<Vec<crate::core::types::Hash32>, Refusal> {
-    if hashes.len() > crate::core::limits::CREDENTIALS_MAX {
-        return Err(invalid(format!("at most {} credentials", crate::core::limits::CREDENTIALS_MAX)));
-    }
-    hashes.iter().map(|h| bytes32("credential_sha256", h, Reason::InvalidRegistration)).collect()
-}
-
-fn required<T>(field: &str, value: Option<T>) -> Result<T, Refusal> {
-    value.ok_or_else(|| invalid(format!("missing {field}")))
-}
-
-fn merchant_from_proto(m: proto::Merchant) -> Result<Merchant, Refusal> {
-    if m.payout_addresses.len() > PAYOUT_ADDRESSES_MAX {
-        return Err(invalid(format!("a merchant has at most {PAYOUT_ADDRESSES_MAX} payout addresses")));
-    }
-    Ok(Merchant {
-        mcc: mcc(m.mcc)?,
-        payout_addresses: m.payout_addresses.iter().map(|a| address("payout address", a)).collect::<Result<_, _>>()?,
-        id: m.id,
-        name: m.name,
-        bank: m.bank_id,
-    })
-}
-
-fn programme_from_proto(p: proto::Programme) -> Result<Programme, Refusal> {
-    if p.allowed_mccs.len() > PROGRAMME_MCCS_MAX {
-        return Err(invalid(format!("a programme allows at most {PROGRAMME_MCCS_MAX} merchant categories")));
-    }
-    Ok(Programme {
-        id: p.id,
-        allowed_mccs: p.allowed_mccs.iter().map(|m| mcc(*m)).collect::<Result<_, _>>()?,
-        valid_from_ms: p.valid_from_unix_ms,
-        valid_until_ms: p.valid_until_unix_ms,
-        transferable: p.transferable,
-        treasury: address("treasury address", &p.treasury_address)?,
-        per_payment_max_minor: (p.per_payment_max_minor != 0).then_some(p.per_payment_max_minor),
-        name: p.name,
-    })
-}
 
 #[must_use]
 pub fn programme_to_proto(p: &Programme) -> proto::Programme {
@@ -94,29 +37,6 @@ fn merchant_to_proto(m: &Merchant) -> proto::Merchant {
         mcc: u32::from(m.mcc),
         bank_id: m.bank.clone(),
         payout_addresses: m.payout_addresses.iter().map(|a| a.0.to_vec()).collect(),
-    }
-}
-
-/// The cursor a clawback resumes from: the last outpoint it scanned.
-fn clawback_cursor(outpoint: &OutPoint) -> Vec<u8> {
-    let mut bytes = outpoint.txid.0.to_vec();
-    bytes.extend_from_slice(&outpoint.index.to_be_bytes());
-    bytes
-}
-
-fn outpoint_of_cursor(bytes: &[u8]) -> Option<OutPoint> {
-    let bytes: &[u8; 36] = bytes.try_into().ok()?;
-    let txid = crate::core::types::TxId(bytes[..32].try_into().ok()?);
-    Some(OutPoint { txid, index: u32::from_be_bytes(bytes[32..].try_into().ok()?) })
-}
-
-fn page_size(requested: u32) -> Result<usize, Status> {
-    match requested as usize {
-        0 => Ok(PAGE_SIZE_DEFAULT),
-        n if n > PAGE_SIZE_MAX => {
-            Err(Status::invalid_argument(format!("page_size {n} is above the maximum {PAGE_SIZE_MAX}")))
-        }
-        n => Ok(n),
     }
 }
 
@@ -150,12 +70,7 @@ impl Api {
         convert: impl Fn(&V) -> T,
     ) -> Result<(Vec<T>, String), Status> {
         self.authorize(request, &[Need::Operator])?;
-        let list = request.get_ref();
-        let size = page_size(list.page_size)?;
-        let token = match list.page_token.as_str() {
-            "" => None,
-            text => Some(parse_token(text).ok_or_else(|| Status::invalid_argument("bad page_token"))?),
-        };
+        let (size, token) = checks::list_page(request.get_ref(), parse_token)?;
         let registry = self.engine.registry();
         Ok(page(select(&registry), token, size, key_text, convert))
     }
@@ -200,31 +115,9 @@ impl proto::admin_service_server::AdminService for Api {
     ) -> Result<Response<proto::ClawbackResponse>, Status> {
         self.authorize(&request, &[Need::Issuer])?;
         let request = request.into_inner();
-        if request.authorization.len() > TX_WITNESSES_MAX {
-            return Err(refusal_to_status(&Refusal::new(
-                Reason::TooManyWitnesses,
-                format!("at most {TX_WITNESSES_MAX} authorisation signatures"),
-            )));
-        }
-        let authorization = request
-            .authorization
-            .iter()
-            .map(|w| {
-                let signature =
-                    w.signature.as_slice().try_into().map_err(|_| {
-                        Refusal::new(Reason::Malformed, "authorisation signatures are 64 bytes".to_owned())
-                    })?;
-                Ok(Witness {
-                    public_key: Address(bytes32("authorisation key", &w.public_key, Reason::Malformed)?),
-                    signature,
-                })
-            })
-            .collect::<Result<Vec<_>, Refusal>>()
-            .map_err(|r| refusal_to_status(&r))?;
-        let resume_after = match request.resume_after.as_slice() {
-            [] => None,
-            bytes => Some(outpoint_of_cursor(bytes).ok_or_else(|| Status::invalid_argument("bad resume_after"))?),
-        };
+        let authorization =
+            checks::clawback_authorization_of(&request.authorization).map_err(|r| refusal_to_status(&r))?;
+        let resume_after = checks::clawback_resume_after(&request.resume_after)?;
         let response = self
             .claw_back(request.programme_id, authorization, resume_after)
             .await
@@ -238,9 +131,7 @@ impl proto::admin_service_server::AdminService for Api {
     ) -> Result<Response<proto::GetProgrammeStatsResponse>, Status> {
         self.authorize(&request, &[Need::Operator, Need::Issuer])?;
         let id = request.into_inner().programme_id;
-        let programme = self.engine.registry().programmes.get(&id).cloned();
-        let programme = programme
-            .ok_or_else(|| refusal_to_status(&Refusal::new(Reason::UnknownProgramme, format!("no programme {id}"))))?;
+        let programme = checks::programme_of(&self.engine.registry(), id).map_err(|r| refusal_to_status(&r))?;
         let height = self.engine.tip().block.header.height;
         let stats = self.engine.programme_stats(id);
         Ok(Response::new(proto::GetProgrammeStatsResponse {
@@ -263,10 +154,7 @@ impl proto::admin_service_server::AdminService for Api {
         request: Request<proto::RegisterBankRequest>,
     ) -> Result<Response<proto::RegisterResponse>, Status> {
         self.authorize(&request, &[Need::Operator])?;
-        let op = required("bank", request.into_inner().bank).and_then(|b| {
-            Ok(AdminOp::RegisterBank(Bank { credentials: credentials(&b.credential_sha256)?, id: b.id, name: b.name }))
-        });
-        self.register(op).await
+        self.register(checks::register_bank_op(request.into_inner())).await
     }
 
     async fn register_merchant(
@@ -274,10 +162,7 @@ impl proto::admin_service_server::AdminService for Api {
         request: Request<proto::RegisterMerchantRequest>,
     ) -> Result<Response<proto::RegisterResponse>, Status> {
         self.authorize(&request, &[Need::Operator])?;
-        let op = required("merchant", request.into_inner().merchant)
-            .and_then(merchant_from_proto)
-            .map(AdminOp::RegisterMerchant);
-        self.register(op).await
+        self.register(checks::register_merchant_op(request.into_inner())).await
     }
 
     async fn register_terminal(
@@ -285,11 +170,7 @@ impl proto::admin_service_server::AdminService for Api {
         request: Request<proto::RegisterTerminalRequest>,
     ) -> Result<Response<proto::RegisterResponse>, Status> {
         self.authorize(&request, &[Need::Operator])?;
-        let op = required("terminal", request.into_inner().terminal).and_then(|t| {
-            let credentials = credentials(&t.credential_sha256)?;
-            Ok(AdminOp::RegisterTerminal(Terminal { id: t.id, merchant: t.merchant_id, credentials }))
-        });
-        self.register(op).await
+        self.register(checks::register_terminal_op(request.into_inner())).await
     }
 
     async fn register_wallet(
@@ -297,15 +178,7 @@ impl proto::admin_service_server::AdminService for Api {
         request: Request<proto::RegisterWalletRequest>,
     ) -> Result<Response<proto::RegisterResponse>, Status> {
         self.authorize(&request, &[Need::Operator])?;
-        let op = required("wallet", request.into_inner().wallet).and_then(|w| {
-            let tier = u8::try_from(w.tier).map_err(|_| invalid(format!("no wallet tier {}", w.tier)))?;
-            Ok(AdminOp::RegisterWallet(Wallet {
-                address: address("wallet address", &w.address)?,
-                bank: w.bank_id,
-                tier,
-            }))
-        });
-        self.register(op).await
+        self.register(checks::register_wallet_op(request.into_inner())).await
     }
 
     async fn create_programme(
@@ -313,10 +186,7 @@ impl proto::admin_service_server::AdminService for Api {
         request: Request<proto::CreateProgrammeRequest>,
     ) -> Result<Response<proto::RegisterResponse>, Status> {
         self.authorize(&request, &[Need::Operator])?;
-        let op = required("programme", request.into_inner().programme)
-            .and_then(programme_from_proto)
-            .map(AdminOp::CreateProgramme);
-        self.register(op).await
+        self.register(checks::create_programme_op(request.into_inner())).await
     }
 
     async fn list_banks(
@@ -368,10 +238,9 @@ impl proto::admin_service_server::AdminService for Api {
         &self,
         request: Request<proto::ListRequest>,
     ) -> Result<Response<proto::ListWalletsResponse>, Status> {
-        let parse = |t: &str| Address::from_hex(t).ok();
         let (wallets, next_page_token) = self.list(
             &request,
-            parse,
+            checks::wallet_token,
             |r| &r.wallets,
             ToString::to_string,
             |w| proto::Wallet { address: w.address.0.to_vec(), bank_id: w.bank.clone(), tier: u32::from(w.tier) },
@@ -383,9 +252,8 @@ impl proto::admin_service_server::AdminService for Api {
         &self,
         request: Request<proto::ListRequest>,
     ) -> Result<Response<proto::ListProgrammesResponse>, Status> {
-        let parse = |t: &str| t.parse::<u32>().ok();
         let (programmes, next_page_token) =
-            self.list(&request, parse, |r| &r.programmes, ToString::to_string, programme_to_proto)?;
+            self.list(&request, checks::programme_token, |r| &r.programmes, ToString::to_string, programme_to_proto)?;
         Ok(Response::new(proto::ListProgrammesResponse { programmes, next_page_token }))
     }
 
@@ -413,14 +281,14 @@ impl Api {
         authorization: Vec<Witness>,
         resume_after: Option<OutPoint>,
     ) -> Result<proto::ClawbackResponse, Refusal> {
-        let programme = self
-            .engine
-            .registry()
-            .programmes
-            .get(&programme_id)
-            .cloned()
-            .ok_or_else(|| Refusal::new(Reason::UnknownProgramme, format!("no programme {programme_id}")))?;
-        self.check_clawback_call(programme_id, &programme, &authorization)?;
+        let programme = checks::programme_of(&self.engine.registry(), programme_id)?;
+        checks::check_clawback_authorization(
+            &self.engine.chain_id(),
+            self.engine.genesis(),
+            &programme,
+            &authorization,
+            self.engine.now_unix_ms(),
+        )?;
         let mut response = proto::ClawbackResponse::default();
         // No new output of an ended programme can appear, so a cursor over
         // its outputs is stable: merchant-held ones are passed once, not
@@ -429,7 +297,7 @@ impl Api {
         for step in 0.. {
             if step == self.clawback_steps_per_call {
                 response.more = true;
-                response.resume_after = after.map(|o| clawback_cursor(&o)).unwrap_or_default();
+                response.resume_after = after.map(|o| checks::outpoint_token(&o)).unwrap_or_default();
                 break;
             }
             let (batch, last) = self.clawback_batch(&programme, after.as_ref()).await?;
@@ -462,64 +330,6 @@ impl Api {
         }
         response.clawed_back_total_minor = self.engine.programme_stats(programme_id).clawed_back_minor;
         Ok(response)
-    }
-
-    /// The clawback authorisation (issuer signatures over the programme,
-    /// its treasury and end, on this chain, at least the threshold of
-    /// them) and the programme's end, checked here too: a call with
-    /// nothing left to move still answers a bad authorisation or an early
-    /// call as such; the ledger checks every batch again.
-    fn check_clawback_call(
-        &self,
-        programme_id: u32,
-        programme: &crate::core::registry::Programme,
-        authorization: &[Witness],
-    ) -> Result<(), Refusal> {
-        let chain = self.engine.chain_id();
-        let message = crate::core::encoding::clawback_authorization(
-            &chain,
-            programme_id,
-            &programme.treasury,
-            programme.valid_until_ms,
-        );
-        let genesis = self.engine.genesis();
-        for witness in authorization {
-            if !crate::core::crypto::verify(&witness.public_key, &message, &witness.signature) {
-                return Err(Refusal::new(
-                    Reason::BadSignature,
-                    format!(
-                        "{} does not sign the clawback authorisation of programme {programme_id} (treasury {}, valid \
-                         until {} unix ms) on chain {chain}",
-                        witness.public_key, programme.treasury, programme.valid_until_ms
-                    ),
-                ));
-            }
-            if !genesis.issuer_keys.contains(&witness.public_key) {
-                return Err(Refusal::new(
-                    Reason::UnexpectedWitness,
-                    format!("{} is not an issuer key", witness.public_key),
-                ));
-            }
-        }
-        let mut signers: Vec<Address> = authorization.iter().map(|w| w.public_key).collect();
-        signers.sort_unstable();
-        signers.dedup();
-        if signers.len() != authorization.len() {
-            return Err(Refusal::new(Reason::DuplicateWitness, "an issuer signs the authorisation once"));
-        }
-        if (signers.len() as u64) < u64::from(genesis.issuer_threshold) {
-            return Err(Refusal::new(
-                Reason::MintThreshold,
-                format!("{} issuer signatures, {} required", signers.len(), genesis.issuer_threshold),
-            ));
-        }
-        if self.engine.now_unix_ms() < programme.valid_until_ms {
-            return Err(Refusal::new(
-                Reason::ProgrammeNotExpired,
-                format!("programme {programme_id} runs until {} (unix ms)", programme.valid_until_ms),
-            ));
-        }
-        Ok(())
     }
 
     /// The next up to `TX_INPUTS_MAX` outputs of the programme held by

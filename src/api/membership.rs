@@ -8,9 +8,9 @@ use openraft::error::{ClientWriteError, RaftError};
 use tonic::{Request, Response, Status};
 
 use crate::api::auth::Need;
-use crate::api::{Api, refusal_to_status};
+use crate::api::{Api, checks, refusal_to_status};
 use crate::cluster::{NodeId, ReplicaNode};
-use crate::core::limits::{CLUSTER_MEMBERS_MAX, MEMBERSHIP_CHANGE_TIMEOUT};
+use crate::core::limits::MEMBERSHIP_CHANGE_TIMEOUT;
 use crate::proto;
 
 type WriteError = RaftError<NodeId, ClientWriteError<NodeId, ReplicaNode>>;
@@ -59,19 +59,9 @@ impl Api {
         let (id, node) = ReplicaNode::to_add(id, raft_addr, api_addr).map_err(Status::invalid_argument)?;
         let raft = self.cluster_raft()?;
         let voters: BTreeSet<NodeId> = raft.metrics().borrow().membership_config.membership().voter_ids().collect();
-        if voters.contains(&id) {
-            return Err(Status::already_exists(format!("replica {id} is already a voter")));
-        }
-        if voters.len() >= CLUSTER_MEMBERS_MAX {
-            return Err(Status::resource_exhausted(format!(
-                "the cluster has {} voters, the most it may have (CLUSTER_MEMBERS_MAX)",
-                voters.len()
-            )));
-        }
+        let next = checks::voters_after_adding(&voters, id)?;
         let change = async {
             raft.add_learner(id, node, true).await?;
-            let mut next = voters.clone();
-            next.insert(id);
             raft.change_membership(next, false).await
         };
         match tokio::time::timeout(MEMBERSHIP_CHANGE_TIMEOUT, change).await {
@@ -94,30 +84,27 @@ impl Api {
         self.authorize(&request, &[Need::Operator])?;
         let id = request.into_inner().id;
         let raft = self.cluster_raft()?;
-        let (voters, learner) = {
+        let (voters, learners) = {
             let metrics = raft.metrics();
             let state = metrics.borrow();
             let membership = state.membership_config.membership();
             let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
-            let learner = membership.learner_ids().any(|learner| learner == id);
-            (voters, learner)
+            let learners: BTreeSet<NodeId> = membership.learner_ids().collect();
+            (voters, learners)
         };
-        if learner {
-            // A learner left behind by an `AddReplica` that timed out.
-            let removal = openraft::ChangeMembers::RemoveNodes(BTreeSet::from([id]));
-            return match tokio::time::timeout(MEMBERSHIP_CHANGE_TIMEOUT, raft.change_membership(removal, false)).await {
-                Err(_) => Err(Status::deadline_exceeded("the membership change did not commit in time")),
-                Ok(Err(error)) => Err(self.membership_error(&error)),
-                Ok(Ok(_)) => self.voters(),
-            };
-        }
-        if !voters.contains(&id) {
-            return Err(Status::not_found(format!("replica {id} is neither a voter nor a learner")));
-        }
-        if voters.len() == 1 {
-            return Err(Status::failed_precondition("the last voter cannot leave"));
-        }
-        let next: BTreeSet<NodeId> = voters.into_iter().filter(|voter| *voter != id).collect();
+        let next = match checks::removal(&voters, &learners, id)? {
+            checks::Removal::Learner(learner) => {
+                let removal = openraft::ChangeMembers::RemoveNodes(BTreeSet::from([learner]));
+                return match tokio::time::timeout(MEMBERSHIP_CHANGE_TIMEOUT, raft.change_membership(removal, false))
+                    .await
+                {
+                    Err(_) => Err(Status::deadline_exceeded("the membership change did not commit in time")),
+                    Ok(Err(error)) => Err(self.membership_error(&error)),
+                    Ok(Ok(_)) => self.voters(),
+                };
+            }
+            checks::Removal::Voters(next) => next,
+        };
         match tokio::time::timeout(MEMBERSHIP_CHANGE_TIMEOUT, raft.change_membership(next, false)).await {
             Err(_) => Err(Status::deadline_exceeded("the membership change did not commit in time")),
             Ok(Err(error)) => Err(self.membership_error(&error)),

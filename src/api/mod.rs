@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod checks;
 mod convert;
 mod ledger;
 pub mod membership;
@@ -29,10 +30,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::api::auth::{ConfiguredCredentials, Need, Principal};
 use crate::core::encoding::BlockHeader;
-use crate::core::limits::{
-    OVERLOAD_RETRY_AFTER_MS, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PAYMENT_STREAMS_PER_PARTICIPANT_MAX,
-    STREAM_IN_FLIGHT_MAX, TX_REFERENCE_BYTES_MAX,
-};
+use crate::core::limits::{OVERLOAD_RETRY_AFTER_MS, PAYMENT_STREAMS_PER_PARTICIPANT_MAX, STREAM_IN_FLIGHT_MAX};
 use crate::core::merkle::MerkleStep;
 use crate::core::receipt::{Receipt, SignedHeader};
 use crate::core::refusal::{Class, Reason, Refusal};
@@ -44,6 +42,7 @@ use crate::store::StoreError;
 /// The domain that names our `google.rpc.ErrorInfo` reasons.
 pub const ERROR_DOMAIN: &str = "settled.v1";
 
+use checks::{address_arg, txid_arg};
 pub use convert::*;
 use streams::ReadTracking;
 pub(crate) use streams::{ResponseStream, StreamSlot, UntilDeadline, deadline_of};
@@ -56,16 +55,6 @@ pub(crate) async fn blocking<T: Send + 'static>(
         Ok(result) => result.map_err(|e| storage_status(&e)),
         Err(_) => Err(Status::internal("storage read task failed")),
     }
-}
-
-fn txid_arg(bytes: &[u8]) -> Result<TxId, Status> {
-    TxId::from_slice(bytes)
-        .ok_or_else(|| Status::invalid_argument(format!("txid must be 32 bytes, got {}", bytes.len())))
-}
-
-fn address_arg(bytes: &[u8]) -> Result<Address, Status> {
-    Address::from_slice(bytes)
-        .ok_or_else(|| Status::invalid_argument(format!("address must be 32 bytes, got {}", bytes.len())))
 }
 
 #[derive(Clone)]
@@ -129,23 +118,7 @@ impl Api {
             self.engine.metrics().outcome(Err(Reason::Overloaded), std::time::Duration::ZERO);
             return Err((None, refusal));
         }
-        let tx = tx.ok_or_else(|| (None, Refusal::new(Reason::Malformed, "missing transaction")))?;
-        let tx = transaction_from_proto(tx).map_err(|r| (None, r))?;
-        // Decoding bounded the counts; the reference is bounded only by the
-        // verify stage, and the canonical encoding (so hashing) needs it to
-        // fit its length byte.
-        let txid = (tx.reference.len() <= TX_REFERENCE_BYTES_MAX).then(|| crate::core::encoding::txid(&tx));
-        if !allowed.contains(&tx.kind) {
-            let service = match tx.kind {
-                TxKind::Mint => "AdminService.Mint",
-                TxKind::Clawback => "AdminService.Clawback",
-                _ => "PaymentService",
-            };
-            return Err((
-                txid,
-                Refusal::new(Reason::WrongService, format!("{:?} is not accepted by {service}", tx.kind)),
-            ));
-        }
+        let (txid, tx) = checks::submission(tx, allowed)?;
         // A terminal takes payments for its own merchant only, a bank redeems
         // its own merchants' takings only: the sequencer judges that against
         // the registry as it stands for this transaction.

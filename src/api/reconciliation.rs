@@ -10,9 +10,9 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use crate::api::auth::{Need, Principal};
+use crate::api::auth::Need;
 use crate::api::statement::{self, StatementEntry, StatementInfo};
-use crate::api::{Api, ResponseStream, UntilDeadline, blocking, deadline_of, header_to_proto};
+use crate::api::{Api, ResponseStream, UntilDeadline, blocking, checks, deadline_of, header_to_proto};
 use crate::core::limits::{
     BANK_STREAMS_PER_BANK_MAX, STATEMENT_CHUNK_BYTES, STATEMENT_ENTRIES_MAX, SUBSCRIBE_BUFFER_ITEMS,
     SUBSCRIBE_MOVEMENTS_PER_READ,
@@ -88,25 +88,6 @@ fn item(item: proto::subscribe_response::Item) -> Result<proto::SubscribeRespons
     Ok(proto::SubscribeResponse { item: Some(item) })
 }
 
-impl Api {
-    /// The bank a call is about: a bank asks about itself; the operator (or
-    /// development mode) names one. It must be registered.
-    fn bank_of_call(&self, principal: &Principal, named: &str) -> Result<String, Status> {
-        let bank = match principal {
-            Principal::Bank(own) if named.is_empty() || named == own => own.clone(),
-            Principal::Bank(own) => {
-                return Err(Status::permission_denied(format!("bank {own} may not read bank {named}'s customers")));
-            }
-            _ if named.is_empty() => return Err(Status::invalid_argument("name the bank")),
-            _ => named.to_owned(),
-        };
-        if !self.engine.registry().banks.contains_key(&bank) {
-            return Err(Status::not_found(format!("no bank {bank}")));
-        }
-        Ok(bank)
-    }
-}
-
 /// Feeds one bank's subscription from `after_sequence`: for each block, the bank's
 /// movements then a checkpoint; waits for the next durable block at the
 /// tip. Ends when the bank hangs up, the server stops, or `until_height`
@@ -174,7 +155,7 @@ async fn first_height(api: &Api, request: &proto::SubscribeRequest) -> Result<u6
             tip + 1
         }
     };
-    Ok(request.after_height.map_or(height, |seen| height.max(seen.saturating_add(1))))
+    Ok(checks::first_subscribed_height(height, request.after_height))
 }
 
 /// Sends `bank`'s movements in the durable block at `height` after
@@ -256,11 +237,6 @@ fn net_position(
         redeemed_minor: diff(now.redeemed_minor, before.redeemed_minor)?,
         net_minor: i64::try_from(net).map_err(|_| Status::internal("net position past 2^63"))?,
     })
-}
-
-/// `YYYY-MM-DD` to its day number since the epoch (1970 or later).
-fn parse_date(date: &str) -> Option<i64> {
-    statement::parse_date(date).and_then(|days| i64::try_from(days).ok()).filter(|days| *days >= 0)
 }
 
 /// Writes to a bounded channel in chunks: the statement is rendered on a
@@ -381,7 +357,7 @@ impl proto::reconciliation_service_server::ReconciliationService for Api {
         let principal = self.authorize(&request, &[Need::Operator, Need::Bank])?;
         let deadline = deadline_of(&request);
         let request = request.into_inner();
-        let bank = self.bank_of_call(&principal, &request.bank)?;
+        let bank = checks::bank_of_call(&principal, &request.bank, &self.engine.registry())?;
         let slot = self.open_stream(format!("bank streams of {bank}"), BANK_STREAMS_PER_BANK_MAX)?;
         let (out, items) = mpsc::channel(SUBSCRIBE_BUFFER_ITEMS);
         let api = self.clone();
@@ -399,19 +375,11 @@ impl proto::reconciliation_service_server::ReconciliationService for Api {
         let principal = self.authorize(&request, &[Need::Operator, Need::Bank])?;
         let deadline = deadline_of(&request);
         let request = request.into_inner();
-        let bank = self.bank_of_call(&principal, &request.bank)?;
-        let format = match proto::StatementFormat::try_from(request.format) {
-            Ok(proto::StatementFormat::Camt053 | proto::StatementFormat::Unspecified) => {
-                proto::StatementFormat::Camt053
-            }
-            Ok(proto::StatementFormat::Csv) => proto::StatementFormat::Csv,
-            Err(_) => return Err(Status::invalid_argument(format!("unknown statement format {}", request.format))),
-        };
-        let day = parse_date(&request.date)
-            .ok_or_else(|| Status::invalid_argument(format!("date '{}' is not a YYYY-MM-DD date", request.date)))?;
+        let bank = checks::bank_of_call(&principal, &request.bank, &self.engine.registry())?;
+        let format = checks::statement_format(request.format)?;
+        let day = checks::statement_day(&request.date)?;
         let offset_minutes = self.engine.tiers().day_offset_minutes;
-        let start_ms = u64::try_from(day * 86_400_000 - i64::from(offset_minutes) * 60_000).unwrap_or(0);
-        let end_ms = start_ms + 86_400_000;
+        let (start_ms, end_ms) = checks::day_window_ms(day, offset_minutes);
         let store = Arc::clone(self.engine.store_arc());
         let (opening, closing, opening_totals, closing_totals) = {
             let (store, bank) = (Arc::clone(&store), bank.clone());
@@ -491,21 +459,11 @@ impl proto::reconciliation_service_server::ReconciliationService for Api {
         self.authorize(&request, &[Need::Operator, Need::Issuer])?;
         let request = request.into_inner();
         let tip = self.engine.tip().block.header.height;
-        let until = if request.until_height == 0 { tip } else { request.until_height };
-        if until > tip {
-            return Err(Status::out_of_range(format!("until_height {until} is past the tip {tip}")));
-        }
-        if request.after_height >= until {
-            return Err(Status::invalid_argument(format!(
-                "the window is after_height {} up to until_height {until}: it must hold a block",
-                request.after_height
-            )));
-        }
+        let (after, until) = checks::net_positions_window(request.after_height, request.until_height, tip)?;
         let mut banks: Vec<String> = self.engine.registry().banks.keys().cloned().collect();
         banks.push(UNBANKED.to_owned());
         banks.sort();
         let store = Arc::clone(self.engine.store_arc());
-        let after = request.after_height;
         let (from_block, until_block, before, after_totals) = {
             let banks = banks.clone();
             blocking(move || {
@@ -548,20 +506,5 @@ impl proto::reconciliation_service_server::ReconciliationService for Api {
             flows,
             positions,
         }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dates_map_to_day_numbers() {
-        assert_eq!(parse_date("1970-01-01"), Some(0));
-        assert_eq!(parse_date("2026-11-26"), Some(20_783));
-        assert_eq!(parse_date("2024-02-29"), Some(19_782));
-        assert_eq!(parse_date("2026-02-29"), None);
-        assert_eq!(parse_date("2026-13-01"), None);
-        assert_eq!(parse_date("26-11-2026"), None);
     }
 }

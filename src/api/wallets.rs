@@ -33,37 +33,15 @@ impl proto::wallet_service_server::WalletService for Api {
     ) -> Result<Response<proto::ListUnspentResponse>, Status> {
         let address = self.authorize_read(&request, &request.get_ref().address)?;
         let request = request.into_inner();
-        let page_size = match request.page_size as usize {
-            0 => PAGE_SIZE_DEFAULT,
-            n if n > PAGE_SIZE_MAX => {
-                return Err(Status::invalid_argument(format!("page_size {n} is above the maximum {PAGE_SIZE_MAX}")));
-            }
-            n => n,
-        };
-        let after = if request.page_token.is_empty() {
-            None
-        } else {
-            let token: [u8; 36] = request
-                .page_token
-                .as_slice()
-                .try_into()
-                .map_err(|_| Status::invalid_argument("page_token is not one this server issued"))?;
-            Some(OutPoint {
-                txid: TxId(token[..32].try_into().expect("32 bytes")),
-                index: u32::from_be_bytes(token[32..].try_into().expect("4 bytes")),
-            })
-        };
+        let page_size = checks::page_size(request.page_size)?;
+        let after = checks::unspent_page_start(&request.page_token)?;
         // One more than the page tells whether another page follows.
         let (mut outputs, _) =
             self.engine.store().unspent_of(&address, after.as_ref(), page_size + 1).map_err(|e| storage_status(&e))?;
         let more = outputs.len() > page_size;
         outputs.truncate(page_size);
         let next_page_token = match outputs.last() {
-            Some((last, _)) if more => {
-                let mut token = last.txid.0.to_vec();
-                token.extend_from_slice(&last.index.to_be_bytes());
-                token
-            }
+            Some((last, _)) if more => checks::outpoint_token(last),
             _ => Vec::new(),
         };
         Ok(Response::new(proto::ListUnspentResponse {
