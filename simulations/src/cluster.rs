@@ -56,9 +56,9 @@ impl Drop for SingleNode {
 }
 
 fn start_single(bin: &Path, dir: &Path) -> Result<SingleNode, String> {
-    let address = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| format!("a free port: {e}"))?;
+    // Below the ephemeral range, handed out once per process: no listener
+    // bound to port 0 meanwhile can take it before the child binds it.
+    let address = settled::dev::free_port();
     let child = Command::new(bin)
         .args(["serve", "--dev", "--listen", &address.to_string(), "--data-dir"])
         .arg(dir)

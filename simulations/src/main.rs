@@ -108,7 +108,8 @@ struct CrashArgs {
     /// The server binary to spawn [default: `settled` next to this program].
     #[arg(long)]
     settled_bin: Option<PathBuf>,
-    /// Payments submitted per round at most (the kill usually comes first).
+    /// Confirmed payments after which the kill comes, at most (a seeded
+    /// number of them); the clients pay until the kill.
     #[arg(long, default_value_t = 20_000)]
     payments_per_round: usize,
     /// Concurrent clients, alternately unary and streaming.
