@@ -200,6 +200,9 @@ struct Net {
     delay_max_ms: u64,
     delivered: u64,
     lost: u64,
+    /// Honest messages the Raft port's checks refused (each fails the seed:
+    /// a panic in openraft's task would only end that task).
+    refused: Vec<String>,
 }
 
 /// What happens to one call.
@@ -303,10 +306,14 @@ impl SimNetwork {
 /// The receiving node's side of the Raft port's checks
 /// (`settled::cluster::admit_*`), as the real transport runs them: an
 /// honest node's message must never be refused by them, whatever the
-/// faults; one that is fails the seed.
-fn admitted(what: &str, from: NodeId, to: NodeId, checked: Result<(), tonic::Status>) {
+/// faults; one that is fails the seed (recorded in the network, which the
+/// driver reads every tick: this runs in openraft's tasks, where a panic
+/// would end only the task).
+fn admitted(net: &SharedNet, what: &str, from: NodeId, to: NodeId, checked: Result<(), tonic::Status>) {
     if let Err(status) = checked {
-        panic!("node {from}'s {what} to node {to} refused by the Raft port's checks: {}", status.message());
+        net_of(net)
+            .refused
+            .push(format!("node {from}'s {what} to node {to} refused by the Raft port's checks: {}", status.message()));
     }
 }
 
@@ -320,9 +327,9 @@ impl RaftNetwork<TypeConfig> for SimNetwork {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RpcError> {
-        let (from, to) = (self.from, self.to);
+        let (from, to, net) = (self.from, self.to, Arc::clone(&self.net));
         self.deliver(RPCTypes::AppendEntries, &option, |raft| async move {
-            admitted("append", from, to, settled::cluster::admit_append(from, local(&raft), &rpc));
+            admitted(&net, "append", from, to, settled::cluster::admit_append(from, local(&raft), &rpc));
             raft.append_entries(rpc).await
         })
         .await
@@ -333,18 +340,18 @@ impl RaftNetwork<TypeConfig> for SimNetwork {
         rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<InstallSnapshotResponse<NodeId>, RpcError<InstallSnapshotError>> {
-        let (from, to) = (self.from, self.to);
+        let (from, to, net) = (self.from, self.to, Arc::clone(&self.net));
         self.deliver(RPCTypes::InstallSnapshot, &option, |raft| async move {
-            admitted("snapshot", from, to, settled::cluster::admit_snapshot(from, local(&raft), &rpc));
+            admitted(&net, "snapshot", from, to, settled::cluster::admit_snapshot(from, local(&raft), &rpc));
             raft.install_snapshot(rpc).await
         })
         .await
     }
 
     async fn vote(&mut self, rpc: VoteRequest<NodeId>, option: RPCOption) -> Result<VoteResponse<NodeId>, RpcError> {
-        let (from, to) = (self.from, self.to);
+        let (from, to, net) = (self.from, self.to, Arc::clone(&self.net));
         self.deliver(RPCTypes::Vote, &option, |raft| async move {
-            admitted("vote", from, to, settled::cluster::admit_vote(from, local(&raft), &rpc));
+            admitted(&net, "vote", from, to, settled::cluster::admit_vote(from, local(&raft), &rpc));
             raft.vote(rpc).await
         })
         .await
@@ -507,6 +514,7 @@ fn reproduce(seed: u64, ticks: u64, tick: u64, what: &str) -> String {
 /// The first broken invariant, with the command that reproduces it.
 pub fn simulate_raft(seed: u64, ticks: u64) -> Result<RaftReport, String> {
     let ticks = ticks.min(RAFT_TICKS_MAX);
+    watch_task_panics();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
@@ -516,6 +524,7 @@ pub fn simulate_raft(seed: u64, ticks: u64) -> Result<RaftReport, String> {
         let mut world = World::new(seed, ticks).await.map_err(|e| reproduce(seed, ticks, 0, &e))?;
         let result = world.run().await;
         world.stop_all().await;
+        let result = result.and_then(|()| task_panic().map_or(Ok(()), Err));
         result.map_err(|e| reproduce(seed, ticks, world.tick, &e))?;
         world.report.seeds = 1;
         world.report.ticks = ticks;
@@ -526,6 +535,35 @@ pub fn simulate_raft(seed: u64, ticks: u64) -> Result<RaftReport, String> {
         drop(net);
         Ok(std::mem::take(&mut world.report))
     })
+}
+
+thread_local! {
+    /// The first panic on this thread since the seed started: a panic in a
+    /// task (openraft's, the network's) ends only that task, and the run
+    /// would go on as if nothing happened.
+    static TASK_PANIC: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Records every panic on the thread it happens on (after the usual
+/// report), once per process; and forgets this thread's last one.
+fn watch_task_panics() {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let report = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            report(info);
+            let what = info.to_string();
+            TASK_PANIC.with(|first| {
+                first.borrow_mut().get_or_insert(what);
+            });
+        }));
+    });
+    TASK_PANIC.with(|first| first.borrow_mut().take());
+}
+
+/// The first panic on this thread since [`watch_task_panics`], if any.
+fn task_panic() -> Option<String> {
+    TASK_PANIC.with(|first| first.borrow().clone()).map(|what| format!("a task panicked: {what}"))
 }
 
 /// Runs `seeds` seeds from `first` on `threads` threads (each seed on its
@@ -579,6 +617,7 @@ impl World {
             delay_max_ms: 2,
             delivered: 0,
             lost: 0,
+            refused: Vec::new(),
         }));
         let replicas = (1..=NODES)
             .map(|id| {
@@ -999,6 +1038,12 @@ impl World {
     /// A replica whose Raft stopped on its own (a storage error, a failed
     /// purge) fails the seed: only a power loss may stop one.
     fn check_running(&self) -> Result<(), String> {
+        if let Some(refused) = net_of(&self.net).refused.first() {
+            return Err(refused.clone());
+        }
+        if let Some(panic) = task_panic() {
+            return Err(panic);
+        }
         for replica in &self.replicas {
             if let Some(up) = &replica.up
                 && let Err(fatal) = &up.raft.metrics().borrow().running_state
