@@ -379,7 +379,8 @@ fn stale(term: u64, local: Local) -> bool {
 }
 
 /// An append from `peer`: its leader is `peer` with a committed vote of a
-/// reachable term; unless it is stale (see [`stale`]), its entries follow
+/// reachable term; unless it is stale (a term below this node's: openraft refuses it
+/// by its vote), its entries follow
 /// `prev_log_id` one index at a time, their terms never going down nor
 /// past the leader's, and every membership among them is one openraft can
 /// live with.
@@ -421,8 +422,8 @@ pub fn admit_append(peer: NodeId, local: Local, rpc: &AppendEntriesRequest<TypeC
 /// A snapshot chunk from `peer`: its leader is `peer` with a committed vote
 /// of a reachable term; the chunk ends within `RAFT_SNAPSHOT_BYTES_MAX`
 /// (openraft writes a chunk at its offset in memory); unless it is stale
-/// (see [`stale`]), the snapshot's last log id and membership are
-/// reachable and sound.
+/// (a term below this node's: openraft refuses it by its vote), the
+/// snapshot's last log id and membership are reachable and sound.
 ///
 /// # Errors
 /// `PERMISSION_DENIED` for another identity, `INVALID_ARGUMENT` otherwise.
