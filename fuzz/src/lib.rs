@@ -452,9 +452,11 @@ pub fn fetch_blocks_request(data: &[u8]) {
 /// rest is the postcard payload the service decodes.
 /// What decodes goes through the same checks the service runs before
 /// openraft sees it (`admit_vote`, `admit_append`, `admit_snapshot`), and
-/// what they admit claims the caller's identity, carries no term or index
-/// beyond reach, no entries out of order and no membership openraft would
-/// panic on, and no snapshot chunk past its bound.
+/// what they admit claims the caller's identity, carries no term beyond
+/// reach and no snapshot chunk past its bound, and, unless it is stale (a
+/// leader's term below the receiver's, which openraft refuses by its vote
+/// before reading anything else), no index beyond reach, no entries out of
+/// order and no membership openraft would panic on.
 pub fn raft_messages(data: &[u8]) {
     use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
     use settled::cluster::{Local, NodeId, TypeConfig, admit_append, admit_snapshot, admit_vote};
@@ -482,6 +484,9 @@ pub fn raft_messages(data: &[u8]) {
                 let term = rpc.vote.leader_id.term;
                 assert_eq!(rpc.vote.leader_id.node_id, peer);
                 assert!(term_ok(term) && rpc.vote.committed);
+                if term < local.term {
+                    return;
+                }
                 let mut previous = rpc.prev_log_id;
                 for log_id in [rpc.prev_log_id.as_ref(), rpc.leader_commit.as_ref()]
                     .into_iter()
@@ -506,9 +511,10 @@ pub fn raft_messages(data: &[u8]) {
             if admit_snapshot(peer, local, &rpc).is_ok() {
                 assert_eq!(rpc.vote.leader_id.node_id, peer);
                 assert!(term_ok(rpc.vote.leader_id.term) && rpc.vote.committed);
-                assert!(within(rpc.meta.last_log_id.as_ref(), rpc.vote.leader_id.term));
                 let end = usize::try_from(rpc.offset).ok().and_then(|o| o.checked_add(rpc.data.len()));
                 assert!(end.is_some_and(|end| end <= RAFT_SNAPSHOT_BYTES_MAX));
+                let stale = rpc.vote.leader_id.term < local.term;
+                assert!(stale || within(rpc.meta.last_log_id.as_ref(), rpc.vote.leader_id.term));
             }
         }
     }
