@@ -14,6 +14,7 @@
 //! clock) in [`raft_sim`].
 
 pub mod cluster;
+pub mod core_rate;
 pub mod core_sim;
 pub mod crash;
 pub mod load;

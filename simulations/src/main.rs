@@ -21,6 +21,28 @@ enum Command {
     /// intended change of an encoding (update docs/PROTOCOL.md first). Never
     /// a test: the suite only compares the file with the engine.
     WriteVectors,
+    /// The ledger core's rate: the engine's sequencer and a writer thread
+    /// committing durably to a redb file, on payments signed and verified
+    /// beforehand, in this process (no gRPC, no signature checks); to set
+    /// beside TigerBeetle's benchmark run in the same session.
+    CoreRate {
+        /// Payments per block (the run also reports the commit and wait
+        /// times per block).
+        #[arg(long, default_value_t = 8_192)]
+        block_txs: usize,
+        /// Payments sequenced.
+        #[arg(long, default_value_t = 200_000)]
+        payments: usize,
+        /// Wallets paying, one coin each; each payment spends the change of
+        /// the wallet's last.
+        #[arg(long, default_value_t = 10_000)]
+        wallets: usize,
+        /// Where the ledger file goes [default: a temporary directory].
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// The ledger state machine against a reference model, from seeds.
     Ledger {
         /// First seed.
@@ -194,6 +216,9 @@ fn main() -> ExitCode {
     }
     match Cli::parse().command {
         Command::WriteVectors => write_vectors(),
+        Command::CoreRate { block_txs, payments, wallets, dir, seed } => {
+            core_rate(&settled_simulations::core_rate::CoreRateOptions { block_txs, payments, wallets, dir, seed })
+        }
         Command::Ledger { seed, seeds, steps } => ledger(seed, seeds, steps),
         Command::Core { seed, seeds, steps, threads } => core(seed, seeds, steps, threads),
         Command::Raft { seed, seeds, ticks, threads } => raft(seed, seeds, ticks, threads),
@@ -325,6 +350,33 @@ fn core(seed: u64, seeds: u64, steps: u64, threads: Option<usize>) -> ExitCode {
         }
         Err(e) => {
             eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn core_rate(options: &settled_simulations::core_rate::CoreRateOptions) -> ExitCode {
+    match settled_simulations::core_rate::run(options) {
+        Ok(r) => {
+            println!(
+                "ledger core, blocks of {}: {} payments in {} blocks in {:.2} s: {:.0} payments/s; block commit \
+                 p50 {} us, p99 {} us; a block's first payment waited p50 {} us, p99 {} us (payments signed and \
+                 verified beforehand in {:.1} s, not counted)",
+                r.block_txs,
+                r.payments,
+                r.blocks,
+                r.seconds,
+                r.per_s,
+                r.commit_p50_us,
+                r.commit_p99_us,
+                r.payment_p50_us,
+                r.payment_p99_us,
+                r.prepare_seconds
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("settled-simulations core-rate: {e}");
             ExitCode::FAILURE
         }
     }
