@@ -60,6 +60,9 @@ pub struct CoreRateReport {
     /// A block's commit (one redb write transaction, fsynced).
     pub commit_p50_us: u64,
     pub commit_p99_us: u64,
+    /// The share of the run the writer spent committing: near 1, the
+    /// writer is the wall; well below, the sequencer is.
+    pub writer_busy: f64,
     /// A payment's wait: from its block's first payment taken to the block
     /// durable (what the first payment of each block waited, the longest).
     pub payment_p50_us: u64,
@@ -231,6 +234,7 @@ impl Core {
             seconds,
             per_s: count as f64 / seconds,
             commit_p50_us: quantile(&commits, 0.5),
+            writer_busy: commits.mean() * commits.len() as f64 / 1e6 / seconds,
             commit_p99_us: quantile(&commits, 0.99),
             payment_p50_us: quantile(&waits, 0.5),
             payment_p99_us: quantile(&waits, 0.99),
