@@ -128,7 +128,7 @@ pub fn client_of(replica: &Replica) -> Client {
 }
 
 /// Three replicas started, a leader elected, the shop's till registered
-/// through it and `PAYERS` wallets funded.
+/// through it and `PAYERS` wallets funded, every replica caught up.
 pub struct Started {
     pub _root: tempfile::TempDir,
     pub replicas: Vec<Replica>,
@@ -178,6 +178,11 @@ impl Started {
             receipts.insert(receipt.txid, (receipt.sequence, receipt.block.header.height));
             payers.push((key, client::output_of(&mint, 0)));
         }
+        // Every replica holds the setup (the till's credential among it): a
+        // follower that has not applied it yet answers the till
+        // UNAUTHENTICATED, which a client does not retry elsewhere.
+        let height = replicas[leader].server().engine().tip().block.header.height;
+        caught_up(&replicas, height).await;
         Self { _root: root, replicas, leader, shop, payers, receipts, chain }
     }
 }
