@@ -258,9 +258,12 @@ async fn the_raft_port_holds_a_bounded_number_of_connections_and_closes_silent_o
     // More raw sockets than the port holds, none of which ever sends a byte.
     let mut sockets = Vec::new();
     for _ in 0..RAFT_CONNECTIONS_MAX + 8 {
-        sockets.push((tokio::net::TcpStream::connect(addr).await.expect("connects"), Instant::now()));
+        // Taken before connecting: the port may accept (and start the
+        // socket's handshake deadline) before `connect` returns here.
+        let connecting = Instant::now();
+        sockets.push((tokio::net::TcpStream::connect(addr).await.expect("connects"), connecting));
     }
-    // The port closes each: when, after it connected.
+    // The port closes each: when, after it began to connect.
     let closes = futures::future::join_all(sockets.into_iter().map(|(mut socket, connected)| async move {
         let mut byte = [0u8; 1];
         let read = tokio::time::timeout(CLOSE_HANG_GUARD, socket.read(&mut byte)).await;
