@@ -23,7 +23,7 @@ use rand::rngs::StdRng;
 use settled::dev::{OpenBlock, Sequencing, SequencingContext, WriterJob, answer_durable};
 use settled::registry::TierPolicy;
 use settled::{
-    Genesis, HookedFileBackend, Keypair, OutPoint, Output, Reply, StorageFaults, Store, Submitter, VerifiedTx, client,
+    HookedFileBackend, Keypair, OutPoint, Output, Reply, StorageFaults, Store, Submitter, VerifiedTx, client,
 };
 use tokio::sync::oneshot;
 
@@ -93,13 +93,7 @@ pub fn run(options: &CoreRateOptions) -> Result<CoreRateReport, String> {
     let mut rng = StdRng::seed_from_u64(options.seed);
     let issuers: Vec<Keypair> = (0..2).map(|_| keypair(&mut rng)).collect();
     let engine_key = keypair(&mut rng);
-    let genesis = Genesis {
-        currency: "CNY".to_owned(),
-        exponent: 2,
-        issuer_keys: issuers.iter().map(Keypair::address).collect(),
-        issuer_threshold: 2,
-        engine_key: engine_key.address(),
-    };
+    let genesis = crate::genesis(&issuers, &engine_key);
     let path = dir.join("core-rate.redb");
     let backend = HookedFileBackend::open(&path, StorageFaults::default(), None).map_err(|e| e.to_string())?;
     let (store, recovered) =

@@ -739,13 +739,7 @@ impl World {
         let engine_key = keypair(&mut rng);
         let (grocer, bar, treasury) = (keypair(&mut rng), keypair(&mut rng), keypair(&mut rng));
         let outsider = keypair(&mut rng);
-        let genesis = Genesis {
-            currency: "CNY".to_owned(),
-            exponent: 2,
-            issuer_keys: issuers.iter().map(Keypair::address).collect(),
-            issuer_threshold: 2,
-            engine_key: engine_key.address(),
-        };
+        let genesis = crate::genesis(&issuers, &engine_key);
         let tiers = TierPolicy { tiers: vec![TIER], unregistered_tier: None, day_offset_minutes: DAY_OFFSET_MINUTES };
         // The ledger's midnight (16:00 UTC) falls somewhere in the run; the
         // programme starts early in it and expires somewhere in it.

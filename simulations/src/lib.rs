@@ -27,6 +27,18 @@ use rand::{Rng, SeedableRng};
 use settled::client;
 use settled::{BlockHeader, Decline, Genesis, Keypair, Ledger, OutPoint, Output, Reason, Transaction, TxKind};
 
+/// The genesis of a simulated ledger: yuan with two decimals, `issuers`
+/// with a threshold of two, `engine_key` sealing.
+pub(crate) fn genesis(issuers: &[Keypair], engine_key: &Keypair) -> Genesis {
+    Genesis {
+        currency: "CNY".to_owned(),
+        exponent: 2,
+        issuer_keys: issuers.iter().map(Keypair::address).collect(),
+        issuer_threshold: 2,
+        engine_key: engine_key.address(),
+    }
+}
+
 /// Runs `run` for the seeds `first..first + seeds` on `threads` threads,
 /// stopping at the first failure (a seed that panics fails with
 /// `panicked(seed)`); the reports in seed order.

@@ -593,13 +593,7 @@ impl World {
         let issuers: Vec<Keypair> = (0..3).map(|_| keypair(&mut rng)).collect();
         let wallets: Vec<Keypair> = (0..WALLETS).map(|_| keypair(&mut rng)).collect();
         let engine_key = keypair(&mut rng);
-        let genesis = Genesis {
-            currency: "CNY".to_owned(),
-            exponent: 2,
-            issuer_keys: issuers.iter().map(Keypair::address).collect(),
-            issuer_threshold: 2,
-            engine_key: engine_key.address(),
-        };
+        let genesis = crate::genesis(&issuers, &engine_key);
         // One genesis file, copied to each replica (as `cluster init` fixes
         // one genesis time for all).
         let first = SimDisk::new();
