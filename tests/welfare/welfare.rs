@@ -98,6 +98,21 @@ async fn pay(ledger: &mut TestLedger, payer: &Keypair, coin: Coin, payee: Addres
     client::output_of(&tx, 1)
 }
 
+/// A ledger kept clear of its midnight where tier-1 alice, funded up to her
+/// balance cap, has paid the grocer exactly her daily limit in three
+/// payments: the ledger, the grocer, alice and her change.
+async fn a_tier_one_day_paid_in_full() -> (TestLedger, Keypair, Keypair, Coin) {
+    let mut ledger = TestLedger::start().await;
+    clear_of_midnight(&ledger);
+    let grocer = ledger.merchant("grocer", GROCERY_MCC).await;
+    let alice = Keypair::generate();
+    let mut change = minted(&mut ledger, &alice, TIER_1_BALANCE_CAP_MINOR, 0, "alice").await;
+    for amount_minor in [200_000, 200_000, 100_000] {
+        change = pay(&mut ledger, &alice, change, grocer.address(), amount_minor).await;
+    }
+    (ledger, grocer, alice, change)
+}
+
 /// Mints one output and returns it.
 async fn minted(ledger: &mut TestLedger, owner: &Keypair, amount_minor: u64, programme: u32, reference: &str) -> Coin {
     ledger.mint_outputs(vec![output(owner.address(), amount_minor, programme)], reference).await[0]
@@ -430,16 +445,7 @@ async fn tier_one_payment_of_exactly_the_per_payment_limit_is_accepted_and_one_u
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tier_one_payments_adding_up_to_exactly_the_daily_limit_are_accepted_and_one_unit_more_is_refused() {
-    let mut ledger = TestLedger::start().await;
-    clear_of_midnight(&ledger);
-    let grocer = ledger.merchant("grocer", GROCERY_MCC).await;
-    let alice = Keypair::generate();
-    let coin = minted(&mut ledger, &alice, TIER_1_BALANCE_CAP_MINOR, 0, "alice").await;
-
-    let mut change = coin;
-    for amount_minor in [200_000, 200_000, 100_000] {
-        change = pay(&mut ledger, &alice, change, grocer.address(), amount_minor).await;
-    }
+    let (mut ledger, grocer, alice, change) = a_tier_one_day_paid_in_full().await;
     let one_more = client::pay(&ledger.chain, &alice, change, grocer.address(), 1, b"one-more");
     refused(&mut ledger, &one_more, Reason::TierDailyLimit, &[alice.address(), grocer.address()]).await;
     // Moving money between one's own outputs pays nobody.
@@ -462,15 +468,7 @@ async fn tier_one_payments_adding_up_to_exactly_the_daily_limit_are_accepted_and
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daily_total_starts_again_on_the_next_day() {
-    let mut ledger = TestLedger::start().await;
-    clear_of_midnight(&ledger);
-    let grocer = ledger.merchant("grocer", GROCERY_MCC).await;
-    let alice = Keypair::generate();
-    let coin = minted(&mut ledger, &alice, TIER_1_BALANCE_CAP_MINOR, 0, "alice").await;
-    let mut change = coin;
-    for amount_minor in [200_000, 200_000, 100_000] {
-        change = pay(&mut ledger, &alice, change, grocer.address(), amount_minor).await;
-    }
+    let (mut ledger, grocer, alice, mut change) = a_tier_one_day_paid_in_full().await;
     let one_more = client::pay(&ledger.chain, &alice, change, grocer.address(), 1, b"one-more");
     refused(&mut ledger, &one_more, Reason::TierDailyLimit, &[alice.address()]).await;
 
