@@ -57,7 +57,7 @@ mod store;
 
 pub use crate::api::{checks, statement};
 pub use crate::client::{disburse, follow};
-pub use crate::core::{limits, registry};
+pub use crate::core::{batch, limits, registry};
 pub use crate::engine::replica;
 
 /// Generated protobuf and gRPC code (package `settled.v1`).
@@ -88,7 +88,7 @@ pub use crate::core::types::{
     Address, AmountMinor, ChainId, OutPoint, Output, PROTOCOL_VERSION, ProgrammeId, TX_VERSION, Transaction, TxId,
     TxKind, Witness,
 };
-pub use crate::core::verify::{KnownKeys, VerifiedTx, check_shape, verify, verify_with};
+pub use crate::core::verify::{KnownKeys, VerifiedTx, check_shape, verify, verify_batched, verify_with};
 pub use crate::engine::{Engine, EngineConfig, Outcome, Reply, Submitter, Tip, recovered_ledger, seal_block};
 /// Test rigs: what a test or a simulation injects into a server.
 #[cfg(feature = "dev")]

@@ -86,6 +86,10 @@ pub struct Metrics {
     /// Cluster mode: committed blocks fetched from a peer's ledger.
     pub blocks_fetched: AtomicU64,
     pub verify_queue: AtomicI64,
+    /// Signature batches the verify stage checked.
+    pub verify_batches: AtomicU64,
+    /// Signatures checked singly because their source sent a bad one lately.
+    pub signatures_singly: AtomicU64,
     pub sequencer_queue: AtomicI64,
     pub payment_streams: AtomicI64,
     pub bank_streams: AtomicI64,
@@ -105,6 +109,8 @@ impl Default for Metrics {
             blocks: AtomicU64::new(0),
             blocks_fetched: AtomicU64::new(0),
             verify_queue: AtomicI64::new(0),
+            verify_batches: AtomicU64::new(0),
+            signatures_singly: AtomicU64::new(0),
             sequencer_queue: AtomicI64::new(0),
             payment_streams: AtomicI64::new(0),
             bank_streams: AtomicI64::new(0),
@@ -205,7 +211,7 @@ impl Metrics {
             "settled_bank_stream_lag_seconds",
             "Block time to its checkpoint leaving for a following bank.",
         );
-        let gauges: [(&str, &str, i128); 11] = [
+        let gauges: [(&str, &str, i128); 13] = [
             (
                 "settled_blocks_committed_total",
                 "Blocks committed since start.",
@@ -215,6 +221,16 @@ impl Metrics {
                 "settled_verify_queue",
                 "Transactions waiting for the verify stage.",
                 i128::from(self.verify_queue.load(Ordering::Relaxed)),
+            ),
+            (
+                "settled_verify_batches_total",
+                "Batches of transactions whose signatures the verify stage checked together (one at low load).",
+                i128::from(self.verify_batches.load(Ordering::Relaxed)),
+            ),
+            (
+                "settled_signatures_verified_singly_total",
+                "Signatures verified one by one, apart from the batches, because their source sent a bad signature lately.",
+                i128::from(self.signatures_singly.load(Ordering::Relaxed)),
             ),
             (
                 "settled_sequencer_queue",

@@ -18,6 +18,23 @@ pub const GRPC_MESSAGE_BYTES_MAX: usize = 64 * 1024;
 pub const STREAM_IN_FLIGHT_MAX: usize = 1024;
 /// Transactions waiting for the verify stage, across all clients.
 pub const VERIFY_QUEUE_MAX: usize = 16 * 1024;
+/// Signatures one BIP340 batch verification checks at once
+/// (`core/batch.rs`): past a few dozen the shared doublings are paid for
+/// and a bigger batch only costs more to redo singly when it fails.
+pub const BATCH_SIGNATURES_MAX: usize = 256;
+/// Signatures a verify thread takes from its queue at once and checks in
+/// one batch: what is queued, never waiting for more. On this machine a
+/// signature costs least in batches of about 64 (benches/signatures.rs:
+/// at 256 the tables outgrow the cache).
+pub const VERIFY_BATCH_SIGNATURES_MAX: usize = 64;
+/// How long a source (terminal, bank) that sent a bad signature is
+/// verified singly, apart from the batches, after its last bad signature:
+/// a failed batch is verified again one by one, and one source must not
+/// make every honest payment pay twice.
+pub const SUSPECT_SINGLY_MS: u64 = 60_000;
+/// Sources remembered as suspect at once; with more, every source is
+/// verified singly until some expire.
+pub const SUSPECTS_MAX: usize = 4_096;
 /// Verified transactions waiting for the sequencer.
 pub const SEQUENCER_QUEUE_MAX: usize = 16 * 1024;
 /// Transactions in one block. Bounds the work of one redb write transaction

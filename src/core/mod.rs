@@ -6,6 +6,7 @@
 //! from the store, the engine, the cluster or the api.
 
 pub mod amount;
+pub mod batch;
 pub mod clock;
 pub mod crypto;
 pub mod encoding;

@@ -8,9 +8,12 @@ use std::sync::Mutex;
 
 use k256::schnorr::VerifyingKey;
 
+use crate::core::batch::{self, SignatureCheck};
 use crate::core::crypto;
 use crate::core::encoding;
-use crate::core::limits::{TX_INPUTS_MAX, TX_OUTPUTS_MAX, TX_REFERENCE_BYTES_MAX, TX_WITNESSES_MAX};
+use crate::core::limits::{
+    BATCH_SIGNATURES_MAX, TX_INPUTS_MAX, TX_OUTPUTS_MAX, TX_REFERENCE_BYTES_MAX, TX_WITNESSES_MAX,
+};
 use crate::core::refusal::{Reason, Refusal};
 use crate::core::types::{Address, ChainId, TX_VERSION, Transaction, TxId, TxKind};
 
@@ -83,34 +86,135 @@ pub fn verify(tx: Transaction, chain: &ChainId) -> Result<VerifiedTx, Refusal> {
 /// # Errors
 /// The first problem found, as a refusal the submitter can act on.
 pub fn verify_with(tx: Transaction, known: &KnownKeys, chain: &ChainId) -> Result<VerifiedTx, Refusal> {
-    check_structure(&tx)?;
-    let txid = encoding::txid(&tx);
-    // A clawback's issuers sign the programme's clawback authorisation; every
-    // other witness signs the txid. Both name the chain: a signature made for
-    // another ledger does not verify here.
-    let (message, what) = match (tx.kind, encoding::clawback_message(chain, &tx)) {
-        (TxKind::Clawback, Some(message)) => (message, "the clawback authorisation"),
-        _ => (encoding::witness_message(chain, &txid), "the witness message"),
-    };
-    for witness in &tx.witnesses {
-        let signed = known
+    let signed = Signed::of(tx, chain)?;
+    for witness in &signed.tx.witnesses {
+        let valid = known
             .lifted(&witness.public_key)
-            .is_some_and(|key| crypto::verify_lifted(&key, &message, &witness.signature));
-        if !signed {
-            return Err(Refusal::new(
-                Reason::BadSignature,
-                format!("witness for {} does not sign {what} of {txid} for chain {chain}", witness.public_key),
-            ));
+            .is_some_and(|key| crypto::verify_lifted(&key, &signed.message, &witness.signature));
+        if !valid {
+            return Err(signed.bad_signature(&witness.public_key, chain));
         }
     }
-    // A witness key that verified is on the curve: change back to a payer
-    // needs no second look.
-    for (index, output) in tx.outputs.iter().enumerate() {
-        if !tx.witnesses.iter().any(|w| w.public_key == output.owner) && !known.is_valid(&output.owner) {
-            return Err(bad_address(index, &output.owner));
+    signed.pays_valid_keys(known)
+}
+
+/// `verify_with` for many transactions, their signatures checked in BIP340
+/// batches (`core::batch`) with weights from `rng`: the answer for each
+/// transaction, in order, is the one `verify_with` gives it. A batch that
+/// fails is verified again transaction by transaction, to name the bad ones.
+pub fn verify_batched(
+    txs: Vec<Transaction>,
+    known: &KnownKeys,
+    chain: &ChainId,
+    rng: &mut impl rand::RngCore,
+) -> Vec<Result<VerifiedTx, Refusal>> {
+    let mut answers: Vec<Option<Result<VerifiedTx, Refusal>>> = Vec::with_capacity(txs.len());
+    // Transactions whose structure passed and whose witness keys all lift,
+    // with their keys: the ones batched.
+    let mut pending: Vec<(usize, Signed, Vec<VerifyingKey>)> = Vec::with_capacity(txs.len());
+    for tx in txs {
+        let signed = match Signed::of(tx, chain) {
+            Ok(signed) => signed,
+            Err(refusal) => {
+                answers.push(Some(Err(refusal)));
+                continue;
+            }
+        };
+        let keys: Option<Vec<VerifyingKey>> = signed.tx.witnesses.iter().map(|w| known.lifted(&w.public_key)).collect();
+        match keys {
+            Some(keys) => {
+                pending.push((answers.len(), signed, keys));
+                answers.push(None);
+            }
+            None => answers.push(Some(verify_with(signed.tx, known, chain))),
         }
     }
-    Ok(VerifiedTx { tx, txid })
+    for group in batches(&pending) {
+        let checks: Vec<SignatureCheck<'_>> = group
+            .iter()
+            .flat_map(|(_, signed, keys)| {
+                keys.iter().zip(&signed.tx.witnesses).map(|(key, witness)| SignatureCheck {
+                    key,
+                    message: &signed.message,
+                    signature: &witness.signature,
+                })
+            })
+            .collect();
+        let all_valid = batch::verify_batch(&checks, rng);
+        for (index, signed, _) in group {
+            answers[*index] = Some(if all_valid {
+                signed.clone().pays_valid_keys(known)
+            } else {
+                verify_with(signed.tx.clone(), known, chain)
+            });
+        }
+    }
+    answers.into_iter().map(|answer| answer.expect("every transaction answered")).collect()
+}
+
+/// `pending` cut into runs of at most `BATCH_SIGNATURES_MAX` signatures,
+/// a transaction never split.
+fn batches<T>(pending: &[(usize, Signed, T)]) -> Vec<&[(usize, Signed, T)]> {
+    let mut groups = Vec::new();
+    let (mut start, mut signatures) = (0, 0);
+    for (at, (_, signed, _)) in pending.iter().enumerate() {
+        let count = signed.tx.witnesses.len();
+        if signatures + count > BATCH_SIGNATURES_MAX {
+            groups.push(&pending[start..at]);
+            (start, signatures) = (at, 0);
+        }
+        signatures += count;
+    }
+    if start < pending.len() {
+        groups.push(&pending[start..]);
+    }
+    groups
+}
+
+/// A transaction whose structure passed, with its txid and the message its
+/// witnesses sign.
+#[derive(Clone)]
+struct Signed {
+    tx: Transaction,
+    txid: TxId,
+    message: [u8; 32],
+    /// What the witnesses sign, for the refusal.
+    what: &'static str,
+}
+
+impl Signed {
+    fn of(tx: Transaction, chain: &ChainId) -> Result<Self, Refusal> {
+        check_structure(&tx)?;
+        let txid = encoding::txid(&tx);
+        // A clawback's issuers sign the programme's clawback authorisation;
+        // every other witness signs the txid. Both name the chain: a
+        // signature made for another ledger does not verify here.
+        let (message, what) = match (tx.kind, encoding::clawback_message(chain, &tx)) {
+            (TxKind::Clawback, Some(message)) => (message, "the clawback authorisation"),
+            _ => (encoding::witness_message(chain, &txid), "the witness message"),
+        };
+        Ok(Self { tx, txid, message, what })
+    }
+
+    fn bad_signature(&self, key: &Address, chain: &ChainId) -> Refusal {
+        Refusal::new(
+            Reason::BadSignature,
+            format!("witness for {key} does not sign {} of {} for chain {chain}", self.what, self.txid),
+        )
+    }
+
+    /// The last check, once every witness signed: each output pays a key
+    /// on the curve. A witness key that verified is on the curve: change
+    /// back to a payer needs no second look.
+    fn pays_valid_keys(self, known: &KnownKeys) -> Result<VerifiedTx, Refusal> {
+        let Self { tx, txid, .. } = self;
+        for (index, output) in tx.outputs.iter().enumerate() {
+            if !tx.witnesses.iter().any(|w| w.public_key == output.owner) && !known.is_valid(&output.owner) {
+                return Err(bad_address(index, &output.owner));
+            }
+        }
+        Ok(VerifiedTx { tx, txid })
+    }
 }
 
 fn bad_address(index: usize, owner: &Address) -> Refusal {

@@ -80,7 +80,7 @@ type Responder = oneshot::Sender<Reply>;
 type VerifyJob = (Transaction, Submitter, Responder);
 
 /// Who submits a transaction, for the rules that depend on the caller.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Submitter {
     /// The operator, an issuer, development mode, or a library caller.
     #[default]
@@ -753,15 +753,17 @@ fn start_pipeline(
     };
     let verify_rx = Arc::new(Mutex::new(verify_rx));
     let known = Arc::new(verify::KnownKeys::default());
+    let suspects = Arc::new(verify_pool::Suspects::default());
     let chain = shared.chain;
     let mut threads = Vec::new();
     for i in 0..verify_threads {
         let rx = Arc::clone(&verify_rx);
         let tx = sequencer_tx.clone();
         let known = Arc::clone(&known);
+        let suspects = Arc::clone(&suspects);
         let metrics = Arc::clone(&shared.metrics);
         threads.push(spawn(shared, &format!("settled-verify-{i}"), move || {
-            verify_loop(&rx, &tx, &known, &metrics, &chain);
+            verify_loop(&rx, &tx, &known, &suspects, &metrics, &chain);
         }));
     }
     let admin_queue = sequencer_tx;

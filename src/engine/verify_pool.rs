@@ -1,40 +1,205 @@
-//! The verify pool: one thread per core, each taking the next transaction
-//! and checking everything that needs no ledger state (`core::verify`).
+//! The verify pool: one thread per core, each taking what is queued (one
+//! transaction at low load, up to `VERIFY_BATCH_SIGNATURES_MAX` signatures
+//! under load, never waiting for more) and checking everything that needs
+//! no ledger state (`core::verify`), the signatures in BIP340 batches.
+//!
+//! A batch with a bad signature is verified again one by one, so a source
+//! sending bad signatures would make honest payments pay twice. A source
+//! whose transaction failed its signature check is therefore verified
+//! singly, apart from the batches, for `SUSPECT_SINGLY_MS` after its last
+//! failure (`Suspects`).
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Mutex, mpsc as std_mpsc};
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
 use super::*;
+use crate::core::limits::{SUSPECT_SINGLY_MS, SUSPECTS_MAX, VERIFY_BATCH_SIGNATURES_MAX};
 
 pub(super) fn verify_loop(
     queue: &Mutex<mpsc::Receiver<VerifyJob>>,
     sequencer: &std_mpsc::SyncSender<SequencerJob>,
     known: &verify::KnownKeys,
+    suspects: &Suspects,
     metrics: &Metrics,
     chain: &ChainId,
 ) {
+    let mut rng = rand::rngs::OsRng;
     loop {
-        let job = queue.lock().expect("not poisoned").blocking_recv();
-        let Some((tx, submitter, reply)) = job else { return };
+        let Some(jobs) = take_queued(queue, metrics) else { return };
+        let now = Instant::now();
+        let (singly, batched): (Vec<VerifyJob>, Vec<VerifyJob>) =
+            jobs.into_iter().partition(|(_, submitter, _)| suspects.is_suspect(submitter, now));
+        let mut answered = Vec::with_capacity(singly.len() + batched.len());
+        metrics.signatures_singly.fetch_add(signatures(&singly), Ordering::Relaxed);
+        for (tx, submitter, reply) in singly {
+            answered.push((verify::verify_with(tx, known, chain), submitter, reply));
+        }
+        if !batched.is_empty() {
+            metrics.verify_batches.fetch_add(1, Ordering::Relaxed);
+            let (txs, callers): (Vec<Transaction>, Vec<(Submitter, Responder)>) =
+                batched.into_iter().map(|(tx, submitter, reply)| (tx, (submitter, reply))).unzip();
+            for (answer, (submitter, reply)) in
+                verify::verify_batched(txs, known, chain, &mut rng).into_iter().zip(callers)
+            {
+                answered.push((answer, submitter, reply));
+            }
+        }
+        for (answer, submitter, reply) in answered {
+            if let Err(refusal) = &answer
+                && refusal.reason == Reason::BadSignature
+            {
+                suspects.strike(&submitter, now);
+            }
+            if !pass_on(answer, submitter, reply, sequencer, metrics) {
+                return;
+            }
+        }
+    }
+}
+
+/// What is queued: the first job (waiting for it), then whatever else is
+/// already there, up to `VERIFY_BATCH_SIGNATURES_MAX` signatures. Jobs
+/// whose caller went away are dropped. `None` once the queue is closed.
+fn take_queued(queue: &Mutex<mpsc::Receiver<VerifyJob>>, metrics: &Metrics) -> Option<Vec<VerifyJob>> {
+    let mut queue = queue.lock().expect("not poisoned");
+    let mut jobs = Vec::new();
+    let mut signatures = 0;
+    while signatures < VERIFY_BATCH_SIGNATURES_MAX {
+        let job = if jobs.is_empty() {
+            queue.blocking_recv()?
+        } else {
+            match queue.try_recv() {
+                Ok(job) => job,
+                Err(_) => break,
+            }
+        };
         metrics.verify_queue.fetch_sub(1, Ordering::Relaxed);
-        if reply.is_closed() {
+        if job.2.is_closed() {
             continue;
         }
-        match verify::verify_with(tx, known, chain) {
-            Ok(vtx) => {
-                metrics.sequencer_queue.fetch_add(1, Ordering::Relaxed);
-                if let Err(std_mpsc::SendError(job)) = sequencer.send(SequencerJob::Tx { vtx, submitter, reply }) {
-                    if let SequencerJob::Tx { reply, .. } = job {
-                        let _ = reply.send(Err(unavailable()));
-                    }
-                    return;
+        signatures += job.0.witnesses.len().max(1);
+        jobs.push(job);
+    }
+    Some(jobs)
+}
+
+fn signatures(jobs: &[VerifyJob]) -> u64 {
+    jobs.iter().map(|(tx, _, _)| tx.witnesses.len() as u64).sum()
+}
+
+/// Sends a verified transaction on to the sequencer, or the refusal back.
+/// `false` once the sequencer is gone.
+fn pass_on(
+    answer: Result<verify::VerifiedTx, Refusal>,
+    submitter: Submitter,
+    reply: Responder,
+    sequencer: &std_mpsc::SyncSender<SequencerJob>,
+    metrics: &Metrics,
+) -> bool {
+    match answer {
+        Ok(vtx) => {
+            metrics.sequencer_queue.fetch_add(1, Ordering::Relaxed);
+            if let Err(std_mpsc::SendError(job)) = sequencer.send(SequencerJob::Tx { vtx, submitter, reply }) {
+                if let SequencerJob::Tx { reply, .. } = job {
+                    let _ = reply.send(Err(unavailable()));
                 }
-            }
-            Err(refusal) => {
-                let _ = reply.send(Err(refusal));
+                return false;
             }
         }
+        Err(refusal) => {
+            let _ = reply.send(Err(refusal));
+        }
+    }
+    true
+}
+
+/// Sources (terminals, banks, trusted callers) that sent a bad signature
+/// lately, and until when they are verified singly. At most `SUSPECTS_MAX`;
+/// when that many are suspect at once, every source is (single
+/// verification, the cost before batches) until some expire.
+pub(super) struct Suspects {
+    until: Mutex<HashMap<Submitter, Instant>>,
+    singly_for: Duration,
+    max: usize,
+}
+
+impl Default for Suspects {
+    fn default() -> Self {
+        Self::new(Duration::from_millis(SUSPECT_SINGLY_MS), SUSPECTS_MAX)
+    }
+}
+
+impl Suspects {
+    pub(super) fn new(singly_for: Duration, max: usize) -> Self {
+        Self { until: Mutex::new(HashMap::new()), singly_for, max }
+    }
+
+    pub(super) fn is_suspect(&self, source: &Submitter, now: Instant) -> bool {
+        let mut until = self.until.lock().expect("not poisoned");
+        if until.len() >= self.max {
+            until.retain(|_, until| *until > now);
+        }
+        until.len() >= self.max || until.get(source).is_some_and(|until| *until > now)
+    }
+
+    pub(super) fn strike(&self, source: &Submitter, now: Instant) {
+        let mut until = self.until.lock().expect("not poisoned");
+        if until.len() >= self.max && !until.contains_key(source) {
+            until.retain(|_, until| *until > now);
+        }
+        if until.len() < self.max || until.contains_key(source) {
+            until.insert(source.clone(), now + self.singly_for);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn terminal(id: &str) -> Submitter {
+        Submitter::Terminal { id: id.to_owned(), merchant: "shop".to_owned() }
+    }
+
+    #[test]
+    fn a_source_with_a_bad_signature_is_verified_singly_until_its_time_is_out() {
+        let suspects = Suspects::new(Duration::from_secs(60), 4);
+        let now = Instant::now();
+        assert!(!suspects.is_suspect(&terminal("a"), now));
+        suspects.strike(&terminal("a"), now);
+        assert!(suspects.is_suspect(&terminal("a"), now));
+        assert!(!suspects.is_suspect(&terminal("b"), now), "another source is not");
+        assert!(suspects.is_suspect(&terminal("a"), now + Duration::from_secs(59)));
+        assert!(!suspects.is_suspect(&terminal("a"), now + Duration::from_secs(61)), "forgiven");
+        suspects.strike(&terminal("a"), now + Duration::from_secs(50));
+        assert!(suspects.is_suspect(&terminal("a"), now + Duration::from_secs(100)), "a new failure extends it");
+    }
+
+    #[test]
+    fn at_suspects_max_every_source_is_verified_singly_until_some_expire() {
+        let suspects = Suspects::new(Duration::from_secs(60), 3);
+        let now = Instant::now();
+        for id in ["a", "b", "c"] {
+            suspects.strike(&terminal(id), now);
+        }
+        assert!(suspects.is_suspect(&terminal("honest"), now), "the table is full: no batches for anyone");
+        assert!(
+            !suspects.is_suspect(&terminal("honest"), now + Duration::from_secs(61)),
+            "expired entries make room without a new failure"
+        );
+        for id in ["a", "b", "c"] {
+            suspects.strike(&terminal(id), now);
+        }
+        suspects.strike(&terminal("d"), now + Duration::from_secs(1));
+        assert_eq!(suspects.until.lock().expect("not poisoned").len(), 3, "never more than the bound");
+        let later = now + Duration::from_secs(61);
+        suspects.strike(&terminal("d"), later);
+        assert!(suspects.is_suspect(&terminal("d"), later));
+        assert!(!suspects.is_suspect(&terminal("honest"), later), "the expired made room");
+        assert!(!suspects.is_suspect(&terminal("a"), later));
     }
 }

@@ -18,5 +18,6 @@ mod payments;
 mod receipts_and_restart;
 mod refusals;
 mod shutdown;
+mod signatures;
 mod smoke;
 mod wallet_and_limits;

@@ -8,7 +8,7 @@ use settled::Keypair;
 use settled::client;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-async fn scrape(address: std::net::SocketAddr, path: &str) -> String {
+pub(crate) async fn scrape(address: std::net::SocketAddr, path: &str) -> String {
     let mut stream = tokio::net::TcpStream::connect(address).await.expect("metrics port answers");
     stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: settled\r\n\r\n").as_bytes()).await.expect("request sent");
     let mut response = String::new();
@@ -17,7 +17,7 @@ async fn scrape(address: std::net::SocketAddr, path: &str) -> String {
 }
 
 /// The value of the sample `line_start` (name and labels) in `text`.
-fn sample(text: &str, line_start: &str) -> f64 {
+pub(crate) fn sample(text: &str, line_start: &str) -> f64 {
     text.lines()
         .find_map(|line| line.strip_prefix(line_start).and_then(|rest| rest.trim().parse().ok()))
         .unwrap_or_else(|| panic!("no sample {line_start} in\n{text}"))

@@ -5,6 +5,7 @@
 //! concern; `tests/common` is the shared support (a real server on
 //! loopback, a cluster of replicas).
 
+mod batch_verification;
 mod chain_binding;
 mod layering;
 mod properties;
