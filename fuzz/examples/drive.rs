@@ -13,7 +13,9 @@
 //! (`Cargo.toml`), so no `--release` is needed. With `--runs`, a seed and a
 //! corpus give the same inputs on every machine: a finding is replayed with
 //! the command it prints. Without a `--seed`, one is drawn and printed.
-//! Without a budget, 60 s per target.
+//! Without a budget, 60 s per target. A target whose every input costs
+//! signature verifications runs a fraction of `--runs`
+//! (`settled_fuzz::runs_divisor`).
 
 use std::panic;
 use std::path::Path;
@@ -167,6 +169,10 @@ fn main() -> ExitCode {
     let (started, mut total) = (Instant::now(), 0u64);
     for (name, target) in selected {
         let target_started = Instant::now();
+        let budget = match budget {
+            Budget::Runs(runs) => Budget::Runs(runs.div_ceil(settled_fuzz::runs_divisor(name))),
+            time => time,
+        };
         match run(name, *target, budget, seed) {
             Ok(executions) => {
                 let seconds = target_started.elapsed().as_secs_f64();

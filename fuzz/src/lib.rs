@@ -17,6 +17,7 @@ pub mod seeds;
 use std::collections::BTreeSet;
 
 use prost::Message;
+use settled::batch;
 use settled::checks::{self, Removal};
 use settled::client::{refusal_to_status, status_reason, transaction_from_proto, transaction_to_proto};
 use settled::limits::{
@@ -37,6 +38,7 @@ pub type Target = fn(&[u8]);
 pub const TARGETS: &[(&str, Target)] = &[
     ("decode_tx_record", decode_tx_record),
     ("verify_proto_transaction", verify_proto_transaction),
+    ("batch_verify", batch_verify),
     ("submit_payment_request", submit_payment_request),
     ("submit_payments_request", submit_payments_request),
     ("get_payment_request", get_payment_request),
@@ -289,6 +291,45 @@ pub fn verify_proto_transaction(data: &[u8]) {
         }
         Err(refusal) => assert_stateless_refusal(&refusal),
     }
+}
+
+/// What the driver divides `--runs` by for `target`: `batch_verify`
+/// verifies every input's signatures three ways (about 400 µs an input,
+/// against a few µs for a decoder), so it runs a twentieth of the count,
+/// about as long as the others.
+#[must_use]
+pub fn runs_divisor(target: &str) -> u64 {
+    if target == "batch_verify" { 20 } else { 1 }
+}
+
+/// Signatures in one `batch_verify` input: enough for a batch to mix good
+/// and bad ones, few enough that a run stays fast.
+pub const BATCH_VERIFY_SIGNATURES_MAX: usize = 4;
+
+/// BIP340 batch verification on signature triples (a key, a message and a
+/// signature, 128 bytes each): the batch says "all valid" exactly when each
+/// verifies singly, and `verify_each` names each as single verification
+/// does. A key off the curve never reaches a batch (the verify stage
+/// refuses it as it lifts it), but must not verify singly either.
+pub fn batch_verify(data: &[u8]) {
+    let mut lifted = Vec::new();
+    for chunk in data.chunks_exact(128).take(BATCH_VERIFY_SIGNATURES_MAX) {
+        let key = Address(chunk[..32].try_into().expect("32 bytes"));
+        let message: [u8; 32] = chunk[32..64].try_into().expect("32 bytes");
+        let signature: [u8; 64] = chunk[64..].try_into().expect("64 bytes");
+        match batch::lift(&key) {
+            Some(point) => lifted.push((point, message, signature, verify_signature(&key, &message, &signature))),
+            None => assert!(!verify_signature(&key, &message, &signature), "a key off the curve verified"),
+        }
+    }
+    let checks: Vec<batch::SignatureCheck<'_>> =
+        lifted.iter().map(|(key, message, signature, _)| batch::SignatureCheck { key, message, signature }).collect();
+    let single: Vec<bool> = checks.iter().map(batch::SignatureCheck::verify_single).collect();
+    let expected: Vec<bool> = lifted.iter().map(|(.., valid)| *valid).collect();
+    assert_eq!(single, expected, "the two single verifications disagree");
+    let mut rng = rand::rngs::OsRng;
+    assert_eq!(batch::verify_batch(&checks, &mut rng), single.iter().all(|valid| *valid), "{single:?}");
+    assert_eq!(batch::verify_each(&checks, &mut rng), single);
 }
 
 const PAYMENT_KINDS: &[TxKind] = &[TxKind::Transfer, TxKind::Redeem];

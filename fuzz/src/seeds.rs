@@ -82,6 +82,7 @@ pub fn for_target(target: &str) -> Vec<Vec<u8>> {
     match target {
         "decode_tx_record" => txs.iter().map(tx_record_bytes).collect(),
         "verify_proto_transaction" => protos().map(|t| t.encode_to_vec()).collect(),
+        "batch_verify" => signature_triples(&txs),
         "submit_payment_request" => {
             protos().map(|t| proto::SubmitPaymentRequest { transaction: Some(t) }.encode_to_vec()).collect()
         }
@@ -206,6 +207,25 @@ pub fn for_target(target: &str) -> Vec<Vec<u8>> {
         }
         _ => Vec::new(),
     }
+}
+
+/// The witnesses of the mint, the payment and the redeem (which sign the
+/// witness message) as `batch_verify` reads them: key, message, signature;
+/// all three, each alone, and the three with one signature spoiled.
+fn signature_triples(txs: &[Transaction]) -> Vec<Vec<u8>> {
+    let chain = fixture::chain();
+    let triples: Vec<Vec<u8>> = txs[..3]
+        .iter()
+        .flat_map(|tx| {
+            let message = settled::witness_message(&chain, &settled::txid(tx));
+            tx.witnesses.iter().map(move |w| [&w.public_key.0[..], &message[..], &w.signature[..]].concat())
+        })
+        .collect();
+    let mut spoiled = triples.concat();
+    spoiled[128 + 64 + 5] ^= 1;
+    let mut seeds = vec![triples.concat(), spoiled];
+    seeds.extend(triples);
+    seeds
 }
 
 fn hex_of(bytes: &[u8]) -> String {
