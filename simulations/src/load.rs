@@ -19,6 +19,7 @@
 
 mod ceiling;
 mod drive;
+pub mod flood;
 mod plan;
 mod plot;
 mod report;
@@ -145,6 +146,9 @@ pub struct LoadOptions {
     pub svg: Option<PathBuf>,
     /// Print progress every second.
     pub progress: bool,
+    /// Forged payments a flooding terminal keeps in flight beside the
+    /// load (`load/flood.rs`); 0: no flood.
+    pub flood_window: usize,
 }
 
 impl Default for LoadOptions {
@@ -165,6 +169,7 @@ impl Default for LoadOptions {
             out: None,
             svg: None,
             progress: true,
+            flood_window: 0,
         }
     }
 }
@@ -346,6 +351,7 @@ async fn run_against(
     let started = Instant::now();
     setup::preload(&admin, &ledger, options.preload, &run_tag, options.progress).await?;
     let merchants = setup::register_merchants(&mut admin, &run_tag).await?;
+    let first_shop = (setup::shop_id(&run_tag, 0), merchants[0]);
 
     let lanes_n = options.lanes();
     let signatures = options.workload.signatures_per_payment();
@@ -426,7 +432,24 @@ async fn run_against(
         options.duration.as_secs(),
         options.warmup.as_secs()
     );
+    let flood = if options.flood_window > 0 {
+        let shop = (first_shop.0.as_str(), first_shop.1);
+        Some(flood::start(&mut admin, &target.url, &ledger.chain_id, shop, options.flood_window, &run_tag).await?)
+    } else {
+        None
+    };
     let driven = drive::drive(target, lanes, &drive_config).await?;
+    let flood_refused = match flood {
+        Some(flood) => {
+            let flooded = flood.stop().await?;
+            println!(
+                "flood: {} forged payments refused BAD_SIGNATURE ({:.0}/s) beside the load, {} in flight",
+                flooded.refused, flooded.per_s, options.flood_window
+            );
+            flooded.refused
+        }
+        None => 0,
+    };
     let after = measure_ceiling(options.ceiling, "after").await?;
 
     let config = Config {
@@ -453,7 +476,9 @@ async fn run_against(
         run_tag,
         started_unix_ms,
     };
-    Ok(LoadReport::new(config, driven, before, after))
+    let mut report = LoadReport::new(config, driven, before, after);
+    report.flood_refused = flood_refused;
+    Ok(report)
 }
 
 async fn measure_ceiling(length: Duration, when: &str) -> Result<VerifyRate, LoadError> {

@@ -180,6 +180,10 @@ struct LoadArgs {
     /// Seed of amounts, payees and arrivals.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Payments with bad signatures a terminal of its own keeps in flight
+    /// beside the load (at most 1024); 0: none.
+    #[arg(long, default_value_t = 0)]
+    flood_window: usize,
     /// JSON result file [default: load-<workload>-<mode>.json].
     #[arg(long)]
     out: Option<PathBuf>,
@@ -470,6 +474,7 @@ fn load_command(args: LoadArgs) -> Result<(), String> {
         out: args.out,
         svg: args.svg,
         progress: true,
+        flood_window: args.flood_window,
     };
     let server = match args.server {
         Some(urls) => ServerSpec::External(Target {

@@ -57,6 +57,19 @@ async fn a_closed_loop_streaming_run_confirms_payments_without_refusals_and_writ
     assert!(plot.starts_with("<svg") && plot.contains("Confirmed payments per second"), "not the chart");
 }
 
+/// A terminal of its own floods payments with bad signatures beside the
+/// load: every forged one is refused `BAD_SIGNATURE` (the run fails
+/// otherwise), the honest ones confirm, none refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn honest_terminals_are_confirmed_beside_a_terminal_flooding_bad_signatures() {
+    let dir = tempfile::tempdir().expect("temporary dir");
+    let options = LoadOptions { window: Some(8), flood_window: 32, ..short_run(dir.path()) };
+    let report = run_against_a_fresh_server(dir.path(), options).await;
+    assert!(report.flood_refused >= 32, "the flood ran: {}", report.flood_refused);
+    assert!(report.figures.confirmed > 0, "{:?}", report.figures);
+    assert_eq!(report.figures.refused, 0, "{:?}", report.figures.refused_by_reason);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pairs_paying_each_other_over_unary_calls_at_a_poisson_rate_are_all_confirmed() {
     let dir = tempfile::tempdir().expect("temporary dir");

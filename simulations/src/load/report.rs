@@ -147,6 +147,9 @@ pub struct LoadReport {
     pub ceiling: Ceiling,
     pub series: Vec<Second>,
     pub latency_distribution: Vec<LatencyPoint>,
+    /// Forged payments the flooding terminal had refused (`--flood-window`),
+    /// all `BAD_SIGNATURE`; 0 without a flood.
+    pub flood_refused: u64,
 }
 
 impl LoadReport {
@@ -180,7 +183,14 @@ impl LoadReport {
             generator_cpu_cores: driven.generator_cpu_cores,
             tally: driven.tally,
         };
-        Self { config, figures, ceiling, series: driven.series, latency_distribution: distribution(&driven.latency_us) }
+        Self {
+            config,
+            figures,
+            ceiling,
+            series: driven.series,
+            latency_distribution: distribution(&driven.latency_us),
+            flood_refused: 0,
+        }
     }
 
     /// The summary, as printed at the end of a run.

@@ -107,10 +107,20 @@ pub async fn register_merchants(admin: &mut Client, run_tag: &str) -> Result<Vec
         Err(status) if client::status_reason(&status) == Some(proto::Reason::AlreadyRegistered) => {}
         Err(status) => return Err(LoadError::Setup(format!("register bank {BANK_ID}: {}", describe(&status)))),
     }
-    register_shops(admin, BANK_ID, MERCHANTS, &format!("load-{run_tag}-shop"), "Load shop")
+    register_shops(admin, BANK_ID, MERCHANTS, &shop_prefix(run_tag), "Load shop")
         .await
         .map(|keys| keys.iter().map(Keypair::address).collect())
         .map_err(|(i, s)| LoadError::Setup(format!("register merchant {i}: {}", describe(&s))))
+}
+
+fn shop_prefix(run_tag: &str) -> String {
+    format!("load-{run_tag}-shop")
+}
+
+/// The id of the run's shop `index`, as `register_merchants` names it.
+#[must_use]
+pub fn shop_id(run_tag: &str, index: usize) -> String {
+    format!("{}-{index:02}", shop_prefix(run_tag))
 }
 
 /// Registers `count` grocery merchants (`MERCHANT_MCC`) at `bank_id`, each
