@@ -36,7 +36,7 @@ use k256::elliptic_curve::point::DecompactPoint;
 use k256::elliptic_curve::{Group, PrimeField};
 use k256::schnorr::{Signature, VerifyingKey};
 use k256::{AffinePoint, FieldBytes, ProjectivePoint, Scalar};
-use rand::RngCore;
+use rand::RngCore as _;
 use sha2::{Digest, Sha256};
 use wnaf::{WnafBase, WnafScalar};
 
@@ -77,24 +77,28 @@ impl SignatureCheck<'_> {
 }
 
 /// The weights of a batch of `count` signatures: `a_1 = 1`, the others 128
-/// random bits from `rng`, never 0. Little-endian, as the wNAF wants them.
-///
-/// # Panics
-/// When `rng` fails (the operating system's random source is gone: no batch
-/// can be verified soundly, and single verification does not need it).
-pub fn draw_weights(count: usize, rng: &mut impl RngCore) -> Vec<[u8; WEIGHT_BYTES]> {
+/// random bits from the operating system's CSPRNG (`getrandom`), never 0.
+/// Little-endian, as the wNAF wants them. `None` when the random source
+/// fails: no batch can then be verified soundly, and the caller verifies
+/// singly, which needs no randomness.
+#[must_use]
+pub fn draw_weights(count: usize) -> Option<Vec<[u8; WEIGHT_BYTES]>> {
+    let mut rng = rand::rngs::OsRng;
     let mut weights = vec![[0u8; WEIGHT_BYTES]; count];
     if let Some((first, rest)) = weights.split_first_mut() {
         first[0] = 1;
-        let bytes = rest.as_flattened_mut();
-        rng.try_fill_bytes(bytes).expect("the operating system's random source answers");
+        let drawn = rng.try_fill_bytes(rest.as_flattened_mut());
+        if let Err(error) = drawn {
+            tracing::error!(%error, "the operating system's random source failed: verifying signatures singly");
+            return None;
+        }
         for weight in rest.iter_mut() {
             while weight.iter().all(|&b| b == 0) {
-                rng.try_fill_bytes(weight).expect("the operating system's random source answers");
+                rng.try_fill_bytes(weight).ok()?;
             }
         }
     }
-    weights
+    Some(weights)
 }
 
 fn weight_scalar(weight: &[u8; WEIGHT_BYTES]) -> Scalar {
@@ -113,31 +117,32 @@ fn field_bytes(half: &[u8]) -> FieldBytes {
 
 /// `H_challenge(r || P || m)` reduced mod n, BIP340's `e`.
 fn challenge(r: &[u8], key: &VerifyingKey, message: &[u8; 32]) -> Scalar {
-    let tag = Sha256::digest(b"BIP0340/challenge");
-    let digest = Sha256::new()
-        .chain_update(tag)
-        .chain_update(tag)
-        .chain_update(r)
-        .chain_update(key.to_bytes())
-        .chain_update(message)
-        .finalize();
+    static TAGGED: std::sync::LazyLock<Sha256> = std::sync::LazyLock::new(|| {
+        let tag = Sha256::digest(b"BIP0340/challenge");
+        Sha256::new().chain_update(tag).chain_update(tag)
+    });
+    let digest = TAGGED.clone().chain_update(r).chain_update(key.to_bytes()).chain_update(message).finalize();
     <Scalar as Reduce<FieldBytes>>::reduce(&field_bytes(&digest))
 }
 
 /// Whether every signature of `checks` is valid, with one multi-scalar
-/// multiplication and weights from `rng`. One signature is verified singly
-/// (the batch formula would only add a square root).
+/// multiplication and fresh weights (`draw_weights`). One signature is
+/// verified singly (the batch formula would only add a square root), and
+/// so is every signature when the random source fails.
 ///
 /// # Panics
 /// When `checks` holds more than `BATCH_SIGNATURES_MAX` signatures (the
-/// caller splits), or `rng` fails.
+/// caller splits).
 #[must_use]
-pub fn verify_batch(checks: &[SignatureCheck<'_>], rng: &mut impl RngCore) -> bool {
+pub fn verify_batch(checks: &[SignatureCheck<'_>]) -> bool {
     assert!(checks.len() <= BATCH_SIGNATURES_MAX, "a batch of {} signatures", checks.len());
     match checks {
         [] => true,
         [one] => one.verify_single(),
-        _ => verify_weighted(checks, &draw_weights(checks.len(), rng)),
+        _ => match draw_weights(checks.len()) {
+            Some(weights) => verify_weighted(checks, &weights),
+            None => checks.iter().all(SignatureCheck::verify_single),
+        },
     }
 }
 
@@ -173,10 +178,10 @@ fn verify_weighted(checks: &[SignatureCheck<'_>], weights: &[[u8; WEIGHT_BYTES]]
 /// batch, and only when it fails, each signature singly. Batches of at
 /// most `BATCH_SIGNATURES_MAX`.
 #[must_use]
-pub fn verify_each(checks: &[SignatureCheck<'_>], rng: &mut impl RngCore) -> Vec<bool> {
+pub fn verify_each(checks: &[SignatureCheck<'_>]) -> Vec<bool> {
     let mut valid = Vec::with_capacity(checks.len());
     for batch in checks.chunks(BATCH_SIGNATURES_MAX) {
-        if verify_batch(batch, rng) {
+        if verify_batch(batch) {
             valid.extend(std::iter::repeat_n(true, batch.len()));
         } else {
             valid.extend(batch.iter().map(SignatureCheck::verify_single));
@@ -215,7 +220,7 @@ mod tests {
     fn a_batch_of_valid_signatures_verifies_at_every_size() {
         let all = signed(BATCH_SIGNATURES_MAX);
         for size in [0, 1, 2, 3, 8, 64, BATCH_SIGNATURES_MAX] {
-            assert!(verify_batch(&checks(&all[..size]), &mut rand::rngs::OsRng), "batch of {size}");
+            assert!(verify_batch(&checks(&all[..size])), "batch of {size}");
         }
     }
 
@@ -224,10 +229,10 @@ mod tests {
         let mut all = signed(16);
         for bad in [0, 7, 15] {
             all[bad].signature[40] ^= 1;
-            assert!(!verify_batch(&checks(&all), &mut rand::rngs::OsRng), "bad at {bad}");
+            assert!(!verify_batch(&checks(&all)), "bad at {bad}");
             all[bad].signature[40] ^= 1;
         }
-        assert!(verify_batch(&checks(&all), &mut rand::rngs::OsRng));
+        assert!(verify_batch(&checks(&all)));
     }
 
     /// Two forged signatures whose errors cancel: `s_1 + d` and `s_2 - d`.
@@ -255,18 +260,19 @@ mod tests {
         ];
         assert!(verify_weighted(&forged, &unit_weights), "the forgery is real: fixed weights let it through");
         for _ in 0..32 {
-            assert!(!verify_batch(&forged, &mut rand::rngs::OsRng));
+            assert!(!verify_batch(&forged));
         }
     }
 
-    /// The weights' source, checked apart from the verifier: the
-    /// operating system's CSPRNG, as `verify_batch` is given it in the
-    /// engine. Never 0, the first 1, no repeats, and every bit set about
-    /// half of the time (a stuck or short source fails this).
+    /// The weights' source, checked apart from the verifier: what
+    /// `draw_weights` returns is what `verify_batch` (and so the engine)
+    /// weighs with. No repeats across 20,000 draws and two batches, and
+    /// every bit set about half of the time (a stuck, short or low-entropy
+    /// source fails this).
     #[test]
     fn the_weights_are_nonzero_distinct_and_every_bit_is_unbiased() {
         const DRAWS: usize = 20_000;
-        let weights = draw_weights(DRAWS, &mut rand::rngs::OsRng);
+        let weights = draw_weights(DRAWS).expect("the random source answers");
         assert_eq!(weights[0][0], 1);
         assert!(weights[0][1..].iter().all(|&b| b == 0));
         let rest = &weights[1..];
@@ -280,7 +286,7 @@ mod tests {
             let half = rest.len() / 2;
             assert!(ones.abs_diff(half) < 424, "bit {bit} set {ones} times of {}", rest.len());
         }
-        let again = draw_weights(2, &mut rand::rngs::OsRng);
+        let again = draw_weights(2).expect("the random source answers");
         assert_ne!(again[1], weights[1], "two batches drew the same weight");
     }
 
@@ -290,7 +296,7 @@ mod tests {
         for bad in [3, 4, 20, 39] {
             all[bad].signature[5] ^= 0x80;
         }
-        let valid = verify_each(&checks(&all), &mut rand::rngs::OsRng);
+        let valid = verify_each(&checks(&all));
         let expected: Vec<bool> = checks(&all).iter().map(SignatureCheck::verify_single).collect();
         assert_eq!(valid, expected);
         assert_eq!(valid.iter().filter(|v| !**v).count(), 4);
@@ -301,6 +307,6 @@ mod tests {
     fn a_batch_over_the_limit_is_a_bug_of_the_caller() {
         let all = signed(1);
         let many = vec![checks(&all)[0]; BATCH_SIGNATURES_MAX + 1];
-        let _ = verify_batch(&many, &mut rand::rngs::OsRng);
+        let _ = verify_batch(&many);
     }
 }

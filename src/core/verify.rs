@@ -99,15 +99,10 @@ pub fn verify_with(tx: Transaction, known: &KnownKeys, chain: &ChainId) -> Resul
 }
 
 /// `verify_with` for many transactions, their signatures checked in BIP340
-/// batches (`core::batch`) with weights from `rng`: the answer for each
+/// batches (`core::batch`): the answer for each
 /// transaction, in order, is the one `verify_with` gives it. A batch that
 /// fails is verified again transaction by transaction, to name the bad ones.
-pub fn verify_batched(
-    txs: Vec<Transaction>,
-    known: &KnownKeys,
-    chain: &ChainId,
-    rng: &mut impl rand::RngCore,
-) -> Vec<Result<VerifiedTx, Refusal>> {
+pub fn verify_batched(txs: Vec<Transaction>, known: &KnownKeys, chain: &ChainId) -> Vec<Result<VerifiedTx, Refusal>> {
     let mut answers: Vec<Option<Result<VerifiedTx, Refusal>>> = Vec::with_capacity(txs.len());
     // Transactions whose structure passed and whose witness keys all lift,
     // with their keys: the ones batched.
@@ -129,6 +124,8 @@ pub fn verify_batched(
             None => answers.push(Some(verify_with(signed.tx, known, chain))),
         }
     }
+    // Each batched transaction's verdict: whether its batch held.
+    let mut verdicts: Vec<Option<bool>> = vec![None; answers.len()];
     for group in batches(&pending) {
         let checks: Vec<SignatureCheck<'_>> = group
             .iter()
@@ -140,14 +137,16 @@ pub fn verify_batched(
                 })
             })
             .collect();
-        let all_valid = batch::verify_batch(&checks, rng);
-        for (index, signed, _) in group {
-            answers[*index] = Some(if all_valid {
-                signed.clone().pays_valid_keys(known)
-            } else {
-                verify_with(signed.tx.clone(), known, chain)
-            });
+        let all_valid = batch::verify_batch(&checks);
+        for (index, _, _) in group {
+            verdicts[*index] = Some(all_valid);
         }
+    }
+    for (index, signed, _) in pending {
+        answers[index] = Some(match verdicts[index] {
+            Some(true) => signed.pays_valid_keys(known),
+            _ => verify_with(signed.tx, known, chain),
+        });
     }
     answers.into_iter().map(|answer| answer.expect("every transaction answered")).collect()
 }
@@ -173,7 +172,6 @@ fn batches<T>(pending: &[(usize, Signed, T)]) -> Vec<&[(usize, Signed, T)]> {
 
 /// A transaction whose structure passed, with its txid and the message its
 /// witnesses sign.
-#[derive(Clone)]
 struct Signed {
     tx: Transaction,
     txid: TxId,

@@ -27,38 +27,57 @@ pub(super) fn verify_loop(
     metrics: &Metrics,
     chain: &ChainId,
 ) {
-    let mut rng = rand::rngs::OsRng;
     loop {
         let Some(jobs) = take_queued(queue, metrics) else { return };
         let now = Instant::now();
         let (singly, batched): (Vec<VerifyJob>, Vec<VerifyJob>) =
             jobs.into_iter().partition(|(_, submitter, _)| suspects.is_suspect(submitter, now));
-        let mut answered = Vec::with_capacity(singly.len() + batched.len());
-        metrics.signatures_singly.fetch_add(signatures(&singly), Ordering::Relaxed);
-        for (tx, submitter, reply) in singly {
-            answered.push((verify::verify_with(tx, known, chain), submitter, reply));
-        }
+        // The batch first: honest payments do not wait behind a suspect's
+        // single verifications.
         if !batched.is_empty() {
             metrics.verify_batches.fetch_add(1, Ordering::Relaxed);
             let (txs, callers): (Vec<Transaction>, Vec<(Submitter, Responder)>) =
                 batched.into_iter().map(|(tx, submitter, reply)| (tx, (submitter, reply))).unzip();
-            for (answer, (submitter, reply)) in
-                verify::verify_batched(txs, known, chain, &mut rng).into_iter().zip(callers)
-            {
-                answered.push((answer, submitter, reply));
-            }
-        }
-        for (answer, submitter, reply) in answered {
-            if let Err(refusal) = &answer
-                && refusal.reason == Reason::BadSignature
-            {
-                suspects.strike(&submitter, now);
-            }
-            if !pass_on(answer, submitter, reply, sequencer, metrics) {
+            let answers = verify::verify_batched(txs, known, chain).into_iter().zip(callers);
+            if !answer_all(
+                answers.map(|(answer, (submitter, reply))| (answer, submitter, reply)),
+                suspects,
+                now,
+                sequencer,
+                metrics,
+            ) {
                 return;
             }
         }
+        metrics.signatures_singly.fetch_add(signatures(&singly), Ordering::Relaxed);
+        let answers =
+            singly.into_iter().map(|(tx, submitter, reply)| (verify::verify_with(tx, known, chain), submitter, reply));
+        if !answer_all(answers, suspects, now, sequencer, metrics) {
+            return;
+        }
     }
+}
+
+/// Passes each answer on, striking the sources of bad signatures. `false`
+/// once the sequencer is gone.
+fn answer_all(
+    answers: impl Iterator<Item = (Result<verify::VerifiedTx, Refusal>, Submitter, Responder)>,
+    suspects: &Suspects,
+    now: Instant,
+    sequencer: &std_mpsc::SyncSender<SequencerJob>,
+    metrics: &Metrics,
+) -> bool {
+    for (answer, submitter, reply) in answers {
+        if let Err(refusal) = &answer
+            && refusal.reason == Reason::BadSignature
+        {
+            suspects.strike(&submitter, now);
+        }
+        if !pass_on(answer, submitter, reply, sequencer, metrics) {
+            return false;
+        }
+    }
+    true
 }
 
 /// What is queued: the first job (waiting for it), then whatever else is
@@ -122,9 +141,26 @@ fn pass_on(
 /// when that many are suspect at once, every source is (single
 /// verification, the cost before batches) until some expire.
 pub(super) struct Suspects {
-    until: Mutex<HashMap<Submitter, Instant>>,
+    until: Mutex<Table>,
     singly_for: Duration,
     max: usize,
+}
+
+/// The suspects and the earliest time one of them expires, so that a full
+/// table is scanned only when something in it has expired.
+#[derive(Default)]
+struct Table {
+    until: HashMap<Submitter, Instant>,
+    earliest: Option<Instant>,
+}
+
+impl Table {
+    fn prune(&mut self, now: Instant) {
+        if self.earliest.is_some_and(|earliest| earliest <= now) {
+            self.until.retain(|_, until| *until > now);
+            self.earliest = self.until.values().min().copied();
+        }
+    }
 }
 
 impl Default for Suspects {
@@ -135,24 +171,26 @@ impl Default for Suspects {
 
 impl Suspects {
     pub(super) fn new(singly_for: Duration, max: usize) -> Self {
-        Self { until: Mutex::new(HashMap::new()), singly_for, max }
+        Self { until: Mutex::new(Table::default()), singly_for, max }
     }
 
     pub(super) fn is_suspect(&self, source: &Submitter, now: Instant) -> bool {
-        let mut until = self.until.lock().expect("not poisoned");
-        if until.len() >= self.max {
-            until.retain(|_, until| *until > now);
+        let mut table = self.until.lock().expect("not poisoned");
+        if table.until.len() >= self.max {
+            table.prune(now);
         }
-        until.len() >= self.max || until.get(source).is_some_and(|until| *until > now)
+        table.until.len() >= self.max || table.until.get(source).is_some_and(|until| *until > now)
     }
 
     pub(super) fn strike(&self, source: &Submitter, now: Instant) {
-        let mut until = self.until.lock().expect("not poisoned");
-        if until.len() >= self.max && !until.contains_key(source) {
-            until.retain(|_, until| *until > now);
+        let mut table = self.until.lock().expect("not poisoned");
+        if table.until.len() >= self.max && !table.until.contains_key(source) {
+            table.prune(now);
         }
-        if until.len() < self.max || until.contains_key(source) {
-            until.insert(source.clone(), now + self.singly_for);
+        if table.until.len() < self.max || table.until.contains_key(source) {
+            let until = now + self.singly_for;
+            table.until.insert(source.clone(), until);
+            table.earliest = Some(table.earliest.map_or(until, |earliest| earliest.min(until)));
         }
     }
 }
@@ -195,7 +233,7 @@ mod tests {
             suspects.strike(&terminal(id), now);
         }
         suspects.strike(&terminal("d"), now + Duration::from_secs(1));
-        assert_eq!(suspects.until.lock().expect("not poisoned").len(), 3, "never more than the bound");
+        assert_eq!(suspects.until.lock().expect("not poisoned").until.len(), 3, "never more than the bound");
         let later = now + Duration::from_secs(61);
         suspects.strike(&terminal("d"), later);
         assert!(suspects.is_suspect(&terminal("d"), later));

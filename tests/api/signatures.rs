@@ -1,7 +1,8 @@
 //! Signatures verified in batches, over real gRPC: a stream mixing good,
 //! bad and malformed signatures gets, for every payment, the answer single
-//! verification gives it, and the good ones confirm; a terminal flooding
-//! bad signatures is verified apart, and honest payments beside it confirm.
+//! verification gives it, and the good ones confirm; a terminal that sent
+//! bad signatures is verified apart while other callers' payments are not,
+//! and honest payments beside its flood confirm.
 
 use crate::common;
 use crate::metrics::{sample, scrape};
@@ -43,7 +44,7 @@ async fn ledger_with_metrics() -> (TestLedger, std::net::SocketAddr) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stream_of_good_and_bad_signatures_gets_single_verifications_answers_and_the_good_confirm() {
+async fn a_stream_of_good_and_bad_signatures_gets_single_verifications_answers_and_its_caller_is_then_verified_apart() {
     const PAYMENTS: usize = 60;
     let (mut ledger, metrics) = ledger_with_metrics().await;
     let (alice, shop) = (Keypair::generate(), Keypair::generate());
@@ -123,30 +124,54 @@ async fn a_terminal_flooding_bad_signatures_is_verified_apart_and_honest_payment
     };
     let flood = pay_all(&forged_coins, &mallory, "flood");
     let honest = pay_all(&honest_coins, &alice, "honest");
-    let singly_before = sample(&scrape(metrics, "/metrics").await, "settled_signatures_verified_singly_total");
+    let singly = async || sample(&scrape(metrics, "/metrics").await, "settled_signatures_verified_singly_total");
+    let attacker = ledger.client.with_credential(Credential::token(FLOODING_TERMINAL));
+    let flooding = |requests: Vec<(u64, proto::Transaction)>| {
+        let mut attacker = attacker.clone();
+        tokio::spawn(async move {
+            let requests = requests
+                .into_iter()
+                .map(|(client_id, tx)| proto::SubmitPaymentsRequest { client_id, transaction: Some(tx) });
+            let mut inbound = attacker
+                .payments
+                .submit_payments(tokio_stream::iter(requests))
+                .await
+                .expect("stream opens")
+                .into_inner();
+            let mut refused = 0;
+            while let Some(response) = inbound.message().await.expect("stream item") {
+                assert_eq!(streamed_refusal(&response).reason, proto::Reason::BadSignature as i32);
+                refused += 1;
+            }
+            refused
+        })
+    };
 
-    let mut attacker = ledger.client.with_credential(Credential::token(FLOODING_TERMINAL));
-    let flooding = tokio::spawn(async move {
-        let requests =
-            flood.into_iter().map(|(client_id, tx)| proto::SubmitPaymentsRequest { client_id, transaction: Some(tx) });
-        let mut inbound =
-            attacker.payments.submit_payments(tokio_stream::iter(requests)).await.expect("stream opens").into_inner();
-        let mut refused = 0;
-        while let Some(response) = inbound.message().await.expect("stream item") {
-            assert_eq!(streamed_refusal(&response).reason, proto::Reason::BadSignature as i32);
-            refused += 1;
-        }
-        refused
-    });
-    let answers = ledger.submit_stream(honest).await;
-    assert!(answers.values().all(|a| streamed_receipt(a).txid.0 != [0; 32]), "every honest payment confirms");
-    assert_eq!(flooding.await.expect("the flood's stream"), FLOOD, "every forged payment refused");
+    // The flood alone: once its first batches failed, the terminal's
+    // signatures are verified singly.
+    let before_flood = singly().await;
+    assert_eq!(flooding(flood.clone()).await.expect("the flood's stream"), FLOOD, "every forged payment refused");
+    let flood_singly = singly().await - before_flood;
+    assert!(flood_singly > 0.0, "the flooding terminal was verified singly");
+    assert!(flood_singly <= FLOOD as f64, "{flood_singly}");
 
-    // The flood was verified apart once its first batches failed; the
-    // honest payments were not (at most the flood's signatures singly).
-    let singly = sample(&scrape(metrics, "/metrics").await, "settled_signatures_verified_singly_total") - singly_before;
-    assert!(singly > 0.0, "the flooding terminal was verified singly");
-    assert!(singly <= FLOOD as f64, "only the flooding terminal's signatures singly: {singly}");
+    // Another caller meanwhile is not: its payments go into batches and
+    // confirm.
+    let (first_half, second_half) = honest.split_at(HONEST / 2);
+    let before_honest = singly().await;
+    let answers = ledger.submit_stream(first_half.to_vec()).await;
+    assert!(answers.values().all(|a| streamed_receipt(a).sequence > 0), "every honest payment confirms");
+    assert_eq!(singly().await, before_honest, "no honest signature verified singly");
+
+    // Both at once: the honest payments confirm beside the flood, and
+    // whatever is verified singly is the flood's.
+    let before_both = singly().await;
+    let flooding_again = flooding(flood);
+    let answers = ledger.submit_stream(second_half.to_vec()).await;
+    assert_eq!(answers.len(), HONEST - HONEST / 2);
+    assert!(answers.values().all(|a| streamed_receipt(a).sequence > 0), "every honest payment confirms");
+    assert_eq!(flooding_again.await.expect("the flood's stream"), FLOOD, "every forged payment refused again");
+    assert!(singly().await - before_both <= FLOOD as f64, "only the flood's signatures singly");
     assert_eq!(ledger.balance(&shop.address()).await.total_minor, 10 * HONEST as u64);
     assert_eq!(ledger.balance(&mallory.address()).await.total_minor, 10 * FLOOD as u64, "nothing of the flood moved");
 }
