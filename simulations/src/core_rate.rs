@@ -95,6 +95,11 @@ pub fn run(options: &CoreRateOptions) -> Result<CoreRateReport, String> {
     let engine_key = keypair(&mut rng);
     let genesis = crate::genesis(&issuers, &engine_key);
     let path = dir.join("core-rate.redb");
+    // A ledger left by another run would be reopened (and locked while
+    // that run lives): its blocks are not this run's.
+    if path.exists() {
+        return Err(format!("{} exists: give an empty --dir", path.display()));
+    }
     let backend = HookedFileBackend::open(&path, StorageFaults::default(), None).map_err(|e| e.to_string())?;
     let (store, recovered) =
         Store::open(backend, &genesis, None, |message| engine_key.sign(message)).map_err(|e| e.to_string())?;

@@ -23,3 +23,13 @@ fn sizes_out_of_bounds_are_refused() {
         assert!(error.contains("is 1..="), "{error}");
     }
 }
+
+#[test]
+fn a_dir_holding_an_earlier_runs_ledger_is_refused() {
+    let dir = tempfile::tempdir().expect("temporary dir");
+    let options = CoreRateOptions { dir: Some(dir.path().to_owned()), ..options(10, 20) };
+    let first = run(&options).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(first.blocks, 2);
+    let error = run(&options).expect_err("the same dir again");
+    assert!(error.contains("give an empty --dir"), "{error}");
+}
