@@ -239,6 +239,9 @@ impl LoadOptions {
         if self.warmup.as_secs() > WARMUP_S_MAX || self.warmup.subsec_nanos() != 0 {
             return fail(format!("--warmup-s must be whole seconds in 0..={WARMUP_S_MAX}"));
         }
+        if self.flood_window > flood::FLOOD_WINDOW_MAX {
+            return fail(format!("--flood-window is in 0..={}", flood::FLOOD_WINDOW_MAX));
+        }
         if self.chain.is_some_and(|c| c == 0 || c > CHAIN_MAX) {
             return fail(format!("--chain is in 1..={CHAIN_MAX}"));
         }
@@ -525,6 +528,14 @@ mod tests {
         assert_eq!(options.window(), 4);
         let pairs = LoadOptions { workload: Workload::Opencbdc, ..options };
         assert_eq!(pairs.window(), 2);
+    }
+
+    #[test]
+    fn a_flood_window_past_the_servers_stream_limit_is_refused() {
+        let at_limit = LoadOptions { flood_window: flood::FLOOD_WINDOW_MAX, ..LoadOptions::default() };
+        assert!(at_limit.check().is_ok());
+        let past = LoadOptions { flood_window: flood::FLOOD_WINDOW_MAX + 1, ..LoadOptions::default() };
+        assert!(matches!(past.check(), Err(LoadError::Options(_))));
     }
 
     #[test]

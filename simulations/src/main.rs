@@ -181,7 +181,7 @@ struct LoadArgs {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Payments with bad signatures a terminal of its own keeps in flight
-    /// beside the load (at most 1024); 0: none.
+    /// beside the load (at most 1024, the server's limit per stream); 0: none.
     #[arg(long, default_value_t = 0)]
     flood_window: usize,
     /// JSON result file [default: load-<workload>-<mode>.json].

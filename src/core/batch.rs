@@ -71,8 +71,7 @@ impl SignatureCheck<'_> {
     /// Single BIP340 verification, as k256 does it.
     #[must_use]
     pub fn verify_single(&self) -> bool {
-        Signature::from_slice(self.signature)
-            .is_ok_and(|signature| self.key.verify_raw(self.message, &signature).is_ok())
+        crypto::verify_lifted(self.key, self.message, self.signature)
     }
 }
 

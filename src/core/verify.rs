@@ -87,21 +87,15 @@ pub fn verify(tx: Transaction, chain: &ChainId) -> Result<VerifiedTx, Refusal> {
 /// The first problem found, as a refusal the submitter can act on.
 pub fn verify_with(tx: Transaction, known: &KnownKeys, chain: &ChainId) -> Result<VerifiedTx, Refusal> {
     let signed = Signed::of(tx, chain)?;
-    for witness in &signed.tx.witnesses {
-        let valid = known
-            .lifted(&witness.public_key)
-            .is_some_and(|key| crypto::verify_lifted(&key, &signed.message, &witness.signature));
-        if !valid {
-            return Err(signed.bad_signature(&witness.public_key, chain));
-        }
-    }
+    signed.verify_singly(signed.tx.witnesses.iter().map(|w| known.lifted(&w.public_key)), chain)?;
     signed.pays_valid_keys(known)
 }
 
 /// `verify_with` for many transactions, their signatures checked in BIP340
 /// batches (`core::batch`): the answer for each
-/// transaction, in order, is the one `verify_with` gives it. A batch that
-/// fails is verified again transaction by transaction, to name the bad ones.
+/// transaction, in order, is the one `verify_with` gives it. The
+/// transactions of a batch that fails are verified again signature by
+/// signature, with the keys already lifted, to name the bad ones.
 pub fn verify_batched(txs: Vec<Transaction>, known: &KnownKeys, chain: &ChainId) -> Vec<Result<VerifiedTx, Refusal>> {
     let mut answers: Vec<Option<Result<VerifiedTx, Refusal>>> = Vec::with_capacity(txs.len());
     // Transactions whose structure passed and whose witness keys all lift,
@@ -121,7 +115,11 @@ pub fn verify_batched(txs: Vec<Transaction>, known: &KnownKeys, chain: &ChainId)
                 pending.push((answers.len(), signed, keys));
                 answers.push(None);
             }
-            None => answers.push(Some(verify_with(signed.tx, known, chain))),
+            None => {
+                let keys = signed.tx.witnesses.iter().map(|w| known.lifted(&w.public_key));
+                let answer = signed.verify_singly(keys, chain);
+                answers.push(Some(answer.and_then(|()| signed.pays_valid_keys(known))));
+            }
         }
     }
     // Each batched transaction's verdict: whether its batch held.
@@ -142,11 +140,12 @@ pub fn verify_batched(txs: Vec<Transaction>, known: &KnownKeys, chain: &ChainId)
             verdicts[*index] = Some(all_valid);
         }
     }
-    for (index, signed, _) in pending {
-        answers[index] = Some(match verdicts[index] {
-            Some(true) => signed.pays_valid_keys(known),
-            _ => verify_with(signed.tx, known, chain),
-        });
+    for (index, signed, keys) in pending {
+        let signatures_hold = match verdicts[index] {
+            Some(true) => Ok(()),
+            _ => signed.verify_singly(keys.into_iter().map(Some), chain),
+        };
+        answers[index] = Some(signatures_hold.and_then(|()| signed.pays_valid_keys(known)));
     }
     answers.into_iter().map(|answer| answer.expect("every transaction answered")).collect()
 }
@@ -194,11 +193,21 @@ impl Signed {
         Ok(Self { tx, txid, message, what })
     }
 
-    fn bad_signature(&self, key: &Address, chain: &ChainId) -> Refusal {
-        Refusal::new(
-            Reason::BadSignature,
-            format!("witness for {key} does not sign {} of {} for chain {chain}", self.what, self.txid),
-        )
+    /// Each witness's signature checked on its own, in order, against its
+    /// key (`None`: not on the curve); the first that fails is refused.
+    fn verify_singly(&self, keys: impl Iterator<Item = Option<VerifyingKey>>, chain: &ChainId) -> Result<(), Refusal> {
+        for (witness, key) in self.tx.witnesses.iter().zip(keys) {
+            if !key.is_some_and(|key| crypto::verify_lifted(&key, &self.message, &witness.signature)) {
+                return Err(Refusal::new(
+                    Reason::BadSignature,
+                    format!(
+                        "witness for {} does not sign {} of {} for chain {chain}",
+                        witness.public_key, self.what, self.txid
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The last check, once every witness signed: each output pays a key

@@ -48,7 +48,7 @@ pub async fn start(
     window: usize,
     run_tag: &str,
 ) -> Result<Flood, LoadError> {
-    let token = format!("load-{run_tag}-flood-token");
+    let token = crate::hex(&rand::random::<[u8; 32]>());
     let terminal = proto::Terminal {
         id: format!("load-{run_tag}-flood"),
         merchant_id: merchant_id.to_owned(),
@@ -69,8 +69,8 @@ pub async fn start(
     let mut flooder = Client::connect_with_token(url, &token)
         .await
         .map_err(|e| LoadError::Server(format!("flooding terminal connecting to {url}: {e}")))?;
-    let (requests, outbound) = mpsc::channel(window);
     let window = window.clamp(1, FLOOD_WINDOW_MAX);
+    let (requests, outbound) = mpsc::channel(window);
     for client_id in 0..window as u64 {
         let _ = requests.send(proto::SubmitPaymentsRequest { client_id, transaction: Some(forged.clone()) }).await;
     }
