@@ -199,6 +199,55 @@ impl Suspects {
 mod tests {
     use super::*;
 
+    /// A job of `witnesses` (unsigned: only the count matters here) whose
+    /// caller waits, and its caller's end.
+    fn job(witnesses: usize) -> (VerifyJob, oneshot::Receiver<Reply>) {
+        let witness =
+            crate::core::types::Witness { public_key: crate::core::types::Address([7; 32]), signature: [0; 64] };
+        let tx = Transaction {
+            version: crate::core::types::TX_VERSION,
+            kind: crate::core::types::TxKind::Transfer,
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            reference: Vec::new(),
+            witnesses: vec![witness; witnesses],
+        };
+        let (reply, caller) = oneshot::channel();
+        ((tx, Submitter::Trusted, reply), caller)
+    }
+
+    #[test]
+    fn a_verify_thread_takes_what_is_queued_up_to_the_batch_bound_and_no_more() {
+        let metrics = Metrics::default();
+        let (sender, receiver) = mpsc::channel(1_000);
+        let mut callers = Vec::new();
+        for _ in 0..VERIFY_BATCH_SIGNATURES_MAX + 10 {
+            let (job, caller) = job(1);
+            callers.push(caller);
+            sender.try_send(job).expect("room");
+        }
+        let queue = Mutex::new(receiver);
+        let taken = take_queued(&queue, &metrics).expect("open");
+        assert_eq!(taken.len(), VERIFY_BATCH_SIGNATURES_MAX, "one batch's worth of signatures");
+        assert_eq!(take_queued(&queue, &metrics).expect("open").len(), 10, "the rest, without waiting for more");
+        // Transactions are taken whole until the bound is reached.
+        for witnesses in [16, 16, 16, 16, 16, 1] {
+            let (job, caller) = job(witnesses);
+            callers.push(caller);
+            sender.try_send(job).expect("room");
+        }
+        let sizes: Vec<usize> =
+            take_queued(&queue, &metrics).expect("open").iter().map(|(tx, _, _)| tx.witnesses.len()).collect();
+        assert_eq!(sizes, [16, 16, 16, 16], "stops once the bound is reached");
+        // A job whose caller went away is dropped, not verified.
+        drop(callers.pop());
+        let sizes: Vec<usize> =
+            take_queued(&queue, &metrics).expect("open").iter().map(|(tx, _, _)| tx.witnesses.len()).collect();
+        assert_eq!(sizes, [16], "the abandoned job of 1 is not among them");
+        drop(sender);
+        assert!(take_queued(&queue, &metrics).is_none(), "closed and empty");
+    }
+
     fn terminal(id: &str) -> Submitter {
         Submitter::Terminal { id: id.to_owned(), merchant: "shop".to_owned() }
     }
