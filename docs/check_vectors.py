@@ -38,6 +38,12 @@ file it rebuilds and checks:
   own reference and output name, and not the txid nor the witness message),
   that its reference names the programme's registered valid_until, and that
   it is judged at or after the programme's end;
+- the claim (PROTOCOL.md §4.10): the person reference as HMAC-SHA-256 of
+  the normalised identity number under the administrator's key, the month's
+  bounds in the ledger's time zone from the calendar, the claim tag and the
+  44-byte reference, the mint's canonical bytes, txid, record and issuer
+  witnesses, one output of the programme to the designated wallet, judged
+  within the month;
 - the second ledger with the same keys: its genesis and block 0, its chain
   id, and that neither the first ledger's mint witnesses nor its engine
   signatures verify on it.
@@ -49,7 +55,9 @@ and is checked against two of its official test vectors first. It is slow
 and not constant-time: fine for checking vectors, never for real keys.
 """
 
+import calendar
 import hashlib
+import hmac
 import json
 import sys
 import traceback
@@ -822,6 +830,65 @@ def check_clawback_transactions(c, vectors, unspent):
                      published.get(w["signer"]))
 
 
+def check_claims(c, vectors):
+    """Claim mints: the person reference, the month, the tag, the reference
+    and the mint itself, from PROTOCOL.md §4.10."""
+    g = vectors["genesis"]
+    issuers = [hex32(k) for k in g["issuer_public_keys"]]
+    chain = chain_of(vectors)
+    txs = vectors.get("claims", [])
+    c.ok("claims: present", len(txs) > 0)
+    for tx in txs:
+        name = tx["name"]
+        claim = tx["claim"]
+        normalised = "".join(ch.upper() if ch.isascii() else ch for ch in claim["identity_number"] if not ch.isspace())
+        c.eq(f"{name}: identity number normalised (no spaces, upper case)", normalised,
+             claim["normalised_identity_number"])
+        key = bytes.fromhex(claim["administrator_key_hex"])
+        person = hmac.new(key, normalised.encode(), hashlib.sha256).digest()
+        c.eq(f"{name}: person reference is HMAC-SHA-256(key, number)", person, hex32(claim["person_ref"]))
+        c.ok(f"{name}: the identity number is not in the transaction",
+             normalised.encode().hex() not in tx["canonical_hex"] and claim["person_ref"] not in tx["canonical_hex"])
+
+        programme, period = claim["programme_id"], claim["period"]
+        year, month = divmod(period, 100)
+        offset_ms = claim["day_offset_minutes"] * 60_000
+        start = calendar.timegm((year, month, 1, 0, 0, 0)) * 1000 - offset_ms
+        end = calendar.timegm((year + month // 12, month % 12 + 1, 1, 0, 0, 0)) * 1000 - offset_ms
+        c.eq(f"{name}: the month's bounds in the ledger's time zone", (start, end),
+             (claim["period_start_unix_ms"], claim["period_end_unix_ms"]))
+        c.ok(f"{name}: judged within the month", start <= claim["judged_at_unix_ms"] < end)
+
+        preimage = b"STLP" + bytes([PROTOCOL_VERSION]) + uint(programme, 4) + uint(period, 4) + person
+        c.eq(f"{name}: tag preimage", preimage, bytes.fromhex(claim["tag_preimage_hex"]))
+        tag = sha256(preimage)
+        c.eq(f"{name}: tag", tag, hex32(claim["tag"]))
+        reference = bytes.fromhex(tx["reference_hex"])
+        c.eq(f"{name}: reference is STLP, programme, period, tag", reference,
+             b"STLP" + uint(programme, 4) + uint(period, 4) + tag)
+        c.eq(f"{name}: reference is 44 bytes", len(reference), 44)
+
+        canonical = tx_canonical(tx)
+        c.eq(f"{name}: canonical bytes", canonical, bytes.fromhex(tx["canonical_hex"]))
+        txid = sha256(canonical)
+        c.eq(f"{name}: txid", txid, hex32(tx["txid"]))
+        c.eq(f"{name}: stored record", tx_record(tx), bytes.fromhex(tx["record_hex"]))
+        c.eq(f"{name}: a mint", (tx["kind"], tx["kind_code"]), ("mint", KIND_CODES["mint"]))
+        outputs = [(hex32(o["address"]), o["amount_minor"], o["programme_id"]) for o in tx["outputs"]]
+        c.ok(f"{name}: no inputs, one output of the programme to the designated wallet",
+             not tx["inputs"] and len(outputs) == 1 and outputs[0][2] == programme
+             and outputs[0][0] == hex32(claim["designated_wallet"]))
+        digest = sha256(signed_message(WITNESS_MAGIC, chain, txid))
+        keys = [hex32(w["public_key"]) for w in tx["witnesses"]]
+        c.ok(f"{name}: witnesses are distinct issuers, at least the threshold",
+             len(set(keys)) == len(keys) and all(k in issuers for k in keys) and len(keys) >= g["issuer_threshold"])
+        for w in tx["witnesses"]:
+            signature = bytes.fromhex(w["signature"])
+            c.ok(f"{name}: witness {w['signer']} verifies", schnorr_verify(digest, hex32(w["public_key"]), signature))
+            c.eq(f"{name}: witness {w['signer']} re-created",
+                 schnorr_sign(digest, SECRETS[hex32(w["public_key"])], hex32(w["aux_hex"])), signature)
+
+
 def check_other_chain(c, vectors):
     """A second ledger with the same keys: another chain id, on which the
     first ledger's signatures do not verify."""
@@ -896,6 +963,7 @@ def main(argv):
     c.section("amounts", check_amounts, vectors)
     c.section("clawback authorisations", check_clawback_authorizations, vectors)
     c.section("clawback transactions", check_clawback_transactions, vectors, history["unspent"])
+    c.section("claims", check_claims, vectors)
     c.section("other chain", check_other_chain, vectors)
     print(f"{path}: {c.passed} passed, {c.failed} failed")
     return 0 if c.failed == 0 else 1

@@ -74,19 +74,21 @@ pub use crate::core::amount::{AmountError, format_amount, parse_amount};
 pub use crate::core::clock::{Clock, now_unix_ms};
 pub use crate::core::crypto::{Keypair, is_valid_key, sha256, verify as verify_signature};
 pub use crate::core::encoding::{
-    BlockHeader, CLAWBACK_REFERENCE_BYTES, DecodeError, Genesis, clawback_authorization, clawback_reference,
-    clawback_terms, decode_tx_record, tx_canonical_bytes, tx_record_bytes, txid, witness_message,
+    BlockHeader, CLAIM_REFERENCE_BYTES, CLAWBACK_REFERENCE_BYTES, ClaimTerms, DecodeError, Genesis, claim_reference,
+    claim_tag, claim_terms, clawback_authorization, clawback_reference, clawback_terms, decode_tx_record,
+    tx_canonical_bytes, tx_record_bytes, txid, witness_message,
 };
 pub use crate::core::ledger::{Applied, Decline, Ledger, Totals};
 pub use crate::core::merkle::{
     MerkleStep, index_from_path, levels as merkle_levels, path as merkle_path, root as merkle_root, root_from_path,
 };
 pub use crate::core::movements::{BankTotals, Movement};
+pub use crate::core::period::{PaymentPeriod, month_bounds_ms, month_of};
 pub use crate::core::receipt::{Receipt, ReceiptError, ReceiptJson, SignedHeader};
 pub use crate::core::refusal::{Class, Reason, Refusal};
 pub use crate::core::types::{
-    Address, AmountMinor, ChainId, OutPoint, Output, PROTOCOL_VERSION, ProgrammeId, TX_VERSION, Transaction, TxId,
-    TxKind, Witness,
+    Address, AmountMinor, ChainId, OutPoint, Output, PROTOCOL_VERSION, PersonRef, ProgrammeId, TX_VERSION, Transaction,
+    TxId, TxKind, Witness,
 };
 pub use crate::core::verify::{KnownKeys, VerifiedTx, check_shape, verify, verify_batched, verify_with};
 pub use crate::engine::{Engine, EngineConfig, Outcome, Reply, Submitter, Tip, recovered_ledger, seal_block};

@@ -1,12 +1,13 @@
 //! The small ledger the targets check requests against: one issuer (also
 //! the one merchant's payout key), one bank, one merchant, one ended
-//! programme, a coin of a beneficiary's and one of the merchant's; and a
-//! three-voter cluster with one learner.
+//! programme, a programme paid per person with a registered wallet (key 5)
+//! for a beneficiary to link, a coin of a beneficiary's and one of the
+//! merchant's; and a three-voter cluster with one learner.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::OnceLock;
 
-use settled::registry::{AdminOp, Bank, Merchant, Programme, Registry, TierPolicy};
+use settled::registry::{AdminOp, Bank, Merchant, PaymentPeriod, Programme, Registry, TierPolicy, Wallet};
 use settled::{Address, BlockHeader, ChainId, Genesis, Keypair, Ledger, OutPoint, Output, TxId, sha256};
 
 /// The key of secret `[byte; 32]`: 1 is the coin's owner, 7 the issuer.
@@ -62,11 +63,16 @@ pub fn programme() -> Programme {
         transferable: false,
         treasury: key(4).address(),
         per_payment_max_minor: None,
+        payment_period: None,
     }
 }
 
+/// The programme paid once a month per person: id 8, treasury key 8.
+pub const MONTHLY_PROGRAMME: u32 = 8;
+
 /// The registry's operations: bank "bank-1" (credential sha256("bank-1")),
-/// merchant "m-1" paid at the issuer's key, programme 5.
+/// merchant "m-1" paid at the issuer's key, programme 5, the monthly
+/// programme 8 and key 5's wallet at bank-1.
 #[must_use]
 pub fn registry_ops() -> Vec<AdminOp> {
     vec![
@@ -83,6 +89,18 @@ pub fn registry_ops() -> Vec<AdminOp> {
             payout_addresses: vec![issuer().address()],
         }),
         AdminOp::CreateProgramme(programme()),
+        AdminOp::CreateProgramme(Programme {
+            id: MONTHLY_PROGRAMME,
+            name: "Monthly support".to_owned(),
+            allowed_mccs: vec![5411],
+            valid_from_ms: 0,
+            valid_until_ms: u64::MAX,
+            transferable: false,
+            treasury: key(8).address(),
+            per_payment_max_minor: None,
+            payment_period: Some(PaymentPeriod::Month),
+        }),
+        AdminOp::RegisterWallet(Wallet { address: key(5).address(), bank: "bank-1".to_owned(), tier: 2 }),
     ]
 }
 

@@ -21,8 +21,8 @@ use settled::batch;
 use settled::checks::{self, Removal};
 use settled::client::{refusal_to_status, status_reason, transaction_from_proto, transaction_to_proto};
 use settled::limits::{
-    CLUSTER_MEMBERS_MAX, CREDENTIALS_MAX, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PAYOUT_ADDRESSES_MAX, PROGRAMME_MCCS_MAX,
-    TX_INPUTS_MAX, TX_OUTPUTS_MAX, TX_REFERENCE_BYTES_MAX, TX_WITNESSES_MAX,
+    BENEFICIARY_WALLETS_MAX, CLUSTER_MEMBERS_MAX, CREDENTIALS_MAX, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX,
+    PAYOUT_ADDRESSES_MAX, PROGRAMME_MCCS_MAX, TX_INPUTS_MAX, TX_OUTPUTS_MAX, TX_REFERENCE_BYTES_MAX, TX_WITNESSES_MAX,
 };
 use settled::registry::{AdminOp, MCC_MAX, Principal, Registry};
 use settled::{
@@ -53,6 +53,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("register_terminal_request", register_terminal_request),
     ("register_wallet_request", register_wallet_request),
     ("create_programme_request", create_programme_request),
+    ("register_beneficiary_request", register_beneficiary_request),
     ("clawback_request", clawback_request),
     ("get_programme_stats_request", get_programme_stats_request),
     ("add_replica_request", add_replica_request),
@@ -679,8 +680,30 @@ pub fn create_programme_request(data: &[u8]) {
         // 0 is "no maximum" on the wire.
         assert_eq!(programme.per_payment_max_minor.unwrap_or(0), asked.per_payment_max_minor);
         assert_ne!(programme.per_payment_max_minor, Some(0));
+        // Unspecified on the wire is a programme that pays addresses.
+        assert_eq!(programme.payment_period.is_some(), asked.payment_period != 0);
     }
     check_registration(op);
+}
+
+/// A beneficiary record holds the person reference, wallets and
+/// designations asked for, within the limits; the registry then checks
+/// the wallets are registered and nobody else's and that each designation
+/// names a programme paid per person and a linked wallet.
+pub fn register_beneficiary_request(data: &[u8]) {
+    let Ok(request) = proto::RegisterBeneficiaryRequest::decode(data) else { return };
+    let converted = checks::beneficiary(request.beneficiary.clone());
+    if let (Ok(beneficiary), Some(asked)) = (&converted, &request.beneficiary) {
+        assert_eq!(beneficiary.person.0.as_slice(), asked.person_ref.as_slice());
+        let wallets: Vec<Vec<u8>> = beneficiary.wallets.iter().map(|w| w.0.to_vec()).collect();
+        assert_eq!(wallets, asked.wallets);
+        assert!(wallets.len() <= BENEFICIARY_WALLETS_MAX);
+        assert_eq!(beneficiary.designated.len(), asked.designations.len(), "no programme designated twice");
+        for d in &asked.designations {
+            assert_eq!(beneficiary.designated[&d.programme_id].0.as_slice(), d.wallet.as_slice());
+        }
+    }
+    check_registration(converted.map(AdminOp::RegisterBeneficiary));
 }
 
 /// The message a clawback authorisation signs, as docs/PROTOCOL.md §4.4

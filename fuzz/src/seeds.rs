@@ -170,6 +170,20 @@ pub fn for_target(target: &str) -> Vec<Vec<u8>> {
                     transferable: false,
                     treasury_address: key(6).address().0.to_vec(),
                     per_payment_max_minor: 1000,
+                    payment_period: proto::PaymentPeriod::Month as i32,
+                }),
+            }
+            .encode_to_vec(),
+        ],
+        "register_beneficiary_request" => vec![
+            proto::RegisterBeneficiaryRequest {
+                beneficiary: Some(proto::Beneficiary {
+                    person_ref: vec![0x11; 32],
+                    wallets: vec![key(5).address().0.to_vec()],
+                    designations: vec![proto::Designation {
+                        programme_id: fixture::MONTHLY_PROGRAMME,
+                        wallet: key(5).address().0.to_vec(),
+                    }],
                 }),
             }
             .encode_to_vec(),

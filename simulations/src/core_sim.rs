@@ -24,7 +24,10 @@
 //! rebooted (with everything not synced dropped or torn), the ledger
 //! reopened, and the block whose commit failed must be either wholly there
 //! or wholly absent, with everything confirmed before it intact. The
-//! workload pays, mints, redeems (burning) and claws back.
+//! workload pays, mints, redeems (burning), claws back, and pays people by
+//! claim (a programme paid once a month per person: claims of a month not
+//! begun or outside the programme, to a wallet the person did not
+//! designate or of another person, a second claim of a paid month).
 //!
 //! A failing seed prints one command that reproduces it.
 
@@ -36,11 +39,11 @@ use settled::dev::{
     AdminReply, DiskFault, OpenBlock, Sequencing, SequencingContext, SimDisk, WriterJob, answer_durable,
     answer_unavailable,
 };
-use settled::registry::{AdminOp, Bank, Merchant, Programme, Tier, TierPolicy, Wallet};
+use settled::registry::{AdminOp, Bank, Beneficiary, Merchant, PaymentPeriod, Programme, Tier, TierPolicy, Wallet};
 use settled::replica::{self, ReplicatedBlock};
 use settled::{
-    Address, ChainId, Genesis, Keypair, Ledger, OutPoint, Output, Reason, Reply, SignedHeader, Store, Submitter,
-    TX_VERSION, Transaction, TxId, TxKind, Witness, client,
+    Address, ChainId, Genesis, Keypair, Ledger, OutPoint, Output, PersonRef, Reason, Reply, SignedHeader, Store,
+    Submitter, TX_VERSION, Transaction, TxId, TxKind, Witness, client,
 };
 use tokio::sync::oneshot;
 
@@ -54,6 +57,15 @@ const WALLETS: usize = 10;
 /// unlimited).
 const TIERED_WALLETS: usize = 4;
 const PROGRAMME: u32 = 7;
+/// A programme paid once a month per person, by claim, spent under the
+/// same rules as `PROGRAMME`. It began 45 days before the run (so last
+/// month is within it) and ends with `PROGRAMME`.
+const PEOPLE_PROGRAMME: u32 = 8;
+const PEOPLE_FROM_BEFORE_MS: u64 = 45 * DAY_MS;
+/// Two beneficiaries: the first links wallets 0 and 1 and designates 0,
+/// the second links and designates wallet 2 (all tiered wallets). A third
+/// person is registered nowhere.
+const PERSONS: [PersonRef; 3] = [PersonRef([0xa1; 32]), PersonRef([0xb2; 32]), PersonRef([0xc3; 32])];
 const SIM_BANK: &str = "bank-sim";
 const MCC_GROCERY: u16 = 5411;
 const MCC_BAR: u16 = 5813;
@@ -176,6 +188,8 @@ enum Expect {
     Spent(TxId),
     /// Refused as a reused mint reference, naming the mint that paid it.
     Reused(TxId),
+    /// A claim refused as paid already, naming the mint that paid it.
+    ClaimPaid(TxId),
 }
 
 /// The day number of a time in the ledger's time zone, from the calendar
@@ -184,12 +198,49 @@ fn ledger_day(time_unix_ms: u64) -> u64 {
     (time_unix_ms + DAY_OFFSET_MS) / DAY_MS
 }
 
+/// Days from 1970-01-01 to a civil date (H. Hinnant's algorithm), for the
+/// model's months, apart from the ledger's calendar library.
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// A month `YYYYMM`'s start and end in the ledger's time zone, or `None`.
+fn month_bounds(period: u32) -> Option<(u64, u64)> {
+    let (year, month) = (i64::from(period / 100), i64::from(period % 100));
+    if !(2000..=9999).contains(&year) || !(1..=12).contains(&month) {
+        return None;
+    }
+    let (next_year, next_month) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
+    let at = |y, m| u64::try_from(days_from_civil(y, m, 1)).ok().map(|d| d * DAY_MS - DAY_OFFSET_MS);
+    Some((at(year, month)?, at(next_year, next_month)?))
+}
+
+/// The month `YYYYMM` holding a time in the ledger's time zone.
+fn month_of(time_unix_ms: u64) -> u32 {
+    let mut period = 200_001;
+    while let Some((_, end)) = month_bounds(period) {
+        if time_unix_ms < end {
+            return period;
+        }
+        period = if period % 100 == 12 { period + 89 } else { period + 1 };
+    }
+    period
+}
+
 struct Roles {
     grocer: Address,
     bar: Address,
     treasury: Address,
     tiered: BTreeSet<Address>,
     issuers: Vec<Address>,
+    /// Each linked wallet's person, and each person's designated wallet.
+    person_of: BTreeMap<Address, PersonRef>,
+    designated: BTreeMap<PersonRef, Address>,
 }
 
 impl Roles {
@@ -235,14 +286,57 @@ impl Model {
         self.registered && roles.tiered.contains(owner)
     }
 
+    fn validity(&self, programme: u32) -> (u64, u64) {
+        if programme == PEOPLE_PROGRAMME {
+            (self.programme_from - PEOPLE_FROM_BEFORE_MS, self.programme_until)
+        } else {
+            (self.programme_from, self.programme_until)
+        }
+    }
+
     fn programme_live(&self, programme: u32, now: u64) -> Result<(), Reason> {
-        if programme != PROGRAMME || !self.registered {
+        if ![PROGRAMME, PEOPLE_PROGRAMME].contains(&programme) || !self.registered {
             return Err(Reason::UnknownProgramme);
         }
-        if now < self.programme_from {
+        let (from, until) = self.validity(programme);
+        if now < from {
             return Err(Reason::ProgrammeNotStarted);
         }
-        if now >= self.programme_until { Err(Reason::ProgrammeExpired) } else { Ok(()) }
+        if now >= until { Err(Reason::ProgrammeExpired) } else { Ok(()) }
+    }
+
+    /// A programme paid per person pays only by claim; a claim pays one
+    /// output of its programme, for a month begun and within the
+    /// programme, to the wallet the claim's person designated.
+    fn expect_claim(&self, tx: &Transaction, now: u64, roles: &Roles) -> Result<(), Reason> {
+        let Some(claim) = settled::claim_terms(&tx.reference) else {
+            if tx.outputs.iter().any(|o| o.programme == PEOPLE_PROGRAMME) {
+                return Err(Reason::ClaimRequired);
+            }
+            return Ok(());
+        };
+        if ![PROGRAMME, PEOPLE_PROGRAMME].contains(&claim.programme) || !self.registered {
+            return Err(Reason::UnknownProgramme);
+        }
+        if claim.programme != PEOPLE_PROGRAMME {
+            return Err(Reason::ClaimRequired);
+        }
+        let [output] = tx.outputs.as_slice() else { return Err(Reason::ClaimRequired) };
+        if output.programme != claim.programme {
+            return Err(Reason::ClaimRequired);
+        }
+        let (start, end) = month_bounds(claim.period).ok_or(Reason::BadPeriod)?;
+        let (from, until) = self.validity(claim.programme);
+        if now < start || end <= from || start >= until {
+            return Err(Reason::BadPeriod);
+        }
+        let person = roles.person_of.get(&output.owner).ok_or(Reason::NotDesignated)?;
+        if roles.designated.get(person) != Some(&output.owner)
+            || settled::claim_tag(claim.programme, claim.period, person) != claim.tag
+        {
+            return Err(Reason::NotDesignated);
+        }
+        Ok(())
     }
 
     /// The outcome the rules give `tx`, submitted by `submitter`, at `now`.
@@ -275,12 +369,16 @@ impl Model {
             return Err(Expect::Duplicate(*sequence));
         }
         if let Some(other) = self.references.get(&tx.reference) {
+            if settled::claim_terms(&tx.reference).is_some() {
+                return Err(Expect::ClaimPaid(*other));
+            }
             return Err(Expect::Reused(*other));
         }
         Self::issuers_signed(tx, &roles.issuers)?;
         for output in tx.outputs.iter().filter(|o| o.programme != 0) {
             self.programme_live(output.programme, now).map_err(Expect::Refused)?;
         }
+        self.expect_claim(tx, now, roles).map_err(Expect::Refused)?;
         let created = tx.outputs.iter().try_fold(0u64, |sum, o| sum.checked_add(o.amount_minor));
         if created.and_then(|c| c.checked_add(self.minted)).is_none() {
             return Err(Expect::Refused(Reason::SupplyOverflow));
@@ -753,6 +851,11 @@ impl World {
             treasury: treasury.address(),
             tiered: wallets[..TIERED_WALLETS].iter().map(Keypair::address).collect(),
             issuers: genesis.issuer_keys.clone(),
+            person_of: [(0, PERSONS[0]), (1, PERSONS[0]), (2, PERSONS[1])]
+                .into_iter()
+                .map(|(w, p)| (wallets[w].address(), p))
+                .collect(),
+            designated: [(PERSONS[0], wallets[0].address()), (PERSONS[1], wallets[2].address())].into_iter().collect(),
         };
         let merge_every = (rng.gen_range(1..=96), rng.gen_range(1..=6), rng.gen_range(1..=12));
         let disk = SimDisk::new();
@@ -866,10 +969,28 @@ impl World {
                 transferable: false,
                 treasury: self.treasury.address(),
                 per_payment_max_minor: Some(PROGRAMME_PAYMENT_MAX),
+                payment_period: None,
             }),
         ];
+        ops.push(AdminOp::CreateProgramme(Programme {
+            id: PEOPLE_PROGRAMME,
+            name: "monthly support".to_owned(),
+            allowed_mccs: vec![MCC_GROCERY],
+            valid_from_ms: self.programme_from - PEOPLE_FROM_BEFORE_MS,
+            valid_until_ms: self.programme_until,
+            transferable: false,
+            treasury: self.outsider.address(),
+            per_payment_max_minor: Some(PROGRAMME_PAYMENT_MAX),
+            payment_period: Some(PaymentPeriod::Month),
+        }));
         for wallet in &self.wallets[..TIERED_WALLETS] {
             ops.push(AdminOp::RegisterWallet(Wallet { address: wallet.address(), bank: bank.clone(), tier: TIER.id }));
+        }
+        for person in &PERSONS[..2] {
+            let wallets: Vec<Address> =
+                self.roles.person_of.iter().filter(|(_, p)| *p == person).map(|(w, _)| *w).collect();
+            let designated = [(PEOPLE_PROGRAMME, self.roles.designated[person])].into_iter().collect();
+            ops.push(AdminOp::RegisterBeneficiary(Beneficiary { person: *person, wallets, designated }));
         }
         ops
     }
@@ -954,7 +1075,7 @@ impl World {
             .map(|(p, o)| (*p, *o))
             .collect();
         let reference = format!("s{}-{step}", self.seed).into_bytes();
-        let action = if owned.is_empty() { self.rng.gen_range(0..2) } else { self.rng.gen_range(0..17) };
+        let action = if owned.is_empty() { self.rng.gen_range(0..3) } else { self.rng.gen_range(0..18) };
         let transfer_by = if self.rng.gen_ratio(1, 4) {
             Submitter::Terminal { id: "till-1".to_owned(), merchant: "grocer".to_owned() }
         } else {
@@ -962,6 +1083,7 @@ impl World {
         };
         match action {
             0 | 1 => (self.mint(reference), Submitter::Trusted),
+            2 | 17 if owned.is_empty() || self.rng.gen_bool(0.7) => (self.claim(reference), Submitter::Trusted),
             2 if !self.retry.is_empty() => {
                 let i = self.rng.gen_range(0..self.retry.len());
                 let tx = self.retry.swap_remove(i);
@@ -1066,6 +1188,45 @@ impl World {
         client::mint(&self.chain, vec![client::output(owner, amount, programme)], &reference, &signers)
     }
 
+    /// A claim of a person for a month: mostly a beneficiary's, for this
+    /// month or the last, to their designated wallet; now and then a month
+    /// not begun, no month, one before the programme, a wallet not
+    /// designated or of nobody or of another person, a person registered
+    /// nowhere, a second claim of a month already paid (another amount), a
+    /// mint into the programme that is no claim, or a claim on the
+    /// programme that pays addresses.
+    fn claim(&mut self, reference: Vec<u8>) -> Transaction {
+        let now = self.block_time();
+        let this_month = month_of(now);
+        let last_month = month_of(month_bounds(this_month).map_or(now, |(start, _)| start - 1));
+        let person = match self.rng.gen_range(0..10) {
+            0 => PERSONS[2],
+            n => PERSONS[n % 2],
+        };
+        let period = match self.rng.gen_range(0..16) {
+            0 => month_bounds(this_month).map_or(this_month, |(_, end)| month_of(end)),
+            1 => this_month / 100 * 100 + 13,
+            2 => 200_001,
+            3..=6 => last_month,
+            _ => this_month,
+        };
+        let designated = self.roles.designated.get(&person).copied().unwrap_or(self.wallets[3].address());
+        let wallet = match self.rng.gen_range(0..12) {
+            0 => self.wallets[1].address(),
+            1 => self.wallets[3].address(),
+            2 => self.wallets[2 - 2 * usize::from(person == PERSONS[1])].address(),
+            _ => designated,
+        };
+        let amount = self.rng.gen_range(1..=60_000);
+        let signers = [&self.issuers[0], &self.issuers[1]];
+        let (programme, reference) = match self.rng.gen_range(0..20) {
+            0 => (PEOPLE_PROGRAMME, reference),
+            1 => (PROGRAMME, settled::claim_reference(PROGRAMME, period, &person)),
+            _ => (PEOPLE_PROGRAMME, settled::claim_reference(PEOPLE_PROGRAMME, period, &person)),
+        };
+        client::mint(&self.chain, vec![client::output(wallet, amount, programme)], &reference, &signers)
+    }
+
     /// A merchant's bank redeems its takings (keeping some as change), or,
     /// when not `valid`, a redemption that breaks a rule: change to someone
     /// else, nothing burned, change above what it spends, two merchants'
@@ -1164,7 +1325,7 @@ impl World {
             3 => short = 1,
             4 => signers = vec![&self.issuers[1]],
             5 => signers = vec![&self.issuers[0], &self.outsider],
-            6 => programme = PROGRAMME + 1,
+            6 => programme = PROGRAMME + 100,
             7 => treasury = self.wallets[0].address(),
             _ => {}
         }
@@ -1234,7 +1395,9 @@ impl World {
     fn answered_at_once(&self, expect: &Expect) -> bool {
         match expect {
             Expect::Refused(_) => true,
-            Expect::Spent(other) | Expect::Reused(other) => self.durable.sequences.contains_key(other),
+            Expect::Spent(other) | Expect::Reused(other) | Expect::ClaimPaid(other) => {
+                self.durable.sequences.contains_key(other)
+            }
             Expect::Applied(_) | Expect::Duplicate(_) => false,
         }
     }
@@ -1275,6 +1438,9 @@ impl World {
             (Expect::Reused(other), Err(refusal)) => {
                 refusal.reason == Reason::ReferenceReused && refusal.spent_by == Some(*other)
             }
+            (Expect::ClaimPaid(other), Err(refusal)) => {
+                refusal.reason == Reason::ClaimAlreadyPaid && refusal.spent_by == Some(*other)
+            }
             _ => false,
         };
         if !agrees {
@@ -1282,7 +1448,7 @@ impl World {
         }
         match (expect, reply) {
             (Expect::Duplicate(_), _) => self.report.duplicates += 1,
-            (Expect::Refused(_) | Expect::Spent(_) | Expect::Reused(_), Err(refusal)) => {
+            (Expect::Refused(_) | Expect::Spent(_) | Expect::Reused(_) | Expect::ClaimPaid(_), Err(refusal)) => {
                 self.report.refused += 1;
                 if deferred {
                     self.report.deferred_refusals += 1;

@@ -12,7 +12,7 @@ const CI_STEPS: u64 = 120;
 /// Every reason there is. The match in `decided_by_the_sequencer` has no
 /// wildcard: a reason added to the protocol does not compile until it is
 /// placed, and a reason the sequencer decides must then be reached here.
-const REASONS: [Reason; 46] = [
+const REASONS: [Reason; 50] = [
     Reason::Malformed,
     Reason::UnsupportedVersion,
     Reason::UnsupportedKind,
@@ -52,6 +52,10 @@ const REASONS: [Reason; 46] = [
     Reason::TierPaymentLimit,
     Reason::TierDailyLimit,
     Reason::BalanceCap,
+    Reason::ClaimRequired,
+    Reason::BadPeriod,
+    Reason::NotDesignated,
+    Reason::ClaimAlreadyPaid,
     Reason::InvalidRegistration,
     Reason::AlreadyRegistered,
     Reason::UnknownParticipant,
@@ -113,6 +117,10 @@ fn decided_by_the_sequencer(reason: Reason) -> bool {
         | Reason::TierPaymentLimit
         | Reason::TierDailyLimit
         | Reason::BalanceCap
+        | Reason::ClaimRequired
+        | Reason::BadPeriod
+        | Reason::NotDesignated
+        | Reason::ClaimAlreadyPaid
         | Reason::PermissionDenied => true,
     }
 }
@@ -160,7 +168,7 @@ fn thousands_of_seeds_of_faults_lose_nothing_confirmed() {
     // Both refusals that rest on another transaction waited, at least once,
     // for that one to be durable: a spend and a mint reference of a block
     // still being written.
-    for reason in ["InputSpent", "ReferenceReused"] {
+    for reason in ["InputSpent", "ReferenceReused", "ClaimAlreadyPaid"] {
         let deferred = report.deferred_outcomes.get(reason).copied().unwrap_or(0);
         assert!(deferred > 0, "{reason} never deferred until durable: {report:?}");
     }

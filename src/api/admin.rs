@@ -12,7 +12,7 @@ use crate::api::auth::Need;
 use crate::api::{Api, checks, receipt_to_proto, refusal_to_status};
 use crate::core::limits::TX_INPUTS_MAX;
 use crate::core::refusal::{Reason, Refusal};
-use crate::core::registry::{AdminOp, Merchant, Programme, Role};
+use crate::core::registry::{AdminOp, Beneficiary, Merchant, PaymentPeriod, Programme, Role};
 use crate::core::types::{OutPoint, Output, TX_VERSION, Transaction, TxKind, Witness};
 use crate::proto;
 
@@ -27,6 +27,23 @@ pub fn programme_to_proto(p: &Programme) -> proto::Programme {
         transferable: p.transferable,
         treasury_address: p.treasury.0.to_vec(),
         per_payment_max_minor: p.per_payment_max_minor.unwrap_or(0),
+        payment_period: match p.payment_period {
+            None => proto::PaymentPeriod::Unspecified,
+            Some(PaymentPeriod::Month) => proto::PaymentPeriod::Month,
+        } as i32,
+    }
+}
+
+#[must_use]
+pub fn beneficiary_to_proto(b: &Beneficiary) -> proto::Beneficiary {
+    proto::Beneficiary {
+        person_ref: b.person.0.to_vec(),
+        wallets: b.wallets.iter().map(|w| w.0.to_vec()).collect(),
+        designations: b
+            .designated
+            .iter()
+            .map(|(programme, wallet)| proto::Designation { programme_id: *programme, wallet: wallet.0.to_vec() })
+            .collect(),
     }
 }
 
@@ -69,7 +86,20 @@ impl Api {
         key_text: impl Fn(&K) -> String,
         convert: impl Fn(&V) -> T,
     ) -> Result<(Vec<T>, String), Status> {
-        self.authorize(request, &[Need::Operator])?;
+        self.list_for(request, &[Need::Operator], parse_token, select, key_text, convert)
+    }
+
+    /// One page of a registry listing, for the roles `needs` names.
+    fn list_for<K: Ord + Clone, V, T>(
+        &self,
+        request: &Request<proto::ListRequest>,
+        needs: &[Need],
+        parse_token: impl Fn(&str) -> Option<K>,
+        select: impl Fn(&crate::core::registry::Registry) -> &BTreeMap<K, V>,
+        key_text: impl Fn(&K) -> String,
+        convert: impl Fn(&V) -> T,
+    ) -> Result<(Vec<T>, String), Status> {
+        self.authorize(request, needs)?;
         let (size, token) = checks::list_page(request.get_ref(), parse_token)?;
         let registry = self.engine.registry();
         Ok(page(select(&registry), token, size, key_text, convert))
@@ -146,6 +176,15 @@ impl proto::admin_service_server::AdminService for Api {
             clawed_back_minor: stats.clawed_back_minor,
             outstanding_minor: stats.outstanding_minor(),
             height,
+            paid_by_period: stats
+                .paid_by_period
+                .iter()
+                .map(|(period, paid)| proto::PeriodPaid {
+                    period: *period,
+                    beneficiaries: paid.beneficiaries,
+                    amount_minor: paid.amount_minor,
+                })
+                .collect(),
         }))
     }
 
@@ -187,6 +226,53 @@ impl proto::admin_service_server::AdminService for Api {
     ) -> Result<Response<proto::RegisterResponse>, Status> {
         self.authorize(&request, &[Need::Operator])?;
         self.register(checks::create_programme_op(request.into_inner())).await
+    }
+
+    async fn register_beneficiary(
+        &self,
+        request: Request<proto::RegisterBeneficiaryRequest>,
+    ) -> Result<Response<proto::RegisterResponse>, Status> {
+        self.authorize(&request, &[Need::Operator, Need::Issuer])?;
+        self.register(checks::beneficiary(request.into_inner().beneficiary).map(AdminOp::RegisterBeneficiary)).await
+    }
+
+    async fn update_beneficiary(
+        &self,
+        request: Request<proto::UpdateBeneficiaryRequest>,
+    ) -> Result<Response<proto::RegisterResponse>, Status> {
+        self.authorize(&request, &[Need::Operator, Need::Issuer])?;
+        self.register(checks::beneficiary(request.into_inner().beneficiary).map(AdminOp::UpdateBeneficiary)).await
+    }
+
+    async fn get_beneficiary(
+        &self,
+        request: Request<proto::GetBeneficiaryRequest>,
+    ) -> Result<Response<proto::GetBeneficiaryResponse>, Status> {
+        self.authorize(&request, &[Need::Operator, Need::Issuer])?;
+        let person = checks::person_ref(&request.get_ref().person_ref).map_err(|r| refusal_to_status(&r))?;
+        let height = self.engine.tip().block.header.height;
+        let registry = self.engine.registry();
+        let beneficiary =
+            registry.beneficiaries.get(&person).ok_or_else(|| Status::not_found(format!("no beneficiary {person}")))?;
+        Ok(Response::new(proto::GetBeneficiaryResponse {
+            beneficiary: Some(beneficiary_to_proto(beneficiary)),
+            height,
+        }))
+    }
+
+    async fn list_beneficiaries(
+        &self,
+        request: Request<proto::ListRequest>,
+    ) -> Result<Response<proto::ListBeneficiariesResponse>, Status> {
+        let (beneficiaries, next_page_token) = self.list_for(
+            &request,
+            &[Need::Operator, Need::Issuer],
+            checks::person_token,
+            |r| &r.beneficiaries,
+            ToString::to_string,
+            beneficiary_to_proto,
+        )?;
+        Ok(Response::new(proto::ListBeneficiariesResponse { beneficiaries, next_page_token }))
     }
 
     async fn list_banks(

@@ -15,12 +15,16 @@ use crate::cluster::NodeId;
 use crate::core::crypto;
 use crate::core::encoding::{Genesis, clawback_authorization, txid};
 use crate::core::limits::{
-    CLUSTER_MEMBERS_MAX, CREDENTIALS_MAX, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PAYOUT_ADDRESSES_MAX, PROGRAMME_MCCS_MAX,
-    TX_REFERENCE_BYTES_MAX, TX_WITNESSES_MAX,
+    BENEFICIARY_PROGRAMMES_MAX, BENEFICIARY_WALLETS_MAX, CLUSTER_MEMBERS_MAX, CREDENTIALS_MAX, PAGE_SIZE_DEFAULT,
+    PAGE_SIZE_MAX, PAYOUT_ADDRESSES_MAX, PROGRAMME_MCCS_MAX, TX_REFERENCE_BYTES_MAX, TX_WITNESSES_MAX,
 };
 use crate::core::refusal::{Reason, Refusal};
-use crate::core::registry::{AdminOp, Bank, MCC_MAX, Mcc, Merchant, Principal, Programme, Registry, Terminal, Wallet};
-use crate::core::types::{Address, ChainId, Hash32, OutPoint, ProgrammeId, Transaction, TxId, TxKind, Witness};
+use crate::core::registry::{
+    AdminOp, Bank, Beneficiary, MCC_MAX, Mcc, Merchant, PaymentPeriod, Principal, Programme, Registry, Terminal, Wallet,
+};
+use crate::core::types::{
+    Address, ChainId, Hash32, OutPoint, PersonRef, ProgrammeId, Transaction, TxId, TxKind, Witness,
+};
 use crate::proto;
 
 // ---- arguments ------------------------------------------------------------
@@ -110,6 +114,12 @@ pub fn list_page<K>(
 #[must_use]
 pub fn wallet_token(text: &str) -> Option<Address> {
     Address::from_hex(text).ok()
+}
+
+/// The page token of `ListBeneficiaries`: a person reference in hex.
+#[must_use]
+pub fn person_token(text: &str) -> Option<PersonRef> {
+    PersonRef::from_hex(text).ok()
 }
 
 /// The page token of `ListProgrammes`: a programme id in decimal.
@@ -243,8 +253,56 @@ pub fn create_programme_op(request: proto::CreateProgrammeRequest) -> Result<Adm
         transferable: p.transferable,
         treasury: address("treasury address", &p.treasury_address)?,
         per_payment_max_minor: (p.per_payment_max_minor != 0).then_some(p.per_payment_max_minor),
+        payment_period: payment_period(p.payment_period)?,
         name: p.name,
     }))
+}
+
+fn payment_period(value: i32) -> Result<Option<PaymentPeriod>, Refusal> {
+    match proto::PaymentPeriod::try_from(value) {
+        Ok(proto::PaymentPeriod::Unspecified) => Ok(None),
+        Ok(proto::PaymentPeriod::Month) => Ok(Some(PaymentPeriod::Month)),
+        Err(_) => Err(invalid(format!("payment_period {value} is none of PaymentPeriod's values"))),
+    }
+}
+
+/// A person reference: exactly 32 bytes.
+///
+/// # Errors
+/// `INVALID_REGISTRATION` naming the length.
+pub fn person_ref(bytes: &[u8]) -> Result<PersonRef, Refusal> {
+    PersonRef::from_slice(bytes).ok_or_else(|| {
+        invalid(format!(
+            "person_ref is {} bytes; it is 32 (an HMAC-SHA-256 output, never an identity number)",
+            bytes.len()
+        ))
+    })
+}
+
+/// A beneficiary record of `RegisterBeneficiary` and `UpdateBeneficiary`;
+/// the registry checks it against what is registered in the sequencer.
+///
+/// # Errors
+/// A refusal naming the malformed field.
+pub fn beneficiary(b: Option<proto::Beneficiary>) -> Result<Beneficiary, Refusal> {
+    let b = required("beneficiary", b)?;
+    if b.wallets.len() > BENEFICIARY_WALLETS_MAX {
+        return Err(invalid(format!("a beneficiary links at most {BENEFICIARY_WALLETS_MAX} wallets")));
+    }
+    if b.designations.len() > BENEFICIARY_PROGRAMMES_MAX {
+        return Err(invalid(format!("at most {BENEFICIARY_PROGRAMMES_MAX} designations")));
+    }
+    let mut designated = std::collections::BTreeMap::new();
+    for d in &b.designations {
+        if designated.insert(d.programme_id, address("designated wallet", &d.wallet)?).is_some() {
+            return Err(invalid(format!("programme {} designated twice", d.programme_id)));
+        }
+    }
+    Ok(Beneficiary {
+        person: person_ref(&b.person_ref)?,
+        wallets: b.wallets.iter().map(|w| address("wallet", w)).collect::<Result<_, _>>()?,
+        designated,
+    })
 }
 
 // ---- programmes and clawbacks -----------------------------------------------

@@ -1,9 +1,19 @@
-//! Bulk disbursement: `settled disburse --programme P rows.csv`. Each CSV row
-//! (beneficiary address, amount as a decimal string, row id) becomes one mint
-//! of programme P whose reference is `disb:P:<row id>`, signed by the issuer
-//! keys given. The ledger pays a reference once, so re-running a file after
-//! a crash or a partial run pays nobody twice: rows already paid come back
-//! as duplicates, rows changed since come back refused.
+//! Bulk disbursement: `settled disburse --programme P rows.csv`, in one of
+//! two forms, told apart by the file's header line:
+//!
+//! - `address,amount,row_id` (the header optional): each row becomes one
+//!   mint of programme P to the address, whose reference is
+//!   `disb:P:<row id>`. The ledger pays a reference once.
+//! - `person,amount,period` (the header required), for a programme paid per
+//!   person: each row becomes a claim (`client::claim`) paying the person's
+//!   designated wallet, read from the registry. The ledger pays a
+//!   (programme, period, person) once, whatever file, row or wallet names it
+//!   again: a second claim is refused `REASON_CLAIM_ALREADY_PAID` naming the
+//!   mint that paid.
+//!
+//! Either way the mints are signed by the issuer keys given, and re-running
+//! a file after a crash or a partial run pays nobody twice: rows already
+//! paid come back as duplicates, rows changed since come back refused.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, Write};
@@ -16,7 +26,8 @@ use crate::client::{self, Client};
 use crate::core::amount::{format_amount, parse_amount};
 use crate::core::crypto::Keypair;
 use crate::core::limits::TX_REFERENCE_BYTES_MAX;
-use crate::core::types::{Address, AmountMinor, ProgrammeId};
+use crate::core::types::{Address, AmountMinor, PersonRef, ProgrammeId};
+use crate::proto;
 
 /// Mints a disbursement keeps in flight.
 pub const DISBURSE_IN_FLIGHT_MAX: usize = 512;
@@ -24,6 +35,8 @@ pub const DISBURSE_IN_FLIGHT_MAX: usize = 512;
 pub const DISBURSE_ROWS_MAX: usize = 10_000_000;
 /// Bytes of one CSV line.
 pub const DISBURSE_LINE_BYTES_MAX: usize = 1024;
+/// Refused rows a summary lists line by line (all are counted).
+pub const DISBURSE_REFUSALS_LISTED_MAX: usize = 100;
 /// Attempts of one row refused as overloaded before it counts as refused.
 const OVERLOAD_RETRIES_MAX: u32 = 100;
 
@@ -34,6 +47,23 @@ pub struct Row {
     pub address: Address,
     pub amount_minor: AmountMinor,
     pub row_id: String,
+}
+
+/// One valid row of a file paying people: the person, the amount, the
+/// period (`YYYYMM`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PersonRow {
+    pub line: usize,
+    pub person: PersonRef,
+    pub amount_minor: AmountMinor,
+    pub period: u32,
+}
+
+/// The rows of a file, in the form its header says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rows {
+    Addresses(Vec<Row>),
+    People(Vec<PersonRow>),
 }
 
 /// A line that is not a row, with why.
@@ -47,6 +77,130 @@ pub struct BadLine {
 #[must_use]
 pub fn row_reference(programme: ProgrammeId, row_id: &str) -> Vec<u8> {
     format!("disb:{programme}:{row_id}").into_bytes()
+}
+
+/// Parses a CSV file of either form: one whose first line (a UTF-8 byte
+/// order mark and blank lines aside) is a `person,...` header holds person
+/// rows (`parse_person_rows`), any other address rows (`parse_rows`).
+///
+/// # Errors
+/// An I/O error reading the file, or more than `DISBURSE_ROWS_MAX` rows.
+pub fn parse_file(
+    mut reader: impl BufRead,
+    programme: ProgrammeId,
+    exponent: u32,
+) -> Result<(Rows, Vec<BadLine>), String> {
+    let mut bytes = Vec::new();
+    reader.read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&bytes);
+    let first = text.trim_start_matches('\u{feff}').lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+    if first.to_ascii_lowercase().starts_with("person") {
+        let (rows, bad) = parse_person_rows(bytes.as_slice(), exponent)?;
+        Ok((Rows::People(rows), bad))
+    } else {
+        let (rows, bad) = parse_rows(bytes.as_slice(), programme, exponent)?;
+        Ok((Rows::Addresses(rows), bad))
+    }
+}
+
+/// Parses person rows: a `person,amount,period` header, then per line the
+/// person reference (64 hex digits), the amount (a decimal string) and the
+/// period (`YYYYMM`); blank lines and `#` comments skipped. The same
+/// (person, period) twice with the same amount is paid once; with another
+/// amount, none of its lines is paid (which is right is the authority's
+/// call).
+///
+/// # Errors
+/// An I/O error reading the file, or more than `DISBURSE_ROWS_MAX` rows.
+pub fn parse_person_rows(reader: impl BufRead, exponent: u32) -> Result<(Vec<PersonRow>, Vec<BadLine>), String> {
+    let mut rows: Vec<PersonRow> = Vec::new();
+    let mut bad = Vec::new();
+    let mut by_claim: HashMap<(PersonRef, u32), usize> = HashMap::new();
+    let mut conflicting: HashMap<(PersonRef, u32), Vec<usize>> = HashMap::new();
+    let mut header_seen = false;
+    for (index, line) in reader.split(b'\n').enumerate() {
+        let number = index + 1;
+        let line = line.map_err(|e| format!("line {number}: {e}"))?;
+        let Some(text) = csv_text(&line, number, &mut bad) else { continue };
+        if !header_seen && text.to_ascii_lowercase().starts_with("person") {
+            header_seen = true;
+            continue;
+        }
+        let row = match parse_person_line(text, number, exponent) {
+            Ok(row) => row,
+            Err(reason) => {
+                bad.push(BadLine { line: number, reason });
+                continue;
+            }
+        };
+        let claim = (row.person, row.period);
+        match by_claim.get(&claim) {
+            Some(&first) if rows[first].amount_minor == row.amount_minor => bad.push(BadLine {
+                line: number,
+                reason: format!(
+                    "person {} period {} repeats line {} (paid once)",
+                    row.person, row.period, rows[first].line
+                ),
+            }),
+            Some(&first) => conflicting.entry(claim).or_insert_with(|| vec![rows[first].line]).push(number),
+            None => {
+                if rows.len() == DISBURSE_ROWS_MAX {
+                    return Err(format!("more than {DISBURSE_ROWS_MAX} rows; split the file"));
+                }
+                by_claim.insert(claim, rows.len());
+                rows.push(row);
+            }
+        }
+    }
+    if !conflicting.is_empty() {
+        rows.retain(|row| !conflicting.contains_key(&(row.person, row.period)));
+        for ((person, period), lines) in conflicting {
+            for line in &lines {
+                bad.push(BadLine {
+                    line: *line,
+                    reason: format!(
+                        "person {person} period {period} appears on lines {lines:?} with different amounts: none paid"
+                    ),
+                });
+            }
+        }
+    }
+    bad.sort_by_key(|b| b.line);
+    Ok((rows, bad))
+}
+
+/// A line's text, trimmed, or `None` for a line that holds no row (blank,
+/// a comment) or cannot (too long, not UTF-8: reported in `bad`). A UTF-8
+/// byte order mark (a spreadsheet's) and surrounding quotes are dropped.
+fn csv_text<'a>(line: &'a [u8], number: usize, bad: &mut Vec<BadLine>) -> Option<&'a str> {
+    if line.len() > DISBURSE_LINE_BYTES_MAX {
+        bad.push(BadLine { line: number, reason: format!("longer than {DISBURSE_LINE_BYTES_MAX} bytes") });
+        return None;
+    }
+    let Ok(text) = std::str::from_utf8(line) else {
+        bad.push(BadLine { line: number, reason: "not UTF-8".to_owned() });
+        return None;
+    };
+    let text = text.trim_start_matches('\u{feff}').trim_end_matches('\r').trim();
+    (!text.is_empty() && !text.starts_with('#')).then_some(text)
+}
+
+fn parse_person_line(text: &str, line: usize, exponent: u32) -> Result<PersonRow, String> {
+    let fields: Vec<&str> = text.split(',').map(|f| f.trim().trim_matches('"').trim()).collect();
+    let [person, amount, period] = fields.as_slice() else {
+        return Err(format!("expected 3 fields (person,amount,period), found {}", fields.len()));
+    };
+    let person = PersonRef::from_hex(person)
+        .map_err(|e| format!("person: {e} (64 hex digits from `settled person-ref`, never an identity number)"))?;
+    let amount_minor = parse_amount(amount, exponent).map_err(|e| format!("amount: {e}"))?;
+    if amount_minor == 0 {
+        return Err("amount: zero".to_owned());
+    }
+    let period: u32 = period.parse().map_err(|_| format!("period '{period}': expected YYYYMM, e.g. 202612"))?;
+    if crate::core::period::month_bounds_ms(period, 0).is_none() {
+        return Err(format!("period {period}: expected YYYYMM with a month 01-12"));
+    }
+    Ok(PersonRow { line, person, amount_minor, period })
 }
 
 /// Parses a CSV file: `address,amount,row_id` per line; an optional header
@@ -70,17 +224,8 @@ pub fn parse_rows(
     for (index, line) in reader.split(b'\n').enumerate() {
         let number = index + 1;
         let line = line.map_err(|e| format!("line {number}: {e}"))?;
-        if line.len() > DISBURSE_LINE_BYTES_MAX {
-            bad.push(BadLine { line: number, reason: format!("longer than {DISBURSE_LINE_BYTES_MAX} bytes") });
-            continue;
-        }
-        let Ok(text) = std::str::from_utf8(&line) else {
-            bad.push(BadLine { line: number, reason: "not UTF-8".to_owned() });
-            continue;
-        };
-        let text = text.trim_end_matches('\r').trim();
-        if text.is_empty() || text.starts_with('#') || (number == 1 && text.to_ascii_lowercase().starts_with("address"))
-        {
+        let Some(text) = csv_text(&line, number, &mut bad) else { continue };
+        if number == 1 && text.to_ascii_lowercase().starts_with("address") {
             continue;
         }
         let row = match parse_line(text, number, programme, exponent) {
@@ -125,7 +270,7 @@ pub fn parse_rows(
 }
 
 fn parse_line(text: &str, line: usize, programme: ProgrammeId, exponent: u32) -> Result<Row, String> {
-    let fields: Vec<&str> = text.split(',').map(str::trim).collect();
+    let fields: Vec<&str> = text.split(',').map(|f| f.trim().trim_matches('"').trim()).collect();
     let [address, amount, row_id] = fields.as_slice() else {
         return Err(format!("expected 3 fields (address,amount,row_id), found {}", fields.len()));
     };
@@ -157,13 +302,43 @@ pub struct Summary {
     /// Rows whose outcome is not known (server unavailable, connection
     /// lost): re-running the file settles them, safely.
     pub unconfirmed: u64,
+    /// The first `DISBURSE_REFUSALS_LISTED_MAX` refused rows, by line: the
+    /// reason and the server's explanation.
+    pub refusals: Vec<Refused>,
+}
+
+/// A row the ledger refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub line: usize,
+    pub reason: String,
+    pub detail: String,
 }
 
 enum RowOutcome {
     Paid,
     AlreadyPaid,
-    Refused(String),
+    Refused { reason: String, detail: String },
     Unconfirmed,
+}
+
+/// What one row pays: an address by a row's reference, or a person's
+/// claim to their designated wallet.
+enum Payee {
+    Address { address: Address, row_id: String },
+    Person { person: PersonRef, period: u32 },
+}
+
+struct Planned {
+    line: usize,
+    amount_minor: AmountMinor,
+    payee: Payee,
+}
+
+fn refused(status: &tonic::Status) -> RowOutcome {
+    let reason =
+        client::status_reason(status).map_or_else(|| format!("{:?}", status.code()), |r| r.as_str_name().to_owned());
+    RowOutcome::Refused { reason, detail: status.message().to_owned() }
 }
 
 async fn submit_row(client: &mut Client, tx: &crate::core::types::Transaction) -> RowOutcome {
@@ -187,14 +362,42 @@ async fn submit_row(client: &mut Client, tx: &crate::core::types::Transaction) -
             {
                 return RowOutcome::Unconfirmed;
             }
-            Err(status) => {
-                let reason = client::status_reason(&status)
-                    .map_or_else(|| format!("{:?}", status.code()), |r| r.as_str_name().to_owned());
-                return RowOutcome::Refused(reason);
-            }
+            Err(status) => return refused(&status),
         }
     }
-    RowOutcome::Refused("REASON_OVERLOADED".to_owned())
+    RowOutcome::Refused {
+        reason: "REASON_OVERLOADED".to_owned(),
+        detail: format!("still overloaded after {OVERLOAD_RETRIES_MAX} attempts"),
+    }
+}
+
+/// The wallet `person` designated for `programme`, from the registry.
+async fn designated_wallet(
+    client: &mut Client,
+    person: &PersonRef,
+    programme: ProgrammeId,
+) -> Result<Address, RowOutcome> {
+    let request = proto::GetBeneficiaryRequest { person_ref: person.0.to_vec() };
+    let beneficiary = match client.admin.get_beneficiary(request).await {
+        Ok(response) => response.into_inner().beneficiary.unwrap_or_default(),
+        Err(status) if status.code() == tonic::Code::NotFound => {
+            return Err(RowOutcome::Refused {
+                reason: "NOT_FOUND".to_owned(),
+                detail: format!("no beneficiary {person}: register the person first"),
+            });
+        }
+        Err(status) if status.code() == tonic::Code::Unavailable => return Err(RowOutcome::Unconfirmed),
+        Err(status) => return Err(refused(&status)),
+    };
+    beneficiary
+        .designations
+        .iter()
+        .find(|d| d.programme_id == programme)
+        .and_then(|d| Address::from_slice(&d.wallet))
+        .ok_or_else(|| RowOutcome::Refused {
+            reason: "REASON_NOT_DESIGNATED".to_owned(),
+            detail: format!("beneficiary {person} designated no wallet for programme {programme}"),
+        })
 }
 
 /// Mints every row, `DISBURSE_IN_FLIGHT_MAX` at a time, printing progress
@@ -206,7 +409,36 @@ pub async fn disburse(
     url: &str,
     token: &str,
     programme: ProgrammeId,
-    rows: Vec<Row>,
+    rows: Rows,
+    issuers: &[Keypair],
+    progress: impl Write,
+) -> Result<Summary, String> {
+    let planned: Vec<Planned> = match rows {
+        Rows::Addresses(rows) => rows
+            .into_iter()
+            .map(|r| Planned {
+                line: r.line,
+                amount_minor: r.amount_minor,
+                payee: Payee::Address { address: r.address, row_id: r.row_id },
+            })
+            .collect(),
+        Rows::People(rows) => rows
+            .into_iter()
+            .map(|r| Planned {
+                line: r.line,
+                amount_minor: r.amount_minor,
+                payee: Payee::Person { person: r.person, period: r.period },
+            })
+            .collect(),
+    };
+    disburse_planned(url, token, programme, planned, issuers, progress).await
+}
+
+async fn disburse_planned(
+    url: &str,
+    token: &str,
+    programme: ProgrammeId,
+    rows: Vec<Planned>,
     issuers: &[Keypair],
     mut progress: impl Write,
 ) -> Result<Summary, String> {
@@ -220,8 +452,9 @@ pub async fn disburse(
     let mut summary = Summary { rows: total as u64, ..Summary::default() };
     let mut done = 0usize;
     let mut last_report = Instant::now();
-    let mut finish = |summary: &mut Summary, finished: Result<(RowOutcome, AmountMinor), tokio::task::JoinError>| {
-        let (outcome, amount) = finished.map_err(|e| e.to_string())?;
+    type Finished = Result<(RowOutcome, AmountMinor, usize), tokio::task::JoinError>;
+    let mut finish = |summary: &mut Summary, finished: Finished| {
+        let (outcome, amount, line) = finished.map_err(|e| e.to_string())?;
         match outcome {
             RowOutcome::Paid => {
                 summary.paid += 1;
@@ -231,7 +464,12 @@ pub async fn disburse(
                 summary.already_paid += 1;
                 summary.already_paid_minor += amount;
             }
-            RowOutcome::Refused(reason) => *summary.refused.entry(reason).or_default() += 1,
+            RowOutcome::Refused { reason, detail } => {
+                if summary.refusals.len() < DISBURSE_REFUSALS_LISTED_MAX {
+                    summary.refusals.push(Refused { line, reason: reason.clone(), detail });
+                }
+                *summary.refused.entry(reason).or_default() += 1;
+            }
             RowOutcome::Unconfirmed => summary.unconfirmed += 1,
         }
         done += 1;
@@ -246,21 +484,29 @@ pub async fn disburse(
         let mut client = client.clone();
         let issuers = Arc::clone(&issuers);
         tasks.spawn(async move {
+            let (line, amount_minor) = (row.line, row.amount_minor);
+            let (output, reference) = match row.payee {
+                Payee::Address { address, row_id } => {
+                    (client::output(address, amount_minor, programme), row_reference(programme, &row_id))
+                }
+                Payee::Person { person, period } => match designated_wallet(&mut client, &person, programme).await {
+                    Ok(wallet) => (
+                        client::output(wallet, amount_minor, programme),
+                        crate::core::encoding::claim_reference(programme, period, &person),
+                    ),
+                    Err(outcome) => return (outcome, amount_minor, line),
+                },
+            };
             // Signing costs two signatures a row: off the async workers.
             let tx = tokio::task::spawn_blocking(move || {
                 let signers: Vec<&Keypair> = issuers.iter().collect();
-                client::mint(
-                    &chain,
-                    vec![client::output(row.address, row.amount_minor, programme)],
-                    &row_reference(programme, &row.row_id),
-                    &signers,
-                )
+                client::mint(&chain, vec![output], &reference, &signers)
             })
             .await
             .expect("signing does not panic");
             let outcome = submit_row(&mut client, &tx).await;
             drop(permit);
-            (outcome, row.amount_minor)
+            (outcome, amount_minor, line)
         });
         while let Some(finished) = tasks.try_join_next() {
             finish(&mut summary, finished)?;
@@ -300,6 +546,19 @@ pub fn render_summary(summary: &Summary, bad: &[BadLine], exponent: u32, elapsed
     ));
     for (reason, count) in &summary.refused {
         out.push_str(&format!("  refused {reason}: {count}\n"));
+    }
+    for refused in &summary.refusals {
+        // The server's message names its reason first already.
+        if refused.detail.starts_with(&refused.reason) {
+            out.push_str(&format!("line {}: refused {}\n", refused.line, refused.detail));
+        } else {
+            out.push_str(&format!("line {}: refused {}: {}\n", refused.line, refused.reason, refused.detail));
+        }
+    }
+    let listed = summary.refusals.len() as u64;
+    let total = summary.refused.values().sum::<u64>();
+    if total > listed {
+        out.push_str(&format!("({} more refused rows not listed)\n", total - listed));
     }
     out
 }

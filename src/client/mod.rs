@@ -18,7 +18,8 @@ use crate::core::encoding;
 use crate::core::limits::{BLOCK_TXS_MAX, GRPC_MESSAGE_BYTES_MAX, PAGE_SIZE_MAX};
 use crate::core::receipt::Receipt;
 use crate::core::types::{
-    Address, AmountMinor, ChainId, OutPoint, Output, ProgrammeId, TX_VERSION, Transaction, TxId, TxKind, Witness,
+    Address, AmountMinor, ChainId, OutPoint, Output, PersonRef, ProgrammeId, TX_VERSION, Transaction, TxId, TxKind,
+    Witness,
 };
 use crate::proto;
 
@@ -53,6 +54,40 @@ pub fn mint(chain: &ChainId, outputs: Vec<Output>, reference: &[u8], issuers: &[
     };
     sign(&mut tx, chain, issuers);
     tx
+}
+
+/// A claim on the ledger `chain`: a mint paying `person` the benefit of
+/// `period` (`YYYYMM`) of `programme`, to the wallet the person designated
+/// for it, signed by `issuers`. The ledger pays a (programme, period,
+/// person) once: the claim is the mint's reference.
+#[must_use]
+pub fn claim(
+    chain: &ChainId,
+    programme: ProgrammeId,
+    period: u32,
+    person: &PersonRef,
+    wallet: Address,
+    amount_minor: AmountMinor,
+    issuers: &[&Keypair],
+) -> Transaction {
+    let reference = crate::core::encoding::claim_reference(programme, period, person);
+    mint(chain, vec![output(wallet, amount_minor, programme)], &reference, issuers)
+}
+
+/// The person reference of a national identity number under the programme
+/// administrator's secret key: HMAC-SHA-256(key, the number with spaces
+/// removed and letters upper-cased, so that "11010519491231002x" and
+/// "110105 19491231 002X" are one person). Only whoever holds the key can
+/// link a reference to a number; the ledger holds neither.
+#[must_use]
+pub fn person_ref(administrator_key: &[u8], identity_number: &str) -> PersonRef {
+    use hmac::Mac;
+    let normalised: String =
+        identity_number.chars().filter(|c| !c.is_whitespace()).map(|c| c.to_ascii_uppercase()).collect();
+    let mut mac =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(administrator_key).expect("HMAC takes a key of any length");
+    mac.update(normalised.as_bytes());
+    PersonRef(mac.finalize().into_bytes().into())
 }
 
 /// A payment on the ledger `chain` of `amount_minor` from one unspent

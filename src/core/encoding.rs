@@ -4,7 +4,8 @@
 
 use crate::core::crypto::sha256;
 use crate::core::types::{
-    Address, ChainId, Hash32, OutPoint, Output, PROTOCOL_VERSION, ProgrammeId, Transaction, TxId, TxKind, Witness,
+    Address, ChainId, Hash32, OutPoint, Output, PROTOCOL_VERSION, PersonRef, ProgrammeId, Transaction, TxId, TxKind,
+    Witness,
 };
 
 /// Leading bytes of a canonical transaction.
@@ -172,6 +173,67 @@ pub fn clawback_message(chain: &ChainId, tx: &Transaction) -> Option<Hash32> {
     let (programme, valid_until_ms) = clawback_terms(tx)?;
     let [treasury] = tx.outputs.as_slice() else { return None };
     Some(clawback_authorization(chain, programme, &treasury.owner, valid_until_ms))
+}
+
+/// Leading bytes of a claim: a mint paying one person one period's benefit.
+pub const CLAIM_MAGIC: &[u8; 4] = b"STLP";
+
+/// What a claim mint's reference holds: "STLP", the programme (u32 BE), the
+/// period (u32 BE, `YYYYMM`) and the claim tag (32 bytes).
+pub const CLAIM_REFERENCE_BYTES: usize = 4 + 4 + 4 + 32;
+
+/// The claim of one person for one period of one programme, as a mint's
+/// reference carries it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClaimTerms {
+    pub programme: ProgrammeId,
+    pub period: u32,
+    pub tag: Hash32,
+}
+
+/// The tag of a person's claim for a period of a programme: SHA-256 of
+/// "STLP", the version, the programme (u32 BE), the period (u32 BE) and
+/// the person reference. The ledger sees the tag, never the person
+/// reference: one person's claims of two periods or programmes cannot be
+/// linked from the chain, while the ledger, which knows whose wallet is
+/// paid, recomputes the tag to check the claim names that wallet's person.
+#[must_use]
+pub fn claim_tag(programme: ProgrammeId, period: u32, person: &PersonRef) -> Hash32 {
+    let mut bytes = Vec::with_capacity(4 + 1 + 4 + 4 + 32);
+    bytes.extend_from_slice(CLAIM_MAGIC);
+    bytes.push(PROTOCOL_VERSION);
+    bytes.extend_from_slice(&programme.to_be_bytes());
+    bytes.extend_from_slice(&period.to_be_bytes());
+    bytes.extend_from_slice(&person.0);
+    sha256(&bytes)
+}
+
+/// A claim mint's reference. Two claims of the same person, period and
+/// programme carry the same reference whatever else differs, and a mint
+/// reference pays once: that is what pays a person at most once a period.
+#[must_use]
+pub fn claim_reference(programme: ProgrammeId, period: u32, person: &PersonRef) -> Vec<u8> {
+    let mut reference = Vec::with_capacity(CLAIM_REFERENCE_BYTES);
+    reference.extend_from_slice(CLAIM_MAGIC);
+    reference.extend_from_slice(&programme.to_be_bytes());
+    reference.extend_from_slice(&period.to_be_bytes());
+    reference.extend_from_slice(&claim_tag(programme, period, person));
+    reference
+}
+
+/// The claim a mint reference makes, if it is one: exactly
+/// `CLAIM_REFERENCE_BYTES` starting with "STLP".
+#[must_use]
+pub fn claim_terms(reference: &[u8]) -> Option<ClaimTerms> {
+    let bytes: &[u8; CLAIM_REFERENCE_BYTES] = reference.try_into().ok()?;
+    if &bytes[..4] != CLAIM_MAGIC {
+        return None;
+    }
+    Some(ClaimTerms {
+        programme: u32::from_be_bytes(bytes[4..8].try_into().expect("4 bytes")),
+        period: u32::from_be_bytes(bytes[8..12].try_into().expect("4 bytes")),
+        tag: bytes[12..].try_into().expect("32 bytes"),
+    })
 }
 
 /// The stored form: canonical bytes, then a witness count (u8) and the
@@ -500,6 +562,27 @@ mod tests {
         assert_ne!(authorisation, clawback_authorization(&a, 1001, &Address([8; 32]), 5));
         assert_ne!(authorisation, clawback_authorization(&a, 1001, &treasury, 6));
         assert_ne!(authorisation, clawback_authorization(&a, 1002, &treasury, 5));
+    }
+
+    #[test]
+    fn a_claim_reference_names_its_programme_and_period_and_hides_the_person() {
+        let person = PersonRef([5; 32]);
+        let reference = claim_reference(1001, 202_612, &person);
+        assert_eq!(reference.len(), CLAIM_REFERENCE_BYTES);
+        let terms = claim_terms(&reference).unwrap();
+        assert_eq!((terms.programme, terms.period), (1001, 202_612));
+        assert_eq!(terms.tag, claim_tag(1001, 202_612, &person));
+        assert!(!reference.windows(32).any(|w| w == person.0), "the person reference is not on the ledger");
+        // Another period, programme or person is another claim.
+        assert_ne!(reference, claim_reference(1001, 202_701, &person));
+        assert_ne!(reference, claim_reference(1002, 202_612, &person));
+        assert_ne!(reference, claim_reference(1001, 202_612, &PersonRef([6; 32])));
+        // Only exactly that shape is a claim.
+        assert_eq!(claim_terms(&reference[..CLAIM_REFERENCE_BYTES - 1]), None);
+        assert_eq!(claim_terms(b"disb:1001:row-7"), None);
+        let mut other_magic = reference.clone();
+        other_magic[0] = b'X';
+        assert_eq!(claim_terms(&other_magic), None);
     }
 
     #[test]

@@ -5,8 +5,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::core::encoding::Genesis;
+use crate::core::encoding::{self, ClaimTerms, Genesis};
 use crate::core::movements::{self, BankTotals, Movement};
+use crate::core::period;
 use crate::core::refusal::{Reason, Refusal};
 use crate::core::registry::{AdminOp, ProgrammeStats, Registry, Role, TierPolicy};
 use crate::core::types::{Address, AmountMinor, OutPoint, Output, ProgrammeId, TxKind};
@@ -249,7 +250,8 @@ impl Ledger {
             TxKind::Clawback => (self.check_clawback(vtx, now_unix_ms)?, Vec::new()),
             TxKind::Redeem => (self.check_redeem(vtx)?, Vec::new()),
         };
-        self.count_programmes(tx.kind, &spent, &tx.outputs);
+        let claim = (tx.kind == TxKind::Mint).then(|| encoding::claim_terms(&tx.reference)).flatten();
+        self.count_programmes(tx.kind, &spent, &tx.outputs, claim);
         let sequence = self.next_sequence;
         let tx_movements =
             movements::movements_of(&self.registry, tx.kind, vtx.txid, sequence, now_unix_ms, &spent, &tx.outputs);
@@ -481,12 +483,17 @@ impl Ledger {
 
     /// Where earmarked money went: minted in, paid to a merchant of some
     /// category, or clawed back.
-    fn count_programmes(&mut self, kind: TxKind, spent: &[Output], outputs: &[Output]) {
+    fn count_programmes(&mut self, kind: TxKind, spent: &[Output], outputs: &[Output], claim: Option<ClaimTerms>) {
         match kind {
             TxKind::Mint => {
                 for output in outputs.iter().filter(|o| o.programme != 0) {
                     let stats = self.stats.entry(output.programme).or_default();
                     stats.disbursed_minor = stats.disbursed_minor.saturating_add(output.amount_minor);
+                    if let Some(claim) = claim {
+                        let paid = stats.paid_by_period.entry(claim.period).or_default();
+                        paid.beneficiaries += 1;
+                        paid.amount_minor = paid.amount_minor.saturating_add(output.amount_minor);
+                    }
                     self.touched.insert(output.programme);
                 }
             }
@@ -650,6 +657,74 @@ impl Ledger {
         Ok(spent)
     }
 
+    fn paid_per_person(&self, programme: ProgrammeId) -> bool {
+        self.registry.programmes.get(&programme).is_some_and(|p| p.payment_period.is_some())
+    }
+
+    /// A claim: one output, of a programme paid per person, for a month
+    /// begun and within the programme's validity, to the wallet the
+    /// programme pays of the person the claim names. That the person was
+    /// not paid for the period already is the sequencer's check (a mint
+    /// reference pays once, and the claim is the reference).
+    fn check_claim(&self, outputs: &[Output], claim: &ClaimTerms, now_unix_ms: u64) -> Result<(), Refusal> {
+        let id = claim.programme;
+        let programme = self
+            .registry
+            .programmes
+            .get(&id)
+            .ok_or_else(|| Refusal::new(Reason::UnknownProgramme, format!("no programme {id}")))?;
+        if programme.payment_period.is_none() {
+            return Err(Refusal::new(
+                Reason::ClaimRequired,
+                format!("programme {id} pays addresses, not people: its mints are not claims"),
+            ));
+        }
+        let [output] = outputs else {
+            return Err(Refusal::new(Reason::ClaimRequired, "a claim pays one person: exactly one output"));
+        };
+        if output.programme != id {
+            return Err(Refusal::new(
+                Reason::ClaimRequired,
+                format!("a claim on programme {id} pays programme {id} money, not programme {}", output.programme),
+            ));
+        }
+        let period = claim.period;
+        let (start_ms, end_ms) = period::month_bounds_ms(period, self.tiers.day_offset_minutes)
+            .ok_or_else(|| Refusal::new(Reason::BadPeriod, format!("period {period} is not a month YYYYMM")))?;
+        if now_unix_ms < start_ms {
+            return Err(Refusal::new(
+                Reason::BadPeriod,
+                format!("period {period} begins at {start_ms} (unix ms): a month is paid once it has begun"),
+            ));
+        }
+        if end_ms <= programme.valid_from_ms || start_ms >= programme.valid_until_ms {
+            return Err(Refusal::new(
+                Reason::BadPeriod,
+                format!(
+                    "period {period} lies outside programme {id}'s validity ({} to {} unix ms)",
+                    programme.valid_from_ms, programme.valid_until_ms
+                ),
+            ));
+        }
+        let wallet = output.owner;
+        let beneficiary = self.registry.person_of(&wallet).ok_or_else(|| {
+            Refusal::new(Reason::NotDesignated, format!("wallet {wallet} is linked to no beneficiary"))
+        })?;
+        if beneficiary.designated.get(&id) != Some(&wallet) {
+            return Err(Refusal::new(
+                Reason::NotDesignated,
+                format!("wallet {wallet} is not the wallet its beneficiary designated for programme {id}"),
+            ));
+        }
+        if encoding::claim_tag(id, period, &beneficiary.person) != claim.tag {
+            return Err(Refusal::new(
+                Reason::NotDesignated,
+                format!("wallet {wallet} belongs to another person than the claim names"),
+            ));
+        }
+        Ok(())
+    }
+
     /// Every witness is an issuer key, and at least the threshold signed.
     fn check_issuers(&self, vtx: &VerifiedTx) -> Result<(), Decline> {
         let issuers = &self.genesis.issuer_keys;
@@ -678,6 +753,22 @@ impl Ledger {
         self.check_issuers(vtx)?;
         for output in vtx.tx.outputs.iter().filter(|o| o.programme != 0) {
             self.live_programme(output.programme, now_unix_ms)?;
+        }
+        match encoding::claim_terms(&vtx.tx.reference) {
+            Some(claim) => self.check_claim(&vtx.tx.outputs, &claim, now_unix_ms)?,
+            None => {
+                if let Some(programme) = vtx.tx.outputs.iter().find(|o| self.paid_per_person(o.programme)) {
+                    return Err(Refusal::new(
+                        Reason::ClaimRequired,
+                        format!(
+                            "programme {} pays registered beneficiaries once a period, by claim; this mint's \
+                             reference is not a claim",
+                            programme.programme
+                        ),
+                    )
+                    .into());
+                }
+            }
         }
         let created: u64 = vtx.tx.outputs.iter().map(|o| o.amount_minor).sum();
         if self.totals.minted_minor.checked_add(created).is_none() {

@@ -9,6 +9,11 @@ pub const TX_OUTPUTS_MAX: usize = 16;
 pub const TX_WITNESSES_MAX: usize = 16;
 /// Bytes in a transaction's reference.
 pub const TX_REFERENCE_BYTES_MAX: usize = 64;
+/// Wallets one beneficiary links (a phone wallet, a hard wallet card, a
+/// replacement after a loss).
+pub const BENEFICIARY_WALLETS_MAX: usize = 4;
+/// Programmes one beneficiary has a designated wallet for.
+pub const BENEFICIARY_PROGRAMMES_MAX: usize = 32;
 /// Bytes of one decoded gRPC message. A transaction at every limit above is
 /// about 3 KiB, so this leaves room without letting a client make the server
 /// buffer megabytes.

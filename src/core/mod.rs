@@ -14,6 +14,7 @@ pub mod ledger;
 pub mod limits;
 pub mod merkle;
 pub mod movements;
+pub mod period;
 pub mod receipt;
 pub mod refusal;
 pub mod registry;

@@ -48,6 +48,19 @@ pub enum Reason {
     TierPaymentLimit,
     TierDailyLimit,
     BalanceCap,
+    /// A mint into a programme paid per person that is not a claim, or a
+    /// claim of another shape (one output, of the claim's programme, paid
+    /// per person).
+    ClaimRequired,
+    /// A claim's period names no month, one not begun, or one outside the
+    /// programme's validity.
+    BadPeriod,
+    /// A claim pays a wallet that is not the designated wallet, for its
+    /// programme, of the person it names.
+    NotDesignated,
+    /// The person was already paid for this period of this programme
+    /// (`Refusal::spent_by` names the mint that paid).
+    ClaimAlreadyPaid,
     // Registry changes.
     InvalidRegistration,
     AlreadyRegistered,
@@ -96,6 +109,10 @@ impl Reason {
             | Self::TierPaymentLimit
             | Self::TierDailyLimit
             | Self::BalanceCap
+            | Self::ClaimRequired
+            | Self::BadPeriod
+            | Self::NotDesignated
+            | Self::ClaimAlreadyPaid
             | Self::AlreadyRegistered
             | Self::UnknownParticipant => Class::FailedPrecondition,
             Self::Overloaded => Class::ResourceExhausted,
@@ -148,6 +165,10 @@ impl Reason {
             Self::TierPaymentLimit => "REASON_TIER_PAYMENT_LIMIT",
             Self::TierDailyLimit => "REASON_TIER_DAILY_LIMIT",
             Self::BalanceCap => "REASON_BALANCE_CAP",
+            Self::ClaimRequired => "REASON_CLAIM_REQUIRED",
+            Self::BadPeriod => "REASON_BAD_PERIOD",
+            Self::NotDesignated => "REASON_NOT_DESIGNATED",
+            Self::ClaimAlreadyPaid => "REASON_CLAIM_ALREADY_PAID",
             Self::InvalidRegistration => "REASON_INVALID_REGISTRATION",
             Self::AlreadyRegistered => "REASON_ALREADY_REGISTERED",
             Self::UnknownParticipant => "REASON_UNKNOWN_PARTICIPANT",

@@ -6,9 +6,13 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::limits::{CREDENTIALS_MAX, ID_BYTES_MAX, NAME_BYTES_MAX, PAYOUT_ADDRESSES_MAX, PROGRAMME_MCCS_MAX};
+use crate::core::limits::{
+    BENEFICIARY_PROGRAMMES_MAX, BENEFICIARY_WALLETS_MAX, CREDENTIALS_MAX, ID_BYTES_MAX, NAME_BYTES_MAX,
+    PAYOUT_ADDRESSES_MAX, PROGRAMME_MCCS_MAX,
+};
+pub use crate::core::period::PaymentPeriod;
 use crate::core::refusal::{Reason, Refusal};
-use crate::core::types::{Address, AmountMinor, Hash32, ProgrammeId};
+use crate::core::types::{Address, AmountMinor, Hash32, PersonRef, ProgrammeId};
 
 /// An ISO 18245 merchant category code, 0000-9999.
 pub type Mcc = u16;
@@ -64,6 +68,24 @@ pub struct Programme {
     pub treasury: Address,
     /// Largest amount of this programme one payment may move, if any.
     pub per_payment_max_minor: Option<AmountMinor>,
+    /// Set: the programme pays registered beneficiaries, each at most once
+    /// a period, and only by claim (`encoding::claim_reference`). Unset:
+    /// it pays addresses, each disbursement row once by its reference.
+    #[serde(default)]
+    pub payment_period: Option<PaymentPeriod>,
+}
+
+/// A person a programme pays, known by a pseudonymous reference, with the
+/// wallets they hold and, per programme paid per person, the one wallet
+/// that programme pays.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Beneficiary {
+    pub person: PersonRef,
+    /// Registered wallets, 1 to `BENEFICIARY_WALLETS_MAX`; a wallet belongs
+    /// to one person at most.
+    pub wallets: Vec<Address>,
+    /// Programme -> the linked wallet its claims pay.
+    pub designated: BTreeMap<ProgrammeId, Address>,
 }
 
 /// A wallet tier's limits, in minor units.
@@ -136,6 +158,17 @@ pub struct ProgrammeStats {
     pub spent_by_mcc: BTreeMap<Mcc, AmountMinor>,
     /// Moved back to the treasury after the programme ended.
     pub clawed_back_minor: AmountMinor,
+    /// Programmes paid per person: per period, the beneficiaries paid (one
+    /// claim each) and how much.
+    #[serde(default)]
+    pub paid_by_period: BTreeMap<u32, PeriodPaid>,
+}
+
+/// One period of a programme paid per person.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeriodPaid {
+    pub beneficiaries: u64,
+    pub amount_minor: AmountMinor,
 }
 
 impl ProgrammeStats {
@@ -164,6 +197,9 @@ pub enum AdminOp {
     RegisterTerminal(Terminal),
     RegisterWallet(Wallet),
     CreateProgramme(Programme),
+    RegisterBeneficiary(Beneficiary),
+    /// Replaces a registered beneficiary's wallets and designations.
+    UpdateBeneficiary(Beneficiary),
 }
 
 /// Who a registered credential belongs to.
@@ -181,7 +217,10 @@ pub struct Registry {
     pub terminals: BTreeMap<String, Terminal>,
     pub wallets: BTreeMap<Address, Wallet>,
     pub programmes: BTreeMap<ProgrammeId, Programme>,
+    pub beneficiaries: BTreeMap<PersonRef, Beneficiary>,
     roles: HashMap<Address, Role>,
+    /// The person each linked wallet belongs to.
+    people: HashMap<Address, PersonRef>,
 }
 
 fn invalid(detail: impl Into<String>) -> Refusal {
@@ -374,6 +413,70 @@ impl Registry {
                 }
                 self.address_free(&programme.treasury)?;
             }
+            AdminOp::RegisterBeneficiary(beneficiary) => {
+                if self.beneficiaries.contains_key(&beneficiary.person) {
+                    return Err(Refusal::new(
+                        Reason::AlreadyRegistered,
+                        format!("beneficiary {} is registered; change it with UpdateBeneficiary", beneficiary.person),
+                    ));
+                }
+                self.check_beneficiary(beneficiary)?;
+            }
+            AdminOp::UpdateBeneficiary(beneficiary) => {
+                if !self.beneficiaries.contains_key(&beneficiary.person) {
+                    return Err(Refusal::new(
+                        Reason::UnknownParticipant,
+                        format!("no beneficiary {}", beneficiary.person),
+                    ));
+                }
+                self.check_beneficiary(beneficiary)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A beneficiary's wallets are registered wallets of nobody else, and
+    /// each designation names a programme paid per person and one of them.
+    fn check_beneficiary(&self, beneficiary: &Beneficiary) -> Result<(), Refusal> {
+        let person = &beneficiary.person;
+        if person.0 == [0; 32] {
+            return Err(invalid(
+                "a person reference of 32 zero bytes is no HMAC output; derive it (settled person-ref)",
+            ));
+        }
+        if beneficiary.wallets.is_empty() || beneficiary.wallets.len() > BENEFICIARY_WALLETS_MAX {
+            return Err(invalid(format!("a beneficiary links 1-{BENEFICIARY_WALLETS_MAX} wallets")));
+        }
+        for (i, wallet) in beneficiary.wallets.iter().enumerate() {
+            if beneficiary.wallets[..i].contains(wallet) {
+                return Err(invalid(format!("wallet {wallet} listed twice")));
+            }
+            if !matches!(self.roles.get(wallet), Some(Role::Wallet { .. })) {
+                return Err(Refusal::new(
+                    Reason::UnknownParticipant,
+                    format!("{wallet} is not a registered wallet (RegisterWallet first)"),
+                ));
+            }
+            if let Some(other) = self.people.get(wallet).filter(|other| *other != person) {
+                return Err(Refusal::new(
+                    Reason::AlreadyRegistered,
+                    format!("wallet {wallet} belongs to beneficiary {other}"),
+                ));
+            }
+        }
+        if beneficiary.designated.len() > BENEFICIARY_PROGRAMMES_MAX {
+            return Err(invalid(format!("at most {BENEFICIARY_PROGRAMMES_MAX} designated programmes")));
+        }
+        for (programme, wallet) in &beneficiary.designated {
+            let Some(registered) = self.programmes.get(programme) else {
+                return Err(Refusal::new(Reason::UnknownProgramme, format!("no programme {programme}")));
+            };
+            if registered.payment_period.is_none() {
+                return Err(invalid(format!("programme {programme} pays addresses, not people: nothing to designate")));
+            }
+            if !beneficiary.wallets.contains(wallet) {
+                return Err(invalid(format!("designated wallet {wallet} is not one of the beneficiary's wallets")));
+            }
         }
         Ok(())
     }
@@ -407,7 +510,24 @@ impl Registry {
                 self.roles.insert(programme.treasury, Role::Treasury { programme: programme.id });
                 self.programmes.insert(programme.id, programme);
             }
+            AdminOp::RegisterBeneficiary(beneficiary) | AdminOp::UpdateBeneficiary(beneficiary) => {
+                if let Some(old) = self.beneficiaries.get(&beneficiary.person) {
+                    for wallet in &old.wallets {
+                        self.people.remove(wallet);
+                    }
+                }
+                for wallet in &beneficiary.wallets {
+                    self.people.insert(*wallet, beneficiary.person);
+                }
+                self.beneficiaries.insert(beneficiary.person, beneficiary);
+            }
         }
+    }
+
+    /// The beneficiary a wallet is linked to, if any.
+    #[must_use]
+    pub fn person_of(&self, wallet: &Address) -> Option<&Beneficiary> {
+        self.people.get(wallet).and_then(|person| self.beneficiaries.get(person))
     }
 
     /// The tier that limits `address`, if any: registered wallets have their

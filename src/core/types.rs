@@ -20,6 +20,13 @@ pub type Hash32 = [u8; 32];
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct ChainId(pub [u8; 32]);
 
+/// A person, as a welfare programme knows them without naming them: 32
+/// bytes the programme administrator derives from a national identity
+/// number with its own secret key (HMAC-SHA-256, `settled person-ref`).
+/// The ledger never sees the number; docs/PRIVACY.md says who sees what.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PersonRef(pub [u8; 32]);
+
 /// 0 is unrestricted money; any other id is an earmarked programme.
 pub type ProgrammeId = u32;
 
@@ -147,6 +154,7 @@ macro_rules! hex_display {
 hex_display!(Address);
 hex_display!(TxId);
 hex_display!(ChainId);
+hex_display!(PersonRef);
 
 impl fmt::Display for OutPoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

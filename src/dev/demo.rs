@@ -778,6 +778,7 @@ async fn welfare_showcase(
         transferable: false,
         treasury_address: treasury.address().0.to_vec(),
         per_payment_max_minor: 0,
+        payment_period: 0,
     };
     admin
         .admin

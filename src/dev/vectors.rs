@@ -57,6 +57,16 @@ const CLAWBACK_AUTHORIZATION_PROGRAMMES: [u32; 4] = [1, PROGRAMME_FOOD, 0x0A0B_0
 /// The issuers that sign the clawback vector (2 of 3, the threshold).
 const CLAWBACK_SIGNERS: [&str; 2] = ["issuer-1", "issuer-2"];
 
+/// The programme of the claim vector: paid once a month per person.
+const PROGRAMME_MONTHLY: u32 = 31;
+/// The programme administrator's key of the claim vector and the identity
+/// number its person reference is derived from (as written on a form:
+/// spaces and a lower-case check letter).
+const ADMINISTRATOR_KEY: [u8; 32] = [0x5a; 32];
+const IDENTITY_NUMBER: &str = "110105 19491231 002x";
+/// The ledger's day offset the claim's month is counted in (UTC+8).
+const CLAIM_DAY_OFFSET_MINUTES: i32 = 480;
+
 /// Widths of the stand-alone Merkle trees: empty, single, even, odd, and
 /// shapes where a node is promoted at more than one level.
 const MERKLE_WIDTHS: [usize; 8] = [0, 1, 2, 3, 4, 5, 6, 7];
@@ -85,6 +95,7 @@ impl Keys {
         add("alice".to_owned(), 0x05);
         add("bob".to_owned(), 0x06);
         add("merchant".to_owned(), 0x07);
+        add("carol".to_owned(), 0x08);
         for i in 0..u8::try_from(TX_OUTPUTS_MAX).expect("small") {
             add(format!("holder-{i:02}"), 0x10 + i);
         }
@@ -619,6 +630,7 @@ pub fn generate() -> Value {
                 transferable: true,
                 treasury: treasury.address(),
                 per_payment_max_minor: None,
+                payment_period: None,
             }))
             .expect("vector programmes are valid");
         programmes.insert(id, ClawbackTerms { programme: id, treasury: treasury.address(), valid_until_ms });
@@ -721,8 +733,111 @@ pub fn generate() -> Value {
         "amounts": amounts_json(),
         "clawback_authorizations": clawback_authorizations_json(&keys, &chain, &authorised),
         "clawback_transactions": [clawback],
+        "claims": [claim_json(&keys, &genesis, &chain)],
         "other_chain": other_chain,
     })
+}
+
+/// A claim (docs/PROTOCOL.md §4.10): carol, registered as a beneficiary
+/// under the person reference of `IDENTITY_NUMBER`, is paid the month of
+/// block 1 of programme 31 at her designated wallet. Judged by a ledger of
+/// its own (the e-CNY tier table, which registering a wallet needs), at
+/// block 1's time; a claim paying her through another person's claim tag,
+/// or a month not yet begun, is declined.
+fn claim_json(keys: &Keys, genesis: &Genesis, chain: &ChainId) -> Value {
+    use crate::core::registry::{Beneficiary, PaymentPeriod, TierPolicy, Wallet};
+    let carol = keys.address("carol");
+    let person = crate::client::person_ref(&ADMINISTRATOR_KEY, IDENTITY_NUMBER);
+    let period = crate::core::period::month_of(BLOCK_1_TIME_UNIX_MS, CLAIM_DAY_OFFSET_MINUTES);
+    let (start_ms, end_ms) =
+        crate::core::period::month_bounds_ms(period, CLAIM_DAY_OFFSET_MINUTES).expect("block 1's month");
+    let tiers = TierPolicy { day_offset_minutes: CLAIM_DAY_OFFSET_MINUTES, ..TierPolicy::e_cny_default(2) };
+    let mut ledger = Ledger::new(genesis.clone(), HashMap::new(), 0, 0, 1)
+        .expect("an empty ledger is consistent")
+        .with_rules(crate::core::registry::Registry::default(), tiers, HashMap::new(), HashMap::new());
+    let treasury = Keypair::from_secret(&[0x3f; 32]).expect("valid secret");
+    let bank = Bank { id: "vector-bank".to_owned(), name: "Vector bank".to_owned(), credentials: Vec::new() };
+    for op in [
+        AdminOp::RegisterBank(bank.clone()),
+        AdminOp::RegisterWallet(Wallet { address: carol, bank: bank.id, tier: 3 }),
+        AdminOp::CreateProgramme(Programme {
+            id: PROGRAMME_MONTHLY,
+            name: "vector monthly programme".to_owned(),
+            allowed_mccs: vec![MERCHANT_MCC],
+            valid_from_ms: 0,
+            valid_until_ms: u64::MAX,
+            transferable: false,
+            treasury: treasury.address(),
+            per_payment_max_minor: None,
+            payment_period: Some(PaymentPeriod::Month),
+        }),
+        AdminOp::RegisterBeneficiary(Beneficiary {
+            person,
+            wallets: vec![carol],
+            designated: [(PROGRAMME_MONTHLY, carol)].into_iter().collect(),
+        }),
+    ] {
+        ledger.admin(op).expect("the claim vector's registry is valid");
+    }
+    let reference = crate::core::encoding::claim_reference(PROGRAMME_MONTHLY, period, &person);
+    let vector = build(
+        keys,
+        chain,
+        Unsigned {
+            name: "claim-programme-31",
+            description: "A claim: programme 31 (paid once a month per person) pays carol, the designated wallet of the person whose reference is HMAC-SHA-256(administrator key, normalised identity number), 500.00 for the month holding block 1's time in UTC+8. Reference: STLP, the programme id and the period (4 bytes big-endian each), then the claim tag SHA-256(STLP || 02 || programme || period || person reference). Witnesses: issuer-1 and issuer-3 over the witness message of the txid, as every mint. Not in any block: accepted at block 1's time by a ledger with that registry; any other mint with the same reference would be refused REASON_CLAIM_ALREADY_PAID.",
+            kind: TxKind::Mint,
+            inputs: Vec::new(),
+            outputs: vec![output(carol, 50_000, PROGRAMME_MONTHLY)],
+            reference: reference.clone(),
+        },
+        &["issuer-1", "issuer-3"],
+    );
+    let verified = crate::core::verify::verify(vector.tx.clone(), chain).expect("the claim vector verifies");
+    let someone_else = build(
+        keys,
+        chain,
+        Unsigned {
+            name: "claim-of-another-person",
+            description: "",
+            kind: TxKind::Mint,
+            inputs: Vec::new(),
+            outputs: vector.tx.outputs.clone(),
+            reference: crate::core::encoding::claim_reference(
+                PROGRAMME_MONTHLY,
+                period,
+                &crate::core::types::PersonRef([0xee; 32]),
+            ),
+        },
+        &["issuer-1", "issuer-3"],
+    );
+    assert_declined(&mut ledger, chain, &someone_else.tx, BLOCK_1_TIME_UNIX_MS, Reason::NotDesignated);
+    assert_declined(&mut ledger, chain, &vector.tx, start_ms - 1, Reason::BadPeriod);
+    let applied = ledger.apply(&verified, BLOCK_1_TIME_UNIX_MS).expect("the claim vector is accepted");
+    let mut preimage = crate::core::encoding::CLAIM_MAGIC.to_vec();
+    preimage.push(PROTOCOL_VERSION);
+    preimage.extend_from_slice(&PROGRAMME_MONTHLY.to_be_bytes());
+    preimage.extend_from_slice(&period.to_be_bytes());
+    preimage.extend_from_slice(&person.0);
+    let tag = crate::core::encoding::claim_tag(PROGRAMME_MONTHLY, period, &person);
+    assert_eq!(sha256(&preimage), tag, "the tag is the hash of the preimage the vectors publish");
+    let mut transaction = tx_json(&vector, applied.sequence, &witness_message_bytes(chain, &vector.txid));
+    transaction["claim"] = json!({
+        "administrator_key_hex": hex::encode(ADMINISTRATOR_KEY),
+        "identity_number": IDENTITY_NUMBER,
+        "normalised_identity_number": "11010519491231002X",
+        "person_ref": person.to_string(),
+        "programme_id": PROGRAMME_MONTHLY,
+        "period": period,
+        "day_offset_minutes": CLAIM_DAY_OFFSET_MINUTES,
+        "period_start_unix_ms": start_ms,
+        "period_end_unix_ms": end_ms,
+        "judged_at_unix_ms": BLOCK_1_TIME_UNIX_MS,
+        "tag_preimage_hex": hex::encode(&preimage),
+        "tag": hex::encode(tag),
+        "designated_wallet": carol.to_string(),
+    });
+    transaction
 }
 
 /// Another ledger with the same keys (an HKD genesis): its chain id, and

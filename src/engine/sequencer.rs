@@ -484,8 +484,9 @@ impl Sequencing {
                 return None;
             }
         }
-        // A mint's reference (a disbursement row) pays once: another mint
-        // with the same reference is a different amount or payee.
+        // A mint's reference (a disbursement row, or a person's claim for a
+        // period) pays once: another mint with the same reference is a
+        // different amount or payee.
         let not_durable = open.mint_refs.get(&vtx.tx.reference).or_else(|| self.pending_refs.get(&vtx.tx.reference));
         let durable = not_durable.is_none();
         let used = match not_durable {
@@ -495,10 +496,19 @@ impl Sequencing {
         match used {
             Ok(None) => Some(reply),
             Ok(Some(other)) => {
-                let mut refusal = Refusal::new(
-                    Reason::ReferenceReused,
-                    format!("the mint reference was already paid by mint {other}, with other outputs"),
-                );
+                let mut refusal = match crate::core::encoding::claim_terms(&vtx.tx.reference) {
+                    Some(claim) => Refusal::new(
+                        Reason::ClaimAlreadyPaid,
+                        format!(
+                            "this person was already paid for period {} of programme {} by mint {other}",
+                            claim.period, claim.programme
+                        ),
+                    ),
+                    None => Refusal::new(
+                        Reason::ReferenceReused,
+                        format!("the mint reference was already paid by mint {other}, with other outputs"),
+                    ),
+                };
                 refusal.spent_by = Some(other);
                 // Said only once the other mint is durable.
                 open.refuse_once(durable, refusal, reply);

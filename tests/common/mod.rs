@@ -384,6 +384,7 @@ impl TestLedger {
             transferable: true,
             treasury_address: treasury.0.to_vec(),
             per_payment_max_minor: 0,
+            payment_period: 0,
         })
         .await;
         client::ClawbackTerms { chain: self.chain, programme: id, treasury, valid_until_ms: u64::MAX }

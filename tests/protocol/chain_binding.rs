@@ -58,6 +58,7 @@ fn programme(id: u32, treasury: &Keypair, valid_until_unix_ms: u64) -> proto::Cr
             transferable: false,
             treasury_address: treasury.address().0.to_vec(),
             per_payment_max_minor: 0,
+            payment_period: 0,
         }),
     }
 }

@@ -10,4 +10,5 @@ mod common;
 
 mod clawback;
 mod disburse;
+mod people;
 mod welfare;

@@ -153,6 +153,7 @@ fn programme(id: u32, allowed_mccs: &[u32], transferable: bool, treasury: &Keypa
         transferable,
         treasury_address: treasury.address().0.to_vec(),
         per_payment_max_minor: 0,
+        payment_period: 0,
     }
 }
 
@@ -362,6 +363,7 @@ async fn payment_of_exactly_the_programme_maximum_is_accepted_and_one_unit_more_
     ledger
         .programme_with(proto::Programme {
             per_payment_max_minor: MAX_MINOR,
+            payment_period: 0,
             ..programme(CAPPED, &[GROCERY_MCC], false, &Keypair::generate())
         })
         .await;
@@ -606,6 +608,7 @@ async fn each_programme_holds_exactly_what_was_minted_into_it_after_payments_ref
     ledger
         .programme_with(proto::Programme {
             per_payment_max_minor: 20_000,
+            payment_period: 0,
             ..programme(CAPPED, &[RESTAURANT_MCC], true, &Keypair::generate())
         })
         .await;
@@ -890,6 +893,7 @@ async fn register_population(ledger: &mut TestLedger) -> Population {
             valid_from_unix_ms: u64::from(id),
             valid_until_unix_ms: u64::from(id) + DAY_MS,
             per_payment_max_minor: u64::from(id % 5),
+            payment_period: 0,
             ..programme(id, &[GROCERY_MCC, id % 10_000], id % 2 == 0, &Keypair::generate())
         };
         registered(ledger, Registration::Programme(p.clone())).await;

@@ -110,6 +110,7 @@ pub async fn create(
             transferable: false,
             treasury_address: treasury.0.to_vec(),
             per_payment_max_minor: 0,
+            payment_period: 0,
         };
         admin
             .admin

@@ -20,6 +20,7 @@ pub(crate) async fn programme(command: ProgrammeCommand, server: &str, token: &s
             treasury,
             transferable,
             per_payment_max,
+            monthly,
         } => {
             let info = client.info(false).await.map_err(|s| status_text(&s))?;
             let per_payment_max_minor = match per_payment_max {
@@ -35,6 +36,8 @@ pub(crate) async fn programme(command: ProgrammeCommand, server: &str, token: &s
                 transferable,
                 treasury_address: hex_address(&treasury)?,
                 per_payment_max_minor,
+                payment_period: if monthly { proto::PaymentPeriod::Month } else { proto::PaymentPeriod::Unspecified }
+                    as i32,
             };
             let response = client
                 .admin
@@ -54,6 +57,14 @@ pub(crate) async fn programme(command: ProgrammeCommand, server: &str, token: &s
                 println!("  spent at MCC {:04}  {}", spent.mcc, amount(spent.amount_minor));
             }
             println!("  clawed back {}", amount(stats.clawed_back_minor));
+            for paid in &stats.paid_by_period {
+                println!(
+                    "  period {}  {} beneficiaries paid, {}",
+                    paid.period,
+                    paid.beneficiaries,
+                    amount(paid.amount_minor)
+                );
+            }
             println!("  outstanding {}", amount(stats.outstanding_minor));
         }
         ProgrammeCommand::Clawback { id, issuer_key_files } => {
@@ -151,7 +162,7 @@ pub(crate) async fn disburse(args: DisburseArgs, token: &str) -> Result<(), Stri
         .map_err(|s| format!("programme {}: {}", args.programme, s.message()))?;
     let file = std::fs::File::open(&args.file).map_err(|e| format!("{}: {e}", args.file.display()))?;
     let (rows, bad) =
-        settled::disburse::parse_rows(std::io::BufReader::new(file), args.programme, info.currency_exponent)?;
+        settled::disburse::parse_file(std::io::BufReader::new(file), args.programme, info.currency_exponent)?;
     let started = std::time::Instant::now();
     let mut summary =
         settled::disburse::disburse(&args.server, token, args.programme, rows, &issuers, std::io::stderr()).await?;
@@ -206,4 +217,104 @@ pub(crate) async fn receipt(command: ReceiptCommand, token: &str) -> Result<(), 
             Ok(())
         }
     }
+}
+
+/// A person reference argument: 64 hex digits.
+fn person_arg(text: &str) -> Result<settled::PersonRef, String> {
+    settled::PersonRef::from_hex(text)
+        .map_err(|e| format!("--person '{text}': {e} (64 hex digits from `settled person-ref`)"))
+}
+
+fn beneficiary_proto(person: &str, wallets: &[String], designations: &[String]) -> Result<proto::Beneficiary, String> {
+    let mut designated = Vec::new();
+    for text in designations {
+        let (programme, wallet) =
+            text.split_once('=').ok_or_else(|| format!("--designate '{text}': expected PROGRAMME=WALLET"))?;
+        let programme_id = programme
+            .trim()
+            .parse()
+            .map_err(|_| format!("--designate '{text}': '{programme}' is not a programme id"))?;
+        designated.push(proto::Designation { programme_id, wallet: hex_address(wallet.trim())? });
+    }
+    Ok(proto::Beneficiary {
+        person_ref: person_arg(person)?.0.to_vec(),
+        wallets: wallets.iter().map(|w| hex_address(w)).collect::<Result<_, _>>()?,
+        designations: designated,
+    })
+}
+
+fn print_beneficiary(b: &proto::Beneficiary) {
+    println!("person {}", hex::encode(&b.person_ref));
+    for wallet in &b.wallets {
+        println!("  wallet {}", hex::encode(wallet));
+    }
+    for d in &b.designations {
+        println!("  programme {} pays {}", d.programme_id, hex::encode(&d.wallet));
+    }
+}
+
+pub(crate) async fn beneficiary(command: BeneficiaryCommand, server: &str, token: &str) -> Result<(), String> {
+    let mut client = connect(server, token).await?;
+    match command {
+        BeneficiaryCommand::Register { person, wallets, designations } => {
+            let beneficiary = Some(beneficiary_proto(&person, &wallets, &designations)?);
+            let request = proto::RegisterBeneficiaryRequest { beneficiary };
+            let height =
+                client.admin.register_beneficiary(request).await.map_err(|s| status_text(&s))?.into_inner().height;
+            println!("beneficiary registered in block {height}");
+        }
+        BeneficiaryCommand::Update { person, wallets, designations } => {
+            let beneficiary = Some(beneficiary_proto(&person, &wallets, &designations)?);
+            let request = proto::UpdateBeneficiaryRequest { beneficiary };
+            let height =
+                client.admin.update_beneficiary(request).await.map_err(|s| status_text(&s))?.into_inner().height;
+            println!("beneficiary updated in block {height}");
+        }
+        BeneficiaryCommand::Show { person } => {
+            let request = proto::GetBeneficiaryRequest { person_ref: person_arg(&person)?.0.to_vec() };
+            let response = client.admin.get_beneficiary(request).await.map_err(|s| status_text(&s))?.into_inner();
+            print_beneficiary(&response.beneficiary.unwrap_or_default());
+        }
+        BeneficiaryCommand::List => {
+            let mut page_token = String::new();
+            loop {
+                let request = proto::ListRequest { page_size: 0, page_token: std::mem::take(&mut page_token) };
+                let page = client.admin.list_beneficiaries(request).await.map_err(|s| status_text(&s))?.into_inner();
+                for b in &page.beneficiaries {
+                    print_beneficiary(b);
+                }
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                page_token = page.next_page_token;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `settled person-ref`: the person reference of each identity number,
+/// from --id or one per line of stdin, under the administrator's key.
+pub(crate) fn person_ref(key_file: &std::path::Path, id: Option<&str>) -> Result<(), String> {
+    let text = std::fs::read_to_string(key_file).map_err(|e| format!("{}: {e}", key_file.display()))?;
+    let key = hex::decode(text.trim()).map_err(|e| format!("{}: {e} (64 hex digits)", key_file.display()))?;
+    if key.len() < 32 {
+        return Err(format!(
+            "{}: the key is {} bytes; use 32 random bytes (settled keygen --out)",
+            key_file.display(),
+            key.len()
+        ));
+    }
+    match id {
+        Some(id) => println!("{}", client::person_ref(&key, id)),
+        None => {
+            for line in std::io::stdin().lines() {
+                let line = line.map_err(|e| e.to_string())?;
+                if !line.trim().is_empty() {
+                    println!("{}", client::person_ref(&key, &line));
+                }
+            }
+        }
+    }
+    Ok(())
 }

@@ -31,8 +31,9 @@ pub(crate) enum Command {
     },
     /// Start a server on a temporary data dir and show the whole path of a payment.
     Demo(DemoArgs),
-    /// Pay a welfare programme to beneficiaries from a CSV file
-    /// (address,amount,row_id); re-running it pays nobody twice.
+    /// Pay a welfare programme from a CSV file: address rows
+    /// (address,amount,row_id) or person rows (a person,amount,period
+    /// header); re-running it pays nobody twice.
     Disburse(DisburseArgs),
     /// Welfare programmes: create, statistics, clawback after expiry.
     Programme {
@@ -40,6 +41,27 @@ pub(crate) enum Command {
         command: ProgrammeCommand,
         #[arg(long, env = "SETTLED_SERVER", default_value = "http://127.0.0.1:50051", global = true)]
         server: String,
+    },
+    /// Beneficiaries of programmes paid per person: a pseudonymous person
+    /// reference, their wallets, and per programme the wallet it pays.
+    Beneficiary {
+        #[command(subcommand)]
+        command: BeneficiaryCommand,
+        #[arg(long, env = "SETTLED_SERVER", default_value = "http://127.0.0.1:50051", global = true)]
+        server: String,
+    },
+    /// Print the person reference of an identity number: HMAC-SHA-256 under
+    /// the programme administrator's secret key, so that the ledger never
+    /// sees the number. Reads numbers one per line from stdin without --id.
+    PersonRef {
+        /// The administrator's secret key: 32 random bytes in hex (e.g. made
+        /// with `settled keygen --out admin-person.key`). Keep it off the
+        /// ledger's machines.
+        #[arg(long)]
+        key_file: PathBuf,
+        /// One identity number (it stays in the shell history: prefer stdin).
+        #[arg(long)]
+        id: Option<String>,
     },
     /// Register banks, merchants and wallets.
     Register {
@@ -247,6 +269,10 @@ pub(crate) enum ProgrammeCommand {
         /// Largest amount one payment may move (decimal, currency units).
         #[arg(long)]
         per_payment_max: Option<String>,
+        /// Pay registered beneficiaries once a calendar month, by claim
+        /// (`disburse` with person rows), instead of addresses.
+        #[arg(long)]
+        monthly: bool,
     },
     /// Disbursed, spent by merchant category, clawed back, outstanding.
     Stats {
@@ -261,6 +287,40 @@ pub(crate) enum ProgrammeCommand {
         #[arg(long = "issuer-key-file", required = true)]
         issuer_key_files: Vec<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum BeneficiaryCommand {
+    /// Register a person with their wallets (registered first with
+    /// `register wallet`).
+    Register {
+        /// The person reference (64 hex digits, `settled person-ref`).
+        #[arg(long)]
+        person: String,
+        /// A wallet the person holds (repeat for several, at most 4).
+        #[arg(long = "wallet", required = true)]
+        wallets: Vec<String>,
+        /// PROGRAMME=WALLET: the wallet a programme paid per person pays
+        /// (repeatable).
+        #[arg(long = "designate")]
+        designations: Vec<String>,
+    },
+    /// Replace a person's wallets and designations.
+    Update {
+        #[arg(long)]
+        person: String,
+        #[arg(long = "wallet", required = true)]
+        wallets: Vec<String>,
+        #[arg(long = "designate")]
+        designations: Vec<String>,
+    },
+    /// One person's wallets and designations.
+    Show {
+        #[arg(long)]
+        person: String,
+    },
+    /// Every beneficiary.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -323,7 +383,9 @@ pub(crate) struct DisburseArgs {
     pub(crate) issuer_key_files: Vec<PathBuf>,
     #[arg(long, env = "SETTLED_SERVER", default_value = "http://127.0.0.1:50051")]
     pub(crate) server: String,
-    /// CSV file: address,amount,row_id per line.
+    /// CSV file: address,amount,row_id per line, or after a
+    /// `person,amount,period` header a person reference, an amount and a
+    /// period (YYYYMM) per line.
     pub(crate) file: PathBuf,
 }
 

@@ -112,6 +112,8 @@ async fn run(command: Command, token: &str) -> Result<(), String> {
         }
         Command::Programme { command, server } => programme(command, &server, token).await,
         Command::Register { command, server } => register(command, &server, token).await,
+        Command::Beneficiary { command, server } => admin::beneficiary(command, &server, token).await,
+        Command::PersonRef { key_file, id } => admin::person_ref(&key_file, id.as_deref()),
         Command::Bank { command, server } => bank::bank(command, &server, token).await,
         Command::Cluster { command } => cluster::cluster(command, token).await,
     }
