@@ -139,7 +139,14 @@ fn block(ledger: &mut Ledger, txs: Vec<VerifiedTx>, height: u64, engine: &Keypai
         burned_total_minor: 0,
     };
     let signed = SignedHeader::sign(header, chain, engine);
-    BlockRecord { signed, txs: applied, ops: Vec::new(), stats: Vec::new(), bank_totals: Vec::new() }
+    BlockRecord {
+        signed,
+        txs: applied,
+        ops: Vec::new(),
+        stats: Vec::new(),
+        bank_totals: Vec::new(),
+        refunded: Vec::new(),
+    }
 }
 
 /// One durable block of `n` payments (each spends one output and creates

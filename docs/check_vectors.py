@@ -38,6 +38,10 @@ file it rebuilds and checks:
   own reference and output name, and not the txid nor the witness message),
   that its reference names the programme's registered valid_until, and that
   it is judged at or after the programme's end;
+- the refund transaction (PROTOCOL.md §4.11): its bytes, txid and record,
+  its reference naming a payment of the history with one payer, spending
+  the merchant's unspent takings, paying the payer at most what the merchant
+  received and the rest back to the merchant, signed by the merchant;
 - the claim (PROTOCOL.md §4.10): the person reference as HMAC-SHA-256 of
   the normalised identity number under the administrator's key, the month's
   bounds in the ledger's time zone from the calendar, the claim tag and the
@@ -201,7 +205,7 @@ TX_VERSION = PROTOCOL_VERSION
 BLOCK_VERSION = PROTOCOL_VERSION
 GENESIS_VERSION = PROTOCOL_VERSION
 CLAWBACK_VERSION = PROTOCOL_VERSION
-KIND_CODES = {"transfer": 1, "mint": 2, "redeem": 3, "clawback": 4}
+KIND_CODES = {"transfer": 1, "mint": 2, "redeem": 3, "clawback": 4, "refund": 5}
 
 TX_INPUTS_MAX = 16
 TX_OUTPUTS_MAX = 16
@@ -830,6 +834,55 @@ def check_clawback_transactions(c, vectors, unspent):
                      published.get(w["signer"]))
 
 
+def check_refunds(c, vectors, unspent):
+    """Refunds: the merchant pays back part of a payment it took, to its
+    payer, naming the payment (PROTOCOL.md §4.11)."""
+    chain = chain_of(vectors)
+    payments = {hex32(t["txid"]): t for t in vectors["transactions"]}
+    txs = vectors.get("refund_transactions", [])
+    c.ok("refund transactions: present", len(txs) > 0)
+    for tx in txs:
+        name = tx["name"]
+        canonical = tx_canonical(tx)
+        c.eq(f"{name}: canonical bytes", canonical, bytes.fromhex(tx["canonical_hex"]))
+        txid = sha256(canonical)
+        c.eq(f"{name}: txid", txid, hex32(tx["txid"]))
+        c.eq(f"{name}: stored record", tx_record(tx), bytes.fromhex(tx["record_hex"]))
+        c.eq(f"{name}: a refund", (tx["kind"], tx["kind_code"]), ("refund", 5))
+        reference = bytes.fromhex(tx["reference_hex"])
+        c.eq(f"{name}: the reference is the refunded payment's txid", reference, hex32(tx["refunded_payment"]))
+        payment = payments.get(reference)
+        c.ok(f"{name}: the payment is a transfer of the history", payment is not None and payment["kind"] == "transfer")
+        if payment is None:
+            continue
+        # The payment's payer: the owner of what it spent (one payer).
+        spent_owners = set()
+        for t in vectors["transactions"]:
+            for i in payment["inputs"]:
+                if t["txid"] == i["txid"]:
+                    spent_owners.add(t["outputs"][i["index"]]["address"])
+        c.eq(f"{name}: the payment had one payer, the refund's payee", sorted(spent_owners), [tx["payer"]])
+        merchant = tx["outputs"][-1]["address"]
+        received = sum(o["amount_minor"] for o in payment["outputs"] if o["address"] == merchant)
+        c.eq(f"{name}: what the merchant received", received, tx["merchant_received_minor"])
+        inputs = [(hex32(i["txid"]), i["index"]) for i in tx["inputs"]]
+        c.ok(f"{name}: spends the merchant's unspent takings",
+             all(i in unspent and unspent[i][0] == hex32(merchant) for i in inputs))
+        spent_total = sum(unspent[i][1] for i in inputs if i in unspent)
+        refunded = sum(o["amount_minor"] for o in tx["outputs"] if o["address"] == tx["payer"])
+        c.ok(f"{name}: refunds at most what was paid", 0 < refunded <= received)
+        c.eq(f"{name}: pays out what it spends", sum(o["amount_minor"] for o in tx["outputs"]), spent_total)
+        c.ok(f"{name}: only to the payer and back to the merchant",
+             all(o["address"] in (tx["payer"], merchant) for o in tx["outputs"]))
+        digest = sha256(signed_message(WITNESS_MAGIC, chain, txid))
+        c.eq(f"{name}: signed by the merchant", [w["public_key"] for w in tx["witnesses"]], [merchant])
+        for w in tx["witnesses"]:
+            signature = bytes.fromhex(w["signature"])
+            c.ok(f"{name}: witness verifies", schnorr_verify(digest, hex32(w["public_key"]), signature))
+            c.eq(f"{name}: witness re-created",
+                 schnorr_sign(digest, SECRETS[hex32(w["public_key"])], hex32(w["aux_hex"])), signature)
+
+
 def check_claims(c, vectors):
     """Claim mints: the person reference, the month, the tag, the reference
     and the mint itself, from PROTOCOL.md §4.10."""
@@ -841,8 +894,10 @@ def check_claims(c, vectors):
     for tx in txs:
         name = tx["name"]
         claim = tx["claim"]
-        normalised = "".join(ch.upper() if ch.isascii() else ch for ch in claim["identity_number"] if not ch.isspace())
-        c.eq(f"{name}: identity number normalised (no spaces, upper case)", normalised,
+        # Full-width forms read as ASCII; only ASCII letters and digits kept.
+        widened = "".join(chr(ord(ch) - 0xFEE0) if 0xFF01 <= ord(ch) <= 0xFF5E else ch for ch in claim["identity_number"])
+        normalised = "".join(ch.upper() for ch in widened if ch.isascii() and ch.isalnum())
+        c.eq(f"{name}: identity number normalised (ASCII letters and digits, upper case)", normalised,
              claim["normalised_identity_number"])
         key = bytes.fromhex(claim["administrator_key_hex"])
         person = hmac.new(key, normalised.encode(), hashlib.sha256).digest()
@@ -963,6 +1018,7 @@ def main(argv):
     c.section("amounts", check_amounts, vectors)
     c.section("clawback authorisations", check_clawback_authorizations, vectors)
     c.section("clawback transactions", check_clawback_transactions, vectors, history["unspent"])
+    c.section("refund transactions", check_refunds, vectors, history["unspent"])
     c.section("claims", check_claims, vectors)
     c.section("other chain", check_other_chain, vectors)
     print(f"{path}: {c.passed} passed, {c.failed} failed")

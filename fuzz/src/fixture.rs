@@ -64,6 +64,7 @@ pub fn programme() -> Programme {
         treasury: key(4).address(),
         per_payment_max_minor: None,
         payment_period: None,
+        refund_window_ms: None,
     }
 }
 
@@ -99,6 +100,7 @@ pub fn registry_ops() -> Vec<AdminOp> {
             treasury: key(8).address(),
             per_payment_max_minor: None,
             payment_period: Some(PaymentPeriod::Month),
+            refund_window_ms: None,
         }),
         AdminOp::RegisterWallet(Wallet { address: key(5).address(), bank: "bank-1".to_owned(), tier: 2 }),
     ]

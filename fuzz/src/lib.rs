@@ -243,7 +243,7 @@ fn check_applied(vtx: &VerifiedTx) {
                         "(minted, burned) by a redeem: it burns what it spends less its change"
                     );
                 }
-                TxKind::Transfer | TxKind::Clawback => {
+                TxKind::Transfer | TxKind::Clawback | TxKind::Refund => {
                     assert_eq!(created, consumed, "a {:?} not conserved", tx.kind);
                     assert_eq!(after, before);
                 }
@@ -332,7 +332,7 @@ pub fn batch_verify(data: &[u8]) {
     assert_eq!(batch::verify_each(&checks), single);
 }
 
-const PAYMENT_KINDS: &[TxKind] = &[TxKind::Transfer, TxKind::Redeem];
+const PAYMENT_KINDS: &[TxKind] = &[TxKind::Transfer, TxKind::Redeem, TxKind::Refund];
 
 pub fn submit_payment_request(data: &[u8]) {
     if let Ok(request) = proto::SubmitPaymentRequest::decode(data) {
@@ -682,6 +682,7 @@ pub fn create_programme_request(data: &[u8]) {
         assert_ne!(programme.per_payment_max_minor, Some(0));
         // Unspecified on the wire is a programme that pays addresses.
         assert_eq!(programme.payment_period.is_some(), asked.payment_period != 0);
+        assert_eq!(programme.refund_window_ms.unwrap_or(0), asked.refund_window_ms);
     }
     check_registration(op);
 }

@@ -171,6 +171,7 @@ pub fn for_target(target: &str) -> Vec<Vec<u8>> {
                     treasury_address: key(6).address().0.to_vec(),
                     per_payment_max_minor: 1000,
                     payment_period: proto::PaymentPeriod::Month as i32,
+                    refund_window_ms: 86_400_000,
                 }),
             }
             .encode_to_vec(),

@@ -24,7 +24,9 @@
 //! rebooted (with everything not synced dropped or torn), the ledger
 //! reopened, and the block whose commit failed must be either wholly there
 //! or wholly absent, with everything confirmed before it intact. The
-//! workload pays, mints, redeems (burning), claws back, and pays people by
+//! workload pays, mints, redeems (burning), claws back, refunds (merchants
+//! paying back payments, within the programme's window, never more than was
+//! paid, once the programme has ended to its treasury), and pays people by
 //! claim (a programme paid once a month per person: claims of a month not
 //! begun or outside the programme, to a wallet the person did not
 //! designate or of another person, a second claim of a paid month).
@@ -71,6 +73,10 @@ const MCC_GROCERY: u16 = 5411;
 const MCC_BAR: u16 = 5813;
 const TIER: Tier = Tier { id: 1, balance_cap_minor: 150_000, per_payment_minor: 30_000, per_day_minor: 60_000 };
 const PROGRAMME_PAYMENT_MAX: u64 = 50_000;
+/// How long after a payment `PROGRAMME`'s money may be refunded: a minute
+/// of simulated time (a step is a second), so windows close within a run.
+/// `PEOPLE_PROGRAMME` allows no refunds.
+const REFUND_WINDOW_MS: u64 = 60_000;
 /// The simulated clock starts near this time (2030) and moves one second a
 /// step; each seed starts some steps before a day boundary.
 const CLOCK_BASE_MS: u64 = 1_900_000_000_000;
@@ -173,6 +179,37 @@ struct Model {
     /// Tiered payers' (day, total paid that day).
     daily: BTreeMap<Address, (u64, u64)>,
     next_sequence: u64,
+    /// What a refund may name: every applied transaction's kind, payers,
+    /// what each merchant received of each programme, and its block time.
+    payments: BTreeMap<TxId, Paid>,
+    /// What was refunded of each payment, per programme.
+    refunded: BTreeMap<TxId, BTreeMap<u32, u64>>,
+}
+
+/// An applied transaction as a refund sees it.
+#[derive(Clone, Debug)]
+struct Paid {
+    kind: TxKind,
+    payers: Vec<Address>,
+    spent: Vec<Output>,
+    outputs: Vec<Output>,
+    at: u64,
+}
+
+impl Paid {
+    /// What each merchant received, per programme, as the registry is now
+    /// (the ledger reads the payment when the refund comes).
+    fn received(&self, model: &Model, roles: &Roles) -> BTreeMap<&'static str, BTreeMap<u32, u64>> {
+        let mut received: BTreeMap<&'static str, BTreeMap<u32, u64>> = BTreeMap::new();
+        for programme in self.outputs.iter().map(|o| o.programme).collect::<BTreeSet<_>>() {
+            for (owner, amount) in net_received(&self.spent, &self.outputs, Some(programme)) {
+                if let Some(merchant) = roles.merchant(model, &owner) {
+                    *received.entry(merchant).or_default().entry(programme).or_default() += amount;
+                }
+            }
+        }
+        received
+    }
 }
 
 /// What the model says a submission must come to, and when: an applied
@@ -212,7 +249,7 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 /// A month `YYYYMM`'s start and end in the ledger's time zone, or `None`.
 fn month_bounds(period: u32) -> Option<(u64, u64)> {
     let (year, month) = (i64::from(period / 100), i64::from(period % 100));
-    if !(2000..=9999).contains(&year) || !(1..=12).contains(&month) {
+    if !(2000..=9998).contains(&year) || !(1..=12).contains(&month) {
         return None;
     }
     let (next_year, next_month) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
@@ -238,12 +275,24 @@ struct Roles {
     treasury: Address,
     tiered: BTreeSet<Address>,
     issuers: Vec<Address>,
+    people_treasury: Address,
     /// Each linked wallet's person, and each person's designated wallet.
     person_of: BTreeMap<Address, PersonRef>,
     designated: BTreeMap<PersonRef, Address>,
 }
 
 impl Roles {
+    /// The programme whose treasury an address is.
+    fn treasury_of(&self, owner: &Address) -> Option<u32> {
+        if *owner == self.treasury {
+            Some(PROGRAMME)
+        } else if *owner == self.people_treasury {
+            Some(PEOPLE_PROGRAMME)
+        } else {
+            None
+        }
+    }
+
     /// The merchant id of a payout address, once the registry is in.
     fn merchant(&self, model: &Model, owner: &Address) -> Option<&'static str> {
         if !model.registered {
@@ -340,7 +389,17 @@ impl Model {
     }
 
     /// The outcome the rules give `tx`, submitted by `submitter`, at `now`.
-    fn expect(&self, tx: &Transaction, txid: &TxId, now: u64, submitter: &Submitter, roles: &Roles) -> Expect {
+    /// `durable` holds the transactions of blocks made durable: a refund
+    /// names one of them, or is refused.
+    fn expect(
+        &self,
+        tx: &Transaction,
+        txid: &TxId,
+        now: u64,
+        submitter: &Submitter,
+        roles: &Roles,
+        durable: &BTreeMap<TxId, u64>,
+    ) -> Expect {
         if !permitted(self, roles, tx, submitter) {
             return Expect::Refused(Reason::PermissionDenied);
         }
@@ -349,6 +408,7 @@ impl Model {
             TxKind::Transfer => self.expect_transfer(tx, txid, now, roles),
             TxKind::Redeem => self.expect_redeem(tx, txid, roles),
             TxKind::Clawback => self.expect_clawback(tx, txid, now, roles),
+            TxKind::Refund => self.expect_refund(tx, txid, now, roles, durable),
         };
         outcome.err().unwrap_or(Expect::Applied(self.next_sequence))
     }
@@ -539,8 +599,114 @@ impl Model {
         Ok(())
     }
 
+    /// A refund (PROTOCOL §4.11), in the sequencer's and the ledger's order.
+    fn expect_refund(
+        &self,
+        tx: &Transaction,
+        txid: &TxId,
+        now: u64,
+        roles: &Roles,
+        durable: &BTreeMap<TxId, u64>,
+    ) -> Result<(), Expect> {
+        let payment = TxId(tx.reference.as_slice().try_into().expect("the verify stage checked 32 bytes"));
+        let paid = match self.payments.get(&payment) {
+            Some(paid) if durable.contains_key(&payment) => paid,
+            _ => return Err(Expect::Refused(Reason::UnknownPayment)),
+        };
+        let spent = self.owned_inputs(tx, txid)?;
+        let merchant = roles.merchant(self, &spent[0].owner).ok_or(Expect::Refused(Reason::NotAMerchant))?;
+        if spent.iter().any(|o| roles.merchant(self, &o.owner) != Some(merchant)) {
+            return Err(Expect::Refused(Reason::NotAMerchant));
+        }
+        // The parts: every output not to a merchant; to the treasury, of
+        // the programme it is the treasury of.
+        let parts: Vec<(u32, u64, Address, u32, bool)> = tx
+            .outputs
+            .iter()
+            .filter(|o| roles.merchant(self, &o.owner).is_none())
+            .map(|o| {
+                let treasury = self.registered.then(|| roles.treasury_of(&o.owner)).flatten();
+                match treasury {
+                    Some(programme) => (programme, o.amount_minor, o.owner, o.programme, true),
+                    None => (o.programme, o.amount_minor, o.owner, o.programme, false),
+                }
+            })
+            .collect();
+        let refused = |reason| Err(Expect::Refused(reason));
+        if parts.is_empty() || paid.kind != TxKind::Transfer {
+            return refused(Reason::NotRefundable);
+        }
+        let received = paid.received(self, roles);
+        let Some(received) = received.get(merchant) else { return refused(Reason::NotRefundable) };
+        let [payer] = paid.payers.as_slice() else { return refused(Reason::NotRefundable) };
+        if parts.iter().any(|(_, _, owner, _, to_treasury)| !to_treasury && owner != payer) {
+            return refused(Reason::PayeeNotAllowed);
+        }
+        let mut by_programme: BTreeMap<u32, u64> = BTreeMap::new();
+        for (programme, amount, _, paid_as, to_treasury) in &parts {
+            *by_programme.entry(*programme).or_default() += amount;
+            if *programme == 0 {
+                continue;
+            }
+            if ![PROGRAMME, PEOPLE_PROGRAMME].contains(programme) || !self.registered {
+                return refused(Reason::UnknownProgramme);
+            }
+            let (_, until) = self.validity(*programme);
+            let ended = now >= until;
+            if ended != *to_treasury {
+                return refused(Reason::PayeeNotAllowed);
+            }
+            if *paid_as != if ended { 0 } else { *programme } {
+                return refused(Reason::NotConserved);
+            }
+            if *programme != PROGRAMME || now > paid.at + REFUND_WINDOW_MS {
+                return refused(Reason::RefundWindowClosed);
+            }
+        }
+        let before = self.refunded.get(&payment).cloned().unwrap_or_default();
+        for (programme, amount) in &by_programme {
+            let left = received.get(programme).copied().unwrap_or(0) - before.get(programme).copied().unwrap_or(0);
+            if *amount > left {
+                return refused(Reason::RefundExceedsPayment);
+            }
+        }
+        let sum = |outputs: &[Output]| -> u64 { outputs.iter().map(|o| o.amount_minor).sum() };
+        if sum(&spent) != sum(&tx.outputs) {
+            return refused(Reason::NotConserved);
+        }
+        for programme in tx.outputs.iter().map(|o| o.programme).collect::<BTreeSet<_>>() {
+            let of_merchant = |outputs: &[Output]| -> u64 {
+                outputs
+                    .iter()
+                    .filter(|o| o.programme == programme && roles.merchant(self, &o.owner) == Some(merchant))
+                    .map(|o| o.amount_minor)
+                    .sum()
+            };
+            if of_merchant(&tx.outputs) > of_merchant(&spent) {
+                return refused(Reason::NotConserved);
+            }
+        }
+        self.within_balance_caps(&spent, &tx.outputs, roles)
+    }
+
     fn apply(&mut self, tx: &Transaction, txid: TxId, now: u64, roles: &Roles) {
         let spent: Vec<Output> = tx.inputs.iter().map(|i| self.unspent[i]).collect();
+        let payers = net_received(&tx.outputs, &spent, None).into_iter().map(|(payer, _)| payer).collect();
+        let paid = Paid { kind: tx.kind, payers, spent: spent.clone(), outputs: tx.outputs.clone(), at: now };
+        self.payments.insert(txid, paid);
+        if tx.kind == TxKind::Refund {
+            let payment = TxId(tx.reference.as_slice().try_into().expect("32 bytes"));
+            let parts: Vec<(u32, u64)> = tx
+                .outputs
+                .iter()
+                .filter(|o| roles.merchant(self, &o.owner).is_none())
+                .map(|o| (roles.treasury_of(&o.owner).unwrap_or(o.programme), o.amount_minor))
+                .collect();
+            let refunded = self.refunded.entry(payment).or_default();
+            for (programme, amount) in parts {
+                *refunded.entry(programme).or_default() += amount;
+            }
+        }
         if tx.kind == TxKind::Transfer {
             let day = ledger_day(now);
             for (payer, paid) in net_received(&tx.outputs, &spent, None) {
@@ -566,7 +732,7 @@ impl Model {
                 self.references.insert(tx.reference.clone(), txid);
             }
             TxKind::Redeem => self.burned += burned(&spent, &tx.outputs),
-            TxKind::Transfer | TxKind::Clawback => {}
+            TxKind::Transfer | TxKind::Clawback | TxKind::Refund => {}
         }
         self.sequences.insert(txid, self.next_sequence);
         self.next_sequence += 1;
@@ -580,7 +746,7 @@ fn submitter_of(tx: &Transaction, transfer_by: Submitter) -> Submitter {
     match tx.kind {
         TxKind::Redeem => Submitter::Bank(SIM_BANK.to_owned()),
         TxKind::Mint | TxKind::Clawback => Submitter::Trusted,
-        TxKind::Transfer => transfer_by,
+        TxKind::Transfer | TxKind::Refund => transfer_by,
     }
 }
 
@@ -851,6 +1017,7 @@ impl World {
             treasury: treasury.address(),
             tiered: wallets[..TIERED_WALLETS].iter().map(Keypair::address).collect(),
             issuers: genesis.issuer_keys.clone(),
+            people_treasury: outsider.address(),
             person_of: [(0, PERSONS[0]), (1, PERSONS[0]), (2, PERSONS[1])]
                 .into_iter()
                 .map(|(w, p)| (wallets[w].address(), p))
@@ -882,6 +1049,8 @@ impl World {
             references: BTreeMap::new(),
             daily: BTreeMap::new(),
             next_sequence: tip.header.next_sequence(),
+            payments: BTreeMap::new(),
+            refunded: BTreeMap::new(),
         };
         Ok(Self {
             seed,
@@ -970,6 +1139,7 @@ impl World {
                 treasury: self.treasury.address(),
                 per_payment_max_minor: Some(PROGRAMME_PAYMENT_MAX),
                 payment_period: None,
+                refund_window_ms: Some(REFUND_WINDOW_MS),
             }),
         ];
         ops.push(AdminOp::CreateProgramme(Programme {
@@ -982,6 +1152,7 @@ impl World {
             treasury: self.outsider.address(),
             per_payment_max_minor: Some(PROGRAMME_PAYMENT_MAX),
             payment_period: Some(PaymentPeriod::Month),
+            refund_window_ms: None,
         }));
         for wallet in &self.wallets[..TIERED_WALLETS] {
             ops.push(AdminOp::RegisterWallet(Wallet { address: wallet.address(), bank: bank.clone(), tier: TIER.id }));
@@ -1075,7 +1246,7 @@ impl World {
             .map(|(p, o)| (*p, *o))
             .collect();
         let reference = format!("s{}-{step}", self.seed).into_bytes();
-        let action = if owned.is_empty() { self.rng.gen_range(0..3) } else { self.rng.gen_range(0..18) };
+        let action = if owned.is_empty() { self.rng.gen_range(0..3) } else { self.rng.gen_range(0..19) };
         let transfer_by = if self.rng.gen_ratio(1, 4) {
             Submitter::Terminal { id: "till-1".to_owned(), merchant: "grocer".to_owned() }
         } else {
@@ -1138,6 +1309,10 @@ impl World {
                 self.redemption(reference, action == 14)
             }
             16 if owned.iter().any(|(_, o)| o.programme == PROGRAMME) => (self.clawback(&owned), Submitter::Trusted),
+            18 if !self.working.payments.is_empty() => match self.refund() {
+                Some(tx) => (tx, transfer_by),
+                None => (self.mint(reference), Submitter::Trusted),
+            },
             _ => {
                 let (outpoint, output) = owned[self.rng.gen_range(0..owned.len())];
                 let payee = match self.rng.gen_range(0..10) {
@@ -1225,6 +1400,96 @@ impl World {
             _ => (PEOPLE_PROGRAMME, settled::claim_reference(PEOPLE_PROGRAMME, period, &person)),
         };
         client::mint(&self.chain, vec![client::output(wallet, amount, programme)], &reference, &signers)
+    }
+
+    /// A merchant refunds an earlier transaction: mostly one of its recent
+    /// payments, within what is left, to the payer as the programme's money
+    /// (to the programme's treasury as programme 0 money once it has
+    /// ended); now and then more than is left, to another wallet, of
+    /// another merchant's payment, of a mint or a refund, of a transaction
+    /// not yet durable or that never was, after the window. `None` when no
+    /// merchant holds anything to refund with.
+    fn refund(&mut self) -> Option<Transaction> {
+        let now = self.block_time();
+        let payments: Vec<(TxId, Paid)> = self.working.payments.iter().map(|(t, p)| (*t, p.clone())).collect();
+        let recent: Vec<&(TxId, Paid)> = payments
+            .iter()
+            .filter(|(_, p)| !p.received(&self.working, &self.roles).is_empty() && p.at + 2 * REFUND_WINDOW_MS > now)
+            .collect();
+        let (payment, paid) = if !recent.is_empty() && self.rng.gen_ratio(4, 5) {
+            recent[self.rng.gen_range(0..recent.len())].clone()
+        } else {
+            payments[self.rng.gen_range(0..payments.len())].clone()
+        };
+        let received = paid.received(&self.working, &self.roles);
+        let merchant = match received.keys().next() {
+            Some(&"bar") => self.bar.clone(),
+            Some(_) => self.grocer.clone(),
+            None if self.rng.gen_bool(0.5) => self.bar.clone(),
+            None => self.grocer.clone(),
+        };
+        let inputs: Vec<(OutPoint, Output)> = self
+            .working
+            .unspent
+            .iter()
+            .filter(|(_, o)| o.owner == merchant.address())
+            .take(4)
+            .map(|(p, o)| (*p, *o))
+            .collect();
+        if inputs.is_empty() {
+            return None;
+        }
+        let held: u64 = inputs.iter().map(|(_, o)| o.amount_minor).sum();
+        let (programme, received) =
+            received.values().next().and_then(|r| r.iter().next()).map_or((0, 0), |(p, a)| (*p, *a));
+        let left = received
+            .saturating_sub(self.working.refunded.get(&payment).and_then(|r| r.get(&programme)).copied().unwrap_or(0));
+        let amount = match self.rng.gen_range(0..10) {
+            0 => left + 1,
+            _ if left > 0 => self.rng.gen_range(1..=left),
+            _ => 1,
+        }
+        .min(held);
+        let payer = paid.payers.first().copied().unwrap_or(self.wallets[0].address());
+        let (_, until) = self.working.validity(programme);
+        let (to, paid_as) = match self.rng.gen_range(0..12) {
+            0 => (self.wallets[self.rng.gen_range(0..WALLETS)].address(), programme),
+            _ if programme == PROGRAMME && now >= until => (self.treasury.address(), 0),
+            _ => (payer, programme),
+        };
+        let payment = match self.rng.gen_range(0..24) {
+            0 => TxId(self.rng.r#gen()),
+            1 => self.working.sequences.iter().max_by_key(|(_, s)| **s).map_or(payment, |(t, _)| *t),
+            _ => payment,
+        };
+        // The refund, then the change: what is left of each programme the
+        // inputs hold, the refunded amount taken from its own programme
+        // first, then from the rest.
+        let mut change: BTreeMap<u32, u64> = BTreeMap::new();
+        for (_, output) in &inputs {
+            *change.entry(output.programme).or_default() += output.amount_minor;
+        }
+        let mut due = amount;
+        let mut sources: Vec<u32> = change.keys().copied().collect();
+        sources.sort_by_key(|p| (*p != programme, *p));
+        for source in sources {
+            let take = due.min(change[&source]);
+            *change.get_mut(&source).expect("a source") -= take;
+            due -= take;
+        }
+        let mut outputs = vec![client::output(to, amount, paid_as)];
+        outputs
+            .extend(change.into_iter().filter(|(_, a)| *a > 0).map(|(p, a)| client::output(merchant.address(), a, p)));
+        let mut tx = Transaction {
+            version: TX_VERSION,
+            kind: TxKind::Refund,
+            inputs: inputs.iter().map(|(p, _)| *p).collect(),
+            outputs,
+            reference: payment.0.to_vec(),
+            witnesses: Vec::new(),
+        };
+        client::sign(&mut tx, &self.chain, &[&merchant]);
+        Some(tx)
     }
 
     /// A merchant's bank redeems its takings (keeping some as change), or,
@@ -1354,7 +1619,7 @@ impl World {
             .map_err(|r| format!("verify refused a well-formed transaction: {r}"))?;
         let now = self.block_time();
         let txid = vtx.txid;
-        let expect = self.working.expect(&tx, &txid, now, submitter, &self.roles);
+        let expect = self.working.expect(&tx, &txid, now, submitter, &self.roles, &self.durable.sequences);
         let what = format!("{:?} {txid} by {submitter:?}", tx.kind);
         let (reply, mut answer) = oneshot::channel();
         let gone = self.rng.gen_ratio(1, 50);
@@ -1741,6 +2006,11 @@ impl World {
                 "recovered registry has the programme: {}, model: {}",
                 !model.registered, model.registered
             ));
+        }
+        let refunded: BTreeMap<TxId, BTreeMap<u32, u64>> =
+            recovered.refunded.iter().map(|(t, r)| (*t, r.clone())).collect();
+        if refunded != model.refunded {
+            return self.fail(format!("recovered refunds {refunded:?} != model {:?}", model.refunded));
         }
         let daily: BTreeMap<Address, (u64, u64)> = recovered.daily.iter().map(|(a, d)| (*a, *d)).collect();
         if daily != model.daily {

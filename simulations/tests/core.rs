@@ -12,7 +12,7 @@ const CI_STEPS: u64 = 120;
 /// Every reason there is. The match in `decided_by_the_sequencer` has no
 /// wildcard: a reason added to the protocol does not compile until it is
 /// placed, and a reason the sequencer decides must then be reached here.
-const REASONS: [Reason; 50] = [
+const REASONS: [Reason; 54] = [
     Reason::Malformed,
     Reason::UnsupportedVersion,
     Reason::UnsupportedKind,
@@ -56,6 +56,10 @@ const REASONS: [Reason; 50] = [
     Reason::BadPeriod,
     Reason::NotDesignated,
     Reason::ClaimAlreadyPaid,
+    Reason::UnknownPayment,
+    Reason::NotRefundable,
+    Reason::RefundExceedsPayment,
+    Reason::RefundWindowClosed,
     Reason::InvalidRegistration,
     Reason::AlreadyRegistered,
     Reason::UnknownParticipant,
@@ -121,6 +125,10 @@ fn decided_by_the_sequencer(reason: Reason) -> bool {
         | Reason::BadPeriod
         | Reason::NotDesignated
         | Reason::ClaimAlreadyPaid
+        | Reason::UnknownPayment
+        | Reason::NotRefundable
+        | Reason::RefundExceedsPayment
+        | Reason::RefundWindowClosed
         | Reason::PermissionDenied => true,
     }
 }

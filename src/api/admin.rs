@@ -31,6 +31,7 @@ pub fn programme_to_proto(p: &Programme) -> proto::Programme {
             None => proto::PaymentPeriod::Unspecified,
             Some(PaymentPeriod::Month) => proto::PaymentPeriod::Month,
         } as i32,
+        refund_window_ms: p.refund_window_ms.unwrap_or(0),
     }
 }
 
@@ -174,6 +175,8 @@ impl proto::admin_service_server::AdminService for Api {
                 .collect(),
             spent_minor: stats.spent_by_mcc.values().sum(),
             clawed_back_minor: stats.clawed_back_minor,
+            refunded_minor: stats.refunded_minor,
+            refunded_to_treasury_minor: stats.refunded_to_treasury_minor,
             outstanding_minor: stats.outstanding_minor(),
             height,
             paid_by_period: stats

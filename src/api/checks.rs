@@ -254,6 +254,7 @@ pub fn create_programme_op(request: proto::CreateProgrammeRequest) -> Result<Adm
         treasury: address("treasury address", &p.treasury_address)?,
         per_payment_max_minor: (p.per_payment_max_minor != 0).then_some(p.per_payment_max_minor),
         payment_period: payment_period(p.payment_period)?,
+        refund_window_ms: (p.refund_window_ms != 0).then_some(p.refund_window_ms),
         name: p.name,
     }))
 }

@@ -5,7 +5,7 @@ use super::*;
 
 /// What `PaymentService` accepts: payments, and redemptions by a merchant's
 /// bank.
-const PAYMENT_KINDS: &[TxKind] = &[TxKind::Transfer, TxKind::Redeem];
+const PAYMENT_KINDS: &[TxKind] = &[TxKind::Transfer, TxKind::Redeem, TxKind::Refund];
 
 #[tonic::async_trait]
 impl proto::payment_service_server::PaymentService for Api {

@@ -28,6 +28,7 @@ fn kind_to_proto(kind: TxKind) -> proto::MovementKind {
         TxKind::Mint => proto::MovementKind::Mint,
         TxKind::Redeem => proto::MovementKind::Redeem,
         TxKind::Clawback => proto::MovementKind::Clawback,
+        TxKind::Refund => proto::MovementKind::Refund,
     }
 }
 

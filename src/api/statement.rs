@@ -500,6 +500,7 @@ fn kind_code(kind: TxKind) -> &'static str {
         TxKind::Mint => "MINT",
         TxKind::Redeem => "REDEEM",
         TxKind::Clawback => "CLAWBACK",
+        TxKind::Refund => "REFUND",
     }
 }
 
@@ -521,6 +522,24 @@ fn write_camt053_entry<W: Write>(xml: &mut Xml<W>, info: &StatementInfo, entry: 
     }
     xml.leaf("AcctSvcrRef", &txid)?;
     xml.open("BkTxCd")?;
+    if entry.kind == TxKind::Refund {
+        // ISO 20022 external bank transaction code of a returned payment:
+        // payments, a received (credit) or issued (debit) credit transfer,
+        // reversal due to payment return.
+        xml.open("Domn")?;
+        xml.leaf("Cd", "PMNT")?;
+        xml.open("Fmly")?;
+        xml.leaf(
+            "Cd",
+            match entry.direction {
+                Direction::Credit => "RCDT",
+                Direction::Debit => "ICDT",
+            },
+        )?;
+        xml.leaf("SubFmlyCd", "RRTN")?;
+        xml.close("Fmly")?;
+        xml.close("Domn")?;
+    }
     xml.open("Prtry")?;
     xml.leaf("Cd", kind_code(entry.kind))?;
     xml.leaf("Issr", "SETTLED")?;

@@ -74,20 +74,64 @@ pub fn claim(
     mint(chain, vec![output(wallet, amount_minor, programme)], &reference, issuers)
 }
 
+/// An unspent output as `WalletService.ListUnspent` lists it.
+///
+/// # Errors
+/// A field missing or of the wrong size.
+pub fn unspent_from_proto(unspent: &proto::UnspentOutput) -> Result<(OutPoint, Output), String> {
+    let outpoint = unspent.outpoint.as_ref().ok_or("an unspent output without its outpoint")?;
+    let output = unspent.output.as_ref().ok_or("an unspent output without its output")?;
+    let txid = TxId::from_slice(&outpoint.txid).ok_or("an outpoint txid of another size than 32 bytes")?;
+    let outpoint = OutPoint { txid, index: outpoint.index };
+    let owner = Address::from_slice(&output.address).ok_or("an output address of another size than 32 bytes")?;
+    Ok((outpoint, Output { owner, amount_minor: output.amount_minor, programme: output.programme_id }))
+}
+
+/// An identity number as the person reference hashes it: full-width forms
+/// (U+FF01-U+FF5E, as East Asian input methods type them) read as their
+/// ASCII characters, then only the ASCII letters and digits kept, letters
+/// upper-cased. So "110105-19491231 002x", "11010519491231002X" and the same
+/// in full-width digits are one person, and a space, a hyphen or an
+/// invisible character typed by mistake does not make another.
+///
+/// # Errors
+/// No letter or digit at all, or a letter or digit outside A-Z and 0-9
+/// (which no canonical form can be given here).
+pub fn normalised_identity_number(identity_number: &str) -> Result<String, String> {
+    let mut normalised = String::with_capacity(identity_number.len());
+    for character in identity_number.chars() {
+        let code = u32::from(character);
+        let character = if (0xFF01..=0xFF5E).contains(&code) {
+            char::from_u32(code - 0xFEE0).unwrap_or(character)
+        } else {
+            character
+        };
+        if character.is_ascii_alphanumeric() {
+            normalised.push(character.to_ascii_uppercase());
+        } else if character.is_alphanumeric() {
+            return Err(format!("identity number holds '{character}': only A-Z and 0-9 (in any width) are read"));
+        }
+    }
+    if normalised.is_empty() {
+        return Err("identity number holds no letter or digit".to_owned());
+    }
+    Ok(normalised)
+}
+
 /// The person reference of a national identity number under the programme
-/// administrator's secret key: HMAC-SHA-256(key, the number with spaces
-/// removed and letters upper-cased, so that "11010519491231002x" and
-/// "110105 19491231 002X" are one person). Only whoever holds the key can
+/// administrator's secret key: HMAC-SHA-256(key, the number as
+/// `normalised_identity_number` writes it). Only whoever holds the key can
 /// link a reference to a number; the ledger holds neither.
-#[must_use]
-pub fn person_ref(administrator_key: &[u8], identity_number: &str) -> PersonRef {
+///
+/// # Errors
+/// A number `normalised_identity_number` refuses.
+pub fn person_ref(administrator_key: &[u8], identity_number: &str) -> Result<PersonRef, String> {
     use hmac::Mac;
-    let normalised: String =
-        identity_number.chars().filter(|c| !c.is_whitespace()).map(|c| c.to_ascii_uppercase()).collect();
+    let normalised = normalised_identity_number(identity_number)?;
     let mut mac =
         hmac::Hmac::<sha2::Sha256>::new_from_slice(administrator_key).expect("HMAC takes a key of any length");
     mac.update(normalised.as_bytes());
-    PersonRef(mac.finalize().into_bytes().into())
+    Ok(PersonRef(mac.finalize().into_bytes().into()))
 }
 
 /// A payment on the ledger `chain` of `amount_minor` from one unspent
@@ -124,6 +168,62 @@ pub fn pay(
         witnesses: Vec::new(),
     };
     sign(&mut tx, chain, &[payer]);
+    tx
+}
+
+/// A refund on the ledger `chain`: `merchant` pays back to `to` (the
+/// payment's payer, or a programme's treasury once it has ended) `parts`
+/// (programme, amount) of the payment `payment`, spending `inputs` (its
+/// takings), the rest back to its first input's address as change of the
+/// programmes it spent. A part of a programme the inputs hold too little of
+/// is paid from their programme 0 money, then from any other.
+///
+/// # Panics
+/// When the inputs hold less than the parts.
+#[must_use]
+pub fn refund(
+    chain: &ChainId,
+    merchant: &Keypair,
+    inputs: &[(OutPoint, Output)],
+    payment: &TxId,
+    to: Address,
+    parts: &[(ProgrammeId, AmountMinor)],
+) -> Transaction {
+    let mut held: std::collections::BTreeMap<ProgrammeId, AmountMinor> = std::collections::BTreeMap::new();
+    for (_, output) in inputs {
+        *held.entry(output.programme).or_default() += output.amount_minor;
+    }
+    let mut outputs: Vec<Output> = parts.iter().map(|(programme, amount)| output(to, *amount, *programme)).collect();
+    let mut shortfall: AmountMinor = 0;
+    for (programme, amount) in parts {
+        let have = held.entry(*programme).or_default();
+        let from_it = (*have).min(*amount);
+        *have -= from_it;
+        shortfall += amount - from_it;
+    }
+    // The rest from unrestricted money first, then from any programme (a
+    // refund to an ended programme's treasury is paid as programme 0 money
+    // out of that programme's takings).
+    let mut sources: Vec<ProgrammeId> = held.keys().copied().collect();
+    sources.sort_by_key(|p| (*p != 0, *p));
+    for source in sources {
+        let have = held.get_mut(&source).expect("a source");
+        let take = (*have).min(shortfall);
+        *have -= take;
+        shortfall -= take;
+    }
+    assert_eq!(shortfall, 0, "the inputs hold less than the refund");
+    let change_to = inputs.first().expect("a refund spends something").1.owner;
+    outputs.extend(held.into_iter().filter(|(_, amount)| *amount > 0).map(|(p, amount)| output(change_to, amount, p)));
+    let mut tx = Transaction {
+        version: TX_VERSION,
+        kind: TxKind::Refund,
+        inputs: inputs.iter().map(|(outpoint, _)| *outpoint).collect(),
+        outputs,
+        reference: payment.0.to_vec(),
+        witnesses: Vec::new(),
+    };
+    sign(&mut tx, chain, &[merchant]);
     tx
 }
 

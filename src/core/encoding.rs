@@ -178,6 +178,11 @@ pub fn clawback_message(chain: &ChainId, tx: &Transaction) -> Option<Hash32> {
 /// Leading bytes of a claim: a mint paying one person one period's benefit.
 pub const CLAIM_MAGIC: &[u8; 4] = b"STLP";
 
+/// The version byte of a claim tag: fixed, not the protocol version, so
+/// that a claim's reference (and so "paid once a period") survives a
+/// protocol upgrade.
+pub const CLAIM_TAG_VERSION: u8 = 2;
+
 /// What a claim mint's reference holds: "STLP", the programme (u32 BE), the
 /// period (u32 BE, `YYYYMM`) and the claim tag (32 bytes).
 pub const CLAIM_REFERENCE_BYTES: usize = 4 + 4 + 4 + 32;
@@ -192,7 +197,7 @@ pub struct ClaimTerms {
 }
 
 /// The tag of a person's claim for a period of a programme: SHA-256 of
-/// "STLP", the version, the programme (u32 BE), the period (u32 BE) and
+/// "STLP", `CLAIM_TAG_VERSION`, the programme (u32 BE), the period (u32 BE) and
 /// the person reference. The ledger sees the tag, never the person
 /// reference: one person's claims of two periods or programmes cannot be
 /// linked from the chain, while the ledger, which knows whose wallet is
@@ -201,7 +206,7 @@ pub struct ClaimTerms {
 pub fn claim_tag(programme: ProgrammeId, period: u32, person: &PersonRef) -> Hash32 {
     let mut bytes = Vec::with_capacity(4 + 1 + 4 + 4 + 32);
     bytes.extend_from_slice(CLAIM_MAGIC);
-    bytes.push(PROTOCOL_VERSION);
+    bytes.push(CLAIM_TAG_VERSION);
     bytes.extend_from_slice(&programme.to_be_bytes());
     bytes.extend_from_slice(&period.to_be_bytes());
     bytes.extend_from_slice(&person.0);

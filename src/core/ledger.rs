@@ -10,7 +10,7 @@ use crate::core::movements::{self, BankTotals, Movement};
 use crate::core::period;
 use crate::core::refusal::{Reason, Refusal};
 use crate::core::registry::{AdminOp, ProgrammeStats, Registry, Role, TierPolicy};
-use crate::core::types::{Address, AmountMinor, OutPoint, Output, ProgrammeId, TxKind};
+use crate::core::types::{Address, AmountMinor, OutPoint, Output, ProgrammeId, Transaction, TxId, TxKind};
 use crate::core::verify::VerifiedTx;
 
 /// What the ledger could not decide alone: an input that is not in the
@@ -41,6 +41,53 @@ pub struct Applied {
     pub movements: Vec<(String, Movement)>,
 }
 
+/// What a refund is judged against: the payment it names, as the store
+/// holds it (read by the sequencer, which alone may read the store).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefundBasis {
+    pub original: TxId,
+    pub kind: TxKind,
+    /// The time of the payment's block.
+    pub paid_at_ms: u64,
+    /// The owners who paid in it (net of change), ascending.
+    pub payers: Vec<Address>,
+    /// What each merchant received in it, per programme (net of change).
+    pub received: BTreeMap<String, BTreeMap<ProgrammeId, AmountMinor>>,
+}
+
+impl RefundBasis {
+    /// The basis of `original`, a transaction of block time `paid_at_ms`
+    /// whose inputs consumed `spent`, with merchants as `registry` has them.
+    #[must_use]
+    pub fn of(original: &Transaction, txid: TxId, spent: &[Output], paid_at_ms: u64, registry: &Registry) -> Self {
+        let payers = net_received(&original.outputs, spent, None).into_iter().map(|(payer, _)| payer).collect();
+        let mut received: BTreeMap<String, BTreeMap<ProgrammeId, AmountMinor>> = BTreeMap::new();
+        let mut programmes: Vec<ProgrammeId> = original.outputs.iter().map(|o| o.programme).collect();
+        programmes.sort_unstable();
+        programmes.dedup();
+        for programme in programmes {
+            for (owner, amount) in net_received(spent, &original.outputs, Some(programme)) {
+                if let Some(Role::Merchant { id, .. }) = registry.role(&owner) {
+                    let at = received.entry(id.clone()).or_default().entry(programme).or_default();
+                    *at = at.saturating_add(amount);
+                }
+            }
+        }
+        Self { original: txid, kind: original.kind, paid_at_ms, payers, received }
+    }
+}
+
+/// How a refund is checked: against the payment it names, or (a replica
+/// replaying a block the leader sealed) trusting the leader's check and
+/// only applying what the refund itself says.
+#[derive(Clone, Copy, Debug)]
+pub enum RefundCheck<'a> {
+    Against(&'a RefundBasis),
+    Replayed,
+    /// No basis was looked up: a refund is refused.
+    NotLookedUp,
+}
+
 /// Supply totals, in minor units. `minted - burned` must equal the sum of
 /// unspent outputs at every block boundary.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
@@ -67,6 +114,10 @@ pub struct Ledger {
     /// Each bank's running totals (the unbanked under `movements::UNBANKED`).
     bank_totals: BTreeMap<String, BankTotals>,
     touched_banks: BTreeSet<String>,
+    /// What was refunded so far of each payment refunded at least once,
+    /// per programme.
+    refunded: HashMap<TxId, BTreeMap<ProgrammeId, AmountMinor>>,
+    touched_refunds: BTreeSet<TxId>,
 }
 
 /// No tier limits at all (the ledger alone, in benchmarks and simulations).
@@ -115,6 +166,8 @@ impl Ledger {
             touched: BTreeSet::new(),
             bank_totals: BTreeMap::new(),
             touched_banks: BTreeSet::new(),
+            refunded: HashMap::new(),
+            touched_refunds: BTreeSet::new(),
         })
     }
 
@@ -140,6 +193,25 @@ impl Ledger {
     pub fn with_bank_totals(mut self, bank_totals: BTreeMap<String, BankTotals>) -> Self {
         self.bank_totals = bank_totals;
         self
+    }
+
+    /// The same ledger with the refunds recorded so far.
+    #[must_use]
+    pub fn with_refunds(mut self, refunded: HashMap<TxId, BTreeMap<ProgrammeId, AmountMinor>>) -> Self {
+        self.refunded = refunded;
+        self
+    }
+
+    /// The refunded totals of the payments refunded since the last call.
+    pub fn take_touched_refunds(&mut self) -> Vec<(TxId, BTreeMap<ProgrammeId, AmountMinor>)> {
+        let touched = std::mem::take(&mut self.touched_refunds);
+        touched.into_iter().map(|t| (t, self.refunded.get(&t).cloned().unwrap_or_default())).collect()
+    }
+
+    /// What was refunded so far of a payment, per programme.
+    #[must_use]
+    pub fn refunded(&self, payment: &TxId) -> BTreeMap<ProgrammeId, AmountMinor> {
+        self.refunded.get(payment).cloned().unwrap_or_default()
     }
 
     /// The totals of the banks that changed since the last call.
@@ -229,11 +301,25 @@ impl Ledger {
 
     /// Checks `vtx` against the current state and, only if every rule passes,
     /// applies it and assigns the next sequence number. A declined
-    /// transaction changes nothing.
+    /// transaction changes nothing. A refund is refused here: it is judged
+    /// against the payment it names (`apply_refund`).
     ///
     /// # Errors
     /// The rule it broke, or the first input not in the unspent set.
     pub fn apply(&mut self, vtx: &VerifiedTx, now_unix_ms: u64) -> Result<Applied, Decline> {
+        self.apply_checked(vtx, now_unix_ms, RefundCheck::NotLookedUp)
+    }
+
+    /// `apply`, a refund judged as `refund` says.
+    ///
+    /// # Errors
+    /// The rule it broke, or the first input not in the unspent set.
+    pub fn apply_checked(
+        &mut self,
+        vtx: &VerifiedTx,
+        now_unix_ms: u64,
+        refund: RefundCheck<'_>,
+    ) -> Result<Applied, Decline> {
         let tx = &vtx.tx;
         let (spent, daily) = match tx.kind {
             TxKind::Transfer => {
@@ -249,7 +335,15 @@ impl Ledger {
             }
             TxKind::Clawback => (self.check_clawback(vtx, now_unix_ms)?, Vec::new()),
             TxKind::Redeem => (self.check_redeem(vtx)?, Vec::new()),
+            TxKind::Refund => {
+                let spent = self.check_refund(vtx, now_unix_ms, refund)?;
+                let daily = self.check_tiers(&spent, &tx.outputs, now_unix_ms)?;
+                (spent, daily)
+            }
         };
+        if tx.kind == TxKind::Refund {
+            self.record_refund(vtx, &spent);
+        }
         let claim = (tx.kind == TxKind::Mint).then(|| encoding::claim_terms(&tx.reference)).flatten();
         self.count_programmes(tx.kind, &spent, &tx.outputs, claim);
         let sequence = self.next_sequence;
@@ -286,7 +380,7 @@ impl Ledger {
                 self.totals.burned_minor += burned;
                 self.totals.unspent_minor -= burned;
             }
-            TxKind::Transfer | TxKind::Clawback => {}
+            TxKind::Transfer | TxKind::Clawback | TxKind::Refund => {}
         }
         self.next_sequence += 1;
         Ok(Applied { sequence, spent, daily, movements })
@@ -520,8 +614,272 @@ impl Ledger {
                     self.touched.insert(input.programme);
                 }
             }
+            TxKind::Refund => {
+                for part in self.refund_parts(outputs) {
+                    let stats = self.stats.entry(part.programme).or_default();
+                    if part.to_treasury {
+                        stats.refunded_to_treasury_minor = stats.refunded_to_treasury_minor.saturating_add(part.amount);
+                    } else {
+                        stats.refunded_minor = stats.refunded_minor.saturating_add(part.amount);
+                    }
+                    self.touched.insert(part.programme);
+                }
+            }
             TxKind::Redeem => {}
         }
+    }
+
+    /// What a refund's outputs pay back, programme by programme: every output
+    /// not to a merchant's payout address (the refunding merchant's change)
+    /// is a refund, to the payer, or to a programme's treasury (as
+    /// programme 0 money) for that programme. Programme 0 parts are
+    /// unrestricted money paid back.
+    fn refund_parts(&self, outputs: &[Output]) -> Vec<RefundPart> {
+        outputs
+            .iter()
+            .filter_map(|output| match self.registry.role(&output.owner) {
+                Some(Role::Merchant { .. }) => None,
+                Some(Role::Treasury { programme }) => Some(RefundPart {
+                    programme: *programme,
+                    amount: output.amount_minor,
+                    owner: output.owner,
+                    paid_as: output.programme,
+                    to_treasury: true,
+                }),
+                _ => Some(RefundPart {
+                    programme: output.programme,
+                    amount: output.amount_minor,
+                    owner: output.owner,
+                    paid_as: output.programme,
+                    to_treasury: false,
+                }),
+            })
+            .collect()
+    }
+
+    /// The merchant whose payout addresses hold every input (a redemption's
+    /// and a refund's rule).
+    fn merchant_of_inputs(&self, tx: &Transaction, spent: &[Output]) -> Result<String, Refusal> {
+        let merchant_of = |owner: &Address| match self.registry.role(owner) {
+            Some(Role::Merchant { id, .. }) => Some(id.clone()),
+            _ => None,
+        };
+        let merchant = merchant_of(&spent[0].owner).ok_or_else(|| {
+            Refusal::new(Reason::NotAMerchant, format!("{} is not a merchant's payout address", spent[0].owner))
+                .with_input(tx.inputs[0])
+        })?;
+        for (input, output) in tx.inputs.iter().zip(spent) {
+            if merchant_of(&output.owner).as_ref() != Some(&merchant) {
+                return Err(Refusal::new(
+                    Reason::NotAMerchant,
+                    format!("input {input} is not merchant {merchant}'s: one merchant pays a refund or a redemption"),
+                )
+                .with_input(*input));
+            }
+        }
+        Ok(merchant)
+    }
+
+    /// A refund: one merchant (its payout keys signing) pays back some of a
+    /// payment it took. Each refunded part goes back to the payment's payer
+    /// as the same programme's money (whatever the transferability rule),
+    /// or, once the programme has ended, to its treasury as programme 0
+    /// money; within the programme's refund window; never more of a
+    /// programme than the merchant received of it in that payment, with
+    /// earlier refunds. The merchant's change keeps its programmes, and may
+    /// be less of a programme than it spends (a refund of earmarked money
+    /// may be paid from unrestricted money), never more.
+    fn check_refund(&self, vtx: &VerifiedTx, now_unix_ms: u64, check: RefundCheck<'_>) -> Result<Vec<Output>, Decline> {
+        let tx = &vtx.tx;
+        let basis = match check {
+            RefundCheck::NotLookedUp => {
+                return Err(Refusal::new(
+                    Reason::UnknownPayment,
+                    "a refund is judged against the payment it names, which was not looked up",
+                )
+                .into());
+            }
+            RefundCheck::Replayed => None,
+            RefundCheck::Against(basis) => Some(basis),
+        };
+        let spent = self.spent_by_owners(vtx)?;
+        let merchant = self.merchant_of_inputs(tx, &spent)?;
+        let payment = TxId::from_slice(&tx.reference)
+            .ok_or_else(|| Refusal::new(Reason::Malformed, "a refund's reference is the payment's txid"))?;
+        let parts = self.refund_parts(&tx.outputs);
+        if parts.is_empty() {
+            return Err(Refusal::new(Reason::NotRefundable, "a refund pays something back").into());
+        }
+        let received = match basis {
+            Some(basis) => Some(self.refundable(basis, &payment, &merchant, &parts)?),
+            None => None,
+        };
+        let mut by_programme: BTreeMap<ProgrammeId, AmountMinor> = BTreeMap::new();
+        for part in &parts {
+            self.check_refund_part(part, basis, now_unix_ms)?;
+            let sum = by_programme.entry(part.programme).or_default();
+            *sum = sum.saturating_add(part.amount);
+        }
+        if let Some(received) = received {
+            let before = self.refunded(&payment);
+            for (programme, amount) in &by_programme {
+                let paid = received.get(programme).copied().unwrap_or(0);
+                let left = paid.saturating_sub(before.get(programme).copied().unwrap_or(0));
+                if *amount > left {
+                    return Err(Refusal::new(
+                        Reason::RefundExceedsPayment,
+                        format!(
+                            "payment {payment} paid merchant {merchant} {paid} minor units of programme {programme}; \
+                             {left} are left to refund, this refunds {amount}"
+                        ),
+                    )
+                    .into());
+                }
+            }
+        }
+        self.check_refund_change(tx, &spent, &merchant)?;
+        Ok(spent)
+    }
+
+    /// The payment a refund names, as it must be: a payment, with one
+    /// payer, that paid this merchant; the refund's payer-bound parts go
+    /// back to that payer. Returns what the merchant received of it.
+    fn refundable<'b>(
+        &self,
+        basis: &'b RefundBasis,
+        payment: &TxId,
+        merchant: &str,
+        parts: &[RefundPart],
+    ) -> Result<&'b BTreeMap<ProgrammeId, AmountMinor>, Refusal> {
+        if basis.original != *payment {
+            return Err(Refusal::new(Reason::UnknownPayment, format!("the payment looked up is not {payment}")));
+        }
+        if basis.kind != TxKind::Transfer {
+            return Err(Refusal::new(
+                Reason::NotRefundable,
+                format!("{payment} is a {:?} transaction, not a payment: only payments are refunded", basis.kind),
+            ));
+        }
+        let received = basis.received.get(merchant).ok_or_else(|| {
+            Refusal::new(Reason::NotRefundable, format!("payment {payment} did not pay merchant {merchant}"))
+        })?;
+        let [payer] = basis.payers.as_slice() else {
+            return Err(Refusal::new(
+                Reason::NotRefundable,
+                format!("payment {payment} had {} payers; a refund goes back to one", basis.payers.len()),
+            ));
+        };
+        if let Some(part) = parts.iter().find(|p| !p.to_treasury && p.owner != *payer) {
+            return Err(Refusal::new(
+                Reason::PayeeNotAllowed,
+                format!("a refund of payment {payment} goes back to its payer {payer}, not {}", part.owner),
+            ));
+        }
+        Ok(received)
+    }
+
+    /// One refunded part: earmarked money back to the payer as that
+    /// programme's money while the programme runs, to its treasury as
+    /// programme 0 money once it has ended; within its refund window.
+    fn check_refund_part(
+        &self,
+        part: &RefundPart,
+        basis: Option<&RefundBasis>,
+        now_unix_ms: u64,
+    ) -> Result<(), Refusal> {
+        if part.programme == 0 {
+            return Ok(());
+        }
+        let id = part.programme;
+        let programme = self
+            .registry
+            .programmes
+            .get(&id)
+            .ok_or_else(|| Refusal::new(Reason::UnknownProgramme, format!("no programme {id}")))?;
+        let ended = now_unix_ms >= programme.valid_until_ms;
+        if ended && !part.to_treasury {
+            return Err(Refusal::new(
+                Reason::PayeeNotAllowed,
+                format!("programme {id} has ended: a refund of its money goes to its treasury {}", programme.treasury),
+            ));
+        }
+        if !ended && part.to_treasury {
+            return Err(Refusal::new(
+                Reason::PayeeNotAllowed,
+                format!("programme {id} runs: a refund of its money goes back to the payer as programme {id} money"),
+            ));
+        }
+        if part.paid_as != if ended { 0 } else { id } {
+            return Err(Refusal::new(
+                Reason::NotConserved,
+                format!(
+                    "a refund of programme {id} is paid as programme {} money, not {}",
+                    if ended { 0 } else { id },
+                    part.paid_as
+                ),
+            ));
+        }
+        let Some(basis) = basis else { return Ok(()) };
+        let window_ms = programme.refund_window_ms.unwrap_or(0);
+        if window_ms == 0 {
+            return Err(Refusal::new(Reason::RefundWindowClosed, format!("programme {id} allows no refunds")));
+        }
+        let until_ms = basis.paid_at_ms.saturating_add(window_ms);
+        if now_unix_ms > until_ms {
+            return Err(Refusal::new(
+                Reason::RefundWindowClosed,
+                format!(
+                    "programme {id} allows refunds until {window_ms} ms after the payment: until {until_ms} (unix ms)"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A refund spends and pays the same total; its change to the merchant
+    /// is of programmes the merchant spent, never more of one than it spent.
+    fn check_refund_change(&self, tx: &Transaction, spent: &[Output], merchant: &str) -> Result<(), Refusal> {
+        let total = |outputs: &[Output]| -> u128 { outputs.iter().map(|o| u128::from(o.amount_minor)).sum() };
+        if total(spent) != total(&tx.outputs) {
+            return Err(Refusal::new(
+                Reason::NotConserved,
+                "a refund pays out exactly what it spends: the refund and the merchant's change",
+            ));
+        }
+        let mut programmes: Vec<ProgrammeId> = tx.outputs.iter().map(|o| o.programme).collect();
+        programmes.sort_unstable();
+        programmes.dedup();
+        for programme in programmes {
+            let of_merchant = |outputs: &[Output]| -> u128 {
+                outputs
+                    .iter()
+                    .filter(|o| o.programme == programme)
+                    .filter(
+                        |o| matches!(self.registry.role(&o.owner), Some(Role::Merchant { id, .. }) if id == merchant),
+                    )
+                    .map(|o| u128::from(o.amount_minor))
+                    .sum()
+            };
+            if of_merchant(&tx.outputs) > of_merchant(spent) {
+                return Err(Refusal::new(
+                    Reason::NotConserved,
+                    format!("programme {programme}: the merchant's change exceeds what it spends of it"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a refund's parts to what was refunded of its payment.
+    fn record_refund(&mut self, vtx: &VerifiedTx, _spent: &[Output]) {
+        let Some(payment) = TxId::from_slice(&vtx.tx.reference) else { return };
+        let parts = self.refund_parts(&vtx.tx.outputs);
+        let refunded = self.refunded.entry(payment).or_default();
+        for part in parts {
+            let sum = refunded.entry(part.programme).or_default();
+            *sum = sum.saturating_add(part.amount);
+        }
+        self.touched_refunds.insert(payment);
     }
 
     /// A clawback: issuer-authorised, after the programme ended, moving only
@@ -607,24 +965,11 @@ impl Ledger {
     fn check_redeem(&self, vtx: &VerifiedTx) -> Result<Vec<Output>, Decline> {
         let tx = &vtx.tx;
         let spent = self.spent_by_owners(vtx)?;
+        let merchant = self.merchant_of_inputs(tx, &spent)?;
         let merchant_of = |owner: &Address| match self.registry.role(owner) {
             Some(Role::Merchant { id, .. }) => Some(id.clone()),
             _ => None,
         };
-        let merchant = merchant_of(&spent[0].owner).ok_or_else(|| {
-            Refusal::new(Reason::NotAMerchant, format!("{} is not a merchant's payout address", spent[0].owner))
-                .with_input(tx.inputs[0])
-        })?;
-        for (input, output) in tx.inputs.iter().zip(&spent) {
-            if merchant_of(&output.owner).as_ref() != Some(&merchant) {
-                return Err(Refusal::new(
-                    Reason::NotAMerchant,
-                    format!("a redemption spends one merchant's takings; input {input} is not merchant {merchant}'s"),
-                )
-                .with_input(*input)
-                .into());
-            }
-        }
         for output in &tx.outputs {
             if merchant_of(&output.owner).as_ref() != Some(&merchant) {
                 return Err(Refusal::new(
@@ -776,6 +1121,18 @@ impl Ledger {
         }
         Ok(())
     }
+}
+
+/// One refunded part of a refund transaction.
+#[derive(Clone, Copy, Debug)]
+struct RefundPart {
+    /// The programme whose money is refunded.
+    programme: ProgrammeId,
+    amount: AmountMinor,
+    owner: Address,
+    /// The programme of the output that pays it.
+    paid_as: ProgrammeId,
+    to_treasury: bool,
 }
 
 /// Each owner that ends up with more than it put in, and how much more:

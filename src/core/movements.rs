@@ -149,7 +149,8 @@ pub fn movements_of(
     };
     let (main_payee, main_payer) = (largest(true), largest(false));
     let merchant = match kind {
-        TxKind::Transfer | TxKind::Redeem => net
+        // The merchant a payment paid; the one a redemption or a refund debits.
+        TxKind::Transfer | TxKind::Redeem | TxKind::Refund => net
             .iter()
             .filter(|(_, d)| (kind == TxKind::Transfer) == (**d > 0))
             .find_map(|((address, _), _)| merchant_of(registry, address)),
@@ -190,7 +191,7 @@ pub fn movements_of(
             .push(entry);
     }
     let flows = match kind {
-        TxKind::Transfer | TxKind::Clawback => match_flows(&bank_net),
+        TxKind::Transfer | TxKind::Clawback | TxKind::Refund => match_flows(&bank_net),
         TxKind::Mint | TxKind::Redeem => Vec::new(),
     };
     TxMovements { by_bank: by_bank.into_iter().collect(), flows }
@@ -238,7 +239,7 @@ pub fn add_to_totals(totals: &mut BTreeMap<String, BankTotals>, tx: &TxMovements
                 let burned = sum(Direction::Debit).saturating_sub(sum(Direction::Credit));
                 bank_totals.redeemed_minor = bank_totals.redeemed_minor.saturating_add(burned);
             }
-            TxKind::Transfer | TxKind::Clawback => {}
+            TxKind::Transfer | TxKind::Clawback | TxKind::Refund => {}
         }
         touched.push(bank.clone());
     }

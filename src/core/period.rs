@@ -13,9 +13,11 @@ pub enum PaymentPeriod {
     Month,
 }
 
-/// Years a period may name: outside them no ledger of ours pays anything.
+/// Years a period may name: outside them no ledger of ours pays anything
+/// (9998: December's end is in the year after, which the calendar library
+/// holds up to 9999).
 const YEAR_MIN: i32 = 2000;
-const YEAR_MAX: i32 = 9999;
+const YEAR_MAX: i32 = 9998;
 
 /// The instants a month `YYYYMM` starts (inclusive) and ends (exclusive),
 /// in unix milliseconds, in the time zone `offset_minutes` east of UTC.
@@ -74,9 +76,10 @@ mod tests {
 
     #[test]
     fn what_names_no_month_is_none() {
-        for period in [202_600, 202_613, 202_699, 0, 12, 199_912, 1_000_001, u32::MAX] {
+        for period in [202_600, 202_613, 202_699, 0, 12, 199_912, 999_901, 1_000_001, u32::MAX] {
             assert_eq!(month_bounds_ms(period, CHINA), None, "{period}");
         }
         assert!(month_bounds_ms(200_001, CHINA).is_some());
+        assert!(month_bounds_ms(999_812, CHINA).is_some(), "the last month has an end");
     }
 }

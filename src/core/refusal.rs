@@ -61,6 +61,16 @@ pub enum Reason {
     /// The person was already paid for this period of this programme
     /// (`Refusal::spent_by` names the mint that paid).
     ClaimAlreadyPaid,
+    /// A refund naming a transaction that is no durable payment.
+    UnknownPayment,
+    /// A refund of a payment that did not pay the refunding merchant, of a
+    /// refund, or of a payment with several payers.
+    NotRefundable,
+    /// A refund above what is left to refund of the payment, per programme.
+    RefundExceedsPayment,
+    /// A refund of a programme's money after the programme's refund window
+    /// (or of a programme that allows none).
+    RefundWindowClosed,
     // Registry changes.
     InvalidRegistration,
     AlreadyRegistered,
@@ -113,6 +123,10 @@ impl Reason {
             | Self::BadPeriod
             | Self::NotDesignated
             | Self::ClaimAlreadyPaid
+            | Self::UnknownPayment
+            | Self::NotRefundable
+            | Self::RefundExceedsPayment
+            | Self::RefundWindowClosed
             | Self::AlreadyRegistered
             | Self::UnknownParticipant => Class::FailedPrecondition,
             Self::Overloaded => Class::ResourceExhausted,
@@ -169,6 +183,10 @@ impl Reason {
             Self::BadPeriod => "REASON_BAD_PERIOD",
             Self::NotDesignated => "REASON_NOT_DESIGNATED",
             Self::ClaimAlreadyPaid => "REASON_CLAIM_ALREADY_PAID",
+            Self::UnknownPayment => "REASON_UNKNOWN_PAYMENT",
+            Self::NotRefundable => "REASON_NOT_REFUNDABLE",
+            Self::RefundExceedsPayment => "REASON_REFUND_EXCEEDS_PAYMENT",
+            Self::RefundWindowClosed => "REASON_REFUND_WINDOW_CLOSED",
             Self::InvalidRegistration => "REASON_INVALID_REGISTRATION",
             Self::AlreadyRegistered => "REASON_ALREADY_REGISTERED",
             Self::UnknownParticipant => "REASON_UNKNOWN_PARTICIPANT",

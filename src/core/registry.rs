@@ -73,6 +73,10 @@ pub struct Programme {
     /// it pays addresses, each disbursement row once by its reference.
     #[serde(default)]
     pub payment_period: Option<PaymentPeriod>,
+    /// How long after a payment a merchant may refund the programme's money
+    /// to the payer (`None`: never).
+    #[serde(default)]
+    pub refund_window_ms: Option<u64>,
 }
 
 /// A person a programme pays, known by a pseudonymous reference, with the
@@ -162,6 +166,12 @@ pub struct ProgrammeStats {
     /// claim each) and how much.
     #[serde(default)]
     pub paid_by_period: BTreeMap<u32, PeriodPaid>,
+    /// Refunded by merchants to beneficiaries, as the programme's money.
+    #[serde(default)]
+    pub refunded_minor: AmountMinor,
+    /// Refunded after the programme ended, to its treasury.
+    #[serde(default)]
+    pub refunded_to_treasury_minor: AmountMinor,
 }
 
 /// One period of a programme paid per person.
@@ -172,12 +182,15 @@ pub struct PeriodPaid {
 }
 
 impl ProgrammeStats {
-    /// Still held by beneficiaries: disbursed, not spent at a merchant, not
-    /// clawed back.
+    /// Still held by beneficiaries: disbursed, not spent at a merchant (net
+    /// of what merchants refunded to them), not clawed back.
     #[must_use]
     pub fn outstanding_minor(&self) -> AmountMinor {
         let spent: AmountMinor = self.spent_by_mcc.values().sum();
-        self.disbursed_minor.saturating_sub(spent).saturating_sub(self.clawed_back_minor)
+        self.disbursed_minor
+            .saturating_add(self.refunded_minor)
+            .saturating_sub(spent)
+            .saturating_sub(self.clawed_back_minor)
     }
 }
 

@@ -56,6 +56,9 @@ pub enum TxKind {
     Mint = 2,
     Redeem = 3,
     Clawback = 4,
+    /// A merchant paying back all or part of a payment it took; its
+    /// reference is the payment's txid.
+    Refund = 5,
 }
 
 impl TxKind {
@@ -66,6 +69,7 @@ impl TxKind {
             2 => Some(Self::Mint),
             3 => Some(Self::Redeem),
             4 => Some(Self::Clawback),
+            5 => Some(Self::Refund),
             _ => None,
         }
     }

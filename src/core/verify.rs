@@ -283,7 +283,21 @@ fn check_structure(tx: &Transaction) -> Result<(), Refusal> {
                 ));
             }
         }
-        _ => {
+        TxKind::Refund => {
+            if tx.inputs.is_empty() {
+                return Err(Refusal::new(Reason::NoInputs, "a refund spends at least one of the merchant's outputs"));
+            }
+            if tx.reference.len() != 32 {
+                return Err(Refusal::new(
+                    Reason::Malformed,
+                    format!(
+                        "a refund's reference is the refunded payment's txid (32 bytes), not {} bytes",
+                        tx.reference.len()
+                    ),
+                ));
+            }
+        }
+        TxKind::Transfer | TxKind::Redeem => {
             if tx.inputs.is_empty() {
                 return Err(Refusal::new(Reason::NoInputs, "a transfer spends at least one input"));
             }

@@ -779,6 +779,7 @@ async fn welfare_showcase(
         treasury_address: treasury.address().0.to_vec(),
         per_payment_max_minor: 0,
         payment_period: 0,
+        refund_window_ms: 0,
     };
     admin
         .admin

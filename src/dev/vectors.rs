@@ -60,10 +60,10 @@ const CLAWBACK_SIGNERS: [&str; 2] = ["issuer-1", "issuer-2"];
 /// The programme of the claim vector: paid once a month per person.
 const PROGRAMME_MONTHLY: u32 = 31;
 /// The programme administrator's key of the claim vector and the identity
-/// number its person reference is derived from (as written on a form:
-/// spaces and a lower-case check letter).
+/// number its person reference is derived from (as typed on a form: a
+/// hyphen, a space, two full-width digits and a lower-case check letter).
 const ADMINISTRATOR_KEY: [u8; 32] = [0x5a; 32];
-const IDENTITY_NUMBER: &str = "110105 19491231 002x";
+const IDENTITY_NUMBER: &str = "110105-1949\u{ff11}\u{ff12}31 002x";
 /// The ledger's day offset the claim's month is counted in (UTC+8).
 const CLAIM_DAY_OFFSET_MINUTES: i32 = 480;
 
@@ -299,6 +299,7 @@ fn kind_name(kind: TxKind) -> &'static str {
         TxKind::Mint => "mint",
         TxKind::Redeem => "redeem",
         TxKind::Clawback => "clawback",
+        TxKind::Refund => "refund",
     }
 }
 
@@ -631,6 +632,7 @@ pub fn generate() -> Value {
                 treasury: treasury.address(),
                 per_payment_max_minor: None,
                 payment_period: None,
+                refund_window_ms: None,
             }))
             .expect("vector programmes are valid");
         programmes.insert(id, ClawbackTerms { programme: id, treasury: treasury.address(), valid_until_ms });
@@ -690,6 +692,7 @@ pub fn generate() -> Value {
         })
         .collect();
 
+    let refund = refund_after_block_1(&keys, &chain, &txs, &mut ledger);
     let clawback = clawback_after_block_1(&keys, &chain, &txs, &mut ledger, &programmes[&PROGRAMME_FOOD]);
     let authorised: Vec<ClawbackTerms> = CLAWBACK_AUTHORIZATION_PROGRAMMES.iter().map(|id| programmes[id]).collect();
     let other_chain = other_chain_json(&genesis, &txs[0], &chain);
@@ -733,9 +736,68 @@ pub fn generate() -> Value {
         "amounts": amounts_json(),
         "clawback_authorizations": clawback_authorizations_json(&keys, &chain, &authorised),
         "clawback_transactions": [clawback],
+        "refund_transactions": [refund],
         "claims": [claim_json(&keys, &genesis, &chain)],
         "other_chain": other_chain,
     })
+}
+
+/// A refund (docs/PROTOCOL.md §4.11): the merchant pays alice back 5.00 of
+/// the 23.50 she paid in `transfer-1-in-2-out`, from that payment's
+/// takings, keeping 18.50 as change. Judged against the ledger after block
+/// 1, with the payment as the store would hand it to the sequencer; the
+/// same refund to bob is declined.
+fn refund_after_block_1(keys: &Keys, chain: &ChainId, txs: &[VectorTx], ledger: &mut Ledger) -> Value {
+    use crate::core::ledger::{RefundBasis, RefundCheck};
+    let payment = txs.iter().find(|v| v.name == "transfer-1-in-2-out").expect("the vectors pay the merchant");
+    let mint = txs.iter().find(|v| v.name == "mint-2-of-3").expect("the first mint");
+    let spent: Vec<Output> = payment
+        .tx
+        .inputs
+        .iter()
+        .map(|input| {
+            assert_eq!(input.txid, mint.txid, "transfer-1-in-2-out spends the first mint");
+            mint.tx.outputs[input.index as usize]
+        })
+        .collect();
+    let basis = RefundBasis::of(&payment.tx, payment.txid, &spent, BLOCK_1_TIME_UNIX_MS, ledger.registry());
+    let takings = outpoint(payment, 0);
+    let (alice, merchant) = (keys.address("alice"), keys.address("merchant"));
+    let unsigned = |name, to, amount_minor| Unsigned {
+        name,
+        description: "A refund: the merchant pays alice back 5.00 of the 23.50 she paid it in transfer-1-in-2-out, spending that payment's takings (output 0) and keeping 18.50 as change. Reference: the refunded payment's txid (32 bytes). Witness: the merchant's payout key over the witness message of the txid. Not in any block: accepted by the ledger as it stands after block 1, one second after block 1's time.",
+        kind: TxKind::Refund,
+        inputs: vec![takings],
+        outputs: vec![output(to, amount_minor, 0), output(merchant, 2_350 - amount_minor, 0)],
+        reference: payment.txid.0.to_vec(),
+    };
+    let judged_at = BLOCK_1_TIME_UNIX_MS + 1_000;
+    let declined = |ledger: &mut Ledger, tx: &Transaction, reason: Reason| {
+        let verified = crate::core::verify::verify(tx.clone(), chain).expect("passes the verify stage");
+        match ledger.apply_checked(&verified, judged_at, RefundCheck::Against(&basis)) {
+            Err(Decline::Refused(refusal)) if refusal.reason == reason => {}
+            other => panic!("expected {}, got {other:?}", reason.name()),
+        }
+    };
+    let vector = build(keys, chain, unsigned("refund-transfer-1-in-2-out", alice, 500), &["merchant"]);
+    declined(
+        ledger,
+        &build(keys, chain, unsigned("refund-to-bob", keys.address("bob"), 500), &["merchant"]).tx,
+        Reason::PayeeNotAllowed,
+    );
+    let verified = crate::core::verify::verify(vector.tx.clone(), chain).expect("the refund vector verifies");
+    let applied = ledger
+        .apply_checked(&verified, judged_at, RefundCheck::Against(&basis))
+        .unwrap_or_else(|decline| panic!("the refund vector is declined: {decline:?}"));
+    ledger.assert_conserved();
+    let mut json = tx_json(&vector, applied.sequence, &witness_message_bytes(chain, &vector.txid));
+    let object = json.as_object_mut().expect("a transaction is an object");
+    object.remove("sequence");
+    object.insert("refunded_payment".to_owned(), json!(payment.txid.to_string()));
+    object.insert("payer".to_owned(), json!(alice.to_string()));
+    object.insert("merchant_received_minor".to_owned(), json!(2_350));
+    object.insert("block_time_unix_ms".to_owned(), json!(judged_at));
+    json
 }
 
 /// A claim (docs/PROTOCOL.md §4.10): carol, registered as a beneficiary
@@ -747,7 +809,7 @@ pub fn generate() -> Value {
 fn claim_json(keys: &Keys, genesis: &Genesis, chain: &ChainId) -> Value {
     use crate::core::registry::{Beneficiary, PaymentPeriod, TierPolicy, Wallet};
     let carol = keys.address("carol");
-    let person = crate::client::person_ref(&ADMINISTRATOR_KEY, IDENTITY_NUMBER);
+    let person = crate::client::person_ref(&ADMINISTRATOR_KEY, IDENTITY_NUMBER).expect("a valid identity number");
     let period = crate::core::period::month_of(BLOCK_1_TIME_UNIX_MS, CLAIM_DAY_OFFSET_MINUTES);
     let (start_ms, end_ms) =
         crate::core::period::month_bounds_ms(period, CLAIM_DAY_OFFSET_MINUTES).expect("block 1's month");
@@ -770,6 +832,7 @@ fn claim_json(keys: &Keys, genesis: &Genesis, chain: &ChainId) -> Value {
             treasury: treasury.address(),
             per_payment_max_minor: None,
             payment_period: Some(PaymentPeriod::Month),
+            refund_window_ms: None,
         }),
         AdminOp::RegisterBeneficiary(Beneficiary {
             person,
@@ -815,7 +878,7 @@ fn claim_json(keys: &Keys, genesis: &Genesis, chain: &ChainId) -> Value {
     assert_declined(&mut ledger, chain, &vector.tx, start_ms - 1, Reason::BadPeriod);
     let applied = ledger.apply(&verified, BLOCK_1_TIME_UNIX_MS).expect("the claim vector is accepted");
     let mut preimage = crate::core::encoding::CLAIM_MAGIC.to_vec();
-    preimage.push(PROTOCOL_VERSION);
+    preimage.push(crate::core::encoding::CLAIM_TAG_VERSION);
     preimage.extend_from_slice(&PROGRAMME_MONTHLY.to_be_bytes());
     preimage.extend_from_slice(&period.to_be_bytes());
     preimage.extend_from_slice(&person.0);
@@ -825,7 +888,7 @@ fn claim_json(keys: &Keys, genesis: &Genesis, chain: &ChainId) -> Value {
     transaction["claim"] = json!({
         "administrator_key_hex": hex::encode(ADMINISTRATOR_KEY),
         "identity_number": IDENTITY_NUMBER,
-        "normalised_identity_number": "11010519491231002X",
+        "normalised_identity_number": crate::client::normalised_identity_number(IDENTITY_NUMBER).expect("valid"),
         "person_ref": person.to_string(),
         "programme_id": PROGRAMME_MONTHLY,
         "period": period,

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::crypto::{self, Keypair, sha256};
 use crate::core::encoding::{self, BlockHeader};
-use crate::core::ledger::{Decline, Ledger};
+use crate::core::ledger::{Decline, Ledger, RefundCheck};
 use crate::core::receipt::SignedHeader;
 use crate::core::registry::AdminOp;
 use crate::core::types::{Address, ChainId};
@@ -177,15 +177,19 @@ pub fn replay(
             apply_op(ledger, header.height, op_index, op)?;
         }
         // The leader verified the signatures; the txid is recomputed, never
-        // taken from the wire.
+        // taken from the wire. It judged a refund against the payment it
+        // names (read from its store); the replica applies what the refund
+        // itself says.
         let vtx = VerifiedTx { txid: encoding::txid(tx), tx: tx.clone() };
-        let mut done = ledger.apply(&vtx, header.time_unix_ms).map_err(|decline| ReplayError::Refused {
-            height: header.height,
-            index,
-            reason: match decline {
-                Decline::Refused(refusal) => refusal.to_string(),
-                Decline::InputMissing(input) => format!("input {input} is not unspent"),
-            },
+        let mut done = ledger.apply_checked(&vtx, header.time_unix_ms, RefundCheck::Replayed).map_err(|decline| {
+            ReplayError::Refused {
+                height: header.height,
+                index,
+                reason: match decline {
+                    Decline::Refused(refusal) => refusal.to_string(),
+                    Decline::InputMissing(input) => format!("input {input} is not unspent"),
+                },
+            }
         })?;
         if let Some(terminal) = terminal {
             for (_, movement) in &mut done.movements {
@@ -203,7 +207,8 @@ pub fn replay(
     }
     let stats = ledger.take_touched_stats();
     let bank_totals = ledger.take_touched_bank_totals();
-    Ok(BlockRecord { signed: block.signed, txs: applied, ops: block.ops.clone(), stats, bank_totals })
+    let refunded = ledger.take_touched_refunds();
+    Ok(BlockRecord { signed: block.signed, txs: applied, ops: block.ops.clone(), stats, bank_totals, refunded })
 }
 
 fn apply_op(ledger: &mut Ledger, height: u64, index: usize, op: &AdminOp) -> Result<(), ReplayError> {

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use super::writer::{answer_not_leader, answer_unavailable};
 use super::*;
-use crate::core::ledger::Applied;
+use crate::core::ledger::{Applied, RefundBasis, RefundCheck};
 use crate::core::types::Address;
 
 pub(super) struct Sequencer {
@@ -450,7 +450,19 @@ impl Sequencing {
         } else {
             reply
         };
-        match self.ledger.apply(&vtx, open.time_unix_ms) {
+        let basis = if vtx.tx.kind == TxKind::Refund {
+            match self.refund_basis(cx.store, open, &vtx) {
+                Ok(basis) => Some(basis),
+                Err(refusal) => {
+                    let _ = reply.send(Err(refusal));
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        let check = basis.as_ref().map_or(RefundCheck::NotLookedUp, RefundCheck::Against);
+        match self.ledger.apply_checked(&vtx, open.time_unix_ms, check) {
             Ok(applied) => open.push(vtx, applied, submitter, reply),
             Err(Decline::Refused(refusal)) => {
                 let _ = reply.send(Err(refusal));
@@ -519,6 +531,35 @@ impl Sequencing {
                 None
             }
         }
+    }
+
+    /// The payment a refund names, as the store holds it: the transaction,
+    /// the outputs its inputs consumed, its block's time. A payment not yet
+    /// durable is refused (a crash could undo it): the merchant refunds it
+    /// once it is confirmed.
+    fn refund_basis(&self, store: &Store, open: &OpenBlock, vtx: &VerifiedTx) -> Result<RefundBasis, Refusal> {
+        let payment = TxId::from_slice(&vtx.tx.reference)
+            .ok_or_else(|| Refusal::new(Reason::Malformed, "a refund's reference is the payment's txid"))?;
+        if open.in_block.contains_key(&payment) || self.pending_txids.contains_key(&payment) {
+            return Err(Refusal::new(
+                Reason::UnknownPayment,
+                format!("payment {payment} is not confirmed yet: refund it once it is"),
+            ));
+        }
+        let unknown = || Refusal::new(Reason::UnknownPayment, format!("no confirmed transaction {payment}"));
+        let storage = |error: StoreError| storage_refusal(&error);
+        let location = store.locate(&payment).map_err(storage)?.ok_or_else(unknown)?;
+        let original = store.transaction(&payment).map_err(storage)?.ok_or_else(unknown)?;
+        let header = store.header(location.height).map_err(storage)?.ok_or_else(unknown)?;
+        let mut spent = Vec::with_capacity(original.inputs.len());
+        for input in &original.inputs {
+            let creator = store.transaction(&input.txid).map_err(storage)?;
+            let output = creator.and_then(|tx| tx.outputs.get(input.index as usize).copied());
+            spent.push(output.ok_or_else(|| {
+                Refusal::new(Reason::Unavailable, format!("the store lacks input {input} of payment {payment}"))
+            })?);
+        }
+        Ok(RefundBasis::of(&original, payment, &spent, header.header.time_unix_ms, self.ledger.registry()))
     }
 
     /// An input the ledger does not hold: spent by this very transaction

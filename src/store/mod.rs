@@ -64,6 +64,10 @@ const REGISTRY_OPS: TableDefinition<u64, &[u8]> = TableDefinition::new("registry
 const MINT_REFS: TableDefinition<&[u8], &[u8; 32]> = TableDefinition::new("mint_refs");
 const DAILY: TableDefinition<&[u8; 32], (u64, u64)> = TableDefinition::new("daily");
 const PROGRAMME_STATS: TableDefinition<u32, &[u8]> = TableDefinition::new("programme_stats");
+/// Payment txid -> what was refunded of it so far, per programme (postcard).
+/// Random keys written in the block's commit itself: refunds are rare, so
+/// this table stays small and out of the index log.
+const REFUNDED: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("refunded");
 /// Earmarked unspent outputs by programme: programme || txid || index ->
 /// (owner, amount). What a clawback batches through.
 const EARMARKED: TableDefinition<&[u8; 40], (&[u8; 32], u64)> = TableDefinition::new("earmarked");
@@ -145,6 +149,9 @@ pub struct BlockRecord {
     pub stats: Vec<(ProgrammeId, ProgrammeStats)>,
     /// Totals of the banks the block changed, as of its end.
     pub bank_totals: Vec<(String, BankTotals)>,
+    /// What was refunded so far of each payment the block's refunds
+    /// refunded, per programme, as of its end.
+    pub refunded: Vec<(TxId, BTreeMap<ProgrammeId, AmountMinor>)>,
 }
 
 /// What an address holds at a durable block.
@@ -174,6 +181,8 @@ pub struct Recovered {
     pub daily: HashMap<Address, (u64, AmountMinor)>,
     pub stats: HashMap<ProgrammeId, ProgrammeStats>,
     pub bank_totals: BTreeMap<String, BankTotals>,
+    /// What was refunded of each payment refunded at least once.
+    pub refunded: HashMap<TxId, BTreeMap<ProgrammeId, AmountMinor>>,
 }
 
 pub struct Store {
@@ -274,6 +283,12 @@ fn write_block_tables(write: &redb::WriteTransaction, block: &BlockRecord) -> Re
     let mut programme_stats = write.open_table(PROGRAMME_STATS)?;
     for (programme, stats) in &block.stats {
         programme_stats.insert(*programme, serde_json::to_vec(stats).expect("stats serialise").as_slice())?;
+    }
+    if !block.refunded.is_empty() {
+        let mut refunded = write.open_table(REFUNDED)?;
+        for (payment, amounts) in &block.refunded {
+            refunded.insert(&payment.0, postcard::to_stdvec(amounts).expect("serialise").as_slice())?;
+        }
     }
     let mut bank_totals = write.open_table(BANK_TOTALS)?;
     for (bank, totals) in &block.bank_totals {
@@ -686,7 +701,22 @@ impl Store {
                 bank_totals.insert(bank.to_owned(), decode_totals(entry?.1.value())?);
             }
         }
-        Ok(Recovered { genesis, tip, unspent, registry, daily, stats, bank_totals })
+        let mut refunded = HashMap::new();
+        // A file from before refunds has no such table, and no refund.
+        let table = match read.open_table(REFUNDED) {
+            Ok(table) => Some(table),
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(table) = table {
+            for entry in table.iter()? {
+                let (payment, value) = entry?;
+                let amounts = postcard::from_bytes(value.value())
+                    .map_err(|e| StoreError::Corrupt(format!("refunded of {}: {e}", TxId(*payment.value()))))?;
+                refunded.insert(TxId(*payment.value()), amounts);
+            }
+        }
+        Ok(Recovered { genesis, tip, unspent, registry, daily, stats, bank_totals, refunded })
     }
 
     /// The whole unspent set. Two threads walk the two halves of the owner
@@ -1176,6 +1206,7 @@ fn write_genesis(
         write.open_table(DAILY)?;
         write.open_table(MINT_REFS)?;
         write.open_table(PROGRAMME_STATS)?;
+        write.open_table(REFUNDED)?;
         write.open_table(EARMARKED)?;
         write.open_table(MOVEMENTS)?;
         write.open_table(BANK_TOTALS)?;

@@ -206,6 +206,7 @@ fn programme_request(edit: impl FnOnce(&mut proto::Programme)) -> Call {
         treasury_address: Keypair::generate().address().0.to_vec(),
         per_payment_max_minor: 0,
         payment_period: 0,
+        refund_window_ms: 0,
     };
     edit(&mut programme);
     Call::CreateProgramme(proto::CreateProgrammeRequest { programme: Some(programme) })

@@ -385,6 +385,7 @@ impl TestLedger {
             treasury_address: treasury.0.to_vec(),
             per_payment_max_minor: 0,
             payment_period: 0,
+            refund_window_ms: 0,
         })
         .await;
         client::ClawbackTerms { chain: self.chain, programme: id, treasury, valid_until_ms: u64::MAX }

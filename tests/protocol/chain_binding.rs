@@ -59,6 +59,7 @@ fn programme(id: u32, treasury: &Keypair, valid_until_unix_ms: u64) -> proto::Cr
             treasury_address: treasury.address().0.to_vec(),
             per_payment_max_minor: 0,
             payment_period: 0,
+            refund_window_ms: 0,
         }),
     }
 }

@@ -31,7 +31,7 @@ use settled::{
 
 // ---- generators -------------------------------------------------------------
 
-const KINDS: [TxKind; 4] = [TxKind::Transfer, TxKind::Mint, TxKind::Redeem, TxKind::Clawback];
+const KINDS: [TxKind; 5] = [TxKind::Transfer, TxKind::Mint, TxKind::Redeem, TxKind::Clawback, TxKind::Refund];
 
 /// Keys whose secrets the tests know, so that they can sign; few enough
 /// that generated transactions reuse them (duplicate witnesses, change to a
@@ -139,6 +139,7 @@ fn well_formed(witnesses_max: usize) -> impl Strategy<Value = Transaction> {
         let reference = match kind {
             TxKind::Mint => vec(any::<u8>(), 1..=TX_REFERENCE_BYTES_MAX).boxed(),
             TxKind::Clawback => clawback_reference(1..=u32::MAX).boxed(),
+            TxKind::Refund => vec(any::<u8>(), 32..=32).boxed(),
             _ => vec(any::<u8>(), 0..=TX_REFERENCE_BYTES_MAX).boxed(),
         };
         // Sixteen outputs of at most u64::MAX / 16 cannot overflow.
@@ -343,6 +344,10 @@ fn documented_violations(tx: &Transaction) -> Vec<Reason> {
             rule(tx.inputs.is_empty(), Reason::NoInputs);
             rule(tx.outputs.len() != 1, Reason::Malformed);
             rule(tx.reference.len() != 12 || tx.reference[..4] == [0; 4], Reason::Malformed);
+        }
+        TxKind::Refund => {
+            rule(tx.inputs.is_empty(), Reason::NoInputs);
+            rule(tx.reference.len() != 32, Reason::Malformed);
         }
         TxKind::Transfer | TxKind::Redeem => rule(tx.inputs.is_empty(), Reason::NoInputs),
     }

@@ -40,6 +40,7 @@ async fn programme_for_an_hour(ledger: &mut TestLedger, treasury: &Keypair, name
             treasury_address: treasury.address().0.to_vec(),
             per_payment_max_minor: 0,
             payment_period: 0,
+            refund_window_ms: 0,
         })
         .await;
     ClawbackTerms { chain: ledger.chain, programme: PROGRAMME, treasury: treasury.address(), valid_until_ms }

@@ -11,4 +11,5 @@ mod common;
 mod clawback;
 mod disburse;
 mod people;
+mod refunds;
 mod welfare;

@@ -20,7 +20,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_settled");
 
 /// A person reference as the administrator derives it.
 fn person(identity_number: &str) -> PersonRef {
-    client::person_ref(b"the administrator's secret key, 32 bytes or more", identity_number)
+    client::person_ref(b"the administrator's secret key, 32 bytes or more", identity_number).expect("a number")
 }
 
 fn designation(programme_id: u32, wallet: &Keypair) -> proto::Designation {
@@ -60,6 +60,7 @@ async fn programmes(ledger: &mut TestLedger) {
                 treasury_address: Keypair::generate().address().0.to_vec(),
                 per_payment_max_minor: 0,
                 payment_period: period as i32,
+                refund_window_ms: 0,
             })
             .await;
     }
@@ -141,7 +142,14 @@ async fn a_person_is_paid_once_a_month_whatever_wallet_or_amount_a_later_claim_n
     let request = proto::GetBeneficiaryRequest { person_ref: mei.0.to_vec() };
     let stored = ledger.client.admin.get_beneficiary(request).await.expect("found").into_inner();
     assert_eq!(stored.beneficiary, Some(record(&mei, &[&phone, &card], vec![designation(MONTHLY, &card)])));
-    ledger.assert_supply(150_000).await;
+    // The registry rebuilt from its operations judges new claims: the month
+    // before last is unpaid, payable to the card, not to the phone.
+    let (start, _) = settled::month_bounds_ms(last_month, DAY_OFFSET_MINUTES).expect("a month");
+    let before_last = settled::month_of(start - 1, DAY_OFFSET_MINUTES);
+    let status = ledger.client.mint(&claim(&ledger, before_last, &mei, phone.address(), 1)).await.unwrap_err();
+    assert_refusal(&status, Code::FailedPrecondition, proto::Reason::NotDesignated);
+    ledger.client.mint(&claim(&ledger, before_last, &mei, card.address(), 1)).await.expect("paid to the card");
+    ledger.assert_supply(150_001).await;
     ledger.shutdown().await;
 }
 
@@ -234,6 +242,41 @@ async fn claims_that_break_a_rule_are_refused_with_their_reason_and_pay_nothing(
             proto::Reason::NotDesignated,
         ),
         (
+            "a claim reference one byte short (no claim)",
+            client::mint(
+                &ledger.chain,
+                vec![client::output(phone.address(), 5, MONTHLY)],
+                &settled::claim_reference(MONTHLY, this_month, &mei)[..settled::CLAIM_REFERENCE_BYTES - 1],
+                &signers,
+            ),
+            proto::Reason::ClaimRequired,
+        ),
+        (
+            "a claim reference one byte long (no claim)",
+            client::mint(
+                &ledger.chain,
+                vec![client::output(phone.address(), 5, MONTHLY)],
+                &[settled::claim_reference(MONTHLY, this_month, &mei), vec![0]].concat(),
+                &signers,
+            ),
+            proto::Reason::ClaimRequired,
+        ),
+        (
+            "another month's tag",
+            client::mint(
+                &ledger.chain,
+                vec![client::output(phone.address(), 5, MONTHLY)],
+                &[
+                    &settled::claim_reference(MONTHLY, this_month, &mei)[..12],
+                    &settled::claim_tag(MONTHLY, this_month - 1, &mei),
+                ]
+                .concat(),
+                &signers,
+            ),
+            proto::Reason::NotDesignated,
+        ),
+        ("period 0", claim(&ledger, 0, &mei, phone.address(), 5), proto::Reason::BadPeriod),
+        (
             "a wallet of nobody",
             claim(&ledger, this_month, &mei, Keypair::generate().address(), 5),
             proto::Reason::NotDesignated,
@@ -303,11 +346,21 @@ async fn beneficiary_records_that_break_a_rule_are_refused_and_only_the_authorit
     assert_refusal(&status, Code::FailedPrecondition, proto::Reason::AlreadyRegistered);
     let status = register(&mut ledger, record(&person("B2"), &[&phone], Vec::new())).await.expect_err("taken");
     assert_refusal(&status, Code::FailedPrecondition, proto::Reason::AlreadyRegistered);
+    // An update that drops a wallet frees it for another person; taking
+    // another person's wallet is refused.
+    update(&mut ledger, record(&mei, &[&card], vec![designation(MONTHLY, &card)])).await.expect("phone dropped");
+    register(&mut ledger, record(&person("B2"), &[&phone], Vec::new())).await.expect("the phone is free");
+    let status = update(&mut ledger, record(&mei, &[&card, &phone], Vec::new())).await.expect_err("B2's phone");
+    assert_refusal(&status, Code::FailedPrecondition, proto::Reason::AlreadyRegistered);
+    update(&mut ledger, record(&mei, &[&phone], vec![designation(MONTHLY, &phone)])).await.expect_err("not hers");
 
-    // Listing and lookups: the registered record, NOT_FOUND for anyone else.
+    // Listing and lookups: the registered records, NOT_FOUND for anyone else.
     let list = ledger.client.admin.list_beneficiaries(proto::ListRequest::default()).await.expect("list").into_inner();
-    assert_eq!(list.beneficiaries, vec![record(&mei, &[&phone], vec![designation(MONTHLY, &phone)])]);
-    let request = proto::GetBeneficiaryRequest { person_ref: person("B2").0.to_vec() };
+    let mut expected =
+        vec![record(&mei, &[&card], vec![designation(MONTHLY, &card)]), record(&person("B2"), &[&phone], Vec::new())];
+    expected.sort_by(|a, b| a.person_ref.cmp(&b.person_ref));
+    assert_eq!(list.beneficiaries, expected);
+    let request = proto::GetBeneficiaryRequest { person_ref: person("C3").0.to_vec() };
     assert_eq!(ledger.client.admin.get_beneficiary(request).await.unwrap_err().code(), Code::NotFound);
 
     // A bank or a terminal sees no beneficiary and changes none.
@@ -349,7 +402,17 @@ async fn the_cli_derives_person_references_and_disburses_person_rows_once_a_mont
     };
     let (mei, wang) = (person_ref("110105 19491231 002x"), person_ref("220102195001010011"));
     assert_eq!(mei, person_ref("11010519491231002X"), "spaces and case do not make another person");
-    assert_eq!(mei, client::person_ref(&[0x5a; 32], "11010519491231002X"));
+    assert_eq!(mei, person_ref("110105-19491231-002x\u{200b}"), "nor hyphens or an invisible space");
+    assert_eq!(
+        mei,
+        person_ref("\u{ff11}\u{ff11}\u{ff10}\u{ff11}\u{ff10}\u{ff15}19491231002X"),
+        "nor full-width digits"
+    );
+    assert_eq!(mei, client::person_ref(&[0x5a; 32], "11010519491231002X").expect("a number"));
+    for refused in ["", " - ", "\u{661}\u{661}\u{660}"] {
+        let (ok, out) = run(Command::new(BIN).args(["person-ref", "--id", refused]).arg("--key-file").arg(&key_file));
+        assert!(!ok && out.contains("identity number"), "{refused:?}: {out}");
+    }
 
     let (mei_phone, wang_card) = (wallet(&mut ledger).await, wallet(&mut ledger).await);
     for (who, wallet) in [(&mei, &mei_phone), (&wang, &wang_card)] {

@@ -154,6 +154,7 @@ fn programme(id: u32, allowed_mccs: &[u32], transferable: bool, treasury: &Keypa
         treasury_address: treasury.address().0.to_vec(),
         per_payment_max_minor: 0,
         payment_period: 0,
+        refund_window_ms: 0,
     }
 }
 
@@ -364,6 +365,7 @@ async fn payment_of_exactly_the_programme_maximum_is_accepted_and_one_unit_more_
         .programme_with(proto::Programme {
             per_payment_max_minor: MAX_MINOR,
             payment_period: 0,
+            refund_window_ms: 0,
             ..programme(CAPPED, &[GROCERY_MCC], false, &Keypair::generate())
         })
         .await;
@@ -609,6 +611,7 @@ async fn each_programme_holds_exactly_what_was_minted_into_it_after_payments_ref
         .programme_with(proto::Programme {
             per_payment_max_minor: 20_000,
             payment_period: 0,
+            refund_window_ms: 0,
             ..programme(CAPPED, &[RESTAURANT_MCC], true, &Keypair::generate())
         })
         .await;
@@ -894,6 +897,7 @@ async fn register_population(ledger: &mut TestLedger) -> Population {
             valid_until_unix_ms: u64::from(id) + DAY_MS,
             per_payment_max_minor: u64::from(id % 5),
             payment_period: 0,
+            refund_window_ms: 0,
             ..programme(id, &[GROCERY_MCC, id % 10_000], id % 2 == 0, &Keypair::generate())
         };
         registered(ledger, Registration::Programme(p.clone())).await;

@@ -111,6 +111,7 @@ pub async fn create(
             treasury_address: treasury.0.to_vec(),
             per_payment_max_minor: 0,
             payment_period: 0,
+            refund_window_ms: 0,
         };
         admin
             .admin

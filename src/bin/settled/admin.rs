@@ -21,6 +21,7 @@ pub(crate) async fn programme(command: ProgrammeCommand, server: &str, token: &s
             transferable,
             per_payment_max,
             monthly,
+            refund_window_days,
         } => {
             let info = client.info(false).await.map_err(|s| status_text(&s))?;
             let per_payment_max_minor = match per_payment_max {
@@ -38,6 +39,7 @@ pub(crate) async fn programme(command: ProgrammeCommand, server: &str, token: &s
                 per_payment_max_minor,
                 payment_period: if monthly { proto::PaymentPeriod::Month } else { proto::PaymentPeriod::Unspecified }
                     as i32,
+                refund_window_ms: refund_window_days.saturating_mul(86_400_000),
             };
             let response = client
                 .admin
@@ -57,6 +59,10 @@ pub(crate) async fn programme(command: ProgrammeCommand, server: &str, token: &s
                 println!("  spent at MCC {:04}  {}", spent.mcc, amount(spent.amount_minor));
             }
             println!("  clawed back {}", amount(stats.clawed_back_minor));
+            println!("  refunded    {}", amount(stats.refunded_minor));
+            if stats.refunded_to_treasury_minor > 0 {
+                println!("  refunded to the treasury {}", amount(stats.refunded_to_treasury_minor));
+            }
             for paid in &stats.paid_by_period {
                 println!(
                     "  period {}  {} beneficiaries paid, {}",
@@ -306,12 +312,13 @@ pub(crate) fn person_ref(key_file: &std::path::Path, id: Option<&str>) -> Result
         ));
     }
     match id {
-        Some(id) => println!("{}", client::person_ref(&key, id)),
+        Some(id) => println!("{}", client::person_ref(&key, id)?),
         None => {
-            for line in std::io::stdin().lines() {
+            for (number, line) in std::io::stdin().lines().enumerate() {
                 let line = line.map_err(|e| e.to_string())?;
                 if !line.trim().is_empty() {
-                    println!("{}", client::person_ref(&key, &line));
+                    let person = client::person_ref(&key, &line).map_err(|e| format!("line {}: {e}", number + 1))?;
+                    println!("{person}");
                 }
             }
         }

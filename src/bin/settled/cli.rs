@@ -59,10 +59,14 @@ pub(crate) enum Command {
         /// ledger's machines.
         #[arg(long)]
         key_file: PathBuf,
-        /// One identity number (it stays in the shell history: prefer stdin).
+        /// One identity number (it stays in the shell history and the process
+        /// list: prefer stdin).
         #[arg(long)]
         id: Option<String>,
     },
+    /// A merchant refunds all or part of a payment it took: to the payer, as
+    /// the programme's money (docs/PROTOCOL.md §4.11).
+    Refund(RefundArgs),
     /// Register banks, merchants and wallets.
     Register {
         #[command(subcommand)]
@@ -273,6 +277,10 @@ pub(crate) enum ProgrammeCommand {
         /// (`disburse` with person rows), instead of addresses.
         #[arg(long)]
         monthly: bool,
+        /// Days after a payment a merchant may refund the programme's money
+        /// to the payer (default 0: no refunds of it).
+        #[arg(long, default_value_t = 0)]
+        refund_window_days: u64,
     },
     /// Disbursed, spent by merchant category, clawed back, outstanding.
     Stats {
@@ -287,6 +295,31 @@ pub(crate) enum ProgrammeCommand {
         #[arg(long = "issuer-key-file", required = true)]
         issuer_key_files: Vec<PathBuf>,
     },
+}
+
+#[derive(Args)]
+pub(crate) struct RefundArgs {
+    /// The txid of the payment to refund.
+    #[arg(long)]
+    pub(crate) payment: String,
+    /// How much to pay back (decimal, currency units).
+    #[arg(long)]
+    pub(crate) amount: String,
+    /// The merchant's payout secret key file (the payment paid its address).
+    #[arg(long)]
+    pub(crate) merchant_key_file: std::path::PathBuf,
+    /// The programme refunded (default: the one the payment paid the merchant in).
+    #[arg(long)]
+    pub(crate) programme: Option<u32>,
+    /// Whom to pay (default: the payment's payer).
+    #[arg(long)]
+    pub(crate) to: Option<String>,
+    /// With --to a programme's treasury, after the programme ended: pay it
+    /// as unrestricted money.
+    #[arg(long, requires = "to")]
+    pub(crate) to_treasury: bool,
+    #[arg(long, env = "SETTLED_SERVER", default_value = "http://127.0.0.1:50051")]
+    pub(crate) server: String,
 }
 
 #[derive(Subcommand)]

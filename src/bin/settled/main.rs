@@ -8,6 +8,7 @@ mod bank;
 mod cli;
 mod cluster;
 mod demo;
+mod merchant;
 mod serve;
 
 use std::path::PathBuf;
@@ -113,6 +114,7 @@ async fn run(command: Command, token: &str) -> Result<(), String> {
         Command::Programme { command, server } => programme(command, &server, token).await,
         Command::Register { command, server } => register(command, &server, token).await,
         Command::Beneficiary { command, server } => admin::beneficiary(command, &server, token).await,
+        Command::Refund(args) => merchant::refund(args, token).await,
         Command::PersonRef { key_file, id } => admin::person_ref(&key_file, id.as_deref()),
         Command::Bank { command, server } => bank::bank(command, &server, token).await,
         Command::Cluster { command } => cluster::cluster(command, token).await,
