@@ -48,6 +48,11 @@ file it rebuilds and checks:
   44-byte reference, the mint's canonical bytes, txid, record and issuer
   witnesses, one output of the programme to the designated wallet, judged
   within the month;
+- the recovery transaction (PROTOCOL.md §4.12): its bytes, txid and
+  record, its reference (the lost wallet then the replacement), the 101
+  authorisation bytes the issuers sign (not the txid), that it spends only
+  the lost wallet's earmarked outputs (the claim's) and pays the replacement
+  each programme's money;
 - the second ledger with the same keys: its genesis and block 0, its chain
   id, and that neither the first ledger's mint witnesses nor its engine
   signatures verify on it.
@@ -205,7 +210,7 @@ TX_VERSION = PROTOCOL_VERSION
 BLOCK_VERSION = PROTOCOL_VERSION
 GENESIS_VERSION = PROTOCOL_VERSION
 CLAWBACK_VERSION = PROTOCOL_VERSION
-KIND_CODES = {"transfer": 1, "mint": 2, "redeem": 3, "clawback": 4, "refund": 5}
+KIND_CODES = {"transfer": 1, "mint": 2, "redeem": 3, "clawback": 4, "refund": 5, "recovery": 6}
 
 TX_INPUTS_MAX = 16
 TX_OUTPUTS_MAX = 16
@@ -883,6 +888,58 @@ def check_refunds(c, vectors, unspent):
                  schnorr_sign(digest, SECRETS[hex32(w["public_key"])], hex32(w["aux_hex"])), signature)
 
 
+def check_recoveries(c, vectors):
+    """Recoveries: a lost wallet's earmarked money to its replacement,
+    authorised by the issuers (PROTOCOL.md §4.12)."""
+    g = vectors["genesis"]
+    issuers = [hex32(k) for k in g["issuer_public_keys"]]
+    chain = chain_of(vectors)
+    claims = {hex32(t["txid"]): t for t in vectors.get("claims", [])}
+    txs = vectors.get("recovery_transactions", [])
+    c.ok("recovery transactions: present", len(txs) > 0)
+    for tx in txs:
+        name = tx["name"]
+        canonical = tx_canonical(tx)
+        c.eq(f"{name}: canonical bytes", canonical, bytes.fromhex(tx["canonical_hex"]))
+        txid = sha256(canonical)
+        c.eq(f"{name}: txid", txid, hex32(tx["txid"]))
+        c.eq(f"{name}: stored record", tx_record(tx), bytes.fromhex(tx["record_hex"]))
+        c.eq(f"{name}: a recovery", (tx["kind"], tx["kind_code"]), ("recovery", 6))
+        lost, replacement = hex32(tx["lost_wallet"]), hex32(tx["replacement_wallet"])
+        c.eq(f"{name}: reference is the lost wallet then the replacement", bytes.fromhex(tx["reference_hex"]),
+             lost + replacement)
+        message = b"STLV" + bytes([PROTOCOL_VERSION]) + chain + lost + replacement
+        c.eq(f"{name}: authorisation bytes (101)", (message, len(message)),
+             (bytes.fromhex(tx["signed_message_hex"]), 101))
+        digest = sha256(message)
+        c.eq(f"{name}: authorisation hash", digest, hex32(tx["signed_message_hash"]))
+        spent = []
+        for i in tx["inputs"]:
+            claim = claims.get(hex32(i["txid"]))
+            spent.append(claim["outputs"][i["index"]] if claim else None)
+        c.ok(f"{name}: spends earmarked outputs of the lost wallet",
+             all(o is not None and hex32(o["address"]) == lost and o["programme_id"] != 0 for o in spent))
+        c.ok(f"{name}: pays the replacement only", all(hex32(o["address"]) == replacement for o in tx["outputs"]))
+        per = {}
+        for o in spent:
+            if o is not None:
+                per[o["programme_id"]] = per.get(o["programme_id"], 0) + o["amount_minor"]
+        for o in tx["outputs"]:
+            per[o["programme_id"]] = per.get(o["programme_id"], 0) - o["amount_minor"]
+        c.ok(f"{name}: each programme conserved", all(v == 0 for v in per.values()))
+        keys = [hex32(w["public_key"]) for w in tx["witnesses"]]
+        c.ok(f"{name}: distinct issuers, at least the threshold",
+             len(set(keys)) == len(keys) and all(k in issuers for k in keys) and len(keys) >= g["issuer_threshold"])
+        for w in tx["witnesses"]:
+            signature = bytes.fromhex(w["signature"])
+            key = hex32(w["public_key"])
+            c.ok(f"{name}: witness {w['signer']} signs the authorisation", schnorr_verify(digest, key, signature))
+            c.ok(f"{name}: witness {w['signer']} does not sign the txid",
+                 not schnorr_verify(sha256(signed_message(WITNESS_MAGIC, chain, txid)), key, signature))
+            c.eq(f"{name}: witness {w['signer']} re-created", schnorr_sign(digest, SECRETS[key], hex32(w["aux_hex"])),
+                 signature)
+
+
 def check_claims(c, vectors):
     """Claim mints: the person reference, the month, the tag, the reference
     and the mint itself, from PROTOCOL.md §4.10."""
@@ -1020,6 +1077,7 @@ def main(argv):
     c.section("clawback transactions", check_clawback_transactions, vectors, history["unspent"])
     c.section("refund transactions", check_refunds, vectors, history["unspent"])
     c.section("claims", check_claims, vectors)
+    c.section("recovery transactions", check_recoveries, vectors)
     c.section("other chain", check_other_chain, vectors)
     print(f"{path}: {c.passed} passed, {c.failed} failed")
     return 0 if c.failed == 0 else 1

@@ -76,7 +76,8 @@ pub use crate::core::crypto::{Keypair, is_valid_key, sha256, verify as verify_si
 pub use crate::core::encoding::{
     BlockHeader, CLAIM_REFERENCE_BYTES, CLAWBACK_REFERENCE_BYTES, ClaimTerms, DecodeError, Genesis, claim_reference,
     claim_tag, claim_terms, clawback_authorization, clawback_reference, clawback_terms, decode_tx_record,
-    tx_canonical_bytes, tx_record_bytes, txid, witness_message,
+    recovery_authorization, recovery_reference, recovery_terms, tx_canonical_bytes, tx_record_bytes, txid,
+    witness_message,
 };
 pub use crate::core::ledger::{Applied, Decline, Ledger, Totals};
 pub use crate::core::merkle::{

@@ -243,7 +243,7 @@ fn check_applied(vtx: &VerifiedTx) {
                         "(minted, burned) by a redeem: it burns what it spends less its change"
                     );
                 }
-                TxKind::Transfer | TxKind::Clawback | TxKind::Refund => {
+                TxKind::Transfer | TxKind::Clawback | TxKind::Refund | TxKind::Recovery => {
                     assert_eq!(created, consumed, "a {:?} not conserved", tx.kind);
                     assert_eq!(after, before);
                 }

@@ -26,7 +26,10 @@
 //! or wholly absent, with everything confirmed before it intact. The
 //! workload pays, mints, redeems (burning), claws back, refunds (merchants
 //! paying back payments, within the programme's window, never more than was
-//! paid, once the programme has ended to its treasury), and pays people by
+//! paid, once the programme has ended to its treasury), recovers a lost
+//! wallet (frozen, its earmarked money moved to the person's other wallet,
+//! which takes over its designation; the frozen wallet spends and receives
+//! nothing), and pays people by
 //! claim (a programme paid once a month per person: claims of a month not
 //! begun or outside the programme, to a wallet the person did not
 //! designate or of another person, a second claim of a paid month).
@@ -184,6 +187,10 @@ struct Model {
     payments: BTreeMap<TxId, Paid>,
     /// What was refunded of each payment, per programme.
     refunded: BTreeMap<TxId, BTreeMap<u32, u64>>,
+    /// Each person's designated wallet for `PEOPLE_PROGRAMME`.
+    designated: BTreeMap<PersonRef, Address>,
+    /// Frozen wallets, and the replacement each was recovered to.
+    frozen: BTreeMap<Address, Address>,
 }
 
 /// An applied transaction as a refund sees it.
@@ -380,7 +387,7 @@ impl Model {
             return Err(Reason::BadPeriod);
         }
         let person = roles.person_of.get(&output.owner).ok_or(Reason::NotDesignated)?;
-        if roles.designated.get(person) != Some(&output.owner)
+        if self.designated.get(person) != Some(&output.owner)
             || settled::claim_tag(claim.programme, claim.period, person) != claim.tag
         {
             return Err(Reason::NotDesignated);
@@ -409,7 +416,9 @@ impl Model {
             TxKind::Redeem => self.expect_redeem(tx, txid, roles),
             TxKind::Clawback => self.expect_clawback(tx, txid, now, roles),
             TxKind::Refund => self.expect_refund(tx, txid, now, roles, durable),
+            TxKind::Recovery => self.expect_recovery(tx, txid, roles),
         };
+        let outcome = outcome.and_then(|()| self.not_frozen(tx));
         outcome.err().unwrap_or(Expect::Applied(self.next_sequence))
     }
 
@@ -599,6 +608,48 @@ impl Model {
         Ok(())
     }
 
+    /// After every other rule: a frozen wallet spends nothing (but by
+    /// clawback or its recovery) and receives nothing.
+    fn not_frozen(&self, tx: &Transaction) -> Result<(), Expect> {
+        let spends_frozen = !matches!(tx.kind, TxKind::Clawback | TxKind::Recovery)
+            && tx.inputs.iter().any(|i| self.unspent.get(i).is_some_and(|o| self.frozen.contains_key(&o.owner)));
+        if spends_frozen || tx.outputs.iter().any(|o| self.frozen.contains_key(&o.owner)) {
+            return Err(Expect::Refused(Reason::WalletFrozen));
+        }
+        Ok(())
+    }
+
+    /// A recovery (PROTOCOL §4.12): issuers; the wallet frozen to this
+    /// replacement; its earmarked outputs only, to the replacement, each
+    /// programme conserved.
+    fn expect_recovery(&self, tx: &Transaction, txid: &TxId, roles: &Roles) -> Result<(), Expect> {
+        Self::issuers_signed(tx, &roles.issuers)?;
+        let (lost, replacement) = settled::recovery_terms(tx).ok_or(Expect::Refused(Reason::Malformed))?;
+        if self.frozen.get(&lost) != Some(&replacement) {
+            return Err(Expect::Refused(Reason::RecoveryNotAllowed));
+        }
+        let mut spent = Vec::new();
+        for input in &tx.inputs {
+            let output = self.unspent_input(input, txid)?;
+            if output.owner != lost || output.programme == 0 {
+                return Err(Expect::Refused(Reason::RecoveryNotAllowed));
+            }
+            spent.push(output);
+        }
+        if tx.outputs.iter().any(|o| o.owner != replacement) {
+            return Err(Expect::Refused(Reason::RecoveryNotAllowed));
+        }
+        for programme in spent.iter().chain(&tx.outputs).map(|o| o.programme).collect::<BTreeSet<_>>() {
+            let sum = |outputs: &[Output]| -> u64 {
+                outputs.iter().filter(|o| o.programme == programme).map(|o| o.amount_minor).sum()
+            };
+            if sum(&spent) != sum(&tx.outputs) {
+                return Err(Expect::Refused(Reason::NotConserved));
+            }
+        }
+        Ok(())
+    }
+
     /// A refund (PROTOCOL §4.11), in the sequencer's and the ledger's order.
     fn expect_refund(
         &self,
@@ -732,7 +783,7 @@ impl Model {
                 self.references.insert(tx.reference.clone(), txid);
             }
             TxKind::Redeem => self.burned += burned(&spent, &tx.outputs),
-            TxKind::Transfer | TxKind::Clawback | TxKind::Refund => {}
+            TxKind::Transfer | TxKind::Clawback | TxKind::Refund | TxKind::Recovery => {}
         }
         self.sequences.insert(txid, self.next_sequence);
         self.next_sequence += 1;
@@ -745,7 +796,7 @@ impl Model {
 fn submitter_of(tx: &Transaction, transfer_by: Submitter) -> Submitter {
     match tx.kind {
         TxKind::Redeem => Submitter::Bank(SIM_BANK.to_owned()),
-        TxKind::Mint | TxKind::Clawback => Submitter::Trusted,
+        TxKind::Mint | TxKind::Clawback | TxKind::Recovery => Submitter::Trusted,
         TxKind::Transfer | TxKind::Refund => transfer_by,
     }
 }
@@ -1051,6 +1102,8 @@ impl World {
             next_sequence: tip.header.next_sequence(),
             payments: BTreeMap::new(),
             refunded: BTreeMap::new(),
+            designated: roles.designated.clone(),
+            frozen: BTreeMap::new(),
         };
         Ok(Self {
             seed,
@@ -1182,6 +1235,8 @@ impl World {
         self.clock_ms += 1_000;
         if !self.working.registered && self.rng.gen_bool(0.5) {
             self.register()?;
+        } else if self.working.registered && self.working.frozen.is_empty() && self.rng.gen_ratio(1, 30) {
+            self.recover_wallet();
         } else {
             let (tx, submitter) = self.next_transaction(step);
             self.submit(tx, &submitter)?;
@@ -1223,6 +1278,61 @@ impl World {
         Ok(())
     }
 
+    /// The first person reports the designated wallet (0) lost: it is
+    /// frozen, recovered to the person's other wallet (1), which takes over
+    /// the designation. Answered once durable.
+    fn recover_wallet(&mut self) {
+        self.block_time();
+        let (lost, replacement) = (self.wallets[0].address(), self.wallets[1].address());
+        let op = AdminOp::RecoverWallet { person: PERSONS[0], lost, replacement };
+        let (reply, answer) = oneshot::channel();
+        self.sequencer.admit_admin(&context!(self), &mut self.open, op, reply);
+        self.open_waiting.registry.push(answer);
+        self.working.frozen.insert(lost, replacement);
+        self.working.designated.insert(PERSONS[0], replacement);
+    }
+
+    /// A recovery transaction of wallet 0 to wallet 1, built as the engine
+    /// builds them: mostly its earmarked outputs, all to the replacement;
+    /// now and then with its unrestricted money, to another wallet, for
+    /// another replacement, signed by one issuer, or before the freeze.
+    fn recovery(&mut self) -> Option<Transaction> {
+        let (lost, mut replacement) = (self.wallets[0].address(), self.wallets[1].address());
+        let held: Vec<(OutPoint, Output)> =
+            self.working.unspent.iter().filter(|(_, o)| o.owner == lost).map(|(p, o)| (*p, *o)).collect();
+        let mut inputs: Vec<(OutPoint, Output)> =
+            held.iter().filter(|(_, o)| o.programme != 0).take(3).copied().collect();
+        let mut signers = vec![&self.issuers[0], &self.issuers[2]];
+        let mut elsewhere = None;
+        match self.rng.gen_range(0..10) {
+            0 => inputs.extend(held.iter().find(|(_, o)| o.programme == 0).copied()),
+            1 => elsewhere = Some(self.wallets[2].address()),
+            2 => replacement = self.wallets[2].address(),
+            3 => signers = vec![&self.issuers[1]],
+            _ => {}
+        }
+        if inputs.is_empty() {
+            return None;
+        }
+        let mut by_programme: BTreeMap<u32, u64> = BTreeMap::new();
+        for (_, output) in &inputs {
+            *by_programme.entry(output.programme).or_default() += output.amount_minor;
+        }
+        let payee = elsewhere.unwrap_or(replacement);
+        let mut tx = Transaction {
+            version: TX_VERSION,
+            kind: TxKind::Recovery,
+            inputs: inputs.iter().map(|(p, _)| *p).collect(),
+            outputs: by_programme.iter().map(|(p, a)| client::output(payee, *a, *p)).collect(),
+            reference: settled::recovery_reference(&lost, &replacement),
+            witnesses: Vec::new(),
+        };
+        let message = settled::recovery_authorization(&self.chain, &lost, &replacement);
+        tx.witnesses =
+            signers.iter().map(|k| Witness { public_key: k.address(), signature: k.sign(&message) }).collect();
+        Some(tx)
+    }
+
     fn wallet_of(&self, owner: &Address) -> Option<&Keypair> {
         self.wallets.iter().find(|w| w.address() == *owner)
     }
@@ -1246,7 +1356,7 @@ impl World {
             .map(|(p, o)| (*p, *o))
             .collect();
         let reference = format!("s{}-{step}", self.seed).into_bytes();
-        let action = if owned.is_empty() { self.rng.gen_range(0..3) } else { self.rng.gen_range(0..19) };
+        let action = if owned.is_empty() { self.rng.gen_range(0..3) } else { self.rng.gen_range(0..20) };
         let transfer_by = if self.rng.gen_ratio(1, 4) {
             Submitter::Terminal { id: "till-1".to_owned(), merchant: "grocer".to_owned() }
         } else {
@@ -1311,6 +1421,10 @@ impl World {
             16 if owned.iter().any(|(_, o)| o.programme == PROGRAMME) => (self.clawback(&owned), Submitter::Trusted),
             18 if !self.working.payments.is_empty() => match self.refund() {
                 Some(tx) => (tx, transfer_by),
+                None => (self.mint(reference), Submitter::Trusted),
+            },
+            19 => match self.recovery() {
+                Some(tx) => (tx, Submitter::Trusted),
                 None => (self.mint(reference), Submitter::Trusted),
             },
             _ => {
@@ -1385,7 +1499,7 @@ impl World {
             3..=6 => last_month,
             _ => this_month,
         };
-        let designated = self.roles.designated.get(&person).copied().unwrap_or(self.wallets[3].address());
+        let designated = self.working.designated.get(&person).copied().unwrap_or(self.wallets[3].address());
         let wallet = match self.rng.gen_range(0..12) {
             0 => self.wallets[1].address(),
             1 => self.wallets[3].address(),
@@ -2006,6 +2120,15 @@ impl World {
                 "recovered registry has the programme: {}, model: {}",
                 !model.registered, model.registered
             ));
+        }
+        let frozen: BTreeMap<Address, Address> = recovered
+            .registry
+            .frozen
+            .iter()
+            .map(|(lost, settled::registry::Frozen::Recovered { replacement, .. })| (*lost, *replacement))
+            .collect();
+        if frozen != model.frozen {
+            return self.fail(format!("recovered frozen wallets {frozen:?} != model {:?}", model.frozen));
         }
         let refunded: BTreeMap<TxId, BTreeMap<u32, u64>> =
             recovered.refunded.iter().map(|(t, r)| (*t, r.clone())).collect();

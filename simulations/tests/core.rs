@@ -12,7 +12,7 @@ const CI_STEPS: u64 = 120;
 /// Every reason there is. The match in `decided_by_the_sequencer` has no
 /// wildcard: a reason added to the protocol does not compile until it is
 /// placed, and a reason the sequencer decides must then be reached here.
-const REASONS: [Reason; 54] = [
+const REASONS: [Reason; 56] = [
     Reason::Malformed,
     Reason::UnsupportedVersion,
     Reason::UnsupportedKind,
@@ -60,6 +60,8 @@ const REASONS: [Reason; 54] = [
     Reason::NotRefundable,
     Reason::RefundExceedsPayment,
     Reason::RefundWindowClosed,
+    Reason::WalletFrozen,
+    Reason::RecoveryNotAllowed,
     Reason::InvalidRegistration,
     Reason::AlreadyRegistered,
     Reason::UnknownParticipant,
@@ -129,6 +131,8 @@ fn decided_by_the_sequencer(reason: Reason) -> bool {
         | Reason::NotRefundable
         | Reason::RefundExceedsPayment
         | Reason::RefundWindowClosed
+        | Reason::WalletFrozen
+        | Reason::RecoveryNotAllowed
         | Reason::PermissionDenied => true,
     }
 }

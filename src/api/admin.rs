@@ -10,10 +10,11 @@ use tonic::{Request, Response, Status};
 
 use crate::api::auth::Need;
 use crate::api::{Api, checks, receipt_to_proto, refusal_to_status};
+use crate::core::limits::PAGE_SIZE_MAX;
 use crate::core::limits::TX_INPUTS_MAX;
 use crate::core::refusal::{Reason, Refusal};
-use crate::core::registry::{AdminOp, Beneficiary, Merchant, PaymentPeriod, Programme, Role};
-use crate::core::types::{OutPoint, Output, TX_VERSION, Transaction, TxKind, Witness};
+use crate::core::registry::{AdminOp, Beneficiary, Frozen, Merchant, PaymentPeriod, Programme, Role};
+use crate::core::types::{Address, OutPoint, Output, PersonRef, ProgrammeId, TX_VERSION, Transaction, TxKind, Witness};
 use crate::proto;
 
 #[must_use]
@@ -263,6 +264,30 @@ impl proto::admin_service_server::AdminService for Api {
         }))
     }
 
+    async fn recover_wallet(
+        &self,
+        request: Request<proto::RecoverWalletRequest>,
+    ) -> Result<Response<proto::RecoverWalletResponse>, Status> {
+        self.authorize(&request, &[Need::Issuer])?;
+        let request = request.into_inner();
+        let person = checks::person_ref(&request.person_ref).map_err(|r| refusal_to_status(&r))?;
+        let lost = checks::address_arg(&request.lost_wallet)?;
+        let replacement = checks::address_arg(&request.replacement_wallet)?;
+        let authorization =
+            checks::clawback_authorization_of(&request.authorization).map_err(|r| refusal_to_status(&r))?;
+        checks::check_recovery_authorization(
+            &self.engine.chain_id(),
+            self.engine.genesis(),
+            &lost,
+            &replacement,
+            &authorization,
+        )
+        .map_err(|r| refusal_to_status(&r))?;
+        let response =
+            self.recover(person, lost, replacement, authorization).await.map_err(|r| refusal_to_status(&r))?;
+        Ok(Response::new(response))
+    }
+
     async fn list_beneficiaries(
         &self,
         request: Request<proto::ListRequest>,
@@ -362,6 +387,94 @@ impl proto::admin_service_server::AdminService for Api {
 }
 
 impl Api {
+    /// Freezes `lost` (once) and moves its earmarked money to `replacement`
+    /// in batches, until none is left or the per-call limit is reached.
+    async fn recover(
+        &self,
+        person: PersonRef,
+        lost: Address,
+        replacement: Address,
+        authorization: Vec<Witness>,
+    ) -> Result<proto::RecoverWalletResponse, Refusal> {
+        let frozen = self.engine.registry().frozen.get(&lost).copied();
+        let height = match frozen {
+            Some(Frozen::Recovered { person: p, replacement: r }) if p == person && r == replacement => {
+                self.engine.tip().block.header.height
+            }
+            _ => self.engine.admin(AdminOp::RecoverWallet { person, lost, replacement }).await?,
+        };
+        let mut response = proto::RecoverWalletResponse { height, ..proto::RecoverWalletResponse::default() };
+        for step in 0.. {
+            if step == self.clawback_steps_per_call {
+                response.more = true;
+                break;
+            }
+            let batch = self.earmarked_of(&lost).await?;
+            if batch.is_empty() {
+                break;
+            }
+            let mut by_programme: BTreeMap<ProgrammeId, u64> = BTreeMap::new();
+            for (_, output) in &batch {
+                *by_programme.entry(output.programme).or_default() += output.amount_minor;
+            }
+            let tx = Transaction {
+                version: TX_VERSION,
+                kind: TxKind::Recovery,
+                inputs: batch.iter().map(|(outpoint, _)| *outpoint).collect(),
+                outputs: by_programme
+                    .iter()
+                    .map(|(programme, amount)| Output {
+                        owner: replacement,
+                        amount_minor: *amount,
+                        programme: *programme,
+                    })
+                    .collect(),
+                reference: crate::core::encoding::recovery_reference(&lost, &replacement),
+                witnesses: authorization.clone(),
+            };
+            self.engine.submit(tx).await?;
+            response.batches += 1;
+            response.outputs_moved += batch.len() as u64;
+            response.amount_minor += by_programme.values().sum::<u64>();
+        }
+        response.frozen_unrestricted_minor = self.unrestricted_of(&lost).await?;
+        Ok(response)
+    }
+
+    /// Up to `TX_INPUTS_MAX` earmarked outputs `owner` holds, as of the
+    /// last durable block, passing over its unrestricted ones page by page.
+    async fn earmarked_of(&self, owner: &Address) -> Result<Vec<(OutPoint, Output)>, Refusal> {
+        let engine = std::sync::Arc::clone(&self.engine);
+        let owner = *owner;
+        tokio::task::spawn_blocking(move || {
+            let mut found = Vec::new();
+            let mut after = None;
+            loop {
+                let (page, _) = engine.store().unspent_of(&owner, after.as_ref(), PAGE_SIZE_MAX)?;
+                let last = page.last().map(|(outpoint, _)| *outpoint);
+                found.extend(page.into_iter().filter(|(_, o)| o.programme != 0).take(TX_INPUTS_MAX - found.len()));
+                match last {
+                    Some(last) if found.len() < TX_INPUTS_MAX => after = Some(last),
+                    _ => return Ok(found),
+                }
+            }
+        })
+        .await
+        .map_err(|_| Refusal::new(Reason::Unavailable, "storage read task failed"))?
+        .map_err(|e: crate::store::StoreError| Refusal::new(Reason::Unavailable, format!("storage read failed: {e}")))
+    }
+
+    /// The unrestricted money `owner` holds, as of the last durable block.
+    async fn unrestricted_of(&self, owner: &Address) -> Result<u64, Refusal> {
+        let engine = std::sync::Arc::clone(&self.engine);
+        let owner = *owner;
+        let balance = tokio::task::spawn_blocking(move || engine.store().balance_of(&owner))
+            .await
+            .map_err(|_| Refusal::new(Reason::Unavailable, "storage read task failed"))?
+            .map_err(|e| Refusal::new(Reason::Unavailable, format!("storage read failed: {e}")))?;
+        Ok(balance.per_programme.iter().filter(|(p, _)| *p == 0).map(|(_, a)| *a).sum())
+    }
+
     /// Builds and submits clawback batches until the programme holds no
     /// beneficiary outputs or the per-call limit is reached.
     async fn claw_back(

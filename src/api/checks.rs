@@ -378,16 +378,49 @@ pub fn check_clawback_authorization(
 ) -> Result<(), Refusal> {
     let programme_id = programme.id;
     let message = clawback_authorization(chain, programme_id, &programme.treasury, programme.valid_until_ms);
+    let what = format!(
+        "the clawback authorisation of programme {programme_id} (treasury {}, valid until {} unix ms) on chain {chain}",
+        programme.treasury, programme.valid_until_ms
+    );
+    check_issuer_authorization(genesis, &message, authorization, &what)?;
+    if now_unix_ms < programme.valid_until_ms {
+        return Err(Refusal::new(
+            Reason::ProgrammeNotExpired,
+            format!("programme {programme_id} runs until {} (unix ms)", programme.valid_until_ms),
+        ));
+    }
+    Ok(())
+}
+
+/// A recovery's authorisation (`RecoverWallet`): the issuer threshold
+/// signing the recovery authorisation of `lost` to `replacement` on this
+/// chain.
+///
+/// # Errors
+/// As `check_clawback_authorization`, for this message.
+pub fn check_recovery_authorization(
+    chain: &ChainId,
+    genesis: &Genesis,
+    lost: &Address,
+    replacement: &Address,
+    authorization: &[Witness],
+) -> Result<(), Refusal> {
+    let message = crate::core::encoding::recovery_authorization(chain, lost, replacement);
+    let what = format!("the recovery authorisation of {lost} to {replacement} on chain {chain}");
+    check_issuer_authorization(genesis, &message, authorization, &what)
+}
+
+/// Every signature of `authorization` over `message` by a distinct issuer
+/// key, at least the threshold of them.
+fn check_issuer_authorization(
+    genesis: &Genesis,
+    message: &Hash32,
+    authorization: &[Witness],
+    what: &str,
+) -> Result<(), Refusal> {
     for witness in authorization {
-        if !crypto::verify(&witness.public_key, &message, &witness.signature) {
-            return Err(Refusal::new(
-                Reason::BadSignature,
-                format!(
-                    "{} does not sign the clawback authorisation of programme {programme_id} (treasury {}, valid until \
-                     {} unix ms) on chain {chain}",
-                    witness.public_key, programme.treasury, programme.valid_until_ms
-                ),
-            ));
+        if !crypto::verify(&witness.public_key, message, &witness.signature) {
+            return Err(Refusal::new(Reason::BadSignature, format!("{} does not sign {what}", witness.public_key)));
         }
         if !genesis.issuer_keys.contains(&witness.public_key) {
             return Err(Refusal::new(
@@ -406,12 +439,6 @@ pub fn check_clawback_authorization(
         return Err(Refusal::new(
             Reason::MintThreshold,
             format!("{} issuer signatures, {} required", signers.len(), genesis.issuer_threshold),
-        ));
-    }
-    if now_unix_ms < programme.valid_until_ms {
-        return Err(Refusal::new(
-            Reason::ProgrammeNotExpired,
-            format!("programme {programme_id} runs until {} (unix ms)", programme.valid_until_ms),
         ));
     }
     Ok(())

@@ -21,6 +21,7 @@ pub fn transaction_from_proto(tx: &proto::Transaction) -> Result<Transaction, Re
         Ok(proto::TransactionKind::Redeem) => TxKind::Redeem,
         Ok(proto::TransactionKind::Clawback) => TxKind::Clawback,
         Ok(proto::TransactionKind::Refund) => TxKind::Refund,
+        Ok(proto::TransactionKind::Recovery) => TxKind::Recovery,
         Ok(proto::TransactionKind::Unspecified) | Err(_) => {
             return Err(Refusal::new(Reason::UnsupportedKind, format!("transaction kind {}", tx.kind)));
         }
@@ -73,6 +74,7 @@ pub fn transaction_to_proto(tx: &Transaction) -> proto::Transaction {
             TxKind::Redeem => proto::TransactionKind::Redeem,
             TxKind::Clawback => proto::TransactionKind::Clawback,
             TxKind::Refund => proto::TransactionKind::Refund,
+            TxKind::Recovery => proto::TransactionKind::Recovery,
         } as i32,
         inputs: tx.inputs.iter().map(outpoint_to_proto).collect(),
         outputs: tx.outputs.iter().map(output_to_proto).collect(),

@@ -29,6 +29,7 @@ fn kind_to_proto(kind: TxKind) -> proto::MovementKind {
         TxKind::Redeem => proto::MovementKind::Redeem,
         TxKind::Clawback => proto::MovementKind::Clawback,
         TxKind::Refund => proto::MovementKind::Refund,
+        TxKind::Recovery => proto::MovementKind::Recovery,
     }
 }
 

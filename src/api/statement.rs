@@ -501,6 +501,7 @@ fn kind_code(kind: TxKind) -> &'static str {
         TxKind::Redeem => "REDEEM",
         TxKind::Clawback => "CLAWBACK",
         TxKind::Refund => "REFUND",
+        TxKind::Recovery => "RECOVERY",
     }
 }
 

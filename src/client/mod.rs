@@ -665,6 +665,22 @@ pub fn clawback_authorization(terms: &ClawbackTerms, issuers: &[&Keypair]) -> Ve
         .collect()
 }
 
+/// Issuer signatures authorising the recovery of the lost wallet `lost` to
+/// `replacement` on the ledger `chain` (`AdminService.RecoverWallet`).
+#[must_use]
+pub fn recovery_authorization(
+    chain: &ChainId,
+    lost: &Address,
+    replacement: &Address,
+    issuers: &[&Keypair],
+) -> Vec<proto::Witness> {
+    let message = encoding::recovery_authorization(chain, lost, replacement);
+    issuers
+        .iter()
+        .map(|key| proto::Witness { public_key: key.address().0.to_vec(), signature: key.sign(&message).to_vec() })
+        .collect()
+}
+
 /// Reads a receipt JSON file and verifies it against `engine_key` for the
 /// chain `pinned` (when given; otherwise the one the file names, which the
 /// caller must then compare with what it expects). Returns the receipt and

@@ -241,6 +241,49 @@ pub fn claim_terms(reference: &[u8]) -> Option<ClaimTerms> {
     })
 }
 
+/// Leading bytes of a recovery authorisation.
+pub const RECOVERY_MAGIC: &[u8; 4] = b"STLV";
+
+/// What a recovery's reference holds: the lost wallet, then its
+/// replacement (32 bytes each).
+pub const RECOVERY_REFERENCE_BYTES: usize = 32 + 32;
+
+/// What issuers sign to authorise the recovery of a lost wallet: SHA-256 of
+/// "STLV", the version, the chain id, the lost wallet and the replacement.
+/// One authorisation covers every batch of that recovery, so the engine can
+/// build the batches itself; it can only ever move the lost wallet's
+/// earmarked money to that replacement, on that ledger.
+#[must_use]
+pub fn recovery_authorization(chain: &ChainId, lost: &Address, replacement: &Address) -> Hash32 {
+    let mut bytes = Vec::with_capacity(4 + 1 + 32 + 32 + 32);
+    bytes.extend_from_slice(RECOVERY_MAGIC);
+    bytes.push(PROTOCOL_VERSION);
+    bytes.extend_from_slice(&chain.0);
+    bytes.extend_from_slice(&lost.0);
+    bytes.extend_from_slice(&replacement.0);
+    sha256(&bytes)
+}
+
+/// A recovery transaction's reference: the lost wallet and its replacement.
+#[must_use]
+pub fn recovery_reference(lost: &Address, replacement: &Address) -> Vec<u8> {
+    [lost.0, replacement.0].concat()
+}
+
+/// The lost wallet and the replacement a recovery's reference names.
+#[must_use]
+pub fn recovery_terms(tx: &Transaction) -> Option<(Address, Address)> {
+    let bytes: &[u8; RECOVERY_REFERENCE_BYTES] = tx.reference.as_slice().try_into().ok()?;
+    Some((Address::from_slice(&bytes[..32])?, Address::from_slice(&bytes[32..])?))
+}
+
+/// The message a recovery's witnesses sign, from its reference alone.
+#[must_use]
+pub fn recovery_message(chain: &ChainId, tx: &Transaction) -> Option<Hash32> {
+    let (lost, replacement) = recovery_terms(tx)?;
+    Some(recovery_authorization(chain, &lost, &replacement))
+}
+
 /// The stored form: canonical bytes, then a witness count (u8) and the
 /// witnesses (public key, signature).
 #[must_use]

@@ -9,7 +9,7 @@ use crate::core::encoding::{self, ClaimTerms, Genesis};
 use crate::core::movements::{self, BankTotals, Movement};
 use crate::core::period;
 use crate::core::refusal::{Reason, Refusal};
-use crate::core::registry::{AdminOp, ProgrammeStats, Registry, Role, TierPolicy};
+use crate::core::registry::{AdminOp, Frozen, ProgrammeStats, Registry, Role, TierPolicy};
 use crate::core::types::{Address, AmountMinor, OutPoint, Output, ProgrammeId, Transaction, TxId, TxKind};
 use crate::core::verify::VerifiedTx;
 
@@ -340,7 +340,11 @@ impl Ledger {
                 let daily = self.check_tiers(&spent, &tx.outputs, now_unix_ms)?;
                 (spent, daily)
             }
+            TxKind::Recovery => (self.check_recovery(vtx)?, Vec::new()),
         };
+        if !self.registry.frozen.is_empty() {
+            self.check_not_frozen(tx.kind, &spent, &tx.outputs)?;
+        }
         if tx.kind == TxKind::Refund {
             self.record_refund(vtx, &spent);
         }
@@ -380,7 +384,7 @@ impl Ledger {
                 self.totals.burned_minor += burned;
                 self.totals.unspent_minor -= burned;
             }
-            TxKind::Transfer | TxKind::Clawback | TxKind::Refund => {}
+            TxKind::Transfer | TxKind::Clawback | TxKind::Refund | TxKind::Recovery => {}
         }
         self.next_sequence += 1;
         Ok(Applied { sequence, spent, daily, movements })
@@ -625,8 +629,87 @@ impl Ledger {
                     self.touched.insert(part.programme);
                 }
             }
-            TxKind::Redeem => {}
+            TxKind::Redeem | TxKind::Recovery => {}
         }
+    }
+
+    /// A frozen wallet spends nothing (only a clawback or its recovery
+    /// moves its money) and receives nothing.
+    fn check_not_frozen(&self, kind: TxKind, spent: &[Output], outputs: &[Output]) -> Result<(), Refusal> {
+        if !matches!(kind, TxKind::Clawback | TxKind::Recovery)
+            && let Some(output) = spent.iter().find(|o| self.registry.is_frozen(&o.owner))
+        {
+            return Err(Refusal::new(
+                Reason::WalletFrozen,
+                format!("wallet {} is frozen (recovered after a loss): it can spend nothing", output.owner),
+            ));
+        }
+        if let Some(output) = outputs.iter().find(|o| self.registry.is_frozen(&o.owner)) {
+            return Err(Refusal::new(
+                Reason::WalletFrozen,
+                format!("wallet {} is frozen (recovered after a loss): pay its replacement", output.owner),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A recovery: issuer-authorised, moving only earmarked outputs of a
+    /// wallet frozen for recovery to the replacement its freezing named,
+    /// each programme's money as the same programme's.
+    fn check_recovery(&self, vtx: &VerifiedTx) -> Result<Vec<Output>, Decline> {
+        let tx = &vtx.tx;
+        self.check_issuers(vtx)?;
+        let (lost, replacement) = encoding::recovery_terms(tx)
+            .ok_or_else(|| Refusal::new(Reason::Malformed, "a recovery names the lost wallet and its replacement"))?;
+        let not_allowed = |detail: String| Decline::from(Refusal::new(Reason::RecoveryNotAllowed, detail));
+        match self.registry.frozen.get(&lost) {
+            Some(Frozen::Recovered { replacement: to, .. }) if *to == replacement => {}
+            Some(Frozen::Recovered { replacement: to, .. }) => {
+                return Err(not_allowed(format!("wallet {lost} was recovered to {to}, not {replacement}")));
+            }
+            None => {
+                return Err(not_allowed(format!(
+                    "wallet {lost} is not frozen for recovery (AdminService.RecoverWallet freezes it first)"
+                )));
+            }
+        }
+        let mut spent = Vec::with_capacity(tx.inputs.len());
+        for input in &tx.inputs {
+            let output = self.unspent.get(input).ok_or(Decline::InputMissing(*input))?;
+            if output.owner != lost || output.programme == 0 {
+                return Err(Refusal::new(
+                    Reason::RecoveryNotAllowed,
+                    format!(
+                        "input {input} is not earmarked money of {lost}: a recovery moves only the lost wallet's \
+                         earmarked money (its unrestricted money and merchants' takings are out of scope)"
+                    ),
+                )
+                .with_input(*input)
+                .into());
+            }
+            spent.push(*output);
+        }
+        if let Some(output) = tx.outputs.iter().find(|o| o.owner != replacement) {
+            return Err(not_allowed(format!(
+                "a recovery pays the replacement {replacement} only, not {}",
+                output.owner
+            )));
+        }
+        let mut balance: BTreeMap<ProgrammeId, i128> = BTreeMap::new();
+        for output in &spent {
+            *balance.entry(output.programme).or_default() += i128::from(output.amount_minor);
+        }
+        for output in &tx.outputs {
+            *balance.entry(output.programme).or_default() -= i128::from(output.amount_minor);
+        }
+        if let Some((programme, difference)) = balance.iter().find(|(_, d)| **d != 0) {
+            return Err(Refusal::new(
+                Reason::NotConserved,
+                format!("programme {programme}: a recovery's inputs and outputs differ by {difference} minor units"),
+            )
+            .into());
+        }
+        Ok(spent)
     }
 
     /// What a refund's outputs pay back, programme by programme: every output

@@ -154,7 +154,7 @@ pub fn movements_of(
             .iter()
             .filter(|(_, d)| (kind == TxKind::Transfer) == (**d > 0))
             .find_map(|((address, _), _)| merchant_of(registry, address)),
-        TxKind::Mint | TxKind::Clawback => None,
+        TxKind::Mint | TxKind::Clawback | TxKind::Recovery => None,
     };
     let mut by_bank: BTreeMap<String, Movement> = BTreeMap::new();
     let mut bank_net: BTreeMap<String, i128> = BTreeMap::new();
@@ -191,7 +191,7 @@ pub fn movements_of(
             .push(entry);
     }
     let flows = match kind {
-        TxKind::Transfer | TxKind::Clawback | TxKind::Refund => match_flows(&bank_net),
+        TxKind::Transfer | TxKind::Clawback | TxKind::Refund | TxKind::Recovery => match_flows(&bank_net),
         TxKind::Mint | TxKind::Redeem => Vec::new(),
     };
     TxMovements { by_bank: by_bank.into_iter().collect(), flows }
@@ -239,7 +239,7 @@ pub fn add_to_totals(totals: &mut BTreeMap<String, BankTotals>, tx: &TxMovements
                 let burned = sum(Direction::Debit).saturating_sub(sum(Direction::Credit));
                 bank_totals.redeemed_minor = bank_totals.redeemed_minor.saturating_add(burned);
             }
-            TxKind::Transfer | TxKind::Clawback | TxKind::Refund => {}
+            TxKind::Transfer | TxKind::Clawback | TxKind::Refund | TxKind::Recovery => {}
         }
         touched.push(bank.clone());
     }

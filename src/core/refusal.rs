@@ -71,6 +71,11 @@ pub enum Reason {
     /// A refund of a programme's money after the programme's refund window
     /// (or of a programme that allows none).
     RefundWindowClosed,
+    /// Money of a frozen wallet spent, or paid to one.
+    WalletFrozen,
+    /// A recovery of a wallet that is not (or not to that replacement) the
+    /// one frozen for recovery, or of money recovery does not move.
+    RecoveryNotAllowed,
     // Registry changes.
     InvalidRegistration,
     AlreadyRegistered,
@@ -127,6 +132,8 @@ impl Reason {
             | Self::NotRefundable
             | Self::RefundExceedsPayment
             | Self::RefundWindowClosed
+            | Self::WalletFrozen
+            | Self::RecoveryNotAllowed
             | Self::AlreadyRegistered
             | Self::UnknownParticipant => Class::FailedPrecondition,
             Self::Overloaded => Class::ResourceExhausted,
@@ -187,6 +194,8 @@ impl Reason {
             Self::NotRefundable => "REASON_NOT_REFUNDABLE",
             Self::RefundExceedsPayment => "REASON_REFUND_EXCEEDS_PAYMENT",
             Self::RefundWindowClosed => "REASON_REFUND_WINDOW_CLOSED",
+            Self::WalletFrozen => "REASON_WALLET_FROZEN",
+            Self::RecoveryNotAllowed => "REASON_RECOVERY_NOT_ALLOWED",
             Self::InvalidRegistration => "REASON_INVALID_REGISTRATION",
             Self::AlreadyRegistered => "REASON_ALREADY_REGISTERED",
             Self::UnknownParticipant => "REASON_UNKNOWN_PARTICIPANT",

@@ -213,6 +213,23 @@ pub enum AdminOp {
     RegisterBeneficiary(Beneficiary),
     /// Replaces a registered beneficiary's wallets and designations.
     UpdateBeneficiary(Beneficiary),
+    /// A beneficiary lost `lost`: it is frozen (it can spend nothing and
+    /// receive nothing from now on), `replacement` is linked to the person
+    /// if it was not, and takes over the lost wallet's designations. The
+    /// issuers' authorisation is checked before it is sequenced; the
+    /// recovery transactions that move the money carry it.
+    RecoverWallet {
+        person: PersonRef,
+        lost: Address,
+        replacement: Address,
+    },
+}
+
+/// Why a wallet is frozen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Frozen {
+    /// Reported lost; its earmarked money goes to `replacement`.
+    Recovered { person: PersonRef, replacement: Address },
 }
 
 /// Who a registered credential belongs to.
@@ -234,6 +251,8 @@ pub struct Registry {
     roles: HashMap<Address, Role>,
     /// The person each linked wallet belongs to.
     people: HashMap<Address, PersonRef>,
+    /// Wallets that can spend and receive nothing.
+    pub frozen: BTreeMap<Address, Frozen>,
 }
 
 fn invalid(detail: impl Into<String>) -> Refusal {
@@ -435,6 +454,7 @@ impl Registry {
                 }
                 self.check_beneficiary(beneficiary)?;
             }
+            AdminOp::RecoverWallet { person, lost, replacement } => self.check_recovery(person, lost, replacement)?,
             AdminOp::UpdateBeneficiary(beneficiary) => {
                 if !self.beneficiaries.contains_key(&beneficiary.person) {
                     return Err(Refusal::new(
@@ -446,6 +466,52 @@ impl Registry {
             }
         }
         Ok(())
+    }
+
+    /// A recovery: `lost` is one of the person's wallets and not frozen
+    /// yet; `replacement` is another registered wallet, not frozen, of
+    /// nobody or of this person (linked now if it was not, within the
+    /// wallets a person may link).
+    fn check_recovery(&self, person: &PersonRef, lost: &Address, replacement: &Address) -> Result<(), Refusal> {
+        let not_allowed = |detail: String| Refusal::new(Reason::RecoveryNotAllowed, detail);
+        let beneficiary = self
+            .beneficiaries
+            .get(person)
+            .ok_or_else(|| Refusal::new(Reason::UnknownParticipant, format!("no beneficiary {person}")))?;
+        if !beneficiary.wallets.contains(lost) {
+            return Err(not_allowed(format!("wallet {lost} is not one of beneficiary {person}'s")));
+        }
+        if let Some(Frozen::Recovered { replacement: to, .. }) = self.frozen.get(lost) {
+            return Err(not_allowed(format!("wallet {lost} was already recovered, to {to}")));
+        }
+        if replacement == lost {
+            return Err(not_allowed("a wallet is not its own replacement".to_owned()));
+        }
+        if !matches!(self.roles.get(replacement), Some(Role::Wallet { .. })) {
+            return Err(Refusal::new(
+                Reason::UnknownParticipant,
+                format!("{replacement} is not a registered wallet (RegisterWallet first)"),
+            ));
+        }
+        if self.frozen.contains_key(replacement) {
+            return Err(not_allowed(format!("the replacement {replacement} is frozen")));
+        }
+        match self.people.get(replacement) {
+            Some(other) if other != person => {
+                Err(not_allowed(format!("the replacement {replacement} belongs to beneficiary {other}")))
+            }
+            None if beneficiary.wallets.len() >= BENEFICIARY_WALLETS_MAX => Err(not_allowed(format!(
+                "beneficiary {person} links {BENEFICIARY_WALLETS_MAX} wallets already: unlink one to link the \
+                 replacement"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether `address` is frozen: it can spend and receive nothing.
+    #[must_use]
+    pub fn is_frozen(&self, address: &Address) -> bool {
+        !self.frozen.is_empty() && self.frozen.contains_key(address)
     }
 
     /// A beneficiary's wallets are registered wallets of nobody else, and
@@ -476,6 +542,9 @@ impl Registry {
                     format!("wallet {wallet} belongs to beneficiary {other}"),
                 ));
             }
+            if self.is_frozen(wallet) && self.people.get(wallet) != Some(person) {
+                return Err(invalid(format!("wallet {wallet} is frozen: it cannot be linked")));
+            }
         }
         if beneficiary.designated.len() > BENEFICIARY_PROGRAMMES_MAX {
             return Err(invalid(format!("at most {BENEFICIARY_PROGRAMMES_MAX} designated programmes")));
@@ -489,6 +558,9 @@ impl Registry {
             }
             if !beneficiary.wallets.contains(wallet) {
                 return Err(invalid(format!("designated wallet {wallet} is not one of the beneficiary's wallets")));
+            }
+            if self.is_frozen(wallet) {
+                return Err(invalid(format!("designated wallet {wallet} is frozen")));
             }
         }
         Ok(())
@@ -534,7 +606,22 @@ impl Registry {
                 }
                 self.beneficiaries.insert(beneficiary.person, beneficiary);
             }
+            AdminOp::RecoverWallet { person, lost, replacement } => self.apply_recovery(person, lost, replacement),
         }
+    }
+
+    /// Applies a checked recovery: the lost wallet frozen, the replacement
+    /// linked and designated instead of it.
+    fn apply_recovery(&mut self, person: PersonRef, lost: Address, replacement: Address) {
+        self.frozen.insert(lost, Frozen::Recovered { person, replacement });
+        let beneficiary = self.beneficiaries.get_mut(&person).expect("a checked recovery's beneficiary exists");
+        if !beneficiary.wallets.contains(&replacement) {
+            beneficiary.wallets.push(replacement);
+        }
+        for wallet in beneficiary.designated.values_mut().filter(|w| **w == lost) {
+            *wallet = replacement;
+        }
+        self.people.insert(replacement, person);
     }
 
     /// The beneficiary a wallet is linked to, if any.

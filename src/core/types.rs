@@ -59,6 +59,9 @@ pub enum TxKind {
     /// A merchant paying back all or part of a payment it took; its
     /// reference is the payment's txid.
     Refund = 5,
+    /// A lost wallet's earmarked money moved to its owner's replacement
+    /// wallet, authorised by the issuers; its reference names both.
+    Recovery = 6,
 }
 
 impl TxKind {
@@ -70,6 +73,7 @@ impl TxKind {
             3 => Some(Self::Redeem),
             4 => Some(Self::Clawback),
             5 => Some(Self::Refund),
+            6 => Some(Self::Recovery),
             _ => None,
         }
     }

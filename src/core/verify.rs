@@ -186,8 +186,15 @@ impl Signed {
         // A clawback's issuers sign the programme's clawback authorisation;
         // every other witness signs the txid. Both name the chain: a
         // signature made for another ledger does not verify here.
-        let (message, what) = match (tx.kind, encoding::clawback_message(chain, &tx)) {
-            (TxKind::Clawback, Some(message)) => (message, "the clawback authorisation"),
+        let (message, what) = match tx.kind {
+            TxKind::Clawback => match encoding::clawback_message(chain, &tx) {
+                Some(message) => (message, "the clawback authorisation"),
+                None => (encoding::witness_message(chain, &txid), "the witness message"),
+            },
+            TxKind::Recovery => match encoding::recovery_message(chain, &tx) {
+                Some(message) => (message, "the recovery authorisation"),
+                None => (encoding::witness_message(chain, &txid), "the witness message"),
+            },
             _ => (encoding::witness_message(chain, &txid), "the witness message"),
         };
         Ok(Self { tx, txid, message, what })
@@ -294,6 +301,17 @@ fn check_structure(tx: &Transaction) -> Result<(), Refusal> {
                         "a refund's reference is the refunded payment's txid (32 bytes), not {} bytes",
                         tx.reference.len()
                     ),
+                ));
+            }
+        }
+        TxKind::Recovery => {
+            if tx.inputs.is_empty() {
+                return Err(Refusal::new(Reason::NoInputs, "a recovery moves at least one output"));
+            }
+            if encoding::recovery_terms(tx).is_none() {
+                return Err(Refusal::new(
+                    Reason::Malformed,
+                    "a recovery's reference is the lost wallet then its replacement (32 bytes each)",
                 ));
             }
         }

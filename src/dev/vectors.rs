@@ -96,6 +96,7 @@ impl Keys {
         add("bob".to_owned(), 0x06);
         add("merchant".to_owned(), 0x07);
         add("carol".to_owned(), 0x08);
+        add("dave".to_owned(), 0x09);
         for i in 0..u8::try_from(TX_OUTPUTS_MAX).expect("small") {
             add(format!("holder-{i:02}"), 0x10 + i);
         }
@@ -300,6 +301,7 @@ fn kind_name(kind: TxKind) -> &'static str {
         TxKind::Redeem => "redeem",
         TxKind::Clawback => "clawback",
         TxKind::Refund => "refund",
+        TxKind::Recovery => "recovery",
     }
 }
 
@@ -693,6 +695,7 @@ pub fn generate() -> Value {
         .collect();
 
     let refund = refund_after_block_1(&keys, &chain, &txs, &mut ledger);
+    let (claim, recovery) = claim_and_recovery_json(&keys, &genesis, &chain);
     let clawback = clawback_after_block_1(&keys, &chain, &txs, &mut ledger, &programmes[&PROGRAMME_FOOD]);
     let authorised: Vec<ClawbackTerms> = CLAWBACK_AUTHORIZATION_PROGRAMMES.iter().map(|id| programmes[id]).collect();
     let other_chain = other_chain_json(&genesis, &txs[0], &chain);
@@ -737,7 +740,8 @@ pub fn generate() -> Value {
         "clawback_authorizations": clawback_authorizations_json(&keys, &chain, &authorised),
         "clawback_transactions": [clawback],
         "refund_transactions": [refund],
-        "claims": [claim_json(&keys, &genesis, &chain)],
+        "claims": [claim],
+        "recovery_transactions": [recovery],
         "other_chain": other_chain,
     })
 }
@@ -806,7 +810,7 @@ fn refund_after_block_1(keys: &Keys, chain: &ChainId, txs: &[VectorTx], ledger: 
 /// its own (the e-CNY tier table, which registering a wallet needs), at
 /// block 1's time; a claim paying her through another person's claim tag,
 /// or a month not yet begun, is declined.
-fn claim_json(keys: &Keys, genesis: &Genesis, chain: &ChainId) -> Value {
+fn claim_and_recovery_json(keys: &Keys, genesis: &Genesis, chain: &ChainId) -> (Value, Value) {
     use crate::core::registry::{Beneficiary, PaymentPeriod, TierPolicy, Wallet};
     let carol = keys.address("carol");
     let person = crate::client::person_ref(&ADMINISTRATOR_KEY, IDENTITY_NUMBER).expect("a valid identity number");
@@ -900,7 +904,78 @@ fn claim_json(keys: &Keys, genesis: &Genesis, chain: &ChainId) -> Value {
         "tag": hex::encode(tag),
         "designated_wallet": carol.to_string(),
     });
-    transaction
+    let recovery = recovery_after_claim(keys, chain, &mut ledger, person, &vector);
+    (transaction, recovery)
+}
+
+/// A recovery (docs/PROTOCOL.md §4.12): carol reports her wallet lost; dave,
+/// a registered wallet of nobody yet, replaces it. Once the registry froze
+/// carol's wallet, the claim's 500.00 moves to dave, authorised by issuer-1
+/// and issuer-2 signing the recovery authorisation; carol's key then spends
+/// nothing.
+fn recovery_after_claim(
+    keys: &Keys,
+    chain: &ChainId,
+    ledger: &mut Ledger,
+    person: crate::core::types::PersonRef,
+    claim: &VectorTx,
+) -> Value {
+    use crate::core::registry::Wallet;
+    let (carol, dave) = (keys.address("carol"), keys.address("dave"));
+    ledger
+        .admin(AdminOp::RegisterWallet(Wallet { address: dave, bank: "vector-bank".to_owned(), tier: 3 }))
+        .expect("dave's wallet");
+    let at = BLOCK_1_TIME_UNIX_MS + 2_000;
+    let reference = crate::core::encoding::recovery_reference(&carol, &dave);
+    let message = crate::core::encoding::recovery_authorization(chain, &carol, &dave);
+    let mut tx = Transaction {
+        version: TX_VERSION,
+        kind: TxKind::Recovery,
+        inputs: vec![outpoint(claim, 0)],
+        outputs: vec![output(dave, 50_000, PROGRAMME_MONTHLY)],
+        reference,
+        witnesses: Vec::new(),
+    };
+    let mut signers = Vec::new();
+    for signer in ["issuer-1", "issuer-2"] {
+        let aux = aux_for(&format!("recovery-authorization/{signer}"));
+        tx.witnesses.push(Witness {
+            public_key: keys.address(signer),
+            signature: keys.get(signer).sign_with_aux(&message, &aux),
+        });
+        signers.push((signer.to_owned(), aux));
+    }
+    let vector = VectorTx {
+        name: "recovery-carol-to-dave",
+        description: "A recovery: carol's wallet, reported lost and frozen by the registry (RecoverWallet), hands its earmarked money (the 500.00 of claim-programme-31) to dave, her replacement wallet. Reference: the lost wallet then the replacement (32 bytes each). Witnesses: issuer-1 and issuer-2 signing the recovery authorisation SHA-256(STLV || 02 || chain id || lost || replacement), not the txid. Not in any block: accepted two seconds after block 1's time by the claim's ledger once the wallet is frozen; declined before.",
+        txid: crate::core::encoding::txid(&tx),
+        tx,
+        signers,
+    };
+    assert_declined(ledger, chain, &vector.tx, at, Reason::RecoveryNotAllowed);
+    ledger.admin(AdminOp::RecoverWallet { person, lost: carol, replacement: dave }).expect("carol's wallet recovered");
+    let verified = crate::core::verify::verify(vector.tx.clone(), chain).expect("the recovery vector verifies");
+    let applied = ledger.apply(&verified, at).expect("the recovery vector is accepted");
+    ledger.assert_conserved();
+    let mut json = tx_json(&vector, applied.sequence, &recovery_authorization_bytes(chain, &carol, &dave));
+    let object = json.as_object_mut().expect("a transaction is an object");
+    object.remove("sequence");
+    object.insert("lost_wallet".to_owned(), json!(carol.to_string()));
+    object.insert("replacement_wallet".to_owned(), json!(dave.to_string()));
+    object.insert("block_time_unix_ms".to_owned(), json!(at));
+    json
+}
+
+/// The 101 bytes issuers sign (hashed) to authorise a recovery, written out
+/// field by field as PROTOCOL.md §4.12 gives them.
+fn recovery_authorization_bytes(chain: &ChainId, lost: &Address, replacement: &Address) -> Vec<u8> {
+    let mut bytes = b"STLV".to_vec();
+    bytes.push(PROTOCOL_VERSION);
+    bytes.extend_from_slice(&chain.0);
+    bytes.extend_from_slice(&lost.0);
+    bytes.extend_from_slice(&replacement.0);
+    assert_eq!(sha256(&bytes), crate::core::encoding::recovery_authorization(chain, lost, replacement));
+    bytes
 }
 
 /// Another ledger with the same keys (an HKD genesis): its chain id, and

@@ -31,7 +31,8 @@ use settled::{
 
 // ---- generators -------------------------------------------------------------
 
-const KINDS: [TxKind; 5] = [TxKind::Transfer, TxKind::Mint, TxKind::Redeem, TxKind::Clawback, TxKind::Refund];
+const KINDS: [TxKind; 6] =
+    [TxKind::Transfer, TxKind::Mint, TxKind::Redeem, TxKind::Clawback, TxKind::Refund, TxKind::Recovery];
 
 /// Keys whose secrets the tests know, so that they can sign; few enough
 /// that generated transactions reuse them (duplicate witnesses, change to a
@@ -140,6 +141,7 @@ fn well_formed(witnesses_max: usize) -> impl Strategy<Value = Transaction> {
             TxKind::Mint => vec(any::<u8>(), 1..=TX_REFERENCE_BYTES_MAX).boxed(),
             TxKind::Clawback => clawback_reference(1..=u32::MAX).boxed(),
             TxKind::Refund => vec(any::<u8>(), 32..=32).boxed(),
+            TxKind::Recovery => vec(any::<u8>(), 64..=64).boxed(),
             _ => vec(any::<u8>(), 0..=TX_REFERENCE_BYTES_MAX).boxed(),
         };
         // Sixteen outputs of at most u64::MAX / 16 cannot overflow.
@@ -279,8 +281,16 @@ fn any_transaction() -> impl Strategy<Value = Transaction> {
 /// sha256("STLW" || 2 || chain || txid), or for a clawback whose reference
 /// names a programme and a `valid_until` and whose one output is the
 /// treasury, sha256("STLC" || 2 || chain || programme || treasury ||
-/// valid_until).
+/// valid_until); for a recovery whose reference names two wallets,
+/// sha256("STLV" || 2 || chain || lost || replacement) (§4.12).
 fn signed_message(tx: &Transaction, chain: &ChainId) -> [u8; 32] {
+    if tx.kind == TxKind::Recovery && tx.reference.len() == 64 {
+        let mut bytes = b"STLV".to_vec();
+        bytes.push(2);
+        bytes.extend_from_slice(&chain.0);
+        bytes.extend_from_slice(&tx.reference);
+        return sha256(&bytes);
+    }
     match (<[u8; 12]>::try_from(tx.reference.as_slice()), tx.outputs.as_slice()) {
         (Ok(reference), [treasury]) if tx.kind == TxKind::Clawback && reference[..4] != [0; 4] => {
             let mut bytes = b"STLC".to_vec();
@@ -348,6 +358,10 @@ fn documented_violations(tx: &Transaction) -> Vec<Reason> {
         TxKind::Refund => {
             rule(tx.inputs.is_empty(), Reason::NoInputs);
             rule(tx.reference.len() != 32, Reason::Malformed);
+        }
+        TxKind::Recovery => {
+            rule(tx.inputs.is_empty(), Reason::NoInputs);
+            rule(tx.reference.len() != 64, Reason::Malformed);
         }
         TxKind::Transfer | TxKind::Redeem => rule(tx.inputs.is_empty(), Reason::NoInputs),
     }
@@ -562,7 +576,7 @@ fn documented_decoding_violations(tx: &proto::Transaction) -> Vec<Reason> {
         }
     };
     rule(tx.version > 255, Reason::UnsupportedVersion);
-    rule(!(1..=4).contains(&tx.kind), Reason::UnsupportedKind);
+    rule(!(1..=6).contains(&tx.kind), Reason::UnsupportedKind);
     rule(tx.inputs.len() > 16, Reason::TooManyInputs);
     rule(tx.outputs.len() > 16, Reason::TooManyOutputs);
     rule(tx.witnesses.len() > 16, Reason::TooManyWitnesses);
@@ -755,7 +769,7 @@ proptest! {
     /// programme's authorisation, not the txid: see the next property.
     #[test]
     fn flipping_any_bit_of_a_signed_field_makes_verify_refuse(
-        tx in signed().prop_filter("witnesses sign the txid", |tx| tx.kind != TxKind::Clawback),
+        tx in signed().prop_filter("witnesses sign the txid", |tx| !matches!(tx.kind, TxKind::Clawback | TxKind::Recovery)),
         at in any::<Index>(),
         mask in 1..=u8::MAX,
     ) {
@@ -765,6 +779,23 @@ proptest! {
         if let Ok(changed) = decode_tx_record(&record) {
             prop_assert!(verify(changed, &CHAIN).is_err());
         }
+    }
+}
+
+proptest! {
+    /// A recovery's authorisation covers the lost wallet and the
+    /// replacement its reference names: changing any bit of the reference
+    /// makes `verify` refuse.
+    #[test]
+    fn flipping_any_bit_of_a_recoverys_wallets_makes_verify_refuse(
+        tx in signed().prop_filter("a recovery", |tx| tx.kind == TxKind::Recovery),
+        at in any::<Index>(),
+        mask in 1..=u8::MAX,
+    ) {
+        let mut changed = tx.clone();
+        flip(&mut changed.reference, at, mask);
+        let reason = verify(changed, &CHAIN).map(|_| ()).map_err(|r| r.reason);
+        prop_assert_eq!(reason, Err(Reason::BadSignature));
     }
 }
 

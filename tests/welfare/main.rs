@@ -11,5 +11,6 @@ mod common;
 mod clawback;
 mod disburse;
 mod people;
+mod recovery;
 mod refunds;
 mod welfare;

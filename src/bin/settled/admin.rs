@@ -281,6 +281,37 @@ pub(crate) async fn beneficiary(command: BeneficiaryCommand, server: &str, token
             let response = client.admin.get_beneficiary(request).await.map_err(|s| status_text(&s))?.into_inner();
             print_beneficiary(&response.beneficiary.unwrap_or_default());
         }
+        BeneficiaryCommand::Recover { person, lost, replacement, issuer_key_files } => {
+            let issuers = read_keys(&issuer_key_files)?;
+            let signers: Vec<&Keypair> = issuers.iter().collect();
+            let chain = client.chain_id().await.map_err(|s| status_text(&s))?;
+            let (lost, replacement) = (
+                Address::from_hex(&lost).map_err(|e| format!("--lost: {e}"))?,
+                Address::from_hex(&replacement).map_err(|e| format!("--replacement: {e}"))?,
+            );
+            let authorization = client::recovery_authorization(&chain, &lost, &replacement, &signers);
+            loop {
+                let request = proto::RecoverWalletRequest {
+                    person_ref: person_arg(&person)?.0.to_vec(),
+                    lost_wallet: lost.0.to_vec(),
+                    replacement_wallet: replacement.0.to_vec(),
+                    authorization: authorization.clone(),
+                };
+                let response = client.admin.recover_wallet(request).await.map_err(|s| status_text(&s))?.into_inner();
+                println!(
+                    "wallet {lost} frozen (block {}); moved {} earmarked outputs ({} minor units) to {replacement} in \
+                     {} batches; {} minor units of unrestricted money stay frozen in it",
+                    response.height,
+                    response.outputs_moved,
+                    response.amount_minor,
+                    response.batches,
+                    response.frozen_unrestricted_minor
+                );
+                if !response.more {
+                    break;
+                }
+            }
+        }
         BeneficiaryCommand::List => {
             let mut page_token = String::new();
             loop {

@@ -73,6 +73,7 @@ pub(crate) fn movement_line(movement: &proto::Movement, exponent: u32) -> String
         Ok(proto::MovementKind::Redeem) => "redeem",
         Ok(proto::MovementKind::Clawback) => "clawback",
         Ok(proto::MovementKind::Refund) => "refund",
+        Ok(proto::MovementKind::Recovery) => "recovery",
         Ok(proto::MovementKind::Unspecified) | Err(_) => "unknown",
     };
     let mut line = format!("movement seq={} height={} {kind}", movement.sequence, movement.height);

@@ -354,6 +354,21 @@ pub(crate) enum BeneficiaryCommand {
     },
     /// Every beneficiary.
     List,
+    /// A lost wallet: freeze it, link and designate the replacement, and
+    /// move the lost wallet's earmarked money to it (issuer threshold).
+    Recover {
+        #[arg(long)]
+        person: String,
+        /// The wallet reported lost.
+        #[arg(long)]
+        lost: String,
+        /// A registered wallet of the same person (or of nobody yet).
+        #[arg(long)]
+        replacement: String,
+        /// Issuer secret key files; give at least the issuer threshold.
+        #[arg(long = "issuer-key-file", required = true)]
+        issuer_key_files: Vec<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
