@@ -57,7 +57,7 @@ mod store;
 
 pub use crate::api::{checks, statement};
 pub use crate::client::{disburse, follow};
-pub use crate::core::{batch, limits, registry};
+pub use crate::core::{batch, integrity, limits, registry};
 pub use crate::engine::replica;
 
 /// Generated protobuf and gRPC code (package `settled.v1`).

@@ -10,6 +10,7 @@ pub mod batch;
 pub mod clock;
 pub mod crypto;
 pub mod encoding;
+pub mod integrity;
 pub mod ledger;
 pub mod limits;
 pub mod merkle;
