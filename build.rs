@@ -12,6 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/settled/v1/wallet.proto",
         "proto/settled/v1/admin.proto",
         "proto/settled/v1/reconciliation.proto",
+        "proto/settled/v1/alerts.proto",
         "proto/settled/v1/raft.proto",
     ];
     for file in files {

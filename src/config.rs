@@ -2,6 +2,7 @@
 //! variables and command-line flags (in that order of precedence, lowest
 //! first), resolved into what the engine needs.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -43,6 +44,9 @@ pub struct Config {
     /// Wallet tiers; the e-CNY-like default when absent.
     #[serde(default)]
     pub tiers: Option<TiersConfig>,
+    /// The integrity detector and its rules' thresholds.
+    #[serde(default)]
+    pub integrity: IntegrityConfig,
     /// Operator and issuer credentials (banks and terminals register theirs
     /// through the admin API).
     #[serde(default)]
@@ -131,6 +135,41 @@ pub struct TlsConfig {
 
 /// The development token's file in the data dir: every role at once.
 pub const DEV_TOKEN_FILE: &str = "dev.token";
+
+/// The `[integrity]` table: whether the detector runs (default yes), the
+/// rules' thresholds for every programme (`[integrity.rules]`, amounts in
+/// minor units, windows in ms), and a programme's own
+/// (`[integrity.programmes.<id>]`, every key it leaves out at the default).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct IntegrityConfig {
+    pub enabled: bool,
+    pub rules: crate::core::integrity::Thresholds,
+    pub programmes: BTreeMap<String, crate::core::integrity::Thresholds>,
+}
+
+impl Default for IntegrityConfig {
+    fn default() -> Self {
+        Self { enabled: true, rules: crate::core::integrity::Thresholds::default(), programmes: BTreeMap::new() }
+    }
+}
+
+impl IntegrityConfig {
+    /// The detector these rules make.
+    ///
+    /// # Errors
+    /// A programme key that is not a programme id.
+    pub fn detector(&self) -> Result<crate::core::integrity::Detector, ConfigError> {
+        let mut per_programme = BTreeMap::new();
+        for (key, thresholds) in &self.programmes {
+            let id: u32 = key.parse().ok().filter(|id| *id != 0).ok_or_else(|| {
+                ConfigError::Invalid(format!("integrity.programmes.{key}: the key is a programme id (1 to 2^32-1)"))
+            })?;
+            per_programme.insert(id, thresholds.clone());
+        }
+        Ok(crate::core::integrity::Detector::new(self.rules.clone(), per_programme))
+    }
+}
 
 /// The `[tiers]` table: amounts are decimal strings in currency units.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -333,6 +372,7 @@ impl Config {
             genesis: GenesisConfig::default(),
             development: true,
             tiers: None,
+            integrity: IntegrityConfig::default(),
             credentials: Vec::new(),
             tls: None,
             metrics_listen: None,
@@ -505,9 +545,11 @@ impl Config {
             let principal = match entry.role.as_str() {
                 "operator" => Principal::Operator,
                 "issuer" => Principal::Issuer,
+                "programme_admin" => Principal::ProgrammeAdministrator,
                 other => {
                     return Err(ConfigError::Invalid(format!(
-                        "credential role '{other}': operator or issuer (banks and terminals are registered)"
+                        "credential role '{other}': operator, issuer or programme_admin (banks and terminals are \
+                         registered)"
                     )));
                 }
             };

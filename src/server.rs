@@ -237,7 +237,11 @@ fn spawn_api(
         .add_service(WalletServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
         .add_service(AdminServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
         .add_service(LedgerServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
-        .add_service(ReconciliationServiceServer::new(api).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX));
+        .add_service(ReconciliationServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
+        .add_service(
+            crate::proto::alert_service_server::AlertServiceServer::new(api)
+                .max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX),
+        );
     // A connection past the limit is closed at once: the accepted socket
     // is dropped before any byte is read; one silent past the handshake
     // deadline is closed then.
@@ -347,6 +351,23 @@ pub struct Server {
     stop: oneshot::Sender<()>,
     stopping: tokio::sync::watch::Sender<bool>,
     task: JoinHandle<Result<(), tonic::transport::Error>>,
+    /// The integrity detector's thread (`[integrity] enabled`).
+    detector: Option<JoinHandle<()>>,
+}
+
+/// Starts the integrity detector on a blocking thread: it reads durable
+/// blocks off the payment path until the server stops.
+fn spawn_detector(
+    config: &Config,
+    engine: &Arc<Engine>,
+    alerts: tokio::sync::watch::Sender<u64>,
+    stopping: tokio::sync::watch::Receiver<bool>,
+) -> Result<JoinHandle<()>, ServerError> {
+    let detector = config.integrity.detector()?;
+    let (engine, runtime) = (Arc::clone(engine), tokio::runtime::Handle::current());
+    Ok(tokio::task::spawn_blocking(move || {
+        crate::api::alerts::run_detector(&engine, detector, &alerts, stopping, &runtime);
+    }))
 }
 
 impl Server {
@@ -398,7 +419,13 @@ impl Server {
             _ => None,
         };
         let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
+        let (alerts, alerts_rx) = tokio::sync::watch::channel(0u64);
+        let detector = match config.integrity.enabled {
+            true => Some(spawn_detector(&config, &engine, alerts, stopping_rx.clone())?),
+            false => None,
+        };
         let api = Api {
+            alerts: alerts_rx,
             engine: Arc::clone(&engine),
             stopping: stopping_rx,
             credentials,
@@ -419,7 +446,7 @@ impl Server {
             }
         };
         tracing::info!(%local_addr, engine_key = %engine.engine_key(), "serving");
-        Ok(Self { local_addr, metrics_addr, metrics_task, engine, cluster, stop, stopping, task })
+        Ok(Self { local_addr, metrics_addr, metrics_task, engine, cluster, stop, stopping, task, detector })
     }
 
     #[must_use]
@@ -462,6 +489,9 @@ impl Server {
                 tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open after the grace period; closing them");
                 task.abort();
             }
+        }
+        if let Some(detector) = self.detector {
+            let _ = detector.await;
         }
         if let Some(cluster) = &self.cluster {
             cluster.link.abort();

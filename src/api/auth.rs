@@ -19,6 +19,7 @@ pub enum Need {
     Issuer,
     Bank,
     Terminal,
+    ProgrammeAdministrator,
 }
 
 impl Principal {
@@ -30,6 +31,7 @@ impl Principal {
                 | (Self::Issuer, Need::Issuer)
                 | (Self::Bank(_), Need::Bank)
                 | (Self::Terminal(_), Need::Terminal)
+                | (Self::ProgrammeAdministrator, Need::ProgrammeAdministrator)
         )
     }
 }
@@ -102,7 +104,7 @@ pub fn authorize<T>(
 pub fn may_read(principal: &Principal, address: &Address, registry: &Registry) -> bool {
     match principal {
         Principal::Operator | Principal::Development => true,
-        Principal::Issuer => false,
+        Principal::Issuer | Principal::ProgrammeAdministrator => false,
         Principal::Bank(bank) => match registry.role(address) {
             Some(Role::Wallet { .. }) => registry.wallets.get(address).is_some_and(|w| &w.bank == bank),
             Some(Role::Merchant { id, .. }) => registry.merchants.get(id).is_some_and(|m| &m.bank == bank),

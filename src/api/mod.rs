@@ -6,6 +6,7 @@
 //! response streams (limits per owner, unread results, deadlines).
 
 pub mod admin;
+pub mod alerts;
 pub mod auth;
 pub mod checks;
 mod convert;
@@ -74,6 +75,9 @@ pub struct Api {
     pub open_streams: Arc<std::sync::Mutex<HashMap<String, usize>>>,
     /// Cluster mode: this node's Raft, for membership changes.
     pub raft: Option<openraft::Raft<crate::cluster::TypeConfig>>,
+    /// The number of the last integrity alert stored, as the detector
+    /// raises them (0: none, or no detector).
+    pub alerts: tokio::sync::watch::Receiver<u64>,
 }
 
 impl Api {
@@ -131,6 +135,12 @@ impl Api {
             }
             Principal::Bank(bank) => Submitter::Bank(bank.clone()),
             Principal::Operator | Principal::Issuer | Principal::Development => Submitter::Trusted,
+            Principal::ProgrammeAdministrator => {
+                return Err((
+                    txid,
+                    Refusal::new(Reason::PermissionDenied, "a programme administrator submits nothing"),
+                ));
+            }
         };
         let outcome = self.engine.submit_for(tx, submitter).await.map_err(|r| (txid, r))?;
         Ok((outcome.receipt.txid, outcome))

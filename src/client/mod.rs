@@ -327,6 +327,7 @@ pub struct Client {
     pub admin: proto::admin_service_client::AdminServiceClient<Authed>,
     pub ledger: proto::ledger_service_client::LedgerServiceClient<Authed>,
     pub reconciliation: proto::reconciliation_service_client::ReconciliationServiceClient<Authed>,
+    pub alerts: proto::alert_service_client::AlertServiceClient<Authed>,
     channel: Channel,
 }
 
@@ -400,6 +401,7 @@ impl Client {
             // chunk both fit the request limit.
             reconciliation: proto::reconciliation_service_client::ReconciliationServiceClient::new(authed())
                 .max_decoding_message_size(limit),
+            alerts: proto::alert_service_client::AlertServiceClient::new(authed()).max_decoding_message_size(limit),
             channel: channel.clone(),
         }
     }

@@ -650,6 +650,8 @@ pub enum Principal {
     Operator,
     /// Mints and claws back (with the issuer keys' signatures on top).
     Issuer,
+    /// Runs welfare programmes day to day: watches their integrity alerts.
+    ProgrammeAdministrator,
     Bank(String),
     Terminal(String),
     /// Development mode only: every role at once, so the demo and tests can

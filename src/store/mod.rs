@@ -68,6 +68,11 @@ const PROGRAMME_STATS: TableDefinition<u32, &[u8]> = TableDefinition::new("progr
 /// Random keys written in the block's commit itself: refunds are rare, so
 /// this table stays small and out of the index log.
 const REFUNDED: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("refunded");
+/// Alert number (from 1) -> an integrity alert (JSON), written by the
+/// detector in its own write transactions, with its cursor in `meta`.
+const ALERTS: TableDefinition<u64, &[u8]> = TableDefinition::new("alerts");
+/// The next block height the integrity detector reads (`meta`).
+const DETECTOR_CURSOR_KEY: &str = "detector_next_height";
 /// Earmarked unspent outputs by programme: programme || txid || index ->
 /// (owner, amount). What a clawback batches through.
 const EARMARKED: TableDefinition<&[u8; 40], (&[u8; 32], u64)> = TableDefinition::new("earmarked");
@@ -964,6 +969,62 @@ impl Store {
             None => Vec::new(),
         };
         Ok(Some(SealedBlock { signed, txs, ops }))
+    }
+
+    /// Appends integrity alerts (numbered on from the last) and moves the
+    /// detector's cursor to `next_height`, in one write transaction: after
+    /// a crash the detector resumes exactly where what it wrote ends.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn append_alerts(&self, alerts: &[crate::core::integrity::Alert], next_height: u64) -> Result<u64, StoreError> {
+        let mut write = self.db.begin_write()?;
+        write.set_durability(Durability::Immediate)?;
+        let last = {
+            let mut table = write.open_table(ALERTS)?;
+            let mut last = table.last()?.map_or(0, |(k, _)| k.value());
+            for alert in alerts {
+                last += 1;
+                table.insert(last, serde_json::to_vec(alert).expect("alerts serialise").as_slice())?;
+            }
+            last
+        };
+        write.open_table(META)?.insert(DETECTOR_CURSOR_KEY, next_height.to_be_bytes().as_slice())?;
+        write.commit()?;
+        Ok(last)
+    }
+
+    /// The next block height the integrity detector reads (1 when it never ran).
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn detector_cursor(&self) -> Result<u64, StoreError> {
+        Ok(meta_u64(&self.db.begin_read()?, DETECTOR_CURSOR_KEY)?.unwrap_or(1))
+    }
+
+    /// Up to `limit` alerts after number `after`, in order.
+    ///
+    /// # Errors
+    /// Storage failures, or an alert that does not decode.
+    pub fn alerts_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, crate::core::integrity::Alert)>, StoreError> {
+        let read = self.db.begin_read()?;
+        let table = match read.open_table(ALERTS) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut alerts = Vec::new();
+        for entry in table.range(after.saturating_add(1)..)?.take(limit) {
+            let (number, value) = entry?;
+            let alert = serde_json::from_slice(value.value())
+                .map_err(|e| StoreError::Corrupt(format!("alert {}: {e}", number.value())))?;
+            alerts.push((number.value(), alert));
+        }
+        Ok(alerts)
     }
 
     /// The block at `height`: its header and its txids in order, once the

@@ -28,6 +28,7 @@ async fn the_example_configuration_is_production_shaped_and_starts_nothing_until
     assert!(
         config.credentials.iter().any(|c| c.role == "operator")
             && config.credentials.iter().any(|c| c.role == "issuer")
+            && config.credentials.iter().any(|c| c.role == "programme_admin")
     );
     assert!(config.exposure().expect("TLS on a public address is allowed").is_empty(), "nothing to warn of");
     // As it is, it starts nothing, and writes no development secret.
@@ -79,6 +80,7 @@ async fn the_example_filled_in_starts_a_tls_server_its_operator_can_use() {
         ("<issuer 3 public key, 64 hex digits>", issuers[2].clone()),
         ("<SHA-256 of the operator's token, 64 hex digits>", hex::encode(settled::sha256(token.as_bytes()))),
         ("<SHA-256 of the issuer desk's client certificate, DER, 64 hex digits>", "ab".repeat(32)),
+        ("<SHA-256 of the programme administrator's token, 64 hex digits>", "cd".repeat(32)),
         ("/etc/settled/tls/server.pem", cert.display().to_string()),
         ("/etc/settled/tls/server.key", key.display().to_string()),
         ("/etc/settled/tls/clients-ca.pem", ca.display().to_string()),

@@ -8,6 +8,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod alerts;
 mod clawback;
 mod disburse;
 mod people;

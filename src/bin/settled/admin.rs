@@ -73,6 +73,20 @@ pub(crate) async fn programme(command: ProgrammeCommand, server: &str, token: &s
             }
             println!("  outstanding {}", amount(stats.outstanding_minor));
         }
+        ProgrammeCommand::Alerts { id, after, follow } => {
+            let request = proto::WatchAlertsRequest { programme_id: id.unwrap_or(0), after_alert: after, follow };
+            let mut stream = client.alerts.watch_alerts(request).await.map_err(|s| status_text(&s))?.into_inner();
+            while let Some(response) = stream.message().await.map_err(|s| status_text(&s))? {
+                let Some(alert) = response.alert else { continue };
+                println!(
+                    "alert {} {} programme {} merchant {} at sequence {}: {}",
+                    alert.number, alert.rule, alert.programme_id, alert.merchant_id, alert.sequence, alert.detail
+                );
+                for txid in &alert.txids {
+                    println!("  payment {}", hex::encode(txid));
+                }
+            }
+        }
         ProgrammeCommand::Clawback { id, issuer_key_files } => {
             let issuers = read_keys(&issuer_key_files)?;
             let signers: Vec<&Keypair> = issuers.iter().collect();

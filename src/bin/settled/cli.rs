@@ -216,6 +216,9 @@ pub(crate) struct ServeArgs {
     /// development issuer set into the data dir. Never in production.
     #[arg(long, env = "SETTLED_DEV")]
     pub(crate) dev: bool,
+    /// Run without the integrity detector (`[integrity] enabled = false`).
+    #[arg(long, env = "SETTLED_NO_INTEGRITY_DETECTOR")]
+    pub(crate) no_integrity_detector: bool,
 }
 
 #[derive(Args)]
@@ -286,6 +289,18 @@ pub(crate) enum ProgrammeCommand {
     Stats {
         #[arg(long)]
         id: u32,
+    },
+    /// Integrity alerts, oldest first: every programme's, or one's; with
+    /// --follow, new ones as they are raised.
+    Alerts {
+        /// One programme's alerts only.
+        #[arg(long)]
+        id: Option<u32>,
+        /// Start after this alert number.
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        #[arg(long)]
+        follow: bool,
     },
     /// After the programme's end: move the leftovers to its treasury.
     Clawback {

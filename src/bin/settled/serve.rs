@@ -35,6 +35,9 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), String> {
     if let Some(address) = args.metrics_listen {
         config.metrics_listen = Some(address);
     }
+    if args.no_integrity_detector {
+        config.integrity.enabled = false;
+    }
     if args.dev {
         config.development = true;
     }
