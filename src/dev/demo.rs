@@ -213,6 +213,10 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, DemoError> {
 
     // A welfare programme from creation to clawback.
     minted_minor += welfare_showcase(&mut admin, &chain, &issuers, exponent, &mut totals.refusals).await?;
+    // People rather than addresses: once a month, refunds, a lost wallet,
+    // an integrity alert.
+    minted_minor +=
+        crate::dev::demo_people::people_showcase(&mut admin, &chain, &issuers, exponent, &mut totals.refusals).await?;
 
     // The first shop's bank redeems its takings into deposits; then each
     // bank reconciles: stream, statement, net positions.
@@ -695,7 +699,7 @@ const FOOD_GRANT_MINOR: u64 = 50_000;
 const FOOD_PROGRAMME_MS: u64 = 2_000;
 const FOOD_PROGRAMME: u32 = 9;
 
-fn welfare_error(what: &'static str) -> impl Fn(tonic::Status) -> DemoError {
+pub(crate) fn welfare_error(what: &'static str) -> impl Fn(tonic::Status) -> DemoError {
     move |status| DemoError::Check(format!("{what}: {status:?}"))
 }
 
@@ -726,7 +730,7 @@ async fn register_shops(admin: &mut Client, shops: &[Address]) -> Result<(), Dem
 }
 
 /// Expects a refusal with `reason`, counts it, and says so.
-async fn expect_refusal(
+pub(crate) async fn expect_refusal(
     outcome: Result<(Receipt, bool), tonic::Status>,
     reason: proto::Reason,
     what: &str,

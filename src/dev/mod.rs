@@ -8,6 +8,7 @@
 pub mod demo;
 pub mod demo_banks;
 pub mod demo_cluster;
+pub(crate) mod demo_people;
 pub mod local_cluster;
 pub mod sim_disk;
 pub mod vectors;

@@ -246,13 +246,24 @@ async fn the_demo_runs_end_to_end_and_its_checks_hold() {
     .expect("demo checks hold");
     assert!(report.confirmed > 0);
     assert!(report.receipts_checked_after_restart > 0);
-    assert_eq!(report.minted_minor, 48 * 100_000 + 10 * 50_000 + 300_000, "wallets, food grants, savings");
+    assert_eq!(
+        report.minted_minor,
+        48 * 100_000 + 10 * 50_000 + 300_000 + 80_000 + 1_000 + 5 * 30_000,
+        "wallets, food grants, savings, a monthly benefit, pocket money, five cashed-out benefits"
+    );
     assert!(report.burned_minor > 0, "a shop's bank redeemed its takings");
     assert_eq!(report.unspent_minor, report.minted_minor - report.burned_minor);
     assert!(report.bank_lag_p99_ms > 0, "the banks followed blocks live");
     assert_eq!(report.refusals.get("REASON_INPUT_SPENT"), Some(&1));
     assert_eq!(report.refusals.get("REASON_BAD_SIGNATURE"), Some(&1));
-    for welfare in ["REASON_MCC_NOT_ALLOWED", "REASON_TIER_PAYMENT_LIMIT", "REASON_PROGRAMME_EXPIRED"] {
+    for welfare in [
+        "REASON_MCC_NOT_ALLOWED",
+        "REASON_TIER_PAYMENT_LIMIT",
+        "REASON_PROGRAMME_EXPIRED",
+        "REASON_CLAIM_ALREADY_PAID",
+        "REASON_WALLET_FROZEN",
+        "REASON_CLAIM_REQUIRED",
+    ] {
         assert_eq!(report.refusals.get(welfare), Some(&1), "{welfare}");
     }
 }
