@@ -669,6 +669,9 @@ impl Model {
         if spent.iter().any(|o| roles.merchant(self, &o.owner) != Some(merchant)) {
             return Err(Expect::Refused(Reason::NotAMerchant));
         }
+        if tx.outputs.iter().any(|o| roles.merchant(self, &o.owner).is_some_and(|m| m != merchant)) {
+            return Err(Expect::Refused(Reason::PayeeNotAllowed));
+        }
         // The parts: every output not to a merchant; to the treasury, of
         // the programme it is the treasury of.
         let parts: Vec<(u32, u64, Address, u32, bool)> = tx
@@ -725,15 +728,24 @@ impl Model {
         if sum(&spent) != sum(&tx.outputs) {
             return refused(Reason::NotConserved);
         }
-        for programme in tx.outputs.iter().map(|o| o.programme).collect::<BTreeSet<_>>() {
-            let of_merchant = |outputs: &[Output]| -> u64 {
-                outputs
-                    .iter()
-                    .filter(|o| o.programme == programme && roles.merchant(self, &o.owner) == Some(merchant))
-                    .map(|o| o.amount_minor)
-                    .sum()
+        // Earmarked money stays in its programme (a treasury output counts
+        // in the programme it refunds) and grows only by what goes back to
+        // the payer; unrestricted money only shrinks.
+        let mut balance: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
+        for output in &spent {
+            balance.entry(output.programme).or_default().0 += output.amount_minor;
+        }
+        for output in &tx.outputs {
+            let programme = if self.registered { roles.treasury_of(&output.owner) } else { None };
+            balance.entry(programme.unwrap_or(output.programme)).or_default().1 += output.amount_minor;
+        }
+        for (programme, (spends, pays)) in balance {
+            let grows_by: u64 = if programme == 0 {
+                0
+            } else {
+                parts.iter().filter(|(p, _, _, _, t)| *p == programme && !t).map(|(_, a, _, _, _)| a).sum()
             };
-            if of_merchant(&tx.outputs) > of_merchant(&spent) {
+            if (programme != 0 && pays < spends) || pays > spends + grows_by {
                 return refused(Reason::NotConserved);
             }
         }
@@ -1566,8 +1578,10 @@ impl World {
         .min(held);
         let payer = paid.payers.first().copied().unwrap_or(self.wallets[0].address());
         let (_, until) = self.working.validity(programme);
+        let other_merchant = if merchant.address() == self.grocer.address() { &self.bar } else { &self.grocer };
         let (to, paid_as) = match self.rng.gen_range(0..12) {
             0 => (self.wallets[self.rng.gen_range(0..WALLETS)].address(), programme),
+            1 => (other_merchant.address(), programme),
             _ if programme == PROGRAMME && now >= until => (self.treasury.address(), 0),
             _ => (payer, programme),
         };

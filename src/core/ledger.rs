@@ -787,6 +787,16 @@ impl Ledger {
         };
         let spent = self.spent_by_owners(vtx)?;
         let merchant = self.merchant_of_inputs(tx, &spent)?;
+        if let Some(other) = tx.outputs.iter().find_map(|o| match self.registry.role(&o.owner) {
+            Some(Role::Merchant { id, .. }) if *id != merchant => Some(id.clone()),
+            _ => None,
+        }) {
+            return Err(Refusal::new(
+                Reason::PayeeNotAllowed,
+                format!("a refund of merchant {merchant} pays no other merchant ({other})"),
+            )
+            .into());
+        }
         let payment = TxId::from_slice(&tx.reference)
             .ok_or_else(|| Refusal::new(Reason::Malformed, "a refund's reference is the payment's txid"))?;
         let parts = self.refund_parts(&tx.outputs);
@@ -820,7 +830,7 @@ impl Ledger {
                 }
             }
         }
-        self.check_refund_change(tx, &spent, &merchant)?;
+        self.check_refund_change(tx, &spent)?;
         Ok(spent)
     }
 
@@ -921,7 +931,7 @@ impl Ledger {
 
     /// A refund spends and pays the same total; its change to the merchant
     /// is of programmes the merchant spent, never more of one than it spent.
-    fn check_refund_change(&self, tx: &Transaction, spent: &[Output], merchant: &str) -> Result<(), Refusal> {
+    fn check_refund_change(&self, tx: &Transaction, spent: &[Output]) -> Result<(), Refusal> {
         let total = |outputs: &[Output]| -> u128 { outputs.iter().map(|o| u128::from(o.amount_minor)).sum() };
         if total(spent) != total(&tx.outputs) {
             return Err(Refusal::new(
@@ -929,24 +939,46 @@ impl Ledger {
                 "a refund pays out exactly what it spends: the refund and the merchant's change",
             ));
         }
-        let mut programmes: Vec<ProgrammeId> = tx.outputs.iter().map(|o| o.programme).collect();
-        programmes.sort_unstable();
-        programmes.dedup();
-        for programme in programmes {
-            let of_merchant = |outputs: &[Output]| -> u128 {
-                outputs
-                    .iter()
-                    .filter(|o| o.programme == programme)
-                    .filter(
-                        |o| matches!(self.registry.role(&o.owner), Some(Role::Merchant { id, .. }) if id == merchant),
-                    )
-                    .map(|o| u128::from(o.amount_minor))
-                    .sum()
+        // Per programme, what it spends against what it pays out, an output
+        // to a treasury counted in the programme it refunds: earmarked money
+        // never leaves its programme, and grows only by what goes back to
+        // the payer, paid from unrestricted money.
+        let mut spent_by: BTreeMap<ProgrammeId, u128> = BTreeMap::new();
+        for output in spent {
+            *spent_by.entry(output.programme).or_default() += u128::from(output.amount_minor);
+        }
+        let mut paid_by: BTreeMap<ProgrammeId, u128> = BTreeMap::new();
+        for output in &tx.outputs {
+            let programme = match self.registry.role(&output.owner) {
+                Some(Role::Treasury { programme }) => *programme,
+                _ => output.programme,
             };
-            if of_merchant(&tx.outputs) > of_merchant(spent) {
+            *paid_by.entry(programme).or_default() += u128::from(output.amount_minor);
+        }
+        let mut to_payer: BTreeMap<ProgrammeId, u128> = BTreeMap::new();
+        for part in self.refund_parts(&tx.outputs).iter().filter(|p| !p.to_treasury) {
+            *to_payer.entry(part.programme).or_default() += u128::from(part.amount);
+        }
+        let programmes: std::collections::BTreeSet<ProgrammeId> =
+            spent_by.keys().chain(paid_by.keys()).copied().collect();
+        for programme in programmes {
+            let (spends, pays) =
+                (spent_by.get(&programme).copied().unwrap_or(0), paid_by.get(&programme).copied().unwrap_or(0));
+            let grows_by = if programme == 0 { 0 } else { to_payer.get(&programme).copied().unwrap_or(0) };
+            if pays < spends && programme != 0 {
                 return Err(Refusal::new(
                     Reason::NotConserved,
-                    format!("programme {programme}: the merchant's change exceeds what it spends of it"),
+                    format!(
+                        "programme {programme}: a refund pays out less of it than it spends: earmarked money stays earmarked"
+                    ),
+                ));
+            }
+            if pays > spends.saturating_add(grows_by) {
+                return Err(Refusal::new(
+                    Reason::NotConserved,
+                    format!(
+                        "programme {programme}: a refund pays out more of it than it spends and refunds to the payer"
+                    ),
                 ));
             }
         }

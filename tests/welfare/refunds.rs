@@ -190,6 +190,12 @@ async fn refunds_that_break_a_rule_are_refused_with_their_reason_and_change_noth
             proto::Reason::PayeeNotAllowed,
         ),
         (
+            "part of it to another merchant",
+            with_outputs(vec![output(mei.address(), 100, FOOD), output(baker.address(), 2_800, FOOD)]),
+            Code::FailedPrecondition,
+            proto::Reason::PayeeNotAllowed,
+        ),
+        (
             "food money paid back as unrestricted money",
             with_outputs(vec![output(mei.address(), 100, 0), output(grocer.address(), 2_800, FOOD)]),
             Code::FailedPrecondition,
