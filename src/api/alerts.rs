@@ -20,6 +20,7 @@ use tonic::{Request, Response, Status};
 use crate::api::Api;
 use crate::api::auth::Need;
 use crate::core::integrity::{Alert, Detector, Observed};
+use crate::core::limits::ALERT_STREAMS_PER_CALLER_MAX;
 use crate::core::registry::{Registry, Role};
 use crate::core::types::{Address, AmountMinor, ProgrammeId, Transaction, TxKind};
 use crate::engine::Engine;
@@ -123,10 +124,13 @@ pub fn run_detector(
             let until = store.header(next - 1)?.map_or(0, |h| h.header.time_unix_ms);
             let start = store.last_block_before(until.saturating_sub(detector.longest_window_ms()))?.header.height;
             for height in start.max(1)..next {
+                if *stopping.borrow() {
+                    return Ok(());
+                }
                 detect_block(store, engine, &mut detector, height)?;
             }
         }
-        notify.send_replace(store.alerts_after(0, usize::MAX)?.last().map_or(0, |(n, _)| *n));
+        notify.send_replace(store.last_alert_number()?);
         let mut durable = engine.durable_heights();
         let mut unwritten = 0;
         loop {
@@ -187,11 +191,13 @@ impl proto::alert_service_server::AlertService for Api {
         &self,
         request: Request<proto::WatchAlertsRequest>,
     ) -> Result<Response<Self::WatchAlertsStream>, Status> {
-        self.authorize(&request, &[Need::ProgrammeAdministrator, Need::Issuer, Need::Operator])?;
+        let principal = self.authorize(&request, &[Need::ProgrammeAdministrator, Need::Issuer, Need::Operator])?;
+        let slot = self.open_stream(format!("alert streams of {principal:?}"), ALERT_STREAMS_PER_CALLER_MAX)?;
         let request = request.into_inner();
         let (tx, rx) = mpsc::channel(WATCH_BUFFER_ALERTS);
         let (engine, mut raised, mut stopping) = (Arc::clone(&self.engine), self.alerts.clone(), self.stopping.clone());
         tokio::spawn(async move {
+            let _slot = slot;
             let mut after = request.after_alert;
             loop {
                 let engine_for_read = Arc::clone(&engine);
@@ -224,8 +230,18 @@ impl proto::alert_service_server::AlertService for Api {
                     return;
                 }
                 tokio::select! {
-                    changed = raised.changed() => if changed.is_err() { return },
-                    _ = stopping.changed() => return,
+                    changed = raised.changed() => if changed.is_err() {
+                        // The detector stopped (a storage error, or the
+                        // server is stopping): say so, not a quiet end.
+                        let _ = tx.send(Err(Status::unavailable("the integrity detector stopped; resume after the last alert"))).await;
+                        return;
+                    },
+                    _ = stopping.changed() => {
+                        let _ = tx.send(Err(Status::unavailable("the server is stopping; resume after the last alert"))).await;
+                        return;
+                    }
+                    // The caller hung up: free its place at once.
+                    () = tx.closed() => return,
                 }
             }
         });

@@ -116,6 +116,8 @@ pub const STATEMENT_ENTRIES_MAX: u64 = 2_000_000;
 pub const PAYMENT_STREAMS_PER_PARTICIPANT_MAX: usize = 64;
 /// `Subscribe` streams open at once for one bank.
 pub const BANK_STREAMS_PER_BANK_MAX: usize = 16;
+/// `AlertService.WatchAlerts` streams one caller (credential) may hold open.
+pub const ALERT_STREAMS_PER_CALLER_MAX: usize = 16;
 /// How long a stream may fail to hand a result to a client that stopped
 /// reading before the server ends it and frees what it holds.
 pub const STREAM_STALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);

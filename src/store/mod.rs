@@ -1002,6 +1002,19 @@ impl Store {
         Ok(meta_u64(&self.db.begin_read()?, DETECTOR_CURSOR_KEY)?.unwrap_or(1))
     }
 
+    /// The number of the last alert stored (0: none).
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn last_alert_number(&self) -> Result<u64, StoreError> {
+        let read = self.db.begin_read()?;
+        match read.open_table(ALERTS) {
+            Ok(table) => Ok(table.last()?.map_or(0, |(number, _)| number.value())),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Up to `limit` alerts after number `after`, in order.
     ///
     /// # Errors

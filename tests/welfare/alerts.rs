@@ -168,3 +168,35 @@ async fn banks_and_terminals_may_not_watch_alerts() {
     assert!(alerts(&admin(&ledger), 0).await.expect("the administrator may").is_empty());
     ledger.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_holds_at_most_alert_streams_per_caller_max_watches_open() {
+    let ledger = TestLedger::start_with(configure).await;
+    let watcher = admin(&ledger);
+    let follow = proto::WatchAlertsRequest { programme_id: 0, after_alert: 0, follow: true };
+    let mut open = Vec::new();
+    for _ in 0..settled::limits::ALERT_STREAMS_PER_CALLER_MAX {
+        open.push(watcher.clone().alerts.watch_alerts(follow).await.expect("within the limit").into_inner());
+    }
+    let status = watcher.clone().alerts.watch_alerts(follow).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    // Another caller is not held to this one's streams.
+    let request = proto::WatchAlertsRequest { follow: false, ..follow };
+    ledger.client.clone().alerts.watch_alerts(request).await.expect("the operator's own");
+    // One closed, one more fits.
+    drop(open.pop());
+    let reopened = tokio::time::timeout(common::HANG_GUARD, async {
+        loop {
+            match watcher.clone().alerts.watch_alerts(follow).await {
+                Ok(stream) => return stream,
+                Err(status) if status.code() == Code::ResourceExhausted => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(status) => panic!("{status:?}"),
+            }
+        }
+    })
+    .await;
+    assert!(reopened.is_ok(), "a closed watch frees its place");
+    ledger.shutdown().await;
+}
