@@ -610,6 +610,13 @@ mod tests {
         assert_ne!(authorisation, clawback_authorization(&a, 1001, &Address([8; 32]), 5));
         assert_ne!(authorisation, clawback_authorization(&a, 1001, &treasury, 6));
         assert_ne!(authorisation, clawback_authorization(&a, 1002, &treasury, 5));
+        // A recovery's authorisation names its ledger, both wallets in their
+        // order, and is no other kind of message.
+        let (lost, replacement) = (Address([3; 32]), Address([4; 32]));
+        let recovery = recovery_authorization(&a, &lost, &replacement);
+        assert_ne!(recovery, recovery_authorization(&b, &lost, &replacement));
+        assert_ne!(recovery, recovery_authorization(&a, &replacement, &lost));
+        assert_ne!(recovery, witness_message(&a, &TxId(sha256(&[lost.0, replacement.0].concat()))));
     }
 
     #[test]

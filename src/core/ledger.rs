@@ -346,7 +346,7 @@ impl Ledger {
             self.check_not_frozen(tx.kind, &spent, &tx.outputs)?;
         }
         if tx.kind == TxKind::Refund {
-            self.record_refund(vtx, &spent);
+            self.record_refund(vtx);
         }
         let claim = (tx.kind == TxKind::Mint).then(|| encoding::claim_terms(&tx.reference)).flatten();
         self.count_programmes(tx.kind, &spent, &tx.outputs, claim);
@@ -986,7 +986,7 @@ impl Ledger {
     }
 
     /// Adds a refund's parts to what was refunded of its payment.
-    fn record_refund(&mut self, vtx: &VerifiedTx, _spent: &[Output]) {
+    fn record_refund(&mut self, vtx: &VerifiedTx) {
         let Some(payment) = TxId::from_slice(&vtx.tx.reference) else { return };
         let parts = self.refund_parts(&vtx.tx.outputs);
         let refunded = self.refunded.entry(payment).or_default();
