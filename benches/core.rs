@@ -144,6 +144,7 @@ fn block(ledger: &mut Ledger, txs: Vec<VerifiedTx>, height: u64, engine: &Keypai
         txs: applied,
         ops: Vec::new(),
         stats: Vec::new(),
+        merchants: Vec::new(),
         bank_totals: Vec::new(),
         refunded: Vec::new(),
     }

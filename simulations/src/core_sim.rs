@@ -44,7 +44,9 @@ use settled::dev::{
     AdminReply, DiskFault, OpenBlock, Sequencing, SequencingContext, SimDisk, WriterJob, answer_durable,
     answer_unavailable,
 };
-use settled::registry::{AdminOp, Bank, Beneficiary, Merchant, PaymentPeriod, Programme, Tier, TierPolicy, Wallet};
+use settled::registry::{
+    AdminOp, Bank, Beneficiary, Merchant, MerchantFigures, PaymentPeriod, Programme, Tier, TierPolicy, Wallet,
+};
 use settled::replica::{self, ReplicatedBlock};
 use settled::{
     Address, ChainId, Genesis, Keypair, Ledger, OutPoint, Output, PersonRef, Reason, Reply, SignedHeader, Store,
@@ -191,6 +193,9 @@ struct Model {
     designated: BTreeMap<PersonRef, Address>,
     /// Frozen wallets, and the replacement each was recovered to.
     frozen: BTreeMap<Address, Address>,
+    /// What each merchant took of each programme: the per-merchant
+    /// programme statistics.
+    merchants: BTreeMap<(u32, String), MerchantFigures>,
 }
 
 /// An applied transaction as a refund sees it.
@@ -766,11 +771,34 @@ impl Model {
                 .map(|o| (roles.treasury_of(&o.owner).unwrap_or(o.programme), o.amount_minor))
                 .collect();
             let refunded = self.refunded.entry(payment).or_default();
+            let mut by_programme: BTreeMap<u32, u64> = BTreeMap::new();
             for (programme, amount) in parts {
                 *refunded.entry(programme).or_default() += amount;
+                *by_programme.entry(programme).or_default() += amount;
+            }
+            if let Some(merchant) = spent.first().and_then(|o| roles.merchant(self, &o.owner)) {
+                for (programme, amount) in by_programme.into_iter().filter(|(p, _)| *p != 0) {
+                    let figures = self.merchants.entry((programme, merchant.to_owned())).or_default();
+                    figures.refunds += 1;
+                    figures.refunded_minor += amount;
+                }
             }
         }
         if tx.kind == TxKind::Transfer {
+            for programme in tx.outputs.iter().map(|o| o.programme).filter(|p| *p != 0).collect::<BTreeSet<_>>() {
+                let mut paid: BTreeMap<&'static str, u64> = BTreeMap::new();
+                for (owner, amount) in net_received(&spent, &tx.outputs, Some(programme)) {
+                    if let Some(merchant) = roles.merchant(self, &owner) {
+                        *paid.entry(merchant).or_default() += amount;
+                    }
+                }
+                for (merchant, amount) in paid {
+                    let figures = self.merchants.entry((programme, merchant.to_owned())).or_default();
+                    figures.payments += 1;
+                    figures.spent_minor += amount;
+                    figures.last_payment_unix_ms = now;
+                }
+            }
             let day = ledger_day(now);
             for (payer, paid) in net_received(&tx.outputs, &spent, None) {
                 if self.tiered(roles, &payer) {
@@ -1114,6 +1142,7 @@ impl World {
             next_sequence: tip.header.next_sequence(),
             payments: BTreeMap::new(),
             refunded: BTreeMap::new(),
+            merchants: BTreeMap::new(),
             designated: roles.designated.clone(),
             frozen: BTreeMap::new(),
         };
@@ -2148,6 +2177,11 @@ impl World {
             recovered.refunded.iter().map(|(t, r)| (*t, r.clone())).collect();
         if refunded != model.refunded {
             return self.fail(format!("recovered refunds {refunded:?} != model {:?}", model.refunded));
+        }
+        let merchants: BTreeMap<(u32, String), MerchantFigures> =
+            recovered.merchants.iter().map(|(k, f)| (k.clone(), *f)).collect();
+        if merchants != model.merchants {
+            return self.fail(format!("recovered merchant figures {merchants:?} != model {:?}", model.merchants));
         }
         let daily: BTreeMap<Address, (u64, u64)> = recovered.daily.iter().map(|(a, d)| (*a, *d)).collect();
         if daily != model.daily {

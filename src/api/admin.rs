@@ -10,11 +10,13 @@ use tonic::{Request, Response, Status};
 
 use crate::api::auth::Need;
 use crate::api::{Api, checks, receipt_to_proto, refusal_to_status};
-use crate::core::limits::PAGE_SIZE_MAX;
 use crate::core::limits::TX_INPUTS_MAX;
+use crate::core::limits::{PAGE_SIZE_MAX, PROGRAMME_TOP_MERCHANTS};
 use crate::core::refusal::{Reason, Refusal};
-use crate::core::registry::{AdminOp, Beneficiary, Frozen, Merchant, PaymentPeriod, Programme, Role};
-use crate::core::types::{Address, OutPoint, Output, PersonRef, ProgrammeId, TX_VERSION, Transaction, TxKind, Witness};
+use crate::core::registry::{AdminOp, Beneficiary, Frozen, Merchant, MerchantFigures, PaymentPeriod, Programme, Role};
+use crate::core::types::{
+    Address, AmountMinor, OutPoint, Output, PersonRef, ProgrammeId, TX_VERSION, Transaction, TxKind, Witness,
+};
 use crate::proto;
 
 #[must_use]
@@ -59,6 +61,30 @@ fn merchant_to_proto(m: &Merchant) -> proto::Merchant {
     }
 }
 
+/// A merchant's figures in a programme whose merchants took `spent` in all.
+fn merchant_figures_to_proto(
+    registry: &crate::core::registry::Registry,
+    merchant: &str,
+    figures: &MerchantFigures,
+    spent: AmountMinor,
+) -> proto::MerchantFigures {
+    let share_ppm = if spent == 0 {
+        0
+    } else {
+        u32::try_from(u128::from(figures.spent_minor) * 1_000_000 / u128::from(spent)).unwrap_or(1_000_000)
+    };
+    proto::MerchantFigures {
+        merchant_id: merchant.to_owned(),
+        mcc: registry.merchants.get(merchant).map_or(0, |m| u32::from(m.mcc)),
+        payments: figures.payments,
+        spent_minor: figures.spent_minor,
+        refunds: figures.refunds,
+        refunded_minor: figures.refunded_minor,
+        last_payment_unix_ms: figures.last_payment_unix_ms,
+        share_ppm,
+    }
+}
+
 /// One page of a registry map after `token` (exclusive), and the token of
 /// the next page (empty on the last).
 fn page<K: Ord + Clone, V, T>(
@@ -66,7 +92,7 @@ fn page<K: Ord + Clone, V, T>(
     token: Option<K>,
     size: usize,
     key_text: impl Fn(&K) -> String,
-    convert: impl Fn(&V) -> T,
+    convert: impl Fn(&K, &V) -> T,
 ) -> (Vec<T>, String) {
     let start = token.map_or(Bound::Unbounded, Bound::Excluded);
     let mut entries = map.range((start, Bound::Unbounded));
@@ -75,7 +101,7 @@ fn page<K: Ord + Clone, V, T>(
         (Some((last, _)), Some(_)) => key_text(last),
         _ => String::new(),
     };
-    (items.into_iter().map(|(_, v)| convert(v)).collect(), next)
+    (items.into_iter().map(|(k, v)| convert(k, v)).collect(), next)
 }
 
 impl Api {
@@ -104,7 +130,7 @@ impl Api {
         self.authorize(request, needs)?;
         let (size, token) = checks::list_page(request.get_ref(), parse_token)?;
         let registry = self.engine.registry();
-        Ok(page(select(&registry), token, size, key_text, convert))
+        Ok(page(select(&registry), token, size, key_text, |_, v| convert(v)))
     }
 
     async fn register(&self, op: Result<AdminOp, Refusal>) -> Result<Response<proto::RegisterResponse>, Status> {
@@ -161,11 +187,27 @@ impl proto::admin_service_server::AdminService for Api {
         &self,
         request: Request<proto::GetProgrammeStatsRequest>,
     ) -> Result<Response<proto::GetProgrammeStatsResponse>, Status> {
-        self.authorize(&request, &[Need::Operator, Need::Issuer])?;
+        self.authorize(&request, &[Need::Operator, Need::Issuer, Need::ProgrammeAdministrator])?;
         let id = request.into_inner().programme_id;
         let programme = checks::programme_of(&self.engine.registry(), id).map_err(|r| refusal_to_status(&r))?;
         let height = self.engine.tip().block.header.height;
         let stats = self.engine.programme_stats(id);
+        let (top_merchants, merchants_paid) = {
+            let registry = self.engine.registry();
+            self.engine.read_merchant_figures(id, |_, figures| {
+                let spent = figures.values().map(|f| f.spent_minor).sum();
+                let mut paid: Vec<(&String, &MerchantFigures)> =
+                    figures.iter().filter(|(_, f)| f.spent_minor > 0).collect();
+                let merchants_paid = paid.len() as u64;
+                paid.sort_by(|a, b| b.1.spent_minor.cmp(&a.1.spent_minor).then_with(|| a.0.cmp(b.0)));
+                let top = paid
+                    .into_iter()
+                    .take(PROGRAMME_TOP_MERCHANTS)
+                    .map(|(merchant, f)| merchant_figures_to_proto(&registry, merchant, f, spent))
+                    .collect::<Vec<_>>();
+                (top, merchants_paid)
+            })
+        };
         Ok(Response::new(proto::GetProgrammeStatsResponse {
             programme: Some(programme_to_proto(&programme)),
             disbursed_minor: stats.disbursed_minor,
@@ -189,7 +231,32 @@ impl proto::admin_service_server::AdminService for Api {
                     amount_minor: paid.amount_minor,
                 })
                 .collect(),
+            top_merchants,
+            merchants_paid,
         }))
+    }
+
+    async fn list_programme_merchants(
+        &self,
+        request: Request<proto::ListProgrammeMerchantsRequest>,
+    ) -> Result<Response<proto::ListProgrammeMerchantsResponse>, Status> {
+        self.authorize(&request, &[Need::Operator, Need::Issuer, Need::ProgrammeAdministrator])?;
+        let request = request.into_inner();
+        let id = request.programme_id;
+        let registry = self.engine.registry();
+        checks::programme_of(&registry, id).map_err(|r| refusal_to_status(&r))?;
+        let (size, token) = checks::list_page(
+            &proto::ListRequest { page_size: request.page_size, page_token: request.page_token },
+            |text| Some(text.to_owned()),
+        )?;
+        let response = self.engine.read_merchant_figures(id, |height, figures| {
+            let spent = figures.values().map(|f| f.spent_minor).sum();
+            let (merchants, next_page_token) = page(figures, token, size, Clone::clone, |merchant, f| {
+                merchant_figures_to_proto(&registry, merchant, f, spent)
+            });
+            proto::ListProgrammeMerchantsResponse { merchants, next_page_token, height }
+        });
+        Ok(Response::new(response))
     }
 
     async fn register_bank(

@@ -9,7 +9,7 @@ use crate::core::encoding::{self, ClaimTerms, Genesis};
 use crate::core::movements::{self, BankTotals, Movement};
 use crate::core::period;
 use crate::core::refusal::{Reason, Refusal};
-use crate::core::registry::{AdminOp, Frozen, ProgrammeStats, Registry, Role, TierPolicy};
+use crate::core::registry::{AdminOp, Frozen, MerchantFigures, ProgrammeStats, Registry, Role, TierPolicy};
 use crate::core::types::{Address, AmountMinor, OutPoint, Output, ProgrammeId, Transaction, TxId, TxKind};
 use crate::core::verify::VerifiedTx;
 
@@ -111,6 +111,9 @@ pub struct Ledger {
     stats: HashMap<ProgrammeId, ProgrammeStats>,
     /// Programmes whose statistics changed since the last `take_touched_stats`.
     touched: BTreeSet<ProgrammeId>,
+    /// What each merchant took of each programme (by merchant id).
+    merchants: HashMap<(ProgrammeId, String), MerchantFigures>,
+    touched_merchants: BTreeSet<(ProgrammeId, String)>,
     /// Each bank's running totals (the unbanked under `movements::UNBANKED`).
     bank_totals: BTreeMap<String, BankTotals>,
     touched_banks: BTreeSet<String>,
@@ -164,6 +167,8 @@ impl Ledger {
             daily: HashMap::new(),
             stats: HashMap::new(),
             touched: BTreeSet::new(),
+            merchants: HashMap::new(),
+            touched_merchants: BTreeSet::new(),
             bank_totals: BTreeMap::new(),
             touched_banks: BTreeSet::new(),
             refunded: HashMap::new(),
@@ -200,6 +205,26 @@ impl Ledger {
     pub fn with_refunds(mut self, refunded: HashMap<TxId, BTreeMap<ProgrammeId, AmountMinor>>) -> Self {
         self.refunded = refunded;
         self
+    }
+
+    /// The same ledger with the merchants' figures recorded so far.
+    #[must_use]
+    pub fn with_merchant_figures(mut self, merchants: HashMap<(ProgrammeId, String), MerchantFigures>) -> Self {
+        self.merchants = merchants;
+        self
+    }
+
+    /// The figures of the (programme, merchant) pairs that changed since the
+    /// last call.
+    pub fn take_touched_merchant_figures(&mut self) -> Vec<((ProgrammeId, String), MerchantFigures)> {
+        let touched = std::mem::take(&mut self.touched_merchants);
+        touched
+            .into_iter()
+            .map(|key| {
+                let figures = self.merchants.get(&key).copied().unwrap_or_default();
+                (key, figures)
+            })
+            .collect()
     }
 
     /// The refunded totals of the payments refunded since the last call.
@@ -349,7 +374,7 @@ impl Ledger {
             self.record_refund(vtx);
         }
         let claim = (tx.kind == TxKind::Mint).then(|| encoding::claim_terms(&tx.reference)).flatten();
-        self.count_programmes(tx.kind, &spent, &tx.outputs, claim);
+        self.count_programmes(tx.kind, &spent, &tx.outputs, claim, now_unix_ms);
         let sequence = self.next_sequence;
         let tx_movements =
             movements::movements_of(&self.registry, tx.kind, vtx.txid, sequence, now_unix_ms, &spent, &tx.outputs);
@@ -581,7 +606,14 @@ impl Ledger {
 
     /// Where earmarked money went: minted in, paid to a merchant of some
     /// category, or clawed back.
-    fn count_programmes(&mut self, kind: TxKind, spent: &[Output], outputs: &[Output], claim: Option<ClaimTerms>) {
+    fn count_programmes(
+        &mut self,
+        kind: TxKind,
+        spent: &[Output],
+        outputs: &[Output],
+        claim: Option<ClaimTerms>,
+        now_unix_ms: u64,
+    ) {
         match kind {
             TxKind::Mint => {
                 for output in outputs.iter().filter(|o| o.programme != 0) {
@@ -601,13 +633,24 @@ impl Ledger {
                 programmes.sort_unstable();
                 programmes.dedup();
                 for programme in programmes {
+                    let mut paid: BTreeMap<&str, AmountMinor> = BTreeMap::new();
                     for (owner, received) in net_received(spent, outputs, Some(programme)) {
-                        if let Some(Role::Merchant { mcc, .. }) = self.registry.role(&owner) {
+                        if let Some(Role::Merchant { id, mcc }) = self.registry.role(&owner) {
                             let stats = self.stats.entry(programme).or_default();
                             let at_mcc = stats.spent_by_mcc.entry(*mcc).or_default();
                             *at_mcc = at_mcc.saturating_add(received);
                             self.touched.insert(programme);
+                            let to_merchant = paid.entry(id.as_str()).or_default();
+                            *to_merchant = to_merchant.saturating_add(received);
                         }
+                    }
+                    for (merchant, received) in paid {
+                        let key = (programme, merchant.to_owned());
+                        let figures = self.merchants.entry(key.clone()).or_default();
+                        figures.payments += 1;
+                        figures.spent_minor = figures.spent_minor.saturating_add(received);
+                        figures.last_payment_unix_ms = now_unix_ms;
+                        self.touched_merchants.insert(key);
                     }
                 }
             }
@@ -619,6 +662,12 @@ impl Ledger {
                 }
             }
             TxKind::Refund => {
+                // One merchant's payout addresses hold every input of a refund.
+                let merchant = spent.first().and_then(|input| match self.registry.role(&input.owner) {
+                    Some(Role::Merchant { id, .. }) => Some(id.clone()),
+                    _ => None,
+                });
+                let mut refunded: BTreeMap<ProgrammeId, AmountMinor> = BTreeMap::new();
                 for part in self.refund_parts(outputs) {
                     let stats = self.stats.entry(part.programme).or_default();
                     if part.to_treasury {
@@ -627,6 +676,17 @@ impl Ledger {
                         stats.refunded_minor = stats.refunded_minor.saturating_add(part.amount);
                     }
                     self.touched.insert(part.programme);
+                    let sum = refunded.entry(part.programme).or_default();
+                    *sum = sum.saturating_add(part.amount);
+                }
+                if let Some(merchant) = merchant {
+                    for (programme, amount) in refunded.into_iter().filter(|(p, _)| *p != 0) {
+                        let key = (programme, merchant.clone());
+                        let figures = self.merchants.entry(key.clone()).or_default();
+                        figures.refunds += 1;
+                        figures.refunded_minor = figures.refunded_minor.saturating_add(amount);
+                        self.touched_merchants.insert(key);
+                    }
                 }
             }
             TxKind::Redeem | TxKind::Recovery => {}

@@ -66,6 +66,8 @@ pub const INDEX_MERGE_SLICE_MIN: usize = 256;
 /// Default and largest page of `ListUnspent`.
 pub const PAGE_SIZE_DEFAULT: usize = 100;
 pub const PAGE_SIZE_MAX: usize = 1000;
+/// Merchants `GetProgrammeStats` names as a programme's top merchants.
+pub const PROGRAMME_TOP_MERCHANTS: usize = 10;
 /// Issuer keys in a genesis, and the exponent of the ledger's currency.
 pub const ISSUER_KEYS_MAX: usize = 16;
 pub const CURRENCY_EXPONENT_MAX: u32 = 8;

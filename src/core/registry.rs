@@ -174,6 +174,22 @@ pub struct ProgrammeStats {
     pub refunded_to_treasury_minor: AmountMinor,
 }
 
+/// What one merchant took of one programme, kept as payments happen: the
+/// per-merchant figures of the programme statistics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MerchantFigures {
+    /// Payments that paid the merchant some of the programme's money.
+    pub payments: u64,
+    /// What they paid it, net of change (its part of `spent_by_mcc`).
+    pub spent_minor: AmountMinor,
+    /// Refunds the merchant made of the programme's money, and how much
+    /// (to beneficiaries and, after the programme ended, to its treasury).
+    pub refunds: u64,
+    pub refunded_minor: AmountMinor,
+    /// Block time of the last payment, unix milliseconds (0: none yet).
+    pub last_payment_unix_ms: u64,
+}
+
 /// One period of a programme paid per person.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeriodPaid {

@@ -22,7 +22,8 @@ pub fn recovered_ledger(recovered: Recovered, tiers: TierPolicy) -> Result<Ledge
     .map_err(StoreError::Corrupt)?
     .with_rules(recovered.registry, tiers, recovered.daily, recovered.stats)
     .with_bank_totals(recovered.bank_totals)
-    .with_refunds(recovered.refunded))
+    .with_refunds(recovered.refunded)
+    .with_merchant_figures(recovered.merchants))
 }
 
 /// Seals the transactions `ledger` has applied since `tip` (and the registry
@@ -45,8 +46,9 @@ pub fn seal_block(
     let signed = SignedHeader::sign(header, chain, engine_key);
     let stats = ledger.take_touched_stats();
     let bank_totals = ledger.take_touched_bank_totals();
+    let merchants = ledger.take_touched_merchant_figures();
     let refunded = ledger.take_touched_refunds();
-    BlockRecord { signed, txs, ops, stats, bank_totals, refunded }
+    BlockRecord { signed, txs, ops, stats, merchants, bank_totals, refunded }
 }
 
 /// The header of the block holding `txs`, the last transactions `ledger`

@@ -39,7 +39,7 @@ use writer::writer_loop;
 #[cfg(feature = "dev")]
 pub use writer::{WriterJob, answer_durable, answer_unavailable};
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, mpsc as std_mpsc};
 use std::thread::JoinHandle;
@@ -58,7 +58,7 @@ use crate::core::limits::{
 use crate::core::merkle;
 use crate::core::receipt::{Receipt, SignedHeader};
 use crate::core::refusal::{Reason, Refusal};
-use crate::core::registry::{AdminOp, ProgrammeStats, Registry, Role, TierPolicy};
+use crate::core::registry::{AdminOp, MerchantFigures, ProgrammeStats, Registry, Role, TierPolicy};
 use crate::core::types::{ChainId, Hash32, OutPoint, ProgrammeId, Transaction, TxId, TxKind};
 use crate::core::verify::{self, VerifiedTx};
 use crate::metrics::Metrics;
@@ -164,6 +164,9 @@ pub struct Tip {
     pub unspent_count: u64,
 }
 
+/// What each merchant took of each programme, by programme, then merchant id.
+type MerchantsByProgramme = HashMap<ProgrammeId, BTreeMap<String, MerchantFigures>>;
+
 struct Shared {
     store: Arc<Store>,
     engine_key: Keypair,
@@ -180,6 +183,9 @@ struct Shared {
     registry: RwLock<Registry>,
     /// Programme statistics as of the last durable block.
     stats: RwLock<HashMap<ProgrammeId, ProgrammeStats>>,
+    /// What each merchant took of each programme, as of the last durable
+    /// block (its height first: the figures and the height move together).
+    merchants: RwLock<(u64, MerchantsByProgramme)>,
     tiers: TierPolicy,
     clock: Clock,
     /// The writer is waiting for a block: the sequencer seals now.
@@ -324,6 +330,10 @@ impl Engine {
         let started = std::time::Instant::now();
         let registry = recovered.registry.clone();
         let stats = recovered.stats.clone();
+        let mut merchants = MerchantsByProgramme::new();
+        for ((programme, merchant), figures) in &recovered.merchants {
+            merchants.entry(*programme).or_default().insert(merchant.clone(), *figures);
+        }
         let ledger = recovered_ledger(recovered, config.tiers.clone())?;
         tracing::info!(elapsed_ms = started.elapsed().as_millis(), "ledger rebuilt from the unspent set");
         // A wallet whose tier left the table would have no limits at all.
@@ -349,6 +359,7 @@ impl Engine {
             admission: Admission::new(config.verify_queue_max.clamp(1, VERIFY_QUEUE_MAX) as u64),
             registry: RwLock::new(registry),
             stats: RwLock::new(stats),
+            merchants: RwLock::new((tip.header.height, merchants)),
             tiers: config.tiers,
             clock: config.clock,
             metrics,
@@ -410,6 +421,18 @@ impl Engine {
     #[must_use]
     pub fn programme_stats(&self, programme: ProgrammeId) -> ProgrammeStats {
         self.shared.stats.read().expect("not poisoned").get(&programme).cloned().unwrap_or_default()
+    }
+
+    /// `read` of what each merchant took of a programme (by merchant id) as
+    /// of the last durable block, and of that block's height.
+    pub fn read_merchant_figures<R>(
+        &self,
+        programme: ProgrammeId,
+        read: impl FnOnce(u64, &BTreeMap<String, MerchantFigures>) -> R,
+    ) -> R {
+        let merchants = self.shared.merchants.read().expect("not poisoned");
+        let none = BTreeMap::new();
+        read(merchants.0, merchants.1.get(&programme).unwrap_or(&none))
     }
 
     /// The registry as of the last durable block.

@@ -207,8 +207,17 @@ pub fn replay(
     }
     let stats = ledger.take_touched_stats();
     let bank_totals = ledger.take_touched_bank_totals();
+    let merchants = ledger.take_touched_merchant_figures();
     let refunded = ledger.take_touched_refunds();
-    Ok(BlockRecord { signed: block.signed, txs: applied, ops: block.ops.clone(), stats, bank_totals, refunded })
+    Ok(BlockRecord {
+        signed: block.signed,
+        txs: applied,
+        ops: block.ops.clone(),
+        stats,
+        merchants,
+        bank_totals,
+        refunded,
+    })
 }
 
 fn apply_op(ledger: &mut Ledger, height: u64, index: usize, op: &AdminOp) -> Result<(), ReplayError> {

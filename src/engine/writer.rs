@@ -167,6 +167,13 @@ fn publish_durable(shared: &Shared, block: &BlockRecord) {
             stats.insert(*programme, programme_stats.clone());
         }
     }
+    {
+        let mut merchants = shared.merchants.write().expect("not poisoned");
+        merchants.0 = header.height;
+        for ((programme, merchant), figures) in &block.merchants {
+            merchants.1.entry(*programme).or_default().insert(merchant.clone(), *figures);
+        }
+    }
     if !block.ops.is_empty() {
         let mut registry = shared.registry.write().expect("not poisoned");
         for (_, op) in &block.ops {

@@ -21,6 +21,8 @@
 //!   effects over the tables.
 //! - `movements`: (bank, sequence) -> what the transaction did to the bank's
 //!   customers: the bank streams and statements read a bank's range.
+//! - `programme_stats`, `merchant_figures`: programme (and merchant) -> where
+//!   the programme's money went, as of the last block that changed it.
 //! - `bank_totals`: (bank, height) -> the bank's running totals at the end of
 //!   every block that changed them: checkpoints, statement balances and net
 //!   positions are lookups, not scans.
@@ -45,7 +47,7 @@ use crate::core::limits::INDEX_MERGE_SLICE_MIN;
 use crate::core::merkle;
 use crate::core::movements::{BankTotals, Movement, UNBANKED};
 use crate::core::receipt::{Receipt, SignedHeader};
-use crate::core::registry::{AdminOp, ProgrammeStats, Registry};
+use crate::core::registry::{AdminOp, MerchantFigures, ProgrammeStats, Registry};
 use crate::core::types::{Address, AmountMinor, ChainId, Hash32, OutPoint, Output, ProgrammeId, Transaction, TxId};
 use crate::core::verify::VerifiedTx;
 pub use integrity::BlockCheck;
@@ -68,6 +70,11 @@ const PROGRAMME_STATS: TableDefinition<u32, &[u8]> = TableDefinition::new("progr
 /// Random keys written in the block's commit itself: refunds are rare, so
 /// this table stays small and out of the index log.
 const REFUNDED: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("refunded");
+/// (programme, merchant id) -> what the merchant took of the programme
+/// (postcard `MerchantFigures`), as of the last block that changed it.
+/// Written in the block's commit itself, like `programme_stats`: a row per
+/// merchant and programme, so the table stays as small as the registry.
+const MERCHANT_FIGURES: TableDefinition<(u32, &str), &[u8]> = TableDefinition::new("merchant_figures");
 /// Alert number (from 1) -> an integrity alert (JSON), written by the
 /// detector in its own write transactions, with its cursor in `meta`.
 const ALERTS: TableDefinition<u64, &[u8]> = TableDefinition::new("alerts");
@@ -152,6 +159,9 @@ pub struct BlockRecord {
     pub ops: Vec<(u32, AdminOp)>,
     /// Statistics of the programmes the block changed, as of its end.
     pub stats: Vec<(ProgrammeId, ProgrammeStats)>,
+    /// Figures of the (programme, merchant) pairs the block changed, as of
+    /// its end.
+    pub merchants: Vec<((ProgrammeId, String), MerchantFigures)>,
     /// Totals of the banks the block changed, as of its end.
     pub bank_totals: Vec<(String, BankTotals)>,
     /// What was refunded so far of each payment the block's refunds
@@ -185,6 +195,8 @@ pub struct Recovered {
     /// Each tier-limited payer's last day of payments and its total.
     pub daily: HashMap<Address, (u64, AmountMinor)>,
     pub stats: HashMap<ProgrammeId, ProgrammeStats>,
+    /// What each merchant took of each programme.
+    pub merchants: HashMap<(ProgrammeId, String), MerchantFigures>,
     pub bank_totals: BTreeMap<String, BankTotals>,
     /// What was refunded of each payment refunded at least once.
     pub refunded: HashMap<TxId, BTreeMap<ProgrammeId, AmountMinor>>,
@@ -288,6 +300,13 @@ fn write_block_tables(write: &redb::WriteTransaction, block: &BlockRecord) -> Re
     let mut programme_stats = write.open_table(PROGRAMME_STATS)?;
     for (programme, stats) in &block.stats {
         programme_stats.insert(*programme, serde_json::to_vec(stats).expect("stats serialise").as_slice())?;
+    }
+    if !block.merchants.is_empty() {
+        let mut merchants = write.open_table(MERCHANT_FIGURES)?;
+        for ((programme, merchant), figures) in &block.merchants {
+            merchants
+                .insert((*programme, merchant.as_str()), postcard::to_stdvec(figures).expect("serialise").as_slice())?;
+        }
     }
     if !block.refunded.is_empty() {
         let mut refunded = write.open_table(REFUNDED)?;
@@ -721,7 +740,24 @@ impl Store {
                 refunded.insert(TxId(*payment.value()), amounts);
             }
         }
-        Ok(Recovered { genesis, tip, unspent, registry, daily, stats, bank_totals, refunded })
+        let mut merchants = HashMap::new();
+        // A file from before per-merchant figures has no such table.
+        let table = match read.open_table(MERCHANT_FIGURES) {
+            Ok(table) => Some(table),
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(table) = table {
+            for entry in table.iter()? {
+                let (key, value) = entry?;
+                let (programme, merchant) = key.value();
+                let figures = postcard::from_bytes(value.value()).map_err(|e| {
+                    StoreError::Corrupt(format!("figures of merchant {merchant} in programme {programme}: {e}"))
+                })?;
+                merchants.insert((programme, merchant.to_owned()), figures);
+            }
+        }
+        Ok(Recovered { genesis, tip, unspent, registry, daily, stats, merchants, bank_totals, refunded })
     }
 
     /// The whole unspent set. Two threads walk the two halves of the owner
@@ -1281,6 +1317,7 @@ fn write_genesis(
         write.open_table(MINT_REFS)?;
         write.open_table(PROGRAMME_STATS)?;
         write.open_table(REFUNDED)?;
+        write.open_table(MERCHANT_FIGURES)?;
         write.open_table(EARMARKED)?;
         write.open_table(MOVEMENTS)?;
         write.open_table(BANK_TOTALS)?;

@@ -11,6 +11,7 @@ mod common;
 mod alerts;
 mod clawback;
 mod disburse;
+mod merchant_figures;
 mod people;
 mod recovery;
 mod refunds;

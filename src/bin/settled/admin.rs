@@ -72,6 +72,29 @@ pub(crate) async fn programme(command: ProgrammeCommand, server: &str, token: &s
                 );
             }
             println!("  outstanding {}", amount(stats.outstanding_minor));
+            if !stats.top_merchants.is_empty() {
+                println!("  merchants paid {}; the most paid:", stats.merchants_paid);
+                for merchant in &stats.top_merchants {
+                    println!("    {}", merchant_line(merchant, &amount));
+                }
+            }
+        }
+        ProgrammeCommand::Merchants { id } => {
+            let info = client.info(false).await.map_err(|s| status_text(&s))?;
+            let amount = |minor| settled::format_amount(minor, info.currency_exponent);
+            let mut page_token = String::new();
+            loop {
+                let request = proto::ListProgrammeMerchantsRequest { programme_id: id, page_size: 0, page_token };
+                let page =
+                    client.admin.list_programme_merchants(request).await.map_err(|s| status_text(&s))?.into_inner();
+                for merchant in &page.merchants {
+                    println!("{}", merchant_line(merchant, &amount));
+                }
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                page_token = page.next_page_token;
+            }
         }
         ProgrammeCommand::Alerts { id, after, follow } => {
             let request = proto::WatchAlertsRequest { programme_id: id.unwrap_or(0), after_alert: after, follow };
@@ -125,6 +148,23 @@ pub(crate) async fn programme(command: ProgrammeCommand, server: &str, token: &s
         }
     }
     Ok(())
+}
+
+/// One merchant's figures in a programme, on one line.
+fn merchant_line(merchant: &proto::MerchantFigures, amount: &impl Fn(u64) -> String) -> String {
+    let mut line = format!(
+        "{} (MCC {:04}): {} payments, {} ({}.{:02}% of the programme's spending)",
+        merchant.merchant_id,
+        merchant.mcc,
+        merchant.payments,
+        amount(merchant.spent_minor),
+        merchant.share_ppm / 10_000,
+        merchant.share_ppm % 10_000 / 100
+    );
+    if merchant.refunds > 0 {
+        line.push_str(&format!("; {} refunds, {}", merchant.refunds, amount(merchant.refunded_minor)));
+    }
+    line
 }
 
 pub(crate) async fn programme_stats(client: &mut Client, id: u32) -> Result<proto::GetProgrammeStatsResponse, String> {

@@ -285,8 +285,15 @@ pub(crate) enum ProgrammeCommand {
         #[arg(long, default_value_t = 0)]
         refund_window_days: u64,
     },
-    /// Disbursed, spent by merchant category, clawed back, outstanding.
+    /// Disbursed, spent by merchant category, refunded, clawed back,
+    /// outstanding, and the merchants paid the most.
     Stats {
+        #[arg(long)]
+        id: u32,
+    },
+    /// What each merchant took of the programme: payments, amount, share,
+    /// refunds, by merchant id.
+    Merchants {
         #[arg(long)]
         id: u32,
     },
