@@ -871,10 +871,10 @@ pub fn get_statement_request(data: &[u8]) {
     match &format {
         Ok(format) => assert_eq!(
             *format,
-            if request.format == proto::StatementFormat::Csv as i32 {
-                proto::StatementFormat::Csv
-            } else {
-                proto::StatementFormat::Camt053
+            match proto::StatementFormat::try_from(request.format) {
+                Ok(proto::StatementFormat::Csv) => proto::StatementFormat::Csv,
+                Ok(proto::StatementFormat::Camt052) => proto::StatementFormat::Camt052,
+                _ => proto::StatementFormat::Camt053,
             }
         ),
         Err(_) => {

@@ -467,7 +467,7 @@ pub fn bank_of_call(principal: &Principal, named: &str, registry: &Registry) -> 
     Ok(bank)
 }
 
-/// A statement's format: camt.053 unless CSV is asked for.
+/// A statement's format: camt.053 unless CSV or camt.052 is asked for.
 ///
 /// # Errors
 /// `INVALID_ARGUMENT` for a format number the protocol does not have.
@@ -477,6 +477,7 @@ pub fn statement_format(format: i32) -> Result<proto::StatementFormat, Status> {
             Ok(proto::StatementFormat::Camt053)
         }
         Ok(proto::StatementFormat::Csv) => Ok(proto::StatementFormat::Csv),
+        Ok(proto::StatementFormat::Camt052) => Ok(proto::StatementFormat::Camt052),
         Err(_) => Err(Status::invalid_argument(format!("unknown statement format {format}"))),
     }
 }

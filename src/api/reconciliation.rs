@@ -441,7 +441,10 @@ impl proto::reconciliation_service_server::ReconciliationService for Api {
             let mut writer = ChunkWriter { buffer: Vec::with_capacity(STATEMENT_CHUNK_BYTES), out: out.clone() };
             let written = match format {
                 proto::StatementFormat::Csv => statement::write_csv(&info, entries, &mut writer),
-                _ => statement::write_camt053(&info, entries, &mut writer),
+                proto::StatementFormat::Camt052 => statement::write_camt052(&info, entries, &mut writer),
+                proto::StatementFormat::Camt053 | proto::StatementFormat::Unspecified => {
+                    statement::write_camt053(&info, entries, &mut writer)
+                }
             };
             let flushed = written
                 .map_err(|e| e.to_string())

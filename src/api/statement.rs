@@ -23,8 +23,60 @@ use crate::core::amount::{format_amount, parse_amount};
 use crate::core::limits::{CURRENCY_EXPONENT_MAX, STATEMENT_ENTRIES_MAX};
 use crate::core::types::{Address, AmountMinor, ProgrammeId, TxId, TxKind};
 
-/// The XML namespace of the documents written and accepted here.
+/// The XML namespace of the statements written and accepted here.
 pub const CAMT053_NAMESPACE: &str = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.08";
+/// The XML namespace of the intraday reports written and accepted here.
+pub const CAMT052_NAMESPACE: &str = "urn:iso:std:iso:20022:tech:xsd:camt.052.001.08";
+
+/// The two ISO 20022 documents of a bank's day, one writer for both: the
+/// statement (camt.053.001.08, `BankToCustomerStatementV08`) and the
+/// intraday account report (camt.052.001.08,
+/// `BankToCustomerAccountReportV08`), the same account, balances, summary
+/// and entries under other element names.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Camt {
+    #[default]
+    Statement053,
+    Report052,
+}
+
+impl Camt {
+    #[must_use]
+    pub fn namespace(self) -> &'static str {
+        match self {
+            Self::Statement053 => CAMT053_NAMESPACE,
+            Self::Report052 => CAMT052_NAMESPACE,
+        }
+    }
+
+    fn root(self) -> &'static str {
+        match self {
+            Self::Statement053 => "BkToCstmrStmt",
+            Self::Report052 => "BkToCstmrAcctRpt",
+        }
+    }
+
+    fn record(self) -> &'static str {
+        match self {
+            Self::Statement053 => "Stmt",
+            Self::Report052 => "Rpt",
+        }
+    }
+
+    fn additional(self) -> &'static str {
+        match self {
+            Self::Statement053 => "AddtlStmtInf",
+            Self::Report052 => "AddtlRptInf",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Statement053 => "camt.053",
+            Self::Report052 => "camt.052",
+        }
+    }
+}
 
 /// The CSV column names, in order.
 pub const CSV_HEADER: &str = "booking_date,sequence,height,time_utc,txid,kind,direction,amount,currency,programme,address,merchant,counterparty,terminal";
@@ -152,17 +204,50 @@ pub fn write_camt053<W: Write, E: Display>(
     entries: impl Iterator<Item = Result<StatementEntry, E>>,
     out: W,
 ) -> Result<(), StatementError> {
+    write_camt(Camt::Statement053, info, entries, out)
+}
+
+/// Writes the day so far as a camt.052.001.08 intraday report, streaming
+/// the entries: what [`write_camt053`] writes, as a report.
+///
+/// # Errors
+/// As [`write_camt053`].
+pub fn write_camt052<W: Write, E: Display>(
+    info: &StatementInfo,
+    entries: impl Iterator<Item = Result<StatementEntry, E>>,
+    out: W,
+) -> Result<(), StatementError> {
+    write_camt(Camt::Report052, info, entries, out)
+}
+
+fn write_camt<W: Write, E: Display>(
+    camt: Camt,
+    info: &StatementInfo,
+    entries: impl Iterator<Item = Result<StatementEntry, E>>,
+    out: W,
+) -> Result<(), StatementError> {
     let figures = check_info(info)?;
     let mut xml = Xml::new(out);
-    write_camt053_head(&mut xml, info, &figures)?;
+    write_camt_head(camt, &mut xml, info, &figures)?;
     let mut tally = Tally::new(info, &figures);
+    // The entries of one transaction are numbered from 1 in ledger order.
+    let mut numbered: Option<(u64, u32)> = None;
     for entry in entries {
         let entry = entry.map_err(|error| StatementError::Entries(error.to_string()))?;
         tally.admit(&entry)?;
-        write_camt053_entry(&mut xml, info, &entry)?;
+        let number = match numbered {
+            Some((sequence, number)) if sequence == entry.sequence => number + 1,
+            _ => 1,
+        };
+        numbered = Some((entry.sequence, number));
+        write_camt053_entry(&mut xml, info, &entry, number)?;
     }
-    xml.close("Stmt")?;
-    xml.close("BkToCstmrStmt")?;
+    xml.leaf(
+        camt.additional(),
+        &format!("bank {}; blocks {}..={}", info.bank_id, info.from_height, info.until_height),
+    )?;
+    xml.close(camt.record())?;
+    xml.close(camt.root())?;
     xml.close("Document")?;
     xml.finish()?;
     tally.finish(info)
@@ -387,17 +472,29 @@ impl<W: Write> Xml<W> {
         self.close(name)
     }
 
+    /// An address as an account: its first 32 hex digits as the
+    /// identification (`Max34Text`), the whole address as a proxy of ours.
     fn account(&mut self, name: &str, address: &Address) -> io::Result<()> {
+        let hex = address.to_string();
         self.open(name)?;
-        self.other_id("Id", &address.to_string())?;
+        self.other_id("Id", &hex[..ADDRESS_ID_HEX])?;
+        self.open("Prxy")?;
+        self.open("Tp")?;
+        self.leaf("Prtry", PROXY_TYPE)?;
+        self.close("Tp")?;
+        self.leaf("Id", &hex)?;
+        self.close("Prxy")?;
         self.close(name)
     }
 
+    /// A merchant as a party: its whole id as the name (`Max140Text`), the
+    /// id fitted to `Max35Text` as its organisation identification.
     fn merchant(&mut self, name: &str, merchant: &str) -> io::Result<()> {
         self.open(name)?;
         self.open("Pty")?;
+        self.leaf("Nm", merchant)?;
         self.open("Id")?;
-        self.other_id("OrgId", merchant)?;
+        self.other_id("OrgId", &fitted_id(merchant, 35))?;
         self.close("Id")?;
         self.close("Pty")?;
         self.close(name)
@@ -408,27 +505,77 @@ impl<W: Write> Xml<W> {
     }
 }
 
-fn statement_id(info: &StatementInfo) -> String {
-    format!("STLD-{}-{}", info.bank_id, info.date)
+/// Hex digits of an address that identify it as an account (`Othr/Id` is
+/// `Max34Text`; 128 bits tell addresses apart); the whole address goes in
+/// the account's proxy, of type [`PROXY_TYPE`].
+pub const ADDRESS_ID_HEX: usize = 32;
+/// Hex digits of the txid in `Refs/EndToEndId` (`Max35Text`); the whole
+/// txid opens `AddtlTxInf`.
+pub const END_TO_END_HEX: usize = 32;
+/// The proprietary proxy type of an account that is a ledger address.
+pub const PROXY_TYPE: &str = "SETTLED-ADDRESS";
+/// Characters of `Acct/Nm` (`Max70Text`): a longer bank name is cut there
+/// and given whole in `Acct/Ownr/Nm` (`Max140Text`).
+const ACCOUNT_NAME_CHARS_MAX: usize = 70;
+
+/// `id` where it has at most `max` characters; a longer one becomes its
+/// first `max - 9` characters, `~` and the first 8 hex digits of its
+/// SHA-256 (registry ids are ASCII, so characters are bytes).
+#[must_use]
+pub fn fitted_id(id: &str, max: usize) -> Cow<'_, str> {
+    if id.chars().count() <= max {
+        return Cow::Borrowed(id);
+    }
+    let kept: String = id.chars().take(max.saturating_sub(9)).collect();
+    let digest = crate::core::crypto::sha256(id.as_bytes());
+    Cow::Owned(format!("{kept}~{}", hex::encode(&digest[..4])))
 }
 
-fn write_camt053_head<W: Write>(xml: &mut Xml<W>, info: &StatementInfo, figures: &Figures) -> io::Result<()> {
-    let id = statement_id(info);
+/// The first `max` characters of `text`.
+fn cut(text: &str, max: usize) -> Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => Cow::Borrowed(&text[..end]),
+        None => Cow::Borrowed(text),
+    }
+}
+
+/// `Stmt/Id`: the same for every statement of one bank's day, 34
+/// characters: `STLD-`, the date as YYYYMMDD, `-`, the first 20 hex digits
+/// of SHA-256 of the bank id.
+#[must_use]
+pub fn statement_id(bank_id: &str, date: &str) -> String {
+    let digest = crate::core::crypto::sha256(bank_id.as_bytes());
+    format!("STLD-{}-{}", date.replace('-', ""), &hex::encode(digest)[..20])
+}
+
+/// `GrpHdr/MsgId`: one per document, 35 characters: `STLM-` and the first
+/// 30 hex digits of SHA-256 of the document (`camt.053` or `camt.052`),
+/// the bank id, the date, the last block and whether the day was closed,
+/// each on its own line; the same request at
+/// the same tip gives the same document and the same id.
+#[must_use]
+pub fn message_id(camt: Camt, bank_id: &str, date: &str, until_height: u64, closed: bool) -> String {
+    let digest =
+        crate::core::crypto::sha256(format!("{}\n{bank_id}\n{date}\n{until_height}\n{closed}", camt.name()).as_bytes());
+    format!("STLM-{}", &hex::encode(digest)[..30])
+}
+
+fn write_camt_head<W: Write>(camt: Camt, xml: &mut Xml<W>, info: &StatementInfo, figures: &Figures) -> io::Result<()> {
+    let id = statement_id(&info.bank_id, &info.date);
     let created = format!(
         "{}{}",
         local_date_time(info.created_unix_ms, info.day_offset_minutes),
         iso_offset(info.day_offset_minutes)
     );
     xml.writer.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
-    xml.writer
-        .write_event(Event::Start(BytesStart::new("Document").with_attributes([("xmlns", CAMT053_NAMESPACE)])))?;
-    xml.open("BkToCstmrStmt")?;
+    xml.writer.write_event(Event::Start(BytesStart::new("Document").with_attributes([("xmlns", camt.namespace())])))?;
+    xml.open(camt.root())?;
     xml.open("GrpHdr")?;
-    xml.leaf("MsgId", &id)?;
+    xml.leaf("MsgId", &message_id(camt, &info.bank_id, &info.date, info.until_height, info.closed))?;
     xml.leaf("CreDtTm", &created)?;
     xml.close("GrpHdr")?;
 
-    xml.open("Stmt")?;
+    xml.open(camt.record())?;
     xml.leaf("Id", &id)?;
     xml.leaf("ElctrncSeqNb", &info.until_height.to_string())?;
     xml.leaf("CreDtTm", &created)?;
@@ -439,14 +586,17 @@ fn write_camt053_head<W: Write>(xml: &mut Xml<W>, info: &StatementInfo, figures:
     xml.close("FrToDt")?;
 
     xml.open("Acct")?;
-    xml.other_id("Id", &info.bank_id)?;
+    xml.other_id("Id", &fitted_id(&info.bank_id, 34))?;
     xml.leaf("Ccy", &info.currency)?;
     // Schema text is at least one character: no name, no element.
     if !info.bank_name.is_empty() {
-        xml.leaf("Nm", &info.bank_name)?;
+        xml.leaf("Nm", &cut(&info.bank_name, ACCOUNT_NAME_CHARS_MAX))?;
+        xml.open("Ownr")?;
+        xml.leaf("Nm", &cut(&info.bank_name, 140))?;
+        xml.close("Ownr")?;
     }
     xml.open("Svcr")?;
-    xml.other_id("FinInstnId", &info.bank_id)?;
+    xml.other_id("FinInstnId", &fitted_id(&info.bank_id, 35))?;
     xml.close("Svcr")?;
     xml.close("Acct")?;
 
@@ -505,11 +655,17 @@ fn kind_code(kind: TxKind) -> &'static str {
     }
 }
 
-fn write_camt053_entry<W: Write>(xml: &mut Xml<W>, info: &StatementInfo, entry: &StatementEntry) -> io::Result<()> {
+fn write_camt053_entry<W: Write>(
+    xml: &mut Xml<W>,
+    info: &StatementInfo,
+    entry: &StatementEntry,
+    number: u32,
+) -> io::Result<()> {
     let txid = entry.txid.to_string();
+    let reference = format!("{}-{number}", entry.sequence);
     let merchant = entry.merchant.as_deref().filter(|merchant| !merchant.is_empty());
     xml.open("Ntry")?;
-    xml.leaf("NtryRef", &entry.sequence.to_string())?;
+    xml.leaf("NtryRef", &reference)?;
     xml.amount("Amt", &info.currency, entry.amount_minor, info.exponent)?;
     xml.leaf("CdtDbtInd", direction_code(entry.direction))?;
     xml.open("Sts")?;
@@ -521,7 +677,7 @@ fn write_camt053_entry<W: Write>(xml: &mut Xml<W>, info: &StatementInfo, entry: 
         xml.leaf("Dt", &info.date)?;
         xml.close(name)?;
     }
-    xml.leaf("AcctSvcrRef", &txid)?;
+    xml.leaf("AcctSvcrRef", &reference)?;
     xml.open("BkTxCd")?;
     if entry.kind == TxKind::Refund {
         // ISO 20022 external bank transaction code of a returned payment:
@@ -550,8 +706,8 @@ fn write_camt053_entry<W: Write>(xml: &mut Xml<W>, info: &StatementInfo, entry: 
     xml.open("NtryDtls")?;
     xml.open("TxDtls")?;
     xml.open("Refs")?;
-    xml.leaf("EndToEndId", &txid)?;
-    xml.leaf("TxId", &txid)?;
+    xml.leaf("EndToEndId", &txid[..END_TO_END_HEX])?;
+    xml.leaf("TxId", &entry.sequence.to_string())?;
     xml.close("Refs")?;
     xml.amount("Amt", &info.currency, entry.amount_minor, info.exponent)?;
     xml.leaf("CdtDbtInd", direction_code(entry.direction))?;
@@ -581,7 +737,7 @@ fn write_camt053_entry<W: Write>(xml: &mut Xml<W>, info: &StatementInfo, entry: 
     xml.close("RltdPties")?;
     let booked = local_date_time(entry.time_unix_ms, info.day_offset_minutes);
     let mut additional = format!(
-        "programme {}; block {}; booked {booked}{}",
+        "txid {txid}; programme {}; block {}; booked {booked}{}",
         entry.programme,
         entry.height,
         iso_offset(info.day_offset_minutes)
@@ -603,7 +759,7 @@ fn write_csv_head<W: Write>(out: &mut W, info: &StatementInfo, figures: &Figures
     };
     let created = format!("{}Z", local_date_time(info.created_unix_ms, 0));
     let lines: [(&str, Cow<'_, str>); 15] = [
-        ("statement", statement_id(info).into()),
+        ("statement", statement_id(&info.bank_id, &info.date).into()),
         ("bank", info.bank_id.as_str().into()),
         ("bank_name", info.bank_name.as_str().into()),
         ("booking_date", info.date.as_str().into()),
@@ -663,17 +819,30 @@ fn csv_field(text: &str) -> Cow<'_, str> {
 /// [`StatementError::Invalid`] naming the first thing that does not hold;
 /// [`StatementError::TooManyEntries`] past [`STATEMENT_ENTRIES_MAX`].
 pub fn check_camt053(xml: &[u8], exponent: u32) -> Result<CheckedStatement, StatementError> {
+    check_camt(Camt::Statement053, xml, exponent)
+}
+
+/// Reads a camt.052.001.08 intraday report back and checks it as
+/// [`check_camt053`] checks a statement.
+///
+/// # Errors
+/// As [`check_camt053`].
+pub fn check_camt052(xml: &[u8], exponent: u32) -> Result<CheckedStatement, StatementError> {
+    check_camt(Camt::Report052, xml, exponent)
+}
+
+fn check_camt(camt: Camt, xml: &[u8], exponent: u32) -> Result<CheckedStatement, StatementError> {
     if exponent > CURRENCY_EXPONENT_MAX {
         return Err(invalid(format!("currency exponent {exponent} is above {CURRENCY_EXPONENT_MAX}")));
     }
     let mut reader = NsReader::from_reader(xml);
-    let mut checker = Checker::new(exponent);
+    let mut checker = Checker::new(camt, exponent);
     // Local names from the root down; text gathered since the last tag.
     let mut path: Vec<String> = Vec::new();
     let mut text = String::new();
     loop {
         let (in_namespace, event) = match reader.read_resolved_event() {
-            Ok((namespace, event)) => (is_camt053(&namespace), event),
+            Ok((namespace, event)) => (is_in(&namespace, camt), event),
             Err(error) => {
                 return Err(invalid(format!("not well-formed XML at byte {}: {error}", reader.error_position())));
             }
@@ -681,8 +850,9 @@ pub fn check_camt053(xml: &[u8], exponent: u32) -> Result<CheckedStatement, Stat
         match event {
             Event::Start(start) | Event::Empty(start) if !in_namespace => {
                 return Err(invalid(format!(
-                    "<{}> is not in the namespace {CAMT053_NAMESPACE}",
-                    String::from_utf8_lossy(start.name().as_ref())
+                    "<{}> is not in the namespace {}",
+                    String::from_utf8_lossy(start.name().as_ref()),
+                    camt.namespace()
                 )));
             }
             Event::Start(start) => {
@@ -729,8 +899,8 @@ fn xml_text(text: Cow<'_, str>) -> Result<Cow<'_, str>, StatementError> {
     }
 }
 
-fn is_camt053(namespace: &ResolveResult<'_>) -> bool {
-    matches!(namespace, ResolveResult::Bound(Namespace(name)) if *name == CAMT053_NAMESPACE.as_bytes())
+fn is_in(namespace: &ResolveResult<'_>, camt: Camt) -> bool {
+    matches!(namespace, ResolveResult::Bound(Namespace(name)) if *name == camt.namespace().as_bytes())
 }
 
 fn not_utf8(error: impl Display) -> StatementError {
@@ -760,11 +930,12 @@ fn resolve_reference(reference: &BytesRef<'_>) -> Result<String, StatementError>
     resolve_xml_entity(&name).map(str::to_owned).ok_or_else(unresolved)
 }
 
-/// The elements below `Document/BkToCstmrStmt/Stmt`, or `None` outside a statement.
-fn statement_path(path: &[String]) -> Option<Vec<&str>> {
+/// The elements below `Document/BkToCstmrStmt/Stmt` (or the report's
+/// `Document/BkToCstmrAcctRpt/Rpt`), or `None` outside a statement.
+fn statement_path(camt: Camt, path: &[String]) -> Option<Vec<&str>> {
     match path {
         [document, report, statement, rest @ ..]
-            if document == "Document" && report == "BkToCstmrStmt" && statement == "Stmt" =>
+            if document == "Document" && report == camt.root() && statement == camt.record() =>
         {
             Some(rest.iter().map(String::as_str).collect())
         }
@@ -785,8 +956,8 @@ struct EntryDraft {
     amount_minor: Option<AmountMinor>,
     direction: Option<Direction>,
     booking_date: Option<String>,
-    account_servicer_ref: Option<String>,
     end_to_end_id: Option<String>,
+    additional: Option<String>,
     transactions: u32,
     detail_amount_minor: Option<AmountMinor>,
     detail_direction: Option<Direction>,
@@ -807,9 +978,11 @@ struct SummaryDraft {
 /// What the checker has read so far of the one statement in a document.
 #[derive(Default)]
 struct Checker {
+    camt: Camt,
     exponent: u32,
     statements: u32,
     bank_id: Option<String>,
+    account_id: Option<String>,
     currency: Option<String>,
     date: Option<String>,
     to_date: Option<String>,
@@ -827,14 +1000,15 @@ struct Checker {
 }
 
 impl Checker {
-    fn new(exponent: u32) -> Self {
-        Self { exponent, ..Self::default() }
+    fn new(camt: Camt, exponent: u32) -> Self {
+        Self { camt, exponent, ..Self::default() }
     }
 
     fn start(&mut self, start: &BytesStart<'_>, path: &[String], decoder: Decoder) -> Result<(), StatementError> {
-        let Some(inner) = statement_path(path) else {
-            if path.len() == 3 && path[2] == "Stmt" {
-                return Err(invalid("<Stmt> outside Document/BkToCstmrStmt"));
+        let (root, record) = (self.camt.root(), self.camt.record());
+        let Some(inner) = statement_path(self.camt, path) else {
+            if path.len() == 3 && path[2] == record {
+                return Err(invalid(format!("<{record}> outside Document/{root}")));
             }
             return Ok(());
         };
@@ -842,7 +1016,7 @@ impl Checker {
             [] => {
                 self.statements += 1;
                 if self.statements > 1 {
-                    return Err(invalid("more than one <Stmt> in the document"));
+                    return Err(invalid(format!("more than one <{record}> in the document")));
                 }
             }
             ["Bal"] => self.balance = BalanceDraft::default(),
@@ -893,10 +1067,17 @@ impl Checker {
     }
 
     fn end(&mut self, path: &[String], text: String) -> Result<(), StatementError> {
-        let Some(inner) = statement_path(path) else { return Ok(()) };
+        let Some(inner) = statement_path(self.camt, path) else { return Ok(()) };
         let amount = |what: &str| self.amount(&text, what);
         match inner.as_slice() {
-            ["Acct", "Id", "Othr", "Id"] => self.bank_id = Some(text),
+            ["Acct", "Id", "Othr", "Id"] => self.account_id = Some(text),
+            [additional] if *additional == self.camt.additional() => {
+                // `bank <id>; ...`: the whole bank id, which the account's
+                // identification may carry only fitted.
+                let bank = text.strip_prefix("bank ").and_then(|rest| rest.split(';').next());
+                self.bank_id = bank.map(str::to_owned);
+            }
+            ["Ntry", "NtryDtls", "TxDtls", "AddtlTxInf"] => self.entry.additional = Some(text),
             ["Acct", "Ccy"] => {
                 if !is_currency_code(&text) {
                     return Err(invalid(format!("account currency '{text}' is not three capital letters")));
@@ -925,7 +1106,6 @@ impl Checker {
             }
             ["Ntry", "CdtDbtInd"] => self.entry.direction = Some(direction(&text)?),
             ["Ntry", "BookgDt", "Dt"] => self.entry.booking_date = Some(text),
-            ["Ntry", "AcctSvcrRef"] => self.entry.account_servicer_ref = Some(text),
             ["Ntry", "NtryDtls", "TxDtls", "Refs", "EndToEndId"] => self.entry.end_to_end_id = Some(text),
             ["Ntry", "NtryDtls", "TxDtls", "Amt"] => {
                 self.entry.detail_amount_minor =
@@ -987,17 +1167,21 @@ impl Checker {
         {
             return Err(invalid(format!("entry {number}'s transaction details differ from its amount")));
         }
-        let reference = match (&entry.account_servicer_ref, &entry.end_to_end_id) {
-            (Some(reference), Some(end_to_end)) if reference != end_to_end => {
-                return Err(invalid(format!(
-                    "entry {number}'s AcctSvcrRef {reference} and EndToEndId {end_to_end} differ"
-                )));
-            }
-            (Some(reference), _) | (None, Some(reference)) => reference,
-            (None, None) => return Err(invalid(format!("entry {number} has neither AcctSvcrRef nor EndToEndId"))),
-        };
+        // `txid <hex>; ...` opens the transaction's additional information;
+        // the end-to-end id is the txid's first digits.
+        let reference = entry
+            .additional
+            .as_deref()
+            .and_then(|text| text.strip_prefix("txid "))
+            .and_then(|rest| rest.split(';').next())
+            .ok_or_else(|| invalid(format!("entry {number} has no AddtlTxInf opening with its txid")))?;
         let txid = TxId::from_hex(reference)
             .map_err(|_| invalid(format!("entry {number}'s reference {reference} is not a txid")))?;
+        if let Some(end_to_end) = &entry.end_to_end_id
+            && !reference.starts_with(end_to_end.as_str())
+        {
+            return Err(invalid(format!("entry {number}'s EndToEndId {end_to_end} is not its txid {reference}'s")));
+        }
         match direction {
             Direction::Credit => {
                 self.credit_entries += 1;
@@ -1016,7 +1200,11 @@ impl Checker {
         if self.statements == 0 {
             return Err(invalid("no Document/BkToCstmrStmt/Stmt"));
         }
-        let bank_id = self.bank_id.ok_or_else(|| invalid("no Acct/Id/Othr/Id"))?;
+        let account_id = self.account_id.ok_or_else(|| invalid("no Acct/Id/Othr/Id"))?;
+        let bank_id = self.bank_id.ok_or_else(|| invalid("no AddtlStmtInf naming the bank"))?;
+        if fitted_id(&bank_id, 34) != account_id {
+            return Err(invalid(format!("the account {account_id} is not bank {bank_id}'s")));
+        }
         let currency = self.currency.ok_or_else(|| invalid("no Acct/Ccy"))?;
         let date = self.date.ok_or_else(|| invalid("no FrToDt and no dated balance"))?;
         if let Some(to_date) = &self.to_date
@@ -1305,8 +1493,13 @@ mod tests {
                 closed: true,
             }
         );
-        assert!(document.contains("<MsgId>STLD-ICBC-SZ-2024-05-01</MsgId>"));
+        let statement = statement_id("ICBC-SZ", "2024-05-01");
+        assert!(statement.starts_with("STLD-20240501-") && statement.len() == 34, "{statement}");
+        assert!(document.contains(&format!("<Id>{statement}</Id>")));
+        let message = message_id(Camt::Statement053, "ICBC-SZ", "2024-05-01", info.until_height, true);
+        assert!(document.contains(&format!("<MsgId>{message}</MsgId>")) && message.len() == 35);
         let interim = camt053(&StatementInfo { closed: false, ..info.clone() }, entries());
+        assert!(!interim.contains(&message), "an interim document has its own message id");
         assert!(interim.contains("<Cd>ITBD</Cd>") && !interim.contains("<Cd>CLBD</Cd>"));
         let checked = check_camt053(interim.as_bytes(), info.exponent).expect("an interim statement checks");
         assert!(!checked.closed, "an open day's closing balance is interim");
@@ -1315,9 +1508,65 @@ mod tests {
         assert!(document.contains("<CreDtTm>2024-05-02T04:00:00.000+08:00</CreDtTm>"));
         assert!(document.contains("<Amt Ccy=\"CNY\">5.00</Amt>\n        <CdtDbtInd>DBIT</CdtDbtInd>"));
         assert!(document.contains("<Cd>MINT</Cd>"));
-        assert!(document.contains(&format!("<Id>{}</Id>", Address([0xc0; 32]))));
+        let address = Address([0xc0; 32]).to_string();
+        assert!(document.contains(&format!("<Id>{}</Id>", &address[..ADDRESS_ID_HEX])));
+        assert!(document.contains(&format!("<Prtry>{PROXY_TYPE}</Prtry>")) && document.contains(&address));
         assert!(document.contains("<Id>shop-1</Id>"));
         assert!(document.contains("programme 7; block 6; booked 2024-05-01T12:00:00.000+08:00; terminal T-2"));
+        assert!(document.contains("<NtryRef>12-1</NtryRef>") && document.contains("<TxId>12</TxId>"));
+    }
+
+    #[test]
+    fn entries_of_one_transaction_are_told_apart_by_their_number() {
+        let shop = entries().pop().expect("three");
+        let cash = StatementEntry { programme: 0, amount_minor: 100, ..shop.clone() };
+        let info = StatementInfo {
+            closing_minor: -500 + 877,
+            credit_entries: 2,
+            credits_minor: 877,
+            debit_entries: 0,
+            debits_minor: 0,
+            ..info()
+        };
+        let document = camt053(&info, vec![shop, cash]);
+        for reference in ["12-1", "12-2"] {
+            assert!(document.contains(&format!("<NtryRef>{reference}</NtryRef>")), "{document}");
+            assert!(document.contains(&format!("<AcctSvcrRef>{reference}</AcctSvcrRef>")), "{document}");
+        }
+        assert_eq!(check_camt053(document.as_bytes(), 2).expect("checks").entries.len(), 2);
+    }
+
+    #[test]
+    fn an_intraday_report_holds_what_the_statement_holds_under_its_own_names() {
+        let info = StatementInfo { closed: false, ..info() };
+        let mut report = Vec::new();
+        write_camt052(&info, ok(entries()), &mut report).expect("written");
+        let text = String::from_utf8(report.clone()).expect("utf-8");
+        assert!(text.contains(CAMT052_NAMESPACE) && text.contains("<BkToCstmrAcctRpt>") && text.contains("<Rpt>"));
+        assert!(!text.contains("<Stmt>") && text.contains("<AddtlRptInf>bank ICBC-SZ; blocks "));
+        let checked = check_camt052(&report, 2).expect("the report checks");
+        let statement = check_camt053(camt053(&info, entries()).as_bytes(), 2).expect("the statement checks");
+        assert_eq!(checked, statement, "the same figures and entries");
+        assert!(check_camt053(&report, 2).is_err(), "a report is not a statement");
+        let message = message_id(Camt::Report052, "ICBC-SZ", &info.date, info.until_height, false);
+        assert!(text.contains(&message), "its own message id");
+    }
+
+    #[test]
+    fn ids_longer_than_the_schema_allows_are_fitted_and_names_cut() {
+        let long = "b".repeat(64);
+        let fitted = fitted_id(&long, 34);
+        assert_eq!(fitted.len(), 34);
+        assert!(fitted.starts_with(&"b".repeat(25)) && fitted.as_bytes()[25] == b'~');
+        assert_ne!(fitted, fitted_id(&format!("{}c", "b".repeat(63)), 34), "the digest tells long ids apart");
+        assert_eq!(fitted_id("bank-a", 34), "bank-a", "an id that fits stays as it is");
+        let name = "\u{9280}\u{884c}".repeat(40);
+        let info = StatementInfo { bank_id: long.clone(), bank_name: name.clone(), ..info() };
+        let document = camt053(&info, entries());
+        assert!(document.contains(&format!("<Id>{fitted}</Id>")));
+        assert!(document.contains(&format!("<Nm>{}</Nm>", name.chars().take(70).collect::<String>())));
+        assert!(document.contains(&format!("<Nm>{name}</Nm>")), "the whole name as the owner's");
+        assert_eq!(check_camt053(document.as_bytes(), 2).expect("checks").bank_id, long);
     }
 
     #[test]

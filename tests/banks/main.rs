@@ -11,3 +11,4 @@ mod common;
 mod bank_cli;
 mod reconciliation;
 mod redemption;
+mod statement_schema;

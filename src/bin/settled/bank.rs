@@ -255,6 +255,7 @@ pub(crate) async fn bank_statement(
         date: date.to_owned(),
         format: match format {
             StatementFormat::Camt053 => proto::StatementFormat::Camt053,
+            StatementFormat::Camt052 => proto::StatementFormat::Camt052,
             StatementFormat::Csv => proto::StatementFormat::Csv,
         }
         .into(),
@@ -265,7 +266,7 @@ pub(crate) async fn bank_statement(
         Some(path) => Some(std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?),
         None => None,
     };
-    // The checker reads a whole document; kept only for camt.053.
+    // The checker reads a whole document; kept only for camt.053 and .052.
     let mut document = Vec::new();
     let streamed: Result<(), String> = async {
         while let Some(chunk) = chunks.message().await.map_err(|s| status_text(&s))? {
@@ -274,7 +275,7 @@ pub(crate) async fn bank_statement(
                 None => std::io::stdout().write_all(&chunk.data),
             }
             .map_err(|e| format!("writing the statement: {e}"))?;
-            if format == StatementFormat::Camt053 {
+            if format != StatementFormat::Csv {
                 document.extend_from_slice(&chunk.data);
             }
         }
@@ -291,10 +292,13 @@ pub(crate) async fn bank_statement(
         }
         return Err(format!("the statement is incomplete: {error}"));
     }
-    if format == StatementFormat::Camt053 {
+    if format != StatementFormat::Csv {
         let kept = partial.as_ref().map_or(String::new(), |p| format!(" (kept in {})", p.display()));
-        let checked = settled::statement::check_camt053(&document, exponent)
-            .map_err(|e| format!("the camt.053 statement does not check{kept}: {e}"))?;
+        let (checked, name) = match format {
+            StatementFormat::Camt052 => (settled::statement::check_camt052(&document, exponent), "camt.052 report"),
+            _ => (settled::statement::check_camt053(&document, exponent), "camt.053 statement"),
+        };
+        let checked = checked.map_err(|e| format!("the {name} does not check{kept}: {e}"))?;
         if (checked.bank_id.as_str(), checked.date.as_str()) != (bank, date) {
             return Err(format!(
                 "asked for bank {bank} on {date}, got a statement of bank {} on {}{kept}",

@@ -513,6 +513,8 @@ pub(crate) enum BankCommand {
 pub(crate) enum StatementFormat {
     /// ISO 20022 camt.053.001.08.
     Camt053,
+    /// ISO 20022 camt.052.001.08, the intraday report (the day so far).
+    Camt052,
     /// Comma-separated, one row per entry, for people.
     Csv,
 }
