@@ -111,9 +111,10 @@ pub struct Ledger {
     stats: HashMap<ProgrammeId, ProgrammeStats>,
     /// Programmes whose statistics changed since the last `take_touched_stats`.
     touched: BTreeSet<ProgrammeId>,
-    /// What each merchant took of each programme (by merchant id).
-    merchants: HashMap<(ProgrammeId, String), MerchantFigures>,
-    touched_merchants: BTreeSet<(ProgrammeId, String)>,
+    /// What each merchant took of each programme (by programme, then
+    /// merchant id: looked up by `&str`, so a payment allocates nothing).
+    merchants: HashMap<ProgrammeId, HashMap<String, MerchantFigures>>,
+    touched_merchants: BTreeMap<ProgrammeId, BTreeSet<String>>,
     /// Each bank's running totals (the unbanked under `movements::UNBANKED`).
     bank_totals: BTreeMap<String, BankTotals>,
     touched_banks: BTreeSet<String>,
@@ -121,6 +122,25 @@ pub struct Ledger {
     /// per programme.
     refunded: HashMap<TxId, BTreeMap<ProgrammeId, AmountMinor>>,
     touched_refunds: BTreeSet<TxId>,
+}
+
+/// `merchant`'s figures in `programme`, marked as changed; allocates the
+/// merchant's id only the first time the map or the block sees it.
+fn merchant_figures<'a>(
+    merchants: &'a mut HashMap<ProgrammeId, HashMap<String, MerchantFigures>>,
+    touched: &mut BTreeMap<ProgrammeId, BTreeSet<String>>,
+    programme: ProgrammeId,
+    merchant: &str,
+) -> &'a mut MerchantFigures {
+    let changed = touched.entry(programme).or_default();
+    if !changed.contains(merchant) {
+        changed.insert(merchant.to_owned());
+    }
+    let of_programme = merchants.entry(programme).or_default();
+    if !of_programme.contains_key(merchant) {
+        of_programme.insert(merchant.to_owned(), MerchantFigures::default());
+    }
+    of_programme.get_mut(merchant).expect("inserted above")
 }
 
 /// No tier limits at all (the ledger alone, in benchmarks and simulations).
@@ -168,7 +188,7 @@ impl Ledger {
             stats: HashMap::new(),
             touched: BTreeSet::new(),
             merchants: HashMap::new(),
-            touched_merchants: BTreeSet::new(),
+            touched_merchants: BTreeMap::new(),
             bank_totals: BTreeMap::new(),
             touched_banks: BTreeSet::new(),
             refunded: HashMap::new(),
@@ -210,7 +230,9 @@ impl Ledger {
     /// The same ledger with the merchants' figures recorded so far.
     #[must_use]
     pub fn with_merchant_figures(mut self, merchants: HashMap<(ProgrammeId, String), MerchantFigures>) -> Self {
-        self.merchants = merchants;
+        for ((programme, merchant), figures) in merchants {
+            self.merchants.entry(programme).or_default().insert(merchant, figures);
+        }
         self
     }
 
@@ -218,13 +240,15 @@ impl Ledger {
     /// last call.
     pub fn take_touched_merchant_figures(&mut self) -> Vec<((ProgrammeId, String), MerchantFigures)> {
         let touched = std::mem::take(&mut self.touched_merchants);
-        touched
-            .into_iter()
-            .map(|key| {
-                let figures = self.merchants.get(&key).copied().unwrap_or_default();
-                (key, figures)
-            })
-            .collect()
+        let mut changed = Vec::new();
+        for (programme, merchants) in touched {
+            for merchant in merchants {
+                let figures =
+                    self.merchants.get(&programme).and_then(|m| m.get(&merchant)).copied().unwrap_or_default();
+                changed.push(((programme, merchant), figures));
+            }
+        }
+        changed
     }
 
     /// The refunded totals of the payments refunded since the last call.
@@ -633,24 +657,27 @@ impl Ledger {
                 programmes.sort_unstable();
                 programmes.dedup();
                 for programme in programmes {
-                    let mut paid: BTreeMap<&str, AmountMinor> = BTreeMap::new();
+                    // Per merchant (one payment may pay several of one
+                    // merchant's payout addresses).
+                    let mut paid: Vec<(&str, AmountMinor)> = Vec::new();
                     for (owner, received) in net_received(spent, outputs, Some(programme)) {
                         if let Some(Role::Merchant { id, mcc }) = self.registry.role(&owner) {
                             let stats = self.stats.entry(programme).or_default();
                             let at_mcc = stats.spent_by_mcc.entry(*mcc).or_default();
                             *at_mcc = at_mcc.saturating_add(received);
                             self.touched.insert(programme);
-                            let to_merchant = paid.entry(id.as_str()).or_default();
-                            *to_merchant = to_merchant.saturating_add(received);
+                            match paid.iter_mut().find(|(m, _)| *m == id.as_str()) {
+                                Some((_, sum)) => *sum = sum.saturating_add(received),
+                                None => paid.push((id.as_str(), received)),
+                            }
                         }
                     }
                     for (merchant, received) in paid {
-                        let key = (programme, merchant.to_owned());
-                        let figures = self.merchants.entry(key.clone()).or_default();
+                        let figures =
+                            merchant_figures(&mut self.merchants, &mut self.touched_merchants, programme, merchant);
                         figures.payments += 1;
                         figures.spent_minor = figures.spent_minor.saturating_add(received);
                         figures.last_payment_unix_ms = now_unix_ms;
-                        self.touched_merchants.insert(key);
                     }
                 }
             }
@@ -681,11 +708,10 @@ impl Ledger {
                 }
                 if let Some(merchant) = merchant {
                     for (programme, amount) in refunded.into_iter().filter(|(p, _)| *p != 0) {
-                        let key = (programme, merchant.clone());
-                        let figures = self.merchants.entry(key.clone()).or_default();
+                        let figures =
+                            merchant_figures(&mut self.merchants, &mut self.touched_merchants, programme, &merchant);
                         figures.refunds += 1;
                         figures.refunded_minor = figures.refunded_minor.saturating_add(amount);
-                        self.touched_merchants.insert(key);
                     }
                 }
             }
