@@ -888,6 +888,38 @@ def check_refunds(c, vectors, unspent):
                  schnorr_sign(digest, SECRETS[hex32(w["public_key"])], hex32(w["aux_hex"])), signature)
 
 
+def check_redemptions(c, vectors, unspent):
+    """Redemptions: the merchant's takings leave the ledger, change back to
+    the merchant, the rest burned (PROTOCOL.md §4.9)."""
+    chain = chain_of(vectors)
+    txs = vectors.get("redeem_transactions", [])
+    c.ok("redeem transactions: present", len(txs) > 0)
+    for tx in txs:
+        name = tx["name"]
+        canonical = tx_canonical(tx)
+        c.eq(f"{name}: canonical bytes", canonical, bytes.fromhex(tx["canonical_hex"]))
+        txid = sha256(canonical)
+        c.eq(f"{name}: txid", txid, hex32(tx["txid"]))
+        c.eq(f"{name}: stored record", tx_record(tx), bytes.fromhex(tx["record_hex"]))
+        c.eq(f"{name}: a redemption", (tx["kind"], tx["kind_code"]), ("redeem", 3))
+        inputs = [(hex32(i["txid"]), i["index"]) for i in tx["inputs"]]
+        c.ok(f"{name}: spends unspent outputs", all(i in unspent for i in inputs))
+        owners = {unspent[i][0] for i in inputs if i in unspent}
+        c.eq(f"{name}: one owner's outputs, the signer's", sorted(owners),
+             sorted(hex32(w["public_key"]) for w in tx["witnesses"]))
+        c.ok(f"{name}: change only back to that owner", all(hex32(o["address"]) in owners for o in tx["outputs"]))
+        spent_total = sum(unspent[i][1] for i in inputs if i in unspent)
+        paid_out = sum(o["amount_minor"] for o in tx["outputs"])
+        c.eq(f"{name}: burns what it spends beyond its change", spent_total - paid_out, tx["burned_minor"])
+        c.ok(f"{name}: burns a positive amount", tx["burned_minor"] > 0)
+        digest = sha256(signed_message(WITNESS_MAGIC, chain, txid))
+        for w in tx["witnesses"]:
+            signature = bytes.fromhex(w["signature"])
+            c.ok(f"{name}: witness verifies", schnorr_verify(digest, hex32(w["public_key"]), signature))
+            c.eq(f"{name}: witness re-created",
+                 schnorr_sign(digest, SECRETS[hex32(w["public_key"])], hex32(w["aux_hex"])), signature)
+
+
 def check_recoveries(c, vectors):
     """Recoveries: a lost wallet's earmarked money to its replacement,
     authorised by the issuers (PROTOCOL.md §4.12)."""
@@ -1076,6 +1108,7 @@ def main(argv):
     c.section("clawback authorisations", check_clawback_authorizations, vectors)
     c.section("clawback transactions", check_clawback_transactions, vectors, history["unspent"])
     c.section("refund transactions", check_refunds, vectors, history["unspent"])
+    c.section("redeem transactions", check_redemptions, vectors, history["unspent"])
     c.section("claims", check_claims, vectors)
     c.section("recovery transactions", check_recoveries, vectors)
     c.section("other chain", check_other_chain, vectors)

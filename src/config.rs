@@ -181,8 +181,11 @@ pub struct TiersConfig {
     /// Tier of addresses nobody registered (anonymous wallets); 0 = no limits.
     #[serde(default = "default_unregistered_tier")]
     pub unregistered_tier: u8,
-    #[serde(rename = "tier")]
-    pub tiers: Vec<TierConfig>,
+    /// The tier table; absent, the e-CNY-like default
+    /// (`TierPolicy::e_cny_default`), so that every key of `[tiers]` can be
+    /// set alone.
+    #[serde(rename = "tier", default)]
+    pub tiers: Option<Vec<TierConfig>>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -213,8 +216,12 @@ impl TiersConfig {
             crate::core::amount::parse_amount(text, exponent)
                 .map_err(|e| ConfigError::Invalid(format!("tier {tier} {field}: {e}")))
         };
-        let mut tiers = Vec::with_capacity(self.tiers.len());
-        for t in &self.tiers {
+        let Some(table) = &self.tiers else {
+            let tiers = TierPolicy::e_cny_default(exponent).tiers;
+            return self.policy(tiers);
+        };
+        let mut tiers = Vec::with_capacity(table.len());
+        for t in table {
             if t.id == 0 || tiers.iter().any(|x: &Tier| x.id == t.id) {
                 return Err(ConfigError::Invalid(format!("tier ids are distinct and above 0 (tier {})", t.id)));
             }
@@ -225,6 +232,11 @@ impl TiersConfig {
                 per_day_minor: amount(t.id, "per_day", &t.per_day)?,
             });
         }
+        self.policy(tiers)
+    }
+
+    /// The policy of `tiers` under this table's unregistered tier and day.
+    fn policy(&self, tiers: Vec<Tier>) -> Result<TierPolicy, ConfigError> {
         let unregistered_tier = match self.unregistered_tier {
             0 => None,
             id if tiers.iter().any(|t| t.id == id) => Some(id),
@@ -649,4 +661,30 @@ fn write_new(path: &Path, text: &str, mode: u32) -> std::io::Result<()> {
     // naming it was committed would make the ledger unusable.
     let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::File::open(parent)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_documented_tiers_key_can_be_set_alone_the_rest_keeping_its_default() {
+        let default = TierPolicy::e_cny_default(2);
+        let day: TiersConfig = toml::from_str("day_offset_minutes = 60").expect("the day offset alone");
+        let policy = day.resolve(2).expect("resolves");
+        assert_eq!((policy.day_offset_minutes, &policy.tiers), (60, &default.tiers));
+        assert_eq!(policy.unregistered_tier, default.unregistered_tier);
+        let anonymous: TiersConfig = toml::from_str("unregistered_tier = 0").expect("the unregistered tier alone");
+        let policy = anonymous.resolve(2).expect("resolves");
+        assert_eq!((policy.unregistered_tier, policy.day_offset_minutes), (None, default.day_offset_minutes));
+        let table: TiersConfig =
+            toml::from_str("[[tier]]\nid = 1\nbalance_cap = \"100\"\nper_payment = \"10\"\nper_day = \"50\"\n")
+                .expect("the table alone");
+        let policy = table.resolve(2).expect("resolves");
+        assert_eq!((policy.tiers.len(), policy.tiers[0].balance_cap_minor), (1, 10_000));
+        let empty: TiersConfig = toml::from_str("").expect("an empty [tiers]");
+        assert_eq!(empty.resolve(2).expect("resolves"), default);
+        let unknown = toml::from_str::<TiersConfig>("day_offset = 60").expect_err("a key that is not documented");
+        assert!(unknown.to_string().contains("day_offset"), "{unknown}");
+    }
 }

@@ -379,19 +379,11 @@ pub fn get_balance_request(data: &[u8]) {
 }
 
 /// Every listing's page size: 0 is the default, 1 to the maximum as asked,
-/// above it INVALID_ARGUMENT.
-fn check_page_size(requested: u32, size: &Result<usize, Status>) {
-    match size {
-        Ok(size) => {
-            assert!((1..=PAGE_SIZE_MAX).contains(size), "page size {size}");
-            let asked = if requested == 0 { PAGE_SIZE_DEFAULT as u64 } else { u64::from(requested) };
-            assert_eq!(*size as u64, asked);
-        }
-        Err(_) => {
-            assert!(requested as usize > PAGE_SIZE_MAX, "page size {requested} refused");
-            assert_code(size, Code::InvalidArgument);
-        }
-    }
+/// above it the maximum (AIP-158: coerced, never refused).
+fn check_page_size(requested: u32, size: usize) {
+    assert!((1..=PAGE_SIZE_MAX).contains(&size), "page size {size}");
+    let asked = if requested == 0 { PAGE_SIZE_DEFAULT as u64 } else { u64::from(requested).min(PAGE_SIZE_MAX as u64) };
+    assert_eq!(size as u64, asked);
 }
 
 /// The address, the page size, and the page token: a token the server
@@ -401,7 +393,7 @@ pub fn list_unspent_request(data: &[u8]) {
         return;
     };
     check_bytes32_arg(&request.address, &checks::address_arg(&request.address), |a| a.0);
-    check_page_size(request.page_size, &checks::page_size(request.page_size));
+    check_page_size(request.page_size, checks::page_size(request.page_size));
     let start = checks::unspent_page_start(&request.page_token);
     match &start {
         Ok(None) => assert!(request.page_token.is_empty()),
@@ -562,7 +554,7 @@ pub fn raft_messages(data: &[u8]) {
 }
 
 /// The programme lookup (`checks::programme_of`) against the fixture's
-/// registry: the programme asked for, or UNKNOWN_PROGRAMME.
+/// registry: the programme asked for, or UNKNOWN_PROGRAMME as NOT_FOUND.
 pub fn get_programme_stats_request(data: &[u8]) {
     let Ok(request) = proto::GetProgrammeStatsRequest::decode(data) else {
         return;
@@ -574,6 +566,7 @@ pub fn get_programme_stats_request(data: &[u8]) {
             assert!(!registry.programmes.contains_key(&request.programme_id));
             assert_eq!(refusal.reason, Reason::UnknownProgramme);
             assert_status_keeps_reason(&refusal);
+            assert_eq!(refusal_to_status(&refusal).code(), Code::NotFound);
         }
     }
 }
@@ -795,7 +788,7 @@ pub fn list_request(data: &[u8]) {
     let Ok(request) = proto::ListRequest::decode(data) else {
         return;
     };
-    check_page_size(request.page_size, &checks::page_size(request.page_size));
+    check_page_size(request.page_size, checks::page_size(request.page_size));
     fn check_listing<K: PartialEq + std::fmt::Debug + ToString>(
         request: &proto::ListRequest,
         parse: impl Fn(&str) -> Option<K>,

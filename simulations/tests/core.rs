@@ -12,7 +12,7 @@ const CI_STEPS: u64 = 120;
 /// Every reason there is. The match in `decided_by_the_sequencer` has no
 /// wildcard: a reason added to the protocol does not compile until it is
 /// placed, and a reason the sequencer decides must then be reached here.
-const REASONS: [Reason; 56] = [
+const REASONS: [Reason; 57] = [
     Reason::Malformed,
     Reason::UnsupportedVersion,
     Reason::UnsupportedKind,
@@ -69,6 +69,7 @@ const REASONS: [Reason; 56] = [
     Reason::Overloaded,
     Reason::Unavailable,
     Reason::NotLeader,
+    Reason::TooManyStreams,
 ];
 
 /// Whether the sequencer (the ledger's state, the caller's rules) decides
@@ -100,7 +101,8 @@ fn decided_by_the_sequencer(reason: Reason) -> bool {
         | Reason::UnknownParticipant
         | Reason::Overloaded
         | Reason::Unavailable
-        | Reason::NotLeader => false,
+        | Reason::NotLeader
+        | Reason::TooManyStreams => false,
         // A clawback authorised for another end of validity.
         Reason::BadSignature
         | Reason::InputSpent

@@ -47,17 +47,13 @@ pub fn address_arg(bytes: &[u8]) -> Result<Address, Status> {
         .ok_or_else(|| Status::invalid_argument(format!("address must be 32 bytes, got {}", bytes.len())))
 }
 
-/// The page size of every listing: 0 asks for the default.
-///
-/// # Errors
-/// `INVALID_ARGUMENT` above `PAGE_SIZE_MAX`.
-pub fn page_size(requested: u32) -> Result<usize, Status> {
+/// The page size of every listing: 0 asks for the default, and more than
+/// `PAGE_SIZE_MAX` gets the maximum (AIP-158: coerced, not refused).
+#[must_use]
+pub fn page_size(requested: u32) -> usize {
     match requested as usize {
-        0 => Ok(PAGE_SIZE_DEFAULT),
-        n if n > PAGE_SIZE_MAX => {
-            Err(Status::invalid_argument(format!("page_size {n} is above the maximum {PAGE_SIZE_MAX}")))
-        }
-        n => Ok(n),
+        0 => PAGE_SIZE_DEFAULT,
+        n => n.min(PAGE_SIZE_MAX),
     }
 }
 
@@ -102,7 +98,7 @@ pub fn list_page<K>(
     request: &proto::ListRequest,
     parse_token: impl Fn(&str) -> Option<K>,
 ) -> Result<(usize, Option<K>), Status> {
-    let size = page_size(request.page_size)?;
+    let size = page_size(request.page_size);
     let token = match request.page_token.as_str() {
         "" => None,
         text => Some(parse_token(text).ok_or_else(|| Status::invalid_argument("bad page_token"))?),
@@ -311,13 +307,13 @@ pub fn beneficiary(b: Option<proto::Beneficiary>) -> Result<Beneficiary, Refusal
 /// The registered programme `id` (`GetProgrammeStats`, `Clawback`).
 ///
 /// # Errors
-/// `UNKNOWN_PROGRAMME`.
+/// `UNKNOWN_PROGRAMME`, as `NOT_FOUND`: the call names it.
 pub fn programme_of(registry: &Registry, id: ProgrammeId) -> Result<Programme, Refusal> {
     registry
         .programmes
         .get(&id)
         .cloned()
-        .ok_or_else(|| Refusal::new(Reason::UnknownProgramme, format!("no programme {id}")))
+        .ok_or_else(|| Refusal::new(Reason::UnknownProgramme, format!("no programme {id}")).not_found())
 }
 
 /// A `Clawback`'s authorisation: at most `TX_WITNESSES_MAX` keys of 32

@@ -2,6 +2,7 @@
 //! (with the refusal a caller can act on), answers and refusals encoded.
 
 use super::*;
+use crate::core::limits::STREAM_LIMIT_RETRY_AFTER_MS;
 
 pub(crate) fn bytes32(field: &str, bytes: &[u8], reason: Reason) -> Result<[u8; 32], Refusal> {
     bytes.try_into().map_err(|_| Refusal::new(reason, format!("{field} must be 32 bytes, got {}", bytes.len())))
@@ -211,16 +212,19 @@ pub(crate) fn retry_after_ms(refusal: &Refusal) -> u32 {
     match refusal.reason {
         Reason::Overloaded if refusal.retry_after_ms == 0 => OVERLOAD_RETRY_AFTER_MS,
         Reason::Overloaded => refusal.retry_after_ms,
+        Reason::TooManyStreams => STREAM_LIMIT_RETRY_AFTER_MS,
         _ => 0,
     }
 }
 
 /// A refusal as a gRPC status: the code of its class, and a
 /// `google.rpc.ErrorInfo` whose reason is the proto `Reason` name, with the
-/// input and the spending txid in its metadata; `RetryInfo` when overloaded.
+/// input and the spending txid in its metadata; `RetryInfo` when overloaded
+/// or at a stream limit.
 #[must_use]
 pub fn refusal_to_status(refusal: &Refusal) -> Status {
     let code = match refusal.reason.class() {
+        _ if refusal.not_found => Code::NotFound,
         Class::InvalidArgument => Code::InvalidArgument,
         Class::FailedPrecondition => Code::FailedPrecondition,
         Class::ResourceExhausted => Code::ResourceExhausted,
@@ -241,7 +245,7 @@ pub fn refusal_to_status(refusal: &Refusal) -> Status {
         metadata.insert("outcome_unknown".to_owned(), "true".to_owned());
     }
     let mut details = ErrorDetails::with_error_info(refusal.reason.name(), ERROR_DOMAIN, metadata);
-    if refusal.reason == Reason::Overloaded {
+    if matches!(refusal.reason, Reason::Overloaded | Reason::TooManyStreams) {
         details.set_retry_info(Some(std::time::Duration::from_millis(u64::from(retry_after_ms(refusal)))));
     }
     Status::with_error_details(code, refusal.to_string(), details)

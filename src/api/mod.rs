@@ -91,7 +91,11 @@ impl Api {
         let mut open = self.open_streams.lock().expect("not poisoned");
         let count = open.entry(key.clone()).or_default();
         if *count >= max {
-            return Err(Status::resource_exhausted(format!("{key} already has {max} streams open, the most allowed")));
+            let refusal = Refusal::new(
+                Reason::TooManyStreams,
+                format!("{key} already has {max} streams open, the most allowed: end one first"),
+            );
+            return Err(refusal_to_status(&refusal));
         }
         *count += 1;
         Ok(StreamSlot { open_streams: Arc::clone(&self.open_streams), key })

@@ -33,7 +33,7 @@ impl proto::wallet_service_server::WalletService for Api {
     ) -> Result<Response<proto::ListUnspentResponse>, Status> {
         let address = self.authorize_read(&request, &request.get_ref().address)?;
         let request = request.into_inner();
-        let page_size = checks::page_size(request.page_size)?;
+        let page_size = checks::page_size(request.page_size);
         let after = checks::unspent_page_start(&request.page_token)?;
         // One more than the page tells whether another page follows.
         let (mut outputs, _) =

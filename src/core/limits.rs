@@ -74,6 +74,9 @@ pub const CURRENCY_EXPONENT_MAX: u32 = 8;
 /// Retry hint given with RESOURCE_EXHAUSTED: the least, and the most (the
 /// hint is the time the engine needs to clear what it holds).
 pub const OVERLOAD_RETRY_AFTER_MS: u32 = 50;
+/// Retry hint given with `REASON_TOO_MANY_STREAMS`: a stream of the caller
+/// has to end first, which takes longer than a queue to drain.
+pub const STREAM_LIMIT_RETRY_AFTER_MS: u32 = 1_000;
 pub const OVERLOAD_RETRY_AFTER_MAX_MS: u32 = 2_000;
 /// Admission control: the engine holds (verify queue, sequencer queue, open
 /// and committing blocks) at most what its writer confirms in this long of

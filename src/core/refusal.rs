@@ -88,6 +88,8 @@ pub enum Reason {
     /// Cluster mode: this replica does not lead (`Refusal::leader` names the
     /// one that does, if known).
     NotLeader,
+    /// A stream beyond the caller's limit of open streams of its kind.
+    TooManyStreams,
 }
 
 /// How a refusal is to be reported: the gRPC status family it belongs to.
@@ -136,7 +138,7 @@ impl Reason {
             | Self::RecoveryNotAllowed
             | Self::AlreadyRegistered
             | Self::UnknownParticipant => Class::FailedPrecondition,
-            Self::Overloaded => Class::ResourceExhausted,
+            Self::Overloaded | Self::TooManyStreams => Class::ResourceExhausted,
             Self::PermissionDenied => Class::PermissionDenied,
             Self::Unavailable | Self::NotLeader => Class::Unavailable,
             _ => Class::InvalidArgument,
@@ -200,6 +202,7 @@ impl Reason {
             Self::AlreadyRegistered => "REASON_ALREADY_REGISTERED",
             Self::UnknownParticipant => "REASON_UNKNOWN_PARTICIPANT",
             Self::Overloaded => "REASON_OVERLOADED",
+            Self::TooManyStreams => "REASON_TOO_MANY_STREAMS",
             Self::PermissionDenied => "REASON_PERMISSION_DENIED",
             Self::Unavailable => "REASON_UNAVAILABLE",
             Self::NotLeader => "REASON_NOT_LEADER",
@@ -225,6 +228,9 @@ pub struct Refusal {
     /// cluster's log but leadership was lost before it was known committed;
     /// it may yet be. Otherwise a refusal means nothing was applied.
     pub outcome_unknown: bool,
+    /// The call named something that does not exist (a programme to read or
+    /// claw back): `NOT_FOUND` rather than the reason's class.
+    pub not_found: bool,
 }
 
 impl Refusal {
@@ -238,7 +244,15 @@ impl Refusal {
             retry_after_ms: 0,
             leader: None,
             outcome_unknown: false,
+            not_found: false,
         }
+    }
+
+    /// The same refusal, for a call that named what does not exist.
+    #[must_use]
+    pub fn not_found(mut self) -> Self {
+        self.not_found = true;
+        self
     }
 
     #[must_use]

@@ -697,6 +697,7 @@ pub fn generate() -> Value {
     let refund = refund_after_block_1(&keys, &chain, &txs, &mut ledger);
     let (claim, recovery) = claim_and_recovery_json(&keys, &genesis, &chain);
     let clawback = clawback_after_block_1(&keys, &chain, &txs, &mut ledger, &programmes[&PROGRAMME_FOOD]);
+    let redeem = redeem_after_block_1(&keys, &chain, &txs, &mut ledger);
     let authorised: Vec<ClawbackTerms> = CLAWBACK_AUTHORIZATION_PROGRAMMES.iter().map(|id| programmes[id]).collect();
     let other_chain = other_chain_json(&genesis, &txs[0], &chain);
 
@@ -740,10 +741,47 @@ pub fn generate() -> Value {
         "clawback_authorizations": clawback_authorizations_json(&keys, &chain, &authorised),
         "clawback_transactions": [clawback],
         "refund_transactions": [refund],
+        "redeem_transactions": [redeem],
         "claims": [claim],
         "recovery_transactions": [recovery],
         "other_chain": other_chain,
     })
+}
+
+/// A redemption (docs/PROTOCOL.md §4.9): the merchant's bank submits it,
+/// signed by the merchant's payout key, spending the 60.00 earmarked
+/// takings of `transfer-2-in-2-out-earmarked`, keeping 10.00 as change (the
+/// same programme's money) and burning 50.00. Judged against the ledger
+/// after block 1 and the clawback vector (which leaves the takings alone),
+/// a second after the clawback; change to another address is declined.
+fn redeem_after_block_1(keys: &Keys, chain: &ChainId, txs: &[VectorTx], ledger: &mut Ledger) -> Value {
+    let earmarked = txs.iter().find(|v| v.name == "transfer-2-in-2-out-earmarked").expect("in the history");
+    let merchant = keys.address("merchant");
+    let unsigned = |name, to| Unsigned {
+        name,
+        description: "A redemption: the merchant's bank turns 50.00 of the merchant's takings back into bank money. It spends the 60.00 earmarked (programme 1001) takings of transfer-2-in-2-out-earmarked (output 0), keeps 10.00 as change of the same programme and burns 50.00 (the supply drops by it). Reference: the bank's payout reference. Witness: the merchant's payout key over the witness message of the txid. Not in any block: accepted by the ledger as it stands after block 1 and the clawback vector (merchants' takings are not clawed back, and may be redeemed after the programme's end), one second after the clawback.",
+        kind: TxKind::Redeem,
+        inputs: vec![outpoint(earmarked, 0)],
+        outputs: vec![output(to, 1_000, PROGRAMME_FOOD)],
+        reference: b"payout-2025-06-15/0001".to_vec(),
+    };
+    let judged_at = PROGRAMME_FOOD_UNTIL_MS + 1_000;
+    let to_bob = build(keys, chain, unsigned("redeem-change-to-bob", keys.address("bob")), &["merchant"]);
+    assert_declined(ledger, chain, &to_bob.tx, judged_at, Reason::PayeeNotAllowed);
+    let vector = build(keys, chain, unsigned("redeem-earmarked-takings", merchant), &["merchant"]);
+    let verified = crate::core::verify::verify(vector.tx.clone(), chain).expect("the redeem vector verifies");
+    let burned_before = ledger.totals().burned_minor;
+    let applied = ledger
+        .apply(&verified, judged_at)
+        .unwrap_or_else(|decline| panic!("the redeem vector is declined: {decline:?}"));
+    assert_eq!(ledger.totals().burned_minor - burned_before, 5_000, "the redemption burns 50.00");
+    ledger.assert_conserved();
+    let mut json = tx_json(&vector, applied.sequence, &witness_message_bytes(chain, &vector.txid));
+    let object = json.as_object_mut().expect("a transaction is an object");
+    object.remove("sequence");
+    object.insert("burned_minor".to_owned(), json!(5_000));
+    object.insert("block_time_unix_ms".to_owned(), json!(judged_at));
+    json
 }
 
 /// A refund (docs/PROTOCOL.md §4.11): the merchant pays alice back 5.00 of

@@ -69,6 +69,14 @@ async fn a_full_verify_queue_refuses_at_once_with_resource_exhausted_and_a_retry
     ledger.shutdown().await;
 }
 
+/// A stream over its limit: RESOURCE_EXHAUSTED with `REASON_TOO_MANY_STREAMS`
+/// in `ErrorInfo` and a retry hint in `RetryInfo` (RELIABILITY.md, promise 6).
+fn assert_stream_limit(status: &tonic::Status) {
+    assert_refusal(status, Code::ResourceExhausted, proto::Reason::TooManyStreams);
+    let hint = status.get_details_retry_info().and_then(|info| info.retry_delay).expect("a retry hint");
+    assert_eq!(hint, std::time::Duration::from_millis(u64::from(settled::limits::STREAM_LIMIT_RETRY_AFTER_MS)));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_participant_holds_at_most_its_limit_of_streams_and_gets_a_slot_back_when_one_closes() {
     let mut ledger = TestLedger::start().await;
@@ -86,7 +94,7 @@ async fn a_participant_holds_at_most_its_limit_of_streams_and_gets_a_slot_back_w
     }
     let (_sender, receiver) = tokio::sync::mpsc::channel::<proto::SubmitPaymentsRequest>(1);
     let over = ledger.client.payments.submit_payments(tokio_stream::wrappers::ReceiverStream::new(receiver)).await;
-    assert_eq!(over.expect_err("one stream too many").code(), Code::ResourceExhausted);
+    assert_stream_limit(&over.expect_err("one stream too many"));
     // Closing one (the client ends its requests) frees a slot.
     let (sender, mut stream) = open.pop().expect("one");
     drop(sender);
@@ -112,7 +120,7 @@ async fn a_participant_holds_at_most_its_limit_of_streams_and_gets_a_slot_back_w
     }
     let request = proto::SubscribeRequest { bank: "bank-s".into(), ..Default::default() };
     let over = ledger.client.reconciliation.subscribe(request).await;
-    assert_eq!(over.expect_err("one bank stream too many").code(), Code::ResourceExhausted);
+    assert_stream_limit(&over.expect_err("one bank stream too many"));
     drop(open);
     drop(banks);
     ledger.shutdown().await;

@@ -199,20 +199,26 @@ async fn a_full_page_of_the_largest_size_is_readable_by_the_client() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn list_unspent_refuses_a_page_above_the_maximum_and_a_token_it_did_not_issue() {
+async fn list_unspent_coerces_a_page_above_the_maximum_and_refuses_a_token_it_did_not_issue() {
     let mut ledger = TestLedger::start().await;
     let alice = Keypair::generate();
-    ledger.fund(&alice, 10, "row-1").await;
-    let status = ledger
-        .client
-        .wallets
-        .list_unspent(list_request(&alice, PAGE_SIZE_MAX as u32 + 1, Vec::new()))
-        .await
-        .expect_err("refused");
-    assert_eq!(status.code(), Code::InvalidArgument);
-    let status =
-        ledger.client.wallets.list_unspent(list_request(&alice, u32::MAX, Vec::new())).await.expect_err("refused");
-    assert_eq!(status.code(), Code::InvalidArgument);
+    // More outputs than one page can hold.
+    for batch in 0..PAGE_SIZE_MAX.div_ceil(16) + 1 {
+        let coins = (0..16).map(|_| client::output(alice.address(), 1, 0)).collect();
+        ledger.mint_outputs(coins, &format!("coins-{batch}")).await;
+    }
+    // AIP-158: a page size above the maximum is coerced to it, not refused.
+    for page_size in [PAGE_SIZE_MAX as u32 + 1, u32::MAX] {
+        let page = ledger
+            .client
+            .wallets
+            .list_unspent(list_request(&alice, page_size, Vec::new()))
+            .await
+            .expect("coerced")
+            .into_inner();
+        assert_eq!(page.outputs.len(), PAGE_SIZE_MAX, "page size {page_size}");
+        assert!(!page.next_page_token.is_empty(), "more to come");
+    }
     for token in [vec![1u8; 5], vec![1u8; 35], vec![1u8; 37]] {
         let length = token.len();
         let status = ledger.client.wallets.list_unspent(list_request(&alice, 10, token)).await.expect_err("refused");

@@ -179,7 +179,7 @@ async fn a_caller_holds_at_most_alert_streams_per_caller_max_watches_open() {
         open.push(watcher.clone().alerts.watch_alerts(follow).await.expect("within the limit").into_inner());
     }
     let status = watcher.clone().alerts.watch_alerts(follow).await.unwrap_err();
-    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    common::assert_refusal(&status, Code::ResourceExhausted, proto::Reason::TooManyStreams);
     // Another caller is not held to this one's streams.
     let request = proto::WatchAlertsRequest { follow: false, ..follow };
     ledger.client.clone().alerts.watch_alerts(request).await.expect("the operator's own");

@@ -154,7 +154,7 @@ async fn clawback_of_an_unknown_programme_is_refused() {
         valid_until_ms: 0,
     };
     let status = clawback(&mut ledger, &terms, &[&issuers[0], &issuers[1]]).await.expect_err("no such programme");
-    assert_refusal(&status, Code::FailedPrecondition, proto::Reason::UnknownProgramme);
+    assert_refusal(&status, Code::NotFound, proto::Reason::UnknownProgramme);
     ledger.shutdown().await;
 }
 
@@ -275,7 +275,7 @@ async fn programme_figures_of_an_unknown_programme_are_refused_as_unknown_progra
     for unknown in [PROGRAMME + 1, u32::MAX] {
         let request = proto::GetProgrammeStatsRequest { programme_id: unknown };
         let status = ledger.client.admin.get_programme_stats(request).await.expect_err("no such programme");
-        assert_refusal(&status, Code::FailedPrecondition, proto::Reason::UnknownProgramme);
+        assert_refusal(&status, Code::NotFound, proto::Reason::UnknownProgramme);
     }
     assert_eq!(ledger.info(true).await, before, "a refused read changes nothing");
     assert_eq!(stats(&mut ledger).await.disbursed_minor, GRANT_MINOR, "the known programme is answered");

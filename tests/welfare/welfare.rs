@@ -959,14 +959,17 @@ async fn registrations_survive_a_restart_and_still_refuse_duplicates() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn listing_with_a_page_size_above_the_maximum_or_a_token_it_did_not_issue_is_invalid_argument() {
+async fn listing_with_a_page_size_above_the_maximum_is_coerced_and_a_token_it_did_not_issue_is_invalid_argument() {
     let mut ledger = TestLedger::start().await;
     register_population(&mut ledger).await;
     let page_size_max = u32::try_from(settled::limits::PAGE_SIZE_MAX).expect("small");
     for listing in LISTINGS {
-        let status = list_page(&mut ledger, listing, page_size_max + 1, String::new()).await.expect_err("too large");
-        assert_eq!(status.code(), Code::InvalidArgument, "{listing:?}: {status:?}");
-        list_page(&mut ledger, listing, page_size_max, String::new()).await.expect("the maximum is allowed");
+        // AIP-158: above the maximum is the maximum, not an error.
+        let whole = list_page(&mut ledger, listing, page_size_max, String::new()).await.expect("the maximum");
+        for page_size in [page_size_max + 1, u32::MAX] {
+            let coerced = list_page(&mut ledger, listing, page_size, String::new()).await.expect("coerced");
+            assert_eq!(coerced, whole, "{listing:?}: page size {page_size} gives the maximum's page");
+        }
     }
     for (listing, token) in [(Listing::Wallets, "zz"), (Listing::Wallets, "00"), (Listing::Programmes, "seven")] {
         let status = list_page(&mut ledger, listing, 2, token.to_owned()).await.expect_err("foreign token");
@@ -1192,12 +1195,12 @@ async fn a_restart_with_a_tier_table_missing_a_registered_wallets_tier_is_refuse
     config.tiers = Some(settled::config::TiersConfig {
         day_offset_minutes: 480,
         unregistered_tier: 1,
-        tiers: vec![settled::config::TierConfig {
+        tiers: Some(vec![settled::config::TierConfig {
             id: 1,
             balance_cap: "10000".into(),
             per_payment: "2000".into(),
             per_day: "5000".into(),
-        }],
+        }]),
     });
     let refused = settled::Server::start(config).await.err().expect("a wallet's tier is gone");
     assert!(refused.to_string().contains("tier 3"), "{refused}");
