@@ -163,31 +163,42 @@ fn join_cluster(
     Ok(ClusterParts { node, link })
 }
 
-/// The gRPC health service, kept current by a task: the whole server
-/// NOT_SERVING after a fail-stop; in a cluster, the payment service
-/// SERVING on the leader only (a follower refuses payments but serves
-/// reads).
+/// The services health reports on besides the payment service (which
+/// only a leader serves): every other service of the public API.
+const READ_SERVICES: [&str; 5] = [
+    <WalletServiceServer<Api> as tonic::server::NamedService>::NAME,
+    <AdminServiceServer<Api> as tonic::server::NamedService>::NAME,
+    <LedgerServiceServer<Api> as tonic::server::NamedService>::NAME,
+    <ReconciliationServiceServer<Api> as tonic::server::NamedService>::NAME,
+    <crate::proto::alert_service_server::AlertServiceServer<Api> as tonic::server::NamedService>::NAME,
+];
+
+/// The gRPC health service, kept current by a task: every service (and
+/// the whole server, "") NOT_SERVING after a fail-stop; in a cluster, the
+/// payment service SERVING on the leader only (a follower refuses payments
+/// but serves reads).
 async fn health_service(engine: &Engine) -> HealthServer<impl Health> {
+    use tonic_health::ServingStatus;
     let (health, health_service) = tonic_health::server::health_reporter();
-    if engine.leading() {
-        health.set_serving::<PaymentServiceServer<Api>>().await;
-    } else {
-        health.set_not_serving::<PaymentServiceServer<Api>>().await;
-    }
     let mut engine_health = engine.health();
     let mut leading = engine.leading_changes();
+    let report = async move |health: &tonic_health::server::HealthReporter, serving: bool, payments: bool| {
+        let status = |up: bool| if up { ServingStatus::Serving } else { ServingStatus::NotServing };
+        health
+            .set_service_status(<PaymentServiceServer<Api> as tonic::server::NamedService>::NAME, status(payments))
+            .await;
+        for service in READ_SERVICES {
+            health.set_service_status(service, status(serving)).await;
+        }
+        health.set_service_status("", status(serving)).await;
+    };
+    let serving = *engine_health.borrow_and_update();
+    report(&health, serving, serving && *leading.borrow_and_update()).await;
     tokio::spawn(async move {
         loop {
             let serving = *engine_health.borrow_and_update();
             let payments = serving && *leading.borrow_and_update();
-            if payments {
-                health.set_serving::<PaymentServiceServer<Api>>().await;
-            } else {
-                health.set_not_serving::<PaymentServiceServer<Api>>().await;
-            }
-            if !serving {
-                health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
-            }
+            report(&health, serving, payments).await;
             tokio::select! {
                 changed = engine_health.changed() => if changed.is_err() { return },
                 changed = leading.changed() => if changed.is_err() { return },
@@ -210,18 +221,23 @@ fn spawn_api(
     // The services are named: the descriptor set also declares
     // settled.v1.RaftService, which nodes serve to each other on their
     // own port (cluster::Node), never here.
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .with_service_name(<PaymentServiceServer<Api> as tonic::server::NamedService>::NAME)
-        .with_service_name(<WalletServiceServer<Api> as tonic::server::NamedService>::NAME)
-        .with_service_name(<AdminServiceServer<Api> as tonic::server::NamedService>::NAME)
-        .with_service_name(<LedgerServiceServer<Api> as tonic::server::NamedService>::NAME)
-        .with_service_name(<ReconciliationServiceServer<Api> as tonic::server::NamedService>::NAME)
-        .with_service_name("grpc.health.v1.Health")
-        .with_service_name("grpc.reflection.v1.ServerReflection")
-        .build_v1()
-        .expect("the embedded descriptor set is valid");
+    // Reflection in both versions tools speak: v1 (grpcurl) and v1alpha
+    // (Postman, Evans).
+    let reflection = || {
+        let mut builder = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .with_service_name(<PaymentServiceServer<Api> as tonic::server::NamedService>::NAME)
+            .with_service_name("grpc.health.v1.Health")
+            .with_service_name("grpc.reflection.v1.ServerReflection")
+            .with_service_name("grpc.reflection.v1alpha.ServerReflection");
+        for service in READ_SERVICES {
+            builder = builder.with_service_name(service);
+        }
+        builder
+    };
+    let reflection_v1 = reflection().build_v1().expect("the embedded descriptor set is valid");
+    let reflection_v1alpha = reflection().build_v1alpha().expect("the embedded descriptor set is valid");
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = &config.tls {
         builder = builder.tls_config(server_tls(tls)?).map_err(|e| ServerError::Tls(e.to_string()))?;
@@ -232,7 +248,8 @@ fn spawn_api(
         .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
         .max_concurrent_streams(Some(crate::core::limits::CALLS_PER_CONNECTION_MAX))
         .add_service(health)
-        .add_service(reflection)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .add_service(PaymentServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
         .add_service(WalletServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
         .add_service(AdminServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))

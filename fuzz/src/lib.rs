@@ -771,7 +771,9 @@ pub fn clawback_request(data: &[u8]) {
         Err(refusal) => {
             let expected =
                 [Reason::BadSignature, Reason::UnexpectedWitness, Reason::DuplicateWitness, Reason::MintThreshold];
-            assert!(expected.contains(&refusal.reason), "{refusal}");
+            assert!(expected.contains(&refusal.reason) || refusal.reason == Reason::NoWitnesses, "{refusal}");
+            // No signature at all is NO_WITNESSES (§10.1), and only that.
+            assert_eq!(authorization.is_empty(), refusal.reason == Reason::NoWitnesses, "{refusal}");
             if refusal.reason == Reason::BadSignature {
                 let forged = authorization.iter().any(|w| !verify_signature(&w.public_key, &message, &w.signature));
                 assert!(forged, "every signature signs, refused as {refusal}");

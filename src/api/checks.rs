@@ -414,6 +414,9 @@ fn check_issuer_authorization(
     authorization: &[Witness],
     what: &str,
 ) -> Result<(), Refusal> {
+    if authorization.is_empty() {
+        return Err(Refusal::new(Reason::NoWitnesses, format!("no issuer signs {what}")));
+    }
     for witness in authorization {
         if !crypto::verify(&witness.public_key, message, &witness.signature) {
             return Err(Refusal::new(Reason::BadSignature, format!("{} does not sign {what}", witness.public_key)));

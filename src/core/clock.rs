@@ -30,3 +30,11 @@ pub fn now_unix_ms() -> u64 {
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
 }
+
+/// Milliseconds since `started`, as a whole number a log field records as a
+/// JSON number (`Duration::as_millis` is a `u128`, which JSON logs write as
+/// a string).
+#[must_use]
+pub fn millis_since(started: std::time::Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}

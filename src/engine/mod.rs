@@ -335,7 +335,7 @@ impl Engine {
             merchants.entry(*programme).or_default().insert(merchant.clone(), *figures);
         }
         let ledger = recovered_ledger(recovered, config.tiers.clone())?;
-        tracing::info!(elapsed_ms = started.elapsed().as_millis(), "ledger rebuilt from the unspent set");
+        tracing::info!(elapsed_ms = crate::core::clock::millis_since(started), "ledger rebuilt from the unspent set");
         // A wallet whose tier left the table would have no limits at all.
         if let Some(wallet) = registry.wallets.values().find(|w| config.tiers.tier(w.tier).is_none()) {
             return Err(StoreError::Config(format!(

@@ -502,7 +502,7 @@ impl Store {
             tracing::info!(
                 from = first,
                 to = tip,
-                elapsed_ms = started.elapsed().as_millis(),
+                elapsed_ms = crate::core::clock::millis_since(started),
                 "blocks written since the last clean shutdown checked"
             );
         }
@@ -692,7 +692,7 @@ impl Store {
         tracing::info!(
             outputs = unspent.len(),
             unmerged_blocks,
-            elapsed_ms = started.elapsed().as_millis(),
+            elapsed_ms = crate::core::clock::millis_since(started),
             "unspent set read"
         );
         let mut ops = Vec::new();

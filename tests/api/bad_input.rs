@@ -892,6 +892,12 @@ fn matrix(w: &World) -> Vec<Row> {
             Reason::UnknownProgramme,
         ),
         refused(
+            "a clawback with no authorisation signature is NO_WITNESSES (§10.1)",
+            clawback_request(LIVE_PROGRAMME, Vec::new()),
+            Code::InvalidArgument,
+            Reason::NoWitnesses,
+        ),
+        refused(
             "a clawback authorised by one issuer is MINT_THRESHOLD",
             clawback_request(LIVE_PROGRAMME, client::clawback_authorization(&w.live_terms, &[issuer_1])),
             DECLINED,

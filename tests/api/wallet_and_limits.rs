@@ -285,12 +285,20 @@ async fn stream_with_more_than_the_in_flight_limit_submitted_at_once_completes_e
 // ---- health and reflection -------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn health_check_reports_serving_for_the_server_and_the_payment_service() {
+async fn health_check_reports_serving_for_the_server_and_every_service() {
     use tonic_health::pb::health_check_response::ServingStatus;
     use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
     let ledger = TestLedger::start().await;
     let mut health = HealthClient::new(channel(&ledger).await);
-    for service in ["", "settled.v1.PaymentService"] {
+    for service in [
+        "",
+        "settled.v1.PaymentService",
+        "settled.v1.WalletService",
+        "settled.v1.AdminService",
+        "settled.v1.LedgerService",
+        "settled.v1.ReconciliationService",
+        "settled.v1.AlertService",
+    ] {
         let response =
             health.check(HealthCheckRequest { service: service.to_owned() }).await.expect("health check").into_inner();
         assert_eq!(response.status, ServingStatus::Serving as i32, "service '{service}'");
@@ -329,7 +337,9 @@ async fn server_reflection_lists_every_settled_service() {
         "settled.v1.AdminService",
         "settled.v1.LedgerService",
         "settled.v1.ReconciliationService",
+        "settled.v1.AlertService",
         "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
     ] {
         assert!(names.contains(service), "{service} is listed in {names:?}");
     }
@@ -342,6 +352,22 @@ async fn server_reflection_lists_every_settled_service() {
         panic!("expected the file declaring PaymentService");
     };
     assert!(!files.file_descriptor_proto.is_empty(), "the file declaring PaymentService is served");
+
+    // The same through v1alpha, which Postman and Evans speak.
+    use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient as AlphaClient;
+    use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest as AlphaRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse as AlphaResponse;
+    let mut alpha = AlphaClient::new(channel(&ledger).await);
+    let request = tonic_reflection::pb::v1alpha::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(AlphaRequest::ListServices(String::new())),
+    };
+    let mut responses =
+        alpha.server_reflection_info(tokio_stream::iter(vec![request])).await.expect("v1alpha").into_inner();
+    let response = responses.message().await.expect("list").and_then(|r| r.message_response);
+    let Some(AlphaResponse::ListServicesResponse(list)) = response else { panic!("expected a service list") };
+    let alpha_names: HashSet<String> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(alpha_names.contains("settled.v1.AlertService") && alpha_names == names, "{alpha_names:?}");
     ledger.shutdown().await;
 }
 

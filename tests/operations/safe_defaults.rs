@@ -174,3 +174,54 @@ fn serve_warns_of_development_mode_at_every_start() {
     assert!(warning.contains("WARN"), "{warning}");
     assert!(warning.contains("dev.token"), "{warning}");
 }
+
+/// Logs for machines and files: with `SETTLED_LOG_FORMAT=json` one JSON
+/// object per line whose numeric fields are JSON numbers, and no terminal
+/// colour codes in either format when stderr is not a terminal.
+#[test]
+fn logs_written_to_a_pipe_are_plain_and_json_fields_keep_their_numbers() {
+    for json in [true, false] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut command = Command::new(BIN);
+        command
+            .args(["serve", "--dev", "--data-dir", dir.path().to_str().expect("utf-8"), "--listen", "127.0.0.1:0"])
+            .env("RUST_LOG", "info")
+            .env_remove("SETTLED_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if json {
+            command.env("SETTLED_LOG_FORMAT", "json");
+        } else {
+            command.env_remove("SETTLED_LOG_FORMAT");
+        }
+        let mut child = command.spawn().expect("serve starts");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut seen = Vec::new();
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+            let Ok(line) = line else { break };
+            let serving = line.contains("serving");
+            seen.push(line);
+            if serving {
+                break;
+            }
+        }
+        child.kill().expect("killed");
+        let _ = child.wait();
+        assert!(seen.iter().all(|line| !line.contains('\u{1b}')), "colour codes in a pipe: {seen:#?}");
+        if !json {
+            continue;
+        }
+        let mut numbers = 0;
+        for line in &seen {
+            let object: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+            let fields = object["fields"].as_object().expect("fields");
+            for (name, value) in fields {
+                if name.ends_with("_ms") || name == "outputs" || name == "unmerged_blocks" {
+                    assert!(value.is_u64(), "{name} is {value} in {line}");
+                    numbers += 1;
+                }
+            }
+        }
+        assert!(numbers >= 3, "the start logs its timings as numbers: {seen:#?}");
+    }
+}

@@ -230,14 +230,11 @@ async fn clawback_state(
     (info, figures, balances)
 }
 
-/// PROTOCOL §10.1 gives REASON_NO_WITNESSES to "a `Clawback` call with no
-/// authorisation signature, once it has something to move"; the server
-/// checks the authorisation's threshold before it builds a batch, and
-/// answers an empty one as too few issuer signatures (MINT_THRESHOLD,
-/// FAILED_PRECONDITION), whether or not there is something to move. This
-/// test holds the server to what it answers.
+/// A clawback no issuer signed is `REASON_NO_WITNESSES` (PROTOCOL §10.1,
+/// INVALID_ARGUMENT), checked before anything is built or moved, whether or
+/// not there is something to move.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_clawback_with_an_empty_authorisation_is_refused_as_mint_threshold_and_moves_nothing() {
+async fn a_clawback_with_an_empty_authorisation_is_refused_as_no_witnesses_and_moves_nothing() {
     let mut ledger = TestLedger::start().await;
     let treasury = Keypair::generate();
     let terms = programme_for_an_hour(&mut ledger, &treasury, "Empty authorisation").await;
@@ -252,7 +249,7 @@ async fn a_clawback_with_an_empty_authorisation_is_refused_as_mint_threshold_and
     assert_eq!(before.1.outstanding_minor, 3 * GRANT_MINOR, "there is something to move");
     let empty = proto::ClawbackRequest { programme_id: PROGRAMME, authorization: Vec::new(), resume_after: Vec::new() };
     let status = ledger.client.admin.clawback(empty).await.expect_err("nobody authorised it");
-    assert_refusal(&status, Code::FailedPrecondition, proto::Reason::MintThreshold);
+    assert_refusal(&status, Code::InvalidArgument, proto::Reason::NoWitnesses);
     let after = clawback_state(&mut ledger, &watched).await;
     assert_eq!(after.0, before.0, "no block, nothing spent or created");
     assert_eq!(after.1, before.1, "nothing clawed back");

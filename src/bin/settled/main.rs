@@ -26,7 +26,12 @@ fn main() -> ExitCode {
     // One JSON object per line for log shippers (SETTLED_LOG_FORMAT=json);
     // plain text for people otherwise.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour codes only on a terminal: logs redirected to a file or a
+    // journal stay plain text.
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
     if std::env::var("SETTLED_LOG_FORMAT").is_ok_and(|format| format == "json") {
         logs.json().init();
     } else {
