@@ -140,6 +140,7 @@ impl Api {
         let credentials = match &op {
             AdminOp::RegisterBank(bank) => bank.credentials.as_slice(),
             AdminOp::RegisterTerminal(terminal) => terminal.credentials.as_slice(),
+            AdminOp::SetCredentials { credentials, .. } => credentials.as_slice(),
             _ => &[],
         };
         if let Some(taken) = credentials.iter().find(|c| self.credentials.contains_key(*c)) {
@@ -257,6 +258,14 @@ impl proto::admin_service_server::AdminService for Api {
             proto::ListProgrammeMerchantsResponse { merchants, next_page_token, height }
         });
         Ok(Response::new(response))
+    }
+
+    async fn set_credentials(
+        &self,
+        request: Request<proto::SetCredentialsRequest>,
+    ) -> Result<Response<proto::RegisterResponse>, Status> {
+        self.authorize(&request, &[Need::Operator])?;
+        self.register(checks::set_credentials_op(request.into_inner())).await
     }
 
     async fn register_bank(

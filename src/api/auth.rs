@@ -47,11 +47,26 @@ pub fn authenticate<T>(
     configured: &ConfiguredCredentials,
     registry: &Registry,
 ) -> Result<Principal, Status> {
+    let (hash, certificate) = presented_credential(request)?;
+    lookup(&hash, configured, registry).ok_or_else(|| {
+        Status::unauthenticated(if certificate {
+            "the client certificate is not a registered credential"
+        } else {
+            "unknown credential"
+        })
+    })
+}
+
+/// The SHA-256 of the credential `request` presents: its bearer token or,
+/// without one, its client certificate (and whether it is the certificate).
+///
+/// # Errors
+/// `UNAUTHENTICATED` when there is none, or the header is malformed.
+pub fn presented_credential<T>(request: &Request<T>) -> Result<(Hash32, bool), Status> {
     let Some(value) = request.metadata().get("authorization") else {
         let certificate = request.peer_certs().and_then(|certs| certs.first().map(|c| sha256(c.as_ref())));
         return match certificate {
-            Some(hash) => lookup(&hash, configured, registry)
-                .ok_or_else(|| Status::unauthenticated("the client certificate is not a registered credential")),
+            Some(hash) => Ok((hash, true)),
             None => Err(Status::unauthenticated(
                 "no credential: send 'authorization: Bearer <token>' or a client certificate",
             )),
@@ -65,7 +80,20 @@ pub fn authenticate<T>(
     if token.is_empty() || token.len() > TOKEN_BYTES_MAX {
         return Err(Status::unauthenticated(format!("a token is 1-{TOKEN_BYTES_MAX} bytes")));
     }
-    lookup(&sha256(token.as_bytes()), configured, registry).ok_or_else(|| Status::unauthenticated("unknown credential"))
+    Ok((sha256(token.as_bytes()), false))
+}
+
+/// Whether the registered credential `hash` still authenticates
+/// `principal` (a bank or a terminal); a configured principal's credential
+/// comes from the configuration and always does.
+#[must_use]
+pub fn still_authenticates(hash: &Hash32, principal: &Principal, registry: &Registry) -> bool {
+    match (principal, registry.credential(hash)) {
+        (Principal::Bank(id), Some(CredentialOwner::Bank(owner))) => id == owner,
+        (Principal::Terminal(id), Some(CredentialOwner::Terminal(owner))) => id == owner,
+        (Principal::Bank(_) | Principal::Terminal(_), _) => false,
+        _ => true,
+    }
 }
 
 fn lookup(hash: &Hash32, configured: &ConfiguredCredentials, registry: &Registry) -> Option<Principal> {

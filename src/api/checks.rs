@@ -194,6 +194,21 @@ pub fn register_bank_op(request: proto::RegisterBankRequest) -> Result<AdminOp, 
     Ok(AdminOp::RegisterBank(Bank { credentials: credentials(&b.credential_sha256)?, id: b.id, name: b.name }))
 }
 
+/// `SetCredentials`'s operation.
+///
+/// # Errors
+/// A refusal naming the malformed field.
+pub fn set_credentials_op(request: proto::SetCredentialsRequest) -> Result<AdminOp, Refusal> {
+    use crate::core::registry::CredentialOwner;
+    use proto::set_credentials_request::Participant;
+    let owner = match request.participant {
+        Some(Participant::BankId(id)) => CredentialOwner::Bank(id),
+        Some(Participant::TerminalId(id)) => CredentialOwner::Terminal(id),
+        None => return Err(invalid("name the participant: bank_id or terminal_id")),
+    };
+    Ok(AdminOp::SetCredentials { owner, credentials: credentials(&request.credential_sha256)? })
+}
+
 /// `RegisterMerchant`'s operation.
 ///
 /// # Errors

@@ -86,6 +86,26 @@ impl Api {
         auth::authorize(request, &self.credentials, &self.engine.registry(), needs)
     }
 
+    /// `stream`, ended `UNAUTHENTICATED` once the registered credential
+    /// `request` authenticated `principal` with is revoked.
+    pub(crate) fn until_revoked<T, S>(
+        &self,
+        request: &Request<T>,
+        principal: &Principal,
+        stream: S,
+    ) -> streams::UntilRevoked<S> {
+        let revocable = matches!(principal, Principal::Bank(_) | Principal::Terminal(_));
+        match auth::presented_credential(request) {
+            Ok((hash, _)) if revocable => {
+                let (engine, principal) = (Arc::clone(&self.engine), principal.clone());
+                streams::UntilRevoked::new(stream, Some(self.engine.credential_changes()), move || {
+                    auth::still_authenticates(&hash, &principal, &engine.registry())
+                })
+            }
+            _ => streams::UntilRevoked::new(stream, None, || true),
+        }
+    }
+
     /// Counts a stream against `key`'s limit of `max`.
     pub(crate) fn open_stream(&self, key: String, max: usize) -> Result<StreamSlot, Status> {
         let mut open = self.open_streams.lock().expect("not poisoned");

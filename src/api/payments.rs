@@ -34,6 +34,7 @@ impl proto::payment_service_server::PaymentService for Api {
         let slot =
             self.open_stream(format!("payment streams of {principal:?}"), PAYMENT_STREAMS_PER_PARTICIPANT_MAX)?;
         let deadline = deadline_of(&request);
+        let revocation = self.until_revoked(&request, &principal, ());
         let mut inbound = request.into_inner();
         let stall = self.stream_stall;
         let stalled = Arc::new(tokio::sync::Notify::new());
@@ -101,7 +102,7 @@ impl proto::payment_service_server::PaymentService for Api {
                 }
             }
         });
-        Ok(Response::new(Box::pin(UntilDeadline::new(results, deadline))))
+        Ok(Response::new(Box::pin(revocation.wrapping(UntilDeadline::new(results, deadline)))))
     }
 
     async fn get_payment(

@@ -358,6 +358,7 @@ impl proto::reconciliation_service_server::ReconciliationService for Api {
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let principal = self.authorize(&request, &[Need::Operator, Need::Bank])?;
         let deadline = deadline_of(&request);
+        let revocation = self.until_revoked(&request, &principal, ());
         let request = request.into_inner();
         let bank = checks::bank_of_call(&principal, &request.bank, &self.engine.registry())?;
         let slot = self.open_stream(format!("bank streams of {bank}"), BANK_STREAMS_PER_BANK_MAX)?;
@@ -367,7 +368,7 @@ impl proto::reconciliation_service_server::ReconciliationService for Api {
             let _slot = slot;
             feed_subscriber(api, bank, request, out).await;
         });
-        Ok(Response::new(Box::pin(UntilDeadline::new(ReceiverStream::new(items), deadline))))
+        Ok(Response::new(Box::pin(revocation.wrapping(UntilDeadline::new(ReceiverStream::new(items), deadline)))))
     }
 
     async fn get_statement(

@@ -126,6 +126,70 @@ impl<T, S: Stream<Item = Result<T, Status>> + Unpin> Stream for UntilDeadline<S>
     }
 }
 
+/// A stream a bank or a terminal opened with a registered credential: it
+/// ends with `UNAUTHENTICATED` once a durable registry change
+/// (`SetCredentials`) takes that credential away, whatever it was waiting
+/// for. Streams of configured credentials are never revoked this way.
+pub(crate) struct UntilRevoked<S> {
+    inner: S,
+    changes: Option<tokio_stream::wrappers::WatchStream<u64>>,
+    still: Box<dyn Fn() -> bool + Send + Sync>,
+    ended: bool,
+}
+
+impl UntilRevoked<()> {
+    /// The same revocation around `inner`, a stream made after the check
+    /// of its credential.
+    pub(crate) fn wrapping<S>(self, inner: S) -> UntilRevoked<S> {
+        UntilRevoked { inner, changes: self.changes, still: self.still, ended: false }
+    }
+}
+
+impl<S> UntilRevoked<S> {
+    pub(crate) fn new(
+        inner: S,
+        changes: Option<tokio::sync::watch::Receiver<u64>>,
+        still: impl Fn() -> bool + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            inner,
+            changes: changes.map(tokio_stream::wrappers::WatchStream::from_changes),
+            still: Box::new(still),
+            ended: false,
+        }
+    }
+}
+
+impl<T, S: Stream<Item = Result<T, Status>> + Unpin> Stream for UntilRevoked<S> {
+    type Item = Result<T, Status>;
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        if self.ended {
+            return std::task::Poll::Ready(None);
+        }
+        let mut changed = false;
+        if let Some(changes) = self.changes.as_mut() {
+            while let std::task::Poll::Ready(Some(_)) = Pin::new(&mut *changes).poll_next(context) {
+                changed = true;
+            }
+        }
+        if changed && !(self.still)() {
+            self.ended = true;
+            return std::task::Poll::Ready(Some(Err(Status::unauthenticated(
+                "the credential this stream was opened with has been revoked (SetCredentials)",
+            ))));
+        }
+        let polled = Pin::new(&mut self.inner).poll_next(context);
+        if matches!(polled, std::task::Poll::Ready(None)) {
+            self.ended = true;
+        }
+        polled
+    }
+}
+
 #[cfg(test)]
 mod deadline_tests {
     use super::*;

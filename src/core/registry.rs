@@ -239,6 +239,15 @@ pub enum AdminOp {
         lost: Address,
         replacement: Address,
     },
+    /// Replaces a bank's or a terminal's credentials (SHA-256 of each): a
+    /// rotation names the new one (and, for an overlap, the old); a
+    /// revocation leaves a credential out; an empty list locks the
+    /// participant out. Effective for new calls once durable; open streams
+    /// authenticated by a credential left out end.
+    SetCredentials {
+        owner: CredentialOwner,
+        credentials: Vec<Hash32>,
+    },
 }
 
 /// Why a wallet is frozen.
@@ -249,7 +258,7 @@ pub enum Frozen {
 }
 
 /// Who a registered credential belongs to.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CredentialOwner {
     Bank(String),
     Terminal(String),
@@ -471,6 +480,22 @@ impl Registry {
                 self.check_beneficiary(beneficiary)?;
             }
             AdminOp::RecoverWallet { person, lost, replacement } => self.check_recovery(person, lost, replacement)?,
+            AdminOp::SetCredentials { owner, credentials } => {
+                let current = match owner {
+                    CredentialOwner::Bank(id) => self.banks.get(id).map(|b| &b.credentials),
+                    CredentialOwner::Terminal(id) => self.terminals.get(id).map(|t| &t.credentials),
+                }
+                .ok_or_else(|| Refusal::new(Reason::UnknownParticipant, format!("no {owner:?} registered")))?;
+                if credentials.len() > CREDENTIALS_MAX {
+                    return Err(invalid(format!("at most {CREDENTIALS_MAX} credentials per participant")));
+                }
+                if credentials.iter().enumerate().any(|(i, c)| credentials[..i].contains(c)) {
+                    return Err(invalid("a credential listed twice"));
+                }
+                // Its own credentials may stay; anybody else's may not be taken.
+                let others: Vec<Hash32> = credentials.iter().filter(|c| !current.contains(c)).copied().collect();
+                self.credentials_free(&others)?;
+            }
             AdminOp::UpdateBeneficiary(beneficiary) => {
                 if !self.beneficiaries.contains_key(&beneficiary.person) {
                     return Err(Refusal::new(
@@ -623,6 +648,20 @@ impl Registry {
                 self.beneficiaries.insert(beneficiary.person, beneficiary);
             }
             AdminOp::RecoverWallet { person, lost, replacement } => self.apply_recovery(person, lost, replacement),
+            AdminOp::SetCredentials { owner, credentials } => {
+                let held = match &owner {
+                    CredentialOwner::Bank(id) => self.banks.get_mut(id).map(|b| &mut b.credentials),
+                    CredentialOwner::Terminal(id) => self.terminals.get_mut(id).map(|t| &mut t.credentials),
+                }
+                .expect("a checked participant exists");
+                let old = std::mem::replace(held, credentials.clone());
+                for credential in old {
+                    self.credentials.remove(&credential);
+                }
+                for credential in credentials {
+                    self.credentials.insert(credential, owner.clone());
+                }
+            }
         }
     }
 

@@ -179,6 +179,9 @@ struct Shared {
     durable_height: AtomicU64,
     /// The same height, for readers that wait for the next block (streams).
     durable: watch::Sender<u64>,
+    /// Counts durable registry changes of credentials (`SetCredentials`):
+    /// open streams look again at theirs when it moves.
+    credentials_changed: watch::Sender<u64>,
     /// The registry as of the last durable block, for readers.
     registry: RwLock<Registry>,
     /// Programme statistics as of the last durable block.
@@ -354,6 +357,7 @@ impl Engine {
             health,
             durable_height: AtomicU64::new(tip.header.height),
             durable,
+            credentials_changed: watch::channel(0).0,
             writer_idle: AtomicBool::new(true),
             tip: Mutex::new(Tip { block: tip, unspent_count: ledger.unspent_count() as u64 }),
             admission: Admission::new(config.verify_queue_max.clamp(1, VERIFY_QUEUE_MAX) as u64),
@@ -636,6 +640,13 @@ impl Engine {
     #[must_use]
     pub fn durable_heights(&self) -> watch::Receiver<u64> {
         self.shared.durable.subscribe()
+    }
+
+    /// Moves each time a durable block changes some participant's
+    /// credentials.
+    #[must_use]
+    pub fn credential_changes(&self) -> watch::Receiver<u64> {
+        self.shared.credentials_changed.subscribe()
     }
 
     #[must_use]

@@ -179,6 +179,10 @@ fn publish_durable(shared: &Shared, block: &BlockRecord) {
         for (_, op) in &block.ops {
             registry.apply(op.clone());
         }
+        drop(registry);
+        if block.ops.iter().any(|(_, op)| matches!(op, crate::core::registry::AdminOp::SetCredentials { .. })) {
+            shared.credentials_changed.send_modify(|changes| *changes += 1);
+        }
     }
 }
 

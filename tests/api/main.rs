@@ -11,6 +11,7 @@ mod common;
 
 mod auth;
 mod bad_input;
+mod credentials;
 mod deadlines;
 mod metrics;
 mod overload;

@@ -211,6 +211,28 @@ pub(crate) async fn register(command: RegisterCommand, server: &str, token: &str
     Ok(())
 }
 
+pub(crate) async fn credentials(args: CredentialsArgs, token: &str) -> Result<(), String> {
+    if !args.none && args.tokens.is_empty() && args.hashes.is_empty() {
+        return Err("give the credentials to keep (--credential-token, --credential-sha256), or --none to revoke \
+                    them all"
+            .to_owned());
+    }
+    let mut client = connect(&args.server, token).await?;
+    let credential_sha256 = credential_hashes(&args.tokens, &args.hashes)?;
+    let (participant, name) = match (args.bank, args.terminal) {
+        (Some(bank), _) => (proto::set_credentials_request::Participant::BankId(bank.clone()), format!("bank {bank}")),
+        (None, Some(terminal)) => {
+            (proto::set_credentials_request::Participant::TerminalId(terminal.clone()), format!("terminal {terminal}"))
+        }
+        (None, None) => return Err("name --bank or --terminal".to_owned()),
+    };
+    let count = credential_sha256.len();
+    let request = proto::SetCredentialsRequest { participant: Some(participant), credential_sha256 };
+    let height = client.admin.set_credentials(request).await.map_err(|s| status_text(&s))?.into_inner().height;
+    println!("{name} now has {count} credential(s), from block {height}");
+    Ok(())
+}
+
 pub(crate) async fn disburse(args: DisburseArgs, token: &str) -> Result<(), String> {
     let issuers = read_keys(&args.issuer_key_files)?;
     let mut client = connect(&args.server, token).await?;

@@ -74,6 +74,11 @@ pub(crate) enum Command {
         #[arg(long, env = "SETTLED_SERVER", default_value = "http://127.0.0.1:50051", global = true)]
         server: String,
     },
+    /// Replace a bank's or a terminal's credentials (operator): rotate
+    /// (give the new one, and the old one too for an overlap) or revoke
+    /// (leave it out; none at all locks the participant out). New calls see
+    /// it at once; open streams of a credential left out end.
+    Credentials(CredentialsArgs),
     /// Check the whole chain from genesis (hashes, signatures, Merkle roots,
     /// sequences, supply); exits non-zero on any failure. Asks a running
     /// server, or with --data-dir reads a stopped server's file itself.
@@ -342,6 +347,27 @@ pub(crate) struct RefundArgs {
     pub(crate) to_treasury: bool,
     #[arg(long, env = "SETTLED_SERVER", default_value = "http://127.0.0.1:50051")]
     pub(crate) server: String,
+}
+
+#[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("participant").required(true).args(["bank", "terminal"])))]
+pub(crate) struct CredentialsArgs {
+    #[arg(long)]
+    pub bank: Option<String>,
+    #[arg(long)]
+    pub terminal: Option<String>,
+    /// A bearer token the participant keeps or gains (only its SHA-256 is
+    /// sent), repeatable.
+    #[arg(long = "credential-token")]
+    pub tokens: Vec<String>,
+    /// SHA-256 (hex) of a credential it keeps or gains, repeatable.
+    #[arg(long = "credential-sha256")]
+    pub hashes: Vec<String>,
+    /// Revoke every credential: the participant can no longer call.
+    #[arg(long, conflicts_with_all = ["tokens", "hashes"])]
+    pub none: bool,
+    #[arg(long, env = "SETTLED_SERVER", default_value = "http://127.0.0.1:50051")]
+    pub server: String,
 }
 
 #[derive(Subcommand)]
