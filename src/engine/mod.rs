@@ -731,6 +731,16 @@ fn overloaded() -> Refusal {
 /// Opens the ledger where `storage` says (the data file's fsyncs timed
 /// into `metrics`) and checks that a cluster's replica holds the
 /// cluster's genesis block.
+/// The engine's signature of block 0: BIP340 with `aux` = SHA-256 of
+/// "settled genesis signature" and the message, the same wherever it is
+/// made with the same key.
+#[must_use]
+pub fn genesis_signature(engine_key: &Keypair, message: &Hash32) -> [u8; 64] {
+    let mut aux_input = b"settled genesis signature".to_vec();
+    aux_input.extend_from_slice(message);
+    engine_key.sign_with_aux(message, &crate::core::crypto::sha256(&aux_input))
+}
+
 fn open_store(
     storage: LedgerStorage,
     genesis: &Genesis,
@@ -739,7 +749,12 @@ fn open_store(
     index_merge_every: Option<(u64, u64, usize)>,
     metrics: &Metrics,
 ) -> Result<(Arc<Store>, Recovered), StoreError> {
-    let sign = |message: &Hash32| engine_key.sign(message);
+    // Block 0's signature is deterministic (BIP340 with the auxiliary
+    // randomness derived from the message): the replicas of a cluster share
+    // the engine key and the genesis time, so every one of them writes the
+    // same block 0, byte for byte, and a client comparing replicas or
+    // pinning block 0 sees one genesis.
+    let sign = |message: &Hash32| genesis_signature(engine_key, message);
     let (store, recovered) = match storage {
         LedgerStorage::File { path, faults } => {
             let fsync_seconds = Arc::clone(&metrics.fsync_seconds);

@@ -42,6 +42,14 @@ async fn three_replicas_confirm_through_the_leader_fail_over_and_catch_up() {
     caught_up(&replicas, height).await;
     assert_replicas_agree(&replicas, &receipts, minted_minor);
     assert_roles(&replicas, first).await;
+    // One genesis: block 0 is the same, signature included, on every
+    // replica, as every later block is.
+    let mut genesis_blocks = Vec::new();
+    for replica in &replicas {
+        let block = client_of(replica).ledger.get_block(proto::GetBlockRequest { height: 0 }).await.expect("block 0");
+        genesis_blocks.push(prost::Message::encode_to_vec(&block.into_inner()));
+    }
+    assert!(genesis_blocks.windows(2).all(|pair| pair[0] == pair[1]), "block 0 differs between replicas");
 
     // The leader stops; another is elected and payments resume through it.
     replicas[first].server.take().expect("running").shutdown().await;
