@@ -437,9 +437,11 @@ pub fn add_replica_request(data: &[u8]) {
                 assert!(next.contains(&id) && next.is_superset(&voters) && next.len() == voters.len() + 1);
             }
             Err(_) if voters.contains(&id) => assert_code(&next, Code::AlreadyExists),
-            Err(_) => {
+            Err(status) => {
                 assert_eq!(voters.len(), CLUSTER_MEMBERS_MAX);
                 assert_code(&next, Code::ResourceExhausted);
+                // Machine-readable: the reason (its metadata names the limit).
+                assert_eq!(status_reason(status), Some(proto::Reason::LimitExceeded));
             }
         }
     }

@@ -12,7 +12,7 @@ const CI_STEPS: u64 = 120;
 /// Every reason there is. The match in `decided_by_the_sequencer` has no
 /// wildcard: a reason added to the protocol does not compile until it is
 /// placed, and a reason the sequencer decides must then be reached here.
-const REASONS: [Reason; 57] = [
+const REASONS: [Reason; 58] = [
     Reason::Malformed,
     Reason::UnsupportedVersion,
     Reason::UnsupportedKind,
@@ -70,6 +70,7 @@ const REASONS: [Reason; 57] = [
     Reason::Unavailable,
     Reason::NotLeader,
     Reason::TooManyStreams,
+    Reason::LimitExceeded,
 ];
 
 /// Whether the sequencer (the ledger's state, the caller's rules) decides
@@ -102,7 +103,8 @@ fn decided_by_the_sequencer(reason: Reason) -> bool {
         | Reason::Overloaded
         | Reason::Unavailable
         | Reason::NotLeader
-        | Reason::TooManyStreams => false,
+        | Reason::TooManyStreams
+        | Reason::LimitExceeded => false,
         // A clawback authorised for another end of validity.
         Reason::BadSignature
         | Reason::InputSpent

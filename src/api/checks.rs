@@ -536,6 +536,24 @@ pub fn net_positions_window(after_height: u64, until_height: u64, tip: u64) -> R
     Ok((after_height, until))
 }
 
+/// A statement of `entries` entries, within what one statement holds.
+///
+/// # Errors
+/// `RESOURCE_EXHAUSTED`, `REASON_LIMIT_EXCEEDED` naming
+/// `STATEMENT_ENTRIES_MAX`, above it.
+pub fn statement_entries(bank: &str, date: &str, entries: u64) -> Result<(), Status> {
+    if entries > crate::core::limits::STATEMENT_ENTRIES_MAX {
+        return Err(crate::api::refusal_to_status(&Refusal::limit_exceeded(
+            crate::core::refusal::Limit::StatementEntries,
+            format!(
+                "bank {bank} has {entries} entries on {date}, more than one statement holds ({})",
+                crate::core::limits::STATEMENT_ENTRIES_MAX
+            ),
+        )));
+    }
+    Ok(())
+}
+
 /// The first block a subscription sends, given the block holding the
 /// sequence it resumes after (`height`) and the block whose checkpoint the
 /// bank already saw (`after_height`).
@@ -556,9 +574,9 @@ pub fn voters_after_adding(voters: &BTreeSet<NodeId>, id: NodeId) -> Result<BTre
         return Err(Status::already_exists(format!("replica {id} is already a voter")));
     }
     if voters.len() >= CLUSTER_MEMBERS_MAX {
-        return Err(Status::resource_exhausted(format!(
-            "the cluster has {} voters, the most it may have (CLUSTER_MEMBERS_MAX)",
-            voters.len()
+        return Err(crate::api::refusal_to_status(&Refusal::limit_exceeded(
+            crate::core::refusal::Limit::ClusterMembers,
+            format!("the cluster has {} voters, the most it may have", voters.len()),
         )));
     }
     let mut next = voters.clone();
@@ -596,6 +614,27 @@ pub fn removal(voters: &BTreeSet<NodeId>, learners: &BTreeSet<NodeId>, id: NodeI
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_fixed_limit_is_refused_with_its_reason_and_its_name_and_no_retry_hint() {
+        use tonic_types::StatusExt;
+        let full: BTreeSet<NodeId> = (1..=CLUSTER_MEMBERS_MAX as u64).collect();
+        let too_many_entries = crate::core::limits::STATEMENT_ENTRIES_MAX + 1;
+        for (status, limit) in [
+            (voters_after_adding(&full, 99).expect_err("full"), "CLUSTER_MEMBERS_MAX"),
+            (
+                statement_entries("bank-a", "2026-12-07", too_many_entries).expect_err("too many"),
+                "STATEMENT_ENTRIES_MAX",
+            ),
+        ] {
+            assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+            let info = status.get_details_error_info().expect("ErrorInfo");
+            assert_eq!(info.reason, "REASON_LIMIT_EXCEEDED");
+            assert_eq!(info.metadata.get("limit").map(String::as_str), Some(limit));
+            assert!(status.get_details_retry_info().is_none(), "waiting does not help");
+        }
+        statement_entries("bank-a", "2026-12-07", crate::core::limits::STATEMENT_ENTRIES_MAX).expect("at the limit");
+    }
     use super::*;
 
     #[test]

@@ -211,7 +211,7 @@ pub fn refusal_to_proto(refusal: &Refusal) -> proto::Refusal {
 pub(crate) fn retry_after_ms(refusal: &Refusal) -> u32 {
     match refusal.reason {
         Reason::Overloaded if refusal.retry_after_ms == 0 => OVERLOAD_RETRY_AFTER_MS,
-        Reason::Overloaded => refusal.retry_after_ms,
+        Reason::Overloaded => u32::from(refusal.retry_after_ms),
         Reason::TooManyStreams => STREAM_LIMIT_RETRY_AFTER_MS,
         _ => 0,
     }
@@ -243,6 +243,9 @@ pub fn refusal_to_status(refusal: &Refusal) -> Status {
     }
     if refusal.outcome_unknown {
         metadata.insert("outcome_unknown".to_owned(), "true".to_owned());
+    }
+    if let Some(limit) = refusal.limit {
+        metadata.insert("limit".to_owned(), limit.name().to_owned());
     }
     let mut details = ErrorDetails::with_error_info(refusal.reason.name(), ERROR_DOMAIN, metadata);
     if matches!(refusal.reason, Reason::Overloaded | Reason::TooManyStreams) {

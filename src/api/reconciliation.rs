@@ -14,8 +14,7 @@ use crate::api::auth::Need;
 use crate::api::statement::{self, StatementEntry, StatementInfo};
 use crate::api::{Api, ResponseStream, UntilDeadline, blocking, checks, deadline_of, header_to_proto};
 use crate::core::limits::{
-    BANK_STREAMS_PER_BANK_MAX, STATEMENT_CHUNK_BYTES, STATEMENT_ENTRIES_MAX, SUBSCRIBE_BUFFER_ITEMS,
-    SUBSCRIBE_MOVEMENTS_PER_READ,
+    BANK_STREAMS_PER_BANK_MAX, STATEMENT_CHUNK_BYTES, SUBSCRIBE_BUFFER_ITEMS, SUBSCRIBE_MOVEMENTS_PER_READ,
 };
 use crate::core::movements::{BankTotals, Direction, Movement, UNBANKED};
 use crate::core::types::TxKind;
@@ -402,13 +401,7 @@ impl proto::reconciliation_service_server::ReconciliationService for Api {
             || self.engine.now_unix_ms() >= end_ms.saturating_add(DAY_CLOSE_GRACE_MS);
         let credit_entries = closing_totals.credit_entries - opening_totals.credit_entries;
         let debit_entries = closing_totals.debit_entries - opening_totals.debit_entries;
-        if credit_entries + debit_entries > STATEMENT_ENTRIES_MAX {
-            return Err(Status::failed_precondition(format!(
-                "bank {bank} has {} entries on {}, more than one statement holds ({STATEMENT_ENTRIES_MAX})",
-                credit_entries + debit_entries,
-                request.date
-            )));
-        }
+        checks::statement_entries(&bank, &request.date, credit_entries + debit_entries)?;
         let genesis = self.engine.genesis();
         let info = StatementInfo {
             bank_name: self.engine.registry().banks.get(&bank).map(|b| b.name.clone()).unwrap_or_default(),

@@ -90,6 +90,9 @@ pub enum Reason {
     NotLeader,
     /// A stream beyond the caller's limit of open streams of its kind.
     TooManyStreams,
+    /// A request past a fixed limit where waiting does not help
+    /// (`Refusal::limit` names it).
+    LimitExceeded,
 }
 
 /// How a refusal is to be reported: the gRPC status family it belongs to.
@@ -138,7 +141,7 @@ impl Reason {
             | Self::RecoveryNotAllowed
             | Self::AlreadyRegistered
             | Self::UnknownParticipant => Class::FailedPrecondition,
-            Self::Overloaded | Self::TooManyStreams => Class::ResourceExhausted,
+            Self::Overloaded | Self::TooManyStreams | Self::LimitExceeded => Class::ResourceExhausted,
             Self::PermissionDenied => Class::PermissionDenied,
             Self::Unavailable | Self::NotLeader => Class::Unavailable,
             _ => Class::InvalidArgument,
@@ -203,6 +206,7 @@ impl Reason {
             Self::UnknownParticipant => "REASON_UNKNOWN_PARTICIPANT",
             Self::Overloaded => "REASON_OVERLOADED",
             Self::TooManyStreams => "REASON_TOO_MANY_STREAMS",
+            Self::LimitExceeded => "REASON_LIMIT_EXCEEDED",
             Self::PermissionDenied => "REASON_PERMISSION_DENIED",
             Self::Unavailable => "REASON_UNAVAILABLE",
             Self::NotLeader => "REASON_NOT_LEADER",
@@ -220,7 +224,9 @@ pub struct Refusal {
     pub detail: String,
     /// With `Reason::Overloaded`: how long to wait before retrying, in ms
     /// (0: the default hint, `OVERLOAD_RETRY_AFTER_MS`).
-    pub retry_after_ms: u32,
+    /// (At most `OVERLOAD_RETRY_AFTER_MAX_MS`: a `u16` keeps refusals
+    /// small, for they travel in `Result`s.)
+    pub retry_after_ms: u16,
     /// With `Reason::NotLeader`: the leader's public API address, if known
     /// (boxed: refusals travel in `Result`s and stay small).
     pub leader: Option<Box<str>>,
@@ -231,6 +237,26 @@ pub struct Refusal {
     /// The call named something that does not exist (a programme to read or
     /// claw back): `NOT_FOUND` rather than the reason's class.
     pub not_found: bool,
+    /// With `Reason::LimitExceeded`: the limit.
+    pub limit: Option<Limit>,
+}
+
+/// A fixed limit a request can exceed where waiting does not help: its
+/// name in `limits.rs` is what `REASON_LIMIT_EXCEEDED` carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limit {
+    StatementEntries,
+    ClusterMembers,
+}
+
+impl Limit {
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::StatementEntries => "STATEMENT_ENTRIES_MAX",
+            Self::ClusterMembers => "CLUSTER_MEMBERS_MAX",
+        }
+    }
 }
 
 impl Refusal {
@@ -245,7 +271,14 @@ impl Refusal {
             leader: None,
             outcome_unknown: false,
             not_found: false,
+            limit: None,
         }
+    }
+
+    /// A request past `limit`, where waiting does not help.
+    #[must_use]
+    pub fn limit_exceeded(limit: Limit, detail: impl Into<String>) -> Self {
+        Self { limit: Some(limit), ..Self::new(Reason::LimitExceeded, detail) }
     }
 
     /// The same refusal, for a call that named what does not exist.

@@ -57,7 +57,7 @@ impl Admission {
             u32::try_from(clear_ms).unwrap_or(u32::MAX).clamp(OVERLOAD_RETRY_AFTER_MS, OVERLOAD_RETRY_AFTER_MAX_MS);
         let mut refusal = overloaded();
         refusal.detail = format!("the engine holds all it can clear in time; retry after {retry_ms} ms");
-        refusal.retry_after_ms = retry_ms;
+        refusal.retry_after_ms = u16::try_from(retry_ms).unwrap_or(u16::MAX);
         refusal
     }
 
@@ -118,6 +118,6 @@ mod tests {
         assert_eq!(admission.held.load(Ordering::Relaxed), 0, "every place given back");
         assert!(admission.admit().is_ok());
         let idle = Admission::new(16);
-        assert_eq!(idle.refusal().retry_after_ms, OVERLOAD_RETRY_AFTER_MS, "no rate yet: the least hint");
+        assert_eq!(u32::from(idle.refusal().retry_after_ms), OVERLOAD_RETRY_AFTER_MS, "no rate yet: the least hint");
     }
 }
