@@ -296,14 +296,24 @@ impl Metrics {
     }
 }
 
-/// Serves `GET /metrics` on `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, scrape: impl Fn() -> String + Send + Sync + 'static) {
+/// Serves on `listener`, until the task is dropped: `GET /metrics` (the
+/// Prometheus text), `GET /healthz` (200 while the process answers: a
+/// liveness probe) and `GET /readyz` (200 while `ready`, the engine
+/// confirming payments; 503 after a fail-stop: a readiness probe takes it
+/// out of a load balancer).
+pub async fn serve(
+    listener: TcpListener,
+    scrape: impl Fn() -> String + Send + Sync + 'static,
+    ready: impl Fn() -> bool + Send + Sync + 'static,
+) {
     let scrape = std::sync::Arc::new(scrape);
+    let ready = std::sync::Arc::new(ready);
     let slots = std::sync::Arc::new(Semaphore::new(METRICS_CONNECTIONS_MAX));
     loop {
         let Ok(slot) = std::sync::Arc::clone(&slots).acquire_owned().await else { return };
         let Ok((mut stream, _)) = listener.accept().await else { continue };
         let scrape = std::sync::Arc::clone(&scrape);
+        let ready = std::sync::Arc::clone(&ready);
         tokio::spawn(async move {
             let _slot = slot;
             let mut request = Vec::with_capacity(1024);
@@ -321,9 +331,23 @@ pub async fn serve(listener: TcpListener, scrape: impl Fn() -> String + Send + S
             if !matches!(read, Ok(true)) {
                 return;
             }
-            let wanted = request.starts_with(b"GET /metrics ") || request.starts_with(b"GET /metrics?");
-            let (status, body) =
-                if wanted { ("200 OK", scrape()) } else { ("404 Not Found", "only GET /metrics here\n".to_owned()) };
+            let asked = |path: &str| {
+                let line = format!("GET {path}");
+                request.starts_with(format!("{line} ").as_bytes()) || request.starts_with(format!("{line}?").as_bytes())
+            };
+            let (status, body) = if asked("/metrics") {
+                ("200 OK", scrape())
+            } else if asked("/healthz") {
+                ("200 OK", "ok\n".to_owned())
+            } else if asked("/readyz") {
+                if ready() {
+                    ("200 OK", "ready\n".to_owned())
+                } else {
+                    ("503 Service Unavailable", "not ready: the engine stopped after a storage failure\n".to_owned())
+                }
+            } else {
+                ("404 Not Found", "GET /metrics, /healthz or /readyz here\n".to_owned())
+            };
             let response = format!(
                 "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()

@@ -280,8 +280,9 @@ async fn serve_metrics(address: SocketAddr, engine: &Arc<Engine>) -> Result<(Soc
     let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| ServerError::Bind(address, e))?;
     let bound = listener.local_addr().map_err(|e| ServerError::Bind(address, e))?;
     let engine = Arc::clone(engine);
-    let task = tokio::spawn(crate::metrics::serve(listener, move || engine.render_metrics()));
-    tracing::info!(%bound, "metrics on http://{bound}/metrics");
+    let ready = Arc::clone(&engine);
+    let task = tokio::spawn(crate::metrics::serve(listener, move || engine.render_metrics(), move || !ready.failed()));
+    tracing::info!(%bound, "metrics on http://{bound}/metrics (probes: /healthz, /readyz)");
     Ok((bound, task))
 }
 

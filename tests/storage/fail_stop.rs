@@ -26,10 +26,21 @@ async fn supply(client: &mut Client) -> (u64, u64) {
     (info.tip.expect("tip").minted_total_minor, info.unspent_total_minor)
 }
 
+/// The status line of `GET path` on the metrics listener.
+async fn probe(address: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await.expect("metrics port answers");
+    stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: settled\r\n\r\n").as_bytes()).await.expect("sent");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read");
+    response.lines().next().unwrap_or_default().to_owned()
+}
+
 async fn storage_failure_stops_the_engine_and_a_restart_recovers(inject: impl Fn(&StorageFaults)) {
     let dir = tempfile::tempdir().expect("temp dir");
     let faults = StorageFaults::default();
-    let config = Config::for_data_dir(dir.path().to_owned());
+    let mut config = Config::for_data_dir(dir.path().to_owned());
+    config.metrics_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
     let rigs = settled::Rigs { storage_faults: Some(faults.clone()), ..settled::Rigs::default() };
     let server = Server::start_with(config, rigs).await.expect("starts");
     let url = server.url();
@@ -50,6 +61,9 @@ async fn storage_failure_stops_the_engine_and_a_restart_recovers(inject: impl Fn
     client.submit(&first).await.expect("confirmed while the disk works");
     let tip_before = client.ledger.get_info(proto::GetInfoRequest { count_unspent: false }).await.expect("info");
     let tip_before = tip_before.into_inner().tip.expect("tip");
+    let probes = server.metrics_addr().expect("metrics configured");
+    assert_eq!(probe(probes, "/healthz").await, "HTTP/1.1 200 OK");
+    assert_eq!(probe(probes, "/readyz").await, "HTTP/1.1 200 OK");
 
     inject(&faults);
     let doomed = client::pay(&chain, &alice, client::output_of(&first, 1), shop, 2_000, b"during");
@@ -70,6 +84,9 @@ async fn storage_failure_stops_the_engine_and_a_restart_recovers(inject: impl Fn
         .await;
         assert!(learned.is_ok(), "hung: health of '{service}' never turned NOT_SERVING after a storage failure");
     }
+    // The probes: alive, not ready (a load balancer takes it out).
+    assert_eq!(probe(probes, "/healthz").await, "HTTP/1.1 200 OK");
+    assert_eq!(probe(probes, "/readyz").await, "HTTP/1.1 503 Service Unavailable");
     let other = client::pay(&chain, &alice, client::output_of(&mint, 1), shop, 500, b"after");
     let status = client.submit(&other).await.expect_err("a stopped engine confirms nothing");
     assert_eq!(status.code(), Code::Unavailable);
