@@ -71,7 +71,7 @@ pub mod proto {
 
 pub use crate::config::{Config, GenesisConfig, write_secret_key};
 pub use crate::core::amount::{AmountError, format_amount, parse_amount};
-pub use crate::core::clock::{Clock, now_unix_ms};
+pub use crate::core::clock::{Clock, iso8601, now_unix_ms, parse_iso8601};
 pub use crate::core::crypto::{Keypair, is_valid_key, sha256, verify as verify_signature};
 pub use crate::core::encoding::{
     BlockHeader, CLAIM_REFERENCE_BYTES, CLAWBACK_REFERENCE_BYTES, ClaimTerms, DecodeError, Genesis, claim_reference,

@@ -390,14 +390,18 @@ pub fn check_clawback_authorization(
     let programme_id = programme.id;
     let message = clawback_authorization(chain, programme_id, &programme.treasury, programme.valid_until_ms);
     let what = format!(
-        "the clawback authorisation of programme {programme_id} (treasury {}, valid until {} unix ms) on chain {chain}",
-        programme.treasury, programme.valid_until_ms
+        "the clawback authorisation of programme {programme_id} (treasury {}, valid until {}) on chain {chain}",
+        programme.treasury,
+        crate::core::clock::iso8601(programme.valid_until_ms)
     );
     check_issuer_authorization(genesis, &message, authorization, &what)?;
     if now_unix_ms < programme.valid_until_ms {
         return Err(Refusal::new(
             Reason::ProgrammeNotExpired,
-            format!("programme {programme_id} runs until {} (unix ms)", programme.valid_until_ms),
+            format!(
+                "programme {programme_id} runs until {}: it can be clawed back only after",
+                crate::core::clock::iso8601(programme.valid_until_ms)
+            ),
         ));
     }
     Ok(())

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use crate::core::clock::iso8601;
 use crate::core::encoding::{self, ClaimTerms, Genesis};
 use crate::core::movements::{self, BankTotals, Movement};
 use crate::core::period;
@@ -509,13 +510,13 @@ impl Ledger {
         if now_unix_ms < programme.valid_from_ms {
             return Err(Refusal::new(
                 Reason::ProgrammeNotStarted,
-                format!("programme {id} is valid from {} (unix ms)", programme.valid_from_ms),
+                format!("programme {id} is valid from {}", iso8601(programme.valid_from_ms)),
             ));
         }
         if now_unix_ms >= programme.valid_until_ms {
             return Err(Refusal::new(
                 Reason::ProgrammeExpired,
-                format!("programme {id} expired at {} (unix ms)", programme.valid_until_ms),
+                format!("programme {id} expired at {}", iso8601(programme.valid_until_ms)),
             ));
         }
         Ok(programme)
@@ -1008,7 +1009,8 @@ impl Ledger {
             return Err(Refusal::new(
                 Reason::RefundWindowClosed,
                 format!(
-                    "programme {id} allows refunds until {window_ms} ms after the payment: until {until_ms} (unix ms)"
+                    "programme {id} allows refunds until {window_ms} ms after the payment: until {}",
+                    iso8601(until_ms)
                 ),
             ));
         }
@@ -1102,9 +1104,9 @@ impl Ledger {
             return Err(Refusal::new(
                 Reason::BadSignature,
                 format!(
-                    "the clawback authorisation is for programme {id} valid until {authorised_until_ms} (unix ms); \
-                     it is registered until {}",
-                    programme.valid_until_ms
+                    "the clawback authorisation is for programme {id} valid until {}; it is registered until {}",
+                    iso8601(authorised_until_ms),
+                    iso8601(programme.valid_until_ms)
                 ),
             )
             .into());
@@ -1113,8 +1115,8 @@ impl Ledger {
             return Err(Refusal::new(
                 Reason::ProgrammeNotExpired,
                 format!(
-                    "programme {id} runs until {} (unix ms); it can be clawed back only after",
-                    programme.valid_until_ms
+                    "programme {id} runs until {}: it can be clawed back only after",
+                    iso8601(programme.valid_until_ms)
                 ),
             )
             .into());
@@ -1240,15 +1242,16 @@ impl Ledger {
         if now_unix_ms < start_ms {
             return Err(Refusal::new(
                 Reason::BadPeriod,
-                format!("period {period} begins at {start_ms} (unix ms): a month is paid once it has begun"),
+                format!("period {period} begins at {}: a month is paid once it has begun", iso8601(start_ms)),
             ));
         }
         if end_ms <= programme.valid_from_ms || start_ms >= programme.valid_until_ms {
             return Err(Refusal::new(
                 Reason::BadPeriod,
                 format!(
-                    "period {period} lies outside programme {id}'s validity ({} to {} unix ms)",
-                    programme.valid_from_ms, programme.valid_until_ms
+                    "period {period} lies outside programme {id}'s validity ({} to {})",
+                    iso8601(programme.valid_from_ms),
+                    iso8601(programme.valid_until_ms)
                 ),
             ));
         }

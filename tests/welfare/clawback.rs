@@ -279,3 +279,71 @@ async fn programme_figures_of_an_unknown_programme_are_refused_as_unknown_progra
     ledger.assert_supply(GRANT_MINOR).await;
     ledger.shutdown().await;
 }
+
+/// People give and read dates: `programme create` takes ISO 8601
+/// date-times with their offset (a bare date is refused: whose midnight?),
+/// and a clawback before the end says when the end is, in ISO 8601.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_takes_and_says_dates_in_iso_8601() {
+    let mut ledger = TestLedger::start().await;
+    let (url, dir) = (ledger.server().url(), ledger.data_dir());
+    let treasury = Keypair::generate();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_settled"))
+            .args(args)
+            .args(["--server", &url])
+            .arg("--token-file")
+            .arg(dir.join("dev.token"))
+            .env_remove("SETTLED_TOKEN")
+            .env_remove("SETTLED_SERVER")
+            .output()
+            .expect("runs")
+    };
+    let treasury_hex = treasury.address().to_string();
+    let create = |until: &str| {
+        run(&[
+            "programme",
+            "create",
+            "--id",
+            "88",
+            "--name",
+            "Winter heating",
+            "--mcc",
+            "5983",
+            "--valid-from",
+            "2026-01-01T00:00:00+08:00",
+            "--valid-until",
+            until,
+            "--treasury",
+            &treasury_hex,
+        ])
+    };
+    let bare = create("2099-01-01");
+    assert!(!bare.status.success(), "a bare date is refused");
+    assert!(String::from_utf8_lossy(&bare.stderr).contains("ISO 8601"), "{bare:?}");
+    let created = create("2099-01-01T00:00:00+08:00");
+    assert!(created.status.success(), "{created:?}");
+    let request = proto::GetProgrammeStatsRequest { programme_id: 88 };
+    let programme = ledger.client.admin.get_programme_stats(request).await.expect("stats").into_inner().programme;
+    let programme = programme.expect("the programme");
+    assert_eq!(programme.valid_from_unix_ms, settled::parse_iso8601("2025-12-31T16:00:00Z").expect("a date"));
+    assert_eq!(programme.valid_until_unix_ms, settled::parse_iso8601("2098-12-31T16:00:00Z").expect("a date"));
+
+    let issuers = dir.join("issuer-1.key");
+    let issuers_2 = dir.join("issuer-2.key");
+    let early = run(&[
+        "programme",
+        "clawback",
+        "--id",
+        "88",
+        "--issuer-key-file",
+        issuers.to_str().expect("utf-8"),
+        "--issuer-key-file",
+        issuers_2.to_str().expect("utf-8"),
+    ]);
+    let (out, err) = (String::from_utf8_lossy(&early.stdout), String::from_utf8_lossy(&early.stderr));
+    assert!(!early.status.success(), "{early:?}");
+    assert!(out.contains("valid until 2098-12-31T16:00:00Z"), "{out}");
+    assert!(err.contains("REASON_PROGRAMME_NOT_EXPIRED") && err.contains("runs until 2098-12-31T16:00:00Z"), "{err}");
+    ledger.shutdown().await;
+}

@@ -124,8 +124,8 @@ pub(crate) async fn programme(command: ProgrammeCommand, server: &str, token: &s
                 client::ClawbackTerms { chain, programme: id, treasury, valid_until_ms: programme.valid_until_unix_ms };
             println!(
                 "authorising the clawback of programme {id} on chain {chain}: leftovers to treasury {treasury}, valid \
-                 until {} (unix ms)",
-                programme.valid_until_unix_ms
+                 until {}",
+                settled::iso8601(programme.valid_until_unix_ms)
             );
             let authorization = client::clawback_authorization(&terms, &signers);
             let mut resume_after = Vec::new();

@@ -266,10 +266,12 @@ pub(crate) enum ProgrammeCommand {
         /// Allowed merchant category (repeat for several), e.g. --mcc 5411 --mcc 5499.
         #[arg(long = "mcc", required = true)]
         mccs: Vec<u32>,
-        /// Start, unix milliseconds or `now`.
+        /// Start: an ISO 8601 date-time with its offset, unix milliseconds
+        /// or `now`.
         #[arg(long, default_value = "now")]
         valid_from: String,
-        /// End (exclusive), unix milliseconds, or `now+<seconds>`.
+        /// End (exclusive): an ISO 8601 date-time with its offset
+        /// (2027-01-01T00:00:00+08:00), unix milliseconds, or `now+<seconds>`.
         #[arg(long)]
         valid_until: String,
         /// Treasury address (x-only public key, hex) for clawback.

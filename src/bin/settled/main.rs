@@ -152,7 +152,12 @@ fn unix_ms(text: &str) -> Result<u64, String> {
             let seconds: u64 = rest.strip_prefix('+').and_then(|s| s.parse().ok()).ok_or(format!("bad time {text}"))?;
             Ok(now.saturating_add(seconds.saturating_mul(1000)))
         }
-        None => text.parse().map_err(|_| format!("bad time {text}: unix milliseconds, now, or now+<seconds>")),
+        None => text.parse().or_else(|_| settled::parse_iso8601(text)).map_err(|_| {
+            format!(
+                "bad time {text}: an ISO 8601 date-time with its offset (2027-01-01T00:00:00+08:00), unix \
+                 milliseconds, now, or now+<seconds>"
+            )
+        }),
     }
 }
 
