@@ -397,7 +397,7 @@ pub fn list_unspent_request(data: &[u8]) {
     let start = checks::unspent_page_start(&request.page_token);
     match &start {
         Ok(None) => assert!(request.page_token.is_empty()),
-        Ok(Some(after)) => assert_eq!(checks::outpoint_token(after), request.page_token, "token round trip"),
+        Ok(Some(after)) => assert_eq!(checks::unspent_page_token(after), request.page_token, "token round trip"),
         Err(_) => assert_code(&start, Code::InvalidArgument),
     }
 }

@@ -97,7 +97,7 @@ pub fn for_target(target: &str) -> Vec<Vec<u8>> {
             .into_iter()
             .map(|page_size| {
                 let request =
-                    proto::ListUnspentRequest { address: key_bytes.clone(), page_size, page_token: vec![3; 36] };
+                    proto::ListUnspentRequest { address: key_bytes.clone(), page_size, page_token: hex_of(&[3u8; 36]) };
                 request.encode_to_vec()
             })
             .collect(),

@@ -74,16 +74,26 @@ pub fn outpoint_of_token(bytes: &[u8]) -> Option<OutPoint> {
     Some(OutPoint { txid, index: u32::from_be_bytes(bytes[32..].try_into().ok()?) })
 }
 
+/// The page token of `ListUnspent` after `outpoint`: its `outpoint_token`
+/// as 72 lowercase hex digits (text, as every page token of the API).
+#[must_use]
+pub fn unspent_page_token(outpoint: &OutPoint) -> String {
+    hex::encode(outpoint_token(outpoint))
+}
+
 /// Where a `ListUnspent` page starts: after the token's outpoint, or at the
 /// first when there is no token.
 ///
 /// # Errors
 /// `INVALID_ARGUMENT` for a token this server cannot have issued.
-pub fn unspent_page_start(token: &[u8]) -> Result<Option<OutPoint>, Status> {
+pub fn unspent_page_start(token: &str) -> Result<Option<OutPoint>, Status> {
     if token.is_empty() {
         return Ok(None);
     }
-    outpoint_of_token(token)
+    hex::decode(token)
+        .ok()
+        .filter(|_| token.bytes().all(|b| !b.is_ascii_uppercase()))
+        .and_then(|bytes| outpoint_of_token(&bytes))
         .map(Some)
         .ok_or_else(|| Status::invalid_argument("page_token is not one this server issued"))
 }

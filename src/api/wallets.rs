@@ -41,8 +41,8 @@ impl proto::wallet_service_server::WalletService for Api {
         let more = outputs.len() > page_size;
         outputs.truncate(page_size);
         let next_page_token = match outputs.last() {
-            Some((last, _)) if more => checks::outpoint_token(last),
-            _ => Vec::new(),
+            Some((last, _)) if more => checks::unspent_page_token(last),
+            _ => String::new(),
         };
         Ok(Response::new(proto::ListUnspentResponse {
             outputs: outputs

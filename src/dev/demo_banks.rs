@@ -245,7 +245,7 @@ pub async fn redeem_takings(admin: &Client, desk: &Desk, shop: &Keypair) -> Resu
     let request = proto::ListUnspentRequest {
         address: shop.address().0.to_vec(),
         page_size: u32::try_from(crate::core::limits::TX_INPUTS_MAX).expect("small"),
-        page_token: Vec::new(),
+        page_token: String::new(),
     };
     let outputs = bank.wallets.list_unspent(request).await.map_err(setup("list unspent"))?.into_inner().outputs;
     let coins = outputs

@@ -229,7 +229,7 @@ fn subscribe_request(bank: &str, after_sequence: u64) -> Call {
     })
 }
 
-fn list_unspent_request(address: &Address, page_size: u32, page_token: Vec<u8>) -> Call {
+fn list_unspent_request(address: &Address, page_size: u32, page_token: String) -> Call {
     Call::ListUnspent(proto::ListUnspentRequest { address: address.0.to_vec(), page_size, page_token })
 }
 
@@ -1229,20 +1229,20 @@ fn matrix(w: &World) -> Vec<Row> {
         ),
         answered(
             "ListUnspent with page_size 1001 is answered, the page coerced to the maximum (AIP-158)",
-            list_unspent_request(&w.alice.address(), PAGE_SIZE_MAX as u32 + 1, Vec::new()),
+            list_unspent_request(&w.alice.address(), PAGE_SIZE_MAX as u32 + 1, String::new()),
         ),
         answered(
             "ListUnspent with page_size u32::MAX is answered, the page coerced to the maximum",
-            list_unspent_request(&w.alice.address(), u32::MAX, Vec::new()),
+            list_unspent_request(&w.alice.address(), u32::MAX, String::new()),
         ),
         plain(
             "ListUnspent with a garbage page_token is INVALID_ARGUMENT",
-            list_unspent_request(&w.alice.address(), 0, b"garbage".to_vec()),
+            list_unspent_request(&w.alice.address(), 0, "garbage".to_owned()),
             INVALID,
         ),
         answered(
-            "ListUnspent with a 36-byte page_token it never issued is answered (any outpoint is a position)",
-            list_unspent_request(&w.alice.address(), 0, vec![0xee; 36]),
+            "ListUnspent with a page_token of 36 bytes (72 hex digits) it never issued is answered (any outpoint is a position)",
+            list_unspent_request(&w.alice.address(), 0, hex::encode([0xee; 36])),
         ),
         plain(
             "ListWallets with a page_token that is not an address is INVALID_ARGUMENT",

@@ -23,8 +23,17 @@ fn outpoint_of(unspent: &proto::UnspentOutput) -> OutPoint {
     OutPoint { txid: TxId::from_slice(&outpoint.txid).expect("32 bytes"), index: outpoint.index }
 }
 
-fn list_request(owner: &Keypair, page_size: u32, page_token: Vec<u8>) -> proto::ListUnspentRequest {
+fn list_request(owner: &Keypair, page_size: u32, page_token: String) -> proto::ListUnspentRequest {
     proto::ListUnspentRequest { address: owner.address().0.to_vec(), page_size, page_token }
+}
+
+/// The page token `ListUnspent` issues after `unspent`: its outpoint, txid
+/// then index big-endian, as hex.
+fn page_token_of(unspent: &proto::UnspentOutput) -> String {
+    let outpoint = unspent.outpoint.as_ref().expect("outpoint");
+    let mut bytes = outpoint.txid.clone();
+    bytes.extend_from_slice(&outpoint.index.to_be_bytes());
+    hex::encode(bytes)
 }
 
 // ---- WalletService -------------------------------------------------------------
@@ -80,7 +89,11 @@ async fn balance_of_an_address_that_holds_nothing_is_zero_and_a_bad_address_is_i
         let status = ledger
             .client
             .wallets
-            .list_unspent(proto::ListUnspentRequest { address: vec![2; length], page_size: 0, page_token: Vec::new() })
+            .list_unspent(proto::ListUnspentRequest {
+                address: vec![2; length],
+                page_size: 0,
+                page_token: String::new(),
+            })
             .await
             .expect_err("refused");
         assert_eq!(status.code(), Code::InvalidArgument, "address of {length} bytes");
@@ -102,13 +115,13 @@ async fn list_unspent_pages_walk_every_output_exactly_once() {
 
     // page_size 0 is the default page.
     let page =
-        ledger.client.wallets.list_unspent(list_request(&alice, 0, Vec::new())).await.expect("page").into_inner();
+        ledger.client.wallets.list_unspent(list_request(&alice, 0, String::new())).await.expect("page").into_inner();
     assert_eq!(page.outputs.len(), PAGE_SIZE_DEFAULT);
     assert!(!page.next_page_token.is_empty());
 
     for page_size in [7u32, 128, 255, 256] {
         let mut walked: Vec<(OutPoint, u64)> = Vec::new();
-        let mut token = Vec::new();
+        let mut token = String::new();
         let mut pages = 0;
         loop {
             let page = ledger
@@ -145,7 +158,7 @@ async fn list_unspent_pages_walk_every_output_exactly_once() {
     let all = ledger
         .client
         .wallets
-        .list_unspent(list_request(&alice, PAGE_SIZE_MAX as u32, Vec::new()))
+        .list_unspent(list_request(&alice, PAGE_SIZE_MAX as u32, String::new()))
         .await
         .expect("max page")
         .into_inner();
@@ -179,7 +192,7 @@ async fn a_full_page_of_the_largest_size_is_readable_by_the_client() {
     let page = ledger
         .client
         .wallets
-        .list_unspent(list_request(&alice, PAGE_SIZE_MAX as u32, Vec::new()))
+        .list_unspent(list_request(&alice, PAGE_SIZE_MAX as u32, String::new()))
         .await
         .expect("a page of PAGE_SIZE_MAX outputs is readable")
         .into_inner();
@@ -212,18 +225,25 @@ async fn list_unspent_coerces_a_page_above_the_maximum_and_refuses_a_token_it_di
         let page = ledger
             .client
             .wallets
-            .list_unspent(list_request(&alice, page_size, Vec::new()))
+            .list_unspent(list_request(&alice, page_size, String::new()))
             .await
             .expect("coerced")
             .into_inner();
         assert_eq!(page.outputs.len(), PAGE_SIZE_MAX, "page size {page_size}");
         assert!(!page.next_page_token.is_empty(), "more to come");
     }
-    for token in [vec![1u8; 5], vec![1u8; 35], vec![1u8; 37]] {
-        let length = token.len();
+    // Tokens are text: 72 lowercase hex digits of an outpoint; anything
+    // else, bytes of another length or raw bytes, is not one.
+    let issued = page_token_of(&ledger.unspent(&alice.address()).await[0]);
+    assert_eq!(issued.len(), 72);
+    for token in
+        [hex::encode([1u8; 5]), hex::encode([1u8; 35]), hex::encode([1u8; 37]), issued.to_uppercase(), "zz".repeat(36)]
+    {
+        let shown = token.clone();
         let status = ledger.client.wallets.list_unspent(list_request(&alice, 10, token)).await.expect_err("refused");
-        assert_eq!(status.code(), Code::InvalidArgument, "token of {length} bytes");
+        assert_eq!(status.code(), Code::InvalidArgument, "token {shown}");
     }
+    ledger.client.wallets.list_unspent(list_request(&alice, 10, issued)).await.expect("a token it issues");
     ledger.shutdown().await;
 }
 

@@ -237,7 +237,7 @@ impl TestLedger {
     /// Every unspent output of `owner`, walking all pages.
     pub async fn unspent(&mut self, owner: &settled::Address) -> Vec<proto::UnspentOutput> {
         let mut all = Vec::new();
-        let mut page_token = Vec::new();
+        let mut page_token = String::new();
         loop {
             let page = self
                 .client

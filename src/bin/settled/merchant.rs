@@ -78,8 +78,11 @@ async fn funding(
     programme: ProgrammeId,
     amount_minor: u64,
 ) -> Result<Vec<(OutPoint, Output)>, String> {
-    let request =
-        proto::ListUnspentRequest { address: merchant.address().0.to_vec(), page_size: 1000, page_token: Vec::new() };
+    let request = proto::ListUnspentRequest {
+        address: merchant.address().0.to_vec(),
+        page_size: 1000,
+        page_token: String::new(),
+    };
     let page = client.wallets.list_unspent(request).await.map_err(|s| status_text(&s))?.into_inner();
     let mut held: Vec<(OutPoint, Output)> =
         page.outputs.iter().map(client::unspent_from_proto).collect::<Result<Vec<_>, _>>()?;
