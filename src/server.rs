@@ -453,6 +453,7 @@ impl Server {
             stream_stall: rigs.stream_stall_timeout.unwrap_or(crate::core::limits::STREAM_STALL_TIMEOUT),
             open_streams: Arc::default(),
             raft: cluster.as_ref().map(|parts| parts.node.raft().clone()),
+            backup_dir: config.data_dir.clone(),
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let task = spawn_api(&config, api, health_service(&engine).await, listener, stopped)?;

@@ -260,6 +260,56 @@ impl proto::admin_service_server::AdminService for Api {
         Ok(Response::new(response))
     }
 
+    type BackupStream =
+        std::pin::Pin<Box<dyn futures::Stream<Item = Result<proto::BackupChunk, Status>> + Send + 'static>>;
+
+    async fn backup(&self, request: Request<proto::BackupRequest>) -> Result<Response<Self::BackupStream>, Status> {
+        use crate::core::limits::{BACKUP_CHUNK_BYTES, BACKUPS_AT_ONCE_MAX};
+        self.authorize(&request, &[Need::Operator])?;
+        let slot = self.open_stream("backups".to_owned(), BACKUPS_AT_ONCE_MAX)?;
+        let store = std::sync::Arc::clone(self.engine.store_arc());
+        let file = tempfile::Builder::new()
+            .prefix("backup-")
+            .suffix(".redb.partial")
+            .tempfile_in(&self.backup_dir)
+            .map_err(|e| Status::unavailable(format!("no room for a backup in the data directory: {e}")))?;
+        let (out, chunks) = tokio::sync::mpsc::channel(4);
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            let height = match store.backup_to(file.path()) {
+                Ok(height) => height,
+                Err(error) => {
+                    let _ = out.blocking_send(Err(crate::api::storage_status(&error)));
+                    return;
+                }
+            };
+            let mut reader = match std::fs::File::open(file.path()) {
+                Ok(reader) => reader,
+                Err(error) => {
+                    let _ = out.blocking_send(Err(Status::unavailable(format!("reading the backup: {error}"))));
+                    return;
+                }
+            };
+            loop {
+                let mut data = vec![0u8; BACKUP_CHUNK_BYTES];
+                match std::io::Read::read(&mut reader, &mut data) {
+                    Ok(0) => return,
+                    Ok(n) => {
+                        data.truncate(n);
+                        if out.blocking_send(Ok(proto::BackupChunk { data, height })).is_err() {
+                            return;
+                        }
+                    }
+                    Err(error) => {
+                        let _ = out.blocking_send(Err(Status::unavailable(format!("reading the backup: {error}"))));
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(chunks))))
+    }
+
     async fn set_credentials(
         &self,
         request: Request<proto::SetCredentialsRequest>,

@@ -78,6 +78,9 @@ pub struct Api {
     /// The number of the last integrity alert stored, as the detector
     /// raises them (0: none, or no detector).
     pub alerts: tokio::sync::watch::Receiver<u64>,
+    /// Where `Backup` writes the copy it streams (the data directory: the
+    /// copy is as large as the ledger).
+    pub backup_dir: std::path::PathBuf,
 }
 
 impl Api {

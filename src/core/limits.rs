@@ -66,6 +66,12 @@ pub const INDEX_MERGE_SLICE_MIN: usize = 256;
 /// Default and largest page of `ListUnspent`.
 pub const PAGE_SIZE_DEFAULT: usize = 100;
 pub const PAGE_SIZE_MAX: usize = 1000;
+/// `AdminService.Backup` calls served at once (each writes a copy of the
+/// whole ledger beside it).
+pub const BACKUPS_AT_ONCE_MAX: usize = 1;
+/// Bytes of one `BackupChunk` (with its framing, within
+/// `GRPC_MESSAGE_BYTES_MAX`, which clients also apply).
+pub const BACKUP_CHUNK_BYTES: usize = 32 * 1024;
 /// Merchants `GetProgrammeStats` names as a programme's top merchants.
 pub const PROGRAMME_TOP_MERCHANTS: usize = 10;
 /// Issuer keys in a genesis, and the exponent of the ledger's currency.

@@ -79,6 +79,27 @@ pub(crate) enum Command {
     /// (leave it out; none at all locks the participant out). New calls see
     /// it at once; open streams of a credential left out end.
     Credentials(CredentialsArgs),
+    /// An online backup of a running server (operator): a consistent copy
+    /// of its ledger as of the last committed block, taken while payments
+    /// go on, written to --out once complete and audited.
+    Backup {
+        /// The backup file (a redb file, written as <out>.partial first).
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, env = "SETTLED_SERVER", default_value = "http://127.0.0.1:50051")]
+        server: String,
+    },
+    /// Put a backup in place as the ledger of an empty data directory, after
+    /// auditing it (the server's keys and configuration are not in a
+    /// backup: give the restored server the same engine key and genesis).
+    Restore {
+        /// The backup file `settled backup` wrote.
+        #[arg(long)]
+        from: PathBuf,
+        /// A data directory holding no ledger yet.
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
     /// Check the whole chain from genesis (hashes, signatures, Merkle roots,
     /// sequences, supply); exits non-zero on any failure. Asks a running
     /// server, or with --data-dir reads a stopped server's file itself.

@@ -119,6 +119,8 @@ async fn run(command: Command, token: &str) -> Result<(), String> {
         Command::Programme { command, server } => programme(command, &server, token).await,
         Command::Register { command, server } => register(command, &server, token).await,
         Command::Credentials(args) => crate::admin::credentials(args, token).await,
+        Command::Backup { out, server } => crate::serve::backup(&out, &server, token).await,
+        Command::Restore { from, data_dir } => crate::serve::restore(&from, &data_dir),
         Command::Beneficiary { command, server } => admin::beneficiary(command, &server, token).await,
         Command::Refund(args) => merchant::refund(args, token).await,
         Command::PersonRef { key_file, id } => admin::person_ref(&key_file, id.as_deref()),

@@ -102,6 +102,78 @@ pub(crate) fn audit_offline(
     settled::audit(&store).map(client::audit_report_to_proto).map_err(|e| e.to_string())
 }
 
+/// Audits a ledger file on its own (no server): every block from genesis;
+/// its tip height and chain.
+fn audit_file(file: &Path) -> Result<(u64, settled::ChainId), String> {
+    let store = settled::Store::open_for_audit(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let report = settled::audit(&store).map_err(|e| format!("{}: {e}", file.display()))?;
+    if !report.failures.is_empty() {
+        return Err(format!("{}: the audit failed: {:?}", file.display(), report.failures));
+    }
+    Ok((report.blocks.saturating_sub(1), store.chain_id()))
+}
+
+/// `settled backup`: streams the server's backup to `<out>.partial`,
+/// syncs it, audits it, then names it `out`.
+pub(crate) async fn backup(out: &Path, server: &str, token: &str) -> Result<(), String> {
+    use std::io::Write as _;
+    if out.exists() {
+        return Err(format!("{} exists: give a new file", out.display()));
+    }
+    let mut client = crate::connect(server, token).await?;
+    let mut chunks =
+        client.admin.backup(proto::BackupRequest {}).await.map_err(|s| crate::status_text(&s))?.into_inner();
+    let partial = std::path::PathBuf::from(format!("{}.partial", out.display()));
+    let mut file = std::fs::File::create(&partial).map_err(|e| format!("{}: {e}", partial.display()))?;
+    let (mut height, mut bytes) = (0, 0u64);
+    let streamed: Result<(), String> = async {
+        while let Some(chunk) = chunks.message().await.map_err(|s| crate::status_text(&s))? {
+            file.write_all(&chunk.data).map_err(|e| format!("{}: {e}", partial.display()))?;
+            height = chunk.height;
+            bytes += chunk.data.len() as u64;
+        }
+        file.sync_all().map_err(|e| format!("{}: {e}", partial.display()))
+    }
+    .await;
+    drop(file);
+    if let Err(error) = streamed {
+        let _ = std::fs::remove_file(&partial);
+        return Err(format!("the backup is incomplete: {error}"));
+    }
+    let (tip, chain) = audit_file(&partial)?;
+    if tip != height {
+        return Err(format!("the backup holds block {tip}, the server said {height}"));
+    }
+    std::fs::rename(&partial, out).map_err(|e| format!("{}: {e}", out.display()))?;
+    println!("backup of chain {chain} at block {height}: {bytes} bytes in {}, audited clean", out.display());
+    Ok(())
+}
+
+/// `settled restore`: audits the backup, then copies it into place as the
+/// ledger of an empty data directory (through a partial file, synced,
+/// renamed, the directory synced).
+pub(crate) fn restore(from: &Path, data_dir: &Path) -> Result<(), String> {
+    let ledger = data_dir.join("ledger.redb");
+    if ledger.exists() {
+        return Err(format!(
+            "{} already holds a ledger: restore into an empty data directory (nothing was changed)",
+            data_dir.display()
+        ));
+    }
+    let (tip, chain) = audit_file(from)?;
+    std::fs::create_dir_all(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+    let partial = data_dir.join("ledger.redb.partial");
+    std::fs::copy(from, &partial).map_err(|e| format!("{}: {e}", partial.display()))?;
+    std::fs::File::open(&partial).and_then(|f| f.sync_all()).map_err(|e| format!("{}: {e}", partial.display()))?;
+    std::fs::rename(&partial, &ledger).map_err(|e| format!("{}: {e}", ledger.display()))?;
+    std::fs::File::open(data_dir).and_then(|d| d.sync_all()).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+    println!(
+        "restored chain {chain} at block {tip} into {}; start the server there with the same engine key and genesis",
+        data_dir.display()
+    );
+    Ok(())
+}
+
 /// Installs the SIGTERM and Ctrl-C handlers now (a signal that arrives
 /// from here on stops the server gracefully, not by the signal's default)
 /// and returns what resolves when either comes.
