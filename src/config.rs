@@ -558,9 +558,10 @@ impl Config {
                 "operator" => Principal::Operator,
                 "issuer" => Principal::Issuer,
                 "programme_admin" => Principal::ProgrammeAdministrator,
+                "auditor" => Principal::Auditor,
                 other => {
                     return Err(ConfigError::Invalid(format!(
-                        "credential role '{other}': operator, issuer or programme_admin (banks and terminals are \
+                        "credential role '{other}': operator, issuer, programme_admin or auditor (banks and terminals are \
                          registered)"
                     )));
                 }

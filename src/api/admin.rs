@@ -114,7 +114,7 @@ impl Api {
         key_text: impl Fn(&K) -> String,
         convert: impl Fn(&V) -> T,
     ) -> Result<(Vec<T>, String), Status> {
-        self.list_for(request, &[Need::Operator], parse_token, select, key_text, convert)
+        self.list_for(request, &[Need::Operator, Need::Auditor], parse_token, select, key_text, convert)
     }
 
     /// One page of a registry listing, for the roles `needs` names.
@@ -188,7 +188,7 @@ impl proto::admin_service_server::AdminService for Api {
         &self,
         request: Request<proto::GetProgrammeStatsRequest>,
     ) -> Result<Response<proto::GetProgrammeStatsResponse>, Status> {
-        self.authorize(&request, &[Need::Operator, Need::Issuer, Need::ProgrammeAdministrator])?;
+        self.authorize(&request, &[Need::Operator, Need::Issuer, Need::ProgrammeAdministrator, Need::Auditor])?;
         let id = request.into_inner().programme_id;
         let programme = checks::programme_of(&self.engine.registry(), id).map_err(|r| refusal_to_status(&r))?;
         let height = self.engine.tip().block.header.height;
@@ -241,7 +241,7 @@ impl proto::admin_service_server::AdminService for Api {
         &self,
         request: Request<proto::ListProgrammeMerchantsRequest>,
     ) -> Result<Response<proto::ListProgrammeMerchantsResponse>, Status> {
-        self.authorize(&request, &[Need::Operator, Need::Issuer, Need::ProgrammeAdministrator])?;
+        self.authorize(&request, &[Need::Operator, Need::Issuer, Need::ProgrammeAdministrator, Need::Auditor])?;
         let request = request.into_inner();
         let id = request.programme_id;
         let registry = self.engine.registry();

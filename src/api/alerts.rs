@@ -191,7 +191,8 @@ impl proto::alert_service_server::AlertService for Api {
         &self,
         request: Request<proto::WatchAlertsRequest>,
     ) -> Result<Response<Self::WatchAlertsStream>, Status> {
-        let principal = self.authorize(&request, &[Need::ProgrammeAdministrator, Need::Issuer, Need::Operator])?;
+        let principal =
+            self.authorize(&request, &[Need::ProgrammeAdministrator, Need::Issuer, Need::Operator, Need::Auditor])?;
         let slot = self.open_stream(format!("alert streams of {principal:?}"), ALERT_STREAMS_PER_CALLER_MAX)?;
         let request = request.into_inner();
         let (tx, rx) = mpsc::channel(WATCH_BUFFER_ALERTS);

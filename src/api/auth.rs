@@ -20,6 +20,7 @@ pub enum Need {
     Bank,
     Terminal,
     ProgrammeAdministrator,
+    Auditor,
 }
 
 impl Principal {
@@ -32,6 +33,7 @@ impl Principal {
                 | (Self::Bank(_), Need::Bank)
                 | (Self::Terminal(_), Need::Terminal)
                 | (Self::ProgrammeAdministrator, Need::ProgrammeAdministrator)
+                | (Self::Auditor, Need::Auditor)
         )
     }
 }
@@ -131,7 +133,7 @@ pub fn authorize<T>(
 #[must_use]
 pub fn may_read(principal: &Principal, address: &Address, registry: &Registry) -> bool {
     match principal {
-        Principal::Operator | Principal::Development => true,
+        Principal::Operator | Principal::Auditor | Principal::Development => true,
         Principal::Issuer | Principal::ProgrammeAdministrator => false,
         Principal::Bank(bank) => match registry.role(address) {
             Some(Role::Wallet { .. }) => registry.wallets.get(address).is_some_and(|w| &w.bank == bank),

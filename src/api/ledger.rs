@@ -9,7 +9,7 @@ impl proto::ledger_service_server::LedgerService for Api {
         request: Request<proto::GetInfoRequest>,
     ) -> Result<Response<proto::GetInfoResponse>, Status> {
         let genesis = self.engine.genesis();
-        self.authorize(&request, &[Need::Operator, Need::Issuer, Need::Bank, Need::Terminal])?;
+        self.authorize(&request, &[Need::Operator, Need::Issuer, Need::Auditor, Need::Bank, Need::Terminal])?;
         let (tip, unspent_count, unspent_total_minor) = if request.into_inner().count_unspent {
             let engine = Arc::clone(&self.engine);
             let (count, sum, tip) = blocking(move || engine.store().count_unspent()).await?;
@@ -48,7 +48,7 @@ impl proto::ledger_service_server::LedgerService for Api {
     }
 
     async fn audit(&self, request: Request<proto::AuditRequest>) -> Result<Response<proto::AuditResponse>, Status> {
-        self.authorize(&request, &[Need::Operator, Need::Issuer])?;
+        self.authorize(&request, &[Need::Operator, Need::Issuer, Need::Auditor])?;
         let engine = Arc::clone(&self.engine);
         let report = blocking(move || crate::store::audit::audit(engine.store())).await?;
         Ok(Response::new(audit_report_to_proto(report)))
@@ -58,7 +58,7 @@ impl proto::ledger_service_server::LedgerService for Api {
         &self,
         request: Request<proto::GetBlockRequest>,
     ) -> Result<Response<proto::GetBlockResponse>, Status> {
-        self.authorize(&request, &[Need::Operator, Need::Issuer, Need::Bank, Need::Terminal])?;
+        self.authorize(&request, &[Need::Operator, Need::Issuer, Need::Auditor, Need::Bank, Need::Terminal])?;
         let height = request.into_inner().height;
         let store = self.engine.store();
         let block = store.block(height).map_err(|e| storage_status(&e))?;

@@ -126,7 +126,7 @@ impl Api {
 
     /// The caller, who must be allowed to read what concerns `address`.
     fn authorize_read<T>(&self, request: &Request<T>, address: &[u8]) -> Result<Address, Status> {
-        let principal = self.authorize(request, &[Need::Operator, Need::Bank, Need::Terminal])?;
+        let principal = self.authorize(request, &[Need::Operator, Need::Auditor, Need::Bank, Need::Terminal])?;
         let address = address_arg(address)?;
         if auth::may_read(&principal, &address, &self.engine.registry()) {
             Ok(address)
@@ -162,10 +162,10 @@ impl Api {
             }
             Principal::Bank(bank) => Submitter::Bank(bank.clone()),
             Principal::Operator | Principal::Issuer | Principal::Development => Submitter::Trusted,
-            Principal::ProgrammeAdministrator => {
+            Principal::ProgrammeAdministrator | Principal::Auditor => {
                 return Err((
                     txid,
-                    Refusal::new(Reason::PermissionDenied, "a programme administrator submits nothing"),
+                    Refusal::new(Reason::PermissionDenied, format!("{principal:?} submits nothing: it only reads")),
                 ));
             }
         };

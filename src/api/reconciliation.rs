@@ -355,7 +355,7 @@ impl proto::reconciliation_service_server::ReconciliationService for Api {
         &self,
         request: Request<proto::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
-        let principal = self.authorize(&request, &[Need::Operator, Need::Bank])?;
+        let principal = self.authorize(&request, &[Need::Operator, Need::Auditor, Need::Bank])?;
         let deadline = deadline_of(&request);
         let revocation = self.until_revoked(&request, &principal, ());
         let request = request.into_inner();
@@ -374,7 +374,7 @@ impl proto::reconciliation_service_server::ReconciliationService for Api {
         &self,
         request: Request<proto::GetStatementRequest>,
     ) -> Result<Response<Self::GetStatementStream>, Status> {
-        let principal = self.authorize(&request, &[Need::Operator, Need::Bank])?;
+        let principal = self.authorize(&request, &[Need::Operator, Need::Auditor, Need::Bank])?;
         let deadline = deadline_of(&request);
         let request = request.into_inner();
         let bank = checks::bank_of_call(&principal, &request.bank, &self.engine.registry())?;
@@ -455,7 +455,7 @@ impl proto::reconciliation_service_server::ReconciliationService for Api {
         &self,
         request: Request<proto::GetNetPositionsRequest>,
     ) -> Result<Response<proto::GetNetPositionsResponse>, Status> {
-        self.authorize(&request, &[Need::Operator, Need::Issuer])?;
+        self.authorize(&request, &[Need::Operator, Need::Issuer, Need::Auditor])?;
         let request = request.into_inner();
         let tip = self.engine.tip().block.header.height;
         let (after, until) = checks::net_positions_window(request.after_height, request.until_height, tip)?;

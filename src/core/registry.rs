@@ -707,6 +707,9 @@ pub enum Principal {
     Issuer,
     /// Runs welfare programmes day to day: watches their integrity alerts.
     ProgrammeAdministrator,
+    /// Reads everything the ledger holds (blocks, payments, statements,
+    /// the registry, statistics) and changes nothing.
+    Auditor,
     Bank(String),
     Terminal(String),
     /// Development mode only: every role at once, so the demo and tests can

@@ -9,6 +9,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod auditor;
 mod auth;
 mod bad_input;
 mod credentials;
