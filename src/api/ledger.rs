@@ -54,6 +54,47 @@ impl proto::ledger_service_server::LedgerService for Api {
         Ok(Response::new(audit_report_to_proto(report)))
     }
 
+    type ExportBlocksStream =
+        std::pin::Pin<Box<dyn futures::Stream<Item = Result<proto::ExportChunk, Status>> + Send + 'static>>;
+
+    async fn export_blocks(
+        &self,
+        request: Request<proto::ExportBlocksRequest>,
+    ) -> Result<Response<Self::ExportBlocksStream>, Status> {
+        use crate::core::limits::{EXPORT_CHUNK_BYTES, EXPORT_STREAMS_MAX};
+        self.authorize(&request, &[Need::Operator, Need::Issuer, Need::Auditor])?;
+        let from = request.into_inner().from_height.max(1);
+        let slot = self.open_stream("block exports".to_owned(), EXPORT_STREAMS_MAX)?;
+        let engine = Arc::clone(&self.engine);
+        let until = engine.tip().block.header.height;
+        let (out, chunks) = tokio::sync::mpsc::channel(8);
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            let store = engine.store();
+            let chain = store.chain_id();
+            for height in from..=until {
+                let block = match store.sealed_block(height) {
+                    Ok(Some(block)) => block,
+                    Ok(None) => return,
+                    Err(error) => {
+                        let _ = out.blocking_send(Err(storage_status(&error)));
+                        return;
+                    }
+                };
+                let bytes =
+                    crate::engine::replica::ReplicatedBlock::from(block).encode(engine.engine_keypair(), &chain);
+                let parts = bytes.chunks(EXPORT_CHUNK_BYTES).count();
+                for (index, data) in bytes.chunks(EXPORT_CHUNK_BYTES).enumerate() {
+                    let chunk = proto::ExportChunk { height, data: data.to_vec(), last: index + 1 == parts };
+                    if out.blocking_send(Ok(chunk)).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(chunks))))
+    }
+
     async fn get_block(
         &self,
         request: Request<proto::GetBlockRequest>,

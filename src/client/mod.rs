@@ -3,6 +3,7 @@
 //! the demo, the simulations and the tests; an example for clients in other
 //! languages (with docs/PROTOCOL.md).
 
+pub mod audit;
 pub mod disburse;
 pub mod follow;
 

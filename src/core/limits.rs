@@ -66,6 +66,11 @@ pub const INDEX_MERGE_SLICE_MIN: usize = 256;
 /// Default and largest page of `ListUnspent`.
 pub const PAGE_SIZE_DEFAULT: usize = 100;
 pub const PAGE_SIZE_MAX: usize = 1000;
+/// `LedgerService.ExportBlocks` streams served at once (each reads the
+/// whole chain).
+pub const EXPORT_STREAMS_MAX: usize = 4;
+/// Bytes of one `ExportChunk`.
+pub const EXPORT_CHUNK_BYTES: usize = 32 * 1024;
 /// `AdminService.Backup` calls served at once (each writes a copy of the
 /// whole ledger beside it).
 pub const BACKUPS_AT_ONCE_MAX: usize = 1;

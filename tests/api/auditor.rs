@@ -76,3 +76,48 @@ async fn an_auditor_reads_everything_and_can_change_nothing() {
     assert_eq!(ledger.info(true).await, before, "an auditor changes nothing");
     ledger.shutdown().await;
 }
+
+/// `settled audit --engine-key K --chain-id C` re-derives the whole ledger
+/// from genesis on the client (every block from `ExportBlocks`, replayed
+/// as a replica replays), trusting no server's word; the wrong pins fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_audits_a_ledger_trusting_no_server() {
+    let mut ledger = TestLedger::start_with(with_auditor).await;
+    ledger.programme(5).await;
+    let shop = ledger.merchant("shop", 5411).await;
+    let mei = Keypair::generate();
+    ledger.wallet(&mei, 1).await;
+    let coins =
+        ledger.mint_outputs(vec![output(mei.address(), 5_000, 5), output(mei.address(), 3_000, 0)], "grants").await;
+    for (i, coin) in coins.iter().enumerate() {
+        let paid = client::pay(&ledger.chain, &mei, *coin, shop.address(), 1_000, format!("p{i}").as_bytes());
+        ledger.client.submit(&paid).await.expect("paid");
+    }
+    let info = ledger.info(false).await;
+    let (engine_key, chain) = (hex::encode(&info.engine_public_key), hex::encode(&info.chain_id));
+    let url = ledger.server().url();
+    let audit = |key: &str, chain: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_settled"))
+            .args(["audit", "--server", &url, "--engine-key", key, "--chain-id", chain, "--token", AUDITOR_TOKEN])
+            .env_remove("SETTLED_TOKEN")
+            .env_remove("SETTLED_SERVER")
+            .output()
+            .expect("runs")
+    };
+    let clean = audit(&engine_key, &chain);
+    let out = String::from_utf8_lossy(&clean.stdout);
+    assert!(clean.status.success() && out.contains("re-derived from genesis, trusting no server"), "{clean:?}");
+    let tip = info.tip.expect("tip").height;
+    assert!(out.contains(&format!("tip block {tip}")), "{out}");
+    let other_key = Keypair::generate().address().to_string();
+    let wrong_key = audit(&other_key, &chain);
+    assert!(!wrong_key.status.success(), "{wrong_key:?}");
+    assert!(
+        String::from_utf8_lossy(&wrong_key.stderr).contains("not signed by the pinned engine key"),
+        "{wrong_key:?}"
+    );
+    let wrong_chain = audit(&engine_key, &"ab".repeat(32));
+    assert!(!wrong_chain.status.success(), "{wrong_chain:?}");
+    assert!(String::from_utf8_lossy(&wrong_chain.stderr).contains("not the pinned chain id"), "{wrong_chain:?}");
+    ledger.shutdown().await;
+}

@@ -110,11 +110,14 @@ pub(crate) enum Command {
         /// stopped: the file is locked while it runs), trusting no server.
         #[arg(long, conflicts_with = "server")]
         data_dir: Option<PathBuf>,
-        /// With --data-dir: the engine public key (hex) the file must name.
-        #[arg(long, requires = "data_dir")]
+        /// The engine public key (hex) to audit against. With --chain-id and
+        /// no --data-dir: the client fetches every block and re-derives the
+        /// ledger from genesis itself, trusting no server; with --data-dir:
+        /// the key the file must name.
+        #[arg(long)]
         engine_key: Option<String>,
-        /// With --data-dir: the chain id (hex) the file must hold.
-        #[arg(long, requires = "data_dir")]
+        /// The chain id (hex) to audit against (see --engine-key).
+        #[arg(long)]
         chain_id: Option<String>,
     },
     /// Receipts: fetch one, or verify one offline.

@@ -95,12 +95,32 @@ async fn run(command: Command, token: &str) -> Result<(), String> {
         Command::Receipt { command } => receipt(command, token).await,
         Command::Disburse(args) => disburse(args, token).await,
         Command::Audit { server, data_dir, engine_key, chain_id } => {
-            let report = match data_dir {
-                Some(data_dir) => audit_offline(&data_dir, engine_key.as_deref(), chain_id.as_deref())?,
-                None => {
+            let report = match (data_dir, engine_key.as_deref(), chain_id.as_deref()) {
+                (Some(data_dir), engine_key, chain_id) => audit_offline(&data_dir, engine_key, chain_id)?,
+                (None, Some(engine_key), Some(chain_id)) => {
+                    // Trusting nobody: the client replays the chain itself.
+                    let key = Address::from_hex(engine_key).map_err(|e| format!("--engine-key: {e}"))?;
+                    let chain = settled::ChainId::from_hex(chain_id).map_err(|e| format!("--chain-id: {e}"))?;
+                    let mut client = connect(&server, token).await?;
+                    let audit = settled::client::audit::audit_trusting_nobody(&mut client, key, chain)
+                        .await
+                        .map_err(|e| format!("the ledger does not audit: {e}"))?;
+                    println!(
+                        "re-derived from genesis, trusting no server: {} blocks, {} transactions, {} registry \
+                         changes, all signed by {key} on chain {chain}; tip block {}, supply {} (minor units)",
+                        audit.blocks, audit.transactions, audit.registry_changes, audit.tip_height, audit.supply_minor
+                    );
+                    return Ok(());
+                }
+                (None, None, None) => {
+                    eprintln!(
+                        "NOTE: the server audits itself; pin --engine-key and --chain-id to re-derive the chain here, \
+                         trusting no server"
+                    );
                     let mut client = connect(&server, token).await?;
                     client.ledger.audit(proto::AuditRequest {}).await.map_err(|s| status_text(&s))?.into_inner()
                 }
+                (None, _, _) => return Err("pin both --engine-key and --chain-id, or neither".to_owned()),
             };
             println!(
                 "audited {} blocks, {} transactions; minted {} - burned {} = unspent {} in {} outputs",
