@@ -839,6 +839,31 @@ def check_clawback_transactions(c, vectors, unspent):
                      published.get(w["signer"]))
 
 
+def check_unblocked_encoding(c, tx, kind, kind_code):
+    """A transaction of no block (refunds, redemptions): its canonical
+    bytes, txid, stored record and kind; returns the txid."""
+    name = tx["name"]
+    canonical = tx_canonical(tx)
+    c.eq(f"{name}: canonical bytes", canonical, bytes.fromhex(tx["canonical_hex"]))
+    txid = sha256(canonical)
+    c.eq(f"{name}: txid", txid, hex32(tx["txid"]))
+    c.eq(f"{name}: stored record", tx_record(tx), bytes.fromhex(tx["record_hex"]))
+    c.eq(f"{name}: a {kind}", (tx["kind"], tx["kind_code"]), (kind, kind_code))
+    return txid
+
+
+def check_witnesses_of_txid(c, tx, chain, txid):
+    """Every witness signs the txid's witness message, and is re-created
+    from its key and aux."""
+    name = tx["name"]
+    digest = sha256(signed_message(WITNESS_MAGIC, chain, txid))
+    for w in tx["witnesses"]:
+        signature = bytes.fromhex(w["signature"])
+        c.ok(f"{name}: witness verifies", schnorr_verify(digest, hex32(w["public_key"]), signature))
+        c.eq(f"{name}: witness re-created",
+             schnorr_sign(digest, SECRETS[hex32(w["public_key"])], hex32(w["aux_hex"])), signature)
+
+
 def check_refunds(c, vectors, unspent):
     """Refunds: the merchant pays back part of a payment it took, to its
     payer, naming the payment (PROTOCOL.md §4.11)."""
@@ -848,12 +873,7 @@ def check_refunds(c, vectors, unspent):
     c.ok("refund transactions: present", len(txs) > 0)
     for tx in txs:
         name = tx["name"]
-        canonical = tx_canonical(tx)
-        c.eq(f"{name}: canonical bytes", canonical, bytes.fromhex(tx["canonical_hex"]))
-        txid = sha256(canonical)
-        c.eq(f"{name}: txid", txid, hex32(tx["txid"]))
-        c.eq(f"{name}: stored record", tx_record(tx), bytes.fromhex(tx["record_hex"]))
-        c.eq(f"{name}: a refund", (tx["kind"], tx["kind_code"]), ("refund", 5))
+        txid = check_unblocked_encoding(c, tx, "refund", 5)
         reference = bytes.fromhex(tx["reference_hex"])
         c.eq(f"{name}: the reference is the refunded payment's txid", reference, hex32(tx["refunded_payment"]))
         payment = payments.get(reference)
@@ -879,13 +899,8 @@ def check_refunds(c, vectors, unspent):
         c.eq(f"{name}: pays out what it spends", sum(o["amount_minor"] for o in tx["outputs"]), spent_total)
         c.ok(f"{name}: only to the payer and back to the merchant",
              all(o["address"] in (tx["payer"], merchant) for o in tx["outputs"]))
-        digest = sha256(signed_message(WITNESS_MAGIC, chain, txid))
         c.eq(f"{name}: signed by the merchant", [w["public_key"] for w in tx["witnesses"]], [merchant])
-        for w in tx["witnesses"]:
-            signature = bytes.fromhex(w["signature"])
-            c.ok(f"{name}: witness verifies", schnorr_verify(digest, hex32(w["public_key"]), signature))
-            c.eq(f"{name}: witness re-created",
-                 schnorr_sign(digest, SECRETS[hex32(w["public_key"])], hex32(w["aux_hex"])), signature)
+        check_witnesses_of_txid(c, tx, chain, txid)
 
 
 def check_redemptions(c, vectors, unspent):
@@ -896,12 +911,7 @@ def check_redemptions(c, vectors, unspent):
     c.ok("redeem transactions: present", len(txs) > 0)
     for tx in txs:
         name = tx["name"]
-        canonical = tx_canonical(tx)
-        c.eq(f"{name}: canonical bytes", canonical, bytes.fromhex(tx["canonical_hex"]))
-        txid = sha256(canonical)
-        c.eq(f"{name}: txid", txid, hex32(tx["txid"]))
-        c.eq(f"{name}: stored record", tx_record(tx), bytes.fromhex(tx["record_hex"]))
-        c.eq(f"{name}: a redemption", (tx["kind"], tx["kind_code"]), ("redeem", 3))
+        txid = check_unblocked_encoding(c, tx, "redeem", 3)
         inputs = [(hex32(i["txid"]), i["index"]) for i in tx["inputs"]]
         c.ok(f"{name}: spends unspent outputs", all(i in unspent for i in inputs))
         owners = {unspent[i][0] for i in inputs if i in unspent}
@@ -912,12 +922,7 @@ def check_redemptions(c, vectors, unspent):
         paid_out = sum(o["amount_minor"] for o in tx["outputs"])
         c.eq(f"{name}: burns what it spends beyond its change", spent_total - paid_out, tx["burned_minor"])
         c.ok(f"{name}: burns a positive amount", tx["burned_minor"] > 0)
-        digest = sha256(signed_message(WITNESS_MAGIC, chain, txid))
-        for w in tx["witnesses"]:
-            signature = bytes.fromhex(w["signature"])
-            c.ok(f"{name}: witness verifies", schnorr_verify(digest, hex32(w["public_key"]), signature))
-            c.eq(f"{name}: witness re-created",
-                 schnorr_sign(digest, SECRETS[hex32(w["public_key"])], hex32(w["aux_hex"])), signature)
+        check_witnesses_of_txid(c, tx, chain, txid)
 
 
 def check_recoveries(c, vectors):

@@ -481,7 +481,7 @@ pub async fn sync_wallets(admin: &Client, wallets: &mut [Wallet]) -> Result<(), 
 /// `ListUnspent` failing or answering something malformed, or too many pages.
 pub async fn list_unspent(admin: &mut Client, address: Address) -> Result<Vec<(OutPoint, Output)>, String> {
     let mut outputs = Vec::new();
-    let mut page_token = Vec::new();
+    let mut page_token = String::new();
     for _ in 0..UNSPENT_PAGES_MAX {
         let (page, next) = read_page(admin, address, 0, page_token).await?;
         outputs.extend(page);
@@ -503,15 +503,15 @@ pub async fn unspent_page(
     page_size: usize,
 ) -> Result<Vec<(OutPoint, Output)>, String> {
     let page_size = u32::try_from(page_size).map_err(|_| format!("a page of {page_size}"))?;
-    read_page(admin, address, page_size, Vec::new()).await.map(|(page, _)| page)
+    read_page(admin, address, page_size, String::new()).await.map(|(page, _)| page)
 }
 
 async fn read_page(
     admin: &mut Client,
     address: Address,
     page_size: u32,
-    page_token: Vec<u8>,
-) -> Result<(Vec<(OutPoint, Output)>, Vec<u8>), String> {
+    page_token: String,
+) -> Result<(Vec<(OutPoint, Output)>, String), String> {
     let request = proto::ListUnspentRequest { address: address.0.to_vec(), page_size, page_token };
     let page =
         admin.wallets.list_unspent(request).await.map_err(|s| format!("ListUnspent: {}", describe(&s)))?.into_inner();
