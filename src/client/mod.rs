@@ -3,7 +3,6 @@
 //! the demo, the simulations and the tests; an example for clients in other
 //! languages (with docs/PROTOCOL.md).
 
-pub mod audit;
 pub mod disburse;
 pub mod follow;
 

@@ -4,6 +4,7 @@
 //! parses, dispatches, and holds the helpers they share.
 
 mod admin;
+mod audit;
 mod bank;
 mod cli;
 mod cluster;
@@ -102,7 +103,7 @@ async fn run(command: Command, token: &str) -> Result<(), String> {
                     let key = Address::from_hex(engine_key).map_err(|e| format!("--engine-key: {e}"))?;
                     let chain = settled::ChainId::from_hex(chain_id).map_err(|e| format!("--chain-id: {e}"))?;
                     let mut client = connect(&server, token).await?;
-                    let audit = settled::client::audit::audit_trusting_nobody(&mut client, key, chain)
+                    let audit = crate::audit::audit_trusting_nobody(&mut client, key, chain)
                         .await
                         .map_err(|e| format!("the ledger does not audit: {e}"))?;
                     println!(

@@ -10,25 +10,22 @@
 
 use std::collections::HashMap;
 
-use crate::client::{Client, header_from_proto};
-use crate::core::encoding::Genesis;
-use crate::core::ledger::Ledger;
-use crate::core::registry::{Registry, Tier, TierPolicy};
-use crate::core::types::{Address, ChainId};
-use crate::engine::replica::{self, ReplicatedBlock};
-use crate::proto;
+use settled::client::{Client, header_from_proto};
+use settled::registry::{Registry, Tier, TierPolicy};
+use settled::replica::{self, ReplicatedBlock};
+use settled::{Address, ChainId, Genesis, Ledger, proto};
 
 /// What a client-side audit re-derived.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RemoteAudit {
+pub(crate) struct RemoteAudit {
     /// Blocks replayed (genesis not counted) and their transactions.
-    pub blocks: u64,
-    pub transactions: u64,
+    pub(crate) blocks: u64,
+    pub(crate) transactions: u64,
     /// The last block replayed, its supply (minted - burned) and the
     /// registry changes replayed.
-    pub tip_height: u64,
-    pub supply_minor: u64,
-    pub registry_changes: u64,
+    pub(crate) tip_height: u64,
+    pub(crate) supply_minor: u64,
+    pub(crate) registry_changes: u64,
 }
 
 /// Audits the ledger `client` serves against the pinned `engine_key` and
@@ -39,7 +36,7 @@ pub struct RemoteAudit {
 /// pinned chain id, another engine key, a block whose signature, chain,
 /// Merkle root or supply does not replay, a transaction the rules refuse,
 /// a transport failure.
-pub async fn audit_trusting_nobody(
+pub(crate) async fn audit_trusting_nobody(
     client: &mut Client,
     engine_key: Address,
     chain: ChainId,
