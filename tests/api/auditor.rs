@@ -121,3 +121,50 @@ async fn the_cli_audits_a_ledger_trusting_no_server() {
     assert!(String::from_utf8_lossy(&wrong_chain.stderr).contains("not the pinned chain id"), "{wrong_chain:?}");
     ledger.shutdown().await;
 }
+
+/// `ExportBlocks` hands out every transaction of the ledger: only the
+/// operator, the issuer and the auditor reach it (a bank is denied, no
+/// credential is unauthenticated), and each exported block is signed by the
+/// engine for this chain alone: it decodes under the pinned engine key and
+/// chain id, and under no other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn block_exports_are_for_auditors_and_signed_for_one_chain() {
+    let mut ledger = TestLedger::start_with(with_auditor).await;
+    ledger.bank("bank-a").await;
+    let bank_token = "an exporting bank's token";
+    let bank = proto::Bank {
+        id: "bank-x".into(),
+        name: "Bank".into(),
+        credential_sha256: vec![settled::sha256(bank_token.as_bytes()).to_vec()],
+    };
+    ledger.client.admin.register_bank(proto::RegisterBankRequest { bank: Some(bank) }).await.expect("bank");
+    let export = proto::ExportBlocksRequest { from_height: 1 };
+    let as_bank = ledger.client.with_credential(Credential::token(bank_token));
+    let status = as_bank.clone().ledger.export_blocks(export).await.expect_err("a bank");
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    let nobody = ledger.client.with_credential(Credential::token("nobody's token"));
+    let status = nobody.clone().ledger.export_blocks(export).await.expect_err("no credential");
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+
+    let info = ledger.info(false).await;
+    let engine_key = settled::Address::from_slice(&info.engine_public_key).expect("a key");
+    let mut auditor = ledger.client.with_credential(Credential::token(AUDITOR_TOKEN));
+    let mut chunks = auditor.ledger.export_blocks(export).await.expect("the auditor exports").into_inner();
+    let (mut block, mut blocks) = (Vec::new(), 0);
+    while let Some(chunk) = chunks.message().await.expect("a chunk") {
+        assert!(chunk.data.len() <= settled::limits::EXPORT_CHUNK_BYTES, "chunks are bounded");
+        block.extend_from_slice(&chunk.data);
+        if !chunk.last {
+            continue;
+        }
+        let bytes = std::mem::take(&mut block);
+        settled::replica::ReplicatedBlock::decode(&bytes, &engine_key, &ledger.chain).expect("signed for this chain");
+        let other_chain = settled::ChainId([0xab; 32]);
+        assert!(settled::replica::ReplicatedBlock::decode(&bytes, &engine_key, &other_chain).is_err(), "another chain");
+        let other_key = Keypair::generate().address();
+        assert!(settled::replica::ReplicatedBlock::decode(&bytes, &other_key, &ledger.chain).is_err(), "another key");
+        blocks += 1;
+    }
+    assert_eq!(blocks, info.tip.expect("tip").height, "every block after genesis");
+    ledger.shutdown().await;
+}
