@@ -195,6 +195,10 @@ pub struct TierConfig {
     pub balance_cap: String,
     pub per_payment: String,
     pub per_day: String,
+    /// Most a payer of the tier may pay in a calendar year, if limited
+    /// (the e-CNY's anonymous wallets: 50,000).
+    #[serde(default)]
+    pub per_year: Option<String>,
 }
 
 fn default_day_offset() -> i32 {
@@ -230,6 +234,7 @@ impl TiersConfig {
                 balance_cap_minor: amount(t.id, "balance_cap", &t.balance_cap)?,
                 per_payment_minor: amount(t.id, "per_payment", &t.per_payment)?,
                 per_day_minor: amount(t.id, "per_day", &t.per_day)?,
+                per_year_minor: t.per_year.as_deref().map(|text| amount(t.id, "per_year", text)).transpose()?,
             });
         }
         self.policy(tiers)

@@ -135,6 +135,7 @@ pub fn for_target(target: &str) -> Vec<Vec<u8>> {
                     mcc: 5812,
                     bank_id: "bank-1".to_owned(),
                     payout_addresses: vec![key(2).address().0.to_vec()],
+                    deactivated: false,
                 }),
             }
             .encode_to_vec(),
@@ -145,6 +146,7 @@ pub fn for_target(target: &str) -> Vec<Vec<u8>> {
                     id: "t-1".to_owned(),
                     merchant_id: "m-1".to_owned(),
                     credential_sha256: vec![vec![8; 32]],
+                    deactivated: false,
                 }),
             }
             .encode_to_vec(),
@@ -155,6 +157,7 @@ pub fn for_target(target: &str) -> Vec<Vec<u8>> {
                     address: key(3).address().0.to_vec(),
                     bank_id: "bank-1".to_owned(),
                     tier: 2,
+                    frozen: String::new(),
                 }),
             }
             .encode_to_vec(),

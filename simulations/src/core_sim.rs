@@ -45,7 +45,8 @@ use settled::dev::{
     answer_unavailable,
 };
 use settled::registry::{
-    AdminOp, Bank, Beneficiary, Merchant, MerchantFigures, PaymentPeriod, Programme, Tier, TierPolicy, Wallet,
+    Actor, AdminOp, Bank, Beneficiary, Merchant, MerchantFigures, Participant, PaymentPeriod, Principal, Programme,
+    RegistryChange, Tier, TierPolicy, Wallet,
 };
 use settled::replica::{self, ReplicatedBlock};
 use settled::{
@@ -76,7 +77,13 @@ const PERSONS: [PersonRef; 3] = [PersonRef([0xa1; 32]), PersonRef([0xb2; 32]), P
 const SIM_BANK: &str = "bank-sim";
 const MCC_GROCERY: u16 = 5411;
 const MCC_BAR: u16 = 5813;
-const TIER: Tier = Tier { id: 1, balance_cap_minor: 150_000, per_payment_minor: 30_000, per_day_minor: 60_000 };
+const TIER: Tier = Tier {
+    id: 1,
+    balance_cap_minor: 150_000,
+    per_payment_minor: 30_000,
+    per_day_minor: 60_000,
+    per_year_minor: Some(80_000),
+};
 const PROGRAMME_PAYMENT_MAX: u64 = 50_000;
 /// How long after a payment `PROGRAMME`'s money may be refunded: a minute
 /// of simulated time (a step is a second), so windows close within a run.
@@ -183,6 +190,11 @@ struct Model {
     references: BTreeMap<Vec<u8>, TxId>,
     /// Tiered payers' (day, total paid that day).
     daily: BTreeMap<Address, (u64, u64)>,
+    /// Tiered payers' (year, total paid that year): the tier has an annual
+    /// limit.
+    yearly: BTreeMap<Address, (u64, u64)>,
+    /// Merchants deactivated (`SetActive`).
+    inactive: BTreeSet<&'static str>,
     next_sequence: u64,
     /// What a refund may name: every applied transaction's kind, payers,
     /// what each merchant received of each programme, and its block time.
@@ -320,6 +332,11 @@ impl Roles {
     }
 }
 
+/// A registry change as the simulation's operator makes it.
+fn by_operator(op: AdminOp) -> RegistryChange {
+    RegistryChange { op, by: Actor { principal: Principal::Operator, credential: [7; 32] } }
+}
+
 /// Who may submit what (PROTOCOL §9.3, §4.9): a terminal pays its own merchant only
 /// and never redeems; a bank redeems its own merchants' takings only.
 fn permitted(model: &Model, roles: &Roles, tx: &Transaction, submitter: &Submitter) -> bool {
@@ -412,6 +429,11 @@ impl Model {
         roles: &Roles,
         durable: &BTreeMap<TxId, u64>,
     ) -> Expect {
+        if let Submitter::Terminal { merchant, .. } = submitter
+            && self.inactive.contains(merchant.as_str())
+        {
+            return Expect::Refused(Reason::ParticipantInactive);
+        }
         if !permitted(self, roles, tx, submitter) {
             return Expect::Refused(Reason::PermissionDenied);
         }
@@ -423,7 +445,7 @@ impl Model {
             TxKind::Refund => self.expect_refund(tx, txid, now, roles, durable),
             TxKind::Recovery => self.expect_recovery(tx, txid, roles),
         };
-        let outcome = outcome.and_then(|()| self.not_frozen(tx));
+        let outcome = outcome.and_then(|()| self.not_frozen(tx, roles));
         outcome.err().unwrap_or(Expect::Applied(self.next_sequence))
     }
 
@@ -536,6 +558,14 @@ impl Model {
             if today + paid > TIER.per_day_minor {
                 return Err(Expect::Refused(Reason::TierDailyLimit));
             }
+            let year = TierPolicy::year_of_day(day);
+            let this_year = match self.yearly.get(&payer) {
+                Some((y, total)) if *y == year => *total,
+                _ => 0,
+            };
+            if TIER.per_year_minor.is_some_and(|limit| this_year + paid > limit) {
+                return Err(Expect::Refused(Reason::TierAnnualLimit));
+            }
         }
         self.within_balance_caps(&spent, &tx.outputs, roles)
     }
@@ -614,12 +644,27 @@ impl Model {
     }
 
     /// After every other rule: a frozen wallet spends nothing (but by
-    /// clawback or its recovery) and receives nothing.
-    fn not_frozen(&self, tx: &Transaction) -> Result<(), Expect> {
+    /// clawback or its recovery) and receives nothing; a deactivated
+    /// merchant receives nothing but its own change.
+    fn not_frozen(&self, tx: &Transaction, roles: &Roles) -> Result<(), Expect> {
         let spends_frozen = !matches!(tx.kind, TxKind::Clawback | TxKind::Recovery)
             && tx.inputs.iter().any(|i| self.unspent.get(i).is_some_and(|o| self.frozen.contains_key(&o.owner)));
-        if spends_frozen || tx.outputs.iter().any(|o| self.frozen.contains_key(&o.owner)) {
+        if spends_frozen {
             return Err(Expect::Refused(Reason::WalletFrozen));
+        }
+        for output in &tx.outputs {
+            if self.frozen.contains_key(&output.owner) {
+                return Err(Expect::Refused(Reason::WalletFrozen));
+            }
+            let merchant = roles.merchant(self, &output.owner);
+            let change = tx
+                .inputs
+                .iter()
+                .filter_map(|i| self.unspent.get(i))
+                .any(|o| merchant.is_some() && roles.merchant(self, &o.owner) == merchant);
+            if merchant.is_some_and(|m| self.inactive.contains(m)) && !change {
+                return Err(Expect::Refused(Reason::ParticipantInactive));
+            }
         }
         Ok(())
     }
@@ -807,6 +852,12 @@ impl Model {
                         _ => 0,
                     };
                     self.daily.insert(payer, (day, today + paid));
+                    let year = TierPolicy::year_of_day(day);
+                    let this_year = match self.yearly.get(&payer) {
+                        Some((y, total)) if *y == year => *total,
+                        _ => 0,
+                    };
+                    self.yearly.insert(payer, (year, this_year + paid));
                 }
             }
         }
@@ -1139,6 +1190,8 @@ impl World {
             heights: BTreeMap::new(),
             references: BTreeMap::new(),
             daily: BTreeMap::new(),
+            yearly: BTreeMap::new(),
+            inactive: BTreeSet::new(),
             next_sequence: tip.header.next_sequence(),
             payments: BTreeMap::new(),
             refunded: BTreeMap::new(),
@@ -1278,6 +1331,10 @@ impl World {
             self.register()?;
         } else if self.working.registered && self.working.frozen.is_empty() && self.rng.gen_ratio(1, 30) {
             self.recover_wallet();
+        } else if self.working.registered
+            && self.rng.gen_ratio(1, if self.working.inactive.is_empty() { 80 } else { 10 })
+        {
+            self.toggle_merchant();
         } else {
             let (tx, submitter) = self.next_transaction(step);
             self.submit(tx, &submitter)?;
@@ -1312,7 +1369,7 @@ impl World {
         self.block_time();
         for op in self.registry_ops() {
             let (reply, answer) = oneshot::channel();
-            self.sequencer.admit_admin(&context!(self), &mut self.open, op.clone(), reply);
+            self.sequencer.admit_admin(&context!(self), &mut self.open, by_operator(op), reply);
             self.open_waiting.registry.push(answer);
         }
         self.working.registered = true;
@@ -1327,10 +1384,32 @@ impl World {
         let (lost, replacement) = (self.wallets[0].address(), self.wallets[1].address());
         let op = AdminOp::RecoverWallet { person: PERSONS[0], lost, replacement };
         let (reply, answer) = oneshot::channel();
-        self.sequencer.admit_admin(&context!(self), &mut self.open, op, reply);
+        self.sequencer.admit_admin(&context!(self), &mut self.open, by_operator(op), reply);
         self.open_waiting.registry.push(answer);
         self.working.frozen.insert(lost, replacement);
         self.working.designated.insert(PERSONS[0], replacement);
+    }
+
+    /// The grocer or the bar deactivated, or reactivated if it was:
+    /// payments to it and its terminal's submissions are refused while it
+    /// is. Answered once durable.
+    fn toggle_merchant(&mut self) {
+        self.block_time();
+        let merchant = match self.working.inactive.first() {
+            Some(inactive) => *inactive,
+            None if self.rng.gen_bool(0.5) => "grocer",
+            None => "bar",
+        };
+        let active = self.working.inactive.contains(merchant);
+        let op = AdminOp::SetActive { participant: Participant::Merchant(merchant.to_owned()), active };
+        let (reply, answer) = oneshot::channel();
+        self.sequencer.admit_admin(&context!(self), &mut self.open, by_operator(op), reply);
+        self.open_waiting.registry.push(answer);
+        if active {
+            self.working.inactive.remove(merchant);
+        } else {
+            self.working.inactive.insert(merchant);
+        }
     }
 
     /// A recovery transaction of wallet 0 to wallet 1, built as the engine
@@ -2168,8 +2247,15 @@ impl World {
             .registry
             .frozen
             .iter()
-            .map(|(lost, settled::registry::Frozen::Recovered { replacement, .. })| (*lost, *replacement))
+            .filter_map(|(lost, frozen)| match frozen {
+                settled::registry::Frozen::Recovered { replacement, .. } => Some((*lost, *replacement)),
+                settled::registry::Frozen::Held { .. } => None,
+            })
             .collect();
+        let inactive: BTreeSet<&str> = recovered.registry.inactive_merchants.iter().map(String::as_str).collect();
+        if inactive != model.inactive {
+            return self.fail(format!("recovered deactivated merchants {inactive:?} != model {:?}", model.inactive));
+        }
         if frozen != model.frozen {
             return self.fail(format!("recovered frozen wallets {frozen:?} != model {:?}", model.frozen));
         }
@@ -2186,6 +2272,10 @@ impl World {
         let daily: BTreeMap<Address, (u64, u64)> = recovered.daily.iter().map(|(a, d)| (*a, *d)).collect();
         if daily != model.daily {
             return self.fail(format!("recovered daily totals {daily:?} != model {:?}", model.daily));
+        }
+        let yearly: BTreeMap<Address, (u64, u64)> = recovered.yearly.iter().map(|(a, y)| (*a, *y)).collect();
+        if yearly != model.yearly {
+            return self.fail(format!("recovered annual totals {yearly:?} != model {:?}", model.yearly));
         }
         let store = self.store();
         check_readers(store, model, self.tip.header.height)?;

@@ -12,7 +12,7 @@ const CI_STEPS: u64 = 120;
 /// Every reason there is. The match in `decided_by_the_sequencer` has no
 /// wildcard: a reason added to the protocol does not compile until it is
 /// placed, and a reason the sequencer decides must then be reached here.
-const REASONS: [Reason; 58] = [
+const REASONS: [Reason; 60] = [
     Reason::Malformed,
     Reason::UnsupportedVersion,
     Reason::UnsupportedKind,
@@ -61,6 +61,8 @@ const REASONS: [Reason; 58] = [
     Reason::RefundExceedsPayment,
     Reason::RefundWindowClosed,
     Reason::WalletFrozen,
+    Reason::ParticipantInactive,
+    Reason::TierAnnualLimit,
     Reason::RecoveryNotAllowed,
     Reason::InvalidRegistration,
     Reason::AlreadyRegistered,
@@ -136,6 +138,8 @@ fn decided_by_the_sequencer(reason: Reason) -> bool {
         | Reason::RefundExceedsPayment
         | Reason::RefundWindowClosed
         | Reason::WalletFrozen
+        | Reason::ParticipantInactive
+        | Reason::TierAnnualLimit
         | Reason::RecoveryNotAllowed
         | Reason::PermissionDenied => true,
     }

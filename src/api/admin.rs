@@ -13,7 +13,10 @@ use crate::api::{Api, checks, receipt_to_proto, refusal_to_status};
 use crate::core::limits::TX_INPUTS_MAX;
 use crate::core::limits::{PAGE_SIZE_MAX, PROGRAMME_TOP_MERCHANTS};
 use crate::core::refusal::{Reason, Refusal};
-use crate::core::registry::{AdminOp, Beneficiary, Frozen, Merchant, MerchantFigures, PaymentPeriod, Programme, Role};
+use crate::core::registry::{
+    Actor, AdminOp, Beneficiary, Frozen, Merchant, MerchantFigures, PaymentPeriod, Programme, Registry, RegistryChange,
+    Role,
+};
 use crate::core::types::{
     Address, AmountMinor, OutPoint, Output, PersonRef, ProgrammeId, TX_VERSION, Transaction, TxKind, Witness,
 };
@@ -51,13 +54,68 @@ pub fn beneficiary_to_proto(b: &Beneficiary) -> proto::Beneficiary {
     }
 }
 
-fn merchant_to_proto(m: &Merchant) -> proto::Merchant {
+fn merchant_to_proto(registry: &Registry, m: &Merchant) -> proto::Merchant {
     proto::Merchant {
         id: m.id.clone(),
         name: m.name.clone(),
         mcc: u32::from(m.mcc),
         bank_id: m.bank.clone(),
         payout_addresses: m.payout_addresses.iter().map(|a| a.0.to_vec()).collect(),
+        deactivated: registry.inactive_merchants.contains(&m.id),
+    }
+}
+
+/// Why a wallet is frozen, as listings give it: the freeze's reason, or
+/// "recovered".
+fn frozen_text(frozen: &Frozen) -> String {
+    match frozen {
+        Frozen::Held { reason } => reason.clone(),
+        Frozen::Recovered { .. } => "recovered".to_owned(),
+    }
+}
+
+/// The kind of a registry change, as `ListRegistryChanges` names it.
+fn change_kind(op: &AdminOp) -> &'static str {
+    match op {
+        AdminOp::RegisterBank(_) => "RegisterBank",
+        AdminOp::RegisterMerchant(_) => "RegisterMerchant",
+        AdminOp::RegisterTerminal(_) => "RegisterTerminal",
+        AdminOp::RegisterWallet(_) => "RegisterWallet",
+        AdminOp::CreateProgramme(_) => "CreateProgramme",
+        AdminOp::RegisterBeneficiary(_) => "RegisterBeneficiary",
+        AdminOp::UpdateBeneficiary(_) => "UpdateBeneficiary",
+        AdminOp::RecoverWallet { .. } => "RecoverWallet",
+        AdminOp::SetCredentials { .. } => "SetCredentials",
+        AdminOp::SetWalletTier { .. } => "SetWalletTier",
+        AdminOp::FreezeWallet { .. } => "FreezeWallet",
+        AdminOp::UnfreezeWallet { .. } => "UnfreezeWallet",
+        AdminOp::SetActive { .. } => "SetActive",
+    }
+}
+
+/// A caller's role, as `ListRegistryChanges` names it.
+#[must_use]
+pub fn role_name(principal: &crate::core::registry::Principal) -> String {
+    use crate::core::registry::Principal;
+    match principal {
+        Principal::Operator => "operator".to_owned(),
+        Principal::Issuer => "issuer".to_owned(),
+        Principal::ProgrammeAdministrator => "programme_admin".to_owned(),
+        Principal::Auditor => "auditor".to_owned(),
+        Principal::Development => "development".to_owned(),
+        Principal::Bank(id) => format!("bank:{id}"),
+        Principal::Terminal(id) => format!("terminal:{id}"),
+    }
+}
+
+fn registry_change_to_proto(index: u64, height: u64, change: &RegistryChange) -> proto::RegistryChange {
+    proto::RegistryChange {
+        index,
+        height,
+        kind: change_kind(&change.op).to_owned(),
+        change_json: serde_json::to_string(&change.op).unwrap_or_default(),
+        by_role: role_name(&change.by.principal),
+        by_credential_sha256: change.by.credential.to_vec(),
     }
 }
 
@@ -110,9 +168,9 @@ impl Api {
         &self,
         request: &Request<proto::ListRequest>,
         parse_token: impl Fn(&str) -> Option<K>,
-        select: impl Fn(&crate::core::registry::Registry) -> &BTreeMap<K, V>,
+        select: impl Fn(&Registry) -> &BTreeMap<K, V>,
         key_text: impl Fn(&K) -> String,
-        convert: impl Fn(&V) -> T,
+        convert: impl Fn(&Registry, &V) -> T,
     ) -> Result<(Vec<T>, String), Status> {
         self.list_for(request, &[Need::Operator, Need::Auditor], parse_token, select, key_text, convert)
     }
@@ -123,17 +181,21 @@ impl Api {
         request: &Request<proto::ListRequest>,
         needs: &[Need],
         parse_token: impl Fn(&str) -> Option<K>,
-        select: impl Fn(&crate::core::registry::Registry) -> &BTreeMap<K, V>,
+        select: impl Fn(&Registry) -> &BTreeMap<K, V>,
         key_text: impl Fn(&K) -> String,
-        convert: impl Fn(&V) -> T,
+        convert: impl Fn(&Registry, &V) -> T,
     ) -> Result<(Vec<T>, String), Status> {
         self.authorize(request, needs)?;
         let (size, token) = checks::list_page(request.get_ref(), parse_token)?;
         let registry = self.engine.registry();
-        Ok(page(select(&registry), token, size, key_text, |_, v| convert(v)))
+        Ok(page(select(&registry), token, size, key_text, |_, v| convert(&registry, v)))
     }
 
-    async fn register(&self, op: Result<AdminOp, Refusal>) -> Result<Response<proto::RegisterResponse>, Status> {
+    async fn register(
+        &self,
+        by: Actor,
+        op: Result<AdminOp, Refusal>,
+    ) -> Result<Response<proto::RegisterResponse>, Status> {
         let op = op.map_err(|r| refusal_to_status(&r))?;
         // A participant's credential must not be one the configuration
         // already gives a role: the configured role would win.
@@ -149,7 +211,7 @@ impl Api {
                 format!("credential {} is an operator or issuer credential", hex::encode(taken)),
             )));
         }
-        let height = self.engine.admin(op).await.map_err(|r| refusal_to_status(&r))?;
+        let height = self.engine.admin(RegistryChange { op, by }).await.map_err(|r| refusal_to_status(&r))?;
         Ok(Response::new(proto::RegisterResponse { height }))
     }
 }
@@ -314,64 +376,134 @@ impl proto::admin_service_server::AdminService for Api {
         &self,
         request: Request<proto::SetCredentialsRequest>,
     ) -> Result<Response<proto::RegisterResponse>, Status> {
-        self.authorize(&request, &[Need::Operator])?;
-        self.register(checks::set_credentials_op(request.into_inner())).await
+        let by = self.actor(&request, &[Need::Operator])?;
+        self.register(by, checks::set_credentials_op(request.into_inner())).await
+    }
+
+    async fn set_wallet_tier(
+        &self,
+        request: Request<proto::SetWalletTierRequest>,
+    ) -> Result<Response<proto::RegisterResponse>, Status> {
+        let by = self.actor(&request, &[Need::Operator])?;
+        self.register(by, checks::set_wallet_tier_op(request.get_ref())).await
+    }
+
+    async fn freeze_wallet(
+        &self,
+        request: Request<proto::FreezeWalletRequest>,
+    ) -> Result<Response<proto::RegisterResponse>, Status> {
+        let by = self.actor(&request, &[Need::Operator, Need::Issuer])?;
+        self.register(by, checks::freeze_wallet_op(request.into_inner())).await
+    }
+
+    async fn unfreeze_wallet(
+        &self,
+        request: Request<proto::UnfreezeWalletRequest>,
+    ) -> Result<Response<proto::RegisterResponse>, Status> {
+        let by = self.actor(&request, &[Need::Operator, Need::Issuer])?;
+        self.register(by, checks::unfreeze_wallet_op(request.get_ref())).await
+    }
+
+    async fn set_active(
+        &self,
+        request: Request<proto::SetActiveRequest>,
+    ) -> Result<Response<proto::RegisterResponse>, Status> {
+        let by = self.actor(&request, &[Need::Operator])?;
+        self.register(by, checks::set_active_op(request.into_inner())).await
+    }
+
+    async fn list_registry_changes(
+        &self,
+        request: Request<proto::ListRequest>,
+    ) -> Result<Response<proto::ListRegistryChangesResponse>, Status> {
+        self.authorize(&request, &[Need::Operator, Need::Auditor])?;
+        let (size, after) = checks::list_page(request.get_ref(), |t| t.parse::<u64>().ok())?;
+        let store = std::sync::Arc::clone(self.engine.store_arc());
+        let (changes, more) = tokio::task::spawn_blocking(move || store.registry_changes(after, size))
+            .await
+            .map_err(|e| Status::internal(format!("the registry reader failed: {e}")))?
+            .map_err(|e| Status::unavailable(format!("the ledger file could not be read: {e}")))?;
+        let next_page_token = match (more, changes.last()) {
+            (true, Some((index, _, _))) => index.to_string(),
+            _ => String::new(),
+        };
+        let changes = changes.iter().map(|(index, height, change)| registry_change_to_proto(*index, *height, change));
+        Ok(Response::new(proto::ListRegistryChangesResponse { changes: changes.collect(), next_page_token }))
+    }
+
+    async fn list_frozen_wallets(
+        &self,
+        request: Request<proto::ListRequest>,
+    ) -> Result<Response<proto::ListFrozenWalletsResponse>, Status> {
+        self.authorize(&request, &[Need::Operator, Need::Issuer, Need::Auditor])?;
+        let (size, token) = checks::list_page(request.get_ref(), checks::wallet_token)?;
+        let registry = self.engine.registry();
+        let (wallets, next_page_token) =
+            page(&registry.frozen, token, size, ToString::to_string, |address, frozen| proto::FrozenWallet {
+                address: address.0.to_vec(),
+                reason: frozen_text(frozen),
+                recovered_to: match frozen {
+                    Frozen::Recovered { replacement, .. } => replacement.0.to_vec(),
+                    Frozen::Held { .. } => Vec::new(),
+                },
+            });
+        Ok(Response::new(proto::ListFrozenWalletsResponse { wallets, next_page_token }))
     }
 
     async fn register_bank(
         &self,
         request: Request<proto::RegisterBankRequest>,
     ) -> Result<Response<proto::RegisterResponse>, Status> {
-        self.authorize(&request, &[Need::Operator])?;
-        self.register(checks::register_bank_op(request.into_inner())).await
+        let by = self.actor(&request, &[Need::Operator])?;
+        self.register(by, checks::register_bank_op(request.into_inner())).await
     }
 
     async fn register_merchant(
         &self,
         request: Request<proto::RegisterMerchantRequest>,
     ) -> Result<Response<proto::RegisterResponse>, Status> {
-        self.authorize(&request, &[Need::Operator])?;
-        self.register(checks::register_merchant_op(request.into_inner())).await
+        let by = self.actor(&request, &[Need::Operator])?;
+        self.register(by, checks::register_merchant_op(request.into_inner())).await
     }
 
     async fn register_terminal(
         &self,
         request: Request<proto::RegisterTerminalRequest>,
     ) -> Result<Response<proto::RegisterResponse>, Status> {
-        self.authorize(&request, &[Need::Operator])?;
-        self.register(checks::register_terminal_op(request.into_inner())).await
+        let by = self.actor(&request, &[Need::Operator])?;
+        self.register(by, checks::register_terminal_op(request.into_inner())).await
     }
 
     async fn register_wallet(
         &self,
         request: Request<proto::RegisterWalletRequest>,
     ) -> Result<Response<proto::RegisterResponse>, Status> {
-        self.authorize(&request, &[Need::Operator])?;
-        self.register(checks::register_wallet_op(request.into_inner())).await
+        let by = self.actor(&request, &[Need::Operator])?;
+        self.register(by, checks::register_wallet_op(request.into_inner())).await
     }
 
     async fn create_programme(
         &self,
         request: Request<proto::CreateProgrammeRequest>,
     ) -> Result<Response<proto::RegisterResponse>, Status> {
-        self.authorize(&request, &[Need::Operator])?;
-        self.register(checks::create_programme_op(request.into_inner())).await
+        let by = self.actor(&request, &[Need::Operator])?;
+        self.register(by, checks::create_programme_op(request.into_inner())).await
     }
 
     async fn register_beneficiary(
         &self,
         request: Request<proto::RegisterBeneficiaryRequest>,
     ) -> Result<Response<proto::RegisterResponse>, Status> {
-        self.authorize(&request, &[Need::Operator, Need::Issuer])?;
-        self.register(checks::beneficiary(request.into_inner().beneficiary).map(AdminOp::RegisterBeneficiary)).await
+        let by = self.actor(&request, &[Need::Operator, Need::Issuer])?;
+        self.register(by, checks::beneficiary(request.into_inner().beneficiary).map(AdminOp::RegisterBeneficiary)).await
     }
 
     async fn update_beneficiary(
         &self,
         request: Request<proto::UpdateBeneficiaryRequest>,
     ) -> Result<Response<proto::RegisterResponse>, Status> {
-        self.authorize(&request, &[Need::Operator, Need::Issuer])?;
-        self.register(checks::beneficiary(request.into_inner().beneficiary).map(AdminOp::UpdateBeneficiary)).await
+        let by = self.actor(&request, &[Need::Operator, Need::Issuer])?;
+        self.register(by, checks::beneficiary(request.into_inner().beneficiary).map(AdminOp::UpdateBeneficiary)).await
     }
 
     async fn get_beneficiary(
@@ -394,7 +526,7 @@ impl proto::admin_service_server::AdminService for Api {
         &self,
         request: Request<proto::RecoverWalletRequest>,
     ) -> Result<Response<proto::RecoverWalletResponse>, Status> {
-        self.authorize(&request, &[Need::Issuer])?;
+        let by = self.actor(&request, &[Need::Issuer])?;
         let request = request.into_inner();
         let person = checks::person_ref(&request.person_ref).map_err(|r| refusal_to_status(&r))?;
         let lost = checks::address_arg(&request.lost_wallet)?;
@@ -410,7 +542,7 @@ impl proto::admin_service_server::AdminService for Api {
         )
         .map_err(|r| refusal_to_status(&r))?;
         let response =
-            self.recover(person, lost, replacement, authorization).await.map_err(|r| refusal_to_status(&r))?;
+            self.recover(by, person, lost, replacement, authorization).await.map_err(|r| refusal_to_status(&r))?;
         Ok(Response::new(response))
     }
 
@@ -424,7 +556,7 @@ impl proto::admin_service_server::AdminService for Api {
             checks::person_token,
             |r| &r.beneficiaries,
             ToString::to_string,
-            beneficiary_to_proto,
+            |_, b| beneficiary_to_proto(b),
         )?;
         Ok(Response::new(proto::ListBeneficiariesResponse { beneficiaries, next_page_token }))
     }
@@ -438,7 +570,7 @@ impl proto::admin_service_server::AdminService for Api {
             |t| Some(t.to_owned()),
             |r| &r.banks,
             Clone::clone,
-            |b| proto::Bank {
+            |_, b| proto::Bank {
                 credential_sha256: b.credentials.iter().map(|c| c.to_vec()).collect(),
                 id: b.id.clone(),
                 name: b.name.clone(),
@@ -465,10 +597,11 @@ impl proto::admin_service_server::AdminService for Api {
             |t| Some(t.to_owned()),
             |r| &r.terminals,
             Clone::clone,
-            |t| proto::Terminal {
+            |r, t| proto::Terminal {
                 credential_sha256: t.credentials.iter().map(|c| c.to_vec()).collect(),
                 id: t.id.clone(),
                 merchant_id: t.merchant.clone(),
+                deactivated: r.inactive_terminals.contains(&t.id),
             },
         )?;
         Ok(Response::new(proto::ListTerminalsResponse { terminals, next_page_token }))
@@ -483,7 +616,12 @@ impl proto::admin_service_server::AdminService for Api {
             checks::wallet_token,
             |r| &r.wallets,
             ToString::to_string,
-            |w| proto::Wallet { address: w.address.0.to_vec(), bank_id: w.bank.clone(), tier: u32::from(w.tier) },
+            |r, w| proto::Wallet {
+                address: w.address.0.to_vec(),
+                bank_id: w.bank.clone(),
+                tier: u32::from(w.tier),
+                frozen: r.frozen.get(&w.address).map(frozen_text).unwrap_or_default(),
+            },
         )?;
         Ok(Response::new(proto::ListWalletsResponse { wallets, next_page_token }))
     }
@@ -492,8 +630,13 @@ impl proto::admin_service_server::AdminService for Api {
         &self,
         request: Request<proto::ListRequest>,
     ) -> Result<Response<proto::ListProgrammesResponse>, Status> {
-        let (programmes, next_page_token) =
-            self.list(&request, checks::programme_token, |r| &r.programmes, ToString::to_string, programme_to_proto)?;
+        let (programmes, next_page_token) = self.list(
+            &request,
+            checks::programme_token,
+            |r| &r.programmes,
+            ToString::to_string,
+            |_, p| programme_to_proto(p),
+        )?;
         Ok(Response::new(proto::ListProgrammesResponse { programmes, next_page_token }))
     }
 
@@ -517,17 +660,22 @@ impl Api {
     /// in batches, until none is left or the per-call limit is reached.
     async fn recover(
         &self,
+        by: Actor,
         person: PersonRef,
         lost: Address,
         replacement: Address,
         authorization: Vec<Witness>,
     ) -> Result<proto::RecoverWalletResponse, Refusal> {
-        let frozen = self.engine.registry().frozen.get(&lost).copied();
+        let frozen = self.engine.registry().frozen.get(&lost).cloned();
         let height = match frozen {
             Some(Frozen::Recovered { person: p, replacement: r }) if p == person && r == replacement => {
                 self.engine.tip().block.header.height
             }
-            _ => self.engine.admin(AdminOp::RecoverWallet { person, lost, replacement }).await?,
+            _ => {
+                self.engine
+                    .admin(RegistryChange { op: AdminOp::RecoverWallet { person, lost, replacement }, by })
+                    .await?
+            }
         };
         let mut response = proto::RecoverWalletResponse { height, ..proto::RecoverWalletResponse::default() };
         for step in 0.. {

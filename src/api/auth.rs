@@ -50,13 +50,19 @@ pub fn authenticate<T>(
     registry: &Registry,
 ) -> Result<Principal, Status> {
     let (hash, certificate) = presented_credential(request)?;
-    lookup(&hash, configured, registry).ok_or_else(|| {
+    let principal = lookup(&hash, configured, registry).ok_or_else(|| {
         Status::unauthenticated(if certificate {
             "the client certificate is not a registered credential"
         } else {
             "unknown credential"
         })
-    })
+    })?;
+    match &principal {
+        Principal::Terminal(id) if !registry.terminal_active(id) => {
+            Err(Status::unauthenticated(format!("terminal {id} is deactivated (or its merchant is)")))
+        }
+        _ => Ok(principal),
+    }
 }
 
 /// The SHA-256 of the credential `request` presents: its bearer token or,
@@ -86,13 +92,15 @@ pub fn presented_credential<T>(request: &Request<T>) -> Result<(Hash32, bool), S
 }
 
 /// Whether the registered credential `hash` still authenticates
-/// `principal` (a bank or a terminal); a configured principal's credential
-/// comes from the configuration and always does.
+/// `principal` (a bank, or a terminal still active); a configured
+/// principal's credential comes from the configuration and always does.
 #[must_use]
 pub fn still_authenticates(hash: &Hash32, principal: &Principal, registry: &Registry) -> bool {
     match (principal, registry.credential(hash)) {
         (Principal::Bank(id), Some(CredentialOwner::Bank(owner))) => id == owner,
-        (Principal::Terminal(id), Some(CredentialOwner::Terminal(owner))) => id == owner,
+        (Principal::Terminal(id), Some(CredentialOwner::Terminal(owner))) => {
+            id == owner && registry.terminal_active(id)
+        }
         (Principal::Bank(_) | Principal::Terminal(_), _) => false,
         _ => true,
     }

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use tonic::Status;
 
 use crate::api::bytes32;
-use crate::api::convert::transaction_from_proto;
+use crate::api::convert::{invalid_field, transaction_from_proto};
 use crate::cluster::NodeId;
 use crate::core::crypto;
 use crate::core::encoding::{Genesis, clawback_authorization, txid};
@@ -18,7 +18,7 @@ use crate::core::limits::{
     BENEFICIARY_PROGRAMMES_MAX, BENEFICIARY_WALLETS_MAX, CLUSTER_MEMBERS_MAX, CREDENTIALS_MAX, PAGE_SIZE_DEFAULT,
     PAGE_SIZE_MAX, PAYOUT_ADDRESSES_MAX, PROGRAMME_MCCS_MAX, TX_REFERENCE_BYTES_MAX, TX_WITNESSES_MAX,
 };
-use crate::core::refusal::{Reason, Refusal};
+use crate::core::refusal::{Field, Reason, Refusal};
 use crate::core::registry::{
     AdminOp, Bank, Beneficiary, MCC_MAX, Mcc, Merchant, PaymentPeriod, Principal, Programme, Registry, Terminal, Wallet,
 };
@@ -34,8 +34,7 @@ use crate::proto;
 /// # Errors
 /// `INVALID_ARGUMENT` for any other length.
 pub fn txid_arg(bytes: &[u8]) -> Result<TxId, Status> {
-    TxId::from_slice(bytes)
-        .ok_or_else(|| Status::invalid_argument(format!("txid must be 32 bytes, got {}", bytes.len())))
+    TxId::from_slice(bytes).ok_or_else(|| invalid_field("txid", format!("txid must be 32 bytes, got {}", bytes.len())))
 }
 
 /// A 32-byte address argument.
@@ -44,7 +43,7 @@ pub fn txid_arg(bytes: &[u8]) -> Result<TxId, Status> {
 /// `INVALID_ARGUMENT` for any other length.
 pub fn address_arg(bytes: &[u8]) -> Result<Address, Status> {
     Address::from_slice(bytes)
-        .ok_or_else(|| Status::invalid_argument(format!("address must be 32 bytes, got {}", bytes.len())))
+        .ok_or_else(|| invalid_field("address", format!("address must be 32 bytes, got {}", bytes.len())))
 }
 
 /// The page size of every listing: 0 asks for the default, and more than
@@ -95,7 +94,7 @@ pub fn unspent_page_start(token: &str) -> Result<Option<OutPoint>, Status> {
         .filter(|_| token.bytes().all(|b| !b.is_ascii_uppercase()))
         .and_then(|bytes| outpoint_of_token(&bytes))
         .map(Some)
-        .ok_or_else(|| Status::invalid_argument("page_token is not one this server issued"))
+        .ok_or_else(|| invalid_field("page_token", "page_token is not one this server issued"))
 }
 
 /// The page size and the key after which a registry listing starts
@@ -111,7 +110,9 @@ pub fn list_page<K>(
     let size = page_size(request.page_size);
     let token = match request.page_token.as_str() {
         "" => None,
-        text => Some(parse_token(text).ok_or_else(|| Status::invalid_argument("bad page_token"))?),
+        text => Some(
+            parse_token(text).ok_or_else(|| invalid_field("page_token", "page_token is not one this server issued"))?,
+        ),
     };
     Ok((size, token))
 }
@@ -173,6 +174,11 @@ fn invalid(detail: impl Into<String>) -> Refusal {
     Refusal::new(Reason::InvalidRegistration, detail)
 }
 
+/// Tags a refusal with the request field it concerns.
+fn at(field: Field) -> impl Fn(Refusal) -> Refusal {
+    move |refusal| refusal.at(field)
+}
+
 fn mcc(value: u32) -> Result<Mcc, Refusal> {
     Mcc::try_from(value)
         .ok()
@@ -200,8 +206,9 @@ fn required<T>(field: &str, value: Option<T>) -> Result<T, Refusal> {
 /// # Errors
 /// A refusal naming the malformed field.
 pub fn register_bank_op(request: proto::RegisterBankRequest) -> Result<AdminOp, Refusal> {
-    let b = required("bank", request.bank)?;
-    Ok(AdminOp::RegisterBank(Bank { credentials: credentials(&b.credential_sha256)?, id: b.id, name: b.name }))
+    let b = required("bank", request.bank).map_err(at(Field::Bank))?;
+    let credentials = credentials(&b.credential_sha256).map_err(at(Field::BankCredentials))?;
+    Ok(AdminOp::RegisterBank(Bank { credentials, id: b.id, name: b.name }))
 }
 
 /// `SetCredentials`'s operation.
@@ -214,9 +221,53 @@ pub fn set_credentials_op(request: proto::SetCredentialsRequest) -> Result<Admin
     let owner = match request.participant {
         Some(Participant::BankId(id)) => CredentialOwner::Bank(id),
         Some(Participant::TerminalId(id)) => CredentialOwner::Terminal(id),
-        None => return Err(invalid("name the participant: bank_id or terminal_id")),
+        None => return Err(invalid("name the participant: bank_id or terminal_id").at(Field::Participant)),
     };
-    Ok(AdminOp::SetCredentials { owner, credentials: credentials(&request.credential_sha256)? })
+    let credentials = credentials(&request.credential_sha256).map_err(at(Field::CredentialSha256))?;
+    Ok(AdminOp::SetCredentials { owner, credentials })
+}
+
+/// `SetWalletTier`'s operation.
+///
+/// # Errors
+/// A refusal naming the malformed field.
+pub fn set_wallet_tier_op(request: &proto::SetWalletTierRequest) -> Result<AdminOp, Refusal> {
+    let tier =
+        u8::try_from(request.tier).map_err(|_| invalid(format!("no wallet tier {}", request.tier)).at(Field::Tier))?;
+    let address = address("wallet address", &request.address).map_err(at(Field::Address))?;
+    Ok(AdminOp::SetWalletTier { address, tier })
+}
+
+/// `FreezeWallet`'s operation (the reason's text is the registry's to judge).
+///
+/// # Errors
+/// A refusal naming the malformed field.
+pub fn freeze_wallet_op(request: proto::FreezeWalletRequest) -> Result<AdminOp, Refusal> {
+    let address = address("wallet address", &request.address).map_err(at(Field::Address))?;
+    Ok(AdminOp::FreezeWallet { address, reason: request.reason })
+}
+
+/// `UnfreezeWallet`'s operation.
+///
+/// # Errors
+/// A refusal naming the malformed field.
+pub fn unfreeze_wallet_op(request: &proto::UnfreezeWalletRequest) -> Result<AdminOp, Refusal> {
+    Ok(AdminOp::UnfreezeWallet { address: address("wallet address", &request.address).map_err(at(Field::Address))? })
+}
+
+/// `SetActive`'s operation.
+///
+/// # Errors
+/// No participant named.
+pub fn set_active_op(request: proto::SetActiveRequest) -> Result<AdminOp, Refusal> {
+    use crate::core::registry::Participant;
+    use proto::set_active_request::Participant as Named;
+    let participant = match request.participant {
+        Some(Named::MerchantId(id)) => Participant::Merchant(id),
+        Some(Named::TerminalId(id)) => Participant::Terminal(id),
+        None => return Err(invalid("name the participant: merchant_id or terminal_id").at(Field::Participant)),
+    };
+    Ok(AdminOp::SetActive { participant, active: request.active })
 }
 
 /// `RegisterMerchant`'s operation.
@@ -224,13 +275,19 @@ pub fn set_credentials_op(request: proto::SetCredentialsRequest) -> Result<Admin
 /// # Errors
 /// A refusal naming the malformed field.
 pub fn register_merchant_op(request: proto::RegisterMerchantRequest) -> Result<AdminOp, Refusal> {
-    let m = required("merchant", request.merchant)?;
+    let m = required("merchant", request.merchant).map_err(at(Field::Merchant))?;
     if m.payout_addresses.len() > PAYOUT_ADDRESSES_MAX {
-        return Err(invalid(format!("a merchant has at most {PAYOUT_ADDRESSES_MAX} payout addresses")));
+        return Err(invalid(format!("a merchant has at most {PAYOUT_ADDRESSES_MAX} payout addresses"))
+            .at(Field::MerchantPayoutAddresses));
     }
     Ok(AdminOp::RegisterMerchant(Merchant {
-        mcc: mcc(m.mcc)?,
-        payout_addresses: m.payout_addresses.iter().map(|a| address("payout address", a)).collect::<Result<_, _>>()?,
+        mcc: mcc(m.mcc).map_err(at(Field::MerchantMcc))?,
+        payout_addresses: m
+            .payout_addresses
+            .iter()
+            .map(|a| address("payout address", a))
+            .collect::<Result<_, _>>()
+            .map_err(at(Field::MerchantPayoutAddresses))?,
         id: m.id,
         name: m.name,
         bank: m.bank_id,
@@ -242,8 +299,8 @@ pub fn register_merchant_op(request: proto::RegisterMerchantRequest) -> Result<A
 /// # Errors
 /// A refusal naming the malformed field.
 pub fn register_terminal_op(request: proto::RegisterTerminalRequest) -> Result<AdminOp, Refusal> {
-    let t = required("terminal", request.terminal)?;
-    let credentials = credentials(&t.credential_sha256)?;
+    let t = required("terminal", request.terminal).map_err(at(Field::Terminal))?;
+    let credentials = credentials(&t.credential_sha256).map_err(at(Field::TerminalCredentials))?;
     Ok(AdminOp::RegisterTerminal(Terminal { id: t.id, merchant: t.merchant_id, credentials }))
 }
 
@@ -252,9 +309,10 @@ pub fn register_terminal_op(request: proto::RegisterTerminalRequest) -> Result<A
 /// # Errors
 /// A refusal naming the malformed field.
 pub fn register_wallet_op(request: proto::RegisterWalletRequest) -> Result<AdminOp, Refusal> {
-    let w = required("wallet", request.wallet)?;
-    let tier = u8::try_from(w.tier).map_err(|_| invalid(format!("no wallet tier {}", w.tier)))?;
-    Ok(AdminOp::RegisterWallet(Wallet { address: address("wallet address", &w.address)?, bank: w.bank_id, tier }))
+    let w = required("wallet", request.wallet).map_err(at(Field::Wallet))?;
+    let tier = u8::try_from(w.tier).map_err(|_| invalid(format!("no wallet tier {}", w.tier)).at(Field::WalletTier))?;
+    let address = address("wallet address", &w.address).map_err(at(Field::WalletAddress))?;
+    Ok(AdminOp::RegisterWallet(Wallet { address, bank: w.bank_id, tier }))
 }
 
 /// `CreateProgramme`'s operation.
@@ -262,19 +320,25 @@ pub fn register_wallet_op(request: proto::RegisterWalletRequest) -> Result<Admin
 /// # Errors
 /// A refusal naming the malformed field.
 pub fn create_programme_op(request: proto::CreateProgrammeRequest) -> Result<AdminOp, Refusal> {
-    let p = required("programme", request.programme)?;
+    let p = required("programme", request.programme).map_err(at(Field::Programme))?;
     if p.allowed_mccs.len() > PROGRAMME_MCCS_MAX {
-        return Err(invalid(format!("a programme allows at most {PROGRAMME_MCCS_MAX} merchant categories")));
+        return Err(invalid(format!("a programme allows at most {PROGRAMME_MCCS_MAX} merchant categories"))
+            .at(Field::ProgrammeAllowedMccs));
     }
     Ok(AdminOp::CreateProgramme(Programme {
         id: p.id,
-        allowed_mccs: p.allowed_mccs.iter().map(|m| mcc(*m)).collect::<Result<_, _>>()?,
+        allowed_mccs: p
+            .allowed_mccs
+            .iter()
+            .map(|m| mcc(*m))
+            .collect::<Result<_, _>>()
+            .map_err(at(Field::ProgrammeAllowedMccs))?,
         valid_from_ms: p.valid_from_unix_ms,
         valid_until_ms: p.valid_until_unix_ms,
         transferable: p.transferable,
-        treasury: address("treasury address", &p.treasury_address)?,
+        treasury: address("treasury address", &p.treasury_address).map_err(at(Field::ProgrammeTreasury))?,
         per_payment_max_minor: (p.per_payment_max_minor != 0).then_some(p.per_payment_max_minor),
-        payment_period: payment_period(p.payment_period)?,
+        payment_period: payment_period(p.payment_period).map_err(at(Field::ProgrammePaymentPeriod))?,
         refund_window_ms: (p.refund_window_ms != 0).then_some(p.refund_window_ms),
         name: p.name,
     }))
@@ -298,6 +362,7 @@ pub fn person_ref(bytes: &[u8]) -> Result<PersonRef, Refusal> {
             "person_ref is {} bytes; it is 32 (an HMAC-SHA-256 output, never an identity number)",
             bytes.len()
         ))
+        .at(Field::PersonRef)
     })
 }
 
@@ -307,22 +372,33 @@ pub fn person_ref(bytes: &[u8]) -> Result<PersonRef, Refusal> {
 /// # Errors
 /// A refusal naming the malformed field.
 pub fn beneficiary(b: Option<proto::Beneficiary>) -> Result<Beneficiary, Refusal> {
-    let b = required("beneficiary", b)?;
+    let b = required("beneficiary", b).map_err(at(Field::Beneficiary))?;
     if b.wallets.len() > BENEFICIARY_WALLETS_MAX {
-        return Err(invalid(format!("a beneficiary links at most {BENEFICIARY_WALLETS_MAX} wallets")));
+        return Err(invalid(format!("a beneficiary links at most {BENEFICIARY_WALLETS_MAX} wallets"))
+            .at(Field::BeneficiaryWallets));
     }
     if b.designations.len() > BENEFICIARY_PROGRAMMES_MAX {
-        return Err(invalid(format!("at most {BENEFICIARY_PROGRAMMES_MAX} designations")));
+        return Err(
+            invalid(format!("at most {BENEFICIARY_PROGRAMMES_MAX} designations")).at(Field::BeneficiaryDesignations)
+        );
     }
     let mut designated = std::collections::BTreeMap::new();
     for d in &b.designations {
-        if designated.insert(d.programme_id, address("designated wallet", &d.wallet)?).is_some() {
-            return Err(invalid(format!("programme {} designated twice", d.programme_id)));
+        let wallet = address("designated wallet", &d.wallet).map_err(at(Field::BeneficiaryDesignations))?;
+        if designated.insert(d.programme_id, wallet).is_some() {
+            return Err(
+                invalid(format!("programme {} designated twice", d.programme_id)).at(Field::BeneficiaryDesignations)
+            );
         }
     }
     Ok(Beneficiary {
-        person: person_ref(&b.person_ref)?,
-        wallets: b.wallets.iter().map(|w| address("wallet", w)).collect::<Result<_, _>>()?,
+        person: person_ref(&b.person_ref).map_err(at(Field::BeneficiaryPersonRef))?,
+        wallets: b
+            .wallets
+            .iter()
+            .map(|w| address("wallet", w))
+            .collect::<Result<_, _>>()
+            .map_err(at(Field::BeneficiaryWallets))?,
         designated,
     })
 }
@@ -347,6 +423,10 @@ pub fn programme_of(registry: &Registry, id: ProgrammeId) -> Result<Programme, R
 /// # Errors
 /// `TOO_MANY_WITNESSES`, or `MALFORMED` for a field of the wrong size.
 pub fn clawback_authorization_of(authorization: &[proto::Witness]) -> Result<Vec<Witness>, Refusal> {
+    authorization_of(authorization).map_err(at(Field::Authorization))
+}
+
+fn authorization_of(authorization: &[proto::Witness]) -> Result<Vec<Witness>, Refusal> {
     if authorization.len() > TX_WITNESSES_MAX {
         return Err(Refusal::new(
             Reason::TooManyWitnesses,
@@ -377,7 +457,10 @@ pub fn clawback_authorization_of(authorization: &[proto::Witness]) -> Result<Vec
 pub fn clawback_resume_after(cursor: &[u8]) -> Result<Option<OutPoint>, Status> {
     match cursor {
         [] => Ok(None),
-        bytes => Ok(Some(outpoint_of_token(bytes).ok_or_else(|| Status::invalid_argument("bad resume_after"))?)),
+        bytes => Ok(Some(
+            outpoint_of_token(bytes)
+                .ok_or_else(|| invalid_field("resume_after", "resume_after is not a cursor Clawback returned"))?,
+        )),
     }
 }
 
@@ -486,7 +569,7 @@ pub fn bank_of_call(principal: &Principal, named: &str, registry: &Registry) -> 
         Principal::Bank(own) => {
             return Err(Status::permission_denied(format!("bank {own} may not read bank {named}'s customers")));
         }
-        _ if named.is_empty() => return Err(Status::invalid_argument("name the bank")),
+        _ if named.is_empty() => return Err(invalid_field("bank", "name the bank")),
         _ => named.to_owned(),
     };
     if !registry.banks.contains_key(&bank) {
@@ -506,7 +589,7 @@ pub fn statement_format(format: i32) -> Result<proto::StatementFormat, Status> {
         }
         Ok(proto::StatementFormat::Csv) => Ok(proto::StatementFormat::Csv),
         Ok(proto::StatementFormat::Camt052) => Ok(proto::StatementFormat::Camt052),
-        Err(_) => Err(Status::invalid_argument(format!("unknown statement format {format}"))),
+        Err(_) => Err(invalid_field("format", format!("unknown statement format {format}"))),
     }
 }
 
@@ -519,7 +602,7 @@ pub fn statement_day(date: &str) -> Result<i64, Status> {
     crate::api::statement::parse_date(date)
         .and_then(|days| i64::try_from(days).ok())
         .filter(|days| *days >= 0)
-        .ok_or_else(|| Status::invalid_argument(format!("date '{date}' is not a YYYY-MM-DD date")))
+        .ok_or_else(|| invalid_field("date", format!("date '{date}' is not a YYYY-MM-DD date")))
 }
 
 /// The ledger day `day` in unix ms, `[start, end)`, for a ledger whose day
@@ -543,9 +626,10 @@ pub fn net_positions_window(after_height: u64, until_height: u64, tip: u64) -> R
         return Err(Status::out_of_range(format!("until_height {until} is past the tip {tip}")));
     }
     if after_height >= until {
-        return Err(Status::invalid_argument(format!(
-            "the window is after_height {after_height} up to until_height {until}: it must hold a block"
-        )));
+        return Err(invalid_field(
+            "after_height",
+            format!("the window is after_height {after_height} up to until_height {until}: it must hold a block"),
+        ));
     }
     Ok((after_height, until))
 }

@@ -248,10 +248,25 @@ pub fn refusal_to_status(refusal: &Refusal) -> Status {
         metadata.insert("limit".to_owned(), limit.name().to_owned());
     }
     let mut details = ErrorDetails::with_error_info(refusal.reason.name(), ERROR_DOMAIN, metadata);
+    if refusal.reason.class() == Class::InvalidArgument
+        && let Some(field) = refusal.field.or_else(|| Field::of_transaction(refusal.reason))
+    {
+        details.add_bad_request_violation(field.path(), refusal.detail.clone());
+    }
     if matches!(refusal.reason, Reason::Overloaded | Reason::TooManyStreams) {
         details.set_retry_info(Some(std::time::Duration::from_millis(u64::from(retry_after_ms(refusal)))));
     }
     Status::with_error_details(code, refusal.to_string(), details)
+}
+
+/// `INVALID_ARGUMENT` for a malformed request field that no ledger reason
+/// names (a txid's length, a page token, a date): `message`, and a
+/// `google.rpc.BadRequest` violation naming `field`.
+#[must_use]
+pub fn invalid_field(field: &str, message: impl Into<String>) -> Status {
+    let message = message.into();
+    let details = ErrorDetails::with_bad_request_violation(field, message.clone());
+    Status::with_error_details(Code::InvalidArgument, message, details)
 }
 
 /// Reads the refusal reason back out of a status (for clients and tests).

@@ -34,7 +34,8 @@ use crate::core::encoding::BlockHeader;
 use crate::core::limits::{OVERLOAD_RETRY_AFTER_MS, PAYMENT_STREAMS_PER_PARTICIPANT_MAX, STREAM_IN_FLIGHT_MAX};
 use crate::core::merkle::MerkleStep;
 use crate::core::receipt::{Receipt, SignedHeader};
-use crate::core::refusal::{Class, Reason, Refusal};
+use crate::core::refusal::{Class, Field, Reason, Refusal};
+use crate::core::registry::Actor;
 use crate::core::types::{Address, OutPoint, Output, Transaction, TxId, TxKind, Witness};
 use crate::engine::{Engine, Outcome, Submitter};
 use crate::proto;
@@ -87,6 +88,14 @@ impl Api {
     /// The caller, if it holds one of `needs` (see `auth`).
     pub(crate) fn authorize<T>(&self, request: &Request<T>, needs: &[Need]) -> Result<Principal, Status> {
         auth::authorize(request, &self.credentials, &self.engine.registry(), needs)
+    }
+
+    /// The caller of a registry change, if it holds one of `needs`: its
+    /// role and the SHA-256 of its credential, which the chain records.
+    pub(crate) fn actor<T>(&self, request: &Request<T>, needs: &[Need]) -> Result<Actor, Status> {
+        let principal = self.authorize(request, needs)?;
+        let (credential, _) = auth::presented_credential(request)?;
+        Ok(Actor { principal, credential })
     }
 
     /// `stream`, ended `UNAUTHENTICATED` once the registered credential

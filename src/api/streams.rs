@@ -179,7 +179,8 @@ impl<T, S: Stream<Item = Result<T, Status>> + Unpin> Stream for UntilRevoked<S> 
         if changed && !(self.still)() {
             self.ended = true;
             return std::task::Poll::Ready(Some(Err(Status::unauthenticated(
-                "the credential this stream was opened with has been revoked (SetCredentials)",
+                "the credential this stream was opened with has been revoked (SetCredentials) or its terminal \
+                 deactivated (SetActive)",
             ))));
         }
         let polled = Pin::new(&mut self.inner).poll_next(context);

@@ -29,6 +29,9 @@ impl From<Refusal> for Decline {
     }
 }
 
+/// Payers' new daily and annual totals: (address, day or year, total).
+type PayerTotals = (Vec<(Address, u64, AmountMinor)>, Vec<(Address, u64, AmountMinor)>);
+
 /// What applying one transaction did, for the store to persist.
 #[derive(Clone, Debug)]
 pub struct Applied {
@@ -38,6 +41,9 @@ pub struct Applied {
     /// Each tier-limited payer's total for the day after this payment:
     /// (address, day, total paid that day).
     pub daily: Vec<(Address, u64, AmountMinor)>,
+    /// Each payer of a tier with an annual limit: (address, year, total
+    /// paid that year).
+    pub yearly: Vec<(Address, u64, AmountMinor)>,
     /// What it did to each bank's customers (the unbanked not included).
     pub movements: Vec<(String, Movement)>,
 }
@@ -109,6 +115,9 @@ pub struct Ledger {
     balances: HashMap<Address, AmountMinor>,
     /// What each tier-limited payer has paid on its last day of payments.
     daily: HashMap<Address, (u64, AmountMinor)>,
+    /// What each payer of a tier with an annual limit paid in its last
+    /// year of payments.
+    yearly: HashMap<Address, (u64, AmountMinor)>,
     stats: HashMap<ProgrammeId, ProgrammeStats>,
     /// Programmes whose statistics changed since the last `take_touched_stats`.
     touched: BTreeSet<ProgrammeId>,
@@ -186,6 +195,7 @@ impl Ledger {
             tiers: unrestricted(),
             balances,
             daily: HashMap::new(),
+            yearly: HashMap::new(),
             stats: HashMap::new(),
             touched: BTreeSet::new(),
             merchants: HashMap::new(),
@@ -211,6 +221,13 @@ impl Ledger {
         self.tiers = tiers;
         self.daily = daily;
         self.stats = stats;
+        self
+    }
+
+    /// The same ledger with the annual totals recorded so far.
+    #[must_use]
+    pub fn with_yearly(mut self, yearly: HashMap<Address, (u64, AmountMinor)>) -> Self {
+        self.yearly = yearly;
         self
     }
 
@@ -371,28 +388,28 @@ impl Ledger {
         refund: RefundCheck<'_>,
     ) -> Result<Applied, Decline> {
         let tx = &vtx.tx;
-        let (spent, daily) = match tx.kind {
+        let (spent, (daily, yearly)) = match tx.kind {
             TxKind::Transfer => {
                 let spent = self.check_transfer(vtx)?;
                 self.check_programmes(&spent, &tx.outputs, now_unix_ms)?;
-                let daily = self.check_tiers(&spent, &tx.outputs, now_unix_ms)?;
-                (spent, daily)
+                let totals = self.check_tiers(&spent, &tx.outputs, now_unix_ms)?;
+                (spent, totals)
             }
             TxKind::Mint => {
                 self.check_mint(vtx, now_unix_ms)?;
                 self.check_tiers(&[], &tx.outputs, now_unix_ms)?;
-                (Vec::new(), Vec::new())
+                (Vec::new(), PayerTotals::default())
             }
-            TxKind::Clawback => (self.check_clawback(vtx, now_unix_ms)?, Vec::new()),
-            TxKind::Redeem => (self.check_redeem(vtx)?, Vec::new()),
+            TxKind::Clawback => (self.check_clawback(vtx, now_unix_ms)?, PayerTotals::default()),
+            TxKind::Redeem => (self.check_redeem(vtx)?, PayerTotals::default()),
             TxKind::Refund => {
                 let spent = self.check_refund(vtx, now_unix_ms, refund)?;
-                let daily = self.check_tiers(&spent, &tx.outputs, now_unix_ms)?;
-                (spent, daily)
+                let totals = self.check_tiers(&spent, &tx.outputs, now_unix_ms)?;
+                (spent, totals)
             }
-            TxKind::Recovery => (self.check_recovery(vtx)?, Vec::new()),
+            TxKind::Recovery => (self.check_recovery(vtx)?, PayerTotals::default()),
         };
-        if !self.registry.frozen.is_empty() {
+        if !self.registry.frozen.is_empty() || !self.registry.inactive_merchants.is_empty() {
             self.check_not_frozen(tx.kind, &spent, &tx.outputs)?;
         }
         if tx.kind == TxKind::Refund {
@@ -424,6 +441,9 @@ impl Ledger {
         for (payer, day, total) in &daily {
             self.daily.insert(*payer, (*day, *total));
         }
+        for (payer, year, total) in &yearly {
+            self.yearly.insert(*payer, (*year, *total));
+        }
         match tx.kind {
             TxKind::Mint => {
                 self.totals.minted_minor += created;
@@ -437,7 +457,7 @@ impl Ledger {
             TxKind::Transfer | TxKind::Clawback | TxKind::Refund | TxKind::Recovery => {}
         }
         self.next_sequence += 1;
-        Ok(Applied { sequence, spent, daily, movements })
+        Ok(Applied { sequence, spent, daily, yearly, movements })
     }
 
     /// Earmarked money: every programme spent must be live; each earmarked
@@ -522,17 +542,14 @@ impl Ledger {
         Ok(programme)
     }
 
-    /// Wallet tiers: each payer within its per-payment and per-day limits,
-    /// each payee within its balance cap. Returns the payers' new daily
-    /// totals. Merchants and treasuries are exempt.
-    fn check_tiers(
-        &self,
-        spent: &[Output],
-        outputs: &[Output],
-        now_unix_ms: u64,
-    ) -> Result<Vec<(Address, u64, AmountMinor)>, Refusal> {
+    /// Wallet tiers: each payer within its per-payment, per-day and (if
+    /// its tier has one) per-year limits, each payee within its balance
+    /// cap. Returns the payers' new daily and annual totals. Merchants and
+    /// treasuries are exempt.
+    fn check_tiers(&self, spent: &[Output], outputs: &[Output], now_unix_ms: u64) -> Result<PayerTotals, Refusal> {
         let day = self.tiers.day_of(now_unix_ms);
         let mut daily = Vec::new();
+        let mut yearly = Vec::new();
         for (payer, paid) in net_received(outputs, spent, None) {
             let Some(tier) = self.registry.tier_of(&payer, &self.tiers) else { continue };
             if paid > tier.per_payment_minor {
@@ -559,6 +576,25 @@ impl Ledger {
                 ));
             }
             daily.push((payer, day, total));
+            if let Some(per_year) = tier.per_year_minor {
+                let year = TierPolicy::year_of_day(day);
+                let this_year = match self.yearly.get(&payer) {
+                    Some((y, total)) if *y == year => *total,
+                    _ => 0,
+                };
+                let total = this_year.saturating_add(paid);
+                if total > per_year {
+                    return Err(Refusal::new(
+                        Reason::TierAnnualLimit,
+                        format!(
+                            "tier {} pays at most {per_year} minor units a year; {this_year} paid in {year}, this \
+                             pays {paid}",
+                            tier.id
+                        ),
+                    ));
+                }
+                yearly.push((payer, year, total));
+            }
         }
         for (payee, received) in net_received(spent, outputs, None) {
             let Some(tier) = self.registry.tier_of(&payee, &self.tiers) else { continue };
@@ -573,7 +609,7 @@ impl Ledger {
                 ));
             }
         }
-        Ok(daily)
+        Ok((daily, yearly))
     }
 
     /// The outputs `vtx` spends, each owner having signed and no one else.
@@ -721,21 +757,30 @@ impl Ledger {
     }
 
     /// A frozen wallet spends nothing (only a clawback or its recovery
-    /// moves its money) and receives nothing.
+    /// moves its money); a wallet recovered after a loss and a deactivated
+    /// merchant receive nothing (but the merchant's own change).
     fn check_not_frozen(&self, kind: TxKind, spent: &[Output], outputs: &[Output]) -> Result<(), Refusal> {
         if !matches!(kind, TxKind::Clawback | TxKind::Recovery)
-            && let Some(output) = spent.iter().find(|o| self.registry.is_frozen(&o.owner))
+            && let Some((owner, frozen)) =
+                spent.iter().find_map(|o| self.registry.frozen.get(&o.owner).map(|f| (o.owner, f)))
         {
             return Err(Refusal::new(
                 Reason::WalletFrozen,
-                format!("wallet {} is frozen (recovered after a loss): it can spend nothing", output.owner),
+                format!("wallet {owner} is {}: it can spend nothing", frozen.describe()),
             ));
         }
-        if let Some(output) = outputs.iter().find(|o| self.registry.is_frozen(&o.owner)) {
-            return Err(Refusal::new(
-                Reason::WalletFrozen,
-                format!("wallet {} is frozen (recovered after a loss): pay its replacement", output.owner),
-            ));
+        for output in outputs {
+            let Some(refusal) = self.registry.receiving_refused(&output.owner) else { continue };
+            // A deactivated merchant paying out gets its change back.
+            let merchant = |owner: &Address| match self.registry.role(owner) {
+                Some(Role::Merchant { id, .. }) => Some(id),
+                _ => None,
+            };
+            let change = refusal.reason == Reason::ParticipantInactive
+                && spent.iter().any(|o| merchant(&o.owner).is_some() && merchant(&o.owner) == merchant(&output.owner));
+            if !change {
+                return Err(refusal);
+            }
         }
         Ok(())
     }
@@ -754,7 +799,7 @@ impl Ledger {
             Some(Frozen::Recovered { replacement: to, .. }) => {
                 return Err(not_allowed(format!("wallet {lost} was recovered to {to}, not {replacement}")));
             }
-            None => {
+            Some(Frozen::Held { .. }) | None => {
                 return Err(not_allowed(format!(
                     "wallet {lost} is not frozen for recovery (AdminService.RecoverWallet freezes it first)"
                 )));

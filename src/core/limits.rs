@@ -104,6 +104,8 @@ pub const ADMISSION_PEAK_DECAY: f64 = 0.95;
 /// Bytes of a participant id (bank, merchant, terminal) and of a name.
 pub const ID_BYTES_MAX: usize = 64;
 pub const NAME_BYTES_MAX: usize = 128;
+/// Bytes of the reason a wallet is frozen for (`FreezeWallet`).
+pub const FREEZE_REASON_BYTES_MAX: usize = 256;
 /// Credentials (token or certificate hashes) of one bank or terminal.
 pub const CREDENTIALS_MAX: usize = 8;
 /// Bytes of a bearer token.

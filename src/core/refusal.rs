@@ -71,8 +71,12 @@ pub enum Reason {
     /// A refund of a programme's money after the programme's refund window
     /// (or of a programme that allows none).
     RefundWindowClosed,
-    /// Money of a frozen wallet spent, or paid to one.
+    /// Money of a frozen wallet spent, or paid to one recovered after a loss.
     WalletFrozen,
+    /// A payment to a deactivated merchant, or by a deactivated terminal.
+    ParticipantInactive,
+    /// A payer past its tier's limit per calendar year.
+    TierAnnualLimit,
     /// A recovery of a wallet that is not (or not to that replacement) the
     /// one frozen for recovery, or of money recovery does not move.
     RecoveryNotAllowed,
@@ -138,6 +142,8 @@ impl Reason {
             | Self::RefundExceedsPayment
             | Self::RefundWindowClosed
             | Self::WalletFrozen
+            | Self::ParticipantInactive
+            | Self::TierAnnualLimit
             | Self::RecoveryNotAllowed
             | Self::AlreadyRegistered
             | Self::UnknownParticipant => Class::FailedPrecondition,
@@ -200,6 +206,8 @@ impl Reason {
             Self::RefundExceedsPayment => "REASON_REFUND_EXCEEDS_PAYMENT",
             Self::RefundWindowClosed => "REASON_REFUND_WINDOW_CLOSED",
             Self::WalletFrozen => "REASON_WALLET_FROZEN",
+            Self::ParticipantInactive => "REASON_PARTICIPANT_INACTIVE",
+            Self::TierAnnualLimit => "REASON_TIER_ANNUAL_LIMIT",
             Self::RecoveryNotAllowed => "REASON_RECOVERY_NOT_ALLOWED",
             Self::InvalidRegistration => "REASON_INVALID_REGISTRATION",
             Self::AlreadyRegistered => "REASON_ALREADY_REGISTERED",
@@ -239,6 +247,129 @@ pub struct Refusal {
     pub not_found: bool,
     /// With `Reason::LimitExceeded`: the limit.
     pub limit: Option<Limit>,
+    /// With a refusal of the `InvalidArgument` class: the request field it
+    /// concerns, when the reason alone does not say (`google.rpc.BadRequest`).
+    pub field: Option<Field>,
+}
+
+/// A request field a validation refusal concerns: its path in the request
+/// message, as `google.rpc.BadRequest.FieldViolation.field` gives it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    Transaction,
+    TransactionVersion,
+    TransactionKind,
+    TransactionInputs,
+    TransactionOutputs,
+    TransactionWitnesses,
+    TransactionReference,
+    Authorization,
+    Bank,
+    Merchant,
+    Terminal,
+    Wallet,
+    Programme,
+    Beneficiary,
+    BankId,
+    BankName,
+    BankCredentials,
+    MerchantId,
+    MerchantName,
+    MerchantMcc,
+    MerchantPayoutAddresses,
+    TerminalId,
+    TerminalCredentials,
+    WalletAddress,
+    WalletTier,
+    ProgrammeId,
+    ProgrammeName,
+    ProgrammeAllowedMccs,
+    ProgrammeValidUntil,
+    ProgrammePerPaymentMax,
+    ProgrammeTreasury,
+    ProgrammePaymentPeriod,
+    BeneficiaryPersonRef,
+    BeneficiaryWallets,
+    BeneficiaryDesignations,
+    Participant,
+    CredentialSha256,
+    Address,
+    Tier,
+    FreezeReason,
+    PersonRef,
+}
+
+impl Field {
+    /// The field's path in its request message.
+    #[must_use]
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::Transaction => "transaction",
+            Self::TransactionVersion => "transaction.version",
+            Self::TransactionKind => "transaction.kind",
+            Self::TransactionInputs => "transaction.inputs",
+            Self::TransactionOutputs => "transaction.outputs",
+            Self::TransactionWitnesses => "transaction.witnesses",
+            Self::TransactionReference => "transaction.reference",
+            Self::Authorization => "authorization",
+            Self::Bank => "bank",
+            Self::Merchant => "merchant",
+            Self::Terminal => "terminal",
+            Self::Wallet => "wallet",
+            Self::Programme => "programme",
+            Self::Beneficiary => "beneficiary",
+            Self::BankId => "bank.id",
+            Self::BankName => "bank.name",
+            Self::BankCredentials => "bank.credential_sha256",
+            Self::MerchantId => "merchant.id",
+            Self::MerchantName => "merchant.name",
+            Self::MerchantMcc => "merchant.mcc",
+            Self::MerchantPayoutAddresses => "merchant.payout_addresses",
+            Self::TerminalId => "terminal.id",
+            Self::TerminalCredentials => "terminal.credential_sha256",
+            Self::WalletAddress => "wallet.address",
+            Self::WalletTier => "wallet.tier",
+            Self::ProgrammeId => "programme.id",
+            Self::ProgrammeName => "programme.name",
+            Self::ProgrammeAllowedMccs => "programme.allowed_mccs",
+            Self::ProgrammeValidUntil => "programme.valid_until_unix_ms",
+            Self::ProgrammePerPaymentMax => "programme.per_payment_max_minor",
+            Self::ProgrammeTreasury => "programme.treasury_address",
+            Self::ProgrammePaymentPeriod => "programme.payment_period",
+            Self::BeneficiaryPersonRef => "beneficiary.person_ref",
+            Self::BeneficiaryWallets => "beneficiary.wallets",
+            Self::BeneficiaryDesignations => "beneficiary.designations",
+            Self::Participant => "participant",
+            Self::CredentialSha256 => "credential_sha256",
+            Self::Address => "address",
+            Self::Tier => "tier",
+            Self::FreezeReason => "reason",
+            Self::PersonRef => "person_ref",
+        }
+    }
+
+    /// The transaction field a transaction's validation reason concerns.
+    #[must_use]
+    pub fn of_transaction(reason: Reason) -> Option<Self> {
+        Some(match reason {
+            Reason::Malformed => Self::Transaction,
+            Reason::UnsupportedVersion => Self::TransactionVersion,
+            Reason::UnsupportedKind | Reason::WrongService => Self::TransactionKind,
+            Reason::NoInputs | Reason::TooManyInputs | Reason::DuplicateInput | Reason::MintHasInputs => {
+                Self::TransactionInputs
+            }
+            Reason::NoOutputs
+            | Reason::TooManyOutputs
+            | Reason::ZeroAmount
+            | Reason::AmountOverflow
+            | Reason::BadAddress => Self::TransactionOutputs,
+            Reason::TooManyWitnesses | Reason::DuplicateWitness | Reason::BadSignature | Reason::NoWitnesses => {
+                Self::TransactionWitnesses
+            }
+            Reason::ReferenceTooLong | Reason::MintNeedsReference => Self::TransactionReference,
+            _ => return None,
+        })
+    }
 }
 
 /// A fixed limit a request can exceed where waiting does not help: its
@@ -272,7 +403,15 @@ impl Refusal {
             outcome_unknown: false,
             not_found: false,
             limit: None,
+            field: None,
         }
+    }
+
+    /// The same refusal, concerning request field `field`.
+    #[must_use]
+    pub fn at(mut self, field: Field) -> Self {
+        self.field = Some(field);
+        self
     }
 
     /// A request past `limit`, where waiting does not help.

@@ -2,16 +2,16 @@
 //! earmarked money may be spent on, and the wallet tiers. Pure data and the
 //! checks on changing it; the ledger applies the spending rules with it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
 use crate::core::limits::{
-    BENEFICIARY_PROGRAMMES_MAX, BENEFICIARY_WALLETS_MAX, CREDENTIALS_MAX, ID_BYTES_MAX, NAME_BYTES_MAX,
-    PAYOUT_ADDRESSES_MAX, PROGRAMME_MCCS_MAX,
+    BENEFICIARY_PROGRAMMES_MAX, BENEFICIARY_WALLETS_MAX, CREDENTIALS_MAX, FREEZE_REASON_BYTES_MAX, ID_BYTES_MAX,
+    NAME_BYTES_MAX, PAYOUT_ADDRESSES_MAX, PROGRAMME_MCCS_MAX,
 };
 pub use crate::core::period::PaymentPeriod;
-use crate::core::refusal::{Reason, Refusal};
+use crate::core::refusal::{Field, Reason, Refusal};
 use crate::core::types::{Address, AmountMinor, Hash32, PersonRef, ProgrammeId};
 
 /// An ISO 18245 merchant category code, 0000-9999.
@@ -99,6 +99,10 @@ pub struct Tier {
     pub balance_cap_minor: AmountMinor,
     pub per_payment_minor: AmountMinor,
     pub per_day_minor: AmountMinor,
+    /// Most a payer of this tier may pay in a calendar year (the policy's
+    /// time zone), if the table sets a limit.
+    #[serde(default)]
+    pub per_year_minor: Option<AmountMinor>,
 }
 
 /// The tier table and how days are counted. Fixed at genesis in a real
@@ -127,6 +131,7 @@ impl TierPolicy {
             balance_cap_minor: cap * unit,
             per_payment_minor: payment * unit,
             per_day_minor: day * unit,
+            per_year_minor: None,
         };
         Self {
             tiers: vec![
@@ -142,6 +147,17 @@ impl TierPolicy {
     #[must_use]
     pub fn tier(&self, id: u8) -> Option<&Tier> {
         self.tiers.iter().find(|t| t.id == id)
+    }
+
+    /// The calendar year (in the policy's time zone) of day number `day`.
+    #[must_use]
+    pub fn year_of_day(day: u64) -> u64 {
+        const UNIX_EPOCH_JULIAN_DAY: i64 = 2_440_588;
+        let julian = i64::try_from(day).unwrap_or(i64::MAX).saturating_add(UNIX_EPOCH_JULIAN_DAY);
+        i32::try_from(julian)
+            .ok()
+            .and_then(|julian| time::Date::from_julian_day(julian).ok())
+            .map_or(u64::MAX, |date| u64::try_from(date.year()).unwrap_or(0))
     }
 
     /// The day number (since the epoch, in the policy's time zone) of a time.
@@ -248,13 +264,82 @@ pub enum AdminOp {
         owner: CredentialOwner,
         credentials: Vec<Hash32>,
     },
+    /// Moves a registered wallet to another tier of the table (an upgrade
+    /// after more KYC, a downgrade). The new limits apply from the next
+    /// payment, with what the wallet paid today and this year counted; a
+    /// balance above the new cap stays, and the wallet receives nothing
+    /// until it is under the cap.
+    SetWalletTier {
+        address: Address,
+        tier: u8,
+    },
+    /// Freezes a wallet (a registered or an anonymous one; not a merchant's
+    /// payout address nor a treasury) for `reason`: it can spend nothing
+    /// (but an issuer's clawback moves its expired programme money) and
+    /// can still receive, so money owed to its holder is not bounced.
+    FreezeWallet {
+        address: Address,
+        reason: String,
+    },
+    /// Lifts a `FreezeWallet` freeze (a wallet frozen for its recovery
+    /// stays frozen).
+    UnfreezeWallet {
+        address: Address,
+    },
+    /// Deactivates (`active` false) or reactivates a merchant or a terminal.
+    /// A deactivated merchant's payout addresses receive nothing (they can
+    /// still pay out what they hold, their change coming back to them) and its terminals, like a deactivated
+    /// terminal, authenticate no more: open streams end.
+    SetActive {
+        participant: Participant,
+        active: bool,
+    },
+}
+
+/// A merchant or a terminal, for `AdminOp::SetActive`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Participant {
+    Merchant(String),
+    Terminal(String),
+}
+
+/// A registry change as the chain carries it: what changed and who changed
+/// it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistryChange {
+    pub op: AdminOp,
+    pub by: Actor,
+}
+
+/// Who made a registry change: the caller's role and the SHA-256 of the
+/// credential it presented (its bearer token or client certificate), which
+/// names one operator's or issuer's credential in the configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub principal: Principal,
+    pub credential: Hash32,
 }
 
 /// Why a wallet is frozen.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Frozen {
-    /// Reported lost; its earmarked money goes to `replacement`.
+    /// Reported lost; its earmarked money goes to `replacement`. It spends
+    /// and receives nothing, for good.
     Recovered { person: PersonRef, replacement: Address },
+    /// Frozen by an operator or issuer (`AdminOp::FreezeWallet`): it spends
+    /// nothing and can receive, until unfrozen.
+    Held { reason: String },
+}
+
+impl Frozen {
+    /// What the freeze is, in words.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Recovered { replacement, .. } => format!("frozen after a loss, recovered to {replacement}"),
+            Self::Held { reason } => format!("frozen: {reason}"),
+        }
+    }
 }
 
 /// Who a registered credential belongs to.
@@ -276,32 +361,39 @@ pub struct Registry {
     roles: HashMap<Address, Role>,
     /// The person each linked wallet belongs to.
     people: HashMap<Address, PersonRef>,
-    /// Wallets that can spend and receive nothing.
+    /// Frozen wallets: they spend nothing; those recovered receive nothing.
     pub frozen: BTreeMap<Address, Frozen>,
+    /// Deactivated merchants and terminals.
+    pub inactive_merchants: BTreeSet<String>,
+    pub inactive_terminals: BTreeSet<String>,
 }
 
 fn invalid(detail: impl Into<String>) -> Refusal {
     Refusal::new(Reason::InvalidRegistration, detail)
 }
 
-fn check_id(kind: &str, id: &str) -> Result<(), Refusal> {
+fn check_id(kind: &str, id: &str, field: Field) -> Result<(), Refusal> {
     let ok = !id.is_empty()
         && id.len() <= ID_BYTES_MAX
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
     if ok {
         Ok(())
     } else {
-        Err(invalid(format!("{kind} id '{id}' must be 1-{ID_BYTES_MAX} characters of A-Z a-z 0-9 - _ . :")))
+        Err(invalid(format!("{kind} id '{id}' must be 1-{ID_BYTES_MAX} characters of A-Z a-z 0-9 - _ . :")).at(field))
     }
 }
 
-fn check_name(kind: &str, name: &str) -> Result<(), Refusal> {
-    if name.is_empty() || name.len() > NAME_BYTES_MAX {
-        return Err(invalid(format!("{kind} name must be 1-{NAME_BYTES_MAX} bytes")));
+fn check_name(kind: &str, name: &str, field: Field) -> Result<(), Refusal> {
+    check_text(&format!("{kind} name"), name, NAME_BYTES_MAX).map_err(|r| r.at(field))
+}
+
+fn check_text(what: &str, text: &str, bytes_max: usize) -> Result<(), Refusal> {
+    if text.is_empty() || text.len() > bytes_max {
+        return Err(invalid(format!("{what} must be 1-{bytes_max} bytes")));
     }
-    if let Some(character) = name.chars().find(|c| !is_text_char(*c)) {
+    if let Some(character) = text.chars().find(|c| !is_text_char(*c)) {
         return Err(invalid(format!(
-            "{kind} name holds U+{:04X}: names go into statements (XML), CSV and logs, which cannot carry control \
+            "{what} holds U+{:04X}: names go into statements (XML), CSV and logs, which cannot carry control \
              characters or non-characters",
             u32::from(character)
         )));
@@ -389,21 +481,24 @@ impl Registry {
     pub fn check(&self, op: &AdminOp, tiers: &TierPolicy, replaying: bool) -> Result<(), Refusal> {
         match op {
             AdminOp::RegisterBank(bank) => {
-                check_id("bank", &bank.id)?;
-                check_name("bank", &bank.name)?;
+                check_id("bank", &bank.id, Field::BankId)?;
+                check_name("bank", &bank.name, Field::BankName)?;
                 if self.banks.contains_key(&bank.id) {
                     return Err(Refusal::new(Reason::AlreadyRegistered, format!("bank '{}' exists", bank.id)));
                 }
-                self.credentials_free(&bank.credentials)?;
+                self.credentials_free(&bank.credentials).map_err(|r| r.at(Field::BankCredentials))?;
             }
             AdminOp::RegisterMerchant(merchant) => {
-                check_id("merchant", &merchant.id)?;
-                check_name("merchant", &merchant.name)?;
+                check_id("merchant", &merchant.id, Field::MerchantId)?;
+                check_name("merchant", &merchant.name, Field::MerchantName)?;
                 if merchant.mcc > MCC_MAX {
-                    return Err(invalid(format!("MCC {} is outside 0000-{MCC_MAX}", merchant.mcc)));
+                    return Err(
+                        invalid(format!("MCC {} is outside 0000-{MCC_MAX}", merchant.mcc)).at(Field::MerchantMcc)
+                    );
                 }
                 if merchant.payout_addresses.is_empty() || merchant.payout_addresses.len() > PAYOUT_ADDRESSES_MAX {
-                    return Err(invalid(format!("a merchant has 1-{PAYOUT_ADDRESSES_MAX} payout addresses")));
+                    return Err(invalid(format!("a merchant has 1-{PAYOUT_ADDRESSES_MAX} payout addresses"))
+                        .at(Field::MerchantPayoutAddresses));
                 }
                 if self.merchants.contains_key(&merchant.id) {
                     return Err(Refusal::new(Reason::AlreadyRegistered, format!("merchant '{}' exists", merchant.id)));
@@ -411,16 +506,18 @@ impl Registry {
                 self.bank_known(&merchant.bank)?;
                 for (i, address) in merchant.payout_addresses.iter().enumerate() {
                     if !crate::core::crypto::is_valid_key(address) {
-                        return Err(Refusal::new(Reason::BadAddress, format!("payout address {address} is not a key")));
+                        return Err(Refusal::new(Reason::BadAddress, format!("payout address {address} is not a key"))
+                            .at(Field::MerchantPayoutAddresses));
                     }
                     if merchant.payout_addresses[..i].contains(address) {
-                        return Err(invalid(format!("payout address {address} listed twice")));
+                        return Err(invalid(format!("payout address {address} listed twice"))
+                            .at(Field::MerchantPayoutAddresses));
                     }
                     self.address_free(address)?;
                 }
             }
             AdminOp::RegisterTerminal(terminal) => {
-                check_id("terminal", &terminal.id)?;
+                check_id("terminal", &terminal.id, Field::TerminalId)?;
                 if self.terminals.contains_key(&terminal.id) {
                     return Err(Refusal::new(Reason::AlreadyRegistered, format!("terminal '{}' exists", terminal.id)));
                 }
@@ -430,43 +527,55 @@ impl Registry {
                         format!("no merchant '{}'", terminal.merchant),
                     ));
                 }
-                self.credentials_free(&terminal.credentials)?;
+                if self.inactive_merchants.contains(&terminal.merchant) {
+                    return Err(Refusal::new(
+                        Reason::ParticipantInactive,
+                        format!("merchant '{}' is deactivated", terminal.merchant),
+                    ));
+                }
+                self.credentials_free(&terminal.credentials).map_err(|r| r.at(Field::TerminalCredentials))?;
             }
             AdminOp::RegisterWallet(wallet) => {
                 if !crate::core::crypto::is_valid_key(&wallet.address) {
-                    return Err(Refusal::new(Reason::BadAddress, format!("{} is not a key", wallet.address)));
+                    return Err(Refusal::new(Reason::BadAddress, format!("{} is not a key", wallet.address))
+                        .at(Field::WalletAddress));
                 }
                 self.bank_known(&wallet.bank)?;
                 if !replaying && tiers.tier(wallet.tier).is_none() {
-                    return Err(invalid(format!("no wallet tier {}", wallet.tier)));
+                    return Err(invalid(format!("no wallet tier {}", wallet.tier)).at(Field::WalletTier));
                 }
                 self.address_free(&wallet.address)?;
             }
             AdminOp::CreateProgramme(programme) => {
                 if programme.id == 0 {
-                    return Err(invalid("programme 0 is unrestricted money and cannot be created"));
+                    return Err(
+                        invalid("programme 0 is unrestricted money and cannot be created").at(Field::ProgrammeId)
+                    );
                 }
-                check_name("programme", &programme.name)?;
+                check_name("programme", &programme.name, Field::ProgrammeName)?;
                 if self.programmes.contains_key(&programme.id) {
                     return Err(Refusal::new(Reason::AlreadyRegistered, format!("programme {} exists", programme.id)));
                 }
                 if programme.allowed_mccs.is_empty() || programme.allowed_mccs.len() > PROGRAMME_MCCS_MAX {
-                    return Err(invalid(format!("a programme allows 1-{PROGRAMME_MCCS_MAX} merchant categories")));
+                    return Err(invalid(format!("a programme allows 1-{PROGRAMME_MCCS_MAX} merchant categories"))
+                        .at(Field::ProgrammeAllowedMccs));
                 }
                 if let Some(mcc) = programme.allowed_mccs.iter().find(|m| **m > MCC_MAX) {
-                    return Err(invalid(format!("MCC {mcc} is outside 0000-{MCC_MAX}")));
+                    return Err(invalid(format!("MCC {mcc} is outside 0000-{MCC_MAX}")).at(Field::ProgrammeAllowedMccs));
                 }
                 if programme.valid_until_ms <= programme.valid_from_ms {
-                    return Err(invalid("valid_until must be after valid_from"));
+                    return Err(invalid("valid_until must be after valid_from").at(Field::ProgrammeValidUntil));
                 }
                 if programme.per_payment_max_minor == Some(0) {
-                    return Err(invalid("a per-payment maximum of 0 would forbid every payment"));
+                    return Err(invalid("a per-payment maximum of 0 would forbid every payment")
+                        .at(Field::ProgrammePerPaymentMax));
                 }
                 if !crate::core::crypto::is_valid_key(&programme.treasury) {
                     return Err(Refusal::new(
                         Reason::BadAddress,
                         format!("treasury {} is not a key", programme.treasury),
-                    ));
+                    )
+                    .at(Field::ProgrammeTreasury));
                 }
                 self.address_free(&programme.treasury)?;
             }
@@ -487,14 +596,83 @@ impl Registry {
                 }
                 .ok_or_else(|| Refusal::new(Reason::UnknownParticipant, format!("no {owner:?} registered")))?;
                 if credentials.len() > CREDENTIALS_MAX {
-                    return Err(invalid(format!("at most {CREDENTIALS_MAX} credentials per participant")));
+                    return Err(invalid(format!("at most {CREDENTIALS_MAX} credentials per participant"))
+                        .at(Field::CredentialSha256));
                 }
                 if credentials.iter().enumerate().any(|(i, c)| credentials[..i].contains(c)) {
-                    return Err(invalid("a credential listed twice"));
+                    return Err(invalid("a credential listed twice").at(Field::CredentialSha256));
                 }
                 // Its own credentials may stay; anybody else's may not be taken.
                 let others: Vec<Hash32> = credentials.iter().filter(|c| !current.contains(c)).copied().collect();
                 self.credentials_free(&others)?;
+            }
+            AdminOp::SetWalletTier { address, tier } => {
+                let wallet = self.wallets.get(address).ok_or_else(|| {
+                    Refusal::new(
+                        Reason::UnknownParticipant,
+                        format!("{address} is not a registered wallet (RegisterWallet registers it at a tier)"),
+                    )
+                })?;
+                if wallet.tier == *tier {
+                    return Err(invalid(format!("wallet {address} is at tier {tier} already")).at(Field::Tier));
+                }
+                if !replaying && tiers.tier(*tier).is_none() {
+                    return Err(invalid(format!("no wallet tier {tier}")).at(Field::Tier));
+                }
+            }
+            AdminOp::FreezeWallet { address, reason } => {
+                check_text("a freeze's reason", reason, FREEZE_REASON_BYTES_MAX)
+                    .map_err(|r| r.at(Field::FreezeReason))?;
+                if !crate::core::crypto::is_valid_key(address) {
+                    return Err(Refusal::new(Reason::BadAddress, format!("{address} is not a key")).at(Field::Address));
+                }
+                match self.roles.get(address) {
+                    Some(Role::Merchant { id, .. }) => {
+                        return Err(invalid(format!(
+                            "{address} is a payout address of merchant '{id}': deactivate the merchant instead"
+                        ))
+                        .at(Field::Address));
+                    }
+                    Some(Role::Treasury { programme }) => {
+                        return Err(
+                            invalid(format!("{address} is the treasury of programme {programme}")).at(Field::Address)
+                        );
+                    }
+                    Some(Role::Wallet { .. }) | None => {}
+                }
+                if let Some(frozen) = self.frozen.get(address) {
+                    return Err(Refusal::new(
+                        Reason::WalletFrozen,
+                        format!("wallet {address} is frozen already ({})", frozen.describe()),
+                    ));
+                }
+            }
+            AdminOp::UnfreezeWallet { address } => match self.frozen.get(address) {
+                Some(Frozen::Held { .. }) => {}
+                Some(recovered @ Frozen::Recovered { .. }) => {
+                    return Err(Refusal::new(
+                        Reason::WalletFrozen,
+                        format!("wallet {address} is {}: it stays frozen", recovered.describe()),
+                    ));
+                }
+                None => return Err(invalid(format!("wallet {address} is not frozen")).at(Field::Address)),
+            },
+            AdminOp::SetActive { participant, active } => {
+                let (known, inactive) = match participant {
+                    Participant::Merchant(id) => {
+                        (self.merchants.contains_key(id), self.inactive_merchants.contains(id))
+                    }
+                    Participant::Terminal(id) => {
+                        (self.terminals.contains_key(id), self.inactive_terminals.contains(id))
+                    }
+                };
+                if !known {
+                    return Err(Refusal::new(Reason::UnknownParticipant, format!("no {participant:?} registered")));
+                }
+                if inactive != *active {
+                    let state = if *active { "active" } else { "deactivated" };
+                    return Err(invalid(format!("{participant:?} is {state} already")).at(Field::Participant));
+                }
             }
             AdminOp::UpdateBeneficiary(beneficiary) => {
                 if !self.beneficiaries.contains_key(&beneficiary.person) {
@@ -522,8 +700,17 @@ impl Registry {
         if !beneficiary.wallets.contains(lost) {
             return Err(not_allowed(format!("wallet {lost} is not one of beneficiary {person}'s")));
         }
-        if let Some(Frozen::Recovered { replacement: to, .. }) = self.frozen.get(lost) {
-            return Err(not_allowed(format!("wallet {lost} was already recovered, to {to}")));
+        match self.frozen.get(lost) {
+            Some(Frozen::Recovered { replacement: to, .. }) => {
+                return Err(not_allowed(format!("wallet {lost} was already recovered, to {to}")));
+            }
+            Some(held @ Frozen::Held { .. }) => {
+                return Err(not_allowed(format!(
+                    "wallet {lost} is {}: its money stays until it is unfrozen",
+                    held.describe()
+                )));
+            }
+            None => {}
         }
         if replacement == lost {
             return Err(not_allowed("a wallet is not its own replacement".to_owned()));
@@ -549,10 +736,44 @@ impl Registry {
         }
     }
 
-    /// Whether `address` is frozen: it can spend and receive nothing.
+    /// Whether `address` is frozen: it can spend nothing.
     #[must_use]
     pub fn is_frozen(&self, address: &Address) -> bool {
         !self.frozen.is_empty() && self.frozen.contains_key(address)
+    }
+
+    /// Why `address` can receive nothing, if it cannot: a wallet frozen for
+    /// its recovery (pay its replacement), or a deactivated merchant's
+    /// payout address.
+    #[must_use]
+    pub fn receiving_refused(&self, address: &Address) -> Option<Refusal> {
+        if !self.frozen.is_empty()
+            && let Some(frozen @ Frozen::Recovered { .. }) = self.frozen.get(address)
+        {
+            return Some(Refusal::new(
+                Reason::WalletFrozen,
+                format!("wallet {address} is {}: pay its replacement", frozen.describe()),
+            ));
+        }
+        if !self.inactive_merchants.is_empty()
+            && let Some(Role::Merchant { id, .. }) = self.roles.get(address)
+            && self.inactive_merchants.contains(id)
+        {
+            return Some(Refusal::new(
+                Reason::ParticipantInactive,
+                format!("{address} is a payout address of merchant '{id}', which is deactivated"),
+            ));
+        }
+        None
+    }
+
+    /// Whether registered terminal `id` may submit: active, and of an
+    /// active merchant.
+    #[must_use]
+    pub fn terminal_active(&self, id: &str) -> bool {
+        self.terminals
+            .get(id)
+            .is_some_and(|t| !self.inactive_terminals.contains(id) && !self.inactive_merchants.contains(&t.merchant))
     }
 
     /// A beneficiary's wallets are registered wallets of nobody else, and
@@ -562,14 +783,16 @@ impl Registry {
         if person.0 == [0; 32] {
             return Err(invalid(
                 "a person reference of 32 zero bytes is no HMAC output; derive it (settled person-ref)",
-            ));
+            )
+            .at(Field::BeneficiaryPersonRef));
         }
         if beneficiary.wallets.is_empty() || beneficiary.wallets.len() > BENEFICIARY_WALLETS_MAX {
-            return Err(invalid(format!("a beneficiary links 1-{BENEFICIARY_WALLETS_MAX} wallets")));
+            return Err(invalid(format!("a beneficiary links 1-{BENEFICIARY_WALLETS_MAX} wallets"))
+                .at(Field::BeneficiaryWallets));
         }
         for (i, wallet) in beneficiary.wallets.iter().enumerate() {
             if beneficiary.wallets[..i].contains(wallet) {
-                return Err(invalid(format!("wallet {wallet} listed twice")));
+                return Err(invalid(format!("wallet {wallet} listed twice")).at(Field::BeneficiaryWallets));
             }
             if !matches!(self.roles.get(wallet), Some(Role::Wallet { .. })) {
                 return Err(Refusal::new(
@@ -583,25 +806,30 @@ impl Registry {
                     format!("wallet {wallet} belongs to beneficiary {other}"),
                 ));
             }
-            if self.is_frozen(wallet) && self.people.get(wallet) != Some(person) {
-                return Err(invalid(format!("wallet {wallet} is frozen: it cannot be linked")));
+            if self.is_recovered(wallet) && self.people.get(wallet) != Some(person) {
+                return Err(invalid(format!("wallet {wallet} was recovered after a loss: it cannot be linked"))
+                    .at(Field::BeneficiaryWallets));
             }
         }
         if beneficiary.designated.len() > BENEFICIARY_PROGRAMMES_MAX {
-            return Err(invalid(format!("at most {BENEFICIARY_PROGRAMMES_MAX} designated programmes")));
+            return Err(invalid(format!("at most {BENEFICIARY_PROGRAMMES_MAX} designated programmes"))
+                .at(Field::BeneficiaryDesignations));
         }
         for (programme, wallet) in &beneficiary.designated {
             let Some(registered) = self.programmes.get(programme) else {
                 return Err(Refusal::new(Reason::UnknownProgramme, format!("no programme {programme}")));
             };
             if registered.payment_period.is_none() {
-                return Err(invalid(format!("programme {programme} pays addresses, not people: nothing to designate")));
+                return Err(invalid(format!("programme {programme} pays addresses, not people: nothing to designate"))
+                    .at(Field::BeneficiaryDesignations));
             }
             if !beneficiary.wallets.contains(wallet) {
-                return Err(invalid(format!("designated wallet {wallet} is not one of the beneficiary's wallets")));
+                return Err(invalid(format!("designated wallet {wallet} is not one of the beneficiary's wallets"))
+                    .at(Field::BeneficiaryDesignations));
             }
-            if self.is_frozen(wallet) {
-                return Err(invalid(format!("designated wallet {wallet} is frozen")));
+            if self.is_recovered(wallet) {
+                return Err(invalid(format!("designated wallet {wallet} was recovered after a loss"))
+                    .at(Field::BeneficiaryDesignations));
             }
         }
         Ok(())
@@ -662,7 +890,32 @@ impl Registry {
                     self.credentials.insert(credential, owner.clone());
                 }
             }
+            AdminOp::SetWalletTier { address, tier } => {
+                self.roles.insert(address, Role::Wallet { tier });
+                self.wallets.get_mut(&address).expect("a checked wallet exists").tier = tier;
+            }
+            AdminOp::FreezeWallet { address, reason } => {
+                self.frozen.insert(address, Frozen::Held { reason });
+            }
+            AdminOp::UnfreezeWallet { address } => {
+                self.frozen.remove(&address);
+            }
+            AdminOp::SetActive { participant, active } => {
+                let (set, id) = match participant {
+                    Participant::Merchant(id) => (&mut self.inactive_merchants, id),
+                    Participant::Terminal(id) => (&mut self.inactive_terminals, id),
+                };
+                if active {
+                    set.remove(&id);
+                } else {
+                    set.insert(id);
+                }
+            }
         }
+    }
+
+    fn is_recovered(&self, address: &Address) -> bool {
+        matches!(self.frozen.get(address), Some(Frozen::Recovered { .. }))
     }
 
     /// Applies a checked recovery: the lost wallet frozen, the replacement
@@ -699,7 +952,7 @@ impl Registry {
 }
 
 /// An authenticated caller.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Principal {
     /// Runs the registry (admin API).
     Operator,
@@ -724,16 +977,93 @@ pub type ConfiguredCredentials = std::collections::HashMap<crate::core::types::H
 mod tests {
     use super::*;
 
+    fn key(byte: u8) -> Address {
+        crate::core::crypto::Keypair::from_secret(&[byte; 32]).expect("a key").address()
+    }
+
+    /// A registry with a bank, a wallet `a` of person 1 and another `b`.
+    fn with_person() -> (Registry, Address, Address) {
+        let mut registry = Registry::default();
+        let (a, b) = (key(1), key(2));
+        let ops = [
+            AdminOp::RegisterBank(Bank { id: "bank".into(), name: "Bank".into(), credentials: Vec::new() }),
+            AdminOp::RegisterWallet(Wallet { address: a, bank: "bank".into(), tier: 1 }),
+            AdminOp::RegisterWallet(Wallet { address: b, bank: "bank".into(), tier: 1 }),
+            AdminOp::RegisterBeneficiary(Beneficiary {
+                person: PersonRef([9; 32]),
+                wallets: vec![a, b],
+                designated: BTreeMap::new(),
+            }),
+        ];
+        for op in ops {
+            registry.check(&op, &TierPolicy::e_cny_default(2), false).expect("valid");
+            registry.apply(op);
+        }
+        (registry, a, b)
+    }
+
+    fn apply(registry: &mut Registry, op: AdminOp) -> Result<(), Refusal> {
+        registry.check(&op, &TierPolicy::e_cny_default(2), false)?;
+        registry.apply(op);
+        Ok(())
+    }
+
+    #[test]
+    fn a_held_wallet_is_neither_recovered_nor_a_replacement_and_a_recovered_one_is_never_unfrozen() {
+        let (mut registry, a, b) = with_person();
+        let person = PersonRef([9; 32]);
+        apply(&mut registry, AdminOp::FreezeWallet { address: a, reason: "fraud".into() }).expect("frozen");
+        assert!(registry.is_frozen(&a) && registry.receiving_refused(&a).is_none(), "held: pays nothing, receives");
+        let refused = apply(&mut registry, AdminOp::RecoverWallet { person, lost: a, replacement: b });
+        assert_eq!(refused.expect_err("held").reason, Reason::RecoveryNotAllowed);
+        let refused = apply(&mut registry, AdminOp::RecoverWallet { person, lost: b, replacement: a });
+        assert_eq!(refused.expect_err("a held replacement").reason, Reason::RecoveryNotAllowed);
+        apply(&mut registry, AdminOp::UnfreezeWallet { address: a }).expect("unfrozen");
+        apply(&mut registry, AdminOp::RecoverWallet { person, lost: a, replacement: b }).expect("recovered");
+        assert_eq!(registry.receiving_refused(&a).expect("recovered").reason, Reason::WalletFrozen);
+        let refused = apply(&mut registry, AdminOp::UnfreezeWallet { address: a });
+        assert_eq!(refused.expect_err("for good").reason, Reason::WalletFrozen);
+        let refused = apply(&mut registry, AdminOp::FreezeWallet { address: a, reason: "again".into() });
+        assert_eq!(refused.expect_err("frozen already").reason, Reason::WalletFrozen);
+    }
+
+    #[test]
+    fn a_wallets_tier_changes_in_the_registry_and_its_role() {
+        let (mut registry, a, _) = with_person();
+        apply(&mut registry, AdminOp::SetWalletTier { address: a, tier: 3 }).expect("upgraded");
+        assert_eq!(registry.wallets[&a].tier, 3);
+        assert_eq!(registry.role(&a), Some(&Role::Wallet { tier: 3 }));
+        let policy = TierPolicy::e_cny_default(2);
+        assert_eq!(registry.tier_of(&a, &policy).map(|t| t.id), Some(3), "the rules read the new tier");
+        let refused = apply(&mut registry, AdminOp::SetWalletTier { address: a, tier: 4 });
+        assert_eq!(refused.expect_err("no tier 4").reason, Reason::InvalidRegistration);
+        let refused = apply(&mut registry, AdminOp::SetWalletTier { address: key(3), tier: 2 });
+        assert_eq!(refused.expect_err("not registered").reason, Reason::UnknownParticipant);
+    }
+
+    #[test]
+    fn the_year_of_a_day_follows_the_calendar() {
+        // 2024-12-31 and 2025-01-01 (days since 1970-01-01), a leap year's last day.
+        assert_eq!(TierPolicy::year_of_day(20_088), 2024);
+        assert_eq!(TierPolicy::year_of_day(20_089), 2025);
+        assert_eq!(TierPolicy::year_of_day(0), 1970);
+        let policy = TierPolicy::e_cny_default(2);
+        // 2025-12-31T16:00:00Z is 2026-01-01 00:00 in UTC+8.
+        let new_year_in_beijing = 1_767_196_800_000;
+        assert_eq!(TierPolicy::year_of_day(policy.day_of(new_year_in_beijing)), 2026);
+        assert_eq!(TierPolicy::year_of_day(policy.day_of(new_year_in_beijing - 1)), 2025);
+    }
+
     #[test]
     fn names_carry_no_control_characters_or_non_characters() {
         for refused in
             ["Bank\u{1}", "Line\nbreak", "Tab\there", "Del\u{7f}", "C1\u{85}", "\u{FFFE}", "\u{FDD0}", "\u{10FFFF}"]
         {
-            let refusal = check_name("bank", refused).expect_err(refused);
+            let refusal = check_name("bank", refused, Field::BankName).expect_err(refused);
             assert_eq!(refusal.reason, Reason::InvalidRegistration, "{refused:?}");
         }
         for accepted in ["Bank of Shenzhen", "深圳农商银行", "Café & Co. <Ltd>", "O'Brien \"Grocer\""] {
-            check_name("bank", accepted).expect(accepted);
+            check_name("bank", accepted, Field::BankName).expect(accepted);
         }
     }
 }

@@ -719,6 +719,7 @@ async fn register_shops(admin: &mut Client, shops: &[Address]) -> Result<(), Dem
             mcc: 5411,
             bank_id: demo_banks::bank_of(i).into(),
             payout_addresses: vec![shop.0.to_vec()],
+            deactivated: false,
         };
         admin
             .admin
@@ -765,6 +766,7 @@ async fn welfare_showcase(
             mcc,
             bank_id: "demo-bank".into(),
             payout_addresses: vec![key.address().0.to_vec()],
+            deactivated: false,
         };
         admin
             .admin

@@ -83,8 +83,12 @@ pub async fn register_wallets(admin: &Client, wallets: &[Address]) -> Result<(),
         {
             done.map_err(setup("registration task"))?.map_err(setup("register wallet"))?;
         }
-        let wallet =
-            proto::Wallet { address: address.0.to_vec(), bank_id: bank_of(usize::from(address.0[0])).into(), tier: 1 };
+        let wallet = proto::Wallet {
+            address: address.0.to_vec(),
+            bank_id: bank_of(usize::from(address.0[0])).into(),
+            tier: 1,
+            frozen: String::new(),
+        };
         let mut admin = admin.clone();
         tasks.spawn(async move {
             admin.admin.register_wallet(proto::RegisterWalletRequest { wallet: Some(wallet) }).await.map(|_| ())

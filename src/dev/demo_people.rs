@@ -27,7 +27,12 @@ const ALERT_WAIT: Duration = Duration::from_secs(60);
 
 async fn wallet(admin: &mut Client) -> Result<Keypair, DemoError> {
     let key = Keypair::generate();
-    let wallet = proto::Wallet { address: key.address().0.to_vec(), bank_id: "demo-bank".into(), tier: 2 };
+    let wallet = proto::Wallet {
+        address: key.address().0.to_vec(),
+        bank_id: "demo-bank".into(),
+        tier: 2,
+        frozen: String::new(),
+    };
     admin
         .admin
         .register_wallet(proto::RegisterWalletRequest { wallet: Some(wallet) })
@@ -44,6 +49,7 @@ async fn merchant(admin: &mut Client, id: &str) -> Result<Keypair, DemoError> {
         mcc: 5411,
         bank_id: "demo-bank".into(),
         payout_addresses: vec![key.address().0.to_vec()],
+        deactivated: false,
     };
     admin
         .admin

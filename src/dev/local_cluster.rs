@@ -250,11 +250,13 @@ pub async fn register_till(operator: &Replicas, payout: Address, till_token: &st
         mcc: 5411,
         bank_id: "bank-1".into(),
         payout_addresses: vec![payout.0.to_vec()],
+        deactivated: false,
     };
     let terminal = proto::Terminal {
         id: "till-1".into(),
         merchant_id: "grocer".into(),
         credential_sha256: vec![hash(till_token)],
+        deactivated: false,
     };
     let text = |status: tonic::Status| status.message().to_owned();
     operator

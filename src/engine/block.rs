@@ -21,6 +21,7 @@ pub fn recovered_ledger(recovered: Recovered, tiers: TierPolicy) -> Result<Ledge
     )
     .map_err(StoreError::Corrupt)?
     .with_rules(recovered.registry, tiers, recovered.daily, recovered.stats)
+    .with_yearly(recovered.yearly)
     .with_bank_totals(recovered.bank_totals)
     .with_refunds(recovered.refunded)
     .with_merchant_figures(recovered.merchants))
@@ -37,7 +38,7 @@ pub fn seal_block(
     ledger: &mut Ledger,
     tip: &SignedHeader,
     txs: Vec<(VerifiedTx, crate::core::ledger::Applied)>,
-    ops: Vec<(u32, AdminOp)>,
+    ops: Vec<(u32, RegistryChange)>,
     time_unix_ms: u64,
     engine_key: &Keypair,
     chain: &ChainId,

@@ -58,7 +58,7 @@ use crate::core::limits::{
 use crate::core::merkle;
 use crate::core::receipt::{Receipt, SignedHeader};
 use crate::core::refusal::{Reason, Refusal};
-use crate::core::registry::{AdminOp, MerchantFigures, ProgrammeStats, Registry, Role, TierPolicy};
+use crate::core::registry::{MerchantFigures, ProgrammeStats, Registry, RegistryChange, Role, TierPolicy};
 use crate::core::types::{ChainId, Hash32, OutPoint, ProgrammeId, Transaction, TxId, TxKind};
 use crate::core::verify::{self, VerifiedTx};
 use crate::metrics::Metrics;
@@ -294,7 +294,7 @@ enum SequencerJob {
         reply: Responder,
     },
     Admin {
-        op: AdminOp,
+        change: RegistryChange,
         reply: AdminResponder,
     },
     /// A block the cluster committed, for a follower to apply.
@@ -393,7 +393,7 @@ impl Engine {
 
     /// Applies a registry change in ledger order, durably; answers with the
     /// height of the block that carries it.
-    pub async fn admin(&self, op: AdminOp) -> AdminReply {
+    pub async fn admin(&self, change: RegistryChange) -> AdminReply {
         if self.shared.failed.load(Ordering::Relaxed) {
             return Err(unavailable());
         }
@@ -405,7 +405,7 @@ impl Engine {
         let Some(sender) = sender else {
             return Err(Refusal::new(Reason::Unavailable, "the engine is shutting down"));
         };
-        match sender.try_send(SequencerJob::Admin { op, reply }) {
+        match sender.try_send(SequencerJob::Admin { change, reply }) {
             Ok(()) => {}
             Err(std_mpsc::TrySendError::Full(_)) => return Err(overloaded()),
             Err(std_mpsc::TrySendError::Disconnected(_)) => {

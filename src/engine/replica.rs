@@ -13,7 +13,7 @@ use crate::core::crypto::{self, Keypair, sha256};
 use crate::core::encoding::{self, BlockHeader};
 use crate::core::ledger::{Decline, Ledger, RefundCheck};
 use crate::core::receipt::SignedHeader;
-use crate::core::registry::AdminOp;
+use crate::core::registry::RegistryChange;
 use crate::core::types::{Address, ChainId};
 use crate::core::verify::VerifiedTx;
 use crate::engine::block_header;
@@ -32,7 +32,7 @@ pub struct ReplicatedBlock {
     /// submitted it, if one did (movements name it).
     pub txs: Vec<(crate::core::types::Transaction, Option<String>)>,
     /// Registry changes, each after that many of the transactions.
-    pub ops: Vec<(u32, AdminOp)>,
+    pub ops: Vec<(u32, RegistryChange)>,
 }
 
 /// The block's parts. The header's signature covers only the txids (through
@@ -43,7 +43,7 @@ pub struct ReplicatedBlock {
 struct Body {
     header: Vec<u8>,
     txs: Vec<(Vec<u8>, Option<String>)>,
-    ops: Vec<(u32, AdminOp)>,
+    ops: Vec<(u32, RegistryChange)>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -220,8 +220,12 @@ pub fn replay(
     })
 }
 
-fn apply_op(ledger: &mut Ledger, height: u64, index: usize, op: &AdminOp) -> Result<(), ReplayError> {
-    ledger.admin(op.clone()).map_err(|refusal| ReplayError::OpRefused { height, index, reason: refusal.to_string() })
+fn apply_op(ledger: &mut Ledger, height: u64, index: usize, change: &RegistryChange) -> Result<(), ReplayError> {
+    ledger.admin(change.op.clone()).map_err(|refusal| ReplayError::OpRefused {
+        height,
+        index,
+        reason: refusal.to_string(),
+    })
 }
 
 fn describe_difference(replayed: &BlockHeader, leader: &BlockHeader) -> String {

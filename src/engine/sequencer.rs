@@ -94,7 +94,7 @@ pub struct OpenBlock {
     pub(super) replies: Vec<(usize, bool, Responder)>,
     pub(super) lookups: Vec<(TxId, Responder)>,
     pub(super) deferred: Vec<(Refusal, Responder)>,
-    pub(super) ops: Vec<(u32, AdminOp)>,
+    pub(super) ops: Vec<(u32, RegistryChange)>,
     pub(super) admin_replies: Vec<AdminResponder>,
     /// References of the mints in the block.
     pub(super) mint_refs: HashMap<Vec<u8>, TxId>,
@@ -293,10 +293,10 @@ impl Sequencer {
                     Err(refusal) => drop(reply.send(Err(refusal))),
                 }
             }
-            SequencerJob::Admin { op, reply } => match self.may_sequence(leading, failed) {
+            SequencerJob::Admin { change, reply } => match self.may_sequence(leading, failed) {
                 Ok(()) => {
                     let cx = context(&self.shared);
-                    self.core.admit_admin(&cx, open, op, reply);
+                    self.core.admit_admin(&cx, open, change, reply);
                 }
                 Err(refusal) => drop(reply.send(Err(refusal))),
             },
@@ -409,11 +409,17 @@ impl Sequencing {
     }
 
     /// A registry change: applied into the open block, or refused.
-    pub fn admit_admin(&mut self, cx: &SequencingContext, open: &mut OpenBlock, op: AdminOp, reply: AdminResponder) {
+    pub fn admit_admin(
+        &mut self,
+        cx: &SequencingContext,
+        open: &mut OpenBlock,
+        change: RegistryChange,
+        reply: AdminResponder,
+    ) {
         self.open_at(open, cx.now_unix_ms);
-        match self.ledger.admin(op.clone()) {
+        match self.ledger.admin(change.op.clone()) {
             Ok(()) => {
-                open.ops.push((u32::try_from(open.txs.len()).expect("blocks are bounded"), op));
+                open.ops.push((u32::try_from(open.txs.len()).expect("blocks are bounded"), change));
                 open.admin_replies.push(reply);
             }
             Err(refusal) => {
@@ -605,7 +611,13 @@ impl Sequencing {
         };
         match submitter {
             Submitter::Trusted => Ok(()),
-            Submitter::Terminal { merchant, .. } => {
+            Submitter::Terminal { id, merchant } => {
+                if registry.inactive_terminals.contains(id) || registry.inactive_merchants.contains(merchant) {
+                    return Err(Refusal::new(
+                        Reason::ParticipantInactive,
+                        format!("terminal {id} (of merchant {merchant}) is deactivated"),
+                    ));
+                }
                 if vtx.tx.kind == TxKind::Redeem {
                     return Err(Refusal::new(
                         Reason::PermissionDenied,

@@ -176,11 +176,18 @@ fn publish_durable(shared: &Shared, block: &BlockRecord) {
     }
     if !block.ops.is_empty() {
         let mut registry = shared.registry.write().expect("not poisoned");
-        for (_, op) in &block.ops {
-            registry.apply(op.clone());
+        for (_, change) in &block.ops {
+            registry.apply(change.op.clone());
         }
         drop(registry);
-        if block.ops.iter().any(|(_, op)| matches!(op, crate::core::registry::AdminOp::SetCredentials { .. })) {
+        // Who may authenticate changed: open streams look again.
+        if block.ops.iter().any(|(_, change)| {
+            matches!(
+                change.op,
+                crate::core::registry::AdminOp::SetCredentials { .. }
+                    | crate::core::registry::AdminOp::SetActive { .. }
+            )
+        }) {
             shared.credentials_changed.send_modify(|changes| *changes += 1);
         }
     }

@@ -47,7 +47,7 @@ use crate::core::limits::INDEX_MERGE_SLICE_MIN;
 use crate::core::merkle;
 use crate::core::movements::{BankTotals, Movement, UNBANKED};
 use crate::core::receipt::{Receipt, SignedHeader};
-use crate::core::registry::{AdminOp, MerchantFigures, ProgrammeStats, Registry};
+use crate::core::registry::{MerchantFigures, ProgrammeStats, Registry, RegistryChange};
 use crate::core::types::{Address, AmountMinor, ChainId, Hash32, OutPoint, Output, ProgrammeId, Transaction, TxId};
 use crate::core::verify::VerifiedTx;
 pub use integrity::BlockCheck;
@@ -65,6 +65,10 @@ const REGISTRY_OPS: TableDefinition<u64, &[u8]> = TableDefinition::new("registry
 /// Mint reference -> txid: a reference (a disbursement row) pays once.
 const MINT_REFS: TableDefinition<&[u8], &[u8; 32]> = TableDefinition::new("mint_refs");
 const DAILY: TableDefinition<&[u8; 32], (u64, u64)> = TableDefinition::new("daily");
+/// Payer -> (year, total paid that year), for payers of tiers with an
+/// annual limit only; written by each block's commit (the payers of such
+/// tiers are few next to the retail traffic the index log serves).
+const YEARLY: TableDefinition<&[u8; 32], (u64, u64)> = TableDefinition::new("yearly");
 const PROGRAMME_STATS: TableDefinition<u32, &[u8]> = TableDefinition::new("programme_stats");
 /// Payment txid -> what was refunded of it so far, per programme (postcard).
 /// Random keys written in the block's commit itself: refunds are rare, so
@@ -140,12 +144,15 @@ pub enum StoreError {
 
 from_redb_errors!(StoreError);
 
+/// A registry change with its number among all and its block's height.
+pub type NumberedChange = (u64, u64, RegistryChange);
+
 /// A stored block as it was sealed (`Store::sealed_block`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SealedBlock {
     pub signed: SignedHeader,
     pub txs: Vec<(Transaction, Option<String>)>,
-    pub ops: Vec<(u32, AdminOp)>,
+    pub ops: Vec<(u32, RegistryChange)>,
 }
 
 /// A block ready to be written: its signed header and its transactions with
@@ -156,7 +163,7 @@ pub struct BlockRecord {
     pub txs: Vec<(VerifiedTx, Applied)>,
     /// Registry changes, each with the number of the block's transactions
     /// the sequencer applied before it (a replica replays them in between).
-    pub ops: Vec<(u32, AdminOp)>,
+    pub ops: Vec<(u32, RegistryChange)>,
     /// Statistics of the programmes the block changed, as of its end.
     pub stats: Vec<(ProgrammeId, ProgrammeStats)>,
     /// Figures of the (programme, merchant) pairs the block changed, as of
@@ -194,6 +201,9 @@ pub struct Recovered {
     pub registry: Registry,
     /// Each tier-limited payer's last day of payments and its total.
     pub daily: HashMap<Address, (u64, AmountMinor)>,
+    /// Each payer of a tier with an annual limit: its last year of
+    /// payments and its total.
+    pub yearly: HashMap<Address, (u64, AmountMinor)>,
     pub stats: HashMap<ProgrammeId, ProgrammeStats>,
     /// What each merchant took of each programme.
     pub merchants: HashMap<(ProgrammeId, String), MerchantFigures>,
@@ -292,9 +302,9 @@ fn write_block_tables(write: &redb::WriteTransaction, block: &BlockRecord) -> Re
     }
     let mut registry_ops = write.open_table(REGISTRY_OPS)?;
     let first_op = registry_ops.last()?.map_or(0, |(k, _)| k.value() + 1);
-    for (index, (_, op)) in (first_op..).zip(&block.ops) {
+    for (index, (_, change)) in (first_op..).zip(&block.ops) {
         let mut bytes = height.to_be_bytes().to_vec();
-        bytes.extend_from_slice(&serde_json::to_vec(op).expect("registry ops serialise"));
+        bytes.extend_from_slice(&serde_json::to_vec(change).expect("registry ops serialise"));
         registry_ops.insert(index, bytes.as_slice())?;
     }
     let mut programme_stats = write.open_table(PROGRAMME_STATS)?;
@@ -312,6 +322,12 @@ fn write_block_tables(write: &redb::WriteTransaction, block: &BlockRecord) -> Re
         let mut refunded = write.open_table(REFUNDED)?;
         for (payment, amounts) in &block.refunded {
             refunded.insert(&payment.0, postcard::to_stdvec(amounts).expect("serialise").as_slice())?;
+        }
+    }
+    if block.txs.iter().any(|(_, applied)| !applied.yearly.is_empty()) {
+        let mut yearly = write.open_table(YEARLY)?;
+        for (payer, year, total) in block.txs.iter().flat_map(|(_, applied)| &applied.yearly) {
+            yearly.insert(&payer.0, (*year, *total))?;
         }
     }
     let mut bank_totals = write.open_table(BANK_TOTALS)?;
@@ -699,9 +715,9 @@ impl Store {
         for entry in read.open_table(REGISTRY_OPS)?.iter()? {
             let (index, value) = entry?;
             let bytes = value.value();
-            let op: AdminOp = serde_json::from_slice(bytes.get(8..).unwrap_or_default())
+            let change: RegistryChange = serde_json::from_slice(bytes.get(8..).unwrap_or_default())
                 .map_err(|e| StoreError::Corrupt(format!("registry op {}: {e}", index.value())))?;
-            ops.push(op);
+            ops.push(change.op);
         }
         let registry = Registry::replay(ops).map_err(|r| StoreError::Corrupt(format!("registry: {r}")))?;
         let mut daily = HashMap::new();
@@ -710,6 +726,17 @@ impl Store {
             daily.insert(Address(*address.value()), value.value());
         }
         daily.extend(unmerged_daily);
+        let mut yearly = HashMap::new();
+        match read.open_table(YEARLY) {
+            Ok(table) => {
+                for entry in table.iter()? {
+                    let (address, value) = entry?;
+                    yearly.insert(Address(*address.value()), value.value());
+                }
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
         let mut stats = HashMap::new();
         for entry in read.open_table(PROGRAMME_STATS)?.iter()? {
             let (programme, value) = entry?;
@@ -757,7 +784,7 @@ impl Store {
                 merchants.insert((programme, merchant.to_owned()), figures);
             }
         }
-        Ok(Recovered { genesis, tip, unspent, registry, daily, stats, merchants, bank_totals, refunded })
+        Ok(Recovered { genesis, tip, unspent, registry, daily, yearly, stats, merchants, bank_totals, refunded })
     }
 
     /// The whole unspent set. Two threads walk the two halves of the owner
@@ -998,7 +1025,7 @@ impl Store {
             let tx = self.checked_record(&records, sequence, txid)?;
             txs.push((tx, terminals.get(sequence)?.map(|t| t.value().to_owned())));
         }
-        let ops: Vec<(u32, AdminOp)> = match read.open_table(BLOCK_OPS)?.get(height)? {
+        let ops: Vec<(u32, RegistryChange)> = match read.open_table(BLOCK_OPS)?.get(height)? {
             Some(stored) => integrity::unsealed(stored.value())
                 .and_then(|bytes| postcard::from_bytes(bytes).ok())
                 .ok_or_else(|| self.integrity.damaged(format!("block {height}: its registry changes are damaged")))?,
@@ -1028,6 +1055,38 @@ impl Store {
         write.open_table(META)?.insert(DETECTOR_CURSOR_KEY, next_height.to_be_bytes().as_slice())?;
         write.commit()?;
         Ok(last)
+    }
+
+    /// Up to `limit` registry changes after number `after` (from the first
+    /// without), each with its number and the height of its block, and
+    /// whether more follow.
+    ///
+    /// # Errors
+    /// Storage failures, or a stored change that does not decode.
+    pub fn registry_changes(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<(Vec<NumberedChange>, bool), StoreError> {
+        let read = self.db.begin_read()?;
+        let table = read.open_table(REGISTRY_OPS)?;
+        let mut entries = match after {
+            Some(after) => table.range(after.saturating_add(1)..)?,
+            None => table.range(0..)?,
+        };
+        let mut changes = Vec::with_capacity(limit.min(1024));
+        for entry in entries.by_ref().take(limit) {
+            let (index, value) = entry?;
+            let (index, bytes) = (index.value(), value.value());
+            let height = bytes.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes);
+            let change = bytes.get(8..).and_then(|b| serde_json::from_slice(b).ok());
+            let (Some(height), Some(change)) = (height, change) else {
+                return Err(StoreError::Corrupt(format!("registry change {index} does not decode")));
+            };
+            changes.push((index, height, change));
+        }
+        let more = entries.next().is_some();
+        Ok((changes, more))
     }
 
     /// The next block height the integrity detector reads (1 when it never ran).
@@ -1586,6 +1645,7 @@ impl Store {
             REGISTRY_OPS,
             MINT_REFS,
             DAILY,
+            YEARLY,
             PROGRAMME_STATS,
             REFUNDED,
             MERCHANT_FIGURES,

@@ -57,6 +57,7 @@ async fn world() -> World {
             mcc: 5411,
             bank_id: bank.into(),
             payout_addresses: vec![key.address().0.to_vec()],
+            deactivated: false,
         };
         ledger
             .client
@@ -69,6 +70,7 @@ async fn world() -> World {
         id: "till-1".into(),
         merchant_id: "grocer-a".into(),
         credential_sha256: vec![hash(TERMINAL_A)],
+        deactivated: false,
     };
     ledger
         .client
@@ -78,7 +80,8 @@ async fn world() -> World {
         .expect("terminal");
     let (wallet_a, wallet_b) = (Keypair::generate(), Keypair::generate());
     for (key, bank) in [(&wallet_a, "bank-a"), (&wallet_b, "bank-b")] {
-        let wallet = proto::Wallet { address: key.address().0.to_vec(), bank_id: bank.into(), tier: 2 };
+        let wallet =
+            proto::Wallet { address: key.address().0.to_vec(), bank_id: bank.into(), tier: 2, frozen: String::new() };
         ledger
             .client
             .admin
@@ -311,7 +314,12 @@ async fn a_registered_client_certificate_authenticates_its_bank_over_mutual_tls(
         proto::Bank { id: "bank-a".into(), name: "A".into(), credential_sha256: vec![sha256(cert_der).to_vec()] };
     admin.admin.register_bank(proto::RegisterBankRequest { bank: Some(bank) }).await.expect("bank registered");
     let customer = Keypair::generate();
-    let wallet = proto::Wallet { address: customer.address().0.to_vec(), bank_id: "bank-a".into(), tier: 1 };
+    let wallet = proto::Wallet {
+        address: customer.address().0.to_vec(),
+        bank_id: "bank-a".into(),
+        tier: 1,
+        frozen: String::new(),
+    };
     admin.admin.register_wallet(proto::RegisterWalletRequest { wallet: Some(wallet) }).await.expect("wallet");
 
     let balance = |key: &Keypair| proto::GetBalanceRequest { address: key.address().0.to_vec() };

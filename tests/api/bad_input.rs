@@ -179,7 +179,7 @@ fn bank_request(id: &str, name: &str, credential_sha256: Vec<Vec<u8>>) -> Call {
 
 fn wallet_request(address: Vec<u8>, bank_id: &str, tier: u32) -> Call {
     Call::RegisterWallet(proto::RegisterWalletRequest {
-        wallet: Some(proto::Wallet { address, bank_id: bank_id.to_owned(), tier }),
+        wallet: Some(proto::Wallet { address, bank_id: bank_id.to_owned(), tier, frozen: String::new() }),
     })
 }
 
@@ -191,6 +191,7 @@ fn merchant_request(mcc: u32, payout_addresses: Vec<Vec<u8>>) -> Call {
             mcc,
             bank_id: BANK.to_owned(),
             payout_addresses,
+            deactivated: false,
         }),
     })
 }
@@ -1565,5 +1566,92 @@ async fn an_undecodable_frame_ends_the_payment_stream_after_answering_what_it_ad
     );
     assert_eq!(ledger.balance(&shop.address()).await.total_minor, 100);
     ledger.assert_supply(2_000).await;
+    ledger.shutdown().await;
+}
+
+/// The field a validation error names (`google.rpc.BadRequest`), and that
+/// it says what the message says.
+fn violated_field(status: &Status) -> String {
+    use tonic_types::StatusExt;
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    let bad_request = status.get_details_bad_request().unwrap_or_else(|| panic!("no BadRequest in {status:?}"));
+    assert_eq!(bad_request.field_violations.len(), 1, "{bad_request:?}");
+    let violation = &bad_request.field_violations[0];
+    assert!(status.message().contains(&violation.description), "{status:?}");
+    violation.field.clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_validation_error_names_its_field_in_a_bad_request() {
+    let mut ledger = TestLedger::start().await;
+    ledger.bank("bank-f").await;
+    let alice = Keypair::generate();
+    let coin = ledger.fund(&alice, 1_000, "f").await;
+    let mut admin = ledger.client.admin.clone();
+
+    // A transaction's own shape.
+    let mut zero = client::pay(&ledger.chain, &alice, coin, Keypair::generate().address(), 500, b"zero");
+    zero.outputs[0].amount_minor = 0;
+    client::sign(&mut zero, &ledger.chain, &[&alice]);
+    assert_eq!(violated_field(&ledger.client.submit(&zero).await.unwrap_err()), "transaction.outputs");
+    let mut long = client::pay(&ledger.chain, &alice, coin, Keypair::generate().address(), 500, b"long");
+    long.reference = vec![b'r'; TX_REFERENCE_BYTES_MAX + 1];
+    client::sign(&mut long, &ledger.chain, &[&alice]);
+    assert_eq!(violated_field(&ledger.client.submit(&long).await.unwrap_err()), "transaction.reference");
+
+    // Registrations, field by field.
+    let bank = proto::Bank { id: "no spaces".into(), name: "B".into(), credential_sha256: Vec::new() };
+    let status = admin.register_bank(proto::RegisterBankRequest { bank: Some(bank) }).await.unwrap_err();
+    assert_eq!(violated_field(&status), "bank.id");
+    let status = admin.register_bank(proto::RegisterBankRequest { bank: None }).await.unwrap_err();
+    assert_eq!(violated_field(&status), "bank");
+    let merchant = proto::Merchant {
+        id: "m".into(),
+        name: "M".into(),
+        mcc: 10_000,
+        bank_id: "bank-f".into(),
+        payout_addresses: vec![Keypair::generate().address().0.to_vec()],
+        deactivated: false,
+    };
+    let status =
+        admin.register_merchant(proto::RegisterMerchantRequest { merchant: Some(merchant.clone()) }).await.unwrap_err();
+    assert_eq!(violated_field(&status), "merchant.mcc");
+    let not_a_key = proto::Merchant { mcc: 5411, payout_addresses: vec![vec![0; 32]], ..merchant };
+    let request = proto::RegisterMerchantRequest { merchant: Some(not_a_key) };
+    assert_eq!(violated_field(&admin.register_merchant(request).await.unwrap_err()), "merchant.payout_addresses");
+    let programme = proto::Programme {
+        id: 3,
+        name: "p".into(),
+        allowed_mccs: vec![5411],
+        valid_from_unix_ms: 10,
+        valid_until_unix_ms: 5,
+        treasury_address: Keypair::generate().address().0.to_vec(),
+        ..Default::default()
+    };
+    let request = proto::CreateProgrammeRequest { programme: Some(programme) };
+    assert_eq!(violated_field(&admin.create_programme(request).await.unwrap_err()), "programme.valid_until_unix_ms");
+    let request = proto::FreezeWalletRequest { address: alice.address().0.to_vec(), reason: String::new() };
+    assert_eq!(violated_field(&admin.freeze_wallet(request).await.unwrap_err()), "reason");
+    let request = proto::SetWalletTierRequest { address: vec![1; 31], tier: 2 };
+    assert_eq!(violated_field(&admin.set_wallet_tier(request).await.unwrap_err()), "address");
+
+    // A clawback's authorisation, and plain arguments.
+    let short = proto::Witness { public_key: vec![2; 32], signature: vec![3; 63] };
+    let request = proto::ClawbackRequest { programme_id: 3, authorization: vec![short], resume_after: Vec::new() };
+    assert_eq!(violated_field(&admin.clawback(request).await.unwrap_err()), "authorization");
+    let request = proto::GetPaymentRequest { txid: vec![0; 31] };
+    assert_eq!(violated_field(&ledger.client.payments.get_payment(request).await.unwrap_err()), "txid");
+    let request = proto::ListRequest { page_size: 1, page_token: "not a token".into() };
+    assert_eq!(violated_field(&admin.list_wallets(request).await.unwrap_err()), "page_token");
+
+    // A refusal of the ledger's state names no field: it is no validation error.
+    let spent = client::pay(&ledger.chain, &alice, coin, Keypair::generate().address(), 100, b"s1");
+    ledger.client.submit(&spent).await.expect("paid");
+    let again = client::pay(&ledger.chain, &alice, coin, Keypair::generate().address(), 200, b"s2");
+    let status = ledger.client.submit(&again).await.unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    use tonic_types::StatusExt;
+    assert!(status.get_details_bad_request().is_none(), "{status:?}");
+    ledger.assert_supply(1_000).await;
     ledger.shutdown().await;
 }

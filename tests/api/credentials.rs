@@ -37,8 +37,12 @@ fn set_bank(id: &str, tokens: &[&str]) -> proto::SetCredentialsRequest {
 /// A shop with a till whose credential is `OLD_TOKEN`.
 async fn shop_with_till(ledger: &mut TestLedger) -> Keypair {
     let shop = ledger.merchant("shop", 5411).await;
-    let till =
-        proto::Terminal { id: "till".into(), merchant_id: "shop".into(), credential_sha256: vec![hash(OLD_TOKEN)] };
+    let till = proto::Terminal {
+        id: "till".into(),
+        merchant_id: "shop".into(),
+        credential_sha256: vec![hash(OLD_TOKEN)],
+        deactivated: false,
+    };
     ledger.client.admin.register_terminal(proto::RegisterTerminalRequest { terminal: Some(till) }).await.expect("till");
     shop
 }
@@ -144,7 +148,12 @@ async fn a_bank_whose_credentials_are_all_revoked_is_locked_out_and_its_live_str
     // The operator's stream still delivers: a mint to a wallet of the bank
     // reaches it.
     let wallet = Keypair::generate();
-    let registration = proto::Wallet { address: wallet.address().0.to_vec(), bank_id: "bank-r".into(), tier: 1 };
+    let registration = proto::Wallet {
+        address: wallet.address().0.to_vec(),
+        bank_id: "bank-r".into(),
+        tier: 1,
+        frozen: String::new(),
+    };
     ledger.client.admin.register_wallet(proto::RegisterWalletRequest { wallet: Some(registration) }).await.expect("w");
     ledger.fund(&wallet, 500, "after-revocation").await;
     let item = tokio::time::timeout(HANG_GUARD, operators.message()).await.expect("in time").expect("an item");

@@ -14,6 +14,7 @@ mod auth;
 mod bad_input;
 mod credentials;
 mod deadlines;
+mod lifecycle;
 mod metrics;
 mod overload;
 mod payments;

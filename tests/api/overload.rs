@@ -131,7 +131,12 @@ async fn a_bank_that_stops_reading_its_stream_is_cut_off_after_the_stall_timeout
     let mut ledger = TestLedger::start_rigged(|rigs| rigs.stream_stall_timeout = Some(STALL)).await;
     ledger.bank("bank-slow").await;
     let issuer_payee = Keypair::generate();
-    let wallet = proto::Wallet { address: issuer_payee.address().0.to_vec(), bank_id: "bank-slow".into(), tier: 3 };
+    let wallet = proto::Wallet {
+        address: issuer_payee.address().0.to_vec(),
+        bank_id: "bank-slow".into(),
+        tier: 3,
+        frozen: String::new(),
+    };
     ledger.client.admin.register_wallet(proto::RegisterWalletRequest { wallet: Some(wallet) }).await.unwrap();
     let slow = slow_reader(&ledger).await;
     let request = proto::SubscribeRequest { bank: "bank-slow".into(), ..Default::default() };

@@ -98,6 +98,7 @@ async fn a_terminal_flooding_bad_signatures_is_verified_apart_and_honest_payment
         id: "till-flood".into(),
         merchant_id: "flooded-shop".into(),
         credential_sha256: vec![settled::sha256(FLOODING_TERMINAL.as_bytes()).to_vec()],
+        deactivated: false,
     };
     ledger
         .client

@@ -97,7 +97,12 @@ impl World {
         let [wallet_a1, wallet_a2, wallet_b1, wallet_b2, shop_a, shop_b, outsider] =
             std::array::from_fn(|_| Keypair::generate());
         for (key, bank) in [(&wallet_a1, BANK_A), (&wallet_a2, BANK_A), (&wallet_b1, BANK_B), (&wallet_b2, BANK_B)] {
-            let wallet = proto::Wallet { address: key.address().0.to_vec(), bank_id: bank.into(), tier: 3 };
+            let wallet = proto::Wallet {
+                address: key.address().0.to_vec(),
+                bank_id: bank.into(),
+                tier: 3,
+                frozen: String::new(),
+            };
             client.admin.register_wallet(proto::RegisterWalletRequest { wallet: Some(wallet) }).await.expect("wallet");
             self.bank_of.insert(key.address(), bank);
         }
@@ -108,6 +113,7 @@ impl World {
                 mcc: 5411,
                 bank_id: bank.into(),
                 payout_addresses: vec![key.address().0.to_vec()],
+                deactivated: false,
             };
             let request = proto::RegisterMerchantRequest { merchant: Some(merchant) };
             client.admin.register_merchant(request).await.expect("merchant");

@@ -45,7 +45,12 @@ impl World {
         }
         let [wallet_a, wallet_b, shop_a, shop_b, outsider] = std::array::from_fn(|_| Keypair::generate());
         for (key, bank) in [(&wallet_a, "bank-a"), (&wallet_b, "bank-b")] {
-            let wallet = proto::Wallet { address: key.address().0.to_vec(), bank_id: bank.into(), tier: 3 };
+            let wallet = proto::Wallet {
+                address: key.address().0.to_vec(),
+                bank_id: bank.into(),
+                tier: 3,
+                frozen: String::new(),
+            };
             ledger.client.admin.register_wallet(proto::RegisterWalletRequest { wallet: Some(wallet) }).await.unwrap();
         }
         for (id, key, bank) in [("shop-a", &shop_a, "bank-a"), ("shop-b", &shop_b, "bank-b")] {
@@ -55,6 +60,7 @@ impl World {
                 mcc: 5411,
                 bank_id: bank.into(),
                 payout_addresses: vec![key.address().0.to_vec()],
+                deactivated: false,
             };
             let request = proto::RegisterMerchantRequest { merchant: Some(merchant) };
             ledger.client.admin.register_merchant(request).await.expect("merchant");

@@ -64,6 +64,7 @@ impl Shops {
                 mcc: GROCERY_MCC,
                 bank_id: BANK.to_owned(),
                 payout_addresses: payouts.iter().map(|key| key.address().0.to_vec()).collect(),
+                deactivated: false,
             };
             let request = proto::RegisterMerchantRequest { merchant: Some(merchant) };
             ledger.client.admin.register_merchant(request).await.expect("merchant");

@@ -132,6 +132,7 @@ async fn statements_of_long_ids_hostile_names_refunds_and_thousands_of_entries_k
         mcc: 5411,
         bank_id: bank_id.clone(),
         payout_addresses: vec![shop.address().0.to_vec()],
+        deactivated: false,
     };
     ledger
         .client
@@ -143,6 +144,7 @@ async fn statements_of_long_ids_hostile_names_refunds_and_thousands_of_entries_k
         id: terminal_id.clone(),
         merchant_id: merchant_id.clone(),
         credential_sha256: vec![settled::sha256(terminal_token.as_bytes()).to_vec()],
+        deactivated: false,
     };
     ledger
         .client
@@ -151,7 +153,12 @@ async fn statements_of_long_ids_hostile_names_refunds_and_thousands_of_entries_k
         .await
         .expect("t");
     let wallet = Keypair::generate();
-    let registration = proto::Wallet { address: wallet.address().0.to_vec(), bank_id: bank_id.clone(), tier: 1 };
+    let registration = proto::Wallet {
+        address: wallet.address().0.to_vec(),
+        bank_id: bank_id.clone(),
+        tier: 1,
+        frozen: String::new(),
+    };
     ledger.client.admin.register_wallet(proto::RegisterWalletRequest { wallet: Some(registration) }).await.expect("w");
     ledger
         .programme_with(proto::Programme {

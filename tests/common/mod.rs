@@ -411,6 +411,7 @@ impl TestLedger {
             mcc,
             bank_id: TEST_BANK.to_owned(),
             payout_addresses: vec![key.address().0.to_vec()],
+            deactivated: false,
         };
         self.client
             .admin
@@ -423,7 +424,12 @@ impl TestLedger {
     /// Registers `key` as a wallet of `tier` at the test bank.
     pub async fn wallet(&mut self, key: &Keypair, tier: u32) {
         self.bank(TEST_BANK).await;
-        let wallet = proto::Wallet { address: key.address().0.to_vec(), bank_id: TEST_BANK.to_owned(), tier };
+        let wallet = proto::Wallet {
+            address: key.address().0.to_vec(),
+            bank_id: TEST_BANK.to_owned(),
+            tier,
+            frozen: String::new(),
+        };
         self.client
             .admin
             .register_wallet(proto::RegisterWalletRequest { wallet: Some(wallet) })

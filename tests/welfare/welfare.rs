@@ -696,6 +696,7 @@ fn merchant(id: &str, mcc: u32, bank_id: &str, payout_addresses: Vec<Vec<u8>>) -
         mcc,
         bank_id: bank_id.to_owned(),
         payout_addresses,
+        deactivated: false,
     })
 }
 
@@ -704,11 +705,12 @@ fn terminal(id: &str, merchant_id: &str) -> Registration {
         id: id.to_owned(),
         merchant_id: merchant_id.to_owned(),
         credential_sha256: Vec::new(),
+        deactivated: false,
     })
 }
 
 fn wallet(address: Vec<u8>, bank_id: &str, tier: u32) -> Registration {
-    Registration::Wallet(proto::Wallet { address, bank_id: bank_id.to_owned(), tier })
+    Registration::Wallet(proto::Wallet { address, bank_id: bank_id.to_owned(), tier, frozen: String::new() })
 }
 
 fn key_bytes(key: &Keypair) -> Vec<u8> {
@@ -866,6 +868,7 @@ async fn register_population(ledger: &mut TestLedger) -> Population {
             mcc: 5400 + n,
             bank_id: bank_ids[n as usize % 4].to_owned(),
             payout_addresses: payouts,
+            deactivated: false,
         };
         registered(ledger, Registration::Merchant(m.clone())).await;
         merchants.push(m);
@@ -876,6 +879,7 @@ async fn register_population(ledger: &mut TestLedger) -> Population {
             id: format!("t-{n}"),
             merchant_id: format!("m-{}", n % 7),
             credential_sha256: Vec::new(),
+            deactivated: false,
         };
         registered(ledger, Registration::Terminal(t.clone())).await;
         terminals.push(t);
@@ -886,6 +890,7 @@ async fn register_population(ledger: &mut TestLedger) -> Population {
             address: key_bytes(&Keypair::generate()),
             bank_id: bank_ids[n as usize % 4].to_owned(),
             tier: n % 3 + 1,
+            frozen: String::new(),
         };
         registered(ledger, Registration::Wallet(w.clone())).await;
         wallets.push(w);
@@ -1009,7 +1014,15 @@ async fn registering_an_id_or_address_twice_is_refused_as_already_registered_and
         refused_registration(&mut ledger, registration, Code::FailedPrecondition, Reason::AlreadyRegistered).await;
     }
     let wallets = walk(&mut ledger, Listing::Wallets, 0).await.0;
-    assert_eq!(wallets, debug_all(&[proto::Wallet { address: key_bytes(&holder), bank_id: "b1".to_owned(), tier: 1 }]));
+    assert_eq!(
+        wallets,
+        debug_all(&[proto::Wallet {
+            address: key_bytes(&holder),
+            bank_id: "b1".to_owned(),
+            tier: 1,
+            frozen: String::new()
+        }])
+    );
     let banks = walk(&mut ledger, Listing::Banks, 0).await.0;
     assert!(banks[0].contains("Bank b1"), "the first registration stands: {banks:?}");
     ledger.shutdown().await;
@@ -1200,6 +1213,7 @@ async fn a_restart_with_a_tier_table_missing_a_registered_wallets_tier_is_refuse
             balance_cap: "10000".into(),
             per_payment: "2000".into(),
             per_day: "5000".into(),
+            per_year: None,
         }]),
     });
     let refused = settled::Server::start(config).await.err().expect("a wallet's tier is gone");
@@ -1207,4 +1221,126 @@ async fn a_restart_with_a_tier_table_missing_a_registered_wallets_tier_is_refuse
     // With the table restored, the ledger serves again.
     let server = settled::Server::start(settled::Config::for_data_dir(dir)).await.expect("starts");
     server.shutdown().await;
+}
+
+// ---- a wallet's tier changes, and annual limits ------------------------------------
+
+async fn set_tier(ledger: &mut TestLedger, wallet: &Keypair, tier: u32) -> Result<u64, Status> {
+    let request = proto::SetWalletTierRequest { address: wallet.address().0.to_vec(), tier };
+    ledger.client.admin.set_wallet_tier(request).await.map(|r| r.into_inner().height)
+}
+
+async fn listed_tier(ledger: &mut TestLedger, wallet: &Keypair) -> u32 {
+    let request = proto::ListRequest { page_size: 0, page_token: String::new() };
+    let wallets = ledger.client.admin.list_wallets(request).await.expect("listed").into_inner().wallets;
+    wallets.iter().find(|w| w.address == wallet.address().0.to_vec()).expect("registered").tier
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgraded_wallet_pays_under_its_new_tier_and_a_downgraded_one_keeps_a_balance_over_the_new_cap() {
+    let mut ledger = TestLedger::start().await;
+    clear_of_midnight(&ledger);
+    let grocer = ledger.merchant("grocer", GROCERY_MCC).await;
+    let alice = Keypair::generate();
+    ledger.wallet(&alice, 1).await;
+    let coin = minted(&mut ledger, &alice, TIER_1_BALANCE_CAP_MINOR, 0, "alice-1").await;
+    let large = client::pay(&ledger.chain, &alice, coin, grocer.address(), TIER_1_PER_PAYMENT_MINOR + 1, b"large");
+    refused(&mut ledger, &large, Reason::TierPaymentLimit, &[alice.address(), grocer.address()]).await;
+
+    // Upgraded after KYC: the same payment passes, and more may be held.
+    set_tier(&mut ledger, &alice, 3).await.expect("upgraded");
+    assert_eq!(listed_tier(&mut ledger, &alice).await, 3);
+    confirmed(&mut ledger, &large).await;
+    let change = client::output_of(&large, 1);
+    let more = minted(&mut ledger, &alice, 2 * TIER_1_BALANCE_CAP_MINOR, 0, "alice-2").await;
+    let held = TIER_1_BALANCE_CAP_MINOR - TIER_1_PER_PAYMENT_MINOR - 1 + 2 * TIER_1_BALANCE_CAP_MINOR;
+    assert_eq!(holdings(&mut ledger, &alice.address()).await, vec![(0, held)]);
+
+    // Downgraded: the balance over tier 1's cap stays, nothing more comes
+    // in, and payments are held to tier 1 again (today's total counted).
+    set_tier(&mut ledger, &alice, 1).await.expect("downgraded");
+    let top_up = ledger.mint_tx(vec![output(alice.address(), 1, 0)], "alice-3");
+    refused(&mut ledger, &top_up, Reason::BalanceCap, &[alice.address()]).await;
+    let over_tier_1 = client::pay(&ledger.chain, &alice, more, grocer.address(), TIER_1_PER_PAYMENT_MINOR + 1, b"x");
+    refused(&mut ledger, &over_tier_1, Reason::TierPaymentLimit, &[alice.address()]).await;
+    let change = pay(&mut ledger, &alice, change, grocer.address(), TIER_1_PER_PAYMENT_MINOR).await;
+    let today_left = TIER_1_PER_DAY_MINOR - 2 * TIER_1_PER_PAYMENT_MINOR - 1;
+    pay(&mut ledger, &alice, change, grocer.address(), today_left).await;
+    let past_day = client::pay(&ledger.chain, &alice, more, grocer.address(), 1, b"past-the-day");
+    refused(&mut ledger, &past_day, Reason::TierDailyLimit, &[alice.address()]).await;
+
+    // Refused changes change nothing.
+    let status = set_tier(&mut ledger, &alice, 1).await.expect_err("at tier 1 already");
+    assert_refusal(&status, Code::InvalidArgument, Reason::InvalidRegistration);
+    let status = set_tier(&mut ledger, &alice, 9).await.expect_err("no tier 9");
+    assert_refusal(&status, Code::InvalidArgument, Reason::InvalidRegistration);
+    let status = set_tier(&mut ledger, &alice, 300).await.expect_err("not a tier number");
+    assert_refusal(&status, Code::InvalidArgument, Reason::InvalidRegistration);
+    let status = set_tier(&mut ledger, &Keypair::generate(), 2).await.expect_err("not registered");
+    assert_refusal(&status, Code::FailedPrecondition, Reason::UnknownParticipant);
+    ledger.restart().await;
+    assert_eq!(listed_tier(&mut ledger, &alice).await, 1, "the change is in the chain the registry replays");
+    refused(&mut ledger, &past_day, Reason::TierDailyLimit, &[alice.address()]).await;
+    ledger.assert_supply(3 * TIER_1_BALANCE_CAP_MINOR).await;
+    ledger.shutdown().await;
+}
+
+/// Tier 4 of this table limits a year: 8,000.00 a year at 5,000.00 a day.
+const TIER_4: u32 = 4;
+const TIER_4_PER_YEAR_MINOR: u64 = 800_000;
+
+fn with_an_annual_limit(config: &mut settled::Config) {
+    let tier = |id: u8, cap: &str, payment: &str, day: &str, year: Option<&str>| settled::config::TierConfig {
+        id,
+        balance_cap: cap.to_owned(),
+        per_payment: payment.to_owned(),
+        per_day: day.to_owned(),
+        per_year: year.map(str::to_owned),
+    };
+    config.tiers = Some(settled::config::TiersConfig {
+        day_offset_minutes: 8 * 60,
+        unregistered_tier: 1,
+        tiers: Some(vec![
+            tier(1, "10000", "2000", "5000", None),
+            tier(2, "50000", "10000", "20000", None),
+            tier(3, "500000", "50000", "100000", None),
+            tier(4, "10000", "2000", "5000", Some("8000")),
+        ]),
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_annual_limit_counts_every_day_of_the_year_across_restarts_and_starts_again_in_the_next_year() {
+    let mut ledger = TestLedger::start_with(with_an_annual_limit).await;
+    clear_of_midnight(&ledger);
+    let grocer = ledger.merchant("grocer", GROCERY_MCC).await;
+    let alice = Keypair::generate();
+    ledger.wallet(&alice, TIER_4).await;
+    let mut change = minted(&mut ledger, &alice, TIER_1_BALANCE_CAP_MINOR, 0, "alice").await;
+    // A full day, then the next day up to the year's limit: two days of
+    // 5,000.00 would be 10,000.00.
+    for amount_minor in [200_000, 200_000, 99_999] {
+        change = pay(&mut ledger, &alice, change, grocer.address(), amount_minor).await;
+    }
+    ledger.clock.skew_by_ms(ms(DAY_MS));
+    ledger.restart_with(with_an_annual_limit).await;
+    for amount_minor in [200_000, 100_000] {
+        change = pay(&mut ledger, &alice, change, grocer.address(), amount_minor).await;
+    }
+    let paid = 200_000 + 200_000 + 99_999 + 200_000 + 100_000;
+    assert_eq!(TIER_4_PER_YEAR_MINOR - paid, 1, "one unit left this year");
+    let two_units = client::pay(&ledger.chain, &alice, change, grocer.address(), 2, b"two-units");
+    refused(&mut ledger, &two_units, Reason::TierAnnualLimit, &[alice.address(), grocer.address()]).await;
+    let status = ledger.client.submit(&two_units).await.expect_err("refused");
+    assert!(status.message().contains("a year"), "the refusal says which limit: {status:?}");
+    let last_unit = client::pay(&ledger.chain, &alice, change, grocer.address(), 1, b"last-unit");
+    confirmed(&mut ledger, &last_unit).await;
+    change = client::output_of(&last_unit, 1);
+    // A year later the count starts again.
+    ledger.clock.skew_by_ms(ms(366 * DAY_MS));
+    ledger.restart_with(with_an_annual_limit).await;
+    change = pay(&mut ledger, &alice, change, grocer.address(), 100_000).await;
+    assert_eq!(holdings(&mut ledger, &alice.address()).await, vec![(0, change.1.amount_minor)]);
+    ledger.assert_supply(TIER_1_BALANCE_CAP_MINOR).await;
+    ledger.shutdown().await;
 }

@@ -68,6 +68,7 @@ pub async fn create(admin: &mut Client, target: &Target, wallets_n: usize) -> Re
                 address: wallet.address().0.to_vec(),
                 bank_id: bank_id.clone(),
                 tier: WALLET_TIER,
+                frozen: String::new(),
             }),
         };
         async move { admin.admin.register_wallet(request).await }

@@ -53,6 +53,7 @@ pub async fn start(
         id: format!("load-{run_tag}-flood"),
         merchant_id: merchant_id.to_owned(),
         credential_sha256: vec![settled::sha256(token.as_bytes()).to_vec()],
+        deactivated: false,
     };
     admin
         .admin

@@ -146,6 +146,7 @@ pub async fn register_shops(
             mcc: MERCHANT_MCC,
             bank_id: bank_id.to_owned(),
             payout_addresses: vec![address.0.to_vec()],
+            deactivated: false,
         };
         admin
             .admin

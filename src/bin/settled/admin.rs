@@ -193,16 +193,16 @@ pub(crate) async fn register(command: RegisterCommand, server: &str, token: &str
         }
         RegisterCommand::Terminal { id, merchant, tokens, hashes } => {
             let credential_sha256 = credential_hashes(&tokens, &hashes)?;
-            let terminal = proto::Terminal { id, merchant_id: merchant, credential_sha256 };
+            let terminal = proto::Terminal { id, merchant_id: merchant, credential_sha256, deactivated: false };
             client.admin.register_terminal(proto::RegisterTerminalRequest { terminal: Some(terminal) }).await
         }
         RegisterCommand::Merchant { id, name, mcc, bank, payouts } => {
             let payout_addresses = payouts.iter().map(|p| hex_address(p)).collect::<Result<Vec<_>, _>>()?;
-            let merchant = proto::Merchant { id, name, mcc, bank_id: bank, payout_addresses };
+            let merchant = proto::Merchant { id, name, mcc, bank_id: bank, payout_addresses, deactivated: false };
             client.admin.register_merchant(proto::RegisterMerchantRequest { merchant: Some(merchant) }).await
         }
         RegisterCommand::Wallet { address, bank, tier } => {
-            let wallet = proto::Wallet { address: hex_address(&address)?, bank_id: bank, tier };
+            let wallet = proto::Wallet { address: hex_address(&address)?, bank_id: bank, tier, frozen: String::new() };
             client.admin.register_wallet(proto::RegisterWalletRequest { wallet: Some(wallet) }).await
         }
     };
@@ -231,6 +231,86 @@ pub(crate) async fn credentials(args: CredentialsArgs, token: &str) -> Result<()
     let height = client.admin.set_credentials(request).await.map_err(|s| status_text(&s))?.into_inner().height;
     println!("{name} now has {count} credential(s), from block {height}");
     Ok(())
+}
+
+pub(crate) async fn wallet(command: WalletCommand, server: &str, token: &str) -> Result<(), String> {
+    let mut client = connect(server, token).await?;
+    let (height, what) = match command {
+        WalletCommand::Tier { address, tier } => {
+            let request = proto::SetWalletTierRequest { address: hex_address(&address)?, tier };
+            let response = client.admin.set_wallet_tier(request).await;
+            (response, format!("wallet {address} is at tier {tier}"))
+        }
+        WalletCommand::Freeze { address, reason } => {
+            let request = proto::FreezeWalletRequest { address: hex_address(&address)?, reason };
+            (client.admin.freeze_wallet(request).await, format!("wallet {address} is frozen"))
+        }
+        WalletCommand::Unfreeze { address } => {
+            let request = proto::UnfreezeWalletRequest { address: hex_address(&address)? };
+            (client.admin.unfreeze_wallet(request).await, format!("wallet {address} is unfrozen"))
+        }
+        WalletCommand::Frozen => {
+            let mut page_token = String::new();
+            loop {
+                let request = proto::ListRequest { page_size: 0, page_token };
+                let page = client.admin.list_frozen_wallets(request).await.map_err(|s| status_text(&s))?.into_inner();
+                for wallet in &page.wallets {
+                    let address = hex::encode(&wallet.address);
+                    if wallet.recovered_to.is_empty() {
+                        println!("{address}  frozen: {}", wallet.reason);
+                    } else {
+                        println!("{address}  recovered to {}", hex::encode(&wallet.recovered_to));
+                    }
+                }
+                if page.next_page_token.is_empty() {
+                    return Ok(());
+                }
+                page_token = page.next_page_token;
+            }
+        }
+    };
+    let height = height.map_err(|s| status_text(&s))?.into_inner().height;
+    println!("{what}, from block {height}");
+    Ok(())
+}
+
+pub(crate) async fn set_active(args: ParticipantArgs, active: bool, token: &str) -> Result<(), String> {
+    use proto::set_active_request::Participant;
+    let mut client = connect(&args.server, token).await?;
+    let (participant, name) = match (args.merchant, args.terminal) {
+        (Some(id), _) => (Participant::MerchantId(id.clone()), format!("merchant {id}")),
+        (None, Some(id)) => (Participant::TerminalId(id.clone()), format!("terminal {id}")),
+        (None, None) => return Err("name --merchant or --terminal".to_owned()),
+    };
+    let request = proto::SetActiveRequest { participant: Some(participant), active };
+    let height = client.admin.set_active(request).await.map_err(|s| status_text(&s))?.into_inner().height;
+    let state = if active { "reactivated" } else { "deactivated" };
+    println!("{name} {state}, from block {height}");
+    Ok(())
+}
+
+pub(crate) async fn registry_log(after: Option<u64>, server: &str, token: &str) -> Result<(), String> {
+    let mut client = connect(server, token).await?;
+    let mut page_token = after.map(|a| a.to_string()).unwrap_or_default();
+    loop {
+        let request = proto::ListRequest { page_size: 0, page_token };
+        let page = client.admin.list_registry_changes(request).await.map_err(|s| status_text(&s))?.into_inner();
+        for change in &page.changes {
+            println!(
+                "{} block {} {} by {} (credential {}): {}",
+                change.index,
+                change.height,
+                change.kind,
+                change.by_role,
+                hex::encode(change.by_credential_sha256.get(..8).unwrap_or_default()),
+                change.change_json
+            );
+        }
+        if page.next_page_token.is_empty() {
+            return Ok(());
+        }
+        page_token = page.next_page_token;
+    }
 }
 
 pub(crate) async fn disburse(args: DisburseArgs, token: &str) -> Result<(), String> {

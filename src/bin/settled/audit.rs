@@ -73,7 +73,13 @@ pub(crate) async fn audit_trusting_nobody(
     // Every tier, without limits: limits only ever refuse, and the server's
     // table is its configuration, not the chain's (a wallet registered at a
     // tier must find it); the day offset decides claim months.
-    let unlimited = |id| Tier { id, balance_cap_minor: u64::MAX, per_payment_minor: u64::MAX, per_day_minor: u64::MAX };
+    let unlimited = |id| Tier {
+        id,
+        balance_cap_minor: u64::MAX,
+        per_payment_minor: u64::MAX,
+        per_day_minor: u64::MAX,
+        per_year_minor: None,
+    };
     let tiers = TierPolicy {
         tiers: (1..=u8::MAX).map(unlimited).collect(),
         unregistered_tier: None,

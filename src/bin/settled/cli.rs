@@ -79,6 +79,28 @@ pub(crate) enum Command {
     /// (leave it out; none at all locks the participant out). New calls see
     /// it at once; open streams of a credential left out end.
     Credentials(CredentialsArgs),
+    /// A wallet's lifecycle (operator; freezes also issuers): its tier,
+    /// freezing and unfreezing it, and the frozen wallets.
+    Wallet {
+        #[command(subcommand)]
+        command: WalletCommand,
+        #[arg(long, env = "SETTLED_SERVER", default_value = "http://127.0.0.1:50051", global = true)]
+        server: String,
+    },
+    /// Deactivate a merchant (its payout addresses receive nothing, its
+    /// terminals stop) or a terminal (operator).
+    Deactivate(ParticipantArgs),
+    /// Reactivate a deactivated merchant or terminal (operator).
+    Reactivate(ParticipantArgs),
+    /// Every registry change in chain order, with its block and who made it
+    /// (operator, auditor).
+    RegistryLog {
+        /// Start after this change number (the last one seen).
+        #[arg(long)]
+        after: Option<u64>,
+        #[arg(long, env = "SETTLED_SERVER", default_value = "http://127.0.0.1:50051")]
+        server: String,
+    },
     /// An online backup of a running server (operator): a consistent copy
     /// of its ledger as of the last committed block, taken while payments
     /// go on, written to --out once complete and audited.
@@ -392,6 +414,44 @@ pub(crate) struct CredentialsArgs {
     /// Revoke every credential: the participant can no longer call.
     #[arg(long, conflicts_with_all = ["tokens", "hashes"])]
     pub none: bool,
+    #[arg(long, env = "SETTLED_SERVER", default_value = "http://127.0.0.1:50051")]
+    pub server: String,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum WalletCommand {
+    /// Move a registered wallet to another tier (an upgrade after KYC, a
+    /// downgrade).
+    Tier {
+        #[arg(long)]
+        address: String,
+        #[arg(long)]
+        tier: u32,
+    },
+    /// Freeze a wallet: it pays nothing and can still receive.
+    Freeze {
+        #[arg(long)]
+        address: String,
+        /// Why (kept in the chain; payers see it in the refusal).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lift a freeze.
+    Unfreeze {
+        #[arg(long)]
+        address: String,
+    },
+    /// Every frozen wallet, with why.
+    Frozen,
+}
+
+#[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("participant").required(true).args(["merchant", "terminal"])))]
+pub(crate) struct ParticipantArgs {
+    #[arg(long)]
+    pub merchant: Option<String>,
+    #[arg(long)]
+    pub terminal: Option<String>,
     #[arg(long, env = "SETTLED_SERVER", default_value = "http://127.0.0.1:50051")]
     pub server: String,
 }
