@@ -1,5 +1,6 @@
-//! Wires the engine to a tonic server: the four services, gRPC health and
-//! server reflection, message-size limits and keepalive.
+//! Wires the engine to a tonic server: the services, gRPC health and
+//! server reflection, message-size limits and keepalive, every call
+//! counted and timed; and the metrics port.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -242,7 +243,10 @@ fn spawn_api(
     if let Some(tls) = &config.tls {
         builder = builder.tls_config(server_tls(tls)?).map_err(|e| ServerError::Tls(e.to_string()))?;
     }
+    // Outermost, so that a call is counted with the status its client gets.
+    let grpc_metrics = api.engine.metrics().grpc_layer(crate::metrics::GrpcMethods::new(served_methods()));
     let router = builder
+        .layer(grpc_metrics)
         .layer(tower::util::MapResponseLayer::new(oversized_is_resource_exhausted))
         .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
@@ -275,13 +279,56 @@ fn spawn_api(
 
 type ServeTask = JoinHandle<Result<(), tonic::transport::Error>>;
 
-/// `GET /metrics` on its own listener.
+/// The services `spawn_api` serves, by full name.
+fn served_services() -> Vec<&'static str> {
+    let mut services = vec![
+        <PaymentServiceServer<Api> as tonic::server::NamedService>::NAME,
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+    ];
+    services.extend(READ_SERVICES);
+    services
+}
+
+/// Every path the API port serves (`/package.Service/Method`), read off
+/// the descriptor sets of the services `spawn_api` adds: the gRPC metrics
+/// name these and count any other path as unknown.
+fn served_methods() -> Vec<String> {
+    use prost::Message as _;
+    let services = served_services();
+    let sets = [
+        crate::proto::FILE_DESCRIPTOR_SET,
+        tonic_health::pb::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+    ];
+    let mut methods = Vec::new();
+    for set in sets {
+        let set = prost_types::FileDescriptorSet::decode(set).expect("the embedded descriptor sets are valid");
+        for file in &set.file {
+            for service in &file.service {
+                let name = format!("{}.{}", file.package(), service.name());
+                if services.contains(&name.as_str()) {
+                    methods.extend(service.method.iter().map(|method| format!("/{name}/{}", method.name())));
+                }
+            }
+        }
+    }
+    methods
+}
+
+/// `GET /metrics` and the probes on their own listener.
 async fn serve_metrics(address: SocketAddr, engine: &Arc<Engine>) -> Result<(SocketAddr, JoinHandle<()>), ServerError> {
     let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| ServerError::Bind(address, e))?;
     let bound = listener.local_addr().map_err(|e| ServerError::Bind(address, e))?;
     let engine = Arc::clone(engine);
     let ready = Arc::clone(&engine);
-    let task = tokio::spawn(crate::metrics::serve(listener, move || engine.render_metrics(), move || !ready.failed()));
+    let task = tokio::spawn(crate::metrics::serve(
+        listener,
+        move |format| engine.render_metrics_as(format),
+        move || !ready.failed(),
+    ));
     tracing::info!(%bound, "metrics on http://{bound}/metrics (probes: /healthz, /readyz)");
     Ok((bound, task))
 }
@@ -537,5 +584,21 @@ impl Server {
     #[must_use]
     pub fn raft(&self) -> Option<&openraft::Raft<crate::cluster::TypeConfig>> {
         self.cluster.as_ref().map(|cluster| cluster.node.raft())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_served_service_has_its_methods_named_within_the_metrics_limit() {
+        let methods = served_methods();
+        assert!(methods.len() <= crate::metrics::GRPC_METHODS_MAX, "{} methods", methods.len());
+        for service in served_services() {
+            assert!(methods.iter().any(|method| method.starts_with(&format!("/{service}/"))), "{service}: {methods:?}");
+        }
+        assert!(methods.contains(&"/settled.v1.PaymentService/SubmitPayment".to_owned()), "{methods:?}");
+        assert!(!methods.iter().any(|method| method.contains("RaftService")), "served on the Raft port, not here");
     }
 }

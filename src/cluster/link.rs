@@ -352,7 +352,7 @@ async fn fetch_missing(
                     return fed;
                 }
                 fed = height;
-                engine.metrics().blocks_fetched.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                engine.metrics().blocks_fetched.inc();
             }
         }
         if fed >= through {

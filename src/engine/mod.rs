@@ -482,7 +482,7 @@ impl Engine {
         };
         match sender.try_send((tx, submitter, reply)) {
             Ok(()) => {
-                self.shared.metrics.verify_queue.fetch_add(1, Ordering::Relaxed);
+                self.shared.metrics.verify_queue.inc();
             }
             Err(mpsc::error::TrySendError::Full(_)) => {
                 return Err(self.shared.admission.refusal());
@@ -616,12 +616,19 @@ impl Engine {
         &self.shared.metrics
     }
 
-    /// The Prometheus text of the engine's measurements and the ledger.
+    /// The Prometheus text (format 0.0.4) of the engine's measurements and
+    /// the ledger.
     #[must_use]
     pub fn render_metrics(&self) -> String {
+        self.render_metrics_as(crate::metrics::Exposition::Prometheus)
+    }
+
+    /// [`Engine::render_metrics`] in the text format a scraper asked for.
+    #[must_use]
+    pub fn render_metrics_as(&self, format: crate::metrics::Exposition) -> String {
         let tip = self.tip();
         let header = tip.block.header;
-        self.shared.metrics.render(&crate::metrics::LedgerGauges {
+        let ledger = crate::metrics::LedgerGauges {
             tip_height: header.height,
             unspent_outputs: tip.unspent_count,
             supply_minor: header.minted_total_minor - header.burned_total_minor,
@@ -633,7 +640,8 @@ impl Engine {
                 term: state.term,
                 committed_height: state.committed_height,
             }),
-        })
+        };
+        self.shared.metrics.render(&ledger, format)
     }
 
     /// The height of the last durable block, changing as blocks commit.
@@ -757,7 +765,7 @@ fn open_store(
     let sign = |message: &Hash32| genesis_signature(engine_key, message);
     let (store, recovered) = match storage {
         LedgerStorage::File { path, faults } => {
-            let fsync_seconds = Arc::clone(&metrics.fsync_seconds);
+            let fsync_seconds = metrics.fsync_seconds.clone();
             let on_fsync: FsyncObserver = Arc::new(move |seconds| fsync_seconds.observe(seconds));
             let file = HookedFileBackend::open(&path, faults, Some(on_fsync))?;
             Store::open(file, genesis, genesis_time_unix_ms, sign)?

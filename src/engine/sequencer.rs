@@ -284,7 +284,7 @@ impl Sequencer {
                 let _ = reply.send(self.core.tip.header.height);
             }
             SequencerJob::Tx { vtx, submitter, reply } => {
-                self.shared.metrics.sequencer_queue.fetch_sub(1, Ordering::Relaxed);
+                self.shared.metrics.sequencer_queue.dec();
                 match self.may_sequence(leading, failed) {
                     Ok(()) => {
                         let cx = context(&self.shared);

@@ -10,7 +10,6 @@
 //! failure (`Suspects`).
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::{Mutex, mpsc as std_mpsc};
 use std::time::{Duration, Instant};
 
@@ -35,7 +34,7 @@ pub(super) fn verify_loop(
         // The batch first: honest payments do not wait behind a suspect's
         // single verifications.
         if !batched.is_empty() {
-            metrics.verify_batches.fetch_add(1, Ordering::Relaxed);
+            metrics.verify_batches.inc();
             let (txs, callers): (Vec<Transaction>, Vec<(Submitter, Responder)>) =
                 batched.into_iter().map(|(tx, submitter, reply)| (tx, (submitter, reply))).unzip();
             let answers = verify::verify_batched(txs, known, chain).into_iter().zip(callers);
@@ -49,7 +48,7 @@ pub(super) fn verify_loop(
                 return;
             }
         }
-        metrics.signatures_singly.fetch_add(signatures(&singly), Ordering::Relaxed);
+        metrics.signatures_singly.inc_by(signatures(&singly));
         let answers =
             singly.into_iter().map(|(tx, submitter, reply)| (verify::verify_with(tx, known, chain), submitter, reply));
         if !answer_all(answers, suspects, now, sequencer, metrics) {
@@ -96,7 +95,7 @@ fn take_queued(queue: &Mutex<mpsc::Receiver<VerifyJob>>, metrics: &Metrics) -> O
                 Err(_) => break,
             }
         };
-        metrics.verify_queue.fetch_sub(1, Ordering::Relaxed);
+        metrics.verify_queue.dec();
         if job.2.is_closed() {
             continue;
         }
@@ -121,7 +120,7 @@ fn pass_on(
 ) -> bool {
     match answer {
         Ok(vtx) => {
-            metrics.sequencer_queue.fetch_add(1, Ordering::Relaxed);
+            metrics.sequencer_queue.inc();
             if let Err(std_mpsc::SendError(job)) = sequencer.send(SequencerJob::Tx { vtx, submitter, reply }) {
                 if let SequencerJob::Tx { reply, .. } = job {
                     let _ = reply.send(Err(unavailable()));

@@ -90,7 +90,7 @@ pub(super) fn writer_loop(shared: &Shared, jobs: &std_mpsc::Receiver<WriterJob>)
             shared.metrics.commit_seconds.observe(commit_time.as_secs_f64());
             #[allow(clippy::cast_precision_loss)]
             shared.metrics.block_txs.observe(block.txs.len() as f64);
-            shared.metrics.blocks.fetch_add(1, Ordering::Relaxed);
+            shared.metrics.blocks.inc();
             // A follower's writes say nothing of what it confirms as leader.
             let confirmed = if job.replayed { (0, Duration::ZERO) } else { (block.txs.len() as u64, commit_time) };
             window.record(shared, confirmed.0, confirmed.1);

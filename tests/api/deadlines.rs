@@ -6,7 +6,6 @@
 
 use crate::common;
 
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::{HANG_GUARD, TestLedger, to_proto, wait_until};
@@ -89,10 +88,7 @@ async fn a_payment_stream_answers_what_it_took_and_ends_at_its_deadline() {
     let status = final_status(&mut stream).await.expect("ended by an error status");
     assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
     let engine = std::sync::Arc::clone(ledger.server().engine());
-    wait_until("the server closing the stream past its deadline", || {
-        engine.metrics().payment_streams.load(Ordering::Relaxed) == 0
-    })
-    .await;
+    wait_until("the server closing the stream past its deadline", || engine.metrics().payment_streams.get() == 0).await;
     drop(sender);
     ledger.assert_supply(1_000).await;
     ledger.shutdown().await;

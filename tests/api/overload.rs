@@ -5,7 +5,6 @@
 
 use crate::common;
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::{TestLedger, assert_refusal, to_proto, wait_until};
@@ -101,10 +100,7 @@ async fn a_participant_holds_at_most_its_limit_of_streams_and_gets_a_slot_back_w
     while stream.get_mut().message().await.ok().flatten().is_some() {}
     let engine = std::sync::Arc::clone(ledger.server().engine());
     let limit = i64::try_from(PAYMENT_STREAMS_PER_PARTICIPANT_MAX).unwrap();
-    wait_until("the closed stream's slot coming back", || {
-        engine.metrics().payment_streams.load(Ordering::Relaxed) < limit
-    })
-    .await;
+    wait_until("the closed stream's slot coming back", || engine.metrics().payment_streams.get() < limit).await;
     let (_sender, receiver) = tokio::sync::mpsc::channel::<proto::SubmitPaymentsRequest>(1);
     ledger
         .client
@@ -142,17 +138,14 @@ async fn a_bank_that_stops_reading_its_stream_is_cut_off_after_the_stall_timeout
     let request = proto::SubscribeRequest { bank: "bank-slow".into(), ..Default::default() };
     let stream = slow.clone().reconciliation.subscribe(request).await.expect("subscribed");
     let engine = std::sync::Arc::clone(ledger.server().engine());
-    assert_eq!(engine.metrics().bank_streams.load(Ordering::Relaxed), 1);
+    assert_eq!(engine.metrics().bank_streams.get(), 1);
     // Far more than the stream's buffer and the client's window: one block
     // (a movement and a checkpoint) per mint.
     for n in 0..400 {
         let tx = ledger.mint_tx(vec![client::output(issuer_payee.address(), 1, 0)], &format!("slow-{n}"));
         ledger.client.mint(&tx).await.expect("minted");
     }
-    wait_until("the server ending the stream it could not deliver", || {
-        engine.metrics().bank_streams.load(Ordering::Relaxed) == 0
-    })
-    .await;
+    wait_until("the server ending the stream it could not deliver", || engine.metrics().bank_streams.get() == 0).await;
     drop(stream);
     ledger.shutdown().await;
 }
@@ -178,7 +171,7 @@ async fn a_terminal_that_stops_reading_its_results_is_cut_off_after_the_stall_ti
         .expect("stream open");
     let engine = std::sync::Arc::clone(ledger.server().engine());
     wait_until("the server ending the stream whose results nobody read", || {
-        engine.metrics().payment_streams.load(Ordering::Relaxed) == 0
+        engine.metrics().payment_streams.get() == 0
     })
     .await;
     drop(stream);

@@ -10,7 +10,6 @@ use crate::common;
 
 use common::cluster::*;
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use settled::client::{self, Client};
@@ -266,7 +265,7 @@ async fn replicas_away_past_compaction_or_wiped_catch_up_from_a_snapshot_and_a_p
     caught_up(&replicas, height).await;
     assert_replicas_agree(&replicas, &receipts, COIN_MINOR * PAYERS as u64);
     for index in [away, wiped] {
-        let fetched = replicas[index].server().engine().metrics().blocks_fetched.load(Ordering::Relaxed);
+        let fetched = replicas[index].server().engine().metrics().blocks_fetched.get();
         assert!(fetched > 0, "replica {} caught up from a snapshot and a peer's blocks", index + 1);
     }
     shutdown_all(&mut replicas).await;

@@ -144,10 +144,17 @@ pub struct Started {
 impl Started {
     /// With each replica's rigs adjusted by `rig`.
     pub async fn new(rig: impl Fn(&mut Rigs)) -> Self {
+        Self::new_configured(|_| {}, rig).await
+    }
+
+    /// With each replica's configuration adjusted by `adjust` and its rigs
+    /// by `rig`.
+    pub async fn new_configured(adjust: impl Fn(&mut Config), rig: impl Fn(&mut Rigs)) -> Self {
         let root = tempfile::tempdir().expect("temp dir");
         let issuers: Vec<Keypair> = (0..3).map(|_| Keypair::generate()).collect();
         let mut replicas = Vec::new();
-        for config in configs(root.path(), &issuers) {
+        for mut config in configs(root.path(), &issuers) {
+            adjust(&mut config);
             let mut rigs = Rigs::default();
             rig(&mut rigs);
             let mut replica = Replica { config, rigs, server: None };

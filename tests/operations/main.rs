@@ -1,5 +1,6 @@
 //! What an operator runs: the CLI and the demo, safe defaults of a production
-//! configuration.
+//! configuration, and what `deploy/` ships (the systemd unit, the Grafana
+//! dashboard).
 //!
 //! One test binary per area (ARCHITECTURE.md, `tests/`): each module is one
 //! concern; `tests/common` is the shared support (a real server on
@@ -10,4 +11,5 @@ mod common;
 
 mod backup;
 mod cli;
+mod deploy;
 mod safe_defaults;
