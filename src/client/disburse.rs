@@ -93,7 +93,12 @@ pub fn parse_file(
     let mut bytes = Vec::new();
     reader.read_to_end(&mut bytes).map_err(|e| e.to_string())?;
     let text = String::from_utf8_lossy(&bytes);
-    let first = text.trim_start_matches('\u{feff}').lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+    let first = text
+        .trim_start_matches('\u{feff}')
+        .lines()
+        .map(|l| l.trim().trim_start_matches('"'))
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .unwrap_or("");
     if first.to_ascii_lowercase().starts_with("person") {
         let (rows, bad) = parse_person_rows(bytes.as_slice(), exponent)?;
         Ok((Rows::People(rows), bad))
@@ -118,15 +123,12 @@ pub fn parse_person_rows(reader: impl BufRead, exponent: u32) -> Result<(Vec<Per
     let mut by_claim: HashMap<(PersonRef, u32), usize> = HashMap::new();
     let mut conflicting: HashMap<(PersonRef, u32), Vec<usize>> = HashMap::new();
     let mut header_seen = false;
-    for (index, line) in reader.split(b'\n').enumerate() {
-        let number = index + 1;
-        let line = line.map_err(|e| format!("line {number}: {e}"))?;
-        let Some(text) = csv_text(&line, number, &mut bad) else { continue };
-        if !header_seen && text.to_ascii_lowercase().starts_with("person") {
+    for (number, fields) in records(reader, &mut bad) {
+        if !header_seen && fields[0].to_ascii_lowercase().starts_with("person") {
             header_seen = true;
             continue;
         }
-        let row = match parse_person_line(text, number, exponent) {
+        let row = match parse_person_line(&fields, number, exponent) {
             Ok(row) => row,
             Err(reason) => {
                 bad.push(BadLine { line: number, reason });
@@ -169,25 +171,73 @@ pub fn parse_person_rows(reader: impl BufRead, exponent: u32) -> Result<(Vec<Per
     Ok((rows, bad))
 }
 
-/// A line's text, trimmed, or `None` for a line that holds no row (blank,
-/// a comment) or cannot (too long, not UTF-8: reported in `bad`). A UTF-8
-/// byte order mark (a spreadsheet's) and surrounding quotes are dropped.
-fn csv_text<'a>(line: &'a [u8], number: usize, bad: &mut Vec<BadLine>) -> Option<&'a str> {
-    if line.len() > DISBURSE_LINE_BYTES_MAX {
-        bad.push(BadLine { line: number, reason: format!("longer than {DISBURSE_LINE_BYTES_MAX} bytes") });
-        return None;
+/// The records of a CSV file (RFC 4180 through the `csv` crate: quoted
+/// fields, commas and quotes inside them, CRLF line ends, a spreadsheet's
+/// UTF-8 byte order mark), each with its line number and its fields
+/// trimmed; blank lines and `#` comments skipped. A record that cannot be
+/// one (too long, not UTF-8, a broken quote) is reported in `bad`.
+fn records(mut reader: impl std::io::Read, bad: &mut Vec<BadLine>) -> Vec<(usize, Vec<String>)> {
+    let mut bytes = Vec::new();
+    if let Err(e) = reader.read_to_end(&mut bytes) {
+        bad.push(BadLine { line: 1, reason: format!("unreadable: {e}") });
+        return Vec::new();
     }
-    let Ok(text) = std::str::from_utf8(line) else {
-        bad.push(BadLine { line: number, reason: "not UTF-8".to_owned() });
-        return None;
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
+    // The line a byte offset is on, 1-based: the csv crate's own count
+    // skips blank lines and comments.
+    let newlines: Vec<usize> = bytes.iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| i).collect();
+    let line_of = |offset: u64| {
+        let offset = usize::try_from(offset).unwrap_or(usize::MAX);
+        newlines.partition_point(|newline| *newline < offset) + 1
     };
-    let text = text.trim_start_matches('\u{feff}').trim_end_matches('\r').trim();
-    (!text.is_empty() && !text.starts_with('#')).then_some(text)
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .comment(Some(b'#'))
+        .from_reader(bytes);
+    let mut records = Vec::new();
+    let mut record = csv::ByteRecord::new();
+    loop {
+        let at = csv.position().byte();
+        match csv.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                let line = line_of(e.position().map_or(at, csv::Position::byte));
+                bad.push(BadLine { line, reason: format!("not CSV: {e}") });
+                continue;
+            }
+        }
+        // The record starts at the first line after `at` that is neither
+        // blank nor a comment.
+        let mut start = usize::try_from(at).unwrap_or(usize::MAX).min(bytes.len());
+        while start < bytes.len() {
+            let end = bytes[start..].iter().position(|b| *b == b'\n').map_or(bytes.len(), |i| start + i);
+            let text = bytes[start..end].trim_ascii();
+            if !text.is_empty() && !text.starts_with(b"#") {
+                break;
+            }
+            start = end + 1;
+        }
+        let line = line_of(start as u64);
+        if record.as_slice().len() > DISBURSE_LINE_BYTES_MAX {
+            bad.push(BadLine { line, reason: format!("longer than {DISBURSE_LINE_BYTES_MAX} bytes") });
+            continue;
+        }
+        let fields: Result<Vec<String>, _> =
+            record.iter().map(|field| std::str::from_utf8(field).map(|f| f.trim().to_owned())).collect();
+        match fields {
+            Ok(fields) if fields.iter().all(String::is_empty) => {}
+            Ok(fields) => records.push((line, fields)),
+            Err(_) => bad.push(BadLine { line, reason: "not UTF-8".to_owned() }),
+        }
+    }
+    records
 }
 
-fn parse_person_line(text: &str, line: usize, exponent: u32) -> Result<PersonRow, String> {
-    let fields: Vec<&str> = text.split(',').map(|f| f.trim().trim_matches('"').trim()).collect();
-    let [person, amount, period] = fields.as_slice() else {
+fn parse_person_line(fields: &[String], line: usize, exponent: u32) -> Result<PersonRow, String> {
+    let [person, amount, period] = fields else {
         return Err(format!("expected 3 fields (person,amount,period), found {}", fields.len()));
     };
     let person = PersonRef::from_hex(person)
@@ -221,14 +271,11 @@ pub fn parse_rows(
     let mut bad = Vec::new();
     let mut by_id: HashMap<String, usize> = HashMap::new();
     let mut conflicting: HashMap<String, Vec<usize>> = HashMap::new();
-    for (index, line) in reader.split(b'\n').enumerate() {
-        let number = index + 1;
-        let line = line.map_err(|e| format!("line {number}: {e}"))?;
-        let Some(text) = csv_text(&line, number, &mut bad) else { continue };
-        if number == 1 && text.to_ascii_lowercase().starts_with("address") {
+    for (index, (number, fields)) in records(reader, &mut bad).into_iter().enumerate() {
+        if index == 0 && fields[0].to_ascii_lowercase().starts_with("address") {
             continue;
         }
-        let row = match parse_line(text, number, programme, exponent) {
+        let row = match parse_line(&fields, number, programme, exponent) {
             Ok(row) => row,
             Err(reason) => {
                 bad.push(BadLine { line: number, reason });
@@ -269,9 +316,8 @@ pub fn parse_rows(
     Ok((rows, bad))
 }
 
-fn parse_line(text: &str, line: usize, programme: ProgrammeId, exponent: u32) -> Result<Row, String> {
-    let fields: Vec<&str> = text.split(',').map(|f| f.trim().trim_matches('"').trim()).collect();
-    let [address, amount, row_id] = fields.as_slice() else {
+fn parse_line(fields: &[String], line: usize, programme: ProgrammeId, exponent: u32) -> Result<Row, String> {
+    let [address, amount, row_id] = fields else {
         return Err(format!("expected 3 fields (address,amount,row_id), found {}", fields.len()));
     };
     let address = Address::from_hex(address).map_err(|e| format!("address: {e}"))?;
@@ -305,6 +351,59 @@ pub struct Summary {
     /// The first `DISBURSE_REFUSALS_LISTED_MAX` refused rows, by line: the
     /// reason and the server's explanation.
     pub refusals: Vec<Refused>,
+    /// Every row's outcome, by line (`write_results` writes them).
+    pub results: Vec<RowResult>,
+}
+
+/// What became of one row of the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowResult {
+    pub line: usize,
+    /// The address, or the person reference, the row pays.
+    pub payee: String,
+    pub amount_minor: AmountMinor,
+    /// `paid`, `already_paid`, `refused`, `unconfirmed` or `malformed`.
+    pub outcome: &'static str,
+    /// For a refused row, the reason's name; for a malformed line, why.
+    pub reason: String,
+    pub detail: String,
+    /// The mint that pays the row (paid, already paid, unconfirmed).
+    pub txid: Option<String>,
+}
+
+/// Writes every row's outcome, and every malformed line, as CSV
+/// (`line,payee,amount,outcome,reason,detail,txid`), by line.
+///
+/// # Errors
+/// A write failure.
+pub fn write_results(out: impl Write, summary: &Summary, bad: &[BadLine], exponent: u32) -> Result<(), csv::Error> {
+    let mut rows: Vec<RowResult> = summary.results.clone();
+    rows.extend(bad.iter().map(|b| RowResult {
+        line: b.line,
+        payee: String::new(),
+        amount_minor: 0,
+        outcome: "malformed",
+        reason: b.reason.clone(),
+        detail: String::new(),
+        txid: None,
+    }));
+    rows.sort_by_key(|r| r.line);
+    let mut csv = csv::Writer::from_writer(out);
+    csv.write_record(["line", "payee", "amount", "outcome", "reason", "detail", "txid"])?;
+    for row in rows {
+        let amount = if row.outcome == "malformed" { String::new() } else { format_amount(row.amount_minor, exponent) };
+        csv.write_record([
+            row.line.to_string(),
+            row.payee,
+            amount,
+            row.outcome.to_owned(),
+            row.reason,
+            row.detail,
+            row.txid.unwrap_or_default(),
+        ])?;
+    }
+    csv.flush()?;
+    Ok(())
 }
 
 /// A row the ledger refused.
@@ -452,9 +551,18 @@ async fn disburse_planned(
     let mut summary = Summary { rows: total as u64, ..Summary::default() };
     let mut done = 0usize;
     let mut last_report = Instant::now();
-    type Finished = Result<(RowOutcome, AmountMinor, usize), tokio::task::JoinError>;
+    type Finished = Result<(RowOutcome, AmountMinor, usize, String, Option<String>), tokio::task::JoinError>;
     let mut finish = |summary: &mut Summary, finished: Finished| {
-        let (outcome, amount, line) = finished.map_err(|e| e.to_string())?;
+        let (outcome, amount, line, payee, txid) = finished.map_err(|e| e.to_string())?;
+        let mut result = RowResult {
+            line,
+            payee,
+            amount_minor: amount,
+            outcome: "paid",
+            reason: String::new(),
+            detail: String::new(),
+            txid,
+        };
         match outcome {
             RowOutcome::Paid => {
                 summary.paid += 1;
@@ -463,15 +571,21 @@ async fn disburse_planned(
             RowOutcome::AlreadyPaid => {
                 summary.already_paid += 1;
                 summary.already_paid_minor += amount;
+                result.outcome = "already_paid";
             }
             RowOutcome::Refused { reason, detail } => {
                 if summary.refusals.len() < DISBURSE_REFUSALS_LISTED_MAX {
-                    summary.refusals.push(Refused { line, reason: reason.clone(), detail });
+                    summary.refusals.push(Refused { line, reason: reason.clone(), detail: detail.clone() });
                 }
-                *summary.refused.entry(reason).or_default() += 1;
+                *summary.refused.entry(reason.clone()).or_default() += 1;
+                (result.outcome, result.reason, result.detail, result.txid) = ("refused", reason, detail, None);
             }
-            RowOutcome::Unconfirmed => summary.unconfirmed += 1,
+            RowOutcome::Unconfirmed => {
+                summary.unconfirmed += 1;
+                result.outcome = "unconfirmed";
+            }
         }
+        summary.results.push(result);
         done += 1;
         if last_report.elapsed() >= Duration::from_secs(1) || done == total {
             report_progress(&mut progress, done, total, started);
@@ -485,6 +599,10 @@ async fn disburse_planned(
         let issuers = Arc::clone(&issuers);
         tasks.spawn(async move {
             let (line, amount_minor) = (row.line, row.amount_minor);
+            let payee = match &row.payee {
+                Payee::Address { address, .. } => address.to_string(),
+                Payee::Person { person, .. } => person.to_string(),
+            };
             let (output, reference) = match row.payee {
                 Payee::Address { address, row_id } => {
                     (client::output(address, amount_minor, programme), row_reference(programme, &row_id))
@@ -494,7 +612,7 @@ async fn disburse_planned(
                         client::output(wallet, amount_minor, programme),
                         crate::core::encoding::claim_reference(programme, period, &person),
                     ),
-                    Err(outcome) => return (outcome, amount_minor, line),
+                    Err(outcome) => return (outcome, amount_minor, line, payee, None),
                 },
             };
             // Signing costs two signatures a row: off the async workers.
@@ -506,7 +624,7 @@ async fn disburse_planned(
             .expect("signing does not panic");
             let outcome = submit_row(&mut client, &tx).await;
             drop(permit);
-            (outcome, amount_minor, line)
+            (outcome, amount_minor, line, payee, Some(crate::core::encoding::txid(&tx).to_string()))
         });
         while let Some(finished) = tasks.try_join_next() {
             finish(&mut summary, finished)?;
@@ -515,6 +633,7 @@ async fn disburse_planned(
     while let Some(finished) = tasks.join_next().await {
         finish(&mut summary, finished)?;
     }
+    summary.results.sort_by_key(|r| r.line);
     Ok(summary)
 }
 

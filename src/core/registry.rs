@@ -234,6 +234,18 @@ pub enum Role {
     Treasury { programme: ProgrammeId },
 }
 
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Wallet { tier } => write!(f, "a wallet (tier {tier})"),
+            Self::Merchant { id, .. } => write!(f, "merchant '{id}' (a payout address)"),
+            Self::Treasury { programme } => {
+                write!(f, "the treasury of programme {programme} (each programme has a treasury of its own)")
+            }
+        }
+    }
+}
+
 /// A change to the registry, ordered with payments by the sequencer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AdminOp {
@@ -459,9 +471,7 @@ impl Registry {
     fn address_free(&self, address: &Address) -> Result<(), Refusal> {
         match self.roles.get(address) {
             None => Ok(()),
-            Some(role) => {
-                Err(Refusal::new(Reason::AlreadyRegistered, format!("address {address} already belongs to {role:?}")))
-            }
+            Some(role) => Err(Refusal::new(Reason::AlreadyRegistered, format!("address {address} is already {role}"))),
         }
     }
 

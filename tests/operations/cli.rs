@@ -184,7 +184,28 @@ async fn receipt_get_then_verify_accepts_a_real_receipt_and_rejects_a_tampered_o
     assert!(fetched.status.success(), "{}", String::from_utf8_lossy(&fetched.stderr));
     let file = ledger.data_dir().join("receipt.json");
     std::fs::write(&file, &fetched.stdout).expect("written");
-    let key_file = ledger.data_dir().join("engine.key");
+    // The engine's secret key file is refused: a verifier needs only the
+    // public key, which `settled info --json` gives.
+    let secret_file = ledger.data_dir().join("engine.key");
+    let secret = settled(&[
+        "receipt",
+        "verify",
+        file.to_str().expect("utf-8"),
+        "--engine-key-file",
+        secret_file.to_str().expect("utf-8"),
+    ]);
+    assert!(!secret.status.success());
+    assert!(String::from_utf8_lossy(&secret.stderr).contains("SECRET key"), "{secret:?}");
+    let (url, token) = (ledger.server().url(), common::dev_token(&ledger.data_dir()));
+    let info = tokio::task::spawn_blocking(move || settled(&["info", "--json", "--server", &url, "--token", &token]))
+        .await
+        .expect("joins");
+    assert!(info.status.success(), "{info:?}");
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).expect("JSON");
+    assert_eq!(info["chain_id"], ledger.chain.to_string());
+    assert_eq!(info["protocol_version"], 2);
+    let key_file = ledger.data_dir().join("engine.pub");
+    std::fs::write(&key_file, info["engine_public_key"].as_str().expect("the key")).expect("written");
 
     let ok = settled(&[
         "receipt",
@@ -334,5 +355,106 @@ fn serve_logs_one_json_object_per_line_when_asked() {
     for line in &seen {
         let value: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
         assert!(value.get("level").is_some() && value.get("fields").is_some(), "{line}");
+    }
+}
+
+/// `settled` as a client, run from another thread (the test's runtime keeps
+/// serving).
+async fn settled_async(args: Vec<String>, env: Vec<(&'static str, String)>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let mut command = Command::new(BIN);
+        command.args(&args).env_remove("SETTLED_SERVER").env_remove("SETTLED_TOKEN");
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        command.output().expect("runs settled")
+    })
+    .await
+    .expect("joins")
+}
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|a| (*a).to_owned()).collect()
+}
+
+/// A newcomer's path: a wallet key from `keygen`, money on it, `settled
+/// pay` from the key file, `settled balance`, each with `--json` for a
+/// program; a flag beats the environment; refusals and mistakes say what
+/// to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pay_and_balance_from_a_key_file_as_text_and_json() {
+    let mut ledger = TestLedger::start().await;
+    let dir = ledger.data_dir();
+    let key_file = dir.join("wallet.key");
+    let made = settled(&["keygen", "--out", key_file.to_str().expect("utf-8")]);
+    let wallet = String::from_utf8(made.stdout).expect("utf-8").trim().to_owned();
+    let key = Keypair::from_secret_hex(&std::fs::read_to_string(&key_file).expect("key")).expect("secret");
+    assert_eq!(key.address().to_string(), wallet);
+    ledger.fund_coins(&key, &[500, 300], "newcomer").await;
+    let shop = Keypair::generate().address().to_string();
+    let url = ledger.server().url();
+    let token_file = dir.join("dev.token");
+    let token_file = token_file.to_str().expect("utf-8").to_owned();
+    let base = |args: &[&str]| {
+        let mut all = strings(args);
+        all.extend(strings(&["--server", &url, "--token-file", &token_file]));
+        all
+    };
+
+    // 6.00 takes both outputs: 8.00 held, 2.00 back as change. A wrong
+    // SETTLED_TOKEN in the environment does not beat --token-file.
+    let paid = settled_async(
+        base(&["pay", "--key-file", key_file.to_str().expect("utf-8"), "--to", &shop, "--amount", "6.00", "--json"]),
+        vec![("SETTLED_TOKEN", "a stale token".to_owned())],
+    )
+    .await;
+    assert!(paid.status.success(), "{paid:?}");
+    let paid: serde_json::Value = serde_json::from_slice(&paid.stdout).expect("JSON");
+    assert_eq!((paid["amount"].as_str(), paid["amount_minor"].as_u64()), (Some("6.00"), Some(600)));
+    let txid = settled::TxId::from_hex(paid["txid"].as_str().expect("txid")).expect("hex");
+    let found = ledger.client.payments.get_payment(proto::GetPaymentRequest { txid: txid.0.to_vec() }).await;
+    assert_eq!(found.expect("found").into_inner().status, proto::PaymentStatus::Confirmed as i32);
+
+    let balance = settled_async(base(&["balance", "--address", &wallet, "--json"]), Vec::new()).await;
+    let balance: serde_json::Value = serde_json::from_slice(&balance.stdout).expect("JSON");
+    assert_eq!((balance["total"].as_str(), balance["total_minor"].as_u64()), (Some("2.00"), Some(200)));
+    let text = settled_async(base(&["balance", "--address", &shop]), Vec::new()).await;
+    assert!(String::from_utf8_lossy(&text.stdout).contains("holds 6.00"), "{text:?}");
+
+    // Too much: a clear refusal, nothing paid.
+    let key_path = key_file.to_str().expect("utf-8");
+    let over =
+        settled_async(base(&["pay", "--key-file", key_path, "--to", &shop, "--amount", "2.01"]), Vec::new()).await;
+    assert!(!over.status.success());
+    assert!(String::from_utf8_lossy(&over.stderr).contains("less than 201"), "{over:?}");
+    // A public key given as the key file: the wallet it names holds nothing.
+    let public_file = dir.join("wallet.pub");
+    std::fs::write(&public_file, &wallet).expect("written");
+    let public_path = public_file.to_str().expect("utf-8");
+    let wrong =
+        settled_async(base(&["pay", "--key-file", public_path, "--to", &shop, "--amount", "1"]), Vec::new()).await;
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("holds 0 minor units"), "{wrong:?}");
+    ledger.assert_supply(800).await;
+    ledger.shutdown().await;
+}
+
+#[test]
+fn no_server_is_a_refused_connection_that_says_what_to_run() {
+    let address = format!("http://127.0.0.1:{}", free_port());
+    let output = settled(&["info", "--server", &address]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&format!("connection refused at {address}")), "{stderr}");
+    assert!(stderr.contains("settled serve"), "{stderr}");
+}
+
+#[test]
+fn completions_are_printed_for_each_shell() {
+    for (shell, marker) in [("bash", "_settled()"), ("zsh", "#compdef settled"), ("fish", "complete -c settled")] {
+        let output = settled(&["completions", shell]);
+        assert!(output.status.success(), "{shell}: {output:?}");
+        let script = String::from_utf8_lossy(&output.stdout);
+        assert!(script.contains(marker) && script.contains("disburse"), "{shell}: {script}");
     }
 }

@@ -170,3 +170,57 @@ async fn a_disbursement_killed_mid_file_and_run_again_pays_everyone_exactly_once
     ledger.assert_supply(total).await;
     ledger.shutdown().await;
 }
+
+/// A file saved from a spreadsheet: a UTF-8 byte order mark, every field
+/// quoted, CRLF line ends, a comma inside a quoted row id.
+#[test]
+fn a_spreadsheets_csv_with_a_byte_order_mark_quotes_and_crlf_is_read_as_written() {
+    let a = Keypair::generate().address();
+    let b = Keypair::generate().address();
+    let csv = format!(
+        "\u{feff}\"address\",\"amount\",\"row_id\"\r\n\"{a}\",\"10.00\",\"r1\"\r\n\"{b}\",\" 2.50 \",\"north, 7\"\r\n\r\n\"{b}\",\"1.00\"\r\n"
+    );
+    let (rows, bad) = parse_rows(Cursor::new(csv), PROGRAMME, 2).expect("readable");
+    let paid: Vec<(&str, u64, usize)> = rows.iter().map(|r| (r.row_id.as_str(), r.amount_minor, r.line)).collect();
+    assert_eq!(paid, vec![("r1", 1_000, 2), ("north, 7", 250, 3)]);
+    assert_eq!(rows[0].address, a);
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert_eq!(bad[0].line, 5, "{bad:?}");
+}
+
+/// `settled disburse` with refused and malformed rows pays the rest, exits
+/// non-zero, and writes every row's outcome to the results file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disbursement_with_refused_and_malformed_rows_exits_non_zero_and_says_which_row() {
+    let mut ledger = TestLedger::start().await;
+    ledger.programme(PROGRAMME).await;
+    let [a, b] = [Keypair::generate().address(), Keypair::generate().address()];
+    // Row r9 was paid with other contents by another file: the ledger refuses it.
+    let other = ledger.dir.path().join("earlier.csv");
+    std::fs::write(&other, format!("{b},9.00,r9\n")).expect("written");
+    let earlier = disburse_command(&ledger, &other).output().expect("runs");
+    assert!(earlier.status.success(), "{earlier:?}");
+    let file = ledger.data_dir().join("rows.csv");
+    std::fs::write(&file, format!("address,amount,row_id\n{a},1.00,r1\n{b},oops,r2\n{b},3.00,r9\n{a},2.00,r3\n"))
+        .expect("written");
+    let run = tokio::task::spawn_blocking({
+        let mut command = disburse_command(&ledger, &file);
+        move || command.output()
+    })
+    .await
+    .expect("joins")
+    .expect("runs");
+    assert!(!run.status.success(), "refused and malformed rows fail the run: {run:?}");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("1 rows refused and 1 malformed lines"), "{stderr}");
+    let results = std::fs::read_to_string(ledger.data_dir().join("rows.csv.results.csv")).expect("the results file");
+    let lines: Vec<&str> = results.lines().collect();
+    assert_eq!(lines[0], "line,payee,amount,outcome,reason,detail,txid");
+    assert!(lines[1].starts_with(&format!("2,{a},1.00,paid,,,")), "{results}");
+    assert!(lines[2].starts_with("3,,,malformed,\"amount:"), "{results}");
+    assert!(lines[3].starts_with(&format!("4,{b},3.00,refused,REASON_REFERENCE_REUSED,")), "{results}");
+    assert!(lines[4].starts_with(&format!("5,{a},2.00,paid,,,")), "{results}");
+    assert_eq!(lines.len(), 5);
+    ledger.assert_supply(900 + 100 + 200).await;
+    ledger.shutdown().await;
+}

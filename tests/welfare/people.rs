@@ -451,7 +451,7 @@ async fn the_cli_derives_person_references_and_disburses_person_rows_once_a_mont
     )
     .expect("written");
     let (ok, out) = disburse(&january);
-    assert!(ok, "{out}");
+    assert!(!ok, "a refused row fails the run: {out}");
     assert!(out.contains("paid: 2 (1450.00)") && out.contains("refused: 1"), "{out}");
     assert!(out.contains("line 4: refused NOT_FOUND"), "the row refused is named: {out}");
     // Another file for the same month, with another amount for Mei: her
@@ -459,7 +459,7 @@ async fn the_cli_derives_person_references_and_disburses_person_rows_once_a_mont
     let again = dir.join("again.csv");
     std::fs::write(&again, format!("person,amount,period\n{mei},900.00,{this_month}\n")).expect("written");
     let (ok, out) = disburse(&again);
-    assert!(ok, "{out}");
+    assert!(!ok, "{out}");
     assert!(out.contains("paid: 0") && out.contains("line 2: refused REASON_CLAIM_ALREADY_PAID"), "{out}");
     assert!(out.contains("by mint "), "{out}");
     ledger.assert_supply(145_000).await;

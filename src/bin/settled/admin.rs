@@ -329,12 +329,42 @@ pub(crate) async fn disburse(args: DisburseArgs, token: &str) -> Result<(), Stri
     let mut summary =
         settled::disburse::disburse(&args.server, token, args.programme, rows, &issuers, std::io::stderr()).await?;
     summary.bad_lines = bad.len() as u64;
-    print!("{}", settled::disburse::render_summary(&summary, &bad, info.currency_exponent, started.elapsed()));
+    let results = args.results.unwrap_or_else(|| {
+        let mut name = args.file.clone().into_os_string();
+        name.push(".results.csv");
+        name.into()
+    });
+    let file = std::fs::File::create(&results).map_err(|e| format!("{}: {e}", results.display()))?;
+    settled::disburse::write_results(std::io::BufWriter::new(file), &summary, &bad, info.currency_exponent)
+        .map_err(|e| format!("{}: {e}", results.display()))?;
+    let refused: u64 = summary.refused.values().sum();
+    let value = serde_json::json!({
+        "rows": summary.rows,
+        "paid": summary.paid,
+        "paid_amount": settled::format_amount(summary.paid_minor, info.currency_exponent),
+        "already_paid": summary.already_paid,
+        "refused": refused,
+        "refused_by_reason": summary.refused,
+        "unconfirmed": summary.unconfirmed,
+        "malformed_lines": summary.bad_lines,
+        "results_file": results,
+    });
+    let mut text = settled::disburse::render_summary(&summary, &bad, info.currency_exponent, started.elapsed());
+    text.push_str(&format!("every row's outcome: {}", results.display()));
+    crate::output::emit(&value, &text);
     if summary.unconfirmed > 0 {
         return Err(format!(
             "{} rows have no confirmed outcome (server unavailable or connection lost); run the same file again: \
              rows already paid are not paid twice",
             summary.unconfirmed
+        ));
+    }
+    if refused > 0 || summary.bad_lines > 0 {
+        return Err(format!(
+            "{refused} rows refused and {} malformed lines: see {} (fix them and run the file again: rows already \
+             paid are not paid twice)",
+            summary.bad_lines,
+            results.display()
         ));
     }
     Ok(())
@@ -343,22 +373,54 @@ pub(crate) async fn disburse(args: DisburseArgs, token: &str) -> Result<(), Stri
 pub(crate) async fn receipt(command: ReceiptCommand, token: &str) -> Result<(), String> {
     match command {
         ReceiptCommand::Verify { file, engine_key, engine_key_file, chain_id } => {
-            let key = match (engine_key, engine_key_file) {
-                (Some(hex), _) => Address::from_hex(&hex).map_err(|e| format!("--engine-key: {e}"))?,
+            let (key, from_file) = match (engine_key, engine_key_file) {
+                (Some(hex), _) => (Address::from_hex(hex.trim()).map_err(|e| format!("--engine-key: {e}"))?, None),
                 (None, Some(path)) => {
                     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-                    Keypair::from_secret_hex(&text)?.address()
+                    let key = Address::from_hex(text.trim())
+                        .map_err(|e| format!("{}: not an engine public key, 64 hex digits ({e})", path.display()))?;
+                    (key, Some((path, text)))
                 }
-                (None, None) => return Err("give --engine-key or --engine-key-file".to_owned()),
+                (None, None) => {
+                    return Err("give --engine-key or --engine-key-file (`settled info` prints it)".to_owned());
+                }
             };
             let pinned = chain_id
-                .map(|hex| settled::ChainId::from_hex(&hex).map_err(|e| format!("--chain-id: {e}")))
+                .map(|hex| settled::ChainId::from_hex(hex.trim()).map_err(|e| format!("--chain-id: {e}")))
                 .transpose()?;
-            let (receipt, chain) = settled::client::verify_receipt_file(&file, &key, pinned.as_ref())
-                .map_err(|e| format!("receipt INVALID: {e}"))?;
-            println!(
-                "receipt OK: txid {} sequence {} in block {} signed by {key} for chain {chain}",
-                receipt.txid, receipt.sequence, receipt.block.header.height
+            let (receipt, chain) = match settled::client::verify_receipt_file(&file, &key, pinned.as_ref()) {
+                Ok(verified) => verified,
+                Err(e) => {
+                    // A secret key file looks like a public one; say so
+                    // rather than call a good receipt invalid.
+                    if let Some((path, text)) = &from_file
+                        && let Ok(secret) = Keypair::from_secret_hex(text)
+                        && settled::client::verify_receipt_file(&file, &secret.address(), pinned.as_ref()).is_ok()
+                    {
+                        return Err(format!(
+                            "{} holds the engine's SECRET key: give its public key ({}), which is all a verifier \
+                             needs; keep the secret key on the server",
+                            path.display(),
+                            secret.address()
+                        ));
+                    }
+                    return Err(format!("receipt INVALID: {e}"));
+                }
+            };
+            let value = serde_json::json!({
+                "valid": true,
+                "txid": receipt.txid.to_string(),
+                "sequence": receipt.sequence,
+                "height": receipt.block.header.height,
+                "engine_public_key": key.to_string(),
+                "chain_id": chain.to_string(),
+            });
+            crate::output::emit(
+                &value,
+                &format!(
+                    "receipt OK: txid {} sequence {} in block {} signed by {key} for chain {chain}",
+                    receipt.txid, receipt.sequence, receipt.block.header.height
+                ),
             );
             Ok(())
         }

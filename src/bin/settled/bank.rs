@@ -24,13 +24,22 @@ pub(crate) async fn bank(command: BankCommand, server: &str, token: &str) -> Res
             bank_follow(client, others, exponent, &bank, cursor_file, until_height, pinned).await
         }
         BankCommand::Statement { bank, date, format, out } => {
-            let date = match date {
-                Some(date) => date,
-                None => {
-                    let info = client.info(false).await.map_err(|e| e.message().to_owned())?;
-                    settled::statement::ledger_date(settled::now_unix_ms(), info.day_offset_minutes)
+            let info = client.info(false).await.map_err(|s| status_text(&s))?;
+            let date = date
+                .unwrap_or_else(|| settled::statement::ledger_date(settled::now_unix_ms(), info.day_offset_minutes));
+            // A day before the ledger began, or not yet begun, has no
+            // entries: say so rather than hand over an empty statement
+            // silently.
+            let genesis = client.ledger.get_block(proto::GetBlockRequest { height: 0 }).await;
+            if let Some(header) = genesis.ok().and_then(|b| b.into_inner().header) {
+                let first = settled::statement::ledger_date(header.time_unix_ms, info.day_offset_minutes);
+                let today = settled::statement::ledger_date(settled::now_unix_ms(), info.day_offset_minutes);
+                if date.as_str() < first.as_str() {
+                    eprintln!("warning: {date} is before the ledger began ({first}): the statement is empty");
+                } else if date.as_str() > today.as_str() {
+                    eprintln!("warning: {date} has not begun on the ledger (today is {today}): the statement is empty");
                 }
-            };
+            }
             bank_statement(client, exponent, &bank, &date, format, out.as_deref()).await
         }
         BankCommand::Positions { after_height, until_height } => {

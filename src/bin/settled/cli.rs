@@ -10,25 +10,49 @@ use clap::{Args, Parser, Subcommand};
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
-    /// Bearer token for client commands (or SETTLED_TOKEN; or
-    /// --token-file). A development server writes one to <data-dir>/dev.token.
-    #[arg(long, env = "SETTLED_TOKEN", global = true, hide_env_values = true)]
+    /// Bearer token for client commands. Without it: --token-file, then the
+    /// SETTLED_TOKEN environment variable (a flag beats the environment). A
+    /// development server writes one to <data-dir>/dev.token.
+    #[arg(long, global = true)]
     pub(crate) token: Option<String>,
     /// File holding the bearer token.
     #[arg(long, global = true, conflicts_with = "token")]
     pub(crate) token_file: Option<PathBuf>,
+    /// Print each command's result as one JSON document on stdout.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
 }
 
 #[derive(Subcommand)]
 pub(crate) enum Command {
     /// Run the server on a data dir (config file, then SETTLED_* env, then flags).
     Serve(ServeArgs),
-    /// Generate a BIP340 key pair (secret to a file or stdout, public key to stdout).
+    /// Generate a BIP340 key pair. With --out: the secret to the file, the
+    /// public key alone on stdout (`KEY=$(settled keygen --out k.key)`);
+    /// without: `secret <hex>` and `public <hex>` lines on stdout.
     Keygen {
         /// Write the secret key here (mode 0600) instead of printing it.
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// What a client pins (engine public key, chain id, genesis hash) and
+    /// the ledger's currency, issuers and tip.
+    Info {
+        #[arg(long, env = "SETTLED_SERVER", default_value = "http://127.0.0.1:50051")]
+        server: String,
+    },
+    /// An address's money, per programme.
+    Balance {
+        /// The wallet's address (its public key, 64 hex digits).
+        #[arg(long)]
+        address: String,
+        #[arg(long, env = "SETTLED_SERVER", default_value = "http://127.0.0.1:50051")]
+        server: String,
+    },
+    /// Pay from a wallet key file: the amount to the payee, the change back.
+    Pay(PayArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
     /// Start a server on a temporary data dir and show the whole path of a payment.
     Demo(DemoArgs),
     /// Pay a welfare programme from a CSV file: address rows
@@ -418,6 +442,27 @@ pub(crate) struct CredentialsArgs {
     pub server: String,
 }
 
+#[derive(Args)]
+pub(crate) struct PayArgs {
+    /// The paying wallet's secret key file (`settled keygen --out`).
+    #[arg(long)]
+    pub(crate) key_file: PathBuf,
+    /// The payee's address (64 hex digits).
+    #[arg(long)]
+    pub(crate) to: String,
+    /// The amount in currency units, e.g. 12.50.
+    #[arg(long)]
+    pub(crate) amount: String,
+    /// The programme whose money to pay with (0: unrestricted money).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) programme: u32,
+    /// The payment's reference (at most 64 bytes); a fresh one by default.
+    #[arg(long)]
+    pub(crate) reference: Option<String>,
+    #[arg(long, env = "SETTLED_SERVER", default_value = "http://127.0.0.1:50051")]
+    pub(crate) server: String,
+}
+
 #[derive(Subcommand)]
 pub(crate) enum WalletCommand {
     /// Move a registered wallet to another tier (an upgrade after KYC, a
@@ -569,6 +614,11 @@ pub(crate) struct DisburseArgs {
     /// `person,amount,period` header a person reference, an amount and a
     /// period (YYYYMM) per line.
     pub(crate) file: PathBuf,
+    /// Where to write every row's outcome as CSV
+    /// (line,payee,amount,outcome,reason,detail,txid); default
+    /// <file>.results.csv beside the file.
+    #[arg(long)]
+    pub(crate) results: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -637,10 +687,11 @@ pub(crate) enum ReceiptCommand {
     Verify {
         /// Receipt JSON, as written by `settled receipt get`.
         file: PathBuf,
-        /// Engine public key (64 hex digits).
+        /// Engine public key (64 hex digits, `settled info`).
         #[arg(long, conflicts_with = "engine_key_file")]
         engine_key: Option<String>,
-        /// Engine secret key file (the public key is derived from it).
+        /// A file holding the engine public key (64 hex digits). Never the
+        /// engine's secret key: an auditor must not need it.
         #[arg(long)]
         engine_key_file: Option<PathBuf>,
         /// The ledger's chain id (64 hex digits, `GetInfo.chain_id`): the

@@ -10,7 +10,9 @@ mod cli;
 mod cluster;
 mod demo;
 mod merchant;
+mod output;
 mod serve;
+mod wallet;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,17 +41,20 @@ fn main() -> ExitCode {
         logs.init();
     }
     let cli = Cli::parse();
+    output::set_json(cli.json);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    // A flag beats the environment: --token, then --token-file, then
+    // SETTLED_TOKEN.
     let token = match (cli.token, cli.token_file) {
         (Some(token), _) => token,
         (None, Some(path)) => match std::fs::read_to_string(&path) {
             Ok(text) => text.trim().to_owned(),
             Err(e) => {
-                eprintln!("error: {}: {e}", path.display());
+                eprintln!("error: --token-file {}: {e}", path.display());
                 return ExitCode::FAILURE;
             }
         },
-        (None, None) => String::new(),
+        (None, None) => std::env::var("SETTLED_TOKEN").unwrap_or_default(),
     };
     match runtime.block_on(run(cli.command, &token)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -69,7 +74,27 @@ async fn connect(server: &str, token: &str) -> Result<Client, String> {
     }
     let client =
         if token.is_empty() { Client::connect(server).await } else { Client::connect_with_token(server, token).await };
-    client.map_err(|e| format!("{server}: {e}"))
+    client.map_err(|e| transport_text(server, &e))
+}
+
+/// A connection failure in words that say what to do.
+fn transport_text(server: &str, error: &tonic::transport::Error) -> String {
+    let mut causes = Vec::new();
+    let mut source: Option<&dyn std::error::Error> = Some(error);
+    while let Some(cause) = source {
+        causes.push(cause.to_string());
+        source = cause.source();
+    }
+    let all = causes.join(": ").to_lowercase();
+    if all.contains("connection refused") {
+        format!("connection refused at {server}: is `settled serve` running there? (--server or SETTLED_SERVER)")
+    } else if all.contains("invalid uri") || all.contains("invalid format") {
+        format!("{server} is not a server address: give one like http://127.0.0.1:50051")
+    } else if all.contains("dns") || all.contains("failed to lookup") {
+        format!("{server}: the host name does not resolve")
+    } else {
+        format!("cannot reach {server}: {}", causes.join(": "))
+    }
 }
 
 /// The replicas of a comma-separated `--server` list.
@@ -86,10 +111,27 @@ async fn run(command: Command, token: &str) -> Result<(), String> {
             match out {
                 Some(path) => {
                     settled::write_secret_key(&path, &key).map_err(|e| format!("{}: {e}", path.display()))?;
-                    println!("{}", key.address());
+                    // The public key alone on stdout, for scripts:
+                    // `KEY=$(settled keygen --out wallet.key)`.
+                    let value = serde_json::json!({"public": key.address().to_string(), "secret_file": path});
+                    output::emit(&value, &key.address().to_string());
+                    if !output::json() {
+                        eprintln!("secret key written to {} (mode 0600); public key on stdout", path.display());
+                    }
                 }
-                None => println!("secret {}\npublic {}", key.secret_hex(), key.address()),
+                None => {
+                    let value = serde_json::json!({"public": key.address().to_string(), "secret": key.secret_hex()});
+                    output::emit(&value, &format!("secret {}\npublic {}", key.secret_hex(), key.address()));
+                }
             }
+            Ok(())
+        }
+        Command::Info { server } => wallet::info(&server, token).await,
+        Command::Balance { address, server } => wallet::balance(&address, &server, token).await,
+        Command::Pay(args) => wallet::pay(args, token).await,
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "settled", &mut std::io::stdout());
             Ok(())
         }
         Command::Demo(args) => demo::demo(args).await,
@@ -155,10 +197,23 @@ async fn run(command: Command, token: &str) -> Result<(), String> {
 }
 
 fn status_text(status: &tonic::Status) -> String {
+    if status.code() == tonic::Code::Unavailable && status.message().to_lowercase().contains("connection refused") {
+        return "connection refused: is `settled serve` running at --server (or SETTLED_SERVER)?".to_owned();
+    }
     match client::status_reason(status) {
+        // The message opens with the reason's name already.
+        Some(reason) if status.message().starts_with(reason.as_str_name()) => {
+            format!("{:?} {}", status.code(), status.message())
+        }
         Some(reason) => format!("{:?} {}: {}", status.code(), reason.as_str_name(), status.message()),
         None => format!("{:?}: {}", status.code(), status.message()),
     }
+}
+
+/// A wallet's secret key file (`settled keygen --out`).
+fn read_key(path: &std::path::Path) -> Result<Keypair, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Keypair::from_secret_hex(&text).map_err(|e| format!("{}: not a secret key file ({e})", path.display()))
 }
 
 fn read_keys(files: &[PathBuf]) -> Result<Vec<Keypair>, String> {
