@@ -7,7 +7,7 @@
 
 use crate::common;
 
-use common::{HANG_GUARD, TestLedger, assert_refusal};
+use common::{HANG_GUARD, TestLedger, assert_refusal, end_of};
 use settled::client::{self, Client, Credential};
 use settled::{Keypair, proto};
 use tonic::Code;
@@ -54,21 +54,6 @@ async fn info(client: &Client) -> Result<proto::GetInfoResponse, tonic::Status> 
         .get_info(proto::GetInfoRequest { count_unspent: false })
         .await
         .map(tonic::Response::into_inner)
-}
-
-/// The status a stream ends with, reading past whatever it sends first.
-async fn end_of<T>(stream: &mut tonic::Streaming<T>) -> tonic::Status {
-    tokio::time::timeout(HANG_GUARD, async {
-        loop {
-            match stream.message().await {
-                Ok(Some(_)) => {}
-                Ok(None) => panic!("the stream ended without a status"),
-                Err(status) => return status,
-            }
-        }
-    })
-    .await
-    .expect("the stream ends")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,7 @@
 
 use crate::common;
 
-use common::{HANG_GUARD, TestLedger, assert_refusal};
+use common::{TestLedger, assert_refusal, end_of};
 use settled::client::{self, Credential};
 use settled::proto::{self, Reason};
 use settled::{Keypair, OutPoint, Output};
@@ -48,21 +48,6 @@ fn set_terminal(id: &str, active: bool) -> proto::SetActiveRequest {
 async fn frozen_wallets(ledger: &mut TestLedger) -> Vec<proto::FrozenWallet> {
     let request = proto::ListRequest::default();
     ledger.client.admin.list_frozen_wallets(request).await.expect("listed").into_inner().wallets
-}
-
-/// The status a stream ends with, reading past whatever it sends first.
-async fn end_of<T>(stream: &mut tonic::Streaming<T>) -> tonic::Status {
-    tokio::time::timeout(HANG_GUARD, async {
-        loop {
-            match stream.message().await {
-                Ok(Some(_)) => {}
-                Ok(None) => panic!("the stream ended without a status"),
-                Err(status) => return status,
-            }
-        }
-    })
-    .await
-    .expect("the stream ends")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -331,6 +316,20 @@ async fn the_cli_changes_a_wallets_and_a_merchants_lifecycle_and_lists_who_did()
         assert!(line.contains(&format!("by operator (credential {operator})")), "{line}");
     }
     assert!(out.lines().any(|l| l.contains("RegisterWallet") && l.contains("by development")), "{out}");
+    // --json: one object a change, for a program.
+    let (ok, out) = run(&["registry-log", "--json"]);
+    assert!(ok, "{out}");
+    let changes: Vec<serde_json::Value> =
+        out.lines().map(|line| serde_json::from_str(line).expect("a JSON object a line")).collect();
+    let freeze = changes.iter().find(|c| c["kind"] == "FreezeWallet").expect("the freeze");
+    assert_eq!(freeze["by_role"], "operator");
+    assert_eq!(freeze["by_credential_sha256"], hex::encode(settled::sha256(OPERATOR_TOKEN.as_bytes())));
+    assert_eq!(freeze["change"]["FreezeWallet"]["reason"], "fraud report 91", "{freeze}");
+    let (ok, out) = run(&["wallet", "unfreeze", "--address", &address, "--json"]);
+    assert!(!ok, "not frozen any more: {out}");
+    let (ok, out) = run(&["deactivate", "--merchant", "shop", "--json"]);
+    let done: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert!(ok && done["height"].as_u64().is_some_and(|h| h > 0), "{out}");
     let wallets = ledger.client.admin.list_wallets(proto::ListRequest::default()).await.unwrap().into_inner();
     assert_eq!(wallets.wallets[0].tier, 3);
     assert!(wallets.wallets[0].frozen.is_empty());

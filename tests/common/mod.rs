@@ -478,6 +478,21 @@ impl TestLedger {
 /// of how fast anything is (a loaded machine may take a long time).
 pub const HANG_GUARD: std::time::Duration = std::time::Duration::from_secs(300);
 
+/// The status a stream ends with, reading past whatever it sends first.
+pub async fn end_of<T>(stream: &mut tonic::Streaming<T>) -> tonic::Status {
+    tokio::time::timeout(HANG_GUARD, async {
+        loop {
+            match stream.message().await {
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("the stream ended without a status"),
+                Err(status) => return status,
+            }
+        }
+    })
+    .await
+    .expect("the stream ends")
+}
+
 /// Waits until `done` holds, looking every 20 ms; fails the test only
 /// after [`HANG_GUARD`], as hung waiting for `what`.
 pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {

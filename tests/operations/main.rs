@@ -12,4 +12,5 @@ mod common;
 mod backup;
 mod cli;
 mod deploy;
+mod readme;
 mod safe_defaults;

@@ -6,6 +6,7 @@ use settled::client::{self, Client};
 use settled::{Address, Keypair, ReceiptJson, proto};
 
 use crate::cli::*;
+use crate::output::{done, emit, item, note};
 use crate::{connect, hex_address, read_keys, status_text, unix_ms};
 
 pub(crate) async fn programme(command: ProgrammeCommand, server: &str, token: &str) -> Result<(), String> {
@@ -46,38 +47,55 @@ pub(crate) async fn programme(command: ProgrammeCommand, server: &str, token: &s
                 .create_programme(proto::CreateProgrammeRequest { programme: Some(programme) })
                 .await
                 .map_err(|s| status_text(&s))?;
-            println!("programme {id} created in block {}", response.into_inner().height);
+            let height = response.into_inner().height;
+            done(height, &format!("programme {id} created in block {height}"));
         }
         ProgrammeCommand::Stats { id } => {
             let info = client.info(false).await.map_err(|s| status_text(&s))?;
             let stats = programme_stats(&mut client, id).await?;
             let amount = |minor| settled::format_amount(minor, info.currency_exponent);
-            let name = stats.programme.map(|p| p.name).unwrap_or_default();
-            println!("programme {id} ({name}) at block {}", stats.height);
-            println!("  disbursed   {}", amount(stats.disbursed_minor));
+            let name = stats.programme.as_ref().map(|p| p.name.clone()).unwrap_or_default();
+            let mut text = format!("programme {id} ({name}) at block {}", stats.height);
+            text.push_str(&format!("\n  disbursed   {}", amount(stats.disbursed_minor)));
             for spent in &stats.spent_by_mcc {
-                println!("  spent at MCC {:04}  {}", spent.mcc, amount(spent.amount_minor));
+                text.push_str(&format!("\n  spent at MCC {:04}  {}", spent.mcc, amount(spent.amount_minor)));
             }
-            println!("  clawed back {}", amount(stats.clawed_back_minor));
-            println!("  refunded    {}", amount(stats.refunded_minor));
+            text.push_str(&format!("\n  clawed back {}", amount(stats.clawed_back_minor)));
+            text.push_str(&format!("\n  refunded    {}", amount(stats.refunded_minor)));
             if stats.refunded_to_treasury_minor > 0 {
-                println!("  refunded to the treasury {}", amount(stats.refunded_to_treasury_minor));
+                text.push_str(&format!("\n  refunded to the treasury {}", amount(stats.refunded_to_treasury_minor)));
             }
             for paid in &stats.paid_by_period {
-                println!(
-                    "  period {}  {} beneficiaries paid, {}",
+                text.push_str(&format!(
+                    "\n  period {}  {} beneficiaries paid, {}",
                     paid.period,
                     paid.beneficiaries,
                     amount(paid.amount_minor)
-                );
+                ));
             }
-            println!("  outstanding {}", amount(stats.outstanding_minor));
+            text.push_str(&format!("\n  outstanding {}", amount(stats.outstanding_minor)));
             if !stats.top_merchants.is_empty() {
-                println!("  merchants paid {}; the most paid:", stats.merchants_paid);
+                text.push_str(&format!("\n  merchants paid {}; the most paid:", stats.merchants_paid));
                 for merchant in &stats.top_merchants {
-                    println!("    {}", merchant_line(merchant, &amount));
+                    text.push_str(&format!("\n    {}", merchant_line(merchant, &amount)));
                 }
             }
+            let value = serde_json::json!({
+                "programme": id,
+                "name": name,
+                "height": stats.height,
+                "disbursed": amount(stats.disbursed_minor),
+                "spent_by_mcc": stats.spent_by_mcc.iter().map(|s| serde_json::json!({"mcc": s.mcc, "amount": amount(s.amount_minor)})).collect::<Vec<_>>(),
+                "spent": amount(stats.spent_minor),
+                "clawed_back": amount(stats.clawed_back_minor),
+                "refunded": amount(stats.refunded_minor),
+                "refunded_to_treasury": amount(stats.refunded_to_treasury_minor),
+                "outstanding": amount(stats.outstanding_minor),
+                "paid_by_period": stats.paid_by_period.iter().map(|p| serde_json::json!({"period": p.period, "beneficiaries": p.beneficiaries, "amount": amount(p.amount_minor)})).collect::<Vec<_>>(),
+                "merchants_paid": stats.merchants_paid,
+                "top_merchants": stats.top_merchants.iter().map(|m| merchant_json(m, &amount)).collect::<Vec<_>>(),
+            });
+            emit(&value, &text);
         }
         ProgrammeCommand::Merchants { id } => {
             let info = client.info(false).await.map_err(|s| status_text(&s))?;
@@ -88,7 +106,7 @@ pub(crate) async fn programme(command: ProgrammeCommand, server: &str, token: &s
                 let page =
                     client.admin.list_programme_merchants(request).await.map_err(|s| status_text(&s))?.into_inner();
                 for merchant in &page.merchants {
-                    println!("{}", merchant_line(merchant, &amount));
+                    item(&merchant_json(merchant, &amount), &merchant_line(merchant, &amount));
                 }
                 if page.next_page_token.is_empty() {
                     break;
@@ -101,13 +119,23 @@ pub(crate) async fn programme(command: ProgrammeCommand, server: &str, token: &s
             let mut stream = client.alerts.watch_alerts(request).await.map_err(|s| status_text(&s))?.into_inner();
             while let Some(response) = stream.message().await.map_err(|s| status_text(&s))? {
                 let Some(alert) = response.alert else { continue };
-                println!(
+                let mut text = format!(
                     "alert {} {} programme {} merchant {} at sequence {}: {}",
                     alert.number, alert.rule, alert.programme_id, alert.merchant_id, alert.sequence, alert.detail
                 );
                 for txid in &alert.txids {
-                    println!("  payment {}", hex::encode(txid));
+                    text.push_str(&format!("\n  payment {}", hex::encode(txid)));
                 }
+                let value = serde_json::json!({
+                    "number": alert.number,
+                    "rule": alert.rule,
+                    "programme": alert.programme_id,
+                    "merchant": alert.merchant_id,
+                    "sequence": alert.sequence,
+                    "detail": alert.detail,
+                    "payments": alert.txids.iter().map(hex::encode).collect::<Vec<_>>(),
+                });
+                item(&value, &text);
             }
         }
         ProgrammeCommand::Clawback { id, issuer_key_files } => {
@@ -122,11 +150,11 @@ pub(crate) async fn programme(command: ProgrammeCommand, server: &str, token: &s
                 .ok_or_else(|| format!("programme {id} has no treasury address"))?;
             let terms =
                 client::ClawbackTerms { chain, programme: id, treasury, valid_until_ms: programme.valid_until_unix_ms };
-            println!(
+            note(&format!(
                 "authorising the clawback of programme {id} on chain {chain}: leftovers to treasury {treasury}, valid \
                  until {}",
                 settled::iso8601(programme.valid_until_unix_ms)
-            );
+            ));
             let authorization = client::clawback_authorization(&terms, &signers);
             let mut resume_after = Vec::new();
             loop {
@@ -136,9 +164,23 @@ pub(crate) async fn programme(command: ProgrammeCommand, server: &str, token: &s
                     resume_after: std::mem::take(&mut resume_after),
                 };
                 let response = client.admin.clawback(request).await.map_err(|s| status_text(&s))?.into_inner();
-                println!(
-                    "clawed back {} outputs ({} minor units) in {} batches; programme total {}",
-                    response.outputs_moved, response.amount_minor, response.batches, response.clawed_back_total_minor
+                let value = serde_json::json!({
+                    "programme": id,
+                    "outputs_moved": response.outputs_moved,
+                    "amount_minor": response.amount_minor,
+                    "batches": response.batches,
+                    "clawed_back_total_minor": response.clawed_back_total_minor,
+                    "more": response.more,
+                });
+                item(
+                    &value,
+                    &format!(
+                        "clawed back {} outputs ({} minor units) in {} batches; programme total {}",
+                        response.outputs_moved,
+                        response.amount_minor,
+                        response.batches,
+                        response.clawed_back_total_minor
+                    ),
                 );
                 if !response.more {
                     break;
@@ -148,6 +190,20 @@ pub(crate) async fn programme(command: ProgrammeCommand, server: &str, token: &s
         }
     }
     Ok(())
+}
+
+/// One merchant's figures in a programme, for `--json`.
+fn merchant_json(merchant: &proto::MerchantFigures, amount: &impl Fn(u64) -> String) -> serde_json::Value {
+    serde_json::json!({
+        "merchant": merchant.merchant_id,
+        "mcc": merchant.mcc,
+        "payments": merchant.payments,
+        "spent": amount(merchant.spent_minor),
+        "refunds": merchant.refunds,
+        "refunded": amount(merchant.refunded_minor),
+        "share_ppm": merchant.share_ppm,
+        "last_payment": settled::iso8601(merchant.last_payment_unix_ms),
+    })
 }
 
 /// One merchant's figures in a programme, on one line.
@@ -207,7 +263,7 @@ pub(crate) async fn register(command: RegisterCommand, server: &str, token: &str
         }
     };
     let height = response.map_err(|s| status_text(&s))?.into_inner().height;
-    println!("registered in block {height}");
+    done(height, &format!("registered in block {height}"));
     Ok(())
 }
 
@@ -229,7 +285,7 @@ pub(crate) async fn credentials(args: CredentialsArgs, token: &str) -> Result<()
     let count = credential_sha256.len();
     let request = proto::SetCredentialsRequest { participant: Some(participant), credential_sha256 };
     let height = client.admin.set_credentials(request).await.map_err(|s| status_text(&s))?.into_inner().height;
-    println!("{name} now has {count} credential(s), from block {height}");
+    done(height, &format!("{name} now has {count} credential(s), from block {height}"));
     Ok(())
 }
 
@@ -256,10 +312,13 @@ pub(crate) async fn wallet(command: WalletCommand, server: &str, token: &str) ->
                 let page = client.admin.list_frozen_wallets(request).await.map_err(|s| status_text(&s))?.into_inner();
                 for wallet in &page.wallets {
                     let address = hex::encode(&wallet.address);
+                    let recovered_to = hex::encode(&wallet.recovered_to);
+                    let value =
+                        serde_json::json!({"address": address, "reason": wallet.reason, "recovered_to": recovered_to});
                     if wallet.recovered_to.is_empty() {
-                        println!("{address}  frozen: {}", wallet.reason);
+                        item(&value, &format!("{address}  frozen: {}", wallet.reason));
                     } else {
-                        println!("{address}  recovered to {}", hex::encode(&wallet.recovered_to));
+                        item(&value, &format!("{address}  recovered to {recovered_to}"));
                     }
                 }
                 if page.next_page_token.is_empty() {
@@ -270,7 +329,7 @@ pub(crate) async fn wallet(command: WalletCommand, server: &str, token: &str) ->
         }
     };
     let height = height.map_err(|s| status_text(&s))?.into_inner().height;
-    println!("{what}, from block {height}");
+    done(height, &format!("{what}, from block {height}"));
     Ok(())
 }
 
@@ -285,7 +344,7 @@ pub(crate) async fn set_active(args: ParticipantArgs, active: bool, token: &str)
     let request = proto::SetActiveRequest { participant: Some(participant), active };
     let height = client.admin.set_active(request).await.map_err(|s| status_text(&s))?.into_inner().height;
     let state = if active { "reactivated" } else { "deactivated" };
-    println!("{name} {state}, from block {height}");
+    done(height, &format!("{name} {state}, from block {height}"));
     Ok(())
 }
 
@@ -296,7 +355,15 @@ pub(crate) async fn registry_log(after: Option<u64>, server: &str, token: &str) 
         let request = proto::ListRequest { page_size: 0, page_token };
         let page = client.admin.list_registry_changes(request).await.map_err(|s| status_text(&s))?.into_inner();
         for change in &page.changes {
-            println!(
+            let value = serde_json::json!({
+                "index": change.index,
+                "height": change.height,
+                "kind": change.kind,
+                "change": serde_json::from_str::<serde_json::Value>(&change.change_json).unwrap_or_default(),
+                "by_role": change.by_role,
+                "by_credential_sha256": hex::encode(&change.by_credential_sha256),
+            });
+            let text = format!(
                 "{} block {} {} by {} (credential {}): {}",
                 change.index,
                 change.height,
@@ -305,6 +372,7 @@ pub(crate) async fn registry_log(after: Option<u64>, server: &str, token: &str) 
                 hex::encode(change.by_credential_sha256.get(..8).unwrap_or_default()),
                 change.change_json
             );
+            item(&value, &text);
         }
         if page.next_page_token.is_empty() {
             return Ok(());
@@ -468,13 +536,19 @@ fn beneficiary_proto(person: &str, wallets: &[String], designations: &[String]) 
 }
 
 fn print_beneficiary(b: &proto::Beneficiary) {
-    println!("person {}", hex::encode(&b.person_ref));
+    let mut text = format!("person {}", hex::encode(&b.person_ref));
     for wallet in &b.wallets {
-        println!("  wallet {}", hex::encode(wallet));
+        text.push_str(&format!("\n  wallet {}", hex::encode(wallet)));
     }
     for d in &b.designations {
-        println!("  programme {} pays {}", d.programme_id, hex::encode(&d.wallet));
+        text.push_str(&format!("\n  programme {} pays {}", d.programme_id, hex::encode(&d.wallet)));
     }
+    let value = serde_json::json!({
+        "person": hex::encode(&b.person_ref),
+        "wallets": b.wallets.iter().map(hex::encode).collect::<Vec<_>>(),
+        "designations": b.designations.iter().map(|d| serde_json::json!({"programme": d.programme_id, "wallet": hex::encode(&d.wallet)})).collect::<Vec<_>>(),
+    });
+    item(&value, &text);
 }
 
 pub(crate) async fn beneficiary(command: BeneficiaryCommand, server: &str, token: &str) -> Result<(), String> {
@@ -485,14 +559,14 @@ pub(crate) async fn beneficiary(command: BeneficiaryCommand, server: &str, token
             let request = proto::RegisterBeneficiaryRequest { beneficiary };
             let height =
                 client.admin.register_beneficiary(request).await.map_err(|s| status_text(&s))?.into_inner().height;
-            println!("beneficiary registered in block {height}");
+            done(height, &format!("beneficiary registered in block {height}"));
         }
         BeneficiaryCommand::Update { person, wallets, designations } => {
             let beneficiary = Some(beneficiary_proto(&person, &wallets, &designations)?);
             let request = proto::UpdateBeneficiaryRequest { beneficiary };
             let height =
                 client.admin.update_beneficiary(request).await.map_err(|s| status_text(&s))?.into_inner().height;
-            println!("beneficiary updated in block {height}");
+            done(height, &format!("beneficiary updated in block {height}"));
         }
         BeneficiaryCommand::Show { person } => {
             let request = proto::GetBeneficiaryRequest { person_ref: person_arg(&person)?.0.to_vec() };
@@ -516,7 +590,17 @@ pub(crate) async fn beneficiary(command: BeneficiaryCommand, server: &str, token
                     authorization: authorization.clone(),
                 };
                 let response = client.admin.recover_wallet(request).await.map_err(|s| status_text(&s))?.into_inner();
-                println!(
+                let value = serde_json::json!({
+                    "lost": lost.to_string(),
+                    "replacement": replacement.to_string(),
+                    "height": response.height,
+                    "outputs_moved": response.outputs_moved,
+                    "amount_minor": response.amount_minor,
+                    "batches": response.batches,
+                    "frozen_unrestricted_minor": response.frozen_unrestricted_minor,
+                    "more": response.more,
+                });
+                let text = format!(
                     "wallet {lost} frozen (block {}); moved {} earmarked outputs ({} minor units) to {replacement} in \
                      {} batches; {} minor units of unrestricted money stay frozen in it",
                     response.height,
@@ -525,6 +609,7 @@ pub(crate) async fn beneficiary(command: BeneficiaryCommand, server: &str, token
                     response.batches,
                     response.frozen_unrestricted_minor
                 );
+                item(&value, &text);
                 if !response.more {
                     break;
                 }
@@ -561,13 +646,17 @@ pub(crate) fn person_ref(key_file: &std::path::Path, id: Option<&str>) -> Result
         ));
     }
     match id {
-        Some(id) => println!("{}", client::person_ref(&key, id)?),
+        Some(id) => {
+            let person = client::person_ref(&key, id)?.to_string();
+            item(&serde_json::json!({ "person": person }), &person);
+        }
         None => {
             for (number, line) in std::io::stdin().lines().enumerate() {
                 let line = line.map_err(|e| e.to_string())?;
                 if !line.trim().is_empty() {
                     let person = client::person_ref(&key, &line).map_err(|e| format!("line {}: {e}", number + 1))?;
-                    println!("{person}");
+                    let person = person.to_string();
+                    item(&serde_json::json!({ "person": person }), &person);
                 }
             }
         }

@@ -371,6 +371,29 @@ pub(crate) async fn bank_positions(
     let until = response.until_block.as_ref().map_or(until_height, |b| b.height);
     let bank_name = |bank: &str| if bank.is_empty() { "(unbanked)".to_owned() } else { bank.to_owned() };
     let amount = |minor| settled::format_amount(minor, exponent);
+    let net_sum: i128 = response.positions.iter().map(|p| i128::from(p.net_minor)).sum();
+    if net_sum != 0 {
+        return Err(format!("the net positions sum to {net_sum} minor units, not 0"));
+    }
+    if crate::output::json() {
+        let value = serde_json::json!({
+            "after_height": from,
+            "until_height": until,
+            "flows": response.flows.iter().map(|f| serde_json::json!({
+                "payer_bank": f.payer_bank, "payee_bank": f.payee_bank, "amount": amount(f.amount_minor)
+            })).collect::<Vec<_>>(),
+            "positions": response.positions.iter().map(|p| serde_json::json!({
+                "bank": p.bank,
+                "paid": amount(p.paid_minor),
+                "received": amount(p.received_minor),
+                "issued": amount(p.issued_minor),
+                "redeemed": amount(p.redeemed_minor),
+                "net": signed_amount(i128::from(p.net_minor), exponent),
+            })).collect::<Vec<_>>(),
+        });
+        crate::output::emit(&value, "");
+        return Ok(());
+    }
     println!("net positions over blocks {}..={until}", from + 1);
     if response.flows.is_empty() {
         println!("no payments between banks");
@@ -397,10 +420,5 @@ pub(crate) async fn bank_positions(
         })
         .collect();
     print!("{}", table(&["bank", "paid", "received", "issued", "redeemed", "net"], &rows, 1));
-    // What one bank's customers paid, another's received.
-    let net_sum: i128 = response.positions.iter().map(|p| i128::from(p.net_minor)).sum();
-    if net_sum != 0 {
-        return Err(format!("the net positions sum to {net_sum} minor units, not 0"));
-    }
     Ok(())
 }

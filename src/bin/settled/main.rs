@@ -148,10 +148,28 @@ async fn run(command: Command, token: &str) -> Result<(), String> {
                     let audit = crate::audit::audit_trusting_nobody(&mut client, key, chain)
                         .await
                         .map_err(|e| format!("the ledger does not audit: {e}"))?;
-                    println!(
-                        "re-derived from genesis, trusting no server: {} blocks, {} transactions, {} registry \
-                         changes, all signed by {key} on chain {chain}; tip block {}, supply {} (minor units)",
-                        audit.blocks, audit.transactions, audit.registry_changes, audit.tip_height, audit.supply_minor
+                    let value = serde_json::json!({
+                        "trusting_no_server": true,
+                        "blocks": audit.blocks,
+                        "transactions": audit.transactions,
+                        "registry_changes": audit.registry_changes,
+                        "tip_height": audit.tip_height,
+                        "supply_minor": audit.supply_minor,
+                        "engine_public_key": key.to_string(),
+                        "chain_id": chain.to_string(),
+                        "failures": Vec::<String>::new(),
+                    });
+                    output::emit(
+                        &value,
+                        &format!(
+                            "re-derived from genesis, trusting no server: {} blocks, {} transactions, {} registry \
+                             changes, all signed by {key} on chain {chain}; tip block {}, supply {} (minor units)",
+                            audit.blocks,
+                            audit.transactions,
+                            audit.registry_changes,
+                            audit.tip_height,
+                            audit.supply_minor
+                        ),
                     );
                     return Ok(());
                 }
@@ -165,7 +183,7 @@ async fn run(command: Command, token: &str) -> Result<(), String> {
                 }
                 (None, _, _) => return Err("pin both --engine-key and --chain-id, or neither".to_owned()),
             };
-            println!(
+            let mut text = format!(
                 "audited {} blocks, {} transactions; minted {} - burned {} = unspent {} in {} outputs",
                 report.blocks,
                 report.transactions,
@@ -175,8 +193,19 @@ async fn run(command: Command, token: &str) -> Result<(), String> {
                 report.unspent_count
             );
             for failure in &report.failures {
-                println!("FAILED: {failure}");
+                text.push_str(&format!("\nFAILED: {failure}"));
             }
+            let value = serde_json::json!({
+                "trusting_no_server": false,
+                "blocks": report.blocks,
+                "transactions": report.transactions,
+                "minted_minor": report.minted_minor,
+                "burned_minor": report.burned_minor,
+                "unspent_minor": report.unspent_minor,
+                "unspent_count": report.unspent_count,
+                "failures": report.failures,
+            });
+            output::emit(&value, &text);
             if report.failures.is_empty() { Ok(()) } else { Err(format!("{} audit failures", report.failures.len())) }
         }
         Command::Programme { command, server } => programme(command, &server, token).await,

@@ -37,13 +37,26 @@ pub(crate) async fn refund(args: RefundArgs, token: &str) -> Result<(), String> 
     let chain = client.chain_id().await.map_err(|s| status_text(&s))?;
     let tx = client::refund(&chain, &merchant, &inputs, &payment, to, &[(paid_as, amount_minor)]);
     let (receipt, duplicate) = client.submit(&tx).await.map_err(|s| status_text(&s))?;
-    println!(
-        "refunded {} of programme {programme} of payment {payment} to {to}: txid {} sequence {} in block {}{}",
-        settled::format_amount(amount_minor, info.currency_exponent),
-        receipt.txid,
-        receipt.sequence,
-        receipt.block.header.height,
-        if duplicate { " (already confirmed)" } else { "" }
+    let amount = settled::format_amount(amount_minor, info.currency_exponent);
+    let value = serde_json::json!({
+        "txid": receipt.txid.to_string(),
+        "sequence": receipt.sequence,
+        "height": receipt.block.header.height,
+        "payment": payment.to_string(),
+        "to": to.to_string(),
+        "programme": programme,
+        "amount": amount,
+        "duplicate": duplicate,
+    });
+    crate::output::emit(
+        &value,
+        &format!(
+            "refunded {amount} of programme {programme} of payment {payment} to {to}: txid {} sequence {} in block {}{}",
+            receipt.txid,
+            receipt.sequence,
+            receipt.block.header.height,
+            if duplicate { " (already confirmed)" } else { "" }
+        ),
     );
     Ok(())
 }

@@ -23,3 +23,29 @@ pub(crate) fn emit(value: &serde_json::Value, text: &str) {
         println!("{text}");
     }
 }
+
+/// Prints a registry change's or an action's outcome: the height of the
+/// durable block that carries it, and what it did.
+pub(crate) fn done(height: u64, text: &str) {
+    emit(&serde_json::json!({"height": height, "message": text}), text);
+}
+
+/// Prints one item of a list: with `--json` one JSON object a line (so that
+/// long and live lists stream), otherwise `text`.
+pub(crate) fn item(value: &serde_json::Value, text: &str) {
+    if json() {
+        println!("{value}");
+    } else {
+        println!("{text}");
+    }
+}
+
+/// Prints progress or a note people read: on stdout as text, on stderr with
+/// `--json` (stdout then holds only the result).
+pub(crate) fn note(text: &str) {
+    if json() {
+        eprintln!("{text}");
+    } else {
+        println!("{text}");
+    }
+}

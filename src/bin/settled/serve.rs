@@ -145,7 +145,10 @@ pub(crate) async fn backup(out: &Path, server: &str, token: &str) -> Result<(), 
         return Err(format!("the backup holds block {tip}, the server said {height}"));
     }
     std::fs::rename(&partial, out).map_err(|e| format!("{}: {e}", out.display()))?;
-    println!("backup of chain {chain} at block {height}: {bytes} bytes in {}, audited clean", out.display());
+    crate::output::emit(
+        &serde_json::json!({"chain_id": chain.to_string(), "height": height, "bytes": bytes, "file": out}),
+        &format!("backup of chain {chain} at block {height}: {bytes} bytes in {}, audited clean", out.display()),
+    );
     Ok(())
 }
 
@@ -167,9 +170,13 @@ pub(crate) fn restore(from: &Path, data_dir: &Path) -> Result<(), String> {
     std::fs::File::open(&partial).and_then(|f| f.sync_all()).map_err(|e| format!("{}: {e}", partial.display()))?;
     std::fs::rename(&partial, &ledger).map_err(|e| format!("{}: {e}", ledger.display()))?;
     std::fs::File::open(data_dir).and_then(|d| d.sync_all()).map_err(|e| format!("{}: {e}", data_dir.display()))?;
-    println!(
-        "restored chain {chain} at block {tip} into {}; start the server there with the same engine key and genesis",
-        data_dir.display()
+    crate::output::emit(
+        &serde_json::json!({"chain_id": chain.to_string(), "height": tip, "data_dir": data_dir}),
+        &format!(
+            "restored chain {chain} at block {tip} into {}; start the server there with the same engine key and \
+             genesis",
+            data_dir.display()
+        ),
     );
     Ok(())
 }

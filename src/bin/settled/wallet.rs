@@ -33,9 +33,9 @@ pub(crate) async fn info(server: &str, token: &str) -> Result<(), String> {
     });
     let text = format!(
         "engine public key  {}\nchain id           {}\ngenesis hash       {}\nprotocol version   {}\ncurrency           \
-         {} ({} decimals)\nissuers            {} of {}: {}\nledger day         UTC{:+03}:{:02}\ntip                block \
-         {tip}, supply {}\n\nPin the engine public key and the chain id: `settled receipt verify --engine-key <key> \
-         --chain-id <id>`, `settled audit --engine-key <key> --chain-id <id>`.",
+         {} ({} decimals)\nissuers            {} of {}: {}\nledger day         UTC{:+03}:{:02}\ntip height         \
+         {tip}\nsupply             {}\n\nPin the engine public key and the chain id: `settled receipt verify \
+         --engine-key <key> --chain-id <id>`, `settled audit --engine-key <key> --chain-id <id>`.",
         hex::encode(&info.engine_public_key),
         hex::encode(&info.chain_id),
         hex::encode(&info.genesis_hash),
