@@ -541,7 +541,13 @@ async fn disburse_planned(
     issuers: &[Keypair],
     mut progress: impl Write,
 ) -> Result<Summary, String> {
-    let client = Client::connect_with_token(url, token).await.map_err(|e| format!("{url}: {e}"))?;
+    // One server, or a cluster's replicas (comma-separated): the leader.
+    let client = if url.contains(',') {
+        let urls: Vec<String> = url.split(',').map(str::trim).filter(|u| !u.is_empty()).map(str::to_owned).collect();
+        client::Replicas::lazy_with_token(&urls, token)?.find_leader().await.map_err(|s| format!("{url}: {s}"))?
+    } else {
+        Client::connect_with_token(url, token).await.map_err(|e| format!("{url}: {e}"))?
+    };
     let chain = client.clone().chain_id().await.map_err(|s| format!("{url}: {}", s.message()))?;
     let total = rows.len();
     let started = Instant::now();

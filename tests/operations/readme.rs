@@ -79,3 +79,52 @@ fn the_readme_walkthrough_runs_as_written() {
     let statement = std::fs::read_to_string(dir.path().join("north-today.xml")).expect("statement");
     assert!(statement.contains("camt.053.001.08") && statement.contains("<Ntry>"), "{statement}");
 }
+
+/// The README's cluster block, with free ports in place of its 7001-7003
+/// and 50061-50063: three replicas started by the block itself, a payment
+/// through them, the status; every process the block started is stopped
+/// with its process group whatever happens.
+#[test]
+fn the_readme_cluster_walkthrough_runs_as_written() {
+    use std::os::unix::process::CommandExt;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let marker = readme.find("<!-- cluster walkthrough -->").expect("the cluster block's marker");
+    let block = &readme[marker..];
+    let start = block.find("```sh\n").expect("a sh block") + "```sh\n".len();
+    let end = block[start..].find("\n```").expect("the block ends") + start;
+    let mut script = block[start..end].to_owned();
+    for port in ["7001", "7002", "7003", "50061", "50062", "50063"] {
+        let free = settled::dev::free_port().port().to_string();
+        script = script.replace(&format!("127.0.0.1:{port}"), &format!("127.0.0.1:{free}"));
+    }
+    assert!(!script.contains(":7001") && !script.contains(":50061"), "{script}");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bin_dir = Path::new(BIN).parent().expect("the binary's folder");
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let child = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .current_dir(dir.path())
+        .env("PATH", path)
+        .env_remove("SETTLED_TOKEN")
+        .env_remove("SETTLED_SERVER")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .expect("bash runs");
+    let group = child.id();
+    let run = child.wait_with_output().expect("bash ends");
+    // Whatever the block left running (a failed run leaves its replicas).
+    let _ = Command::new("kill").args(["-KILL", "--", &format!("-{group}")]).status();
+    let stdout = String::from_utf8_lossy(&run.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&run.stderr).to_string();
+    let logs: String = (1..=3)
+        .map(|n| std::fs::read_to_string(dir.path().join(format!("cluster/node-{n}.log"))).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(run.status.success(), "the cluster walkthrough failed:\n{stdout}\n{stderr}\n{logs}");
+    for said in ["registered in block", "rows: 1, paid: 1 (40.00)", "paid 12.50 to", " leader ", " follower "] {
+        assert!(stdout.contains(said), "no '{said}' in:\n{stdout}\n{stderr}");
+    }
+}
