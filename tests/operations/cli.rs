@@ -458,3 +458,17 @@ fn completions_are_printed_for_each_shell() {
         assert!(script.contains(marker) && script.contains("disburse"), "{shell}: {script}");
     }
 }
+
+/// A key or id copied with its placeholder, or cut short, is named with
+/// what it should have been, before any server is asked.
+#[test]
+fn a_malformed_key_says_what_it_should_be() {
+    let output = settled(&["receipt", "verify", "receipt.json", "--engine-key", "<hex>"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("--engine-key: expected 64 hex digits"), "{stderr}");
+    assert!(stderr.contains("replace the <placeholder>"), "{stderr}");
+    let output = settled(&["balance", "--address", "abc", "--server", "http://127.0.0.1:9"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--address: expected 64 hex digits (32 bytes), got 'abc', 3 characters"), "{stderr}");
+}

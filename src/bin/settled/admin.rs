@@ -442,7 +442,10 @@ pub(crate) async fn receipt(command: ReceiptCommand, token: &str) -> Result<(), 
     match command {
         ReceiptCommand::Verify { file, engine_key, engine_key_file, chain_id } => {
             let (key, from_file) = match (engine_key, engine_key_file) {
-                (Some(hex), _) => (Address::from_hex(hex.trim()).map_err(|e| format!("--engine-key: {e}"))?, None),
+                (Some(hex), _) => (
+                    Address::from_hex(hex.trim()).map_err(|e| crate::hex32_error("--engine-key", hex.trim(), &e))?,
+                    None,
+                ),
                 (None, Some(path)) => {
                     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
                     let key = Address::from_hex(text.trim())
@@ -454,7 +457,9 @@ pub(crate) async fn receipt(command: ReceiptCommand, token: &str) -> Result<(), 
                 }
             };
             let pinned = chain_id
-                .map(|hex| settled::ChainId::from_hex(hex.trim()).map_err(|e| format!("--chain-id: {e}")))
+                .map(|hex| {
+                    settled::ChainId::from_hex(hex.trim()).map_err(|e| crate::hex32_error("--chain-id", hex.trim(), &e))
+                })
                 .transpose()?;
             let (receipt, chain) = match settled::client::verify_receipt_file(&file, &key, pinned.as_ref()) {
                 Ok(verified) => verified,
@@ -493,7 +498,7 @@ pub(crate) async fn receipt(command: ReceiptCommand, token: &str) -> Result<(), 
             Ok(())
         }
         ReceiptCommand::Get { txid, server } => {
-            let txid = settled::TxId::from_hex(&txid).map_err(|e| format!("txid: {e}"))?;
+            let txid = settled::TxId::from_hex(&txid).map_err(|e| crate::hex32_error("txid", &txid, &e))?;
             let mut client = connect(&server, token).await?;
             let response = client
                 .payments
@@ -578,8 +583,8 @@ pub(crate) async fn beneficiary(command: BeneficiaryCommand, server: &str, token
             let signers: Vec<&Keypair> = issuers.iter().collect();
             let chain = client.chain_id().await.map_err(|s| status_text(&s))?;
             let (lost, replacement) = (
-                Address::from_hex(&lost).map_err(|e| format!("--lost: {e}"))?,
-                Address::from_hex(&replacement).map_err(|e| format!("--replacement: {e}"))?,
+                Address::from_hex(&lost).map_err(|e| crate::hex32_error("--lost", &lost, &e))?,
+                Address::from_hex(&replacement).map_err(|e| crate::hex32_error("--replacement", &replacement, &e))?,
             );
             let authorization = client::recovery_authorization(&chain, &lost, &replacement, &signers);
             loop {

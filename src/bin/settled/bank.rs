@@ -17,8 +17,9 @@ pub(crate) async fn bank(command: BankCommand, server: &str, token: &str) -> Res
     let exponent = currency_exponent(&mut client).await?;
     match command {
         BankCommand::Follow { bank, cursor_file, until_height, engine_key } => {
-            let pinned =
-                engine_key.map(|hex| Address::from_hex(&hex).map_err(|e| format!("--engine-key: {e}"))).transpose()?;
+            let pinned = engine_key
+                .map(|hex| Address::from_hex(&hex).map_err(|e| crate::hex32_error("--engine-key", &hex, &e)))
+                .transpose()?;
             // Any replica serves the stream; a broken one moves to the next.
             let others = if server.contains(',') { Some(replicas(server, token)?) } else { None };
             bank_follow(client, others, exponent, &bank, cursor_file, until_height, pinned).await

@@ -142,8 +142,10 @@ async fn run(command: Command, token: &str) -> Result<(), String> {
                 (Some(data_dir), engine_key, chain_id) => audit_offline(&data_dir, engine_key, chain_id)?,
                 (None, Some(engine_key), Some(chain_id)) => {
                     // Trusting nobody: the client replays the chain itself.
-                    let key = Address::from_hex(engine_key).map_err(|e| format!("--engine-key: {e}"))?;
-                    let chain = settled::ChainId::from_hex(chain_id).map_err(|e| format!("--chain-id: {e}"))?;
+                    let key = Address::from_hex(engine_key)
+                        .map_err(|e| crate::hex32_error("--engine-key", engine_key, &e))?;
+                    let chain = settled::ChainId::from_hex(chain_id)
+                        .map_err(|e| crate::hex32_error("--chain-id", chain_id, &e))?;
                     let mut client = connect(&server, token).await?;
                     let audit = crate::audit::audit_trusting_nobody(&mut client, key, chain)
                         .await
@@ -272,6 +274,21 @@ fn unix_ms(text: &str) -> Result<u64, String> {
     }
 }
 
+/// What a malformed 32-byte hex value given as `what` should have been.
+fn hex32_error(what: &str, text: &str, error: &hex::FromHexError) -> String {
+    let shown: String = text.chars().take(20).collect();
+    let more = if text.chars().count() > 20 { "..." } else { "" };
+    let hint = if text.contains('<') || text.contains('>') {
+        " (replace the <placeholder> with the value itself)"
+    } else {
+        ""
+    };
+    format!(
+        "{what}: expected 64 hex digits (32 bytes), got '{shown}{more}', {} characters: {error}{hint}",
+        text.trim().chars().count()
+    )
+}
+
 fn hex_address(text: &str) -> Result<Vec<u8>, String> {
-    Ok(Address::from_hex(text).map_err(|e| format!("address {text}: {e}"))?.0.to_vec())
+    Ok(Address::from_hex(text).map_err(|e| hex32_error("address", text, &e))?.0.to_vec())
 }

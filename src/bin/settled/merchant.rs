@@ -14,7 +14,7 @@ const REFUND_INPUTS_MAX: usize = settled::limits::TX_INPUTS_MAX;
 /// programme's treasury once the programme has ended).
 pub(crate) async fn refund(args: RefundArgs, token: &str) -> Result<(), String> {
     let merchant = read_keys(std::slice::from_ref(&args.merchant_key_file))?.remove(0);
-    let payment = TxId::from_hex(&args.payment).map_err(|e| format!("--payment: {e}"))?;
+    let payment = TxId::from_hex(&args.payment).map_err(|e| crate::hex32_error("--payment", &args.payment, &e))?;
     let mut client = connect(&args.server, token).await?;
     let info = client.info(false).await.map_err(|s| status_text(&s))?;
     let amount_minor =
@@ -29,7 +29,7 @@ pub(crate) async fn refund(args: RefundArgs, token: &str) -> Result<(), String> 
         }
     };
     let to = match &args.to {
-        Some(hex) => Address::from_hex(hex).map_err(|e| format!("--to: {e}"))?,
+        Some(hex) => Address::from_hex(hex).map_err(|e| crate::hex32_error("--to", hex, &e))?,
         None => payer_of(&mut client, &original).await?,
     };
     let paid_as = if args.to_treasury { 0 } else { programme };

@@ -88,13 +88,13 @@ pub(crate) fn audit_offline(
         );
     }
     if let Some(pinned) = engine_key {
-        let pinned = Address::from_hex(pinned).map_err(|e| format!("--engine-key: {e}"))?;
+        let pinned = Address::from_hex(pinned).map_err(|e| crate::hex32_error("--engine-key", pinned, &e))?;
         if pinned != store.engine_key() {
             return Err(format!("the file's engine key {} is not the pinned {pinned}", store.engine_key()));
         }
     }
     if let Some(pinned) = chain_id {
-        let pinned = settled::ChainId::from_hex(pinned).map_err(|e| format!("--chain-id: {e}"))?;
+        let pinned = settled::ChainId::from_hex(pinned).map_err(|e| crate::hex32_error("--chain-id", pinned, &e))?;
         if pinned != store.chain_id() {
             return Err(format!("the file's chain {} is not the pinned {pinned}", store.chain_id()));
         }

@@ -55,7 +55,7 @@ pub(crate) async fn info(server: &str, token: &str) -> Result<(), String> {
 
 /// `settled balance`: an address's money, per programme.
 pub(crate) async fn balance(address: &str, server: &str, token: &str) -> Result<(), String> {
-    let owner = Address::from_hex(address).map_err(|e| format!("--address: {e}"))?;
+    let owner = Address::from_hex(address).map_err(|e| crate::hex32_error("--address", address, &e))?;
     let mut client = connect(server, token).await?;
     let exponent = client.info(false).await.map_err(|s| status_text(&s))?.currency_exponent;
     let request = proto::GetBalanceRequest { address: owner.0.to_vec() };
@@ -132,7 +132,7 @@ async fn inputs_for(
 /// wallet, confirmed with a receipt.
 pub(crate) async fn pay(args: PayArgs, token: &str) -> Result<(), String> {
     let payer = read_key(&args.key_file)?;
-    let payee = Address::from_hex(&args.to).map_err(|e| format!("--to: {e}"))?;
+    let payee = Address::from_hex(&args.to).map_err(|e| crate::hex32_error("--to", &args.to, &e))?;
     let mut client = connect(&args.server, token).await?;
     let info = client.info(false).await.map_err(|s| status_text(&s))?;
     let amount_minor =
