@@ -397,6 +397,15 @@ async fn bank_follow_killed_mid_stream_resumes_from_its_cursor_file_and_ends_wit
     let from_genesis = stdout_of(&from_genesis.await);
     assert_eq!(movement_sequences(&from_genesis).len() as u64, expected.movements);
     assert_totals(&from_genesis, BANK_A, tip, &expected);
+    // --json: one object a line; the last is the totals.
+    let args = ["bank", "follow", "--bank", BANK_A, "--until-height", &until, "--json"];
+    let json = stdout_of(&settled(&args, &w.url, BANK_A_TOKEN).await);
+    let objects: Vec<serde_json::Value> =
+        json.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    let movements = objects.iter().filter(|o| o.get("movement").is_some()).count() as u64;
+    assert_eq!(movements, expected.movements);
+    let totals = &objects.last().expect("the totals")["totals"];
+    assert_eq!((totals["height"].as_u64(), totals["movements"].as_u64()), (Some(tip), Some(expected.movements)));
     w.ledger.shutdown().await;
 }
 

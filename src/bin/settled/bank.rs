@@ -75,9 +75,8 @@ pub(crate) fn short_hex(bytes: &[u8]) -> String {
     hex::encode(&bytes[..bytes.len().min(4)])
 }
 
-pub(crate) fn movement_line(movement: &proto::Movement, exponent: u32) -> String {
-    use std::fmt::Write as _;
-    let kind = match proto::MovementKind::try_from(movement.kind) {
+fn movement_kind(movement: &proto::Movement) -> &'static str {
+    match proto::MovementKind::try_from(movement.kind) {
         Ok(proto::MovementKind::Payment) => "payment",
         Ok(proto::MovementKind::Mint) => "mint",
         Ok(proto::MovementKind::Redeem) => "redeem",
@@ -85,7 +84,47 @@ pub(crate) fn movement_line(movement: &proto::Movement, exponent: u32) -> String
         Ok(proto::MovementKind::Refund) => "refund",
         Ok(proto::MovementKind::Recovery) => "recovery",
         Ok(proto::MovementKind::Unspecified) | Err(_) => "unknown",
-    };
+    }
+}
+
+/// A movement as `bank follow --json` prints it: one JSON object a line.
+fn movement_json(movement: &proto::Movement, exponent: u32) -> serde_json::Value {
+    serde_json::json!({
+        "movement": {
+            "txid": hex::encode(&movement.txid),
+            "sequence": movement.sequence,
+            "height": movement.height,
+            "kind": movement_kind(movement),
+            "merchant": movement.merchant,
+            "terminal": movement.terminal,
+            "entries": movement.entries.iter().map(|entry| serde_json::json!({
+                "address": hex::encode(&entry.address),
+                "direction": if entry.direction == i32::from(proto::Direction::Credit) { "credit" } else { "debit" },
+                "amount": settled::format_amount(entry.amount_minor, exponent),
+                "programme": entry.programme_id,
+            })).collect::<Vec<_>>(),
+        }
+    })
+}
+
+/// A verified checkpoint (or, at the end, the totals) as `--json` prints it.
+fn cursor_json(what: &str, cursor: &Cursor, lag_ms: Option<u64>) -> serde_json::Value {
+    serde_json::json!({
+        what: {
+            "bank": cursor.bank,
+            "height": cursor.after_height,
+            "after_sequence": cursor.after_sequence,
+            "movements": cursor.movements,
+            "credits_minor": cursor.credits_minor,
+            "debits_minor": cursor.debits_minor,
+            "lag_ms": lag_ms,
+        }
+    })
+}
+
+pub(crate) fn movement_line(movement: &proto::Movement, exponent: u32) -> String {
+    use std::fmt::Write as _;
+    let kind = movement_kind(movement);
     let mut line = format!("movement seq={} height={} {kind}", movement.sequence, movement.height);
     for entry in &movement.entries {
         let sign = match proto::Direction::try_from(entry.direction) {
@@ -148,11 +187,18 @@ impl FollowPrinter<'_> {
             return;
         }
         let written = match event {
+            Event::Movement(movement) if crate::output::json() => {
+                writeln!(self.out, "{}", movement_json(movement, self.exponent))
+            }
             Event::Movement(movement) => writeln!(self.out, "{}", movement_line(movement, self.exponent)),
             Event::Checkpoint { height, cursor, lag_ms, .. } => {
                 self.verified = cursor.clone();
-                writeln!(self.out, "{}", checkpoint_line(height, cursor, lag_ms, self.exponent))
-                    .and_then(|()| self.out.flush())
+                let line = if crate::output::json() {
+                    cursor_json("checkpoint", cursor, Some(lag_ms)).to_string()
+                } else {
+                    checkpoint_line(height, cursor, lag_ms, self.exponent)
+                };
+                writeln!(self.out, "{line}").and_then(|()| self.out.flush())
             }
         };
         if let Err(error) = written {
@@ -240,7 +286,12 @@ pub(crate) async fn bank_follow(
         Some(error) => Err(format!("stdout: {error}")),
         None => outcome,
     };
-    let printed = writeln!(printer.out, "{}", totals_line(&printer.verified)).and_then(|()| printer.out.flush());
+    let totals = if crate::output::json() {
+        cursor_json("totals", &printer.verified, None).to_string()
+    } else {
+        totals_line(&printer.verified)
+    };
+    let printed = writeln!(printer.out, "{totals}").and_then(|()| printer.out.flush());
     outcome?;
     printed.map_err(|e| format!("stdout: {e}"))
 }

@@ -104,10 +104,12 @@ pub(crate) async fn cluster(command: ClusterCommand, token: &str) -> Result<(), 
                 .await,
         ),
         ClusterCommand::Status { server } => {
-            println!(
-                "{:<28} {:>4} {:<9} {:>6} {:>7} {:>10} {:>10} {:>5}",
-                "replica", "id", "role", "term", "leader", "tip", "committed", "lag"
-            );
+            if !crate::output::json() {
+                println!(
+                    "{:<28} {:>4} {:<9} {:>6} {:>7} {:>10} {:>10} {:>5}",
+                    "replica", "id", "role", "term", "leader", "tip", "committed", "lag"
+                );
+            }
             let mut answered = 0;
             for url in server.split(',').map(str::trim).filter(|url| !url.is_empty()) {
                 let info = match connect(url, token).await {
@@ -119,19 +121,29 @@ pub(crate) async fn cluster(command: ClusterCommand, token: &str) -> Result<(), 
                         answered += 1;
                         let tip = info.tip.map_or(0, |tip| tip.height);
                         match info.cluster {
-                            Some(c) => println!(
-                                "{url:<28} {:>4} {:<9} {:>6} {:>7} {tip:>10} {:>10} {:>5}",
-                                c.node_id,
-                                if c.leading { "leader" } else { "follower" },
-                                c.term,
-                                c.leader_id,
-                                c.committed_height,
-                                c.lag_blocks
+                            Some(c) => {
+                                let role = if c.leading { "leader" } else { "follower" };
+                                let value = serde_json::json!({
+                                    "replica": url, "id": c.node_id, "role": role, "term": c.term,
+                                    "leader": c.leader_id, "tip": tip, "committed": c.committed_height,
+                                    "lag": c.lag_blocks,
+                                });
+                                let text = format!(
+                                    "{url:<28} {:>4} {role:<9} {:>6} {:>7} {tip:>10} {:>10} {:>5}",
+                                    c.node_id, c.term, c.leader_id, c.committed_height, c.lag_blocks
+                                );
+                                crate::output::item(&value, &text);
+                            }
+                            None => crate::output::item(
+                                &serde_json::json!({"replica": url, "role": "single", "tip": tip}),
+                                &format!("{url:<28} {:>4} {:<9} {:>6} {:>7} {tip:>10}", "-", "single", "-", "-"),
                             ),
-                            None => println!("{url:<28} {:>4} {:<9} {:>6} {:>7} {tip:>10}", "-", "single", "-", "-"),
                         }
                     }
-                    Err(error) => println!("{url:<28} unreachable: {error}"),
+                    Err(error) => crate::output::item(
+                        &serde_json::json!({"replica": url, "unreachable": error}),
+                        &format!("{url:<28} unreachable: {error}"),
+                    ),
                 }
             }
             if answered == 0 { Err("no replica answered".to_owned()) } else { Ok(()) }
