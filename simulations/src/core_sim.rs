@@ -652,17 +652,24 @@ impl Model {
         if spends_frozen {
             return Err(Expect::Refused(Reason::WalletFrozen));
         }
+        if tx.outputs.iter().any(|o| self.frozen.contains_key(&o.owner)) {
+            return Err(Expect::Refused(Reason::WalletFrozen));
+        }
+        // A deactivated merchant gets back, per programme, at most what it
+        // spends (its change).
+        let flow = |outputs: &mut dyn Iterator<Item = &Output>, merchant: &str, programme: u32| -> u64 {
+            outputs
+                .filter(|o| o.programme == programme && roles.merchant(self, &o.owner) == Some(merchant))
+                .map(|o| o.amount_minor)
+                .sum()
+        };
         for output in &tx.outputs {
-            if self.frozen.contains_key(&output.owner) {
-                return Err(Expect::Refused(Reason::WalletFrozen));
-            }
-            let merchant = roles.merchant(self, &output.owner);
-            let change = tx
-                .inputs
-                .iter()
-                .filter_map(|i| self.unspent.get(i))
-                .any(|o| merchant.is_some() && roles.merchant(self, &o.owner) == merchant);
-            if merchant.is_some_and(|m| self.inactive.contains(m)) && !change {
+            let Some(merchant) = roles.merchant(self, &output.owner).filter(|m| self.inactive.contains(m)) else {
+                continue;
+            };
+            let receives = flow(&mut tx.outputs.iter(), merchant, output.programme);
+            let spends = flow(&mut tx.inputs.iter().filter_map(|i| self.unspent.get(i)), merchant, output.programme);
+            if receives > spends {
                 return Err(Expect::Refused(Reason::ParticipantInactive));
             }
         }

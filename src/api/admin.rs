@@ -529,8 +529,10 @@ impl proto::admin_service_server::AdminService for Api {
         let by = self.actor(&request, &[Need::Issuer])?;
         let request = request.into_inner();
         let person = checks::person_ref(&request.person_ref).map_err(|r| refusal_to_status(&r))?;
-        let lost = checks::address_arg(&request.lost_wallet)?;
-        let replacement = checks::address_arg(&request.replacement_wallet)?;
+        let lost = checks::address_arg(&request.lost_wallet)
+            .map_err(|_| crate::api::invalid_field("lost_wallet", "lost_wallet must be 32 bytes"))?;
+        let replacement = checks::address_arg(&request.replacement_wallet)
+            .map_err(|_| crate::api::invalid_field("replacement_wallet", "replacement_wallet must be 32 bytes"))?;
         let authorization =
             checks::clawback_authorization_of(&request.authorization).map_err(|r| refusal_to_status(&r))?;
         checks::check_recovery_authorization(

@@ -487,7 +487,7 @@ pub fn check_clawback_authorization(
         programme.treasury,
         crate::core::clock::iso8601(programme.valid_until_ms)
     );
-    check_issuer_authorization(genesis, &message, authorization, &what)?;
+    check_issuer_authorization(genesis, &message, authorization, &what).map_err(at(Field::Authorization))?;
     if now_unix_ms < programme.valid_until_ms {
         return Err(Refusal::new(
             Reason::ProgrammeNotExpired,
@@ -515,7 +515,7 @@ pub fn check_recovery_authorization(
 ) -> Result<(), Refusal> {
     let message = crate::core::encoding::recovery_authorization(chain, lost, replacement);
     let what = format!("the recovery authorisation of {lost} to {replacement} on chain {chain}");
-    check_issuer_authorization(genesis, &message, authorization, &what)
+    check_issuer_authorization(genesis, &message, authorization, &what).map_err(at(Field::Authorization))
 }
 
 /// Every signature of `authorization` over `message` by a distinct issuer

@@ -56,7 +56,11 @@ impl Api {
     ) -> Result<Response<proto::MembershipResponse>, Status> {
         self.authorize(&request, &[Need::Operator])?;
         let proto::AddReplicaRequest { id, raft_addr, api_addr } = request.into_inner();
-        let (id, node) = ReplicaNode::to_add(id, raft_addr, api_addr).map_err(Status::invalid_argument)?;
+        let (id, node) = ReplicaNode::to_add(id, raft_addr, api_addr).map_err(|message| {
+            // The message opens with the field at fault.
+            let field = ["raft_addr", "api_addr"].into_iter().find(|f| message.starts_with(f)).unwrap_or("id");
+            crate::api::invalid_field(field, message)
+        })?;
         let raft = self.cluster_raft()?;
         let voters: BTreeSet<NodeId> = raft.metrics().borrow().membership_config.membership().voter_ids().collect();
         let next = checks::voters_after_adding(&voters, id)?;

@@ -769,20 +769,43 @@ impl Ledger {
                 format!("wallet {owner} is {}: it can spend nothing", frozen.describe()),
             ));
         }
+        // What each deactivated merchant gets back, per programme, may not
+        // exceed what it spends: its own change, never a payment.
+        let mut inactive: BTreeMap<(&str, ProgrammeId), (u128, u128)> = BTreeMap::new();
+        let merchant = |owner: &Address| match self.registry.role(owner) {
+            Some(Role::Merchant { id, .. }) if self.registry.inactive_merchants.contains(id) => Some(id.as_str()),
+            _ => None,
+        };
         for output in outputs {
-            let Some(refusal) = self.registry.receiving_refused(&output.owner) else { continue };
-            // A deactivated merchant paying out gets its change back.
-            let merchant = |owner: &Address| match self.registry.role(owner) {
-                Some(Role::Merchant { id, .. }) => Some(id),
-                _ => None,
-            };
-            let change = refusal.reason == Reason::ParticipantInactive
-                && spent.iter().any(|o| merchant(&o.owner).is_some() && merchant(&o.owner) == merchant(&output.owner));
-            if !change {
-                return Err(refusal);
+            match self.registry.receiving_refused(&output.owner) {
+                Some(refusal) if refusal.reason != Reason::ParticipantInactive => return Err(refusal),
+                Some(_) => {}
+                None => continue,
+            }
+            if let Some(id) = merchant(&output.owner) {
+                inactive.entry((id, output.programme)).or_default().1 += u128::from(output.amount_minor);
             }
         }
-        Ok(())
+        if inactive.is_empty() {
+            return Ok(());
+        }
+        for output in spent {
+            if let Some(id) = merchant(&output.owner)
+                && let Some(flow) = inactive.get_mut(&(id, output.programme))
+            {
+                flow.0 += u128::from(output.amount_minor);
+            }
+        }
+        match inactive.iter().find(|(_, (spends, receives))| receives > spends) {
+            Some(((id, programme), (spends, receives))) => Err(Refusal::new(
+                Reason::ParticipantInactive,
+                format!(
+                    "merchant '{id}' is deactivated: it may pay out what it holds and get its own change back, not \
+                     receive ({receives} minor units of programme {programme} to it, {spends} from it)"
+                ),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// A recovery: issuer-authorised, moving only earmarked outputs of a

@@ -475,6 +475,15 @@ impl Registry {
         }
     }
 
+    /// A frozen address cannot become a merchant's payout address or a
+    /// treasury (which a freeze may not touch).
+    fn not_frozen(&self, address: &Address) -> Result<(), Refusal> {
+        match self.frozen.get(address) {
+            Some(frozen) => Err(invalid(format!("{address} is {}: it cannot take that role", frozen.describe()))),
+            None => Ok(()),
+        }
+    }
+
     fn bank_known(&self, bank: &str) -> Result<(), Refusal> {
         if self.banks.contains_key(bank) {
             Ok(())
@@ -524,6 +533,7 @@ impl Registry {
                             .at(Field::MerchantPayoutAddresses));
                     }
                     self.address_free(address)?;
+                    self.not_frozen(address).map_err(|r| r.at(Field::MerchantPayoutAddresses))?;
                 }
             }
             AdminOp::RegisterTerminal(terminal) => {
@@ -588,6 +598,7 @@ impl Registry {
                     .at(Field::ProgrammeTreasury));
                 }
                 self.address_free(&programme.treasury)?;
+                self.not_frozen(&programme.treasury).map_err(|r| r.at(Field::ProgrammeTreasury))?;
             }
             AdminOp::RegisterBeneficiary(beneficiary) => {
                 if self.beneficiaries.contains_key(&beneficiary.person) {
@@ -1035,6 +1046,22 @@ mod tests {
         assert_eq!(refused.expect_err("for good").reason, Reason::WalletFrozen);
         let refused = apply(&mut registry, AdminOp::FreezeWallet { address: a, reason: "again".into() });
         assert_eq!(refused.expect_err("frozen already").reason, Reason::WalletFrozen);
+        // A frozen anonymous address becomes neither a payout address nor a treasury.
+        let anonymous = key(7);
+        apply(&mut registry, AdminOp::FreezeWallet { address: anonymous, reason: "court order".into() })
+            .expect("frozen");
+        let merchant = Merchant {
+            id: "m".into(),
+            name: "M".into(),
+            mcc: 5411,
+            bank: "bank".into(),
+            payout_addresses: vec![anonymous],
+        };
+        let refused = apply(&mut registry, AdminOp::RegisterMerchant(merchant)).expect_err("frozen payout");
+        assert_eq!(
+            (refused.reason, refused.field),
+            (Reason::InvalidRegistration, Some(Field::MerchantPayoutAddresses))
+        );
     }
 
     #[test]

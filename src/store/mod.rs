@@ -66,8 +66,10 @@ const REGISTRY_OPS: TableDefinition<u64, &[u8]> = TableDefinition::new("registry
 const MINT_REFS: TableDefinition<&[u8], &[u8; 32]> = TableDefinition::new("mint_refs");
 const DAILY: TableDefinition<&[u8; 32], (u64, u64)> = TableDefinition::new("daily");
 /// Payer -> (year, total paid that year), for payers of tiers with an
-/// annual limit only; written by each block's commit (the payers of such
-/// tiers are few next to the retail traffic the index log serves).
+/// annual limit only; written directly by each block's commit, outside the
+/// index log: one random-key write per such payer and payment (every
+/// anonymous payer, when the unregistered tier has a limit: the default
+/// table has none). The in-memory map is not pruned of past years.
 const YEARLY: TableDefinition<&[u8; 32], (u64, u64)> = TableDefinition::new("yearly");
 const PROGRAMME_STATS: TableDefinition<u32, &[u8]> = TableDefinition::new("programme_stats");
 /// Payment txid -> what was refunded of it so far, per programme (postcard).
@@ -715,8 +717,19 @@ impl Store {
         for entry in read.open_table(REGISTRY_OPS)?.iter()? {
             let (index, value) = entry?;
             let bytes = value.value();
-            let change: RegistryChange = serde_json::from_slice(bytes.get(8..).unwrap_or_default())
-                .map_err(|e| StoreError::Corrupt(format!("registry op {}: {e}", index.value())))?;
+            let json = bytes.get(8..).unwrap_or_default();
+            let change: RegistryChange = serde_json::from_slice(json).map_err(|e| {
+                let earlier = serde_json::from_slice::<crate::core::registry::AdminOp>(json).is_ok();
+                StoreError::Corrupt(if earlier {
+                    format!(
+                        "registry op {} was written by an earlier build, before registry changes recorded who made \
+                         them: open this file with that build, or start a new ledger",
+                        index.value()
+                    )
+                } else {
+                    format!("registry op {}: {e}", index.value())
+                })
+            })?;
             ops.push(change.op);
         }
         let registry = Registry::replay(ops).map_err(|r| StoreError::Corrupt(format!("registry: {r}")))?;

@@ -171,6 +171,17 @@ async fn a_deactivated_merchant_receives_nothing_its_tills_stop_and_it_still_pay
     let status = ledger.client.submit(&second).await.expect_err("the shop receives nothing");
     assert_refusal(&status, Code::FailedPrecondition, Reason::ParticipantInactive);
     assert_eq!(ledger.info(true).await, info_before, "nothing moved");
+    // With its own output among the inputs, it still receives nothing more
+    // than its change: alice's 1,000 and the shop's 100 in, 1,100 to the shop.
+    let mixed = common::transfer(
+        &ledger.chain,
+        &[coins[1].0, client::output_of(&first, 0).0],
+        vec![settled::client::output(shop.address(), 1_100, 0)],
+        b"mixed",
+        &[&alice, &shop],
+    );
+    let status = ledger.client.submit(&mixed).await.expect_err("a payment in disguise");
+    assert_refusal(&status, Code::FailedPrecondition, Reason::ParticipantInactive);
     // What it holds, it can still pay out.
     let payout = client::pay(&ledger.chain, &shop, client::output_of(&first, 0), alice.address(), 40, b"payout");
     ledger.client.submit(&payout).await.expect("a deactivated merchant pays out");
