@@ -7,7 +7,8 @@ Usage::
     python regen.py --check    # exit 1 if the committed modules differ
 
 The modules are generated from ``proto/settled/v1/*.proto`` of the repository
-with the protoc bundled in ``grpcio-tools`` (no system protoc), then their
+(less the replicas' internal ``raft.proto``, which is no part of the public
+API) with the protoc bundled in ``grpcio-tools`` (no system protoc), then their
 imports are rewritten so that they import each other as
 ``settled_client._proto.settled.v1.*`` instead of a top-level ``settled``
 package. The output depends on the grpcio-tools version: regenerate with the
@@ -30,12 +31,19 @@ PACKAGE_DIR = HERE / "settled_client" / "_proto"
 PROTO_PACKAGE = "settled_client._proto"
 
 _INIT = '"""Generated protobuf and gRPC modules (see regen.py). Do not edit."""\n'
+# The cluster's own services (Raft between the replicas, over mutual TLS with
+# the cluster's CA): not for clients, so not in the SDK.
+INTERNAL_PROTOS = frozenset({"raft.proto"})
 _IMPORT = re.compile(r"^from settled\.v1 import ", re.MULTILINE)
 
 
 def proto_files(proto_root: Path) -> list[Path]:
-    """The .proto files to compile, relative to ``proto_root``, sorted."""
-    return sorted(p.relative_to(proto_root) for p in (proto_root / "settled" / "v1").glob("*.proto"))
+    """The public API's .proto files to compile, relative to ``proto_root``, sorted."""
+    return sorted(
+        p.relative_to(proto_root)
+        for p in (proto_root / "settled" / "v1").glob("*.proto")
+        if p.name not in INTERNAL_PROTOS
+    )
 
 
 def generate(proto_root: Path, out_dir: Path) -> None:

@@ -4,6 +4,7 @@
   bank, download statements; pinned to the engine key and chain id, with
   every receipt verified and every refusal typed (:class:`Refused`).
 - :func:`verify_receipt`: offline receipt verification.
+- :func:`verify_statement`: offline checks of a statement (camt.053, camt.052, CSV).
 - The canonical encodings (:class:`Transaction`, :class:`BlockHeader`,
   :func:`witness_message`, Merkle trees, amounts) and BIP340 keys
   (:class:`SecretKey`), for building and checking by hand.
@@ -19,7 +20,6 @@ from .client import (
     Confirmation,
     LedgerInfo,
     SettledClient,
-    StatementFormat,
     StreamResult,
     Unspent,
     token_sha256,
@@ -61,6 +61,7 @@ from .errors import (
     Refused,
     ResourceExhausted,
     SettledError,
+    StatementInvalid,
     Unauthenticated,
     Unavailable,
     VerificationError,
@@ -81,10 +82,22 @@ from .follow import (
 from .keys import SecretKey, is_valid_address, verify_signature
 from .merkle import MerkleStep, expected_sides, merkle_levels, merkle_path, merkle_root, root_from_path
 from .receipts import Receipt, verify_header, verify_receipt
+from .statements import (
+    CAMT052_NAMESPACE,
+    CAMT053_NAMESPACE,
+    CSV_HEADER,
+    CheckedStatement,
+    StatementEntry,
+    StatementFormat,
+    verify_statement,
+)
 
 __version__ = "2.0.0"
 
 __all__ = [
+    "CAMT052_NAMESPACE",
+    "CAMT053_NAMESPACE",
+    "CSV_HEADER",
     "PROTOCOL_VERSION",
     "AmountError",
     "Balance",
@@ -92,6 +105,7 @@ __all__ = [
     "BankTotals",
     "Block",
     "BlockHeader",
+    "CheckedStatement",
     "Checkpoint",
     "CheckpointInvalid",
     "Confirmation",
@@ -125,7 +139,9 @@ __all__ = [
     "SecretKey",
     "SettledClient",
     "SettledError",
+    "StatementEntry",
     "StatementFormat",
+    "StatementInvalid",
     "StreamResult",
     "Transaction",
     "TxKind",
@@ -156,5 +172,6 @@ __all__ = [
     "verify_header",
     "verify_receipt",
     "verify_signature",
+    "verify_statement",
     "witness_message",
 ]

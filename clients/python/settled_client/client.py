@@ -14,7 +14,6 @@ import datetime
 import ipaddress
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import Any, NamedTuple, TypeVar
 
 import grpc
@@ -53,6 +52,7 @@ from .errors import (
     ProtocolVersionError,
     ReceiptInvalid,
     Refused,
+    StatementInvalid,
     VerificationError,
     refused_from_refusal,
     refused_from_rpc_error,
@@ -61,6 +61,7 @@ from .follow import BankFollower, Cursor
 from .keys import SecretKey
 from .merkle import merkle_root
 from .receipts import Receipt, verify_header, verify_receipt
+from .statements import StatementFormat, statement_format, verify_statement
 
 DEFAULT_TIMEOUT = 30.0
 """Seconds a unary call may take by default (a payment waits until its block is durable)."""
@@ -86,14 +87,6 @@ def token_sha256(token: str) -> bytes:
     The token is hashed as it is sent, without surrounding whitespace (§9.3, §13.1).
     """
     return sha256(token.strip().encode())
-
-
-class StatementFormat(IntEnum):
-    """The formats ``GetStatement`` writes (``settled.v1.StatementFormat``)."""
-
-    CAMT053 = 1
-    CSV = 2
-    CAMT052 = 3
 
 
 @dataclass(frozen=True)
@@ -699,7 +692,12 @@ class SettledClient:
     def statement(
         self, bank: str, date: datetime.date | str, format: StatementFormat | str = StatementFormat.CAMT053
     ) -> bytes:
-        """A bank's statement of one ledger day, reassembled from the ``GetStatement`` stream.
+        """A bank's statement of one ledger day, reassembled from the ``GetStatement`` stream and verified.
+
+        The document is checked with :func:`~settled_client.statements.verify_statement`
+        (it holds together: balances, summary, entries, amounts in the ledger's
+        exponent) and against the request: the bank asked for (when named), the
+        date asked for and the ledger's currency.
 
         Args:
             bank: the bank's id (empty: the calling bank).
@@ -709,14 +707,21 @@ class SettledClient:
         Raises:
             Refused: e.g. ``InvalidRequest`` for a malformed date; a stream that
                 fails midway delivered no statement.
+            StatementInvalid: the document does not hold together, or is of
+                another bank, day or currency than asked.
         """
-        kind = StatementFormat[format.upper()] if isinstance(format, str) else format
-        request = reconciliation_pb2.GetStatementRequest(
-            bank=bank,
-            date=date if isinstance(date, str) else date.isoformat(),
-            format=f"STATEMENT_FORMAT_{kind.name}",
-        )
+        kind = statement_format(format)
+        day = date if isinstance(date, str) else date.isoformat()
+        request = reconciliation_pb2.GetStatementRequest(bank=bank, date=day, format=f"STATEMENT_FORMAT_{kind.name}")
         try:
-            return b"".join(chunk.data for chunk in self.reconciliation.GetStatement(request, timeout=self.timeout))
+            document = b"".join(chunk.data for chunk in self.reconciliation.GetStatement(request, timeout=self.timeout))
         except grpc.RpcError as error:
             raise refused_from_rpc_error(error) from error
+        checked = verify_statement(document, kind, self.genesis.exponent)
+        if bank and checked.bank_id != bank:
+            raise StatementInvalid(f"the statement is bank {checked.bank_id}'s, not bank {bank}'s as asked")
+        if checked.date != day:
+            raise StatementInvalid(f"the statement is of {checked.date}, not of {day} as asked")
+        if checked.currency != self.genesis.currency:
+            raise StatementInvalid(f"the statement is in {checked.currency}, the ledger in {self.genesis.currency}")
+        return document

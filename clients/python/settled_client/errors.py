@@ -144,6 +144,13 @@ class CheckpointInvalid(VerificationError):
     """A bank stream's checkpoint fails verification (PROTOCOL.md §9.4): stop and investigate."""
 
 
+class StatementInvalid(VerificationError):
+    """A statement does not hold together, or is not the one asked for (PROTOCOL.md §9.4).
+
+    The message names the first thing found that does not hold.
+    """
+
+
 @dataclass(frozen=True)
 class FieldViolation:
     """One ``google.rpc.BadRequest.FieldViolation``: the request field at fault."""

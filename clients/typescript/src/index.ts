@@ -22,7 +22,6 @@ export {
   type PaymentRecord,
   ProtocolVersionError,
   SettledClient,
-  type StatementFormat,
   type StreamOutcome,
 } from './client/client.js';
 export {

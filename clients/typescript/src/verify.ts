@@ -2,8 +2,9 @@
  * `@settled/client/verify`: everything that needs no network and no Node
  * API, for browsers as for servers: the canonical encodings, txids and
  * signed messages, BIP340 keys, Merkle proofs, amounts, offline receipt
- * verification and the checks of a bank's reconciliation stream
- * (docs/PROTOCOL.md). It imports `@noble/curves` and `@noble/hashes` only.
+ * verification, the checks of a bank's reconciliation stream and of its
+ * statements (docs/PROTOCOL.md). It imports `@noble/curves`,
+ * `@noble/hashes` and `saxes` (the XML parser of statements) only.
  *
  * @packageDocumentation
  */
@@ -51,6 +52,18 @@ export {
   rootFromPath,
 } from './core/merkle.js';
 export { type Receipt, receiptFromJson, receiptToJson, verifyInclusion, verifyReceipt } from './core/receipt.js';
+export {
+  CAMT052_NAMESPACE,
+  CAMT053_NAMESPACE,
+  type CheckedStatement,
+  fittedId,
+  STATEMENT_CSV_HEADER,
+  STATEMENT_ENTRIES_MAX,
+  type StatementEntry,
+  type StatementFormat,
+  statementId,
+  verifyStatement,
+} from './core/statement.js';
 export {
   type Domain,
   encodeRecord,

@@ -20,6 +20,7 @@ import { VerificationError } from '../core/errors.js';
 import type { FollowCursor, LedgerPins } from '../core/follow.js';
 import { isValidAddress, type SigningKey } from '../core/keys.js';
 import { type Receipt, verifyInclusion } from '../core/receipt.js';
+import { type StatementFormat, verifyStatement } from '../core/statement.js';
 import {
   type OutPoint,
   type Output,
@@ -158,9 +159,6 @@ export interface PaymentOptions {
   readonly reference?: Uint8Array | string | undefined;
 }
 
-/** The formats of `GetStatement`: ISO 20022 camt.053 (the day's statement), camt.052 (intraday), CSV. */
-export type StatementFormat = 'camt053' | 'camt052' | 'csv';
-
 /** The payer's outputs hold less than a payment. */
 export class InsufficientFundsError extends Error {
   override readonly name: string = 'InsufficientFundsError';
@@ -217,6 +215,7 @@ export class SettledClient {
   readonly #metadata: grpc.Metadata;
   readonly #pins: LedgerPins;
   readonly #exponent: number;
+  readonly #currency: string;
   /** Headers (fields, stated hash, signature) already verified against the pins: the receipts of one block share one. */
   readonly #verifiedHeaders = new Set<string>();
 
@@ -229,6 +228,7 @@ export class SettledClient {
     this.#metadata = metadata;
     this.#pins = { engineKey: info.engineKey, chainId: info.chainId, genesisHash: info.genesisHash };
     this.#exponent = info.currencyExponent;
+    this.#currency = info.currency;
   }
 
   /**
@@ -549,10 +549,17 @@ export class SettledClient {
 
   /**
    * One ledger day's statement of a bank (`ReconciliationService.GetStatement`),
-   * reassembled from its chunks.
+   * reassembled from its chunks and verified: it holds together
+   * ({@link verifyStatement}: balances, summary, entries, amounts in the
+   * ledger's exponent) and is of the bank (when named) and the day asked
+   * for, in the ledger's currency.
    *
    * @param bank - the bank's id; empty for the calling bank.
    * @param date - the ledger day, `YYYY-MM-DD` (see `ledgerDay`).
+   * @throws VerificationError when the statement does not hold together or is
+   *   of another bank, day or currency than asked.
+   * @throws SettledError when the server refuses, or the stream fails midway
+   *   (it then delivered no statement).
    */
   async statement(bank: string, date: string, format: StatementFormat = 'camt053'): Promise<string> {
     const call = this.services.reconciliation.GetStatement(
@@ -567,7 +574,18 @@ export class SettledClient {
     } catch (error) {
       throw toSettledError(error);
     }
-    return Buffer.concat(chunks).toString('utf8');
+    const document = Buffer.concat(chunks);
+    const checked = verifyStatement(document, format, this.#exponent);
+    if (bank !== '' && checked.bankId !== bank) {
+      throw new VerificationError(`the statement is bank ${checked.bankId}'s, not bank ${bank}'s as asked`);
+    }
+    if (checked.date !== date) {
+      throw new VerificationError(`the statement is of ${checked.date}, not of ${date} as asked`);
+    }
+    if (checked.currency !== this.#currency) {
+      throw new VerificationError(`the statement is in ${checked.currency}, the ledger in ${this.#currency}`);
+    }
+    return document.toString('utf8');
   }
 
   /**
