@@ -472,3 +472,33 @@ fn a_malformed_key_says_what_it_should_be() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--address: expected 64 hex digits (32 bytes), got 'abc', 3 characters"), "{stderr}");
 }
+
+/// A date that is none of the forms the CLI takes is refused before any
+/// server is asked, naming the forms; an ISO 8601 date-time without its
+/// offset is one of them.
+#[test]
+fn a_bad_date_names_the_forms_a_date_may_take() {
+    let treasury = Keypair::generate().address().to_string();
+    for bad in ["tomorrow", "2026-12-31", "2026-12-31T23:59:59", "now+", "now-5"] {
+        let output = settled(&[
+            "programme",
+            "create",
+            "--id",
+            "9",
+            "--name",
+            "x",
+            "--mcc",
+            "5411",
+            "--valid-until",
+            bad,
+            "--treasury",
+            &treasury,
+            "--server",
+            "http://127.0.0.1:9",
+        ]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{bad}");
+        assert!(stderr.contains(&format!("--valid-until: bad time {bad}")), "{bad}: {stderr}");
+        assert!(stderr.contains("ISO 8601") && !stderr.contains("connection refused"), "{bad}: {stderr}");
+    }
+}

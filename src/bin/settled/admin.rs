@@ -10,6 +10,12 @@ use crate::output::{done, emit, item, note};
 use crate::{connect, hex_address, read_keys, status_text, unix_ms};
 
 pub(crate) async fn programme(command: ProgrammeCommand, server: &str, token: &str) -> Result<(), String> {
+    // Arguments are checked before any server is asked.
+    if let ProgrammeCommand::Create { valid_from, valid_until, treasury, .. } = &command {
+        unix_ms(valid_from).map_err(|e| format!("--valid-from: {e}"))?;
+        unix_ms(valid_until).map_err(|e| format!("--valid-until: {e}"))?;
+        hex_address(treasury)?;
+    }
     let mut client = connect(server, token).await?;
     match command {
         ProgrammeCommand::Create {
@@ -33,8 +39,8 @@ pub(crate) async fn programme(command: ProgrammeCommand, server: &str, token: &s
                 id,
                 name,
                 allowed_mccs: mccs,
-                valid_from_unix_ms: unix_ms(&valid_from)?,
-                valid_until_unix_ms: unix_ms(&valid_until)?,
+                valid_from_unix_ms: unix_ms(&valid_from).map_err(|e| format!("--valid-from: {e}"))?,
+                valid_until_unix_ms: unix_ms(&valid_until).map_err(|e| format!("--valid-until: {e}"))?,
                 transferable,
                 treasury_address: hex_address(&treasury)?,
                 per_payment_max_minor,

@@ -259,19 +259,20 @@ fn read_keys(files: &[PathBuf]) -> Result<Vec<Keypair>, String> {
 
 fn unix_ms(text: &str) -> Result<u64, String> {
     let now = settled::Clock::default().now_unix_ms();
-    match text.strip_prefix("now") {
-        Some("") => Ok(now),
-        Some(rest) => {
-            let seconds: u64 = rest.strip_prefix('+').and_then(|s| s.parse().ok()).ok_or(format!("bad time {text}"))?;
-            Ok(now.saturating_add(seconds.saturating_mul(1000)))
-        }
-        None => text.parse().or_else(|_| settled::parse_iso8601(text)).map_err(|_| {
-            format!(
-                "bad time {text}: an ISO 8601 date-time with its offset (2027-01-01T00:00:00+08:00), unix \
-                 milliseconds, now, or now+<seconds>"
-            )
-        }),
-    }
+    let parsed = match text.strip_prefix("now") {
+        Some("") => Some(now),
+        Some(rest) => rest
+            .strip_prefix('+')
+            .and_then(|s| s.parse::<u64>().ok())
+            .map(|seconds| now.saturating_add(seconds.saturating_mul(1000))),
+        None => text.parse().ok().or_else(|| settled::parse_iso8601(text).ok()),
+    };
+    parsed.ok_or_else(|| {
+        format!(
+            "bad time {text}: an ISO 8601 date-time with its offset (2027-01-01T00:00:00+08:00), unix \
+             milliseconds, now, or now+<seconds>"
+        )
+    })
 }
 
 /// What a malformed 32-byte hex value given as `what` should have been.
