@@ -54,6 +54,85 @@ impl proto::ledger_service_server::LedgerService for Api {
         Ok(Response::new(audit_report_to_proto(report)))
     }
 
+    type WatchLedgerStream =
+        std::pin::Pin<Box<dyn futures::Stream<Item = Result<proto::LedgerStatus, Status>> + Send + 'static>>;
+
+    async fn watch_ledger(
+        &self,
+        request: Request<proto::WatchLedgerRequest>,
+    ) -> Result<Response<Self::WatchLedgerStream>, Status> {
+        use crate::core::limits::{
+            LEDGER_RATE_WINDOW_MS, LEDGER_STATUS_INTERVAL_MS, LEDGER_WATCH_STREAMS_PER_CALLER_MAX,
+        };
+        let principal = self.authorize(
+            &request,
+            &[Need::Operator, Need::Issuer, Need::ProgrammeAdministrator, Need::Auditor, Need::Bank, Need::Terminal],
+        )?;
+        let slot = self.open_stream(format!("ledger watches of {principal:?}"), LEDGER_WATCH_STREAMS_PER_CALLER_MAX)?;
+        let (tx, rx) = mpsc::channel(1);
+        let (engine, mut stopping) = (Arc::clone(&self.engine), self.stopping.clone());
+        let mut durable = engine.durable_heights();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let interval = std::time::Duration::from_millis(LEDGER_STATUS_INTERVAL_MS);
+            let samples_max = usize::try_from(LEDGER_RATE_WINDOW_MS / LEDGER_STATUS_INTERVAL_MS + 1).unwrap_or(1);
+            // (time, height, transactions) of the statuses sent, the oldest
+            // first, over the rate window.
+            let mut samples: std::collections::VecDeque<(u64, u64, u64)> = std::collections::VecDeque::new();
+            loop {
+                let tip = engine.tip().block;
+                let h = &tip.header;
+                let now = crate::core::clock::now_unix_ms();
+                let transactions = h.next_sequence().saturating_sub(1);
+                if samples.len() == samples_max {
+                    samples.pop_front();
+                }
+                samples.push_back((now, h.height, transactions));
+                while samples.len() > 1 && samples.front().is_some_and(|(t, ..)| now - t > LEDGER_RATE_WINDOW_MS) {
+                    samples.pop_front();
+                }
+                let rate = |of: fn(&(u64, u64, u64)) -> u64| match (samples.front(), samples.back()) {
+                    (Some(first), Some(last)) if last.0 > first.0 => {
+                        #[allow(clippy::cast_precision_loss)]
+                        let per_second = (of(last) - of(first)) as f64 * 1000.0 / (last.0 - first.0) as f64;
+                        per_second
+                    }
+                    _ => 0.0,
+                };
+                let status = proto::LedgerStatus {
+                    tip: Some(header_to_proto(&tip)),
+                    transactions,
+                    minted_total_minor: h.minted_total_minor,
+                    burned_total_minor: h.burned_total_minor,
+                    outstanding_minor: h.minted_total_minor.saturating_sub(h.burned_total_minor),
+                    blocks_per_second: rate(|s| s.1),
+                    transactions_per_second: rate(|s| s.2),
+                    time_unix_ms: now,
+                };
+                if tx.send(Ok(status)).await.is_err() {
+                    return;
+                }
+                // At most one status an interval; then the next durable block.
+                tokio::select! {
+                    () = tokio::time::sleep(interval) => {}
+                    () = tx.closed() => return,
+                }
+                tokio::select! {
+                    changed = durable.changed() => if changed.is_err() {
+                        let _ = tx.send(Err(Status::unavailable("the engine stopped"))).await;
+                        return;
+                    },
+                    _ = stopping.changed() => {
+                        let _ = tx.send(Err(Status::unavailable("the server is stopping; watch again"))).await;
+                        return;
+                    }
+                    () = tx.closed() => return,
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
     type ExportBlocksStream =
         std::pin::Pin<Box<dyn futures::Stream<Item = Result<proto::ExportChunk, Status>> + Send + 'static>>;
 

@@ -136,6 +136,13 @@ pub const PAYMENT_STREAMS_PER_PARTICIPANT_MAX: usize = 64;
 pub const BANK_STREAMS_PER_BANK_MAX: usize = 16;
 /// `AlertService.WatchAlerts` streams one caller (credential) may hold open.
 pub const ALERT_STREAMS_PER_CALLER_MAX: usize = 16;
+/// `LedgerService.WatchLedger` streams one caller (credential) may hold
+/// open, the least time between two statuses of one, and the window its
+/// rates are taken over (at most `LEDGER_RATE_WINDOW_MS /
+/// LEDGER_STATUS_INTERVAL_MS + 1` samples kept).
+pub const LEDGER_WATCH_STREAMS_PER_CALLER_MAX: usize = 16;
+pub const LEDGER_STATUS_INTERVAL_MS: u64 = 500;
+pub const LEDGER_RATE_WINDOW_MS: u64 = 60_000;
 /// How long a stream may fail to hand a result to a client that stopped
 /// reading before the server ends it and frees what it holds.
 pub const STREAM_STALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);

@@ -24,3 +24,4 @@ mod shutdown;
 mod signatures;
 mod smoke;
 mod wallet_and_limits;
+mod watch_ledger;

@@ -271,6 +271,30 @@ class UnspentOutput(_message.Message):
     output: Output
     def __init__(self, outpoint: _Optional[_Union[OutPoint, _Mapping]] = ..., output: _Optional[_Union[Output, _Mapping]] = ...) -> None: ...
 
+class WatchLedgerRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class LedgerStatus(_message.Message):
+    __slots__ = ("tip", "transactions", "minted_total_minor", "burned_total_minor", "outstanding_minor", "blocks_per_second", "transactions_per_second", "time_unix_ms")
+    TIP_FIELD_NUMBER: _ClassVar[int]
+    TRANSACTIONS_FIELD_NUMBER: _ClassVar[int]
+    MINTED_TOTAL_MINOR_FIELD_NUMBER: _ClassVar[int]
+    BURNED_TOTAL_MINOR_FIELD_NUMBER: _ClassVar[int]
+    OUTSTANDING_MINOR_FIELD_NUMBER: _ClassVar[int]
+    BLOCKS_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    TRANSACTIONS_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    TIME_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    tip: BlockHeader
+    transactions: int
+    minted_total_minor: int
+    burned_total_minor: int
+    outstanding_minor: int
+    blocks_per_second: float
+    transactions_per_second: float
+    time_unix_ms: int
+    def __init__(self, tip: _Optional[_Union[BlockHeader, _Mapping]] = ..., transactions: _Optional[int] = ..., minted_total_minor: _Optional[int] = ..., burned_total_minor: _Optional[int] = ..., outstanding_minor: _Optional[int] = ..., blocks_per_second: _Optional[float] = ..., transactions_per_second: _Optional[float] = ..., time_unix_ms: _Optional[int] = ...) -> None: ...
+
 class ExportBlocksRequest(_message.Message):
     __slots__ = ("from_height",)
     FROM_HEIGHT_FIELD_NUMBER: _ClassVar[int]

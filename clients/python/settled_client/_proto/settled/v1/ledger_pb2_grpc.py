@@ -56,6 +56,11 @@ class LedgerServiceStub:
                 request_serializer=settled_dot_v1_dot_ledger__pb2.ExportBlocksRequest.SerializeToString,
                 response_deserializer=settled_dot_v1_dot_ledger__pb2.ExportChunk.FromString,
                 _registered_method=True)
+        self.WatchLedger = channel.unary_stream(
+                '/settled.v1.LedgerService/WatchLedger',
+                request_serializer=settled_dot_v1_dot_ledger__pb2.WatchLedgerRequest.SerializeToString,
+                response_deserializer=settled_dot_v1_dot_ledger__pb2.LedgerStatus.FromString,
+                _registered_method=True)
 
 
 class LedgerServiceServicer:
@@ -96,6 +101,17 @@ class LedgerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchLedger(self, request, context):
+        """A live view of the ledger, for dashboards and the console (any
+        authenticated caller): a LedgerStatus at once, then one each time
+        durable blocks were added, at most one every 500 ms, until the caller
+        ends the stream (UNAVAILABLE when the server stops). At most 16 open
+        per credential (REASON_TOO_MANY_STREAMS).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LedgerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -118,6 +134,11 @@ def add_LedgerServiceServicer_to_server(servicer, server):
                     servicer.ExportBlocks,
                     request_deserializer=settled_dot_v1_dot_ledger__pb2.ExportBlocksRequest.FromString,
                     response_serializer=settled_dot_v1_dot_ledger__pb2.ExportChunk.SerializeToString,
+            ),
+            'WatchLedger': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchLedger,
+                    request_deserializer=settled_dot_v1_dot_ledger__pb2.WatchLedgerRequest.FromString,
+                    response_serializer=settled_dot_v1_dot_ledger__pb2.LedgerStatus.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -230,6 +251,33 @@ class LedgerService:
             '/settled.v1.LedgerService/ExportBlocks',
             settled_dot_v1_dot_ledger__pb2.ExportBlocksRequest.SerializeToString,
             settled_dot_v1_dot_ledger__pb2.ExportChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchLedger(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/settled.v1.LedgerService/WatchLedger',
+            settled_dot_v1_dot_ledger__pb2.WatchLedgerRequest.SerializeToString,
+            settled_dot_v1_dot_ledger__pb2.LedgerStatus.FromString,
             options,
             channel_credentials,
             insecure,
