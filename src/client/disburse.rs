@@ -499,14 +499,14 @@ async fn designated_wallet(
         })
 }
 
-/// Mints every row, `DISBURSE_IN_FLIGHT_MAX` at a time, printing progress
+/// Mints every row through `client` (one server, or a cluster's leader),
+/// `DISBURSE_IN_FLIGHT_MAX` at a time, printing progress
 /// to `progress` about once a second.
 ///
 /// # Errors
 /// A setup failure (no issuer key, a server that does not answer).
 pub async fn disburse(
-    url: &str,
-    token: &str,
+    client: Client,
     programme: ProgrammeId,
     rows: Rows,
     issuers: &[Keypair],
@@ -530,25 +530,17 @@ pub async fn disburse(
             })
             .collect(),
     };
-    disburse_planned(url, token, programme, planned, issuers, progress).await
+    disburse_planned(client, programme, planned, issuers, progress).await
 }
 
 async fn disburse_planned(
-    url: &str,
-    token: &str,
+    client: Client,
     programme: ProgrammeId,
     rows: Vec<Planned>,
     issuers: &[Keypair],
     mut progress: impl Write,
 ) -> Result<Summary, String> {
-    // One server, or a cluster's replicas (comma-separated): the leader.
-    let client = if url.contains(',') {
-        let urls: Vec<String> = url.split(',').map(str::trim).filter(|u| !u.is_empty()).map(str::to_owned).collect();
-        client::Replicas::lazy_with_token(&urls, token)?.find_leader().await.map_err(|s| format!("{url}: {s}"))?
-    } else {
-        Client::connect_with_token(url, token).await.map_err(|e| format!("{url}: {e}"))?
-    };
-    let chain = client.clone().chain_id().await.map_err(|s| format!("{url}: {}", s.message()))?;
+    let chain = client.clone().chain_id().await.map_err(|s| s.message().to_owned())?;
     let total = rows.len();
     let started = Instant::now();
     let permits = Arc::new(Semaphore::new(DISBURSE_IN_FLIGHT_MAX));

@@ -277,6 +277,14 @@ async fn every_registry_change_is_listed_in_chain_order_with_who_made_it() {
     assert_eq!(again.changes.iter().map(|c| c.kind.as_str()).collect::<Vec<_>>(), ["FreezeWallet", "UnfreezeWallet"]);
     assert_eq!(made(&again.changes[0]), ("issuer".to_owned(), by(ISSUER_TOKEN)));
     assert!(list(&auditor, "2".into()).await.expect("past the end").changes.is_empty());
+    // Operators and auditors only: an issuer may not read the log, nor move
+    // a wallet's tier; an auditor reads the frozen wallets.
+    let issuer = ledger.client.with_credential(Credential::token(ISSUER_TOKEN));
+    assert_eq!(list(&issuer, String::new()).await.unwrap_err().code(), Code::PermissionDenied);
+    let tier = proto::SetWalletTierRequest { address: alice.address().0.to_vec(), tier: 2 };
+    assert_eq!(issuer.clone().admin.set_wallet_tier(tier).await.unwrap_err().code(), Code::PermissionDenied);
+    let frozen = auditor.clone().admin.list_frozen_wallets(proto::ListRequest::default()).await.expect("an auditor");
+    assert!(frozen.into_inner().wallets.is_empty(), "alice was unfrozen");
     assert_eq!(list(&auditor, "x".into()).await.unwrap_err().code(), Code::InvalidArgument);
     let stranger = ledger.client.with_credential(Credential::token(TILL_TOKEN));
     assert_eq!(list(&stranger, String::new()).await.unwrap_err().code(), Code::Unauthenticated);

@@ -400,8 +400,7 @@ pub(crate) async fn disburse(args: DisburseArgs, token: &str) -> Result<(), Stri
     let (rows, bad) =
         settled::disburse::parse_file(std::io::BufReader::new(file), args.programme, info.currency_exponent)?;
     let started = std::time::Instant::now();
-    let mut summary =
-        settled::disburse::disburse(&args.server, token, args.programme, rows, &issuers, std::io::stderr()).await?;
+    let mut summary = settled::disburse::disburse(client, args.programme, rows, &issuers, std::io::stderr()).await?;
     summary.bad_lines = bad.len() as u64;
     let results = args.results.unwrap_or_else(|| {
         let mut name = args.file.clone().into_os_string();

@@ -6,9 +6,6 @@ use settled::{Address, Keypair, OutPoint, Output, ProgrammeId, TxId, proto};
 use crate::cli::RefundArgs;
 use crate::{connect, read_keys, status_text};
 
-/// Outputs a refund spends at most (the input limit).
-const REFUND_INPUTS_MAX: usize = settled::limits::TX_INPUTS_MAX;
-
 /// `settled refund`: pays back part of a payment the merchant took, from
 /// its unspent money, to the payment's payer (or, with --to, to a
 /// programme's treasury once the programme has ended).
@@ -91,25 +88,13 @@ async fn funding(
     programme: ProgrammeId,
     amount_minor: u64,
 ) -> Result<Vec<(OutPoint, Output)>, String> {
-    let request = proto::ListUnspentRequest {
-        address: merchant.address().0.to_vec(),
-        page_size: 1000,
-        page_token: String::new(),
+    // The programme's money first, then unrestricted money.
+    let rank = |o: &Output| match o.programme {
+        p if p == programme => Some(0),
+        0 => Some(1),
+        _ => None,
     };
-    let page = client.wallets.list_unspent(request).await.map_err(|s| status_text(&s))?.into_inner();
-    let mut held: Vec<(OutPoint, Output)> =
-        page.outputs.iter().map(client::unspent_from_proto).collect::<Result<Vec<_>, _>>()?;
-    held.retain(|(_, o)| o.programme == programme || o.programme == 0);
-    held.sort_by_key(|(_, o)| (o.programme != programme, std::cmp::Reverse(o.amount_minor)));
-    let mut inputs = Vec::new();
-    let mut total = 0;
-    for coin in held {
-        if total >= amount_minor || inputs.len() == REFUND_INPUTS_MAX {
-            break;
-        }
-        total += coin.1.amount_minor;
-        inputs.push(coin);
-    }
+    let (inputs, total) = crate::wallet::largest_inputs(client, merchant.address(), amount_minor, rank).await?;
     if total < amount_minor {
         return Err(format!(
             "the merchant holds {total} minor units of programme {programme} and unrestricted money; the refund is {amount_minor}"

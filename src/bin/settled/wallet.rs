@@ -84,6 +84,45 @@ pub(crate) async fn balance(address: &str, server: &str, token: &str) -> Result<
     Ok(())
 }
 
+/// The outputs of `owner` that `rank` takes (`None`: not at all), the
+/// lowest rank first and the largest first within a rank, until they hold
+/// `amount_minor` or there are `TX_INPUTS_MAX` of them; and what they hold
+/// (less than `amount_minor` when the owner holds too little).
+pub(crate) async fn largest_inputs(
+    client: &mut Client,
+    owner: Address,
+    amount_minor: u64,
+    rank: impl Fn(&Output) -> Option<u8>,
+) -> Result<(Vec<(OutPoint, Output)>, u64), String> {
+    let mut held = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let request = proto::ListUnspentRequest { address: owner.0.to_vec(), page_size: 0, page_token };
+        let page = client.wallets.list_unspent(request).await.map_err(|s| status_text(&s))?.into_inner();
+        for unspent in &page.outputs {
+            let (outpoint, output) = client::unspent_from_proto(unspent)?;
+            if let Some(rank) = rank(&output) {
+                held.push((rank, outpoint, output));
+            }
+        }
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    held.sort_by_key(|(rank, _, output)| (*rank, std::cmp::Reverse(output.amount_minor)));
+    let mut chosen = Vec::new();
+    let mut total: u64 = 0;
+    for (_, outpoint, output) in held {
+        if total >= amount_minor || chosen.len() == TX_INPUTS_MAX {
+            break;
+        }
+        total = total.saturating_add(output.amount_minor);
+        chosen.push((outpoint, output));
+    }
+    Ok((chosen, total))
+}
+
 /// The wallet's unspent outputs of `programme`, largest first, enough to
 /// pay `amount_minor` in at most `TX_INPUTS_MAX` inputs.
 async fn inputs_for(
@@ -92,32 +131,8 @@ async fn inputs_for(
     programme: u32,
     amount_minor: u64,
 ) -> Result<Vec<(OutPoint, Output)>, String> {
-    let mut held = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let request = proto::ListUnspentRequest { address: owner.0.to_vec(), page_size: 0, page_token };
-        let page = client.wallets.list_unspent(request).await.map_err(|s| status_text(&s))?.into_inner();
-        for unspent in &page.outputs {
-            let (outpoint, output) = client::unspent_from_proto(unspent)?;
-            if output.programme == programme {
-                held.push((outpoint, output));
-            }
-        }
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        page_token = page.next_page_token;
-    }
-    held.sort_by_key(|coin| std::cmp::Reverse(coin.1.amount_minor));
-    let mut chosen = Vec::new();
-    let mut total: u64 = 0;
-    for coin in held {
-        if total >= amount_minor || chosen.len() == TX_INPUTS_MAX {
-            break;
-        }
-        total = total.saturating_add(coin.1.amount_minor);
-        chosen.push(coin);
-    }
+    let (chosen, total) =
+        largest_inputs(client, owner, amount_minor, |o| (o.programme == programme).then_some(0)).await?;
     if total < amount_minor {
         let what = if programme == 0 { "unrestricted money".to_owned() } else { format!("programme {programme}") };
         return Err(format!(
