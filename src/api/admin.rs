@@ -292,10 +292,12 @@ impl proto::admin_service_server::AdminService for Api {
                     period: *period,
                     beneficiaries: paid.beneficiaries,
                     amount_minor: paid.amount_minor,
+                    duplicate_claims_refused: 0,
                 })
                 .collect(),
             top_merchants,
             merchants_paid,
+            spent_by_day: Vec::new(),
         }))
     }
 

@@ -34,16 +34,7 @@ impl proto::ledger_service_server::LedgerService for Api {
             chain_id: self.engine.chain_id().0.to_vec(),
             protocol_version: u32::from(crate::core::types::PROTOCOL_VERSION),
             day_offset_minutes: self.engine.tiers().day_offset_minutes,
-            cluster: self.engine.cluster_state().map(|state| proto::ClusterStatus {
-                node_id: state.node_id,
-                leading: self.engine.leading(),
-                term: state.term,
-                leader_id: state.leader_id.unwrap_or_default(),
-                leader_address: state.leader_address.unwrap_or_default(),
-                committed_height: state.committed_height,
-                lag_blocks: state.committed_height.saturating_sub(self.engine.tip().block.header.height),
-                members: state.members,
-            }),
+            cluster: cluster_status(&self.engine),
         }))
     }
 
@@ -108,6 +99,9 @@ impl proto::ledger_service_server::LedgerService for Api {
                     blocks_per_second: rate(|s| s.1),
                     transactions_per_second: rate(|s| s.2),
                     time_unix_ms: now,
+                    confirmation: None,
+                    last_audit: None,
+                    cluster: cluster_status(&engine),
                 };
                 if tx.send(Ok(status)).await.is_err() {
                     return;
@@ -131,6 +125,24 @@ impl proto::ledger_service_server::LedgerService for Api {
             }
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn get_caller(
+        &self,
+        request: Request<proto::GetCallerRequest>,
+    ) -> Result<Response<proto::GetCallerResponse>, Status> {
+        use proto::CallerRole;
+        let principal = crate::api::auth::authenticate(&request, &self.credentials, &self.engine.registry())?;
+        let (role, id) = match principal {
+            Principal::Operator => (CallerRole::Operator, String::new()),
+            Principal::Issuer => (CallerRole::Issuer, String::new()),
+            Principal::ProgrammeAdministrator => (CallerRole::ProgrammeAdministrator, String::new()),
+            Principal::Auditor => (CallerRole::Auditor, String::new()),
+            Principal::Bank(id) => (CallerRole::Bank, id),
+            Principal::Terminal(id) => (CallerRole::Terminal, id),
+            Principal::Development => (CallerRole::Development, String::new()),
+        };
+        Ok(Response::new(proto::GetCallerResponse { role: role.into(), id }))
     }
 
     type ExportBlocksStream =
@@ -190,4 +202,19 @@ impl proto::ledger_service_server::LedgerService for Api {
             txids: txids.iter().map(|t| t.0.to_vec()).collect(),
         }))
     }
+}
+
+/// This replica's view of the cluster (cluster mode only).
+fn cluster_status(engine: &Engine) -> Option<proto::ClusterStatus> {
+    engine.cluster_state().map(|state| proto::ClusterStatus {
+        node_id: state.node_id,
+        leading: engine.leading(),
+        term: state.term,
+        leader_id: state.leader_id.unwrap_or_default(),
+        leader_address: state.leader_address.unwrap_or_default(),
+        committed_height: state.committed_height,
+        lag_blocks: state.committed_height.saturating_sub(engine.tip().block.header.height),
+        members: state.members,
+        replicas: Vec::new(),
+    })
 }

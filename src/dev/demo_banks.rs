@@ -214,7 +214,7 @@ pub async fn reconcile(
     }
     let positions = admin
         .reconciliation
-        .get_net_positions(proto::GetNetPositionsRequest { after_height: 0, until_height: 0 })
+        .get_net_positions(proto::GetNetPositionsRequest { after_height: 0, until_height: 0, bank: String::new() })
         .await
         .map_err(setup("net positions"))?
         .into_inner();

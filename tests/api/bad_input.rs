@@ -1194,7 +1194,11 @@ fn matrix(w: &World) -> Vec<Row> {
         .by(Caller::Bank),
         plain(
             "a bank asking for net positions is PERMISSION_DENIED",
-            Call::GetNetPositions(proto::GetNetPositionsRequest { after_height: 0, until_height: 0 }),
+            Call::GetNetPositions(proto::GetNetPositionsRequest {
+                after_height: 0,
+                until_height: 0,
+                bank: String::new(),
+            }),
             Code::PermissionDenied,
         )
         .by(Caller::Bank),
@@ -1285,17 +1289,29 @@ fn matrix(w: &World) -> Vec<Row> {
         ),
         plain(
             "GetNetPositions with after_height equal to until_height is INVALID_ARGUMENT",
-            Call::GetNetPositions(proto::GetNetPositionsRequest { after_height: tip, until_height: tip }),
+            Call::GetNetPositions(proto::GetNetPositionsRequest {
+                after_height: tip,
+                until_height: tip,
+                bank: String::new(),
+            }),
             INVALID,
         ),
         plain(
             "GetNetPositions with after_height above until_height is INVALID_ARGUMENT",
-            Call::GetNetPositions(proto::GetNetPositionsRequest { after_height: tip, until_height: 1 }),
+            Call::GetNetPositions(proto::GetNetPositionsRequest {
+                after_height: tip,
+                until_height: 1,
+                bank: String::new(),
+            }),
             INVALID,
         ),
         plain(
             "GetNetPositions until a height past the tip is OUT_OF_RANGE",
-            Call::GetNetPositions(proto::GetNetPositionsRequest { after_height: 0, until_height: tip + 1 }),
+            Call::GetNetPositions(proto::GetNetPositionsRequest {
+                after_height: 0,
+                until_height: tip + 1,
+                bank: String::new(),
+            }),
             Code::OutOfRange,
         ),
         // -- bytes that are not the message (§9: undecodable requests) --

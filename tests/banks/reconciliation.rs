@@ -442,7 +442,7 @@ async fn net_positions_between_banks_sum_to_zero_and_issuance_minus_redemption_i
         .ledger
         .client
         .reconciliation
-        .get_net_positions(proto::GetNetPositionsRequest { after_height: start, until_height: 0 })
+        .get_net_positions(proto::GetNetPositionsRequest { after_height: start, until_height: 0, bank: String::new() })
         .await
         .unwrap()
         .into_inner();
@@ -465,13 +465,13 @@ async fn net_positions_between_banks_sum_to_zero_and_issuance_minus_redemption_i
         response.positions.iter().map(|p| i128::from(p.issued_minor) - i128::from(p.redeemed_minor)).sum();
     assert_eq!(issued, supply(response.until_block.as_ref().unwrap()) - supply(response.from_block.as_ref().unwrap()));
 
-    let empty = proto::GetNetPositionsRequest { after_height: 5, until_height: 5 };
+    let empty = proto::GetNetPositionsRequest { after_height: 5, until_height: 5, bank: String::new() };
     let status = w.ledger.client.reconciliation.get_net_positions(empty).await.expect_err("an empty window");
     assert_eq!(status.code(), Code::InvalidArgument);
     let status = w
         .bank_client(BANK_A_TOKEN)
         .reconciliation
-        .get_net_positions(proto::GetNetPositionsRequest { after_height: 0, until_height: 0 })
+        .get_net_positions(proto::GetNetPositionsRequest { after_height: 0, until_height: 0, bank: String::new() })
         .await
         .expect_err("a bank does not see the others' positions");
     assert_eq!(status.code(), Code::PermissionDenied);

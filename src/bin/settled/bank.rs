@@ -417,7 +417,7 @@ pub(crate) async fn bank_positions(
     after_height: u64,
     until_height: u64,
 ) -> Result<(), String> {
-    let request = proto::GetNetPositionsRequest { after_height, until_height };
+    let request = proto::GetNetPositionsRequest { after_height, until_height, bank: String::new() };
     let response = client.reconciliation.get_net_positions(request).await.map_err(|s| status_text(&s))?.into_inner();
     let from = response.from_block.as_ref().map_or(after_height, |b| b.height);
     let until = response.until_block.as_ref().map_or(until_height, |b| b.height);

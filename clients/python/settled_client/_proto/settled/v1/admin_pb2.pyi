@@ -388,7 +388,7 @@ class MccAmount(_message.Message):
     def __init__(self, mcc: _Optional[int] = ..., amount_minor: _Optional[int] = ...) -> None: ...
 
 class GetProgrammeStatsResponse(_message.Message):
-    __slots__ = ("programme", "disbursed_minor", "spent_by_mcc", "spent_minor", "clawed_back_minor", "outstanding_minor", "height", "paid_by_period", "refunded_minor", "refunded_to_treasury_minor", "top_merchants", "merchants_paid")
+    __slots__ = ("programme", "disbursed_minor", "spent_by_mcc", "spent_minor", "clawed_back_minor", "outstanding_minor", "height", "paid_by_period", "refunded_minor", "refunded_to_treasury_minor", "top_merchants", "merchants_paid", "spent_by_day")
     PROGRAMME_FIELD_NUMBER: _ClassVar[int]
     DISBURSED_MINOR_FIELD_NUMBER: _ClassVar[int]
     SPENT_BY_MCC_FIELD_NUMBER: _ClassVar[int]
@@ -401,6 +401,7 @@ class GetProgrammeStatsResponse(_message.Message):
     REFUNDED_TO_TREASURY_MINOR_FIELD_NUMBER: _ClassVar[int]
     TOP_MERCHANTS_FIELD_NUMBER: _ClassVar[int]
     MERCHANTS_PAID_FIELD_NUMBER: _ClassVar[int]
+    SPENT_BY_DAY_FIELD_NUMBER: _ClassVar[int]
     programme: Programme
     disbursed_minor: int
     spent_by_mcc: _containers.RepeatedCompositeFieldContainer[MccAmount]
@@ -413,7 +414,16 @@ class GetProgrammeStatsResponse(_message.Message):
     refunded_to_treasury_minor: int
     top_merchants: _containers.RepeatedCompositeFieldContainer[MerchantFigures]
     merchants_paid: int
-    def __init__(self, programme: _Optional[_Union[Programme, _Mapping]] = ..., disbursed_minor: _Optional[int] = ..., spent_by_mcc: _Optional[_Iterable[_Union[MccAmount, _Mapping]]] = ..., spent_minor: _Optional[int] = ..., clawed_back_minor: _Optional[int] = ..., outstanding_minor: _Optional[int] = ..., height: _Optional[int] = ..., paid_by_period: _Optional[_Iterable[_Union[PeriodPaid, _Mapping]]] = ..., refunded_minor: _Optional[int] = ..., refunded_to_treasury_minor: _Optional[int] = ..., top_merchants: _Optional[_Iterable[_Union[MerchantFigures, _Mapping]]] = ..., merchants_paid: _Optional[int] = ...) -> None: ...
+    spent_by_day: _containers.RepeatedCompositeFieldContainer[DayAmount]
+    def __init__(self, programme: _Optional[_Union[Programme, _Mapping]] = ..., disbursed_minor: _Optional[int] = ..., spent_by_mcc: _Optional[_Iterable[_Union[MccAmount, _Mapping]]] = ..., spent_minor: _Optional[int] = ..., clawed_back_minor: _Optional[int] = ..., outstanding_minor: _Optional[int] = ..., height: _Optional[int] = ..., paid_by_period: _Optional[_Iterable[_Union[PeriodPaid, _Mapping]]] = ..., refunded_minor: _Optional[int] = ..., refunded_to_treasury_minor: _Optional[int] = ..., top_merchants: _Optional[_Iterable[_Union[MerchantFigures, _Mapping]]] = ..., merchants_paid: _Optional[int] = ..., spent_by_day: _Optional[_Iterable[_Union[DayAmount, _Mapping]]] = ...) -> None: ...
+
+class DayAmount(_message.Message):
+    __slots__ = ("day", "amount_minor")
+    DAY_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
+    day: int
+    amount_minor: int
+    def __init__(self, day: _Optional[int] = ..., amount_minor: _Optional[int] = ...) -> None: ...
 
 class MerchantFigures(_message.Message):
     __slots__ = ("merchant_id", "mcc", "payments", "spent_minor", "refunds", "refunded_minor", "last_payment_unix_ms", "share_ppm")
@@ -456,14 +466,16 @@ class ListProgrammeMerchantsResponse(_message.Message):
     def __init__(self, merchants: _Optional[_Iterable[_Union[MerchantFigures, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., height: _Optional[int] = ...) -> None: ...
 
 class PeriodPaid(_message.Message):
-    __slots__ = ("period", "beneficiaries", "amount_minor")
+    __slots__ = ("period", "beneficiaries", "amount_minor", "duplicate_claims_refused")
     PERIOD_FIELD_NUMBER: _ClassVar[int]
     BENEFICIARIES_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_CLAIMS_REFUSED_FIELD_NUMBER: _ClassVar[int]
     period: int
     beneficiaries: int
     amount_minor: int
-    def __init__(self, period: _Optional[int] = ..., beneficiaries: _Optional[int] = ..., amount_minor: _Optional[int] = ...) -> None: ...
+    duplicate_claims_refused: int
+    def __init__(self, period: _Optional[int] = ..., beneficiaries: _Optional[int] = ..., amount_minor: _Optional[int] = ..., duplicate_claims_refused: _Optional[int] = ...) -> None: ...
 
 class ListRequest(_message.Message):
     __slots__ = ("page_size", "page_token")

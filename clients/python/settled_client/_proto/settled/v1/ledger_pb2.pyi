@@ -80,6 +80,17 @@ class Reason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REASON_LIMIT_EXCEEDED: _ClassVar[Reason]
     REASON_PARTICIPANT_INACTIVE: _ClassVar[Reason]
     REASON_TIER_ANNUAL_LIMIT: _ClassVar[Reason]
+
+class CallerRole(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CALLER_ROLE_UNSPECIFIED: _ClassVar[CallerRole]
+    CALLER_ROLE_OPERATOR: _ClassVar[CallerRole]
+    CALLER_ROLE_ISSUER: _ClassVar[CallerRole]
+    CALLER_ROLE_PROGRAMME_ADMINISTRATOR: _ClassVar[CallerRole]
+    CALLER_ROLE_AUDITOR: _ClassVar[CallerRole]
+    CALLER_ROLE_BANK: _ClassVar[CallerRole]
+    CALLER_ROLE_TERMINAL: _ClassVar[CallerRole]
+    CALLER_ROLE_DEVELOPMENT: _ClassVar[CallerRole]
 TRANSACTION_KIND_UNSPECIFIED: TransactionKind
 TRANSACTION_KIND_TRANSFER: TransactionKind
 TRANSACTION_KIND_MINT: TransactionKind
@@ -148,6 +159,14 @@ REASON_TOO_MANY_STREAMS: Reason
 REASON_LIMIT_EXCEEDED: Reason
 REASON_PARTICIPANT_INACTIVE: Reason
 REASON_TIER_ANNUAL_LIMIT: Reason
+CALLER_ROLE_UNSPECIFIED: CallerRole
+CALLER_ROLE_OPERATOR: CallerRole
+CALLER_ROLE_ISSUER: CallerRole
+CALLER_ROLE_PROGRAMME_ADMINISTRATOR: CallerRole
+CALLER_ROLE_AUDITOR: CallerRole
+CALLER_ROLE_BANK: CallerRole
+CALLER_ROLE_TERMINAL: CallerRole
+CALLER_ROLE_DEVELOPMENT: CallerRole
 
 class OutPoint(_message.Message):
     __slots__ = ("txid", "index")
@@ -271,12 +290,24 @@ class UnspentOutput(_message.Message):
     output: Output
     def __init__(self, outpoint: _Optional[_Union[OutPoint, _Mapping]] = ..., output: _Optional[_Union[Output, _Mapping]] = ...) -> None: ...
 
+class GetCallerRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetCallerResponse(_message.Message):
+    __slots__ = ("role", "id")
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    role: CallerRole
+    id: str
+    def __init__(self, role: _Optional[_Union[CallerRole, str]] = ..., id: _Optional[str] = ...) -> None: ...
+
 class WatchLedgerRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class LedgerStatus(_message.Message):
-    __slots__ = ("tip", "transactions", "minted_total_minor", "burned_total_minor", "outstanding_minor", "blocks_per_second", "transactions_per_second", "time_unix_ms")
+    __slots__ = ("tip", "transactions", "minted_total_minor", "burned_total_minor", "outstanding_minor", "blocks_per_second", "transactions_per_second", "time_unix_ms", "confirmation", "last_audit", "cluster")
     TIP_FIELD_NUMBER: _ClassVar[int]
     TRANSACTIONS_FIELD_NUMBER: _ClassVar[int]
     MINTED_TOTAL_MINOR_FIELD_NUMBER: _ClassVar[int]
@@ -285,6 +316,9 @@ class LedgerStatus(_message.Message):
     BLOCKS_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     TRANSACTIONS_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     TIME_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    CONFIRMATION_FIELD_NUMBER: _ClassVar[int]
+    LAST_AUDIT_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_FIELD_NUMBER: _ClassVar[int]
     tip: BlockHeader
     transactions: int
     minted_total_minor: int
@@ -293,7 +327,42 @@ class LedgerStatus(_message.Message):
     blocks_per_second: float
     transactions_per_second: float
     time_unix_ms: int
-    def __init__(self, tip: _Optional[_Union[BlockHeader, _Mapping]] = ..., transactions: _Optional[int] = ..., minted_total_minor: _Optional[int] = ..., burned_total_minor: _Optional[int] = ..., outstanding_minor: _Optional[int] = ..., blocks_per_second: _Optional[float] = ..., transactions_per_second: _Optional[float] = ..., time_unix_ms: _Optional[int] = ...) -> None: ...
+    confirmation: LatencyPercentiles
+    last_audit: AuditResult
+    cluster: ClusterStatus
+    def __init__(self, tip: _Optional[_Union[BlockHeader, _Mapping]] = ..., transactions: _Optional[int] = ..., minted_total_minor: _Optional[int] = ..., burned_total_minor: _Optional[int] = ..., outstanding_minor: _Optional[int] = ..., blocks_per_second: _Optional[float] = ..., transactions_per_second: _Optional[float] = ..., time_unix_ms: _Optional[int] = ..., confirmation: _Optional[_Union[LatencyPercentiles, _Mapping]] = ..., last_audit: _Optional[_Union[AuditResult, _Mapping]] = ..., cluster: _Optional[_Union[ClusterStatus, _Mapping]] = ...) -> None: ...
+
+class LatencyPercentiles(_message.Message):
+    __slots__ = ("count", "p50_ms", "p90_ms", "p99_ms", "max_ms")
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    P50_MS_FIELD_NUMBER: _ClassVar[int]
+    P90_MS_FIELD_NUMBER: _ClassVar[int]
+    P99_MS_FIELD_NUMBER: _ClassVar[int]
+    MAX_MS_FIELD_NUMBER: _ClassVar[int]
+    count: int
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    def __init__(self, count: _Optional[int] = ..., p50_ms: _Optional[float] = ..., p90_ms: _Optional[float] = ..., p99_ms: _Optional[float] = ..., max_ms: _Optional[float] = ...) -> None: ...
+
+class AuditResult(_message.Message):
+    __slots__ = ("time_unix_ms", "height", "blocks", "transactions", "sound", "failures", "first_failure")
+    TIME_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    BLOCKS_FIELD_NUMBER: _ClassVar[int]
+    TRANSACTIONS_FIELD_NUMBER: _ClassVar[int]
+    SOUND_FIELD_NUMBER: _ClassVar[int]
+    FAILURES_FIELD_NUMBER: _ClassVar[int]
+    FIRST_FAILURE_FIELD_NUMBER: _ClassVar[int]
+    time_unix_ms: int
+    height: int
+    blocks: int
+    transactions: int
+    sound: bool
+    failures: int
+    first_failure: str
+    def __init__(self, time_unix_ms: _Optional[int] = ..., height: _Optional[int] = ..., blocks: _Optional[int] = ..., transactions: _Optional[int] = ..., sound: _Optional[bool] = ..., failures: _Optional[int] = ..., first_failure: _Optional[str] = ...) -> None: ...
 
 class ExportBlocksRequest(_message.Message):
     __slots__ = ("from_height",)
@@ -372,7 +441,7 @@ class GetInfoResponse(_message.Message):
     def __init__(self, engine_public_key: _Optional[bytes] = ..., currency: _Optional[str] = ..., currency_exponent: _Optional[int] = ..., issuer_public_keys: _Optional[_Iterable[bytes]] = ..., issuer_threshold: _Optional[int] = ..., tip: _Optional[_Union[BlockHeader, _Mapping]] = ..., next_sequence: _Optional[int] = ..., unspent_total_minor: _Optional[int] = ..., unspent_count: _Optional[int] = ..., genesis_hash: _Optional[bytes] = ..., day_offset_minutes: _Optional[int] = ..., cluster: _Optional[_Union[ClusterStatus, _Mapping]] = ..., chain_id: _Optional[bytes] = ..., protocol_version: _Optional[int] = ...) -> None: ...
 
 class ClusterStatus(_message.Message):
-    __slots__ = ("node_id", "leading", "term", "leader_id", "leader_address", "committed_height", "lag_blocks", "members")
+    __slots__ = ("node_id", "leading", "term", "leader_id", "leader_address", "committed_height", "lag_blocks", "members", "replicas")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     LEADING_FIELD_NUMBER: _ClassVar[int]
     TERM_FIELD_NUMBER: _ClassVar[int]
@@ -381,6 +450,7 @@ class ClusterStatus(_message.Message):
     COMMITTED_HEIGHT_FIELD_NUMBER: _ClassVar[int]
     LAG_BLOCKS_FIELD_NUMBER: _ClassVar[int]
     MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    REPLICAS_FIELD_NUMBER: _ClassVar[int]
     node_id: int
     leading: bool
     term: int
@@ -389,7 +459,22 @@ class ClusterStatus(_message.Message):
     committed_height: int
     lag_blocks: int
     members: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, node_id: _Optional[int] = ..., leading: _Optional[bool] = ..., term: _Optional[int] = ..., leader_id: _Optional[int] = ..., leader_address: _Optional[str] = ..., committed_height: _Optional[int] = ..., lag_blocks: _Optional[int] = ..., members: _Optional[_Iterable[int]] = ...) -> None: ...
+    replicas: _containers.RepeatedCompositeFieldContainer[ReplicaStatus]
+    def __init__(self, node_id: _Optional[int] = ..., leading: _Optional[bool] = ..., term: _Optional[int] = ..., leader_id: _Optional[int] = ..., leader_address: _Optional[str] = ..., committed_height: _Optional[int] = ..., lag_blocks: _Optional[int] = ..., members: _Optional[_Iterable[int]] = ..., replicas: _Optional[_Iterable[_Union[ReplicaStatus, _Mapping]]] = ...) -> None: ...
+
+class ReplicaStatus(_message.Message):
+    __slots__ = ("id", "role", "matched_height", "lag_blocks", "api_addr")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    MATCHED_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    LAG_BLOCKS_FIELD_NUMBER: _ClassVar[int]
+    API_ADDR_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    role: str
+    matched_height: int
+    lag_blocks: int
+    api_addr: str
+    def __init__(self, id: _Optional[int] = ..., role: _Optional[str] = ..., matched_height: _Optional[int] = ..., lag_blocks: _Optional[int] = ..., api_addr: _Optional[str] = ...) -> None: ...
 
 class GetBlockRequest(_message.Message):
     __slots__ = ("height",)

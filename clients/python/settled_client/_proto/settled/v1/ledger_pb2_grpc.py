@@ -61,6 +61,11 @@ class LedgerServiceStub:
                 request_serializer=settled_dot_v1_dot_ledger__pb2.WatchLedgerRequest.SerializeToString,
                 response_deserializer=settled_dot_v1_dot_ledger__pb2.LedgerStatus.FromString,
                 _registered_method=True)
+        self.GetCaller = channel.unary_unary(
+                '/settled.v1.LedgerService/GetCaller',
+                request_serializer=settled_dot_v1_dot_ledger__pb2.GetCallerRequest.SerializeToString,
+                response_deserializer=settled_dot_v1_dot_ledger__pb2.GetCallerResponse.FromString,
+                _registered_method=True)
 
 
 class LedgerServiceServicer:
@@ -112,6 +117,15 @@ class LedgerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCaller(self, request, context):
+        """Who the credential of this call is (any authenticated caller): its role
+        and, for a bank or a terminal, which one. The console chooses its pages
+        by it; the services still decide what each call may read.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LedgerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -139,6 +153,11 @@ def add_LedgerServiceServicer_to_server(servicer, server):
                     servicer.WatchLedger,
                     request_deserializer=settled_dot_v1_dot_ledger__pb2.WatchLedgerRequest.FromString,
                     response_serializer=settled_dot_v1_dot_ledger__pb2.LedgerStatus.SerializeToString,
+            ),
+            'GetCaller': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCaller,
+                    request_deserializer=settled_dot_v1_dot_ledger__pb2.GetCallerRequest.FromString,
+                    response_serializer=settled_dot_v1_dot_ledger__pb2.GetCallerResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -278,6 +297,33 @@ class LedgerService:
             '/settled.v1.LedgerService/WatchLedger',
             settled_dot_v1_dot_ledger__pb2.WatchLedgerRequest.SerializeToString,
             settled_dot_v1_dot_ledger__pb2.LedgerStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCaller(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/settled.v1.LedgerService/GetCaller',
+            settled_dot_v1_dot_ledger__pb2.GetCallerRequest.SerializeToString,
+            settled_dot_v1_dot_ledger__pb2.GetCallerResponse.FromString,
             options,
             channel_credentials,
             insecure,

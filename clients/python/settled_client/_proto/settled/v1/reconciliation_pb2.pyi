@@ -154,12 +154,14 @@ class StatementChunk(_message.Message):
     def __init__(self, data: _Optional[bytes] = ...) -> None: ...
 
 class GetNetPositionsRequest(_message.Message):
-    __slots__ = ("after_height", "until_height")
+    __slots__ = ("after_height", "until_height", "bank")
     AFTER_HEIGHT_FIELD_NUMBER: _ClassVar[int]
     UNTIL_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    BANK_FIELD_NUMBER: _ClassVar[int]
     after_height: int
     until_height: int
-    def __init__(self, after_height: _Optional[int] = ..., until_height: _Optional[int] = ...) -> None: ...
+    bank: str
+    def __init__(self, after_height: _Optional[int] = ..., until_height: _Optional[int] = ..., bank: _Optional[str] = ...) -> None: ...
 
 class BankFlow(_message.Message):
     __slots__ = ("payer_bank", "payee_bank", "amount_minor")
