@@ -62,6 +62,12 @@ pub struct Config {
     /// credential); none when absent. Bind it to a private interface.
     #[serde(default)]
     pub metrics_listen: Option<SocketAddr>,
+    /// Where to serve the web console (`src/console/`: its page, and
+    /// gRPC-Web for the read-only calls it makes, signed in with the same
+    /// credentials); off when absent. With `[tls]` it is served over TLS
+    /// with the API's certificate.
+    #[serde(default)]
+    pub console_listen: Option<SocketAddr>,
     /// Serve plaintext on a non-loopback address: the API without `[tls]`,
     /// or the metrics port. Refused at start unless set (on loopback,
     /// plaintext is always allowed); with it, a warning at every start.
@@ -393,6 +399,7 @@ impl Config {
             credentials: Vec::new(),
             tls: None,
             metrics_listen: None,
+            console_listen: None,
             allow_plaintext: false,
             cluster: None,
             connections_max: default_connections_max(),
@@ -526,6 +533,9 @@ impl Config {
         if self.tls.is_none() && !self.listen.ip().is_loopback() {
             plaintext.push(format!("the API on {} without [tls]", self.listen));
         }
+        if let Some(console) = self.console_listen.filter(|address| self.tls.is_none() && !address.ip().is_loopback()) {
+            plaintext.push(format!("the console on {console} without [tls] (its users' tokens would cross in clear)"));
+        }
         if let Some(metrics) = self.metrics_listen.filter(|address| !is_private(address.ip())) {
             plaintext.push(format!("the metrics port on {metrics} (plain HTTP, no credential, on a public address)"));
         }
@@ -533,7 +543,7 @@ impl Config {
             let what = plaintext.join(" and ");
             if !self.allow_plaintext {
                 return Err(ConfigError::Invalid(format!(
-                    "{what}: plaintext on a non-loopback address is refused. Configure [tls] for the API, keep the \
+                    "{what}: plaintext on a non-loopback address is refused. Configure [tls] for the API and the console, keep the \
                      metrics port on a loopback or private address, or set allow_plaintext = true if a network you \
                      control protects them"
                 )));

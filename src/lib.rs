@@ -47,6 +47,7 @@ pub mod client;
 pub mod cluster;
 pub mod config;
 mod connections;
+mod console;
 mod core;
 #[cfg(feature = "dev")]
 pub mod dev;

@@ -279,6 +279,51 @@ fn spawn_api(
 
 type ServeTask = JoinHandle<Result<(), tonic::transport::Error>>;
 
+/// Serves the web console on `listener` until `stopped` (`src/console/`):
+/// its page, and gRPC-Web for the reads it makes, through the same services,
+/// credentials, limits and call metrics as the API; over TLS with the API's
+/// certificate when `[tls]` is configured.
+fn spawn_console(
+    config: &Config,
+    api: Api,
+    listener: tokio::net::TcpListener,
+    stopped: oneshot::Receiver<()>,
+) -> Result<ServeTask, ServerError> {
+    use crate::core::limits::{
+        CONSOLE_CALLS_PER_CONNECTION_MAX, CONSOLE_CONNECTIONS_MAX, CONSOLE_CONNECTIONS_PER_ADDRESS_MAX,
+    };
+    let mut builder = tonic::transport::Server::builder().accept_http1(true);
+    if let Some(tls) = &config.tls {
+        builder = builder.tls_config(server_tls(tls)?).map_err(|e| ServerError::Tls(e.to_string()))?;
+    }
+    let grpc_metrics = api.engine.metrics().grpc_layer(crate::metrics::GrpcMethods::new(served_methods()));
+    let router = builder
+        .layer(crate::console::ConsoleLayer { tls: config.tls.is_some() })
+        .layer(tonic_web::GrpcWebLayer::new())
+        .layer(grpc_metrics)
+        .layer(tower::util::MapResponseLayer::new(oversized_is_resource_exhausted))
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        .max_concurrent_streams(Some(CONSOLE_CALLS_PER_CONNECTION_MAX))
+        .add_service(PaymentServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
+        .add_service(AdminServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
+        .add_service(LedgerServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
+        .add_service(ReconciliationServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
+        .add_service(
+            crate::proto::alert_service_server::AlertServiceServer::new(api)
+                .max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX),
+        );
+    let bounds = crate::connections::Bounds {
+        max: CONSOLE_CONNECTIONS_MAX,
+        per_address_max: Some(CONSOLE_CONNECTIONS_PER_ADDRESS_MAX),
+        first_bytes_within: TLS_HANDSHAKE_TIMEOUT,
+    };
+    let incoming = crate::connections::limited(listener, bounds, "console");
+    Ok(tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
+        let _ = stopped.await;
+    })))
+}
+
 /// The services `spawn_api` serves, by full name.
 fn served_services() -> Vec<&'static str> {
     let mut services = vec![
@@ -294,7 +339,7 @@ fn served_services() -> Vec<&'static str> {
 /// Every path the API port serves (`/package.Service/Method`), read off
 /// the descriptor sets of the services `spawn_api` adds: the gRPC metrics
 /// name these and count any other path as unknown.
-fn served_methods() -> Vec<String> {
+pub(crate) fn served_methods() -> Vec<String> {
     use prost::Message as _;
     let services = served_services();
     let sets = [
@@ -411,6 +456,8 @@ pub struct Server {
     local_addr: SocketAddr,
     metrics_addr: Option<SocketAddr>,
     metrics_task: Option<JoinHandle<()>>,
+    /// The console's address, and how to stop it (`console_listen`).
+    console: Option<(SocketAddr, oneshot::Sender<()>, ServeTask)>,
     engine: Arc<Engine>,
     cluster: Option<ClusterParts>,
     stop: oneshot::Sender<()>,
@@ -463,6 +510,14 @@ impl Server {
         let listener =
             tokio::net::TcpListener::bind(config.listen).await.map_err(|e| ServerError::Bind(config.listen, e))?;
         let local_addr = listener.local_addr().map_err(|e| ServerError::Bind(config.listen, e))?;
+        let console_listener = match config.console_listen {
+            Some(address) => {
+                let listener =
+                    tokio::net::TcpListener::bind(address).await.map_err(|e| ServerError::Bind(address, e))?;
+                Some((listener.local_addr().map_err(|e| ServerError::Bind(address, e))?, listener))
+            }
+            None => None,
+        };
         let node = match &config.cluster {
             Some(cluster) => Some(start_node(&config, cluster, &rigs).await?),
             None => None,
@@ -503,6 +558,16 @@ impl Server {
             backup_dir: config.data_dir.clone(),
         };
         let (stop, stopped) = oneshot::channel::<()>();
+        let console = match console_listener {
+            Some((address, listener)) => {
+                let (stop, stopped) = oneshot::channel::<()>();
+                let task = spawn_console(&config, api.clone(), listener, stopped)?;
+                let scheme = if config.tls.is_some() { "https" } else { "http" };
+                tracing::info!(%address, "console on {scheme}://{address}/");
+                Some((address, stop, task))
+            }
+            None => None,
+        };
         let task = spawn_api(&config, api, health_service(&engine).await, listener, stopped)?;
         let (metrics_addr, metrics_task) = match config.metrics_listen {
             None => (None, None),
@@ -512,7 +577,7 @@ impl Server {
             }
         };
         tracing::info!(%local_addr, engine_key = %engine.engine_key(), "serving");
-        Ok(Self { local_addr, metrics_addr, metrics_task, engine, cluster, stop, stopping, task, detector })
+        Ok(Self { local_addr, metrics_addr, metrics_task, console, engine, cluster, stop, stopping, task, detector })
     }
 
     #[must_use]
@@ -524,6 +589,12 @@ impl Server {
     #[must_use]
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_addr
+    }
+
+    /// Where the web console is served, if configured.
+    #[must_use]
+    pub fn console_addr(&self) -> Option<SocketAddr> {
+        self.console.as_ref().map(|(address, ..)| *address)
     }
 
     /// `http://` URL of the server, for clients.
@@ -545,15 +616,21 @@ impl Server {
             metrics.abort();
         }
         let _ = self.stop.send(());
+        let console = self.console.map(|(_, stop, task)| {
+            let _ = stop.send(());
+            task
+        });
         self.stopping.send_replace(true);
-        let mut task = self.task;
-        match tokio::time::timeout(SHUTDOWN_GRACE, &mut task).await {
-            Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(error))) => tracing::error!(%error, "server stopped with an error"),
-            Ok(Err(error)) => tracing::error!(%error, "server task failed"),
-            Err(_) => {
-                tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open after the grace period; closing them");
-                task.abort();
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+        for (what, mut task) in std::iter::once(("API", self.task)).chain(console.map(|task| ("console", task))) {
+            match tokio::time::timeout_at(deadline, &mut task).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(error))) => tracing::error!(%error, "the {what} listener stopped with an error"),
+                Ok(Err(error)) => tracing::error!(%error, "the {what} listener's task failed"),
+                Err(_) => {
+                    tracing::warn!(grace = ?SHUTDOWN_GRACE, "{what} connections still open after the grace period; closing them");
+                    task.abort();
+                }
             }
         }
         if let Some(detector) = self.detector {

@@ -41,7 +41,13 @@ impl proto::ledger_service_server::LedgerService for Api {
     async fn audit(&self, request: Request<proto::AuditRequest>) -> Result<Response<proto::AuditResponse>, Status> {
         self.authorize(&request, &[Need::Operator, Need::Issuer, Need::Auditor])?;
         let engine = Arc::clone(&self.engine);
-        let report = blocking(move || crate::store::audit::audit(engine.store())).await?;
+        let report = blocking(move || {
+            let report = crate::store::audit::audit(engine.store())?;
+            let record = crate::store::audit::AuditRecord::of(&report, crate::core::clock::now_unix_ms());
+            engine.store().record_audit(&record)?;
+            Ok(report)
+        })
+        .await?;
         Ok(Response::new(audit_report_to_proto(report)))
     }
 
@@ -67,9 +73,8 @@ impl proto::ledger_service_server::LedgerService for Api {
             let _slot = slot;
             let interval = std::time::Duration::from_millis(LEDGER_STATUS_INTERVAL_MS);
             let samples_max = usize::try_from(LEDGER_RATE_WINDOW_MS / LEDGER_STATUS_INTERVAL_MS + 1).unwrap_or(1);
-            // (time, height, transactions) of the statuses sent, the oldest
-            // first, over the rate window.
-            let mut samples: std::collections::VecDeque<(u64, u64, u64)> = std::collections::VecDeque::new();
+            // The statuses sent over the rate window, the oldest first.
+            let mut samples: std::collections::VecDeque<Sample> = std::collections::VecDeque::new();
             loop {
                 let tip = engine.tip().block;
                 let h = &tip.header;
@@ -78,17 +83,36 @@ impl proto::ledger_service_server::LedgerService for Api {
                 if samples.len() == samples_max {
                     samples.pop_front();
                 }
-                samples.push_back((now, h.height, transactions));
-                while samples.len() > 1 && samples.front().is_some_and(|(t, ..)| now - t > LEDGER_RATE_WINDOW_MS) {
+                let latencies = engine.metrics().confirmations.snapshot();
+                samples.push_back(Sample { time: now, height: h.height, transactions, latencies });
+                while samples.len() > 1 && samples.front().is_some_and(|s| now - s.time > LEDGER_RATE_WINDOW_MS) {
                     samples.pop_front();
                 }
-                let rate = |of: fn(&(u64, u64, u64)) -> u64| match (samples.front(), samples.back()) {
-                    (Some(first), Some(last)) if last.0 > first.0 => {
+                let (first, last) = (&samples[0], &samples[samples.len() - 1]);
+                let rate = |of: fn(&Sample) -> u64| {
+                    if last.time > first.time {
                         #[allow(clippy::cast_precision_loss)]
-                        let per_second = (of(last) - of(first)) as f64 * 1000.0 / (last.0 - first.0) as f64;
+                        let per_second = (of(last) - of(first)) as f64 * 1000.0 / (last.time - first.time) as f64;
                         per_second
+                    } else {
+                        0.0
                     }
-                    _ => 0.0,
+                };
+                let latency = crate::metrics::latency::percentiles(&first.latencies, &last.latencies);
+                let last_audit = match engine.store().last_audit() {
+                    Ok(record) => record.map(|r| proto::AuditResult {
+                        time_unix_ms: r.time_unix_ms,
+                        height: r.height,
+                        blocks: r.blocks,
+                        transactions: r.transactions,
+                        sound: r.failures == 0,
+                        failures: r.failures,
+                        first_failure: r.first_failure,
+                    }),
+                    Err(error) => {
+                        tracing::warn!(%error, "reading the last audit");
+                        None
+                    }
                 };
                 let status = proto::LedgerStatus {
                     tip: Some(header_to_proto(&tip)),
@@ -96,11 +120,17 @@ impl proto::ledger_service_server::LedgerService for Api {
                     minted_total_minor: h.minted_total_minor,
                     burned_total_minor: h.burned_total_minor,
                     outstanding_minor: h.minted_total_minor.saturating_sub(h.burned_total_minor),
-                    blocks_per_second: rate(|s| s.1),
-                    transactions_per_second: rate(|s| s.2),
+                    blocks_per_second: rate(|s| s.height),
+                    transactions_per_second: rate(|s| s.transactions),
                     time_unix_ms: now,
-                    confirmation: None,
-                    last_audit: None,
+                    confirmation: Some(proto::LatencyPercentiles {
+                        count: latency.count,
+                        p50_ms: latency.p50_ms,
+                        p90_ms: latency.p90_ms,
+                        p99_ms: latency.p99_ms,
+                        max_ms: latency.max_ms,
+                    }),
+                    last_audit,
                     cluster: cluster_status(&engine),
                 };
                 if tx.send(Ok(status)).await.is_err() {
@@ -204,6 +234,15 @@ impl proto::ledger_service_server::LedgerService for Api {
     }
 }
 
+/// One status a ledger watch sent: when, the tip, the transactions so far,
+/// and the confirmation latencies counted so far.
+struct Sample {
+    time: u64,
+    height: u64,
+    transactions: u64,
+    latencies: crate::metrics::latency::LatencySnapshot,
+}
+
 /// This replica's view of the cluster (cluster mode only).
 fn cluster_status(engine: &Engine) -> Option<proto::ClusterStatus> {
     engine.cluster_state().map(|state| proto::ClusterStatus {
@@ -215,6 +254,16 @@ fn cluster_status(engine: &Engine) -> Option<proto::ClusterStatus> {
         committed_height: state.committed_height,
         lag_blocks: state.committed_height.saturating_sub(engine.tip().block.header.height),
         members: state.members,
-        replicas: Vec::new(),
+        replicas: state
+            .replicas
+            .into_iter()
+            .map(|replica| proto::ReplicaStatus {
+                id: replica.id,
+                role: replica.role.to_owned(),
+                matched_log_index: replica.matched_log_index,
+                lag_entries: replica.lag_entries,
+                api_addr: replica.api_addr,
+            })
+            .collect(),
     })
 }

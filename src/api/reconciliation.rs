@@ -455,8 +455,24 @@ impl proto::reconciliation_service_server::ReconciliationService for Api {
         &self,
         request: Request<proto::GetNetPositionsRequest>,
     ) -> Result<Response<proto::GetNetPositionsResponse>, Status> {
-        self.authorize(&request, &[Need::Operator, Need::Issuer, Need::Auditor])?;
+        let caller = self.authorize(&request, &[Need::Operator, Need::Issuer, Need::Auditor, Need::Bank])?;
         let request = request.into_inner();
+        // A bank reads its own position and the flows it is part of.
+        let only = match (&caller, request.bank.as_str()) {
+            (crate::api::auth::Principal::Bank(own), "") => Some(own.clone()),
+            (crate::api::auth::Principal::Bank(own), asked) if asked != own => {
+                return Err(Status::permission_denied(format!(
+                    "bank {own} may read only its own position, not bank {asked}'s"
+                )));
+            }
+            (_, "") => None,
+            (_, asked) => Some(asked.to_owned()),
+        };
+        if let Some(bank) = &only
+            && !self.engine.registry().banks.contains_key(bank)
+        {
+            return Err(Status::not_found(format!("no bank {bank}")));
+        }
         let tip = self.engine.tip().block.header.height;
         let (after, until) = checks::net_positions_window(request.after_height, request.until_height, tip)?;
         let mut banks: Vec<String> = self.engine.registry().banks.keys().cloned().collect();
@@ -498,6 +514,10 @@ impl proto::reconciliation_service_server::ReconciliationService for Api {
         if net_sum != 0 || issued_sum - redeemed_sum != supply_change {
             tracing::error!(net_sum, issued_sum, redeemed_sum, supply_change, "net positions do not add up");
             return Err(Status::internal("net positions do not add up; run 'settled audit'"));
+        }
+        if let Some(bank) = &only {
+            flows.retain(|flow| flow.payer_bank == *bank || flow.payee_bank == *bank);
+            positions.retain(|position| position.bank == *bank);
         }
         Ok(Response::new(proto::GetNetPositionsResponse {
             from_block: Some(header_to_proto(&from_block)),

@@ -117,6 +117,36 @@ fn api_address(raft: &Raft<TypeConfig>, id: Option<NodeId>) -> Option<String> {
     (!node.api_addr.is_empty()).then(|| node.api_addr.clone())
 }
 
+/// Every member as the leader `state` sees it: its role and how far its log
+/// has reached.
+fn replicas(state: &openraft::RaftMetrics<NodeId, crate::cluster::ReplicaNode>) -> Vec<crate::engine::ReplicaState> {
+    let membership = state.membership_config.membership();
+    let last = state.last_log_index.unwrap_or_default();
+    let voters: std::collections::BTreeSet<NodeId> = membership.voter_ids().collect();
+    membership
+        .nodes()
+        .map(|(id, node)| {
+            let matched = match state.replication.as_ref().and_then(|replication| replication.get(id)) {
+                Some(log_id) => log_id.as_ref().map_or(0, |log_id| log_id.index),
+                // The leader itself.
+                None if *id == state.id => last,
+                None => 0,
+            };
+            crate::engine::ReplicaState {
+                id: *id,
+                role: match (*id == state.id, voters.contains(id)) {
+                    (true, _) => "leader",
+                    (false, true) => "follower",
+                    (false, false) => "learner",
+                },
+                matched_log_index: matched,
+                lag_entries: last.saturating_sub(matched),
+                api_addr: node.api_addr.clone(),
+            }
+        })
+        .collect()
+}
+
 /// Replicates the leader's blocks through openraft.
 pub struct RaftReplicator {
     raft: Raft<TypeConfig>,
@@ -228,6 +258,7 @@ pub fn spawn_link(
                     leader_address: hint.clone(),
                     committed_height,
                     members: state.membership_config.membership().voter_ids().collect(),
+                    replicas: if leads { replicas(&state) } else { Vec::new() },
                 });
             }
             if engine.leading() {

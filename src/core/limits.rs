@@ -174,6 +174,13 @@ pub const RAFT_TERM_MAX: u64 = u64::MAX - (1 << 32);
 /// The highest Raft log index a message may carry (openraft adds one to
 /// an index it is given).
 pub const RAFT_LOG_INDEX_MAX: u64 = u64::MAX - (1 << 32);
+/// The console port (`src/console/`): connections held open at once; a
+/// browser holds about six per tab over HTTP/1.1, one per open stream.
+pub const CONSOLE_CONNECTIONS_MAX: usize = 128;
+/// The console port: connections held open at once from one address.
+pub const CONSOLE_CONNECTIONS_PER_ADDRESS_MAX: usize = 32;
+/// The console port: calls open at once on one (HTTP/2) connection.
+pub const CONSOLE_CALLS_PER_CONNECTION_MAX: u32 = 32;
 /// The Raft port: connections held open at once (a cluster of at most
 /// `CLUSTER_MEMBERS_MAX` members uses a few per peer); one past it is
 /// closed at once.

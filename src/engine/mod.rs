@@ -155,6 +155,22 @@ pub struct ClusterState {
     pub committed_height: u64,
     /// The voters' ids.
     pub members: Vec<u64>,
+    /// On the leader: every member, voters and learners, and how far its
+    /// log has reached (empty on a follower, which knows only itself).
+    pub replicas: Vec<ReplicaState>,
+}
+
+/// One member of the cluster as the leader sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicaState {
+    pub id: u64,
+    /// "leader", "follower" or "learner".
+    pub role: &'static str,
+    /// The last Raft log index the leader knows the member holds.
+    pub matched_log_index: u64,
+    /// Log entries the member is behind the leader's log.
+    pub lag_entries: u64,
+    pub api_addr: String,
 }
 
 /// Facts about the last durable block, for readers.

@@ -13,6 +13,7 @@
 
 mod grpc;
 mod http;
+pub mod latency;
 mod process;
 
 use std::sync::Arc;
@@ -90,6 +91,9 @@ pub struct Metrics {
     refused: Family<ReasonLabels, Counter>,
     /// Submission to durable receipt (or refusal), seconds.
     pub confirmation_seconds: Histogram,
+    /// Submission to durable receipt of confirmed payments, in fine
+    /// buckets: the console's percentiles (`LedgerService.WatchLedger`).
+    pub confirmations: latency::LatencyBuckets,
     pub block_txs: Histogram,
     /// Each fsync of the data file, seconds.
     pub fsync_seconds: Histogram,
@@ -122,6 +126,7 @@ impl Default for Metrics {
             duplicates: payments.get_or_create_owned(&OutcomeLabels { outcome: "duplicate" }),
             refused: Family::default(),
             confirmation_seconds: latency_histogram(),
+            confirmations: latency::LatencyBuckets::default(),
             block_txs: Histogram::new(BLOCK_TXS),
             fsync_seconds: latency_histogram(),
             commit_seconds: latency_histogram(),
@@ -242,10 +247,17 @@ impl Metrics {
 
     pub fn outcome(&self, outcome: Result<bool, Reason>, elapsed: Duration) {
         match outcome {
-            Ok(false) => self.confirmed.inc(),
-            Ok(true) => self.duplicates.inc(),
-            Err(reason) => self.refused.get_or_create(&ReasonLabels { reason: reason.name() }).inc(),
-        };
+            Ok(false) => {
+                self.confirmed.inc();
+                self.confirmations.observe(elapsed);
+            }
+            Ok(true) => {
+                self.duplicates.inc();
+            }
+            Err(reason) => {
+                self.refused.get_or_create(&ReasonLabels { reason: reason.name() }).inc();
+            }
+        }
         self.confirmation_seconds.observe(elapsed.as_secs_f64());
     }
 

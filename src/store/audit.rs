@@ -9,6 +9,8 @@ use crate::store::{Store, StoreError};
 /// What an audit went through.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AuditReport {
+    /// The tip the audit checked up to.
+    pub height: u64,
     pub blocks: u64,
     pub transactions: u64,
     pub minted_minor: u64,
@@ -18,6 +20,33 @@ pub struct AuditReport {
     /// Everything that did not hold, in chain order; empty when the ledger
     /// is sound.
     pub failures: Vec<String>,
+}
+
+/// The outcome of the last audit run on a store (`Store::record_audit`),
+/// kept in its `meta` table: what the console shows as the last audit.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AuditRecord {
+    pub time_unix_ms: u64,
+    pub height: u64,
+    pub blocks: u64,
+    pub transactions: u64,
+    pub failures: u32,
+    /// The first failure, if any.
+    pub first_failure: String,
+}
+
+impl AuditRecord {
+    #[must_use]
+    pub fn of(report: &AuditReport, time_unix_ms: u64) -> Self {
+        Self {
+            time_unix_ms,
+            height: report.height,
+            blocks: report.blocks,
+            transactions: report.transactions,
+            failures: u32::try_from(report.failures.len()).unwrap_or(u32::MAX),
+            first_failure: report.failures.first().cloned().unwrap_or_default(),
+        }
+    }
 }
 
 /// Failures kept in a report; past this the audit stops looking.
@@ -32,6 +61,7 @@ pub const AUDIT_FAILURES_MAX: usize = 100;
 pub fn audit(store: &Store) -> Result<AuditReport, StoreError> {
     let mut report = AuditReport::default();
     let tip_height = store.tip_height()?;
+    report.height = tip_height;
     let mut previous: Option<crate::core::encoding::BlockHeader> = None;
     let mut minted: u64 = 0;
     for height in 0..=tip_height {

@@ -109,6 +109,8 @@ const MERGED_HEIGHT_KEY: &str = "merged_height";
 const CHECKED_THROUGH_KEY: &str = "checked_through";
 
 const GENESIS_KEY: &str = "genesis";
+/// META: the last audit's outcome, JSON (`audit::AuditRecord`).
+const LAST_AUDIT_KEY: &str = "last_audit";
 /// META: the first height whose registry changes and terminals are kept
 /// with their positions (`BLOCK_OPS`, `TX_TERMINALS`): 0 for a file created
 /// since, the next block for one created before. Older blocks cannot be
@@ -525,6 +527,38 @@ impl Store {
             );
         }
         self.set_checked_through(tip)
+    }
+
+    /// Keeps `record` as the last audit's outcome.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn record_audit(&self, record: &audit::AuditRecord) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(record).expect("an audit record serialises");
+        let mut write = self.db.begin_write()?;
+        write.set_durability(Durability::Immediate)?;
+        write.open_table(META)?.insert(LAST_AUDIT_KEY, json.as_slice())?;
+        write.commit()?;
+        Ok(())
+    }
+
+    /// The last audit's outcome, if an audit ever ran on this file.
+    ///
+    /// # Errors
+    /// Storage failures; a record that does not parse is corrupt.
+    pub fn last_audit(&self) -> Result<Option<audit::AuditRecord>, StoreError> {
+        let read = self.db.begin_read()?;
+        let table = match read.open_table(META) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(error) => return Err(error.into()),
+        };
+        match table.get(LAST_AUDIT_KEY)? {
+            Some(bytes) => serde_json::from_slice(bytes.value())
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt(format!("meta {LAST_AUDIT_KEY}: {e}"))),
+            None => Ok(None),
+        }
     }
 
     /// Records that every block through `height` holds (at open, after the

@@ -12,6 +12,7 @@ mod common;
 mod auditor;
 mod auth;
 mod bad_input;
+mod console;
 mod credentials;
 mod deadlines;
 mod lifecycle;

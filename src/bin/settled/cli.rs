@@ -287,6 +287,12 @@ pub(crate) struct ServeArgs {
     /// on this address, e.g. 127.0.0.1:9090.
     #[arg(long, env = "SETTLED_METRICS_LISTEN")]
     pub(crate) metrics_listen: Option<SocketAddr>,
+    /// Serve the web console (read-only pages for operators, issuers,
+    /// programme administrators, auditors and banks, signed in with their
+    /// API token) on this address, e.g. 127.0.0.1:8443; over TLS with
+    /// `[tls]`. Off by default.
+    #[arg(long, env = "SETTLED_CONSOLE_LISTEN")]
+    pub(crate) console_listen: Option<SocketAddr>,
     /// Development mode: with no issuer keys configured, generate a 2-of-3
     /// development issuer set into the data dir. Never in production.
     #[arg(long, env = "SETTLED_DEV")]

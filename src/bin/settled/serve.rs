@@ -35,6 +35,9 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), String> {
     if let Some(address) = args.metrics_listen {
         config.metrics_listen = Some(address);
     }
+    if let Some(address) = args.console_listen {
+        config.console_listen = Some(address);
+    }
     if args.no_integrity_detector {
         config.integrity.enabled = false;
     }

@@ -463,18 +463,18 @@ class ClusterStatus(_message.Message):
     def __init__(self, node_id: _Optional[int] = ..., leading: _Optional[bool] = ..., term: _Optional[int] = ..., leader_id: _Optional[int] = ..., leader_address: _Optional[str] = ..., committed_height: _Optional[int] = ..., lag_blocks: _Optional[int] = ..., members: _Optional[_Iterable[int]] = ..., replicas: _Optional[_Iterable[_Union[ReplicaStatus, _Mapping]]] = ...) -> None: ...
 
 class ReplicaStatus(_message.Message):
-    __slots__ = ("id", "role", "matched_height", "lag_blocks", "api_addr")
+    __slots__ = ("id", "role", "matched_log_index", "lag_entries", "api_addr")
     ID_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
-    MATCHED_HEIGHT_FIELD_NUMBER: _ClassVar[int]
-    LAG_BLOCKS_FIELD_NUMBER: _ClassVar[int]
+    MATCHED_LOG_INDEX_FIELD_NUMBER: _ClassVar[int]
+    LAG_ENTRIES_FIELD_NUMBER: _ClassVar[int]
     API_ADDR_FIELD_NUMBER: _ClassVar[int]
     id: int
     role: str
-    matched_height: int
-    lag_blocks: int
+    matched_log_index: int
+    lag_entries: int
     api_addr: str
-    def __init__(self, id: _Optional[int] = ..., role: _Optional[str] = ..., matched_height: _Optional[int] = ..., lag_blocks: _Optional[int] = ..., api_addr: _Optional[str] = ...) -> None: ...
+    def __init__(self, id: _Optional[int] = ..., role: _Optional[str] = ..., matched_log_index: _Optional[int] = ..., lag_entries: _Optional[int] = ..., api_addr: _Optional[str] = ...) -> None: ...
 
 class GetBlockRequest(_message.Message):
     __slots__ = ("height",)

@@ -84,7 +84,9 @@ class ReconciliationServiceServicer:
     def GetNetPositions(self, request, context):
         """Between two block heights: what each bank's customers paid each other
         bank's customers, each bank's issuance and redemption, and the net
-        position each bank settles in central-bank money.
+        position each bank settles in central-bank money. The operator, issuer
+        and auditor read every bank's (or one's, with `bank`); a bank its own
+        position and the flows it is part of.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
