@@ -1193,11 +1193,11 @@ fn matrix(w: &World) -> Vec<Row> {
         )
         .by(Caller::Bank),
         plain(
-            "a bank asking for net positions is PERMISSION_DENIED",
+            "a bank asking for another bank's net position is PERMISSION_DENIED",
             Call::GetNetPositions(proto::GetNetPositionsRequest {
                 after_height: 0,
                 until_height: 0,
-                bank: String::new(),
+                bank: OTHER_BANK.into(),
             }),
             Code::PermissionDenied,
         )

@@ -468,13 +468,30 @@ async fn net_positions_between_banks_sum_to_zero_and_issuance_minus_redemption_i
     let empty = proto::GetNetPositionsRequest { after_height: 5, until_height: 5, bank: String::new() };
     let status = w.ledger.client.reconciliation.get_net_positions(empty).await.expect_err("an empty window");
     assert_eq!(status.code(), Code::InvalidArgument);
+    // A bank reads its own position and the flows it is part of, the
+    // same figures the operator reads; not another bank's.
+    let window = |bank: &str| proto::GetNetPositionsRequest { after_height: start, until_height: 0, bank: bank.into() };
+    let own = w.bank_client(BANK_A_TOKEN).reconciliation.get_net_positions(window("")).await.unwrap().into_inner();
+    assert_eq!(own.positions, vec![position("bank-a")]);
+    let expected: Vec<_> =
+        response.flows.iter().filter(|f| f.payer_bank == "bank-a" || f.payee_bank == "bank-a").cloned().collect();
+    assert_eq!(own.flows, expected);
+    assert_eq!(own.until_block, response.until_block);
+    let named = w.bank_client(BANK_A_TOKEN).reconciliation.get_net_positions(window("bank-a")).await.unwrap();
+    assert_eq!(named.into_inner(), own);
     let status = w
         .bank_client(BANK_A_TOKEN)
         .reconciliation
-        .get_net_positions(proto::GetNetPositionsRequest { after_height: 0, until_height: 0, bank: String::new() })
+        .get_net_positions(window("bank-b"))
         .await
         .expect_err("a bank does not see the others' positions");
     assert_eq!(status.code(), Code::PermissionDenied);
+    assert!(status.message().contains("bank-b"), "{}", status.message());
+    // The operator may ask for one bank, and is told of one that is not.
+    let b = w.ledger.client.reconciliation.get_net_positions(window("bank-b")).await.unwrap().into_inner();
+    assert_eq!(b.positions, vec![position("bank-b")]);
+    let status = w.ledger.client.reconciliation.get_net_positions(window("bank-z")).await.expect_err("no such bank");
+    assert_eq!(status.code(), Code::NotFound);
     w.ledger.shutdown().await;
 }
 

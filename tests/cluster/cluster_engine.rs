@@ -87,8 +87,20 @@ async fn assert_roles(replicas: &[Replica], leader_at: usize) {
         assert_eq!(cluster.members, vec![1, 2, 3]);
         if i == leader_at {
             assert_eq!(cluster.leader_address, "");
+            // The leader lists every member with its role and log lag
+            // (the console's cluster table); caught up, none lags far.
+            let roles: Vec<(u64, &str)> = cluster.replicas.iter().map(|r| (r.id, r.role.as_str())).collect();
+            let expected: Vec<(u64, &str)> = (1..=3)
+                .map(|id| (id, if id == leader_at as u64 + 1 { "leader" } else { "follower" }))
+                .collect();
+            assert_eq!(roles, expected, "{cluster:?}");
+            for replica in &cluster.replicas {
+                assert!(replica.matched_log_index > 0 && replica.lag_entries <= 2, "{replica:?}");
+                assert_eq!(replica.api_addr, replicas[replica.id as usize - 1].config.listen.to_string());
+            }
         } else {
             assert_eq!(cluster.leader_address, replicas[leader_at].config.listen.to_string());
+            assert!(cluster.replicas.is_empty(), "a follower knows only itself: {cluster:?}");
         }
         let channel = tonic::transport::Endpoint::from_shared(replica.api_url()).expect("url").connect_lazy();
         let status = tonic_health::pb::health_client::HealthClient::new(channel)
