@@ -634,8 +634,11 @@ impl proto::admin_service_server::AdminService for Api {
         &self,
         request: Request<proto::ListRequest>,
     ) -> Result<Response<proto::ListProgrammesResponse>, Status> {
-        let (programmes, next_page_token) = self.list(
+        // Programmes are the issuer's and the programme administrators'
+        // business too: they read their figures.
+        let (programmes, next_page_token) = self.list_for(
             &request,
+            &[Need::Operator, Need::Issuer, Need::ProgrammeAdministrator, Need::Auditor],
             checks::programme_token,
             |r| &r.programmes,
             ToString::to_string,

@@ -9,7 +9,10 @@ impl proto::ledger_service_server::LedgerService for Api {
         request: Request<proto::GetInfoRequest>,
     ) -> Result<Response<proto::GetInfoResponse>, Status> {
         let genesis = self.engine.genesis();
-        self.authorize(&request, &[Need::Operator, Need::Issuer, Need::Auditor, Need::Bank, Need::Terminal])?;
+        self.authorize(
+            &request,
+            &[Need::Operator, Need::Issuer, Need::ProgrammeAdministrator, Need::Auditor, Need::Bank, Need::Terminal],
+        )?;
         let (tip, unspent_count, unspent_total_minor) = if request.into_inner().count_unspent {
             let engine = Arc::clone(&self.engine);
             let (count, sum, tip) = blocking(move || engine.store().count_unspent()).await?;
@@ -154,7 +157,8 @@ impl proto::ledger_service_server::LedgerService for Api {
                 }
             }
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        // A bank's or terminal's watch ends once its credential is revoked.
+        Ok(Response::new(Box::pin(self.until_revoked(&request, &principal, ReceiverStream::new(rx)))))
     }
 
     async fn get_caller(
@@ -220,7 +224,10 @@ impl proto::ledger_service_server::LedgerService for Api {
         &self,
         request: Request<proto::GetBlockRequest>,
     ) -> Result<Response<proto::GetBlockResponse>, Status> {
-        self.authorize(&request, &[Need::Operator, Need::Issuer, Need::Auditor, Need::Bank, Need::Terminal])?;
+        self.authorize(
+            &request,
+            &[Need::Operator, Need::Issuer, Need::ProgrammeAdministrator, Need::Auditor, Need::Bank, Need::Terminal],
+        )?;
         let height = request.into_inner().height;
         let store = self.engine.store();
         let block = store.block(height).map_err(|e| storage_status(&e))?;

@@ -109,8 +109,10 @@ impl proto::payment_service_server::PaymentService for Api {
         &self,
         request: Request<proto::GetPaymentRequest>,
     ) -> Result<Response<proto::GetPaymentResponse>, Status> {
-        let principal =
-            self.authorize(&request, &[Need::Operator, Need::Issuer, Need::Auditor, Need::Bank, Need::Terminal])?;
+        let principal = self.authorize(
+            &request,
+            &[Need::Operator, Need::Issuer, Need::ProgrammeAdministrator, Need::Auditor, Need::Bank, Need::Terminal],
+        )?;
         let txid = txid_arg(&request.into_inner().txid)?;
         let store = self.engine.store();
         let Some(receipt) = store.receipt(&txid).map_err(|e| storage_status(&e))? else {

@@ -23,6 +23,7 @@ const AUDITOR: &str = "console-auditor-token";
 const ADMINISTRATOR: &str = "console-programme-administrator-token";
 const BANK_A: &str = "console-bank-a-token";
 const BANK_B: &str = "console-bank-b-token";
+const ISSUER: &str = "console-issuer-token";
 
 type Web = tonic_web::GrpcWebClientService<HttpClient<HttpConnector, tonic_web::GrpcWebCall<tonic::body::Body>>>;
 
@@ -55,6 +56,7 @@ async fn with_console() -> TestLedger {
             credential("operator", OPERATOR),
             credential("auditor", AUDITOR),
             credential("programme_admin", ADMINISTRATOR),
+            credential("issuer", ISSUER),
         ];
     })
     .await;
@@ -297,5 +299,55 @@ async fn the_ledger_watch_carries_confirmation_percentiles_and_the_last_audit() 
     let mut stream = watch.watch_ledger(proto::WatchLedgerRequest {}).await.expect("opens").into_inner();
     let after = stream.message().await.expect("no error").expect("a status");
     assert_eq!(after.last_audit, Some(last));
+    ledger.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_programme_roles_read_what_their_console_pages_show() {
+    let mut ledger = with_console().await;
+    let alice = Keypair::generate();
+    let coin = ledger.fund(&alice, 900, "roles").await;
+    let payment = client::pay(&ledger.chain, &alice, coin, Keypair::generate().address(), 100, b"roles");
+    ledger.client.submit(&payment).await.expect("paid");
+    let txid = settled::txid(&payment).0.to_vec();
+    for token in [ADMINISTRATOR, ISSUER] {
+        let mut caller = ledger.client.with_credential(Credential::token(token));
+        // The ledger's public facts (the console's sign-in), the programmes'
+        // list, and the payments an alert names.
+        caller.ledger.get_info(proto::GetInfoRequest::default()).await.expect("info");
+        caller.ledger.get_block(proto::GetBlockRequest { height: 1 }).await.expect("a block");
+        caller.admin.list_programmes(proto::ListRequest::default()).await.expect("programmes");
+        let found = caller.payments.get_payment(proto::GetPaymentRequest { txid: txid.clone() }).await.expect("found");
+        assert_eq!(found.into_inner().status(), proto::PaymentStatus::Confirmed);
+        // Still not the registry of banks and merchants.
+        let denied = caller.admin.list_banks(proto::ListRequest::default()).await.expect_err("the operator's");
+        assert_eq!(denied.code(), Code::PermissionDenied, "{token}");
+    }
+    ledger.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_banks_ledger_watch_ends_when_its_credential_is_revoked() {
+    let mut ledger = with_console().await;
+    let mut bank = ledger.client.with_credential(Credential::token(BANK_A));
+    let mut watch = bank.ledger.watch_ledger(proto::WatchLedgerRequest {}).await.expect("opens").into_inner();
+    watch.message().await.expect("no error").expect("a status");
+    let revoke = proto::SetCredentialsRequest {
+        participant: Some(proto::set_credentials_request::Participant::BankId("bank-a".into())),
+        credential_sha256: vec![sha256(b"console-bank-a-next-token").to_vec()],
+    };
+    ledger.client.admin.set_credentials(revoke).await.expect("rotated");
+    let ended = tokio::time::timeout(common::HANG_GUARD, async {
+        loop {
+            match watch.message().await {
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("the watch ended without a status"),
+                Err(status) => return status,
+            }
+        }
+    })
+    .await
+    .expect("ends in time");
+    assert_eq!(ended.code(), Code::Unauthenticated, "{ended:?}");
     ledger.shutdown().await;
 }
