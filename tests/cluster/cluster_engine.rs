@@ -90,9 +90,8 @@ async fn assert_roles(replicas: &[Replica], leader_at: usize) {
             // The leader lists every member with its role and log lag
             // (the console's cluster table); caught up, none lags far.
             let roles: Vec<(u64, &str)> = cluster.replicas.iter().map(|r| (r.id, r.role.as_str())).collect();
-            let expected: Vec<(u64, &str)> = (1..=3)
-                .map(|id| (id, if id == leader_at as u64 + 1 { "leader" } else { "follower" }))
-                .collect();
+            let expected: Vec<(u64, &str)> =
+                (1..=3).map(|id| (id, if id == leader_at as u64 + 1 { "leader" } else { "follower" })).collect();
             assert_eq!(roles, expected, "{cluster:?}");
             for replica in &cluster.replicas {
                 assert!(replica.matched_log_index > 0 && replica.lag_entries <= 2, "{replica:?}");
