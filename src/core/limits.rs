@@ -176,9 +176,10 @@ pub const RAFT_TERM_MAX: u64 = u64::MAX - (1 << 32);
 pub const RAFT_LOG_INDEX_MAX: u64 = u64::MAX - (1 << 32);
 /// The console port (`src/console/`): connections held open at once; a
 /// browser holds about six per tab over HTTP/1.1, one per open stream.
-pub const CONSOLE_CONNECTIONS_MAX: usize = 128;
-/// The console port: connections held open at once from one address.
-pub const CONSOLE_CONNECTIONS_PER_ADDRESS_MAX: usize = 32;
+pub const CONSOLE_CONNECTIONS_MAX: usize = 512;
+/// The console port: connections held open at once from one address (an
+/// office behind one NAT address: a few dozen users, a few each).
+pub const CONSOLE_CONNECTIONS_PER_ADDRESS_MAX: usize = 128;
 /// The console port: calls open at once on one (HTTP/2) connection.
 pub const CONSOLE_CALLS_PER_CONNECTION_MAX: u32 = 32;
 /// The Raft port: connections held open at once (a cluster of at most
