@@ -32,7 +32,12 @@
 //! nothing), and pays people by
 //! claim (a programme paid once a month per person: claims of a month not
 //! begun or outside the programme, to a wallet the person did not
-//! designate or of another person, a second claim of a paid month).
+//! designate or of another person, a second claim of a paid month). The
+//! programme statistics kept beside the ledger are checked too: what
+//! merchants took (by merchant, and by ledger day, summing to the
+//! spending by category), and the claims refused as paid already (durable
+//! with the next job the writer writes, with a block or alone; never on
+//! the follower).
 //!
 //! A failing seed prints one command that reproduces it.
 
@@ -44,9 +49,10 @@ use settled::dev::{
     AdminReply, DiskFault, OpenBlock, Sequencing, SequencingContext, SimDisk, WriterJob, answer_durable,
     answer_unavailable,
 };
+use settled::limits::PROGRAMME_DAYS_KEPT;
 use settled::registry::{
     Actor, AdminOp, Bank, Beneficiary, Merchant, MerchantFigures, Participant, PaymentPeriod, Principal, Programme,
-    RegistryChange, Tier, TierPolicy, Wallet,
+    ProgrammeStats, RegistryChange, Tier, TierPolicy, Wallet,
 };
 use settled::replica::{self, ReplicatedBlock};
 use settled::{
@@ -140,6 +146,12 @@ pub struct CoreReport {
     pub deferred_outcomes: BTreeMap<String, u64>,
     /// Submissions whose caller was gone before the sequencer took them.
     pub callers_gone: u64,
+    /// Programme statistics written with no block (claims refused as paid
+    /// already while no block was open).
+    pub stats_alone: u64,
+    /// Programmes whose spending by day was compared with the model's,
+    /// after a reopen.
+    pub days_compared: u64,
 }
 
 impl std::ops::AddAssign for CoreReport {
@@ -169,6 +181,8 @@ impl std::ops::AddAssign for CoreReport {
             *self.deferred_outcomes.entry(outcome).or_default() += n;
         }
         self.callers_gone += o.callers_gone;
+        self.stats_alone += o.stats_alone;
+        self.days_compared += o.days_compared;
     }
 }
 
@@ -208,7 +222,18 @@ struct Model {
     /// What each merchant took of each programme: the per-merchant
     /// programme statistics.
     merchants: BTreeMap<(u32, String), MerchantFigures>,
+    /// What merchants took of each programme by ledger day, the latest
+    /// `PROGRAMME_DAYS_KEPT` days.
+    spent_by_day: SpentByDay,
+    /// Claims refused as paid already: counted when the sequencer refuses
+    /// them, durable with the next job the writer writes.
+    duplicate_claims: RefusedClaims,
 }
+
+/// Programme -> ledger day (`YYYYMMDD`) -> what merchants took.
+type SpentByDay = BTreeMap<u32, BTreeMap<u32, u64>>;
+/// (programme, period) -> claims refused as paid already (none: absent).
+type RefusedClaims = BTreeMap<(u32, u32), u64>;
 
 /// An applied transaction as a refund sees it.
 #[derive(Clone, Debug)]
@@ -268,6 +293,26 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let doy = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
+}
+
+/// The civil date of a day number since 1970-01-01 (H. Hinnant's
+/// algorithm), as `YYYYMMDD`.
+fn civil_from_days(days: i64) -> u32 {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    u32::try_from(year * 10_000 + month * 100 + day).expect("a date after the epoch")
+}
+
+/// The ledger day `YYYYMMDD` of a time, in the ledger's time zone.
+fn day_name(time_unix_ms: u64) -> u32 {
+    civil_from_days(i64::try_from(ledger_day(time_unix_ms)).expect("a day number"))
 }
 
 /// A month `YYYYMM`'s start and end in the ledger's time zone, or `None`.
@@ -849,6 +894,11 @@ impl Model {
                     figures.payments += 1;
                     figures.spent_minor += amount;
                     figures.last_payment_unix_ms = now;
+                    let days = self.spent_by_day.entry(programme).or_default();
+                    *days.entry(day_name(now)).or_default() += amount;
+                    while days.len() > PROGRAMME_DAYS_KEPT {
+                        days.pop_first();
+                    }
                 }
             }
             let day = ledger_day(now);
@@ -972,6 +1022,10 @@ struct World {
     /// spread over several commits, and power losses in the middle of one
     /// are frequent.
     merge_every: (u64, u64, usize),
+    /// The claims refused as paid already by the model of a job whose
+    /// statistics, written alone, failed to commit: the reopened file may
+    /// hold them.
+    stats_in_doubt: Option<RefusedClaims>,
 }
 
 /// A submission waiting for its answer, and what the model says it must be.
@@ -988,13 +1042,17 @@ struct Waiting {
     tickets: Vec<Ticket>,
     registry: Vec<oneshot::Receiver<AdminReply>>,
     applied: Vec<Transaction>,
+    /// A claim was refused as paid already: the programme's statistics
+    /// changed, for the writer to write even with no block.
+    stats_changed: bool,
 }
 
 impl Waiting {
-    /// Nobody waits: the open block is not open yet (the model's view; the
-    /// sequencer's `OpenBlock::is_idle` must agree).
+    /// Nobody waits and nothing is to be written: the open block is not
+    /// open yet (the model's view; the sequencer's `OpenBlock::is_idle`
+    /// must agree).
     fn is_empty(&self) -> bool {
-        self.tickets.is_empty() && self.registry.is_empty()
+        self.tickets.is_empty() && self.registry.is_empty() && !self.stats_changed
     }
 
     /// Whether anyone waiting here was answered: nobody may be before the
@@ -1080,6 +1138,17 @@ impl Follower {
             || model.unspent.iter().any(|(p, o)| self.ledger.unspent(p) != Some(o))
         {
             return Err("the follower's unspent set differs from the model's".to_owned());
+        }
+        // The same spending by day from the same ledger code; refused
+        // claims are in no block: a follower never sees them.
+        let programmes = [PROGRAMME, PEOPLE_PROGRAMME];
+        let (days, claims) =
+            day_and_claim_figures(programmes.iter().filter_map(|p| self.ledger.programme_stats(*p).map(|s| (*p, s))));
+        if days != model.spent_by_day || !claims.is_empty() {
+            return Err(format!(
+                "the follower's spending by day {days:?} (model {:?}), refused claims {claims:?} (none)",
+                model.spent_by_day
+            ));
         }
         let movements = |store: &Store| -> Result<Vec<settled::Movement>, String> {
             let mut all = Vec::new();
@@ -1203,6 +1272,8 @@ impl World {
             payments: BTreeMap::new(),
             refunded: BTreeMap::new(),
             merchants: BTreeMap::new(),
+            spent_by_day: BTreeMap::new(),
+            duplicate_claims: BTreeMap::new(),
             designated: roles.designated.clone(),
             frozen: BTreeMap::new(),
         };
@@ -1240,6 +1311,7 @@ impl World {
             follower,
             report: CoreReport::default(),
             merge_every,
+            stats_in_doubt: None,
         })
     }
 }
@@ -1875,6 +1947,10 @@ impl World {
         if !self.sealed.is_empty() {
             self.report.admitted_while_writing += 1;
         }
+        if let (Expect::ClaimPaid(_), Some(claim)) = (&expect, settled::claim_terms(&tx.reference)) {
+            *self.working.duplicate_claims.entry((claim.programme, claim.period)).or_default() += 1;
+            self.open_waiting.stats_changed = true;
+        }
         self.sequencer.admit_tx(&context!(self), &mut self.open, vtx, submitter, reply);
         match answer.try_recv() {
             Ok(reply) if self.answered_at_once(&expect) => {
@@ -1987,6 +2063,15 @@ impl World {
                 self.working.unspent.len()
             ));
         }
+        let programmes = [PROGRAMME, PEOPLE_PROGRAMME];
+        let (days, claims) =
+            day_and_claim_figures(programmes.iter().filter_map(|p| ledger.programme_stats(*p).map(|s| (*p, s))));
+        if days != self.working.spent_by_day || claims != self.working.duplicate_claims {
+            return self.fail(format!(
+                "programme statistics diverged: ledger by day {days:?}, refused claims {claims:?}; model {:?}, {:?}",
+                self.working.spent_by_day, self.working.duplicate_claims
+            ));
+        }
         Ok(())
     }
 
@@ -2015,6 +2100,12 @@ impl World {
             for (vtx, _) in &block.txs {
                 self.working.heights.insert(vtx.txid, block.signed.header.height);
             }
+        } else if job.stats_alone().is_some() != self.open_waiting.stats_changed {
+            return self.fail(format!(
+                "a job with no block carries statistics: {}; a claim was refused since the last: {}",
+                job.stats_alone().is_some(),
+                self.open_waiting.stats_changed
+            ));
         }
         let mut waiting = std::mem::take(&mut self.open_waiting);
         if let Some(early) = waiting.answered_early() {
@@ -2034,8 +2125,7 @@ impl World {
             return self.fail(early);
         }
         let Some(block) = sealed.job.block().cloned() else {
-            answer_durable(self.store(), sealed.job);
-            return self.answered(sealed.waiting, None);
+            return self.write_stats_alone(sealed);
         };
         if self.scheduled.is_none() && self.rng.gen_ratio(FAULT_PERCENT, 100) {
             let fault = match self.rng.gen_range(0..4) {
@@ -2047,7 +2137,7 @@ impl World {
             self.scheduled = Some(fault);
         }
         if self.store().commit_block(&block).is_err() {
-            return self.fail_stop(sealed, block);
+            return self.fail_stop(sealed, Some(block));
         }
         self.report.blocks += 1;
         self.tip = block.signed;
@@ -2067,6 +2157,30 @@ impl World {
             self.restart()?;
         }
         Ok(())
+    }
+
+    /// A job with no block: the programme statistics it carries (claims
+    /// refused as paid already) written in a commit of their own, then its
+    /// answers. A failed commit is a fail-stop, as a block's.
+    fn write_stats_alone(&mut self, sealed: Sealed) -> Result<(), String> {
+        match sealed.job.write_stats_alone(self.store()) {
+            Ok(written) if written == sealed.job.stats_alone().is_some() => {}
+            Ok(written) => {
+                return self.fail(format!(
+                    "statistics with no block written: {written}, with every block before them written"
+                ));
+            }
+            Err(_) => return self.fail_stop(sealed, None),
+        }
+        if sealed.job.stats_alone().is_some() {
+            self.report.stats_alone += 1;
+            self.durable.duplicate_claims.clone_from(&sealed.model.duplicate_claims);
+        }
+        if !self.disk.fault_pending() {
+            self.scheduled = None;
+        }
+        answer_durable(self.store(), sealed.job);
+        self.answered(sealed.waiting, None)
     }
 
     /// Everyone waiting on a job the writer finished is answered as the
@@ -2098,7 +2212,7 @@ impl World {
     /// the later sealed ones and the open one is answered `UNAVAILABLE`
     /// (nothing of theirs is confirmed); the disk reboots and the ledger is
     /// reopened.
-    fn fail_stop(&mut self, failed: Sealed, block: settled::BlockRecord) -> Result<(), String> {
+    fn fail_stop(&mut self, failed: Sealed, block: Option<settled::BlockRecord>) -> Result<(), String> {
         let fault = self.scheduled.take().ok_or("a commit failed with no fault scheduled")?;
         // The open block is sealed and handed to the failed writer too.
         let open = std::mem::take(&mut self.open);
@@ -2148,8 +2262,15 @@ impl World {
         for waiting in lost.iter().skip(1) {
             retry.extend(waiting.applied.iter().cloned());
         }
-        let unconfirmed = (block, failed.model, std::mem::take(&mut lost[0].applied));
-        self.reopen(keep, Some(unconfirmed), retry)
+        let unconfirmed = match block {
+            Some(block) => Some((block, failed.model, std::mem::take(&mut lost[0].applied))),
+            // Statistics written alone: the reopened file holds them or not.
+            None => {
+                self.stats_in_doubt = Some(failed.model.duplicate_claims);
+                None
+            }
+        };
+        self.reopen(keep, unconfirmed, retry)
     }
 
     /// A clean restart: nothing unsynced, nothing in flight, the same
@@ -2228,6 +2349,47 @@ impl World {
         self.check_totals()
     }
 
+    /// The programme statistics recovered: spending by day as the model's
+    /// (summing, day by day, to what the merchants took and to the spending
+    /// by category), and the claims refused as paid already as the last
+    /// durable job left them (or, when statistics written alone failed to
+    /// commit, as that job's model: the file may hold them).
+    fn check_recovered_stats(&mut self, recovered: &settled::Recovered) -> Result<(), String> {
+        let (days, claims) = day_and_claim_figures(recovered.stats.iter().map(|(p, s)| (*p, s)));
+        if days != self.durable.spent_by_day {
+            return self.fail(format!("recovered spending by day {days:?} != model {:?}", self.durable.spent_by_day));
+        }
+        for (programme, stats) in &recovered.stats {
+            let by_day: u64 = stats.spent_by_day.values().sum();
+            let by_mcc: u64 = stats.spent_by_mcc.values().sum();
+            let by_merchant: u64 = self
+                .durable
+                .merchants
+                .iter()
+                .filter(|((p, _), _)| p == programme)
+                .map(|(_, figures)| figures.spent_minor)
+                .sum();
+            if stats.spent_by_day.len() < PROGRAMME_DAYS_KEPT && (by_day != by_mcc || by_day != by_merchant) {
+                return self.fail(format!(
+                    "programme {programme}: spent {by_day} by day, {by_mcc} by category, {by_merchant} by merchant"
+                ));
+            }
+            self.report.days_compared += 1;
+        }
+        let in_doubt = self.stats_in_doubt.take();
+        if claims != self.durable.duplicate_claims {
+            if in_doubt.as_ref() != Some(&claims) {
+                return self.fail(format!(
+                    "recovered refused claims {claims:?} != model {:?} (or, written alone and failed, {in_doubt:?})",
+                    self.durable.duplicate_claims
+                ));
+            }
+            self.durable.duplicate_claims.clone_from(&claims);
+            self.working.duplicate_claims = claims;
+        }
+        Ok(())
+    }
+
     /// Everything the store recovered against the model at its durable block.
     fn check_recovered(&mut self, recovered: &settled::Recovered) -> Result<(), String> {
         let model = &self.durable;
@@ -2276,6 +2438,8 @@ impl World {
         if merchants != model.merchants {
             return self.fail(format!("recovered merchant figures {merchants:?} != model {:?}", model.merchants));
         }
+        self.check_recovered_stats(recovered)?;
+        let model = &self.durable;
         let daily: BTreeMap<Address, (u64, u64)> = recovered.daily.iter().map(|(a, d)| (*a, *d)).collect();
         if daily != model.daily {
             return self.fail(format!("recovered daily totals {daily:?} != model {:?}", model.daily));
@@ -2310,6 +2474,22 @@ impl World {
         self.report.receipts_checked += model.sequences.len() as u64;
         Ok(())
     }
+}
+
+/// A programme's spending by ledger day and the claims refused as paid
+/// already per period, as the model keeps them (none left out).
+fn day_and_claim_figures<'a>(stats: impl Iterator<Item = (u32, &'a ProgrammeStats)>) -> (SpentByDay, RefusedClaims) {
+    let mut days = BTreeMap::new();
+    let mut claims = BTreeMap::new();
+    for (programme, stats) in stats {
+        if !stats.spent_by_day.is_empty() {
+            days.insert(programme, stats.spent_by_day.clone());
+        }
+        for (period, paid) in stats.paid_by_period.iter().filter(|(_, p)| p.duplicate_claims_refused > 0) {
+            claims.insert((programme, *period), paid.duplicate_claims_refused);
+        }
+    }
+    (days, claims)
 }
 
 /// What the store's readers answer against the model at the durable block

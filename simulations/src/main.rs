@@ -348,6 +348,11 @@ fn core(seed: u64, seeds: u64, steps: u64, threads: Option<usize>) -> ExitCode {
                 deferred.join(", "),
                 r.callers_gone
             );
+            println!(
+                "programme statistics: {} written with no block (claims refused as paid already), spending by day \
+                 compared with the model's {} times after a reopen",
+                r.stats_alone, r.days_compared
+            );
             let refusals: Vec<String> = r.outcomes.iter().map(|(reason, n)| format!("{reason} {n}")).collect();
             println!("refusals by reason: {}", refusals.join(", "));
             ExitCode::SUCCESS

@@ -176,6 +176,8 @@ fn thousands_of_seeds_of_faults_lose_nothing_confirmed() {
         ("refusals said only once the block they rested on was durable", report.deferred_refusals),
         ("callers gone before the sequencer took their payment", report.callers_gone),
         ("resubmissions answered with their receipt", report.duplicates),
+        ("programme statistics written with no block (claims refused alone)", report.stats_alone),
+        ("programmes' spending by day compared after a reopen", report.days_compared),
     ] {
         assert!(count > 0, "no {what} in {CI_SEEDS} seeds: {report:?}");
     }

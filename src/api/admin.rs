@@ -292,12 +292,16 @@ impl proto::admin_service_server::AdminService for Api {
                     period: *period,
                     beneficiaries: paid.beneficiaries,
                     amount_minor: paid.amount_minor,
-                    duplicate_claims_refused: 0,
+                    duplicate_claims_refused: paid.duplicate_claims_refused,
                 })
                 .collect(),
             top_merchants,
             merchants_paid,
-            spent_by_day: Vec::new(),
+            spent_by_day: stats
+                .spent_by_day
+                .iter()
+                .map(|(day, amount)| proto::DayAmount { day: *day, amount_minor: *amount })
+                .collect(),
         }))
     }
 

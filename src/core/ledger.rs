@@ -121,6 +121,9 @@ pub struct Ledger {
     stats: HashMap<ProgrammeId, ProgrammeStats>,
     /// Programmes whose statistics changed since the last `take_touched_stats`.
     touched: BTreeSet<ProgrammeId>,
+    /// The last block time a ledger day (`YYYYMMDD`) was named for, and
+    /// that day: one date computation per block, not per payment.
+    named_day: Option<(u64, u32)>,
     /// What each merchant took of each programme (by programme, then
     /// merchant id: looked up by `&str`, so a payment allocates nothing).
     merchants: HashMap<ProgrammeId, HashMap<String, MerchantFigures>>,
@@ -198,6 +201,7 @@ impl Ledger {
             yearly: HashMap::new(),
             stats: HashMap::new(),
             touched: BTreeSet::new(),
+            named_day: None,
             merchants: HashMap::new(),
             touched_merchants: BTreeMap::new(),
             bank_totals: BTreeMap::new(),
@@ -221,6 +225,7 @@ impl Ledger {
         self.tiers = tiers;
         self.daily = daily;
         self.stats = stats;
+        self.named_day = None;
         self
     }
 
@@ -297,6 +302,37 @@ impl Ledger {
     pub fn take_touched_stats(&mut self) -> Vec<(ProgrammeId, ProgrammeStats)> {
         let touched = std::mem::take(&mut self.touched);
         touched.into_iter().map(|p| (p, self.stats.get(&p).cloned().unwrap_or_default())).collect()
+    }
+
+    /// A programme's statistics as the ledger has them (every sealed and
+    /// open transaction applied).
+    #[must_use]
+    pub fn programme_stats(&self, programme: ProgrammeId) -> Option<&ProgrammeStats> {
+        self.stats.get(&programme)
+    }
+
+    /// Counts a claim for `period` of `programme` refused because the
+    /// period was paid already (the sequencer refuses it: the ledger never
+    /// sees the claim). A refusal is in no block, so its count is written
+    /// with the programme's statistics by the next commit that writes
+    /// them.
+    pub fn count_duplicate_claim(&mut self, programme: ProgrammeId, period: u32) {
+        let paid = self.stats.entry(programme).or_default().paid_by_period.entry(period).or_default();
+        paid.duplicate_claims_refused = paid.duplicate_claims_refused.saturating_add(1);
+        self.touched.insert(programme);
+    }
+
+    /// The ledger day (`YYYYMMDD`, in the tier policy's time zone) of a
+    /// block time.
+    fn day_named(&mut self, time_unix_ms: u64) -> u32 {
+        match self.named_day {
+            Some((time, day)) if time == time_unix_ms => day,
+            _ => {
+                let day = period::day_of(time_unix_ms, self.tiers.day_offset_minutes);
+                self.named_day = Some((time_unix_ms, day));
+                day
+            }
+        }
     }
 
     #[must_use]
@@ -693,6 +729,7 @@ impl Ledger {
                     outputs.iter().map(|o| o.programme).filter(|p| *p != 0).collect();
                 programmes.sort_unstable();
                 programmes.dedup();
+                let day = if programmes.is_empty() { 0 } else { self.day_named(now_unix_ms) };
                 for programme in programmes {
                     // Per merchant (one payment may pay several of one
                     // merchant's payout addresses).
@@ -702,6 +739,7 @@ impl Ledger {
                             let stats = self.stats.entry(programme).or_default();
                             let at_mcc = stats.spent_by_mcc.entry(*mcc).or_default();
                             *at_mcc = at_mcc.saturating_add(received);
+                            stats.add_spent_on_day(day, received);
                             self.touched.insert(programme);
                             match paid.iter_mut().find(|(m, _)| *m == id.as_str()) {
                                 Some((_, sum)) => *sum = sum.saturating_add(received),

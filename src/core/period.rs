@@ -2,7 +2,8 @@
 //! once a period. A period is a calendar month named `YYYYMM` (202612 is
 //! December 2026), in the ledger's time zone (the tier policy's day
 //! offset), so that a month begins at the same instant as the days that
-//! bound the daily limits.
+//! bound the daily limits. A day is named `YYYYMMDD` in the same time zone
+//! (a programme's spending by day).
 
 use serde::{Deserialize, Serialize};
 
@@ -53,6 +54,17 @@ pub fn month_of(time_unix_ms: u64, offset_minutes: i32) -> u32 {
     u32::try_from(date.year()).unwrap_or(0) * 100 + u32::from(u8::from(date.month()))
 }
 
+/// The day `YYYYMMDD` holding an instant, in the time zone `offset_minutes`
+/// east of UTC: the ledger's day, as the daily limits count it
+/// (`TierPolicy::day_of`), named by its date.
+#[must_use]
+pub fn day_of(time_unix_ms: u64, offset_minutes: i32) -> u32 {
+    let local_ms = i128::from(time_unix_ms) + i128::from(offset_minutes) * 60_000;
+    let seconds = i64::try_from(local_ms.div_euclid(1000)).unwrap_or(0);
+    let date = time::OffsetDateTime::from_unix_timestamp(seconds).map_or(time::Date::MIN, |t| t.date());
+    u32::try_from(date.year()).unwrap_or(0) * 10_000 + u32::from(u8::from(date.month())) * 100 + u32::from(date.day())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,6 +84,24 @@ mod tests {
         assert_eq!(month_of(end, CHINA), 202_701);
         let (february, march) = month_bounds_ms(202_802, 0).unwrap();
         assert_eq!(march - february, 29 * 86_400_000, "2028 is a leap year");
+    }
+
+    #[test]
+    fn a_day_is_named_by_its_local_date_and_agrees_with_the_daily_limits_day() {
+        let (start, end) = month_bounds_ms(202_612, CHINA).unwrap();
+        assert_eq!(day_of(start, CHINA), 20_261_201);
+        assert_eq!(day_of(start - 1, CHINA), 20_261_130);
+        assert_eq!(day_of(end - 1, CHINA), 20_261_231);
+        assert_eq!(day_of(end, CHINA), 20_270_101);
+        assert_eq!(day_of(0, 0), 19_700_101);
+        // One name per day of the tier policy, and the next day the next name.
+        let policy =
+            crate::core::registry::TierPolicy { tiers: Vec::new(), unregistered_tier: None, day_offset_minutes: CHINA };
+        for time in [start - 1, start, start + 86_399_999, start + 86_400_000, end + 12_345] {
+            let same_day = |other: u64| policy.day_of(other) == policy.day_of(time);
+            assert_eq!(same_day(time + 1), day_of(time + 1, CHINA) == day_of(time, CHINA), "{time}");
+            assert!(day_of(time + 86_400_000, CHINA) > day_of(time, CHINA), "{time}");
+        }
     }
 
     #[test]

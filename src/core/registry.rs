@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::limits::{
     BENEFICIARY_PROGRAMMES_MAX, BENEFICIARY_WALLETS_MAX, CREDENTIALS_MAX, FREEZE_REASON_BYTES_MAX, ID_BYTES_MAX,
-    NAME_BYTES_MAX, PAYOUT_ADDRESSES_MAX, PROGRAMME_MCCS_MAX,
+    NAME_BYTES_MAX, PAYOUT_ADDRESSES_MAX, PROGRAMME_DAYS_KEPT, PROGRAMME_MCCS_MAX,
 };
 pub use crate::core::period::PaymentPeriod;
 use crate::core::refusal::{Field, Reason, Refusal};
@@ -188,6 +188,13 @@ pub struct ProgrammeStats {
     /// Refunded after the programme ended, to its treasury.
     #[serde(default)]
     pub refunded_to_treasury_minor: AmountMinor,
+    /// Paid to merchants by ledger day (`YYYYMMDD`, in the tier policy's
+    /// time zone), as `spent_by_mcc` counts it (refunds do not take from
+    /// it): the latest `PROGRAMME_DAYS_KEPT` days that had any. Rows
+    /// written before it was kept have none: their days begin at the
+    /// first payment after the upgrade.
+    #[serde(default)]
+    pub spent_by_day: BTreeMap<u32, AmountMinor>,
 }
 
 /// What one merchant took of one programme, kept as payments happen: the
@@ -211,9 +218,29 @@ pub struct MerchantFigures {
 pub struct PeriodPaid {
     pub beneficiaries: u64,
     pub amount_minor: AmountMinor,
+    /// Claims for the period refused because it was paid already
+    /// (`REASON_CLAIM_ALREADY_PAID`), as the sequencer that refused them
+    /// counted: a refusal is in no block, so a replica replaying blocks
+    /// does not count it.
+    #[serde(default)]
+    pub duplicate_claims_refused: u64,
 }
 
 impl ProgrammeStats {
+    /// Counts `amount` paid to merchants on `day` (`YYYYMMDD`), keeping
+    /// only the latest `PROGRAMME_DAYS_KEPT` days. Allocates only for a
+    /// day not seen yet.
+    pub fn add_spent_on_day(&mut self, day: u32, amount: AmountMinor) {
+        if let Some(spent) = self.spent_by_day.get_mut(&day) {
+            *spent = spent.saturating_add(amount);
+            return;
+        }
+        self.spent_by_day.insert(day, amount);
+        while self.spent_by_day.len() > PROGRAMME_DAYS_KEPT {
+            self.spent_by_day.pop_first();
+        }
+    }
+
     /// Still held by beneficiaries: disbursed, not spent at a merchant (net
     /// of what merchants refunded to them), not clawed back.
     #[must_use]
@@ -1027,6 +1054,61 @@ mod tests {
         registry.check(&op, &TierPolicy::e_cny_default(2), false)?;
         registry.apply(op);
         Ok(())
+    }
+
+    #[test]
+    fn spending_by_day_keeps_the_latest_days_and_drops_the_oldest_past_the_bound() {
+        let mut stats = ProgrammeStats::default();
+        // Day numbers as dates: 92 days from 2026-10-01 reach 2026-12-31.
+        let start = time::Date::from_calendar_date(2026, time::Month::October, 1).expect("a date");
+        let name = |offset: i64| {
+            let date = start + time::Duration::days(offset);
+            u32::try_from(date.year()).expect("a year") * 10_000
+                + u32::from(u8::from(date.month())) * 100
+                + u32::from(date.day())
+        };
+        let days = i64::try_from(PROGRAMME_DAYS_KEPT).expect("small");
+        for offset in 0..days {
+            stats.add_spent_on_day(name(offset), 100);
+            stats.add_spent_on_day(name(offset), 5);
+        }
+        assert_eq!(stats.spent_by_day.len(), PROGRAMME_DAYS_KEPT, "every day kept up to the bound");
+        assert_eq!(stats.spent_by_day.first_key_value(), Some((&20_261_001, &105)));
+        assert_eq!(stats.spent_by_day.last_key_value(), Some((&20_261_231, &105)));
+        assert_eq!(stats.spent_by_day.values().sum::<u64>(), 105 * 92);
+        // The 93rd day drops the first; the day kept longest is counted on.
+        stats.add_spent_on_day(name(days), 7);
+        assert_eq!(stats.spent_by_day.len(), PROGRAMME_DAYS_KEPT);
+        assert_eq!(stats.spent_by_day.first_key_value(), Some((&20_261_002, &105)));
+        assert_eq!(stats.spent_by_day.last_key_value(), Some((&20_270_101, &7)));
+        stats.add_spent_on_day(name(1), 1);
+        assert_eq!(stats.spent_by_day.get(&20_261_002), Some(&106));
+        // A day older than every day kept, once the bound is reached, is
+        // not kept (only the latest days are).
+        stats.add_spent_on_day(20_260_101, 50);
+        assert_eq!(stats.spent_by_day.len(), PROGRAMME_DAYS_KEPT);
+        assert!(!stats.spent_by_day.contains_key(&20_260_101));
+        assert_eq!(stats.spent_by_day.first_key_value(), Some((&20_261_002, &106)));
+    }
+
+    #[test]
+    fn a_statistics_row_written_before_days_and_refused_claims_were_kept_still_reads() {
+        // As the store held a programme's row before: no spending by day,
+        // no refused claims in its periods.
+        let old = br#"{"disbursed_minor":9000,"spent_by_mcc":{"5411":3000},"clawed_back_minor":0,
+            "paid_by_period":{"202612":{"beneficiaries":3,"amount_minor":9000}},
+            "refunded_minor":0,"refunded_to_treasury_minor":0}"#;
+        let stats: ProgrammeStats = serde_json::from_slice(old).expect("an old row reads");
+        assert!(stats.spent_by_day.is_empty());
+        assert_eq!(
+            stats.paid_by_period.get(&202_612),
+            Some(&PeriodPaid { beneficiaries: 3, amount_minor: 9000, duplicate_claims_refused: 0 })
+        );
+        let mut now = stats.clone();
+        now.add_spent_on_day(20_261_207, 40);
+        now.paid_by_period.get_mut(&202_612).expect("paid").duplicate_claims_refused = 2;
+        let row = serde_json::to_vec(&now).expect("serialises");
+        assert_eq!(serde_json::from_slice::<ProgrammeStats>(&row).expect("reads back"), now);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc as std_mpsc};
 use std::time::Duration;
 
-use super::writer::{answer_not_leader, answer_unavailable};
+use super::writer::{StatsAlone, answer_not_leader, answer_unavailable};
 use super::*;
 use crate::core::ledger::{Applied, RefundBasis, RefundCheck};
 use crate::core::types::Address;
@@ -101,6 +101,10 @@ pub struct OpenBlock {
     /// The block's time, fixed when it opens: every rule that depends on the
     /// clock (programme validity, the day of daily limits) sees this one.
     pub(super) time_unix_ms: u64,
+    /// The ledger counted a refused claim (`Ledger::count_duplicate_claim`):
+    /// a programme's statistics changed, for the writer to write with the
+    /// block, or alone if the block holds nothing else.
+    pub(super) stats_changed: bool,
 }
 
 impl OpenBlock {
@@ -109,10 +113,15 @@ impl OpenBlock {
         self.txs.len() >= BLOCK_TXS_MAX
     }
 
-    /// Nothing for the writer to do: no transaction and nobody waiting.
+    /// Nothing for the writer to do: no transaction, nobody waiting, no
+    /// statistics changed.
     #[must_use]
     pub fn is_idle(&self) -> bool {
-        self.txs.is_empty() && self.lookups.is_empty() && self.deferred.is_empty() && self.ops.is_empty()
+        self.txs.is_empty()
+            && self.lookups.is_empty()
+            && self.deferred.is_empty()
+            && self.ops.is_empty()
+            && !self.stats_changed
     }
 
     /// Takes an applied transaction into the block, its reply waiting on
@@ -481,7 +490,7 @@ impl Sequencing {
     /// a mint whose reference another mint paid is refused. `reply` comes
     /// back when the mint is new.
     fn mint_not_seen(
-        &self,
+        &mut self,
         store: &Store,
         open: &mut OpenBlock,
         vtx: &VerifiedTx,
@@ -515,13 +524,19 @@ impl Sequencing {
             Ok(None) => Some(reply),
             Ok(Some(other)) => {
                 let mut refusal = match crate::core::encoding::claim_terms(&vtx.tx.reference) {
-                    Some(claim) => Refusal::new(
-                        Reason::ClaimAlreadyPaid,
-                        format!(
-                            "this person was already paid for period {} of programme {} by mint {other}",
-                            claim.period, claim.programme
-                        ),
-                    ),
+                    Some(claim) => {
+                        // A count per period, never who: it rides with the
+                        // programme's statistics.
+                        self.ledger.count_duplicate_claim(claim.programme, claim.period);
+                        open.stats_changed = true;
+                        Refusal::new(
+                            Reason::ClaimAlreadyPaid,
+                            format!(
+                                "this person was already paid for period {} of programme {} by mint {other}",
+                                claim.period, claim.programme
+                            ),
+                        )
+                    }
                     None => Refusal::new(
                         Reason::ReferenceReused,
                         format!("the mint reference was already paid by mint {other}, with other outputs"),
@@ -667,18 +682,15 @@ impl Sequencing {
             admin_replies,
             time_unix_ms,
             mint_refs,
+            stats_changed,
             ..
         } = open;
         if txs.is_empty() && ops.is_empty() {
-            return WriterJob {
-                block: None,
-                replies,
-                lookups,
-                deferred,
-                admin_replies,
-                replayed: false,
-                barrier: None,
-            };
+            // Only refused claims changed the statistics (every applied
+            // transaction is in a block, which takes what it changed).
+            let stats = stats_changed
+                .then(|| StatsAlone { height: self.tip.header.height, stats: self.ledger.take_touched_stats() });
+            return WriterJob { replies, lookups, deferred, admin_replies, stats, ..WriterJob::empty() };
         }
         let block = seal_block(&mut self.ledger, &self.tip, txs, ops, time_unix_ms, cx.engine_key, cx.chain);
         self.tip = block.signed;
@@ -689,7 +701,7 @@ impl Sequencing {
         let references: Vec<Vec<u8>> = mint_refs.keys().cloned().collect();
         self.pending_refs.extend(mint_refs);
         self.pending.push_back(PendingBlock { height: self.tip.header.height, spent, txids, mint_refs: references });
-        WriterJob { block: Some(block), replies, lookups, deferred, admin_replies, replayed: false, barrier: None }
+        WriterJob { block: Some(block), replies, lookups, deferred, admin_replies, ..WriterJob::empty() }
     }
 
     fn known(&self, store: &Store, txid: &TxId, in_block: &HashMap<TxId, usize>) -> Result<Known, StoreError> {

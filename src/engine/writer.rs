@@ -26,6 +26,18 @@ pub struct WriterJob {
     pub(super) replayed: bool,
     /// Told once the writer has dealt with every job before this one.
     pub(super) barrier: Option<std_mpsc::Sender<()>>,
+    /// Programme statistics that changed with no block to carry them.
+    pub(super) stats: Option<StatsAlone>,
+}
+
+/// Programme statistics changed while no block was open (claims refused as
+/// paid already, counted by the ledger): written in a commit of their own,
+/// as of the block `height`, once every block before is written. If one
+/// was not (a deposed leader's), they are not written: the ledger is
+/// rebuilt from the store, without them.
+pub struct StatsAlone {
+    pub(super) height: u64,
+    pub(super) stats: Vec<(ProgrammeId, ProgrammeStats)>,
 }
 
 impl WriterJob {
@@ -34,6 +46,27 @@ impl WriterJob {
     #[must_use]
     pub fn block(&self) -> Option<&BlockRecord> {
         self.block.as_ref()
+    }
+
+    /// The programme statistics the job writes without a block, if any.
+    #[cfg(feature = "dev")]
+    #[must_use]
+    pub fn stats_alone(&self) -> Option<&[(ProgrammeId, ProgrammeStats)]> {
+        self.stats.as_ref().map(|alone| alone.stats.as_slice())
+    }
+
+    /// Writes the programme statistics the job carries without a block,
+    /// if the store's last block is the one they are as of: `Ok(true)`
+    /// when written (durable), `Ok(false)` when there were none or a block
+    /// before them was not written.
+    ///
+    /// # Errors
+    /// A storage failure (the engine fails stop, as on a block's).
+    pub fn write_stats_alone(&self, store: &Store) -> Result<bool, StoreError> {
+        match &self.stats {
+            Some(alone) if !alone.stats.is_empty() => store.commit_programme_stats(alone.height, &alone.stats),
+            _ => Ok(false),
+        }
     }
 
     /// Nothing to write and nobody to answer.
@@ -46,6 +79,7 @@ impl WriterJob {
             admin_replies: Vec::new(),
             replayed: false,
             barrier: None,
+            stats: None,
         }
     }
 
@@ -95,6 +129,16 @@ pub(super) fn writer_loop(shared: &Shared, jobs: &std_mpsc::Receiver<WriterJob>)
             let confirmed = if job.replayed { (0, Duration::ZERO) } else { (block.txs.len() as u64, commit_time) };
             window.record(shared, confirmed.0, confirmed.1);
             publish_durable(shared, block);
+        } else {
+            match job.write_stats_alone(&shared.store) {
+                Ok(true) => publish_stats(shared, job.stats.as_ref().map_or(&[], |alone| alone.stats.as_slice())),
+                Ok(false) => {}
+                Err(error) => {
+                    shared.fail(&error);
+                    answer_unavailable(job);
+                    continue;
+                }
+            }
         }
         answer_durable(&shared.store, job);
     }
@@ -161,12 +205,7 @@ fn publish_durable(shared: &Shared, block: &BlockRecord) {
     tip.block = block.signed;
     tip.unspent_count = tip.unspent_count + created - consumed;
     drop(tip);
-    if !block.stats.is_empty() {
-        let mut stats = shared.stats.write().expect("not poisoned");
-        for (programme, programme_stats) in &block.stats {
-            stats.insert(*programme, programme_stats.clone());
-        }
-    }
+    publish_stats(shared, &block.stats);
     {
         let mut merchants = shared.merchants.write().expect("not poisoned");
         merchants.0 = header.height;
@@ -189,6 +228,16 @@ fn publish_durable(shared: &Shared, block: &BlockRecord) {
             )
         }) {
             shared.credentials_changed.send_modify(|changes| *changes += 1);
+        }
+    }
+}
+
+/// Durable programme statistics: the readers' copy moves to them.
+fn publish_stats(shared: &Shared, changed: &[(ProgrammeId, ProgrammeStats)]) {
+    if !changed.is_empty() {
+        let mut stats = shared.stats.write().expect("not poisoned");
+        for (programme, programme_stats) in changed {
+            stats.insert(*programme, programme_stats.clone());
         }
     }
 }

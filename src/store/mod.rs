@@ -22,7 +22,9 @@
 //! - `movements`: (bank, sequence) -> what the transaction did to the bank's
 //!   customers: the bank streams and statements read a bank's range.
 //! - `programme_stats`, `merchant_figures`: programme (and merchant) -> where
-//!   the programme's money went, as of the last block that changed it.
+//!   the programme's money went, as of the last block that changed it
+//!   (a programme's row also as of a commit of its own, when only claims
+//!   refused as paid already changed it: `commit_programme_stats`).
 //! - `bank_totals`: (bank, height) -> the bank's running totals at the end of
 //!   every block that changed them: checkpoints, statement balances and net
 //!   positions are lookups, not scans.
@@ -909,6 +911,36 @@ impl Store {
             self.merge_blocks_max.load(Ordering::Relaxed),
         );
         Ok(())
+    }
+
+    /// Writes programme statistics as of block `height` in a commit of their
+    /// own (what changed them is in no block: claims refused as paid
+    /// already), durable when this returns; only if `height` is the last
+    /// block written, so that the rows never hold a block the file lacks.
+    /// `Ok(false)`: another block is the last, nothing written.
+    ///
+    /// # Errors
+    /// Any storage failure.
+    pub fn commit_programme_stats(
+        &self,
+        height: u64,
+        stats: &[(ProgrammeId, ProgrammeStats)],
+    ) -> Result<bool, StoreError> {
+        // Blocks are committed by one writer, the caller: the last block
+        // cannot move before this commit.
+        if self.unmerged.read().expect("not poisoned").height != height {
+            return Ok(false);
+        }
+        let mut write = self.db.begin_write()?;
+        write.set_durability(Durability::Immediate)?;
+        {
+            let mut table = write.open_table(PROGRAMME_STATS)?;
+            for (programme, programme_stats) in stats {
+                table.insert(*programme, serde_json::to_vec(programme_stats).expect("stats serialise").as_slice())?;
+            }
+        }
+        write.commit()?;
+        Ok(true)
     }
 
     /// The block's row in the index log, and the next slice of the merge of

@@ -3,7 +3,8 @@
 //! payments are sequenced, durable with their block, the same after a
 //! restart, adding up to the programme's own figures; listed a page at a
 //! time and summed up as the programme's top merchants; for the issuer,
-//! operators and programme administrators only.
+//! operators and programme administrators only. And what merchants took by
+//! ledger day, adding up to the programme's spending.
 
 use crate::common;
 
@@ -157,6 +158,66 @@ async fn programme_statistics_show_what_each_merchant_took_refunded_and_its_shar
     let after = all_merchants(&mut ledger.client, FOOD).await;
     assert_eq!((after[1].payments, after[1].spent_minor), (3, 5_250));
     ledger.assert_supply(65_000).await;
+    ledger.shutdown().await;
+}
+
+/// Today in the ledger's time zone, by its clock, as `YYYYMMDD` (from the
+/// statements' calendar, not the statistics').
+fn ledger_day(ledger: &TestLedger) -> u32 {
+    ledger.today().replace('-', "").parse().expect("a date")
+}
+
+fn by_day(stats: &proto::GetProgrammeStatsResponse) -> Vec<(u32, u64)> {
+    stats.spent_by_day.iter().map(|d| (d.day, d.amount_minor)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spending_is_counted_by_ledger_day_adds_up_to_the_spending_and_survives_a_restart() {
+    let mut ledger = TestLedger::start().await;
+    ledger.keep_within_one_day();
+    food_programme(&mut ledger).await;
+    let (grocer, bakery) = (ledger.merchant("grocer", 5411).await, ledger.merchant("bakery", 5462).await);
+    let mei = Keypair::generate();
+    let coins = ledger.mint_outputs(vec![output(mei.address(), 50_000, FOOD)], "grant").await;
+    assert!(by_day(&stats(&mut ledger.client, FOOD).await).is_empty(), "nothing spent, no day");
+
+    // Day one: the grocer and the bakery, one payment each.
+    let first_day = ledger_day(&ledger);
+    let first = client::pay(&ledger.chain, &mei, coins[0], grocer.address(), 3_000, b"day-1-grocer");
+    ledger.client.submit(&first).await.expect("paid");
+    let second =
+        client::pay(&ledger.chain, &mei, client::output_of(&first, 1), bakery.address(), 2_000, b"day-1-bakery");
+    ledger.client.submit(&second).await.expect("paid");
+    // Day two: the grocer again; then it refunds some of day one's payment,
+    // which takes nothing from either day (as from no category).
+    ledger.clock.skew_by_ms(i64::try_from(DAY_MS).expect("fits"));
+    let second_day = ledger_day(&ledger);
+    assert!(second_day > first_day);
+    let third = client::pay(&ledger.chain, &mei, client::output_of(&second, 1), grocer.address(), 1_500, b"day-2");
+    ledger.client.submit(&third).await.expect("paid");
+    let refund = client::refund(
+        &ledger.chain,
+        &grocer,
+        &[client::output_of(&first, 0)],
+        &settled::txid(&first),
+        mei.address(),
+        &[(FOOD, 500)],
+    );
+    ledger.client.submit(&refund).await.expect("refunded");
+
+    let food = stats(&mut ledger.client, FOOD).await;
+    assert_eq!(by_day(&food), vec![(first_day, 5_000), (second_day, 1_500)], "ascending, by the day of the block");
+    assert_eq!(food.spent_by_day.iter().map(|d| d.amount_minor).sum::<u64>(), food.spent_minor);
+    assert_eq!((food.spent_minor, food.refunded_minor), (6_500, 500));
+
+    // Durable with the blocks: the same after a restart, and counted on.
+    ledger.restart().await;
+    assert_eq!(by_day(&stats(&mut ledger.client, FOOD).await), by_day(&food));
+    let fourth = client::pay(&ledger.chain, &mei, client::output_of(&third, 1), bakery.address(), 250, b"day-2-later");
+    ledger.client.submit(&fourth).await.expect("paid");
+    let after = stats(&mut ledger.client, FOOD).await;
+    assert_eq!(by_day(&after), vec![(first_day, 5_000), (second_day, 1_750)]);
+    assert_eq!(after.spent_by_day.iter().map(|d| d.amount_minor).sum::<u64>(), after.spent_minor);
     ledger.shutdown().await;
 }
 

@@ -2,7 +2,8 @@
 //! pseudonymous person reference, with wallets they designate per
 //! programme, each paid at most once a month whatever file, row or wallet
 //! claims again, concurrently or after a restart; every claim that breaks
-//! a rule refused with its own reason and nothing changed.
+//! a rule refused with its own reason and nothing changed; the claims
+//! refused as paid already counted per period, never who.
 
 use crate::common;
 
@@ -92,6 +93,27 @@ async fn paid_by_period(ledger: &mut TestLedger) -> Vec<(u32, u64, u64)> {
     stats.paid_by_period.iter().map(|p| (p.period, p.beneficiaries, p.amount_minor)).collect()
 }
 
+/// Per period: the claims refused as paid already.
+async fn duplicates_by_period(ledger: &mut TestLedger) -> Vec<(u32, u64)> {
+    let request = proto::GetProgrammeStatsRequest { programme_id: MONTHLY };
+    let stats = ledger.client.admin.get_programme_stats(request).await.expect("stats").into_inner();
+    stats.paid_by_period.iter().map(|p| (p.period, p.duplicate_claims_refused)).collect()
+}
+
+/// [`duplicates_by_period`] once it is `expected`: a refusal is answered
+/// at once, its count written by the writer's next commit.
+async fn duplicates_become(ledger: &mut TestLedger, expected: &[(u32, u64)]) {
+    let deadline = std::time::Instant::now() + common::HANG_GUARD;
+    loop {
+        let counted = duplicates_by_period(ledger).await;
+        if counted == expected {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "refused claims {counted:?}, expected {expected:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 fn paid_by(status: &tonic::Status) -> TxId {
     TxId::from_hex(&error_metadata(status)["spent_by_txid"]).expect("a txid")
 }
@@ -154,6 +176,48 @@ async fn a_person_is_paid_once_a_month_whatever_wallet_or_amount_a_later_claim_n
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_refused_as_paid_already_are_counted_per_period_and_the_count_survives_a_restart() {
+    let mut ledger = TestLedger::start().await;
+    programmes(&mut ledger).await;
+    let (phone, card) = (wallet(&mut ledger).await, wallet(&mut ledger).await);
+    let mei = person("110105194912310021");
+    register(&mut ledger, record(&mei, &[&phone, &card], vec![designation(MONTHLY, &phone)]))
+        .await
+        .expect("registered");
+    let (this_month, last_month) = months(&ledger);
+    let first = claim(&ledger, this_month, &mei, phone.address(), 80_000);
+    ledger.client.mint(&first).await.expect("this month's benefit paid");
+    ledger.client.mint(&claim(&ledger, last_month, &mei, phone.address(), 70_000)).await.expect("last month's");
+    let mut periods = [last_month, this_month];
+    periods.sort_unstable();
+    let counts = |this: u64| periods.map(|p| (p, if p == this_month { this } else { 0 }));
+
+    // Two other claims of this month (another amount, another file): both
+    // refused, both counted for this month and for no other.
+    for amount in [90_000, 80_001] {
+        let status = ledger.client.mint(&claim(&ledger, this_month, &mei, phone.address(), amount)).await.unwrap_err();
+        assert_refusal(&status, Code::FailedPrecondition, proto::Reason::ClaimAlreadyPaid);
+    }
+    duplicates_become(&mut ledger, &counts(2)).await;
+    // The very same claim again is a resubmission, not a refused claim.
+    let (_, duplicate) = ledger.client.mint(&first).await.expect("answered with its receipt");
+    assert!(duplicate);
+    assert_eq!(paid_by_period(&mut ledger).await, vec![(last_month, 1, 70_000), (this_month, 1, 80_000)]);
+    assert_eq!(duplicates_by_period(&mut ledger).await, counts(2));
+
+    // No block was written since the refusals: the count is durable on its
+    // own, and counted on after a restart.
+    ledger.restart().await;
+    assert_eq!(duplicates_by_period(&mut ledger).await, counts(2));
+    let status = ledger.client.mint(&claim(&ledger, this_month, &mei, card.address(), 1)).await.unwrap_err();
+    assert_refusal(&status, Code::FailedPrecondition, proto::Reason::ClaimAlreadyPaid);
+    // A clean shutdown right after a refusal writes its count first.
+    ledger.restart().await;
+    assert_eq!(duplicates_by_period(&mut ledger).await, counts(3));
+    ledger.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_claims_for_one_month_pay_exactly_one_of_them() {
     const CLAIMS: u64 = 12;
     let mut ledger = TestLedger::start().await;
@@ -187,6 +251,7 @@ async fn concurrent_claims_for_one_month_pay_exactly_one_of_them() {
     assert!(refused.iter().all(|t| *t == txid), "every refusal names the mint that paid");
     ledger.assert_supply(amount).await;
     assert_eq!(paid_by_period(&mut ledger).await, vec![(this_month, 1, amount)]);
+    duplicates_become(&mut ledger, &[(this_month, CLAIMS - 1)]).await;
     ledger.shutdown().await;
 }
 

@@ -78,6 +78,9 @@ pub(crate) async fn programme(command: ProgrammeCommand, server: &str, token: &s
                     paid.beneficiaries,
                     amount(paid.amount_minor)
                 ));
+                if paid.duplicate_claims_refused > 0 {
+                    text.push_str(&format!("; {} duplicate claims refused", paid.duplicate_claims_refused));
+                }
             }
             text.push_str(&format!("\n  outstanding {}", amount(stats.outstanding_minor)));
             if !stats.top_merchants.is_empty() {
@@ -97,7 +100,8 @@ pub(crate) async fn programme(command: ProgrammeCommand, server: &str, token: &s
                 "refunded": amount(stats.refunded_minor),
                 "refunded_to_treasury": amount(stats.refunded_to_treasury_minor),
                 "outstanding": amount(stats.outstanding_minor),
-                "paid_by_period": stats.paid_by_period.iter().map(|p| serde_json::json!({"period": p.period, "beneficiaries": p.beneficiaries, "amount": amount(p.amount_minor)})).collect::<Vec<_>>(),
+                "spent_by_day": stats.spent_by_day.iter().map(|d| serde_json::json!({"day": d.day, "amount": amount(d.amount_minor)})).collect::<Vec<_>>(),
+                "paid_by_period": stats.paid_by_period.iter().map(|p| serde_json::json!({"period": p.period, "beneficiaries": p.beneficiaries, "amount": amount(p.amount_minor), "duplicate_claims_refused": p.duplicate_claims_refused})).collect::<Vec<_>>(),
                 "merchants_paid": stats.merchants_paid,
                 "top_merchants": stats.top_merchants.iter().map(|m| merchant_json(m, &amount)).collect::<Vec<_>>(),
             });
