@@ -19,7 +19,7 @@ import { promisify } from 'node:util';
 import { SettledClient, toHex } from '@settled/client';
 import type { Browser, Page } from 'playwright-core';
 
-import { amount, count, mcc, money, period } from '../../src/format.js';
+import { amount, count, ledgerDay, mcc, money, period } from '../../src/format.js';
 import {
   APPEAR_MS,
   checkPage,
@@ -131,6 +131,7 @@ function programmeStats(programmeId = PROGRAMME): Promise<{
   clawedBackMinor: string;
   outstandingMinor: string;
   spentByMcc: { mcc: number; amountMinor: string }[];
+  spentByDay: { day: number; amountMinor: string }[];
   paidByPeriod: { period: number; beneficiaries: string; amountMinor: string; duplicateClaimsRefused: string }[];
 }> {
   return ledger.client.unary((md, callback) => ledger.client.services.admin.GetProgrammeStats({ programmeId }, md, callback));
@@ -306,6 +307,12 @@ describe('as the operator', () => {
       stats.spentByMcc.map((row) => [mcc(row.mcc), amount(BigInt(row.amountMinor), EXPONENT)]),
     );
     assert.equal(await page.locator('#by-mcc svg[role="img"]').count(), 1);
+    // By ledger day, as the API counts them: every payment so far was today.
+    assert.equal(stats.spentByDay.length, 1);
+    assert.deepEqual(
+      await tableRows(page, '#spent-by-day'),
+      stats.spentByDay.map((row) => [ledgerDay(row.day), amount(BigInt(row.amountMinor), EXPONENT)]),
+    );
     await screenshots(page, 'programme');
     // A payment now: the figures follow without a reload.
     await page.evaluate(() => Object.assign(window, { notReloaded: true }));
@@ -322,6 +329,7 @@ describe('as the operator', () => {
     const stats = await programmeStats(MONTHLY_PROGRAMME);
     assert.equal(stats.paidByPeriod.length, 1);
     assert.equal(stats.paidByPeriod[0]?.beneficiaries, '2');
+    assert.equal(stats.paidByPeriod[0]?.duplicateClaimsRefused, '1', 'the second claim of a paid beneficiary');
     assert.deepEqual(
       await tableRows(page, '#paid-by-period'),
       stats.paidByPeriod.map((row) => [period(row.period), row.beneficiaries, amount(BigInt(row.amountMinor), EXPONENT), row.duplicateClaimsRefused]),
