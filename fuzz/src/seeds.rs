@@ -221,7 +221,9 @@ pub fn for_target(target: &str) -> Vec<Vec<u8>> {
             })
             .collect(),
         "get_net_positions_request" => {
-            vec![proto::GetNetPositionsRequest { after_height: 1, until_height: 5, bank: String::new() }.encode_to_vec()]
+            vec![
+                proto::GetNetPositionsRequest { after_height: 1, until_height: 5, bank: String::new() }.encode_to_vec(),
+            ]
         }
         _ => Vec::new(),
     }
