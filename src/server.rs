@@ -294,7 +294,11 @@ fn spawn_console(
     };
     let mut builder = tonic::transport::Server::builder().accept_http1(true);
     if let Some(tls) = &config.tls {
-        builder = builder.tls_config(server_tls(tls)?).map_err(|e| ServerError::Tls(e.to_string()))?;
+        // The API's certificate, but no client certificate asked for: the
+        // console signs in with a token, and a browser's certificate must
+        // not become a credential it sends by itself, as a cookie would.
+        let tls = TlsConfig { client_ca_file: None, ..tls.clone() };
+        builder = builder.tls_config(server_tls(&tls)?).map_err(|e| ServerError::Tls(e.to_string()))?;
     }
     let grpc_metrics = api.engine.metrics().grpc_layer(crate::metrics::GrpcMethods::new(served_methods()));
     let router = builder

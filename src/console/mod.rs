@@ -38,6 +38,16 @@ pub const CONSOLE_METHODS: &[&str] = &[
     "/settled.v1.ReconciliationService/GetNetPositions",
 ];
 
+/// The gRPC-Web content types, exactly as tonic-web recognises them (it
+/// passes any other on untranslated): every other POST is refused here, so
+/// nothing reaches the services but translated gRPC-Web.
+const GRPC_WEB_TYPES: &[&str] = &[
+    "application/grpc-web",
+    "application/grpc-web+proto",
+    "application/grpc-web-text",
+    "application/grpc-web-text+proto",
+];
+
 /// The page may run only its own script and style, and connect only to
 /// this origin; nothing may frame it.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -97,6 +107,8 @@ where
                 Box::pin(async move {
                     let mut response = inner.call(request).await?;
                     secure(response.headers_mut(), tls);
+                    // A credential's answers are kept by no cache.
+                    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
                     Ok(response)
                 })
             }
@@ -118,8 +130,8 @@ enum Route {
 fn route(request: &Request<Body>) -> Route {
     let path = request.uri().path();
     let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if request.method() == Method::POST && content_type.starts_with("application/grpc") {
-        if !content_type.starts_with("application/grpc-web") {
+    if request.method() == Method::POST && content_type.to_ascii_lowercase().starts_with("application/grpc") {
+        if !GRPC_WEB_TYPES.contains(&content_type) {
             return Route::Answer(refused_call(
                 "the console port speaks gRPC-Web only: call the API port for gRPC".to_owned(),
             ));

@@ -69,13 +69,23 @@ async fn with_console() -> TestLedger {
 }
 
 async fn get(address: SocketAddr, method: http::Method, path: &str) -> http::Response<Vec<u8>> {
+    send(address, method, path, None).await
+}
+
+/// One HTTP/1.1 request with an empty body (and `content_type`).
+async fn send(
+    address: SocketAddr,
+    method: http::Method,
+    path: &str,
+    content_type: Option<&str>,
+) -> http::Response<Vec<u8>> {
     let client: HttpClient<HttpConnector, http_body_util::Empty<bytes::Bytes>> =
         HttpClient::builder(hyper_util::rt::TokioExecutor::new()).build_http();
-    let request = http::Request::builder()
-        .method(method)
-        .uri(format!("http://{address}{path}"))
-        .body(http_body_util::Empty::new())
-        .expect("a request");
+    let mut request = http::Request::builder().method(method).uri(format!("http://{address}{path}"));
+    if let Some(content_type) = content_type {
+        request = request.header("content-type", content_type);
+    }
+    let request = request.body(http_body_util::Empty::new()).expect("a request");
     let response = client.request(request).await.expect("answered");
     let (parts, body) = response.into_parts();
     let bytes = body.collect().await.expect("a body").to_bytes().to_vec();
@@ -200,6 +210,21 @@ async fn the_console_port_serves_no_write_and_no_native_grpc() {
     let refused = native.ledger.get_info(proto::GetInfoRequest::default()).await.expect_err("gRPC-Web only");
     assert_eq!(refused.code(), Code::Unimplemented);
     assert!(refused.message().contains("gRPC-Web only"), "{}", refused.message());
+    // A content type tonic-web would not translate (it would pass the call
+    // on as native gRPC) is refused before any service; other POSTs are
+    // not calls at all.
+    for content_type in
+        ["application/grpc-webx", "application/grpc-web; x=1", "Application/gRPC-Web", "application/grpc+proto"]
+    {
+        let answer = send(console, http::Method::POST, "/settled.v1.LedgerService/GetInfo", Some(content_type)).await;
+        assert_eq!(answer.headers().get("grpc-status").map(|v| v.as_bytes()), Some(b"12".as_slice()), "{content_type}");
+    }
+    let answer = send(console, http::Method::POST, "/settled.v1.LedgerService/GetInfo", Some("text/plain")).await;
+    assert_eq!(answer.status(), 405);
+    // The answers to calls are kept by no cache.
+    let info =
+        send(console, http::Method::POST, "/settled.v1.LedgerService/GetInfo", Some("application/grpc-web")).await;
+    assert_eq!(info.headers()["cache-control"], "no-store");
     // Nothing was written.
     assert_eq!(ledger.info(false).await, before);
     ledger.shutdown().await;
@@ -234,7 +259,10 @@ async fn the_console_is_served_over_tls_with_the_apis_certificate() {
     let (cert_file, key_file) = (dir.path().join("server.pem"), dir.path().join("server.key"));
     std::fs::write(&cert_file, cert.pem()).expect("written");
     std::fs::write(&key_file, key.serialize_pem()).expect("written");
-    let tls = settled::config::TlsConfig { cert_file, key_file, client_ca_file: None };
+    // The API takes client certificates of this CA; the console asks for none.
+    let client_ca_file = dir.path().join("ca.pem");
+    std::fs::write(&client_ca_file, &ca_pem).expect("written");
+    let tls = settled::config::TlsConfig { cert_file, key_file, client_ca_file: Some(client_ca_file) };
     let ledger = TestLedger::start_with(move |config| {
         config.tls = Some(tls.clone());
         config.console_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
@@ -253,7 +281,52 @@ async fn the_console_is_served_over_tls_with_the_apis_certificate() {
     let refused = refused.expect_err("gRPC-Web only");
     assert_eq!(refused.code(), Code::Unimplemented);
     assert!(refused.message().contains("gRPC-Web only"), "{}", refused.message());
+    // The API port asks for a client certificate (mutual TLS is offered);
+    // the console port does not: a browser's certificate must not become a
+    // credential it sends by itself.
+    assert!(asks_for_a_client_certificate(ledger.server().local_addr(), &ca_pem).await, "the API port");
+    assert!(!asks_for_a_client_certificate(console, &ca_pem).await, "the console port");
     ledger.shutdown().await;
+}
+
+/// Whether a TLS handshake with `address` (a certificate for "localhost"
+/// under `ca_pem`) brings a request for the client's certificate.
+async fn asks_for_a_client_certificate(address: SocketAddr, ca_pem: &str) -> bool {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+
+    #[derive(Debug)]
+    struct Asked(AtomicBool);
+    impl rustls::client::ResolvesClientCert for Asked {
+        fn resolve(
+            &self,
+            _hints: &[&[u8]],
+            _schemes: &[rustls::SignatureScheme],
+        ) -> Option<std::sync::Arc<rustls::sign::CertifiedKey>> {
+            self.0.store(true, Ordering::SeqCst);
+            None
+        }
+        fn has_certs(&self) -> bool {
+            true
+        }
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    let der = rustls::pki_types::CertificateDer::from_pem_slice(ca_pem.as_bytes()).expect("a PEM certificate");
+    roots.add(der).expect("a CA");
+    let asked = std::sync::Arc::new(Asked(AtomicBool::new(false)));
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_client_cert_resolver(asked.clone());
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(address).await.expect("connects");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("a name");
+    connector.connect(name, tcp).await.expect("the handshake completes");
+    asked.0.load(Ordering::SeqCst)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
