@@ -245,24 +245,17 @@ fn spawn_api(
     }
     // Outermost, so that a call is counted with the status its client gets.
     let grpc_metrics = api.engine.metrics().grpc_layer(crate::metrics::GrpcMethods::new(served_methods()));
-    let router = builder
+    let mut builder = builder
         .layer(grpc_metrics)
         .layer(tower::util::MapResponseLayer::new(oversized_is_resource_exhausted))
         .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
-        .max_concurrent_streams(Some(crate::core::limits::CALLS_PER_CONNECTION_MAX))
+        .max_concurrent_streams(Some(crate::core::limits::CALLS_PER_CONNECTION_MAX));
+    let router = settled_services(&mut builder, &api)
+        .add_service(WalletServiceServer::new(api).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
         .add_service(health)
         .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .add_service(PaymentServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
-        .add_service(WalletServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
-        .add_service(AdminServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
-        .add_service(LedgerServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
-        .add_service(ReconciliationServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
-        .add_service(
-            crate::proto::alert_service_server::AlertServiceServer::new(api)
-                .max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX),
-        );
+        .add_service(reflection_v1alpha);
     // A connection past the limit is closed at once: the accepted socket
     // is dropped before any byte is read; one silent past the handshake
     // deadline is closed then.
@@ -278,6 +271,23 @@ fn spawn_api(
 }
 
 type ServeTask = JoinHandle<Result<(), tonic::transport::Error>>;
+
+/// The Settled services both ports serve (the console's layer then lets
+/// only its reads through), each with the message limit.
+fn settled_services<L: Clone>(
+    server: &mut tonic::transport::Server<L>,
+    api: &Api,
+) -> tonic::transport::server::Router<L> {
+    server
+        .add_service(PaymentServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
+        .add_service(AdminServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
+        .add_service(LedgerServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
+        .add_service(ReconciliationServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
+        .add_service(
+            crate::proto::alert_service_server::AlertServiceServer::new(api.clone())
+                .max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX),
+        )
+}
 
 /// Serves the web console on `listener` until `stopped` (`src/console/`):
 /// its page, and gRPC-Web for the reads it makes, through the same services,
@@ -301,22 +311,15 @@ fn spawn_console(
         builder = builder.tls_config(server_tls(&tls)?).map_err(|e| ServerError::Tls(e.to_string()))?;
     }
     let grpc_metrics = api.engine.metrics().grpc_layer(crate::metrics::GrpcMethods::new(served_methods()));
-    let router = builder
+    let mut builder = builder
         .layer(crate::console::ConsoleLayer { tls: config.tls.is_some() })
         .layer(tonic_web::GrpcWebLayer::new())
         .layer(grpc_metrics)
         .layer(tower::util::MapResponseLayer::new(oversized_is_resource_exhausted))
         .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
-        .max_concurrent_streams(Some(CONSOLE_CALLS_PER_CONNECTION_MAX))
-        .add_service(PaymentServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
-        .add_service(AdminServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
-        .add_service(LedgerServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
-        .add_service(ReconciliationServiceServer::new(api.clone()).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX))
-        .add_service(
-            crate::proto::alert_service_server::AlertServiceServer::new(api)
-                .max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX),
-        );
+        .max_concurrent_streams(Some(CONSOLE_CALLS_PER_CONNECTION_MAX));
+    let router = settled_services(&mut builder, &api);
     let bounds = crate::connections::Bounds {
         max: CONSOLE_CONNECTIONS_MAX,
         per_address_max: Some(CONSOLE_CONNECTIONS_PER_ADDRESS_MAX),
