@@ -102,21 +102,15 @@ impl proto::ledger_service_server::LedgerService for Api {
                     }
                 };
                 let latency = crate::metrics::latency::percentiles(&first.latencies, &last.latencies);
-                let last_audit = match engine.store().last_audit() {
-                    Ok(record) => record.map(|r| proto::AuditResult {
-                        time_unix_ms: r.time_unix_ms,
-                        height: r.height,
-                        blocks: r.blocks,
-                        transactions: r.transactions,
-                        sound: r.failures == 0,
-                        failures: r.failures,
-                        first_failure: r.first_failure,
-                    }),
-                    Err(error) => {
-                        tracing::warn!(%error, "reading the last audit");
-                        None
-                    }
-                };
+                let last_audit = engine.store().last_audit().map(|r| proto::AuditResult {
+                    time_unix_ms: r.time_unix_ms,
+                    height: r.height,
+                    blocks: r.blocks,
+                    transactions: r.transactions,
+                    sound: r.failures == 0,
+                    failures: r.failures,
+                    first_failure: r.first_failure,
+                });
                 let status = proto::LedgerStatus {
                     tip: Some(header_to_proto(&tip)),
                     transactions,

@@ -229,6 +229,10 @@ pub struct Store {
     merge_blocks_max: AtomicU64,
     merge_slice_min: AtomicUsize,
     integrity: Integrity,
+    /// The last audit's outcome as `meta` holds it: read once at open,
+    /// replaced by `record_audit`, so that readers (every ledger watch's
+    /// status) take no read transaction for it.
+    last_audit: RwLock<Option<audit::AuditRecord>>,
 }
 
 /// redb with its page cache bounded (`LEDGER_CACHE_BYTES`): the unspent
@@ -426,8 +430,10 @@ impl Store {
             merge_blocks_max: AtomicU64::new(crate::core::limits::INDEX_UNMERGED_BLOCKS_MAX),
             merge_slice_min: AtomicUsize::new(INDEX_MERGE_SLICE_MIN),
             integrity,
+            last_audit: RwLock::new(None),
         };
         store.unmerged = RwLock::new(store.read_unmerged()?);
+        store.last_audit = RwLock::new(store.read_last_audit()?);
         Ok(store)
     }
 
@@ -541,14 +547,18 @@ impl Store {
         write.set_durability(Durability::Immediate)?;
         write.open_table(META)?.insert(LAST_AUDIT_KEY, json.as_slice())?;
         write.commit()?;
+        *self.last_audit.write().expect("not poisoned") = Some(record.clone());
         Ok(())
     }
 
     /// The last audit's outcome, if an audit ever ran on this file.
-    ///
-    /// # Errors
-    /// Storage failures; a record that does not parse is corrupt.
-    pub fn last_audit(&self) -> Result<Option<audit::AuditRecord>, StoreError> {
+    #[must_use]
+    pub fn last_audit(&self) -> Option<audit::AuditRecord> {
+        self.last_audit.read().expect("not poisoned").clone()
+    }
+
+    /// The last audit's outcome as `meta` holds it.
+    fn read_last_audit(&self) -> Result<Option<audit::AuditRecord>, StoreError> {
         let read = self.db.begin_read()?;
         let table = match read.open_table(META) {
             Ok(table) => table,
