@@ -424,3 +424,43 @@ async fn a_banks_ledger_watch_ends_when_its_credential_is_revoked() {
     assert_eq!(ended.code(), Code::Unauthenticated, "{ended:?}");
     ledger.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_port_holds_a_bounded_number_of_connections_from_one_address() {
+    use settled::limits::CONSOLE_CONNECTIONS_PER_ADDRESS_MAX;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let ledger = with_console().await;
+    let console = ledger.server().console_addr().expect("the console listens");
+    // One page request on a raw connection: whether it was answered 200.
+    async fn page(socket: &mut tokio::net::TcpStream) -> bool {
+        if socket.write_all(b"GET / HTTP/1.1\r\nHost: console\r\n\r\n").await.is_err() {
+            return false;
+        }
+        let mut head = [0u8; 12];
+        let read = tokio::time::timeout(common::HANG_GUARD, socket.read_exact(&mut head)).await.expect("in time");
+        read.is_ok() && &head == b"HTTP/1.1 200"
+    }
+    // As many kept-alive connections as one address may hold, each served.
+    let mut held = Vec::new();
+    for _ in 0..CONSOLE_CONNECTIONS_PER_ADDRESS_MAX {
+        let mut socket = tokio::net::TcpStream::connect(console).await.expect("connects");
+        assert!(page(&mut socket).await, "a connection within the bound is served");
+        held.push(socket);
+    }
+    // One more from the same address is closed unanswered.
+    let mut past = tokio::net::TcpStream::connect(console).await.expect("connects");
+    assert!(!page(&mut past).await, "a connection past the bound is closed");
+    // One closed gives its place back.
+    drop(held.pop());
+    let reopened = async {
+        loop {
+            let mut socket = tokio::net::TcpStream::connect(console).await.expect("connects");
+            if page(&mut socket).await {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(common::HANG_GUARD, reopened).await.expect("a place freed");
+    ledger.shutdown().await;
+}
