@@ -149,20 +149,35 @@ pub fn pay(
     amount_minor: AmountMinor,
     reference: &[u8],
 ) -> Transaction {
-    let (outpoint, held) = input;
-    assert!(held.amount_minor >= amount_minor, "payment larger than the input");
-    let mut outputs = vec![Output { owner: payee, amount_minor, programme: held.programme }];
-    if held.amount_minor > amount_minor {
-        outputs.push(Output {
-            owner: payer.address(),
-            amount_minor: held.amount_minor - amount_minor,
-            programme: held.programme,
-        });
+    pay_from(chain, payer, &[input], payee, amount_minor, reference)
+}
+
+/// A payment on the ledger `chain` of `amount_minor` from unspent outputs
+/// of `payer` (all of the first one's programme) to `payee`, with change
+/// back to the payer, signed by the payer.
+///
+/// # Panics
+/// With no input, or when the inputs hold less than the amount.
+#[must_use]
+pub fn pay_from(
+    chain: &ChainId,
+    payer: &Keypair,
+    inputs: &[(OutPoint, Output)],
+    payee: Address,
+    amount_minor: AmountMinor,
+    reference: &[u8],
+) -> Transaction {
+    let programme = inputs.first().expect("a payment spends an input").1.programme;
+    let held: AmountMinor = inputs.iter().map(|(_, output)| output.amount_minor).sum();
+    assert!(held >= amount_minor, "payment larger than the inputs");
+    let mut outputs = vec![Output { owner: payee, amount_minor, programme }];
+    if held > amount_minor {
+        outputs.push(Output { owner: payer.address(), amount_minor: held - amount_minor, programme });
     }
     let mut tx = Transaction {
         version: TX_VERSION,
         kind: TxKind::Transfer,
-        inputs: vec![outpoint],
+        inputs: inputs.iter().map(|(outpoint, _)| *outpoint).collect(),
         outputs,
         reference: reference.to_vec(),
         witnesses: Vec::new(),

@@ -4,7 +4,7 @@
 use serde_json::json;
 use settled::client::{self, Client};
 use settled::limits::TX_INPUTS_MAX;
-use settled::{Address, OutPoint, Output, TX_VERSION, Transaction, TxKind, proto};
+use settled::{Address, OutPoint, Output, proto};
 
 use crate::cli::PayArgs;
 use crate::output::emit;
@@ -157,11 +157,6 @@ pub(crate) async fn pay(args: PayArgs, token: &str) -> Result<(), String> {
     }
     let chain = settled::ChainId::from_slice(&info.chain_id).ok_or("the server sent no chain id")?;
     let inputs = inputs_for(&mut client, payer.address(), args.programme, amount_minor).await?;
-    let held: u64 = inputs.iter().map(|(_, o)| o.amount_minor).sum();
-    let mut outputs = vec![client::output(payee, amount_minor, args.programme)];
-    if held > amount_minor {
-        outputs.push(client::output(payer.address(), held - amount_minor, args.programme));
-    }
     let reference = match args.reference {
         Some(text) => text.into_bytes(),
         None => {
@@ -169,15 +164,8 @@ pub(crate) async fn pay(args: PayArgs, token: &str) -> Result<(), String> {
             format!("pay-{now}-{}", hex::encode(&payee.0[..4])).into_bytes()
         }
     };
-    let mut tx = Transaction {
-        version: TX_VERSION,
-        kind: TxKind::Transfer,
-        inputs: inputs.iter().map(|(outpoint, _)| *outpoint).collect(),
-        outputs,
-        reference,
-        witnesses: Vec::new(),
-    };
-    let txid = client::sign(&mut tx, &chain, &[&payer]);
+    let tx = client::pay_from(&chain, &payer, &inputs, payee, amount_minor, &reference);
+    let txid = settled::txid(&tx);
     let (receipt, duplicate) = client.submit(&tx).await.map_err(|s| {
         format!(
             "{}\n(txid {txid}: if the outcome is unknown, `settled receipt get {txid}` says whether it was \
